@@ -1,0 +1,1 @@
+//! flexus-agent — placeholder.

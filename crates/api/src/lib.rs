@@ -1,0 +1,1 @@
+//! flexus-api — placeholder; see docs/ and ../shared/docs/architecture.md.

@@ -1,0 +1,1 @@
+//! flexus-cloud — placeholder; see docs/ and ../shared/docs/architecture.md.

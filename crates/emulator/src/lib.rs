@@ -1,0 +1,1 @@
+//! flexus-emulator — placeholder.

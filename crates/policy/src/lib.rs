@@ -1,0 +1,1 @@
+//! flexus-policy — placeholder; see docs/ and ../shared/docs/architecture.md.

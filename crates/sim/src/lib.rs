@@ -1,0 +1,1 @@
+//! flexus-sim — placeholder; see docs/ and ../shared/docs/architecture.md.

@@ -1,0 +1,1 @@
+//! tfplugin — placeholder; see docs/ and ../shared/docs/architecture.md.
