@@ -1,1 +1,18 @@
-//! flexus-sim — placeholder; see docs/ and ../shared/docs/architecture.md.
+//! flexus-sim — the simulator of Flexus Autoscaler.
+//!
+//! It replays real request traces against a per-flavor capacity and queueing
+//! model, drives any autoscaler (our policy engine or a re-implemented
+//! baseline) through the same observe → decide → act interface the agent
+//! uses, and scores the result with SLO and SPEC-RG elasticity metrics.
+//!
+//! It must not do network I/O (no tokio, reqwest, hyper — the architecture
+//! test enforces it) and must not read the wall clock: time is the trace's.
+//!
+//! Modules:
+//! - [`capacity`] — flavor catalogue, M/M/c instance model, pool step with backlog;
+//!   also used by the emulator to turn load into per-instance metrics.
+//! - [`error`] — [`SimError`].
+pub mod capacity;
+pub mod error;
+
+pub use error::SimError;
