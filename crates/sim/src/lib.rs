@@ -12,7 +12,9 @@
 //! - [`capacity`] — flavor catalogue, M/M/c instance model, pool step with backlog;
 //!   also used by the emulator to turn load into per-instance metrics.
 //! - [`error`] — [`SimError`].
+//! - [`trace`] — named trace loaders, gap handling, fleet scaling.
 pub mod capacity;
 pub mod error;
+pub mod trace;
 
 pub use error::SimError;

@@ -1,0 +1,516 @@
+//! Workload traces: loaders for the copied public traces, normalised to a
+//! regular request-rate series with real timestamps.
+//!
+//! Every loader turns its file into `(unix seconds, requests/s)` points on a
+//! fixed step. Gaps are handled in one place ([`regularise`]): a gap of at most
+//! `max_fill_gap_s` is filled by linear interpolation, a longer one (missing
+//! data, or a server outage that is not zero demand) splits the series, and a
+//! named trace replays its longest contiguous segment.
+//!
+//! Fleet scaling ([`Trace::scaled_to_fleet`]) is deterministic: the rate is
+//! multiplied so that the trace's 99.9th-percentile rate needs exactly
+//! `peak_instances` instances of the chosen flavor at its SLO rate. The
+//! factor is kept in [`Trace::scale`] so any figure can be mapped back.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDateTime};
+use serde::Serialize;
+
+use crate::SimError;
+use crate::capacity::Flavor;
+
+/// A regular request-rate series.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    /// Trace name (a catalogue name, or the file name).
+    pub name: String,
+    /// Unix time (s) of the first sample.
+    pub start_unix: i64,
+    /// Seconds per sample.
+    pub step_s: u32,
+    /// Requests per second during each step.
+    pub rps: Vec<f64>,
+    /// Samples that were filled by interpolation across a short gap.
+    pub filled: usize,
+    /// Factor applied to the raw rate (1.0 until scaled).
+    pub scale: f64,
+    /// Whether the trace has a strong daily cycle (used to pick the oracle goal).
+    pub periodic: bool,
+}
+
+/// How a named trace is stored and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceInfo {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// File under the shared traces directory.
+    pub file: &'static str,
+    /// One-line description.
+    pub about: &'static str,
+    /// Default flavor of the pool that serves it.
+    pub flavor: &'static str,
+    /// Strong daily cycle.
+    pub periodic: bool,
+}
+
+/// The named traces, in benchmark order.
+pub const NAMED: &[TraceInfo] = &[
+    TraceInfo {
+        name: "nasa-http-1995",
+        file: "nasa-http-1995/nasa_http_per_minute.csv",
+        about: "NASA KSC web server, per minute, Aug 3-31 1995 (longest segment, after the outage)",
+        flavor: "x1.2u.4g",
+        periodic: true,
+    },
+    TraceInfo {
+        name: "worldcup98",
+        file: "worldcup98/worldcup98_5m.csv",
+        about: "World Cup 1998 web site, 5 min, May 30 - Jun 30 1998 (flash crowds)",
+        flavor: "x1.2u.4g",
+        periodic: false,
+    },
+    TraceInfo {
+        name: "nab-elb",
+        file: "nab-cloud-and-bursts/elb_request_count_8c0756.csv",
+        about: "NAB AWS ELB request count, 5 min, 2 weeks (spiky)",
+        flavor: "x1.2u.4g",
+        periodic: false,
+    },
+    TraceInfo {
+        name: "nyc-taxi",
+        file: "nab-cloud-and-bursts/nyc_taxi.csv",
+        about: "NYC taxi demand as request rate, 30 min, Jul 2014 - Jan 2015",
+        flavor: "x1.2u.4g",
+        periodic: true,
+    },
+    TraceInfo {
+        name: "google-cluster-cpu",
+        file: "google-cluster-2011-job-5m/google_5m.csv",
+        about: "Google 2011 workload CPU as load, 5 min, 29 days (nominal start 2011-05-01)",
+        flavor: "x1.4u.8g",
+        periodic: false,
+    },
+    TraceInfo {
+        name: "azure-llm-code",
+        file: "azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv",
+        about: "Azure LLM code completion, token-weighted requests per 10 s, 1 h (on/off)",
+        flavor: "pi2.2xlarge.4",
+        periodic: false,
+    },
+    TraceInfo {
+        name: "azure-llm-conv",
+        file: "azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv",
+        about: "Azure LLM conversation, token-weighted requests per 10 s, 1 h",
+        flavor: "pi2.2xlarge.4",
+        periodic: false,
+    },
+];
+
+/// Directory of the shared traces: `$FLEXUS_TRACES_DIR`, else `../shared/traces`
+/// relative to the workspace root.
+pub fn traces_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FLEXUS_TRACES_DIR") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces")
+}
+
+/// Looks up a named trace's description.
+pub fn info(name: &str) -> Result<&'static TraceInfo, SimError> {
+    NAMED.iter().find(|t| t.name == name).ok_or_else(|| {
+        SimError::UnknownTrace(name.to_owned(), NAMED.iter().map(|t| t.name).collect::<Vec<_>>().join(", "))
+    })
+}
+
+/// Loads a named trace from [`traces_dir`].
+pub fn load_named(name: &str) -> Result<Trace, SimError> {
+    load_named_from(name, &traces_dir())
+}
+
+/// Loads a named trace from a given traces directory.
+pub fn load_named_from(name: &str, dir: &Path) -> Result<Trace, SimError> {
+    let info = info(name)?;
+    let path = dir.join(info.file);
+    let mut t = match info.name {
+        "nasa-http-1995" => load_nasa_minutes(&path)?,
+        "worldcup98" => load_counts_csv(&path, 1, 300)?,
+        "nab-elb" => load_counts_csv(&path, 1, 300)?,
+        "nyc-taxi" => load_counts_csv(&path, 1, 1800)?,
+        "google-cluster-cpu" => load_google(&path)?,
+        _ => load_requests(&path, 10)?,
+    };
+    t.name = info.name.to_owned();
+    t.periodic = info.periodic;
+    Ok(t)
+}
+
+/// Loads a trace by name, or from a file path (`timestamp,value` CSV, value =
+/// requests in the step; timestamps RFC 3339, `YYYY-MM-DD HH:MM:SS` or unix seconds).
+pub fn load(name_or_file: &str) -> Result<Trace, SimError> {
+    if info(name_or_file).is_ok() {
+        return load_named(name_or_file);
+    }
+    let p = Path::new(name_or_file);
+    if p.is_file() {
+        let step = infer_step(p)?;
+        let mut t = load_counts_csv(p, 1, step)?;
+        t.name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        return Ok(t);
+    }
+    Err(info(name_or_file).err().unwrap_or_else(|| SimError::BadTrace(name_or_file.to_owned(), "not found".into())))
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
+    move |source| SimError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn parse_err(path: &Path, line: usize, reason: impl Into<String>) -> SimError {
+    SimError::Parse {
+        path: path.to_owned(),
+        line,
+        reason: reason.into(),
+    }
+}
+
+fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, SimError> {
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(f))
+}
+
+/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` (taken as UTC), or unix seconds.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.timestamp());
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(d.and_utc().timestamp());
+        }
+    }
+    s.parse::<i64>().ok()
+}
+
+fn field<'a>(rec: &'a csv::StringRecord, i: usize, path: &Path, line: usize) -> Result<&'a str, SimError> {
+    rec.get(i).ok_or_else(|| parse_err(path, line, format!("missing column {}", i + 1)))
+}
+
+fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, SimError> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| parse_err(path, line, format!("{what} {s:?} is not a number")))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(parse_err(path, line, format!("{what} {s:?} must be a finite non-negative number")));
+    }
+    Ok(v)
+}
+
+/// `timestamp,count[,...]` with `count` requests per `step_s` bucket.
+fn load_counts_csv(path: &Path, col: usize, step_s: u32) -> Result<Trace, SimError> {
+    let mut pts = Vec::new();
+    for (i, rec) in reader(path)?.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
+        let ts = field(&rec, 0, path, line)?;
+        let ts = parse_timestamp(ts).ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
+        let v = number(field(&rec, col, path, line)?, path, line, "count")?;
+        pts.push((ts, v / f64::from(step_s)));
+    }
+    finish(path, pts, step_s)
+}
+
+fn load_nasa_minutes(path: &Path) -> Result<Trace, SimError> {
+    let mut pts = Vec::new();
+    for (i, rec) in reader(path)?.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
+        let ts = field(&rec, 0, path, line)?;
+        let ts = parse_timestamp(ts).ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
+        let v = number(field(&rec, 1, path, line)?, path, line, "requests")?;
+        let down = field(&rec, 2, path, line)?.trim() == "1";
+        if !down {
+            // Outage minutes are missing data, not zero demand: leave them out.
+            pts.push((ts, v / 60.0));
+        }
+    }
+    finish(path, pts, 60)
+}
+
+/// Google 2011: `time_stamp` in seconds from the trace start, CPU usage as load.
+fn load_google(path: &Path) -> Result<Trace, SimError> {
+    // Nominal start of ClusterData2011 (May 2011); the copied file has offsets only.
+    const NOMINAL_START: i64 = 1_304_208_000; // 2011-05-01T00:00:00Z
+    let mut pts = Vec::new();
+    for (i, rec) in reader(path)?.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
+        let off = number(field(&rec, 0, path, line)?, path, line, "time_stamp")?;
+        let cpu = number(field(&rec, 1, path, line)?, path, line, "meanCPUUsage")?;
+        pts.push((NOMINAL_START + off as i64, cpu));
+    }
+    finish(path, pts, 300)
+}
+
+/// Per-request trace (Azure LLM): requests per `bucket_s`, each weighted by its
+/// work relative to the trace's mean request, so the series is in "mean
+/// requests" per second. Work ≈ prefill (context tokens, fast per token) plus
+/// decode (generated tokens, ~40x dearer per token).
+fn load_requests(path: &Path, bucket_s: u32) -> Result<Trace, SimError> {
+    let mut reqs: Vec<(f64, f64)> = Vec::new();
+    for (i, rec) in reader(path)?.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
+        let ts = field(&rec, 0, path, line)?;
+        let (whole, frac) = ts.split_once('.').unwrap_or((ts, "0"));
+        let secs = parse_timestamp(whole).ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
+        let frac: f64 = format!("0.{}", frac.trim())
+            .parse()
+            .map_err(|_| parse_err(path, line, format!("bad fractional seconds in {ts:?}")))?;
+        let ctx = number(field(&rec, 1, path, line)?, path, line, "ContextTokens")?;
+        let gen_tokens = number(field(&rec, 2, path, line)?, path, line, "GeneratedTokens")?;
+        reqs.push((secs as f64 + frac, ctx + 40.0 * gen_tokens));
+    }
+    if reqs.is_empty() {
+        return Err(SimError::BadTrace(path.display().to_string(), "no requests".into()));
+    }
+    let mean_work = reqs.iter().map(|r| r.1).sum::<f64>() / reqs.len() as f64;
+    let t0 = reqs.iter().map(|r| r.0).fold(f64::INFINITY, f64::min).floor() as i64;
+    let t0 = t0 - t0.rem_euclid(i64::from(bucket_s));
+    let t1 = reqs.iter().map(|r| r.0).fold(f64::NEG_INFINITY, f64::max) as i64;
+    let n = ((t1 - t0) / i64::from(bucket_s) + 1) as usize;
+    let mut work = vec![0.0; n];
+    for (t, w) in &reqs {
+        let k = ((*t as i64 - t0) / i64::from(bucket_s)) as usize;
+        if let Some(slot) = work.get_mut(k.min(n - 1)) {
+            *slot += w / mean_work;
+        }
+    }
+    Ok(Trace {
+        name: String::new(),
+        start_unix: t0,
+        step_s: bucket_s,
+        rps: work.into_iter().map(|w| w / f64::from(bucket_s)).collect(),
+        filled: 0,
+        scale: 1.0,
+        periodic: false,
+    })
+}
+
+fn infer_step(path: &Path) -> Result<u32, SimError> {
+    let mut ts = Vec::new();
+    for (i, rec) in reader(path)?.records().enumerate().take(200) {
+        let rec = rec.map_err(|e| parse_err(path, i + 2, e.to_string()))?;
+        if let Some(t) = rec.get(0).and_then(parse_timestamp) {
+            ts.push(t);
+        }
+    }
+    let mut d: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
+    d.sort_unstable();
+    d.get(d.len() / 2)
+        .and_then(|s| u32::try_from(*s).ok())
+        .ok_or_else(|| SimError::BadTrace(path.display().to_string(), "cannot infer the sampling step".into()))
+}
+
+/// A contiguous run of regular samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Unix time of the first sample.
+    pub start_unix: i64,
+    /// Values, one per step.
+    pub values: Vec<f64>,
+    /// Samples filled by interpolation.
+    pub filled: usize,
+}
+
+/// Puts `(unix time, value)` points on a regular `step_s` grid. Points are
+/// sorted; duplicates of the same slot are summed-then-averaged away (the last
+/// wins is avoided by averaging). Gaps up to `max_fill_gap_s` are linearly
+/// interpolated; longer gaps start a new segment.
+pub fn regularise(mut pts: Vec<(i64, f64)>, step_s: u32, max_fill_gap_s: i64) -> Vec<Segment> {
+    pts.sort_by_key(|p| p.0);
+    let step = i64::from(step_s.max(1));
+    let mut segs: Vec<Segment> = Vec::new();
+    let mut last: Option<(i64, f64)> = None; // slot time, value
+    for (t, v) in pts {
+        let slot = t - t.rem_euclid(step);
+        match (last, segs.last_mut()) {
+            (Some((ls, lv)), Some(seg)) if slot == ls => {
+                // Same slot twice: average.
+                let avg = 0.5 * (lv + v);
+                if let Some(x) = seg.values.last_mut() {
+                    *x = avg;
+                }
+                last = Some((ls, avg));
+            }
+            (Some((ls, lv)), Some(seg)) if slot - ls <= max_fill_gap_s.max(step) => {
+                let missing = (slot - ls) / step - 1;
+                for k in 1..=missing {
+                    let w = k as f64 / (missing + 1) as f64;
+                    seg.values.push(lv + (v - lv) * w);
+                }
+                seg.filled += missing.max(0) as usize;
+                seg.values.push(v);
+                last = Some((slot, v));
+            }
+            _ => {
+                segs.push(Segment {
+                    start_unix: slot,
+                    values: vec![v],
+                    filled: 0,
+                });
+                last = Some((slot, v));
+            }
+        }
+    }
+    segs
+}
+
+fn finish(path: &Path, pts: Vec<(i64, f64)>, step_s: u32) -> Result<Trace, SimError> {
+    // Fill gaps up to an hour; longer ones split the series.
+    let segs = regularise(pts, step_s, 3600);
+    let best = segs
+        .into_iter()
+        .max_by_key(|s| s.values.len())
+        .ok_or_else(|| SimError::BadTrace(path.display().to_string(), "no data rows".into()))?;
+    if best.values.len() < 2 {
+        return Err(SimError::BadTrace(path.display().to_string(), "fewer than 2 samples".into()));
+    }
+    Ok(Trace {
+        name: String::new(),
+        start_unix: best.start_unix,
+        step_s,
+        rps: best.values,
+        filled: best.filled,
+        scale: 1.0,
+        periodic: false,
+    })
+}
+
+impl Trace {
+    /// Builds a trace from values (requests/s) on a regular grid.
+    pub fn from_rps(name: &str, start_unix: i64, step_s: u32, rps: Vec<f64>) -> Result<Trace, SimError> {
+        if step_s == 0 {
+            return Err(SimError::BadTrace(name.to_owned(), "step must be positive".into()));
+        }
+        if rps.is_empty() {
+            return Err(SimError::BadTrace(name.to_owned(), "no samples".into()));
+        }
+        if let Some(i) = rps.iter().position(|v| !v.is_finite() || *v < 0.0) {
+            return Err(SimError::BadTrace(name.to_owned(), format!("sample {i} is negative or not finite")));
+        }
+        Ok(Trace {
+            name: name.to_owned(),
+            start_unix,
+            step_s,
+            rps,
+            filled: 0,
+            scale: 1.0,
+            periodic: false,
+        })
+    }
+
+    /// Length in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.rps.len() as f64 * f64::from(self.step_s)
+    }
+
+    /// Request rate at `t` seconds from the start (held constant over each step).
+    pub fn rate_at(&self, t: f64) -> f64 {
+        if t < 0.0 {
+            return self.rps.first().copied().unwrap_or(0.0);
+        }
+        let k = (t / f64::from(self.step_s)) as usize;
+        self.rps.get(k).or(self.rps.last()).copied().unwrap_or(0.0)
+    }
+
+    /// The `q` quantile of the rate (nearest rank).
+    pub fn quantile(&self, q: f64) -> f64 {
+        let mut v = self.rps.clone();
+        v.sort_by(f64::total_cmp);
+        let i = ((q.clamp(0.0, 1.0) * (v.len() - 1) as f64).round()) as usize;
+        v.get(i).copied().unwrap_or(0.0)
+    }
+
+    /// Keeps samples `[from, from + len)`.
+    pub fn slice(&self, from: usize, len: usize) -> Trace {
+        let end = (from + len).min(self.rps.len());
+        let from = from.min(end);
+        Trace {
+            start_unix: self.start_unix + from as i64 * i64::from(self.step_s),
+            rps: self.rps[from..end].to_vec(),
+            ..self.clone()
+        }
+    }
+
+    /// Scales the rate so that its 99.9th percentile needs `peak_instances`
+    /// instances of `flavor` at the flavor's SLO rate.
+    pub fn scaled_to_fleet(&self, flavor: &Flavor, peak_instances: u32) -> Trace {
+        let q = self.quantile(0.999);
+        let factor = if q > 0.0 {
+            f64::from(peak_instances) * flavor.rps_at_slo() / q
+        } else {
+            1.0
+        };
+        Trace {
+            rps: self.rps.iter().map(|v| v * factor).collect(),
+            scale: self.scale * factor,
+            ..self.clone()
+        }
+    }
+
+    /// Sums consecutive samples into coarser steps of `factor` samples (mean rate).
+    pub fn resample(&self, factor: usize) -> Trace {
+        let factor = factor.max(1);
+        let rps = self.rps.chunks(factor).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect();
+        Trace {
+            step_s: self.step_s * factor as u32,
+            rps,
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_gaps_are_interpolated_and_long_gaps_split() {
+        let pts = vec![(0, 1.0), (60, 2.0), (240, 5.0), (10_000, 7.0), (10_060, 8.0)];
+        let segs = regularise(pts, 60, 600);
+        assert_eq!(segs.len(), 2);
+        assert_eq!(segs[0].values, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(segs[0].filled, 2);
+        assert_eq!(segs[1].start_unix, 9_960);
+        assert_eq!(segs[1].values, vec![7.0, 8.0]);
+    }
+
+    #[test]
+    fn timestamps_in_all_supported_forms_parse() {
+        assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_timestamp("1995-07-01T00:00:00-04:00"), Some(804_571_200));
+        assert_eq!(parse_timestamp("1998-05-30 21:50:00"), Some(896_565_000));
+        assert_eq!(parse_timestamp("123"), Some(123));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn fleet_scaling_maps_the_high_quantile_to_the_peak_count() {
+        let f = crate::capacity::lookup("x1.2u.4g").expect("flavor");
+        let t = Trace::from_rps("t", 0, 60, (0..1000).map(f64::from).collect()).expect("trace");
+        let s = t.scaled_to_fleet(&f, 40);
+        assert_eq!(f.demand_instances(s.quantile(0.999)), 40);
+        assert!((s.scale - 40.0 * f.rps_at_slo() / t.quantile(0.999)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_negative_sample_is_rejected_with_its_index() {
+        let e = Trace::from_rps("t", 0, 60, vec![1.0, -1.0]).expect_err("negative");
+        assert!(e.to_string().contains("sample 1"), "{e}");
+    }
+}
