@@ -1,1 +1,19 @@
-//! flexus-agent — placeholder.
+//! flexus-agent — the daemon that turns declared pools and policies into running
+//! instances: the `/v1` control-plane API, its store, the reconcile runtime, metric
+//! sources, telemetry, and the `flexus-agent` CLI.
+//!
+//! Must not: re-implement decision logic (that is `flexus_policy::decide`), read the
+//! clock outside [`clock`], touch an instance that does not carry its pool's tags, or
+//! depend on the emulator (tests use it as a dev-dependency only).
+//!
+//! Layout:
+//! - [`clock`]: the one place time is read (real, manual and scaled clocks).
+//! - [`config`]: `agent.toml` loading and validation (nothing is bound).
+//! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
+//! - [`server`]: `router(state) -> Router` — the HTTP API, auth, namespaces, ETags, OpenAPI.
+//! - [`runtime`]: scheduler + runner + the reconcile pass (observe → decide → act → record).
+//! - [`metrics`]: Prometheus metrics of the agent itself.
+//! - [`agent`]: wiring: `run(config, listener, shutdown)`.
+
+pub mod clock;
+pub mod store;

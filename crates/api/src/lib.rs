@@ -1,1 +1,20 @@
-//! flexus-api — placeholder; see docs/ and ../shared/docs/architecture.md.
+//! flexus-api — the control-plane contract of `flexus-agent`: the JSON bodies of the
+//! `/v1` HTTP API and a typed client for it (used by the Terraform provider and the
+//! agent's CLI).
+//!
+//! Must not: contain server, store or decision logic, or depend on axum/sqlx/the cloud
+//! client. The only logic here is field validation that both sides share.
+//!
+//! Layout:
+//! - [`types`]: request/response bodies (`PoolSpec` declared vs `PoolStatus` observed,
+//!   `PolicySpec`, decisions, operations, errors, pages).
+//! - [`client`]: [`Client`], a typed `reqwest` client with bearer auth and ETag
+//!   preconditions.
+//! - [`paths`]: the URL paths, shared by the server router and the client.
+
+pub mod client;
+pub mod paths;
+pub mod types;
+
+pub use client::{Client, ClientError, Precondition, Versioned};
+pub use types::*;

@@ -1,0 +1,1004 @@
+//! Durable state of the agent, behind the [`Store`] trait (SQLite now; PostgreSQL can
+//! implement the same trait).
+//!
+//! What lives here: namespaces, pool specs, policies (every version), operations (each
+//! cloud mutation, written before it is made), the decision log, and per-pool runtime
+//! state (the decision engine's history — cooldown timers and recent recommendations —
+//! plus the last reported status), so that a restarted agent behaves as before.
+//!
+//! Every write takes its timestamp as an argument: the store never reads a clock.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use flexus_api::{DecisionRecord, Namespace, Operation, OperationKind, OperationState, Purchase};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("failed to open the store at {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("failed to migrate the store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store query failed ({what}): {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+    /// The object's version is not the expected one (or it exists when it must not).
+    #[error("{what} {key} changed: expected {expected}, found {found}")]
+    PreconditionFailed {
+        what: &'static str,
+        key: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{what} {key} conflicts: {reason}")]
+    Conflict {
+        what: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error("{what} {key} not found")]
+    NotFound { what: &'static str, key: String },
+}
+
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+/// Expected version of an object being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Any,
+    Version(u64),
+    Absent,
+}
+
+/// A stored, versioned JSON document (pool spec or policy spec).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    pub namespace: String,
+    pub name: String,
+    pub version: u64,
+    pub spec: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Pools only: being deleted (instances are being removed).
+    pub deleting: bool,
+    /// Policies only: the pool the policy scales.
+    pub pool: Option<String>,
+}
+
+/// An operation with the pool it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpRecord {
+    pub namespace: String,
+    pub pool: String,
+    pub op: Operation,
+}
+
+/// Per-pool runtime state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeState {
+    /// The decision engine's history (JSON of `flexus_policy::History`).
+    pub history: serde_json::Value,
+    /// The last status written by the reconciler (JSON of `flexus_api::PoolStatus`).
+    pub status: serde_json::Value,
+}
+
+/// The agent's durable state.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    async fn ensure_namespace(&self, ns: &str, now: &str) -> Result<(), StoreError>;
+    async fn list_namespaces(&self) -> Result<Vec<Namespace>, StoreError>;
+
+    async fn put_pool(
+        &self,
+        ns: &str,
+        name: &str,
+        spec: &serde_json::Value,
+        expect: Expect,
+        now: &str,
+    ) -> Result<Doc, StoreError>;
+    async fn get_pool(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError>;
+    /// Pools of one namespace, or of all namespaces.
+    async fn list_pools(&self, ns: Option<&str>) -> Result<Vec<Doc>, StoreError>;
+    /// Mark a pool as being deleted; the reconciler removes its instances, then purges it.
+    async fn mark_pool_deleting(
+        &self,
+        ns: &str,
+        name: &str,
+        expect: Expect,
+        now: &str,
+    ) -> Result<Doc, StoreError>;
+    /// Remove every trace of a pool (after its instances are gone).
+    async fn purge_pool(&self, ns: &str, name: &str) -> Result<(), StoreError>;
+
+    async fn put_policy(
+        &self,
+        ns: &str,
+        name: &str,
+        pool: &str,
+        spec: &serde_json::Value,
+        expect: Expect,
+        now: &str,
+    ) -> Result<Doc, StoreError>;
+    async fn get_policy(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError>;
+    async fn list_policies(&self, ns: &str) -> Result<Vec<Doc>, StoreError>;
+    async fn policy_for_pool(&self, ns: &str, pool: &str) -> Result<Option<Doc>, StoreError>;
+    async fn policy_versions(&self, ns: &str, name: &str) -> Result<Vec<Doc>, StoreError>;
+    async fn delete_policy(&self, ns: &str, name: &str, expect: Expect)
+    -> Result<(), StoreError>;
+
+    async fn insert_operation(&self, op: &OpRecord) -> Result<(), StoreError>;
+    async fn update_operation(&self, op: &OpRecord) -> Result<(), StoreError>;
+    /// Operations not in a final state, oldest first (all pools when `pool` is `None`).
+    async fn open_operations(
+        &self,
+        pool: Option<(&str, &str)>,
+    ) -> Result<Vec<OpRecord>, StoreError>;
+    async fn list_operations(
+        &self,
+        ns: &str,
+        pool: &str,
+        limit: u32,
+    ) -> Result<Vec<OpRecord>, StoreError>;
+
+    /// Append a decision; returns its id. Keeps at most `keep` decisions per pool.
+    async fn insert_decision(
+        &self,
+        ns: &str,
+        pool: &str,
+        rec: &DecisionRecord,
+        keep: u32,
+    ) -> Result<i64, StoreError>;
+    /// Decisions newest first, with ids below `before` when given.
+    async fn list_decisions(
+        &self,
+        ns: &str,
+        pool: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DecisionRecord>, StoreError>;
+
+    async fn get_runtime(&self, ns: &str, pool: &str) -> Result<Option<RuntimeState>, StoreError>;
+    async fn put_runtime(&self, ns: &str, pool: &str, st: &RuntimeState)
+    -> Result<(), StoreError>;
+}
+
+/// SQLite implementation (WAL, embedded migrations).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) and migrate the database at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        Self::with_options(opts, path.display().to_string(), 4).await
+    }
+
+    /// A private in-memory database (tests).
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|source| StoreError::Open {
+                path: ":memory:".into(),
+                source,
+            })?
+            .foreign_keys(true);
+        Self::with_options(opts, ":memory:".into(), 1).await
+    }
+
+    async fn with_options(
+        opts: SqliteConnectOptions,
+        path: String,
+        conns: u32,
+    ) -> Result<Self, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(conns)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open { path, source })?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn parse_json(what: &'static str, s: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+fn doc_from_pool_row(r: &sqlx::sqlite::SqliteRow) -> Result<Doc, StoreError> {
+    Ok(Doc {
+        namespace: r.get("namespace"),
+        name: r.get("name"),
+        version: r.get::<i64, _>("version") as u64,
+        spec: parse_json("pool spec", r.get::<&str, _>("spec"))?,
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        deleting: r.get::<i64, _>("deleting") != 0,
+        pool: None,
+    })
+}
+
+fn doc_from_policy_row(r: &sqlx::sqlite::SqliteRow) -> Result<Doc, StoreError> {
+    Ok(Doc {
+        namespace: r.get("namespace"),
+        name: r.get("name"),
+        version: r.get::<i64, _>("version") as u64,
+        spec: parse_json("policy spec", r.get::<&str, _>("spec"))?,
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        deleting: false,
+        pool: Some(r.get("pool")),
+    })
+}
+
+fn check_expect(
+    what: &'static str,
+    key: String,
+    expect: Expect,
+    found: Option<u64>,
+) -> Result<(), StoreError> {
+    let fail = |expected: String| {
+        Err(StoreError::PreconditionFailed {
+            what,
+            key: key.clone(),
+            expected,
+            found: found.map_or("no object".into(), |v| format!("version {v}")),
+        })
+    };
+    match (expect, found) {
+        (Expect::Any, _) => Ok(()),
+        (Expect::Absent, None) => Ok(()),
+        (Expect::Absent, Some(_)) => fail("no object".into()),
+        (Expect::Version(v), Some(f)) if v == f => Ok(()),
+        (Expect::Version(v), _) => fail(format!("version {v}")),
+    }
+}
+
+fn kind_str(k: OperationKind) -> &'static str {
+    match k {
+        OperationKind::ScaleOut => "scale_out",
+        OperationKind::ScaleIn => "scale_in",
+        OperationKind::Replace => "replace",
+    }
+}
+fn state_str(s: OperationState) -> &'static str {
+    match s {
+        OperationState::Pending => "pending",
+        OperationState::Submitted => "submitted",
+        OperationState::Succeeded => "succeeded",
+        OperationState::Failed => "failed",
+        OperationState::Abandoned => "abandoned",
+    }
+}
+fn purchase_str(p: Purchase) -> &'static str {
+    match p {
+        Purchase::Spot => "spot",
+        Purchase::OnDemand => "on_demand",
+    }
+}
+
+fn op_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OpRecord, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: "operation",
+        reason,
+    };
+    let kind = match r.get::<&str, _>("kind") {
+        "scale_out" => OperationKind::ScaleOut,
+        "scale_in" => OperationKind::ScaleIn,
+        "replace" => OperationKind::Replace,
+        k => return Err(corrupt(format!("unknown kind {k:?}"))),
+    };
+    let state = match r.get::<&str, _>("state") {
+        "pending" => OperationState::Pending,
+        "submitted" => OperationState::Submitted,
+        "succeeded" => OperationState::Succeeded,
+        "failed" => OperationState::Failed,
+        "abandoned" => OperationState::Abandoned,
+        s => return Err(corrupt(format!("unknown state {s:?}"))),
+    };
+    let purchase = match r.get::<Option<&str>, _>("purchase") {
+        None => None,
+        Some("spot") => Some(Purchase::Spot),
+        Some("on_demand") => Some(Purchase::OnDemand),
+        Some(p) => return Err(corrupt(format!("unknown purchase {p:?}"))),
+    };
+    let server_ids: Vec<String> =
+        serde_json::from_str(r.get::<&str, _>("server_ids")).map_err(|e| corrupt(e.to_string()))?;
+    Ok(OpRecord {
+        namespace: r.get("namespace"),
+        pool: r.get("pool"),
+        op: Operation {
+            id: r.get("id"),
+            kind,
+            state,
+            count: r.get::<i64, _>("count") as u32,
+            purchase,
+            job_id: r.get("job_id"),
+            server_ids,
+            error: r.get("error"),
+            created_at: r.get("created_at"),
+            updated_at: r.get("updated_at"),
+        },
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ensure_namespace(&self, ns: &str, now: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
+            .bind(ns)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(q("ensure namespace"))?;
+        Ok(())
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<Namespace>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT n.name AS name,
+                    (SELECT COUNT(*) FROM pools p WHERE p.namespace = n.name) AS pools,
+                    (SELECT COUNT(*) FROM policies x WHERE x.namespace = n.name) AS policies
+             FROM namespaces n ORDER BY n.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list namespaces"))?;
+        Ok(rows
+            .iter()
+            .map(|r| Namespace {
+                name: r.get("name"),
+                pools: r.get::<i64, _>("pools") as u64,
+                policies: r.get::<i64, _>("policies") as u64,
+            })
+            .collect())
+    }
+
+    async fn put_pool(
+        &self,
+        ns: &str,
+        name: &str,
+        spec: &serde_json::Value,
+        expect: Expect,
+        now: &str,
+    ) -> Result<Doc, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin put pool"))?;
+        sqlx::query("INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
+            .bind(ns)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("ensure namespace"))?;
+        let cur = sqlx::query("SELECT * FROM pools WHERE namespace = ? AND name = ?")
+            .bind(ns)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("read pool"))?;
+        let cur = cur.as_ref().map(doc_from_pool_row).transpose()?;
+        check_expect(
+            "pool",
+            format!("{ns}/{name}"),
+            expect,
+            cur.as_ref().map(|d| d.version),
+        )?;
+        if cur.as_ref().is_some_and(|d| d.deleting) {
+            return Err(StoreError::Conflict {
+                what: "pool",
+                key: format!("{ns}/{name}"),
+                reason: "it is being deleted; retry when its instances are gone".into(),
+            });
+        }
+        let version = cur.as_ref().map_or(1, |d| d.version + 1);
+        let created = cur.as_ref().map_or(now.to_owned(), |d| d.created_at.clone());
+        let text = spec.to_string();
+        sqlx::query(
+            "INSERT INTO pools(namespace, name, version, spec, deleting, created_at, updated_at)
+             VALUES (?, ?, ?, ?, 0, ?, ?)
+             ON CONFLICT(namespace, name) DO UPDATE SET version = excluded.version,
+               spec = excluded.spec, updated_at = excluded.updated_at",
+        )
+        .bind(ns)
+        .bind(name)
+        .bind(version as i64)
+        .bind(&text)
+        .bind(&created)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("write pool"))?;
+        tx.commit().await.map_err(q("commit put pool"))?;
+        Ok(Doc {
+            namespace: ns.into(),
+            name: name.into(),
+            version,
+            spec: spec.clone(),
+            created_at: created,
+            updated_at: now.into(),
+            deleting: false,
+            pool: None,
+        })
+    }
+
+    async fn get_pool(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError> {
+        sqlx::query("SELECT * FROM pools WHERE namespace = ? AND name = ?")
+            .bind(ns)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read pool"))?
+            .as_ref()
+            .map(doc_from_pool_row)
+            .transpose()
+    }
+
+    async fn list_pools(&self, ns: Option<&str>) -> Result<Vec<Doc>, StoreError> {
+        let rows = match ns {
+            Some(ns) => {
+                sqlx::query("SELECT * FROM pools WHERE namespace = ? ORDER BY name")
+                    .bind(ns)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM pools ORDER BY namespace, name")
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(q("list pools"))?;
+        rows.iter().map(doc_from_pool_row).collect()
+    }
+
+    async fn mark_pool_deleting(
+        &self,
+        ns: &str,
+        name: &str,
+        expect: Expect,
+        now: &str,
+    ) -> Result<Doc, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin delete pool"))?;
+        let cur = sqlx::query("SELECT * FROM pools WHERE namespace = ? AND name = ?")
+            .bind(ns)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("read pool"))?
+            .as_ref()
+            .map(doc_from_pool_row)
+            .transpose()?;
+        let Some(mut cur) = cur else {
+            return Err(StoreError::NotFound {
+                what: "pool",
+                key: format!("{ns}/{name}"),
+            });
+        };
+        check_expect("pool", format!("{ns}/{name}"), expect, Some(cur.version))?;
+        sqlx::query(
+            "UPDATE pools SET deleting = 1, updated_at = ? WHERE namespace = ? AND name = ?",
+        )
+        .bind(now)
+        .bind(ns)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("mark pool deleting"))?;
+        tx.commit().await.map_err(q("commit delete pool"))?;
+        cur.deleting = true;
+        cur.updated_at = now.into();
+        Ok(cur)
+    }
+
+    async fn purge_pool(&self, ns: &str, name: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin purge pool"))?;
+        for sql in [
+            "DELETE FROM pools WHERE namespace = ? AND name = ?",
+            "DELETE FROM pool_state WHERE namespace = ? AND pool = ?",
+            "DELETE FROM decisions WHERE namespace = ? AND pool = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(ns)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("purge pool"))?;
+        }
+        tx.commit().await.map_err(q("commit purge pool"))?;
+        Ok(())
+    }
+
+    async fn put_policy(
+        &self,
+        ns: &str,
+        name: &str,
+        pool: &str,
+        spec: &serde_json::Value,
+        expect: Expect,
+        now: &str,
+    ) -> Result<Doc, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin put policy"))?;
+        sqlx::query("INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
+            .bind(ns)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("ensure namespace"))?;
+        let cur = sqlx::query("SELECT * FROM policies WHERE namespace = ? AND name = ?")
+            .bind(ns)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("read policy"))?
+            .as_ref()
+            .map(doc_from_policy_row)
+            .transpose()?;
+        check_expect(
+            "policy",
+            format!("{ns}/{name}"),
+            expect,
+            cur.as_ref().map(|d| d.version),
+        )?;
+        let other: Option<String> =
+            sqlx::query_scalar("SELECT name FROM policies WHERE namespace = ? AND pool = ? AND name <> ?")
+                .bind(ns)
+                .bind(pool)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(q("check policy pool"))?;
+        if let Some(other) = other {
+            return Err(StoreError::Conflict {
+                what: "policy",
+                key: format!("{ns}/{name}"),
+                reason: format!("pool {pool} is already scaled by policy {other}"),
+            });
+        }
+        let version = cur.as_ref().map_or(1, |d| d.version + 1);
+        let created = cur.as_ref().map_or(now.to_owned(), |d| d.created_at.clone());
+        let text = spec.to_string();
+        sqlx::query(
+            "INSERT INTO policies(namespace, name, version, pool, spec, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(namespace, name) DO UPDATE SET version = excluded.version,
+               pool = excluded.pool, spec = excluded.spec, updated_at = excluded.updated_at",
+        )
+        .bind(ns)
+        .bind(name)
+        .bind(version as i64)
+        .bind(pool)
+        .bind(&text)
+        .bind(&created)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("write policy"))?;
+        sqlx::query(
+            "INSERT INTO policy_versions(namespace, name, version, spec, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(ns)
+        .bind(name)
+        .bind(version as i64)
+        .bind(&text)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("write policy version"))?;
+        tx.commit().await.map_err(q("commit put policy"))?;
+        Ok(Doc {
+            namespace: ns.into(),
+            name: name.into(),
+            version,
+            spec: spec.clone(),
+            created_at: created,
+            updated_at: now.into(),
+            deleting: false,
+            pool: Some(pool.into()),
+        })
+    }
+
+    async fn get_policy(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError> {
+        sqlx::query("SELECT * FROM policies WHERE namespace = ? AND name = ?")
+            .bind(ns)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read policy"))?
+            .as_ref()
+            .map(doc_from_policy_row)
+            .transpose()
+    }
+
+    async fn list_policies(&self, ns: &str) -> Result<Vec<Doc>, StoreError> {
+        sqlx::query("SELECT * FROM policies WHERE namespace = ? ORDER BY name")
+            .bind(ns)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list policies"))?
+            .iter()
+            .map(doc_from_policy_row)
+            .collect()
+    }
+
+    async fn policy_for_pool(&self, ns: &str, pool: &str) -> Result<Option<Doc>, StoreError> {
+        sqlx::query("SELECT * FROM policies WHERE namespace = ? AND pool = ?")
+            .bind(ns)
+            .bind(pool)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read policy of pool"))?
+            .as_ref()
+            .map(doc_from_policy_row)
+            .transpose()
+    }
+
+    async fn policy_versions(&self, ns: &str, name: &str) -> Result<Vec<Doc>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM policy_versions WHERE namespace = ? AND name = ? ORDER BY version",
+        )
+        .bind(ns)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list policy versions"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(Doc {
+                    namespace: r.get("namespace"),
+                    name: r.get("name"),
+                    version: r.get::<i64, _>("version") as u64,
+                    spec: parse_json("policy version", r.get::<&str, _>("spec"))?,
+                    created_at: r.get("created_at"),
+                    updated_at: r.get("created_at"),
+                    deleting: false,
+                    pool: None,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_policy(
+        &self,
+        ns: &str,
+        name: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin delete policy"))?;
+        let cur: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM policies WHERE namespace = ? AND name = ?")
+                .bind(ns)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(q("read policy"))?;
+        let Some(cur) = cur else {
+            return Err(StoreError::NotFound {
+                what: "policy",
+                key: format!("{ns}/{name}"),
+            });
+        };
+        check_expect("policy", format!("{ns}/{name}"), expect, Some(cur as u64))?;
+        sqlx::query("DELETE FROM policies WHERE namespace = ? AND name = ?")
+            .bind(ns)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("delete policy"))?;
+        tx.commit().await.map_err(q("commit delete policy"))?;
+        Ok(())
+    }
+
+    async fn insert_operation(&self, r: &OpRecord) -> Result<(), StoreError> {
+        let op = &r.op;
+        sqlx::query(
+            "INSERT INTO operations(id, namespace, pool, kind, state, count, purchase, job_id,
+                server_ids, error, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&op.id)
+        .bind(&r.namespace)
+        .bind(&r.pool)
+        .bind(kind_str(op.kind))
+        .bind(state_str(op.state))
+        .bind(op.count as i64)
+        .bind(op.purchase.map(purchase_str))
+        .bind(&op.job_id)
+        .bind(serde_json::to_string(&op.server_ids).unwrap_or_else(|_| "[]".into()))
+        .bind(&op.error)
+        .bind(&op.created_at)
+        .bind(&op.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(q("insert operation"))?;
+        Ok(())
+    }
+
+    async fn update_operation(&self, r: &OpRecord) -> Result<(), StoreError> {
+        let op = &r.op;
+        let done = sqlx::query(
+            "UPDATE operations SET state = ?, count = ?, purchase = ?, job_id = ?, server_ids = ?,
+                error = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(state_str(op.state))
+        .bind(op.count as i64)
+        .bind(op.purchase.map(purchase_str))
+        .bind(&op.job_id)
+        .bind(serde_json::to_string(&op.server_ids).unwrap_or_else(|_| "[]".into()))
+        .bind(&op.error)
+        .bind(&op.updated_at)
+        .bind(&op.id)
+        .execute(&self.pool)
+        .await
+        .map_err(q("update operation"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "operation",
+                key: op.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn open_operations(
+        &self,
+        pool: Option<(&str, &str)>,
+    ) -> Result<Vec<OpRecord>, StoreError> {
+        let rows = match pool {
+            Some((ns, p)) => sqlx::query(
+                "SELECT * FROM operations WHERE state IN ('pending', 'submitted')
+                   AND namespace = ? AND pool = ? ORDER BY created_at, id",
+            )
+            .bind(ns)
+            .bind(p)
+            .fetch_all(&self.pool)
+            .await,
+            None => sqlx::query(
+                "SELECT * FROM operations WHERE state IN ('pending', 'submitted') ORDER BY created_at, id",
+            )
+            .fetch_all(&self.pool)
+            .await,
+        }
+        .map_err(q("list open operations"))?;
+        rows.iter().map(op_from_row).collect()
+    }
+
+    async fn list_operations(
+        &self,
+        ns: &str,
+        pool: &str,
+        limit: u32,
+    ) -> Result<Vec<OpRecord>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM operations WHERE namespace = ? AND pool = ?
+             ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(ns)
+        .bind(pool)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list operations"))?
+        .iter()
+        .map(op_from_row)
+        .collect()
+    }
+
+    async fn insert_decision(
+        &self,
+        ns: &str,
+        pool: &str,
+        rec: &DecisionRecord,
+        keep: u32,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin insert decision"))?;
+        let text = serde_json::to_string(rec).map_err(|e| StoreError::Corrupt {
+            what: "decision",
+            reason: e.to_string(),
+        })?;
+        let id = sqlx::query("INSERT INTO decisions(namespace, pool, record) VALUES (?, ?, ?)")
+            .bind(ns)
+            .bind(pool)
+            .bind(text)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("insert decision"))?
+            .last_insert_rowid();
+        if id % 16 == 0 {
+            sqlx::query(
+                "DELETE FROM decisions WHERE namespace = ? AND pool = ? AND id < (
+                   SELECT id FROM decisions WHERE namespace = ? AND pool = ?
+                   ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            )
+            .bind(ns)
+            .bind(pool)
+            .bind(ns)
+            .bind(pool)
+            .bind(keep.saturating_sub(1) as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("trim decisions"))?;
+        }
+        tx.commit().await.map_err(q("commit decision"))?;
+        Ok(id)
+    }
+
+    async fn list_decisions(
+        &self,
+        ns: &str,
+        pool: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, record FROM decisions WHERE namespace = ? AND pool = ? AND id < ?
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(ns)
+        .bind(pool)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list decisions"))?;
+        rows.iter()
+            .map(|r| {
+                let mut rec: DecisionRecord = serde_json::from_str(r.get::<&str, _>("record"))
+                    .map_err(|e| StoreError::Corrupt {
+                        what: "decision",
+                        reason: e.to_string(),
+                    })?;
+                rec.id = r.get("id");
+                Ok(rec)
+            })
+            .collect()
+    }
+
+    async fn get_runtime(&self, ns: &str, pool: &str) -> Result<Option<RuntimeState>, StoreError> {
+        let row = sqlx::query("SELECT history, status FROM pool_state WHERE namespace = ? AND pool = ?")
+            .bind(ns)
+            .bind(pool)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read pool state"))?;
+        row.map(|r| {
+            Ok(RuntimeState {
+                history: parse_json("pool history", r.get::<&str, _>("history"))?,
+                status: parse_json("pool status", r.get::<&str, _>("status"))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_runtime(
+        &self,
+        ns: &str,
+        pool: &str,
+        st: &RuntimeState,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pool_state(namespace, pool, history, status) VALUES (?, ?, ?, ?)
+             ON CONFLICT(namespace, pool) DO UPDATE SET history = excluded.history, status = excluded.status",
+        )
+        .bind(ns)
+        .bind(pool)
+        .bind(st.history.to_string())
+        .bind(st.status.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(q("write pool state"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_put_with_a_stale_version_is_refused_and_changes_nothing() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let d1 = s
+            .put_pool("a", "p", &json!({"x": 1}), Expect::Absent, "t1")
+            .await
+            .unwrap();
+        assert_eq!(d1.version, 1);
+        let d2 = s
+            .put_pool("a", "p", &json!({"x": 2}), Expect::Version(1), "t2")
+            .await
+            .unwrap();
+        assert_eq!(d2.version, 2);
+        let err = s
+            .put_pool("a", "p", &json!({"x": 3}), Expect::Version(1), "t3")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::PreconditionFailed { .. }), "{err}");
+        let now = s.get_pool("a", "p").await.unwrap().unwrap();
+        assert_eq!(now.spec, json!({"x": 2}));
+        assert_eq!(now.created_at, "t1");
+        let err = s
+            .put_pool("a", "p", &json!({"x": 3}), Expect::Absent, "t3")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::PreconditionFailed { .. }));
+    }
+
+    #[tokio::test]
+    async fn every_policy_version_is_kept_and_one_pool_has_one_policy() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        s.put_policy("a", "pol", "p", &json!({"v": 1}), Expect::Any, "t1")
+            .await
+            .unwrap();
+        s.put_policy("a", "pol", "p", &json!({"v": 2}), Expect::Any, "t2")
+            .await
+            .unwrap();
+        let vs = s.policy_versions("a", "pol").await.unwrap();
+        assert_eq!(vs.iter().map(|d| d.version).collect::<Vec<_>>(), vec![1, 2]);
+        let err = s
+            .put_policy("a", "other", "p", &json!({}), Expect::Any, "t3")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        assert_eq!(
+            s.policy_for_pool("a", "p").await.unwrap().unwrap().spec,
+            json!({"v": 2})
+        );
+    }
+
+    #[tokio::test]
+    async fn decisions_page_newest_first_and_are_trimmed() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        for i in 0..40u32 {
+            let rec = DecisionRecord {
+                id: 0,
+                at: format!("t{i}"),
+                current: i,
+                desired: i,
+                on_demand: i,
+                spot: 0,
+                action: "none".into(),
+                outcome: flexus_api::DecisionOutcome::None,
+                bound_by: None,
+                explanation: String::new(),
+                detail: serde_json::Value::Null,
+                operation_id: None,
+            };
+            s.insert_decision("a", "p", &rec, 20).await.unwrap();
+        }
+        let page = s.list_decisions("a", "p", None, 5).await.unwrap();
+        assert_eq!(page.iter().map(|d| d.current).collect::<Vec<_>>(), vec![39, 38, 37, 36, 35]);
+        let next = s
+            .list_decisions("a", "p", Some(page[4].id), 5)
+            .await
+            .unwrap();
+        assert_eq!(next[0].current, 34);
+        let all = s.list_decisions("a", "p", None, 1000).await.unwrap();
+        assert!(all.len() <= 20 + 16, "trimmed to about keep: {}", all.len());
+    }
+}

@@ -1,0 +1,38 @@
+//! URL paths of the `/v1` API, one function per resource so client and server agree.
+
+/// `/v1/namespaces/{ns}/pools`
+pub fn pools(ns: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools")
+}
+/// `/v1/namespaces/{ns}/pools/{name}`
+pub fn pool(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}")
+}
+/// `/v1/namespaces/{ns}/pools/{name}/status`
+pub fn pool_status(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/status")
+}
+/// `/v1/namespaces/{ns}/pools/{name}/decisions`
+pub fn decisions(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/decisions")
+}
+/// `/v1/namespaces/{ns}/pools/{name}/operations`
+pub fn operations(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/operations")
+}
+/// `/v1/namespaces/{ns}/pools/{name}/reconcile`
+pub fn reconcile(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/reconcile")
+}
+/// `/v1/namespaces/{ns}/policies`
+pub fn policies(ns: &str) -> String {
+    format!("/v1/namespaces/{ns}/policies")
+}
+/// `/v1/namespaces/{ns}/policies/{name}`
+pub fn policy(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/policies/{name}")
+}
+/// `/v1/namespaces`
+pub const NAMESPACES: &str = "/v1/namespaces";
+/// `/v1/openapi.json`
+pub const OPENAPI: &str = "/v1/openapi.json";

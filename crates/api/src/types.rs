@@ -1,0 +1,564 @@
+//! Request and response bodies of the `/v1` control-plane API.
+//!
+//! Ownership rule: a `*Spec` is declared (by Terraform, a policy file or the CLI) and
+//! is replaced whole by `PUT`; a `*Status` is written by the agent only. Changes of
+//! the instance count live in [`PoolStatus`] and are therefore never drift.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Names of namespaces, pools and policies: 1–63 characters of `[a-z0-9-]`, starting
+/// with a letter, not ending with `-`.
+pub fn validate_name(field: &str, value: &str) -> Result<(), FieldError> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value.as_bytes()[0].is_ascii_lowercase()
+        && !value.ends_with('-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!(
+                "{value:?} is not a valid name: use 1-63 characters of a-z, 0-9 and '-', starting with a letter"
+            ),
+        ))
+    }
+}
+
+/// One problem with one field of a request body or path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldError {
+    /// JSON path of the offending field, e.g. `spec.max_size`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Body of every non-2xx answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `invalid_request`, `unauthorized`, `forbidden`,
+    /// `not_found`, `precondition_failed`, `conflict`, `internal`, `unavailable`.
+    pub code: String,
+    pub message: String,
+    /// The first offending field, when the problem is in the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every offending field, when several were found at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+/// Root disk of each instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RootVolume {
+    /// Disk type, e.g. `SSD`, `GPSSD`, `SAS`.
+    #[serde(rename = "type")]
+    pub volume_type: String,
+    /// Size in GiB.
+    pub size: u32,
+}
+
+impl Default for RootVolume {
+    fn default() -> Self {
+        Self {
+            volume_type: "GPSSD".into(),
+            size: 40,
+        }
+    }
+}
+
+/// Spot purchase settings of a pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpotSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Highest hourly price to pay for a spot instance, as a decimal string; absent
+    /// means the on-demand price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<String>,
+    /// Instances that are always on-demand before any spot is used.
+    #[serde(default)]
+    pub on_demand_base: u32,
+    /// Percentage (0–100) of the capacity above the base that is spot.
+    #[serde(default)]
+    pub spot_percentage: u32,
+    /// When spot capacity is sold out, create on-demand instances instead.
+    #[serde(default = "yes")]
+    pub fallback_to_on_demand: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for SpotSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_price: None,
+            on_demand_base: 0,
+            spot_percentage: 0,
+            fallback_to_on_demand: true,
+        }
+    }
+}
+
+/// Which instances go first when a pool scales in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalRule {
+    /// Spot before on-demand, then not-ready before ready, then newest first.
+    #[default]
+    SpotNewestFirst,
+    /// Newest first, whatever the purchase kind.
+    NewestFirst,
+    /// Oldest first, whatever the purchase kind.
+    OldestFirst,
+}
+
+/// The declared template and bounds of a pool (owned by Terraform).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// ECS flavor, e.g. `x1.4u.16g`.
+    pub flavor: String,
+    /// Image id.
+    pub image: String,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// Zones to spread instances over, round robin; empty lets the cloud choose.
+    #[serde(default)]
+    pub availability_zones: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_pair: Option<String>,
+    /// Cloud-init user data (plain text; the agent base64-encodes it for ECS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    #[serde(default)]
+    pub root_volume: RootVolume,
+    pub min_size: u32,
+    pub max_size: u32,
+    /// Size to create when no policy is attached yet; defaults to `min_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_size: Option<u32>,
+    #[serde(default)]
+    pub spot: SpotSpec,
+    /// Seconds from create to the instance running.
+    #[serde(default = "default_boot")]
+    pub boot_seconds: u32,
+    /// Seconds from running to serving (model load); metrics of warming instances do not count.
+    #[serde(default = "default_warmup")]
+    pub warmup_seconds: u32,
+    #[serde(default)]
+    pub removal_rule: RemovalRule,
+    /// Extra tags put on every instance (the agent adds its own ownership tags).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_boot() -> u32 {
+    60
+}
+fn default_warmup() -> u32 {
+    0
+}
+
+/// Tag keys the agent reserves on every instance it owns.
+pub const TAG_POOL: &str = "flexus-pool";
+/// Tag carrying the namespace of the owning pool.
+pub const TAG_NAMESPACE: &str = "flexus-ns";
+/// Tag carrying the operation that created the instance.
+pub const TAG_OPERATION: &str = "flexus-op";
+
+impl PoolSpec {
+    /// Every problem with the spec, with field paths under `prefix` (e.g. `spec`).
+    pub fn validate(&self, prefix: &str) -> Vec<FieldError> {
+        let f = |name: &str| {
+            if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}.{name}")
+            }
+        };
+        let mut errs = Vec::new();
+        for (name, v) in [
+            ("flavor", &self.flavor),
+            ("image", &self.image),
+            ("vpc_id", &self.vpc_id),
+        ] {
+            if v.trim().is_empty() {
+                errs.push(FieldError::new(f(name), "must not be empty"));
+            }
+        }
+        if self.subnet_ids.is_empty() {
+            errs.push(FieldError::new(f("subnet_ids"), "needs at least one subnet"));
+        }
+        for (i, s) in self.subnet_ids.iter().enumerate() {
+            if s.trim().is_empty() {
+                errs.push(FieldError::new(
+                    f(&format!("subnet_ids[{i}]")),
+                    "must not be empty",
+                ));
+            }
+        }
+        if self.min_size > self.max_size {
+            errs.push(FieldError::new(
+                f("min_size"),
+                format!(
+                    "min_size {} is greater than max_size {}",
+                    self.min_size, self.max_size
+                ),
+            ));
+        }
+        if self.max_size > 1000 {
+            errs.push(FieldError::new(f("max_size"), "must be at most 1000"));
+        }
+        if let Some(init) = self.initial_size
+            && (init < self.min_size || init > self.max_size)
+        {
+            errs.push(FieldError::new(
+                f("initial_size"),
+                format!(
+                    "initial_size {init} is outside [min_size {}, max_size {}]",
+                    self.min_size, self.max_size
+                ),
+            ));
+        }
+        if self.root_volume.size < 1 || self.root_volume.size > 1024 {
+            errs.push(FieldError::new(
+                f("root_volume.size"),
+                "must be between 1 and 1024 GiB",
+            ));
+        }
+        if self.root_volume.volume_type.trim().is_empty() {
+            errs.push(FieldError::new(f("root_volume.type"), "must not be empty"));
+        }
+        if self.spot.spot_percentage > 100 {
+            errs.push(FieldError::new(
+                f("spot.spot_percentage"),
+                "must be between 0 and 100",
+            ));
+        }
+        if let Some(p) = &self.spot.max_price
+            && p.parse::<f64>().map(|x| !(x > 0.0)).unwrap_or(true)
+        {
+            errs.push(FieldError::new(
+                f("spot.max_price"),
+                format!("{p:?} is not a positive decimal number"),
+            ));
+        }
+        if self.boot_seconds > 3600 {
+            errs.push(FieldError::new(f("boot_seconds"), "must be at most 3600"));
+        }
+        if self.warmup_seconds > 7200 {
+            errs.push(FieldError::new(f("warmup_seconds"), "must be at most 7200"));
+        }
+        if self.tags.len() > 7 {
+            errs.push(FieldError::new(
+                f("tags"),
+                "at most 7 tags (ECS allows 10 per server; the agent uses 3)",
+            ));
+        }
+        for (k, v) in &self.tags {
+            if k.is_empty() || k.len() > 36 {
+                errs.push(FieldError::new(
+                    f(&format!("tags.{k}")),
+                    "tag keys are 1-36 characters",
+                ));
+            }
+            if k.starts_with("flexus-") {
+                errs.push(FieldError::new(
+                    f(&format!("tags.{k}")),
+                    "tag keys starting with 'flexus-' are reserved for the agent",
+                ));
+            }
+            if v.len() > 43 {
+                errs.push(FieldError::new(
+                    f(&format!("tags.{k}")),
+                    "tag values are at most 43 characters",
+                ));
+            }
+        }
+        errs
+    }
+}
+
+/// Lifecycle of one instance as the agent sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    Booting,
+    Warming,
+    Ready,
+    Draining,
+    Reclaimed,
+    Failed,
+}
+
+/// How an instance is paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Purchase {
+    Spot,
+    OnDemand,
+}
+
+/// One instance of a pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceStatus {
+    pub id: String,
+    pub name: String,
+    pub lifecycle: Lifecycle,
+    pub purchase: Purchase,
+    pub flavor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    pub age_seconds: u64,
+}
+
+/// Coarse state of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolPhase {
+    /// Not reconciled yet.
+    #[default]
+    Pending,
+    /// Current equals desired and at least `min_size` instances are ready.
+    Ready,
+    /// Instances are being created or deleted.
+    Scaling,
+    /// The last pass failed; see `last_error`.
+    Degraded,
+}
+
+/// What the agent knows about a pool (owned by the agent).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct PoolStatus {
+    pub phase: PoolPhase,
+    /// Size the last decision asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_size: Option<u32>,
+    /// Instances that exist and are not being removed.
+    pub current_size: u32,
+    pub ready_size: u32,
+    pub instance_ids: Vec<String>,
+    pub instances: Vec<InstanceStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<DecisionRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Operations not finished yet.
+    #[serde(default)]
+    pub pending_operations: Vec<Operation>,
+}
+
+/// A pool: its declared spec plus what the agent reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Pool {
+    pub namespace: String,
+    pub name: String,
+    /// Stable id (`<namespace>/<name>`).
+    pub id: String,
+    /// Incremented by every replace of the spec; the ETag is `"<version>"`.
+    pub version: u64,
+    pub spec: PoolSpec,
+    pub status: PoolStatus,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Body of `PUT /v1/namespaces/{ns}/pools/{name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPool {
+    pub spec: PoolSpec,
+}
+
+/// The declared autoscaling policy of one pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Name of the pool (in the same namespace) the policy scales.
+    pub pool: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Decide and record, never act.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The decision policy (the flexus-policy model, JSON form).
+    pub policy: PolicyModel,
+}
+
+/// A stored policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Policy {
+    pub namespace: String,
+    pub name: String,
+    pub id: String,
+    pub version: u64,
+    pub spec: PolicySpec,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Body of `PUT /v1/namespaces/{ns}/policies/{name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPolicy {
+    pub spec: PolicySpec,
+}
+
+/// What a decision led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionOutcome {
+    /// Nothing to do.
+    None,
+    /// Instances were requested or deleted.
+    Acted,
+    /// Dry-run: recorded, not acted on.
+    DryRun,
+    /// The policy is disabled: only the bounds of the pool were enforced.
+    Disabled,
+    /// Acting failed (see the explanation).
+    Failed,
+}
+
+/// One recorded decision of one pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DecisionRecord {
+    /// Monotonic id, used as the pagination cursor.
+    pub id: i64,
+    pub at: String,
+    pub current: u32,
+    pub desired: u32,
+    pub on_demand: u32,
+    pub spot: u32,
+    /// `scale_out`, `scale_in` or `none`.
+    pub action: String,
+    pub outcome: DecisionOutcome,
+    /// Which rule bound the result (e.g. `max_size`, `cooldown_out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_by: Option<String>,
+    /// Human-readable explanation.
+    pub explanation: String,
+    /// The decision engine's full output (proposals per signal, clamps).
+    #[serde(default)]
+    pub detail: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Kind of a cloud mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    ScaleOut,
+    ScaleIn,
+    Replace,
+}
+
+/// Where an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationState {
+    /// Recorded, the cloud call may or may not have been made.
+    Pending,
+    /// The cloud accepted it; a job is being tracked.
+    Submitted,
+    Succeeded,
+    Failed,
+    /// Given up (e.g. the job vanished); the instances were reconciled by tags.
+    Abandoned,
+}
+
+impl OperationState {
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Abandoned)
+    }
+}
+
+/// A cloud mutation, recorded before it is made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Operation {
+    /// UUID; also the `X-Client-Token` of a create.
+    pub id: String,
+    pub kind: OperationKind,
+    pub state: OperationState,
+    pub count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase: Option<Purchase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default)]
+    pub server_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A namespace and what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Namespace {
+    pub name: String,
+    pub pools: u64,
+    pub policies: u64,
+}
+
+/// Answer of `POST .../reconcile`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReconcileAccepted {
+    pub pool: String,
+    /// `true` when a pass was queued; `false` if one was already queued.
+    pub queued: bool,
+}
+
+/// Answer of `GET /healthz` and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// The decision policy carried by a [`PolicySpec`]: the flexus-policy model in its
+/// JSON form. The agent parses and validates it with flexus-policy on write.
+pub type PolicyModel = serde_json::Value;
