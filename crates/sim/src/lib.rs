@@ -9,12 +9,18 @@
 //! test enforces it) and must not read the wall clock: time is the trace's.
 //!
 //! Modules:
+//! - [`baselines`] — static peak, HPA, AWS target tracking / step / predictive, oracle.
 //! - [`capacity`] — flavor catalogue, M/M/c instance model, pool step with backlog;
 //!   also used by the emulator to turn load into per-instance metrics.
 //! - [`error`] — [`SimError`].
+//! - [`replay`] — instance lifecycle, monitoring delay, the [`replay::Autoscaler`] trait, [`replay::run`].
+//! - [`scorecard`] — SLO, cost and SPEC-RG elasticity metrics, markdown table.
 //! - [`trace`] — named trace loaders, gap handling, fleet scaling.
+pub mod baselines;
 pub mod capacity;
 pub mod error;
+pub mod replay;
+pub mod scorecard;
 pub mod trace;
 
 pub use error::SimError;

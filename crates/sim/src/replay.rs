@@ -1,0 +1,561 @@
+//! The discrete-time replay: a pool of instances with a lifecycle
+//! (booting → warming → ready), a trace offered to it through the capacity
+//! model, a monitoring service that publishes period averages after a delay
+//! (Cloud Eye 1-minute or 5-minute data), and an [`Autoscaler`] that observes
+//! the published data and the pool and returns a desired count, exactly as the
+//! agent's observe → decide → act loop does.
+//!
+//! Timing: the simulation advances in ticks of `tick_s`. At each tick, spot
+//! reclamations happen first, then instances whose boot + warm-up has elapsed
+//! become ready, then (if due) the autoscaler decides and the pool is resized
+//! (launches start booting now; scale-in removes booting instances first,
+//! then the newest), then the tick's load is served by the ready instances.
+//! Billing is per second from launch (boot included) until removal.
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::SimError;
+use crate::capacity::{Flavor, pool_metrics};
+use crate::trace::Trace;
+
+/// Where an instance is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum InstanceState {
+    /// Launched, OS booting (billed, not serving).
+    Booting,
+    /// Running, loading (billed, not serving, no metrics).
+    Warming,
+    /// Serving and reporting metrics.
+    Ready,
+}
+
+/// One simulated instance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SimInstance {
+    /// Sequential id.
+    pub id: u64,
+    /// Launch time (s since trace start; negative for the initial fleet).
+    pub launched_s: f64,
+    /// When it becomes ready.
+    pub ready_s: f64,
+    /// Current state.
+    pub state: InstanceState,
+    /// Bought as spot.
+    pub spot: bool,
+}
+
+/// One published monitoring datapoint: averages over `[end_s - period_s, end_s)`.
+/// Per-instance fields average over ready instances and are meaningless when
+/// `ready_instances` is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MetricSample {
+    /// End of the averaging period (s since trace start).
+    pub end_s: f64,
+    /// Length of the period (s).
+    pub period_s: f64,
+    /// Mean CPU % of ready instances.
+    pub cpu_pct: f64,
+    /// Mean memory % of ready instances.
+    pub mem_pct: f64,
+    /// Mean GPU % of ready instances.
+    pub gpu_pct: f64,
+    /// The flavor's primary utilisation (GPU % on GPU flavors, else CPU %).
+    pub utilisation_pct: f64,
+    /// Mean p95 response time (ms).
+    pub p95_latency_ms: f64,
+    /// Offered requests/s to the pool (load balancer count).
+    pub request_rps: f64,
+    /// Requests queued at the load balancer (mean).
+    pub queue_depth: f64,
+    /// Mean number of ready instances over the period.
+    pub ready_instances: f64,
+}
+
+/// Instance counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PoolView {
+    /// Booting.
+    pub booting: u32,
+    /// Warming.
+    pub warming: u32,
+    /// Ready.
+    pub ready: u32,
+    /// Spot (any state).
+    pub spot: u32,
+}
+
+impl PoolView {
+    /// All instances (the current capacity, as the agent counts it).
+    pub fn total(&self) -> u32 {
+        self.booting + self.warming + self.ready
+    }
+}
+
+/// What an autoscaler sees when it decides.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// Seconds since the trace start.
+    pub now_s: f64,
+    /// Unix time of `now_s`.
+    pub unix: i64,
+    /// The pool's flavor.
+    pub flavor: &'a Flavor,
+    /// Counts.
+    pub pool: PoolView,
+    /// The instances.
+    pub instances: &'a [SimInstance],
+    /// Every datapoint published so far, oldest first (the last is the latest).
+    pub history: &'a [MetricSample],
+}
+
+impl Observation<'_> {
+    /// The latest published datapoint.
+    pub fn latest(&self) -> Option<&MetricSample> {
+        self.history.last()
+    }
+}
+
+/// What the oracle (and only the oracle) may look at before the run.
+#[derive(Debug, Clone, Copy)]
+pub struct Foresight<'a> {
+    /// The whole trace.
+    pub trace: &'a Trace,
+    /// The run's options.
+    pub options: &'a SimOptions,
+}
+
+/// Anything that sizes a pool: a baseline, or our policy engine.
+pub trait Autoscaler {
+    /// Name in the scorecard.
+    fn name(&self) -> String;
+    /// Seconds between decisions.
+    fn interval_s(&self) -> f64;
+    /// Called once before the run. Only the oracle uses the future.
+    fn prepare(&mut self, _foresight: &Foresight<'_>) -> Result<(), SimError> {
+        Ok(())
+    }
+    /// Returns the desired instance count, or `None` to leave the pool as is.
+    fn decide(&mut self, obs: &Observation<'_>) -> Result<Option<u32>, SimError>;
+    /// Share of new launches to buy as spot (0..=1); default: the run's option.
+    fn spot_fraction(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimOptions {
+    /// The pool's flavor.
+    pub flavor: Flavor,
+    /// Simulation step (s). Decisions happen on tick boundaries.
+    pub tick_s: f64,
+    /// Monitoring period (60 for CES 1-minute data, 300 for 5-minute).
+    pub metric_period_s: f64,
+    /// Delay between the end of a period and its datapoint becoming visible.
+    pub metric_delay_s: f64,
+    /// Pool bounds.
+    pub min_instances: u32,
+    /// Pool bounds.
+    pub max_instances: u32,
+    /// Ready instances at the start; `None` = the demand of the first
+    /// boot + warm-up window (the same for every policy).
+    pub initial_instances: Option<u32>,
+    /// Share of launches bought as spot (0..=1), unless the autoscaler says otherwise.
+    pub spot_fraction: f64,
+    /// Spot reclamations per instance-hour.
+    pub spot_hazard_per_hour: f64,
+    /// Seed of the reclamation RNG.
+    pub seed: u64,
+}
+
+impl SimOptions {
+    /// Defaults for a flavor: 15 s ticks, CES 1-minute data published 60 s late,
+    /// bounds 1..=1000, no spot.
+    pub fn new(flavor: Flavor) -> Self {
+        SimOptions {
+            flavor,
+            tick_s: 15.0,
+            metric_period_s: 60.0,
+            metric_delay_s: 60.0,
+            min_instances: 1,
+            max_instances: 1000,
+            initial_instances: None,
+            spot_fraction: 0.0,
+            spot_hazard_per_hour: 0.0,
+            seed: 1,
+        }
+    }
+
+    /// Boot + warm-up: how long before a launched instance serves.
+    pub fn lead_s(&self) -> f64 {
+        self.flavor.boot_s + self.flavor.warmup_s
+    }
+
+    /// Checks the options, naming the bad field.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let bad = |field: &'static str, reason: &str| {
+            Err(SimError::BadOption {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if !(self.tick_s.is_finite() && self.tick_s > 0.0) {
+            return bad("tick_s", "must be positive");
+        }
+        if !(self.metric_period_s.is_finite() && self.metric_period_s >= self.tick_s) {
+            return bad("metric_period_s", "must be at least one tick");
+        }
+        if !(self.metric_delay_s.is_finite() && self.metric_delay_s >= 0.0) {
+            return bad("metric_delay_s", "must be non-negative");
+        }
+        if self.max_instances < self.min_instances.max(1) {
+            return bad("max_instances", "must be ≥ min_instances and ≥ 1");
+        }
+        if !(0.0..=1.0).contains(&self.spot_fraction) {
+            return bad("spot_fraction", "must be within 0..=1");
+        }
+        if !(self.spot_hazard_per_hour.is_finite() && self.spot_hazard_per_hour >= 0.0) {
+            return bad("spot_hazard_per_hour", "must be non-negative");
+        }
+        Ok(())
+    }
+}
+
+/// Per-tick record of a run (compact: one entry per tick).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSeries {
+    /// Tick length (s).
+    pub tick_s: f64,
+    /// Offered load per tick (requests/s).
+    pub load_rps: Vec<f32>,
+    /// Demand (minimal instances meeting the SLO) per tick.
+    pub demand: Vec<u32>,
+    /// Ready instances per tick (the supply).
+    pub supply: Vec<u32>,
+    /// All billed instances per tick.
+    pub billed: Vec<u32>,
+    /// Whether the SLO was met over the tick.
+    pub slo_met: Vec<bool>,
+}
+
+/// Totals of a run that are not derivable from the series.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunTotals {
+    /// Money spent (flavor price units), per-second billing incl. boot.
+    pub cost: f64,
+    /// Requests offered.
+    pub offered: f64,
+    /// Requests served within the SLO (approximate, from the queueing model).
+    pub served_within_slo: f64,
+    /// Requests dropped.
+    pub dropped: f64,
+    /// Times the autoscaler changed the count.
+    pub actions: u32,
+    /// Instances launched.
+    pub launches: u32,
+    /// Spot instances reclaimed.
+    pub reclaimed: u32,
+    /// Decisions taken.
+    pub decisions: u64,
+}
+
+/// The result of replaying one trace with one autoscaler.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// Autoscaler name.
+    pub policy: String,
+    /// Trace name.
+    pub trace: String,
+    /// Per-tick series.
+    pub series: RunSeries,
+    /// Totals.
+    pub totals: RunTotals,
+}
+
+struct PeriodAcc {
+    start_s: f64,
+    time: f64,
+    ready_time: f64,
+    cpu: f64,
+    mem: f64,
+    gpu: f64,
+    p95: f64,
+    rps: f64,
+    queue: f64,
+    ready_sum: f64,
+}
+
+impl PeriodAcc {
+    fn new(start_s: f64) -> Self {
+        PeriodAcc {
+            start_s,
+            time: 0.0,
+            ready_time: 0.0,
+            cpu: 0.0,
+            mem: 0.0,
+            gpu: 0.0,
+            p95: 0.0,
+            rps: 0.0,
+            queue: 0.0,
+            ready_sum: 0.0,
+        }
+    }
+}
+
+/// Demand (instances) of a rate, given the flavor's SLO rate per instance.
+pub fn demand_for(rps: f64, per_instance_at_slo: f64) -> u32 {
+    if rps <= 0.0 || per_instance_at_slo <= 0.0 {
+        return 0;
+    }
+    let n = (rps / per_instance_at_slo - 1e-9).ceil();
+    if n >= f64::from(u32::MAX) { u32::MAX } else { n.max(1.0) as u32 }
+}
+
+/// Mean load of the trace over `[t0, t1)`.
+pub fn mean_rate(trace: &Trace, t0: f64, t1: f64) -> f64 {
+    let step = f64::from(trace.step_s);
+    let mut t = t0;
+    let mut acc = 0.0;
+    while t < t1 - 1e-9 {
+        let k = (t / step).floor();
+        let edge = ((k + 1.0) * step).min(t1);
+        acc += trace.rate_at(t) * (edge - t);
+        t = edge;
+    }
+    if t1 > t0 { acc / (t1 - t0) } else { trace.rate_at(t0) }
+}
+
+/// Demand at each tick of a run (used by the oracle and the scorecard alike).
+pub fn demand_series(trace: &Trace, options: &SimOptions) -> Vec<u32> {
+    let per = options.flavor.rps_at_slo();
+    let n = (trace.duration_s() / options.tick_s).ceil() as usize;
+    (0..n)
+        .map(|k| {
+            let t = k as f64 * options.tick_s;
+            demand_for(mean_rate(trace, t, t + options.tick_s), per)
+        })
+        .collect()
+}
+
+/// Replays `trace` with `autoscaler`.
+pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions) -> Result<Run, SimError> {
+    options.validate()?;
+    let flavor = &options.flavor;
+    let tick = options.tick_s;
+    let lead = options.lead_s();
+    let gpu = flavor.gpus > 0;
+    autoscaler.prepare(&Foresight { trace, options })?;
+    let interval = autoscaler.interval_s();
+    if !(interval.is_finite() && interval > 0.0) {
+        return Err(SimError::BadOption {
+            field: "interval_s",
+            reason: format!("autoscaler {} returned {interval}", autoscaler.name()),
+        });
+    }
+    let spot_fraction = autoscaler.spot_fraction().unwrap_or(options.spot_fraction).clamp(0.0, 1.0);
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let p_reclaim = 1.0 - (-options.spot_hazard_per_hour * tick / 3600.0).exp();
+
+    let demand = demand_series(trace, options);
+    let n_ticks = demand.len();
+    let lead_ticks = (lead / tick).ceil() as usize;
+    let initial = options.initial_instances.unwrap_or_else(|| {
+        demand[..(lead_ticks + 1).min(n_ticks)].iter().copied().max().unwrap_or(0)
+    });
+    let initial = initial.clamp(options.min_instances, options.max_instances);
+
+    let mut next_id = 0u64;
+    let mut instances: Vec<SimInstance> = Vec::with_capacity(initial as usize * 2);
+    for _ in 0..initial {
+        instances.push(SimInstance {
+            id: next_id,
+            launched_s: -lead,
+            ready_s: 0.0,
+            state: InstanceState::Ready,
+            spot: false,
+        });
+        next_id += 1;
+    }
+
+    let mut series = RunSeries {
+        tick_s: tick,
+        load_rps: Vec::with_capacity(n_ticks),
+        demand: Vec::with_capacity(n_ticks),
+        supply: Vec::with_capacity(n_ticks),
+        billed: Vec::with_capacity(n_ticks),
+        slo_met: Vec::with_capacity(n_ticks),
+    };
+    let mut totals = RunTotals::default();
+    let mut published: Vec<MetricSample> = Vec::with_capacity((trace.duration_s() / options.metric_period_s) as usize + 1);
+    let mut pending: std::collections::VecDeque<MetricSample> = std::collections::VecDeque::new();
+    let mut acc = PeriodAcc::new(0.0);
+    let mut backlog = 0.0;
+    let mut next_decision = 0.0;
+    let spot_cost_tick = flavor.cost(tick, true);
+    let od_cost_tick = flavor.cost(tick, false);
+
+    for (k, &d) in demand.iter().enumerate() {
+        let now = k as f64 * tick;
+        // 1. Spot reclamation.
+        if p_reclaim > 0.0 {
+            let before = instances.len();
+            instances.retain(|i| !(i.spot && rng.random::<f64>() < p_reclaim));
+            totals.reclaimed += (before - instances.len()) as u32;
+        }
+        // 2. Lifecycle.
+        for i in &mut instances {
+            if i.state != InstanceState::Ready {
+                i.state = if now >= i.ready_s - 1e-9 {
+                    InstanceState::Ready
+                } else if now >= i.launched_s + flavor.boot_s - 1e-9 {
+                    InstanceState::Warming
+                } else {
+                    InstanceState::Booting
+                };
+            }
+        }
+        // Monitoring: publish datapoints whose delay has elapsed.
+        while pending.front().is_some_and(|s| s.end_s + options.metric_delay_s <= now + 1e-9) {
+            if let Some(s) = pending.pop_front() {
+                published.push(s);
+            }
+        }
+        let view = pool_view(&instances);
+        // 3. Decide and act.
+        if now + 1e-9 >= next_decision {
+            next_decision += interval;
+            totals.decisions += 1;
+            let obs = Observation {
+                now_s: now,
+                unix: trace.start_unix + now as i64,
+                flavor,
+                pool: view,
+                instances: &instances,
+                history: &published,
+            };
+            if let Some(want) = autoscaler.decide(&obs)? {
+                let want = want.clamp(options.min_instances, options.max_instances);
+                let have = view.total();
+                if want > have {
+                    totals.actions += 1;
+                    let mut spot_count = view.spot;
+                    for j in 0..(want - have) {
+                        let total_after = have + j + 1;
+                        let spot = f64::from(spot_count) + 1.0 <= spot_fraction * f64::from(total_after) + 1e-9;
+                        spot_count += u32::from(spot);
+                        instances.push(SimInstance {
+                            id: next_id,
+                            launched_s: now,
+                            ready_s: now + lead,
+                            state: if lead > 0.0 { InstanceState::Booting } else { InstanceState::Ready },
+                            spot,
+                        });
+                        next_id += 1;
+                        totals.launches += 1;
+                    }
+                } else if want < have {
+                    totals.actions += 1;
+                    remove_instances(&mut instances, (have - want) as usize);
+                }
+            }
+        }
+        // 4. Serve the tick's load.
+        let view = pool_view(&instances);
+        let rate = mean_rate(trace, now, now + tick);
+        let pm = pool_metrics(rate, view.ready, flavor, backlog, tick);
+        backlog = pm.queue_depth;
+        totals.offered += rate * tick;
+        totals.dropped += pm.dropped;
+        totals.served_within_slo += pm.served_rps * tick * (1.0 - pm.violating_fraction);
+        for i in &instances {
+            totals.cost += if i.spot { spot_cost_tick } else { od_cost_tick };
+        }
+        series.load_rps.push(rate as f32);
+        series.demand.push(d);
+        series.supply.push(view.ready);
+        series.billed.push(view.total());
+        series.slo_met.push(pm.slo_met);
+
+        // Monitoring accumulation.
+        acc.time += tick;
+        acc.rps += rate * tick;
+        acc.queue += pm.queue_depth * tick;
+        acc.ready_sum += f64::from(view.ready) * tick;
+        if view.ready > 0 {
+            let m = &pm.per_instance;
+            acc.ready_time += tick;
+            acc.cpu += m.cpu_pct * tick;
+            acc.mem += m.mem_pct * tick;
+            acc.gpu += m.gpu_pct * tick;
+            acc.p95 += m.p95_latency_ms * tick;
+        }
+        let end = now + tick;
+        if end + 1e-9 >= acc.start_s + options.metric_period_s {
+            let rt = acc.ready_time.max(1e-12);
+            let cpu = acc.cpu / rt;
+            let gpu_pct = acc.gpu / rt;
+            pending.push_back(MetricSample {
+                end_s: end,
+                period_s: acc.time,
+                cpu_pct: cpu,
+                mem_pct: acc.mem / rt,
+                gpu_pct,
+                utilisation_pct: if gpu { gpu_pct } else { cpu },
+                p95_latency_ms: acc.p95 / rt,
+                request_rps: acc.rps / acc.time,
+                queue_depth: acc.queue / acc.time,
+                ready_instances: acc.ready_sum / acc.time,
+            });
+            acc = PeriodAcc::new(end);
+        }
+    }
+    Ok(Run {
+        policy: autoscaler.name(),
+        trace: trace.name.clone(),
+        series,
+        totals,
+    })
+}
+
+fn pool_view(instances: &[SimInstance]) -> PoolView {
+    let mut v = PoolView::default();
+    for i in instances {
+        match i.state {
+            InstanceState::Booting => v.booting += 1,
+            InstanceState::Warming => v.warming += 1,
+            InstanceState::Ready => v.ready += 1,
+        }
+        if i.spot {
+            v.spot += 1;
+        }
+    }
+    v
+}
+
+/// Removes `n` instances: booting first, then warming, then the newest ready.
+fn remove_instances(instances: &mut Vec<SimInstance>, n: usize) {
+    let rank = |s: InstanceState| match s {
+        InstanceState::Booting => 0,
+        InstanceState::Warming => 1,
+        InstanceState::Ready => 2,
+    };
+    // Sort victims: lowest rank first, newest launch first.
+    let mut idx: Vec<usize> = (0..instances.len()).collect();
+    idx.sort_by(|&a, &b| {
+        let (x, y) = (&instances[a], &instances[b]);
+        rank(x.state)
+            .cmp(&rank(y.state))
+            .then(y.launched_s.total_cmp(&x.launched_s))
+            .then(y.id.cmp(&x.id))
+    });
+    let mut victims: Vec<usize> = idx.into_iter().take(n).collect();
+    victims.sort_unstable_by(|a, b| b.cmp(a));
+    for v in victims {
+        instances.swap_remove(v);
+    }
+    // Keep launch order stable for determinism.
+    instances.sort_by_key(|i| i.id);
+}
