@@ -1,0 +1,250 @@
+//! Client configuration: endpoints, region, project, timeouts, retries and rate limits.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::{CloudError, ErrorKind};
+
+/// How failed calls are retried (throttling, 5xx and timeouts only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Total attempts including the first (1 = no retries).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub base_delay: Duration,
+    /// Upper bound of one delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (0-based): exponential, capped, with
+    /// "equal jitter" (half fixed, half random) so concurrent clients spread out.
+    pub fn delay(&self, retry: u32, random_unit: f64) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry.min(20)))
+            .min(self.max_delay);
+        let half = exp / 2;
+        half + half.mul_f64(random_unit.clamp(0.0, 1.0))
+    }
+}
+
+/// Client-side token buckets, separate for reads and writes (Huawei throttles per API
+/// and per user; `APIGW.0308`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimits {
+    /// Sustained read calls per second (GET). `0` disables the limit.
+    pub reads_per_second: f64,
+    /// Sustained write calls per second (POST/PUT/DELETE). `0` disables the limit.
+    pub writes_per_second: f64,
+    /// Bucket size: calls allowed in a burst.
+    pub burst: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            reads_per_second: 20.0,
+            writes_per_second: 5.0,
+            burst: 10,
+        }
+    }
+}
+
+impl RateLimits {
+    /// No client-side limit (benchmarks, tests).
+    pub fn unlimited() -> Self {
+        Self {
+            reads_per_second: 0.0,
+            writes_per_second: 0.0,
+            burst: 1,
+        }
+    }
+}
+
+/// Everything the client needs besides credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientConfig {
+    /// ECS base URL, e.g. `https://ecs.cn-north-4.myhuaweicloud.com` or the emulator's.
+    pub ecs_endpoint: Url,
+    /// CES base URL, e.g. `https://ces.cn-north-4.myhuaweicloud.com` (the emulator
+    /// serves both on one base URL).
+    pub ces_endpoint: Url,
+    /// Region id, e.g. `cn-north-4`.
+    pub region: String,
+    /// The 32-hex project id of that region.
+    pub project_id: String,
+    /// Timeout of one HTTP attempt.
+    pub request_timeout: Duration,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Client-side rate limits.
+    pub rate_limits: RateLimits,
+    /// `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl ClientConfig {
+    /// Public Huawei Cloud endpoints of a region.
+    pub fn for_region(region: &str, project_id: &str) -> Result<Self, CloudError> {
+        let ecs = parse_url(
+            "ecs_endpoint",
+            &format!("https://ecs.{region}.myhuaweicloud.com"),
+        )?;
+        let ces = parse_url(
+            "ces_endpoint",
+            &format!("https://ces.{region}.myhuaweicloud.com"),
+        )?;
+        Ok(Self::with_endpoints(ecs, ces, region, project_id))
+    }
+
+    /// One base URL for every service (the emulator).
+    pub fn single_endpoint(base: &str, region: &str, project_id: &str) -> Result<Self, CloudError> {
+        let url = parse_url("endpoint", base)?;
+        Ok(Self::with_endpoints(url.clone(), url, region, project_id))
+    }
+
+    /// Explicit endpoints with default timeouts, retries and limits.
+    pub fn with_endpoints(ecs: Url, ces: Url, region: &str, project_id: &str) -> Self {
+        Self {
+            ecs_endpoint: ecs,
+            ces_endpoint: ces,
+            region: region.to_string(),
+            project_id: project_id.to_string(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            rate_limits: RateLimits::default(),
+            user_agent: format!("flexus-cloud/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// Checks every field and reports all problems at once.
+    pub fn validate(&self) -> Result<(), CloudError> {
+        let mut problems = Vec::new();
+        for (name, url) in [
+            ("ecs_endpoint", &self.ecs_endpoint),
+            ("ces_endpoint", &self.ces_endpoint),
+        ] {
+            if !matches!(url.scheme(), "http" | "https") {
+                problems.push(format!(
+                    "{name} must be http:// or https://, got {}",
+                    url.scheme()
+                ));
+            }
+            if url.host_str().is_none() {
+                problems.push(format!("{name} has no host"));
+            }
+        }
+        if self.project_id.is_empty()
+            || !self
+                .project_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.push(format!(
+                "project_id must be a non-empty id of letters and digits, got {:?}",
+                self.project_id
+            ));
+        }
+        if self.region.is_empty() {
+            problems.push("region must not be empty".to_string());
+        }
+        if self.request_timeout.is_zero() {
+            problems.push("request_timeout must be positive".to_string());
+        }
+        if self.retry.max_attempts == 0 {
+            problems.push("retry.max_attempts must be at least 1".to_string());
+        }
+        for (name, v) in [
+            (
+                "rate_limits.reads_per_second",
+                self.rate_limits.reads_per_second,
+            ),
+            (
+                "rate_limits.writes_per_second",
+                self.rate_limits.writes_per_second,
+            ),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                problems.push(format!("{name} must be a finite number >= 0, got {v}"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CloudError::local(
+                ErrorKind::Config,
+                "client_config",
+                problems.join("; "),
+            ))
+        }
+    }
+}
+
+fn parse_url(field: &str, s: &str) -> Result<Url, CloudError> {
+    Url::parse(s).map_err(|e| {
+        CloudError::local(
+            ErrorKind::Config,
+            "client_config",
+            format!("{field} {s:?} is not a url: {e}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_endpoints_follow_the_service_region_pattern() {
+        let c = ClientConfig::for_region("cn-north-4", "0123456789abcdef0123456789abcdef")
+            .expect("cfg");
+        assert_eq!(
+            c.ecs_endpoint.as_str(),
+            "https://ecs.cn-north-4.myhuaweicloud.com/"
+        );
+        assert_eq!(
+            c.ces_endpoint.as_str(),
+            "https://ces.cn-north-4.myhuaweicloud.com/"
+        );
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn validate_reports_every_problem_at_once() {
+        let mut c = ClientConfig::single_endpoint("ftp://x", "", "bad/id").expect("cfg");
+        c.retry.max_attempts = 0;
+        let err = c.validate().expect_err("invalid");
+        for needle in ["ecs_endpoint", "project_id", "region", "max_attempts"] {
+            assert!(err.message.contains(needle), "{needle} in {}", err.message);
+        }
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+        };
+        assert_eq!(p.delay(0, 1.0), Duration::from_millis(100));
+        assert_eq!(p.delay(0, 0.0), Duration::from_millis(50));
+        assert_eq!(p.delay(2, 1.0), Duration::from_millis(400));
+        assert_eq!(p.delay(10, 1.0), Duration::from_millis(1000));
+        assert!(p.delay(3, 0.5) < p.delay(3, 1.0));
+    }
+}
