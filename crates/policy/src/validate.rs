@@ -1,0 +1,447 @@
+//! Semantic validation of a [`Policy`], usable on a policy built by code (the Terraform
+//! provider) as well as one parsed from a file. Reports every problem with its field path.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+
+use crate::diag::{Diagnostics, FieldPath};
+use crate::engine::step_is_above;
+use crate::model::{
+    AdjustmentType, MetricSource, MissingData, Policy, RateKind, RatePolicy, SeedBand,
+    SeedSettings, Strategy,
+};
+
+/// Largest rate-policy period (HPA allows up to 1800 s).
+const MAX_RATE_PERIOD: Duration = Duration::from_secs(1800);
+
+/// Parses a five-field cron expression (minute hour day-of-month month day-of-week, UTC).
+pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+    let fields = expr.split_whitespace().count();
+    if fields != 5 {
+        return Err(format!(
+            "invalid cron expression {expr:?}: expected 5 fields (minute hour day-of-month month day-of-week), found {fields}"
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+}
+
+struct V {
+    d: Diagnostics,
+}
+
+impl V {
+    fn err(&mut self, path: FieldPath, msg: String) {
+        self.d.push(path, msg);
+    }
+
+    fn finite(&mut self, path: &FieldPath, v: f64) -> bool {
+        if v.is_finite() {
+            true
+        } else {
+            self.err(path.clone(), format!("{path} must be a finite number, got {v}"));
+            false
+        }
+    }
+
+    fn positive(&mut self, path: &FieldPath, v: f64) {
+        if self.finite(path, v) && v <= 0.0 {
+            self.err(path.clone(), format!("{path} must be greater than 0, got {v}"));
+        }
+    }
+
+    fn range(&mut self, path: &FieldPath, v: f64, lo: f64, hi: f64) {
+        if self.finite(path, v) && !(lo..=hi).contains(&v) {
+            self.err(path.clone(), format!("{path} must be between {lo} and {hi}, got {v}"));
+        }
+    }
+
+    fn duration_positive(&mut self, path: &FieldPath, d: Duration) {
+        if d.is_zero() {
+            self.err(path.clone(), format!("{path} must be a positive duration (e.g. \"90s\", \"5m\", \"1h\"), got 0s"));
+        }
+    }
+}
+
+impl Policy {
+    /// Checks every rule of the policy and reports every violation with its field path
+    /// (`bounds.min`, `metrics[2].target`, `scale_in.policies[0].value`).
+    pub fn validate(&self) -> Result<(), Diagnostics> {
+        let mut v = V { d: Diagnostics::new() };
+        let root = FieldPath::root();
+        let p = self;
+
+        v.duration_positive(&root.field("evaluation_interval"), p.evaluation_interval);
+        let tol = root.field("tolerance");
+        if v.finite(&tol, p.tolerance) && !(0.0..1.0).contains(&p.tolerance) {
+            v.err(tol, format!("tolerance must be at least 0 and less than 1, got {}", p.tolerance));
+        }
+
+        // Bounds.
+        let b = root.field("bounds");
+        if p.bounds.max == 0 {
+            v.err(b.field("max"), "bounds.max must be at least 1, got 0".into());
+        }
+        if p.bounds.min > p.bounds.max {
+            v.err(
+                b.field("min"),
+                format!("bounds.min ({}) must be at most bounds.max ({})", p.bounds.min, p.bounds.max),
+            );
+        }
+        if let Some(i) = p.bounds.initial
+            && (i < p.bounds.min || i > p.bounds.max)
+        {
+            v.err(
+                b.field("initial"),
+                format!(
+                    "bounds.initial ({i}) must be between bounds.min ({}) and bounds.max ({})",
+                    p.bounds.min, p.bounds.max
+                ),
+            );
+        }
+
+        // Metrics.
+        let mut names = HashSet::new();
+        for (i, m) in p.metrics.iter().enumerate() {
+            let mp = root.field("metrics").index(i);
+            if m.name.trim().is_empty() {
+                v.err(mp.field("name"), format!("{} must not be empty", mp.field("name")));
+            } else if !names.insert(m.name.as_str()) {
+                v.err(mp.field("name"), format!("metric name {:?} is declared more than once", m.name));
+            }
+            match &m.source {
+                MetricSource::CloudEye { namespace, metric_name } => {
+                    let sp = mp.field("source");
+                    if namespace.trim().is_empty() {
+                        v.err(sp.field("namespace"), format!("{} must not be empty", sp.field("namespace")));
+                    }
+                    if metric_name.trim().is_empty() {
+                        v.err(sp.field("metric_name"), format!("{} must not be empty", sp.field("metric_name")));
+                    }
+                }
+                MetricSource::Prometheus { query } if query.trim().is_empty() => {
+                    let q = mp.field("source").field("query");
+                    v.err(q.clone(), format!("{q} must not be empty"));
+                }
+                MetricSource::Redis { key } if key.trim().is_empty() => {
+                    let q = mp.field("source").field("key");
+                    v.err(q.clone(), format!("{q} must not be empty"));
+                }
+                _ => {}
+            }
+            if let Some(t) = m.target {
+                let tp = mp.field("target");
+                if m.kind.is_percent() && !m.per_instance {
+                    if v.finite(&tp, t) && !(t > 0.0 && t <= 100.0) {
+                        v.err(tp, format!("{} (a {} percentage) must be greater than 0 and at most 100, got {t}", mp.field("target"), m.kind.as_str()));
+                    }
+                } else {
+                    v.positive(&tp, t);
+                }
+            }
+            let (above, below) = (m.scale_out_above, m.scale_in_below);
+            if let Some(a) = above {
+                v.finite(&mp.field("scale_out_above"), a);
+            }
+            if let Some(bv) = below {
+                v.finite(&mp.field("scale_in_below"), bv);
+            }
+            // Effective band thresholds (seed defaults fill what is not declared).
+            let band = p.seed.band(m.kind);
+            let eff_above = above.or(band.map(|b| b.scale_out_above));
+            let eff_below = below.or(band.map(|b| b.scale_in_below));
+            if (above.is_some() || below.is_some())
+                && let (Some(a), Some(bv)) = (eff_above, eff_below)
+                && a.is_finite()
+                && bv.is_finite()
+                && a <= bv
+            {
+                v.err(
+                    mp.field(if above.is_some() { "scale_out_above" } else { "scale_in_below" }),
+                    format!(
+                        "{}: scale_out_above ({a}) must be greater than scale_in_below ({bv})",
+                        mp
+                    ),
+                );
+            }
+            if let Some(w) = m.weight {
+                let wp = mp.field("weight");
+                if v.finite(&wp, w) && w < 0.0 {
+                    v.err(wp.clone(), format!("{wp} must be at least 0, got {w}"));
+                }
+            }
+            v.duration_positive(&mp.field("stale_after"), m.stale_after);
+            if m.missing_data == MissingData::Fallback {
+                match m.fallback_capacity {
+                    None => v.err(
+                        mp.field("fallback_capacity"),
+                        format!("{} is required when missing_data = \"fallback\"", mp.field("fallback_capacity")),
+                    ),
+                    Some(f) if f > p.bounds.max => v.err(
+                        mp.field("fallback_capacity"),
+                        format!("{} ({f}) must be at most bounds.max ({})", mp.field("fallback_capacity"), p.bounds.max),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+
+        // Strategy-specific requirements.
+        match p.strategy {
+            Strategy::TargetTracking => {
+                if !p.metrics.iter().any(|m| m.target.is_some()) {
+                    v.err(
+                        root.field("metrics"),
+                        "strategy \"target_tracking\" needs at least one metric with a target".into(),
+                    );
+                }
+            }
+            Strategy::Seed => {
+                let scored: Vec<f64> = p
+                    .metrics
+                    .iter()
+                    .filter(|m| p.seed.band(m.kind).is_some())
+                    .map(|m| m.weight.unwrap_or_else(|| SeedSettings::default_weight(m.kind)))
+                    .collect();
+                if scored.is_empty() {
+                    v.err(
+                        root.field("metrics"),
+                        "strategy \"seed\" needs at least one metric of kind cpu, memory, response_time or queue_length".into(),
+                    );
+                } else if scored.iter().all(|w| *w == 0.0) {
+                    v.err(
+                        root.field("metrics"),
+                        "strategy \"seed\": the metric weights must not all be zero".into(),
+                    );
+                }
+            }
+            Strategy::Step => match &p.step {
+                None => v.err(root.field("step"), "strategy \"step\" needs a step block".into()),
+                Some(s) => validate_step(&mut v, p, s),
+            },
+            Strategy::Schedule => {
+                if p.schedules.is_empty() {
+                    v.err(
+                        root.field("schedules"),
+                        "strategy \"schedule\" needs at least one schedule".into(),
+                    );
+                }
+            }
+        }
+        if p.strategy != Strategy::Step
+            && let Some(s) = &p.step
+        {
+            // Still check it, so a file with a step block is fully validated.
+            validate_step(&mut v, p, s);
+        }
+
+        // Behaviour.
+        validate_rates(&mut v, &root.field("scale_out"), &p.scale_out.policies, 1000);
+        validate_rates(&mut v, &root.field("scale_in"), &p.scale_in.policies, 100);
+
+        // Schedules.
+        let mut snames = HashSet::new();
+        for (i, s) in p.schedules.iter().enumerate() {
+            let sp = root.field("schedules").index(i);
+            if s.name.trim().is_empty() {
+                v.err(sp.field("name"), format!("{} must not be empty", sp.field("name")));
+            } else if !snames.insert(s.name.as_str()) {
+                v.err(sp.field("name"), format!("schedule name {:?} is declared more than once", s.name));
+            }
+            if let Err(e) = parse_cron(&s.cron) {
+                v.err(sp.field("cron"), format!("{}: {e}", sp.field("cron")));
+            }
+            v.duration_positive(&sp.field("duration"), s.duration);
+            if s.min_capacity > p.bounds.max {
+                v.err(
+                    sp.field("min_capacity"),
+                    format!("{} ({}) must be at most bounds.max ({})", sp.field("min_capacity"), s.min_capacity, p.bounds.max),
+                );
+            }
+        }
+
+        // Prediction.
+        let pp = root.field("prediction");
+        let pr = &p.prediction;
+        if pr.enabled {
+            match &pr.metric {
+                None => v.err(pp.field("metric"), "prediction.metric is required when prediction is enabled".into()),
+                Some(m) if !p.metrics.iter().any(|x| &x.name == m) => v.err(
+                    pp.field("metric"),
+                    format!("prediction.metric {m:?} names no declared metric (declared: {})", metric_names(p)),
+                ),
+                _ => {}
+            }
+            match pr.target_per_instance {
+                None => v.err(
+                    pp.field("target_per_instance"),
+                    "prediction.target_per_instance is required when prediction is enabled".into(),
+                ),
+                Some(t) => v.positive(&pp.field("target_per_instance"), t),
+            }
+        } else if let Some(t) = pr.target_per_instance {
+            v.positive(&pp.field("target_per_instance"), t);
+        }
+        v.duration_positive(&pp.field("lead_time"), pr.lead_time);
+        v.duration_positive(&pp.field("history_window"), pr.history_window);
+        v.duration_positive(&pp.field("refit_interval"), pr.refit_interval);
+        for (i, s) in pr.seasonality.iter().enumerate() {
+            v.duration_positive(&pp.field("seasonality").index(i), *s);
+        }
+
+        // Spot mix.
+        v.range(&root.field("spot").field("spot_percentage"), p.spot.spot_percentage, 0.0, 100.0);
+
+        // Seed constants.
+        let sp = root.field("seed");
+        let s = &p.seed;
+        for (name, band) in [
+            ("cpu", &s.cpu),
+            ("memory", &s.memory),
+            ("response_time", &s.response_time),
+            ("queue_length", &s.queue_length),
+        ] {
+            validate_band(&mut v, &sp.field(name), band);
+        }
+        let _ = v.finite(&sp.field("trend_weight"), s.trend_weight);
+        if s.trend_weight < 0.0 {
+            v.err(sp.field("trend_weight"), format!("seed.trend_weight must be at least 0, got {}", s.trend_weight));
+        }
+        v.positive(&sp.field("trend_divisor"), s.trend_divisor);
+        if s.trend_samples == 1 {
+            v.err(sp.field("trend_samples"), "seed.trend_samples must be 0 (no trend) or at least 2, got 1".into());
+        }
+        let out_ok = v.finite(&sp.field("scale_out_score"), s.scale_out_score);
+        let in_ok = v.finite(&sp.field("scale_in_score"), s.scale_in_score);
+        if out_ok && in_ok && s.scale_out_score <= s.scale_in_score {
+            v.err(
+                sp.field("scale_out_score"),
+                format!(
+                    "seed.scale_out_score ({}) must be greater than seed.scale_in_score ({})",
+                    s.scale_out_score, s.scale_in_score
+                ),
+            );
+        }
+        v.positive(&sp.field("out_factor"), s.out_factor);
+        v.positive(&sp.field("in_factor"), s.in_factor);
+
+        v.d.into_result()
+    }
+}
+
+fn metric_names(p: &Policy) -> String {
+    let v: Vec<String> = p.metrics.iter().map(|m| format!("{:?}", m.name)).collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
+fn validate_band(v: &mut V, path: &FieldPath, b: &SeedBand) {
+    let ok = [
+        v.finite(&path.field("scale_out_above"), b.scale_out_above),
+        v.finite(&path.field("scale_in_below"), b.scale_in_below),
+        v.finite(&path.field("out_origin"), b.out_origin),
+    ]
+    .iter()
+    .all(|x| *x);
+    v.positive(&path.field("out_span"), b.out_span);
+    v.positive(&path.field("in_span"), b.in_span);
+    if ok && b.scale_out_above <= b.scale_in_below {
+        v.err(
+            path.field("scale_out_above"),
+            format!(
+                "{path}: scale_out_above ({}) must be greater than scale_in_below ({})",
+                b.scale_out_above, b.scale_in_below
+            ),
+        );
+    }
+}
+
+fn validate_rates(v: &mut V, path: &FieldPath, policies: &[RatePolicy], max_percent: u32) {
+    for (i, r) in policies.iter().enumerate() {
+        let rp = path.field("policies").index(i);
+        match r.kind {
+            RateKind::Pods if r.value == 0 => {
+                v.err(rp.field("value"), format!("{} (instances) must be at least 1, got 0", rp.field("value")))
+            }
+            RateKind::Percent if r.value == 0 || r.value > max_percent => v.err(
+                rp.field("value"),
+                format!("{} (percent) must be between 1 and {max_percent}, got {}", rp.field("value"), r.value),
+            ),
+            _ => {}
+        }
+        v.duration_positive(&rp.field("period"), r.period);
+        if r.period > MAX_RATE_PERIOD {
+            v.err(
+                rp.field("period"),
+                format!("{} must be at most 30m, got {}", rp.field("period"), crate::time::format_duration(r.period)),
+            );
+        }
+    }
+}
+
+fn validate_step(v: &mut V, p: &Policy, s: &crate::model::StepSettings) {
+    let sp = FieldPath::root().field("step");
+    if !p.metrics.iter().any(|m| m.name == s.metric) {
+        v.err(
+            sp.field("metric"),
+            format!("step.metric {:?} names no declared metric (declared: {})", s.metric, metric_names(p)),
+        );
+    }
+    v.finite(&sp.field("threshold"), s.threshold);
+    if s.min_adjustment_magnitude == Some(0) {
+        v.err(sp.field("min_adjustment_magnitude"), "step.min_adjustment_magnitude must be at least 1, got 0".into());
+    }
+    if s.min_adjustment_magnitude.is_some() && s.adjustment_type != AdjustmentType::PercentChangeInCapacity {
+        v.err(
+            sp.field("min_adjustment_magnitude"),
+            "step.min_adjustment_magnitude applies only to adjustment_type = \"percent_change_in_capacity\"".into(),
+        );
+    }
+    if s.adjustments.is_empty() {
+        v.err(sp.field("adjustments"), "step.adjustments must contain at least one step".into());
+    }
+    let mut intervals: Vec<(usize, f64, f64)> = Vec::new();
+    for (i, a) in s.adjustments.iter().enumerate() {
+        let ap = sp.field("adjustments").index(i);
+        let mut ok = v.finite(&ap.field("adjustment"), a.adjustment);
+        if let Some(l) = a.lower {
+            ok &= v.finite(&ap.field("lower"), l);
+        }
+        if let Some(u) = a.upper {
+            ok &= v.finite(&ap.field("upper"), u);
+        }
+        if !ok {
+            continue;
+        }
+        let lo = a.lower.unwrap_or(f64::NEG_INFINITY);
+        let hi = a.upper.unwrap_or(f64::INFINITY);
+        if lo >= hi {
+            v.err(ap.field("upper"), format!("{}: upper ({hi}) must be greater than lower ({lo})", ap));
+            continue;
+        }
+        if !(step_is_above(a) || a.upper.is_some_and(|u| u <= 0.0)) {
+            v.err(
+                ap.clone(),
+                format!(
+                    "{ap}: a step lies either above the threshold (lower ≥ 0) or below it (upper ≤ 0); got lower {lo}, upper {hi}"
+                ),
+            );
+            continue;
+        }
+        if s.adjustment_type == AdjustmentType::ExactCapacity && a.adjustment < 0.0 {
+            v.err(ap.field("adjustment"), format!("{}: an exact capacity must be at least 0", ap.field("adjustment")));
+        }
+        for (j, l2, h2) in &intervals {
+            if lo < *h2 && *l2 < hi {
+                v.err(ap.clone(), format!("{ap} overlaps step.adjustments[{j}]"));
+            }
+        }
+        intervals.push((i, lo, hi));
+    }
+}
