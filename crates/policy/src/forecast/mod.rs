@@ -1,0 +1,326 @@
+//! Load forecasting for predictive scaling (pure: series in, forecast out).
+//!
+//! The default model is MSTL (multiple seasonal-trend decomposition by LOESS,
+//! `augurs-mstl`) with the seasonal periods of the policy (daily and weekly by
+//! default) and a non-seasonal AutoETS model on the trend (`augurs-ets`). A
+//! seasonal-naive forecast is the always-available fallback: it is used when the
+//! history is shorter than two cycles of every period, when the fit fails, or
+//! when the fit produces non-finite values — and the output says which model ran
+//! and why.
+//!
+//! The engine itself never forecasts: a caller (the agent, the simulator) keeps
+//! the history, calls [`forecast`] on a schedule ([`Refit`]), and passes the
+//! value at `now + lead time` to `decide()` as a [`crate::Prediction`]. `decide()`
+//! lets the forecast only raise capacity, and in `forecast_only` mode only
+//! records what it would have done.
+//!
+//! Accuracy is measured with [`mase`] (scaled by the in-sample seasonal-naive
+//! error, as in M4) and [`smape`], always next to the seasonal-naive forecast of
+//! the same series ([`evaluate`]).
+
+use augurs::ets::AutoETS;
+use augurs::mstl::MSTLModel;
+use augurs::{Fit, Predict};
+use serde::Serialize;
+
+/// Which model produced a forecast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// MSTL with an AutoETS trend.
+    Mstl,
+    /// The value one season earlier.
+    SeasonalNaive,
+    /// The last value (history shorter than one season).
+    Naive,
+}
+
+/// Problems that prevent any forecast.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ForecastError {
+    /// No usable (finite) value in the history.
+    #[error("forecast history has no finite value")]
+    EmptyHistory,
+    /// A zero horizon or season.
+    #[error("forecast {field} must be positive")]
+    Zero {
+        /// The offending argument.
+        field: &'static str,
+    },
+}
+
+/// A forecast and how it was made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Forecast {
+    /// Point forecasts for steps 1..=horizon after the history.
+    pub point: Vec<f64>,
+    /// The model that produced them.
+    pub method: Method,
+    /// Why the default model was not used (when it was not).
+    pub fallback_reason: Option<String>,
+}
+
+/// Replaces non-finite values by linear interpolation (edges copy the nearest value).
+fn clean(history: &[f64]) -> Result<Vec<f64>, ForecastError> {
+    let mut y: Vec<f64> = history.to_vec();
+    let known: Vec<usize> = (0..y.len()).filter(|&i| y[i].is_finite()).collect();
+    let (Some(&first), Some(&last)) = (known.first(), known.last()) else {
+        return Err(ForecastError::EmptyHistory);
+    };
+    for v in y.iter_mut().take(first) {
+        *v = history[first];
+    }
+    for v in y.iter_mut().skip(last + 1) {
+        *v = history[last];
+    }
+    for w in known.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        for i in a + 1..b {
+            let f = (i - a) as f64 / (b - a) as f64;
+            y[i] = history[a] + (history[b] - history[a]) * f;
+        }
+    }
+    Ok(y)
+}
+
+/// Seasonal-naive forecast: each step repeats the value one `season` earlier
+/// (the last value when the history is shorter than a season).
+pub fn seasonal_naive(history: &[f64], season: usize, horizon: usize) -> Result<Vec<f64>, ForecastError> {
+    if season == 0 {
+        return Err(ForecastError::Zero { field: "season" });
+    }
+    let y = clean(history)?;
+    let n = y.len();
+    if n < season {
+        let last = y[n - 1];
+        return Ok(vec![last; horizon]);
+    }
+    Ok((0..horizon).map(|h| y[n - season + (h % season)]).collect())
+}
+
+/// Forecasts `horizon` steps after `history` with MSTL over the given seasonal
+/// `periods` (in steps) and an AutoETS trend, falling back to seasonal naive.
+/// Periods need at least two full cycles of history to be used.
+pub fn forecast(history: &[f64], periods: &[usize], horizon: usize) -> Result<Forecast, ForecastError> {
+    if horizon == 0 {
+        return Err(ForecastError::Zero { field: "horizon" });
+    }
+    let y = clean(history)?;
+    let n = y.len();
+    let mut usable: Vec<usize> = periods.iter().copied().filter(|&p| p >= 2 && n >= 2 * p).collect();
+    usable.sort_unstable();
+    usable.dedup();
+    let shortest = periods.iter().copied().filter(|&p| p >= 1).min().unwrap_or(1);
+    let fallback = |reason: String| -> Result<Forecast, ForecastError> {
+        let season = usable.last().copied().unwrap_or(shortest);
+        let method = if n >= season { Method::SeasonalNaive } else { Method::Naive };
+        Ok(Forecast {
+            point: seasonal_naive(&y, season, horizon)?,
+            method,
+            fallback_reason: Some(reason),
+        })
+    };
+    if usable.is_empty() {
+        return fallback(format!("{n} points are fewer than two cycles of every period {periods:?}"));
+    }
+    let trend = AutoETS::non_seasonal().into_trend_model();
+    let model = MSTLModel::new(usable.clone(), trend);
+    let fitted = match model.fit(&y) {
+        Ok(f) => f,
+        Err(e) => return fallback(format!("MSTL fit failed: {e}")),
+    };
+    match fitted.predict(horizon, None) {
+        Ok(f) if f.point.len() == horizon && f.point.iter().all(|v| v.is_finite()) => Ok(Forecast {
+            point: f.point,
+            method: Method::Mstl,
+            fallback_reason: None,
+        }),
+        Ok(_) => fallback("MSTL produced non-finite values".into()),
+        Err(e) => fallback(format!("MSTL predict failed: {e}")),
+    }
+}
+
+/// Mean absolute scaled error: the forecast's mean absolute error divided by the
+/// in-sample mean absolute error of the seasonal-naive forecast (lag `season`).
+/// `None` when the scale is zero or the in-sample is shorter than a season.
+pub fn mase(actual: &[f64], predicted: &[f64], insample: &[f64], season: usize) -> Option<f64> {
+    if season == 0 || insample.len() <= season || actual.is_empty() || actual.len() != predicted.len() {
+        return None;
+    }
+    let scale = insample.windows(season + 1).map(|w| (w[season] - w[0]).abs()).sum::<f64>()
+        / (insample.len() - season) as f64;
+    if !(scale > 0.0) {
+        return None;
+    }
+    let mae = actual.iter().zip(predicted).map(|(a, p)| (a - p).abs()).sum::<f64>() / actual.len() as f64;
+    Some(mae / scale)
+}
+
+/// Symmetric mean absolute percentage error, in percent (0..=200), M4 definition.
+pub fn smape(actual: &[f64], predicted: &[f64]) -> f64 {
+    let n = actual.len().min(predicted.len());
+    if n == 0 {
+        return 0.0;
+    }
+    let s: f64 = actual
+        .iter()
+        .zip(predicted)
+        .map(|(a, p)| {
+            let d = a.abs() + p.abs();
+            if d == 0.0 { 0.0 } else { 2.0 * (a - p).abs() / d }
+        })
+        .sum();
+    100.0 * s / n as f64
+}
+
+/// Accuracy of the default forecaster next to seasonal naive on one split.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Accuracy {
+    /// MASE of [`forecast`].
+    pub mase: Option<f64>,
+    /// sMAPE (%) of [`forecast`].
+    pub smape: f64,
+    /// MASE of seasonal naive.
+    pub naive_mase: Option<f64>,
+    /// sMAPE (%) of seasonal naive.
+    pub naive_smape: f64,
+    /// The model [`forecast`] used.
+    pub method: Method,
+}
+
+/// Fits on `train`, forecasts `test.len()` steps, and scores both the default
+/// forecaster and seasonal naive (lag `season`) against `test`.
+pub fn evaluate(train: &[f64], test: &[f64], periods: &[usize], season: usize) -> Result<Accuracy, ForecastError> {
+    let f = forecast(train, periods, test.len())?;
+    let naive = seasonal_naive(train, season, test.len())?;
+    Ok(Accuracy {
+        mase: mase(test, &f.point, train, season),
+        smape: smape(test, &f.point),
+        naive_mase: mase(test, &naive, train, season),
+        naive_smape: smape(test, &naive),
+        method: f.method,
+    })
+}
+
+/// Forecast lead time: how far ahead capacity must be decided — boot plus
+/// warm-up plus one evaluation interval (seconds).
+pub fn lead_time_s(boot_s: f64, warmup_s: f64, evaluation_interval_s: f64) -> f64 {
+    boot_s + warmup_s + evaluation_interval_s
+}
+
+/// A refit schedule: remembers when the model was last fitted and the forecast
+/// it produced, and says when to fit again.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Refit {
+    /// Time (caller's units, e.g. seconds) of the last fit.
+    pub fitted_at: Option<f64>,
+    /// Time of the first forecast step.
+    pub starts_at: f64,
+    /// Step length (same units).
+    pub step: f64,
+    /// The forecast of the last fit.
+    pub last: Option<Forecast>,
+}
+
+impl Refit {
+    /// Whether a fit is due at `now` with refit interval `every`.
+    pub fn due(&self, now: f64, every: f64) -> bool {
+        self.fitted_at.is_none_or(|t| now - t >= every)
+    }
+
+    /// Stores a new forecast whose first step starts at `starts_at`.
+    pub fn store(&mut self, now: f64, starts_at: f64, step: f64, forecast: Forecast) {
+        self.fitted_at = Some(now);
+        self.starts_at = starts_at;
+        self.step = step;
+        self.last = Some(forecast);
+    }
+
+    /// The forecast value covering time `t` (`None` outside the forecast).
+    pub fn value_at(&self, t: f64) -> Option<f64> {
+        let f = self.last.as_ref()?;
+        if t < self.starts_at || self.step <= 0.0 {
+            return None;
+        }
+        f.point.get(((t - self.starts_at) / self.step) as usize).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seasonal(n: usize, noise: u64) -> Vec<f64> {
+        // Daily (24) and weekly (168) cycles, a slow trend, and deterministic noise.
+        let mut state = noise;
+        (0..n)
+            .map(|i| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let e = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 6.0;
+                let t = i as f64;
+                100.0
+                    + 0.05 * t
+                    + 40.0 * (2.0 * std::f64::consts::PI * t / 24.0).sin()
+                    + 15.0 * (2.0 * std::f64::consts::PI * t / 168.0).sin()
+                    + e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mstl_beats_seasonal_naive_on_a_clearly_seasonal_series() {
+        let y = seasonal(24 * 7 * 5 + 48, 7);
+        let (train, test) = y.split_at(y.len() - 48);
+        let a = evaluate(train, test, &[24, 168], 24).expect("forecast");
+        assert_eq!(a.method, Method::Mstl);
+        let (m, n) = (a.mase.expect("mase"), a.naive_mase.expect("naive mase"));
+        assert!(m < n, "MSTL MASE {m} should beat seasonal naive {n}");
+        assert!(a.smape < a.naive_smape);
+    }
+
+    #[test]
+    fn short_history_falls_back_to_seasonal_naive_and_says_why() {
+        let y: Vec<f64> = (0..30).map(|i| f64::from(i % 24)).collect();
+        let f = forecast(&y, &[24, 168], 5).expect("forecast");
+        assert_eq!(f.method, Method::SeasonalNaive);
+        assert!(f.fallback_reason.expect("reason").contains("two cycles"));
+        // Repeats the value 24 steps back: y[30-24+h] = (6+h) % 24.
+        assert_eq!(f.point, vec![6.0, 7.0, 8.0, 9.0, 10.0]);
+    }
+
+    #[test]
+    fn gaps_are_interpolated_before_fitting() {
+        let mut y: Vec<f64> = (0..10).map(f64::from).collect();
+        y[4] = f64::NAN;
+        let f = seasonal_naive(&y, 5, 5).expect("forecast");
+        assert_eq!(f, vec![5.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(seasonal_naive(&[f64::NAN], 3, 2), Err(ForecastError::EmptyHistory));
+    }
+
+    #[test]
+    fn mase_and_smape_match_hand_computed_values() {
+        let insample = [1.0, 2.0, 3.0, 5.0];
+        // Lag-1 in-sample MAE = (1 + 1 + 2) / 3 = 4/3.
+        let m = mase(&[6.0, 8.0], &[5.0, 6.0], &insample, 1).expect("mase");
+        assert!((m - 1.5 / (4.0 / 3.0)).abs() < 1e-12);
+        let s = smape(&[100.0, 0.0], &[50.0, 0.0]);
+        assert!((s - 100.0 * (2.0 * 50.0 / 150.0) / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn refit_is_due_on_schedule_and_serves_the_covering_step() {
+        let mut r = Refit::default();
+        assert!(r.due(0.0, 3600.0));
+        r.store(
+            0.0,
+            100.0,
+            10.0,
+            Forecast { point: vec![1.0, 2.0, 3.0], method: Method::Naive, fallback_reason: None },
+        );
+        assert!(!r.due(3599.0, 3600.0));
+        assert!(r.due(3600.0, 3600.0));
+        assert_eq!(r.value_at(115.0), Some(2.0));
+        assert_eq!(r.value_at(99.0), None);
+        assert_eq!(r.value_at(130.0), None);
+    }
+}
