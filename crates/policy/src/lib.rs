@@ -41,6 +41,7 @@
 
 pub mod diag;
 pub mod engine;
+pub mod forecast;
 pub mod model;
 pub mod parse;
 pub mod time;
