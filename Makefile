@@ -16,6 +16,7 @@ demo: tools build ## build, install Terraform, and run the main job (see README)
 	@scripts/demo.sh
 
 test: tools services ## install what the tests need and run every test (what CI runs)
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
