@@ -1,17 +1,16 @@
-//! JSON policy parsing.
+//! JSON policy parsing: problems are located by JSON pointer (`/scale_in/cooldown`).
 
 use crate::diag::{Diagnostic, Diagnostics, FieldPath, Location};
 use crate::model::Policy;
 
 /// Parses a JSON policy, reporting every problem with its JSON pointer.
 pub fn parse_json(src: &str) -> Result<Policy, Diagnostics> {
-    let policy: Policy = serde_json::from_str(src).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_str(src).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             location: Some(Location::Json { pointer: String::new() }),
             path: FieldPath::root(),
-            message: e.to_string(),
+            message: format!("invalid JSON: {e}"),
         }])
     })?;
-    policy.validate()?;
-    Ok(policy)
+    super::finish(value, &|p: &FieldPath| Some(Location::Json { pointer: p.json_pointer() }))
 }

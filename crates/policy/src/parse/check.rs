@@ -1,0 +1,262 @@
+//! Structural check of a JSON value against the policy's generated JSON Schema.
+//!
+//! serde stops at the first error; this walk reports *every* structural problem (unknown
+//! fields with the allowed ones, missing fields, wrong types, values outside an enum,
+//! unparseable durations, integers out of range) before serde deserializes the value.
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use crate::diag::{Diagnostics, FieldPath};
+use crate::time::parse_duration;
+
+fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(crate::policy_schema)
+}
+
+/// Checks `v` against the policy schema, appending every problem to `out`.
+pub(crate) fn check_policy(v: &Value, out: &mut Diagnostics) {
+    let s = schema();
+    let defs = s.get("$defs").and_then(Value::as_object);
+    Checker { defs }.check(v, s, &FieldPath::root(), out);
+}
+
+struct Checker<'a> {
+    defs: Option<&'a Map<String, Value>>,
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a number",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn type_matches(t: &str, v: &Value) -> bool {
+    match t {
+        "null" => v.is_null(),
+        "boolean" => v.is_boolean(),
+        "string" => v.is_string(),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        "number" => v.is_number(),
+        "integer" => match v {
+            Value::Number(n) => n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0),
+            _ => false,
+        },
+        _ => true,
+    }
+}
+
+fn type_name(t: &str) -> &str {
+    match t {
+        "boolean" => "a boolean",
+        "string" => "a string",
+        "array" => "a list",
+        "object" => "an object",
+        "number" => "a number",
+        "integer" => "a whole number",
+        "null" => "null",
+        other => other,
+    }
+}
+
+fn where_(path: &FieldPath) -> String {
+    if path.0.is_empty() { "the policy".to_owned() } else { path.to_string() }
+}
+
+impl<'a> Checker<'a> {
+    fn resolve(&self, mut s: &'a Value) -> &'a Value {
+        for _ in 0..16 {
+            let Some(r) = s.get("$ref").and_then(Value::as_str) else { break };
+            let name = r.rsplit('/').next().unwrap_or(r);
+            match self.defs.and_then(|d| d.get(name)) {
+                Some(t) => s = t,
+                None => break,
+            }
+        }
+        s
+    }
+
+    fn check(&self, v: &Value, s: &'a Value, path: &FieldPath, out: &mut Diagnostics) {
+        let s = self.resolve(s);
+        if let Some(branches) = s.get("oneOf").or_else(|| s.get("anyOf")).and_then(Value::as_array) {
+            self.check_union(v, branches, path, out);
+            return;
+        }
+        if let Some(allowed) = s.get("enum").and_then(Value::as_array) {
+            if !allowed.contains(v) {
+                out.push(path.clone(), format!("{} must be one of {}, got {v}", where_(path), list(allowed)));
+            }
+            return;
+        }
+        if let Some(c) = s.get("const") {
+            if c != v {
+                out.push(path.clone(), format!("{} must be {c}, got {v}", where_(path)));
+            }
+            return;
+        }
+        let types: Vec<&str> = match s.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if !types.is_empty() && !types.iter().any(|t| type_matches(t, v)) {
+            let want: Vec<&str> = types.iter().filter(|t| **t != "null").map(|t| type_name(t)).collect();
+            out.push(path.clone(), format!("{} must be {}, got {}", where_(path), want.join(" or "), kind_of(v)));
+            return;
+        }
+        match v {
+            Value::Object(map) => self.check_object(map, s, path, out),
+            Value::Array(items) => {
+                if let Some(item_schema) = s.get("items") {
+                    for (i, it) in items.iter().enumerate() {
+                        self.check(it, item_schema, &path.index(i), out);
+                    }
+                }
+            }
+            Value::String(text) => {
+                if s.get("format").and_then(Value::as_str) == Some("duration")
+                    && let Err(e) = parse_duration(text)
+                {
+                    out.push(path.clone(), format!("{}: {e}", where_(path)));
+                }
+            }
+            Value::Number(n) => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                let fmt = s.get("format").and_then(Value::as_str);
+                if fmt == Some("uint32") && !(0.0..=f64::from(u32::MAX)).contains(&f) {
+                    out.push(path.clone(), format!("{} must be between 0 and {}, got {n}", where_(path), u32::MAX));
+                    return;
+                }
+                if let Some(min) = s.get("minimum").and_then(Value::as_f64)
+                    && f < min
+                {
+                    out.push(path.clone(), format!("{} must be at least {min}, got {n}", where_(path)));
+                }
+                if let Some(max) = s.get("maximum").and_then(Value::as_f64)
+                    && f > max
+                {
+                    out.push(path.clone(), format!("{} must be at most {max}, got {n}", where_(path)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_object(&self, map: &Map<String, Value>, s: &'a Value, path: &FieldPath, out: &mut Diagnostics) {
+        let props = s.get("properties").and_then(Value::as_object);
+        if let Some(req) = s.get("required").and_then(Value::as_array) {
+            for r in req.iter().filter_map(Value::as_str) {
+                if !map.contains_key(r) {
+                    out.push(path.field(r), format!("{} is required but missing", where_(&path.field(r))));
+                }
+            }
+        }
+        let closed = s.get("additionalProperties") == Some(&Value::Bool(false));
+        for (k, val) in map {
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => self.check(val, ps, &path.field(k), out),
+                None if closed => {
+                    let allowed: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                    out.push(
+                        path.field(k),
+                        format!("unknown field `{k}` in {}; allowed: {}", where_(path), allowed.join(", ")),
+                    );
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn check_union(&self, v: &Value, branches: &'a [Value], path: &FieldPath, out: &mut Diagnostics) {
+        let resolved: Vec<&'a Value> = branches.iter().map(|b| self.resolve(b)).collect();
+        // Unit-variant enums: every branch is a const (or an enum).
+        let consts: Option<Vec<&Value>> = resolved
+            .iter()
+            .map(|b| b.get("const").map(|c| vec![c]).or_else(|| b.get("enum").and_then(Value::as_array).map(|a| a.iter().collect())))
+            .collect::<Option<Vec<Vec<&Value>>>>()
+            .map(|vv| vv.into_iter().flatten().collect());
+        if let Some(consts) = consts {
+            if !consts.contains(&v) {
+                let shown: Vec<String> = consts.iter().map(|c| c.to_string()).collect();
+                out.push(path.clone(), format!("{} must be one of {}, got {v}", where_(path), shown.join(", ")));
+            }
+            return;
+        }
+        if v.is_null() && resolved.iter().any(|b| b.get("type") == Some(&Value::String("null".into()))) {
+            return;
+        }
+        // Internally tagged enums: find the discriminating property.
+        if let Value::Object(map) = v
+            && let Some((key, tags)) = discriminator(&resolved)
+        {
+            match map.get(key) {
+                None => out.push(
+                    path.field(key),
+                    format!("{} is required but missing; one of {}", where_(&path.field(key)), tags.iter().map(|(t, _)| format!("{t:?}")).collect::<Vec<_>>().join(", ")),
+                ),
+                Some(tag) => match tags.iter().find(|(t, _)| Some(*t) == tag.as_str()) {
+                    Some((_, b)) => self.check(v, b, path, out),
+                    None => out.push(
+                        path.field(key),
+                        format!(
+                            "{} must be one of {}, got {tag}",
+                            where_(&path.field(key)),
+                            tags.iter().map(|(t, _)| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+                        ),
+                    ),
+                },
+            }
+            return;
+        }
+        // General: accept if any branch accepts; otherwise report the first non-null branch's problems.
+        let mut first: Option<Diagnostics> = None;
+        for b in &resolved {
+            if b.get("type") == Some(&Value::String("null".into())) {
+                continue;
+            }
+            let mut d = Diagnostics::new();
+            self.check(v, b, path, &mut d);
+            if d.is_empty() {
+                return;
+            }
+            if first.is_none() {
+                first = Some(d);
+            }
+        }
+        if let Some(d) = first {
+            out.0.extend(d.0);
+        }
+    }
+}
+
+/// The property every branch fixes with a `const`, with each branch's tag.
+fn discriminator<'a>(branches: &[&'a Value]) -> Option<(&'a str, Vec<(&'a str, &'a Value)>)> {
+    let first = branches.first()?.get("properties")?.as_object()?;
+    for (key, _) in first {
+        let mut tags = Vec::new();
+        for b in branches {
+            let c = b.get("properties").and_then(|p| p.get(key)).and_then(|p| p.get("const")).and_then(Value::as_str);
+            match c {
+                Some(t) => tags.push((t, *b)),
+                None => break,
+            }
+        }
+        if tags.len() == branches.len() {
+            return Some((key.as_str(), tags));
+        }
+    }
+    None
+}
+
+fn list(vs: &[Value]) -> String {
+    vs.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")
+}
