@@ -1,0 +1,16 @@
+//! Compiles our transcription of the plugin protocol (`../../proto`) with protox (pure Rust,
+//! no `protoc`) and generates tonic server stubs.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["tfplugin6.proto", "plugin.proto"];
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", proto_dir.join(f).display());
+    }
+    let fds = protox::compile(files, [&proto_dir])?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .generate_default_stubs(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The plan pipeline (`PlanResourceChange` for a create or update):
+//! proposed → defaults → unset computed attributes unknown (only when something changes) →
+//! attribute plan modifiers → resource `modify_plan` → consistency rules.
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::framework::erased::ErasedResource;
+use crate::framework::resource::PlanChange;
+use crate::framework::rules;
+use crate::modifiers::{ModifyPlanRequest, ModifyPlanResponse};
+use crate::path::AttrPath;
+use crate::schema::{Block, Nesting};
+use crate::value::Value;
+
+/// The planned state and the paths that force replacement.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub planned: Value,
+    pub requires_replace: Vec<AttrPath>,
+}
+
+pub(crate) fn plan<D>(
+    res: &dyn ErasedResource<D>,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> Result<Planned, Diagnostics> {
+    let block = &res.wire().block;
+    let mut planned = proposed.clone();
+    apply_defaults(block, &mut planned, config);
+    if prior.is_null() || !planned.equals(prior) {
+        mark_unknown(block, &mut planned, config);
+    }
+    let mut requires_replace = Vec::new();
+    let prior_opt = if prior.is_null() { None } else { Some(prior) };
+    run_modifiers(block, &AttrPath::root(), &mut planned, config, prior_opt, &mut requires_replace);
+
+    let mut change = PlanChange { prior: prior_opt.cloned(), config: config.clone(), planned, requires_replace };
+    res.modify_plan(&mut change)?;
+    let PlanChange { planned, mut requires_replace, .. } = change;
+
+    let violations = rules::check_plan(block, prior, config, &planned);
+    if !violations.is_empty() {
+        return Err(bug(res.type_name(), "an invalid plan", &violations));
+    }
+    if prior.is_null() {
+        requires_replace.clear();
+    }
+    requires_replace.sort();
+    requires_replace.dedup();
+    for p in &requires_replace {
+        if p.get(&planned).is_none() && p.get(prior).is_none() {
+            return Err(Diagnostic::error(
+                "Provider produced an invalid plan",
+                format!("{}: requires_replace names {p}, which does not exist; this is a bug in the provider", res.type_name()),
+            )
+            .into());
+        }
+    }
+    Ok(Planned { planned, requires_replace })
+}
+
+/// The diagnostic for a framework-detected provider bug.
+pub(crate) fn bug(type_name: &str, what: &str, violations: &[rules::Violation]) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    for v in violations {
+        d.push(
+            Diagnostic::error(
+                format!("Provider produced {what}"),
+                format!("{type_name}.{}: {}. This is a bug in the provider (caught by the tfplugin framework).", v.path, v.message),
+            )
+            .at(v.path.clone()),
+        );
+    }
+    d
+}
+
+fn apply_defaults(block: &Block, planned: &mut Value, config: &Value) {
+    for_each_object(block, planned, config, &mut |block, planned, config| {
+        let Some(obj) = planned.as_object_mut() else { return };
+        for a in &block.attributes {
+            if let Some(d) = &a.default {
+                if config.attr(&a.name).is_none_or(Value::is_null) {
+                    obj.insert(a.name.clone(), d.clone());
+                }
+            }
+        }
+    });
+}
+
+fn mark_unknown(block: &Block, planned: &mut Value, config: &Value) {
+    for_each_object(block, planned, config, &mut |block, planned, config| {
+        let Some(obj) = planned.as_object_mut() else { return };
+        for a in &block.attributes {
+            if a.computed && a.default.is_none() && config.attr(&a.name).is_none_or(Value::is_null) {
+                obj.insert(a.name.clone(), Value::Unknown);
+            }
+        }
+    });
+}
+
+/// Calls `f` on the root object and on every nested block object that can be correlated with
+/// its configuration (single, group, list by index, map by key; not set elements).
+fn for_each_object(block: &Block, planned: &mut Value, config: &Value, f: &mut dyn FnMut(&Block, &mut Value, &Value)) {
+    if !matches!(planned, Value::Object(_)) {
+        return;
+    }
+    f(block, planned, config);
+    for b in &block.blocks {
+        let cv = config.attr(&b.name).cloned().unwrap_or(Value::Null);
+        let Some(pv) = planned.as_object_mut().and_then(|o| o.get_mut(&b.name)) else { continue };
+        match (b.nesting, pv) {
+            (Nesting::Single | Nesting::Group, pv @ Value::Object(_)) => for_each_object(&b.block, pv, &cv, f),
+            (Nesting::List, Value::List(items)) => {
+                let ce = cv.as_elements().unwrap_or(&[]).to_vec();
+                for (i, item) in items.iter_mut().enumerate() {
+                    for_each_object(&b.block, item, ce.get(i).unwrap_or(&Value::Null), f);
+                }
+            }
+            (Nesting::Map, Value::Map(m)) => {
+                for (k, item) in m.iter_mut() {
+                    let ci = match &cv {
+                        Value::Map(cm) => cm.get(k).cloned().unwrap_or(Value::Null),
+                        _ => Value::Null,
+                    };
+                    for_each_object(&b.block, item, &ci, f);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn run_modifiers(
+    block: &Block,
+    path: &AttrPath,
+    planned: &mut Value,
+    config: &Value,
+    prior: Option<&Value>,
+    requires_replace: &mut Vec<AttrPath>,
+) {
+    let Some(obj) = planned.as_object_mut() else { return };
+    for a in &block.attributes {
+        if a.plan_modifiers.is_empty() {
+            continue;
+        }
+        let p = path.attr(&a.name);
+        let cv = config.attr(&a.name).unwrap_or(&Value::Null);
+        let rv = prior.map(|r| r.attr(&a.name).unwrap_or(&Value::Null));
+        let current = obj.get(&a.name).cloned().unwrap_or(Value::Null);
+        let mut resp = ModifyPlanResponse { planned: current, requires_replace: false };
+        for m in &a.plan_modifiers {
+            m.modify(&ModifyPlanRequest { path: &p, config: cv, prior: rv }, &mut resp);
+        }
+        obj.insert(a.name.clone(), resp.planned);
+        if resp.requires_replace {
+            requires_replace.push(p);
+        }
+    }
+    for b in &block.blocks {
+        let p = path.attr(&b.name);
+        let cv = config.attr(&b.name).cloned().unwrap_or(Value::Null);
+        let rv = prior.and_then(|r| r.attr(&b.name)).cloned();
+        let Some(pv) = obj.get_mut(&b.name) else { continue };
+        match (b.nesting, pv) {
+            (Nesting::Single | Nesting::Group, pv @ Value::Object(_)) => {
+                let rv = rv.filter(|r| !r.is_null());
+                run_modifiers(&b.block, &p, pv, &cv, rv.as_ref(), requires_replace);
+            }
+            (Nesting::List, Value::List(items)) => {
+                let ce = cv.as_elements().unwrap_or(&[]).to_vec();
+                let re = rv.as_ref().and_then(Value::as_elements).unwrap_or(&[]).to_vec();
+                for (i, item) in items.iter_mut().enumerate() {
+                    run_modifiers(&b.block, &p.index(i as i64), item, ce.get(i).unwrap_or(&Value::Null), re.get(i), requires_replace);
+                }
+            }
+            (Nesting::Map, Value::Map(m)) => {
+                for (k, item) in m.iter_mut() {
+                    let ci = match &cv {
+                        Value::Map(cm) => cm.get(k).cloned().unwrap_or(Value::Null),
+                        _ => Value::Null,
+                    };
+                    let ri = match &rv {
+                        Some(Value::Map(rm)) => rm.get(k).cloned(),
+                        _ => None,
+                    };
+                    run_modifiers(&b.block, &p.key(k), item, &ci, ri.as_ref(), requires_replace);
+                }
+            }
+            _ => {}
+        }
+    }
+}

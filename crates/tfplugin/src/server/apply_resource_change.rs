@@ -1,0 +1,86 @@
+//! `ApplyResourceChange`: create, update or delete, then check the result against the plan
+//! (wholly known, known planned values unchanged, null exactly after delete).
+
+use crate::diag::Diagnostics;
+use crate::framework::plan::bug;
+use crate::framework::timeouts::Operation;
+use crate::framework::{Private, Provider, rules};
+use crate::pb::tfplugin6 as pb;
+use crate::server::read_resource::carry_timeouts;
+use crate::server::{Inner, decode, encode};
+use crate::value::Value;
+
+pub(crate) async fn handle<P: Provider>(
+    inner: &Inner<P>,
+    req: pb::apply_resource_change::Request,
+) -> pb::apply_resource_change::Response {
+    inner.capture.value("ApplyResourceChange", &req.type_name, "prior_state", req.prior_state.as_ref());
+    inner.capture.value("ApplyResourceChange", &req.type_name, "planned_state", req.planned_state.as_ref());
+    inner.capture.value("ApplyResourceChange", &req.type_name, "config", req.config.as_ref());
+    let mut out = pb::apply_resource_change::Response {
+        new_state: None,
+        private: req.planned_private.clone(),
+        diagnostics: Vec::new(),
+        legacy_type_system: false,
+        new_identity: None,
+    };
+    if let Err(d) = run(inner, &req, &mut out).await {
+        out.diagnostics.extend(d.to_pb());
+    }
+    out
+}
+
+async fn run<P: Provider>(
+    inner: &Inner<P>,
+    req: &pb::apply_resource_change::Request,
+    out: &mut pb::apply_resource_change::Response,
+) -> Result<(), Diagnostics> {
+    let res = inner.resource(&req.type_name)?;
+    let ty = res.ty();
+    let prior = decode(req.prior_state.as_ref(), ty, "prior state")?;
+    let planned = decode(req.planned_state.as_ref(), ty, "planned state")?;
+    let config = decode(req.config.as_ref(), ty, "configuration")?;
+    let private = Private::from_bytes(&req.planned_private)?;
+    let timeouts = res.schema().timeouts.clone();
+    let timeout_for = |op, v: &Value| timeouts.as_ref().and_then(|t| t.for_op(op, v));
+
+    if planned.is_null() {
+        let ctx = inner.ctx(timeout_for(Operation::Delete, &prior), private);
+        // On failure the absent new_state keeps the prior object in state.
+        res.delete(&ctx, prior).await?;
+        out.new_state = Some(encode(&Value::Null, ty, "new state")?);
+        out.private = Vec::new();
+        return Ok(());
+    }
+
+    let creating = prior.is_null();
+    let op = if creating { Operation::Create } else { Operation::Update };
+    let ctx = inner.ctx(timeout_for(op, &planned), private);
+    let result = if creating {
+        res.create(&ctx, planned.clone(), config).await
+    } else {
+        res.update(&ctx, prior.clone(), planned.clone(), config).await
+    };
+    let mut new = match result {
+        Ok(v) => v,
+        Err(d) => {
+            // A failed update leaves the object as it was.
+            if !creating {
+                out.new_state = Some(encode(&prior, ty, "prior state")?);
+            }
+            return Err(d);
+        }
+    };
+    carry_timeouts(&planned, &mut new);
+    out.private = ctx.take_private().to_bytes();
+    let violations = rules::check_apply(&planned, &new);
+    if !violations.is_empty() {
+        // Save what exists (if it is encodable) so nothing is lost; Terraform taints it.
+        if new.is_wholly_known() && !new.is_null() {
+            out.new_state = Some(encode(&new, ty, "new state")?);
+        }
+        return Err(bug(res.type_name(), "an inconsistent result after apply", &violations));
+    }
+    out.new_state = Some(encode(&new, ty, "new state")?);
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! `PlanResourceChange`: destroys plan to null; creates and updates run the framework's plan
+//! pipeline, which checks the plan rules before we answer.
+
+use crate::diag::Diagnostics;
+use crate::framework::{Provider, plan};
+use crate::pb::tfplugin6 as pb;
+use crate::server::{Inner, decode, encode};
+
+pub(crate) fn handle<P: Provider>(
+    inner: &Inner<P>,
+    req: pb::plan_resource_change::Request,
+) -> pb::plan_resource_change::Response {
+    inner.capture.value("PlanResourceChange", &req.type_name, "prior_state", req.prior_state.as_ref());
+    inner.capture.value("PlanResourceChange", &req.type_name, "proposed_new_state", req.proposed_new_state.as_ref());
+    inner.capture.value("PlanResourceChange", &req.type_name, "config", req.config.as_ref());
+    let mut out = pb::plan_resource_change::Response {
+        planned_state: None,
+        requires_replace: Vec::new(),
+        planned_private: req.prior_private.clone(),
+        diagnostics: Vec::new(),
+        legacy_type_system: false,
+        deferred: None,
+        planned_identity: None,
+    };
+    if let Err(d) = run(inner, &req, &mut out) {
+        out.diagnostics = d.to_pb();
+    }
+    out
+}
+
+fn run<P: Provider>(
+    inner: &Inner<P>,
+    req: &pb::plan_resource_change::Request,
+    out: &mut pb::plan_resource_change::Response,
+) -> Result<(), Diagnostics> {
+    let res = inner.resource(&req.type_name)?;
+    let ty = res.ty();
+    let prior = decode(req.prior_state.as_ref(), ty, "prior state")?;
+    let proposed = decode(req.proposed_new_state.as_ref(), ty, "proposed new state")?;
+    let config = decode(req.config.as_ref(), ty, "configuration")?;
+    if proposed.is_null() {
+        out.planned_state = Some(encode(&proposed, ty, "planned state")?);
+        return Ok(());
+    }
+    let planned = plan::plan(res.as_ref(), &prior, &proposed, &config)?;
+    out.planned_state = Some(encode(&planned.planned, ty, "planned state")?);
+    out.requires_replace = planned.requires_replace.iter().map(|p| p.to_pb()).collect();
+    Ok(())
+}
