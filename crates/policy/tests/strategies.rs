@@ -1,0 +1,433 @@
+//! Table-driven tests of each strategy with hand-computed expectations.
+
+mod common;
+
+use common::*;
+use flexus_policy::*;
+
+const NOW: Timestamp = Timestamp::from_secs(1_767_600_000); // 2026-01-05T08:00:00Z, a Monday
+
+fn seed_policy(min: u32, max: u32) -> CompiledPolicy {
+    let metrics = [
+        metric("cpu", "cpu", ""),
+        metric("memory", "memory", ""),
+        metric("response_time", "response_time", ""),
+        metric("queue", "queue_length", ""),
+    ]
+    .join(",");
+    policy(&json("seed", min, max, &metrics, ""))
+}
+
+fn seed_obs(cpu: f64, mem: f64, rt: f64, q: f64) -> Vec<Observation> {
+    obs(NOW, &[("cpu", cpu), ("memory", mem), ("response_time", rt), ("queue", q)])
+}
+
+#[test]
+fn seed_band_scores_follow_the_original_formulas() {
+    let s = SeedSettings::default();
+    // cpu: c>70 → min((c-70)/30, 1); c<30 → max((c-30)/30, -1)
+    assert_eq!(s.cpu.score(85.0), 0.5);
+    assert_eq!(s.cpu.score(100.0), 1.0);
+    assert_eq!(s.cpu.score(50.0), 0.0);
+    assert_eq!(s.cpu.score(15.0), -0.5);
+    assert_eq!(s.cpu.score(0.0), -1.0);
+    // memory: m>80 → (m-80)/20; m<40 → (m-40)/40
+    assert_eq!(s.memory.score(90.0), 0.5);
+    assert_eq!(s.memory.score(20.0), -0.5);
+    // response time (ms): r>2000 → (r-2000)/3000; r<500 → (r-500)/500
+    assert!((s.response_time.score(2600.0) - 0.2).abs() < 1e-12);
+    assert_eq!(s.response_time.score(250.0), -0.5);
+    assert_eq!(s.response_time.score(9000.0), 1.0);
+    // queue: q>100 → min(q/200, 1); q<50 → (q-50)/50
+    assert_eq!(s.queue_length.score(150.0), 0.75);
+    assert_eq!(s.queue_length.score(101.0), 0.505);
+    assert_eq!(s.queue_length.score(400.0), 1.0);
+    assert_eq!(s.queue_length.score(10.0), -0.8);
+    assert_eq!(s.queue_length.score(75.0), 0.0);
+}
+
+#[test]
+fn seed_reproduces_the_original_design_on_worked_examples() {
+    // (n, cpu, memory, response ms, queue, expected desired)
+    // score(85, 90, 2600, 150) = 0.3·0.5 + 0.25·0.5 + 0.25·0.2 + 0.15·0.75 = 0.4375
+    // score(15, 20, 250, 10)   = 0.3·-0.5 + 0.25·-0.5 + 0.25·-0.5 + 0.15·-0.8 = -0.52
+    let cases: &[(u32, f64, f64, f64, f64, u32)] = &[
+        (4, 85.0, 90.0, 2600.0, 150.0, 5),   // by = max(1, floor(4·0.4375·0.5 = 0.875)) = 1
+        (10, 85.0, 90.0, 2600.0, 150.0, 12), // floor(10·0.4375·0.5 = 2.1875) = 2
+        (10, 15.0, 20.0, 250.0, 10.0, 9),    // floor(10·0.52·0.3 = 1.56) = 1
+        (20, 15.0, 20.0, 250.0, 10.0, 17),   // floor(20·0.52·0.3 = 3.12) = 3
+        (10, 50.0, 60.0, 1000.0, 75.0, 10),  // all inside the bands: score 0
+        (10, 80.0, 80.0, 1000.0, 75.0, 10),  // score 0.1 ≤ 0.3: no action
+        (1, 15.0, 20.0, 250.0, 10.0, 1),     // would go to 0; floored at min 1
+        (19, 100.0, 100.0, 5000.0, 200.0, 20), // score 0.95: +9 = 28, capped at max 20
+    ];
+    let cp = seed_policy(1, 20);
+    for &(n, c, m, r, q, want) in cases {
+        let d = run(&cp, NOW, &seed_obs(c, m, r, q), &pool(n, 0), &History::new());
+        assert_eq!(d.desired, want, "n={n} cpu={c} mem={m} rt={r} q={q}: {:#?}", d.explanation);
+    }
+}
+
+#[test]
+fn seed_score_is_reported_in_the_explanation() {
+    let cp = seed_policy(1, 20);
+    let d = run(&cp, NOW, &seed_obs(85.0, 90.0, 2600.0, 150.0), &pool(4, 0), &History::new());
+    let score = d
+        .explanation
+        .iter()
+        .find_map(|s| match s {
+            Step::SeedScore { score, .. } => Some(*score),
+            _ => None,
+        })
+        .expect("seed score step");
+    assert!((score - 0.4375).abs() < 1e-12, "score {score}");
+    assert_eq!(d.proposals.len(), 4);
+    assert_eq!(d.proposals[3].score, Some(0.75));
+    assert_eq!(d.cpu_sample, Some(85.0));
+}
+
+#[test]
+fn seed_rising_cpu_trend_tips_the_score_over_the_threshold() {
+    // cpu 80 → 0.3·(10/30) = 0.1; memory 95 → 0.25·0.75 = 0.1875; total 0.2875 (< 0.3).
+    // Last 10 cpu samples 35, 40, …, 80: slope 5 per sample → 0.05·tanh(0.5) = 0.0231 → 0.3106.
+    let cp = seed_policy(1, 20);
+    let o = seed_obs(80.0, 95.0, 1000.0, 75.0);
+    let flat = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    assert_eq!(flat.desired, 10, "without history the trend is 0");
+    let mut h = History::new();
+    for i in 0..9 {
+        h.cpu_samples.push_back(Sample { at: Timestamp::from_secs(i), value: 35.0 + 5.0 * i as f64 });
+    }
+    let d = run(&cp, NOW, &o, &pool(10, 0), &h);
+    // floor(10 · 0.3106 · 0.5) = 1
+    assert_eq!(d.desired, 11, "{:#?}", d.explanation);
+    let trend = d
+        .explanation
+        .iter()
+        .find_map(|s| match s {
+            Step::SeedScore { trend, .. } => Some(*trend),
+            _ => None,
+        })
+        .expect("seed score step");
+    assert!((trend - 0.5f64.tanh()).abs() < 1e-12);
+}
+
+#[test]
+fn seed_trend_is_a_least_squares_slope() {
+    assert_eq!(engine::least_squares_slope(&[1.0, 3.0, 5.0, 7.0]), 2.0);
+    assert_eq!(engine::least_squares_slope(&[5.0]), 0.0);
+    // y = 2, 4, 3, 5 → slope 0.8
+    assert!((engine::least_squares_slope(&[2.0, 4.0, 3.0, 5.0]) - 0.8).abs() < 1e-12);
+}
+
+#[test]
+fn seed_cooldown_holds_both_directions_for_300_seconds_after_an_action() {
+    let cp = seed_policy(1, 20);
+    let high = seed_obs(85.0, 90.0, 2600.0, 150.0);
+    let low = seed_obs(15.0, 20.0, 250.0, 10.0);
+    let mut h = History::new();
+    h.record_event(ScaleEvent { at: NOW.sub(std::time::Duration::from_secs(200)), from: 8, to: 10 });
+    for o in [&high, &low] {
+        let d = run(&cp, NOW, o, &pool(10, 0), &h);
+        assert_eq!(d.action, Action::None);
+        assert_eq!(d.bound_by, Some(BoundBy::Cooldown));
+    }
+    let later = NOW.add(std::time::Duration::from_secs(100));
+    let d = run(&cp, later, &obs(later, &[("cpu", 85.0), ("memory", 90.0), ("response_time", 2600.0), ("queue", 150.0)]), &pool(10, 0), &h);
+    assert_eq!(d.action, Action::ScaleOut { by: 2 });
+}
+
+fn tt(metrics: &str) -> CompiledPolicy {
+    policy(&json("target_tracking", 1, 100, metrics, ""))
+}
+
+#[test]
+fn target_tracking_proposes_ceil_of_ready_times_value_over_target() {
+    let cp = tt(&metric("cpu", "cpu", r#""target": 60"#));
+    // (ready, cpu, expected)
+    let cases: &[(u32, f64, u32)] = &[
+        (4, 90.0, 6),   // ceil(4·1.5)
+        (10, 75.0, 13), // ceil(12.5)
+        (10, 30.0, 5),  // ceil(5)
+        (10, 65.0, 10), // ratio 1.083: within tolerance 0.1
+        (10, 55.0, 10), // ratio 0.917: within tolerance
+        (10, 53.0, 9),  // ratio 0.883: ceil(8.83)
+        (3, 100.0, 5),  // ceil(5)
+    ];
+    for &(n, v, want) in cases {
+        let d = run(&cp, NOW, &obs(NOW, &[("cpu", v)]), &pool(n, 0), &History::new());
+        assert_eq!(d.desired, want, "ready={n} cpu={v}");
+    }
+    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 65.0)]), &pool(10, 0), &History::new());
+    assert_eq!(d.bound_by, Some(BoundBy::Tolerance));
+}
+
+#[test]
+fn any_signal_may_scale_out_but_all_must_agree_to_scale_in() {
+    let cp = tt(&[metric("cpu", "cpu", r#""target": 60"#), metric("mem", "memory", r#""target": 60"#)].join(","));
+    let p = pool(4, 0);
+    let out = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0), ("mem", 90.0)]), &p, &History::new());
+    assert_eq!(out.desired, 6, "memory wants 6, cpu wants 2: max wins");
+    let hold = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0), ("mem", 57.0)]), &p, &History::new());
+    assert_eq!(hold.desired, 4, "memory within tolerance vetoes the scale-in");
+    let both = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0), ("mem", 45.0)]), &p, &History::new());
+    assert_eq!(both.desired, 3, "both want in: the larger proposal (ceil(4·0.75) = 3) wins");
+}
+
+#[test]
+fn booting_instances_count_toward_capacity_but_not_toward_the_metric() {
+    let cp = tt(&metric("cpu", "cpu", r#""target": 60"#));
+    // 4 ready at 90 % want ceil(4·1.5) = 6; 2 are already booting, so nothing more.
+    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 2), &History::new());
+    assert_eq!((d.current, d.desired, d.action), (6, 6, Action::None));
+    // At 120 % the 4 ready ones want 8: two more.
+    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 120.0)]), &pool(4, 2), &History::new());
+    assert_eq!(d.action, Action::ScaleOut { by: 2 });
+}
+
+#[test]
+fn pending_instances_block_scale_in() {
+    let cp = tt(&metric("cpu", "cpu", r#""target": 60"#));
+    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 10.0)]), &pool(4, 1), &History::new());
+    assert_eq!(d.action, Action::None);
+    assert_eq!(d.bound_by, Some(BoundBy::Warmup));
+}
+
+#[test]
+fn per_instance_queue_targets_size_from_the_total() {
+    let cp = tt(&metric("queue", "queue_length", r#""target": 10, "per_instance": true"#));
+    // (current, total queue, expected) — ceil(total / 10), independent of the count,
+    // unless total / (10 · current) is within the tolerance.
+    let cases: &[(u32, f64, u32)] = &[(2, 100.0, 10), (20, 100.0, 10), (10, 105.0, 10), (10, 0.0, 1), (5, 31.0, 4)];
+    for &(n, q, want) in cases {
+        let d = run(&cp, NOW, &obs(NOW, &[("queue", q)]), &pool(n, 0), &History::new());
+        assert_eq!(d.desired, want, "current={n} queue={q}");
+    }
+}
+
+#[test]
+fn missing_signals_block_scale_in_but_never_scale_out_by_default() {
+    let cp = tt(&[metric("cpu", "cpu", r#""target": 60"#), metric("mem", "memory", r#""target": 60"#)].join(","));
+    let p = pool(4, 0);
+    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0)]), &p, &History::new());
+    assert_eq!(d.desired, 4);
+    assert_eq!(d.bound_by, Some(BoundBy::MissingData));
+    assert_eq!(d.proposals[1].proposal, None);
+    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 90.0)]), &p, &History::new());
+    assert_eq!(d.desired, 6, "the present signal may still scale out");
+    let d = run(&cp, NOW, &[], &p, &History::new());
+    assert_eq!(d.action, Action::None, "no data at all: no scaling");
+}
+
+#[test]
+fn stale_signals_are_treated_as_missing() {
+    let cp = tt(&metric("cpu", "cpu", r#""target": 60, "stale_after": "1m""#));
+    let old = NOW.sub(std::time::Duration::from_secs(61));
+    let d = run(&cp, NOW, &obs(old, &[("cpu", 10.0)]), &pool(4, 0), &History::new());
+    assert_eq!(d.action, Action::None);
+    assert!(matches!(d.proposals[0].reason, Reason::Stale { .. }), "{:?}", d.proposals[0].reason);
+    let fresh = NOW.sub(std::time::Duration::from_secs(59));
+    let d = run(&cp, NOW, &obs(fresh, &[("cpu", 10.0)]), &pool(4, 0), &History::new());
+    assert_eq!(d.desired, 1);
+}
+
+#[test]
+fn hold_rule_blocks_scale_out_too_and_ignore_lets_others_decide() {
+    let metrics = [metric("cpu", "cpu", r#""target": 60"#), metric("mem", "memory", r#""target": 60, "missing_data": "hold""#)].join(",");
+    let d = run(&tt(&metrics), NOW, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0), &History::new());
+    assert_eq!((d.desired, d.bound_by), (4, Some(BoundBy::MissingData)));
+    let metrics = [metric("cpu", "cpu", r#""target": 60"#), metric("mem", "memory", r#""target": 60, "missing_data": "ignore""#)].join(",");
+    let d = run(&tt(&metrics), NOW, &obs(NOW, &[("cpu", 30.0)]), &pool(4, 0), &History::new());
+    assert_eq!(d.desired, 2);
+}
+
+#[test]
+fn fallback_rule_proposes_the_fallback_capacity() {
+    let cp = tt(&metric("q", "queue_length", r#""target": 10, "per_instance": true, "missing_data": "fallback", "fallback_capacity": 5"#));
+    let d = run(&cp, NOW, &[], &pool(2, 0), &History::new());
+    assert_eq!(d.desired, 5);
+    let d = run(&cp, NOW, &[], &pool(9, 0), &History::new());
+    assert_eq!(d.desired, 5);
+}
+
+#[test]
+fn aggregation_window_averages_observations_inside_it() {
+    let cp = tt(&metric("cpu", "cpu", r#""target": 50, "duration": "1m""#));
+    let s = std::time::Duration::from_secs;
+    let o = vec![
+        Observation { metric: "cpu".into(), value: 100.0, at: NOW.sub(s(90)) }, // outside
+        Observation { metric: "cpu".into(), value: 80.0, at: NOW.sub(s(40)) },
+        Observation { metric: "cpu".into(), value: 60.0, at: NOW.sub(s(10)) },
+    ];
+    let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    assert_eq!(d.proposals[0].value, Some(70.0));
+    assert_eq!(d.desired, 14);
+}
+
+fn step_policy() -> CompiledPolicy {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/step.hcl"))
+        .expect("read step.hcl");
+    let mut p = parse_hcl(&src, "step.hcl").expect("step.hcl parses");
+    p.scale_in.cooldown = std::time::Duration::ZERO;
+    p.bounds.min = 1;
+    CompiledPolicy::new(p).expect("compiles")
+}
+
+#[test]
+fn step_scaling_reproduces_the_aws_worked_example() {
+    // Threshold 50: +10 % at [60,70), +30 % at ≥ 70, −10 % at (30,40], −30 % at ≤ 30.
+    // 10 → 11 (10 % of 10 = 1) → 14 (30 % of 11 = 3.3 → 3) → 13 (−10 % of 14 = −1.4 → −1)
+    // → 10 (−30 % of 13 = −3.9 → −3).
+    let cp = step_policy();
+    let mut n = 10;
+    let mut h = History::new();
+    let mut t = NOW;
+    for (cpu, want) in [(65.0, 11), (75.0, 14), (35.0, 13), (25.0, 10)] {
+        let d = run(&cp, t, &obs(t, &[("cpu", cpu)]), &pool(n, 0), &h);
+        assert_eq!(d.desired, want, "from {n} at cpu {cpu}: {:#?}", d.explanation);
+        h.record(&d);
+        n = d.desired;
+        t = t.add(std::time::Duration::from_secs(600));
+    }
+}
+
+#[test]
+fn step_bounds_are_inclusive_on_the_side_away_from_the_threshold() {
+    let cp = step_policy();
+    // (cpu, expected from 10): 60 is in [60,70) → 11; 70 is in [70,∞) → 13; 40 is in (30,40] → 9;
+    // 30 is in (−∞,30] → 7; 50 and 45 match no step.
+    for (cpu, want) in [(60.0, 11), (69.9, 11), (70.0, 13), (40.0, 9), (30.0, 7), (50.0, 10), (45.0, 10)] {
+        let d = run(&cp, NOW, &obs(NOW, &[("cpu", cpu)]), &pool(10, 0), &History::new());
+        assert_eq!(d.desired, want, "cpu {cpu}");
+    }
+}
+
+#[test]
+fn step_percent_changes_round_as_aws_does() {
+    let s = StepSettings {
+        metric: "cpu".into(),
+        threshold: 50.0,
+        adjustment_type: AdjustmentType::PercentChangeInCapacity,
+        min_adjustment_magnitude: None,
+        adjustments: vec![],
+    };
+    // (base, percent, change)
+    for (base, pct, want) in [(127, 10.0, 12), (5, 10.0, 1), (5, -10.0, -1), (200, -3.335, -6), (10, 0.0, 0)] {
+        assert_eq!(engine::step_change(&s, pct, base), want, "{pct} % of {base}");
+    }
+    let with_min = StepSettings { min_adjustment_magnitude: Some(3), ..s.clone() };
+    assert_eq!(engine::step_change(&with_min, 10.0, 10), 3);
+    assert_eq!(engine::step_change(&with_min, -10.0, 10), -3);
+    assert_eq!(engine::step_change(&with_min, 50.0, 10), 5);
+    let exact = StepSettings { adjustment_type: AdjustmentType::ExactCapacity, ..s };
+    assert_eq!(engine::step_change(&exact, 7.0, 10), -3);
+}
+
+#[test]
+fn step_scaling_during_warm_up_adds_only_the_difference() {
+    let src = r#"{"strategy": "step", "bounds": {"min": 1, "max": 50},
+        "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}}],
+        "scale_out": {"policies": []}, "scale_in": {"stabilisation_window": "0s", "policies": []},
+        "step": {"metric": "cpu", "threshold": 50, "adjustments": [
+            {"lower": 0, "upper": 20, "adjustment": 2}, {"lower": 20, "adjustment": 3}]}}"#;
+    let cp = policy(src);
+    // 10 ready + 2 booting from the +2 step: the same breach adds nothing.
+    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 60.0)]), &pool(10, 2), &History::new());
+    assert_eq!(d.action, Action::None);
+    // A breach of the +3 step adds one more.
+    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 75.0)]), &pool(10, 2), &History::new());
+    assert_eq!(d.action, Action::ScaleOut { by: 1 });
+}
+
+#[test]
+fn schedules_raise_the_minimum_while_active() {
+    let metrics = metric("cpu", "cpu", r#""target": 60"#);
+    let extra = r#""schedules": [{"name": "peak", "cron": "0 8 * * 1-5", "duration": "10h", "min_capacity": 8}]"#;
+    let cp = policy(&json("target_tracking", 1, 20, &metrics, extra));
+    let h = std::time::Duration::from_secs(3600);
+    // Monday 08:00 (the occurrence itself), 09:00 and 17:59 are inside; 18:00 and 07:59 are not.
+    for (t, want) in [(NOW, 8), (NOW.add(h), 8), (NOW.add(h * 10).sub(std::time::Duration::from_secs(60)), 8), (NOW.add(h * 10), 4), (NOW.sub(std::time::Duration::from_secs(60)), 4)] {
+        let d = run(&cp, t, &obs(t, &[("cpu", 60.0)]), &pool(4, 0), &History::new());
+        assert_eq!(d.desired, want, "at {t}");
+        if want == 8 {
+            assert_eq!(d.bound_by, Some(BoundBy::Schedule));
+        }
+    }
+    // Saturday: not active.
+    let sat = NOW.add(h * 24 * 5);
+    assert_eq!(run(&cp, sat, &obs(sat, &[("cpu", 60.0)]), &pool(4, 0), &History::new()).desired, 4);
+}
+
+#[test]
+fn schedule_strategy_follows_the_schedule_alone() {
+    let extra = r#""schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
+    let cp = policy(&json("schedule", 2, 20, "", extra));
+    assert_eq!(run(&cp, NOW, &[], &pool(3, 0), &History::new()).desired, 6);
+    let after = NOW.add(std::time::Duration::from_secs(3600));
+    assert_eq!(run(&cp, after, &[], &pool(6, 0), &History::new()).desired, 2);
+}
+
+fn predictive(mode: &str) -> CompiledPolicy {
+    let metrics = [metric("cpu", "cpu", r#""target": 60"#), metric("rps", "custom", "")].join(",");
+    let extra = format!(r#""prediction": {{"enabled": true, "mode": "{mode}", "metric": "rps", "target_per_instance": 25}}"#);
+    policy(&json("target_tracking", 1, 50, &metrics, &extra))
+}
+
+#[test]
+fn forecasts_raise_capacity_only_in_forecast_and_scale_mode_and_never_lower_it() {
+    let pred = Prediction { at: NOW.add(std::time::Duration::from_secs(300)), values: vec![("rps".into(), 260.0)] };
+    let o = obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]);
+    let p = pool(4, 0);
+    let h = History::new();
+    let input = DecisionInput { now: NOW, observations: &o, pool: &p, history: &h, prediction: Some(&pred) };
+    let d = decide(&predictive("forecast_and_scale"), &input);
+    assert_eq!((d.desired, d.bound_by), (11, Some(BoundBy::Prediction)), "ceil(260 / 25) = 11");
+    let d = decide(&predictive("forecast_only"), &input);
+    assert_eq!(d.desired, 4);
+    assert!(d.explanation.contains(&Step::Prediction { forecast: 260.0, capacity: 11, applied: false }));
+    let low = Prediction { at: pred.at, values: vec![("rps".into(), 10.0)] };
+    let d = decide(&predictive("forecast_and_scale"), &DecisionInput { prediction: Some(&low), ..input });
+    assert_eq!(d.desired, 4, "a low forecast never scales in");
+}
+
+#[test]
+fn spot_split_keeps_the_on_demand_base_and_rounds_spot_down() {
+    let metrics = metric("cpu", "cpu", r#""target": 60"#);
+    // (desired, base, percent, on_demand, spot)
+    for (n, base, pct, od, spot) in [(10, 2, 50.0, 6, 4), (10, 0, 100.0, 0, 10), (3, 4, 50.0, 3, 0), (9, 2, 50.0, 6, 3), (5, 0, 0.0, 5, 0)] {
+        let extra = format!(r#""spot": {{"on_demand_base": {base}, "spot_percentage": {pct}}}"#);
+        let cp = policy(&json("target_tracking", 1, 20, &metrics, &extra));
+        let d = run(&cp, NOW, &obs(NOW, &[("cpu", 60.0)]), &pool(n, 0), &History::new());
+        assert_eq!((d.desired, d.on_demand, d.spot), (n, od, spot), "base {base} pct {pct}");
+    }
+}
+
+#[test]
+fn dry_run_and_disabled_policies_take_no_action() {
+    let metrics = metric("cpu", "cpu", r#""target": 60"#);
+    let dry = policy(&json("target_tracking", 1, 20, &metrics, r#""dry_run": true"#));
+    let d = run(&dry, NOW, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0), &History::new());
+    assert_eq!((d.desired, d.action), (6, Action::None));
+    assert!(d.explanation.contains(&Step::DryRun));
+    let off = policy(&json("target_tracking", 1, 20, &metrics, r#""enabled": false"#));
+    let d = run(&off, NOW, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0), &History::new());
+    assert_eq!((d.desired, d.action, d.bound_by), (4, Action::None, Some(BoundBy::Disabled)));
+}
+
+#[test]
+fn bounds_clamp_even_without_a_signal() {
+    let metrics = metric("cpu", "cpu", r#""target": 60"#);
+    let cp = policy(&json("target_tracking", 3, 5, &metrics, ""));
+    let d = run(&cp, NOW, &[], &pool(1, 0), &History::new());
+    assert_eq!((d.desired, d.bound_by), (3, Some(BoundBy::Min)));
+    let d = run(&cp, NOW, &[], &pool(9, 0), &History::new());
+    assert_eq!((d.desired, d.bound_by), (5, Some(BoundBy::Max)));
+}
+
+#[test]
+fn next_evaluation_is_one_interval_later() {
+    let metrics = metric("cpu", "cpu", r#""target": 60"#);
+    let cp = policy(&json("target_tracking", 1, 5, &metrics, r#""evaluation_interval": "30s""#));
+    let d = run(&cp, NOW, &[], &pool(1, 0), &History::new());
+    assert_eq!(d.next_evaluation, NOW.add(std::time::Duration::from_secs(30)));
+}
