@@ -1,0 +1,227 @@
+//! Parsing and validation: every problem is reported, located and named.
+
+mod common;
+
+use std::time::Duration;
+
+use flexus_policy::*;
+
+fn data(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).expect("read test data")
+}
+
+fn lines(d: &Diagnostics) -> Vec<String> {
+    d.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn broken_hcl_reports_every_problem_at_its_line_and_column() {
+    let err = parse_hcl(&data("broken.hcl"), "broken.hcl").expect_err("broken.hcl must not parse");
+    let got = lines(&err);
+    let want_prefixes = [
+        "broken.hcl:3:1: evaluation_interval: invalid duration \"soon\"",
+        "broken.hcl:6:3: bounds.min (10) must be at most bounds.max (4)",
+        "broken.hcl:12:3: metrics[0].target (a cpu percentage) must be greater than 0 and at most 100, got 160",
+        "broken.hcl:16:3: unknown field `wieght` in metrics[0]; allowed: duration, fallback_capacity, kind,",
+        "broken.hcl:21:3: metrics[1].missing_data must be one of \"block_scale_in\", \"hold\", \"ignore\", \"fallback\", got \"skip\"",
+        "broken.hcl:28:3: scale_in.cooldown: invalid duration \"5 minutes\"",
+        "broken.hcl:31:5: scale_in.policies[0].value (percent) must be between 1 and 100, got 150",
+        "broken.hcl:37:3: schedules[0].cron: invalid cron expression \"0 8 * *\": expected 5 fields",
+        "broken.hcl:43:3: spot.spot_percentage must be between 0 and 100, got 120",
+    ];
+    assert_eq!(got.len(), want_prefixes.len(), "{got:#?}");
+    for (g, w) in got.iter().zip(want_prefixes) {
+        assert!(g.starts_with(w), "got  {g}\nwant {w}…");
+    }
+    // The field paths are the model's, for tools that point at attributes.
+    assert_eq!(err.0[1].path.to_string(), "bounds.min");
+}
+
+#[test]
+fn broken_json_reports_every_problem_with_a_json_pointer() {
+    let err = parse_json(&data("broken.json")).expect_err("broken.json must not parse");
+    let got = lines(&err);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert!(got[0].starts_with("/metrics/0/colour: unknown field `colour` in metrics[0]; allowed: "), "{}", got[0]);
+    assert!(got[0].contains("weight"), "the allowed fields are listed");
+    assert!(got[1].starts_with("/scale_in/cooldown: scale_in.cooldown: invalid duration \"5 minutes\""), "{}", got[1]);
+    assert_eq!(got[2], "/spot/spot_percentage: spot.spot_percentage must be a number, got a string");
+}
+
+#[test]
+fn hcl_syntax_errors_are_located() {
+    let err = parse_hcl("strategy = \"seed\"\nbounds {\n  min = \n}\n", "bad.hcl").expect_err("syntax error");
+    let Some(Location::Hcl { file, line, .. }) = &err.0[0].location else { panic!("no HCL location: {err}") };
+    assert_eq!((file.as_str(), *line), ("bad.hcl", 3), "{err}");
+    assert!(err.to_string().starts_with("bad.hcl:3:"), "{err}");
+}
+
+#[test]
+fn missing_required_fields_point_at_their_block() {
+    let err = parse_hcl("strategy = \"seed\"\n\nbounds {\n  min = 1\n}\n", "p.hcl").expect_err("max missing");
+    assert_eq!(lines(&err), vec!["p.hcl:3:1: bounds.max is required but missing".to_owned()]);
+    let err = parse_json(r#"{"bounds": {"min": 1, "max": 2}}"#).expect_err("strategy missing");
+    assert_eq!(lines(&err), vec!["/strategy: strategy is required but missing".to_owned()]);
+}
+
+#[test]
+fn unknown_top_level_fields_and_blocks_are_errors() {
+    let src = "strategy = \"seed\"\nbounds {\n  min = 1\n  max = 3\n}\ncolour = \"red\"\nautoscale {\n}\n";
+    let got = lines(&parse_hcl(src, "p.hcl").expect_err("unknown fields"));
+    assert_eq!(got.len(), 3, "{got:#?}");
+    // The semantic rules still run on what remains (a seed policy needs a scored metric).
+    assert!(got[0].starts_with("p.hcl:1:1: strategy \"seed\" needs at least one metric"), "{}", got[0]);
+    assert!(got[1].starts_with("p.hcl:6:1: unknown field `colour` in the policy; allowed: bounds, dry_run,"), "{}", got[1]);
+    assert!(got[2].starts_with("p.hcl:7:1: unknown field `autoscale`"), "{}", got[2]);
+}
+
+#[test]
+fn only_literal_values_are_accepted_in_hcl() {
+    let src = "strategy = var.strategy\nbounds {\n  min = 1\n  max = \"${local.max}\"\n}\n";
+    let got = lines(&parse_hcl(src, "p.hcl").expect_err("expressions"));
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(got[0].starts_with("p.hcl:1:12: strategy: only literal values"), "{}", got[0]);
+    assert!(got[1].starts_with("p.hcl:4:9: bounds.max: interpolation"), "{}", got[1]);
+}
+
+#[test]
+fn duplicate_attributes_and_single_blocks_are_errors() {
+    // hcl-edit itself rejects a redefined attribute, with its location.
+    let src = "strategy = \"seed\"\nstrategy = \"step\"\n";
+    let got = lines(&parse_hcl(src, "p.hcl").expect_err("duplicate attribute"));
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].starts_with("p.hcl:2:1: syntax error:"), "{}", got[0]);
+    let src = "strategy = \"seed\"\nbounds {\n  min = 1\n  max = 3\n}\nbounds {\n  min = 1\n  max = 3\n}\n";
+    let got = lines(&parse_hcl(src, "p.hcl").expect_err("duplicate block"));
+    assert_eq!(got, vec!["p.hcl:6:1: block `bounds` appears more than once in the policy".to_owned()]);
+}
+
+#[test]
+fn negative_numbers_and_labels_lower_to_the_model() {
+    let src = r#"
+strategy = "step"
+bounds {
+  min = 1
+  max = 9
+}
+metric "cpu" {
+  kind = "cpu"
+  source "push" {}
+}
+step {
+  metric    = "cpu"
+  threshold = 50
+  adjustment {
+    upper      = -10
+    adjustment = -2
+  }
+  adjustment {
+    lower      = 0
+    adjustment = 1
+  }
+}
+"#;
+    let p = parse_hcl(src, "p.hcl").unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(p.metrics[0].name, "cpu");
+    assert_eq!(p.metrics[0].source, MetricSource::Push);
+    let s = p.step.expect("step");
+    assert_eq!(s.adjustments[0].upper, Some(-10.0));
+    assert_eq!(s.adjustments[0].adjustment, -2.0);
+}
+
+#[test]
+fn validate_reports_field_paths_on_a_policy_built_in_code() {
+    let mut p = parse_json(
+        r#"{"strategy": "target_tracking", "bounds": {"min": 1, "max": 5},
+            "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]}"#,
+    )
+    .expect("valid");
+    p.tolerance = f64::NAN;
+    p.metrics[0].target = Some(-1.0);
+    p.metrics.push(p.metrics[0].clone());
+    p.scale_in.policies[0].period = Duration::ZERO;
+    p.bounds.initial = Some(9);
+    p.schedules.push(Schedule { name: "x".into(), cron: "61 * * * *".into(), duration: Duration::from_secs(60), min_capacity: 2 });
+    let err = p.validate().expect_err("invalid");
+    let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
+    for want in [
+        "tolerance",
+        "bounds.initial",
+        "metrics[0].target",
+        "metrics[1].name",
+        "metrics[1].target",
+        "scale_in.policies[0].period",
+        "schedules[0].cron",
+    ] {
+        assert!(paths.iter().any(|p| p == want), "missing {want} in {paths:?}");
+    }
+    assert!(err.iter().all(|d| d.location.is_none()));
+    let nan = err.iter().find(|d| d.path.to_string() == "tolerance").expect("tolerance");
+    assert_eq!(nan.to_string(), "tolerance: tolerance must be a finite number, got NaN");
+}
+
+#[test]
+fn validation_covers_thresholds_weights_and_strategy_requirements() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"strategy": "seed", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}, "scale_out_above": 30, "scale_in_below": 40}]}"#,
+            "metrics[0].scale_out_above",
+        ),
+        (
+            r#"{"strategy": "seed", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}, "weight": 0}]}"#,
+            "metrics",
+        ),
+        (
+            r#"{"strategy": "seed", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}, "weight": -1}]}"#,
+            "metrics[0].weight",
+        ),
+        (r#"{"strategy": "target_tracking", "bounds": {"min": 1, "max": 5}}"#, "metrics"),
+        (r#"{"strategy": "step", "bounds": {"min": 1, "max": 5}}"#, "step"),
+        (r#"{"strategy": "schedule", "bounds": {"min": 1, "max": 5}}"#, "schedules"),
+        (
+            r#"{"strategy": "schedule", "bounds": {"min": 1, "max": 5}, "schedules": [{"name": "a", "cron": "0 8 * * *", "duration": "0s", "min_capacity": 2}]}"#,
+            "schedules[0].duration",
+        ),
+        (
+            r#"{"strategy": "schedule", "bounds": {"min": 1, "max": 5}, "schedules": [{"name": "a", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 2}], "prediction": {"enabled": true}}"#,
+            "prediction.metric",
+        ),
+        (
+            r#"{"strategy": "step", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}}], "step": {"metric": "c", "threshold": 50, "adjustments": [{"lower": 0, "upper": 20, "adjustment": 1}, {"lower": 10, "adjustment": 2}]}}"#,
+            "step.adjustments[1]",
+        ),
+        (
+            r#"{"strategy": "step", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}}], "step": {"metric": "c", "threshold": 50, "adjustments": [{"lower": -5, "upper": 5, "adjustment": 1}]}}"#,
+            "step.adjustments[0]",
+        ),
+        (
+            r#"{"strategy": "seed", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}}], "scale_out": {"policies": [{"type": "percent", "value": 0, "period": "15s"}]}}"#,
+            "scale_out.policies[0].value",
+        ),
+        (
+            r#"{"strategy": "seed", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}}], "tolerance": 1.5}"#,
+            "tolerance",
+        ),
+    ];
+    for (src, path) in cases {
+        let err = parse_json(src).expect_err(src);
+        assert!(
+            err.iter().any(|d| d.path.to_string() == *path),
+            "expected a problem at {path}, got:\n{err}"
+        );
+        let pointer = FieldPath::parse(path).json_pointer();
+        assert!(
+            err.iter().any(|d| d.location == Some(Location::Json { pointer: pointer.clone() })),
+            "expected pointer {pointer}"
+        );
+    }
+}
+
+#[test]
+fn durations_in_policies_round_trip_through_json() {
+    let p = parse_hcl(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/inference-target-tracking.hcl")).expect("read"), "x.hcl")
+        .expect("parses");
+    let text = serde_json::to_string(&p).expect("serializes");
+    assert!(text.contains(r#""stabilisation_window":"5m""#), "{text}");
+    assert_eq!(parse_json(&text).expect("reparses"), p);
+}
