@@ -1,10 +1,12 @@
 # A worker pool sized from its backlog: waiting jobs per instance (KEDA AverageValue /
 # AWS backlog-per-instance), with a fallback capacity when the queue cannot be read.
+# CPU is tracked too: scale-in needs every signal to agree, so an empty queue does not
+# drain workers that are busy (a backlog-only policy oscillates to zero and back).
 
 strategy = "target_tracking"
 
 bounds {
-  min = 0
+  min = 1
   max = 100
 }
 
@@ -17,6 +19,14 @@ metric "backlog" {
   stale_after       = "1m"
   source "redis" {
     key = "work:pending"
+  }
+}
+
+metric "cpu" {
+  kind   = "cpu"
+  target = 70
+  source "cloud_eye" {
+    metric_name = "cpu_util"
   }
 }
 
