@@ -392,6 +392,37 @@ impl Value {
     }
 }
 
+/// Where `new` holds a number equal to the one at the same place in `reference`, use the
+/// reference's representation. Provider models round-trip numbers through i64/f64; this keeps
+/// Terraform's own text (e.g. `0.1` at full precision) so strict comparisons (Terraform 1.0.x)
+/// see the value unchanged.
+pub fn align_numbers(reference: &Value, new: &mut Value) {
+    match (reference, new) {
+        (Value::Number(r), Value::Number(n)) if r == n => *n = r.clone(),
+        (Value::Object(rm), Value::Object(nm)) | (Value::Map(rm), Value::Map(nm)) => {
+            for (k, nv) in nm.iter_mut() {
+                if let Some(rv) = rm.get(k) {
+                    align_numbers(rv, nv);
+                }
+            }
+        }
+        (Value::List(re), Value::List(ne)) | (Value::Tuple(re), Value::Tuple(ne)) => {
+            for (rv, nv) in re.iter().zip(ne.iter_mut()) {
+                align_numbers(rv, nv);
+            }
+        }
+        (Value::Set(re), Value::Set(ne)) => {
+            for nv in ne.iter_mut() {
+                if let Some(rv) = re.iter().find(|rv| rv.equals(nv)) {
+                    *nv = rv.clone();
+                }
+            }
+        }
+        (Value::Dynamic(rt, rv), Value::Dynamic(nt, nv)) if rt == nt => align_numbers(rv, nv),
+        _ => {}
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
         Value::String(s.to_string())

@@ -1,1 +1,195 @@
+//! End-to-end: real Terraform (1.15.5 and 1.0.3) drives the toy provider built on tfplugin,
+//! installed from a filesystem mirror with no network.
 
+mod common;
+
+use std::path::Path;
+
+use tfplugin::testing::Workspace;
+
+fn config(name: &str, size: i64) -> String {
+    format!(
+        r#"{req}
+provider "toyfs" {{
+  path = "store.json"
+}}
+
+resource "toyfs_item" "a" {{
+  name   = "{name}"
+  size   = {size}
+  ratio  = 0.1
+  secret = "s3cret"
+  tags   = {{ team = "x" }}
+
+  rule {{
+    port     = 80
+    protocol = "tcp"
+  }}
+  rule {{
+    port = 443
+  }}
+}}
+
+data "toyfs_item_lookup" "a" {{
+  name       = toyfs_item.a.name
+  depends_on = [toyfs_item.a]
+}}
+
+output "revision" {{
+  value = toyfs_item.a.revision
+}}
+"#,
+        req = common::toyfs().required_providers_block()
+    )
+}
+
+fn store(ws: &Workspace) -> serde_json::Value {
+    let text = std::fs::read_to_string(ws.path().join("store.json")).unwrap_or_else(|_| "{}".into());
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("store.json is not JSON: {e}: {text}"))
+}
+
+fn only_item(ws: &Workspace) -> serde_json::Value {
+    let s = store(ws);
+    let items = s.as_object().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "expected one stored item, got {s}");
+    items.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+}
+
+fn lifecycle(terraform: &Path, tls: bool) {
+    let mut ws = Workspace::new(terraform, &[common::toyfs()], &[]).expect("workspace");
+    if !tls {
+        ws.set_env("TF_DISABLE_PLUGIN_TLS", "1");
+    }
+    ws.write("main.tf", &config("alpha", 3)).expect("write main.tf");
+
+    let init = ws.terraform(&["init"]).expect("run init");
+    init.expect_code(0, "init from the filesystem mirror");
+    assert!(init.output().contains("tfplugin/toyfs v0.1.0"), "{}", init.output());
+
+    let apply = ws.terraform(&["apply", "-auto-approve"]).expect("run apply");
+    apply.expect_code(0, "create");
+    assert!(apply.stdout.contains("1 added, 0 changed, 0 destroyed"), "{}", apply.stdout);
+    assert!(apply.stdout.contains("(sensitive value)"), "secret must be hidden: {}", apply.stdout);
+    let item = only_item(&ws);
+    assert_eq!(item["name"], "alpha");
+    assert_eq!(item["color"], "blue", "default applied");
+    assert_eq!(item["revision"], 1);
+    assert_eq!(item["rule"][1]["port"], 443);
+
+    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "no perpetual diff after create");
+
+    // In-place update.
+    ws.write("main.tf", &config("alpha", 4)).expect("write main.tf");
+    let upd = ws.terraform(&["apply", "-auto-approve"]).expect("run apply");
+    upd.expect_code(0, "update in place");
+    assert!(upd.stdout.contains("0 added, 1 changed, 0 destroyed"), "{}", upd.stdout);
+    assert!(upd.stdout.contains("revision = 2"), "{}", upd.stdout);
+    assert_eq!(only_item(&ws)["size"], 4);
+    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "no diff after update");
+
+    // Replacement (name requires replace).
+    ws.write("main.tf", &config("beta", 4)).expect("write main.tf");
+    let plan = ws.terraform(&["plan"]).expect("run plan");
+    plan.expect_code(0, "plan replace");
+    assert!(plan.stdout.contains("# forces replacement"), "{}", plan.stdout);
+    let rep = ws.terraform(&["apply", "-auto-approve"]).expect("run apply");
+    rep.expect_code(0, "replace");
+    assert!(rep.stdout.contains("1 added, 0 changed, 1 destroyed"), "{}", rep.stdout);
+    let item = only_item(&ws);
+    assert_eq!(item["name"], "beta");
+    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "no diff after replace");
+
+    // Import: forget the object, import it by id, and the plan is empty again.
+    let id = item["id"].as_str().expect("stored id").to_string();
+    ws.terraform(&["state", "rm", "toyfs_item.a"]).expect("run state rm").expect_code(0, "state rm");
+    ws.terraform(&["import", "toyfs_item.a", &id]).expect("run import").expect_code(0, "import");
+    // Terraform 1.0 drops outputs with `state rm`; an apply restores them and must change
+    // no resource.
+    let after = ws.terraform(&["apply", "-auto-approve"]).expect("run apply");
+    after.expect_code(0, "apply after import");
+    assert!(after.stdout.contains("0 added, 0 changed, 0 destroyed"), "imported state differs: {}", after.stdout);
+    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "imported state matches the config");
+    let bad = ws.terraform(&["import", "toyfs_item.b", "item-missing"]).expect("run import");
+    assert_ne!(bad.code, 0, "importing an unknown id must fail");
+
+    // Drift: the object vanished outside Terraform, so the plan recreates it.
+    std::fs::write(ws.path().join("store.json"), "{}").expect("empty the store");
+    let drift = ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan");
+    drift.expect_code(2, "plan after out-of-band delete");
+    assert!(drift.stdout.contains("1 to add"), "{}", drift.stdout);
+    ws.terraform(&["apply", "-auto-approve"]).expect("run apply").expect_code(0, "recreate");
+
+    let destroy = ws.terraform(&["destroy", "-auto-approve"]).expect("run destroy");
+    destroy.expect_code(0, "destroy");
+    assert!(destroy.stdout.contains("1 destroyed"), "{}", destroy.stdout);
+    assert_eq!(store(&ws), serde_json::json!({}), "destroy removes the object");
+}
+
+#[test]
+fn terraform_1_15_runs_the_whole_lifecycle_over_automtls() {
+    lifecycle(&common::terraform_latest(), true);
+}
+
+#[test]
+fn terraform_1_0_runs_the_whole_lifecycle_over_automtls() {
+    lifecycle(&common::terraform_1_0(), true);
+}
+
+#[test]
+fn terraform_1_15_runs_the_whole_lifecycle_in_plaintext_when_plugin_tls_is_disabled() {
+    lifecycle(&common::terraform_latest(), false);
+}
+
+fn invalid_config_points_at_the_attribute(terraform: &Path) {
+    let ws = Workspace::new(terraform, &[common::toyfs()], &[]).expect("workspace");
+    ws.terraform(&["version"]).expect("run version");
+    ws.write(
+        "main.tf",
+        &format!(
+            "{}\nprovider \"toyfs\" {{\n  path = \"store.json\"\n}}\n\nresource \"toyfs_item\" \"a\" {{\n  name = \"Not-Valid\"\n  size = 5000\n}}\n\nresource \"toyfs_item\" \"b\" {{\n  name   = \"b\"\n  secret = \"x\"\n  rule {{\n    port     = 70000\n    protocol = \"sctp\"\n  }}\n}}\n",
+            common::toyfs().required_providers_block()
+        ),
+    )
+    .expect("write main.tf");
+    ws.terraform(&["init"]).expect("run init").expect_code(0, "init");
+    let v = ws.terraform(&["validate"]).expect("run validate");
+    v.expect_code(1, "validate rejects the config");
+    let out = v.output();
+    for needle in [
+        "on main.tf line 15",
+        "name must match the pattern /^[a-z0-9-]+$/, got \"Not-Valid\"",
+        "on main.tf line 16",
+        "size must be between 0 and 1000, got 5000",
+        "an item with a secret must also set size",
+        "rule[0].port must be between 1 and 65535, got 70000",
+        "rule[0].protocol must be one of \"tcp\", \"udp\", got \"sctp\"",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn terraform_1_15_shows_validation_errors_at_the_offending_attribute() {
+    invalid_config_points_at_the_attribute(&common::terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_shows_validation_errors_at_the_offending_attribute() {
+    invalid_config_points_at_the_attribute(&common::terraform_1_0());
+}
+
+#[test]
+fn timeouts_block_is_accepted_and_does_not_cause_a_diff() {
+    let ws = Workspace::new(&common::terraform_latest(), &[common::toyfs()], &[]).expect("workspace");
+    let cfg = config("gamma", 1).replace("  rule {\n    port = 443\n  }\n", "  rule {\n    port = 443\n  }\n  timeouts {\n    create = \"2m\"\n  }\n");
+    assert!(cfg.contains("timeouts"), "config rewrite failed");
+    ws.write("main.tf", &cfg).expect("write main.tf");
+    ws.terraform(&["init"]).expect("run init").expect_code(0, "init");
+    ws.terraform(&["apply", "-auto-approve"]).expect("run apply").expect_code(0, "apply with timeouts");
+    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "no diff with timeouts");
+    let bad = cfg.replace("\"2m\"", "\"soon\"");
+    ws.write("main.tf", &bad).expect("write main.tf");
+    let v = ws.terraform(&["validate"]).expect("run validate");
+    v.expect_code(1, "invalid duration");
+    assert!(v.output().contains("timeouts.create must be a duration"), "{}", v.output());
+}

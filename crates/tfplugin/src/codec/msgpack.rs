@@ -154,13 +154,11 @@ fn number_to_mp(n: &Number) -> Mp {
             Some(i) if x.is_finite() => Mp::from(i),
             _ => Mp::F64(*x),
         },
+        // Decimal text stays text: Terraform 1.0.x compares numbers at full precision, so
+        // `0.1` parsed from config is not the float64 nearest to 0.1.
         Number::Decimal(s) => match n.as_i64() {
             Some(i) => Mp::from(i),
-            None => match s.trim().parse::<f64>() {
-                // A float only when the text survives the round trip exactly.
-                Ok(x) if x.is_finite() && Number::Float(x) == *n => Mp::F64(x),
-                _ => Mp::String(s.trim().into()),
-            },
+            None => Mp::String(s.trim().into()),
         },
     }
 }

@@ -27,6 +27,12 @@ pub(crate) fn plan<D>(
     let block = &res.wire().block;
     let mut planned = proposed.clone();
     apply_defaults(block, &mut planned, config);
+    // A number equal to the prior one keeps the prior representation (allowed: "planned equals
+    // prior"), so an f64 in state and the same number as decimal text in config is no change
+    // even for Terraform 1.0.x's exact comparison.
+    if !prior.is_null() {
+        crate::value::align_numbers(prior, &mut planned);
+    }
     if prior.is_null() || !planned.equals(prior) {
         mark_unknown(block, &mut planned, config);
     }

@@ -72,7 +72,7 @@ impl ResourceSchema {
         Ok(self)
     }
     /// The full schema sent to Terraform (including the timeouts block).
-    pub(crate) fn wire_schema(&self) -> Schema {
+    pub fn wire_schema(&self) -> Schema {
         let mut s = self.schema.clone();
         if let Some(t) = &self.timeouts {
             s.block.blocks.push(t.block());

@@ -72,6 +72,7 @@ async fn run<P: Provider>(
         }
     };
     carry_timeouts(&planned, &mut new);
+    crate::value::align_numbers(&planned, &mut new);
     out.private = ctx.take_private().to_bytes();
     let violations = rules::check_apply(&planned, &new);
     if !violations.is_empty() {

@@ -40,6 +40,7 @@ async fn run<P: Provider>(
         None => Value::Null,
         Some(mut v) => {
             carry_timeouts(&state, &mut v);
+            crate::value::align_numbers(&state, &mut v);
             v
         }
     };
