@@ -193,3 +193,80 @@ fn timeouts_block_is_accepted_and_does_not_cause_a_diff() {
     v.expect_code(1, "invalid duration");
     assert!(v.output().contains("timeouts.create must be a duration"), "{}", v.output());
 }
+
+#[test]
+fn debug_mode_prints_a_reattach_config_terraform_can_use() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(common::toyfs_binary())
+        .arg("--debug")
+        .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn provider in debug mode");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reattach = None;
+    for line in BufReader::new(stdout).lines().take(20) {
+        let line = line.expect("read stdout");
+        if let Some(rest) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+            reattach = Some(rest.trim_end_matches('\'').to_string());
+            break;
+        }
+    }
+    let result = std::panic::catch_unwind(|| {
+        let reattach = reattach.expect("debug mode prints TF_REATTACH_PROVIDERS");
+        let parsed: serde_json::Value = serde_json::from_str(&reattach).expect("reattach JSON");
+        let entry = &parsed["registry.terraform.io/tfplugin/toyfs"];
+        assert_eq!(entry["ProtocolVersion"], 6);
+        assert_eq!(entry["Addr"]["Network"], "tcp");
+
+        let mut ws = Workspace::new(&common::terraform_latest(), &[], &[]).expect("workspace");
+        ws.set_env("TF_REATTACH_PROVIDERS", &reattach);
+        // The provider runs in its own directory here: give it an absolute store path.
+        let store_path = ws.path().join("store.json");
+        let cfg = config("delta", 2).replace("\"store.json\"", &format!("{:?}", store_path.display().to_string()));
+        ws.write("main.tf", &cfg).expect("write main.tf");
+        ws.terraform(&["apply", "-auto-approve"]).expect("run apply").expect_code(0, "apply through reattach");
+        assert_eq!(only_item(&ws)["name"], "delta");
+        ws.terraform(&["destroy", "-auto-approve"]).expect("run destroy").expect_code(0, "destroy through reattach");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// Index of `toyfs_item.a` in a state file's `resources`.
+fn managed_index(state: &serde_json::Value) -> usize {
+    state["resources"]
+        .as_array()
+        .and_then(|rs| rs.iter().position(|r| r["mode"] == "managed" && r["type"] == "toyfs_item"))
+        .expect("toyfs_item in state")
+}
+
+#[test]
+fn stored_state_of_an_older_schema_version_is_upgraded() {
+    let ws = Workspace::new(&common::terraform_latest(), &[common::toyfs()], &[]).expect("workspace");
+    ws.write("main.tf", &config("old", 7)).expect("write main.tf");
+    ws.terraform(&["init"]).expect("run init").expect_code(0, "init");
+    ws.terraform(&["apply", "-auto-approve"]).expect("run apply").expect_code(0, "create");
+    // Rewrite the state as schema version 0, where `size` was a string.
+    let path = ws.path().join("terraform.tfstate");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read state")).expect("state JSON");
+    let idx = managed_index(&state);
+    let inst = &mut state["resources"][idx]["instances"][0];
+    assert_eq!(inst["schema_version"], 1, "current schema version is stored");
+    inst["schema_version"] = 0.into();
+    inst["attributes"]["size"] = "7".into();
+    state["serial"] = (state["serial"].as_i64().unwrap_or(1) + 1).into();
+    std::fs::write(&path, serde_json::to_string_pretty(&state).expect("encode state")).expect("write state");
+
+    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "upgraded state matches the config");
+    ws.terraform(&["apply", "-refresh-only", "-auto-approve"]).expect("run apply").expect_code(0, "refresh");
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read state")).expect("state JSON");
+    let inst = &state["resources"][managed_index(&state)]["instances"][0];
+    assert_eq!(inst["schema_version"], 1);
+    assert_eq!(inst["attributes"]["size"], 7);
+}
