@@ -206,3 +206,28 @@ impl Workspace {
         })
     }
 }
+
+/// Runs the framework's plan pipeline for `resource` offline (no Terraform, no gRPC), exactly
+/// as `PlanResourceChange` would: defaults, unknown computed values, plan modifiers,
+/// `modify_plan`, and the plan consistency rules. Returns the planned value and the paths
+/// that force replacement. For provider unit tests.
+pub fn plan<R: crate::Resource>(
+    resource: R,
+    prior: &crate::Value,
+    proposed: &crate::Value,
+    config: &crate::Value,
+) -> Result<(crate::Value, Vec<crate::AttrPath>), crate::Diagnostics> {
+    let typed = crate::framework::erased::TypedResource::new(resource)
+        .map_err(|e| crate::Diagnostics::from(crate::Diagnostic::error("Invalid schema", e.to_string())))?;
+    if proposed.is_null() {
+        return Ok((crate::Value::Null, Vec::new()));
+    }
+    let p = crate::framework::plan::plan(&typed, prior, proposed, config)?;
+    Ok((p.planned, p.requires_replace))
+}
+
+/// The value type Terraform uses for `resource` (its schema's implied object type, timeouts
+/// block included) — what `codec::msgpack::decode` needs to read captured request values.
+pub fn resource_type<R: crate::Resource>(resource: &R) -> Result<crate::Type, crate::Error> {
+    Ok(resource.schema()?.wire_schema().ty())
+}

@@ -167,3 +167,203 @@ fn to_json(v: &Value, path: &AttrPath, unknown_as_null: bool) -> Result<J, Error
         }
     })
 }
+
+/// Parses JSON text (e.g. `RawState.json`) keeping every number exact: numbers that an
+/// i64/u64/f64 cannot hold exactly come back as JSON strings of their decimal text, which
+/// [`decode`] reads as [`Number::Decimal`] wherever the type says `number`.
+pub fn parse_exact(text: &[u8]) -> Result<J, Error> {
+    let mut p = Parser { s: text, i: 0 };
+    p.ws();
+    let v = p.value(0)?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(p.err("trailing characters after the JSON value"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, m: &str) -> Error {
+        Error::Decode { path: AttrPath::root(), message: format!("invalid JSON at byte {}: {m}", self.i) }
+    }
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.s[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+    fn value(&mut self, depth: usize) -> Result<J, Error> {
+        if depth > 512 {
+            return Err(self.err("nesting too deep"));
+        }
+        match self.s.get(self.i) {
+            None => Err(self.err("unexpected end")),
+            Some(b'n') if self.eat(b"null") => Ok(J::Null),
+            Some(b't') if self.eat(b"true") => Ok(J::Bool(true)),
+            Some(b'f') if self.eat(b"false") => Ok(J::Bool(false)),
+            Some(b'"') => Ok(J::String(self.string()?)),
+            Some(b'[') => {
+                self.i += 1;
+                let mut out = Vec::new();
+                self.ws();
+                if self.eat(b"]") {
+                    return Ok(J::Array(out));
+                }
+                loop {
+                    self.ws();
+                    out.push(self.value(depth + 1)?);
+                    self.ws();
+                    if self.eat(b",") {
+                        continue;
+                    }
+                    if self.eat(b"]") {
+                        return Ok(J::Array(out));
+                    }
+                    return Err(self.err("expected , or ]"));
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut out = serde_json::Map::new();
+                self.ws();
+                if self.eat(b"}") {
+                    return Ok(J::Object(out));
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return Err(self.err("expected an object key"));
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    if !self.eat(b":") {
+                        return Err(self.err("expected :"));
+                    }
+                    self.ws();
+                    let v = self.value(depth + 1)?;
+                    out.insert(k, v);
+                    self.ws();
+                    if self.eat(b",") {
+                        continue;
+                    }
+                    if self.eat(b"}") {
+                        return Ok(J::Object(out));
+                    }
+                    return Err(self.err("expected , or }"));
+                }
+            }
+            Some(c) if *c == b'-' || c.is_ascii_digit() => Ok(self.number()),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+    fn number(&mut self) -> J {
+        let start = self.i;
+        while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+            self.i += 1;
+        }
+        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        if let Ok(i) = text.parse::<i64>() {
+            return J::from(i);
+        }
+        if let Ok(u) = text.parse::<u64>() {
+            return J::from(u);
+        }
+        if let Ok(f) = text.parse::<f64>() {
+            if f.is_finite() && Number::Float(f) == Number::Decimal(text.clone()) {
+                if let Some(n) = serde_json::Number::from_f64(f) {
+                    return J::Number(n);
+                }
+            }
+        }
+        J::String(text)
+    }
+    fn string(&mut self) -> Result<String, Error> {
+        self.i += 1; // opening quote
+        let mut out = String::new();
+        loop {
+            let start = self.i;
+            while self.i < self.s.len() && self.s[self.i] != b'"' && self.s[self.i] != b'\\' {
+                self.i += 1;
+            }
+            out.push_str(std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid UTF-8"))?);
+            match self.s.get(self.i) {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(_) => {
+                    self.i += 1;
+                    let c = *self.s.get(self.i).ok_or_else(|| self.err("unterminated escape"))?;
+                    self.i += 1;
+                    match c {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let ch = if (0xd800..0xdc00).contains(&hi) {
+                                if !self.eat(b"\\u") {
+                                    return Err(self.err("lone surrogate"));
+                                }
+                                let lo = self.hex4()?;
+                                char::from_u32(0x10000 + ((hi - 0xd800) << 10) + (lo.wrapping_sub(0xdc00) & 0x3ff))
+                            } else {
+                                char::from_u32(hi)
+                            };
+                            out.push(ch.ok_or_else(|| self.err("invalid \\u escape"))?);
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                }
+            }
+        }
+    }
+    fn hex4(&mut self) -> Result<u32, Error> {
+        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short \\u escape"))?;
+        let v = u32::from_str_radix(std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?, 16)
+            .map_err(|_| self.err("bad \\u escape"))?;
+        self.i += 4;
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_state_numbers_are_read_exactly() {
+        let j = parse_exact(br#"{"a": 12345678901234567890.5, "b": 0.1, "c": 7, "d": "x\u00e9\ud83d\ude00"}"#).expect("parse");
+        let ty = Type::object([("a", Type::Number), ("b", Type::Number), ("c", Type::Number), ("d", Type::String)]);
+        let v = decode(&j, &ty, Extra::Reject).expect("decode");
+        assert_eq!(v.attr("a").and_then(Value::as_number).map(ToString::to_string).as_deref(), Some("12345678901234567890.5"));
+        assert_eq!(v.attr("b").and_then(Value::as_number), Some(&Number::Float(0.1)));
+        assert_eq!(v.attr("c"), Some(&Value::from(7i64)));
+        assert_eq!(v.attr("d"), Some(&Value::from("xé😀")));
+    }
+
+    #[test]
+    fn malformed_json_is_an_error_not_a_panic() {
+        for bad in [&b"{"[..], b"[1,", b"\"abc", b"{\"a\" 1}", b"tru", b"1 2", b"\"\\ud800\""] {
+            assert!(parse_exact(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

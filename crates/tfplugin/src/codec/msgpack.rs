@@ -150,10 +150,10 @@ fn number_to_mp(n: &Number) -> Mp {
     match n {
         Number::Int(i) => Mp::from(*i),
         Number::UInt(u) => Mp::from(*u),
-        Number::Float(x) => match n.as_i64() {
-            Some(i) if x.is_finite() => Mp::from(i),
-            _ => Mp::F64(*x),
-        },
+        // Integral floats below 2^53 go as ints (what go-cty writes); larger ones stay floats
+        // because their shortest decimal text is not their exact integer value.
+        Number::Float(x) if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 => Mp::from(*x as i64),
+        Number::Float(x) => Mp::F64(*x),
         // Decimal text stays text: Terraform 1.0.x compares numbers at full precision, so
         // `0.1` parsed from config is not the float64 nearest to 0.1.
         Number::Decimal(s) => match n.as_i64() {

@@ -110,9 +110,7 @@ fn check_type_name(provider: &str, name: &str) -> Result<(), Error> {
 pub(crate) fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diagnostics> {
     let res = match dv {
         Some(d) if !d.msgpack.is_empty() => msgpack::decode(&d.msgpack, ty),
-        Some(d) if !d.json.is_empty() => serde_json::from_slice(&d.json)
-            .map_err(|e| Error::Decode { path: crate::path::AttrPath::root(), message: e.to_string() })
-            .and_then(|j| json::decode(&j, ty, json::Extra::Reject)),
+        Some(d) if !d.json.is_empty() => json::parse_exact(&d.json).and_then(|j| json::decode(&j, ty, json::Extra::Reject)),
         _ => Ok(Value::Null),
     };
     res.map_err(|e| Diagnostic::error(format!("Invalid {what} from Terraform"), e.to_string()).into())

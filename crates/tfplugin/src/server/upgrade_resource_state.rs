@@ -30,8 +30,8 @@ fn run<P: Provider>(inner: &Inner<P>, req: &pb::upgrade_resource_state::Request)
         }
         return encode(&crate::Value::Null, res.ty(), "upgraded state");
     }
-    let mut state: serde_json::Value = serde_json::from_slice(raw)
-        .map_err(|e| Diagnostic::from_error(format!("Stored state of {} is not valid JSON", req.type_name), &e))?;
+    let mut state = json::parse_exact(raw)
+        .map_err(|e| Diagnostic::error(format!("Stored state of {} is not valid JSON", req.type_name), e.to_string()))?;
     let current = res.wire().version;
     if req.version > current {
         return Err(Diagnostic::error(
