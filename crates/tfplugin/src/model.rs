@@ -140,7 +140,12 @@ impl<'a> Cx<'a> {
     }
 
     fn block(&self, s: &'a J) -> Result<Block, Error> {
-        let props = s.get("properties").and_then(J::as_object).ok_or_else(|| self.err("model must be a struct".into()))?;
+        let empty = serde_json::Map::new();
+        let props = match s.get("properties").and_then(J::as_object) {
+            Some(p) => p,
+            None if Self::kind(s) == Some("object") => &empty,
+            None => return Err(self.err("model must be a struct".into())),
+        };
         let required: Vec<&str> =
             s.get("required").and_then(J::as_array).map(|a| a.iter().filter_map(J::as_str).collect()).unwrap_or_default();
         let mut block = Block::new();
@@ -290,5 +295,74 @@ fn strip_nulls(j: J) -> J {
         J::Object(m) => J::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect::<Map<_, _>>()),
         J::Array(a) => J::Array(a.into_iter().map(strip_nulls).collect()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    #[derive(Serialize, serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Port {
+        #[schemars(range(min = 1, max = 65535))]
+        number: u16,
+    }
+
+    /// A model exercising every mapping.
+    #[derive(Serialize, serde::Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Everything {
+        /// The id.
+        #[schemars(extend("x-tf" = {"computed": true}))]
+        id: Option<String>,
+        #[schemars(length(min = 1))]
+        name: String,
+        size: Option<i64>,
+        #[schemars(extend("x-tf" = {"default": 3}))]
+        replicas: Option<i64>,
+        #[schemars(extend("x-tf" = {"sensitive": true, "optional": true, "computed": true}))]
+        token: Option<String>,
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        zones: BTreeSet<String>,
+        ports: Vec<Port>,
+        main_port: Port,
+        extra: Option<Port>,
+        #[schemars(extend("x-tf" = {"nesting": "set"}))]
+        more: Vec<Port>,
+    }
+
+    #[test]
+    fn one_model_declares_types_flags_and_blocks() {
+        let b = block_of::<Everything>().unwrap_or_else(|e| panic!("{e}"));
+        let a = |n: &str| b.get_attribute(n).unwrap_or_else(|| panic!("attribute {n}"));
+        assert!(a("id").computed && !a("id").optional && a("id").description == "The id.");
+        assert!(a("name").required && a("name").ty == Type::String && a("name").validators.len() == 1);
+        assert!(a("size").optional && a("size").ty == Type::Number);
+        assert!(a("replicas").optional && a("replicas").computed && a("replicas").default == Some(Value::from(3i64)));
+        assert!(a("token").sensitive && a("token").optional && a("token").computed);
+        assert!(a("labels").optional && a("labels").ty == Type::map(Type::String));
+        assert!(a("zones").required && a("zones").ty == Type::set(Type::String));
+        let blk = |n: &str| b.get_block(n).unwrap_or_else(|| panic!("block {n}"));
+        assert_eq!(blk("ports").nesting, Nesting::List);
+        assert_eq!((blk("main_port").nesting, blk("main_port").min_items, blk("main_port").max_items), (Nesting::Single, 1, 1));
+        assert_eq!((blk("extra").nesting, blk("extra").min_items), (Nesting::Single, 0));
+        assert_eq!(blk("more").nesting, Nesting::Set);
+        assert!(blk("ports").block.get_attribute("number").is_some_and(|n| n.required && n.validators.len() == 2));
+    }
+
+    #[test]
+    fn unknown_values_read_as_absent_in_the_model() {
+        #[derive(Debug, serde::Deserialize)]
+        struct M {
+            id: Option<String>,
+            name: String,
+        }
+        let v = Value::Object([("id".to_string(), Value::Unknown), ("name".to_string(), Value::from("a"))].into_iter().collect());
+        let m: M = from_value(&v, "m").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((m.id, m.name.as_str()), (None, "a"));
     }
 }

@@ -56,6 +56,12 @@ async fn run<P: Provider>(
     let creating = prior.is_null();
     let op = if creating { Operation::Create } else { Operation::Update };
     let ctx = inner.ctx(timeout_for(op, &planned), private);
+    // Only the `timeouts` block changed: nothing to do remotely.
+    if !creating && planned.is_wholly_known() && without_timeouts(&prior).equals(&without_timeouts(&planned)) {
+        out.new_state = Some(encode(&planned, ty, "new state")?);
+        out.private = ctx.take_private().to_bytes();
+        return Ok(());
+    }
     let result = if creating {
         res.create(&ctx, planned.clone(), config).await
     } else {
@@ -84,4 +90,12 @@ async fn run<P: Provider>(
     }
     out.new_state = Some(encode(&new, ty, "new state")?);
     Ok(())
+}
+
+fn without_timeouts(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove(crate::framework::timeouts::BLOCK);
+    }
+    v
 }

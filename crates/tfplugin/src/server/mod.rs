@@ -205,3 +205,6 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         Ok(Response::new(stop_provider::handle(&self.inner, r.into_inner())))
     }
 }
+
+#[cfg(test)]
+mod tests;
