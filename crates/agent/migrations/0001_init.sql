@@ -46,6 +46,7 @@ CREATE TABLE operations (
     purchase    TEXT,
     job_id      TEXT,
     server_ids  TEXT NOT NULL DEFAULT '[]',
+    request     TEXT,
     error       TEXT,
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL

@@ -10,10 +10,20 @@
 //! - [`clock`]: the one place time is read (real, manual and scaled clocks).
 //! - [`config`]: `agent.toml` loading and validation (nothing is bound).
 //! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
-//! - [`server`]: `router(state) -> Router` — the HTTP API, auth, namespaces, ETags, OpenAPI.
-//! - [`runtime`]: scheduler + runner + the reconcile pass (observe → decide → act → record).
-//! - [`metrics`]: Prometheus metrics of the agent itself.
-//! - [`agent`]: wiring: `run(config, listener, shutdown)`.
+//! - [`server`]: `router(state) -> Router` — the HTTP API, auth, namespaces, ETags.
+//! - [`openapi`]: the OpenAPI document served at `/v1/openapi.json`.
+//! - [`runtime`]: scheduler + runner; [`runtime::reconcile`] the pass (observe → decide →
+//!   act → record); [`runtime::sources`] Cloud Eye / Prometheus / Redis readers.
+//! - [`telemetry`]: the agent's Prometheus metrics.
+//! - [`agent`]: wiring — `run(config, listener, shutdown)`.
+//! - [`cli`]: table rendering for the CLI subcommands.
 
+pub mod agent;
+pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod openapi;
+pub mod runtime;
+pub mod server;
 pub mod store;
+pub mod telemetry;

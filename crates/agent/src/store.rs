@@ -86,6 +86,9 @@ pub struct OpRecord {
     pub namespace: String,
     pub pool: String,
     pub op: Operation,
+    /// The exact cloud request (JSON), so that a retry after a crash sends the same
+    /// body with the same client token.
+    pub request: Option<serde_json::Value>,
 }
 
 /// Per-pool runtime state.
@@ -331,9 +334,14 @@ fn op_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OpRecord, StoreError> {
     };
     let server_ids: Vec<String> =
         serde_json::from_str(r.get::<&str, _>("server_ids")).map_err(|e| corrupt(e.to_string()))?;
+    let request = r
+        .get::<Option<&str>, _>("request")
+        .map(|t| serde_json::from_str(t).map_err(|e| corrupt(e.to_string())))
+        .transpose()?;
     Ok(OpRecord {
         namespace: r.get("namespace"),
         pool: r.get("pool"),
+        request,
         op: Operation {
             id: r.get("id"),
             kind,
@@ -718,8 +726,8 @@ impl Store for SqliteStore {
         let op = &r.op;
         sqlx::query(
             "INSERT INTO operations(id, namespace, pool, kind, state, count, purchase, job_id,
-                server_ids, error, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                server_ids, error, created_at, updated_at, request)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&op.id)
         .bind(&r.namespace)
@@ -733,6 +741,7 @@ impl Store for SqliteStore {
         .bind(&op.error)
         .bind(&op.created_at)
         .bind(&op.updated_at)
+        .bind(r.request.as_ref().map(|v| v.to_string()))
         .execute(&self.pool)
         .await
         .map_err(q("insert operation"))?;

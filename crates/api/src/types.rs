@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Names of namespaces, pools and policies: 1–63 characters of `[a-z0-9-]`, starting
+/// Names of namespaces, pools and policies: 1–40 characters (they become ECS tag values, at most 43) of `[a-z0-9-]`, starting
 /// with a letter, not ending with `-`.
 pub fn validate_name(field: &str, value: &str) -> Result<(), FieldError> {
     let ok = !value.is_empty()
-        && value.len() <= 63
+        && value.len() <= 40
         && value.as_bytes()[0].is_ascii_lowercase()
         && !value.ends_with('-')
         && value
@@ -25,7 +25,7 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), FieldError> {
         Err(FieldError::new(
             field,
             format!(
-                "{value:?} is not a valid name: use 1-63 characters of a-z, 0-9 and '-', starting with a letter"
+                "{value:?} is not a valid name: use 1-40 characters of a-z, 0-9 and '-', starting with a letter"
             ),
         ))
     }
@@ -355,6 +355,8 @@ pub enum PoolPhase {
     Scaling,
     /// The last pass failed; see `last_error`.
     Degraded,
+    /// The pool was deleted; its instances are being removed.
+    Deleting,
 }
 
 /// What the agent knows about a pool (owned by the agent).
@@ -559,6 +561,6 @@ pub struct Health {
     pub problems: Vec<String>,
 }
 
-/// The decision policy carried by a [`PolicySpec`]: the flexus-policy model in its
-/// JSON form. The agent parses and validates it with flexus-policy on write.
-pub type PolicyModel = serde_json::Value;
+/// The decision policy carried by a [`PolicySpec`]: the flexus-policy model (its JSON
+/// form on the wire). The agent validates it with `Policy::validate` on write.
+pub type PolicyModel = flexus_policy::Policy;

@@ -1,0 +1,144 @@
+//! Wiring: open the store, build the cloud client and metric sources, serve the API
+//! and run the reconcile runtime until shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{ScaledClock, SharedClock, SystemClock};
+use crate::config::Config;
+use crate::runtime::sources::{CloudEye, Prometheus, Redis, Sources};
+use crate::runtime::{Context, Handle, Runtime};
+use crate::server::{AppState, router};
+use crate::store::{SqliteStore, Store};
+use crate::telemetry::Telemetry;
+
+/// Errors of starting the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot set up the cloud client: {0}")]
+    Cloud(#[from] flexus_cloud::CloudError),
+    #[error("cannot set up metric source: {0}")]
+    Source(#[from] crate::runtime::sources::SourceError),
+    #[error("http server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Build the cloud client the config describes (credentials from the environment).
+pub fn cloud_client(config: &Config) -> Result<Arc<dyn Cloud>, flexus_cloud::CloudError> {
+    let mut cc = match &config.cloud.endpoint {
+        Some(e) => ClientConfig::single_endpoint(e, &config.cloud.region, &config.cloud.project_id)?,
+        None => ClientConfig::for_region(&config.cloud.region, &config.cloud.project_id)?,
+    };
+    if config.cloud.reads_per_second.is_some() || config.cloud.writes_per_second.is_some() {
+        let d = RateLimits::default();
+        cc.rate_limits = RateLimits {
+            reads_per_second: config.cloud.reads_per_second.unwrap_or(d.reads_per_second),
+            writes_per_second: config.cloud.writes_per_second.unwrap_or(d.writes_per_second),
+            burst: d.burst.max(
+                config.cloud.reads_per_second.unwrap_or(0.0).max(config.cloud.writes_per_second.unwrap_or(0.0)) as u32,
+            ),
+        };
+    }
+    cc.validate()?;
+    let creds = Credentials::from_env()?;
+    Ok(Arc::new(HuaweiClient::new(cc, creds)?))
+}
+
+/// Everything the agent runs, assembled but not started.
+#[derive(Debug)]
+pub struct Agent {
+    pub state: AppState,
+    pub runtime: Runtime,
+}
+
+impl Agent {
+    /// Assemble from parts (tests pass their own store, cloud and clock).
+    pub fn assemble(
+        config: &Config,
+        store: Arc<dyn Store>,
+        cloud: Arc<dyn Cloud>,
+        clock: SharedClock,
+    ) -> Result<Self, StartError> {
+        let telemetry = Arc::new(Telemetry::new());
+        let ready = Arc::new(AtomicBool::new(false));
+        let sources = Sources {
+            cloud_eye: CloudEye {
+                cloud: cloud.clone(),
+                period: config.metrics.ces_period,
+                lookback: config.metrics.ces_lookback,
+            },
+            prometheus: config.metrics.prometheus_url.as_deref().map(Prometheus::new),
+            redis: config.metrics.redis_url.as_deref().map(Redis::new).transpose()?.map(Arc::new),
+        };
+        let (handle, inbox) = Handle::channel();
+        let ctx = Arc::new(Context::new(
+            store.clone(),
+            cloud,
+            clock.clone(),
+            sources,
+            telemetry.clone(),
+            config.reconcile.clone(),
+            ready.clone(),
+        ));
+        let state = AppState {
+            store,
+            clock,
+            auth: Arc::new(config.auth.clone()),
+            runtime: handle,
+            telemetry,
+            ready,
+        };
+        Ok(Self {
+            state,
+            runtime: Runtime::new(ctx, inbox),
+        })
+    }
+
+    /// Serve the API on `listener` and run the runtime until `shutdown` is cancelled:
+    /// then stop accepting requests, finish in-flight passes, and return.
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
+        let app = router(self.state.clone());
+        let s = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { s.cancelled().await })
+                .await
+        });
+        self.runtime.run(shutdown.clone()).await;
+        match server.await {
+            Ok(r) => r?,
+            Err(e) => tracing::error!(error = %e, "http server task failed"),
+        }
+        Ok(())
+    }
+}
+
+/// The clock the config asks for.
+pub fn clock_for(config: &Config) -> SharedClock {
+    if (config.reconcile.clock_speed - 1.0).abs() < f64::EPSILON {
+        Arc::new(SystemClock)
+    } else {
+        use crate::clock::Clock as _;
+        Arc::new(ScaledClock::new(SystemClock.now_ms(), config.reconcile.clock_speed))
+    }
+}
+
+/// Open everything the config names and run until `shutdown`.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.store).await?);
+    let cloud = cloud_client(&config)?;
+    let clock = clock_for(&config);
+    let now = crate::clock::rfc3339(clock.now_ms());
+    for ns in config.auth.namespaces.keys() {
+        store.ensure_namespace(ns, &now).await?;
+    }
+    Agent::assemble(&config, store, cloud, clock)?
+        .run(listener, shutdown)
+        .await
+}

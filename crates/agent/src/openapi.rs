@@ -1,0 +1,124 @@
+//! The OpenAPI 3.0 description of the `/v1` API, served at `/v1/openapi.json`.
+//! Component schemas come from the `flexus-api` types (schemars), so the description
+//! cannot drift from the bodies the server parses.
+
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut g = SchemaSettings::openapi3().into_generator();
+    let mut r = |name: &str| -> Value { json!({"$ref": format!("#/components/schemas/{name}")}) };
+    // Register every body type.
+    let _ = g.subschema_for::<flexus_api::PutPool>();
+    let _ = g.subschema_for::<flexus_api::Pool>();
+    let _ = g.subschema_for::<flexus_api::PoolStatus>();
+    let _ = g.subschema_for::<flexus_api::PutPolicy>();
+    let _ = g.subschema_for::<flexus_api::Policy>();
+    let _ = g.subschema_for::<flexus_api::Page<flexus_api::DecisionRecord>>();
+    let _ = g.subschema_for::<flexus_api::Operation>();
+    let _ = g.subschema_for::<flexus_api::Namespace>();
+    let _ = g.subschema_for::<flexus_api::ErrorBody>();
+    let _ = g.subschema_for::<flexus_api::ReconcileAccepted>();
+    let _ = g.subschema_for::<flexus_api::Health>();
+    let schemas = Value::Object(g.take_definitions(true));
+
+    let err = |desc: &str, r: &mut dyn FnMut(&str) -> Value| {
+        json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}})
+    };
+    let ok = |desc: &str, schema: Value| {
+        json!({"description": desc, "content": {"application/json": {"schema": schema}}})
+    };
+    let ok_etag = |desc: &str, schema: Value| {
+        json!({"description": desc,
+               "headers": {"ETag": {"schema": {"type": "string"}, "description": "\"<version>\""}},
+               "content": {"application/json": {"schema": schema}}})
+    };
+    let ns = json!({"name": "ns", "in": "path", "required": true, "schema": {"type": "string"}});
+    let name = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let if_match = json!({"name": "If-Match", "in": "header", "required": false,
+        "schema": {"type": "string"}, "description": "Only if the stored object has this ETag (else 412)."});
+    let if_none = json!({"name": "If-None-Match", "in": "header", "required": false,
+        "schema": {"type": "string", "enum": ["*"]}, "description": "Create only (412 if it exists)."});
+    let common = |r: &mut dyn FnMut(&str) -> Value| {
+        json!({
+            "400": err("Invalid request; `error.field` names the offending field", r),
+            "401": err("Missing or unknown bearer token", r),
+            "403": err("The token may not access this namespace", r),
+            "404": err("No such object", r),
+        })
+    };
+    let merge = |mut a: Value, b: Value| {
+        if let (Some(a), Some(b)) = (a.as_object_mut(), b.as_object()) {
+            for (k, v) in b {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+        a
+    };
+    let array = |s: Value| json!({"type": "array", "items": s});
+
+    let paths = json!({
+        "/v1/namespaces": {"get": {"summary": "List the namespaces the token may see",
+            "responses": merge(common(&mut r), json!({"200": ok("Namespaces", array(r("Namespace")))}))}},
+        "/v1/namespaces/{ns}/pools": {"get": {"summary": "List pools", "parameters": [ns],
+            "responses": merge(common(&mut r), json!({"200": ok("Pools", array(r("Pool")))}))}},
+        "/v1/namespaces/{ns}/pools/{name}": {
+            "get": {"summary": "Read a pool (spec + status)", "parameters": [ns, name],
+                "responses": merge(common(&mut r), json!({"200": ok_etag("The pool", r("Pool"))}))},
+            "put": {"summary": "Create or replace a pool's spec", "parameters": [ns, name, if_match, if_none],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": r("PutPool")}}},
+                "responses": merge(common(&mut r), json!({
+                    "200": ok_etag("Replaced", r("Pool")), "201": ok_etag("Created", r("Pool")),
+                    "409": err("The pool is being deleted", &mut r),
+                    "412": err("ETag mismatch", &mut r)}))},
+            "delete": {"summary": "Delete a pool (its instances are deleted by the agent)", "parameters": [ns, name, if_match],
+                "responses": merge(common(&mut r), json!({"202": ok_etag("Deletion started", r("Pool")),
+                    "412": err("ETag mismatch", &mut r)}))}},
+        "/v1/namespaces/{ns}/pools/{name}/status": {"get": {"summary": "Pool status", "parameters": [ns, name],
+            "responses": merge(common(&mut r), json!({"200": ok("Status", r("PoolStatus"))}))}},
+        "/v1/namespaces/{ns}/pools/{name}/decisions": {"get": {"summary": "Decision log, newest first",
+            "parameters": [ns, name,
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+            "responses": merge(common(&mut r), json!({"200": ok("A page of decisions", r("Page_DecisionRecord"))}))}},
+        "/v1/namespaces/{ns}/pools/{name}/operations": {"get": {"summary": "Recent cloud operations, newest first",
+            "parameters": [ns, name],
+            "responses": merge(common(&mut r), json!({"200": ok("Operations", array(r("Operation")))}))}},
+        "/v1/namespaces/{ns}/pools/{name}/reconcile": {"post": {"summary": "Run a reconcile pass now",
+            "parameters": [ns, name],
+            "responses": merge(common(&mut r), json!({"202": ok("Queued", r("ReconcileAccepted"))}))}},
+        "/v1/namespaces/{ns}/policies": {"get": {"summary": "List policies", "parameters": [ns],
+            "responses": merge(common(&mut r), json!({"200": ok("Policies", array(r("Policy")))}))}},
+        "/v1/namespaces/{ns}/policies/{name}": {
+            "get": {"summary": "Read a policy", "parameters": [ns, name],
+                "responses": merge(common(&mut r), json!({"200": ok_etag("The policy", r("Policy"))}))},
+            "put": {"summary": "Create or replace a policy", "parameters": [ns, name, if_match, if_none],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": r("PutPolicy")}}},
+                "responses": merge(common(&mut r), json!({
+                    "200": ok_etag("Replaced", r("Policy")), "201": ok_etag("Created", r("Policy")),
+                    "409": err("The pool already has another policy", &mut r),
+                    "412": err("ETag mismatch", &mut r)}))},
+            "delete": {"summary": "Delete a policy", "parameters": [ns, name, if_match],
+                "responses": merge(common(&mut r), json!({"204": {"description": "Deleted"},
+                    "412": err("ETag mismatch", &mut r)}))}},
+        "/healthz": {"get": {"summary": "Liveness", "security": [],
+            "responses": {"200": ok("Alive", r("Health"))}}},
+        "/readyz": {"get": {"summary": "Readiness (start-up recovery done)", "security": [],
+            "responses": {"200": ok("Ready", r("Health")), "503": ok("Starting", r("Health"))}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text)", "security": [],
+            "responses": {"200": {"description": "Metrics"}}}},
+    });
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "flexus-agent control-plane API", "version": "v1",
+                 "description": "Pools, policies, status and decisions of the Flexus autoscaler agent."},
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                "description": "The admin token, or a namespace token (limited to its namespace)."}},
+            "schemas": schemas,
+        }
+    })
+}

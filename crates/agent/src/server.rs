@@ -1,0 +1,649 @@
+//! The HTTP surface: `router(state) -> Router`.
+//!
+//! - `/v1/...` control-plane API (JSON), bearer-token auth: the admin token may do
+//!   anything; a namespace token only touches its own namespace (else 403).
+//! - Optimistic concurrency: every pool and policy carries a version; its ETag is
+//!   `"<version>"`; `If-Match` on PUT/DELETE is checked (412 on mismatch) and
+//!   `If-None-Match: *` makes a PUT create-only.
+//! - Every 4xx has an [`ErrorBody`] naming the offending field.
+//! - `/healthz`, `/readyz`, `/metrics` (Prometheus text) are unauthenticated.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use flexus_api::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::{SharedClock, rfc3339};
+use crate::config::AuthConfig;
+use crate::runtime::{Handle, PoolKey};
+use crate::store::{Doc, Expect, Store, StoreError};
+use crate::telemetry::Telemetry;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub auth: Arc<AuthConfig>,
+    pub runtime: Handle,
+    pub telemetry: Arc<Telemetry>,
+    /// Set once the store is open and the runtime finished its start-up recovery.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The API error: status + body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    fields: Vec<FieldError>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+    fn invalid(fields: Vec<FieldError>) -> Self {
+        let message = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            message,
+            fields,
+        }
+    }
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldError::new(field, message)])
+    }
+    fn not_found(what: &str, key: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} {key} not found"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.fields.first().map(|f| f.field.clone()),
+                fields: self.fields,
+            },
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::PreconditionFailed { .. } => {
+                Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", e.to_string())
+            }
+            StoreError::Conflict { .. } => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            StoreError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            _ => {
+                tracing::error!(error = %e, "store failure");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Admin,
+    Namespace(String),
+}
+
+/// Constant-time comparison of two tokens.
+fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = (a.len() ^ b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    let unauth = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned());
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauth("missing Authorization: Bearer <token> header"))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| unauth("the Authorization header must be 'Bearer <token>'"))?;
+    if let Some(admin) = &state.auth.admin
+        && same_token(admin.expose(), token)
+    {
+        return Ok(Principal::Admin);
+    }
+    let mut found = None;
+    for (ns, secret) in &state.auth.namespaces {
+        if same_token(secret.expose(), token) {
+            found = Some(ns.clone());
+        }
+    }
+    found
+        .map(Principal::Namespace)
+        .ok_or_else(|| unauth("unknown token"))
+}
+
+/// Authenticate and check the caller may act in `ns`.
+fn authorize(state: &AppState, headers: &HeaderMap, ns: &str) -> ApiResult<Principal> {
+    let p = principal(state, headers)?;
+    if let Principal::Namespace(own) = &p
+        && own != ns
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this token belongs to namespace {own} and may not access namespace {ns}"),
+        ));
+    }
+    validate_name("namespace", ns).map_err(|e| ApiError::invalid(vec![e]))?;
+    Ok(p)
+}
+
+fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+fn parse_etag(v: &str) -> Option<u64> {
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+/// The precondition of a write from `If-Match` / `If-None-Match`.
+fn expect_from(headers: &HeaderMap) -> ApiResult<Expect> {
+    if let Some(v) = headers.get(header::IF_NONE_MATCH) {
+        return match v.to_str() {
+            Ok("*") => Ok(Expect::Absent),
+            _ => Err(ApiError::field(
+                "If-None-Match",
+                "only '*' (create only) is supported",
+            )),
+        };
+    }
+    match headers.get(header::IF_MATCH) {
+        None => Ok(Expect::Any),
+        Some(v) => {
+            let s = v.to_str().unwrap_or_default();
+            if s.trim() == "*" {
+                return Ok(Expect::Any);
+            }
+            parse_etag(s).map(Expect::Version).ok_or_else(|| {
+                ApiError::field("If-Match", format!("{s:?} is not an ETag of this API (\"<version>\")"))
+            })
+        }
+    }
+}
+
+fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: &T) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// Parse a JSON body, naming the offending field on failure.
+fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE)
+        && !ct.to_str().unwrap_or_default().starts_with("application/json")
+    {
+        return Err(ApiError::field("Content-Type", "must be application/json"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "(body)".to_owned() } else { path };
+        ApiError::field(&field, e.inner().to_string())
+    })
+}
+
+fn name_ok(field: &str, v: &str) -> ApiResult<()> {
+    validate_name(field, v).map_err(|e| ApiError::invalid(vec![e]))
+}
+
+fn now(state: &AppState) -> String {
+    rfc3339(state.clock.now_ms())
+}
+
+async fn pool_view(state: &AppState, d: Doc) -> ApiResult<Pool> {
+    let spec: PoolSpec = serde_json::from_value(d.spec.clone()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("stored spec of pool {}/{} is unreadable: {e}", d.namespace, d.name),
+        )
+    })?;
+    let mut status: PoolStatus = state
+        .store
+        .get_runtime(&d.namespace, &d.name)
+        .await?
+        .and_then(|r| serde_json::from_value(r.status).ok())
+        .unwrap_or_default();
+    if d.deleting {
+        status.phase = PoolPhase::Deleting;
+    }
+    Ok(Pool {
+        id: format!("{}/{}", d.namespace, d.name),
+        namespace: d.namespace,
+        name: d.name,
+        version: d.version,
+        spec,
+        status,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    })
+}
+
+fn policy_view(d: Doc) -> ApiResult<Policy> {
+    let spec: PolicySpec = serde_json::from_value(d.spec.clone()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("stored policy {}/{} is unreadable: {e}", d.namespace, d.name),
+        )
+    })?;
+    Ok(Policy {
+        id: format!("{}/{}", d.namespace, d.name),
+        namespace: d.namespace,
+        name: d.name,
+        version: d.version,
+        spec,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    })
+}
+
+async fn list_namespaces(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Vec<Namespace>>> {
+    let p = principal(&state, &headers)?;
+    let all = state.store.list_namespaces().await?;
+    let mut out: Vec<Namespace> = match &p {
+        Principal::Admin => all,
+        Principal::Namespace(ns) => all.into_iter().filter(|n| &n.name == ns).collect(),
+    };
+    // Namespaces declared in the config exist even before they hold anything.
+    for ns in state.auth.namespaces.keys() {
+        let visible = matches!(&p, Principal::Admin) || p == Principal::Namespace(ns.clone());
+        if visible && !out.iter().any(|n| &n.name == ns) {
+            out.push(Namespace {
+                name: ns.clone(),
+                pools: 0,
+                policies: 0,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(axum::Json(out))
+}
+
+async fn list_pools(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Vec<Pool>>> {
+    authorize(&state, &headers, &ns)?;
+    let docs = state.store.list_pools(Some(&ns)).await?;
+    let mut out = Vec::with_capacity(docs.len());
+    for d in docs {
+        out.push(pool_view(&state, d).await?);
+    }
+    Ok(axum::Json(out))
+}
+
+async fn get_pool(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    authorize(&state, &headers, &ns)?;
+    let d = state
+        .store
+        .get_pool(&ns, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("pool", &format!("{ns}/{name}")))?;
+    let v = d.version;
+    let pool = pool_view(&state, d).await?;
+    Ok(with_etag(StatusCode::OK, v, &pool))
+}
+
+async fn put_pool(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    authorize(&state, &headers, &ns)?;
+    name_ok("name", &name)?;
+    let expect = expect_from(&headers)?;
+    let req: PutPool = parse_body(&headers, &body)?;
+    let errs = req.spec.validate("spec");
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(errs));
+    }
+    let spec = serde_json::to_value(&req.spec).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    })?;
+    let existed = state.store.get_pool(&ns, &name).await?.is_some();
+    let d = state.store.put_pool(&ns, &name, &spec, expect, &now(&state)).await?;
+    let v = d.version;
+    tracing::info!(pool = %format!("{ns}/{name}"), version = v, "pool spec written");
+    state.runtime.notify(PoolKey::new(&ns, &name));
+    let pool = pool_view(&state, d).await?;
+    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(with_etag(status, v, &pool))
+}
+
+async fn delete_pool(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    authorize(&state, &headers, &ns)?;
+    let expect = expect_from(&headers)?;
+    let d = state
+        .store
+        .mark_pool_deleting(&ns, &name, expect, &now(&state))
+        .await?;
+    tracing::info!(pool = %format!("{ns}/{name}"), "pool marked for deletion");
+    state.runtime.notify(PoolKey::new(&ns, &name));
+    let v = d.version;
+    let pool = pool_view(&state, d).await?;
+    Ok(with_etag(StatusCode::ACCEPTED, v, &pool))
+}
+
+async fn pool_status(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<PoolStatus>> {
+    authorize(&state, &headers, &ns)?;
+    let d = state
+        .store
+        .get_pool(&ns, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("pool", &format!("{ns}/{name}")))?;
+    Ok(axum::Json(pool_view(&state, d).await?.status))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn decisions(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Page<DecisionRecord>>> {
+    authorize(&state, &headers, &ns)?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => return Err(ApiError::field("limit", format!("{s:?} is not a number between 1 and 500"))),
+        },
+    };
+    let before = match q.cursor.as_deref() {
+        None => None,
+        Some(s) => Some(
+            s.parse::<i64>()
+                .map_err(|_| ApiError::field("cursor", format!("{s:?} is not a cursor from a previous page")))?,
+        ),
+    };
+    if state.store.get_pool(&ns, &name).await?.is_none() {
+        return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
+    }
+    let items = state.store.list_decisions(&ns, &name, before, limit + 1).await?;
+    let mut items = items;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|d| d.id.to_string())
+    } else {
+        None
+    };
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+async fn operations(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Vec<Operation>>> {
+    authorize(&state, &headers, &ns)?;
+    if state.store.get_pool(&ns, &name).await?.is_none() {
+        return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
+    }
+    let ops = state.store.list_operations(&ns, &name, 100).await?;
+    Ok(axum::Json(ops.into_iter().map(|o| o.op).collect()))
+}
+
+async fn reconcile_now(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<(StatusCode, axum::Json<ReconcileAccepted>)> {
+    authorize(&state, &headers, &ns)?;
+    if state.store.get_pool(&ns, &name).await?.is_none() {
+        return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
+    }
+    let queued = state.runtime.reconcile_now(PoolKey::new(&ns, &name)).ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the reconcile runtime is not running")
+    })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ReconcileAccepted {
+            pool: format!("{ns}/{name}"),
+            queued,
+        }),
+    ))
+}
+
+async fn list_policies(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Vec<Policy>>> {
+    authorize(&state, &headers, &ns)?;
+    let docs = state.store.list_policies(&ns).await?;
+    Ok(axum::Json(docs.into_iter().map(policy_view).collect::<ApiResult<_>>()?))
+}
+
+async fn get_policy(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    authorize(&state, &headers, &ns)?;
+    let d = state
+        .store
+        .get_policy(&ns, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy", &format!("{ns}/{name}")))?;
+    let v = d.version;
+    Ok(with_etag(StatusCode::OK, v, &policy_view(d)?))
+}
+
+/// Field errors of a policy spec (the pool reference and the flexus-policy model).
+pub fn validate_policy_spec(spec: &PolicySpec) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if let Err(e) = validate_name("spec.pool", &spec.pool) {
+        errs.push(e);
+    }
+    if let Err(diags) = spec.policy.validate() {
+        for d in diags.iter() {
+            let path = d.path.to_string();
+            let field = if path == "(policy)" {
+                "spec.policy".to_owned()
+            } else {
+                format!("spec.policy.{path}")
+            };
+            errs.push(FieldError::new(field, d.message.clone()));
+        }
+    }
+    errs
+}
+
+async fn put_policy(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    authorize(&state, &headers, &ns)?;
+    name_ok("name", &name)?;
+    let expect = expect_from(&headers)?;
+    let req: PutPolicy = parse_body(&headers, &body)?;
+    let errs = validate_policy_spec(&req.spec);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(errs));
+    }
+    let spec = serde_json::to_value(&req.spec).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    })?;
+    let old = state.store.get_policy(&ns, &name).await?;
+    let d = state
+        .store
+        .put_policy(&ns, &name, &req.spec.pool, &spec, expect, &now(&state))
+        .await?;
+    tracing::info!(policy = %format!("{ns}/{name}"), pool = %req.spec.pool, version = d.version, "policy written");
+    state.runtime.notify(PoolKey::new(&ns, &req.spec.pool));
+    if let Some(old_pool) = old.as_ref().and_then(|o| o.pool.clone())
+        && old_pool != req.spec.pool
+    {
+        state.runtime.notify(PoolKey::new(&ns, &old_pool));
+    }
+    let v = d.version;
+    let status = if old.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(with_etag(status, v, &policy_view(d)?))
+}
+
+async fn delete_policy(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    authorize(&state, &headers, &ns)?;
+    let expect = expect_from(&headers)?;
+    let old = state.store.get_policy(&ns, &name).await?;
+    state.store.delete_policy(&ns, &name, expect).await?;
+    if let Some(pool) = old.and_then(|o| o.pool) {
+        state.runtime.notify(PoolKey::new(&ns, &pool));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+        problems: Vec::new(),
+    })
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
+    if state.ready.load(Ordering::SeqCst) {
+        (
+            StatusCode::OK,
+            axum::Json(Health {
+                status: "ready".into(),
+                problems: Vec::new(),
+            }),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(Health {
+                status: "starting".into(),
+                problems: vec!["start-up recovery (adopt, finish operations) has not finished".into()],
+            }),
+        )
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.telemetry.encode();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi() -> axum::Json<serde_json::Value> {
+    axum::Json(crate::openapi::document())
+}
+
+async fn fallback() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/namespaces", get(list_namespaces))
+        .route("/v1/namespaces/{ns}/pools", get(list_pools))
+        .route(
+            "/v1/namespaces/{ns}/pools/{name}",
+            get(get_pool).put(put_pool).delete(delete_pool),
+        )
+        .route("/v1/namespaces/{ns}/pools/{name}/status", get(pool_status))
+        .route("/v1/namespaces/{ns}/pools/{name}/decisions", get(decisions))
+        .route("/v1/namespaces/{ns}/pools/{name}/operations", get(operations))
+        .route("/v1/namespaces/{ns}/pools/{name}/reconcile", post(reconcile_now))
+        .route("/v1/namespaces/{ns}/policies", get(list_policies))
+        .route(
+            "/v1/namespaces/{ns}/policies/{name}",
+            get(get_policy).put(put_policy).delete(delete_policy),
+        )
+        .fallback(fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .with_state(state)
+}
