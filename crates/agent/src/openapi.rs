@@ -15,7 +15,8 @@ pub fn document() -> Value {
     let _ = g.subschema_for::<flexus_api::PoolStatus>();
     let _ = g.subschema_for::<flexus_api::PutPolicy>();
     let _ = g.subschema_for::<flexus_api::Policy>();
-    let _ = g.subschema_for::<flexus_api::Page<flexus_api::DecisionRecord>>();
+    let page_ref = serde_json::to_value(g.subschema_for::<flexus_api::Page<flexus_api::DecisionRecord>>())
+        .unwrap_or_default();
     let _ = g.subschema_for::<flexus_api::Operation>();
     let _ = g.subschema_for::<flexus_api::Namespace>();
     let _ = g.subschema_for::<flexus_api::ErrorBody>();
@@ -81,7 +82,7 @@ pub fn document() -> Value {
             "parameters": [ns, name,
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
                 {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
-            "responses": merge(common(&mut r), json!({"200": ok("A page of decisions", r("Page_DecisionRecord"))}))}},
+            "responses": merge(common(&mut r), json!({"200": ok("A page of decisions", page_ref)}))}},
         "/v1/namespaces/{ns}/pools/{name}/operations": {"get": {"summary": "Recent cloud operations, newest first",
             "parameters": [ns, name],
             "responses": merge(common(&mut r), json!({"200": ok("Operations", array(r("Operation")))}))}},

@@ -1,0 +1,355 @@
+//! The HTTP API through `router(state)` with tower's `oneshot`: auth, namespaces,
+//! ETags, field-naming errors, pagination, OpenAPI.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use flexus_agent::clock::ManualClock;
+use flexus_agent::config::{AuthConfig, Secret};
+use flexus_agent::runtime::{Handle, Inbox};
+use flexus_agent::server::{AppState, router};
+use flexus_agent::store::{SqliteStore, Store};
+use flexus_agent::telemetry::Telemetry;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-0123456789";
+const TEAM_A: &str = "team-a-token-0123456789";
+const TEAM_B: &str = "team-b-token-0123456789";
+
+struct Api {
+    state: AppState,
+    _inbox: Inbox,
+}
+
+async fn api() -> Api {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let (runtime, inbox) = Handle::channel();
+    let mut namespaces = BTreeMap::new();
+    namespaces.insert("team-a".to_owned(), Secret::new(TEAM_A));
+    namespaces.insert("team-b".to_owned(), Secret::new(TEAM_B));
+    let state = AppState {
+        store,
+        clock: ManualClock::new(1_780_000_000_000),
+        auth: Arc::new(AuthConfig {
+            admin: Some(Secret::new(ADMIN)),
+            namespaces,
+        }),
+        runtime,
+        telemetry: Arc::new(Telemetry::new()),
+        ready: Arc::new(AtomicBool::new(true)),
+    };
+    Api {
+        state,
+        _inbox: inbox,
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    etag: Option<String>,
+    body: Value,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = match body {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let resp = router(self.state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let etag = resp
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, etag, body }
+    }
+}
+
+fn pool_spec() -> Value {
+    json!({"spec": {
+        "flavor": "x1.2u.4g", "image": "img-1", "vpc_id": "vpc-1", "subnet_ids": ["sub-1"],
+        "min_size": 1, "max_size": 5
+    }})
+}
+
+fn policy_spec(pool: &str) -> Value {
+    json!({"spec": {"pool": pool, "policy": {
+        "strategy": "target_tracking",
+        "bounds": {"min": 1, "max": 10},
+        "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
+    }}})
+}
+
+#[tokio::test]
+async fn a_namespace_token_cannot_read_or_change_another_namespace() {
+    let api = api().await;
+    let r = api
+        .call("PUT", "/v1/namespaces/team-a/pools/web", Some(TEAM_A), &[], Some(pool_spec()))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for (method, path, body) in [
+        ("GET", "/v1/namespaces/team-a/pools/web", None),
+        ("GET", "/v1/namespaces/team-a/pools", None),
+        ("PUT", "/v1/namespaces/team-a/pools/web", Some(pool_spec())),
+        ("DELETE", "/v1/namespaces/team-a/pools/web", None),
+        ("GET", "/v1/namespaces/team-a/pools/web/decisions", None),
+        ("POST", "/v1/namespaces/team-a/pools/web/reconcile", None),
+        ("PUT", "/v1/namespaces/team-a/policies/p", Some(policy_spec("web"))),
+    ] {
+        let r = api.call(method, path, Some(TEAM_B), &[], body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "forbidden");
+    }
+    // Still there, unchanged.
+    let r = api.call("GET", "/v1/namespaces/team-a/pools/web", Some(ADMIN), &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["version"], 1);
+    // team-b sees only its own namespace in the list.
+    let r = api.call("GET", "/v1/namespaces", Some(TEAM_B), &[], None).await;
+    let names: Vec<&str> = r.body.as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["team-b"]);
+    let r = api.call("GET", "/v1/namespaces", Some(ADMIN), &[], None).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn requests_without_a_known_token_are_unauthorized() {
+    let api = api().await;
+    let r = api.call("GET", "/v1/namespaces/team-a/pools", None, &[], None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = api
+        .call("GET", "/v1/namespaces/team-a/pools", Some("not-a-token-at-all"), &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body["error"]["code"], "unauthorized");
+    // health is open
+    let r = api.call("GET", "/healthz", None, &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stale_if_match_gets_412_and_changes_nothing() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    let r = api.call("PUT", path, Some(TEAM_A), &[("if-none-match", "*")], Some(pool_spec())).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let etag1 = r.etag.unwrap();
+    assert_eq!(etag1, "\"1\"");
+    // create-only again: 412
+    let r = api.call("PUT", path, Some(TEAM_A), &[("if-none-match", "*")], Some(pool_spec())).await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    let mut changed = pool_spec();
+    changed["spec"]["max_size"] = json!(9);
+    let r = api.call("PUT", path, Some(TEAM_A), &[("if-match", &etag1)], Some(changed.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.etag.as_deref(), Some("\"2\""));
+    // A writer still holding version 1 loses.
+    let mut stale = pool_spec();
+    stale["spec"]["max_size"] = json!(3);
+    let r = api.call("PUT", path, Some(TEAM_A), &[("if-match", &etag1)], Some(stale)).await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(r.body["error"]["code"], "precondition_failed");
+    let r = api.call("DELETE", path, Some(TEAM_A), &[("if-match", &etag1)], None).await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    assert_eq!(r.body["spec"]["max_size"], 9);
+    assert_eq!(r.etag.as_deref(), Some("\"2\""));
+}
+
+#[tokio::test]
+async fn every_invalid_request_names_the_offending_field() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    let mut bad = pool_spec();
+    bad["spec"]["min_size"] = json!(7);
+    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"]["field"], "spec.min_size", "{}", r.body);
+
+    let mut bad = pool_spec();
+    bad["spec"]["flavour"] = json!("typo");
+    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("flavour"), "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "spec.flavour", "{}", r.body);
+
+    let mut bad = pool_spec();
+    bad["spec"]["max_size"] = json!("many");
+    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    assert_eq!(r.body["error"]["field"], "spec.max_size", "{}", r.body);
+
+    let mut bad = pool_spec();
+    bad["spec"]["spot"] = json!({"enabled": true, "spot_percentage": 150});
+    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    assert_eq!(r.body["error"]["field"], "spec.spot.spot_percentage", "{}", r.body);
+
+    let r = api
+        .call("PUT", "/v1/namespaces/team-a/pools/Bad_Name", Some(TEAM_A), &[], Some(pool_spec()))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"]["field"], "name");
+
+    let mut badpol = policy_spec("web");
+    badpol["spec"]["policy"]["bounds"]["min"] = json!(20);
+    let r = api
+        .call("PUT", "/v1/namespaces/team-a/policies/p", Some(TEAM_A), &[], Some(badpol))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let field = r.body["error"]["field"].as_str().unwrap();
+    assert!(field.starts_with("spec.policy.bounds"), "{}", r.body);
+
+    let r = api
+        .call("GET", "/v1/namespaces/team-a/pools/web/decisions?limit=0", Some(TEAM_A), &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"]["field"], "limit");
+
+    // Nothing was stored by any of these.
+    let r = api.call("GET", "/v1/namespaces/team-a/pools", Some(TEAM_A), &[], None).await;
+    assert_eq!(r.body, json!([]));
+}
+
+#[tokio::test]
+async fn one_pool_has_at_most_one_policy_and_policies_are_versioned() {
+    let api = api().await;
+    let r = api
+        .call("PUT", "/v1/namespaces/team-a/policies/p1", Some(TEAM_A), &[], Some(policy_spec("web")))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = api
+        .call("PUT", "/v1/namespaces/team-a/policies/p1", Some(TEAM_A), &[], Some(policy_spec("web")))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["version"], 2);
+    let r = api
+        .call("PUT", "/v1/namespaces/team-a/policies/p2", Some(TEAM_A), &[], Some(policy_spec("web")))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let versions = api.state.store.policy_versions("team-a", "p1").await.unwrap();
+    assert_eq!(versions.len(), 2);
+    let r = api.call("DELETE", "/v1/namespaces/team-a/policies/p1", Some(TEAM_A), &[], None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = api.call("GET", "/v1/namespaces/team-a/policies/p1", Some(TEAM_A), &[], None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_decision_log_pages_newest_first_with_a_cursor() {
+    let api = api().await;
+    api.call("PUT", "/v1/namespaces/team-a/pools/web", Some(TEAM_A), &[], Some(pool_spec()))
+        .await;
+    for i in 0..7u32 {
+        let rec = flexus_api::DecisionRecord {
+            id: 0,
+            at: format!("2026-01-01T00:00:0{i}Z"),
+            current: i,
+            desired: i + 1,
+            on_demand: i + 1,
+            spot: 0,
+            action: "scale_out".into(),
+            outcome: flexus_api::DecisionOutcome::Acted,
+            bound_by: None,
+            explanation: format!("decision {i}"),
+            detail: Value::Null,
+            operation_id: None,
+        };
+        api.state.store.insert_decision("team-a", "web", &rec, 100).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/namespaces/team-a/pools/web/decisions?limit=3&cursor={c}"),
+            None => "/v1/namespaces/team-a/pools/web/decisions?limit=3".to_owned(),
+        };
+        let r = api.call("GET", &path, Some(TEAM_A), &[], None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        for d in r.body["items"].as_array().unwrap() {
+            seen.push(d["current"].as_u64().unwrap());
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![6, 5, 4, 3, 2, 1, 0]);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_and_body() {
+    let api = api().await;
+    let r = api.call("GET", "/v1/openapi.json", None, &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = r.body;
+    for p in [
+        "/v1/namespaces/{ns}/pools/{name}",
+        "/v1/namespaces/{ns}/pools/{name}/decisions",
+        "/v1/namespaces/{ns}/policies/{name}",
+        "/v1/namespaces/{ns}/pools/{name}/reconcile",
+    ] {
+        assert!(doc["paths"][p].is_object(), "missing path {p}");
+    }
+    for s in ["PoolSpec", "PoolStatus", "PolicySpec", "DecisionRecord", "ErrorBody"] {
+        assert!(doc["components"]["schemas"][s].is_object(), "missing schema {s}");
+    }
+    // Every $ref resolves.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(doc["components"]["schemas"][name].is_object(), "dangling {r}");
+    }
+}
+
+#[tokio::test]
+async fn reconcile_now_is_accepted_for_an_existing_pool_only() {
+    let api = api().await;
+    let r = api
+        .call("POST", "/v1/namespaces/team-a/pools/web/reconcile", Some(TEAM_A), &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    api.call("PUT", "/v1/namespaces/team-a/pools/web", Some(TEAM_A), &[], Some(pool_spec()))
+        .await;
+    let r = api
+        .call("POST", "/v1/namespaces/team-a/pools/web/reconcile", Some(TEAM_A), &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.body["pool"], "team-a/web");
+}
