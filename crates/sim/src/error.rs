@@ -40,6 +40,14 @@ pub enum SimError {
         /// What is wrong.
         reason: String,
     },
+    /// A policy file that does not parse or validate.
+    #[error("invalid policy {file}: {reason}")]
+    BadPolicy {
+        /// File (or policy name).
+        file: String,
+        /// Every problem found.
+        reason: String,
+    },
     /// The policy under test failed.
     #[error("policy {name} failed at t={t}: {reason}")]
     Policy {

@@ -12,13 +12,19 @@
 //! - [`baselines`] — static peak, HPA, AWS target tracking / step / predictive, oracle.
 //! - [`capacity`] — flavor catalogue, M/M/c instance model, pool step with backlog;
 //!   also used by the emulator to turn load into per-instance metrics.
+//! - [`chart`] — SVG chart of load, demand and supply per policy (plotters).
+//! - [`cli`] — [`cli::simulate`], [`cli::simulate_named_trace`]: the `simulate` command as a library.
 //! - [`error`] — [`SimError`].
+//! - [`policy`] — flexus-policy's `decide()` as an autoscaler (observations, pool state, history, forecasts).
 //! - [`replay`] — instance lifecycle, monitoring delay, the [`replay::Autoscaler`] trait, [`replay::run`].
 //! - [`scorecard`] — SLO, cost and SPEC-RG elasticity metrics, markdown table.
 //! - [`trace`] — named trace loaders, gap handling, fleet scaling.
 pub mod baselines;
 pub mod capacity;
+pub mod chart;
+pub mod cli;
 pub mod error;
+pub mod policy;
 pub mod replay;
 pub mod scorecard;
 pub mod trace;

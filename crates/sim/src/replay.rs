@@ -101,6 +101,8 @@ pub struct Observation<'a> {
     pub now_s: f64,
     /// Unix time of `now_s`.
     pub unix: i64,
+    /// Unix time of the trace start (`now_s` = 0).
+    pub start_unix: i64,
     /// The pool's flavor.
     pub flavor: &'a Flavor,
     /// Counts.
@@ -431,6 +433,7 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
             let obs = Observation {
                 now_s: now,
                 unix: trace.start_unix + now as i64,
+                start_unix: trace.start_unix,
                 flavor,
                 pool: view,
                 instances: &instances,

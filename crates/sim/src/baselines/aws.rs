@@ -333,3 +333,117 @@ mod tests {
         assert_eq!(percent_adjustment(20, 10.0, Some(3)), 3);
     }
 }
+
+/// AWS predictive scaling (ForecastAndScale) combined with target tracking.
+///
+/// Every 6 h, once 24 h of data exist, the hourly request rate of the last
+/// 14 days is forecast 48 h ahead (flexus-policy's forecaster: MSTL 24/168 +
+/// AutoETS trend, seasonal-naive fallback — AWS's own model is not public).
+/// Forecast capacity for an hour = ceil(forecast load / load one instance
+/// carries at the target), where the load per instance at target is learned
+/// from history as AWS learns the load/scaling metric relation. The hour's
+/// capacity applies from `buffer_s` (SchedulingBufferTime, default 300 s)
+/// before the hour; it only raises capacity, and target tracking's scale-in
+/// never goes below it (desired = max of the policies).
+#[derive(Debug, Clone)]
+pub struct PredictiveTargetTracking {
+    tt: TargetTracking,
+    buffer_s: f64,
+    /// Hourly (hour index since trace start, sum of rps × s, seconds).
+    hours: Vec<(i64, f64, f64)>,
+    last_end: f64,
+    /// Hour index of the first forecast hour and the capacities.
+    plan: Option<(i64, Vec<u32>)>,
+    last_fit: Option<f64>,
+    /// Learned (Σ util/(rps per instance), samples).
+    ratio: (f64, f64),
+}
+
+impl PredictiveTargetTracking {
+    /// New baseline with a target-tracking part.
+    pub fn new(tt: TargetTrackingConfig) -> Self {
+        PredictiveTargetTracking {
+            tt: TargetTracking::new(tt),
+            buffer_s: 300.0,
+            hours: Vec::new(),
+            last_end: f64::NEG_INFINITY,
+            plan: None,
+            last_fit: None,
+            ratio: (0.0, 0.0),
+        }
+    }
+
+    fn ingest(&mut self, obs: &Observation<'_>) {
+        let new: Vec<&MetricSample> = obs.history.iter().rev().take_while(|s| s.end_s > self.last_end).collect();
+        for s in new.into_iter().rev() {
+            let h = ((s.end_s - s.period_s) / 3600.0).floor() as i64;
+            match self.hours.last_mut() {
+                Some(last) if last.0 == h => {
+                    last.1 += s.request_rps * s.period_s;
+                    last.2 += s.period_s;
+                }
+                _ => self.hours.push((h, s.request_rps * s.period_s, s.period_s)),
+            }
+            if s.ready_instances > 0.0 && s.request_rps > 0.0 && s.queue_depth <= 0.0 {
+                let per = s.request_rps / s.ready_instances;
+                self.ratio.0 += s.utilisation_pct / per;
+                self.ratio.1 += 1.0;
+            }
+            self.last_end = s.end_s;
+        }
+    }
+
+    fn forecast_capacity(&mut self, now: f64) {
+        let now_h = (now / 3600.0).floor() as i64;
+        let complete: Vec<f64> = self
+            .hours
+            .iter()
+            .filter(|h| h.0 < now_h && h.2 > 0.0)
+            .map(|h| h.1 / h.2)
+            .collect();
+        if complete.len() < 24 || self.ratio.1 <= 0.0 {
+            return;
+        }
+        if self.last_fit.is_some_and(|t| now - t < 6.0 * 3600.0) {
+            return;
+        }
+        self.last_fit = Some(now);
+        let from = complete.len().saturating_sub(14 * 24);
+        let Ok(f) = flexus_policy::forecast::forecast(&complete[from..], &[24, 168], 48) else {
+            return;
+        };
+        let util_per_rps = self.ratio.0 / self.ratio.1;
+        let per_instance_at_target = self.tt.cfg.target_pct / util_per_rps;
+        let caps = f.point.iter().map(|v| ceil(v.max(0.0) / per_instance_at_target)).collect();
+        self.plan = Some((now_h, caps));
+    }
+
+    fn scheduled(&self, now: f64) -> Option<u32> {
+        let (first, caps) = self.plan.as_ref()?;
+        let h = ((now + self.buffer_s) / 3600.0).floor() as i64;
+        usize::try_from(h - first).ok().and_then(|i| caps.get(i)).copied()
+    }
+}
+
+impl Autoscaler for PredictiveTargetTracking {
+    fn name(&self) -> String {
+        "aws-predictive+tt".into()
+    }
+
+    fn interval_s(&self) -> f64 {
+        self.tt.cfg.interval_s
+    }
+
+    fn decide(&mut self, obs: &Observation<'_>) -> Result<Option<u32>, SimError> {
+        self.ingest(obs);
+        self.forecast_capacity(obs.now_s);
+        let floor = self.scheduled(obs.now_s).map(|c| c.max(self.tt.cfg.min));
+        let current = obs.pool.total();
+        let tt = self.tt.desired(obs);
+        Ok(match (tt, floor) {
+            (Some(t), Some(f)) => Some(t.max(f)),
+            (None, Some(f)) if f > current => Some(f),
+            (t, _) => t,
+        })
+    }
+}
