@@ -1,0 +1,518 @@
+//! The emulated project's state and how it evolves with the clock.
+//!
+//! Everything here is plain data (persisted as JSON) plus [`State::advance`], which
+//! moves the world to a new emulated time: boots finish, deletes complete, deleted
+//! servers expire, spot servers get reclaim notices and disappear, jobs settle and the
+//! workload driver writes metric samples.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{EmulatorConfig, Quota};
+use crate::metrics::MetricStore;
+use crate::workload::{PoolRuntime, WorkloadSpec};
+
+/// Lifecycle of an emulated server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Being built (`BUILD`).
+    Build,
+    /// Running (`ACTIVE`).
+    Active,
+    /// Deleted, still visible to GET (`DELETED`).
+    Deleted,
+}
+
+/// One server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerRec {
+    /// Id (UUID).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Flavor id.
+    pub flavor: String,
+    /// Image id.
+    pub image: String,
+    /// VPC id.
+    pub vpc_id: String,
+    /// Subnets.
+    pub subnet_ids: Vec<String>,
+    /// Security groups.
+    pub security_groups: Vec<String>,
+    /// AZ.
+    pub availability_zone: String,
+    /// Key pair.
+    pub key_name: Option<String>,
+    /// Tags in order.
+    pub tags: Vec<(String, String)>,
+    /// Metadata (user + system keys).
+    pub metadata: BTreeMap<String, String>,
+    /// Private IPv4.
+    pub ip: String,
+    /// Phase.
+    pub phase: Phase,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+    /// When the boot finishes.
+    pub boot_done_at: DateTime<Utc>,
+    /// When it became ACTIVE (billing starts).
+    pub launched_at: Option<DateTime<Utc>>,
+    /// Seconds after launch until it serves at full speed.
+    pub warmup_s: f64,
+    /// Spot instance.
+    pub spot: bool,
+    /// Price per hour it is billed at.
+    pub price_per_hour: f64,
+    /// When a delete will complete.
+    pub delete_at: Option<DateTime<Utc>>,
+    /// When it became DELETED.
+    pub terminated_at: Option<DateTime<Utc>>,
+    /// When GET starts answering 404.
+    pub gone_at: Option<DateTime<Utc>>,
+    /// When a spot reclaim notice was given.
+    pub reclaim_notice_at: Option<DateTime<Utc>>,
+    /// When the spot reclaim happens.
+    pub reclaim_at: Option<DateTime<Utc>>,
+}
+
+impl ServerRec {
+    /// The wire `status`.
+    pub fn status(&self) -> &'static str {
+        match self.phase {
+            Phase::Build => "BUILD",
+            Phase::Active => "ACTIVE",
+            Phase::Deleted => "DELETED",
+        }
+    }
+
+    /// Value of tag `key`.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Ready to serve at `t`: active, launched, warmed up, not terminated.
+    pub fn serving_at(&self, t: DateTime<Utc>) -> bool {
+        self.phase == Phase::Active
+            && self
+                .launched_at
+                .is_some_and(|l| l + Duration::milliseconds((self.warmup_s * 1000.0) as i64) <= t)
+    }
+}
+
+/// Status of a (sub-)job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    /// In progress.
+    Running,
+    /// Done.
+    Success,
+    /// Failed.
+    Fail,
+}
+
+impl JobState {
+    /// Wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "RUNNING",
+            JobState::Success => "SUCCESS",
+            JobState::Fail => "FAIL",
+        }
+    }
+}
+
+/// One sub-job (one server).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubJobRec {
+    /// Id.
+    pub job_id: String,
+    /// Server concerned.
+    pub server_id: String,
+    /// State.
+    pub state: JobState,
+    /// When it completes (or completed).
+    pub done_at: DateTime<Utc>,
+    /// Failure code.
+    pub error_code: Option<String>,
+    /// Failure reason.
+    pub fail_reason: Option<String>,
+}
+
+/// Kind of job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobKind {
+    /// `createServer`.
+    Create,
+    /// `deleteServer`.
+    Delete,
+}
+
+/// An ECS job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRec {
+    /// Id (32 hex).
+    pub job_id: String,
+    /// Kind.
+    pub kind: JobKind,
+    /// Start.
+    pub begin: DateTime<Utc>,
+    /// End.
+    pub end: Option<DateTime<Utc>>,
+    /// State.
+    pub state: JobState,
+    /// Sub-jobs.
+    pub sub_jobs: Vec<SubJobRec>,
+}
+
+/// A remembered `X-Client-Token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRec {
+    /// Hash of the canonical request body.
+    pub body_hash: String,
+    /// The job created.
+    pub job_id: String,
+    /// The server ids returned.
+    pub server_ids: Vec<String>,
+    /// First use.
+    pub created: DateTime<Utc>,
+}
+
+/// Billing record of one server (kept after the server is gone).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BillingRec {
+    /// Server id.
+    pub server_id: String,
+    /// Name.
+    pub name: String,
+    /// Flavor.
+    pub flavor: String,
+    /// Pool tag value.
+    pub pool: Option<String>,
+    /// Spot.
+    pub spot: bool,
+    /// Price per hour.
+    pub price_per_hour: f64,
+    /// Billing start (launch).
+    pub start: DateTime<Utc>,
+    /// Billing end (deletion), `None` while running.
+    pub end: Option<DateTime<Utc>>,
+    /// Whether it ended by spot reclamation.
+    pub reclaimed: bool,
+}
+
+impl BillingRec {
+    /// Billed seconds up to `now`.
+    pub fn seconds(&self, now: DateTime<Utc>) -> f64 {
+        let end = self.end.unwrap_or(now).min(now);
+        ((end - self.start).num_milliseconds() as f64 / 1000.0).max(0.0)
+    }
+    /// Cost up to `now` (per-second billing).
+    pub fn cost(&self, now: DateTime<Utc>) -> f64 {
+        self.seconds(now) * self.price_per_hour / 3600.0
+    }
+}
+
+/// Per-flavor switches set through the control API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FlavorOverride {
+    /// Creates of this flavor fail with `Ecs.0018`.
+    pub sold_out: bool,
+    /// Spot purchase disabled for this flavor.
+    pub spot_unavailable: bool,
+    /// Spot reclaim hazard per instance-hour (overrides the default).
+    pub spot_hazard_per_hour: Option<f64>,
+}
+
+/// A fault rule under `/_emulator/faults`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Operation name (`create_servers`, `list_servers`, ...) or `*`.
+    pub operation: String,
+    /// Fraction of calls that fail with `status`/`code`.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Status of injected errors (default 500).
+    #[serde(default = "default_fault_status")]
+    pub status: u16,
+    /// Code of injected errors (default `Ecs.1000`; `APIGW.*` codes use the gateway shape).
+    #[serde(default = "default_fault_code")]
+    pub code: String,
+    /// Added latency, real milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// The next N calls answer 429 `APIGW.0308`.
+    #[serde(default)]
+    pub throttle_burst: u32,
+}
+
+fn default_fault_status() -> u16 {
+    500
+}
+fn default_fault_code() -> String {
+    "Ecs.1000".into()
+}
+
+/// The whole persisted state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// Format version.
+    pub version: u32,
+    /// Emulated time the state was advanced to.
+    pub now: DateTime<Utc>,
+    /// Clock speed.
+    pub time_scale: f64,
+    /// Servers by id.
+    pub servers: BTreeMap<String, ServerRec>,
+    /// Jobs by id.
+    pub jobs: BTreeMap<String, JobRec>,
+    /// Idempotency tokens.
+    pub tokens: BTreeMap<String, TokenRec>,
+    /// Billing by server id.
+    pub billing: BTreeMap<String, BillingRec>,
+    /// Workloads by pool tag value.
+    pub workloads: BTreeMap<String, WorkloadSpec>,
+    /// Workload runtime (backlog, last sample) by pool.
+    pub pools: BTreeMap<String, PoolRuntime>,
+    /// Flavor switches.
+    pub flavors: BTreeMap<String, FlavorOverride>,
+    /// Fault rules.
+    pub faults: Vec<FaultRule>,
+    /// Quota (initialised from the config, changeable at run time).
+    pub quota: Quota,
+    /// Counter for private IPs.
+    pub ip_counter: u32,
+    /// Custom metrics reported by clients (persisted).
+    pub custom_metrics: MetricStore,
+    /// Metrics written by the workload driver (not persisted; regenerated).
+    #[serde(skip)]
+    pub driver_metrics: MetricStore,
+}
+
+/// Current format version.
+pub const STATE_VERSION: u32 = 1;
+/// Lifetime of `X-Client-Token`s.
+pub const TOKEN_TTL_HOURS: i64 = 8;
+
+impl State {
+    /// Empty state at `now`.
+    pub fn new(now: DateTime<Utc>, config: &EmulatorConfig) -> Self {
+        Self {
+            version: STATE_VERSION,
+            now,
+            time_scale: config.time_scale,
+            servers: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            billing: BTreeMap::new(),
+            workloads: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            flavors: BTreeMap::new(),
+            faults: Vec::new(),
+            quota: config.quota,
+            ip_counter: 0,
+            custom_metrics: MetricStore::default(),
+            driver_metrics: MetricStore::default(),
+        }
+    }
+
+    /// Hazard per hour of a flavor.
+    pub fn hazard(&self, flavor: &str, config: &EmulatorConfig) -> f64 {
+        self.flavors
+            .get(flavor)
+            .and_then(|f| f.spot_hazard_per_hour)
+            .unwrap_or(config.spot_hazard_per_hour)
+    }
+
+    /// Schedules a spot reclaim of `id` at `at` with a notice now.
+    pub fn schedule_reclaim(
+        &mut self,
+        id: &str,
+        notice_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> bool {
+        let Some(s) = self.servers.get_mut(id) else {
+            return false;
+        };
+        if s.phase == Phase::Deleted || s.reclaim_at.is_some() {
+            return false;
+        }
+        s.reclaim_notice_at = Some(notice_at);
+        s.reclaim_at = Some(at);
+        s.updated = notice_at;
+        s.metadata.insert(
+            flexus_cloud::METADATA_SPOT_INTERRUPTION.to_string(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        true
+    }
+
+    fn terminate(&mut self, id: &str, at: DateTime<Utc>, linger_s: f64, reclaimed: bool) {
+        if let Some(s) = self.servers.get_mut(id) {
+            if s.phase == Phase::Deleted {
+                return;
+            }
+            s.phase = Phase::Deleted;
+            s.terminated_at = Some(at);
+            s.updated = at;
+            s.gone_at = Some(at + ms(linger_s));
+            if let Some(b) = self.billing.get_mut(id) {
+                b.end = Some(at);
+                b.reclaimed = reclaimed;
+            }
+        }
+    }
+
+    /// Moves the world to `now` (never backwards). Returns whether anything persisted changed.
+    pub fn advance(
+        &mut self,
+        now: DateTime<Utc>,
+        config: &EmulatorConfig,
+        rng: &mut impl Rng,
+    ) -> bool {
+        if now <= self.now {
+            return false;
+        }
+        let prev = self.now;
+        let mut changed = false;
+        // Spot hazard over (prev, now]: reclaim notices.
+        let dt_h = (now - prev).num_milliseconds() as f64 / 3_600_000.0;
+        let ids: Vec<String> = self.servers.keys().cloned().collect();
+        for id in &ids {
+            let (spot, phase, reclaim, flavor) = {
+                let s = &self.servers[id];
+                (s.spot, s.phase, s.reclaim_at.is_some(), s.flavor.clone())
+            };
+            if spot && phase == Phase::Active && !reclaim {
+                let h = self.hazard(&flavor, config);
+                if h > 0.0 && rng.random::<f64>() < 1.0 - (-h * dt_h).exp() {
+                    let span = (now - prev).num_milliseconds().max(1);
+                    let notice = prev + Duration::milliseconds(rng.random_range(0..span));
+                    self.schedule_reclaim(id, notice, notice + ms(config.spot_notice_seconds));
+                    changed = true;
+                }
+            }
+        }
+        // Boots, deletes, reclaims, expiry, in time order per server.
+        for id in &ids {
+            let Some(s) = self.servers.get(id).cloned() else {
+                continue;
+            };
+            if s.phase == Phase::Build && s.delete_at.is_none() && s.boot_done_at <= now {
+                let t = s.boot_done_at;
+                let pool = s.tag(&config.pool_tag_key).map(str::to_string);
+                if let Some(m) = self.servers.get_mut(id) {
+                    m.phase = Phase::Active;
+                    m.launched_at = Some(t);
+                    m.updated = t;
+                }
+                self.billing.insert(
+                    id.clone(),
+                    BillingRec {
+                        server_id: id.clone(),
+                        name: s.name.clone(),
+                        flavor: s.flavor.clone(),
+                        pool,
+                        spot: s.spot,
+                        price_per_hour: s.price_per_hour,
+                        start: t,
+                        end: None,
+                        reclaimed: false,
+                    },
+                );
+                changed = true;
+            }
+            let s = match self.servers.get(id) {
+                Some(s) => s.clone(),
+                None => continue,
+            };
+            if s.phase != Phase::Deleted {
+                let del = s.delete_at.filter(|t| *t <= now);
+                let rec = s.reclaim_at.filter(|t| *t <= now);
+                match (del, rec) {
+                    (Some(d), Some(r)) if r < d => {
+                        self.terminate(id, r, config.deleted_linger_seconds, true)
+                    }
+                    (Some(d), _) => self.terminate(id, d, config.deleted_linger_seconds, false),
+                    (None, Some(r)) => self.terminate(id, r, config.deleted_linger_seconds, true),
+                    (None, None) => {}
+                }
+                if del.is_some() || rec.is_some() {
+                    changed = true;
+                }
+            }
+            if let Some(s) = self.servers.get(id)
+                && s.phase == Phase::Deleted
+                && s.gone_at.is_some_and(|g| g <= now)
+            {
+                self.servers.remove(id);
+                changed = true;
+            }
+        }
+        // Jobs.
+        for job in self.jobs.values_mut() {
+            if job.state != JobState::Running {
+                continue;
+            }
+            for sj in job.sub_jobs.iter_mut() {
+                if sj.state == JobState::Running && sj.done_at <= now {
+                    sj.state = if sj.error_code.is_some() {
+                        JobState::Fail
+                    } else {
+                        JobState::Success
+                    };
+                    changed = true;
+                }
+            }
+            if job.sub_jobs.iter().all(|s| s.state != JobState::Running) {
+                job.state = if job.sub_jobs.iter().any(|s| s.state == JobState::Fail) {
+                    JobState::Fail
+                } else {
+                    JobState::Success
+                };
+                job.end = job.sub_jobs.iter().map(|s| s.done_at).max().or(Some(now));
+                changed = true;
+            }
+        }
+        // Housekeeping: old tokens and jobs.
+        let token_cutoff = now - Duration::hours(TOKEN_TTL_HOURS * 2);
+        self.tokens.retain(|_, t| t.created > token_cutoff);
+        let job_cutoff = now - Duration::hours(24);
+        self.jobs
+            .retain(|_, j| j.end.is_none_or(|e| e > job_cutoff));
+        // Workload driver.
+        crate::workload::drive(self, prev, now, config);
+        self.custom_metrics.expire(now);
+        self.now = now;
+        changed
+    }
+
+    /// Servers counted against the quota: `(instances, vcpus, ram_mb)`.
+    pub fn usage(&self) -> (u32, u32, u64) {
+        let mut n = 0;
+        let mut cpu = 0;
+        let mut ram = 0;
+        for s in self.servers.values().filter(|s| s.phase != Phase::Deleted) {
+            n += 1;
+            if let Some(f) = crate::flavors::find(&s.flavor) {
+                cpu += f.vcpus;
+                ram += u64::from(f.memory_gib) * 1024;
+            }
+        }
+        (n, cpu, ram)
+    }
+}
+
+/// Seconds as a chrono duration (millisecond precision).
+pub fn ms(seconds: f64) -> Duration {
+    Duration::milliseconds((seconds * 1000.0).round() as i64)
+}
