@@ -14,8 +14,13 @@ use anyhow::Context;
 use flexus_policy::{CompiledPolicy, Policy, parse_hcl, parse_json, policy_schema};
 
 fn check(path: &str) -> anyhow::Result<Result<Policy, flexus_policy::Diagnostics>> {
-    let src = std::fs::read_to_string(path).with_context(|| format!("failed to read policy file {path}"))?;
-    Ok(if path.ends_with(".json") { parse_json(&src) } else { parse_hcl(&src, path) })
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read policy file {path}"))?;
+    Ok(if path.ends_with(".json") {
+        parse_json(&src)
+    } else {
+        parse_hcl(&src, path)
+    })
 }
 
 fn main() -> ExitCode {
@@ -44,7 +49,9 @@ fn main() -> ExitCode {
             Ok(Err(diags)) => {
                 for d in &diags {
                     match &d.location {
-                        Some(flexus_policy::Location::Json { .. }) | None => println!("{path}: {d}"),
+                        Some(flexus_policy::Location::Json { .. }) | None => {
+                            println!("{path}: {d}")
+                        }
                         Some(_) => println!("{d}"),
                     }
                 }
@@ -72,5 +79,9 @@ fn main() -> ExitCode {
             },
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

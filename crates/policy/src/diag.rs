@@ -147,7 +147,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem with a field, not yet located in a file.
     pub fn new(path: FieldPath, message: impl Into<String>) -> Self {
-        Diagnostic { location: None, path, message: message.into() }
+        Diagnostic {
+            location: None,
+            path,
+            message: message.into(),
+        }
     }
 }
 
@@ -167,7 +171,10 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 fn render(v: &[Diagnostic]) -> String {
-    v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Diagnostics {
@@ -228,21 +235,36 @@ mod tests {
         assert_eq!(p.to_string(), "metrics[2].target");
         assert_eq!(p.json_pointer(), "/metrics/2/target");
         assert_eq!(FieldPath::parse("metrics[2].target"), p);
-        assert_eq!(FieldPath::parse("scale_in.cooldown").to_string(), "scale_in.cooldown");
+        assert_eq!(
+            FieldPath::parse("scale_in.cooldown").to_string(),
+            "scale_in.cooldown"
+        );
     }
 
     #[test]
     fn a_located_diagnostic_prints_file_line_column_then_the_message() {
         let d = Diagnostic {
-            location: Some(Location::Hcl { file: "p.hcl".into(), line: 3, column: 5 }),
+            location: Some(Location::Hcl {
+                file: "p.hcl".into(),
+                line: 3,
+                column: 5,
+            }),
             path: FieldPath::parse("bounds.min"),
             message: "bounds.min must be at most bounds.max (4)".into(),
         };
-        assert_eq!(d.to_string(), "p.hcl:3:5: bounds.min must be at most bounds.max (4)");
+        assert_eq!(
+            d.to_string(),
+            "p.hcl:3:5: bounds.min must be at most bounds.max (4)"
+        );
         let j = Diagnostic {
-            location: Some(Location::Json { pointer: "/bounds/min".into() }),
+            location: Some(Location::Json {
+                pointer: "/bounds/min".into(),
+            }),
             ..d
         };
-        assert_eq!(j.to_string(), "/bounds/min: bounds.min must be at most bounds.max (4)");
+        assert_eq!(
+            j.to_string(),
+            "/bounds/min: bounds.min must be at most bounds.max (4)"
+        );
     }
 }

@@ -19,6 +19,8 @@
 //! - [`engine`]: [`CompiledPolicy`], [`decide`], the strategies (seed, target tracking,
 //!   step, schedule), stabilisation, rate policies, cooldowns; [`engine::types`] holds
 //!   the inputs and the [`Decision`]; [`engine::explain`] the reasons.
+//! - [`forecast`]: load forecasting (augurs) that produces the [`Prediction`] a caller
+//!   passes to [`decide`]; `decide` itself never fits a model.
 //!
 //! ```
 //! use flexus_policy::*;
@@ -51,7 +53,8 @@ pub use diag::{Diagnostic, Diagnostics, FieldPath, Location, PathSegment};
 pub use engine::explain::{Reason, Step};
 pub use engine::types::{
     Action, BoundBy, Decision, DecisionInput, Direction, History, Instance, Lifecycle, Observation,
-    PoolCounts, PoolState, Prediction, Purchase, Recommendation, Sample, ScaleEvent, SignalProposal,
+    PoolCounts, PoolState, Prediction, Purchase, Recommendation, Sample, ScaleEvent,
+    SignalProposal,
 };
 pub use engine::{CompiledPolicy, decide};
 pub use model::*;

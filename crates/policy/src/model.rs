@@ -199,7 +199,10 @@ impl MetricKind {
 
     /// Whether values are percentages (0..=100).
     pub fn is_percent(self) -> bool {
-        matches!(self, MetricKind::Cpu | MetricKind::Memory | MetricKind::Gpu | MetricKind::ErrorRate)
+        matches!(
+            self,
+            MetricKind::Cpu | MetricKind::Memory | MetricKind::Gpu | MetricKind::ErrorRate
+        )
     }
 }
 
@@ -354,12 +357,24 @@ fn default_in_window() -> Duration {
 }
 fn default_out_policies() -> Vec<RatePolicy> {
     vec![
-        RatePolicy { kind: RateKind::Percent, value: 100, period: Duration::from_secs(15) },
-        RatePolicy { kind: RateKind::Pods, value: 4, period: Duration::from_secs(15) },
+        RatePolicy {
+            kind: RateKind::Percent,
+            value: 100,
+            period: Duration::from_secs(15),
+        },
+        RatePolicy {
+            kind: RateKind::Pods,
+            value: 4,
+            period: Duration::from_secs(15),
+        },
     ]
 }
 fn default_in_policies() -> Vec<RatePolicy> {
-    vec![RatePolicy { kind: RateKind::Percent, value: 100, period: Duration::from_secs(15) }]
+    vec![RatePolicy {
+        kind: RateKind::Percent,
+        value: 100,
+        period: Duration::from_secs(15),
+    }]
 }
 
 /// A cron-driven minimum capacity: from each time `cron` fires (UTC) and for `duration`,
@@ -584,16 +599,40 @@ impl SeedSettings {
 }
 
 fn seed_cpu() -> SeedBand {
-    SeedBand { scale_out_above: 70.0, scale_in_below: 30.0, out_origin: 70.0, out_span: 30.0, in_span: 30.0 }
+    SeedBand {
+        scale_out_above: 70.0,
+        scale_in_below: 30.0,
+        out_origin: 70.0,
+        out_span: 30.0,
+        in_span: 30.0,
+    }
 }
 fn seed_memory() -> SeedBand {
-    SeedBand { scale_out_above: 80.0, scale_in_below: 40.0, out_origin: 80.0, out_span: 20.0, in_span: 40.0 }
+    SeedBand {
+        scale_out_above: 80.0,
+        scale_in_below: 40.0,
+        out_origin: 80.0,
+        out_span: 20.0,
+        in_span: 40.0,
+    }
 }
 fn seed_response() -> SeedBand {
-    SeedBand { scale_out_above: 2000.0, scale_in_below: 500.0, out_origin: 2000.0, out_span: 3000.0, in_span: 500.0 }
+    SeedBand {
+        scale_out_above: 2000.0,
+        scale_in_below: 500.0,
+        out_origin: 2000.0,
+        out_span: 3000.0,
+        in_span: 500.0,
+    }
 }
 fn seed_queue() -> SeedBand {
-    SeedBand { scale_out_above: 100.0, scale_in_below: 50.0, out_origin: 0.0, out_span: 200.0, in_span: 50.0 }
+    SeedBand {
+        scale_out_above: 100.0,
+        scale_in_below: 50.0,
+        out_origin: 0.0,
+        out_span: 200.0,
+        in_span: 50.0,
+    }
 }
 fn seed_trend_weight() -> f64 {
     0.05

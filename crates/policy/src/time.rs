@@ -11,7 +11,18 @@ use serde::{Deserialize, Serialize};
 ///
 /// The engine never reads a clock; callers pass `now` and every observation's time.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
@@ -32,12 +43,14 @@ impl Timestamp {
         self.0
     }
 
-    /// This time plus a duration (saturating).
+    /// This time plus a duration (saturating). Same as `self + d`.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_add(duration_millis(d)))
     }
 
-    /// This time minus a duration (saturating).
+    /// This time minus a duration (saturating). Same as `self - d`.
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_sub(duration_millis(d)))
     }
@@ -50,6 +63,20 @@ impl Timestamp {
         } else {
             Duration::from_millis(ms as u64)
         }
+    }
+}
+
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(duration_millis(d)))
+    }
+}
+
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(duration_millis(d)))
     }
 }
 
@@ -133,7 +160,13 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -230,7 +263,9 @@ mod tests {
 
     #[test]
     fn formatted_durations_read_back_to_the_same_value() {
-        for ms in [0u64, 1, 999, 1000, 90_000, 300_000, 5_400_000, 86_400_000, 90_061_001] {
+        for ms in [
+            0u64, 1, 999, 1000, 90_000, 300_000, 5_400_000, 86_400_000, 90_061_001,
+        ] {
             let d = Duration::from_millis(ms);
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }
@@ -242,7 +277,15 @@ mod tests {
         let t = Timestamp::from_secs(0);
         assert_eq!(t.to_string(), "1970-01-01T00:00:00.000Z");
         assert_eq!(t.add(Duration::from_secs(5)).millis(), 5000);
-        assert_eq!(Timestamp(5000).since(Timestamp(2000)), Duration::from_secs(3));
+        assert_eq!(t + Duration::from_secs(5), Timestamp(5000));
+        assert_eq!(
+            Timestamp(i64::MIN) - Duration::from_secs(1),
+            Timestamp(i64::MIN)
+        );
+        assert_eq!(
+            Timestamp(5000).since(Timestamp(2000)),
+            Duration::from_secs(3)
+        );
         assert_eq!(Timestamp(2000).since(Timestamp(5000)), Duration::ZERO);
     }
 }

@@ -46,26 +46,40 @@ impl V {
         if v.is_finite() {
             true
         } else {
-            self.err(path.clone(), format!("{path} must be a finite number, got {v}"));
+            self.err(
+                path.clone(),
+                format!("{path} must be a finite number, got {v}"),
+            );
             false
         }
     }
 
     fn positive(&mut self, path: &FieldPath, v: f64) {
         if self.finite(path, v) && v <= 0.0 {
-            self.err(path.clone(), format!("{path} must be greater than 0, got {v}"));
+            self.err(
+                path.clone(),
+                format!("{path} must be greater than 0, got {v}"),
+            );
         }
     }
 
     fn range(&mut self, path: &FieldPath, v: f64, lo: f64, hi: f64) {
         if self.finite(path, v) && !(lo..=hi).contains(&v) {
-            self.err(path.clone(), format!("{path} must be between {lo} and {hi}, got {v}"));
+            self.err(
+                path.clone(),
+                format!("{path} must be between {lo} and {hi}, got {v}"),
+            );
         }
     }
 
     fn duration_positive(&mut self, path: &FieldPath, d: Duration) {
         if d.is_zero() {
-            self.err(path.clone(), format!("{path} must be a positive duration (e.g. \"90s\", \"5m\", \"1h\"), got 0s"));
+            self.err(
+                path.clone(),
+                format!(
+                    "{path} must be a positive duration (e.g. \"90s\", \"5m\", \"1h\"), got 0s"
+                ),
+            );
         }
     }
 }
@@ -74,25 +88,39 @@ impl Policy {
     /// Checks every rule of the policy and reports every violation with its field path
     /// (`bounds.min`, `metrics[2].target`, `scale_in.policies[0].value`).
     pub fn validate(&self) -> Result<(), Diagnostics> {
-        let mut v = V { d: Diagnostics::new() };
+        let mut v = V {
+            d: Diagnostics::new(),
+        };
         let root = FieldPath::root();
         let p = self;
 
         v.duration_positive(&root.field("evaluation_interval"), p.evaluation_interval);
         let tol = root.field("tolerance");
         if v.finite(&tol, p.tolerance) && !(0.0..1.0).contains(&p.tolerance) {
-            v.err(tol, format!("tolerance must be at least 0 and less than 1, got {}", p.tolerance));
+            v.err(
+                tol,
+                format!(
+                    "tolerance must be at least 0 and less than 1, got {}",
+                    p.tolerance
+                ),
+            );
         }
 
         // Bounds.
         let b = root.field("bounds");
         if p.bounds.max == 0 {
-            v.err(b.field("max"), "bounds.max must be at least 1, got 0".into());
+            v.err(
+                b.field("max"),
+                "bounds.max must be at least 1, got 0".into(),
+            );
         }
         if p.bounds.min > p.bounds.max {
             v.err(
                 b.field("min"),
-                format!("bounds.min ({}) must be at most bounds.max ({})", p.bounds.min, p.bounds.max),
+                format!(
+                    "bounds.min ({}) must be at most bounds.max ({})",
+                    p.bounds.min, p.bounds.max
+                ),
             );
         }
         if let Some(i) = p.bounds.initial
@@ -112,18 +140,33 @@ impl Policy {
         for (i, m) in p.metrics.iter().enumerate() {
             let mp = root.field("metrics").index(i);
             if m.name.trim().is_empty() {
-                v.err(mp.field("name"), format!("{} must not be empty", mp.field("name")));
+                v.err(
+                    mp.field("name"),
+                    format!("{} must not be empty", mp.field("name")),
+                );
             } else if !names.insert(m.name.as_str()) {
-                v.err(mp.field("name"), format!("metric name {:?} is declared more than once", m.name));
+                v.err(
+                    mp.field("name"),
+                    format!("metric name {:?} is declared more than once", m.name),
+                );
             }
             match &m.source {
-                MetricSource::CloudEye { namespace, metric_name } => {
+                MetricSource::CloudEye {
+                    namespace,
+                    metric_name,
+                } => {
                     let sp = mp.field("source");
                     if namespace.trim().is_empty() {
-                        v.err(sp.field("namespace"), format!("{} must not be empty", sp.field("namespace")));
+                        v.err(
+                            sp.field("namespace"),
+                            format!("{} must not be empty", sp.field("namespace")),
+                        );
                     }
                     if metric_name.trim().is_empty() {
-                        v.err(sp.field("metric_name"), format!("{} must not be empty", sp.field("metric_name")));
+                        v.err(
+                            sp.field("metric_name"),
+                            format!("{} must not be empty", sp.field("metric_name")),
+                        );
                     }
                 }
                 MetricSource::Prometheus { query } if query.trim().is_empty() => {
@@ -164,7 +207,11 @@ impl Policy {
                 && a <= bv
             {
                 v.err(
-                    mp.field(if above.is_some() { "scale_out_above" } else { "scale_in_below" }),
+                    mp.field(if above.is_some() {
+                        "scale_out_above"
+                    } else {
+                        "scale_in_below"
+                    }),
                     format!(
                         "{}: scale_out_above ({a}) must be greater than scale_in_below ({bv})",
                         mp
@@ -182,11 +229,18 @@ impl Policy {
                 match m.fallback_capacity {
                     None => v.err(
                         mp.field("fallback_capacity"),
-                        format!("{} is required when missing_data = \"fallback\"", mp.field("fallback_capacity")),
+                        format!(
+                            "{} is required when missing_data = \"fallback\"",
+                            mp.field("fallback_capacity")
+                        ),
                     ),
                     Some(f) if f > p.bounds.max => v.err(
                         mp.field("fallback_capacity"),
-                        format!("{} ({f}) must be at most bounds.max ({})", mp.field("fallback_capacity"), p.bounds.max),
+                        format!(
+                            "{} ({f}) must be at most bounds.max ({})",
+                            mp.field("fallback_capacity"),
+                            p.bounds.max
+                        ),
                     ),
                     _ => {}
                 }
@@ -199,7 +253,8 @@ impl Policy {
                 if !p.metrics.iter().any(|m| m.target.is_some()) {
                     v.err(
                         root.field("metrics"),
-                        "strategy \"target_tracking\" needs at least one metric with a target".into(),
+                        "strategy \"target_tracking\" needs at least one metric with a target"
+                            .into(),
                     );
                 }
             }
@@ -208,7 +263,10 @@ impl Policy {
                     .metrics
                     .iter()
                     .filter(|m| p.seed.band(m.kind).is_some())
-                    .map(|m| m.weight.unwrap_or_else(|| SeedSettings::default_weight(m.kind)))
+                    .map(|m| {
+                        m.weight
+                            .unwrap_or_else(|| SeedSettings::default_weight(m.kind))
+                    })
                     .collect();
                 if scored.is_empty() {
                     v.err(
@@ -223,7 +281,10 @@ impl Policy {
                 }
             }
             Strategy::Step => match &p.step {
-                None => v.err(root.field("step"), "strategy \"step\" needs a step block".into()),
+                None => v.err(
+                    root.field("step"),
+                    "strategy \"step\" needs a step block".into(),
+                ),
                 Some(s) => validate_step(&mut v, p, s),
             },
             Strategy::Schedule => {
@@ -243,7 +304,12 @@ impl Policy {
         }
 
         // Behaviour.
-        validate_rates(&mut v, &root.field("scale_out"), &p.scale_out.policies, 1000);
+        validate_rates(
+            &mut v,
+            &root.field("scale_out"),
+            &p.scale_out.policies,
+            1000,
+        );
         validate_rates(&mut v, &root.field("scale_in"), &p.scale_in.policies, 100);
 
         // Schedules.
@@ -251,9 +317,15 @@ impl Policy {
         for (i, s) in p.schedules.iter().enumerate() {
             let sp = root.field("schedules").index(i);
             if s.name.trim().is_empty() {
-                v.err(sp.field("name"), format!("{} must not be empty", sp.field("name")));
+                v.err(
+                    sp.field("name"),
+                    format!("{} must not be empty", sp.field("name")),
+                );
             } else if !snames.insert(s.name.as_str()) {
-                v.err(sp.field("name"), format!("schedule name {:?} is declared more than once", s.name));
+                v.err(
+                    sp.field("name"),
+                    format!("schedule name {:?} is declared more than once", s.name),
+                );
             }
             if let Err(e) = parse_cron(&s.cron) {
                 v.err(sp.field("cron"), format!("{}: {e}", sp.field("cron")));
@@ -262,7 +334,12 @@ impl Policy {
             if s.min_capacity > p.bounds.max {
                 v.err(
                     sp.field("min_capacity"),
-                    format!("{} ({}) must be at most bounds.max ({})", sp.field("min_capacity"), s.min_capacity, p.bounds.max),
+                    format!(
+                        "{} ({}) must be at most bounds.max ({})",
+                        sp.field("min_capacity"),
+                        s.min_capacity,
+                        p.bounds.max
+                    ),
                 );
             }
         }
@@ -272,10 +349,16 @@ impl Policy {
         let pr = &p.prediction;
         if pr.enabled {
             match &pr.metric {
-                None => v.err(pp.field("metric"), "prediction.metric is required when prediction is enabled".into()),
+                None => v.err(
+                    pp.field("metric"),
+                    "prediction.metric is required when prediction is enabled".into(),
+                ),
                 Some(m) if !p.metrics.iter().any(|x| &x.name == m) => v.err(
                     pp.field("metric"),
-                    format!("prediction.metric {m:?} names no declared metric (declared: {})", metric_names(p)),
+                    format!(
+                        "prediction.metric {m:?} names no declared metric (declared: {})",
+                        metric_names(p)
+                    ),
                 ),
                 _ => {}
             }
@@ -297,7 +380,12 @@ impl Policy {
         }
 
         // Spot mix.
-        v.range(&root.field("spot").field("spot_percentage"), p.spot.spot_percentage, 0.0, 100.0);
+        v.range(
+            &root.field("spot").field("spot_percentage"),
+            p.spot.spot_percentage,
+            0.0,
+            100.0,
+        );
 
         // Seed constants.
         let sp = root.field("seed");
@@ -312,11 +400,20 @@ impl Policy {
         }
         let _ = v.finite(&sp.field("trend_weight"), s.trend_weight);
         if s.trend_weight < 0.0 {
-            v.err(sp.field("trend_weight"), format!("seed.trend_weight must be at least 0, got {}", s.trend_weight));
+            v.err(
+                sp.field("trend_weight"),
+                format!(
+                    "seed.trend_weight must be at least 0, got {}",
+                    s.trend_weight
+                ),
+            );
         }
         v.positive(&sp.field("trend_divisor"), s.trend_divisor);
         if s.trend_samples == 1 {
-            v.err(sp.field("trend_samples"), "seed.trend_samples must be 0 (no trend) or at least 2, got 1".into());
+            v.err(
+                sp.field("trend_samples"),
+                "seed.trend_samples must be 0 (no trend) or at least 2, got 1".into(),
+            );
         }
         let out_ok = v.finite(&sp.field("scale_out_score"), s.scale_out_score);
         let in_ok = v.finite(&sp.field("scale_in_score"), s.scale_in_score);
@@ -338,7 +435,11 @@ impl Policy {
 
 fn metric_names(p: &Policy) -> String {
     let v: Vec<String> = p.metrics.iter().map(|m| format!("{:?}", m.name)).collect();
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 fn validate_band(v: &mut V, path: &FieldPath, b: &SeedBand) {
@@ -366,12 +467,20 @@ fn validate_rates(v: &mut V, path: &FieldPath, policies: &[RatePolicy], max_perc
     for (i, r) in policies.iter().enumerate() {
         let rp = path.field("policies").index(i);
         match r.kind {
-            RateKind::Pods if r.value == 0 => {
-                v.err(rp.field("value"), format!("{} (instances) must be at least 1, got 0", rp.field("value")))
-            }
+            RateKind::Pods if r.value == 0 => v.err(
+                rp.field("value"),
+                format!(
+                    "{} (instances) must be at least 1, got 0",
+                    rp.field("value")
+                ),
+            ),
             RateKind::Percent if r.value == 0 || r.value > max_percent => v.err(
                 rp.field("value"),
-                format!("{} (percent) must be between 1 and {max_percent}, got {}", rp.field("value"), r.value),
+                format!(
+                    "{} (percent) must be between 1 and {max_percent}, got {}",
+                    rp.field("value"),
+                    r.value
+                ),
             ),
             _ => {}
         }
@@ -379,7 +488,11 @@ fn validate_rates(v: &mut V, path: &FieldPath, policies: &[RatePolicy], max_perc
         if r.period > MAX_RATE_PERIOD {
             v.err(
                 rp.field("period"),
-                format!("{} must be at most 30m, got {}", rp.field("period"), crate::time::format_duration(r.period)),
+                format!(
+                    "{} must be at most 30m, got {}",
+                    rp.field("period"),
+                    crate::time::format_duration(r.period)
+                ),
             );
         }
     }
@@ -390,21 +503,33 @@ fn validate_step(v: &mut V, p: &Policy, s: &crate::model::StepSettings) {
     if !p.metrics.iter().any(|m| m.name == s.metric) {
         v.err(
             sp.field("metric"),
-            format!("step.metric {:?} names no declared metric (declared: {})", s.metric, metric_names(p)),
+            format!(
+                "step.metric {:?} names no declared metric (declared: {})",
+                s.metric,
+                metric_names(p)
+            ),
         );
     }
     v.finite(&sp.field("threshold"), s.threshold);
     if s.min_adjustment_magnitude == Some(0) {
-        v.err(sp.field("min_adjustment_magnitude"), "step.min_adjustment_magnitude must be at least 1, got 0".into());
+        v.err(
+            sp.field("min_adjustment_magnitude"),
+            "step.min_adjustment_magnitude must be at least 1, got 0".into(),
+        );
     }
-    if s.min_adjustment_magnitude.is_some() && s.adjustment_type != AdjustmentType::PercentChangeInCapacity {
+    if s.min_adjustment_magnitude.is_some()
+        && s.adjustment_type != AdjustmentType::PercentChangeInCapacity
+    {
         v.err(
             sp.field("min_adjustment_magnitude"),
             "step.min_adjustment_magnitude applies only to adjustment_type = \"percent_change_in_capacity\"".into(),
         );
     }
     if s.adjustments.is_empty() {
-        v.err(sp.field("adjustments"), "step.adjustments must contain at least one step".into());
+        v.err(
+            sp.field("adjustments"),
+            "step.adjustments must contain at least one step".into(),
+        );
     }
     let mut intervals: Vec<(usize, f64, f64)> = Vec::new();
     for (i, a) in s.adjustments.iter().enumerate() {
@@ -422,7 +547,10 @@ fn validate_step(v: &mut V, p: &Policy, s: &crate::model::StepSettings) {
         let lo = a.lower.unwrap_or(f64::NEG_INFINITY);
         let hi = a.upper.unwrap_or(f64::INFINITY);
         if lo >= hi {
-            v.err(ap.field("upper"), format!("{}: upper ({hi}) must be greater than lower ({lo})", ap));
+            v.err(
+                ap.field("upper"),
+                format!("{}: upper ({hi}) must be greater than lower ({lo})", ap),
+            );
             continue;
         }
         if !(step_is_above(a) || a.upper.is_some_and(|u| u <= 0.0)) {
@@ -435,7 +563,13 @@ fn validate_step(v: &mut V, p: &Policy, s: &crate::model::StepSettings) {
             continue;
         }
         if s.adjustment_type == AdjustmentType::ExactCapacity && a.adjustment < 0.0 {
-            v.err(ap.field("adjustment"), format!("{}: an exact capacity must be at least 0", ap.field("adjustment")));
+            v.err(
+                ap.field("adjustment"),
+                format!(
+                    "{}: an exact capacity must be at least 0",
+                    ap.field("adjustment")
+                ),
+            );
         }
         for (j, l2, h2) in &intervals {
             if lo < *h2 && *l2 < hi {

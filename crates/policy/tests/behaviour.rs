@@ -16,22 +16,36 @@ fn secs(s: u64) -> Duration {
 }
 
 fn cpu_policy(behaviour: &str) -> CompiledPolicy {
-    policy(&json("target_tracking", 1, 100, &metric("cpu", "cpu", r#""target": 50"#), behaviour))
+    policy(&json(
+        "target_tracking",
+        1,
+        100,
+        &metric("cpu", "cpu", r#""target": 50"#),
+        behaviour,
+    ))
 }
 
 fn rec(h: &mut History, ago: u64, desired: u32) {
-    h.recommendations.push_back(Recommendation { at: NOW.sub(secs(ago)), desired });
+    h.recommendations.push_back(Recommendation {
+        at: NOW.sub(secs(ago)),
+        desired,
+    });
 }
 
 #[test]
 fn scale_in_waits_for_stabilisation_window() {
-    let cp = cpu_policy(r#""scale_out": {"policies": []}, "scale_in": {"stabilisation_window": "5m", "policies": []}"#);
+    let cp = cpu_policy(
+        r#""scale_out": {"policies": []}, "scale_in": {"stabilisation_window": "5m", "policies": []}"#,
+    );
     let mut h = History::new();
     rec(&mut h, 200, 10);
     rec(&mut h, 100, 8);
     // cpu 25 on 10 ready → 5; the window still holds 10.
     let d = run(&cp, NOW, &obs(NOW, &[("cpu", 25.0)]), &pool(10, 0), &h);
-    assert_eq!((d.recommendation, d.desired, d.bound_by), (5, 10, Some(BoundBy::Stabilisation)));
+    assert_eq!(
+        (d.recommendation, d.desired, d.bound_by),
+        (5, 10, Some(BoundBy::Stabilisation))
+    );
     // 150 s later the 10 has left the window; the max inside is 8.
     let t = NOW.add(secs(150));
     let d = run(&cp, t, &obs(t, &[("cpu", 25.0)]), &pool(10, 0), &h);
@@ -44,7 +58,9 @@ fn scale_in_waits_for_stabilisation_window() {
 
 #[test]
 fn scale_out_stabilisation_follows_the_minimum_recommendation() {
-    let cp = cpu_policy(r#""scale_out": {"stabilisation_window": "1m", "policies": []}, "scale_in": {"stabilisation_window": "0s", "policies": []}"#);
+    let cp = cpu_policy(
+        r#""scale_out": {"stabilisation_window": "1m", "policies": []}, "scale_in": {"stabilisation_window": "0s", "policies": []}"#,
+    );
     let mut h = History::new();
     rec(&mut h, 30, 12);
     rec(&mut h, 15, 14);
@@ -59,7 +75,13 @@ fn scale_up_rate_follows_hpa_policies_with_select() {
         let cp = cpu_policy(&format!(
             r#""scale_out": {{"select": "{select}", "policies": [{{"type": "percent", "value": 100, "period": "1m"}}, {{"type": "pods", "value": 4, "period": "1m"}}]}}, "scale_in": {{"stabilisation_window": "0s", "policies": []}}"#
         ));
-        let d = run(&cp, NOW, &obs(NOW, &[("cpu", 150.0)]), &pool(10, 0), &History::new());
+        let d = run(
+            &cp,
+            NOW,
+            &obs(NOW, &[("cpu", 150.0)]),
+            &pool(10, 0),
+            &History::new(),
+        );
         assert_eq!(d.desired, want, "select {select}");
         if want != 30 {
             assert_eq!(d.bound_by, Some(BoundBy::RateLimit));
@@ -69,9 +91,15 @@ fn scale_up_rate_follows_hpa_policies_with_select() {
 
 #[test]
 fn rate_period_counts_from_the_replicas_at_its_start() {
-    let cp = cpu_policy(r#""scale_out": {"policies": [{"type": "percent", "value": 100, "period": "1m"}, {"type": "pods", "value": 4, "period": "1m"}]}, "scale_in": {"stabilisation_window": "0s", "policies": []}"#);
+    let cp = cpu_policy(
+        r#""scale_out": {"policies": [{"type": "percent", "value": 100, "period": "1m"}, {"type": "pods", "value": 4, "period": "1m"}]}, "scale_in": {"stabilisation_window": "0s", "policies": []}"#,
+    );
     let mut h = History::new();
-    h.record_event(ScaleEvent { at: NOW.sub(secs(30)), from: 5, to: 10 });
+    h.record_event(ScaleEvent {
+        at: NOW.sub(secs(30)),
+        from: 5,
+        to: 10,
+    });
     // Start of period = 10 − 5 = 5: percent → 10, pods → 9: no more scale-out yet.
     let d = run(&cp, NOW, &obs(NOW, &[("cpu", 150.0)]), &pool(10, 0), &h);
     assert_eq!((d.desired, d.bound_by), (10, Some(BoundBy::RateLimit)));
@@ -83,27 +111,64 @@ fn rate_period_counts_from_the_replicas_at_its_start() {
 
 #[test]
 fn scale_down_rate_uses_floor_of_percent() {
-    let cp = cpu_policy(r#""scale_in": {"stabilisation_window": "0s", "policies": [{"type": "percent", "value": 30, "period": "1m"}]}"#);
+    let cp = cpu_policy(
+        r#""scale_in": {"stabilisation_window": "0s", "policies": [{"type": "percent", "value": 30, "period": "1m"}]}"#,
+    );
     // current 9, cpu 5 → 1; 30 % down: floor(9 · 0.7) = 6.
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 5.0)]), &pool(9, 0), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 5.0)]),
+        &pool(9, 0),
+        &History::new(),
+    );
     assert_eq!((d.desired, d.bound_by), (6, Some(BoundBy::RateLimit)));
-    assert_eq!(engine::scale_down_limit(9, &History::new(), NOW, &[RatePolicy { kind: RateKind::Pods, value: 2, period: secs(60) }], SelectPolicy::Max), 7);
+    assert_eq!(
+        engine::scale_down_limit(
+            9,
+            &History::new(),
+            NOW,
+            &[RatePolicy {
+                kind: RateKind::Pods,
+                value: 2,
+                period: secs(60)
+            }],
+            SelectPolicy::Max
+        ),
+        7
+    );
 }
 
 #[test]
 fn scale_in_cooldown_follows_any_action_and_scale_out_cooldown_only_scale_outs() {
-    let cp = cpu_policy(r#""scale_out": {"cooldown": "2m", "policies": []}, "scale_in": {"cooldown": "5m", "stabilisation_window": "0s", "policies": []}"#);
+    let cp = cpu_policy(
+        r#""scale_out": {"cooldown": "2m", "policies": []}, "scale_in": {"cooldown": "5m", "stabilisation_window": "0s", "policies": []}"#,
+    );
     let mut h = History::new();
-    h.record_event(ScaleEvent { at: NOW.sub(secs(60)), from: 8, to: 10 });
+    h.record_event(ScaleEvent {
+        at: NOW.sub(secs(60)),
+        from: 8,
+        to: 10,
+    });
     let d = run(&cp, NOW, &obs(NOW, &[("cpu", 20.0)]), &pool(10, 0), &h);
-    assert_eq!((d.action, d.bound_by), (Action::None, Some(BoundBy::Cooldown)));
+    assert_eq!(
+        (d.action, d.bound_by),
+        (Action::None, Some(BoundBy::Cooldown))
+    );
     let d = run(&cp, NOW, &obs(NOW, &[("cpu", 80.0)]), &pool(10, 0), &h);
-    assert_eq!((d.action, d.bound_by), (Action::None, Some(BoundBy::Cooldown)));
+    assert_eq!(
+        (d.action, d.bound_by),
+        (Action::None, Some(BoundBy::Cooldown))
+    );
     let t = NOW.add(secs(61));
     let d = run(&cp, t, &obs(t, &[("cpu", 80.0)]), &pool(10, 0), &h);
     assert_eq!(d.action, Action::ScaleOut { by: 6 });
     let d = run(&cp, t, &obs(t, &[("cpu", 20.0)]), &pool(10, 0), &h);
-    assert_eq!(d.action, Action::None, "scale-in still cooling down 4 minutes after the scale-out");
+    assert_eq!(
+        d.action,
+        Action::None,
+        "scale-in still cooling down 4 minutes after the scale-out"
+    );
     let t = NOW.add(secs(241));
     let d = run(&cp, t, &obs(t, &[("cpu", 20.0)]), &pool(10, 0), &h);
     assert_eq!(d.action, Action::ScaleIn { by: 6 });
@@ -118,9 +183,17 @@ fn history_records_recommendations_events_and_prunes_old_entries() {
     assert_eq!(h.recommendations.len(), 1);
     assert_eq!(h.events.len(), 1);
     assert_eq!(h.last_scale_out, Some(NOW));
-    h.prune(NOW.add(secs(1000)), cp.history_horizon(), cp.trend_samples());
+    h.prune(
+        NOW.add(secs(1000)),
+        cp.history_horizon(),
+        cp.trend_samples(),
+    );
     assert!(h.recommendations.is_empty() && h.events.is_empty());
-    assert_eq!(h.last_scale_out, Some(NOW), "the last action time survives pruning");
+    assert_eq!(
+        h.last_scale_out,
+        Some(NOW),
+        "the last action time survives pruning"
+    );
 }
 
 // ---------------------------------------------------------------- proptest invariants
@@ -154,65 +227,118 @@ fn select() -> impl Strategy<Value = &'static str> {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        (0u32..5, 1u32..40, 0u64..600, 0u64..600, 0u64..300, 0u64..300, select(), select()),
+        (
+            0u32..5,
+            1u32..40,
+            0u64..600,
+            0u64..600,
+            0u64..300,
+            0u64..300,
+            select(),
+            select(),
+        ),
         (1u32..6, 1u32..200, 1u32..6, 1u32..100, 1u64..300),
-        (0u32..45, 0u32..5, proptest::option::of(0.0f64..200.0), proptest::option::of(0.0f64..500.0)),
+        (
+            0u32..45,
+            0u32..5,
+            proptest::option::of(0.0f64..200.0),
+            proptest::option::of(0.0f64..500.0),
+        ),
         proptest::collection::vec((0u64..900, 0u32..50), 0..20),
         proptest::collection::vec((0u64..900, 0u32..50, 0u32..50), 0..6),
     )
-        .prop_map(|((min, span, ow, iw, ocd, icd, os, is), (op, opct, ip, ipct, period), (ready, booting, cpu, queue), recs, events)| Case {
-            min,
-            max: min + span,
-            out_window: ow,
-            in_window: iw,
-            out_cd: ocd,
-            in_cd: icd,
-            out_select: os,
-            in_select: is,
-            out_pods: op,
-            out_pct: opct,
-            in_pods: ip,
-            in_pct: ipct,
-            period,
-            ready,
-            booting,
-            cpu,
-            queue,
-            recs,
-            events,
-        })
+        .prop_map(
+            |(
+                (min, span, ow, iw, ocd, icd, os, is),
+                (op, opct, ip, ipct, period),
+                (ready, booting, cpu, queue),
+                recs,
+                events,
+            )| Case {
+                min,
+                max: min + span,
+                out_window: ow,
+                in_window: iw,
+                out_cd: ocd,
+                in_cd: icd,
+                out_select: os,
+                in_select: is,
+                out_pods: op,
+                out_pct: opct,
+                in_pods: ip,
+                in_pct: ipct,
+                period,
+                ready,
+                booting,
+                cpu,
+                queue,
+                recs,
+                events,
+            },
+        )
 }
 
 fn build(c: &Case) -> (CompiledPolicy, PoolState, History, Vec<Observation>) {
     let metrics = [
         metric("cpu", "cpu", r#""target": 60"#),
-        metric("queue", "queue_length", r#""target": 5, "per_instance": true"#),
+        metric(
+            "queue",
+            "queue_length",
+            r#""target": 5, "per_instance": true"#,
+        ),
     ]
     .join(",");
     let behaviour = format!(
         r#""scale_out": {{"cooldown": "{}s", "stabilisation_window": "{}s", "select": "{}", "policies": [{{"type": "pods", "value": {}, "period": "{}s"}}, {{"type": "percent", "value": {}, "period": "{}s"}}]}},
            "scale_in": {{"cooldown": "{}s", "stabilisation_window": "{}s", "select": "{}", "policies": [{{"type": "pods", "value": {}, "period": "{}s"}}, {{"type": "percent", "value": {}, "period": "{}s"}}]}}"#,
-        c.out_cd, c.out_window, c.out_select, c.out_pods, c.period, c.out_pct, c.period,
-        c.in_cd, c.in_window, c.in_select, c.in_pods, c.period, c.in_pct, c.period
+        c.out_cd,
+        c.out_window,
+        c.out_select,
+        c.out_pods,
+        c.period,
+        c.out_pct,
+        c.period,
+        c.in_cd,
+        c.in_window,
+        c.in_select,
+        c.in_pods,
+        c.period,
+        c.in_pct,
+        c.period
     );
     let cp = policy(&json("target_tracking", c.min, c.max, &metrics, &behaviour));
     let mut h = History::new();
     let mut recs = c.recs.clone();
-    recs.sort_by(|a, b| b.0.cmp(&a.0));
+    recs.sort_by_key(|r| std::cmp::Reverse(r.0));
     for (ago, d) in recs {
-        h.recommendations.push_back(Recommendation { at: NOW.sub(Duration::from_secs(ago)), desired: d });
+        h.recommendations.push_back(Recommendation {
+            at: NOW.sub(Duration::from_secs(ago)),
+            desired: d,
+        });
     }
     let mut evs = c.events.clone();
-    evs.sort_by(|a, b| b.0.cmp(&a.0));
+    evs.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (ago, from, to) in evs {
-        h.record_event(ScaleEvent { at: NOW.sub(Duration::from_secs(ago)), from, to });
+        h.record_event(ScaleEvent {
+            at: NOW.sub(Duration::from_secs(ago)),
+            from,
+            to,
+        });
     }
     let mut o = Vec::new();
     if let Some(v) = c.cpu {
-        o.push(Observation { metric: "cpu".into(), value: v, at: NOW });
+        o.push(Observation {
+            metric: "cpu".into(),
+            value: v,
+            at: NOW,
+        });
     }
     if let Some(v) = c.queue {
-        o.push(Observation { metric: "queue".into(), value: v, at: NOW });
+        o.push(Observation {
+            metric: "queue".into(),
+            value: v,
+            at: NOW,
+        });
     }
     (cp, pool(c.ready, c.booting), h, o)
 }

@@ -24,21 +24,33 @@ fn example_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "hcl" || e == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 4, "expected the example policies in {}", dir.display());
+    assert!(
+        files.len() >= 4,
+        "expected the example policies in {}",
+        dir.display()
+    );
     files
 }
 
 fn load(path: &Path) -> Policy {
     let src = std::fs::read_to_string(path).expect("read policy");
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("policy");
-    let parsed = if name.ends_with(".json") { parse_json(&src) } else { parse_hcl(&src, name) };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("policy");
+    let parsed = if name.ends_with(".json") {
+        parse_json(&src)
+    } else {
+        parse_hcl(&src, name)
+    };
     parsed.unwrap_or_else(|d| panic!("{name} does not parse:\n{d}"))
 }
 
 #[test]
 fn every_example_policy_parses_and_compiles() {
     for f in example_files() {
-        CompiledPolicy::new(load(&f)).unwrap_or_else(|d| panic!("{} does not compile:\n{d}", f.display()));
+        CompiledPolicy::new(load(&f))
+            .unwrap_or_else(|d| panic!("{} does not compile:\n{d}", f.display()));
     }
 }
 
@@ -52,7 +64,8 @@ fn the_json_example_lowers_to_the_same_policy_as_its_hcl_twin() {
 }
 
 fn demand() -> Vec<(String, f64)> {
-    let text = std::fs::read_to_string(root().join("tests/data/nasa-1995-07-13-morning.csv")).expect("read trace");
+    let text = std::fs::read_to_string(root().join("tests/data/nasa-1995-07-13-morning.csv"))
+        .expect("read trace");
     text.lines()
         .skip(1)
         .map(|l| {
@@ -74,7 +87,11 @@ impl Sim {
     fn observations(&self, now: Timestamp, demand: f64, policy: &Policy) -> Vec<Observation> {
         let ready = self.pool.counts().ready;
         let capacity = f64::from(ready) * PER_INSTANCE;
-        let util = if capacity > 0.0 { (100.0 * demand / capacity).min(100.0) } else { 100.0 };
+        let util = if capacity > 0.0 {
+            (100.0 * demand / capacity).min(100.0)
+        } else {
+            100.0
+        };
         let queue = (demand - 0.8 * capacity).max(0.0) * 2.0;
         policy
             .metrics
@@ -88,7 +105,11 @@ impl Sim {
                     MetricKind::ErrorRate => 0.0,
                     MetricKind::Custom => demand,
                 };
-                Observation { metric: m.name.clone(), value, at: now }
+                Observation {
+                    metric: m.name.clone(),
+                    value,
+                    at: now,
+                }
             })
             .collect()
     }
@@ -137,7 +158,10 @@ impl Sim {
 fn bound(b: Option<BoundBy>) -> String {
     match b {
         None => "-".into(),
-        Some(b) => serde_json::to_value(b).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        Some(b) => serde_json::to_value(b)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
     }
 }
 
@@ -145,17 +169,32 @@ fn replay(policy: Policy) -> String {
     let cp = CompiledPolicy::new(policy).expect("compiles");
     let p = cp.policy().clone();
     let initial = p.bounds.initial_or_min().max(1);
-    let mut sim = Sim { pool: PoolState::ready(initial, START), next_id: initial };
+    let mut sim = Sim {
+        pool: PoolState::ready(initial, START),
+        next_id: initial,
+    };
     let mut history = History::new();
     let mut out = String::new();
     let (mut actions, mut instance_minutes, mut short_minutes, mut peak) = (0u32, 0u64, 0u32, 0u32);
-    let _ = writeln!(out, "# minute demand ready pending -> recommendation desired action bound_by");
+    let _ = writeln!(
+        out,
+        "# minute demand ready pending -> recommendation desired action bound_by"
+    );
     for (i, (minute, demand)) in demand().into_iter().enumerate() {
         let now = START.add(std::time::Duration::from_secs(60 * i as u64));
         sim.advance(now);
         let o = sim.observations(now, demand, &p);
         let counts = sim.pool.counts();
-        let d = decide(&cp, &DecisionInput { now, observations: &o, pool: &sim.pool, history: &history, prediction: None });
+        let d = decide(
+            &cp,
+            &DecisionInput {
+                now,
+                observations: &o,
+                pool: &sim.pool,
+                history: &history,
+                prediction: None,
+            },
+        );
         let action = match d.action {
             Action::None => "none".to_owned(),
             Action::ScaleOut { by } => format!("out+{by}"),
@@ -195,7 +234,11 @@ fn example_policy_decisions_match_the_reviewed_snapshots() {
     let dir = root().join("tests/golden");
     let mut stale = Vec::new();
     for f in example_files() {
-        let stem = f.file_name().and_then(|n| n.to_str()).expect("file name").replace('.', "-");
+        let stem = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("file name")
+            .replace('.', "-");
         let got = replay(load(&f));
         let path = dir.join(format!("{stem}.txt"));
         if update {

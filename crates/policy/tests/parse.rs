@@ -7,7 +7,8 @@ use std::time::Duration;
 use flexus_policy::*;
 
 fn data(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).expect("read test data")
+    std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
+        .expect("read test data")
 }
 
 fn lines(d: &Diagnostics) -> Vec<String> {
@@ -42,26 +43,47 @@ fn broken_json_reports_every_problem_with_a_json_pointer() {
     let err = parse_json(&data("broken.json")).expect_err("broken.json must not parse");
     let got = lines(&err);
     assert_eq!(got.len(), 3, "{got:#?}");
-    assert!(got[0].starts_with("/metrics/0/colour: unknown field `colour` in metrics[0]; allowed: "), "{}", got[0]);
+    assert!(
+        got[0].starts_with("/metrics/0/colour: unknown field `colour` in metrics[0]; allowed: "),
+        "{}",
+        got[0]
+    );
     assert!(got[0].contains("weight"), "the allowed fields are listed");
-    assert!(got[1].starts_with("/scale_in/cooldown: scale_in.cooldown: invalid duration \"5 minutes\""), "{}", got[1]);
-    assert_eq!(got[2], "/spot/spot_percentage: spot.spot_percentage must be a number, got a string");
+    assert!(
+        got[1].starts_with("/scale_in/cooldown: scale_in.cooldown: invalid duration \"5 minutes\""),
+        "{}",
+        got[1]
+    );
+    assert_eq!(
+        got[2],
+        "/spot/spot_percentage: spot.spot_percentage must be a number, got a string"
+    );
 }
 
 #[test]
 fn hcl_syntax_errors_are_located() {
-    let err = parse_hcl("strategy = \"seed\"\nbounds {\n  min = \n}\n", "bad.hcl").expect_err("syntax error");
-    let Some(Location::Hcl { file, line, .. }) = &err.0[0].location else { panic!("no HCL location: {err}") };
+    let err = parse_hcl("strategy = \"seed\"\nbounds {\n  min = \n}\n", "bad.hcl")
+        .expect_err("syntax error");
+    let Some(Location::Hcl { file, line, .. }) = &err.0[0].location else {
+        panic!("no HCL location: {err}")
+    };
     assert_eq!((file.as_str(), *line), ("bad.hcl", 3), "{err}");
     assert!(err.to_string().starts_with("bad.hcl:3:"), "{err}");
 }
 
 #[test]
 fn missing_required_fields_point_at_their_block() {
-    let err = parse_hcl("strategy = \"seed\"\n\nbounds {\n  min = 1\n}\n", "p.hcl").expect_err("max missing");
-    assert_eq!(lines(&err), vec!["p.hcl:3:1: bounds.max is required but missing".to_owned()]);
+    let err = parse_hcl("strategy = \"seed\"\n\nbounds {\n  min = 1\n}\n", "p.hcl")
+        .expect_err("max missing");
+    assert_eq!(
+        lines(&err),
+        vec!["p.hcl:3:1: bounds.max is required but missing".to_owned()]
+    );
     let err = parse_json(r#"{"bounds": {"min": 1, "max": 2}}"#).expect_err("strategy missing");
-    assert_eq!(lines(&err), vec!["/strategy: strategy is required but missing".to_owned()]);
+    assert_eq!(
+        lines(&err),
+        vec!["/strategy: strategy is required but missing".to_owned()]
+    );
 }
 
 #[test]
@@ -70,9 +92,23 @@ fn unknown_top_level_fields_and_blocks_are_errors() {
     let got = lines(&parse_hcl(src, "p.hcl").expect_err("unknown fields"));
     assert_eq!(got.len(), 3, "{got:#?}");
     // The semantic rules still run on what remains (a seed policy needs a scored metric).
-    assert!(got[0].starts_with("p.hcl:1:1: strategy \"seed\" needs at least one metric"), "{}", got[0]);
-    assert!(got[1].starts_with("p.hcl:6:1: unknown field `colour` in the policy; allowed: bounds, dry_run,"), "{}", got[1]);
-    assert!(got[2].starts_with("p.hcl:7:1: unknown field `autoscale`"), "{}", got[2]);
+    assert!(
+        got[0].starts_with("p.hcl:1:1: strategy \"seed\" needs at least one metric"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        got[1].starts_with(
+            "p.hcl:6:1: unknown field `colour` in the policy; allowed: bounds, dry_run,"
+        ),
+        "{}",
+        got[1]
+    );
+    assert!(
+        got[2].starts_with("p.hcl:7:1: unknown field `autoscale`"),
+        "{}",
+        got[2]
+    );
 }
 
 #[test]
@@ -80,8 +116,16 @@ fn only_literal_values_are_accepted_in_hcl() {
     let src = "strategy = var.strategy\nbounds {\n  min = 1\n  max = \"${local.max}\"\n}\n";
     let got = lines(&parse_hcl(src, "p.hcl").expect_err("expressions"));
     assert_eq!(got.len(), 2, "{got:#?}");
-    assert!(got[0].starts_with("p.hcl:1:12: strategy: only literal values"), "{}", got[0]);
-    assert!(got[1].starts_with("p.hcl:4:9: bounds.max: interpolation"), "{}", got[1]);
+    assert!(
+        got[0].starts_with("p.hcl:1:12: strategy: only literal values"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        got[1].starts_with("p.hcl:4:9: bounds.max: interpolation"),
+        "{}",
+        got[1]
+    );
 }
 
 #[test]
@@ -93,7 +137,10 @@ fn duplicate_attributes_and_single_blocks_are_errors() {
     assert!(got[0].starts_with("p.hcl:2:1: syntax error:"), "{}", got[0]);
     let src = "strategy = \"seed\"\nbounds {\n  min = 1\n  max = 3\n}\nbounds {\n  min = 1\n  max = 3\n}\n";
     let got = lines(&parse_hcl(src, "p.hcl").expect_err("duplicate block"));
-    assert_eq!(got, vec!["p.hcl:6:1: block `bounds` appears more than once in the policy".to_owned()]);
+    assert_eq!(
+        got,
+        vec!["p.hcl:6:1: block `bounds` appears more than once in the policy".to_owned()]
+    );
 }
 
 #[test]
@@ -141,7 +188,12 @@ fn validate_reports_field_paths_on_a_policy_built_in_code() {
     p.metrics.push(p.metrics[0].clone());
     p.scale_in.policies[0].period = Duration::ZERO;
     p.bounds.initial = Some(9);
-    p.schedules.push(Schedule { name: "x".into(), cron: "61 * * * *".into(), duration: Duration::from_secs(60), min_capacity: 2 });
+    p.schedules.push(Schedule {
+        name: "x".into(),
+        cron: "61 * * * *".into(),
+        duration: Duration::from_secs(60),
+        min_capacity: 2,
+    });
     let err = p.validate().expect_err("invalid");
     let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
     for want in [
@@ -153,11 +205,20 @@ fn validate_reports_field_paths_on_a_policy_built_in_code() {
         "scale_in.policies[0].period",
         "schedules[0].cron",
     ] {
-        assert!(paths.iter().any(|p| p == want), "missing {want} in {paths:?}");
+        assert!(
+            paths.iter().any(|p| p == want),
+            "missing {want} in {paths:?}"
+        );
     }
     assert!(err.iter().all(|d| d.location.is_none()));
-    let nan = err.iter().find(|d| d.path.to_string() == "tolerance").expect("tolerance");
-    assert_eq!(nan.to_string(), "tolerance: tolerance must be a finite number, got NaN");
+    let nan = err
+        .iter()
+        .find(|d| d.path.to_string() == "tolerance")
+        .expect("tolerance");
+    assert_eq!(
+        nan.to_string(),
+        "tolerance: tolerance must be a finite number, got NaN"
+    );
 }
 
 #[test]
@@ -175,9 +236,18 @@ fn validation_covers_thresholds_weights_and_strategy_requirements() {
             r#"{"strategy": "seed", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}, "weight": -1}]}"#,
             "metrics[0].weight",
         ),
-        (r#"{"strategy": "target_tracking", "bounds": {"min": 1, "max": 5}}"#, "metrics"),
-        (r#"{"strategy": "step", "bounds": {"min": 1, "max": 5}}"#, "step"),
-        (r#"{"strategy": "schedule", "bounds": {"min": 1, "max": 5}}"#, "schedules"),
+        (
+            r#"{"strategy": "target_tracking", "bounds": {"min": 1, "max": 5}}"#,
+            "metrics",
+        ),
+        (
+            r#"{"strategy": "step", "bounds": {"min": 1, "max": 5}}"#,
+            "step",
+        ),
+        (
+            r#"{"strategy": "schedule", "bounds": {"min": 1, "max": 5}}"#,
+            "schedules",
+        ),
         (
             r#"{"strategy": "schedule", "bounds": {"min": 1, "max": 5}, "schedules": [{"name": "a", "cron": "0 8 * * *", "duration": "0s", "min_capacity": 2}]}"#,
             "schedules[0].duration",
@@ -211,7 +281,10 @@ fn validation_covers_thresholds_weights_and_strategy_requirements() {
         );
         let pointer = FieldPath::parse(path).json_pointer();
         assert!(
-            err.iter().any(|d| d.location == Some(Location::Json { pointer: pointer.clone() })),
+            err.iter().any(|d| d.location
+                == Some(Location::Json {
+                    pointer: pointer.clone()
+                })),
             "expected pointer {pointer}"
         );
     }
@@ -219,8 +292,15 @@ fn validation_covers_thresholds_weights_and_strategy_requirements() {
 
 #[test]
 fn durations_in_policies_round_trip_through_json() {
-    let p = parse_hcl(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/inference-target-tracking.hcl")).expect("read"), "x.hcl")
-        .expect("parses");
+    let p = parse_hcl(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/policies/inference-target-tracking.hcl"
+        ))
+        .expect("read"),
+        "x.hcl",
+    )
+    .expect("parses");
     let text = serde_json::to_string(&p).expect("serializes");
     assert!(text.contains(r#""stabilisation_window":"5m""#), "{text}");
     assert_eq!(parse_json(&text).expect("reparses"), p);

@@ -8,7 +8,8 @@ fn schema_path() -> PathBuf {
 }
 
 fn generated() -> String {
-    let mut s = serde_json::to_string_pretty(&flexus_policy::policy_schema()).expect("schema serializes");
+    let mut s =
+        serde_json::to_string_pretty(&flexus_policy::policy_schema()).expect("schema serializes");
     s.push('\n');
     s
 }
@@ -33,8 +34,20 @@ fn schema_rejects_unknown_fields_and_names_every_top_level_section() {
     let s = flexus_policy::policy_schema();
     assert_eq!(s["additionalProperties"], serde_json::json!(false));
     for key in [
-        "strategy", "bounds", "metrics", "scale_out", "scale_in", "schedules", "prediction", "spot", "seed",
-        "step", "tolerance", "enabled", "dry_run", "evaluation_interval",
+        "strategy",
+        "bounds",
+        "metrics",
+        "scale_out",
+        "scale_in",
+        "schedules",
+        "prediction",
+        "spot",
+        "seed",
+        "step",
+        "tolerance",
+        "enabled",
+        "dry_run",
+        "evaluation_interval",
     ] {
         assert!(s["properties"].get(key).is_some(), "schema lacks {key}");
     }

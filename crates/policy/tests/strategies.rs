@@ -19,7 +19,15 @@ fn seed_policy(min: u32, max: u32) -> CompiledPolicy {
 }
 
 fn seed_obs(cpu: f64, mem: f64, rt: f64, q: f64) -> Vec<Observation> {
-    obs(NOW, &[("cpu", cpu), ("memory", mem), ("response_time", rt), ("queue", q)])
+    obs(
+        NOW,
+        &[
+            ("cpu", cpu),
+            ("memory", mem),
+            ("response_time", rt),
+            ("queue", q),
+        ],
+    )
 }
 
 #[test]
@@ -52,26 +60,42 @@ fn seed_reproduces_the_original_design_on_worked_examples() {
     // score(85, 90, 2600, 150) = 0.3·0.5 + 0.25·0.5 + 0.25·0.2 + 0.15·0.75 = 0.4375
     // score(15, 20, 250, 10)   = 0.3·-0.5 + 0.25·-0.5 + 0.25·-0.5 + 0.15·-0.8 = -0.52
     let cases: &[(u32, f64, f64, f64, f64, u32)] = &[
-        (4, 85.0, 90.0, 2600.0, 150.0, 5),   // by = max(1, floor(4·0.4375·0.5 = 0.875)) = 1
+        (4, 85.0, 90.0, 2600.0, 150.0, 5), // by = max(1, floor(4·0.4375·0.5 = 0.875)) = 1
         (10, 85.0, 90.0, 2600.0, 150.0, 12), // floor(10·0.4375·0.5 = 2.1875) = 2
-        (10, 15.0, 20.0, 250.0, 10.0, 9),    // floor(10·0.52·0.3 = 1.56) = 1
-        (20, 15.0, 20.0, 250.0, 10.0, 17),   // floor(20·0.52·0.3 = 3.12) = 3
-        (10, 50.0, 60.0, 1000.0, 75.0, 10),  // all inside the bands: score 0
-        (10, 80.0, 80.0, 1000.0, 75.0, 10),  // score 0.1 ≤ 0.3: no action
-        (1, 15.0, 20.0, 250.0, 10.0, 1),     // would go to 0; floored at min 1
+        (10, 15.0, 20.0, 250.0, 10.0, 9),  // floor(10·0.52·0.3 = 1.56) = 1
+        (20, 15.0, 20.0, 250.0, 10.0, 17), // floor(20·0.52·0.3 = 3.12) = 3
+        (10, 50.0, 60.0, 1000.0, 75.0, 10), // all inside the bands: score 0
+        (10, 80.0, 80.0, 1000.0, 75.0, 10), // score 0.1 ≤ 0.3: no action
+        (1, 15.0, 20.0, 250.0, 10.0, 1),   // would go to 0; floored at min 1
         (19, 100.0, 100.0, 5000.0, 200.0, 20), // score 0.95: +9 = 28, capped at max 20
     ];
     let cp = seed_policy(1, 20);
     for &(n, c, m, r, q, want) in cases {
-        let d = run(&cp, NOW, &seed_obs(c, m, r, q), &pool(n, 0), &History::new());
-        assert_eq!(d.desired, want, "n={n} cpu={c} mem={m} rt={r} q={q}: {:#?}", d.explanation);
+        let d = run(
+            &cp,
+            NOW,
+            &seed_obs(c, m, r, q),
+            &pool(n, 0),
+            &History::new(),
+        );
+        assert_eq!(
+            d.desired, want,
+            "n={n} cpu={c} mem={m} rt={r} q={q}: {:#?}",
+            d.explanation
+        );
     }
 }
 
 #[test]
 fn seed_score_is_reported_in_the_explanation() {
     let cp = seed_policy(1, 20);
-    let d = run(&cp, NOW, &seed_obs(85.0, 90.0, 2600.0, 150.0), &pool(4, 0), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &seed_obs(85.0, 90.0, 2600.0, 150.0),
+        &pool(4, 0),
+        &History::new(),
+    );
     let score = d
         .explanation
         .iter()
@@ -96,7 +120,10 @@ fn seed_rising_cpu_trend_tips_the_score_over_the_threshold() {
     assert_eq!(flat.desired, 10, "without history the trend is 0");
     let mut h = History::new();
     for i in 0..9 {
-        h.cpu_samples.push_back(Sample { at: Timestamp::from_secs(i), value: 35.0 + 5.0 * i as f64 });
+        h.cpu_samples.push_back(Sample {
+            at: Timestamp::from_secs(i),
+            value: 35.0 + 5.0 * i as f64,
+        });
     }
     let d = run(&cp, NOW, &o, &pool(10, 0), &h);
     // floor(10 · 0.3106 · 0.5) = 1
@@ -126,14 +153,32 @@ fn seed_cooldown_holds_both_directions_for_300_seconds_after_an_action() {
     let high = seed_obs(85.0, 90.0, 2600.0, 150.0);
     let low = seed_obs(15.0, 20.0, 250.0, 10.0);
     let mut h = History::new();
-    h.record_event(ScaleEvent { at: NOW.sub(std::time::Duration::from_secs(200)), from: 8, to: 10 });
+    h.record_event(ScaleEvent {
+        at: NOW.sub(std::time::Duration::from_secs(200)),
+        from: 8,
+        to: 10,
+    });
     for o in [&high, &low] {
         let d = run(&cp, NOW, o, &pool(10, 0), &h);
         assert_eq!(d.action, Action::None);
         assert_eq!(d.bound_by, Some(BoundBy::Cooldown));
     }
     let later = NOW.add(std::time::Duration::from_secs(100));
-    let d = run(&cp, later, &obs(later, &[("cpu", 85.0), ("memory", 90.0), ("response_time", 2600.0), ("queue", 150.0)]), &pool(10, 0), &h);
+    let d = run(
+        &cp,
+        later,
+        &obs(
+            later,
+            &[
+                ("cpu", 85.0),
+                ("memory", 90.0),
+                ("response_time", 2600.0),
+                ("queue", 150.0),
+            ],
+        ),
+        &pool(10, 0),
+        &h,
+    );
     assert_eq!(d.action, Action::ScaleOut { by: 2 });
 }
 
@@ -155,59 +200,137 @@ fn target_tracking_proposes_ceil_of_ready_times_value_over_target() {
         (3, 100.0, 5),  // ceil(5)
     ];
     for &(n, v, want) in cases {
-        let d = run(&cp, NOW, &obs(NOW, &[("cpu", v)]), &pool(n, 0), &History::new());
+        let d = run(
+            &cp,
+            NOW,
+            &obs(NOW, &[("cpu", v)]),
+            &pool(n, 0),
+            &History::new(),
+        );
         assert_eq!(d.desired, want, "ready={n} cpu={v}");
     }
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 65.0)]), &pool(10, 0), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 65.0)]),
+        &pool(10, 0),
+        &History::new(),
+    );
     assert_eq!(d.bound_by, Some(BoundBy::Tolerance));
 }
 
 #[test]
 fn any_signal_may_scale_out_but_all_must_agree_to_scale_in() {
-    let cp = tt(&[metric("cpu", "cpu", r#""target": 60"#), metric("mem", "memory", r#""target": 60"#)].join(","));
+    let cp = tt(&[
+        metric("cpu", "cpu", r#""target": 60"#),
+        metric("mem", "memory", r#""target": 60"#),
+    ]
+    .join(","));
     let p = pool(4, 0);
-    let out = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0), ("mem", 90.0)]), &p, &History::new());
+    let out = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 30.0), ("mem", 90.0)]),
+        &p,
+        &History::new(),
+    );
     assert_eq!(out.desired, 6, "memory wants 6, cpu wants 2: max wins");
-    let hold = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0), ("mem", 57.0)]), &p, &History::new());
-    assert_eq!(hold.desired, 4, "memory within tolerance vetoes the scale-in");
-    let both = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0), ("mem", 45.0)]), &p, &History::new());
-    assert_eq!(both.desired, 3, "both want in: the larger proposal (ceil(4·0.75) = 3) wins");
+    let hold = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 30.0), ("mem", 57.0)]),
+        &p,
+        &History::new(),
+    );
+    assert_eq!(
+        hold.desired, 4,
+        "memory within tolerance vetoes the scale-in"
+    );
+    let both = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 30.0), ("mem", 45.0)]),
+        &p,
+        &History::new(),
+    );
+    assert_eq!(
+        both.desired, 3,
+        "both want in: the larger proposal (ceil(4·0.75) = 3) wins"
+    );
 }
 
 #[test]
 fn booting_instances_count_toward_capacity_but_not_toward_the_metric() {
     let cp = tt(&metric("cpu", "cpu", r#""target": 60"#));
     // 4 ready at 90 % want ceil(4·1.5) = 6; 2 are already booting, so nothing more.
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 2), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 90.0)]),
+        &pool(4, 2),
+        &History::new(),
+    );
     assert_eq!((d.current, d.desired, d.action), (6, 6, Action::None));
     // At 120 % the 4 ready ones want 8: two more.
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 120.0)]), &pool(4, 2), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 120.0)]),
+        &pool(4, 2),
+        &History::new(),
+    );
     assert_eq!(d.action, Action::ScaleOut { by: 2 });
 }
 
 #[test]
 fn pending_instances_block_scale_in() {
     let cp = tt(&metric("cpu", "cpu", r#""target": 60"#));
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 10.0)]), &pool(4, 1), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 10.0)]),
+        &pool(4, 1),
+        &History::new(),
+    );
     assert_eq!(d.action, Action::None);
     assert_eq!(d.bound_by, Some(BoundBy::Warmup));
 }
 
 #[test]
 fn per_instance_queue_targets_size_from_the_total() {
-    let cp = tt(&metric("queue", "queue_length", r#""target": 10, "per_instance": true"#));
+    let cp = tt(&metric(
+        "queue",
+        "queue_length",
+        r#""target": 10, "per_instance": true"#,
+    ));
     // (current, total queue, expected) — ceil(total / 10), independent of the count,
     // unless total / (10 · current) is within the tolerance.
-    let cases: &[(u32, f64, u32)] = &[(2, 100.0, 10), (20, 100.0, 10), (10, 105.0, 10), (10, 0.0, 1), (5, 31.0, 4)];
+    let cases: &[(u32, f64, u32)] = &[
+        (2, 100.0, 10),
+        (20, 100.0, 10),
+        (10, 105.0, 10),
+        (10, 0.0, 1),
+        (5, 31.0, 4),
+    ];
     for &(n, q, want) in cases {
-        let d = run(&cp, NOW, &obs(NOW, &[("queue", q)]), &pool(n, 0), &History::new());
+        let d = run(
+            &cp,
+            NOW,
+            &obs(NOW, &[("queue", q)]),
+            &pool(n, 0),
+            &History::new(),
+        );
         assert_eq!(d.desired, want, "current={n} queue={q}");
     }
 }
 
 #[test]
 fn missing_signals_block_scale_in_but_never_scale_out_by_default() {
-    let cp = tt(&[metric("cpu", "cpu", r#""target": 60"#), metric("mem", "memory", r#""target": 60"#)].join(","));
+    let cp = tt(&[
+        metric("cpu", "cpu", r#""target": 60"#),
+        metric("mem", "memory", r#""target": 60"#),
+    ]
+    .join(","));
     let p = pool(4, 0);
     let d = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0)]), &p, &History::new());
     assert_eq!(d.desired, 4);
@@ -221,29 +344,73 @@ fn missing_signals_block_scale_in_but_never_scale_out_by_default() {
 
 #[test]
 fn stale_signals_are_treated_as_missing() {
-    let cp = tt(&metric("cpu", "cpu", r#""target": 60, "stale_after": "1m""#));
+    let cp = tt(&metric(
+        "cpu",
+        "cpu",
+        r#""target": 60, "stale_after": "1m""#,
+    ));
     let old = NOW.sub(std::time::Duration::from_secs(61));
-    let d = run(&cp, NOW, &obs(old, &[("cpu", 10.0)]), &pool(4, 0), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(old, &[("cpu", 10.0)]),
+        &pool(4, 0),
+        &History::new(),
+    );
     assert_eq!(d.action, Action::None);
-    assert!(matches!(d.proposals[0].reason, Reason::Stale { .. }), "{:?}", d.proposals[0].reason);
+    assert!(
+        matches!(d.proposals[0].reason, Reason::Stale { .. }),
+        "{:?}",
+        d.proposals[0].reason
+    );
     let fresh = NOW.sub(std::time::Duration::from_secs(59));
-    let d = run(&cp, NOW, &obs(fresh, &[("cpu", 10.0)]), &pool(4, 0), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(fresh, &[("cpu", 10.0)]),
+        &pool(4, 0),
+        &History::new(),
+    );
     assert_eq!(d.desired, 1);
 }
 
 #[test]
 fn hold_rule_blocks_scale_out_too_and_ignore_lets_others_decide() {
-    let metrics = [metric("cpu", "cpu", r#""target": 60"#), metric("mem", "memory", r#""target": 60, "missing_data": "hold""#)].join(",");
-    let d = run(&tt(&metrics), NOW, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0), &History::new());
+    let metrics = [
+        metric("cpu", "cpu", r#""target": 60"#),
+        metric("mem", "memory", r#""target": 60, "missing_data": "hold""#),
+    ]
+    .join(",");
+    let d = run(
+        &tt(&metrics),
+        NOW,
+        &obs(NOW, &[("cpu", 90.0)]),
+        &pool(4, 0),
+        &History::new(),
+    );
     assert_eq!((d.desired, d.bound_by), (4, Some(BoundBy::MissingData)));
-    let metrics = [metric("cpu", "cpu", r#""target": 60"#), metric("mem", "memory", r#""target": 60, "missing_data": "ignore""#)].join(",");
-    let d = run(&tt(&metrics), NOW, &obs(NOW, &[("cpu", 30.0)]), &pool(4, 0), &History::new());
+    let metrics = [
+        metric("cpu", "cpu", r#""target": 60"#),
+        metric("mem", "memory", r#""target": 60, "missing_data": "ignore""#),
+    ]
+    .join(",");
+    let d = run(
+        &tt(&metrics),
+        NOW,
+        &obs(NOW, &[("cpu", 30.0)]),
+        &pool(4, 0),
+        &History::new(),
+    );
     assert_eq!(d.desired, 2);
 }
 
 #[test]
 fn fallback_rule_proposes_the_fallback_capacity() {
-    let cp = tt(&metric("q", "queue_length", r#""target": 10, "per_instance": true, "missing_data": "fallback", "fallback_capacity": 5"#));
+    let cp = tt(&metric(
+        "q",
+        "queue_length",
+        r#""target": 10, "per_instance": true, "missing_data": "fallback", "fallback_capacity": 5"#,
+    ));
     let d = run(&cp, NOW, &[], &pool(2, 0), &History::new());
     assert_eq!(d.desired, 5);
     let d = run(&cp, NOW, &[], &pool(9, 0), &History::new());
@@ -255,9 +422,21 @@ fn aggregation_window_averages_observations_inside_it() {
     let cp = tt(&metric("cpu", "cpu", r#""target": 50, "duration": "1m""#));
     let s = std::time::Duration::from_secs;
     let o = vec![
-        Observation { metric: "cpu".into(), value: 100.0, at: NOW.sub(s(90)) }, // outside
-        Observation { metric: "cpu".into(), value: 80.0, at: NOW.sub(s(40)) },
-        Observation { metric: "cpu".into(), value: 60.0, at: NOW.sub(s(10)) },
+        Observation {
+            metric: "cpu".into(),
+            value: 100.0,
+            at: NOW.sub(s(90)),
+        }, // outside
+        Observation {
+            metric: "cpu".into(),
+            value: 80.0,
+            at: NOW.sub(s(40)),
+        },
+        Observation {
+            metric: "cpu".into(),
+            value: 60.0,
+            at: NOW.sub(s(10)),
+        },
     ];
     let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
     assert_eq!(d.proposals[0].value, Some(70.0));
@@ -265,8 +444,11 @@ fn aggregation_window_averages_observations_inside_it() {
 }
 
 fn step_policy() -> CompiledPolicy {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/step.hcl"))
-        .expect("read step.hcl");
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/policies/step.hcl"
+    ))
+    .expect("read step.hcl");
     let mut p = parse_hcl(&src, "step.hcl").expect("step.hcl parses");
     p.scale_in.cooldown = std::time::Duration::ZERO;
     p.bounds.min = 1;
@@ -284,7 +466,11 @@ fn step_scaling_reproduces_the_aws_worked_example() {
     let mut t = NOW;
     for (cpu, want) in [(65.0, 11), (75.0, 14), (35.0, 13), (25.0, 10)] {
         let d = run(&cp, t, &obs(t, &[("cpu", cpu)]), &pool(n, 0), &h);
-        assert_eq!(d.desired, want, "from {n} at cpu {cpu}: {:#?}", d.explanation);
+        assert_eq!(
+            d.desired, want,
+            "from {n} at cpu {cpu}: {:#?}",
+            d.explanation
+        );
         h.record(&d);
         n = d.desired;
         t = t.add(std::time::Duration::from_secs(600));
@@ -296,8 +482,22 @@ fn step_bounds_are_inclusive_on_the_side_away_from_the_threshold() {
     let cp = step_policy();
     // (cpu, expected from 10): 60 is in [60,70) → 11; 70 is in [70,∞) → 13; 40 is in (30,40] → 9;
     // 30 is in (−∞,30] → 7; 50 and 45 match no step.
-    for (cpu, want) in [(60.0, 11), (69.9, 11), (70.0, 13), (40.0, 9), (30.0, 7), (50.0, 10), (45.0, 10)] {
-        let d = run(&cp, NOW, &obs(NOW, &[("cpu", cpu)]), &pool(10, 0), &History::new());
+    for (cpu, want) in [
+        (60.0, 11),
+        (69.9, 11),
+        (70.0, 13),
+        (40.0, 9),
+        (30.0, 7),
+        (50.0, 10),
+        (45.0, 10),
+    ] {
+        let d = run(
+            &cp,
+            NOW,
+            &obs(NOW, &[("cpu", cpu)]),
+            &pool(10, 0),
+            &History::new(),
+        );
         assert_eq!(d.desired, want, "cpu {cpu}");
     }
 }
@@ -312,14 +512,30 @@ fn step_percent_changes_round_as_aws_does() {
         adjustments: vec![],
     };
     // (base, percent, change)
-    for (base, pct, want) in [(127, 10.0, 12), (5, 10.0, 1), (5, -10.0, -1), (200, -3.335, -6), (10, 0.0, 0)] {
-        assert_eq!(engine::step_change(&s, pct, base), want, "{pct} % of {base}");
+    for (base, pct, want) in [
+        (127, 10.0, 12),
+        (5, 10.0, 1),
+        (5, -10.0, -1),
+        (200, -3.335, -6),
+        (10, 0.0, 0),
+    ] {
+        assert_eq!(
+            engine::step_change(&s, pct, base),
+            want,
+            "{pct} % of {base}"
+        );
     }
-    let with_min = StepSettings { min_adjustment_magnitude: Some(3), ..s.clone() };
+    let with_min = StepSettings {
+        min_adjustment_magnitude: Some(3),
+        ..s.clone()
+    };
     assert_eq!(engine::step_change(&with_min, 10.0, 10), 3);
     assert_eq!(engine::step_change(&with_min, -10.0, 10), -3);
     assert_eq!(engine::step_change(&with_min, 50.0, 10), 5);
-    let exact = StepSettings { adjustment_type: AdjustmentType::ExactCapacity, ..s };
+    let exact = StepSettings {
+        adjustment_type: AdjustmentType::ExactCapacity,
+        ..s
+    };
     assert_eq!(engine::step_change(&exact, 7.0, 10), -3);
 }
 
@@ -332,10 +548,22 @@ fn step_scaling_during_warm_up_adds_only_the_difference() {
             {"lower": 0, "upper": 20, "adjustment": 2}, {"lower": 20, "adjustment": 3}]}}"#;
     let cp = policy(src);
     // 10 ready + 2 booting from the +2 step: the same breach adds nothing.
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 60.0)]), &pool(10, 2), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 60.0)]),
+        &pool(10, 2),
+        &History::new(),
+    );
     assert_eq!(d.action, Action::None);
     // A breach of the +3 step adds one more.
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 75.0)]), &pool(10, 2), &History::new());
+    let d = run(
+        &cp,
+        NOW,
+        &obs(NOW, &[("cpu", 75.0)]),
+        &pool(10, 2),
+        &History::new(),
+    );
     assert_eq!(d.action, Action::ScaleOut { by: 1 });
 }
 
@@ -346,8 +574,20 @@ fn schedules_raise_the_minimum_while_active() {
     let cp = policy(&json("target_tracking", 1, 20, &metrics, extra));
     let h = std::time::Duration::from_secs(3600);
     // Monday 08:00 (the occurrence itself), 09:00 and 17:59 are inside; 18:00 and 07:59 are not.
-    for (t, want) in [(NOW, 8), (NOW.add(h), 8), (NOW.add(h * 10).sub(std::time::Duration::from_secs(60)), 8), (NOW.add(h * 10), 4), (NOW.sub(std::time::Duration::from_secs(60)), 4)] {
-        let d = run(&cp, t, &obs(t, &[("cpu", 60.0)]), &pool(4, 0), &History::new());
+    for (t, want) in [
+        (NOW, 8),
+        (NOW.add(h), 8),
+        (NOW.add(h * 10).sub(std::time::Duration::from_secs(60)), 8),
+        (NOW.add(h * 10), 4),
+        (NOW.sub(std::time::Duration::from_secs(60)), 4),
+    ] {
+        let d = run(
+            &cp,
+            t,
+            &obs(t, &[("cpu", 60.0)]),
+            &pool(4, 0),
+            &History::new(),
+        );
         assert_eq!(d.desired, want, "at {t}");
         if want == 8 {
             assert_eq!(d.bound_by, Some(BoundBy::Schedule));
@@ -355,7 +595,17 @@ fn schedules_raise_the_minimum_while_active() {
     }
     // Saturday: not active.
     let sat = NOW.add(h * 24 * 5);
-    assert_eq!(run(&cp, sat, &obs(sat, &[("cpu", 60.0)]), &pool(4, 0), &History::new()).desired, 4);
+    assert_eq!(
+        run(
+            &cp,
+            sat,
+            &obs(sat, &[("cpu", 60.0)]),
+            &pool(4, 0),
+            &History::new()
+        )
+        .desired,
+        4
+    );
 }
 
 #[test]
@@ -364,29 +614,64 @@ fn schedule_strategy_follows_the_schedule_alone() {
     let cp = policy(&json("schedule", 2, 20, "", extra));
     assert_eq!(run(&cp, NOW, &[], &pool(3, 0), &History::new()).desired, 6);
     let after = NOW.add(std::time::Duration::from_secs(3600));
-    assert_eq!(run(&cp, after, &[], &pool(6, 0), &History::new()).desired, 2);
+    assert_eq!(
+        run(&cp, after, &[], &pool(6, 0), &History::new()).desired,
+        2
+    );
 }
 
 fn predictive(mode: &str) -> CompiledPolicy {
-    let metrics = [metric("cpu", "cpu", r#""target": 60"#), metric("rps", "custom", "")].join(",");
-    let extra = format!(r#""prediction": {{"enabled": true, "mode": "{mode}", "metric": "rps", "target_per_instance": 25}}"#);
+    let metrics = [
+        metric("cpu", "cpu", r#""target": 60"#),
+        metric("rps", "custom", ""),
+    ]
+    .join(",");
+    let extra = format!(
+        r#""prediction": {{"enabled": true, "mode": "{mode}", "metric": "rps", "target_per_instance": 25}}"#
+    );
     policy(&json("target_tracking", 1, 50, &metrics, &extra))
 }
 
 #[test]
 fn forecasts_raise_capacity_only_in_forecast_and_scale_mode_and_never_lower_it() {
-    let pred = Prediction { at: NOW.add(std::time::Duration::from_secs(300)), values: vec![("rps".into(), 260.0)] };
+    let pred = Prediction {
+        at: NOW.add(std::time::Duration::from_secs(300)),
+        values: vec![("rps".into(), 260.0)],
+    };
     let o = obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]);
     let p = pool(4, 0);
     let h = History::new();
-    let input = DecisionInput { now: NOW, observations: &o, pool: &p, history: &h, prediction: Some(&pred) };
+    let input = DecisionInput {
+        now: NOW,
+        observations: &o,
+        pool: &p,
+        history: &h,
+        prediction: Some(&pred),
+    };
     let d = decide(&predictive("forecast_and_scale"), &input);
-    assert_eq!((d.desired, d.bound_by), (11, Some(BoundBy::Prediction)), "ceil(260 / 25) = 11");
+    assert_eq!(
+        (d.desired, d.bound_by),
+        (11, Some(BoundBy::Prediction)),
+        "ceil(260 / 25) = 11"
+    );
     let d = decide(&predictive("forecast_only"), &input);
     assert_eq!(d.desired, 4);
-    assert!(d.explanation.contains(&Step::Prediction { forecast: 260.0, capacity: 11, applied: false }));
-    let low = Prediction { at: pred.at, values: vec![("rps".into(), 10.0)] };
-    let d = decide(&predictive("forecast_and_scale"), &DecisionInput { prediction: Some(&low), ..input });
+    assert!(d.explanation.contains(&Step::Prediction {
+        forecast: 260.0,
+        capacity: 11,
+        applied: false
+    }));
+    let low = Prediction {
+        at: pred.at,
+        values: vec![("rps".into(), 10.0)],
+    };
+    let d = decide(
+        &predictive("forecast_and_scale"),
+        &DecisionInput {
+            prediction: Some(&low),
+            ..input
+        },
+    );
     assert_eq!(d.desired, 4, "a low forecast never scales in");
 }
 
@@ -394,24 +679,67 @@ fn forecasts_raise_capacity_only_in_forecast_and_scale_mode_and_never_lower_it()
 fn spot_split_keeps_the_on_demand_base_and_rounds_spot_down() {
     let metrics = metric("cpu", "cpu", r#""target": 60"#);
     // (desired, base, percent, on_demand, spot)
-    for (n, base, pct, od, spot) in [(10, 2, 50.0, 6, 4), (10, 0, 100.0, 0, 10), (3, 4, 50.0, 3, 0), (9, 2, 50.0, 6, 3), (5, 0, 0.0, 5, 0)] {
+    for (n, base, pct, od, spot) in [
+        (10, 2, 50.0, 6, 4),
+        (10, 0, 100.0, 0, 10),
+        (3, 4, 50.0, 3, 0),
+        (9, 2, 50.0, 6, 3),
+        (5, 0, 0.0, 5, 0),
+    ] {
         let extra = format!(r#""spot": {{"on_demand_base": {base}, "spot_percentage": {pct}}}"#);
         let cp = policy(&json("target_tracking", 1, 20, &metrics, &extra));
-        let d = run(&cp, NOW, &obs(NOW, &[("cpu", 60.0)]), &pool(n, 0), &History::new());
-        assert_eq!((d.desired, d.on_demand, d.spot), (n, od, spot), "base {base} pct {pct}");
+        let d = run(
+            &cp,
+            NOW,
+            &obs(NOW, &[("cpu", 60.0)]),
+            &pool(n, 0),
+            &History::new(),
+        );
+        assert_eq!(
+            (d.desired, d.on_demand, d.spot),
+            (n, od, spot),
+            "base {base} pct {pct}"
+        );
     }
 }
 
 #[test]
 fn dry_run_and_disabled_policies_take_no_action() {
     let metrics = metric("cpu", "cpu", r#""target": 60"#);
-    let dry = policy(&json("target_tracking", 1, 20, &metrics, r#""dry_run": true"#));
-    let d = run(&dry, NOW, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0), &History::new());
+    let dry = policy(&json(
+        "target_tracking",
+        1,
+        20,
+        &metrics,
+        r#""dry_run": true"#,
+    ));
+    let d = run(
+        &dry,
+        NOW,
+        &obs(NOW, &[("cpu", 90.0)]),
+        &pool(4, 0),
+        &History::new(),
+    );
     assert_eq!((d.desired, d.action), (6, Action::None));
     assert!(d.explanation.contains(&Step::DryRun));
-    let off = policy(&json("target_tracking", 1, 20, &metrics, r#""enabled": false"#));
-    let d = run(&off, NOW, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0), &History::new());
-    assert_eq!((d.desired, d.action, d.bound_by), (4, Action::None, Some(BoundBy::Disabled)));
+    let off = policy(&json(
+        "target_tracking",
+        1,
+        20,
+        &metrics,
+        r#""enabled": false"#,
+    ));
+    let d = run(
+        &off,
+        NOW,
+        &obs(NOW, &[("cpu", 90.0)]),
+        &pool(4, 0),
+        &History::new(),
+    );
+    assert_eq!(
+        (d.desired, d.action, d.bound_by),
+        (4, Action::None, Some(BoundBy::Disabled))
+    );
 }
 
 #[test]
@@ -427,7 +755,16 @@ fn bounds_clamp_even_without_a_signal() {
 #[test]
 fn next_evaluation_is_one_interval_later() {
     let metrics = metric("cpu", "cpu", r#""target": 60"#);
-    let cp = policy(&json("target_tracking", 1, 5, &metrics, r#""evaluation_interval": "30s""#));
+    let cp = policy(&json(
+        "target_tracking",
+        1,
+        5,
+        &metrics,
+        r#""evaluation_interval": "30s""#,
+    ));
     let d = run(&cp, NOW, &[], &pool(1, 0), &History::new());
-    assert_eq!(d.next_evaluation, NOW.add(std::time::Duration::from_secs(30)));
+    assert_eq!(
+        d.next_evaluation,
+        NOW.add(std::time::Duration::from_secs(30))
+    );
 }

@@ -68,7 +68,9 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Missing(rule) => write!(f, "no observation (missing_data = {})", rule_name(*rule)),
+            Reason::Missing(rule) => {
+                write!(f, "no observation (missing_data = {})", rule_name(*rule))
+            }
             Reason::Stale { age, rule } => write!(
                 f,
                 "latest observation is {} old, stale (missing_data = {})",
@@ -77,12 +79,19 @@ impl fmt::Display for Reason {
             ),
             Reason::NoReadyInstances => f.write_str("no ready instance to measure"),
             Reason::NoTarget => f.write_str("no target; informational only"),
-            Reason::WithinTolerance { ratio } => write!(f, "value/target = {ratio:.3}, within tolerance"),
+            Reason::WithinTolerance { ratio } => {
+                write!(f, "value/target = {ratio:.3}, within tolerance")
+            }
             Reason::Ratio { ratio, ready } => {
-                write!(f, "value/target = {ratio:.3} over {ready} ready instance(s)")
+                write!(
+                    f,
+                    "value/target = {ratio:.3} over {ready} ready instance(s)"
+                )
             }
             Reason::PerInstance { target } => write!(f, "pool total against {target} per instance"),
-            Reason::SeedScore { score, weight } => write!(f, "seed score {score:.3} × weight {weight}"),
+            Reason::SeedScore { score, weight } => {
+                write!(f, "seed score {score:.3} × weight {weight}")
+            }
             Reason::Step { adjustment, change } => {
                 write!(f, "step adjustment {adjustment} → change {change:+}")
             }
@@ -215,42 +224,74 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::Pool { counted, ready, pending } => {
-                write!(f, "pool has {counted} instance(s): {ready} ready, {pending} booting or warming")
+            Step::Pool {
+                counted,
+                ready,
+                pending,
+            } => {
+                write!(
+                    f,
+                    "pool has {counted} instance(s): {ready} ready, {pending} booting or warming"
+                )
             }
             Step::Disabled => f.write_str("policy is disabled; keeping the current count"),
-            Step::SeedScore { score, trend } => write!(f, "seed score {score:.3} (trend {trend:.3})"),
+            Step::SeedScore { score, trend } => {
+                write!(f, "seed score {score:.3} (trend {trend:.3})")
+            }
             Step::SeedCooldown { remaining } => {
-                write!(f, "seed cooldown holds the count for {} more", format_duration(*remaining))
+                write!(
+                    f,
+                    "seed cooldown holds the count for {} more",
+                    format_duration(*remaining)
+                )
             }
             Step::Strategy { strategy, proposal } => {
                 write!(f, "{} proposes {proposal}", strategy.as_str())
             }
             Step::MissingData { from, to, rule } => {
-                write!(f, "missing data ({}) keeps {to} instead of {from}", rule_name(*rule))
+                write!(
+                    f,
+                    "missing data ({}) keeps {to} instead of {from}",
+                    rule_name(*rule)
+                )
             }
             Step::Warmup { pending } => {
-                write!(f, "{pending} instance(s) still booting or warming; scale-in blocked")
+                write!(
+                    f,
+                    "{pending} instance(s) still booting or warming; scale-in blocked"
+                )
             }
             Step::Schedule { name, min_capacity } => {
                 write!(f, "schedule {name:?} is active: at least {min_capacity}")
             }
-            Step::Prediction { forecast, capacity, applied } => {
+            Step::Prediction {
+                forecast,
+                capacity,
+                applied,
+            } => {
                 if *applied {
                     write!(f, "forecast {forecast:.3} needs {capacity}; raised to it")
                 } else {
                     write!(f, "forecast {forecast:.3} needs {capacity} (not applied)")
                 }
             }
-            Step::Stabilisation { from, to } => write!(f, "stabilisation window holds {to} instead of {from}"),
+            Step::Stabilisation { from, to } => {
+                write!(f, "stabilisation window holds {to} instead of {from}")
+            }
             Step::RateLimit { from, to } => write!(f, "rate policy limits {from} to {to}"),
-            Step::Cooldown { from, to, remaining } => write!(
+            Step::Cooldown {
+                from,
+                to,
+                remaining,
+            } => write!(
                 f,
                 "cooldown keeps {to} instead of {from} for {} more",
                 format_duration(*remaining)
             ),
             Step::Clamp { from, to } => write!(f, "bounds clamp {from} to {to}"),
-            Step::Split { on_demand, spot } => write!(f, "split: {on_demand} on-demand, {spot} spot"),
+            Step::Split { on_demand, spot } => {
+                write!(f, "split: {on_demand} on-demand, {spot} spot")
+            }
             Step::DryRun => f.write_str("dry run: no action taken"),
         }
     }

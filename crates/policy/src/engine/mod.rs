@@ -12,9 +12,9 @@ mod step;
 mod target;
 pub mod types;
 
-pub(crate) use step::is_above as step_is_above;
 pub use seed::least_squares_slope;
 pub use stabilise::{scale_down_limit, scale_up_limit};
+pub(crate) use step::is_above as step_is_above;
 pub use step::{change as step_change, matching_step};
 
 use std::sync::Arc;
@@ -49,22 +49,39 @@ impl CompiledPolicy {
         for (i, s) in policy.schedules.iter().enumerate() {
             match crate::validate::parse_cron(&s.cron) {
                 Ok(c) => schedules.push((Arc::from(s.name.as_str()), c)),
-                Err(e) => diags.push(FieldPath::root().field("schedules").index(i).field("cron"), e),
+                Err(e) => diags.push(
+                    FieldPath::root().field("schedules").index(i).field("cron"),
+                    e,
+                ),
             }
         }
         diags.into_result()?;
-        let names = policy.metrics.iter().map(|m| Arc::from(m.name.as_str())).collect();
+        let names = policy
+            .metrics
+            .iter()
+            .map(|m| Arc::from(m.name.as_str()))
+            .collect();
         let seed_weights = policy
             .metrics
             .iter()
-            .map(|m| m.weight.unwrap_or_else(|| crate::model::SeedSettings::default_weight(m.kind)))
+            .map(|m| {
+                m.weight
+                    .unwrap_or_else(|| crate::model::SeedSettings::default_weight(m.kind))
+            })
             .collect();
         let step_metric = policy
             .step
             .as_ref()
             .and_then(|s| policy.metrics.iter().position(|m| m.name == s.metric));
         let prediction_metric = policy.prediction.metric.as_deref().map(Arc::from);
-        Ok(CompiledPolicy { policy, names, schedules, seed_weights, step_metric, prediction_metric })
+        Ok(CompiledPolicy {
+            policy,
+            names,
+            schedules,
+            seed_weights,
+            step_metric,
+            prediction_metric,
+        })
     }
 
     /// The policy this was compiled from.
@@ -76,11 +93,16 @@ impl CompiledPolicy {
     /// rate periods and cooldowns (use it with [`types::History::prune`]).
     pub fn history_horizon(&self) -> Duration {
         let p = &self.policy;
-        let mut h = p.scale_out.stabilisation_window.max(p.scale_in.stabilisation_window);
+        let mut h = p
+            .scale_out
+            .stabilisation_window
+            .max(p.scale_in.stabilisation_window);
         for r in p.scale_out.policies.iter().chain(&p.scale_in.policies) {
             h = h.max(r.period);
         }
-        h.max(p.scale_out.cooldown).max(p.scale_in.cooldown).max(p.seed.cooldown)
+        h.max(p.scale_out.cooldown)
+            .max(p.scale_in.cooldown)
+            .max(p.seed.cooldown)
     }
 
     /// How many CPU samples the seed trend needs kept.
@@ -96,9 +118,13 @@ impl CompiledPolicy {
         }
         let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now.millis())?;
         for ((name, cron), s) in self.schedules.iter().zip(&self.policy.schedules) {
-            let Ok(prev) = cron.find_previous_occurrence(&t, true) else { continue };
+            let Ok(prev) = cron.find_previous_occurrence(&t, true) else {
+                continue;
+            };
             let started = Timestamp(prev.timestamp_millis());
-            if now.since(started) < s.duration && best.as_ref().is_none_or(|(_, m)| s.min_capacity > *m) {
+            if now.since(started) < s.duration
+                && best.as_ref().is_none_or(|(_, m)| s.min_capacity > *m)
+            {
                 best = Some((name.clone(), s.min_capacity));
             }
         }
@@ -134,8 +160,16 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
     let now = input.now;
     let counts = input.pool.counts();
     let current = counts.counted;
-    let mut run = Run { value: current, bound_by: None, steps: Vec::with_capacity(8) };
-    run.steps.push(Step::Pool { counted: current, ready: counts.ready, pending: counts.pending });
+    let mut run = Run {
+        value: current,
+        bound_by: None,
+        steps: Vec::with_capacity(8),
+    };
+    run.steps.push(Step::Pool {
+        counted: current,
+        ready: counts.ready,
+        pending: counts.pending,
+    });
 
     let sig = signals::evaluate(cp, input);
     let mut proposals: Vec<SignalProposal> = Vec::with_capacity(p.metrics.len());
@@ -165,10 +199,16 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
                         reason: explain::Reason::Unused,
                     });
                 }
-                target::Outcome { proposal: p.bounds.min, bound_by: None }
+                target::Outcome {
+                    proposal: p.bounds.min,
+                    bound_by: None,
+                }
             }
         };
-        run.steps.push(Step::Strategy { strategy: p.strategy, proposal: outcome.proposal });
+        run.steps.push(Step::Strategy {
+            strategy: p.strategy,
+            proposal: outcome.proposal,
+        });
         run.value = outcome.proposal;
         if outcome.bound_by.is_some() {
             run.bound_by = outcome.bound_by;
@@ -195,53 +235,97 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
             }
             if hold {
                 let from = run.value;
-                run.set(current, BoundBy::MissingData, Step::MissingData { from, to: current, rule: MissingData::Hold });
+                run.set(
+                    current,
+                    BoundBy::MissingData,
+                    Step::MissingData {
+                        from,
+                        to: current,
+                        rule: MissingData::Hold,
+                    },
+                );
             } else {
                 if let Some(f) = fallback
                     && p.strategy != Strategy::TargetTracking
                     && f > run.value
                 {
                     let from = run.value;
-                    run.set(f, BoundBy::Fallback, Step::MissingData { from, to: f, rule: MissingData::Fallback });
+                    run.set(
+                        f,
+                        BoundBy::Fallback,
+                        Step::MissingData {
+                            from,
+                            to: f,
+                            rule: MissingData::Fallback,
+                        },
+                    );
                 }
                 if block_in && run.value < current {
                     let from = run.value;
                     run.set(
                         current,
                         BoundBy::MissingData,
-                        Step::MissingData { from, to: current, rule: MissingData::BlockScaleIn },
+                        Step::MissingData {
+                            from,
+                            to: current,
+                            rule: MissingData::BlockScaleIn,
+                        },
                     );
                 }
             }
         }
 
         // 3. Warm-up: pending capacity blocks scale-in (AWS semantics).
-        if matches!(p.strategy, Strategy::TargetTracking | Strategy::Step) && run.value < current && counts.pending > 0 {
-            run.set(current, BoundBy::Warmup, Step::Warmup { pending: counts.pending });
+        if matches!(p.strategy, Strategy::TargetTracking | Strategy::Step)
+            && run.value < current
+            && counts.pending > 0
+        {
+            run.set(
+                current,
+                BoundBy::Warmup,
+                Step::Warmup {
+                    pending: counts.pending,
+                },
+            );
         }
 
         // 4. Schedules raise the floor.
         if let Some((name, min)) = cp.active_schedule_min(now)
             && min > run.value
         {
-            run.set(min, BoundBy::Schedule, Step::Schedule { name, min_capacity: min });
+            run.set(
+                min,
+                BoundBy::Schedule,
+                Step::Schedule {
+                    name,
+                    min_capacity: min,
+                },
+            );
         }
 
         // 5. Prediction raises (never lowers).
         if p.prediction.enabled
-            && let (Some(metric), Some(tpi), Some(pred)) =
-                (&cp.prediction_metric, p.prediction.target_per_instance, input.prediction)
+            && let (Some(metric), Some(tpi), Some(pred)) = (
+                &cp.prediction_metric,
+                p.prediction.target_per_instance,
+                input.prediction,
+            )
             && let Some(forecast) = pred.value(metric)
             && forecast.is_finite()
             && tpi > 0.0
         {
             let capacity = ceil_u32(forecast.max(0.0) / tpi);
-            let applied = p.prediction.mode == PredictionMode::ForecastAndScale && capacity > run.value;
+            let applied =
+                p.prediction.mode == PredictionMode::ForecastAndScale && capacity > run.value;
             if applied {
                 run.value = capacity;
                 run.bound_by = Some(BoundBy::Prediction);
             }
-            run.steps.push(Step::Prediction { forecast, capacity, applied });
+            run.steps.push(Step::Prediction {
+                forecast,
+                capacity,
+                applied,
+            });
         }
         run.value
     };
@@ -254,9 +338,15 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
     }
 
     // 7. Bounds.
-    let clamped = run.value.clamp(p.bounds.min, p.bounds.max.max(p.bounds.min));
+    let clamped = run
+        .value
+        .clamp(p.bounds.min, p.bounds.max.max(p.bounds.min));
     if clamped != run.value {
-        let why = if clamped > run.value { BoundBy::Min } else { BoundBy::Max };
+        let why = if clamped > run.value {
+            BoundBy::Min
+        } else {
+            BoundBy::Max
+        };
         let from = run.value;
         run.set(clamped, why, Step::Clamp { from, to: clamped });
     }
@@ -270,8 +360,12 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
     run.steps.push(Step::Split { on_demand, spot });
 
     let mut action = match desired.cmp(&current) {
-        std::cmp::Ordering::Greater => Action::ScaleOut { by: desired - current },
-        std::cmp::Ordering::Less => Action::ScaleIn { by: current - desired },
+        std::cmp::Ordering::Greater => Action::ScaleOut {
+            by: desired - current,
+        },
+        std::cmp::Ordering::Less => Action::ScaleIn {
+            by: current - desired,
+        },
         std::cmp::Ordering::Equal => Action::None,
     };
     if p.dry_run && action != Action::None {
@@ -305,6 +399,10 @@ pub(crate) fn ceil_u32(x: f64) -> u32 {
     } else {
         // Guard against 3.0000000000000004 from 0.1-style float error.
         let r = x.round();
-        if (x - r).abs() < 1e-9 { r as u32 } else { x.ceil() as u32 }
+        if (x - r).abs() < 1e-9 {
+            r as u32
+        } else {
+            x.ceil() as u32
+        }
     }
 }

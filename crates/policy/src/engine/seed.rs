@@ -55,7 +55,13 @@ pub(crate) fn propose(
         let name = cp.names[i].clone();
         let weight = cp.seed_weights[i];
         let Some(default_band) = s.band(m.kind) else {
-            out.push(SignalProposal { metric: name, value: sig[i].value, proposal: None, score: None, reason: Reason::Unused });
+            out.push(SignalProposal {
+                metric: name,
+                value: sig[i].value,
+                proposal: None,
+                score: None,
+                reason: Reason::Unused,
+            });
             continue;
         };
         let band = SeedBand {
@@ -88,7 +94,10 @@ pub(crate) fn propose(
                 value: None,
                 proposal: None,
                 score: None,
-                reason: sig[i].missing.clone().unwrap_or(Reason::Missing(m.missing_data)),
+                reason: sig[i]
+                    .missing
+                    .clone()
+                    .unwrap_or(Reason::Missing(m.missing_data)),
             }),
         }
     }
@@ -101,7 +110,11 @@ pub(crate) fn propose(
     {
         let hist = &input.history.cpu_samples;
         if hist.len() + 1 >= want {
-            let mut ys: Vec<f64> = hist.iter().skip(hist.len() + 1 - want).map(|x| x.value).collect();
+            let mut ys: Vec<f64> = hist
+                .iter()
+                .skip(hist.len() + 1 - want)
+                .map(|x| x.value)
+                .collect();
             ys.push(c);
             trend = (least_squares_slope(&ys) / s.trend_divisor).tanh();
         }
@@ -113,8 +126,16 @@ pub(crate) fn propose(
     if let Some(last) = input.history.last_scale() {
         let since = input.now.since(last);
         if since < s.cooldown {
-            steps.push(Step::SeedCooldown { remaining: s.cooldown - since });
-            return SeedOutcome { outcome: Outcome { proposal: n, bound_by: Some(BoundBy::Cooldown) }, cpu_sample };
+            steps.push(Step::SeedCooldown {
+                remaining: s.cooldown - since,
+            });
+            return SeedOutcome {
+                outcome: Outcome {
+                    proposal: n,
+                    bound_by: Some(BoundBy::Cooldown),
+                },
+                cpu_sample,
+            };
         }
     }
 
@@ -127,5 +148,11 @@ pub(crate) fn propose(
     } else {
         n
     };
-    SeedOutcome { outcome: Outcome { proposal, bound_by: None }, cpu_sample }
+    SeedOutcome {
+        outcome: Outcome {
+            proposal,
+            bound_by: None,
+        },
+        cpu_sample,
+    }
 }

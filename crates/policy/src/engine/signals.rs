@@ -28,7 +28,11 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
             let mut latest_value = 0.0;
             let mut sum = 0.0;
             let mut n = 0u32;
-            let window_start = if m.duration > Duration::ZERO { Some(now.sub(m.duration)) } else { None };
+            let window_start = if m.duration > Duration::ZERO {
+                Some(now.sub(m.duration))
+            } else {
+                None
+            };
             for o in input.observations {
                 if o.metric != m.name || !o.value.is_finite() || o.at > now {
                     continue;
@@ -45,14 +49,27 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                 }
             }
             match latest {
-                None => Signal { value: None, missing: Some(Reason::Missing(m.missing_data)) },
+                None => Signal {
+                    value: None,
+                    missing: Some(Reason::Missing(m.missing_data)),
+                },
                 Some(t) if now.since(t) > m.stale_after => Signal {
                     value: None,
-                    missing: Some(Reason::Stale { age: now.since(t), rule: m.missing_data }),
+                    missing: Some(Reason::Stale {
+                        age: now.since(t),
+                        rule: m.missing_data,
+                    }),
                 },
                 Some(_) => {
-                    let v = if window_start.is_some() && n > 0 { sum / f64::from(n) } else { latest_value };
-                    Signal { value: Some(v), missing: None }
+                    let v = if window_start.is_some() && n > 0 {
+                        sum / f64::from(n)
+                    } else {
+                        latest_value
+                    };
+                    Signal {
+                        value: Some(v),
+                        missing: None,
+                    }
                 }
             }
         })

@@ -11,7 +11,12 @@ use crate::time::Timestamp;
 /// HPA stabilisation: upLimit = min of the recommendations inside the scale-out window,
 /// downLimit = max inside the scale-in window (both including this one); the result is
 /// the current count clamped into [upLimit, downLimit].
-pub(crate) fn stabilise(cp: &CompiledPolicy, input: &DecisionInput<'_>, current: u32, run: &mut Run) {
+pub(crate) fn stabilise(
+    cp: &CompiledPolicy,
+    input: &DecisionInput<'_>,
+    current: u32,
+    run: &mut Run,
+) {
     let p = &cp.policy;
     let rec = run.value;
     let up_window = p.scale_out.stabilisation_window;
@@ -46,7 +51,14 @@ pub(crate) fn stabilise(cp: &CompiledPolicy, input: &DecisionInput<'_>, current:
         current
     };
     if stabilised != rec {
-        run.set(stabilised, BoundBy::Stabilisation, Step::Stabilisation { from: rec, to: stabilised });
+        run.set(
+            stabilised,
+            BoundBy::Stabilisation,
+            Step::Stabilisation {
+                from: rec,
+                to: stabilised,
+            },
+        );
     }
 }
 
@@ -125,7 +137,9 @@ pub fn scale_down_limit(
         let start = (i64::from(current) - i64::from(added) + i64::from(removed)).max(0) as f64;
         let l = match pol.kind {
             RateKind::Pods => (start - f64::from(pol.value)).max(0.0),
-            RateKind::Percent => (start * (1.0 - f64::from(pol.value) / 100.0)).floor().max(0.0),
+            RateKind::Percent => (start * (1.0 - f64::from(pol.value) / 100.0))
+                .floor()
+                .max(0.0),
         };
         let l = l.min(f64::from(u32::MAX)) as u32;
         limit = Some(match (limit, select) {
@@ -139,16 +153,33 @@ pub fn scale_down_limit(
 }
 
 /// Rate policies per direction.
-pub(crate) fn rate_limit(cp: &CompiledPolicy, input: &DecisionInput<'_>, current: u32, run: &mut Run) {
+pub(crate) fn rate_limit(
+    cp: &CompiledPolicy,
+    input: &DecisionInput<'_>,
+    current: u32,
+    run: &mut Run,
+) {
     let p = &cp.policy;
     let v = run.value;
     if v > current {
-        let l = scale_up_limit(current, input.history, input.now, &p.scale_out.policies, p.scale_out.select);
+        let l = scale_up_limit(
+            current,
+            input.history,
+            input.now,
+            &p.scale_out.policies,
+            p.scale_out.select,
+        );
         if v > l {
             run.set(l, BoundBy::RateLimit, Step::RateLimit { from: v, to: l });
         }
     } else if v < current {
-        let l = scale_down_limit(current, input.history, input.now, &p.scale_in.policies, p.scale_in.select);
+        let l = scale_down_limit(
+            current,
+            input.history,
+            input.now,
+            &p.scale_in.policies,
+            p.scale_in.select,
+        );
         if v < l {
             run.set(l, BoundBy::RateLimit, Step::RateLimit { from: v, to: l });
         }
@@ -157,7 +188,12 @@ pub(crate) fn rate_limit(cp: &CompiledPolicy, input: &DecisionInput<'_>, current
 
 /// Cooldowns: scale-out waits `scale_out.cooldown` after the last scale-out; scale-in waits
 /// `scale_in.cooldown` after the last action of either direction.
-pub(crate) fn cooldown(cp: &CompiledPolicy, input: &DecisionInput<'_>, current: u32, run: &mut Run) {
+pub(crate) fn cooldown(
+    cp: &CompiledPolicy,
+    input: &DecisionInput<'_>,
+    current: u32,
+    run: &mut Run,
+) {
     let p = &cp.policy;
     let v = run.value;
     let (last, cd) = if v > current {
@@ -173,7 +209,15 @@ pub(crate) fn cooldown(cp: &CompiledPolicy, input: &DecisionInput<'_>, current: 
     if let Some(t) = last {
         let since = input.now.since(t);
         if since < cd {
-            run.set(current, BoundBy::Cooldown, Step::Cooldown { from: v, to: current, remaining: cd - since });
+            run.set(
+                current,
+                BoundBy::Cooldown,
+                Step::Cooldown {
+                    from: v,
+                    to: current,
+                    remaining: cd - since,
+                },
+            );
         }
     }
 }

@@ -75,10 +75,18 @@ pub(crate) fn propose(
     for (i, _m) in p.metrics.iter().enumerate() {
         let name = cp.names[i].clone();
         if cp.step_metric != Some(i) {
-            out.push(SignalProposal { metric: name, value: sig[i].value, proposal: None, score: None, reason: Reason::Unused });
+            out.push(SignalProposal {
+                metric: name,
+                value: sig[i].value,
+                proposal: None,
+                score: None,
+                reason: Reason::Unused,
+            });
             continue;
         }
-        let Some(settings) = p.step.as_ref() else { continue };
+        let Some(settings) = p.step.as_ref() else {
+            continue;
+        };
         let Some(v) = sig[i].value else {
             out.push(SignalProposal {
                 metric: name,
@@ -96,7 +104,8 @@ pub(crate) fn propose(
                 let mut n = apply(current, c);
                 if n > current && counts.pending > 0 {
                     // Warm-up: size from ready capacity; pending instances already count.
-                    let from_ready = apply(counts.ready, change(settings, a.adjustment, counts.ready));
+                    let from_ready =
+                        apply(counts.ready, change(settings, a.adjustment, counts.ready));
                     n = from_ready.max(current);
                 }
                 proposal = n;
@@ -105,7 +114,10 @@ pub(crate) fn propose(
                     value: Some(v),
                     proposal: Some(n),
                     score: None,
-                    reason: Reason::Step { adjustment: a.adjustment, change: c },
+                    reason: Reason::Step {
+                        adjustment: a.adjustment,
+                        change: c,
+                    },
                 });
             }
             None => out.push(SignalProposal {
@@ -117,5 +129,8 @@ pub(crate) fn propose(
             }),
         }
     }
-    Outcome { proposal, bound_by: None }
+    Outcome {
+        proposal,
+        bound_by: None,
+    }
 }

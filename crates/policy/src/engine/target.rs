@@ -36,7 +36,13 @@ pub(crate) fn propose(
     for (i, m) in p.metrics.iter().enumerate() {
         let name = cp.names[i].clone();
         let Some(target) = m.target else {
-            out.push(SignalProposal { metric: name, value: sig[i].value, proposal: None, score: None, reason: Reason::NoTarget });
+            out.push(SignalProposal {
+                metric: name,
+                value: sig[i].value,
+                proposal: None,
+                score: None,
+                reason: Reason::NoTarget,
+            });
             continue;
         };
         let (proposal, reason) = match sig[i].value {
@@ -46,11 +52,21 @@ pub(crate) fn propose(
                 {
                     (Some(f), Reason::Fallback(f))
                 } else {
-                    (None, sig[i].missing.clone().unwrap_or(Reason::Missing(m.missing_data)))
+                    (
+                        None,
+                        sig[i]
+                            .missing
+                            .clone()
+                            .unwrap_or(Reason::Missing(m.missing_data)),
+                    )
                 }
             }
             Some(v) if m.per_instance => {
-                let ratio = if current > 0 { v / (target * f64::from(current)) } else { f64::INFINITY };
+                let ratio = if current > 0 {
+                    v / (target * f64::from(current))
+                } else {
+                    f64::INFINITY
+                };
                 if current > 0 && (ratio - 1.0).abs() <= tol {
                     any_within = true;
                     (Some(current), Reason::WithinTolerance { ratio })
@@ -66,7 +82,13 @@ pub(crate) fn propose(
                     any_within = true;
                     (Some(current), Reason::WithinTolerance { ratio })
                 } else {
-                    (Some(ceil_u32(f64::from(counts.ready) * ratio)), Reason::Ratio { ratio, ready: counts.ready })
+                    (
+                        Some(ceil_u32(f64::from(counts.ready) * ratio)),
+                        Reason::Ratio {
+                            ratio,
+                            ready: counts.ready,
+                        },
+                    )
                 }
             }
         };
@@ -83,15 +105,34 @@ pub(crate) fn propose(
                 // rule (applied by the caller) decides whether that blocks the others.
             }
         }
-        out.push(SignalProposal { metric: name, value: sig[i].value, proposal, score: None, reason });
+        out.push(SignalProposal {
+            metric: name,
+            value: sig[i].value,
+            proposal,
+            score: None,
+            reason,
+        });
     }
     match max_prop {
-        Some(n) if n > current => Outcome { proposal: n, bound_by: None },
-        Some(n) if all_want_in && voters > 0 => Outcome { proposal: n, bound_by: None },
+        Some(n) if n > current => Outcome {
+            proposal: n,
+            bound_by: None,
+        },
+        Some(n) if all_want_in && voters > 0 => Outcome {
+            proposal: n,
+            bound_by: None,
+        },
         Some(_) => Outcome {
             proposal: current,
-            bound_by: if any_within { Some(BoundBy::Tolerance) } else { None },
+            bound_by: if any_within {
+                Some(BoundBy::Tolerance)
+            } else {
+                None
+            },
         },
-        None => Outcome { proposal: current, bound_by: None },
+        None => Outcome {
+            proposal: current,
+            bound_by: None,
+        },
     }
 }

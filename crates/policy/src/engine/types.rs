@@ -40,7 +40,10 @@ pub enum Lifecycle {
 impl Lifecycle {
     /// Whether the instance counts toward capacity (booting, warming, ready).
     pub fn counts_toward_capacity(self) -> bool {
-        matches!(self, Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready)
+        matches!(
+            self,
+            Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
+        )
     }
 }
 
@@ -137,7 +140,10 @@ pub struct Prediction {
 impl Prediction {
     /// The forecast of one metric.
     pub fn value(&self, metric: &str) -> Option<f64> {
-        self.values.iter().find(|(m, _)| m == metric).map(|(_, v)| *v)
+        self.values
+            .iter()
+            .find(|(m, _)| m == metric)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -218,13 +224,22 @@ impl History {
     /// Appends what a decision made at `decision.at` contributes: its raw recommendation,
     /// its CPU sample (seed trend) and, when it acts (and is not a dry run), the scale event.
     pub fn record(&mut self, decision: &Decision) {
-        self.recommendations
-            .push_back(Recommendation { at: decision.at, desired: decision.recommendation });
+        self.recommendations.push_back(Recommendation {
+            at: decision.at,
+            desired: decision.recommendation,
+        });
         if let Some(v) = decision.cpu_sample {
-            self.cpu_samples.push_back(Sample { at: decision.at, value: v });
+            self.cpu_samples.push_back(Sample {
+                at: decision.at,
+                value: v,
+            });
         }
         if decision.action != Action::None {
-            self.record_event(ScaleEvent { at: decision.at, from: decision.current, to: decision.desired });
+            self.record_event(ScaleEvent {
+                at: decision.at,
+                from: decision.current,
+                to: decision.desired,
+            });
         }
     }
 

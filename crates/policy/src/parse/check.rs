@@ -48,7 +48,9 @@ fn type_matches(t: &str, v: &Value) -> bool {
         "object" => v.is_object(),
         "number" => v.is_number(),
         "integer" => match v {
-            Value::Number(n) => n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0),
+            Value::Number(n) => {
+                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
             _ => false,
         },
         _ => true,
@@ -69,13 +71,19 @@ fn type_name(t: &str) -> &str {
 }
 
 fn where_(path: &FieldPath) -> String {
-    if path.0.is_empty() { "the policy".to_owned() } else { path.to_string() }
+    if path.0.is_empty() {
+        "the policy".to_owned()
+    } else {
+        path.to_string()
+    }
 }
 
 impl<'a> Checker<'a> {
     fn resolve(&self, mut s: &'a Value) -> &'a Value {
         for _ in 0..16 {
-            let Some(r) = s.get("$ref").and_then(Value::as_str) else { break };
+            let Some(r) = s.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
             let name = r.rsplit('/').next().unwrap_or(r);
             match self.defs.and_then(|d| d.get(name)) {
                 Some(t) => s = t,
@@ -87,19 +95,29 @@ impl<'a> Checker<'a> {
 
     fn check(&self, v: &Value, s: &'a Value, path: &FieldPath, out: &mut Diagnostics) {
         let s = self.resolve(s);
-        if let Some(branches) = s.get("oneOf").or_else(|| s.get("anyOf")).and_then(Value::as_array) {
+        if let Some(branches) = s
+            .get("oneOf")
+            .or_else(|| s.get("anyOf"))
+            .and_then(Value::as_array)
+        {
             self.check_union(v, branches, path, out);
             return;
         }
         if let Some(allowed) = s.get("enum").and_then(Value::as_array) {
             if !allowed.contains(v) {
-                out.push(path.clone(), format!("{} must be one of {}, got {v}", where_(path), list(allowed)));
+                out.push(
+                    path.clone(),
+                    format!("{} must be one of {}, got {v}", where_(path), list(allowed)),
+                );
             }
             return;
         }
         if let Some(c) = s.get("const") {
             if c != v {
-                out.push(path.clone(), format!("{} must be {c}, got {v}", where_(path)));
+                out.push(
+                    path.clone(),
+                    format!("{} must be {c}, got {v}", where_(path)),
+                );
             }
             return;
         }
@@ -109,8 +127,20 @@ impl<'a> Checker<'a> {
             _ => Vec::new(),
         };
         if !types.is_empty() && !types.iter().any(|t| type_matches(t, v)) {
-            let want: Vec<&str> = types.iter().filter(|t| **t != "null").map(|t| type_name(t)).collect();
-            out.push(path.clone(), format!("{} must be {}, got {}", where_(path), want.join(" or "), kind_of(v)));
+            let want: Vec<&str> = types
+                .iter()
+                .filter(|t| **t != "null")
+                .map(|t| type_name(t))
+                .collect();
+            out.push(
+                path.clone(),
+                format!(
+                    "{} must be {}, got {}",
+                    where_(path),
+                    want.join(" or "),
+                    kind_of(v)
+                ),
+            );
             return;
         }
         match v {
@@ -133,30 +163,52 @@ impl<'a> Checker<'a> {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 let fmt = s.get("format").and_then(Value::as_str);
                 if fmt == Some("uint32") && !(0.0..=f64::from(u32::MAX)).contains(&f) {
-                    out.push(path.clone(), format!("{} must be between 0 and {}, got {n}", where_(path), u32::MAX));
+                    out.push(
+                        path.clone(),
+                        format!(
+                            "{} must be between 0 and {}, got {n}",
+                            where_(path),
+                            u32::MAX
+                        ),
+                    );
                     return;
                 }
                 if let Some(min) = s.get("minimum").and_then(Value::as_f64)
                     && f < min
                 {
-                    out.push(path.clone(), format!("{} must be at least {min}, got {n}", where_(path)));
+                    out.push(
+                        path.clone(),
+                        format!("{} must be at least {min}, got {n}", where_(path)),
+                    );
                 }
                 if let Some(max) = s.get("maximum").and_then(Value::as_f64)
                     && f > max
                 {
-                    out.push(path.clone(), format!("{} must be at most {max}, got {n}", where_(path)));
+                    out.push(
+                        path.clone(),
+                        format!("{} must be at most {max}, got {n}", where_(path)),
+                    );
                 }
             }
             _ => {}
         }
     }
 
-    fn check_object(&self, map: &Map<String, Value>, s: &'a Value, path: &FieldPath, out: &mut Diagnostics) {
+    fn check_object(
+        &self,
+        map: &Map<String, Value>,
+        s: &'a Value,
+        path: &FieldPath,
+        out: &mut Diagnostics,
+    ) {
         let props = s.get("properties").and_then(Value::as_object);
         if let Some(req) = s.get("required").and_then(Value::as_array) {
             for r in req.iter().filter_map(Value::as_str) {
                 if !map.contains_key(r) {
-                    out.push(path.field(r), format!("{} is required but missing", where_(&path.field(r))));
+                    out.push(
+                        path.field(r),
+                        format!("{} is required but missing", where_(&path.field(r))),
+                    );
                 }
             }
         }
@@ -165,10 +217,16 @@ impl<'a> Checker<'a> {
             match props.and_then(|p| p.get(k)) {
                 Some(ps) => self.check(val, ps, &path.field(k), out),
                 None if closed => {
-                    let allowed: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                    let allowed: Vec<&str> = props
+                        .map(|p| p.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
                     out.push(
                         path.field(k),
-                        format!("unknown field `{k}` in {}; allowed: {}", where_(path), allowed.join(", ")),
+                        format!(
+                            "unknown field `{k}` in {}; allowed: {}",
+                            where_(path),
+                            allowed.join(", ")
+                        ),
                     );
                 }
                 None => {}
@@ -176,22 +234,45 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn check_union(&self, v: &Value, branches: &'a [Value], path: &FieldPath, out: &mut Diagnostics) {
+    fn check_union(
+        &self,
+        v: &Value,
+        branches: &'a [Value],
+        path: &FieldPath,
+        out: &mut Diagnostics,
+    ) {
         let resolved: Vec<&'a Value> = branches.iter().map(|b| self.resolve(b)).collect();
         // Unit-variant enums: every branch is a const (or an enum).
         let consts: Option<Vec<&Value>> = resolved
             .iter()
-            .map(|b| b.get("const").map(|c| vec![c]).or_else(|| b.get("enum").and_then(Value::as_array).map(|a| a.iter().collect())))
+            .map(|b| {
+                b.get("const").map(|c| vec![c]).or_else(|| {
+                    b.get("enum")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().collect())
+                })
+            })
             .collect::<Option<Vec<Vec<&Value>>>>()
             .map(|vv| vv.into_iter().flatten().collect());
         if let Some(consts) = consts {
             if !consts.contains(&v) {
                 let shown: Vec<String> = consts.iter().map(|c| c.to_string()).collect();
-                out.push(path.clone(), format!("{} must be one of {}, got {v}", where_(path), shown.join(", ")));
+                out.push(
+                    path.clone(),
+                    format!(
+                        "{} must be one of {}, got {v}",
+                        where_(path),
+                        shown.join(", ")
+                    ),
+                );
             }
             return;
         }
-        if v.is_null() && resolved.iter().any(|b| b.get("type") == Some(&Value::String("null".into()))) {
+        if v.is_null()
+            && resolved
+                .iter()
+                .any(|b| b.get("type") == Some(&Value::String("null".into())))
+        {
             return;
         }
         // Internally tagged enums: find the discriminating property.
@@ -201,7 +282,14 @@ impl<'a> Checker<'a> {
             match map.get(key) {
                 None => out.push(
                     path.field(key),
-                    format!("{} is required but missing; one of {}", where_(&path.field(key)), tags.iter().map(|(t, _)| format!("{t:?}")).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "{} is required but missing; one of {}",
+                        where_(&path.field(key)),
+                        tags.iter()
+                            .map(|(t, _)| format!("{t:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ),
                 Some(tag) => match tags.iter().find(|(t, _)| Some(*t) == tag.as_str()) {
                     Some((_, b)) => self.check(v, b, path, out),
@@ -210,7 +298,10 @@ impl<'a> Checker<'a> {
                         format!(
                             "{} must be one of {}, got {tag}",
                             where_(&path.field(key)),
-                            tags.iter().map(|(t, _)| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+                            tags.iter()
+                                .map(|(t, _)| format!("{t:?}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ),
                 },
@@ -244,7 +335,11 @@ fn discriminator<'a>(branches: &[&'a Value]) -> Option<(&'a str, Vec<(&'a str, &
     for (key, _) in first {
         let mut tags = Vec::new();
         for b in branches {
-            let c = b.get("properties").and_then(|p| p.get(key)).and_then(|p| p.get("const")).and_then(Value::as_str);
+            let c = b
+                .get("properties")
+                .and_then(|p| p.get(key))
+                .and_then(|p| p.get("const"))
+                .and_then(Value::as_str);
             match c {
                 Some(t) => tags.push((t, *b)),
                 None => break,
@@ -258,5 +353,8 @@ fn discriminator<'a>(branches: &[&'a Value]) -> Option<(&'a str, Vec<(&'a str, &
 }
 
 fn list(vs: &[Value]) -> String {
-    vs.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")
+    vs.iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

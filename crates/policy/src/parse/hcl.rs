@@ -51,7 +51,11 @@ impl<'a> LineIndex<'a> {
         let line = self.starts.partition_point(|s| *s <= offset).max(1);
         let start = self.starts[line - 1];
         let end = offset.min(self.src.len());
-        let col = self.src.get(start..end).map_or(end - start, |s| s.chars().count()) + 1;
+        let col = self
+            .src
+            .get(start..end)
+            .map_or(end - start, |s| s.chars().count())
+            + 1;
         (line, col)
     }
 }
@@ -69,7 +73,8 @@ impl Lowering {
     }
 
     fn error(&mut self, span: Option<Range<usize>>, path: &FieldPath, msg: String) {
-        self.errors.push((span.map_or(0, |r| r.start), path.clone(), msg));
+        self.errors
+            .push((span.map_or(0, |r| r.start), path.clone(), msg));
     }
 
     fn body(&mut self, body: &Body, path: &FieldPath) -> Map<String, Value> {
@@ -104,7 +109,11 @@ impl Lowering {
             path.field(&key)
         };
         if !repeated && map.contains_key(&key) {
-            self.error(b.span(), &fp, format!("block `{ident}` appears more than once in {}", where_(path)));
+            self.error(
+                b.span(),
+                &fp,
+                format!("block `{ident}` appears more than once in {}", where_(path)),
+            );
             return;
         }
         self.mark(&fp, b.span());
@@ -120,23 +129,42 @@ impl Lowering {
                     BlockLabel::String(s) => s.value().clone(),
                 };
                 if obj.contains_key(field) {
-                    self.error(b.span(), &fp.field(field), format!("{} is given both as the block label and as an attribute", fp.field(field)));
+                    self.error(
+                        b.span(),
+                        &fp.field(field),
+                        format!(
+                            "{} is given both as the block label and as an attribute",
+                            fp.field(field)
+                        ),
+                    );
                 } else {
                     self.mark(&fp.field(field), label.span());
                     obj.insert(field.to_owned(), Value::String(text));
                 }
             }
             (Some(_), _) => {
-                self.error(b.span(), &fp, format!("block `{ident}` takes one label, got {}", b.labels.len()));
+                self.error(
+                    b.span(),
+                    &fp,
+                    format!("block `{ident}` takes one label, got {}", b.labels.len()),
+                );
             }
             (None, _) => {
-                self.error(b.span(), &fp, format!("block `{ident}` takes no label, got {}", b.labels.len()));
+                self.error(
+                    b.span(),
+                    &fp,
+                    format!("block `{ident}` takes no label, got {}", b.labels.len()),
+                );
             }
         }
         if repeated {
             match map.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
                 Value::Array(a) => a.push(Value::Object(obj)),
-                _ => self.error(b.span(), &fp, format!("{fp} is set both as an attribute and as blocks")),
+                _ => self.error(
+                    b.span(),
+                    &fp,
+                    format!("{fp} is set both as an attribute and as blocks"),
+                ),
             }
         } else {
             map.insert(key, Value::Object(obj));
@@ -170,7 +198,11 @@ impl Lowering {
                         ObjectKey::Ident(i) => i.as_str().to_owned(),
                         ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
                         ObjectKey::Expression(other) => {
-                            self.error(other.span(), path, format!("{path}: object keys must be names or strings"));
+                            self.error(
+                                other.span(),
+                                path,
+                                format!("{path}: object keys must be names or strings"),
+                            );
                             continue;
                         }
                     };
@@ -215,11 +247,17 @@ impl Lowering {
                         if let Some(i) = n.as_i64() {
                             Some(Value::Number((-i).into()))
                         } else {
-                            n.as_f64().and_then(|f| Number::from_f64(-f)).map(Value::Number)
+                            n.as_f64()
+                                .and_then(|f| Number::from_f64(-f))
+                                .map(Value::Number)
                         }
                     }
                     _ => {
-                        self.error(e.span(), path, format!("{path}: `-` applies only to numbers"));
+                        self.error(
+                            e.span(),
+                            path,
+                            format!("{path}: `-` applies only to numbers"),
+                        );
                         None
                     }
                 }
@@ -237,7 +275,11 @@ impl Lowering {
 }
 
 fn where_(path: &FieldPath) -> String {
-    if path.0.is_empty() { "the policy".into() } else { path.to_string() }
+    if path.0.is_empty() {
+        "the policy".into()
+    } else {
+        path.to_string()
+    }
 }
 
 fn number(n: &hcl::edit::Number) -> Option<Value> {
@@ -254,12 +296,19 @@ fn number(n: &hcl::edit::Number) -> Option<Value> {
 pub fn parse_hcl(src: &str, file: &str) -> Result<Policy, Diagnostics> {
     let body = hcl::edit::parser::parse_body(src).map_err(|e| {
         Diagnostics(vec![Diagnostic {
-            location: Some(Location::Hcl { file: file.to_owned(), line: e.location().line(), column: e.location().column() }),
+            location: Some(Location::Hcl {
+                file: file.to_owned(),
+                line: e.location().line(),
+                column: e.location().column(),
+            }),
             path: FieldPath::root(),
             message: format!("syntax error: {}", e.message()),
         }])
     })?;
-    let mut low = Lowering { spans: HashMap::new(), errors: Vec::new() };
+    let mut low = Lowering {
+        spans: HashMap::new(),
+        errors: Vec::new(),
+    };
     let root = FieldPath::root();
     let map = low.body(&body, &root);
     let index = LineIndex::new(src);
@@ -269,10 +318,18 @@ pub fn parse_hcl(src: &str, file: &str) -> Result<Policy, Diagnostics> {
         loop {
             if let Some(off) = low.spans.get(&FieldPath(segs.clone())) {
                 let (line, column) = index.at(*off);
-                return Some(Location::Hcl { file: file.to_owned(), line, column });
+                return Some(Location::Hcl {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                });
             }
             if segs.pop().is_none() {
-                return Some(Location::Hcl { file: file.to_owned(), line: 1, column: 1 });
+                return Some(Location::Hcl {
+                    file: file.to_owned(),
+                    line: 1,
+                    column: 1,
+                });
             }
         }
     };
@@ -283,7 +340,15 @@ pub fn parse_hcl(src: &str, file: &str) -> Result<Policy, Diagnostics> {
             errs.into_iter()
                 .map(|(off, path, message)| {
                     let (line, column) = index.at(off);
-                    Diagnostic { location: Some(Location::Hcl { file: file.to_owned(), line, column }), path, message }
+                    Diagnostic {
+                        location: Some(Location::Hcl {
+                            file: file.to_owned(),
+                            line,
+                            column,
+                        }),
+                        path,
+                        message,
+                    }
                 })
                 .collect(),
         ));

@@ -7,10 +7,16 @@ use crate::model::Policy;
 pub fn parse_json(src: &str) -> Result<Policy, Diagnostics> {
     let value: serde_json::Value = serde_json::from_str(src).map_err(|e| {
         Diagnostics(vec![Diagnostic {
-            location: Some(Location::Json { pointer: String::new() }),
+            location: Some(Location::Json {
+                pointer: String::new(),
+            }),
             path: FieldPath::root(),
             message: format!("invalid JSON: {e}"),
         }])
     })?;
-    super::finish(value, &|p: &FieldPath| Some(Location::Json { pointer: p.json_pointer() }))
+    super::finish(value, &|p: &FieldPath| {
+        Some(Location::Json {
+            pointer: p.json_pointer(),
+        })
+    })
 }

@@ -59,7 +59,10 @@ pub(crate) fn finish(
     Err(Diagnostics(
         diags
             .into_iter()
-            .map(|d| Diagnostic { location: locate(&d.path), ..d })
+            .map(|d| Diagnostic {
+                location: locate(&d.path),
+                ..d
+            })
             .collect(),
     ))
 }

@@ -25,12 +25,34 @@ pub fn pool(ready: u32, booting: u32) -> PoolState {
 
 /// Observations all taken at `at`.
 pub fn obs(at: Timestamp, values: &[(&str, f64)]) -> Vec<Observation> {
-    values.iter().map(|(m, v)| Observation { metric: (*m).to_owned(), value: *v, at }).collect()
+    values
+        .iter()
+        .map(|(m, v)| Observation {
+            metric: (*m).to_owned(),
+            value: *v,
+            at,
+        })
+        .collect()
 }
 
 /// Decides with no forecast.
-pub fn run(cp: &CompiledPolicy, now: Timestamp, o: &[Observation], pool: &PoolState, h: &History) -> Decision {
-    decide(cp, &DecisionInput { now, observations: o, pool, history: h, prediction: None })
+pub fn run(
+    cp: &CompiledPolicy,
+    now: Timestamp,
+    o: &[Observation],
+    pool: &PoolState,
+    h: &History,
+) -> Decision {
+    decide(
+        cp,
+        &DecisionInput {
+            now,
+            observations: o,
+            pool,
+            history: h,
+            prediction: None,
+        },
+    )
 }
 
 /// A policy JSON with the given strategy, bounds, metrics and extra top-level fields, and
@@ -41,7 +63,11 @@ pub fn json(strategy: &str, min: u32, max: u32, metrics: &str, extra: &str) -> S
     } else {
         r#", "scale_out": {"policies": []}, "scale_in": {"stabilisation_window": "0s", "policies": []}"#.to_owned()
     };
-    let extra = if extra.is_empty() { String::new() } else { format!(", {extra}") };
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(", {extra}")
+    };
     format!(
         r#"{{"strategy": "{strategy}", "bounds": {{"min": {min}, "max": {max}}}, "metrics": [{metrics}]{behaviour}{extra}}}"#
     )
@@ -49,6 +75,10 @@ pub fn json(strategy: &str, min: u32, max: u32, metrics: &str, extra: &str) -> S
 
 /// A pushed metric declaration.
 pub fn metric(name: &str, kind: &str, rest: &str) -> String {
-    let rest = if rest.is_empty() { String::new() } else { format!(", {rest}") };
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(", {rest}")
+    };
     format!(r#"{{"name": "{name}", "kind": "{kind}", "source": {{"type": "push"}}{rest}}}"#)
 }
