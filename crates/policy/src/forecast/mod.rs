@@ -2,7 +2,10 @@
 //!
 //! The default model is MSTL (multiple seasonal-trend decomposition by LOESS,
 //! `augurs-mstl`) with the seasonal periods of the policy (daily and weekly by
-//! default) and a non-seasonal AutoETS model on the trend (`augurs-ets`). A
+//! default) and a non-seasonal AutoETS model on the trend (`augurs-ets`, fitted
+//! on the most recent [`TREND_WINDOW`] points), combined with equal weight with
+//! the seasonal-naive forecast of the shortest period (forecast combination:
+//! MASE 1.03 instead of 1.10 on M4-Hourly; see docs/benchmarks.md). A
 //! seasonal-naive forecast is the always-available fallback: it is used when the
 //! history is shorter than two cycles of every period, when the fit fails, or
 //! when the fit produces non-finite values — and the output says which model ran
@@ -18,16 +21,46 @@
 //! error, as in M4) and [`smape`], always next to the seasonal-naive forecast of
 //! the same series ([`evaluate`]).
 
+use std::borrow::Cow;
+
 use augurs::ets::AutoETS;
-use augurs::mstl::MSTLModel;
+use augurs::ets::trend::AutoETSTrendModel;
+use augurs::mstl::{FittedTrendModel, MSTLModel, TrendModel};
 use augurs::{Fit, Predict};
 use serde::Serialize;
+
+/// The trend model is fitted on at most this many of the most recent points
+/// (the deseasonalised series). The trend's recent course is what a
+/// short-horizon forecast extrapolates, and AutoETS's optimiser costs grow with
+/// the length: this keeps a 14-day, 5-minute history fit in milliseconds.
+pub const TREND_WINDOW: usize = 336;
+
+/// AutoETS on the most recent [`TREND_WINDOW`] points of the trend.
+#[derive(Debug, Clone)]
+struct RecentEts {
+    inner: AutoETSTrendModel,
+    window: usize,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl TrendModel for RecentEts {
+    fn name(&self) -> Cow<'_, str> {
+        Cow::Borrowed("AutoETS (recent window)")
+    }
+
+    fn fit(&self, y: &[f64]) -> Result<Box<dyn FittedTrendModel + Sync + Send>, BoxError> {
+        let from = y.len().saturating_sub(self.window);
+        self.inner.fit(&y[from..])
+    }
+}
 
 /// Which model produced a forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// MSTL with an AutoETS trend.
+    /// MSTL with an AutoETS trend, averaged with seasonal naive over the
+    /// shortest usable period (an equal-weight forecast combination).
     Mstl,
     /// The value one season earlier.
     SeasonalNaive,
@@ -123,7 +156,10 @@ pub fn forecast(history: &[f64], periods: &[usize], horizon: usize) -> Result<Fo
     if usable.is_empty() {
         return fallback(format!("{n} points are fewer than two cycles of every period {periods:?}"));
     }
-    let trend = AutoETS::non_seasonal().into_trend_model();
+    let trend = RecentEts {
+        inner: AutoETS::non_seasonal().into_trend_model(),
+        window: TREND_WINDOW,
+    };
     let model = MSTLModel::new(usable.clone(), trend);
     let fitted = match model.fit(&y) {
         Ok(f) => f,
@@ -131,7 +167,12 @@ pub fn forecast(history: &[f64], periods: &[usize], horizon: usize) -> Result<Fo
     };
     match fitted.predict(horizon, None) {
         Ok(f) if f.point.len() == horizon && f.point.iter().all(|v| v.is_finite()) => Ok(Forecast {
-            point: f.point,
+            // Equal-weight combination with seasonal naive over the shortest
+            // period: on M4-Hourly it lowers MASE from 1.10 (MSTL alone) to 1.03.
+            point: {
+                let sn = seasonal_naive(&y, usable[0], horizon)?;
+                f.point.iter().zip(sn).map(|(a, b)| 0.5 * (a + b)).collect()
+            },
             method: Method::Mstl,
             fallback_reason: None,
         }),
