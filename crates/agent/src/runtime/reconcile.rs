@@ -514,7 +514,7 @@ impl Context {
                 .bound_by
                 .and_then(|b| serde_json::to_value(b).ok())
                 .and_then(|v| v.as_str().map(str::to_owned)),
-            explanation: explanation.join(" "),
+            explanation: explanation.join("; "),
             detail: serde_json::to_value(&decision).unwrap_or_default(),
             operation_id: op_ids.first().cloned(),
         };
@@ -699,7 +699,8 @@ impl Context {
         tags.extend(spec.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         let req = CreateServersRequest {
             client_token: id,
-            name: format!("{}-{}", key.ns, key.name),
+            // ECS allows at most 59 characters when count > 1.
+            name: format!("{}-{}", key.ns, key.name).chars().take(59).collect(),
             flavor: spec.flavor.clone(),
             image: spec.image.clone(),
             vpc_id: spec.vpc_id.clone(),
@@ -780,9 +781,18 @@ pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Polic
             p
         }
         None => {
+            // No policy: a fixed-size pool at `initial_size` (default `min_size`). The
+            // engine holds it there through a signal that never reports and falls back
+            // to that capacity.
+            let initial = pool.initial_size.unwrap_or(pool.min_size).clamp(pool.min_size, pool.max_size);
             let v = serde_json::json!({
                 "strategy": "target_tracking",
                 "bounds": {"min": pool.min_size, "max": pool.max_size},
+                "scale_in": {"stabilisation_window": "0s"},
+                "metrics": [{
+                    "name": "fixed_size", "kind": "custom", "source": {"type": "push"},
+                    "target": 1, "missing_data": "fallback", "fallback_capacity": initial
+                }]
             });
             match serde_json::from_value::<fp::Policy>(v) {
                 Ok(p) => p,
@@ -1043,4 +1053,95 @@ pub fn choose_victims(spec: &PoolSpec, obs: &Observed, by: usize) -> Vec<String>
         out.push(c.id.clone());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(min: u32, max: u32, initial: Option<u32>) -> PoolSpec {
+        let mut s: PoolSpec = serde_json::from_value(serde_json::json!({
+            "flavor": "x1.2u.4g", "image": "i", "vpc_id": "v", "subnet_ids": ["s"],
+            "min_size": min, "max_size": max
+        }))
+        .unwrap();
+        s.initial_size = initial;
+        s
+    }
+
+    #[test]
+    fn a_pool_without_policy_is_held_at_its_initial_size() {
+        let p = effective_policy(&spec(1, 5, Some(3)), None);
+        let cp = fp::CompiledPolicy::new(p).expect("the built-in policy compiles");
+        let pool = fp::PoolState::default();
+        let h = fp::History::new();
+        let d = fp::decide(&cp, &fp::DecisionInput {
+            now: fp::Timestamp::from_secs(1000),
+            observations: &[],
+            pool: &pool,
+            history: &h,
+            prediction: None,
+        });
+        assert_eq!(d.desired, 3, "{:?}", d.explanation);
+    }
+
+    #[test]
+    fn policy_bounds_never_leave_the_pool_bounds() {
+        let pol: fp::Policy = serde_json::from_value(serde_json::json!({
+            "strategy": "target_tracking", "bounds": {"min": 0, "max": 100},
+            "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
+        }))
+        .unwrap();
+        let ps = PolicySpec { pool: "p".into(), enabled: true, dry_run: true, policy: pol };
+        let p = effective_policy(&spec(2, 8, None), Some(&ps));
+        assert_eq!((p.bounds.min, p.bounds.max), (2, 8));
+        assert!(p.dry_run);
+    }
+
+    fn inst(id: &str, lc: Lifecycle, purchase: Purchase, created: &str) -> InstanceStatus {
+        InstanceStatus {
+            id: id.into(),
+            name: id.into(),
+            lifecycle: lc,
+            purchase,
+            flavor: "f".into(),
+            availability_zone: None,
+            created_at: created.into(),
+            age_seconds: 0,
+        }
+    }
+
+    fn observed(instances: Vec<InstanceStatus>) -> Observed {
+        Observed {
+            servers: vec![],
+            instances,
+            policy_state: fp::PoolState::default(),
+            ready_ids: vec![],
+            broken: vec![],
+            virtual_booting: 0,
+        }
+    }
+
+    #[test]
+    fn scale_in_removes_spot_and_newest_first() {
+        let o = observed(vec![
+            inst("od-old", Lifecycle::Ready, Purchase::OnDemand, "2026-01-01T00:00:00Z"),
+            inst("od-new", Lifecycle::Ready, Purchase::OnDemand, "2026-01-03T00:00:00Z"),
+            inst("spot-old", Lifecycle::Ready, Purchase::Spot, "2026-01-01T00:00:00Z"),
+            inst("spot-new", Lifecycle::Ready, Purchase::Spot, "2026-01-02T00:00:00Z"),
+        ]);
+        let v = choose_victims(&spec(0, 9, None), &o, 3);
+        assert_eq!(v, vec!["spot-new", "spot-old", "od-new"]);
+    }
+
+    #[test]
+    fn scale_in_never_removes_the_last_ready_instance_while_others_boot() {
+        let o = observed(vec![
+            inst("ready", Lifecycle::Ready, Purchase::OnDemand, "2026-01-03T00:00:00Z"),
+            inst("boot", Lifecycle::Booting, Purchase::OnDemand, "2026-01-01T00:00:00Z"),
+        ]);
+        let mut s = spec(0, 9, None);
+        s.removal_rule = RemovalRule::NewestFirst;
+        assert_eq!(choose_victims(&s, &o, 1), vec!["boot"]);
+    }
 }

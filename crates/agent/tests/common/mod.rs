@@ -1,0 +1,258 @@
+//! Test harness: the emulator in-process on loopback, the agent either in-process (its
+//! clock follows the emulator's) or as a separate process, and helpers to wait for
+//! conditions with a deadline.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flexus_agent::agent::Agent;
+use flexus_agent::clock::{Clock, Millis};
+use flexus_agent::config::{
+    AuthConfig, CloudConfig, Config, LogFormat, MetricsConfig, ReconcileConfig, Secret,
+};
+use flexus_agent::store::{SqliteStore, Store};
+use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits, RetryPolicy};
+use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig};
+use tokio_util::sync::CancellationToken;
+
+pub const AK: &str = "TESTACCESSKEY0000001";
+pub const SK: &str = "test-secret-key-not-real-0000000000001";
+pub const ADMIN: &str = "admin-token-0123456789";
+pub const TEAM_A: &str = "team-a-token-0123456789";
+pub const TEAM_B: &str = "team-b-token-0123456789";
+pub const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+pub const REGION: &str = "cn-north-4";
+
+/// A running emulator.
+pub struct Emu {
+    pub emu: Arc<Emulator>,
+    pub url: String,
+    pub stop: CancellationToken,
+    pub http: reqwest::Client,
+}
+
+impl Emu {
+    pub async fn start(time_scale: f64, boot_seconds: f64) -> Self {
+        let config = EmulatorConfig {
+            keys: vec![AcceptedKey {
+                access_key: AK.into(),
+                secret_key: SK.into(),
+                security_token: None,
+            }],
+            boot_seconds: Some(boot_seconds),
+            delete_seconds: 1.0,
+            time_scale,
+            metric_interval_s: 5,
+            ..EmulatorConfig::default()
+        };
+        let emu = Emulator::new(config).expect("emulator config is valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        let e = emu.clone();
+        tokio::spawn(async move {
+            let _ = flexus_emulator::serve(listener, e, async move { s.cancelled().await }).await;
+        });
+        Self {
+            emu,
+            url: format!("http://{addr}"),
+            stop,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn cloud(&self) -> Arc<dyn Cloud> {
+        let mut cc = ClientConfig::single_endpoint(&self.url, REGION, PROJECT).unwrap();
+        cc.rate_limits = RateLimits::unlimited();
+        cc.retry = RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(400),
+        };
+        Arc::new(HuaweiClient::new(cc, Credentials::new(AK, SK)).unwrap())
+    }
+
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = self
+            .http
+            .request(method, format!("{}{}", self.url, path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        assert!(status.is_success(), "emulator control {path} failed: {status} {v}");
+        v
+    }
+
+    pub fn now_ms(&self) -> Millis {
+        self.emu.now().timestamp_millis()
+    }
+}
+
+/// The agent's clock follows the emulator's (accelerated) clock.
+#[derive(Debug)]
+pub struct EmuClock {
+    pub emu: Arc<Emulator>,
+    pub scale: f64,
+}
+
+impl Clock for EmuClock {
+    fn now_ms(&self) -> Millis {
+        self.emu.now().timestamp_millis()
+    }
+    fn real_duration(&self, d: Duration) -> Duration {
+        if self.scale > 0.0 { d.div_f64(self.scale) } else { d }
+    }
+}
+
+pub fn auth() -> AuthConfig {
+    let mut namespaces = BTreeMap::new();
+    namespaces.insert("team-a".to_owned(), Secret::new(TEAM_A));
+    namespaces.insert("team-b".to_owned(), Secret::new(TEAM_B));
+    AuthConfig {
+        admin: Some(Secret::new(ADMIN)),
+        namespaces,
+    }
+}
+
+pub fn config(store: &Path, emu_url: &str) -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        store: store.to_path_buf(),
+        log_format: LogFormat::Pretty,
+        cloud: CloudConfig {
+            endpoint: Some(emu_url.to_owned()),
+            region: REGION.into(),
+            project_id: PROJECT.into(),
+            reads_per_second: None,
+            writes_per_second: None,
+        },
+        auth: auth(),
+        metrics: MetricsConfig {
+            ces_period: 1,
+            ces_lookback: Duration::from_secs(120),
+            ..MetricsConfig::default()
+        },
+        reconcile: ReconcileConfig {
+            job_poll: Duration::from_secs(2),
+            ..ReconcileConfig::default()
+        },
+    }
+}
+
+/// An agent running in this process.
+pub struct InProcAgent {
+    pub url: String,
+    pub stop: CancellationToken,
+    pub done: tokio::task::JoinHandle<()>,
+    pub store: Arc<dyn Store>,
+    pub client: flexus_api::Client,
+    pub dir: tempfile::TempDir,
+}
+
+impl InProcAgent {
+    pub async fn start(emu: &Emu, scale: f64, tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(&dir.path().join("agent.db"), &emu.url);
+        tweak(&mut cfg);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store).await.unwrap());
+        let clock = Arc::new(EmuClock {
+            emu: emu.emu.clone(),
+            scale,
+        });
+        let agent = Agent::assemble(&cfg, store.clone(), emu.cloud(), clock).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        let done = tokio::spawn(async move {
+            agent.run(listener, s).await.unwrap();
+        });
+        let client = flexus_api::Client::new(&url, Some(ADMIN.into())).unwrap();
+        Self {
+            url,
+            stop,
+            done,
+            store,
+            client,
+            dir,
+        }
+    }
+
+    pub async fn shutdown(self) -> Arc<dyn Store> {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.done)
+            .await
+            .expect("agent shuts down within 30 s")
+            .unwrap();
+        self.store
+    }
+}
+
+/// Poll `f` until it returns `Some`, failing the test after `timeout` (real time).
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn pool_spec(min: u32, max: u32) -> flexus_api::PoolSpec {
+    serde_json::from_value(serde_json::json!({
+        "flavor": "x1.2u.4g", "image": "img-ubuntu-22", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],
+        "availability_zones": ["cn-north-4a", "cn-north-4b"],
+        "min_size": min, "max_size": max, "boot_seconds": 30
+    }))
+    .unwrap()
+}
+
+pub fn policy(pool: &str, v: serde_json::Value) -> flexus_api::PolicySpec {
+    flexus_api::PolicySpec {
+        pool: pool.into(),
+        enabled: true,
+        dry_run: false,
+        policy: serde_json::from_value(v).unwrap(),
+    }
+}
+
+/// Servers of a pool in the emulator (through the cloud API), not yet deleted.
+pub async fn pool_servers(cloud: &dyn Cloud, ns: &str, pool: &str) -> Vec<flexus_cloud::Server> {
+    let f = flexus_cloud::ServerFilter {
+        tags: vec![
+            ("flexus-pool".into(), pool.into()),
+            ("flexus-ns".into(), ns.into()),
+        ],
+        ..Default::default()
+    };
+    cloud
+        .list_servers(&f)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| !s.status.is_gone())
+        .collect()
+}
+
+pub fn temp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
