@@ -219,7 +219,10 @@ async fn workload_set(Ext(emu): Ext<Arc<Emulator>>, body: Bytes) -> CtlResult {
         let v = workload_json(&spec, now);
         inner.state.workloads.insert(req.pool.clone(), spec);
         let rt = inner.state.pools.entry(req.pool.clone()).or_default();
-        rt.last_sample = Some(now);
+        *rt = workload::PoolRuntime {
+            last_sample: Some(now),
+            ..Default::default()
+        };
         v
     });
     saved(&emu).await;

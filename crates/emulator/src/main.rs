@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,flexus_emulator=info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let a = Args::parse();
     let config = EmulatorConfig {
@@ -105,8 +106,29 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .with_context(|| format!("binding {}", a.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "flexus-emulator serving");
+    let addr = listener.local_addr()?;
+    tracing::info!(listen = %addr, "flexus-emulator serving");
+    // One machine-readable line on stdout for scripts and tests (`--listen 127.0.0.1:0`).
+    println!("flexus-emulator listening on http://{addr}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
     let shutdown = async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     };

@@ -99,9 +99,14 @@ impl ServerRec {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Ready to serve at `t`: active, launched, warmed up, not terminated.
+    /// Running at `t`: launched at or before `t` and not yet terminated.
+    pub fn running_at(&self, t: DateTime<Utc>) -> bool {
+        self.launched_at.is_some_and(|l| l <= t) && self.terminated_at.is_none_or(|e| t < e)
+    }
+
+    /// Ready to serve at `t`: running and warmed up.
     pub fn serving_at(&self, t: DateTime<Utc>) -> bool {
-        self.phase == Phase::Active
+        self.running_at(t)
             && self
                 .launched_at
                 .is_some_and(|l| l + Duration::milliseconds((self.warmup_s * 1000.0) as i64) <= t)

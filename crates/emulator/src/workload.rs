@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::EmulatorConfig;
 use crate::metrics::{DRIVER_RETENTION_MS, Sample};
-use crate::state::{Phase, State};
+use crate::state::State;
 
 /// Custom namespace of pool-level metrics.
 pub const POOL_NAMESPACE: &str = "FLEXUS.POOL";
@@ -468,7 +468,7 @@ fn record(
     let m = &mut state.driver_metrics;
     // Running instances of the pool: serving ones report their load, warming ones idle.
     for s in state.servers.values() {
-        if s.phase != Phase::Active || s.tag(&config.pool_tag_key) != Some(pool) {
+        if !s.running_at(at) || s.tag(&config.pool_tag_key) != Some(pool) {
             continue;
         }
         let (cpu, mem) = match snap.instances.get(&s.id) {

@@ -711,3 +711,68 @@ async fn booting_instances_serve_nothing_and_queue_builds() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn trace_workload_replays_a_csv_file_and_bad_traces_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trace.csv");
+    // 60 s steps: 600, 600, 6000 requests → 10, 10, 100 requests/s.
+    std::fs::write(
+        &path,
+        "timestamp,requests\n1700000000,600\n1700000060,600\n1700000120,6000\n1700000180,6000\n",
+    )
+    .expect("write trace");
+    let h = start(config()).await;
+    let set = h
+        .post(
+            "/_emulator/workload",
+            json!({"pool": "t", "shape": {"kind": "trace", "trace": path.to_str().expect("utf8"), "scale": 2.0}}),
+        )
+        .await;
+    assert_eq!(set["workload"]["current_rps"], 20.0);
+    h.advance(125.0).await;
+    assert_eq!(
+        h.get("/_emulator/workload").await["workloads"]["t"]["current_rps"],
+        200.0
+    );
+    // Samples sit on minute boundaries; one more minute guarantees a sample at t >= 120 s.
+    h.advance(60.0).await;
+    let load = h.get("/_emulator/pools/t/load").await;
+    assert_eq!(
+        load["sample"]["offered_rps"], 200.0,
+        "the latest sample replays the third step"
+    );
+    assert!(
+        load["sample"]["dropped"].as_f64().expect("dropped") > 0.0,
+        "no instance: everything is dropped"
+    );
+
+    let (status, body) = h
+        .ctl(
+            reqwest::Method::POST,
+            "/_emulator/workload",
+            Some(json!({"pool": "t", "shape": {"kind": "trace", "trace": "no-such-trace"}})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("no-such-trace"),
+        "{body}"
+    );
+    let (status, body) = h
+        .ctl(
+            reqwest::Method::POST,
+            "/_emulator/workload",
+            Some(json!({"pool": "t", "shape": {"kind": "constant", "rps": -1}})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().expect("message").contains("rps"),
+        "{body}"
+    );
+    h.stop().await;
+}

@@ -1,0 +1,132 @@
+//! Benchmark: signed `list_servers` calls per second the emulator sustains, and the p50/p99
+//! latency of one signed client round trip (`get_server`), client and emulator in one
+//! process over loopback.
+//!
+//! `cargo run --release -p flexus-emulator --example bench_list -- [seconds] [concurrency] [servers]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flexus_cloud::{
+    ClientConfig, Cloud, CreateServersRequest, Credentials, HuaweiClient, RateLimits, RootVolume,
+    ServerFilter,
+};
+use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig};
+
+const AK: &str = "BENCHAK0000000000001";
+const SK: &str = "bench-secret-key";
+const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+
+fn arg(i: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let seconds = arg(1, 5);
+    let concurrency = arg(2, 8) as usize;
+    let servers = arg(3, 50) as u32;
+    let emu = Emulator::new(EmulatorConfig {
+        project_id: PROJECT.into(),
+        keys: vec![AcceptedKey {
+            access_key: AK.into(),
+            secret_key: SK.into(),
+            security_token: None,
+        }],
+        time_scale: 0.0,
+        boot_seconds: Some(1.0),
+        ..EmulatorConfig::default()
+    })?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(flexus_emulator::serve(
+        listener,
+        emu.clone(),
+        std::future::pending(),
+    ));
+    let mut cfg = ClientConfig::single_endpoint(&base, "cn-north-4", PROJECT)?;
+    cfg.rate_limits = RateLimits::unlimited();
+    let client = HuaweiClient::new(cfg, Credentials::new(AK, SK))?;
+    let created = client
+        .create_servers(&CreateServersRequest {
+            client_token: uuid::Uuid::new_v4(),
+            name: "bench".into(),
+            flavor: "x1.2u.4g".into(),
+            image: "img".into(),
+            vpc_id: "vpc".into(),
+            subnet_ids: vec!["subnet".into()],
+            security_groups: vec![],
+            availability_zone: None,
+            key_name: None,
+            user_data: None,
+            root_volume: RootVolume {
+                volume_type: "SSD".into(),
+                size_gb: None,
+            },
+            tags: vec![("flexus-pool".into(), "bench".into())],
+            count: servers,
+            spot: None,
+        })
+        .await?;
+    let filter = ServerFilter {
+        tags: vec![("flexus-pool".into(), "bench".into())],
+        page_size: Some(servers.max(1)),
+        ..ServerFilter::default()
+    };
+    assert_eq!(client.list_servers(&filter).await?.len(), servers as usize);
+
+    // Throughput: `concurrency` tasks issuing signed list calls (one page each).
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let client = Arc::new(client);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let c = client.clone();
+        let f = filter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                c.list_servers(&f).await.expect("list");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let start = Instant::now();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await?;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+
+    // Latency: sequential signed round trips of one small call.
+    let id = created.server_ids[0].clone();
+    for _ in 0..200 {
+        client.get_server(&id).await?;
+    }
+    let mut lat = Vec::with_capacity(5000);
+    for _ in 0..5000 {
+        let t = Instant::now();
+        client.get_server(&id).await?;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!(
+        "signed list_servers ({servers} servers per page, {concurrency} concurrent): {total} calls in {elapsed:.2}s = {:.0} calls/s",
+        total as f64 / elapsed
+    );
+    println!(
+        "signed get_server round trip (sequential, n=5000): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        percentile(&lat, 0.50).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat[lat.len() - 1].as_secs_f64() * 1e3
+    );
+    Ok(())
+}
