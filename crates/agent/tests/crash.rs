@@ -1,0 +1,242 @@
+//! Crash safety: the agent runs as its own process and is killed with SIGKILL at
+//! random points during scale-out and scale-in, then restarted. Afterwards the pool
+//! has exactly the intended instances — no duplicates, no orphans — and every
+//! operation is accounted for. The emulator runs in this test process, so it survives
+//! the kills.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use flexus_agent::store::{SqliteStore, Store};
+use flexus_api::{OperationKind, OperationState, Precondition};
+use rand::{Rng, SeedableRng};
+
+struct AgentProc {
+    child: Child,
+    url: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(dir: &Path, emu_url: &str, port: u16) -> PathBuf {
+    let path = dir.join("agent.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+listen = "127.0.0.1:{port}"
+store = "agent.db"
+log_format = "json"
+
+[cloud]
+endpoint = "{emu_url}"
+region = "{REGION}"
+project_id = "{PROJECT}"
+reads_per_second = 0
+writes_per_second = 0
+
+[auth]
+admin_token_env = "FLEXUS_TEST_ADMIN_TOKEN"
+
+[reconcile]
+default_interval = "1s"
+job_poll = "300ms"
+max_backoff = "2s"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn start_agent(config: &Path, log: &Path) -> AgentProc {
+    let text = std::fs::read_to_string(config).unwrap();
+    let port = text
+        .lines()
+        .find_map(|l| l.strip_prefix("listen = \"127.0.0.1:"))
+        .and_then(|p| p.trim_end_matches('"').parse::<u16>().ok())
+        .unwrap();
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("FLEXUS_TEST_ADMIN_TOKEN", ADMIN)
+        .env("HUAWEICLOUD_SDK_AK", AK)
+        .env("HUAWEICLOUD_SDK_SK", SK)
+        .env("FLEXUS_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(logf)
+        .spawn()
+        .expect("the flexus-agent binary starts");
+    AgentProc {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_ready(p: &mut AgentProc, log: &Path) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(Some(status)) = p.child.try_wait() {
+            panic!(
+                "agent exited early ({status}):\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if let Ok(r) = http.get(format!("{}/readyz", p.url)).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("agent not ready:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+fn kill9(p: &mut AgentProc) {
+    p.child.kill().expect("SIGKILL the agent");
+    let _ = p.child.wait();
+}
+
+/// Every server the cloud still lists with the pool's tags, gone ones included.
+async fn all_tagged(emu: &Emu, pool: &str) -> Vec<flexus_cloud::Server> {
+    let f = flexus_cloud::ServerFilter {
+        tags: vec![("flexus-pool".into(), pool.into()), ("flexus-ns".into(), "team-a".into())],
+        ..Default::default()
+    };
+    emu.cloud().list_servers(&f).await.unwrap()
+}
+
+/// Put the pool at a fixed size, SIGKILL the agent `rounds` times at random moments
+/// while it works, then let it converge; returns the final state of the store.
+#[allow(clippy::too_many_arguments)]
+async fn phase(
+    emu: &Emu,
+    config: &Path,
+    log: &Path,
+    rng: &mut rand::rngs::StdRng,
+    size: u32,
+    rounds: usize,
+) {
+    let mut p = start_agent(config, log);
+    wait_ready(&mut p, log).await;
+    let client = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
+    client
+        .put_pool("team-a", "crashy", &pool_spec(size, size), Precondition::None)
+        .await
+        .unwrap();
+    for _ in 0..rounds {
+        let after = Duration::from_millis(rng.random_range(5..900));
+        tokio::time::sleep(after).await;
+        kill9(&mut p);
+        p = start_agent(config, log);
+        wait_ready(&mut p, log).await;
+    }
+    let client = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = client.pool_status("team-a", "crashy").await.ok();
+        if let Some(s) = s
+            && s.ready_size == size
+            && s.current_size == size
+            && s.pending_operations.is_empty()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pool did not converge to {size}: {:?}\n{}",
+            client.pool_status("team-a", "crashy").await,
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Graceful stop: SIGTERM, exit 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(st) = p.child.try_wait().unwrap() {
+            assert!(st.success(), "agent exits cleanly on SIGTERM: {st}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "agent did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_instances() {
+    let seed: u64 = std::env::var("FLEXUS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("crash test seed: {seed} (set FLEXUS_CRASH_SEED to replay)");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let emu = Emu::start(1.0, 2.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emu.url, free_port());
+    let log = dir.path().join("agent.log");
+
+    // Scale out 0 -> 6 with kills.
+    phase(&emu, &config, &log, &mut rng, 6, 4).await;
+    let servers = all_tagged(&emu, "crashy").await;
+    let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
+    assert_eq!(live.len(), 6, "exactly 6 instances after scale-out (seed {seed})");
+    assert_eq!(servers.len(), 6, "no instance was created twice and removed again (seed {seed})");
+    let store = SqliteStore::open(&dir.path().join("agent.db")).await.unwrap();
+    let ops = store.list_operations("team-a", "crashy", 1000).await.unwrap();
+    assert!(ops.iter().all(|o| o.op.state.is_final()), "open operations left: {ops:?}");
+    assert!(
+        ops.iter().all(|o| o.op.kind == OperationKind::ScaleOut),
+        "a scale-out needed no correction (seed {seed}): {ops:?}"
+    );
+    for s in &live {
+        let op = s.tag("flexus-op").expect("every instance names its operation");
+        let rec = ops.iter().find(|o| o.op.id == op);
+        assert!(rec.is_some(), "instance {} comes from unrecorded operation {op}", s.id);
+        assert_eq!(rec.unwrap().op.state, OperationState::Succeeded);
+    }
+    drop(store);
+
+    // Scale in 6 -> 2 with kills.
+    phase(&emu, &config, &log, &mut rng, 2, 4).await;
+    let servers = all_tagged(&emu, "crashy").await;
+    let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
+    assert_eq!(live.len(), 2, "exactly 2 instances after scale-in (seed {seed})");
+    let store = SqliteStore::open(&dir.path().join("agent.db")).await.unwrap();
+    let ops = store.list_operations("team-a", "crashy", 1000).await.unwrap();
+    assert!(ops.iter().all(|o| o.op.state.is_final()), "open operations left: {ops:?}");
+    let deleted: std::collections::BTreeSet<&str> = ops
+        .iter()
+        .filter(|o| o.op.kind == OperationKind::ScaleIn && o.op.state == OperationState::Succeeded)
+        .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
+        .collect();
+    assert_eq!(deleted.len(), 4, "exactly the 4 surplus instances were deleted (seed {seed}): {ops:?}");
+    for s in &live {
+        assert!(!deleted.contains(s.id.as_str()), "a kept instance is also recorded as deleted");
+    }
+    let created: u32 = ops
+        .iter()
+        .filter(|o| o.op.kind == OperationKind::ScaleOut && o.op.state == OperationState::Succeeded)
+        .map(|o| o.op.count)
+        .sum();
+    assert_eq!(created, 6, "no create happened during scale-in (seed {seed})");
+}
