@@ -274,3 +274,84 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
     assert_ne!(st.last_decision.unwrap().outcome, DecisionOutcome::Failed);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_nothing_new() {
+    use flexus_agent::runtime::Context;
+    use flexus_agent::runtime::sources::{CloudEye, Sources};
+    use flexus_agent::store::{OpRecord, SqliteStore, Store};
+    use std::sync::Arc;
+
+    let emu = Emu::start(10.0, 5.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("a.db")).await.unwrap());
+    let cloud = emu.cloud();
+    let clock = Arc::new(EmuClock { emu: emu.emu.clone(), scale: 10.0 });
+    let ctx = Context::new(
+        store.clone(),
+        cloud.clone(),
+        clock,
+        Sources {
+            cloud_eye: CloudEye { cloud: cloud.clone(), period: 1, lookback: Duration::from_secs(60) },
+            prometheus: None,
+            redis: None,
+        },
+        Arc::new(flexus_agent::telemetry::Telemetry::new()),
+        flexus_agent::config::ReconcileConfig::default(),
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+    // The state a crash right after "record the operation" leaves behind.
+    let id = uuid::Uuid::new_v4();
+    let req = flexus_cloud::CreateServersRequest {
+        client_token: id,
+        name: "team-a-replay".into(),
+        flavor: "x1.2u.4g".into(),
+        image: "img-ubuntu-22".into(),
+        vpc_id: "vpc-1".into(),
+        subnet_ids: vec!["subnet-1".into()],
+        security_groups: vec![],
+        availability_zone: None,
+        key_name: None,
+        user_data: None,
+        root_volume: flexus_cloud::RootVolume { volume_type: "GPSSD".into(), size_gb: Some(40) },
+        tags: vec![
+            ("flexus-ns".into(), "team-a".into()),
+            ("flexus-pool".into(), "replay".into()),
+            ("flexus-op".into(), id.to_string()),
+        ],
+        count: 2,
+        spot: None,
+    };
+    let mut op = OpRecord {
+        namespace: "team-a".into(),
+        pool: "replay".into(),
+        request: Some(serde_json::to_value(&req).unwrap()),
+        op: flexus_api::Operation {
+            id: id.to_string(),
+            kind: OperationKind::ScaleOut,
+            state: OperationState::Pending,
+            count: 2,
+            purchase: Some(flexus_api::Purchase::OnDemand),
+            job_id: None,
+            server_ids: vec![],
+            error: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        },
+    };
+    store.insert_operation(&op).await.unwrap();
+    ctx.recover().await.unwrap();
+    let after_first = store.list_operations("team-a", "replay", 10).await.unwrap();
+    assert_eq!(after_first[0].op.state, OperationState::Submitted);
+    let job = after_first[0].op.job_id.clone().expect("job recorded");
+    assert_eq!(pool_servers(cloud.as_ref(), "team-a", "replay").await.len(), 2);
+
+    // A crash after the call but before its result was saved: the operation is
+    // pending again and is re-sent with the same token.
+    op.op.state = OperationState::Pending;
+    store.update_operation(&op).await.unwrap();
+    ctx.recover().await.unwrap();
+    let after_second = store.list_operations("team-a", "replay", 10).await.unwrap();
+    assert_eq!(after_second[0].op.job_id.as_deref(), Some(job.as_str()), "the same job answers the resend");
+    assert_eq!(pool_servers(cloud.as_ref(), "team-a", "replay").await.len(), 2, "nothing created twice");
+}
