@@ -305,3 +305,11 @@ fn durations_in_policies_round_trip_through_json() {
     assert!(text.contains(r#""stabilisation_window":"5m""#), "{text}");
     assert_eq!(parse_json(&text).expect("reparses"), p);
 }
+
+#[test]
+fn counts_must_be_whole_non_negative_numbers() {
+    let err = parse_json(r#"{"strategy": "schedule", "bounds": {"min": 2.5, "max": -1}}"#).expect_err("bad counts");
+    let got = lines(&err);
+    assert!(got.contains(&"/bounds/min: bounds.min must be a whole number, got a number".to_owned()), "{got:#?}");
+    assert!(got.contains(&"/bounds/max: bounds.max must be at least 0, got -1".to_owned()), "{got:#?}");
+}

@@ -47,12 +47,8 @@ fn type_matches(t: &str, v: &Value) -> bool {
         "array" => v.is_array(),
         "object" => v.is_object(),
         "number" => v.is_number(),
-        "integer" => match v {
-            Value::Number(n) => {
-                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
-            }
-            _ => false,
-        },
+        // serde reads integers only from integer literals (`3`, not `3.0`).
+        "integer" => matches!(v, Value::Number(n) if n.is_i64() || n.is_u64()),
         _ => true,
     }
 }
