@@ -51,6 +51,9 @@ struct Args {
     /// Replay only the first N hours.
     #[arg(long)]
     hours: Option<f64>,
+    /// Forecast bucket of the policy adapter (s).
+    #[arg(long, default_value_t = flexus_sim::policy::FORECAST_BUCKET_S)]
+    forecast_bucket: f64,
     /// Write an SVG chart.
     #[arg(long)]
     chart: Option<PathBuf>,
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         spot_hazard_per_hour: a.spot_hazard,
         seed: a.seed,
         max_hours: a.hours,
+        forecast_bucket_s: a.forecast_bucket,
         against: a.against.unwrap_or_else(|| BASELINES.iter().map(|s| (*s).to_owned()).collect()),
         ..SimulateOptions::default()
     };

@@ -48,6 +48,8 @@ pub struct SimulateOptions {
     pub seed: u64,
     /// Replay at most this many hours from the trace start.
     pub max_hours: Option<f64>,
+    /// Forecast bucket of the policy adapter (s): the prediction metric's peak per bucket is forecast.
+    pub forecast_bucket_s: f64,
     /// Baselines to run next to the policy (names from [`BASELINES`]).
     pub against: Vec<String>,
 }
@@ -65,6 +67,7 @@ impl Default for SimulateOptions {
             spot_hazard_per_hour: 0.0,
             seed: 1,
             max_hours: None,
+            forecast_bucket_s: crate::policy::FORECAST_BUCKET_S,
             against: BASELINES.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
@@ -231,7 +234,9 @@ pub fn run_all(
 /// baselines. Fast enough for plan time on the short traces.
 pub fn simulate_named_trace(trace: &str, policy: &Policy, opts: &SimulateOptions) -> Result<Scorecard, SimError> {
     let (t, flavor) = prepare_trace(trace, opts)?;
-    let mut list: Vec<Box<dyn Autoscaler>> = vec![Box::new(PolicyAutoscaler::new("policy", policy.clone())?)];
+    let mut list: Vec<Box<dyn Autoscaler>> = vec![Box::new(
+        PolicyAutoscaler::new("policy", policy.clone())?.with_forecast_bucket(opts.forecast_bucket_s),
+    )];
     for b in &opts.against {
         list.push(baseline(b, &flavor, opts)?);
     }
@@ -244,7 +249,9 @@ pub fn simulate(args: &SimulateArgs, progress: &mut dyn FnMut(&str)) -> Result<S
     let mut list: Vec<Box<dyn Autoscaler>> = Vec::new();
     if let Some(p) = &args.policy {
         let name = p.file_stem().map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
-        list.push(Box::new(PolicyAutoscaler::new(&name, load_policy_file(p)?)?));
+        list.push(Box::new(
+            PolicyAutoscaler::new(&name, load_policy_file(p)?)?.with_forecast_bucket(args.options.forecast_bucket_s),
+        ));
     }
     for b in &args.options.against {
         list.push(baseline(b, &flavor, &args.options)?);
@@ -260,4 +267,13 @@ pub fn simulate(args: &SimulateArgs, progress: &mut dyn FnMut(&str)) -> Result<S
         crate::chart::write_svg(path, &card, &t)?;
     }
     Ok(card)
+}
+
+/// Parses policy text, panicking with the diagnostics (for tests and examples only).
+#[doc(hidden)]
+pub fn parse_policy_for_tests(text: &str) -> Policy {
+    match parse_policy(text, "test policy") {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
 }

@@ -25,8 +25,10 @@ use crate::replay::{Autoscaler, InstanceState, MetricSample, Observation as SimO
 
 /// Observations passed per decision: the datapoints of the last this-many seconds.
 const OBSERVATION_WINDOW_S: f64 = 1800.0;
-/// Forecast resolution (s): the prediction metric is averaged into buckets this long.
-const FORECAST_BUCKET_S: f64 = 300.0;
+/// Forecast resolution (s): the prediction metric's datapoints are grouped into
+/// buckets this long, and each bucket is represented by its *peak* datapoint —
+/// capacity has to cover the peaks within a bucket, not its mean.
+pub const FORECAST_BUCKET_S: f64 = 900.0;
 
 /// Reads a policy file (HCL by default, JSON when the name ends in `.json`).
 pub fn load_policy_file(path: &std::path::Path) -> Result<Policy, SimError> {
@@ -74,8 +76,12 @@ pub struct PolicyAutoscaler {
     observations: Vec<Observation>,
     pool: PoolState,
     refit: Refit,
-    /// (bucket start s, sum, seconds) of the prediction metric.
+    /// (bucket start s, peak value, seconds covered) of the prediction metric.
     buckets: Vec<(f64, f64, f64)>,
+    /// Forecast bucket length (s).
+    bucket_s: f64,
+    /// Cached instance ids ("i-<n>") by simulator id.
+    ids: std::collections::HashMap<u64, String>,
     last_sample_end: f64,
     /// Forecast-only mode: what the policy would have added (instance-decisions).
     pub would_have_raised: u64,
@@ -99,11 +105,21 @@ impl PolicyAutoscaler {
             pool: PoolState::default(),
             refit: Refit::default(),
             buckets: Vec::new(),
+            ids: std::collections::HashMap::new(),
+            bucket_s: FORECAST_BUCKET_S,
             last_sample_end: f64::NEG_INFINITY,
             would_have_raised: 0,
             fits: 0,
             last_decision: None,
         })
+    }
+
+    /// Sets the forecast bucket length (s; default [`FORECAST_BUCKET_S`]).
+    pub fn with_forecast_bucket(mut self, seconds: f64) -> Self {
+        if seconds.is_finite() && seconds >= 60.0 {
+            self.bucket_s = seconds;
+        }
+        self
     }
 
     /// The last decision (with its explanation).
@@ -122,13 +138,13 @@ impl PolicyAutoscaler {
         for s in obs.history.iter().rev().take_while(|s| s.end_s > self.last_sample_end).collect::<Vec<_>>().into_iter().rev() {
             if let Some(v) = metric_value(kind, s) {
                 let start = s.end_s - s.period_s;
-                let b = (start / FORECAST_BUCKET_S).floor() * FORECAST_BUCKET_S;
+                let b = (start / self.bucket_s).floor() * self.bucket_s;
                 match self.buckets.last_mut() {
                     Some(last) if (last.0 - b).abs() < 1e-6 => {
-                        last.1 += v * s.period_s;
+                        last.1 = last.1.max(v);
                         last.2 += s.period_s;
                     }
-                    _ => self.buckets.push((b, v * s.period_s, s.period_s)),
+                    _ => self.buckets.push((b, v, s.period_s)),
                 }
             }
             self.last_sample_end = s.end_s;
@@ -145,26 +161,26 @@ impl PolicyAutoscaler {
         let now = obs.now_s;
         // Complete buckets only.
         let complete: Vec<&(f64, f64, f64)> =
-            self.buckets.iter().filter(|b| b.0 + FORECAST_BUCKET_S <= now - 1e-9 && b.2 > 0.0).collect();
+            self.buckets.iter().filter(|b| b.0 + self.bucket_s <= now - 1e-9 && b.2 > 0.0).collect();
         if complete.len() < 2 {
             return None;
         }
         if self.refit.due(now, p.refit_interval.as_secs_f64()) {
-            let window = (p.history_window.as_secs_f64() / FORECAST_BUCKET_S).ceil() as usize;
+            let window = (p.history_window.as_secs_f64() / self.bucket_s).ceil() as usize;
             let from = complete.len().saturating_sub(window);
-            let y: Vec<f64> = complete[from..].iter().map(|b| b.1 / b.2).collect();
+            let y: Vec<f64> = complete[from..].iter().map(|b| b.1).collect();
             let periods: Vec<usize> = p
                 .seasonality
                 .iter()
-                .map(|d| (d.as_secs_f64() / FORECAST_BUCKET_S).round() as usize)
+                .map(|d| (d.as_secs_f64() / self.bucket_s).round() as usize)
                 .filter(|&x| x >= 2)
                 .collect();
             let horizon =
-                ((p.refit_interval.as_secs_f64() + p.lead_time.as_secs_f64()) / FORECAST_BUCKET_S).ceil() as usize + 2;
-            let first = complete.last().map_or(0.0, |b| b.0 + FORECAST_BUCKET_S);
+                ((p.refit_interval.as_secs_f64() + p.lead_time.as_secs_f64()) / self.bucket_s).ceil() as usize + 2;
+            let first = complete.last().map_or(0.0, |b| b.0 + self.bucket_s);
             if let Ok(f) = forecast::forecast(&y, &periods, horizon) {
                 self.fits += 1;
-                self.refit.store(now, first, FORECAST_BUCKET_S, f);
+                self.refit.store(now, first, self.bucket_s, f);
             }
         }
         // The highest forecast over [now, now + lead]: capacity must be ready for all of it.
@@ -175,7 +191,7 @@ impl PolicyAutoscaler {
             if let Some(v) = self.refit.value_at(t) {
                 best = Some(best.map_or(v, |b: f64| b.max(v)));
             }
-            t += FORECAST_BUCKET_S.min(lead.max(1.0));
+            t += self.bucket_s.min(lead.max(1.0));
         }
         if let Some(v) = self.refit.value_at(now + lead) {
             best = Some(best.map_or(v, |b: f64| b.max(v)));
@@ -226,6 +242,10 @@ impl Autoscaler for PolicyAutoscaler {
         }
         // Pool.
         self.pool.instances.clear();
+        if self.ids.len() > 4 * obs.instances.len() + 64 {
+            let live: std::collections::HashSet<u64> = obs.instances.iter().map(|i| i.id).collect();
+            self.ids.retain(|k, _| live.contains(k));
+        }
         for i in obs.instances {
             let (lifecycle, since) = match i.state {
                 InstanceState::Booting => (Lifecycle::Booting, i.launched_s),
@@ -233,7 +253,7 @@ impl Autoscaler for PolicyAutoscaler {
                 InstanceState::Ready => (Lifecycle::Ready, i.ready_s),
             };
             self.pool.instances.push(Instance {
-                id: format!("i-{}", i.id),
+                id: self.ids.entry(i.id).or_insert_with(|| format!("i-{}", i.id)).clone(),
                 lifecycle,
                 purchase: if i.spot { Purchase::Spot } else { Purchase::OnDemand },
                 since: ts(start_ms, since),
