@@ -355,3 +355,49 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
     assert_eq!(after_second[0].op.job_id.as_deref(), Some(job.as_str()), "the same job answers the resend");
     assert_eq!(pool_servers(cloud.as_ref(), "team-a", "replay").await.len(), 2, "nothing created twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_pools_and_shows_status_and_decisions_as_tables() {
+    let emu = Emu::start(10.0, 5.0).await;
+    let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
+    let c = &agent.client;
+    c.put_pool("team-a", "cli", &pool_spec(2, 3), Precondition::None).await.unwrap();
+    wait_for("two ready instances", Duration::from_secs(30), || async {
+        let s = c.pool_status("team-a", "cli").await.ok()?;
+        (s.ready_size == 2).then_some(())
+    })
+    .await;
+    let run = |args: &'static [&'static str]| {
+        let url = agent.url.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
+                .args(args)
+                .env("FLEXUS_AGENT_URL", url)
+                .env("FLEXUS_TOKEN", TEAM_A)
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let list = run(&["pools", "list"]).await;
+    assert!(list.starts_with("POOL"), "{list}");
+    assert!(list.contains("team-a/cli") && list.contains("ready"), "{list}");
+    let status = run(&["pools", "status", "team-a/cli"]).await;
+    let rows = status.lines().filter(|l| l.contains(" ready ") && l.contains(" on-demand ")).count();
+    assert!(status.contains("INSTANCE") && rows == 2, "{status}");
+    let decisions = run(&["decisions", "team-a/cli"]).await;
+    assert!(decisions.contains("0 -> 2") && decisions.contains("scale_out"), "{decisions}");
+    // A namespace token cannot use another namespace from the CLI either.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
+        .args(["pools", "status", "team-b/cli"])
+        .env("FLEXUS_AGENT_URL", &agent.url)
+        .env("FLEXUS_TOKEN", TEAM_A)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+    agent.shutdown().await;
+}
