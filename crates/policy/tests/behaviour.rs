@@ -407,3 +407,52 @@ proptest! {
         prop_assert_eq!(serde_json::to_string(&a).ok(), serde_json::to_string(&b).ok());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Over a run where the engine's own decisions fill the history, every step stays
+    /// within the HPA rate limits, the bounds, and the scale-in stabilisation window.
+    #[test]
+    fn a_run_of_decisions_respects_rate_limits_and_the_window_at_every_step(
+        cpus in proptest::collection::vec(0.0f64..250.0, 10..60),
+        start in 1u32..30,
+    ) {
+        let cp = policy(&json(
+            "target_tracking",
+            1,
+            60,
+            &metric("cpu", "cpu", r#""target": 60"#),
+            r#""scale_out": {"policies": [{"type": "percent", "value": 50, "period": "1m"}, {"type": "pods", "value": 3, "period": "2m"}]},
+               "scale_in": {"stabilisation_window": "2m", "policies": [{"type": "pods", "value": 2, "period": "1m"}]}"#,
+        ));
+        let pol = cp.policy().clone();
+        let mut h = History::new();
+        let mut n = start;
+        for (i, cpu) in cpus.iter().enumerate() {
+            let now = NOW.add(Duration::from_secs(15 * i as u64));
+            let d = run(&cp, now, &obs(now, &[("cpu", *cpu)]), &pool(n, 0), &h);
+            prop_assert!((1..=60).contains(&d.desired));
+            if d.desired > n && d.desired > 1 {
+                let limit = engine::scale_up_limit(n, &h, now, &pol.scale_out.policies, pol.scale_out.select);
+                prop_assert!(d.desired <= limit, "step {}: {} -> {} over limit {}", i, n, d.desired, limit);
+            }
+            if d.desired < n {
+                let limit = engine::scale_down_limit(n, &h, now, &pol.scale_in.policies, pol.scale_in.select);
+                prop_assert!(d.desired >= limit, "step {}: {} -> {} under limit {}", i, n, d.desired, limit);
+                let window_max = h
+                    .recommendations
+                    .iter()
+                    .filter(|r| now.since(r.at) < Duration::from_secs(120))
+                    .map(|r| r.desired)
+                    .chain([d.recommendation])
+                    .max()
+                    .unwrap_or(0);
+                prop_assert!(d.desired >= window_max.min(n), "step {}: below the window max {}", i, window_max);
+            }
+            h.record(&d);
+            h.prune(now, cp.history_horizon(), cp.trend_samples());
+            n = d.desired;
+        }
+    }
+}
