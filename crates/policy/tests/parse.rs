@@ -22,12 +22,12 @@ fn broken_hcl_reports_every_problem_at_its_line_and_column() {
     let want_prefixes = [
         "broken.hcl:3:1: evaluation_interval: invalid duration \"soon\"",
         "broken.hcl:6:3: bounds.min (10) must be at most bounds.max (4)",
-        "broken.hcl:12:3: metrics[0].target (a cpu percentage) must be greater than 0 and at most 100, got 160",
-        "broken.hcl:16:3: unknown field `wieght` in metrics[0]; allowed: duration, fallback_capacity, kind,",
-        "broken.hcl:21:3: metrics[1].missing_data must be one of \"block_scale_in\", \"hold\", \"ignore\", \"fallback\", got \"skip\"",
+        "broken.hcl:12:3: metric \"cpu\".target (a cpu percentage) must be greater than 0 and at most 100, got 160",
+        "broken.hcl:16:3: unknown field `wieght` in metric \"cpu\"; allowed: duration, fallback_capacity, kind,",
+        "broken.hcl:21:3: metric \"queue\".missing_data must be one of \"block_scale_in\", \"hold\", \"ignore\", \"fallback\", got \"skip\"",
         "broken.hcl:28:3: scale_in.cooldown: invalid duration \"5 minutes\"",
         "broken.hcl:31:5: scale_in.policies[0].value (percent) must be between 1 and 100, got 150",
-        "broken.hcl:37:3: schedules[0].cron: invalid cron expression \"0 8 * *\": expected 5 fields",
+        "broken.hcl:37:3: schedule \"peak\".cron: invalid cron expression \"0 8 * *\": expected 5 fields",
         "broken.hcl:43:3: spot.spot_percentage must be between 0 and 100, got 120",
     ];
     assert_eq!(got.len(), want_prefixes.len(), "{got:#?}");
@@ -36,6 +36,7 @@ fn broken_hcl_reports_every_problem_at_its_line_and_column() {
     }
     // The field paths are the model's, for tools that point at attributes.
     assert_eq!(err.0[1].path.to_string(), "bounds.min");
+    assert_eq!(err.0[2].path.to_string(), "metrics[0].target");
 }
 
 #[test]
@@ -308,8 +309,15 @@ fn durations_in_policies_round_trip_through_json() {
 
 #[test]
 fn counts_must_be_whole_non_negative_numbers() {
-    let err = parse_json(r#"{"strategy": "schedule", "bounds": {"min": 2.5, "max": -1}}"#).expect_err("bad counts");
+    let err = parse_json(r#"{"strategy": "schedule", "bounds": {"min": 2.5, "max": -1}}"#)
+        .expect_err("bad counts");
     let got = lines(&err);
-    assert!(got.contains(&"/bounds/min: bounds.min must be a whole number, got a number".to_owned()), "{got:#?}");
-    assert!(got.contains(&"/bounds/max: bounds.max must be at least 0, got -1".to_owned()), "{got:#?}");
+    assert!(
+        got.contains(&"/bounds/min: bounds.min must be a whole number, got a number".to_owned()),
+        "{got:#?}"
+    );
+    assert!(
+        got.contains(&"/bounds/max: bounds.max must be at least 0, got -1".to_owned()),
+        "{got:#?}"
+    );
 }

@@ -159,13 +159,14 @@ impl<'a> Checker<'a> {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 let fmt = s.get("format").and_then(Value::as_str);
                 if fmt == Some("uint32") && !(0.0..=f64::from(u32::MAX)).contains(&f) {
+                    let bound = if f < 0.0 {
+                        "at least 0".to_owned()
+                    } else {
+                        format!("at most {}", u32::MAX)
+                    };
                     out.push(
                         path.clone(),
-                        format!(
-                            "{} must be between 0 and {}, got {n}",
-                            where_(path),
-                            u32::MAX
-                        ),
+                        format!("{} must be {bound}, got {n}", where_(path)),
                     );
                     return;
                 }
