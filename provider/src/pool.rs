@@ -1,0 +1,517 @@
+//! Resource `flexus_x_pool`: the declared template and bounds of a pool of Flexus X
+//! instances. Terraform owns the declaration; the agent owns the instances. Apply waits
+//! until the agent reports at least `min_size` ready instances.
+//!
+//! Drift rules: `read` compares the declaration in the agent with the one in state. When
+//! they mean the same thing, state keeps its own spelling (no diff); when someone changed
+//! the declaration outside Terraform, the agent's version is returned and the plan shows
+//! it. The live instance count (`current_size`, `ready_size`, `instance_ids`, `status`) is
+//! computed and refreshed, never planned, so the agent scaling a pool is never drift.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use flexus_api::{Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RemovalRule, RootVolume, SpotSpec};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tfplugin::{
+    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest, Operation, ReadRequest,
+    Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
+};
+
+use crate::errors::{Object, pool_field_errors, to_diagnostics};
+use crate::provider::Flexus;
+
+/// Default of `wait_for_capacity_timeout`.
+pub const DEFAULT_WAIT: &str = "10m";
+
+/// A pool of Flexus X instances managed by the Flexus agent. Terraform declares the
+/// instance template and the size bounds; the agent creates and deletes the instances
+/// (following the pool's `flexus_autoscaling_policy`, if any). Instance count changes made
+/// by the agent never show as drift; changes to the declaration made outside Terraform do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PoolModel {
+    /// The pool's id, `<namespace>/<name>`.
+    #[schemars(extend("x-tf" = {"computed": true, "use_state_for_unknown": true}))]
+    pub id: Option<String>,
+    /// Namespace of the pool; defaults to the provider's `namespace`. Changing it replaces the pool.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
+    pub namespace: Option<String>,
+    /// Name of the pool: 1-40 characters of `a-z`, `0-9` and `-`, starting with a letter.
+    /// Changing it replaces the pool.
+    #[schemars(regex(pattern = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"))]
+    #[schemars(extend("x-tf" = {"requires_replace": true}))]
+    pub name: String,
+    /// ECS flavor of every instance, e.g. `x1.8u.32g` or a GPU flavor.
+    pub flavor: String,
+    /// Image id of every instance.
+    pub image: String,
+    /// VPC the instances are created in.
+    pub vpc_id: String,
+    /// Subnets of the instances (at least one; the first is the primary NIC).
+    #[schemars(length(min = 1))]
+    pub subnet_ids: Vec<String>,
+    /// Security groups of the instances.
+    pub security_group_ids: Option<Vec<String>>,
+    /// Availability zones to spread instances over (round robin); unset lets the cloud choose.
+    pub availability_zones: Option<Vec<String>>,
+    /// Name of the SSH key pair.
+    pub key_pair: Option<String>,
+    /// Cloud-init user data, as plain text (the agent encodes it).
+    pub user_data: Option<String>,
+    /// Root disk of every instance (default: `GPSSD`, 40 GiB).
+    pub root_volume: Option<RootVolumeModel>,
+    /// Fewest instances the agent keeps. Apply waits until this many are ready.
+    pub min_size: u32,
+    /// Most instances the agent creates.
+    pub max_size: u32,
+    /// Instances created before any policy decides; defaults to `min_size`.
+    pub initial_size: Option<u32>,
+    /// Spot purchase settings.
+    pub spot: Option<SpotModel>,
+    /// Seconds from create until an instance runs (used for predictive lead time).
+    #[schemars(extend("x-tf" = {"default": 60}))]
+    pub boot_seconds: Option<u32>,
+    /// Seconds from running until an instance serves (model load); metrics of warming instances are ignored.
+    #[schemars(extend("x-tf" = {"default": 0}))]
+    pub warmup_seconds: Option<u32>,
+    /// Which instances go first on scale-in: `spot_newest_first` (default), `newest_first`, `oldest_first`.
+    #[schemars(extend("x-tf" = {"default": "spot_newest_first"}))]
+    pub removal_rule: Option<String>,
+    /// Extra tags put on every instance (keys starting with `flexus-` are reserved).
+    pub tags: Option<BTreeMap<String, String>>,
+    /// How long apply waits for `min_size` ready instances, as a duration (`"10m"`, `"90s"`);
+    /// `"0s"` does not wait.
+    #[schemars(extend("x-tf" = {"default": "10m"}))]
+    pub wait_for_capacity_timeout: Option<String>,
+    /// Instances that exist and are not being removed (the agent decides this number).
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub current_size: Option<u32>,
+    /// Instances that are ready to serve.
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub ready_size: Option<u32>,
+    /// Ids of the pool's instances.
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub instance_ids: Option<Vec<String>>,
+    /// The pool's phase as the agent reports it: `pending`, `ready`, `scaling`, `degraded`, `deleting`.
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub status: Option<String>,
+}
+
+/// Root disk settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RootVolumeModel {
+    /// Disk type, e.g. `SSD`, `GPSSD`, `SAS`.
+    #[serde(rename = "type")]
+    #[schemars(extend("x-tf" = {"default": "GPSSD"}))]
+    pub volume_type: Option<String>,
+    /// Size in GiB (1-1024).
+    #[schemars(extend("x-tf" = {"default": 40}))]
+    pub size: Option<u32>,
+}
+
+/// Spot purchase settings of a pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SpotModel {
+    /// Whether spot instances are used at all.
+    #[schemars(extend("x-tf" = {"default": false}))]
+    pub enabled: Option<bool>,
+    /// Highest hourly price for a spot instance, as a decimal string; unset means the on-demand price.
+    pub max_price: Option<String>,
+    /// Instances that are always on-demand before any spot is used.
+    #[schemars(extend("x-tf" = {"default": 0}))]
+    pub on_demand_base: Option<u32>,
+    /// Percentage (0-100) of the capacity above the base that is spot.
+    #[schemars(extend("x-tf" = {"default": 0}))]
+    pub spot_percentage: Option<u32>,
+    /// When spot capacity is sold out, create on-demand instances instead.
+    #[schemars(extend("x-tf" = {"default": true}))]
+    pub fallback_to_on_demand: Option<bool>,
+}
+
+fn removal_rule_name(r: RemovalRule) -> &'static str {
+    match r {
+        RemovalRule::SpotNewestFirst => "spot_newest_first",
+        RemovalRule::NewestFirst => "newest_first",
+        RemovalRule::OldestFirst => "oldest_first",
+    }
+}
+
+fn parse_removal_rule(s: &str) -> Option<RemovalRule> {
+    match s {
+        "spot_newest_first" => Some(RemovalRule::SpotNewestFirst),
+        "newest_first" => Some(RemovalRule::NewestFirst),
+        "oldest_first" => Some(RemovalRule::OldestFirst),
+        _ => None,
+    }
+}
+
+fn phase_name(p: PoolPhase) -> &'static str {
+    match p {
+        PoolPhase::Pending => "pending",
+        PoolPhase::Ready => "ready",
+        PoolPhase::Scaling => "scaling",
+        PoolPhase::Degraded => "degraded",
+        PoolPhase::Deleting => "deleting",
+    }
+}
+
+impl PoolModel {
+    /// The agent's spec for this declaration (defaults filled as the agent would).
+    pub fn to_spec(&self) -> PoolSpec {
+        let rv_default = RootVolume::default();
+        let spot_default = SpotSpec::default();
+        PoolSpec {
+            flavor: self.flavor.clone(),
+            image: self.image.clone(),
+            vpc_id: self.vpc_id.clone(),
+            subnet_ids: self.subnet_ids.clone(),
+            security_group_ids: self.security_group_ids.clone().unwrap_or_default(),
+            availability_zones: self.availability_zones.clone().unwrap_or_default(),
+            key_pair: self.key_pair.clone(),
+            user_data: self.user_data.clone(),
+            root_volume: match &self.root_volume {
+                None => rv_default,
+                Some(r) => RootVolume {
+                    volume_type: r.volume_type.clone().unwrap_or(rv_default.volume_type),
+                    size: r.size.unwrap_or(rv_default.size),
+                },
+            },
+            min_size: self.min_size,
+            max_size: self.max_size,
+            initial_size: self.initial_size,
+            spot: match &self.spot {
+                None => spot_default,
+                Some(s) => SpotSpec {
+                    enabled: s.enabled.unwrap_or(spot_default.enabled),
+                    max_price: s.max_price.clone(),
+                    on_demand_base: s.on_demand_base.unwrap_or(spot_default.on_demand_base),
+                    spot_percentage: s.spot_percentage.unwrap_or(spot_default.spot_percentage),
+                    fallback_to_on_demand: s.fallback_to_on_demand.unwrap_or(spot_default.fallback_to_on_demand),
+                },
+            },
+            boot_seconds: self.boot_seconds.unwrap_or(60),
+            warmup_seconds: self.warmup_seconds.unwrap_or(0),
+            removal_rule: self.removal_rule.as_deref().and_then(parse_removal_rule).unwrap_or_default(),
+            tags: self.tags.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The model for a pool read from the agent. With `prior` (state), a declaration that
+    /// means the same keeps the prior spelling; otherwise fields equal to their defaults are
+    /// left unset where `prior` left them unset (or always, on import).
+    pub fn from_pool(pool: &Pool, prior: Option<&PoolModel>) -> PoolModel {
+        let mut m = match prior {
+            Some(p) if p.to_spec() == pool.spec => p.clone(),
+            _ => Self::render(pool, prior),
+        };
+        m.id = Some(pool.id.clone());
+        m.namespace = Some(pool.namespace.clone());
+        m.name = pool.name.clone();
+        m.set_status(&pool.status);
+        m
+    }
+
+    fn render(pool: &Pool, prior: Option<&PoolModel>) -> PoolModel {
+        let s = &pool.spec;
+        let keep = |prior_set: bool, is_default: bool| prior_set || !is_default;
+        let p = prior;
+        PoolModel {
+            id: None,
+            namespace: None,
+            name: pool.name.clone(),
+            flavor: s.flavor.clone(),
+            image: s.image.clone(),
+            vpc_id: s.vpc_id.clone(),
+            subnet_ids: s.subnet_ids.clone(),
+            security_group_ids: keep(p.is_some_and(|p| p.security_group_ids.is_some()), s.security_group_ids.is_empty())
+                .then(|| s.security_group_ids.clone()),
+            availability_zones: keep(p.is_some_and(|p| p.availability_zones.is_some()), s.availability_zones.is_empty())
+                .then(|| s.availability_zones.clone()),
+            key_pair: s.key_pair.clone(),
+            user_data: s.user_data.clone(),
+            root_volume: keep(p.is_some_and(|p| p.root_volume.is_some()), s.root_volume == RootVolume::default()).then(|| {
+                RootVolumeModel { volume_type: Some(s.root_volume.volume_type.clone()), size: Some(s.root_volume.size) }
+            }),
+            min_size: s.min_size,
+            max_size: s.max_size,
+            initial_size: s.initial_size,
+            spot: keep(p.is_some_and(|p| p.spot.is_some()), s.spot == SpotSpec::default()).then(|| SpotModel {
+                enabled: Some(s.spot.enabled),
+                max_price: s.spot.max_price.clone(),
+                on_demand_base: Some(s.spot.on_demand_base),
+                spot_percentage: Some(s.spot.spot_percentage),
+                fallback_to_on_demand: Some(s.spot.fallback_to_on_demand),
+            }),
+            boot_seconds: Some(s.boot_seconds),
+            warmup_seconds: Some(s.warmup_seconds),
+            removal_rule: Some(removal_rule_name(s.removal_rule).to_string()),
+            tags: keep(p.is_some_and(|p| p.tags.is_some()), s.tags.is_empty()).then(|| s.tags.clone()),
+            wait_for_capacity_timeout: Some(
+                p.and_then(|p| p.wait_for_capacity_timeout.clone()).unwrap_or_else(|| DEFAULT_WAIT.to_string()),
+            ),
+            current_size: None,
+            ready_size: None,
+            instance_ids: None,
+            status: None,
+        }
+    }
+
+    fn set_status(&mut self, st: &PoolStatus) {
+        self.current_size = Some(st.current_size);
+        self.ready_size = Some(st.ready_size);
+        self.instance_ids = Some(st.instance_ids.clone());
+        self.status = Some(phase_name(st.phase).to_string());
+    }
+
+    fn wait_timeout(&self) -> Result<Duration, Diagnostics> {
+        let text = self.wait_for_capacity_timeout.as_deref().unwrap_or(DEFAULT_WAIT);
+        tfplugin::framework::timeouts::parse_duration(text).ok_or_else(|| {
+            Diagnostic::error(
+                "Invalid wait_for_capacity_timeout",
+                format!("wait_for_capacity_timeout must be a duration such as \"10m\" or \"90s\", got {text:?}"),
+            )
+            .at(AttrPath::new("wait_for_capacity_timeout"))
+            .into()
+        })
+    }
+}
+
+/// `flexus_x_pool`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolResource;
+
+/// How long destroy waits for the agent to remove every instance.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(600);
+const POLL: Duration = Duration::from_millis(500);
+
+impl Resource for PoolResource {
+    type Data = Flexus;
+    type Model = PoolModel;
+
+    fn type_name(&self) -> &str {
+        "flexus_x_pool"
+    }
+
+    fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
+        ResourceSchema::from_model::<PoolModel>()?
+            .timeouts(Timeouts::new().op(Operation::Delete, DELETE_TIMEOUT))
+            .attribute("namespace", |a| {
+                // Keep the prior namespace when the configuration does not set one, then
+                // replace only if the (possibly kept) value changed.
+                a.plan_modifier(modifiers::use_state_for_unknown()).plan_modifier(modifiers::requires_replace())
+            })?
+            .attribute("removal_rule", |a| {
+                a.validator(tfplugin::validators::one_of(["spot_newest_first", "newest_first", "oldest_first"]))
+            })?
+            .attribute("wait_for_capacity_timeout", |a| {
+                a.validator(tfplugin::validators::from_fn("a duration", |v, path, d| {
+                    if let Some(s) = v.as_str() {
+                        if tfplugin::framework::timeouts::parse_duration(s).is_none() {
+                            d.error_at(
+                                path.clone(),
+                                "Invalid duration",
+                                format!("{path} must be a duration such as \"10m\" or \"90s\", got {s:?}"),
+                            );
+                        }
+                    }
+                }))
+            })
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        // The same checks the agent runs on PUT, at plan time, when the values are known.
+        if !config.is_wholly_known() {
+            return Diagnostics::new();
+        }
+        let Ok(mut m) = tfplugin::model::from_value::<PoolModel>(config, "flexus_x_pool") else {
+            return Diagnostics::new();
+        };
+        m.removal_rule = m.removal_rule.filter(|r| parse_removal_rule(r).is_some());
+        pool_field_errors(&m.to_spec().validate(""))
+    }
+
+    async fn create(&self, ctx: &Ctx<Flexus>, req: CreateRequest<PoolModel>) -> Result<PoolModel, Diagnostics> {
+        let api = ctx.data()?;
+        let m = req.planned;
+        let ns = api.namespace_for(m.namespace.as_deref())?;
+        let spec = m.to_spec();
+        pool_field_errors(&spec.validate("")).into_result()?;
+        let what = format!("create pool {ns}/{}", m.name);
+        let put = api
+            .call(&what, |c| {
+                let (ns, name, spec) = (ns.clone(), m.name.clone(), spec.clone());
+                async move { c.put_pool(&ns, &name, &spec, Precondition::IfAbsent).await }
+            })
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(e) if e.is_precondition_failed() => {
+                // A pool with this name exists. If it is exactly this declaration (an earlier
+                // apply that timed out waiting for capacity), adopt it; otherwise refuse.
+                let existing = get_pool(api, &ns, &m.name).await?;
+                let same = existing.as_ref().is_some_and(|p| p.spec == spec && p.status.phase != PoolPhase::Deleting);
+                if !same {
+                    return Err(Diagnostic::error(
+                        "Pool already exists",
+                        format!(
+                            "pool {ns}/{} already exists in the agent with a different declaration; import it with \
+                             `terraform import <address> {ns}/{}` or choose another name",
+                            m.name, m.name
+                        ),
+                    )
+                    .at(AttrPath::new("name"))
+                    .into());
+                }
+            }
+            Err(e) => return Err(to_diagnostics(Object::Pool, "Cannot create the pool", &e)),
+        }
+        let pool = wait_for_capacity(ctx, api, &ns, &m.name, m.min_size, m.wait_timeout()?).await?;
+        let mut out = m.clone();
+        out.id = Some(pool.id.clone());
+        out.namespace = Some(ns);
+        out.set_status(&pool.status);
+        Ok(out)
+    }
+
+    async fn read(&self, ctx: &Ctx<Flexus>, req: ReadRequest<PoolModel>) -> Result<Option<PoolModel>, Diagnostics> {
+        let api = ctx.data()?;
+        let ns = api.namespace_for(req.state.namespace.as_deref())?;
+        match get_pool(api, &ns, &req.state.name).await? {
+            None => Ok(None),
+            Some(p) if p.status.phase == PoolPhase::Deleting => Ok(None),
+            Some(p) => Ok(Some(PoolModel::from_pool(&p, Some(&req.state)))),
+        }
+    }
+
+    async fn update(&self, ctx: &Ctx<Flexus>, req: UpdateRequest<PoolModel>) -> Result<PoolModel, Diagnostics> {
+        let api = ctx.data()?;
+        let m = req.planned;
+        let ns = api.namespace_for(m.namespace.as_deref())?;
+        let spec = m.to_spec();
+        pool_field_errors(&spec.validate("")).into_result()?;
+        let what = format!("update pool {ns}/{}", m.name);
+        api.call(&what, |c| {
+            let (ns, name, spec) = (ns.clone(), m.name.clone(), spec.clone());
+            async move { c.put_pool(&ns, &name, &spec, Precondition::None).await }
+        })
+        .await
+        .map_err(|e| to_diagnostics(Object::Pool, "Cannot update the pool", &e))?;
+        let pool = wait_for_capacity(ctx, api, &ns, &m.name, m.min_size, m.wait_timeout()?).await?;
+        let mut out = m.clone();
+        out.id = Some(pool.id.clone());
+        out.namespace = Some(ns);
+        out.set_status(&pool.status);
+        Ok(out)
+    }
+
+    async fn delete(&self, ctx: &Ctx<Flexus>, req: DeleteRequest<PoolModel>) -> Result<(), Diagnostics> {
+        let api = ctx.data()?;
+        let ns = api.namespace_for(req.prior.namespace.as_deref())?;
+        let name = req.prior.name.clone();
+        let what = format!("delete pool {ns}/{name}");
+        match api
+            .call(&what, |c| {
+                let (ns, name) = (ns.clone(), name.clone());
+                async move { c.delete_pool(&ns, &name, Precondition::None).await }
+            })
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(to_diagnostics(Object::Pool, "Cannot delete the pool", &e)),
+        }
+        // The agent drains and deletes the instances, then forgets the pool.
+        let timeout = ctx.timeout().unwrap_or(DELETE_TIMEOUT);
+        let start = Instant::now();
+        loop {
+            let Some(p) = get_pool(api, &ns, &name).await? else { return Ok(()) };
+            if start.elapsed() >= timeout {
+                return Err(Diagnostic::error(
+                    "Timed out deleting the pool",
+                    format!(
+                        "pool {ns}/{name} still has {} instance(s) after {}s (phase {}); the agent keeps deleting them",
+                        p.status.instances.len(),
+                        timeout.as_secs(),
+                        phase_name(p.status.phase)
+                    ),
+                )
+                .into());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = ctx.cancelled() => return Err(Diagnostic::error("Interrupted", format!("stopped while deleting pool {ns}/{name}")).into()),
+            }
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx<Flexus>, req: ImportRequest) -> Result<Option<PoolModel>, Diagnostics> {
+        let api = ctx.data()?;
+        let (ns, name) = api.split_id(&req.id)?;
+        match get_pool(api, &ns, &name).await? {
+            Some(p) if p.status.phase != PoolPhase::Deleting => Ok(Some(PoolModel::from_pool(&p, None))),
+            _ => Err(Diagnostic::error("Cannot import the pool", format!("pool {ns}/{name} does not exist in the agent")).into()),
+        }
+    }
+}
+
+/// Reads a pool; `None` when the agent does not know it.
+pub async fn get_pool(api: &Flexus, ns: &str, name: &str) -> Result<Option<Pool>, Diagnostics> {
+    let what = format!("read pool {ns}/{name}");
+    match api
+        .call(&what, |c| {
+            let (ns, name) = (ns.to_string(), name.to_string());
+            async move { c.get_pool(&ns, &name).await }
+        })
+        .await
+    {
+        Ok(v) => Ok(Some(v.value)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(to_diagnostics(Object::Pool, "Cannot read the pool", &e)),
+    }
+}
+
+/// Polls the pool until at least `min` instances are ready, `timeout` passes (an error that
+/// says what the agent reported last), or Terraform asks the provider to stop.
+async fn wait_for_capacity(
+    ctx: &Ctx<Flexus>,
+    api: &Flexus,
+    ns: &str,
+    name: &str,
+    min: u32,
+    timeout: Duration,
+) -> Result<Pool, Diagnostics> {
+    let start = Instant::now();
+    loop {
+        let pool = get_pool(api, ns, name).await?.ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error("Pool vanished", format!("pool {ns}/{name} was deleted while apply waited for capacity")))
+        })?;
+        if pool.status.ready_size >= min {
+            return Ok(pool);
+        }
+        if start.elapsed() >= timeout {
+            let st = &pool.status;
+            return Err(Diagnostic::error(
+                "Timed out waiting for capacity",
+                format!(
+                    "pool {ns}/{name} has {} of min_size {min} instances ready after {}s (current {}, phase {}{}). \
+                     The pool exists in the agent and keeps converging; run apply again to keep waiting, or raise \
+                     wait_for_capacity_timeout.",
+                    st.ready_size,
+                    timeout.as_secs(),
+                    st.current_size,
+                    phase_name(st.phase),
+                    st.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
+                ),
+            )
+            .at(AttrPath::new("wait_for_capacity_timeout"))
+            .into());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = ctx.cancelled() => {
+                return Err(Diagnostic::error("Interrupted", format!("stopped while waiting for capacity of pool {ns}/{name}")).into());
+            }
+        }
+    }
+}

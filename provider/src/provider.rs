@@ -1,0 +1,260 @@
+//! The provider itself: its configuration (with `FLEXUS_*` environment fallbacks) and the
+//! configured client every resource uses, with a per-request timeout and retries of
+//! transient failures.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use flexus_api::{Client, ClientError};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tfplugin::{
+    AttrPath, ConfigureRequest, DataSources, Diagnostic, Diagnostics, Provider, Resources, Value,
+};
+
+use crate::errors::ProviderError;
+
+/// Environment fallback of `endpoint`.
+pub const ENV_ENDPOINT: &str = "FLEXUS_ENDPOINT";
+/// Environment fallback of `token`.
+pub const ENV_TOKEN: &str = "FLEXUS_TOKEN";
+/// Environment fallback of `namespace`.
+pub const ENV_NAMESPACE: &str = "FLEXUS_NAMESPACE";
+/// Used when neither `endpoint` nor `FLEXUS_ENDPOINT` is set.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8470";
+
+/// The Flexus provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlexusProvider;
+
+/// Configuration of the Flexus provider: where the agent is and how to talk to it.
+#[derive(Deserialize, JsonSchema)]
+pub struct ProviderConfig {
+    /// URL of the flexus-agent control plane, e.g. `http://127.0.0.1:8470`. Falls back to
+    /// the `FLEXUS_ENDPOINT` environment variable, then to `http://127.0.0.1:8470`.
+    pub endpoint: Option<String>,
+    /// Bearer token of the agent (an admin token or a namespace token). Falls back to
+    /// `FLEXUS_TOKEN`. Never written to logs or shown in plans.
+    #[schemars(extend("x-tf" = {"sensitive": true}))]
+    pub token: Option<String>,
+    /// Namespace used by resources that do not set their own. Falls back to
+    /// `FLEXUS_NAMESPACE`.
+    pub namespace: Option<String>,
+    /// Timeout of one request to the agent, as a duration such as `30s` (default `30s`).
+    pub request_timeout: Option<String>,
+    /// How many times a request that failed transiently (connection refused, timeout, 429,
+    /// 502, 503, 504) is retried, with exponential backoff (default 4).
+    #[schemars(range(min = 0, max = 20))]
+    pub max_retries: Option<i64>,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("endpoint", &self.endpoint)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("namespace", &self.namespace)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
+}
+
+/// What configure produces: the agent client and the provider defaults.
+#[derive(Debug)]
+pub struct Flexus {
+    client: Client,
+    namespace: Option<String>,
+    request_timeout: Duration,
+    max_retries: u32,
+}
+
+fn env_nonempty(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Checks one optional string attribute of the provider block when it is known.
+fn known_str<'a>(config: &'a Value, name: &str) -> Option<&'a str> {
+    config.attr(name).and_then(Value::as_str)
+}
+
+impl Provider for FlexusProvider {
+    type Config = ProviderConfig;
+    type Data = Flexus;
+
+    fn type_name(&self) -> &str {
+        "flexus"
+    }
+
+    fn source_address(&self) -> String {
+        "registry.terraform.io/flexus/flexus".into()
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        if let Some(t) = known_str(config, "request_timeout") {
+            if tfplugin::framework::timeouts::parse_duration(t).is_none() {
+                d.error_at(
+                    AttrPath::new("request_timeout"),
+                    "Invalid request timeout",
+                    format!("request_timeout must be a duration such as \"30s\" or \"2m\", got {t:?}"),
+                );
+            }
+        }
+        if let Some(ns) = known_str(config, "namespace") {
+            if let Err(e) = flexus_api::validate_name("namespace", ns) {
+                d.error_at(AttrPath::new("namespace"), "Invalid namespace", e.message);
+            }
+        }
+        if let Some(ep) = known_str(config, "endpoint") {
+            if let Err(e) = Client::new(ep, None) {
+                d.error_at(AttrPath::new("endpoint"), "Invalid endpoint", e.to_string());
+            }
+        }
+        d
+    }
+
+    async fn configure(&self, req: ConfigureRequest<ProviderConfig>) -> Result<Flexus, Diagnostics> {
+        let c = req.config;
+        let endpoint_from_env = c.endpoint.is_none();
+        let endpoint = c
+            .endpoint
+            .clone()
+            .or_else(|| env_nonempty(ENV_ENDPOINT))
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let token = c.token.clone().or_else(|| env_nonempty(ENV_TOKEN));
+        let namespace = c.namespace.clone().or_else(|| env_nonempty(ENV_NAMESPACE));
+        let mut d = Diagnostics::new();
+        if let Some(ns) = &namespace {
+            if let Err(e) = flexus_api::validate_name("namespace", ns) {
+                let diag = Diagnostic::error(
+                    "Invalid namespace",
+                    format!("{}{}", e.message, if c.namespace.is_none() { " (from FLEXUS_NAMESPACE)" } else { "" }),
+                );
+                d.push(if c.namespace.is_some() { diag.at(AttrPath::new("namespace")) } else { diag });
+            }
+        }
+        let request_timeout = match &c.request_timeout {
+            None => Duration::from_secs(30),
+            Some(t) => match tfplugin::framework::timeouts::parse_duration(t) {
+                Some(v) if !v.is_zero() => v,
+                _ => {
+                    d.error_at(
+                        AttrPath::new("request_timeout"),
+                        "Invalid request timeout",
+                        format!("request_timeout must be a positive duration such as \"30s\", got {t:?}"),
+                    );
+                    Duration::from_secs(30)
+                }
+            },
+        };
+        let max_retries = u32::try_from(c.max_retries.unwrap_or(4)).unwrap_or(4);
+        let client = match Client::new(&endpoint, token) {
+            Ok(cl) => Some(cl),
+            Err(e) => {
+                let diag = Diagnostic::error(
+                    "Invalid endpoint",
+                    format!("{e}{}", if endpoint_from_env { " (from FLEXUS_ENDPOINT)" } else { "" }),
+                );
+                d.push(if endpoint_from_env { diag } else { diag.at(AttrPath::new("endpoint")) });
+                None
+            }
+        };
+        d.clone().into_result()?;
+        let client = client.ok_or(d)?;
+        tracing::debug!(endpoint = %endpoint, namespace = ?namespace, "flexus provider configured");
+        Ok(Flexus { client, namespace, request_timeout, max_retries })
+    }
+
+    fn resources(&self) -> Resources<Flexus> {
+        Resources::new()
+            .with(crate::pool::PoolResource)
+            .and_then(|r| r.with(crate::policy::PolicyResource))
+            .unwrap_or_else(|e| panic!("flexus resource schemas are invalid (a bug caught at start): {e}"))
+    }
+
+    fn data_sources(&self) -> DataSources<Flexus> {
+        DataSources::new()
+            .with(crate::pool_data::PoolDataSource)
+            .and_then(|r| r.with(crate::simulation::SimulationDataSource))
+            .unwrap_or_else(|e| panic!("flexus data source schemas are invalid (a bug caught at start): {e}"))
+    }
+}
+
+impl Flexus {
+    /// A configured client for tests and tools.
+    pub fn new(client: Client, namespace: Option<String>) -> Flexus {
+        Flexus { client, namespace, request_timeout: Duration::from_secs(30), max_retries: 4 }
+    }
+
+    /// The namespace of an object: its own, else the provider's.
+    pub fn namespace_for(&self, own: Option<&str>) -> Result<String, Diagnostics> {
+        match own.map(str::to_string).or_else(|| self.namespace.clone()) {
+            Some(ns) => Ok(ns),
+            None => Err(Diagnostic::error(
+                "No namespace",
+                "set `namespace` on the resource, on the provider block, or in FLEXUS_NAMESPACE",
+            )
+            .at(AttrPath::new("namespace"))
+            .into()),
+        }
+    }
+
+    /// Splits an import id `namespace/name` (or `name` with the provider's namespace).
+    pub fn split_id(&self, id: &str) -> Result<(String, String), Diagnostics> {
+        let bad = || -> Diagnostics {
+            Diagnostic::error(
+                "Invalid import id",
+                format!("import id {id:?} must be written <namespace>/<name> (or <name> when the provider sets a namespace)"),
+            )
+            .into()
+        };
+        match id.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok((ns.to_string(), name.to_string()))
+            }
+            Some(_) => Err(bad()),
+            None if !id.is_empty() => Ok((self.namespace_for(None).map_err(|_| bad())?, id.to_string())),
+            None => Err(bad()),
+        }
+    }
+
+    /// Runs one idempotent agent call with the request timeout, retrying transient failures
+    /// with exponential backoff (200 ms, 400 ms, ... capped at 5 s).
+    pub async fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T, ProviderError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            let outcome = tokio::time::timeout(self.request_timeout, f(self.client.clone())).await;
+            let err = match outcome {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => {
+                    if !is_transient(&e) {
+                        return Err(ProviderError::Api { what: what.to_string(), source: e });
+                    }
+                    ProviderError::Api { what: what.to_string(), source: e }
+                }
+                Err(_) => ProviderError::Timeout { what: what.to_string(), after: self.request_timeout },
+            };
+            if attempt >= self.max_retries {
+                return Err(err);
+            }
+            let backoff = Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5));
+            tracing::debug!(what, attempt, ?backoff, "transient agent failure, retrying: {err}");
+            tokio::time::sleep(backoff).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn is_transient(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport { .. } => true,
+        ClientError::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+        _ => false,
+    }
+}
