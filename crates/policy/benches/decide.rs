@@ -82,7 +82,12 @@ impl ValueFormatter for NanosFormatter {
         unit
     }
 
-    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
         let per = match throughput {
             Throughput::Elements(n) => *n as f64,
             _ => 1.0,
@@ -150,15 +155,20 @@ fn bench<M: Measurement + 'static>(c: &mut Criterion<M>, clock: &str) {
     };
     let d = decide(&cp, &input);
     assert_eq!(d.proposals.len(), 5);
-    c.bench_function(&format!("decide/{clock}/target_tracking_5_metrics_100_history"), |b| {
-        b.iter(|| decide(black_box(&cp), black_box(&input)))
-    });
+    c.bench_function(
+        &format!("decide/{clock}/target_tracking_5_metrics_100_history"),
+        |b| b.iter(|| decide(black_box(&cp), black_box(&input))),
+    );
     // Same policy and inputs with an empty history, for the cost of the history scans.
     let empty = History::new();
-    let bare = DecisionInput { history: &empty, ..input };
-    c.bench_function(&format!("decide/{clock}/target_tracking_5_metrics_0_history"), |b| {
-        b.iter(|| decide(black_box(&cp), black_box(&bare)))
-    });
+    let bare = DecisionInput {
+        history: &empty,
+        ..input
+    };
+    c.bench_function(
+        &format!("decide/{clock}/target_tracking_5_metrics_0_history"),
+        |b| b.iter(|| decide(black_box(&cp), black_box(&bare))),
+    );
 }
 
 fn wall(c: &mut Criterion) {

@@ -266,14 +266,19 @@ fn example_policy_decisions_match_the_reviewed_snapshots() {
 
 #[test]
 fn the_policy_reference_examples_parse() {
-    let doc = std::fs::read_to_string(root().join("../../docs/reference/policy.md")).expect("read policy.md");
+    let doc = std::fs::read_to_string(root().join("../../docs/reference/policy.md"))
+        .expect("read policy.md");
     let mut found = 0;
     for (fence, is_json) in [("```hcl\n", false), ("```json\n", true)] {
         for (start, _) in doc.match_indices(fence) {
             let body = &doc[start + fence.len()..];
             let end = body.find("```").expect("closed fence");
             let src = &body[..end];
-            let parsed = if is_json { parse_json(src) } else { parse_hcl(src, "policy.md") };
+            let parsed = if is_json {
+                parse_json(src)
+            } else {
+                parse_hcl(src, "policy.md")
+            };
             parsed.unwrap_or_else(|d| panic!("example in policy.md does not parse:\n{src}\n{d}"));
             found += 1;
         }
