@@ -146,7 +146,10 @@ impl Workspace {
         }
         include.sort();
         include.dedup();
-        let mut mirrors: Vec<(&Path, Vec<String>)> = vec![(mirror.as_path(), include)];
+        let mut mirrors: Vec<(&Path, Vec<String>)> = Vec::new();
+        if !include.is_empty() {
+            mirrors.push((mirror.as_path(), include));
+        }
         mirrors.extend(extra_mirrors.iter().cloned());
         let cli = dir.path().join("terraformrc");
         write_cli_config(&cli, &mirrors)?;

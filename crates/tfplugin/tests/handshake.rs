@@ -132,7 +132,7 @@ fn client_identity() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>
 
 /// Connects with `identity` and reports whether the server answers an HTTP/2 preface.
 async fn h2_answers(addr: &str, server_der: Vec<u8>, cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> bool {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("versions")
