@@ -23,8 +23,6 @@ use flexus_policy::{
 use crate::SimError;
 use crate::replay::{Autoscaler, InstanceState, MetricSample, Observation as SimObs};
 
-/// Observations passed per decision: the datapoints of the last this-many seconds.
-const OBSERVATION_WINDOW_S: f64 = 1800.0;
 /// Forecast resolution (s): the prediction metric's datapoints are grouped into
 /// buckets this long, and each bucket is represented by its *peak* datapoint —
 /// capacity has to cover the peaks within a bucket, not its mean.
@@ -229,7 +227,16 @@ impl Autoscaler for PolicyAutoscaler {
         self.observations.clear();
         let metrics: Vec<(Arc<str>, MetricKind)> =
             self.cp.policy().metrics.iter().map(|m| (Arc::from(m.name.as_str()), m.kind)).collect();
-        for s in obs.history.iter().rev().take_while(|s| obs.now_s - s.end_s <= OBSERVATION_WINDOW_S) {
+        // Only what the engine can use: each metric's aggregation window or staleness limit.
+        let window = self
+            .cp
+            .policy()
+            .metrics
+            .iter()
+            .map(|m| m.duration.max(m.stale_after).as_secs_f64())
+            .fold(0.0, f64::max)
+            + 60.0;
+        for s in obs.history.iter().rev().take_while(|s| obs.now_s - s.end_s <= window) {
             for (name, kind) in &metrics {
                 if let Some(v) = metric_value(*kind, s) {
                     self.observations.push(Observation {

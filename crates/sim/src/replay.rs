@@ -399,16 +399,19 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
     let spot_cost_tick = flavor.cost(tick, true);
     let od_cost_tick = flavor.cost(tick, false);
 
+    let mut pending_any = false;
     for (k, &d) in demand.iter().enumerate() {
         let now = k as f64 * tick;
+        let mut changed = false;
         // 1. Spot reclamation.
         if p_reclaim > 0.0 {
             let before = instances.len();
             instances.retain(|i| !(i.spot && rng.random::<f64>() < p_reclaim));
             totals.reclaimed += (before - instances.len()) as u32;
+            changed |= before != instances.len();
         }
-        // 2. Lifecycle.
-        for i in &mut instances {
+        // 2. Lifecycle (only while something is starting).
+        for i in instances.iter_mut().filter(|_| pending_any) {
             if i.state != InstanceState::Ready {
                 i.state = if now >= i.ready_s - 1e-9 {
                     InstanceState::Ready
@@ -425,7 +428,7 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
                 published.push(s);
             }
         }
-        let view = pool_view(&instances);
+        let mut view = pool_view(&instances);
         // 3. Decide and act.
         if now + 1e-9 >= next_decision {
             next_decision += interval;
@@ -444,6 +447,7 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
                 let have = view.total();
                 if want > have {
                     totals.actions += 1;
+                    changed = true;
                     let mut spot_count = view.spot;
                     for j in 0..(want - have) {
                         let total_after = have + j + 1;
@@ -461,21 +465,23 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
                     }
                 } else if want < have {
                     totals.actions += 1;
+                    changed = true;
                     remove_instances(&mut instances, (have - want) as usize);
                 }
             }
         }
         // 4. Serve the tick's load.
-        let view = pool_view(&instances);
+        if changed {
+            view = pool_view(&instances);
+        }
+        pending_any = view.booting + view.warming > 0;
         let rate = mean_rate(trace, now, now + tick);
         let pm = pool_metrics(rate, view.ready, flavor, backlog, tick);
         backlog = pm.queue_depth;
         totals.offered += rate * tick;
         totals.dropped += pm.dropped;
         totals.served_within_slo += pm.served_rps * tick * (1.0 - pm.violating_fraction);
-        for i in &instances {
-            totals.cost += if i.spot { spot_cost_tick } else { od_cost_tick };
-        }
+        totals.cost += f64::from(view.spot) * spot_cost_tick + f64::from(view.total() - view.spot) * od_cost_tick;
         series.load_rps.push(rate as f32);
         series.demand.push(d);
         series.supply.push(view.ready);

@@ -394,6 +394,9 @@ impl PredictiveTargetTracking {
     }
 
     fn forecast_capacity(&mut self, now: f64) {
+        if self.last_fit.is_some_and(|t| now - t < 6.0 * 3600.0) || self.ratio.1 <= 0.0 {
+            return;
+        }
         let now_h = (now / 3600.0).floor() as i64;
         let complete: Vec<f64> = self
             .hours
@@ -401,10 +404,7 @@ impl PredictiveTargetTracking {
             .filter(|h| h.0 < now_h && h.2 > 0.0)
             .map(|h| h.1 / h.2)
             .collect();
-        if complete.len() < 24 || self.ratio.1 <= 0.0 {
-            return;
-        }
-        if self.last_fit.is_some_and(|t| now - t < 6.0 * 3600.0) {
+        if complete.len() < 24 {
             return;
         }
         self.last_fit = Some(now);
