@@ -24,6 +24,16 @@ fn arg(i: usize, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// CPU seconds (user + system) this process has used, from /proc (Linux); `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -100,11 +110,13 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
     let start = Instant::now();
+    let cpu_start = process_cpu_seconds();
     let mut total = 0;
     for t in tasks {
         total += t.await?;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a);
 
     // Latency: sequential signed round trips of one small call.
     let id = created.server_ids[0].clone();
@@ -122,6 +134,13 @@ async fn main() -> anyhow::Result<()> {
         "signed list_servers ({servers} servers per page, {concurrency} concurrent): {total} calls in {elapsed:.2}s = {:.0} calls/s",
         total as f64 / elapsed
     );
+    if let Some(cpu) = cpu {
+        println!(
+            "  process CPU (client + emulator) {cpu:.2}s: {:.0} calls per CPU-second, {:.0} us CPU per call",
+            total as f64 / cpu,
+            cpu * 1e6 / total as f64
+        );
+    }
     println!(
         "signed get_server round trip (sequential, n=5000): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
         percentile(&lat, 0.50).as_secs_f64() * 1e3,

@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State as Ext};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -464,67 +464,211 @@ impl ApiError {
     }
 }
 
-/// Server JSON exactly as ECS names the fields.
-pub fn render_server(s: &ServerRec, project_id: &str) -> Value {
+#[derive(Debug, Serialize)]
+struct FlavorView<'a> {
+    id: &'a str,
+    name: &'a str,
+    vcpus: String,
+    ram: String,
+    disk: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct AddressView<'a> {
+    version: &'static str,
+    addr: &'a str,
+    #[serde(rename = "OS-EXT-IPS:type")]
+    ip_type: &'static str,
+    #[serde(rename = "OS-EXT-IPS-MAC:mac_addr")]
+    mac: String,
+    #[serde(rename = "OS-EXT-IPS:port_id")]
+    port_id: String,
+    primary: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct KeyValue<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct SecurityGroupView<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct IdView<'a> {
+    id: &'a str,
+}
+
+/// A server exactly as ECS names the fields (borrowing from the record).
+#[derive(Debug, Serialize)]
+pub struct ServerView<'a> {
+    id: &'a str,
+    name: &'a str,
+    status: &'static str,
+    created: String,
+    updated: String,
+    flavor: FlavorView<'a>,
+    image: IdView<'a>,
+    addresses: BTreeMap<&'a str, [AddressView<'a>; 1]>,
+    key_name: Option<&'a str>,
+    metadata: &'a BTreeMap<String, String>,
+    tags: Vec<String>,
+    sys_tags: [KeyValue<'a>; 1],
+    security_groups: Vec<SecurityGroupView<'a>>,
+    #[serde(rename = "OS-EXT-AZ:availability_zone")]
+    availability_zone: &'a str,
+    #[serde(rename = "OS-EXT-STS:vm_state")]
+    vm_state: &'static str,
+    #[serde(rename = "OS-EXT-STS:task_state")]
+    task_state: Option<&'static str>,
+    #[serde(rename = "OS-EXT-STS:power_state")]
+    power_state: u8,
+    #[serde(rename = "OS-SRV-USG:launched_at")]
+    launched_at: String,
+    #[serde(rename = "OS-SRV-USG:terminated_at")]
+    terminated_at: String,
+    #[serde(rename = "OS-EXT-SRV-ATTR:hostname")]
+    hostname: String,
+    #[serde(rename = "OS-DCF:diskConfig")]
+    disk_config: &'static str,
+    #[serde(rename = "os-extended-volumes:volumes_attached")]
+    volumes_attached: [(); 0],
+    fault: Option<()>,
+    locked: bool,
+    enterprise_project_id: &'static str,
+    description: &'static str,
+    host_status: &'static str,
+    #[serde(rename = "hostId")]
+    host_id: &'static str,
+    tenant_id: &'a str,
+    user_id: &'static str,
+    progress: u8,
+    #[serde(rename = "accessIPv4")]
+    access_ipv4: &'static str,
+    #[serde(rename = "accessIPv6")]
+    access_ipv6: &'static str,
+    config_drive: &'static str,
+}
+
+fn usg_time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+        .unwrap_or_default()
+}
+
+/// The ECS view of a server record.
+pub fn server_view<'a>(s: &'a ServerRec, project_id: &'a str) -> ServerView<'a> {
     let f = flavors::find(&s.flavor);
-    let (vm_state, task_state, power) = match s.phase {
-        Phase::Build => ("building", json!("spawning"), 0),
-        Phase::Active if s.delete_at.is_some() => ("active", json!("deleting"), 1),
-        Phase::Active => ("active", Value::Null, 1),
-        Phase::Deleted => ("deleted", Value::Null, 4),
+    let (vm_state, task_state, power_state) = match s.phase {
+        Phase::Build => ("building", Some("spawning"), 0),
+        Phase::Active if s.delete_at.is_some() => ("active", Some("deleting"), 1),
+        Phase::Active => ("active", None, 1),
+        Phase::Deleted => ("deleted", None, 4),
     };
-    let mac = format!("fa:16:3e:{}:{}:{}", &s.id[0..2], &s.id[2..4], &s.id[4..6]);
-    json!({
-        "id": s.id,
-        "name": s.name,
-        "status": s.status(),
-        "created": fmt_time(s.created),
-        "updated": fmt_time(s.updated),
-        "flavor": {
-            "id": s.flavor,
-            "name": s.flavor,
-            "vcpus": f.as_ref().map(|f| f.vcpus.to_string()).unwrap_or_default(),
-            "ram": f.as_ref().map(|f| (f.memory_gib * 1024).to_string()).unwrap_or_default(),
-            "disk": "0",
+    let hex = |r: std::ops::Range<usize>| s.id.get(r).unwrap_or("00");
+    let mut addresses = BTreeMap::new();
+    addresses.insert(
+        s.vpc_id.as_str(),
+        [AddressView {
+            version: "4",
+            addr: &s.ip,
+            ip_type: "fixed",
+            mac: format!("fa:16:3e:{}:{}:{}", hex(0..2), hex(2..4), hex(4..6)),
+            port_id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, s.id.as_bytes()).to_string(),
+            primary: true,
+        }],
+    );
+    ServerView {
+        id: &s.id,
+        name: &s.name,
+        status: s.status(),
+        created: fmt_time(s.created),
+        updated: fmt_time(s.updated),
+        flavor: FlavorView {
+            id: &s.flavor,
+            name: &s.flavor,
+            vcpus: f.as_ref().map(|f| f.vcpus.to_string()).unwrap_or_default(),
+            ram: f
+                .as_ref()
+                .map(|f| (f.memory_gib * 1024).to_string())
+                .unwrap_or_default(),
+            disk: "0",
         },
-        "image": {"id": s.image},
-        "addresses": {
-            s.vpc_id.clone(): [{
-                "version": "4",
-                "addr": s.ip,
-                "OS-EXT-IPS:type": "fixed",
-                "OS-EXT-IPS-MAC:mac_addr": mac,
-                "OS-EXT-IPS:port_id": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, s.id.as_bytes()).to_string(),
-                "primary": true,
-            }]
-        },
-        "key_name": s.key_name,
-        "metadata": s.metadata,
-        "tags": s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
-        "sys_tags": [{"key": "_sys_enterprise_project_id", "value": "0"}],
-        "security_groups": s.security_groups.iter().map(|g| json!({"id": g, "name": g})).collect::<Vec<_>>(),
-        "OS-EXT-AZ:availability_zone": s.availability_zone,
-        "OS-EXT-STS:vm_state": vm_state,
-        "OS-EXT-STS:task_state": task_state,
-        "OS-EXT-STS:power_state": power,
-        "OS-SRV-USG:launched_at": s.launched_at.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()).unwrap_or_default(),
-        "OS-SRV-USG:terminated_at": s.terminated_at.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()).unwrap_or_default(),
-        "OS-EXT-SRV-ATTR:hostname": s.name.to_lowercase(),
-        "OS-DCF:diskConfig": "MANUAL",
-        "os-extended-volumes:volumes_attached": [],
-        "fault": Value::Null,
-        "locked": false,
-        "enterprise_project_id": "0",
-        "description": "",
-        "host_status": "UP",
-        "hostId": "",
-        "tenant_id": project_id,
-        "user_id": "emulated-user",
-        "progress": if s.phase == Phase::Build { 0 } else { 100 },
-        "accessIPv4": "",
-        "accessIPv6": "",
-        "config_drive": "",
-    })
+        image: IdView { id: &s.image },
+        addresses,
+        key_name: s.key_name.as_deref(),
+        metadata: &s.metadata,
+        tags: s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        sys_tags: [KeyValue {
+            key: "_sys_enterprise_project_id",
+            value: "0",
+        }],
+        security_groups: s
+            .security_groups
+            .iter()
+            .map(|g| SecurityGroupView { id: g, name: g })
+            .collect(),
+        availability_zone: &s.availability_zone,
+        vm_state,
+        task_state,
+        power_state,
+        launched_at: usg_time(s.launched_at),
+        terminated_at: usg_time(s.terminated_at),
+        hostname: s.name.to_lowercase(),
+        disk_config: "MANUAL",
+        volumes_attached: [],
+        fault: None,
+        locked: false,
+        enterprise_project_id: "0",
+        description: "",
+        host_status: "UP",
+        host_id: "",
+        tenant_id: project_id,
+        user_id: "emulated-user",
+        progress: if s.phase == Phase::Build { 0 } else { 100 },
+        access_ipv4: "",
+        access_ipv6: "",
+        config_drive: "",
+    }
+}
+
+/// Serialises a body to a JSON response.
+fn typed<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError::ecs(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Ecs.1000",
+            format!("serialisation failed: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ListItem<'a> {
+    Server(Box<ServerView<'a>>),
+    Missing(Value),
+}
+
+#[derive(Debug, Serialize)]
+struct ListBody<'a> {
+    count: usize,
+    servers: Vec<ListItem<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ShowBody<'a> {
+    server: ServerView<'a>,
 }
 
 /// Nova-style fuzzy name match: substring where `.` matches any character.
@@ -583,7 +727,7 @@ pub async fn list(Ext(emu): Ext<Arc<Emulator>>, RawQuery(q): RawQuery) -> ApiRes
     let status = get("status");
     let name = get("name");
     let flavor = get("flavor");
-    let (count, servers) = emu.with(|inner, cfg| {
+    emu.with(|inner, cfg| {
         let mut all: Vec<&ServerRec> = inner
             .state
             .servers
@@ -601,25 +745,23 @@ pub async fn list(Ext(emu): Ext<Arc<Emulator>>, RawQuery(q): RawQuery) -> ApiRes
             })
             .collect();
         all.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
-        let mut rendered: Vec<Value> = all
+        let mut rendered: Vec<ListItem<'_>> = all
             .iter()
             .skip(((page - 1) as usize).saturating_mul(limit as usize))
             .take(limit as usize)
-            .map(|s| render_server(s, &cfg.project_id))
+            .map(|s| ListItem::Server(Box::new(server_view(s, &cfg.project_id))))
             .collect();
         if !ids.is_empty() {
             for id in &ids {
                 if !inner.state.servers.contains_key(id) {
-                    rendered.push(json!({"id": id, "fault": {"code": 404, "message": "The ECS does not exist"}}));
+                    rendered.push(ListItem::Missing(
+                        json!({"id": id, "fault": {"code": 404, "message": "The ECS does not exist"}}),
+                    ));
                 }
             }
         }
-        (all.len(), rendered)
-    });
-    Ok(respond(
-        StatusCode::OK,
-        json!({"count": count, "servers": servers}),
-    ))
+        Ok(typed(StatusCode::OK, &ListBody { count: all.len(), servers: rendered }))
+    })
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -636,9 +778,11 @@ pub async fn show(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult {
     emu.with(|inner, cfg| match inner.state.servers.get(&id) {
-        Some(s) => Ok(respond(
+        Some(s) => Ok(typed(
             StatusCode::OK,
-            json!({"server": render_server(s, &cfg.project_id)}),
+            &ShowBody {
+                server: server_view(s, &cfg.project_id),
+            },
         )),
         None => Err(not_found(&id)),
     })
@@ -880,6 +1024,54 @@ pub async fn flavors(Ext(emu): Ext<Arc<Emulator>>) -> ApiResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_view_uses_the_ecs_field_names() {
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("t");
+        let rec = ServerRec {
+            id: "a1b2c3d4-0000-4000-8000-000000000000".into(),
+            name: "Web-0001".into(),
+            flavor: "x1.2u.4g".into(),
+            image: "img".into(),
+            vpc_id: "vpc".into(),
+            subnet_ids: vec!["sub".into()],
+            security_groups: vec!["sg".into()],
+            availability_zone: "cn-north-4a".into(),
+            key_name: None,
+            tags: vec![("flexus-pool".into(), "web".into())],
+            metadata: BTreeMap::from([("charging_mode".to_string(), "0".to_string())]),
+            ip: "192.168.0.3".into(),
+            phase: Phase::Build,
+            created: now,
+            updated: now,
+            boot_done_at: now,
+            launched_at: None,
+            warmup_s: 0.0,
+            spot: false,
+            price_per_hour: 1.0,
+            delete_at: None,
+            terminated_at: None,
+            gone_at: None,
+            reclaim_notice_at: None,
+            reclaim_at: None,
+        };
+        let v = serde_json::to_value(server_view(&rec, "p")).expect("json");
+        assert_eq!(v["status"], "BUILD");
+        assert_eq!(v["OS-EXT-STS:task_state"], "spawning");
+        assert_eq!(v["OS-EXT-AZ:availability_zone"], "cn-north-4a");
+        assert_eq!(v["flavor"]["vcpus"], "2");
+        assert_eq!(v["flavor"]["ram"], "4096");
+        assert_eq!(v["tags"][0], "flexus-pool=web");
+        assert_eq!(
+            v["addresses"]["vpc"][0]["OS-EXT-IPS-MAC:mac_addr"],
+            "fa:16:3e:a1:b2:c3"
+        );
+        assert_eq!(v["os-extended-volumes:volumes_attached"], json!([]));
+        assert_eq!(v["fault"], Value::Null);
+        assert_eq!(v["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["OS-SRV-USG:launched_at"], "");
+        assert_eq!(v["OS-EXT-SRV-ATTR:hostname"], "web-0001");
+    }
 
     #[test]
     fn name_filter_treats_dot_as_any_character() {

@@ -404,10 +404,10 @@ fn step(
             .1
             .push(s.id.clone());
     }
+    // fold from +0.0 (an empty f64 `sum()` is -0.0).
     let total_cap: f64 = groups
         .values()
-        .map(|(f, ids)| f.max_rps() * ids.len() as f64)
-        .sum();
+        .fold(0.0, |acc, (f, ids)| acc + f.max_rps() * ids.len() as f64);
     let mut snap = LoadSnapshot {
         at: Some(at),
         offered_rps: rate,

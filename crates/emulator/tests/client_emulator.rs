@@ -776,3 +776,63 @@ async fn trace_workload_replays_a_csv_file_and_bad_traces_are_named() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn wait_for_job_returns_once_the_job_settles_on_a_running_clock() {
+    let mut cfg = config();
+    cfg.time_scale = 200.0; // 30 s boots take 150 ms of real time
+    let h = start(cfg).await;
+    let created = h
+        .client
+        .create_servers(&create_req("w", "w", 1, false))
+        .await
+        .expect("create");
+    let job = flexus_cloud::wait_for_job(
+        &h.client,
+        &created.job_id,
+        std::time::Duration::from_millis(20),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("settles");
+    assert_eq!(job.status, JobStatus::Success);
+    assert_eq!(
+        h.client
+            .get_server(&created.server_ids[0])
+            .await
+            .expect("get")
+            .status,
+        ServerStatus::Active
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn gateway_throttle_answers_429_apigw_0308_with_the_documented_message() {
+    let mut cfg = config();
+    cfg.throttle_per_second = 1.0;
+    let h = start(cfg).await;
+    let mut one_shot = client_config(&h.base);
+    one_shot.retry.max_attempts = 1;
+    let c = HuaweiClient::new(one_shot, Credentials::new(AK, SK)).expect("client");
+    c.list_servers(&ServerFilter::default())
+        .await
+        .expect("first call within the limit");
+    let err = c
+        .list_servers(&ServerFilter::default())
+        .await
+        .expect_err("second call in the same second");
+    assert_eq!(err.kind, ErrorKind::Throttled);
+    assert_eq!(err.status, Some(429));
+    assert_eq!(err.code.as_deref(), Some("APIGW.0308"));
+    assert!(
+        err.message
+            .contains("policy user over ratelimit,limit:1,time:1 second"),
+        "{}",
+        err.message
+    );
+    // Other operations have their own budget.
+    let err = c.get_job("ff8080").await.expect_err("unknown job");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    h.stop().await;
+}
