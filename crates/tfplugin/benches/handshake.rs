@@ -7,7 +7,6 @@
 //!
 //! Results go to stdout as a Markdown table for docs/benchmarks.md.
 
-#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -18,11 +17,17 @@ use std::time::{Duration, Instant};
 
 use tfplugin::testing::Workspace;
 
-const COOKIE: (&str, &str) = ("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2");
+const COOKIE: (&str, &str) = (
+    "TF_PLUGIN_MAGIC_COOKIE",
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+);
 
 fn time_to_handshake(bin: &Path, client_cert: Option<&str>) -> Duration {
     let mut cmd = Command::new(bin);
-    cmd.env(COOKIE.0, COOKIE.1).env("PLUGIN_PROTOCOL_VERSIONS", "5,6").stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.env(COOKIE.0, COOKIE.1)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     match client_cert {
         Some(pem) => cmd.env("PLUGIN_CLIENT_CERT", pem),
         None => cmd.env_remove("PLUGIN_CLIENT_CERT"),
@@ -30,7 +35,9 @@ fn time_to_handshake(bin: &Path, client_cert: Option<&str>) -> Duration {
     let start = Instant::now();
     let mut child = cmd.spawn().expect("spawn provider");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("handshake line");
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("handshake line");
     let took = start.elapsed();
     assert!(line.starts_with("1|6|tcp|"), "bad handshake {line:?}");
     let _ = child.kill();
@@ -56,7 +63,9 @@ fn time_plan(ws: &Workspace, runs: usize) -> Vec<Duration> {
     (0..runs)
         .map(|_| {
             let start = Instant::now();
-            ws.terraform(&["plan", "-refresh=false", "-detailed-exitcode"]).expect("plan").expect_code(0, "plan over applied state");
+            ws.terraform(&["plan", "-refresh=false", "-detailed-exitcode"])
+                .expect("plan")
+                .expect_code(0, "plan over applied state");
             start.elapsed()
         })
         .collect()
@@ -66,16 +75,30 @@ fn main() {
     let bin = common::toyfs_binary();
     let runs = 40;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params").self_signed(&key).expect("cert").pem();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert")
+        .pem();
 
     // Warm the page cache once.
     time_to_handshake(&bin, None);
     let plain = stats((0..runs).map(|_| time_to_handshake(&bin, None)).collect());
-    let tls = stats((0..runs).map(|_| time_to_handshake(&bin, Some(&cert))).collect());
+    let tls = stats(
+        (0..runs)
+            .map(|_| time_to_handshake(&bin, Some(&cert)))
+            .collect(),
+    );
     println!("| measurement | runs | min ms | median ms | p90 ms |");
     println!("|---|---|---|---|---|");
-    println!("| process start → handshake line, plaintext | {runs} | {:.1} | {:.1} | {:.1} |", plain.0, plain.1, plain.2);
-    println!("| process start → handshake line, AutoMTLS (cert generated) | {runs} | {:.1} | {:.1} | {:.1} |", tls.0, tls.1, tls.2);
+    println!(
+        "| process start → handshake line, plaintext | {runs} | {:.1} | {:.1} | {:.1} |",
+        plain.0, plain.1, plain.2
+    );
+    println!(
+        "| process start → handshake line, AutoMTLS (cert generated) | {runs} | {:.1} | {:.1} | {:.1} |",
+        tls.0, tls.1, tls.2
+    );
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let terraform = common::terraform_latest();
@@ -96,8 +119,12 @@ fn main() {
         ),
     )
     .expect("write");
-    ws.terraform(&["init"]).expect("init").expect_code(0, "init toy");
-    ws.terraform(&["apply", "-auto-approve", "-parallelism=50"]).expect("apply").expect_code(0, "apply toy");
+    ws.terraform(&["init"])
+        .expect("init")
+        .expect_code(0, "init toy");
+    ws.terraform(&["apply", "-auto-approve", "-parallelism=50"])
+        .expect("apply")
+        .expect_code(0, "apply toy");
 
     // hashicorp/null: 500 null_resources.
     let null = tfplugin::testing::ProviderUnderTest::new(null_bin, "hashicorp", "null", "2.1.2");
@@ -105,19 +132,44 @@ fn main() {
     let mirror = mirror_dir.path().to_path_buf();
     let installed = tfplugin::testing::install_in_mirror(&mirror, &null).expect("install null");
     // The null binary keeps its original file name (`_x4` suffix) in the mirror.
-    std::fs::rename(&installed, installed.with_file_name("terraform-provider-null_v2.1.2_x4")).expect("rename");
-    let nws = Workspace::new(&terraform, &[], &[(mirror.as_path(), vec!["registry.terraform.io/hashicorp/null".into()])]).expect("workspace");
+    std::fs::rename(
+        &installed,
+        installed.with_file_name("terraform-provider-null_v2.1.2_x4"),
+    )
+    .expect("rename");
+    let nws = Workspace::new(
+        &terraform,
+        &[],
+        &[(
+            mirror.as_path(),
+            vec!["registry.terraform.io/hashicorp/null".into()],
+        )],
+    )
+    .expect("workspace");
     nws.write(
         "main.tf",
         &format!("{}\nresource \"null_resource\" \"x\" {{\n  count = {n}\n  triggers = {{ i = count.index }}\n}}\n", null.required_providers_block()),
     )
     .expect("write");
-    nws.terraform(&["init"]).expect("init").expect_code(0, "init null");
-    nws.terraform(&["apply", "-auto-approve", "-parallelism=50"]).expect("apply").expect_code(0, "apply null");
+    nws.terraform(&["init"])
+        .expect("init")
+        .expect_code(0, "init null");
+    nws.terraform(&["apply", "-auto-approve", "-parallelism=50"])
+        .expect("apply")
+        .expect_code(0, "apply null");
 
     let toy_t = stats(time_plan(&ws, plan_runs));
     let null_t = stats(time_plan(&nws, plan_runs));
-    println!("| `terraform plan -refresh=false`, {n} toyfs_item (tfplugin) | {plan_runs} | {:.0} | {:.0} | {:.0} |", toy_t.0, toy_t.1, toy_t.2);
-    println!("| `terraform plan -refresh=false`, {n} null_resource (hashicorp/null 2.1.2, Go) | {plan_runs} | {:.0} | {:.0} | {:.0} |", null_t.0, null_t.1, null_t.2);
-    println!("\nratio tfplugin / null (median plan): {:.2}", toy_t.1 / null_t.1);
+    println!(
+        "| `terraform plan -refresh=false`, {n} toyfs_item (tfplugin) | {plan_runs} | {:.0} | {:.0} | {:.0} |",
+        toy_t.0, toy_t.1, toy_t.2
+    );
+    println!(
+        "| `terraform plan -refresh=false`, {n} null_resource (hashicorp/null 2.1.2, Go) | {plan_runs} | {:.0} | {:.0} | {:.0} |",
+        null_t.0, null_t.1, null_t.2
+    );
+    println!(
+        "\nratio tfplugin / null (median plan): {:.2}",
+        toy_t.1 / null_t.1
+    );
 }

@@ -24,10 +24,20 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(summary: impl Into<String>, detail: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, summary: summary.into(), detail: detail.into(), path: None }
+        Diagnostic {
+            severity: Severity::Error,
+            summary: summary.into(),
+            detail: detail.into(),
+            path: None,
+        }
     }
     pub fn warning(summary: impl Into<String>, detail: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, summary: summary.into(), detail: detail.into(), path: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            summary: summary.into(),
+            detail: detail.into(),
+            path: None,
+        }
     }
     /// Points the diagnostic at an attribute (Terraform underlines that argument).
     pub fn at(mut self, path: AttrPath) -> Diagnostic {
@@ -35,7 +45,10 @@ impl Diagnostic {
         self
     }
     /// A diagnostic from an error and its `source()` chain.
-    pub fn from_error(summary: impl Into<String>, err: &(dyn std::error::Error + 'static)) -> Diagnostic {
+    pub fn from_error(
+        summary: impl Into<String>,
+        err: &(dyn std::error::Error + 'static),
+    ) -> Diagnostic {
         let mut detail = err.to_string();
         let mut src = err.source();
         while let Some(s) = src {
@@ -96,7 +109,12 @@ impl Diagnostics {
     pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.0.push(Diagnostic::error(summary, detail));
     }
-    pub fn error_at(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn error_at(
+        &mut self,
+        path: AttrPath,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
         self.0.push(Diagnostic::error(summary, detail).at(path));
     }
     pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {

@@ -15,7 +15,9 @@ pub enum Error {
     Schema { object: String, message: String },
     #[error("cannot convert {object} to its model: {message}")]
     Model { object: String, message: String },
-    #[error("this binary is a Terraform provider plugin and is started by Terraform; run it with --debug to attach Terraform by hand")]
+    #[error(
+        "this binary is a Terraform provider plugin and is started by Terraform; run it with --debug to attach Terraform by hand"
+    )]
     NotStartedByTerraform,
     #[error("plugin handshake failed: {0}")]
     Handshake(String),

@@ -52,11 +52,12 @@ pub mod pb {
 pub use diag::{Diagnostic, Diagnostics, ResultExt, Severity};
 pub use error::Error;
 pub use framework::{
-    ConfigureRequest, CreateRequest, Ctx, DataSource, DataSources, DeleteRequest, ImportRequest, Operation, PlanChange,
-    Private, Provider, ReadDataRequest, ReadRequest, Resource, ResourceSchema, Resources, Timeouts, UpdateRequest,
+    ConfigureRequest, CreateRequest, Ctx, DataSource, DataSources, DeleteRequest, ImportRequest,
+    Operation, PlanChange, Private, Provider, ReadDataRequest, ReadRequest, Resource,
+    ResourceSchema, Resources, Timeouts, UpdateRequest,
 };
 pub use path::AttrPath;
-pub use schema::{Attribute, Block, Nesting, NestedBlock, Schema};
+pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 pub use serve::{run, serve};
 pub use server_capture::CAPTURE_ENV;
 pub use value::{Number, Type, Value};

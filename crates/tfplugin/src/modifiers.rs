@@ -31,12 +31,16 @@ pub trait PlanModifier: Send + Sync {
 
 /// Replace the resource when this attribute's planned value differs from its state.
 pub fn requires_replace() -> RequiresReplace {
-    RequiresReplace { only_if_configured: false }
+    RequiresReplace {
+        only_if_configured: false,
+    }
 }
 
 /// Like [`requires_replace`], but only when the configuration sets the attribute.
 pub fn requires_replace_if_configured() -> RequiresReplace {
-    RequiresReplace { only_if_configured: true }
+    RequiresReplace {
+        only_if_configured: true,
+    }
 }
 
 #[derive(Debug)]
@@ -85,12 +89,17 @@ pub fn from_fn<F>(description: &str, f: F) -> FromFn<F>
 where
     F: Fn(&ModifyPlanRequest<'_>, &mut ModifyPlanResponse) + Send + Sync,
 {
-    FromFn { description: description.to_string(), f }
+    FromFn {
+        description: description.to_string(),
+        f,
+    }
 }
 
 impl<F> std::fmt::Debug for FromFn<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FromFn").field("description", &self.description).finish()
+        f.debug_struct("FromFn")
+            .field("description", &self.description)
+            .finish()
     }
 }
 

@@ -57,7 +57,9 @@ impl AttrPath {
             cur = match (step, cur) {
                 (Step::Attr(n), Value::Object(m)) => m.get(n)?,
                 (Step::Key(k), Value::Map(m)) => m.get(k)?,
-                (Step::Index(i), Value::List(v) | Value::Tuple(v) | Value::Set(v)) => v.get(usize::try_from(*i).ok()?)?,
+                (Step::Index(i), Value::List(v) | Value::Tuple(v) | Value::Set(v)) => {
+                    v.get(usize::try_from(*i).ok()?)?
+                }
                 _ => return None,
             };
         }

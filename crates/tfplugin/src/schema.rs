@@ -50,7 +50,14 @@ impl std::fmt::Debug for Attribute {
             .field("computed", &self.computed)
             .field("sensitive", &self.sensitive)
             .field("default", &self.default)
-            .field("validators", &self.validators.iter().map(|v| v.description()).collect::<Vec<_>>())
+            .field(
+                "validators",
+                &self
+                    .validators
+                    .iter()
+                    .map(|v| v.description())
+                    .collect::<Vec<_>>(),
+            )
             .field("plan_modifiers", &self.plan_modifiers.len())
             .finish()
     }
@@ -76,19 +83,32 @@ impl Attribute {
     }
     /// An argument the configuration must set.
     pub fn required(name: &str, ty: Type) -> Attribute {
-        Attribute { required: true, ..Attribute::new(name, ty) }
+        Attribute {
+            required: true,
+            ..Attribute::new(name, ty)
+        }
     }
     /// An argument the configuration may set.
     pub fn optional(name: &str, ty: Type) -> Attribute {
-        Attribute { optional: true, ..Attribute::new(name, ty) }
+        Attribute {
+            optional: true,
+            ..Attribute::new(name, ty)
+        }
     }
     /// A value only the provider sets.
     pub fn computed(name: &str, ty: Type) -> Attribute {
-        Attribute { computed: true, ..Attribute::new(name, ty) }
+        Attribute {
+            computed: true,
+            ..Attribute::new(name, ty)
+        }
     }
     /// An argument the configuration may set, else the provider decides.
     pub fn optional_computed(name: &str, ty: Type) -> Attribute {
-        Attribute { optional: true, computed: true, ..Attribute::new(name, ty) }
+        Attribute {
+            optional: true,
+            computed: true,
+            ..Attribute::new(name, ty)
+        }
     }
     pub fn description(mut self, d: impl Into<String>) -> Self {
         self.description = d.into();
@@ -133,7 +153,11 @@ impl Attribute {
             optional: self.optional,
             computed: self.computed,
             sensitive: self.sensitive,
-            description_kind: if self.markdown { pb::StringKind::Markdown as i32 } else { pb::StringKind::Plain as i32 },
+            description_kind: if self.markdown {
+                pb::StringKind::Markdown as i32
+            } else {
+                pb::StringKind::Plain as i32
+            },
             deprecated: self.deprecated.is_some(),
             write_only: self.write_only,
             deprecation_message: self.deprecated.clone().unwrap_or_default(),
@@ -153,7 +177,13 @@ pub struct NestedBlock {
 
 impl NestedBlock {
     pub fn new(name: &str, nesting: Nesting, block: Block) -> NestedBlock {
-        NestedBlock { name: name.to_string(), nesting, block, min_items: 0, max_items: 0 }
+        NestedBlock {
+            name: name.to_string(),
+            nesting,
+            block,
+            min_items: 0,
+            max_items: 0,
+        }
     }
     pub fn items(mut self, min: i64, max: i64) -> Self {
         self.min_items = min;
@@ -225,39 +255,67 @@ impl Block {
     /// Checks the rules Terraform applies when it loads a schema, so a bad schema fails at
     /// provider start (and in unit tests) rather than in front of a user.
     pub fn check(&self, object: &str) -> Result<(), Error> {
-        let err = |message: String| Error::Schema { object: object.to_string(), message };
-        let valid_name = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let err = |message: String| Error::Schema {
+            object: object.to_string(),
+            message,
+        };
+        let valid_name = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
         let mut seen = std::collections::BTreeSet::new();
         for a in &self.attributes {
             if !valid_name(&a.name) {
-                return Err(err(format!("attribute name {:?} must match ^[a-z0-9_]+$", a.name)));
+                return Err(err(format!(
+                    "attribute name {:?} must match ^[a-z0-9_]+$",
+                    a.name
+                )));
             }
             if !seen.insert(a.name.as_str()) {
                 return Err(err(format!("name {:?} is declared twice", a.name)));
             }
             if !(a.required || a.optional || a.computed) {
-                return Err(err(format!("attribute {:?} must be required, optional or computed", a.name)));
+                return Err(err(format!(
+                    "attribute {:?} must be required, optional or computed",
+                    a.name
+                )));
             }
             if a.required && (a.optional || a.computed) {
-                return Err(err(format!("attribute {:?} cannot be required and optional/computed", a.name)));
+                return Err(err(format!(
+                    "attribute {:?} cannot be required and optional/computed",
+                    a.name
+                )));
             }
             if a.default.is_some() && !(a.optional && a.computed) {
-                return Err(err(format!("attribute {:?} has a default, so it must be optional and computed", a.name)));
+                return Err(err(format!(
+                    "attribute {:?} has a default, so it must be optional and computed",
+                    a.name
+                )));
             }
         }
         for b in &self.blocks {
             if !valid_name(&b.name) {
-                return Err(err(format!("block name {:?} must match ^[a-z0-9_]+$", b.name)));
+                return Err(err(format!(
+                    "block name {:?} must match ^[a-z0-9_]+$",
+                    b.name
+                )));
             }
             if !seen.insert(b.name.as_str()) {
                 return Err(err(format!("name {:?} is declared twice", b.name)));
             }
             match b.nesting {
                 Nesting::Single if !(b.min_items == b.max_items && b.min_items <= 1) => {
-                    return Err(err(format!("single block {:?} needs min_items = max_items = 0 or 1", b.name)));
+                    return Err(err(format!(
+                        "single block {:?} needs min_items = max_items = 0 or 1",
+                        b.name
+                    )));
                 }
                 Nesting::Group | Nesting::Map if b.min_items != 0 || b.max_items != 0 => {
-                    return Err(err(format!("block {:?} cannot have min_items/max_items", b.name)));
+                    return Err(err(format!(
+                        "block {:?} cannot have min_items/max_items",
+                        b.name
+                    )));
                 }
                 _ => {}
             }
@@ -288,7 +346,11 @@ impl Block {
                 })
                 .collect(),
             description: self.description.clone(),
-            description_kind: if self.markdown { pb::StringKind::Markdown as i32 } else { pb::StringKind::Plain as i32 },
+            description_kind: if self.markdown {
+                pb::StringKind::Markdown as i32
+            } else {
+                pb::StringKind::Plain as i32
+            },
             deprecated: self.deprecated.is_some(),
             deprecation_message: self.deprecated.clone().unwrap_or_default(),
         }
@@ -316,6 +378,9 @@ impl Schema {
         self.block.ty()
     }
     pub(crate) fn to_pb(&self) -> pb::Schema {
-        pb::Schema { version: self.version, block: Some(self.block.to_pb()) }
+        pb::Schema {
+            version: self.version,
+            block: Some(self.block.to_pb()),
+        }
     }
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use base64::Engine;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::server::Connected;
 
 use crate::error::Error;
@@ -24,7 +24,8 @@ use crate::server::{Inner, ProviderService};
 
 /// go-plugin's magic cookie key and value for Terraform providers.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
-pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// Largest request/response we accept or send (terraform-plugin-go uses the same).
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
@@ -40,7 +41,11 @@ pub enum Mode {
 /// Runs the provider as the whole `main`: builds a runtime, serves, maps errors to an exit
 /// code (with a message on stderr).
 pub fn run<P: Provider>(provider: P) -> std::process::ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -58,7 +63,10 @@ pub fn run<P: Provider>(provider: P) -> std::process::ExitCode {
 
 /// Serves the provider until Terraform shuts it down (or Ctrl-C in `--debug` mode).
 pub async fn serve<P: Provider>(provider: P) -> Result<(), Error> {
-    let mode = if std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug") {
+    let mode = if std::env::args()
+        .skip(1)
+        .any(|a| a == "--debug" || a == "-debug")
+    {
         Mode::Debug
     } else if std::env::var(MAGIC_COOKIE_KEY).ok().as_deref() == Some(MAGIC_COOKIE_VALUE) {
         Mode::Plugin
@@ -70,14 +78,13 @@ pub async fn serve<P: Provider>(provider: P) -> Result<(), Error> {
 
 /// Like [`serve`] with the mode decided by the caller.
 pub async fn serve_mode<P: Provider>(provider: P, mode: Mode) -> Result<(), Error> {
-    if mode == Mode::Plugin {
-        if let Ok(versions) = std::env::var("PLUGIN_PROTOCOL_VERSIONS") {
-            if !versions.split(',').any(|v| v.trim() == "6") {
-                return Err(Error::Handshake(format!(
-                    "terraform offers plugin protocol versions {versions}, this provider speaks only 6"
-                )));
-            }
-        }
+    if mode == Mode::Plugin
+        && let Ok(versions) = std::env::var("PLUGIN_PROTOCOL_VERSIONS")
+        && !versions.split(',').any(|v| v.trim() == "6")
+    {
+        return Err(Error::Handshake(format!(
+            "terraform offers plugin protocol versions {versions}, this provider speaks only 6"
+        )));
     }
     let inner = Arc::new(Inner::new(provider)?);
     let source_address = inner.provider.source_address();
@@ -94,7 +101,9 @@ pub async fn serve_mode<P: Provider>(provider: P, mode: Mode) -> Result<(), Erro
                     shutdown.cancel();
                     return;
                 }
-                tracing::debug!("ignoring SIGINT; terraform stops the provider through StopProvider");
+                tracing::debug!(
+                    "ignoring SIGINT; terraform stops the provider through StopProvider"
+                );
             }
         });
     }
@@ -102,7 +111,9 @@ pub async fn serve_mode<P: Provider>(provider: P, mode: Mode) -> Result<(), Erro
     let listener = bind().await?;
     let addr = listener.local_addr()?;
     let client_cert = if mode == Mode::Plugin {
-        std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|c| !c.trim().is_empty())
+        std::env::var("PLUGIN_CLIENT_CERT")
+            .ok()
+            .filter(|c| !c.trim().is_empty())
     } else {
         None
     };
@@ -119,12 +130,18 @@ pub async fn serve_mode<P: Provider>(provider: P, mode: Mode) -> Result<(), Erro
 
     let incoming = accept_loop(listener, tls);
 
-    let provider_svc = pb::tfplugin6::provider_server::ProviderServer::new(ProviderService { inner: inner.clone() })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let controller = pb::plugin::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown.clone() });
+    let provider_svc = pb::tfplugin6::provider_server::ProviderServer::new(ProviderService {
+        inner: inner.clone(),
+    })
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let controller = pb::plugin::grpc_controller_server::GrpcControllerServer::new(Controller {
+        shutdown: shutdown.clone(),
+    });
     let (health_reporter, health_svc) = tonic_health::server::health_reporter();
-    health_reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
+    health_reporter
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
 
     let server = tonic::transport::Server::builder()
         .add_service(provider_svc)
@@ -174,24 +191,37 @@ pub async fn serve_mode<P: Provider>(provider: P, mode: Mode) -> Result<(), Erro
 }
 
 async fn bind() -> Result<TcpListener, Error> {
-    let min = std::env::var("PLUGIN_MIN_PORT").ok().and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
-    let max = std::env::var("PLUGIN_MAX_PORT").ok().and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
+    let min = std::env::var("PLUGIN_MIN_PORT")
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok())
+        .unwrap_or(0);
+    let max = std::env::var("PLUGIN_MAX_PORT")
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok())
+        .unwrap_or(0);
     if min == 0 || max == 0 {
         return Ok(TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?);
     }
     if min > max {
-        return Err(Error::Handshake(format!("PLUGIN_MIN_PORT {min} is above PLUGIN_MAX_PORT {max}")));
+        return Err(Error::Handshake(format!(
+            "PLUGIN_MIN_PORT {min} is above PLUGIN_MAX_PORT {max}"
+        )));
     }
     for port in min..=max {
         if let Ok(l) = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await {
             return Ok(l);
         }
     }
-    Err(Error::Handshake(format!("no free port between {min} and {max}")))
+    Err(Error::Handshake(format!(
+        "no free port between {min} and {max}"
+    )))
 }
 
 /// Accepts connections, runs TLS handshakes concurrently, and yields ready connections.
-fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) -> ReceiverStream<Result<Conn, std::io::Error>> {
+fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> ReceiverStream<Result<Conn, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
         loop {
@@ -217,7 +247,9 @@ fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) ->
                             Ok(s) => {
                                 let _ = tx.send(Ok(Conn::Tls(Box::new(s)))).await;
                             }
-                            Err(e) => tracing::warn!(error = %e, "tls handshake with terraform failed"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "tls handshake with terraform failed")
+                            }
                         }
                     });
                 }
@@ -240,7 +272,11 @@ impl Connected for Conn {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -249,7 +285,11 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),

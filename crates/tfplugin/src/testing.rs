@@ -22,7 +22,12 @@ pub struct ProviderUnderTest {
 }
 
 impl ProviderUnderTest {
-    pub fn new(binary: impl Into<PathBuf>, namespace: &str, type_name: &str, version: &str) -> Self {
+    pub fn new(
+        binary: impl Into<PathBuf>,
+        namespace: &str,
+        type_name: &str,
+        version: &str,
+    ) -> Self {
         ProviderUnderTest {
             binary: binary.into(),
             hostname: "registry.terraform.io".into(),
@@ -49,7 +54,12 @@ impl ProviderUnderTest {
 /// Copies the provider binary into `mirror` in the unpacked layout
 /// `HOST/NS/TYPE/VERSION/linux_amd64/terraform-provider-TYPE_vVERSION` and returns its path.
 pub fn install_in_mirror(mirror: &Path, p: &ProviderUnderTest) -> std::io::Result<PathBuf> {
-    let dir = mirror.join(&p.hostname).join(&p.namespace).join(&p.type_name).join(&p.version).join(platform());
+    let dir = mirror
+        .join(&p.hostname)
+        .join(&p.namespace)
+        .join(&p.type_name)
+        .join(&p.version)
+        .join(platform());
     std::fs::create_dir_all(&dir)?;
     let dest = dir.join(format!("terraform-provider-{}_v{}", p.type_name, p.version));
     std::fs::copy(&p.binary, &dest)?;
@@ -79,11 +89,22 @@ pub fn write_cli_config(path: &Path, mirrors: &[(&Path, Vec<String>)]) -> std::i
     let mut text = String::from("provider_installation {\n");
     let mut all = Vec::new();
     for (mirror, include) in mirrors {
-        let inc = include.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ");
-        text.push_str(&format!("  filesystem_mirror {{\n    path    = \"{}\"\n    include = [{inc}]\n  }}\n", mirror.display()));
+        let inc = include
+            .iter()
+            .map(|i| format!("\"{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        text.push_str(&format!(
+            "  filesystem_mirror {{\n    path    = \"{}\"\n    include = [{inc}]\n  }}\n",
+            mirror.display()
+        ));
         all.extend(include.iter().cloned());
     }
-    let exc = all.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ");
+    let exc = all
+        .iter()
+        .map(|i| format!("\"{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     text.push_str(&format!("  direct {{\n    exclude = [{exc}]\n  }}\n}}\n"));
     std::fs::write(path, text)
 }
@@ -91,7 +112,9 @@ pub fn write_cli_config(path: &Path, mirrors: &[(&Path, Vec<String>)]) -> std::i
 /// Finds a Terraform executable from `env_var`, else `default`; panics with a message naming
 /// both (and `make tools`) when it is missing.
 pub fn terraform_from_env(env_var: &str, default: &Path) -> PathBuf {
-    let path = std::env::var_os(env_var).map(PathBuf::from).unwrap_or_else(|| default.to_path_buf());
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default.to_path_buf());
     assert!(
         path.is_file(),
         "terraform not found at {} (set {env_var} or run `make tools`, which installs it)",
@@ -136,7 +159,11 @@ pub struct Workspace {
 impl Workspace {
     /// Creates the directory, installs `providers` into its mirror (plus `extra_mirrors`, e.g.
     /// a mirror holding hashicorp/null) and writes the CLI config.
-    pub fn new(terraform: &Path, providers: &[ProviderUnderTest], extra_mirrors: &[(&Path, Vec<String>)]) -> std::io::Result<Workspace> {
+    pub fn new(
+        terraform: &Path,
+        providers: &[ProviderUnderTest],
+        extra_mirrors: &[(&Path, Vec<String>)],
+    ) -> std::io::Result<Workspace> {
         let dir = tempfile::Builder::new().prefix("tfplugin-ws-").tempdir()?;
         let mirror = dir.path().join("mirror");
         let mut include = Vec::new();
@@ -160,7 +187,11 @@ impl Workspace {
         env.insert("CHECKPOINT_DISABLE".into(), "1".into());
         env.insert("TF_IN_AUTOMATION".into(), "1".into());
         env.insert("TF_INPUT".into(), "0".into());
-        Ok(Workspace { dir, terraform: terraform.to_path_buf(), env })
+        Ok(Workspace {
+            dir,
+            terraform: terraform.to_path_buf(),
+            env,
+        })
     }
 
     /// The directory Terraform runs in (holds `main.tf`).
@@ -220,8 +251,9 @@ pub fn plan<R: crate::Resource>(
     proposed: &crate::Value,
     config: &crate::Value,
 ) -> Result<(crate::Value, Vec<crate::AttrPath>), crate::Diagnostics> {
-    let typed = crate::framework::erased::TypedResource::new(resource)
-        .map_err(|e| crate::Diagnostics::from(crate::Diagnostic::error("Invalid schema", e.to_string())))?;
+    let typed = crate::framework::erased::TypedResource::new(resource).map_err(|e| {
+        crate::Diagnostics::from(crate::Diagnostic::error("Invalid schema", e.to_string()))
+    })?;
     if proposed.is_null() {
         return Ok((crate::Value::Null, Vec::new()));
     }

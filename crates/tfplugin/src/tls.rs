@@ -14,8 +14,8 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls_pki_types::{
-    AlgorithmIdentifier, CertificateDer, InvalidSignature, PrivateKeyDer, PrivatePkcs8KeyDer, SignatureVerificationAlgorithm,
-    UnixTime, alg_id,
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, PrivateKeyDer, PrivatePkcs8KeyDer,
+    SignatureVerificationAlgorithm, UnixTime, alg_id,
 };
 
 use crate::error::Error;
@@ -23,7 +23,9 @@ use crate::error::Error;
 /// The process crypto provider (installed explicitly: rustls panics when it must guess).
 pub fn crypto_provider() -> Arc<CryptoProvider> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    CryptoProvider::get_default().cloned().unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
 
 /// ECDSA over P-521 with SHA-512 (webpki signature algorithm backed by RustCrypto `p521`).
@@ -31,9 +33,15 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 pub struct EcdsaP521Sha512;
 
 impl SignatureVerificationAlgorithm for EcdsaP521Sha512 {
-    fn verify_signature(&self, public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), InvalidSignature> {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
         use p521::ecdsa::signature::Verifier;
-        let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
+        let key =
+            p521::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
         let sig = p521::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
         key.verify(message, &sig).map_err(|_| InvalidSignature)
     }
@@ -56,20 +64,40 @@ pub fn verification_algorithms() -> WebPkiSupportedAlgorithms {
         let mut all: Vec<&'static dyn SignatureVerificationAlgorithm> = base.all.to_vec();
         all.push(&P521);
         let mut mapping = base.mapping.to_vec();
-        mapping.push((rustls::SignatureScheme::ECDSA_NISTP521_SHA512, &P521_ONLY[..]));
-        WebPkiSupportedAlgorithms { all: Vec::leak(all), mapping: Vec::leak(mapping) }
+        mapping.push((
+            rustls::SignatureScheme::ECDSA_NISTP521_SHA512,
+            &P521_ONLY[..],
+        ));
+        WebPkiSupportedAlgorithms {
+            all: Vec::leak(all),
+            mapping: Vec::leak(mapping),
+        }
     })
 }
 
 /// A fresh self-signed server certificate for `localhost` (DER) and its key.
 pub fn server_certificate() -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), Error> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| Error::Tls(e.to_string()))?;
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| Error::Tls(e.to_string()))?;
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "tfplugin");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::KeyEncipherment];
-    let cert = params.self_signed(&key).map_err(|e| Error::Tls(e.to_string()))?;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "tfplugin");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::DigitalSignature,
+        rcgen::KeyUsagePurpose::KeyEncipherment,
+    ];
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| Error::Tls(e.to_string()))?;
     let der = cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     Ok((der, key))
@@ -78,8 +106,11 @@ pub fn server_certificate() -> Result<(CertificateDer<'static>, PrivateKeyDer<'s
 /// Parses the first certificate of a PEM text.
 pub fn pem_certificate(pem: &str) -> Result<CertificateDer<'static>, Error> {
     use rustls_pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| Error::Tls(format!("PLUGIN_CLIENT_CERT is not a PEM certificate: {e:?}")))
+    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
+        Error::Tls(format!(
+            "PLUGIN_CLIENT_CERT is not a PEM certificate: {e:?}"
+        ))
+    })
 }
 
 /// Accepts exactly one client certificate, byte for byte.
@@ -92,7 +123,10 @@ pub struct PinnedClientCert {
 impl PinnedClientCert {
     /// Accepts `der` only; verifies handshake signatures with [`verification_algorithms`].
     pub fn new(der: CertificateDer<'static>) -> Self {
-        PinnedClientCert { der, algorithms: verification_algorithms() }
+        PinnedClientCert {
+            der,
+            algorithms: verification_algorithms(),
+        }
     }
 }
 
@@ -109,7 +143,9 @@ impl ClientCertVerifier for PinnedClientCert {
         if end_entity.as_ref() == self.der.as_ref() {
             Ok(ClientCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("client certificate is not the one Terraform announced".into()))
+            Err(rustls::Error::General(
+                "client certificate is not the one Terraform announced".into(),
+            ))
         }
     }
     fn verify_tls12_signature(
@@ -168,10 +204,20 @@ mod tests {
         let public = vk.to_encoded_point(false);
         let sig: p521::ecdsa::Signature = sk.sign(b"handshake transcript");
         let der = sig.to_der();
-        assert!(EcdsaP521Sha512.verify_signature(public.as_bytes(), b"handshake transcript", der.as_bytes()).is_ok());
-        assert!(EcdsaP521Sha512.verify_signature(public.as_bytes(), b"other transcript", der.as_bytes()).is_err());
         assert!(
-            verification_algorithms().supported_schemes().contains(&rustls::SignatureScheme::ECDSA_NISTP521_SHA512),
+            EcdsaP521Sha512
+                .verify_signature(public.as_bytes(), b"handshake transcript", der.as_bytes())
+                .is_ok()
+        );
+        assert!(
+            EcdsaP521Sha512
+                .verify_signature(public.as_bytes(), b"other transcript", der.as_bytes())
+                .is_err()
+        );
+        assert!(
+            verification_algorithms()
+                .supported_schemes()
+                .contains(&rustls::SignatureScheme::ECDSA_NISTP521_SHA512),
             "P-521 is offered in CertificateRequest"
         );
     }

@@ -43,7 +43,13 @@ impl Validator for LengthBetween {
         if let Some(s) = value.as_str() {
             let n = s.chars().count();
             if n < self.min || n > self.max {
-                diags.push(invalid(path, format!("{path} must have {}, got {n} characters", self.description())));
+                diags.push(invalid(
+                    path,
+                    format!(
+                        "{path} must have {}, got {n} characters",
+                        self.description()
+                    ),
+                ));
             }
         }
     }
@@ -51,7 +57,9 @@ impl Validator for LengthBetween {
 
 /// String matches a regular expression.
 pub fn matches_regex(pattern: &str) -> Result<MatchesRegex, regex::Error> {
-    Ok(MatchesRegex { re: regex::Regex::new(pattern)? })
+    Ok(MatchesRegex {
+        re: regex::Regex::new(pattern)?,
+    })
 }
 
 #[derive(Debug)]
@@ -64,17 +72,25 @@ impl Validator for MatchesRegex {
         format!("must match /{}/", self.re.as_str())
     }
     fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-        if let Some(s) = value.as_str() {
-            if !self.re.is_match(s) {
-                diags.push(invalid(path, format!("{path} must match the pattern /{}/, got {s:?}", self.re.as_str())));
-            }
+        if let Some(s) = value.as_str()
+            && !self.re.is_match(s)
+        {
+            diags.push(invalid(
+                path,
+                format!(
+                    "{path} must match the pattern /{}/, got {s:?}",
+                    self.re.as_str()
+                ),
+            ));
         }
     }
 }
 
 /// String is one of the given values.
 pub fn one_of<I: IntoIterator<Item = S>, S: Into<String>>(values: I) -> OneOf {
-    OneOf { values: values.into_iter().map(Into::into).collect() }
+    OneOf {
+        values: values.into_iter().map(Into::into).collect(),
+    }
 }
 
 #[derive(Debug)]
@@ -84,13 +100,23 @@ pub struct OneOf {
 
 impl Validator for OneOf {
     fn description(&self) -> String {
-        format!("one of {}", self.values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", "))
+        format!(
+            "one of {}",
+            self.values
+                .iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
     fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-        if let Some(s) = value.as_str() {
-            if !self.values.contains(s) {
-                diags.push(invalid(path, format!("{path} must be {}, got {s:?}", self.description())));
-            }
+        if let Some(s) = value.as_str()
+            && !self.values.contains(s)
+        {
+            diags.push(invalid(
+                path,
+                format!("{path} must be {}, got {s:?}", self.description()),
+            ));
         }
     }
 }
@@ -119,7 +145,10 @@ impl Validator for Between {
         if let Some(n) = value.as_number() {
             let x = n.as_f64();
             if self.min.is_some_and(|m| x < m) || self.max.is_some_and(|m| x > m) {
-                diags.push(invalid(path, format!("{path} must be {}, got {n}", self.description())));
+                diags.push(invalid(
+                    path,
+                    format!("{path} must be {}, got {n}", self.description()),
+                ));
             }
         }
     }
@@ -138,10 +167,14 @@ impl Validator for WholeNumber {
         "a whole number".into()
     }
     fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-        if let Some(n) = value.as_number() {
-            if n.as_i64().is_none() && n.as_u64().is_none() {
-                diags.push(invalid(path, format!("{path} must be a whole number, got {n}")));
-            }
+        if let Some(n) = value.as_number()
+            && n.as_i64().is_none()
+            && n.as_u64().is_none()
+        {
+            diags.push(invalid(
+                path,
+                format!("{path} must be a whole number, got {n}"),
+            ));
         }
     }
 }
@@ -162,10 +195,13 @@ impl Validator for SizeBetween {
         format!("between {} and {} elements", self.min, self.max)
     }
     fn validate(&self, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-        if let Some(n) = value.len() {
-            if n < self.min || n > self.max {
-                diags.push(invalid(path, format!("{path} must have {}, got {n}", self.description())));
-            }
+        if let Some(n) = value.len()
+            && (n < self.min || n > self.max)
+        {
+            diags.push(invalid(
+                path,
+                format!("{path} must have {}, got {n}", self.description()),
+            ));
         }
     }
 }
@@ -175,12 +211,17 @@ pub fn from_fn<F>(description: &str, f: F) -> FromFn<F>
 where
     F: Fn(&Value, &AttrPath, &mut Diagnostics) + Send + Sync,
 {
-    FromFn { description: description.to_string(), f }
+    FromFn {
+        description: description.to_string(),
+        f,
+    }
 }
 
 impl<F> std::fmt::Debug for FromFn<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FromFn").field("description", &self.description).finish()
+        f.debug_struct("FromFn")
+            .field("description", &self.description)
+            .finish()
     }
 }
 
@@ -203,15 +244,18 @@ where
 }
 
 /// Convenience for closures that only look at numbers.
-pub fn number_fn<F>(description: &str, f: F) -> FromFn<impl Fn(&Value, &AttrPath, &mut Diagnostics) + Send + Sync + use<F>>
+pub fn number_fn<F>(
+    description: &str,
+    f: F,
+) -> FromFn<impl Fn(&Value, &AttrPath, &mut Diagnostics) + Send + Sync + use<F>>
 where
     F: Fn(&Number) -> Option<String> + Send + Sync,
 {
     from_fn(description, move |v, path, diags| {
-        if let Some(n) = v.as_number() {
-            if let Some(msg) = f(n) {
-                diags.push(invalid(path, format!("{path}: {msg}")));
-            }
+        if let Some(n) = v.as_number()
+            && let Some(msg) = f(n)
+        {
+            diags.push(invalid(path, format!("{path}: {msg}")));
         }
     })
 }
@@ -226,7 +270,11 @@ mod tests {
         length_between(1, 3).validate(&Value::from("abcd"), &AttrPath::new("name"), &mut d);
         assert_eq!(d.0.len(), 1);
         assert_eq!(d.0[0].path, Some(AttrPath::new("name")));
-        assert!(d.0[0].detail.contains("between 1 and 3"), "{}", d.0[0].detail);
+        assert!(
+            d.0[0].detail.contains("between 1 and 3"),
+            "{}",
+            d.0[0].detail
+        );
     }
 
     #[test]

@@ -87,7 +87,12 @@ impl Type {
                     }
                     "tuple" => {
                         let items = a[1].as_array().ok_or_else(bad)?;
-                        Ok(Type::Tuple(items.iter().map(Type::from_json).collect::<Result<_, _>>()?))
+                        Ok(Type::Tuple(
+                            items
+                                .iter()
+                                .map(Type::from_json)
+                                .collect::<Result<_, _>>()?,
+                        ))
                     }
                     _ => Err(bad()),
                 }
@@ -216,8 +221,17 @@ impl Number {
                 if exp < 0 || digits.len() as i64 + exp > 19 {
                     return None;
                 }
-                let text = format!("{}{}{}", if neg { "-" } else { "" }, digits, "0".repeat(exp as usize));
-                if digits.is_empty() { Some(0) } else { text.parse().ok() }
+                let text = format!(
+                    "{}{}{}",
+                    if neg { "-" } else { "" },
+                    digits,
+                    "0".repeat(exp as usize)
+                );
+                if digits.is_empty() {
+                    Some(0)
+                } else {
+                    text.parse().ok()
+                }
             }
         }
     }
@@ -313,7 +327,9 @@ impl Value {
     pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown => false,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().all(Value::is_wholly_known)
+            }
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             Value::Dynamic(_, v) => v.is_wholly_known(),
             _ => true,
@@ -370,6 +386,11 @@ impl Value {
             Value::Map(m) | Value::Object(m) => Some(m.len()),
             _ => None,
         }
+    }
+
+    /// True for an empty collection (`None` semantics of [`Value::len`] become `false`).
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
     }
 
     /// Semantic equality as Terraform sees it: numbers by value, sets ignoring order.
@@ -458,14 +479,23 @@ mod tests {
         assert_eq!(Number::Int(3), Number::Float(3.0));
         assert_eq!(Number::Decimal("0.10".into()), Number::Float(0.1));
         assert_eq!(Number::Decimal("1e3".into()), Number::Int(1000));
-        assert_ne!(Number::Decimal("0.1000000000000000000001".into()), Number::Float(0.1));
+        assert_ne!(
+            Number::Decimal("0.1000000000000000000001".into()),
+            Number::Float(0.1)
+        );
         assert_eq!(Number::Decimal("-0".into()), Number::Int(0));
     }
 
     #[test]
     fn type_json_round_trips() {
-        let t = Type::object([("a", Type::list(Type::String)), ("b", Type::map(Type::Number))]);
-        assert_eq!(t.to_json().to_string(), r#"["object",{"a":["list","string"],"b":["map","number"]}]"#);
+        let t = Type::object([
+            ("a", Type::list(Type::String)),
+            ("b", Type::map(Type::Number)),
+        ]);
+        assert_eq!(
+            t.to_json().to_string(),
+            r#"["object",{"a":["list","string"],"b":["map","number"]}]"#
+        );
         assert_eq!(Type::from_json(&t.to_json()).ok(), Some(t));
     }
 }

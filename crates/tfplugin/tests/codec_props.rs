@@ -24,8 +24,11 @@ fn arb_number() -> impl Strategy<Value = Number> {
     prop_oneof![
         any::<i64>().prop_map(Number::Int),
         any::<u64>().prop_map(Number::UInt),
-        any::<f64>().prop_filter("finite", |x| x.is_finite()).prop_map(Number::Float),
-        ("-?[1-9][0-9]{0,30}", "[0-9]{0,25}[1-9]").prop_map(|(i, f)| Number::Decimal(format!("{i}.{f}"))),
+        any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(Number::Float),
+        ("-?[1-9][0-9]{0,30}", "[0-9]{0,25}[1-9]")
+            .prop_map(|(i, f)| Number::Decimal(format!("{i}.{f}"))),
         "-?[1-9][0-9]{19,40}".prop_map(Number::Decimal),
     ]
 }
@@ -37,16 +40,31 @@ fn arb_value(ty: Type, unknowns: bool) -> BoxedStrategy<Value> {
         Type::Number => arb_number().prop_map(Value::Number).boxed(),
         Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
         Type::Dynamic => Just(Value::Null).boxed(),
-        Type::List(t) => prop::collection::vec(arb_value(*t, unknowns), 0..4).prop_map(Value::List).boxed(),
-        Type::Set(t) => prop::collection::vec(arb_value(*t, unknowns), 0..4).prop_map(Value::Set).boxed(),
-        Type::Map(t) => prop::collection::btree_map("[a-z]{0,5}", arb_value(*t, unknowns), 0..4).prop_map(Value::Map).boxed(),
+        Type::List(t) => prop::collection::vec(arb_value(*t, unknowns), 0..4)
+            .prop_map(Value::List)
+            .boxed(),
+        Type::Set(t) => prop::collection::vec(arb_value(*t, unknowns), 0..4)
+            .prop_map(Value::Set)
+            .boxed(),
+        Type::Map(t) => prop::collection::btree_map("[a-z]{0,5}", arb_value(*t, unknowns), 0..4)
+            .prop_map(Value::Map)
+            .boxed(),
         Type::Object(attrs) => {
-            let parts: Vec<BoxedStrategy<(String, Value)>> =
-                attrs.into_iter().map(|(k, t)| arb_value(t, unknowns).prop_map(move |v| (k.clone(), v)).boxed()).collect();
-            parts.prop_map(|kv| Value::Object(kv.into_iter().collect::<BTreeMap<_, _>>())).boxed()
+            let parts: Vec<BoxedStrategy<(String, Value)>> = attrs
+                .into_iter()
+                .map(|(k, t)| {
+                    arb_value(t, unknowns)
+                        .prop_map(move |v| (k.clone(), v))
+                        .boxed()
+                })
+                .collect();
+            parts
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<BTreeMap<_, _>>()))
+                .boxed()
         }
         Type::Tuple(ts) => {
-            let parts: Vec<BoxedStrategy<Value>> = ts.into_iter().map(|t| arb_value(t, unknowns)).collect();
+            let parts: Vec<BoxedStrategy<Value>> =
+                ts.into_iter().map(|t| arb_value(t, unknowns)).collect();
             parts.prop_map(Value::Tuple).boxed()
         }
     };
@@ -58,7 +76,8 @@ fn arb_value(ty: Type, unknowns: bool) -> BoxedStrategy<Value> {
 }
 
 fn typed_value(unknowns: bool) -> impl Strategy<Value = (Type, Value)> {
-    arb_type().prop_flat_map(move |t| arb_value(t.clone(), unknowns).prop_map(move |v| (t.clone(), v)))
+    arb_type()
+        .prop_flat_map(move |t| arb_value(t.clone(), unknowns).prop_map(move |v| (t.clone(), v)))
 }
 
 /// Writes a known value as JSON text with numbers verbatim (as Terraform writes state).
@@ -73,13 +92,25 @@ fn to_json_text(v: &Value) -> String {
         },
         Value::Bool(b) => b.to_string(),
         Value::List(xs) | Value::Set(xs) | Value::Tuple(xs) => {
-            format!("[{}]", xs.iter().map(to_json_text).collect::<Vec<_>>().join(","))
+            format!(
+                "[{}]",
+                xs.iter().map(to_json_text).collect::<Vec<_>>().join(",")
+            )
         }
         Value::Map(m) | Value::Object(m) => format!(
             "{{{}}}",
-            m.iter().map(|(k, x)| format!("{}:{}", serde_json::to_string(k).unwrap_or_default(), to_json_text(x))).collect::<Vec<_>>().join(",")
+            m.iter()
+                .map(|(k, x)| format!(
+                    "{}:{}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    to_json_text(x)
+                ))
+                .collect::<Vec<_>>()
+                .join(",")
         ),
-        Value::Dynamic(t, x) => format!("{{\"type\":{},\"value\":{}}}", t.to_json(), to_json_text(x)),
+        Value::Dynamic(t, x) => {
+            format!("{{\"type\":{},\"value\":{}}}", t.to_json(), to_json_text(x))
+        }
     }
 }
 

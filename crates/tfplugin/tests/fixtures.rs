@@ -11,7 +11,10 @@ use tfplugin::codec::msgpack;
 use tfplugin::{AttrPath, Number, Type, Value};
 
 fn fixture(version: &str, name: &str) -> Vec<u8> {
-    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("terraform-{version}")).join(name);
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("terraform-{version}"))
+        .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
 }
 
@@ -20,7 +23,8 @@ fn item_type() -> Type {
 }
 
 fn get<'a>(v: &'a Value, attr: &str) -> &'a Value {
-    v.attr(attr).unwrap_or_else(|| panic!("attribute {attr} missing in {v:?}"))
+    v.attr(attr)
+        .unwrap_or_else(|| panic!("attribute {attr} missing in {v:?}"))
 }
 
 #[test]
@@ -29,9 +33,17 @@ fn known_configuration_round_trips_byte_for_byte() {
         let bytes = fixture(version, "plan-a-config.msgpack");
         let v = msgpack::decode(&bytes, &item_type()).expect("decode");
         assert_eq!(get(&v, "name"), &Value::from("alpha"));
-        assert_eq!(get(&v, "ratio").as_number(), Some(&Number::Float(0.1)), "0.1 reads as 0.1");
+        assert_eq!(
+            get(&v, "ratio").as_number(),
+            Some(&Number::Float(0.1)),
+            "0.1 reads as 0.1"
+        );
         assert_eq!(get(&v, "rule").len(), Some(1));
-        assert_eq!(msgpack::encode(&v, &item_type()).expect("encode"), bytes, "terraform {version}: lossless re-encode");
+        assert_eq!(
+            msgpack::encode(&v, &item_type()).expect("encode"),
+            bytes,
+            "terraform {version}: lossless re-encode"
+        );
     }
 }
 
@@ -43,27 +55,58 @@ fn refined_and_plain_unknowns_from_both_versions_decode_as_unknown() {
         assert!(get(&v, "name").is_unknown(), "{version}: name is unknown");
         assert!(get(&v, "size").is_unknown(), "{version}: size is unknown");
         let ratio = get(&v, "ratio").as_number().expect("ratio");
-        assert_eq!(ratio.to_string(), "12345678901234567890.5", "big decimal kept exactly");
-        let again = msgpack::decode(&msgpack::encode(&v, &item_type()).expect("encode"), &item_type()).expect("decode");
+        assert_eq!(
+            ratio.to_string(),
+            "12345678901234567890.5",
+            "big decimal kept exactly"
+        );
+        let again = msgpack::decode(
+            &msgpack::encode(&v, &item_type()).expect("encode"),
+            &item_type(),
+        )
+        .expect("decode");
         assert_eq!(again, v);
     }
     // 1.15.5 sends a refined unknown (ext type 12), 1.0.3 a plain one.
-    assert!(fixture("1.15.5", "plan-b-config.msgpack").windows(2).any(|w| w == [0x0a, 0x0c]));
-    assert!(fixture("1.0.3", "plan-b-config.msgpack").windows(3).any(|w| w == [0xd4, 0x00, 0x00]));
+    assert!(
+        fixture("1.15.5", "plan-b-config.msgpack")
+            .windows(2)
+            .any(|w| w == [0x0a, 0x0c])
+    );
+    assert!(
+        fixture("1.0.3", "plan-b-config.msgpack")
+            .windows(3)
+            .any(|w| w == [0xd4, 0x00, 0x00])
+    );
 }
 
 #[test]
 fn captured_create_plans_unknown_computed_values_and_the_default() {
     for version in ["1.15.5", "1.0.3"] {
         let ty = item_type();
-        let config = msgpack::decode(&fixture(version, "plan-b-config.msgpack"), &ty).expect("config");
-        let proposed = msgpack::decode(&fixture(version, "plan-b-proposed.msgpack"), &ty).expect("proposed");
-        let (planned, replace) = tfplugin::testing::plan(toyfs::ItemResource, &Value::Null, &proposed, &config).expect("plan");
+        let config =
+            msgpack::decode(&fixture(version, "plan-b-config.msgpack"), &ty).expect("config");
+        let proposed =
+            msgpack::decode(&fixture(version, "plan-b-proposed.msgpack"), &ty).expect("proposed");
+        let (planned, replace) =
+            tfplugin::testing::plan(toyfs::ItemResource, &Value::Null, &proposed, &config)
+                .expect("plan");
         assert!(get(&planned, "id").is_unknown());
         assert!(get(&planned, "revision").is_unknown());
-        assert!(get(&planned, "name").is_unknown(), "configured unknown stays unknown");
-        assert_eq!(get(&planned, "color"), &Value::from("blue"), "default applied");
-        assert_eq!(get(&planned, "ratio"), get(&config, "ratio"), "configured number echoed unchanged");
+        assert!(
+            get(&planned, "name").is_unknown(),
+            "configured unknown stays unknown"
+        );
+        assert_eq!(
+            get(&planned, "color"),
+            &Value::from("blue"),
+            "default applied"
+        );
+        assert_eq!(
+            get(&planned, "ratio"),
+            get(&config, "ratio"),
+            "configured number echoed unchanged"
+        );
         assert!(replace.is_empty(), "nothing to replace on create");
     }
 }
@@ -86,10 +129,18 @@ fn changing_the_name_of_an_existing_item_requires_replacement() {
         o.insert("revision".into(), Value::from(1i64));
         o.insert("color".into(), Value::from("blue"));
     }
-    let (planned, replace) = tfplugin::testing::plan(toyfs::ItemResource, &prior, &proposed, &config).expect("plan");
+    let (planned, replace) =
+        tfplugin::testing::plan(toyfs::ItemResource, &prior, &proposed, &config).expect("plan");
     assert_eq!(replace, vec![AttrPath::new("name")]);
-    assert_eq!(get(&planned, "id"), &Value::from("item-1"), "use_state_for_unknown keeps the id");
-    assert!(get(&planned, "revision").is_unknown(), "revision changes on update");
+    assert_eq!(
+        get(&planned, "id"),
+        &Value::from("item-1"),
+        "use_state_for_unknown keeps the id"
+    );
+    assert!(
+        get(&planned, "revision").is_unknown(),
+        "revision changes on update"
+    );
 
     // No change at all: the plan equals the prior state, nothing unknown.
     let (same, replace) = tfplugin::testing::plan(toyfs::ItemResource, &prior, &prior, &{

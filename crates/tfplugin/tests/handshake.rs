@@ -14,7 +14,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const COOKIE: (&str, &str) = ("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2");
+const COOKIE: (&str, &str) = (
+    "TF_PLUGIN_MAGIC_COOKIE",
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+);
 
 /// Kills the child on drop so a failed assertion never leaks a provider process.
 struct Provider(Child);
@@ -28,12 +31,18 @@ impl Drop for Provider {
 
 fn start(envs: &[(&str, &str)]) -> (Provider, String) {
     let mut cmd = Command::new(common::toyfs_binary());
-    cmd.env_remove("TF_PLUGIN_MAGIC_COOKIE").env_remove("PLUGIN_CLIENT_CERT");
-    cmd.envs(envs.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .env_remove("PLUGIN_CLIENT_CERT");
+    cmd.envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let mut child = cmd.spawn().expect("spawn toy provider");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read handshake line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read handshake line");
     (Provider(child), line)
 }
 
@@ -47,7 +56,10 @@ fn running_by_hand_explains_that_terraform_starts_the_plugin() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing may reach stdout");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Terraform provider plugin") && err.contains("--debug"), "{err}");
+    assert!(
+        err.contains("Terraform provider plugin") && err.contains("--debug"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -75,9 +87,17 @@ fn handshake_line_is_plaintext_without_a_client_certificate() {
 
 #[test]
 fn handshake_binds_inside_the_port_range_terraform_gives() {
-    let (_p, line) = start(&[COOKIE, ("PLUGIN_MIN_PORT", "23411"), ("PLUGIN_MAX_PORT", "23430")]);
+    let (_p, line) = start(&[
+        COOKIE,
+        ("PLUGIN_MIN_PORT", "23411"),
+        ("PLUGIN_MAX_PORT", "23430"),
+    ]);
     let addr = line.split('|').nth(3).expect("address field");
-    let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let port: u16 = addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
     assert!((23411..=23430).contains(&port), "{line:?}");
 }
 
@@ -97,7 +117,9 @@ impl ServerCertVerifier for PinnedServer {
         if end_entity.as_ref() == self.0.as_slice() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("unexpected server certificate".into()))
+            Err(rustls::Error::General(
+                "unexpected server certificate".into(),
+            ))
         }
     }
     fn verify_tls12_signature(
@@ -127,11 +149,20 @@ fn client_identity() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let cert = params.self_signed(&key).expect("cert");
     let der = cert.der().clone();
-    (cert.pem(), der, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
+    (
+        cert.pem(),
+        der,
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
 }
 
 /// Connects with `identity` and reports whether the server answers an HTTP/2 preface.
-async fn h2_answers(addr: &str, server_der: Vec<u8>, cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> bool {
+async fn h2_answers(
+    addr: &str,
+    server_der: Vec<u8>,
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> bool {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -143,15 +174,27 @@ async fn h2_answers(addr: &str, server_der: Vec<u8>, cert: CertificateDer<'stati
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-    let Ok(mut tls) = conn.connect(ServerName::try_from("localhost").expect("name"), tcp).await else {
+    let Ok(mut tls) = conn
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+    else {
         return false;
     };
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "server must select ALPN h2");
-    if tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.is_err() {
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "server must select ALPN h2"
+    );
+    if tls
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .is_err()
+    {
         return false;
     }
     let mut buf = [0u8; 9];
-    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tls.read_exact(&mut buf)).await;
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(5), tls.read_exact(&mut buf)).await;
     // A SETTINGS frame (type 4) comes back only over an accepted connection.
     matches!(read, Ok(Ok(_))) && buf[3] == 4
 }
@@ -162,10 +205,21 @@ async fn automtls_accepts_only_the_client_certificate_terraform_announced() {
     let (_p, line) = start(&[COOKIE, ("PLUGIN_CLIENT_CERT", pem.as_str())]);
     let fields: Vec<&str> = line.trim_end_matches('\n').split('|').collect();
     assert_eq!(fields.len(), 6, "{line:?}");
-    assert!(!fields[5].contains('='), "certificate must be unpadded base64");
-    let server_der = base64::engine::general_purpose::STANDARD_NO_PAD.decode(fields[5]).expect("base64 certificate");
-    assert!(h2_answers(fields[3], server_der.clone(), cert, key).await, "the announced client certificate is accepted");
+    assert!(
+        !fields[5].contains('='),
+        "certificate must be unpadded base64"
+    );
+    let server_der = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(fields[5])
+        .expect("base64 certificate");
+    assert!(
+        h2_answers(fields[3], server_der.clone(), cert, key).await,
+        "the announced client certificate is accepted"
+    );
 
     let (_, other_cert, other_key) = client_identity();
-    assert!(!h2_answers(fields[3], server_der, other_cert, other_key).await, "any other client certificate is refused");
+    assert!(
+        !h2_answers(fields[3], server_der, other_cert, other_key).await,
+        "any other client certificate is refused"
+    );
 }

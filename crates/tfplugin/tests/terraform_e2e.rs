@@ -44,7 +44,8 @@ output "revision" {{
 }
 
 fn store(ws: &Workspace) -> serde_json::Value {
-    let text = std::fs::read_to_string(ws.path().join("store.json")).unwrap_or_else(|_| "{}".into());
+    let text =
+        std::fs::read_to_string(ws.path().join("store.json")).unwrap_or_else(|_| "{}".into());
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("store.json is not JSON: {e}: {text}"))
 }
 
@@ -60,69 +61,132 @@ fn lifecycle(terraform: &Path, tls: bool) {
     if !tls {
         ws.set_env("TF_DISABLE_PLUGIN_TLS", "1");
     }
-    ws.write("main.tf", &config("alpha", 3)).expect("write main.tf");
+    ws.write("main.tf", &config("alpha", 3))
+        .expect("write main.tf");
 
     let init = ws.terraform(&["init"]).expect("run init");
     init.expect_code(0, "init from the filesystem mirror");
-    assert!(init.output().contains("tfplugin/toyfs v0.1.0"), "{}", init.output());
+    assert!(
+        init.output().contains("tfplugin/toyfs v0.1.0"),
+        "{}",
+        init.output()
+    );
 
-    let apply = ws.terraform(&["apply", "-auto-approve"]).expect("run apply");
+    let apply = ws
+        .terraform(&["apply", "-auto-approve"])
+        .expect("run apply");
     apply.expect_code(0, "create");
-    assert!(apply.stdout.contains("1 added, 0 changed, 0 destroyed"), "{}", apply.stdout);
-    assert!(apply.stdout.contains("(sensitive value)"), "secret must be hidden: {}", apply.stdout);
+    assert!(
+        apply.stdout.contains("1 added, 0 changed, 0 destroyed"),
+        "{}",
+        apply.stdout
+    );
+    assert!(
+        apply.stdout.contains("(sensitive value)"),
+        "secret must be hidden: {}",
+        apply.stdout
+    );
     let item = only_item(&ws);
     assert_eq!(item["name"], "alpha");
     assert_eq!(item["color"], "blue", "default applied");
     assert_eq!(item["revision"], 1);
     assert_eq!(item["rule"][1]["port"], 443);
 
-    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "no perpetual diff after create");
+    ws.terraform(&["plan", "-detailed-exitcode"])
+        .expect("run plan")
+        .expect_code(0, "no perpetual diff after create");
 
     // In-place update.
-    ws.write("main.tf", &config("alpha", 4)).expect("write main.tf");
-    let upd = ws.terraform(&["apply", "-auto-approve"]).expect("run apply");
+    ws.write("main.tf", &config("alpha", 4))
+        .expect("write main.tf");
+    let upd = ws
+        .terraform(&["apply", "-auto-approve"])
+        .expect("run apply");
     upd.expect_code(0, "update in place");
-    assert!(upd.stdout.contains("0 added, 1 changed, 0 destroyed"), "{}", upd.stdout);
+    assert!(
+        upd.stdout.contains("0 added, 1 changed, 0 destroyed"),
+        "{}",
+        upd.stdout
+    );
     assert!(upd.stdout.contains("revision = 2"), "{}", upd.stdout);
     assert_eq!(only_item(&ws)["size"], 4);
-    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "no diff after update");
+    ws.terraform(&["plan", "-detailed-exitcode"])
+        .expect("run plan")
+        .expect_code(0, "no diff after update");
 
     // Replacement (name requires replace).
-    ws.write("main.tf", &config("beta", 4)).expect("write main.tf");
+    ws.write("main.tf", &config("beta", 4))
+        .expect("write main.tf");
     let plan = ws.terraform(&["plan"]).expect("run plan");
     plan.expect_code(0, "plan replace");
-    assert!(plan.stdout.contains("# forces replacement"), "{}", plan.stdout);
-    let rep = ws.terraform(&["apply", "-auto-approve"]).expect("run apply");
+    assert!(
+        plan.stdout.contains("# forces replacement"),
+        "{}",
+        plan.stdout
+    );
+    let rep = ws
+        .terraform(&["apply", "-auto-approve"])
+        .expect("run apply");
     rep.expect_code(0, "replace");
-    assert!(rep.stdout.contains("1 added, 0 changed, 1 destroyed"), "{}", rep.stdout);
+    assert!(
+        rep.stdout.contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        rep.stdout
+    );
     let item = only_item(&ws);
     assert_eq!(item["name"], "beta");
-    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "no diff after replace");
+    ws.terraform(&["plan", "-detailed-exitcode"])
+        .expect("run plan")
+        .expect_code(0, "no diff after replace");
 
     // Import: forget the object, import it by id, and the plan is empty again.
     let id = item["id"].as_str().expect("stored id").to_string();
-    ws.terraform(&["state", "rm", "toyfs_item.a"]).expect("run state rm").expect_code(0, "state rm");
-    ws.terraform(&["import", "toyfs_item.a", &id]).expect("run import").expect_code(0, "import");
+    ws.terraform(&["state", "rm", "toyfs_item.a"])
+        .expect("run state rm")
+        .expect_code(0, "state rm");
+    ws.terraform(&["import", "toyfs_item.a", &id])
+        .expect("run import")
+        .expect_code(0, "import");
     // Terraform 1.0 drops outputs with `state rm`; an apply restores them and must change
     // no resource.
-    let after = ws.terraform(&["apply", "-auto-approve"]).expect("run apply");
+    let after = ws
+        .terraform(&["apply", "-auto-approve"])
+        .expect("run apply");
     after.expect_code(0, "apply after import");
-    assert!(after.stdout.contains("0 added, 0 changed, 0 destroyed"), "imported state differs: {}", after.stdout);
-    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "imported state matches the config");
-    let bad = ws.terraform(&["import", "toyfs_item.b", "item-missing"]).expect("run import");
+    assert!(
+        after.stdout.contains("0 added, 0 changed, 0 destroyed"),
+        "imported state differs: {}",
+        after.stdout
+    );
+    ws.terraform(&["plan", "-detailed-exitcode"])
+        .expect("run plan")
+        .expect_code(0, "imported state matches the config");
+    let bad = ws
+        .terraform(&["import", "toyfs_item.b", "item-missing"])
+        .expect("run import");
     assert_ne!(bad.code, 0, "importing an unknown id must fail");
 
     // Drift: the object vanished outside Terraform, so the plan recreates it.
     std::fs::write(ws.path().join("store.json"), "{}").expect("empty the store");
-    let drift = ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan");
+    let drift = ws
+        .terraform(&["plan", "-detailed-exitcode"])
+        .expect("run plan");
     drift.expect_code(2, "plan after out-of-band delete");
     assert!(drift.stdout.contains("1 to add"), "{}", drift.stdout);
-    ws.terraform(&["apply", "-auto-approve"]).expect("run apply").expect_code(0, "recreate");
+    ws.terraform(&["apply", "-auto-approve"])
+        .expect("run apply")
+        .expect_code(0, "recreate");
 
-    let destroy = ws.terraform(&["destroy", "-auto-approve"]).expect("run destroy");
+    let destroy = ws
+        .terraform(&["destroy", "-auto-approve"])
+        .expect("run destroy");
     destroy.expect_code(0, "destroy");
     assert!(destroy.stdout.contains("1 destroyed"), "{}", destroy.stdout);
-    assert_eq!(store(&ws), serde_json::json!({}), "destroy removes the object");
+    assert_eq!(
+        store(&ws),
+        serde_json::json!({}),
+        "destroy removes the object"
+    );
 }
 
 #[test]
@@ -151,7 +215,9 @@ fn invalid_config_points_at_the_attribute(terraform: &Path) {
         ),
     )
     .expect("write main.tf");
-    ws.terraform(&["init"]).expect("run init").expect_code(0, "init");
+    ws.terraform(&["init"])
+        .expect("run init")
+        .expect_code(0, "init");
     let v = ws.terraform(&["validate"]).expect("run validate");
     v.expect_code(1, "validate rejects the config");
     let out = v.output();
@@ -180,18 +246,32 @@ fn terraform_1_0_shows_validation_errors_at_the_offending_attribute() {
 
 #[test]
 fn timeouts_block_is_accepted_and_does_not_cause_a_diff() {
-    let ws = Workspace::new(&common::terraform_latest(), &[common::toyfs()], &[]).expect("workspace");
-    let cfg = config("gamma", 1).replace("  rule {\n    port = 443\n  }\n", "  rule {\n    port = 443\n  }\n  timeouts {\n    create = \"2m\"\n  }\n");
+    let ws =
+        Workspace::new(&common::terraform_latest(), &[common::toyfs()], &[]).expect("workspace");
+    let cfg = config("gamma", 1).replace(
+        "  rule {\n    port = 443\n  }\n",
+        "  rule {\n    port = 443\n  }\n  timeouts {\n    create = \"2m\"\n  }\n",
+    );
     assert!(cfg.contains("timeouts"), "config rewrite failed");
     ws.write("main.tf", &cfg).expect("write main.tf");
-    ws.terraform(&["init"]).expect("run init").expect_code(0, "init");
-    ws.terraform(&["apply", "-auto-approve"]).expect("run apply").expect_code(0, "apply with timeouts");
-    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "no diff with timeouts");
+    ws.terraform(&["init"])
+        .expect("run init")
+        .expect_code(0, "init");
+    ws.terraform(&["apply", "-auto-approve"])
+        .expect("run apply")
+        .expect_code(0, "apply with timeouts");
+    ws.terraform(&["plan", "-detailed-exitcode"])
+        .expect("run plan")
+        .expect_code(0, "no diff with timeouts");
     let bad = cfg.replace("\"2m\"", "\"soon\"");
     ws.write("main.tf", &bad).expect("write main.tf");
     let v = ws.terraform(&["validate"]).expect("run validate");
     v.expect_code(1, "invalid duration");
-    assert!(v.output().contains("timeouts.create must be a duration"), "{}", v.output());
+    assert!(
+        v.output().contains("timeouts.create must be a duration"),
+        "{}",
+        v.output()
+    );
 }
 
 #[test]
@@ -225,11 +305,18 @@ fn debug_mode_prints_a_reattach_config_terraform_can_use() {
         ws.set_env("TF_REATTACH_PROVIDERS", &reattach);
         // The provider runs in its own directory here: give it an absolute store path.
         let store_path = ws.path().join("store.json");
-        let cfg = config("delta", 2).replace("\"store.json\"", &format!("{:?}", store_path.display().to_string()));
+        let cfg = config("delta", 2).replace(
+            "\"store.json\"",
+            &format!("{:?}", store_path.display().to_string()),
+        );
         ws.write("main.tf", &cfg).expect("write main.tf");
-        ws.terraform(&["apply", "-auto-approve"]).expect("run apply").expect_code(0, "apply through reattach");
+        ws.terraform(&["apply", "-auto-approve"])
+            .expect("run apply")
+            .expect_code(0, "apply through reattach");
         assert_eq!(only_item(&ws)["name"], "delta");
-        ws.terraform(&["destroy", "-auto-approve"]).expect("run destroy").expect_code(0, "destroy through reattach");
+        ws.terraform(&["destroy", "-auto-approve"])
+            .expect("run destroy")
+            .expect_code(0, "destroy through reattach");
     });
     let _ = child.kill();
     let _ = child.wait();
@@ -242,30 +329,54 @@ fn debug_mode_prints_a_reattach_config_terraform_can_use() {
 fn managed_index(state: &serde_json::Value) -> usize {
     state["resources"]
         .as_array()
-        .and_then(|rs| rs.iter().position(|r| r["mode"] == "managed" && r["type"] == "toyfs_item"))
+        .and_then(|rs| {
+            rs.iter()
+                .position(|r| r["mode"] == "managed" && r["type"] == "toyfs_item")
+        })
         .expect("toyfs_item in state")
 }
 
 #[test]
 fn stored_state_of_an_older_schema_version_is_upgraded() {
-    let ws = Workspace::new(&common::terraform_latest(), &[common::toyfs()], &[]).expect("workspace");
-    ws.write("main.tf", &config("old", 7)).expect("write main.tf");
-    ws.terraform(&["init"]).expect("run init").expect_code(0, "init");
-    ws.terraform(&["apply", "-auto-approve"]).expect("run apply").expect_code(0, "create");
+    let ws =
+        Workspace::new(&common::terraform_latest(), &[common::toyfs()], &[]).expect("workspace");
+    ws.write("main.tf", &config("old", 7))
+        .expect("write main.tf");
+    ws.terraform(&["init"])
+        .expect("run init")
+        .expect_code(0, "init");
+    ws.terraform(&["apply", "-auto-approve"])
+        .expect("run apply")
+        .expect_code(0, "create");
     // Rewrite the state as schema version 0, where `size` was a string.
     let path = ws.path().join("terraform.tfstate");
-    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read state")).expect("state JSON");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read state"))
+            .expect("state JSON");
     let idx = managed_index(&state);
     let inst = &mut state["resources"][idx]["instances"][0];
-    assert_eq!(inst["schema_version"], 1, "current schema version is stored");
+    assert_eq!(
+        inst["schema_version"], 1,
+        "current schema version is stored"
+    );
     inst["schema_version"] = 0.into();
     inst["attributes"]["size"] = "7".into();
     state["serial"] = (state["serial"].as_i64().unwrap_or(1) + 1).into();
-    std::fs::write(&path, serde_json::to_string_pretty(&state).expect("encode state")).expect("write state");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&state).expect("encode state"),
+    )
+    .expect("write state");
 
-    ws.terraform(&["plan", "-detailed-exitcode"]).expect("run plan").expect_code(0, "upgraded state matches the config");
-    ws.terraform(&["apply", "-refresh-only", "-auto-approve"]).expect("run apply").expect_code(0, "refresh");
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read state")).expect("state JSON");
+    ws.terraform(&["plan", "-detailed-exitcode"])
+        .expect("run plan")
+        .expect_code(0, "upgraded state matches the config");
+    ws.terraform(&["apply", "-refresh-only", "-auto-approve"])
+        .expect("run apply")
+        .expect_code(0, "refresh");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read state"))
+            .expect("state JSON");
     let inst = &state["resources"][managed_index(&state)]["instances"][0];
     assert_eq!(inst["schema_version"], 1);
     assert_eq!(inst["attributes"]["size"], 7);

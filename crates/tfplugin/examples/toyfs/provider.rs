@@ -8,9 +8,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{
-    ConfigureRequest, CreateRequest, Ctx, DataSource, DataSources, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
-    Operation, Provider, ReadDataRequest, ReadRequest, Resource, ResourceSchema, Resources, ResultExt, Timeouts,
-    UpdateRequest,
+    ConfigureRequest, CreateRequest, Ctx, DataSource, DataSources, DeleteRequest, Diagnostic,
+    Diagnostics, ImportRequest, Operation, Provider, ReadDataRequest, ReadRequest, Resource,
+    ResourceSchema, Resources, ResultExt, Timeouts, UpdateRequest,
 };
 
 /// The provider.
@@ -39,17 +39,25 @@ impl Store {
             Ok(b) if b.is_empty() => Ok(Items::new()),
             Ok(b) => serde_json::from_slice(&b).summary("store file is not valid JSON"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Items::new()),
-            Err(e) => Err(Diagnostic::from_error(format!("cannot read {}", self.path.display()), &e).into()),
+            Err(e) => Err(Diagnostic::from_error(
+                format!("cannot read {}", self.path.display()),
+                &e,
+            )
+            .into()),
         }
     }
     async fn save(&self, items: &Items) -> Result<(), Diagnostics> {
         let text = serde_json::to_vec_pretty(items).summary("cannot encode the store")?;
-        tokio::fs::write(&self.path, text).await.summary("cannot write the store file")
+        tokio::fs::write(&self.path, text)
+            .await
+            .summary("cannot write the store file")
     }
     async fn get(&self, id: &str) -> Result<Option<Item>, Diagnostics> {
         let _g = self.lock.lock().await;
         match self.load().await?.get(id) {
-            Some(v) => Ok(Some(serde_json::from_value(v.clone()).summary("stored item is malformed")?)),
+            Some(v) => Ok(Some(
+                serde_json::from_value(v.clone()).summary("stored item is malformed")?,
+            )),
             None => Ok(None),
         }
     }
@@ -57,7 +65,10 @@ impl Store {
         let _g = self.lock.lock().await;
         let mut items = self.load().await?;
         let id = item.id.clone().unwrap_or_default();
-        items.insert(id, serde_json::to_value(item).summary("cannot encode item")?);
+        items.insert(
+            id,
+            serde_json::to_value(item).summary("cannot encode item")?,
+        );
         self.save(&items).await
     }
     async fn remove(&self, id: &str) -> Result<(), Diagnostics> {
@@ -69,7 +80,8 @@ impl Store {
     async fn find_by_name(&self, name: &str) -> Result<Option<Item>, Diagnostics> {
         let _g = self.lock.lock().await;
         for v in self.load().await?.values() {
-            let item: Item = serde_json::from_value(v.clone()).summary("stored item is malformed")?;
+            let item: Item =
+                serde_json::from_value(v.clone()).summary("stored item is malformed")?;
             if item.name == name {
                 return Ok(Some(item));
             }
@@ -89,13 +101,20 @@ impl Provider for ToyFs {
         "registry.terraform.io/tfplugin/toyfs".into()
     }
     async fn configure(&self, req: ConfigureRequest<ToyFsConfig>) -> Result<Store, Diagnostics> {
-        Ok(Store { path: PathBuf::from(req.config.path), lock: tokio::sync::Mutex::new(()) })
+        Ok(Store {
+            path: PathBuf::from(req.config.path),
+            lock: tokio::sync::Mutex::new(()),
+        })
     }
     fn resources(&self) -> Resources<Store> {
-        Resources::new().with(ItemResource).unwrap_or_else(|e| panic!("toyfs_item schema: {e}"))
+        Resources::new()
+            .with(ItemResource)
+            .unwrap_or_else(|e| panic!("toyfs_item schema: {e}"))
     }
     fn data_sources(&self) -> DataSources<Store> {
-        DataSources::new().with(ItemLookup).unwrap_or_else(|e| panic!("toyfs_item_lookup schema: {e}"))
+        DataSources::new()
+            .with(ItemLookup)
+            .unwrap_or_else(|e| panic!("toyfs_item_lookup schema: {e}"))
     }
 }
 
@@ -161,9 +180,11 @@ impl Resource for ItemResource {
     }
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
-        Ok(ResourceSchema::from_model::<Item>()?
-            .version(1)
-            .timeouts(Timeouts::new().op(Operation::Create, Duration::from_secs(60)).op(Operation::Delete, Duration::from_secs(30))))
+        Ok(ResourceSchema::from_model::<Item>()?.version(1).timeouts(
+            Timeouts::new()
+                .op(Operation::Create, Duration::from_secs(60))
+                .op(Operation::Delete, Duration::from_secs(30)),
+        ))
     }
 
     fn validate(&self, config: &tfplugin::Value) -> Diagnostics {
@@ -171,13 +192,23 @@ impl Resource for ItemResource {
         // Cross-attribute rule: a secret needs a size (skipped while either is unknown).
         let secret = config.attr("secret");
         let size = config.attr("size");
-        if secret.is_some_and(|s| !s.is_null() && s.is_known()) && size.is_some_and(tfplugin::Value::is_null) {
-            d.error_at(tfplugin::AttrPath::new("secret"), "Missing size", "an item with a secret must also set size");
+        if secret.is_some_and(|s| !s.is_null() && s.is_known())
+            && size.is_some_and(tfplugin::Value::is_null)
+        {
+            d.error_at(
+                tfplugin::AttrPath::new("secret"),
+                "Missing size",
+                "an item with a secret must also set size",
+            );
         }
         d
     }
 
-    async fn create(&self, ctx: &Ctx<Store>, req: CreateRequest<Item>) -> Result<Item, Diagnostics> {
+    async fn create(
+        &self,
+        ctx: &Ctx<Store>,
+        req: CreateRequest<Item>,
+    ) -> Result<Item, Diagnostics> {
         let store = ctx.data()?;
         let mut item = req.planned;
         let id = format!("item-{}", uuid_like(&item.name));
@@ -188,12 +219,20 @@ impl Resource for ItemResource {
         Ok(item)
     }
 
-    async fn read(&self, ctx: &Ctx<Store>, req: ReadRequest<Item>) -> Result<Option<Item>, Diagnostics> {
+    async fn read(
+        &self,
+        ctx: &Ctx<Store>,
+        req: ReadRequest<Item>,
+    ) -> Result<Option<Item>, Diagnostics> {
         let id = req.state.id.clone().unwrap_or_default();
         ctx.data()?.get(&id).await
     }
 
-    async fn update(&self, ctx: &Ctx<Store>, req: UpdateRequest<Item>) -> Result<Item, Diagnostics> {
+    async fn update(
+        &self,
+        ctx: &Ctx<Store>,
+        req: UpdateRequest<Item>,
+    ) -> Result<Item, Diagnostics> {
         let mut item = req.planned;
         item.id = req.prior.id.clone();
         item.revision = Some(req.prior.revision.unwrap_or(0) + 1);
@@ -205,20 +244,38 @@ impl Resource for ItemResource {
         ctx.data()?.remove(&req.prior.id.unwrap_or_default()).await
     }
 
-    async fn import(&self, ctx: &Ctx<Store>, req: ImportRequest) -> Result<Option<Item>, Diagnostics> {
+    async fn import(
+        &self,
+        ctx: &Ctx<Store>,
+        req: ImportRequest,
+    ) -> Result<Option<Item>, Diagnostics> {
         ctx.data()?.get(&req.id).await
     }
 
-    fn upgrade_state(&self, version: i64, mut state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+    fn upgrade_state(
+        &self,
+        version: i64,
+        mut state: serde_json::Value,
+    ) -> Result<serde_json::Value, Diagnostics> {
         // Version 0 stored `size` as a string.
         if version == 0 {
-            if let Some(size) = state.get("size").and_then(|s| s.as_str()).map(str::to_string) {
-                let n: i64 = size.parse().at_attr("size", "stored size is not a number")?;
+            if let Some(size) = state
+                .get("size")
+                .and_then(|s| s.as_str())
+                .map(str::to_string)
+            {
+                let n: i64 = size
+                    .parse()
+                    .at_attr("size", "stored size is not a number")?;
                 state["size"] = n.into();
             }
             return Ok(state);
         }
-        Err(Diagnostic::error("Unsupported state version", format!("toyfs_item has no upgrade from {version}")).into())
+        Err(Diagnostic::error(
+            "Unsupported state version",
+            format!("toyfs_item has no upgrade from {version}"),
+        )
+        .into())
     }
 }
 
@@ -257,10 +314,26 @@ impl DataSource for ItemLookup {
         "toyfs_item_lookup"
     }
 
-    async fn read(&self, ctx: &Ctx<Store>, req: ReadDataRequest<Lookup>) -> Result<Lookup, Diagnostics> {
-        let item = ctx.data()?.find_by_name(&req.config.name).await?.ok_or_else(|| {
-            Diagnostic::error("Item not found", format!("no item named {:?}", req.config.name)).at(tfplugin::AttrPath::new("name"))
-        })?;
-        Ok(Lookup { name: item.name, id: item.id, size: item.size })
+    async fn read(
+        &self,
+        ctx: &Ctx<Store>,
+        req: ReadDataRequest<Lookup>,
+    ) -> Result<Lookup, Diagnostics> {
+        let item = ctx
+            .data()?
+            .find_by_name(&req.config.name)
+            .await?
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    "Item not found",
+                    format!("no item named {:?}", req.config.name),
+                )
+                .at(tfplugin::AttrPath::new("name"))
+            })?;
+        Ok(Lookup {
+            name: item.name,
+            id: item.id,
+            size: item.size,
+        })
     }
 }

@@ -27,7 +27,10 @@ pub fn decode(j: &J, ty: &Type, extra: Extra) -> Result<Value, Error> {
 }
 
 fn derr(path: &AttrPath, message: impl Into<String>) -> Error {
-    Error::Decode { path: path.clone(), message: message.into() }
+    Error::Decode {
+        path: path.clone(),
+        message: message.into(),
+    }
 }
 
 fn from_json(j: &J, ty: &Type, path: &AttrPath, extra: Extra) -> Result<Value, Error> {
@@ -61,7 +64,11 @@ fn from_json(j: &J, ty: &Type, path: &AttrPath, extra: Extra) -> Result<Value, E
                     .enumerate()
                     .map(|(i, x)| from_json(x, et, &path.index(i as i64), extra))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(if matches!(ty, Type::List(_)) { Value::List(out) } else { Value::Set(out) })
+                Ok(if matches!(ty, Type::List(_)) {
+                    Value::List(out)
+                } else {
+                    Value::Set(out)
+                })
             }
             _ => Err(derr(path, "expected an array")),
         },
@@ -74,7 +81,10 @@ fn from_json(j: &J, ty: &Type, path: &AttrPath, extra: Extra) -> Result<Value, E
                     .map(|(i, (x, t))| from_json(x, t, &path.index(i as i64), extra))
                     .collect::<Result<_, _>>()?,
             )),
-            _ => Err(derr(path, format!("expected a tuple of {} elements", ets.len()))),
+            _ => Err(derr(
+                path,
+                format!("expected a tuple of {} elements", ets.len()),
+            )),
         },
         Type::Map(et) => match j {
             J::Object(m) => Ok(Value::Map(
@@ -109,7 +119,10 @@ fn from_json(j: &J, ty: &Type, path: &AttrPath, extra: Extra) -> Result<Value, E
                 let v = from_json(&m["value"], &t, path, extra)?;
                 Ok(Value::Dynamic(t, Box::new(v)))
             }
-            _ => Err(derr(path, "expected {\"type\": ..., \"value\": ...} for a dynamic value")),
+            _ => Err(derr(
+                path,
+                "expected {\"type\": ..., \"value\": ...} for a dynamic value",
+            )),
         },
     }
 }
@@ -135,7 +148,10 @@ fn to_json(v: &Value, path: &AttrPath, unknown_as_null: bool) -> Result<J, Error
         Value::Null => J::Null,
         Value::Unknown if unknown_as_null => J::Null,
         Value::Unknown => {
-            return Err(Error::Encode { path: path.clone(), message: "unknown value cannot be written as JSON".into() });
+            return Err(Error::Encode {
+                path: path.clone(),
+                message: "unknown value cannot be written as JSON".into(),
+            });
         }
         Value::String(s) => J::String(s.clone()),
         Value::Number(n) => match n {
@@ -143,10 +159,12 @@ fn to_json(v: &Value, path: &AttrPath, unknown_as_null: bool) -> Result<J, Error
             Number::UInt(u) => J::from(*u),
             other => match other.as_i64() {
                 Some(i) => J::from(i),
-                None => serde_json::Number::from_f64(other.as_f64()).map(J::Number).ok_or_else(|| Error::Encode {
-                    path: path.clone(),
-                    message: format!("number {other} cannot be written as JSON"),
-                })?,
+                None => serde_json::Number::from_f64(other.as_f64())
+                    .map(J::Number)
+                    .ok_or_else(|| Error::Encode {
+                        path: path.clone(),
+                        message: format!("number {other} cannot be written as JSON"),
+                    })?,
             },
         },
         Value::Bool(b) => J::Bool(*b),
@@ -189,7 +207,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, m: &str) -> Error {
-        Error::Decode { path: AttrPath::root(), message: format!("invalid JSON at byte {}: {m}", self.i) }
+        Error::Decode {
+            path: AttrPath::root(),
+            message: format!("invalid JSON at byte {}: {m}", self.i),
+        }
     }
     fn ws(&mut self) {
         while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
@@ -270,7 +291,12 @@ impl Parser<'_> {
     }
     fn number(&mut self) -> J {
         let start = self.i;
-        while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+        while self.i < self.s.len()
+            && matches!(
+                self.s[self.i],
+                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+            )
+        {
             self.i += 1;
         }
         let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
@@ -280,12 +306,12 @@ impl Parser<'_> {
         if let Ok(u) = text.parse::<u64>() {
             return J::from(u);
         }
-        if let Ok(f) = text.parse::<f64>() {
-            if f.is_finite() && Number::Float(f) == Number::Decimal(text.clone()) {
-                if let Some(n) = serde_json::Number::from_f64(f) {
-                    return J::Number(n);
-                }
-            }
+        if let Ok(f) = text.parse::<f64>()
+            && f.is_finite()
+            && Number::Float(f) == Number::Decimal(text.clone())
+            && let Some(n) = serde_json::Number::from_f64(f)
+        {
+            return J::Number(n);
         }
         J::String(text)
     }
@@ -297,7 +323,10 @@ impl Parser<'_> {
             while self.i < self.s.len() && self.s[self.i] != b'"' && self.s[self.i] != b'\\' {
                 self.i += 1;
             }
-            out.push_str(std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid UTF-8"))?);
+            out.push_str(
+                std::str::from_utf8(&self.s[start..self.i])
+                    .map_err(|_| self.err("invalid UTF-8"))?,
+            );
             match self.s.get(self.i) {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
@@ -306,7 +335,10 @@ impl Parser<'_> {
                 }
                 Some(_) => {
                     self.i += 1;
-                    let c = *self.s.get(self.i).ok_or_else(|| self.err("unterminated escape"))?;
+                    let c = *self
+                        .s
+                        .get(self.i)
+                        .ok_or_else(|| self.err("unterminated escape"))?;
                     self.i += 1;
                     match c {
                         b'"' => out.push('"'),
@@ -324,7 +356,11 @@ impl Parser<'_> {
                                     return Err(self.err("lone surrogate"));
                                 }
                                 let lo = self.hex4()?;
-                                char::from_u32(0x10000 + ((hi - 0xd800) << 10) + (lo.wrapping_sub(0xdc00) & 0x3ff))
+                                char::from_u32(
+                                    0x10000
+                                        + ((hi - 0xd800) << 10)
+                                        + (lo.wrapping_sub(0xdc00) & 0x3ff),
+                                )
                             } else {
                                 char::from_u32(hi)
                             };
@@ -337,9 +373,15 @@ impl Parser<'_> {
         }
     }
     fn hex4(&mut self) -> Result<u32, Error> {
-        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short \\u escape"))?;
-        let v = u32::from_str_radix(std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?, 16)
-            .map_err(|_| self.err("bad \\u escape"))?;
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("short \\u escape"))?;
+        let v = u32::from_str_radix(
+            std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?,
+            16,
+        )
+        .map_err(|_| self.err("bad \\u escape"))?;
         self.i += 4;
         Ok(v)
     }
@@ -351,19 +393,48 @@ mod tests {
 
     #[test]
     fn stored_state_numbers_are_read_exactly() {
-        let j = parse_exact(br#"{"a": 12345678901234567890.5, "b": 0.1, "c": 7, "d": "x\u00e9\ud83d\ude00"}"#).expect("parse");
-        let ty = Type::object([("a", Type::Number), ("b", Type::Number), ("c", Type::Number), ("d", Type::String)]);
+        let j = parse_exact(
+            br#"{"a": 12345678901234567890.5, "b": 0.1, "c": 7, "d": "x\u00e9\ud83d\ude00"}"#,
+        )
+        .expect("parse");
+        let ty = Type::object([
+            ("a", Type::Number),
+            ("b", Type::Number),
+            ("c", Type::Number),
+            ("d", Type::String),
+        ]);
         let v = decode(&j, &ty, Extra::Reject).expect("decode");
-        assert_eq!(v.attr("a").and_then(Value::as_number).map(ToString::to_string).as_deref(), Some("12345678901234567890.5"));
-        assert_eq!(v.attr("b").and_then(Value::as_number), Some(&Number::Float(0.1)));
+        assert_eq!(
+            v.attr("a")
+                .and_then(Value::as_number)
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("12345678901234567890.5")
+        );
+        assert_eq!(
+            v.attr("b").and_then(Value::as_number),
+            Some(&Number::Float(0.1))
+        );
         assert_eq!(v.attr("c"), Some(&Value::from(7i64)));
         assert_eq!(v.attr("d"), Some(&Value::from("xé😀")));
     }
 
     #[test]
     fn malformed_json_is_an_error_not_a_panic() {
-        for bad in [&b"{"[..], b"[1,", b"\"abc", b"{\"a\" 1}", b"tru", b"1 2", b"\"\\ud800\""] {
-            assert!(parse_exact(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"{"[..],
+            b"[1,",
+            b"\"abc",
+            b"{\"a\" 1}",
+            b"tru",
+            b"1 2",
+            b"\"\\ud800\"",
+        ] {
+            assert!(
+                parse_exact(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

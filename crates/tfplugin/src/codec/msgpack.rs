@@ -17,10 +17,15 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, Error> {
         return Ok(Value::Null);
     }
     let mut rd = bytes;
-    let mp = rmpv::decode::read_value(&mut rd)
-        .map_err(|e| Error::Decode { path: AttrPath::root(), message: format!("invalid msgpack: {e}") })?;
+    let mp = rmpv::decode::read_value(&mut rd).map_err(|e| Error::Decode {
+        path: AttrPath::root(),
+        message: format!("invalid msgpack: {e}"),
+    })?;
     if !rd.is_empty() {
-        return Err(Error::Decode { path: AttrPath::root(), message: "trailing bytes after msgpack value".into() });
+        return Err(Error::Decode {
+            path: AttrPath::root(),
+            message: "trailing bytes after msgpack value".into(),
+        });
     }
     from_mp(&mp, ty, &AttrPath::root())
 }
@@ -29,22 +34,32 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, Error> {
 pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, Error> {
     let mp = to_mp(value, ty, &AttrPath::root())?;
     let mut out = Vec::with_capacity(64);
-    rmpv::encode::write_value(&mut out, &mp)
-        .map_err(|e| Error::Encode { path: AttrPath::root(), message: e.to_string() })?;
+    rmpv::encode::write_value(&mut out, &mp).map_err(|e| Error::Encode {
+        path: AttrPath::root(),
+        message: e.to_string(),
+    })?;
     Ok(out)
 }
 
 fn derr(path: &AttrPath, message: impl Into<String>) -> Error {
-    Error::Decode { path: path.clone(), message: message.into() }
+    Error::Decode {
+        path: path.clone(),
+        message: message.into(),
+    }
 }
 
 fn eerr(path: &AttrPath, message: impl Into<String>) -> Error {
-    Error::Encode { path: path.clone(), message: message.into() }
+    Error::Encode {
+        path: path.clone(),
+        message: message.into(),
+    }
 }
 
 fn mp_str<'a>(mp: &'a Mp, path: &AttrPath) -> Result<&'a str, Error> {
     match mp {
-        Mp::String(s) => s.as_str().ok_or_else(|| derr(path, "string is not valid UTF-8")),
+        Mp::String(s) => s
+            .as_str()
+            .ok_or_else(|| derr(path, "string is not valid UTF-8")),
         _ => Err(derr(path, "expected a string key")),
     }
 }
@@ -59,19 +74,26 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttrPath) -> Result<Value, Error> {
     match ty {
         Type::String => match mp {
             Mp::String(s) => Ok(Value::String(
-                s.as_str().ok_or_else(|| derr(path, "string is not valid UTF-8"))?.to_string(),
+                s.as_str()
+                    .ok_or_else(|| derr(path, "string is not valid UTF-8"))?
+                    .to_string(),
             )),
             _ => Err(derr(path, "expected a string")),
         },
         Type::Number => match mp {
             Mp::Integer(i) => Ok(Value::Number(match i.as_i64() {
                 Some(v) => Number::Int(v),
-                None => Number::UInt(i.as_u64().ok_or_else(|| derr(path, "integer out of range"))?),
+                None => Number::UInt(
+                    i.as_u64()
+                        .ok_or_else(|| derr(path, "integer out of range"))?,
+                ),
             })),
             Mp::F32(f) => Ok(Value::Number(Number::Float(f64::from(*f)))),
             Mp::F64(f) => Ok(Value::Number(Number::Float(*f))),
             Mp::String(s) => {
-                let text = s.as_str().ok_or_else(|| derr(path, "number is not valid UTF-8"))?;
+                let text = s
+                    .as_str()
+                    .ok_or_else(|| derr(path, "number is not valid UTF-8"))?;
                 Number::parse(text)
                     .map(Value::Number)
                     .ok_or_else(|| derr(path, format!("invalid number {text:?}")))
@@ -88,7 +110,11 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttrPath) -> Result<Value, Error> {
                 for (i, item) in items.iter().enumerate() {
                     out.push(from_mp(item, et, &path.index(i as i64))?);
                 }
-                Ok(if matches!(ty, Type::List(_)) { Value::List(out) } else { Value::Set(out) })
+                Ok(if matches!(ty, Type::List(_)) {
+                    Value::List(out)
+                } else {
+                    Value::Set(out)
+                })
             }
             _ => Err(derr(path, "expected an array")),
         },
@@ -100,7 +126,10 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttrPath) -> Result<Value, Error> {
                 }
                 Ok(Value::Tuple(out))
             }
-            _ => Err(derr(path, format!("expected a tuple of {} elements", ets.len()))),
+            _ => Err(derr(
+                path,
+                format!("expected a tuple of {} elements", ets.len()),
+            )),
         },
         Type::Map(et) => match mp {
             Mp::Map(entries) => {
@@ -118,7 +147,9 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttrPath) -> Result<Value, Error> {
                 let mut out = BTreeMap::new();
                 for (k, v) in entries {
                     let k = mp_str(k, path)?;
-                    let at = attrs.get(k).ok_or_else(|| derr(path, format!("unsupported attribute {k:?}")))?;
+                    let at = attrs
+                        .get(k)
+                        .ok_or_else(|| derr(path, format!("unsupported attribute {k:?}")))?;
                     out.insert(k.to_string(), from_mp(v, at, &path.attr(k))?);
                 }
                 for name in attrs.keys() {
@@ -141,7 +172,10 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttrPath) -> Result<Value, Error> {
                 let inner = from_mp(&pair[1], &inner_ty, path)?;
                 Ok(Value::Dynamic(inner_ty, Box::new(inner)))
             }
-            _ => Err(derr(path, "expected a [type, value] pair for a dynamic value")),
+            _ => Err(derr(
+                path,
+                "expected a [type, value] pair for a dynamic value",
+            )),
         },
     }
 }
@@ -152,7 +186,9 @@ fn number_to_mp(n: &Number) -> Mp {
         Number::UInt(u) => Mp::from(*u),
         // Integral floats below 2^53 go as ints (what go-cty writes); larger ones stay floats
         // because their shortest decimal text is not their exact integer value.
-        Number::Float(x) if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 => Mp::from(*x as i64),
+        Number::Float(x) if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 => {
+            Mp::from(*x as i64)
+        }
         Number::Float(x) => Mp::F64(*x),
         // Decimal text stays text: Terraform 1.0.x compares numbers at full precision, so
         // `0.1` parsed from config is not the float64 nearest to 0.1.
@@ -174,11 +210,19 @@ fn to_mp(v: &Value, ty: &Type, path: &AttrPath) -> Result<Mp, Error> {
         (Type::Number, Value::Number(n)) => Ok(number_to_mp(n)),
         (Type::Bool, Value::Bool(b)) => Ok(Mp::Boolean(*b)),
         (Type::List(et), Value::List(items)) | (Type::Set(et), Value::Set(items)) => Ok(Mp::Array(
-            items.iter().enumerate().map(|(i, x)| to_mp(x, et, &path.index(i as i64))).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| to_mp(x, et, &path.index(i as i64)))
+                .collect::<Result<_, _>>()?,
         )),
         // Lists and sets are interchangeable for callers building values by hand.
         (Type::List(et), Value::Set(items)) | (Type::Set(et), Value::List(items)) => Ok(Mp::Array(
-            items.iter().enumerate().map(|(i, x)| to_mp(x, et, &path.index(i as i64))).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| to_mp(x, et, &path.index(i as i64)))
+                .collect::<Result<_, _>>()?,
         )),
         (Type::Tuple(ets), Value::Tuple(items)) if ets.len() == items.len() => Ok(Mp::Array(
             items
@@ -212,10 +256,17 @@ fn to_mp(v: &Value, ty: &Type, path: &AttrPath) -> Result<Mp, Error> {
             to_mp(inner, inner_ty, path)?,
         ])),
         (Type::Dynamic, other) => {
-            let inner_ty = infer_type(other).ok_or_else(|| eerr(path, "cannot infer the type of a dynamic value"))?;
-            Ok(Mp::Array(vec![Mp::Binary(inner_ty.to_json_bytes()), to_mp(other, &inner_ty, path)?]))
+            let inner_ty = infer_type(other)
+                .ok_or_else(|| eerr(path, "cannot infer the type of a dynamic value"))?;
+            Ok(Mp::Array(vec![
+                Mp::Binary(inner_ty.to_json_bytes()),
+                to_mp(other, &inner_ty, path)?,
+            ]))
         }
-        (ty, v) => Err(eerr(path, format!("value {} does not fit type {}", kind(v), ty.friendly()))),
+        (ty, v) => Err(eerr(
+            path,
+            format!("value {} does not fit type {}", kind(v), ty.friendly()),
+        )),
     }
 }
 
@@ -226,10 +277,29 @@ pub fn infer_type(v: &Value) -> Option<Type> {
         Value::String(_) => Type::String,
         Value::Number(_) => Type::Number,
         Value::Bool(_) => Type::Bool,
-        Value::List(items) => Type::list(items.first().map(infer_type).unwrap_or(Some(Type::Dynamic))?),
-        Value::Set(items) => Type::set(items.first().map(infer_type).unwrap_or(Some(Type::Dynamic))?),
-        Value::Map(m) => Type::map(m.values().next().map(infer_type).unwrap_or(Some(Type::Dynamic))?),
-        Value::Object(m) => Type::Object(m.iter().map(|(k, x)| Some((k.clone(), infer_type(x)?))).collect::<Option<_>>()?),
+        Value::List(items) => Type::list(
+            items
+                .first()
+                .map(infer_type)
+                .unwrap_or(Some(Type::Dynamic))?,
+        ),
+        Value::Set(items) => Type::set(
+            items
+                .first()
+                .map(infer_type)
+                .unwrap_or(Some(Type::Dynamic))?,
+        ),
+        Value::Map(m) => Type::map(
+            m.values()
+                .next()
+                .map(infer_type)
+                .unwrap_or(Some(Type::Dynamic))?,
+        ),
+        Value::Object(m) => Type::Object(
+            m.iter()
+                .map(|(k, x)| Some((k.clone(), infer_type(x)?)))
+                .collect::<Option<_>>()?,
+        ),
         Value::Tuple(items) => Type::Tuple(items.iter().map(infer_type).collect::<Option<_>>()?),
         Value::Dynamic(t, _) => t.clone(),
     })
@@ -258,14 +328,23 @@ mod tests {
     #[test]
     fn refined_unknown_from_terraform_decodes_as_unknown() {
         // `name = "prefix-${other.id}"` as sent by Terraform 1.15.5.
-        let bytes = [0xc7, 0x0c, 0x0c, 0x82, 0x01, 0xc2, 0x02, 0xa7, b'p', b'r', b'e', b'f', b'i', b'x', b'-'];
+        let bytes = [
+            0xc7, 0x0c, 0x0c, 0x82, 0x01, 0xc2, 0x02, 0xa7, b'p', b'r', b'e', b'f', b'i', b'x',
+            b'-',
+        ];
         assert_eq!(decode(&bytes, &Type::String).ok(), Some(Value::Unknown));
-        assert_eq!(decode(&[0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc2], &Type::Number).ok(), Some(Value::Unknown));
+        assert_eq!(
+            decode(&[0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc2], &Type::Number).ok(),
+            Some(Value::Unknown)
+        );
     }
 
     #[test]
     fn unknown_is_written_as_plain_fixext1() {
-        assert_eq!(encode(&Value::Unknown, &Type::String).ok(), Some(vec![0xd4, 0x00, 0x00]));
+        assert_eq!(
+            encode(&Value::Unknown, &Type::String).ok(),
+            Some(vec![0xd4, 0x00, 0x00])
+        );
     }
 
     #[test]
@@ -274,7 +353,10 @@ mod tests {
         let mut bytes = Vec::new();
         let mp = Mp::Map(vec![(Mp::from("b"), Mp::from("x"))]);
         rmpv::encode::write_value(&mut bytes, &mp).unwrap_or_default();
-        let err = decode(&bytes, &ty).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = decode(&bytes, &ty)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("unsupported attribute \"b\""), "{err}");
     }
 
@@ -288,7 +370,10 @@ mod tests {
 
     #[test]
     fn dynamic_values_carry_their_type() {
-        let v = Value::Dynamic(Type::list(Type::String), Box::new(Value::List(vec!["a".into()])));
+        let v = Value::Dynamic(
+            Type::list(Type::String),
+            Box::new(Value::List(vec!["a".into()])),
+        );
         let bytes = encode(&v, &Type::Dynamic).unwrap_or_default();
         assert_eq!(decode(&bytes, &Type::Dynamic).ok(), Some(v));
     }

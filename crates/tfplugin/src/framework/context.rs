@@ -19,15 +19,29 @@ pub struct Ctx<D> {
 }
 
 impl<D> Ctx<D> {
-    pub(crate) fn new(data: Option<Arc<D>>, cancel: CancellationToken, timeout: Option<Duration>, private: Private) -> Self {
-        Ctx { data, cancel, timeout, private: Mutex::new(private) }
+    pub(crate) fn new(
+        data: Option<Arc<D>>,
+        cancel: CancellationToken,
+        timeout: Option<Duration>,
+        private: Private,
+    ) -> Self {
+        Ctx {
+            data,
+            cancel,
+            timeout,
+            private: Mutex::new(private),
+        }
     }
 
     /// The value `Provider::configure` returned. An error diagnostic if the provider has not
     /// been configured in this process (Terraform always configures before CRUD calls).
     pub fn data(&self) -> Result<&D, Diagnostics> {
         self.data.as_deref().ok_or_else(|| {
-            Diagnostic::error("Provider not configured", "the provider was used before ConfigureProvider succeeded").into()
+            Diagnostic::error(
+                "Provider not configured",
+                "the provider was used before ConfigureProvider succeeded",
+            )
+            .into()
         })
     }
 
@@ -58,8 +72,15 @@ impl<D> Ctx<D> {
     }
 
     /// Sets a key of the resource's private state (saved with the state, never shown).
-    pub fn private_set<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), Diagnostics> {
-        let mut p = self.private.lock().map_err(|_| Diagnostic::error("Private state unavailable", "lock poisoned"))?;
+    pub fn private_set<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), Diagnostics> {
+        let mut p = self
+            .private
+            .lock()
+            .map_err(|_| Diagnostic::error("Private state unavailable", "lock poisoned"))?;
         p.set(key, value)
     }
 

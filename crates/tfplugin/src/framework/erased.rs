@@ -7,8 +7,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::error::Error;
 use crate::framework::context::Ctx;
 use crate::framework::resource::{
-    CreateRequest, DataSource, DeleteRequest, ImportRequest, PlanChange, ReadDataRequest, ReadRequest, Resource,
-    ResourceSchema, UpdateRequest,
+    CreateRequest, DataSource, DeleteRequest, ImportRequest, PlanChange, ReadDataRequest,
+    ReadRequest, Resource, ResourceSchema, UpdateRequest,
 };
 use crate::model;
 use crate::schema::Schema;
@@ -22,9 +22,22 @@ pub(crate) trait ErasedResource<D>: Send + Sync {
     fn ty(&self) -> &Type;
     fn validate(&self, config: &Value) -> Diagnostics;
     fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics>;
-    fn upgrade(&self, version: i64, state: serde_json::Value) -> Result<serde_json::Value, Diagnostics>;
-    fn create<'a>(&'a self, ctx: &'a Ctx<D>, planned: Value, config: Value) -> BoxFuture<'a, Result<Value, Diagnostics>>;
-    fn read<'a>(&'a self, ctx: &'a Ctx<D>, state: Value) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>>;
+    fn upgrade(
+        &self,
+        version: i64,
+        state: serde_json::Value,
+    ) -> Result<serde_json::Value, Diagnostics>;
+    fn create<'a>(
+        &'a self,
+        ctx: &'a Ctx<D>,
+        planned: Value,
+        config: Value,
+    ) -> BoxFuture<'a, Result<Value, Diagnostics>>;
+    fn read<'a>(
+        &'a self,
+        ctx: &'a Ctx<D>,
+        state: Value,
+    ) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>>;
     fn update<'a>(
         &'a self,
         ctx: &'a Ctx<D>,
@@ -32,8 +45,16 @@ pub(crate) trait ErasedResource<D>: Send + Sync {
         planned: Value,
         config: Value,
     ) -> BoxFuture<'a, Result<Value, Diagnostics>>;
-    fn delete<'a>(&'a self, ctx: &'a Ctx<D>, prior: Value) -> BoxFuture<'a, Result<(), Diagnostics>>;
-    fn import<'a>(&'a self, ctx: &'a Ctx<D>, id: String) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>>;
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Ctx<D>,
+        prior: Value,
+    ) -> BoxFuture<'a, Result<(), Diagnostics>>;
+    fn import<'a>(
+        &'a self,
+        ctx: &'a Ctx<D>,
+        id: String,
+    ) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>>;
 }
 
 pub(crate) struct TypedResource<R> {
@@ -49,17 +70,32 @@ impl<R: Resource> TypedResource<R> {
         let wire = schema.wire_schema();
         wire.block.check(r.type_name())?;
         let ty = wire.ty();
-        Ok(TypedResource { r, schema, wire, ty })
+        Ok(TypedResource {
+            r,
+            schema,
+            wire,
+            ty,
+        })
     }
 
     fn model(&self, v: &Value, what: &str) -> Result<R::Model, Diagnostics> {
-        model::from_value(v, self.r.type_name())
-            .map_err(|e| Diagnostic::error(format!("Cannot read the {what} of {}", self.r.type_name()), e.to_string()).into())
+        model::from_value(v, self.r.type_name()).map_err(|e| {
+            Diagnostic::error(
+                format!("Cannot read the {what} of {}", self.r.type_name()),
+                e.to_string(),
+            )
+            .into()
+        })
     }
 
     fn value(&self, m: &R::Model) -> Result<Value, Diagnostics> {
-        model::to_value(m, &self.ty, self.r.type_name())
-            .map_err(|e| Diagnostic::error(format!("Cannot encode {}", self.r.type_name()), e.to_string()).into())
+        model::to_value(m, &self.ty, self.r.type_name()).map_err(|e| {
+            Diagnostic::error(
+                format!("Cannot encode {}", self.r.type_name()),
+                e.to_string(),
+            )
+            .into()
+        })
     }
 }
 
@@ -82,7 +118,11 @@ impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
     fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics> {
         self.r.modify_plan(change)
     }
-    fn upgrade(&self, version: i64, state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+    fn upgrade(
+        &self,
+        version: i64,
+        state: serde_json::Value,
+    ) -> Result<serde_json::Value, Diagnostics> {
         self.r.upgrade_state(version, state)
     }
     fn create<'a>(
@@ -93,11 +133,18 @@ impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
     ) -> BoxFuture<'a, Result<Value, Diagnostics>> {
         Box::pin(async move {
             let planned = self.model(&planned, "plan")?;
-            let m = self.r.create(ctx, CreateRequest { planned, config }).await?;
+            let m = self
+                .r
+                .create(ctx, CreateRequest { planned, config })
+                .await?;
             self.value(&m)
         })
     }
-    fn read<'a>(&'a self, ctx: &'a Ctx<R::Data>, state: Value) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>> {
+    fn read<'a>(
+        &'a self,
+        ctx: &'a Ctx<R::Data>,
+        state: Value,
+    ) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>> {
         Box::pin(async move {
             let state = self.model(&state, "state")?;
             match self.r.read(ctx, ReadRequest { state }).await? {
@@ -116,17 +163,35 @@ impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
         Box::pin(async move {
             let prior = self.model(&prior, "state")?;
             let planned = self.model(&planned, "plan")?;
-            let m = self.r.update(ctx, UpdateRequest { prior, planned, config }).await?;
+            let m = self
+                .r
+                .update(
+                    ctx,
+                    UpdateRequest {
+                        prior,
+                        planned,
+                        config,
+                    },
+                )
+                .await?;
             self.value(&m)
         })
     }
-    fn delete<'a>(&'a self, ctx: &'a Ctx<R::Data>, prior: Value) -> BoxFuture<'a, Result<(), Diagnostics>> {
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a Ctx<R::Data>,
+        prior: Value,
+    ) -> BoxFuture<'a, Result<(), Diagnostics>> {
         Box::pin(async move {
             let prior = self.model(&prior, "state")?;
             self.r.delete(ctx, DeleteRequest { prior }).await
         })
     }
-    fn import<'a>(&'a self, ctx: &'a Ctx<R::Data>, id: String) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>> {
+    fn import<'a>(
+        &'a self,
+        ctx: &'a Ctx<R::Data>,
+        id: String,
+    ) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>> {
         Box::pin(async move {
             match self.r.import(ctx, ImportRequest { id }).await? {
                 Some(m) => Ok(Some(self.value(&m)?)),
@@ -141,7 +206,11 @@ pub(crate) trait ErasedDataSource<D>: Send + Sync {
     fn schema(&self) -> &Schema;
     fn ty(&self) -> &Type;
     fn validate(&self, config: &Value) -> Diagnostics;
-    fn read<'a>(&'a self, ctx: &'a Ctx<D>, config: Value) -> BoxFuture<'a, Result<Value, Diagnostics>>;
+    fn read<'a>(
+        &'a self,
+        ctx: &'a Ctx<D>,
+        config: Value,
+    ) -> BoxFuture<'a, Result<Value, Diagnostics>>;
 }
 
 pub(crate) struct TypedDataSource<S> {
@@ -172,14 +241,23 @@ impl<S: DataSource> ErasedDataSource<S::Data> for TypedDataSource<S> {
     fn validate(&self, config: &Value) -> Diagnostics {
         self.s.validate(config)
     }
-    fn read<'a>(&'a self, ctx: &'a Ctx<S::Data>, config: Value) -> BoxFuture<'a, Result<Value, Diagnostics>> {
+    fn read<'a>(
+        &'a self,
+        ctx: &'a Ctx<S::Data>,
+        config: Value,
+    ) -> BoxFuture<'a, Result<Value, Diagnostics>> {
         Box::pin(async move {
             let name = self.s.type_name();
-            let config = model::from_value(&config, name)
-                .map_err(|e| Diagnostic::error(format!("Cannot read the configuration of {name}"), e.to_string()))?;
+            let config = model::from_value(&config, name).map_err(|e| {
+                Diagnostic::error(
+                    format!("Cannot read the configuration of {name}"),
+                    e.to_string(),
+                )
+            })?;
             let m = self.s.read(ctx, ReadDataRequest { config }).await?;
-            model::to_value(&m, &self.ty, name)
-                .map_err(|e| Diagnostic::error(format!("Cannot encode {name}"), e.to_string()).into())
+            model::to_value(&m, &self.ty, name).map_err(|e| {
+                Diagnostic::error(format!("Cannot encode {name}"), e.to_string()).into()
+            })
         })
     }
 }

@@ -38,11 +38,27 @@ pub(crate) fn plan<D>(
     }
     let mut requires_replace = Vec::new();
     let prior_opt = if prior.is_null() { None } else { Some(prior) };
-    run_modifiers(block, &AttrPath::root(), &mut planned, config, prior_opt, &mut requires_replace);
+    run_modifiers(
+        block,
+        &AttrPath::root(),
+        &mut planned,
+        config,
+        prior_opt,
+        &mut requires_replace,
+    );
 
-    let mut change = PlanChange { prior: prior_opt.cloned(), config: config.clone(), planned, requires_replace };
+    let mut change = PlanChange {
+        prior: prior_opt.cloned(),
+        config: config.clone(),
+        planned,
+        requires_replace,
+    };
     res.modify_plan(&mut change)?;
-    let PlanChange { planned, mut requires_replace, .. } = change;
+    let PlanChange {
+        planned,
+        mut requires_replace,
+        ..
+    } = change;
 
     let violations = rules::check_plan(block, prior, config, &planned);
     if !violations.is_empty() {
@@ -62,7 +78,10 @@ pub(crate) fn plan<D>(
             .into());
         }
     }
-    Ok(Planned { planned, requires_replace })
+    Ok(Planned {
+        planned,
+        requires_replace,
+    })
 }
 
 /// The diagnostic for a framework-detected provider bug.
@@ -82,12 +101,14 @@ pub(crate) fn bug(type_name: &str, what: &str, violations: &[rules::Violation]) 
 
 fn apply_defaults(block: &Block, planned: &mut Value, config: &Value) {
     for_each_object(block, planned, config, &mut |block, planned, config| {
-        let Some(obj) = planned.as_object_mut() else { return };
+        let Some(obj) = planned.as_object_mut() else {
+            return;
+        };
         for a in &block.attributes {
-            if let Some(d) = &a.default {
-                if config.attr(&a.name).is_none_or(Value::is_null) {
-                    obj.insert(a.name.clone(), d.clone());
-                }
+            if let Some(d) = &a.default
+                && config.attr(&a.name).is_none_or(Value::is_null)
+            {
+                obj.insert(a.name.clone(), d.clone());
             }
         }
     });
@@ -95,9 +116,12 @@ fn apply_defaults(block: &Block, planned: &mut Value, config: &Value) {
 
 fn mark_unknown(block: &Block, planned: &mut Value, config: &Value) {
     for_each_object(block, planned, config, &mut |block, planned, config| {
-        let Some(obj) = planned.as_object_mut() else { return };
+        let Some(obj) = planned.as_object_mut() else {
+            return;
+        };
         for a in &block.attributes {
-            if a.computed && a.default.is_none() && config.attr(&a.name).is_none_or(Value::is_null) {
+            if a.computed && a.default.is_none() && config.attr(&a.name).is_none_or(Value::is_null)
+            {
                 obj.insert(a.name.clone(), Value::Unknown);
             }
         }
@@ -106,16 +130,25 @@ fn mark_unknown(block: &Block, planned: &mut Value, config: &Value) {
 
 /// Calls `f` on the root object and on every nested block object that can be correlated with
 /// its configuration (single, group, list by index, map by key; not set elements).
-fn for_each_object(block: &Block, planned: &mut Value, config: &Value, f: &mut dyn FnMut(&Block, &mut Value, &Value)) {
+fn for_each_object(
+    block: &Block,
+    planned: &mut Value,
+    config: &Value,
+    f: &mut dyn FnMut(&Block, &mut Value, &Value),
+) {
     if !matches!(planned, Value::Object(_)) {
         return;
     }
     f(block, planned, config);
     for b in &block.blocks {
         let cv = config.attr(&b.name).cloned().unwrap_or(Value::Null);
-        let Some(pv) = planned.as_object_mut().and_then(|o| o.get_mut(&b.name)) else { continue };
+        let Some(pv) = planned.as_object_mut().and_then(|o| o.get_mut(&b.name)) else {
+            continue;
+        };
         match (b.nesting, pv) {
-            (Nesting::Single | Nesting::Group, pv @ Value::Object(_)) => for_each_object(&b.block, pv, &cv, f),
+            (Nesting::Single | Nesting::Group, pv @ Value::Object(_)) => {
+                for_each_object(&b.block, pv, &cv, f)
+            }
             (Nesting::List, Value::List(items)) => {
                 let ce = cv.as_elements().unwrap_or(&[]).to_vec();
                 for (i, item) in items.iter_mut().enumerate() {
@@ -144,7 +177,9 @@ fn run_modifiers(
     prior: Option<&Value>,
     requires_replace: &mut Vec<AttrPath>,
 ) {
-    let Some(obj) = planned.as_object_mut() else { return };
+    let Some(obj) = planned.as_object_mut() else {
+        return;
+    };
     for a in &block.attributes {
         if a.plan_modifiers.is_empty() {
             continue;
@@ -153,9 +188,19 @@ fn run_modifiers(
         let cv = config.attr(&a.name).unwrap_or(&Value::Null);
         let rv = prior.map(|r| r.attr(&a.name).unwrap_or(&Value::Null));
         let current = obj.get(&a.name).cloned().unwrap_or(Value::Null);
-        let mut resp = ModifyPlanResponse { planned: current, requires_replace: false };
+        let mut resp = ModifyPlanResponse {
+            planned: current,
+            requires_replace: false,
+        };
         for m in &a.plan_modifiers {
-            m.modify(&ModifyPlanRequest { path: &p, config: cv, prior: rv }, &mut resp);
+            m.modify(
+                &ModifyPlanRequest {
+                    path: &p,
+                    config: cv,
+                    prior: rv,
+                },
+                &mut resp,
+            );
         }
         obj.insert(a.name.clone(), resp.planned);
         if resp.requires_replace {
@@ -166,7 +211,9 @@ fn run_modifiers(
         let p = path.attr(&b.name);
         let cv = config.attr(&b.name).cloned().unwrap_or(Value::Null);
         let rv = prior.and_then(|r| r.attr(&b.name)).cloned();
-        let Some(pv) = obj.get_mut(&b.name) else { continue };
+        let Some(pv) = obj.get_mut(&b.name) else {
+            continue;
+        };
         match (b.nesting, pv) {
             (Nesting::Single | Nesting::Group, pv @ Value::Object(_)) => {
                 let rv = rv.filter(|r| !r.is_null());
@@ -174,9 +221,20 @@ fn run_modifiers(
             }
             (Nesting::List, Value::List(items)) => {
                 let ce = cv.as_elements().unwrap_or(&[]).to_vec();
-                let re = rv.as_ref().and_then(Value::as_elements).unwrap_or(&[]).to_vec();
+                let re = rv
+                    .as_ref()
+                    .and_then(Value::as_elements)
+                    .unwrap_or(&[])
+                    .to_vec();
                 for (i, item) in items.iter_mut().enumerate() {
-                    run_modifiers(&b.block, &p.index(i as i64), item, ce.get(i).unwrap_or(&Value::Null), re.get(i), requires_replace);
+                    run_modifiers(
+                        &b.block,
+                        &p.index(i as i64),
+                        item,
+                        ce.get(i).unwrap_or(&Value::Null),
+                        re.get(i),
+                        requires_replace,
+                    );
                 }
             }
             (Nesting::Map, Value::Map(m)) => {
@@ -189,7 +247,14 @@ fn run_modifiers(
                         Some(Value::Map(rm)) => rm.get(k).cloned(),
                         _ => None,
                     };
-                    run_modifiers(&b.block, &p.key(k), item, &ci, ri.as_ref(), requires_replace);
+                    run_modifiers(
+                        &b.block,
+                        &p.key(k),
+                        item,
+                        &ci,
+                        ri.as_ref(),
+                        requires_replace,
+                    );
                 }
             }
             _ => {}

@@ -11,10 +11,13 @@ pub struct Private(BTreeMap<String, serde_json::Value>);
 
 impl Private {
     pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.0.get(key).and_then(|v| serde_json::from_value(v.clone()).ok())
+        self.0
+            .get(key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
     pub fn set<T: serde::Serialize>(&mut self, key: &str, value: &T) -> Result<(), Diagnostics> {
-        let v = serde_json::to_value(value).map_err(|e| Diagnostic::from_error("Cannot store private state", &e))?;
+        let v = serde_json::to_value(value)
+            .map_err(|e| Diagnostic::from_error("Cannot store private state", &e))?;
         self.0.insert(key.to_string(), v);
         Ok(())
     }
@@ -36,6 +39,10 @@ impl Private {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        if self.0.is_empty() { Vec::new() } else { serde_json::to_vec(&self.0).unwrap_or_default() }
+        if self.0.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&self.0).unwrap_or_default()
+        }
     }
 }

@@ -27,11 +27,17 @@ pub struct ResourceSchema {
 impl ResourceSchema {
     /// The schema derived from model `M` (see [`crate::model`]).
     pub fn from_model<M: JsonSchema>() -> Result<ResourceSchema, Error> {
-        Ok(ResourceSchema { schema: Schema::new(model::block_of::<M>()?), timeouts: None })
+        Ok(ResourceSchema {
+            schema: Schema::new(model::block_of::<M>()?),
+            timeouts: None,
+        })
     }
     /// A hand-built schema.
     pub fn from_block(block: Block) -> ResourceSchema {
-        ResourceSchema { schema: Schema::new(block), timeouts: None }
+        ResourceSchema {
+            schema: Schema::new(block),
+            timeouts: None,
+        }
     }
     /// Sets the schema version stored in state (bump it when the state shape changes).
     pub fn version(mut self, v: i64) -> Self {
@@ -45,13 +51,21 @@ impl ResourceSchema {
     }
     /// Customises one top-level attribute (add validators, plan modifiers, ...). Fails if the
     /// model has no such attribute, so names cannot drift apart.
-    pub fn attribute(mut self, name: &str, f: impl FnOnce(Attribute) -> Attribute) -> Result<Self, Error> {
+    pub fn attribute(
+        mut self,
+        name: &str,
+        f: impl FnOnce(Attribute) -> Attribute,
+    ) -> Result<Self, Error> {
         self = self.attribute_at(&AttrPath::new(name), f)?;
         Ok(self)
     }
     /// Customises an attribute inside nested blocks, e.g. `AttrPath::new("rule").attr("port")`
     /// (steps name blocks then the attribute; indexes are not used).
-    pub fn attribute_at(mut self, path: &AttrPath, f: impl FnOnce(Attribute) -> Attribute) -> Result<Self, Error> {
+    pub fn attribute_at(
+        mut self,
+        path: &AttrPath,
+        f: impl FnOnce(Attribute) -> Attribute,
+    ) -> Result<Self, Error> {
         let names: Vec<&str> = path
             .steps()
             .iter()
@@ -60,7 +74,10 @@ impl ResourceSchema {
                 _ => None,
             })
             .collect();
-        let missing = || Error::Schema { object: "resource".into(), message: format!("no attribute {path} in the model") };
+        let missing = || Error::Schema {
+            object: "resource".into(),
+            message: format!("no attribute {path} in the model"),
+        };
         let (last, blocks) = names.split_last().ok_or_else(missing)?;
         let mut block = &mut self.schema.block;
         for b in blocks {
@@ -149,7 +166,9 @@ impl<D: Send + Sync + 'static> Default for Resources<D> {
 
 impl<D> std::fmt::Debug for Resources<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|r| r.type_name().to_string())).finish()
+        f.debug_list()
+            .entries(self.0.iter().map(|r| r.type_name().to_string()))
+            .finish()
     }
 }
 
@@ -174,7 +193,9 @@ impl<D: Send + Sync + 'static> Default for DataSources<D> {
 
 impl<D> std::fmt::Debug for DataSources<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|r| r.type_name().to_string())).finish()
+        f.debug_list()
+            .entries(self.0.iter().map(|r| r.type_name().to_string()))
+            .finish()
     }
 }
 
@@ -229,9 +250,12 @@ pub struct PlanChange {
 impl PlanChange {
     /// Sets a planned attribute value by path; an error diagnostic if the path does not exist.
     pub fn set(&mut self, path: &AttrPath, v: Value) -> Result<(), Diagnostics> {
-        let slot = path
-            .get_mut(&mut self.planned)
-            .ok_or_else(|| Diagnostic::error("Invalid plan modification", format!("no attribute {path} in the plan")))?;
+        let slot = path.get_mut(&mut self.planned).ok_or_else(|| {
+            Diagnostic::error(
+                "Invalid plan modification",
+                format!("no attribute {path} in the plan"),
+            )
+        })?;
         *slot = v;
         Ok(())
     }
@@ -296,17 +320,28 @@ pub trait Resource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Self::Model>, Diagnostics>> + Send {
         let name = self.type_name().to_string();
         async move {
-            Err(Diagnostic::error("Import not supported", format!("resource type {name} cannot be imported")).into())
+            Err(Diagnostic::error(
+                "Import not supported",
+                format!("resource type {name} cannot be imported"),
+            )
+            .into())
         }
     }
 
     /// Upgrades stored state JSON written with schema `version` (older than the current one)
     /// to the current shape. Called once per stored version step is up to the implementation;
     /// the default refuses, naming the versions.
-    fn upgrade_state(&self, version: i64, _state: serde_json::Value) -> Result<serde_json::Value, Diagnostics> {
+    fn upgrade_state(
+        &self,
+        version: i64,
+        _state: serde_json::Value,
+    ) -> Result<serde_json::Value, Diagnostics> {
         Err(Diagnostic::error(
             "Unsupported state version",
-            format!("{} has no upgrade from schema version {version}", self.type_name()),
+            format!(
+                "{} has no upgrade from schema version {version}",
+                self.type_name()
+            ),
         )
         .into())
     }

@@ -21,7 +21,10 @@ impl std::fmt::Display for Violation {
 }
 
 fn v(path: &AttrPath, message: String) -> Violation {
-    Violation { path: path.clone(), message }
+    Violation {
+        path: path.clone(),
+        message,
+    }
 }
 
 fn get<'a>(o: &'a Value, name: &str) -> &'a Value {
@@ -36,21 +39,38 @@ pub fn check_plan(block: &Block, prior: &Value, config: &Value, planned: &Value)
     let mut out = Vec::new();
     if config.is_null() {
         if !planned.is_null() {
-            out.push(v(&AttrPath::root(), "a destroy must be planned as null".into()));
+            out.push(v(
+                &AttrPath::root(),
+                "a destroy must be planned as null".into(),
+            ));
         }
         return out;
     }
     if planned.is_null() {
-        out.push(v(&AttrPath::root(), "planned for absence but the configuration wants the object".into()));
+        out.push(v(
+            &AttrPath::root(),
+            "planned for absence but the configuration wants the object".into(),
+        ));
         return out;
     }
     plan_block(block, prior, config, planned, &AttrPath::root(), &mut out);
     out
 }
 
-fn plan_block(block: &Block, prior: &Value, config: &Value, planned: &Value, path: &AttrPath, out: &mut Vec<Violation>) {
+fn plan_block(
+    block: &Block,
+    prior: &Value,
+    config: &Value,
+    planned: &Value,
+    path: &AttrPath,
+    out: &mut Vec<Violation>,
+) {
     if planned.is_unknown() {
-        out.push(v(path, "a whole block must not be planned as unknown; set its attributes to unknown instead".into()));
+        out.push(v(
+            path,
+            "a whole block must not be planned as unknown; set its attributes to unknown instead"
+                .into(),
+        ));
         return;
     }
     if !matches!(planned, Value::Object(_)) {
@@ -59,10 +79,17 @@ fn plan_block(block: &Block, prior: &Value, config: &Value, planned: &Value, pat
     }
     for a in &block.attributes {
         let p = path.attr(&a.name);
-        let (pv, cv, rv) = (get(planned, &a.name), get(config, &a.name), get(prior, &a.name));
+        let (pv, cv, rv) = (
+            get(planned, &a.name),
+            get(config, &a.name),
+            get(prior, &a.name),
+        );
         if a.write_only {
             if !pv.is_null() {
-                out.push(v(&p, "write-only attributes must be planned as null".into()));
+                out.push(v(
+                    &p,
+                    "write-only attributes must be planned as null".into(),
+                ));
             }
             continue;
         }
@@ -76,24 +103,42 @@ fn plan_block(block: &Block, prior: &Value, config: &Value, planned: &Value, pat
             continue;
         }
         if cv.is_null() && !pv.is_null() {
-            out.push(v(&p, format!("planned value {pv:?} for a non-computed attribute")));
+            out.push(v(
+                &p,
+                format!("planned value {pv:?} for a non-computed attribute"),
+            ));
         } else if pv.is_unknown() {
             out.push(v(&p, "planned unknown for a configured value".into()));
         } else {
-            out.push(v(&p, format!("planned value {pv:?} does not match config value {cv:?} nor prior value {rv:?}")));
+            out.push(v(
+                &p,
+                format!(
+                    "planned value {pv:?} does not match config value {cv:?} nor prior value {rv:?}"
+                ),
+            ));
         }
     }
     for b in &block.blocks {
         let p = path.attr(&b.name);
-        let (pv, cv, rv) = (get(planned, &b.name), get(config, &b.name), get(prior, &b.name));
+        let (pv, cv, rv) = (
+            get(planned, &b.name),
+            get(config, &b.name),
+            get(prior, &b.name),
+        );
         if pv.is_unknown() {
-            out.push(v(&p, "a nested block must not be planned as unknown".into()));
+            out.push(v(
+                &p,
+                "a nested block must not be planned as unknown".into(),
+            ));
             continue;
         }
         match b.nesting {
             Nesting::Single | Nesting::Group => {
                 if cv.is_null() && !pv.is_null() && b.nesting == Nesting::Single {
-                    out.push(v(&p, "planned a block the configuration does not have".into()));
+                    out.push(v(
+                        &p,
+                        "planned a block the configuration does not have".into(),
+                    ));
                 } else if !cv.is_null() && !cv.is_unknown() {
                     plan_block(&b.block, rv, cv, pv, &p, out);
                 }
@@ -101,22 +146,42 @@ fn plan_block(block: &Block, prior: &Value, config: &Value, planned: &Value, pat
             Nesting::List => {
                 let (Some(pe), Some(ce)) = (pv.as_elements(), cv.as_elements()) else {
                     if !cv.is_unknown() && pv.is_null() {
-                        out.push(v(&p, "list blocks must be planned as a list, not null".into()));
+                        out.push(v(
+                            &p,
+                            "list blocks must be planned as a list, not null".into(),
+                        ));
                     }
                     continue;
                 };
                 if pe.len() != ce.len() {
-                    out.push(v(&p, format!("planned {} blocks but the configuration has {}", pe.len(), ce.len())));
+                    out.push(v(
+                        &p,
+                        format!(
+                            "planned {} blocks but the configuration has {}",
+                            pe.len(),
+                            ce.len()
+                        ),
+                    ));
                     continue;
                 }
                 let re = rv.as_elements().unwrap_or(&[]);
                 for (i, (pi, ci)) in pe.iter().zip(ce).enumerate() {
-                    plan_block(&b.block, re.get(i).unwrap_or(&Value::Null), ci, pi, &p.index(i as i64), out);
+                    plan_block(
+                        &b.block,
+                        re.get(i).unwrap_or(&Value::Null),
+                        ci,
+                        pi,
+                        &p.index(i as i64),
+                        out,
+                    );
                 }
             }
             Nesting::Set | Nesting::Map => {
                 if pv.is_null() && !cv.is_unknown() {
-                    out.push(v(&p, "set and map blocks must be planned as a collection, not null".into()));
+                    out.push(v(
+                        &p,
+                        "set and map blocks must be planned as a collection, not null".into(),
+                    ));
                 }
             }
         }
@@ -134,7 +199,10 @@ pub fn check_apply(planned: &Value, new: &Value) -> Vec<Violation> {
             return out;
         }
         (false, true) => {
-            out.push(v(&root, "the object must not be null after a create or update".into()));
+            out.push(v(
+                &root,
+                "the object must not be null after a create or update".into(),
+            ));
             return out;
         }
         _ => {}
@@ -193,7 +261,10 @@ fn compatible(planned: &Value, new: &Value, path: &AttrPath, out: &mut Vec<Viola
         }
         (Value::List(pe), Value::List(ne)) | (Value::Tuple(pe), Value::Tuple(ne)) => {
             if pe.len() != ne.len() {
-                out.push(v(path, format!("planned {} elements, but now {}", pe.len(), ne.len())));
+                out.push(v(
+                    path,
+                    format!("planned {} elements, but now {}", pe.len(), ne.len()),
+                ));
                 return;
             }
             for (i, (pv, nv)) in pe.iter().zip(ne).enumerate() {
@@ -206,10 +277,19 @@ fn compatible(planned: &Value, new: &Value, path: &AttrPath, out: &mut Vec<Viola
                     out.push(v(path, format!("was {planned:?}, but now {new:?}")));
                 }
             } else if ne.len() > pe.len() {
-                out.push(v(path, format!("set grew from {} planned elements to {}", pe.len(), ne.len())));
+                out.push(v(
+                    path,
+                    format!(
+                        "set grew from {} planned elements to {}",
+                        pe.len(),
+                        ne.len()
+                    ),
+                ));
             }
         }
-        (Value::Dynamic(pt, pv), Value::Dynamic(nt, nv)) if pt == nt => compatible(pv, nv, path, out),
+        (Value::Dynamic(pt, pv), Value::Dynamic(nt, nv)) if pt == nt => {
+            compatible(pv, nv, path, out)
+        }
         (p, n) => {
             if !p.equals(n) {
                 out.push(v(path, format!("was {p:?}, but now {n:?}")));
@@ -226,7 +306,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
-        Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>())
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        )
     }
 
     fn block() -> Block {
@@ -270,6 +355,9 @@ mod tests {
 
     #[test]
     fn delete_must_end_in_null() {
-        assert_eq!(check_apply(&Value::Null, &obj(&[("name", "a".into())])).len(), 1);
+        assert_eq!(
+            check_apply(&Value::Null, &obj(&[("name", "a".into())])).len(),
+            1
+        );
     }
 }

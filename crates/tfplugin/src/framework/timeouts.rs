@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::path::AttrPath;
-use crate::schema::{Attribute, Block, Nesting, NestedBlock};
+use crate::schema::{Attribute, Block, NestedBlock, Nesting};
 use crate::validators;
 use crate::value::{Type, Value};
 
@@ -47,21 +47,22 @@ impl Timeouts {
     }
 
     pub(crate) fn block(&self) -> NestedBlock {
-        let mut b = Block::new().description("Timeouts for operations, as durations such as \"30s\", \"10m\" or \"1h\".");
+        let mut b = Block::new().description(
+            "Timeouts for operations, as durations such as \"30s\", \"10m\" or \"1h\".",
+        );
         for (op, d) in &self.defaults {
             b = b.attribute(
                 Attribute::optional(op.name(), Type::String)
                     .description(format!("Timeout for {} (default {}s).", op.name(), d.as_secs()))
                     .validator(validators::from_fn("a duration", |v, path, diags| {
-                        if let Some(s) = v.as_str() {
-                            if parse_duration(s).is_none() {
+                        if let Some(s) = v.as_str()
+                            && parse_duration(s).is_none() {
                                 diags.error_at(
                                     path.clone(),
                                     "Invalid duration",
                                     format!("{path} must be a duration such as \"30s\", \"10m\" or \"1h30m\", got {s:?}"),
                                 );
                             }
-                        }
                     })),
             );
         }
@@ -70,11 +71,18 @@ impl Timeouts {
 
     /// The timeout for `op` given the resource value holding the `timeouts` block.
     pub(crate) fn for_op(&self, op: Operation, value: &Value) -> Option<Duration> {
-        let default = self.defaults.iter().find(|(o, _)| *o == op).map(|(_, d)| *d)?;
-        let configured = AttrPath::new(BLOCK).attr(op.name()).get(value).and_then(Value::as_str).and_then(parse_duration);
+        let default = self
+            .defaults
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map(|(_, d)| *d)?;
+        let configured = AttrPath::new(BLOCK)
+            .attr(op.name())
+            .get(value)
+            .and_then(Value::as_str)
+            .and_then(parse_duration);
         Some(configured.unwrap_or(default))
     }
-
 }
 
 /// Parses Go-style durations: `90s`, `10m`, `1h30m`, `1.5h`, `500ms`.
@@ -86,13 +94,17 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_end == 0 {
             return None;
         }
         let n: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_end] {
             "ms" => 0.001,
             "s" => 1.0,

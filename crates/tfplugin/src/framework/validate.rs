@@ -6,8 +6,15 @@ use crate::schema::{Block, Nesting};
 use crate::value::Value;
 
 /// Validates `config` (an object of `block`'s type) at `path`.
-pub(crate) fn validate_block(block: &Block, config: &Value, path: &AttrPath, diags: &mut Diagnostics) {
-    let Some(obj) = config.as_object() else { return };
+pub(crate) fn validate_block(
+    block: &Block,
+    config: &Value,
+    path: &AttrPath,
+    diags: &mut Diagnostics,
+) {
+    let Some(obj) = config.as_object() else {
+        return;
+    };
     for a in &block.attributes {
         let v = obj.get(&a.name).unwrap_or(&Value::Null);
         if v.is_null() || v.is_unknown() {
@@ -18,14 +25,18 @@ pub(crate) fn validate_block(block: &Block, config: &Value, path: &AttrPath, dia
             val.validate(v, &p, diags);
         }
         if let Some(msg) = &a.deprecated {
-            diags.push(crate::diag::Diagnostic::warning("Deprecated attribute", msg.clone()).at(p.clone()));
+            diags.push(
+                crate::diag::Diagnostic::warning("Deprecated attribute", msg.clone()).at(p.clone()),
+            );
         }
     }
     for b in &block.blocks {
         let v = obj.get(&b.name).unwrap_or(&Value::Null);
         let p = path.attr(&b.name);
         match (b.nesting, v) {
-            (Nesting::Single | Nesting::Group, Value::Object(_)) => validate_block(&b.block, v, &p, diags),
+            (Nesting::Single | Nesting::Group, Value::Object(_)) => {
+                validate_block(&b.block, v, &p, diags)
+            }
             (Nesting::List, Value::List(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     validate_block(&b.block, item, &p.index(i as i64), diags);

@@ -14,9 +14,24 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::apply_resource_change::Request,
 ) -> pb::apply_resource_change::Response {
-    inner.capture.value("ApplyResourceChange", &req.type_name, "prior_state", req.prior_state.as_ref());
-    inner.capture.value("ApplyResourceChange", &req.type_name, "planned_state", req.planned_state.as_ref());
-    inner.capture.value("ApplyResourceChange", &req.type_name, "config", req.config.as_ref());
+    inner.capture.value(
+        "ApplyResourceChange",
+        &req.type_name,
+        "prior_state",
+        req.prior_state.as_ref(),
+    );
+    inner.capture.value(
+        "ApplyResourceChange",
+        &req.type_name,
+        "planned_state",
+        req.planned_state.as_ref(),
+    );
+    inner.capture.value(
+        "ApplyResourceChange",
+        &req.type_name,
+        "config",
+        req.config.as_ref(),
+    );
     let mut out = pb::apply_resource_change::Response {
         new_state: None,
         private: req.planned_private.clone(),
@@ -54,10 +69,17 @@ async fn run<P: Provider>(
     }
 
     let creating = prior.is_null();
-    let op = if creating { Operation::Create } else { Operation::Update };
+    let op = if creating {
+        Operation::Create
+    } else {
+        Operation::Update
+    };
     let ctx = inner.ctx(timeout_for(op, &planned), private);
     // Only the `timeouts` block changed: nothing to do remotely.
-    if !creating && planned.is_wholly_known() && without_timeouts(&prior).equals(&without_timeouts(&planned)) {
+    if !creating
+        && planned.is_wholly_known()
+        && without_timeouts(&prior).equals(&without_timeouts(&planned))
+    {
         out.new_state = Some(encode(&planned, ty, "new state")?);
         out.private = ctx.take_private().to_bytes();
         return Ok(());
@@ -65,7 +87,8 @@ async fn run<P: Provider>(
     let result = if creating {
         res.create(&ctx, planned.clone(), config).await
     } else {
-        res.update(&ctx, prior.clone(), planned.clone(), config).await
+        res.update(&ctx, prior.clone(), planned.clone(), config)
+            .await
     };
     let mut new = match result {
         Ok(v) => v,
@@ -86,7 +109,11 @@ async fn run<P: Provider>(
         if new.is_wholly_known() && !new.is_null() {
             out.new_state = Some(encode(&new, ty, "new state")?);
         }
-        return Err(bug(res.type_name(), "an inconsistent result after apply", &violations));
+        return Err(bug(
+            res.type_name(),
+            "an inconsistent result after apply",
+            &violations,
+        ));
     }
     out.new_state = Some(encode(&new, ty, "new state")?);
     Ok(())

@@ -17,16 +17,34 @@ pub(crate) struct Capture {
 
 impl Capture {
     pub(crate) fn from_env() -> Capture {
-        let dir = std::env::var_os(CAPTURE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
-        Capture { dir, seq: AtomicU64::new(0) }
+        let dir = std::env::var_os(CAPTURE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        Capture {
+            dir,
+            seq: AtomicU64::new(0),
+        }
     }
 
     /// Writes one DynamicValue (no-op unless capturing).
-    pub(crate) fn value(&self, rpc: &str, type_name: &str, field: &str, dv: Option<&pb::DynamicValue>) {
-        let (Some(dir), Some(dv)) = (&self.dir, dv) else { return };
+    pub(crate) fn value(
+        &self,
+        rpc: &str,
+        type_name: &str,
+        field: &str,
+        dv: Option<&pb::DynamicValue>,
+    ) {
+        let (Some(dir), Some(dv)) = (&self.dir, dv) else {
+            return;
+        };
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}-{n:04}-{rpc}-{type_name}-{field}.msgpack", std::process::id());
-        if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(dir.join(name), &dv.msgpack)) {
+        let name = format!(
+            "{}-{n:04}-{rpc}-{type_name}-{field}.msgpack",
+            std::process::id()
+        );
+        if let Err(e) =
+            std::fs::create_dir_all(dir).and_then(|()| std::fs::write(dir.join(name), &dv.msgpack))
+        {
             tracing::warn!(error = %e, "cannot write captured request value");
         }
     }

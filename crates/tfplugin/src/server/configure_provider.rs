@@ -13,14 +13,30 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::configure_provider::Request,
 ) -> pb::configure_provider::Response {
-    inner.capture.value("ConfigureProvider", "provider", "config", req.config.as_ref());
+    inner.capture.value(
+        "ConfigureProvider",
+        "provider",
+        "config",
+        req.config.as_ref(),
+    );
     let run = async {
-        let config = decode(req.config.as_ref(), &inner.provider_schema.ty(), "provider configuration")?;
-        let config: P::Config = model::from_value(&config, "provider")
-            .map_err(|e| Diagnostics::from(Diagnostic::error("Invalid provider configuration", e.to_string())))?;
+        let config = decode(
+            req.config.as_ref(),
+            &inner.provider_schema.ty(),
+            "provider configuration",
+        )?;
+        let config: P::Config = model::from_value(&config, "provider").map_err(|e| {
+            Diagnostics::from(Diagnostic::error(
+                "Invalid provider configuration",
+                e.to_string(),
+            ))
+        })?;
         let data = inner
             .provider
-            .configure(ConfigureRequest { config, terraform_version: req.terraform_version.clone() })
+            .configure(ConfigureRequest {
+                config,
+                terraform_version: req.terraform_version.clone(),
+            })
             .await?;
         if let Ok(mut slot) = inner.data.write() {
             *slot = Some(Arc::new(data));
@@ -28,5 +44,7 @@ pub(crate) async fn handle<P: Provider>(
         Ok::<(), Diagnostics>(())
     };
     let diags = run.await.err().unwrap_or_default();
-    pb::configure_provider::Response { diagnostics: diags.to_pb() }
+    pb::configure_provider::Response {
+        diagnostics: diags.to_pb(),
+    }
 }

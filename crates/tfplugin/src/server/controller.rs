@@ -14,7 +14,10 @@ pub(crate) struct Controller {
 #[tonic::async_trait]
 impl pb::grpc_controller_server::GrpcController for Controller {
     async fn shutdown(&self, _r: Request<pb::Empty>) -> Result<Response<pb::Empty>, Status> {
-        tracing::debug!(tf_rpc = "Shutdown", "terraform asked the provider to shut down");
+        tracing::debug!(
+            tf_rpc = "Shutdown",
+            "terraform asked the provider to shut down"
+        );
         self.shutdown.cancel();
         Ok(Response::new(pb::Empty {}))
     }

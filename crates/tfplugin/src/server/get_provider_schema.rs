@@ -21,8 +21,16 @@ pub(crate) fn handle<P: Provider>(
 ) -> pb::get_provider_schema::Response {
     pb::get_provider_schema::Response {
         provider: Some(inner.provider_schema.to_pb()),
-        resource_schemas: inner.resources.iter().map(|(n, r)| (n.clone(), r.wire().to_pb())).collect(),
-        data_source_schemas: inner.data_sources.iter().map(|(n, d)| (n.clone(), d.schema().to_pb())).collect(),
+        resource_schemas: inner
+            .resources
+            .iter()
+            .map(|(n, r)| (n.clone(), r.wire().to_pb()))
+            .collect(),
+        data_source_schemas: inner
+            .data_sources
+            .iter()
+            .map(|(n, d)| (n.clone(), d.schema().to_pb()))
+            .collect(),
         diagnostics: Vec::new(),
         provider_meta: None,
         server_capabilities: Some(capabilities()),

@@ -10,8 +10,16 @@ pub(crate) async fn handle<P: Provider>(
     req: pb::import_resource_state::Request,
 ) -> pb::import_resource_state::Response {
     match run(inner, &req).await {
-        Ok(r) => pb::import_resource_state::Response { imported_resources: vec![r], diagnostics: Vec::new(), deferred: None },
-        Err(d) => pb::import_resource_state::Response { imported_resources: Vec::new(), diagnostics: d.to_pb(), deferred: None },
+        Ok(r) => pb::import_resource_state::Response {
+            imported_resources: vec![r],
+            diagnostics: Vec::new(),
+            deferred: None,
+        },
+        Err(d) => pb::import_resource_state::Response {
+            imported_resources: Vec::new(),
+            diagnostics: d.to_pb(),
+            deferred: None,
+        },
     }
 }
 
@@ -22,10 +30,17 @@ async fn run<P: Provider>(
     let res = inner.resource(&req.type_name)?;
     let ctx = inner.ctx(None, Private::default());
     let value = res.import(&ctx, req.id.clone()).await?.ok_or_else(|| {
-        Diagnostic::error("Cannot import non-existent remote object", format!("{}: no object with id {:?}", req.type_name, req.id))
+        Diagnostic::error(
+            "Cannot import non-existent remote object",
+            format!("{}: no object with id {:?}", req.type_name, req.id),
+        )
     })?;
     if !value.is_wholly_known() {
-        return Err(Diagnostic::error("Provider produced an invalid import", "imported state holds unknown values").into());
+        return Err(Diagnostic::error(
+            "Provider produced an invalid import",
+            "imported state holds unknown values",
+        )
+        .into());
     }
     Ok(pb::import_resource_state::ImportedResource {
         type_name: req.type_name.clone(),

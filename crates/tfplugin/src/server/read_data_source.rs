@@ -10,21 +10,41 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::read_data_source::Request,
 ) -> pb::read_data_source::Response {
-    inner.capture.value("ReadDataSource", &req.type_name, "config", req.config.as_ref());
+    inner.capture.value(
+        "ReadDataSource",
+        &req.type_name,
+        "config",
+        req.config.as_ref(),
+    );
     match run(inner, &req).await {
-        Ok(v) => pb::read_data_source::Response { state: Some(v), diagnostics: Vec::new(), deferred: None },
-        Err(d) => pb::read_data_source::Response { state: None, diagnostics: d.to_pb(), deferred: None },
+        Ok(v) => pb::read_data_source::Response {
+            state: Some(v),
+            diagnostics: Vec::new(),
+            deferred: None,
+        },
+        Err(d) => pb::read_data_source::Response {
+            state: None,
+            diagnostics: d.to_pb(),
+            deferred: None,
+        },
     }
 }
 
-async fn run<P: Provider>(inner: &Inner<P>, req: &pb::read_data_source::Request) -> Result<pb::DynamicValue, Diagnostics> {
+async fn run<P: Provider>(
+    inner: &Inner<P>,
+    req: &pb::read_data_source::Request,
+) -> Result<pb::DynamicValue, Diagnostics> {
     let ds = inner.data_source(&req.type_name)?;
     let config = decode(req.config.as_ref(), ds.ty(), "configuration")?;
     let ctx = inner.ctx(None, Private::default());
     let new = ds.read(&ctx, config).await?;
     let violations = rules::check_read(&new);
     if !violations.is_empty() {
-        return Err(bug(ds.type_name(), "an invalid data source result", &violations));
+        return Err(bug(
+            ds.type_name(),
+            "an invalid data source result",
+            &violations,
+        ));
     }
     encode(&new, ds.ty(), "data source state")
 }

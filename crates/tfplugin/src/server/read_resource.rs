@@ -9,8 +9,16 @@ use crate::pb::tfplugin6 as pb;
 use crate::server::{Inner, decode, encode};
 use crate::value::Value;
 
-pub(crate) async fn handle<P: Provider>(inner: &Inner<P>, req: pb::read_resource::Request) -> pb::read_resource::Response {
-    inner.capture.value("ReadResource", &req.type_name, "current_state", req.current_state.as_ref());
+pub(crate) async fn handle<P: Provider>(
+    inner: &Inner<P>,
+    req: pb::read_resource::Request,
+) -> pb::read_resource::Response {
+    inner.capture.value(
+        "ReadResource",
+        &req.type_name,
+        "current_state",
+        req.current_state.as_ref(),
+    );
     let mut out = pb::read_resource::Response {
         new_state: req.current_state.clone(),
         diagnostics: Vec::new(),
@@ -34,7 +42,11 @@ async fn run<P: Provider>(
     if state.is_null() {
         return Ok(());
     }
-    let timeout = res.schema().timeouts.as_ref().and_then(|t| t.for_op(Operation::Read, &state));
+    let timeout = res
+        .schema()
+        .timeouts
+        .as_ref()
+        .and_then(|t| t.for_op(Operation::Read, &state));
     let ctx = inner.ctx(timeout, Private::from_bytes(&req.private)?);
     let new = match res.read(&ctx, state.clone()).await? {
         None => Value::Null,
@@ -46,18 +58,26 @@ async fn run<P: Provider>(
     };
     let violations = rules::check_read(&new);
     if !violations.is_empty() {
-        return Err(bug(res.type_name(), "an invalid object during refresh", &violations));
+        return Err(bug(
+            res.type_name(),
+            "an invalid object during refresh",
+            &violations,
+        ));
     }
     out.new_state = Some(encode(&new, res.ty(), "refreshed state")?);
-    out.private = if new.is_null() { Vec::new() } else { ctx.take_private().to_bytes() };
+    out.private = if new.is_null() {
+        Vec::new()
+    } else {
+        ctx.take_private().to_bytes()
+    };
     Ok(())
 }
 
 /// The `timeouts` block is configuration, not remote state: keep it from `from`.
 pub(crate) fn carry_timeouts(from: &Value, to: &mut Value) {
-    if let (Some(t), Some(obj)) = (from.attr(BLOCK), to.as_object_mut()) {
-        if obj.contains_key(BLOCK) {
-            obj.insert(BLOCK.to_string(), t.clone());
-        }
+    if let (Some(t), Some(obj)) = (from.attr(BLOCK), to.as_object_mut())
+        && obj.contains_key(BLOCK)
+    {
+        obj.insert(BLOCK.to_string(), t.clone());
     }
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::codec::msgpack;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::framework::{
-    ConfigureRequest, CreateRequest, Ctx, DeleteRequest, Provider, ReadRequest, Resource, ResourceSchema, Resources,
-    UpdateRequest,
+    ConfigureRequest, CreateRequest, Ctx, DeleteRequest, Provider, ReadRequest, Resource,
+    ResourceSchema, Resources, UpdateRequest,
 };
 use crate::pb::tfplugin6 as pb;
 use crate::server::Inner;
@@ -53,10 +53,22 @@ impl Resource for Things {
         t.id = Some("t-1".into());
         Ok(t)
     }
-    async fn read(&self, _ctx: &Ctx<()>, req: ReadRequest<Thing>) -> Result<Option<Thing>, Diagnostics> {
-        Ok(if req.state.name == "gone" { None } else { Some(req.state) })
+    async fn read(
+        &self,
+        _ctx: &Ctx<()>,
+        req: ReadRequest<Thing>,
+    ) -> Result<Option<Thing>, Diagnostics> {
+        Ok(if req.state.name == "gone" {
+            None
+        } else {
+            Some(req.state)
+        })
     }
-    async fn update(&self, _ctx: &Ctx<()>, req: UpdateRequest<Thing>) -> Result<Thing, Diagnostics> {
+    async fn update(
+        &self,
+        _ctx: &Ctx<()>,
+        req: UpdateRequest<Thing>,
+    ) -> Result<Thing, Diagnostics> {
         Ok(req.planned)
     }
     async fn delete(&self, _ctx: &Ctx<()>, _req: DeleteRequest<Thing>) -> Result<(), Diagnostics> {
@@ -80,7 +92,9 @@ impl Provider for TestProvider {
         Ok(())
     }
     fn resources(&self) -> Resources<()> {
-        Resources::new().with(Things).unwrap_or_else(|e| panic!("{e}"))
+        Resources::new()
+            .with(Things)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -90,14 +104,28 @@ fn inner() -> Inner<TestProvider> {
 
 fn dv(inner: &Inner<TestProvider>, v: &Value) -> Option<pb::DynamicValue> {
     let ty = inner.resources["test_thing"].ty().clone();
-    Some(pb::DynamicValue { msgpack: msgpack::encode(v, &ty).unwrap_or_default(), json: Vec::new() })
+    Some(pb::DynamicValue {
+        msgpack: msgpack::encode(v, &ty).unwrap_or_default(),
+        json: Vec::new(),
+    })
 }
 
 fn thing(id: Value, name: &str) -> Value {
-    Value::Object([("id".to_string(), id), ("name".to_string(), Value::from(name))].into_iter().collect())
+    Value::Object(
+        [
+            ("id".to_string(), id),
+            ("name".to_string(), Value::from(name)),
+        ]
+        .into_iter()
+        .collect(),
+    )
 }
 
-fn apply_req(inner: &Inner<TestProvider>, prior: &Value, planned: &Value) -> pb::apply_resource_change::Request {
+fn apply_req(
+    inner: &Inner<TestProvider>,
+    prior: &Value,
+    planned: &Value,
+) -> pb::apply_resource_change::Request {
     pb::apply_resource_change::Request {
         type_name: "test_thing".into(),
         prior_state: dv(inner, prior),
@@ -118,7 +146,10 @@ async fn stop_provider_cancels_an_apply_in_flight() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let stop = super::stop_provider::handle(&inner, pb::stop_provider::Request {});
     assert_eq!(stop.error, "");
-    let resp = tokio::time::timeout(Duration::from_secs(5), task).await.expect("apply ends promptly").expect("join");
+    let resp = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("apply ends promptly")
+        .expect("join");
     assert_eq!(resp.diagnostics.len(), 1);
     assert_eq!(resp.diagnostics[0].summary, "Cancelled");
 }
@@ -126,12 +157,22 @@ async fn stop_provider_cancels_an_apply_in_flight() {
 #[tokio::test]
 async fn apply_that_changes_a_planned_value_is_reported_as_a_provider_bug() {
     let inner = inner();
-    let resp = super::apply_resource_change::handle(&inner, apply_req(&inner, &Value::Null, &thing(Value::Unknown, "liar"))).await;
+    let resp = super::apply_resource_change::handle(
+        &inner,
+        apply_req(&inner, &Value::Null, &thing(Value::Unknown, "liar")),
+    )
+    .await;
     assert_eq!(resp.diagnostics.len(), 1, "{:?}", resp.diagnostics);
     let d = &resp.diagnostics[0];
-    assert_eq!(d.summary, "Provider produced an inconsistent result after apply");
+    assert_eq!(
+        d.summary,
+        "Provider produced an inconsistent result after apply"
+    );
     assert!(d.detail.contains("test_thing.name"), "{}", d.detail);
-    assert!(resp.new_state.is_some(), "the created object is still saved");
+    assert!(
+        resp.new_state.is_some(),
+        "the created object is still saved"
+    );
 }
 
 #[tokio::test]
@@ -171,11 +212,18 @@ fn state_from_a_newer_schema_version_is_refused_by_name() {
     let req = pb::upgrade_resource_state::Request {
         type_name: "test_thing".into(),
         version: 3,
-        raw_state: Some(pb::RawState { json: br#"{"id":"t-1","name":"a"}"#.to_vec(), flatmap: Default::default() }),
+        raw_state: Some(pb::RawState {
+            json: br#"{"id":"t-1","name":"a"}"#.to_vec(),
+            flatmap: Default::default(),
+        }),
     };
     let resp = super::upgrade_resource_state::handle(&inner, req);
     assert_eq!(resp.diagnostics.len(), 1);
-    assert!(resp.diagnostics[0].detail.contains("schema version 3"), "{}", resp.diagnostics[0].detail);
+    assert!(
+        resp.diagnostics[0].detail.contains("schema version 3"),
+        "{}",
+        resp.diagnostics[0].detail
+    );
 }
 
 #[test]
@@ -184,11 +232,20 @@ fn state_of_the_current_version_with_a_removed_attribute_names_it() {
     let req = pb::upgrade_resource_state::Request {
         type_name: "test_thing".into(),
         version: 2,
-        raw_state: Some(pb::RawState { json: br#"{"id":"t-1","name":"a","old":1}"#.to_vec(), flatmap: Default::default() }),
+        raw_state: Some(pb::RawState {
+            json: br#"{"id":"t-1","name":"a","old":1}"#.to_vec(),
+            flatmap: Default::default(),
+        }),
     };
     let resp = super::upgrade_resource_state::handle(&inner, req);
     assert_eq!(resp.diagnostics.len(), 1);
-    assert!(resp.diagnostics[0].detail.contains("unsupported attribute \"old\""), "{}", resp.diagnostics[0].detail);
+    assert!(
+        resp.diagnostics[0]
+            .detail
+            .contains("unsupported attribute \"old\""),
+        "{}",
+        resp.diagnostics[0].detail
+    );
 }
 
 #[test]
@@ -206,7 +263,10 @@ fn unknown_resource_types_are_diagnostics_not_grpc_errors() {
     let inner = inner();
     let resp = super::validate_resource_config::handle(
         &inner,
-        pb::validate_resource_config::Request { type_name: "test_nope".into(), ..Default::default() },
+        pb::validate_resource_config::Request {
+            type_name: "test_nope".into(),
+            ..Default::default()
+        },
     );
     assert_eq!(resp.diagnostics.len(), 1);
     assert!(resp.diagnostics[0].detail.contains("test_nope"));

@@ -12,26 +12,50 @@ pub(crate) fn handle<P: Provider>(
     req: pb::upgrade_resource_state::Request,
 ) -> pb::upgrade_resource_state::Response {
     match run(inner, &req) {
-        Ok(v) => pb::upgrade_resource_state::Response { upgraded_state: Some(v), diagnostics: Vec::new() },
-        Err(d) => pb::upgrade_resource_state::Response { upgraded_state: None, diagnostics: d.to_pb() },
+        Ok(v) => pb::upgrade_resource_state::Response {
+            upgraded_state: Some(v),
+            diagnostics: Vec::new(),
+        },
+        Err(d) => pb::upgrade_resource_state::Response {
+            upgraded_state: None,
+            diagnostics: d.to_pb(),
+        },
     }
 }
 
-fn run<P: Provider>(inner: &Inner<P>, req: &pb::upgrade_resource_state::Request) -> Result<pb::DynamicValue, Diagnostics> {
+fn run<P: Provider>(
+    inner: &Inner<P>,
+    req: &pb::upgrade_resource_state::Request,
+) -> Result<pb::DynamicValue, Diagnostics> {
     let res = inner.resource(&req.type_name)?;
-    let raw = req.raw_state.as_ref().map(|r| r.json.as_slice()).unwrap_or_default();
+    let raw = req
+        .raw_state
+        .as_ref()
+        .map(|r| r.json.as_slice())
+        .unwrap_or_default();
     if raw.is_empty() {
-        if req.raw_state.as_ref().is_some_and(|r| !r.flatmap.is_empty()) {
+        if req
+            .raw_state
+            .as_ref()
+            .is_some_and(|r| !r.flatmap.is_empty())
+        {
             return Err(Diagnostic::error(
                 "Unsupported state format",
-                format!("{}: pre-0.12 flatmap state cannot be upgraded by this provider", req.type_name),
+                format!(
+                    "{}: pre-0.12 flatmap state cannot be upgraded by this provider",
+                    req.type_name
+                ),
             )
             .into());
         }
         return encode(&crate::Value::Null, res.ty(), "upgraded state");
     }
-    let mut state = json::parse_exact(raw)
-        .map_err(|e| Diagnostic::error(format!("Stored state of {} is not valid JSON", req.type_name), e.to_string()))?;
+    let mut state = json::parse_exact(raw).map_err(|e| {
+        Diagnostic::error(
+            format!("Stored state of {} is not valid JSON", req.type_name),
+            e.to_string(),
+        )
+    })?;
     let current = res.wire().version;
     if req.version > current {
         return Err(Diagnostic::error(
@@ -49,7 +73,10 @@ fn run<P: Provider>(inner: &Inner<P>, req: &pb::upgrade_resource_state::Request)
     let value = json::decode(&state, res.ty(), Extra::Reject).map_err(|e| {
         Diagnostic::error(
             format!("Cannot upgrade the stored state of {}", req.type_name),
-            format!("{e} (stored schema version {}, current {current})", req.version),
+            format!(
+                "{e} (stored schema version {}, current {current})",
+                req.version
+            ),
         )
     })?;
     encode(&value, res.ty(), "upgraded state")

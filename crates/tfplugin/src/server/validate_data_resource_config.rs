@@ -11,7 +11,12 @@ pub(crate) fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::validate_data_resource_config::Request,
 ) -> pb::validate_data_resource_config::Response {
-    inner.capture.value("ValidateDataResourceConfig", &req.type_name, "config", req.config.as_ref());
+    inner.capture.value(
+        "ValidateDataResourceConfig",
+        &req.type_name,
+        "config",
+        req.config.as_ref(),
+    );
     let mut diags = Diagnostics::new();
     let run = |diags: &mut Diagnostics| -> Result<(), Diagnostics> {
         let ds = inner.data_source(&req.type_name)?;
@@ -23,5 +28,7 @@ pub(crate) fn handle<P: Provider>(
     if let Err(d) = run(&mut diags) {
         diags.extend(d);
     }
-    pb::validate_data_resource_config::Response { diagnostics: diags.to_pb() }
+    pb::validate_data_resource_config::Response {
+        diagnostics: diags.to_pb(),
+    }
 }

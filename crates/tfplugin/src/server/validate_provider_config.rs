@@ -11,14 +11,30 @@ pub(crate) fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::validate_provider_config::Request,
 ) -> pb::validate_provider_config::Response {
-    inner.capture.value("ValidateProviderConfig", "provider", "config", req.config.as_ref());
+    inner.capture.value(
+        "ValidateProviderConfig",
+        "provider",
+        "config",
+        req.config.as_ref(),
+    );
     let mut diags = Diagnostics::new();
-    match decode(req.config.as_ref(), &inner.provider_schema.ty(), "provider configuration") {
+    match decode(
+        req.config.as_ref(),
+        &inner.provider_schema.ty(),
+        "provider configuration",
+    ) {
         Ok(config) => {
-            validate_block(&inner.provider_schema.block, &config, &AttrPath::root(), &mut diags);
+            validate_block(
+                &inner.provider_schema.block,
+                &config,
+                &AttrPath::root(),
+                &mut diags,
+            );
             diags.extend(inner.provider.validate(&config));
         }
         Err(d) => diags.extend(d),
     }
-    pb::validate_provider_config::Response { diagnostics: diags.to_pb() }
+    pb::validate_provider_config::Response {
+        diagnostics: diags.to_pb(),
+    }
 }

@@ -12,7 +12,12 @@ pub(crate) fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::validate_resource_config::Request,
 ) -> pb::validate_resource_config::Response {
-    inner.capture.value("ValidateResourceConfig", &req.type_name, "config", req.config.as_ref());
+    inner.capture.value(
+        "ValidateResourceConfig",
+        &req.type_name,
+        "config",
+        req.config.as_ref(),
+    );
     let mut diags = Diagnostics::new();
     let run = |diags: &mut Diagnostics| -> Result<(), Diagnostics> {
         let res = inner.resource(&req.type_name)?;
@@ -24,5 +29,7 @@ pub(crate) fn handle<P: Provider>(
     if let Err(d) = run(&mut diags) {
         diags.extend(d);
     }
-    pb::validate_resource_config::Response { diagnostics: diags.to_pb() }
+    pb::validate_resource_config::Response {
+        diagnostics: diags.to_pb(),
+    }
 }

@@ -28,20 +28,43 @@ pub fn toyfs_binary() -> PathBuf {
     BIN.get_or_init(|| {
         // The test executable lives in <target>/<profile>/deps/.
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target profile dir")
+            .to_path_buf();
         let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_string();
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug")
+            .to_string();
         let mut cmd = std::process::Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "tfplugin", "--features", "testing", "--example", "terraform-provider-toyfs"])
-            .arg("--target-dir")
-            .arg(&target_dir);
+        cmd.args([
+            "build",
+            "-q",
+            "-p",
+            "tfplugin",
+            "--features",
+            "testing",
+            "--example",
+            "terraform-provider-toyfs",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
         if profile == "release" {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build for the toy provider");
         assert!(status.success(), "building examples/toyfs failed");
-        let bin = profile_dir.join("examples").join("terraform-provider-toyfs");
-        assert!(bin.is_file(), "toy provider binary missing at {}", bin.display());
+        let bin = profile_dir
+            .join("examples")
+            .join("terraform-provider-toyfs");
+        assert!(
+            bin.is_file(),
+            "toy provider binary missing at {}",
+            bin.display()
+        );
         bin
     })
     .clone()
