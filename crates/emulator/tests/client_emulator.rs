@@ -836,3 +836,25 @@ async fn gateway_throttle_answers_429_apigw_0308_with_the_documented_message() {
     assert_eq!(err.kind, ErrorKind::NotFound);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn slow_responses_time_out_and_are_retried_as_transient() {
+    let h = start(config()).await;
+    let mut cfg = client_config(&h.base);
+    cfg.request_timeout = std::time::Duration::from_millis(100);
+    cfg.retry.max_attempts = 3;
+    let c = HuaweiClient::new(cfg, Credentials::new(AK, SK)).expect("client");
+    h.post(
+        "/_emulator/faults",
+        json!({"operation": "get_server", "latency_ms": 400}),
+    )
+    .await;
+    let err = c
+        .get_server("any")
+        .await
+        .expect_err("every attempt times out");
+    assert_eq!(err.kind, ErrorKind::Transient);
+    assert!(err.message.contains("timed out"), "{}", err.message);
+    assert_eq!(h.calls("get_server").await, 3);
+    h.stop().await;
+}
