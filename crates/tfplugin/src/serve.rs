@@ -91,12 +91,15 @@ pub async fn serve_mode<P: Provider>(provider: P, mode: Mode) -> Result<(), Erro
     let shutdown = CancellationToken::new();
 
     // Ctrl-C reaches the whole process group; Terraform then calls StopProvider. Ignore it
-    // as go-plugin servers do (in debug mode it stops the server instead).
+    // as go-plugin servers do (in debug mode it stops the server instead). The handler is
+    // registered here, before the handshake line, so no early SIGINT can kill the process.
+    #[cfg(unix)]
     {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let shutdown = shutdown.clone();
         let debug = mode == Mode::Debug;
         tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
+            while sigint.recv().await.is_some() {
                 if debug {
                     shutdown.cancel();
                     return;

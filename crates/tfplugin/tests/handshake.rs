@@ -223,3 +223,52 @@ async fn automtls_accepts_only_the_client_certificate_terraform_announced() {
         "any other client certificate is refused"
     );
 }
+
+#[tokio::test]
+async fn shutdown_rpc_ends_the_process_before_terraforms_kill_timer() {
+    let (mut p, line) = start(&[COOKIE]);
+    let addr = line.split('|').nth(3).expect("address").to_string();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect plaintext");
+    let mut ctl = tfplugin::pb::plugin::grpc_controller_client::GrpcControllerClient::new(channel);
+    ctl.shutdown(tfplugin::pb::plugin::Empty {})
+        .await
+        .expect("Shutdown answers");
+    // Terraform closes its connection and kills the process after 2 s; we must be gone first.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    loop {
+        if let Some(status) = p.0.try_wait().expect("wait") {
+            assert!(status.success(), "clean exit after Shutdown: {status}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "provider still running 1.5 s after Shutdown"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigint_does_not_kill_a_running_provider() {
+    let (mut p, line) = start(&[COOKIE]);
+    let addr = line.split('|').nth(3).expect("address").to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &p.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        p.0.try_wait().expect("wait").is_none(),
+        "provider died on SIGINT"
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await;
+    assert!(channel.is_ok(), "provider still serves after SIGINT");
+}
