@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# The main job. Until the agent and the provider exist, this runs the decision
-# engine over an example policy and a real trace and prints its decisions.
+# The main job (`make demo`, after `make tools build`): emulator + agent on loopback,
+# terraform apply of examples/quickstart, a trace replay that scales the pool out and back
+# in (live table, chart in .demo/demo.svg), a clean terraform plan, destroy, cleanup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "demo: the agent/provider pipeline is not built yet; nothing to run." >&2
-exit 1
+export PATH="$PWD/.tools/bin:$PATH"
+export CHECKPOINT_DISABLE=1
+export FLEXUS_TRACES_DIR="${FLEXUS_TRACES_DIR:-$PWD/../shared/traces}"
+if [ ! -x .tools/bin/terraform ]; then
+  scripts/install-tools.sh
+fi
+cargo build -q --workspace --bins
+exec cargo run -q -p flexus-e2e --example demo

@@ -138,10 +138,20 @@ fn attr_line(out: &mut String, a: &Attribute, kind: &str) {
     if let Some(d) = &a.default {
         flags.push(format!("Default `{}`", default_text(d)));
     }
-    if a.plan_modifiers.iter().any(|m| m.description().contains("replaces")) {
+    if a.plan_modifiers
+        .iter()
+        .any(|m| m.description().contains("replaces"))
+    {
         flags.push("Forces replacement".into());
     }
-    let _ = writeln!(out, "- `{}` ({}, {}) {}", a.name, flags.join(", "), type_label(a), one_line(&a.description));
+    let _ = writeln!(
+        out,
+        "- `{}` ({}, {}) {}",
+        a.name,
+        flags.join(", "),
+        type_label(a),
+        one_line(&a.description)
+    );
 }
 
 fn one_line(s: &str) -> String {
@@ -157,9 +167,23 @@ fn default_text(v: &tfplugin::Value) -> String {
     }
 }
 
-fn block_args(out: &mut String, b: &Block, heading: &str, nested: &mut Vec<(String, Block)>, prefix: &str) {
-    let args: Vec<&Attribute> = b.attributes.iter().filter(|a| a.required || a.optional).collect();
-    let computed: Vec<&Attribute> = b.attributes.iter().filter(|a| a.computed && !a.optional).collect();
+fn block_args(
+    out: &mut String,
+    b: &Block,
+    heading: &str,
+    nested: &mut Vec<(String, Block)>,
+    prefix: &str,
+) {
+    let args: Vec<&Attribute> = b
+        .attributes
+        .iter()
+        .filter(|a| a.required || a.optional)
+        .collect();
+    let computed: Vec<&Attribute> = b
+        .attributes
+        .iter()
+        .filter(|a| a.computed && !a.optional)
+        .collect();
     if !args.is_empty() || !b.blocks.is_empty() {
         let _ = writeln!(out, "{heading}\n");
         for a in &args {
@@ -174,13 +198,22 @@ fn block_args(out: &mut String, b: &Block, heading: &str, nested: &mut Vec<(Stri
                 (_, min, max) => format!("Block list, {min} to {max}"),
             };
             let anchor = format!("{prefix}{}", nb.name);
-            let _ = writeln!(out, "- `{}` ({how}) {} See [{anchor}](#{}) below.", nb.name, one_line(&nb.block.description), anchor.replace('.', "-"));
+            let _ = writeln!(
+                out,
+                "- `{}` ({how}) {} See [{anchor}](#{}) below.",
+                nb.name,
+                one_line(&nb.block.description),
+                anchor.replace('.', "-")
+            );
             nested.push((anchor, nb.block.clone()));
         }
         out.push('\n');
     }
     if !computed.is_empty() && prefix.is_empty() {
-        let _ = writeln!(out, "## Attribute Reference\n\nIn addition to the arguments above, these attributes are exported:\n");
+        let _ = writeln!(
+            out,
+            "## Attribute Reference\n\nIn addition to the arguments above, these attributes are exported:\n"
+        );
         for a in &computed {
             attr_line(out, a, "Computed");
         }
@@ -190,7 +223,11 @@ fn block_args(out: &mut String, b: &Block, heading: &str, nested: &mut Vec<(Stri
 
 fn render(kind: &str, name: &str, block: &Block, example: &str, import: Option<&str>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "---\npage_title: \"{name} {kind} - flexus\"\nsubcategory: \"\"\ndescription: |-\n  {}\n---\n", first_sentence(&block.description));
+    let _ = writeln!(
+        out,
+        "---\npage_title: \"{name} {kind} - flexus\"\nsubcategory: \"\"\ndescription: |-\n  {}\n---\n",
+        first_sentence(&block.description)
+    );
     let _ = writeln!(out, "# {name} ({kind})\n\n{}\n", block.description.trim());
     let _ = writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example);
     let mut nested = Vec::new();
@@ -200,7 +237,13 @@ fn render(kind: &str, name: &str, block: &Block, example: &str, import: Option<&
         let (anchor, b) = nested[i].clone();
         let mut sub = Vec::new();
         let mut section = String::new();
-        block_args(&mut section, &b, &format!("### {anchor}"), &mut sub, &format!("{anchor}."));
+        block_args(
+            &mut section,
+            &b,
+            &format!("### {anchor}"),
+            &mut sub,
+            &format!("{anchor}."),
+        );
         out.push_str(&section);
         nested.extend(sub);
         i += 1;
@@ -245,9 +288,18 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
          Policies are validated at plan time with the same code the agent runs (`flexus-policy`); each \
          problem points at the offending attribute.\n"
     );
-    let _ = writeln!(index, "## Example Usage\n\n```terraform\n{PROVIDER_EXAMPLE}```\n");
+    let _ = writeln!(
+        index,
+        "## Example Usage\n\n```terraform\n{PROVIDER_EXAMPLE}```\n"
+    );
     let mut nested = Vec::new();
-    block_args(&mut index, &provider_schema.block, "## Argument Reference", &mut nested, "");
+    block_args(
+        &mut index,
+        &provider_schema.block,
+        "## Argument Reference",
+        &mut nested,
+        "",
+    );
     let _ = writeln!(
         index,
         "## Environment\n\n| variable | instead of |\n|---|---|\n| `FLEXUS_ENDPOINT` | `endpoint` |\n| `FLEXUS_TOKEN` | `token` |\n| `FLEXUS_NAMESPACE` | `namespace` |"
@@ -258,10 +310,19 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
     let pool_ds = crate::pool_data::PoolDataSource.schema()?.block;
     let sim_ds = crate::simulation::SimulationDataSource.schema()?.block;
     Ok(vec![
-        Page { path: "index.md", text: index.trim_end().to_string() + "\n" },
+        Page {
+            path: "index.md",
+            text: index.trim_end().to_string() + "\n",
+        },
         Page {
             path: "resources/x_pool.md",
-            text: render("Resource", "flexus_x_pool", &pool, POOL_EXAMPLE, Some(&import_text("flexus_x_pool"))),
+            text: render(
+                "Resource",
+                "flexus_x_pool",
+                &pool,
+                POOL_EXAMPLE,
+                Some(&import_text("flexus_x_pool")),
+            ),
         },
         Page {
             path: "resources/autoscaling_policy.md",
@@ -273,10 +334,25 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
                 Some(&import_text("flexus_autoscaling_policy")),
             ),
         },
-        Page { path: "data-sources/x_pool.md", text: render("Data Source", "flexus_x_pool", &pool_ds, POOL_DATA_EXAMPLE, None) },
+        Page {
+            path: "data-sources/x_pool.md",
+            text: render(
+                "Data Source",
+                "flexus_x_pool",
+                &pool_ds,
+                POOL_DATA_EXAMPLE,
+                None,
+            ),
+        },
         Page {
             path: "data-sources/policy_simulation.md",
-            text: render("Data Source", "flexus_policy_simulation", &sim_ds, SIMULATION_EXAMPLE, None),
+            text: render(
+                "Data Source",
+                "flexus_policy_simulation",
+                &sim_ds,
+                SIMULATION_EXAMPLE,
+                None,
+            ),
         },
     ])
 }

@@ -118,7 +118,8 @@ pub fn pool_field_errors(errs: &[flexus_api::FieldError]) -> Diagnostics {
     let mut out = Diagnostics::new();
     for e in errs {
         out.push(
-            Diagnostic::error("Invalid pool", format!("{}: {}", e.field, e.message)).at(field_to_attr(Object::Pool, &e.field)),
+            Diagnostic::error("Invalid pool", format!("{}: {}", e.field, e.message))
+                .at(field_to_attr(Object::Pool, &e.field)),
         );
     }
     out
@@ -128,7 +129,18 @@ pub fn pool_field_errors(errs: &[flexus_api::FieldError]) -> Diagnostics {
 /// problems say which setting to check. The token never appears (the client redacts it).
 pub fn to_diagnostics(object: Object, summary: &str, e: &ProviderError) -> Diagnostics {
     let mut out = Diagnostics::new();
-    if let ProviderError::Api { source: ClientError::Api { status, fields, field, message, .. }, .. } = e {
+    if let ProviderError::Api {
+        source:
+            ClientError::Api {
+                status,
+                fields,
+                field,
+                message,
+                ..
+            },
+        ..
+    } = e
+    {
         match status {
             401 => {
                 out.push(Diagnostic::error(
@@ -149,17 +161,24 @@ pub fn to_diagnostics(object: Object, summary: &str, e: &ProviderError) -> Diagn
         if !fields.is_empty() {
             for f in fields {
                 out.push(
-                    Diagnostic::error(summary, format!("{}: {}", f.field, f.message)).at(field_to_attr(object, &f.field)),
+                    Diagnostic::error(summary, format!("{}: {}", f.field, f.message))
+                        .at(field_to_attr(object, &f.field)),
                 );
             }
             return out;
         }
         if let Some(f) = field {
-            out.push(Diagnostic::error(summary, format!("{f}: {message}")).at(field_to_attr(object, f)));
+            out.push(
+                Diagnostic::error(summary, format!("{f}: {message}")).at(field_to_attr(object, f)),
+            );
             return out;
         }
     }
-    if let ProviderError::Api { source: ClientError::Transport { .. }, .. } = e {
+    if let ProviderError::Api {
+        source: ClientError::Transport { .. },
+        ..
+    } = e
+    {
         out.push(Diagnostic::error(
             summary,
             format!("{e}\n\nIs the agent running? Check `endpoint` in the provider block or FLEXUS_ENDPOINT."),
@@ -176,18 +195,36 @@ mod tests {
 
     #[test]
     fn policy_field_paths_map_onto_singular_blocks() {
-        assert_eq!(field_to_attr(Object::Policy, "spec.policy.metrics[2].target").to_string(), "metric[2].target");
-        assert_eq!(field_to_attr(Object::Policy, "scale_in.policies[0].value").to_string(), "scale_in.policy[0].value");
-        assert_eq!(field_to_attr(Object::Policy, "step.adjustments[1].upper").to_string(), "step.adjustment[1].upper");
-        assert_eq!(field_to_attr(Object::Policy, "prediction.seasonality[1]").to_string(), "prediction.seasonality[1]");
+        assert_eq!(
+            field_to_attr(Object::Policy, "spec.policy.metrics[2].target").to_string(),
+            "metric[2].target"
+        );
+        assert_eq!(
+            field_to_attr(Object::Policy, "scale_in.policies[0].value").to_string(),
+            "scale_in.policy[0].value"
+        );
+        assert_eq!(
+            field_to_attr(Object::Policy, "step.adjustments[1].upper").to_string(),
+            "step.adjustment[1].upper"
+        );
+        assert_eq!(
+            field_to_attr(Object::Policy, "prediction.seasonality[1]").to_string(),
+            "prediction.seasonality[1]"
+        );
         assert!(field_to_attr(Object::Policy, "spec.policy").is_root());
     }
 
     #[test]
     fn pool_field_paths_map_tags_to_map_keys() {
-        assert_eq!(field_to_attr(Object::Pool, "spec.root_volume.size").to_string(), "root_volume.size");
+        assert_eq!(
+            field_to_attr(Object::Pool, "spec.root_volume.size").to_string(),
+            "root_volume.size"
+        );
         let tag = field_to_attr(Object::Pool, "spec.tags.flexus-x");
         assert_eq!(tag, AttrPath::new("tags").key("flexus-x"));
-        assert_eq!(field_to_attr(Object::Pool, "subnet_ids[1]"), AttrPath::new("subnet_ids").index(1));
+        assert_eq!(
+            field_to_attr(Object::Pool, "subnet_ids[1]"),
+            AttrPath::new("subnet_ids").index(1)
+        );
     }
 }

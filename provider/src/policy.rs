@@ -4,8 +4,8 @@
 
 use flexus_api::{PolicySpec, Precondition};
 use tfplugin::{
-    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest, ReadRequest, Resource,
-    ResourceSchema, UpdateRequest, Value, modifiers,
+    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
+    ReadRequest, Resource, ResourceSchema, UpdateRequest, Value, modifiers,
 };
 
 use crate::errors::{Object, policy_diagnostics, to_diagnostics};
@@ -21,20 +21,20 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     if !config.is_wholly_known() {
         return Diagnostics::new();
     }
-    let Ok(m) = tfplugin::model::from_value::<PolicyModel>(config, "flexus_autoscaling_policy") else {
+    let Ok(m) = tfplugin::model::from_value::<PolicyModel>(config, "flexus_autoscaling_policy")
+    else {
         return Diagnostics::new();
     };
     let mut d = Diagnostics::new();
     for (name, b) in [("scale_out", &m.scale_out), ("scale_in", &m.scale_in)] {
-        if let Some(b) = b {
-            if b.unlimited == Some(true) && !b.policy.is_empty() {
+        if let Some(b) = b
+            && b.unlimited == Some(true) && !b.policy.is_empty() {
                 d.error_at(
                     AttrPath::new(name).attr("unlimited"),
                     "Conflicting rate limits",
                     format!("{name}.unlimited = true means no rate limit; remove it or the {name}.policy blocks"),
                 );
             }
-        }
     }
     if let Err(e) = m.to_policy() {
         d.extend(policy_diagnostics(&e));
@@ -45,7 +45,12 @@ pub fn validate_config(config: &Value) -> Diagnostics {
 impl PolicyModel {
     fn to_spec(&self) -> Result<PolicySpec, Diagnostics> {
         let policy = self.to_policy().map_err(|e| policy_diagnostics(&e))?;
-        Ok(PolicySpec { pool: self.pool.clone(), enabled: self.enabled.unwrap_or(true), dry_run: self.dry_run.unwrap_or(false), policy })
+        Ok(PolicySpec {
+            pool: self.pool.clone(),
+            enabled: self.enabled.unwrap_or(true),
+            dry_run: self.dry_run.unwrap_or(false),
+            policy,
+        })
     }
 }
 
@@ -59,7 +64,8 @@ impl Resource for PolicyResource {
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
         ResourceSchema::from_model::<PolicyModel>()?.attribute("namespace", |a| {
-            a.plan_modifier(modifiers::use_state_for_unknown()).plan_modifier(modifiers::requires_replace())
+            a.plan_modifier(modifiers::use_state_for_unknown())
+                .plan_modifier(modifiers::requires_replace())
         })
     }
 
@@ -67,7 +73,11 @@ impl Resource for PolicyResource {
         validate_config(config)
     }
 
-    async fn create(&self, ctx: &Ctx<Flexus>, req: CreateRequest<PolicyModel>) -> Result<PolicyModel, Diagnostics> {
+    async fn create(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: CreateRequest<PolicyModel>,
+    ) -> Result<PolicyModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
         let ns = api.namespace_for(m.namespace.as_deref())?;
@@ -76,7 +86,10 @@ impl Resource for PolicyResource {
         let put = api
             .call(&what, |c| {
                 let (ns, name, spec) = (ns.clone(), m.name.clone(), spec.clone());
-                async move { c.put_policy(&ns, &name, &spec, Precondition::IfAbsent).await }
+                async move {
+                    c.put_policy(&ns, &name, &spec, Precondition::IfAbsent)
+                        .await
+                }
             })
             .await;
         let stored = match put {
@@ -92,7 +105,13 @@ impl Resource for PolicyResource {
                 .at(AttrPath::new("name"))
                 .into());
             }
-            Err(e) => return Err(to_diagnostics(Object::Policy, "Cannot create the autoscaling policy", &e)),
+            Err(e) => {
+                return Err(to_diagnostics(
+                    Object::Policy,
+                    "Cannot create the autoscaling policy",
+                    &e,
+                ));
+            }
         };
         let mut out = m.clone();
         out.id = Some(stored.id);
@@ -100,15 +119,25 @@ impl Resource for PolicyResource {
         Ok(out)
     }
 
-    async fn read(&self, ctx: &Ctx<Flexus>, req: ReadRequest<PolicyModel>) -> Result<Option<PolicyModel>, Diagnostics> {
+    async fn read(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: ReadRequest<PolicyModel>,
+    ) -> Result<Option<PolicyModel>, Diagnostics> {
         let api = ctx.data()?;
         let ns = api.namespace_for(req.state.namespace.as_deref())?;
         let name = req.state.name.clone();
         let got = get_policy(api, &ns, &name).await?;
-        Ok(got.map(|p| PolicyModel::from_policy(&p.id, &p.namespace, &p.name, &p.spec, Some(&req.state))))
+        Ok(got.map(|p| {
+            PolicyModel::from_policy(&p.id, &p.namespace, &p.name, &p.spec, Some(&req.state))
+        }))
     }
 
-    async fn update(&self, ctx: &Ctx<Flexus>, req: UpdateRequest<PolicyModel>) -> Result<PolicyModel, Diagnostics> {
+    async fn update(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: UpdateRequest<PolicyModel>,
+    ) -> Result<PolicyModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
         let ns = api.namespace_for(m.namespace.as_deref())?;
@@ -120,14 +149,20 @@ impl Resource for PolicyResource {
                 async move { c.put_policy(&ns, &name, &spec, Precondition::None).await }
             })
             .await
-            .map_err(|e| to_diagnostics(Object::Policy, "Cannot update the autoscaling policy", &e))?;
+            .map_err(|e| {
+                to_diagnostics(Object::Policy, "Cannot update the autoscaling policy", &e)
+            })?;
         let mut out = m.clone();
         out.id = Some(stored.value.id);
         out.namespace = Some(ns);
         Ok(out)
     }
 
-    async fn delete(&self, ctx: &Ctx<Flexus>, req: DeleteRequest<PolicyModel>) -> Result<(), Diagnostics> {
+    async fn delete(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: DeleteRequest<PolicyModel>,
+    ) -> Result<(), Diagnostics> {
         let api = ctx.data()?;
         let ns = api.namespace_for(req.prior.namespace.as_deref())?;
         let name = req.prior.name.clone();
@@ -141,21 +176,43 @@ impl Resource for PolicyResource {
         {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(to_diagnostics(Object::Policy, "Cannot delete the autoscaling policy", &e)),
+            Err(e) => Err(to_diagnostics(
+                Object::Policy,
+                "Cannot delete the autoscaling policy",
+                &e,
+            )),
         }
     }
 
-    async fn import(&self, ctx: &Ctx<Flexus>, req: ImportRequest) -> Result<Option<PolicyModel>, Diagnostics> {
+    async fn import(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: ImportRequest,
+    ) -> Result<Option<PolicyModel>, Diagnostics> {
         let api = ctx.data()?;
         let (ns, name) = api.split_id(&req.id)?;
         match get_policy(api, &ns, &name).await? {
-            Some(p) => Ok(Some(PolicyModel::from_policy(&p.id, &p.namespace, &p.name, &p.spec, None))),
-            None => Err(Diagnostic::error("Cannot import the autoscaling policy", format!("policy {ns}/{name} does not exist in the agent")).into()),
+            Some(p) => Ok(Some(PolicyModel::from_policy(
+                &p.id,
+                &p.namespace,
+                &p.name,
+                &p.spec,
+                None,
+            ))),
+            None => Err(Diagnostic::error(
+                "Cannot import the autoscaling policy",
+                format!("policy {ns}/{name} does not exist in the agent"),
+            )
+            .into()),
         }
     }
 }
 
-async fn get_policy(api: &Flexus, ns: &str, name: &str) -> Result<Option<flexus_api::Policy>, Diagnostics> {
+async fn get_policy(
+    api: &Flexus,
+    ns: &str,
+    name: &str,
+) -> Result<Option<flexus_api::Policy>, Diagnostics> {
     let what = format!("read policy {ns}/{name}");
     match api
         .call(&what, |c| {
@@ -166,6 +223,10 @@ async fn get_policy(api: &Flexus, ns: &str, name: &str) -> Result<Option<flexus_
     {
         Ok(v) => Ok(Some(v.value)),
         Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(to_diagnostics(Object::Policy, "Cannot read the autoscaling policy", &e)),
+        Err(e) => Err(to_diagnostics(
+            Object::Policy,
+            "Cannot read the autoscaling policy",
+            &e,
+        )),
     }
 }

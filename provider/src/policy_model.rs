@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use flexus_policy::{
-    MetricSource, Policy, PredictionSettings, RatePolicy, ScaleInBehaviour, ScaleOutBehaviour, SeedBand, SeedSettings,
-    SpotMix, format_duration,
+    MetricSource, Policy, PredictionSettings, RatePolicy, ScaleInBehaviour, ScaleOutBehaviour,
+    SeedBand, SeedSettings, SpotMix, format_duration,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -292,7 +292,10 @@ impl PolicyModel {
         put(&mut b, "initial", &self.bounds.initial);
         m.insert("bounds".into(), J::Object(b));
         if !self.metric.is_empty() {
-            m.insert("metrics".into(), J::Array(self.metric.iter().map(MetricModel::to_json).collect()));
+            m.insert(
+                "metrics".into(),
+                J::Array(self.metric.iter().map(MetricModel::to_json).collect()),
+            );
         }
         if let Some(s) = &self.scale_out {
             m.insert("scale_out".into(), s.to_json());
@@ -350,7 +353,11 @@ impl PolicyModel {
             x.insert("metric".into(), J::String(s.metric.clone()));
             x.insert("threshold".into(), json!(s.threshold));
             put(&mut x, "adjustment_type", &s.adjustment_type);
-            put(&mut x, "min_adjustment_magnitude", &s.min_adjustment_magnitude);
+            put(
+                &mut x,
+                "min_adjustment_magnitude",
+                &s.min_adjustment_magnitude,
+            );
             x.insert(
                 "adjustments".into(),
                 J::Array(
@@ -386,8 +393,8 @@ impl PolicyModel {
         spec: &flexus_api::PolicySpec,
         prior: Option<&PolicyModel>,
     ) -> PolicyModel {
-        if let Some(p) = prior {
-            if p.pool == spec.pool
+        if let Some(p) = prior
+            && p.pool == spec.pool
                 && p.enabled.unwrap_or(true) == spec.enabled
                 && p.dry_run.unwrap_or(false) == spec.dry_run
                 && p.to_policy().is_ok_and(|pol| pol == spec.policy)
@@ -397,7 +404,6 @@ impl PolicyModel {
                 m.namespace = Some(namespace.to_string());
                 return m;
             }
-        }
         let pol = &spec.policy;
         let d = |x: Duration| format_duration(x);
         let def_out = ScaleOutBehaviour::default();
@@ -418,7 +424,11 @@ impl PolicyModel {
                 } else {
                     policies
                         .iter()
-                        .map(|r| RatePolicyModel { kind: enum_name(&r.kind), value: r.value, period: d(r.period) })
+                        .map(|r| RatePolicyModel {
+                            kind: enum_name(&r.kind),
+                            value: r.value,
+                            period: d(r.period),
+                        })
                         .collect()
                 },
             }
@@ -451,11 +461,14 @@ impl PolicyModel {
             metric: p.metric.clone(),
             target_per_instance: p.target_per_instance,
             lead_time: (p.lead_time != def_pred.lead_time).then(|| d(p.lead_time)),
-            history_window: (p.history_window != def_pred.history_window).then(|| d(p.history_window)),
-            seasonality: (p.seasonality != def_pred.seasonality).then(|| p.seasonality.iter().map(|x| d(*x)).collect()),
-            refit_interval: (p.refit_interval != def_pred.refit_interval).then(|| d(p.refit_interval)),
+            history_window: (p.history_window != def_pred.history_window)
+                .then(|| d(p.history_window)),
+            seasonality: (p.seasonality != def_pred.seasonality)
+                .then(|| p.seasonality.iter().map(|x| d(*x)).collect()),
+            refit_interval: (p.refit_interval != def_pred.refit_interval)
+                .then(|| d(p.refit_interval)),
         });
-        let spot = (pol.spot != SpotMix::default()).then(|| SpotMixModel {
+        let spot = (pol.spot != SpotMix::default()).then_some(SpotMixModel {
             on_demand_base: Some(pol.spot.on_demand_base),
             spot_percentage: Some(pol.spot.spot_percentage),
         });
@@ -478,8 +491,10 @@ impl PolicyModel {
             trend_weight: (s.trend_weight != def_seed.trend_weight).then_some(s.trend_weight),
             trend_divisor: (s.trend_divisor != def_seed.trend_divisor).then_some(s.trend_divisor),
             trend_samples: (s.trend_samples != def_seed.trend_samples).then_some(s.trend_samples),
-            scale_out_score: (s.scale_out_score != def_seed.scale_out_score).then_some(s.scale_out_score),
-            scale_in_score: (s.scale_in_score != def_seed.scale_in_score).then_some(s.scale_in_score),
+            scale_out_score: (s.scale_out_score != def_seed.scale_out_score)
+                .then_some(s.scale_out_score),
+            scale_in_score: (s.scale_in_score != def_seed.scale_in_score)
+                .then_some(s.scale_in_score),
             out_factor: (s.out_factor != def_seed.out_factor).then_some(s.out_factor),
             in_factor: (s.in_factor != def_seed.in_factor).then_some(s.in_factor),
             cooldown: (s.cooldown != def_seed.cooldown).then(|| d(s.cooldown)),
@@ -493,7 +508,11 @@ impl PolicyModel {
             adjustment: st
                 .adjustments
                 .iter()
-                .map(|a| StepAdjustmentModel { lower: a.lower, upper: a.upper, adjustment: a.adjustment })
+                .map(|a| StepAdjustmentModel {
+                    lower: a.lower,
+                    upper: a.upper,
+                    adjustment: a.adjustment,
+                })
                 .collect(),
         });
         PolicyModel {
@@ -504,9 +523,14 @@ impl PolicyModel {
             enabled: Some(spec.enabled),
             dry_run: Some(spec.dry_run),
             strategy: pol.strategy.as_str().to_string(),
-            evaluation_interval: (pol.evaluation_interval != Duration::from_secs(15)).then(|| d(pol.evaluation_interval)),
+            evaluation_interval: (pol.evaluation_interval != Duration::from_secs(15))
+                .then(|| d(pol.evaluation_interval)),
             tolerance: (pol.tolerance != 0.1).then_some(pol.tolerance),
-            bounds: BoundsModel { min: pol.bounds.min, max: pol.bounds.max, initial: pol.bounds.initial },
+            bounds: BoundsModel {
+                min: pol.bounds.min,
+                max: pol.bounds.max,
+                initial: pol.bounds.initial,
+            },
             metric: pol
                 .metrics
                 .iter()
@@ -514,7 +538,10 @@ impl PolicyModel {
                     name: x.name.clone(),
                     kind: x.kind.as_str().to_string(),
                     source: match &x.source {
-                        MetricSource::CloudEye { namespace, metric_name } => SourceModel {
+                        MetricSource::CloudEye {
+                            namespace,
+                            metric_name,
+                        } => SourceModel {
                             source_type: "cloud_eye".into(),
                             namespace: (namespace != "SYS.ECS").then(|| namespace.clone()),
                             metric_name: Some(metric_name.clone()),
@@ -549,8 +576,10 @@ impl PolicyModel {
                     weight: x.weight,
                     duration: (!x.duration.is_zero()).then(|| d(x.duration)),
                     per_instance: x.per_instance.then_some(true),
-                    missing_data: (x.missing_data != flexus_policy::MissingData::default()).then(|| enum_name(&x.missing_data)),
-                    stale_after: (x.stale_after != Duration::from_secs(120)).then(|| d(x.stale_after)),
+                    missing_data: (x.missing_data != flexus_policy::MissingData::default())
+                        .then(|| enum_name(&x.missing_data)),
+                    stale_after: (x.stale_after != Duration::from_secs(120))
+                        .then(|| d(x.stale_after)),
                     fallback_capacity: x.fallback_capacity,
                 })
                 .collect(),
@@ -576,7 +605,10 @@ impl PolicyModel {
 
 /// The snake_case name of a policy enum value (its serde form).
 fn enum_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|j| j.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 impl MetricModel {
@@ -615,7 +647,12 @@ impl BehaviourModel {
         } else if !self.policy.is_empty() {
             m.insert(
                 "policies".into(),
-                J::Array(self.policy.iter().map(|p| json!({"type": p.kind, "value": p.value, "period": p.period})).collect()),
+                J::Array(
+                    self.policy
+                        .iter()
+                        .map(|p| json!({"type": p.kind, "value": p.value, "period": p.period}))
+                        .collect(),
+                ),
             );
         }
         J::Object(m)

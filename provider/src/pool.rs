@@ -11,12 +11,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use flexus_api::{Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RemovalRule, RootVolume, SpotSpec};
+use flexus_api::{
+    Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RemovalRule, RootVolume, SpotSpec,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{
-    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest, Operation, ReadRequest,
-    Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
+    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest, Operation,
+    ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
 };
 
 use crate::errors::{Object, pool_field_errors, to_diagnostics};
@@ -187,12 +189,18 @@ impl PoolModel {
                     max_price: s.max_price.clone(),
                     on_demand_base: s.on_demand_base.unwrap_or(spot_default.on_demand_base),
                     spot_percentage: s.spot_percentage.unwrap_or(spot_default.spot_percentage),
-                    fallback_to_on_demand: s.fallback_to_on_demand.unwrap_or(spot_default.fallback_to_on_demand),
+                    fallback_to_on_demand: s
+                        .fallback_to_on_demand
+                        .unwrap_or(spot_default.fallback_to_on_demand),
                 },
             },
             boot_seconds: self.boot_seconds.unwrap_or(60),
             warmup_seconds: self.warmup_seconds.unwrap_or(0),
-            removal_rule: self.removal_rule.as_deref().and_then(parse_removal_rule).unwrap_or_default(),
+            removal_rule: self
+                .removal_rule
+                .as_deref()
+                .and_then(parse_removal_rule)
+                .unwrap_or_default(),
             tags: self.tags.clone().unwrap_or_default(),
         }
     }
@@ -224,19 +232,34 @@ impl PoolModel {
             image: s.image.clone(),
             vpc_id: s.vpc_id.clone(),
             subnet_ids: s.subnet_ids.clone(),
-            security_group_ids: keep(p.is_some_and(|p| p.security_group_ids.is_some()), s.security_group_ids.is_empty())
-                .then(|| s.security_group_ids.clone()),
-            availability_zones: keep(p.is_some_and(|p| p.availability_zones.is_some()), s.availability_zones.is_empty())
-                .then(|| s.availability_zones.clone()),
+            security_group_ids: keep(
+                p.is_some_and(|p| p.security_group_ids.is_some()),
+                s.security_group_ids.is_empty(),
+            )
+            .then(|| s.security_group_ids.clone()),
+            availability_zones: keep(
+                p.is_some_and(|p| p.availability_zones.is_some()),
+                s.availability_zones.is_empty(),
+            )
+            .then(|| s.availability_zones.clone()),
             key_pair: s.key_pair.clone(),
             user_data: s.user_data.clone(),
-            root_volume: keep(p.is_some_and(|p| p.root_volume.is_some()), s.root_volume == RootVolume::default()).then(|| {
-                RootVolumeModel { volume_type: Some(s.root_volume.volume_type.clone()), size: Some(s.root_volume.size) }
+            root_volume: keep(
+                p.is_some_and(|p| p.root_volume.is_some()),
+                s.root_volume == RootVolume::default(),
+            )
+            .then(|| RootVolumeModel {
+                volume_type: Some(s.root_volume.volume_type.clone()),
+                size: Some(s.root_volume.size),
             }),
             min_size: s.min_size,
             max_size: s.max_size,
             initial_size: s.initial_size,
-            spot: keep(p.is_some_and(|p| p.spot.is_some()), s.spot == SpotSpec::default()).then(|| SpotModel {
+            spot: keep(
+                p.is_some_and(|p| p.spot.is_some()),
+                s.spot == SpotSpec::default(),
+            )
+            .then(|| SpotModel {
                 enabled: Some(s.spot.enabled),
                 max_price: s.spot.max_price.clone(),
                 on_demand_base: Some(s.spot.on_demand_base),
@@ -246,9 +269,11 @@ impl PoolModel {
             boot_seconds: Some(s.boot_seconds),
             warmup_seconds: Some(s.warmup_seconds),
             removal_rule: Some(removal_rule_name(s.removal_rule).to_string()),
-            tags: keep(p.is_some_and(|p| p.tags.is_some()), s.tags.is_empty()).then(|| s.tags.clone()),
+            tags: keep(p.is_some_and(|p| p.tags.is_some()), s.tags.is_empty())
+                .then(|| s.tags.clone()),
             wait_for_capacity_timeout: Some(
-                p.and_then(|p| p.wait_for_capacity_timeout.clone()).unwrap_or_else(|| DEFAULT_WAIT.to_string()),
+                p.and_then(|p| p.wait_for_capacity_timeout.clone())
+                    .unwrap_or_else(|| DEFAULT_WAIT.to_string()),
             ),
             current_size: None,
             ready_size: None,
@@ -265,7 +290,10 @@ impl PoolModel {
     }
 
     fn wait_timeout(&self) -> Result<Duration, Diagnostics> {
-        let text = self.wait_for_capacity_timeout.as_deref().unwrap_or(DEFAULT_WAIT);
+        let text = self
+            .wait_for_capacity_timeout
+            .as_deref()
+            .unwrap_or(DEFAULT_WAIT);
         tfplugin::framework::timeouts::parse_duration(text).ok_or_else(|| {
             Diagnostic::error(
                 "Invalid wait_for_capacity_timeout",
@@ -306,15 +334,14 @@ impl Resource for PoolResource {
             })?
             .attribute("wait_for_capacity_timeout", |a| {
                 a.validator(tfplugin::validators::from_fn("a duration", |v, path, d| {
-                    if let Some(s) = v.as_str() {
-                        if tfplugin::framework::timeouts::parse_duration(s).is_none() {
+                    if let Some(s) = v.as_str()
+                        && tfplugin::framework::timeouts::parse_duration(s).is_none() {
                             d.error_at(
                                 path.clone(),
                                 "Invalid duration",
                                 format!("{path} must be a duration such as \"10m\" or \"90s\", got {s:?}"),
                             );
                         }
-                    }
                 }))
             })
     }
@@ -331,7 +358,11 @@ impl Resource for PoolResource {
         pool_field_errors(&m.to_spec().validate(""))
     }
 
-    async fn create(&self, ctx: &Ctx<Flexus>, req: CreateRequest<PoolModel>) -> Result<PoolModel, Diagnostics> {
+    async fn create(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: CreateRequest<PoolModel>,
+    ) -> Result<PoolModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
         let ns = api.namespace_for(m.namespace.as_deref())?;
@@ -350,7 +381,9 @@ impl Resource for PoolResource {
                 // A pool with this name exists. If it is exactly this declaration (an earlier
                 // apply that timed out waiting for capacity), adopt it; otherwise refuse.
                 let existing = get_pool(api, &ns, &m.name).await?;
-                let same = existing.as_ref().is_some_and(|p| p.spec == spec && p.status.phase != PoolPhase::Deleting);
+                let same = existing
+                    .as_ref()
+                    .is_some_and(|p| p.spec == spec && p.status.phase != PoolPhase::Deleting);
                 if !same {
                     return Err(Diagnostic::error(
                         "Pool already exists",
@@ -374,7 +407,11 @@ impl Resource for PoolResource {
         Ok(out)
     }
 
-    async fn read(&self, ctx: &Ctx<Flexus>, req: ReadRequest<PoolModel>) -> Result<Option<PoolModel>, Diagnostics> {
+    async fn read(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: ReadRequest<PoolModel>,
+    ) -> Result<Option<PoolModel>, Diagnostics> {
         let api = ctx.data()?;
         let ns = api.namespace_for(req.state.namespace.as_deref())?;
         match get_pool(api, &ns, &req.state.name).await? {
@@ -384,7 +421,11 @@ impl Resource for PoolResource {
         }
     }
 
-    async fn update(&self, ctx: &Ctx<Flexus>, req: UpdateRequest<PoolModel>) -> Result<PoolModel, Diagnostics> {
+    async fn update(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: UpdateRequest<PoolModel>,
+    ) -> Result<PoolModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
         let ns = api.namespace_for(m.namespace.as_deref())?;
@@ -405,7 +446,11 @@ impl Resource for PoolResource {
         Ok(out)
     }
 
-    async fn delete(&self, ctx: &Ctx<Flexus>, req: DeleteRequest<PoolModel>) -> Result<(), Diagnostics> {
+    async fn delete(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: DeleteRequest<PoolModel>,
+    ) -> Result<(), Diagnostics> {
         let api = ctx.data()?;
         let ns = api.namespace_for(req.prior.namespace.as_deref())?;
         let name = req.prior.name.clone();
@@ -425,7 +470,9 @@ impl Resource for PoolResource {
         let timeout = ctx.timeout().unwrap_or(DELETE_TIMEOUT);
         let start = Instant::now();
         loop {
-            let Some(p) = get_pool(api, &ns, &name).await? else { return Ok(()) };
+            let Some(p) = get_pool(api, &ns, &name).await? else {
+                return Ok(());
+            };
             if start.elapsed() >= timeout {
                 return Err(Diagnostic::error(
                     "Timed out deleting the pool",
@@ -445,12 +492,22 @@ impl Resource for PoolResource {
         }
     }
 
-    async fn import(&self, ctx: &Ctx<Flexus>, req: ImportRequest) -> Result<Option<PoolModel>, Diagnostics> {
+    async fn import(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: ImportRequest,
+    ) -> Result<Option<PoolModel>, Diagnostics> {
         let api = ctx.data()?;
         let (ns, name) = api.split_id(&req.id)?;
         match get_pool(api, &ns, &name).await? {
-            Some(p) if p.status.phase != PoolPhase::Deleting => Ok(Some(PoolModel::from_pool(&p, None))),
-            _ => Err(Diagnostic::error("Cannot import the pool", format!("pool {ns}/{name} does not exist in the agent")).into()),
+            Some(p) if p.status.phase != PoolPhase::Deleting => {
+                Ok(Some(PoolModel::from_pool(&p, None)))
+            }
+            _ => Err(Diagnostic::error(
+                "Cannot import the pool",
+                format!("pool {ns}/{name} does not exist in the agent"),
+            )
+            .into()),
         }
     }
 }
@@ -484,7 +541,10 @@ async fn wait_for_capacity(
     let start = Instant::now();
     loop {
         let pool = get_pool(api, ns, name).await?.ok_or_else(|| {
-            Diagnostics::from(Diagnostic::error("Pool vanished", format!("pool {ns}/{name} was deleted while apply waited for capacity")))
+            Diagnostics::from(Diagnostic::error(
+                "Pool vanished",
+                format!("pool {ns}/{name} was deleted while apply waited for capacity"),
+            ))
         })?;
         if pool.status.ready_size >= min {
             return Ok(pool);

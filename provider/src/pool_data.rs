@@ -65,13 +65,21 @@ impl DataSource for PoolDataSource {
         "flexus_x_pool"
     }
 
-    async fn read(&self, ctx: &Ctx<Flexus>, req: ReadDataRequest<PoolLookup>) -> Result<PoolLookup, Diagnostics> {
+    async fn read(
+        &self,
+        ctx: &Ctx<Flexus>,
+        req: ReadDataRequest<PoolLookup>,
+    ) -> Result<PoolLookup, Diagnostics> {
         let api = ctx.data()?;
         let c = req.config;
         let ns = api.namespace_for(c.namespace.as_deref())?;
         let pool = get_pool(api, &ns, &c.name).await?.ok_or_else(|| {
             Diagnostics::from(
-                Diagnostic::error("Pool not found", format!("the agent has no pool {ns}/{}", c.name)).at(AttrPath::new("name")),
+                Diagnostic::error(
+                    "Pool not found",
+                    format!("the agent has no pool {ns}/{}", c.name),
+                )
+                .at(AttrPath::new("name")),
             )
         })?;
         let m = PoolModel::from_pool(&pool, None);
@@ -89,7 +97,11 @@ impl DataSource for PoolDataSource {
             instance_ids: m.instance_ids,
             status: m.status,
             last_error: pool.status.last_error.clone(),
-            last_decision: pool.status.last_decision.as_ref().map(|d| d.explanation.clone()),
+            last_decision: pool
+                .status
+                .last_decision
+                .as_ref()
+                .map(|d| d.explanation.clone()),
         })
     }
 }

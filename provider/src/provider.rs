@@ -44,7 +44,7 @@ pub struct ProviderConfig {
     /// Timeout of one request to the agent, as a duration such as `30s` (default `30s`).
     pub request_timeout: Option<String>,
     /// How many times a request that failed transiently (connection refused, timeout, 429,
-    /// 502, 503, 504) is retried, with exponential backoff (default 4).
+    /// 5xx other than 501) is retried, with exponential backoff (default 4).
     #[schemars(range(min = 0, max = 20))]
     pub max_retries: Option<i64>,
 }
@@ -93,29 +93,31 @@ impl Provider for FlexusProvider {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
-        if let Some(t) = known_str(config, "request_timeout") {
-            if tfplugin::framework::timeouts::parse_duration(t).is_none() {
+        if let Some(t) = known_str(config, "request_timeout")
+            && tfplugin::framework::timeouts::parse_duration(t).is_none() {
                 d.error_at(
                     AttrPath::new("request_timeout"),
                     "Invalid request timeout",
-                    format!("request_timeout must be a duration such as \"30s\" or \"2m\", got {t:?}"),
+                    format!(
+                        "request_timeout must be a duration such as \"30s\" or \"2m\", got {t:?}"
+                    ),
                 );
             }
-        }
-        if let Some(ns) = known_str(config, "namespace") {
-            if let Err(e) = flexus_api::validate_name("namespace", ns) {
+        if let Some(ns) = known_str(config, "namespace")
+            && let Err(e) = flexus_api::validate_name("namespace", ns) {
                 d.error_at(AttrPath::new("namespace"), "Invalid namespace", e.message);
             }
-        }
-        if let Some(ep) = known_str(config, "endpoint") {
-            if let Err(e) = Client::new(ep, None) {
+        if let Some(ep) = known_str(config, "endpoint")
+            && let Err(e) = Client::new(ep, None) {
                 d.error_at(AttrPath::new("endpoint"), "Invalid endpoint", e.to_string());
             }
-        }
         d
     }
 
-    async fn configure(&self, req: ConfigureRequest<ProviderConfig>) -> Result<Flexus, Diagnostics> {
+    async fn configure(
+        &self,
+        req: ConfigureRequest<ProviderConfig>,
+    ) -> Result<Flexus, Diagnostics> {
         let c = req.config;
         let endpoint_from_env = c.endpoint.is_none();
         let endpoint = c
@@ -126,28 +128,41 @@ impl Provider for FlexusProvider {
         let token = c.token.clone().or_else(|| env_nonempty(ENV_TOKEN));
         let namespace = c.namespace.clone().or_else(|| env_nonempty(ENV_NAMESPACE));
         let mut d = Diagnostics::new();
-        if let Some(ns) = &namespace {
-            if let Err(e) = flexus_api::validate_name("namespace", ns) {
+        if let Some(ns) = &namespace
+            && let Err(e) = flexus_api::validate_name("namespace", ns) {
                 let diag = Diagnostic::error(
                     "Invalid namespace",
-                    format!("{}{}", e.message, if c.namespace.is_none() { " (from FLEXUS_NAMESPACE)" } else { "" }),
+                    format!(
+                        "{}{}",
+                        e.message,
+                        if c.namespace.is_none() {
+                            " (from FLEXUS_NAMESPACE)"
+                        } else {
+                            ""
+                        }
+                    ),
                 );
-                d.push(if c.namespace.is_some() { diag.at(AttrPath::new("namespace")) } else { diag });
+                d.push(if c.namespace.is_some() {
+                    diag.at(AttrPath::new("namespace"))
+                } else {
+                    diag
+                });
             }
-        }
         let request_timeout = match &c.request_timeout {
             None => Duration::from_secs(30),
-            Some(t) => match tfplugin::framework::timeouts::parse_duration(t) {
-                Some(v) if !v.is_zero() => v,
-                _ => {
-                    d.error_at(
+            Some(t) => {
+                match tfplugin::framework::timeouts::parse_duration(t) {
+                    Some(v) if !v.is_zero() => v,
+                    _ => {
+                        d.error_at(
                         AttrPath::new("request_timeout"),
                         "Invalid request timeout",
                         format!("request_timeout must be a positive duration such as \"30s\", got {t:?}"),
                     );
-                    Duration::from_secs(30)
+                        Duration::from_secs(30)
+                    }
                 }
-            },
+            }
         };
         let max_retries = u32::try_from(c.max_retries.unwrap_or(4)).unwrap_or(4);
         let client = match Client::new(&endpoint, token) {
@@ -155,37 +170,52 @@ impl Provider for FlexusProvider {
             Err(e) => {
                 let diag = Diagnostic::error(
                     "Invalid endpoint",
-                    format!("{e}{}", if endpoint_from_env { " (from FLEXUS_ENDPOINT)" } else { "" }),
+                    format!(
+                        "{e}{}",
+                        if endpoint_from_env {
+                            " (from FLEXUS_ENDPOINT)"
+                        } else {
+                            ""
+                        }
+                    ),
                 );
-                d.push(if endpoint_from_env { diag } else { diag.at(AttrPath::new("endpoint")) });
+                d.push(if endpoint_from_env {
+                    diag
+                } else {
+                    diag.at(AttrPath::new("endpoint"))
+                });
                 None
             }
         };
         d.clone().into_result()?;
         let client = client.ok_or(d)?;
         tracing::debug!(endpoint = %endpoint, namespace = ?namespace, "flexus provider configured");
-        Ok(Flexus { client, namespace, request_timeout, max_retries })
+        Ok(Flexus {
+            client,
+            namespace,
+            request_timeout,
+            max_retries,
+        })
     }
 
-    fn resources(&self) -> Resources<Flexus> {
-        Resources::new()
-            .with(crate::pool::PoolResource)
-            .and_then(|r| r.with(crate::policy::PolicyResource))
-            .unwrap_or_else(|e| panic!("flexus resource schemas are invalid (a bug caught at start): {e}"))
+    fn resources(&self) -> Result<Resources<Flexus>, tfplugin::Error> {
+        Resources::new().with(crate::pool::PoolResource)?.with(crate::policy::PolicyResource)
     }
 
-    fn data_sources(&self) -> DataSources<Flexus> {
-        DataSources::new()
-            .with(crate::pool_data::PoolDataSource)
-            .and_then(|r| r.with(crate::simulation::SimulationDataSource))
-            .unwrap_or_else(|e| panic!("flexus data source schemas are invalid (a bug caught at start): {e}"))
+    fn data_sources(&self) -> Result<DataSources<Flexus>, tfplugin::Error> {
+        DataSources::new().with(crate::pool_data::PoolDataSource)?.with(crate::simulation::SimulationDataSource)
     }
 }
 
 impl Flexus {
     /// A configured client for tests and tools.
     pub fn new(client: Client, namespace: Option<String>) -> Flexus {
-        Flexus { client, namespace, request_timeout: Duration::from_secs(30), max_retries: 4 }
+        Flexus {
+            client,
+            namespace,
+            request_timeout: Duration::from_secs(30),
+            max_retries: 4,
+        }
     }
 
     /// The namespace of an object: its own, else the provider's.
@@ -215,7 +245,9 @@ impl Flexus {
                 Ok((ns.to_string(), name.to_string()))
             }
             Some(_) => Err(bad()),
-            None if !id.is_empty() => Ok((self.namespace_for(None).map_err(|_| bad())?, id.to_string())),
+            None if !id.is_empty() => {
+                Ok((self.namespace_for(None).map_err(|_| bad())?, id.to_string()))
+            }
             None => Err(bad()),
         }
     }
@@ -234,17 +266,32 @@ impl Flexus {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) => {
                     if !is_transient(&e) {
-                        return Err(ProviderError::Api { what: what.to_string(), source: e });
+                        return Err(ProviderError::Api {
+                            what: what.to_string(),
+                            source: e,
+                        });
                     }
-                    ProviderError::Api { what: what.to_string(), source: e }
+                    ProviderError::Api {
+                        what: what.to_string(),
+                        source: e,
+                    }
                 }
-                Err(_) => ProviderError::Timeout { what: what.to_string(), after: self.request_timeout },
+                Err(_) => ProviderError::Timeout {
+                    what: what.to_string(),
+                    after: self.request_timeout,
+                },
             };
             if attempt >= self.max_retries {
                 return Err(err);
             }
-            let backoff = Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5));
-            tracing::debug!(what, attempt, ?backoff, "transient agent failure, retrying: {err}");
+            let backoff = Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5)))
+                .min(Duration::from_secs(5));
+            tracing::debug!(
+                what,
+                attempt,
+                ?backoff,
+                "transient agent failure, retrying: {err}"
+            );
             tokio::time::sleep(backoff).await;
             attempt += 1;
         }
@@ -254,7 +301,9 @@ impl Flexus {
 fn is_transient(e: &ClientError) -> bool {
     match e {
         ClientError::Transport { .. } => true,
-        ClientError::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+        // As hashicorp/go-retryablehttp (what the Go SDKs use): 429 and every 5xx but 501.
+        // Safe because every call the provider makes is idempotent (GET, PUT, DELETE).
+        ClientError::Api { status, .. } => *status == 429 || (*status >= 500 && *status != 501),
         _ => false,
     }
 }

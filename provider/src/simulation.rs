@@ -91,7 +91,9 @@ pub fn parse_policy_text(text: &str) -> Result<flexus_policy::Policy, Diagnostic
     parsed.map_err(|ds| {
         let mut out = Diagnostics::new();
         for d in ds.iter() {
-            out.push(Diagnostic::error("Invalid policy", d.to_string()).at(AttrPath::new("policy")));
+            out.push(
+                Diagnostic::error("Invalid policy", d.to_string()).at(AttrPath::new("policy")),
+            );
         }
         out
     })
@@ -112,24 +114,40 @@ impl DataSource for SimulationDataSource {
         }
     }
 
-    async fn read(&self, _ctx: &Ctx<Flexus>, req: ReadDataRequest<SimulationModel>) -> Result<SimulationModel, Diagnostics> {
+    async fn read(
+        &self,
+        _ctx: &Ctx<Flexus>,
+        req: ReadDataRequest<SimulationModel>,
+    ) -> Result<SimulationModel, Diagnostics> {
         let mut m = req.config;
         let policy = parse_policy_text(&m.policy)?;
-        let mut opts = SimulateOptions { against: m.against.clone().unwrap_or_default(), ..SimulateOptions::default() };
+        let mut opts = SimulateOptions {
+            against: m.against.clone().unwrap_or_default(),
+            ..SimulateOptions::default()
+        };
         opts.flavor = m.flavor.clone();
         if let Some(p) = m.peak_instances {
             opts.peak_instances = p;
         }
         opts.max_hours = m.max_hours;
         let trace = m.trace.clone();
-        let card = tokio::task::spawn_blocking(move || simulate_named_trace(&trace, &policy, &opts))
-            .await
-            .map_err(|e| Diagnostics::from(Diagnostic::error("Simulation failed", e.to_string())))?
-            .map_err(|e| Diagnostics::from(Diagnostic::from_error("Simulation failed", &e).at(AttrPath::new("trace"))))?;
-        let ours = card
-            .scores
-            .first()
-            .ok_or_else(|| Diagnostics::from(Diagnostic::error("Simulation failed", "the simulator returned no score")))?;
+        let card =
+            tokio::task::spawn_blocking(move || simulate_named_trace(&trace, &policy, &opts))
+                .await
+                .map_err(|e| {
+                    Diagnostics::from(Diagnostic::error("Simulation failed", e.to_string()))
+                })?
+                .map_err(|e| {
+                    Diagnostics::from(
+                        Diagnostic::from_error("Simulation failed", &e).at(AttrPath::new("trace")),
+                    )
+                })?;
+        let ours = card.scores.first().ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Simulation failed",
+                "the simulator returned no score",
+            ))
+        })?;
         m.hours = Some(card.hours);
         m.peak_demand = Some(card.peak_demand);
         m.slo_violation_pct = Some(ours.slo_violation_pct);
@@ -141,9 +159,20 @@ impl DataSource for SimulationDataSource {
         m.under_instance_hours = Some(ours.under_instance_hours);
         m.actions_per_hour = Some(ours.actions_per_hour);
         m.time_to_capacity_max_minutes = Some(ours.ttc_max_min);
-        m.baseline_cost = Some(card.scores.iter().skip(1).map(|s| (s.policy.clone(), s.cost)).collect());
-        m.baseline_slo_violation_pct =
-            Some(card.scores.iter().skip(1).map(|s| (s.policy.clone(), s.slo_violation_pct)).collect());
+        m.baseline_cost = Some(
+            card.scores
+                .iter()
+                .skip(1)
+                .map(|s| (s.policy.clone(), s.cost))
+                .collect(),
+        );
+        m.baseline_slo_violation_pct = Some(
+            card.scores
+                .iter()
+                .skip(1)
+                .map(|s| (s.policy.clone(), s.slo_violation_pct))
+                .collect(),
+        );
         m.scorecard = Some(card.markdown());
         Ok(m)
     }

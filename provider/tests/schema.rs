@@ -8,8 +8,8 @@ use tfplugin::{Provider, Resource};
 fn every_schema_loads_and_passes_terraforms_rules() {
     let p = FlexusProvider;
     p.schema().expect("provider schema");
-    let _ = p.resources();
-    let _ = p.data_sources();
+    p.resources().expect("resource schemas");
+    p.data_sources().expect("data source schemas");
 }
 
 #[test]
@@ -37,7 +37,9 @@ fn checked_in_docs_match_the_schemas() {
 
 #[test]
 fn pool_schema_marks_the_live_count_computed_and_the_name_as_forcing_replacement() {
-    let s = terraform_provider_flexus::pool::PoolResource.schema().expect("schema");
+    let s = terraform_provider_flexus::pool::PoolResource
+        .schema()
+        .expect("schema");
     let b = &s.schema.block;
     for computed in ["current_size", "ready_size", "instance_ids", "status", "id"] {
         let a = b.get_attribute(computed).expect(computed);

@@ -1,0 +1,219 @@
+//! Model conversions and plan-time validation, without Terraform or an agent.
+
+use flexus_api::{PolicySpec, Pool, PoolPhase, PoolSpec, PoolStatus};
+use terraform_provider_flexus::errors::policy_diagnostics;
+use terraform_provider_flexus::policy::{PolicyResource, validate_config};
+use terraform_provider_flexus::policy_model::PolicyModel;
+use terraform_provider_flexus::pool::{PoolModel, PoolResource};
+use tfplugin::{AttrPath, Resource};
+
+fn examples_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
+}
+
+fn spec_of(policy: flexus_policy::Policy) -> PolicySpec {
+    PolicySpec {
+        pool: "web".into(),
+        enabled: policy.enabled,
+        dry_run: policy.dry_run,
+        policy,
+    }
+}
+
+#[test]
+fn every_example_policy_round_trips_through_the_terraform_model() {
+    let mut n = 0;
+    for e in std::fs::read_dir(examples_dir()).expect("examples/policies") {
+        let path = e.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read policy");
+        let policy = match path.extension().and_then(|x| x.to_str()) {
+            Some("hcl") => flexus_policy::parse_hcl(&text, &path.display().to_string()),
+            Some("json") => flexus_policy::parse_json(&text),
+            _ => continue,
+        }
+        .unwrap_or_else(|d| panic!("{} is a valid policy: {d}", path.display()));
+        let spec = spec_of(policy.clone());
+        let model = PolicyModel::from_policy("ns/p", "ns", "p", &spec, None);
+        let back = model
+            .to_policy()
+            .unwrap_or_else(|d| panic!("{}: rendered model is valid: {d}", path.display()));
+        assert_eq!(
+            back,
+            policy,
+            "{} survives policy -> terraform model -> policy",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 3, "found the example policies ({n})");
+}
+
+fn base_model() -> PolicyModel {
+    let policy = flexus_policy::parse_json(
+        r#"{"strategy":"target_tracking","bounds":{"min":1,"max":8},
+            "metrics":[{"name":"cpu","kind":"cpu","target":60,"duration":"60s","source":{"type":"cloud_eye","metric_name":"cpu_util"}}],
+            "scale_in":{"stabilisation_window":"2m","policies":[{"type":"pods","value":2,"period":"1m"}]}}"#,
+    )
+    .expect("valid");
+    PolicyModel::from_policy("ns/p", "ns", "p", &spec_of(policy), None)
+}
+
+#[test]
+fn an_unchanged_policy_keeps_the_spelling_of_the_state() {
+    let mut prior = base_model();
+    prior.metric[0].duration = Some("60s".into()); // the agent would print "1m"
+    let stored = spec_of(prior.to_policy().expect("valid"));
+    let read = PolicyModel::from_policy("ns/p", "ns", "p", &stored, Some(&prior));
+    assert_eq!(read, prior);
+}
+
+#[test]
+fn a_policy_edited_outside_terraform_reads_back_as_the_agents_version() {
+    let prior = base_model();
+    let mut stored = spec_of(prior.to_policy().expect("valid"));
+    stored.policy.metrics[0].target = Some(85.0);
+    let read = PolicyModel::from_policy("ns/p", "ns", "p", &stored, Some(&prior));
+    assert_eq!(read.metric[0].target, Some(85.0));
+    assert_eq!(
+        read.scale_in, prior.scale_in,
+        "unchanged parts render as before"
+    );
+}
+
+#[test]
+fn policy_errors_point_at_the_terraform_attribute() {
+    let mut m = base_model();
+    m.metric[0].target = Some(-5.0);
+    m.scale_in.as_mut().expect("scale_in").stabilisation_window = Some("5 minutes".into());
+    m.bounds.min = 9;
+    let d = policy_diagnostics(&m.to_policy().expect_err("invalid"));
+    let paths: Vec<String> = d
+        .iter()
+        .filter_map(|x| x.path.as_ref().map(ToString::to_string))
+        .collect();
+    assert!(
+        paths.iter().any(|p| p == "scale_in.stabilisation_window"),
+        "{paths:?}"
+    );
+    // The structural error hides the dependent semantic ones only where they overlap.
+    assert!(!paths.is_empty());
+}
+
+#[test]
+fn plan_time_validation_reads_the_raw_configuration() {
+    let mut m = base_model();
+    m.metric[0].target = Some(-5.0);
+    let ty = tfplugin::testing::resource_type(&PolicyResource).expect("type");
+    let v = tfplugin::model::to_value(&m, &ty, "test").expect("value");
+    let d = validate_config(&v);
+    let paths: Vec<AttrPath> = d.iter().filter_map(|x| x.path.clone()).collect();
+    assert!(
+        paths.contains(&AttrPath::new("metric").index(0).attr("target")),
+        "{d}"
+    );
+    // A valid policy passes.
+    let ok = tfplugin::model::to_value(&base_model(), &ty, "test").expect("value");
+    assert!(validate_config(&ok).is_empty(), "{}", validate_config(&ok));
+}
+
+fn pool_model() -> PoolModel {
+    PoolModel {
+        id: None,
+        namespace: None,
+        name: "web".into(),
+        flavor: "x1.2u.4g".into(),
+        image: "img".into(),
+        vpc_id: "vpc".into(),
+        subnet_ids: vec!["s1".into()],
+        security_group_ids: None,
+        availability_zones: None,
+        key_pair: None,
+        user_data: None,
+        root_volume: None,
+        min_size: 1,
+        max_size: 4,
+        initial_size: None,
+        spot: None,
+        boot_seconds: Some(60),
+        warmup_seconds: Some(0),
+        removal_rule: Some("spot_newest_first".into()),
+        tags: Some([("app".to_string(), "x".to_string())].into()),
+        wait_for_capacity_timeout: Some("5m".into()),
+        current_size: None,
+        ready_size: None,
+        instance_ids: None,
+        status: None,
+    }
+}
+
+fn pool(spec: PoolSpec, current: u32) -> Pool {
+    Pool {
+        namespace: "ns".into(),
+        name: "web".into(),
+        id: "ns/web".into(),
+        version: 1,
+        spec,
+        status: PoolStatus {
+            phase: PoolPhase::Ready,
+            current_size: current,
+            ready_size: current,
+            instance_ids: (0..current).map(|i| format!("i-{i}")).collect(),
+            ..PoolStatus::default()
+        },
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+#[test]
+fn the_agent_scaling_a_pool_changes_only_computed_attributes() {
+    let prior = pool_model();
+    let read = PoolModel::from_pool(&pool(prior.to_spec(), 3), Some(&prior));
+    assert_eq!(read.current_size, Some(3));
+    assert_eq!(read.instance_ids.as_ref().map(Vec::len), Some(3));
+    let mut declared = read.clone();
+    declared.current_size = None;
+    declared.ready_size = None;
+    declared.instance_ids = None;
+    declared.status = None;
+    declared.id = None;
+    declared.namespace = None;
+    assert_eq!(
+        declared, prior,
+        "the declaration and its spelling are kept (no root_volume or spot block appears)"
+    );
+}
+
+#[test]
+fn a_pool_declaration_changed_outside_terraform_is_read_back() {
+    let prior = pool_model();
+    let mut spec = prior.to_spec();
+    spec.max_size = 10;
+    spec.root_volume.size = 100;
+    let read = PoolModel::from_pool(&pool(spec, 1), Some(&prior));
+    assert_eq!(read.max_size, 10);
+    assert_eq!(read.root_volume.as_ref().and_then(|r| r.size), Some(100));
+    assert_eq!(
+        read.spot, None,
+        "the unchanged default spot block stays unset"
+    );
+    assert_eq!(
+        read.wait_for_capacity_timeout.as_deref(),
+        Some("5m"),
+        "provider-only settings are kept"
+    );
+}
+
+#[test]
+fn pool_bounds_are_checked_at_plan_time_with_the_agents_rules() {
+    let mut m = pool_model();
+    m.min_size = 5;
+    m.max_size = 2;
+    let ty = tfplugin::testing::resource_type(&PoolResource).expect("type");
+    let v = tfplugin::model::to_value(&m, &ty, "test").expect("value");
+    let d = PoolResource.validate(&v);
+    assert!(
+        d.iter().any(|x| x.path == Some(AttrPath::new("min_size"))),
+        "{d}"
+    );
+}

@@ -1,0 +1,154 @@
+//! Every example directory is exercised: `examples/teams` applies the
+//! `examples/modules/inference-pool` module twice (two teams, two namespaces) with both
+//! Terraform versions, the registry docs' examples pass `terraform validate`, and
+//! `examples/quickstart` is the base of the Terraform matrix (`terraform_matrix.rs`).
+
+use std::path::Path;
+
+use flexus_e2e::{
+    Stack, StackOptions, copy_tf_files, repo_root, terraform_1_0, terraform_latest, workspace,
+};
+
+fn teams(terraform: &Path) {
+    let stack = Stack::start(StackOptions::default());
+    let client = stack.client();
+    let ws = workspace(terraform, &stack, "team-a");
+    // The root refers to the module as ../modules/inference-pool.
+    let module_dir = ws.path().join("../modules/inference-pool");
+    std::fs::create_dir_all(&module_dir).expect("module dir");
+    copy_tf_files(
+        &repo_root().join("examples/modules/inference-pool"),
+        &module_dir,
+    );
+    copy_tf_files(&repo_root().join("examples/teams"), &ws.path());
+
+    ws.terraform(&["init"])
+        .expect("init")
+        .expect_code(0, "init");
+    ws.terraform(&["apply", "-auto-approve"])
+        .expect("apply")
+        .expect_code(0, "apply of two module instances");
+
+    let a = stack
+        .block_on(client.get_pool("team-a", "inference"))
+        .expect("team-a pool")
+        .value;
+    let b = stack
+        .block_on(client.get_pool("team-b", "chat"))
+        .expect("team-b pool")
+        .value;
+    assert!(
+        a.status.ready_size >= 1 && b.status.ready_size >= 2,
+        "both pools reached min_size: {:?} {:?}",
+        a.status,
+        b.status
+    );
+    assert_eq!(a.spec.tags.get("team").map(String::as_str), Some("team-a"));
+    let pa = stack
+        .block_on(client.get_policy("team-a", "inference-scaling"))
+        .expect("team-a policy")
+        .value;
+    assert_eq!(
+        pa.spec.policy.schedules.len(),
+        1,
+        "team-a has the business-hours schedule"
+    );
+    let pb = stack
+        .block_on(client.get_policy("team-b", "chat-scaling"))
+        .expect("team-b policy")
+        .value;
+    assert!(pb.spec.policy.schedules.is_empty());
+
+    let plan = ws.terraform(&["plan", "-detailed-exitcode"]).expect("plan");
+    plan.expect_code(0, "no changes after applying the module twice");
+
+    ws.terraform(&["destroy", "-auto-approve"])
+        .expect("destroy")
+        .expect_code(0, "destroy");
+    for ns in ["team-a", "team-b"] {
+        assert!(
+            stack
+                .block_on(client.list_pools(ns))
+                .expect("list")
+                .is_empty(),
+            "{ns} has no pool left"
+        );
+    }
+    assert!(
+        stack.emulator_instances("inference").is_empty()
+            && stack.emulator_instances("chat").is_empty()
+    );
+}
+
+#[test]
+fn terraform_1_15_applies_one_module_for_two_teams_in_two_namespaces() {
+    teams(&terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_applies_one_module_for_two_teams_in_two_namespaces() {
+    teams(&terraform_1_0());
+}
+
+#[test]
+fn the_registry_docs_examples_pass_terraform_validate() {
+    use terraform_provider_flexus::docs;
+    let stack_free =
+        tfplugin::testing::Workspace::new(&terraform_latest(), &[flexus_e2e::provider()], &[])
+            .expect("workspace");
+    let body = [
+        docs::POOL_EXAMPLE,
+        docs::POLICY_EXAMPLE,
+        docs::POOL_DATA_EXAMPLE,
+        docs::SIMULATION_EXAMPLE,
+    ]
+    .join("\n");
+    stack_free
+        .write(
+            "main.tf",
+            &format!(
+                "{}\nprovider \"flexus\" {{}}\n{body}",
+                flexus_e2e::provider().required_providers_block()
+            ),
+        )
+        .expect("main.tf");
+    stack_free
+        .terraform(&["init"])
+        .expect("init")
+        .expect_code(0, "init");
+    stack_free
+        .terraform(&["validate"])
+        .expect("validate")
+        .expect_code(0, "docs examples are valid");
+}
+
+#[test]
+fn every_example_directory_is_covered_by_a_test() {
+    // quickstart: terraform_matrix.rs; teams + modules/inference-pool: this file;
+    // policies: flexus-policy's parse and golden tests (and provider/tests/models.rs);
+    // agent: crates/agent/tests/examples.rs loads agent.toml.
+    let covered = ["agent", "modules", "policies", "quickstart", "teams"];
+    let mut found: Vec<String> = std::fs::read_dir(repo_root().join("examples"))
+        .expect("examples dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    for d in &found {
+        assert!(
+            covered.contains(&d.as_str()),
+            "examples/{d} is not exercised by any test; add it here and to a test"
+        );
+    }
+    let modules: Vec<String> = std::fs::read_dir(repo_root().join("examples/modules"))
+        .expect("modules dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        modules,
+        vec!["inference-pool".to_string()],
+        "each module needs a root that applies it in a test"
+    );
+}
