@@ -106,15 +106,11 @@ impl Provider for ToyFs {
             lock: tokio::sync::Mutex::new(()),
         })
     }
-    fn resources(&self) -> Resources<Store> {
-        Resources::new()
-            .with(ItemResource)
-            .unwrap_or_else(|e| panic!("toyfs_item schema: {e}"))
+    fn resources(&self) -> Result<Resources<Store>, tfplugin::Error> {
+        Resources::new().with(ItemResource)
     }
-    fn data_sources(&self) -> DataSources<Store> {
-        DataSources::new()
-            .with(ItemLookup)
-            .unwrap_or_else(|e| panic!("toyfs_item_lookup schema: {e}"))
+    fn data_sources(&self) -> Result<DataSources<Store>, tfplugin::Error> {
+        DataSources::new().with(ItemLookup)
     }
 }
 

@@ -135,12 +135,13 @@ pub trait Provider: Send + Sync + 'static {
         req: ConfigureRequest<Self::Config>,
     ) -> impl Future<Output = Result<Self::Data, Diagnostics>> + Send;
 
-    /// The managed resources this provider serves.
-    fn resources(&self) -> Resources<Self::Data>;
+    /// The managed resources this provider serves (schemas are checked while adding them:
+    /// `Resources::new().with(A)?.with(B)`; an error stops the provider at start).
+    fn resources(&self) -> Result<Resources<Self::Data>, Error>;
 
     /// The data sources this provider serves.
-    fn data_sources(&self) -> DataSources<Self::Data> {
-        DataSources::new()
+    fn data_sources(&self) -> Result<DataSources<Self::Data>, Error> {
+        Ok(DataSources::new())
     }
 }
 

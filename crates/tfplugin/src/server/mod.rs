@@ -54,7 +54,7 @@ impl<P: Provider> Inner<P> {
         let provider_schema = provider.schema()?;
         provider_schema.block.check("provider")?;
         let mut resources = BTreeMap::new();
-        for r in provider.resources().0 {
+        for r in provider.resources()?.0 {
             let name = r.type_name().to_string();
             check_type_name(provider.type_name(), &name)?;
             if resources.insert(name.clone(), r).is_some() {
@@ -65,7 +65,7 @@ impl<P: Provider> Inner<P> {
             }
         }
         let mut data_sources = BTreeMap::new();
-        for d in provider.data_sources().0 {
+        for d in provider.data_sources()?.0 {
             let name = d.type_name().to_string();
             check_type_name(provider.type_name(), &name)?;
             if data_sources.insert(name.clone(), d).is_some() {

@@ -91,10 +91,8 @@ impl Provider for TestProvider {
     async fn configure(&self, _req: ConfigureRequest<NoConfig>) -> Result<(), Diagnostics> {
         Ok(())
     }
-    fn resources(&self) -> Resources<()> {
-        Resources::new()
-            .with(Things)
-            .unwrap_or_else(|e| panic!("{e}"))
+    fn resources(&self) -> Result<Resources<()>, crate::Error> {
+        Resources::new().with(Things)
     }
 }
 
