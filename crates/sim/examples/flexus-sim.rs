@@ -12,7 +12,10 @@ use flexus_sim::cli::{BASELINES, SimulateArgs, SimulateOptions, simulate};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Parser)]
-#[command(name = "flexus-sim", about = "Replay a trace against a policy and baseline autoscalers")]
+#[command(
+    name = "flexus-sim",
+    about = "Replay a trace against a policy and baseline autoscalers"
+)]
 struct Args {
     /// Trace name (see --list) or a `timestamp,count` CSV file.
     #[arg(long)]
@@ -101,7 +104,9 @@ fn main() -> anyhow::Result<()> {
         seed: a.seed,
         max_hours: a.hours,
         forecast_bucket_s: a.forecast_bucket,
-        against: a.against.unwrap_or_else(|| BASELINES.iter().map(|s| (*s).to_owned()).collect()),
+        against: a
+            .against
+            .unwrap_or_else(|| BASELINES.iter().map(|s| (*s).to_owned()).collect()),
         ..SimulateOptions::default()
     };
     let total = options.against.len() as u64 + u64::from(a.policy.is_some());

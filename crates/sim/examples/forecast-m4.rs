@@ -9,23 +9,38 @@ use std::time::Instant;
 use flexus_policy::forecast::{Method, forecast, mase, seasonal_naive, smape};
 
 fn read(path: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<f64>)>> {
-    let mut r = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(path)?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)?;
     let mut out = Vec::new();
     for rec in r.records() {
         let rec = rec?;
         let id = rec.get(0).unwrap_or_default().to_owned();
-        let vals = rec.iter().skip(1).filter(|v| !v.trim().is_empty()).map(|v| v.trim().parse::<f64>()).collect::<Result<Vec<_>, _>>()?;
+        let vals = rec
+            .iter()
+            .skip(1)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().parse::<f64>())
+            .collect::<Result<Vec<_>, _>>()?;
         out.push((id, vals));
     }
     Ok(out)
 }
 
 fn main() -> anyhow::Result<()> {
-    let limit: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(usize::MAX);
+    let limit: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(usize::MAX);
     let dir = flexus_sim::trace::traces_dir().join("m4-hourly");
     let train = read(&dir.join("Hourly-train.csv"))?;
     let test = read(&dir.join("Hourly-test.csv"))?;
-    anyhow::ensure!(train.len() == test.len(), "train and test differ in series count");
+    anyhow::ensure!(
+        train.len() == test.len(),
+        "train and test differ in series count"
+    );
     let (mut m_f, mut m_n, mut s_f, mut s_n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut fallbacks = 0;
     let mut fit_time = 0.0;

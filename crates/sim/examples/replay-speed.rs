@@ -34,14 +34,21 @@ fn main() -> anyhow::Result<()> {
     }
     let mut all = Vec::new();
     for _ in 0..5 {
-        let list = BASELINES.iter().map(|b| baseline(b, &flavor, &opts)).collect::<Result<Vec<_>, _>>()?;
+        let list = BASELINES
+            .iter()
+            .map(|b| baseline(b, &flavor, &opts))
+            .collect::<Result<Vec<_>, _>>()?;
         let start = Instant::now();
         let card = run_all(&trace, &flavor, list, &opts, &mut |_| {})?;
         all.push(start.elapsed().as_secs_f64() * 1000.0);
         std::hint::black_box(card);
     }
     all.sort_by(f64::total_cmp);
-    println!("| **all {} baselines, one call** | **{:.1}** |", BASELINES.len(), all[2]);
+    println!(
+        "| **all {} baselines, one call** | **{:.1}** |",
+        BASELINES.len(),
+        all[2]
+    );
     println!("\n(sum of the per-baseline medians: {total:.1} ms)");
     Ok(())
 }

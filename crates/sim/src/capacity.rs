@@ -149,9 +149,42 @@ pub fn catalogue() -> Vec<Flavor> {
         flavor("x1e.8u.16g", 8, 16, 0, 8, 30.0, 200.0, 55.0, 20.0, 0.312),
         // GPU inference: slots are concurrent sequences in a continuous batch;
         // warm-up is loading the model weights.
-        flavor("pi2.2xlarge.4", 8, 32, 1, 8, 1500.0, 4000.0, 120.0, 180.0, 1.5),
-        flavor("p2s.2xlarge.8", 8, 64, 1, 16, 1200.0, 4000.0, 150.0, 240.0, 2.8),
-        flavor("p3.2xlarge.8", 8, 64, 1, 32, 900.0, 3000.0, 150.0, 240.0, 4.5),
+        flavor(
+            "pi2.2xlarge.4",
+            8,
+            32,
+            1,
+            8,
+            1500.0,
+            4000.0,
+            120.0,
+            180.0,
+            1.5,
+        ),
+        flavor(
+            "p2s.2xlarge.8",
+            8,
+            64,
+            1,
+            16,
+            1200.0,
+            4000.0,
+            150.0,
+            240.0,
+            2.8,
+        ),
+        flavor(
+            "p3.2xlarge.8",
+            8,
+            64,
+            1,
+            32,
+            900.0,
+            3000.0,
+            150.0,
+            240.0,
+            4.5,
+        ),
     ]
 }
 
@@ -246,7 +279,11 @@ impl Flavor {
         }
         // Tiny tolerance so that an exact multiple does not round up on float noise.
         let n = (total_rps / per - 1e-9).ceil();
-        if n >= f64::from(u32::MAX) { u32::MAX } else { n.max(1.0) as u32 }
+        if n >= f64::from(u32::MAX) {
+            u32::MAX
+        } else {
+            n.max(1.0) as u32
+        }
     }
 
     /// Cost of running one instance for `seconds`, on-demand or spot.
@@ -255,7 +292,13 @@ impl Flavor {
         self.price_per_hour * factor * seconds / 3600.0
     }
 
-    fn metrics_from_utilisation(&self, rho: f64, served_rps: f64, mean_ms: f64, p95_ms: f64) -> InstanceMetrics {
+    fn metrics_from_utilisation(
+        &self,
+        rho: f64,
+        served_rps: f64,
+        mean_ms: f64,
+        p95_ms: f64,
+    ) -> InstanceMetrics {
         let rho = rho.clamp(0.0, 1.0);
         let (cpu, gpu) = if self.gpus > 0 {
             (IDLE_CPU_PCT + 8.0 + 25.0 * rho, 100.0 * rho)
@@ -279,7 +322,11 @@ impl Flavor {
 /// saturated instance (the backlog that would build is a pool-level effect,
 /// see [`pool_metrics`]).
 pub fn instance_metrics(flavor: &Flavor, offered_rps: f64) -> InstanceMetrics {
-    let offered = if offered_rps.is_finite() { offered_rps.max(0.0) } else { 0.0 };
+    let offered = if offered_rps.is_finite() {
+        offered_rps.max(0.0)
+    } else {
+        0.0
+    };
     let max = flavor.max_rps();
     let served = offered.min(max);
     let rho = served / max;
@@ -290,9 +337,23 @@ pub fn instance_metrics(flavor: &Flavor, offered_rps: f64) -> InstanceMetrics {
 /// One step of a pool of `ready_instances` warmed instances of `flavor`,
 /// offered `total_rps` for `dt` seconds, starting with `backlog` queued
 /// requests. The returned `queue_depth` is the backlog to pass to the next step.
-pub fn pool_metrics(total_rps: f64, ready_instances: u32, flavor: &Flavor, backlog: f64, dt: f64) -> PoolMetrics {
-    let total_rps = if total_rps.is_finite() { total_rps.max(0.0) } else { 0.0 };
-    let backlog = if backlog.is_finite() { backlog.max(0.0) } else { 0.0 };
+pub fn pool_metrics(
+    total_rps: f64,
+    ready_instances: u32,
+    flavor: &Flavor,
+    backlog: f64,
+    dt: f64,
+) -> PoolMetrics {
+    let total_rps = if total_rps.is_finite() {
+        total_rps.max(0.0)
+    } else {
+        0.0
+    };
+    let backlog = if backlog.is_finite() {
+        backlog.max(0.0)
+    } else {
+        0.0
+    };
     let dt = if dt.is_finite() && dt > 0.0 { dt } else { 1.0 };
     let arrivals = total_rps * dt;
     if ready_instances == 0 {
@@ -330,10 +391,16 @@ pub fn pool_metrics(total_rps: f64, ready_instances: u32, flavor: &Flavor, backl
         } else {
             flavor.violating_fraction_at(flavor.max_rps() * SATURATED_RHO)
         };
-        (flavor.metrics_from_utilisation(per_rps / flavor.max_rps(), per_rps, mean, p95), vf)
+        (
+            flavor.metrics_from_utilisation(per_rps / flavor.max_rps(), per_rps, mean, p95),
+            vf,
+        )
     } else {
         let m = instance_metrics(flavor, per_rps);
-        (m, flavor.violating_fraction_at(per_rps.min(flavor.max_rps() * SATURATED_RHO)))
+        (
+            m,
+            flavor.violating_fraction_at(per_rps.min(flavor.max_rps() * SATURATED_RHO)),
+        )
     };
     let slo_met = dropped <= 0.0 && metrics.p95_latency_ms <= flavor.slo_p95_ms;
     PoolMetrics {

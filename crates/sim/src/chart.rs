@@ -33,14 +33,20 @@ fn bucketed(values: impl Iterator<Item = f64>, n: usize, tick_h: f64) -> Vec<(f6
         sum += v;
         k += 1;
         if k == per {
-            out.push(((start as f64 + per as f64 / 2.0) * tick_h, (sum / k as f64 * 10.0).round() / 10.0));
+            out.push((
+                (start as f64 + per as f64 / 2.0) * tick_h,
+                (sum / k as f64 * 10.0).round() / 10.0,
+            ));
             sum = 0.0;
             k = 0;
             start = i + 1;
         }
     }
     if k > 0 {
-        out.push(((start as f64 + k as f64 / 2.0) * tick_h, (sum / k as f64 * 10.0).round() / 10.0));
+        out.push((
+            (start as f64 + k as f64 / 2.0) * tick_h,
+            (sum / k as f64 * 10.0).round() / 10.0,
+        ));
     }
     out
 }
@@ -58,7 +64,11 @@ pub fn write_svg(path: &Path, card: &Scorecard, _trace: &Trace) -> Result<(), Si
     let tick_h = first.series.tick_s / 3600.0;
     let hours = n as f64 * tick_h;
     let per = card.rps_at_slo.max(1e-9);
-    let load = bucketed(first.series.load_rps.iter().map(|v| f64::from(*v) / per), n, tick_h);
+    let load = bucketed(
+        first.series.load_rps.iter().map(|v| f64::from(*v) / per),
+        n,
+        tick_h,
+    );
     let demand = bucketed(first.series.demand.iter().map(|v| f64::from(*v)), n, tick_h);
     let mut ymax = demand.iter().map(|p| p.1).fold(1.0, f64::max);
     let supplies: Vec<(String, Vec<(f64, f64)>)> = card
@@ -96,7 +106,12 @@ pub fn write_svg(path: &Path, card: &Scorecard, _trace: &Trace) -> Result<(), Si
         .draw_series(AreaSeries::new(load, 0.0, RGBColor(220, 220, 220).mix(0.6)))
         .map_err(|e| err(e.to_string()))?
         .label("load (instance-equivalents)")
-        .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], RGBColor(200, 200, 200).filled()));
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 4), (x + 14, y + 4)],
+                RGBColor(200, 200, 200).filled(),
+            )
+        });
     chart
         .draw_series(LineSeries::new(demand, BLACK.stroke_width(1)))
         .map_err(|e| err(e.to_string()))?

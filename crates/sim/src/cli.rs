@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::SimError;
 use crate::baselines::{
-    Hpa, HpaConfig, Oracle, PredictiveTargetTracking, StaticPeak, StepConfig, StepScaling, TargetTracking,
-    TargetTrackingConfig,
+    Hpa, HpaConfig, Oracle, PredictiveTargetTracking, StaticPeak, StepConfig, StepScaling,
+    TargetTracking, TargetTrackingConfig,
 };
 use crate::capacity::{self, Flavor};
 use crate::policy::{PolicyAutoscaler, load_policy_file, parse_policy};
@@ -19,7 +19,15 @@ use crate::scorecard::{Score, markdown_table, score};
 use crate::trace::{self, Trace};
 
 /// Every baseline name accepted by `--against`, in report order.
-pub const BASELINES: &[&str] = &["static-peak", "hpa", "aws-tt", "aws-step", "aws-predictive", "seed", "oracle"];
+pub const BASELINES: &[&str] = &[
+    "static-peak",
+    "hpa",
+    "aws-tt",
+    "aws-step",
+    "aws-predictive",
+    "seed",
+    "oracle",
+];
 
 /// The seed design as a flexus-policy policy (faithful constants, no HPA behaviour).
 pub const SEED_POLICY: &str = include_str!("../policies/seed.json");
@@ -139,28 +147,44 @@ pub const BASELINE_HEADROOM: f64 = 0.85;
 pub fn baseline_target(flavor: &Flavor, opts: &SimulateOptions) -> f64 {
     opts.baseline_target_pct.unwrap_or_else(|| {
         let u = capacity::instance_metrics(flavor, BASELINE_HEADROOM * flavor.rps_at_slo());
-        let pct = if flavor.gpus > 0 { u.gpu_pct } else { u.cpu_pct };
+        let pct = if flavor.gpus > 0 {
+            u.gpu_pct
+        } else {
+            u.cpu_pct
+        };
         (pct * 10.0).round() / 10.0
     })
 }
 
 /// Builds a baseline by name, for a pool of `flavor`.
-pub fn baseline(name: &str, flavor: &Flavor, opts: &SimulateOptions) -> Result<Box<dyn Autoscaler>, SimError> {
+pub fn baseline(
+    name: &str,
+    flavor: &Flavor,
+    opts: &SimulateOptions,
+) -> Result<Box<dyn Autoscaler>, SimError> {
     let t = baseline_target(flavor, opts);
     Ok(match name {
         "static-peak" => Box::new(StaticPeak::new()),
         "hpa" | "hpa-default" => Box::new(Hpa::new(HpaConfig::default_with_target(t))),
-        "aws-tt" | "aws-target-tracking" => Box::new(TargetTracking::new(TargetTrackingConfig::with_target(t))),
-        "aws-step" => Box::new(StepScaling::new(StepConfig::around(t - 10.0, 300.0))),
-        "aws-predictive" | "aws-predictive+tt" => {
-            Box::new(PredictiveTargetTracking::new(TargetTrackingConfig::with_target(t)))
+        "aws-tt" | "aws-target-tracking" => {
+            Box::new(TargetTracking::new(TargetTrackingConfig::with_target(t)))
         }
-        "seed" => Box::new(PolicyAutoscaler::new("seed", parse_policy(SEED_POLICY, "seed.json")?)?),
+        "aws-step" => Box::new(StepScaling::new(StepConfig::around(t - 10.0, 300.0))),
+        "aws-predictive" | "aws-predictive+tt" => Box::new(PredictiveTargetTracking::new(
+            TargetTrackingConfig::with_target(t),
+        )),
+        "seed" => Box::new(PolicyAutoscaler::new(
+            "seed",
+            parse_policy(SEED_POLICY, "seed.json")?,
+        )?),
         "oracle" => Box::new(Oracle::new()),
         other => {
             return Err(SimError::BadOption {
                 field: "against",
-                reason: format!("unknown baseline {other:?} (known: {})", BASELINES.join(", ")),
+                reason: format!(
+                    "unknown baseline {other:?} (known: {})",
+                    BASELINES.join(", ")
+                ),
             });
         }
     })
@@ -171,7 +195,9 @@ pub fn prepare_trace(name: &str, opts: &SimulateOptions) -> Result<(Trace, Flavo
     let t = trace::load(name)?;
     let flavor_name = match &opts.flavor {
         Some(f) => f.clone(),
-        None => trace::info(name).map(|i| i.flavor.to_owned()).unwrap_or_else(|_| "x1.2u.4g".into()),
+        None => trace::info(name)
+            .map(|i| i.flavor.to_owned())
+            .unwrap_or_else(|_| "x1.2u.4g".into()),
     };
     let flavor = capacity::lookup(&flavor_name)?;
     let mut t = t.scaled_to_fleet(&flavor, opts.peak_instances);
@@ -216,7 +242,9 @@ pub fn run_all(
         scores.push(score(&r));
         runs.push(r);
     }
-    let peak = runs.first().map_or(0, |r| r.series.demand.iter().copied().max().unwrap_or(0));
+    let peak = runs
+        .first()
+        .map_or(0, |r| r.series.demand.iter().copied().max().unwrap_or(0));
     Ok(Scorecard {
         trace: trace.name.clone(),
         flavor: flavor.name.clone(),
@@ -232,10 +260,15 @@ pub fn run_all(
 
 /// Replays a named trace (or CSV file) with `policy` and the option's
 /// baselines. Fast enough for plan time on the short traces.
-pub fn simulate_named_trace(trace: &str, policy: &Policy, opts: &SimulateOptions) -> Result<Scorecard, SimError> {
+pub fn simulate_named_trace(
+    trace: &str,
+    policy: &Policy,
+    opts: &SimulateOptions,
+) -> Result<Scorecard, SimError> {
     let (t, flavor) = prepare_trace(trace, opts)?;
     let mut list: Vec<Box<dyn Autoscaler>> = vec![Box::new(
-        PolicyAutoscaler::new("policy", policy.clone())?.with_forecast_bucket(opts.forecast_bucket_s),
+        PolicyAutoscaler::new("policy", policy.clone())?
+            .with_forecast_bucket(opts.forecast_bucket_s),
     )];
     for b in &opts.against {
         list.push(baseline(b, &flavor, opts)?);
@@ -244,13 +277,19 @@ pub fn simulate_named_trace(trace: &str, policy: &Policy, opts: &SimulateOptions
 }
 
 /// The whole `simulate` command: optional policy file, baselines, optional chart.
-pub fn simulate(args: &SimulateArgs, progress: &mut dyn FnMut(&str)) -> Result<Scorecard, SimError> {
+pub fn simulate(
+    args: &SimulateArgs,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Scorecard, SimError> {
     let (t, flavor) = prepare_trace(&args.trace, &args.options)?;
     let mut list: Vec<Box<dyn Autoscaler>> = Vec::new();
     if let Some(p) = &args.policy {
-        let name = p.file_stem().map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
+        let name = p
+            .file_stem()
+            .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
         list.push(Box::new(
-            PolicyAutoscaler::new(&name, load_policy_file(p)?)?.with_forecast_bucket(args.options.forecast_bucket_s),
+            PolicyAutoscaler::new(&name, load_policy_file(p)?)?
+                .with_forecast_bucket(args.options.forecast_bucket_s),
         ));
     }
     for b in &args.options.against {

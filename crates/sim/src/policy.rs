@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use flexus_policy::forecast::{self, Refit};
 use flexus_policy::{
-    CompiledPolicy, Decision, DecisionInput, History, Instance, Lifecycle, MetricKind, Observation, Policy,
-    PoolState, Prediction, Purchase, Timestamp,
+    CompiledPolicy, Decision, DecisionInput, History, Instance, Lifecycle, MetricKind, Observation,
+    Policy, PoolState, Prediction, Purchase, Timestamp,
 };
 
 use crate::SimError;
@@ -130,10 +130,25 @@ impl PolicyAutoscaler {
         let Some(metric) = p.metric.as_deref() else {
             return;
         };
-        let Some(kind) = self.cp.policy().metrics.iter().find(|m| m.name == metric).map(|m| m.kind) else {
+        let Some(kind) = self
+            .cp
+            .policy()
+            .metrics
+            .iter()
+            .find(|m| m.name == metric)
+            .map(|m| m.kind)
+        else {
             return;
         };
-        for s in obs.history.iter().rev().take_while(|s| s.end_s > self.last_sample_end).collect::<Vec<_>>().into_iter().rev() {
+        for s in obs
+            .history
+            .iter()
+            .rev()
+            .take_while(|s| s.end_s > self.last_sample_end)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
             if let Some(v) = metric_value(kind, s) {
                 let start = s.end_s - s.period_s;
                 let b = (start / self.bucket_s).floor() * self.bucket_s;
@@ -158,8 +173,11 @@ impl PolicyAutoscaler {
         self.ingest_forecast_samples(obs);
         let now = obs.now_s;
         // Complete buckets only.
-        let complete: Vec<&(f64, f64, f64)> =
-            self.buckets.iter().filter(|b| b.0 + self.bucket_s <= now - 1e-9 && b.2 > 0.0).collect();
+        let complete: Vec<&(f64, f64, f64)> = self
+            .buckets
+            .iter()
+            .filter(|b| b.0 + self.bucket_s <= now - 1e-9 && b.2 > 0.0)
+            .collect();
         if complete.len() < 2 {
             return None;
         }
@@ -173,8 +191,10 @@ impl PolicyAutoscaler {
                 .map(|d| (d.as_secs_f64() / self.bucket_s).round() as usize)
                 .filter(|&x| x >= 2)
                 .collect();
-            let horizon =
-                ((p.refit_interval.as_secs_f64() + p.lead_time.as_secs_f64()) / self.bucket_s).ceil() as usize + 2;
+            let horizon = ((p.refit_interval.as_secs_f64() + p.lead_time.as_secs_f64())
+                / self.bucket_s)
+                .ceil() as usize
+                + 2;
             let first = complete.last().map_or(0.0, |b| b.0 + self.bucket_s);
             if let Ok(f) = forecast::forecast(&y, &periods, horizon) {
                 self.fits += 1;
@@ -225,8 +245,13 @@ impl Autoscaler for PolicyAutoscaler {
         let now = ts(start_ms, obs.now_s);
         // Observations: every metric from the recent datapoints.
         self.observations.clear();
-        let metrics: Vec<(Arc<str>, MetricKind)> =
-            self.cp.policy().metrics.iter().map(|m| (Arc::from(m.name.as_str()), m.kind)).collect();
+        let metrics: Vec<(Arc<str>, MetricKind)> = self
+            .cp
+            .policy()
+            .metrics
+            .iter()
+            .map(|m| (Arc::from(m.name.as_str()), m.kind))
+            .collect();
         // Only what the engine can use: each metric's aggregation window or staleness limit.
         let window = self
             .cp
@@ -236,7 +261,12 @@ impl Autoscaler for PolicyAutoscaler {
             .map(|m| m.duration.max(m.stale_after).as_secs_f64())
             .fold(0.0, f64::max)
             + 60.0;
-        for s in obs.history.iter().rev().take_while(|s| obs.now_s - s.end_s <= window) {
+        for s in obs
+            .history
+            .iter()
+            .rev()
+            .take_while(|s| obs.now_s - s.end_s <= window)
+        {
             for (name, kind) in &metrics {
                 if let Some(v) = metric_value(*kind, s) {
                     self.observations.push(Observation {
@@ -260,9 +290,17 @@ impl Autoscaler for PolicyAutoscaler {
                 InstanceState::Ready => (Lifecycle::Ready, i.ready_s),
             };
             self.pool.instances.push(Instance {
-                id: self.ids.entry(i.id).or_insert_with(|| format!("i-{}", i.id)).clone(),
+                id: self
+                    .ids
+                    .entry(i.id)
+                    .or_insert_with(|| format!("i-{}", i.id))
+                    .clone(),
                 lifecycle,
-                purchase: if i.spot { Purchase::Spot } else { Purchase::OnDemand },
+                purchase: if i.spot {
+                    Purchase::Spot
+                } else {
+                    Purchase::OnDemand
+                },
                 since: ts(start_ms, since),
             });
         }
@@ -279,8 +317,11 @@ impl Autoscaler for PolicyAutoscaler {
             self.would_have_raised += 1;
         }
         self.history.record(&decision);
-        self.history
-            .prune(now, self.cp.history_horizon(), self.cp.trend_samples().max(1));
+        self.history.prune(
+            now,
+            self.cp.history_horizon(),
+            self.cp.trend_samples().max(1),
+        );
         let desired = decision.desired;
         let acts = decision.action != flexus_policy::Action::None;
         self.last_decision = Some(decision);

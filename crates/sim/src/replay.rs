@@ -313,7 +313,11 @@ pub fn demand_for(rps: f64, per_instance_at_slo: f64) -> u32 {
         return 0;
     }
     let n = (rps / per_instance_at_slo - 1e-9).ceil();
-    if n >= f64::from(u32::MAX) { u32::MAX } else { n.max(1.0) as u32 }
+    if n >= f64::from(u32::MAX) {
+        u32::MAX
+    } else {
+        n.max(1.0) as u32
+    }
 }
 
 /// Mean load of the trace over `[t0, t1)`.
@@ -327,7 +331,11 @@ pub fn mean_rate(trace: &Trace, t0: f64, t1: f64) -> f64 {
         acc += trace.rate_at(t) * (edge - t);
         t = edge;
     }
-    if t1 > t0 { acc / (t1 - t0) } else { trace.rate_at(t0) }
+    if t1 > t0 {
+        acc / (t1 - t0)
+    } else {
+        trace.rate_at(t0)
+    }
 }
 
 /// Demand at each tick of a run (used by the oracle and the scorecard alike).
@@ -343,7 +351,11 @@ pub fn demand_series(trace: &Trace, options: &SimOptions) -> Vec<u32> {
 }
 
 /// Replays `trace` with `autoscaler`.
-pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions) -> Result<Run, SimError> {
+pub fn run(
+    trace: &Trace,
+    autoscaler: &mut dyn Autoscaler,
+    options: &SimOptions,
+) -> Result<Run, SimError> {
     options.validate()?;
     let flavor = &options.flavor;
     let tick = options.tick_s;
@@ -357,7 +369,10 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
             reason: format!("autoscaler {} returned {interval}", autoscaler.name()),
         });
     }
-    let spot_fraction = autoscaler.spot_fraction().unwrap_or(options.spot_fraction).clamp(0.0, 1.0);
+    let spot_fraction = autoscaler
+        .spot_fraction()
+        .unwrap_or(options.spot_fraction)
+        .clamp(0.0, 1.0);
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let p_reclaim = 1.0 - (-options.spot_hazard_per_hour * tick / 3600.0).exp();
 
@@ -365,7 +380,11 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
     let n_ticks = demand.len();
     let lead_ticks = (lead / tick).ceil() as usize;
     let initial = options.initial_instances.unwrap_or_else(|| {
-        demand[..(lead_ticks + 1).min(n_ticks)].iter().copied().max().unwrap_or(0)
+        demand[..(lead_ticks + 1).min(n_ticks)]
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
     });
     let initial = initial.clamp(options.min_instances, options.max_instances);
 
@@ -391,7 +410,8 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
         slo_met: Vec::with_capacity(n_ticks),
     };
     let mut totals = RunTotals::default();
-    let mut published: Vec<MetricSample> = Vec::with_capacity((trace.duration_s() / options.metric_period_s) as usize + 1);
+    let mut published: Vec<MetricSample> =
+        Vec::with_capacity((trace.duration_s() / options.metric_period_s) as usize + 1);
     let mut pending: std::collections::VecDeque<MetricSample> = std::collections::VecDeque::new();
     let mut acc = PeriodAcc::new(0.0);
     let mut backlog = 0.0;
@@ -423,7 +443,10 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
             }
         }
         // Monitoring: publish datapoints whose delay has elapsed.
-        while pending.front().is_some_and(|s| s.end_s + options.metric_delay_s <= now + 1e-9) {
+        while pending
+            .front()
+            .is_some_and(|s| s.end_s + options.metric_delay_s <= now + 1e-9)
+        {
             if let Some(s) = pending.pop_front() {
                 published.push(s);
             }
@@ -451,13 +474,18 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
                     let mut spot_count = view.spot;
                     for j in 0..(want - have) {
                         let total_after = have + j + 1;
-                        let spot = f64::from(spot_count) + 1.0 <= spot_fraction * f64::from(total_after) + 1e-9;
+                        let spot = f64::from(spot_count) + 1.0
+                            <= spot_fraction * f64::from(total_after) + 1e-9;
                         spot_count += u32::from(spot);
                         instances.push(SimInstance {
                             id: next_id,
                             launched_s: now,
                             ready_s: now + lead,
-                            state: if lead > 0.0 { InstanceState::Booting } else { InstanceState::Ready },
+                            state: if lead > 0.0 {
+                                InstanceState::Booting
+                            } else {
+                                InstanceState::Ready
+                            },
                             spot,
                         });
                         next_id += 1;
@@ -481,7 +509,8 @@ pub fn run(trace: &Trace, autoscaler: &mut dyn Autoscaler, options: &SimOptions)
         totals.offered += rate * tick;
         totals.dropped += pm.dropped;
         totals.served_within_slo += pm.served_rps * tick * (1.0 - pm.violating_fraction);
-        totals.cost += f64::from(view.spot) * spot_cost_tick + f64::from(view.total() - view.spot) * od_cost_tick;
+        totals.cost += f64::from(view.spot) * spot_cost_tick
+            + f64::from(view.total() - view.spot) * od_cost_tick;
         series.load_rps.push(rate as f32);
         series.demand.push(d);
         series.supply.push(view.ready);

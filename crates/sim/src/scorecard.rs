@@ -107,7 +107,11 @@ pub fn score(run: &Run) -> Score {
         policy: run.policy.clone(),
         trace: run.trace.clone(),
         hours,
-        slo_violation_pct: if n > 0 { 100.0 * viol as f64 / n as f64 } else { 0.0 },
+        slo_violation_pct: if n > 0 {
+            100.0 * viol as f64 / n as f64
+        } else {
+            0.0
+        },
         slo_violation_min: viol as f64 * dt / 60.0,
         bad_requests_pct: if offered > 0.0 {
             (100.0 * (1.0 - run.totals.served_within_slo / offered)).clamp(0.0, 100.0)
@@ -120,7 +124,11 @@ pub fn score(run: &Run) -> Score {
         cost: run.totals.cost,
         actions_per_hour: per_h(f64::from(run.totals.actions)),
         jitter_per_hour: per_h(ds - dd),
-        instability_pct: if n > 1 { 100.0 * unstable as f64 / (n - 1) as f64 } else { 0.0 },
+        instability_pct: if n > 1 {
+            100.0 * unstable as f64 / (n - 1) as f64
+        } else {
+            0.0
+        },
         ttc_median_min: median,
         ttc_max_min: episodes.last().copied().unwrap_or(0.0),
         reclaimed: run.totals.reclaimed,

@@ -88,7 +88,7 @@ pub const NAMED: &[TraceInfo] = &[
         name: "google-cluster-cpu",
         file: "google-cluster-2011-job-5m/google_5m.csv",
         about: "Google 2011 workload CPU as load, 5 min, 29 days (nominal start 2011-05-01)",
-        flavor: "x1.4u.8g",
+        flavor: "x1.2u.4g",
         periodic: false,
     },
     TraceInfo {
@@ -119,7 +119,10 @@ pub fn traces_dir() -> PathBuf {
 /// Looks up a named trace's description.
 pub fn info(name: &str) -> Result<&'static TraceInfo, SimError> {
     NAMED.iter().find(|t| t.name == name).ok_or_else(|| {
-        SimError::UnknownTrace(name.to_owned(), NAMED.iter().map(|t| t.name).collect::<Vec<_>>().join(", "))
+        SimError::UnknownTrace(
+            name.to_owned(),
+            NAMED.iter().map(|t| t.name).collect::<Vec<_>>().join(", "),
+        )
     })
 }
 
@@ -155,10 +158,15 @@ pub fn load(name_or_file: &str) -> Result<Trace, SimError> {
     if p.is_file() {
         let step = infer_step(p)?;
         let mut t = load_counts_csv(p, 1, step)?;
-        t.name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        t.name = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         return Ok(t);
     }
-    Err(info(name_or_file).err().unwrap_or_else(|| SimError::BadTrace(name_or_file.to_owned(), "not found".into())))
+    Err(info(name_or_file)
+        .err()
+        .unwrap_or_else(|| SimError::BadTrace(name_or_file.to_owned(), "not found".into())))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
@@ -178,7 +186,10 @@ fn parse_err(path: &Path, line: usize, reason: impl Into<String>) -> SimError {
 
 fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, SimError> {
     let f = std::fs::File::open(path).map_err(io_err(path))?;
-    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(f))
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(f))
 }
 
 /// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` (taken as UTC), or unix seconds.
@@ -187,7 +198,11 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.timestamp());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(d.and_utc().timestamp());
         }
@@ -195,8 +210,14 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
-fn field<'a>(rec: &'a csv::StringRecord, i: usize, path: &Path, line: usize) -> Result<&'a str, SimError> {
-    rec.get(i).ok_or_else(|| parse_err(path, line, format!("missing column {}", i + 1)))
+fn field<'a>(
+    rec: &'a csv::StringRecord,
+    i: usize,
+    path: &Path,
+    line: usize,
+) -> Result<&'a str, SimError> {
+    rec.get(i)
+        .ok_or_else(|| parse_err(path, line, format!("missing column {}", i + 1)))
 }
 
 fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, SimError> {
@@ -205,7 +226,11 @@ fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, SimError
         .parse()
         .map_err(|_| parse_err(path, line, format!("{what} {s:?} is not a number")))?;
     if !v.is_finite() || v < 0.0 {
-        return Err(parse_err(path, line, format!("{what} {s:?} must be a finite non-negative number")));
+        return Err(parse_err(
+            path,
+            line,
+            format!("{what} {s:?} must be a finite non-negative number"),
+        ));
     }
     Ok(v)
 }
@@ -217,7 +242,8 @@ fn load_counts_csv(path: &Path, col: usize, step_s: u32) -> Result<Trace, SimErr
         let line = i + 2;
         let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
         let ts = field(&rec, 0, path, line)?;
-        let ts = parse_timestamp(ts).ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
+        let ts = parse_timestamp(ts)
+            .ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
         let v = number(field(&rec, col, path, line)?, path, line, "count")?;
         pts.push((ts, v / f64::from(step_s)));
     }
@@ -230,7 +256,8 @@ fn load_nasa_minutes(path: &Path) -> Result<Trace, SimError> {
         let line = i + 2;
         let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
         let ts = field(&rec, 0, path, line)?;
-        let ts = parse_timestamp(ts).ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
+        let ts = parse_timestamp(ts)
+            .ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
         let v = number(field(&rec, 1, path, line)?, path, line, "requests")?;
         let down = field(&rec, 2, path, line)?.trim() == "1";
         if !down {
@@ -267,7 +294,8 @@ fn load_requests(path: &Path, bucket_s: u32) -> Result<Trace, SimError> {
         let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
         let ts = field(&rec, 0, path, line)?;
         let (whole, frac) = ts.split_once('.').unwrap_or((ts, "0"));
-        let secs = parse_timestamp(whole).ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
+        let secs = parse_timestamp(whole)
+            .ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
         let frac: f64 = format!("0.{}", frac.trim())
             .parse()
             .map_err(|_| parse_err(path, line, format!("bad fractional seconds in {ts:?}")))?;
@@ -276,10 +304,17 @@ fn load_requests(path: &Path, bucket_s: u32) -> Result<Trace, SimError> {
         reqs.push((secs as f64 + frac, ctx + 40.0 * gen_tokens));
     }
     if reqs.is_empty() {
-        return Err(SimError::BadTrace(path.display().to_string(), "no requests".into()));
+        return Err(SimError::BadTrace(
+            path.display().to_string(),
+            "no requests".into(),
+        ));
     }
     let mean_work = reqs.iter().map(|r| r.1).sum::<f64>() / reqs.len() as f64;
-    let t0 = reqs.iter().map(|r| r.0).fold(f64::INFINITY, f64::min).floor() as i64;
+    let t0 = reqs
+        .iter()
+        .map(|r| r.0)
+        .fold(f64::INFINITY, f64::min)
+        .floor() as i64;
     let t0 = t0 - t0.rem_euclid(i64::from(bucket_s));
     let t1 = reqs.iter().map(|r| r.0).fold(f64::NEG_INFINITY, f64::max) as i64;
     let n = ((t1 - t0) / i64::from(bucket_s) + 1) as usize;
@@ -309,11 +344,20 @@ fn infer_step(path: &Path) -> Result<u32, SimError> {
             ts.push(t);
         }
     }
-    let mut d: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
+    let mut d: Vec<i64> = ts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .collect();
     d.sort_unstable();
     d.get(d.len() / 2)
         .and_then(|s| u32::try_from(*s).ok())
-        .ok_or_else(|| SimError::BadTrace(path.display().to_string(), "cannot infer the sampling step".into()))
+        .ok_or_else(|| {
+            SimError::BadTrace(
+                path.display().to_string(),
+                "cannot infer the sampling step".into(),
+            )
+        })
 }
 
 /// A contiguous run of regular samples.
@@ -378,7 +422,10 @@ fn finish(path: &Path, pts: Vec<(i64, f64)>, step_s: u32) -> Result<Trace, SimEr
         .max_by_key(|s| s.values.len())
         .ok_or_else(|| SimError::BadTrace(path.display().to_string(), "no data rows".into()))?;
     if best.values.len() < 2 {
-        return Err(SimError::BadTrace(path.display().to_string(), "fewer than 2 samples".into()));
+        return Err(SimError::BadTrace(
+            path.display().to_string(),
+            "fewer than 2 samples".into(),
+        ));
     }
     Ok(Trace {
         name: String::new(),
@@ -393,15 +440,26 @@ fn finish(path: &Path, pts: Vec<(i64, f64)>, step_s: u32) -> Result<Trace, SimEr
 
 impl Trace {
     /// Builds a trace from values (requests/s) on a regular grid.
-    pub fn from_rps(name: &str, start_unix: i64, step_s: u32, rps: Vec<f64>) -> Result<Trace, SimError> {
+    pub fn from_rps(
+        name: &str,
+        start_unix: i64,
+        step_s: u32,
+        rps: Vec<f64>,
+    ) -> Result<Trace, SimError> {
         if step_s == 0 {
-            return Err(SimError::BadTrace(name.to_owned(), "step must be positive".into()));
+            return Err(SimError::BadTrace(
+                name.to_owned(),
+                "step must be positive".into(),
+            ));
         }
         if rps.is_empty() {
             return Err(SimError::BadTrace(name.to_owned(), "no samples".into()));
         }
         if let Some(i) = rps.iter().position(|v| !v.is_finite() || *v < 0.0) {
-            return Err(SimError::BadTrace(name.to_owned(), format!("sample {i} is negative or not finite")));
+            return Err(SimError::BadTrace(
+                name.to_owned(),
+                format!("sample {i} is negative or not finite"),
+            ));
         }
         Ok(Trace {
             name: name.to_owned(),
@@ -466,7 +524,11 @@ impl Trace {
     /// Sums consecutive samples into coarser steps of `factor` samples (mean rate).
     pub fn resample(&self, factor: usize) -> Trace {
         let factor = factor.max(1);
-        let rps = self.rps.chunks(factor).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect();
+        let rps = self
+            .rps
+            .chunks(factor)
+            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+            .collect();
         Trace {
             step_s: self.step_s * factor as u32,
             rps,
@@ -481,7 +543,13 @@ mod tests {
 
     #[test]
     fn short_gaps_are_interpolated_and_long_gaps_split() {
-        let pts = vec![(0, 1.0), (60, 2.0), (240, 5.0), (10_000, 7.0), (10_060, 8.0)];
+        let pts = vec![
+            (0, 1.0),
+            (60, 2.0),
+            (240, 5.0),
+            (10_000, 7.0),
+            (10_060, 8.0),
+        ];
         let segs = regularise(pts, 60, 600);
         assert_eq!(segs.len(), 2);
         assert_eq!(segs[0].values, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
@@ -493,7 +561,10 @@ mod tests {
     #[test]
     fn timestamps_in_all_supported_forms_parse() {
         assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(parse_timestamp("1995-07-01T00:00:00-04:00"), Some(804_571_200));
+        assert_eq!(
+            parse_timestamp("1995-07-01T00:00:00-04:00"),
+            Some(804_571_200)
+        );
         assert_eq!(parse_timestamp("1998-05-30 21:50:00"), Some(896_565_000));
         assert_eq!(parse_timestamp("123"), Some(123));
         assert_eq!(parse_timestamp("yesterday"), None);

@@ -1,18 +1,30 @@
 //! The library entry points behind `flexus-agent simulate`.
 
-use flexus_sim::cli::{BASELINES, SimulateArgs, SimulateOptions, parse_policy_for_tests, simulate, simulate_named_trace};
+use flexus_sim::cli::{
+    BASELINES, SimulateArgs, SimulateOptions, parse_policy_for_tests, simulate,
+    simulate_named_trace,
+};
 
 #[test]
 fn simulate_named_trace_scores_the_policy_next_to_every_requested_baseline() {
     let policy = parse_policy_for_tests(include_str!("../policies/sim-default-gpu.json"));
-    let opts = SimulateOptions { against: vec!["hpa".into(), "aws-tt".into(), "oracle".into()], ..SimulateOptions::default() };
+    let opts = SimulateOptions {
+        against: vec!["hpa".into(), "aws-tt".into(), "oracle".into()],
+        ..SimulateOptions::default()
+    };
     let card = simulate_named_trace("azure-llm-conv", &policy, &opts).expect("simulate");
     let names: Vec<&str> = card.scores.iter().map(|s| s.policy.as_str()).collect();
-    assert_eq!(names, ["policy", "hpa-default", "aws-target-tracking", "oracle"]);
+    assert_eq!(
+        names,
+        ["policy", "hpa-default", "aws-target-tracking", "oracle"]
+    );
     assert_eq!(card.flavor, "pi2.2xlarge.4");
     assert!(card.hours > 0.9 && card.hours < 1.1, "{}", card.hours);
     let md = card.markdown();
-    assert!(md.contains("| oracle |") && md.contains("azure-llm-conv"), "{md}");
+    assert!(
+        md.contains("| oracle |") && md.contains("azure-llm-conv"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -23,12 +35,19 @@ fn simulate_writes_a_chart_naming_every_policy() {
     let args = SimulateArgs {
         trace: "azure-llm-code".into(),
         policy: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/sim-default-gpu.json").into()),
-        options: SimulateOptions { against: BASELINES.iter().map(|s| (*s).to_owned()).collect(), ..SimulateOptions::default() },
+        options: SimulateOptions {
+            against: BASELINES.iter().map(|s| (*s).to_owned()).collect(),
+            ..SimulateOptions::default()
+        },
         chart: Some(chart.clone()),
     };
     let mut seen = Vec::new();
     let card = simulate(&args, &mut |n| seen.push(n.to_owned())).expect("simulate");
-    assert_eq!(seen.len(), BASELINES.len() + 1, "progress reported per policy");
+    assert_eq!(
+        seen.len(),
+        BASELINES.len() + 1,
+        "progress reported per policy"
+    );
     assert_eq!(card.scores.len(), BASELINES.len() + 1);
     let svg = std::fs::read_to_string(&chart).expect("chart written");
     assert!(svg.starts_with("<svg") || svg.contains("<svg"), "an SVG");
@@ -41,10 +60,16 @@ fn simulate_writes_a_chart_naming_every_policy() {
 #[test]
 fn an_unknown_baseline_is_rejected_by_name() {
     let policy = parse_policy_for_tests(include_str!("../policies/sim-default-x1.json"));
-    let opts = SimulateOptions { against: vec!["kubernetes-vpa".into()], ..SimulateOptions::default() };
+    let opts = SimulateOptions {
+        against: vec!["kubernetes-vpa".into()],
+        ..SimulateOptions::default()
+    };
     let e = simulate_named_trace("azure-llm-conv", &policy, &opts).expect_err("unknown baseline");
     let msg = e.to_string();
-    assert!(msg.contains("against") && msg.contains("kubernetes-vpa") && msg.contains("aws-tt"), "{msg}");
+    assert!(
+        msg.contains("against") && msg.contains("kubernetes-vpa") && msg.contains("aws-tt"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -52,11 +77,18 @@ fn a_policy_file_with_a_bad_field_is_reported_with_the_file_name() {
     let dir = std::env::temp_dir().join(format!("flexus-sim-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let file = dir.join("bad.json");
-    std::fs::write(&file, r#"{"strategy": "target_tracking", "bounds": {"min": 5, "max": 1}, "metrics": []}"#).expect("write");
+    std::fs::write(
+        &file,
+        r#"{"strategy": "target_tracking", "bounds": {"min": 5, "max": 1}, "metrics": []}"#,
+    )
+    .expect("write");
     let args = SimulateArgs {
         trace: "azure-llm-conv".into(),
         policy: Some(file.clone()),
-        options: SimulateOptions { against: vec![], ..SimulateOptions::default() },
+        options: SimulateOptions {
+            against: vec![],
+            ..SimulateOptions::default()
+        },
         chart: None,
     };
     let e = simulate(&args, &mut |_| {}).expect_err("invalid policy");

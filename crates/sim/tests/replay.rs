@@ -39,7 +39,11 @@ fn a_launched_instance_is_billed_from_launch_and_serves_after_boot_and_warm_up()
     let f = lookup("x1.2u.4g").expect("flavor"); // boot 45 s + warm-up 20 s
     let mut o = SimOptions::new(f.clone());
     o.initial_instances = Some(1);
-    let mut a = Scripted { at_s: 60.0, to: 2, first_sample_seen_at: None };
+    let mut a = Scripted {
+        at_s: 60.0,
+        to: 2,
+        first_sample_seen_at: None,
+    };
     let r = run(&flat(10.0, 5), &mut a, &o).expect("run");
     let s = &r.series;
     // Ticks of 15 s: launch at tick 4 (60 s); ready at 125 s -> first tick >= 125 is tick 9 (135 s).
@@ -49,7 +53,11 @@ fn a_launched_instance_is_billed_from_launch_and_serves_after_boot_and_warm_up()
     assert_eq!(s.supply[9], 2, "ready at 135 s");
     // Cost: 1 instance for 300 s + 1 instance for 240 s.
     let expect = f.cost(300.0, false) + f.cost(240.0, false);
-    assert!((r.totals.cost - expect).abs() < 1e-9, "{} vs {expect}", r.totals.cost);
+    assert!(
+        (r.totals.cost - expect).abs() < 1e-9,
+        "{} vs {expect}",
+        r.totals.cost
+    );
 }
 
 #[test]
@@ -58,11 +66,19 @@ fn monitoring_data_becomes_visible_one_period_plus_the_delay_late() {
     let mut o = SimOptions::new(f);
     o.metric_period_s = 60.0;
     o.metric_delay_s = 60.0;
-    let mut a = Scripted { at_s: -1.0, to: 0, first_sample_seen_at: None };
+    let mut a = Scripted {
+        at_s: -1.0,
+        to: 0,
+        first_sample_seen_at: None,
+    };
     run(&flat(10.0, 10), &mut a, &o).expect("run");
     assert_eq!(a.first_sample_seen_at, Some(120.0));
     o.metric_period_s = 300.0;
-    let mut a = Scripted { at_s: -1.0, to: 0, first_sample_seen_at: None };
+    let mut a = Scripted {
+        at_s: -1.0,
+        to: 0,
+        first_sample_seen_at: None,
+    };
     run(&flat(10.0, 10), &mut a, &o).expect("run");
     assert_eq!(a.first_sample_seen_at, Some(360.0));
 }
@@ -78,9 +94,17 @@ fn worldcup_slice() -> Trace {
 fn replay_is_deterministic_for_a_seed() {
     let t = worldcup_slice();
     let f = lookup("x1.2u.4g").expect("flavor");
-    let opts = SimulateOptions { spot_fraction: 0.5, spot_hazard_per_hour: 0.2, seed: 7, ..SimulateOptions::default() };
+    let opts = SimulateOptions {
+        spot_fraction: 0.5,
+        spot_hazard_per_hour: 0.2,
+        seed: 7,
+        ..SimulateOptions::default()
+    };
     let once = || {
-        let list = ["hpa", "aws-tt"].iter().map(|b| baseline(b, &f, &opts).expect("baseline")).collect();
+        let list = ["hpa", "aws-tt"]
+            .iter()
+            .map(|b| baseline(b, &f, &opts).expect("baseline"))
+            .collect();
         run_all(&t, &f, list, &opts, &mut |_| {}).expect("run")
     };
     let (a, b) = (once(), once());
@@ -88,12 +112,21 @@ fn replay_is_deterministic_for_a_seed() {
         assert_eq!(x.series.supply, y.series.supply);
         assert_eq!(x.series.billed, y.series.billed);
         assert_eq!(x.totals.reclaimed, y.totals.reclaimed);
-        assert!(x.totals.reclaimed > 0, "the hazard reclaims something in two days");
+        assert!(
+            x.totals.reclaimed > 0,
+            "the hazard reclaims something in two days"
+        );
     }
-    let other = SimulateOptions { seed: 8, ..opts.clone() };
+    let other = SimulateOptions {
+        seed: 8,
+        ..opts.clone()
+    };
     let list = vec![baseline("hpa", &f, &other).expect("hpa")];
     let c = run_all(&t, &f, list, &other, &mut |_| {}).expect("run");
-    assert_ne!(c.runs[0].series.billed, a.runs[0].series.billed, "another seed reclaims differently");
+    assert_ne!(
+        c.runs[0].series.billed, a.runs[0].series.billed,
+        "another seed reclaims differently"
+    );
 }
 
 #[test]
@@ -118,7 +151,11 @@ fn spot_reclamations_follow_the_hazard_rate() {
     }
     let r = run(&flat(100.0, 24 * 60), &mut Keep, &o).expect("run");
     // Expected: 19 spot instances × 0.5/h × 24 h = 228 (Poisson sd ≈ 15).
-    assert!((180..=280).contains(&r.totals.reclaimed), "{}", r.totals.reclaimed);
+    assert!(
+        (180..=280).contains(&r.totals.reclaimed),
+        "{}",
+        r.totals.reclaimed
+    );
 }
 
 #[test]
@@ -132,14 +169,21 @@ fn the_oracle_is_never_beaten_on_cost_at_zero_violations() {
     traces.push(elb.scaled_to_fleet(&f, 40).slice(0, 3 * 288));
     for t in &traces {
         let opts = SimulateOptions::default();
-        let mut list: Vec<Box<dyn Autoscaler>> =
-            BASELINES.iter().map(|b| baseline(b, &f, &opts).expect("baseline")).collect();
+        let mut list: Vec<Box<dyn Autoscaler>> = BASELINES
+            .iter()
+            .map(|b| baseline(b, &f, &opts).expect("baseline"))
+            .collect();
         list.push(Box::new(
-            flexus_sim::policy::PolicyAutoscaler::new("default", default_policy.clone()).expect("policy"),
+            flexus_sim::policy::PolicyAutoscaler::new("default", default_policy.clone())
+                .expect("policy"),
         ));
         let card = run_all(t, &f, list, &opts, &mut |_| {}).expect("run");
         let oracle = card.get("oracle").expect("oracle ran");
-        assert_eq!(oracle.slo_violation_pct, 0.0, "the oracle meets the SLO on {}", t.name);
+        assert_eq!(
+            oracle.slo_violation_pct, 0.0,
+            "the oracle meets the SLO on {}",
+            t.name
+        );
         assert_eq!(oracle.under_instance_hours, 0.0);
         for s in &card.scores {
             if s.under_instance_hours == 0.0 {
@@ -175,7 +219,12 @@ fn aws_target_tracking_scales_out_after_three_high_datapoints() {
     let mut tt = TargetTracking::new(TargetTrackingConfig::with_target(60.0));
     let r = run(&t, &mut tt, &o).expect("run");
     // Datapoints end at 60, 120, 180 s and are visible 60 s later: the third at 240 s.
-    let first_change = r.series.billed.iter().position(|b| *b != 4).expect("scaled out");
+    let first_change = r
+        .series
+        .billed
+        .iter()
+        .position(|b| *b != 4)
+        .expect("scaled out");
     assert_eq!(first_change as f64 * 15.0, 240.0);
     // ceil(4 × 80.4 / 60) = 6 (CPU = 2 + 98 × 0.8).
     assert_eq!(r.series.billed[first_change], 6);
@@ -193,7 +242,19 @@ fn hpa_scales_out_on_the_first_visible_datapoint_within_its_rate_limit() {
     let t = flat(95.0, 10);
     let mut h = Hpa::new(HpaConfig::default_with_target(30.0));
     let r = run(&t, &mut h, &o).expect("run");
-    let first_change = r.series.billed.iter().position(|b| *b != 2).expect("scaled out");
-    assert_eq!(first_change as f64 * 15.0, 120.0, "first datapoint visible at 120 s");
-    assert_eq!(r.series.billed[first_change], 6, "max(2 × 2, 2 + 4) = 6 in one period");
+    let first_change = r
+        .series
+        .billed
+        .iter()
+        .position(|b| *b != 2)
+        .expect("scaled out");
+    assert_eq!(
+        first_change as f64 * 15.0,
+        120.0,
+        "first datapoint visible at 120 s"
+    );
+    assert_eq!(
+        r.series.billed[first_change], 6,
+        "max(2 × 2, 2 + 4) = 6 in one period"
+    );
 }

@@ -16,9 +16,19 @@ fn shared() -> std::path::PathBuf {
 fn every_named_trace_loads_as_a_regular_nonnegative_series() {
     let dir = shared();
     for info in NAMED {
-        let t = trace::load_named_from(info.name, &dir).unwrap_or_else(|e| panic!("{}: {e}", info.name));
-        assert!(t.rps.len() > 100, "{} has {} samples", info.name, t.rps.len());
-        assert!(t.rps.iter().all(|v| v.is_finite() && *v >= 0.0), "{}", info.name);
+        let t = trace::load_named_from(info.name, &dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", info.name));
+        assert!(
+            t.rps.len() > 100,
+            "{} has {} samples",
+            info.name,
+            t.rps.len()
+        );
+        assert!(
+            t.rps.iter().all(|v| v.is_finite() && *v >= 0.0),
+            "{}",
+            info.name
+        );
         assert!(t.rps.iter().any(|v| *v > 0.0), "{}", info.name);
     }
 }
@@ -61,5 +71,8 @@ fn azure_llm_is_bucketed_into_ten_second_token_weighted_rates() {
 fn an_unknown_trace_name_lists_the_known_ones() {
     let e = trace::load("no-such-trace").expect_err("unknown");
     let msg = e.to_string();
-    assert!(msg.contains("no-such-trace") && msg.contains("worldcup98"), "{msg}");
+    assert!(
+        msg.contains("no-such-trace") && msg.contains("worldcup98"),
+        "{msg}"
+    );
 }

@@ -114,9 +114,9 @@ fn clean(history: &[f64]) -> Result<Vec<f64>, ForecastError> {
     }
     for w in known.windows(2) {
         let (a, b) = (w[0], w[1]);
-        for i in a + 1..b {
-            let f = (i - a) as f64 / (b - a) as f64;
-            y[i] = history[a] + (history[b] - history[a]) * f;
+        for (k, v) in y.iter_mut().enumerate().take(b).skip(a + 1) {
+            let f = (k - a) as f64 / (b - a) as f64;
+            *v = history[a] + (history[b] - history[a]) * f;
         }
     }
     Ok(y)
@@ -124,7 +124,11 @@ fn clean(history: &[f64]) -> Result<Vec<f64>, ForecastError> {
 
 /// Seasonal-naive forecast: each step repeats the value one `season` earlier
 /// (the last value when the history is shorter than a season).
-pub fn seasonal_naive(history: &[f64], season: usize, horizon: usize) -> Result<Vec<f64>, ForecastError> {
+pub fn seasonal_naive(
+    history: &[f64],
+    season: usize,
+    horizon: usize,
+) -> Result<Vec<f64>, ForecastError> {
     if season == 0 {
         return Err(ForecastError::Zero { field: "season" });
     }
@@ -140,19 +144,36 @@ pub fn seasonal_naive(history: &[f64], season: usize, horizon: usize) -> Result<
 /// Forecasts `horizon` steps after `history` with MSTL over the given seasonal
 /// `periods` (in steps) and an AutoETS trend, falling back to seasonal naive.
 /// Periods need at least two full cycles of history to be used.
-pub fn forecast(history: &[f64], periods: &[usize], horizon: usize) -> Result<Forecast, ForecastError> {
+pub fn forecast(
+    history: &[f64],
+    periods: &[usize],
+    horizon: usize,
+) -> Result<Forecast, ForecastError> {
     if horizon == 0 {
         return Err(ForecastError::Zero { field: "horizon" });
     }
     let y = clean(history)?;
     let n = y.len();
-    let mut usable: Vec<usize> = periods.iter().copied().filter(|&p| p >= 2 && n >= 2 * p).collect();
+    let mut usable: Vec<usize> = periods
+        .iter()
+        .copied()
+        .filter(|&p| p >= 2 && n >= 2 * p)
+        .collect();
     usable.sort_unstable();
     usable.dedup();
-    let shortest = periods.iter().copied().filter(|&p| p >= 1).min().unwrap_or(1);
+    let shortest = periods
+        .iter()
+        .copied()
+        .filter(|&p| p >= 1)
+        .min()
+        .unwrap_or(1);
     let fallback = |reason: String| -> Result<Forecast, ForecastError> {
         let season = usable.last().copied().unwrap_or(shortest);
-        let method = if n >= season { Method::SeasonalNaive } else { Method::Naive };
+        let method = if n >= season {
+            Method::SeasonalNaive
+        } else {
+            Method::Naive
+        };
         Ok(Forecast {
             point: seasonal_naive(&y, season, horizon)?,
             method,
@@ -160,7 +181,9 @@ pub fn forecast(history: &[f64], periods: &[usize], horizon: usize) -> Result<Fo
         })
     };
     if usable.is_empty() {
-        return fallback(format!("{n} points are fewer than two cycles of every period {periods:?}"));
+        return fallback(format!(
+            "{n} points are fewer than two cycles of every period {periods:?}"
+        ));
     }
     let ets = match AutoETS::new(1, TREND_SPEC) {
         Ok(m) => m,
@@ -176,15 +199,17 @@ pub fn forecast(history: &[f64], periods: &[usize], horizon: usize) -> Result<Fo
         Err(e) => return fallback(format!("MSTL fit failed: {e}")),
     };
     match fitted.predict(horizon, None) {
-        Ok(f) if f.point.len() == horizon && f.point.iter().all(|v| v.is_finite()) => Ok(Forecast {
-            // Equal-weight combination with seasonal naive over the shortest period.
-            point: {
-                let sn = seasonal_naive(&y, usable[0], horizon)?;
-                f.point.iter().zip(sn).map(|(a, b)| 0.5 * (a + b)).collect()
-            },
-            method: Method::Mstl,
-            fallback_reason: None,
-        }),
+        Ok(f) if f.point.len() == horizon && f.point.iter().all(|v| v.is_finite()) => {
+            Ok(Forecast {
+                // Equal-weight combination with seasonal naive over the shortest period.
+                point: {
+                    let sn = seasonal_naive(&y, usable[0], horizon)?;
+                    f.point.iter().zip(sn).map(|(a, b)| 0.5 * (a + b)).collect()
+                },
+                method: Method::Mstl,
+                fallback_reason: None,
+            })
+        }
         Ok(_) => fallback("MSTL produced non-finite values".into()),
         Err(e) => fallback(format!("MSTL predict failed: {e}")),
     }
@@ -194,15 +219,27 @@ pub fn forecast(history: &[f64], periods: &[usize], horizon: usize) -> Result<Fo
 /// in-sample mean absolute error of the seasonal-naive forecast (lag `season`).
 /// `None` when the scale is zero or the in-sample is shorter than a season.
 pub fn mase(actual: &[f64], predicted: &[f64], insample: &[f64], season: usize) -> Option<f64> {
-    if season == 0 || insample.len() <= season || actual.is_empty() || actual.len() != predicted.len() {
+    if season == 0
+        || insample.len() <= season
+        || actual.is_empty()
+        || actual.len() != predicted.len()
+    {
         return None;
     }
-    let scale = insample.windows(season + 1).map(|w| (w[season] - w[0]).abs()).sum::<f64>()
+    let scale = insample
+        .windows(season + 1)
+        .map(|w| (w[season] - w[0]).abs())
+        .sum::<f64>()
         / (insample.len() - season) as f64;
-    if !(scale > 0.0) {
+    if scale.is_nan() || scale <= 0.0 {
         return None;
     }
-    let mae = actual.iter().zip(predicted).map(|(a, p)| (a - p).abs()).sum::<f64>() / actual.len() as f64;
+    let mae = actual
+        .iter()
+        .zip(predicted)
+        .map(|(a, p)| (a - p).abs())
+        .sum::<f64>()
+        / actual.len() as f64;
     Some(mae / scale)
 }
 
@@ -217,7 +254,11 @@ pub fn smape(actual: &[f64], predicted: &[f64]) -> f64 {
         .zip(predicted)
         .map(|(a, p)| {
             let d = a.abs() + p.abs();
-            if d == 0.0 { 0.0 } else { 2.0 * (a - p).abs() / d }
+            if d == 0.0 {
+                0.0
+            } else {
+                2.0 * (a - p).abs() / d
+            }
         })
         .sum();
     100.0 * s / n as f64
@@ -240,7 +281,12 @@ pub struct Accuracy {
 
 /// Fits on `train`, forecasts `test.len()` steps, and scores both the default
 /// forecaster and seasonal naive (lag `season`) against `test`.
-pub fn evaluate(train: &[f64], test: &[f64], periods: &[usize], season: usize) -> Result<Accuracy, ForecastError> {
+pub fn evaluate(
+    train: &[f64],
+    test: &[f64],
+    periods: &[usize],
+    season: usize,
+) -> Result<Accuracy, ForecastError> {
     let f = forecast(train, periods, test.len())?;
     let naive = seasonal_naive(train, season, test.len())?;
     Ok(Accuracy {
@@ -292,7 +338,9 @@ impl Refit {
         if t < self.starts_at || self.step <= 0.0 {
             return None;
         }
-        f.point.get(((t - self.starts_at) / self.step) as usize).copied()
+        f.point
+            .get(((t - self.starts_at) / self.step) as usize)
+            .copied()
     }
 }
 
@@ -305,7 +353,9 @@ mod tests {
         let mut state = noise;
         (0..n)
             .map(|i| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let e = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 6.0;
                 let t = i as f64;
                 100.0
@@ -344,7 +394,10 @@ mod tests {
         y[4] = f64::NAN;
         let f = seasonal_naive(&y, 5, 5).expect("forecast");
         assert_eq!(f, vec![5.0, 6.0, 7.0, 8.0, 9.0]);
-        assert_eq!(seasonal_naive(&[f64::NAN], 3, 2), Err(ForecastError::EmptyHistory));
+        assert_eq!(
+            seasonal_naive(&[f64::NAN], 3, 2),
+            Err(ForecastError::EmptyHistory)
+        );
     }
 
     #[test]
@@ -365,7 +418,11 @@ mod tests {
             0.0,
             100.0,
             10.0,
-            Forecast { point: vec![1.0, 2.0, 3.0], method: Method::Naive, fallback_reason: None },
+            Forecast {
+                point: vec![1.0, 2.0, 3.0],
+                method: Method::Naive,
+                fallback_reason: None,
+            },
         );
         assert!(!r.due(3599.0, 3600.0));
         assert!(r.due(3600.0, 3600.0));

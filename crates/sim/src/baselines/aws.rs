@@ -24,8 +24,9 @@ use crate::replay::{Autoscaler, MetricSample, Observation};
 const STALE_PERIODS: f64 = 3.0;
 
 fn fresh<'a>(obs: &'a Observation<'_>) -> Option<&'a MetricSample> {
-    obs.latest()
-        .filter(|s| obs.now_s - s.end_s <= STALE_PERIODS * s.period_s + 60.0 && s.ready_instances > 0.0)
+    obs.latest().filter(|s| {
+        obs.now_s - s.end_s <= STALE_PERIODS * s.period_s + 60.0 && s.ready_instances > 0.0
+    })
 }
 
 /// Whether the last `n` datapoints all satisfy `f` (and are contiguous in time).
@@ -36,7 +37,9 @@ fn last_n(obs: &Observation<'_>, n: usize, f: impl Fn(&MetricSample) -> bool) ->
     }
     let tail = &h[h.len() - n..];
     tail.iter().all(|s| s.ready_instances > 0.0 && f(s))
-        && tail.windows(2).all(|w| (w[1].end_s - w[0].end_s - w[1].period_s).abs() < 1e-6)
+        && tail
+            .windows(2)
+            .all(|w| (w[1].end_s - w[0].end_s - w[1].period_s).abs() < 1e-6)
 }
 
 fn ceil(x: f64) -> u32 {
@@ -44,7 +47,11 @@ fn ceil(x: f64) -> u32 {
         0
     } else {
         let r = x.round();
-        if (x - r).abs() < 1e-9 { r as u32 } else { x.ceil() as u32 }
+        if (x - r).abs() < 1e-9 {
+            r as u32
+        } else {
+            x.ceil() as u32
+        }
     }
 }
 
@@ -104,14 +111,18 @@ impl TargetTracking {
         let current = obs.pool.total();
         let target = self.cfg.target_pct;
         let m = s.utilisation_pct;
-        if last_n(obs, self.cfg.high_datapoints, |x| x.utilisation_pct > target) {
+        if last_n(obs, self.cfg.high_datapoints, |x| {
+            x.utilisation_pct > target
+        }) {
             let want = ceil(f64::from(obs.pool.ready) * m / target);
             return Some(current.max(want));
         }
         let warming = obs.pool.booting + obs.pool.warming;
         if warming == 0
             && obs.now_s - self.last_scale_in >= self.cfg.scale_in_cooldown_s
-            && last_n(obs, self.cfg.low_datapoints, |x| x.utilisation_pct < self.cfg.low_factor * target)
+            && last_n(obs, self.cfg.low_datapoints, |x| {
+                x.utilisation_pct < self.cfg.low_factor * target
+            })
         {
             let want = ceil(f64::from(current) * m / target).max(self.cfg.min);
             if want < current {
@@ -235,7 +246,10 @@ pub struct StepScaling {
 impl StepScaling {
     /// New baseline.
     pub fn new(cfg: StepConfig) -> Self {
-        StepScaling { cfg, last_out: None }
+        StepScaling {
+            cfg,
+            last_out: None,
+        }
     }
 
     /// One evaluation on a metric value, with `current` capacity (desired).
@@ -304,7 +318,12 @@ mod tests {
         // Threshold 50: +10 % at [60,70), +30 % at >= 70, -10 % at (30,40], -30 % at <= 30.
         let mut s = StepScaling::new(StepConfig::around(50.0, 0.0));
         let mut n = 10;
-        for (t, v, expect) in [(0.0, 65.0, 11), (60.0, 75.0, 14), (120.0, 35.0, 13), (180.0, 25.0, 10)] {
+        for (t, v, expect) in [
+            (0.0, 65.0, 11),
+            (60.0, 75.0, 14),
+            (120.0, 35.0, 13),
+            (180.0, 25.0, 10),
+        ] {
             n = s.evaluate(t, v, n).unwrap_or(n);
             assert_eq!(n, expect, "metric {v}");
         }
@@ -374,7 +393,12 @@ impl PredictiveTargetTracking {
     }
 
     fn ingest(&mut self, obs: &Observation<'_>) {
-        let new: Vec<&MetricSample> = obs.history.iter().rev().take_while(|s| s.end_s > self.last_end).collect();
+        let new: Vec<&MetricSample> = obs
+            .history
+            .iter()
+            .rev()
+            .take_while(|s| s.end_s > self.last_end)
+            .collect();
         for s in new.into_iter().rev() {
             let h = ((s.end_s - s.period_s) / 3600.0).floor() as i64;
             match self.hours.last_mut() {
@@ -414,14 +438,21 @@ impl PredictiveTargetTracking {
         };
         let util_per_rps = self.ratio.0 / self.ratio.1;
         let per_instance_at_target = self.tt.cfg.target_pct / util_per_rps;
-        let caps = f.point.iter().map(|v| ceil(v.max(0.0) / per_instance_at_target)).collect();
+        let caps = f
+            .point
+            .iter()
+            .map(|v| ceil(v.max(0.0) / per_instance_at_target))
+            .collect();
         self.plan = Some((now_h, caps));
     }
 
     fn scheduled(&self, now: f64) -> Option<u32> {
         let (first, caps) = self.plan.as_ref()?;
         let h = ((now + self.buffer_s) / 3600.0).floor() as i64;
-        usize::try_from(h - first).ok().and_then(|i| caps.get(i)).copied()
+        usize::try_from(h - first)
+            .ok()
+            .and_then(|i| caps.get(i))
+            .copied()
     }
 }
 

@@ -103,7 +103,8 @@ impl Hpa {
         let ratio = i.utilisation_pct / self.cfg.target_pct;
         if i.unready > 0 && ratio > 1.0 {
             let counted = i.ready_measured + i.unready;
-            let new_ratio = i.utilisation_pct * f64::from(i.ready_measured) / (self.cfg.target_pct * f64::from(counted));
+            let new_ratio = i.utilisation_pct * f64::from(i.ready_measured)
+                / (self.cfg.target_pct * f64::from(counted));
             if (1.0 - new_ratio).abs() <= self.cfg.tolerance || new_ratio <= 1.0 {
                 return i.current;
             }
@@ -119,8 +120,16 @@ impl Hpa {
     /// Behaviour: stabilisation then rate policies then bounds; records the recommendation.
     pub fn normalise(&mut self, now: f64, current: u32, recommendation: u32) -> u32 {
         self.recommendations.push_back((now, recommendation));
-        let keep = self.cfg.up_window_s.max(self.cfg.down_window_s).max(self.max_period());
-        while self.recommendations.front().is_some_and(|r| r.0 < now - keep - 1e-9) {
+        let keep = self
+            .cfg
+            .up_window_s
+            .max(self.cfg.down_window_s)
+            .max(self.max_period());
+        while self
+            .recommendations
+            .front()
+            .is_some_and(|r| r.0 < now - keep - 1e-9)
+        {
             self.recommendations.pop_front();
         }
         while self.events.front().is_some_and(|e| e.0 < now - keep - 1e-9) {
@@ -148,7 +157,9 @@ impl Hpa {
                     let (start, v) = self.period_start(now, current, *r);
                     match r {
                         HpaRate::Pods(..) => start + v,
-                        HpaRate::Percent(..) => ceil(f64::from(start) * (1.0 + f64::from(v) / 100.0)),
+                        HpaRate::Percent(..) => {
+                            ceil(f64::from(start) * (1.0 + f64::from(v) / 100.0))
+                        }
                     }
                 })
                 .max()
@@ -163,7 +174,9 @@ impl Hpa {
                     let (start, v) = self.period_start(now, current, *r);
                     match r {
                         HpaRate::Pods(..) => start.saturating_sub(v),
-                        HpaRate::Percent(..) => (f64::from(start) * (1.0 - f64::from(v) / 100.0)).floor().max(0.0) as u32,
+                        HpaRate::Percent(..) => (f64::from(start) * (1.0 - f64::from(v) / 100.0))
+                            .floor()
+                            .max(0.0) as u32,
                     }
                 })
                 .min()
@@ -214,7 +227,11 @@ fn ceil(x: f64) -> u32 {
         0
     } else {
         let r = x.round();
-        if (x - r).abs() < 1e-9 { r as u32 } else { x.ceil() as u32 }
+        if (x - r).abs() < 1e-9 {
+            r as u32
+        } else {
+            x.ceil() as u32
+        }
     }
 }
 
@@ -267,7 +284,14 @@ mod tests {
     #[test]
     fn doubles_at_twice_the_target_and_holds_within_tolerance() {
         let h = hpa();
-        let r = |u, n| h.replicas(ReplicaInput { utilisation_pct: u, ready_measured: n, unready: 0, current: n });
+        let r = |u, n| {
+            h.replicas(ReplicaInput {
+                utilisation_pct: u,
+                ready_measured: n,
+                unready: 0,
+                current: n,
+            })
+        };
         // The docs' example: current 200m vs target 100m -> double.
         assert_eq!(r(100.0, 1), 2);
         // 50 % target, 54 % measured: within 10 % tolerance, no change.
@@ -282,10 +306,20 @@ mod tests {
     fn unready_pods_count_as_zero_when_scaling_up() {
         let h = hpa();
         // 4 ready at 100 %, 4 booting: new ratio = 100*4/(50*8) = 1.0 -> hold.
-        let r = h.replicas(ReplicaInput { utilisation_pct: 100.0, ready_measured: 4, unready: 4, current: 8 });
+        let r = h.replicas(ReplicaInput {
+            utilisation_pct: 100.0,
+            ready_measured: 4,
+            unready: 4,
+            current: 8,
+        });
         assert_eq!(r, 8);
         // 4 ready at 150 %, 2 booting: 150*4/(50*6) = 2.0 -> 12.
-        let r = h.replicas(ReplicaInput { utilisation_pct: 150.0, ready_measured: 4, unready: 2, current: 6 });
+        let r = h.replicas(ReplicaInput {
+            utilisation_pct: 150.0,
+            ready_measured: 4,
+            unready: 2,
+            current: 6,
+        });
         assert_eq!(r, 12);
     }
 

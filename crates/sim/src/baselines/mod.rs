@@ -7,6 +7,8 @@ pub mod aws;
 pub mod hpa;
 pub mod simple;
 
-pub use aws::{PredictiveTargetTracking, StepConfig, StepScaling, TargetTracking, TargetTrackingConfig};
+pub use aws::{
+    PredictiveTargetTracking, StepConfig, StepScaling, TargetTracking, TargetTrackingConfig,
+};
 pub use hpa::{Hpa, HpaConfig};
 pub use simple::{Oracle, StaticPeak};

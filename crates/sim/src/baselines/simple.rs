@@ -27,7 +27,10 @@ impl Autoscaler for StaticPeak {
     }
 
     fn prepare(&mut self, f: &Foresight<'_>) -> Result<(), SimError> {
-        self.peak = demand_series(f.trace, f.options).into_iter().max().unwrap_or(1);
+        self.peak = demand_series(f.trace, f.options)
+            .into_iter()
+            .max()
+            .unwrap_or(1);
         Ok(())
     }
 

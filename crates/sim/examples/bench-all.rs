@@ -1,0 +1,86 @@
+//! Runs every named trace against the candidate default policy and every
+//! baseline, writes one SVG chart per trace, and prints the markdown of the
+//! "Simulator scorecard" section (tables + goal check).
+//!
+//! `cargo run --release -p flexus-sim --example bench-all -- <chart dir> [<chart link prefix>]`
+
+use std::path::PathBuf;
+
+use flexus_sim::cli::{BASELINES, SimulateArgs, SimulateOptions, simulate};
+use flexus_sim::trace::NAMED;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().unwrap_or_else(|| "docs/benchmarks".into()));
+    let link = args.next().unwrap_or_else(|| "benchmarks".into());
+    std::fs::create_dir_all(&dir)?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut goals = String::from(
+        "| trace | ours: viol. min / inst-h | HPA: viol. min / inst-h | AWS TT: viol. min / inst-h | beats both on both? | oracle inst-h | ours vs oracle |\n|---|---|---|---|---|---:|---:|\n",
+    );
+    let mut tables = String::new();
+    for info in NAMED {
+        let gpu = info.flavor.starts_with('p');
+        let policy = root.join(if gpu {
+            "policies/sim-default-gpu.json"
+        } else {
+            "policies/sim-default-x1.json"
+        });
+        let chart = dir.join(format!("sim-{}.svg", info.name));
+        let a = SimulateArgs {
+            trace: info.name.into(),
+            policy: Some(policy.clone()),
+            options: SimulateOptions {
+                against: BASELINES.iter().map(|s| (*s).to_owned()).collect(),
+                ..SimulateOptions::default()
+            },
+            chart: Some(chart),
+        };
+        eprintln!("bench-all: {}", info.name);
+        let card = simulate(&a, &mut |_| {})?;
+        let ours_name = policy
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        tables.push_str(&format!(
+            "#### `{}` — {}\n\n{}\n![{}]({}/sim-{}.svg)\n\n",
+            info.name,
+            info.about,
+            card.markdown(),
+            info.name,
+            link,
+            info.name
+        ));
+        let get = |n: &str| card.get(n).cloned();
+        if let (Some(o), Some(h), Some(t), Some(or)) = (
+            get(&ours_name),
+            get("hpa-default"),
+            get("aws-target-tracking"),
+            get("oracle"),
+        ) {
+            let both = o.slo_violation_min < h.slo_violation_min
+                && o.slo_violation_min < t.slo_violation_min
+                && o.instance_hours < h.instance_hours
+                && o.instance_hours < t.instance_hours;
+            goals.push_str(&format!(
+                "| {} | {:.0} / {:.1} | {:.0} / {:.1} | {:.0} / {:.1} | {} | {:.1} | {:+.1} % at {:.2} % viol.{} |\n",
+                info.name,
+                o.slo_violation_min,
+                o.instance_hours,
+                h.slo_violation_min,
+                h.instance_hours,
+                t.slo_violation_min,
+                t.instance_hours,
+                if both { "yes" } else { "**no**" },
+                or.instance_hours,
+                100.0 * (o.instance_hours / or.instance_hours - 1.0),
+                o.slo_violation_pct,
+                if info.periodic { " (periodic)" } else { "" }
+            ));
+        }
+    }
+    println!(
+        "### Goal check (candidate default policy vs HPA-default and AWS target tracking)\n\n{goals}\n### Scorecards per trace\n\n{tables}"
+    );
+    Ok(())
+}
