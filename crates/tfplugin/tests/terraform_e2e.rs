@@ -381,3 +381,56 @@ fn stored_state_of_an_older_schema_version_is_upgraded() {
     assert_eq!(inst["schema_version"], 1);
     assert_eq!(inst["attributes"]["size"], 7);
 }
+
+#[test]
+fn terraform_reads_the_schema_derived_from_the_model() {
+    for terraform in [common::terraform_latest(), common::terraform_1_0()] {
+        let ws = Workspace::new(&terraform, &[common::toyfs()], &[]).expect("workspace");
+        ws.write("main.tf", &config("schema", 1))
+            .expect("write main.tf");
+        ws.terraform(&["init"])
+            .expect("run init")
+            .expect_code(0, "init");
+        let out = ws
+            .terraform(&["providers", "schema", "-json"])
+            .expect("run providers schema");
+        out.expect_code(0, "providers schema");
+        let j: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema JSON");
+        let p = &j["provider_schemas"]["registry.terraform.io/tfplugin/toyfs"];
+        assert_eq!(
+            p["provider"]["block"]["attributes"]["path"]["required"],
+            true
+        );
+        let item = &p["resource_schemas"]["toyfs_item"];
+        assert_eq!(item["version"], 1);
+        let attrs = &item["block"]["attributes"];
+        assert_eq!(attrs["id"]["computed"], true);
+        assert!(attrs["id"]["optional"].is_null(), "id is computed only");
+        assert_eq!(attrs["name"]["required"], true);
+        assert_eq!(
+            attrs["name"]["description"],
+            "Name; changing it replaces the item."
+        );
+        assert_eq!(attrs["secret"]["sensitive"], true);
+        assert_eq!(
+            (
+                attrs["color"]["optional"].clone(),
+                attrs["color"]["computed"].clone()
+            ),
+            (true.into(), true.into())
+        );
+        assert_eq!(attrs["tags"]["type"], serde_json::json!(["map", "string"]));
+        assert_eq!(attrs["ratio"]["type"], "number");
+        let blocks = &item["block"]["block_types"];
+        assert_eq!(blocks["rule"]["nesting_mode"], "list");
+        assert_eq!(
+            blocks["rule"]["block"]["attributes"]["port"]["required"],
+            true
+        );
+        assert_eq!(blocks["timeouts"]["nesting_mode"], "single");
+        assert_eq!(
+            p["data_source_schemas"]["toyfs_item_lookup"]["block"]["attributes"]["id"]["computed"],
+            true
+        );
+    }
+}

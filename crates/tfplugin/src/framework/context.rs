@@ -16,6 +16,7 @@ pub struct Ctx<D> {
     cancel: CancellationToken,
     timeout: Option<Duration>,
     private: Mutex<Private>,
+    partial: Mutex<Option<serde_json::Value>>,
 }
 
 impl<D> Ctx<D> {
@@ -30,6 +31,7 @@ impl<D> Ctx<D> {
             cancel,
             timeout,
             private: Mutex::new(private),
+            partial: Mutex::new(None),
         }
     }
 
@@ -89,6 +91,23 @@ impl<D> Ctx<D> {
         if let Ok(mut p) = self.private.lock() {
             p.remove(key);
         }
+    }
+
+    /// Records the object as it exists so far during a create or update. If the call then
+    /// fails (an error, or the operation's timeout), this object is saved in the state —
+    /// Terraform marks it tainted — instead of being forgotten. Call it as soon as the remote
+    /// object exists (e.g. right after the API created it, before waiting for readiness).
+    pub fn keep_partial<M: serde::Serialize>(&self, model: &M) -> Result<(), Diagnostics> {
+        let v = serde_json::to_value(model)
+            .map_err(|e| Diagnostic::from_error("Cannot record partial state", &e))?;
+        if let Ok(mut p) = self.partial.lock() {
+            *p = Some(v);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn take_partial(&self) -> Option<serde_json::Value> {
+        self.partial.lock().ok().and_then(|mut p| p.take())
     }
 
     pub(crate) fn take_private(&self) -> Private {

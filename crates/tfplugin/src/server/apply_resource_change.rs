@@ -1,7 +1,8 @@
 //! `ApplyResourceChange`: create, update or delete, then check the result against the plan
 //! (wholly known, known planned values unchanged, null exactly after delete).
 
-use crate::diag::Diagnostics;
+use crate::codec::json;
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::framework::plan::bug;
 use crate::framework::timeouts::Operation;
 use crate::framework::{Private, Provider, rules};
@@ -62,7 +63,21 @@ async fn run<P: Provider>(
     if planned.is_null() {
         let ctx = inner.ctx(timeout_for(Operation::Delete, &prior), private);
         // On failure the absent new_state keeps the prior object in state.
-        res.delete(&ctx, prior).await?;
+        match ctx.timeout() {
+            Some(limit) => tokio::time::timeout(limit, res.delete(&ctx, prior))
+                .await
+                .map_err(|_| {
+                    Diagnostic::error(
+                        "delete timed out",
+                        format!(
+                            "{} did not finish its delete within {}s (see the timeouts block)",
+                            res.type_name(),
+                            limit.as_secs()
+                        ),
+                    )
+                })??,
+            None => res.delete(&ctx, prior).await?,
+        }
         out.new_state = Some(encode(&Value::Null, ty, "new state")?);
         out.private = Vec::new();
         return Ok(());
@@ -84,16 +99,51 @@ async fn run<P: Provider>(
         out.private = ctx.take_private().to_bytes();
         return Ok(());
     }
-    let result = if creating {
-        res.create(&ctx, planned.clone(), config).await
-    } else {
-        res.update(&ctx, prior.clone(), planned.clone(), config)
-            .await
+    let work = async {
+        if creating {
+            res.create(&ctx, planned.clone(), config).await
+        } else {
+            res.update(&ctx, prior.clone(), planned.clone(), config)
+                .await
+        }
+    };
+    // The operation's timeout (from the `timeouts` block) is enforced here.
+    let result = match ctx.timeout() {
+        Some(limit) => match tokio::time::timeout(limit, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Diagnostic::error(
+                format!("{} timed out", op.name()),
+                format!(
+                    "{} did not finish its {} within {}s (see the timeouts block)",
+                    res.type_name(),
+                    op.name(),
+                    limit.as_secs()
+                ),
+            )
+            .into()),
+        },
+        None => work.await,
     };
     let mut new = match result {
         Ok(v) => v,
         Err(d) => {
-            // A failed update leaves the object as it was.
+            // Save what exists: a recorded partial object (tainted by Terraform), else the
+            // prior object unchanged on update, else nothing.
+            out.private = ctx.take_private().to_bytes();
+            if let Some(partial) = ctx.take_partial() {
+                match json::decode(&partial, ty, json::Extra::Ignore) {
+                    Ok(mut v) if v.is_wholly_known() => {
+                        carry_timeouts(&planned, &mut v);
+                        crate::value::align_numbers(&planned, &mut v);
+                        out.new_state = Some(encode(&v, ty, "partial state")?);
+                        return Err(d);
+                    }
+                    _ => tracing::warn!(
+                        resource = res.type_name(),
+                        "partial state cannot be encoded; dropped"
+                    ),
+                }
+            }
             if !creating {
                 out.new_state = Some(encode(&prior, ty, "prior state")?);
             }

@@ -36,7 +36,9 @@ impl Resource for Things {
         "test_thing"
     }
     fn schema(&self) -> Result<ResourceSchema, crate::Error> {
-        Ok(ResourceSchema::from_model::<Thing>()?.version(2))
+        Ok(ResourceSchema::from_model::<Thing>()?.version(2).timeouts(
+            crate::Timeouts::new().op(crate::Operation::Create, Duration::from_millis(1500)),
+        ))
     }
     async fn create(&self, ctx: &Ctx<()>, req: CreateRequest<Thing>) -> Result<Thing, Diagnostics> {
         let mut t = req.planned;
@@ -48,6 +50,18 @@ impl Resource for Things {
                 }
             }
             "liar" => t.name = "changed".into(),
+            "half" => {
+                t.id = Some("t-half".into());
+                ctx.keep_partial(&t)?;
+                return Err(
+                    Diagnostic::error("Pool not ready", "only 1 of 3 instances came up").into(),
+                );
+            }
+            "stuck" => {
+                t.id = Some("t-stuck".into());
+                ctx.keep_partial(&t)?;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
             _ => {}
         }
         t.id = Some("t-1".into());
@@ -268,4 +282,44 @@ fn unknown_resource_types_are_diagnostics_not_grpc_errors() {
     );
     assert_eq!(resp.diagnostics.len(), 1);
     assert!(resp.diagnostics[0].detail.contains("test_nope"));
+}
+
+fn new_state(inner: &Inner<TestProvider>, resp: &pb::apply_resource_change::Response) -> Value {
+    let ty = inner.resources["test_thing"].ty().clone();
+    msgpack::decode(&resp.new_state.clone().unwrap_or_default().msgpack, &ty)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_failed_create_saves_the_partial_object_it_recorded() {
+    let inner = inner();
+    let resp = super::apply_resource_change::handle(
+        &inner,
+        apply_req(&inner, &Value::Null, &thing(Value::Unknown, "half")),
+    )
+    .await;
+    assert_eq!(resp.diagnostics.len(), 1);
+    assert_eq!(resp.diagnostics[0].summary, "Pool not ready");
+    assert_eq!(
+        new_state(&inner, &resp).attr("id"),
+        Some(&Value::from("t-half"))
+    );
+}
+
+#[tokio::test]
+async fn the_create_timeout_is_enforced_and_keeps_the_partial_object() {
+    let inner = inner();
+    let started = std::time::Instant::now();
+    let resp = super::apply_resource_change::handle(
+        &inner,
+        apply_req(&inner, &Value::Null, &thing(Value::Unknown, "stuck")),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10), "timeout fired");
+    assert_eq!(resp.diagnostics.len(), 1, "{:?}", resp.diagnostics);
+    assert_eq!(resp.diagnostics[0].summary, "create timed out");
+    assert_eq!(
+        new_state(&inner, &resp).attr("id"),
+        Some(&Value::from("t-stuck"))
+    );
 }
