@@ -434,3 +434,60 @@ fn terraform_reads_the_schema_derived_from_the_model() {
         );
     }
 }
+
+#[test]
+fn blocks_and_names_unknown_until_apply_plan_and_converge() {
+    for terraform in [common::terraform_latest(), common::terraform_1_0()] {
+        let ws = Workspace::new(&terraform, &[common::toyfs()], &[]).expect("workspace");
+        ws.write(
+            "main.tf",
+            &format!(
+                r#"{}
+provider "toyfs" {{
+  path = "store.json"
+}}
+
+resource "toyfs_item" "a" {{
+  name = "alpha"
+}}
+
+resource "toyfs_item" "b" {{
+  name = "copy-${{toyfs_item.a.id}}"
+  size = toyfs_item.a.revision
+  dynamic "rule" {{
+    for_each = toyfs_item.a.id != "" ? [80, 443] : []
+    content {{
+      port = rule.value
+    }}
+  }}
+}}
+"#,
+                common::toyfs().required_providers_block()
+            ),
+        )
+        .expect("write main.tf");
+        ws.terraform(&["init"])
+            .expect("run init")
+            .expect_code(0, "init");
+        ws.terraform(&["apply", "-auto-approve"])
+            .expect("run apply")
+            .expect_code(0, "apply with unknowns");
+        ws.terraform(&["plan", "-detailed-exitcode"])
+            .expect("run plan")
+            .expect_code(0, "converged");
+        let s = store(&ws);
+        let b = s
+            .as_object()
+            .and_then(|m| {
+                m.values().find(|v| {
+                    v["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("copy-item-"))
+                })
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no copy item in {s}"));
+        assert_eq!(b["size"], 1);
+        assert_eq!(b["rule"].as_array().map(Vec::len), Some(2));
+    }
+}

@@ -125,6 +125,10 @@ fn plan_block(
             get(config, &b.name),
             get(prior, &b.name),
         );
+        // Planned exactly as configured (e.g. a dynamic block whose for_each is unknown).
+        if pv.equals(cv) {
+            continue;
+        }
         if pv.is_unknown() {
             out.push(v(
                 &p,
@@ -351,6 +355,23 @@ mod tests {
         let planned = obj(&[("name", "a".into()), ("id", Value::Unknown)]);
         let new = obj(&[("name", "a".into()), ("id", Value::Unknown)]);
         assert_eq!(check_apply(&planned, &new).len(), 1);
+    }
+
+    #[test]
+    fn unknown_block_planned_as_configured_is_valid() {
+        let b = Block::new().block(crate::schema::NestedBlock::new(
+            "rule",
+            Nesting::List,
+            Block::new().attribute(Attribute::required("port", Type::Number)),
+        ));
+        let config = obj(&[("rule", Value::Unknown)]);
+        assert!(check_plan(&b, &Value::Null, &config, &config).is_empty());
+        let known = obj(&[("rule", Value::List(vec![]))]);
+        assert_eq!(
+            check_plan(&b, &Value::Null, &known, &config).len(),
+            1,
+            "unknown for a known block"
+        );
     }
 
     #[test]
