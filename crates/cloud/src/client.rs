@@ -356,7 +356,7 @@ pub fn validate_create(req: &CreateServersRequest) -> Result<(), CloudError> {
 
 /// The v1 `POST /cloudservers` body for a request.
 pub fn create_body(req: &CreateServersRequest) -> serde_json::Value {
-    let mut server = json!({
+    let server = json!({
         "name": req.name,
         "imageRef": req.image,
         "flavorRef": req.flavor,
@@ -369,7 +369,9 @@ pub fn create_body(req: &CreateServersRequest) -> serde_json::Value {
         "count": req.count,
         "server_tags": req.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
     });
-    let obj = server.as_object_mut().expect("server is an object");
+    let serde_json::Value::Object(mut obj) = server else {
+        return serde_json::Value::Null; // unreachable: the literal above is an object
+    };
     if req.count > 1 {
         obj.insert("isAutoRename".into(), json!(false));
     }
@@ -401,7 +403,7 @@ pub fn create_body(req: &CreateServersRequest) -> serde_json::Value {
         }
     }
     obj.insert("extendparam".into(), ext);
-    json!({ "server": server })
+    json!({ "server": obj })
 }
 
 #[derive(Deserialize)]
