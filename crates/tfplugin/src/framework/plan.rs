@@ -62,7 +62,7 @@ pub(crate) fn plan<D>(
 
     let violations = rules::check_plan(block, prior, config, &planned);
     if !violations.is_empty() {
-        return Err(bug(res.type_name(), "an invalid plan", &violations));
+        return Err(bug(res.type_name(), "an invalid plan", &violations, block));
     }
     if prior.is_null() {
         requires_replace.clear();
@@ -85,18 +85,62 @@ pub(crate) fn plan<D>(
 }
 
 /// The diagnostic for a framework-detected provider bug.
-pub(crate) fn bug(type_name: &str, what: &str, violations: &[rules::Violation]) -> Diagnostics {
+pub(crate) fn bug(
+    type_name: &str,
+    what: &str,
+    violations: &[rules::Violation],
+    block: &Block,
+) -> Diagnostics {
     let mut d = Diagnostics::new();
     for v in violations {
+        // Never echo values of sensitive attributes into a diagnostic.
+        let message = if is_sensitive(block, &v.path) {
+            "the value broke a consistency rule (sensitive attribute: values hidden)".to_string()
+        } else {
+            v.message.clone()
+        };
         d.push(
             Diagnostic::error(
                 format!("Provider produced {what}"),
-                format!("{type_name}.{}: {}. This is a bug in the provider (caught by the tfplugin framework).", v.path, v.message),
+                format!(
+                    "{type_name}.{}: {message}. This is a bug in the provider (caught by the tfplugin framework).",
+                    v.path
+                ),
             )
             .at(v.path.clone()),
         );
     }
     d
+}
+
+/// True when `path` reaches into a sensitive attribute (or is the root: a whole object may
+/// hold sensitive values).
+pub(crate) fn is_sensitive(block: &Block, path: &AttrPath) -> bool {
+    let mut cur = block;
+    let mut steps = path.steps().iter().filter_map(|s| match s {
+        crate::path::Step::Attr(n) => Some(n.as_str()),
+        _ => None,
+    });
+    let Some(mut name) = steps.next() else {
+        return block.attributes.iter().any(|a| a.sensitive)
+            || block
+                .blocks
+                .iter()
+                .any(|b| is_sensitive(&b.block, &AttrPath::root()));
+    };
+    loop {
+        if let Some(a) = cur.get_attribute(name) {
+            return a.sensitive;
+        }
+        match cur.get_block(name) {
+            Some(b) => cur = &b.block,
+            None => return false,
+        }
+        match steps.next() {
+            Some(n) => name = n,
+            None => return is_sensitive(cur, &AttrPath::root()),
+        }
+    }
 }
 
 fn apply_defaults(block: &Block, planned: &mut Value, config: &Value) {

@@ -163,6 +163,7 @@ async fn run<P: Provider>(
             res.type_name(),
             "an inconsistent result after apply",
             &violations,
+            &res.wire().block,
         ));
     }
     out.new_state = Some(encode(&new, ty, "new state")?);

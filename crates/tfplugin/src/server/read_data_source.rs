@@ -44,6 +44,7 @@ async fn run<P: Provider>(
             ds.type_name(),
             "an invalid data source result",
             &violations,
+            &ds.schema().block,
         ));
     }
     encode(&new, ds.ty(), "data source state")

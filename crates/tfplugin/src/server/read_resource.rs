@@ -62,6 +62,7 @@ async fn run<P: Provider>(
             res.type_name(),
             "an invalid object during refresh",
             &violations,
+            &res.wire().block,
         ));
     }
     out.new_state = Some(encode(&new, res.ty(), "refreshed state")?);

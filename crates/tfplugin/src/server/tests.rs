@@ -323,3 +323,27 @@ async fn the_create_timeout_is_enforced_and_keeps_the_partial_object() {
         Some(&Value::from("t-stuck"))
     );
 }
+
+#[test]
+fn sensitive_values_never_reach_a_diagnostic() {
+    use crate::schema::{Attribute, Block};
+    use crate::value::Type;
+    let block = Block::new()
+        .attribute(Attribute::required("name", Type::String))
+        .attribute(Attribute::optional("token", Type::String).sensitive());
+    let v = crate::framework::rules::Violation {
+        path: crate::AttrPath::new("token"),
+        message: "was \"hunter2\", but now \"other\"".into(),
+    };
+    let d = crate::framework::plan::bug(
+        "x_thing",
+        "an inconsistent result after apply",
+        &[v],
+        &block,
+    );
+    let text = d.to_string();
+    assert!(
+        !text.contains("hunter2") && text.contains("values hidden"),
+        "{text}"
+    );
+}
