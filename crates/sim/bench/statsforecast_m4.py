@@ -45,10 +45,11 @@ def main():
     test = dict(read(f"{base}/Hourly-test.csv"))
     frames = [pd.DataFrame({"unique_id": uid, "ds": np.arange(1, len(y) + 1), "y": y}) for uid, y in train]
     df = pd.concat(frames, ignore_index=True)
+    # Cheap models first, so a time limit on the slow one still leaves results.
     models = {
-        "statsforecast AutoARIMA(24)": AutoARIMA(season_length=24),
-        "statsforecast MSTL(24,168)+AutoETS trend": MSTL(season_length=[24, 168], trend_forecaster=AutoETS(model="ZZN")),
         "statsforecast SeasonalNaive(24)": SeasonalNaive(season_length=24),
+        "statsforecast MSTL(24,168)+AutoETS trend": MSTL(season_length=[24, 168], trend_forecaster=AutoETS(model="ZZN")),
+        "statsforecast AutoARIMA(24)": AutoARIMA(season_length=24),
     }
     for name, model in models.items():
         sf = StatsForecast(models=[model], freq=1, n_jobs=1)

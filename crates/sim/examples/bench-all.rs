@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use flexus_sim::cli::{BASELINES, SimulateArgs, SimulateOptions, simulate};
+use flexus_sim::cli::{BASELINES, SimulateOptions, baseline, prepare_trace, run_all};
+use flexus_sim::policy::{PolicyAutoscaler, load_policy_file};
+use flexus_sim::replay::Autoscaler;
 use flexus_sim::trace::NAMED;
 
 fn main() -> anyhow::Result<()> {
@@ -21,23 +23,25 @@ fn main() -> anyhow::Result<()> {
     let mut tables = String::new();
     for info in NAMED {
         let gpu = info.flavor.starts_with('p');
-        let policy = root.join(if gpu {
-            "policies/sim-default-gpu.json"
-        } else {
-            "policies/sim-default-x1.json"
-        });
+        let kind = if gpu { "gpu" } else { "x1" };
+        let policy = root.join(format!("policies/sim-default-{kind}.json"));
+        let predictive = root.join(format!("policies/sim-predictive-{kind}.json"));
         let chart = dir.join(format!("sim-{}.svg", info.name));
-        let a = SimulateArgs {
-            trace: info.name.into(),
-            policy: Some(policy.clone()),
-            options: SimulateOptions {
-                against: BASELINES.iter().map(|s| (*s).to_owned()).collect(),
-                ..SimulateOptions::default()
-            },
-            chart: Some(chart),
-        };
+        let opts = SimulateOptions::default();
         eprintln!("bench-all: {}", info.name);
-        let card = simulate(&a, &mut |_| {})?;
+        let (trace, flavor) = prepare_trace(info.name, &opts)?;
+        let mut list: Vec<Box<dyn Autoscaler>> = Vec::new();
+        for p in [&policy, &predictive] {
+            let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            list.push(Box::new(
+                PolicyAutoscaler::new(&name, load_policy_file(p)?)?.with_forecast_bucket(opts.forecast_bucket_s),
+            ));
+        }
+        for b in BASELINES {
+            list.push(baseline(b, &flavor, &opts)?);
+        }
+        let card = run_all(&trace, &flavor, list, &opts, &mut |_| {})?;
+        flexus_sim::chart::write_svg(&chart, &card, &trace)?;
         let ours_name = policy
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
