@@ -87,7 +87,75 @@ pub enum Shape {
         /// Start this many trace seconds into the trace.
         #[serde(default)]
         offset_seconds: Option<f64>,
+        /// For a CSV file: 0-based column holding the value (default 1; column 0 is the time).
+        #[serde(default)]
+        column: Option<usize>,
+        /// For a CSV file: requests per step (`count`, default) or per second (`rate`).
+        #[serde(default)]
+        values: Option<TraceValues>,
     },
+}
+
+/// Meaning of the values of a CSV trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceValues {
+    /// Requests in each step.
+    Count,
+    /// Requests per second.
+    Rate,
+}
+
+/// Loads `timestamp,…` CSV with the value in `column`; the step is the median spacing;
+/// the longest contiguous segment (gaps up to 3 steps interpolated) is kept.
+fn load_csv_column(path: &str, column: usize, values: TraceValues) -> Result<Trace, String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| format!("trace {path:?}: {e}"))?;
+    let mut pts = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| format!("trace {path:?} line {line}: {e}"))?;
+        let ts = rec.get(0).unwrap_or_default();
+        let t = flexus_sim::trace::parse_timestamp(ts)
+            .ok_or_else(|| format!("trace {path:?} line {line}: bad timestamp {ts:?}"))?;
+        let raw = rec
+            .get(column)
+            .ok_or_else(|| format!("trace {path:?} line {line}: no column {column}"))?;
+        let v: f64 = raw.trim().parse().map_err(|_| {
+            format!("trace {path:?} line {line}: column {column} value {raw:?} is not a number")
+        })?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!(
+                "trace {path:?} line {line}: value {v} must be >= 0"
+            ));
+        }
+        pts.push((t, v));
+    }
+    let mut times: Vec<i64> = pts.iter().map(|p| p.0).collect();
+    times.sort_unstable();
+    let mut gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .collect();
+    gaps.sort_unstable();
+    let step = gaps
+        .get(gaps.len() / 2)
+        .and_then(|s| u32::try_from(*s).ok())
+        .ok_or_else(|| format!("trace {path:?}: needs at least two distinct timestamps"))?;
+    let per_second = |v: f64| match values {
+        TraceValues::Count => v / f64::from(step),
+        TraceValues::Rate => v,
+    };
+    let pts: Vec<(i64, f64)> = pts.into_iter().map(|(t, v)| (t, per_second(v))).collect();
+    let seg = flexus_sim::trace::regularise(pts, step, 3 * i64::from(step))
+        .into_iter()
+        .max_by_key(|s| s.values.len())
+        .ok_or_else(|| format!("trace {path:?}: no samples"))?;
+    Trace::from_rps(path, seg.start_unix, step, seg.values).map_err(|e| e.to_string())
 }
 
 /// A workload bound to a pool.
@@ -162,12 +230,27 @@ pub fn load_trace(shape: &Shape) -> Result<Option<Arc<Trace>>, String> {
         scale,
         peak_instances,
         flavor,
+        column,
+        values,
         ..
     } = shape
     else {
         return Ok(None);
     };
-    let mut t = flexus_sim::trace::load(trace).map_err(|e| format!("trace {trace:?}: {e}"))?;
+    let mut t = if column.is_some() || values.is_some() {
+        if flexus_sim::trace::info(trace).is_ok() || !std::path::Path::new(trace).is_file() {
+            return Err(format!(
+                "trace {trace:?}: column and values apply to CSV files only"
+            ));
+        }
+        load_csv_column(
+            trace,
+            column.unwrap_or(1),
+            values.unwrap_or(TraceValues::Count),
+        )?
+    } else {
+        flexus_sim::trace::load(trace).map_err(|e| format!("trace {trace:?}: {e}"))?
+    };
     if let Some(peak) = peak_instances {
         let fname = flavor
             .clone()

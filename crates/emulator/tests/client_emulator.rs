@@ -747,6 +747,36 @@ async fn trace_workload_replays_a_csv_file_and_bad_traces_are_named() {
         "no instance: everything is dropped"
     );
 
+    // Another column, read as a rate.
+    let wide = dir.path().join("wide.csv");
+    std::fs::write(
+        &wide,
+        "time,cpu,rps\n2024-01-01 00:00:00,1,7.5\n2024-01-01 00:05:00,1,30\n2024-01-01 00:10:00,1,30\n",
+    )
+    .expect("write wide trace");
+    let wide = wide.to_str().expect("utf8");
+    let set = h
+        .post(
+            "/_emulator/workload",
+            json!({"pool": "w", "shape": {"kind": "trace", "trace": wide, "column": 2, "values": "rate"}}),
+        )
+        .await;
+    assert_eq!(set["workload"]["current_rps"], 7.5);
+    let (status, body) = h
+        .ctl(
+            reqwest::Method::POST,
+            "/_emulator/workload",
+            Some(json!({"pool": "w", "shape": {"kind": "trace", "trace": wide, "column": 5}})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("message")
+            .contains("no column 5"),
+        "{body}"
+    );
     let (status, body) = h
         .ctl(
             reqwest::Method::POST,
