@@ -32,9 +32,13 @@ fn main() -> anyhow::Result<()> {
         let (trace, flavor) = prepare_trace(info.name, &opts)?;
         let mut list: Vec<Box<dyn Autoscaler>> = Vec::new();
         for p in [&policy, &predictive] {
-            let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             list.push(Box::new(
-                PolicyAutoscaler::new(&name, load_policy_file(p)?)?.with_forecast_bucket(opts.forecast_bucket_s),
+                PolicyAutoscaler::new(&name, load_policy_file(p)?)?
+                    .with_forecast_bucket(opts.forecast_bucket_s),
             ));
         }
         for b in BASELINES {

@@ -258,3 +258,53 @@ fn hpa_scales_out_on_the_first_visible_datapoint_within_its_rate_limit() {
         "max(2 × 2, 2 + 4) = 6 in one period"
     );
 }
+
+/// `forecast_only` computes and explains forecasts but never changes capacity: the
+/// run is identical to the same policy without prediction, and the adapter
+/// records the decisions where the forecast would have raised capacity.
+#[test]
+fn forecast_only_mode_records_but_never_changes_capacity() {
+    use flexus_sim::policy::PolicyAutoscaler;
+    let policy = |mode: &str, enabled: bool| {
+        parse_policy_for_tests(&format!(
+            r#"{{
+              "strategy": "target_tracking", "evaluation_interval": "60s", "tolerance": 0.05,
+              "bounds": {{"min": 1, "max": 1000}},
+              "metrics": [{{"name": "requests", "kind": "custom", "source": {{"type": "push"}},
+                            "target": 30.0, "per_instance": true}}],
+              "prediction": {{"enabled": {enabled}, "mode": "{mode}", "metric": "requests",
+                              "target_per_instance": 30.0, "lead_time": "3m",
+                              "seasonality": ["1d"], "refit_interval": "24h"}}
+            }}"#
+        ))
+    };
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let taxi = trace::load_named("nyc-taxi").expect("nyc-taxi");
+    let t = taxi.scaled_to_fleet(&f, 40).slice(0, 6 * 48);
+    let o = SimOptions::new(f);
+    let mut plain = PolicyAutoscaler::new("plain", policy("forecast_only", false)).expect("policy");
+    let mut only = PolicyAutoscaler::new("only", policy("forecast_only", true)).expect("policy");
+    let mut scale =
+        PolicyAutoscaler::new("scale", policy("forecast_and_scale", true)).expect("policy");
+    let a = run(&t, &mut plain, &o).expect("run");
+    let b = run(&t, &mut only, &o).expect("run");
+    let c = run(&t, &mut scale, &o).expect("run");
+    assert_eq!(
+        a.series.billed, b.series.billed,
+        "forecast_only changed capacity"
+    );
+    assert!(only.fits > 0, "the forecaster ran");
+    assert!(
+        only.would_have_raised > 0,
+        "forecast_only recorded nothing it would have done"
+    );
+    assert_ne!(
+        c.series.billed, a.series.billed,
+        "forecast_and_scale acted on the forecast"
+    );
+    let (ih_a, ih_c) = (score(&a).instance_hours, score(&c).instance_hours);
+    assert!(
+        ih_c >= ih_a,
+        "the forecast only raises capacity: {ih_c} < {ih_a}"
+    );
+}
