@@ -875,6 +875,13 @@ pub fn render_job(j: &JobRec) -> Value {
         .iter()
         .map(|s| {
             let mut entities = json!({"server_id": s.server_id});
+            if j.kind == JobKind::Create && s.state == JobState::Success {
+                // Real sub-jobs carry more entity fields than clients use; keep one so
+                // clients are exercised on loosely typed entities.
+                entities["nic_id"] = json!(
+                    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, s.server_id.as_bytes()).to_string()
+                );
+            }
             if s.state == JobState::Fail
                 && let Some(c) = &s.error_code
             {

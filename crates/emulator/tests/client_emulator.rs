@@ -888,3 +888,48 @@ async fn slow_responses_time_out_and_are_retried_as_transient() {
     assert_eq!(h.calls("get_server").await, 3);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn dry_run_validates_without_creating() {
+    let h = start(config()).await;
+    let mut body = flexus_cloud::client::create_body(&create_req("dry", "dry", 1, false));
+    body["dry_run"] = json!(true);
+    let r = h
+        .client
+        .send(RawRequest {
+            operation: "create_servers",
+            service: Service::Ecs,
+            method: reqwest::Method::POST,
+            path: format!("/v1/{PROJECT}/cloudservers"),
+            query: vec![],
+            body: Some(body.to_string().into_bytes()),
+            headers: vec![],
+        })
+        .await
+        .expect("dry run passes");
+    assert_eq!(r.status, 202);
+    assert!(
+        h.client
+            .list_servers(&pool_filter("dry"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    body["server"]["root_volume"]["size"] = json!(4096);
+    let err = h
+        .client
+        .send(RawRequest {
+            operation: "create_servers",
+            service: Service::Ecs,
+            method: reqwest::Method::POST,
+            path: format!("/v1/{PROJECT}/cloudservers"),
+            query: vec![],
+            body: Some(body.to_string().into_bytes()),
+            headers: vec![],
+        })
+        .await
+        .expect_err("too large a disk");
+    assert_eq!(err.code.as_deref(), Some("Ecs.0005"));
+    assert!(err.message.contains("root_volume.size"), "{}", err.message);
+    h.stop().await;
+}
