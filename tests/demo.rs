@@ -185,7 +185,15 @@ fn watch(stack: &Stack, stop: &AtomicBool, seconds: f64) -> anyhow::Result<Vec<R
         ProgressStyle::with_template("    [{bar:40.cyan/blue}] {pos}/{len}s {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    pb.println(format!(
+    // A hidden bar (output is not a terminal) prints nothing, so rows go to stdout then.
+    let line = |text: String| {
+        if pb.is_hidden() {
+            println!("{text}")
+        } else {
+            pb.println(text)
+        }
+    };
+    line(format!(
         "    {:>6} {:>8} {:>9} {:>9} {:>8} {:>6} {:>8} {:>8}",
         "time", "trace", "load r/s", "cap r/s", "desired", "ready", "booting", "cost"
     ));
@@ -220,7 +228,7 @@ fn watch(stack: &Stack, stop: &AtomicBool, seconds: f64) -> anyhow::Result<Vec<R
         let cost = billing["by_pool"][POOL].as_f64().unwrap_or(0.0);
         if real_s - last_print >= 4.0 {
             last_print = real_s;
-            pb.println(format!(
+            line(format!(
                 "    {:>5.0}s {:>5}:{:02} {:>9.1} {:>9.1} {:>8} {:>6} {:>8} {:>8.3}",
                 real_s,
                 (trace_clock / 3600.0) as u32 % 24,

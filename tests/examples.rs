@@ -152,3 +152,57 @@ fn every_example_directory_is_covered_by_a_test() {
         "each module needs a root that applies it in a test"
     );
 }
+
+#[test]
+fn policy_simulation_shows_cost_and_slo_of_a_policy_in_the_plan() {
+    use terraform_provider_flexus::docs;
+    let mut ws =
+        tfplugin::testing::Workspace::new(&terraform_latest(), &[flexus_e2e::provider()], &[])
+            .expect("workspace");
+    ws.set_env(
+        "FLEXUS_TRACES_DIR",
+        &flexus_e2e::traces_dir().display().to_string(),
+    );
+    let main = format!(
+        "{}\nprovider \"flexus\" {{}}\n{}\noutput \"slo\" {{\n  value = data.flexus_policy_simulation.review.slo_violation_pct\n}}\noutput \"hpa_cost\" {{\n  value = data.flexus_policy_simulation.review.baseline_cost[\"hpa\"]\n}}\n",
+        flexus_e2e::provider().required_providers_block(),
+        docs::SIMULATION_EXAMPLE
+    );
+    ws.write("main.tf", &main).expect("main.tf");
+    ws.terraform(&["init"])
+        .expect("init")
+        .expect_code(0, "init");
+    let plan = ws.terraform(&["plan"]).expect("plan");
+    plan.expect_code(0, "plan with a simulation");
+    let out = plan.output();
+    let value = |name: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("+ {name}")))
+            .unwrap_or_else(|| panic!("output {name} in plan:\n{out}"));
+        line.rsplit('=')
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} is a number: {line}"))
+    };
+    assert!(value("policy_cost") > 0.0, "{out}");
+    assert!(value("hpa_cost") > 0.0, "{out}");
+    let slo = value("slo");
+    assert!((0.0..=100.0).contains(&slo), "{out}");
+
+    // A broken policy points at the `policy` argument's line.
+    ws.write("main.tf", &main.replace("target = 60", "target = -60"))
+        .expect("main.tf");
+    let bad = ws.terraform(&["plan"]).expect("plan");
+    assert_ne!(bad.code, 0, "{}", bad.output());
+    let line = main
+        .lines()
+        .position(|l| l.trim_start().starts_with("policy = jsonencode"))
+        .expect("policy line")
+        + 1;
+    assert!(
+        bad.output().contains(&format!("main.tf line {line}")),
+        "{}",
+        bad.output()
+    );
+}

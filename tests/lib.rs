@@ -332,6 +332,25 @@ impl Stack {
         })
     }
 
+    /// `DELETE` on the emulator's control API.
+    pub fn emulator_delete(&self, path: &str) {
+        let url = format!("{}{path}", self.emulator_url);
+        self.rt.block_on(async {
+            let r = self
+                .http
+                .delete(&url)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("DELETE {url}: {e}"));
+            let status = r.status();
+            assert!(
+                status.is_success(),
+                "DELETE {url}: {status} {}",
+                r.text().await.unwrap_or_default()
+            );
+        });
+    }
+
     /// Instances of the emulator carrying pool tag `pool` that are not deleted yet
     /// (booting, warming, ready, deleting or reclaiming), as the emulator reports them.
     pub fn emulator_instances(&self, pool: &str) -> Vec<serde_json::Value> {

@@ -64,6 +64,22 @@ fn quickstart_lifecycle(terraform: &Path) {
     );
     expect_no_changes(&ws, &stack, "after create");
 
+    // The agent scaling the pool out under load is not drift.
+    stack.emulator_post(
+        "/_emulator/workload",
+        &serde_json::json!({"pool": "web", "shape": {"kind": "constant", "rps": 5000}}),
+    );
+    stack.wait_for(
+        Duration::from_secs(120),
+        "the agent to scale the pool out under load",
+        || {
+            let p = stack.block_on(client.get_pool(ns, "web")).ok()?.value;
+            (p.status.current_size >= 2).then_some(())
+        },
+    );
+    expect_no_changes(&ws, &stack, "after the agent scaled the pool out");
+    stack.emulator_delete("/_emulator/workload/web");
+
     // An in-place change of both resources.
     ws.write("terraform.tfvars", "max_size = 6\ncpu_target = 70\n")
         .expect("tfvars");

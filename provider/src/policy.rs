@@ -28,13 +28,15 @@ pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     for (name, b) in [("scale_out", &m.scale_out), ("scale_in", &m.scale_in)] {
         if let Some(b) = b
-            && b.unlimited == Some(true) && !b.policy.is_empty() {
-                d.error_at(
+            && b.unlimited == Some(true)
+            && !b.policy.is_empty()
+        {
+            d.error_at(
                     AttrPath::new(name).attr("unlimited"),
                     "Conflicting rate limits",
                     format!("{name}.unlimited = true means no rate limit; remove it or the {name}.policy blocks"),
                 );
-            }
+        }
     }
     if let Err(e) = m.to_policy() {
         d.extend(policy_diagnostics(&e));

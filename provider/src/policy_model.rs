@@ -395,15 +395,15 @@ impl PolicyModel {
     ) -> PolicyModel {
         if let Some(p) = prior
             && p.pool == spec.pool
-                && p.enabled.unwrap_or(true) == spec.enabled
-                && p.dry_run.unwrap_or(false) == spec.dry_run
-                && p.to_policy().is_ok_and(|pol| pol == spec.policy)
-            {
-                let mut m = p.clone();
-                m.id = Some(id.to_string());
-                m.namespace = Some(namespace.to_string());
-                return m;
-            }
+            && p.enabled.unwrap_or(true) == spec.enabled
+            && p.dry_run.unwrap_or(false) == spec.dry_run
+            && p.to_policy().is_ok_and(|pol| pol == spec.policy)
+        {
+            let mut m = p.clone();
+            m.id = Some(id.to_string());
+            m.namespace = Some(namespace.to_string());
+            return m;
+        }
         let pol = &spec.policy;
         let d = |x: Duration| format_duration(x);
         let def_out = ScaleOutBehaviour::default();

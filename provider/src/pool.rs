@@ -327,21 +327,29 @@ impl Resource for PoolResource {
             .attribute("namespace", |a| {
                 // Keep the prior namespace when the configuration does not set one, then
                 // replace only if the (possibly kept) value changed.
-                a.plan_modifier(modifiers::use_state_for_unknown()).plan_modifier(modifiers::requires_replace())
+                a.plan_modifier(modifiers::use_state_for_unknown())
+                    .plan_modifier(modifiers::requires_replace())
             })?
             .attribute("removal_rule", |a| {
-                a.validator(tfplugin::validators::one_of(["spot_newest_first", "newest_first", "oldest_first"]))
+                a.validator(tfplugin::validators::one_of([
+                    "spot_newest_first",
+                    "newest_first",
+                    "oldest_first",
+                ]))
             })?
             .attribute("wait_for_capacity_timeout", |a| {
                 a.validator(tfplugin::validators::from_fn("a duration", |v, path, d| {
                     if let Some(s) = v.as_str()
-                        && tfplugin::framework::timeouts::parse_duration(s).is_none() {
-                            d.error_at(
-                                path.clone(),
-                                "Invalid duration",
-                                format!("{path} must be a duration such as \"10m\" or \"90s\", got {s:?}"),
-                            );
-                        }
+                        && tfplugin::framework::timeouts::parse_duration(s).is_none()
+                    {
+                        d.error_at(
+                            path.clone(),
+                            "Invalid duration",
+                            format!(
+                                "{path} must be a duration such as \"10m\" or \"90s\", got {s:?}"
+                            ),
+                        );
+                    }
                 }))
             })
     }

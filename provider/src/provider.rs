@@ -94,23 +94,24 @@ impl Provider for FlexusProvider {
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
         if let Some(t) = known_str(config, "request_timeout")
-            && tfplugin::framework::timeouts::parse_duration(t).is_none() {
-                d.error_at(
-                    AttrPath::new("request_timeout"),
-                    "Invalid request timeout",
-                    format!(
-                        "request_timeout must be a duration such as \"30s\" or \"2m\", got {t:?}"
-                    ),
-                );
-            }
+            && tfplugin::framework::timeouts::parse_duration(t).is_none()
+        {
+            d.error_at(
+                AttrPath::new("request_timeout"),
+                "Invalid request timeout",
+                format!("request_timeout must be a duration such as \"30s\" or \"2m\", got {t:?}"),
+            );
+        }
         if let Some(ns) = known_str(config, "namespace")
-            && let Err(e) = flexus_api::validate_name("namespace", ns) {
-                d.error_at(AttrPath::new("namespace"), "Invalid namespace", e.message);
-            }
+            && let Err(e) = flexus_api::validate_name("namespace", ns)
+        {
+            d.error_at(AttrPath::new("namespace"), "Invalid namespace", e.message);
+        }
         if let Some(ep) = known_str(config, "endpoint")
-            && let Err(e) = Client::new(ep, None) {
-                d.error_at(AttrPath::new("endpoint"), "Invalid endpoint", e.to_string());
-            }
+            && let Err(e) = Client::new(ep, None)
+        {
+            d.error_at(AttrPath::new("endpoint"), "Invalid endpoint", e.to_string());
+        }
         d
     }
 
@@ -129,25 +130,26 @@ impl Provider for FlexusProvider {
         let namespace = c.namespace.clone().or_else(|| env_nonempty(ENV_NAMESPACE));
         let mut d = Diagnostics::new();
         if let Some(ns) = &namespace
-            && let Err(e) = flexus_api::validate_name("namespace", ns) {
-                let diag = Diagnostic::error(
-                    "Invalid namespace",
-                    format!(
-                        "{}{}",
-                        e.message,
-                        if c.namespace.is_none() {
-                            " (from FLEXUS_NAMESPACE)"
-                        } else {
-                            ""
-                        }
-                    ),
-                );
-                d.push(if c.namespace.is_some() {
-                    diag.at(AttrPath::new("namespace"))
-                } else {
-                    diag
-                });
-            }
+            && let Err(e) = flexus_api::validate_name("namespace", ns)
+        {
+            let diag = Diagnostic::error(
+                "Invalid namespace",
+                format!(
+                    "{}{}",
+                    e.message,
+                    if c.namespace.is_none() {
+                        " (from FLEXUS_NAMESPACE)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            d.push(if c.namespace.is_some() {
+                diag.at(AttrPath::new("namespace"))
+            } else {
+                diag
+            });
+        }
         let request_timeout = match &c.request_timeout {
             None => Duration::from_secs(30),
             Some(t) => {
@@ -199,11 +201,15 @@ impl Provider for FlexusProvider {
     }
 
     fn resources(&self) -> Result<Resources<Flexus>, tfplugin::Error> {
-        Resources::new().with(crate::pool::PoolResource)?.with(crate::policy::PolicyResource)
+        Resources::new()
+            .with(crate::pool::PoolResource)?
+            .with(crate::policy::PolicyResource)
     }
 
     fn data_sources(&self) -> Result<DataSources<Flexus>, tfplugin::Error> {
-        DataSources::new().with(crate::pool_data::PoolDataSource)?.with(crate::simulation::SimulationDataSource)
+        DataSources::new()
+            .with(crate::pool_data::PoolDataSource)?
+            .with(crate::simulation::SimulationDataSource)
     }
 }
 

@@ -65,10 +65,10 @@ pub struct SimulationModel {
     /// Longest time to capacity after a shortfall, minutes.
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub time_to_capacity_max_minutes: Option<f64>,
-    /// Cost of each baseline in `against`, by name.
+    /// Cost of each baseline in `against`, keyed by the name written there.
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub baseline_cost: Option<BTreeMap<String, f64>>,
-    /// SLO violation percent of each baseline in `against`, by name.
+    /// SLO violation percent of each baseline in `against`, keyed by the name written there.
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub baseline_slo_violation_pct: Option<BTreeMap<String, f64>>,
     /// The whole scorecard as a Markdown table.
@@ -159,18 +159,20 @@ impl DataSource for SimulationDataSource {
         m.under_instance_hours = Some(ours.under_instance_hours);
         m.actions_per_hour = Some(ours.actions_per_hour);
         m.time_to_capacity_max_minutes = Some(ours.ttc_max_min);
+        // Keyed by the names written in `against` (the simulator replays them in that order).
+        let against = m.against.clone().unwrap_or_default();
+        let baselines: Vec<(&String, &flexus_sim::scorecard::Score)> =
+            against.iter().zip(card.scores.iter().skip(1)).collect();
         m.baseline_cost = Some(
-            card.scores
+            baselines
                 .iter()
-                .skip(1)
-                .map(|s| (s.policy.clone(), s.cost))
+                .map(|(n, s)| ((*n).clone(), s.cost))
                 .collect(),
         );
         m.baseline_slo_violation_pct = Some(
-            card.scores
+            baselines
                 .iter()
-                .skip(1)
-                .map(|s| (s.policy.clone(), s.slo_violation_pct))
+                .map(|(n, s)| ((*n).clone(), s.slo_violation_pct))
                 .collect(),
         );
         m.scorecard = Some(card.markdown());
