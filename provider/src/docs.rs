@@ -38,7 +38,7 @@ provider "flexus" {
 /// Example of `flexus_x_pool` (also checked by `terraform validate` in the tests).
 pub const POOL_EXAMPLE: &str = r#"resource "flexus_x_pool" "inference" {
   name       = "inference"
-  flavor     = "x1.8u.32g"
+  flavor     = "x1.8u.16g"
   image      = "img-deepseek-r1-distill"
   vpc_id     = "vpc-0001"
   subnet_ids = ["subnet-0001"]

@@ -44,7 +44,7 @@ pub struct PoolModel {
     #[schemars(regex(pattern = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"))]
     #[schemars(extend("x-tf" = {"requires_replace": true}))]
     pub name: String,
-    /// ECS flavor of every instance, e.g. `x1.8u.32g` or a GPU flavor.
+    /// ECS flavor of every instance, e.g. `x1.8u.16g` or a GPU flavor.
     pub flavor: String,
     /// Image id of every instance.
     pub image: String,
