@@ -32,16 +32,25 @@ pub enum StartError {
 /// Build the cloud client the config describes (credentials from the environment).
 pub fn cloud_client(config: &Config) -> Result<Arc<dyn Cloud>, flexus_cloud::CloudError> {
     let mut cc = match &config.cloud.endpoint {
-        Some(e) => ClientConfig::single_endpoint(e, &config.cloud.region, &config.cloud.project_id)?,
+        Some(e) => {
+            ClientConfig::single_endpoint(e, &config.cloud.region, &config.cloud.project_id)?
+        }
         None => ClientConfig::for_region(&config.cloud.region, &config.cloud.project_id)?,
     };
     if config.cloud.reads_per_second.is_some() || config.cloud.writes_per_second.is_some() {
         let d = RateLimits::default();
         cc.rate_limits = RateLimits {
             reads_per_second: config.cloud.reads_per_second.unwrap_or(d.reads_per_second),
-            writes_per_second: config.cloud.writes_per_second.unwrap_or(d.writes_per_second),
+            writes_per_second: config
+                .cloud
+                .writes_per_second
+                .unwrap_or(d.writes_per_second),
             burst: d.burst.max(
-                config.cloud.reads_per_second.unwrap_or(0.0).max(config.cloud.writes_per_second.unwrap_or(0.0)) as u32,
+                config
+                    .cloud
+                    .reads_per_second
+                    .unwrap_or(0.0)
+                    .max(config.cloud.writes_per_second.unwrap_or(0.0)) as u32,
             ),
         };
     }
@@ -73,8 +82,18 @@ impl Agent {
                 period: config.metrics.ces_period,
                 lookback: config.metrics.ces_lookback,
             },
-            prometheus: config.metrics.prometheus_url.as_deref().map(Prometheus::new),
-            redis: config.metrics.redis_url.as_deref().map(Redis::new).transpose()?.map(Arc::new),
+            prometheus: config
+                .metrics
+                .prometheus_url
+                .as_deref()
+                .map(Prometheus::new),
+            redis: config
+                .metrics
+                .redis_url
+                .as_deref()
+                .map(Redis::new)
+                .transpose()?
+                .map(Arc::new),
         };
         let (handle, inbox) = Handle::channel();
         let ctx = Arc::new(Context::new(
@@ -102,7 +121,11 @@ impl Agent {
 
     /// Serve the API on `listener` and run the runtime until `shutdown` is cancelled:
     /// then stop accepting requests, finish in-flight passes, and return.
-    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), StartError> {
         let app = router(self.state.clone());
         let s = shutdown.clone();
         let server = tokio::spawn(async move {
@@ -125,12 +148,19 @@ pub fn clock_for(config: &Config) -> SharedClock {
         Arc::new(SystemClock)
     } else {
         use crate::clock::Clock as _;
-        Arc::new(ScaledClock::new(SystemClock.now_ms(), config.reconcile.clock_speed))
+        Arc::new(ScaledClock::new(
+            SystemClock.now_ms(),
+            config.reconcile.clock_speed,
+        ))
     }
 }
 
 /// Open everything the config names and run until `shutdown`.
-pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<(), StartError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.store).await?);
     let cloud = cloud_client(&config)?;
     let clock = clock_for(&config);

@@ -86,7 +86,16 @@ pub fn pools_table(pools: &[Pool]) -> String {
         })
         .collect();
     table(
-        &["POOL", "PHASE", "DESIRED", "CURRENT", "READY", "BOUNDS", "FLAVOR", "LAST DECISION"],
+        &[
+            "POOL",
+            "PHASE",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "BOUNDS",
+            "FLAVOR",
+            "LAST DECISION",
+        ],
         &rows,
     )
 }
@@ -105,7 +114,10 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
         out.push_str(&format!("error:     {e}\n"));
     }
     if let Some(d) = &s.last_decision {
-        out.push_str(&format!("decision:  {} -> {} ({}): {}\n", d.current, d.desired, d.action, d.explanation));
+        out.push_str(&format!(
+            "decision:  {} -> {} ({}): {}\n",
+            d.current, d.desired, d.action, d.explanation
+        ));
     }
     out.push('\n');
     let rows: Vec<Vec<String>> = s
@@ -126,7 +138,18 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
             ]
         })
         .collect();
-    out.push_str(&table(&["INSTANCE", "NAME", "LIFECYCLE", "PURCHASE", "FLAVOR", "ZONE", "AGE"], &rows));
+    out.push_str(&table(
+        &[
+            "INSTANCE",
+            "NAME",
+            "LIFECYCLE",
+            "PURCHASE",
+            "FLAVOR",
+            "ZONE",
+            "AGE",
+        ],
+        &rows,
+    ));
     if !s.pending_operations.is_empty() {
         out.push('\n');
         let rows: Vec<Vec<String>> = s
@@ -142,7 +165,10 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
                 ]
             })
             .collect();
-        out.push_str(&table(&["OPERATION", "KIND", "STATE", "COUNT", "STARTED"], &rows));
+        out.push_str(&table(
+            &["OPERATION", "KIND", "STATE", "COUNT", "STARTED"],
+            &rows,
+        ));
     }
     out
 }
@@ -165,13 +191,24 @@ pub fn decisions_table(ds: &[DecisionRecord]) -> String {
             ]
         })
         .collect();
-    table(&["AT", "COUNT", "ACTION", "OUTCOME", "BOUND BY", "EXPLANATION"], &rows)
+    table(
+        &[
+            "AT",
+            "COUNT",
+            "ACTION",
+            "OUTCOME",
+            "BOUND BY",
+            "EXPLANATION",
+        ],
+        &rows,
+    )
 }
 
 /// Parse and validate a policy file (`.hcl` or `.json`); the error lists every
 /// diagnostic with its location.
 pub fn validate_policy_file(path: &Path) -> Result<flexus_policy::Policy, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let name = path.display().to_string();
     let parsed = match path.extension().and_then(|e| e.to_str()) {
         Some("json") => flexus_policy::parse_json(&text),

@@ -269,7 +269,10 @@ impl Config {
         let listen = match raw.listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(e) => {
-                problems.push(format!("listen: {:?} is not an address:port ({e})", raw.listen));
+                problems.push(format!(
+                    "listen: {:?} is not an address:port ({e})",
+                    raw.listen
+                ));
                 None
             }
         };
@@ -292,7 +295,9 @@ impl Config {
         if let Some(e) = &raw.cloud.endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
-            problems.push(format!("cloud.endpoint: {e:?} must start with http:// or https://"));
+            problems.push(format!(
+                "cloud.endpoint: {e:?} must start with http:// or https://"
+            ));
         }
         let mut auth = AuthConfig::default();
         match &raw.auth.admin_token_env {
@@ -342,13 +347,18 @@ impl Config {
                 )),
             }
         }
-        let dur = |field: &str, v: &Option<String>, default: Duration, problems: &mut Vec<String>| {
+        let dur = |field: &str,
+                   v: &Option<String>,
+                   default: Duration,
+                   problems: &mut Vec<String>| {
             match v {
                 None => default,
                 Some(s) => match humantime::parse_duration(s) {
                     Ok(d) if d > Duration::ZERO => d,
                     _ => {
-                        problems.push(format!("{field}: {s:?} is not a positive duration like \"15s\""));
+                        problems.push(format!(
+                            "{field}: {s:?} is not a positive duration like \"15s\""
+                        ));
                         default
                     }
                 },
@@ -370,7 +380,12 @@ impl Config {
                 defaults.max_backoff,
                 &mut problems,
             ),
-            job_poll: dur("reconcile.job_poll", &rc.job_poll, defaults.job_poll, &mut problems),
+            job_poll: dur(
+                "reconcile.job_poll",
+                &rc.job_poll,
+                defaults.job_poll,
+                &mut problems,
+            ),
             decision_log_keep: rc.decision_log_keep.unwrap_or(defaults.decision_log_keep),
             clock_speed: rc.clock_speed.unwrap_or(1.0),
         };
@@ -398,10 +413,14 @@ impl Config {
         if let Some(u) = &metrics.prometheus_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
-            problems.push(format!("metrics.prometheus.url: {u:?} must start with http:// or https://"));
+            problems.push(format!(
+                "metrics.prometheus.url: {u:?} must start with http:// or https://"
+            ));
         }
         if let Some(u) = &metrics.redis_url
-            && !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://"))
+            && !(u.starts_with("redis://")
+                || u.starts_with("rediss://")
+                || u.starts_with("unix://"))
         {
             problems.push(format!("metrics.redis.url: {u:?} must start with redis://"));
         }

@@ -10,10 +10,19 @@ use flexus_agent::{agent, cli};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(name = "flexus-agent", version, about = "Flexus autoscaler agent: control plane and reconcile loop")]
+#[command(
+    name = "flexus-agent",
+    version,
+    about = "Flexus autoscaler agent: control plane and reconcile loop"
+)]
 struct Cli {
     /// Agent URL for the client subcommands.
-    #[arg(long, global = true, env = "FLEXUS_AGENT_URL", default_value = "http://127.0.0.1:8470")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLEXUS_AGENT_URL",
+        default_value = "http://127.0.0.1:8470"
+    )]
     agent_url: String,
     /// Bearer token for the client subcommands (admin or namespace token).
     #[arg(long, global = true, env = "FLEXUS_TOKEN", hide_env_values = true)]
@@ -79,7 +88,9 @@ fn split(pool: &str) -> anyhow::Result<(&str, &str)> {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("FLEXUS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Pretty => b.init(),
@@ -118,17 +129,35 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let c = Config::load(&config)?;
-            println!("{}: ok (listen {}, store {})", config.display(), c.listen, c.store.display());
+            println!(
+                "{}: ok (listen {}, store {})",
+                config.display(),
+                c.listen,
+                c.store.display()
+            );
         }
         Command::Validate { file } => match cli::validate_policy_file(&file) {
-            Ok(p) => println!("{}: ok ({} strategy, bounds {}..{})", file.display(), p.strategy.as_str(), p.bounds.min, p.bounds.max),
+            Ok(p) => println!(
+                "{}: ok ({} strategy, bounds {}..{})",
+                file.display(),
+                p.strategy.as_str(),
+                p.bounds.min,
+                p.bounds.max
+            ),
             Err(e) => bail!("{}", e),
         },
-        Command::Pools { command: PoolsCommand::List { namespace } } => {
+        Command::Pools {
+            command: PoolsCommand::List { namespace },
+        } => {
             let c = client()?;
             let namespaces = match namespace {
                 Some(ns) => vec![ns],
-                None => c.list_namespaces().await?.into_iter().map(|n| n.name).collect(),
+                None => c
+                    .list_namespaces()
+                    .await?
+                    .into_iter()
+                    .map(|n| n.name)
+                    .collect(),
             };
             let mut pools = Vec::new();
             for ns in namespaces {
@@ -136,7 +165,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             }
             print!("{}", cli::pools_table(&pools));
         }
-        Command::Pools { command: PoolsCommand::Status { pool } } => {
+        Command::Pools {
+            command: PoolsCommand::Status { pool },
+        } => {
             let (ns, name) = split(&pool)?;
             let s = client()?.pool_status(ns, name).await?;
             print!("{}", cli::status_text(&pool, &s));
@@ -149,7 +180,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Reconcile { pool } => {
             let (ns, name) = split(&pool)?;
             let r = client()?.reconcile(ns, name).await?;
-            println!("{}: {}", r.pool, if r.queued { "queued" } else { "already queued" });
+            println!(
+                "{}: {}",
+                r.pool,
+                if r.queued { "queued" } else { "already queued" }
+            );
         }
     }
     Ok(())
@@ -157,7 +192,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("flexus-agent: cannot start the async runtime: {e}");

@@ -15,8 +15,9 @@ pub fn document() -> Value {
     let _ = g.subschema_for::<flexus_api::PoolStatus>();
     let _ = g.subschema_for::<flexus_api::PutPolicy>();
     let _ = g.subschema_for::<flexus_api::Policy>();
-    let page_ref = serde_json::to_value(g.subschema_for::<flexus_api::Page<flexus_api::DecisionRecord>>())
-        .unwrap_or_default();
+    let page_ref =
+        serde_json::to_value(g.subschema_for::<flexus_api::Page<flexus_api::DecisionRecord>>())
+            .unwrap_or_default();
     let _ = g.subschema_for::<flexus_api::Operation>();
     let _ = g.subschema_for::<flexus_api::Namespace>();
     let _ = g.subschema_for::<flexus_api::ErrorBody>();
@@ -24,19 +25,16 @@ pub fn document() -> Value {
     let _ = g.subschema_for::<flexus_api::Health>();
     let schemas = Value::Object(g.take_definitions(true));
 
-    let err = |desc: &str, r: &mut dyn FnMut(&str) -> Value| {
-        json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}})
-    };
-    let ok = |desc: &str, schema: Value| {
-        json!({"description": desc, "content": {"application/json": {"schema": schema}}})
-    };
+    let err = |desc: &str, r: &mut dyn FnMut(&str) -> Value| json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}});
+    let ok = |desc: &str, schema: Value| json!({"description": desc, "content": {"application/json": {"schema": schema}}});
     let ok_etag = |desc: &str, schema: Value| {
         json!({"description": desc,
                "headers": {"ETag": {"schema": {"type": "string"}, "description": "\"<version>\""}},
                "content": {"application/json": {"schema": schema}}})
     };
     let ns = json!({"name": "ns", "in": "path", "required": true, "schema": {"type": "string"}});
-    let name = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let name =
+        json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
     let if_match = json!({"name": "If-Match", "in": "header", "required": false,
         "schema": {"type": "string"}, "description": "Only if the stored object has this ETag (else 412)."});
     let if_none = json!({"name": "If-None-Match", "in": "header", "required": false,

@@ -74,7 +74,11 @@ impl ApiError {
         Self::invalid(vec![FieldError::new(field, message)])
     }
     fn not_found(what: &str, key: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} {key} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} {key} not found"),
+        )
     }
 }
 
@@ -100,11 +104,17 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
-            StoreError::PreconditionFailed { .. } => {
-                Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", e.to_string())
+            StoreError::PreconditionFailed { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                e.to_string(),
+            ),
+            StoreError::Conflict { .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
-            StoreError::Conflict { .. } => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            StoreError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            StoreError::NotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
             _ => {
                 tracing::error!(error = %e, "store failure");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -206,7 +216,10 @@ fn expect_from(headers: &HeaderMap) -> ApiResult<Expect> {
                 return Ok(Expect::Any);
             }
             parse_etag(s).map(Expect::Version).ok_or_else(|| {
-                ApiError::field("If-Match", format!("{s:?} is not an ETag of this API (\"<version>\")"))
+                ApiError::field(
+                    "If-Match",
+                    format!("{s:?} is not an ETag of this API (\"<version>\")"),
+                )
             })
         }
     }
@@ -223,14 +236,21 @@ fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: &T) -> Respon
 /// Parse a JSON body, naming the offending field on failure.
 fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE)
-        && !ct.to_str().unwrap_or_default().starts_with("application/json")
+        && !ct
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/json")
     {
         return Err(ApiError::field("Content-Type", "must be application/json"));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "(body)".to_owned() } else { path };
+        let field = if path == "." {
+            "(body)".to_owned()
+        } else {
+            path
+        };
         ApiError::field(&field, e.inner().to_string())
     })
 }
@@ -248,7 +268,10 @@ async fn pool_view(state: &AppState, d: Doc) -> ApiResult<Pool> {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("stored spec of pool {}/{} is unreadable: {e}", d.namespace, d.name),
+            format!(
+                "stored spec of pool {}/{} is unreadable: {e}",
+                d.namespace, d.name
+            ),
         )
     })?;
     let mut status: PoolStatus = state
@@ -277,7 +300,10 @@ fn policy_view(d: Doc) -> ApiResult<Policy> {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("stored policy {}/{} is unreadable: {e}", d.namespace, d.name),
+            format!(
+                "stored policy {}/{} is unreadable: {e}",
+                d.namespace, d.name
+            ),
         )
     })?;
     Ok(Policy {
@@ -360,16 +386,22 @@ async fn put_pool(
     if !errs.is_empty() {
         return Err(ApiError::invalid(errs));
     }
-    let spec = serde_json::to_value(&req.spec).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-    })?;
+    let spec = serde_json::to_value(&req.spec)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     let existed = state.store.get_pool(&ns, &name).await?.is_some();
-    let d = state.store.put_pool(&ns, &name, &spec, expect, &now(&state)).await?;
+    let d = state
+        .store
+        .put_pool(&ns, &name, &spec, expect, &now(&state))
+        .await?;
     let v = d.version;
     tracing::info!(pool = %format!("{ns}/{name}"), version = v, "pool spec written");
     state.runtime.notify(PoolKey::new(&ns, &name));
     let pool = pool_view(&state, d).await?;
-    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok(with_etag(status, v, &pool))
 }
 
@@ -422,20 +454,30 @@ async fn decisions(
         None => 50,
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (1..=500).contains(&n) => n,
-            _ => return Err(ApiError::field("limit", format!("{s:?} is not a number between 1 and 500"))),
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    format!("{s:?} is not a number between 1 and 500"),
+                ));
+            }
         },
     };
     let before = match q.cursor.as_deref() {
         None => None,
-        Some(s) => Some(
-            s.parse::<i64>()
-                .map_err(|_| ApiError::field("cursor", format!("{s:?} is not a cursor from a previous page")))?,
-        ),
+        Some(s) => Some(s.parse::<i64>().map_err(|_| {
+            ApiError::field(
+                "cursor",
+                format!("{s:?} is not a cursor from a previous page"),
+            )
+        })?),
     };
     if state.store.get_pool(&ns, &name).await?.is_none() {
         return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
     }
-    let items = state.store.list_decisions(&ns, &name, before, limit + 1).await?;
+    let items = state
+        .store
+        .list_decisions(&ns, &name, before, limit + 1)
+        .await?;
     let mut items = items;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
@@ -468,9 +510,16 @@ async fn reconcile_now(
     if state.store.get_pool(&ns, &name).await?.is_none() {
         return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
     }
-    let queued = state.runtime.reconcile_now(PoolKey::new(&ns, &name)).ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the reconcile runtime is not running")
-    })?;
+    let queued = state
+        .runtime
+        .reconcile_now(PoolKey::new(&ns, &name))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the reconcile runtime is not running",
+            )
+        })?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(ReconcileAccepted {
@@ -487,7 +536,11 @@ async fn list_policies(
 ) -> ApiResult<axum::Json<Vec<Policy>>> {
     authorize(&state, &headers, &ns)?;
     let docs = state.store.list_policies(&ns).await?;
-    Ok(axum::Json(docs.into_iter().map(policy_view).collect::<ApiResult<_>>()?))
+    Ok(axum::Json(
+        docs.into_iter()
+            .map(policy_view)
+            .collect::<ApiResult<_>>()?,
+    ))
 }
 
 async fn get_policy(
@@ -539,9 +592,8 @@ async fn put_policy(
     if !errs.is_empty() {
         return Err(ApiError::invalid(errs));
     }
-    let spec = serde_json::to_value(&req.spec).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-    })?;
+    let spec = serde_json::to_value(&req.spec)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     let old = state.store.get_policy(&ns, &name).await?;
     let d = state
         .store
@@ -555,7 +607,11 @@ async fn put_policy(
         state.runtime.notify(PoolKey::new(&ns, &old_pool));
     }
     let v = d.version;
-    let status = if old.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if old.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok(with_etag(status, v, &policy_view(d)?))
 }
 
@@ -595,7 +651,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(Health {
                 status: "starting".into(),
-                problems: vec!["start-up recovery (adopt, finish operations) has not finished".into()],
+                problems: vec![
+                    "start-up recovery (adopt, finish operations) has not finished".into(),
+                ],
             }),
         )
     }
@@ -636,8 +694,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/namespaces/{ns}/pools/{name}/status", get(pool_status))
         .route("/v1/namespaces/{ns}/pools/{name}/decisions", get(decisions))
-        .route("/v1/namespaces/{ns}/pools/{name}/operations", get(operations))
-        .route("/v1/namespaces/{ns}/pools/{name}/reconcile", post(reconcile_now))
+        .route(
+            "/v1/namespaces/{ns}/pools/{name}/operations",
+            get(operations),
+        )
+        .route(
+            "/v1/namespaces/{ns}/pools/{name}/reconcile",
+            post(reconcile_now),
+        )
         .route("/v1/namespaces/{ns}/policies", get(list_policies))
         .route(
             "/v1/namespaces/{ns}/policies/{name}",

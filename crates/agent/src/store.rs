@@ -141,8 +141,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_policies(&self, ns: &str) -> Result<Vec<Doc>, StoreError>;
     async fn policy_for_pool(&self, ns: &str, pool: &str) -> Result<Option<Doc>, StoreError>;
     async fn policy_versions(&self, ns: &str, name: &str) -> Result<Vec<Doc>, StoreError>;
-    async fn delete_policy(&self, ns: &str, name: &str, expect: Expect)
-    -> Result<(), StoreError>;
+    async fn delete_policy(&self, ns: &str, name: &str, expect: Expect) -> Result<(), StoreError>;
 
     async fn insert_operation(&self, op: &OpRecord) -> Result<(), StoreError>;
     async fn update_operation(&self, op: &OpRecord) -> Result<(), StoreError>;
@@ -176,8 +175,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<DecisionRecord>, StoreError>;
 
     async fn get_runtime(&self, ns: &str, pool: &str) -> Result<Option<RuntimeState>, StoreError>;
-    async fn put_runtime(&self, ns: &str, pool: &str, st: &RuntimeState)
-    -> Result<(), StoreError>;
+    async fn put_runtime(&self, ns: &str, pool: &str, st: &RuntimeState) -> Result<(), StoreError>;
 }
 
 /// SQLite implementation (WAL, embedded migrations).
@@ -196,7 +194,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        Self::with_options(opts, path.display().to_string(), 4).await
+        // One connection: SQLite has one writer at a time anyway, and a single
+        // connection avoids busy-wait retries between our own connections.
+        Self::with_options(opts, path.display().to_string(), 1).await
     }
 
     /// A private in-memory database (tests).
@@ -360,12 +360,14 @@ fn op_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OpRecord, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ensure_namespace(&self, ns: &str, now: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
-            .bind(ns)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(q("ensure namespace"))?;
+        sqlx::query(
+            "INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(ns)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(q("ensure namespace"))?;
         Ok(())
     }
 
@@ -398,12 +400,14 @@ impl Store for SqliteStore {
         now: &str,
     ) -> Result<Doc, StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin put pool"))?;
-        sqlx::query("INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
-            .bind(ns)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("ensure namespace"))?;
+        sqlx::query(
+            "INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(ns)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("ensure namespace"))?;
         let cur = sqlx::query("SELECT * FROM pools WHERE namespace = ? AND name = ?")
             .bind(ns)
             .bind(name)
@@ -425,7 +429,9 @@ impl Store for SqliteStore {
             });
         }
         let version = cur.as_ref().map_or(1, |d| d.version + 1);
-        let created = cur.as_ref().map_or(now.to_owned(), |d| d.created_at.clone());
+        let created = cur
+            .as_ref()
+            .map_or(now.to_owned(), |d| d.created_at.clone());
         let text = spec.to_string();
         sqlx::query(
             "INSERT INTO pools(namespace, name, version, spec, deleting, created_at, updated_at)
@@ -552,12 +558,14 @@ impl Store for SqliteStore {
         now: &str,
     ) -> Result<Doc, StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin put policy"))?;
-        sqlx::query("INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
-            .bind(ns)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("ensure namespace"))?;
+        sqlx::query(
+            "INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(ns)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("ensure namespace"))?;
         let cur = sqlx::query("SELECT * FROM policies WHERE namespace = ? AND name = ?")
             .bind(ns)
             .bind(name)
@@ -573,14 +581,15 @@ impl Store for SqliteStore {
             expect,
             cur.as_ref().map(|d| d.version),
         )?;
-        let other: Option<String> =
-            sqlx::query_scalar("SELECT name FROM policies WHERE namespace = ? AND pool = ? AND name <> ?")
-                .bind(ns)
-                .bind(pool)
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(q("check policy pool"))?;
+        let other: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM policies WHERE namespace = ? AND pool = ? AND name <> ?",
+        )
+        .bind(ns)
+        .bind(pool)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q("check policy pool"))?;
         if let Some(other) = other {
             return Err(StoreError::Conflict {
                 what: "policy",
@@ -589,7 +598,9 @@ impl Store for SqliteStore {
             });
         }
         let version = cur.as_ref().map_or(1, |d| d.version + 1);
-        let created = cur.as_ref().map_or(now.to_owned(), |d| d.created_at.clone());
+        let created = cur
+            .as_ref()
+            .map_or(now.to_owned(), |d| d.created_at.clone());
         let text = spec.to_string();
         sqlx::query(
             "INSERT INTO policies(namespace, name, version, pool, spec, created_at, updated_at)
@@ -691,12 +702,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn delete_policy(
-        &self,
-        ns: &str,
-        name: &str,
-        expect: Expect,
-    ) -> Result<(), StoreError> {
+    async fn delete_policy(&self, ns: &str, name: &str, expect: Expect) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin delete policy"))?;
         let cur: Option<i64> =
             sqlx::query_scalar("SELECT version FROM policies WHERE namespace = ? AND name = ?")
@@ -825,7 +831,11 @@ impl Store for SqliteStore {
         rec: &DecisionRecord,
         keep: u32,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin insert decision"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(q("begin insert decision"))?;
         let text = serde_json::to_string(rec).map_err(|e| StoreError::Corrupt {
             what: "decision",
             reason: e.to_string(),
@@ -889,12 +899,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_runtime(&self, ns: &str, pool: &str) -> Result<Option<RuntimeState>, StoreError> {
-        let row = sqlx::query("SELECT history, status FROM pool_state WHERE namespace = ? AND pool = ?")
-            .bind(ns)
-            .bind(pool)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("read pool state"))?;
+        let row =
+            sqlx::query("SELECT history, status FROM pool_state WHERE namespace = ? AND pool = ?")
+                .bind(ns)
+                .bind(pool)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(q("read pool state"))?;
         row.map(|r| {
             Ok(RuntimeState {
                 history: parse_json("pool history", r.get::<&str, _>("history"))?,
@@ -904,12 +915,7 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn put_runtime(
-        &self,
-        ns: &str,
-        pool: &str,
-        st: &RuntimeState,
-    ) -> Result<(), StoreError> {
+    async fn put_runtime(&self, ns: &str, pool: &str, st: &RuntimeState) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO pool_state(namespace, pool, history, status) VALUES (?, ?, ?, ?)
              ON CONFLICT(namespace, pool) DO UPDATE SET history = excluded.history, status = excluded.status",
@@ -947,7 +953,10 @@ mod tests {
             .put_pool("a", "p", &json!({"x": 3}), Expect::Version(1), "t3")
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::PreconditionFailed { .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::PreconditionFailed { .. }),
+            "{err}"
+        );
         let now = s.get_pool("a", "p").await.unwrap().unwrap();
         assert_eq!(now.spec, json!({"x": 2}));
         assert_eq!(now.created_at, "t1");
@@ -1001,7 +1010,10 @@ mod tests {
             s.insert_decision("a", "p", &rec, 20).await.unwrap();
         }
         let page = s.list_decisions("a", "p", None, 5).await.unwrap();
-        assert_eq!(page.iter().map(|d| d.current).collect::<Vec<_>>(), vec![39, 38, 37, 36, 35]);
+        assert_eq!(
+            page.iter().map(|d| d.current).collect::<Vec<_>>(),
+            vec![39, 38, 37, 36, 35]
+        );
         let next = s
             .list_decisions("a", "p", Some(page[4].id), 5)
             .await

@@ -109,7 +109,13 @@ fn policy_spec(pool: &str) -> Value {
 async fn a_namespace_token_cannot_read_or_change_another_namespace() {
     let api = api().await;
     let r = api
-        .call("PUT", "/v1/namespaces/team-a/pools/web", Some(TEAM_A), &[], Some(pool_spec()))
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/pools/web",
+            Some(TEAM_A),
+            &[],
+            Some(pool_spec()),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     for (method, path, body) in [
@@ -119,31 +125,66 @@ async fn a_namespace_token_cannot_read_or_change_another_namespace() {
         ("DELETE", "/v1/namespaces/team-a/pools/web", None),
         ("GET", "/v1/namespaces/team-a/pools/web/decisions", None),
         ("POST", "/v1/namespaces/team-a/pools/web/reconcile", None),
-        ("PUT", "/v1/namespaces/team-a/policies/p", Some(policy_spec("web"))),
+        (
+            "PUT",
+            "/v1/namespaces/team-a/policies/p",
+            Some(policy_spec("web")),
+        ),
     ] {
         let r = api.call(method, path, Some(TEAM_B), &[], body).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            r.body
+        );
         assert_eq!(r.body["error"]["code"], "forbidden");
     }
     // Still there, unchanged.
-    let r = api.call("GET", "/v1/namespaces/team-a/pools/web", Some(ADMIN), &[], None).await;
+    let r = api
+        .call(
+            "GET",
+            "/v1/namespaces/team-a/pools/web",
+            Some(ADMIN),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["version"], 1);
     // team-b sees only its own namespace in the list.
-    let r = api.call("GET", "/v1/namespaces", Some(TEAM_B), &[], None).await;
-    let names: Vec<&str> = r.body.as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    let r = api
+        .call("GET", "/v1/namespaces", Some(TEAM_B), &[], None)
+        .await;
+    let names: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["team-b"]);
-    let r = api.call("GET", "/v1/namespaces", Some(ADMIN), &[], None).await;
+    let r = api
+        .call("GET", "/v1/namespaces", Some(ADMIN), &[], None)
+        .await;
     assert_eq!(r.body.as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn requests_without_a_known_token_are_unauthorized() {
     let api = api().await;
-    let r = api.call("GET", "/v1/namespaces/team-a/pools", None, &[], None).await;
+    let r = api
+        .call("GET", "/v1/namespaces/team-a/pools", None, &[], None)
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = api
-        .call("GET", "/v1/namespaces/team-a/pools", Some("not-a-token-at-all"), &[], None)
+        .call(
+            "GET",
+            "/v1/namespaces/team-a/pools",
+            Some("not-a-token-at-all"),
+            &[],
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"]["code"], "unauthorized");
@@ -156,25 +197,59 @@ async fn requests_without_a_known_token_are_unauthorized() {
 async fn a_stale_if_match_gets_412_and_changes_nothing() {
     let api = api().await;
     let path = "/v1/namespaces/team-a/pools/web";
-    let r = api.call("PUT", path, Some(TEAM_A), &[("if-none-match", "*")], Some(pool_spec())).await;
+    let r = api
+        .call(
+            "PUT",
+            path,
+            Some(TEAM_A),
+            &[("if-none-match", "*")],
+            Some(pool_spec()),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let etag1 = r.etag.unwrap();
     assert_eq!(etag1, "\"1\"");
     // create-only again: 412
-    let r = api.call("PUT", path, Some(TEAM_A), &[("if-none-match", "*")], Some(pool_spec())).await;
+    let r = api
+        .call(
+            "PUT",
+            path,
+            Some(TEAM_A),
+            &[("if-none-match", "*")],
+            Some(pool_spec()),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     let mut changed = pool_spec();
     changed["spec"]["max_size"] = json!(9);
-    let r = api.call("PUT", path, Some(TEAM_A), &[("if-match", &etag1)], Some(changed.clone())).await;
+    let r = api
+        .call(
+            "PUT",
+            path,
+            Some(TEAM_A),
+            &[("if-match", &etag1)],
+            Some(changed.clone()),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.etag.as_deref(), Some("\"2\""));
     // A writer still holding version 1 loses.
     let mut stale = pool_spec();
     stale["spec"]["max_size"] = json!(3);
-    let r = api.call("PUT", path, Some(TEAM_A), &[("if-match", &etag1)], Some(stale)).await;
+    let r = api
+        .call(
+            "PUT",
+            path,
+            Some(TEAM_A),
+            &[("if-match", &etag1)],
+            Some(stale),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(r.body["error"]["code"], "precondition_failed");
-    let r = api.call("DELETE", path, Some(TEAM_A), &[("if-match", &etag1)], None).await;
+    let r = api
+        .call("DELETE", path, Some(TEAM_A), &[("if-match", &etag1)], None)
+        .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
     assert_eq!(r.body["spec"]["max_size"], 9);
@@ -195,7 +270,14 @@ async fn every_invalid_request_names_the_offending_field() {
     bad["spec"]["flavour"] = json!("typo");
     let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("flavour"), "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("flavour"),
+        "{}",
+        r.body
+    );
     assert_eq!(r.body["error"]["field"], "spec.flavour", "{}", r.body);
 
     let mut bad = pool_spec();
@@ -206,10 +288,20 @@ async fn every_invalid_request_names_the_offending_field() {
     let mut bad = pool_spec();
     bad["spec"]["spot"] = json!({"enabled": true, "spot_percentage": 150});
     let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
-    assert_eq!(r.body["error"]["field"], "spec.spot.spot_percentage", "{}", r.body);
+    assert_eq!(
+        r.body["error"]["field"], "spec.spot.spot_percentage",
+        "{}",
+        r.body
+    );
 
     let r = api
-        .call("PUT", "/v1/namespaces/team-a/pools/Bad_Name", Some(TEAM_A), &[], Some(pool_spec()))
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/pools/Bad_Name",
+            Some(TEAM_A),
+            &[],
+            Some(pool_spec()),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["field"], "name");
@@ -217,20 +309,40 @@ async fn every_invalid_request_names_the_offending_field() {
     let mut badpol = policy_spec("web");
     badpol["spec"]["policy"]["bounds"]["min"] = json!(20);
     let r = api
-        .call("PUT", "/v1/namespaces/team-a/policies/p", Some(TEAM_A), &[], Some(badpol))
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/policies/p",
+            Some(TEAM_A),
+            &[],
+            Some(badpol),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let field = r.body["error"]["field"].as_str().unwrap();
     assert!(field.starts_with("spec.policy.bounds"), "{}", r.body);
 
     let r = api
-        .call("GET", "/v1/namespaces/team-a/pools/web/decisions?limit=0", Some(TEAM_A), &[], None)
+        .call(
+            "GET",
+            "/v1/namespaces/team-a/pools/web/decisions?limit=0",
+            Some(TEAM_A),
+            &[],
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["field"], "limit");
 
     // Nothing was stored by any of these.
-    let r = api.call("GET", "/v1/namespaces/team-a/pools", Some(TEAM_A), &[], None).await;
+    let r = api
+        .call(
+            "GET",
+            "/v1/namespaces/team-a/pools",
+            Some(TEAM_A),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(r.body, json!([]));
 }
 
@@ -238,31 +350,76 @@ async fn every_invalid_request_names_the_offending_field() {
 async fn one_pool_has_at_most_one_policy_and_policies_are_versioned() {
     let api = api().await;
     let r = api
-        .call("PUT", "/v1/namespaces/team-a/policies/p1", Some(TEAM_A), &[], Some(policy_spec("web")))
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/policies/p1",
+            Some(TEAM_A),
+            &[],
+            Some(policy_spec("web")),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let r = api
-        .call("PUT", "/v1/namespaces/team-a/policies/p1", Some(TEAM_A), &[], Some(policy_spec("web")))
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/policies/p1",
+            Some(TEAM_A),
+            &[],
+            Some(policy_spec("web")),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["version"], 2);
     let r = api
-        .call("PUT", "/v1/namespaces/team-a/policies/p2", Some(TEAM_A), &[], Some(policy_spec("web")))
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/policies/p2",
+            Some(TEAM_A),
+            &[],
+            Some(policy_spec("web")),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    let versions = api.state.store.policy_versions("team-a", "p1").await.unwrap();
+    let versions = api
+        .state
+        .store
+        .policy_versions("team-a", "p1")
+        .await
+        .unwrap();
     assert_eq!(versions.len(), 2);
-    let r = api.call("DELETE", "/v1/namespaces/team-a/policies/p1", Some(TEAM_A), &[], None).await;
+    let r = api
+        .call(
+            "DELETE",
+            "/v1/namespaces/team-a/policies/p1",
+            Some(TEAM_A),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = api.call("GET", "/v1/namespaces/team-a/policies/p1", Some(TEAM_A), &[], None).await;
+    let r = api
+        .call(
+            "GET",
+            "/v1/namespaces/team-a/policies/p1",
+            Some(TEAM_A),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn the_decision_log_pages_newest_first_with_a_cursor() {
     let api = api().await;
-    api.call("PUT", "/v1/namespaces/team-a/pools/web", Some(TEAM_A), &[], Some(pool_spec()))
-        .await;
+    api.call(
+        "PUT",
+        "/v1/namespaces/team-a/pools/web",
+        Some(TEAM_A),
+        &[],
+        Some(pool_spec()),
+    )
+    .await;
     for i in 0..7u32 {
         let rec = flexus_api::DecisionRecord {
             id: 0,
@@ -278,7 +435,11 @@ async fn the_decision_log_pages_newest_first_with_a_cursor() {
             detail: Value::Null,
             operation_id: None,
         };
-        api.state.store.insert_decision("team-a", "web", &rec, 100).await.unwrap();
+        api.state
+            .store
+            .insert_decision("team-a", "web", &rec, 100)
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -314,8 +475,17 @@ async fn the_openapi_document_describes_every_route_and_body() {
     ] {
         assert!(doc["paths"][p].is_object(), "missing path {p}");
     }
-    for s in ["PoolSpec", "PoolStatus", "PolicySpec", "DecisionRecord", "ErrorBody"] {
-        assert!(doc["components"]["schemas"][s].is_object(), "missing schema {s}");
+    for s in [
+        "PoolSpec",
+        "PoolStatus",
+        "PolicySpec",
+        "DecisionRecord",
+        "ErrorBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][s].is_object(),
+            "missing schema {s}"
+        );
     }
     // Every $ref resolves.
     fn refs(v: &Value, out: &mut Vec<String>) {
@@ -334,7 +504,10 @@ async fn the_openapi_document_describes_every_route_and_body() {
     refs(&doc, &mut all);
     for r in all {
         let name = r.trim_start_matches("#/components/schemas/");
-        assert!(doc["components"]["schemas"][name].is_object(), "dangling {r}");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling {r}"
+        );
     }
 }
 
@@ -342,14 +515,57 @@ async fn the_openapi_document_describes_every_route_and_body() {
 async fn reconcile_now_is_accepted_for_an_existing_pool_only() {
     let api = api().await;
     let r = api
-        .call("POST", "/v1/namespaces/team-a/pools/web/reconcile", Some(TEAM_A), &[], None)
+        .call(
+            "POST",
+            "/v1/namespaces/team-a/pools/web/reconcile",
+            Some(TEAM_A),
+            &[],
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    api.call("PUT", "/v1/namespaces/team-a/pools/web", Some(TEAM_A), &[], Some(pool_spec()))
-        .await;
+    api.call(
+        "PUT",
+        "/v1/namespaces/team-a/pools/web",
+        Some(TEAM_A),
+        &[],
+        Some(pool_spec()),
+    )
+    .await;
     let r = api
-        .call("POST", "/v1/namespaces/team-a/pools/web/reconcile", Some(TEAM_A), &[], None)
+        .call(
+            "POST",
+            "/v1/namespaces/team-a/pools/web/reconcile",
+            Some(TEAM_A),
+            &[],
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(r.body["pool"], "team-a/web");
+}
+
+/// docs/reference/agent-api.md embeds the OpenAPI document between markers; it must
+/// equal what the server publishes (`FLEXUS_UPDATE_GOLDEN=1` rewrites it).
+#[test]
+fn the_published_openapi_in_the_docs_matches_the_server() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/reference/agent-api.md");
+    let md = std::fs::read_to_string(&path).expect("docs/reference/agent-api.md exists");
+    let (start, end) = (
+        "<!-- openapi:begin -->\n```json\n",
+        "```\n<!-- openapi:end -->",
+    );
+    let a = md.find(start).expect("openapi:begin marker") + start.len();
+    let b = md.find(end).expect("openapi:end marker");
+    let want = serde_json::to_string_pretty(&flexus_agent::openapi::document()).unwrap() + "\n";
+    if std::env::var_os("FLEXUS_UPDATE_GOLDEN").is_some() {
+        let new = format!("{}{}{}", &md[..a], want, &md[b..]);
+        std::fs::write(&path, new).unwrap();
+        return;
+    }
+    assert!(
+        md[a..b] == want,
+        "docs/reference/agent-api.md is stale: run FLEXUS_UPDATE_GOLDEN=1 cargo test -p flexus-agent --test api"
+    );
 }

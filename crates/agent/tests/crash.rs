@@ -104,7 +104,10 @@ async fn wait_ready(p: &mut AgentProc, log: &Path) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("agent not ready:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+    panic!(
+        "agent not ready:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 fn kill9(p: &mut AgentProc) {
@@ -115,7 +118,10 @@ fn kill9(p: &mut AgentProc) {
 /// Every server the cloud still lists with the pool's tags, gone ones included.
 async fn all_tagged(emu: &Emu, pool: &str) -> Vec<flexus_cloud::Server> {
     let f = flexus_cloud::ServerFilter {
-        tags: vec![("flexus-pool".into(), pool.into()), ("flexus-ns".into(), "team-a".into())],
+        tags: vec![
+            ("flexus-pool".into(), pool.into()),
+            ("flexus-ns".into(), "team-a".into()),
+        ],
         ..Default::default()
     };
     emu.cloud().list_servers(&f).await.unwrap()
@@ -123,20 +129,17 @@ async fn all_tagged(emu: &Emu, pool: &str) -> Vec<flexus_cloud::Server> {
 
 /// Put the pool at a fixed size, SIGKILL the agent `rounds` times at random moments
 /// while it works, then let it converge; returns the final state of the store.
-#[allow(clippy::too_many_arguments)]
-async fn phase(
-    emu: &Emu,
-    config: &Path,
-    log: &Path,
-    rng: &mut rand::rngs::StdRng,
-    size: u32,
-    rounds: usize,
-) {
+async fn phase(config: &Path, log: &Path, rng: &mut rand::rngs::StdRng, size: u32, rounds: usize) {
     let mut p = start_agent(config, log);
     wait_ready(&mut p, log).await;
     let client = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
     client
-        .put_pool("team-a", "crashy", &pool_spec(size, size), Precondition::None)
+        .put_pool(
+            "team-a",
+            "crashy",
+            &pool_spec(size, size),
+            Precondition::None,
+        )
         .await
         .unwrap();
     for _ in 0..rounds {
@@ -177,7 +180,10 @@ async fn phase(
             assert!(st.success(), "agent exits cleanly on SIGTERM: {st}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "agent did not stop on SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent did not stop on SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -196,47 +202,91 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
     let log = dir.path().join("agent.log");
 
     // Scale out 0 -> 6 with kills.
-    phase(&emu, &config, &log, &mut rng, 6, 4).await;
+    phase(&config, &log, &mut rng, 6, 4).await;
     let servers = all_tagged(&emu, "crashy").await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
-    assert_eq!(live.len(), 6, "exactly 6 instances after scale-out (seed {seed})");
-    assert_eq!(servers.len(), 6, "no instance was created twice and removed again (seed {seed})");
-    let store = SqliteStore::open(&dir.path().join("agent.db")).await.unwrap();
-    let ops = store.list_operations("team-a", "crashy", 1000).await.unwrap();
-    assert!(ops.iter().all(|o| o.op.state.is_final()), "open operations left: {ops:?}");
+    assert_eq!(
+        live.len(),
+        6,
+        "exactly 6 instances after scale-out (seed {seed})"
+    );
+    assert_eq!(
+        servers.len(),
+        6,
+        "no instance was created twice and removed again (seed {seed})"
+    );
+    let store = SqliteStore::open(&dir.path().join("agent.db"))
+        .await
+        .unwrap();
+    let ops = store
+        .list_operations("team-a", "crashy", 1000)
+        .await
+        .unwrap();
+    assert!(
+        ops.iter().all(|o| o.op.state.is_final()),
+        "open operations left: {ops:?}"
+    );
     assert!(
         ops.iter().all(|o| o.op.kind == OperationKind::ScaleOut),
         "a scale-out needed no correction (seed {seed}): {ops:?}"
     );
     for s in &live {
-        let op = s.tag("flexus-op").expect("every instance names its operation");
+        let op = s
+            .tag("flexus-op")
+            .expect("every instance names its operation");
         let rec = ops.iter().find(|o| o.op.id == op);
-        assert!(rec.is_some(), "instance {} comes from unrecorded operation {op}", s.id);
+        assert!(
+            rec.is_some(),
+            "instance {} comes from unrecorded operation {op}",
+            s.id
+        );
         assert_eq!(rec.unwrap().op.state, OperationState::Succeeded);
     }
     drop(store);
 
     // Scale in 6 -> 2 with kills.
-    phase(&emu, &config, &log, &mut rng, 2, 4).await;
+    phase(&config, &log, &mut rng, 2, 4).await;
     let servers = all_tagged(&emu, "crashy").await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
-    assert_eq!(live.len(), 2, "exactly 2 instances after scale-in (seed {seed})");
-    let store = SqliteStore::open(&dir.path().join("agent.db")).await.unwrap();
-    let ops = store.list_operations("team-a", "crashy", 1000).await.unwrap();
-    assert!(ops.iter().all(|o| o.op.state.is_final()), "open operations left: {ops:?}");
+    assert_eq!(
+        live.len(),
+        2,
+        "exactly 2 instances after scale-in (seed {seed})"
+    );
+    let store = SqliteStore::open(&dir.path().join("agent.db"))
+        .await
+        .unwrap();
+    let ops = store
+        .list_operations("team-a", "crashy", 1000)
+        .await
+        .unwrap();
+    assert!(
+        ops.iter().all(|o| o.op.state.is_final()),
+        "open operations left: {ops:?}"
+    );
     let deleted: std::collections::BTreeSet<&str> = ops
         .iter()
         .filter(|o| o.op.kind == OperationKind::ScaleIn && o.op.state == OperationState::Succeeded)
         .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
         .collect();
-    assert_eq!(deleted.len(), 4, "exactly the 4 surplus instances were deleted (seed {seed}): {ops:?}");
+    assert_eq!(
+        deleted.len(),
+        4,
+        "exactly the 4 surplus instances were deleted (seed {seed}): {ops:?}"
+    );
     for s in &live {
-        assert!(!deleted.contains(s.id.as_str()), "a kept instance is also recorded as deleted");
+        assert!(
+            !deleted.contains(s.id.as_str()),
+            "a kept instance is also recorded as deleted"
+        );
     }
     let created: u32 = ops
         .iter()
         .filter(|o| o.op.kind == OperationKind::ScaleOut && o.op.state == OperationState::Succeeded)
         .map(|o| o.op.count)
         .sum();
-    assert_eq!(created, 6, "no create happened during scale-in (seed {seed})");
+    assert_eq!(
+        created, 6,
+        "no create happened during scale-in (seed {seed})"
+    );
 }

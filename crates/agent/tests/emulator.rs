@@ -25,13 +25,22 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
         availability_zone: None,
         key_name: None,
         user_data: None,
-        root_volume: flexus_cloud::RootVolume { volume_type: "GPSSD".into(), size_gb: Some(40) },
-        tags: tags.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        root_volume: flexus_cloud::RootVolume {
+            volume_type: "GPSSD".into(),
+            size_gb: Some(40),
+        },
+        tags: tags
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         count: 1,
         spot: None,
     };
     let adopted = cloud
-        .create_servers(&mk(vec![("flexus-ns", "team-a"), ("flexus-pool", "web")], "handmade"))
+        .create_servers(&mk(
+            vec![("flexus-ns", "team-a"), ("flexus-pool", "web")],
+            "handmade",
+        ))
         .await
         .unwrap();
     let foreign = cloud
@@ -52,16 +61,25 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
     assert_eq!(st.desired_size, Some(2));
     let servers = pool_servers(emu.cloud().as_ref(), "team-a", "web").await;
     assert_eq!(servers.len(), 2, "exactly the minimum, no duplicates");
-    assert!(servers.iter().any(|s| s.id == adopted.server_ids[0]), "the tagged instance was adopted");
+    assert!(
+        servers.iter().any(|s| s.id == adopted.server_ids[0]),
+        "the tagged instance was adopted"
+    );
     let ops = c.operations("team-a", "web").await.unwrap();
     assert!(ops.iter().all(|o| o.state.is_final()), "{ops:?}");
     assert_eq!(
-        ops.iter().filter(|o| o.kind == OperationKind::ScaleOut).map(|o| o.count).sum::<u32>(),
+        ops.iter()
+            .filter(|o| o.kind == OperationKind::ScaleOut)
+            .map(|o| o.count)
+            .sum::<u32>(),
         1,
         "only the missing instance was created"
     );
     let f = cloud.get_server(&foreign.server_ids[0]).await.unwrap();
-    assert!(!f.status.is_gone(), "an instance without the namespace tag is never touched");
+    assert!(
+        !f.status.is_gone(),
+        "an instance without the namespace tag is never touched"
+    );
     agent.shutdown().await;
 }
 
@@ -100,39 +118,63 @@ fn ms(rfc: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
-    const SCALE: f64 = 10.0;
+    // Modest acceleration: real scheduling jitter on a busy machine stays small in
+    // emulated seconds.
+    const SCALE: f64 = 8.0;
     const BOOT: f64 = 30.0;
     let emu = Emu::start(SCALE, BOOT).await;
     set_load(&emu, "burst", 10.0).await;
     let agent = InProcAgent::start(&emu, SCALE, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "burst", &pool_spec(1, 10), Precondition::None).await.unwrap();
-    c.put_policy("team-a", "burst-policy", &policy("burst", cpu_policy(json!({}))), Precondition::None)
+    c.put_pool("team-a", "burst", &pool_spec(1, 10), Precondition::None)
         .await
         .unwrap();
+    c.put_policy(
+        "team-a",
+        "burst-policy",
+        &policy("burst", cpu_policy(json!({}))),
+        Precondition::None,
+    )
+    .await
+    .unwrap();
     // Steady state: one ready instance, its CPU seen and within tolerance.
-    wait_for("one ready instance with cpu observed", Duration::from_secs(40), || async {
-        let s = c.pool_status("team-a", "burst").await.ok()?;
-        let d = s.last_decision.as_ref()?;
-        let seen = d.detail["proposals"][0]["value"].is_number();
-        (s.ready_size == 1 && seen && d.desired == 1).then_some(())
-    })
+    wait_for(
+        "one ready instance with cpu observed",
+        Duration::from_secs(90),
+        || async {
+            let s = c.pool_status("team-a", "burst").await.ok()?;
+            let d = s.last_decision.as_ref()?;
+            let seen = d.detail["proposals"][0]["value"].is_number();
+            (s.ready_size == 1 && seen && d.desired == 1).then_some(())
+        },
+    )
     .await;
     let t0 = emu.now_ms();
     set_load(&emu, "burst", 120.0).await;
-    let create = wait_for("a scale-out after the load step", Duration::from_secs(40), || async {
-        let ops = c.operations("team-a", "burst").await.ok()?;
-        ops.into_iter()
-            .find(|o| o.kind == OperationKind::ScaleOut && ms(&o.created_at) > t0)
-    })
+    let create = wait_for(
+        "a scale-out after the load step",
+        Duration::from_secs(90),
+        || async {
+            let ops = c.operations("team-a", "burst").await.ok()?;
+            ops.into_iter()
+                .find(|o| o.kind == OperationKind::ScaleOut && ms(&o.created_at) > t0)
+        },
+    )
     .await;
     let to_create = (ms(&create.created_at) - t0) as f64 / 1000.0;
     // One evaluation interval plus one metric sample period, plus scheduling slack.
-    assert!(to_create <= 15.0 + 5.0 + 5.0, "load step to create call took {to_create:.1} s (emulated)");
-    let t_ready = wait_for("the new capacity ready", Duration::from_secs(40), || async {
-        let s = c.pool_status("team-a", "burst").await.ok()?;
-        (s.ready_size >= 2).then(|| emu.now_ms())
-    })
+    assert!(
+        to_create <= 15.0 + 5.0 + 5.0,
+        "load step to create call took {to_create:.1} s (emulated)"
+    );
+    let t_ready = wait_for(
+        "the new capacity ready",
+        Duration::from_secs(90),
+        || async {
+            let s = c.pool_status("team-a", "burst").await.ok()?;
+            (s.ready_size >= 2).then(|| emu.now_ms())
+        },
+    )
     .await;
     let to_ready = (t_ready - t0) as f64 / 1000.0;
     assert!(
@@ -150,14 +192,21 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
     set_load(&emu, "quiet", 150.0).await;
     let agent = InProcAgent::start(&emu, SCALE, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "quiet", &pool_spec(1, 4), Precondition::None).await.unwrap();
+    c.put_pool("team-a", "quiet", &pool_spec(1, 4), Precondition::None)
+        .await
+        .unwrap();
     let pol = cpu_policy(json!({
         "scale_out": {"stabilisation_window": "0s", "cooldown": "60s"},
         "scale_in": {"stabilisation_window": "120s", "cooldown": "0s"},
     }));
-    c.put_policy("team-a", "quiet-policy", &policy("quiet", pol), Precondition::None)
-        .await
-        .unwrap();
+    c.put_policy(
+        "team-a",
+        "quiet-policy",
+        &policy("quiet", pol),
+        Precondition::None,
+    )
+    .await
+    .unwrap();
     let cloud = emu.cloud();
     let mut max_seen = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -169,7 +218,10 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
         if s.ready_size == 4 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never reached the pool's max of 4");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never reached the pool's max of 4"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let outs: Vec<_> = c
@@ -183,29 +235,50 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
     let mut times: Vec<i64> = outs.iter().map(|o| ms(&o.created_at)).collect();
     times.sort();
     for w in times.windows(2) {
-        assert!(w[1] - w[0] >= 60_000, "scale-outs {} ms apart violate the 60 s cooldown", w[1] - w[0]);
+        assert!(
+            w[1] - w[0] >= 60_000,
+            "scale-outs {} ms apart violate the 60 s cooldown",
+            w[1] - w[0]
+        );
     }
     // Quiet.
     let t_quiet = emu.now_ms();
     set_load(&emu, "quiet", 2.0).await;
-    let first_in = wait_for("a scale-in after the quiet period", Duration::from_secs(60), || async {
-        let n = pool_servers(cloud.as_ref(), "team-a", "quiet").await.len();
-        assert!(n <= 4, "max crossed: {n} servers");
-        let ops = c.operations("team-a", "quiet").await.ok()?;
-        ops.into_iter().find(|o| o.kind == OperationKind::ScaleIn)
-    })
+    let first_in = wait_for(
+        "a scale-in after the quiet period",
+        Duration::from_secs(60),
+        || async {
+            let n = pool_servers(cloud.as_ref(), "team-a", "quiet").await.len();
+            assert!(n <= 4, "max crossed: {n} servers");
+            let ops = c.operations("team-a", "quiet").await.ok()?;
+            ops.into_iter().find(|o| o.kind == OperationKind::ScaleIn)
+        },
+    )
     .await;
     let waited = (ms(&first_in.created_at) - t_quiet) as f64 / 1000.0;
-    assert!(waited >= 120.0 - 15.0, "scaled in {waited:.0} s after the load dropped, inside the 120 s window");
+    assert!(
+        waited >= 120.0 - 15.0,
+        "scaled in {waited:.0} s after the load dropped, inside the 120 s window"
+    );
     // Settles at the minimum, never below.
-    wait_for("the pool back at its minimum", Duration::from_secs(60), || async {
-        let s = c.pool_status("team-a", "quiet").await.ok()?;
-        (s.current_size == 1 && s.pending_operations.is_empty()).then_some(())
-    })
+    wait_for(
+        "the pool back at its minimum",
+        Duration::from_secs(60),
+        || async {
+            let s = c.pool_status("team-a", "quiet").await.ok()?;
+            (s.current_size == 1 && s.pending_operations.is_empty()).then_some(())
+        },
+    )
     .await;
-    let page = c.decisions("team-a", "quiet", Some(500), None).await.unwrap();
+    let page = c
+        .decisions("team-a", "quiet", Some(500), None)
+        .await
+        .unwrap();
     for d in &page.items {
-        assert!((1..=4).contains(&d.desired), "decision outside bounds: {d:?}");
+        assert!(
+            (1..=4).contains(&d.desired),
+            "decision outside bounds: {d:?}"
+        );
     }
     assert!(max_seen <= 4);
     agent.shutdown().await;
@@ -215,7 +288,12 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
 async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
     let emu = Emu::start(10.0, 10.0).await;
     // 429 bursts and 5xx on the calls the agent makes.
-    emu.control(reqwest::Method::POST, "/_emulator/faults", json!({"operation": "*", "throttle_burst": 12})).await;
+    emu.control(
+        reqwest::Method::POST,
+        "/_emulator/faults",
+        json!({"operation": "*", "throttle_burst": 12}),
+    )
+    .await;
     emu.control(
         reqwest::Method::POST,
         "/_emulator/faults",
@@ -230,30 +308,56 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
     .await;
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "flaky", &pool_spec(3, 6), Precondition::None).await.unwrap();
+    c.put_pool("team-a", "flaky", &pool_spec(3, 6), Precondition::None)
+        .await
+        .unwrap();
     // While every create fails: the pool is degraded, the operation stays recorded
     // as pending, nothing is created and nothing is recorded twice.
-    let pending = wait_for("a failing pass with its operation pending", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "flaky").await.ok()?;
-        let ops = c.operations("team-a", "flaky").await.ok()?;
-        (s.last_error.is_some() && ops.len() == 1 && ops[0].state == OperationState::Pending)
-            .then(|| ops[0].clone())
-    })
+    let pending = wait_for(
+        "a failing pass with its operation pending",
+        Duration::from_secs(30),
+        || async {
+            let s = c.pool_status("team-a", "flaky").await.ok()?;
+            let ops = c.operations("team-a", "flaky").await.ok()?;
+            (s.last_error.is_some() && ops.len() == 1 && ops[0].state == OperationState::Pending)
+                .then(|| ops[0].clone())
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ops = c.operations("team-a", "flaky").await.unwrap();
-    assert_eq!(ops.len(), 1, "retries reuse the recorded operation: {ops:?}");
+    assert_eq!(
+        ops.len(),
+        1,
+        "retries reuse the recorded operation: {ops:?}"
+    );
     let cloud = emu.cloud();
-    assert!(pool_servers(cloud.as_ref(), "team-a", "flaky").await.is_empty());
-    emu.control(reqwest::Method::DELETE, "/_emulator/faults", json!({})).await;
-    wait_for("three ready instances once the cloud recovers", Duration::from_secs(60), || async {
-        let s = c.pool_status("team-a", "flaky").await.ok()?;
-        (s.ready_size == 3 && s.pending_operations.is_empty()).then_some(())
-    })
+    assert!(
+        pool_servers(cloud.as_ref(), "team-a", "flaky")
+            .await
+            .is_empty()
+    );
+    emu.control(reqwest::Method::DELETE, "/_emulator/faults", json!({}))
+        .await;
+    wait_for(
+        "three ready instances once the cloud recovers",
+        Duration::from_secs(60),
+        || async {
+            let s = c.pool_status("team-a", "flaky").await.ok()?;
+            (s.ready_size == 3 && s.pending_operations.is_empty()).then_some(())
+        },
+    )
     .await;
     let ops = c.operations("team-a", "flaky").await.unwrap();
-    let first = ops.iter().find(|o| o.id == pending.id).expect("the pending operation is kept");
-    assert_eq!(first.state, OperationState::Succeeded, "the pending create was finished with its token");
+    let first = ops
+        .iter()
+        .find(|o| o.id == pending.id)
+        .expect("the pending operation is kept");
+    assert_eq!(
+        first.state,
+        OperationState::Succeeded,
+        "the pending create was finished with its token"
+    );
     assert_eq!(first.count, 3);
     // Let a few more passes run: the count stays put.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -264,11 +368,26 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
     // Every instance was made by a recorded operation.
     for s in &servers {
         let op = s.tag("flexus-op").expect("instances carry their operation");
-        assert!(ops.iter().any(|o| o.id == op), "instance {} from unknown operation {op}", s.id);
+        assert!(
+            ops.iter().any(|o| o.id == op),
+            "instance {} from unknown operation {op}",
+            s.id
+        );
     }
-    let metrics = reqwest::get(format!("{}/metrics", agent.url)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("flexus_agent_reconcile_passes_total"), "{metrics}");
-    assert!(metrics.contains("flexus_agent_reconcile_errors_total{kind=\"cloud_transient\"}"), "{metrics}");
+    let metrics = reqwest::get(format!("{}/metrics", agent.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("flexus_agent_reconcile_passes_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("flexus_agent_reconcile_errors_total{kind=\"cloud_transient\"}"),
+        "{metrics}"
+    );
     let st = c.pool_status("team-a", "flaky").await.unwrap();
     assert!(st.last_decision.is_some());
     assert_ne!(st.last_decision.unwrap().outcome, DecisionOutcome::Failed);
@@ -284,15 +403,23 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
 
     let emu = Emu::start(10.0, 5.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("a.db")).await.unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("a.db")).await.unwrap());
     let cloud = emu.cloud();
-    let clock = Arc::new(EmuClock { emu: emu.emu.clone(), scale: 10.0 });
+    let clock = Arc::new(EmuClock {
+        emu: emu.emu.clone(),
+        scale: 10.0,
+    });
     let ctx = Context::new(
         store.clone(),
         cloud.clone(),
         clock,
         Sources {
-            cloud_eye: CloudEye { cloud: cloud.clone(), period: 1, lookback: Duration::from_secs(60) },
+            cloud_eye: CloudEye {
+                cloud: cloud.clone(),
+                period: 1,
+                lookback: Duration::from_secs(60),
+            },
             prometheus: None,
             redis: None,
         },
@@ -313,7 +440,10 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
         availability_zone: None,
         key_name: None,
         user_data: None,
-        root_volume: flexus_cloud::RootVolume { volume_type: "GPSSD".into(), size_gb: Some(40) },
+        root_volume: flexus_cloud::RootVolume {
+            volume_type: "GPSSD".into(),
+            size_gb: Some(40),
+        },
         tags: vec![
             ("flexus-ns".into(), "team-a".into()),
             ("flexus-pool".into(), "replay".into()),
@@ -344,7 +474,10 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
     let after_first = store.list_operations("team-a", "replay", 10).await.unwrap();
     assert_eq!(after_first[0].op.state, OperationState::Submitted);
     let job = after_first[0].op.job_id.clone().expect("job recorded");
-    assert_eq!(pool_servers(cloud.as_ref(), "team-a", "replay").await.len(), 2);
+    assert_eq!(
+        pool_servers(cloud.as_ref(), "team-a", "replay").await.len(),
+        2
+    );
 
     // A crash after the call but before its result was saved: the operation is
     // pending again and is re-sent with the same token.
@@ -352,8 +485,16 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
     store.update_operation(&op).await.unwrap();
     ctx.recover().await.unwrap();
     let after_second = store.list_operations("team-a", "replay", 10).await.unwrap();
-    assert_eq!(after_second[0].op.job_id.as_deref(), Some(job.as_str()), "the same job answers the resend");
-    assert_eq!(pool_servers(cloud.as_ref(), "team-a", "replay").await.len(), 2, "nothing created twice");
+    assert_eq!(
+        after_second[0].op.job_id.as_deref(),
+        Some(job.as_str()),
+        "the same job answers the resend"
+    );
+    assert_eq!(
+        pool_servers(cloud.as_ref(), "team-a", "replay").await.len(),
+        2,
+        "nothing created twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,7 +502,9 @@ async fn the_cli_lists_pools_and_shows_status_and_decisions_as_tables() {
     let emu = Emu::start(10.0, 5.0).await;
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "cli", &pool_spec(2, 3), Precondition::None).await.unwrap();
+    c.put_pool("team-a", "cli", &pool_spec(2, 3), Precondition::None)
+        .await
+        .unwrap();
     wait_for("two ready instances", Duration::from_secs(30), || async {
         let s = c.pool_status("team-a", "cli").await.ok()?;
         (s.ready_size == 2).then_some(())
@@ -377,18 +520,31 @@ async fn the_cli_lists_pools_and_shows_status_and_decisions_as_tables() {
                 .output()
                 .await
                 .unwrap();
-            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8(out.stdout).unwrap()
         }
     };
     let list = run(&["pools", "list"]).await;
     assert!(list.starts_with("POOL"), "{list}");
-    assert!(list.contains("team-a/cli") && list.contains("ready"), "{list}");
+    assert!(
+        list.contains("team-a/cli") && list.contains("ready"),
+        "{list}"
+    );
     let status = run(&["pools", "status", "team-a/cli"]).await;
-    let rows = status.lines().filter(|l| l.contains(" ready ") && l.contains(" on-demand ")).count();
+    let rows = status
+        .lines()
+        .filter(|l| l.contains(" ready ") && l.contains(" on-demand "))
+        .count();
     assert!(status.contains("INSTANCE") && rows == 2, "{status}");
     let decisions = run(&["decisions", "team-a/cli"]).await;
-    assert!(decisions.contains("0 -> 2") && decisions.contains("scale_out"), "{decisions}");
+    assert!(
+        decisions.contains("0 -> 2") && decisions.contains("scale_out"),
+        "{decisions}"
+    );
     // A namespace token cannot use another namespace from the CLI either.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
         .args(["pools", "status", "team-b/cli"])

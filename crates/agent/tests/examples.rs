@@ -18,9 +18,13 @@ fn the_example_agent_configs_load_and_validate() {
             }
             _ => None,
         };
-        let cfg = flexus_agent::config::Config::parse(&text, &path.display().to_string(), &dir, env)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(cfg.store.starts_with(&dir), "relative store path resolved next to the file");
+        let cfg =
+            flexus_agent::config::Config::parse(&text, &path.display().to_string(), &dir, env)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            cfg.store.starts_with(&dir),
+            "relative store path resolved next to the file"
+        );
         n += 1;
     }
     assert!(n >= 1, "no agent example found in {}", dir.display());
@@ -50,15 +54,34 @@ fn the_example_policies_validate_with_the_cli_helper() {
 fn validate_subcommand_accepts_a_good_policy_and_locates_errors_in_a_bad_one() {
     let bin = env!("CARGO_BIN_EXE_flexus-agent");
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/queue.hcl");
-    let out = std::process::Command::new(bin).arg("validate").arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(bin)
+        .arg("validate")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.hcl");
-    std::fs::write(&bad, "strategy = \"target_tracking\"\nbounds {\n  min = 5\n  max = 2\n}\n").unwrap();
-    let out = std::process::Command::new(bin).arg("validate").arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "strategy = \"target_tracking\"\nbounds {\n  min = 5\n  max = 2\n}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("validate")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.hcl:"), "the error names the file and line: {err}");
+    assert!(
+        err.contains("bad.hcl:"),
+        "the error names the file and line: {err}"
+    );
 }

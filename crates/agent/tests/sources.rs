@@ -47,14 +47,26 @@ fn redis() -> (Server, String) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--dir")
         .arg(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server starts");
-    (Server { child, _dir: dir }, format!("redis://127.0.0.1:{port}"))
+    (
+        Server { child, _dir: dir },
+        format!("redis://127.0.0.1:{port}"),
+    )
 }
 
 async fn redis_cmd(url: &str, args: &[&str]) {
@@ -109,7 +121,9 @@ async fn a_redis_queue_drives_the_pool_size() {
     let u = url.clone();
     let agent = InProcAgent::start(&emu, 10.0, move |c| c.metrics.redis_url = Some(u)).await;
     let c = &agent.client;
-    c.put_pool("team-a", "queue", &pool_spec(1, 10), Precondition::None).await.unwrap();
+    c.put_pool("team-a", "queue", &pool_spec(1, 10), Precondition::None)
+        .await
+        .unwrap();
     let pol = json!({
         "strategy": "target_tracking",
         "bounds": {"min": 1, "max": 10},
@@ -117,14 +131,23 @@ async fn a_redis_queue_drives_the_pool_size() {
                      "target": 10, "per_instance": true}],
         "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"}
     });
-    c.put_policy("team-a", "queue-policy", &policy("queue", pol), Precondition::None)
-        .await
-        .unwrap();
+    c.put_policy(
+        "team-a",
+        "queue-policy",
+        &policy("queue", pol),
+        Precondition::None,
+    )
+    .await
+    .unwrap();
     // ceil(35 / 10) = 4
-    let s = wait_for("four instances for 35 queued jobs", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "queue").await.ok()?;
-        (s.desired_size == Some(4) && s.current_size == 4).then_some(s)
-    })
+    let s = wait_for(
+        "four instances for 35 queued jobs",
+        Duration::from_secs(30),
+        || async {
+            let s = c.pool_status("team-a", "queue").await.ok()?;
+            (s.desired_size == Some(4) && s.current_size == 4).then_some(s)
+        },
+    )
     .await;
     let d = s.last_decision.unwrap();
     assert_eq!(d.detail["proposals"][0]["metric"], "queue", "{}", d.detail);
@@ -140,7 +163,9 @@ async fn prometheus_source_reads_a_scraped_gauge() {
     let exp_addr = exporter.local_addr().unwrap();
     let app = axum::Router::new().route(
         "/metrics",
-        axum::routing::get(|| async { "# TYPE flexus_test_queue gauge\nflexus_test_queue{pool=\"web\"} 42\n" }),
+        axum::routing::get(|| async {
+            "# TYPE flexus_test_queue gauge\nflexus_test_queue{pool=\"web\"} 42\n"
+        }),
     );
     tokio::spawn(async move {
         let _ = axum::serve(exporter, app).await;
@@ -157,7 +182,10 @@ async fn prometheus_source_reads_a_scraped_gauge() {
     let port = free_port();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -165,12 +193,18 @@ async fn prometheus_source_reads_a_scraped_gauge() {
         .expect("prometheus starts");
     let _srv = Server { child, _dir: dir };
     let p = Prometheus::new(&format!("http://127.0.0.1:{port}"));
-    let reading = wait_for("prometheus to scrape the gauge", Duration::from_secs(60), || async {
-        p.query("sum(flexus_test_queue)").await.ok().flatten()
-    })
+    let reading = wait_for(
+        "prometheus to scrape the gauge",
+        Duration::from_secs(60),
+        || async { p.query("sum(flexus_test_queue)").await.ok().flatten() },
+    )
     .await;
     assert_eq!(reading.value, 42.0);
-    assert!(reading.at > 1_600_000_000_000, "timestamp in ms: {}", reading.at);
+    assert!(
+        reading.at > 1_600_000_000_000,
+        "timestamp in ms: {}",
+        reading.at
+    );
     // A query that matches nothing is missing, not zero.
     assert_eq!(p.query("flexus_no_such_metric").await.unwrap(), None);
     // A broken query names itself.

@@ -24,16 +24,9 @@ pub enum ClientError {
         source: reqwest::Error,
     },
     /// The agent answered with a non-2xx status and an error body.
-    #[error("agent refused {method} {path}: {status} {code}: {message}{}", field.as_ref().map(|f| format!(" (field {f})")).unwrap_or_default())]
-    Api {
-        method: String,
-        path: String,
-        status: u16,
-        code: String,
-        message: String,
-        field: Option<String>,
-        fields: Vec<FieldError>,
-    },
+    #[error("agent refused {} {}: {} {}: {}{}", .0.method, .0.path, .0.status, .0.code, .0.message,
+        .0.field.as_ref().map(|f| format!(" (field {f})")).unwrap_or_default())]
+    Api(Box<ApiFailure>),
     #[error("agent sent an unreadable answer to {method} {path}: {reason}")]
     Decode {
         method: String,
@@ -42,11 +35,34 @@ pub enum ClientError {
     },
 }
 
+/// A refusal by the agent: the status and its error body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiFailure {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// `invalid_request`, `forbidden`, `precondition_failed`, ...
+    pub code: String,
+    pub message: String,
+    /// The first offending field (e.g. `spec.max_size`).
+    pub field: Option<String>,
+    /// Every offending field.
+    pub fields: Vec<FieldError>,
+}
+
 impl ClientError {
     /// The HTTP status, if the agent answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. } => Some(*status),
+            Self::Api(f) => Some(f.status),
+            _ => None,
+        }
+    }
+
+    /// The agent's error body, if it answered with one.
+    pub fn failure(&self) -> Option<&ApiFailure> {
+        match self {
+            Self::Api(f) => Some(f),
             _ => None,
         }
     }
@@ -181,7 +197,7 @@ impl Client {
                 Vec::new(),
             ),
         };
-        Err(ClientError::Api {
+        Err(ClientError::Api(Box::new(ApiFailure {
             method: method.to_string(),
             path: path.to_owned(),
             status: status.as_u16(),
@@ -189,7 +205,7 @@ impl Client {
             message,
             field,
             fields,
-        })
+        })))
     }
 
     async fn json<T: DeserializeOwned, B: Serialize>(
@@ -244,8 +260,13 @@ impl Client {
 
     /// `GET /v1/namespaces/{ns}/pools/{name}`.
     pub async fn get_pool(&self, ns: &str, name: &str) -> Result<Versioned<Pool>, ClientError> {
-        self.versioned::<Pool, ()>(Method::GET, &paths::pool(ns, name), None, &Precondition::None)
-            .await
+        self.versioned::<Pool, ()>(
+            Method::GET,
+            &paths::pool(ns, name),
+            None,
+            &Precondition::None,
+        )
+        .await
     }
 
     /// `PUT /v1/namespaces/{ns}/pools/{name}` — create or replace the spec.

@@ -16,5 +16,5 @@ pub mod client;
 pub mod paths;
 pub mod types;
 
-pub use client::{Client, ClientError, Precondition, Versioned};
+pub use client::{ApiFailure, Client, ClientError, Precondition, Versioned};
 pub use types::*;

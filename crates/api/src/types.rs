@@ -215,7 +215,10 @@ impl PoolSpec {
             }
         }
         if self.subnet_ids.is_empty() {
-            errs.push(FieldError::new(f("subnet_ids"), "needs at least one subnet"));
+            errs.push(FieldError::new(
+                f("subnet_ids"),
+                "needs at least one subnet",
+            ));
         }
         for (i, s) in self.subnet_ids.iter().enumerate() {
             if s.trim().is_empty() {
@@ -264,7 +267,9 @@ impl PoolSpec {
             ));
         }
         if let Some(p) = &self.spot.max_price
-            && p.parse::<f64>().map(|x| !(x > 0.0)).unwrap_or(true)
+            && p.parse::<f64>()
+                .map(|x| x.is_nan() || x <= 0.0)
+                .unwrap_or(true)
         {
             errs.push(FieldError::new(
                 f("spot.max_price"),

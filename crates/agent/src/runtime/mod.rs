@@ -108,6 +108,8 @@ struct PoolSched {
     /// When the pool is due (None: not scheduled).
     due: Option<Instant>,
     running: bool,
+    /// When the running pass started (its next run is due one interval after that).
+    started: Option<Instant>,
     /// A request arrived while running.
     again: bool,
     failures: u32,
@@ -208,6 +210,7 @@ impl Runtime {
                 }
                 st.due = None;
                 st.running = true;
+                st.started = Some(Instant::now());
                 let c = ctx.clone();
                 tasks.spawn(async move {
                     let r = c.reconcile(&key).await;
@@ -237,7 +240,9 @@ impl Runtime {
                         }
                         Ok(Next::After(d)) => {
                             st.failures = 0;
-                            Instant::now() + ctx.real(d)
+                            // Evaluate every interval, measured from the start of the pass.
+                            let from = st.started.unwrap_or_else(Instant::now);
+                            (from + ctx.real(d)).max(Instant::now())
                         }
                         Err(e) => {
                             st.failures = st.failures.saturating_add(1);
@@ -261,7 +266,10 @@ impl Runtime {
             }
         }
         // Stop intake; let in-flight passes finish.
-        tracing::info!(in_flight = tasks.len(), "runtime stopping: finishing in-flight passes");
+        tracing::info!(
+            in_flight = tasks.len(),
+            "runtime stopping: finishing in-flight passes"
+        );
         while tasks.join_next().await.is_some() {}
     }
 }

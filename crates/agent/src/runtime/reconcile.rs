@@ -85,9 +85,35 @@ pub struct Context {
     pub config: ReconcileConfig,
     pub ready: Arc<AtomicBool>,
     /// Compiled policies by (ns/pool, policy version, pool version).
-    compiled: Mutex<HashMap<PoolKey, (u64, u64, Arc<fp::CompiledPolicy>)>>,
+    compiled: Mutex<HashMap<PoolKey, CompiledEntry>>,
     /// When the last decision of each pool was written to the log, and its summary.
     last_logged: Mutex<HashMap<PoolKey, (Millis, String)>>,
+}
+
+/// A compiled policy with the policy and pool versions it was built from.
+type CompiledEntry = (u64, u64, Arc<fp::CompiledPolicy>);
+
+/// An operation about to be recorded and sent.
+struct NewOp {
+    kind: OperationKind,
+    count: u32,
+    purchase: Option<Purchase>,
+    server_ids: Vec<String>,
+    request: Option<serde_json::Value>,
+    id: Uuid,
+}
+
+impl NewOp {
+    fn delete(kind: OperationKind, server_ids: Vec<String>) -> Self {
+        Self {
+            kind,
+            count: server_ids.len() as u32,
+            purchase: None,
+            server_ids,
+            request: None,
+            id: Uuid::new_v4(),
+        }
+    }
 }
 
 /// How long a submitted job may run before the operation is given up (instances it
@@ -133,7 +159,10 @@ impl Context {
     pub async fn recover(&self) -> Result<(), PassError> {
         let open = self.store.open_operations(None).await?;
         if !open.is_empty() {
-            tracing::info!(count = open.len(), "recovering operations left open by a previous run");
+            tracing::info!(
+                count = open.len(),
+                "recovering operations left open by a previous run"
+            );
         }
         for mut op in open {
             let key = PoolKey::new(&op.namespace, &op.pool);
@@ -162,14 +191,20 @@ impl Context {
                         self.save_op(op, OperationState::Submitted).await?;
                         self.telemetry.scale(kind, "submitted");
                     }
-                    Err(e) if e.kind == ErrorKind::Conflict || e.code.as_deref() == Some("Ecs.0124") => {
+                    Err(e)
+                        if e.kind == ErrorKind::Conflict
+                            || e.code.as_deref() == Some("Ecs.0124") =>
+                    {
                         // Token reused with another body, or expired: nothing more can be
                         // done with this operation; what it made is adopted by tags.
                         op.op.error = Some(e.to_string());
                         self.save_op(op, OperationState::Abandoned).await?;
                         self.telemetry.scale(kind, "abandoned");
                     }
-                    Err(e) if e.kind == ErrorKind::NotFound && op.op.kind != OperationKind::ScaleOut => {
+                    Err(e)
+                        if e.kind == ErrorKind::NotFound
+                            && op.op.kind != OperationKind::ScaleOut =>
+                    {
                         // Deleting servers that are already gone.
                         self.save_op(op, OperationState::Succeeded).await?;
                         self.telemetry.scale(kind, "succeeded");
@@ -207,7 +242,9 @@ impl Context {
                         _ => {
                             let started = parse_rfc3339(&op.op.created_at).unwrap_or(self.now());
                             if self.now() - started > JOB_TIMEOUT.as_millis() as i64 {
-                                op.op.error = Some(format!("job {job_id} did not finish within {JOB_TIMEOUT:?}"));
+                                op.op.error = Some(format!(
+                                    "job {job_id} did not finish within {JOB_TIMEOUT:?}"
+                                ));
                                 self.save_op(op, OperationState::Abandoned).await?;
                                 self.telemetry.scale(kind, "abandoned");
                             }
@@ -255,16 +292,15 @@ impl Context {
 
     /// Record an operation, then send it. The record comes first: a crash between the
     /// two leaves a pending operation that recovery sends again with the same token.
-    async fn start_op(
-        &self,
-        key: &PoolKey,
-        kind: OperationKind,
-        count: u32,
-        purchase: Option<Purchase>,
-        server_ids: Vec<String>,
-        request: Option<serde_json::Value>,
-        id: Uuid,
-    ) -> Result<OpRecord, PassError> {
+    async fn start_op(&self, key: &PoolKey, new: NewOp) -> Result<OpRecord, PassError> {
+        let NewOp {
+            kind,
+            count,
+            purchase,
+            server_ids,
+            request,
+            id,
+        } = new;
         let now = rfc3339(self.now());
         let mut op = OpRecord {
             namespace: key.ns.to_string(),
@@ -325,26 +361,35 @@ impl Context {
     }
 
     fn forget(&self, key: &PoolKey) {
-        self.compiled.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-        self.last_logged.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        self.last_logged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         self.telemetry.forget_pool(&key.to_string());
     }
 
     /// One pass over one pool.
     pub async fn reconcile(&self, key: &PoolKey) -> Result<Next, PassError> {
+        use tracing::Instrument as _;
         let started = std::time::Instant::now();
-        let span = tracing::info_span!("reconcile", pool = %key);
-        let _guard = span.enter();
-        drop(_guard);
-        let r = self.pass(key).await;
+        let r = self
+            .pass(key)
+            .instrument(tracing::info_span!("reconcile", pool = %key))
+            .await;
         self.telemetry
             .reconcile_duration
             .observe(started.elapsed().as_secs_f64());
         self.telemetry.reconcile_passes.inc();
         if let Err(e) = &r {
             // Surface the error in the pool's status.
-            if let Ok(Some(mut rt)) = self.store.get_runtime(&key.ns, &key.name).await {
-                if let Ok(mut st) = serde_json::from_value::<PoolStatus>(rt.status.clone()) {
+            if let Ok(Some(mut rt)) = self.store.get_runtime(&key.ns, &key.name).await
+                && let Ok(mut st) = serde_json::from_value::<PoolStatus>(rt.status.clone())
+            {
+                {
                     st.last_error = Some(e.to_string());
                     st.phase = PoolPhase::Degraded;
                     rt.status = serde_json::to_value(&st).unwrap_or(rt.status);
@@ -360,14 +405,18 @@ impl Context {
             self.forget(key);
             return Ok(Next::Forget);
         };
-        let spec: PoolSpec = serde_json::from_value(doc.spec.clone()).map_err(|e| PassError::BadSpec {
-            what: "spec",
-            pool: key.to_string(),
-            reason: e.to_string(),
-        })?;
+        let spec: PoolSpec =
+            serde_json::from_value(doc.spec.clone()).map_err(|e| PassError::BadSpec {
+                what: "spec",
+                pool: key.to_string(),
+                reason: e.to_string(),
+            })?;
 
         // 1. Track open operations of this pool.
-        let mut open = self.store.open_operations(Some((&key.ns, &key.name))).await?;
+        let mut open = self
+            .store
+            .open_operations(Some((&key.ns, &key.name)))
+            .await?;
         for op in open.iter_mut() {
             self.track(key, op).await?;
         }
@@ -384,14 +433,17 @@ impl Context {
 
         // 3. Decide.
         let policy_doc = self.store.policy_for_pool(&key.ns, &key.name).await?;
-        let policy_spec: Option<PolicySpec> = match &policy_doc {
-            Some(d) => Some(serde_json::from_value(d.spec.clone()).map_err(|e| PassError::BadSpec {
-                what: "policy",
-                pool: key.to_string(),
-                reason: e.to_string(),
-            })?),
-            None => None,
-        };
+        let policy_spec: Option<PolicySpec> =
+            match &policy_doc {
+                Some(d) => Some(serde_json::from_value(d.spec.clone()).map_err(|e| {
+                    PassError::BadSpec {
+                        what: "policy",
+                        pool: key.to_string(),
+                        reason: e.to_string(),
+                    }
+                })?),
+                None => None,
+            };
         let policy_version = policy_doc.as_ref().map_or(0, |d| d.version);
         let compiled = self
             .compiled(key, policy_version, doc.version, || {
@@ -438,7 +490,7 @@ impl Context {
             let broken: Vec<String> = obs.broken.clone();
             if !broken.is_empty() {
                 match self
-                    .start_op(key, OperationKind::Replace, broken.len() as u32, None, broken, None, Uuid::new_v4())
+                    .start_op(key, NewOp::delete(OperationKind::Replace, broken))
                     .await
                 {
                     Ok(op) => op_ids.push(op.op.id),
@@ -459,7 +511,7 @@ impl Context {
                     let victims = choose_victims(&spec, &obs, by as usize);
                     if !victims.is_empty() {
                         match self
-                            .start_op(key, OperationKind::ScaleIn, victims.len() as u32, None, victims, None, Uuid::new_v4())
+                            .start_op(key, NewOp::delete(OperationKind::ScaleIn, victims))
                             .await
                         {
                             Ok(op) => {
@@ -488,7 +540,11 @@ impl Context {
             d.action = fp::Action::None;
             history.record(&d);
         }
-        history.prune(fp::Timestamp(now), compiled.history_horizon(), compiled.trend_samples().max(1));
+        history.prune(
+            fp::Timestamp(now),
+            compiled.history_horizon(),
+            compiled.trend_samples().max(1),
+        );
 
         let action = match decision.action {
             fp::Action::None if dry_run && decision.desired > decision.current => "scale_out",
@@ -497,7 +553,8 @@ impl Context {
             fp::Action::ScaleOut { .. } => "scale_out",
             fp::Action::ScaleIn { .. } => "scale_in",
         };
-        let mut explanation: Vec<String> = decision.explanation.iter().map(|s| s.to_string()).collect();
+        let mut explanation: Vec<String> =
+            decision.explanation.iter().map(|s| s.to_string()).collect();
         if let Some(e) = &act_error {
             explanation.push(format!("acting failed: {e}"));
         }
@@ -546,12 +603,19 @@ impl Context {
         }
 
         // Status for the API.
-        let open_now = self.store.open_operations(Some((&key.ns, &key.name))).await?;
+        let open_now = self
+            .store
+            .open_operations(Some((&key.ns, &key.name)))
+            .await?;
         let previous_decision = runtime
             .as_ref()
             .and_then(|r| serde_json::from_value::<PoolStatus>(r.status.clone()).ok())
             .and_then(|s| s.last_decision);
-        let last_decision = if log_it { Some(record.clone()) } else { previous_decision.or(Some(record.clone())) };
+        let last_decision = if log_it {
+            Some(record.clone())
+        } else {
+            previous_decision.or(Some(record.clone()))
+        };
         let status = obs.status(
             Some(decision.desired),
             last_decision,
@@ -572,7 +636,8 @@ impl Context {
         if let Some(e) = act_error {
             return Err(e);
         }
-        let next = fp::Timestamp(decision.next_evaluation.0.max(now + 200)).since(fp::Timestamp(now));
+        let next =
+            fp::Timestamp(decision.next_evaluation.0.max(now + 200)).since(fp::Timestamp(now));
         // While operations are open, look again soon to track them.
         let next = if status.pending_operations.is_empty() {
             next
@@ -599,11 +664,19 @@ impl Context {
             .collect())
     }
 
-    async fn observe_metrics(&self, policy: &fp::Policy, obs: &Observed, now: Millis) -> Vec<fp::Observation> {
+    async fn observe_metrics(
+        &self,
+        policy: &fp::Policy,
+        obs: &Observed,
+        now: Millis,
+    ) -> Vec<fp::Observation> {
         let mut out = Vec::new();
         for m in &policy.metrics {
             let r = match &m.source {
-                fp::MetricSource::CloudEye { namespace, metric_name } => {
+                fp::MetricSource::CloudEye {
+                    namespace,
+                    metric_name,
+                } => {
                     self.sources
                         .cloud_eye
                         .mean_latest(namespace, metric_name, &obs.ready_ids, now)
@@ -611,11 +684,15 @@ impl Context {
                 }
                 fp::MetricSource::Prometheus { query } => match &self.sources.prometheus {
                     Some(p) => p.query(query).await,
-                    None => Err(super::sources::SourceError::NotConfigured { source_kind: "prometheus" }),
+                    None => Err(super::sources::SourceError::NotConfigured {
+                        source_kind: "prometheus",
+                    }),
                 },
                 fp::MetricSource::Redis { key } => match &self.sources.redis {
                     Some(r) => r.read(key, now).await,
-                    None => Err(super::sources::SourceError::NotConfigured { source_kind: "redis" }),
+                    None => Err(super::sources::SourceError::NotConfigured {
+                        source_kind: "redis",
+                    }),
                 },
                 fp::MetricSource::Push => Ok(None),
             };
@@ -662,18 +739,23 @@ impl Context {
         want_od += by - (want_od + want_spot);
         let mut ids = Vec::new();
         if want_od > 0 {
-            let op = self.create(key, spec, obs, want_od, Purchase::OnDemand).await?;
+            let op = self
+                .create(key, spec, obs, want_od, Purchase::OnDemand)
+                .await?;
             ids.push(op);
         }
         if want_spot > 0 {
             match self.create(key, spec, obs, want_spot, Purchase::Spot).await {
                 Ok(op) => ids.push(op),
                 Err(PassError::Cloud(e))
-                    if matches!(e.kind, ErrorKind::SoldOut | ErrorKind::Quota) && spec.spot.fallback_to_on_demand =>
+                    if matches!(e.kind, ErrorKind::SoldOut | ErrorKind::Quota)
+                        && spec.spot.fallback_to_on_demand =>
                 {
                     tracing::warn!(pool = %key, error = %e, count = want_spot, "spot capacity unavailable; falling back to on-demand");
                     self.telemetry.scale("scale_out", "fallback_on_demand");
-                    let op = self.create(key, spec, obs, want_spot, Purchase::OnDemand).await?;
+                    let op = self
+                        .create(key, spec, obs, want_spot, Purchase::OnDemand)
+                        .await?;
                     ids.push(op);
                 }
                 Err(e) => return Err(e),
@@ -700,7 +782,10 @@ impl Context {
         let req = CreateServersRequest {
             client_token: id,
             // ECS allows at most 59 characters when count > 1.
-            name: format!("{}-{}", key.ns, key.name).chars().take(59).collect(),
+            name: format!("{}-{}", key.ns, key.name)
+                .chars()
+                .take(59)
+                .collect(),
             flavor: spec.flavor.clone(),
             image: spec.image.clone(),
             vpc_id: spec.vpc_id.clone(),
@@ -727,12 +812,27 @@ impl Context {
         };
         let request = serde_json::to_value(&req).ok();
         let op = self
-            .start_op(key, OperationKind::ScaleOut, count, Some(purchase), Vec::new(), request, id)
+            .start_op(
+                key,
+                NewOp {
+                    kind: OperationKind::ScaleOut,
+                    count,
+                    purchase: Some(purchase),
+                    server_ids: Vec::new(),
+                    request,
+                    id,
+                },
+            )
             .await?;
         Ok(op.op.id)
     }
 
-    async fn delete_pass(&self, key: &PoolKey, obs: &Observed, open: &[OpRecord]) -> Result<Next, PassError> {
+    async fn delete_pass(
+        &self,
+        key: &PoolKey,
+        obs: &Observed,
+        open: &[OpRecord],
+    ) -> Result<Next, PassError> {
         let being_deleted: HashSet<&str> = open
             .iter()
             .filter(|o| o.op.kind != OperationKind::ScaleOut)
@@ -752,7 +852,7 @@ impl Context {
             return Ok(Next::Forget);
         }
         if !remaining.is_empty() {
-            self.start_op(key, OperationKind::ScaleIn, remaining.len() as u32, None, remaining, None, Uuid::new_v4())
+            self.start_op(key, NewOp::delete(OperationKind::ScaleIn, remaining))
                 .await?;
         }
         let _ = creating;
@@ -784,7 +884,10 @@ pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Polic
             // No policy: a fixed-size pool at `initial_size` (default `min_size`). The
             // engine holds it there through a signal that never reports and falls back
             // to that capacity.
-            let initial = pool.initial_size.unwrap_or(pool.min_size).clamp(pool.min_size, pool.max_size);
+            let initial = pool
+                .initial_size
+                .unwrap_or(pool.min_size)
+                .clamp(pool.min_size, pool.max_size);
             let v = serde_json::json!({
                 "strategy": "target_tracking",
                 "bounds": {"min": pool.min_size, "max": pool.max_size},
@@ -915,7 +1018,11 @@ impl Observed {
                 name: s.name.clone(),
                 lifecycle,
                 purchase,
-                flavor: if s.flavor_name.is_empty() { s.flavor_id.clone() } else { s.flavor_name.clone() },
+                flavor: if s.flavor_name.is_empty() {
+                    s.flavor_id.clone()
+                } else {
+                    s.flavor_name.clone()
+                },
                 availability_zone: s.availability_zone.clone(),
                 created_at: rfc3339(created),
                 age_seconds: ((now - created).max(0) / 1000) as u64,
@@ -968,7 +1075,12 @@ impl Observed {
                 self.instances
                     .iter()
                     .filter(|i| i.availability_zone.as_deref() == Some(z.as_str()))
-                    .filter(|i| matches!(i.lifecycle, Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready))
+                    .filter(|i| {
+                        matches!(
+                            i.lifecycle,
+                            Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
+                        )
+                    })
                     .count()
             })
             .cloned()
@@ -987,11 +1099,17 @@ impl Observed {
         let live: Vec<&InstanceStatus> = self
             .instances
             .iter()
-            .filter(|i| matches!(i.lifecycle, Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready))
+            .filter(|i| {
+                matches!(
+                    i.lifecycle,
+                    Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
+                )
+            })
             .collect();
         let phase = if error.is_some() {
             PoolPhase::Degraded
-        } else if desired == Some(counts.counted) && pending.is_empty() && counts.ready >= min_size {
+        } else if desired == Some(counts.counted) && pending.is_empty() && counts.ready >= min_size
+        {
             PoolPhase::Ready
         } else {
             PoolPhase::Scaling
@@ -1018,7 +1136,12 @@ pub fn choose_victims(spec: &PoolSpec, obs: &Observed, by: usize) -> Vec<String>
     let mut cands: Vec<&InstanceStatus> = obs
         .instances
         .iter()
-        .filter(|i| matches!(i.lifecycle, Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready))
+        .filter(|i| {
+            matches!(
+                i.lifecycle,
+                Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
+            )
+        })
         .collect();
     let spot_first = |i: &InstanceStatus| if i.purchase == Purchase::Spot { 0 } else { 1 };
     match spec.removal_rule {
@@ -1035,7 +1158,10 @@ pub fn choose_victims(spec: &PoolSpec, obs: &Observed, by: usize) -> Vec<String>
             cands.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
         }
     }
-    let mut ready_left = cands.iter().filter(|i| i.lifecycle == Lifecycle::Ready).count();
+    let mut ready_left = cands
+        .iter()
+        .filter(|i| i.lifecycle == Lifecycle::Ready)
+        .count();
     let mut others_left = cands.len() - ready_left;
     let mut out = Vec::new();
     for c in cands {
@@ -1075,13 +1201,16 @@ mod tests {
         let cp = fp::CompiledPolicy::new(p).expect("the built-in policy compiles");
         let pool = fp::PoolState::default();
         let h = fp::History::new();
-        let d = fp::decide(&cp, &fp::DecisionInput {
-            now: fp::Timestamp::from_secs(1000),
-            observations: &[],
-            pool: &pool,
-            history: &h,
-            prediction: None,
-        });
+        let d = fp::decide(
+            &cp,
+            &fp::DecisionInput {
+                now: fp::Timestamp::from_secs(1000),
+                observations: &[],
+                pool: &pool,
+                history: &h,
+                prediction: None,
+            },
+        );
         assert_eq!(d.desired, 3, "{:?}", d.explanation);
     }
 
@@ -1092,7 +1221,12 @@ mod tests {
             "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
         }))
         .unwrap();
-        let ps = PolicySpec { pool: "p".into(), enabled: true, dry_run: true, policy: pol };
+        let ps = PolicySpec {
+            pool: "p".into(),
+            enabled: true,
+            dry_run: true,
+            policy: pol,
+        };
         let p = effective_policy(&spec(2, 8, None), Some(&ps));
         assert_eq!((p.bounds.min, p.bounds.max), (2, 8));
         assert!(p.dry_run);
@@ -1125,10 +1259,30 @@ mod tests {
     #[test]
     fn scale_in_removes_spot_and_newest_first() {
         let o = observed(vec![
-            inst("od-old", Lifecycle::Ready, Purchase::OnDemand, "2026-01-01T00:00:00Z"),
-            inst("od-new", Lifecycle::Ready, Purchase::OnDemand, "2026-01-03T00:00:00Z"),
-            inst("spot-old", Lifecycle::Ready, Purchase::Spot, "2026-01-01T00:00:00Z"),
-            inst("spot-new", Lifecycle::Ready, Purchase::Spot, "2026-01-02T00:00:00Z"),
+            inst(
+                "od-old",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-01T00:00:00Z",
+            ),
+            inst(
+                "od-new",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-03T00:00:00Z",
+            ),
+            inst(
+                "spot-old",
+                Lifecycle::Ready,
+                Purchase::Spot,
+                "2026-01-01T00:00:00Z",
+            ),
+            inst(
+                "spot-new",
+                Lifecycle::Ready,
+                Purchase::Spot,
+                "2026-01-02T00:00:00Z",
+            ),
         ]);
         let v = choose_victims(&spec(0, 9, None), &o, 3);
         assert_eq!(v, vec!["spot-new", "spot-old", "od-new"]);
@@ -1137,8 +1291,18 @@ mod tests {
     #[test]
     fn scale_in_never_removes_the_last_ready_instance_while_others_boot() {
         let o = observed(vec![
-            inst("ready", Lifecycle::Ready, Purchase::OnDemand, "2026-01-03T00:00:00Z"),
-            inst("boot", Lifecycle::Booting, Purchase::OnDemand, "2026-01-01T00:00:00Z"),
+            inst(
+                "ready",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-03T00:00:00Z",
+            ),
+            inst(
+                "boot",
+                Lifecycle::Booting,
+                Purchase::OnDemand,
+                "2026-01-01T00:00:00Z",
+            ),
         ]);
         let mut s = spec(0, 9, None);
         s.removal_rule = RemovalRule::NewestFirst;

@@ -23,7 +23,7 @@ pub enum SourceError {
     CloudEye {
         metric: String,
         #[source]
-        source: flexus_cloud::CloudError,
+        source: Box<flexus_cloud::CloudError>,
     },
 }
 
@@ -78,12 +78,18 @@ impl Prometheus {
         let sample = match data["resultType"].as_str() {
             Some("vector") => data["result"].get(0).map(|r| &r["value"]),
             Some("scalar") => Some(&data["result"]),
-            other => return Err(err(format!("result type {other:?} is not a vector or scalar"))),
+            other => {
+                return Err(err(format!(
+                    "result type {other:?} is not a vector or scalar"
+                )));
+            }
         };
         let Some(sample) = sample else {
             return Ok(None);
         };
-        let at = sample[0].as_f64().ok_or_else(|| err("sample has no timestamp".into()))?;
+        let at = sample[0]
+            .as_f64()
+            .ok_or_else(|| err("sample has no timestamp".into()))?;
         let value = sample[1]
             .as_str()
             .and_then(|s| s.parse::<f64>().ok())
@@ -122,7 +128,10 @@ impl Redis {
         })
     }
 
-    async fn connection(&self, key: &str) -> Result<redis::aio::MultiplexedConnection, SourceError> {
+    async fn connection(
+        &self,
+        key: &str,
+    ) -> Result<redis::aio::MultiplexedConnection, SourceError> {
         let mut guard = self.conn.lock().await;
         if let Some(c) = guard.as_ref() {
             return Ok(c.clone());
@@ -233,14 +242,12 @@ impl CloudEye {
                 period: self.period,
                 filter: Filter::Average,
             };
-            let series = self
-                .cloud
-                .batch_query_metrics(&q)
-                .await
-                .map_err(|source| SourceError::CloudEye {
+            let series = self.cloud.batch_query_metrics(&q).await.map_err(|source| {
+                SourceError::CloudEye {
                     metric: format!("{namespace}/{metric_name}"),
-                    source,
-                })?;
+                    source: Box::new(source),
+                }
+            })?;
             for s in series {
                 if let Some(p) = s.datapoints.iter().max_by_key(|p| p.timestamp_ms) {
                     sum += p.value;

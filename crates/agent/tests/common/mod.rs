@@ -79,7 +79,12 @@ impl Emu {
         Arc::new(HuaweiClient::new(cc, Credentials::new(AK, SK)).unwrap())
     }
 
-    pub async fn control(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> serde_json::Value {
+    pub async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
         let r = self
             .http
             .request(method, format!("{}{}", self.url, path))
@@ -89,7 +94,10 @@ impl Emu {
             .unwrap();
         let status = r.status();
         let v: serde_json::Value = r.json().await.unwrap_or_default();
-        assert!(status.is_success(), "emulator control {path} failed: {status} {v}");
+        assert!(
+            status.is_success(),
+            "emulator control {path} failed: {status} {v}"
+        );
         v
     }
 
@@ -110,7 +118,11 @@ impl Clock for EmuClock {
         self.emu.now().timestamp_millis()
     }
     fn real_duration(&self, d: Duration) -> Duration {
-        if self.scale > 0.0 { d.div_f64(self.scale) } else { d }
+        if self.scale > 0.0 {
+            d.div_f64(self.scale)
+        } else {
+            d
+        }
     }
 }
 

@@ -1,0 +1,249 @@
+//! How many pools one agent reconciles at a 15 s interval against the emulator, with
+//! the agent's CPU and resident memory, and the time from a load step to the create
+//! call.
+//!
+//! The agent runs as its own process (the release binary), the emulator in this
+//! process, so the agent's CPU and RSS are read from `/proc/<pid>` alone.
+//!
+//! ```text
+//! cargo bench -p flexus-agent --bench pools -- [POOLS] [MEASURE_SECONDS]
+//! ```
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flexus_api::{PoolSpec, Precondition};
+use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig, Quota};
+use futures::StreamExt;
+use serde_json::json;
+
+const AK: &str = "BENCHACCESSKEY000001";
+const SK: &str = "bench-secret-key-not-real-000000000001";
+const ADMIN: &str = "bench-admin-token-0123456789";
+const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // fields after ')' start at index 0 = state; utime = 11, stime = 12
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn proc_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+async fn passes(http: &reqwest::Client, url: &str) -> f64 {
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("flexus_agent_reconcile_passes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn spec() -> PoolSpec {
+    serde_json::from_value(json!({
+        "flavor": "x1.1u.1g", "image": "img-ubuntu-22", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],
+        "min_size": 1, "max_size": 3, "boot_seconds": 2
+    }))
+    .unwrap()
+}
+
+fn policy(pool: &str) -> flexus_api::PolicySpec {
+    flexus_api::PolicySpec {
+        pool: pool.into(),
+        enabled: true,
+        dry_run: false,
+        policy: serde_json::from_value(json!({
+            "strategy": "target_tracking",
+            "evaluation_interval": "15s",
+            "bounds": {"min": 1, "max": 3},
+            "metrics": [{"name": "cpu", "kind": "cpu",
+                "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
+                "target": 60}],
+            "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"}
+        }))
+        .unwrap(),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let pools: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let measure: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(60);
+
+    // Emulator in this process.
+    let emu = Emulator::new(EmulatorConfig {
+        keys: vec![AcceptedKey {
+            access_key: AK.into(),
+            secret_key: SK.into(),
+            security_token: None,
+        }],
+        boot_seconds: Some(2.0),
+        metric_interval_s: 15,
+        quota: Quota {
+            instances: (pools as u32) * 4 + 100,
+            vcpus: (pools as u32) * 4 + 100,
+            ram_mb: (pools as u64) * 4 * 4096 + 100_000,
+        },
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emu_url = format!("http://{}", listener.local_addr().unwrap());
+    let e = emu.clone();
+    tokio::spawn(async move {
+        let _ = flexus_emulator::serve(listener, e, std::future::pending()).await;
+    });
+
+    // Agent as its own process.
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nstore = \"agent.db\"\nlog_format = \"json\"\n\
+             [cloud]\nendpoint = \"{emu_url}\"\nregion = \"cn-north-4\"\nproject_id = \"{PROJECT}\"\n\
+             reads_per_second = 0\nwrites_per_second = 0\n\
+             [auth]\nadmin_token_env = \"BENCH_ADMIN_TOKEN\"\n\
+             [metrics.cloud_eye]\nperiod = 1\nlookback = \"2m\"\n\
+             [reconcile]\nconcurrency = 256\ndefault_interval = \"15s\"\njob_poll = \"2s\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("BENCH_ADMIN_TOKEN", ADMIN)
+        .env("HUAWEICLOUD_SDK_AK", AK)
+        .env("HUAWEICLOUD_SDK_SK", SK)
+        .env("FLEXUS_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("agent starts");
+    let pid = child.id();
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = Arc::new(flexus_api::Client::new(&url, Some(ADMIN.into())).unwrap());
+
+    // Declare the pools (and one policy each).
+    let t = Instant::now();
+    futures::stream::iter(0..pools)
+        .map(|i| {
+            let c = client.clone();
+            async move {
+                let name = format!("p{i:05}");
+                c.put_pool("bench", &name, &spec(), Precondition::None)
+                    .await
+                    .unwrap();
+                c.put_policy(
+                    "bench",
+                    &format!("{name}-policy"),
+                    &policy(&name),
+                    Precondition::None,
+                )
+                .await
+                .unwrap();
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    eprintln!(
+        "declared {pools} pools in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // Warm up: every pool gets its first instance and a couple of passes.
+    let warm = Duration::from_secs(45);
+    eprintln!("warming up for {warm:?}");
+    tokio::time::sleep(warm).await;
+
+    let p0 = passes(&http, &url).await;
+    let c0 = proc_cpu_seconds(pid);
+    let t0 = Instant::now();
+    let mut rss_max: f64 = 0.0;
+    while t0.elapsed() < Duration::from_secs(measure) {
+        rss_max = rss_max.max(proc_rss_mib(pid));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let p1 = passes(&http, &url).await;
+    let c1 = proc_cpu_seconds(pid);
+    let secs = t0.elapsed().as_secs_f64();
+    let per_15s = (p1 - p0) / secs * 15.0;
+    let cpu = (c1 - c0) / secs;
+
+    // Load step on one pool: time from the step to the create call.
+    let target = "p00000";
+    let step_at = emu.now().timestamp_millis();
+    http.post(format!("{emu_url}/_emulator/workload"))
+        .json(&json!({"pool": target, "shape": {"kind": "constant", "rps": 200.0}}))
+        .send()
+        .await
+        .unwrap();
+    let mut to_create = None;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        let ops = client.operations("bench", target).await.unwrap_or_default();
+        if let Some(o) = ops.iter().find(|o| {
+            o.kind == flexus_api::OperationKind::ScaleOut
+                && flexus_agent::clock::parse_rfc3339(&o.created_at).unwrap_or(0) > step_at
+        }) {
+            to_create = flexus_agent::clock::parse_rfc3339(&o.created_at)
+                .map(|t| (t - step_at) as f64 / 1000.0);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let _ = child.kill();
+    let _ = child.wait();
+    println!("pools: {pools}");
+    println!(
+        "reconcile passes per 15 s: {per_15s:.0} ({:.0}% of pools)",
+        per_15s / pools as f64 * 100.0
+    );
+    println!("agent CPU: {cpu:.2} cores");
+    println!("agent RSS (max): {rss_max:.0} MiB");
+    match to_create {
+        Some(s) => println!("load step -> create call: {s:.1} s"),
+        None => println!("load step -> create call: none within 90 s"),
+    }
+}
