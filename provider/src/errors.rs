@@ -130,17 +130,16 @@ pub fn pool_field_errors(errs: &[flexus_api::FieldError]) -> Diagnostics {
 pub fn to_diagnostics(object: Object, summary: &str, e: &ProviderError) -> Diagnostics {
     let mut out = Diagnostics::new();
     if let ProviderError::Api {
-        source:
-            ClientError::Api {
-                status,
-                fields,
-                field,
-                message,
-                ..
-            },
+        source: ClientError::Api(failure),
         ..
     } = e
     {
+        let (status, fields, field, message) = (
+            failure.status,
+            &failure.fields,
+            &failure.field,
+            &failure.message,
+        );
         match status {
             401 => {
                 out.push(Diagnostic::error(
@@ -226,5 +225,51 @@ mod tests {
             field_to_attr(Object::Pool, "subnet_ids[1]"),
             AttrPath::new("subnet_ids").index(1)
         );
+    }
+
+    fn refusal(status: u16, fields: Vec<flexus_api::FieldError>) -> ProviderError {
+        ProviderError::Api {
+            what: "update policy team-a/web".into(),
+            source: ClientError::Api(Box::new(flexus_api::client::ApiFailure {
+                method: "PUT".into(),
+                path: "/v1/namespaces/team-a/policies/web".into(),
+                status,
+                code: "invalid_request".into(),
+                message: "invalid policy".into(),
+                field: fields.first().map(|f| f.field.clone()),
+                fields,
+            })),
+        }
+    }
+
+    #[test]
+    fn agent_field_errors_become_diagnostics_at_each_attribute() {
+        let e = refusal(
+            422,
+            vec![
+                flexus_api::FieldError::new("spec.policy.metrics[0].target", "must be positive"),
+                flexus_api::FieldError::new("spec.policy.bounds.max", "must be at least 1"),
+            ],
+        );
+        let d = to_diagnostics(Object::Policy, "Cannot update", &e);
+        let paths: Vec<String> = d
+            .iter()
+            .filter_map(|x| x.path.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(
+            paths,
+            vec!["metric[0].target".to_string(), "bounds.max".to_string()]
+        );
+    }
+
+    #[test]
+    fn an_unauthorised_call_names_the_setting_to_check() {
+        let d = to_diagnostics(Object::Pool, "Cannot read", &refusal(401, Vec::new()));
+        let text = d.to_string();
+        assert!(
+            text.contains("FLEXUS_TOKEN") && text.contains("token"),
+            "{text}"
+        );
+        assert!(d.iter().all(|x| x.path.is_none()));
     }
 }

@@ -309,7 +309,7 @@ fn is_transient(e: &ClientError) -> bool {
         ClientError::Transport { .. } => true,
         // As hashicorp/go-retryablehttp (what the Go SDKs use): 429 and every 5xx but 501.
         // Safe because every call the provider makes is idempotent (GET, PUT, DELETE).
-        ClientError::Api { status, .. } => *status == 429 || (*status >= 500 && *status != 501),
+        ClientError::Api(f) => f.status == 429 || (f.status >= 500 && f.status != 501),
         _ => false,
     }
 }
