@@ -148,16 +148,31 @@ fn quickstart_lifecycle(terraform: &Path) {
     expect_no_changes(&ws, &stack, "after restoring the policy");
 
     // Drift: the pool's declaration edited through the agent API shows in the plan.
-    let mut spec = stack.block_on(client.get_pool(ns, "web")).expect("pool").value.spec;
+    let mut spec = stack
+        .block_on(client.get_pool(ns, "web"))
+        .expect("pool")
+        .value
+        .spec;
     spec.max_size = 7;
     spec.tags.insert("edited".into(), "outside".into());
-    stack.block_on(client.put_pool(ns, "web", &spec, Precondition::None)).expect("edit pool outside terraform");
+    stack
+        .block_on(client.put_pool(ns, "web", &spec, Precondition::None))
+        .expect("edit pool outside terraform");
     let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "a pool declaration edited outside Terraform is drift\n{out}");
-    assert!(out.contains("max_size") && out.contains("edited"), "the plan shows the edited fields: {out}");
+    assert_eq!(
+        code, 2,
+        "a pool declaration edited outside Terraform is drift\n{out}"
+    );
+    assert!(
+        out.contains("max_size") && out.contains("edited"),
+        "the plan shows the edited fields: {out}"
+    );
     assert!(!out.contains("must be replaced"), "{out}");
     tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "apply restores the pool");
-    let pool = stack.block_on(client.get_pool(ns, "web")).expect("pool").value;
+    let pool = stack
+        .block_on(client.get_pool(ns, "web"))
+        .expect("pool")
+        .value;
     assert_eq!(pool.spec.max_size, 6);
     assert!(!pool.spec.tags.contains_key("edited"));
     expect_no_changes(&ws, &stack, "after restoring the pool");
