@@ -22,7 +22,7 @@ use serde_json::json;
 const TIME_SCALE: f64 = 30.0;
 /// Trace seconds per emulated second.
 const SPEEDUP: f64 = 12.0;
-/// Trace window replayed: from 04:00 to 22:00 of the first day.
+/// Trace window replayed: hours 4 to 22 from the start of the trace.
 const TRACE_OFFSET_S: f64 = 4.0 * 3600.0;
 const TRACE_WINDOW_S: f64 = 18.0 * 3600.0;
 const POOL: &str = "web";
@@ -126,7 +126,9 @@ fn run(stack: &Stack, stop: &AtomicBool, out_dir: &std::path::Path) -> anyhow::R
         bail!("terraform apply failed:\n{}", o.output());
     }
 
-    say("replaying the NASA-HTTP 1995 trace (04:00-22:00, 18 trace hours) against the pool");
+    say(
+        "replaying 18 hours of the NASA-HTTP 1995 trace (hours 4 to 22 from its start) against the pool",
+    );
     stack.emulator_post(
         "/_emulator/workload",
         &json!({"pool": POOL, "shape": {"kind": "trace", "trace": "nasa-http-1995", "peak_instances": 6,
@@ -195,7 +197,7 @@ fn watch(stack: &Stack, stop: &AtomicBool, seconds: f64) -> anyhow::Result<Vec<R
     };
     line(format!(
         "    {:>6} {:>8} {:>9} {:>9} {:>8} {:>6} {:>8} {:>8}",
-        "time", "trace", "load r/s", "cap r/s", "desired", "ready", "booting", "cost"
+        "time", "trace t", "load r/s", "cap r/s", "desired", "ready", "booting", "cost"
     ));
     let start = Instant::now();
     let mut rows = Vec::new();
@@ -263,7 +265,7 @@ fn write_chart(path: &std::path::Path, rows: &[Row]) -> anyhow::Result<()> {
         * 1.1;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "flexus demo: offered load vs ready capacity (NASA-HTTP 1995, 04:00-22:00)",
+            "flexus demo: offered load vs ready capacity (NASA-HTTP 1995, trace hours 4-22)",
             ("sans-serif", 18),
         )
         .margin(12)

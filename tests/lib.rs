@@ -213,7 +213,7 @@ impl Stack {
         let mut tokens = BTreeMap::new();
         let port = free_port();
         let mut toml = format!(
-            "listen = \"127.0.0.1:{port}\"\nstore = \"agent.db\"\nlog_format = \"pretty\"\n\n[cloud]\nendpoint = \"{emulator_url}\"\nregion = \"cn-north-4\"\nproject_id = \"{PROJECT}\"\n\n[reconcile]\ndefault_interval = \"{}\"\njob_poll = \"250ms\"\nclock_speed = {}\n\n[metrics.cloud_eye]\nperiod = 60\n\n[auth]\nadmin_token_env = \"FLEXUS_ADMIN_TOKEN\"\n",
+            "listen = \"127.0.0.1:{port}\"\nstore = \"agent.db\"\nlog_format = \"pretty\"\n\n[cloud]\nendpoint = \"{emulator_url}\"\nregion = \"cn-north-4\"\nproject_id = \"{PROJECT}\"\n\n[reconcile]\ndefault_interval = \"{}\"\njob_poll = \"250ms\"\nmax_backoff = \"2s\"\nclock_speed = {}\n\n[metrics.cloud_eye]\nperiod = 60\n\n[auth]\nadmin_token_env = \"FLEXUS_ADMIN_TOKEN\"\n",
             opts.default_interval, opts.time_scale
         );
         let mut agent_cmd = Command::new(bin("flexus-agent"));

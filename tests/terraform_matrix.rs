@@ -351,3 +351,72 @@ fn terraform_1_15_points_invalid_pool_and_policy_settings_at_their_lines() {
 fn terraform_1_0_points_invalid_pool_and_policy_settings_at_their_lines() {
     invalid_configs_point_at_the_line(&terraform_1_0());
 }
+
+const SOLD_OUT_POOL: &str = r#"
+provider "flexus" {}
+
+resource "flexus_x_pool" "scarce" {
+  name       = "scarce"
+  flavor     = "x1.1u.1g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = 2
+
+  wait_for_capacity_timeout = "WAIT"
+}
+"#;
+
+#[test]
+fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_adopts_it() {
+    let stack = Stack::start(StackOptions::default());
+    let ws = workspace(&terraform_latest(), &stack, "team-a");
+    let header = flexus_e2e::provider().required_providers_block();
+    stack.emulator_post(
+        "/_emulator/flavors/x1.1u.1g",
+        &serde_json::json!({"sold_out": true}),
+    );
+    ws.write(
+        "main.tf",
+        &format!("{header}{}", SOLD_OUT_POOL.replace("WAIT", "3s")),
+    )
+    .expect("main.tf");
+    tf(&ws, &["init"]).expect_code(0, "init");
+    let apply = tf(&ws, &["apply", "-auto-approve"]);
+    assert_ne!(
+        apply.code, 0,
+        "apply cannot succeed while the flavor is sold out"
+    );
+    let out = apply.output();
+    assert!(
+        out.contains("Timed out waiting for capacity") && out.contains("0 of min_size 1"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(ws.path().join("main.tf")).expect("main.tf");
+    let line = text
+        .lines()
+        .position(|l| l.contains("wait_for_capacity_timeout"))
+        .expect("line")
+        + 1;
+    assert!(
+        out.contains(&format!("main.tf line {line}")),
+        "the error points at wait_for_capacity_timeout: {out}"
+    );
+
+    // Capacity comes back; apply again adopts the pool the first apply declared.
+    stack.emulator_post(
+        "/_emulator/flavors/x1.1u.1g",
+        &serde_json::json!({"sold_out": false}),
+    );
+    ws.write(
+        "main.tf",
+        &format!("{header}{}", SOLD_OUT_POOL.replace("WAIT", "2m")),
+    )
+    .expect("main.tf");
+    tf(&ws, &["apply", "-auto-approve"])
+        .expect_code(0, "a second apply adopts the pool and waits for capacity");
+    expect_no_changes(&ws, &stack, "after adopting the pool");
+    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+    assert!(stack.emulator_instances("scarce").is_empty());
+}
