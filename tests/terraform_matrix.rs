@@ -328,6 +328,27 @@ fn invalid_configs_point_at_the_line(terraform: &Path) {
             "the diagnostic for {attr} points at line {line}:\n{out}"
         );
     }
+    // A bad provider setting points at the provider block's line (Terraform stops there).
+    let with_bad_provider = std::fs::read_to_string(ws.path().join("main.tf"))
+        .expect("main.tf")
+        .replace(
+            "provider \"flexus\" {}",
+            "provider \"flexus\" {\n  request_timeout = \"soon\"\n}",
+        );
+    ws.write("main.tf", &with_bad_provider).expect("main.tf");
+    let v = tf(&ws, &["validate"]);
+    assert_ne!(v.code, 0);
+    let line = with_bad_provider
+        .lines()
+        .position(|l| l.contains("request_timeout"))
+        .expect("line")
+        + 1;
+    assert!(
+        v.output().contains(&format!("main.tf line {line}"))
+            && v.output().contains("request_timeout"),
+        "{}",
+        v.output()
+    );
     // Nothing reached the agent.
     assert!(
         stack
