@@ -63,6 +63,16 @@ fn quickstart_lifecycle(terraform: &Path) {
         "the agent created instances in the emulator"
     );
     expect_no_changes(&ws, &stack, "after create");
+    // The data source read the pool's live status from the agent.
+    let shown = tf(&ws, &["state", "show", "data.flexus_x_pool.web"]);
+    shown.expect_code(0, "state show of the data source");
+    assert!(
+        shown.stdout.contains("ready_size")
+            && shown.stdout.contains("\"team-a/web\"")
+            && shown.stdout.contains("x1.2u.4g"),
+        "{}",
+        shown.stdout
+    );
 
     // The agent scaling the pool out under load is not drift.
     stack.emulator_post(
