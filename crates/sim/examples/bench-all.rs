@@ -25,13 +25,24 @@ fn main() -> anyhow::Result<()> {
         let gpu = info.flavor.starts_with('p');
         let kind = if gpu { "gpu" } else { "x1" };
         let policy = root.join(format!("policies/sim-default-{kind}.json"));
-        let predictive = root.join(format!("policies/sim-predictive-{kind}.json"));
+        // Every other candidate of the family (`sim-<variant>-<kind>.json`), sorted.
+        let mut others: Vec<PathBuf> = std::fs::read_dir(root.join("policies"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p
+                    .file_name()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                n.starts_with("sim-") && n.ends_with(&format!("-{kind}.json")) && *p != policy
+            })
+            .collect();
+        others.sort();
         let chart = dir.join(format!("sim-{}.svg", info.name));
         let opts = SimulateOptions::default();
         eprintln!("bench-all: {}", info.name);
         let (trace, flavor) = prepare_trace(info.name, &opts)?;
         let mut list: Vec<Box<dyn Autoscaler>> = Vec::new();
-        for p in [&policy, &predictive] {
+        for p in std::iter::once(&policy).chain(others.iter()) {
             let name = p
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
