@@ -103,7 +103,10 @@ impl Graph {
     }
 
     fn workspace_names(&self) -> BTreeSet<String> {
-        self.workspace.iter().map(|id| self.names[id].clone()).collect()
+        self.workspace
+            .iter()
+            .map(|id| self.names[id].clone())
+            .collect()
     }
 }
 
@@ -112,9 +115,12 @@ fn forbid_in_closure(g: &Graph, krate: &str, forbidden: &[&str]) -> Vec<String> 
     forbidden
         .iter()
         .filter_map(|f| {
-            closure
-                .get(*f)
-                .map(|path| format!("{krate} must not depend on {f}, but reaches it via {}", path.join(" -> ")))
+            closure.get(*f).map(|path| {
+                format!(
+                    "{krate} must not depend on {f}, but reaches it via {}",
+                    path.join(" -> ")
+                )
+            })
         })
         .collect()
 }
@@ -144,7 +150,11 @@ fn dependency_rules_of_the_architecture_hold() {
     errors.extend(forbid_in_closure(
         &g,
         "flexus-policy",
-        &ws_refs.iter().copied().filter(|n| *n != "flexus-policy").collect::<Vec<_>>(),
+        &ws_refs
+            .iter()
+            .copied()
+            .filter(|n| *n != "flexus-policy")
+            .collect::<Vec<_>>(),
     ));
     // flexus-sim: no network I/O.
     errors.extend(forbid_in_closure(
@@ -156,19 +166,36 @@ fn dependency_rules_of_the_architecture_hold() {
     errors.extend(forbid_in_closure(
         &g,
         "flexus-cloud",
-        &["flexus-policy", "tfplugin", "terraform-provider-flexus", "flexus-agent", "flexus-emulator"],
+        &[
+            "flexus-policy",
+            "tfplugin",
+            "terraform-provider-flexus",
+            "flexus-agent",
+            "flexus-emulator",
+        ],
     ));
     // flexus-api: types and a client, never the server or the policy engine's runtime pieces.
     errors.extend(forbid_in_closure(
         &g,
         "flexus-api",
-        &["axum", "sqlx", "flexus-agent", "flexus-cloud", "flexus-emulator", "tonic"],
+        &[
+            "axum",
+            "sqlx",
+            "flexus-agent",
+            "flexus-cloud",
+            "flexus-emulator",
+            "tonic",
+        ],
     ));
     // tfplugin knows nothing of Flexus.
     errors.extend(forbid_in_closure(
         &g,
         "tfplugin",
-        &ws_refs.iter().copied().filter(|n| *n != "tfplugin").collect::<Vec<_>>(),
+        &ws_refs
+            .iter()
+            .copied()
+            .filter(|n| *n != "tfplugin")
+            .collect::<Vec<_>>(),
     ));
     // The provider never speaks gRPC or msgpack itself.
     errors.extend(forbid_direct(
@@ -178,9 +205,17 @@ fn dependency_rules_of_the_architecture_hold() {
     ));
     // The emulator is never a normal dependency of the agent or the provider.
     errors.extend(forbid_in_closure(&g, "flexus-agent", &["flexus-emulator"]));
-    errors.extend(forbid_in_closure(&g, "terraform-provider-flexus", &["flexus-emulator"]));
+    errors.extend(forbid_in_closure(
+        &g,
+        "terraform-provider-flexus",
+        &["flexus-emulator"],
+    ));
 
-    assert!(errors.is_empty(), "architecture violations:\n  {}", errors.join("\n  "));
+    assert!(
+        errors.is_empty(),
+        "architecture violations:\n  {}",
+        errors.join("\n  ")
+    );
 }
 
 #[test]
