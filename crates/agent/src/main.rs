@@ -63,6 +63,9 @@ enum Command {
         /// `<namespace>/<pool>`.
         pool: String,
     },
+    /// Replay a real traffic trace through a policy and baseline autoscalers
+    /// (HPA, AWS target tracking, ...) and print the scorecard. Offline: no agent needed.
+    Simulate(flexus_sim::command::SimulateCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +117,13 @@ async fn shutdown_signal(token: CancellationToken) {
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
     let client = || flexus_api::Client::new(&cli.agent_url, cli.token.clone());
     match cli.command {
+        Command::Simulate(cmd) => {
+            let out = tokio::task::spawn_blocking(move || cmd.run()).await??;
+            print!("{out}");
+            if !out.ends_with('\n') {
+                println!();
+            }
+        }
         Command::Run { config } => {
             let config = Config::load(&config)?;
             init_tracing(config.log_format);

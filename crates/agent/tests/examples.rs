@@ -85,3 +85,41 @@ fn validate_subcommand_accepts_a_good_policy_and_locates_errors_in_a_bad_one() {
         "the error names the file and line: {err}"
     );
 }
+
+#[test]
+fn simulate_subcommand_prints_a_scorecard_against_the_named_baselines() {
+    let bin = env!("CARGO_BIN_EXE_flexus-agent");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/policies/inference-target-tracking.hcl");
+    let out = std::process::Command::new(bin)
+        .args([
+            "simulate",
+            "--trace",
+            "worldcup98",
+            "--hours",
+            "6",
+            "--against",
+            "hpa,aws-tt",
+        ])
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "simulate failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["hpa-default", "aws-target-tracking", "inference-target-tracking"] {
+        assert!(stdout.contains(name), "scorecard lacks {name}:\n{stdout}");
+    }
+
+    let out = std::process::Command::new(bin)
+        .args(["simulate", "--trace", "no-such-trace"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-trace"), "{stderr}");
+}

@@ -23,6 +23,7 @@ pub mod baselines;
 pub mod capacity;
 pub mod chart;
 pub mod cli;
+pub mod command;
 pub mod error;
 pub mod policy;
 pub mod replay;
