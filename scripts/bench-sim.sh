@@ -86,7 +86,8 @@ is scaled to 40 instances of the flavor (see `docs/design/simulator.md`). HPA / 
 the flavor's utilisation at 85 % of its SLO rate. "Ours" are the candidate policies in
 `crates/sim/policies/`: `sim-default-*` (the goal check uses it; x1: reactive target tracking on
 request rate per instance at 32 req/s with a gradual 10 %/min scale-in, plus a forecast floor of the
-peak request rate at 34 req/s per instance, forecast_and_scale, 3 m lead; gpu: reactive only) and the
+request rate (mean per 15-minute bucket) at 33 req/s per instance, forecast_and_scale, 3 m lead;
+gpu: reactive only) and the
 other `sim-*-<family>` candidates (`sim-reactive-x1`: reactive only, 34 req/s, 10 m scale-in window;
 `sim-predictive-gpu`). One policy per flavor family, the same on every trace; parameters chosen with
 `cargo run --release -p flexus-sim --example sweep -- x1 <policy.json>...`.

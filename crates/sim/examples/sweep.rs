@@ -4,7 +4,8 @@
 //! instance-hours, whether it beats both baselines on both) plus a summary line.
 //!
 //! `cargo run --release -p flexus-sim --example sweep -- <x1|gpu> <policy.json>...`
-//! (`SWEEP_TRACES=nasa-http-1995,nyc-taxi` restricts the traces.)
+//! (`SWEEP_TRACES=nasa-http-1995,nyc-taxi` restricts the traces; `SWEEP_BUCKET=peak`
+//! forecasts the peak of each 15-minute bucket instead of its mean.)
 
 use flexus_sim::cli::{SimulateOptions, baseline, prepare_trace, run_all};
 use flexus_sim::policy::{PolicyAutoscaler, load_policy_file};
@@ -19,6 +20,11 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .map(|s| s.split(',').map(str::to_owned).collect());
     let opts = SimulateOptions::default();
+    let stat = if std::env::var("SWEEP_BUCKET").as_deref() == Ok("peak") {
+        flexus_sim::policy::BucketStat::Peak
+    } else {
+        flexus_sim::policy::BucketStat::Mean
+    };
     let mut results: Vec<Vec<String>> = vec![Vec::new(); files.len()];
     let mut wins = vec![0u32; files.len()];
     let mut n_traces = 0;
@@ -55,7 +61,8 @@ fn main() -> anyhow::Result<()> {
         for (k, f) in files.iter().enumerate() {
             let a: Box<dyn Autoscaler> = Box::new(
                 PolicyAutoscaler::new("ours", load_policy_file(f)?)?
-                    .with_forecast_bucket(opts.forecast_bucket_s),
+                    .with_forecast_bucket(opts.forecast_bucket_s)
+                    .with_bucket_statistic(stat),
             );
             let c = run_all(&trace, &flavor, vec![a], &opts, &mut |_| {})?;
             let o = &c.scores[0];

@@ -24,9 +24,23 @@ use crate::SimError;
 use crate::replay::{Autoscaler, InstanceState, MetricSample, Observation as SimObs};
 
 /// Forecast resolution (s): the prediction metric's datapoints are grouped into
-/// buckets this long, and each bucket is represented by its *peak* datapoint —
-/// capacity has to cover the peaks within a bucket, not its mean.
+/// buckets this long, each represented by its time-weighted mean (see [`BucketStat`]).
 pub const FORECAST_BUCKET_S: f64 = 900.0;
+
+/// The value that represents a forecast bucket.
+///
+/// `Mean` is the default: the forecast then follows the level of the load, and
+/// the policy's `target_per_instance` sets the headroom; the reactive target
+/// covers the per-minute noise. `Peak` forecasts the noise too, which on a noisy
+/// trace holds far more capacity than needed (nasa-http-1995: +1 900 instance-hours
+/// for the same policy), see docs/design/simulator.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketStat {
+    /// The highest datapoint in the bucket (capacity must cover the peaks).
+    Peak,
+    /// The time-weighted mean of the bucket's datapoints.
+    Mean,
+}
 
 /// Reads a policy file (HCL by default, JSON when the name ends in `.json`).
 pub fn load_policy_file(path: &std::path::Path) -> Result<Policy, SimError> {
@@ -74,8 +88,10 @@ pub struct PolicyAutoscaler {
     observations: Vec<Observation>,
     pool: PoolState,
     refit: Refit,
-    /// (bucket start s, peak value, seconds covered) of the prediction metric.
-    buckets: Vec<(f64, f64, f64)>,
+    /// (bucket start s, peak value, seconds covered, time-weighted sum) of the prediction metric.
+    buckets: Vec<(f64, f64, f64, f64)>,
+    /// Which value represents a bucket.
+    bucket_stat: BucketStat,
     /// Forecast bucket length (s).
     bucket_s: f64,
     /// Cached instance ids ("i-<n>") by simulator id.
@@ -105,6 +121,7 @@ impl PolicyAutoscaler {
             buckets: Vec::new(),
             ids: std::collections::HashMap::new(),
             bucket_s: FORECAST_BUCKET_S,
+            bucket_stat: BucketStat::Mean,
             last_sample_end: f64::NEG_INFINITY,
             would_have_raised: 0,
             fits: 0,
@@ -117,6 +134,12 @@ impl PolicyAutoscaler {
         if seconds.is_finite() && seconds >= 60.0 {
             self.bucket_s = seconds;
         }
+        self
+    }
+
+    /// Sets which value represents a forecast bucket (default [`BucketStat::Mean`]).
+    pub fn with_bucket_statistic(mut self, stat: BucketStat) -> Self {
+        self.bucket_stat = stat;
         self
     }
 
@@ -156,8 +179,9 @@ impl PolicyAutoscaler {
                     Some(last) if (last.0 - b).abs() < 1e-6 => {
                         last.1 = last.1.max(v);
                         last.2 += s.period_s;
+                        last.3 += v * s.period_s;
                     }
-                    _ => self.buckets.push((b, v, s.period_s)),
+                    _ => self.buckets.push((b, v, s.period_s, v * s.period_s)),
                 }
             }
             self.last_sample_end = s.end_s;
@@ -173,7 +197,7 @@ impl PolicyAutoscaler {
         self.ingest_forecast_samples(obs);
         let now = obs.now_s;
         // Complete buckets only.
-        let complete: Vec<&(f64, f64, f64)> = self
+        let complete: Vec<&(f64, f64, f64, f64)> = self
             .buckets
             .iter()
             .filter(|b| b.0 + self.bucket_s <= now - 1e-9 && b.2 > 0.0)
@@ -184,7 +208,14 @@ impl PolicyAutoscaler {
         if self.refit.due(now, p.refit_interval.as_secs_f64()) {
             let window = (p.history_window.as_secs_f64() / self.bucket_s).ceil() as usize;
             let from = complete.len().saturating_sub(window);
-            let y: Vec<f64> = complete[from..].iter().map(|b| b.1).collect();
+            let stat = self.bucket_stat;
+            let y: Vec<f64> = complete[from..]
+                .iter()
+                .map(|b| match stat {
+                    BucketStat::Peak => b.1,
+                    BucketStat::Mean => b.3 / b.2,
+                })
+                .collect();
             let periods: Vec<usize> = p
                 .seasonality
                 .iter()
