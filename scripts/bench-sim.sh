@@ -90,7 +90,9 @@ request rate (mean per 15-minute bucket) at 33 req/s per instance, forecast_and_
 gpu: reactive only) and the
 other `sim-*-<family>` candidates (`sim-reactive-x1`: reactive only, 34 req/s, 10 m scale-in window;
 `sim-predictive-gpu`). One policy per flavor family, the same on every trace; parameters chosen with
-`cargo run --release -p flexus-sim --example sweep -- x1 <policy.json>...`.
+`cargo run --release -p flexus-sim --example sweep -- x1 <policy.json>...`. The Azure LLM traces are one
+hour each (shorter than the oracle's look-ahead matters for: HPA runs below the oracle's
+zero-violation instance-hours there by accepting violations).
 Reproduce one trace: `cargo run --release -p flexus-sim --example flexus-sim -- --trace <name> --policy crates/sim/policies/sim-default-x1.json --chart out.svg`.
 
 {(tmp / 'scorecards.md').read_text()}
