@@ -261,6 +261,46 @@ fn doc_from_policy_row(r: &sqlx::sqlite::SqliteRow) -> Result<Doc, StoreError> {
     })
 }
 
+/// Creates namespace `ns` if it does not exist yet.
+async fn insert_namespace<'c>(
+    ex: impl sqlx::SqliteExecutor<'c>,
+    ns: &str,
+    now: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+    )
+    .bind(ns)
+    .bind(now)
+    .execute(ex)
+    .await
+    .map_err(q("ensure namespace"))?;
+    Ok(())
+}
+
+/// Runs `sql` (a select of at most one pool or policy row, keyed by two
+/// binds) and maps the row with `from_row`.
+async fn fetch_doc<'c>(
+    ex: impl sqlx::SqliteExecutor<'c>,
+    sql: &'static str,
+    keys: (&str, &str),
+    what: &'static str,
+    from_row: fn(&sqlx::sqlite::SqliteRow) -> Result<Doc, StoreError>,
+) -> Result<Option<Doc>, StoreError> {
+    sqlx::query(sql)
+        .bind(keys.0)
+        .bind(keys.1)
+        .fetch_optional(ex)
+        .await
+        .map_err(q(what))?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+const SELECT_POOL: &str = "SELECT * FROM pools WHERE namespace = ? AND name = ?";
+const SELECT_POLICY: &str = "SELECT * FROM policies WHERE namespace = ? AND name = ?";
+
 fn check_expect(
     what: &'static str,
     key: String,
@@ -360,15 +400,7 @@ fn op_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OpRecord, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ensure_namespace(&self, ns: &str, now: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
-        )
-        .bind(ns)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(q("ensure namespace"))?;
-        Ok(())
+        insert_namespace(&self.pool, ns, now).await
     }
 
     async fn list_namespaces(&self) -> Result<Vec<Namespace>, StoreError> {
@@ -400,21 +432,15 @@ impl Store for SqliteStore {
         now: &str,
     ) -> Result<Doc, StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin put pool"))?;
-        sqlx::query(
-            "INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+        insert_namespace(&mut *tx, ns, now).await?;
+        let cur = fetch_doc(
+            &mut *tx,
+            SELECT_POOL,
+            (ns, name),
+            "read pool",
+            doc_from_pool_row,
         )
-        .bind(ns)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("ensure namespace"))?;
-        let cur = sqlx::query("SELECT * FROM pools WHERE namespace = ? AND name = ?")
-            .bind(ns)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(q("read pool"))?;
-        let cur = cur.as_ref().map(doc_from_pool_row).transpose()?;
+        .await?;
         check_expect(
             "pool",
             format!("{ns}/{name}"),
@@ -462,15 +488,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_pool(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError> {
-        sqlx::query("SELECT * FROM pools WHERE namespace = ? AND name = ?")
-            .bind(ns)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("read pool"))?
-            .as_ref()
-            .map(doc_from_pool_row)
-            .transpose()
+        fetch_doc(
+            &self.pool,
+            SELECT_POOL,
+            (ns, name),
+            "read pool",
+            doc_from_pool_row,
+        )
+        .await
     }
 
     async fn list_pools(&self, ns: Option<&str>) -> Result<Vec<Doc>, StoreError> {
@@ -499,15 +524,14 @@ impl Store for SqliteStore {
         now: &str,
     ) -> Result<Doc, StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin delete pool"))?;
-        let cur = sqlx::query("SELECT * FROM pools WHERE namespace = ? AND name = ?")
-            .bind(ns)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(q("read pool"))?
-            .as_ref()
-            .map(doc_from_pool_row)
-            .transpose()?;
+        let cur = fetch_doc(
+            &mut *tx,
+            SELECT_POOL,
+            (ns, name),
+            "read pool",
+            doc_from_pool_row,
+        )
+        .await?;
         let Some(mut cur) = cur else {
             return Err(StoreError::NotFound {
                 what: "pool",
@@ -558,23 +582,15 @@ impl Store for SqliteStore {
         now: &str,
     ) -> Result<Doc, StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin put policy"))?;
-        sqlx::query(
-            "INSERT INTO namespaces(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+        insert_namespace(&mut *tx, ns, now).await?;
+        let cur = fetch_doc(
+            &mut *tx,
+            SELECT_POLICY,
+            (ns, name),
+            "read policy",
+            doc_from_policy_row,
         )
-        .bind(ns)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("ensure namespace"))?;
-        let cur = sqlx::query("SELECT * FROM policies WHERE namespace = ? AND name = ?")
-            .bind(ns)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(q("read policy"))?
-            .as_ref()
-            .map(doc_from_policy_row)
-            .transpose()?;
+        .await?;
         check_expect(
             "policy",
             format!("{ns}/{name}"),
@@ -643,15 +659,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_policy(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError> {
-        sqlx::query("SELECT * FROM policies WHERE namespace = ? AND name = ?")
-            .bind(ns)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("read policy"))?
-            .as_ref()
-            .map(doc_from_policy_row)
-            .transpose()
+        fetch_doc(
+            &self.pool,
+            SELECT_POLICY,
+            (ns, name),
+            "read policy",
+            doc_from_policy_row,
+        )
+        .await
     }
 
     async fn list_policies(&self, ns: &str) -> Result<Vec<Doc>, StoreError> {
@@ -666,15 +681,14 @@ impl Store for SqliteStore {
     }
 
     async fn policy_for_pool(&self, ns: &str, pool: &str) -> Result<Option<Doc>, StoreError> {
-        sqlx::query("SELECT * FROM policies WHERE namespace = ? AND pool = ?")
-            .bind(ns)
-            .bind(pool)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("read policy of pool"))?
-            .as_ref()
-            .map(doc_from_policy_row)
-            .transpose()
+        fetch_doc(
+            &self.pool,
+            "SELECT * FROM policies WHERE namespace = ? AND pool = ?",
+            (ns, pool),
+            "read policy of pool",
+            doc_from_policy_row,
+        )
+        .await
     }
 
     async fn policy_versions(&self, ns: &str, name: &str) -> Result<Vec<Doc>, StoreError> {
