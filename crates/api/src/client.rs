@@ -232,6 +232,20 @@ impl Client {
             .1)
     }
 
+    async fn get_versioned<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Versioned<T>, ClientError> {
+        self.versioned::<T, ()>(Method::GET, path, None, &Precondition::None)
+            .await
+    }
+
+    async fn delete(&self, path: &str, pre: &Precondition) -> Result<(), ClientError> {
+        self.send::<()>(Method::DELETE, path, &[], None, pre)
+            .await
+            .map(|_| ())
+    }
+
     async fn versioned<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
@@ -260,13 +274,7 @@ impl Client {
 
     /// `GET /v1/namespaces/{ns}/pools/{name}`.
     pub async fn get_pool(&self, ns: &str, name: &str) -> Result<Versioned<Pool>, ClientError> {
-        self.versioned::<Pool, ()>(
-            Method::GET,
-            &paths::pool(ns, name),
-            None,
-            &Precondition::None,
-        )
-        .await
+        self.get_versioned(&paths::pool(ns, name)).await
     }
 
     /// `PUT /v1/namespaces/{ns}/pools/{name}` — create or replace the spec.
@@ -289,9 +297,7 @@ impl Client {
         name: &str,
         pre: Precondition,
     ) -> Result<(), ClientError> {
-        self.send::<()>(Method::DELETE, &paths::pool(ns, name), &[], None, &pre)
-            .await
-            .map(|_| ())
+        self.delete(&paths::pool(ns, name), &pre).await
     }
 
     /// `GET /v1/namespaces/{ns}/pools/{name}/status`.
@@ -352,13 +358,7 @@ impl Client {
 
     /// `GET /v1/namespaces/{ns}/policies/{name}`.
     pub async fn get_policy(&self, ns: &str, name: &str) -> Result<Versioned<Policy>, ClientError> {
-        self.versioned::<Policy, ()>(
-            Method::GET,
-            &paths::policy(ns, name),
-            None,
-            &Precondition::None,
-        )
-        .await
+        self.get_versioned(&paths::policy(ns, name)).await
     }
 
     /// `PUT /v1/namespaces/{ns}/policies/{name}` — create or replace.
@@ -381,9 +381,7 @@ impl Client {
         name: &str,
         pre: Precondition,
     ) -> Result<(), ClientError> {
-        self.send::<()>(Method::DELETE, &paths::policy(ns, name), &[], None, &pre)
-            .await
-            .map(|_| ())
+        self.delete(&paths::policy(ns, name), &pre).await
     }
 
     /// `GET /v1/openapi.json`.
