@@ -407,12 +407,7 @@ impl Resource for PoolResource {
             }
             Err(e) => return Err(to_diagnostics(Object::Pool, "Cannot create the pool", &e)),
         }
-        let pool = wait_for_capacity(ctx, api, &ns, &m.name, m.min_size, m.wait_timeout()?).await?;
-        let mut out = m.clone();
-        out.id = Some(pool.id.clone());
-        out.namespace = Some(ns);
-        out.set_status(&pool.status);
-        Ok(out)
+        settle(ctx, api, ns, m).await
     }
 
     async fn read(
@@ -446,12 +441,7 @@ impl Resource for PoolResource {
         })
         .await
         .map_err(|e| to_diagnostics(Object::Pool, "Cannot update the pool", &e))?;
-        let pool = wait_for_capacity(ctx, api, &ns, &m.name, m.min_size, m.wait_timeout()?).await?;
-        let mut out = m.clone();
-        out.id = Some(pool.id.clone());
-        out.namespace = Some(ns);
-        out.set_status(&pool.status);
-        Ok(out)
+        settle(ctx, api, ns, m).await
     }
 
     async fn delete(
@@ -538,6 +528,21 @@ pub async fn get_pool(api: &Flexus, ns: &str, name: &str) -> Result<Option<Pool>
 
 /// Polls the pool until at least `min` instances are ready, `timeout` passes (an error that
 /// says what the agent reported last), or Terraform asks the provider to stop.
+/// Waits until the written pool `m` has its `min_size` ready instances, then returns `m`
+/// with the attributes the agent computes filled in.
+async fn settle(
+    ctx: &Ctx<Flexus>,
+    api: &Flexus,
+    ns: String,
+    mut m: PoolModel,
+) -> Result<PoolModel, Diagnostics> {
+    let pool = wait_for_capacity(ctx, api, &ns, &m.name, m.min_size, m.wait_timeout()?).await?;
+    m.id = Some(pool.id.clone());
+    m.namespace = Some(ns);
+    m.set_status(&pool.status);
+    Ok(m)
+}
+
 async fn wait_for_capacity(
     ctx: &Ctx<Flexus>,
     api: &Flexus,
