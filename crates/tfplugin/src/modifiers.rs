@@ -95,19 +95,8 @@ where
     }
 }
 
-impl<F> std::fmt::Debug for FromFn<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FromFn")
-            .field("description", &self.description)
-            .finish()
-    }
-}
-
-/// A closure-backed implementation (see `from_fn`).
-pub struct FromFn<F> {
-    description: String,
-    f: F,
-}
+/// The closure wrapper is shared with [`crate::validators`].
+pub use crate::validators::FromFn;
 
 impl<F> PlanModifier for FromFn<F>
 where

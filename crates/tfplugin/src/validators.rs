@@ -225,10 +225,12 @@ impl<F> std::fmt::Debug for FromFn<F> {
     }
 }
 
-/// A closure-backed implementation (see `from_fn`).
+/// A closure with a description: a [`Validator`] made by [`from_fn`], or a
+/// [`PlanModifier`](crate::modifiers::PlanModifier) made by
+/// [`modifiers::from_fn`](crate::modifiers::from_fn).
 pub struct FromFn<F> {
-    description: String,
-    f: F,
+    pub(crate) description: String,
+    pub(crate) f: F,
 }
 
 impl<F> Validator for FromFn<F>
