@@ -91,8 +91,9 @@ gpu: reactive only) and the
 other `sim-*-<family>` candidates (`sim-reactive-x1`: reactive only, 34 req/s, 10 m scale-in window;
 `sim-predictive-gpu`). One policy per flavor family, the same on every trace; parameters chosen with
 `cargo run --release -p flexus-sim --example sweep -- x1 <policy.json>...`. The Azure LLM traces are one
-hour each (shorter than the oracle's look-ahead matters for: HPA runs below the oracle's
-zero-violation instance-hours there by accepting violations).
+hour each; on them HPA holds fewer instance-hours than the oracle's zero-violation lower
+bound by accepting 15-21 violation minutes, so fewer hours than HPA and fewer violations
+than AWS TT (2-7 min) cannot both be had there.
 Reproduce one trace: `cargo run --release -p flexus-sim --example flexus-sim -- --trace <name> --policy crates/sim/policies/sim-default-x1.json --chart out.svg`.
 
 {(tmp / 'scorecards.md').read_text()}
