@@ -263,6 +263,24 @@ fn now(state: &AppState) -> String {
     rfc3339(state.clock.now_ms())
 }
 
+/// The stored spec as JSON, or a 422 naming every field in `errs` (the spec's validation result).
+fn checked_spec<T: Serialize>(errs: Vec<FieldError>, spec: &T) -> ApiResult<serde_json::Value> {
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(errs));
+    }
+    serde_json::to_value(spec)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+/// Pool `ns/name` as stored, or a 404 naming it.
+async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
+    state
+        .store
+        .get_pool(ns, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("pool", &format!("{ns}/{name}")))
+}
+
 async fn pool_view(state: &AppState, d: Doc) -> ApiResult<Pool> {
     let spec: PoolSpec = serde_json::from_value(d.spec.clone()).map_err(|e| {
         ApiError::new(
@@ -362,11 +380,7 @@ async fn get_pool(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     authorize(&state, &headers, &ns)?;
-    let d = state
-        .store
-        .get_pool(&ns, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("pool", &format!("{ns}/{name}")))?;
+    let d = pool_doc(&state, &ns, &name).await?;
     let v = d.version;
     let pool = pool_view(&state, d).await?;
     Ok(with_etag(StatusCode::OK, v, &pool))
@@ -382,12 +396,7 @@ async fn put_pool(
     name_ok("name", &name)?;
     let expect = expect_from(&headers)?;
     let req: PutPool = parse_body(&headers, &body)?;
-    let errs = req.spec.validate("spec");
-    if !errs.is_empty() {
-        return Err(ApiError::invalid(errs));
-    }
-    let spec = serde_json::to_value(&req.spec)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let spec = checked_spec(req.spec.validate("spec"), &req.spec)?;
     let existed = state.store.get_pool(&ns, &name).await?.is_some();
     let d = state
         .store
@@ -429,11 +438,7 @@ async fn pool_status(
     headers: HeaderMap,
 ) -> ApiResult<axum::Json<PoolStatus>> {
     authorize(&state, &headers, &ns)?;
-    let d = state
-        .store
-        .get_pool(&ns, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("pool", &format!("{ns}/{name}")))?;
+    let d = pool_doc(&state, &ns, &name).await?;
     Ok(axum::Json(pool_view(&state, d).await?.status))
 }
 
@@ -588,12 +593,7 @@ async fn put_policy(
     name_ok("name", &name)?;
     let expect = expect_from(&headers)?;
     let req: PutPolicy = parse_body(&headers, &body)?;
-    let errs = validate_policy_spec(&req.spec);
-    if !errs.is_empty() {
-        return Err(ApiError::invalid(errs));
-    }
-    let spec = serde_json::to_value(&req.spec)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let spec = checked_spec(validate_policy_spec(&req.spec), &req.spec)?;
     let old = state.store.get_policy(&ns, &name).await?;
     let d = state
         .store
