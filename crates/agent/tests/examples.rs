@@ -111,7 +111,11 @@ fn simulate_subcommand_prints_a_scorecard_against_the_named_baselines() {
         "simulate failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in ["hpa-default", "aws-target-tracking", "inference-target-tracking"] {
+    for name in [
+        "hpa-default",
+        "aws-target-tracking",
+        "inference-target-tracking",
+    ] {
         assert!(stdout.contains(name), "scorecard lacks {name}:\n{stdout}");
     }
 
