@@ -22,6 +22,8 @@
 //! error, as in M4) and [`smape`], always next to the seasonal-naive forecast of
 //! the same series ([`evaluate`]).
 
+pub mod buckets;
+
 use std::borrow::Cow;
 
 use augurs::ets::AutoETS;
