@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use flexus_api::{DecisionRecord, Lifecycle, Pool, PoolStatus, Purchase};
+use flexus_api::{DecisionRecord, Lifecycle, MetricDatapoint, Pool, PoolStatus, Purchase};
 
 /// An aligned text table.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -187,6 +187,7 @@ pub fn decisions_table(ds: &[DecisionRecord]) -> String {
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
                 d.bound_by.clone().unwrap_or_else(|| "-".into()),
+                forecast_cell(d),
                 d.explanation.clone(),
             ]
         })
@@ -198,10 +199,55 @@ pub fn decisions_table(ds: &[DecisionRecord]) -> String {
             "ACTION",
             "OUTCOME",
             "BOUND BY",
+            "FORECAST",
             "EXPLANATION",
         ],
         &rows,
     )
+}
+
+/// The FORECAST cell of `decisions`: the forecast, the capacity it needs, and whether
+/// it was applied (`forecast_and_scale`) or what it would have added (`forecast_only`).
+fn forecast_cell(d: &DecisionRecord) -> String {
+    let Some(p) = &d.prediction else {
+        return "-".into();
+    };
+    match (p.forecast, p.capacity) {
+        (Some(f), Some(c)) => {
+            let what = if p.applied {
+                "applied".to_owned()
+            } else if p.would_add > 0 {
+                format!("would add {}", p.would_add)
+            } else {
+                "not applied".to_owned()
+            };
+            format!("{f:.1} {} -> {c} ({what})", p.metric)
+        }
+        _ => format!("none ({} buckets)", p.history_buckets),
+    }
+}
+
+/// `metrics push` arguments: `<metric>=<value>` or `<metric>=<value>@<RFC 3339 time>`.
+pub fn parse_datapoint(s: &str) -> Result<MetricDatapoint, String> {
+    let (metric, rest) = s
+        .split_once('=')
+        .filter(|(m, _)| !m.trim().is_empty())
+        .ok_or_else(|| format!("datapoint {s:?} must be written <metric>=<value>[@<time>]"))?;
+    let (value, at) = match rest.split_once('@') {
+        Some((v, t)) => (v, Some(t.trim().to_owned())),
+        None => (rest, None),
+    };
+    let value: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| format!("datapoint {s:?}: value {value:?} is not a finite number"))?;
+    Ok(MetricDatapoint {
+        metric: metric.trim().to_owned(),
+        value,
+        at,
+    })
 }
 
 /// Parse and validate a policy file (`.hcl` or `.json`); the error lists every
@@ -229,6 +275,61 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "A          LONGER");
         assert_eq!(lines[1], "wide-cell  x");
+    }
+
+    #[test]
+    fn datapoint_arguments_parse_with_and_without_a_time() {
+        let d = parse_datapoint("rps=12.5").unwrap();
+        assert_eq!((d.metric.as_str(), d.value, d.at), ("rps", 12.5, None));
+        let d = parse_datapoint("rps=3@2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(d.at.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert!(
+            parse_datapoint("rps")
+                .unwrap_err()
+                .contains("<metric>=<value>")
+        );
+        assert!(parse_datapoint("rps=abc").unwrap_err().contains("\"abc\""));
+        assert!(parse_datapoint("=1").is_err());
+    }
+
+    #[test]
+    fn the_decision_table_shows_what_forecast_only_would_have_done() {
+        let rec = |p: Option<flexus_api::PredictionRecord>| DecisionRecord {
+            id: 1,
+            at: "2026-01-01T00:00:00Z".into(),
+            current: 2,
+            desired: 2,
+            on_demand: 2,
+            spot: 0,
+            action: "none".into(),
+            outcome: flexus_api::DecisionOutcome::None,
+            bound_by: None,
+            explanation: "x".into(),
+            detail: serde_json::Value::Null,
+            operation_id: None,
+            prediction: p,
+        };
+        let p = flexus_api::PredictionRecord {
+            metric: "rps".into(),
+            mode: flexus_policy::PredictionMode::ForecastOnly,
+            forecast: Some(51.0),
+            capacity: Some(6),
+            applied: false,
+            would_add: 4,
+            method: Some("mstl".into()),
+            fitted_at: None,
+            history_buckets: 12,
+            note: None,
+        };
+        let t = decisions_table(&[rec(Some(p.clone())), rec(None)]);
+        assert!(t.contains("FORECAST"), "{t}");
+        assert!(t.contains("51.0 rps -> 6 (would add 4)"), "{t}");
+        let applied = flexus_api::PredictionRecord {
+            applied: true,
+            would_add: 0,
+            ..p
+        };
+        assert!(decisions_table(&[rec(Some(applied))]).contains("(applied)"));
     }
 
     #[test]

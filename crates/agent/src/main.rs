@@ -58,6 +58,11 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Metrics of a pool.
+    Metrics {
+        #[command(subcommand)]
+        command: MetricsCommand,
+    },
     /// Ask the agent to reconcile a pool now.
     Reconcile {
         /// `<namespace>/<pool>`.
@@ -79,6 +84,19 @@ enum PoolsCommand {
     Status {
         /// `<namespace>/<pool>`.
         pool: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MetricsCommand {
+    /// Push datapoints of the pool's push-sourced metrics
+    /// (e.g. `flexus-agent metrics push team-a/web rps=120 rps=118@2026-01-01T00:00:00Z`).
+    Push {
+        /// `<namespace>/<pool>`.
+        pool: String,
+        /// `<metric>=<value>` or `<metric>=<value>@<RFC 3339 time>`.
+        #[arg(required = true)]
+        datapoints: Vec<String>,
     },
 }
 
@@ -186,6 +204,18 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let (ns, name) = split(&pool)?;
             let page = client()?.decisions(ns, name, Some(limit), None).await?;
             print!("{}", cli::decisions_table(&page.items));
+        }
+        Command::Metrics {
+            command: MetricsCommand::Push { pool, datapoints },
+        } => {
+            let (ns, name) = split(&pool)?;
+            let points = datapoints
+                .iter()
+                .map(|d| cli::parse_datapoint(d))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            let r = client()?.push_metrics(ns, name, &points).await?;
+            println!("{}: {} datapoint(s) accepted", r.pool, r.accepted);
         }
         Command::Reconcile { pool } => {
             let (ns, name) = split(&pool)?;

@@ -23,6 +23,8 @@ pub fn document() -> Value {
     let _ = g.subschema_for::<flexus_api::ErrorBody>();
     let _ = g.subschema_for::<flexus_api::ReconcileAccepted>();
     let _ = g.subschema_for::<flexus_api::Health>();
+    let _ = g.subschema_for::<flexus_api::MetricDatapoint>();
+    let _ = g.subschema_for::<flexus_api::PushAccepted>();
     let schemas = Value::Object(g.take_definitions(true));
 
     let err = |desc: &str, r: &mut dyn FnMut(&str) -> Value| json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}});
@@ -87,6 +89,11 @@ pub fn document() -> Value {
         "/v1/namespaces/{ns}/pools/{name}/reconcile": {"post": {"summary": "Run a reconcile pass now",
             "parameters": [ns, name],
             "responses": merge(common(&mut r), json!({"202": ok("Queued", r("ReconcileAccepted"))}))}},
+        "/v1/namespaces/{ns}/pools/{name}/metrics": {"post": {"summary": "Push datapoints of the pool's push-sourced metrics",
+            "description": "The body is a JSON array of datapoints (1 to 1000). Each `metric` must be a metric of the pool's policy with source `{\"type\": \"push\"}`; `at` defaults to now and may be at most 24 h old and 5 min ahead. Datapoints are kept 24 h (at most 10 000 per metric); a datapoint with the same metric and time replaces the earlier one.",
+            "parameters": [ns, name],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": array(r("MetricDatapoint"))}}},
+            "responses": merge(common(&mut r), json!({"202": ok("Stored", r("PushAccepted"))}))}},
         "/v1/namespaces/{ns}/policies": {"get": {"summary": "List policies", "parameters": [ns],
             "responses": merge(common(&mut r), json!({"200": ok("Policies", array(r("Policy")))}))}},
         "/v1/namespaces/{ns}/policies/{name}": {

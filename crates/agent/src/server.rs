@@ -21,10 +21,10 @@ use flexus_api::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::clock::{SharedClock, rfc3339};
+use crate::clock::{SharedClock, parse_rfc3339, rfc3339};
 use crate::config::AuthConfig;
 use crate::runtime::{Handle, PoolKey};
-use crate::store::{Doc, Expect, Store, StoreError};
+use crate::store::{Doc, Expect, PUSH_KEEP, PUSH_RETENTION, PushedPoint, Store, StoreError};
 use crate::telemetry::Telemetry;
 
 /// What the handlers share.
@@ -534,6 +534,154 @@ async fn reconcile_now(
     ))
 }
 
+/// At most this many datapoints per push.
+pub const MAX_PUSH_DATAPOINTS: usize = 1000;
+/// A pushed datapoint may be at most this far ahead of the agent's clock.
+pub const MAX_PUSH_AHEAD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Check every datapoint of a push against the pool's policy (`metrics`: the names
+/// of its push-sourced metrics); field errors name the datapoint by index.
+fn check_datapoints(
+    points: &[MetricDatapoint],
+    policy: Option<(&str, &[String])>,
+    now_ms: i64,
+) -> Result<Vec<PushedPoint>, Vec<FieldError>> {
+    let mut errs = Vec::new();
+    if points.is_empty() {
+        errs.push(FieldError::new(
+            "(body)",
+            "no datapoints: send at least one",
+        ));
+    }
+    if points.len() > MAX_PUSH_DATAPOINTS {
+        errs.push(FieldError::new(
+            "(body)",
+            format!(
+                "{} datapoints; at most {MAX_PUSH_DATAPOINTS} per request",
+                points.len()
+            ),
+        ));
+    }
+    let oldest = now_ms - PUSH_RETENTION.as_millis() as i64;
+    let newest = now_ms + MAX_PUSH_AHEAD.as_millis() as i64;
+    let mut out = Vec::with_capacity(points.len());
+    for (i, p) in points.iter().enumerate() {
+        let known = match policy {
+            Some((_, names)) => names.iter().any(|n| n == &p.metric),
+            None => false,
+        };
+        if !known {
+            let why = match policy {
+                None => "the pool has no policy, so no metric can be pushed to it".to_owned(),
+                Some((pol, [])) => format!("policy {pol} has no push-sourced metric"),
+                Some((pol, names)) => format!(
+                    "policy {pol} has no push-sourced metric of that name (push metrics: {})",
+                    names.join(", ")
+                ),
+            };
+            errs.push(FieldError::new(
+                format!("[{i}].metric"),
+                format!("unknown metric {:?}: {why}", p.metric),
+            ));
+        }
+        if !p.value.is_finite() {
+            errs.push(FieldError::new(
+                format!("[{i}].value"),
+                "must be a finite number",
+            ));
+        }
+        let at = match p.at.as_deref() {
+            None => Some(now_ms),
+            Some(t) => match parse_rfc3339(t) {
+                None => {
+                    errs.push(FieldError::new(
+                        format!("[{i}].at"),
+                        format!("{t:?} is not an RFC 3339 time (e.g. 2026-01-01T00:00:00Z)"),
+                    ));
+                    None
+                }
+                Some(ms) if ms < oldest || ms > newest => {
+                    errs.push(FieldError::new(
+                        format!("[{i}].at"),
+                        format!(
+                            "{t} is outside the accepted range {} .. {} (at most {} h old, {} min ahead)",
+                            rfc3339(oldest),
+                            rfc3339(newest),
+                            PUSH_RETENTION.as_secs() / 3600,
+                            MAX_PUSH_AHEAD.as_secs() / 60
+                        ),
+                    ));
+                    None
+                }
+                Some(ms) => Some(ms),
+            },
+        };
+        if let Some(at) = at {
+            out.push(PushedPoint {
+                metric: p.metric.clone(),
+                at,
+                value: p.value,
+            });
+        }
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+async fn push_metrics(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, axum::Json<PushAccepted>)> {
+    authorize(&state, &headers, &ns)?;
+    let points: Vec<MetricDatapoint> = parse_body(&headers, &body)?;
+    pool_doc(&state, &ns, &name).await?;
+    let policy = match state.store.policy_for_pool(&ns, &name).await? {
+        Some(d) => {
+            let spec: PolicySpec = serde_json::from_value(d.spec).map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("stored policy {ns}/{} is unreadable: {e}", d.name),
+                )
+            })?;
+            let names: Vec<String> = spec
+                .policy
+                .metrics
+                .iter()
+                .filter(|m| matches!(m.source, flexus_policy::MetricSource::Push))
+                .map(|m| m.name.clone())
+                .collect();
+            Some((d.name, names))
+        }
+        None => None,
+    };
+    let now_ms = state.clock.now_ms();
+    let checked = check_datapoints(
+        &points,
+        policy.as_ref().map(|(n, m)| (n.as_str(), m.as_slice())),
+        now_ms,
+    )
+    .map_err(ApiError::invalid)?;
+    state
+        .store
+        .insert_pushed(
+            &ns,
+            &name,
+            &checked,
+            now_ms - PUSH_RETENTION.as_millis() as i64,
+            PUSH_KEEP,
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(PushAccepted {
+            pool: format!("{ns}/{name}"),
+            accepted: checked.len() as u32,
+        }),
+    ))
+}
+
 async fn list_policies(
     State(state): State<AppState>,
     Path(ns): Path<String>,
@@ -701,6 +849,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/namespaces/{ns}/pools/{name}/reconcile",
             post(reconcile_now),
+        )
+        .route(
+            "/v1/namespaces/{ns}/pools/{name}/metrics",
+            post(push_metrics),
         )
         .route("/v1/namespaces/{ns}/policies", get(list_policies))
         .route(

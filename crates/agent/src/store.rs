@@ -4,7 +4,9 @@
 //! What lives here: namespaces, pool specs, policies (every version), operations (each
 //! cloud mutation, written before it is made), the decision log, and per-pool runtime
 //! state (the decision engine's history — cooldown timers and recent recommendations —
-//! plus the last reported status), so that a restarted agent behaves as before.
+//! plus the last reported status), metric datapoints pushed through the API (bounded),
+//! and each predictive pool's bucketed forecast history, so that a restarted agent
+//! behaves as before.
 //!
 //! Every write takes its timestamp as an argument: the store never reads a clock.
 
@@ -13,6 +15,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use flexus_api::{DecisionRecord, Namespace, Operation, OperationKind, OperationState, Purchase};
+use flexus_policy::forecast::buckets::Bucket;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -100,6 +103,37 @@ pub struct RuntimeState {
     pub status: serde_json::Value,
 }
 
+/// Pushed datapoints older than this are dropped (and refused on push).
+pub const PUSH_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// At most this many pushed datapoints are kept per pool and metric (the newest).
+pub const PUSH_KEEP: u32 = 10_000;
+
+/// A datapoint pushed through the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushedPoint {
+    pub metric: String,
+    /// When it was measured (ms since the epoch).
+    pub at: i64,
+    pub value: f64,
+}
+
+/// Which metric a pool's forecast history is of, and how far it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastHeader {
+    pub metric: String,
+    pub bucket_seconds: f64,
+    /// The newest sample taken into the history (ms), so none is counted twice.
+    pub last_sample_ms: Option<i64>,
+}
+
+/// A pool's stored forecast history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastHistory {
+    pub header: ForecastHeader,
+    /// Oldest first.
+    pub buckets: Vec<Bucket>,
+}
+
 /// The agent's durable state.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -176,6 +210,44 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     async fn get_runtime(&self, ns: &str, pool: &str) -> Result<Option<RuntimeState>, StoreError>;
     async fn put_runtime(&self, ns: &str, pool: &str, st: &RuntimeState) -> Result<(), StoreError>;
+
+    /// Store pushed datapoints (a datapoint with the same metric and time replaces the
+    /// old one), then drop the pool's datapoints measured before `drop_before_ms` and
+    /// keep at most `keep` per metric (the newest).
+    async fn insert_pushed(
+        &self,
+        ns: &str,
+        pool: &str,
+        points: &[PushedPoint],
+        drop_before_ms: i64,
+        keep: u32,
+    ) -> Result<(), StoreError>;
+    /// Pushed datapoints measured at or after `since_ms`, oldest first.
+    async fn pushed_since(
+        &self,
+        ns: &str,
+        pool: &str,
+        since_ms: i64,
+    ) -> Result<Vec<PushedPoint>, StoreError>;
+
+    /// The pool's forecast history, if it has one.
+    async fn get_forecast(
+        &self,
+        ns: &str,
+        pool: &str,
+    ) -> Result<Option<ForecastHistory>, StoreError>;
+    /// Write the header, upsert the `changed` buckets and delete buckets that start
+    /// before `drop_before_s`. With `reset`, every stored bucket is deleted first (the
+    /// metric or the bucket length changed).
+    async fn put_forecast(
+        &self,
+        ns: &str,
+        pool: &str,
+        header: &ForecastHeader,
+        changed: &[Bucket],
+        drop_before_s: f64,
+        reset: bool,
+    ) -> Result<(), StoreError>;
 }
 
 /// SQLite implementation (WAL, embedded migrations).
@@ -560,6 +632,9 @@ impl Store for SqliteStore {
             "DELETE FROM pools WHERE namespace = ? AND name = ?",
             "DELETE FROM pool_state WHERE namespace = ? AND pool = ?",
             "DELETE FROM decisions WHERE namespace = ? AND pool = ?",
+            "DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ?",
+            "DELETE FROM forecast_history WHERE namespace = ? AND pool = ?",
+            "DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ?",
         ] {
             sqlx::query(sql)
                 .bind(ns)
@@ -943,6 +1018,192 @@ impl Store for SqliteStore {
         .map_err(q("write pool state"))?;
         Ok(())
     }
+
+    async fn insert_pushed(
+        &self,
+        ns: &str,
+        pool: &str,
+        points: &[PushedPoint],
+        drop_before_ms: i64,
+        keep: u32,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin push metrics"))?;
+        for p in points {
+            sqlx::query(
+                "INSERT INTO pushed_metrics(namespace, pool, metric, at_ms, value) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT(namespace, pool, metric, at_ms) DO UPDATE SET value = excluded.value",
+            )
+            .bind(ns)
+            .bind(pool)
+            .bind(&p.metric)
+            .bind(p.at)
+            .bind(p.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("insert pushed metric"))?;
+        }
+        sqlx::query("DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ? AND at_ms < ?")
+            .bind(ns)
+            .bind(pool)
+            .bind(drop_before_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("expire pushed metrics"))?;
+        let mut metrics: Vec<&str> = points.iter().map(|p| p.metric.as_str()).collect();
+        metrics.sort_unstable();
+        metrics.dedup();
+        for m in metrics {
+            sqlx::query(
+                "DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ? AND metric = ? AND at_ms < (
+                   SELECT at_ms FROM pushed_metrics WHERE namespace = ? AND pool = ? AND metric = ?
+                   ORDER BY at_ms DESC LIMIT 1 OFFSET ?)",
+            )
+            .bind(ns)
+            .bind(pool)
+            .bind(m)
+            .bind(ns)
+            .bind(pool)
+            .bind(m)
+            .bind(keep.saturating_sub(1) as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("trim pushed metrics"))?;
+        }
+        tx.commit().await.map_err(q("commit push metrics"))?;
+        Ok(())
+    }
+
+    async fn pushed_since(
+        &self,
+        ns: &str,
+        pool: &str,
+        since_ms: i64,
+    ) -> Result<Vec<PushedPoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT metric, at_ms, value FROM pushed_metrics
+             WHERE namespace = ? AND pool = ? AND at_ms >= ? ORDER BY at_ms, metric",
+        )
+        .bind(ns)
+        .bind(pool)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read pushed metrics"))?;
+        Ok(rows
+            .iter()
+            .map(|r| PushedPoint {
+                metric: r.get("metric"),
+                at: r.get("at_ms"),
+                value: r.get("value"),
+            })
+            .collect())
+    }
+
+    async fn get_forecast(
+        &self,
+        ns: &str,
+        pool: &str,
+    ) -> Result<Option<ForecastHistory>, StoreError> {
+        let Some(h) = sqlx::query(
+            "SELECT metric, bucket_seconds, last_sample_ms FROM forecast_history
+             WHERE namespace = ? AND pool = ?",
+        )
+        .bind(ns)
+        .bind(pool)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read forecast history"))?
+        else {
+            return Ok(None);
+        };
+        let buckets = sqlx::query(
+            "SELECT start_s, peak, covered, sum FROM forecast_buckets
+             WHERE namespace = ? AND pool = ? ORDER BY start_s",
+        )
+        .bind(ns)
+        .bind(pool)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read forecast buckets"))?
+        .iter()
+        .map(|r| Bucket {
+            start: r.get("start_s"),
+            peak: r.get("peak"),
+            covered: r.get("covered"),
+            sum: r.get("sum"),
+        })
+        .collect();
+        Ok(Some(ForecastHistory {
+            header: ForecastHeader {
+                metric: h.get("metric"),
+                bucket_seconds: h.get("bucket_seconds"),
+                last_sample_ms: h.get("last_sample_ms"),
+            },
+            buckets,
+        }))
+    }
+
+    async fn put_forecast(
+        &self,
+        ns: &str,
+        pool: &str,
+        header: &ForecastHeader,
+        changed: &[Bucket],
+        drop_before_s: f64,
+        reset: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin forecast write"))?;
+        if reset {
+            sqlx::query("DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ?")
+                .bind(ns)
+                .bind(pool)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("reset forecast buckets"))?;
+        }
+        sqlx::query(
+            "INSERT INTO forecast_history(namespace, pool, metric, bucket_seconds, last_sample_ms)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(namespace, pool) DO UPDATE SET metric = excluded.metric,
+               bucket_seconds = excluded.bucket_seconds, last_sample_ms = excluded.last_sample_ms",
+        )
+        .bind(ns)
+        .bind(pool)
+        .bind(&header.metric)
+        .bind(header.bucket_seconds)
+        .bind(header.last_sample_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("write forecast history"))?;
+        for b in changed {
+            sqlx::query(
+                "INSERT INTO forecast_buckets(namespace, pool, start_s, peak, covered, sum)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(namespace, pool, start_s) DO UPDATE SET peak = excluded.peak,
+                   covered = excluded.covered, sum = excluded.sum",
+            )
+            .bind(ns)
+            .bind(pool)
+            .bind(b.start)
+            .bind(b.peak)
+            .bind(b.covered)
+            .bind(b.sum)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("write forecast bucket"))?;
+        }
+        sqlx::query(
+            "DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ? AND start_s < ?",
+        )
+        .bind(ns)
+        .bind(pool)
+        .bind(drop_before_s)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("prune forecast buckets"))?;
+        tx.commit().await.map_err(q("commit forecast write"))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -1020,6 +1281,7 @@ mod tests {
                 explanation: String::new(),
                 detail: serde_json::Value::Null,
                 operation_id: None,
+                prediction: None,
             };
             s.insert_decision("a", "p", &rec, 20).await.unwrap();
         }

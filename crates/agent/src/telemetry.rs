@@ -38,6 +38,8 @@ pub struct Telemetry {
     pub desired: Family<PoolLabel, Gauge>,
     pub current: Family<PoolLabel, Gauge>,
     pub pools: Gauge,
+    /// Duration of one forecast fit (on a blocking thread).
+    pub forecast_fit_duration: Histogram,
 }
 
 impl Default for Telemetry {
@@ -56,6 +58,7 @@ impl Telemetry {
         let desired = Family::<PoolLabel, Gauge>::default();
         let current = Family::<PoolLabel, Gauge>::default();
         let pools = Gauge::default();
+        let forecast_fit_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
         registry.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile pass",
@@ -87,6 +90,11 @@ impl Telemetry {
             current.clone(),
         );
         registry.register("pools", "Pools known to the runtime", pools.clone());
+        registry.register(
+            "forecast_fit_duration_seconds",
+            "Duration of one forecast fit of a predictive pool",
+            forecast_fit_duration.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             reconcile_duration,
@@ -96,6 +104,7 @@ impl Telemetry {
             desired,
             current,
             pools,
+            forecast_fit_duration,
         }
     }
 

@@ -434,6 +434,7 @@ async fn the_decision_log_pages_newest_first_with_a_cursor() {
             explanation: format!("decision {i}"),
             detail: Value::Null,
             operation_id: None,
+            prediction: None,
         };
         api.state
             .store

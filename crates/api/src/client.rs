@@ -351,6 +351,26 @@ impl Client {
             .1)
     }
 
+    /// `POST /v1/namespaces/{ns}/pools/{name}/metrics` — push datapoints of the pool's
+    /// push-sourced metrics.
+    pub async fn push_metrics(
+        &self,
+        ns: &str,
+        name: &str,
+        datapoints: &[MetricDatapoint],
+    ) -> Result<PushAccepted, ClientError> {
+        Ok(self
+            .json(
+                Method::POST,
+                &paths::pool_metrics(ns, name),
+                &[],
+                Some(&datapoints),
+                &Precondition::None,
+            )
+            .await?
+            .1)
+    }
+
     /// `GET /v1/namespaces/{ns}/policies`.
     pub async fn list_policies(&self, ns: &str) -> Result<Vec<Policy>, ClientError> {
         self.get(&paths::policies(ns)).await

@@ -24,6 +24,10 @@ pub fn operations(ns: &str, name: &str) -> String {
 pub fn reconcile(ns: &str, name: &str) -> String {
     format!("/v1/namespaces/{ns}/pools/{name}/reconcile")
 }
+/// `/v1/namespaces/{ns}/pools/{name}/metrics`
+pub fn pool_metrics(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/metrics")
+}
 /// `/v1/namespaces/{ns}/policies`
 pub fn policies(ns: &str) -> String {
     format!("/v1/namespaces/{ns}/policies")

@@ -482,6 +482,68 @@ pub struct DecisionRecord {
     pub detail: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_id: Option<String>,
+    /// The forecast this decision saw (policies with `prediction.enabled` only). In
+    /// `forecast_only` mode this is where what the policy would have done is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<PredictionRecord>,
+}
+
+/// The forecast of one decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PredictionRecord {
+    /// The forecast metric (`prediction.metric`).
+    pub metric: String,
+    /// `forecast_only` (recorded, never acted on) or `forecast_and_scale`.
+    pub mode: flexus_policy::PredictionMode,
+    /// The highest forecast over `[now, now + lead_time]`; absent while there is no
+    /// forecast yet (see `note`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<f64>,
+    /// Instances the forecast needs: `ceil(forecast / target_per_instance)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    /// Whether the forecast raised the desired count (`forecast_and_scale` only).
+    pub applied: bool,
+    /// `forecast_only`: instances the forecast would have added to the desired count.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub would_add: u32,
+    /// The model of the last fit: `mstl`, `seasonal_naive` or `naive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// When the model was last fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_at: Option<String>,
+    /// Complete history buckets (15 minutes each) the forecaster holds.
+    pub history_buckets: u32,
+    /// Why there is no forecast, or why the model fell back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One datapoint of `POST .../pools/{name}/metrics` (the body is a JSON array of these).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricDatapoint {
+    /// A metric of the pool's policy whose source is `{"type": "push"}`.
+    pub metric: String,
+    /// The value (finite).
+    pub value: f64,
+    /// When it was measured (RFC 3339); the agent's current time when absent. At most
+    /// 24 hours in the past and 5 minutes in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+/// Answer of `POST .../pools/{name}/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PushAccepted {
+    pub pool: String,
+    /// Datapoints stored.
+    pub accepted: u32,
 }
 
 /// One page of a list.

@@ -10,8 +10,10 @@
 //!   the next success.
 //! - Shutdown stops intake, lets in-flight passes finish, and returns.
 //!
-//! The pass itself is in [`reconcile`]; metric sources in [`sources`].
+//! The pass itself is in [`reconcile`]; metric sources in [`sources`]; the forecaster
+//! feed (bucketed history, refits) in [`predict`].
 
+pub mod predict;
 pub mod reconcile;
 pub mod sources;
 

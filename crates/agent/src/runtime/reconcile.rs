@@ -11,6 +11,9 @@
 //!   or deleted.
 //! - Decisions come from `flexus_policy::decide`; this module only gathers inputs and
 //!   carries out the result.
+//! - Push-sourced metrics are read from the datapoints pushed through the API; when the
+//!   policy predicts, the prediction metric's samples feed [`super::predict`] and its
+//!   forecast goes to `decide()` (and into the decision log, in both modes).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -30,11 +33,12 @@ use flexus_cloud::{
 use flexus_policy as fp;
 use uuid::Uuid;
 
+use super::predict::{self, Forecaster};
 use super::sources::Sources;
 use super::{Next, PoolKey};
 use crate::clock::{Millis, SharedClock, parse_rfc3339, rfc3339};
 use crate::config::ReconcileConfig;
-use crate::store::{OpRecord, RuntimeState, Store, StoreError};
+use crate::store::{OpRecord, PUSH_RETENTION, PushedPoint, RuntimeState, Store, StoreError};
 use crate::telemetry::Telemetry;
 
 /// Why a pass failed (the scheduler backs off and retries).
@@ -88,6 +92,8 @@ pub struct Context {
     compiled: Mutex<HashMap<PoolKey, CompiledEntry>>,
     /// When the last decision of each pool was written to the log, and its summary.
     last_logged: Mutex<HashMap<PoolKey, (Millis, String)>>,
+    /// Forecast history and fits of predictive pools.
+    forecaster: Forecaster,
 }
 
 /// A compiled policy with the policy and pool versions it was built from.
@@ -142,6 +148,7 @@ impl Context {
             ready,
             compiled: Mutex::new(HashMap::new()),
             last_logged: Mutex::new(HashMap::new()),
+            forecaster: Forecaster::default(),
         }
     }
 
@@ -369,6 +376,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+        self.forecaster.forget(key);
         self.telemetry.forget_pool(&key.to_string());
     }
 
@@ -460,7 +468,25 @@ impl Context {
             .as_ref()
             .and_then(|r| serde_json::from_value(r.history.clone()).ok())
             .unwrap_or_default();
-        let observations = self.observe_metrics(compiled.policy(), &obs, now).await;
+        let pushed = self.read_pushed(key, compiled.policy(), now).await?;
+        let observations = self
+            .observe_metrics(compiled.policy(), &obs, &pushed, now)
+            .await;
+        let forecast = self
+            .forecaster
+            .step(
+                self.store.as_ref(),
+                key,
+                compiled.policy(),
+                &prediction_samples(compiled.policy(), &observations, &pushed),
+                now,
+            )
+            .await?;
+        if let Some(took) = forecast.fit {
+            self.telemetry
+                .forecast_fit_duration
+                .observe(took.as_secs_f64());
+        }
         let decision = fp::decide(
             &compiled,
             &fp::DecisionInput {
@@ -468,9 +494,12 @@ impl Context {
                 observations: &observations,
                 pool: &obs.policy_state,
                 history: &history,
-                prediction: None,
+                prediction: forecast.prediction.as_ref(),
             },
         );
+        let prediction = forecast
+            .record
+            .map(|r| predict::finish_record(r, &decision, compiled.policy().bounds.max));
         let dry_run = compiled.policy().dry_run;
         let enabled = compiled.policy().enabled;
 
@@ -555,6 +584,19 @@ impl Context {
         };
         let mut explanation: Vec<String> =
             decision.explanation.iter().map(|s| s.to_string()).collect();
+        if let Some(p) = &prediction {
+            if p.would_add > 0 {
+                explanation.push(format!(
+                    "forecast_only: would have scaled to {}",
+                    decision.desired + p.would_add
+                ));
+            }
+            if p.forecast.is_none()
+                && let Some(note) = &p.note
+            {
+                explanation.push(format!("no forecast: {note}"));
+            }
+        }
         if let Some(e) = &act_error {
             explanation.push(format!("acting failed: {e}"));
         }
@@ -574,10 +616,19 @@ impl Context {
             explanation: explanation.join("; "),
             detail: serde_json::to_value(&decision).unwrap_or_default(),
             operation_id: op_ids.first().cloned(),
+            prediction,
         };
         let summary = format!(
-            "{}|{}|{}|{:?}|{:?}",
-            record.current, record.desired, record.action, record.outcome, record.bound_by
+            "{}|{}|{}|{:?}|{:?}|{:?}",
+            record.current,
+            record.desired,
+            record.action,
+            record.outcome,
+            record.bound_by,
+            record
+                .prediction
+                .as_ref()
+                .map(|p| (p.capacity, p.applied, p.would_add))
         );
         let log_it = {
             let mut ll = self.last_logged.lock().unwrap_or_else(|p| p.into_inner());
@@ -664,14 +715,70 @@ impl Context {
             .collect())
     }
 
+    /// The pool's pushed datapoints this pass needs: those within any push metric's
+    /// aggregation window or staleness limit, and — when the prediction metric is
+    /// pushed — every one newer than the forecast history's newest sample.
+    async fn read_pushed(
+        &self,
+        key: &PoolKey,
+        policy: &fp::Policy,
+        now: Millis,
+    ) -> Result<Vec<PushedPoint>, PassError> {
+        let pushed: Vec<&fp::Metric> = policy
+            .metrics
+            .iter()
+            .filter(|m| matches!(m.source, fp::MetricSource::Push))
+            .collect();
+        if pushed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let window = pushed
+            .iter()
+            .map(|m| m.duration.max(m.stale_after))
+            .max()
+            .unwrap_or_default()
+            + Duration::from_secs(60);
+        let mut since = now - window.as_millis() as i64;
+        let p = &policy.prediction;
+        if p.enabled
+            && let Some(metric) = &p.metric
+            && pushed.iter().any(|m| &m.name == metric)
+        {
+            let from = match self.forecaster.cursor(key) {
+                Some(Some(last)) => last + 1,
+                // Not loaded yet (first pass): everything still retained.
+                _ => now - PUSH_RETENTION.as_millis() as i64,
+            };
+            since = since.min(from);
+        }
+        Ok(self.store.pushed_since(&key.ns, &key.name, since).await?)
+    }
+
     async fn observe_metrics(
         &self,
         policy: &fp::Policy,
         obs: &Observed,
+        pushed: &[PushedPoint],
         now: Millis,
     ) -> Vec<fp::Observation> {
         let mut out = Vec::new();
         for m in &policy.metrics {
+            if matches!(m.source, fp::MetricSource::Push) {
+                // Every pushed datapoint within the metric's window; the engine
+                // aggregates and applies the staleness rule.
+                let from = now - m.duration.max(m.stale_after).as_millis() as i64 - 60_000;
+                out.extend(
+                    pushed
+                        .iter()
+                        .filter(|p| p.metric == m.name && p.at >= from && p.at <= now)
+                        .map(|p| fp::Observation {
+                            metric: m.name.clone(),
+                            value: p.value,
+                            at: fp::Timestamp(p.at),
+                        }),
+                );
+                continue;
+            }
             let r = match &m.source {
                 fp::MetricSource::CloudEye {
                     namespace,
@@ -694,7 +801,7 @@ impl Context {
                         source_kind: "redis",
                     }),
                 },
-                fp::MetricSource::Push => Ok(None),
+                fp::MetricSource::Push => Ok(None), // handled above
             };
             match r {
                 Ok(Some(reading)) => out.push(fp::Observation {
@@ -857,6 +964,40 @@ impl Context {
         }
         let _ = creating;
         Ok(Next::After(self.config.job_poll))
+    }
+}
+
+/// The prediction metric's readings of this pass: its pushed datapoints when it is
+/// pushed, else the reading its source gave.
+fn prediction_samples(
+    policy: &fp::Policy,
+    observations: &[fp::Observation],
+    pushed: &[PushedPoint],
+) -> Vec<PushedPoint> {
+    let p = &policy.prediction;
+    let Some(metric) = p.metric.as_deref().filter(|_| p.enabled) else {
+        return Vec::new();
+    };
+    let is_pushed = policy
+        .metrics
+        .iter()
+        .any(|m| m.name == metric && matches!(m.source, fp::MetricSource::Push));
+    if is_pushed {
+        pushed
+            .iter()
+            .filter(|s| s.metric == metric)
+            .cloned()
+            .collect()
+    } else {
+        observations
+            .iter()
+            .filter(|o| o.metric == metric)
+            .map(|o| PushedPoint {
+                metric: o.metric.clone(),
+                at: o.at.0,
+                value: o.value,
+            })
+            .collect()
     }
 }
 

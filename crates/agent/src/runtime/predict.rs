@@ -1,0 +1,293 @@
+//! Feeding the forecaster: the prediction metric's samples go into a bucketed
+//! history per pool (`flexus_policy::forecast::buckets`, 15-minute buckets, each
+//! represented by its time-weighted mean), the model is refitted every
+//! `prediction.refit_interval` on a blocking thread, and the highest forecast over
+//! `[now, now + lead_time]` is what the pass hands to `decide()` as a
+//! [`fp::Prediction`].
+//!
+//! Guarantees:
+//! - The history survives a restart: every pass that adds samples upserts the buckets
+//!   it touched (and the newest sample time, so no sample is counted twice) and drops
+//!   buckets older than `prediction.history_window`.
+//! - A fit never runs on the async workers: it runs on `spawn_blocking`, and the pass
+//!   awaits it (one pool's pass, never the others).
+//! - After a restart the model is refitted on the first pass (the fit itself is not
+//!   stored; the history is).
+//!
+//! Caveats: a sample older than the newest one already taken in (a late push) counts
+//! as an observation but not into the history.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use flexus_api::PredictionRecord;
+use flexus_policy as fp;
+use flexus_policy::forecast::buckets::{self, Bucket, BucketStat, Buckets};
+use flexus_policy::forecast::{Method, Refit};
+
+use super::PoolKey;
+use crate::clock::{Millis, rfc3339};
+use crate::store::{ForecastHeader, PushedPoint, Store, StoreError};
+
+/// Forecast resolution (s).
+pub const BUCKET_S: f64 = buckets::DEFAULT_BUCKET_S;
+/// A sample stands for at most this long (s) when weighting a bucket's mean (the time
+/// since the previous sample, capped: a sample after an outage does not stand for it).
+const MAX_SAMPLE_S: f64 = 300.0;
+
+/// One pool's forecaster state.
+#[derive(Debug)]
+struct PoolForecast {
+    metric: String,
+    buckets: Buckets,
+    refit: Refit,
+    last_sample_ms: Option<Millis>,
+}
+
+/// What the forecaster gives one pass.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What to pass to `decide()`.
+    pub prediction: Option<fp::Prediction>,
+    /// How long the fit of this pass took (when one ran).
+    pub fit: Option<Duration>,
+    /// The decision log entry, minus what `decide()` adds (capacity, applied).
+    pub record: Option<PredictionRecord>,
+}
+
+/// Forecaster states of every predictive pool.
+#[derive(Debug, Default)]
+pub struct Forecaster {
+    pools: Mutex<HashMap<PoolKey, PoolForecast>>,
+}
+
+fn secs(ms: Millis) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn method_name(m: Method) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl Forecaster {
+    /// The newest sample in a pool's history, if its state is loaded.
+    pub fn cursor(&self, key: &PoolKey) -> Option<Option<Millis>> {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .map(|s| s.last_sample_ms)
+    }
+
+    /// Forget a pool (deleted, or its policy no longer predicts).
+    pub fn forget(&self, key: &PoolKey) {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Take in the prediction metric's new samples, refit when due, and forecast.
+    ///
+    /// `samples` are the prediction metric's readings of this pass (any order; those
+    /// not newer than the history's newest are skipped).
+    pub async fn step(
+        &self,
+        store: &dyn Store,
+        key: &PoolKey,
+        policy: &fp::Policy,
+        samples: &[PushedPoint],
+        now: Millis,
+    ) -> Result<Outcome, StoreError> {
+        let p = &policy.prediction;
+        let Some(metric) = p.metric.clone().filter(|_| p.enabled) else {
+            self.forget(key);
+            return Ok(Outcome::default());
+        };
+        let taken = self
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        let (mut st, reset) = match taken {
+            Some(st) if st.metric == metric => (st, false),
+            _ => load(store, key, &metric).await?,
+        };
+
+        // 1. New samples into the history.
+        let mut fresh: Vec<&PushedPoint> = samples
+            .iter()
+            .filter(|s| s.metric == metric && st.last_sample_ms.is_none_or(|l| s.at > l))
+            .filter(|s| s.at <= now && s.value.is_finite())
+            .collect();
+        fresh.sort_by_key(|s| s.at);
+        let default_period = policy
+            .evaluation_interval
+            .as_secs_f64()
+            .clamp(1.0, MAX_SAMPLE_S);
+        let mut changed: Vec<Bucket> = Vec::new();
+        for s in fresh {
+            let period = match st.last_sample_ms {
+                Some(prev) => secs(s.at - prev).clamp(0.001, MAX_SAMPLE_S),
+                None => default_period,
+            };
+            let at = secs(s.at);
+            if let Some(b) = st.buckets.add(at - period, s.value, period) {
+                match changed.last_mut() {
+                    Some(last) if last.start == b.start => *last = b,
+                    _ => changed.push(b),
+                }
+            }
+            st.last_sample_ms = Some(s.at);
+        }
+        let now_s = secs(now);
+        let keep_from = st
+            .buckets
+            .start_of(now_s - p.history_window.as_secs_f64() - BUCKET_S);
+        let pruned = st
+            .buckets
+            .buckets()
+            .first()
+            .is_some_and(|b| b.start < keep_from);
+        st.buckets.prune_before(keep_from);
+        if !changed.is_empty() || pruned || reset {
+            let header = ForecastHeader {
+                metric: metric.clone(),
+                bucket_seconds: st.buckets.length(),
+                last_sample_ms: st.last_sample_ms,
+            };
+            store
+                .put_forecast(&key.ns, &key.name, &header, &changed, keep_from, reset)
+                .await?;
+        }
+
+        // 2. Refit on schedule, off the async workers.
+        let mut fit = None;
+        let mut note = None;
+        let complete = st.buckets.complete(now_s).len() as u32;
+        if st.refit.due(now_s, p.refit_interval.as_secs_f64()) {
+            match st.buckets.fit_request(now_s, p, BucketStat::Mean) {
+                Some(req) => {
+                    let started = Instant::now();
+                    let joined = tokio::task::spawn_blocking(move || {
+                        let r = req.run();
+                        (req, r)
+                    })
+                    .await;
+                    let took = started.elapsed();
+                    match joined {
+                        Ok((req, Ok(f))) => {
+                            tracing::debug!(pool = %key, points = req.y.len(), method = ?f.method,
+                                took_ms = took.as_secs_f64() * 1e3, "forecast refitted");
+                            st.refit.store(now_s, req.starts_at, req.step, f);
+                            fit = Some(took);
+                        }
+                        Ok((_, Err(e))) => note = Some(format!("forecast failed: {e}")),
+                        Err(e) => note = Some(format!("forecast task failed: {e}")),
+                    }
+                }
+                None => {
+                    note = Some(format!(
+                        "waiting for history: {complete} of 2 complete {}-minute buckets of {metric}",
+                        (BUCKET_S / 60.0) as u32
+                    ))
+                }
+            }
+        }
+
+        // 3. The value for decide().
+        let lead = p.lead_time.as_secs_f64();
+        let value = buckets::peak_over(&st.refit, now_s, lead, st.buckets.length());
+        if value.is_none() && note.is_none() {
+            note = Some("the last fit does not cover now + lead_time".into());
+        }
+        let last = st.refit.last.as_ref();
+        if note.is_none() {
+            note = last.and_then(|f| f.fallback_reason.clone());
+        }
+        let record = PredictionRecord {
+            metric: metric.clone(),
+            mode: p.mode,
+            forecast: value,
+            capacity: None,
+            applied: false,
+            would_add: 0,
+            method: last.map(|f| method_name(f.method)),
+            fitted_at: st.refit.fitted_at.map(|t| rfc3339((t * 1000.0) as Millis)),
+            history_buckets: complete,
+            note,
+        };
+        let prediction = value.map(|v| fp::Prediction {
+            at: fp::Timestamp(now + (lead * 1000.0) as Millis),
+            values: vec![(metric.clone(), v)],
+        });
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), st);
+        Ok(Outcome {
+            prediction,
+            fit,
+            record: Some(record),
+        })
+    }
+}
+
+/// The pool's stored history, or a fresh one (`reset` = stored buckets must go).
+async fn load(
+    store: &dyn Store,
+    key: &PoolKey,
+    metric: &str,
+) -> Result<(PoolForecast, bool), StoreError> {
+    let stored = store.get_forecast(&key.ns, &key.name).await?;
+    Ok(match stored {
+        Some(h)
+            if h.header.metric == metric && (h.header.bucket_seconds - BUCKET_S).abs() < 1e-9 =>
+        {
+            (
+                PoolForecast {
+                    metric: metric.to_owned(),
+                    buckets: Buckets::from_parts(BUCKET_S, h.buckets),
+                    refit: Refit::default(),
+                    last_sample_ms: h.header.last_sample_ms,
+                },
+                false,
+            )
+        }
+        other => (
+            PoolForecast {
+                metric: metric.to_owned(),
+                buckets: Buckets::new(BUCKET_S),
+                refit: Refit::default(),
+                last_sample_ms: None,
+            },
+            other.is_some(),
+        ),
+    })
+}
+
+/// Completes the record with what `decide()` did with the forecast (`max`: the
+/// policy's upper bound, which a forecast never exceeds either).
+pub fn finish_record(
+    mut r: PredictionRecord,
+    decision: &fp::Decision,
+    max: u32,
+) -> PredictionRecord {
+    for s in &decision.explanation {
+        if let fp::Step::Prediction {
+            capacity, applied, ..
+        } = s
+        {
+            r.capacity = Some(*capacity);
+            r.applied = *applied;
+            if r.mode == fp::PredictionMode::ForecastOnly {
+                r.would_add = (*capacity).min(max).saturating_sub(decision.desired);
+            }
+        }
+    }
+    r
+}
