@@ -1298,4 +1298,94 @@ mod tests {
         let all = s.list_decisions("a", "p", None, 1000).await.unwrap();
         assert!(all.len() <= 20 + 16, "trimmed to about keep: {}", all.len());
     }
+
+    fn point(metric: &str, at: i64, value: f64) -> PushedPoint {
+        PushedPoint {
+            metric: metric.into(),
+            at,
+            value,
+        }
+    }
+
+    #[tokio::test]
+    async fn pushed_datapoints_expire_are_capped_per_metric_and_replace_on_retry() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let pts: Vec<PushedPoint> = (0..10).map(|i| point("rps", i * 1000, i as f64)).collect();
+        s.insert_pushed("a", "p", &pts, 0, 100).await.unwrap();
+        s.insert_pushed("a", "p", &[point("q", 500, 7.0)], 0, 100)
+            .await
+            .unwrap();
+        s.insert_pushed("a", "other", &[point("rps", 500, 1.0)], 0, 100)
+            .await
+            .unwrap();
+        // Expiry drops everything measured before 3 s; the cap keeps the newest 4 of rps.
+        s.insert_pushed("a", "p", &[point("rps", 9000, 99.0)], 3000, 4)
+            .await
+            .unwrap();
+        let got = s.pushed_since("a", "p", 0).await.unwrap();
+        let rps: Vec<(i64, f64)> = got
+            .iter()
+            .filter(|p| p.metric == "rps")
+            .map(|p| (p.at, p.value))
+            .collect();
+        assert_eq!(
+            rps,
+            vec![(6000, 6.0), (7000, 7.0), (8000, 8.0), (9000, 99.0)],
+            "the retried datapoint replaced the old value"
+        );
+        assert!(got.iter().all(|p| p.metric != "q"), "q expired: {got:?}");
+        assert_eq!(s.pushed_since("a", "other", 0).await.unwrap().len(), 1);
+        assert_eq!(s.pushed_since("a", "p", 8000).await.unwrap().len(), 2);
+        s.purge_pool("a", "p").await.unwrap();
+        assert!(s.pushed_since("a", "p", 0).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn forecast_history_survives_reopening_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.db");
+        let b = |start: f64, v: f64| Bucket {
+            start,
+            peak: v,
+            covered: 900.0,
+            sum: v * 900.0,
+        };
+        let header = ForecastHeader {
+            metric: "rps".into(),
+            bucket_seconds: 900.0,
+            last_sample_ms: Some(2_700_000),
+        };
+        {
+            let s = SqliteStore::open(&path).await.unwrap();
+            s.put_forecast("a", "p", &header, &[b(0.0, 1.0), b(900.0, 2.0)], 0.0, false)
+                .await
+                .unwrap();
+            // Updating one bucket and pruning the first.
+            s.put_forecast(
+                "a",
+                "p",
+                &header,
+                &[b(900.0, 3.0), b(1800.0, 4.0)],
+                900.0,
+                false,
+            )
+            .await
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).await.unwrap();
+        let h = s.get_forecast("a", "p").await.unwrap().expect("stored");
+        assert_eq!(h.header, header);
+        assert_eq!(h.buckets, vec![b(900.0, 3.0), b(1800.0, 4.0)]);
+        // A reset (another metric) starts over.
+        let other = ForecastHeader {
+            metric: "q".into(),
+            ..header
+        };
+        s.put_forecast("a", "p", &other, &[b(2700.0, 5.0)], 0.0, true)
+            .await
+            .unwrap();
+        let h = s.get_forecast("a", "p").await.unwrap().unwrap();
+        assert_eq!((h.header.metric.as_str(), h.buckets.len()), ("q", 1));
+        assert!(s.get_forecast("a", "nope").await.unwrap().is_none());
+    }
 }

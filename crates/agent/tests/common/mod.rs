@@ -173,7 +173,16 @@ pub struct InProcAgent {
 
 impl InProcAgent {
     pub async fn start(emu: &Emu, scale: f64, tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), emu, scale, tweak).await
+    }
+
+    /// An agent on the store in `dir` (e.g. the directory of a stopped agent: a restart).
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        emu: &Emu,
+        scale: f64,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut cfg = config(&dir.path().join("agent.db"), &emu.url);
         tweak(&mut cfg);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store).await.unwrap());
@@ -198,6 +207,16 @@ impl InProcAgent {
             client,
             dir,
         }
+    }
+
+    /// Stop the agent and keep its store directory (for a restart with `start_in`).
+    pub async fn stop_keeping_store(self) -> (Arc<dyn Store>, tempfile::TempDir) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.done)
+            .await
+            .expect("agent shuts down within 30 s")
+            .unwrap();
+        (self.store, self.dir)
     }
 
     pub async fn shutdown(self) -> Arc<dyn Store> {
