@@ -12,6 +12,7 @@ use crate::baselines::{
     Hpa, HpaConfig, Oracle, PredictiveTargetTracking, StaticPeak, StepConfig, StepScaling,
     TargetTracking, TargetTrackingConfig,
 };
+use crate::bounds;
 use crate::capacity::{self, Flavor};
 use crate::policy::{PolicyAutoscaler, load_policy_file, parse_policy};
 use crate::replay::{self, Autoscaler, Run, SimOptions};
@@ -315,4 +316,30 @@ pub fn parse_policy_for_tests(text: &str) -> Policy {
         Ok(p) => p,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Whether any autoscaler could beat every named rival of `card` on both
+/// violation time and instance-hours (see [`crate::bounds`]). `None` when a
+/// rival did not run.
+pub fn attainable(
+    card: &Scorecard,
+    flavor: &Flavor,
+    opts: &SimulateOptions,
+    rivals: &[&str],
+) -> Option<bounds::Attainable> {
+    let so = sim_options(flavor.clone(), opts);
+    let mut stats = Vec::with_capacity(rivals.len());
+    for name in rivals {
+        let run = card.runs.iter().find(|r| r.policy == *name)?;
+        let violating = run.series.slo_met.iter().filter(|m| !**m).count();
+        stats.push((violating, card.get(name)?.instance_hours));
+    }
+    let demand = &card.runs.first()?.series.demand;
+    let input = bounds::BoundInput {
+        demand,
+        tick_s: so.tick_s,
+        lead_s: so.lead_s(),
+        initial: replay::initial_ready(demand, &so),
+    };
+    bounds::Attainable::against(&input, &stats)
 }

@@ -10,6 +10,7 @@
 //!
 //! Modules:
 //! - [`baselines`] — static peak, HPA, AWS target tracking / step / predictive, oracle.
+//! - [`bounds`] — lower bounds on instance-hours for a violation budget (what no autoscaler can beat).
 //! - [`capacity`] — flavor catalogue, M/M/c instance model, pool step with backlog;
 //!   also used by the emulator to turn load into per-instance metrics.
 //! - [`chart`] — SVG chart of load, demand and supply per policy (plotters).
@@ -20,6 +21,7 @@
 //! - [`scorecard`] — SLO, cost and SPEC-RG elasticity metrics, markdown table.
 //! - [`trace`] — named trace loaders, gap handling, fleet scaling.
 pub mod baselines;
+pub mod bounds;
 pub mod capacity;
 pub mod chart;
 pub mod cli;

@@ -350,6 +350,21 @@ pub fn demand_series(trace: &Trace, options: &SimOptions) -> Vec<u32> {
         .collect()
 }
 
+/// Ready instances at the start of a run: `initial_instances`, or else the
+/// highest demand of the first boot + warm-up window (the same for every
+/// policy), within the pool bounds.
+pub fn initial_ready(demand: &[u32], options: &SimOptions) -> u32 {
+    let lead_ticks = (options.lead_s() / options.tick_s).ceil() as usize;
+    let initial = options.initial_instances.unwrap_or_else(|| {
+        demand[..(lead_ticks + 1).min(demand.len())]
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+    });
+    initial.clamp(options.min_instances, options.max_instances)
+}
+
 /// Replays `trace` with `autoscaler`.
 pub fn run(
     trace: &Trace,
@@ -378,15 +393,7 @@ pub fn run(
 
     let demand = demand_series(trace, options);
     let n_ticks = demand.len();
-    let lead_ticks = (lead / tick).ceil() as usize;
-    let initial = options.initial_instances.unwrap_or_else(|| {
-        demand[..(lead_ticks + 1).min(n_ticks)]
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0)
-    });
-    let initial = initial.clamp(options.min_instances, options.max_instances);
+    let initial = initial_ready(&demand, options);
 
     let mut next_id = 0u64;
     let mut instances: Vec<SimInstance> = Vec::with_capacity(initial as usize * 2);

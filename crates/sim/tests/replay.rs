@@ -308,3 +308,73 @@ fn forecast_only_mode_records_but_never_changes_capacity() {
         "the forecast only raises capacity: {ih_c} < {ih_a}"
     );
 }
+
+/// The lower bound of `flexus_sim::bounds` holds for every real run: no
+/// baseline nor our policy bills fewer instance-hours than the bound at its own
+/// number of violating ticks, and a tick that met the SLO always had its demand
+/// covered by ready instances (the premise of the bound).
+#[test]
+fn no_run_beats_the_lower_bound_at_its_own_violation_count() {
+    use flexus_sim::bounds::{BoundInput, min_instance_hours};
+    use flexus_sim::replay::initial_ready;
+    let default_policy = parse_policy_for_tests(include_str!("../policies/sim-default-x1.json"));
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let elb = trace::load_named("nab-elb").expect("elb");
+    for t in [
+        worldcup_slice(),
+        elb.scaled_to_fleet(&f, 40).slice(0, 2 * 288),
+    ] {
+        let opts = SimulateOptions::default();
+        let mut list: Vec<Box<dyn Autoscaler>> = BASELINES
+            .iter()
+            .map(|b| baseline(b, &f, &opts).expect("baseline"))
+            .collect();
+        list.push(Box::new(
+            flexus_sim::policy::PolicyAutoscaler::new("default", default_policy.clone())
+                .expect("policy"),
+        ));
+        let card = run_all(&t, &f, list, &opts, &mut |_| {}).expect("run");
+        let so = SimOptions::new(f.clone());
+        let mut some_violated = false;
+        for r in &card.runs {
+            let s = &r.series;
+            for k in 0..s.demand.len() {
+                assert!(
+                    !s.slo_met[k] || s.supply[k] >= s.demand[k],
+                    "{} on {}: tick {k} met the SLO with {} ready for a demand of {}",
+                    r.policy,
+                    t.name,
+                    s.supply[k],
+                    s.demand[k]
+                );
+            }
+            let violating = s.slo_met.iter().filter(|m| !**m).count();
+            some_violated |= violating > 0;
+            let input = BoundInput {
+                demand: &s.demand,
+                tick_s: so.tick_s,
+                lead_s: so.lead_s(),
+                initial: initial_ready(&s.demand, &so),
+            };
+            let bound = min_instance_hours(&input, violating);
+            let billed = score(r).instance_hours;
+            assert!(
+                billed >= bound - 1e-9,
+                "{} on {} billed {billed:.2} h with {violating} violating ticks, below the bound {bound:.2} h",
+                r.policy,
+                t.name
+            );
+        }
+        assert!(some_violated, "the slice exercises a violation budget");
+        // At zero violations the bound is at most what the oracle bills.
+        let oracle = card.get("oracle").expect("oracle");
+        let input = BoundInput {
+            demand: &card.runs[0].series.demand,
+            tick_s: so.tick_s,
+            lead_s: so.lead_s(),
+            initial: initial_ready(&card.runs[0].series.demand, &so),
+        };
+        let strict = min_instance_hours(&input, 0);
+        assert!(strict <= oracle.instance_hours + 1e-9 && strict > 0.5 * oracle.instance_hours);
+    }
+}
