@@ -158,6 +158,23 @@ fn spot_reclamations_follow_the_hazard_rate() {
     );
 }
 
+/// Replays `t` with every baseline and `policy` (named "default").
+fn every_baseline_and(
+    t: &Trace,
+    f: &flexus_sim::capacity::Flavor,
+    policy: &flexus_policy::Policy,
+) -> flexus_sim::cli::Scorecard {
+    let opts = SimulateOptions::default();
+    let mut list: Vec<Box<dyn Autoscaler>> = BASELINES
+        .iter()
+        .map(|b| baseline(b, f, &opts).expect("baseline"))
+        .collect();
+    list.push(Box::new(
+        flexus_sim::policy::PolicyAutoscaler::new("default", policy.clone()).expect("policy"),
+    ));
+    run_all(t, f, list, &opts, &mut |_| {}).expect("run")
+}
+
 #[test]
 fn the_oracle_is_never_beaten_on_cost_at_zero_violations() {
     let default_policy = parse_policy_for_tests(include_str!("../policies/sim-default-x1.json"));
@@ -168,16 +185,7 @@ fn the_oracle_is_never_beaten_on_cost_at_zero_violations() {
     let elb = trace::load_named("nab-elb").expect("elb");
     traces.push(elb.scaled_to_fleet(&f, 40).slice(0, 3 * 288));
     for t in &traces {
-        let opts = SimulateOptions::default();
-        let mut list: Vec<Box<dyn Autoscaler>> = BASELINES
-            .iter()
-            .map(|b| baseline(b, &f, &opts).expect("baseline"))
-            .collect();
-        list.push(Box::new(
-            flexus_sim::policy::PolicyAutoscaler::new("default", default_policy.clone())
-                .expect("policy"),
-        ));
-        let card = run_all(t, &f, list, &opts, &mut |_| {}).expect("run");
+        let card = every_baseline_and(t, &f, &default_policy);
         let oracle = card.get("oracle").expect("oracle ran");
         assert_eq!(
             oracle.slo_violation_pct, 0.0,
@@ -324,16 +332,7 @@ fn no_run_beats_the_lower_bound_at_its_own_violation_count() {
         worldcup_slice(),
         elb.scaled_to_fleet(&f, 40).slice(0, 2 * 288),
     ] {
-        let opts = SimulateOptions::default();
-        let mut list: Vec<Box<dyn Autoscaler>> = BASELINES
-            .iter()
-            .map(|b| baseline(b, &f, &opts).expect("baseline"))
-            .collect();
-        list.push(Box::new(
-            flexus_sim::policy::PolicyAutoscaler::new("default", default_policy.clone())
-                .expect("policy"),
-        ));
-        let card = run_all(&t, &f, list, &opts, &mut |_| {}).expect("run");
+        let card = every_baseline_and(&t, &f, &default_policy);
         let so = SimOptions::new(f.clone());
         let mut some_violated = false;
         for r in &card.runs {
