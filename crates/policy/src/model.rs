@@ -157,10 +157,44 @@ pub struct Metric {
     /// Capacity to fall back to when `missing_data = "fallback"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_capacity: Option<u32>,
+    /// Trend extrapolation: when set, a rising signal is read ahead by this lead — its
+    /// value becomes `value + slope · trend_lead`, where `slope` is the least-squares slope
+    /// of its observations within `trend_window` (a falling or flat signal is read as is).
+    /// Use the time a new instance takes to serve (boot + warm-up + metric delay) so
+    /// capacity launched now meets the load it will find. `0s` (default) is off.
+    #[serde(default, with = "duration_text")]
+    #[schemars(with = "DurationText")]
+    pub trend_lead: Duration,
+    /// Observations the trend slope is fitted over (at least 3 are needed). Default `10m`.
+    #[serde(default = "default_trend_window", with = "duration_text")]
+    #[schemars(with = "DurationText")]
+    pub trend_window: Duration,
+    /// The most the trend may raise the value, as a fraction of it (default `0.5` = +50 %):
+    /// a single jump (a spike) fitted as a slope would otherwise be extrapolated far past
+    /// the load it came from.
+    #[serde(default = "default_trend_max_raise")]
+    pub trend_max_raise: f64,
+    /// How sure the rise must be: the slope used is the fitted slope minus this many of its
+    /// standard errors (default `1.0`; `0` uses the fitted slope). Noise around a flat level
+    /// then reads as no trend, a steady ramp as one.
+    #[serde(default = "default_trend_significance")]
+    pub trend_significance: f64,
 }
 
 fn default_stale_after() -> Duration {
     Duration::from_secs(120)
+}
+
+fn default_trend_window() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_trend_max_raise() -> f64 {
+    0.5
+}
+
+fn default_trend_significance() -> f64 {
+    1.0
 }
 
 /// What a signal measures.

@@ -225,6 +225,23 @@ impl Policy {
                 }
             }
             v.duration_positive(&mp.field("stale_after"), m.stale_after);
+            if !m.trend_lead.is_zero() {
+                v.duration_positive(&mp.field("trend_window"), m.trend_window);
+            }
+            let sp = mp.field("trend_significance");
+            if v.finite(&sp, m.trend_significance) && m.trend_significance < 0.0 {
+                v.err(
+                    sp.clone(),
+                    format!("{sp} must be at least 0, got {}", m.trend_significance),
+                );
+            }
+            let tp = mp.field("trend_max_raise");
+            if v.finite(&tp, m.trend_max_raise) && m.trend_max_raise < 0.0 {
+                v.err(
+                    tp.clone(),
+                    format!("{tp} must be at least 0, got {}", m.trend_max_raise),
+                );
+            }
             if m.missing_data == MissingData::Fallback {
                 match m.fallback_capacity {
                     None => v.err(

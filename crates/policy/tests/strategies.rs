@@ -768,3 +768,119 @@ fn next_evaluation_is_one_interval_later() {
         NOW.add(std::time::Duration::from_secs(30))
     );
 }
+
+/// Request-rate observations one minute apart, the last at `NOW`.
+fn rps_series(values: &[f64]) -> Vec<Observation> {
+    let n = values.len() as u64;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Observation {
+            metric: "rps".to_owned(),
+            value: *v,
+            at: NOW.sub(std::time::Duration::from_secs((n - 1 - i as u64) * 60)),
+        })
+        .collect()
+}
+
+fn trend_policy(trend: &str) -> CompiledPolicy {
+    policy(&json(
+        "target_tracking",
+        1,
+        100,
+        &metric(
+            "rps",
+            "custom",
+            &format!(r#""target": 10, "per_instance": true, "stale_after": "10m", {trend}"#),
+        ),
+        r#""tolerance": 0"#,
+    ))
+}
+
+#[test]
+fn a_rising_signal_is_read_ahead_by_its_trend_lead() {
+    let cp = trend_policy(r#""trend_lead": "5m", "trend_significance": 0, "trend_max_raise": 1"#);
+    // Slope 10/min; 140 + 10 · 5 = 190 → ceil(190 / 10) = 19 (19 without the trend would be 14).
+    let o = rps_series(&[100.0, 110.0, 120.0, 130.0, 140.0]);
+    let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    assert_eq!(d.desired, 19);
+    let trend = d.explanation.iter().find_map(|s| match s {
+        Step::Trend {
+            value,
+            slope_per_min,
+            extrapolated,
+            ..
+        } => Some((*value, *slope_per_min, *extrapolated)),
+        _ => None,
+    });
+    let (value, slope, extrapolated) = trend.expect("a Trend step explains the raise");
+    assert_eq!(value, 140.0);
+    assert!((slope - 10.0).abs() < 1e-9, "{slope}");
+    assert!((extrapolated - 190.0).abs() < 1e-9, "{extrapolated}");
+}
+
+#[test]
+fn a_falling_signal_is_read_as_is() {
+    let cp = trend_policy(r#""trend_lead": "5m", "trend_significance": 0"#);
+    let o = rps_series(&[140.0, 130.0, 120.0, 110.0, 100.0]);
+    let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    assert_eq!(d.desired, 10);
+    assert!(!d.explanation.iter().any(|s| matches!(s, Step::Trend { .. })));
+}
+
+#[test]
+fn noise_around_a_flat_level_is_not_a_trend_at_one_standard_error() {
+    // Fitted slope 1.5/min with a standard error of 3.7/min: not significant.
+    let noisy = rps_series(&[100.0, 115.0, 95.0, 120.0, 105.0]);
+    let sure = trend_policy(r#""trend_lead": "5m""#);
+    let d = run(&sure, NOW, &noisy, &pool(11, 0), &History::new());
+    assert_eq!(d.desired, 11);
+    // Without the significance margin the fitted slope is used: 105 + 1.5 · 5 = 112.5 → 12.
+    let eager = trend_policy(r#""trend_lead": "5m", "trend_significance": 0"#);
+    let d = run(&eager, NOW, &noisy, &pool(11, 0), &History::new());
+    assert_eq!(d.desired, 12);
+}
+
+#[test]
+fn a_spike_is_not_extrapolated_past_trend_max_raise() {
+    // Slope 40/min would add 200; the raise is capped at 50 % of 300.
+    let cp = trend_policy(r#""trend_lead": "5m", "trend_significance": 0"#);
+    let o = rps_series(&[100.0, 100.0, 100.0, 100.0, 300.0]);
+    let d = run(&cp, NOW, &o, &pool(30, 0), &History::new());
+    assert_eq!(d.desired, 45);
+}
+
+#[test]
+fn without_trend_lead_the_trend_is_off() {
+    let cp = trend_policy(r#""trend_window": "10m""#);
+    let o = rps_series(&[100.0, 110.0, 120.0, 130.0, 140.0]);
+    let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    assert_eq!(d.desired, 14);
+}
+
+#[test]
+fn negative_trend_settings_are_rejected_naming_the_field() {
+    let text = json(
+        "target_tracking",
+        1,
+        10,
+        &metric(
+            "rps",
+            "custom",
+            r#""target": 10, "per_instance": true, "trend_lead": "5m", "trend_window": "0s", "trend_max_raise": -1, "trend_significance": -2"#,
+        ),
+        "",
+    );
+    let err = parse_json(&text).expect_err("invalid");
+    let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
+    for want in [
+        "metrics[0].trend_window",
+        "metrics[0].trend_max_raise",
+        "metrics[0].trend_significance",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == want),
+            "missing {want} in {paths:?}"
+        );
+    }
+}

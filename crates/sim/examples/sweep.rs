@@ -5,7 +5,9 @@
 //!
 //! `cargo run --release -p flexus-sim --example sweep -- <x1|gpu> <policy.json>...`
 //! (`SWEEP_TRACES=nasa-http-1995,nyc-taxi` restricts the traces; `SWEEP_BUCKET=peak`
-//! forecasts the peak of each 15-minute bucket instead of its mean.)
+//! forecasts the peak of each 15-minute bucket instead of its mean; `SWEEP_DUMP=<dir>`
+//! writes each run's per-tick series as `<dir>/<trace>.<policy>.csv` with the columns
+//! load_rps, demand, supply, billed, slo_met, for looking at where a policy loses.)
 
 use flexus_sim::cli::{SimulateOptions, baseline, prepare_trace, run_all};
 use flexus_sim::policy::{PolicyAutoscaler, load_policy_file};
@@ -46,6 +48,9 @@ fn main() -> anyhow::Result<()> {
             baseline("oracle", &flavor, &opts)?,
         ];
         let card = run_all(&trace, &flavor, base, &opts, &mut |_| {})?;
+        for r in &card.runs {
+            dump(info.name, &r.policy, r)?;
+        }
         let h = card.get("hpa-default").cloned().expect("hpa");
         let t = card.get("aws-target-tracking").cloned().expect("tt");
         let or = card.get("oracle").cloned().expect("oracle");
@@ -65,6 +70,13 @@ fn main() -> anyhow::Result<()> {
                     .with_bucket_statistic(stat),
             );
             let c = run_all(&trace, &flavor, vec![a], &opts, &mut |_| {})?;
+            if let Some(r) = c.runs.first() {
+                let stem = f
+                    .file_stem()
+                    .map(|s| s.to_string_lossy())
+                    .unwrap_or_default();
+                dump(info.name, &stem, r)?;
+            }
             let o = &c.scores[0];
             let vb = o.slo_violation_min < h.slo_violation_min.min(t.slo_violation_min);
             let ib = o.instance_hours < h.instance_hours.min(t.instance_hours);
@@ -93,5 +105,28 @@ fn main() -> anyhow::Result<()> {
             results[k].join("  ")
         );
     }
+    Ok(())
+}
+
+/// Writes a run's per-tick series when `SWEEP_DUMP` names a directory.
+fn dump(trace: &str, policy: &str, r: &flexus_sim::replay::Run) -> anyhow::Result<()> {
+    let Ok(dir) = std::env::var("SWEEP_DUMP") else {
+        return Ok(());
+    };
+    use std::fmt::Write as _;
+    let s = &r.series;
+    let mut out = String::from("load_rps,demand,supply,billed,slo_met\n");
+    for k in 0..s.demand.len() {
+        writeln!(
+            out,
+            "{},{},{},{},{}",
+            s.load_rps[k],
+            s.demand[k],
+            s.supply[k],
+            s.billed[k],
+            u8::from(s.slo_met[k])
+        )?;
+    }
+    std::fs::write(format!("{dir}/{trace}.{policy}.csv"), out)?;
     Ok(())
 }

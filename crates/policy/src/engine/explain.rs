@@ -143,6 +143,17 @@ pub enum Step {
         /// Time left.
         remaining: Duration,
     },
+    /// A rising signal was read ahead by its trend (`trend_lead`).
+    Trend {
+        /// Metric name.
+        metric: Arc<str>,
+        /// The aggregated value before the trend.
+        value: f64,
+        /// Least-squares slope, per minute.
+        slope_per_min: f64,
+        /// The value the strategy used: `value + slope · trend_lead`.
+        extrapolated: f64,
+    },
     /// The strategy's proposal.
     Strategy {
         /// Which strategy.
@@ -245,6 +256,15 @@ impl fmt::Display for Step {
                     format_duration(*remaining)
                 )
             }
+            Step::Trend {
+                metric,
+                value,
+                slope_per_min,
+                extrapolated,
+            } => write!(
+                f,
+                "{metric} rising {slope_per_min:.3}/min: read {value:.3} ahead as {extrapolated:.3}"
+            ),
             Step::Strategy { strategy, proposal } => {
                 write!(f, "{} proposes {proposal}", strategy.as_str())
             }

@@ -172,6 +172,16 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
     });
 
     let sig = signals::evaluate(cp, input);
+    for (i, s) in sig.iter().enumerate() {
+        if let (Some((value, slope)), Some(extrapolated)) = (s.trend, s.value) {
+            run.steps.push(Step::Trend {
+                metric: cp.names[i].clone(),
+                value,
+                slope_per_min: slope * 60.0,
+                extrapolated,
+            });
+        }
+    }
     let mut proposals: Vec<SignalProposal> = Vec::with_capacity(p.metrics.len());
     let mut cpu_sample = None;
 

@@ -15,6 +15,49 @@ pub(crate) struct Signal {
     pub value: Option<f64>,
     /// Why there is no value (when `value` is `None`).
     pub missing: Option<Reason>,
+    /// When the trend raised the value: (value before, slope per second).
+    pub trend: Option<(f64, f64)>,
+}
+
+/// Least-squares slope (per second) of the observations of `metric` within
+/// `(from, now]` against their timestamps, lowered by `sigmas` standard errors of the
+/// slope; `None` with fewer than 3 points or no spread in time.
+fn trend_slope(
+    input: &DecisionInput<'_>,
+    metric: &str,
+    from: Timestamp,
+    sigmas: f64,
+) -> Option<f64> {
+    let now = input.now;
+    let (mut n, mut sx, mut sy, mut sxx, mut sxy, mut syy) = (0u32, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for o in input.observations {
+        if o.metric != metric || !o.value.is_finite() || o.at > now || o.at <= from {
+            continue;
+        }
+        // Seconds before now (small numbers keep the sums well conditioned).
+        let x = -(now.since(o.at).as_secs_f64());
+        n += 1;
+        sx += x;
+        sy += o.value;
+        sxx += x * x;
+        sxy += x * o.value;
+        syy += o.value * o.value;
+    }
+    if n < 3 {
+        return None;
+    }
+    let nf = f64::from(n);
+    let cxx = sxx - sx * sx / nf;
+    if cxx <= 1e-9 {
+        return None;
+    }
+    let cxy = sxy - sx * sy / nf;
+    let cyy = syy - sy * sy / nf;
+    let slope = cxy / cxx;
+    // Residual variance of the fit and the slope's standard error.
+    let rss = (cyy - slope * cxy).max(0.0);
+    let se = (rss / (nf - 2.0) / cxx).sqrt();
+    Some(slope - sigmas * se)
 }
 
 /// Evaluates every metric of the policy, in declaration order.
@@ -52,6 +95,7 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                 None => Signal {
                     value: None,
                     missing: Some(Reason::Missing(m.missing_data)),
+                    trend: None,
                 },
                 Some(t) if now.since(t) > m.stale_after => Signal {
                     value: None,
@@ -59,6 +103,7 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                         age: now.since(t),
                         rule: m.missing_data,
                     }),
+                    trend: None,
                 },
                 Some(_) => {
                     let v = if window_start.is_some() && n > 0 {
@@ -66,9 +111,24 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                     } else {
                         latest_value
                     };
+                    // Trend: only a rising signal is read ahead.
+                    let trend = if m.trend_lead.is_zero() {
+                        None
+                    } else {
+                        trend_slope(input, &m.name, now.sub(m.trend_window), m.trend_significance)
+                            .filter(|s| *s > 0.0)
+                            .map(|s| (v, s))
+                    };
                     Signal {
-                        value: Some(v),
+                        value: Some(match trend {
+                            Some((v, s)) => {
+                                let raise = s * m.trend_lead.as_secs_f64();
+                                v + raise.min(v.abs() * m.trend_max_raise)
+                            }
+                            None => v,
+                        }),
                         missing: None,
+                        trend,
                     }
                 }
             }
