@@ -24,49 +24,57 @@
 
 pub mod buckets;
 
-use std::borrow::Cow;
-
-use augurs::ets::AutoETS;
-use augurs::ets::trend::AutoETSTrendModel;
-use augurs::mstl::{FittedTrendModel, MSTLModel, TrendModel};
-use augurs::{Fit, Predict};
 use serde::Serialize;
 
-/// The trend model is fitted on at most this many of the most recent points
-/// (the deseasonalised series). The trend's recent course is what a
-/// short-horizon forecast extrapolates, and the ETS optimiser's cost grows with
-/// the length: this keeps a 14-day history fit in a few milliseconds.
-pub const TREND_WINDOW: usize = 168;
+mod models;
 
-/// ETS specification of the trend model: additive errors, additive trend, no
-/// season (Holt's linear method; the seasons are MSTL's). On M4-Hourly it
-/// scores like automatic selection (`ZZN`, MASE 1.051 vs 1.050) at half the fit time.
-pub const TREND_SPEC: &str = "AAN";
+pub use models::{AR_WINDOW, Model, TREND_SPEC, TREND_WINDOW};
 
-/// ETS on the most recent [`TREND_WINDOW`] points of the trend.
-#[derive(Debug, Clone)]
-struct RecentEts {
-    inner: AutoETSTrendModel,
-    window: usize,
+/// Every candidate model's forecast on the cleaned history (`None` where the
+/// model does not apply), over the periods with at least two cycles of history.
+pub fn candidates(
+    history: &[f64],
+    periods: &[usize],
+    horizon: usize,
+) -> Result<Vec<(Model, Option<Vec<f64>>)>, ForecastError> {
+    let y = clean(history)?;
+    let usable = usable_periods(periods, y.len());
+    Ok(Model::ALL
+        .iter()
+        .map(|&m| {
+            (
+                m,
+                if usable.is_empty() {
+                    None
+                } else {
+                    m.run(&y, &usable, horizon)
+                },
+            )
+        })
+        .collect())
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-impl TrendModel for RecentEts {
-    fn name(&self) -> Cow<'_, str> {
-        Cow::Borrowed("AutoETS (recent window)")
-    }
-
-    fn fit(&self, y: &[f64]) -> Result<Box<dyn FittedTrendModel + Sync + Send>, BoxError> {
-        let from = y.len().saturating_sub(self.window);
-        self.inner.fit(&y[from..])
-    }
+fn usable_periods(periods: &[usize], n: usize) -> Vec<usize> {
+    let mut usable: Vec<usize> = periods
+        .iter()
+        .copied()
+        .filter(|&p| p >= 2 && n >= 2 * p)
+        .collect();
+    usable.sort_unstable();
+    usable.dedup();
+    usable
 }
 
 /// Which model produced a forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// The default: the pointwise median of [`Model::SeasonalAr`],
+    /// [`Model::SeasonalArLog`] and [`Model::MstlEts`].
+    Ensemble,
+    /// The seasonal autoregression alone (or the mean of it and its log-scale
+    /// twin when MSTL does not fit).
+    SeasonalAr,
     /// MSTL with an AutoETS trend, averaged with seasonal naive over the
     /// shortest usable period (an equal-weight forecast combination).
     Mstl,
@@ -187,34 +195,44 @@ pub fn forecast(
             "{n} points are fewer than two cycles of every period {periods:?}"
         ));
     }
-    let ets = match AutoETS::new(1, TREND_SPEC) {
-        Ok(m) => m,
-        Err(e) => return fallback(format!("ETS trend model {TREND_SPEC}: {e}")),
+    let ar = Model::SeasonalAr.run(&y, &usable, horizon);
+    let ar_log = Model::SeasonalArLog.run(&y, &usable, horizon);
+    let ok = |point: Vec<f64>, method: Method, reason: Option<String>| Forecast {
+        point,
+        method,
+        fallback_reason: reason,
     };
-    let trend = RecentEts {
-        inner: ets.into_trend_model(),
-        window: TREND_WINDOW,
-    };
-    let model = MSTLModel::new(usable.clone(), trend);
-    let fitted = match model.fit(&y) {
-        Ok(f) => f,
-        Err(e) => return fallback(format!("MSTL fit failed: {e}")),
-    };
-    match fitted.predict(horizon, None) {
-        Ok(f) if f.point.len() == horizon && f.point.iter().all(|v| v.is_finite()) => {
-            Ok(Forecast {
-                // Equal-weight combination with seasonal naive over the shortest period.
-                point: {
-                    let sn = seasonal_naive(&y, usable[0], horizon)?;
-                    f.point.iter().zip(sn).map(|(a, b)| 0.5 * (a + b)).collect()
-                },
-                method: Method::Mstl,
-                fallback_reason: None,
-            })
+    if let (Some(a), Some(b)) = (&ar, &ar_log) {
+        if let Some(c) = Model::MstlEts.run(&y, &usable, horizon) {
+            let point = (0..horizon).map(|h| median3(a[h], b[h], c[h])).collect();
+            return Ok(ok(point, Method::Ensemble, None));
         }
-        Ok(_) => fallback("MSTL produced non-finite values".into()),
-        Err(e) => fallback(format!("MSTL predict failed: {e}")),
+        let point = a.iter().zip(b).map(|(a, b)| 0.5 * (a + b)).collect();
+        let why = "MSTL did not fit: mean of the two seasonal autoregressions";
+        return Ok(ok(point, Method::SeasonalAr, Some(why.into())));
     }
+    if let Some(a) = ar {
+        let why = if y.iter().all(|v| *v > 0.0) {
+            "the log-scale seasonal autoregression did not fit: seasonal autoregression alone"
+        } else {
+            "the series is not positive (no log scale): seasonal autoregression alone"
+        };
+        return Ok(ok(a, Method::SeasonalAr, Some(why.into())));
+    }
+    match Model::MstlEts.run(&y, &usable, horizon) {
+        Some(f) => {
+            // Equal-weight combination with seasonal naive over the shortest period.
+            let sn = seasonal_naive(&y, usable[0], horizon)?;
+            let point = f.iter().zip(sn).map(|(a, b)| 0.5 * (a + b)).collect();
+            let why = "the seasonal autoregression did not fit: MSTL with seasonal naive";
+            Ok(ok(point, Method::Mstl, Some(why.into())))
+        }
+        None => fallback("neither the seasonal autoregression nor MSTL fitted".into()),
+    }
+}
+
+fn median3(a: f64, b: f64, c: f64) -> f64 {
+    a.max(b).min(a.min(b).max(c))
 }
 
 /// Mean absolute scaled error: the forecast's mean absolute error divided by the
@@ -370,13 +388,13 @@ mod tests {
     }
 
     #[test]
-    fn mstl_beats_seasonal_naive_on_a_clearly_seasonal_series() {
+    fn the_ensemble_beats_seasonal_naive_on_a_clearly_seasonal_series() {
         let y = seasonal(24 * 7 * 5 + 48, 7);
         let (train, test) = y.split_at(y.len() - 48);
         let a = evaluate(train, test, &[24, 168], 24).expect("forecast");
-        assert_eq!(a.method, Method::Mstl);
+        assert_eq!(a.method, Method::Ensemble);
         let (m, n) = (a.mase.expect("mase"), a.naive_mase.expect("naive mase"));
-        assert!(m < n, "MSTL MASE {m} should beat seasonal naive {n}");
+        assert!(m < n, "ensemble MASE {m} should beat seasonal naive {n}");
         assert!(a.smape < a.naive_smape);
     }
 
