@@ -169,9 +169,15 @@ fn seasonal_ar(y: &[f64], periods: &[usize], horizon: usize) -> Option<Vec<f64>>
     // A common sample for every lag set so the criterion compares like with like.
     let start = max_lag.max(z.len().saturating_sub(AR_WINDOW));
     let rows = (z.len() - start) as f64;
+    // Every lag set is a subset of the union: the cross products are computed
+    // once and each set's normal equations are a sub-block of them.
+    let mut union: Vec<usize> = sets.iter().flatten().copied().collect();
+    union.sort_unstable();
+    union.dedup();
+    let cross = Cross::new(&z, start, &union);
     let mut best: Option<(f64, &Vec<usize>, Vec<f64>)> = None;
     for lags in &sets {
-        let Some((coef, rss)) = ols(&z, start, lags) else {
+        let Some((coef, rss)) = cross.ols(lags) else {
             continue;
         };
         if rss <= 0.0 {
@@ -195,36 +201,70 @@ fn seasonal_ar(y: &[f64], periods: &[usize], horizon: usize) -> Option<Vec<f64>>
     Some(yy.split_off(n))
 }
 
-/// Ordinary least squares of `z[t]` on `z[t - lag]` for t in start..len (no
-/// intercept), solved from the normal equations with a tiny ridge for
-/// conditioning. Returns the coefficients and the residual sum of squares.
-fn ols(z: &[f64], start: usize, lags: &[usize]) -> Option<(Vec<f64>, f64)> {
-    let k = lags.len();
-    let mut a = vec![0.0; k * k];
-    let mut b = vec![0.0; k];
-    for t in start..z.len() {
+/// Cross products of the regression of `z[t]` on `z[t - lag]` (lag in
+/// `lags`) over t in start..len, without intercept.
+struct Cross<'a> {
+    lags: &'a [usize],
+    /// X'X, row-major, `lags.len()` squared.
+    xx: Vec<f64>,
+    /// X'z.
+    xz: Vec<f64>,
+    /// z'z.
+    zz: f64,
+}
+
+impl<'a> Cross<'a> {
+    fn new(z: &[f64], start: usize, lags: &'a [usize]) -> Self {
+        let k = lags.len();
+        let (mut xx, mut xz, mut zz) = (vec![0.0; k * k], vec![0.0; k], 0.0);
+        let mut x = vec![0.0; k];
+        for t in start..z.len() {
+            for (xi, l) in x.iter_mut().zip(lags) {
+                *xi = z[t - l];
+            }
+            for i in 0..k {
+                xz[i] += x[i] * z[t];
+                for j in i..k {
+                    xx[i * k + j] += x[i] * x[j];
+                }
+            }
+            zz += z[t] * z[t];
+        }
         for i in 0..k {
-            let xi = z[t - lags[i]];
-            b[i] += xi * z[t];
-            for j in 0..k {
-                a[i * k + j] += xi * z[t - lags[j]];
+            for j in 0..i {
+                xx[i * k + j] = xx[j * k + i];
             }
         }
+        Cross { lags, xx, xz, zz }
     }
-    let scale = (0..k).map(|i| a[i * k + i]).fold(0.0, f64::max);
-    if scale <= 0.0 {
-        return None;
+
+    /// Least squares on the subset `lags` of the union, solved from the normal
+    /// equations with a tiny ridge for conditioning: the coefficients and the
+    /// residual sum of squares (z'z - c'X'z).
+    fn ols(&self, lags: &[usize]) -> Option<(Vec<f64>, f64)> {
+        let k = self.lags.len();
+        let idx: Vec<usize> = lags
+            .iter()
+            .map(|l| self.lags.binary_search(l).ok())
+            .collect::<Option<_>>()?;
+        let s = idx.len();
+        let mut a: Vec<f64> = idx
+            .iter()
+            .flat_map(|&i| idx.iter().map(move |&j| (i, j)))
+            .map(|(i, j)| self.xx[i * k + j])
+            .collect();
+        let b: Vec<f64> = idx.iter().map(|&i| self.xz[i]).collect();
+        let scale = (0..s).map(|i| a[i * s + i]).fold(0.0, f64::max);
+        if scale <= 0.0 {
+            return None;
+        }
+        for i in 0..s {
+            a[i * s + i] += scale * 1e-9;
+        }
+        let coef = solve(&mut a, &mut b.clone(), s)?;
+        let rss = self.zz - coef.iter().zip(&b).map(|(c, b)| c * b).sum::<f64>();
+        Some((coef, rss))
     }
-    for i in 0..k {
-        a[i * k + i] += scale * 1e-9;
-    }
-    let coef = solve(&mut a, &mut b, k)?;
-    let mut rss = 0.0;
-    for t in start..z.len() {
-        let fit: f64 = lags.iter().zip(&coef).map(|(l, c)| c * z[t - l]).sum();
-        rss += (z[t] - fit).powi(2);
-    }
-    Some((coef, rss))
 }
 
 /// Gaussian elimination with partial pivoting on a k x k system.
