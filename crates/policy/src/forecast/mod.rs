@@ -178,7 +178,7 @@ pub fn forecast(
         .min()
         .unwrap_or(1);
     let fallback = |reason: String| -> Result<Forecast, ForecastError> {
-        let season = usable.last().copied().unwrap_or(shortest);
+        let season = usable.first().copied().unwrap_or(shortest);
         let method = if n >= season {
             Method::SeasonalNaive
         } else {
@@ -194,6 +194,9 @@ pub fn forecast(
         return fallback(format!(
             "{n} points are fewer than two cycles of every period {periods:?}"
         ));
+    }
+    if y.iter().all(|v| *v == y[0]) {
+        return fallback("the history is constant".into());
     }
     let ar = Model::SeasonalAr.run(&y, &usable, horizon);
     let ar_log = Model::SeasonalArLog.run(&y, &usable, horizon);
@@ -396,6 +399,81 @@ mod tests {
         let (m, n) = (a.mase.expect("mase"), a.naive_mase.expect("naive mase"));
         assert!(m < n, "ensemble MASE {m} should beat seasonal naive {n}");
         assert!(a.smape < a.naive_smape);
+    }
+
+    #[test]
+    fn a_constant_series_falls_back_to_seasonal_naive_and_says_why() {
+        let f = forecast(&[5.0; 400], &[24, 168], 30).expect("forecast");
+        assert_eq!(f.method, Method::SeasonalNaive);
+        assert!(f.fallback_reason.is_some());
+        assert_eq!(f.point, vec![5.0; 30]);
+    }
+
+    #[test]
+    fn a_series_with_zeros_uses_the_seasonal_autoregression_alone() {
+        let mut y = seasonal(24 * 7 * 3, 3);
+        for v in y.iter_mut().step_by(24) {
+            *v = 0.0;
+        }
+        let f = forecast(&y, &[24, 168], 48).expect("forecast");
+        assert_eq!(f.method, Method::SeasonalAr);
+        assert!(f.fallback_reason.expect("reason").contains("not positive"));
+        assert!(f.point.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn every_candidate_forecasts_a_long_seasonal_series() {
+        let y = seasonal(24 * 7 * 4, 11);
+        for (model, point) in candidates(&y, &[24, 168], 48).expect("candidates") {
+            let point = point.unwrap_or_else(|| panic!("{model:?} did not run"));
+            assert_eq!(point.len(), 48, "{model:?}");
+        }
+    }
+
+    #[test]
+    fn the_seasonal_autoregression_follows_a_pattern_that_grows_each_day() {
+        // y = (1 + day / 10) * daily shape: the seasonal differences grow steadily,
+        // which the autoregression on them carries forward; seasonal naive lags a day.
+        let shape = |h: usize| 10.0 + (h % 24) as f64;
+        let y: Vec<f64> = (0..24 * 30)
+            .map(|t| (1.0 + (t / 24) as f64 / 10.0) * shape(t))
+            .collect();
+        let truth: Vec<f64> = (24 * 30..24 * 31)
+            .map(|t| (1.0 + (t / 24) as f64 / 10.0) * shape(t))
+            .collect();
+        let f = forecast(&y, &[24], 24).expect("forecast");
+        let naive = seasonal_naive(&y, 24, 24).expect("naive");
+        let err = |p: &[f64]| -> f64 { p.iter().zip(&truth).map(|(a, b)| (a - b).abs()).sum() };
+        assert!(
+            err(&f.point) < 0.5 * err(&naive),
+            "{:?}: {} vs naive {}",
+            f.method,
+            err(&f.point),
+            err(&naive)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_finite_or_missing_history_gives_a_finite_forecast_of_the_horizon(
+            y in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => -1e6f64..1e6,
+                    1 => proptest::strategy::Just(0.0),
+                    1 => proptest::strategy::Just(f64::NAN),
+                ],
+                1..700,
+            ),
+            horizon in 1usize..60,
+        ) {
+            match forecast(&y, &[24, 168], horizon) {
+                Ok(f) => {
+                    proptest::prop_assert_eq!(f.point.len(), horizon);
+                    proptest::prop_assert!(f.point.iter().all(|v| v.is_finite()));
+                }
+                Err(e) => proptest::prop_assert_eq!(e, ForecastError::EmptyHistory),
+            }
+        }
     }
 
     #[test]
