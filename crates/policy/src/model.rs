@@ -472,6 +472,12 @@ pub struct PredictionSettings {
     #[serde(default = "default_refit", with = "duration_text")]
     #[schemars(with = "DurationText")]
     pub refit_interval: Duration,
+    /// The forecast counts at most as this multiple of the metric's current value (≥ 1;
+    /// none = no cap). A seasonal forecast repeats yesterday's burst today; the cap keeps
+    /// such a miss from holding capacity far above the load, while a forecast rise up to
+    /// the cap is still bought ahead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ratio: Option<f64>,
 }
 
 impl Default for PredictionSettings {
@@ -485,6 +491,7 @@ impl Default for PredictionSettings {
             history_window: default_history_window(),
             seasonality: default_seasonality(),
             refit_interval: default_refit(),
+            max_ratio: None,
         }
     }
 }

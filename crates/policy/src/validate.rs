@@ -389,6 +389,12 @@ impl Policy {
         } else if let Some(t) = pr.target_per_instance {
             v.positive(&pp.field("target_per_instance"), t);
         }
+        if let Some(r) = pr.max_ratio {
+            let rp = pp.field("max_ratio");
+            if v.finite(&rp, r) && r < 1.0 {
+                v.err(rp.clone(), format!("{rp} must be at least 1, got {r}"));
+            }
+        }
         v.duration_positive(&pp.field("lead_time"), pr.lead_time);
         v.duration_positive(&pp.field("history_window"), pr.history_window);
         v.duration_positive(&pp.field("refit_interval"), pr.refit_interval);

@@ -884,3 +884,70 @@ fn negative_trend_settings_are_rejected_naming_the_field() {
         );
     }
 }
+
+#[test]
+fn a_forecast_above_max_ratio_counts_as_that_multiple_of_the_current_value() {
+    let metrics = [
+        metric("cpu", "cpu", r#""target": 60"#),
+        metric("rps", "custom", ""),
+    ]
+    .join(",");
+    let extra = r#""prediction": {"enabled": true, "mode": "forecast_and_scale", "metric": "rps", "target_per_instance": 25, "max_ratio": 1.5}"#;
+    let cp = policy(&json("target_tracking", 1, 50, &metrics, extra));
+    let o = obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]);
+    let p = pool(4, 0);
+    let h = History::new();
+    let high = Prediction {
+        at: NOW.add(std::time::Duration::from_secs(300)),
+        values: vec![("rps".into(), 260.0)],
+    };
+    let input = DecisionInput {
+        now: NOW,
+        observations: &o,
+        pool: &p,
+        history: &h,
+        prediction: Some(&high),
+    };
+    // 260 is capped at 1.5 × 100 = 150 → ceil(150 / 25) = 6 (11 without the cap).
+    let d = decide(&cp, &input);
+    assert_eq!((d.desired, d.bound_by), (6, Some(BoundBy::Prediction)));
+    assert!(d.explanation.contains(&Step::PredictionCapped {
+        forecast: 260.0,
+        cap: 150.0
+    }));
+    // A forecast under the cap is used as is.
+    let modest = Prediction {
+        at: high.at,
+        values: vec![("rps".into(), 140.0)],
+    };
+    let d = decide(
+        &cp,
+        &DecisionInput {
+            prediction: Some(&modest),
+            ..input
+        },
+    );
+    assert_eq!(d.desired, 6, "ceil(140 / 25) = 6");
+    assert!(
+        !d.explanation
+            .iter()
+            .any(|s| matches!(s, Step::PredictionCapped { .. }))
+    );
+}
+
+#[test]
+fn a_prediction_max_ratio_below_one_is_rejected() {
+    let text = json(
+        "target_tracking",
+        1,
+        10,
+        &metric("rps", "custom", r#""target": 10, "per_instance": true"#),
+        r#""prediction": {"enabled": true, "mode": "forecast_and_scale", "metric": "rps", "target_per_instance": 10, "max_ratio": 0.5}"#,
+    );
+    let err = parse_json(&text).expect_err("invalid");
+    assert!(
+        err.iter()
+            .any(|d| d.path.to_string() == "prediction.max_ratio"),
+        "{err}"
+    );
+}

@@ -182,6 +182,13 @@ pub enum Step {
         /// Its minimum.
         min_capacity: u32,
     },
+    /// The forecast was above `prediction.max_ratio` × the metric's current value.
+    PredictionCapped {
+        /// Forecast value.
+        forecast: f64,
+        /// The value it counts as.
+        cap: f64,
+    },
     /// The forecast's capacity need.
     Prediction {
         /// Forecast value.
@@ -284,6 +291,10 @@ impl fmt::Display for Step {
             Step::Schedule { name, min_capacity } => {
                 write!(f, "schedule {name:?} is active: at least {min_capacity}")
             }
+            Step::PredictionCapped { forecast, cap } => write!(
+                f,
+                "forecast {forecast:.3} is above max_ratio × current; counted as {cap:.3}"
+            ),
             Step::Prediction {
                 forecast,
                 capacity,

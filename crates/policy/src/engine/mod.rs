@@ -324,6 +324,19 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
             && forecast.is_finite()
             && tpi > 0.0
         {
+            let mut forecast = forecast;
+            if let Some(r) = p.prediction.max_ratio
+                && let Some(Some(current)) = cp
+                    .names
+                    .iter()
+                    .position(|n| n == metric)
+                    .map(|i| sig[i].value)
+                && forecast > r * current.max(0.0)
+            {
+                let cap = r * current.max(0.0);
+                run.steps.push(Step::PredictionCapped { forecast, cap });
+                forecast = cap;
+            }
             let capacity = ceil_u32(forecast.max(0.0) / tpi);
             let applied =
                 p.prediction.mode == PredictionMode::ForecastAndScale && capacity > run.value;
