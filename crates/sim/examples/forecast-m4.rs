@@ -77,7 +77,8 @@ fn explore(pairs: &[(&Vec<f64>, &Vec<f64>)]) -> anyhow::Result<()> {
         let sc = |f: &[f64]| mase(t, f, y, 24);
         // (holdout MASE, model, full-data forecast) of the models that ran on both.
         let mut val: Vec<(f64, Model, Vec<f64>)> = Vec::new();
-        for ((m, h), (_, f)) in hold.iter().zip(&full) {
+        for (hc, fc) in hold.iter().zip(&full) {
+            let (m, h, f) = (&fc.model, &hc.point, &fc.point);
             if let Some(f) = f {
                 add(format!("model {m:?}"), sc(f));
             }
@@ -99,8 +100,8 @@ fn explore(pairs: &[(&Vec<f64>, &Vec<f64>)]) -> anyhow::Result<()> {
         add("holdout: weights 1/MASE^2".into(), sc(&inv));
         let get = |want: Model| {
             full.iter()
-                .find(|(m, _)| *m == want)
-                .and_then(|(_, f)| f.as_ref())
+                .find(|c| c.model == want)
+                .and_then(|c| c.point.as_ref())
         };
         if let (Some(a), Some(b)) = (get(Model::SeasonalAr), get(Model::SeasonalArLog)) {
             add(
@@ -114,7 +115,7 @@ fn explore(pairs: &[(&Vec<f64>, &Vec<f64>)]) -> anyhow::Result<()> {
                 );
             }
         }
-        let all: Vec<&Vec<f64>> = full.iter().filter_map(|(_, f)| f.as_ref()).collect();
+        let all: Vec<&Vec<f64>> = full.iter().filter_map(|c| c.point.as_ref()).collect();
         add("fixed: median of all".into(), sc(&median_of(&all)));
     }
     for (name, (s, c)) in rules {

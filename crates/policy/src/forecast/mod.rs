@@ -62,26 +62,33 @@ mod models;
 
 pub use models::{AR_WINDOW, Model, TREND_SPEC, TREND_WINDOW};
 
-/// Every candidate model's forecast on the cleaned history (`None` where the
-/// model does not apply), over the periods with at least two cycles of history.
+/// One model's forecast in [`candidates`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The model.
+    pub model: Model,
+    /// Its point forecasts, `None` where it does not apply to the history.
+    pub point: Option<Vec<f64>>,
+}
+
+/// Every candidate model's forecast on the cleaned history, over the periods
+/// with at least two cycles of history (for diagnostics and comparisons).
 pub fn candidates(
     history: &[f64],
     periods: &[usize],
     horizon: usize,
-) -> Result<Vec<(Model, Option<Vec<f64>>)>, ForecastError> {
+) -> Result<Vec<Candidate>, ForecastError> {
     let y = clean(history)?;
     let usable = usable_periods(periods, y.len());
     Ok(Model::ALL
         .iter()
-        .map(|&m| {
-            (
-                m,
-                if usable.is_empty() {
-                    None
-                } else {
-                    m.run(&y, &usable, horizon)
-                },
-            )
+        .map(|&model| Candidate {
+            model,
+            point: if usable.is_empty() {
+                None
+            } else {
+                model.run(&y, &usable, horizon)
+            },
         })
         .collect())
 }
@@ -458,9 +465,11 @@ mod tests {
     #[test]
     fn every_candidate_forecasts_a_long_seasonal_series() {
         let y = seasonal(24 * 7 * 4, 11);
-        for (model, point) in candidates(&y, &[24, 168], 48).expect("candidates") {
-            let point = point.unwrap_or_else(|| panic!("{model:?} did not run"));
-            assert_eq!(point.len(), 48, "{model:?}");
+        for c in candidates(&y, &[24, 168], 48).expect("candidates") {
+            let point = c
+                .point
+                .unwrap_or_else(|| panic!("{:?} did not run", c.model));
+            assert_eq!(point.len(), 48, "{:?}", c.model);
         }
     }
 
