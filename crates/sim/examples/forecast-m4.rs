@@ -190,7 +190,7 @@ fn main() -> anyhow::Result<()> {
         s_f.push(smape(t, &f.point));
         s_n.push(smape(t, &n));
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let mean = |v: &[f64]| v.iter().fold(0.0, |a, b| a + b) / v.len().max(1) as f64;
     let fallbacks = pairs.len()
         - methods
             .get(&format!("{:?}", Method::Ensemble))
