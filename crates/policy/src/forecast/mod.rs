@@ -496,6 +496,15 @@ mod tests {
         );
     }
 
+    #[test]
+    fn extreme_magnitudes_give_a_finite_forecast() {
+        for scale in [1e-300, 1e300, 1e305] {
+            let y: Vec<f64> = seasonal(24 * 7 * 3, 5).iter().map(|v| v * scale).collect();
+            let f = forecast(&y, &[24, 168], 48).expect("forecast");
+            assert!(f.point.iter().all(|v| v.is_finite()), "{scale}: {f:?}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn any_finite_or_missing_history_gives_a_finite_forecast_of_the_horizon(
