@@ -373,6 +373,59 @@ async fn fetch_doc<'c>(
 const SELECT_POOL: &str = "SELECT * FROM pools WHERE namespace = ? AND name = ?";
 const SELECT_POLICY: &str = "SELECT * FROM policies WHERE namespace = ? AND name = ?";
 
+/// A versioned object kind: its name in errors, its single-row select and row mapping.
+struct VersionedKind {
+    what: &'static str,
+    select: &'static str,
+    read: &'static str,
+    from_row: fn(&sqlx::sqlite::SqliteRow) -> Result<Doc, StoreError>,
+}
+
+impl VersionedKind {
+    const POOL: Self = Self {
+        what: "pool",
+        select: SELECT_POOL,
+        read: "read pool",
+        from_row: doc_from_pool_row,
+    };
+    const POLICY: Self = Self {
+        what: "policy",
+        select: SELECT_POLICY,
+        read: "read policy",
+        from_row: doc_from_policy_row,
+    };
+
+    /// The object `key` (namespace, name), if it exists.
+    async fn fetch<'c>(
+        &self,
+        ex: impl sqlx::SqliteExecutor<'c>,
+        key: (&str, &str),
+    ) -> Result<Option<Doc>, StoreError> {
+        fetch_doc(ex, self.select, key, self.read, self.from_row).await
+    }
+}
+
+/// The document a versioned write stores: the next version of `cur` (or version 1),
+/// created when `cur` was (or now), updated now.
+fn next_doc(
+    (ns, name): (&str, &str),
+    cur: Option<&Doc>,
+    spec: &serde_json::Value,
+    now: &str,
+    pool: Option<&str>,
+) -> Doc {
+    Doc {
+        namespace: ns.into(),
+        name: name.into(),
+        version: cur.map_or(1, |d| d.version + 1),
+        spec: spec.clone(),
+        created_at: cur.map_or_else(|| now.to_owned(), |d| d.created_at.clone()),
+        updated_at: now.into(),
+        deleting: false,
+        pool: pool.map(Into::into),
+    }
+}
+
 fn check_expect(
     what: &'static str,
     key: String,
@@ -469,6 +522,33 @@ fn op_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OpRecord, StoreError> {
     })
 }
 
+impl SqliteStore {
+    /// Starts a versioned write of a pool or policy: a transaction in which the
+    /// namespace exists, the current row is read and the precondition checked.
+    async fn begin_versioned(
+        &self,
+        kind: VersionedKind,
+        (ns, name): (&str, &str),
+        expect: Expect,
+        now: &str,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, Option<Doc>), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(q("begin versioned write"))?;
+        insert_namespace(&mut *tx, ns, now).await?;
+        let cur = kind.fetch(&mut *tx, (ns, name)).await?;
+        check_expect(
+            kind.what,
+            format!("{ns}/{name}"),
+            expect,
+            cur.as_ref().map(|d| d.version),
+        )?;
+        Ok((tx, cur))
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ensure_namespace(&self, ns: &str, now: &str) -> Result<(), StoreError> {
@@ -503,22 +583,10 @@ impl Store for SqliteStore {
         expect: Expect,
         now: &str,
     ) -> Result<Doc, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin put pool"))?;
-        insert_namespace(&mut *tx, ns, now).await?;
-        let cur = fetch_doc(
-            &mut *tx,
-            SELECT_POOL,
-            (ns, name),
-            "read pool",
-            doc_from_pool_row,
-        )
-        .await?;
-        check_expect(
-            "pool",
-            format!("{ns}/{name}"),
-            expect,
-            cur.as_ref().map(|d| d.version),
-        )?;
+        let key = (ns, name);
+        let (mut tx, cur) = self
+            .begin_versioned(VersionedKind::POOL, key, expect, now)
+            .await?;
         if cur.as_ref().is_some_and(|d| d.deleting) {
             return Err(StoreError::Conflict {
                 what: "pool",
@@ -526,11 +594,7 @@ impl Store for SqliteStore {
                 reason: "it is being deleted; retry when its instances are gone".into(),
             });
         }
-        let version = cur.as_ref().map_or(1, |d| d.version + 1);
-        let created = cur
-            .as_ref()
-            .map_or(now.to_owned(), |d| d.created_at.clone());
-        let text = spec.to_string();
+        let doc = next_doc(key, cur.as_ref(), spec, now, None);
         sqlx::query(
             "INSERT INTO pools(namespace, name, version, spec, deleting, created_at, updated_at)
              VALUES (?, ?, ?, ?, 0, ?, ?)
@@ -539,35 +603,19 @@ impl Store for SqliteStore {
         )
         .bind(ns)
         .bind(name)
-        .bind(version as i64)
-        .bind(&text)
-        .bind(&created)
+        .bind(doc.version as i64)
+        .bind(spec.to_string())
+        .bind(&doc.created_at)
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(q("write pool"))?;
         tx.commit().await.map_err(q("commit put pool"))?;
-        Ok(Doc {
-            namespace: ns.into(),
-            name: name.into(),
-            version,
-            spec: spec.clone(),
-            created_at: created,
-            updated_at: now.into(),
-            deleting: false,
-            pool: None,
-        })
+        Ok(doc)
     }
 
     async fn get_pool(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError> {
-        fetch_doc(
-            &self.pool,
-            SELECT_POOL,
-            (ns, name),
-            "read pool",
-            doc_from_pool_row,
-        )
-        .await
+        VersionedKind::POOL.fetch(&self.pool, (ns, name)).await
     }
 
     async fn list_pools(&self, ns: Option<&str>) -> Result<Vec<Doc>, StoreError> {
@@ -596,14 +644,7 @@ impl Store for SqliteStore {
         now: &str,
     ) -> Result<Doc, StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin delete pool"))?;
-        let cur = fetch_doc(
-            &mut *tx,
-            SELECT_POOL,
-            (ns, name),
-            "read pool",
-            doc_from_pool_row,
-        )
-        .await?;
+        let cur = VersionedKind::POOL.fetch(&mut *tx, (ns, name)).await?;
         let Some(mut cur) = cur else {
             return Err(StoreError::NotFound {
                 what: "pool",
@@ -656,22 +697,10 @@ impl Store for SqliteStore {
         expect: Expect,
         now: &str,
     ) -> Result<Doc, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin put policy"))?;
-        insert_namespace(&mut *tx, ns, now).await?;
-        let cur = fetch_doc(
-            &mut *tx,
-            SELECT_POLICY,
-            (ns, name),
-            "read policy",
-            doc_from_policy_row,
-        )
-        .await?;
-        check_expect(
-            "policy",
-            format!("{ns}/{name}"),
-            expect,
-            cur.as_ref().map(|d| d.version),
-        )?;
+        let key = (ns, name);
+        let (mut tx, cur) = self
+            .begin_versioned(VersionedKind::POLICY, key, expect, now)
+            .await?;
         let other: Option<String> = sqlx::query_scalar(
             "SELECT name FROM policies WHERE namespace = ? AND pool = ? AND name <> ?",
         )
@@ -688,10 +717,7 @@ impl Store for SqliteStore {
                 reason: format!("pool {pool} is already scaled by policy {other}"),
             });
         }
-        let version = cur.as_ref().map_or(1, |d| d.version + 1);
-        let created = cur
-            .as_ref()
-            .map_or(now.to_owned(), |d| d.created_at.clone());
+        let doc = next_doc(key, cur.as_ref(), spec, now, Some(pool));
         let text = spec.to_string();
         sqlx::query(
             "INSERT INTO policies(namespace, name, version, pool, spec, created_at, updated_at)
@@ -701,10 +727,10 @@ impl Store for SqliteStore {
         )
         .bind(ns)
         .bind(name)
-        .bind(version as i64)
+        .bind(doc.version as i64)
         .bind(pool)
         .bind(&text)
-        .bind(&created)
+        .bind(&doc.created_at)
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -714,34 +740,18 @@ impl Store for SqliteStore {
         )
         .bind(ns)
         .bind(name)
-        .bind(version as i64)
+        .bind(doc.version as i64)
         .bind(&text)
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(q("write policy version"))?;
         tx.commit().await.map_err(q("commit put policy"))?;
-        Ok(Doc {
-            namespace: ns.into(),
-            name: name.into(),
-            version,
-            spec: spec.clone(),
-            created_at: created,
-            updated_at: now.into(),
-            deleting: false,
-            pool: Some(pool.into()),
-        })
+        Ok(doc)
     }
 
     async fn get_policy(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError> {
-        fetch_doc(
-            &self.pool,
-            SELECT_POLICY,
-            (ns, name),
-            "read policy",
-            doc_from_policy_row,
-        )
-        .await
+        VersionedKind::POLICY.fetch(&self.pool, (ns, name)).await
     }
 
     async fn list_policies(&self, ns: &str) -> Result<Vec<Doc>, StoreError> {

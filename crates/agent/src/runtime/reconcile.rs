@@ -1197,6 +1197,16 @@ impl Observed {
         }
     }
 
+    /// Booting, warming and ready instances: the pool's capacity, now or soon.
+    pub fn live(&self) -> impl Iterator<Item = &InstanceStatus> {
+        self.instances.iter().filter(|i| {
+            matches!(
+                i.lifecycle,
+                Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
+            )
+        })
+    }
+
     /// Instances counting toward capacity.
     pub fn counted(&self) -> u32 {
         self.policy_state.counts().counted
@@ -1213,15 +1223,8 @@ impl Observed {
         zones
             .iter()
             .min_by_key(|z| {
-                self.instances
-                    .iter()
+                self.live()
                     .filter(|i| i.availability_zone.as_deref() == Some(z.as_str()))
-                    .filter(|i| {
-                        matches!(
-                            i.lifecycle,
-                            Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
-                        )
-                    })
                     .count()
             })
             .cloned()
@@ -1237,16 +1240,7 @@ impl Observed {
         min_size: u32,
     ) -> PoolStatus {
         let counts = self.policy_state.counts();
-        let live: Vec<&InstanceStatus> = self
-            .instances
-            .iter()
-            .filter(|i| {
-                matches!(
-                    i.lifecycle,
-                    Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
-                )
-            })
-            .collect();
+        let live: Vec<&InstanceStatus> = self.live().collect();
         let phase = if error.is_some() {
             PoolPhase::Degraded
         } else if desired == Some(counts.counted) && pending.is_empty() && counts.ready >= min_size
@@ -1274,16 +1268,7 @@ impl Observed {
 /// warming and ready instances are candidates; the last ready instance is never
 /// removed while others are still booting or warming.
 pub fn choose_victims(spec: &PoolSpec, obs: &Observed, by: usize) -> Vec<String> {
-    let mut cands: Vec<&InstanceStatus> = obs
-        .instances
-        .iter()
-        .filter(|i| {
-            matches!(
-                i.lifecycle,
-                Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
-            )
-        })
-        .collect();
+    let mut cands: Vec<&InstanceStatus> = obs.live().collect();
     let spot_first = |i: &InstanceStatus| if i.purchase == Purchase::Spot { 0 } else { 1 };
     match spec.removal_rule {
         RemovalRule::SpotNewestFirst => cands.sort_by(|a, b| {
