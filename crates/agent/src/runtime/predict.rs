@@ -291,3 +291,169 @@ pub fn finish_record(
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    fn policy(metric: &str, enabled: bool) -> fp::Policy {
+        serde_json::from_value(serde_json::json!({
+            "strategy": "target_tracking",
+            "evaluation_interval": "60s",
+            "bounds": {"min": 1, "max": 20},
+            "metrics": [
+                {"name": "rps", "kind": "custom", "source": {"type": "prometheus", "query": "q"},
+                 "target": 10, "per_instance": true},
+                {"name": "rps2", "kind": "custom", "source": {"type": "push"},
+                 "target": 10, "per_instance": true}
+            ],
+            "prediction": {"enabled": enabled, "metric": metric, "target_per_instance": 10,
+                           "lead_time": "15m", "seasonality": ["1h"], "history_window": "1d",
+                           "refit_interval": "30m"}
+        }))
+        .unwrap()
+    }
+
+    /// One reading a minute of an hourly cycle, from `from_min` for `n` minutes.
+    fn readings(metric: &str, from_min: i64, n: i64) -> Vec<PushedPoint> {
+        (from_min..from_min + n)
+            .map(|m| PushedPoint {
+                metric: metric.into(),
+                at: m * 60_000,
+                value: 50.0 + 40.0 * (std::f64::consts::TAU * m as f64 / 60.0).sin(),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn samples_are_taken_once_and_the_history_reloads_after_a_restart() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let key = PoolKey::new("a", "p");
+        let pol = policy("rps", true);
+        let f = Forecaster::default();
+        // Minutes 1..=180: each reading stands for the minute before it.
+        let all = readings("rps", 1, 180);
+        let now = 180 * 60_000;
+        let out = f.step(&store, &key, &pol, &all, now).await.unwrap();
+        let r = out.record.unwrap();
+        assert_eq!(r.history_buckets, 12, "three hours of 15-minute buckets");
+        assert!(out.prediction.is_some() && out.fit.is_some(), "{r:?}");
+        let stored = store.get_forecast("a", "p").await.unwrap().unwrap();
+
+        // The same readings again (a source that reports its last point twice) change nothing.
+        f.step(&store, &key, &pol, &all, now).await.unwrap();
+        assert_eq!(store.get_forecast("a", "p").await.unwrap().unwrap(), stored);
+
+        // A new forecaster on the same store (a restart) holds the same history and
+        // refits at once; old readings are still not counted twice.
+        let g = Forecaster::default();
+        let out = g.step(&store, &key, &pol, &all, now + 1000).await.unwrap();
+        let r2 = out.record.unwrap();
+        assert_eq!(r2.history_buckets, 12);
+        assert!(
+            out.fit.is_some(),
+            "refitted on the first pass after the restart"
+        );
+        assert_eq!(store.get_forecast("a", "p").await.unwrap().unwrap(), stored);
+    }
+
+    #[tokio::test]
+    async fn refits_follow_the_refit_interval() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let key = PoolKey::new("a", "p");
+        let pol = policy("rps", true);
+        let f = Forecaster::default();
+        let mut fits = Vec::new();
+        for m in 180..300i64 {
+            let out = f
+                .step(&store, &key, &pol, &readings("rps", m, 1), (m + 1) * 60_000)
+                .await
+                .unwrap();
+            if out.fit.is_some() {
+                fits.push(m);
+            }
+        }
+        // The first reading (180 min) stands for the minute before it, in the bucket
+        // [165, 180) min; the second bucket [180, 195) completes at 195 min (the pass
+        // of reading 194): the first fit; then one every 30 minutes.
+        assert_eq!(fits, vec![194, 224, 254, 284], "{fits:?}");
+    }
+
+    #[tokio::test]
+    async fn another_metric_starts_a_new_history_and_disabling_drops_the_state() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let key = PoolKey::new("a", "p");
+        let f = Forecaster::default();
+        let now = 180 * 60_000;
+        f.step(
+            &store,
+            &key,
+            &policy("rps", true),
+            &readings("rps", 0, 180),
+            now,
+        )
+        .await
+        .unwrap();
+        let out = f
+            .step(
+                &store,
+                &key,
+                &policy("rps2", true),
+                &readings("rps", 0, 180),
+                now,
+            )
+            .await
+            .unwrap();
+        let r = out.record.unwrap();
+        assert_eq!((r.metric.as_str(), r.history_buckets), ("rps2", 0));
+        assert!(out.prediction.is_none());
+        assert!(r.note.unwrap().contains("waiting for history"));
+        let h = store.get_forecast("a", "p").await.unwrap().unwrap();
+        assert_eq!((h.header.metric.as_str(), h.buckets.len()), ("rps2", 0));
+
+        let out = f
+            .step(&store, &key, &policy("rps2", false), &[], now)
+            .await
+            .unwrap();
+        assert!(out.record.is_none() && out.prediction.is_none());
+        assert_eq!(f.cursor(&key), None, "state dropped");
+    }
+
+    #[test]
+    fn forecast_only_records_what_it_would_have_added_within_the_bounds() {
+        let rec = PredictionRecord {
+            metric: "rps".into(),
+            mode: fp::PredictionMode::ForecastOnly,
+            forecast: Some(95.0),
+            capacity: None,
+            applied: false,
+            would_add: 0,
+            method: None,
+            fitted_at: None,
+            history_buckets: 4,
+            note: None,
+        };
+        let decision = fp::Decision {
+            at: fp::Timestamp(0),
+            current: 3,
+            recommendation: 3,
+            desired: 3,
+            on_demand: 3,
+            spot: 0,
+            action: fp::Action::None,
+            proposals: Vec::new(),
+            bound_by: None,
+            explanation: vec![fp::Step::Prediction {
+                forecast: 95.0,
+                capacity: 10,
+                applied: false,
+            }],
+            next_evaluation: fp::Timestamp(60_000),
+            cpu_sample: None,
+            dry_run: false,
+        };
+        let r = finish_record(rec, &decision, 8);
+        assert_eq!((r.capacity, r.applied, r.would_add), (Some(10), false, 5));
+    }
+}
