@@ -499,7 +499,8 @@ pub struct PredictionRecord {
     /// forecast yet (see `note`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast: Option<f64>,
-    /// Instances the forecast needs: `ceil(forecast / target_per_instance)`.
+    /// Instances the forecast needs as the engine counted it:
+    /// `ceil(forecast / target_per_instance)`, after the `max_ratio` cap if the policy sets one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<u32>,
     /// Whether the forecast raised the desired count (`forecast_and_scale` only).
