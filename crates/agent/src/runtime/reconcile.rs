@@ -468,7 +468,11 @@ impl Context {
             .as_ref()
             .and_then(|r| serde_json::from_value(r.history.clone()).ok())
             .unwrap_or_default();
-        let pushed = self.read_pushed(key, compiled.policy(), now).await?;
+        // (A pool without a policy has nothing that can be pushed to it.)
+        let pushed = match &policy_doc {
+            Some(_) => self.read_pushed(key, compiled.policy(), now).await?,
+            None => Vec::new(),
+        };
         let observations = self
             .observe_metrics(compiled.policy(), &obs, &pushed, now)
             .await;
