@@ -508,7 +508,8 @@ pub struct PredictionRecord {
     /// `forecast_only`: instances the forecast would have added to the desired count.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub would_add: u32,
-    /// The model of the last fit: `mstl`, `seasonal_naive` or `naive`.
+    /// The model of the last fit (`flexus_policy::forecast::Method`, e.g. `ensemble`,
+    /// `seasonal_naive`, `naive`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// When the model was last fitted.
