@@ -825,7 +825,11 @@ fn a_falling_signal_is_read_as_is() {
     let o = rps_series(&[140.0, 130.0, 120.0, 110.0, 100.0]);
     let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
     assert_eq!(d.desired, 10);
-    assert!(!d.explanation.iter().any(|s| matches!(s, Step::Trend { .. })));
+    assert!(
+        !d.explanation
+            .iter()
+            .any(|s| matches!(s, Step::Trend { .. }))
+    );
 }
 
 #[test]

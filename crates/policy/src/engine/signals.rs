@@ -115,9 +115,14 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                     let trend = if m.trend_lead.is_zero() {
                         None
                     } else {
-                        trend_slope(input, &m.name, now.sub(m.trend_window), m.trend_significance)
-                            .filter(|s| *s > 0.0)
-                            .map(|s| (v, s))
+                        trend_slope(
+                            input,
+                            &m.name,
+                            now.sub(m.trend_window),
+                            m.trend_significance,
+                        )
+                        .filter(|s| *s > 0.0)
+                        .map(|s| (v, s))
                     };
                     Signal {
                         value: Some(match trend {
