@@ -181,6 +181,20 @@ pub struct Metric {
     pub trend_significance: f64,
 }
 
+impl Metric {
+    /// How far back `decide()` reads this metric's observations: the aggregation window,
+    /// the staleness limit and, with `trend_lead` set, the trend window. Callers pass at
+    /// least this much history as observations.
+    pub fn lookback(&self) -> Duration {
+        let trend = if self.trend_lead.is_zero() {
+            Duration::ZERO
+        } else {
+            self.trend_window
+        };
+        self.duration.max(self.stale_after).max(trend)
+    }
+}
+
 fn default_stale_after() -> Duration {
     Duration::from_secs(120)
 }

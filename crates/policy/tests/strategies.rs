@@ -955,3 +955,39 @@ fn a_prediction_max_ratio_below_one_is_rejected() {
         "{err}"
     );
 }
+
+#[test]
+fn a_metrics_lookback_covers_its_trend_window_only_while_the_trend_is_on() {
+    let on = parse_json(&json(
+        "target_tracking",
+        1,
+        10,
+        &metric(
+            "rps",
+            "custom",
+            r#""target": 10, "trend_lead": "5m", "trend_window": "15m""#,
+        ),
+        "",
+    ))
+    .expect("valid");
+    assert_eq!(
+        on.metrics[0].lookback(),
+        std::time::Duration::from_secs(900)
+    );
+    let off = parse_json(&json(
+        "target_tracking",
+        1,
+        10,
+        &metric(
+            "rps",
+            "custom",
+            r#""target": 10, "duration": "3m", "trend_window": "15m""#,
+        ),
+        "",
+    ))
+    .expect("valid");
+    assert_eq!(
+        off.metrics[0].lookback(),
+        std::time::Duration::from_secs(180)
+    );
+}

@@ -283,21 +283,14 @@ impl Autoscaler for PolicyAutoscaler {
             .iter()
             .map(|m| (Arc::from(m.name.as_str()), m.kind))
             .collect();
-        // Only what the engine can use: each metric's aggregation window, staleness limit
-        // or trend window.
+        // Only what the engine can use: each metric's lookback (aggregation window,
+        // staleness limit or trend window).
         let window = self
             .cp
             .policy()
             .metrics
             .iter()
-            .map(|m| {
-                let trend = if m.trend_lead.is_zero() {
-                    std::time::Duration::ZERO
-                } else {
-                    m.trend_window
-                };
-                m.duration.max(m.stale_after).max(trend).as_secs_f64()
-            })
+            .map(|m| m.lookback().as_secs_f64())
             .fold(0.0, f64::max)
             + 60.0;
         for s in obs
