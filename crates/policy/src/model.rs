@@ -179,6 +179,12 @@ pub struct Metric {
     /// then reads as no trend, a steady ramp as one.
     #[serde(default = "default_trend_significance")]
     pub trend_significance: f64,
+    /// Jitter margin: the raise is lowered by this many times the median absolute change
+    /// between successive observations within `trend_window` (default `0` = off). A signal
+    /// that moves in steps (flat between changes) has no jitter and keeps its full raise;
+    /// per-minute noise has a large one, so only a rise well beyond it counts.
+    #[serde(default)]
+    pub trend_noise_margin: f64,
 }
 
 impl Metric {

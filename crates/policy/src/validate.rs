@@ -228,6 +228,13 @@ impl Policy {
             if !m.trend_lead.is_zero() {
                 v.duration_positive(&mp.field("trend_window"), m.trend_window);
             }
+            let np = mp.field("trend_noise_margin");
+            if v.finite(&np, m.trend_noise_margin) && m.trend_noise_margin < 0.0 {
+                v.err(
+                    np.clone(),
+                    format!("{np} must be at least 0, got {}", m.trend_noise_margin),
+                );
+            }
             let sp = mp.field("trend_significance");
             if v.finite(&sp, m.trend_significance) && m.trend_significance < 0.0 {
                 v.err(

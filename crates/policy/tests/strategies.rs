@@ -871,7 +871,7 @@ fn negative_trend_settings_are_rejected_naming_the_field() {
         &metric(
             "rps",
             "custom",
-            r#""target": 10, "per_instance": true, "trend_lead": "5m", "trend_window": "0s", "trend_max_raise": -1, "trend_significance": -2"#,
+            r#""target": 10, "per_instance": true, "trend_lead": "5m", "trend_window": "0s", "trend_max_raise": -1, "trend_significance": -2, "trend_noise_margin": -3"#,
         ),
         "",
     );
@@ -881,6 +881,7 @@ fn negative_trend_settings_are_rejected_naming_the_field() {
         "metrics[0].trend_window",
         "metrics[0].trend_max_raise",
         "metrics[0].trend_significance",
+        "metrics[0].trend_noise_margin",
     ] {
         assert!(
             paths.iter().any(|p| p == want),
@@ -990,4 +991,27 @@ fn a_metrics_lookback_covers_its_trend_window_only_while_the_trend_is_on() {
         off.metrics[0].lookback(),
         std::time::Duration::from_secs(180)
     );
+}
+
+#[test]
+fn a_noise_margin_discounts_jittery_rises_but_not_step_shaped_ones() {
+    // Steps: flat, one jump, flat — no jitter. Slope 12/min; 140 + 60 = 200 → 20.
+    let steps = rps_series(&[100.0, 100.0, 100.0, 140.0, 140.0]);
+    // Jitter: successive changes 15, 20, 25, 15 (median 20); fitted slope 1.5/min.
+    let noisy = rps_series(&[100.0, 115.0, 95.0, 120.0, 105.0]);
+    let plain = trend_policy(r#""trend_lead": "5m", "trend_significance": 0"#);
+    let margin =
+        trend_policy(r#""trend_lead": "5m", "trend_significance": 0, "trend_noise_margin": 1"#);
+    let desired = |cp: &CompiledPolicy, o: &[Observation], n: u32| {
+        run(cp, NOW, o, &pool(n, 0), &History::new()).desired
+    };
+    assert_eq!(desired(&plain, &steps, 14), 20);
+    assert_eq!(
+        desired(&margin, &steps, 14),
+        20,
+        "no jitter, nothing discounted"
+    );
+    // 105 + 1.5 · 5 = 112.5 → 12 without the margin; 7.5 − 1 · 20 < 0 → 105 → 11 with it.
+    assert_eq!(desired(&plain, &noisy, 11), 12);
+    assert_eq!(desired(&margin, &noisy, 11), 11);
 }

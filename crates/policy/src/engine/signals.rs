@@ -60,6 +60,25 @@ fn trend_slope(
     Some(slope - sigmas * se)
 }
 
+/// Median absolute change between time-successive observations of `metric` within
+/// `(from, now]` (0 with fewer than two).
+fn median_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> f64 {
+    let now = input.now;
+    let mut pts: Vec<(Timestamp, f64)> = input
+        .observations
+        .iter()
+        .filter(|o| o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from)
+        .map(|o| (o.at, o.value))
+        .collect();
+    pts.sort_by_key(|p| p.0);
+    let mut steps: Vec<f64> = pts.windows(2).map(|w| (w[1].1 - w[0].1).abs()).collect();
+    if steps.is_empty() {
+        return 0.0;
+    }
+    steps.sort_by(f64::total_cmp);
+    steps[steps.len() / 2]
+}
+
 /// Evaluates every metric of the policy, in declaration order.
 pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Signal> {
     let now = input.now;
@@ -115,14 +134,19 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                     let trend = if m.trend_lead.is_zero() {
                         None
                     } else {
-                        trend_slope(
-                            input,
-                            &m.name,
-                            now.sub(m.trend_window),
-                            m.trend_significance,
-                        )
-                        .filter(|s| *s > 0.0)
-                        .map(|s| (v, s))
+                        let from = now.sub(m.trend_window);
+                        trend_slope(input, &m.name, from, m.trend_significance)
+                            .map(|s| {
+                                if m.trend_noise_margin > 0.0 {
+                                    // Lower the slope so the raise over the lead drops by the margin.
+                                    let jitter = median_step(input, &m.name, from);
+                                    s - m.trend_noise_margin * jitter / m.trend_lead.as_secs_f64()
+                                } else {
+                                    s
+                                }
+                            })
+                            .filter(|s| *s > 0.0)
+                            .map(|s| (v, s))
                     };
                     Signal {
                         value: Some(match trend {
