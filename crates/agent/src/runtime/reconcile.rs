@@ -94,6 +94,10 @@ pub struct Context {
     last_logged: Mutex<HashMap<PoolKey, (Millis, String)>>,
     /// Forecast history and fits of predictive pools.
     forecaster: Forecaster,
+    /// Recent readings of pulled signals (Cloud Eye, Prometheus, Redis) per pool, kept
+    /// for each metric's lookback so aggregation windows and trends see more than the
+    /// latest reading.
+    recent: Mutex<HashMap<PoolKey, Vec<fp::Observation>>>,
 }
 
 /// A compiled policy with the policy and pool versions it was built from.
@@ -149,6 +153,7 @@ impl Context {
             compiled: Mutex::new(HashMap::new()),
             last_logged: Mutex::new(HashMap::new()),
             forecaster: Forecaster::default(),
+            recent: Mutex::new(HashMap::new()),
         }
     }
 
@@ -377,6 +382,10 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
         self.forecaster.forget(key);
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         self.telemetry.forget_pool(&key.to_string());
     }
 
@@ -474,7 +483,7 @@ impl Context {
             None => Vec::new(),
         };
         let observations = self
-            .observe_metrics(compiled.policy(), &obs, &pushed, now)
+            .observe_metrics(key, compiled.policy(), &obs, &pushed, now)
             .await;
         let forecast = self
             .forecaster
@@ -738,7 +747,7 @@ impl Context {
         }
         let window = pushed
             .iter()
-            .map(|m| m.duration.max(m.stale_after))
+            .map(|m| m.lookback())
             .max()
             .unwrap_or_default()
             + Duration::from_secs(60);
@@ -760,6 +769,7 @@ impl Context {
 
     async fn observe_metrics(
         &self,
+        key: &PoolKey,
         policy: &fp::Policy,
         obs: &Observed,
         pushed: &[PushedPoint],
@@ -770,7 +780,7 @@ impl Context {
             if matches!(m.source, fp::MetricSource::Push) {
                 // Every pushed datapoint within the metric's window; the engine
                 // aggregates and applies the staleness rule.
-                let from = now - m.duration.max(m.stale_after).as_millis() as i64 - 60_000;
+                let from = now - m.lookback().as_millis() as i64 - 60_000;
                 out.extend(
                     pushed
                         .iter()
@@ -821,6 +831,9 @@ impl Context {
                 }
             }
         }
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = recent.entry(key.clone()).or_default();
+        merge_recent(kept, &mut out, policy, now);
         out
     }
 
@@ -973,6 +986,36 @@ impl Context {
 
 /// The prediction metric's readings of this pass: its pushed datapoints when it is
 /// pushed, else the reading its source gave.
+/// Adds this pass's pulled readings to `kept` (one per metric and timestamp), drops
+/// what is older than each metric's lookback (plus one minute), and returns in `out`
+/// the pushed observations followed by every kept pulled reading.
+fn merge_recent(
+    kept: &mut Vec<fp::Observation>,
+    out: &mut Vec<fp::Observation>,
+    policy: &fp::Policy,
+    now: Millis,
+) {
+    let pulled = |name: &str| {
+        policy
+            .metrics
+            .iter()
+            .find(|m| m.name == name && !matches!(m.source, fp::MetricSource::Push))
+    };
+    for o in out.iter().filter(|o| pulled(&o.metric).is_some()) {
+        if !kept.iter().any(|k| k.metric == o.metric && k.at == o.at) {
+            kept.push(o.clone());
+        }
+    }
+    kept.retain(|k| {
+        pulled(&k.metric).is_some_and(|m| {
+            k.at.0 >= now - m.lookback().as_millis() as i64 - 60_000 && k.at.0 <= now
+        })
+    });
+    kept.sort_by_key(|k| k.at.0);
+    out.retain(|o| pulled(&o.metric).is_none());
+    out.extend(kept.iter().cloned());
+}
+
 fn prediction_samples(
     policy: &fp::Policy,
     observations: &[fp::Observation],
@@ -1314,6 +1357,60 @@ pub fn choose_victims(spec: &PoolSpec, obs: &Observed, by: usize) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn obs(metric: &str, value: f64, at: Millis) -> fp::Observation {
+        fp::Observation {
+            metric: metric.into(),
+            value,
+            at: fp::Timestamp(at),
+        }
+    }
+
+    #[test]
+    fn pulled_readings_are_kept_for_the_metric_lookback_and_pushed_ones_pass_through() {
+        let policy = fp::parse_json(
+            r#"{"strategy": "target_tracking", "bounds": {"min": 1, "max": 10}, "metrics": [
+                {"name": "cpu", "kind": "cpu", "target": 60, "duration": "3m",
+                 "source": {"type": "cloud_eye", "metric_name": "cpu_util"}},
+                {"name": "rps", "kind": "custom", "target": 10, "per_instance": true,
+                 "source": {"type": "push"}}]}"#,
+        )
+        .unwrap();
+        let mut kept = Vec::new();
+        let min = 60_000;
+        // Four passes a minute apart; the same Cloud Eye datapoint may be read twice.
+        for (pass, at, v) in [
+            (0, 0, 10.0),
+            (1, min, 20.0),
+            (2, min, 20.0),
+            (3, 3 * min, 40.0),
+        ] {
+            let now = pass * min + 30_000;
+            let mut out = vec![obs("cpu", v, at), obs("rps", 5.0, now)];
+            merge_recent(&mut kept, &mut out, &policy, now);
+            let cpu: Vec<f64> = out
+                .iter()
+                .filter(|o| o.metric == "cpu")
+                .map(|o| o.value)
+                .collect();
+            let rps = out.iter().filter(|o| o.metric == "rps").count();
+            assert_eq!(
+                rps, 1,
+                "pushed readings are not buffered here (pass {pass})"
+            );
+            match pass {
+                0 => assert_eq!(cpu, vec![10.0]),
+                1 | 2 => assert_eq!(cpu, vec![10.0, 20.0], "no duplicate of one datapoint"),
+                _ => assert_eq!(cpu, vec![10.0, 20.0, 40.0]),
+            }
+        }
+        // Beyond the lookback (3 m window + 1 min margin) old readings are dropped.
+        let now = 5 * min;
+        let mut out = vec![obs("cpu", 50.0, 5 * min)];
+        merge_recent(&mut kept, &mut out, &policy, now);
+        let at: Vec<Millis> = out.iter().map(|o| o.at.0).collect();
+        assert_eq!(at, vec![min, 3 * min, 5 * min]);
+    }
 
     fn spec(min: u32, max: u32, initial: Option<u32>) -> PoolSpec {
         let mut s: PoolSpec = serde_json::from_value(serde_json::json!({
