@@ -1,7 +1,10 @@
 //! Compiles our transcription of the plugin protocol (`../../proto`) with protox (pure Rust,
 //! no `protoc`) and generates tonic server stubs.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time: a build script compiled in another checkout (a shared
+    // CARGO_TARGET_DIR) must still find this checkout's protos.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")?;
+    let proto_dir = std::path::Path::new(&manifest_dir).join("../../proto");
     let files = ["tfplugin6.proto", "plugin.proto"];
     for f in &files {
         println!("cargo:rerun-if-changed={}", proto_dir.join(f).display());

@@ -110,6 +110,16 @@ pub struct MetricModel {
     pub stale_after: Option<String>,
     /// Capacity proposed when `missing_data = "fallback"`.
     pub fallback_capacity: Option<u32>,
+    /// Trend read-ahead: a rising signal is read this far ahead along its fitted slope, e.g. `"4m"`; default `"0s"` (off).
+    pub trend_lead: Option<String>,
+    /// Observations the trend slope is fitted over; default `"10m"`.
+    pub trend_window: Option<String>,
+    /// The most the trend may raise the value, as a fraction of it; default `0.5`.
+    pub trend_max_raise: Option<f64>,
+    /// Standard errors subtracted from the fitted slope; default `1.0`.
+    pub trend_significance: Option<f64>,
+    /// Lowers the raise by this many median absolute changes between observations; default `0` (off).
+    pub trend_noise_margin: Option<f64>,
 }
 
 /// Where a signal comes from.
@@ -188,6 +198,8 @@ pub struct PredictionModel {
     pub seasonality: Option<Vec<String>>,
     /// How often the model is refitted, default `"6h"`.
     pub refit_interval: Option<String>,
+    /// The forecast counts at most as this multiple (>= 1) of the metric's current value; default none (no cap).
+    pub max_ratio: Option<f64>,
 }
 
 /// Spot / on-demand split.
@@ -324,6 +336,7 @@ impl PolicyModel {
             put(&mut x, "history_window", &p.history_window);
             put(&mut x, "seasonality", &p.seasonality);
             put(&mut x, "refit_interval", &p.refit_interval);
+            put(&mut x, "max_ratio", &p.max_ratio);
             m.insert("prediction".into(), J::Object(x));
         }
         if let Some(s) = &self.spot {
@@ -453,6 +466,14 @@ impl PolicyModel {
                 &def_in.policies,
             )
         });
+        // A metric with every optional field left out: the trend defaults.
+        let def_metric: Option<flexus_policy::Metric> = serde_json::from_value(
+            json!({"name": "_", "kind": "custom", "source": {"type": "push"}}),
+        )
+        .ok();
+        let differs = |get: fn(&flexus_policy::Metric) -> f64, x: &flexus_policy::Metric| {
+            def_metric.as_ref().is_none_or(|m| get(m) != get(x))
+        };
         let def_pred = PredictionSettings::default();
         let p = &pol.prediction;
         let prediction = (*p != def_pred).then(|| PredictionModel {
@@ -467,6 +488,7 @@ impl PolicyModel {
                 .then(|| p.seasonality.iter().map(|x| d(*x)).collect()),
             refit_interval: (p.refit_interval != def_pred.refit_interval)
                 .then(|| d(p.refit_interval)),
+            max_ratio: p.max_ratio,
         });
         let spot = (pol.spot != SpotMix::default()).then_some(SpotMixModel {
             on_demand_base: Some(pol.spot.on_demand_base),
@@ -581,6 +603,14 @@ impl PolicyModel {
                     stale_after: (x.stale_after != Duration::from_secs(120))
                         .then(|| d(x.stale_after)),
                     fallback_capacity: x.fallback_capacity,
+                    trend_lead: (!x.trend_lead.is_zero()).then(|| d(x.trend_lead)),
+                    trend_window: differs(|m| m.trend_window.as_secs_f64(), x)
+                        .then(|| d(x.trend_window)),
+                    trend_max_raise: differs(|m| m.trend_max_raise, x).then_some(x.trend_max_raise),
+                    trend_significance: differs(|m| m.trend_significance, x)
+                        .then_some(x.trend_significance),
+                    trend_noise_margin: differs(|m| m.trend_noise_margin, x)
+                        .then_some(x.trend_noise_margin),
                 })
                 .collect(),
             scale_out,
@@ -632,6 +662,11 @@ impl MetricModel {
         put(&mut m, "missing_data", &self.missing_data);
         put(&mut m, "stale_after", &self.stale_after);
         put(&mut m, "fallback_capacity", &self.fallback_capacity);
+        put(&mut m, "trend_lead", &self.trend_lead);
+        put(&mut m, "trend_window", &self.trend_window);
+        put(&mut m, "trend_max_raise", &self.trend_max_raise);
+        put(&mut m, "trend_significance", &self.trend_significance);
+        put(&mut m, "trend_noise_margin", &self.trend_noise_margin);
         J::Object(m)
     }
 }

@@ -23,7 +23,12 @@ fn spec_of(policy: flexus_policy::Policy) -> PolicySpec {
 #[test]
 fn every_example_policy_round_trips_through_the_terraform_model() {
     let mut n = 0;
-    for e in std::fs::read_dir(examples_dir()).expect("examples/policies") {
+    // The examples, and the simulator's candidate policies (they use the newest options).
+    let sim = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sim/policies");
+    let files = std::fs::read_dir(examples_dir())
+        .expect("examples/policies")
+        .chain(std::fs::read_dir(sim).expect("crates/sim/policies"));
+    for e in files {
         let path = e.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("read policy");
         let policy = match path.extension().and_then(|x| x.to_str()) {
@@ -45,7 +50,7 @@ fn every_example_policy_round_trips_through_the_terraform_model() {
         );
         n += 1;
     }
-    assert!(n >= 3, "found the example policies ({n})");
+    assert!(n >= 8, "found the example and candidate policies ({n})");
 }
 
 fn base_model() -> PolicyModel {
