@@ -200,6 +200,8 @@ pub struct PredictionModel {
     pub refit_interval: Option<String>,
     /// The forecast counts at most as this multiple (>= 1) of the metric's current value; default none (no cap).
     pub max_ratio: Option<f64>,
+    /// The forecast raises capacity only while its history's daily (shortest-period) seasonal strength is at least this (0-1); default none (always).
+    pub min_seasonal_strength: Option<f64>,
 }
 
 /// Spot / on-demand split.
@@ -337,6 +339,7 @@ impl PolicyModel {
             put(&mut x, "seasonality", &p.seasonality);
             put(&mut x, "refit_interval", &p.refit_interval);
             put(&mut x, "max_ratio", &p.max_ratio);
+            put(&mut x, "min_seasonal_strength", &p.min_seasonal_strength);
             m.insert("prediction".into(), J::Object(x));
         }
         if let Some(s) = &self.spot {
@@ -489,6 +492,7 @@ impl PolicyModel {
             refit_interval: (p.refit_interval != def_pred.refit_interval)
                 .then(|| d(p.refit_interval)),
             max_ratio: p.max_ratio,
+            min_seasonal_strength: p.min_seasonal_strength,
         });
         let spot = (pol.spot != SpotMix::default()).then_some(SpotMixModel {
             on_demand_base: Some(pol.spot.on_demand_base),

@@ -498,6 +498,15 @@ pub struct PredictionSettings {
     /// the cap is still bought ahead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ratio: Option<f64>,
+    /// The forecast may raise capacity only while the history it is fitted on is at
+    /// least this seasonal (0..=1; none = always): the strength of its shortest
+    /// seasonal period, `1 − var(remainder) / var(detrended)`
+    /// ([`crate::forecast::seasonality::seasonal_strength`]). A series whose bursts
+    /// do not recur at the same time of day then scales reactively only, instead of
+    /// holding capacity for yesterday's burst. Checked by the caller that computes the
+    /// forecast ([`PredictionSettings::admits_forecast`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_seasonal_strength: Option<f64>,
 }
 
 impl Default for PredictionSettings {
@@ -512,7 +521,35 @@ impl Default for PredictionSettings {
             seasonality: default_seasonality(),
             refit_interval: default_refit(),
             max_ratio: None,
+            min_seasonal_strength: None,
         }
+    }
+}
+
+impl PredictionSettings {
+    /// Whether a forecast fitted on a history with this seasonal strength
+    /// (`None`: unknown, e.g. under two cycles) may be passed to `decide()`:
+    /// always without `min_seasonal_strength`, otherwise only when the strength is
+    /// known and at least the minimum.
+    pub fn admits_forecast(&self, seasonal_strength: Option<f64>) -> bool {
+        match self.min_seasonal_strength {
+            None => true,
+            Some(min) => seasonal_strength.is_some_and(|s| s >= min),
+        }
+    }
+
+    /// The seasonal strength of a forecast history `y` (one point per `step_s`
+    /// seconds) for the policy's shortest seasonal period, as
+    /// [`PredictionSettings::admits_forecast`] expects it. `None` when no period
+    /// spans at least two points or the history is under two cycles.
+    pub fn seasonal_strength(&self, y: &[f64], step_s: f64) -> Option<f64> {
+        let period = self
+            .seasonality
+            .iter()
+            .map(|d| (d.as_secs_f64() / step_s).round() as usize)
+            .filter(|&p| p >= 2)
+            .min()?;
+        crate::forecast::seasonality::seasonal_strength(y, period)
     }
 }
 

@@ -402,6 +402,9 @@ impl Policy {
                 v.err(rp.clone(), format!("{rp} must be at least 1, got {r}"));
             }
         }
+        if let Some(s) = pr.min_seasonal_strength {
+            v.range(&pp.field("min_seasonal_strength"), s, 0.0, 1.0);
+        }
         v.duration_positive(&pp.field("lead_time"), pr.lead_time);
         v.duration_positive(&pp.field("history_window"), pr.history_window);
         v.duration_positive(&pp.field("refit_interval"), pr.refit_interval);

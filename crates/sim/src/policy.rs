@@ -102,6 +102,9 @@ pub struct PolicyAutoscaler {
     /// Forecast fits performed.
     pub fits: u64,
     last_decision: Option<Decision>,
+    /// Seasonal strength of the history at the last fit (see
+    /// `prediction.min_seasonal_strength`).
+    seasonal_strength: Option<f64>,
 }
 
 impl PolicyAutoscaler {
@@ -126,6 +129,7 @@ impl PolicyAutoscaler {
             would_have_raised: 0,
             fits: 0,
             last_decision: None,
+            seasonal_strength: None,
         })
     }
 
@@ -227,6 +231,7 @@ impl PolicyAutoscaler {
                 .ceil() as usize
                 + 2;
             let first = complete.last().map_or(0.0, |b| b.0 + self.bucket_s);
+            self.seasonal_strength = p.seasonal_strength(&y, self.bucket_s);
             if let Ok(f) = forecast::forecast(&y, &periods, horizon) {
                 self.fits += 1;
                 self.refit.store(now, first, self.bucket_s, f);
@@ -246,6 +251,9 @@ impl PolicyAutoscaler {
             best = Some(best.map_or(v, |b: f64| b.max(v)));
         }
         let value = best?;
+        if !p.admits_forecast(self.seasonal_strength) {
+            return None;
+        }
         Some(Prediction {
             at: Timestamp::from_millis(epoch_ms + (lead * 1000.0) as i64),
             values: vec![(metric, value)],
