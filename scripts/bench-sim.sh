@@ -3,11 +3,11 @@
 # docs/benchmarks.md and the charts in docs/benchmarks/sim-*.svg.
 #
 #   scripts/bench-sim.sh            # everything (statsforecast on up to M4_SERIES series, default 10)
-#   M4_SERIES=414 SF_TIMEOUT=2400 SF_JOBS=2 scripts/bench-sim.sh
+#   M4_SERIES=414 SF_TIMEOUT=3000 SF_JOBS=2 scripts/bench-sim.sh   # as in docs/benchmarks.md
 #
 # statsforecast's AutoARIMA is slow (published: 12.9 min for the 414 series on a larger
-# machine, about 3 CPU-minutes per series); the run is cut at SF_TIMEOUT seconds and the
-# first k series it finished are compared with ours on the same k.
+# machine; here about 1 min of wall time per series with 2 niced workers); the run is cut at
+# SF_TIMEOUT seconds and the first k series it finished are compared with ours on the same k.
 #
 # Steps: release build of the flexus-sim examples; every named trace against the
 # candidate default policy and all baselines (tables + charts + goal check);
