@@ -202,6 +202,8 @@ pub struct PredictionModel {
     pub max_ratio: Option<f64>,
     /// The forecast raises capacity only while its history's daily (shortest-period) seasonal strength is at least this (0-1); default none (always).
     pub min_seasonal_strength: Option<f64>,
+    /// Also apply the forecast's relative rise over the lead time to the metric's current value (the larger counts); default false.
+    pub relative_rise: Option<bool>,
 }
 
 /// Spot / on-demand split.
@@ -340,6 +342,7 @@ impl PolicyModel {
             put(&mut x, "refit_interval", &p.refit_interval);
             put(&mut x, "max_ratio", &p.max_ratio);
             put(&mut x, "min_seasonal_strength", &p.min_seasonal_strength);
+            put(&mut x, "relative_rise", &p.relative_rise);
             m.insert("prediction".into(), J::Object(x));
         }
         if let Some(s) = &self.spot {
@@ -493,6 +496,7 @@ impl PolicyModel {
                 .then(|| d(p.refit_interval)),
             max_ratio: p.max_ratio,
             min_seasonal_strength: p.min_seasonal_strength,
+            relative_rise: p.relative_rise.then_some(true),
         });
         let spot = (pol.spot != SpotMix::default()).then_some(SpotMixModel {
             on_demand_base: Some(pol.spot.on_demand_base),

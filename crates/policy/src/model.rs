@@ -507,6 +507,15 @@ pub struct PredictionSettings {
     /// forecast ([`PredictionSettings::admits_forecast`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_seasonal_strength: Option<f64>,
+    /// Also read the forecast as a relative change: the metric's current value times
+    /// the forecast's rise over the lead time (`forecast(now … now + lead) /
+    /// forecast(now)`, at least 1). The larger of this and the forecast level (when
+    /// admitted by `min_seasonal_strength`) is passed to `decide()`. The daily shape
+    /// of the load then buys capacity ahead of a usual rise without holding
+    /// yesterday's level. Default false. Computed by the caller
+    /// ([`PredictionSettings::prediction_value`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relative_rise: bool,
 }
 
 impl Default for PredictionSettings {
@@ -522,6 +531,7 @@ impl Default for PredictionSettings {
             refit_interval: default_refit(),
             max_ratio: None,
             min_seasonal_strength: None,
+            relative_rise: false,
         }
     }
 }
@@ -535,6 +545,42 @@ impl PredictionSettings {
         match self.min_seasonal_strength {
             None => true,
             Some(min) => seasonal_strength.is_some_and(|s| s >= min),
+        }
+    }
+
+    /// The value of the prediction metric to pass to `decide()` as the
+    /// [`crate::Prediction`], or `None` to pass none.
+    ///
+    /// `ahead` is the highest forecast over `[now, now + lead_time]`, `at_now` the
+    /// forecast for now, `current` the metric's latest value, `seasonal_strength`
+    /// what [`PredictionSettings::seasonal_strength`] measured on the history the
+    /// forecast was fitted on. The forecast level `ahead` counts when
+    /// [`PredictionSettings::admits_forecast`] allows it; with `relative_rise`,
+    /// `current · max(1, ahead / at_now)` counts too (when `at_now > 0` and `current`
+    /// is known); the larger is returned.
+    pub fn prediction_value(
+        &self,
+        ahead: f64,
+        at_now: Option<f64>,
+        current: Option<f64>,
+        seasonal_strength: Option<f64>,
+    ) -> Option<f64> {
+        let level = (ahead.is_finite() && self.admits_forecast(seasonal_strength)).then_some(ahead);
+        let relative = if self.relative_rise {
+            match (at_now, current) {
+                (Some(f), Some(c))
+                    if f > 0.0 && f.is_finite() && c.is_finite() && ahead.is_finite() =>
+                {
+                    Some(c * (ahead / f).max(1.0))
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match (level, relative) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         }
     }
 

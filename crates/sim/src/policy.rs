@@ -250,10 +250,20 @@ impl PolicyAutoscaler {
         if let Some(v) = self.refit.value_at(now + lead) {
             best = Some(best.map_or(v, |b: f64| b.max(v)));
         }
-        let value = best?;
-        if !p.admits_forecast(self.seasonal_strength) {
-            return None;
-        }
+        let ahead = best?;
+        let current = self
+            .cp
+            .policy()
+            .metrics
+            .iter()
+            .find(|m| m.name == metric)
+            .and_then(|m| obs.history.last().and_then(|s| metric_value(m.kind, s)));
+        let value = p.prediction_value(
+            ahead,
+            self.refit.value_at(now),
+            current,
+            self.seasonal_strength,
+        )?;
         Some(Prediction {
             at: Timestamp::from_millis(epoch_ms + (lead * 1000.0) as i64),
             values: vec![(metric, value)],

@@ -171,6 +171,55 @@ mod tests {
     }
 
     #[test]
+    fn a_gated_forecast_level_is_not_passed_on() {
+        let s = settings(Some(0.65));
+        assert_eq!(
+            s.prediction_value(120.0, Some(100.0), Some(90.0), Some(0.4)),
+            None
+        );
+        assert_eq!(
+            s.prediction_value(120.0, Some(100.0), Some(90.0), Some(0.7)),
+            Some(120.0)
+        );
+    }
+
+    #[test]
+    fn the_relative_rise_scales_the_current_value_by_the_forecast_rise() {
+        let mut s = settings(Some(0.65));
+        s.relative_rise = true;
+        // Not seasonal enough: only the relative rise counts (90 · 120/100).
+        let v = s
+            .prediction_value(120.0, Some(100.0), Some(90.0), Some(0.4))
+            .expect("relative");
+        assert!((v - 108.0).abs() < 1e-9, "{v}");
+        // Seasonal: the larger of the level and the relative rise.
+        let v = s
+            .prediction_value(120.0, Some(100.0), Some(200.0), Some(0.9))
+            .expect("both");
+        assert!((v - 240.0).abs() < 1e-9, "{v}");
+    }
+
+    #[test]
+    fn a_forecast_fall_never_lowers_the_relative_value_below_the_current_one() {
+        let s = crate::PredictionSettings {
+            relative_rise: true,
+            min_seasonal_strength: Some(1.0),
+            ..settings(None)
+        };
+        assert_eq!(
+            s.prediction_value(50.0, Some(100.0), Some(90.0), Some(0.2)),
+            Some(90.0)
+        );
+        // Without a forecast for now or a current value there is nothing to scale.
+        assert_eq!(s.prediction_value(50.0, None, Some(90.0), Some(0.2)), None);
+        assert_eq!(
+            s.prediction_value(50.0, Some(0.0), Some(90.0), Some(0.2)),
+            None
+        );
+        assert_eq!(s.prediction_value(50.0, Some(100.0), None, Some(0.2)), None);
+    }
+
+    #[test]
     fn short_constant_or_non_finite_series_have_no_strength() {
         assert_eq!(seasonal_strength(&[1.0; 30], 24), None);
         assert_eq!(seasonal_strength(&[5.0; 96], 24), None);
