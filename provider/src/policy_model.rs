@@ -200,7 +200,7 @@ pub struct PredictionModel {
     pub refit_interval: Option<String>,
     /// The forecast counts at most as this multiple (>= 1) of the metric's current value; default none (no cap).
     pub max_ratio: Option<f64>,
-    /// The forecast raises capacity only while its history's daily (shortest-period) seasonal strength is at least this (0-1); default none (always).
+    /// The forecast level counts only while its history's daily (shortest-period) seasonal strength is at least this (0-1); default none (always).
     pub min_seasonal_strength: Option<f64>,
     /// Also apply the forecast's relative rise over the lead time to the metric's current value (the larger counts); default false.
     pub relative_rise: Option<bool>,
