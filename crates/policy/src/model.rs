@@ -498,13 +498,13 @@ pub struct PredictionSettings {
     /// the cap is still bought ahead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ratio: Option<f64>,
-    /// The forecast may raise capacity only while the history it is fitted on is at
-    /// least this seasonal (0..=1; none = always): the strength of its shortest
-    /// seasonal period, `1 − var(remainder) / var(detrended)`
+    /// The forecast level counts only while the history it is fitted on is at least
+    /// this seasonal (0..=1; none = always): the strength of its shortest seasonal
+    /// period, `1 − var(remainder) / var(detrended)`
     /// ([`crate::forecast::seasonality::seasonal_strength`]). A series whose bursts
-    /// do not recur at the same time of day then scales reactively only, instead of
-    /// holding capacity for yesterday's burst. Checked by the caller that computes the
-    /// forecast ([`PredictionSettings::admits_forecast`]).
+    /// do not recur at the same time of day then does not hold capacity for
+    /// yesterday's burst (`relative_rise` is not gated). Checked by the caller that
+    /// computes the forecast ([`PredictionSettings::prediction_value`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_seasonal_strength: Option<f64>,
     /// Also read the forecast as a relative change: the metric's current value times
