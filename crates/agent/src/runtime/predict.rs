@@ -3,7 +3,9 @@
 //! represented by its time-weighted mean), the model is refitted every
 //! `prediction.refit_interval` on a blocking thread, and the highest forecast over
 //! `[now, now + lead_time]` is what the pass hands to `decide()` as a
-//! [`fp::Prediction`].
+//! [`fp::Prediction`] — after the policy's own rules on it
+//! (`PredictionSettings::prediction_value`: the `min_seasonal_strength` gate measured on
+//! the fitted history, and `relative_rise`), the same call the simulator makes.
 //!
 //! Guarantees:
 //! - The history survives a restart: every pass that adds samples upserts the buckets
@@ -43,6 +45,8 @@ struct PoolForecast {
     buckets: Buckets,
     refit: Refit,
     last_sample_ms: Option<Millis>,
+    /// Seasonal strength of the history of the last fit (`prediction.min_seasonal_strength`).
+    seasonal_strength: Option<f64>,
 }
 
 /// What the forecaster gives one pass.
@@ -172,6 +176,10 @@ impl Forecaster {
         if st.refit.due(now_s, p.refit_interval.as_secs_f64()) {
             match st.buckets.fit_request(now_s, p, BucketStat::Mean) {
                 Some(req) => {
+                    // Gaps are NaN in the request; interpolated for the strength as for the fit.
+                    st.seasonal_strength = fp::forecast::clean(&req.y)
+                        .ok()
+                        .and_then(|y| p.seasonal_strength(&y, req.step));
                     let started = Instant::now();
                     let joined = tokio::task::spawn_blocking(move || {
                         let r = req.run();
@@ -201,9 +209,25 @@ impl Forecaster {
 
         // 3. The value for decide().
         let lead = p.lead_time.as_secs_f64();
-        let value = buckets::peak_over(&st.refit, now_s, lead, st.buckets.length());
-        if value.is_none() && note.is_none() {
+        let ahead = buckets::peak_over(&st.refit, now_s, lead, st.buckets.length());
+        if ahead.is_none() && note.is_none() {
             note = Some("the last fit does not cover now + lead_time".into());
+        }
+        // The policy's rules on the forecast (seasonality gate, relative rise), as in the simulator.
+        let current = samples
+            .iter()
+            .filter(|s| s.metric == metric && s.at <= now && s.value.is_finite())
+            .max_by_key(|s| s.at)
+            .map(|s| s.value);
+        let value = ahead.and_then(|a| {
+            p.prediction_value(a, st.refit.value_at(now_s), current, st.seasonal_strength)
+        });
+        if ahead.is_some() && value.is_none() && note.is_none() {
+            note = Some(format!(
+                "forecast level not used: seasonal strength {} below min_seasonal_strength",
+                st.seasonal_strength
+                    .map_or_else(|| "unknown".to_owned(), |x| format!("{x:.2}"))
+            ));
         }
         let last = st.refit.last.as_ref();
         if note.is_none() {
@@ -254,6 +278,7 @@ async fn load(
                     buckets: Buckets::from_parts(BUCKET_S, h.buckets),
                     refit: Refit::default(),
                     last_sample_ms: h.header.last_sample_ms,
+                    seasonal_strength: None,
                 },
                 false,
             )
@@ -264,6 +289,7 @@ async fn load(
                 buckets: Buckets::new(BUCKET_S),
                 refit: Refit::default(),
                 last_sample_ms: None,
+                seasonal_strength: None,
             },
             other.is_some(),
         ),
@@ -356,6 +382,43 @@ mod tests {
             "refitted on the first pass after the restart"
         );
         assert_eq!(store.get_forecast("a", "p").await.unwrap().unwrap(), stored);
+    }
+
+    #[tokio::test]
+    async fn the_forecast_level_needs_the_policys_seasonal_strength() {
+        let mut pol = policy("rps", true);
+        pol.prediction.min_seasonal_strength = Some(0.5);
+        let now = 180 * 60_000;
+        // The hourly cycle: strongly seasonal, the forecast counts.
+        let store = SqliteStore::in_memory().await.unwrap();
+        let key = PoolKey::new("a", "p");
+        let out = Forecaster::default()
+            .step(&store, &key, &pol, &readings("rps", 1, 180), now)
+            .await
+            .unwrap();
+        assert!(out.prediction.is_some(), "{:?}", out.record);
+        // Noise with no cycle: the level is refused, and the log says why.
+        let mut seed = 11u64;
+        let noise: Vec<PushedPoint> = (1..=180)
+            .map(|m| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                PushedPoint {
+                    metric: "rps".into(),
+                    at: m * 60_000,
+                    value: 20.0 + ((seed >> 33) % 60) as f64,
+                }
+            })
+            .collect();
+        let store = SqliteStore::in_memory().await.unwrap();
+        let out = Forecaster::default()
+            .step(&store, &key, &pol, &noise, now)
+            .await
+            .unwrap();
+        assert!(out.prediction.is_none());
+        let note = out.record.and_then(|r| r.note).unwrap_or_default();
+        assert!(note.contains("below min_seasonal_strength"), "{note}");
     }
 
     #[tokio::test]
