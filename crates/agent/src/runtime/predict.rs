@@ -388,14 +388,24 @@ mod tests {
     async fn the_forecast_level_needs_the_policys_seasonal_strength() {
         let mut pol = policy("rps", true);
         pol.prediction.min_seasonal_strength = Some(0.5);
-        let now = 180 * 60_000;
+        let step = |readings: Vec<PushedPoint>| {
+            let pol = pol.clone();
+            async move {
+                let store = SqliteStore::in_memory().await.unwrap();
+                Forecaster::default()
+                    .step(
+                        &store,
+                        &PoolKey::new("a", "p"),
+                        &pol,
+                        &readings,
+                        180 * 60_000,
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
         // The hourly cycle: strongly seasonal, the forecast counts.
-        let store = SqliteStore::in_memory().await.unwrap();
-        let key = PoolKey::new("a", "p");
-        let out = Forecaster::default()
-            .step(&store, &key, &pol, &readings("rps", 1, 180), now)
-            .await
-            .unwrap();
+        let out = step(readings("rps", 1, 180)).await;
         assert!(out.prediction.is_some(), "{:?}", out.record);
         // Noise with no cycle: the level is refused, and the log says why.
         let mut seed = 11u64;
@@ -411,11 +421,7 @@ mod tests {
                 }
             })
             .collect();
-        let store = SqliteStore::in_memory().await.unwrap();
-        let out = Forecaster::default()
-            .step(&store, &key, &pol, &noise, now)
-            .await
-            .unwrap();
+        let out = step(noise).await;
         assert!(out.prediction.is_none());
         let note = out.record.and_then(|r| r.note).unwrap_or_default();
         assert!(note.contains("below min_seasonal_strength"), "{note}");

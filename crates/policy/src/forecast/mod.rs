@@ -206,13 +206,7 @@ pub fn forecast(
     }
     let y = clean(history)?;
     let n = y.len();
-    let mut usable: Vec<usize> = periods
-        .iter()
-        .copied()
-        .filter(|&p| p >= 2 && n >= 2 * p)
-        .collect();
-    usable.sort_unstable();
-    usable.dedup();
+    let usable = usable_periods(periods, n);
     let shortest = periods
         .iter()
         .copied()
