@@ -95,3 +95,17 @@ fn a_policy_file_with_a_bad_field_is_reported_with_the_file_name() {
     assert!(e.to_string().contains("bad.json"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// examples/policies/web-predictive.hcl is the benchmarked default in HCL: the two
+/// must not drift apart.
+#[test]
+fn the_hcl_example_is_the_benchmarked_default_policy() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let hcl = flexus_sim::policy::load_policy_file(
+        &root.join("../../examples/policies/web-predictive.hcl"),
+    )
+    .expect("the example parses");
+    let json = flexus_sim::policy::load_policy_file(&root.join("policies/sim-default-x1.json"))
+        .expect("the default parses");
+    assert_eq!(hcl, json);
+}

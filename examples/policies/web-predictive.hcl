@@ -1,0 +1,57 @@
+# The simulator's default for a Flexus X (x1) web or API pool, in HCL: the policy that beats
+# Kubernetes HPA and AWS target tracking on both SLO-violation minutes and instance-hours on
+# nasa-http-1995, worldcup98 and nyc-taxi (docs/benchmarks.md, "Goal check").
+#
+# Capacity follows the request rate per instance (pushed by the load balancer to
+# POST /v1/namespaces/{ns}/pools/{name}/metrics). A rising rate is read 6 minutes ahead along
+# its 5-minute slope (at most +20 %, and only a rise well beyond the rate's per-minute
+# jitter), so instances launched now meet the load they will find after boot and warm-up.
+# A forecast of the rate buys capacity 3 minutes ahead, but its level only counts while the
+# history has a clear daily cycle, it never counts for more than 1.25 x the current rate, and
+# its rise over the lead time is also applied to the current rate. Scale-in waits just over
+# 5 minutes, then follows the load down at once.
+
+strategy            = "target_tracking"
+evaluation_interval = "15s"
+tolerance           = 0.05
+
+bounds {
+  min = 1
+  max = 1000
+}
+
+metric "requests" {
+  kind         = "custom"
+  target       = 31.5 # requests/s per instance (x1.2u.4g: 34.8 at the p95 SLO)
+  per_instance = true
+  source "push" {}
+  trend_lead         = "6m"
+  trend_window       = "5m"
+  trend_max_raise    = 0.2
+  trend_significance = 0.5
+  trend_noise_margin = 8
+}
+
+scale_out {
+  policies = [] # no rate limit
+}
+
+scale_in {
+  stabilisation_window = "5m15s"
+  policy {
+    type   = "percent"
+    value  = 100
+    period = "15s"
+  }
+}
+
+prediction {
+  enabled               = true
+  mode                  = "forecast_and_scale"
+  metric                = "requests"
+  target_per_instance   = 35
+  lead_time             = "3m"
+  max_ratio             = 1.25
+  min_seasonal_strength = 0.65
+  relative_rise         = true
+}
