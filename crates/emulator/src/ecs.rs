@@ -686,6 +686,15 @@ fn name_matches(name: &str, pattern: &str) -> bool {
     })
 }
 
+/// Whether the filter `t` is exactly `"{k}={v}"` (without building that string: the
+/// list filter runs for every server on every call).
+fn is_pair(t: &str, k: &str, v: &str) -> bool {
+    t.len() == k.len() + 1 + v.len()
+        && t.starts_with(k)
+        && t[k.len()..].starts_with('=')
+        && t.ends_with(v)
+}
+
 /// `GET /v1/{project_id}/cloudservers/detail`.
 pub async fn list(Ext(emu): Ext<Arc<Emulator>>, RawQuery(q): RawQuery) -> ApiResult {
     let pairs = q
@@ -737,8 +746,8 @@ pub async fn list(Ext(emu): Ext<Arc<Emulator>>, RawQuery(q): RawQuery) -> ApiRes
                     return ids.contains(&s.id);
                 }
                 s.phase != Phase::Deleted
-                    && tags.iter().all(|t| s.tags.iter().any(|(k, v)| format!("{k}={v}") == *t))
-                    && !not_tags.iter().any(|t| s.tags.iter().any(|(k, v)| format!("{k}={v}") == *t || k == t))
+                    && tags.iter().all(|t| s.tags.iter().any(|(k, v)| is_pair(t, k, v)))
+                    && !not_tags.iter().any(|t| s.tags.iter().any(|(k, v)| is_pair(t, k, v) || k == t))
                     && status.as_deref().is_none_or(|st| st == s.status())
                     && name.as_deref().is_none_or(|n| name_matches(&s.name, n))
                     && flavor.as_deref().is_none_or(|f| f == s.flavor)
@@ -1086,6 +1095,17 @@ mod tests {
         assert!(name_matches("web-0001", "w.b-00"));
         assert!(!name_matches("web-0001", "api"));
         assert!(name_matches("x", ""));
+    }
+
+    #[test]
+    fn tag_filter_matches_only_the_exact_key_value_pair() {
+        assert!(is_pair("flexus-pool=web", "flexus-pool", "web"));
+        assert!(is_pair("k=", "k", ""));
+        assert!(!is_pair("flexus-pool=web", "flexus-pool", "we"));
+        assert!(!is_pair("flexus-pool=web", "flexus-poo", "l=web"));
+        assert!(!is_pair("flexus-pool:web", "flexus-pool", "web"));
+        assert!(!is_pair("flexus-pool=web2", "flexus-pool", "web"));
+        assert!(!is_pair("aflexus-pool=web", "flexus-pool", "web"));
     }
 
     #[test]
