@@ -194,10 +194,8 @@ async fn main() {
         .buffer_unordered(32)
         .collect::<Vec<_>>()
         .await;
-    eprintln!(
-        "declared {pools} pools in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let declare_s = t.elapsed().as_secs_f64();
+    eprintln!("declared {pools} pools in {declare_s:.1} s");
 
     // Warm up: every pool gets its first instance and a couple of passes.
     let warm = Duration::from_secs(45);
@@ -206,6 +204,7 @@ async fn main() {
 
     let p0 = passes(&http, &url).await;
     let c0 = proc_cpu_seconds(pid);
+    let e0 = proc_cpu_seconds(std::process::id());
     let t0 = Instant::now();
     let mut rss_max: f64 = 0.0;
     while t0.elapsed() < Duration::from_secs(measure) {
@@ -214,9 +213,11 @@ async fn main() {
     }
     let p1 = passes(&http, &url).await;
     let c1 = proc_cpu_seconds(pid);
+    let e1 = proc_cpu_seconds(std::process::id());
     let secs = t0.elapsed().as_secs_f64();
     let per_15s = (p1 - p0) / secs * 15.0;
     let cpu = (c1 - c0) / secs;
+    let emu_cpu = (e1 - e0) / secs;
 
     // Load step on one pool: time from the step to the create call.
     let target = "p00000";
@@ -244,12 +245,22 @@ async fn main() {
     let _ = child.kill();
     let _ = child.wait();
     println!("pools: {pools}");
+    println!("declared (put_pool + put_policy, 32 at a time): {declare_s:.1} s");
     println!(
         "reconcile passes per 15 s: {per_15s:.0} ({:.0}% of pools)",
         per_15s / pools as f64 * 100.0
     );
     println!("agent CPU: {cpu:.2} cores");
     println!("agent RSS (max): {rss_max:.0} MiB");
+    println!(
+        "agent CPU per pass: {:.2} ms",
+        if p1 > p0 {
+            (c1 - c0) / (p1 - p0) * 1000.0
+        } else {
+            0.0
+        }
+    );
+    println!("emulator process CPU (emulator + this bench's sampling): {emu_cpu:.2} cores");
     match to_create {
         Some(s) => println!("load step -> create call: {s:.1} s"),
         None => println!("load step -> create call: none within 90 s"),

@@ -440,6 +440,7 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
         );
         if let Some(t) = token {
             state.tokens.insert(t, TokenRec { body_hash, job_id: jid.clone(), server_ids: ids.clone(), created: now });
+            state.expires_at(now + chrono::Duration::hours(crate::state::TOKEN_TTL_HOURS * 2));
         }
         Ok(respond(StatusCode::OK, json!({"job_id": jid, "serverIds": ids})))
     });

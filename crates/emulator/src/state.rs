@@ -301,12 +301,19 @@ pub struct State {
     /// Metrics written by the workload driver (not persisted; regenerated).
     #[serde(skip)]
     pub driver_metrics: MetricStore,
+    /// No token or finished job expires before this time (`None`: unknown, scan). Not
+    /// persisted; lets [`State::advance`] skip the expiry scans on most requests. Code
+    /// that inserts a token or sets a job's end calls [`State::expires_at`].
+    #[serde(skip)]
+    pub housekeeping_due: Option<DateTime<Utc>>,
 }
 
 /// Current format version.
 pub const STATE_VERSION: u32 = 1;
 /// Lifetime of `X-Client-Token`s.
 pub const TOKEN_TTL_HOURS: i64 = 8;
+/// How long a finished job stays visible.
+pub const JOB_TTL_HOURS: i64 = 24;
 
 impl State {
     /// Empty state at `now`.
@@ -327,6 +334,14 @@ impl State {
             ip_counter: 0,
             custom_metrics: MetricStore::default(),
             driver_metrics: MetricStore::default(),
+            housekeeping_due: None,
+        }
+    }
+
+    /// Notes that a token or job will expire at `at` (keeps `housekeeping_due` a lower bound).
+    pub fn expires_at(&mut self, at: DateTime<Utc>) {
+        if let Some(d) = self.housekeeping_due {
+            self.housekeeping_due = Some(d.min(at));
         }
     }
 
@@ -497,15 +512,38 @@ impl State {
                     JobState::Success
                 };
                 job.end = job.sub_jobs.iter().map(|s| s.done_at).max().or(Some(now));
+                if let (Some(d), Some(e)) = (self.housekeeping_due, job.end) {
+                    self.housekeeping_due = Some(d.min(e + Duration::hours(JOB_TTL_HOURS)));
+                }
                 changed = true;
             }
         }
         // Housekeeping: old tokens and jobs.
-        let token_cutoff = now - Duration::hours(TOKEN_TTL_HOURS * 2);
-        self.tokens.retain(|_, t| t.created > token_cutoff);
-        let job_cutoff = now - Duration::hours(24);
-        self.jobs
-            .retain(|_, j| j.end.is_none_or(|e| e > job_cutoff));
+        // Tokens live until `created + 2 × TTL`, finished jobs until `end + JOB_TTL`; both
+        // scans run only once the earliest of those times has come.
+        if self.housekeeping_due.is_none_or(|d| d <= now) {
+            let token_ttl = Duration::hours(TOKEN_TTL_HOURS * 2);
+            let job_ttl = Duration::hours(JOB_TTL_HOURS);
+            let token_cutoff = now - token_ttl;
+            self.tokens.retain(|_, t| t.created > token_cutoff);
+            let job_cutoff = now - job_ttl;
+            self.jobs
+                .retain(|_, j| j.end.is_none_or(|e| e > job_cutoff));
+            let next_token = self.tokens.values().map(|t| t.created + token_ttl).min();
+            let next_job = self
+                .jobs
+                .values()
+                .filter_map(|j| j.end)
+                .map(|e| e + job_ttl)
+                .min();
+            self.housekeeping_due = Some(
+                next_token
+                    .into_iter()
+                    .chain(next_job)
+                    .min()
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            );
+        }
         // Workload driver.
         crate::workload::drive(self, prev, now, config);
         self.custom_metrics.expire(now);
