@@ -405,7 +405,7 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
             state.servers.insert(
                 id.clone(),
                 ServerRec {
-                    id,
+                    id: id.clone(),
                     name,
                     flavor: flavor.name.clone(),
                     image: s.image_ref.clone(),
@@ -432,6 +432,7 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
                     reclaim_at: None,
                 },
             );
+            state.index_tags(&id);
         }
         let jid = job_id();
         state.jobs.insert(
@@ -738,10 +739,18 @@ pub async fn list(Ext(emu): Ext<Arc<Emulator>>, RawQuery(q): RawQuery) -> ApiRes
     let name = get("name");
     let flavor = get("flavor");
     emu.with(|inner, cfg| {
-        let mut all: Vec<&ServerRec> = inner
-            .state
-            .servers
-            .values()
+        // A tag filter starts from the servers indexed under its first pair (every
+        // server carrying it, maybe a few stale ones the full filter below drops).
+        inner.state.ensure_tag_index();
+        let state = &inner.state;
+        let candidates: Vec<&ServerRec> = match tags.first() {
+            Some(pair) if ids.is_empty() => state
+                .maybe_tagged(pair)
+                .unwrap_or_else(|| state.servers.values().collect()),
+            _ => state.servers.values().collect(),
+        };
+        let mut all: Vec<&ServerRec> = candidates
+            .into_iter()
             .filter(|s| {
                 if !ids.is_empty() {
                     return ids.contains(&s.id);
@@ -988,6 +997,7 @@ pub async fn tags_action(
         }
         s.tags = tags;
         s.updated = now;
+        inner.state.index_tags(&id);
         Ok(())
     })?;
     emu.mark_dirty();

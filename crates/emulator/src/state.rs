@@ -5,7 +5,7 @@
 //! servers expire, spot servers get reclaim notices and disappear, jobs settle and the
 //! workload driver writes metric samples.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
@@ -306,6 +306,11 @@ pub struct State {
     /// that inserts a token or sets a job's end calls [`State::expires_at`].
     #[serde(skip)]
     pub housekeeping_due: Option<DateTime<Utc>>,
+    /// Server ids by `"key=value"` tag pair (`None`: not built yet). Not persisted. A
+    /// superset: every current pair of every server is in it, but an entry may be stale
+    /// (a tag since changed), so readers re-check the server's tags.
+    #[serde(skip)]
+    pub tag_index: Option<HashMap<String, BTreeSet<String>>>,
 }
 
 /// Current format version.
@@ -335,7 +340,61 @@ impl State {
             custom_metrics: MetricStore::default(),
             driver_metrics: MetricStore::default(),
             housekeeping_due: None,
+            tag_index: None,
         }
+    }
+
+    /// Adds the tag pairs of server `id` to the tag index (call after inserting a server
+    /// or changing its tags).
+    pub fn index_tags(&mut self, id: &str) {
+        let (Some(ix), Some(s)) = (self.tag_index.as_mut(), self.servers.get(id)) else {
+            return;
+        };
+        for (k, v) in &s.tags {
+            ix.entry(format!("{k}={v}"))
+                .or_default()
+                .insert(id.to_string());
+        }
+    }
+
+    fn unindex_tags(&mut self, id: &str) {
+        let (Some(ix), Some(s)) = (self.tag_index.as_mut(), self.servers.get(id)) else {
+            return;
+        };
+        for (k, v) in &s.tags {
+            let pair = format!("{k}={v}");
+            if let Some(set) = ix.get_mut(&pair) {
+                set.remove(id);
+                if set.is_empty() {
+                    ix.remove(&pair);
+                }
+            }
+        }
+    }
+
+    /// Builds the tag index if it is not built yet.
+    pub fn ensure_tag_index(&mut self) {
+        if self.tag_index.is_some() {
+            return;
+        }
+        let mut ix: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (id, s) in &self.servers {
+            for (k, v) in &s.tags {
+                ix.entry(format!("{k}={v}")).or_default().insert(id.clone());
+            }
+        }
+        self.tag_index = Some(ix);
+    }
+
+    /// Servers that may carry the tag pair `"key=value"` (a superset: check the tags).
+    /// `None` when the index is not built.
+    pub fn maybe_tagged<'a>(&'a self, pair: &str) -> Option<Vec<&'a ServerRec>> {
+        let ix = self.tag_index.as_ref()?;
+        Some(
+            ix.get(pair)
+                .map(|ids| ids.iter().filter_map(|id| self.servers.get(id)).collect())
+                .unwrap_or_default(),
+        )
     }
 
     /// Notes that a token or job will expire at `at` (keeps `housekeeping_due` a lower bound).
@@ -486,6 +545,7 @@ impl State {
                 && s.phase == Phase::Deleted
                 && s.gone_at.is_some_and(|g| g <= now)
             {
+                self.unindex_tags(id);
                 self.servers.remove(id);
                 changed = true;
             }
@@ -570,4 +630,71 @@ impl State {
 /// Seconds as a chrono duration (millisecond precision).
 pub fn ms(seconds: f64) -> Duration {
     Duration::milliseconds((seconds * 1000.0).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(id: &str, pool: &str, now: DateTime<Utc>) -> ServerRec {
+        ServerRec {
+            id: id.into(),
+            name: id.into(),
+            flavor: "x1.1u.1g".into(),
+            image: "img".into(),
+            vpc_id: "vpc".into(),
+            subnet_ids: vec!["subnet".into()],
+            security_groups: Vec::new(),
+            availability_zone: "az1".into(),
+            key_name: None,
+            tags: vec![("flexus-pool".into(), pool.into())],
+            metadata: BTreeMap::new(),
+            ip: "192.168.0.2".into(),
+            phase: Phase::Active,
+            created: now,
+            updated: now,
+            boot_done_at: now,
+            launched_at: Some(now),
+            warmup_s: 0.0,
+            spot: false,
+            price_per_hour: 0.0,
+            delete_at: None,
+            terminated_at: None,
+            gone_at: None,
+            reclaim_notice_at: None,
+            reclaim_at: None,
+        }
+    }
+
+    fn ids(v: Option<Vec<&ServerRec>>) -> Vec<String> {
+        v.unwrap_or_default().iter().map(|s| s.id.clone()).collect()
+    }
+
+    #[test]
+    fn tag_index_holds_every_current_pair_and_forgets_removed_servers() {
+        let now = Utc::now();
+        let cfg = EmulatorConfig::default();
+        let mut st = State::new(now, &cfg);
+        st.servers.insert("a".into(), server("a", "web", now));
+        assert_eq!(st.maybe_tagged("flexus-pool=web").map(|v| v.len()), None);
+        st.ensure_tag_index();
+        st.servers.insert("b".into(), server("b", "web", now));
+        st.index_tags("b");
+        assert_eq!(ids(st.maybe_tagged("flexus-pool=web")), ["a", "b"]);
+        // A tag change adds the new pair; the old entry may stay (readers re-check).
+        if let Some(s) = st.servers.get_mut("b") {
+            s.tags = vec![("flexus-pool".into(), "api".into())];
+        }
+        st.index_tags("b");
+        assert_eq!(ids(st.maybe_tagged("flexus-pool=api")), ["b"]);
+        // A server that expires leaves the index.
+        if let Some(s) = st.servers.get_mut("a") {
+            s.phase = Phase::Deleted;
+            s.gone_at = Some(now);
+        }
+        st.advance(now + Duration::seconds(1), &cfg, &mut rand::rng());
+        assert!(!st.servers.contains_key("a"));
+        assert_eq!(ids(st.maybe_tagged("flexus-pool=web")), ["b"]);
+        assert!(ids(st.maybe_tagged("flexus-pool=missing")).is_empty());
+    }
 }
