@@ -435,6 +435,7 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
             state.index_tags(&id);
         }
         let jid = job_id();
+        state.events_changed();
         state.jobs.insert(
             jid.clone(),
             JobRec { job_id: jid.clone(), kind: JobKind::Create, begin: now, end: None, state: JobState::Running, sub_jobs },
@@ -865,6 +866,7 @@ pub async fn delete(Ext(emu): Ext<Arc<Emulator>>, body: Bytes) -> ApiResult {
             });
         }
         let jid = job_id();
+        st.events_changed();
         st.jobs.insert(
             jid.clone(),
             JobRec {

@@ -311,6 +311,12 @@ pub struct State {
     /// (a tag since changed), so readers re-check the server's tags.
     #[serde(skip)]
     pub tag_index: Option<HashMap<String, BTreeSet<String>>>,
+    /// No server boots, deletes, is reclaimed or expires and no job settles before this
+    /// time, and no spot server is exposed to the reclaim hazard (`None`: unknown, scan).
+    /// Not persisted. Code outside [`State::advance`] that adds servers or jobs or sets
+    /// such a time calls [`State::events_changed`].
+    #[serde(skip)]
+    pub quiet_until: Option<DateTime<Utc>>,
 }
 
 /// Current format version.
@@ -341,7 +347,45 @@ impl State {
             driver_metrics: MetricStore::default(),
             housekeeping_due: None,
             tag_index: None,
+            quiet_until: None,
         }
+    }
+
+    /// Servers or jobs were added, or a boot/delete/reclaim time set: the next
+    /// [`State::advance`] scans them all.
+    pub fn events_changed(&mut self) {
+        self.quiet_until = None;
+    }
+
+    /// The earliest time at which [`State::advance`] has server or job work to do, or
+    /// `None` when every advance must scan (a spot server exposed to the hazard).
+    fn next_event(&self) -> Option<DateTime<Utc>> {
+        let mut next = DateTime::<Utc>::MAX_UTC;
+        for s in self.servers.values() {
+            let at = match s.phase {
+                Phase::Active if s.spot && s.reclaim_at.is_none() => return None,
+                Phase::Deleted => s.gone_at,
+                Phase::Build if s.delete_at.is_none() => Some(
+                    s.reclaim_at
+                        .map_or(s.boot_done_at, |r| r.min(s.boot_done_at)),
+                ),
+                _ => match (s.delete_at, s.reclaim_at) {
+                    (Some(d), Some(r)) => Some(d.min(r)),
+                    (d, r) => d.or(r),
+                },
+            };
+            if let Some(at) = at {
+                next = next.min(at);
+            }
+        }
+        for j in self.jobs.values().filter(|j| j.state == JobState::Running) {
+            for sj in &j.sub_jobs {
+                if sj.state == JobState::Running {
+                    next = next.min(sj.done_at);
+                }
+            }
+        }
+        Some(next)
     }
 
     /// Adds the tag pairs of server `id` to the tag index (call after inserting a server
@@ -419,6 +463,7 @@ impl State {
         notice_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> bool {
+        self.quiet_until = None;
         let Some(s) = self.servers.get_mut(id) else {
             return false;
         };
@@ -463,120 +508,128 @@ impl State {
         }
         let prev = self.now;
         let mut changed = false;
-        // Spot hazard over (prev, now]: reclaim notices.
-        // Every request advances the world, so the scans below only collect the few
-        // servers with something due (no clones of the others): O(servers) comparisons.
-        let dt_h = (now - prev).num_milliseconds() as f64 / 3_600_000.0;
-        let spot_ids: Vec<(String, String)> = self
-            .servers
-            .iter()
-            .filter(|(_, s)| s.spot && s.phase == Phase::Active && s.reclaim_at.is_none())
-            .map(|(id, s)| (id.clone(), s.flavor.clone()))
-            .collect();
-        for (id, flavor) in &spot_ids {
-            let h = self.hazard(flavor, config);
-            if h > 0.0 && rng.random::<f64>() < 1.0 - (-h * dt_h).exp() {
-                let span = (now - prev).num_milliseconds().max(1);
-                let notice = prev + Duration::milliseconds(rng.random_range(0..span));
-                self.schedule_reclaim(id, notice, notice + ms(config.spot_notice_seconds));
-                changed = true;
-            }
-        }
-        // Boots, deletes, reclaims, expiry, in time order per server.
-        let due = |s: &ServerRec| match s.phase {
-            Phase::Build if s.delete_at.is_none() && s.boot_done_at <= now => true,
-            Phase::Deleted => s.gone_at.is_some_and(|g| g <= now),
-            _ => s.delete_at.is_some_and(|t| t <= now) || s.reclaim_at.is_some_and(|t| t <= now),
-        };
-        let ids: Vec<String> = self
-            .servers
-            .iter()
-            .filter(|(_, s)| due(s))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &ids {
-            let Some(s) = self.servers.get(id).cloned() else {
-                continue;
-            };
-            if s.phase == Phase::Build && s.delete_at.is_none() && s.boot_done_at <= now {
-                let t = s.boot_done_at;
-                let pool = s.tag(&config.pool_tag_key).map(str::to_string);
-                if let Some(m) = self.servers.get_mut(id) {
-                    m.phase = Phase::Active;
-                    m.launched_at = Some(t);
-                    m.updated = t;
-                }
-                self.billing.insert(
-                    id.clone(),
-                    BillingRec {
-                        server_id: id.clone(),
-                        name: s.name.clone(),
-                        flavor: s.flavor.clone(),
-                        pool,
-                        spot: s.spot,
-                        price_per_hour: s.price_per_hour,
-                        start: t,
-                        end: None,
-                        reclaimed: false,
-                    },
-                );
-                changed = true;
-            }
-            let s = match self.servers.get(id) {
-                Some(s) => s.clone(),
-                None => continue,
-            };
-            if s.phase != Phase::Deleted {
-                let del = s.delete_at.filter(|t| *t <= now);
-                let rec = s.reclaim_at.filter(|t| *t <= now);
-                match (del, rec) {
-                    (Some(d), Some(r)) if r < d => {
-                        self.terminate(id, r, config.deleted_linger_seconds, true)
-                    }
-                    (Some(d), _) => self.terminate(id, d, config.deleted_linger_seconds, false),
-                    (None, Some(r)) => self.terminate(id, r, config.deleted_linger_seconds, true),
-                    (None, None) => {}
-                }
-                if del.is_some() || rec.is_some() {
+        // Servers and jobs: skipped while nothing can be due (most requests).
+        if self.quiet_until.is_none_or(|q| q <= now) {
+            // Spot hazard over (prev, now]: reclaim notices.
+            // Every request advances the world, so the scans below only collect the few
+            // servers with something due (no clones of the others): O(servers) comparisons.
+            let dt_h = (now - prev).num_milliseconds() as f64 / 3_600_000.0;
+            let spot_ids: Vec<(String, String)> = self
+                .servers
+                .iter()
+                .filter(|(_, s)| s.spot && s.phase == Phase::Active && s.reclaim_at.is_none())
+                .map(|(id, s)| (id.clone(), s.flavor.clone()))
+                .collect();
+            for (id, flavor) in &spot_ids {
+                let h = self.hazard(flavor, config);
+                if h > 0.0 && rng.random::<f64>() < 1.0 - (-h * dt_h).exp() {
+                    let span = (now - prev).num_milliseconds().max(1);
+                    let notice = prev + Duration::milliseconds(rng.random_range(0..span));
+                    self.schedule_reclaim(id, notice, notice + ms(config.spot_notice_seconds));
                     changed = true;
                 }
             }
-            if let Some(s) = self.servers.get(id)
-                && s.phase == Phase::Deleted
-                && s.gone_at.is_some_and(|g| g <= now)
-            {
-                self.unindex_tags(id);
-                self.servers.remove(id);
-                changed = true;
+            // Boots, deletes, reclaims, expiry, in time order per server.
+            let due = |s: &ServerRec| match s.phase {
+                Phase::Build if s.delete_at.is_none() && s.boot_done_at <= now => true,
+                Phase::Deleted => s.gone_at.is_some_and(|g| g <= now),
+                _ => {
+                    s.delete_at.is_some_and(|t| t <= now) || s.reclaim_at.is_some_and(|t| t <= now)
+                }
+            };
+            let ids: Vec<String> = self
+                .servers
+                .iter()
+                .filter(|(_, s)| due(s))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ids {
+                let Some(s) = self.servers.get(id).cloned() else {
+                    continue;
+                };
+                if s.phase == Phase::Build && s.delete_at.is_none() && s.boot_done_at <= now {
+                    let t = s.boot_done_at;
+                    let pool = s.tag(&config.pool_tag_key).map(str::to_string);
+                    if let Some(m) = self.servers.get_mut(id) {
+                        m.phase = Phase::Active;
+                        m.launched_at = Some(t);
+                        m.updated = t;
+                    }
+                    self.billing.insert(
+                        id.clone(),
+                        BillingRec {
+                            server_id: id.clone(),
+                            name: s.name.clone(),
+                            flavor: s.flavor.clone(),
+                            pool,
+                            spot: s.spot,
+                            price_per_hour: s.price_per_hour,
+                            start: t,
+                            end: None,
+                            reclaimed: false,
+                        },
+                    );
+                    changed = true;
+                }
+                let s = match self.servers.get(id) {
+                    Some(s) => s.clone(),
+                    None => continue,
+                };
+                if s.phase != Phase::Deleted {
+                    let del = s.delete_at.filter(|t| *t <= now);
+                    let rec = s.reclaim_at.filter(|t| *t <= now);
+                    match (del, rec) {
+                        (Some(d), Some(r)) if r < d => {
+                            self.terminate(id, r, config.deleted_linger_seconds, true)
+                        }
+                        (Some(d), _) => self.terminate(id, d, config.deleted_linger_seconds, false),
+                        (None, Some(r)) => {
+                            self.terminate(id, r, config.deleted_linger_seconds, true)
+                        }
+                        (None, None) => {}
+                    }
+                    if del.is_some() || rec.is_some() {
+                        changed = true;
+                    }
+                }
+                if let Some(s) = self.servers.get(id)
+                    && s.phase == Phase::Deleted
+                    && s.gone_at.is_some_and(|g| g <= now)
+                {
+                    self.unindex_tags(id);
+                    self.servers.remove(id);
+                    changed = true;
+                }
             }
-        }
-        // Jobs.
-        for job in self.jobs.values_mut() {
-            if job.state != JobState::Running {
-                continue;
-            }
-            for sj in job.sub_jobs.iter_mut() {
-                if sj.state == JobState::Running && sj.done_at <= now {
-                    sj.state = if sj.error_code.is_some() {
+            // Jobs.
+            for job in self.jobs.values_mut() {
+                if job.state != JobState::Running {
+                    continue;
+                }
+                for sj in job.sub_jobs.iter_mut() {
+                    if sj.state == JobState::Running && sj.done_at <= now {
+                        sj.state = if sj.error_code.is_some() {
+                            JobState::Fail
+                        } else {
+                            JobState::Success
+                        };
+                        changed = true;
+                    }
+                }
+                if job.sub_jobs.iter().all(|s| s.state != JobState::Running) {
+                    job.state = if job.sub_jobs.iter().any(|s| s.state == JobState::Fail) {
                         JobState::Fail
                     } else {
                         JobState::Success
                     };
+                    job.end = job.sub_jobs.iter().map(|s| s.done_at).max().or(Some(now));
+                    if let (Some(d), Some(e)) = (self.housekeeping_due, job.end) {
+                        self.housekeeping_due = Some(d.min(e + Duration::hours(JOB_TTL_HOURS)));
+                    }
                     changed = true;
                 }
             }
-            if job.sub_jobs.iter().all(|s| s.state != JobState::Running) {
-                job.state = if job.sub_jobs.iter().any(|s| s.state == JobState::Fail) {
-                    JobState::Fail
-                } else {
-                    JobState::Success
-                };
-                job.end = job.sub_jobs.iter().map(|s| s.done_at).max().or(Some(now));
-                if let (Some(d), Some(e)) = (self.housekeeping_due, job.end) {
-                    self.housekeeping_due = Some(d.min(e + Duration::hours(JOB_TTL_HOURS)));
-                }
-                changed = true;
-            }
+            self.quiet_until = self.next_event();
         }
         // Housekeeping: old tokens and jobs.
         // Tokens live until `created + 2 × TTL`, finished jobs until `end + JOB_TTL`; both
@@ -668,6 +721,34 @@ mod tests {
 
     fn ids(v: Option<Vec<&ServerRec>>) -> Vec<String> {
         v.unwrap_or_default().iter().map(|s| s.id.clone()).collect()
+    }
+
+    #[test]
+    fn quiet_advances_skip_the_scan_but_never_miss_a_due_boot_or_a_new_delete() {
+        let t0 = Utc::now();
+        let cfg = EmulatorConfig::default();
+        let mut rng = rand::rng();
+        let mut st = State::new(t0, &cfg);
+        let mut b = server("b", "web", t0);
+        b.phase = Phase::Build;
+        b.launched_at = None;
+        b.boot_done_at = t0 + Duration::seconds(10);
+        st.servers.insert("b".into(), b);
+        st.events_changed();
+        st.advance(t0 + Duration::seconds(1), &cfg, &mut rng);
+        assert_eq!(st.quiet_until, Some(t0 + Duration::seconds(10)));
+        st.advance(t0 + Duration::seconds(5), &cfg, &mut rng);
+        assert_eq!(st.servers["b"].phase, Phase::Build);
+        st.advance(t0 + Duration::seconds(10), &cfg, &mut rng);
+        assert_eq!(st.servers["b"].phase, Phase::Active);
+        assert_eq!(st.quiet_until, Some(DateTime::<Utc>::MAX_UTC));
+        // A delete set from outside announces itself.
+        if let Some(s) = st.servers.get_mut("b") {
+            s.delete_at = Some(t0 + Duration::seconds(12));
+        }
+        st.events_changed();
+        st.advance(t0 + Duration::seconds(13), &cfg, &mut rng);
+        assert_eq!(st.servers["b"].phase, Phase::Deleted);
     }
 
     #[test]
