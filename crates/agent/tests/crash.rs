@@ -188,6 +188,43 @@ async fn phase(config: &Path, log: &Path, rng: &mut rand::rngs::StdRng, size: u3
     }
 }
 
+/// One phase to `size` with 4 kills; then the pool's instances (exactly `size` live) and
+/// its operations (every one final), read from the emulator and the agent's store.
+async fn killed_phase(
+    emu: &Emu,
+    config: &Path,
+    log: &Path,
+    rng: &mut rand::rngs::StdRng,
+    size: u32,
+    seed: u64,
+    what: &str,
+) -> (
+    Vec<flexus_cloud::Server>,
+    Vec<flexus_agent::store::OpRecord>,
+) {
+    phase(config, log, rng, size, 4).await;
+    let servers = all_tagged(emu, "crashy").await;
+    let live = servers.iter().filter(|s| !s.status.is_gone()).count();
+    assert_eq!(
+        live, size as usize,
+        "exactly {size} instances after {what} (seed {seed})"
+    );
+    let db = config
+        .parent()
+        .expect("config in the temp dir")
+        .join("agent.db");
+    let store = SqliteStore::open(&db).await.unwrap();
+    let ops = store
+        .list_operations("team-a", "crashy", 1000)
+        .await
+        .unwrap();
+    assert!(
+        ops.iter().all(|o| o.op.state.is_final()),
+        "open operations left: {ops:?}"
+    );
+    (servers, ops)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_instances() {
     let seed: u64 = std::env::var("FLEXUS_CRASH_SEED")
@@ -202,29 +239,12 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
     let log = dir.path().join("agent.log");
 
     // Scale out 0 -> 6 with kills.
-    phase(&config, &log, &mut rng, 6, 4).await;
-    let servers = all_tagged(&emu, "crashy").await;
+    let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, 6, seed, "scale-out").await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
-    assert_eq!(
-        live.len(),
-        6,
-        "exactly 6 instances after scale-out (seed {seed})"
-    );
     assert_eq!(
         servers.len(),
         6,
         "no instance was created twice and removed again (seed {seed})"
-    );
-    let store = SqliteStore::open(&dir.path().join("agent.db"))
-        .await
-        .unwrap();
-    let ops = store
-        .list_operations("team-a", "crashy", 1000)
-        .await
-        .unwrap();
-    assert!(
-        ops.iter().all(|o| o.op.state.is_final()),
-        "open operations left: {ops:?}"
     );
     assert!(
         ops.iter().all(|o| o.op.kind == OperationKind::ScaleOut),
@@ -242,28 +262,10 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
         );
         assert_eq!(rec.unwrap().op.state, OperationState::Succeeded);
     }
-    drop(store);
 
     // Scale in 6 -> 2 with kills.
-    phase(&config, &log, &mut rng, 2, 4).await;
-    let servers = all_tagged(&emu, "crashy").await;
+    let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, 2, seed, "scale-in").await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
-    assert_eq!(
-        live.len(),
-        2,
-        "exactly 2 instances after scale-in (seed {seed})"
-    );
-    let store = SqliteStore::open(&dir.path().join("agent.db"))
-        .await
-        .unwrap();
-    let ops = store
-        .list_operations("team-a", "crashy", 1000)
-        .await
-        .unwrap();
-    assert!(
-        ops.iter().all(|o| o.op.state.is_final()),
-        "open operations left: {ops:?}"
-    );
     let deleted: std::collections::BTreeSet<&str> = ops
         .iter()
         .filter(|o| o.op.kind == OperationKind::ScaleIn && o.op.state == OperationState::Succeeded)
