@@ -18,6 +18,24 @@ fn pool_filter(pool: &str) -> ServerFilter {
     }
 }
 
+/// A raw create_servers call with `body` as it is (no client-side shaping).
+async fn post_create(
+    h: &Harness,
+    body: &serde_json::Value,
+) -> Result<flexus_cloud::RawResponse, flexus_cloud::CloudError> {
+    h.client
+        .send(RawRequest {
+            operation: "create_servers",
+            service: Service::Ecs,
+            method: reqwest::Method::POST,
+            path: format!("/v1/{PROJECT}/cloudservers"),
+            query: vec![],
+            body: Some(body.to_string().into_bytes()),
+            headers: vec![],
+        })
+        .await
+}
+
 #[tokio::test]
 async fn create_list_get_delete_follow_jobs_to_completion() {
     let h = start(config()).await;
@@ -292,19 +310,7 @@ async fn unknown_body_fields_are_rejected_with_ecs_0005() {
     let h = start(config()).await;
     let body = json!({"server": {"name": "x", "imageRef": "i", "flavorRef": "x1.2u.4g", "vpcid": "v",
         "nics": [{"subnet_id": "s"}], "root_volume": {"volumetype": "SSD"}, "flavour": "typo"}});
-    let err = h
-        .client
-        .send(RawRequest {
-            operation: "create_servers",
-            service: Service::Ecs,
-            method: reqwest::Method::POST,
-            path: format!("/v1/{PROJECT}/cloudservers"),
-            query: vec![],
-            body: Some(body.to_string().into_bytes()),
-            headers: vec![],
-        })
-        .await
-        .expect_err("unknown field");
+    let err = post_create(&h, &body).await.expect_err("unknown field");
     assert_eq!(err.code.as_deref(), Some("Ecs.0005"));
     assert!(err.message.contains("flavour"), "{}", err.message);
     h.stop().await;
@@ -894,19 +900,7 @@ async fn dry_run_validates_without_creating() {
     let h = start(config()).await;
     let mut body = flexus_cloud::client::create_body(&create_req("dry", "dry", 1, false));
     body["dry_run"] = json!(true);
-    let r = h
-        .client
-        .send(RawRequest {
-            operation: "create_servers",
-            service: Service::Ecs,
-            method: reqwest::Method::POST,
-            path: format!("/v1/{PROJECT}/cloudservers"),
-            query: vec![],
-            body: Some(body.to_string().into_bytes()),
-            headers: vec![],
-        })
-        .await
-        .expect("dry run passes");
+    let r = post_create(&h, &body).await.expect("dry run passes");
     assert_eq!(r.status, 202);
     assert!(
         h.client
@@ -916,19 +910,7 @@ async fn dry_run_validates_without_creating() {
             .is_empty()
     );
     body["server"]["root_volume"]["size"] = json!(4096);
-    let err = h
-        .client
-        .send(RawRequest {
-            operation: "create_servers",
-            service: Service::Ecs,
-            method: reqwest::Method::POST,
-            path: format!("/v1/{PROJECT}/cloudservers"),
-            query: vec![],
-            body: Some(body.to_string().into_bytes()),
-            headers: vec![],
-        })
-        .await
-        .expect_err("too large a disk");
+    let err = post_create(&h, &body).await.expect_err("too large a disk");
     assert_eq!(err.code.as_deref(), Some("Ecs.0005"));
     assert!(err.message.contains("root_volume.size"), "{}", err.message);
     h.stop().await;
