@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use flexus_api::{
     Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RemovalRule, RootVolume, SpotSpec,
+    Versioned,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use tfplugin::{
     ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
 };
 
-use crate::errors::{Object, pool_field_errors, to_diagnostics};
+use crate::errors::{Object, ProviderError, pool_field_errors, to_diagnostics};
 use crate::provider::Flexus;
 
 /// Default of `wait_for_capacity_timeout`.
@@ -373,16 +374,7 @@ impl Resource for PoolResource {
     ) -> Result<PoolModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
-        let ns = api.namespace_for(m.namespace.as_deref())?;
-        let spec = m.to_spec();
-        pool_field_errors(&spec.validate("")).into_result()?;
-        let what = format!("create pool {ns}/{}", m.name);
-        let put = api
-            .call(&what, |c| {
-                let (ns, name, spec) = (ns.clone(), m.name.clone(), spec.clone());
-                async move { c.put_pool(&ns, &name, &spec, Precondition::IfAbsent).await }
-            })
-            .await;
+        let (ns, spec, put) = put_pool(api, &m, "create", Precondition::IfAbsent).await?;
         match put {
             Ok(_) => {}
             Err(e) if e.is_precondition_failed() => {
@@ -431,16 +423,8 @@ impl Resource for PoolResource {
     ) -> Result<PoolModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
-        let ns = api.namespace_for(m.namespace.as_deref())?;
-        let spec = m.to_spec();
-        pool_field_errors(&spec.validate("")).into_result()?;
-        let what = format!("update pool {ns}/{}", m.name);
-        api.call(&what, |c| {
-            let (ns, name, spec) = (ns.clone(), m.name.clone(), spec.clone());
-            async move { c.put_pool(&ns, &name, &spec, Precondition::None).await }
-        })
-        .await
-        .map_err(|e| to_diagnostics(Object::Pool, "Cannot update the pool", &e))?;
+        let (ns, _, put) = put_pool(api, &m, "update", Precondition::None).await?;
+        put.map_err(|e| to_diagnostics(Object::Pool, "Cannot update the pool", &e))?;
         settle(ctx, api, ns, m).await
     }
 
@@ -511,6 +495,27 @@ impl Resource for PoolResource {
 }
 
 /// Reads a pool; `None` when the agent does not know it.
+/// Checks the planned declaration with the agent's rules and sends it (`verb` names the
+/// request in errors): the namespace, the spec sent, and the agent's answer.
+async fn put_pool(
+    api: &Flexus,
+    m: &PoolModel,
+    verb: &str,
+    pre: Precondition,
+) -> Result<(String, PoolSpec, Result<Versioned<Pool>, ProviderError>), Diagnostics> {
+    let ns = api.namespace_for(m.namespace.as_deref())?;
+    let spec = m.to_spec();
+    pool_field_errors(&spec.validate("")).into_result()?;
+    let what = format!("{verb} pool {ns}/{}", m.name);
+    let put = api
+        .call(&what, |c| {
+            let (ns, name, spec, pre) = (ns.clone(), m.name.clone(), spec.clone(), pre.clone());
+            async move { c.put_pool(&ns, &name, &spec, pre).await }
+        })
+        .await;
+    Ok((ns, spec, put))
+}
+
 pub async fn get_pool(api: &Flexus, ns: &str, name: &str) -> Result<Option<Pool>, Diagnostics> {
     let what = format!("read pool {ns}/{name}");
     match api
