@@ -20,7 +20,7 @@ root=$(pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 m4_series="${M4_SERIES:-10}"
 sf_timeout="${SF_TIMEOUT:-3600}"
-traces="${FLEXUS_TRACES_DIR:-$root/../shared/traces}"
+traces="$(scripts/find-traces.sh)"
 [ -d "$traces/m4-hourly" ] || { echo "bench-sim: shared traces not found at $traces (set FLEXUS_TRACES_DIR)" >&2; exit 1; }
 export FLEXUS_TRACES_DIR="$traces"
 

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.tools/bin:$PATH"
 export CHECKPOINT_DISABLE=1
-export FLEXUS_TRACES_DIR="${FLEXUS_TRACES_DIR:-$PWD/../shared/traces}"
+FLEXUS_TRACES_DIR="$(scripts/find-traces.sh)"
+export FLEXUS_TRACES_DIR
 if [ ! -x .tools/bin/terraform ]; then
   scripts/install-tools.sh
 fi
