@@ -6,9 +6,6 @@ ROOT := $(abspath .)
 TOOLS := $(ROOT)/.tools
 export PATH := $(TOOLS)/bin:$(PATH)
 export CHECKPOINT_DISABLE := 1
-# The shared traces (simulator tests, demo, benchmarks): see scripts/find-traces.sh.
-FLEXUS_TRACES_DIR ?= $(shell scripts/find-traces.sh)
-export FLEXUS_TRACES_DIR
 
 .PHONY: help demo test tools services build bench fmt lint clippy check-arch schema
 

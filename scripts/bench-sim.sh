@@ -20,9 +20,9 @@ root=$(pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 m4_series="${M4_SERIES:-10}"
 sf_timeout="${SF_TIMEOUT:-3600}"
-traces="$(scripts/find-traces.sh)"
-[ -d "$traces/m4-hourly" ] || { echo "bench-sim: shared traces not found at $traces (set FLEXUS_TRACES_DIR)" >&2; exit 1; }
-export FLEXUS_TRACES_DIR="$traces"
+# The repository's copy of the traces (data/traces); FLEXUS_TRACES_DIR overrides.
+traces="${FLEXUS_TRACES_DIR:-$root/data/traces}"
+[ -d "$traces/m4-hourly" ] || { echo "bench-sim: traces not found at $traces/m4-hourly" >&2; exit 1; }
 
 cargo build --release -p flexus-sim --examples
 bin="$CARGO_TARGET_DIR/release/examples"
@@ -170,7 +170,7 @@ against seasonal naive's {h['seasonal_naive_mase']:.3f} (sMAPE {h['forecast_smap
 
 Hourly series, 7 rolling origins one day apart, 24 hours ahead; MASE scaled by each window's
 in-sample seasonal-naive (m = 24) error, averaged over the windows; sMAPE over every forecast
-point (the protocol of `shared/docs/reference/autoscaling-anchors.md` §4.3). Ours:
+point (the protocol of the team's autoscaling-anchors reference (§4.3)). Ours:
 `cargo run --release -p flexus-sim --example forecast-traces -- --csv /tmp/h.csv`; statsforecast
 {sf_version} on the very series it wrote, in the same run: `.tools/venv/bin/python
 crates/sim/bench/statsforecast_traces.py /tmp/h.csv` (one process; AutoARIMA skipped on series over

@@ -6,8 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.tools/bin:$PATH"
 export CHECKPOINT_DISABLE=1
-FLEXUS_TRACES_DIR="$(scripts/find-traces.sh)"
-export FLEXUS_TRACES_DIR
 if [ ! -x .tools/bin/terraform ]; then
   scripts/install-tools.sh
 fi

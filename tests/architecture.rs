@@ -1,4 +1,4 @@
-//! The dependency fence of `../shared/docs/architecture.md`, checked with `cargo metadata`.
+//! The dependency fence of the team's architecture document (docs/design), checked with `cargo metadata`.
 //!
 //! Each rule names a workspace crate and what it must not reach, either as a
 //! direct dependency or anywhere in its normal (non-dev, non-build) dependency

@@ -156,13 +156,8 @@ fn every_example_directory_is_covered_by_a_test() {
 #[test]
 fn policy_simulation_shows_cost_and_slo_of_a_policy_in_the_plan() {
     use terraform_provider_flexus::docs;
-    let mut ws =
-        tfplugin::testing::Workspace::new(&terraform_latest(), &[flexus_e2e::provider()], &[])
-            .expect("workspace");
-    ws.set_env(
-        "FLEXUS_TRACES_DIR",
-        &flexus_e2e::traces_dir().display().to_string(),
-    );
+    let ws = tfplugin::testing::Workspace::new(&terraform_latest(), &[flexus_e2e::provider()], &[])
+        .expect("workspace");
     let main = format!(
         "{}\nprovider \"flexus\" {{}}\n{}\noutput \"slo\" {{\n  value = data.flexus_policy_simulation.review.slo_violation_pct\n}}\noutput \"hpa_cost\" {{\n  value = data.flexus_policy_simulation.review.baseline_cost[\"hpa\"]\n}}\n",
         flexus_e2e::provider().required_providers_block(),

@@ -194,7 +194,6 @@ impl Stack {
                 &opts.time_scale.to_string(),
             ])
             .args(["--metric-interval", "15"])
-            .env("FLEXUS_TRACES_DIR", traces_dir())
             .stdout(Stdio::piped())
             .stderr(emu_log)
             .spawn()
@@ -389,11 +388,4 @@ impl Drop for Stack {
         let _ = self.emulator.kill();
         let _ = self.emulator.wait();
     }
-}
-
-/// The shared traces directory (`$FLEXUS_TRACES_DIR`, else `../shared/traces` from the repo).
-pub fn traces_dir() -> PathBuf {
-    std::env::var_os("FLEXUS_TRACES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/traces"))
 }

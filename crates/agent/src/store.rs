@@ -817,12 +817,19 @@ impl Store for SqliteStore {
             });
         };
         check_expect("policy", format!("{ns}/{name}"), expect, Some(cur as u64))?;
-        sqlx::query("DELETE FROM policies WHERE namespace = ? AND name = ?")
-            .bind(ns)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("delete policy"))?;
+        // The versions go with the policy: a policy created later under the same name
+        // starts a new history at version 1.
+        for sql in [
+            "DELETE FROM policies WHERE namespace = ? AND name = ?",
+            "DELETE FROM policy_versions WHERE namespace = ? AND name = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(ns)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("delete policy"))?;
+        }
         tx.commit().await.map_err(q("commit delete policy"))?;
         Ok(())
     }
@@ -1272,6 +1279,28 @@ mod tests {
             s.policy_for_pool("a", "p").await.unwrap().unwrap().spec,
             json!({"v": 2})
         );
+    }
+
+    #[tokio::test]
+    async fn a_policy_deleted_and_created_again_under_its_name_starts_at_version_one() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        for v in 1..=2 {
+            s.put_policy("a", "pol", "p", &json!({"v": v}), Expect::Any, "t1")
+                .await
+                .unwrap();
+        }
+        s.delete_policy("a", "pol", Expect::Version(2))
+            .await
+            .unwrap();
+        assert!(s.policy_versions("a", "pol").await.unwrap().is_empty());
+        let doc = s
+            .put_policy("a", "pol", "p", &json!({"v": 3}), Expect::Absent, "t2")
+            .await
+            .expect("re-created");
+        assert_eq!(doc.version, 1);
+        let vs = s.policy_versions("a", "pol").await.unwrap();
+        assert_eq!(vs.iter().map(|d| d.version).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(vs[0].spec, json!({"v": 3}));
     }
 
     #[tokio::test]

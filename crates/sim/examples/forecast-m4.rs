@@ -165,7 +165,11 @@ fn main() -> anyhow::Result<()> {
             limit = a.parse()?;
         }
     }
-    let dir = flexus_sim::trace::traces_dir().join("m4-hourly");
+    let dir = flexus_sim::trace::traces_dir()
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/traces")
+        })
+        .join("m4-hourly");
     let train = read(&dir.join("Hourly-train.csv"))?;
     let test = read(&dir.join("Hourly-test.csv"))?;
     anyhow::ensure!(

@@ -1,5 +1,5 @@
 //! Forecast accuracy on the workload traces themselves, with the protocol of
-//! the anchor run in `shared/docs/reference/autoscaling-anchors.md` §4.3:
+//! the anchor run in the team's autoscaling-anchors reference (§4.3):
 //! hourly series, 7 rolling origins one day apart, 24 hours ahead, MASE scaled
 //! by the in-sample seasonal-naive (m = 24) error of each window's history
 //! (averaged over the windows), sMAPE in % over every forecast point.
@@ -101,7 +101,9 @@ fn main() -> anyhow::Result<()> {
         .position(|a| a == "--csv")
         .and_then(|i| args.get(i + 1))
         .map(std::path::PathBuf::from);
-    let dir = traces_dir();
+    let dir = traces_dir().unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/traces")
+    });
     // Timestamps in the files: NASA has an explicit -04:00 offset, the others none (read as UTC).
     let series: Vec<(&str, Vec<(i64, f64)>)> = vec![
         (

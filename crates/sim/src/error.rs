@@ -20,10 +20,10 @@ pub enum SimError {
         source: std::io::Error,
     },
     /// A trace file has a malformed row or field.
-    #[error("bad trace data in {path} line {line}: {reason}")]
+    #[error("bad trace data in {origin} line {line}: {reason}")]
     Parse {
-        /// The file.
-        path: PathBuf,
+        /// The file's path, or `built-in trace NAME`.
+        origin: String,
         /// 1-based line number.
         line: usize,
         /// What is wrong.

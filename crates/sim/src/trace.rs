@@ -44,7 +44,7 @@ pub struct Trace {
 pub struct TraceInfo {
     /// Name used on the command line.
     pub name: &'static str,
-    /// File under the shared traces directory.
+    /// File under `data/traces/` (built in) or `$FLEXUS_TRACES_DIR`.
     pub file: &'static str,
     /// One-line description.
     pub about: &'static str,
@@ -107,13 +107,59 @@ pub const NAMED: &[TraceInfo] = &[
     },
 ];
 
-/// Directory of the shared traces: `$FLEXUS_TRACES_DIR`, else `../shared/traces`
-/// relative to the workspace root.
-pub fn traces_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("FLEXUS_TRACES_DIR") {
-        return PathBuf::from(d);
+/// Where trace data comes from: a built-in trace compiled into the binary, or a file.
+///
+/// Errors name it by [`Input::label`]: `built-in trace worldcup98` or the file's path.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// What error messages call it.
+    pub label: String,
+    /// The CSV text.
+    pub bytes: std::borrow::Cow<'static, [u8]>,
+}
+
+impl Input {
+    /// Reads a file.
+    pub fn file(path: &Path) -> Result<Input, SimError> {
+        let bytes = std::fs::read(path).map_err(|source| SimError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Input {
+            label: path.display().to_string(),
+            bytes: bytes.into(),
+        })
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces")
+}
+
+/// The named traces' files, compiled in from `data/traces/` of the repository (each
+/// folder there has the trace's SOURCE.md with origin and licence).
+fn bundled(file: &str) -> Option<&'static [u8]> {
+    macro_rules! data {
+        ($($f:literal),* $(,)?) => {
+            match file {
+                $($f => Some(include_bytes!(concat!("../../../data/traces/", $f)).as_slice()),)*
+                _ => None,
+            }
+        };
+    }
+    data!(
+        "nasa-http-1995/nasa_http_per_minute.csv",
+        "worldcup98/worldcup98_5m.csv",
+        "nab-cloud-and-bursts/elb_request_count_8c0756.csv",
+        "nab-cloud-and-bursts/nyc_taxi.csv",
+        "google-cluster-2011-job-5m/google_5m.csv",
+        "azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv",
+        "azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv",
+    )
+}
+
+/// The directory given by `$FLEXUS_TRACES_DIR`, if set: a named trace whose file is there
+/// is read from it instead of the built-in copy, and `NAME` also finds `NAME.csv` there.
+pub fn traces_dir() -> Option<PathBuf> {
+    std::env::var_os("FLEXUS_TRACES_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Looks up a named trace's description.
@@ -126,22 +172,42 @@ pub fn info(name: &str) -> Result<&'static TraceInfo, SimError> {
     })
 }
 
-/// Loads a named trace from [`traces_dir`].
+/// Loads a named trace: from `$FLEXUS_TRACES_DIR` when that directory holds its file,
+/// else the built-in copy.
 pub fn load_named(name: &str) -> Result<Trace, SimError> {
-    load_named_from(name, &traces_dir())
+    let info = info(name)?;
+    if let Some(dir) = traces_dir() {
+        let path = dir.join(info.file);
+        if path.is_file() {
+            return load_named_from(name, &dir);
+        }
+    }
+    let bytes = bundled(info.file).ok_or_else(|| {
+        SimError::BadTrace(name.to_owned(), "no built-in copy of this trace".into())
+    })?;
+    parse_named(
+        info,
+        &Input {
+            label: format!("built-in trace {name}"),
+            bytes: bytes.into(),
+        },
+    )
 }
 
-/// Loads a named trace from a given traces directory.
+/// Loads a named trace from a given traces directory (laid out as `data/traces/`).
 pub fn load_named_from(name: &str, dir: &Path) -> Result<Trace, SimError> {
     let info = info(name)?;
-    let path = dir.join(info.file);
+    parse_named(info, &Input::file(&dir.join(info.file))?)
+}
+
+fn parse_named(info: &TraceInfo, input: &Input) -> Result<Trace, SimError> {
     let mut t = match info.name {
-        "nasa-http-1995" => load_nasa_minutes(&path)?,
-        "worldcup98" => load_counts_csv(&path, 1, 300)?,
-        "nab-elb" => load_counts_csv(&path, 1, 300)?,
-        "nyc-taxi" => load_counts_csv(&path, 1, 1800)?,
-        "google-cluster-cpu" => load_google(&path)?,
-        _ => load_requests(&path, 10)?,
+        "nasa-http-1995" => load_nasa_minutes(input)?,
+        "worldcup98" => load_counts_csv(input, 1, 300)?,
+        "nab-elb" => load_counts_csv(input, 1, 300)?,
+        "nyc-taxi" => load_counts_csv(input, 1, 1800)?,
+        "google-cluster-cpu" => load_google(input)?,
+        _ => load_requests(input, 10)?,
     };
     t.name = info.name.to_owned();
     t.periodic = info.periodic;
@@ -149,85 +215,115 @@ pub fn load_named_from(name: &str, dir: &Path) -> Result<Trace, SimError> {
 }
 
 /// Loads a trace by name, or from a file path (`timestamp,value` CSV, value =
-/// requests in the step; timestamps RFC 3339, `YYYY-MM-DD HH:MM:SS` or unix seconds).
+/// requests in the step; timestamps RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` or unix
+/// seconds, fractions allowed). A name that is not built in is also looked up as
+/// `$FLEXUS_TRACES_DIR/NAME.csv`.
 pub fn load(name_or_file: &str) -> Result<Trace, SimError> {
     if info(name_or_file).is_ok() {
         return load_named(name_or_file);
     }
-    let p = Path::new(name_or_file);
+    let mut p = PathBuf::from(name_or_file);
+    if !p.is_file() {
+        if let Some(candidate) = traces_dir().map(|d| d.join(format!("{name_or_file}.csv"))) {
+            if candidate.is_file() {
+                p = candidate;
+            }
+        }
+    }
     if p.is_file() {
-        let step = infer_step(p)?;
-        let mut t = load_counts_csv(p, 1, step)?;
-        t.name = p
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        return Ok(t);
+        return load_csv_file(&p);
     }
     Err(info(name_or_file)
         .err()
         .unwrap_or_else(|| SimError::BadTrace(name_or_file.to_owned(), "not found".into())))
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
-    move |source| SimError::Io {
-        path: path.to_owned(),
-        source,
-    }
+/// Loads a `timestamp,count` CSV file, inferring its step from the timestamps.
+pub fn load_csv_file(path: &Path) -> Result<Trace, SimError> {
+    let input = Input::file(path)?;
+    let step = infer_step(&input)?;
+    let mut t = load_counts_csv(&input, 1, step)?;
+    t.name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(t)
 }
 
-fn parse_err(path: &Path, line: usize, reason: impl Into<String>) -> SimError {
+fn parse_err(input: &Input, line: usize, reason: impl Into<String>) -> SimError {
     SimError::Parse {
-        path: path.to_owned(),
+        origin: input.label.clone(),
         line,
         reason: reason.into(),
     }
 }
 
-fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>, SimError> {
-    let f = std::fs::File::open(path).map_err(io_err(path))?;
-    Ok(csv::ReaderBuilder::new()
+fn reader(input: &Input) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(f))
+        .from_reader(&input.bytes[..])
 }
 
-/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` (taken as UTC), or unix seconds.
+/// Rows of a CSV input with their 1-based line numbers (the header is line 1); a row
+/// the CSV reader cannot read, or that is not UTF-8, is an error naming its line.
+fn rows(input: &Input) -> impl Iterator<Item = Result<(usize, csv::StringRecord), SimError>> + '_ {
+    reader(input).into_records().map(move |rec| {
+        rec.map(|r| {
+            let line = r.position().map_or(0, |p| p.line() as usize);
+            (line, r)
+        })
+        .map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            parse_err(input, line, e.to_string())
+        })
+    })
+}
+
+/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` (taken as UTC), or unix
+/// seconds (with an optional fraction). Fractions are truncated to the second.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
+    parse_timestamp_f64(s).map(|t| t.floor() as i64)
+}
+
+/// [`parse_timestamp`], keeping the fraction of a second.
+pub fn parse_timestamp_f64(s: &str) -> Option<f64> {
     let s = s.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.timestamp());
+        return Some(d.timestamp() as f64 + f64::from(d.timestamp_subsec_nanos()) * 1e-9);
     }
     for fmt in [
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%dT%H:%M:%S",
     ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(d.and_utc().timestamp());
+            let d = d.and_utc();
+            return Some(d.timestamp() as f64 + f64::from(d.timestamp_subsec_nanos()) * 1e-9);
         }
     }
-    s.parse::<i64>().ok()
+    s.parse::<f64>().ok().filter(|t| t.is_finite())
 }
 
 fn field<'a>(
     rec: &'a csv::StringRecord,
     i: usize,
-    path: &Path,
+    input: &Input,
     line: usize,
 ) -> Result<&'a str, SimError> {
     rec.get(i)
-        .ok_or_else(|| parse_err(path, line, format!("missing column {}", i + 1)))
+        .ok_or_else(|| parse_err(input, line, format!("missing column {}", i + 1)))
 }
 
-fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, SimError> {
+fn number(s: &str, input: &Input, line: usize, what: &str) -> Result<f64, SimError> {
     let v: f64 = s
         .trim()
         .parse()
-        .map_err(|_| parse_err(path, line, format!("{what} {s:?} is not a number")))?;
+        .map_err(|_| parse_err(input, line, format!("{what} {s:?} is not a number")))?;
     if !v.is_finite() || v < 0.0 {
         return Err(parse_err(
-            path,
+            input,
             line,
             format!("{what} {s:?} must be a finite non-negative number"),
         ));
@@ -235,77 +331,68 @@ fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, SimError
     Ok(v)
 }
 
-/// `timestamp,count[,...]` with `count` requests per `step_s` bucket.
-fn load_counts_csv(path: &Path, col: usize, step_s: u32) -> Result<Trace, SimError> {
-    let mut pts = Vec::new();
-    for (i, rec) in reader(path)?.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
-        let ts = field(&rec, 0, path, line)?;
-        let ts = parse_timestamp(ts)
-            .ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
-        let v = number(field(&rec, col, path, line)?, path, line, "count")?;
-        pts.push((ts, v / f64::from(step_s)));
-    }
-    finish(path, pts, step_s)
+fn timestamp(rec: &csv::StringRecord, input: &Input, line: usize) -> Result<f64, SimError> {
+    let ts = field(rec, 0, input, line)?;
+    parse_timestamp_f64(ts).ok_or_else(|| parse_err(input, line, format!("bad timestamp {ts:?}")))
 }
 
-fn load_nasa_minutes(path: &Path) -> Result<Trace, SimError> {
+/// `timestamp,count[,...]` with `count` requests per `step_s` bucket.
+fn load_counts_csv(input: &Input, col: usize, step_s: u32) -> Result<Trace, SimError> {
     let mut pts = Vec::new();
-    for (i, rec) in reader(path)?.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
-        let ts = field(&rec, 0, path, line)?;
-        let ts = parse_timestamp(ts)
-            .ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
-        let v = number(field(&rec, 1, path, line)?, path, line, "requests")?;
-        let down = field(&rec, 2, path, line)?.trim() == "1";
+    for row in rows(input) {
+        let (line, rec) = row?;
+        let ts = timestamp(&rec, input, line)?;
+        let v = number(field(&rec, col, input, line)?, input, line, "count")?;
+        pts.push((ts.floor() as i64, v / f64::from(step_s)));
+    }
+    finish(input, pts, step_s)
+}
+
+fn load_nasa_minutes(input: &Input) -> Result<Trace, SimError> {
+    let mut pts = Vec::new();
+    for row in rows(input) {
+        let (line, rec) = row?;
+        let ts = timestamp(&rec, input, line)?;
+        let v = number(field(&rec, 1, input, line)?, input, line, "requests")?;
+        let down = field(&rec, 2, input, line)?.trim() == "1";
         if !down {
             // Outage minutes are missing data, not zero demand: leave them out.
-            pts.push((ts, v / 60.0));
+            pts.push((ts.floor() as i64, v / 60.0));
         }
     }
-    finish(path, pts, 60)
+    finish(input, pts, 60)
 }
 
 /// Google 2011: `time_stamp` in seconds from the trace start, CPU usage as load.
-fn load_google(path: &Path) -> Result<Trace, SimError> {
+fn load_google(input: &Input) -> Result<Trace, SimError> {
     // Nominal start of ClusterData2011 (May 2011); the copied file has offsets only.
     const NOMINAL_START: i64 = 1_304_208_000; // 2011-05-01T00:00:00Z
     let mut pts = Vec::new();
-    for (i, rec) in reader(path)?.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
-        let off = number(field(&rec, 0, path, line)?, path, line, "time_stamp")?;
-        let cpu = number(field(&rec, 1, path, line)?, path, line, "meanCPUUsage")?;
+    for row in rows(input) {
+        let (line, rec) = row?;
+        let off = number(field(&rec, 0, input, line)?, input, line, "time_stamp")?;
+        let cpu = number(field(&rec, 1, input, line)?, input, line, "meanCPUUsage")?;
         pts.push((NOMINAL_START + off as i64, cpu));
     }
-    finish(path, pts, 300)
+    finish(input, pts, 300)
 }
 
 /// Per-request trace (Azure LLM): requests per `bucket_s`, each weighted by its
 /// work relative to the trace's mean request, so the series is in "mean
 /// requests" per second. Work ≈ prefill (context tokens, fast per token) plus
 /// decode (generated tokens, ~40x dearer per token).
-fn load_requests(path: &Path, bucket_s: u32) -> Result<Trace, SimError> {
+fn load_requests(input: &Input, bucket_s: u32) -> Result<Trace, SimError> {
     let mut reqs: Vec<(f64, f64)> = Vec::new();
-    for (i, rec) in reader(path)?.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| parse_err(path, line, e.to_string()))?;
-        let ts = field(&rec, 0, path, line)?;
-        let (whole, frac) = ts.split_once('.').unwrap_or((ts, "0"));
-        let secs = parse_timestamp(whole)
-            .ok_or_else(|| parse_err(path, line, format!("bad timestamp {ts:?}")))?;
-        let frac: f64 = format!("0.{}", frac.trim())
-            .parse()
-            .map_err(|_| parse_err(path, line, format!("bad fractional seconds in {ts:?}")))?;
-        let ctx = number(field(&rec, 1, path, line)?, path, line, "ContextTokens")?;
-        let gen_tokens = number(field(&rec, 2, path, line)?, path, line, "GeneratedTokens")?;
-        reqs.push((secs as f64 + frac, ctx + 40.0 * gen_tokens));
+    for row in rows(input) {
+        let (line, rec) = row?;
+        let t = timestamp(&rec, input, line)?;
+        let ctx = number(field(&rec, 1, input, line)?, input, line, "ContextTokens")?;
+        let gen_tokens = number(field(&rec, 2, input, line)?, input, line, "GeneratedTokens")?;
+        reqs.push((t, ctx + 40.0 * gen_tokens));
     }
     if reqs.is_empty() {
         return Err(SimError::BadTrace(
-            path.display().to_string(),
+            input.label.clone(),
             "no requests".into(),
         ));
     }
@@ -336,13 +423,11 @@ fn load_requests(path: &Path, bucket_s: u32) -> Result<Trace, SimError> {
     })
 }
 
-fn infer_step(path: &Path) -> Result<u32, SimError> {
+fn infer_step(input: &Input) -> Result<u32, SimError> {
     let mut ts = Vec::new();
-    for (i, rec) in reader(path)?.records().enumerate().take(200) {
-        let rec = rec.map_err(|e| parse_err(path, i + 2, e.to_string()))?;
-        if let Some(t) = rec.get(0).and_then(parse_timestamp) {
-            ts.push(t);
-        }
+    for row in rows(input).take(200) {
+        let (line, rec) = row?;
+        ts.push(timestamp(&rec, input, line)?.floor() as i64);
     }
     let mut d: Vec<i64> = ts
         .windows(2)
@@ -354,8 +439,8 @@ fn infer_step(path: &Path) -> Result<u32, SimError> {
         .and_then(|s| u32::try_from(*s).ok())
         .ok_or_else(|| {
             SimError::BadTrace(
-                path.display().to_string(),
-                "cannot infer the sampling step".into(),
+                input.label.clone(),
+                "cannot infer the sampling step (need at least two distinct timestamps)".into(),
             )
         })
 }
@@ -414,16 +499,16 @@ pub fn regularise(mut pts: Vec<(i64, f64)>, step_s: u32, max_fill_gap_s: i64) ->
     segs
 }
 
-fn finish(path: &Path, pts: Vec<(i64, f64)>, step_s: u32) -> Result<Trace, SimError> {
+fn finish(input: &Input, pts: Vec<(i64, f64)>, step_s: u32) -> Result<Trace, SimError> {
     // Fill gaps up to an hour; longer ones split the series.
     let segs = regularise(pts, step_s, 3600);
     let best = segs
         .into_iter()
         .max_by_key(|s| s.values.len())
-        .ok_or_else(|| SimError::BadTrace(path.display().to_string(), "no data rows".into()))?;
+        .ok_or_else(|| SimError::BadTrace(input.label.clone(), "no data rows".into()))?;
     if best.values.len() < 2 {
         return Err(SimError::BadTrace(
-            path.display().to_string(),
+            input.label.clone(),
             "fewer than 2 samples".into(),
         ));
     }

@@ -84,7 +84,7 @@ fn monitoring_data_becomes_visible_one_period_plus_the_delay_late() {
 }
 
 fn worldcup_slice() -> Trace {
-    let t = trace::load_named("worldcup98").expect("shared traces present (../shared/traces)");
+    let t = trace::load_named("worldcup98").expect("built-in trace");
     let f = lookup("x1.2u.4g").expect("flavor");
     // Two days around the first big match days (Jun 10-11 1998).
     t.scaled_to_fleet(&f, 40).slice(11 * 288, 2 * 288)

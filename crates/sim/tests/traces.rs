@@ -1,23 +1,17 @@
-//! The named traces load from ../shared/traces with real timestamps and gaps handled.
+//! The named traces (built in from data/traces/) load with real timestamps and gaps
+//! handled; user CSV files load with their problems named by line.
 
 use flexus_sim::trace::{self, NAMED};
 
-fn shared() -> std::path::PathBuf {
-    let d = trace::traces_dir();
-    assert!(
-        d.join("README.md").is_file(),
-        "shared traces not found at {} (set FLEXUS_TRACES_DIR)",
-        d.display()
-    );
-    d
+/// The repository's copy of the traces, the files the built-in ones are compiled from.
+fn repo_traces() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/traces")
 }
 
 #[test]
 fn every_named_trace_loads_as_a_regular_nonnegative_series() {
-    let dir = shared();
     for info in NAMED {
-        let t = trace::load_named_from(info.name, &dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", info.name));
+        let t = trace::load_named(info.name).unwrap_or_else(|e| panic!("{}: {e}", info.name));
         assert!(
             t.rps.len() > 100,
             "{} has {} samples",
@@ -35,7 +29,7 @@ fn every_named_trace_loads_as_a_regular_nonnegative_series() {
 
 #[test]
 fn nasa_replays_the_august_segment_after_the_hurricane_outage() {
-    let t = trace::load_named_from("nasa-http-1995", &shared()).expect("nasa");
+    let t = trace::load_named("nasa-http-1995").expect("nasa");
     // The outage (server_down=1) ends 1995-08-03T04:36-04:00; the next whole minute
     // is 04:36 -> 08:36 UTC = 807438960. The segment runs to Sep 1 00:00 -04:00.
     assert_eq!(t.start_unix, 807_438_960);
@@ -49,7 +43,7 @@ fn nasa_replays_the_august_segment_after_the_hurricane_outage() {
 
 #[test]
 fn worldcup_has_every_five_minute_bucket_and_its_documented_peak() {
-    let t = trace::load_named_from("worldcup98", &shared()).expect("worldcup");
+    let t = trace::load_named("worldcup98").expect("worldcup");
     assert_eq!(t.rps.len(), 8929);
     assert_eq!(t.filled, 0);
     let max = t.rps.iter().copied().fold(0.0, f64::max) * 300.0;
@@ -58,7 +52,7 @@ fn worldcup_has_every_five_minute_bucket_and_its_documented_peak() {
 
 #[test]
 fn azure_llm_is_bucketed_into_ten_second_token_weighted_rates() {
-    let t = trace::load_named_from("azure-llm-code", &shared()).expect("azure");
+    let t = trace::load_named("azure-llm-code").expect("azure");
     assert_eq!(t.step_s, 10);
     // ~57 minutes of requests; the weighted total equals the request count
     // (8,819 data rows in the file; SOURCE.md says 8,818).
@@ -73,6 +67,58 @@ fn an_unknown_trace_name_lists_the_known_ones() {
     let msg = e.to_string();
     assert!(
         msg.contains("no-such-trace") && msg.contains("worldcup98"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_built_in_copy_equals_the_repository_file() {
+    for info in NAMED {
+        let built_in = trace::load_named(info.name).expect("built in");
+        let file = trace::load_named_from(info.name, &repo_traces()).expect("file");
+        assert_eq!(built_in.rps, file.rps, "{}", info.name);
+        assert_eq!(built_in.start_unix, file.start_unix, "{}", info.name);
+    }
+}
+
+fn write_csv(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("flexus-sim-traces-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write csv");
+    p
+}
+
+#[test]
+fn a_csv_file_with_fractional_second_timestamps_loads() {
+    let p = write_csv(
+        "fractional.csv",
+        "timestamp,count\n2024-01-01 00:00:00.250,60\n2024-01-01 00:01:00.750,120\n\
+         2024-01-01 00:02:00.5,60\n1704067380.5,30\n",
+    );
+    let t = trace::load(p.to_str().expect("utf-8 path")).expect("loads");
+    assert_eq!(t.step_s, 60);
+    assert_eq!(t.rps, vec![1.0, 2.0, 1.0, 0.5]);
+}
+
+#[test]
+fn a_malformed_csv_line_is_reported_with_its_line_number() {
+    let p = write_csv(
+        "malformed.csv",
+        "timestamp,count\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,1\n2024-01-01 00:02:00,lots\n",
+    );
+    let e = trace::load(p.to_str().expect("utf-8 path")).expect_err("bad count");
+    let msg = e.to_string();
+    assert!(msg.contains("line 4") && msg.contains("\"lots\""), "{msg}");
+    let p = write_csv(
+        "badtime.csv",
+        "timestamp,count\n2024-01-01 00:00:00,1\nnot-a-time,1\n2024-01-01 00:02:00,1\n",
+    );
+    let msg = trace::load(p.to_str().expect("utf-8 path"))
+        .expect_err("bad time")
+        .to_string();
+    assert!(
+        msg.contains("line 3") && msg.contains("not-a-time"),
         "{msg}"
     );
 }

@@ -1,5 +1,5 @@
 //! Baseline autoscalers, re-implemented from the reference doc
-//! (`../shared/docs/reference/autoscaling-anchors.md` §1): static peak, Kubernetes HPA,
+//! (the team's autoscaling-anchors reference, §1): static peak, Kubernetes HPA,
 //! AWS target tracking, step scaling, predictive + target tracking, and the oracle.
 //! The seed strategy is measured through [`crate::policy`] (flexus-policy's `seed`).
 
