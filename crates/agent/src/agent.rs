@@ -8,6 +8,7 @@ use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::checks::CloudFacts;
 use crate::clock::{ScaledClock, SharedClock, SystemClock};
 use crate::config::Config;
 use crate::runtime::sources::{CloudEye, Prometheus, Redis, Sources};
@@ -96,6 +97,7 @@ impl Agent {
                 .map(Arc::new),
         };
         let (handle, inbox) = Handle::channel();
+        let facts = Arc::new(CloudFacts::new(cloud.clone(), clock.clone()));
         let ctx = Arc::new(Context::new(
             store.clone(),
             cloud,
@@ -111,6 +113,7 @@ impl Agent {
             auth: Arc::new(config.auth.clone()),
             runtime: handle,
             telemetry,
+            facts,
             ready,
         };
         Ok(Self {

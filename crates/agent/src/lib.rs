@@ -11,6 +11,8 @@
 //! - [`config`]: `agent.toml` loading and validation (nothing is bound).
 //! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
 //! - [`server`]: `router(state) -> Router` — the HTTP API, auth, namespaces, ETags.
+//! - [`checks`]: what the API checks before storing a pool or policy (ECS limits, the
+//!   cloud's flavor catalogue, pool ⊇ policy bounds) and the cached cloud facts it serves.
 //! - [`openapi`]: the OpenAPI document served at `/v1/openapi.json`.
 //! - [`runtime`]: scheduler + runner; [`runtime::reconcile`] the pass (observe → decide →
 //!   act → record); [`runtime::sources`] Cloud Eye / Prometheus / Redis readers.
@@ -19,6 +21,7 @@
 //! - [`cli`]: table rendering for the CLI subcommands.
 
 pub mod agent;
+pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -268,12 +268,12 @@ impl PoolSpec {
         }
         if let Some(p) = &self.spot.max_price
             && p.parse::<f64>()
-                .map(|x| x.is_nan() || x <= 0.0)
+                .map(|x| !x.is_finite() || x <= 0.0)
                 .unwrap_or(true)
         {
             errs.push(FieldError::new(
                 f("spot.max_price"),
-                format!("{p:?} is not a positive decimal number"),
+                format!("{p:?} is not a positive decimal number (a finite price per hour, e.g. \"0.05\")"),
             ));
         }
         if self.boot_seconds > 3600 {
@@ -382,6 +382,11 @@ pub struct PoolStatus {
     pub last_reconcile_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// `last_error` is permanent: the cloud refused the pool's declaration itself
+    /// (an invalid parameter, an unauthorised call), so passes with the same declaration
+    /// cannot succeed. Capacity (sold out, quota) and transient errors are not permanent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub last_error_permanent: bool,
     /// Operations not finished yet.
     #[serde(default)]
     pub pending_operations: Vec<Operation>,
@@ -524,6 +529,57 @@ pub struct PredictionRecord {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A flavor the cloud offers (`GET /v1/cloud/flavors`, cached by the agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FlavorInfo {
+    /// What a pool's `flavor` names, e.g. `x1.2u.4g`.
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    /// GPUs per instance.
+    pub gpus: u32,
+    /// New instances can be bought (the cloud's sale state is neither `sellout` nor `abandon`).
+    pub on_sale: bool,
+    /// Offered as spot.
+    pub spot: bool,
+    /// The cloud's performance type (`advanced_smb` for Flexus X, `gpu`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_type: Option<String>,
+}
+
+/// The project's instance quota and what is used of it (`GET /v1/cloud/quota`);
+/// an absent maximum is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct QuotaInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u64>,
+    pub used_instances: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vcpus: Option<u64>,
+    pub used_vcpus: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mb: Option<u64>,
+    pub used_memory_mb: u64,
+}
+
+/// The names among `known` closest to `wanted` (edit distance at most a third of its
+/// length, at least 2), best first, at most `n`: for "did you mean" in errors.
+pub fn close_names<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
+    let limit = (wanted.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = known
+        .into_iter()
+        .map(|k| (strsim::levenshtein(wanted, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(n).map(|(_, k)| k).collect()
 }
 
 /// One datapoint of `POST .../pools/{name}/metrics` (the body is a JSON array of these).

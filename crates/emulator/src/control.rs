@@ -127,6 +127,7 @@ const OPERATIONS: &[&str] = &[
     "list_tags",
     "tags_action",
     "list_flavors",
+    "get_quota",
     "query_metric",
     "batch_query_metrics",
     "put_metrics",

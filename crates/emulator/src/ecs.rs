@@ -1050,6 +1050,24 @@ pub async fn flavors(Ext(emu): Ext<Arc<Emulator>>) -> ApiResult {
     })
 }
 
+/// `GET /v1/{project_id}/cloudservers/limits`: the quota and what servers use of it.
+pub async fn limits(Ext(emu): Ext<Arc<Emulator>>) -> ApiResult {
+    emu.with(|inner, _| {
+        let (n, cpu, ram) = inner.state.usage();
+        let q = inner.state.quota;
+        Ok(respond(
+            StatusCode::OK,
+            json!({"absolute": {
+                "maxTotalInstances": q.instances, "totalInstancesUsed": n,
+                "maxTotalCores": q.vcpus, "totalCoresUsed": cpu,
+                "maxTotalRAMSize": q.ram_mb, "totalRAMUsed": ram,
+                "maxTotalSpotInstances": q.instances, "maxTotalKeypairs": -1,
+                "maxServerMeta": 10, "maxPersonality": 5, "limit_by_flavor": [],
+            }}),
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

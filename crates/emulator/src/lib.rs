@@ -241,6 +241,7 @@ pub fn operation(method: &Method, matched: &str) -> &'static str {
         ("GET", "/v1/{project_id}/cloudservers/detail") => "list_servers",
         ("POST", "/v1/{project_id}/cloudservers/delete") => "delete_servers",
         ("GET", "/v1/{project_id}/cloudservers/flavors") => "list_flavors",
+        ("GET", "/v1/{project_id}/cloudservers/limits") => "get_quota",
         ("GET", "/v1/{project_id}/cloudservers/{server_id}") => "get_server",
         ("GET", "/v1/{project_id}/cloudservers/{server_id}/tags") => "list_tags",
         ("POST", "/v1/{project_id}/cloudservers/{server_id}/tags/action") => "tags_action",
@@ -259,6 +260,7 @@ pub fn router(emu: Arc<Emulator>) -> Router {
         .route("/v1/{project_id}/cloudservers/detail", get(ecs::list))
         .route("/v1/{project_id}/cloudservers/delete", post(ecs::delete))
         .route("/v1/{project_id}/cloudservers/flavors", get(ecs::flavors))
+        .route("/v1/{project_id}/cloudservers/limits", get(ecs::limits))
         .route("/v1/{project_id}/cloudservers/{server_id}", get(ecs::show))
         .route(
             "/v1/{project_id}/cloudservers/{server_id}/tags",

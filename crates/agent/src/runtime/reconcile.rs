@@ -57,6 +57,12 @@ pub enum PassError {
 }
 
 impl PassError {
+    /// The cloud refused the pool's declaration itself: the same declaration cannot
+    /// succeed by retrying (capacity and transient errors can).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, PassError::Cloud(e) if matches!(e.kind, ErrorKind::Invalid | ErrorKind::Unauthorized | ErrorKind::Config))
+    }
+
     /// Label for the error metric.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -408,6 +414,7 @@ impl Context {
             {
                 {
                     st.last_error = Some(e.to_string());
+                    st.last_error_permanent = e.is_permanent();
                     st.phase = PoolPhase::Degraded;
                     rt.status = serde_json::to_value(&st).unwrap_or(rt.status);
                     let _ = self.store.put_runtime(&key.ns, &key.name, &rt).await;
@@ -1306,6 +1313,7 @@ impl Observed {
             last_decision,
             last_reconcile_at: Some(rfc3339(now)),
             last_error: error,
+            last_error_permanent: false,
             pending_operations: pending,
         }
     }
