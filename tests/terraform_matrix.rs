@@ -400,7 +400,8 @@ resource "flexus_x_pool" "scarce" {
 "#;
 
 #[test]
-fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_adopts_it() {
+fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_replaces_the_tainted_pool()
+ {
     let stack = Stack::start(StackOptions::default());
     let ws = workspace(&terraform_latest(), &stack, "team-a");
     let header = flexus_e2e::provider().required_providers_block();
@@ -435,7 +436,21 @@ fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_a
         "the error points at wait_for_capacity_timeout: {out}"
     );
 
-    // Capacity comes back; apply again adopts the pool the first apply declared.
+    // The pool the first apply wrote is in state, tainted: nothing is orphaned.
+    let shown = tf(&ws, &["state", "list"]);
+    assert!(
+        shown.stdout.contains("flexus_x_pool.scarce"),
+        "{}",
+        shown.output()
+    );
+    let (code, out) = plan_code(&ws);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("tainted") && out.contains("must be replaced"),
+        "{out}"
+    );
+
+    // Capacity comes back; apply again replaces the tainted pool and waits for capacity.
     stack.emulator_post(
         "/_emulator/flavors/x1.1u.1g",
         &serde_json::json!({"sold_out": false}),
@@ -445,9 +460,106 @@ fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_a
         &format!("{header}{}", SOLD_OUT_POOL.replace("WAIT", "2m")),
     )
     .expect("main.tf");
-    tf(&ws, &["apply", "-auto-approve"])
-        .expect_code(0, "a second apply adopts the pool and waits for capacity");
-    expect_no_changes(&ws, &stack, "after adopting the pool");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(
+        0,
+        "a second apply replaces the tainted pool and waits for capacity",
+    );
+    expect_no_changes(&ws, &stack, "after replacing the pool");
     tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
     assert!(stack.emulator_instances("scarce").is_empty());
+}
+
+const ONE_POOL: &str = r#"
+provider "flexus" {}
+
+resource "flexus_x_pool" "p" {
+  name       = "NAME"
+  flavor     = "FLAVOR"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = 2
+
+  wait_for_capacity_timeout = "10m"
+}
+"#;
+
+fn one_pool(name: &str, flavor: &str) -> String {
+    format!(
+        "{}{}",
+        flexus_e2e::provider().required_providers_block(),
+        ONE_POOL.replace("NAME", name).replace("FLAVOR", flavor)
+    )
+}
+
+/// Issue #11, item 2: ECS refusing the create for good fails apply with the cloud's
+/// message at once (not after `wait_for_capacity_timeout`), the pool is kept in state as
+/// tainted, and the next apply or destroy cleans it: no orphan in the agent.
+fn permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool(terraform: &Path) {
+    let stack = Stack::start(StackOptions::default());
+    let client = stack.client();
+    let ws = workspace(terraform, &stack, "team-a");
+    ws.write("main.tf", &one_pool("refused", "x1.2u.4g"))
+        .expect("main.tf");
+    tf(&ws, &["init"]).expect_code(0, "init");
+    stack.emulator_post(
+        "/_emulator/faults",
+        &serde_json::json!({"operation": "create_servers", "error_rate": 1.0, "status": 400, "code": "Ecs.0005"}),
+    );
+    let started = std::time::Instant::now();
+    let apply = tf(&ws, &["apply", "-auto-approve"]);
+    assert_ne!(apply.code, 0, "{}", apply.output());
+    let out = apply.output();
+    assert!(
+        out.contains("The cloud refused to create the pool's instances")
+            && out.contains("Ecs.0005"),
+        "apply says what the cloud said: {out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "apply failed after {:?}, not after the 10m wait",
+        started.elapsed()
+    );
+    let (code, plan) = plan_code(&ws);
+    assert_eq!(code, 2, "{plan}");
+    assert!(
+        plan.contains("is tainted, so must be replaced"),
+        "the written pool is in state, tainted: {plan}"
+    );
+    // Destroy removes what the failed apply wrote.
+    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy the tainted pool");
+    assert!(
+        stack
+            .block_on(client.get_pool("team-a", "refused"))
+            .is_err_and(|e| e.is_not_found()),
+        "no orphan pool in the agent"
+    );
+    // Fail again, then let the cloud accept: the next apply replaces the tainted pool.
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(1, "the cloud still refuses");
+    stack.emulator_delete("/_emulator/faults");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "apply replaces the tainted pool");
+    let pool = stack
+        .block_on(client.get_pool("team-a", "refused"))
+        .expect("pool")
+        .value;
+    assert!(pool.status.ready_size >= 1, "{:?}", pool.status);
+    expect_no_changes(&ws, &stack, "after replacing the tainted pool");
+    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+    assert!(
+        stack
+            .block_on(client.list_pools("team-a"))
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[test]
+fn terraform_1_15_fails_fast_on_a_permanent_cloud_error_and_cleans_the_tainted_pool() {
+    permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool(&terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_fails_fast_on_a_permanent_cloud_error_and_cleans_the_tainted_pool() {
+    permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool(&terraform_1_0());
 }

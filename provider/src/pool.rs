@@ -375,30 +375,36 @@ impl Resource for PoolResource {
         let api = ctx.data()?;
         let m = req.planned;
         let (ns, spec, put) = put_pool(api, &m, "create", Precondition::IfAbsent).await?;
-        match put {
-            Ok(_) => {}
+        let stored = match put {
+            Ok(v) => v.value,
             Err(e) if e.is_precondition_failed() => {
-                // A pool with this name exists. If it is exactly this declaration (an earlier
-                // apply that timed out waiting for capacity), adopt it; otherwise refuse.
-                let existing = get_pool(api, &ns, &m.name).await?;
-                let same = existing
-                    .as_ref()
-                    .is_some_and(|p| p.spec == spec && p.status.phase != PoolPhase::Deleting);
-                if !same {
-                    return Err(Diagnostic::error(
-                        "Pool already exists",
-                        format!(
-                            "pool {ns}/{} already exists in the agent with a different declaration; import it with \
-                             `terraform import <address> {ns}/{}` or choose another name",
-                            m.name, m.name
-                        ),
-                    )
-                    .at(AttrPath::new("name"))
-                    .into());
+                // A pool with this name exists. If it is exactly this declaration (an apply
+                // whose state was lost after the pool was written), adopt it; otherwise refuse.
+                match get_pool(api, &ns, &m.name).await? {
+                    Some(p) if p.spec == spec && p.status.phase != PoolPhase::Deleting => p,
+                    _ => {
+                        return Err(Diagnostic::error(
+                            "Pool already exists",
+                            format!(
+                                "pool {ns}/{} already exists in the agent with a different declaration; import it with \
+                                 `terraform import <address> {ns}/{}` or choose another name",
+                                m.name, m.name
+                            ),
+                        )
+                        .at(AttrPath::new("name"))
+                        .into());
+                    }
                 }
             }
             Err(e) => return Err(to_diagnostics(Object::Pool, "Cannot create the pool", &e)),
-        }
+        };
+        // From here on the pool exists in the agent: if waiting fails, Terraform keeps it
+        // in state as tainted, so the next apply replaces it and destroy removes it.
+        let mut written = m.clone();
+        written.id = Some(stored.id.clone());
+        written.namespace = Some(ns.clone());
+        written.set_status(&stored.status);
+        ctx.keep_partial(&written)?;
         settle(ctx, api, ns, m).await
     }
 
@@ -494,7 +500,22 @@ impl Resource for PoolResource {
     }
 }
 
-/// Reads a pool; `None` when the agent does not know it.
+/// The cloud refused the pool's declaration itself (the agent's last pass failed with a
+/// permanent error): waiting longer cannot help, so apply stops with the cloud's message.
+fn refused_by_cloud(ns: &str, name: &str, st: &PoolStatus) -> Option<Diagnostic> {
+    if st.phase != PoolPhase::Degraded || !st.last_error_permanent {
+        return None;
+    }
+    let why = st.last_error.as_deref().unwrap_or("no message");
+    Some(Diagnostic::error(
+        "The cloud refused to create the pool's instances",
+        format!(
+            "pool {ns}/{name}: {why}\n\nThis error is permanent: the same declaration cannot succeed. \
+             Fix the declaration and apply again, or destroy the pool."
+        ),
+    ))
+}
+
 /// Checks the planned declaration with the agent's rules and sends it (`verb` names the
 /// request in errors): the namespace, the spec sent, and the agent's answer.
 async fn put_pool(
@@ -516,6 +537,7 @@ async fn put_pool(
     Ok((ns, spec, put))
 }
 
+/// Reads a pool; `None` when the agent does not know it.
 pub async fn get_pool(api: &Flexus, ns: &str, name: &str) -> Result<Option<Pool>, Diagnostics> {
     let what = format!("read pool {ns}/{name}");
     match api
@@ -566,6 +588,9 @@ async fn wait_for_capacity(
         })?;
         if pool.status.ready_size >= min {
             return Ok(pool);
+        }
+        if let Some(d) = refused_by_cloud(ns, name, &pool.status) {
+            return Err(d.into());
         }
         if start.elapsed() >= timeout {
             let st = &pool.status;

@@ -290,12 +290,19 @@ async fn checked_pool_spec(state: &AppState, spec: &PoolSpec) -> ApiResult<serde
 
 /// `?dry_run=true`: check everything, store nothing.
 fn dry_run(query: Option<&str>) -> ApiResult<bool> {
-    for (k, v) in query.unwrap_or_default().split('&').filter_map(|kv| kv.split_once('=')) {
+    for (k, v) in query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+    {
         if k == "dry_run" {
             return match v {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                _ => Err(ApiError::field("dry_run", format!("must be true or false, got {v:?}"))),
+                _ => Err(ApiError::field(
+                    "dry_run",
+                    format!("must be true or false, got {v:?}"),
+                )),
             };
         }
     }
@@ -780,7 +787,11 @@ async fn put_policy(
         && !pool.deleting
         && let Ok(pool_spec) = serde_json::from_value::<PoolSpec>(pool.spec)
     {
-        errs.extend(bounds_errors(&req.spec, &pool_spec, &format!("{ns}/{}", req.spec.pool)));
+        errs.extend(bounds_errors(
+            &req.spec,
+            &pool_spec,
+            &format!("{ns}/{}", req.spec.pool),
+        ));
     }
     let spec = checked_spec(errs, &req.spec)?;
     let old = state.store.get_policy(&ns, &name).await?;

@@ -417,18 +417,36 @@ async fn a_dry_run_put_checks_everything_and_stores_nothing() {
     let api = api().await;
     let path = "/v1/namespaces/team-a/pools/web";
     let r = api
-        .call("PUT", &format!("{path}?dry_run=true"), Some(TEAM_A), &[], Some(pool_spec()))
+        .call(
+            "PUT",
+            &format!("{path}?dry_run=true"),
+            Some(TEAM_A),
+            &[],
+            Some(pool_spec()),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let mut bad = pool_spec();
     bad["spec"]["flavor"] = json!("x9.nope");
     let r = api
-        .call("PUT", &format!("{path}?dry_run=true"), Some(TEAM_A), &[], Some(bad))
+        .call(
+            "PUT",
+            &format!("{path}?dry_run=true"),
+            Some(TEAM_A),
+            &[],
+            Some(bad),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["field"], "spec.flavor");
     let r = api
-        .call("PUT", &format!("{path}?dry_run=maybe"), Some(TEAM_A), &[], Some(pool_spec()))
+        .call(
+            "PUT",
+            &format!("{path}?dry_run=maybe"),
+            Some(TEAM_A),
+            &[],
+            Some(pool_spec()),
+        )
         .await;
     assert_eq!(r.body["error"]["field"], "dry_run", "{}", r.body);
     let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
@@ -441,7 +459,13 @@ async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
     let mut pool = pool_spec();
     pool["spec"]["max_size"] = json!(2);
     let r = api
-        .call("PUT", "/v1/namespaces/team-a/pools/web", Some(TEAM_A), &[], Some(pool))
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/pools/web",
+            Some(TEAM_A),
+            &[],
+            Some(pool),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let policy = "/v1/namespaces/team-a/policies/p";
@@ -452,20 +476,36 @@ async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
     assert_eq!(r.body["error"]["field"], "spec.policy.bounds.max");
     let msg = r.body["error"]["message"].as_str().unwrap();
     assert!(
-        msg.contains("bounds.max (10)") && msg.contains("max_size (2)") && msg.contains("team-a/web"),
+        msg.contains("bounds.max (10)")
+            && msg.contains("max_size (2)")
+            && msg.contains("team-a/web"),
         "{msg}"
     );
     let mut below = policy_spec("web");
     below["spec"]["policy"]["bounds"] = json!({"min": 0, "max": 2});
-    let r = api.call("PUT", policy, Some(TEAM_A), &[], Some(below)).await;
-    assert_eq!(r.body["error"]["field"], "spec.policy.bounds.min", "{}", r.body);
+    let r = api
+        .call("PUT", policy, Some(TEAM_A), &[], Some(below))
+        .await;
+    assert_eq!(
+        r.body["error"]["field"], "spec.policy.bounds.min",
+        "{}",
+        r.body
+    );
     let mut narrow = policy_spec("web");
     narrow["spec"]["policy"]["bounds"] = json!({"min": 1, "max": 2});
-    let r = api.call("PUT", policy, Some(TEAM_A), &[], Some(narrow)).await;
+    let r = api
+        .call("PUT", policy, Some(TEAM_A), &[], Some(narrow))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     // A policy for a pool that does not exist yet is checked when the pool comes.
     let r = api
-        .call("PUT", "/v1/namespaces/team-a/policies/q", Some(TEAM_A), &[], Some(policy_spec("later")))
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/policies/q",
+            Some(TEAM_A),
+            &[],
+            Some(policy_spec("later")),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
@@ -473,10 +513,15 @@ async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
 #[tokio::test]
 async fn the_cloud_flavors_and_quota_are_served_to_any_valid_token() {
     let api = api().await;
-    let r = api.call("GET", "/v1/cloud/flavors", Some(TEAM_B), &[], None).await;
+    let r = api
+        .call("GET", "/v1/cloud/flavors", Some(TEAM_B), &[], None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let f = r.body.as_array().unwrap();
-    let x = f.iter().find(|f| f["name"] == "x1.2u.4g").expect("x1.2u.4g");
+    let x = f
+        .iter()
+        .find(|f| f["name"] == "x1.2u.4g")
+        .expect("x1.2u.4g");
     assert_eq!(x["vcpus"], 2);
     assert_eq!(x["memory_mb"], 4096);
     assert_eq!(x["on_sale"], true);
@@ -487,7 +532,9 @@ async fn the_cloud_flavors_and_quota_are_served_to_any_valid_token() {
             json!({"instances": 7, "vcpus": 30, "ram_mb": 61440}),
         )
         .await;
-    let r = api.call("GET", "/v1/cloud/quota", Some(TEAM_A), &[], None).await;
+    let r = api
+        .call("GET", "/v1/cloud/quota", Some(TEAM_A), &[], None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["max_instances"], 7);
     assert_eq!(r.body["max_vcpus"], 30);

@@ -293,7 +293,12 @@ impl Client {
     /// `PUT /v1/namespaces/{ns}/pools/{name}?dry_run=true` — every check of a write
     /// (the spec's rules, what ECS accepts, the flavor catalogue, the bounds of the pool's
     /// policy), nothing stored.
-    pub async fn check_pool(&self, ns: &str, name: &str, spec: &PoolSpec) -> Result<(), ClientError> {
+    pub async fn check_pool(
+        &self,
+        ns: &str,
+        name: &str,
+        spec: &PoolSpec,
+    ) -> Result<(), ClientError> {
         let body = PutPool { spec: spec.clone() };
         self.send(
             Method::PUT,

@@ -570,7 +570,11 @@ pub struct QuotaInfo {
 
 /// The names among `known` closest to `wanted` (edit distance at most a third of its
 /// length, at least 2), best first, at most `n`: for "did you mean" in errors.
-pub fn close_names<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
+pub fn close_names<'a>(
+    wanted: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    n: usize,
+) -> Vec<&'a str> {
     let limit = (wanted.chars().count() / 3).max(2);
     let mut scored: Vec<(usize, &str)> = known
         .into_iter()

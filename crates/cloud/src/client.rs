@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::config::ClientConfig;
 use crate::credentials::Credentials;
-use crate::limits;
 use crate::error::{CloudError, ErrorKind};
+use crate::limits;
 use crate::model::*;
 use crate::ratelimit::TokenBucket;
 use crate::signer::{self, SignableRequest};

@@ -54,8 +54,10 @@ pub trait Cloud: Send + Sync + std::fmt::Debug {
 
     /// `GET /v1/{project}/cloudservers/flavors`: the flavors the project may create
     /// (in one availability zone when given).
-    async fn list_flavors(&self, availability_zone: Option<&str>)
-    -> Result<Vec<Flavor>, CloudError>;
+    async fn list_flavors(
+        &self,
+        availability_zone: Option<&str>,
+    ) -> Result<Vec<Flavor>, CloudError>;
 
     /// `GET /v1/{project}/cloudservers/limits`: the project's ECS quota and usage.
     async fn get_quota(&self) -> Result<Quota, CloudError>;

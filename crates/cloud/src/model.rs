@@ -476,12 +476,21 @@ fn wire_u64(v: Option<&serde_json::Value>) -> u64 {
 
 impl From<WireFlavorDetail> for Flavor {
     fn from(w: WireFlavorDetail) -> Self {
-        let spec = |k: &str| w.os_extra_specs.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let spec = |k: &str| {
+            w.os_extra_specs
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
         let gpus = spec("pci_passthrough:alias")
             .and_then(|a| a.rsplit(':').next().and_then(|n| n.trim().parse().ok()))
             .unwrap_or(0);
         Flavor {
-            name: if w.name.is_empty() { w.id.clone() } else { w.name.clone() },
+            name: if w.name.is_empty() {
+                w.id.clone()
+            } else {
+                w.name.clone()
+            },
             vcpus: u32::try_from(wire_u64(w.vcpus.as_ref())).unwrap_or(u32::MAX),
             ram_mb: wire_u64(w.ram.as_ref()),
             sale_status: spec("cond:operation:status").unwrap_or_else(|| "normal".into()),

@@ -400,7 +400,10 @@ async fn flavors_and_quota_report_what_the_project_may_create() {
     assert_eq!((f.vcpus, f.ram_mb), (2, 4096));
     assert!(f.on_sale());
     assert_eq!(f.performance_type.as_deref(), Some("advanced_smb"));
-    assert!(flavors.iter().any(|f| f.gpus > 0), "GPU flavors carry their GPU count");
+    assert!(
+        flavors.iter().any(|f| f.gpus > 0),
+        "GPU flavors carry their GPU count"
+    );
     h.post("/_emulator/flavors/x1.2u.4g", json!({"sold_out": true}))
         .await;
     let f = c.list_flavors(None).await.expect("flavors");
