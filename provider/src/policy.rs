@@ -5,7 +5,7 @@
 use flexus_api::{PolicySpec, Precondition};
 use tfplugin::{
     AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
-    ReadRequest, Resource, ResourceSchema, UpdateRequest, Value, modifiers,
+    ReadRequest, Resource, ResourceSchema, UpdateRequest, modifiers,
 };
 
 use crate::errors::{Object, policy_diagnostics, to_diagnostics};
@@ -16,15 +16,9 @@ use crate::provider::Flexus;
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyResource;
 
-/// Checks a policy configuration with `flexus-policy` when every value is known.
-pub fn validate_config(config: &Value) -> Diagnostics {
-    if !config.is_wholly_known() {
-        return Diagnostics::new();
-    }
-    let Ok(m) = tfplugin::model::from_value::<PolicyModel>(config, "flexus_autoscaling_policy")
-    else {
-        return Diagnostics::new();
-    };
+/// Checks a policy configuration with `flexus-policy` (the agent's own parser and rules);
+/// the framework runs it over rounds standing in for unknown values.
+pub fn check_model(m: &PolicyModel) -> Diagnostics {
     let mut d = Diagnostics::new();
     for (name, b) in [("scale_out", &m.scale_out), ("scale_in", &m.scale_in)] {
         if let Some(b) = b
@@ -32,10 +26,10 @@ pub fn validate_config(config: &Value) -> Diagnostics {
             && !b.policy.is_empty()
         {
             d.error_at(
-                    AttrPath::new(name).attr("unlimited"),
-                    "Conflicting rate limits",
-                    format!("{name}.unlimited = true means no rate limit; remove it or the {name}.policy blocks"),
-                );
+                AttrPath::new(name).attr("unlimited"),
+                "Conflicting rate limits",
+                format!("{name}.unlimited = true means no rate limit; remove it or the {name}.policy blocks"),
+            );
         }
     }
     if let Err(e) = m.to_policy() {
@@ -71,8 +65,8 @@ impl Resource for PolicyResource {
         })
     }
 
-    fn validate(&self, config: &Value) -> Diagnostics {
-        validate_config(config)
+    fn validate_model(&self, m: &PolicyModel) -> Diagnostics {
+        check_model(m)
     }
 
     async fn create(

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{
     AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest, Operation,
-    ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
+    ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, modifiers,
 };
 
 use crate::errors::{Object, ProviderError, pool_field_errors, to_diagnostics};
@@ -355,14 +355,10 @@ impl Resource for PoolResource {
             })
     }
 
-    fn validate(&self, config: &Value) -> Diagnostics {
-        // The same checks the agent runs on PUT, at plan time, when the values are known.
-        if !config.is_wholly_known() {
-            return Diagnostics::new();
-        }
-        let Ok(mut m) = tfplugin::model::from_value::<PoolModel>(config, "flexus_x_pool") else {
-            return Diagnostics::new();
-        };
+    fn validate_model(&self, m: &PoolModel) -> Diagnostics {
+        // The spec's own rules, as the agent runs them on PUT (the framework runs this over
+        // rounds standing in for unknown values).
+        let mut m = m.clone();
         m.removal_rule = m.removal_rule.filter(|r| parse_removal_rule(r).is_some());
         pool_field_errors(&m.to_spec().validate(""))
     }

@@ -462,7 +462,25 @@ impl Policy {
         v.positive(&sp.field("out_factor"), s.out_factor);
         v.positive(&sp.field("in_factor"), s.in_factor);
 
-        v.d.into_result()
+        let labels: Vec<(String, String)> = (self.metrics.iter().map(|m| ("metrics", &m.name)))
+            .enumerate()
+            .chain(
+                self.schedules
+                    .iter()
+                    .map(|s| ("schedules", &s.name))
+                    .enumerate(),
+            )
+            .filter_map(|(i, (key, name))| crate::diag::block_label(key, i, name))
+            .collect();
+        Diagnostics(
+            v.d.into_iter()
+                .map(|d| crate::diag::Diagnostic {
+                    message: crate::diag::name_blocks(d.message, &labels),
+                    ..d
+                })
+                .collect(),
+        )
+        .into_result()
     }
 }
 

@@ -266,3 +266,16 @@ pub fn plan<R: crate::Resource>(
 pub fn resource_type<R: crate::Resource>(resource: &R) -> Result<crate::Type, crate::Error> {
     Ok(resource.schema()?.wire_schema().ty())
 }
+
+/// Runs the framework's `ValidateResourceConfig` for `resource` offline, exactly as Terraform
+/// would get it: attribute validators, `Resource::validate`, and `Resource::validate_model`
+/// over the rounds that stand in for unknown values. For provider unit tests.
+pub fn validate<R: crate::Resource>(
+    resource: R,
+    config: &crate::Value,
+) -> Result<crate::Diagnostics, crate::Error> {
+    let typed = crate::framework::erased::TypedResource::new(resource)?;
+    Ok(crate::framework::validate::validate_resource(
+        &typed, config,
+    ))
+}

@@ -113,7 +113,16 @@ impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
         &self.ty
     }
     fn validate(&self, config: &Value) -> Diagnostics {
-        self.r.validate(config)
+        let mut d = self.r.validate(config);
+        d.extend(crate::framework::unknowns::independent_problems(
+            config,
+            &self.ty,
+            |v| {
+                let m: R::Model = model::from_value(v, self.r.type_name()).ok()?;
+                Some(self.r.validate_model(&m))
+            },
+        ));
+        d
     }
     fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics> {
         self.r.modify_plan(change)

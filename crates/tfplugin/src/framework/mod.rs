@@ -9,6 +9,7 @@ pub mod private;
 pub mod resource;
 pub mod rules;
 pub mod timeouts;
+pub mod unknowns;
 pub(crate) mod validate;
 
 pub use context::Ctx;

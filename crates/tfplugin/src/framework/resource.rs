@@ -283,6 +283,15 @@ pub trait Resource: Send + Sync + 'static {
         Diagnostics::new()
     }
 
+    /// Checks of the typed configuration. Values unknown at validate or plan time are
+    /// handled by the framework ([`crate::framework::unknowns`]): it calls this once per
+    /// round of candidate values standing in for them and reports only the problems every
+    /// round finds outside the unknown attributes, so errors that do not depend on the
+    /// unknowns are not held back until apply.
+    fn validate_model(&self, _config: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
+
     /// Whole-resource plan logic, after defaults and attribute plan modifiers.
     fn modify_plan(&self, _change: &mut PlanChange) -> Result<(), Diagnostics> {
         Ok(())
