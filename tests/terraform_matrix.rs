@@ -563,3 +563,181 @@ fn terraform_1_15_fails_fast_on_a_permanent_cloud_error_and_cleans_the_tainted_p
 fn terraform_1_0_fails_fast_on_a_permanent_cloud_error_and_cleans_the_tainted_pool() {
     permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool(&terraform_1_0());
 }
+
+const RETURNING_USER: &str = r#"
+provider "flexus" {}
+
+resource "flexus_x_pool" "p" {
+  name       = "steady"
+  flavor     = "FLAVOR"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = 3
+  tags = {
+    team = "TEAM"
+  }
+}
+
+resource "flexus_autoscaling_policy" "p" {
+  name     = "steady-step"
+  pool     = flexus_x_pool.p.name
+  strategy = "step"
+  bounds {
+    min = 1
+    max = 3
+  }
+  metric {
+    name     = "rps"
+    kind     = "custom"
+    duration = "0s"
+    source {
+      type = "push"
+    }
+  }
+  step {
+    metric          = "rps"
+    threshold       = 100
+    adjustment_type = "change_in_capacity"
+    adjustment {
+      lower      = 0
+      adjustment = 1
+    }
+    adjustment {
+      upper      = 0
+      adjustment = -1
+    }
+  }
+  schedule {
+    name         = "morning"
+    cron         = "0 8 * * *"
+    duration     = "1h"
+    min_capacity = 1
+  }
+}
+"#;
+
+fn returning_user(flavor: &str, team: &str) -> String {
+    format!(
+        "{}{}",
+        flexus_e2e::provider().required_providers_block(),
+        RETURNING_USER
+            .replace("FLAVOR", flavor)
+            .replace("TEAM", team)
+    )
+}
+
+/// Issue #11, items 1, 4 and 8: a one-line change plans as one line; a template change
+/// says running instances keep the old template; import of a configuration that spells
+/// defaults plans no change; a policy deleted through the API is re-created; destroy then
+/// apply of the same names works.
+fn one_line_changes_import_and_recreate(terraform: &Path) {
+    let stack = Stack::start(StackOptions::default());
+    let client = stack.client();
+    let ws = workspace(terraform, &stack, "team-a");
+    ws.write("main.tf", &returning_user("x1.2u.4g", "a"))
+        .expect("main.tf");
+    tf(&ws, &["init"]).expect_code(0, "init");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "first apply");
+    expect_no_changes(&ws, &stack, "after create");
+
+    // Item 8: a one-line change looks like one line.
+    ws.write("main.tf", &returning_user("x1.2u.4g", "b"))
+        .expect("main.tf");
+    let (code, out) = plan_code(&ws);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("~ \"team\" = \"a\" -> \"b\""), "{out}");
+    assert!(
+        !out.contains("known after apply"),
+        "nothing but the tag changes: {out}"
+    );
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "tag change");
+    expect_no_changes(&ws, &stack, "after the tag change");
+    // A template change does not pretend to touch running instances.
+    ws.write("main.tf", &returning_user("x1.4u.8g", "b"))
+        .expect("main.tf");
+    let (code, out) = plan_code(&ws);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("Running instances keep their template") && out.contains("flavor"),
+        "{out}"
+    );
+    assert!(!out.contains("known after apply"), "{out}");
+    ws.write("main.tf", &returning_user("x1.2u.4g", "b"))
+        .expect("main.tf");
+
+    // Item 4: import of a configuration that spells defaults plans no change.
+    tf(
+        &ws,
+        &[
+            "state",
+            "rm",
+            "flexus_x_pool.p",
+            "flexus_autoscaling_policy.p",
+        ],
+    )
+    .expect_code(0, "state rm");
+    tf(&ws, &["import", "flexus_x_pool.p", "team-a/steady"]).expect_code(0, "import pool");
+    tf(
+        &ws,
+        &[
+            "import",
+            "flexus_autoscaling_policy.p",
+            "team-a/steady-step",
+        ],
+    )
+    .expect_code(0, "import policy");
+    expect_no_changes(
+        &ws,
+        &stack,
+        "after import of a configuration that spells defaults",
+    );
+
+    // Item 1: a policy deleted through the API is planned again and re-created.
+    stack
+        .block_on(client.delete_policy("team-a", "steady-step", Precondition::None))
+        .expect("delete the policy outside terraform");
+    let (code, out) = plan_code(&ws);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("flexus_autoscaling_policy.p will be created"),
+        "{out}"
+    );
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "re-create the policy");
+    expect_no_changes(&ws, &stack, "after re-creating the policy");
+
+    // Item 1: destroy, then apply the same names.
+    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "apply the same names again");
+    let versions = stack
+        .block_on(client.get_policy("team-a", "steady-step"))
+        .expect("policy")
+        .value
+        .version;
+    assert_eq!(versions, 1, "a fresh policy, not a continuation");
+    expect_no_changes(&ws, &stack, "after destroy and apply");
+    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+    assert!(
+        stack
+            .block_on(client.list_pools("team-a"))
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        stack
+            .block_on(client.list_policies("team-a"))
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[test]
+fn terraform_1_15_plans_one_line_changes_imports_defaults_and_recreates_after_destroy() {
+    one_line_changes_import_and_recreate(&terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_plans_one_line_changes_imports_defaults_and_recreates_after_destroy() {
+    one_line_changes_import_and_recreate(&terraform_1_0());
+}

@@ -5,7 +5,7 @@
 use flexus_api::{PolicySpec, Precondition};
 use tfplugin::{
     AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
-    ReadRequest, Resource, ResourceSchema, UpdateRequest, modifiers,
+    PlanChange, ReadRequest, Resource, ResourceSchema, UpdateRequest, modifiers,
 };
 
 use crate::errors::{Object, policy_diagnostics, to_diagnostics};
@@ -38,6 +38,17 @@ pub fn check_model(m: &PolicyModel) -> Diagnostics {
     d
 }
 
+/// The value type of `flexus_autoscaling_policy` (its schema's implied type).
+pub fn policy_type() -> &'static tfplugin::Type {
+    static TY: std::sync::OnceLock<tfplugin::Type> = std::sync::OnceLock::new();
+    TY.get_or_init(|| {
+        PolicyResource
+            .schema()
+            .map(|s| s.wire_schema().ty())
+            .unwrap_or(tfplugin::Type::Dynamic)
+    })
+}
+
 impl PolicyModel {
     fn to_spec(&self) -> Result<PolicySpec, Diagnostics> {
         let policy = self.to_policy().map_err(|e| policy_diagnostics(&e))?;
@@ -67,6 +78,30 @@ impl Resource for PolicyResource {
 
     fn validate_model(&self, m: &PolicyModel) -> Diagnostics {
         check_model(m)
+    }
+
+    /// Attributes the configuration leaves unset get the values flexus-policy gives them
+    /// (so import, which cannot know how the configuration spells defaults, renders them
+    /// explicitly and a configuration that spells a default plans no change).
+    fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics> {
+        if !change.config.is_wholly_known() {
+            return Ok(());
+        }
+        let Ok(m) = tfplugin::model::from_value::<PolicyModel>(&change.config, self.type_name())
+        else {
+            return Ok(());
+        };
+        let Ok(spec) = m.to_spec() else {
+            return Ok(());
+        };
+        let mut explicit = PolicyModel::explicit("", "", &m.name, &spec);
+        // Only what flexus-policy decides; id and namespace are the framework's to plan.
+        explicit.id = None;
+        explicit.namespace = None;
+        if let Ok(v) = tfplugin::model::to_value(&explicit, policy_type(), self.type_name()) {
+            change.fill_unset(&v);
+        }
+        Ok(())
     }
 
     async fn create(

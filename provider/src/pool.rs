@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{
     AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest, Operation,
-    ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, modifiers,
+    PlanChange, ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
 };
 
 use crate::errors::{Object, ProviderError, pool_field_errors, to_diagnostics};
@@ -310,6 +310,23 @@ impl PoolModel {
 #[derive(Debug, Clone, Copy)]
 pub struct PoolResource;
 
+/// What the agent reports and only refresh changes.
+const LIVE: [&str; 4] = ["current_size", "ready_size", "instance_ids", "status"];
+/// Attributes whose change makes the agent add or remove instances.
+const SIZES: [&str; 3] = ["min_size", "max_size", "initial_size"];
+/// The template of new instances (running instances keep theirs).
+const TEMPLATE: [&str; 9] = [
+    "flavor",
+    "image",
+    "vpc_id",
+    "subnet_ids",
+    "security_group_ids",
+    "key_pair",
+    "user_data",
+    "root_volume",
+    "tags",
+];
+
 /// How long destroy waits for the agent to remove every instance.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(600);
 const POLL: Duration = Duration::from_millis(500);
@@ -353,6 +370,45 @@ impl Resource for PoolResource {
                     }
                 }))
             })
+    }
+
+    /// An update keeps what it cannot change: the live count (`current_size`, `ready_size`,
+    /// `instance_ids`, `status`) stays as last read unless the size bounds change, so a
+    /// one-line change shows as one line. A change of the instance template warns that
+    /// running instances keep the old one.
+    fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics> {
+        let Some(prior) = change.prior.clone() else {
+            return Ok(());
+        };
+        let changed = |a: &str| {
+            let p = change.planned.attr(a).unwrap_or(&Value::Null);
+            p.is_unknown() || !p.equals(prior.attr(a).unwrap_or(&Value::Null))
+        };
+        let template: Vec<&str> = TEMPLATE.iter().copied().filter(|a| changed(a)).collect();
+        if !SIZES.iter().any(|a| changed(a)) {
+            for a in LIVE {
+                change.set(
+                    &AttrPath::new(a),
+                    prior.attr(a).cloned().unwrap_or(Value::Null),
+                )?;
+            }
+        }
+        let running = prior.attr("instance_ids").and_then(Value::len).unwrap_or(0);
+        if !template.is_empty() && running > 0 {
+            change.warnings.push(
+                Diagnostic::warning(
+                    "Running instances keep their template",
+                    format!(
+                        "Changing {} applies to the instances the agent creates from now on. The {running} \
+                         running instance(s) keep the old template until the pool scales in; the agent does \
+                         not replace them (instance refresh is not available yet).",
+                        template.join(", ")
+                    ),
+                )
+                .at(AttrPath::new(template[0])),
+            );
+        }
+        Ok(())
     }
 
     fn validate_model(&self, m: &PoolModel) -> Diagnostics {
@@ -427,7 +483,16 @@ impl Resource for PoolResource {
         let m = req.planned;
         let (ns, _, put) = put_pool(api, &m, "update", Precondition::None).await?;
         put.map_err(|e| to_diagnostics(Object::Pool, "Cannot update the pool", &e))?;
-        settle(ctx, api, ns, m).await
+        let kept = m.current_size.is_some().then(|| m.clone());
+        let mut out = settle(ctx, api, ns, m).await?;
+        // The plan kept the live count as last read: the next refresh reports the new one.
+        if let Some(k) = kept {
+            out.current_size = k.current_size;
+            out.ready_size = k.ready_size;
+            out.instance_ids = k.instance_ids;
+            out.status = k.status;
+        }
+        Ok(out)
     }
 
     async fn delete(

@@ -246,9 +246,24 @@ pub struct PlanChange {
     pub planned: Value,
     /// Paths whose change forces replacement.
     pub requires_replace: Vec<AttrPath>,
+    /// Warnings to show with the plan (e.g. what a change will not do). Errors belong in
+    /// the `Err` of `modify_plan`.
+    pub warnings: Diagnostics,
 }
 
 impl PlanChange {
+    /// Fills what the configuration leaves unset from `from` (a value of the resource's
+    /// type, e.g. the resource's own rendering of what the configuration means): every
+    /// attribute whose configuration is null and whose planned value is null or unknown
+    /// takes the value at the same path in `from` (objects by name, lists by index, maps
+    /// by key). Only attributes of primitive types or collections of them are filled, and
+    /// only inside blocks the plan already holds: blocks are never added. For computed
+    /// attributes with defaults that depend on other attributes (the plan rules still check
+    /// the result).
+    pub fn fill_unset(&mut self, from: &Value) {
+        crate::value::fill_unset(&mut self.planned, &self.config, from);
+    }
+
     /// Sets a planned attribute value by path; an error diagnostic if the path does not exist.
     pub fn set(&mut self, path: &AttrPath, v: Value) -> Result<(), Diagnostics> {
         let slot = path.get_mut(&mut self.planned).ok_or_else(|| {
