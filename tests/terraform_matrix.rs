@@ -741,3 +741,233 @@ fn terraform_1_15_plans_one_line_changes_imports_defaults_and_recreates_after_de
 fn terraform_1_0_plans_one_line_changes_imports_defaults_and_recreates_after_destroy() {
     one_line_changes_import_and_recreate(&terraform_1_0());
 }
+
+const EVERY_ERROR_AT_ONCE: &str = r#"
+provider "flexus" {}
+
+resource "flexus_x_pool" "x" {
+  name       = "x"
+  flavor     = "x1.2u.4g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = 2
+}
+
+resource "flexus_x_pool" "spotty" {
+  name       = "spotty"
+  flavor     = "x1.2u.4g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = 2
+  spot {
+    enabled   = true
+    max_price = "inf"
+  }
+}
+
+resource "flexus_autoscaling_policy" "p" {
+  name     = "p"
+  pool     = flexus_x_pool.x.name
+  strategy = "target_trackin"
+  bounds {
+    min = 5
+    max = 2
+  }
+  metric {
+    name   = "cpu"
+    kind   = "cpu"
+    target = 160
+    source {
+      type = "push"
+    }
+  }
+  schedule {
+    name         = "morning"
+    cron         = "0 25 * * *"
+    duration     = "1h"
+    min_capacity = 1
+  }
+}
+"#;
+
+const CLOUD_REFUSALS: &str = r#"
+provider "flexus" {}
+
+resource "flexus_x_pool" "typo" {
+  name       = "typo"
+  flavor     = "x1.1u.2g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = 2
+}
+
+resource "flexus_x_pool" "never" {
+  name       = "never"
+  flavor     = "x1.2u.4g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = [for i in range(13) : "subnet-${i}"]
+  user_data  = format("%060000d", 0)
+  min_size   = 1
+  max_size   = 2
+  root_volume {
+    type = "FOO"
+  }
+}
+"#;
+
+const BOUNDS: &str = r#"
+provider "flexus" {}
+
+resource "flexus_x_pool" "b" {
+  name       = "bounded"
+  flavor     = "x1.2u.4g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = POOL_MAX
+}
+
+resource "flexus_autoscaling_policy" "b" {
+  name     = "bounded"
+  pool     = flexus_x_pool.b.name
+  strategy = "target_tracking"
+  bounds {
+    min = POLICY_MIN
+    max = POLICY_MAX
+  }
+  metric {
+    name   = "cpu"
+    kind   = "cpu"
+    target = 60
+    source {
+      type = "push"
+    }
+  }
+}
+"#;
+
+fn bounds(pool_max: u32, policy: (u32, u32)) -> String {
+    format!(
+        "{}{}",
+        flexus_e2e::provider().required_providers_block(),
+        BOUNDS
+            .replace("POOL_MAX", &pool_max.to_string())
+            .replace("POLICY_MIN", &policy.0.to_string())
+            .replace("POLICY_MAX", &policy.1.to_string())
+    )
+}
+
+/// Terraform wraps diagnostic text: compare with every run of whitespace as one space.
+fn flat(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[track_caller]
+fn line_of(ws: &Workspace, needle: &str) -> usize {
+    std::fs::read_to_string(ws.path().join("main.tf"))
+        .expect("main.tf")
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} in main.tf"))
+        + 1
+}
+
+/// Issue #11, items 2, 3, 5, 6 and 7: every error that does not depend on an unknown comes
+/// at `validate`, all in one round; what the cloud can never create and an unknown flavor
+/// are plan errors on their attributes; policy bounds outside the pool's are a plan error
+/// naming both, while widening or narrowing both together plans and applies.
+fn errors_come_early_and_all_at_once(terraform: &Path) {
+    let stack = Stack::start(StackOptions::default());
+    let client = stack.client();
+    let ws = workspace(terraform, &stack, "team-a");
+    let header = flexus_e2e::provider().required_providers_block();
+    ws.write("main.tf", &format!("{header}{EVERY_ERROR_AT_ONCE}"))
+        .expect("main.tf");
+    tf(&ws, &["init"]).expect_code(0, "init");
+    let v = tf(&ws, &["validate"]);
+    assert_ne!(v.code, 0);
+    let out = flat(&v.output());
+    for (needle, what) in [
+        ("max_price = \"inf\"", "is not a positive decimal number"),
+        ("strategy = \"target_trackin\"", "strategy must be one of"),
+        ("min = 5", "bounds.min (5) must be at most bounds.max (2)"),
+        ("target = 160", "must be greater than 0 and at most 100"),
+        ("cron         = \"0 25 * * *\"", "schedule \"morning\".cron"),
+    ] {
+        let line = line_of(&ws, needle);
+        assert!(
+            out.contains(&format!("main.tf line {line}")) && out.contains(what),
+            "validate reports {what:?} at line {line} in one round:\n{out}"
+        );
+    }
+
+    // Plan-time checks against the agent and the cloud.
+    ws.write("main.tf", &format!("{header}{CLOUD_REFUSALS}"))
+        .expect("main.tf");
+    let plan = tf(&ws, &["plan"]);
+    assert_ne!(plan.code, 0);
+    let out = flat(&plan.output());
+    for (needle, what) in [
+        ("flavor     = \"x1.1u.2g\"", "did you mean x1.1u.1g"),
+        ("type = \"FOO\"", "is not an ECS disk type"),
+        ("subnet_ids = [for", "at most 12 subnets"),
+        ("user_data  = format", "32 KB"),
+    ] {
+        let line = line_of(&ws, needle);
+        assert!(
+            out.contains(&format!("main.tf line {line}")) && out.contains(what),
+            "plan reports {what:?} at line {line}:\n{out}"
+        );
+    }
+    assert!(
+        stack
+            .block_on(client.list_pools("team-a"))
+            .expect("list")
+            .is_empty()
+    );
+
+    // Item 7: a policy may narrow its pool's bounds, never widen them.
+    ws.write("main.tf", &bounds(2, (5, 10))).expect("main.tf");
+    let plan = tf(&ws, &["plan"]);
+    assert_ne!(plan.code, 0, "{}", plan.output());
+    let out = flat(&plan.output());
+    let line = line_of(&ws, "max = 10");
+    assert!(
+        out.contains(&format!("main.tf line {line}"))
+            && out.contains("bounds.max (10) is above max_size (2) of pool team-a/bounded"),
+        "{out}"
+    );
+    ws.write("main.tf", &bounds(2, (1, 2))).expect("main.tf");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "bounds within the pool's");
+    ws.write("main.tf", &bounds(2, (1, 4))).expect("main.tf");
+    let plan = tf(&ws, &["plan"]);
+    assert!(
+        plan.code != 0 && flat(&plan.output()).contains("max_size (2)"),
+        "widening only the policy is refused at plan while the pool is unchanged:\n{}",
+        plan.output()
+    );
+    ws.write("main.tf", &bounds(4, (1, 4))).expect("main.tf");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "widening both together");
+    ws.write("main.tf", &bounds(2, (1, 2))).expect("main.tf");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "narrowing both together");
+    expect_no_changes(&ws, &stack, "after narrowing both");
+    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+}
+
+#[test]
+fn terraform_1_15_reports_errors_at_validate_and_plan_all_at_once() {
+    errors_come_early_and_all_at_once(&terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_reports_errors_at_validate_and_plan_all_at_once() {
+    errors_come_early_and_all_at_once(&terraform_1_0());
+}

@@ -4,11 +4,12 @@
 
 use flexus_api::{PolicySpec, Precondition};
 use tfplugin::{
-    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
-    PlanChange, ReadRequest, Resource, ResourceSchema, UpdateRequest, modifiers,
+    AttrPath, CheckPlanRequest, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics,
+    ImportRequest, PlanChange, ReadRequest, Resource, ResourceSchema, UpdateRequest, Value,
+    modifiers,
 };
 
-use crate::errors::{Object, policy_diagnostics, to_diagnostics};
+use crate::errors::{Object, field_to_attr, policy_diagnostics, to_diagnostics};
 use crate::policy_model::PolicyModel;
 use crate::provider::Flexus;
 
@@ -78,6 +79,59 @@ impl Resource for PolicyResource {
 
     fn validate_model(&self, m: &PolicyModel) -> Diagnostics {
         check_model(m)
+    }
+
+    /// The policy's bounds against its pool's, at plan: the bounds the pool is planned with
+    /// in this run (Terraform plans the pool first when `pool` refers to it), else the
+    /// pool's bounds in the agent. A policy may narrow them, never widen them; the error
+    /// names both attributes. Skipped while either is unknown or the agent cannot answer.
+    async fn check_plan(&self, ctx: &Ctx<Flexus>, req: CheckPlanRequest) -> Diagnostics {
+        let Ok(api) = ctx.data() else {
+            return Diagnostics::new();
+        };
+        let c = &req.config;
+        let bound = |a: &str| {
+            AttrPath::new("bounds")
+                .attr(a)
+                .get(c)
+                .and_then(Value::as_number)
+                .and_then(|n| n.as_u64())
+                .and_then(|n| u32::try_from(n).ok())
+        };
+        let pool = c.attr("pool").and_then(Value::as_str);
+        let ns = api.namespace_for(c.attr("namespace").and_then(Value::as_str));
+        let (Some(min), Some(max), Some(pool), Ok(ns)) = (bound("min"), bound("max"), pool, ns)
+        else {
+            return Diagnostics::new();
+        };
+        let pool_bounds = match api.planned_pool_bounds(&ns, pool) {
+            Some(b) => b,
+            None => {
+                let (n, p) = (ns.clone(), pool.to_string());
+                match api
+                    .lookup(|cl| async move { cl.get_pool(&n, &p).await })
+                    .await
+                {
+                    Some(Ok(v)) if v.value.status.phase != flexus_api::PoolPhase::Deleting => {
+                        (v.value.spec.min_size, v.value.spec.max_size)
+                    }
+                    _ => return Diagnostics::new(),
+                }
+            }
+        };
+        let bounds = flexus_policy::Bounds {
+            min,
+            max,
+            initial: None,
+        };
+        let mut d = Diagnostics::new();
+        for e in flexus_api::policy_bounds_errors(&bounds, pool_bounds, &format!("{ns}/{pool}")) {
+            d.push(
+                Diagnostic::error("Policy bounds outside the pool's", e.message)
+                    .at(field_to_attr(Object::Policy, &e.field)),
+            );
+        }
+        d
     }
 
     /// Attributes the configuration leaves unset get the values flexus-policy gives them

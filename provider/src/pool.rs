@@ -18,8 +18,9 @@ use flexus_api::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{
-    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest, Operation,
-    PlanChange, ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
+    AttrPath, CheckPlanRequest, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics,
+    ImportRequest, Operation, PlanChange, ReadRequest, Resource, ResourceSchema, Timeouts,
+    UpdateRequest, Value, modifiers,
 };
 
 use crate::errors::{Object, ProviderError, pool_field_errors, to_diagnostics};
@@ -411,6 +412,52 @@ impl Resource for PoolResource {
         Ok(())
     }
 
+    /// Checks against the agent and the cloud, at plan: the whole declaration with the
+    /// agent's own checks when it is known (a dry-run PUT: what ECS can never create, an
+    /// unknown flavor), and a known flavor against the flavors the cloud offers (a sold-out
+    /// one warns). Records the pool's bounds for the plan of its policy. Skipped when the
+    /// agent cannot be reached.
+    async fn check_plan(&self, ctx: &Ctx<Flexus>, req: CheckPlanRequest) -> Diagnostics {
+        let Ok(api) = ctx.data() else {
+            return Diagnostics::new();
+        };
+        let c = &req.config;
+        let text = |a: &str| c.attr(a).and_then(Value::as_str);
+        let size = |a: &str| {
+            c.attr(a)
+                .and_then(Value::as_number)
+                .and_then(|n| n.as_u64())
+        };
+        let (Some(name), Ok(ns)) = (text("name"), api.namespace_for(text("namespace"))) else {
+            return Diagnostics::new();
+        };
+        if let (Some(min), Some(max)) = (size("min_size"), size("max_size")) {
+            let b = (
+                u32::try_from(min).unwrap_or(u32::MAX),
+                u32::try_from(max).unwrap_or(u32::MAX),
+            );
+            api.plan_pool_bounds(&ns, name, b);
+        }
+        if c.is_wholly_known()
+            && let Ok(m) = tfplugin::model::from_value::<PoolModel>(c, self.type_name())
+        {
+            let spec = m.to_spec();
+            let (what, n) = (format!("check pool {ns}/{name}"), name.to_string());
+            if let Some(Err(e)) = api
+                .lookup(|cl| async move { cl.check_pool(&ns, &n, &spec).await })
+                .await
+                && matches!(e.status(), Some(400 | 422))
+            {
+                let e = ProviderError::Api { what, source: e };
+                return to_diagnostics(Object::Pool, "Invalid pool", &e);
+            }
+        }
+        match text("flavor") {
+            Some(flavor) => flavor_offered(api, flavor).await,
+            None => Diagnostics::new(),
+        }
+    }
+
     fn validate_model(&self, m: &PoolModel) -> Diagnostics {
         // The spec's own rules, as the agent runs them on PUT (the framework runs this over
         // rounds standing in for unknown values).
@@ -678,4 +725,33 @@ async fn wait_for_capacity(
             }
         }
     }
+}
+
+/// A flavor against the flavors the cloud offers: unknown is an error naming the closest
+/// offered names, sold out a warning.
+async fn flavor_offered(api: &Flexus, flavor: &str) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let Some(offered) = api.offered_flavors().await else {
+        return d;
+    };
+    match offered.iter().find(|f| f.name == flavor) {
+        None => d.error_at(
+            AttrPath::new("flavor"),
+            "Unknown flavor",
+            flexus_api::unknown_flavor_message(flavor, &offered),
+        ),
+        Some(f) if !f.on_sale => d.push(
+            Diagnostic::warning(
+                "Flavor sold out",
+                format!(
+                    "the cloud has no capacity for flavor {:?} right now; apply waits up to \
+                     wait_for_capacity_timeout for min_size ready instances",
+                    f.name
+                ),
+            )
+            .at(AttrPath::new("flavor")),
+        ),
+        Some(_) => {}
+    }
+    d
 }

@@ -2,11 +2,14 @@
 //! configured client every resource uses, with a per-request timeout and retries of
 //! transient failures.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flexus_api::{Client, ClientError};
+use flexus_api::{Client, ClientError, FlavorInfo};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tfplugin::{
@@ -68,6 +71,19 @@ pub struct Flexus {
     namespace: Option<String>,
     request_timeout: Duration,
     max_retries: u32,
+    plan: PlanFacts,
+}
+
+/// What plan-time checks learned in this provider process (Terraform plans every resource
+/// of a configuration in one process, a pool before the policy that refers to it).
+#[derive(Debug, Default)]
+struct PlanFacts {
+    /// `(min_size, max_size)` of each pool planned so far, by `(namespace, name)`.
+    pools: Mutex<HashMap<(String, String), (u32, u32)>>,
+    /// The flavors the cloud offers, once asked.
+    flavors: tokio::sync::OnceCell<Option<Arc<Vec<FlavorInfo>>>>,
+    /// The agent did not answer a plan-time lookup: do not ask again.
+    unreachable: AtomicBool,
 }
 
 fn env_nonempty(k: &str) -> Option<String> {
@@ -197,6 +213,7 @@ impl Provider for FlexusProvider {
             namespace,
             request_timeout,
             max_retries,
+            plan: PlanFacts::default(),
         })
     }
 
@@ -221,6 +238,7 @@ impl Flexus {
             namespace,
             request_timeout: Duration::from_secs(30),
             max_retries: 4,
+            plan: PlanFacts::default(),
         }
     }
 
@@ -256,6 +274,60 @@ impl Flexus {
             }
             None => Err(bad()),
         }
+    }
+
+    /// A lookup made while planning: one attempt, no retries. `None` when the agent cannot
+    /// be reached (then later lookups of this process are skipped too): plan-time checks
+    /// are a courtesy, apply checks again.
+    pub async fn lookup<T, F, Fut>(&self, f: F) -> Option<Result<T, ClientError>>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        if self.plan.unreachable.load(Ordering::Relaxed) {
+            return None;
+        }
+        match tokio::time::timeout(self.request_timeout, f(self.client.clone())).await {
+            Ok(Err(ClientError::Transport { .. })) | Err(_) => {
+                tracing::debug!(
+                    "the agent did not answer a plan-time lookup; skipping plan-time checks"
+                );
+                self.plan.unreachable.store(true, Ordering::Relaxed);
+                None
+            }
+            Ok(r) => Some(r),
+        }
+    }
+
+    /// The flavors the cloud offers (asked once per process; `None` if unknown).
+    pub async fn offered_flavors(&self) -> Option<Arc<Vec<FlavorInfo>>> {
+        self.plan
+            .flavors
+            .get_or_init(|| async {
+                match self.lookup(|c| async move { c.list_flavors().await }).await {
+                    Some(Ok(f)) => Some(Arc::new(f)),
+                    _ => None,
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Records the bounds a pool is planned with (for the plan of its policy).
+    pub fn plan_pool_bounds(&self, ns: &str, name: &str, bounds: (u32, u32)) {
+        if let Ok(mut m) = self.plan.pools.lock() {
+            m.insert((ns.to_string(), name.to_string()), bounds);
+        }
+    }
+
+    /// The bounds a pool was planned with in this process, if it was.
+    pub fn planned_pool_bounds(&self, ns: &str, name: &str) -> Option<(u32, u32)> {
+        self.plan
+            .pools
+            .lock()
+            .ok()?
+            .get(&(ns.to_string(), name.to_string()))
+            .copied()
     }
 
     /// Runs one idempotent agent call with the request timeout, retrying transient failures

@@ -5,16 +5,15 @@
 //!   create is refused with 400 naming the field, so it is never stored;
 //! - the flavor catalogue of the cloud ([`CloudFacts`], cached): an unknown flavor is
 //!   refused with the closest names;
-//! - bounds across a pool and its policy: the pool owns the instance-count limits
-//!   (`min_size`, `max_size`); a policy may narrow them, never widen them
-//!   (`docs/design/provider.md`, "Bounds").
+//! - bounds across a pool and its policy ([`flexus_api::policy_bounds_errors`], shared with
+//!   the provider's plan): a policy may narrow its pool's bounds, never widen them.
 //!
 //! [`CloudFacts`] is also what `GET /v1/cloud/flavors` and `/v1/cloud/quota` serve.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use flexus_api::{FieldError, FlavorInfo, PolicySpec, PoolSpec, QuotaInfo, close_names};
+use flexus_api::{FieldError, FlavorInfo, PoolSpec, QuotaInfo};
 use flexus_cloud::{Cloud, CloudError, limits};
 use tokio::sync::Mutex;
 
@@ -154,46 +153,8 @@ pub fn flavor_errors(spec: &PoolSpec, offered: &[FlavorInfo]) -> Vec<FieldError>
     }
     vec![FieldError::new(
         "spec.flavor",
-        unknown_flavor_message(&spec.flavor, offered),
+        flexus_api::unknown_flavor_message(&spec.flavor, offered),
     )]
-}
-
-/// "flavor "x" is not offered by the cloud; did you mean ...".
-pub fn unknown_flavor_message(flavor: &str, offered: &[FlavorInfo]) -> String {
-    let close = close_names(flavor, offered.iter().map(|f| f.name.as_str()), 4);
-    let hint = if close.is_empty() {
-        "see GET /v1/cloud/flavors for the flavors offered".to_string()
-    } else {
-        format!("did you mean {}?", close.join(", "))
-    };
-    format!("flavor {flavor:?} is not offered by the cloud; {hint}")
-}
-
-/// A policy's bounds that widen its pool's (`pool_id` is `ns/name`, for the message).
-pub fn bounds_errors(policy: &PolicySpec, pool: &PoolSpec, pool_id: &str) -> Vec<FieldError> {
-    let b = &policy.policy.bounds;
-    let mut errs = Vec::new();
-    if b.max > pool.max_size {
-        errs.push(FieldError::new(
-            "spec.policy.bounds.max",
-            format!(
-                "bounds.max ({}) is above max_size ({}) of pool {pool_id}: a policy may narrow its \
-                 pool's bounds, never widen them; lower bounds.max or raise the pool's max_size",
-                b.max, pool.max_size
-            ),
-        ));
-    }
-    if b.min < pool.min_size {
-        errs.push(FieldError::new(
-            "spec.policy.bounds.min",
-            format!(
-                "bounds.min ({}) is below min_size ({}) of pool {pool_id}: a policy may narrow its \
-                 pool's bounds, never widen them; raise bounds.min or lower the pool's min_size",
-                b.min, pool.min_size
-            ),
-        ));
-    }
-    errs
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use flexus_api::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::checks::{CloudFacts, bounds_errors, ecs_errors, flavor_errors};
+use crate::checks::{CloudFacts, ecs_errors, flavor_errors};
 use crate::clock::{SharedClock, parse_rfc3339, rfc3339};
 use crate::config::AuthConfig;
 use crate::runtime::{Handle, PoolKey};
@@ -787,9 +787,9 @@ async fn put_policy(
         && !pool.deleting
         && let Ok(pool_spec) = serde_json::from_value::<PoolSpec>(pool.spec)
     {
-        errs.extend(bounds_errors(
-            &req.spec,
-            &pool_spec,
+        errs.extend(policy_bounds_errors(
+            &req.spec.policy.bounds,
+            (pool_spec.min_size, pool_spec.max_size),
             &format!("{ns}/{}", req.spec.pool),
         ));
     }

@@ -568,6 +568,52 @@ pub struct QuotaInfo {
     pub used_memory_mb: u64,
 }
 
+/// Where a policy's bounds widen its pool's `(min_size, max_size)`: the pool owns the
+/// instance-count limits and a policy may only narrow them (`docs/design/provider.md`,
+/// "Bounds"). Field paths are those of a policy PUT (`spec.policy.bounds.max`); `pool_id`
+/// (`ns/name`) is for the message. The agent runs this on PUT, the provider at plan.
+pub fn policy_bounds_errors(
+    bounds: &flexus_policy::Bounds,
+    (pool_min, pool_max): (u32, u32),
+    pool_id: &str,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if bounds.max > pool_max {
+        errs.push(FieldError::new(
+            "spec.policy.bounds.max",
+            format!(
+                "bounds.max ({}) is above max_size ({pool_max}) of pool {pool_id}: a policy may narrow its \
+                 pool's bounds, never widen them; lower bounds.max or raise the pool's max_size",
+                bounds.max
+            ),
+        ));
+    }
+    if bounds.min < pool_min {
+        errs.push(FieldError::new(
+            "spec.policy.bounds.min",
+            format!(
+                "bounds.min ({}) is below min_size ({pool_min}) of pool {pool_id}: a policy may narrow its \
+                 pool's bounds, never widen them; raise bounds.min or lower the pool's min_size",
+                bounds.min
+            ),
+        ));
+    }
+    errs
+}
+
+/// Why a pool's flavor is refused: "flavor "x1.1u.2g" is not offered by the cloud; did
+/// you mean x1.1u.1g, ...?" (the agent's PUT and the provider's plan say the same).
+pub fn unknown_flavor_message(flavor: &str, offered: &[FlavorInfo]) -> String {
+    let close = close_names(flavor, offered.iter().map(|f| f.name.as_str()), 4);
+    let hint = if close.is_empty() {
+        "see GET /v1/cloud/flavors (or data \"flexus_x_flavors\") for the flavors offered"
+            .to_string()
+    } else {
+        format!("did you mean {}?", close.join(", "))
+    };
+    format!("flavor {flavor:?} is not offered by the cloud; {hint}")
+}
+
 /// The names among `known` closest to `wanted` (edit distance at most a third of its
 /// length, at least 2), best first, at most `n`: for "did you mean" in errors.
 pub fn close_names<'a>(

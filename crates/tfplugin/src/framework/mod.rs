@@ -15,8 +15,8 @@ pub(crate) mod validate;
 pub use context::Ctx;
 pub use private::Private;
 pub use resource::{
-    ConfigureRequest, CreateRequest, DataSource, DataSources, DeleteRequest, ImportRequest,
-    PlanChange, Provider, ReadDataRequest, ReadRequest, Resource, ResourceSchema, Resources,
-    UpdateRequest,
+    CheckPlanRequest, ConfigureRequest, CreateRequest, DataSource, DataSources, DeleteRequest,
+    ImportRequest, PlanChange, Provider, ReadDataRequest, ReadRequest, Resource, ResourceSchema,
+    Resources, UpdateRequest,
 };
 pub use timeouts::{Operation, Timeouts};

@@ -223,6 +223,16 @@ pub struct UpdateRequest<M> {
     pub config: Value,
 }
 
+/// What [`Resource::check_plan`] sees: the plan of a create (`prior` is `None`) or update.
+#[derive(Debug, Clone)]
+pub struct CheckPlanRequest {
+    pub prior: Option<Value>,
+    /// The planned value (may hold unknowns).
+    pub planned: Value,
+    /// The configuration (may hold unknowns).
+    pub config: Value,
+}
+
 /// Delete the object described by `prior`.
 #[derive(Debug)]
 pub struct DeleteRequest<M> {
@@ -310,6 +320,18 @@ pub trait Resource: Send + Sync + 'static {
     /// Whole-resource plan logic, after defaults and attribute plan modifiers.
     fn modify_plan(&self, _change: &mut PlanChange) -> Result<(), Diagnostics> {
         Ok(())
+    }
+
+    /// Checks of a create or update plan that need the configured provider (its API client,
+    /// state shared by the calls of this provider process): runs after the plan pipeline
+    /// with the planned value (which may hold unknowns). Errors fail the plan, pointing at
+    /// their attributes; warnings are shown with it. The default checks nothing.
+    fn check_plan(
+        &self,
+        _ctx: &Ctx<Self::Data>,
+        _req: CheckPlanRequest,
+    ) -> impl Future<Output = Diagnostics> + Send {
+        async { Diagnostics::new() }
     }
 
     fn create(
