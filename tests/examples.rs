@@ -100,6 +100,7 @@ fn the_registry_docs_examples_pass_terraform_validate() {
         docs::POOL_EXAMPLE,
         docs::POLICY_EXAMPLE,
         docs::POOL_DATA_EXAMPLE,
+        docs::FLAVORS_EXAMPLE,
         docs::SIMULATION_EXAMPLE,
     ]
     .join("\n");

@@ -909,6 +909,23 @@ fn errors_come_early_and_all_at_once(terraform: &Path) {
         );
     }
 
+    // Item 3: what the cloud offers, through the agent.
+    ws.write(
+        "main.tf",
+        &format!(
+            "{header}\nprovider \"flexus\" {{}}\ndata \"flexus_x_flavors\" \"one_vcpu\" {{\n  name_prefix = \"x1.1u\"\n}}\n\
+             output \"names\" {{\n  value = data.flexus_x_flavors.one_vcpu.names\n}}\n"
+        ),
+    )
+    .expect("main.tf");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "read the flavors");
+    let names = tf(&ws, &["output", "-json", "names"]);
+    let names: Vec<String> = serde_json::from_str(names.stdout.trim()).expect("a JSON list");
+    assert!(
+        names.contains(&"x1.1u.1g".to_string()) && names.iter().all(|n| n.starts_with("x1.1u")),
+        "{names:?}"
+    );
+
     // Plan-time checks against the agent and the cloud.
     ws.write("main.tf", &format!("{header}{CLOUD_REFUSALS}"))
         .expect("main.tf");

@@ -103,6 +103,18 @@ output "ready_instances" {
 }
 "#;
 
+/// Example of the `flexus_x_flavors` data source.
+pub const FLAVORS_EXAMPLE: &str = r#"data "flexus_x_flavors" "small" {
+  name_prefix  = "x1."
+  min_vcpus    = 2
+  on_sale_only = true
+}
+
+output "smallest_flexus_x_flavor" {
+  value = data.flexus_x_flavors.small.names[0]
+}
+"#;
+
 /// Example of the `flexus_policy_simulation` data source.
 pub const SIMULATION_EXAMPLE: &str = r#"data "flexus_policy_simulation" "review" {
   trace          = "nasa-http-1995"
@@ -309,6 +321,7 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
     let policy = crate::policy::PolicyResource.schema()?.wire_schema().block;
     let pool_ds = crate::pool_data::PoolDataSource.schema()?.block;
     let sim_ds = crate::simulation::SimulationDataSource.schema()?.block;
+    let flavors_ds = crate::flavors_data::FlavorsDataSource.schema()?.block;
     Ok(vec![
         Page {
             path: "index.md",
@@ -341,6 +354,16 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
                 "flexus_x_pool",
                 &pool_ds,
                 POOL_DATA_EXAMPLE,
+                None,
+            ),
+        },
+        Page {
+            path: "data-sources/x_flavors.md",
+            text: render(
+                "Data Source",
+                "flexus_x_flavors",
+                &flavors_ds,
+                FLAVORS_EXAMPLE,
                 None,
             ),
         },

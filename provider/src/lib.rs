@@ -2,7 +2,7 @@
 //!
 //! What it is: the provider configuration (`endpoint`, `token`, `namespace`, request timeout
 //! and retries, with `FLEXUS_*` environment fallbacks), the resources `flexus_x_pool` and
-//! `flexus_autoscaling_policy`, the data sources `flexus_x_pool` and
+//! `flexus_autoscaling_policy`, the data sources `flexus_x_pool`, `flexus_x_flavors` and
 //! `flexus_policy_simulation`, the conversion between Terraform models and the agent's
 //! `/v1` types, and the one place where errors become Terraform diagnostics.
 //!
@@ -17,12 +17,14 @@
 //! - [`pool`] — resource `flexus_x_pool` (declaration, capacity wait, drift rules, import).
 //! - [`policy`] — resource `flexus_autoscaling_policy`; [`policy_model`] — its Terraform
 //!   model and the conversion to and from the `flexus-policy` model.
-//! - [`pool_data`] — data source `flexus_x_pool`.
+//! - [`pool_data`] — data source `flexus_x_pool`; [`flavors_data`] — data source
+//!   `flexus_x_flavors` (what the cloud offers, through the agent).
 //! - [`simulation`] — data source `flexus_policy_simulation` (trace replay via `flexus-sim`).
 //! - [`docs`] — registry-layout Markdown generated from the schemas.
 
 pub mod docs;
 pub mod errors;
+pub mod flavors_data;
 pub mod policy;
 pub mod policy_model;
 pub mod pool;

@@ -226,6 +226,7 @@ impl Provider for FlexusProvider {
     fn data_sources(&self) -> Result<DataSources<Flexus>, tfplugin::Error> {
         DataSources::new()
             .with(crate::pool_data::PoolDataSource)?
+            .with(crate::flavors_data::FlavorsDataSource)?
             .with(crate::simulation::SimulationDataSource)
     }
 }
