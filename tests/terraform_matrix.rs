@@ -988,3 +988,173 @@ fn terraform_1_15_reports_errors_at_validate_and_plan_all_at_once() {
 fn terraform_1_0_reports_errors_at_validate_and_plan_all_at_once() {
     errors_come_early_and_all_at_once(&terraform_1_0());
 }
+
+/// A `terraform` command in `dir` with only the given environment (no CLI config from the
+/// test harness): what a user with a fresh HOME runs.
+fn bare_terraform(
+    terraform: &Path,
+    dir: &Path,
+    env: &[(&str, &Path)],
+    args: &[&str],
+) -> tfplugin::testing::Outcome {
+    let mut cmd = std::process::Command::new(terraform);
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("TF_CLI_CONFIG_FILE")
+        .env_remove("TF_PLUGIN_CACHE_DIR")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run terraform");
+    tfplugin::testing::Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run_script(script: &str, args: &[&Path], env: &[(&str, &Path)]) -> String {
+    let mut cmd = std::process::Command::new(flexus_e2e::repo_root().join("scripts").join(script));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run script");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const INSTALLED: &str = r#"
+terraform {
+  required_providers {
+    flexus = {
+      source  = "flexus/flexus"
+      version = "0.1.0"
+    }
+  }
+}
+
+provider "flexus" {}
+
+data "flexus_x_flavors" "all" {}
+"#;
+
+/// Issue #11, item 9: `make install` (scripts/install-provider.sh, with the freshly built
+/// binary) puts the provider where `terraform init` finds it with no configuration, and
+/// `make release` (scripts/release-provider.sh) writes zips, a manifest and SHA256SUMS
+/// that work as a packed filesystem mirror.
+fn installed_provider_is_found_by_terraform_init(terraform: &Path) {
+    let provider_bin = flexus_e2e::bin("terraform-provider-flexus");
+    let home = tempfile::tempdir().expect("home");
+    let printed = run_script(
+        "install-provider.sh",
+        &[&provider_bin],
+        &[("HOME", home.path())],
+    );
+    assert!(
+        printed.contains("installed terraform-provider-flexus 0.1.0"),
+        "{printed}"
+    );
+    let work = tempfile::tempdir().expect("work");
+    std::fs::write(work.path().join("main.tf"), INSTALLED).expect("main.tf");
+    let init = bare_terraform(
+        terraform,
+        work.path(),
+        &[("HOME", home.path())],
+        &["init", "-no-color"],
+    );
+    init.expect_code(0, "terraform init finds the installed provider");
+    assert!(
+        init.stdout.contains("flexus/flexus v0.1.0"),
+        "{}",
+        init.output()
+    );
+    bare_terraform(
+        terraform,
+        work.path(),
+        &[("HOME", home.path())],
+        &["validate", "-no-color"],
+    )
+    .expect_code(0, "validate with the installed provider");
+
+    // The release layout as a packed filesystem mirror.
+    let dist = tempfile::tempdir().expect("dist");
+    run_script(
+        "release-provider.sh",
+        &[&provider_bin],
+        &[("DIST", dist.path())],
+    );
+    let sums = std::fs::read_to_string(
+        dist.path()
+            .join("terraform-provider-flexus_0.1.0_SHA256SUMS"),
+    )
+    .expect("SHA256SUMS");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dist.path()
+                .join("terraform-provider-flexus_0.1.0_manifest.json"),
+        )
+        .expect("manifest"),
+    )
+    .expect("manifest is JSON");
+    assert_eq!(manifest["metadata"]["protocol_versions"][0], "6.0");
+    let zip = sums
+        .lines()
+        .find_map(|l| l.split_whitespace().nth(1).filter(|f| f.ends_with(".zip")))
+        .expect("a zip in SHA256SUMS")
+        .to_string();
+    let check = std::process::Command::new("sha256sum")
+        .arg("-c")
+        .arg(
+            dist.path()
+                .join("terraform-provider-flexus_0.1.0_SHA256SUMS"),
+        )
+        .current_dir(dist.path())
+        .output()
+        .expect("sha256sum");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let mirror = tempfile::tempdir().expect("mirror");
+    let packed = mirror.path().join("registry.terraform.io/flexus/flexus");
+    std::fs::create_dir_all(&packed).expect("mirror dir");
+    std::fs::copy(dist.path().join(&zip), packed.join(&zip)).expect("copy zip");
+    let rc = mirror.path().join("terraformrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"registry.terraform.io/flexus/*\"]\n  }}\n}}\n",
+            mirror.path().display()
+        ),
+    )
+    .expect("terraformrc");
+    let work = tempfile::tempdir().expect("work");
+    std::fs::write(work.path().join("main.tf"), INSTALLED).expect("main.tf");
+    let empty_home = tempfile::tempdir().expect("home");
+    bare_terraform(
+        terraform,
+        work.path(),
+        &[("HOME", empty_home.path()), ("TF_CLI_CONFIG_FILE", &rc)],
+        &["init", "-no-color"],
+    )
+    .expect_code(0, "terraform init from the release zip as a packed mirror");
+}
+
+#[test]
+fn terraform_1_15_finds_the_provider_installed_by_make_install_and_released_by_make_release() {
+    installed_provider_is_found_by_terraform_init(&terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_finds_the_provider_installed_by_make_install_and_released_by_make_release() {
+    installed_provider_is_found_by_terraform_init(&terraform_1_0());
+}

@@ -35,6 +35,56 @@ provider "flexus" {
 }
 "#;
 
+/// How to get the provider (it is not on the public registry); `tests/terraform_matrix.rs`
+/// runs both ways with both Terraform versions.
+const INSTALLATION: &str = r#"## Installation
+
+The provider is not published on the public Terraform Registry, so `terraform init` cannot
+download it ("Could not retrieve the list of available versions for provider flexus/flexus").
+Install it from a checkout of this repository:
+
+```sh
+make install
+```
+
+This builds the release binary and copies it to the filesystem mirror Terraform searches
+without any configuration, `~/.terraform.d/plugins/registry.terraform.io/flexus/flexus/VERSION/OS_ARCH/`
+(for example `.../0.1.0/linux_amd64/terraform-provider-flexus_v0.1.0`). `terraform init` then
+installs `flexus/flexus` from there; other providers still come from their registries.
+
+If your CLI configuration (`~/.terraformrc` or `TF_CLI_CONFIG_FILE`) has a
+`provider_installation` block, the implied mirror is not used: add it yourself.
+
+```hcl
+provider_installation {
+  filesystem_mirror {
+    path    = "/home/you/.terraform.d/plugins"
+    include = ["registry.terraform.io/flexus/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/flexus/*"]
+  }
+}
+```
+
+While developing the provider, `dev_overrides` points Terraform at a build directory
+instead (no `terraform init` needed; Terraform warns that overrides are in effect):
+
+```hcl
+provider_installation {
+  dev_overrides {
+    "flexus/flexus" = "/path/to/checkout/target/release"
+  }
+  direct {}
+}
+```
+
+`make release` writes the registry release layout to `dist/`: one
+`terraform-provider-flexus_VERSION_OS_ARCH.zip` per platform, `..._manifest.json` (protocol
+6.0) and `..._SHA256SUMS`. A zip placed under `<mirror>/registry.terraform.io/flexus/flexus/`
+is a packed filesystem or network mirror entry.
+"#;
+
 /// Example of `flexus_x_pool` (also checked by `terraform validate` in the tests).
 pub const POOL_EXAMPLE: &str = r#"resource "flexus_x_pool" "inference" {
   name       = "inference"
@@ -300,6 +350,7 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
          Policies are validated at plan time with the same code the agent runs (`flexus-policy`); each \
          problem points at the offending attribute.\n"
     );
+    let _ = writeln!(index, "{INSTALLATION}");
     let _ = writeln!(
         index,
         "## Example Usage\n\n```terraform\n{PROVIDER_EXAMPLE}```\n"
