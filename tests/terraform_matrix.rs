@@ -396,14 +396,29 @@ resource "flexus_x_pool" "scarce" {
   max_size   = 2
 
   wait_for_capacity_timeout = "WAIT"
+  timeouts {
+    create = "CREATE"
+  }
 }
 "#;
 
 #[test]
-fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_replaces_the_tainted_pool()
+fn terraform_1_15_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_replaces_the_tainted_pool()
  {
+    sold_out(&terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_replaces_the_tainted_pool()
+ {
+    sold_out(&terraform_1_0());
+}
+
+/// Capacity that does not come in time: the wait and the create timeout each fail with a
+/// clear message, the pool stays in state as tainted, and the next apply replaces it.
+fn sold_out(terraform: &Path) {
     let stack = Stack::start(StackOptions::default());
-    let ws = workspace(&terraform_latest(), &stack, "team-a");
+    let ws = workspace(terraform, &stack, "team-a");
     let header = flexus_e2e::provider().required_providers_block();
     stack.emulator_post(
         "/_emulator/flavors/x1.1u.1g",
@@ -411,7 +426,10 @@ fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_r
     );
     ws.write(
         "main.tf",
-        &format!("{header}{}", SOLD_OUT_POOL.replace("WAIT", "3s")),
+        &format!(
+            "{header}{}",
+            SOLD_OUT_POOL.replace("WAIT", "3s").replace("CREATE", "1d")
+        ),
     )
     .expect("main.tf");
     tf(&ws, &["init"]).expect_code(0, "init");
@@ -450,6 +468,26 @@ fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_r
         "{out}"
     );
 
+    // The create timeout bounds the whole create, the wait included ("1d" is a duration
+    // everywhere): it replaces the tainted pool, times out, and leaves it tainted again.
+    ws.write(
+        "main.tf",
+        &format!(
+            "{header}{}",
+            SOLD_OUT_POOL.replace("WAIT", "1d").replace("CREATE", "3s")
+        ),
+    )
+    .expect("main.tf");
+    let apply = tf(&ws, &["apply", "-auto-approve"]);
+    assert_ne!(apply.code, 0);
+    assert!(
+        apply.output().contains("create timed out") && apply.output().contains("within 3s"),
+        "{}",
+        apply.output()
+    );
+    let (code, out) = plan_code(&ws);
+    assert!(code == 2 && out.contains("tainted"), "{out}");
+
     // Capacity comes back; apply again replaces the tainted pool and waits for capacity.
     stack.emulator_post(
         "/_emulator/flavors/x1.1u.1g",
@@ -457,7 +495,10 @@ fn apply_fails_clearly_when_the_pool_cannot_reach_min_size_in_time_and_a_retry_r
     );
     ws.write(
         "main.tf",
-        &format!("{header}{}", SOLD_OUT_POOL.replace("WAIT", "2m")),
+        &format!(
+            "{header}{}",
+            SOLD_OUT_POOL.replace("WAIT", "2m").replace("CREATE", "1d")
+        ),
     )
     .expect("main.tf");
     tf(&ws, &["apply", "-auto-approve"]).expect_code(

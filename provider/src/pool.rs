@@ -84,8 +84,8 @@ pub struct PoolModel {
     pub removal_rule: Option<String>,
     /// Extra tags put on every instance (keys starting with `flexus-` are reserved).
     pub tags: Option<BTreeMap<String, String>>,
-    /// How long apply waits for `min_size` ready instances, as a duration (`"10m"`, `"90s"`);
-    /// `"0s"` does not wait.
+    /// How long apply waits for `min_size` ready instances, as a duration (`"10m"`, `"90s"`,
+    /// `"1d"`); `"0s"` does not wait. The `timeouts` block bounds the whole create or update.
     #[schemars(extend("x-tf" = {"default": "10m"}))]
     pub wait_for_capacity_timeout: Option<String>,
     /// Instances that exist and are not being removed (the agent decides this number).
@@ -296,10 +296,10 @@ impl PoolModel {
             .wait_for_capacity_timeout
             .as_deref()
             .unwrap_or(DEFAULT_WAIT);
-        tfplugin::framework::timeouts::parse_duration(text).ok_or_else(|| {
+        flexus_policy::parse_duration(text).map_err(|e| {
             Diagnostic::error(
                 "Invalid wait_for_capacity_timeout",
-                format!("wait_for_capacity_timeout must be a duration such as \"10m\" or \"90s\", got {text:?}"),
+                format!("wait_for_capacity_timeout: {e}"),
             )
             .at(AttrPath::new("wait_for_capacity_timeout"))
             .into()
@@ -328,7 +328,11 @@ const TEMPLATE: [&str; 9] = [
     "tags",
 ];
 
-/// How long destroy waits for the agent to remove every instance.
+/// Default of `timeouts { create, update }`: the whole call, the capacity wait included
+/// (so it is longer than the default `wait_for_capacity_timeout`).
+const CREATE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Default of `timeouts { delete }`: how long destroy waits for the agent to remove every
+/// instance.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(600);
 const POLL: Duration = Duration::from_millis(500);
 
@@ -342,7 +346,13 @@ impl Resource for PoolResource {
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
         ResourceSchema::from_model::<PoolModel>()?
-            .timeouts(Timeouts::new().op(Operation::Delete, DELETE_TIMEOUT))
+            .timeouts(
+                Timeouts::new()
+                    .op(Operation::Create, CREATE_TIMEOUT)
+                    .op(Operation::Update, CREATE_TIMEOUT)
+                    .op(Operation::Delete, DELETE_TIMEOUT)
+                    .parser(flexus_policy::parse_duration),
+            )
             .attribute("namespace", |a| {
                 // Keep the prior namespace when the configuration does not set one, then
                 // replace only if the (possibly kept) value changed.
@@ -357,19 +367,7 @@ impl Resource for PoolResource {
                 ]))
             })?
             .attribute("wait_for_capacity_timeout", |a| {
-                a.validator(tfplugin::validators::from_fn("a duration", |v, path, d| {
-                    if let Some(s) = v.as_str()
-                        && tfplugin::framework::timeouts::parse_duration(s).is_none()
-                    {
-                        d.error_at(
-                            path.clone(),
-                            "Invalid duration",
-                            format!(
-                                "{path} must be a duration such as \"10m\" or \"90s\", got {s:?}"
-                            ),
-                        );
-                    }
-                }))
+                a.validator(crate::provider::duration_validator())
             })
     }
 

@@ -44,7 +44,7 @@ pub struct ProviderConfig {
     /// Namespace used by resources that do not set their own. Falls back to
     /// `FLEXUS_NAMESPACE`.
     pub namespace: Option<String>,
-    /// Timeout of one request to the agent, as a duration such as `30s` (default `30s`).
+    /// Timeout of one request to the agent, as a duration such as `30s` or `2m` (default `30s`).
     pub request_timeout: Option<String>,
     /// How many times a request that failed transiently (connection refused, timeout, 429,
     /// 5xx other than 501) is retried, with exponential backoff (default 4).
@@ -86,6 +86,18 @@ struct PlanFacts {
     unreachable: AtomicBool,
 }
 
+/// Validates a duration attribute with the one grammar the provider accepts everywhere
+/// (flexus-policy's: `90s`, `5m`, `1h30m`, `1d`).
+pub fn duration_validator() -> impl tfplugin::validators::Validator {
+    tfplugin::validators::from_fn("a duration", |v, path, d| {
+        if let Some(s) = v.as_str()
+            && let Err(e) = flexus_policy::parse_duration(s)
+        {
+            d.error_at(path.clone(), "Invalid duration", format!("{path}: {e}"));
+        }
+    })
+}
+
 fn env_nonempty(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.trim().is_empty())
 }
@@ -110,12 +122,12 @@ impl Provider for FlexusProvider {
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
         if let Some(t) = known_str(config, "request_timeout")
-            && tfplugin::framework::timeouts::parse_duration(t).is_none()
+            && let Err(e) = flexus_policy::parse_duration(t)
         {
             d.error_at(
                 AttrPath::new("request_timeout"),
                 "Invalid request timeout",
-                format!("request_timeout must be a duration such as \"30s\" or \"2m\", got {t:?}"),
+                format!("request_timeout: {e}"),
             );
         }
         if let Some(ns) = known_str(config, "namespace")
@@ -169,8 +181,8 @@ impl Provider for FlexusProvider {
         let request_timeout = match &c.request_timeout {
             None => Duration::from_secs(30),
             Some(t) => {
-                match tfplugin::framework::timeouts::parse_duration(t) {
-                    Some(v) if !v.is_zero() => v,
+                match flexus_policy::parse_duration(t) {
+                    Ok(v) if !v.is_zero() => v,
                     _ => {
                         d.error_at(
                         AttrPath::new("request_timeout"),
