@@ -655,6 +655,8 @@ resource "flexus_autoscaling_policy" "p" {
     cron         = "0 8 * * *"
     duration     = "1h"
     min_capacity = 1
+    timezone     = "Asia/Shanghai"
+    start_time   = "2026-01-01T00:00:00+08:00"
   }
 }
 "#;
@@ -832,6 +834,13 @@ resource "flexus_autoscaling_policy" "p" {
     duration     = "1h"
     min_capacity = 1
   }
+  schedule {
+    name         = "evening"
+    cron         = "0 18 * * *"
+    duration     = "1h"
+    min_capacity = 1
+    timezone     = "Mars/Olympus"
+  }
 }
 "#;
 
@@ -942,6 +951,10 @@ fn errors_come_early_and_all_at_once(terraform: &Path) {
         ("min = 5", "bounds.min (5) must be at most bounds.max (2)"),
         ("target = 160", "must be greater than 0 and at most 100"),
         ("cron         = \"0 25 * * *\"", "schedule \"morning\".cron"),
+        (
+            "timezone     = \"Mars/Olympus\"",
+            "schedule \"evening\".timezone",
+        ),
     ] {
         let line = line_of(&ws, needle);
         assert!(

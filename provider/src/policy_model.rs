@@ -185,14 +185,21 @@ pub struct RatePolicyModel {
 /// A cron-driven minimum capacity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScheduleModel {
-    /// Name shown in explanations.
+    /// Name shown in explanations and errors.
     pub name: String,
-    /// Five-field cron expression, UTC.
+    /// Five-field cron expression (minute hour day-of-month month day-of-week), read in `timezone`.
     pub cron: String,
     /// How long each occurrence lasts, e.g. `"2h"`.
     pub duration: String,
     /// Minimum capacity while active.
     pub min_capacity: u32,
+    /// IANA time zone of `cron`, e.g. `"Asia/Shanghai"`; default `"UTC"`. Daylight-saving changes follow the zone.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
+    pub timezone: Option<String>,
+    /// RFC 3339 time before which the schedule does not apply, e.g. `"2026-11-01T00:00:00+08:00"`.
+    pub start_time: Option<String>,
+    /// RFC 3339 time from which the schedule no longer applies (after `start_time`).
+    pub end_time: Option<String>,
 }
 
 /// Forecast settings.
@@ -359,7 +366,17 @@ impl PolicyModel {
                 J::Array(
                     self.schedule
                         .iter()
-                        .map(|s| json!({"name": s.name, "cron": s.cron, "duration": s.duration, "min_capacity": s.min_capacity}))
+                        .map(|s| {
+                            let mut x = Map::new();
+                            x.insert("name".into(), J::String(s.name.clone()));
+                            x.insert("cron".into(), J::String(s.cron.clone()));
+                            x.insert("duration".into(), J::String(s.duration.clone()));
+                            x.insert("min_capacity".into(), json!(s.min_capacity));
+                            put(&mut x, "timezone", &s.timezone);
+                            put(&mut x, "start_time", &s.start_time);
+                            put(&mut x, "end_time", &s.end_time);
+                            J::Object(x)
+                        })
                         .collect(),
                 ),
             );
@@ -674,6 +691,9 @@ impl PolicyModel {
                     cron: s.cron.clone(),
                     duration: d(s.duration),
                     min_capacity: s.min_capacity,
+                    timezone: Some(s.timezone.clone()),
+                    start_time: s.start_time.clone(),
+                    end_time: s.end_time.clone(),
                 })
                 .collect(),
             prediction,

@@ -17,7 +17,7 @@ use crate::model::{
 /// Largest rate-policy period (HPA allows up to 1800 s).
 const MAX_RATE_PERIOD: Duration = Duration::from_secs(1800);
 
-/// Parses a five-field cron expression (minute hour day-of-month month day-of-week, UTC).
+/// Parses a five-field cron expression (minute hour day-of-month month day-of-week).
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
     let fields = expr.split_whitespace().count();
     if fields != 5 {
@@ -31,6 +31,24 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
         .build()
         .parse(expr)
         .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+}
+
+/// Parses an IANA time zone name (`Europe/Paris`, `Asia/Shanghai`, `UTC`).
+pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse::<chrono_tz::Tz>().map_err(|_| {
+        format!(
+            "{name:?} is not an IANA time zone (e.g. \"UTC\", \"Europe/Paris\", \"Asia/Shanghai\")"
+        )
+    })
+}
+
+/// Parses an RFC 3339 time (`2026-11-01T08:00:00+08:00`) into a [`crate::Timestamp`].
+pub fn parse_time(text: &str) -> Result<crate::Timestamp, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| crate::Timestamp(t.timestamp_millis()))
+        .map_err(|e| {
+            format!("{text:?} is not an RFC 3339 time such as \"2026-11-01T08:00:00+08:00\" ({e})")
+        })
 }
 
 struct V {
@@ -353,6 +371,32 @@ impl Policy {
             }
             if let Err(e) = parse_cron(&s.cron) {
                 v.err(sp.field("cron"), format!("{}: {e}", sp.field("cron")));
+            }
+            if let Err(e) = parse_timezone(&s.timezone) {
+                v.err(
+                    sp.field("timezone"),
+                    format!("{}: {e}", sp.field("timezone")),
+                );
+            }
+            let mut window = [None, None];
+            for (slot, (field, text)) in window
+                .iter_mut()
+                .zip([("start_time", &s.start_time), ("end_time", &s.end_time)])
+            {
+                if let Some(t) = text {
+                    match parse_time(t) {
+                        Ok(ts) => *slot = Some(ts),
+                        Err(e) => v.err(sp.field(field), format!("{}: {e}", sp.field(field))),
+                    }
+                }
+            }
+            if let [Some(start), Some(end)] = window
+                && end <= start
+            {
+                v.err(
+                    sp.field("end_time"),
+                    format!("{}: end_time must be after start_time", sp),
+                );
             }
             v.duration_positive(&sp.field("duration"), s.duration);
             if s.min_capacity > p.bounds.max {

@@ -249,6 +249,9 @@ fn validate_reports_field_paths_on_a_policy_built_in_code() {
         cron: "61 * * * *".into(),
         duration: Duration::from_secs(60),
         min_capacity: 2,
+        timezone: "Mars/Olympus".into(),
+        start_time: Some("2026-11-01T08:00:00+08:00".into()),
+        end_time: Some("2026-10-01".into()),
     });
     let err = p.validate().expect_err("invalid");
     let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
@@ -260,6 +263,8 @@ fn validate_reports_field_paths_on_a_policy_built_in_code() {
         "metrics[1].target",
         "scale_in.policies[0].period",
         "schedules[0].cron",
+        "schedules[0].timezone",
+        "schedules[0].end_time",
     ] {
         assert!(
             paths.iter().any(|p| p == want),
