@@ -870,6 +870,16 @@ resource "flexus_x_pool" "never" {
     type = "FOO"
   }
 }
+
+resource "flexus_x_pool" "big" {
+  name       = "big"
+  flavor     = "x1.2u.4g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 5
+  max_size   = 5
+}
 "#;
 
 const BOUNDS: &str = r#"
@@ -981,6 +991,10 @@ fn errors_come_early_and_all_at_once(terraform: &Path) {
     );
 
     // Plan-time checks against the agent and the cloud.
+    stack.emulator_post(
+        "/_emulator/quota",
+        &serde_json::json!({"instances": 4, "vcpus": 100, "ram_mb": 1000000}),
+    );
     ws.write("main.tf", &format!("{header}{CLOUD_REFUSALS}"))
         .expect("main.tf");
     let plan = tf(&ws, &["plan"]);
@@ -991,6 +1005,7 @@ fn errors_come_early_and_all_at_once(terraform: &Path) {
         ("type = \"FOO\"", "is not an ECS disk type"),
         ("subnet_ids = [for", "at most 12 subnets"),
         ("user_data  = format", "32 KB"),
+        ("min_size   = 5", "the project's quota is 4"),
     ] {
         let line = line_of(&ws, needle);
         assert!(

@@ -7,6 +7,8 @@
 //! policy model are repeated singular blocks here (`metrics` → `metric { }`, `policies` →
 //! `policy { }`, `schedules` → `schedule { }`, `adjustments` → `adjustment { }`).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use flexus_policy::{
@@ -448,9 +450,28 @@ impl PolicyModel {
         J::Object(m)
     }
 
-    /// Parses and validates the policy with `flexus-policy` (the agent's code).
+    /// Parses and validates the policy with `flexus-policy` (the agent's code). Results are
+    /// remembered by the policy's JSON text: Terraform validates and plans every resource
+    /// (and `count`/`for_each` repeat one policy many times), so the same policy would
+    /// otherwise be parsed again and again in one provider process.
     pub fn to_policy(&self) -> Result<Policy, flexus_policy::Diagnostics> {
-        flexus_policy::parse_json(&self.to_policy_json().to_string())
+        type Parsed = Result<Policy, flexus_policy::Diagnostics>;
+        static SEEN: OnceLock<Mutex<HashMap<String, Parsed>>> = OnceLock::new();
+        const KEEP: usize = 4096;
+        let json = self.to_policy_json();
+        let key = json.to_string();
+        let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(hit) = seen.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return hit;
+        }
+        let parsed = flexus_policy::parse_json_value(json);
+        if let Ok(mut m) = seen.lock() {
+            if m.len() >= KEEP {
+                m.clear();
+            }
+            m.insert(key, parsed.clone());
+        }
+        parsed
     }
 
     /// The Terraform model of a stored policy. With `prior` (state) whose policy means the

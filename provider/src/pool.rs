@@ -412,9 +412,10 @@ impl Resource for PoolResource {
 
     /// Checks against the agent and the cloud, at plan: the whole declaration with the
     /// agent's own checks when it is known (a dry-run PUT: what ECS can never create, an
-    /// unknown flavor), and a known flavor against the flavors the cloud offers (a sold-out
-    /// one warns). Records the pool's bounds for the plan of its policy. Skipped when the
-    /// agent cannot be reached.
+    /// unknown flavor), a known flavor against the flavors the cloud offers (a sold-out one
+    /// warns) and `min_size` instances of it against the project's quota (beyond the quota
+    /// is an error; beyond what is free, a warning). Records the pool's bounds for the plan
+    /// of its policy. Skipped when the agent cannot be reached.
     async fn check_plan(&self, ctx: &Ctx<Flexus>, req: CheckPlanRequest) -> Diagnostics {
         let Ok(api) = ctx.data() else {
             return Diagnostics::new();
@@ -450,10 +451,14 @@ impl Resource for PoolResource {
                 return to_diagnostics(Object::Pool, "Invalid pool", &e);
             }
         }
-        match text("flavor") {
-            Some(flavor) => flavor_offered(api, flavor).await,
-            None => Diagnostics::new(),
+        let Some(flavor) = text("flavor") else {
+            return Diagnostics::new();
+        };
+        let mut d = flavor_offered(api, flavor).await;
+        if let Some(min) = size("min_size") {
+            d.extend(fits_quota(api, flavor, min, req.prior.is_none()).await);
         }
+        d
     }
 
     fn validate_model(&self, m: &PoolModel) -> Diagnostics {
@@ -750,6 +755,57 @@ async fn flavor_offered(api: &Flexus, flavor: &str) -> Diagnostics {
             .at(AttrPath::new("flavor")),
         ),
         Some(_) => {}
+    }
+    d
+}
+
+/// `min` instances of `flavor` against the project's quota: more than the quota allows can
+/// never be created (an error on `min_size`); more than is free now waits for others to go
+/// (a warning, for a new pool).
+async fn fits_quota(api: &Flexus, flavor: &str, min: u64, creating: bool) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let (Some(offered), Some(q)) = (api.offered_flavors().await, api.quota().await) else {
+        return d;
+    };
+    let Some(f) = offered.iter().find(|f| f.name == flavor) else {
+        return d;
+    };
+    let need = [
+        ("instances", min, q.max_instances, q.used_instances),
+        ("vCPUs", min * u64::from(f.vcpus), q.max_vcpus, q.used_vcpus),
+        (
+            "MB of memory",
+            min * f.memory_mb,
+            q.max_memory_mb,
+            q.used_memory_mb,
+        ),
+    ];
+    for (what, need, max, used) in need {
+        let Some(max) = max else { continue };
+        if need > max {
+            d.error_at(
+                AttrPath::new("min_size"),
+                "Beyond the project's quota",
+                format!(
+                    "min_size {min} of flavor {flavor:?} needs {need} {what}; the project's quota is {max}, \
+                     so the pool can never reach min_size (raise the quota or lower min_size)"
+                ),
+            );
+            return d;
+        }
+        if creating && need > max.saturating_sub(used) {
+            d.push(
+                Diagnostic::warning(
+                    "Quota nearly used up",
+                    format!(
+                        "min_size {min} of flavor {flavor:?} needs {need} {what}; {} of the quota's {max} are free \
+                         now, so apply waits until others are released",
+                        max.saturating_sub(used)
+                    ),
+                )
+                .at(AttrPath::new("min_size")),
+            );
+        }
     }
     d
 }

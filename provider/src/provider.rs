@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flexus_api::{Client, ClientError, FlavorInfo};
+use flexus_api::{Client, ClientError, FlavorInfo, QuotaInfo};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tfplugin::{
@@ -85,6 +85,8 @@ struct PlanFacts {
     pools: Mutex<HashMap<(String, String), (u32, u32)>>,
     /// The flavors the cloud offers, once asked.
     flavors: tokio::sync::OnceCell<Option<Arc<Vec<FlavorInfo>>>>,
+    /// The project's quota, once asked.
+    quota: tokio::sync::OnceCell<Option<QuotaInfo>>,
     /// The agent did not answer a plan-time lookup: do not ask again.
     unreachable: AtomicBool,
 }
@@ -328,6 +330,20 @@ impl Flexus {
             })
             .await
             .clone()
+    }
+
+    /// The project's instance quota (asked once per process; `None` if unknown).
+    pub async fn quota(&self) -> Option<QuotaInfo> {
+        *self
+            .plan
+            .quota
+            .get_or_init(|| async {
+                match self.lookup(|c| async move { c.quota().await }).await {
+                    Some(Ok(q)) => Some(q),
+                    _ => None,
+                }
+            })
+            .await
     }
 
     /// Records the bounds a pool is planned with (for the plan of its policy).

@@ -58,7 +58,7 @@ pub use engine::types::{
 };
 pub use engine::{CompiledPolicy, decide};
 pub use model::*;
-pub use parse::{parse_hcl, parse_json};
+pub use parse::{parse_hcl, parse_json, parse_json_value};
 pub use time::{Timestamp, format_duration, parse_duration};
 pub use validate::{parse_cron, parse_time, parse_timezone};
 

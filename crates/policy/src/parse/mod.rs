@@ -12,7 +12,7 @@ pub(crate) mod json;
 mod repair;
 
 pub use hcl::parse_hcl;
-pub use json::parse_json;
+pub use json::{parse_json, parse_json_value};
 
 use serde_json::Value;
 
