@@ -117,6 +117,17 @@ struct PoolSched {
     failures: u32,
 }
 
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
 /// Scheduler + runner over a [`Context`].
 #[derive(Debug)]
 pub struct Runtime {
@@ -215,7 +226,19 @@ impl Runtime {
                 st.started = Some(Instant::now());
                 let c = ctx.clone();
                 tasks.spawn(async move {
-                    let r = c.reconcile(&key).await;
+                    use futures::FutureExt as _;
+                    // A panicking pass must not lose its pool: catch it here, where the
+                    // key is still known, and treat it as a failed pass.
+                    let r = std::panic::AssertUnwindSafe(c.reconcile(&key))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|payload| {
+                            c.telemetry.panic(&key.ns);
+                            Err(PassError::Panicked {
+                                pool: key.to_string(),
+                                message: panic_message(payload.as_ref()),
+                            })
+                        });
                     (key, r)
                 });
             }
@@ -251,7 +274,11 @@ impl Runtime {
                             let failures = st.failures;
                             ctx.telemetry.error(e.kind());
                             let wait = self.backoff(failures);
-                            tracing::warn!(pool = %key, error = %e, failures, retry_in = ?wait, "reconcile pass failed");
+                            if matches!(e, PassError::Panicked { .. }) {
+                                tracing::error!(pool = %key, error = %e, failures, retry_in = ?wait, "reconcile pass panicked");
+                            } else {
+                                tracing::warn!(pool = %key, error = %e, failures, retry_in = ?wait, "reconcile pass failed");
+                            }
                             Instant::now() + wait
                         }
                     };

@@ -54,6 +54,8 @@ pub enum PassError {
         pool: String,
         reason: String,
     },
+    #[error("the reconcile pass of pool {pool} panicked: {message}")]
+    Panicked { pool: String, message: String },
 }
 
 impl PassError {
@@ -62,6 +64,7 @@ impl PassError {
         match self {
             PassError::Store(_) => "store",
             PassError::BadSpec { .. } => "spec",
+            PassError::Panicked { .. } => "panic",
             PassError::Cloud(e) => match e.kind {
                 ErrorKind::NotFound => "cloud_not_found",
                 ErrorKind::Throttled => "cloud_throttled",
