@@ -1061,8 +1061,8 @@ fn kind_label(k: OperationKind) -> &'static str {
 
 /// The pool's policy as the engine sees it: bounds intersected with the pool's
 /// declared bounds, the spot mix from the pool's spot block, enabled/dry-run from the
-/// policy resource. A pool without a policy gets a metric-less policy that only keeps
-/// the count within the pool's bounds (starting at `initial_size`).
+/// policy resource. A pool without a policy is held at `initial_size` (default
+/// `min_size`) by the `fixed` strategy.
 pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Policy {
     let mut p = match spec {
         Some(s) => {
@@ -1071,28 +1071,7 @@ pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Polic
             p.dry_run = p.dry_run || s.dry_run;
             p
         }
-        None => {
-            // No policy: a fixed-size pool at `initial_size` (default `min_size`). The
-            // engine holds it there through a signal that never reports and falls back
-            // to that capacity.
-            let initial = pool
-                .initial_size
-                .unwrap_or(pool.min_size)
-                .clamp(pool.min_size, pool.max_size);
-            let v = serde_json::json!({
-                "strategy": "target_tracking",
-                "bounds": {"min": pool.min_size, "max": pool.max_size},
-                "scale_in": {"stabilisation_window": "0s"},
-                "metrics": [{
-                    "name": "fixed_size", "kind": "custom", "source": {"type": "push"},
-                    "target": 1, "missing_data": "fallback", "fallback_capacity": initial
-                }]
-            });
-            match serde_json::from_value::<fp::Policy>(v) {
-                Ok(p) => p,
-                Err(_) => unreachable_policy(),
-            }
-        }
+        None => fixed_policy(pool),
     };
     p.bounds.min = p.bounds.min.max(pool.min_size).min(pool.max_size);
     p.bounds.max = p.bounds.max.min(pool.max_size).max(p.bounds.min);
@@ -1112,10 +1091,22 @@ pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Polic
     p
 }
 
-#[allow(clippy::panic)]
-fn unreachable_policy() -> fp::Policy {
-    // The literal above is a valid policy; a test pins that.
-    panic!("built-in bounds-only policy does not parse")
+/// The policy of a pool without one: the `fixed` strategy holds `initial_size`
+/// (default `min_size`) within the pool's bounds; a lowered count is applied at once
+/// (no stabilisation window).
+fn fixed_policy(pool: &PoolSpec) -> fp::Policy {
+    let count = pool
+        .initial_size
+        .unwrap_or(pool.min_size)
+        .clamp(pool.min_size, pool.max_size);
+    let bounds = fp::Bounds {
+        min: pool.min_size,
+        max: pool.max_size,
+        initial: None,
+    };
+    let mut p = fp::Policy::fixed(bounds, count);
+    p.scale_in.stabilisation_window = Duration::ZERO;
+    p
 }
 
 /// What a pass saw of the pool.
@@ -1426,8 +1417,10 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_without_policy_is_held_at_its_initial_size() {
+    fn a_pool_without_policy_is_held_at_its_initial_size_by_the_fixed_strategy() {
         let p = effective_policy(&spec(1, 5, Some(3)), None);
+        assert_eq!(p.strategy, fp::Strategy::Fixed);
+        assert!(p.metrics.is_empty(), "no make-believe signal");
         let cp = fp::CompiledPolicy::new(p).expect("the built-in policy compiles");
         let pool = fp::PoolState::default();
         let h = fp::History::new();
@@ -1442,6 +1435,14 @@ mod tests {
             },
         );
         assert_eq!(d.desired, 3, "{:?}", d.explanation);
+        assert_eq!(d.bound_by, Some(fp::BoundBy::Fixed));
+        assert!(
+            d.explanation
+                .iter()
+                .any(|s| s.to_string() == "fixed strategy holds 3"),
+            "{:?}",
+            d.explanation
+        );
     }
 
     #[test]
