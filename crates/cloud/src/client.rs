@@ -546,6 +546,25 @@ impl crate::Cloud for HuaweiClient {
         })
     }
 
+    async fn check_create_servers(&self, req: &CreateServersRequest) -> Result<(), CloudError> {
+        const OP: &str = "check_create_servers";
+        validate_create(req)?;
+        let mut body = create_body(req);
+        body["dry_run"] = json!(true);
+        let body = Self::json_body(OP, &body)?;
+        self.send(RawRequest {
+            operation: OP,
+            service: Service::Ecs,
+            method: Method::POST,
+            path: self.project_path("v1", "cloudservers"),
+            query: vec![],
+            body: Some(body),
+            headers: vec![],
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn get_job(&self, job_id: &str) -> Result<Job, CloudError> {
         const OP: &str = "get_job";
         if job_id.is_empty() {

@@ -13,6 +13,7 @@
 //! The pass itself is in [`reconcile`]; metric sources in [`sources`]; the forecaster
 //! feed (bucketed history, refits) in [`predict`].
 
+pub mod holds;
 pub mod predict;
 pub mod reconcile;
 pub mod sources;

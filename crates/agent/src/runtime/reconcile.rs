@@ -23,7 +23,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use flexus_api::{
     DecisionOutcome, DecisionRecord, InstanceStatus, Lifecycle, Operation, OperationKind,
-    OperationState, PolicySpec, PoolPhase, PoolSpec, PoolStatus, Purchase, RemovalRule,
+    OperationState, PolicySpec, PoolError, PoolPhase, PoolSpec, PoolStatus, Purchase, RemovalRule,
     TAG_NAMESPACE, TAG_OPERATION, TAG_POOL,
 };
 use flexus_cloud::{
@@ -33,6 +33,7 @@ use flexus_cloud::{
 use flexus_policy as fp;
 use uuid::Uuid;
 
+use super::holds::{CreateHolds, Gate, Hold, Refusal};
 use super::predict::{self, Forecaster};
 use super::sources::Sources;
 use super::{Next, PoolKey};
@@ -101,6 +102,8 @@ pub struct Context {
     /// for each metric's lookback so aggregation windows and trends see more than the
     /// latest reading.
     recent: Mutex<HashMap<PoolKey, Vec<fp::Observation>>>,
+    /// Creates the cloud refused, held back per pool and purchase kind.
+    holds: CreateHolds,
 }
 
 /// A compiled policy with the policy and pool versions it was built from.
@@ -127,6 +130,37 @@ impl NewOp {
             id: Uuid::new_v4(),
         }
     }
+}
+
+/// What a scale-out did: the operations it started and the creates held back.
+#[derive(Debug, Default)]
+struct ScaleOut {
+    ops: Vec<String>,
+    held: Vec<Hold>,
+}
+
+impl ScaleOut {
+    fn add(&mut self, c: Created) {
+        match c {
+            Created::Started(id) => self.ops.push(id),
+            Created::Refused(h) => self.held.push(h),
+        }
+    }
+}
+
+/// One create: started (its operation id), or refused and held.
+#[derive(Debug)]
+enum Created {
+    Started(String),
+    Refused(Hold),
+}
+
+/// What a create is built from.
+struct CreateSpec<'a> {
+    key: &'a PoolKey,
+    spec_version: u64,
+    spec: &'a PoolSpec,
+    obs: &'a Observed,
 }
 
 /// How long a submitted job may run before the operation is given up (instances it
@@ -157,6 +191,7 @@ impl Context {
             last_logged: Mutex::new(HashMap::new()),
             forecaster: Forecaster::default(),
             recent: Mutex::new(HashMap::new()),
+            holds: CreateHolds::default(),
         }
     }
 
@@ -181,7 +216,7 @@ impl Context {
         }
         for mut op in open {
             let key = PoolKey::new(&op.namespace, &op.pool);
-            if let Err(e) = self.track(&key, &mut op).await {
+            if let Err(e) = self.track(&key, &mut op, None).await {
                 tracing::warn!(pool = %key, op_id = %op.op.id, error = %e, "operation not recovered yet; its pool's passes will retry");
             }
         }
@@ -194,8 +229,15 @@ impl Context {
         self.store.update_operation(op).await
     }
 
-    /// Advance one open operation as far as it goes without waiting.
-    async fn track(&self, key: &PoolKey, op: &mut OpRecord) -> Result<(), PassError> {
+    /// Advance one open operation as far as it goes without waiting. A create's job
+    /// that fails with an error the cloud will repeat holds further creates (when the
+    /// pool's `spec_version` is known; start-up recovery leaves that to the pass).
+    async fn track(
+        &self,
+        key: &PoolKey,
+        op: &mut OpRecord,
+        spec_version: Option<u64>,
+    ) -> Result<(), PassError> {
         let kind = kind_label(op.op.kind);
         match op.op.state {
             OperationState::Pending => {
@@ -241,12 +283,24 @@ impl Context {
                 match self.cloud.get_job(&job_id).await {
                     Ok(job) => match job.status {
                         JobStatus::Success => {
+                            if let (OperationKind::ScaleOut, Some(p)) = (op.op.kind, op.op.purchase)
+                            {
+                                self.holds.succeeded(key, p);
+                            }
                             self.save_op(op, OperationState::Succeeded).await?;
                             self.telemetry.scale(kind, "succeeded");
                             tracing::info!(pool = %key, op_id = %op.op.id, job_id, "operation succeeded");
                         }
                         JobStatus::Fail => {
-                            let why = flexus_cloud::job_failure(&job)
+                            let failure = flexus_cloud::job_failure(&job);
+                            if let (Some(e), Some(v), OperationKind::ScaleOut) =
+                                (&failure, spec_version, op.op.kind)
+                                && !e.kind.is_retryable()
+                            {
+                                let purchase = op.op.purchase.unwrap_or(Purchase::OnDemand);
+                                self.refuse(key, v, op.op.count, purchase, e.clone());
+                            }
+                            let why = failure
                                 .map(|e| e.to_string())
                                 .unwrap_or_else(|| "job failed".into());
                             op.op.error = Some(why.clone());
@@ -385,6 +439,7 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
         self.forecaster.forget(key);
+        self.holds.forget(key);
         self.recent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -405,12 +460,17 @@ impl Context {
             .observe(started.elapsed().as_secs_f64());
         self.telemetry.reconcile_passes.inc();
         if let Err(e) = &r {
-            // Surface the error in the pool's status.
-            if let Ok(Some(mut rt)) = self.store.get_runtime(&key.ns, &key.name).await
-                && let Ok(mut st) = serde_json::from_value::<PoolStatus>(rt.status.clone())
-            {
-                {
-                    st.last_error = Some(e.to_string());
+            // Surface the error in the pool's status (a first pass has none yet).
+            let rt = self.store.get_runtime(&key.ns, &key.name).await;
+            if let Ok(rt) = rt {
+                let mut rt = rt.unwrap_or_else(|| RuntimeState {
+                    history: serde_json::to_value(fp::History::new()).unwrap_or_default(),
+                    status: serde_json::to_value(PoolStatus::default()).unwrap_or_default(),
+                });
+                if let Ok(mut st) = serde_json::from_value::<PoolStatus>(rt.status.clone()) {
+                    let (text, detail) = pass_error_status(e, self.now());
+                    st.last_error = Some(text);
+                    st.last_error_detail = Some(detail);
                     st.phase = PoolPhase::Degraded;
                     rt.status = serde_json::to_value(&st).unwrap_or(rt.status);
                     let _ = self.store.put_runtime(&key.ns, &key.name, &rt).await;
@@ -438,7 +498,7 @@ impl Context {
             .open_operations(Some((&key.ns, &key.name)))
             .await?;
         for op in open.iter_mut() {
-            self.track(key, op).await?;
+            self.track(key, op, Some(doc.version)).await?;
         }
         open.retain(|o| !o.op.state.is_final());
 
@@ -529,6 +589,7 @@ impl Context {
         };
         let mut op_ids = Vec::new();
         let mut act_error: Option<PassError> = None;
+        let mut held: Vec<Hold> = Vec::new();
         let mut acted = false;
         if !dry_run {
             // Replace what the cloud took back or broke.
@@ -544,10 +605,14 @@ impl Context {
             }
             match decision.action {
                 fp::Action::ScaleOut { by } if act_error.is_none() => {
-                    match self.scale_out(key, &spec, &obs, &decision, by).await {
-                        Ok(ids) => {
-                            acted = true;
-                            op_ids.extend(ids)
+                    match self
+                        .scale_out(key, doc.version, &spec, &obs, &decision, by)
+                        .await
+                    {
+                        Ok(so) => {
+                            acted = !so.ops.is_empty();
+                            op_ids.extend(so.ops);
+                            held = so.held;
                         }
                         Err(e) => act_error = Some(e),
                     }
@@ -572,7 +637,9 @@ impl Context {
             if acted {
                 outcome = DecisionOutcome::Acted;
             }
-            if act_error.is_some() && decision.action != fp::Action::None {
+            if (act_error.is_some() || (!held.is_empty() && !acted))
+                && decision.action != fp::Action::None
+            {
                 outcome = DecisionOutcome::Failed;
             }
         }
@@ -615,6 +682,9 @@ impl Context {
         }
         if let Some(e) = &act_error {
             explanation.push(format!("acting failed: {e}"));
+        }
+        for h in &held {
+            explanation.push(h.summary());
         }
         let record = DecisionRecord {
             id: 0,
@@ -683,11 +753,15 @@ impl Context {
         } else {
             previous_decision.or(Some(record.clone()))
         };
+        let error = match &act_error {
+            Some(e) => Some(pass_error_status(e, now)),
+            None => self.holds.holding(key).map(|h| (h.summary(), h.status())),
+        };
         let status = obs.status(
             Some(decision.desired),
             last_decision,
             now,
-            act_error.as_ref().map(|e| e.to_string()),
+            error,
             open_now.into_iter().map(|o| o.op).collect(),
             spec.min_size,
         );
@@ -843,11 +917,12 @@ impl Context {
     async fn scale_out(
         &self,
         key: &PoolKey,
+        spec_version: u64,
         spec: &PoolSpec,
         obs: &Observed,
         decision: &fp::Decision,
         by: u32,
-    ) -> Result<Vec<String>, PassError> {
+    ) -> Result<ScaleOut, PassError> {
         let (cur_od, cur_spot) = obs.purchase_counts();
         let mut want_spot = decision.spot.saturating_sub(cur_spot);
         let mut want_od = decision.on_demand.saturating_sub(cur_od);
@@ -864,49 +939,128 @@ impl Context {
             }
         }
         want_od += by - (want_od + want_spot);
-        let mut ids = Vec::new();
+        let mut out = ScaleOut::default();
+        let create = CreateSpec {
+            key,
+            spec_version,
+            spec,
+            obs,
+        };
         if want_od > 0 {
-            let op = self
-                .create(key, spec, obs, want_od, Purchase::OnDemand)
-                .await?;
-            ids.push(op);
+            out.add(
+                self.create_gated(&create, want_od, Purchase::OnDemand)
+                    .await?,
+            );
         }
         if want_spot > 0 {
-            match self.create(key, spec, obs, want_spot, Purchase::Spot).await {
-                Ok(op) => ids.push(op),
-                Err(PassError::Cloud(e))
-                    if matches!(e.kind, ErrorKind::SoldOut | ErrorKind::Quota)
+            match self
+                .create_gated(&create, want_spot, Purchase::Spot)
+                .await?
+            {
+                Created::Refused(h)
+                    if matches!(h.error.kind, ErrorKind::SoldOut | ErrorKind::Quota)
                         && spec.spot.fallback_to_on_demand =>
                 {
-                    tracing::warn!(pool = %key, error = %e, count = want_spot, "spot capacity unavailable; falling back to on-demand");
+                    tracing::warn!(pool = %key, error = %h.error, count = want_spot, "spot capacity unavailable; falling back to on-demand");
                     self.telemetry.scale("scale_out", "fallback_on_demand");
-                    let op = self
-                        .create(key, spec, obs, want_spot, Purchase::OnDemand)
-                        .await?;
-                    ids.push(op);
+                    out.add(
+                        self.create_gated(&create, want_spot, Purchase::OnDemand)
+                            .await?,
+                    );
                 }
-                Err(e) => return Err(e),
+                c => out.add(c),
             }
         }
-        Ok(ids)
+        Ok(out)
     }
 
-    async fn create(
+    /// A create unless the cloud's refusal holds it (see [`super::holds`]): a held
+    /// create sends nothing; an expired hold is checked with a dry run first.
+    async fn create_gated(
+        &self,
+        c: &CreateSpec<'_>,
+        count: u32,
+        purchase: Purchase,
+    ) -> Result<Created, PassError> {
+        match self.holds.gate(c.key, purchase, c.spec_version, self.now()) {
+            Gate::Held(h) => return Ok(Created::Refused(h)),
+            Gate::Check => {
+                let req =
+                    self.create_request(c.key, c.spec, c.obs, count, purchase, Uuid::new_v4());
+                match self.cloud.check_create_servers(&req).await {
+                    Ok(()) => self.holds.lift(c.key, purchase),
+                    Err(e) if e.kind.is_retryable() => return Err(e.into()),
+                    Err(e) => {
+                        return Ok(Created::Refused(self.refuse(
+                            c.key,
+                            c.spec_version,
+                            count,
+                            purchase,
+                            e,
+                        )));
+                    }
+                }
+            }
+            Gate::Open => {}
+        }
+        match self.create(c.key, c.spec, c.obs, count, purchase).await {
+            Ok(id) => Ok(Created::Started(id)),
+            Err(PassError::Cloud(e)) if !e.kind.is_retryable() => Ok(Created::Refused(
+                self.refuse(c.key, c.spec_version, count, purchase, e),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Hold creates of `purchase` after the cloud refused one of `count` instances.
+    fn refuse(
+        &self,
+        key: &PoolKey,
+        spec_version: u64,
+        count: u32,
+        purchase: Purchase,
+        error: CloudError,
+    ) -> Hold {
+        self.telemetry.error(PassError::Cloud(error.clone()).kind());
+        let operation = format!(
+            "create of {count} {} instance(s)",
+            match purchase {
+                Purchase::OnDemand => "on-demand",
+                Purchase::Spot => "spot",
+            }
+        );
+        let h = self.holds.refused(
+            key,
+            Refusal {
+                purchase,
+                spec_version,
+                operation,
+                error,
+                at: self.now(),
+            },
+            self.config.max_backoff,
+        );
+        tracing::warn!(pool = %key, error = %h.error, failures = h.failures, until = ?h.until.map(rfc3339), "the cloud refused a create; creates held");
+        h
+    }
+
+    /// The create request for `count` instances of `purchase`, tagged with `id`.
+    fn create_request(
         &self,
         key: &PoolKey,
         spec: &PoolSpec,
         obs: &Observed,
         count: u32,
         purchase: Purchase,
-    ) -> Result<String, PassError> {
-        let id = Uuid::new_v4();
+        id: Uuid,
+    ) -> CreateServersRequest {
         let mut tags = vec![
             (TAG_NAMESPACE.to_owned(), key.ns.to_string()),
             (TAG_POOL.to_owned(), key.name.to_string()),
             (TAG_OPERATION.to_owned(), id.to_string()),
         ];
         tags.extend(spec.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let req = CreateServersRequest {
+        CreateServersRequest {
             client_token: id,
             // ECS allows at most 59 characters when count > 1.
             name: format!("{}-{}", key.ns, key.name)
@@ -936,7 +1090,19 @@ impl Context {
                 }),
                 Purchase::OnDemand => None,
             },
-        };
+        }
+    }
+
+    async fn create(
+        &self,
+        key: &PoolKey,
+        spec: &PoolSpec,
+        obs: &Observed,
+        count: u32,
+        purchase: Purchase,
+    ) -> Result<String, PassError> {
+        let id = Uuid::new_v4();
+        let req = self.create_request(key, spec, obs, count, purchase, id);
         let request = serde_json::to_value(&req).ok();
         let op = self
             .start_op(
@@ -1049,6 +1215,24 @@ fn prediction_samples(
             })
             .collect()
     }
+}
+
+/// A failed pass as the pool's status shows it.
+fn pass_error_status(e: &PassError, now: Millis) -> (String, PoolError) {
+    let (code, permanent) = match e {
+        PassError::Cloud(c) => (c.code.clone(), !c.kind.is_retryable()),
+        _ => (None, false),
+    };
+    let detail = PoolError {
+        operation: "reconcile pass".into(),
+        code,
+        message: e.to_string(),
+        permanent,
+        failures: None,
+        at: rfc3339(now),
+        retry_at: None,
+    };
+    (e.to_string(), detail)
 }
 
 fn kind_label(k: OperationKind) -> &'static str {
@@ -1276,10 +1460,11 @@ impl Observed {
         desired: Option<u32>,
         last_decision: Option<DecisionRecord>,
         now: Millis,
-        error: Option<String>,
+        error: Option<(String, PoolError)>,
         pending: Vec<Operation>,
         min_size: u32,
     ) -> PoolStatus {
+        let (error, error_detail) = error.unzip();
         let counts = self.policy_state.counts();
         let live: Vec<&InstanceStatus> = self.live().collect();
         let phase = if error.is_some() {
@@ -1300,6 +1485,7 @@ impl Observed {
             last_decision,
             last_reconcile_at: Some(rfc3339(now)),
             last_error: error,
+            last_error_detail: error_detail,
             pending_operations: pending,
         }
     }
