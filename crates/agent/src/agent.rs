@@ -78,7 +78,6 @@ impl Agent {
         let ready = Arc::new(AtomicBool::new(false));
         let sources = Sources {
             cloud_eye: CloudEye {
-                cloud: cloud.clone(),
                 period: config.metrics.ces_period,
                 lookback: config.metrics.ces_lookback,
             },

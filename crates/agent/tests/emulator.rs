@@ -416,7 +416,6 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
         clock,
         Sources {
             cloud_eye: CloudEye {
-                cloud: cloud.clone(),
                 period: 1,
                 lookback: Duration::from_secs(60),
             },
