@@ -95,6 +95,7 @@ impl Agent {
                 .map(Arc::new),
         };
         let (handle, inbox) = Handle::channel();
+        let handle = handle.with_min_evaluation_interval(config.reconcile.min_evaluation_interval);
         let ctx = Arc::new(Context::new(
             store.clone(),
             cloud,

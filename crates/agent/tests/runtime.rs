@@ -20,11 +20,18 @@ use flexus_cloud::{
 struct PanicsOnce {
     inner: Arc<dyn Cloud>,
     pool: String,
-    armed: AtomicBool,
+    armed: Arc<AtomicBool>,
 }
 
 #[async_trait::async_trait]
 impl Cloud for PanicsOnce {
+    fn for_tenant(&self, tenant: &str) -> Arc<dyn Cloud> {
+        Arc::new(PanicsOnce {
+            inner: self.inner.for_tenant(tenant),
+            pool: self.pool.clone(),
+            armed: self.armed.clone(),
+        })
+    }
     async fn create_servers(&self, req: &CreateServersRequest) -> Result<CreateResult, CloudError> {
         self.inner.create_servers(req).await
     }
@@ -84,7 +91,7 @@ async fn a_panicking_pass_is_counted_by_namespace_and_the_pool_is_reconciled_aga
     let cloud: Arc<dyn Cloud> = Arc::new(PanicsOnce {
         inner: emu.cloud(),
         pool: "boom".into(),
-        armed: AtomicBool::new(true),
+        armed: Arc::new(AtomicBool::new(true)),
     });
     let agent = InProcAgent::start_with_cloud(&emu, 10.0, cloud, |_| {}).await;
     let c = &agent.client;
@@ -220,5 +227,116 @@ async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_ag
         "a create that went through clears the error"
     );
     assert_eq!(st.phase, flexus_api::PoolPhase::Ready);
+    agent.shutdown().await;
+}
+
+fn list_calls(emu: &Emu) -> u64 {
+    emu.emu
+        .call_counts()
+        .get("list_servers")
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_interval_below_the_minimum_is_raised_to_it() {
+    let emu = Emu::start(10.0, 5.0).await;
+    // An agent that allowed 1 ms stored this policy (as older agents did)...
+    let agent = InProcAgent::start(&emu, 10.0, |c| {
+        c.reconcile.min_evaluation_interval = Duration::from_millis(1);
+    })
+    .await;
+    let c = &agent.client;
+    c.put_pool("team-a", "eager", &pool_spec(0, 2), Precondition::IfAbsent)
+        .await
+        .unwrap();
+    let greedy = policy(
+        "eager",
+        serde_json::json!({
+            "strategy": "target_tracking", "evaluation_interval": "1ms",
+            "bounds": {"min": 0, "max": 2},
+            "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"}, "target": 10}]
+        }),
+    );
+    c.put_policy("team-a", "eager", &greedy, Precondition::IfAbsent)
+        .await
+        .unwrap();
+    let (_, dir) = agent.stop_keeping_store().await;
+    // ...and this one, with the default minimum of 10 s, runs it every 10 s.
+    let agent = InProcAgent::start_in(dir, &emu, 10.0, |_| {}).await;
+    let (from_calls, from) = (list_calls(&emu), emu.now_ms());
+    wait_for("60 emulated seconds", Duration::from_secs(30), || async {
+        (emu.now_ms() - from >= 60_000).then_some(())
+    })
+    .await;
+    let calls = list_calls(&emu) - from_calls;
+    assert!(
+        (3..=9).contains(&calls),
+        "{calls} listings in 60 s: one pass per 10 s (plus the first), not one per millisecond"
+    );
+    agent.shutdown().await;
+}
+
+/// Clock times of a pool's passes, read from its status every 50 ms for `for_`
+/// of real time.
+async fn pass_times(c: &flexus_api::Client, ns: &str, pool: &str, for_: Duration) -> Vec<i64> {
+    let mut seen: Vec<i64> = Vec::new();
+    let end = tokio::time::Instant::now() + for_;
+    while tokio::time::Instant::now() < end {
+        if let Ok(s) = c.pool_status(ns, pool).await
+            && let Some(at) = s.last_reconcile_at.as_deref()
+        {
+            let at = flexus_agent::clock::parse_rfc3339(at).unwrap();
+            if seen.last() != Some(&at) {
+                seen.push(at);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greedy_namespace_cannot_slow_down_a_modest_ones_passes() {
+    let emu = Emu::start(10.0, 5.0).await;
+    // The account allows 5 reads/s; forty pools of team-b want one listing every
+    // 1.5 s each (15 s of emulated time), about 27/s.
+    let mut cc = flexus_cloud::ClientConfig::single_endpoint(&emu.url, REGION, PROJECT).unwrap();
+    cc.rate_limits = flexus_cloud::RateLimits {
+        reads_per_second: 5.0,
+        writes_per_second: 5.0,
+        burst: 1,
+    };
+    let cloud: Arc<dyn Cloud> = Arc::new(
+        flexus_cloud::HuaweiClient::new(cc, flexus_cloud::Credentials::new(AK, SK)).unwrap(),
+    );
+    let agent = InProcAgent::start_with_cloud(&emu, 10.0, cloud, |_| {}).await;
+    let c = &agent.client;
+    c.put_pool("team-a", "modest", &pool_spec(0, 1), Precondition::IfAbsent)
+        .await
+        .unwrap();
+    for i in 0..40 {
+        c.put_pool(
+            "team-b",
+            &format!("greedy-{i}"),
+            &pool_spec(0, 1),
+            Precondition::IfAbsent,
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let times = pass_times(c, "team-a", "modest", Duration::from_secs(15)).await;
+    let gaps: Vec<i64> = times.windows(2).map(|w| (w[1] - w[0]) / 1000).collect();
+    assert!(gaps.len() >= 6, "passes at {times:?}");
+    // Every 15 s of emulated time: a listing waits for at most two tokens (0.4 s
+    // real, 4 s emulated) while team-b has dozens queued (in one shared queue it
+    // would wait for all of them: about 8 s real, 80 s emulated).
+    assert!(
+        gaps.iter().all(|g| (12..=25).contains(g)),
+        "gaps between the modest pool's passes (emulated seconds): {gaps:?}"
+    );
+    let greedy = pass_times(c, "team-b", "greedy-0", Duration::from_secs(5)).await;
+    assert!(!greedy.is_empty(), "team-b still gets its share");
     agent.shutdown().await;
 }

@@ -11,6 +11,10 @@ use crate::model::*;
 /// local emulator alike.
 #[async_trait::async_trait]
 pub trait Cloud: Send + Sync + std::fmt::Debug {
+    /// The same account, with calls drawing on `tenant`'s fair share of the account's
+    /// rate limits (a tenant with many calls waiting cannot starve another).
+    fn for_tenant(&self, tenant: &str) -> std::sync::Arc<dyn Cloud>;
+
     /// `POST /v1/{project}/cloudservers` with `X-Client-Token`: creates post-paid servers.
     /// Retrying with the same `client_token` and request never creates twice.
     async fn create_servers(&self, req: &CreateServersRequest) -> Result<CreateResult, CloudError>;

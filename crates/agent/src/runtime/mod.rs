@@ -69,17 +69,39 @@ enum Msg {
     Now(PoolKey),
 }
 
-/// A cheap handle for asking the runtime to reconcile a pool.
+/// A cheap handle for asking the runtime to reconcile a pool, and for the rules it
+/// holds policies to.
 #[derive(Debug, Clone)]
 pub struct Handle {
     tx: mpsc::UnboundedSender<Msg>,
+    min_evaluation_interval: Duration,
 }
 
 impl Handle {
-    /// A handle and the receiving end the runtime consumes.
+    /// A handle and the receiving end the runtime consumes (with the default minimum
+    /// evaluation interval).
     pub fn channel() -> (Self, Inbox) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, Inbox { rx })
+        let min = crate::config::ReconcileConfig::default().min_evaluation_interval;
+        (
+            Self {
+                tx,
+                min_evaluation_interval: min,
+            },
+            Inbox { rx },
+        )
+    }
+
+    /// The handle of a runtime that runs no policy more often than every `min`.
+    pub fn with_min_evaluation_interval(mut self, min: Duration) -> Self {
+        self.min_evaluation_interval = min;
+        self
+    }
+
+    /// The shortest evaluation interval the runtime runs a policy at (shorter stored
+    /// ones are raised to it; the API refuses shorter new ones).
+    pub fn min_evaluation_interval(&self) -> Duration {
+        self.min_evaluation_interval
     }
 
     /// The spec or policy of a pool changed.

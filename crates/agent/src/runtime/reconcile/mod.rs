@@ -151,9 +151,10 @@ impl Context {
         self.clock.now_ms()
     }
 
-    /// The cloud as the pools of namespace `ns` reach it.
-    fn cloud_for(&self, _ns: &str) -> Arc<dyn Cloud> {
-        self.cloud.clone()
+    /// The cloud as the pools of namespace `ns` reach it: through the namespace's
+    /// fair share of the account's rate limits.
+    fn cloud_for(&self, ns: &str) -> Arc<dyn Cloud> {
+        self.cloud.for_tenant(ns)
     }
 
     /// `policy` with an evaluation interval no shorter than the agent's minimum
