@@ -494,6 +494,7 @@ name = "Team_A"
 token_env = "SHORT"
 [reconcile]
 default_interval = "soon"
+min_evaluation_interval = "0s"
 "#,
             "agent.toml",
             Path::new("/tmp"),
@@ -510,6 +511,7 @@ default_interval = "soon"
             "auth.namespaces[0].name:",
             "auth.namespaces[0].token_env:",
             "reconcile.default_interval:",
+            "reconcile.min_evaluation_interval:",
         ] {
             assert!(text.contains(field), "missing {field:?} in:\n{text}");
         }
