@@ -125,23 +125,6 @@ async fn a_panicking_pass_is_counted_by_namespace_and_the_pool_is_reconciled_aga
     agent.shutdown().await;
 }
 
-/// Runs the `flexus-agent` CLI against `agent` with a team-a token.
-async fn cli(agent: &InProcAgent, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
-        .args(args)
-        .env("FLEXUS_AGENT_URL", &agent.url)
-        .env("FLEXUS_TOKEN", TEAM_A)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_again_and_again() {
     let emu = Emu::start(10.0, 5.0).await;
@@ -203,9 +186,9 @@ async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_ag
             .is_some_and(|e| e.contains("Ecs.0001"))
     );
     // The CLI shows it too, in the list and in the status.
-    let list = cli(&agent, &["pools", "list"]).await;
+    let list = agent.cli(&["pools", "list"]).await;
     assert!(list.contains("Ecs.0001"), "{list}");
-    let status = cli(&agent, &["pools", "status", "team-a/stuck"]).await;
+    let status = agent.cli(&["pools", "status", "team-a/stuck"]).await;
     assert!(
         status.contains("error:") && status.contains("Ecs.0001"),
         "{status}"

@@ -120,6 +120,24 @@ impl HuaweiClient {
         format!("/{version}/{}/{rest}", self.config.project_id)
     }
 
+    /// `POST /v1/{project}/cloudservers` (a create, or its dry run).
+    fn post_servers(
+        &self,
+        operation: &'static str,
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+    ) -> RawRequest {
+        RawRequest {
+            operation,
+            service: Service::Ecs,
+            method: Method::POST,
+            path: self.project_path("v1", "cloudservers"),
+            query: vec![],
+            body: Some(body),
+            headers,
+        }
+    }
+
     /// Sends a request with signing, rate limiting, timeouts and retries; returns the
     /// 2xx response or a typed error.
     pub async fn send(&self, req: RawRequest) -> Result<RawResponse, CloudError> {
@@ -527,20 +545,11 @@ impl crate::Cloud for HuaweiClient {
         const OP: &str = "create_servers";
         validate_create(req)?;
         let body = Self::json_body(OP, &create_body(req))?;
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ecs,
-                method: Method::POST,
-                path: self.project_path("v1", "cloudservers"),
-                query: vec![],
-                body: Some(body),
-                headers: vec![(
-                    "X-Client-Token".into(),
-                    req.client_token.hyphenated().to_string(),
-                )],
-            })
-            .await?;
+        let token = (
+            "X-Client-Token".into(),
+            req.client_token.hyphenated().to_string(),
+        );
+        let r = self.send(self.post_servers(OP, body, vec![token])).await?;
         let c: CreateResponse = Self::decode(OP, &r)?;
         Ok(CreateResult {
             job_id: c.job_id,
@@ -554,16 +563,7 @@ impl crate::Cloud for HuaweiClient {
         let mut body = create_body(req);
         body["dry_run"] = json!(true);
         let body = Self::json_body(OP, &body)?;
-        self.send(RawRequest {
-            operation: OP,
-            service: Service::Ecs,
-            method: Method::POST,
-            path: self.project_path("v1", "cloudservers"),
-            query: vec![],
-            body: Some(body),
-            headers: vec![],
-        })
-        .await?;
+        self.send(self.post_servers(OP, body, vec![])).await?;
         Ok(())
     }
 

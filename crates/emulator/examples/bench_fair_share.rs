@@ -11,23 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits, ServerFilter};
-use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig};
 
-const AK: &str = "BENCHAK0000000000001";
-const SK: &str = "bench-secret-key";
-const PROJECT: &str = "0123456789abcdef0123456789abcdef";
-
-fn arg(i: usize, default: u64) -> u64 {
-    std::env::args()
-        .nth(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+mod common;
+use common::{AK, PROJECT, SK, arg, percentile, start_emulator};
 
 /// One run: `greedy` callers of tenant `greedy_tenant` list in a loop; the modest
 /// caller (tenant `modest_tenant`) lists every 100 ms. Returns the modest call's
@@ -82,23 +68,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds = arg(1, 20);
     let greedy = arg(2, 40) as usize;
     let rate = arg(3, 50) as f64;
-    let emu = Emulator::new(EmulatorConfig {
-        project_id: PROJECT.into(),
-        keys: vec![AcceptedKey {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-            security_token: None,
-        }],
-        time_scale: 0.0,
-        ..EmulatorConfig::default()
-    })?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(flexus_emulator::serve(
-        listener,
-        emu,
-        std::future::pending::<()>(),
-    ));
+    let (_emu, base) = start_emulator(30.0).await?;
     println!(
         "account budget {rate} reads/s (burst 1), {greedy} greedy callers, a modest call every 100 ms, {seconds} s per run"
     );

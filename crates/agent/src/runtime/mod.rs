@@ -264,35 +264,27 @@ fn finished<R: Reconcile>(
     key: &PoolKey,
     out: Result<Result<Next, PassError>, Panicked>,
 ) {
-    let now = Instant::now();
-    match out {
-        Ok(Ok(Next::After(d))) => {
-            sched.finished(key, Finished::After(r.real(d)), now);
-        }
-        Ok(Ok(Next::Forget)) => {
-            sched.finished(key, Finished::Forget, now);
-            r.report(Event::Pools(sched.len()));
-        }
-        Ok(Err(error)) => {
-            if let Some((failures, retry_in)) = sched.finished(key, Finished::Failed, now) {
-                r.report(Event::Failed {
-                    key,
-                    error: &error,
-                    failures,
-                    retry_in,
-                });
-            }
-        }
-        Err(panic) => {
-            if let Some((failures, retry_in)) = sched.finished(key, Finished::Failed, now) {
-                r.report(Event::Panicked {
-                    key,
-                    panic: &panic,
-                    failures,
-                    retry_in,
-                });
-            }
-        }
+    let how = match &out {
+        Ok(Ok(Next::After(d))) => Finished::After(r.real(*d)),
+        Ok(Ok(Next::Forget)) => Finished::Forget,
+        Ok(Err(_)) | Err(_) => Finished::Failed,
+    };
+    let retry = sched.finished(key, how, Instant::now());
+    match (out, retry) {
+        (Ok(Ok(Next::Forget)), _) => r.report(Event::Pools(sched.len())),
+        (Ok(Err(error)), Some((failures, retry_in))) => r.report(Event::Failed {
+            key,
+            error: &error,
+            failures,
+            retry_in,
+        }),
+        (Err(panic), Some((failures, retry_in))) => r.report(Event::Panicked {
+            key,
+            panic: &panic,
+            failures,
+            retry_in,
+        }),
+        _ => {}
     }
 }
 

@@ -240,6 +240,24 @@ impl InProcAgent {
         (self.store, self.dir)
     }
 
+    /// Runs the `flexus-agent` CLI against this agent with team-a's token; fails the
+    /// test when it does not succeed; returns its output.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
+            .args(args)
+            .env("FLEXUS_AGENT_URL", &self.url)
+            .env("FLEXUS_TOKEN", TEAM_A)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     pub async fn shutdown(self) -> Arc<dyn Store> {
         self.stop.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.done)
