@@ -41,12 +41,17 @@ const CRON_FIELDS: [(&str, u32, u32, &[&str]); 5] = [
 /// Checks one cron field in our own words: lists (`,`), ranges (`a-b`), steps (`/n`),
 /// `*`, numbers within the field's range and the month/day names. Croner's extensions
 /// (`L`, `W`, `#`, `?`) are left to croner.
-fn check_cron_field(text: &str, (name, lo, hi, names): (&str, u32, u32, &[&str])) -> Result<(), String> {
+fn check_cron_field(
+    text: &str,
+    (name, lo, hi, names): (&str, u32, u32, &[&str]),
+) -> Result<(), String> {
     let value = |v: &str| -> Result<Option<u32>, String> {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
             return Ok(Some(i as u32 + lo));
         }
-        if v.chars().any(|c| matches!(c, 'L' | 'W' | '#' | '?' | 'l' | 'w')) {
+        if v.chars()
+            .any(|c| matches!(c, 'L' | 'W' | '#' | '?' | 'l' | 'w'))
+        {
             return Ok(None);
         }
         let n: u32 = v.parse().map_err(|_| {
@@ -70,7 +75,11 @@ fn check_cron_field(text: &str, (name, lo, hi, names): (&str, u32, u32, &[&str])
         if let Some(s) = step {
             match s.parse::<u32>() {
                 Ok(n) if n >= 1 && n <= hi.max(1) => {}
-                _ => return Err(format!("{name} step {s:?} must be a whole number from 1 to {hi}")),
+                _ => {
+                    return Err(format!(
+                        "{name} step {s:?} must be a whole number from 1 to {hi}"
+                    ));
+                }
             }
         }
         if range == "*" || range.is_empty() && step.is_none() {
@@ -395,6 +404,20 @@ impl Policy {
                     "strategy \"step\" needs a step block".into(),
                 ),
                 Some(s) => validate_step(&mut v, p, s),
+            },
+            Strategy::Fixed => match p.fixed {
+                None => v.err(
+                    root.field("fixed"),
+                    "strategy \"fixed\" needs a fixed block with the count to hold".into(),
+                ),
+                Some(f) if f.count < p.bounds.min || f.count > p.bounds.max => v.err(
+                    root.field("fixed").field("count"),
+                    format!(
+                        "fixed.count ({}) must be within bounds.min ({}) and bounds.max ({})",
+                        f.count, p.bounds.min, p.bounds.max
+                    ),
+                ),
+                Some(_) => {}
             },
             Strategy::Schedule => {
                 if p.schedules.is_empty() {
