@@ -614,15 +614,17 @@ impl Resource for PoolResource {
 /// The cloud refused the pool's declaration itself (the agent's last pass failed with a
 /// permanent error): waiting longer cannot help, so apply stops with the cloud's message.
 fn refused_by_cloud(ns: &str, name: &str, st: &PoolStatus) -> Option<Diagnostic> {
-    if st.phase != PoolPhase::Degraded || !st.last_error_permanent {
+    let permanent = st.last_error_detail.as_ref().is_some_and(|d| d.permanent);
+    if st.phase != PoolPhase::Degraded || !permanent {
         return None;
     }
     let why = st.last_error.as_deref().unwrap_or("no message");
     Some(Diagnostic::error(
         "The cloud refused to create the pool's instances",
         format!(
-            "pool {ns}/{name}: {why}\n\nThis error is permanent: the same declaration cannot succeed. \
-             Fix the declaration and apply again, or destroy the pool."
+            "pool {ns}/{name}: {why}\n\nThe cloud refused the request itself: sending it again cannot \
+             succeed until something changes (the declaration, the quota, the cloud's stock). The pool \
+             is kept in state as tainted: apply again once fixed (it is replaced), or destroy it."
         ),
     ))
 }
