@@ -114,11 +114,7 @@ fn collect_unknown(v: &Value, ty: &Type, path: &AttrPath, out: &mut Vec<(AttrPat
 /// The known strings of the configuration (distinct, in order of appearance).
 fn collect_strings(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::String(s) => {
-            if !out.contains(s) && out.len() < MAX_ROUNDS {
-                out.push(s.clone());
-            }
-        }
+        Value::String(s) if !out.contains(s) && out.len() < MAX_ROUNDS => out.push(s.clone()),
         Value::List(x) | Value::Set(x) | Value::Tuple(x) => {
             x.iter().for_each(|e| collect_strings(e, out))
         }
