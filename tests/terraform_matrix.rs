@@ -9,6 +9,36 @@ use flexus_api::Precondition;
 use flexus_e2e::{Stack, StackOptions, copy_example, terraform_1_0, terraform_latest, workspace};
 use tfplugin::testing::Workspace;
 
+/// One case of the matrix as two tests: with Terraform 1.15.5 and with 1.0.3.
+macro_rules! on_both_versions {
+    ($latest:ident, $oldest:ident, $case:ident) => {
+        #[test]
+        fn $latest() {
+            $case(&terraform_latest());
+        }
+
+        #[test]
+        fn $oldest() {
+            $case(&terraform_1_0());
+        }
+    };
+}
+
+/// Destroy, then check the agent holds no pool and no policy in `ns`.
+#[track_caller]
+fn destroy_leaves_nothing(ws: &Workspace, stack: &Stack, ns: &str) {
+    tf(ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+    let client = stack.client();
+    let pools = stack.block_on(client.list_pools(ns)).expect("list pools");
+    let policies = stack
+        .block_on(client.list_policies(ns))
+        .expect("list policies");
+    assert!(
+        pools.is_empty() && policies.is_empty(),
+        "destroy left {pools:?} {policies:?}"
+    );
+}
+
 fn tf(ws: &Workspace, args: &[&str]) -> tfplugin::testing::Outcome {
     ws.terraform(args)
         .unwrap_or_else(|e| panic!("cannot run terraform {args:?}: {e}"))
@@ -262,15 +292,11 @@ fn quickstart_lifecycle(terraform: &Path) {
     assert!(left.is_empty(), "destroy leaves no instances: {left:?}");
 }
 
-#[test]
-fn terraform_1_15_applies_updates_replaces_detects_drift_imports_and_destroys() {
-    quickstart_lifecycle(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_applies_updates_replaces_detects_drift_imports_and_destroys() {
-    quickstart_lifecycle(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_applies_updates_replaces_detects_drift_imports_and_destroys,
+    terraform_1_0_applies_updates_replaces_detects_drift_imports_and_destroys,
+    quickstart_lifecycle
+);
 
 const BAD_POLICY: &str = r#"
 provider "flexus" {}
@@ -373,15 +399,11 @@ fn ws_lines(ws: &Workspace) -> Vec<&'static str> {
     Box::leak(text.into_boxed_str()).lines().collect()
 }
 
-#[test]
-fn terraform_1_15_points_invalid_pool_and_policy_settings_at_their_lines() {
-    invalid_configs_point_at_the_line(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_points_invalid_pool_and_policy_settings_at_their_lines() {
-    invalid_configs_point_at_the_line(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_points_invalid_pool_and_policy_settings_at_their_lines,
+    terraform_1_0_points_invalid_pool_and_policy_settings_at_their_lines,
+    invalid_configs_point_at_the_line
+);
 
 const SOLD_OUT_POOL: &str = r#"
 provider "flexus" {}
@@ -402,15 +424,11 @@ resource "flexus_x_pool" "scarce" {
 }
 "#;
 
-#[test]
-fn terraform_1_15_fails_clearly_without_capacity_and_replaces_the_tainted_pool() {
-    sold_out(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_fails_clearly_without_capacity_and_replaces_the_tainted_pool() {
-    sold_out(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_fails_clearly_without_capacity_and_replaces_the_tainted_pool,
+    terraform_1_0_fails_clearly_without_capacity_and_replaces_the_tainted_pool,
+    sold_out
+);
 
 /// Capacity that does not come: a sold-out flavor warns at plan and the refused create fails
 /// apply at once with the cloud's message; slow capacity fails with the wait or the create
@@ -585,24 +603,14 @@ fn permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool(terraform: &Path) 
         .value;
     assert!(pool.status.ready_size >= 1, "{:?}", pool.status);
     expect_no_changes(&ws, &stack, "after replacing the tainted pool");
-    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
-    assert!(
-        stack
-            .block_on(client.list_pools("team-a"))
-            .expect("list")
-            .is_empty()
-    );
+    destroy_leaves_nothing(&ws, &stack, "team-a");
 }
 
-#[test]
-fn terraform_1_15_fails_fast_on_a_permanent_cloud_error_and_cleans_the_tainted_pool() {
-    permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_fails_fast_on_a_permanent_cloud_error_and_cleans_the_tainted_pool() {
-    permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_fails_fast_on_a_permanent_cloud_error_and_cleans_the_tainted_pool,
+    terraform_1_0_fails_fast_on_a_permanent_cloud_error_and_cleans_the_tainted_pool,
+    permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool
+);
 
 const RETURNING_USER: &str = r#"
 provider "flexus" {}
@@ -759,30 +767,14 @@ fn one_line_changes_import_and_recreate(terraform: &Path) {
         .version;
     assert_eq!(versions, 1, "a fresh policy, not a continuation");
     expect_no_changes(&ws, &stack, "after destroy and apply");
-    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
-    assert!(
-        stack
-            .block_on(client.list_pools("team-a"))
-            .expect("list")
-            .is_empty()
-    );
-    assert!(
-        stack
-            .block_on(client.list_policies("team-a"))
-            .expect("list")
-            .is_empty()
-    );
+    destroy_leaves_nothing(&ws, &stack, "team-a");
 }
 
-#[test]
-fn terraform_1_15_plans_one_line_changes_imports_defaults_and_recreates_after_destroy() {
-    one_line_changes_import_and_recreate(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_plans_one_line_changes_imports_defaults_and_recreates_after_destroy() {
-    one_line_changes_import_and_recreate(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_plans_one_line_changes_imports_defaults_and_recreates_after_destroy,
+    terraform_1_0_plans_one_line_changes_imports_defaults_and_recreates_after_destroy,
+    one_line_changes_import_and_recreate
+);
 
 const EVERY_ERROR_AT_ONCE: &str = r#"
 provider "flexus" {}
@@ -1044,18 +1036,14 @@ fn errors_come_early_and_all_at_once(terraform: &Path) {
     ws.write("main.tf", &bounds(2, (1, 2))).expect("main.tf");
     tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "narrowing both together");
     expect_no_changes(&ws, &stack, "after narrowing both");
-    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+    destroy_leaves_nothing(&ws, &stack, "team-a");
 }
 
-#[test]
-fn terraform_1_15_reports_errors_at_validate_and_plan_all_at_once() {
-    errors_come_early_and_all_at_once(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_reports_errors_at_validate_and_plan_all_at_once() {
-    errors_come_early_and_all_at_once(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_reports_errors_at_validate_and_plan_all_at_once,
+    terraform_1_0_reports_errors_at_validate_and_plan_all_at_once,
+    errors_come_early_and_all_at_once
+);
 
 /// A `terraform` command in `dir` with only the given environment (no CLI config from the
 /// test harness): what a user with a fresh HOME runs.
@@ -1217,12 +1205,8 @@ fn installed_provider_is_found_by_terraform_init(terraform: &Path) {
     .expect_code(0, "terraform init from the release zip as a packed mirror");
 }
 
-#[test]
-fn terraform_1_15_finds_the_provider_installed_by_make_install_and_released_by_make_release() {
-    installed_provider_is_found_by_terraform_init(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_finds_the_provider_installed_by_make_install_and_released_by_make_release() {
-    installed_provider_is_found_by_terraform_init(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_finds_the_provider_installed_by_make_install_and_released_by_make_release,
+    terraform_1_0_finds_the_provider_installed_by_make_install_and_released_by_make_release,
+    installed_provider_is_found_by_terraform_init
+);

@@ -31,24 +31,7 @@ pub struct FlavorsLookup {
     pub names: Option<Vec<String>>,
     /// The matching flavors, in the order of `names`.
     #[schemars(extend("x-tf" = {"computed": true, "block": false}))]
-    pub flavors: Option<Vec<FlavorModel>>,
-}
-
-/// One flavor.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct FlavorModel {
-    /// The name a pool's `flavor` takes, e.g. `x1.2u.4g`.
-    pub name: String,
-    /// vCPUs.
-    pub vcpus: u32,
-    /// Memory in MiB.
-    pub memory_mb: u64,
-    /// GPUs per instance.
-    pub gpus: u32,
-    /// Whether new instances can be bought now.
-    pub on_sale: bool,
-    /// Whether the flavor is offered as spot.
-    pub spot: bool,
+    pub flavors: Option<Vec<FlavorInfo>>,
 }
 
 impl FlavorsLookup {
@@ -94,18 +77,7 @@ impl DataSource for FlavorsDataSource {
         all.sort_by(|a, b| (a.vcpus, a.memory_mb, &a.name).cmp(&(b.vcpus, b.memory_mb, &b.name)));
         out.on_sale_only = Some(out.on_sale_only.unwrap_or(false));
         out.names = Some(all.iter().map(|f| f.name.clone()).collect());
-        out.flavors = Some(
-            all.into_iter()
-                .map(|f| FlavorModel {
-                    name: f.name,
-                    vcpus: f.vcpus,
-                    memory_mb: f.memory_mb,
-                    gpus: f.gpus,
-                    on_sale: f.on_sale,
-                    spot: f.spot,
-                })
-                .collect(),
-        );
+        out.flavors = Some(all);
         Ok(out)
     }
 }

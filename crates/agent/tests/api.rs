@@ -98,6 +98,17 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `PUT path` with team-a's token.
+    async fn put(&self, path: &str, body: Value) -> Resp {
+        self.call("PUT", path, Some(TEAM_A), &[], Some(body)).await
+    }
+    /// `GET path` with `token`.
+    async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call("GET", path, token, &[], None).await
+    }
+}
+
 fn pool_spec() -> Value {
     json!({"spec": {
         "flavor": "x1.2u.4g", "image": "img-1", "vpc_id": "vpc-1", "subnet_ids": ["sub-1"],
@@ -363,7 +374,7 @@ async fn a_pool_ecs_can_never_create_is_refused_naming_every_field_and_nothing_i
     bad["spec"]["subnet_ids"] = json!((0..13).map(|i| format!("sub-{i}")).collect::<Vec<_>>());
     bad["spec"]["user_data"] = json!("#!/bin/sh\n".repeat(6 * 1024));
     bad["spec"]["spot"] = json!({"enabled": true, "max_price": "inf"});
-    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    let r = api.put(path, bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let fields: Vec<&str> = r.body["error"]["fields"]
         .as_array()
@@ -381,7 +392,7 @@ async fn a_pool_ecs_can_never_create_is_refused_naming_every_field_and_nothing_i
     }
     let msg = r.body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("GPSSD") && msg.contains("32 KB"), "{msg}");
-    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    let r = api.get(path, Some(TEAM_A)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing stored");
 }
 
@@ -391,7 +402,7 @@ async fn an_unknown_flavor_is_refused_with_the_closest_offered_names() {
     let path = "/v1/namespaces/team-a/pools/web";
     let mut bad = pool_spec();
     bad["spec"]["flavor"] = json!("x1.1u.2g");
-    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    let r = api.put(path, bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "spec.flavor");
     let msg = r.body["error"]["message"].as_str().unwrap();
@@ -407,9 +418,7 @@ async fn an_unknown_flavor_is_refused_with_the_closest_offered_names() {
             json!({"sold_out": true}),
         )
         .await;
-    let r = api
-        .call("PUT", path, Some(TEAM_A), &[], Some(pool_spec()))
-        .await;
+    let r = api.put(path, pool_spec()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
 
@@ -417,40 +426,16 @@ async fn an_unknown_flavor_is_refused_with_the_closest_offered_names() {
 async fn a_dry_run_put_checks_everything_and_stores_nothing() {
     let api = api().await;
     let path = "/v1/namespaces/team-a/pools/web";
-    let r = api
-        .call(
-            "PUT",
-            &format!("{path}?dry_run=true"),
-            Some(TEAM_A),
-            &[],
-            Some(pool_spec()),
-        )
-        .await;
+    let r = api.put(&format!("{path}?dry_run=true"), pool_spec()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let mut bad = pool_spec();
     bad["spec"]["flavor"] = json!("x9.nope");
-    let r = api
-        .call(
-            "PUT",
-            &format!("{path}?dry_run=true"),
-            Some(TEAM_A),
-            &[],
-            Some(bad),
-        )
-        .await;
+    let r = api.put(&format!("{path}?dry_run=true"), bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["field"], "spec.flavor");
-    let r = api
-        .call(
-            "PUT",
-            &format!("{path}?dry_run=maybe"),
-            Some(TEAM_A),
-            &[],
-            Some(pool_spec()),
-        )
-        .await;
+    let r = api.put(&format!("{path}?dry_run=maybe"), pool_spec()).await;
     assert_eq!(r.body["error"]["field"], "dry_run", "{}", r.body);
-    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    let r = api.get(path, Some(TEAM_A)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "a dry run stores nothing");
 }
 
@@ -459,20 +444,12 @@ async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
     let api = api().await;
     let mut pool = pool_spec();
     pool["spec"]["max_size"] = json!(2);
-    let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/pools/web",
-            Some(TEAM_A),
-            &[],
-            Some(pool),
-        )
-        .await;
+    let r = api.put("/v1/namespaces/team-a/pools/web", pool).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let policy = "/v1/namespaces/team-a/policies/p";
     let mut wide = policy_spec("web");
     wide["spec"]["policy"]["bounds"] = json!({"min": 5, "max": 10});
-    let r = api.call("PUT", policy, Some(TEAM_A), &[], Some(wide)).await;
+    let r = api.put(policy, wide).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "spec.policy.bounds.max");
     let msg = r.body["error"]["message"].as_str().unwrap();
@@ -484,9 +461,7 @@ async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
     );
     let mut below = policy_spec("web");
     below["spec"]["policy"]["bounds"] = json!({"min": 0, "max": 2});
-    let r = api
-        .call("PUT", policy, Some(TEAM_A), &[], Some(below))
-        .await;
+    let r = api.put(policy, below).await;
     assert_eq!(
         r.body["error"]["field"], "spec.policy.bounds.min",
         "{}",
@@ -494,19 +469,11 @@ async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
     );
     let mut narrow = policy_spec("web");
     narrow["spec"]["policy"]["bounds"] = json!({"min": 1, "max": 2});
-    let r = api
-        .call("PUT", policy, Some(TEAM_A), &[], Some(narrow))
-        .await;
+    let r = api.put(policy, narrow).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     // A policy for a pool that does not exist yet is checked when the pool comes.
     let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/policies/q",
-            Some(TEAM_A),
-            &[],
-            Some(policy_spec("later")),
-        )
+        .put("/v1/namespaces/team-a/policies/q", policy_spec("later"))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
@@ -514,9 +481,7 @@ async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
 #[tokio::test]
 async fn the_cloud_flavors_and_quota_are_served_to_any_valid_token() {
     let api = api().await;
-    let r = api
-        .call("GET", "/v1/cloud/flavors", Some(TEAM_B), &[], None)
-        .await;
+    let r = api.get("/v1/cloud/flavors", Some(TEAM_B)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let f = r.body.as_array().unwrap();
     let x = f
@@ -533,14 +498,12 @@ async fn the_cloud_flavors_and_quota_are_served_to_any_valid_token() {
             json!({"instances": 7, "vcpus": 30, "ram_mb": 61440}),
         )
         .await;
-    let r = api
-        .call("GET", "/v1/cloud/quota", Some(TEAM_A), &[], None)
-        .await;
+    let r = api.get("/v1/cloud/quota", Some(TEAM_A)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["max_instances"], 7);
     assert_eq!(r.body["max_vcpus"], 30);
     assert_eq!(r.body["used_instances"], 0);
-    let r = api.call("GET", "/v1/cloud/flavors", None, &[], None).await;
+    let r = api.get("/v1/cloud/flavors", None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
