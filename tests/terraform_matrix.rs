@@ -871,6 +871,40 @@ resource "flexus_x_pool" "big" {
   min_size   = 5
   max_size   = 5
 }
+
+resource "flexus_x_pool" "fine" {
+  name       = "fine"
+  flavor     = "x1.2u.4g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = 2
+}
+
+resource "flexus_x_pool" "lost" {
+  name       = "lost"
+  flavor     = "x1.2u.4g"
+  image      = "img-gone"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  user_data  = flexus_x_pool.fine.status
+  min_size   = 1
+  max_size   = 2
+}
+
+resource "flexus_x_pool" "small" {
+  name       = "small"
+  flavor     = "x1.2u.4g"
+  image      = "img"
+  vpc_id     = "vpc"
+  subnet_ids = ["s"]
+  min_size   = 1
+  max_size   = 2
+  root_volume {
+    size = 20
+  }
+}
 "#;
 
 const BOUNDS: &str = r#"
@@ -932,9 +966,10 @@ fn line_of(ws: &Workspace, needle: &str) -> usize {
 }
 
 /// Issue #11, items 2, 3, 5, 6 and 7: every error that does not depend on an unknown comes
-/// at `validate`, all in one round; what the cloud can never create and an unknown flavor
-/// are plan errors on their attributes; policy bounds outside the pool's are a plan error
-/// naming both, while widening or narrowing both together plans and applies.
+/// at `validate`, all in one round; what the cloud can never create, an unknown flavor and
+/// an image the project does not have are plan errors on their attributes; policy bounds
+/// outside the pool's are a plan error naming both, while widening or narrowing both
+/// together plans and applies.
 fn errors_come_early_and_all_at_once(terraform: &Path) {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client();
@@ -986,6 +1021,10 @@ fn errors_come_early_and_all_at_once(terraform: &Path) {
         "/_emulator/quota",
         &serde_json::json!({"instances": 4, "vcpus": 100, "ram_mb": 1000000}),
     );
+    stack.emulator_post(
+        "/_emulator/images",
+        &serde_json::json!({"images": [{"id": "img", "name": "base", "min_disk": 40}]}),
+    );
     ws.write("main.tf", &format!("{header}{CLOUD_REFUSALS}"))
         .expect("main.tf");
     let plan = tf(&ws, &["plan"]);
@@ -997,6 +1036,13 @@ fn errors_come_early_and_all_at_once(terraform: &Path) {
         ("subnet_ids = [for", "at most 12 subnets"),
         ("user_data  = format", "32 KB"),
         ("min_size   = 5", "the project's quota is 4"),
+        // An unknown image, also in a pool with values unknown until apply (the
+        // provider asks the agent), and a root disk smaller than the image needs.
+        (
+            "image      = \"img-gone\"",
+            "image \"img-gone\" does not exist",
+        ),
+        ("size = 20", "needs a root disk of at least 40 GB, got 20"),
     ] {
         let line = line_of(&ws, needle);
         assert!(

@@ -412,7 +412,7 @@ impl Resource for PoolResource {
 
     /// Checks against the agent and the cloud, at plan: the whole declaration with the
     /// agent's own checks when it is known (a dry-run PUT: what ECS can never create, an
-    /// unknown flavor), a known flavor against the flavors the cloud offers (a sold-out one
+    /// unknown flavor or image), otherwise a known image against the project's images, a known flavor against the flavors the cloud offers (a sold-out one
     /// warns) and `min_size` instances of it against the project's quota (beyond the quota
     /// is an error; beyond what is free, a warning). Records the pool's bounds for the plan
     /// of its policy. Skipped when the agent cannot be reached.
@@ -437,6 +437,7 @@ impl Resource for PoolResource {
             );
             api.plan_pool_bounds(&ns, name, b);
         }
+        let mut d = Diagnostics::new();
         if c.is_wholly_known()
             && let Ok(m) = tfplugin::model::from_value::<PoolModel>(c, self.type_name())
         {
@@ -450,11 +451,15 @@ impl Resource for PoolResource {
                 let e = ProviderError::Api { what, source: e };
                 return to_diagnostics(Object::Pool, "Invalid pool", &e);
             }
+        } else if let Some(image) = text("image").filter(|i| !i.trim().is_empty()) {
+            // The dry run above checks the image of a wholly known pool; a pool with
+            // unknown values still learns at plan that its image does not exist.
+            d.extend(image_exists(api, image, planned_root_size(c)).await);
         }
         let Some(flavor) = text("flavor") else {
-            return Diagnostics::new();
+            return d;
         };
-        let mut d = flavor_offered(api, flavor).await;
+        d.extend(flavor_offered(api, flavor).await);
         if let Some(min) = size("min_size") {
             d.extend(fits_quota(api, flavor, min, req.prior.is_none()).await);
         }
@@ -729,6 +734,36 @@ async fn wait_for_capacity(
                 return Err(Diagnostic::error("Interrupted", format!("stopped while waiting for capacity of pool {ns}/{name}")).into());
             }
         }
+    }
+}
+
+/// An image against the cloud project's images (asked once per image and provider run):
+/// unknown is an error on `image`, one needing a larger disk an error on `root_volume`.
+async fn image_exists(api: &Flexus, image: &str, root_gb: Option<u32>) -> Diagnostics {
+    match api.image(image).await {
+        Some(found) => pool_field_errors(&flexus_api::image_errors(image, root_gb, found.as_ref())),
+        None => Diagnostics::new(),
+    }
+}
+
+/// The root volume size a configuration asks for (the agent's default when the block is
+/// absent; `None` while it is unknown).
+fn planned_root_size(config: &Value) -> Option<u32> {
+    let rv = config.attr("root_volume")?;
+    let rv = match rv.as_elements() {
+        Some([]) => return Some(RootVolume::default().size),
+        Some([one, ..]) => one,
+        _ => rv,
+    };
+    match rv {
+        Value::Null => Some(RootVolume::default().size),
+        _ => match rv.attr("size")? {
+            Value::Null => Some(RootVolume::default().size),
+            size => size
+                .as_number()?
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok()),
+        },
     }
 }
 

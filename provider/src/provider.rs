@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flexus_api::{Client, ClientError, FlavorInfo, QuotaInfo};
+use flexus_api::{Client, ClientError, FlavorInfo, ImageInfo, QuotaInfo};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tfplugin::{
@@ -87,6 +87,8 @@ struct PlanFacts {
     flavors: tokio::sync::OnceCell<Option<Arc<Vec<FlavorInfo>>>>,
     /// The project's quota, once asked.
     quota: tokio::sync::OnceCell<Option<QuotaInfo>>,
+    /// Images asked for, by id (`None`: the project has no such image).
+    images: Mutex<HashMap<String, Option<ImageInfo>>>,
     /// The agent did not answer a plan-time lookup: do not ask again.
     unreachable: AtomicBool,
 }
@@ -344,6 +346,26 @@ impl Flexus {
                 }
             })
             .await
+    }
+
+    /// The image with this id (asked once per id and process): `Some(None)` when the
+    /// project has no such image, `None` when that is unknown.
+    pub async fn image(&self, id: &str) -> Option<Option<ImageInfo>> {
+        if let Some(known) = self.plan.images.lock().ok()?.get(id) {
+            return Some(known.clone());
+        }
+        let asked = id.to_string();
+        let found = match self
+            .lookup(|c| async move { c.get_image(&asked).await })
+            .await
+        {
+            Some(Ok(found)) => found,
+            _ => return None,
+        };
+        if let Ok(mut m) = self.plan.images.lock() {
+            m.insert(id.to_string(), found.clone());
+        }
+        Some(found)
     }
 
     /// Records the bounds a pool is planned with (for the plan of its policy).

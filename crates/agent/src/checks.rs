@@ -3,17 +3,20 @@
 //!
 //! - what ECS accepts in a create request ([`flexus_cloud::limits`]): a pool ECS can never
 //!   create is refused with 400 naming the field, so it is never stored;
-//! - the flavor catalogue of the cloud ([`CloudFacts`], cached): an unknown flavor is
-//!   refused with the closest names;
+//! - the flavor catalogue and images of the cloud ([`CloudFacts`], cached): an unknown
+//!   flavor is refused with the closest names, an image the project does not have (or whose
+//!   minimum disk is larger than the pool's root volume) by name;
 //! - bounds across a pool and its policy ([`flexus_api::policy_bounds_errors`], shared with
 //!   the provider's plan): a policy may narrow its pool's bounds, never widen them.
 //!
-//! [`CloudFacts`] is also what `GET /v1/cloud/flavors` and `/v1/cloud/quota` serve.
+//! [`CloudFacts`] is also what `GET /v1/cloud/flavors`, `/v1/cloud/images/{id}` and
+//! `/v1/cloud/quota` serve.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flexus_api::{FieldError, FlavorInfo, PoolSpec, QuotaInfo};
+use flexus_api::{FieldError, FlavorInfo, ImageInfo, PoolSpec, QuotaInfo};
 use flexus_cloud::{Cloud, CloudError, limits};
 use tokio::sync::Mutex;
 
@@ -36,6 +39,8 @@ pub struct CloudFacts {
     clock: SharedClock,
     flavors: Mutex<Cached<Arc<Vec<FlavorInfo>>>>,
     quota: Mutex<Cached<QuotaInfo>>,
+    /// Images by id (`None`: the cloud has no such image).
+    images: Mutex<HashMap<String, Cached<Option<ImageInfo>>>>,
 }
 
 fn fresh<T: Clone>(c: &Cached<T>, now: Millis, ttl: Duration) -> Option<Result<T, CloudError>> {
@@ -51,6 +56,7 @@ impl CloudFacts {
             clock,
             flavors: Mutex::new(None),
             quota: Mutex::new(None),
+            images: Mutex::new(HashMap::new()),
         }
     }
 
@@ -84,6 +90,36 @@ impl CloudFacts {
             tracing::warn!(error = %e, "cannot list the cloud's flavors");
         }
         *slot = Some((now, got.clone()));
+        got
+    }
+
+    /// The image with this id, `None` when the cloud has no such image (a missing image
+    /// is remembered as briefly as an error: it may be uploaded any moment).
+    pub async fn image(&self, id: &str) -> Result<Option<ImageInfo>, CloudError> {
+        let mut images = self.images.lock().await;
+        let now = self.clock.now_ms();
+        if let Some(Some((at, v))) = images.get(id) {
+            let ttl = if matches!(v, Ok(Some(_))) {
+                FLAVORS_TTL
+            } else {
+                ERROR_TTL
+            };
+            if now - at < ttl.as_millis() as i64 {
+                return v.clone();
+            }
+        }
+        let got = self.cloud.get_image(id).await.map(|i| {
+            i.map(|i| ImageInfo {
+                id: i.id,
+                name: i.name,
+                status: i.status,
+                min_disk_gb: i.min_disk,
+            })
+        });
+        if images.len() > 4096 {
+            images.clear();
+        }
+        images.insert(id.to_string(), Some((now, got.clone())));
         got
     }
 

@@ -27,6 +27,7 @@ pub fn document() -> Value {
     let _ = g.subschema_for::<flexus_api::PushAccepted>();
     let _ = g.subschema_for::<flexus_api::FlavorInfo>();
     let _ = g.subschema_for::<flexus_api::QuotaInfo>();
+    let _ = g.subschema_for::<flexus_api::ImageInfo>();
     let schemas = Value::Object(g.take_definitions(true));
 
     let err = |desc: &str, r: &mut dyn FnMut(&str) -> Value| json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}});
@@ -70,7 +71,7 @@ pub fn document() -> Value {
             "get": {"summary": "Read a pool (spec + status)", "parameters": [ns, name],
                 "responses": merge(common(&mut r), json!({"200": ok_etag("The pool", r("Pool"))}))},
             "put": {"summary": "Create or replace a pool's spec",
-                "description": "Refused with 400 naming the field: the spec's own rules, what ECS can never create (root disk type, more than 12 subnets, more than 32 KB of user data) and a flavor the cloud does not offer (with the closest names). With `dry_run=true` every check runs and nothing is stored (200 echoes the body).",
+                "description": "Refused with 400 naming the field: the spec's own rules, what ECS can never create (root disk type, more than 12 subnets, more than 32 KB of user data), a flavor the cloud does not offer (with the closest names) and an image the project does not have. With `dry_run=true` every check runs and nothing is stored (200 echoes the body).",
                 "parameters": [ns, name, if_match, if_none,
                     {"name": "dry_run", "in": "query", "required": false, "schema": {"type": "boolean"},
                      "description": "Check only; store nothing."}],
@@ -118,6 +119,10 @@ pub fn document() -> Value {
                     "412": err("ETag mismatch", &mut r)}))}},
         "/v1/cloud/flavors": {"get": {"summary": "The flavors the cloud offers (cached 10 minutes)",
             "responses": merge(common(&mut r), json!({"200": ok("Flavors, by name", array(r("FlavorInfo"))),
+                "503": err("The cloud could not be asked", &mut r)}))}},
+        "/v1/cloud/images/{id}": {"get": {"summary": "An image of the cloud project (cached 10 minutes; a missing one 30 seconds)",
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": merge(common(&mut r), json!({"200": ok("The image", r("ImageInfo")),
                 "503": err("The cloud could not be asked", &mut r)}))}},
         "/v1/cloud/quota": {"get": {"summary": "The project's instance quota and its use (cached 15 seconds)",
             "responses": merge(common(&mut r), json!({"200": ok("Quota", r("QuotaInfo")),

@@ -277,8 +277,9 @@ fn checked_spec<T: Serialize>(errs: Vec<FieldError>, spec: &T) -> ApiResult<serd
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }
 
-/// Every check of a pool spec before it is stored: its own rules, what ECS accepts and
-/// the cloud's flavor catalogue (skipped, with a warning, while the cloud cannot list it).
+/// Every check of a pool spec before it is stored: its own rules, what ECS accepts, the
+/// cloud's flavor catalogue and its images (each skipped, with a warning, while the cloud
+/// cannot answer).
 async fn checked_pool_spec(state: &AppState, spec: &PoolSpec) -> ApiResult<serde_json::Value> {
     let mut errs = spec.validate("spec");
     errs.extend(ecs_errors(spec));
@@ -286,6 +287,15 @@ async fn checked_pool_spec(state: &AppState, spec: &PoolSpec) -> ApiResult<serde
         && let Ok(offered) = state.facts.flavors().await
     {
         errs.extend(flavor_errors(spec, &offered));
+    }
+    if !spec.image.trim().is_empty()
+        && let Ok(found) = state.facts.image(&spec.image).await
+    {
+        errs.extend(flexus_api::image_errors(
+            &spec.image,
+            Some(spec.root_volume.size),
+            found.as_ref(),
+        ));
     }
     checked_spec(errs, spec)
 }
@@ -874,6 +884,21 @@ async fn cloud_flavors(
     Ok(axum::Json(f.as_ref().clone()))
 }
 
+async fn cloud_image(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<ImageInfo>> {
+    principal(&state, &headers)?;
+    state
+        .facts
+        .image(&id)
+        .await
+        .map_err(|e| cloud_unavailable("look the image up", &e))?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("image", &id))
+}
+
 async fn cloud_quota(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -945,6 +970,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/namespaces", get(list_namespaces))
         .route(paths::CLOUD_FLAVORS, get(cloud_flavors))
         .route(paths::CLOUD_QUOTA, get(cloud_quota))
+        .route("/v1/cloud/images/{id}", get(cloud_image))
         .route("/v1/namespaces/{ns}/pools", get(list_pools))
         .route(
             "/v1/namespaces/{ns}/pools/{name}",

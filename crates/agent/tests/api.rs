@@ -423,6 +423,45 @@ async fn an_unknown_flavor_is_refused_with_the_closest_offered_names() {
 }
 
 #[tokio::test]
+async fn an_image_the_project_lacks_or_whose_disk_is_larger_is_refused_and_served_as_404() {
+    let api = api().await;
+    api.emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/images",
+            json!({"images": [{"id": "img-1", "name": "Ubuntu 22.04", "min_disk": 50}]}),
+        )
+        .await;
+    let r = api.get("/v1/cloud/images/img-1", Some(TEAM_B)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["name"], "Ubuntu 22.04");
+    assert_eq!(r.body["min_disk_gb"], 50);
+    let r = api.get("/v1/cloud/images/img-gone", Some(TEAM_B)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let path = "/v1/namespaces/team-a/pools/web";
+    let mut gone = pool_spec();
+    gone["spec"]["image"] = json!("img-gone");
+    let r = api.put(path, gone).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "spec.image");
+    let msg = r.body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("\"img-gone\" does not exist"), "{msg}");
+    // The default root volume (40 GB) is smaller than the image's minimum.
+    let r = api.put(path, pool_spec()).await;
+    assert_eq!(
+        r.body["error"]["field"], "spec.root_volume.size",
+        "{}",
+        r.body
+    );
+    let mut big = pool_spec();
+    big["spec"]["root_volume"] = json!({"type": "GPSSD", "size": 50});
+    let r = api.put(path, big).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = api.get("/v1/cloud/images/img-1", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn a_dry_run_put_checks_everything_and_stores_nothing() {
     let api = api().await;
     let path = "/v1/namespaces/team-a/pools/web";

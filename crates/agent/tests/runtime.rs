@@ -11,7 +11,7 @@ use common::*;
 use flexus_api::Precondition;
 use flexus_cloud::{
     BatchMetricQuery, Cloud, CloudError, CreateResult, CreateServersRequest, CustomMetric,
-    Datapoint, DeleteServersRequest, Flavor, Job, MetricQuery, MetricSeries, Quota, Server,
+    Datapoint, DeleteServersRequest, Flavor, Image, Job, MetricQuery, MetricSeries, Quota, Server,
     ServerFilter,
 };
 
@@ -89,6 +89,9 @@ impl Cloud for PanicsOnce {
     }
     async fn get_quota(&self) -> Result<Quota, CloudError> {
         self.inner.get_quota().await
+    }
+    async fn get_image(&self, id: &str) -> Result<Option<Image>, CloudError> {
+        self.inner.get_image(id).await
     }
 }
 

@@ -316,6 +316,15 @@ impl Client {
         self.get(paths::CLOUD_FLAVORS).await
     }
 
+    /// `GET /v1/cloud/images/{id}` — the image, `None` when the cloud has no such image.
+    pub async fn get_image(&self, id: &str) -> Result<Option<ImageInfo>, ClientError> {
+        match self.get(&paths::cloud_image(id)).await {
+            Ok(i) => Ok(Some(i)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /v1/cloud/quota` — the instance quota and what is used of it.
     pub async fn quota(&self) -> Result<QuotaInfo, ClientError> {
         self.get(paths::CLOUD_QUOTA).await

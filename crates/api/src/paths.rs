@@ -44,3 +44,7 @@ pub const OPENAPI: &str = "/v1/openapi.json";
 pub const CLOUD_FLAVORS: &str = "/v1/cloud/flavors";
 /// `/v1/cloud/quota`
 pub const CLOUD_QUOTA: &str = "/v1/cloud/quota";
+/// `/v1/cloud/images/{id}`
+pub fn cloud_image(id: &str) -> String {
+    format!("/v1/cloud/images/{id}")
+}

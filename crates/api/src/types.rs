@@ -573,6 +573,18 @@ pub struct FlavorInfo {
     pub performance_type: Option<String>,
 }
 
+/// An image the cloud has (`GET /v1/cloud/images/{id}`, cached by the agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageInfo {
+    /// What a pool's `image` names.
+    pub id: String,
+    pub name: String,
+    /// `active` when usable.
+    pub status: String,
+    /// Smallest root disk the image needs, GB.
+    pub min_disk_gb: u32,
+}
+
 /// The project's instance quota and what is used of it (`GET /v1/cloud/quota`);
 /// an absent maximum is unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -632,6 +644,37 @@ pub fn unknown_flavor_message(flavor: &str, offered: &[FlavorInfo]) -> String {
         format!("did you mean {}?", close.join(", "))
     };
     format!("flavor {flavor:?} is not offered by the cloud; {hint}")
+}
+
+/// Where a pool's image is refused, given what the cloud answered for it (`None`: the
+/// project has no such image): the image itself, or a root volume smaller than the image
+/// needs. Field paths are those of a pool PUT; the agent's PUT and the provider's plan
+/// say the same.
+pub fn image_errors(
+    image: &str,
+    root_volume_gb: Option<u32>,
+    found: Option<&ImageInfo>,
+) -> Vec<FieldError> {
+    match found {
+        None => vec![FieldError::new(
+            "spec.image",
+            format!(
+                "image {image:?} does not exist in the cloud project; check the image id (IMS) \
+                 and that the image is shared with this project"
+            ),
+        )],
+        Some(i) if root_volume_gb.is_some_and(|gb| gb < i.min_disk_gb) => {
+            vec![FieldError::new(
+                "spec.root_volume.size",
+                format!(
+                    "image {image:?} needs a root disk of at least {} GB, got {}",
+                    i.min_disk_gb,
+                    root_volume_gb.unwrap_or_default()
+                ),
+            )]
+        }
+        Some(_) => Vec::new(),
+    }
 }
 
 /// The names among `known` closest to `wanted` (edit distance at most a third of its

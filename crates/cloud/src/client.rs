@@ -24,6 +24,8 @@ pub enum Service {
     Ecs,
     /// Cloud Eye.
     Ces,
+    /// Image Management Service.
+    Ims,
 }
 
 type SigningClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -176,6 +178,7 @@ impl HuaweiClient {
         let base = match req.service {
             Service::Ecs => &self.config.ecs_endpoint,
             Service::Ces => &self.config.ces_endpoint,
+            Service::Ims => &self.config.ims_endpoint,
         };
         let full_path = format!("{}{}", base.path().trim_end_matches('/'), req.path);
         let encoded_path = full_path
@@ -468,6 +471,12 @@ struct ListResponse {
 struct FlavorsResponse {
     #[serde(default)]
     flavors: Vec<WireFlavorDetail>,
+}
+
+#[derive(Deserialize)]
+struct ImagesResponse {
+    #[serde(default)]
+    images: Vec<Image>,
 }
 
 #[derive(Deserialize)]
@@ -911,6 +920,26 @@ impl crate::Cloud for HuaweiClient {
             .await?;
         let l: FlavorsResponse = Self::decode(OP, &r)?;
         Ok(l.flavors.into_iter().map(Flavor::from).collect())
+    }
+
+    async fn get_image(&self, image_id: &str) -> Result<Option<Image>, CloudError> {
+        const OP: &str = "get_image";
+        if image_id.is_empty() {
+            return Err(invalid(OP, "image_id must not be empty"));
+        }
+        let r = self
+            .send(RawRequest {
+                operation: OP,
+                service: Service::Ims,
+                method: Method::GET,
+                path: "/v2/cloudimages".into(),
+                query: vec![("id".into(), image_id.to_string())],
+                body: None,
+                headers: vec![],
+            })
+            .await?;
+        let l: ImagesResponse = Self::decode(OP, &r)?;
+        Ok(l.images.into_iter().find(|i| i.id == image_id))
     }
 
     async fn get_quota(&self) -> Result<Quota, CloudError> {

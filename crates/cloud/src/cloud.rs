@@ -70,6 +70,9 @@ pub trait Cloud: Send + Sync + std::fmt::Debug {
 
     /// `GET /v1/{project}/cloudservers/limits`: the project's ECS quota and usage.
     async fn get_quota(&self) -> Result<Quota, CloudError>;
+
+    /// `GET /v2/cloudimages?id=...` (IMS): the image, `None` when the project has no such image.
+    async fn get_image(&self, image_id: &str) -> Result<Option<Image>, CloudError>;
 }
 
 /// Polls a job until it is `SUCCESS` or `FAIL` (both returned as `Ok`; inspect

@@ -431,6 +431,22 @@ impl Flavor {
     }
 }
 
+/// An image the project may use (`GET /v2/cloudimages?id=...`, IMS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Image id (what a create request's `imageRef` names).
+    pub id: String,
+    /// Image name.
+    #[serde(default)]
+    pub name: String,
+    /// `active` when usable (`queued`, `saving`, `deleted`, `killed` otherwise).
+    #[serde(default)]
+    pub status: String,
+    /// Smallest root disk the image needs, GB.
+    #[serde(default)]
+    pub min_disk: u32,
+}
+
 /// The project's ECS quota (`GET /v1/{project}/cloudservers/limits`); `None` = unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Quota {

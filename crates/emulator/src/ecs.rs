@@ -314,6 +314,9 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
         validate_spec(s, cfg.max_create_count)?;
         let flavor = flavors::find(&s.flavor_ref)
             .ok_or_else(|| ApiError::ecs_invalid(format!("server.flavorRef {:?} does not exist", s.flavor_ref)))?;
+        if state.image(&s.image_ref).is_none() {
+            return Err(ApiError::ecs_invalid(format!("server.imageRef {:?} does not exist", s.image_ref)));
+        }
         let ext = s.extendparam.as_ref();
         let spot = ext.and_then(|e| e.market_type.as_deref()) == Some("spot");
         let market = flavors::spot_price(&flavor);
@@ -1047,6 +1050,33 @@ pub async fn flavors(Ext(emu): Ext<Arc<Emulator>>) -> ApiResult {
             })
             .collect();
         Ok(respond(StatusCode::OK, json!({"flavors": list})))
+    })
+}
+
+/// `GET /v2/cloudimages?id=...` (IMS): the project's images with that id.
+pub async fn images(Ext(emu): Ext<Arc<Emulator>>, RawQuery(q): RawQuery) -> ApiResult {
+    let id = q
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "id")
+        .map(|(_, v)| v.to_string());
+    let Some(id) = id else {
+        return Err(ApiError::ecs_invalid(
+            "the emulator lists images by id only (?id=...)",
+        ));
+    };
+    emu.with(|inner, _| {
+        let list: Vec<Value> = inner
+            .state
+            .image(&id)
+            .map(|i| {
+                json!({"id": i.id, "name": i.name, "status": "active", "min_disk": i.min_disk,
+                            "visibility": "private", "__os_type": "Linux"})
+            })
+            .into_iter()
+            .collect();
+        Ok(respond(StatusCode::OK, json!({"images": list})))
     })
 }
 

@@ -431,6 +431,44 @@ async fn flavors_and_quota_report_what_the_project_may_create() {
 }
 
 #[tokio::test]
+async fn images_are_looked_up_by_id_and_an_unknown_image_refuses_the_create() {
+    let h = start(config()).await;
+    let c = &h.client;
+    let any = c.get_image("img-anything").await.expect("lookup");
+    assert_eq!(
+        any.map(|i| i.id).as_deref(),
+        Some("img-anything"),
+        "without a catalogue every image exists"
+    );
+    h.post(
+        "/_emulator/images",
+        json!({"images": [{"id": "img-ubuntu-22", "name": "Ubuntu 22.04", "min_disk": 40}]}),
+    )
+    .await;
+    let i = c.get_image("img-ubuntu-22").await.expect("lookup");
+    let i = i.expect("the catalogue's image");
+    assert_eq!(
+        (i.name.as_str(), i.status.as_str(), i.min_disk),
+        ("Ubuntu 22.04", "active", 40)
+    );
+    assert_eq!(c.get_image("img-gone").await.expect("lookup"), None);
+    let mut req = create_req("web", "web", 1, false);
+    req.image = "img-gone".into();
+    let err = c.create_servers(&req).await.expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert!(
+        err.message.contains("imageRef \"img-gone\""),
+        "{}",
+        err.message
+    );
+    c.create_servers(&create_req("web", "web", 1, false))
+        .await
+        .expect("the catalogue's image creates");
+    assert_eq!(h.calls("get_image").await, 3);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn requests_ecs_can_never_accept_are_refused_before_sending() {
     let h = start(config()).await;
     let mut req = create_req("web", "web", 1, false);
