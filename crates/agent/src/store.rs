@@ -90,7 +90,8 @@ pub struct OpRecord {
     pub pool: String,
     pub op: Operation,
     /// The exact cloud request (JSON), so that a retry after a crash sends the same
-    /// body with the same client token.
+    /// body with the same client token. For a `refresh` operation (no cloud call of its
+    /// own): its progress (target template, batch), updated as it goes.
     pub request: Option<serde_json::Value>,
 }
 
@@ -178,6 +179,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_policy(&self, ns: &str, name: &str, expect: Expect) -> Result<(), StoreError>;
 
     async fn insert_operation(&self, op: &OpRecord) -> Result<(), StoreError>;
+    /// Writes the operation's state, count, job, servers, error and request.
     async fn update_operation(&self, op: &OpRecord) -> Result<(), StoreError>;
     /// Operations not in a final state, oldest first (all pools when `pool` is `None`).
     async fn open_operations(
@@ -450,11 +452,7 @@ fn check_expect(
 }
 
 fn kind_str(k: OperationKind) -> &'static str {
-    match k {
-        OperationKind::ScaleOut => "scale_out",
-        OperationKind::ScaleIn => "scale_in",
-        OperationKind::Replace => "replace",
-    }
+    k.as_str()
 }
 fn state_str(s: OperationState) -> &'static str {
     match s {
@@ -481,6 +479,9 @@ fn op_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OpRecord, StoreError> {
         "scale_out" => OperationKind::ScaleOut,
         "scale_in" => OperationKind::ScaleIn,
         "replace" => OperationKind::Replace,
+        "refresh" => OperationKind::Refresh,
+        "refresh_launch" => OperationKind::RefreshLaunch,
+        "refresh_retire" => OperationKind::RefreshRetire,
         k => return Err(corrupt(format!("unknown kind {k:?}"))),
     };
     let state = match r.get::<&str, _>("state") {
@@ -864,7 +865,7 @@ impl Store for SqliteStore {
         let op = &r.op;
         let done = sqlx::query(
             "UPDATE operations SET state = ?, count = ?, purchase = ?, job_id = ?, server_ids = ?,
-                error = ?, updated_at = ? WHERE id = ?",
+                error = ?, updated_at = ?, request = ? WHERE id = ?",
         )
         .bind(state_str(op.state))
         .bind(op.count as i64)
@@ -873,6 +874,7 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&op.server_ids).unwrap_or_else(|_| "[]".into()))
         .bind(&op.error)
         .bind(&op.updated_at)
+        .bind(r.request.as_ref().map(|v| v.to_string()))
         .bind(&op.id)
         .execute(&self.pool)
         .await
