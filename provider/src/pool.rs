@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use flexus_api::{
-    Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RemovalRule, RootVolume, SpotSpec,
-    Versioned,
+    InstanceRefresh, Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RefreshStrategy,
+    RemovalRule, RootVolume, SpotSpec, Versioned,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{
     AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest, Operation,
-    ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
+    PlanChange, ReadRequest, Resource, ResourceSchema, Timeouts, UpdateRequest, Value, modifiers,
 };
 
 use crate::errors::{Object, ProviderError, pool_field_errors, to_diagnostics};
@@ -78,11 +78,17 @@ pub struct PoolModel {
     /// Seconds from running until an instance serves (model load); metrics of warming instances are ignored.
     #[schemars(extend("x-tf" = {"default": 0}))]
     pub warmup_seconds: Option<u32>,
-    /// Which instances go first on scale-in: `spot_newest_first` (default), `newest_first`, `oldest_first`.
+    /// Which instances go first on scale-in: `spot_newest_first` (default), `newest_first`,
+    /// `oldest_first`, `oldest_template_first` (instances of an older template first).
     #[schemars(extend("x-tf" = {"default": "spot_newest_first"}))]
     pub removal_rule: Option<String>,
-    /// Extra tags put on every instance (keys starting with `flexus-` are reserved).
+    /// Extra tags put on every instance (at most 6; keys starting with `flexus-` are reserved).
     pub tags: Option<BTreeMap<String, String>>,
+    /// How running instances are replaced when a template field (`flavor`, `image`,
+    /// `user_data`, `root_volume`, `security_group_ids`, `key_pair`) changes; apply waits
+    /// until the refresh has finished (`timeouts.update`). Default: rolling, 90 % healthy,
+    /// surge 1.
+    pub instance_refresh: Option<InstanceRefreshModel>,
     /// How long apply waits for `min_size` ready instances, as a duration (`"10m"`, `"90s"`);
     /// `"0s"` does not wait.
     #[schemars(extend("x-tf" = {"default": "10m"}))]
@@ -113,6 +119,36 @@ pub struct RootVolumeModel {
     pub size: Option<u32>,
 }
 
+/// Instance refresh settings of a pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceRefreshModel {
+    /// `rolling` (replace in batches) or `on_scale_in` (outdated instances stay until a
+    /// scale-in removes them).
+    #[schemars(extend("x-tf" = {"default": "rolling"}))]
+    pub strategy: Option<String>,
+    /// Percentage (0-100) of the desired count kept ready throughout, rounded up.
+    #[schemars(extend("x-tf" = {"default": 90}))]
+    pub min_healthy_percentage: Option<u32>,
+    /// Replacements launched at once above the desired count (0-100).
+    #[schemars(extend("x-tf" = {"default": 1}))]
+    pub max_surge: Option<u32>,
+}
+
+fn strategy_name(s: RefreshStrategy) -> &'static str {
+    match s {
+        RefreshStrategy::Rolling => "rolling",
+        RefreshStrategy::OnScaleIn => "on_scale_in",
+    }
+}
+
+fn parse_strategy(s: &str) -> Option<RefreshStrategy> {
+    match s {
+        "rolling" => Some(RefreshStrategy::Rolling),
+        "on_scale_in" => Some(RefreshStrategy::OnScaleIn),
+        _ => None,
+    }
+}
+
 /// Spot purchase settings of a pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SpotModel {
@@ -137,6 +173,7 @@ fn removal_rule_name(r: RemovalRule) -> &'static str {
         RemovalRule::SpotNewestFirst => "spot_newest_first",
         RemovalRule::NewestFirst => "newest_first",
         RemovalRule::OldestFirst => "oldest_first",
+        RemovalRule::OldestTemplateFirst => "oldest_template_first",
     }
 }
 
@@ -145,6 +182,7 @@ fn parse_removal_rule(s: &str) -> Option<RemovalRule> {
         "spot_newest_first" => Some(RemovalRule::SpotNewestFirst),
         "newest_first" => Some(RemovalRule::NewestFirst),
         "oldest_first" => Some(RemovalRule::OldestFirst),
+        "oldest_template_first" => Some(RemovalRule::OldestTemplateFirst),
         _ => None,
     }
 }
@@ -203,6 +241,23 @@ impl PoolModel {
                 .and_then(parse_removal_rule)
                 .unwrap_or_default(),
             tags: self.tags.clone().unwrap_or_default(),
+            instance_refresh: match &self.instance_refresh {
+                None => InstanceRefresh::default(),
+                Some(r) => {
+                    let d = InstanceRefresh::default();
+                    InstanceRefresh {
+                        strategy: r
+                            .strategy
+                            .as_deref()
+                            .and_then(parse_strategy)
+                            .unwrap_or(d.strategy),
+                        min_healthy_percentage: r
+                            .min_healthy_percentage
+                            .unwrap_or(d.min_healthy_percentage),
+                        max_surge: r.max_surge.unwrap_or(d.max_surge),
+                    }
+                }
+            },
         }
     }
 
@@ -272,6 +327,15 @@ impl PoolModel {
             removal_rule: Some(removal_rule_name(s.removal_rule).to_string()),
             tags: keep(p.is_some_and(|p| p.tags.is_some()), s.tags.is_empty())
                 .then(|| s.tags.clone()),
+            instance_refresh: keep(
+                p.is_some_and(|p| p.instance_refresh.is_some()),
+                s.instance_refresh == InstanceRefresh::default(),
+            )
+            .then(|| InstanceRefreshModel {
+                strategy: Some(strategy_name(s.instance_refresh.strategy).to_string()),
+                min_healthy_percentage: Some(s.instance_refresh.min_healthy_percentage),
+                max_surge: Some(s.instance_refresh.max_surge),
+            }),
             wait_for_capacity_timeout: Some(
                 p.and_then(|p| p.wait_for_capacity_timeout.clone())
                     .unwrap_or_else(|| DEFAULT_WAIT.to_string()),
@@ -312,6 +376,8 @@ pub struct PoolResource;
 
 /// How long destroy waits for the agent to remove every instance.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long an update waits for an instance refresh to finish (`timeouts.update`).
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(1800);
 const POLL: Duration = Duration::from_millis(500);
 
 impl Resource for PoolResource {
@@ -324,7 +390,11 @@ impl Resource for PoolResource {
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
         ResourceSchema::from_model::<PoolModel>()?
-            .timeouts(Timeouts::new().op(Operation::Delete, DELETE_TIMEOUT))
+            .timeouts(
+                Timeouts::new()
+                    .op(Operation::Delete, DELETE_TIMEOUT)
+                    .op(Operation::Update, REFRESH_TIMEOUT),
+            )
             .attribute("namespace", |a| {
                 // Keep the prior namespace when the configuration does not set one, then
                 // replace only if the (possibly kept) value changed.
@@ -336,8 +406,13 @@ impl Resource for PoolResource {
                     "spot_newest_first",
                     "newest_first",
                     "oldest_first",
+                    "oldest_template_first",
                 ]))
             })?
+            .attribute_at(
+                &AttrPath::new("instance_refresh").attr("strategy"),
+                |a| a.validator(tfplugin::validators::one_of(["rolling", "on_scale_in"])),
+            )?
             .attribute("wait_for_capacity_timeout", |a| {
                 a.validator(tfplugin::validators::from_fn("a duration", |v, path, d| {
                     if let Some(s) = v.as_str()
@@ -365,6 +440,13 @@ impl Resource for PoolResource {
         };
         m.removal_rule = m.removal_rule.filter(|r| parse_removal_rule(r).is_some());
         pool_field_errors(&m.to_spec().validate(""))
+    }
+
+    fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics> {
+        if let Some(w) = refresh_warning(change.prior.as_ref(), &change.config) {
+            change.warnings.push(w);
+        }
+        Ok(())
     }
 
     async fn create(
@@ -423,8 +505,13 @@ impl Resource for PoolResource {
     ) -> Result<PoolModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
-        let (ns, _, put) = put_pool(api, &m, "update", Precondition::None).await?;
+        let (ns, spec, put) = put_pool(api, &m, "update", Precondition::None).await?;
         put.map_err(|e| to_diagnostics(Object::Pool, "Cannot update the pool", &e))?;
+        let timeout = ctx.timeout().unwrap_or(REFRESH_TIMEOUT);
+        let replaced = req.prior.to_spec().template_hash() != spec.template_hash();
+        if replaced && spec.instance_refresh.strategy == RefreshStrategy::Rolling {
+            wait_for_refresh(ctx, api, &ns, &m.name, &spec.template_hash(), timeout).await?;
+        }
         settle(ctx, api, ns, m).await
     }
 
@@ -589,6 +676,111 @@ async fn wait_for_capacity(
             _ = tokio::time::sleep(POLL) => {}
             _ = ctx.cancelled() => {
                 return Err(Diagnostic::error("Interrupted", format!("stopped while waiting for capacity of pool {ns}/{name}")).into());
+            }
+        }
+    }
+}
+
+/// The plan's warning when an update changes the template of a pool with a rolling
+/// refresh: its running instances will be replaced.
+fn refresh_warning(prior: Option<&Value>, config: &Value) -> Option<Diagnostic> {
+    let prior: PoolModel = tfplugin::model::from_value(prior?, "flexus_x_pool").ok()?;
+    if !config.is_wholly_known() {
+        return None;
+    }
+    let planned: PoolModel = tfplugin::model::from_value(config, "flexus_x_pool").ok()?;
+    let (old, new) = (prior.to_spec(), planned.to_spec());
+    if old.template_hash() == new.template_hash() {
+        return None;
+    }
+    let r = new.instance_refresh;
+    let running = prior.current_size.unwrap_or(0);
+    let detail = match r.strategy {
+        RefreshStrategy::Rolling => format!(
+            "pool {}: the instance template changes ({}), so its {running} running instance(s) will be \
+             replaced in batches: up to {} replacement(s) above the desired count, at least {} % of it ready \
+             throughout. Apply waits until no instance of the old template is left (timeouts.update).",
+            planned.name,
+            template_changes(&old, &new).join(", "),
+            r.max_surge,
+            r.min_healthy_percentage
+        ),
+        RefreshStrategy::OnScaleIn => format!(
+            "pool {}: the instance template changes ({}); with strategy on_scale_in its {running} running \
+             instance(s) stay until a scale-in removes them, and only new instances get the new template.",
+            planned.name,
+            template_changes(&old, &new).join(", ")
+        ),
+    };
+    Some(Diagnostic::warning("Running instances will be replaced", detail))
+}
+
+/// Names of the template fields that differ.
+fn template_changes(old: &PoolSpec, new: &PoolSpec) -> Vec<&'static str> {
+    let sg = |s: &PoolSpec| {
+        let mut v = s.security_group_ids.clone();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let fields = [
+        ("flavor", old.flavor != new.flavor),
+        ("image", old.image != new.image),
+        ("user_data", old.user_data != new.user_data),
+        ("root_volume", old.root_volume != new.root_volume),
+        ("security_group_ids", sg(old) != sg(new)),
+        ("key_pair", old.key_pair != new.key_pair),
+    ];
+    fields.into_iter().filter(|f| f.1).map(|f| f.0).collect()
+}
+
+/// Polls the pool until the agent reports no refresh running and every instance made
+/// from `template`, `timeout` passes (an error with the progress), or Terraform asks
+/// the provider to stop.
+async fn wait_for_refresh(
+    ctx: &Ctx<Flexus>,
+    api: &Flexus,
+    ns: &str,
+    name: &str,
+    template: &str,
+    timeout: Duration,
+) -> Result<(), Diagnostics> {
+    let start = Instant::now();
+    loop {
+        let pool = get_pool(api, ns, name).await?.ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Pool vanished",
+                format!("pool {ns}/{name} was deleted while apply waited for its instance refresh"),
+            ))
+        })?;
+        let st = &pool.status;
+        let done = st.template.as_deref() == Some(template)
+            && st.refresh.is_none()
+            && st.instances.iter().all(|i| !i.outdated);
+        if done {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            let progress = st
+                .refresh
+                .as_ref()
+                .map_or_else(|| "not started yet".to_string(), |r| r.summary());
+            return Err(Diagnostic::error(
+                "Timed out waiting for the instance refresh",
+                format!(
+                    "pool {ns}/{name}: {progress} after {}s (phase {}{}). The agent keeps replacing \
+                     instances; run apply again to keep waiting, or raise timeouts.update.",
+                    timeout.as_secs(),
+                    phase_name(st.phase),
+                    st.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
+                ),
+            )
+            .into());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = ctx.cancelled() => {
+                return Err(Diagnostic::error("Interrupted", format!("stopped while waiting for the instance refresh of pool {ns}/{name}")).into());
             }
         }
     }

@@ -246,6 +246,8 @@ pub struct PlanChange {
     pub planned: Value,
     /// Paths whose change forces replacement.
     pub requires_replace: Vec<AttrPath>,
+    /// Warnings shown with the plan (e.g. what an update in place will do).
+    pub warnings: Diagnostics,
 }
 
 impl PlanChange {

@@ -60,5 +60,6 @@ fn run<P: Provider>(
     let planned = plan::plan(res.as_ref(), &prior, &proposed, &config)?;
     out.planned_state = Some(encode(&planned.planned, ty, "planned state")?);
     out.requires_replace = planned.requires_replace.iter().map(|p| p.to_pb()).collect();
+    out.diagnostics = planned.warnings.to_pb();
     Ok(())
 }
