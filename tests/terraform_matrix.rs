@@ -272,6 +272,66 @@ fn terraform_1_0_applies_updates_replaces_detects_drift_imports_and_destroys() {
     quickstart_lifecycle(&terraform_1_0());
 }
 
+/// Live instances of `pool` in the emulator (not being deleted) and their flavors.
+fn live_flavors(stack: &Stack, pool: &str) -> Vec<String> {
+    stack
+        .emulator_instances(pool)
+        .iter()
+        .filter(|i| i["lifecycle"] != "deleting")
+        .map(|i| i["flavor"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn instance_refresh_lifecycle(terraform: &Path) {
+    let stack = Stack::start(StackOptions::default());
+    let ns = "team-a";
+    let client = stack.client();
+    let ws = workspace(terraform, &stack, ns);
+    copy_example("instance-refresh", &ws);
+    tf(&ws, &["init"]).expect_code(0, "init from the filesystem mirror");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "first apply");
+    assert_eq!(live_flavors(&stack, "infer"), vec!["x1.2u.4g"; 3]);
+
+    ws.write("terraform.tfvars", "flavor = \"x1.4u.8g\"\n")
+        .expect("tfvars");
+    let (code, out) = plan_code(&ws);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("updated in-place") && !out.contains("must be replaced"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Running instances will be replaced") && out.contains("in batches"),
+        "the plan says what will happen to the running instances:\n{out}"
+    );
+    let apply = tf(&ws, &["apply", "-auto-approve"]);
+    apply.expect_code(0, "apply of the new flavor");
+    // Apply returned only once the refresh had finished.
+    assert_eq!(
+        live_flavors(&stack, "infer"),
+        vec!["x1.4u.8g"; 3],
+        "no instance of the old flavor is left when apply returns"
+    );
+    let pool = stack
+        .block_on(client.get_pool(ns, "infer"))
+        .expect("pool")
+        .value;
+    assert!(pool.status.refresh.is_none(), "{:?}", pool.status);
+    assert!(pool.status.ready_size >= 3, "{:?}", pool.status);
+    expect_no_changes(&ws, &stack, "after the refresh");
+    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+}
+
+#[test]
+fn terraform_1_15_replaces_instances_in_batches_when_the_flavor_changes() {
+    instance_refresh_lifecycle(&terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_replaces_instances_in_batches_when_the_flavor_changes() {
+    instance_refresh_lifecycle(&terraform_1_0());
+}
+
 const BAD_POLICY: &str = r#"
 provider "flexus" {}
 

@@ -554,4 +554,53 @@ mod tests {
         s.removal_rule = RemovalRule::NewestFirst;
         assert_eq!(choose_victims(&s, &o, 1), vec!["boot"]);
     }
+
+    fn outdated(mut i: InstanceStatus) -> InstanceStatus {
+        i.outdated = true;
+        i
+    }
+
+    fn mixed_templates() -> Observed {
+        observed(vec![
+            inst("new-a", Lifecycle::Ready, Purchase::Spot, "2026-01-05T00:00:00Z"),
+            outdated(inst(
+                "old-b",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-02T00:00:00Z",
+            )),
+            outdated(inst(
+                "old-a",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-01T00:00:00Z",
+            )),
+            inst("new-b", Lifecycle::Ready, Purchase::OnDemand, "2026-01-04T00:00:00Z"),
+        ])
+    }
+
+    #[test]
+    fn oldest_template_first_removes_outdated_instances_oldest_first_then_spot_newest() {
+        let mut s = spec();
+        s.removal_rule = RemovalRule::OldestTemplateFirst;
+        s.instance_refresh.strategy = flexus_api::RefreshStrategy::OnScaleIn;
+        assert_eq!(
+            choose_victims(&s, &mixed_templates(), 3),
+            vec!["old-a", "old-b", "new-a"]
+        );
+        // Without the rule (and without a rolling refresh) the spot instance goes first.
+        s.removal_rule = RemovalRule::SpotNewestFirst;
+        assert_eq!(choose_victims(&s, &mixed_templates(), 1), vec!["new-a"]);
+    }
+
+    #[test]
+    fn during_a_rolling_refresh_outdated_instances_go_first_whatever_the_rule() {
+        let mut s = spec();
+        s.removal_rule = RemovalRule::NewestFirst;
+        assert_eq!(
+            choose_victims(&s, &mixed_templates(), 2),
+            vec!["old-b", "old-a"],
+            "outdated first, in the rule's own order (newest first)"
+        );
+    }
 }
