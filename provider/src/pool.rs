@@ -409,10 +409,9 @@ impl Resource for PoolResource {
                     "oldest_template_first",
                 ]))
             })?
-            .attribute_at(
-                &AttrPath::new("instance_refresh").attr("strategy"),
-                |a| a.validator(tfplugin::validators::one_of(["rolling", "on_scale_in"])),
-            )?
+            .attribute_at(&AttrPath::new("instance_refresh").attr("strategy"), |a| {
+                a.validator(tfplugin::validators::one_of(["rolling", "on_scale_in"]))
+            })?
             .attribute("wait_for_capacity_timeout", |a| {
                 a.validator(tfplugin::validators::from_fn("a duration", |v, path, d| {
                     if let Some(s) = v.as_str()
@@ -712,7 +711,10 @@ fn refresh_warning(prior: Option<&Value>, config: &Value) -> Option<Diagnostic> 
             template_changes(&old, &new).join(", ")
         ),
     };
-    Some(Diagnostic::warning("Running instances will be replaced", detail))
+    Some(Diagnostic::warning(
+        "Running instances will be replaced",
+        detail,
+    ))
 }
 
 /// Names of the template fields that differ.

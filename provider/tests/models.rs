@@ -234,10 +234,13 @@ fn a_plan_that_changes_the_flavor_warns_that_running_instances_will_be_replaced(
     let mut next = pool_model();
     next.flavor = "x1.4u.8g".into();
     let next_v = tfplugin::model::to_value(&next, &ty, "test").expect("value");
-    let w = tfplugin::testing::plan_warnings(PoolResource, &prior_v, &next_v, &next_v)
-        .expect("plans");
+    let w =
+        tfplugin::testing::plan_warnings(PoolResource, &prior_v, &next_v, &next_v).expect("plans");
     let text = w.to_string();
-    assert!(text.contains("Running instances will be replaced"), "{text}");
+    assert!(
+        text.contains("Running instances will be replaced"),
+        "{text}"
+    );
     assert!(text.contains("flavor"), "names the changed field: {text}");
     assert!(text.contains("3 running instance(s)"), "{text}");
     assert!(text.contains("at least 90 %"), "{text}");

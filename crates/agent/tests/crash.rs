@@ -245,7 +245,16 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
     let log = dir.path().join("agent.log");
 
     // Scale out 0 -> 6 with kills.
-    let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, &pool_spec(6, 6), seed, "scale-out").await;
+    let (servers, ops) = killed_phase(
+        &emu,
+        &config,
+        &log,
+        &mut rng,
+        &pool_spec(6, 6),
+        seed,
+        "scale-out",
+    )
+    .await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
     assert_eq!(
         servers.len(),
@@ -270,7 +279,16 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
     }
 
     // Scale in 6 -> 2 with kills.
-    let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, &pool_spec(2, 2), seed, "scale-in").await;
+    let (servers, ops) = killed_phase(
+        &emu,
+        &config,
+        &log,
+        &mut rng,
+        &pool_spec(2, 2),
+        seed,
+        "scale-in",
+    )
+    .await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
     let deleted: std::collections::BTreeSet<&str> = ops
         .iter()
@@ -315,8 +333,11 @@ async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orp
     // Four instances of the first flavor, no kills.
     let mut spec = pool_spec(4, 4);
     phase(&config, &log, &mut rng, &spec, 0).await;
-    let before: std::collections::BTreeSet<String> =
-        all_tagged(&emu, "crashy").await.into_iter().map(|s| s.id).collect();
+    let before: std::collections::BTreeSet<String> = all_tagged(&emu, "crashy")
+        .await
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(before.len(), 4);
 
     // A new flavor, replaced with kills at random moments.
@@ -326,7 +347,8 @@ async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orp
     let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, &spec, seed, "refresh").await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
     assert!(
-        live.iter().all(|s| s.flavor_name == "x1.4u.8g" || s.flavor_id == "x1.4u.8g"),
+        live.iter()
+            .all(|s| s.flavor_name == "x1.4u.8g" || s.flavor_id == "x1.4u.8g"),
         "no instance of the old flavor is left (seed {seed})"
     );
     assert!(
@@ -336,7 +358,9 @@ async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orp
     assert_eq!(live.len(), 4);
     let of = |k: OperationKind| ops.iter().filter(move |o| o.op.kind == k);
     assert_eq!(
-        of(OperationKind::RefreshLaunch).map(|o| o.op.count).sum::<u32>(),
+        of(OperationKind::RefreshLaunch)
+            .map(|o| o.op.count)
+            .sum::<u32>(),
         4,
         "exactly one replacement per instance was ever asked for (seed {seed}): {ops:?}"
     );
@@ -345,11 +369,17 @@ async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orp
         "nothing failed or was abandoned (seed {seed}): {ops:?}"
     );
     let refreshes: Vec<_> = of(OperationKind::Refresh).collect();
-    assert_eq!(refreshes.len(), 1, "one refresh, resumed across restarts (seed {seed})");
+    assert_eq!(
+        refreshes.len(),
+        1,
+        "one refresh, resumed across restarts (seed {seed})"
+    );
     assert_eq!(refreshes[0].op.state, OperationState::Succeeded);
     assert_eq!(refreshes[0].op.count, 4);
     for s in &live {
-        let op = s.tag("flexus-op").expect("every instance names its operation");
+        let op = s
+            .tag("flexus-op")
+            .expect("every instance names its operation");
         let rec = ops.iter().find(|o| o.op.id == op);
         assert!(
             rec.is_some_and(|r| r.op.kind == OperationKind::RefreshLaunch
@@ -367,5 +397,12 @@ async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orp
         before.iter().map(String::as_str).collect(),
         "exactly the old instances were retired (seed {seed})"
     );
-    assert_eq!(of(OperationKind::ScaleOut).filter(|o| o.op.state == OperationState::Succeeded).map(|o| o.op.count).sum::<u32>(), 4, "no ordinary create during the refresh (seed {seed})");
+    assert_eq!(
+        of(OperationKind::ScaleOut)
+            .filter(|o| o.op.state == OperationState::Succeeded)
+            .map(|o| o.op.count)
+            .sum::<u32>(),
+        4,
+        "no ordinary create during the refresh (seed {seed})"
+    );
 }

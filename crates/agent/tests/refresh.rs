@@ -103,11 +103,15 @@ async fn a_new_flavor_under_load_replaces_every_instance_in_batches_keeping_the_
     .await
     .unwrap();
     // The CLI shows the progress while it runs.
-    let shown = wait_for("the refresh in the status", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "web").await.ok()?;
-        let r = s.refresh?;
-        (r.batch >= 1).then_some(r)
-    })
+    let shown = wait_for(
+        "the refresh in the status",
+        Duration::from_secs(30),
+        || async {
+            let s = c.pool_status("team-a", "web").await.ok()?;
+            let r = s.refresh?;
+            (r.batch >= 1).then_some(r)
+        },
+    )
     .await;
     assert_eq!(shown.min_healthy, 6, "90 % of 6, rounded up");
     assert_eq!(shown.total, 6);
@@ -116,15 +120,19 @@ async fn a_new_flavor_under_load_replaces_every_instance_in_batches_keeping_the_
     assert!(text.contains("replaced, batch "), "{text}");
     assert!(text.contains("(outdated)"), "{text}");
 
-    let done = wait_for("the refresh to finish", Duration::from_secs(120), || async {
-        let s = c.pool_status("team-a", "web").await.ok()?;
-        let (_, flavors) = serving(&emu.emu, "web");
-        (s.refresh.is_none()
-            && s.ready_size == 6
-            && s.pending_operations.is_empty()
-            && flavors.iter().all(|f| f == "x1.4u.8g"))
-        .then_some(s)
-    })
+    let done = wait_for(
+        "the refresh to finish",
+        Duration::from_secs(120),
+        || async {
+            let s = c.pool_status("team-a", "web").await.ok()?;
+            let (_, flavors) = serving(&emu.emu, "web");
+            (s.refresh.is_none()
+                && s.ready_size == 6
+                && s.pending_operations.is_empty()
+                && flavors.iter().all(|f| f == "x1.4u.8g"))
+            .then_some(s)
+        },
+    )
     .await;
     stop.store(true, Ordering::SeqCst);
     let (lowest, samples) = sampler.await.unwrap();
@@ -135,7 +143,11 @@ async fn a_new_flavor_under_load_replaces_every_instance_in_batches_keeping_the_
     );
     let (serving_now, flavors) = serving(&emu.emu, "web");
     assert_eq!(serving_now, 6);
-    assert_eq!(flavors, vec!["x1.4u.8g".to_string(); 6], "no old flavor left");
+    assert_eq!(
+        flavors,
+        vec!["x1.4u.8g".to_string(); 6],
+        "no old flavor left"
+    );
     assert!(done.instances.iter().all(|i| !i.outdated));
     assert_ne!(done.template.as_deref(), Some(old_template.as_str()));
 
@@ -146,7 +158,9 @@ async fn a_new_flavor_under_load_replaces_every_instance_in_batches_keeping_the_
     assert_eq!(refresh.len(), 1, "one refresh: {ops:?}");
     assert_eq!(refresh[0].state, OperationState::Succeeded);
     assert_eq!(
-        of(OperationKind::RefreshLaunch).map(|o| o.count).sum::<u32>(),
+        of(OperationKind::RefreshLaunch)
+            .map(|o| o.count)
+            .sum::<u32>(),
         6,
         "exactly one replacement per instance"
     );
@@ -176,9 +190,15 @@ async fn an_instance_refresh_setting_out_of_range_is_refused_naming_the_field() 
     let url = format!("{}/v1/namespaces/team-a/pools/web", agent.url);
     let mut spec = serde_json::to_value(pool_spec(1, 3)).unwrap();
     for (body, field) in [
-        (json!({"min_healthy_percentage": 101}), "spec.instance_refresh.min_healthy_percentage"),
+        (
+            json!({"min_healthy_percentage": 101}),
+            "spec.instance_refresh.min_healthy_percentage",
+        ),
         (json!({"max_surge": 500}), "spec.instance_refresh.max_surge"),
-        (json!({"strategy": "blue_green"}), "spec.instance_refresh.strategy"),
+        (
+            json!({"strategy": "blue_green"}),
+            "spec.instance_refresh.strategy",
+        ),
         (json!({"max_surges": 1}), "spec.instance_refresh"),
     ] {
         spec["instance_refresh"] = body.clone();

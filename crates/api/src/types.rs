@@ -192,7 +192,8 @@ impl InstanceRefresh {
     /// Instances that must stay ready while `desired` are wanted: the percentage
     /// rounded up, less one when nothing could otherwise move (no surge and 100 %).
     pub fn min_healthy(&self, desired: u32) -> u32 {
-        let min = (u64::from(desired) * u64::from(self.min_healthy_percentage)).div_ceil(100) as u32;
+        let min =
+            (u64::from(desired) * u64::from(self.min_healthy_percentage)).div_ceil(100) as u32;
         if self.max_surge == 0 && min >= desired {
             desired.saturating_sub(1)
         } else {
@@ -391,7 +392,9 @@ impl PoolSpec {
         if self.tags.len() > MAX_USER_TAGS {
             errs.push(FieldError::new(
                 f("tags"),
-                format!("at most {MAX_USER_TAGS} tags (ECS allows 10 per server; the agent uses 4)"),
+                format!(
+                    "at most {MAX_USER_TAGS} tags (ECS allows 10 per server; the agent uses 4)"
+                ),
             ));
         }
         let r = &self.instance_refresh;

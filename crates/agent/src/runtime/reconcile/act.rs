@@ -8,8 +8,7 @@ use std::collections::HashSet;
 use base64::Engine as _;
 use flexus_api::{
     DecisionOutcome, InstanceStatus, Lifecycle, OperationKind, PoolSpec, Purchase, RefreshStatus,
-    RefreshStrategy,
-    RemovalRule, TAG_NAMESPACE, TAG_OPERATION, TAG_POOL, TAG_TEMPLATE,
+    RefreshStrategy, RemovalRule, TAG_NAMESPACE, TAG_OPERATION, TAG_POOL, TAG_TEMPLATE,
 };
 use flexus_cloud::{CloudError, CreateServersRequest, ErrorKind, SpotOptions};
 use flexus_policy as fp;
@@ -140,12 +139,7 @@ impl Context {
     }
 
     /// Delete the victims of a scale-in by `by`.
-    async fn scale_in(
-        &self,
-        key: &PoolKey,
-        seen: &Seen,
-        by: u32,
-    ) -> Result<Scaled, PassError> {
+    async fn scale_in(&self, key: &PoolKey, seen: &Seen, by: u32) -> Result<Scaled, PassError> {
         let victims = choose_victims(&seen.spec, &seen.pool, by as usize);
         if victims.is_empty() {
             return Ok(Scaled::default());
@@ -308,7 +302,10 @@ impl Context {
             .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
             .collect();
         self.abandon_refresh(seen).await?;
-        let open = seen.open.iter().filter(|o| o.op.kind != OperationKind::Refresh);
+        let open = seen
+            .open
+            .iter()
+            .filter(|o| o.op.kind != OperationKind::Refresh);
         if seen.pool.servers.is_empty() && open.count() == 0 {
             self.store.purge_pool(&key.ns, &key.name).await?;
             self.forget(key);
@@ -562,7 +559,12 @@ mod tests {
 
     fn mixed_templates() -> Observed {
         observed(vec![
-            inst("new-a", Lifecycle::Ready, Purchase::Spot, "2026-01-05T00:00:00Z"),
+            inst(
+                "new-a",
+                Lifecycle::Ready,
+                Purchase::Spot,
+                "2026-01-05T00:00:00Z",
+            ),
             outdated(inst(
                 "old-b",
                 Lifecycle::Ready,
@@ -575,7 +577,12 @@ mod tests {
                 Purchase::OnDemand,
                 "2026-01-01T00:00:00Z",
             )),
-            inst("new-b", Lifecycle::Ready, Purchase::OnDemand, "2026-01-04T00:00:00Z"),
+            inst(
+                "new-b",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-04T00:00:00Z",
+            ),
         ])
     }
 

@@ -65,7 +65,11 @@ impl Context {
         Ok(())
     }
 
-    pub(super) async fn save_op(&self, op: &mut OpRecord, state: OperationState) -> Result<(), StoreError> {
+    pub(super) async fn save_op(
+        &self,
+        op: &mut OpRecord,
+        state: OperationState,
+    ) -> Result<(), StoreError> {
         op.op.state = state;
         op.op.updated_at = rfc3339(self.now());
         self.store.update_operation(op).await

@@ -15,8 +15,8 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use flexus_api::{
-    InstanceRefresh, InstanceStatus, Lifecycle, Operation, OperationKind, OperationState,
-    PoolSpec, Purchase, RefreshStatus, RefreshStrategy,
+    InstanceRefresh, InstanceStatus, Lifecycle, Operation, OperationKind, OperationState, PoolSpec,
+    Purchase, RefreshStatus, RefreshStrategy,
 };
 use flexus_policy as fp;
 use serde::{Deserialize, Serialize};
@@ -227,7 +227,8 @@ impl Context {
             && progress(op).template != *template
         {
             let why = format!("superseded by a refresh to template {template}");
-            self.end_op(op, OperationState::Abandoned, Some(why)).await?;
+            self.end_op(op, OperationState::Abandoned, Some(why))
+                .await?;
             running = None;
         }
         let rolling = cfg.strategy == RefreshStrategy::Rolling;
@@ -242,7 +243,8 @@ impl Context {
         );
         if !rolling || (plan.outdated_left == 0 && plan.retire.is_empty()) {
             if let Some(mut op) = running {
-                self.end_op(&mut op, OperationState::Succeeded, None).await?;
+                self.end_op(&mut op, OperationState::Succeeded, None)
+                    .await?;
                 tracing::info!(pool = %key, op_id = %op.op.id, template = %template, "instance refresh finished");
             }
             return Ok(None);
@@ -431,12 +433,21 @@ mod tests {
     #[test]
     fn with_full_health_nothing_is_retired_until_replacements_are_ready() {
         let mut i = old_ready(4);
-        i.push(inst("new-0", Lifecycle::Booting, false, "2026-01-02T00:00:00Z"));
+        i.push(inst(
+            "new-0",
+            Lifecycle::Booting,
+            false,
+            "2026-01-02T00:00:00Z",
+        ));
         let p = plan(&cfg(100, 1), &pool(i.clone(), 0), 4, &[], 0, true);
         assert_eq!((p.launch, p.retire.len()), (0, 0), "{p:?}");
         i[4].lifecycle = Lifecycle::Ready;
         let p = plan(&cfg(100, 1), &pool(i, 0), 4, &[], 0, true);
-        assert_eq!(p.retire, vec!["old-0"], "the replacement is ready: the oldest goes");
+        assert_eq!(
+            p.retire,
+            vec!["old-0"],
+            "the replacement is ready: the oldest goes"
+        );
         assert_eq!(p.launch, 0, "surge is used up until the retire lands");
     }
 
@@ -451,7 +462,12 @@ mod tests {
     #[test]
     fn outdated_instances_not_ready_go_before_ready_ones() {
         let mut i = old_ready(2);
-        i.push(inst("old-boot", Lifecycle::Booting, true, "2026-01-03T00:00:00Z"));
+        i.push(inst(
+            "old-boot",
+            Lifecycle::Booting,
+            true,
+            "2026-01-03T00:00:00Z",
+        ));
         let p = plan(&cfg(100, 1), &pool(i, 0), 3, &[], 0, true);
         assert_eq!(p.retire, vec!["old-boot"]);
     }
@@ -494,14 +510,24 @@ mod tests {
         }))
         .unwrap();
         let mut i = old_ready(4);
-        i.push(inst("new-0", Lifecycle::Booting, false, "2026-01-02T00:00:00Z"));
+        i.push(inst(
+            "new-0",
+            Lifecycle::Booting,
+            false,
+            "2026-01-02T00:00:00Z",
+        ));
         let o = pool(i, 1);
         let view = engine_view(&spec, &o, Some(4));
         let ids: Vec<&str> = view.instances.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, vec!["old-0", "old-1", "old-2", "old-3"]);
         // Replacements ready: the oldest outdated ones (retired this pass) are hidden.
         let mut i = old_ready(3);
-        i.push(inst("new-0", Lifecycle::Ready, false, "2026-01-02T00:00:00Z"));
+        i.push(inst(
+            "new-0",
+            Lifecycle::Ready,
+            false,
+            "2026-01-02T00:00:00Z",
+        ));
         let o = pool(i, 0);
         let view = engine_view(&spec, &o, Some(3));
         assert_eq!(view.counts().counted, 3);
