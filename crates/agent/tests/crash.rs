@@ -231,18 +231,49 @@ async fn killed_phase(
     (servers, ops)
 }
 
+/// What a crash test runs with: its seed (printed; `FLEXUS_CRASH_SEED` replays it), the
+/// emulator in this process, and the agent's config and log in a temporary directory.
+struct CrashRun {
+    seed: u64,
+    rng: rand::rngs::StdRng,
+    emu: Emu,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl CrashRun {
+    async fn start(what: &str) -> Self {
+        let seed: u64 = std::env::var("FLEXUS_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
+        println!("{what} test seed: {seed} (set FLEXUS_CRASH_SEED to replay)");
+        let emu = Emu::start(1.0, 2.0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &emu.url, free_port());
+        let log = dir.path().join("agent.log");
+        Self {
+            seed,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            emu,
+            dir,
+            config,
+            log,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_instances() {
-    let seed: u64 = std::env::var("FLEXUS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("crash test seed: {seed} (set FLEXUS_CRASH_SEED to replay)");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let emu = Emu::start(1.0, 2.0).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &emu.url, free_port());
-    let log = dir.path().join("agent.log");
+    let CrashRun {
+        seed,
+        mut rng,
+        emu,
+        dir: _dir,
+        config,
+        log,
+    } = CrashRun::start("crash").await;
 
     // Scale out 0 -> 6 with kills.
     let (servers, ops) = killed_phase(
@@ -319,16 +350,14 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orphans() {
-    let seed: u64 = std::env::var("FLEXUS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("refresh crash test seed: {seed} (set FLEXUS_CRASH_SEED to replay)");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let emu = Emu::start(1.0, 2.0).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &emu.url, free_port());
-    let log = dir.path().join("agent.log");
+    let CrashRun {
+        seed,
+        mut rng,
+        emu,
+        dir: _dir,
+        config,
+        log,
+    } = CrashRun::start("refresh crash").await;
 
     // Four instances of the first flavor, no kills.
     let mut spec = pool_spec(4, 4);

@@ -398,6 +398,10 @@ mod tests {
         }
     }
 
+    fn booting(id: &str, outdated: bool) -> InstanceStatus {
+        inst(id, Lifecycle::Booting, outdated, "2026-01-02T00:00:00Z")
+    }
+
     fn old_ready(n: usize) -> Vec<InstanceStatus> {
         (0..n)
             .map(|i| {
@@ -433,12 +437,7 @@ mod tests {
     #[test]
     fn with_full_health_nothing_is_retired_until_replacements_are_ready() {
         let mut i = old_ready(4);
-        i.push(inst(
-            "new-0",
-            Lifecycle::Booting,
-            false,
-            "2026-01-02T00:00:00Z",
-        ));
+        i.push(booting("new-0", false));
         let p = plan(&cfg(100, 1), &pool(i.clone(), 0), 4, &[], 0, true);
         assert_eq!((p.launch, p.retire.len()), (0, 0), "{p:?}");
         i[4].lifecycle = Lifecycle::Ready;
@@ -462,12 +461,7 @@ mod tests {
     #[test]
     fn outdated_instances_not_ready_go_before_ready_ones() {
         let mut i = old_ready(2);
-        i.push(inst(
-            "old-boot",
-            Lifecycle::Booting,
-            true,
-            "2026-01-03T00:00:00Z",
-        ));
+        i.push(booting("old-boot", true));
         let p = plan(&cfg(100, 1), &pool(i, 0), 3, &[], 0, true);
         assert_eq!(p.retire, vec!["old-boot"]);
     }
@@ -510,12 +504,7 @@ mod tests {
         }))
         .unwrap();
         let mut i = old_ready(4);
-        i.push(inst(
-            "new-0",
-            Lifecycle::Booting,
-            false,
-            "2026-01-02T00:00:00Z",
-        ));
+        i.push(booting("new-0", false));
         let o = pool(i, 1);
         let view = engine_view(&spec, &o, Some(4));
         let ids: Vec<&str> = view.instances.iter().map(|i| i.id.as_str()).collect();
