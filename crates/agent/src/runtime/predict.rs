@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use flexus_api::PredictionRecord;
 use flexus_policy as fp;
-use flexus_policy::forecast::buckets::{self, Bucket, BucketStat, Buckets};
-use flexus_policy::forecast::{Method, Refit};
+use flexus_policy::forecast::Method;
+use flexus_policy::forecast::buckets::{self, Buckets};
+use flexus_policy::forecast::predictor::Predictor;
 
 use super::PoolKey;
 use crate::clock::{Millis, rfc3339};
@@ -34,19 +35,22 @@ use crate::store::{ForecastHeader, PushedPoint, Store, StoreError};
 
 /// Forecast resolution (s).
 pub const BUCKET_S: f64 = buckets::DEFAULT_BUCKET_S;
-/// A sample stands for at most this long (s) when weighting a bucket's mean (the time
-/// since the previous sample, capped: a sample after an outage does not stand for it).
-const MAX_SAMPLE_S: f64 = 300.0;
+use flexus_policy::forecast::predictor::MAX_SAMPLE_S;
 
 /// One pool's forecaster state.
 #[derive(Debug)]
 struct PoolForecast {
     metric: String,
-    buckets: Buckets,
-    refit: Refit,
-    last_sample_ms: Option<Millis>,
-    /// Seasonal strength of the history of the last fit (`prediction.min_seasonal_strength`).
-    seasonal_strength: Option<f64>,
+    /// flexus-policy's prediction path (the simulator runs the same one).
+    predictor: Predictor,
+}
+
+impl PoolForecast {
+    fn last_sample_ms(&self) -> Option<Millis> {
+        self.predictor
+            .last_sample
+            .map(|t| (t * 1000.0).round() as Millis)
+    }
 }
 
 /// What the forecaster gives one pass.
@@ -84,7 +88,7 @@ impl Forecaster {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
-            .map(|s| s.last_sample_ms)
+            .map(PoolForecast::last_sample_ms)
     }
 
     /// Forget a pool (deleted, or its policy no longer predicts).
@@ -123,46 +127,24 @@ impl Forecaster {
         };
 
         // 1. New samples into the history.
-        let mut fresh: Vec<&PushedPoint> = samples
-            .iter()
-            .filter(|s| s.metric == metric && st.last_sample_ms.is_none_or(|l| s.at > l))
-            .filter(|s| s.at <= now && s.value.is_finite())
-            .collect();
-        fresh.sort_by_key(|s| s.at);
         let default_period = policy
             .evaluation_interval
             .as_secs_f64()
             .clamp(1.0, MAX_SAMPLE_S);
-        let mut changed: Vec<Bucket> = Vec::new();
-        for s in fresh {
-            let period = match st.last_sample_ms {
-                Some(prev) => secs(s.at - prev).clamp(0.001, MAX_SAMPLE_S),
-                None => default_period,
-            };
-            let at = secs(s.at);
-            if let Some(b) = st.buckets.add(at - period, s.value, period) {
-                match changed.last_mut() {
-                    Some(last) if last.start == b.start => *last = b,
-                    _ => changed.push(b),
-                }
-            }
-            st.last_sample_ms = Some(s.at);
-        }
+        let changed = st.predictor.ingest(
+            samples
+                .iter()
+                .filter(|s| s.metric == metric && s.at <= now)
+                .map(|s| (secs(s.at), s.value)),
+            default_period,
+        );
         let now_s = secs(now);
-        let keep_from = st
-            .buckets
-            .start_of(now_s - p.history_window.as_secs_f64() - BUCKET_S);
-        let pruned = st
-            .buckets
-            .buckets()
-            .first()
-            .is_some_and(|b| b.start < keep_from);
-        st.buckets.prune_before(keep_from);
+        let (keep_from, pruned) = st.predictor.prune(now_s, p);
         if !changed.is_empty() || pruned || reset {
             let header = ForecastHeader {
                 metric: metric.clone(),
-                bucket_seconds: st.buckets.length(),
-                last_sample_ms: st.last_sample_ms,
+                bucket_seconds: st.predictor.buckets.length(),
+                last_sample_ms: st.last_sample_ms(),
             };
             store
                 .put_forecast(&key.ns, &key.name, &header, &changed, keep_from, reset)
@@ -172,64 +154,58 @@ impl Forecaster {
         // 2. Refit on schedule, off the async workers.
         let mut fit = None;
         let mut note = None;
-        let complete = st.buckets.complete(now_s).len() as u32;
-        if st.refit.due(now_s, p.refit_interval.as_secs_f64()) {
-            match st.buckets.fit_request(now_s, p, BucketStat::Mean) {
-                Some(req) => {
-                    // Gaps are NaN in the request; interpolated for the strength as for the fit.
-                    st.seasonal_strength = fp::forecast::clean(&req.y)
-                        .ok()
-                        .and_then(|y| p.seasonal_strength(&y, req.step));
-                    let started = Instant::now();
-                    let joined = tokio::task::spawn_blocking(move || {
-                        let r = req.run();
-                        (req, r)
-                    })
-                    .await;
-                    let took = started.elapsed();
-                    match joined {
-                        Ok((req, Ok(f))) => {
-                            tracing::debug!(pool = %key, points = req.y.len(), method = ?f.method,
-                                took_ms = took.as_secs_f64() * 1e3, "forecast refitted");
-                            st.refit.store(now_s, req.starts_at, req.step, f);
-                            fit = Some(took);
-                        }
-                        Ok((_, Err(e))) => note = Some(format!("forecast failed: {e}")),
-                        Err(e) => note = Some(format!("forecast task failed: {e}")),
+        let complete = st.predictor.buckets.complete(now_s).len() as u32;
+        match st.predictor.fit_request(now_s, p) {
+            Ok(Some(req)) => {
+                let started = Instant::now();
+                let joined = tokio::task::spawn_blocking(move || {
+                    let r = req.run();
+                    (req, r)
+                })
+                .await;
+                let took = started.elapsed();
+                match joined {
+                    Ok((req, Ok(f))) => {
+                        tracing::debug!(pool = %key, points = req.y.len(), method = ?f.method,
+                            took_ms = took.as_secs_f64() * 1e3, "forecast refitted");
+                        st.predictor.store_fit(now_s, &req, f);
+                        fit = Some(took);
                     }
+                    Ok((_, Err(e))) => note = Some(format!("forecast failed: {e}")),
+                    Err(e) => note = Some(format!("forecast task failed: {e}")),
                 }
-                None => {
-                    note = Some(format!(
-                        "waiting for history: {complete} of 2 complete {}-minute buckets of {metric}",
-                        (BUCKET_S / 60.0) as u32
-                    ))
-                }
+            }
+            Ok(None) => {}
+            Err(_) => {
+                note = Some(format!(
+                    "waiting for history: {complete} of 2 complete {}-minute buckets of {metric}",
+                    (BUCKET_S / 60.0) as u32
+                ))
             }
         }
 
-        // 3. The value for decide().
-        let lead = p.lead_time.as_secs_f64();
-        let ahead = buckets::peak_over(&st.refit, now_s, lead, st.buckets.length());
-        if ahead.is_none() && note.is_none() {
-            note = Some("the last fit does not cover now + lead_time".into());
-        }
-        // The policy's rules on the forecast (seasonality gate, relative rise), as in the simulator.
+        // 3. The value for decide(): the policy's rules on the forecast (seasonality
+        // gate, relative rise), as in the simulator.
         let current = samples
             .iter()
             .filter(|s| s.metric == metric && s.at <= now && s.value.is_finite())
             .max_by_key(|s| s.at)
             .map(|s| s.value);
-        let value = ahead.and_then(|a| {
-            p.prediction_value(a, st.refit.value_at(now_s), current, st.seasonal_strength)
-        });
+        let predicted = st.predictor.value(now_s, p, current);
+        let (ahead, value) = (predicted.ahead, predicted.value);
+        let lead = p.lead_time.as_secs_f64();
+        if ahead.is_none() && note.is_none() {
+            note = Some("the last fit does not cover now + lead_time".into());
+        }
         if ahead.is_some() && value.is_none() && note.is_none() {
             note = Some(format!(
                 "forecast level not used: seasonal strength {} below min_seasonal_strength",
-                st.seasonal_strength
+                st.predictor
+                    .seasonal_strength
                     .map_or_else(|| "unknown".to_owned(), |x| format!("{x:.2}"))
             ));
         }
-        let last = st.refit.last.as_ref();
+        let last = st.predictor.refit.last.as_ref();
         if note.is_none() {
             note = last.and_then(|f| f.fallback_reason.clone());
         }
@@ -241,7 +217,7 @@ impl Forecaster {
             applied: false,
             would_add: 0,
             method: last.map(|f| method_name(f.method)),
-            fitted_at: st.refit.fitted_at.map(|t| rfc3339((t * 1000.0) as Millis)),
+            fitted_at: st.predictor.refit.fitted_at.map(|t| rfc3339((t * 1000.0) as Millis)),
             history_buckets: complete,
             note,
         };
@@ -275,10 +251,10 @@ async fn load(
             (
                 PoolForecast {
                     metric: metric.to_owned(),
-                    buckets: Buckets::from_parts(BUCKET_S, h.buckets),
-                    refit: Refit::default(),
-                    last_sample_ms: h.header.last_sample_ms,
-                    seasonal_strength: None,
+                    predictor: Predictor::new(
+                        Buckets::from_parts(BUCKET_S, h.buckets),
+                        h.header.last_sample_ms.map(secs),
+                    ),
                 },
                 false,
             )
@@ -286,10 +262,7 @@ async fn load(
         other => (
             PoolForecast {
                 metric: metric.to_owned(),
-                buckets: Buckets::new(BUCKET_S),
-                refit: Refit::default(),
-                last_sample_ms: None,
-                seasonal_strength: None,
+                predictor: Predictor::new(Buckets::new(BUCKET_S), None),
             },
             other.is_some(),
         ),
