@@ -33,6 +33,20 @@ pub const BASELINES: &[&str] = &[
 /// The seed design as a flexus-policy policy (faithful constants, no HPA behaviour).
 pub const SEED_POLICY: &str = include_str!("../policies/seed.json");
 
+/// The default policy for x1 (CPU) pools.
+pub const DEFAULT_X1_POLICY: &str = include_str!("../policies/sim-default-x1.json");
+/// The default policy for GPU inference pools.
+pub const DEFAULT_GPU_POLICY: &str = include_str!("../policies/sim-default-gpu.json");
+
+/// The default policy for a flavor's family (GPU flavors get the GPU default).
+pub fn default_policy(flavor: &Flavor) -> Result<Policy, SimError> {
+    if flavor.gpus > 0 {
+        parse_policy(DEFAULT_GPU_POLICY, "sim-default-gpu.json")
+    } else {
+        parse_policy(DEFAULT_X1_POLICY, "sim-default-x1.json")
+    }
+}
+
 /// Options shared by every policy of a run (the same for all, so the comparison is fair).
 #[derive(Debug, Clone, Serialize)]
 pub struct SimulateOptions {
@@ -215,7 +229,8 @@ pub fn prepare_trace(name: &str, opts: &SimulateOptions) -> Result<(Trace, Flavo
     Ok((t, flavor))
 }
 
-fn sim_options(flavor: Flavor, opts: &SimulateOptions) -> SimOptions {
+/// The replay options the `simulate` options stand for.
+pub fn sim_options(flavor: Flavor, opts: &SimulateOptions) -> SimOptions {
     let mut o = SimOptions::new(flavor);
     o.tick_s = opts.tick_s;
     o.metric_period_s = opts.metric_period_s;

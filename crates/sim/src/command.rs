@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::SimError;
 use crate::cli::{BASELINES, SimulateArgs, SimulateOptions, simulate};
 
+
 /// Flags of `simulate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateCommand {
@@ -62,6 +63,12 @@ pub struct SimulateCommand {
     /// Print JSON instead of markdown.
     #[arg(long)]
     pub json: bool,
+    /// Sweep HPA and AWS target tracking over targets 30-90 % and the policy (default:
+    /// the flavor family's default) over its target scale, score each on the trace's
+    /// evaluation window (last third), and report the fewest instance-hours within
+    /// violation budgets of 0.1 % and 1 %; `--chart` draws the frontier.
+    #[arg(long)]
+    pub frontier: bool,
     /// List the named traces, flavors and baselines.
     #[arg(long)]
     pub list: bool,
@@ -95,6 +102,9 @@ impl SimulateCommand {
                 .unwrap_or_else(|| BASELINES.iter().map(|s| (*s).to_owned()).collect()),
             ..SimulateOptions::default()
         };
+        if self.frontier {
+            return run_frontier(&trace, self.policy.as_deref(), &options, self.chart.as_deref(), self.json);
+        }
         let total = options.against.len() as u64 + u64::from(self.policy.is_some());
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -121,6 +131,39 @@ impl SimulateCommand {
         } else {
             Ok(card.markdown())
         }
+    }
+}
+
+/// `--frontier`: the sweep of every family on one trace.
+fn run_frontier(
+    trace: &str,
+    policy: Option<&std::path::Path>,
+    options: &SimulateOptions,
+    chart: Option<&std::path::Path>,
+    json: bool,
+) -> Result<String, SimError> {
+    let (t, flavor) = crate::cli::prepare_trace(trace, options)?;
+    let policy = match policy {
+        Some(p) => crate::policy::load_policy_file(p)?,
+        None => crate::cli::default_policy(&flavor)?,
+    };
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let f = crate::frontier::sweep(&t, &flavor, &policy, options, &mut |m| {
+        bar.set_message(m.to_owned());
+        bar.tick();
+    });
+    bar.finish_and_clear();
+    let f = f?;
+    if let Some(path) = chart {
+        crate::frontier::write_svg(path, &f)?;
+    }
+    if json {
+        serde_json::to_string_pretty(&f).map_err(|e| SimError::BadOption {
+            field: "--json",
+            reason: e.to_string(),
+        })
+    } else {
+        Ok(f.markdown())
     }
 }
 

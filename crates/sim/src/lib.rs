@@ -16,6 +16,8 @@
 //! - [`chart`] — SVG chart of load, demand and supply per policy (plotters).
 //! - [`cli`] — [`cli::simulate`], [`cli::simulate_named_trace`]: the `simulate` command as a library.
 //! - [`error`] — [`SimError`].
+//! - [`frontier`] — tuning/evaluation windows; every family swept along its knob; the fewest
+//!   instance-hours within a violation budget; the frontier chart.
 //! - [`policy`] — flexus-policy's `decide()` as an autoscaler (observations, pool state, history, forecasts).
 //! - [`replay`] — instance lifecycle, monitoring delay, the [`replay::Autoscaler`] trait, [`replay::run`].
 //! - [`scorecard`] — SLO, cost and SPEC-RG elasticity metrics, markdown table.
@@ -27,6 +29,7 @@ pub mod chart;
 pub mod cli;
 pub mod command;
 pub mod error;
+pub mod frontier;
 pub mod policy;
 pub mod replay;
 pub mod scorecard;

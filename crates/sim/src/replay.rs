@@ -241,6 +241,28 @@ pub struct RunSeries {
     pub billed: Vec<u32>,
     /// Whether the SLO was met over the tick.
     pub slo_met: Vec<bool>,
+    /// What each tick added to the totals (for [`Run::window`]).
+    #[serde(skip)]
+    pub ticks: Vec<TickTotals>,
+}
+
+/// What one tick added to a run's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TickTotals {
+    /// Money spent.
+    pub cost: f64,
+    /// Requests offered.
+    pub offered: f64,
+    /// Requests served within the SLO.
+    pub served_within_slo: f64,
+    /// Requests dropped.
+    pub dropped: f64,
+    /// Changes of the count.
+    pub actions: u32,
+    /// Launches.
+    pub launches: u32,
+    /// Reclaimed spot instances.
+    pub reclaimed: u32,
 }
 
 /// Totals of a run that are not derivable from the series.
@@ -275,6 +297,43 @@ pub struct Run {
     pub series: RunSeries,
     /// Totals.
     pub totals: RunTotals,
+}
+
+impl Run {
+    /// The part of the run from tick `from` on, with its totals (decisions are not
+    /// kept per tick and count the whole run). Scoring it measures an evaluation
+    /// window while every autoscaler kept the state it built before it.
+    pub fn window(&self, from: usize) -> Run {
+        let s = &self.series;
+        let from = from.min(s.demand.len());
+        let mut totals = RunTotals {
+            decisions: self.totals.decisions,
+            ..RunTotals::default()
+        };
+        for t in s.ticks.get(from..).unwrap_or_default() {
+            totals.cost += t.cost;
+            totals.offered += t.offered;
+            totals.served_within_slo += t.served_within_slo;
+            totals.dropped += t.dropped;
+            totals.actions += t.actions;
+            totals.launches += t.launches;
+            totals.reclaimed += t.reclaimed;
+        }
+        Run {
+            policy: self.policy.clone(),
+            trace: self.trace.clone(),
+            series: RunSeries {
+                tick_s: s.tick_s,
+                load_rps: s.load_rps[from..].to_vec(),
+                demand: s.demand[from..].to_vec(),
+                supply: s.supply[from..].to_vec(),
+                billed: s.billed[from..].to_vec(),
+                slo_met: s.slo_met[from..].to_vec(),
+                ticks: s.ticks.get(from..).unwrap_or_default().to_vec(),
+            },
+            totals,
+        }
+    }
 }
 
 struct PeriodAcc {
@@ -320,15 +379,23 @@ pub fn demand_for(rps: f64, per_instance_at_slo: f64) -> u32 {
     }
 }
 
-/// Mean load of the trace over `[t0, t1)`.
+/// Mean load of the trace over `[t0, t1)` (exact for both step shapes: the rate is
+/// integrated piece by piece between step edges and, on interpolated traces, step
+/// centres too, where [`Trace::rate_at`] is linear).
 pub fn mean_rate(trace: &Trace, t0: f64, t1: f64) -> f64 {
     let step = f64::from(trace.step_s);
+    let half = if trace.interpolated() { step / 2.0 } else { step };
     let mut t = t0;
     let mut acc = 0.0;
     while t < t1 - 1e-9 {
-        let k = (t / step).floor();
-        let edge = ((k + 1.0) * step).min(t1);
-        acc += trace.rate_at(t) * (edge - t);
+        let k = (t / half).floor();
+        let edge = ((k + 1.0) * half).min(t1);
+        let at = if trace.interpolated() {
+            (t + edge) / 2.0
+        } else {
+            t
+        };
+        acc += trace.rate_at(at) * (edge - t);
         t = edge;
     }
     if t1 > t0 {
@@ -415,6 +482,7 @@ pub fn run(
         supply: Vec::with_capacity(n_ticks),
         billed: Vec::with_capacity(n_ticks),
         slo_met: Vec::with_capacity(n_ticks),
+        ticks: Vec::with_capacity(n_ticks),
     };
     let mut totals = RunTotals::default();
     let mut published: Vec<MetricSample> =
@@ -430,6 +498,7 @@ pub fn run(
     for (k, &d) in demand.iter().enumerate() {
         let now = k as f64 * tick;
         let mut changed = false;
+        let before_tick = totals.clone();
         // 1. Spot reclamation.
         if p_reclaim > 0.0 {
             let before = instances.len();
@@ -523,6 +592,15 @@ pub fn run(
         series.supply.push(view.ready);
         series.billed.push(view.total());
         series.slo_met.push(pm.slo_met);
+        series.ticks.push(TickTotals {
+            cost: totals.cost - before_tick.cost,
+            offered: totals.offered - before_tick.offered,
+            served_within_slo: totals.served_within_slo - before_tick.served_within_slo,
+            dropped: totals.dropped - before_tick.dropped,
+            actions: totals.actions - before_tick.actions,
+            launches: totals.launches - before_tick.launches,
+            reclaimed: totals.reclaimed - before_tick.reclaimed,
+        });
 
         // Monitoring accumulation.
         acc.time += tick;
