@@ -71,6 +71,10 @@ enum Command {
     /// Replay a real traffic trace through a policy and baseline autoscalers
     /// (HPA, AWS target tracking, ...) and print the scorecard. Offline: no agent needed.
     Simulate(flexus_sim::command::SimulateCommand),
+    /// Search a policy's parameters by replaying a history (two thirds tune, the last
+    /// third validates) and print the policy diff with before/after. Offline: no agent
+    /// needed. Nothing is applied.
+    Tune(flexus_sim::command::TuneCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +145,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             if !out.ends_with('\n') {
                 println!();
             }
+        }
+        Command::Tune(cmd) => {
+            let out = tokio::task::spawn_blocking(move || cmd.run()).await??;
+            print!("{out}");
         }
         Command::Run { config } => {
             let config = Config::load(&config)?;

@@ -237,3 +237,80 @@ mod tests {
         assert_eq!(w.cmd.metric_period, 300.0);
     }
 }
+
+/// Flags of `tune` (offline: a trace or CSV file as the pool's history).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuneCommand {
+    /// History: a trace name (see `simulate --list`) or a `timestamp,value` CSV file.
+    #[arg(long)]
+    pub trace: String,
+    /// Policy file to start from (default: the flavor family's default policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Share of the time the SLO may be missed (0.01 = 1 %).
+    #[arg(long, default_value_t = 0.01)]
+    pub budget: f64,
+    /// What to minimise within the budget.
+    #[arg(long, value_enum, default_value_t = crate::tune::Objective::Cost)]
+    pub objective: crate::tune::Objective,
+    /// Replays the search may spend.
+    #[arg(long, default_value_t = 60)]
+    pub evaluations: usize,
+    /// Seed of the search.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Flavor (default: the trace's).
+    #[arg(long)]
+    pub flavor: Option<String>,
+    /// Instances at the history's 99.9th-percentile rate.
+    #[arg(long, default_value_t = 40)]
+    pub peak_instances: u32,
+    /// Monitoring period in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub metric_period: f64,
+    /// Monitoring delay in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub metric_delay: f64,
+    /// Use only the first N hours of the history.
+    #[arg(long)]
+    pub hours: Option<f64>,
+    /// Print JSON (the recommended policy included) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TuneCommand {
+    /// Runs the tuner and returns what to print.
+    pub fn run(self) -> Result<String, SimError> {
+        let options = SimulateOptions {
+            flavor: self.flavor,
+            peak_instances: self.peak_instances,
+            metric_period_s: self.metric_period,
+            metric_delay_s: self.metric_delay,
+            max_hours: self.hours,
+            against: Vec::new(),
+            ..SimulateOptions::default()
+        };
+        let (history, flavor) = crate::cli::prepare_trace(&self.trace, &options)?;
+        let policy = match &self.policy {
+            Some(p) => crate::policy::load_policy_file(p)?,
+            None => crate::cli::default_policy(&flavor)?,
+        };
+        let req = crate::tune::TuneRequest {
+            objective: self.objective,
+            max_evaluations: self.evaluations,
+            seed: self.seed,
+            options,
+            ..crate::tune::TuneRequest::new(history, flavor, policy, self.budget)
+        };
+        let r = crate::tune::tune(&req)?;
+        if self.json {
+            serde_json::to_string_pretty(&r).map_err(|e| SimError::BadOption {
+                field: "--json",
+                reason: e.to_string(),
+            })
+        } else {
+            Ok(r.text())
+        }
+    }
+}

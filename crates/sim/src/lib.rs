@@ -22,6 +22,8 @@
 //! - [`replay`] — instance lifecycle, monitoring delay, the [`replay::Autoscaler`] trait, [`replay::run`].
 //! - [`scorecard`] — SLO, cost and SPEC-RG elasticity metrics, markdown table.
 //! - [`trace`] — named trace loaders, gap handling, fleet scaling.
+//! - [`tune`] — the policy tuner: CMA-ES over the policy's knobs by replay on the first two
+//!   thirds of a history, measured before/after on the last third.
 pub mod baselines;
 pub mod bounds;
 pub mod capacity;
@@ -34,5 +36,6 @@ pub mod policy;
 pub mod replay;
 pub mod scorecard;
 pub mod trace;
+pub mod tune;
 
 pub use error::SimError;
