@@ -291,13 +291,22 @@ impl fmt::Display for Step {
                 rule,
                 metric,
                 why,
-            } => {
-                write!(
-                    f,
-                    "missing data of {metric} ({}) keeps {to} instead of {from}: {why}",
-                    rule_name(*rule)
-                )
-            }
+            } if from == to => write!(
+                f,
+                "missing data of {metric} ({}) holds {to}: {why}",
+                rule_name(*rule)
+            ),
+            Step::MissingData {
+                from,
+                to,
+                rule,
+                metric,
+                why,
+            } => write!(
+                f,
+                "missing data of {metric} ({}) keeps {to} instead of {from}: {why}",
+                rule_name(*rule)
+            ),
             Step::Warmup { pending } => {
                 write!(
                     f,

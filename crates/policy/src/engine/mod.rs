@@ -321,6 +321,25 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
                     );
                 }
             }
+            // No used signal has a value: the strategy kept the count, and it is the
+            // missing-data rule that holds the pool — say so.
+            let any_value =
+                (0..p.metrics.len()).any(|i| signals::used_by(cp, i) && sig[i].value.is_some());
+            if (hold || block_in) && !any_value && run.value == current && run.bound_by.is_none()
+            {
+                run.bound_by = Some(BoundBy::MissingData);
+                run.steps.push(Step::MissingData {
+                    from: current,
+                    to: current,
+                    rule: if hold {
+                        MissingData::Hold
+                    } else {
+                        MissingData::BlockScaleIn
+                    },
+                    metric: held_metric(&held_by),
+                    why: held_reason(&held_by),
+                });
+            }
         }
 
         // 3. Warm-up: pending capacity blocks scale-in (AWS semantics).
