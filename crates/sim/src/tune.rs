@@ -11,8 +11,11 @@
 //! The search is CMA-ES (the `cmaes` crate) over the knobs that apply to the
 //! policy ([`knobs`]), each mapped to `[0, 1]`, starting from the policy as
 //! written with a fixed seed (a tune is deterministic). The objective is
-//! `objective / objective(start) + 50 · max(0, violation share − budget) / budget`:
-//! within the budget it is the relative cost, outside it a steep penalty. The
+//! `objective / objective(start) + 50 · max(0, violation share − aim) / aim`, with
+//! `aim = SAFETY · budget`: within the aim it is the relative cost, outside it a
+//! steep penalty. Aiming under the budget leaves room for the later window to be
+//! harder than the tuning window (on worldcup98 a tune aimed at the full 1 % budget
+//! reached 0.62 % on its tuning window and 1.55 % on the window after it). The
 //! start point is evaluated first and kept unless something beats it on the
 //! tuning window. Nothing is applied: the caller gets the policy diff.
 
@@ -30,6 +33,9 @@ use crate::frontier::{Split, eval_score, scaled_policy};
 use crate::policy::PolicyAutoscaler;
 use crate::scorecard::Score;
 use crate::trace::Trace;
+
+/// Share of the budget the search aims at on the tuning window.
+pub const SAFETY: f64 = 0.5;
 
 /// Shortest history `tune` accepts (minutes): 30 to tune, 15 to validate.
 pub const MIN_HISTORY_MIN: f64 = 45.0;
@@ -309,9 +315,10 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
     let base_score = replay_tune(&req.policy)?;
     let scale = objective(&base_score, req.objective).max(1e-9);
     let budget = req.budget;
+    let aim = budget * SAFETY;
     let penalised = |s: &Score| {
         objective(s, req.objective) / scale
-            + 50.0 * ((s.slo_violation_pct / 100.0 - budget).max(0.0) / budget)
+            + 50.0 * ((s.slo_violation_pct / 100.0 - aim).max(0.0) / aim)
     };
     let mut best = (penalised(&base_score), req.policy.clone(), base_score.clone());
     let mut evaluations = 1usize;
