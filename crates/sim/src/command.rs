@@ -243,7 +243,7 @@ mod tests {
 pub struct TuneCommand {
     /// History: a trace name (see `simulate --list`) or a `timestamp,value` CSV file.
     #[arg(long)]
-    pub trace: String,
+    pub trace: Option<String>,
     /// Policy file to start from (default: the flavor family's default policy).
     #[arg(long)]
     pub policy: Option<PathBuf>,
@@ -291,7 +291,13 @@ impl TuneCommand {
             against: Vec::new(),
             ..SimulateOptions::default()
         };
-        let (history, flavor) = crate::cli::prepare_trace(&self.trace, &options)?;
+        let Some(trace) = &self.trace else {
+            return Err(SimError::BadOption {
+                field: "--trace",
+                reason: "a history is required: a trace name or CSV file (flexus-agent tune --pool <namespace>/<pool> tunes a pool's recorded history)".into(),
+            });
+        };
+        let (history, flavor) = crate::cli::prepare_trace(trace, &options)?;
         let policy = match &self.policy {
             Some(p) => crate::policy::load_policy_file(p)?,
             None => crate::cli::default_policy(&flavor)?,

@@ -267,7 +267,7 @@ fn objective(s: &Score, o: Objective) -> f64 {
 }
 
 /// Checks the request and the history's length.
-fn check(req: &TuneRequest) -> Result<(), SimError> {
+pub fn check(req: &TuneRequest) -> Result<(), SimError> {
     if !(req.budget.is_finite() && req.budget > 0.0 && req.budget < 1.0) {
         return Err(SimError::BadOption {
             field: "budget",
