@@ -75,6 +75,9 @@ pub struct SimulateOptions {
     pub forecast_bucket_s: f64,
     /// Baselines to run next to the policy (names from [`BASELINES`]).
     pub against: Vec<String>,
+    /// Score only the evaluation window (the last third; every run still replays the
+    /// whole trace), as every published figure is.
+    pub eval_window: bool,
 }
 
 impl Default for SimulateOptions {
@@ -92,6 +95,7 @@ impl Default for SimulateOptions {
             max_hours: None,
             forecast_bucket_s: crate::policy::FORECAST_BUCKET_S,
             against: BASELINES.iter().map(|s| (*s).to_owned()).collect(),
+            eval_window: false,
         }
     }
 }
@@ -252,8 +256,16 @@ pub fn run_all(
     let so = sim_options(flavor.clone(), opts);
     let mut scores = Vec::new();
     let mut runs = Vec::new();
+    let from = if opts.eval_window {
+        crate::frontier::Split::of(trace).eval_tick(so.tick_s)
+    } else {
+        0
+    };
     for mut a in autoscalers {
-        let r = replay::run(trace, a.as_mut(), &so)?;
+        let mut r = replay::run(trace, a.as_mut(), &so)?;
+        if from > 0 {
+            r = r.window(from);
+        }
         progress(&r.policy);
         scores.push(score(&r));
         runs.push(r);
@@ -268,7 +280,9 @@ pub fn run_all(
         scale: trace.scale,
         baseline_target_pct: baseline_target(flavor, opts),
         peak_demand: peak,
-        hours: trace.duration_s() / 3600.0,
+        hours: runs
+            .first()
+            .map_or(0.0, |r| r.series.demand.len() as f64 * so.tick_s / 3600.0),
         scores,
         runs,
     })

@@ -63,6 +63,10 @@ pub struct SimulateCommand {
     /// Print JSON instead of markdown.
     #[arg(long)]
     pub json: bool,
+    /// Score only the evaluation window: the last third of the trace (every run still
+    /// replays all of it).
+    #[arg(long)]
+    pub eval_window: bool,
     /// Sweep HPA and AWS target tracking over targets 30-90 % and the policy (default:
     /// the flavor family's default) over its target scale, score each on the trace's
     /// evaluation window (last third), and report the fewest instance-hours within
@@ -100,6 +104,7 @@ impl SimulateCommand {
             against: self
                 .against
                 .unwrap_or_else(|| BASELINES.iter().map(|s| (*s).to_owned()).collect()),
+            eval_window: self.eval_window,
             ..SimulateOptions::default()
         };
         if self.frontier {
