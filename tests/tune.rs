@@ -92,13 +92,17 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
         })
         .collect();
     stack.block_on(async {
-        c.push_metrics("team-a", "web", &points).await.expect("push");
+        c.push_metrics("team-a", "web", &points)
+            .await
+            .expect("push");
         c.reconcile("team-a", "web").await.expect("reconcile");
     });
     // The agent's pass takes the pushed rates into the history it records.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let s = stack.block_on(c.pool_status("team-a", "web")).expect("status");
+        let s = stack
+            .block_on(c.pool_status("team-a", "web"))
+            .expect("status");
         let buckets = s
             .last_decision
             .as_ref()
@@ -123,7 +127,9 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
             .replace("max_evaluations = 60", "max_evaluations = 4")
     );
     ws.write("main.tf", &main).expect("main.tf");
-    ws.terraform(&["init"]).expect("init").expect_code(0, "init");
+    ws.terraform(&["init"])
+        .expect("init")
+        .expect_code(0, "init");
     let plan = ws.terraform(&["plan"]).expect("plan");
     plan.expect_code(0, "plan with a recommendation");
     let out = plan.output();
@@ -133,7 +139,10 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
         .and_then(|l| l.rsplit('=').next())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("recommended_target in the plan:\n{out}"));
-    assert!((30.0 * 0.6..=30.0 * 1.25).contains(&target), "{target}\n{out}");
+    assert!(
+        (30.0 * 0.6..=30.0 * 1.25).contains(&target),
+        "{target}\n{out}"
+    );
     // The recommendation feeds the policy resource: its planned target is that value.
     assert!(
         out.lines()

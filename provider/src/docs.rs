@@ -348,7 +348,9 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
     let policy = crate::policy::PolicyResource.schema()?.wire_schema().block;
     let pool_ds = crate::pool_data::PoolDataSource.schema()?.block;
     let sim_ds = crate::simulation::SimulationDataSource.schema()?.block;
-    let rec_ds = crate::recommendation::RecommendationDataSource.schema()?.block;
+    let rec_ds = crate::recommendation::RecommendationDataSource
+        .schema()?
+        .block;
     Ok(vec![
         Page {
             path: "index.md",

@@ -93,7 +93,13 @@ fn fail(summary: &str, detail: String) -> Diagnostics {
         .into()
 }
 
-async fn run_job(api: &Flexus, ns: &str, pool: &str, req: TuneRequest, wait: Duration) -> Result<TuneJob, Diagnostics> {
+async fn run_job(
+    api: &Flexus,
+    ns: &str,
+    pool: &str,
+    req: TuneRequest,
+    wait: Duration,
+) -> Result<TuneJob, Diagnostics> {
     let what = format!("tune pool {ns}/{pool}");
     let mut job = api
         .call(&what, |c| {
@@ -107,7 +113,11 @@ async fn run_job(api: &Flexus, ns: &str, pool: &str, req: TuneRequest, wait: Dur
         if tokio::time::Instant::now() >= deadline {
             return Err(fail(
                 "Tune timed out",
-                format!("tune job {} of {ns}/{pool} still running after {}s; raise timeout_seconds or lower max_evaluations", job.id, wait.as_secs()),
+                format!(
+                    "tune job {} of {ns}/{pool} still running after {}s; raise timeout_seconds or lower max_evaluations",
+                    job.id,
+                    wait.as_secs()
+                ),
             ));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -160,20 +170,24 @@ impl DataSource for RecommendationDataSource {
         };
         let wait = Duration::from_secs(u64::from(m.timeout_seconds.unwrap_or(600)));
         let job = run_job(api, &ns, &m.pool, tune, wait).await?;
-        let r = job.result.ok_or_else(|| {
-            fail("Tune failed", format!("tune job {} has no result", job.id))
-        })?;
+        let r = job
+            .result
+            .ok_or_else(|| fail("Tune failed", format!("tune job {} has no result", job.id)))?;
         let p = &r.policy;
         m.namespace = Some(ns);
         m.id = Some(job.id);
         m.targets = Some(
             p.metrics
                 .iter()
-                .filter_map(|x| x.target.map(|t| (x.name.clone(), (t * 1000.0).round() / 1000.0)))
+                .filter_map(|x| {
+                    x.target
+                        .map(|t| (x.name.clone(), (t * 1000.0).round() / 1000.0))
+                })
                 .collect(),
         );
-        m.scale_in_stabilisation_window =
-            Some(flexus_policy::format_duration(p.scale_in.stabilisation_window));
+        m.scale_in_stabilisation_window = Some(flexus_policy::format_duration(
+            p.scale_in.stabilisation_window,
+        ));
         m.scale_in_percent_per_minute = p
             .scale_in
             .policies

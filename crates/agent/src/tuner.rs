@@ -163,15 +163,22 @@ async fn prepare(
         .get_pool(ns, name)
         .await?
         .ok_or_else(|| TuneError::NoPool(format!("{ns}/{name}")))?;
-    let spec: flexus_api::PoolSpec = serde_json::from_value(pool.spec)
-        .map_err(|e| invalid(format!("stored spec of pool {ns}/{name} is unreadable: {e}")))?;
+    let spec: flexus_api::PoolSpec = serde_json::from_value(pool.spec).map_err(|e| {
+        invalid(format!(
+            "stored spec of pool {ns}/{name} is unreadable: {e}"
+        ))
+    })?;
     let doc = store.policy_for_pool(ns, name).await?.ok_or_else(|| {
         invalid(format!(
             "pool {ns}/{name} has no policy to tune; declare one first"
         ))
     })?;
-    let policy: flexus_api::PolicySpec = serde_json::from_value(doc.spec)
-        .map_err(|e| invalid(format!("stored policy {ns}/{} is unreadable: {e}", doc.name)))?;
+    let policy: flexus_api::PolicySpec = serde_json::from_value(doc.spec).map_err(|e| {
+        invalid(format!(
+            "stored policy {ns}/{} is unreadable: {e}",
+            doc.name
+        ))
+    })?;
     let policy = policy.policy;
     let options = flexus_sim::cli::SimulateOptions {
         flavor: Some(spec.flavor.clone()),
@@ -181,10 +188,14 @@ async fn prepare(
         ..flexus_sim::cli::SimulateOptions::default()
     };
     let (history, flavor) = match &req.trace {
-        Some(t) => flexus_sim::cli::prepare_trace(t, &options).map_err(|e| invalid(e.to_string()))?,
+        Some(t) => {
+            flexus_sim::cli::prepare_trace(t, &options).map_err(|e| invalid(e.to_string()))?
+        }
         None => {
             let flavor = flexus_sim::capacity::lookup(&spec.flavor).map_err(|e| {
-                invalid(format!("pool {ns}/{name}: {e}; the replay has no capacity model for it"))
+                invalid(format!(
+                    "pool {ns}/{name}: {e}; the replay has no capacity model for it"
+                ))
             })?;
             (recorded(store, ns, name, &policy).await?, flavor)
         }

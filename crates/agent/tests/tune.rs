@@ -89,7 +89,10 @@ async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying
         ..TuneRequest::default()
     };
     let job = c.start_tune("team-a", "web", &req).await.unwrap();
-    assert_eq!((job.state.as_str(), job.pool.as_str()), ("running", "team-a/web"));
+    assert_eq!(
+        (job.state.as_str(), job.pool.as_str()),
+        ("running", "team-a/web")
+    );
     let done = wait_for("the tune job", Duration::from_secs(120), || async {
         let j = c.tune_job("team-a", "web", &job.id).await.ok()?;
         (j.state != "running").then_some(j)
@@ -120,9 +123,14 @@ async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("tuned on 24.0 h, validated on the next 12.0 h") && stdout.contains("validation  before:"),
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("tuned on 24.0 h, validated on the next 12.0 h")
+            && stdout.contains("validation  before:"),
         "{stdout}"
     );
     agent.shutdown().await;
@@ -184,7 +192,11 @@ async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_need
         budget: 1.5,
         ..TuneRequest::default()
     };
-    let msg = refusal(c.start_tune("team-a", "plain", &bad).await.expect_err("budget"));
+    let msg = refusal(
+        c.start_tune("team-a", "plain", &bad)
+            .await
+            .expect_err("budget"),
+    );
     assert!(msg.contains("budget"), "{msg}");
     agent.shutdown().await;
     emu.stop.cancel();

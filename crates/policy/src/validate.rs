@@ -41,12 +41,17 @@ const CRON_FIELDS: [(&str, u32, u32, &[&str]); 5] = [
 /// Checks one cron field in our own words: lists (`,`), ranges (`a-b`), steps (`/n`),
 /// `*`, numbers within the field's range and the month/day names. Croner's extensions
 /// (`L`, `W`, `#`, `?`) are left to croner.
-fn check_cron_field(text: &str, (name, lo, hi, names): (&str, u32, u32, &[&str])) -> Result<(), String> {
+fn check_cron_field(
+    text: &str,
+    (name, lo, hi, names): (&str, u32, u32, &[&str]),
+) -> Result<(), String> {
     let value = |v: &str| -> Result<Option<u32>, String> {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
             return Ok(Some(i as u32 + lo));
         }
-        if v.chars().any(|c| matches!(c, 'L' | 'W' | '#' | '?' | 'l' | 'w')) {
+        if v.chars()
+            .any(|c| matches!(c, 'L' | 'W' | '#' | '?' | 'l' | 'w'))
+        {
             return Ok(None);
         }
         let n: u32 = v.parse().map_err(|_| {
@@ -70,7 +75,11 @@ fn check_cron_field(text: &str, (name, lo, hi, names): (&str, u32, u32, &[&str])
         if let Some(s) = step {
             match s.parse::<u32>() {
                 Ok(n) if n >= 1 && n <= hi.max(1) => {}
-                _ => return Err(format!("{name} step {s:?} must be a whole number from 1 to {hi}")),
+                _ => {
+                    return Err(format!(
+                        "{name} step {s:?} must be a whole number from 1 to {hi}"
+                    ));
+                }
             }
         }
         if range == "*" || range.is_empty() && step.is_none() {

@@ -354,15 +354,27 @@ fn cron_errors_name_the_field_and_its_range_in_our_words() {
         ("0 8 * 13 *", "month 13 is out of range 1–12"),
         ("0 8 * * 9", "day-of-week 9 is out of range 0–7"),
         ("0 8 * * FRI-MON", "day-of-week range 5-1 runs backwards"),
-        ("0 8 * FOO *", "month \"FOO\" is not a number or a name (JAN,"),
-        ("*/0 8 * * *", "minute step \"0\" must be a whole number from 1 to 59"),
+        (
+            "0 8 * FOO *",
+            "month \"FOO\" is not a number or a name (JAN,",
+        ),
+        (
+            "*/0 8 * * *",
+            "minute step \"0\" must be a whole number from 1 to 59",
+        ),
     ];
     for (expr, want) in cases {
         let e = parse_cron(expr).expect_err(expr);
         assert!(e.contains(want), "{expr}: {e}");
         assert!(!e.contains("Component error"), "{expr}: {e}");
     }
-    for ok in ["0 8 * * MON-FRI", "*/15 * * * *", "0 0 1,15 * *", "30 6 * JAN-MAR 1-5", "0 9 * * 7"] {
+    for ok in [
+        "0 8 * * MON-FRI",
+        "*/15 * * * *",
+        "0 0 1,15 * *",
+        "30 6 * JAN-MAR 1-5",
+        "0 9 * * 7",
+    ] {
         parse_cron(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
 }

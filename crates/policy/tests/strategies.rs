@@ -1076,10 +1076,17 @@ fn declared_period_and_delay_set_the_freshness_limit_and_stale_after_overrides_b
     assert_eq!(cp.freshness()[0].limit, std::time::Duration::from_secs(105));
     let cp = ces_cpu(r#""period": "1m", "stale_after": "4m""#);
     let f = cp.freshness()[0];
-    assert_eq!((f.limit, f.explicit), (std::time::Duration::from_secs(240), true));
+    assert_eq!(
+        (f.limit, f.explicit),
+        (std::time::Duration::from_secs(240), true)
+    );
     assert_eq!(f.to_string(), "stale_after 4m");
     // Pushed metrics declare 1m and no delay by default: 1m15s.
-    let cp = tt(&metric("rps", "custom", r#""target": 10, "per_instance": true"#));
+    let cp = tt(&metric(
+        "rps",
+        "custom",
+        r#""target": 10, "per_instance": true"#,
+    ));
     assert_eq!(cp.freshness()[0].limit, std::time::Duration::from_secs(75));
 }
 

@@ -137,7 +137,15 @@ fn dominance(f: &Frontier) -> String {
     } else {
         let list: Vec<String> = d
             .iter()
-            .map(|p| format!("{} {:.0} % ({:.0} / {:.1})", p.family.name(), p.knob, p.violation_min, p.instance_hours))
+            .map(|p| {
+                format!(
+                    "{} {:.0} % ({:.0} / {:.1})",
+                    p.family.name(),
+                    p.knob,
+                    p.violation_min,
+                    p.instance_hours
+                )
+            })
             .collect();
         format!("**dominated** by {}", list.join(", "))
     }
@@ -149,8 +157,9 @@ fn defaults_table(results: &[TraceResult]) -> String {
     );
     for r in results {
         let d = |f: &Frontier| {
-            f.default_of(Family::Policy)
-                .map_or_else(String::new, |p| format!("{:.0} / {:.1}", p.violation_min, p.instance_hours))
+            f.default_of(Family::Policy).map_or_else(String::new, |p| {
+                format!("{:.0} / {:.1}", p.violation_min, p.instance_hours)
+            })
         };
         let (oh, ov, hh, hv) = r.robust;
         let ratio = oh / hh.max(1e-9);
@@ -162,7 +171,11 @@ fn defaults_table(results: &[TraceResult]) -> String {
             dominance(&r.f60),
             d(&r.f300),
             dominance(&r.f300),
-            if ratio <= 1.5 && ov <= hv { "yes" } else { "**no**" }
+            if ratio <= 1.5 && ov <= hv {
+                "yes"
+            } else {
+                "**no**"
+            }
         );
     }
     out
@@ -180,10 +193,14 @@ fn tune_table(results: &[TraceResult]) -> String {
         let h = r.f60.default_of(Family::Hpa);
         let w = r.f60.default_of(Family::AwsTt);
         let beats = [h, w].iter().all(|p| {
-            p.is_some_and(|p| a.violation_min < p.violation_min && a.instance_hours < p.instance_hours)
+            p.is_some_and(|p| {
+                a.violation_min < p.violation_min && a.instance_hours < p.instance_hours
+            })
         });
         let cell = |p: Option<&flexus_sim::frontier::Point>| {
-            p.map_or_else(String::new, |p| format!("{:.0} / {:.1}", p.violation_min, p.instance_hours))
+            p.map_or_else(String::new, |p| {
+                format!("{:.0} / {:.1}", p.violation_min, p.instance_hours)
+            })
         };
         let _ = writeln!(
             out,
@@ -215,14 +232,22 @@ fn main() -> anyhow::Result<()> {
     }
     println!("#### Frontier: tuned policy vs the best baseline setting within each budget\n");
     println!("{}", frontier_table(&results));
-    println!("#### The default against every single baseline setting, and with 5-minute monitoring\n");
+    println!(
+        "#### The default against every single baseline setting, and with 5-minute monitoring\n"
+    );
     println!("{}", defaults_table(&results));
-    println!("#### `tune` on the tuning window against the baselines' defaults on the evaluation window\n");
+    println!(
+        "#### `tune` on the tuning window against the baselines' defaults on the evaluation window\n"
+    );
     println!("{}", tune_table(&results));
     for r in &results {
         println!("{}", r.f60.markdown());
         if let Some((t, _)) = r.tuned.get(1) {
-            println!("`tune --budget 0.01` on {}:\n\n```text\n{}```\n", r.name, t.text());
+            println!(
+                "`tune --budget 0.01` on {}:\n\n```text\n{}```\n",
+                r.name,
+                t.text()
+            );
         }
     }
     Ok(())

@@ -8,7 +8,10 @@ use clap::Parser;
 use flexus_sim::command::TuneCommand;
 
 #[derive(Debug, Parser)]
-#[command(name = "tune", about = "Search a policy's parameters by replaying a history")]
+#[command(
+    name = "tune",
+    about = "Search a policy's parameters by replaying a history"
+)]
 struct Args {
     #[command(flatten)]
     cmd: TuneCommand,

@@ -13,7 +13,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::SimError;
 use crate::cli::{BASELINES, SimulateArgs, SimulateOptions, simulate};
 
-
 /// Flags of `simulate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateCommand {
@@ -108,7 +107,13 @@ impl SimulateCommand {
             ..SimulateOptions::default()
         };
         if self.frontier {
-            return run_frontier(&trace, self.policy.as_deref(), &options, self.chart.as_deref(), self.json);
+            return run_frontier(
+                &trace,
+                self.policy.as_deref(),
+                &options,
+                self.chart.as_deref(),
+                self.json,
+            );
         }
         let total = options.against.len() as u64 + u64::from(self.policy.is_some());
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());

@@ -280,9 +280,7 @@ impl Frontier {
 
     /// The family's default point.
     pub fn default_of(&self, family: Family) -> Option<&Point> {
-        self.points
-            .iter()
-            .find(|p| p.family == family && p.default)
+        self.points.iter().find(|p| p.family == family && p.default)
     }
 
     /// Baseline points that dominate the policy's default.
@@ -307,7 +305,10 @@ impl Frontier {
             self.eval_minutes,
             self.eval_from_h,
             if self.spot_share > 0.0 {
-                format!(", baselines at the policy's spot share {:.0} %", self.spot_share * 100.0)
+                format!(
+                    ", baselines at the policy's spot share {:.0} %",
+                    self.spot_share * 100.0
+                )
             } else {
                 String::new()
             }
@@ -406,11 +407,7 @@ pub fn write_svg(path: &Path, f: &Frontier) -> Result<(), SimError> {
         path: path.to_owned(),
         reason: e,
     };
-    let max_x = f
-        .points
-        .iter()
-        .map(|p| p.violation_min)
-        .fold(1.0, f64::max);
+    let max_x = f.points.iter().map(|p| p.violation_min).fold(1.0, f64::max);
     let (min_y, max_y) = f
         .points
         .iter()
@@ -436,7 +433,11 @@ pub fn write_svg(path: &Path, f: &Frontier) -> Result<(), SimError> {
         .y_desc("instance-hours")
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    let colours = [RGBColor(214, 39, 40), RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
+    let colours = [
+        RGBColor(214, 39, 40),
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+    ];
     for (family, colour) in Family::ALL.into_iter().zip(colours) {
         let mut pts: Vec<&Point> = f
             .points
@@ -454,7 +455,10 @@ pub fn write_svg(path: &Path, f: &Frontier) -> Result<(), SimError> {
             .label(family.name())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
         chart
-            .draw_series(line.iter().map(|&(x, y)| Circle::new((x, y), 3, colour.filled())))
+            .draw_series(
+                line.iter()
+                    .map(|&(x, y)| Circle::new((x, y), 3, colour.filled())),
+            )
             .map_err(|e| err(e.to_string()))?;
         if let Some(d) = f.default_of(family) {
             chart

@@ -216,7 +216,10 @@ impl Autoscaler for PolicyAutoscaler {
             .policy()
             .metrics
             .iter()
-            .map(|m| m.lookback(self.cp.policy().evaluation_interval).as_secs_f64())
+            .map(|m| {
+                m.lookback(self.cp.policy().evaluation_interval)
+                    .as_secs_f64()
+            })
             .fold(0.0, f64::max)
             + 60.0;
         for s in obs

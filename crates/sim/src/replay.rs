@@ -384,7 +384,11 @@ pub fn demand_for(rps: f64, per_instance_at_slo: f64) -> u32 {
 /// centres too, where [`Trace::rate_at`] is linear).
 pub fn mean_rate(trace: &Trace, t0: f64, t1: f64) -> f64 {
     let step = f64::from(trace.step_s);
-    let half = if trace.interpolated() { step / 2.0 } else { step };
+    let half = if trace.interpolated() {
+        step / 2.0
+    } else {
+        step
+    };
     let mut t = t0;
     let mut acc = 0.0;
     while t < t1 - 1e-9 {

@@ -152,7 +152,11 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
             name: "trend_lead (s)",
             lo: 0.0,
             hi: 600.0,
-            get: |p| targeted(p).next().map_or(0.0, |m| m.trend_lead.as_secs_f64()),
+            get: |p| {
+                targeted(p)
+                    .next()
+                    .map_or(0.0, |m| m.trend_lead.as_secs_f64())
+            },
             set: |p, v| {
                 for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
                     m.trend_lead = secs(v);
@@ -181,7 +185,8 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
             hi: 0.95,
             get: |p| p.prediction.min_seasonal_strength.unwrap_or(0.0),
             set: |p, v| {
-                p.prediction.min_seasonal_strength = (v >= 0.01).then(|| (v * 100.0).round() / 100.0)
+                p.prediction.min_seasonal_strength =
+                    (v >= 0.01).then(|| (v * 100.0).round() / 100.0)
             },
         });
     }
@@ -320,7 +325,11 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         objective(s, req.objective) / scale
             + 50.0 * ((s.slo_violation_pct / 100.0 - aim).max(0.0) / aim)
     };
-    let mut best = (penalised(&base_score), req.policy.clone(), base_score.clone());
+    let mut best = (
+        penalised(&base_score),
+        req.policy.clone(),
+        base_score.clone(),
+    );
     let mut evaluations = 1usize;
     let mut failure: Option<SimError> = None;
     {

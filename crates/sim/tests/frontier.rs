@@ -75,7 +75,10 @@ fn the_frontier_gives_each_family_its_cheapest_setting_within_each_budget() {
     for (i, &b) in BUDGETS.iter().enumerate() {
         let budget = fr.budget_minutes(b);
         for p in fr.points.iter().filter(|p| p.violation_min <= budget) {
-            assert!(fr.bounds[i] <= p.instance_hours + 1e-9, "{p:?} under the bound");
+            assert!(
+                fr.bounds[i] <= p.instance_hours + 1e-9,
+                "{p:?} under the bound"
+            );
         }
     }
     // HPA at a higher target holds fewer instance-hours: the sweep moves along the knob.
@@ -87,7 +90,10 @@ fn the_frontier_gives_each_family_its_cheapest_setting_within_each_budget() {
     };
     assert!(hpa(90.0).instance_hours < hpa(30.0).instance_hours);
     let md = fr.markdown();
-    assert!(md.contains("| 0.1 % (0 min)") && md.contains("| 1.0 % (2 min)"), "{md}");
+    assert!(
+        md.contains("| 0.1 % (0 min)") && md.contains("| 1.0 % (2 min)"),
+        "{md}"
+    );
     let dir = std::env::temp_dir().join(format!("flexus-frontier-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let svg = dir.join("f.svg");

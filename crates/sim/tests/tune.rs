@@ -27,11 +27,14 @@ fn tune_recommends_a_policy_that_meets_the_budget_on_the_window_it_tuned_on_and_
     let (before, after) = &r.tuning;
     // The start point is kept unless something beats it on the penalised objective
     // (the search aims at SAFETY × the budget on the tuning window).
-    let within = |m: &flexus_sim::tune::Measured| {
-        m.violation_share <= 0.02 * flexus_sim::tune::SAFETY
-    };
+    let within =
+        |m: &flexus_sim::tune::Measured| m.violation_share <= 0.02 * flexus_sim::tune::SAFETY;
     if within(before) {
-        assert!(within(after) && after.cost <= before.cost + 1e-9, "{}", r.text());
+        assert!(
+            within(after) && after.cost <= before.cost + 1e-9,
+            "{}",
+            r.text()
+        );
     }
     // The recommendation validates and the report names every changed field.
     flexus_policy::CompiledPolicy::new(r.after.clone()).expect("recommendation validates");
@@ -56,8 +59,18 @@ fn too_short_a_history_is_refused_with_how_much_is_needed() {
         e.to_string(),
         "not enough history to tune: 30 minutes given, at least 45 needed (two thirds tune, the last third validates)"
     );
-    let bad = TuneRequest::new(worldcup_day(), f.clone(), default_policy(&f).expect("p"), 1.5);
-    assert!(tune(&bad).expect_err("budget").to_string().contains("budget"));
+    let bad = TuneRequest::new(
+        worldcup_day(),
+        f.clone(),
+        default_policy(&f).expect("p"),
+        1.5,
+    );
+    assert!(
+        tune(&bad)
+            .expect_err("budget")
+            .to_string()
+            .contains("budget")
+    );
 }
 
 #[test]

@@ -217,7 +217,11 @@ impl Forecaster {
             applied: false,
             would_add: 0,
             method: last.map(|f| method_name(f.method)),
-            fitted_at: st.predictor.refit.fitted_at.map(|t| rfc3339((t * 1000.0) as Millis)),
+            fitted_at: st
+                .predictor
+                .refit
+                .fitted_at
+                .map(|t| rfc3339((t * 1000.0) as Millis)),
             history_buckets: complete,
             note,
         };

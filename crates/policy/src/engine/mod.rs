@@ -325,8 +325,7 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
             // missing-data rule that holds the pool — say so.
             let any_value =
                 (0..p.metrics.len()).any(|i| signals::used_by(cp, i) && sig[i].value.is_some());
-            if (hold || block_in) && !any_value && run.value == current && run.bound_by.is_none()
-            {
+            if (hold || block_in) && !any_value && run.value == current && run.bound_by.is_none() {
                 run.bound_by = Some(BoundBy::MissingData);
                 run.steps.push(Step::MissingData {
                     from: current,

@@ -87,9 +87,9 @@ impl Predictor {
     /// Drops buckets older than the history window (plus one bucket); returns the
     /// start of the oldest kept bucket and whether anything was dropped.
     pub fn prune(&mut self, now: f64, settings: &PredictionSettings) -> (f64, bool) {
-        let keep_from = self.buckets.start_of(
-            now - settings.history_window.as_secs_f64() - self.buckets.length(),
-        );
+        let keep_from = self
+            .buckets
+            .start_of(now - settings.history_window.as_secs_f64() - self.buckets.length());
         let pruned = self
             .buckets
             .buckets()
@@ -107,10 +107,7 @@ impl Predictor {
         now: f64,
         settings: &PredictionSettings,
     ) -> Result<Option<FitRequest>, usize> {
-        if !self
-            .refit
-            .due(now, settings.refit_interval.as_secs_f64())
-        {
+        if !self.refit.due(now, settings.refit_interval.as_secs_f64()) {
             return Ok(None);
         }
         match self.buckets.fit_request(now, settings, BucketStat::Mean) {
@@ -141,12 +138,7 @@ impl Predictor {
         let lead = settings.lead_time.as_secs_f64();
         let ahead = buckets::peak_over(&self.refit, now, lead, self.buckets.length());
         let value = ahead.and_then(|a| {
-            settings.prediction_value(
-                a,
-                self.refit.value_at(now),
-                current,
-                self.seasonal_strength,
-            )
+            settings.prediction_value(a, self.refit.value_at(now), current, self.seasonal_strength)
         });
         PredictedValue { ahead, value }
     }
