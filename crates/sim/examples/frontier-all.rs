@@ -135,18 +135,7 @@ fn dominance(f: &Frontier) -> String {
     if d.is_empty() {
         "not dominated".into()
     } else {
-        let list: Vec<String> = d
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {:.0} % ({:.0} / {:.1})",
-                    p.family.name(),
-                    p.knob,
-                    p.violation_min,
-                    p.instance_hours
-                )
-            })
-            .collect();
+        let list: Vec<String> = d.iter().map(|p| p.label()).collect();
         format!("**dominated** by {}", list.join(", "))
     }
 }

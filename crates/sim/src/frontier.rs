@@ -139,6 +139,17 @@ impl Point {
         }
     }
 
+    /// `hpa 60.0 % (5 min, 1.7 h)`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} ({:.0} min, {:.1} h)",
+            self.family.name(),
+            knob_text(self),
+            self.violation_min,
+            self.instance_hours
+        )
+    }
+
     /// Whether `self` dominates `other`: no more violation minutes and no more
     /// instance-hours, and fewer of one.
     pub fn dominates(&self, other: &Point) -> bool {
@@ -370,18 +381,7 @@ impl Frontier {
         if dom.is_empty() {
             out.push_str("- the policy's default is dominated by no HPA or AWS TT setting\n");
         } else {
-            let list: Vec<String> = dom
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} {} ({:.0} min, {:.1} h)",
-                        p.family.name(),
-                        knob_text(p),
-                        p.violation_min,
-                        p.instance_hours
-                    )
-                })
-                .collect();
+            let list: Vec<String> = dom.iter().map(|p| p.label()).collect();
             let _ = writeln!(
                 out,
                 "- the policy's default is dominated by: {}",

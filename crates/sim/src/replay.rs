@@ -243,30 +243,11 @@ pub struct RunSeries {
     pub slo_met: Vec<bool>,
     /// What each tick added to the totals (for [`Run::window`]).
     #[serde(skip)]
-    pub ticks: Vec<TickTotals>,
+    pub ticks: Vec<RunTotals>,
 }
 
-/// What one tick added to a run's totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct TickTotals {
-    /// Money spent.
-    pub cost: f64,
-    /// Requests offered.
-    pub offered: f64,
-    /// Requests served within the SLO.
-    pub served_within_slo: f64,
-    /// Requests dropped.
-    pub dropped: f64,
-    /// Changes of the count.
-    pub actions: u32,
-    /// Launches.
-    pub launches: u32,
-    /// Reclaimed spot instances.
-    pub reclaimed: u32,
-}
-
-/// Totals of a run that are not derivable from the series.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Totals of a run that are not derivable from the series (also what one tick added).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct RunTotals {
     /// Money spent (flavor price units), per-second billing incl. boot.
     pub cost: f64,
@@ -299,6 +280,33 @@ pub struct Run {
     pub totals: RunTotals,
 }
 
+impl RunTotals {
+    /// Adds what `t` counted (decisions excepted: they are not kept per tick).
+    fn add(&mut self, t: &RunTotals) {
+        self.cost += t.cost;
+        self.offered += t.offered;
+        self.served_within_slo += t.served_within_slo;
+        self.dropped += t.dropped;
+        self.actions += t.actions;
+        self.launches += t.launches;
+        self.reclaimed += t.reclaimed;
+    }
+
+    /// What was counted since `before` (decisions excepted).
+    fn since(&self, before: &RunTotals) -> RunTotals {
+        RunTotals {
+            cost: self.cost - before.cost,
+            offered: self.offered - before.offered,
+            served_within_slo: self.served_within_slo - before.served_within_slo,
+            dropped: self.dropped - before.dropped,
+            actions: self.actions - before.actions,
+            launches: self.launches - before.launches,
+            reclaimed: self.reclaimed - before.reclaimed,
+            decisions: 0,
+        }
+    }
+}
+
 impl Run {
     /// The part of the run from tick `from` on, with its totals (decisions are not
     /// kept per tick and count the whole run). Scoring it measures an evaluation
@@ -311,13 +319,7 @@ impl Run {
             ..RunTotals::default()
         };
         for t in s.ticks.get(from..).unwrap_or_default() {
-            totals.cost += t.cost;
-            totals.offered += t.offered;
-            totals.served_within_slo += t.served_within_slo;
-            totals.dropped += t.dropped;
-            totals.actions += t.actions;
-            totals.launches += t.launches;
-            totals.reclaimed += t.reclaimed;
+            totals.add(t);
         }
         Run {
             policy: self.policy.clone(),
@@ -502,7 +504,7 @@ pub fn run(
     for (k, &d) in demand.iter().enumerate() {
         let now = k as f64 * tick;
         let mut changed = false;
-        let before_tick = totals.clone();
+        let before_tick = totals;
         // 1. Spot reclamation.
         if p_reclaim > 0.0 {
             let before = instances.len();
@@ -596,15 +598,7 @@ pub fn run(
         series.supply.push(view.ready);
         series.billed.push(view.total());
         series.slo_met.push(pm.slo_met);
-        series.ticks.push(TickTotals {
-            cost: totals.cost - before_tick.cost,
-            offered: totals.offered - before_tick.offered,
-            served_within_slo: totals.served_within_slo - before_tick.served_within_slo,
-            dropped: totals.dropped - before_tick.dropped,
-            actions: totals.actions - before_tick.actions,
-            launches: totals.launches - before_tick.launches,
-            reclaimed: totals.reclaimed - before_tick.reclaimed,
-        });
+        series.ticks.push(totals.since(&before_tick));
 
         // Monitoring accumulation.
         acc.time += tick;

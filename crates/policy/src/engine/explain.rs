@@ -291,22 +291,14 @@ impl fmt::Display for Step {
                 rule,
                 metric,
                 why,
-            } if from == to => write!(
-                f,
-                "missing data of {metric} ({}) holds {to}: {why}",
-                rule_name(*rule)
-            ),
-            Step::MissingData {
-                from,
-                to,
-                rule,
-                metric,
-                why,
-            } => write!(
-                f,
-                "missing data of {metric} ({}) keeps {to} instead of {from}: {why}",
-                rule_name(*rule)
-            ),
+            } => {
+                write!(f, "missing data of {metric} ({}) ", rule_name(*rule))?;
+                if from == to {
+                    write!(f, "holds {to}: {why}")
+                } else {
+                    write!(f, "keeps {to} instead of {from}: {why}")
+                }
+            }
             Step::Warmup { pending } => {
                 write!(
                     f,
