@@ -26,31 +26,23 @@ use std::time::{Duration, Instant};
 use flexus_api::PredictionRecord;
 use flexus_policy as fp;
 use flexus_policy::forecast::Method;
-use flexus_policy::forecast::buckets::{self, Buckets};
-use flexus_policy::forecast::predictor::Predictor;
+use flexus_policy::forecast::buckets::{Bucket, Buckets};
+use flexus_policy::forecast::predictor::{MAX_SAMPLE_S, Predictor};
 
 use super::PoolKey;
 use crate::clock::{Millis, rfc3339};
 use crate::store::{ForecastHeader, PushedPoint, Store, StoreError};
 
 /// Forecast resolution (s).
-pub const BUCKET_S: f64 = buckets::DEFAULT_BUCKET_S;
-use flexus_policy::forecast::predictor::MAX_SAMPLE_S;
+pub const BUCKET_S: f64 = flexus_policy::forecast::buckets::DEFAULT_BUCKET_S;
 
 /// One pool's forecaster state.
 #[derive(Debug)]
 struct PoolForecast {
     metric: String,
-    /// flexus-policy's prediction path (the simulator runs the same one).
+    /// flexus-policy's prediction path (the simulator runs the same one): buckets,
+    /// refit schedule, seasonal strength, the policy's rules on the forecast.
     predictor: Predictor,
-}
-
-impl PoolForecast {
-    fn last_sample_ms(&self) -> Option<Millis> {
-        self.predictor
-            .last_sample
-            .map(|t| (t * 1000.0).round() as Millis)
-    }
 }
 
 /// What the forecaster gives one pass.
@@ -125,21 +117,9 @@ impl Forecaster {
             Some(st) if st.metric == metric => (st, false),
             _ => load(store, key, &metric).await?,
         };
-
-        // 1. New samples into the history.
-        let default_period = policy
-            .evaluation_interval
-            .as_secs_f64()
-            .clamp(1.0, MAX_SAMPLE_S);
-        let changed = st.predictor.ingest(
-            samples
-                .iter()
-                .filter(|s| s.metric == metric && s.at <= now)
-                .map(|s| (secs(s.at), s.value)),
-            default_period,
-        );
-        let now_s = secs(now);
-        let (keep_from, pruned) = st.predictor.prune(now_s, p);
+        // 1. New samples into the history, kept in the store.
+        let changed = st.take_in(samples, policy, now);
+        let (keep_from, pruned) = st.predictor.prune(secs(now), p);
         if !changed.is_empty() || pruned || reset {
             let header = ForecastHeader {
                 metric: metric.clone(),
@@ -150,62 +130,118 @@ impl Forecaster {
                 .put_forecast(&key.ns, &key.name, &header, &changed, keep_from, reset)
                 .await?;
         }
-
         // 2. Refit on schedule, off the async workers.
-        let mut fit = None;
-        let mut note = None;
-        let complete = st.predictor.buckets.complete(now_s).len() as u32;
-        match st.predictor.fit_request(now_s, p) {
-            Ok(Some(req)) => {
-                let started = Instant::now();
-                let joined = tokio::task::spawn_blocking(move || {
-                    let r = req.run();
-                    (req, r)
-                })
-                .await;
-                let took = started.elapsed();
-                match joined {
-                    Ok((req, Ok(f))) => {
-                        tracing::debug!(pool = %key, points = req.y.len(), method = ?f.method,
-                            took_ms = took.as_secs_f64() * 1e3, "forecast refitted");
-                        st.predictor.store_fit(now_s, &req, f);
-                        fit = Some(took);
-                    }
-                    Ok((_, Err(e))) => note = Some(format!("forecast failed: {e}")),
-                    Err(e) => note = Some(format!("forecast task failed: {e}")),
-                }
-            }
-            Ok(None) => {}
-            Err(_) => {
-                note = Some(format!(
-                    "waiting for history: {complete} of 2 complete {}-minute buckets of {metric}",
-                    (BUCKET_S / 60.0) as u32
-                ))
-            }
-        }
+        let (fit, note) = st.refit_if_due(key, p, now).await;
+        // 3. The value for decide().
+        let outcome = st.forecast(p, samples, now, fit, note);
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), st);
+        Ok(outcome)
+    }
+}
 
-        // 3. The value for decide(): the policy's rules on the forecast (seasonality
-        // gate, relative rise), as in the simulator.
+impl PoolForecast {
+    fn last_sample_ms(&self) -> Option<Millis> {
+        self.predictor
+            .last_sample
+            .map(|t| (t * 1000.0).round() as Millis)
+    }
+
+    /// Adds the new samples (newer than the newest taken in) to the buckets; returns
+    /// the buckets they changed.
+    fn take_in(
+        &mut self,
+        samples: &[PushedPoint],
+        policy: &fp::Policy,
+        now: Millis,
+    ) -> Vec<Bucket> {
+        let first_period = policy
+            .evaluation_interval
+            .as_secs_f64()
+            .clamp(1.0, MAX_SAMPLE_S);
+        self.predictor.ingest(
+            samples
+                .iter()
+                .filter(|s| s.metric == self.metric && s.at <= now)
+                .map(|s| (secs(s.at), s.value)),
+            first_period,
+        )
+    }
+
+    /// Refits when `refit_interval` has passed (or after a restart) on a blocking
+    /// thread; returns how long the fit took, and a note when there was none.
+    async fn refit_if_due(
+        &mut self,
+        key: &PoolKey,
+        p: &fp::PredictionSettings,
+        now: Millis,
+    ) -> (Option<Duration>, Option<String>) {
+        let now_s = secs(now);
+        let req = match self.predictor.fit_request(now_s, p) {
+            Ok(Some(req)) => req,
+            Ok(None) => return (None, None),
+            Err(complete) => {
+                let note = format!(
+                    "waiting for history: {complete} of 2 complete {}-minute buckets of {}",
+                    (BUCKET_S / 60.0) as u32,
+                    self.metric
+                );
+                return (None, Some(note));
+            }
+        };
+        let started = Instant::now();
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = req.run();
+            (req, r)
+        })
+        .await;
+        let took = started.elapsed();
+        match joined {
+            Ok((req, Ok(f))) => {
+                tracing::debug!(pool = %key, points = req.y.len(), method = ?f.method,
+                    took_ms = took.as_secs_f64() * 1e3, "forecast refitted");
+                self.predictor.store_fit(now_s, &req, f);
+                (Some(took), None)
+            }
+            Ok((_, Err(e))) => (None, Some(format!("forecast failed: {e}"))),
+            Err(e) => (None, Some(format!("forecast task failed: {e}"))),
+        }
+    }
+
+    /// The highest forecast over `[now, now + lead_time]` after the policy's rules on
+    /// it (seasonality gate, relative rise, as in the simulator), and its record.
+    fn forecast(
+        &self,
+        p: &fp::PredictionSettings,
+        samples: &[PushedPoint],
+        now: Millis,
+        fit: Option<Duration>,
+        mut note: Option<String>,
+    ) -> Outcome {
+        let now_s = secs(now);
+        let metric = &self.metric;
+        let lead = p.lead_time.as_secs_f64();
         let current = samples
             .iter()
-            .filter(|s| s.metric == metric && s.at <= now && s.value.is_finite())
+            .filter(|s| &s.metric == metric && s.at <= now && s.value.is_finite())
             .max_by_key(|s| s.at)
             .map(|s| s.value);
-        let predicted = st.predictor.value(now_s, p, current);
+        let predicted = self.predictor.value(now_s, p, current);
         let (ahead, value) = (predicted.ahead, predicted.value);
-        let lead = p.lead_time.as_secs_f64();
         if ahead.is_none() && note.is_none() {
             note = Some("the last fit does not cover now + lead_time".into());
         }
         if ahead.is_some() && value.is_none() && note.is_none() {
             note = Some(format!(
                 "forecast level not used: seasonal strength {} below min_seasonal_strength",
-                st.predictor
+                self.predictor
                     .seasonal_strength
                     .map_or_else(|| "unknown".to_owned(), |x| format!("{x:.2}"))
             ));
         }
-        let last = st.predictor.refit.last.as_ref();
+        let last = self.predictor.refit.last.as_ref();
         if note.is_none() {
             note = last.and_then(|f| f.fallback_reason.clone());
         }
@@ -217,27 +253,23 @@ impl Forecaster {
             applied: false,
             would_add: 0,
             method: last.map(|f| method_name(f.method)),
-            fitted_at: st
+            fitted_at: self
                 .predictor
                 .refit
                 .fitted_at
                 .map(|t| rfc3339((t * 1000.0) as Millis)),
-            history_buckets: complete,
+            history_buckets: self.predictor.buckets.complete(now_s).len() as u32,
             note,
         };
         let prediction = value.map(|v| fp::Prediction {
             at: fp::Timestamp(now + (lead * 1000.0) as Millis),
             values: vec![(metric.clone(), v)],
         });
-        self.pools
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone(), st);
-        Ok(Outcome {
+        Outcome {
             prediction,
             fit,
             record: Some(record),
-        })
+        }
     }
 }
 
