@@ -70,8 +70,7 @@ impl Context {
             if matches!(m.source, fp::MetricSource::Push) {
                 // Every pushed datapoint within the metric's window; the engine
                 // aggregates and applies the staleness rule.
-                let from =
-                    now - m.lookback(policy.evaluation_interval).as_millis() as i64 - 60_000;
+                let from = now - m.lookback(policy.evaluation_interval).as_millis() as i64 - 60_000;
                 out.extend(
                     pushed
                         .iter()
