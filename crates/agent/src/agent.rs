@@ -116,6 +116,7 @@ impl Agent {
             telemetry,
             ready,
             cloud_probe: Arc::default(),
+            tune_jobs: Arc::default(),
         };
         Ok(Self {
             state,

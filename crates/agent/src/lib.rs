@@ -18,6 +18,7 @@
 //! - [`probe`]: whether the cloud answers and accepts the credentials (`/readyz`, `check-config`).
 //! - [`agent`]: wiring — `run(config, listener, shutdown)`.
 //! - [`cli`]: table rendering for the CLI subcommands.
+//! - [`tuner`]: tune jobs — flexus-sim's tuner on a pool's recorded history, polled by the client.
 
 pub mod agent;
 pub mod cli;
@@ -29,3 +30,4 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tuner;

@@ -43,6 +43,7 @@ async fn api() -> Api {
         telemetry: Arc::new(Telemetry::new()),
         ready: Arc::new(AtomicBool::new(true)),
         cloud_probe: Arc::default(),
+        tune_jobs: Arc::default(),
     };
     Api {
         state,
