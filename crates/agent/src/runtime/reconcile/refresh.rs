@@ -67,10 +67,10 @@ fn is_requested(id: &str) -> bool {
 }
 
 /// The refresh's step for a pool of `desired` instances, after this pass's scale action
-/// (`removed` instances going, `launched` asked for): launch up to `max_surge` above
-/// `desired` (never more current-template instances than `desired`), then retire
-/// outdated instances — every one not ready yet, then the oldest ready ones while the
-/// ready count stays at or above the minimum. Ready ones only when `retire_ready` (not while
+/// (`removed` instances going, `launched` asked for): retire outdated instances —
+/// every one not ready yet, then the oldest ready ones while the ready count stays at
+/// or above the minimum — then launch replacements up to `max_surge` above `desired`
+/// (never more current-template instances than `desired`). Ready ones only when `retire_ready` (not while
 /// the cloud refuses creates: their replacements could not come).
 pub(super) fn plan(
     cfg: &InstanceRefresh,
@@ -106,10 +106,6 @@ pub(super) fn plan(
             min_healthy,
         };
     }
-    let launch = (desired + cfg.max_surge)
-        .saturating_sub(live)
-        .min(desired.saturating_sub(new_live));
-    let waiting = (new_live + launch).saturating_sub(new_ready);
     // Outdated instances not ready yet cost no ready capacity; ready ones go while the
     // ready count stays at the minimum or above.
     let ready = listed
@@ -134,6 +130,11 @@ pub(super) fn plan(
         }
         retire.push(c.id.clone());
     }
+    // Replacements in the same pass, for what stays and what was just retired.
+    let launch = (desired + cfg.max_surge)
+        .saturating_sub(live - retire.len() as u32)
+        .min(desired.saturating_sub(new_live));
+    let waiting = (new_live + launch).saturating_sub(new_ready);
     Plan {
         outdated_left: outdated_total - retire.len() as u32,
         retire,
@@ -427,10 +428,10 @@ mod tests {
     fn a_first_batch_surges_then_retires_only_within_the_minimum_healthy_share() {
         // 10 outdated and ready, 90 % → 9 must stay ready; surge 2.
         let p = plan(&cfg(90, 2), &pool(old_ready(10), 0), 10, &[], 0, true);
-        assert_eq!(p.launch, 2);
         assert_eq!(p.min_healthy, 9);
         assert_eq!(p.retire, vec!["old-0"], "one may go: 10 ready − 1 = 9");
-        assert_eq!(p.waiting, 2);
+        assert_eq!(p.launch, 3, "its replacement and the 2 of the surge");
+        assert_eq!(p.waiting, 3);
         assert_eq!(p.outdated_left, 9);
     }
 
@@ -447,14 +448,14 @@ mod tests {
             vec!["old-0"],
             "the replacement is ready: the oldest goes"
         );
-        assert_eq!(p.launch, 0, "surge is used up until the retire lands");
+        assert_eq!(p.launch, 1, "the next replacement in the same pass");
     }
 
     #[test]
     fn without_surge_one_outdated_instance_goes_first_even_at_full_health() {
         let p = plan(&cfg(100, 0), &pool(old_ready(3), 0), 3, &[], 0, true);
-        assert_eq!(p.launch, 0);
         assert_eq!(p.retire, vec!["old-0"]);
+        assert_eq!(p.launch, 1, "its replacement, within the desired count");
         assert_eq!(p.min_healthy, 2);
     }
 
