@@ -15,6 +15,7 @@
 //! - [`runtime`]: scheduler + runner; [`runtime::reconcile`] the pass (observe → decide →
 //!   act → record); [`runtime::sources`] Cloud Eye / Prometheus / Redis readers.
 //! - [`telemetry`]: the agent's Prometheus metrics.
+//! - [`cost`]: usage recorder (its own task), cost report, replayed recommendations.
 //! - [`agent`]: wiring — `run(config, listener, shutdown)`.
 //! - [`cli`]: table rendering for the CLI subcommands.
 
@@ -22,6 +23,7 @@ pub mod agent;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cost;
 pub mod openapi;
 pub mod runtime;
 pub mod server;
