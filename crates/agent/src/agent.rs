@@ -64,6 +64,8 @@ pub fn cloud_client(config: &Config) -> Result<Arc<dyn Cloud>, flexus_cloud::Clo
 pub struct Agent {
     pub state: AppState,
     pub runtime: Runtime,
+    /// Tasks of their own beside the runtime (usage recorder, advisor).
+    pub operator: crate::web::OperatorTasks,
 }
 
 impl Agent {
@@ -105,6 +107,8 @@ impl Agent {
             config.reconcile.clone(),
             ready.clone(),
         ));
+        let (operator, tasks) =
+            crate::web::Operator::assemble(config, store.clone(), clock.clone(), telemetry.clone());
         let state = AppState {
             store,
             clock,
@@ -112,10 +116,12 @@ impl Agent {
             runtime: handle,
             telemetry,
             ready,
+            operator,
         };
         Ok(Self {
             state,
             runtime: Runtime::new(ctx, inbox),
+            operator: tasks,
         })
     }
 
@@ -126,6 +132,7 @@ impl Agent {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), StartError> {
+        let operator = self.operator.spawn(shutdown.clone());
         let app = router(self.state.clone());
         let s = shutdown.clone();
         let server = tokio::spawn(async move {
@@ -134,6 +141,7 @@ impl Agent {
                 .await
         });
         self.runtime.run(shutdown.clone()).await;
+        operator.await;
         match server.await {
             Ok(r) => r?,
             Err(e) => tracing::error!(error = %e, "http server task failed"),

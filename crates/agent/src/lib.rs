@@ -16,9 +16,12 @@
 //!   act → record); [`runtime::sources`] Cloud Eye / Prometheus / Redis readers.
 //! - [`telemetry`]: the agent's Prometheus metrics.
 //! - [`cost`]: usage recorder (its own task), cost report, replayed recommendations.
+//! - [`advisor`]: the DeepSeek advisor (its own task; proposals checked and replayed).
+//! - [`web`]: the dashboard (embedded assets) and the cost/usage/advice API.
 //! - [`agent`]: wiring — `run(config, listener, shutdown)`.
 //! - [`cli`]: table rendering for the CLI subcommands.
 
+pub mod advisor;
 pub mod agent;
 pub mod cli;
 pub mod clock;
@@ -29,3 +32,4 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod web;

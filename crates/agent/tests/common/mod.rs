@@ -158,6 +158,8 @@ pub fn config(store: &Path, emu_url: &str) -> Config {
             job_poll: Duration::from_secs(2),
             ..ReconcileConfig::default()
         },
+        cost: Default::default(),
+        advisor: Default::default(),
     }
 }
 
