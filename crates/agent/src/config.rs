@@ -450,7 +450,8 @@ impl Config {
             ));
         }
         let cost = crate::cost::CostConfig::from_raw(&raw.cost, &mut problems);
-        let advisor = crate::advisor::AdvisorConfig::from_raw(&raw.advisor, base_dir, &env, &mut problems);
+        let advisor =
+            crate::advisor::AdvisorConfig::from_raw(&raw.advisor, base_dir, &env, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 path: name.to_owned(),

@@ -19,8 +19,8 @@ use flexus_policy::forecast::buckets::Bucket;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use crate::cost::stored::{UsageHour, UsageSample, UsageScope};
 use crate::cost::stored;
+pub use crate::cost::stored::{UsageHour, UsageSample, UsageScope};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

@@ -159,8 +159,14 @@ impl Telemetry {
 
     pub fn set_pool_cost(&self, pool: &str, per_hour: f64, idle_ratio: f64) {
         let l = PoolLabel { pool: pool.into() };
-        self.operator.pool_cost_per_hour.get_or_create(&l).set(per_hour);
-        self.operator.pool_idle_ratio.get_or_create(&l).set(idle_ratio);
+        self.operator
+            .pool_cost_per_hour
+            .get_or_create(&l)
+            .set(per_hour);
+        self.operator
+            .pool_idle_ratio
+            .get_or_create(&l)
+            .set(idle_ratio);
     }
 
     pub fn forget_pool_cost(&self, pool: &str) {

@@ -235,7 +235,10 @@ impl Client {
         ns: &str,
         window: Option<&str>,
     ) -> Result<CostReport, ClientError> {
-        let q: Vec<(&str, String)> = window.map(|w| ("window", w.to_owned())).into_iter().collect();
+        let q: Vec<(&str, String)> = window
+            .map(|w| ("window", w.to_owned()))
+            .into_iter()
+            .collect();
         self.request::<_, ()>(Method::GET, &namespace_cost_path(ns), &q, None)
             .await
     }
@@ -263,7 +266,10 @@ impl Client {
         name: &str,
         window: Option<&str>,
     ) -> Result<UsageSeries, ClientError> {
-        let q: Vec<(&str, String)> = window.map(|w| ("window", w.to_owned())).into_iter().collect();
+        let q: Vec<(&str, String)> = window
+            .map(|w| ("window", w.to_owned()))
+            .into_iter()
+            .collect();
         self.request::<_, ()>(Method::GET, &pool_usage_path(ns, name), &q, None)
             .await
     }

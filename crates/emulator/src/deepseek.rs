@@ -122,9 +122,12 @@ impl DeepSeek {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn count_call(&self) {
+        self.lock().calls += 1;
+    }
+
     fn next_behaviour(&self) -> Option<Behaviour> {
         let mut g = self.lock();
-        g.calls += 1;
         let front = g.script.front_mut()?;
         let b = front.behaviour.clone();
         front.times = front.times.saturating_sub(1);
@@ -251,13 +254,7 @@ struct Request {
 /// 422 for parameter values.
 fn validate(body: &[u8]) -> Result<Request, Response> {
     let bad = |m: String| error(StatusCode::BAD_REQUEST, "invalid_request_error", m);
-    let invalid = |m: String| {
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request_error",
-            m,
-        )
-    };
+    let invalid = |m: String| error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", m);
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("Failed to deserialize the JSON body: {e}")))?;
     let model = v["model"]
@@ -354,14 +351,10 @@ pub fn advise(summary: &Value) -> (String, Value) {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let first = metrics
-        .iter()
-        .position(|m| m["target"].as_f64().is_some());
+    let first = metrics.iter().position(|m| m["target"].as_f64().is_some());
     let Some(i) = first else {
         return (
-            format!(
-                "{pool}: its policy has no metric with a target, so there is nothing to tune."
-            ),
+            format!("{pool}: its policy has no metric with a target, so there is nothing to tune."),
             json!({}),
         );
     };
@@ -453,6 +446,7 @@ fn completion(req: &Request, content: String, finish: &str) -> Value {
 
 async fn completions(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Bytes) -> Response {
     let ds = emu.deepseek();
+    ds.count_call();
     if let Err(r) = bearer_ok(ds, &headers) {
         return r;
     }
@@ -516,23 +510,20 @@ async fn completions(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byt
 fn slow_body(answer: Option<String>, seconds: f64, keepalive: f64) -> Response {
     let every = Duration::from_secs_f64(keepalive.clamp(0.01, 60.0));
     let until = tokio::time::Instant::now() + Duration::from_secs_f64(seconds.clamp(0.0, 600.0));
-    let stream = futures_util::stream::unfold(
-        (answer, false),
-        move |(answer, done)| async move {
-            if done {
-                return None;
-            }
-            let now = tokio::time::Instant::now();
-            if now < until {
-                tokio::time::sleep(every.min(until - now)).await;
-                return Some((
-                    Ok::<_, std::convert::Infallible>(Bytes::from_static(b"\n")),
-                    (answer, false),
-                ));
-            }
-            answer.map(|a| (Ok(Bytes::from(a)), (None, true)))
-        },
-    );
+    let stream = futures_util::stream::unfold((answer, false), move |(answer, done)| async move {
+        if done {
+            return None;
+        }
+        let now = tokio::time::Instant::now();
+        if now < until {
+            tokio::time::sleep(every.min(until - now)).await;
+            return Some((
+                Ok::<_, std::convert::Infallible>(Bytes::from_static(b"\n")),
+                (answer, false),
+            ));
+        }
+        answer.map(|a| (Ok(Bytes::from(a)), (None, true)))
+    });
     (
         [(header::CONTENT_TYPE, "application/json")],
         Body::from_stream(stream),
@@ -621,7 +612,10 @@ mod tests {
 
     #[test]
     fn a_mostly_idle_pool_is_advised_a_higher_target_and_a_healthy_one_nothing() {
-        assert_eq!(advise(&summary(0.0, 50.0)).1["metrics"][0]["target"], json!(69.0));
+        assert_eq!(
+            advise(&summary(0.0, 50.0)).1["metrics"][0]["target"],
+            json!(69.0)
+        );
         assert_eq!(advise(&summary(0.0, 10.0)).1, json!({}));
     }
 
@@ -638,7 +632,9 @@ mod tests {
             400
         );
         assert_eq!(
-            status(json!({"model": "deepseek-chat", "messages": [{"role": "robot", "content": "x"}]})),
+            status(
+                json!({"model": "deepseek-chat", "messages": [{"role": "robot", "content": "x"}]})
+            ),
             422
         );
         assert_eq!(

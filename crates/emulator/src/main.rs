@@ -68,7 +68,11 @@ struct Args {
     seed: u64,
     /// API key the DeepSeek-compatible stand-in accepts (repeatable; default: the
     /// public local test key `sk-flexus-emulator-0000000000000000`).
-    #[arg(long = "deepseek-key", env = "FLEXUS_EMULATOR_DEEPSEEK_KEY", hide_env_values = true)]
+    #[arg(
+        long = "deepseek-key",
+        env = "FLEXUS_EMULATOR_DEEPSEEK_KEY",
+        hide_env_values = true
+    )]
     deepseek_keys: Vec<String>,
     /// Starting balance of the DeepSeek stand-in, in tokens (402 once spent).
     #[arg(long, default_value_t = 10_000_000)]

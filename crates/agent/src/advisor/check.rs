@@ -37,7 +37,10 @@ const INJECTION_MARKERS: &[&str] = &[
 
 fn suspicious(text: &str) -> Option<&'static str> {
     let lower = text.to_lowercase();
-    INJECTION_MARKERS.iter().copied().find(|m| lower.contains(m))
+    INJECTION_MARKERS
+        .iter()
+        .copied()
+        .find(|m| lower.contains(m))
 }
 
 /// RFC 7386 JSON merge patch.
@@ -72,9 +75,13 @@ fn strings(v: &Value, out: &mut Vec<String>) {
 
 /// Checks the model's `content` against the pool's current policy and spec.
 pub fn check(content: &str, current: &fp::Policy, pool: &PoolSpec) -> Result<Checked, String> {
-    let v: Value = serde_json::from_str(content.trim()).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let v: Value =
+        serde_json::from_str(content.trim()).map_err(|e| format!("the answer is not JSON: {e}"))?;
     let obj = v.as_object().ok_or("the answer is not a JSON object")?;
-    if let Some(k) = obj.keys().find(|k| !["explanation", "policy_patch"].contains(&k.as_str())) {
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["explanation", "policy_patch"].contains(&k.as_str()))
+    {
         return Err(format!("the answer has an unexpected field {k:?}"));
     }
     let explanation = obj
@@ -87,19 +94,28 @@ pub fn check(content: &str, current: &fp::Policy, pool: &PoolSpec) -> Result<Che
         return Err("the explanation is empty".into());
     }
     if explanation.chars().count() > MAX_EXPLANATION {
-        return Err(format!("the explanation is longer than {MAX_EXPLANATION} characters"));
+        return Err(format!(
+            "the explanation is longer than {MAX_EXPLANATION} characters"
+        ));
     }
     if let Some(m) = suspicious(&explanation) {
-        return Err(format!("the explanation carries instructions or links ({m:?}): possible prompt injection"));
+        return Err(format!(
+            "the explanation carries instructions or links ({m:?}): possible prompt injection"
+        ));
     }
-    let patch = obj.get("policy_patch").cloned().unwrap_or(Value::Object(Map::new()));
+    let patch = obj
+        .get("policy_patch")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
     let Some(p) = patch.as_object() else {
         return Err("policy_patch is not a JSON object".into());
     };
     let mut texts = Vec::new();
     strings(&patch, &mut texts);
     if let Some(m) = texts.iter().find_map(|t| suspicious(t)) {
-        return Err(format!("policy_patch carries instructions or links ({m:?}): possible prompt injection"));
+        return Err(format!(
+            "policy_patch carries instructions or links ({m:?}): possible prompt injection"
+        ));
     }
     if p.is_empty() {
         return Ok(Checked {
@@ -110,7 +126,8 @@ pub fn check(content: &str, current: &fp::Policy, pool: &PoolSpec) -> Result<Che
     }
     let mut merged = serde_json::to_value(current).map_err(|e| e.to_string())?;
     merge_patch(&mut merged, &patch);
-    let proposed = fp::parse_json(&merged.to_string()).map_err(|d| format!("the proposed policy does not match the policy schema: {d}"))?;
+    let proposed = fp::parse_json(&merged.to_string())
+        .map_err(|d| format!("the proposed policy does not match the policy schema: {d}"))?;
     proposed
         .validate()
         .map_err(|d| format!("the proposed policy is invalid: {d}"))?;
@@ -134,11 +151,20 @@ fn safe(current: &fp::Policy, proposed: &fp::Policy, pool: &PoolSpec) -> Result<
     let signals = |p: &fp::Policy| -> Vec<Value> {
         p.metrics
             .iter()
-            .map(|m| serde_json::json!([m.name, m.kind, serde_json::to_value(&m.source).unwrap_or_default()]))
+            .map(|m| {
+                serde_json::json!([
+                    m.name,
+                    m.kind,
+                    serde_json::to_value(&m.source).unwrap_or_default()
+                ])
+            })
             .collect()
     };
     if signals(current) != signals(proposed) {
-        return Err("unsafe: the proposal changes which signals are read (metric names, kinds or sources)".into());
+        return Err(
+            "unsafe: the proposal changes which signals are read (metric names, kinds or sources)"
+                .into(),
+        );
     }
     if current.enabled != proposed.enabled || current.dry_run != proposed.dry_run {
         return Err("unsafe: the proposal switches the policy on or off or out of dry-run".into());
@@ -180,7 +206,12 @@ mod tests {
     fn schema_errors_bounds_outside_the_pool_and_new_sources_are_refused_with_a_reason() {
         let e = check(&answer(json!({"bogus_field": 1})), &policy(), &pool()).unwrap_err();
         assert!(e.contains("policy schema"), "{e}");
-        let e = check(&answer(json!({"bounds": {"min": 1, "max": 1000}})), &policy(), &pool()).unwrap_err();
+        let e = check(
+            &answer(json!({"bounds": {"min": 1, "max": 1000}})),
+            &policy(),
+            &pool(),
+        )
+        .unwrap_err();
         assert!(e.starts_with("unsafe: bounds 1..1000"), "{e}");
         let e = check(
             &answer(json!({"metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "prometheus", "query": "up"}, "target": 50}]})),

@@ -84,11 +84,19 @@ impl LlmClient {
     }
 
     fn url(&self) -> String {
-        format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'))
+        format!(
+            "{}/chat/completions",
+            self.config.base_url.trim_end_matches('/')
+        )
     }
 
     /// Ask once per attempt until an answer, a final error, or the deadline.
-    pub async fn complete(&self, system: &str, user: &str, json_mode: bool) -> Result<Completion, LlmError> {
+    pub async fn complete(
+        &self,
+        system: &str,
+        user: &str,
+        json_mode: bool,
+    ) -> Result<Completion, LlmError> {
         let deadline = self.config.timeout;
         match tokio::time::timeout(deadline, self.attempts(system, user, json_mode)).await {
             Ok(r) => r,
@@ -96,7 +104,12 @@ impl LlmClient {
         }
     }
 
-    async fn attempts(&self, system: &str, user: &str, json_mode: bool) -> Result<Completion, LlmError> {
+    async fn attempts(
+        &self,
+        system: &str,
+        user: &str,
+        json_mode: bool,
+    ) -> Result<Completion, LlmError> {
         let mut body = json!({
             "model": self.config.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
@@ -115,7 +128,9 @@ impl LlmClient {
                 tokio::time::sleep(wait).await;
             }
             match self.once(&body).await {
-                Ok((status, text)) if (200..300).contains(&status) => return parse(&text, json_mode),
+                Ok((status, text)) if (200..300).contains(&status) => {
+                    return parse(&text, json_mode);
+                }
                 Ok((401, text)) => return Err(LlmError::Unauthorized(error_message(&text))),
                 Ok((402, text)) => return Err(LlmError::InsufficientBalance(error_message(&text))),
                 Ok((status, text)) if retryable(status) => {
@@ -138,8 +153,11 @@ impl LlmClient {
     }
 
     async fn once(&self, body: &Value) -> Result<(u16, String), String> {
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.config.api_key.expose()))
-            .map_err(|_| "the api key contains characters not allowed in a header".to_owned())?;
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!(
+            "Bearer {}",
+            self.config.api_key.expose()
+        ))
+        .map_err(|_| "the api key contains characters not allowed in a header".to_owned())?;
         auth.set_sensitive(true);
         let r = self
             .http
@@ -150,14 +168,18 @@ impl LlmClient {
             .await
             .map_err(|e| format!("transport: {}", e.without_url()))?;
         let status = r.status().as_u16();
-        let text = r.text().await.map_err(|e| format!("reading the answer: {}", e.without_url()))?;
+        let text = r
+            .text()
+            .await
+            .map_err(|e| format!("reading the answer: {}", e.without_url()))?;
         Ok((status, text))
     }
 }
 
 /// The content of a completion body (leading keep-alive blank lines skipped).
 pub fn parse(text: &str, json_mode: bool) -> Result<Completion, LlmError> {
-    let v: Value = serde_json::from_str(text.trim_start()).map_err(|e| LlmError::Malformed(e.to_string()))?;
+    let v: Value =
+        serde_json::from_str(text.trim_start()).map_err(|e| LlmError::Malformed(e.to_string()))?;
     let choice = &v["choices"][0];
     if choice.is_null() {
         return Err(LlmError::Malformed("no choices".into()));
@@ -166,11 +188,17 @@ pub fn parse(text: &str, json_mode: bool) -> Result<Completion, LlmError> {
     if choice["finish_reason"].as_str() == Some("length") {
         return Err(LlmError::Truncated);
     }
-    let content = choice["message"]["content"].as_str().unwrap_or_default().to_owned();
+    let content = choice["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if content.trim().is_empty() || (json_mode && content.trim() == "{}") {
         return Err(LlmError::EmptyContent);
     }
-    Ok(Completion { content, total_tokens })
+    Ok(Completion {
+        content,
+        total_tokens,
+    })
 }
 
 #[cfg(test)]
@@ -189,7 +217,8 @@ mod tests {
         );
         let empty = "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"stop\"}]}";
         assert_eq!(parse(empty, true), Err(LlmError::EmptyContent));
-        let cut = "{\"choices\":[{\"message\":{\"content\":\"{\\\"a\"},\"finish_reason\":\"length\"}]}";
+        let cut =
+            "{\"choices\":[{\"message\":{\"content\":\"{\\\"a\"},\"finish_reason\":\"length\"}]}";
         assert_eq!(parse(cut, true), Err(LlmError::Truncated));
         assert!(matches!(parse("<html>", true), Err(LlmError::Malformed(_))));
     }

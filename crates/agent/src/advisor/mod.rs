@@ -91,7 +91,10 @@ fn dur(field: &str, v: &Option<String>, d: Duration, problems: &mut Vec<String>)
         None => d,
         Some(Ok(x)) if x > Duration::ZERO => x,
         Some(_) => {
-            problems.push(format!("{field}: {:?} is not a positive duration like \"60s\"", v.as_deref().unwrap_or_default()));
+            problems.push(format!(
+                "{field}: {:?} is not a positive duration like \"60s\"",
+                v.as_deref().unwrap_or_default()
+            ));
             d
         }
     }
@@ -100,7 +103,12 @@ fn dur(field: &str, v: &Option<String>, d: Duration, problems: &mut Vec<String>)
 impl AdvisorConfig {
     /// Validate `[advisor]`; `env` resolves `api_key_env`, a relative `api_key_file` is
     /// taken from `base_dir`. The key itself never appears in a problem.
-    pub fn from_raw(raw: &RawAdvisorConfig, base_dir: &std::path::Path, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
+    pub fn from_raw(
+        raw: &RawAdvisorConfig,
+        base_dir: &std::path::Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Self {
         let d = Self::default();
         let enabled = raw.enabled.unwrap_or(false);
         let api_key = match (&raw.api_key_env, &raw.api_key_file) {
@@ -112,13 +120,19 @@ impl AdvisorConfig {
                 Some(k) => Some(Secret::new(k.trim())),
                 None => {
                     if enabled {
-                        problems.push(format!("advisor.api_key_env: environment variable {var} is not set"));
+                        problems.push(format!(
+                            "advisor.api_key_env: environment variable {var} is not set"
+                        ));
                     }
                     None
                 }
             },
             (None, Some(f)) => {
-                let path = if f.is_absolute() { f.clone() } else { base_dir.join(f) };
+                let path = if f.is_absolute() {
+                    f.clone()
+                } else {
+                    base_dir.join(f)
+                };
                 match std::fs::read_to_string(&path) {
                     Ok(k) if !k.trim().is_empty() => Some(Secret::new(k.trim())),
                     Ok(_) => {
@@ -126,7 +140,10 @@ impl AdvisorConfig {
                         None
                     }
                     Err(e) => {
-                        problems.push(format!("advisor.api_key_file: cannot read {}: {e}", path.display()));
+                        problems.push(format!(
+                            "advisor.api_key_file: cannot read {}: {e}",
+                            path.display()
+                        ));
                         None
                     }
                 }
@@ -140,7 +157,9 @@ impl AdvisorConfig {
         };
         let base_url = raw.base_url.clone().unwrap_or(d.base_url);
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            problems.push(format!("advisor.base_url: {base_url:?} must start with http:// or https://"));
+            problems.push(format!(
+                "advisor.base_url: {base_url:?} must start with http:// or https://"
+            ));
         }
         let model = raw.model.clone().unwrap_or(d.model);
         if model.trim().is_empty() {
@@ -237,7 +256,11 @@ impl AdvisorHandle {
         AdvisorStatus {
             enabled: self.tx.is_some(),
             model: self.model.clone(),
-            state: if self.tx.is_some() { s.state.clone() } else { "disabled".into() },
+            state: if self.tx.is_some() {
+                s.state.clone()
+            } else {
+                "disabled".into()
+            },
             message: s.message.clone(),
             tokens_today: if s.day == today { s.tokens_today } else { 0 },
             daily_token_budget: self.budget,
@@ -354,7 +377,9 @@ impl Advisor {
             s.day = today;
             s.tokens_today = 0;
         }
-        self.config.daily_token_budget.saturating_sub(s.tokens_today)
+        self.config
+            .daily_token_budget
+            .saturating_sub(s.tokens_today)
     }
 
     fn spend(&self, tokens: u64) {
@@ -385,14 +410,19 @@ impl Advisor {
     }
 
     async fn save(&self, ns: &str, pool: &str, advice: &Advice) {
-        let created = crate::clock::parse_rfc3339(&advice.created_at).unwrap_or_else(|| self.clock.now_ms());
+        let created =
+            crate::clock::parse_rfc3339(&advice.created_at).unwrap_or_else(|| self.clock.now_ms());
         if let Err(e) = self.store.put_advice(ns, pool, advice, created).await {
             tracing::error!(pool = %advice.pool, advice_id = %advice.id, error = %e, "advice could not be stored");
         }
     }
 
     async fn answer(&self, job: Job) -> Advice {
-        let Job { ns, pool, mut advice } = job;
+        let Job {
+            ns,
+            pool,
+            mut advice,
+        } = job;
         let outcome = self.ask(&ns, &pool, &mut advice).await;
         let label = match (&outcome, advice.state) {
             (Err(_), _) => "failed",
@@ -408,18 +438,32 @@ impl Advisor {
         self.telemetry
             .operator
             .advisor_answers
-            .get_or_create(&OutcomeLabel { outcome: label.into() })
+            .get_or_create(&OutcomeLabel {
+                outcome: label.into(),
+            })
             .inc();
         advice
     }
 
     async fn ask(&self, ns: &str, pool: &str, advice: &mut Advice) -> Result<(), String> {
-        let ctx = Context::load(self.store.as_ref(), ns, pool, self.clock.now_ms(), self.config.window, &self.cost).await?;
+        let ctx = Context::load(
+            self.store.as_ref(),
+            ns,
+            pool,
+            self.clock.now_ms(),
+            self.config.window,
+            &self.cost,
+        )
+        .await?;
         let user = format!("Pool summary (json):\n{}", ctx.summary);
-        let estimate = (SYSTEM_PROMPT.len() + user.len()) as u64 / 4 + u64::from(self.config.max_tokens);
+        let estimate =
+            (SYSTEM_PROMPT.len() + user.len()) as u64 / 4 + u64::from(self.config.max_tokens);
         let left = self.tokens_left(self.clock.now_ms());
         if estimate > left {
-            self.set_state("budget_exhausted", Some(format!("{left} tokens left today")));
+            self.set_state(
+                "budget_exhausted",
+                Some(format!("{left} tokens left today")),
+            );
             return Err(format!(
                 "the daily token budget of {} is spent ({left} left, this request needs about {estimate})",
                 self.config.daily_token_budget
@@ -430,7 +474,9 @@ impl Advisor {
             Err(e) => {
                 match &e {
                     LlmError::Unauthorized(_) => self.set_state("unhealthy", Some(e.to_string())),
-                    LlmError::InsufficientBalance(_) => self.set_state("paused", Some(e.to_string())),
+                    LlmError::InsufficientBalance(_) => {
+                        self.set_state("paused", Some(e.to_string()))
+                    }
                     _ => {}
                 }
                 return Err(e.to_string());
@@ -472,13 +518,21 @@ struct Context {
 }
 
 impl Context {
-    async fn load(store: &dyn Store, ns: &str, pool: &str, now: Millis, window: Duration, cost: &CostConfig) -> Result<Self, String> {
+    async fn load(
+        store: &dyn Store,
+        ns: &str,
+        pool: &str,
+        now: Millis,
+        window: Duration,
+        cost: &CostConfig,
+    ) -> Result<Self, String> {
         let doc = store
             .get_pool(ns, pool)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("pool {ns}/{pool} not found"))?;
-        let spec: PoolSpec = serde_json::from_value(doc.spec).map_err(|e| format!("stored spec of pool {ns}/{pool} is unreadable: {e}"))?;
+        let spec: PoolSpec = serde_json::from_value(doc.spec)
+            .map_err(|e| format!("stored spec of pool {ns}/{pool} is unreadable: {e}"))?;
         let pspec: Option<PolicySpec> = store
             .policy_for_pool(ns, pool)
             .await
@@ -487,13 +541,21 @@ impl Context {
         let policy = crate::runtime::reconcile::effective_policy(&spec, pspec.as_ref());
         let from = now - window.as_millis() as i64;
         let rows = store
-            .usage_hours(UsageScope::Pool(ns, pool), hour_of(from), hour_of(now), true)
+            .usage_hours(
+                UsageScope::Pool(ns, pool),
+                hour_of(from),
+                hour_of(now),
+                true,
+            )
             .await
             .map_err(|e| e.to_string())?;
         let step = cost.sample_interval.as_secs().clamp(1, 3600) as u32;
         let hist = history(&rows, step, &format!("{ns}/{pool}"));
         let figures = report::figures(&rows, &cost.prices);
-        let decisions = store.list_decisions(ns, pool, None, 10).await.map_err(|e| e.to_string())?;
+        let decisions = store
+            .list_decisions(ns, pool, None, 10)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut per_hour = Vec::new();
         for r in &rows {
             let loads: Vec<f64> = r.samples.iter().filter_map(|s| s.load_rps).collect();
@@ -537,10 +599,24 @@ impl Context {
     }
 
     /// The proposal replayed against the current policy on the pool's history.
-    async fn replay(&self, proposed: flexus_policy::Policy, cost: &CostConfig) -> Result<flexus_api::ReplayEffect, String> {
+    async fn replay(
+        &self,
+        proposed: flexus_policy::Policy,
+        cost: &CostConfig,
+    ) -> Result<flexus_api::ReplayEffect, String> {
         let h = self.history.clone()?;
-        let now = Setup::of_pool(&self.spec, self.has_policy.then(|| self.policy.clone()), &cost.prices, cost.spot_hazard_per_hour)
-            .ok_or_else(|| format!("flavor {} is not in the capacity catalogue", self.spec.flavor))?;
+        let now = Setup::of_pool(
+            &self.spec,
+            self.has_policy.then(|| self.policy.clone()),
+            &cost.prices,
+            cost.spot_hazard_per_hour,
+        )
+        .ok_or_else(|| {
+            format!(
+                "flavor {} is not in the capacity catalogue",
+                self.spec.flavor
+            )
+        })?;
         let then = Setup {
             policy: Some(proposed),
             ..now.clone()

@@ -124,13 +124,20 @@ struct RawPrice {
     spot: Option<f64>,
 }
 
-fn duration(field: &str, v: &Option<String>, default: Duration, problems: &mut Vec<String>) -> Duration {
+fn duration(
+    field: &str,
+    v: &Option<String>,
+    default: Duration,
+    problems: &mut Vec<String>,
+) -> Duration {
     match v {
         None => default,
         Some(s) => match humantime::parse_duration(s) {
             Ok(d) if d > Duration::ZERO => d,
             _ => {
-                problems.push(format!("{field}: {s:?} is not a positive duration like \"24h\""));
+                problems.push(format!(
+                    "{field}: {s:?} is not a positive duration like \"24h\""
+                ));
                 default
             }
         },
@@ -145,7 +152,10 @@ impl CostConfig {
         for (flavor, p) in &raw.prices {
             let field = format!("cost.prices.\"{flavor}\"");
             if !(p.on_demand.is_finite() && p.on_demand >= 0.0) {
-                problems.push(format!("{field}.on_demand: {} is not a price >= 0", p.on_demand));
+                problems.push(format!(
+                    "{field}.on_demand: {} is not a price >= 0",
+                    p.on_demand
+                ));
                 continue;
             }
             let spot = p.spot.unwrap_or(p.on_demand * 0.35);
@@ -165,11 +175,18 @@ impl CostConfig {
             currency: raw.currency.clone().unwrap_or(d.currency),
             prices,
             window: duration("cost.window", &raw.window, d.window, problems),
-            sample_interval: duration("cost.sample_interval", &raw.sample_interval, d.sample_interval, problems),
+            sample_interval: duration(
+                "cost.sample_interval",
+                &raw.sample_interval,
+                d.sample_interval,
+                problems,
+            ),
             retention: duration("cost.retention", &raw.retention, d.retention, problems),
             spot_hazard_per_hour: raw.spot_hazard_per_hour.unwrap_or(d.spot_hazard_per_hour),
         };
-        if c.sample_interval < Duration::from_secs(1) || c.sample_interval > Duration::from_secs(900) {
+        if c.sample_interval < Duration::from_secs(1)
+            || c.sample_interval > Duration::from_secs(900)
+        {
             problems.push("cost.sample_interval: must be between 1s and 15m".into());
         }
         if c.window > c.retention {
@@ -207,9 +224,18 @@ mod tests {
         .unwrap();
         let mut problems = Vec::new();
         let c = CostConfig::from_raw(&raw, &mut problems);
-        assert_eq!(c.prices.get("x1.2u.4g"), Some(Price { on_demand: 1.0, spot: 0.25 }));
+        assert_eq!(
+            c.prices.get("x1.2u.4g"),
+            Some(Price {
+                on_demand: 1.0,
+                spot: 0.25
+            })
+        );
         assert_eq!(c.window, Duration::from_secs(7200));
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].starts_with("cost.prices.\"c7.large\".on_demand"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("cost.prices.\"c7.large\".on_demand"),
+            "{problems:?}"
+        );
     }
 }

@@ -53,7 +53,8 @@ pub fn history(rows: &[UsageHour], step_s: u32, name: &str) -> Result<History, S
         rps.push(known[i].load_rps.unwrap_or(0.0));
         t += step;
     }
-    let trace = Trace::from_rps(name, t0.div_euclid(1000), step_s.max(1), rps).map_err(|e| e.to_string())?;
+    let trace = Trace::from_rps(name, t0.div_euclid(1000), step_s.max(1), rps)
+        .map_err(|e| e.to_string())?;
     Ok(History {
         trace,
         start_ready: known[0].ready,
@@ -90,7 +91,12 @@ pub struct Setup {
 impl Setup {
     /// The pool as it is: its flavor (with the pool's boot and warm-up times), bounds and
     /// policy. `None` when the flavor is not in the capacity catalogue.
-    pub fn of_pool(spec: &PoolSpec, policy: Option<fp::Policy>, prices: &PriceTable, hazard: f64) -> Option<Self> {
+    pub fn of_pool(
+        spec: &PoolSpec,
+        policy: Option<fp::Policy>,
+        prices: &PriceTable,
+        hazard: f64,
+    ) -> Option<Self> {
         let mut flavor = flexus_sim::capacity::lookup(&spec.flavor).ok()?;
         flavor.boot_s = f64::from(spec.boot_seconds);
         flavor.warmup_s = f64::from(spec.warmup_seconds);
@@ -111,7 +117,11 @@ impl Setup {
 fn priced(mut f: Flavor, prices: &PriceTable) -> Flavor {
     if let Some(p) = prices.get(&f.name) {
         f.price_per_hour = p.on_demand;
-        f.spot_price_factor = if p.on_demand > 0.0 { p.spot / p.on_demand } else { 0.0 };
+        f.spot_price_factor = if p.on_demand > 0.0 {
+            p.spot / p.on_demand
+        } else {
+            0.0
+        };
     }
     f
 }
@@ -150,8 +160,10 @@ pub fn replay(h: &History, s: &Setup) -> Result<ReplayScore, String> {
 /// missed its SLO — fewer violation minutes.
 fn better(before: &ReplayScore, after: &ReplayScore, hours: f64) -> bool {
     let slack = (hours * 60.0 * 0.01).max(1.0);
-    let cheaper = after.cost < before.cost * 0.995 && after.violation_minutes <= before.violation_minutes + slack;
-    let safer = before.violation_minutes > slack && after.violation_minutes < before.violation_minutes - slack;
+    let cheaper = after.cost < before.cost * 0.995
+        && after.violation_minutes <= before.violation_minutes + slack;
+    let safer = before.violation_minutes > slack
+        && after.violation_minutes < before.violation_minutes - slack;
     cheaper || safer
 }
 
@@ -190,11 +202,17 @@ fn candidate(
 
 /// The best change of one kind among `options` (lowest replayed cost among those worth it).
 fn best(found: Vec<CostRecommendation>) -> Option<CostRecommendation> {
-    found.into_iter().min_by(|a, b| a.effect.after.cost.total_cmp(&b.effect.after.cost))
+    found
+        .into_iter()
+        .min_by(|a, b| a.effect.after.cost.total_cmp(&b.effect.after.cost))
 }
 
 /// Recommendations for min_size, spot share and flavor, each replayed.
-pub fn recommendations(h: &History, base_setup: &Setup, prices: &PriceTable) -> Result<Vec<CostRecommendation>, String> {
+pub fn recommendations(
+    h: &History,
+    base_setup: &Setup,
+    prices: &PriceTable,
+) -> Result<Vec<CostRecommendation>, String> {
     let base = replay(h, base_setup)?;
     let mut out = Vec::new();
     // min_size: one lower, one higher.
@@ -206,8 +224,21 @@ pub fn recommendations(h: &History, base_setup: &Setup, prices: &PriceTable) -> 
     let found = mins
         .into_iter()
         .filter_map(|m| {
-            let s = Setup { min: m, ..base_setup.clone() };
-            candidate(h, &base, &s, ("min_size", "flexus_x_pool.min_size", base_setup.min.to_string(), m.to_string()))
+            let s = Setup {
+                min: m,
+                ..base_setup.clone()
+            };
+            candidate(
+                h,
+                &base,
+                &s,
+                (
+                    "min_size",
+                    "flexus_x_pool.min_size",
+                    base_setup.min.to_string(),
+                    m.to_string(),
+                ),
+            )
         })
         .collect();
     out.extend(best(found));
@@ -220,8 +251,21 @@ pub fn recommendations(h: &History, base_setup: &Setup, prices: &PriceTable) -> 
             .filter_map(|pct| {
                 let mut q = p.clone();
                 q.spot.spot_percentage = pct;
-                let s = Setup { policy: Some(q), ..base_setup.clone() };
-                candidate(h, &base, &s, ("spot_share", "policy spot.spot_percentage", format!("{now:.0}%"), format!("{pct:.0}%")))
+                let s = Setup {
+                    policy: Some(q),
+                    ..base_setup.clone()
+                };
+                candidate(
+                    h,
+                    &base,
+                    &s,
+                    (
+                        "spot_share",
+                        "policy spot.spot_percentage",
+                        format!("{now:.0}%"),
+                        format!("{pct:.0}%"),
+                    ),
+                )
             })
             .collect();
         out.extend(best(found));
@@ -229,12 +273,27 @@ pub fn recommendations(h: &History, base_setup: &Setup, prices: &PriceTable) -> 
     // Flavor: the other flavors of the same kind (CPU or GPU) the cloud offers.
     let found = catalogue()
         .into_iter()
-        .filter(|f| f.name != base_setup.flavor.name && (f.gpus > 0) == (base_setup.flavor.gpus > 0))
+        .filter(|f| {
+            f.name != base_setup.flavor.name && (f.gpus > 0) == (base_setup.flavor.gpus > 0)
+        })
         .filter_map(|mut f| {
             f.boot_s = base_setup.flavor.boot_s;
             f.warmup_s = base_setup.flavor.warmup_s;
-            let s = Setup { flavor: priced(f.clone(), prices), ..base_setup.clone() };
-            candidate(h, &base, &s, ("flavor", "flexus_x_pool.flavor", base_setup.flavor.name.clone(), f.name))
+            let s = Setup {
+                flavor: priced(f.clone(), prices),
+                ..base_setup.clone()
+            };
+            candidate(
+                h,
+                &base,
+                &s,
+                (
+                    "flavor",
+                    "flexus_x_pool.flavor",
+                    base_setup.flavor.name.clone(),
+                    f.name,
+                ),
+            )
         })
         .collect();
     out.extend(best(found));
@@ -281,7 +340,10 @@ mod tests {
             spot_hazard_per_hour: 0.0,
         };
         let recs = recommendations(&h, &s, &prices).unwrap();
-        let min = recs.iter().find(|r| r.kind == "min_size").expect("a min_size recommendation");
+        let min = recs
+            .iter()
+            .find(|r| r.kind == "min_size")
+            .expect("a min_size recommendation");
         assert_eq!(min.proposed, "3");
         assert!(min.effect.after.cost < min.effect.before.cost);
         assert!(min.effect.after.violation_minutes <= min.effect.before.violation_minutes + 1.0);

@@ -8,21 +8,26 @@ use super::PriceTable;
 use super::stored::UsageHour;
 
 /// Figures of a set of rollups (one pool's, or any mix).
-pub fn figures<'a>(rows: impl IntoIterator<Item = &'a UsageHour>, prices: &PriceTable) -> CostFigures {
+pub fn figures<'a>(
+    rows: impl IntoIterator<Item = &'a UsageHour>,
+    prices: &PriceTable,
+) -> CostFigures {
     let mut by: BTreeMap<(String, bool), f64> = BTreeMap::new();
     let mut f = CostFigures::default();
     let (mut idle, mut load_billed, mut viol, mut covered) = (0.0, 0.0, 0.0, 0.0);
     let mut with_load = false;
     for r in rows {
         for (flavor, purchase, secs) in &r.by_purchase {
-            *by.entry((flavor.clone(), *purchase == Purchase::Spot)).or_default() += secs;
+            *by.entry((flavor.clone(), *purchase == Purchase::Spot))
+                .or_default() += secs;
         }
         f.instance_hours += r.billed_seconds / 3600.0;
         idle += r.idle_seconds;
         if r.load_seconds > 0.0 {
             with_load = true;
             // Billed seconds while the load was known: the base of the idle share.
-            load_billed += r.billed_seconds * (r.load_seconds / r.covered_seconds.max(1e-9)).min(1.0);
+            load_billed +=
+                r.billed_seconds * (r.load_seconds / r.covered_seconds.max(1e-9)).min(1.0);
         }
         f.requests += r.requests;
         viol += r.violation_seconds;
@@ -33,7 +38,11 @@ pub fn figures<'a>(rows: impl IntoIterator<Item = &'a UsageHour>, prices: &Price
         if secs <= 0.0 {
             continue;
         }
-        let purchase = if spot { Purchase::Spot } else { Purchase::OnDemand };
+        let purchase = if spot {
+            Purchase::Spot
+        } else {
+            Purchase::OnDemand
+        };
         let hours = secs / 3600.0;
         let cost = hours * prices.hourly(&flavor, purchase);
         if spot {
@@ -55,7 +64,7 @@ pub fn figures<'a>(rows: impl IntoIterator<Item = &'a UsageHour>, prices: &Price
 }
 
 /// Adds `b` into `a` (the totals of a report).
-fn add(a: &mut CostFigures, b: &CostFigures) {
+pub fn add(a: &mut CostFigures, b: &CostFigures) {
     a.instance_hours += b.instance_hours;
     a.cost += b.cost;
     a.spot_savings += b.spot_savings;
@@ -80,7 +89,12 @@ fn add(a: &mut CostFigures, b: &CostFigures) {
 
 /// The report of every pool in `rows` (ordered by namespace, pool, hour, as the store
 /// returns them). `idle_pct` of the totals weighs each pool by its billed hours.
-pub fn report(rows: &[UsageHour], prices: &PriceTable, window: Window, currency: &str) -> CostReport {
+pub fn report(
+    rows: &[UsageHour],
+    prices: &PriceTable,
+    window: Window,
+    currency: &str,
+) -> CostReport {
     let mut pools = Vec::new();
     let mut totals = CostFigures::default();
     let (mut idle_weighted, mut idle_hours) = (0.0, 0.0);
@@ -156,7 +170,11 @@ mod tests {
     #[test]
     fn a_report_groups_rows_by_pool_and_adds_them_up() {
         let prices = PriceTable::default();
-        let rows = vec![hour("api", 3600.0, 0.0), hour("web", 3600.0, 0.0), hour("web", 3600.0, 0.0)];
+        let rows = vec![
+            hour("api", 3600.0, 0.0),
+            hour("web", 3600.0, 0.0),
+            hour("web", 3600.0, 0.0),
+        ];
         let w = Window {
             from: "a".into(),
             to: "b".into(),

@@ -174,16 +174,18 @@ pub(crate) async fn usage_hours(
                 let t: Vec<SampleTuple> = serde_json::from_str(r.get::<&str, _>("samples"))
                     .map_err(corrupt("usage samples"))?;
                 t.into_iter()
-                    .map(|(at_ms, load_rps, ready, billed, desired, forecast_capacity)| {
-                        UsageSample {
-                            at_ms,
-                            load_rps,
-                            ready,
-                            billed,
-                            desired,
-                            forecast_capacity,
-                        }
-                    })
+                    .map(
+                        |(at_ms, load_rps, ready, billed, desired, forecast_capacity)| {
+                            UsageSample {
+                                at_ms,
+                                load_rps,
+                                ready,
+                                billed,
+                                desired,
+                                forecast_capacity,
+                            }
+                        },
+                    )
                     .collect()
             } else {
                 Vec::new()
@@ -208,10 +210,7 @@ pub(crate) async fn usage_hours(
         .collect()
 }
 
-pub(crate) async fn drop_usage_before(
-    db: &sqlx::SqlitePool,
-    hour: i64,
-) -> Result<u64, StoreError> {
+pub(crate) async fn drop_usage_before(db: &sqlx::SqlitePool, hour: i64) -> Result<u64, StoreError> {
     sqlx::query("DELETE FROM usage_hours WHERE hour < ?")
         .bind(hour)
         .execute(db)

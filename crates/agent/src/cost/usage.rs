@@ -56,9 +56,19 @@ fn load_from_utilisation(kind: MetricKind, value: f64, ready: u32, flavor: &Flav
 }
 
 /// The pool's load (requests/s) from its last decision's signal values.
-pub fn load_signal(status: &PoolStatus, policy: Option<&PolicySpec>, ready: u32, flavor: Option<&Flavor>) -> Option<f64> {
+pub fn load_signal(
+    status: &PoolStatus,
+    policy: Option<&PolicySpec>,
+    ready: u32,
+    flavor: Option<&Flavor>,
+) -> Option<f64> {
     let policy = policy?;
-    let proposals = status.last_decision.as_ref()?.detail.get("proposals")?.as_array()?;
+    let proposals = status
+        .last_decision
+        .as_ref()?
+        .detail
+        .get("proposals")?
+        .as_array()?;
     let value_of = |name: &str| {
         proposals
             .iter()
@@ -82,12 +92,18 @@ pub fn load_signal(status: &PoolStatus, policy: Option<&PolicySpec>, ready: u32,
 }
 
 /// A sample of a pool at `now`.
-pub fn snapshot(spec: &PoolSpec, status: &PoolStatus, policy: Option<&PolicySpec>, now: Millis) -> Snapshot {
+pub fn snapshot(
+    spec: &PoolSpec,
+    status: &PoolStatus,
+    policy: Option<&PolicySpec>,
+    now: Millis,
+) -> Snapshot {
     let flavor = flexus_sim::capacity::lookup(&spec.flavor).ok();
     let mut by: BTreeMap<(String, bool), u32> = BTreeMap::new();
     let mut ready = 0;
     for i in &status.instances {
-        *by.entry((i.flavor.clone(), i.purchase == Purchase::Spot)).or_default() += 1;
+        *by.entry((i.flavor.clone(), i.purchase == Purchase::Spot))
+            .or_default() += 1;
         if i.lifecycle == Lifecycle::Ready {
             ready += 1;
         }
@@ -113,7 +129,17 @@ pub fn snapshot(spec: &PoolSpec, status: &PoolStatus, policy: Option<&PolicySpec
         },
         by_purchase: by
             .into_iter()
-            .map(|((f, spot), n)| (f, if spot { Purchase::Spot } else { Purchase::OnDemand }, n))
+            .map(|((f, spot), n)| {
+                (
+                    f,
+                    if spot {
+                        Purchase::Spot
+                    } else {
+                        Purchase::OnDemand
+                    },
+                    n,
+                )
+            })
             .collect(),
         demand,
     }
@@ -132,7 +158,9 @@ fn accumulate(row: &mut UsageHour, prev: &Snapshot, secs: f64, action: bool) {
             .find(|(f, p, _)| f == flavor && p == purchase)
         {
             Some(e) => e.2 += f64::from(*n) * secs,
-            None => row.by_purchase.push((flavor.clone(), *purchase, f64::from(*n) * secs)),
+            None => row
+                .by_purchase
+                .push((flavor.clone(), *purchase, f64::from(*n) * secs)),
         }
     }
     if let (Some(load), Some(demand)) = (s.load_rps, prev.demand) {
@@ -169,7 +197,12 @@ pub struct UsageRecorder {
 }
 
 impl UsageRecorder {
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock, telemetry: Arc<Telemetry>, config: CostConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        telemetry: Arc<Telemetry>,
+        config: CostConfig,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -200,7 +233,15 @@ impl UsageRecorder {
     }
 
     /// Integrate `prev` up to `now`, splitting at hour boundaries.
-    fn integrate(&mut self, key: &Key, flavor: &str, prev: &Snapshot, now: Millis, action: bool, finished: &mut Vec<UsageHour>) {
+    fn integrate(
+        &mut self,
+        key: &Key,
+        flavor: &str,
+        prev: &Snapshot,
+        now: Millis,
+        action: bool,
+        finished: &mut Vec<UsageHour>,
+    ) {
         let mut t = prev.sample.at_ms;
         let mut first = true;
         while t < now {
@@ -219,7 +260,8 @@ impl UsageRecorder {
         let h = hour_of(self.clock.now_ms());
         for mut row in self.store.usage_hours(UsageScope::All, h, h, true).await? {
             row.samples.sort_by_key(|s| s.at_ms);
-            self.hours.insert((row.namespace.clone(), row.pool.clone()), row);
+            self.hours
+                .insert((row.namespace.clone(), row.pool.clone()), row);
         }
         Ok(())
     }
@@ -256,7 +298,8 @@ impl UsageRecorder {
                 && now > prev.sample.at_ms
                 && now - prev.sample.at_ms <= max_gap
             {
-                let action = prev.sample.desired.is_some() && prev.sample.desired != snap.sample.desired;
+                let action =
+                    prev.sample.desired.is_some() && prev.sample.desired != snap.sample.desired;
                 self.integrate(&key, &spec.flavor, &prev, now, action, &mut finished);
             }
             finished.extend(self.take_stale(&key, hour_of(now)));
@@ -291,7 +334,12 @@ impl UsageRecorder {
     }
 
     fn forget_missing(&mut self, seen: &HashSet<Key>) {
-        let gone: Vec<Key> = self.last.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+        let gone: Vec<Key> = self
+            .last
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
         for k in gone {
             self.last.remove(&k);
             self.telemetry.forget_pool_cost(&format!("{}/{}", k.0, k.1));
@@ -316,14 +364,14 @@ impl UsageRecorder {
         if let Err(e) = self.resume().await {
             tracing::warn!(error = %e, "usage recorder could not read back the current hour");
         }
-        let mut last_prune = i64::MIN;
+        let mut last_prune: Option<Millis> = None;
         loop {
             if let Err(e) = self.sample_all().await {
                 tracing::warn!(error = %e, "usage sampling failed; retrying next interval");
             }
             let now = self.clock.now_ms();
-            if now - last_prune > 3_600_000 {
-                last_prune = now;
+            if last_prune.is_none_or(|t| now - t > 3_600_000) {
+                last_prune = Some(now);
                 let before = hour_of(now - self.config.retention.as_millis() as i64);
                 if let Err(e) = self.store.drop_usage_before(before).await {
                     tracing::warn!(error = %e, "usage rollups could not be pruned");
@@ -372,7 +420,10 @@ mod tests {
         let short = snap(0, 2, Some(100.0), Some(3));
         let mut row_b = UsageHour::new("ns", "p", 0, "x1.2u.4g");
         accumulate(&mut row_b, &short, 30.0, false);
-        assert_eq!(row_b.violation_seconds, 30.0, "demand above ready is a violation");
+        assert_eq!(
+            row_b.violation_seconds, 30.0,
+            "demand above ready is a violation"
+        );
     }
 
     #[test]

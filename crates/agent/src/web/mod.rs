@@ -3,6 +3,8 @@
 //! and answers. Same bearer tokens as the rest of `/v1`: a namespace token sees only its
 //! namespace. Merged into [`crate::server::router`].
 
+pub mod text;
+
 use std::time::Duration;
 
 use axum::Router;
@@ -46,14 +48,26 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// The dashboard's routes and the operator API.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/ui/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/ui/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/ui/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/ui/app.css",
+            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
+        )
         .route("/v1/cost", get(all_cost))
         .route("/v1/namespaces/{ns}/cost", get(namespace_cost))
         .route("/v1/namespaces/{ns}/pools/{name}/cost", get(pool_cost))
         .route("/v1/namespaces/{ns}/pools/{name}/usage", get(pool_usage))
-        .route("/v1/namespaces/{ns}/pools/{name}/advice", get(list_advice).post(request_advice))
+        .route(
+            "/v1/namespaces/{ns}/pools/{name}/advice",
+            get(list_advice).post(request_advice),
+        )
         .route("/v1/advisor", get(advisor_status))
 }
 
@@ -91,14 +105,22 @@ fn window(state: &AppState, q: Option<&str>, default: Duration) -> ApiResult<(i6
     Ok((hour_of(from), hour_of(now), w))
 }
 
-async fn cost_report(state: &AppState, scope: UsageScope<'_>, q: &CostQuery) -> ApiResult<CostReport> {
+async fn cost_report(
+    state: &AppState,
+    scope: UsageScope<'_>,
+    q: &CostQuery,
+) -> ApiResult<CostReport> {
     let cost = &state.operator.cost;
     let (from, to, w) = window(state, q.window.as_deref(), cost.window)?;
     let rows = state.store.usage_hours(scope, from, to, false).await?;
     Ok(report::report(&rows, &cost.prices, w, &cost.currency))
 }
 
-async fn all_cost(State(state): State<AppState>, Query(q): Query<CostQuery>, headers: HeaderMap) -> ApiResult<axum::Json<CostReport>> {
+async fn all_cost(
+    State(state): State<AppState>,
+    Query(q): Query<CostQuery>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<CostReport>> {
     if principal(&state, &headers)? != Principal::Admin {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -116,7 +138,9 @@ async fn namespace_cost(
     headers: HeaderMap,
 ) -> ApiResult<axum::Json<CostReport>> {
     authorize(&state, &headers, &ns)?;
-    Ok(axum::Json(cost_report(&state, UsageScope::Namespace(&ns), &q).await?))
+    Ok(axum::Json(
+        cost_report(&state, UsageScope::Namespace(&ns), &q).await?,
+    ))
 }
 
 async fn pool_cost(
@@ -131,12 +155,23 @@ async fn pool_cost(
     let recommend = match q.recommend.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
-        Some(o) => return Err(ApiError::field("recommend", format!("{o:?} is not true or false"))),
+        Some(o) => {
+            return Err(ApiError::field(
+                "recommend",
+                format!("{o:?} is not true or false"),
+            ));
+        }
     };
     if recommend {
-        let spec: PoolSpec = serde_json::from_value(doc.spec)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("stored spec of pool {ns}/{name} is unreadable: {e}")))?;
-        let (recs, note) = pool_recommendations(&state, &ns, &name, spec, q.window.as_deref()).await?;
+        let spec: PoolSpec = serde_json::from_value(doc.spec).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("stored spec of pool {ns}/{name} is unreadable: {e}"),
+            )
+        })?;
+        let (recs, note) =
+            pool_recommendations(&state, &ns, &name, spec, q.window.as_deref()).await?;
         let pool = format!("{ns}/{name}");
         if r.pools.is_empty() {
             r.pools.push(flexus_api::PoolCost {
@@ -163,7 +198,10 @@ async fn pool_recommendations(
 ) -> ApiResult<(Vec<flexus_api::CostRecommendation>, Option<String>)> {
     let cost = state.operator.cost.clone();
     let (from, to, _) = window(state, w, cost.window)?;
-    let rows = state.store.usage_hours(UsageScope::Pool(ns, name), from, to, true).await?;
+    let rows = state
+        .store
+        .usage_hours(UsageScope::Pool(ns, name), from, to, true)
+        .await?;
     let policy_spec: Option<flexus_api::PolicySpec> = state
         .store
         .policy_for_pool(ns, name)
@@ -178,13 +216,22 @@ async fn pool_recommendations(
         Err(note) => return Ok((Vec::new(), Some(note))),
     };
     let Some(setup) = Setup::of_pool(&spec, policy, &cost.prices, cost.spot_hazard_per_hour) else {
-        return Ok((Vec::new(), Some(format!("flavor {} is not in the capacity catalogue: nothing to replay", spec.flavor))));
+        return Ok((
+            Vec::new(),
+            Some(format!(
+                "flavor {} is not in the capacity catalogue: nothing to replay",
+                spec.flavor
+            )),
+        ));
     };
     let r = tokio::task::spawn_blocking(move || recommendations(&h, &setup, &cost.prices))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     match r {
-        Ok(recs) if recs.is_empty() => Ok((recs, Some("no change beats the pool as it is in the replay".into()))),
+        Ok(recs) if recs.is_empty() => Ok((
+            recs,
+            Some("no change beats the pool as it is in the replay".into()),
+        )),
         Ok(recs) => Ok((recs, None)),
         Err(e) => Ok((Vec::new(), Some(format!("the replay failed: {e}")))),
     }
@@ -201,7 +248,10 @@ async fn pool_usage(
     let flavor = doc.spec["flavor"].as_str().unwrap_or_default().to_owned();
     let (from, to, w) = window(&state, q.window.as_deref(), Duration::from_secs(6 * 3600))?;
     let since = crate::clock::parse_rfc3339(&w.from).unwrap_or(0);
-    let rows = state.store.usage_hours(UsageScope::Pool(&ns, &name), from, to, true).await?;
+    let rows = state
+        .store
+        .usage_hours(UsageScope::Pool(&ns, &name), from, to, true)
+        .await?;
     let f = flexus_sim::capacity::lookup(&flavor).ok();
     let points = rows
         .iter()
@@ -210,7 +260,10 @@ async fn pool_usage(
         .map(|s| UsagePoint {
             at: rfc3339(s.at_ms),
             load_rps: s.load_rps,
-            demand: s.load_rps.zip(f.as_ref()).map(|(l, f)| f.demand_instances(l)),
+            demand: s
+                .load_rps
+                .zip(f.as_ref())
+                .map(|(l, f)| f.demand_instances(l)),
             ready: s.ready,
             billed: s.billed,
             desired: s.desired,
@@ -253,7 +306,9 @@ async fn request_advice(
 fn submit_error(e: SubmitError) -> ApiError {
     let (status, code) = match e {
         SubmitError::Disabled => (StatusCode::CONFLICT, "conflict"),
-        SubmitError::Busy(_) | SubmitError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        SubmitError::Busy(_) | SubmitError::Stopped => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
     };
     ApiError::new(status, code, e.to_string())
 }
@@ -268,9 +323,14 @@ async fn list_advice(
     Ok(axum::Json(state.store.list_advice(&ns, &name, 20).await?))
 }
 
-async fn advisor_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<flexus_api::AdvisorStatus>> {
+async fn advisor_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<flexus_api::AdvisorStatus>> {
     principal(&state, &headers)?;
-    Ok(axum::Json(state.operator.advisor.status(state.clock.now_ms())))
+    Ok(axum::Json(
+        state.operator.advisor.status(state.clock.now_ms()),
+    ))
 }
 
 /// The operator's tasks, assembled but not started.
@@ -283,7 +343,10 @@ pub struct OperatorTasks {
 impl OperatorTasks {
     /// Start the usage recorder and the advisor; the returned future ends when both
     /// have stopped after `shutdown`.
-    pub fn spawn(self, shutdown: tokio_util::sync::CancellationToken) -> impl std::future::Future<Output = ()> {
+    pub fn spawn(
+        self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> impl std::future::Future<Output = ()> {
         let recorder = tokio::spawn(self.recorder.run(shutdown.clone()));
         let advisor = self.advisor.map(|a| tokio::spawn(a.run(shutdown)));
         async move {
@@ -303,13 +366,26 @@ impl Operator {
         clock: crate::clock::SharedClock,
         telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
     ) -> (std::sync::Arc<Self>, OperatorTasks) {
-        let (handle, task) = advisor::build(&config.advisor, &config.cost, store.clone(), clock.clone(), telemetry.clone());
-        let recorder = crate::cost::usage::UsageRecorder::new(store, clock, telemetry, config.cost.clone());
+        let (handle, task) = advisor::build(
+            &config.advisor,
+            &config.cost,
+            store.clone(),
+            clock.clone(),
+            telemetry.clone(),
+        );
+        let recorder =
+            crate::cost::usage::UsageRecorder::new(store, clock, telemetry, config.cost.clone());
         let op = std::sync::Arc::new(Self {
             cost: config.cost.clone(),
             advisor: handle,
         });
-        (op, OperatorTasks { recorder, advisor: task })
+        (
+            op,
+            OperatorTasks {
+                recorder,
+                advisor: task,
+            },
+        )
     }
 }
 
@@ -323,4 +399,21 @@ impl Operator {
             advisor: store_less,
         })
     }
+}
+
+/// The totals of two reports added (the CLI's report over every namespace); idle %
+/// is weighed by billed instance-hours.
+pub fn add_totals(
+    a: &flexus_api::CostFigures,
+    b: &flexus_api::CostFigures,
+) -> flexus_api::CostFigures {
+    let mut t = a.clone();
+    report::add(&mut t, b);
+    let w =
+        |f: &flexus_api::CostFigures| f.idle_pct.map(|i| (i * f.instance_hours, f.instance_hours));
+    let parts: Vec<(f64, f64)> = [w(a), w(b)].into_iter().flatten().collect();
+    let hours: f64 = parts.iter().map(|p| p.1).sum();
+    t.idle_pct = (hours > 0.0).then(|| parts.iter().map(|p| p.0).sum::<f64>() / hours);
+    t.cost_per_1k_requests = (t.requests > 0.0).then(|| t.cost / (t.requests / 1000.0));
+    t
 }
