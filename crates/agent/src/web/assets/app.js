@@ -56,7 +56,7 @@ async function overview() {
         num(c.cost, 3), c.idle_pct === undefined ? "-" : num(c.idle_pct, 1) + "%", num(c.violation_minutes, 1)];
     });
     const total = cost ? " — " + num(cost.totals.cost, 3) + " " + esc(cost.currency) + " over " + num(cost.window.hours, 1) + " h" : "";
-    return '<h2 data-namespace="' + esc(ns.name) + '">' + esc(ns.name) + ' <span class="muted">' + pools.length + " pools" + total + "</span></h2>" +
+    return '<h2 data-namespace="' + esc(ns.name) + '">' + esc(ns.name) + ' <span class="muted">' + pools.length + (pools.length === 1 ? " pool" : " pools") + total + "</span></h2>" +
       table(["pool", "phase", "desired", "current", "ready", "bounds", "flavor", "cost", "idle", "violation min"], rows,
         (i) => ' data-pool="' + esc(pools[i].id) + '"');
   }));
