@@ -417,3 +417,52 @@ pub fn add_totals(
     t.cost_per_1k_requests = (t.requests > 0.0).then(|| t.cost / (t.requests / 1000.0));
     t
 }
+
+/// The operator's paths for the OpenAPI document; registers their body schemas in `g`.
+pub fn openapi_paths(g: &mut schemars::SchemaGenerator) -> serde_json::Value {
+    use serde_json::json;
+    let _ = g.subschema_for::<flexus_api::CostReport>();
+    let _ = g.subschema_for::<flexus_api::UsageSeries>();
+    let _ = g.subschema_for::<flexus_api::Advice>();
+    let _ = g.subschema_for::<flexus_api::AdvisorStatus>();
+    let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let ok = |desc: &str, schema: serde_json::Value| json!({"description": desc, "content": {"application/json": {"schema": schema}}});
+    let err = |desc: &str| json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}});
+    let ns = json!({"name": "ns", "in": "path", "required": true, "schema": {"type": "string"}});
+    let name = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let window = json!({"name": "window", "in": "query", "required": false, "schema": {"type": "string"},
+        "description": "Report window, e.g. `24h` (default `cost.window`; hour granularity; at most `cost.retention`)."});
+    let recommend = json!({"name": "recommend", "in": "query", "required": false, "schema": {"type": "boolean"},
+        "description": "Replay min_size, spot share and flavor changes on the pool's recent load (slower)."});
+    let common = json!({"400": err("Invalid query; `error.field` names it"), "401": err("Missing or unknown bearer token"),
+        "403": err("The token may not access this namespace"), "404": err("No such pool")});
+    let with = |extra: serde_json::Value| {
+        let mut m = common.clone();
+        if let (Some(a), Some(b)) = (m.as_object_mut(), extra.as_object()) {
+            a.extend(b.clone());
+        }
+        m
+    };
+    json!({
+        "/v1/cost": {"get": {"summary": "Cost report over every namespace (admin token)", "parameters": [window.clone()],
+            "responses": with(json!({"200": ok("The report", r("CostReport"))}))}},
+        "/v1/namespaces/{ns}/cost": {"get": {"summary": "Cost report of every pool of a namespace",
+            "parameters": [ns.clone(), window.clone()],
+            "responses": with(json!({"200": ok("The report", r("CostReport"))}))}},
+        "/v1/namespaces/{ns}/pools/{name}/cost": {"get": {"summary": "Cost report of one pool, with replayed recommendations on request",
+            "parameters": [ns.clone(), name.clone(), window.clone(), recommend],
+            "responses": with(json!({"200": ok("The report", r("CostReport"))}))}},
+        "/v1/namespaces/{ns}/pools/{name}/usage": {"get": {"summary": "The pool's usage samples (load, demand, ready, desired, forecast) — the dashboard's chart",
+            "parameters": [ns.clone(), name.clone(), window],
+            "responses": with(json!({"200": ok("The series", r("UsageSeries"))}))}},
+        "/v1/namespaces/{ns}/pools/{name}/advice": {
+            "get": {"summary": "The advisor's answers for the pool, newest first", "parameters": [ns.clone(), name.clone()],
+                "responses": with(json!({"200": ok("Answers", json!({"type": "array", "items": r("Advice")}))}))},
+            "post": {"summary": "Ask the advisor about the pool (answered later by its own task; nothing is applied)",
+                "parameters": [ns, name],
+                "responses": with(json!({"202": ok("Queued", r("Advice")),
+                    "409": err("The advisor is disabled"), "503": err("The advisor's queue is full")}))}},
+        "/v1/advisor": {"get": {"summary": "The advisor's state and token use today",
+            "responses": {"200": ok("Status", r("AdvisorStatus")), "401": err("Missing or unknown bearer token")}}},
+    })
+}
