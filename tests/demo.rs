@@ -203,8 +203,8 @@ fn run(stack: &Stack, stop: &AtomicBool, out_dir: &std::path::Path) -> anyhow::R
 
 /// Writes `text` to `path`, readable by the owner only.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -221,7 +221,11 @@ fn report_and_advice(stack: &Stack) -> anyhow::Result<()> {
     let r = stack
         .block_on(client.pool_cost(NS, POOL, Some("24h")))
         .context("read the cost report")?;
-    let f = &r.pools.first().context("the pool has no usage yet")?.figures;
+    let f = &r
+        .pools
+        .first()
+        .context("the pool has no usage yet")?
+        .figures;
     println!(
         "    {:.2} instance-hours, {:.3} {}, idle {}%, {:.1} SLO-violation minutes, {} scaling actions",
         f.instance_hours,
@@ -262,7 +266,11 @@ fn report_and_advice(stack: &Stack) -> anyhow::Result<()> {
     if let Some(e) = &answer.effect {
         println!(
             "    replayed {:.1} h: cost {:.3} -> {:.3}, violation {:.0} -> {:.0} min (nothing applied)",
-            e.hours, e.before.cost, e.after.cost, e.before.violation_minutes, e.after.violation_minutes
+            e.hours,
+            e.before.cost,
+            e.after.cost,
+            e.before.violation_minutes,
+            e.after.violation_minutes
         );
     }
     Ok(())

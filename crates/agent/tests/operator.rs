@@ -109,6 +109,10 @@ async fn the_cost_report_adds_up_to_the_emulators_bill_and_recommends_with_a_rep
         .map(|i| i["seconds"].as_f64().unwrap() / 3600.0)
         .sum();
     let f = &p.figures;
+    println!(
+        "report {:.4} instance-hours, emulator bill {billed_hours:.4}",
+        f.instance_hours
+    );
     // The recorder starts with the first status and samples every 5 s: it may miss
     // the first and last sample interval of each instance.
     let slack = 2.0 * 6.0 * 5.0 / 3600.0 + 0.05 * billed_hours;

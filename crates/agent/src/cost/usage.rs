@@ -3,9 +3,9 @@
 //!
 //! A sample reads what the reconcile pass last wrote to the pool's status: instances
 //! (flavor, purchase type, lifecycle), the desired count, and the last decision's
-//! signal values and forecast. Between two samples the earlier one holds (left
-//! Riemann sum), split at hour boundaries; a gap longer than three intervals (the agent
-//! was down) is not counted.
+//! signal values and forecast. Between two samples instance counts are the mean of both
+//! ends (trapezoid) and the load holds, split at hour boundaries; a gap longer than three
+//! intervals (the agent was down) is not counted.
 //!
 //! The load signal, in this order: the policy's `custom`-kind metric read as a request
 //! rate (the simulator's convention), else the CPU (or GPU) utilisation of the ready
@@ -145,22 +145,25 @@ pub fn snapshot(
     }
 }
 
-/// Adds `prev` held over `[prev.at, prev.at + secs)` to `row`.
-fn accumulate(row: &mut UsageHour, prev: &Snapshot, secs: f64, action: bool) {
-    let s = &prev.sample;
+/// Adds the span `[prev.at, next.at)` (or the `secs` of it that fall in `row`'s hour) to
+/// `row`. Instance counts are the mean of both ends (a change happened somewhere between
+/// them: the trapezoid is unbiased for a change at a uniformly random time); the load,
+/// idle capacity and violations are `prev`'s, held.
+fn accumulate(row: &mut UsageHour, prev: &Snapshot, next: &Snapshot, secs: f64, action: bool) {
+    let (s, n) = (&prev.sample, &next.sample);
+    let half = secs / 2.0;
     row.covered_seconds += secs;
-    row.billed_seconds += f64::from(s.billed) * secs;
-    row.ready_seconds += f64::from(s.ready) * secs;
-    for (flavor, purchase, n) in &prev.by_purchase {
+    row.billed_seconds += f64::from(s.billed + n.billed) * half;
+    row.ready_seconds += f64::from(s.ready + n.ready) * half;
+    for (flavor, purchase, count) in prev.by_purchase.iter().chain(next.by_purchase.iter()) {
+        let add = f64::from(*count) * half;
         match row
             .by_purchase
             .iter_mut()
             .find(|(f, p, _)| f == flavor && p == purchase)
         {
-            Some(e) => e.2 += f64::from(*n) * secs,
-            None => row
-                .by_purchase
-                .push((flavor.clone(), *purchase, f64::from(*n) * secs)),
+            Some(e) => e.2 += add,
+            None => row.by_purchase.push((flavor.clone(), *purchase, add)),
         }
     }
     if let (Some(load), Some(demand)) = (s.load_rps, prev.demand) {
@@ -232,16 +235,17 @@ impl UsageRecorder {
             .or_insert_with(|| UsageHour::new(&key.0, &key.1, hour, flavor))
     }
 
-    /// Integrate `prev` up to `now`, splitting at hour boundaries.
+    /// Integrate the span from `prev` to `next`, splitting at hour boundaries.
     fn integrate(
         &mut self,
         key: &Key,
         flavor: &str,
         prev: &Snapshot,
-        now: Millis,
+        next: &Snapshot,
         action: bool,
         finished: &mut Vec<UsageHour>,
     ) {
+        let now = next.sample.at_ms;
         let mut t = prev.sample.at_ms;
         let mut first = true;
         while t < now {
@@ -249,7 +253,7 @@ impl UsageRecorder {
             let edge = ((h + 3600) * 1000).min(now);
             finished.extend(self.take_stale(key, h));
             let row = self.row(key, h, flavor);
-            accumulate(row, prev, (edge - t) as f64 / 1000.0, action && first);
+            accumulate(row, prev, next, (edge - t) as f64 / 1000.0, action && first);
             first = false;
             t = edge;
         }
@@ -300,7 +304,7 @@ impl UsageRecorder {
             {
                 let action =
                     prev.sample.desired.is_some() && prev.sample.desired != snap.sample.desired;
-                self.integrate(&key, &spec.flavor, &prev, now, action, &mut finished);
+                self.integrate(&key, &spec.flavor, &prev, &snap, action, &mut finished);
             }
             finished.extend(self.take_stale(&key, hour_of(now)));
             let row = self.row(&key, hour_of(now), &spec.flavor);
@@ -409,17 +413,22 @@ mod tests {
     }
 
     #[test]
-    fn a_held_sample_is_split_at_the_hour_boundary() {
+    fn a_span_counts_the_mean_instances_and_holds_the_load() {
         let mut row_a = UsageHour::new("ns", "p", 0, "x1.2u.4g");
         let s = snap(3_540_000, 4, Some(100.0), Some(3));
-        accumulate(&mut row_a, &s, 60.0, true);
-        assert_eq!(row_a.billed_seconds, 240.0);
+        let next = snap(3_600_000, 2, Some(100.0), Some(3));
+        accumulate(&mut row_a, &s, &next, 60.0, true);
+        assert_eq!(
+            row_a.billed_seconds, 180.0,
+            "the mean of 4 and 2 instances over 60 s"
+        );
+        assert_eq!(row_a.by_purchase[0].2, 180.0);
         assert_eq!(row_a.idle_seconds, 60.0, "one ready instance above demand");
         assert_eq!(row_a.requests, 6000.0);
         assert_eq!(row_a.actions, 1);
         let short = snap(0, 2, Some(100.0), Some(3));
         let mut row_b = UsageHour::new("ns", "p", 0, "x1.2u.4g");
-        accumulate(&mut row_b, &short, 30.0, false);
+        accumulate(&mut row_b, &short, &short, 30.0, false);
         assert_eq!(
             row_b.violation_seconds, 30.0,
             "demand above ready is a violation"

@@ -429,7 +429,8 @@ pub fn openapi_paths(g: &mut schemars::SchemaGenerator) -> serde_json::Value {
     let ok = |desc: &str, schema: serde_json::Value| json!({"description": desc, "content": {"application/json": {"schema": schema}}});
     let err = |desc: &str| json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}});
     let ns = json!({"name": "ns", "in": "path", "required": true, "schema": {"type": "string"}});
-    let name = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let name =
+        json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
     let window = json!({"name": "window", "in": "query", "required": false, "schema": {"type": "string"},
         "description": "Report window, e.g. `24h` (default `cost.window`; hour granularity; at most `cost.retention`)."});
     let recommend = json!({"name": "recommend", "in": "query", "required": false, "schema": {"type": "boolean"},
