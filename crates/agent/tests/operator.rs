@@ -115,7 +115,7 @@ async fn the_cost_report_adds_up_to_the_emulators_bill_and_recommends_with_a_rep
     );
     // The recorder starts with the first status and samples every 5 s: it may miss
     // the first and last sample interval of each instance.
-    let slack = 2.0 * 6.0 * 5.0 / 3600.0 + 0.05 * billed_hours;
+    let slack = 2.0 * 6.0 * 5.0 / 3600.0 + 0.02 * billed_hours;
     assert!(
         (f.instance_hours - billed_hours).abs() <= slack,
         "report {:.4} h vs emulator bill {:.4} h",

@@ -53,7 +53,8 @@ pub struct PurchaseCost {
 /// The figures of a pool, a namespace or a whole report.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct CostFigures {
-    /// Billed instance-hours (booting, warming and ready instances).
+    /// Billed instance-hours: from the end of boot until deletion (warming, ready,
+    /// draining), as pay-per-use ECS and the emulator bill.
     pub instance_hours: f64,
     /// Cost at the agent's price table.
     pub cost: f64,

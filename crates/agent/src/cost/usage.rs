@@ -100,15 +100,20 @@ pub fn snapshot(
 ) -> Snapshot {
     let flavor = flexus_sim::capacity::lookup(&spec.flavor).ok();
     let mut by: BTreeMap<(String, bool), u32> = BTreeMap::new();
-    let mut ready = 0;
+    let (mut ready, mut billed) = (0, 0);
     for i in &status.instances {
+        // Billed from the end of boot until deleted (Huawei's pay-per-use, and the
+        // emulator's bill); a booting or failed instance costs nothing yet.
+        if matches!(i.lifecycle, Lifecycle::Booting | Lifecycle::Failed) {
+            continue;
+        }
+        billed += 1;
         *by.entry((i.flavor.clone(), i.purchase == Purchase::Spot))
             .or_default() += 1;
         if i.lifecycle == Lifecycle::Ready {
             ready += 1;
         }
     }
-    let billed = status.instances.len() as u32;
     let load_rps = load_signal(status, policy, ready, flavor.as_ref());
     let demand = match (load_rps, &flavor) {
         (Some(l), Some(f)) => Some(f.demand_instances(l)),
