@@ -48,6 +48,7 @@ async fn state(store: Arc<dyn Store>, clock: SharedClock) -> AppState {
         telemetry: Arc::new(Telemetry::new()),
         ready: Arc::new(AtomicBool::new(true)),
         operator: flexus_agent::web::Operator::without_advisor(Default::default()),
+        cloud_probe: Arc::default(),
     }
 }
 

@@ -18,6 +18,7 @@
 //! - [`cost`]: usage recorder (its own task), cost report, replayed recommendations.
 //! - [`advisor`]: the DeepSeek advisor (its own task; proposals checked and replayed).
 //! - [`web`]: the dashboard (embedded assets) and the cost/usage/advice API.
+//! - [`probe`]: whether the cloud answers and accepts the credentials (`/readyz`, `check-config`).
 //! - [`agent`]: wiring — `run(config, listener, shutdown)`.
 //! - [`cli`]: table rendering for the CLI subcommands.
 
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod cost;
 pub mod openapi;
+pub mod probe;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -39,6 +39,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Cost report, advisor and dashboard (`crate::web`).
     pub operator: Arc<crate::web::Operator>,
+    /// Whether the cloud answers and accepts the credentials (reported by `/readyz`).
+    pub cloud_probe: Arc<crate::probe::CloudProbe>,
 }
 
 /// The API error: status + body.
@@ -788,25 +790,24 @@ async fn healthz() -> axum::Json<Health> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
-    if state.ready.load(Ordering::SeqCst) {
-        (
-            StatusCode::OK,
-            axum::Json(Health {
-                status: "ready".into(),
-                problems: Vec::new(),
-            }),
-        )
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(Health {
-                status: "starting".into(),
-                problems: vec![
-                    "start-up recovery (adopt, finish operations) has not finished".into(),
-                ],
-            }),
-        )
+    let started = state.ready.load(Ordering::SeqCst);
+    let mut problems = Vec::new();
+    if !started {
+        problems.push("start-up recovery (adopt, finish operations) has not finished".into());
     }
+    problems.extend(state.cloud_probe.problem());
+    let (code, status) = match (started, problems.is_empty()) {
+        (true, true) => (StatusCode::OK, "ready"),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        (true, false) => (StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+    };
+    (
+        code,
+        axum::Json(Health {
+            status: status.into(),
+            problems,
+        }),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

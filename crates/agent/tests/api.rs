@@ -43,6 +43,7 @@ async fn api() -> Api {
         telemetry: Arc::new(Telemetry::new()),
         ready: Arc::new(AtomicBool::new(true)),
         operator: flexus_agent::web::Operator::without_advisor(Default::default()),
+        cloud_probe: Arc::default(),
     };
     Api {
         state,

@@ -87,7 +87,7 @@ pub struct RawAdvisorConfig {
 }
 
 fn dur(field: &str, v: &Option<String>, d: Duration, problems: &mut Vec<String>) -> Duration {
-    match v.as_deref().map(humantime::parse_duration) {
+    match v.as_deref().map(flexus_policy::parse_duration) {
         None => d,
         Some(Ok(x)) if x > Duration::ZERO => x,
         Some(_) => {

@@ -132,7 +132,7 @@ fn duration(
 ) -> Duration {
     match v {
         None => default,
-        Some(s) => match humantime::parse_duration(s) {
+        Some(s) => match flexus_policy::parse_duration(s) {
             Ok(d) if d > Duration::ZERO => d,
             _ => {
                 problems.push(format!(
@@ -192,8 +192,8 @@ impl CostConfig {
         if c.window > c.retention {
             problems.push(format!(
                 "cost.window: {} is longer than cost.retention {}",
-                humantime::format_duration(c.window),
-                humantime::format_duration(c.retention)
+                flexus_policy::format_duration(c.window),
+                flexus_policy::format_duration(c.retention)
             ));
         }
         if !(c.spot_hazard_per_hour.is_finite() && (0.0..=10.0).contains(&c.spot_hazard_per_hour)) {

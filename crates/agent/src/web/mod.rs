@@ -82,14 +82,14 @@ fn window(state: &AppState, q: Option<&str>, default: Duration) -> ApiResult<(i6
     let cost = &state.operator.cost;
     let d = match q {
         None => default,
-        Some(s) => match humantime::parse_duration(s) {
+        Some(s) => match flexus_policy::parse_duration(s) {
             Ok(d) if d >= Duration::from_secs(60) && d <= cost.retention => d,
             _ => {
                 return Err(ApiError::field(
                     "window",
                     format!(
                         "{s:?} is not a duration between 1m and the retention of {} (e.g. \"24h\")",
-                        humantime::format_duration(cost.retention)
+                        flexus_policy::format_duration(cost.retention)
                     ),
                 ));
             }
