@@ -34,6 +34,32 @@ fn pool_spec() -> serde_json::Value {
         "min_size": 1, "max_size": 8, "boot_seconds": 2})
 }
 
+/// Declares `n` pools, the i-th in namespace `ns(i)`.
+async fn put_pools(
+    store: &dyn Store,
+    n: usize,
+    ns: impl Fn(usize) -> String,
+) -> Vec<(String, String)> {
+    let now = "2026-01-01T00:00:00Z";
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (ns, name) = (ns(i), format!("pool-{i}"));
+        store.ensure_namespace(&ns, now).await.unwrap();
+        store
+            .put_pool(
+                &ns,
+                &name,
+                &pool_spec(),
+                flexus_agent::store::Expect::Any,
+                now,
+            )
+            .await
+            .unwrap();
+        out.push((ns, name));
+    }
+    out
+}
+
 async fn state(store: Arc<dyn Store>, clock: SharedClock) -> AppState {
     let (runtime, inbox) = Handle::channel();
     std::mem::forget(inbox);
@@ -159,33 +185,14 @@ async fn bench_dashboard(pools: usize) {
             .await
             .unwrap(),
     );
-    let now = "2026-01-01T00:00:00Z";
-    for i in 0..pools {
-        let (ns, name) = (format!("ns-{}", i % 4), format!("pool-{i}"));
-        store.ensure_namespace(&ns, now).await.unwrap();
-        store
-            .put_pool(
-                &ns,
-                &name,
-                &pool_spec(),
-                flexus_agent::store::Expect::Any,
-                now,
-            )
-            .await
-            .unwrap();
+    for (ns, name) in put_pools(store.as_ref(), pools, |i| format!("ns-{}", i % 4)).await {
         let status = serde_json::json!({"phase": "ready", "desired_size": 3, "current_size": 3, "ready_size": 3,
             "instance_ids": ["i-1", "i-2", "i-3"], "instances": []});
-        store
-            .put_runtime(
-                &ns,
-                &name,
-                &RuntimeState {
-                    history: serde_json::json!({}),
-                    status,
-                },
-            )
-            .await
-            .unwrap();
+        let rt = RuntimeState {
+            history: serde_json::json!({}),
+            status,
+        };
+        store.put_runtime(&ns, &name, &rt).await.unwrap();
     }
     let url = serve(state(store, Arc::new(SystemClock)).await).await;
     let b = browser::Browser::start().await;
@@ -368,22 +375,11 @@ mod advisor {
             flexus_agent::web::Operator::assemble(&config, store.clone(), clock.clone(), telemetry);
         let stop = tokio_util::sync::CancellationToken::new();
         let _running = tokio::spawn(tasks.spawn(stop.clone()));
-        let now = "2026-01-01T00:00:00Z";
-        let mut keys = Vec::new();
-        for i in 0..pools {
-            let name = format!("pool-{i}");
-            store
-                .put_pool(
-                    "bench",
-                    &name,
-                    &pool_spec(),
-                    flexus_agent::store::Expect::Any,
-                    now,
-                )
-                .await
-                .unwrap();
-            keys.push(PoolKey::new("bench", &name));
-        }
+        let keys: Vec<PoolKey> = put_pools(store.as_ref(), pools, |_| "bench".into())
+            .await
+            .iter()
+            .map(|(ns, name)| PoolKey::new(ns, name))
+            .collect();
         for _ in 0..3 {
             round(&ctx, &keys).await; // create, then settle
             tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -36,15 +36,7 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     c.put_policy(
         "team-a",
         "web-policy",
-        &policy(
-            "web",
-            json!({"strategy": "target_tracking", "evaluation_interval": "15s",
-                   "bounds": {"min": 1, "max": 6},
-                   "metrics": [{"name": "cpu", "kind": "cpu",
-                     "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
-                     "target": 60, "stale_after": "2m"}],
-                   "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"}}),
-        ),
+        &policy("web", cpu_policy(json!({"bounds": {"min": 1, "max": 6}}))),
         Precondition::None,
     )
     .await
@@ -87,13 +79,7 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     b.screenshot("pool-scaling").await;
 
     // A team-a token: its namespace only; another namespace's pool is refused.
-    b.client
-        .find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.logout().await;
     b.login(&agent.url, TEAM_A).await;
     b.text_of("tr[data-pool=\"team-a/web\"]", 15).await;
     let others = b
@@ -114,13 +100,7 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     b.screenshot("team-a-refused-team-b").await;
 
     // A wrong token does not get in.
-    b.client
-        .find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.logout().await;
     b.login(&agent.url, "not-a-token-at-all-000").await;
     let e = b.text_of("#login-error", 10).await;
     assert!(e.contains("Unknown token"), "{e}");

@@ -28,23 +28,6 @@ fn operator_config(emu: &Emu) -> impl FnOnce(&mut Config) {
     }
 }
 
-fn cpu_policy(pool: &str) -> flexus_api::PolicySpec {
-    policy(
-        pool,
-        json!({
-            "strategy": "target_tracking",
-            "evaluation_interval": "15s",
-            "bounds": {"min": 1, "max": 6},
-            "metrics": [{
-                "name": "cpu", "kind": "cpu",
-                "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
-                "target": 60, "stale_after": "2m"
-            }],
-            "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"},
-        }),
-    )
-}
-
 /// A pool under steady load, its usage recorded for at least `samples` samples.
 async fn loaded_pool(emu: &Emu, agent: &InProcAgent, pool: &str, rps: f64, samples: usize) {
     emu.control(
@@ -60,7 +43,7 @@ async fn loaded_pool(emu: &Emu, agent: &InProcAgent, pool: &str, rps: f64, sampl
     c.put_policy(
         "team-a",
         &format!("{pool}-policy"),
-        &cpu_policy(pool),
+        &policy(pool, cpu_policy(json!({"bounds": {"min": 1, "max": 6}}))),
         Precondition::None,
     )
     .await

@@ -138,6 +138,30 @@ impl DeepSeek {
     }
 }
 
+/// A refused request: status, error type, message.
+#[derive(Debug)]
+struct DsError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl DsError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for DsError {
+    fn into_response(self) -> Response {
+        error(self.status, self.kind, self.message)
+    }
+}
+
 /// An OpenAI-style error answer.
 fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     let code = match status.as_u16() {
@@ -191,7 +215,7 @@ pub fn routes() -> Router<Arc<Emulator>> {
         )
 }
 
-fn bearer_ok(ds: &DeepSeek, headers: &HeaderMap) -> Result<(), Response> {
+fn bearer_ok(ds: &DeepSeek, headers: &HeaderMap) -> Result<(), DsError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -199,12 +223,12 @@ fn bearer_ok(ds: &DeepSeek, headers: &HeaderMap) -> Result<(), Response> {
         .map(str::trim);
     match token {
         Some(t) if ds.keys.iter().any(|k| k == t) => Ok(()),
-        Some(_) => Err(error(
+        Some(_) => Err(DsError::new(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "Authentication Fails, your api key is invalid",
         )),
-        None => Err(error(
+        None => Err(DsError::new(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "Authentication Fails, no api key given (Authorization: Bearer <key>)",
@@ -214,7 +238,7 @@ fn bearer_ok(ds: &DeepSeek, headers: &HeaderMap) -> Result<(), Response> {
 
 async fn models(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap) -> Response {
     if let Err(r) = bearer_ok(emu.deepseek(), &headers) {
-        return r;
+        return r.into_response();
     }
     let data: Vec<Value> = MODELS
         .iter()
@@ -230,7 +254,7 @@ fn cny(tokens: i64) -> String {
 async fn balance(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap) -> Response {
     let ds = emu.deepseek();
     if let Err(r) = bearer_ok(ds, &headers) {
-        return r;
+        return r.into_response();
     }
     let left = ds.lock().balance_tokens.max(0);
     axum::Json(json!({
@@ -252,9 +276,10 @@ struct Request {
 
 /// Checks a request body as the real API does: 400 for the body's format and the model,
 /// 422 for parameter values.
-fn validate(body: &[u8]) -> Result<Request, Response> {
-    let bad = |m: String| error(StatusCode::BAD_REQUEST, "invalid_request_error", m);
-    let invalid = |m: String| error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", m);
+fn validate(body: &[u8]) -> Result<Request, DsError> {
+    let bad = |m: String| DsError::new(StatusCode::BAD_REQUEST, "invalid_request_error", m);
+    let invalid =
+        |m: String| DsError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", m);
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("Failed to deserialize the JSON body: {e}")))?;
     let model = v["model"]
@@ -448,7 +473,7 @@ async fn completions(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byt
     let ds = emu.deepseek();
     ds.count_call();
     if let Err(r) = bearer_ok(ds, &headers) {
-        return r;
+        return r.into_response();
     }
     let behaviour = ds.next_behaviour();
     if let Some(Behaviour::Error { status }) = behaviour {
@@ -456,7 +481,7 @@ async fn completions(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byt
     }
     let req = match validate(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if ds.lock().balance_tokens <= 0 {
         return error(
@@ -623,7 +648,7 @@ mod tests {
     fn requests_are_validated_like_the_real_api() {
         let status = |b: Value| match validate(b.to_string().as_bytes()) {
             Ok(_) => 200,
-            Err(r) => r.status().as_u16(),
+            Err(r) => r.status.as_u16(),
         };
         let ok = json!({"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]});
         assert_eq!(status(ok.clone()), 200);

@@ -135,6 +135,17 @@ impl Browser {
             .unwrap();
     }
 
+    /// Clicks "Log out".
+    pub async fn logout(&self) {
+        self.client
+            .find(Locator::Id("logout"))
+            .await
+            .expect("the logout button")
+            .click()
+            .await
+            .expect("logout clicks");
+    }
+
     pub async fn stop(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
