@@ -338,3 +338,64 @@ async fn a_hanging_model_never_delays_a_reconcile_pass() {
     assert!(a.error.as_deref().unwrap().contains("deadline"), "{a:?}");
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_retried_with_backoff_and_the_daily_token_budget_holds() {
+    let emu = Emu::start(SCALE, 20.0).await;
+    let agent = InProcAgent::start(&emu, SCALE, |c| {
+        operator_config(&emu)(c);
+        c.advisor.attempts = 3;
+    })
+    .await;
+    let c = &agent.client;
+    c.put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
+        .await
+        .unwrap();
+    emu.control(
+        reqwest::Method::POST,
+        "/_emulator/deepseek",
+        json!({"script": [{"kind": "error", "status": 429, "times": 2}]}),
+    )
+    .await;
+    let asked = c.request_advice("team-a", "web").await.unwrap();
+    let a = advice_answered(&agent, "web", &asked.id).await;
+    assert_eq!(a.state, AdviceState::Proposed, "{a:?}");
+    let calls = emu
+        .control(reqwest::Method::GET, "/_emulator/deepseek", json!({}))
+        .await;
+    assert_eq!(calls["calls"], 3, "two 429s, then the answer");
+    let used = c.advisor_status().await.unwrap().tokens_today;
+    assert_eq!(used, a.tokens);
+    agent.shutdown().await;
+
+    // A budget smaller than one request: nothing is sent.
+    let agent = InProcAgent::start(&emu, SCALE, |c| {
+        operator_config(&emu)(c);
+        c.advisor.daily_token_budget = 500;
+    })
+    .await;
+    agent
+        .client
+        .put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
+        .await
+        .unwrap();
+    let asked = agent.client.request_advice("team-a", "web").await.unwrap();
+    let a = advice_answered(&agent, "web", &asked.id).await;
+    assert_eq!(a.state, AdviceState::Failed);
+    assert!(
+        a.error.as_deref().unwrap().contains("daily token budget"),
+        "{a:?}"
+    );
+    let calls = emu
+        .control(reqwest::Method::GET, "/_emulator/deepseek", json!({}))
+        .await;
+    assert_eq!(
+        calls["calls"], 3,
+        "the refused request never reached the model"
+    );
+    assert_eq!(
+        agent.client.advisor_status().await.unwrap().state,
+        "budget_exhausted"
+    );
+    agent.shutdown().await;
+}
