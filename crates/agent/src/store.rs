@@ -266,6 +266,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         to_hour: i64,
         with_samples: bool,
     ) -> Result<Vec<UsageHour>, StoreError>;
+    /// Rollups of `scope` over `[from_hour, to_hour]` summed per pool (no samples):
+    /// what a report over many pools reads.
+    async fn usage_totals(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<UsageHour>, StoreError>;
     /// Delete rollups of hours before `hour`; returns how many.
     async fn drop_usage_before(&self, hour: i64) -> Result<u64, StoreError>;
     /// Write (replace by id) an answer of the advisor; keeps the newest per pool.
@@ -1269,6 +1277,15 @@ impl Store for SqliteStore {
         with_samples: bool,
     ) -> Result<Vec<UsageHour>, StoreError> {
         stored::usage_hours(&self.pool, scope, from_hour, to_hour, with_samples).await
+    }
+
+    async fn usage_totals(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<UsageHour>, StoreError> {
+        stored::usage_totals(&self.pool, scope, from_hour, to_hour).await
     }
 
     async fn drop_usage_before(&self, hour: i64) -> Result<u64, StoreError> {

@@ -210,6 +210,103 @@ pub(crate) async fn usage_hours(
         .collect()
 }
 
+/// The rollups of `scope` over `[from_hour, to_hour]` summed per pool, in SQL (one row
+/// per pool, `hour` = its newest hour, `flavor` = that hour's; no samples): what a report
+/// over many pools reads.
+pub(crate) async fn usage_totals(
+    db: &sqlx::SqlitePool,
+    scope: UsageScope<'_>,
+    from_hour: i64,
+    to_hour: i64,
+) -> Result<Vec<UsageHour>, StoreError> {
+    let (filter, a, b) = match scope {
+        UsageScope::All => ("", None, None),
+        UsageScope::Namespace(ns) => (" AND namespace = ?", Some(ns), None),
+        UsageScope::Pool(ns, p) => (" AND namespace = ? AND pool = ?", Some(ns), Some(p)),
+    };
+    // SQLite: the bare `flavor` comes from the row holding MAX(hour).
+    let sums = format!(
+        "SELECT namespace, pool, MAX(hour) AS hour, flavor, SUM(billed_seconds) AS billed_seconds,
+           SUM(ready_seconds) AS ready_seconds, SUM(idle_seconds) AS idle_seconds,
+           SUM(load_seconds) AS load_seconds, SUM(requests) AS requests,
+           SUM(violation_seconds) AS violation_seconds, SUM(actions) AS actions,
+           SUM(covered_seconds) AS covered_seconds
+         FROM usage_hours WHERE hour >= ? AND hour <= ?{filter}
+         GROUP BY namespace, pool ORDER BY namespace, pool"
+    );
+    let parts = format!(
+        "SELECT namespace, pool, json_extract(j.value, '$[0]') AS flavor,
+           json_extract(j.value, '$[1]') AS purchase, SUM(json_extract(j.value, '$[2]')) AS seconds
+         FROM usage_hours, json_each(usage_hours.by_purchase) AS j
+         WHERE hour >= ? AND hour <= ?{filter}
+         GROUP BY namespace, pool, flavor, purchase ORDER BY namespace, pool"
+    );
+    let run = |sql: String| {
+        // Every piece of `sql` is a constant of this function.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(from_hour)
+            .bind(to_hour);
+        if let Some(a) = a {
+            q = q.bind(a);
+        }
+        if let Some(b) = b {
+            q = q.bind(b);
+        }
+        q.fetch_all(db)
+    };
+    let rows = run(sums).await.map_err(q("sum usage hours"))?;
+    let parts = run(parts).await.map_err(q("sum usage by purchase"))?;
+    let mut out: Vec<UsageHour> = rows
+        .iter()
+        .map(|r| UsageHour {
+            namespace: r.get("namespace"),
+            pool: r.get("pool"),
+            hour: r.get("hour"),
+            flavor: r.get("flavor"),
+            billed_seconds: r.get("billed_seconds"),
+            ready_seconds: r.get("ready_seconds"),
+            idle_seconds: r.get("idle_seconds"),
+            load_seconds: r.get("load_seconds"),
+            requests: r.get("requests"),
+            violation_seconds: r.get("violation_seconds"),
+            actions: r.get::<i64, _>("actions").max(0) as u32,
+            covered_seconds: r.get("covered_seconds"),
+            by_purchase: Vec::new(),
+            samples: Vec::new(),
+        })
+        .collect();
+    // Both lists are ordered by (namespace, pool): walk them together.
+    let mut i = 0;
+    for p in &parts {
+        let (ns, pool): (&str, &str) = (p.get("namespace"), p.get("pool"));
+        while i < out.len() && (out[i].namespace.as_str(), out[i].pool.as_str()) < (ns, pool) {
+            i += 1;
+        }
+        let Some(row) = out
+            .get_mut(i)
+            .filter(|r| r.namespace == ns && r.pool == pool)
+        else {
+            continue;
+        };
+        let purchase = match p.get::<Option<&str>, _>("purchase") {
+            Some("spot") => Purchase::Spot,
+            Some("on_demand") => Purchase::OnDemand,
+            other => {
+                return Err(StoreError::Corrupt {
+                    what: "usage by purchase",
+                    reason: format!("purchase {other:?} is not spot or on_demand"),
+                });
+            }
+        };
+        row.by_purchase.push((
+            p.get::<Option<String>, _>("flavor").unwrap_or_default(),
+            purchase,
+            p.get("seconds"),
+        ));
+    }
+    Ok(out)
+}
+
 pub(crate) async fn drop_usage_before(db: &sqlx::SqlitePool, hour: i64) -> Result<u64, StoreError> {
     sqlx::query("DELETE FROM usage_hours WHERE hour < ?")
         .bind(hour)
@@ -276,4 +373,74 @@ pub(crate) async fn list_advice(
     rows.iter()
         .map(|r| serde_json::from_str(r.get::<&str, _>("body")).map_err(corrupt("advice")))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{SqliteStore, Store};
+
+    fn hour(pool: &str, hour: i64, flavor: &str, spot: f64) -> UsageHour {
+        let mut h = UsageHour::new("ns", pool, hour, flavor);
+        h.billed_seconds = 3600.0 + spot;
+        h.requests = 10.0;
+        h.actions = 1;
+        h.covered_seconds = 3600.0;
+        h.by_purchase = vec![(flavor.into(), Purchase::OnDemand, 3600.0)];
+        if spot > 0.0 {
+            h.by_purchase.push((flavor.into(), Purchase::Spot, spot));
+        }
+        h.samples = vec![UsageSample {
+            at_ms: hour * 1000,
+            load_rps: Some(1.0),
+            ready: 1,
+            billed: 1,
+            desired: None,
+            forecast_capacity: None,
+        }];
+        h
+    }
+
+    #[tokio::test]
+    async fn totals_summed_in_sql_equal_the_hours_summed_in_rust() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let rows = vec![
+            hour("a", 0, "x1.2u.4g", 0.0),
+            hour("a", 3600, "x1.4u.8g", 1800.0),
+            hour("b", 3600, "x1.2u.4g", 900.0),
+            hour("b", 7200, "x1.2u.4g", 0.0),
+        ];
+        s.put_usage_hours(&rows).await.unwrap();
+        let totals = s.usage_totals(UsageScope::All, 0, 3600).await.unwrap();
+        assert_eq!(totals.len(), 2, "one row per pool, hour 7200 outside");
+        let a = &totals[0];
+        assert_eq!(
+            (a.pool.as_str(), a.hour, a.flavor.as_str()),
+            ("a", 3600, "x1.4u.8g")
+        );
+        assert_eq!(a.billed_seconds, 3600.0 * 2.0 + 1800.0);
+        assert_eq!(a.actions, 2);
+        let mut by = a.by_purchase.clone();
+        by.sort_by(|x, y| {
+            x.0.cmp(&y.0)
+                .then((x.1 == Purchase::Spot).cmp(&(y.1 == Purchase::Spot)))
+        });
+        assert_eq!(
+            by,
+            vec![
+                ("x1.2u.4g".into(), Purchase::OnDemand, 3600.0),
+                ("x1.4u.8g".into(), Purchase::OnDemand, 3600.0),
+                ("x1.4u.8g".into(), Purchase::Spot, 1800.0),
+            ]
+        );
+        let prices = crate::cost::PriceTable::default();
+        let hours = s
+            .usage_hours(UsageScope::Namespace("ns"), 0, 3600, false)
+            .await
+            .unwrap();
+        let by_rust = crate::cost::report::figures(hours.iter().filter(|h| h.pool == "b"), &prices);
+        let by_sql = crate::cost::report::figures(&totals[1..], &prices);
+        assert!((by_rust.cost - by_sql.cost).abs() < 1e-12);
+        assert_eq!(by_rust.requests, by_sql.requests);
+    }
 }

@@ -112,7 +112,7 @@ async fn cost_report(
 ) -> ApiResult<CostReport> {
     let cost = &state.operator.cost;
     let (from, to, w) = window(state, q.window.as_deref(), cost.window)?;
-    let rows = state.store.usage_hours(scope, from, to, false).await?;
+    let rows = state.store.usage_totals(scope, from, to).await?;
     Ok(report::report(&rows, &cost.prices, w, &cost.currency))
 }
 
