@@ -128,7 +128,14 @@ fn every_example_directory_is_covered_by_a_test() {
     // policies: flexus-policy's parse and golden tests (and provider/tests/models.rs);
     // agent: crates/agent/tests/examples.rs loads agent.toml; grafana:
     // crates/agent/tests/grafana.rs checks every panel's query against the agent's metrics.
-    let covered = ["agent", "grafana", "modules", "policies", "quickstart", "teams"];
+    let covered = [
+        "agent",
+        "grafana",
+        "modules",
+        "policies",
+        "quickstart",
+        "teams",
+    ];
     let mut found: Vec<String> = std::fs::read_dir(repo_root().join("examples"))
         .expect("examples dir")
         .filter_map(|e| e.ok())

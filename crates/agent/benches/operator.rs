@@ -151,6 +151,30 @@ async fn bench_cost(pools: usize) {
         pools * 24,
         t.elapsed().as_secs_f64()
     );
+    // The store's part alone: the window's rollups summed per pool.
+    let t = Instant::now();
+    let from = now_hour - 23 * 3600;
+    let totals = store
+        .usage_totals(flexus_agent::store::UsageScope::All, from, now_hour)
+        .await
+        .unwrap();
+    let sql_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let prices = flexus_agent::cost::PriceTable::default();
+    let w = flexus_api::Window {
+        from: String::new(),
+        to: String::new(),
+        hours: 24.0,
+    };
+    let r = flexus_agent::cost::report::report(&totals, &prices, w, "units");
+    let report_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let body = serde_json::to_vec(&r).unwrap();
+    eprintln!(
+        "store usage_totals {sql_s:.3} s, report {report_s:.3} s, JSON encoding {:.3} s ({} bytes)",
+        t.elapsed().as_secs_f64(),
+        body.len()
+    );
     let url = serve(state(store, ManualClock::new(now_ms)).await).await;
     let http = reqwest::Client::new();
     let mut times = Vec::new();
