@@ -2,8 +2,8 @@
 
 -- Hourly usage rollups written by the usage recorder (crates/agent/src/cost/usage.rs):
 -- instance-seconds by flavor and purchase type, ready capacity above demand, requests,
--- SLO-violation seconds and desired-count changes of one pool in one clock hour, plus
--- the hour's samples (for the dashboard's chart and the replayed recommendations).
+-- SLO-violation seconds and desired-count changes of one pool in one clock hour. Kept
+-- small (a report over every pool scans it); the hour's samples are in usage_samples.
 -- Bounded by cost.retention.
 CREATE TABLE usage_hours (
     namespace           TEXT NOT NULL,
@@ -19,11 +19,19 @@ CREATE TABLE usage_hours (
     actions             INTEGER NOT NULL,
     covered_seconds     REAL NOT NULL,
     by_purchase         TEXT NOT NULL,      -- JSON [[flavor, "spot"|"on_demand", seconds], ...]
-    samples             TEXT NOT NULL,      -- JSON [[at_ms, load_rps|null, ready, billed, desired|null, forecast_capacity|null], ...]
     PRIMARY KEY (namespace, pool, hour)
 ) WITHOUT ROWID;
 
 CREATE INDEX usage_hours_by_hour ON usage_hours (hour);
+
+-- The samples of each rollup (the dashboard's chart and the replayed recommendations).
+CREATE TABLE usage_samples (
+    namespace   TEXT NOT NULL,
+    pool        TEXT NOT NULL,
+    hour        INTEGER NOT NULL,
+    samples     TEXT NOT NULL,   -- JSON [[at_ms, load_rps|null, ready, billed, desired|null, forecast_capacity|null], ...]
+    PRIMARY KEY (namespace, pool, hour)
+) WITHOUT ROWID;
 
 -- Answers of the advisor (one JSON document of flexus_api::Advice each), newest kept.
 CREATE TABLE advice (

@@ -111,8 +111,8 @@ pub(crate) async fn put_usage_hours(
         sqlx::query(
             "INSERT OR REPLACE INTO usage_hours (namespace, pool, hour, flavor, billed_seconds,
                ready_seconds, idle_seconds, load_seconds, requests, violation_seconds, actions,
-               covered_seconds, by_purchase, samples)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               covered_seconds, by_purchase)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.namespace)
         .bind(&r.pool)
@@ -127,10 +127,19 @@ pub(crate) async fn put_usage_hours(
         .bind(i64::from(r.actions))
         .bind(r.covered_seconds)
         .bind(by)
-        .bind(samples)
         .execute(&mut *tx)
         .await
         .map_err(q("write usage hour"))?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO usage_samples (namespace, pool, hour, samples) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&r.namespace)
+        .bind(&r.pool)
+        .bind(r.hour)
+        .bind(samples)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("write usage samples"))?;
     }
     tx.commit().await.map_err(q("commit usage write"))
 }
@@ -142,17 +151,25 @@ pub(crate) async fn usage_hours(
     to_hour: i64,
     with_samples: bool,
 ) -> Result<Vec<UsageHour>, StoreError> {
-    let cols = "namespace, pool, hour, flavor, billed_seconds, ready_seconds, idle_seconds,
-                load_seconds, requests, violation_seconds, actions, covered_seconds, by_purchase";
-    let samples = if with_samples { ", samples" } else { "" };
+    let cols = "h.namespace AS namespace, h.pool AS pool, h.hour AS hour, flavor, billed_seconds,
+                ready_seconds, idle_seconds, load_seconds, requests, violation_seconds, actions,
+                covered_seconds, by_purchase";
+    let (samples, join) = if with_samples {
+        (
+            ", s.samples AS samples",
+            " LEFT JOIN usage_samples s ON s.namespace = h.namespace AND s.pool = h.pool AND s.hour = h.hour",
+        )
+    } else {
+        ("", "")
+    };
     let (filter, a, b) = match scope {
         UsageScope::All => ("", None, None),
-        UsageScope::Namespace(ns) => (" AND namespace = ?", Some(ns), None),
-        UsageScope::Pool(ns, p) => (" AND namespace = ? AND pool = ?", Some(ns), Some(p)),
+        UsageScope::Namespace(ns) => (" AND h.namespace = ?", Some(ns), None),
+        UsageScope::Pool(ns, p) => (" AND h.namespace = ? AND h.pool = ?", Some(ns), Some(p)),
     };
     let sql = format!(
-        "SELECT {cols}{samples} FROM usage_hours WHERE hour >= ? AND hour <= ?{filter}
-         ORDER BY namespace, pool, hour"
+        "SELECT {cols}{samples} FROM usage_hours h{join} WHERE h.hour >= ? AND h.hour <= ?{filter}
+         ORDER BY h.namespace, h.pool, h.hour"
     );
     // Every piece of `sql` is a constant of this function.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -171,8 +188,9 @@ pub(crate) async fn usage_hours(
                 serde_json::from_str(r.get::<&str, _>("by_purchase"))
                     .map_err(corrupt("usage by purchase"))?;
             let samples = if with_samples {
-                let t: Vec<SampleTuple> = serde_json::from_str(r.get::<&str, _>("samples"))
-                    .map_err(corrupt("usage samples"))?;
+                let text = r.get::<Option<&str>, _>("samples").unwrap_or("[]");
+                let t: Vec<SampleTuple> =
+                    serde_json::from_str(text).map_err(corrupt("usage samples"))?;
                 t.into_iter()
                     .map(
                         |(at_ms, load_rps, ready, billed, desired, forecast_capacity)| {
@@ -308,6 +326,11 @@ pub(crate) async fn usage_totals(
 }
 
 pub(crate) async fn drop_usage_before(db: &sqlx::SqlitePool, hour: i64) -> Result<u64, StoreError> {
+    sqlx::query("DELETE FROM usage_samples WHERE hour < ?")
+        .bind(hour)
+        .execute(db)
+        .await
+        .map_err(q("prune usage samples"))?;
     sqlx::query("DELETE FROM usage_hours WHERE hour < ?")
         .bind(hour)
         .execute(db)
@@ -433,6 +456,18 @@ mod tests {
                 ("x1.4u.8g".into(), Purchase::Spot, 1800.0),
             ]
         );
+        let with = s
+            .usage_hours(UsageScope::Pool("ns", "a"), 0, 3600, true)
+            .await
+            .unwrap();
+        assert_eq!(with.len(), 2);
+        assert!(
+            with.iter().all(|h| h.samples.len() == 1),
+            "samples read back from their table"
+        );
+        s.drop_usage_before(3600).await.unwrap();
+        let left = s.usage_hours(UsageScope::All, 0, 7200, true).await.unwrap();
+        assert_eq!(left.len(), 3, "hour 0 pruned with its samples");
         let prices = crate::cost::PriceTable::default();
         let hours = s
             .usage_hours(UsageScope::Namespace("ns"), 0, 3600, false)
