@@ -18,7 +18,9 @@ CREATE TABLE usage_hours (
     violation_seconds   REAL NOT NULL,
     actions             INTEGER NOT NULL,
     covered_seconds     REAL NOT NULL,
-    by_purchase         TEXT NOT NULL,      -- JSON [[flavor, "spot"|"on_demand", seconds], ...]
+    on_demand_seconds   REAL NOT NULL,      -- instance-seconds of `flavor`, on demand
+    spot_seconds        REAL NOT NULL,      -- instance-seconds of `flavor`, spot
+    other_flavors       TEXT NOT NULL,      -- JSON [[flavor, "spot"|"on_demand", seconds], ...] of other flavors (usually [])
     PRIMARY KEY (namespace, pool, hour)
 ) WITHOUT ROWID;
 

@@ -86,6 +86,37 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { what, source }
 }
 
+/// A rollup's instance-seconds of its own flavor (on demand, spot) and of other flavors.
+fn split_purchase(r: &UsageHour) -> (f64, f64, Vec<(String, Purchase, f64)>) {
+    let (mut od, mut spot, mut others) = (0.0, 0.0, Vec::new());
+    for (f, p, secs) in &r.by_purchase {
+        match (f == &r.flavor, p) {
+            (true, Purchase::OnDemand) => od += secs,
+            (true, Purchase::Spot) => spot += secs,
+            (false, _) => others.push((f.clone(), *p, *secs)),
+        }
+    }
+    (od, spot, others)
+}
+
+/// `by_purchase` from the stored columns.
+fn join_purchase(
+    flavor: &str,
+    od: f64,
+    spot: f64,
+    others: Vec<(String, Purchase, f64)>,
+) -> Vec<(String, Purchase, f64)> {
+    let mut by = Vec::with_capacity(2 + others.len());
+    if od > 0.0 {
+        by.push((flavor.to_owned(), Purchase::OnDemand, od));
+    }
+    if spot > 0.0 {
+        by.push((flavor.to_owned(), Purchase::Spot, spot));
+    }
+    by.extend(others);
+    by
+}
+
 pub(crate) async fn put_usage_hours(
     db: &sqlx::SqlitePool,
     rows: &[UsageHour],
@@ -107,12 +138,13 @@ pub(crate) async fn put_usage_hours(
             })
             .collect();
         let samples = serde_json::to_string(&samples).map_err(corrupt("usage samples"))?;
-        let by = serde_json::to_string(&r.by_purchase).map_err(corrupt("usage by purchase"))?;
+        let (od, spot, others) = split_purchase(r);
+        let by = serde_json::to_string(&others).map_err(corrupt("usage by purchase"))?;
         sqlx::query(
             "INSERT OR REPLACE INTO usage_hours (namespace, pool, hour, flavor, billed_seconds,
                ready_seconds, idle_seconds, load_seconds, requests, violation_seconds, actions,
-               covered_seconds, by_purchase)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               covered_seconds, on_demand_seconds, spot_seconds, other_flavors)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.namespace)
         .bind(&r.pool)
@@ -126,6 +158,8 @@ pub(crate) async fn put_usage_hours(
         .bind(r.violation_seconds)
         .bind(i64::from(r.actions))
         .bind(r.covered_seconds)
+        .bind(od)
+        .bind(spot)
         .bind(by)
         .execute(&mut *tx)
         .await
@@ -153,7 +187,7 @@ pub(crate) async fn usage_hours(
 ) -> Result<Vec<UsageHour>, StoreError> {
     let cols = "h.namespace AS namespace, h.pool AS pool, h.hour AS hour, flavor, billed_seconds,
                 ready_seconds, idle_seconds, load_seconds, requests, violation_seconds, actions,
-                covered_seconds, by_purchase";
+                covered_seconds, on_demand_seconds, spot_seconds, other_flavors";
     let (samples, join) = if with_samples {
         (
             ", s.samples AS samples",
@@ -184,9 +218,16 @@ pub(crate) async fn usage_hours(
     let rows = query.fetch_all(db).await.map_err(q("read usage hours"))?;
     rows.iter()
         .map(|r| {
-            let by: Vec<(String, Purchase, f64)> =
-                serde_json::from_str(r.get::<&str, _>("by_purchase"))
+            let others: Vec<(String, Purchase, f64)> =
+                serde_json::from_str(r.get::<&str, _>("other_flavors"))
                     .map_err(corrupt("usage by purchase"))?;
+            let flavor: String = r.get("flavor");
+            let by = join_purchase(
+                &flavor,
+                r.get("on_demand_seconds"),
+                r.get("spot_seconds"),
+                others,
+            );
             let samples = if with_samples {
                 let text = r.get::<Option<&str>, _>("samples").unwrap_or("[]");
                 let t: Vec<SampleTuple> =
@@ -252,11 +293,17 @@ pub(crate) async fn usage_totals(
          FROM usage_hours WHERE hour >= ? AND hour <= ?{filter}
          GROUP BY namespace, pool ORDER BY namespace, pool"
     );
-    let parts = format!(
+    let own = format!(
+        "SELECT namespace, pool, flavor, SUM(on_demand_seconds) AS od, SUM(spot_seconds) AS spot
+         FROM usage_hours WHERE hour >= ? AND hour <= ?{filter}
+         GROUP BY namespace, pool, flavor ORDER BY namespace, pool"
+    );
+    // Other flavors appear only around a flavor change: json_each on those rows alone.
+    let others = format!(
         "SELECT namespace, pool, json_extract(j.value, '$[0]') AS flavor,
            json_extract(j.value, '$[1]') AS purchase, SUM(json_extract(j.value, '$[2]')) AS seconds
-         FROM usage_hours, json_each(usage_hours.by_purchase) AS j
-         WHERE hour >= ? AND hour <= ?{filter}
+         FROM usage_hours, json_each(usage_hours.other_flavors) AS j
+         WHERE other_flavors != '[]' AND hour >= ? AND hour <= ?{filter}
          GROUP BY namespace, pool, flavor, purchase ORDER BY namespace, pool"
     );
     let run = |sql: String| {
@@ -273,7 +320,39 @@ pub(crate) async fn usage_totals(
         q.fetch_all(db)
     };
     let rows = run(sums).await.map_err(q("sum usage hours"))?;
-    let parts = run(parts).await.map_err(q("sum usage by purchase"))?;
+    let mut parts: Vec<(String, String, String, Purchase, f64)> = Vec::new();
+    for r in run(own).await.map_err(q("sum usage by purchase"))? {
+        for (p, col) in [(Purchase::OnDemand, "od"), (Purchase::Spot, "spot")] {
+            parts.push((
+                r.get("namespace"),
+                r.get("pool"),
+                r.get("flavor"),
+                p,
+                r.get(col),
+            ));
+        }
+    }
+    for r in run(others).await.map_err(q("sum usage of other flavors"))? {
+        let purchase = match r.get::<Option<&str>, _>("purchase") {
+            Some("spot") => Purchase::Spot,
+            Some("on_demand") => Purchase::OnDemand,
+            other => {
+                return Err(StoreError::Corrupt {
+                    what: "usage by purchase",
+                    reason: format!("purchase {other:?} is not spot or on_demand"),
+                });
+            }
+        };
+        let flavor = r.get::<Option<String>, _>("flavor").unwrap_or_default();
+        parts.push((
+            r.get("namespace"),
+            r.get("pool"),
+            flavor,
+            purchase,
+            r.get("seconds"),
+        ));
+    }
+    parts.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let mut out: Vec<UsageHour> = rows
         .iter()
         .map(|r| UsageHour {
@@ -295,32 +374,28 @@ pub(crate) async fn usage_totals(
         .collect();
     // Both lists are ordered by (namespace, pool): walk them together.
     let mut i = 0;
-    for p in &parts {
-        let (ns, pool): (&str, &str) = (p.get("namespace"), p.get("pool"));
-        while i < out.len() && (out[i].namespace.as_str(), out[i].pool.as_str()) < (ns, pool) {
+    for (ns, pool, flavor, purchase, secs) in parts {
+        while i < out.len()
+            && (out[i].namespace.as_str(), out[i].pool.as_str()) < (ns.as_str(), pool.as_str())
+        {
             i += 1;
         }
-        let Some(row) = out
+        if secs <= 0.0 {
+            continue;
+        }
+        if let Some(row) = out
             .get_mut(i)
             .filter(|r| r.namespace == ns && r.pool == pool)
-        else {
-            continue;
-        };
-        let purchase = match p.get::<Option<&str>, _>("purchase") {
-            Some("spot") => Purchase::Spot,
-            Some("on_demand") => Purchase::OnDemand,
-            other => {
-                return Err(StoreError::Corrupt {
-                    what: "usage by purchase",
-                    reason: format!("purchase {other:?} is not spot or on_demand"),
-                });
+        {
+            match row
+                .by_purchase
+                .iter_mut()
+                .find(|e| e.0 == flavor && e.1 == purchase)
+            {
+                Some(e) => e.2 += secs,
+                None => row.by_purchase.push((flavor, purchase, secs)),
             }
-        };
-        row.by_purchase.push((
-            p.get::<Option<String>, _>("flavor").unwrap_or_default(),
-            purchase,
-            p.get("seconds"),
-        ));
+        }
     }
     Ok(out)
 }
