@@ -376,11 +376,10 @@ mod advisor {
         let telemetry = Arc::new(Telemetry::new());
         let ctx = Arc::new(Context::new(
             store.clone(),
-            cloud.clone(),
+            cloud,
             clock.clone(),
             Sources {
                 cloud_eye: CloudEye {
-                    cloud,
                     period: 60,
                     lookback: Duration::from_secs(600),
                 },
