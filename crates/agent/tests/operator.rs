@@ -166,6 +166,13 @@ async fn an_advisor_proposal_is_validated_replayed_and_an_injected_one_is_refuse
     // More load than six instances serve: the model is told about SLO misses.
     loaded_pool(&emu, &agent, "hot", 400.0, 32).await;
     let c = &agent.client;
+    // The recorded usage shows the SLO misses the model is told about.
+    wait_for("recorded SLO misses", Duration::from_secs(90), || async {
+        let r = c.namespace_cost("team-a", Some("2h")).await.ok()?;
+        let p = r.pools.iter().find(|p| p.pool == "team-a/hot")?;
+        (p.figures.violation_minutes > 1.0).then_some(())
+    })
+    .await;
     let asked = c.request_advice("team-a", "hot").await.unwrap();
     assert_eq!(asked.state, AdviceState::Pending);
     let a = advice_answered(&agent, "hot", &asked.id).await;

@@ -117,6 +117,26 @@ fn join_purchase(
     by
 }
 
+/// The numeric columns of a rollup row (no purchase breakdown, no samples).
+fn hour_from_row(r: &sqlx::sqlite::SqliteRow) -> UsageHour {
+    UsageHour {
+        namespace: r.get("namespace"),
+        pool: r.get("pool"),
+        hour: r.get("hour"),
+        flavor: r.get("flavor"),
+        billed_seconds: r.get("billed_seconds"),
+        ready_seconds: r.get("ready_seconds"),
+        idle_seconds: r.get("idle_seconds"),
+        load_seconds: r.get("load_seconds"),
+        requests: r.get("requests"),
+        violation_seconds: r.get("violation_seconds"),
+        actions: r.get::<i64, _>("actions").max(0) as u32,
+        covered_seconds: r.get("covered_seconds"),
+        by_purchase: Vec::new(),
+        samples: Vec::new(),
+    }
+}
+
 pub(crate) async fn put_usage_hours(
     db: &sqlx::SqlitePool,
     rows: &[UsageHour],
@@ -250,20 +270,9 @@ pub(crate) async fn usage_hours(
                 Vec::new()
             };
             Ok(UsageHour {
-                namespace: r.get("namespace"),
-                pool: r.get("pool"),
-                hour: r.get("hour"),
-                flavor: r.get("flavor"),
-                billed_seconds: r.get("billed_seconds"),
-                ready_seconds: r.get("ready_seconds"),
-                idle_seconds: r.get("idle_seconds"),
-                load_seconds: r.get("load_seconds"),
-                requests: r.get("requests"),
-                violation_seconds: r.get("violation_seconds"),
-                actions: r.get::<i64, _>("actions").max(0) as u32,
-                covered_seconds: r.get("covered_seconds"),
                 by_purchase: by,
                 samples,
+                ..hour_from_row(r)
             })
         })
         .collect()
@@ -353,25 +362,7 @@ pub(crate) async fn usage_totals(
         ));
     }
     parts.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let mut out: Vec<UsageHour> = rows
-        .iter()
-        .map(|r| UsageHour {
-            namespace: r.get("namespace"),
-            pool: r.get("pool"),
-            hour: r.get("hour"),
-            flavor: r.get("flavor"),
-            billed_seconds: r.get("billed_seconds"),
-            ready_seconds: r.get("ready_seconds"),
-            idle_seconds: r.get("idle_seconds"),
-            load_seconds: r.get("load_seconds"),
-            requests: r.get("requests"),
-            violation_seconds: r.get("violation_seconds"),
-            actions: r.get::<i64, _>("actions").max(0) as u32,
-            covered_seconds: r.get("covered_seconds"),
-            by_purchase: Vec::new(),
-            samples: Vec::new(),
-        })
-        .collect();
+    let mut out: Vec<UsageHour> = rows.iter().map(hour_from_row).collect();
     // Both lists are ordered by (namespace, pool): walk them together.
     let mut i = 0;
     for (ns, pool, flavor, purchase, secs) in parts {
