@@ -2,8 +2,8 @@
 //!
 //! What it is: the provider configuration (`endpoint`, `token`, `namespace`, request timeout
 //! and retries, with `FLEXUS_*` environment fallbacks), the resources `flexus_x_pool` and
-//! `flexus_autoscaling_policy`, the data sources `flexus_x_pool` and
-//! `flexus_policy_simulation`, the conversion between Terraform models and the agent's
+//! `flexus_autoscaling_policy`, the data sources `flexus_x_pool`,
+//! `flexus_policy_simulation` and `flexus_policy_recommendation`, the conversion between Terraform models and the agent's
 //! `/v1` types, and the one place where errors become Terraform diagnostics.
 //!
 //! What it must not do: speak gRPC or msgpack (the `tfplugin` framework does), create or
@@ -19,6 +19,7 @@
 //!   model and the conversion to and from the `flexus-policy` model.
 //! - [`pool_data`] — data source `flexus_x_pool`.
 //! - [`simulation`] — data source `flexus_policy_simulation` (trace replay via `flexus-sim`).
+//! - [`recommendation`] — data source `flexus_policy_recommendation` (the agent's tuner, at plan time).
 //! - [`docs`] — registry-layout Markdown generated from the schemas.
 
 pub mod docs;
@@ -28,6 +29,7 @@ pub mod policy_model;
 pub mod pool;
 pub mod pool_data;
 pub mod provider;
+pub mod recommendation;
 pub mod simulation;
 
 pub use provider::FlexusProvider;

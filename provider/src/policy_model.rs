@@ -106,7 +106,7 @@ pub struct MetricModel {
     pub per_instance: Option<bool>,
     /// When the signal is missing or stale: `block_scale_in` (default), `hold`, `ignore`, `fallback`.
     pub missing_data: Option<String>,
-    /// An observation older than this is stale; default `"2m"`.
+    /// An observation older than this is stale; default: the source's period + delivery delay + `evaluation_interval`.
     pub stale_after: Option<String>,
     /// Capacity proposed when `missing_data = "fallback"`.
     pub fallback_capacity: Option<u32>,
@@ -608,8 +608,7 @@ impl PolicyModel {
                     per_instance: x.per_instance.then_some(true),
                     missing_data: (x.missing_data != flexus_policy::MissingData::default())
                         .then(|| enum_name(&x.missing_data)),
-                    stale_after: (x.stale_after != Duration::from_secs(120))
-                        .then(|| d(x.stale_after)),
+                    stale_after: x.stale_after.map(d),
                     fallback_capacity: x.fallback_capacity,
                     trend_lead: (!x.trend_lead.is_zero()).then(|| d(x.trend_lead)),
                     trend_window: differs(|m| m.trend_window.as_secs_f64(), x)

@@ -213,7 +213,8 @@ impl Provider for FlexusProvider {
     fn data_sources(&self) -> Result<DataSources<Flexus>, tfplugin::Error> {
         DataSources::new()
             .with(crate::pool_data::PoolDataSource)?
-            .with(crate::simulation::SimulationDataSource)
+            .with(crate::simulation::SimulationDataSource)?
+            .with(crate::recommendation::RecommendationDataSource)
     }
 }
 

@@ -75,6 +75,7 @@ async fn state(store: Arc<dyn Store>, clock: SharedClock) -> AppState {
         ready: Arc::new(AtomicBool::new(true)),
         operator: flexus_agent::web::Operator::without_advisor(Default::default()),
         cloud_probe: Arc::default(),
+        tune_jobs: Arc::default(),
     }
 }
 

@@ -121,6 +121,7 @@ impl Agent {
             ready,
             operator,
             cloud_probe: Arc::default(),
+            tune_jobs: Arc::default(),
         };
         Ok(Self {
             state,

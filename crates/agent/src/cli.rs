@@ -315,6 +315,40 @@ pub fn validate_policy_file(path: &Path) -> Result<flexus_policy::Policy, String
     Ok(policy)
 }
 
+/// `flexus-agent tune --pool`: starts a tune job on the agent and polls it (every
+/// second) until it is done; a failed job is an error with the agent's reason.
+pub async fn tune_on_agent(
+    client: &flexus_api::Client,
+    ns: &str,
+    name: &str,
+    cmd: &flexus_sim::command::TuneCommand,
+) -> anyhow::Result<flexus_api::TuneJob> {
+    let req = flexus_api::TuneRequest {
+        budget: cmd.budget,
+        objective: match cmd.objective {
+            flexus_sim::tune::Objective::Cost => "cost".into(),
+            flexus_sim::tune::Objective::InstanceHours => "instance_hours".into(),
+        },
+        max_evaluations: u32::try_from(cmd.evaluations).unwrap_or(u32::MAX),
+        trace: cmd.trace.clone(),
+        peak_instances: cmd.trace.as_ref().map(|_| cmd.peak_instances),
+        hours: cmd.hours,
+    };
+    let mut job = client.start_tune(ns, name, &req).await?;
+    while job.state == "running" {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        job = client.tune_job(ns, name, &job.id).await?;
+    }
+    if job.state == "failed" {
+        anyhow::bail!(
+            "tune job {} of {ns}/{name} failed: {}",
+            job.id,
+            job.error.as_deref().unwrap_or("no reason given")
+        );
+    }
+    Ok(job)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@
 //! - [`probe`]: whether the cloud answers and accepts the credentials (`/readyz`, `check-config`).
 //! - [`agent`]: wiring — `run(config, listener, shutdown)`.
 //! - [`cli`]: table rendering for the CLI subcommands.
+//! - [`tuner`]: tune jobs — flexus-sim's tuner on a pool's recorded history, polled by the client.
 
 pub mod advisor;
 pub mod agent;
@@ -34,4 +35,5 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tuner;
 pub mod web;

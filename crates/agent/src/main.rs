@@ -101,6 +101,17 @@ enum Command {
     /// Replay a real traffic trace through a policy and baseline autoscalers
     /// (HPA, AWS target tracking, ...) and print the scorecard. Offline: no agent needed.
     Simulate(flexus_sim::command::SimulateCommand),
+    /// Search a policy's parameters by replaying a history (two thirds tune, the last
+    /// third validates) and print the policy diff with before/after. Offline with
+    /// --trace; with --pool, a running agent tunes the pool's recorded history (or
+    /// --trace) as a job and this waits for it. Nothing is applied.
+    Tune {
+        /// `<namespace>/<pool>`: ask the agent to tune this pool.
+        #[arg(long)]
+        pool: Option<String>,
+        #[command(flatten)]
+        cmd: flexus_sim::command::TuneCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +297,22 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             if !out.ends_with('\n') {
                 println!();
+            }
+        }
+        Command::Tune { pool: None, cmd } => {
+            let out = tokio::task::spawn_blocking(move || cmd.run()).await??;
+            print!("{out}");
+        }
+        Command::Tune {
+            pool: Some(pool),
+            cmd,
+        } => {
+            let (ns, name) = split(&pool)?;
+            let job = cli::tune_on_agent(&client()?, ns, name, &cmd).await?;
+            if cmd.json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else if let Some(r) = &job.result {
+                print!("{}", r.report);
             }
         }
         Command::Run { config } => {

@@ -41,6 +41,8 @@ pub struct AppState {
     pub operator: Arc<crate::web::Operator>,
     /// Whether the cloud answers and accepts the credentials (reported by `/readyz`).
     pub cloud_probe: Arc<crate::probe::CloudProbe>,
+    /// Tune jobs (`POST .../pools/{name}/tune`).
+    pub tune_jobs: Arc<crate::tuner::TuneJobs>,
 }
 
 /// The API error: status + body.
@@ -538,6 +540,46 @@ async fn reconcile_now(
     ))
 }
 
+async fn start_tune(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, axum::Json<flexus_api::TuneJob>)> {
+    authorize(&state, &headers, &ns)?;
+    let req: flexus_api::TuneRequest = if body.is_empty() {
+        flexus_api::TuneRequest::default()
+    } else {
+        parse_body(&headers, &body)?
+    };
+    let now = crate::clock::rfc3339(state.clock.now_ms());
+    let job = state
+        .tune_jobs
+        .start(state.store.as_ref(), &ns, &name, req, now)
+        .await
+        .map_err(|e| match e {
+            crate::tuner::TuneError::NoPool(p) => ApiError::not_found("pool", &p),
+            crate::tuner::TuneError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_tune", m)
+            }
+            crate::tuner::TuneError::Store(e) => e.into(),
+        })?;
+    Ok((StatusCode::ACCEPTED, axum::Json(job)))
+}
+
+async fn get_tune_job(
+    State(state): State<AppState>,
+    Path((ns, name, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<flexus_api::TuneJob>> {
+    authorize(&state, &headers, &ns)?;
+    state
+        .tune_jobs
+        .get(&format!("{ns}/{name}"), &id)
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("tune job", &format!("{ns}/{name}/{id}")))
+}
+
 /// At most this many datapoints per push.
 pub const MAX_PUSH_DATAPOINTS: usize = 1000;
 /// A pushed datapoint may be at most this far ahead of the agent's clock.
@@ -877,6 +919,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/namespaces/{ns}/pools/{name}/metrics",
             post(push_metrics),
+        )
+        .route("/v1/namespaces/{ns}/pools/{name}/tune", post(start_tune))
+        .route(
+            "/v1/namespaces/{ns}/pools/{name}/tune/{id}",
+            get(get_tune_job),
         )
         .route("/v1/namespaces/{ns}/policies", get(list_policies))
         .route(

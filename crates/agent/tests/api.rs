@@ -44,6 +44,7 @@ async fn api() -> Api {
         ready: Arc::new(AtomicBool::new(true)),
         operator: flexus_agent::web::Operator::without_advisor(Default::default()),
         cloud_probe: Arc::default(),
+        tune_jobs: Arc::default(),
     };
     Api {
         state,

@@ -371,6 +371,30 @@ impl Client {
             .1)
     }
 
+    /// `POST /v1/namespaces/{ns}/pools/{name}/tune` — start a tune job.
+    pub async fn start_tune(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &TuneRequest,
+    ) -> Result<TuneJob, ClientError> {
+        Ok(self
+            .json(
+                Method::POST,
+                &paths::tune(ns, name),
+                &[],
+                Some(req),
+                &Precondition::None,
+            )
+            .await?
+            .1)
+    }
+
+    /// `GET /v1/namespaces/{ns}/pools/{name}/tune/{id}` — a tune job.
+    pub async fn tune_job(&self, ns: &str, name: &str, id: &str) -> Result<TuneJob, ClientError> {
+        self.get(&paths::tune_job(ns, name, id)).await
+    }
+
     /// `GET /v1/namespaces/{ns}/policies`.
     pub async fn list_policies(&self, ns: &str) -> Result<Vec<Policy>, ClientError> {
         self.get(&paths::policies(ns)).await

@@ -40,3 +40,11 @@ pub fn policy(ns: &str, name: &str) -> String {
 pub const NAMESPACES: &str = "/v1/namespaces";
 /// `/v1/openapi.json`
 pub const OPENAPI: &str = "/v1/openapi.json";
+/// `/v1/namespaces/{ns}/pools/{name}/tune`
+pub fn tune(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/tune")
+}
+/// `/v1/namespaces/{ns}/pools/{name}/tune/{id}`
+pub fn tune_job(ns: &str, name: &str, id: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/tune/{id}")
+}

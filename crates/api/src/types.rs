@@ -662,3 +662,117 @@ pub struct Health {
 /// The decision policy carried by a [`PolicySpec`]: the flexus-policy model (its JSON
 /// form on the wire). The agent validates it with `Policy::validate` on write.
 pub type PolicyModel = flexus_policy::Policy;
+
+/// Body of `POST .../pools/{name}/tune`: search the pool's policy parameters by replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TuneRequest {
+    /// Share of the time the SLO may be missed, in (0, 1). Default 0.01.
+    #[serde(default = "default_tune_budget")]
+    pub budget: f64,
+    /// What to minimise within the budget: `cost` (default) or `instance_hours`.
+    #[serde(default = "default_tune_objective")]
+    pub objective: String,
+    /// Replays the search may spend (2-500). Default 60.
+    #[serde(default = "default_tune_evaluations")]
+    pub max_evaluations: u32,
+    /// Replay a trace instead of the pool's recorded history: a built-in trace name
+    /// (scaled so its 99.9th percentile needs `peak_instances`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// With `trace`: instances at the trace's 99.9th-percentile rate. Default 40.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_instances: Option<u32>,
+    /// With `trace`: use only its first hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<f64>,
+}
+
+fn default_tune_budget() -> f64 {
+    0.01
+}
+fn default_tune_objective() -> String {
+    "cost".into()
+}
+fn default_tune_evaluations() -> u32 {
+    60
+}
+
+impl Default for TuneRequest {
+    fn default() -> Self {
+        TuneRequest {
+            budget: default_tune_budget(),
+            objective: default_tune_objective(),
+            max_evaluations: default_tune_evaluations(),
+            trace: None,
+            peak_instances: None,
+            hours: None,
+        }
+    }
+}
+
+/// A tune job: `running`, then `done` (with `result`) or `failed` (with `error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneJob {
+    /// Job id (poll `GET .../tune/{id}`).
+    pub id: String,
+    /// `<namespace>/<pool>`.
+    pub pool: String,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// When the job was accepted (RFC 3339).
+    pub created_at: String,
+    /// The request.
+    pub request: TuneRequest,
+    /// The recommendation (when done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<TuneOutcome>,
+    /// Why it failed (when failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One measured side of a before/after comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneMeasure {
+    /// SLO-violation minutes.
+    pub violation_min: f64,
+    /// Share of the window's time in violation.
+    pub violation_share: f64,
+    /// Billed instance-hours.
+    pub instance_hours: f64,
+    /// Cost (the flavor's relative price units).
+    pub cost: f64,
+}
+
+/// One changed policy parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneChange {
+    /// The policy field (or `targets (× every target)` for the target scale).
+    pub field: String,
+    /// Value before.
+    pub before: f64,
+    /// Value after.
+    pub after: f64,
+}
+
+/// What a finished tune recommends. Nothing is applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneOutcome {
+    /// The recommended policy (the pool's policy with the changes applied).
+    pub policy: flexus_policy::Policy,
+    /// The parameters that changed.
+    pub changes: Vec<TuneChange>,
+    /// Hours of history that tuned (the first two thirds).
+    pub tune_hours: f64,
+    /// Hours of history that validated (the last third).
+    pub validation_hours: f64,
+    /// Replays spent.
+    pub evaluations: u32,
+    /// On the validation window, the pool's policy.
+    pub before: TuneMeasure,
+    /// On the validation window, the recommendation.
+    pub after: TuneMeasure,
+    /// The report as text (the CLI prints it).
+    pub report: String,
+}
