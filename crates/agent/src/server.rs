@@ -37,6 +37,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Set once the store is open and the runtime finished its start-up recovery.
     pub ready: Arc<AtomicBool>,
+    /// Cost report, advisor and dashboard (`crate::web`).
+    pub operator: Arc<crate::web::Operator>,
     /// Whether the cloud answers and accepts the credentials (reported by `/readyz`).
     pub cloud_probe: Arc<crate::probe::CloudProbe>,
     /// Tune jobs (`POST .../pools/{name}/tune`).
@@ -53,7 +55,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -74,10 +76,10 @@ impl ApiError {
             fields,
         }
     }
-    fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         Self::invalid(vec![FieldError::new(field, message)])
     }
-    fn not_found(what: &str, key: &str) -> Self {
+    pub(crate) fn not_found(what: &str, key: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -127,7 +129,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +148,7 @@ fn same_token(a: &str, b: &str) -> bool {
     diff == 0
 }
 
-fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
     let unauth = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned());
     let value = headers
         .get(header::AUTHORIZATION)
@@ -174,7 +176,7 @@ fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
 }
 
 /// Authenticate and check the caller may act in `ns`.
-fn authorize(state: &AppState, headers: &HeaderMap, ns: &str) -> ApiResult<Principal> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap, ns: &str) -> ApiResult<Principal> {
     let p = principal(state, headers)?;
     if let Principal::Namespace(own) = &p
         && own != ns
@@ -277,7 +279,7 @@ fn checked_spec<T: Serialize>(errs: Vec<FieldError>, spec: &T) -> ApiResult<serd
 }
 
 /// Pool `ns/name` as stored, or a 404 naming it.
-async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
+pub(crate) async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
     state
         .store
         .get_pool(ns, name)
@@ -928,6 +930,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/namespaces/{ns}/policies/{name}",
             get(get_policy).put(put_policy).delete(delete_policy),
         )
+        .merge(crate::web::routes())
         .fallback(fallback)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(state)

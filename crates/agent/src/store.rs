@@ -19,6 +19,9 @@ use flexus_policy::forecast::buckets::Bucket;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::cost::stored;
+pub use crate::cost::stored::{UsageHour, UsageSample, UsageScope};
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -250,6 +253,46 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         drop_before_s: f64,
         reset: bool,
     ) -> Result<(), StoreError>;
+
+    // --- Operator data (cost report, advisor, dashboard): migration 0003, shapes and
+    // --- SQLite queries in `crate::cost::stored`.
+
+    /// Write (replace) hourly usage rollups.
+    async fn put_usage_hours(&self, rows: &[UsageHour]) -> Result<(), StoreError>;
+    /// Usage rollups of `scope` with `from_hour <= hour <= to_hour`, ordered by pool and
+    /// hour; samples only when `with_samples`.
+    async fn usage_hours(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+        with_samples: bool,
+    ) -> Result<Vec<UsageHour>, StoreError>;
+    /// Rollups of `scope` over `[from_hour, to_hour]` summed per pool (no samples):
+    /// what a report over many pools reads.
+    async fn usage_totals(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<UsageHour>, StoreError>;
+    /// Delete rollups of hours before `hour`; returns how many.
+    async fn drop_usage_before(&self, hour: i64) -> Result<u64, StoreError>;
+    /// Write (replace by id) an answer of the advisor; keeps the newest per pool.
+    async fn put_advice(
+        &self,
+        ns: &str,
+        pool: &str,
+        advice: &flexus_api::Advice,
+        created_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The newest answers of the advisor for a pool.
+    async fn list_advice(
+        &self,
+        ns: &str,
+        pool: &str,
+        limit: u32,
+    ) -> Result<Vec<flexus_api::Advice>, StoreError>;
 }
 
 /// SQLite implementation (WAL, embedded migrations).
@@ -1222,6 +1265,52 @@ impl Store for SqliteStore {
         .map_err(q("prune forecast buckets"))?;
         tx.commit().await.map_err(q("commit forecast write"))?;
         Ok(())
+    }
+
+    async fn put_usage_hours(&self, rows: &[UsageHour]) -> Result<(), StoreError> {
+        stored::put_usage_hours(&self.pool, rows).await
+    }
+
+    async fn usage_hours(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+        with_samples: bool,
+    ) -> Result<Vec<UsageHour>, StoreError> {
+        stored::usage_hours(&self.pool, scope, from_hour, to_hour, with_samples).await
+    }
+
+    async fn usage_totals(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<UsageHour>, StoreError> {
+        stored::usage_totals(&self.pool, scope, from_hour, to_hour).await
+    }
+
+    async fn drop_usage_before(&self, hour: i64) -> Result<u64, StoreError> {
+        stored::drop_usage_before(&self.pool, hour).await
+    }
+
+    async fn put_advice(
+        &self,
+        ns: &str,
+        pool: &str,
+        advice: &flexus_api::Advice,
+        created_ms: i64,
+    ) -> Result<(), StoreError> {
+        stored::put_advice(&self.pool, ns, pool, advice, created_ms).await
+    }
+
+    async fn list_advice(
+        &self,
+        ns: &str,
+        pool: &str,
+        limit: u32,
+    ) -> Result<Vec<flexus_api::Advice>, StoreError> {
+        stored::list_advice(&self.pool, ns, pool, limit).await
     }
 }
 
