@@ -298,6 +298,66 @@ on_both_versions!(
     quickstart_lifecycle
 );
 
+/// Live instances of `pool` in the emulator (not being deleted) and their flavors.
+fn live_flavors(stack: &Stack, pool: &str) -> Vec<String> {
+    stack
+        .emulator_instances(pool)
+        .iter()
+        .filter(|i| i["lifecycle"] != "deleting")
+        .map(|i| i["flavor"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn instance_refresh_lifecycle(terraform: &Path) {
+    let stack = Stack::start(StackOptions::default());
+    let ns = "team-a";
+    let client = stack.client();
+    let ws = workspace(terraform, &stack, ns);
+    copy_example("instance-refresh", &ws);
+    tf(&ws, &["init"]).expect_code(0, "init from the filesystem mirror");
+    tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "first apply");
+    assert_eq!(live_flavors(&stack, "infer"), vec!["x1.2u.4g"; 3]);
+
+    ws.write("terraform.tfvars", "flavor = \"x1.4u.8g\"\n")
+        .expect("tfvars");
+    let (code, out) = plan_code(&ws);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("updated in-place") && !out.contains("must be replaced"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Running instances will be replaced") && out.contains("in batches"),
+        "the plan says what will happen to the running instances:\n{out}"
+    );
+    let apply = tf(&ws, &["apply", "-auto-approve"]);
+    apply.expect_code(0, "apply of the new flavor");
+    // Apply returned only once the refresh had finished.
+    assert_eq!(
+        live_flavors(&stack, "infer"),
+        vec!["x1.4u.8g"; 3],
+        "no instance of the old flavor is left when apply returns"
+    );
+    let pool = stack
+        .block_on(client.get_pool(ns, "infer"))
+        .expect("pool")
+        .value;
+    assert!(pool.status.refresh.is_none(), "{:?}", pool.status);
+    assert!(pool.status.ready_size >= 3, "{:?}", pool.status);
+    expect_no_changes(&ws, &stack, "after the refresh");
+    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
+}
+
+#[test]
+fn terraform_1_15_replaces_instances_in_batches_when_the_flavor_changes() {
+    instance_refresh_lifecycle(&terraform_latest());
+}
+
+#[test]
+fn terraform_1_0_replaces_instances_in_batches_when_the_flavor_changes() {
+    instance_refresh_lifecycle(&terraform_1_0());
+}
+
 const BAD_POLICY: &str = r#"
 provider "flexus" {}
 
@@ -678,10 +738,10 @@ fn returning_user(flavor: &str, team: &str) -> String {
     )
 }
 
-/// Issue #11, items 1, 4 and 8: a one-line change plans as one line; a template change
-/// says running instances keep the old template; import of a configuration that spells
-/// defaults plans no change; a policy deleted through the API is re-created; destroy then
-/// apply of the same names works.
+/// Issue #11, items 1, 4 and 8: a one-line change plans as one line (and says running
+/// instances keep their tags); a template change says running instances will be replaced;
+/// import of a configuration that spells defaults plans no change; a policy deleted
+/// through the API is re-created; destroy then apply of the same names works.
 fn one_line_changes_import_and_recreate(terraform: &Path) {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client();
@@ -704,16 +764,25 @@ fn one_line_changes_import_and_recreate(terraform: &Path) {
     );
     tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "tag change");
     expect_no_changes(&ws, &stack, "after the tag change");
-    // A template change does not pretend to touch running instances.
+    // The tag change said running instances keep their tags.
+    assert!(
+        flat(&out).contains("Running instances keep their network and tags"),
+        "{out}"
+    );
+    // A template change says the running instances will be replaced, whose ids are then
+    // not known before apply.
     ws.write("main.tf", &returning_user("x1.4u.8g", "b"))
         .expect("main.tf");
     let (code, out) = plan_code(&ws);
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("Running instances keep their template") && out.contains("flavor"),
+        out.contains("Running instances will be replaced") && out.contains("flavor"),
         "{out}"
     );
-    assert!(!out.contains("known after apply"), "{out}");
+    assert!(
+        out.contains("instance_ids") && out.contains("known after apply"),
+        "{out}"
+    );
     ws.write("main.tf", &returning_user("x1.2u.4g", "b"))
         .expect("main.tf");
 

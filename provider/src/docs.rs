@@ -188,6 +188,45 @@ output "policy_cost" {
 }
 "#;
 
+/// Example of the `flexus_policy_recommendation` data source: the agent tunes the `web`
+/// pool's policy on its recorded history at plan time, and the recommended target and
+/// scale-in window are fed into a policy.
+pub const RECOMMENDATION_EXAMPLE: &str = r#"data "flexus_policy_recommendation" "web" {
+  pool            = "web"
+  budget          = 0.01
+  max_evaluations = 60
+}
+
+resource "flexus_autoscaling_policy" "canary" {
+  name     = "canary"
+  pool     = "canary"
+  strategy = "target_tracking"
+
+  bounds {
+    min = 1
+    max = 40
+  }
+
+  metric {
+    name         = "rps"
+    kind         = "custom"
+    per_instance = true
+    target       = data.flexus_policy_recommendation.web.targets["rps"]
+    source {
+      type = "push"
+    }
+  }
+
+  scale_in {
+    stabilisation_window = data.flexus_policy_recommendation.web.scale_in_stabilisation_window
+  }
+}
+
+output "recommended_target" {
+  value = data.flexus_policy_recommendation.web.targets["rps"]
+}
+"#;
+
 fn type_label(a: &Attribute) -> String {
     a.ty.friendly()
 }
@@ -373,6 +412,9 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
     let pool_ds = crate::pool_data::PoolDataSource.schema()?.block;
     let sim_ds = crate::simulation::SimulationDataSource.schema()?.block;
     let flavors_ds = crate::flavors_data::FlavorsDataSource.schema()?.block;
+    let rec_ds = crate::recommendation::RecommendationDataSource
+        .schema()?
+        .block;
     Ok(vec![
         Page {
             path: "index.md",
@@ -425,6 +467,16 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
                 "flexus_policy_simulation",
                 &sim_ds,
                 SIMULATION_EXAMPLE,
+                None,
+            ),
+        },
+        Page {
+            path: "data-sources/policy_recommendation.md",
+            text: render(
+                "Data Source",
+                "flexus_policy_recommendation",
+                &rec_ds,
+                RECOMMENDATION_EXAMPLE,
                 None,
             ),
         },

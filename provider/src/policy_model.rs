@@ -113,8 +113,7 @@ pub struct MetricModel {
     /// When the signal is missing or stale: `block_scale_in` (default), `hold`, `ignore`, `fallback`.
     #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub missing_data: Option<String>,
-    /// An observation older than this is stale; default `"2m"`.
-    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
+    /// An observation older than this is stale; default: the source's period + delivery delay + `evaluation_interval`.
     pub stale_after: Option<String>,
     /// Capacity proposed when `missing_data = "fallback"`.
     pub fallback_capacity: Option<u32>,
@@ -693,7 +692,7 @@ impl PolicyModel {
                     duration: Some(d(x.duration)),
                     per_instance: Some(x.per_instance),
                     missing_data: Some(enum_name(&x.missing_data)),
-                    stale_after: Some(d(x.stale_after)),
+                    stale_after: x.stale_after.map(d),
                     fallback_capacity: x.fallback_capacity,
                     trend_lead: Some(d(x.trend_lead)),
                     trend_window: Some(d(x.trend_window)),

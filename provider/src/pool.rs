@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use flexus_api::{
-    Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RemovalRule, RootVolume, SpotSpec,
-    Versioned,
+    InstanceRefresh, Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RefreshStrategy,
+    RemovalRule, RootVolume, SpotSpec, Versioned,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -79,11 +79,17 @@ pub struct PoolModel {
     /// Seconds from running until an instance serves (model load); metrics of warming instances are ignored.
     #[schemars(extend("x-tf" = {"default": 0}))]
     pub warmup_seconds: Option<u32>,
-    /// Which instances go first on scale-in: `spot_newest_first` (default), `newest_first`, `oldest_first`.
+    /// Which instances go first on scale-in: `spot_newest_first` (default), `newest_first`,
+    /// `oldest_first`, `oldest_template_first` (instances of an older template first).
     #[schemars(extend("x-tf" = {"default": "spot_newest_first"}))]
     pub removal_rule: Option<String>,
-    /// Extra tags put on every instance (keys starting with `flexus-` are reserved).
+    /// Extra tags put on every instance (at most 6; keys starting with `flexus-` are reserved).
     pub tags: Option<BTreeMap<String, String>>,
+    /// How running instances are replaced when a template field (`flavor`, `image`,
+    /// `user_data`, `root_volume`, `security_group_ids`, `key_pair`) changes; apply waits
+    /// until the refresh has finished (`timeouts.update`). Default: rolling, 90 % healthy,
+    /// surge 1.
+    pub instance_refresh: Option<InstanceRefreshModel>,
     /// How long apply waits for `min_size` ready instances, as a duration (`"10m"`, `"90s"`,
     /// `"1d"`); `"0s"` does not wait. The `timeouts` block bounds the whole create or update.
     #[schemars(extend("x-tf" = {"default": "10m"}))]
@@ -114,6 +120,36 @@ pub struct RootVolumeModel {
     pub size: Option<u32>,
 }
 
+/// Instance refresh settings of a pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceRefreshModel {
+    /// `rolling` (replace in batches) or `on_scale_in` (outdated instances stay until a
+    /// scale-in removes them).
+    #[schemars(extend("x-tf" = {"default": "rolling"}))]
+    pub strategy: Option<String>,
+    /// Percentage (0-100) of the desired count kept ready throughout, rounded up.
+    #[schemars(extend("x-tf" = {"default": 90}))]
+    pub min_healthy_percentage: Option<u32>,
+    /// Replacements launched at once above the desired count (0-100).
+    #[schemars(extend("x-tf" = {"default": 1}))]
+    pub max_surge: Option<u32>,
+}
+
+fn strategy_name(s: RefreshStrategy) -> &'static str {
+    match s {
+        RefreshStrategy::Rolling => "rolling",
+        RefreshStrategy::OnScaleIn => "on_scale_in",
+    }
+}
+
+fn parse_strategy(s: &str) -> Option<RefreshStrategy> {
+    match s {
+        "rolling" => Some(RefreshStrategy::Rolling),
+        "on_scale_in" => Some(RefreshStrategy::OnScaleIn),
+        _ => None,
+    }
+}
+
 /// Spot purchase settings of a pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SpotModel {
@@ -138,6 +174,7 @@ fn removal_rule_name(r: RemovalRule) -> &'static str {
         RemovalRule::SpotNewestFirst => "spot_newest_first",
         RemovalRule::NewestFirst => "newest_first",
         RemovalRule::OldestFirst => "oldest_first",
+        RemovalRule::OldestTemplateFirst => "oldest_template_first",
     }
 }
 
@@ -146,6 +183,7 @@ fn parse_removal_rule(s: &str) -> Option<RemovalRule> {
         "spot_newest_first" => Some(RemovalRule::SpotNewestFirst),
         "newest_first" => Some(RemovalRule::NewestFirst),
         "oldest_first" => Some(RemovalRule::OldestFirst),
+        "oldest_template_first" => Some(RemovalRule::OldestTemplateFirst),
         _ => None,
     }
 }
@@ -204,6 +242,23 @@ impl PoolModel {
                 .and_then(parse_removal_rule)
                 .unwrap_or_default(),
             tags: self.tags.clone().unwrap_or_default(),
+            instance_refresh: match &self.instance_refresh {
+                None => InstanceRefresh::default(),
+                Some(r) => {
+                    let d = InstanceRefresh::default();
+                    InstanceRefresh {
+                        strategy: r
+                            .strategy
+                            .as_deref()
+                            .and_then(parse_strategy)
+                            .unwrap_or(d.strategy),
+                        min_healthy_percentage: r
+                            .min_healthy_percentage
+                            .unwrap_or(d.min_healthy_percentage),
+                        max_surge: r.max_surge.unwrap_or(d.max_surge),
+                    }
+                }
+            },
         }
     }
 
@@ -273,6 +328,15 @@ impl PoolModel {
             removal_rule: Some(removal_rule_name(s.removal_rule).to_string()),
             tags: keep(p.is_some_and(|p| p.tags.is_some()), s.tags.is_empty())
                 .then(|| s.tags.clone()),
+            instance_refresh: keep(
+                p.is_some_and(|p| p.instance_refresh.is_some()),
+                s.instance_refresh == InstanceRefresh::default(),
+            )
+            .then(|| InstanceRefreshModel {
+                strategy: Some(strategy_name(s.instance_refresh.strategy).to_string()),
+                min_healthy_percentage: Some(s.instance_refresh.min_healthy_percentage),
+                max_surge: Some(s.instance_refresh.max_surge),
+            }),
             wait_for_capacity_timeout: Some(
                 p.and_then(|p| p.wait_for_capacity_timeout.clone())
                     .unwrap_or_else(|| DEFAULT_WAIT.to_string()),
@@ -315,18 +379,18 @@ pub struct PoolResource;
 const LIVE: [&str; 4] = ["current_size", "ready_size", "instance_ids", "status"];
 /// Attributes whose change makes the agent add or remove instances.
 const SIZES: [&str; 3] = ["min_size", "max_size", "initial_size"];
-/// The template of new instances (running instances keep theirs).
-const TEMPLATE: [&str; 9] = [
+/// The template fields: a change makes an instance refresh replace the running instances
+/// (`PoolSpec::template_hash` covers the same fields).
+const TEMPLATE: [&str; 6] = [
     "flavor",
     "image",
-    "vpc_id",
-    "subnet_ids",
-    "security_group_ids",
-    "key_pair",
     "user_data",
     "root_volume",
-    "tags",
+    "security_group_ids",
+    "key_pair",
 ];
+/// Fields of new instances that running ones keep (no refresh replaces them).
+const KEPT_BY_RUNNING: [&str; 3] = ["vpc_id", "subnet_ids", "tags"];
 
 /// Default of `timeouts { create, update }`: the whole call, the capacity wait included
 /// (so it is longer than the default `wait_for_capacity_timeout`).
@@ -334,6 +398,8 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default of `timeouts { delete }`: how long destroy waits for the agent to remove every
 /// instance.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default of `timeouts { update }`: the whole call, an instance refresh included.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const POLL: Duration = Duration::from_millis(500);
 
 impl Resource for PoolResource {
@@ -349,7 +415,7 @@ impl Resource for PoolResource {
             .timeouts(
                 Timeouts::new()
                     .op(Operation::Create, CREATE_TIMEOUT)
-                    .op(Operation::Update, CREATE_TIMEOUT)
+                    .op(Operation::Update, UPDATE_TIMEOUT)
                     .op(Operation::Delete, DELETE_TIMEOUT)
                     .parser(flexus_policy::parse_duration),
             )
@@ -364,7 +430,11 @@ impl Resource for PoolResource {
                     "spot_newest_first",
                     "newest_first",
                     "oldest_first",
+                    "oldest_template_first",
                 ]))
+            })?
+            .attribute_at(&AttrPath::new("instance_refresh").attr("strategy"), |a| {
+                a.validator(tfplugin::validators::one_of(["rolling", "on_scale_in"]))
             })?
             .attribute("wait_for_capacity_timeout", |a| {
                 a.validator(crate::provider::duration_validator())
@@ -375,6 +445,9 @@ impl Resource for PoolResource {
     /// `instance_ids`, `status`) stays as last read unless the size bounds change, so a
     /// one-line change shows as one line. A change of the instance template warns that
     /// running instances keep the old one.
+    /// An update keeps the live attributes as last read unless it changes the size bounds
+    /// or replaces instances (a template change under a rolling refresh), and says what a
+    /// template change does to the running instances.
     fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics> {
         let Some(prior) = change.prior.clone() else {
             return Ok(());
@@ -383,8 +456,15 @@ impl Resource for PoolResource {
             let p = change.planned.attr(a).unwrap_or(&Value::Null);
             p.is_unknown() || !p.equals(prior.attr(a).unwrap_or(&Value::Null))
         };
-        let template: Vec<&str> = TEMPLATE.iter().copied().filter(|a| changed(a)).collect();
-        if !SIZES.iter().any(|a| changed(a)) {
+        let replaces = TEMPLATE.iter().any(|a| changed(a))
+            && planned_strategy(&change.config) != "on_scale_in";
+        let resized = SIZES.iter().any(|a| changed(a));
+        let kept: Vec<&str> = KEPT_BY_RUNNING
+            .iter()
+            .copied()
+            .filter(|a| changed(a))
+            .collect();
+        if !replaces && !resized {
             for a in LIVE {
                 change.set(
                     &AttrPath::new(a),
@@ -392,19 +472,23 @@ impl Resource for PoolResource {
                 )?;
             }
         }
+        if let Some(w) = refresh_warning(Some(&prior), &change.config) {
+            change.warnings.push(w);
+        }
         let running = prior.attr("instance_ids").and_then(Value::len).unwrap_or(0);
-        if !template.is_empty() && running > 0 {
+        if !kept.is_empty() && running > 0 {
             change.warnings.push(
                 Diagnostic::warning(
-                    "Running instances keep their template",
+                    "Running instances keep their network and tags",
                     format!(
                         "Changing {} applies to the instances the agent creates from now on. The {running} \
-                         running instance(s) keep the old template until the pool scales in; the agent does \
-                         not replace them (instance refresh is not available yet).",
-                        template.join(", ")
+                         running instance(s) keep theirs until the pool scales in: instance refresh replaces \
+                         instances only when {} changes.",
+                        kept.join(", "),
+                        TEMPLATE.join(", ")
                     ),
                 )
-                .at(AttrPath::new(template[0])),
+                .at(AttrPath::new(kept[0])),
             );
         }
         Ok(())
@@ -536,8 +620,13 @@ impl Resource for PoolResource {
     ) -> Result<PoolModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
-        let (ns, _, put) = put_pool(api, &m, "update", Precondition::None).await?;
+        let (ns, spec, put) = put_pool(api, &m, "update", Precondition::None).await?;
         put.map_err(|e| to_diagnostics(Object::Pool, "Cannot update the pool", &e))?;
+        let replaced = req.prior.to_spec().template_hash() != spec.template_hash();
+        if replaced && spec.instance_refresh.strategy == RefreshStrategy::Rolling {
+            let timeout = ctx.timeout().unwrap_or(UPDATE_TIMEOUT);
+            wait_for_refresh(ctx, api, &ns, &m.name, &spec.template_hash(), timeout).await?;
+        }
         let kept = m.current_size.is_some().then(|| m.clone());
         let mut out = settle(ctx, api, ns, m).await?;
         // The plan kept the live count as last read: the next refresh reports the new one.
@@ -845,4 +934,127 @@ async fn fits_quota(api: &Flexus, flavor: &str, min: u64, creating: bool) -> Dia
         }
     }
     d
+}
+
+/// The plan's warning when an update changes the template of a pool with a rolling
+/// refresh: its running instances will be replaced.
+fn refresh_warning(prior: Option<&Value>, config: &Value) -> Option<Diagnostic> {
+    let prior: PoolModel = tfplugin::model::from_value(prior?, "flexus_x_pool").ok()?;
+    if !config.is_wholly_known() {
+        return None;
+    }
+    let planned: PoolModel = tfplugin::model::from_value(config, "flexus_x_pool").ok()?;
+    let (old, new) = (prior.to_spec(), planned.to_spec());
+    if old.template_hash() == new.template_hash() {
+        return None;
+    }
+    let r = new.instance_refresh;
+    let running = prior.current_size.unwrap_or(0);
+    let detail = match r.strategy {
+        RefreshStrategy::Rolling => format!(
+            "pool {}: the instance template changes ({}), so its {running} running instance(s) will be \
+             replaced in batches: up to {} replacement(s) above the desired count, at least {} % of it ready \
+             throughout. Apply waits until no instance of the old template is left (timeouts.update).",
+            planned.name,
+            template_changes(&old, &new).join(", "),
+            r.max_surge,
+            r.min_healthy_percentage
+        ),
+        RefreshStrategy::OnScaleIn => format!(
+            "pool {}: the instance template changes ({}); with strategy on_scale_in its {running} running \
+             instance(s) stay until a scale-in removes them, and only new instances get the new template.",
+            planned.name,
+            template_changes(&old, &new).join(", ")
+        ),
+    };
+    Some(Diagnostic::warning(
+        "Running instances will be replaced",
+        detail,
+    ))
+}
+
+/// The refresh strategy a configuration asks for (`rolling` unless it says otherwise).
+fn planned_strategy(config: &Value) -> &str {
+    let Some(r) = config.attr("instance_refresh") else {
+        return "rolling";
+    };
+    let r = match r.as_elements() {
+        Some([one, ..]) => one,
+        Some([]) => return "rolling",
+        None => r,
+    };
+    r.attr("strategy")
+        .and_then(Value::as_str)
+        .unwrap_or("rolling")
+}
+
+/// Names of the template fields that differ.
+fn template_changes(old: &PoolSpec, new: &PoolSpec) -> Vec<&'static str> {
+    let sg = |s: &PoolSpec| {
+        let mut v = s.security_group_ids.clone();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let fields = [
+        ("flavor", old.flavor != new.flavor),
+        ("image", old.image != new.image),
+        ("user_data", old.user_data != new.user_data),
+        ("root_volume", old.root_volume != new.root_volume),
+        ("security_group_ids", sg(old) != sg(new)),
+        ("key_pair", old.key_pair != new.key_pair),
+    ];
+    fields.into_iter().filter(|f| f.1).map(|f| f.0).collect()
+}
+
+/// Polls the pool until the agent reports no refresh running and every instance made
+/// from `template`, `timeout` passes (an error with the progress), or Terraform asks
+/// the provider to stop.
+async fn wait_for_refresh(
+    ctx: &Ctx<Flexus>,
+    api: &Flexus,
+    ns: &str,
+    name: &str,
+    template: &str,
+    timeout: Duration,
+) -> Result<(), Diagnostics> {
+    let start = Instant::now();
+    loop {
+        let pool = get_pool(api, ns, name).await?.ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Pool vanished",
+                format!("pool {ns}/{name} was deleted while apply waited for its instance refresh"),
+            ))
+        })?;
+        let st = &pool.status;
+        let done = st.template.as_deref() == Some(template)
+            && st.refresh.is_none()
+            && st.instances.iter().all(|i| !i.outdated);
+        if done {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            let progress = st
+                .refresh
+                .as_ref()
+                .map_or_else(|| "not started yet".to_string(), |r| r.summary());
+            return Err(Diagnostic::error(
+                "Timed out waiting for the instance refresh",
+                format!(
+                    "pool {ns}/{name}: {progress} after {}s (phase {}{}). The agent keeps replacing \
+                     instances; run apply again to keep waiting, or raise timeouts.update.",
+                    timeout.as_secs(),
+                    phase_name(st.phase),
+                    st.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
+                ),
+            )
+            .into());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = ctx.cancelled() => {
+                return Err(Diagnostic::error("Interrupted", format!("stopped while waiting for the instance refresh of pool {ns}/{name}")).into());
+            }
+        }
+    }
 }

@@ -247,7 +247,8 @@ impl Provider for FlexusProvider {
         DataSources::new()
             .with(crate::pool_data::PoolDataSource)?
             .with(crate::flavors_data::FlavorsDataSource)?
-            .with(crate::simulation::SimulationDataSource)
+            .with(crate::simulation::SimulationDataSource)?
+            .with(crate::recommendation::RecommendationDataSource)
     }
 }
 

@@ -180,6 +180,7 @@ fn pool_model() -> PoolModel {
         warmup_seconds: Some(0),
         removal_rule: Some("spot_newest_first".into()),
         tags: Some([("app".to_string(), "x".to_string())].into()),
+        instance_refresh: None,
         wait_for_capacity_timeout: Some("5m".into()),
         current_size: None,
         ready_size: None,
@@ -265,4 +266,32 @@ fn pool_bounds_are_checked_at_plan_time_with_the_agents_rules() {
         d.iter().any(|x| x.path == Some(AttrPath::new("min_size"))),
         "{d}"
     );
+}
+
+#[test]
+fn a_plan_that_changes_the_flavor_warns_that_running_instances_will_be_replaced() {
+    let ty = tfplugin::testing::resource_type(&PoolResource).expect("type");
+    let mut prior = pool_model();
+    prior.id = Some("ns/web".into());
+    prior.current_size = Some(3);
+    let prior_v = tfplugin::model::to_value(&prior, &ty, "test").expect("value");
+    let mut next = pool_model();
+    next.flavor = "x1.4u.8g".into();
+    let next_v = tfplugin::model::to_value(&next, &ty, "test").expect("value");
+    let w =
+        tfplugin::testing::plan_warnings(PoolResource, &prior_v, &next_v, &next_v).expect("plans");
+    let text = w.to_string();
+    assert!(
+        text.contains("Running instances will be replaced"),
+        "{text}"
+    );
+    assert!(text.contains("flavor"), "names the changed field: {text}");
+    assert!(text.contains("3 running instance(s)"), "{text}");
+    assert!(text.contains("at least 90 %"), "{text}");
+    // A change outside the template (the bounds) warns of nothing.
+    let mut bounds = pool_model();
+    bounds.max_size = 8;
+    let v = tfplugin::model::to_value(&bounds, &ty, "test").expect("value");
+    let w = tfplugin::testing::plan_warnings(PoolResource, &prior_v, &v, &v).expect("plans");
+    assert!(w.is_empty(), "{w}");
 }

@@ -66,6 +66,8 @@ pub fn cloud_client(config: &Config) -> Result<Arc<dyn Cloud>, flexus_cloud::Clo
 pub struct Agent {
     pub state: AppState,
     pub runtime: Runtime,
+    /// Tasks of their own beside the runtime (usage recorder, advisor).
+    pub operator: crate::web::OperatorTasks,
     /// Checked by the cloud probe while the agent runs.
     pub cloud: Arc<dyn Cloud>,
 }
@@ -110,6 +112,8 @@ impl Agent {
             config.reconcile.clone(),
             ready.clone(),
         ));
+        let (operator, tasks) =
+            crate::web::Operator::assemble(config, store.clone(), clock.clone(), telemetry.clone());
         let state = AppState {
             store,
             clock,
@@ -118,11 +122,14 @@ impl Agent {
             telemetry,
             facts,
             ready,
+            operator,
             cloud_probe: Arc::default(),
+            tune_jobs: Arc::default(),
         };
         Ok(Self {
             state,
             runtime: Runtime::new(ctx, inbox),
+            operator: tasks,
             cloud,
         })
     }
@@ -134,6 +141,7 @@ impl Agent {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), StartError> {
+        let operator = self.operator.spawn(shutdown.clone());
         let app = router(self.state.clone());
         let (probe, cloud, s) = (
             self.state.cloud_probe.clone(),
@@ -148,6 +156,7 @@ impl Agent {
                 .await
         });
         self.runtime.run(shutdown.clone()).await;
+        operator.await;
         match server.await {
             Ok(r) => r?,
             Err(e) => tracing::error!(error = %e, "http server task failed"),

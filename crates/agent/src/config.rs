@@ -22,6 +22,17 @@
 //! url = "http://127.0.0.1:9090"
 //! [metrics.redis]
 //! url = "redis://127.0.0.1:6379"
+//!
+//! [cost]                         # see crate::cost
+//! window = "24h"
+//! [cost.prices."x1.2u.4g"]
+//! on_demand = 0.06
+//! spot = 0.021
+//!
+//! [advisor]                      # see crate::advisor
+//! enabled = true
+//! base_url = "https://api.deepseek.com"
+//! api_key_env = "DEEPSEEK_API_KEY"
 //! ```
 
 use std::collections::BTreeMap;
@@ -91,6 +102,10 @@ struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     reconcile: RawReconcile,
+    #[serde(default)]
+    cost: crate::cost::RawCostConfig,
+    #[serde(default)]
+    advisor: crate::advisor::RawAdvisorConfig,
 }
 
 fn default_listen() -> String {
@@ -247,6 +262,10 @@ pub struct Config {
     pub auth: AuthConfig,
     pub metrics: MetricsConfig,
     pub reconcile: ReconcileConfig,
+    /// `[cost]`: price table, report window, usage sampling.
+    pub cost: crate::cost::CostConfig,
+    /// `[advisor]`: the DeepSeek advisor (off unless enabled).
+    pub advisor: crate::advisor::AdvisorConfig,
 }
 
 impl Config {
@@ -450,6 +469,9 @@ impl Config {
                 metrics.ces_period
             ));
         }
+        let cost = crate::cost::CostConfig::from_raw(&raw.cost, &mut problems);
+        let advisor =
+            crate::advisor::AdvisorConfig::from_raw(&raw.advisor, base_dir, &env, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 path: name.to_owned(),
@@ -470,6 +492,8 @@ impl Config {
             auth,
             metrics,
             reconcile,
+            cost,
+            advisor,
         })
     }
 }

@@ -28,6 +28,9 @@ pub fn document() -> Value {
     let _ = g.subschema_for::<flexus_api::FlavorInfo>();
     let _ = g.subschema_for::<flexus_api::QuotaInfo>();
     let _ = g.subschema_for::<flexus_api::ImageInfo>();
+    let _ = g.subschema_for::<flexus_api::TuneRequest>();
+    let _ = g.subschema_for::<flexus_api::TuneJob>();
+    let operator_paths = crate::web::openapi_paths(&mut g);
     let schemas = Value::Object(g.take_definitions(true));
 
     let err = |desc: &str, r: &mut dyn FnMut(&str) -> Value| json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}});
@@ -101,6 +104,14 @@ pub fn document() -> Value {
             "parameters": [ns, name],
             "requestBody": {"required": true, "content": {"application/json": {"schema": array(r("MetricDatapoint"))}}},
             "responses": merge(common(&mut r), json!({"202": ok("Stored", r("PushAccepted"))}))}},
+        "/v1/namespaces/{ns}/pools/{name}/tune": {"post": {"summary": "Start a tune job: search the pool's policy parameters by replaying its recorded history (or a named trace)",
+            "description": "The first two thirds of the history tune (CMA-ES over the policy's targets, scale-in window and rate, trend read-ahead and forecast settings), the last third validates. Answers at once with the running job; poll `GET .../tune/{id}`. 422 `cannot_tune` when the pool has no policy or too little history (the message says how much is needed). Nothing is applied.",
+            "parameters": [ns, name],
+            "requestBody": {"required": false, "content": {"application/json": {"schema": r("TuneRequest")}}},
+            "responses": merge(common(&mut r), json!({"202": ok("Running", r("TuneJob")), "422": err("Cannot tune", &mut r)}))}},
+        "/v1/namespaces/{ns}/pools/{name}/tune/{id}": {"get": {"summary": "A tune job: running, done (with the recommendation) or failed",
+            "parameters": [ns, name, {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": merge(common(&mut r), json!({"200": ok("The job", r("TuneJob"))}))}},
         "/v1/namespaces/{ns}/policies": {"get": {"summary": "List policies", "parameters": [ns],
             "responses": merge(common(&mut r), json!({"200": ok("Policies", array(r("Policy")))}))}},
         "/v1/namespaces/{ns}/policies/{name}": {
@@ -134,6 +145,10 @@ pub fn document() -> Value {
         "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text)", "security": [],
             "responses": {"200": {"description": "Metrics"}}}},
     });
+    let mut paths = paths;
+    if let (Some(p), Some(o)) = (paths.as_object_mut(), operator_paths.as_object()) {
+        p.extend(o.clone());
+    }
     json!({
         "openapi": "3.0.3",
         "info": {"title": "flexus-agent control-plane API", "version": "v1",

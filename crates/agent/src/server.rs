@@ -40,8 +40,12 @@ pub struct AppState {
     pub facts: Arc<CloudFacts>,
     /// Set once the store is open and the runtime finished its start-up recovery.
     pub ready: Arc<AtomicBool>,
+    /// Cost report, advisor and dashboard (`crate::web`).
+    pub operator: Arc<crate::web::Operator>,
     /// Whether the cloud answers and accepts the credentials (reported by `/readyz`).
     pub cloud_probe: Arc<crate::probe::CloudProbe>,
+    /// Tune jobs (`POST .../pools/{name}/tune`).
+    pub tune_jobs: Arc<crate::tuner::TuneJobs>,
 }
 
 /// The API error: status + body.
@@ -54,7 +58,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -75,10 +79,10 @@ impl ApiError {
             fields,
         }
     }
-    fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         Self::invalid(vec![FieldError::new(field, message)])
     }
-    fn not_found(what: &str, key: &str) -> Self {
+    pub(crate) fn not_found(what: &str, key: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -128,7 +132,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +151,7 @@ fn same_token(a: &str, b: &str) -> bool {
     diff == 0
 }
 
-fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
     let unauth = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned());
     let value = headers
         .get(header::AUTHORIZATION)
@@ -175,7 +179,7 @@ fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
 }
 
 /// Authenticate and check the caller may act in `ns`.
-fn authorize(state: &AppState, headers: &HeaderMap, ns: &str) -> ApiResult<Principal> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap, ns: &str) -> ApiResult<Principal> {
     let p = principal(state, headers)?;
     if let Principal::Namespace(own) = &p
         && own != ns
@@ -322,7 +326,7 @@ fn dry_run(query: Option<&str>) -> ApiResult<bool> {
 }
 
 /// Pool `ns/name` as stored, or a 404 naming it.
-async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
+pub(crate) async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
     state
         .store
         .get_pool(ns, name)
@@ -585,6 +589,46 @@ async fn reconcile_now(
             queued,
         }),
     ))
+}
+
+async fn start_tune(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, axum::Json<flexus_api::TuneJob>)> {
+    authorize(&state, &headers, &ns)?;
+    let req: flexus_api::TuneRequest = if body.is_empty() {
+        flexus_api::TuneRequest::default()
+    } else {
+        parse_body(&headers, &body)?
+    };
+    let now = crate::clock::rfc3339(state.clock.now_ms());
+    let job = state
+        .tune_jobs
+        .start(state.store.as_ref(), &ns, &name, req, now)
+        .await
+        .map_err(|e| match e {
+            crate::tuner::TuneError::NoPool(p) => ApiError::not_found("pool", &p),
+            crate::tuner::TuneError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_tune", m)
+            }
+            crate::tuner::TuneError::Store(e) => e.into(),
+        })?;
+    Ok((StatusCode::ACCEPTED, axum::Json(job)))
+}
+
+async fn get_tune_job(
+    State(state): State<AppState>,
+    Path((ns, name, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<flexus_api::TuneJob>> {
+    authorize(&state, &headers, &ns)?;
+    state
+        .tune_jobs
+        .get(&format!("{ns}/{name}"), &id)
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("tune job", &format!("{ns}/{name}/{id}")))
 }
 
 /// At most this many datapoints per push.
@@ -990,11 +1034,17 @@ pub fn router(state: AppState) -> Router {
             "/v1/namespaces/{ns}/pools/{name}/metrics",
             post(push_metrics),
         )
+        .route("/v1/namespaces/{ns}/pools/{name}/tune", post(start_tune))
+        .route(
+            "/v1/namespaces/{ns}/pools/{name}/tune/{id}",
+            get(get_tune_job),
+        )
         .route("/v1/namespaces/{ns}/policies", get(list_policies))
         .route(
             "/v1/namespaces/{ns}/policies/{name}",
             get(get_policy).put(put_policy).delete(delete_policy),
         )
+        .merge(crate::web::routes())
         .fallback(fallback)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(state)

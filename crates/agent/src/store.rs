@@ -19,6 +19,9 @@ use flexus_policy::forecast::buckets::Bucket;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::cost::stored;
+pub use crate::cost::stored::{UsageHour, UsageSample, UsageScope};
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -90,7 +93,8 @@ pub struct OpRecord {
     pub pool: String,
     pub op: Operation,
     /// The exact cloud request (JSON), so that a retry after a crash sends the same
-    /// body with the same client token.
+    /// body with the same client token. For a `refresh` operation (no cloud call of its
+    /// own): its progress (target template, batch), updated as it goes.
     pub request: Option<serde_json::Value>,
 }
 
@@ -178,6 +182,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_policy(&self, ns: &str, name: &str, expect: Expect) -> Result<(), StoreError>;
 
     async fn insert_operation(&self, op: &OpRecord) -> Result<(), StoreError>;
+    /// Writes the operation's state, count, job, servers, error and request.
     async fn update_operation(&self, op: &OpRecord) -> Result<(), StoreError>;
     /// Operations not in a final state, oldest first (all pools when `pool` is `None`).
     async fn open_operations(
@@ -248,6 +253,46 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         drop_before_s: f64,
         reset: bool,
     ) -> Result<(), StoreError>;
+
+    // --- Operator data (cost report, advisor, dashboard): migration 0003, shapes and
+    // --- SQLite queries in `crate::cost::stored`.
+
+    /// Write (replace) hourly usage rollups.
+    async fn put_usage_hours(&self, rows: &[UsageHour]) -> Result<(), StoreError>;
+    /// Usage rollups of `scope` with `from_hour <= hour <= to_hour`, ordered by pool and
+    /// hour; samples only when `with_samples`.
+    async fn usage_hours(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+        with_samples: bool,
+    ) -> Result<Vec<UsageHour>, StoreError>;
+    /// Rollups of `scope` over `[from_hour, to_hour]` summed per pool (no samples):
+    /// what a report over many pools reads.
+    async fn usage_totals(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<UsageHour>, StoreError>;
+    /// Delete rollups of hours before `hour`; returns how many.
+    async fn drop_usage_before(&self, hour: i64) -> Result<u64, StoreError>;
+    /// Write (replace by id) an answer of the advisor; keeps the newest per pool.
+    async fn put_advice(
+        &self,
+        ns: &str,
+        pool: &str,
+        advice: &flexus_api::Advice,
+        created_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The newest answers of the advisor for a pool.
+    async fn list_advice(
+        &self,
+        ns: &str,
+        pool: &str,
+        limit: u32,
+    ) -> Result<Vec<flexus_api::Advice>, StoreError>;
 }
 
 /// SQLite implementation (WAL, embedded migrations).
@@ -450,11 +495,7 @@ fn check_expect(
 }
 
 fn kind_str(k: OperationKind) -> &'static str {
-    match k {
-        OperationKind::ScaleOut => "scale_out",
-        OperationKind::ScaleIn => "scale_in",
-        OperationKind::Replace => "replace",
-    }
+    k.as_str()
 }
 fn state_str(s: OperationState) -> &'static str {
     match s {
@@ -481,6 +522,9 @@ fn op_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OpRecord, StoreError> {
         "scale_out" => OperationKind::ScaleOut,
         "scale_in" => OperationKind::ScaleIn,
         "replace" => OperationKind::Replace,
+        "refresh" => OperationKind::Refresh,
+        "refresh_launch" => OperationKind::RefreshLaunch,
+        "refresh_retire" => OperationKind::RefreshRetire,
         k => return Err(corrupt(format!("unknown kind {k:?}"))),
     };
     let state = match r.get::<&str, _>("state") {
@@ -864,7 +908,7 @@ impl Store for SqliteStore {
         let op = &r.op;
         let done = sqlx::query(
             "UPDATE operations SET state = ?, count = ?, purchase = ?, job_id = ?, server_ids = ?,
-                error = ?, updated_at = ? WHERE id = ?",
+                error = ?, updated_at = ?, request = ? WHERE id = ?",
         )
         .bind(state_str(op.state))
         .bind(op.count as i64)
@@ -873,6 +917,7 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&op.server_ids).unwrap_or_else(|_| "[]".into()))
         .bind(&op.error)
         .bind(&op.updated_at)
+        .bind(r.request.as_ref().map(|v| v.to_string()))
         .bind(&op.id)
         .execute(&self.pool)
         .await
@@ -1220,6 +1265,52 @@ impl Store for SqliteStore {
         .map_err(q("prune forecast buckets"))?;
         tx.commit().await.map_err(q("commit forecast write"))?;
         Ok(())
+    }
+
+    async fn put_usage_hours(&self, rows: &[UsageHour]) -> Result<(), StoreError> {
+        stored::put_usage_hours(&self.pool, rows).await
+    }
+
+    async fn usage_hours(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+        with_samples: bool,
+    ) -> Result<Vec<UsageHour>, StoreError> {
+        stored::usage_hours(&self.pool, scope, from_hour, to_hour, with_samples).await
+    }
+
+    async fn usage_totals(
+        &self,
+        scope: UsageScope<'_>,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<UsageHour>, StoreError> {
+        stored::usage_totals(&self.pool, scope, from_hour, to_hour).await
+    }
+
+    async fn drop_usage_before(&self, hour: i64) -> Result<u64, StoreError> {
+        stored::drop_usage_before(&self.pool, hour).await
+    }
+
+    async fn put_advice(
+        &self,
+        ns: &str,
+        pool: &str,
+        advice: &flexus_api::Advice,
+        created_ms: i64,
+    ) -> Result<(), StoreError> {
+        stored::put_advice(&self.pool, ns, pool, advice, created_ms).await
+    }
+
+    async fn list_advice(
+        &self,
+        ns: &str,
+        pool: &str,
+        limit: u32,
+    ) -> Result<Vec<flexus_api::Advice>, StoreError> {
+        stored::list_advice(&self.pool, ns, pool, limit).await
     }
 }
 

@@ -83,26 +83,6 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
     agent.shutdown().await;
 }
 
-fn cpu_policy(extra: serde_json::Value) -> serde_json::Value {
-    let mut p = json!({
-        "strategy": "target_tracking",
-        "evaluation_interval": "15s",
-        "bounds": {"min": 1, "max": 10},
-        "metrics": [{
-            "name": "cpu", "kind": "cpu",
-            "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
-            "target": 60, "stale_after": "2m"
-        }],
-        "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"},
-    });
-    if let (Some(a), Some(b)) = (p.as_object_mut(), extra.as_object()) {
-        for (k, v) in b {
-            a.insert(k.clone(), v.clone());
-        }
-    }
-    p
-}
-
 async fn set_load(emu: &Emu, pool: &str, rps: f64) {
     emu.control(
         reqwest::Method::POST,

@@ -16,6 +16,7 @@ fn the_example_agent_configs_load_and_validate() {
             "FLEXUS_ADMIN_TOKEN" | "FLEXUS_TOKEN_TEAM_A" | "FLEXUS_TOKEN_TEAM_B" => {
                 Some(format!("{k}-0123456789abcdef"))
             }
+            "DEEPSEEK_API_KEY" => Some("sk-flexus-emulator-0000000000000000".into()),
             _ => None,
         };
         let cfg =

@@ -208,7 +208,7 @@ impl Client {
         })))
     }
 
-    async fn json<T: DeserializeOwned, B: Serialize>(
+    pub(crate) async fn json<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
         path: &str,
@@ -409,6 +409,30 @@ impl Client {
             )
             .await?
             .1)
+    }
+
+    /// `POST /v1/namespaces/{ns}/pools/{name}/tune` — start a tune job.
+    pub async fn start_tune(
+        &self,
+        ns: &str,
+        name: &str,
+        req: &TuneRequest,
+    ) -> Result<TuneJob, ClientError> {
+        Ok(self
+            .json(
+                Method::POST,
+                &paths::tune(ns, name),
+                &[],
+                Some(req),
+                &Precondition::None,
+            )
+            .await?
+            .1)
+    }
+
+    /// `GET /v1/namespaces/{ns}/pools/{name}/tune/{id}` — a tune job.
+    pub async fn tune_job(&self, ns: &str, name: &str, id: &str) -> Result<TuneJob, ClientError> {
+        self.get(&paths::tune_job(ns, name, id)).await
     }
 
     /// `GET /v1/namespaces/{ns}/policies`.

@@ -48,3 +48,11 @@ pub const CLOUD_QUOTA: &str = "/v1/cloud/quota";
 pub fn cloud_image(id: &str) -> String {
     format!("/v1/cloud/images/{id}")
 }
+/// `/v1/namespaces/{ns}/pools/{name}/tune`
+pub fn tune(ns: &str, name: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/tune")
+}
+/// `/v1/namespaces/{ns}/pools/{name}/tune/{id}`
+pub fn tune_job(ns: &str, name: &str, id: &str) -> String {
+    format!("/v1/namespaces/{ns}/pools/{name}/tune/{id}")
+}

@@ -136,6 +136,70 @@ pub enum RemovalRule {
     NewestFirst,
     /// Oldest first, whatever the purchase kind.
     OldestFirst,
+    /// Instances of an older template (see [`PoolSpec::template_hash`]) first, oldest
+    /// of them first; then as `spot_newest_first`.
+    OldestTemplateFirst,
+}
+
+/// How the agent replaces running instances when the pool's template changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshStrategy {
+    /// In batches: launch replacements (at most `max_surge` above the desired count),
+    /// wait until they are ready, then delete outdated instances, never letting fewer
+    /// than `min_healthy_percentage` of the desired count be ready.
+    #[default]
+    Rolling,
+    /// Outdated instances stay until an ordinary scale-in removes them (with
+    /// `removal_rule = "oldest_template_first"` they go first).
+    OnScaleIn,
+}
+
+/// Replacing the instances of an older template (`instance_refresh` of a pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceRefresh {
+    #[serde(default)]
+    pub strategy: RefreshStrategy,
+    /// Percentage (0–100) of the desired count that stays ready throughout, rounded up.
+    #[serde(default = "default_min_healthy")]
+    pub min_healthy_percentage: u32,
+    /// Replacements launched at once above the desired count (0–100). With 0, outdated
+    /// instances are deleted first, within `min_healthy_percentage` (at least one at a
+    /// time).
+    #[serde(default = "default_max_surge")]
+    pub max_surge: u32,
+}
+
+fn default_min_healthy() -> u32 {
+    90
+}
+fn default_max_surge() -> u32 {
+    1
+}
+
+impl Default for InstanceRefresh {
+    fn default() -> Self {
+        Self {
+            strategy: RefreshStrategy::Rolling,
+            min_healthy_percentage: default_min_healthy(),
+            max_surge: default_max_surge(),
+        }
+    }
+}
+
+impl InstanceRefresh {
+    /// Instances that must stay ready while `desired` are wanted: the percentage
+    /// rounded up, less one when nothing could otherwise move (no surge and 100 %).
+    pub fn min_healthy(&self, desired: u32) -> u32 {
+        let min =
+            (u64::from(desired) * u64::from(self.min_healthy_percentage)).div_ceil(100) as u32;
+        if self.max_surge == 0 && min >= desired {
+            desired.saturating_sub(1)
+        } else {
+            min.min(desired)
+        }
+    }
 }
 
 /// The declared template and bounds of a pool (owned by Terraform).
@@ -178,6 +242,10 @@ pub struct PoolSpec {
     /// Extra tags put on every instance (the agent adds its own ownership tags).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// How running instances are replaced when a template field changes (see
+    /// [`PoolSpec::template_hash`]).
+    #[serde(default)]
+    pub instance_refresh: InstanceRefresh,
 }
 
 fn default_boot() -> u32 {
@@ -193,8 +261,47 @@ pub const TAG_POOL: &str = "flexus-pool";
 pub const TAG_NAMESPACE: &str = "flexus-ns";
 /// Tag carrying the operation that created the instance.
 pub const TAG_OPERATION: &str = "flexus-op";
+/// Tag carrying the template hash ([`PoolSpec::template_hash`]) an instance was created with.
+pub const TAG_TEMPLATE: &str = "flexus-tpl";
+/// User tags a pool may declare: ECS allows 10 per server and the agent puts 4.
+pub const MAX_USER_TAGS: usize = 6;
+
+/// The fields of a pool's template: what an instance is made of. A change to any of
+/// them makes the running instances outdated; the agent replaces them
+/// (`instance_refresh`). Sizes, spot settings, placement (VPC, subnets, zones), tags and
+/// timings are not part of it: they apply to instances created from then on.
+#[derive(Serialize)]
+struct Template<'a> {
+    flavor: &'a str,
+    image: &'a str,
+    user_data: Option<&'a str>,
+    root_volume: &'a RootVolume,
+    security_group_ids: Vec<&'a str>,
+    key_pair: Option<&'a str>,
+}
 
 impl PoolSpec {
+    /// Hash of the template fields (flavor, image, user data, root volume, security
+    /// groups as a set, key pair): 12 hex digits, put on every instance as
+    /// [`TAG_TEMPLATE`].
+    pub fn template_hash(&self) -> String {
+        use sha2::Digest as _;
+        let mut security_group_ids: Vec<&str> =
+            self.security_group_ids.iter().map(String::as_str).collect();
+        security_group_ids.sort_unstable();
+        security_group_ids.dedup();
+        let t = Template {
+            flavor: &self.flavor,
+            image: &self.image,
+            user_data: self.user_data.as_deref(),
+            root_volume: &self.root_volume,
+            security_group_ids,
+            key_pair: self.key_pair.as_deref(),
+        };
+        let bytes = serde_json::to_vec(&t).unwrap_or_default();
+        hex::encode(&sha2::Sha256::digest(&bytes)[..6])
+    }
+
     /// Every problem with the spec, with field paths under `prefix` (e.g. `spec`).
     pub fn validate(&self, prefix: &str) -> Vec<FieldError> {
         let f = |name: &str| {
@@ -282,10 +389,25 @@ impl PoolSpec {
         if self.warmup_seconds > 7200 {
             errs.push(FieldError::new(f("warmup_seconds"), "must be at most 7200"));
         }
-        if self.tags.len() > 7 {
+        if self.tags.len() > MAX_USER_TAGS {
             errs.push(FieldError::new(
                 f("tags"),
-                "at most 7 tags (ECS allows 10 per server; the agent uses 3)",
+                format!(
+                    "at most {MAX_USER_TAGS} tags (ECS allows 10 per server; the agent uses 4)"
+                ),
+            ));
+        }
+        let r = &self.instance_refresh;
+        if r.min_healthy_percentage > 100 {
+            errs.push(FieldError::new(
+                f("instance_refresh.min_healthy_percentage"),
+                "must be between 0 and 100",
+            ));
+        }
+        if r.max_surge > 100 {
+            errs.push(FieldError::new(
+                f("instance_refresh.max_surge"),
+                "must be between 0 and 100",
             ));
         }
         for (k, v) in &self.tags {
@@ -345,6 +467,44 @@ pub struct InstanceStatus {
     /// RFC 3339 creation time.
     pub created_at: String,
     pub age_seconds: u64,
+    /// Hash of the template it was created with (its `flexus-tpl` tag); absent for an
+    /// instance without the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Made from an older template than the pool's: an instance refresh replaces it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outdated: bool,
+}
+
+/// Progress of an instance refresh (the pool's template changed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RefreshStatus {
+    /// The refresh's operation id (kind `refresh` in the journal).
+    pub operation_id: String,
+    /// Template hash the instances are being moved to.
+    pub template: String,
+    /// Outdated instances to replace (grows if more appear).
+    pub total: u32,
+    /// Outdated instances gone so far.
+    pub replaced: u32,
+    /// Batches of replacements launched so far.
+    pub batch: u32,
+    /// Replacements launched and not ready yet.
+    pub waiting_for_ready: u32,
+    /// Instances that must stay ready (`min_healthy_percentage` of the desired count).
+    pub min_healthy: u32,
+    /// RFC 3339 time the refresh started.
+    pub started_at: String,
+}
+
+impl RefreshStatus {
+    /// One line: `refresh: 3/8 replaced, batch 2, waiting for 2 ready`.
+    pub fn summary(&self) -> String {
+        format!(
+            "refresh: {}/{} replaced, batch {}, waiting for {} ready",
+            self.replaced, self.total, self.batch, self.waiting_for_ready
+        )
+    }
 }
 
 /// Coarse state of a pool.
@@ -389,6 +549,12 @@ pub struct PoolStatus {
     /// Operations not finished yet.
     #[serde(default)]
     pub pending_operations: Vec<Operation>,
+    /// Hash of the pool's current template ([`PoolSpec::template_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The instance refresh under way, while outdated instances remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshStatus>,
 }
 
 /// Why a pool is `degraded`: the last failure, in parts.
@@ -733,6 +899,37 @@ pub enum OperationKind {
     ScaleOut,
     ScaleIn,
     Replace,
+    /// An instance refresh as a whole: open while outdated instances remain (`count`:
+    /// instances to replace); makes no cloud call itself.
+    Refresh,
+    /// A create of replacements for outdated instances (token = operation id).
+    RefreshLaunch,
+    /// A delete of outdated instances whose replacements are ready.
+    RefreshRetire,
+}
+
+impl OperationKind {
+    /// Sends a create (its token is the operation id).
+    pub fn creates(self) -> bool {
+        matches!(self, Self::ScaleOut | Self::RefreshLaunch)
+    }
+
+    /// Sends a delete of its `server_ids`.
+    pub fn deletes(self) -> bool {
+        matches!(self, Self::ScaleIn | Self::Replace | Self::RefreshRetire)
+    }
+
+    /// The name used in the journal, metrics and logs (`scale_out`, `refresh_launch`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ScaleOut => "scale_out",
+            Self::ScaleIn => "scale_in",
+            Self::Replace => "replace",
+            Self::Refresh => "refresh",
+            Self::RefreshLaunch => "refresh_launch",
+            Self::RefreshRetire => "refresh_retire",
+        }
+    }
 }
 
 /// Where an operation is.
@@ -802,3 +999,117 @@ pub struct Health {
 /// The decision policy carried by a [`PolicySpec`]: the flexus-policy model (its JSON
 /// form on the wire). The agent validates it with `Policy::validate` on write.
 pub type PolicyModel = flexus_policy::Policy;
+
+/// Body of `POST .../pools/{name}/tune`: search the pool's policy parameters by replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TuneRequest {
+    /// Share of the time the SLO may be missed, in (0, 1). Default 0.01.
+    #[serde(default = "default_tune_budget")]
+    pub budget: f64,
+    /// What to minimise within the budget: `cost` (default) or `instance_hours`.
+    #[serde(default = "default_tune_objective")]
+    pub objective: String,
+    /// Replays the search may spend (2-500). Default 60.
+    #[serde(default = "default_tune_evaluations")]
+    pub max_evaluations: u32,
+    /// Replay a trace instead of the pool's recorded history: a built-in trace name
+    /// (scaled so its 99.9th percentile needs `peak_instances`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// With `trace`: instances at the trace's 99.9th-percentile rate. Default 40.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_instances: Option<u32>,
+    /// With `trace`: use only its first hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<f64>,
+}
+
+fn default_tune_budget() -> f64 {
+    0.01
+}
+fn default_tune_objective() -> String {
+    "cost".into()
+}
+fn default_tune_evaluations() -> u32 {
+    60
+}
+
+impl Default for TuneRequest {
+    fn default() -> Self {
+        TuneRequest {
+            budget: default_tune_budget(),
+            objective: default_tune_objective(),
+            max_evaluations: default_tune_evaluations(),
+            trace: None,
+            peak_instances: None,
+            hours: None,
+        }
+    }
+}
+
+/// A tune job: `running`, then `done` (with `result`) or `failed` (with `error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneJob {
+    /// Job id (poll `GET .../tune/{id}`).
+    pub id: String,
+    /// `<namespace>/<pool>`.
+    pub pool: String,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// When the job was accepted (RFC 3339).
+    pub created_at: String,
+    /// The request.
+    pub request: TuneRequest,
+    /// The recommendation (when done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<TuneOutcome>,
+    /// Why it failed (when failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One measured side of a before/after comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneMeasure {
+    /// SLO-violation minutes.
+    pub violation_min: f64,
+    /// Share of the window's time in violation.
+    pub violation_share: f64,
+    /// Billed instance-hours.
+    pub instance_hours: f64,
+    /// Cost (the flavor's relative price units).
+    pub cost: f64,
+}
+
+/// One changed policy parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneChange {
+    /// The policy field (or `targets (× every target)` for the target scale).
+    pub field: String,
+    /// Value before.
+    pub before: f64,
+    /// Value after.
+    pub after: f64,
+}
+
+/// What a finished tune recommends. Nothing is applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneOutcome {
+    /// The recommended policy (the pool's policy with the changes applied).
+    pub policy: flexus_policy::Policy,
+    /// The parameters that changed.
+    pub changes: Vec<TuneChange>,
+    /// Hours of history that tuned (the first two thirds).
+    pub tune_hours: f64,
+    /// Hours of history that validated (the last third).
+    pub validation_hours: f64,
+    /// Replays spent.
+    pub evaluations: u32,
+    /// On the validation window, the pool's policy.
+    pub before: TuneMeasure,
+    /// On the validation window, the recommendation.
+    pub after: TuneMeasure,
+    /// The report as text (the CLI prints it).
+    pub report: String,
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::time::{DurationText, duration_list_text, duration_text};
+use crate::time::{DurationText, duration_list_text, duration_text, opt_duration_text};
 
 /// An autoscaling policy for one pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -181,10 +181,35 @@ pub struct Metric {
     /// What to do when the signal is missing or stale.
     #[serde(default)]
     pub missing_data: MissingData,
-    /// An observation older than this is stale. Default `2m`.
-    #[serde(default = "default_stale_after", with = "duration_text")]
-    #[schemars(with = "DurationText")]
-    pub stale_after: Duration,
+    /// How often the source produces a reading. Default by source: Cloud Eye `SYS.ECS`
+    /// `5m` (basic monitoring, no guest agent), other Cloud Eye namespaces `1m`,
+    /// Prometheus `1m`, pushed values `1m`, Redis `0s` (read live on every pass).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_text"
+    )]
+    #[schemars(with = "Option<DurationText>")]
+    pub period: Option<Duration>,
+    /// How long after its period ends a reading becomes visible. Default by source:
+    /// Cloud Eye `2m`, others `0s`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_text"
+    )]
+    #[schemars(with = "Option<DurationText>")]
+    pub delivery_delay: Option<Duration>,
+    /// An observation older than this is stale. Default: the source's `period` +
+    /// `delivery_delay` + the policy's `evaluation_interval` (the age the newest reading
+    /// can reach when the source is working).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_text"
+    )]
+    #[schemars(with = "Option<DurationText>")]
+    pub stale_after: Option<Duration>,
     /// Capacity to fall back to when `missing_data = "fallback"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_capacity: Option<u32>,
@@ -222,18 +247,77 @@ impl Metric {
     /// How far back `decide()` reads this metric's observations: the aggregation window,
     /// the staleness limit and, with `trend_lead` set, the trend window. Callers pass at
     /// least this much history as observations.
-    pub fn lookback(&self) -> Duration {
+    pub fn lookback(&self, evaluation_interval: Duration) -> Duration {
         let trend = if self.trend_lead.is_zero() {
             Duration::ZERO
         } else {
             self.trend_window
         };
-        self.duration.max(self.stale_after).max(trend)
+        self.duration
+            .max(self.freshness(evaluation_interval).limit)
+            .max(trend)
+    }
+
+    /// The source's period: declared, or the source's default.
+    pub fn source_period(&self) -> Duration {
+        self.period.unwrap_or_else(|| self.source.default_period())
+    }
+
+    /// The source's delivery delay: declared, or the source's default.
+    pub fn source_delay(&self) -> Duration {
+        self.delivery_delay
+            .unwrap_or_else(|| self.source.default_delivery_delay())
+    }
+
+    /// When this metric's latest reading counts as stale (see [`Freshness`]).
+    pub fn freshness(&self, evaluation_interval: Duration) -> Freshness {
+        let (period, delay) = (self.source_period(), self.source_delay());
+        Freshness {
+            limit: self
+                .stale_after
+                .unwrap_or(period + delay + evaluation_interval),
+            period,
+            delay,
+            interval: evaluation_interval,
+            explicit: self.stale_after.is_some(),
+        }
     }
 }
 
-fn default_stale_after() -> Duration {
-    Duration::from_secs(120)
+/// A metric's freshness rule: a reading is stale when it is older than `limit`, which is
+/// the source's period + delivery delay + one evaluation interval unless `stale_after`
+/// sets it. A working source never produces a reading older than that, so stale means
+/// the source stopped, not that it is slow. One rule for the agent and the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// Age beyond which the latest reading is stale.
+    pub limit: Duration,
+    /// The source's period.
+    pub period: Duration,
+    /// The source's delivery delay.
+    pub delay: Duration,
+    /// The policy's evaluation interval.
+    pub interval: Duration,
+    /// Whether `stale_after` set the limit.
+    pub explicit: bool,
+}
+
+impl std::fmt::Display for Freshness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::time::format_duration as d;
+        if self.explicit {
+            write!(f, "stale_after {}", d(self.limit))
+        } else {
+            write!(
+                f,
+                "{} = period {} + delivery delay {} + evaluation interval {}",
+                d(self.limit),
+                d(self.period),
+                d(self.delay),
+                d(self.interval)
+            )
+        }
+    }
 }
 
 fn default_trend_window() -> Duration {
@@ -315,6 +399,27 @@ pub enum MetricSource {
     },
     /// Values pushed to the agent's API (or supplied by a simulator).
     Push,
+}
+
+impl MetricSource {
+    /// How often the source produces a reading unless the metric declares `period`.
+    pub fn default_period(&self) -> Duration {
+        match self {
+            MetricSource::CloudEye { namespace, .. } if namespace == "SYS.ECS" => {
+                Duration::from_secs(300)
+            }
+            MetricSource::Redis { .. } => Duration::ZERO,
+            _ => Duration::from_secs(60),
+        }
+    }
+
+    /// How late the source delivers unless the metric declares `delivery_delay`.
+    pub fn default_delivery_delay(&self) -> Duration {
+        match self {
+            MetricSource::CloudEye { .. } => Duration::from_secs(120),
+            _ => Duration::ZERO,
+        }
+    }
 }
 
 fn default_ces_namespace() -> String {

@@ -193,6 +193,28 @@ pub mod duration_text {
     }
 }
 
+/// Serde adapter for `Option<std::time::Duration>` fields written as text (absent = `None`).
+pub mod opt_duration_text {
+    use super::{format_duration, parse_duration};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Writes the duration as text (`None` as null; skip it with `skip_serializing_if`).
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads the duration from text (null = `None`).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| parse_duration(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// Serde adapter for `Vec<std::time::Duration>` written as a list of texts.
 pub mod duration_list_text {
     use super::{format_duration, parse_duration};

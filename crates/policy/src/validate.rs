@@ -336,7 +336,9 @@ impl Policy {
                     v.err(wp.clone(), format!("{wp} must be at least 0, got {w}"));
                 }
             }
-            v.duration_positive(&mp.field("stale_after"), m.stale_after);
+            if let Some(sa) = m.stale_after {
+                v.duration_positive(&mp.field("stale_after"), sa);
+            }
             if !m.trend_lead.is_zero() {
                 v.duration_positive(&mp.field("trend_window"), m.trend_window);
             }

@@ -1051,7 +1051,7 @@ fn a_metrics_lookback_covers_its_trend_window_only_while_the_trend_is_on() {
     ))
     .expect("valid");
     assert_eq!(
-        on.metrics[0].lookback(),
+        on.metrics[0].lookback(on.evaluation_interval),
         std::time::Duration::from_secs(900)
     );
     let off = parse_json(&json(
@@ -1067,7 +1067,7 @@ fn a_metrics_lookback_covers_its_trend_window_only_while_the_trend_is_on() {
     ))
     .expect("valid");
     assert_eq!(
-        off.metrics[0].lookback(),
+        off.metrics[0].lookback(off.evaluation_interval),
         std::time::Duration::from_secs(180)
     );
 }
@@ -1093,4 +1093,91 @@ fn a_noise_margin_discounts_jittery_rises_but_not_step_shaped_ones() {
     // 105 + 1.5 · 5 = 112.5 → 12 without the margin; 7.5 − 1 · 20 < 0 → 105 → 11 with it.
     assert_eq!(desired(&plain, &noisy, 11), 12);
     assert_eq!(desired(&margin, &noisy, 11), 11);
+}
+
+/// A Cloud Eye `SYS.ECS` CPU metric (5-minute basic monitoring) with the default freshness.
+fn ces_cpu(rest: &str) -> CompiledPolicy {
+    let extra = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(", {rest}")
+    };
+    tt(&format!(
+        r#"{{"name": "cpu", "kind": "cpu", "source": {{"type": "cloud_eye", "metric_name": "cpu_util"}}, "target": 60{extra}}}"#
+    ))
+}
+
+#[test]
+fn a_five_minute_cloud_eye_reading_within_period_plus_delay_plus_interval_still_scales_in() {
+    // SYS.ECS: period 5m + delivery delay 2m + evaluation interval 15s = 7m15s.
+    let cp = ces_cpu("");
+    let f = cp.freshness()[0];
+    assert_eq!(f.limit, std::time::Duration::from_secs(435));
+    let seven_minutes_old = NOW.sub(std::time::Duration::from_secs(7 * 60));
+    let d = run(
+        &cp,
+        NOW,
+        &obs(seven_minutes_old, &[("cpu", 15.0)]),
+        &pool(8, 0),
+        &History::new(),
+    );
+    assert_eq!((d.action, d.desired), (Action::ScaleIn { by: 6 }, 2));
+}
+
+#[test]
+fn a_reading_past_its_freshness_limit_blocks_scale_in_and_the_explanation_names_the_limit() {
+    let cp = ces_cpu("");
+    let old = NOW.sub(std::time::Duration::from_secs(436));
+    let d = run(
+        &cp,
+        NOW,
+        &obs(old, &[("cpu", 15.0)]),
+        &pool(8, 0),
+        &History::new(),
+    );
+    assert_eq!((d.action, d.desired), (Action::None, 8));
+    assert_eq!(d.bound_by, Some(BoundBy::MissingData));
+    let text: Vec<String> = d.explanation.iter().map(ToString::to_string).collect();
+    let held = text
+        .iter()
+        .find(|s| s.starts_with("missing data of cpu"))
+        .unwrap_or_else(|| panic!("no missing-data step in {text:?}"));
+    assert!(
+        held.contains("7m16s old")
+            && held.contains("7m15s = period 5m + delivery delay 2m + evaluation interval 15s"),
+        "{held}"
+    );
+}
+
+#[test]
+fn declared_period_and_delay_set_the_freshness_limit_and_stale_after_overrides_both() {
+    let cp = ces_cpu(r#""period": "1m", "delivery_delay": "30s""#);
+    assert_eq!(cp.freshness()[0].limit, std::time::Duration::from_secs(105));
+    let cp = ces_cpu(r#""period": "1m", "stale_after": "4m""#);
+    let f = cp.freshness()[0];
+    assert_eq!(
+        (f.limit, f.explicit),
+        (std::time::Duration::from_secs(240), true)
+    );
+    assert_eq!(f.to_string(), "stale_after 4m");
+    // Pushed metrics declare 1m and no delay by default: 1m15s.
+    let cp = tt(&metric(
+        "rps",
+        "custom",
+        r#""target": 10, "per_instance": true"#,
+    ));
+    assert_eq!(cp.freshness()[0].limit, std::time::Duration::from_secs(75));
+}
+
+#[test]
+fn missing_data_still_blocks_scale_in_under_the_relative_freshness_rule() {
+    let cp = ces_cpu("");
+    let d = run(&cp, NOW, &[], &pool(8, 0), &History::new());
+    assert_eq!((d.action, d.desired), (Action::None, 8));
+    let text: Vec<String> = d.explanation.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|s| s.starts_with("missing data of cpu") && s.contains("no observation")),
+        "{text:?}"
+    );
 }

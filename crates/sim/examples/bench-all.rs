@@ -43,7 +43,10 @@ fn main() -> anyhow::Result<()> {
             .collect();
         others.sort();
         let chart = dir.join(format!("sim-{}.svg", info.name));
-        let opts = SimulateOptions::default();
+        let opts = SimulateOptions {
+            eval_window: true,
+            ..SimulateOptions::default()
+        };
         eprintln!("bench-all: {}", info.name);
         let (trace, flavor) = prepare_trace(info.name, &opts)?;
         let mut list: Vec<Box<dyn Autoscaler>> = Vec::new();

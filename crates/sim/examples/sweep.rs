@@ -22,11 +22,6 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .map(|s| s.split(',').map(str::to_owned).collect());
     let opts = SimulateOptions::default();
-    let stat = if std::env::var("SWEEP_BUCKET").as_deref() == Ok("peak") {
-        flexus_sim::policy::BucketStat::Peak
-    } else {
-        flexus_sim::policy::BucketStat::Mean
-    };
     let mut results: Vec<Vec<String>> = vec![Vec::new(); files.len()];
     let mut wins = vec![0u32; files.len()];
     let mut n_traces = 0;
@@ -66,8 +61,7 @@ fn main() -> anyhow::Result<()> {
         for (k, f) in files.iter().enumerate() {
             let a: Box<dyn Autoscaler> = Box::new(
                 PolicyAutoscaler::new("ours", load_policy_file(f)?)?
-                    .with_forecast_bucket(opts.forecast_bucket_s)
-                    .with_bucket_statistic(stat),
+                    .with_forecast_bucket(opts.forecast_bucket_s),
             );
             let c = run_all(&trace, &flavor, vec![a], &opts, &mut |_| {})?;
             if let Some(r) = c.runs.first() {

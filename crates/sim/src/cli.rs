@@ -33,6 +33,20 @@ pub const BASELINES: &[&str] = &[
 /// The seed design as a flexus-policy policy (faithful constants, no HPA behaviour).
 pub const SEED_POLICY: &str = include_str!("../policies/seed.json");
 
+/// The default policy for x1 (CPU) pools.
+pub const DEFAULT_X1_POLICY: &str = include_str!("../policies/sim-default-x1.json");
+/// The default policy for GPU inference pools.
+pub const DEFAULT_GPU_POLICY: &str = include_str!("../policies/sim-default-gpu.json");
+
+/// The default policy for a flavor's family (GPU flavors get the GPU default).
+pub fn default_policy(flavor: &Flavor) -> Result<Policy, SimError> {
+    if flavor.gpus > 0 {
+        parse_policy(DEFAULT_GPU_POLICY, "sim-default-gpu.json")
+    } else {
+        parse_policy(DEFAULT_X1_POLICY, "sim-default-x1.json")
+    }
+}
+
 /// Options shared by every policy of a run (the same for all, so the comparison is fair).
 #[derive(Debug, Clone, Serialize)]
 pub struct SimulateOptions {
@@ -61,6 +75,9 @@ pub struct SimulateOptions {
     pub forecast_bucket_s: f64,
     /// Baselines to run next to the policy (names from [`BASELINES`]).
     pub against: Vec<String>,
+    /// Score only the evaluation window (the last third; every run still replays the
+    /// whole trace), as every published figure is.
+    pub eval_window: bool,
 }
 
 impl Default for SimulateOptions {
@@ -78,6 +95,7 @@ impl Default for SimulateOptions {
             max_hours: None,
             forecast_bucket_s: crate::policy::FORECAST_BUCKET_S,
             against: BASELINES.iter().map(|s| (*s).to_owned()).collect(),
+            eval_window: false,
         }
     }
 }
@@ -215,7 +233,8 @@ pub fn prepare_trace(name: &str, opts: &SimulateOptions) -> Result<(Trace, Flavo
     Ok((t, flavor))
 }
 
-fn sim_options(flavor: Flavor, opts: &SimulateOptions) -> SimOptions {
+/// The replay options the `simulate` options stand for.
+pub fn sim_options(flavor: Flavor, opts: &SimulateOptions) -> SimOptions {
     let mut o = SimOptions::new(flavor);
     o.tick_s = opts.tick_s;
     o.metric_period_s = opts.metric_period_s;
@@ -237,8 +256,16 @@ pub fn run_all(
     let so = sim_options(flavor.clone(), opts);
     let mut scores = Vec::new();
     let mut runs = Vec::new();
+    let from = if opts.eval_window {
+        crate::frontier::Split::of(trace).eval_tick(so.tick_s)
+    } else {
+        0
+    };
     for mut a in autoscalers {
-        let r = replay::run(trace, a.as_mut(), &so)?;
+        let mut r = replay::run(trace, a.as_mut(), &so)?;
+        if from > 0 {
+            r = r.window(from);
+        }
         progress(&r.policy);
         scores.push(score(&r));
         runs.push(r);
@@ -253,7 +280,9 @@ pub fn run_all(
         scale: trace.scale,
         baseline_target_pct: baseline_target(flavor, opts),
         peak_demand: peak,
-        hours: trace.duration_s() / 3600.0,
+        hours: runs
+            .first()
+            .map_or(0.0, |r| r.series.demand.len() as f64 * so.tick_s / 3600.0),
         scores,
         runs,
     })

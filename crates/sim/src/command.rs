@@ -62,6 +62,16 @@ pub struct SimulateCommand {
     /// Print JSON instead of markdown.
     #[arg(long)]
     pub json: bool,
+    /// Score only the evaluation window: the last third of the trace (every run still
+    /// replays all of it).
+    #[arg(long)]
+    pub eval_window: bool,
+    /// Sweep HPA and AWS target tracking over targets 30-90 % and the policy (default:
+    /// the flavor family's default) over its target scale, score each on the trace's
+    /// evaluation window (last third), and report the fewest instance-hours within
+    /// violation budgets of 0.1 % and 1 %; `--chart` draws the frontier.
+    #[arg(long)]
+    pub frontier: bool,
     /// List the named traces, flavors and baselines.
     #[arg(long)]
     pub list: bool,
@@ -93,8 +103,18 @@ impl SimulateCommand {
             against: self
                 .against
                 .unwrap_or_else(|| BASELINES.iter().map(|s| (*s).to_owned()).collect()),
+            eval_window: self.eval_window,
             ..SimulateOptions::default()
         };
+        if self.frontier {
+            return run_frontier(
+                &trace,
+                self.policy.as_deref(),
+                &options,
+                self.chart.as_deref(),
+                self.json,
+            );
+        }
         let total = options.against.len() as u64 + u64::from(self.policy.is_some());
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -121,6 +141,39 @@ impl SimulateCommand {
         } else {
             Ok(card.markdown())
         }
+    }
+}
+
+/// `--frontier`: the sweep of every family on one trace.
+fn run_frontier(
+    trace: &str,
+    policy: Option<&std::path::Path>,
+    options: &SimulateOptions,
+    chart: Option<&std::path::Path>,
+    json: bool,
+) -> Result<String, SimError> {
+    let (t, flavor) = crate::cli::prepare_trace(trace, options)?;
+    let policy = match policy {
+        Some(p) => crate::policy::load_policy_file(p)?,
+        None => crate::cli::default_policy(&flavor)?,
+    };
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let f = crate::frontier::sweep(&t, &flavor, &policy, options, &mut |m| {
+        bar.set_message(m.to_owned());
+        bar.tick();
+    });
+    bar.finish_and_clear();
+    let f = f?;
+    if let Some(path) = chart {
+        crate::frontier::write_svg(path, &f)?;
+    }
+    if json {
+        serde_json::to_string_pretty(&f).map_err(|e| SimError::BadOption {
+            field: "--json",
+            reason: e.to_string(),
+        })
+    } else {
+        Ok(f.markdown())
     }
 }
 
@@ -192,5 +245,88 @@ mod tests {
             Some(vec!["hpa".to_owned(), "aws-tt".to_owned()])
         );
         assert_eq!(w.cmd.metric_period, 300.0);
+    }
+}
+
+/// Flags of `tune` (offline: a trace or CSV file as the pool's history).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuneCommand {
+    /// History: a trace name (see `simulate --list`) or a `timestamp,value` CSV file.
+    #[arg(long)]
+    pub trace: Option<String>,
+    /// Policy file to start from (default: the flavor family's default policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Share of the time the SLO may be missed (0.01 = 1 %).
+    #[arg(long, default_value_t = 0.01)]
+    pub budget: f64,
+    /// What to minimise within the budget.
+    #[arg(long, value_enum, default_value_t = crate::tune::Objective::Cost)]
+    pub objective: crate::tune::Objective,
+    /// Replays the search may spend.
+    #[arg(long, default_value_t = 60)]
+    pub evaluations: usize,
+    /// Seed of the search.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Flavor (default: the trace's).
+    #[arg(long)]
+    pub flavor: Option<String>,
+    /// Instances at the history's 99.9th-percentile rate.
+    #[arg(long, default_value_t = 40)]
+    pub peak_instances: u32,
+    /// Monitoring period in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub metric_period: f64,
+    /// Monitoring delay in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub metric_delay: f64,
+    /// Use only the first N hours of the history.
+    #[arg(long)]
+    pub hours: Option<f64>,
+    /// Print JSON (the recommended policy included) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TuneCommand {
+    /// Runs the tuner and returns what to print.
+    pub fn run(self) -> Result<String, SimError> {
+        let options = SimulateOptions {
+            flavor: self.flavor,
+            peak_instances: self.peak_instances,
+            metric_period_s: self.metric_period,
+            metric_delay_s: self.metric_delay,
+            max_hours: self.hours,
+            against: Vec::new(),
+            ..SimulateOptions::default()
+        };
+        let Some(trace) = &self.trace else {
+            return Err(SimError::BadOption {
+                field: "--trace",
+                reason: "a history is required: a trace name or CSV file (flexus-agent tune --pool <namespace>/<pool> tunes a pool's recorded history)".into(),
+            });
+        };
+        let (history, flavor) = crate::cli::prepare_trace(trace, &options)?;
+        let policy = match &self.policy {
+            Some(p) => crate::policy::load_policy_file(p)?,
+            None => crate::cli::default_policy(&flavor)?,
+        };
+        let req = crate::tune::TuneRequest {
+            objective: self.objective,
+            max_evaluations: self.evaluations,
+            seed: self.seed,
+            options,
+            ..crate::tune::TuneRequest::new(history, flavor, policy, self.budget)
+        };
+        let r = crate::tune::tune(&req)?;
+        if self.json {
+            serde_json::to_string_pretty(&r).map_err(|e| SimError::BadOption {
+                field: "--json",
+                reason: e.to_string(),
+            })
+        } else {
+            Ok(r.text())
+        }
     }
 }

@@ -58,6 +58,16 @@ pub enum SimError {
         /// What went wrong.
         reason: String,
     },
+    /// `tune` was given too short a history.
+    #[error(
+        "not enough history to tune: {got_min:.0} minutes given, at least {needed_min:.0} needed (two thirds tune, the last third validates)"
+    )]
+    NotEnoughHistory {
+        /// Minutes needed.
+        needed_min: f64,
+        /// Minutes given.
+        got_min: f64,
+    },
     /// A chart could not be drawn or written.
     #[error("failed to draw chart {path}: {reason}")]
     Chart {

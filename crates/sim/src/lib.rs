@@ -16,10 +16,14 @@
 //! - [`chart`] — SVG chart of load, demand and supply per policy (plotters).
 //! - [`cli`] — [`cli::simulate`], [`cli::simulate_named_trace`]: the `simulate` command as a library.
 //! - [`error`] — [`SimError`].
+//! - [`frontier`] — tuning/evaluation windows; every family swept along its knob; the fewest
+//!   instance-hours within a violation budget; the frontier chart.
 //! - [`policy`] — flexus-policy's `decide()` as an autoscaler (observations, pool state, history, forecasts).
 //! - [`replay`] — instance lifecycle, monitoring delay, the [`replay::Autoscaler`] trait, [`replay::run`].
 //! - [`scorecard`] — SLO, cost and SPEC-RG elasticity metrics, markdown table.
 //! - [`trace`] — named trace loaders, gap handling, fleet scaling.
+//! - [`tune`] — the policy tuner: CMA-ES over the policy's knobs by replay on the first two
+//!   thirds of a history, measured before/after on the last third.
 pub mod baselines;
 pub mod bounds;
 pub mod capacity;
@@ -27,9 +31,11 @@ pub mod chart;
 pub mod cli;
 pub mod command;
 pub mod error;
+pub mod frontier;
 pub mod policy;
 pub mod replay;
 pub mod scorecard;
 pub mod trace;
+pub mod tune;
 
 pub use error::SimError;

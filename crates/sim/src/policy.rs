@@ -14,33 +14,18 @@
 
 use std::sync::Arc;
 
-use flexus_policy::forecast::{self, Refit};
+use flexus_policy::forecast::buckets::{self, Buckets};
+use flexus_policy::forecast::predictor::Predictor;
 use flexus_policy::{
     CompiledPolicy, Decision, DecisionInput, History, Instance, Lifecycle, MetricKind, Observation,
     Policy, PoolState, Prediction, Purchase, Timestamp,
 };
 
 use crate::SimError;
-use crate::replay::{Autoscaler, InstanceState, MetricSample, Observation as SimObs};
+use crate::replay::{Autoscaler, Foresight, InstanceState, MetricSample, Observation as SimObs};
 
-/// Forecast resolution (s): the prediction metric's datapoints are grouped into
-/// buckets this long, each represented by its time-weighted mean (see [`BucketStat`]).
-pub const FORECAST_BUCKET_S: f64 = 900.0;
-
-/// The value that represents a forecast bucket.
-///
-/// `Mean` is the default: the forecast then follows the level of the load, and
-/// the policy's `target_per_instance` sets the headroom; the reactive target
-/// covers the per-minute noise. `Peak` forecasts the noise too, which on a noisy
-/// trace holds far more capacity than needed (nasa-http-1995: +1 900 instance-hours
-/// for the same policy), see docs/design/simulator.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BucketStat {
-    /// The highest datapoint in the bucket (capacity must cover the peaks).
-    Peak,
-    /// The time-weighted mean of the bucket's datapoints.
-    Mean,
-}
+/// Forecast resolution (s): the agent's ([`buckets::DEFAULT_BUCKET_S`]).
+pub const FORECAST_BUCKET_S: f64 = buckets::DEFAULT_BUCKET_S;
 
 /// Reads a policy file (HCL by default, JSON when the name ends in `.json`).
 pub fn load_policy_file(path: &std::path::Path) -> Result<Policy, SimError> {
@@ -87,24 +72,15 @@ pub struct PolicyAutoscaler {
     history: History,
     observations: Vec<Observation>,
     pool: PoolState,
-    refit: Refit,
-    /// (bucket start s, peak value, seconds covered, time-weighted sum) of the prediction metric.
-    buckets: Vec<(f64, f64, f64, f64)>,
-    /// Which value represents a bucket.
-    bucket_stat: BucketStat,
-    /// Forecast bucket length (s).
-    bucket_s: f64,
+    /// The prediction path the agent runs (buckets, refit schedule, policy rules).
+    predictor: Predictor,
     /// Cached instance ids ("i-<n>") by simulator id.
     ids: std::collections::HashMap<u64, String>,
-    last_sample_end: f64,
     /// Forecast-only mode: what the policy would have added (instance-decisions).
     pub would_have_raised: u64,
     /// Forecast fits performed.
     pub fits: u64,
     last_decision: Option<Decision>,
-    /// Seasonal strength of the history at the last fit (see
-    /// `prediction.min_seasonal_strength`).
-    seasonal_strength: Option<f64>,
 }
 
 impl PolicyAutoscaler {
@@ -120,30 +96,19 @@ impl PolicyAutoscaler {
             history: History::new(),
             observations: Vec::new(),
             pool: PoolState::default(),
-            refit: Refit::default(),
-            buckets: Vec::new(),
+            predictor: Predictor::new(Buckets::new(FORECAST_BUCKET_S), None),
             ids: std::collections::HashMap::new(),
-            bucket_s: FORECAST_BUCKET_S,
-            bucket_stat: BucketStat::Mean,
-            last_sample_end: f64::NEG_INFINITY,
             would_have_raised: 0,
             fits: 0,
             last_decision: None,
-            seasonal_strength: None,
         })
     }
 
     /// Sets the forecast bucket length (s; default [`FORECAST_BUCKET_S`]).
     pub fn with_forecast_bucket(mut self, seconds: f64) -> Self {
         if seconds.is_finite() && seconds >= 60.0 {
-            self.bucket_s = seconds;
+            self.predictor = Predictor::new(Buckets::new(seconds), None);
         }
-        self
-    }
-
-    /// Sets which value represents a forecast bucket (default [`BucketStat::Mean`]).
-    pub fn with_bucket_statistic(mut self, stat: BucketStat) -> Self {
-        self.bucket_stat = stat;
         self
     }
 
@@ -152,121 +117,46 @@ impl PolicyAutoscaler {
         self.last_decision.as_ref()
     }
 
-    fn ingest_forecast_samples(&mut self, obs: &SimObs<'_>) {
-        let p = &self.cp.policy().prediction;
-        let Some(metric) = p.metric.as_deref() else {
-            return;
-        };
-        let Some(kind) = self
-            .cp
-            .policy()
-            .metrics
-            .iter()
-            .find(|m| m.name == metric)
-            .map(|m| m.kind)
-        else {
-            return;
-        };
-        for s in obs
-            .history
-            .iter()
-            .rev()
-            .take_while(|s| s.end_s > self.last_sample_end)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            if let Some(v) = metric_value(kind, s) {
-                let start = s.end_s - s.period_s;
-                let b = (start / self.bucket_s).floor() * self.bucket_s;
-                match self.buckets.last_mut() {
-                    Some(last) if (last.0 - b).abs() < 1e-6 => {
-                        last.1 = last.1.max(v);
-                        last.2 += s.period_s;
-                        last.3 += v * s.period_s;
-                    }
-                    _ => self.buckets.push((b, v, s.period_s, v * s.period_s)),
-                }
-            }
-            self.last_sample_end = s.end_s;
-        }
-    }
-
+    /// The prediction for `decide()`: the datapoints published since the last call go
+    /// through the agent's prediction path ([`Predictor`]), fitted inline when due.
     fn prediction(&mut self, obs: &SimObs<'_>, epoch_ms: i64) -> Option<Prediction> {
-        let p = self.cp.policy().prediction.clone();
+        let p = &self.cp.policy().prediction;
         if !p.enabled {
             return None;
         }
         let metric = p.metric.clone()?;
-        self.ingest_forecast_samples(obs);
-        let now = obs.now_s;
-        // Complete buckets only.
-        let complete: Vec<&(f64, f64, f64, f64)> = self
-            .buckets
-            .iter()
-            .filter(|b| b.0 + self.bucket_s <= now - 1e-9 && b.2 > 0.0)
-            .collect();
-        if complete.len() < 2 {
-            return None;
-        }
-        if self.refit.due(now, p.refit_interval.as_secs_f64()) {
-            let window = (p.history_window.as_secs_f64() / self.bucket_s).ceil() as usize;
-            let from = complete.len().saturating_sub(window);
-            let stat = self.bucket_stat;
-            let y: Vec<f64> = complete[from..]
-                .iter()
-                .map(|b| match stat {
-                    BucketStat::Peak => b.1,
-                    BucketStat::Mean => b.3 / b.2,
-                })
-                .collect();
-            let periods: Vec<usize> = p
-                .seasonality
-                .iter()
-                .map(|d| (d.as_secs_f64() / self.bucket_s).round() as usize)
-                .filter(|&x| x >= 2)
-                .collect();
-            let horizon = ((p.refit_interval.as_secs_f64() + p.lead_time.as_secs_f64())
-                / self.bucket_s)
-                .ceil() as usize
-                + 2;
-            let first = complete.last().map_or(0.0, |b| b.0 + self.bucket_s);
-            self.seasonal_strength = p.seasonal_strength(&y, self.bucket_s);
-            if let Ok(f) = forecast::forecast(&y, &periods, horizon) {
-                self.fits += 1;
-                self.refit.store(now, first, self.bucket_s, f);
-            }
-        }
-        // The highest forecast over [now, now + lead]: capacity must be ready for all of it.
-        let lead = p.lead_time.as_secs_f64();
-        let mut best: Option<f64> = None;
-        let mut t = now;
-        while t <= now + lead + 1e-9 {
-            if let Some(v) = self.refit.value_at(t) {
-                best = Some(best.map_or(v, |b: f64| b.max(v)));
-            }
-            t += self.bucket_s.min(lead.max(1.0));
-        }
-        if let Some(v) = self.refit.value_at(now + lead) {
-            best = Some(best.map_or(v, |b: f64| b.max(v)));
-        }
-        let ahead = best?;
-        let current = self
+        let kind = self
             .cp
             .policy()
             .metrics
             .iter()
-            .find(|m| m.name == metric)
-            .and_then(|m| obs.history.last().and_then(|s| metric_value(m.kind, s)));
-        let value = p.prediction_value(
-            ahead,
-            self.refit.value_at(now),
-            current,
-            self.seasonal_strength,
-        )?;
+            .find(|m| m.name == metric)?
+            .kind;
+        let last = self.predictor.last_sample.unwrap_or(f64::NEG_INFINITY);
+        let new: Vec<&MetricSample> = obs
+            .history
+            .iter()
+            .rev()
+            .take_while(|s| s.end_s > last)
+            .collect();
+        let first_period = new.last().map_or(60.0, |s| s.period_s);
+        self.predictor.ingest(
+            new.iter()
+                .filter_map(|s| metric_value(kind, s).map(|v| (s.end_s, v))),
+            first_period,
+        );
+        let now = obs.now_s;
+        self.predictor.prune(now, p);
+        let fitted = self.predictor.refit.fitted_at;
+        let current = obs.history.last().and_then(|s| metric_value(kind, s));
+        let v = self.predictor.step_inline(now, p, current);
+        if self.predictor.refit.fitted_at != fitted {
+            self.fits += 1;
+        }
+        let lead = p.lead_time.as_secs_f64();
         Some(Prediction {
             at: Timestamp::from_millis(epoch_ms + (lead * 1000.0) as i64),
-            values: vec![(metric, value)],
+            values: vec![(metric, v.value?)],
         })
     }
 }
@@ -282,6 +172,24 @@ impl Autoscaler for PolicyAutoscaler {
 
     fn interval_s(&self) -> f64 {
         self.cp.policy().evaluation_interval.as_secs_f64().max(1.0)
+    }
+
+    /// The replay's monitoring is the metrics' source: a metric that does not declare
+    /// its `period` / `delivery_delay` gets the replay's, so the freshness rule (period
+    /// + delay + interval) judges the data the policy will actually see.
+    fn prepare(&mut self, foresight: &Foresight<'_>) -> Result<(), SimError> {
+        let o = foresight.options;
+        let mut policy = self.cp.policy().clone();
+        let secs = |s: f64| std::time::Duration::from_millis((s * 1000.0).round() as u64);
+        for m in &mut policy.metrics {
+            m.period.get_or_insert(secs(o.metric_period_s));
+            m.delivery_delay.get_or_insert(secs(o.metric_delay_s));
+        }
+        self.cp = CompiledPolicy::new(policy).map_err(|d| SimError::BadPolicy {
+            file: self.name.clone(),
+            reason: d.to_string(),
+        })?;
+        Ok(())
     }
 
     fn spot_fraction(&self) -> Option<f64> {
@@ -308,7 +216,10 @@ impl Autoscaler for PolicyAutoscaler {
             .policy()
             .metrics
             .iter()
-            .map(|m| m.lookback().as_secs_f64())
+            .map(|m| {
+                m.lookback(self.cp.policy().evaluation_interval)
+                    .as_secs_f64()
+            })
             .fold(0.0, f64::max)
             + 60.0;
         for s in obs

@@ -241,10 +241,13 @@ pub struct RunSeries {
     pub billed: Vec<u32>,
     /// Whether the SLO was met over the tick.
     pub slo_met: Vec<bool>,
+    /// What each tick added to the totals (for [`Run::window`]).
+    #[serde(skip)]
+    pub ticks: Vec<RunTotals>,
 }
 
-/// Totals of a run that are not derivable from the series.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Totals of a run that are not derivable from the series (also what one tick added).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct RunTotals {
     /// Money spent (flavor price units), per-second billing incl. boot.
     pub cost: f64,
@@ -275,6 +278,64 @@ pub struct Run {
     pub series: RunSeries,
     /// Totals.
     pub totals: RunTotals,
+}
+
+impl RunTotals {
+    /// Adds what `t` counted (decisions excepted: they are not kept per tick).
+    fn add(&mut self, t: &RunTotals) {
+        self.cost += t.cost;
+        self.offered += t.offered;
+        self.served_within_slo += t.served_within_slo;
+        self.dropped += t.dropped;
+        self.actions += t.actions;
+        self.launches += t.launches;
+        self.reclaimed += t.reclaimed;
+    }
+
+    /// What was counted since `before` (decisions excepted).
+    fn since(&self, before: &RunTotals) -> RunTotals {
+        RunTotals {
+            cost: self.cost - before.cost,
+            offered: self.offered - before.offered,
+            served_within_slo: self.served_within_slo - before.served_within_slo,
+            dropped: self.dropped - before.dropped,
+            actions: self.actions - before.actions,
+            launches: self.launches - before.launches,
+            reclaimed: self.reclaimed - before.reclaimed,
+            decisions: 0,
+        }
+    }
+}
+
+impl Run {
+    /// The part of the run from tick `from` on, with its totals (decisions are not
+    /// kept per tick and count the whole run). Scoring it measures an evaluation
+    /// window while every autoscaler kept the state it built before it.
+    pub fn window(&self, from: usize) -> Run {
+        let s = &self.series;
+        let from = from.min(s.demand.len());
+        let mut totals = RunTotals {
+            decisions: self.totals.decisions,
+            ..RunTotals::default()
+        };
+        for t in s.ticks.get(from..).unwrap_or_default() {
+            totals.add(t);
+        }
+        Run {
+            policy: self.policy.clone(),
+            trace: self.trace.clone(),
+            series: RunSeries {
+                tick_s: s.tick_s,
+                load_rps: s.load_rps[from..].to_vec(),
+                demand: s.demand[from..].to_vec(),
+                supply: s.supply[from..].to_vec(),
+                billed: s.billed[from..].to_vec(),
+                slo_met: s.slo_met[from..].to_vec(),
+                ticks: s.ticks.get(from..).unwrap_or_default().to_vec(),
+            },
+            totals,
+        }
+    }
 }
 
 struct PeriodAcc {
@@ -320,15 +381,27 @@ pub fn demand_for(rps: f64, per_instance_at_slo: f64) -> u32 {
     }
 }
 
-/// Mean load of the trace over `[t0, t1)`.
+/// Mean load of the trace over `[t0, t1)` (exact for both step shapes: the rate is
+/// integrated piece by piece between step edges and, on interpolated traces, step
+/// centres too, where [`Trace::rate_at`] is linear).
 pub fn mean_rate(trace: &Trace, t0: f64, t1: f64) -> f64 {
     let step = f64::from(trace.step_s);
+    let half = if trace.interpolated() {
+        step / 2.0
+    } else {
+        step
+    };
     let mut t = t0;
     let mut acc = 0.0;
     while t < t1 - 1e-9 {
-        let k = (t / step).floor();
-        let edge = ((k + 1.0) * step).min(t1);
-        acc += trace.rate_at(t) * (edge - t);
+        let k = (t / half).floor();
+        let edge = ((k + 1.0) * half).min(t1);
+        let at = if trace.interpolated() {
+            (t + edge) / 2.0
+        } else {
+            t
+        };
+        acc += trace.rate_at(at) * (edge - t);
         t = edge;
     }
     if t1 > t0 {
@@ -415,6 +488,7 @@ pub fn run(
         supply: Vec::with_capacity(n_ticks),
         billed: Vec::with_capacity(n_ticks),
         slo_met: Vec::with_capacity(n_ticks),
+        ticks: Vec::with_capacity(n_ticks),
     };
     let mut totals = RunTotals::default();
     let mut published: Vec<MetricSample> =
@@ -430,6 +504,7 @@ pub fn run(
     for (k, &d) in demand.iter().enumerate() {
         let now = k as f64 * tick;
         let mut changed = false;
+        let before_tick = totals;
         // 1. Spot reclamation.
         if p_reclaim > 0.0 {
             let before = instances.len();
@@ -523,6 +598,7 @@ pub fn run(
         series.supply.push(view.ready);
         series.billed.push(view.total());
         series.slo_met.push(pm.slo_met);
+        series.ticks.push(totals.since(&before_tick));
 
         // Monitoring accumulation.
         acc.time += tick;

@@ -20,6 +20,9 @@ use serde::Serialize;
 use crate::SimError;
 use crate::capacity::Flavor;
 
+/// Steps longer than this (s) are interpolated to the simulation tick ([`Trace::interpolated`]).
+pub const INTERPOLATE_ABOVE_S: u32 = 300;
+
 /// A regular request-rate series.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trace {
@@ -561,13 +564,38 @@ impl Trace {
         self.rps.len() as f64 * f64::from(self.step_s)
     }
 
-    /// Request rate at `t` seconds from the start (held constant over each step).
+    /// Whether [`Trace::rate_at`] interpolates: steps coarser than
+    /// [`INTERPOLATE_ABOVE_S`] (hourly page views, 30-minute counts) are read as a
+    /// line through the step centres, so that hour boundaries do not become load
+    /// steps the autoscalers react to; 5-minute and finer series are held constant
+    /// over each step (their step is a measurement interval close to the monitoring
+    /// period).
+    pub fn interpolated(&self) -> bool {
+        self.step_s > INTERPOLATE_ABOVE_S
+    }
+
+    /// Request rate at `t` seconds from the start: held constant over each step, or
+    /// linear between step centres on an [interpolated](Trace::interpolated) trace
+    /// (constant before the first centre and after the last).
     pub fn rate_at(&self, t: f64) -> f64 {
+        let step = f64::from(self.step_s);
+        let last = self.rps.last().copied().unwrap_or(0.0);
         if t < 0.0 {
             return self.rps.first().copied().unwrap_or(0.0);
         }
-        let k = (t / f64::from(self.step_s)) as usize;
-        self.rps.get(k).or(self.rps.last()).copied().unwrap_or(0.0)
+        if !self.interpolated() {
+            let k = (t / step) as usize;
+            return self.rps.get(k).copied().unwrap_or(last);
+        }
+        let x = t / step - 0.5;
+        if x <= 0.0 {
+            return self.rps.first().copied().unwrap_or(0.0);
+        }
+        let k = x.floor() as usize;
+        match (self.rps.get(k), self.rps.get(k + 1)) {
+            (Some(a), Some(b)) => a + (b - a) * (x - k as f64),
+            _ => last,
+        }
     }
 
     /// The `q` quantile of the rate (nearest rank).
@@ -624,6 +652,23 @@ impl Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hourly_steps_are_read_as_a_line_through_step_centres_and_five_minute_steps_as_steps() {
+        let hourly = Trace::from_rps("h", 0, 3600, vec![10.0, 20.0, 40.0]).expect("trace");
+        assert!(hourly.interpolated());
+        // Centres at 1800, 5400, 9000 s; halfway between the first two is 3600 s.
+        assert_eq!(hourly.rate_at(900.0), 10.0);
+        assert!((hourly.rate_at(3600.0) - 15.0).abs() < 1e-9);
+        assert!((hourly.rate_at(7200.0) - 30.0).abs() < 1e-9);
+        assert_eq!(hourly.rate_at(10_000.0), 40.0);
+        // No jump at the hour boundary: 15 s before and after it differ by 1/240 of a step.
+        let (a, b) = (hourly.rate_at(3585.0), hourly.rate_at(3615.0));
+        assert!((b - a - 10.0 / 120.0).abs() < 1e-9, "{a} {b}");
+        let five = Trace::from_rps("f", 0, 300, vec![10.0, 20.0]).expect("trace");
+        assert!(!five.interpolated());
+        assert_eq!((five.rate_at(299.0), five.rate_at(300.0)), (10.0, 20.0));
+    }
 
     #[test]
     fn short_gaps_are_interpolated_and_long_gaps_split() {

@@ -164,7 +164,17 @@ fn every_baseline_and(
     f: &flexus_sim::capacity::Flavor,
     policy: &flexus_policy::Policy,
 ) -> flexus_sim::cli::Scorecard {
-    let opts = SimulateOptions::default();
+    every_baseline_with(t, f, policy, &SimulateOptions::default())
+}
+
+/// Replays `t` with every baseline and `policy` (named "default") under `opts`.
+fn every_baseline_with(
+    t: &Trace,
+    f: &flexus_sim::capacity::Flavor,
+    policy: &flexus_policy::Policy,
+    opts: &SimulateOptions,
+) -> flexus_sim::cli::Scorecard {
+    let opts = opts.clone();
     let mut list: Vec<Box<dyn Autoscaler>> = BASELINES
         .iter()
         .map(|b| baseline(b, f, &opts).expect("baseline"))
@@ -376,4 +386,43 @@ fn no_run_beats_the_lower_bound_at_its_own_violation_count() {
         let strict = min_instance_hours(&input, 0);
         assert!(strict <= oracle.instance_hours + 1e-9 && strict > 0.5 * oracle.instance_hours);
     }
+}
+
+#[test]
+fn with_five_minute_cloud_eye_data_delivered_two_minutes_late_the_default_scales_back_in() {
+    // SYS.ECS basic monitoring: one datapoint per 5 minutes, visible 2 minutes after its
+    // period ends. Before freshness was relative to the source, every reading counted as
+    // stale under a fixed 2-minute limit, stale readings blocked scale-in, and the pool
+    // ratcheted to its peak (~22x HPA's instance-hours on a bursty trace).
+    let default_policy = parse_policy_for_tests(include_str!("../policies/sim-default-x1.json"));
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let elb = trace::load_named("nab-elb").expect("elb");
+    let t = elb.scaled_to_fleet(&f, 40).slice(0, 3 * 288);
+    let opts = SimulateOptions {
+        metric_period_s: 300.0,
+        metric_delay_s: 120.0,
+        ..SimulateOptions::default()
+    };
+    let card = every_baseline_with(&t, &f, &default_policy, &opts);
+    let ours = card.get("default").expect("ran");
+    let hpa = card.get("hpa-default").expect("ran");
+    assert!(
+        ours.instance_hours <= 1.5 * hpa.instance_hours,
+        "default {:.1} h vs HPA {:.1} h at a 300 s period with 120 s delay",
+        ours.instance_hours,
+        hpa.instance_hours
+    );
+    // It follows the load down: the supply falls well below its peak after the bursts.
+    let run = card
+        .runs
+        .iter()
+        .find(|r| r.policy == "default")
+        .expect("run");
+    let peak = run.series.supply.iter().copied().max().unwrap_or(0);
+    let low = run.series.supply[run.series.supply.len() / 2..]
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(0);
+    assert!(low * 2 < peak, "supply never fell: peak {peak}, low {low}");
 }

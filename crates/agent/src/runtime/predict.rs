@@ -25,28 +25,24 @@ use std::time::{Duration, Instant};
 
 use flexus_api::PredictionRecord;
 use flexus_policy as fp;
-use flexus_policy::forecast::buckets::{self, Bucket, BucketStat, Buckets};
-use flexus_policy::forecast::{Method, Refit};
+use flexus_policy::forecast::Method;
+use flexus_policy::forecast::buckets::{Bucket, Buckets};
+use flexus_policy::forecast::predictor::{MAX_SAMPLE_S, Predictor};
 
 use super::PoolKey;
 use crate::clock::{Millis, rfc3339};
 use crate::store::{ForecastHeader, PushedPoint, Store, StoreError};
 
 /// Forecast resolution (s).
-pub const BUCKET_S: f64 = buckets::DEFAULT_BUCKET_S;
-/// A sample stands for at most this long (s) when weighting a bucket's mean (the time
-/// since the previous sample, capped: a sample after an outage does not stand for it).
-const MAX_SAMPLE_S: f64 = 300.0;
+pub const BUCKET_S: f64 = flexus_policy::forecast::buckets::DEFAULT_BUCKET_S;
 
 /// One pool's forecaster state.
 #[derive(Debug)]
 struct PoolForecast {
     metric: String,
-    buckets: Buckets,
-    refit: Refit,
-    last_sample_ms: Option<Millis>,
-    /// Seasonal strength of the history of the last fit (`prediction.min_seasonal_strength`).
-    seasonal_strength: Option<f64>,
+    /// flexus-policy's prediction path (the simulator runs the same one): buckets,
+    /// refit schedule, seasonal strength, the policy's rules on the forecast.
+    predictor: Predictor,
 }
 
 /// What the forecaster gives one pass.
@@ -84,7 +80,7 @@ impl Forecaster {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
-            .map(|s| s.last_sample_ms)
+            .map(PoolForecast::last_sample_ms)
     }
 
     /// Forget a pool (deleted, or its policy no longer predicts).
@@ -123,20 +119,12 @@ impl Forecaster {
         };
         // 1. New samples into the history, kept in the store.
         let changed = st.take_in(samples, policy, now);
-        let keep_from = st
-            .buckets
-            .start_of(secs(now) - p.history_window.as_secs_f64() - BUCKET_S);
-        let pruned = st
-            .buckets
-            .buckets()
-            .first()
-            .is_some_and(|b| b.start < keep_from);
-        st.buckets.prune_before(keep_from);
+        let (keep_from, pruned) = st.predictor.prune(secs(now), p);
         if !changed.is_empty() || pruned || reset {
             let header = ForecastHeader {
                 metric: metric.clone(),
-                bucket_seconds: st.buckets.length(),
-                last_sample_ms: st.last_sample_ms,
+                bucket_seconds: st.predictor.buckets.length(),
+                last_sample_ms: st.last_sample_ms(),
             };
             store
                 .put_forecast(&key.ns, &key.name, &header, &changed, keep_from, reset)
@@ -155,6 +143,12 @@ impl Forecaster {
 }
 
 impl PoolForecast {
+    fn last_sample_ms(&self) -> Option<Millis> {
+        self.predictor
+            .last_sample
+            .map(|t| (t * 1000.0).round() as Millis)
+    }
+
     /// Adds the new samples (newer than the newest taken in) to the buckets; returns
     /// the buckets they changed.
     fn take_in(
@@ -163,31 +157,17 @@ impl PoolForecast {
         policy: &fp::Policy,
         now: Millis,
     ) -> Vec<Bucket> {
-        let mut fresh: Vec<&PushedPoint> = samples
-            .iter()
-            .filter(|s| s.metric == self.metric && self.last_sample_ms.is_none_or(|l| s.at > l))
-            .filter(|s| s.at <= now && s.value.is_finite())
-            .collect();
-        fresh.sort_by_key(|s| s.at);
-        let default_period = policy
+        let first_period = policy
             .evaluation_interval
             .as_secs_f64()
             .clamp(1.0, MAX_SAMPLE_S);
-        let mut changed: Vec<Bucket> = Vec::new();
-        for s in fresh {
-            let period = match self.last_sample_ms {
-                Some(prev) => secs(s.at - prev).clamp(0.001, MAX_SAMPLE_S),
-                None => default_period,
-            };
-            if let Some(b) = self.buckets.add(secs(s.at) - period, s.value, period) {
-                match changed.last_mut() {
-                    Some(last) if last.start == b.start => *last = b,
-                    _ => changed.push(b),
-                }
-            }
-            self.last_sample_ms = Some(s.at);
-        }
-        changed
+        self.predictor.ingest(
+            samples
+                .iter()
+                .filter(|s| s.metric == self.metric && s.at <= now)
+                .map(|s| (secs(s.at), s.value)),
+            first_period,
+        )
     }
 
     /// Refits when `refit_interval` has passed (or after a restart) on a blocking
@@ -199,22 +179,18 @@ impl PoolForecast {
         now: Millis,
     ) -> (Option<Duration>, Option<String>) {
         let now_s = secs(now);
-        if !self.refit.due(now_s, p.refit_interval.as_secs_f64()) {
-            return (None, None);
-        }
-        let Some(req) = self.buckets.fit_request(now_s, p, BucketStat::Mean) else {
-            let complete = self.buckets.complete(now_s).len();
-            let note = format!(
-                "waiting for history: {complete} of 2 complete {}-minute buckets of {}",
-                (BUCKET_S / 60.0) as u32,
-                self.metric
-            );
-            return (None, Some(note));
+        let req = match self.predictor.fit_request(now_s, p) {
+            Ok(Some(req)) => req,
+            Ok(None) => return (None, None),
+            Err(complete) => {
+                let note = format!(
+                    "waiting for history: {complete} of 2 complete {}-minute buckets of {}",
+                    (BUCKET_S / 60.0) as u32,
+                    self.metric
+                );
+                return (None, Some(note));
+            }
         };
-        // Gaps are NaN in the request; interpolated for the strength as for the fit.
-        self.seasonal_strength = fp::forecast::clean(&req.y)
-            .ok()
-            .and_then(|y| p.seasonal_strength(&y, req.step));
         let started = Instant::now();
         let joined = tokio::task::spawn_blocking(move || {
             let r = req.run();
@@ -226,7 +202,7 @@ impl PoolForecast {
             Ok((req, Ok(f))) => {
                 tracing::debug!(pool = %key, points = req.y.len(), method = ?f.method,
                     took_ms = took.as_secs_f64() * 1e3, "forecast refitted");
-                self.refit.store(now_s, req.starts_at, req.step, f);
+                self.predictor.store_fit(now_s, &req, f);
                 (Some(took), None)
             }
             Ok((_, Err(e))) => (None, Some(format!("forecast failed: {e}"))),
@@ -247,31 +223,25 @@ impl PoolForecast {
         let now_s = secs(now);
         let metric = &self.metric;
         let lead = p.lead_time.as_secs_f64();
-        let ahead = buckets::peak_over(&self.refit, now_s, lead, self.buckets.length());
-        if ahead.is_none() && note.is_none() {
-            note = Some("the last fit does not cover now + lead_time".into());
-        }
         let current = samples
             .iter()
             .filter(|s| &s.metric == metric && s.at <= now && s.value.is_finite())
             .max_by_key(|s| s.at)
             .map(|s| s.value);
-        let value = ahead.and_then(|a| {
-            p.prediction_value(
-                a,
-                self.refit.value_at(now_s),
-                current,
-                self.seasonal_strength,
-            )
-        });
+        let predicted = self.predictor.value(now_s, p, current);
+        let (ahead, value) = (predicted.ahead, predicted.value);
+        if ahead.is_none() && note.is_none() {
+            note = Some("the last fit does not cover now + lead_time".into());
+        }
         if ahead.is_some() && value.is_none() && note.is_none() {
             note = Some(format!(
                 "forecast level not used: seasonal strength {} below min_seasonal_strength",
-                self.seasonal_strength
+                self.predictor
+                    .seasonal_strength
                     .map_or_else(|| "unknown".to_owned(), |x| format!("{x:.2}"))
             ));
         }
-        let last = self.refit.last.as_ref();
+        let last = self.predictor.refit.last.as_ref();
         if note.is_none() {
             note = last.and_then(|f| f.fallback_reason.clone());
         }
@@ -284,10 +254,11 @@ impl PoolForecast {
             would_add: 0,
             method: last.map(|f| method_name(f.method)),
             fitted_at: self
+                .predictor
                 .refit
                 .fitted_at
                 .map(|t| rfc3339((t * 1000.0) as Millis)),
-            history_buckets: self.buckets.complete(now_s).len() as u32,
+            history_buckets: self.predictor.buckets.complete(now_s).len() as u32,
             note,
         };
         let prediction = value.map(|v| fp::Prediction {
@@ -316,10 +287,10 @@ async fn load(
             (
                 PoolForecast {
                     metric: metric.to_owned(),
-                    buckets: Buckets::from_parts(BUCKET_S, h.buckets),
-                    refit: Refit::default(),
-                    last_sample_ms: h.header.last_sample_ms,
-                    seasonal_strength: None,
+                    predictor: Predictor::new(
+                        Buckets::from_parts(BUCKET_S, h.buckets),
+                        h.header.last_sample_ms.map(secs),
+                    ),
                 },
                 false,
             )
@@ -327,10 +298,7 @@ async fn load(
         other => (
             PoolForecast {
                 metric: metric.to_owned(),
-                buckets: Buckets::new(BUCKET_S),
-                refit: Refit::default(),
-                last_sample_ms: None,
-                seasonal_strength: None,
+                predictor: Predictor::new(Buckets::new(BUCKET_S), None),
             },
             other.is_some(),
         ),

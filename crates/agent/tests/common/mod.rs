@@ -158,6 +158,8 @@ pub fn config(store: &Path, emu_url: &str) -> Config {
             job_poll: Duration::from_secs(2),
             ..ReconcileConfig::default()
         },
+        cost: Default::default(),
+        advisor: Default::default(),
     }
 }
 
@@ -325,4 +327,26 @@ pub async fn pool_servers(cloud: &dyn Cloud, ns: &str, pool: &str) -> Vec<flexus
 
 pub fn temp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
+}
+
+/// A target-tracking policy on the emulator's `SYS.ECS` `cpu_util` (target 60, bounds
+/// 1..10, no scale-out stabilisation or cooldown); `extra` replaces top-level fields.
+pub fn cpu_policy(extra: serde_json::Value) -> serde_json::Value {
+    let mut p = serde_json::json!({
+        "strategy": "target_tracking",
+        "evaluation_interval": "15s",
+        "bounds": {"min": 1, "max": 10},
+        "metrics": [{
+            "name": "cpu", "kind": "cpu",
+            "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
+            "target": 60, "stale_after": "2m"
+        }],
+        "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"},
+    });
+    if let (Some(a), Some(b)) = (p.as_object_mut(), extra.as_object()) {
+        for (k, v) in b {
+            a.insert(k.clone(), v.clone());
+        }
+    }
+    p
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::model::{MissingData, Strategy};
+use crate::model::{Freshness, MissingData, Strategy};
 use crate::time::format_duration;
 
 /// Why a signal proposed what it did.
@@ -15,12 +15,14 @@ use crate::time::format_duration;
 pub enum Reason {
     /// No observation at all.
     Missing(MissingData),
-    /// The latest observation is older than `stale_after`.
+    /// The latest observation is older than the metric's freshness limit.
     Stale {
         /// Age of the latest observation.
         age: Duration,
         /// The rule applied.
         rule: MissingData,
+        /// The freshness rule it broke.
+        freshness: Freshness,
     },
     /// A utilisation signal with no ready instance to measure.
     NoReadyInstances,
@@ -71,9 +73,13 @@ impl fmt::Display for Reason {
             Reason::Missing(rule) => {
                 write!(f, "no observation (missing_data = {})", rule_name(*rule))
             }
-            Reason::Stale { age, rule } => write!(
+            Reason::Stale {
+                age,
+                rule,
+                freshness,
+            } => write!(
                 f,
-                "latest observation is {} old, stale (missing_data = {})",
+                "latest observation is {} old, past its freshness limit {freshness}: stale (missing_data = {})",
                 format_duration(*age),
                 rule_name(*rule)
             ),
@@ -169,6 +175,10 @@ pub enum Step {
         to: u32,
         /// The rule.
         rule: MissingData,
+        /// The metric whose rule held the pool.
+        metric: Arc<str>,
+        /// Why it has no value (missing, or stale and past which limit).
+        why: Box<Reason>,
     },
     /// Pending capacity blocks scale-in.
     Warmup {
@@ -279,12 +289,19 @@ impl fmt::Display for Step {
             Step::Strategy { strategy, proposal } => {
                 write!(f, "{} proposes {proposal}", strategy.as_str())
             }
-            Step::MissingData { from, to, rule } => {
-                write!(
-                    f,
-                    "missing data ({}) keeps {to} instead of {from}",
-                    rule_name(*rule)
-                )
+            Step::MissingData {
+                from,
+                to,
+                rule,
+                metric,
+                why,
+            } => {
+                write!(f, "missing data of {metric} ({}) ", rule_name(*rule))?;
+                if from == to {
+                    write!(f, "holds {to}: {why}")
+                } else {
+                    write!(f, "keeps {to} instead of {from}: {why}")
+                }
             }
             Step::Warmup { pending } => {
                 write!(

@@ -25,7 +25,18 @@ use croner::Cron;
 use crate::diag::{Diagnostics, FieldPath};
 use crate::model::{MissingData, Policy, PredictionMode, Strategy};
 use crate::time::Timestamp;
-use explain::Step;
+use explain::{Reason, Step};
+
+fn held_metric(held: &Option<(Arc<str>, Reason)>) -> Arc<str> {
+    held.as_ref().map_or_else(|| Arc::from(""), |h| h.0.clone())
+}
+
+fn held_reason(held: &Option<(Arc<str>, Reason)>) -> Box<Reason> {
+    Box::new(
+        held.as_ref()
+            .map_or(Reason::Missing(MissingData::BlockScaleIn), |h| h.1.clone()),
+    )
+}
 use types::{Action, BoundBy, Decision, DecisionInput, SignalProposal};
 
 /// A validated policy with everything parsed once (cron schedules, metric names), ready
@@ -38,6 +49,7 @@ pub struct CompiledPolicy {
     seed_weights: Vec<f64>,
     step_metric: Option<usize>,
     prediction_metric: Option<Arc<str>>,
+    freshness: Vec<crate::model::Freshness>,
 }
 
 impl CompiledPolicy {
@@ -74,7 +86,13 @@ impl CompiledPolicy {
             .as_ref()
             .and_then(|s| policy.metrics.iter().position(|m| m.name == s.metric));
         let prediction_metric = policy.prediction.metric.as_deref().map(Arc::from);
+        let freshness = policy
+            .metrics
+            .iter()
+            .map(|m| m.freshness(policy.evaluation_interval))
+            .collect();
         Ok(CompiledPolicy {
+            freshness,
             policy,
             names,
             schedules,
@@ -87,6 +105,11 @@ impl CompiledPolicy {
     /// The policy this was compiled from.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Each metric's freshness rule, in declaration order.
+    pub fn freshness(&self) -> &[crate::model::Freshness] {
+        &self.freshness
     }
 
     /// How much history [`decide`] looks at: the longest of the stabilisation windows,
@@ -271,9 +294,18 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
             let mut hold = false;
             let mut block_in = false;
             let mut fallback: Option<u32> = None;
+            // The first metric whose rule applies, and why it has no value.
+            let mut held_by: Option<(Arc<str>, Reason)> = None;
             for (i, m) in p.metrics.iter().enumerate() {
                 if sig[i].value.is_some() || !signals::used_by(cp, i) {
                     continue;
+                }
+                if m.missing_data != MissingData::Ignore && held_by.is_none() {
+                    let why = sig[i]
+                        .missing
+                        .clone()
+                        .unwrap_or(Reason::Missing(m.missing_data));
+                    held_by = Some((cp.names[i].clone(), why));
                 }
                 match m.missing_data {
                     MissingData::Hold => hold = true,
@@ -294,6 +326,8 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
                         from,
                         to: current,
                         rule: MissingData::Hold,
+                        metric: held_metric(&held_by),
+                        why: held_reason(&held_by),
                     },
                 );
             } else {
@@ -309,6 +343,8 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
                             from,
                             to: f,
                             rule: MissingData::Fallback,
+                            metric: held_metric(&held_by),
+                            why: held_reason(&held_by),
                         },
                     );
                 }
@@ -321,9 +357,29 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
                             from,
                             to: current,
                             rule: MissingData::BlockScaleIn,
+                            metric: held_metric(&held_by),
+                            why: held_reason(&held_by),
                         },
                     );
                 }
+            }
+            // No used signal has a value: the strategy kept the count, and it is the
+            // missing-data rule that holds the pool — say so.
+            let any_value =
+                (0..p.metrics.len()).any(|i| signals::used_by(cp, i) && sig[i].value.is_some());
+            if (hold || block_in) && !any_value && run.value == current && run.bound_by.is_none() {
+                run.bound_by = Some(BoundBy::MissingData);
+                run.steps.push(Step::MissingData {
+                    from: current,
+                    to: current,
+                    rule: if hold {
+                        MissingData::Hold
+                    } else {
+                        MissingData::BlockScaleIn
+                    },
+                    metric: held_metric(&held_by),
+                    why: held_reason(&held_by),
+                });
             }
         }
 

@@ -85,7 +85,8 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
     cp.policy
         .metrics
         .iter()
-        .map(|m| {
+        .zip(&cp.freshness)
+        .map(|(m, fresh)| {
             let mut latest: Option<Timestamp> = None;
             let mut latest_value = 0.0;
             let mut sum = 0.0;
@@ -116,11 +117,12 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                     missing: Some(Reason::Missing(m.missing_data)),
                     trend: None,
                 },
-                Some(t) if now.since(t) > m.stale_after => Signal {
+                Some(t) if now.since(t) > fresh.limit => Signal {
                     value: None,
                     missing: Some(Reason::Stale {
                         age: now.since(t),
                         rule: m.missing_data,
+                        freshness: *fresh,
                     }),
                     trend: None,
                 },

@@ -55,6 +55,7 @@
 //! the same series ([`evaluate`]).
 
 pub mod buckets;
+pub mod predictor;
 pub mod seasonality;
 
 use serde::Serialize;

@@ -16,6 +16,7 @@ use crate::value::Value;
 pub(crate) struct Planned {
     pub planned: Value,
     pub requires_replace: Vec<AttrPath>,
+    /// Warnings `modify_plan` added.
     pub warnings: Diagnostics,
 }
 

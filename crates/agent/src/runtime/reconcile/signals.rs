@@ -33,7 +33,7 @@ impl Context {
         }
         let window = pushed
             .iter()
-            .map(|m| m.lookback())
+            .map(|m| m.lookback(policy.evaluation_interval))
             .max()
             .unwrap_or_default()
             + Duration::from_secs(60);
@@ -70,7 +70,7 @@ impl Context {
             if matches!(m.source, fp::MetricSource::Push) {
                 // Every pushed datapoint within the metric's window; the engine
                 // aggregates and applies the staleness rule.
-                let from = now - m.lookback().as_millis() as i64 - 60_000;
+                let from = now - m.lookback(policy.evaluation_interval).as_millis() as i64 - 60_000;
                 out.extend(
                     pushed
                         .iter()
@@ -165,7 +165,8 @@ pub(super) fn merge_recent(
     }
     kept.retain(|k| {
         pulled(&k.metric).is_some_and(|m| {
-            k.at.0 >= now - m.lookback().as_millis() as i64 - 60_000 && k.at.0 <= now
+            k.at.0 >= now - m.lookback(policy.evaluation_interval).as_millis() as i64 - 60_000
+                && k.at.0 <= now
         })
     });
     kept.sort_by_key(|k| k.at.0);
@@ -223,7 +224,7 @@ mod tests {
     fn pulled_readings_are_kept_for_the_metric_lookback_and_pushed_ones_pass_through() {
         let policy = fp::parse_json(
             r#"{"strategy": "target_tracking", "bounds": {"min": 1, "max": 10}, "metrics": [
-                {"name": "cpu", "kind": "cpu", "target": 60, "duration": "3m",
+                {"name": "cpu", "kind": "cpu", "target": 60, "duration": "3m", "stale_after": "2m",
                  "source": {"type": "cloud_eye", "metric_name": "cpu_util"}},
                 {"name": "rps", "kind": "custom", "target": 10, "per_instance": true,
                  "source": {"type": "push"}}]}"#,

@@ -1,0 +1,203 @@
+//! The tuner through the agent: `POST .../pools/{name}/tune` on the history the agent
+//! records for a predictive pool, polled to the end; the refusals (no recorded history,
+//! too little of it); and `flexus-agent tune --pool` (the real binary) against it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use flexus_agent::store::ForecastHeader;
+use flexus_api::{ClientError, Precondition, TuneRequest};
+use flexus_policy::forecast::buckets::Bucket;
+use serde_json::json;
+
+fn predictive() -> serde_json::Value {
+    json!({
+        "strategy": "target_tracking",
+        "bounds": {"min": 1, "max": 60},
+        "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
+                     "target": 30, "per_instance": true}],
+        "prediction": {"enabled": true, "mode": "forecast_and_scale", "metric": "rps",
+                       "target_per_instance": 33}
+    })
+}
+
+/// Writes `hours` of 15-minute request-rate buckets (a daily wave of 200-900 req/s), as
+/// the agent's forecaster persists them for a predictive pool.
+async fn record_history(emu: &Emu, agent: &InProcAgent, pool: &str, hours: usize) {
+    let now = emu.now_ms() as f64 / 1000.0;
+    let start = now - (now % 900.0) - hours as f64 * 3600.0;
+    let buckets: Vec<Bucket> = (0..hours * 4)
+        .map(|i| {
+            let t = i as f64 * 900.0;
+            let v = 550.0 + 350.0 * (std::f64::consts::TAU * t / 86_400.0).sin();
+            Bucket {
+                start: start + t,
+                peak: v * 1.1,
+                covered: 900.0,
+                sum: v * 900.0,
+            }
+        })
+        .collect();
+    let header = ForecastHeader {
+        metric: "rps".into(),
+        bucket_seconds: 900.0,
+        last_sample_ms: Some(((start + hours as f64 * 3600.0) * 1000.0) as i64),
+    };
+    agent
+        .store
+        .put_forecast("team-a", pool, &header, &buckets, start, true)
+        .await
+        .unwrap();
+}
+
+async fn declare(agent: &InProcAgent, pool: &str, policy: serde_json::Value) {
+    let c = &agent.client;
+    c.put_pool("team-a", pool, &pool_spec(0, 60), Precondition::None)
+        .await
+        .unwrap();
+    c.put_policy(
+        "team-a",
+        &format!("{pool}-policy"),
+        &common::policy(pool, policy),
+        Precondition::None,
+    )
+    .await
+    .unwrap();
+}
+
+fn refusal(e: ClientError) -> String {
+    match e {
+        ClientError::Api(f) => {
+            assert_eq!(f.status, 422, "{f:?}");
+            f.message
+        }
+        other => panic!("expected a 422, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying() {
+    let emu = Emu::start(1.0, 1.0).await;
+    let agent = InProcAgent::start(&emu, 1.0, |_| {}).await;
+    declare(&agent, "web", predictive()).await;
+    record_history(&emu, &agent, "web", 36).await;
+    let c = &agent.client;
+    let req = TuneRequest {
+        max_evaluations: 6,
+        ..TuneRequest::default()
+    };
+    let job = c.start_tune("team-a", "web", &req).await.unwrap();
+    assert_eq!(
+        (job.state.as_str(), job.pool.as_str()),
+        ("running", "team-a/web")
+    );
+    let done = wait_for("the tune job", Duration::from_secs(120), || async {
+        let j = c.tune_job("team-a", "web", &job.id).await.ok()?;
+        (j.state != "running").then_some(j)
+    })
+    .await;
+    assert_eq!(done.state, "done", "{:?}", done.error);
+    let r = done.result.expect("a finished job has a result");
+    assert!((r.tune_hours - 24.0).abs() < 1e-9 && (r.validation_hours - 12.0).abs() < 1e-9);
+    assert!(r.evaluations >= 6);
+    assert!(r.report.contains("validation  before:"), "{}", r.report);
+    flexus_policy::CompiledPolicy::new(r.policy.clone()).expect("the recommendation validates");
+    // Nothing is applied: the stored policy is the declared one.
+    let stored = c.get_policy("team-a", "web-policy").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&stored.value.spec.policy).unwrap(),
+        serde_json::to_value(
+            serde_json::from_value::<flexus_policy::Policy>(predictive()).unwrap()
+        )
+        .unwrap()
+    );
+
+    // The CLI: the real binary starts a job on this agent and prints the report.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
+        .args(["tune", "--pool", "team-a/web", "--evaluations", "4"])
+        .env("FLEXUS_AGENT_URL", &agent.url)
+        .env("FLEXUS_TOKEN", TEAM_A)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("tuned on 24.0 h, validated on the next 12.0 h")
+            && stdout.contains("validation  before:"),
+        "{stdout}"
+    );
+    agent.shutdown().await;
+    emu.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_needed() {
+    let emu = Emu::start(1.0, 1.0).await;
+    let agent = InProcAgent::start(&emu, 1.0, |_| {}).await;
+    let c = &agent.client;
+    declare(&agent, "short", predictive()).await;
+    record_history(&emu, &agent, "short", 0).await;
+    let msg = refusal(
+        c.start_tune("team-a", "short", &TuneRequest::default())
+            .await
+            .expect_err("no buckets"),
+    );
+    assert!(msg.contains("no recorded history"), "{msg}");
+    record_history(&emu, &agent, "short", 0).await;
+    // Half an hour of buckets: two thirds would tune on 20 minutes.
+    let header = ForecastHeader {
+        metric: "rps".into(),
+        bucket_seconds: 900.0,
+        last_sample_ms: None,
+    };
+    let b = |start: f64| Bucket {
+        start,
+        peak: 100.0,
+        covered: 900.0,
+        sum: 90_000.0,
+    };
+    agent
+        .store
+        .put_forecast("team-a", "short", &header, &[b(0.0), b(900.0)], 0.0, true)
+        .await
+        .unwrap();
+    let msg = refusal(
+        c.start_tune("team-a", "short", &TuneRequest::default())
+            .await
+            .expect_err("too short"),
+    );
+    assert_eq!(
+        msg,
+        "not enough history to tune: 30 minutes given, at least 45 needed (two thirds tune, the last third validates)"
+    );
+    // A reactive policy records no history; a named trace can be tuned instead.
+    let reactive = json!({"strategy": "target_tracking", "bounds": {"min": 1, "max": 60},
+        "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
+                     "target": 30, "per_instance": true}]});
+    declare(&agent, "plain", reactive).await;
+    let msg = refusal(
+        c.start_tune("team-a", "plain", &TuneRequest::default())
+            .await
+            .expect_err("not predictive"),
+    );
+    assert!(msg.contains("pass \"trace\""), "{msg}");
+    let bad = TuneRequest {
+        budget: 1.5,
+        ..TuneRequest::default()
+    };
+    let msg = refusal(
+        c.start_tune("team-a", "plain", &bad)
+            .await
+            .expect_err("budget"),
+    );
+    assert!(msg.contains("budget"), "{msg}");
+    agent.shutdown().await;
+    emu.stop.cancel();
+}

@@ -1,0 +1,157 @@
+//! The tuner end to end, across processes: metrics pushed to a real `flexus-agent`
+//! (against the emulator) become the request-rate history it records for a predictive
+//! pool; `terraform plan` reads `data "flexus_policy_recommendation"`, which makes the
+//! agent tune that history, and feeds the recommended values into a
+//! `flexus_autoscaling_policy`. Nothing is applied to the tuned pool's policy.
+
+use std::time::Duration;
+
+use flexus_api::{MetricDatapoint, Precondition};
+use flexus_e2e::{Stack, StackOptions, terraform_latest, workspace};
+use serde_json::json;
+
+/// RFC 3339 (UTC) of a Unix time in seconds.
+fn rfc3339(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn rfc3339_formats_unix_seconds() {
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(1_780_000_000), "2026-05-28T20:26:40Z");
+}
+
+fn policy(pool: &str, predictive: bool) -> flexus_api::PolicySpec {
+    let mut p = json!({
+        "strategy": "target_tracking",
+        "bounds": {"min": 1, "max": 40},
+        "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
+                     "target": 30, "per_instance": true}]
+    });
+    if predictive {
+        p["prediction"] = json!({"enabled": true, "mode": "forecast_only", "metric": "rps",
+                                 "target_per_instance": 33});
+    }
+    flexus_api::PolicySpec {
+        pool: pool.into(),
+        enabled: true,
+        dry_run: true,
+        policy: serde_json::from_value(p).expect("policy"),
+    }
+}
+
+#[test]
+fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
+    let stack = Stack::start(StackOptions::default());
+    let c = stack.client();
+    let spec: flexus_api::PoolSpec = serde_json::from_value(json!({
+        "flavor": "x1.2u.4g", "image": "img-1", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],
+        "min_size": 0, "max_size": 40
+    }))
+    .expect("pool spec");
+    stack.block_on(async {
+        for pool in ["web", "canary"] {
+            c.put_pool("team-a", pool, &spec, Precondition::None)
+                .await
+                .expect("pool");
+        }
+        c.put_policy("team-a", "web", &policy("web", true), Precondition::None)
+            .await
+            .expect("policy");
+    });
+    // 22 hours of request rates, one datapoint per 5 minutes, ending now.
+    let now_ms = stack.emulator_get("/_emulator/clock")["now_ms"]
+        .as_i64()
+        .expect("emulator clock");
+    let now = now_ms / 1000;
+    let points: Vec<MetricDatapoint> = (0..264)
+        .map(|i| {
+            let at = now - (264 - i) * 300;
+            let v = 500.0 + 300.0 * (std::f64::consts::TAU * at as f64 / 86_400.0).sin();
+            MetricDatapoint {
+                metric: "rps".into(),
+                value: v,
+                at: Some(rfc3339(at)),
+            }
+        })
+        .collect();
+    stack.block_on(async {
+        c.push_metrics("team-a", "web", &points)
+            .await
+            .expect("push");
+        c.reconcile("team-a", "web").await.expect("reconcile");
+    });
+    // The agent's pass takes the pushed rates into the history it records.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = stack
+            .block_on(c.pool_status("team-a", "web"))
+            .expect("status");
+        let buckets = s
+            .last_decision
+            .as_ref()
+            .and_then(|d| d.prediction.as_ref())
+            .map_or(0, |p| p.history_buckets);
+        if buckets >= 80 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent recorded {buckets} buckets:\n{}",
+            stack.agent_log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let ws = workspace(&terraform_latest(), &stack, "team-a");
+    let main = format!(
+        "{}\nprovider \"flexus\" {{}}\n{}",
+        flexus_e2e::provider().required_providers_block(),
+        terraform_provider_flexus::docs::RECOMMENDATION_EXAMPLE
+            .replace("max_evaluations = 60", "max_evaluations = 4")
+    );
+    ws.write("main.tf", &main).expect("main.tf");
+    ws.terraform(&["init"])
+        .expect("init")
+        .expect_code(0, "init");
+    let plan = ws.terraform(&["plan"]).expect("plan");
+    plan.expect_code(0, "plan with a recommendation");
+    let out = plan.output();
+    let target: f64 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("+ recommended_target"))
+        .and_then(|l| l.rsplit('=').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("recommended_target in the plan:\n{out}"));
+    assert!(
+        (30.0 * 0.6..=30.0 * 1.25).contains(&target),
+        "{target}\n{out}"
+    );
+    // The recommendation feeds the policy resource: its planned target is that value.
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("+ target") && l.contains(&format!("{target}"))),
+        "{out}"
+    );
+    // Nothing was applied to the tuned pool's policy.
+    let stored = stack
+        .block_on(c.get_policy("team-a", "web"))
+        .expect("policy");
+    assert_eq!(stored.value.spec.policy.metrics[0].target, Some(30.0));
+}
