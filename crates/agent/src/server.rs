@@ -24,7 +24,9 @@ use serde::de::DeserializeOwned;
 use crate::clock::{SharedClock, parse_rfc3339, rfc3339};
 use crate::config::AuthConfig;
 use crate::runtime::{Handle, PoolKey};
-use crate::store::{Doc, Expect, PUSH_KEEP, PUSH_RETENTION, PushedPoint, Store, StoreError};
+use crate::store::{
+    Doc, Expect, PUSH_KEEP, PUSH_RETENTION, PushedPoint, Store, StoreError, StoreHealth,
+};
 use crate::telemetry::Telemetry;
 
 /// What the handlers share.
@@ -114,6 +116,15 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            StoreError::Query { .. } => {
+                // Nothing of the request was kept; the client may retry.
+                tracing::error!(error = %e, "store failure");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    e.to_string(),
+                )
             }
             _ => {
                 tracing::error!(error = %e, "store failure");
@@ -786,25 +797,38 @@ async fn healthz() -> axum::Json<Health> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
-    if state.ready.load(Ordering::SeqCst) {
-        (
-            StatusCode::OK,
-            axum::Json(Health {
-                status: "ready".into(),
-                problems: Vec::new(),
-            }),
-        )
-    } else {
+    let unavailable = |status: &str, problem: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(Health {
-                status: "starting".into(),
-                problems: vec![
-                    "start-up recovery (adopt, finish operations) has not finished".into(),
-                ],
+                status: status.into(),
+                problems: vec![problem],
             }),
         )
+    };
+    if !state.ready.load(Ordering::SeqCst) {
+        return unavailable(
+            "starting",
+            "start-up recovery (adopt, finish operations) has not finished".into(),
+        );
     }
+    // A store that failed to commit is probed again here, so readiness comes back by
+    // itself once the store can commit (e.g. disk space was freed).
+    if let StoreHealth::Failing { .. } = state.store.health()
+        && let Err(e) = state.store.probe(&now(&state)).await
+    {
+        return unavailable(
+            "store_unavailable",
+            format!("the store cannot commit writes, so the agent does not act on the cloud: {e}"),
+        );
+    }
+    (
+        StatusCode::OK,
+        axum::Json(Health {
+            status: "ready".into(),
+            problems: Vec::new(),
+        }),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -60,6 +60,116 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { what, source }
 }
 
+/// Whether the store can commit writes, as its last write found out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreHealth {
+    /// The last write committed (or none has been tried).
+    Ok,
+    /// The last write could not be committed (disk full, I/O error, ...); nothing of it
+    /// was kept. Cleared by the next write that commits (e.g. [`Store::probe`]).
+    Failing { reason: String },
+}
+
+/// Shared record of [`StoreHealth`]: set by every write, read by `/readyz` and the
+/// runtime (which does not act on the cloud while the store cannot record).
+#[derive(Debug, Default)]
+struct HealthCell(std::sync::Mutex<Option<String>>);
+
+impl HealthCell {
+    fn get(&self) -> StoreHealth {
+        match &*self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            None => StoreHealth::Ok,
+            Some(reason) => StoreHealth::Failing {
+                reason: reason.clone(),
+            },
+        }
+    }
+
+    /// Notes the outcome of a write: a query failure makes the store failing, a write
+    /// that committed makes it healthy again. Logical refusals (version mismatch,
+    /// conflict, not found) say nothing about the store's health.
+    fn note<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut cell = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &r {
+            Ok(_) => {
+                if cell.take().is_some() {
+                    tracing::info!("store commits again");
+                }
+            }
+            Err(e @ StoreError::Query { .. }) => {
+                if cell.is_none() {
+                    tracing::error!(error = %e, "store cannot commit writes");
+                }
+                *cell = Some(e.to_string());
+            }
+            Err(_) => {}
+        }
+        r
+    }
+}
+
+/// A write transaction on a pooled connection of its own.
+///
+/// sqlx's `Transaction` keeps its own count of open transactions per connection and
+/// assumes a failed `COMMIT` leaves the transaction open. SQLite may instead roll it
+/// back by itself (a full disk), after which sqlx's rollback fails, the count stays one
+/// too high, the next `begin()` issues a `SAVEPOINT` (which opens a real transaction),
+/// and after a second failed commit the connection is left inside a transaction that
+/// is never committed again: later writes were acknowledged, seen by this connection
+/// only, held the write lock, and vanished on restart. So the store issues `BEGIN` /
+/// `COMMIT` itself, and a connection whose transaction did not commit — a failed
+/// statement, a failed `COMMIT`, or a future dropped half-way — is closed, never
+/// returned to the pool (closing rolls back whatever is left).
+struct WriteTx {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    committed: bool,
+}
+
+impl WriteTx {
+    async fn begin(pool: &sqlx::SqlitePool, what: &'static str) -> Result<Self, StoreError> {
+        let mut conn = pool.acquire().await.map_err(q(what))?;
+        // IMMEDIATE: take the write lock now, not on the first write.
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            conn.close_on_drop();
+            return Err(q(what)(e));
+        }
+        Ok(Self {
+            conn,
+            committed: false,
+        })
+    }
+
+    async fn commit(mut self) -> Result<(), StoreError> {
+        sqlx::query("COMMIT")
+            .execute(&mut *self.conn)
+            .await
+            .map_err(q("commit"))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// Expected version of an object being written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
@@ -137,6 +247,12 @@ pub struct ForecastHistory {
 /// The agent's durable state.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether the last write committed.
+    fn health(&self) -> StoreHealth;
+    /// Commit a tiny write (at `now`) to find out whether the store can commit; updates
+    /// [`Store::health`].
+    async fn probe(&self, now: &str) -> Result<(), StoreError>;
+
     async fn ensure_namespace(&self, ns: &str, now: &str) -> Result<(), StoreError>;
     async fn list_namespaces(&self) -> Result<Vec<Namespace>, StoreError>;
 
@@ -254,6 +370,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    health: std::sync::Arc<HealthCell>,
+    /// In-memory databases only: a connection that keeps the database alive.
+    anchor: Option<std::sync::Arc<tokio::sync::Mutex<sqlx::SqliteConnection>>>,
 }
 
 impl SqliteStore {
@@ -271,15 +390,32 @@ impl SqliteStore {
         Self::with_options(opts, path.display().to_string(), 1).await
     }
 
-    /// A private in-memory database (tests).
+    /// A private in-memory database (tests). It lives as long as the store: a spare
+    /// connection keeps it open while the pool replaces connections (a write that did
+    /// not commit closes its connection).
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+        let url = format!(
+            "sqlite:file:flexus-mem-{}?mode=memory&cache=shared",
+            uuid::Uuid::new_v4()
+        );
+        let opts = SqliteConnectOptions::from_str(&url)
             .map_err(|source| StoreError::Open {
                 path: ":memory:".into(),
                 source,
             })?
             .foreign_keys(true);
-        Self::with_options(opts, ":memory:".into(), 1).await
+        let anchor = {
+            use sqlx::Connection as _;
+            sqlx::SqliteConnection::connect_with(&opts)
+                .await
+                .map_err(|source| StoreError::Open {
+                    path: ":memory:".into(),
+                    source,
+                })?
+        };
+        let mut s = Self::with_options(opts, ":memory:".into(), 1).await?;
+        s.anchor = Some(std::sync::Arc::new(tokio::sync::Mutex::new(anchor)));
+        Ok(s)
     }
 
     async fn with_options(
@@ -296,7 +432,11 @@ impl SqliteStore {
             .await
             .map_err(|source| StoreError::Open { path, source })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            health: Default::default(),
+            anchor: None,
+        })
     }
 }
 
@@ -531,12 +671,8 @@ impl SqliteStore {
         (ns, name): (&str, &str),
         expect: Expect,
         now: &str,
-    ) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, Option<Doc>), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(q("begin versioned write"))?;
+    ) -> Result<(WriteTx, Option<Doc>), StoreError> {
+        let mut tx = WriteTx::begin(&self.pool, "begin versioned write").await?;
         insert_namespace(&mut *tx, ns, now).await?;
         let cur = kind.fetch(&mut *tx, (ns, name)).await?;
         check_expect(
@@ -551,8 +687,31 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn health(&self) -> StoreHealth {
+        self.health.get()
+    }
+
+    async fn probe(&self, now: &str) -> Result<(), StoreError> {
+        self.health.note(
+            async {
+                let mut tx = WriteTx::begin(&self.pool, "begin store probe").await?;
+                sqlx::query(
+                    "INSERT INTO store_probe(id, at) VALUES (1, ?)
+                     ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("write store probe"))?;
+                tx.commit().await
+            }
+            .await,
+        )
+    }
+
     async fn ensure_namespace(&self, ns: &str, now: &str) -> Result<(), StoreError> {
-        insert_namespace(&self.pool, ns, now).await
+        self.health
+            .note(async { insert_namespace(&self.pool, ns, now).await }.await)
     }
 
     async fn list_namespaces(&self) -> Result<Vec<Namespace>, StoreError> {
@@ -583,35 +742,40 @@ impl Store for SqliteStore {
         expect: Expect,
         now: &str,
     ) -> Result<Doc, StoreError> {
-        let key = (ns, name);
-        let (mut tx, cur) = self
-            .begin_versioned(VersionedKind::POOL, key, expect, now)
-            .await?;
-        if cur.as_ref().is_some_and(|d| d.deleting) {
-            return Err(StoreError::Conflict {
-                what: "pool",
-                key: format!("{ns}/{name}"),
-                reason: "it is being deleted; retry when its instances are gone".into(),
-            });
-        }
-        let doc = next_doc(key, cur.as_ref(), spec, now, None);
-        sqlx::query(
-            "INSERT INTO pools(namespace, name, version, spec, deleting, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 0, ?, ?)
-             ON CONFLICT(namespace, name) DO UPDATE SET version = excluded.version,
-               spec = excluded.spec, updated_at = excluded.updated_at",
+        self.health.note(
+            async {
+                let key = (ns, name);
+                let (mut tx, cur) = self
+                    .begin_versioned(VersionedKind::POOL, key, expect, now)
+                    .await?;
+                if cur.as_ref().is_some_and(|d| d.deleting) {
+                    return Err(StoreError::Conflict {
+                        what: "pool",
+                        key: format!("{ns}/{name}"),
+                        reason: "it is being deleted; retry when its instances are gone".into(),
+                    });
+                }
+                let doc = next_doc(key, cur.as_ref(), spec, now, None);
+                sqlx::query(
+                "INSERT INTO pools(namespace, name, version, spec, deleting, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, 0, ?, ?)
+                 ON CONFLICT(namespace, name) DO UPDATE SET version = excluded.version,
+                   spec = excluded.spec, updated_at = excluded.updated_at",
+            )
+            .bind(ns)
+            .bind(name)
+            .bind(doc.version as i64)
+            .bind(spec.to_string())
+            .bind(&doc.created_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("write pool"))?;
+                tx.commit().await?;
+                Ok(doc)
+            }
+            .await,
         )
-        .bind(ns)
-        .bind(name)
-        .bind(doc.version as i64)
-        .bind(spec.to_string())
-        .bind(&doc.created_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("write pool"))?;
-        tx.commit().await.map_err(q("commit put pool"))?;
-        Ok(doc)
     }
 
     async fn get_pool(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError> {
@@ -643,49 +807,59 @@ impl Store for SqliteStore {
         expect: Expect,
         now: &str,
     ) -> Result<Doc, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin delete pool"))?;
-        let cur = VersionedKind::POOL.fetch(&mut *tx, (ns, name)).await?;
-        let Some(mut cur) = cur else {
-            return Err(StoreError::NotFound {
-                what: "pool",
-                key: format!("{ns}/{name}"),
-            });
-        };
-        check_expect("pool", format!("{ns}/{name}"), expect, Some(cur.version))?;
-        sqlx::query(
-            "UPDATE pools SET deleting = 1, updated_at = ? WHERE namespace = ? AND name = ?",
+        self.health.note(
+            async {
+                let mut tx = WriteTx::begin(&self.pool, "begin delete pool").await?;
+                let cur = VersionedKind::POOL.fetch(&mut *tx, (ns, name)).await?;
+                let Some(mut cur) = cur else {
+                    return Err(StoreError::NotFound {
+                        what: "pool",
+                        key: format!("{ns}/{name}"),
+                    });
+                };
+                check_expect("pool", format!("{ns}/{name}"), expect, Some(cur.version))?;
+                sqlx::query(
+                "UPDATE pools SET deleting = 1, updated_at = ? WHERE namespace = ? AND name = ?",
+            )
+            .bind(now)
+            .bind(ns)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("mark pool deleting"))?;
+                tx.commit().await?;
+                cur.deleting = true;
+                cur.updated_at = now.into();
+                Ok(cur)
+            }
+            .await,
         )
-        .bind(now)
-        .bind(ns)
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("mark pool deleting"))?;
-        tx.commit().await.map_err(q("commit delete pool"))?;
-        cur.deleting = true;
-        cur.updated_at = now.into();
-        Ok(cur)
     }
 
     async fn purge_pool(&self, ns: &str, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin purge pool"))?;
-        for sql in [
-            "DELETE FROM pools WHERE namespace = ? AND name = ?",
-            "DELETE FROM pool_state WHERE namespace = ? AND pool = ?",
-            "DELETE FROM decisions WHERE namespace = ? AND pool = ?",
-            "DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ?",
-            "DELETE FROM forecast_history WHERE namespace = ? AND pool = ?",
-            "DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ?",
-        ] {
-            sqlx::query(sql)
-                .bind(ns)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("purge pool"))?;
-        }
-        tx.commit().await.map_err(q("commit purge pool"))?;
-        Ok(())
+        self.health.note(
+            async {
+                let mut tx = WriteTx::begin(&self.pool, "begin purge pool").await?;
+                for sql in [
+                    "DELETE FROM pools WHERE namespace = ? AND name = ?",
+                    "DELETE FROM pool_state WHERE namespace = ? AND pool = ?",
+                    "DELETE FROM decisions WHERE namespace = ? AND pool = ?",
+                    "DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ?",
+                    "DELETE FROM forecast_history WHERE namespace = ? AND pool = ?",
+                    "DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ?",
+                ] {
+                    sqlx::query(sql)
+                        .bind(ns)
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("purge pool"))?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            .await,
+        )
     }
 
     async fn put_policy(
@@ -697,57 +871,59 @@ impl Store for SqliteStore {
         expect: Expect,
         now: &str,
     ) -> Result<Doc, StoreError> {
-        let key = (ns, name);
-        let (mut tx, cur) = self
-            .begin_versioned(VersionedKind::POLICY, key, expect, now)
-            .await?;
-        let other: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM policies WHERE namespace = ? AND pool = ? AND name <> ?",
-        )
-        .bind(ns)
-        .bind(pool)
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(q("check policy pool"))?;
-        if let Some(other) = other {
-            return Err(StoreError::Conflict {
-                what: "policy",
-                key: format!("{ns}/{name}"),
-                reason: format!("pool {pool} is already scaled by policy {other}"),
-            });
-        }
-        let doc = next_doc(key, cur.as_ref(), spec, now, Some(pool));
-        let text = spec.to_string();
-        sqlx::query(
-            "INSERT INTO policies(namespace, name, version, pool, spec, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(namespace, name) DO UPDATE SET version = excluded.version,
-               pool = excluded.pool, spec = excluded.spec, updated_at = excluded.updated_at",
-        )
-        .bind(ns)
-        .bind(name)
-        .bind(doc.version as i64)
-        .bind(pool)
-        .bind(&text)
-        .bind(&doc.created_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("write policy"))?;
-        sqlx::query(
-            "INSERT INTO policy_versions(namespace, name, version, spec, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(ns)
-        .bind(name)
-        .bind(doc.version as i64)
-        .bind(&text)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("write policy version"))?;
-        tx.commit().await.map_err(q("commit put policy"))?;
-        Ok(doc)
+        self.health.note(async {
+            let key = (ns, name);
+            let (mut tx, cur) = self
+                .begin_versioned(VersionedKind::POLICY, key, expect, now)
+                .await?;
+            let other: Option<String> = sqlx::query_scalar(
+                "SELECT name FROM policies WHERE namespace = ? AND pool = ? AND name <> ?",
+            )
+            .bind(ns)
+            .bind(pool)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("check policy pool"))?;
+            if let Some(other) = other {
+                return Err(StoreError::Conflict {
+                    what: "policy",
+                    key: format!("{ns}/{name}"),
+                    reason: format!("pool {pool} is already scaled by policy {other}"),
+                });
+            }
+            let doc = next_doc(key, cur.as_ref(), spec, now, Some(pool));
+            let text = spec.to_string();
+            sqlx::query(
+                "INSERT INTO policies(namespace, name, version, pool, spec, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(namespace, name) DO UPDATE SET version = excluded.version,
+                   pool = excluded.pool, spec = excluded.spec, updated_at = excluded.updated_at",
+            )
+            .bind(ns)
+            .bind(name)
+            .bind(doc.version as i64)
+            .bind(pool)
+            .bind(&text)
+            .bind(&doc.created_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("write policy"))?;
+            sqlx::query(
+                "INSERT INTO policy_versions(namespace, name, version, spec, created_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(ns)
+            .bind(name)
+            .bind(doc.version as i64)
+            .bind(&text)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("write policy version"))?;
+            tx.commit().await?;
+            Ok(doc)
+        }.await)
     }
 
     async fn get_policy(&self, ns: &str, name: &str) -> Result<Option<Doc>, StoreError> {
@@ -802,88 +978,101 @@ impl Store for SqliteStore {
     }
 
     async fn delete_policy(&self, ns: &str, name: &str, expect: Expect) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin delete policy"))?;
-        let cur: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM policies WHERE namespace = ? AND name = ?")
+        self.health.note(
+            async {
+                let mut tx = WriteTx::begin(&self.pool, "begin delete policy").await?;
+                let cur: Option<i64> = sqlx::query_scalar(
+                    "SELECT version FROM policies WHERE namespace = ? AND name = ?",
+                )
                 .bind(ns)
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(q("read policy"))?;
-        let Some(cur) = cur else {
-            return Err(StoreError::NotFound {
-                what: "policy",
-                key: format!("{ns}/{name}"),
-            });
-        };
-        check_expect("policy", format!("{ns}/{name}"), expect, Some(cur as u64))?;
-        // The versions go with the policy: a policy created later under the same name
-        // starts a new history at version 1.
-        for sql in [
-            "DELETE FROM policies WHERE namespace = ? AND name = ?",
-            "DELETE FROM policy_versions WHERE namespace = ? AND name = ?",
-        ] {
-            sqlx::query(sql)
-                .bind(ns)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("delete policy"))?;
-        }
-        tx.commit().await.map_err(q("commit delete policy"))?;
-        Ok(())
+                let Some(cur) = cur else {
+                    return Err(StoreError::NotFound {
+                        what: "policy",
+                        key: format!("{ns}/{name}"),
+                    });
+                };
+                check_expect("policy", format!("{ns}/{name}"), expect, Some(cur as u64))?;
+                // The versions go with the policy: a policy created later under the same name
+                // starts a new history at version 1.
+                for sql in [
+                    "DELETE FROM policies WHERE namespace = ? AND name = ?",
+                    "DELETE FROM policy_versions WHERE namespace = ? AND name = ?",
+                ] {
+                    sqlx::query(sql)
+                        .bind(ns)
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("delete policy"))?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            .await,
+        )
     }
 
     async fn insert_operation(&self, r: &OpRecord) -> Result<(), StoreError> {
-        let op = &r.op;
-        sqlx::query(
-            "INSERT INTO operations(id, namespace, pool, kind, state, count, purchase, job_id,
-                server_ids, error, created_at, updated_at, request)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.health.note(
+            async {
+                let op = &r.op;
+                sqlx::query(
+                "INSERT INTO operations(id, namespace, pool, kind, state, count, purchase, job_id,
+                    server_ids, error, created_at, updated_at, request)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&op.id)
+            .bind(&r.namespace)
+            .bind(&r.pool)
+            .bind(kind_str(op.kind))
+            .bind(state_str(op.state))
+            .bind(op.count as i64)
+            .bind(op.purchase.map(purchase_str))
+            .bind(&op.job_id)
+            .bind(serde_json::to_string(&op.server_ids).unwrap_or_else(|_| "[]".into()))
+            .bind(&op.error)
+            .bind(&op.created_at)
+            .bind(&op.updated_at)
+            .bind(r.request.as_ref().map(|v| v.to_string()))
+            .execute(&self.pool)
+            .await
+            .map_err(q("insert operation"))?;
+                Ok(())
+            }
+            .await,
         )
-        .bind(&op.id)
-        .bind(&r.namespace)
-        .bind(&r.pool)
-        .bind(kind_str(op.kind))
-        .bind(state_str(op.state))
-        .bind(op.count as i64)
-        .bind(op.purchase.map(purchase_str))
-        .bind(&op.job_id)
-        .bind(serde_json::to_string(&op.server_ids).unwrap_or_else(|_| "[]".into()))
-        .bind(&op.error)
-        .bind(&op.created_at)
-        .bind(&op.updated_at)
-        .bind(r.request.as_ref().map(|v| v.to_string()))
-        .execute(&self.pool)
-        .await
-        .map_err(q("insert operation"))?;
-        Ok(())
     }
 
     async fn update_operation(&self, r: &OpRecord) -> Result<(), StoreError> {
-        let op = &r.op;
-        let done = sqlx::query(
-            "UPDATE operations SET state = ?, count = ?, purchase = ?, job_id = ?, server_ids = ?,
-                error = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(state_str(op.state))
-        .bind(op.count as i64)
-        .bind(op.purchase.map(purchase_str))
-        .bind(&op.job_id)
-        .bind(serde_json::to_string(&op.server_ids).unwrap_or_else(|_| "[]".into()))
-        .bind(&op.error)
-        .bind(&op.updated_at)
-        .bind(&op.id)
-        .execute(&self.pool)
-        .await
-        .map_err(q("update operation"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "operation",
-                key: op.id.clone(),
-            });
-        }
-        Ok(())
+        self.health.note(async {
+            let op = &r.op;
+            let done = sqlx::query(
+                "UPDATE operations SET state = ?, count = ?, purchase = ?, job_id = ?, server_ids = ?,
+                    error = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(state_str(op.state))
+            .bind(op.count as i64)
+            .bind(op.purchase.map(purchase_str))
+            .bind(&op.job_id)
+            .bind(serde_json::to_string(&op.server_ids).unwrap_or_else(|_| "[]".into()))
+            .bind(&op.error)
+            .bind(&op.updated_at)
+            .bind(&op.id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("update operation"))?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound {
+                    what: "operation",
+                    key: op.id.clone(),
+                });
+            }
+            Ok(())
+        }.await)
     }
 
     async fn open_operations(
@@ -937,40 +1126,42 @@ impl Store for SqliteStore {
         rec: &DecisionRecord,
         keep: u32,
     ) -> Result<i64, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(q("begin insert decision"))?;
-        let text = serde_json::to_string(rec).map_err(|e| StoreError::Corrupt {
-            what: "decision",
-            reason: e.to_string(),
-        })?;
-        let id = sqlx::query("INSERT INTO decisions(namespace, pool, record) VALUES (?, ?, ?)")
-            .bind(ns)
-            .bind(pool)
-            .bind(text)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("insert decision"))?
-            .last_insert_rowid();
-        if id % 16 == 0 {
-            sqlx::query(
-                "DELETE FROM decisions WHERE namespace = ? AND pool = ? AND id < (
-                   SELECT id FROM decisions WHERE namespace = ? AND pool = ?
-                   ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            )
-            .bind(ns)
-            .bind(pool)
-            .bind(ns)
-            .bind(pool)
-            .bind(keep.saturating_sub(1) as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("trim decisions"))?;
-        }
-        tx.commit().await.map_err(q("commit decision"))?;
-        Ok(id)
+        self.health.note(
+            async {
+                let mut tx = WriteTx::begin(&self.pool, "begin insert decision").await?;
+                let text = serde_json::to_string(rec).map_err(|e| StoreError::Corrupt {
+                    what: "decision",
+                    reason: e.to_string(),
+                })?;
+                let id =
+                    sqlx::query("INSERT INTO decisions(namespace, pool, record) VALUES (?, ?, ?)")
+                        .bind(ns)
+                        .bind(pool)
+                        .bind(text)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("insert decision"))?
+                        .last_insert_rowid();
+                if id % 16 == 0 {
+                    sqlx::query(
+                        "DELETE FROM decisions WHERE namespace = ? AND pool = ? AND id < (
+                       SELECT id FROM decisions WHERE namespace = ? AND pool = ?
+                       ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    )
+                    .bind(ns)
+                    .bind(pool)
+                    .bind(ns)
+                    .bind(pool)
+                    .bind(keep.saturating_sub(1) as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("trim decisions"))?;
+                }
+                tx.commit().await?;
+                Ok(id)
+            }
+            .await,
+        )
     }
 
     async fn list_decisions(
@@ -1022,18 +1213,20 @@ impl Store for SqliteStore {
     }
 
     async fn put_runtime(&self, ns: &str, pool: &str, st: &RuntimeState) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO pool_state(namespace, pool, history, status) VALUES (?, ?, ?, ?)
-             ON CONFLICT(namespace, pool) DO UPDATE SET history = excluded.history, status = excluded.status",
-        )
-        .bind(ns)
-        .bind(pool)
-        .bind(st.history.to_string())
-        .bind(st.status.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(q("write pool state"))?;
-        Ok(())
+        self.health.note(async {
+            sqlx::query(
+                "INSERT INTO pool_state(namespace, pool, history, status) VALUES (?, ?, ?, ?)
+                 ON CONFLICT(namespace, pool) DO UPDATE SET history = excluded.history, status = excluded.status",
+            )
+            .bind(ns)
+            .bind(pool)
+            .bind(st.history.to_string())
+            .bind(st.status.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(q("write pool state"))?;
+            Ok(())
+        }.await)
     }
 
     async fn insert_pushed(
@@ -1044,50 +1237,52 @@ impl Store for SqliteStore {
         drop_before_ms: i64,
         keep: u32,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin push metrics"))?;
-        for p in points {
-            sqlx::query(
-                "INSERT INTO pushed_metrics(namespace, pool, metric, at_ms, value) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT(namespace, pool, metric, at_ms) DO UPDATE SET value = excluded.value",
-            )
-            .bind(ns)
-            .bind(pool)
-            .bind(&p.metric)
-            .bind(p.at)
-            .bind(p.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("insert pushed metric"))?;
-        }
-        sqlx::query("DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ? AND at_ms < ?")
-            .bind(ns)
-            .bind(pool)
-            .bind(drop_before_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("expire pushed metrics"))?;
-        let mut metrics: Vec<&str> = points.iter().map(|p| p.metric.as_str()).collect();
-        metrics.sort_unstable();
-        metrics.dedup();
-        for m in metrics {
-            sqlx::query(
-                "DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ? AND metric = ? AND at_ms < (
-                   SELECT at_ms FROM pushed_metrics WHERE namespace = ? AND pool = ? AND metric = ?
-                   ORDER BY at_ms DESC LIMIT 1 OFFSET ?)",
-            )
-            .bind(ns)
-            .bind(pool)
-            .bind(m)
-            .bind(ns)
-            .bind(pool)
-            .bind(m)
-            .bind(keep.saturating_sub(1) as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("trim pushed metrics"))?;
-        }
-        tx.commit().await.map_err(q("commit push metrics"))?;
-        Ok(())
+        self.health.note(async {
+            let mut tx = WriteTx::begin(&self.pool, "begin push metrics").await?;
+            for p in points {
+                sqlx::query(
+                    "INSERT INTO pushed_metrics(namespace, pool, metric, at_ms, value) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT(namespace, pool, metric, at_ms) DO UPDATE SET value = excluded.value",
+                )
+                .bind(ns)
+                .bind(pool)
+                .bind(&p.metric)
+                .bind(p.at)
+                .bind(p.value)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("insert pushed metric"))?;
+            }
+            sqlx::query("DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ? AND at_ms < ?")
+                .bind(ns)
+                .bind(pool)
+                .bind(drop_before_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("expire pushed metrics"))?;
+            let mut metrics: Vec<&str> = points.iter().map(|p| p.metric.as_str()).collect();
+            metrics.sort_unstable();
+            metrics.dedup();
+            for m in metrics {
+                sqlx::query(
+                    "DELETE FROM pushed_metrics WHERE namespace = ? AND pool = ? AND metric = ? AND at_ms < (
+                       SELECT at_ms FROM pushed_metrics WHERE namespace = ? AND pool = ? AND metric = ?
+                       ORDER BY at_ms DESC LIMIT 1 OFFSET ?)",
+                )
+                .bind(ns)
+                .bind(pool)
+                .bind(m)
+                .bind(ns)
+                .bind(pool)
+                .bind(m)
+                .bind(keep.saturating_sub(1) as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("trim pushed metrics"))?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }.await)
     }
 
     async fn pushed_since(
@@ -1169,57 +1364,59 @@ impl Store for SqliteStore {
         drop_before_s: f64,
         reset: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin forecast write"))?;
-        if reset {
-            sqlx::query("DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ?")
-                .bind(ns)
-                .bind(pool)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("reset forecast buckets"))?;
-        }
-        sqlx::query(
-            "INSERT INTO forecast_history(namespace, pool, metric, bucket_seconds, last_sample_ms)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT(namespace, pool) DO UPDATE SET metric = excluded.metric,
-               bucket_seconds = excluded.bucket_seconds, last_sample_ms = excluded.last_sample_ms",
-        )
-        .bind(ns)
-        .bind(pool)
-        .bind(&header.metric)
-        .bind(header.bucket_seconds)
-        .bind(header.last_sample_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("write forecast history"))?;
-        for b in changed {
+        self.health.note(async {
+            let mut tx = WriteTx::begin(&self.pool, "begin forecast write").await?;
+            if reset {
+                sqlx::query("DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ?")
+                    .bind(ns)
+                    .bind(pool)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("reset forecast buckets"))?;
+            }
             sqlx::query(
-                "INSERT INTO forecast_buckets(namespace, pool, start_s, peak, covered, sum)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(namespace, pool, start_s) DO UPDATE SET peak = excluded.peak,
-                   covered = excluded.covered, sum = excluded.sum",
+                "INSERT INTO forecast_history(namespace, pool, metric, bucket_seconds, last_sample_ms)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT(namespace, pool) DO UPDATE SET metric = excluded.metric,
+                   bucket_seconds = excluded.bucket_seconds, last_sample_ms = excluded.last_sample_ms",
             )
             .bind(ns)
             .bind(pool)
-            .bind(b.start)
-            .bind(b.peak)
-            .bind(b.covered)
-            .bind(b.sum)
+            .bind(&header.metric)
+            .bind(header.bucket_seconds)
+            .bind(header.last_sample_ms)
             .execute(&mut *tx)
             .await
-            .map_err(q("write forecast bucket"))?;
-        }
-        sqlx::query(
-            "DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ? AND start_s < ?",
-        )
-        .bind(ns)
-        .bind(pool)
-        .bind(drop_before_s)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("prune forecast buckets"))?;
-        tx.commit().await.map_err(q("commit forecast write"))?;
-        Ok(())
+            .map_err(q("write forecast history"))?;
+            for b in changed {
+                sqlx::query(
+                    "INSERT INTO forecast_buckets(namespace, pool, start_s, peak, covered, sum)
+                     VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT(namespace, pool, start_s) DO UPDATE SET peak = excluded.peak,
+                       covered = excluded.covered, sum = excluded.sum",
+                )
+                .bind(ns)
+                .bind(pool)
+                .bind(b.start)
+                .bind(b.peak)
+                .bind(b.covered)
+                .bind(b.sum)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("write forecast bucket"))?;
+            }
+            sqlx::query(
+                "DELETE FROM forecast_buckets WHERE namespace = ? AND pool = ? AND start_s < ?",
+            )
+            .bind(ns)
+            .bind(pool)
+            .bind(drop_before_s)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("prune forecast buckets"))?;
+            tx.commit().await?;
+            Ok(())
+        }.await)
     }
 }
 

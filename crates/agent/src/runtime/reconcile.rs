@@ -418,6 +418,10 @@ impl Context {
     }
 
     async fn pass(&self, key: &PoolKey) -> Result<Next, PassError> {
+        // Never act on the cloud while the store cannot record what is done.
+        if let crate::store::StoreHealth::Failing { .. } = self.store.health() {
+            self.store.probe(&rfc3339(self.now())).await?;
+        }
         let Some(doc) = self.store.get_pool(&key.ns, &key.name).await? else {
             self.forget(key);
             return Ok(Next::Forget);

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+pub mod tmpfs;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
