@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::runtime::sources::{CloudEye, Prometheus, Redis, Sources};
 use crate::runtime::{Context, Handle, Runtime};
 use crate::server::{AppState, router};
-use crate::store::{SqliteStore, Store};
+use crate::store::{SqlStore, Store};
 use crate::telemetry::Telemetry;
 
 /// Errors of starting the agent.
@@ -64,6 +64,10 @@ pub fn cloud_client(config: &Config) -> Result<Arc<dyn Cloud>, flexus_cloud::Clo
 pub struct Agent {
     pub state: AppState,
     pub runtime: Runtime,
+    /// How often the store's retention runs.
+    pub prune_every: std::time::Duration,
+    /// How often pool leases are renewed and claimed.
+    pub lease_every: std::time::Duration,
 }
 
 impl Agent {
@@ -116,6 +120,8 @@ impl Agent {
         Ok(Self {
             state,
             runtime: Runtime::new(ctx, inbox),
+            prune_every: config.retention.prune_every,
+            lease_every: config.lease.renew_every,
         })
     }
 
@@ -127,6 +133,20 @@ impl Agent {
         shutdown: CancellationToken,
     ) -> Result<(), StartError> {
         let app = router(self.state.clone());
+        // Leases first: start-up recovery only touches pools this agent holds.
+        sync_leases(self.state.store.as_ref(), &self.state.runtime).await;
+        let leaser = tokio::spawn(lease_loop(
+            self.state.store.clone(),
+            self.state.runtime.clone(),
+            self.lease_every,
+            shutdown.clone(),
+        ));
+        let pruner = tokio::spawn(prune_loop(
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            self.prune_every,
+            shutdown.clone(),
+        ));
         let s = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -134,11 +154,80 @@ impl Agent {
                 .await
         });
         self.runtime.run(shutdown.clone()).await;
+        let _ = pruner.await;
+        let _ = leaser.await;
         match server.await {
             Ok(r) => r?,
             Err(e) => tracing::error!(error = %e, "http server task failed"),
         }
         Ok(())
+    }
+}
+
+/// Delete what the store's retention keeps no longer, every `every` (real time),
+/// until `shutdown`. A failure is logged and retried at the next round.
+async fn prune_loop(
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match store.prune(clock.now_ms()).await {
+            Ok(p) if p.operations + p.policy_versions > 0 => {
+                tracing::info!(
+                    operations = p.operations,
+                    policy_versions = p.policy_versions,
+                    "retention pruned the store"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention pruning failed; retrying later"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(clock.real_duration(every)) => {}
+        }
+    }
+}
+
+/// Keep this agent's pool leases: renew them, give up the surplus, claim free pools
+/// (every `every`, real time), and ask the runtime to reconcile each pool it gains. A
+/// pool whose lease is lost is dropped by its next pass.
+async fn lease_loop(
+    store: Arc<dyn Store>,
+    runtime: crate::runtime::Handle,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        sync_leases(store.as_ref(), &runtime).await;
+    }
+}
+
+/// One lease round; every pool gained is scheduled.
+pub(crate) async fn sync_leases(store: &dyn Store, runtime: &crate::runtime::Handle) {
+    match store.sync_leases().await {
+        Ok(sync) => {
+            if !sync.acquired.is_empty() || !sync.lost.is_empty() {
+                tracing::info!(
+                    acquired = sync.acquired.len(),
+                    lost = sync.lost.len(),
+                    held = sync.held,
+                    agents = sync.agents,
+                    share = sync.share,
+                    "pool leases changed"
+                );
+            }
+            for (ns, pool) in sync.acquired {
+                runtime.notify(crate::runtime::PoolKey::new(&ns, &pool));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying"),
     }
 }
 
@@ -161,7 +250,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.store).await?);
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::connect(&config.store, config.store_options()).await?);
     let cloud = cloud_client(&config)?;
     let clock = clock_for(&config);
     let now = crate::clock::rfc3339(clock.now_ms());

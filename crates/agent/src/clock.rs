@@ -95,6 +95,15 @@ impl Clock for ScaledClock {
     }
 }
 
+/// A reading of the monotonic clock (for deadlines measured in real time, such as
+/// lease validity; never for records).
+pub type Monotonic = tokio::time::Instant;
+
+/// Now, on the monotonic clock.
+pub fn monotonic_now() -> Monotonic {
+    tokio::time::Instant::now()
+}
+
 /// RFC 3339 text of a clock reading.
 pub fn rfc3339(ms: Millis) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);

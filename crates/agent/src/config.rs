@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8470"
-//! store = "/var/lib/flexus/agent.db"
+//! store = "/var/lib/flexus/agent.db"   # or "postgres://user:pw@host:5432/flexus"
 //! log_format = "pretty"          # or "json"
 //!
 //! [cloud]
@@ -31,6 +31,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::store::sql::{StoreLocation, StoreOptions};
+use crate::store::{LeaseConfig, Retention};
 
 /// Errors of loading a config.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +83,7 @@ struct RawConfig {
     #[serde(default = "default_listen")]
     listen: String,
     #[serde(default = "default_store")]
-    store: PathBuf,
+    store: String,
     #[serde(default)]
     log_format: LogFormat,
     #[serde(default)]
@@ -91,13 +94,45 @@ struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     reconcile: RawReconcile,
+    #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
+    lease: RawLease,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    /// Final operations older than this are deleted, e.g. "7d".
+    operations_max_age: Option<String>,
+    /// Final operations kept per pool (the newest).
+    operations_keep: Option<u32>,
+    /// Policy versions older than this are deleted (never the current one).
+    policy_versions_max_age: Option<String>,
+    /// Versions kept per policy (the newest).
+    policy_versions_keep: Option<u32>,
+    /// How often the age-based pruning runs.
+    prune_every: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLease {
+    /// This agent's name in the lease table (default: host name and listen port).
+    holder: Option<String>,
+    /// Lease lifetime without renewal (real time), e.g. "10s".
+    ttl: Option<String>,
+    /// Renewal period, e.g. "3s".
+    renew_every: Option<String>,
+    /// Safety margin before expiry, e.g. "2s".
+    margin: Option<String>,
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8470".into()
 }
-fn default_store() -> PathBuf {
-    PathBuf::from("flexus-agent.db")
+fn default_store() -> String {
+    "flexus-agent.db".into()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -232,15 +267,26 @@ impl Default for MetricsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub store: PathBuf,
+    /// A SQLite file, or a PostgreSQL URL (several agents share the work).
+    pub store: StoreLocation,
     pub log_format: LogFormat,
     pub cloud: CloudConfig,
     pub auth: AuthConfig,
     pub metrics: MetricsConfig,
     pub reconcile: ReconcileConfig,
+    pub retention: Retention,
+    pub lease: LeaseConfig,
 }
 
 impl Config {
+    /// The store settings beyond its location.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            retention: self.retention.clone(),
+            lease: self.lease.clone(),
+        }
+    }
+
     /// Read and validate `path`, resolving secrets from the process environment.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -276,14 +322,27 @@ impl Config {
                 None
             }
         };
-        let store = if raw.store.is_absolute() {
-            raw.store.clone()
+        let store = if raw.store.starts_with("postgres://")
+            || raw.store.starts_with("postgresql://")
+        {
+            if url::Url::parse(&raw.store).is_err() {
+                problems.push("store: the PostgreSQL URL does not parse (postgres://user:password@host:port/db)".into());
+            }
+            StoreLocation::Postgres(raw.store.clone())
+        } else if raw.store.contains("://") {
+            problems.push("store: must be a SQLite file path or a postgres:// URL".into());
+            StoreLocation::Sqlite(PathBuf::new())
         } else {
-            base_dir.join(&raw.store)
+            let path = PathBuf::from(&raw.store);
+            if raw.store.is_empty() {
+                problems.push("store: must be a file path or a postgres:// URL".into());
+            }
+            StoreLocation::Sqlite(if path.is_absolute() {
+                path
+            } else {
+                base_dir.join(path)
+            })
         };
-        if raw.store.as_os_str().is_empty() {
-            problems.push("store: must be a file path".into());
-        }
         let region = raw.cloud.region.clone().unwrap_or_default();
         if region.is_empty() {
             problems.push("cloud.region: required (e.g. \"cn-north-4\")".into());
@@ -398,6 +457,56 @@ impl Config {
         if !(reconcile.clock_speed > 0.0 && reconcile.clock_speed <= 10_000.0) {
             problems.push("reconcile.clock_speed: must be in (0, 10000]".into());
         }
+        let rdef = Retention::default();
+        let rr = &raw.retention;
+        let retention = Retention {
+            operations_max_age: dur(
+                "retention.operations_max_age",
+                &rr.operations_max_age,
+                rdef.operations_max_age,
+                &mut problems,
+            ),
+            operations_keep: rr.operations_keep.unwrap_or(rdef.operations_keep),
+            policy_versions_max_age: dur(
+                "retention.policy_versions_max_age",
+                &rr.policy_versions_max_age,
+                rdef.policy_versions_max_age,
+                &mut problems,
+            ),
+            policy_versions_keep: rr.policy_versions_keep.unwrap_or(rdef.policy_versions_keep),
+            prune_every: dur(
+                "retention.prune_every",
+                &rr.prune_every,
+                rdef.prune_every,
+                &mut problems,
+            ),
+        };
+        if retention.operations_keep == 0 {
+            problems.push("retention.operations_keep: must be at least 1".into());
+        }
+        if retention.policy_versions_keep == 0 {
+            problems.push("retention.policy_versions_keep: must be at least 1".into());
+        }
+        let ldef = LeaseConfig::default();
+        let rl = &raw.lease;
+        let lease = LeaseConfig {
+            holder: rl.holder.clone().unwrap_or_else(|| {
+                let host = env("HOSTNAME")
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "flexus-agent".into());
+                let port = listen.map_or(8470, |l| l.port());
+                format!("{host}:{port}")
+            }),
+            ttl: dur("lease.ttl", &rl.ttl, ldef.ttl, &mut problems),
+            renew_every: dur(
+                "lease.renew_every",
+                &rl.renew_every,
+                ldef.renew_every,
+                &mut problems,
+            ),
+            margin: dur("lease.margin", &rl.margin, ldef.margin, &mut problems),
+        };
+        problems.extend(lease.problems());
         let mdef = MetricsConfig::default();
         let metrics = MetricsConfig {
             prometheus_url: raw.metrics.prometheus.as_ref().map(|u| u.url.clone()),
@@ -450,6 +559,8 @@ impl Config {
             auth,
             metrics,
             reconcile,
+            retention,
+            lease,
         })
     }
 }
@@ -522,7 +633,10 @@ token_env = "TEAM_A"
             env,
         )
         .unwrap();
-        assert_eq!(c.store, PathBuf::from("/etc/flexus/data/agent.db"));
+        assert_eq!(
+            c.store,
+            StoreLocation::Sqlite(PathBuf::from("/etc/flexus/data/agent.db"))
+        );
         assert_eq!(
             c.auth.namespaces["team-a"].expose(),
             "team-a-token-0123456789"

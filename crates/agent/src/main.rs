@@ -149,7 +149,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let addr = listener.local_addr()?;
-            tracing::info!(%addr, store = %config.store.display(), "flexus-agent listening");
+            tracing::info!(%addr, store = %config.store, "flexus-agent listening");
             let token = CancellationToken::new();
             tokio::spawn(shutdown_signal(token.clone()));
             agent::run(config, listener, token).await?;
@@ -161,7 +161,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 "{}: ok (listen {}, store {})",
                 config.display(),
                 c.listen,
-                c.store.display()
+                c.store
             );
         }
         Command::Validate { file } => match cli::validate_policy_file(&file) {

@@ -25,7 +25,8 @@ use crate::clock::{SharedClock, parse_rfc3339, rfc3339};
 use crate::config::AuthConfig;
 use crate::runtime::{Handle, PoolKey};
 use crate::store::{
-    Doc, Expect, PUSH_KEEP, PUSH_RETENTION, PushedPoint, Store, StoreError, StoreHealth,
+    Expect, PUSH_KEEP, PUSH_RETENTION, PolicyDoc, PoolDoc, PushedPoint, Store, StoreError,
+    StoreHealth,
 };
 use crate::telemetry::Telemetry;
 
@@ -117,7 +118,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
-            StoreError::Query { .. } => {
+            StoreError::Query { .. } | StoreError::Open { .. } => {
                 // Nothing of the request was kept; the client may retry.
                 tracing::error!(error = %e, "store failure");
                 Self::new(
@@ -274,17 +275,17 @@ fn now(state: &AppState) -> String {
     rfc3339(state.clock.now_ms())
 }
 
-/// The stored spec as JSON, or a 422 naming every field in `errs` (the spec's validation result).
-fn checked_spec<T: Serialize>(errs: Vec<FieldError>, spec: &T) -> ApiResult<serde_json::Value> {
-    if !errs.is_empty() {
-        return Err(ApiError::invalid(errs));
+/// A 400 naming every field in `errs` (the spec's validation result), if any.
+fn checked(errs: Vec<FieldError>) -> ApiResult<()> {
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(errs))
     }
-    serde_json::to_value(spec)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }
 
 /// Pool `ns/name` as stored, or a 404 naming it.
-async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
+async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<PoolDoc> {
     state
         .store
         .get_pool(ns, name)
@@ -292,22 +293,12 @@ async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
         .ok_or_else(|| ApiError::not_found("pool", &format!("{ns}/{name}")))
 }
 
-async fn pool_view(state: &AppState, d: Doc) -> ApiResult<Pool> {
-    let spec: PoolSpec = serde_json::from_value(d.spec.clone()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!(
-                "stored spec of pool {}/{} is unreadable: {e}",
-                d.namespace, d.name
-            ),
-        )
-    })?;
+async fn pool_view(state: &AppState, d: PoolDoc) -> ApiResult<Pool> {
     let mut status: PoolStatus = state
         .store
         .get_runtime(&d.namespace, &d.name)
         .await?
-        .and_then(|r| serde_json::from_value(r.status).ok())
+        .map(|r| r.status)
         .unwrap_or_default();
     if d.deleting {
         status.phase = PoolPhase::Deleting;
@@ -317,33 +308,23 @@ async fn pool_view(state: &AppState, d: Doc) -> ApiResult<Pool> {
         namespace: d.namespace,
         name: d.name,
         version: d.version,
-        spec,
+        spec: d.spec,
         status,
         created_at: d.created_at,
         updated_at: d.updated_at,
     })
 }
 
-fn policy_view(d: Doc) -> ApiResult<Policy> {
-    let spec: PolicySpec = serde_json::from_value(d.spec.clone()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!(
-                "stored policy {}/{} is unreadable: {e}",
-                d.namespace, d.name
-            ),
-        )
-    })?;
-    Ok(Policy {
+fn policy_view(d: PolicyDoc) -> Policy {
+    Policy {
         id: format!("{}/{}", d.namespace, d.name),
         namespace: d.namespace,
         name: d.name,
         version: d.version,
-        spec,
+        spec: d.spec,
         created_at: d.created_at,
         updated_at: d.updated_at,
-    })
+    }
 }
 
 async fn list_namespaces(
@@ -407,14 +388,18 @@ async fn put_pool(
     name_ok("name", &name)?;
     let expect = expect_from(&headers)?;
     let req: PutPool = parse_body(&headers, &body)?;
-    let spec = checked_spec(req.spec.validate("spec"), &req.spec)?;
+    checked(req.spec.validate("spec"))?;
     let existed = state.store.get_pool(&ns, &name).await?.is_some();
     let d = state
         .store
-        .put_pool(&ns, &name, &spec, expect, &now(&state))
+        .put_pool(&ns, &name, &req.spec, expect, &now(&state))
         .await?;
     let v = d.version;
     tracing::info!(pool = %format!("{ns}/{name}"), version = v, "pool spec written");
+    if !existed {
+        // A new pool is free: claim it now rather than at the next lease round.
+        crate::agent::sync_leases(state.store.as_ref(), &state.runtime).await;
+    }
     state.runtime.notify(PoolKey::new(&ns, &name));
     let pool = pool_view(&state, d).await?;
     let status = if existed {
@@ -649,14 +634,8 @@ async fn push_metrics(
     pool_doc(&state, &ns, &name).await?;
     let policy = match state.store.policy_for_pool(&ns, &name).await? {
         Some(d) => {
-            let spec: PolicySpec = serde_json::from_value(d.spec).map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!("stored policy {ns}/{} is unreadable: {e}", d.name),
-                )
-            })?;
-            let names: Vec<String> = spec
+            let names: Vec<String> = d
+                .spec
                 .policy
                 .metrics
                 .iter()
@@ -700,11 +679,7 @@ async fn list_policies(
 ) -> ApiResult<axum::Json<Vec<Policy>>> {
     authorize(&state, &headers, &ns)?;
     let docs = state.store.list_policies(&ns).await?;
-    Ok(axum::Json(
-        docs.into_iter()
-            .map(policy_view)
-            .collect::<ApiResult<_>>()?,
-    ))
+    Ok(axum::Json(docs.into_iter().map(policy_view).collect()))
 }
 
 async fn get_policy(
@@ -719,7 +694,7 @@ async fn get_policy(
         .await?
         .ok_or_else(|| ApiError::not_found("policy", &format!("{ns}/{name}")))?;
     let v = d.version;
-    Ok(with_etag(StatusCode::OK, v, &policy_view(d)?))
+    Ok(with_etag(StatusCode::OK, v, &policy_view(d)))
 }
 
 /// Field errors of a policy spec (the pool reference and the flexus-policy model).
@@ -752,15 +727,15 @@ async fn put_policy(
     name_ok("name", &name)?;
     let expect = expect_from(&headers)?;
     let req: PutPolicy = parse_body(&headers, &body)?;
-    let spec = checked_spec(validate_policy_spec(&req.spec), &req.spec)?;
+    checked(validate_policy_spec(&req.spec))?;
     let old = state.store.get_policy(&ns, &name).await?;
     let d = state
         .store
-        .put_policy(&ns, &name, &req.spec.pool, &spec, expect, &now(&state))
+        .put_policy(&ns, &name, &req.spec, expect, &now(&state))
         .await?;
     tracing::info!(policy = %format!("{ns}/{name}"), pool = %req.spec.pool, version = d.version, "policy written");
     state.runtime.notify(PoolKey::new(&ns, &req.spec.pool));
-    if let Some(old_pool) = old.as_ref().and_then(|o| o.pool.clone())
+    if let Some(old_pool) = old.as_ref().map(|o| o.spec.pool.clone())
         && old_pool != req.spec.pool
     {
         state.runtime.notify(PoolKey::new(&ns, &old_pool));
@@ -771,7 +746,7 @@ async fn put_policy(
     } else {
         StatusCode::CREATED
     };
-    Ok(with_etag(status, v, &policy_view(d)?))
+    Ok(with_etag(status, v, &policy_view(d)))
 }
 
 async fn delete_policy(
@@ -783,7 +758,7 @@ async fn delete_policy(
     let expect = expect_from(&headers)?;
     let old = state.store.get_policy(&ns, &name).await?;
     state.store.delete_policy(&ns, &name, expect).await?;
-    if let Some(pool) = old.and_then(|o| o.pool) {
+    if let Some(pool) = old.map(|o| o.spec.pool) {
         state.runtime.notify(PoolKey::new(&ns, &pool));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -13,14 +13,20 @@ use common::tmpfs::Tmpfs;
 use common::*;
 use flexus_agent::store::{Expect, SqliteStore, Store, StoreError, StoreHealth};
 use flexus_api::Precondition;
-use serde_json::json;
+
+/// A pool spec with a large user-data script (a write that needs disk space).
+fn padded(min: u32, pad: &str) -> flexus_api::PoolSpec {
+    let mut s = pool_spec(min, 10);
+    s.user_data = Some(pad.to_owned());
+    s
+}
 
 #[tokio::test]
 async fn writes_that_fail_to_commit_on_a_full_disk_leave_no_open_transaction_behind() {
     let fs = Tmpfs::mount("3m");
     let path = fs.path().join("agent.db");
     let s = SqliteStore::open(&path).await.unwrap();
-    s.put_pool("a", "p", &json!({"min_size": 1}), Expect::Any, "t0")
+    s.put_pool("a", "p", &pool_spec(1, 10), Expect::Any, "t0")
         .await
         .unwrap();
 
@@ -28,13 +34,7 @@ async fn writes_that_fail_to_commit_on_a_full_disk_leave_no_open_transaction_beh
     let pad = "x".repeat(64 * 1024);
     for i in 0..3 {
         let err = match s
-            .put_pool(
-                "a",
-                "p",
-                &json!({"min_size": 2 + i, "pad": pad}),
-                Expect::Any,
-                "t1",
-            )
+            .put_pool("a", "p", &padded(2 + i, &pad), Expect::Any, "t1")
             .await
         {
             Ok(d) => panic!(
@@ -54,7 +54,7 @@ async fn writes_that_fail_to_commit_on_a_full_disk_leave_no_open_transaction_beh
     s.probe("t3").await.expect("the store commits again");
     assert_eq!(s.health(), StoreHealth::Ok);
     let d = s
-        .put_pool("a", "p", &json!({"min_size": 6}), Expect::Version(1), "t4")
+        .put_pool("a", "p", &pool_spec(6, 10), Expect::Version(1), "t4")
         .await
         .expect("a write after space returned");
     assert_eq!(d.version, 2);
@@ -63,9 +63,9 @@ async fn writes_that_fail_to_commit_on_a_full_disk_leave_no_open_transaction_beh
     // connection holds no write lock).
     let other = SqliteStore::open(&path).await.unwrap();
     let seen = other.get_pool("a", "p").await.unwrap().unwrap();
-    assert_eq!((seen.version, seen.spec["min_size"].as_u64()), (2, Some(6)));
+    assert_eq!((seen.version, seen.spec.min_size), (2, 6));
     other
-        .put_pool("a", "q", &json!({"min_size": 1}), Expect::Absent, "t5")
+        .put_pool("a", "q", &pool_spec(1, 10), Expect::Absent, "t5")
         .await
         .expect("no lock left behind");
     drop(s);
@@ -170,7 +170,7 @@ async fn a_full_disk_turns_readiness_red_stops_cloud_changes_and_loses_no_acknow
     // Another connection sees the acknowledged write on disk.
     let other = SqliteStore::open(&store).await.unwrap();
     let d = other.get_pool("team-a", "full").await.unwrap().unwrap();
-    assert_eq!((d.version, d.spec["min_size"].as_u64()), (2, Some(6)));
+    assert_eq!((d.version, d.spec.min_size), (2, 6));
     drop(other);
     settled(&client, &emu, 6).await;
     let ops_before = client.operations("team-a", "full").await.unwrap();

@@ -223,12 +223,11 @@ pub fn load(name_or_file: &str) -> Result<Trace, SimError> {
         return load_named(name_or_file);
     }
     let mut p = PathBuf::from(name_or_file);
-    if !p.is_file() {
-        if let Some(candidate) = traces_dir().map(|d| d.join(format!("{name_or_file}.csv"))) {
-            if candidate.is_file() {
-                p = candidate;
-            }
-        }
+    if !p.is_file()
+        && let Some(candidate) = traces_dir().map(|d| d.join(format!("{name_or_file}.csv")))
+        && candidate.is_file()
+    {
+        p = candidate;
     }
     if p.is_file() {
         return load_csv_file(&p);

@@ -109,7 +109,7 @@ struct NewOp {
     count: u32,
     purchase: Option<Purchase>,
     server_ids: Vec<String>,
-    request: Option<serde_json::Value>,
+    request: Option<CreateServersRequest>,
     id: Uuid,
 }
 
@@ -169,7 +169,9 @@ impl Context {
     /// Start-up recovery: finish or give up every operation left open by a previous
     /// run (creates are re-sent with their original token and body; deletes re-sent).
     pub async fn recover(&self) -> Result<(), PassError> {
-        let open = self.store.open_operations(None).await?;
+        let mut open = self.store.open_operations(None).await?;
+        // Only pools leased to this agent (the others' holders recover theirs).
+        open.retain(|o| self.store.holds(&o.namespace, &o.pool));
         if !open.is_empty() {
             tracing::info!(
                 count = open.len(),
@@ -280,12 +282,11 @@ impl Context {
         let bad = |m: String| CloudError::local(ErrorKind::Invalid, "replay_operation", m);
         match op.op.kind {
             OperationKind::ScaleOut => {
-                let req: CreateServersRequest = op
+                let req: &CreateServersRequest = op
                     .request
-                    .clone()
-                    .ok_or_else(|| bad(format!("operation {} has no stored request", op.op.id)))
-                    .and_then(|v| serde_json::from_value(v).map_err(|e| bad(e.to_string())))?;
-                let res = self.cloud.create_servers(&req).await?;
+                    .as_ref()
+                    .ok_or_else(|| bad(format!("operation {} has no stored request", op.op.id)))?;
+                let res = self.cloud.create_servers(req).await?;
                 op.op.job_id = Some(res.job_id);
                 op.op.server_ids = res.server_ids;
             }
@@ -392,6 +393,12 @@ impl Context {
     /// One pass over one pool.
     pub async fn reconcile(&self, key: &PoolKey) -> Result<Next, PassError> {
         use tracing::Instrument as _;
+        // Another agent reconciles this pool (or nobody yet): drop it here; the lease
+        // loop schedules it again if this agent gets its lease.
+        if !self.store.holds(&key.ns, &key.name) {
+            self.forget(key);
+            return Ok(Next::Forget);
+        }
         let started = std::time::Instant::now();
         let r = self
             .pass(key)
@@ -402,15 +409,13 @@ impl Context {
             .observe(started.elapsed().as_secs_f64());
         self.telemetry.reconcile_passes.inc();
         if let Err(e) = &r {
-            // Surface the error in the pool's status.
-            if let Ok(Some(mut rt)) = self.store.get_runtime(&key.ns, &key.name).await
-                && let Ok(mut st) = serde_json::from_value::<PoolStatus>(rt.status.clone())
-            {
-                {
-                    st.last_error = Some(e.to_string());
-                    st.phase = PoolPhase::Degraded;
-                    rt.status = serde_json::to_value(&st).unwrap_or(rt.status);
-                    let _ = self.store.put_runtime(&key.ns, &key.name, &rt).await;
+            // Surface the error in the pool's status (when the store takes it: a pass
+            // that failed on the store may well fail to write this too).
+            if let Ok(Some(mut rt)) = self.store.get_runtime(&key.ns, &key.name).await {
+                rt.status.last_error = Some(e.to_string());
+                rt.status.phase = PoolPhase::Degraded;
+                if let Err(w) = self.store.put_runtime(&key.ns, &key.name, &rt).await {
+                    tracing::warn!(pool = %key, error = %w, "cannot record the failed pass in the pool's status");
                 }
             }
         }
@@ -426,12 +431,7 @@ impl Context {
             self.forget(key);
             return Ok(Next::Forget);
         };
-        let spec: PoolSpec =
-            serde_json::from_value(doc.spec.clone()).map_err(|e| PassError::BadSpec {
-                what: "spec",
-                pool: key.to_string(),
-                reason: e.to_string(),
-            })?;
+        let spec: PoolSpec = doc.spec.clone();
 
         // 1. Track open operations of this pool.
         let mut open = self
@@ -454,17 +454,7 @@ impl Context {
 
         // 3. Decide.
         let policy_doc = self.store.policy_for_pool(&key.ns, &key.name).await?;
-        let policy_spec: Option<PolicySpec> =
-            match &policy_doc {
-                Some(d) => Some(serde_json::from_value(d.spec.clone()).map_err(|e| {
-                    PassError::BadSpec {
-                        what: "policy",
-                        pool: key.to_string(),
-                        reason: e.to_string(),
-                    }
-                })?),
-                None => None,
-            };
+        let policy_spec: Option<PolicySpec> = policy_doc.as_ref().map(|d| d.spec.clone());
         let policy_version = policy_doc.as_ref().map_or(0, |d| d.version);
         let compiled = self
             .compiled(key, policy_version, doc.version, || {
@@ -479,7 +469,7 @@ impl Context {
         let mut runtime = self.store.get_runtime(&key.ns, &key.name).await?;
         let mut history: fp::History = runtime
             .as_ref()
-            .and_then(|r| serde_json::from_value(r.history.clone()).ok())
+            .map(|r| r.history.clone())
             .unwrap_or_default();
         // (A pool without a policy has nothing that can be pushed to it.)
         let pushed = match &policy_doc {
@@ -677,8 +667,7 @@ impl Context {
             .await?;
         let previous_decision = runtime
             .as_ref()
-            .and_then(|r| serde_json::from_value::<PoolStatus>(r.status.clone()).ok())
-            .and_then(|s| s.last_decision);
+            .and_then(|r| r.status.last_decision.clone());
         let last_decision = if log_it {
             Some(record.clone())
         } else {
@@ -695,8 +684,8 @@ impl Context {
         self.telemetry
             .set_pool(&key.to_string(), decision.desired, obs.counted());
         let rt = RuntimeState {
-            history: serde_json::to_value(&history).unwrap_or_default(),
-            status: serde_json::to_value(&status).unwrap_or_default(),
+            history,
+            status: status.clone(),
         };
         self.store.put_runtime(&key.ns, &key.name, &rt).await?;
         runtime.take();
@@ -938,7 +927,7 @@ impl Context {
                 Purchase::OnDemand => None,
             },
         };
-        let request = serde_json::to_value(&req).ok();
+        let request = Some(req);
         let op = self
             .start_op(
                 key,
