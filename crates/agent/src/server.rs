@@ -294,12 +294,17 @@ async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<PoolDoc> 
 }
 
 async fn pool_view(state: &AppState, d: PoolDoc) -> ApiResult<Pool> {
-    let mut status: PoolStatus = state
-        .store
-        .get_runtime(&d.namespace, &d.name)
-        .await?
-        .map(|r| r.status)
-        .unwrap_or_default();
+    let mut status: PoolStatus = match state.store.get_runtime(&d.namespace, &d.name).await {
+        Ok(rt) => rt.map(|r| r.status).unwrap_or_default(),
+        // Damaged runtime state stops the pool's passes; the pool itself stays readable
+        // (and a write to it is not reported as failed) with the damage as its error.
+        Err(e @ StoreError::Corrupt { .. }) => PoolStatus {
+            phase: PoolPhase::Degraded,
+            last_error: Some(e.to_string()),
+            ..PoolStatus::default()
+        },
+        Err(e) => return Err(e.into()),
+    };
     if d.deleting {
         status.phase = PoolPhase::Deleting;
     }
