@@ -200,10 +200,15 @@ async fn lease_loop(
     every: std::time::Duration,
     shutdown: CancellationToken,
 ) {
+    // A fixed rate, not a sleep after each round: a slow round must not push the
+    // next renewal towards the lease's expiry.
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = tick.tick() => {}
         }
         sync_leases(store.as_ref(), &runtime).await;
     }

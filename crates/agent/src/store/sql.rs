@@ -111,6 +111,9 @@ pub struct StoreOptions {
 #[derive(Debug)]
 pub struct SqlStore {
     pool: sqlx::AnyPool,
+    /// PostgreSQL: a connection of its own for lease rounds, so that renewing never
+    /// waits behind the passes for a connection (SQLite: the one connection).
+    lease_pool: sqlx::AnyPool,
     backend: Backend,
     retention: Retention,
     health: HealthCell,
@@ -236,13 +239,25 @@ impl SqlStore {
                 })
             });
         }
-        let pool = pool_opts.connect_with(opts).await.map_err(open)?;
+        let pool = pool_opts.connect_with(opts.clone()).await.map_err(open)?;
+        let lease_pool = match backend {
+            Backend::Sqlite => pool.clone(),
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(opts)
+                .await
+                .map_err(open)?,
+        };
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         Ok(Self {
             pool,
+            lease_pool,
             backend,
             retention,
             health: HealthCell::default(),
@@ -266,6 +281,16 @@ impl SqlStore {
         fenced: Option<(&str, &str)>,
         f: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.write_on(&self.pool, what, fenced, f).await
+    }
+
+    async fn write_on<T>(
+        &self,
+        pool: &sqlx::AnyPool,
+        what: &'static str,
+        fenced: Option<(&str, &str)>,
+        f: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let fence = match fenced {
             None => None,
             Some((ns, pool)) => match self.leases.fence(ns, pool) {
@@ -279,7 +304,7 @@ impl SqlStore {
             },
         };
         let r = async {
-            let mut tx = WriteTx::begin(&self.pool, self.backend.begin(), what).await?;
+            let mut tx = WriteTx::begin(pool, self.backend.begin(), what).await?;
             if let Some((ns, pool, fence)) = &fence {
                 self.check_fence(&mut tx, ns, pool, fence).await?;
             }
@@ -1381,7 +1406,7 @@ impl Store for SqlStore {
         let _one = self.lease_round.lock().await;
         let started = monotonic_now();
         let (held, agents, share) = self
-            .write("sync leases", None, async |c| {
+            .write_on(&self.lease_pool, "sync leases", None, async |c| {
                 sync_leases_in(c, self.backend, config, session).await
             })
             .await?;
