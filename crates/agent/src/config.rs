@@ -644,4 +644,45 @@ token_env = "TEAM_A"
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("0123456789"), "{dbg}");
     }
+
+    #[test]
+    fn a_postgres_store_is_accepted_its_password_never_printed_and_bad_lease_timing_named() {
+        let text = |lease: &str| {
+            format!(
+                r#"
+store = "postgres://flexus:s3cr3t-pw@db.internal:5432/flexus"
+[cloud]
+region = "cn-north-4"
+project_id = "p1"
+[auth]
+admin_token_env = "ADMIN"
+[lease]
+{lease}
+[retention]
+operations_keep = 0
+"#
+            )
+        };
+        let err = Config::parse(
+            &text("ttl = \"2s\"\nrenew_every = \"3s\""),
+            "agent.toml",
+            Path::new("/etc"),
+            env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("lease.renew_every:"), "{err}");
+        assert!(err.contains("retention.operations_keep:"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+        let ok = text("holder = \"a1\"").replace("operations_keep = 0", "operations_keep = 9");
+        let c = Config::parse(&ok, "agent.toml", Path::new("/etc"), env).unwrap();
+        assert!(matches!(&c.store, StoreLocation::Postgres(_)));
+        assert_eq!(
+            (c.lease.holder.as_str(), c.retention.operations_keep),
+            ("a1", 9)
+        );
+        let shown = format!("{} {c:?}", c.store);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
+    }
 }
