@@ -215,7 +215,7 @@ async fn lease_loop(
 }
 
 /// One lease round; every pool gained is scheduled.
-pub(crate) async fn sync_leases(store: &dyn Store, runtime: &crate::runtime::Handle) {
+async fn sync_leases(store: &dyn Store, runtime: &crate::runtime::Handle) {
     match store.sync_leases().await {
         Ok(sync) => {
             if !sync.acquired.is_empty() || !sync.lost.is_empty() {

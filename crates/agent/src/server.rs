@@ -402,8 +402,11 @@ async fn put_pool(
     let v = d.version;
     tracing::info!(pool = %format!("{ns}/{name}"), version = v, "pool spec written");
     if !existed {
-        // A new pool is free: claim it now rather than at the next lease round.
-        crate::agent::sync_leases(state.store.as_ref(), &state.runtime).await;
+        // A new pool is free: claim it now rather than at the next lease round (the
+        // pool is written either way; a failed claim is the next round's business).
+        if let Err(e) = state.store.claim_pool(&ns, &name).await {
+            tracing::warn!(pool = %format!("{ns}/{name}"), error = %e, "cannot claim the new pool now");
+        }
     }
     state.runtime.notify(PoolKey::new(&ns, &name));
     let pool = pool_view(&state, d).await?;

@@ -9,10 +9,12 @@
 //! lost its lease (paused, partitioned) is refused, and every cloud mutation, which is
 //! journalled by a fenced write before it is sent, is visible to the next holder.
 //!
-//! This module keeps the leases held by this process in memory, each with a local
-//! deadline (the start of the renewal that granted it + ttl − margin, on the monotonic
-//! clock), so that `holds()` answers without a query and turns false before the lease
-//! can expire in the database.
+//! A lease is valid while its holder's session is alive: the holder's heartbeat row
+//! (`agents`) is renewed every round, so renewing costs one row however many pools an
+//! agent holds. This module keeps the leases held by this process in memory with one
+//! local deadline (the start of the last round + ttl − margin, on the monotonic clock),
+//! so that `holds()` answers without a query and turns false before the heartbeat can
+//! expire in the database.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -99,11 +101,13 @@ pub struct LeaseSync {
     pub share: u64,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Held {
-    token: i64,
-    /// Until when (monotonic) this process may act on the pool.
-    until: Monotonic,
+/// The leases of this process: one local deadline for all (leases live as long as
+/// the holder's heartbeat, renewed in one round), and each pool's token.
+#[derive(Debug, Default)]
+pub(crate) struct HeldSet {
+    /// Until when (monotonic) this process may act on its pools.
+    until: Option<Monotonic>,
+    tokens: HashMap<PoolId, i64>,
 }
 
 /// The leases this process holds. `Unfenced` is a private store nobody shares (the
@@ -114,7 +118,7 @@ pub(crate) enum LeaseTable {
     Fenced {
         config: LeaseConfig,
         session: String,
-        held: Mutex<HashMap<PoolId, Held>>,
+        held: Mutex<HeldSet>,
     },
 }
 
@@ -123,7 +127,7 @@ impl LeaseTable {
         Self::Fenced {
             config,
             session: uuid::Uuid::new_v4().to_string(),
-            held: Mutex::new(HashMap::new()),
+            held: Mutex::new(HeldSet::default()),
         }
     }
 
@@ -142,19 +146,48 @@ impl LeaseTable {
                 held,
             } => {
                 let held = held.lock().unwrap_or_else(|p| p.into_inner());
-                let h = held.get(&(ns.to_owned(), pool.to_owned()))?;
-                (monotonic_now() < h.until).then(|| {
-                    Some(Fence {
-                        holder: config.holder.clone(),
-                        session: session.clone(),
-                        token: h.token,
-                    })
-                })
+                if held.until.is_none_or(|u| monotonic_now() >= u) {
+                    return None;
+                }
+                let token = *held.tokens.get(&(ns.to_owned(), pool.to_owned()))?;
+                Some(Some(Fence {
+                    holder: config.holder.clone(),
+                    session: session.clone(),
+                    token,
+                }))
             }
         }
     }
 
-    /// Replace the held set after a renewal round that started at `started`; returns
+    /// Whether this process's session is alive (its last round's deadline has not
+    /// passed).
+    pub(crate) fn alive(&self) -> bool {
+        match self {
+            Self::Unfenced => true,
+            Self::Fenced { held, .. } => held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .until
+                .is_some_and(|u| monotonic_now() < u),
+        }
+    }
+
+    /// Pools held now (with a valid local deadline).
+    pub(crate) fn count(&self) -> usize {
+        match self {
+            Self::Unfenced => 0,
+            Self::Fenced { held, .. } => {
+                let held = held.lock().unwrap_or_else(|p| p.into_inner());
+                if held.until.is_some_and(|u| monotonic_now() < u) {
+                    held.tokens.len()
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// Replace the held set after a round that started at `started`; returns
     /// (acquired, lost) relative to what was held and still valid before.
     pub(crate) fn replace(
         &self,
@@ -164,26 +197,36 @@ impl LeaseTable {
         let Self::Fenced { config, held, .. } = self else {
             return (Vec::new(), Vec::new());
         };
-        let until = started + config.ttl.saturating_sub(config.margin);
-        let now = monotonic_now();
         let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+        let valid = held.until.is_some_and(|u| monotonic_now() < u);
         let mut next = HashMap::with_capacity(now_held.len());
         let mut acquired = Vec::new();
         for (ns, pool, token) in now_held {
             let key = (ns, pool);
-            let was = held.get(&key).filter(|h| now < h.until && h.token == token);
-            if was.is_none() {
+            if !valid || held.tokens.get(&key) != Some(&token) {
                 acquired.push(key.clone());
             }
-            next.insert(key, Held { token, until });
+            next.insert(key, token);
         }
         let lost = held
+            .tokens
             .keys()
             .filter(|k| !next.contains_key(*k))
             .cloned()
             .collect();
-        *held = next;
+        held.tokens = next;
+        held.until = Some(started + config.ttl.saturating_sub(config.margin));
         (acquired, lost)
+    }
+
+    /// Add one lease claimed between rounds (it lives as long as the heartbeat).
+    pub(crate) fn add(&self, ns: &str, pool: &str, token: i64) {
+        if let Self::Fenced { held, .. } = self {
+            held.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .tokens
+                .insert((ns.to_owned(), pool.to_owned()), token);
+        }
     }
 
     /// Forget one lease locally (given up or found lost).
@@ -191,6 +234,7 @@ impl LeaseTable {
         if let Self::Fenced { held, .. } = self {
             held.lock()
                 .unwrap_or_else(|p| p.into_inner())
+                .tokens
                 .remove(&(ns.to_owned(), pool.to_owned()));
         }
     }

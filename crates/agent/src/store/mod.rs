@@ -333,6 +333,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Renew this agent's leases, give up its surplus and claim free or expired pools
     /// up to its fair share; see [`lease`].
     async fn sync_leases(&self) -> Result<LeaseSync, StoreError>;
+    /// Claim one pool that nobody holds (a pool just created through this agent's API),
+    /// if this agent is below its fair share; true when it holds the pool now.
+    async fn claim_pool(&self, ns: &str, pool: &str) -> Result<bool, StoreError>;
     /// Whether this agent holds a current lease on the pool (known locally, without a
     /// query: a lease counts as lost a safety margin before it expires).
     fn holds(&self, ns: &str, pool: &str) -> bool;

@@ -1421,64 +1421,69 @@ impl Store for SqlStore {
         })
     }
 
+    async fn claim_pool(&self, ns: &str, pool: &str) -> Result<bool, StoreError> {
+        let LeaseTable::Fenced {
+            config, session, ..
+        } = &self.leases
+        else {
+            return Ok(true);
+        };
+        let _one = self.lease_round.lock().await;
+        if !self.leases.alive() {
+            // No live session (before the first round, or it lapsed): the next round
+            // claims the pool.
+            return Ok(false);
+        }
+        let held = self.leases.count() as i64;
+        let claimed = self
+            .write_on(&self.lease_pool, "claim pool", None, async |c| {
+                let now: i64 = sqlx::query_scalar(self.backend.now_ms())
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(q("read database clock"))?;
+                let (_, share) = fair_share(c, now).await?;
+                if held >= share {
+                    return Ok(Vec::new());
+                }
+                claim(c, now, &config.holder, session, Some((ns, pool)), 1).await
+            })
+            .await?;
+        for (ns, pool, token) in &claimed {
+            self.leases.add(ns, pool, *token);
+        }
+        Ok(!claimed.is_empty())
+    }
+
     fn holds(&self, ns: &str, pool: &str) -> bool {
         self.leases.holds(ns, pool)
     }
 }
 
-/// One lease round inside a write transaction: heartbeat, renew this session's leases
-/// and take back this holder's leases of an earlier session, give up the surplus over
-/// the fair share, claim free or expired pools up to it. Returns the leases held after
-/// it (namespace, pool, token), the number of live agents and the share.
+/// One lease round inside a write transaction: heartbeat (which keeps every lease of
+/// this session alive), take back this holder's leases of an earlier session, give up
+/// the surplus over the fair share, claim free or dead pools up to it. Returns the
+/// leases held after it (namespace, pool, token), the number of live agents and the
+/// share.
 async fn sync_leases_in(
     c: &mut AnyConnection,
     backend: Backend,
     config: &LeaseConfig,
     session: &str,
 ) -> Result<(Vec<HeldLease>, u64, u64), StoreError> {
-    let now: i64 = sqlx::query_scalar(backend.now_ms())
-        .fetch_one(&mut *c)
-        .await
-        .map_err(q("read database clock"))?;
-    let expires = now + config.ttl.as_millis() as i64;
+    let now = heartbeat(c, backend, config, session).await?;
     let me = config.holder.as_str();
+    // Ours from an earlier session of the same holder (a restart): take back with a
+    // new token, fencing anything the old session left.
     sqlx::query(
-        "INSERT INTO agents(holder, session, expires_ms) VALUES ($1, $2, $3)
-         ON CONFLICT(holder) DO UPDATE SET session = excluded.session, expires_ms = excluded.expires_ms",
+        "UPDATE leases SET session = $1, token = token + 1
+         WHERE holder = $2 AND session <> $1 AND expires_ms <> 0",
     )
-    .bind(me)
     .bind(session)
-    .bind(expires)
+    .bind(me)
     .execute(&mut *c)
     .await
-    .map_err(q("agent heartbeat"))?;
-    // Ours (this session): renew. Ours from an earlier session of the same holder (a
-    // restart): take back with a new token, fencing anything the old session left.
-    for sql in [
-        "UPDATE leases SET expires_ms = $1 WHERE holder = $2 AND session = $3
-           AND expires_ms <> 0",
-        "UPDATE leases SET expires_ms = $1, session = $3, token = token + 1
-         WHERE holder = $2 AND session <> $3 AND expires_ms <> 0",
-    ] {
-        sqlx::query(sql)
-            .bind(expires)
-            .bind(me)
-            .bind(session)
-            .execute(&mut *c)
-            .await
-            .map_err(q("renew leases"))?;
-    }
-    let agents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE expires_ms > $1")
-        .bind(now)
-        .fetch_one(&mut *c)
-        .await
-        .map_err(q("count agents"))?;
-    let pools: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pools")
-        .fetch_one(&mut *c)
-        .await
-        .map_err(q("count pools"))?;
-    let agents = agents.max(1);
-    let share = (pools + agents - 1) / agents;
+    .map_err(q("take back leases"))?;
+    let (agents, share) = fair_share(c, now).await?;
     let mine = held_leases(c, me, session).await?;
     if (mine.len() as i64) > share + 1 {
         // Give up the surplus (the last ones by name) so that others can claim them.
@@ -1496,13 +1501,49 @@ async fn sync_leases_in(
             .map_err(q("release lease"))?;
         }
     } else if (mine.len() as i64) < share {
-        claim(c, now, expires, me, session, share - mine.len() as i64).await?;
+        claim(c, now, me, session, None, share - mine.len() as i64).await?;
     }
-    let held = held_leases(c, me, session)
-        .await?
-        .into_iter()
-        .collect::<Vec<_>>();
+    let held = held_leases(c, me, session).await?;
     Ok((held, agents as u64, share as u64))
+}
+
+/// Renew this agent's heartbeat; returns the database clock's now (ms).
+async fn heartbeat(
+    c: &mut AnyConnection,
+    backend: Backend,
+    config: &LeaseConfig,
+    session: &str,
+) -> Result<i64, StoreError> {
+    let now: i64 = sqlx::query_scalar(backend.now_ms())
+        .fetch_one(&mut *c)
+        .await
+        .map_err(q("read database clock"))?;
+    sqlx::query(
+        "INSERT INTO agents(holder, session, expires_ms) VALUES ($1, $2, $3)
+         ON CONFLICT(holder) DO UPDATE SET session = excluded.session, expires_ms = excluded.expires_ms",
+    )
+    .bind(&config.holder)
+    .bind(session)
+    .bind(now + config.ttl.as_millis() as i64)
+    .execute(&mut *c)
+    .await
+    .map_err(q("agent heartbeat"))?;
+    Ok(now)
+}
+
+/// Live agents and one agent's fair share of the pools.
+async fn fair_share(c: &mut AnyConnection, now: i64) -> Result<(i64, i64), StoreError> {
+    let agents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE expires_ms > $1")
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(q("count agents"))?;
+    let pools: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pools")
+        .fetch_one(&mut *c)
+        .await
+        .map_err(q("count pools"))?;
+    let agents = agents.max(1);
+    Ok((agents, (pools + agents - 1) / agents))
 }
 
 /// Leases of this session that have not been given up, by namespace and name.
@@ -1513,7 +1554,7 @@ async fn held_leases(
 ) -> Result<Vec<HeldLease>, StoreError> {
     sqlx::query(
         "SELECT namespace, pool, token FROM leases
-         WHERE holder = $1 AND session = $2 AND expires_ms > 0 ORDER BY namespace, pool",
+         WHERE holder = $1 AND session = $2 AND expires_ms <> 0 ORDER BY namespace, pool",
     )
     .bind(me)
     .bind(session)
@@ -1531,54 +1572,71 @@ async fn held_leases(
     .collect()
 }
 
-/// Claim up to `want` pools whose lease is missing or expired (in name order, so that
-/// concurrent claimers lock rows in the same order).
+/// Claim up to `want` pools (only `only`, when given) that have no lease, a released
+/// one, or one whose holder's session is no longer alive — in name order, so that
+/// concurrent claimers lock rows in the same order. A pool never leased starts at
+/// token 1; a lease changes hands with the next token, and only if its token is still
+/// the one read (another claimer may have been first). Returns the pools claimed.
 async fn claim(
     c: &mut AnyConnection,
     now: i64,
-    expires: i64,
     me: &str,
     session: &str,
+    only: Option<(&str, &str)>,
     want: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<HeldLease>, StoreError> {
+    let (ns_filter, pool_filter) = only.unwrap_or(("", ""));
     let free = sqlx::query(
         "SELECT p.namespace AS namespace, p.name AS name, l.token AS token FROM pools p
          LEFT JOIN leases l ON l.namespace = p.namespace AND l.pool = p.name
-         WHERE l.pool IS NULL OR l.expires_ms <= $1
+         LEFT JOIN agents a ON a.holder = l.holder AND a.session = l.session
+         WHERE (l.pool IS NULL OR l.expires_ms = 0 OR a.holder IS NULL OR a.expires_ms <= $1)
+           AND ($3 = '' OR (p.namespace = $3 AND p.name = $4))
          ORDER BY p.namespace, p.name LIMIT $2",
     )
     .bind(now)
     .bind(want)
+    .bind(ns_filter)
+    .bind(pool_filter)
     .fetch_all(&mut *c)
     .await
     .map_err(q("find free pools"))?;
+    let mut claimed = Vec::new();
     for r in &free {
         let ns = text(r, "namespace", "pool")?;
         let pool = text(r, "name", "pool")?;
-        // A pool never leased starts at token 1; an expired lease changes hands with
-        // the next token — unless another agent claimed it first (then nothing changes).
-        let claimed = match opt_int(r, "token", "lease")? {
-            None => sqlx::query(
-                "INSERT INTO leases(namespace, pool, holder, session, token, expires_ms)
-                 VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT(namespace, pool) DO NOTHING",
+        let (res, token) = match opt_int(r, "token", "lease")? {
+            None => (
+                sqlx::query(
+                    "INSERT INTO leases(namespace, pool, holder, session, token, expires_ms)
+                     VALUES ($1, $2, $3, $4, 1, 1) ON CONFLICT(namespace, pool) DO NOTHING",
+                )
+                .bind(&ns)
+                .bind(&pool)
+                .bind(me)
+                .bind(session)
+                .execute(&mut *c)
+                .await,
+                1,
             ),
-            Some(_) => sqlx::query(
-                "UPDATE leases SET holder = $3, session = $4, token = token + 1, expires_ms = $5
-                 WHERE namespace = $1 AND pool = $2 AND expires_ms <= $6",
+            Some(old) => (
+                sqlx::query(
+                    "UPDATE leases SET holder = $3, session = $4, token = token + 1, expires_ms = 1
+                     WHERE namespace = $1 AND pool = $2 AND token = $5",
+                )
+                .bind(&ns)
+                .bind(&pool)
+                .bind(me)
+                .bind(session)
+                .bind(old)
+                .execute(&mut *c)
+                .await,
+                old + 1,
             ),
         };
-        let claimed = claimed
-            .bind(&ns)
-            .bind(&pool)
-            .bind(me)
-            .bind(session)
-            .bind(expires);
-        let claimed = if opt_int(r, "token", "lease")?.is_some() {
-            claimed.bind(now)
-        } else {
-            claimed
-        };
-        claimed.execute(&mut *c).await.map_err(q("claim lease"))?;
+        if res.map_err(q("claim lease"))?.rows_affected() == 1 {
+            claimed.push((ns, pool, token));
+        }
     }
-    Ok(())
+    Ok(claimed)
 }
