@@ -2,7 +2,7 @@
 //! checkout.
 //!
 //! Two checks over every tracked file (docs excepted): no file names the team's reference
-//! folder next to the checkout (`../shared`, `shared/traces`), and every path a source file
+//! folder next to the checkout (its name is built below, not written here), and every path a source file
 //! builds from its crate directory (`include_bytes!`/`include_str!` with a relative path,
 //! `CARGO_MANIFEST_DIR` followed by `..` segments) resolves inside the checkout. `.ci/run`
 //! adds the end-to-end check: it runs `make test` and `make demo` from a clone in an empty

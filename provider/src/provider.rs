@@ -15,8 +15,10 @@ use tfplugin::{
 
 use crate::errors::ProviderError;
 
-/// Environment fallback of `endpoint`.
+/// Environment fallback of `endpoint` (the name the `flexus-agent` CLI reads too).
 pub const ENV_ENDPOINT: &str = "FLEXUS_ENDPOINT";
+/// Alias of [`ENV_ENDPOINT`], read when it is unset.
+pub const ENV_ENDPOINT_ALIAS: &str = "FLEXUS_AGENT_URL";
 /// Environment fallback of `token`.
 pub const ENV_TOKEN: &str = "FLEXUS_TOKEN";
 /// Environment fallback of `namespace`.
@@ -32,7 +34,8 @@ pub struct FlexusProvider;
 #[derive(Deserialize, JsonSchema)]
 pub struct ProviderConfig {
     /// URL of the flexus-agent control plane, e.g. `http://127.0.0.1:8470`. Falls back to
-    /// the `FLEXUS_ENDPOINT` environment variable, then to `http://127.0.0.1:8470`.
+    /// the `FLEXUS_ENDPOINT` environment variable (or its alias `FLEXUS_AGENT_URL`), then to
+    /// `http://127.0.0.1:8470`.
     pub endpoint: Option<String>,
     /// Bearer token of the agent (an admin token or a namespace token). Falls back to
     /// `FLEXUS_TOKEN`. Never written to logs or shown in plans.
@@ -125,6 +128,7 @@ impl Provider for FlexusProvider {
             .endpoint
             .clone()
             .or_else(|| env_nonempty(ENV_ENDPOINT))
+            .or_else(|| env_nonempty(ENV_ENDPOINT_ALIAS))
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         let token = c.token.clone().or_else(|| env_nonempty(ENV_TOKEN));
         let namespace = c.namespace.clone().or_else(|| env_nonempty(ENV_NAMESPACE));

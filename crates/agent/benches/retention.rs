@@ -132,7 +132,7 @@ async fn run(pools: usize, hours: u32, speed: f64, retention: &str) -> Vec<Sampl
              reads_per_second = 0\nwrites_per_second = 0\n\
              [auth]\nadmin_token_env = \"BENCH_ADMIN_TOKEN\"\n\
              [reconcile]\nconcurrency = 256\ndefault_interval = \"15m\"\njob_poll = \"30s\"\n\
-             max_backoff = \"2s\"\nclock_speed = {speed}\n\
+             max_backoff = \"2s\"\n\
              [retention]\n{retention}\n"
         ),
     )

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{ScaledClock, SharedClock, SystemClock};
 use crate::config::Config;
+use crate::probe::PROBE_INTERVAL;
 use crate::runtime::sources::{CloudEye, Prometheus, Redis, Sources};
 use crate::runtime::{Context, Handle, Runtime};
 use crate::server::{AppState, router};
@@ -68,6 +69,8 @@ pub struct Agent {
     pub prune_every: std::time::Duration,
     /// How often pool leases are renewed and claimed.
     pub lease_every: std::time::Duration,
+    /// Checked by the cloud probe while the agent runs.
+    pub cloud: Arc<dyn Cloud>,
 }
 
 impl Agent {
@@ -102,7 +105,7 @@ impl Agent {
         let (handle, inbox) = Handle::channel();
         let ctx = Arc::new(Context::new(
             store.clone(),
-            cloud,
+            cloud.clone(),
             clock.clone(),
             sources,
             telemetry.clone(),
@@ -116,12 +119,14 @@ impl Agent {
             runtime: handle,
             telemetry,
             ready,
+            cloud_probe: Arc::default(),
         };
         Ok(Self {
             state,
             runtime: Runtime::new(ctx, inbox),
             prune_every: config.retention.prune_every,
             lease_every: config.lease.renew_every,
+            cloud,
         })
     }
 
@@ -147,6 +152,12 @@ impl Agent {
             self.prune_every,
             shutdown.clone(),
         ));
+        let (probe, cloud, s) = (
+            self.state.cloud_probe.clone(),
+            self.cloud.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move { probe.run(cloud.as_ref(), PROBE_INTERVAL, s).await });
         let s = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -236,16 +247,37 @@ async fn sync_leases(store: &dyn Store, runtime: &crate::runtime::Handle) {
     }
 }
 
-/// The clock the config asks for.
-pub fn clock_for(config: &Config) -> SharedClock {
-    if (config.reconcile.clock_speed - 1.0).abs() < f64::EPSILON {
-        Arc::new(SystemClock)
-    } else {
-        use crate::clock::Clock as _;
-        Arc::new(ScaledClock::new(
-            SystemClock.now_ms(),
-            config.reconcile.clock_speed,
-        ))
+/// The clock the config asks for. With `reconcile.clock_speed` unset and a
+/// `cloud.endpoint` that is a flexus-emulator, the agent follows the emulator's clock (its
+/// time and its speed), so instance ages, boot times and metric windows agree with the
+/// cloud's; a set `clock_speed` that differs from the emulator's is logged as an error.
+pub async fn clock_for(config: &Config) -> SharedClock {
+    use crate::clock::Clock as _;
+    let emulator = match &config.cloud.endpoint {
+        Some(e) => crate::clock::emulator_clock(e).await,
+        None => None,
+    };
+    match (config.reconcile.clock_speed, emulator) {
+        (None, Some((now_ms, speed))) => {
+            tracing::info!(speed, "following the emulator's clock");
+            Arc::new(ScaledClock::new(now_ms, speed))
+        }
+        (Some(speed), Some((now_ms, emu_speed))) if (speed - emu_speed).abs() <= 1e-9 => {
+            Arc::new(ScaledClock::new(now_ms, speed))
+        }
+        (Some(speed), Some((_, emu_speed))) => {
+            tracing::error!(
+                clock_speed = speed,
+                emulator_speed = emu_speed,
+                "reconcile.clock_speed differs from the emulator's time scale: instance ages and \
+                 metric windows will not make sense (remove reconcile.clock_speed to follow the emulator)"
+            );
+            Arc::new(ScaledClock::new(SystemClock.now_ms(), speed))
+        }
+        (Some(speed), None) if (speed - 1.0).abs() > f64::EPSILON => {
+            Arc::new(ScaledClock::new(SystemClock.now_ms(), speed))
+        }
+        _ => Arc::new(SystemClock),
     }
 }
 
@@ -258,7 +290,7 @@ pub async fn run(
     let store: Arc<dyn Store> =
         Arc::new(SqlStore::connect(&config.store, config.store_options()).await?);
     let cloud = cloud_client(&config)?;
-    let clock = clock_for(&config);
+    let clock = clock_for(&config).await;
     let now = crate::clock::rfc3339(clock.now_ms());
     for ns in config.auth.namespaces.keys() {
         store.ensure_namespace(ns, &now).await?;

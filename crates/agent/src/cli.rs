@@ -100,6 +100,34 @@ pub fn pools_table(pools: &[Pool]) -> String {
     )
 }
 
+/// `policies list`.
+pub fn policies_table(policies: &[flexus_api::Policy]) -> String {
+    let rows: Vec<Vec<String>> = policies
+        .iter()
+        .map(|p| {
+            vec![
+                p.id.clone(),
+                p.spec.pool.clone(),
+                p.spec.policy.strategy.as_str().to_owned(),
+                format!("{}..{}", p.spec.policy.bounds.min, p.spec.policy.bounds.max),
+                match (p.spec.enabled, p.spec.dry_run) {
+                    (false, _) => "disabled".into(),
+                    (true, true) => "dry-run".into(),
+                    (true, false) => "enabled".into(),
+                },
+                p.version.to_string(),
+                p.updated_at.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "POLICY", "POOL", "STRATEGY", "BOUNDS", "MODE", "VERSION", "UPDATED",
+        ],
+        &rows,
+    )
+}
+
 /// `pools status`.
 pub fn status_text(id: &str, s: &PoolStatus) -> String {
     let mut out = format!(

@@ -104,6 +104,28 @@ pub fn monotonic_now() -> Monotonic {
     tokio::time::Instant::now()
 }
 
+/// The clock of a flexus-emulator at `endpoint`: its time now and how many emulated
+/// seconds pass per real second (`GET /_emulator/clock`). `None` when the endpoint does not
+/// answer that path with a clock — a real Huawei Cloud endpoint, or nothing at all.
+pub async fn emulator_clock(endpoint: &str) -> Option<(Millis, f64)> {
+    #[derive(serde::Deserialize)]
+    struct EmulatorClock {
+        now_ms: Millis,
+        time_scale: f64,
+    }
+    let url = format!("{}/_emulator/clock", endpoint.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .ok()?;
+    let resp = client.get(url).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let c: EmulatorClock = resp.json().await.ok()?;
+    (c.time_scale.is_finite() && c.time_scale > 0.0).then_some((c.now_ms, c.time_scale))
+}
+
 /// RFC 3339 text of a clock reading.
 pub fn rfc3339(ms: Millis) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);

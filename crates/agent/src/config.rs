@@ -198,7 +198,8 @@ struct RawReconcile {
     job_poll: Option<String>,
     /// Decisions kept per pool.
     decision_log_keep: Option<u32>,
-    /// Clock speed factor (1 = real time); for running against an accelerated emulator.
+    /// Clock speed factor (1 = real time). Unset: real time, or the emulator's clock when
+    /// `cloud.endpoint` is a flexus-emulator.
     clock_speed: Option<f64>,
 }
 
@@ -227,7 +228,8 @@ pub struct ReconcileConfig {
     pub max_backoff: Duration,
     pub job_poll: Duration,
     pub decision_log_keep: u32,
-    pub clock_speed: f64,
+    /// `None`: real time, or follow the emulator's clock (see `agent::clock_for`).
+    pub clock_speed: Option<f64>,
 }
 
 impl Default for ReconcileConfig {
@@ -238,7 +240,7 @@ impl Default for ReconcileConfig {
             max_backoff: Duration::from_secs(300),
             job_poll: Duration::from_secs(2),
             decision_log_keep: 500,
-            clock_speed: 1.0,
+            clock_speed: None,
         }
     }
 }
@@ -412,12 +414,14 @@ impl Config {
                    problems: &mut Vec<String>| {
             match v {
                 None => default,
-                Some(s) => match humantime::parse_duration(s) {
+                Some(s) => match flexus_policy::time::parse_duration(s) {
                     Ok(d) if d > Duration::ZERO => d,
-                    _ => {
-                        problems.push(format!(
-                            "{field}: {s:?} is not a positive duration like \"15s\""
-                        ));
+                    Ok(_) => {
+                        problems.push(format!("{field}: {s:?} must be longer than zero"));
+                        default
+                    }
+                    Err(e) => {
+                        problems.push(format!("{field}: {e}"));
                         default
                     }
                 },
@@ -446,7 +450,7 @@ impl Config {
                 &mut problems,
             ),
             decision_log_keep: rc.decision_log_keep.unwrap_or(defaults.decision_log_keep),
-            clock_speed: rc.clock_speed.unwrap_or(1.0),
+            clock_speed: rc.clock_speed,
         };
         if reconcile.concurrency == 0 || reconcile.concurrency > 4096 {
             problems.push("reconcile.concurrency: must be between 1 and 4096".into());
@@ -454,7 +458,10 @@ impl Config {
         if reconcile.decision_log_keep == 0 {
             problems.push("reconcile.decision_log_keep: must be at least 1".into());
         }
-        if !(reconcile.clock_speed > 0.0 && reconcile.clock_speed <= 10_000.0) {
+        if reconcile
+            .clock_speed
+            .is_some_and(|s| !(s > 0.0 && s <= 10_000.0))
+        {
             problems.push("reconcile.clock_speed: must be in (0, 10000]".into());
         }
         let rdef = Retention::default();

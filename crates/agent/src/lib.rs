@@ -16,6 +16,7 @@
 //! - [`runtime`]: scheduler + runner; [`runtime::reconcile`] the pass (observe → decide →
 //!   act → record); [`runtime::sources`] Cloud Eye / Prometheus / Redis readers.
 //! - [`telemetry`]: the agent's Prometheus metrics.
+//! - [`probe`]: whether the cloud answers and accepts the credentials (`/readyz`, `check-config`).
 //! - [`agent`]: wiring — `run(config, listener, shutdown)`.
 //! - [`cli`]: table rendering for the CLI subcommands.
 
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod openapi;
+pub mod probe;
 pub mod runtime;
 pub mod server;
 pub mod store;

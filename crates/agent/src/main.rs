@@ -16,14 +16,11 @@ use tokio_util::sync::CancellationToken;
     about = "Flexus autoscaler agent: control plane and reconcile loop"
 )]
 struct Cli {
-    /// Agent URL for the client subcommands.
-    #[arg(
-        long,
-        global = true,
-        env = "FLEXUS_AGENT_URL",
-        default_value = "http://127.0.0.1:8470"
-    )]
-    agent_url: String,
+    /// Agent URL for the client subcommands [env: FLEXUS_ENDPOINT, or its alias
+    /// FLEXUS_AGENT_URL; default http://127.0.0.1:8470]. The Terraform provider reads the
+    /// same variables.
+    #[arg(long = "endpoint", visible_alias = "agent-url", global = true)]
+    endpoint: Option<String>,
     /// Bearer token for the client subcommands (admin or namespace token).
     #[arg(long, global = true, env = "FLEXUS_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -35,17 +32,26 @@ struct Cli {
 enum Command {
     /// Run the agent (API server + reconcile loop).
     Run {
-        /// Path of agent.toml.
+        /// Path of agent.toml (see docs/reference/agent-config.md).
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Check an agent config without starting anything.
+    /// Check an agent config: the file, the secrets it names, and that the cloud endpoint
+    /// answers and accepts the credentials. Starts nothing.
     CheckConfig {
+        /// Path of agent.toml (see docs/reference/agent-config.md).
         #[arg(long, short)]
         config: PathBuf,
+        /// Check the file and the secrets only; do not call the cloud.
+        #[arg(long)]
+        offline: bool,
     },
-    /// Validate a policy file (HCL or JSON).
-    Validate { file: PathBuf },
+    /// Validate policy files (HCL or JSON); reports every file, fails if any is invalid.
+    Validate {
+        /// Policy files (`.hcl` or `.json`), e.g. `examples/policies/*.hcl`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Pools of a running agent.
     Pools {
         #[command(subcommand)]
@@ -55,6 +61,7 @@ enum Command {
     Decisions {
         /// `<namespace>/<pool>`.
         pool: String,
+        /// How many decisions to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
@@ -62,6 +69,11 @@ enum Command {
     Metrics {
         #[command(subcommand)]
         command: MetricsCommand,
+    },
+    /// Policies of a running agent: list, show, apply a policy file, delete.
+    Policies {
+        #[command(subcommand)]
+        command: PoliciesCommand,
     },
     /// Ask the agent to reconcile a pool now.
     Reconcile {
@@ -77,6 +89,7 @@ enum Command {
 enum PoolsCommand {
     /// List pools (of one namespace, or every namespace the token sees).
     List {
+        /// Only this namespace.
         #[arg(long, short)]
         namespace: Option<String>,
     },
@@ -84,6 +97,39 @@ enum PoolsCommand {
     Status {
         /// `<namespace>/<pool>`.
         pool: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PoliciesCommand {
+    /// List the policies of a namespace.
+    List {
+        /// The namespace.
+        namespace: String,
+    },
+    /// Show one policy (JSON, with its version).
+    Show {
+        /// `<namespace>/<policy>`.
+        policy: String,
+    },
+    /// Validate a policy file and store it as `<namespace>/<policy>` for `--pool`
+    /// (creates it, or replaces the stored version).
+    Apply {
+        /// `<namespace>/<policy>`.
+        policy: String,
+        /// Policy file (`.hcl` or `.json`).
+        file: PathBuf,
+        /// The pool (in the same namespace) the policy scales.
+        #[arg(long)]
+        pool: String,
+        /// Decide and record, never act.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete a policy (its pool goes back to its fixed size: `initial_size`, else `min_size`).
+    Delete {
+        /// `<namespace>/<policy>`.
+        policy: String,
     },
 }
 
@@ -104,6 +150,33 @@ fn split(pool: &str) -> anyhow::Result<(&str, &str)> {
     pool.split_once('/')
         .filter(|(a, b)| !a.is_empty() && !b.is_empty())
         .with_context(|| format!("pool {pool:?} must be written <namespace>/<pool>"))
+}
+
+/// `check-config`: the cloud endpoint answers and accepts the credentials, and an
+/// emulator's clock agrees with `reconcile.clock_speed`.
+async fn check_cloud(c: &Config) -> anyhow::Result<()> {
+    let endpoint = c
+        .cloud
+        .endpoint
+        .as_deref()
+        .unwrap_or("the public endpoints of cloud.region");
+    let cloud = agent::cloud_client(c).context("cloud")?;
+    flexus_agent::probe::check(cloud.as_ref())
+        .await
+        .map_err(|reason| anyhow::anyhow!("cloud: {reason}"))?;
+    println!("cloud: ok ({endpoint} answers and accepts the credentials)");
+    if let Some(e) = &c.cloud.endpoint
+        && let Some((_, speed)) = flexus_agent::clock::emulator_clock(e).await
+    {
+        match c.reconcile.clock_speed {
+            Some(s) if (s - speed).abs() > 1e-9 => bail!(
+                "reconcile.clock_speed: {s} differs from the emulator's time scale {speed} \
+                 (remove the key to follow the emulator's clock)"
+            ),
+            _ => println!("clock: following the emulator's clock (x{speed})"),
+        }
+    }
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {
@@ -132,8 +205,63 @@ async fn shutdown_signal(token: CancellationToken) {
     token.cancel();
 }
 
+/// The agent URL: `--endpoint`, else `FLEXUS_ENDPOINT`, else `FLEXUS_AGENT_URL`.
+fn endpoint(flag: Option<&str>) -> String {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    flag.map(str::to_owned)
+        .or_else(|| env("FLEXUS_ENDPOINT"))
+        .or_else(|| env("FLEXUS_AGENT_URL"))
+        .unwrap_or_else(|| "http://127.0.0.1:8470".into())
+}
+
+async fn policies(c: flexus_api::Client, command: PoliciesCommand) -> anyhow::Result<()> {
+    match command {
+        PoliciesCommand::List { namespace } => {
+            print!(
+                "{}",
+                cli::policies_table(&c.list_policies(&namespace).await?)
+            );
+        }
+        PoliciesCommand::Show { policy } => {
+            let (ns, name) = split(&policy)?;
+            let p = c.get_policy(ns, name).await?;
+            println!("{}", serde_json::to_string_pretty(&p.value)?);
+        }
+        PoliciesCommand::Apply {
+            policy,
+            file,
+            pool,
+            dry_run,
+        } => {
+            let (ns, name) = split(&policy)?;
+            let model = cli::validate_policy_file(&file).map_err(anyhow::Error::msg)?;
+            let spec = flexus_api::PolicySpec {
+                pool,
+                enabled: true,
+                dry_run,
+                policy: model,
+            };
+            let p = c
+                .put_policy(ns, name, &spec, flexus_api::Precondition::None)
+                .await?;
+            println!(
+                "{}: stored version {} (pool {})",
+                p.value.id, p.value.version, p.value.spec.pool
+            );
+        }
+        PoliciesCommand::Delete { policy } => {
+            let (ns, name) = split(&policy)?;
+            c.delete_policy(ns, name, flexus_api::Precondition::None)
+                .await?;
+            println!("{policy}: deleted");
+        }
+    }
+    Ok(())
+}
+
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
-    let client = || flexus_api::Client::new(&cli.agent_url, cli.token.clone());
+    let url = endpoint(cli.endpoint.as_deref());
+    let client = || flexus_api::Client::new(&url, cli.token.clone());
     match cli.command {
         Command::Simulate(cmd) => {
             let out = tokio::task::spawn_blocking(move || cmd.run()).await??;
@@ -155,7 +283,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             agent::run(config, listener, token).await?;
             tracing::info!("flexus-agent stopped");
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config, offline } => {
             let c = Config::load(&config)?;
             println!(
                 "{}: ok (listen {}, store {})",
@@ -163,17 +291,31 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 c.listen,
                 c.store
             );
+            if !offline {
+                check_cloud(&c).await?;
+            }
         }
-        Command::Validate { file } => match cli::validate_policy_file(&file) {
-            Ok(p) => println!(
-                "{}: ok ({} strategy, bounds {}..{})",
-                file.display(),
-                p.strategy.as_str(),
-                p.bounds.min,
-                p.bounds.max
-            ),
-            Err(e) => bail!("{}", e),
-        },
+        Command::Validate { files } => {
+            let mut failed = 0;
+            for file in &files {
+                match cli::validate_policy_file(file) {
+                    Ok(p) => println!(
+                        "{}: ok ({} strategy, bounds {}..{})",
+                        file.display(),
+                        p.strategy.as_str(),
+                        p.bounds.min,
+                        p.bounds.max
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} policy file(s) invalid", files.len());
+            }
+        }
         Command::Pools {
             command: PoolsCommand::List { namespace },
         } => {
@@ -217,6 +359,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let r = client()?.push_metrics(ns, name, &points).await?;
             println!("{}: {} datapoint(s) accepted", r.pool, r.accepted);
         }
+        Command::Policies { command } => policies(client()?, command).await?,
         Command::Reconcile { pool } => {
             let (ns, name) = split(&pool)?;
             let r = client()?.reconcile(ns, name).await?;

@@ -40,6 +40,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Set once the store is open and the runtime finished its start-up recovery.
     pub ready: Arc<AtomicBool>,
+    /// Whether the cloud answers and accepts the credentials (reported by `/readyz`).
+    pub cloud_probe: Arc<crate::probe::CloudProbe>,
 }
 
 /// The API error: status + body.
@@ -780,36 +782,34 @@ async fn healthz() -> axum::Json<Health> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
-    let unavailable = |status: &str, problem: String| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(Health {
-                status: status.into(),
-                problems: vec![problem],
-            }),
-        )
-    };
-    if !state.ready.load(Ordering::SeqCst) {
-        return unavailable(
-            "starting",
-            "start-up recovery (adopt, finish operations) has not finished".into(),
-        );
+    let started = state.ready.load(Ordering::SeqCst);
+    let mut problems = Vec::new();
+    if !started {
+        problems.push("start-up recovery (adopt, finish operations) has not finished".into());
     }
+    problems.extend(state.cloud_probe.problem());
     // A store that failed to commit is probed again here, so readiness comes back by
     // itself once the store can commit (e.g. disk space was freed).
+    let mut store_down = false;
     if let StoreHealth::Failing { .. } = state.store.health()
         && let Err(e) = state.store.probe(&now(&state)).await
     {
-        return unavailable(
-            "store_unavailable",
-            format!("the store cannot commit writes, so the agent does not act on the cloud: {e}"),
-        );
+        store_down = true;
+        problems.push(format!(
+            "the store cannot commit writes, so the agent does not act on the cloud: {e}"
+        ));
     }
+    let (code, status) = match (started, store_down, problems.is_empty()) {
+        (false, _, _) => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        (true, true, _) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        (true, false, true) => (StatusCode::OK, "ready"),
+        (true, false, false) => (StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+    };
     (
-        StatusCode::OK,
+        code,
         axum::Json(Health {
-            status: "ready".into(),
-            problems: Vec::new(),
+            status: status.into(),
+            problems,
         }),
     )
 }

@@ -42,6 +42,7 @@ async fn api() -> Api {
         runtime,
         telemetry: Arc::new(Telemetry::new()),
         ready: Arc::new(AtomicBool::new(true)),
+        cloud_probe: Arc::default(),
     };
     Api {
         state,

@@ -1,7 +1,7 @@
 //! Several agents on one PostgreSQL: three `flexus-agent` processes share 300 pools
 //! through leases while one of them is SIGKILLed (and restarted) every 30 emulated
-//! seconds for 10 emulated minutes (the emulator and the agents run 4× faster than
-//! real time, so that is 7.5 s and 150 s of real time), and pool sizes keep changing
+//! seconds for 10 emulated minutes (the emulator runs 4× faster than real time and the
+//! agents follow its clock, so that is 7.5 s and 150 s of real time), and pool sizes keep changing
 //! through the API of the agents that are up.
 //!
 //! Afterwards: every acknowledged write is in the store, every pool has exactly its
@@ -61,7 +61,6 @@ admin_token_env = "FLEXUS_TEST_ADMIN_TOKEN"
 default_interval = "{INTERVAL_S}s"
 job_poll = "2s"
 max_backoff = "4s"
-clock_speed = {SPEED}
 
 [lease]
 holder = "agent-{i}"

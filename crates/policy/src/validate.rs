@@ -17,20 +17,114 @@ use crate::model::{
 /// Largest rate-policy period (HPA allows up to 1800 s).
 const MAX_RATE_PERIOD: Duration = Duration::from_secs(1800);
 
+/// The five cron fields: name, lowest and highest value, and the names they accept.
+const CRON_FIELDS: [(&str, u32, u32, &[&str]); 5] = [
+    ("minute", 0, 59, &[]),
+    ("hour", 0, 23, &[]),
+    ("day-of-month", 1, 31, &[]),
+    (
+        "month",
+        1,
+        12,
+        &[
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ],
+    ),
+    (
+        "day-of-week",
+        0,
+        7,
+        &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+    ),
+];
+
+/// Checks one cron field in our own words: lists (`,`), ranges (`a-b`), steps (`/n`),
+/// `*`, numbers within the field's range and the month/day names. Croner's extensions
+/// (`L`, `W`, `#`, `?`) are left to croner.
+fn check_cron_field(
+    text: &str,
+    (name, lo, hi, names): (&str, u32, u32, &[&str]),
+) -> Result<(), String> {
+    let value = |v: &str| -> Result<Option<u32>, String> {
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
+            return Ok(Some(i as u32 + lo));
+        }
+        if v.chars()
+            .any(|c| matches!(c, 'L' | 'W' | '#' | '?' | 'l' | 'w'))
+        {
+            return Ok(None);
+        }
+        let n: u32 = v.parse().map_err(|_| {
+            let hint = if names.is_empty() {
+                String::new()
+            } else {
+                format!(" or a name ({})", names.join(", "))
+            };
+            format!("{name} {v:?} is not a number{hint}")
+        })?;
+        if n < lo || n > hi {
+            return Err(format!("{name} {n} is out of range {lo}–{hi}"));
+        }
+        Ok(Some(n))
+    };
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (part, None),
+        };
+        if let Some(s) = step {
+            match s.parse::<u32>() {
+                Ok(n) if n >= 1 && n <= hi.max(1) => {}
+                _ => {
+                    return Err(format!(
+                        "{name} step {s:?} must be a whole number from 1 to {hi}"
+                    ));
+                }
+            }
+        }
+        if range == "*" || range.is_empty() && step.is_none() {
+            continue;
+        }
+        match range.split_once('-') {
+            Some((a, b)) => {
+                if let (Some(a), Some(b)) = (value(a)?, value(b)?)
+                    && a > b
+                {
+                    return Err(format!("{name} range {a}-{b} runs backwards"));
+                }
+            }
+            None => {
+                value(range)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses a five-field cron expression (minute hour day-of-month month day-of-week, UTC).
+/// Errors say which field is wrong and why (`hour 25 is out of range 0–23`).
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
-    let fields = expr.split_whitespace().count();
-    if fields != 5 {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields.len() != 5 {
         return Err(format!(
-            "invalid cron expression {expr:?}: expected 5 fields (minute hour day-of-month month day-of-week), found {fields}"
+            "invalid cron expression {expr:?}: expected 5 fields (minute hour day-of-month month day-of-week), found {}",
+            fields.len()
         ));
+    }
+    for (text, field) in fields.iter().zip(CRON_FIELDS) {
+        check_cron_field(text, field)
+            .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))?;
     }
     CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
         .build()
         .parse(expr)
-        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+        .map_err(|_| {
+            format!(
+                "invalid cron expression {expr:?}: not understood (fields: minute hour day-of-month month day-of-week; e.g. \"0 8 * * MON-FRI\")"
+            )
+        })
 }
 
 struct V {

@@ -23,7 +23,7 @@ fn broken_hcl_reports_every_problem_at_its_line_and_column() {
         "broken.hcl:3:1: evaluation_interval: invalid duration \"soon\"",
         "broken.hcl:6:3: bounds.min (10) must be at most bounds.max (4)",
         "broken.hcl:12:3: metric \"cpu\".target (a cpu percentage) must be greater than 0 and at most 100, got 160",
-        "broken.hcl:16:3: unknown field `wieght` in metric \"cpu\"; allowed: duration, fallback_capacity, kind,",
+        "broken.hcl:16:3: unknown field `wieght` in metric \"cpu\". Did you mean `weight`? Allowed: duration, fallback_capacity, kind,",
         "broken.hcl:21:3: metric \"queue\".missing_data must be one of \"block_scale_in\", \"hold\", \"ignore\", \"fallback\", got \"skip\"",
         "broken.hcl:28:3: scale_in.cooldown: invalid duration \"5 minutes\"",
         "broken.hcl:31:5: scale_in.policies[0].value (percent) must be between 1 and 100, got 150",
@@ -45,7 +45,7 @@ fn broken_json_reports_every_problem_with_a_json_pointer() {
     let got = lines(&err);
     assert_eq!(got.len(), 3, "{got:#?}");
     assert!(
-        got[0].starts_with("/metrics/0/colour: unknown field `colour` in metrics[0]; allowed: "),
+        got[0].starts_with("/metrics/0/colour: unknown field `colour` in metrics[0]. Allowed: "),
         "{}",
         got[0]
     );
@@ -100,7 +100,7 @@ fn unknown_top_level_fields_and_blocks_are_errors() {
     );
     assert!(
         got[1].starts_with(
-            "p.hcl:6:1: unknown field `colour` in the policy; allowed: bounds, dry_run,"
+            "p.hcl:6:1: unknown field `colour` in the policy. Allowed: bounds, dry_run,"
         ),
         "{}",
         got[1]
@@ -320,4 +320,61 @@ fn counts_must_be_whole_non_negative_numbers() {
         got.contains(&"/bounds/max: bounds.max must be at least 0, got -1".to_owned()),
         "{got:#?}"
     );
+}
+
+#[test]
+fn a_misspelt_field_gets_the_closest_name_in_hcl_and_json_alike() {
+    let hcl = "strategy = \"target_tracking\"\nbounds {\n  min = 1\n  max = 3\n}\nscale_in {\n  stabilization_window = \"5m\"\n}\nmetric \"cpu\" {\n  kind = \"cpu\"\n  target = 60\n}\n";
+    let got = lines(&parse_hcl(hcl, "p.hcl").expect_err("typo"));
+    assert!(
+        got.iter().any(|l| l.contains(
+            "unknown field `stabilization_window` in scale_in. Did you mean `stabilisation_window`?"
+        )),
+        "{got:#?}"
+    );
+    let json = r#"{"strategy": "target_tracking", "bounds": {"min": 1, "max": 3},
+        "scale_in": {"stabilization_window": "5m"},
+        "metrics": [{"name": "cpu", "kind": "cpu", "target": 60}]}"#;
+    let got = lines(&parse_json(json).expect_err("typo"));
+    assert!(
+        got.iter().any(|l| l.contains(
+            "unknown field `stabilization_window` in scale_in. Did you mean `stabilisation_window`?"
+        )),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn cron_errors_name_the_field_and_its_range_in_our_words() {
+    use flexus_policy::parse_cron;
+    let cases = [
+        ("0 25 * * *", "hour 25 is out of range 0–23"),
+        ("60 8 * * *", "minute 60 is out of range 0–59"),
+        ("0 8 0 * *", "day-of-month 0 is out of range 1–31"),
+        ("0 8 * 13 *", "month 13 is out of range 1–12"),
+        ("0 8 * * 9", "day-of-week 9 is out of range 0–7"),
+        ("0 8 * * FRI-MON", "day-of-week range 5-1 runs backwards"),
+        (
+            "0 8 * FOO *",
+            "month \"FOO\" is not a number or a name (JAN,",
+        ),
+        (
+            "*/0 8 * * *",
+            "minute step \"0\" must be a whole number from 1 to 59",
+        ),
+    ];
+    for (expr, want) in cases {
+        let e = parse_cron(expr).expect_err(expr);
+        assert!(e.contains(want), "{expr}: {e}");
+        assert!(!e.contains("Component error"), "{expr}: {e}");
+    }
+    for ok in [
+        "0 8 * * MON-FRI",
+        "*/15 * * * *",
+        "0 0 1,15 * *",
+        "30 6 * JAN-MAR 1-5",
+        "0 9 * * 7",
+    ] {
+        parse_cron(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
 }

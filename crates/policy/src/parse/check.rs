@@ -27,6 +27,17 @@ struct Checker<'a> {
     defs: Option<&'a Map<String, Value>>,
 }
 
+/// The allowed name closest to a misspelt one, if it is close enough to be the intended
+/// one (`stabilization_window` → `stabilisation_window`).
+pub(crate) fn closest<'n>(name: &str, allowed: &[&'n str]) -> Option<&'n str> {
+    allowed
+        .iter()
+        .map(|a| (strsim::damerau_levenshtein(name, a), *a))
+        .filter(|(d, a)| *d <= (a.len().max(name.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a)
+}
+
 fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -217,10 +228,13 @@ impl<'a> Checker<'a> {
                     let allowed: Vec<&str> = props
                         .map(|p| p.keys().map(String::as_str).collect())
                         .unwrap_or_default();
+                    let hint = closest(k, &allowed)
+                        .map(|c| format!(" Did you mean `{c}`?"))
+                        .unwrap_or_default();
                     out.push(
                         path.field(k),
                         format!(
-                            "unknown field `{k}` in {}; allowed: {}",
+                            "unknown field `{k}` in {}.{hint} Allowed: {}",
                             where_(path),
                             allowed.join(", ")
                         ),
