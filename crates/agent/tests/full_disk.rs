@@ -109,6 +109,7 @@ async fn a_full_disk_turns_readiness_red_stops_cloud_changes_and_loses_no_acknow
         &emu.url,
         free_port(),
         &store.display().to_string(),
+        FAST_RECONCILE,
         "",
     );
     let log = dir.path().join("agent.log");

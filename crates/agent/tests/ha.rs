@@ -38,40 +38,16 @@ fn pool_name(i: usize) -> String {
 }
 
 fn write_ha_config(dir: &Path, emu_url: &str, port: u16, store: &str, i: usize) -> PathBuf {
-    let path = dir.join("agent.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-listen = "127.0.0.1:{port}"
-store = "{store}"
-log_format = "json"
-
-[cloud]
-endpoint = "{emu_url}"
-region = "{REGION}"
-project_id = "{PROJECT}"
-reads_per_second = 0
-writes_per_second = 0
-
-[auth]
-admin_token_env = "FLEXUS_TEST_ADMIN_TOKEN"
-
-[reconcile]
-default_interval = "{INTERVAL_S}s"
-job_poll = "2s"
-max_backoff = "4s"
-
-[lease]
-holder = "agent-{i}"
-ttl = "3s"
-renew_every = "750ms"
-margin = "1s"
-"#
+    write_config_with(
+        dir,
+        emu_url,
+        port,
+        store,
+        &format!("default_interval = \"{INTERVAL_S}s\"\njob_poll = \"2s\"\nmax_backoff = \"4s\""),
+        &format!(
+            "[lease]\nholder = \"agent-{i}\"\nttl = \"3s\"\nrenew_every = \"750ms\"\nmargin = \"1s\""
         ),
     )
-    .unwrap();
-    path
 }
 
 struct Agent {

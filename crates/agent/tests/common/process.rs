@@ -20,14 +20,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The crash tests' `[reconcile]` settings: fast passes and short backoff.
+pub const FAST_RECONCILE: &str = r#"default_interval = "1s"
+job_poll = "300ms"
+max_backoff = "2s""#;
+
 /// Write `dir/agent.toml` for an agent on `port` against the emulator at `emu_url`,
-/// with its store at `store` (a path, relative to `dir`, or a URL) and `extra` TOML
-/// appended (further sections).
+/// with its store at `store` (a path, relative to `dir`, or a URL), `reconcile` as the
+/// `[reconcile]` settings and `extra` TOML appended (further sections).
 pub fn write_config_with(
     dir: &Path,
     emu_url: &str,
     port: u16,
     store: &str,
+    reconcile: &str,
     extra: &str,
 ) -> PathBuf {
     let path = dir.join("agent.toml");
@@ -50,9 +56,7 @@ writes_per_second = 0
 admin_token_env = "FLEXUS_TEST_ADMIN_TOKEN"
 
 [reconcile]
-default_interval = "1s"
-job_poll = "300ms"
-max_backoff = "2s"
+{reconcile}
 {extra}
 "#
         ),
@@ -63,7 +67,7 @@ max_backoff = "2s"
 
 /// The crash tests' config: store `agent.db` next to it.
 pub fn write_config(dir: &Path, emu_url: &str, port: u16) -> PathBuf {
-    write_config_with(dir, emu_url, port, "agent.db", "")
+    write_config_with(dir, emu_url, port, "agent.db", FAST_RECONCILE, "")
 }
 
 pub fn start_agent(config: &Path, log: &Path) -> AgentProc {
