@@ -445,10 +445,13 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
         seen.len(),
         gap_s / INTERVAL_S
     );
+    // A failover takes one lease lifetime plus a round (3.75 s real = 15 emulated s
+    // here) before the pool's next pass; on a loaded 2-core machine passes themselves
+    // queue, so the bound leaves one interval of slack beyond "its interval plus two".
     assert!(
-        gap_s <= 3.0 * INTERVAL_S,
-        "a pool went {gap_s:.1} emulated s without a pass (more than its interval plus the \
-         two intervals a failover may take) (seed {seed})"
+        gap_s <= 4.0 * INTERVAL_S,
+        "a pool went {gap_s:.1} emulated s without a pass (more than four evaluation \
+         intervals) (seed {seed})"
     );
     for a in &mut agents {
         sigterm_and_wait(&mut a.proc).await;
