@@ -10,7 +10,9 @@
 //! ```text
 //! cargo bench -p flexus-agent --bench retention -- [POOLS] [HOURS] [SPEED] [MAX_AGE]
 //! ```
-//! (defaults: 1000 pools, 24 h, 480x, max age 6h for operations and policy versions).
+//! (defaults: 1000 pools, 24 h, 480x, max age 6h for operations and policy versions;
+//! the run with retention also keeps 20 decisions per pool, the one without the
+//! default 500).
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -59,12 +61,14 @@ struct Sample {
     operations: i64,
     failed: i64,
     versions: i64,
+    decisions: i64,
 }
 
 async fn sample(db: &std::path::Path, hour: u32) -> Sample {
     use sqlx::Connection as _;
     let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let bytes = size(db.to_path_buf()) + size(db.with_extension("db-wal"));
+    sqlx::any::install_default_drivers();
     let url = format!("sqlite://{}?mode=ro", db.display());
     let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
     let count = async |c: &mut sqlx::AnyConnection, sql: &'static str| -> i64 {
@@ -80,11 +84,18 @@ async fn sample(db: &std::path::Path, hour: u32) -> Sample {
         )
         .await,
         versions: count(&mut c, "SELECT COUNT(*) FROM policy_versions").await,
+        decisions: count(&mut c, "SELECT COUNT(*) FROM decisions").await,
     }
 }
 
 /// One run: returns a sample per emulated hour.
-async fn run(pools: usize, hours: u32, speed: f64, retention: &str) -> Vec<Sample> {
+async fn run(
+    pools: usize,
+    hours: u32,
+    speed: f64,
+    retention: &str,
+    decisions_keep: u32,
+) -> Vec<Sample> {
     let emu = Emulator::new(EmulatorConfig {
         keys: vec![AcceptedKey {
             access_key: AK.into(),
@@ -132,7 +143,7 @@ async fn run(pools: usize, hours: u32, speed: f64, retention: &str) -> Vec<Sampl
              reads_per_second = 0\nwrites_per_second = 0\n\
              [auth]\nadmin_token_env = \"BENCH_ADMIN_TOKEN\"\n\
              [reconcile]\nconcurrency = 256\ndefault_interval = \"15m\"\njob_poll = \"30s\"\n\
-             max_backoff = \"2s\"\n\
+             max_backoff = \"2s\"\ndecision_log_keep = {decisions_keep}\n\
              [retention]\n{retention}\n"
         ),
     )
@@ -208,12 +219,13 @@ async fn run(pools: usize, hours: u32, speed: f64, retention: &str) -> Vec<Sampl
         tokio::time::sleep_until(due.into()).await;
         let s = sample(&dir.path().join("agent.db"), h).await;
         eprintln!(
-            "  hour {:>2}: {:>7.2} MiB, {} operations ({} failed), {} policy versions",
+            "  hour {:>2}: {:>7.2} MiB, {} operations ({} failed), {} policy versions, {} decisions",
             s.hour,
             s.bytes as f64 / 1048576.0,
             s.operations,
             s.failed,
-            s.versions
+            s.versions,
+            s.decisions
         );
         out.push(s);
         put_all(if h % 2 == 1 { 2 } else { 1 }).await;
@@ -245,10 +257,10 @@ async fn main() {
     );
     let without = "operations_max_age = \"100000d\"\noperations_keep = 4000000000\n\
                    policy_versions_max_age = \"100000d\"\npolicy_versions_keep = 4000000000";
-    eprintln!("with retention (max age {max_age}, default counts):");
-    let a = run(pools, hours, speed, &with).await;
-    eprintln!("without retention:");
-    let b = run(pools, hours, speed, without).await;
+    eprintln!("with retention (max age {max_age}, default counts, 20 decisions per pool):");
+    let a = run(pools, hours, speed, &with, 20).await;
+    eprintln!("without retention (500 decisions per pool, the default):");
+    let b = run(pools, hours, speed, without, 500).await;
     println!("pools: {pools}, emulated hours: {hours}, speed: {speed}x, 10% of creates rejected");
     println!(
         "| hour | with retention: MiB | ops | policy versions | without: MiB | ops | policy versions | size ratio |"
