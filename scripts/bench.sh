@@ -19,6 +19,8 @@ fi
 if want emulator; then
   echo "== emulator: signed list calls/s and client round-trip p99 (8 clients, 8 s, 25 servers/page)" >&2
   cargo run --release -q -p flexus-emulator --example bench_list -- 8 8 25
+  echo "== cloud client: a modest tenant's wait beside a greedy one, fair shares vs one queue (20 s, 40 callers, 50 reads/s)" >&2
+  cargo run --release -q -p flexus-emulator --example bench_fair_share -- 20 40 50
 fi
 if want sim; then
   echo "== simulator: scorecards on every trace, replay speed, forecast accuracy" >&2

@@ -85,7 +85,6 @@ impl Agent {
         let ready = Arc::new(AtomicBool::new(false));
         let sources = Sources {
             cloud_eye: CloudEye {
-                cloud: cloud.clone(),
                 period: config.metrics.ces_period,
                 lookback: config.metrics.ces_lookback,
             },
@@ -103,6 +102,7 @@ impl Agent {
                 .map(Arc::new),
         };
         let (handle, inbox) = Handle::channel();
+        let handle = handle.with_min_evaluation_interval(config.reconcile.min_evaluation_interval);
         let ctx = Arc::new(Context::new(
             store.clone(),
             cloud.clone(),

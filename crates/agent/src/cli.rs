@@ -82,6 +82,7 @@ pub fn pools_table(pools: &[Pool]) -> String {
                     .last_decision
                     .as_ref()
                     .map_or("-".into(), |d| format!("{} ({})", d.action, d.at)),
+                error_cell(&p.status),
             ]
         })
         .collect();
@@ -95,9 +96,23 @@ pub fn pools_table(pools: &[Pool]) -> String {
             "BOUNDS",
             "FLAVOR",
             "LAST DECISION",
+            "ERROR",
         ],
         &rows,
     )
+}
+
+/// The pool's last error in a table cell: what failed and the cloud's code, or the
+/// start of the message.
+fn error_cell(s: &PoolStatus) -> String {
+    match (&s.last_error_detail, &s.last_error) {
+        (Some(d), _) => match &d.code {
+            Some(code) => format!("{} failed: {code}", d.operation),
+            None => format!("{} failed", d.operation),
+        },
+        (None, Some(e)) => e.chars().take(60).collect(),
+        (None, None) => "-".into(),
+    }
 }
 
 /// `policies list`.
@@ -140,6 +155,13 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
     );
     if let Some(e) = &s.last_error {
         out.push_str(&format!("error:     {e}\n"));
+    }
+    if let Some(r) = s
+        .last_error_detail
+        .as_ref()
+        .and_then(|d| d.retry_at.as_ref())
+    {
+        out.push_str(&format!("retry at:  {r}\n"));
     }
     if let Some(d) = &s.last_decision {
         out.push_str(&format!(

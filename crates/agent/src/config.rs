@@ -192,6 +192,8 @@ struct RawReconcile {
     concurrency: Option<usize>,
     /// Interval of pools without a policy, e.g. "15s".
     default_interval: Option<String>,
+    /// Shortest evaluation interval a policy may ask for, e.g. "10s".
+    min_evaluation_interval: Option<String>,
     /// Longest backoff after failures, e.g. "5m".
     max_backoff: Option<String>,
     /// Job polling interval, e.g. "2s".
@@ -225,6 +227,10 @@ pub struct AuthConfig {
 pub struct ReconcileConfig {
     pub concurrency: usize,
     pub default_interval: Duration,
+    /// Shortest `evaluation_interval` a policy may ask for: the API refuses shorter
+    /// ones (400 naming the field and this minimum) and the runtime raises shorter
+    /// stored ones to it, so one tenant's policy cannot flood the cloud with calls.
+    pub min_evaluation_interval: Duration,
     pub max_backoff: Duration,
     pub job_poll: Duration,
     pub decision_log_keep: u32,
@@ -237,6 +243,7 @@ impl Default for ReconcileConfig {
         Self {
             concurrency: 64,
             default_interval: Duration::from_secs(15),
+            min_evaluation_interval: Duration::from_secs(10),
             max_backoff: Duration::from_secs(300),
             job_poll: Duration::from_secs(2),
             decision_log_keep: 500,
@@ -437,6 +444,12 @@ impl Config {
                 defaults.default_interval,
                 &mut problems,
             ),
+            min_evaluation_interval: dur(
+                "reconcile.min_evaluation_interval",
+                &rc.min_evaluation_interval,
+                defaults.min_evaluation_interval,
+                &mut problems,
+            ),
             max_backoff: dur(
                 "reconcile.max_backoff",
                 &rc.max_backoff,
@@ -599,6 +612,7 @@ name = "Team_A"
 token_env = "SHORT"
 [reconcile]
 default_interval = "soon"
+min_evaluation_interval = "0s"
 "#,
             "agent.toml",
             Path::new("/tmp"),
@@ -615,6 +629,7 @@ default_interval = "soon"
             "auth.namespaces[0].name:",
             "auth.namespaces[0].token_env:",
             "reconcile.default_interval:",
+            "reconcile.min_evaluation_interval:",
         ] {
             assert!(text.contains(field), "missing {field:?} in:\n{text}");
         }

@@ -727,6 +727,22 @@ pub fn validate_policy_spec(spec: &PolicySpec) -> Vec<FieldError> {
     errs
 }
 
+/// A policy may not be evaluated more often than the runtime's minimum (one tenant's
+/// policy must not flood the cloud account every tenant shares).
+fn interval_error(spec: &PolicySpec, min: std::time::Duration) -> Option<FieldError> {
+    let asked = spec.policy.evaluation_interval;
+    (asked < min).then(|| {
+        FieldError::new(
+            "spec.policy.evaluation_interval",
+            format!(
+                "must be at least {} (the agent's reconcile.min_evaluation_interval), got {}",
+                flexus_policy::format_duration(min),
+                flexus_policy::format_duration(asked)
+            ),
+        )
+    })
+}
+
 async fn put_policy(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
@@ -737,7 +753,12 @@ async fn put_policy(
     name_ok("name", &name)?;
     let expect = expect_from(&headers)?;
     let req: PutPolicy = parse_body(&headers, &body)?;
-    checked(validate_policy_spec(&req.spec))?;
+    let mut errs = validate_policy_spec(&req.spec);
+    errs.extend(interval_error(
+        &req.spec,
+        state.runtime.min_evaluation_interval(),
+    ));
+    checked(errs)?;
     let old = state.store.get_policy(&ns, &name).await?;
     let d = state
         .store

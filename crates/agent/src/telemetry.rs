@@ -22,6 +22,12 @@ pub struct ScaleLabel {
     pub outcome: String,
 }
 
+/// A namespace (never a pool name: `/metrics` is served without authentication).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabel {
+    pub namespace: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabel {
     pub pool: String,
@@ -34,6 +40,8 @@ pub struct Telemetry {
     pub reconcile_duration: Histogram,
     pub reconcile_passes: Counter,
     pub errors: Family<KindLabel, Counter>,
+    /// Reconcile passes that panicked, by namespace.
+    pub panics: Family<NamespaceLabel, Counter>,
     pub scale_operations: Family<ScaleLabel, Counter>,
     pub desired: Family<PoolLabel, Gauge>,
     pub current: Family<PoolLabel, Gauge>,
@@ -54,6 +62,7 @@ impl Telemetry {
         let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let reconcile_passes = Counter::default();
         let errors = Family::<KindLabel, Counter>::default();
+        let panics = Family::<NamespaceLabel, Counter>::default();
         let scale_operations = Family::<ScaleLabel, Counter>::default();
         let desired = Family::<PoolLabel, Gauge>::default();
         let current = Family::<PoolLabel, Gauge>::default();
@@ -73,6 +82,11 @@ impl Telemetry {
             "reconcile_errors",
             "Failed reconcile passes by error kind",
             errors.clone(),
+        );
+        registry.register(
+            "reconcile_panics",
+            "Reconcile passes that panicked (caught, logged and retried with backoff), by namespace",
+            panics.clone(),
         );
         registry.register(
             "scale_operations",
@@ -100,6 +114,7 @@ impl Telemetry {
             reconcile_duration,
             reconcile_passes,
             errors,
+            panics,
             scale_operations,
             desired,
             current,
@@ -111,6 +126,15 @@ impl Telemetry {
     pub fn error(&self, kind: &str) {
         self.errors
             .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// A pass of a pool in namespace `ns` panicked.
+    pub fn panic(&self, ns: &str) {
+        self.panics
+            .get_or_create(&NamespaceLabel {
+                namespace: ns.into(),
+            })
             .inc();
     }
 

@@ -571,3 +571,63 @@ fn the_published_openapi_in_the_docs_matches_the_server() {
         "docs/reference/agent-api.md is stale: run FLEXUS_UPDATE_GOLDEN=1 cargo test -p flexus-agent --test api"
     );
 }
+
+#[tokio::test]
+async fn a_policy_evaluated_more_often_than_the_agents_minimum_is_refused_naming_the_field() {
+    let mut api = api().await;
+    api.state.runtime = api
+        .state
+        .runtime
+        .clone()
+        .with_min_evaluation_interval(std::time::Duration::from_secs(10));
+    let mut greedy = policy_spec("web");
+    greedy["spec"]["policy"]["evaluation_interval"] = json!("1ms");
+    let r = api
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/policies/greedy",
+            Some(TEAM_A),
+            &[],
+            Some(greedy),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        r.body["error"]["field"], "spec.policy.evaluation_interval",
+        "{}",
+        r.body
+    );
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("at least 10s") && message.contains("1ms"),
+        "{message}"
+    );
+    let r = api
+        .call(
+            "GET",
+            "/v1/namespaces/team-a/policies/greedy",
+            Some(TEAM_A),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing was stored");
+
+    let mut fine = policy_spec("web");
+    fine["spec"]["policy"]["evaluation_interval"] = json!("10s");
+    let r = api
+        .call(
+            "PUT",
+            "/v1/namespaces/team-a/policies/fine",
+            Some(TEAM_A),
+            &[],
+            Some(fine),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "the minimum itself is accepted: {}",
+        r.body
+    );
+}

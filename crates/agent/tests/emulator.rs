@@ -428,7 +428,6 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
         clock,
         Sources {
             cloud_eye: CloudEye {
-                cloud: cloud.clone(),
                 period: 1,
                 lookback: Duration::from_secs(60),
             },
@@ -522,24 +521,7 @@ async fn the_cli_lists_pools_and_shows_status_and_decisions_as_tables() {
         (s.ready_size == 2).then_some(())
     })
     .await;
-    let run = |args: &'static [&'static str]| {
-        let url = agent.url.clone();
-        async move {
-            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
-                .args(args)
-                .env("FLEXUS_AGENT_URL", url)
-                .env("FLEXUS_TOKEN", TEAM_A)
-                .output()
-                .await
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap()
-        }
-    };
+    let run = |args: &'static [&'static str]| agent.cli(args);
     let list = run(&["pools", "list"]).await;
     assert!(list.starts_with("POOL"), "{list}");
     assert!(

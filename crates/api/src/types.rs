@@ -325,7 +325,7 @@ pub enum Lifecycle {
 }
 
 /// How an instance is paid for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purchase {
     Spot,
@@ -382,9 +382,38 @@ pub struct PoolStatus {
     pub last_reconcile_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// `last_error` in parts: what failed, the cloud's code, whether retrying the same
+    /// request can succeed, and when the agent tries again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_detail: Option<PoolError>,
     /// Operations not finished yet.
     #[serde(default)]
     pub pending_operations: Vec<Operation>,
+}
+
+/// Why a pool is `degraded`: the last failure, in parts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct PoolError {
+    /// What failed, e.g. `create of 2 on-demand instances` or `reconcile pass`.
+    pub operation: String,
+    /// The cloud's error code (e.g. `Ecs.0005`), when the cloud answered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The message.
+    pub message: String,
+    /// The cloud refused the request itself (a 4xx: unknown flavor or image, quota,
+    /// sold out, credentials): sending it again cannot succeed until something changes
+    /// (the pool's spec, the quota, the cloud's stock). A Terraform `apply` that waits
+    /// for capacity fails on it at once.
+    pub permanent: bool,
+    /// Refusals in a row of this request (counted for creates held back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    /// RFC 3339 time of the latest failure.
+    pub at: String,
+    /// RFC 3339 time the agent tries again (first with a dry-run check, for a create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
 }
 
 /// A pool: its declared spec plus what the agent reports.

@@ -13,7 +13,7 @@ use crate::config::ClientConfig;
 use crate::credentials::Credentials;
 use crate::error::{CloudError, ErrorKind};
 use crate::model::*;
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::AccountLimits;
 use crate::signer::{self, SignableRequest};
 
 /// Which service base URL a call goes to.
@@ -27,14 +27,17 @@ pub enum Service {
 
 type SigningClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// The Huawei Cloud client.
+/// The Huawei Cloud client of one account (AK and project). Clients made from it
+/// with [`crate::Cloud::for_tenant`] share its rate limits, each tenant with a fair
+/// share.
 #[derive(Clone)]
 pub struct HuaweiClient {
     config: Arc<ClientConfig>,
     credentials: Arc<Credentials>,
     http: reqwest::Client,
-    reads: Arc<TokenBucket>,
-    writes: Arc<TokenBucket>,
+    limits: Arc<AccountLimits>,
+    /// Whose share of the account's budget this client's calls draw on.
+    tenant: Arc<str>,
     clock: SigningClock,
 }
 
@@ -88,20 +91,13 @@ impl HuaweiClient {
             .map_err(|e| {
                 CloudError::local(ErrorKind::Config, "client", format!("http client: {e}"))
             })?;
-        let reads = TokenBucket::new(
-            config.rate_limits.reads_per_second,
-            config.rate_limits.burst,
-        );
-        let writes = TokenBucket::new(
-            config.rate_limits.writes_per_second,
-            config.rate_limits.burst,
-        );
+        let limits = AccountLimits::new(&config.rate_limits);
         Ok(Self {
             config: Arc::new(config),
             credentials: Arc::new(credentials),
             http,
-            reads: Arc::new(reads),
-            writes: Arc::new(writes),
+            limits: Arc::new(limits),
+            tenant: Arc::from(""),
             clock: Arc::new(Utc::now),
         })
     }
@@ -122,6 +118,24 @@ impl HuaweiClient {
 
     fn project_path(&self, version: &str, rest: &str) -> String {
         format!("/{version}/{}/{rest}", self.config.project_id)
+    }
+
+    /// `POST /v1/{project}/cloudservers` (a create, or its dry run).
+    fn post_servers(
+        &self,
+        operation: &'static str,
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+    ) -> RawRequest {
+        RawRequest {
+            operation,
+            service: Service::Ecs,
+            method: Method::POST,
+            path: self.project_path("v1", "cloudservers"),
+            query: vec![],
+            body: Some(body),
+            headers,
+        }
     }
 
     /// Sends a request with signing, rate limiting, timeouts and retries; returns the
@@ -154,9 +168,9 @@ impl HuaweiClient {
     async fn send_once(&self, req: &RawRequest) -> Result<RawResponse, CloudError> {
         let op = req.operation;
         if req.method == Method::GET {
-            self.reads.acquire().await;
+            self.limits.reads.acquire(&self.tenant).await;
         } else {
-            self.writes.acquire().await;
+            self.limits.writes.acquire(&self.tenant).await;
         }
         let base = match req.service {
             Service::Ecs => &self.config.ecs_endpoint,
@@ -521,29 +535,36 @@ fn validate_range(op: &str, from: i64, to: i64, period: u32) -> Result<(), Cloud
 
 #[async_trait::async_trait]
 impl crate::Cloud for HuaweiClient {
+    fn for_tenant(&self, tenant: &str) -> Arc<dyn crate::Cloud> {
+        let mut c = self.clone();
+        c.tenant = Arc::from(tenant);
+        Arc::new(c)
+    }
+
     async fn create_servers(&self, req: &CreateServersRequest) -> Result<CreateResult, CloudError> {
         const OP: &str = "create_servers";
         validate_create(req)?;
         let body = Self::json_body(OP, &create_body(req))?;
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ecs,
-                method: Method::POST,
-                path: self.project_path("v1", "cloudservers"),
-                query: vec![],
-                body: Some(body),
-                headers: vec![(
-                    "X-Client-Token".into(),
-                    req.client_token.hyphenated().to_string(),
-                )],
-            })
-            .await?;
+        let token = (
+            "X-Client-Token".into(),
+            req.client_token.hyphenated().to_string(),
+        );
+        let r = self.send(self.post_servers(OP, body, vec![token])).await?;
         let c: CreateResponse = Self::decode(OP, &r)?;
         Ok(CreateResult {
             job_id: c.job_id,
             server_ids: c.server_ids,
         })
+    }
+
+    async fn check_create_servers(&self, req: &CreateServersRequest) -> Result<(), CloudError> {
+        const OP: &str = "check_create_servers";
+        validate_create(req)?;
+        let mut body = create_body(req);
+        body["dry_run"] = json!(true);
+        let body = Self::json_body(OP, &body)?;
+        self.send(self.post_servers(OP, body, vec![])).await?;
+        Ok(())
     }
 
     async fn get_job(&self, job_id: &str) -> Result<Job, CloudError> {

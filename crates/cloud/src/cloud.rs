@@ -11,9 +11,18 @@ use crate::model::*;
 /// local emulator alike.
 #[async_trait::async_trait]
 pub trait Cloud: Send + Sync + std::fmt::Debug {
+    /// The same account, with calls drawing on `tenant`'s fair share of the account's
+    /// rate limits (a tenant with many calls waiting cannot starve another).
+    fn for_tenant(&self, tenant: &str) -> std::sync::Arc<dyn Cloud>;
+
     /// `POST /v1/{project}/cloudservers` with `X-Client-Token`: creates post-paid servers.
     /// Retrying with the same `client_token` and request never creates twice.
     async fn create_servers(&self, req: &CreateServersRequest) -> Result<CreateResult, CloudError>;
+
+    /// The same `POST /v1/{project}/cloudservers` with `dry_run: true` and no client
+    /// token: ECS checks the request (parameters, flavor, image, quota) and creates
+    /// nothing. `Ok` means a create with this request would be accepted now.
+    async fn check_create_servers(&self, req: &CreateServersRequest) -> Result<(), CloudError>;
 
     /// `GET /v1/{project}/jobs/{job_id}`.
     async fn get_job(&self, job_id: &str) -> Result<Job, CloudError>;

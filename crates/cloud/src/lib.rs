@@ -19,7 +19,7 @@
 //! - [`model`]: request/response types.
 //! - [`client`]: [`HuaweiClient`] (transport + ECS + CES).
 //! - [`cloud`]: the [`Cloud`] trait, [`wait_for_job`], [`job_failure`].
-//! - [`ratelimit`]: the token bucket.
+//! - [`ratelimit`]: the token bucket and the account budget shared fairly by tenants.
 
 pub mod client;
 pub mod cloud;

@@ -11,18 +11,9 @@ use flexus_cloud::{
     ClientConfig, Cloud, CreateServersRequest, Credentials, HuaweiClient, RateLimits, RootVolume,
     ServerFilter,
 };
-use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig};
 
-const AK: &str = "BENCHAK0000000000001";
-const SK: &str = "bench-secret-key";
-const PROJECT: &str = "0123456789abcdef0123456789abcdef";
-
-fn arg(i: usize, default: u64) -> u64 {
-    std::env::args()
-        .nth(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{AK, PROJECT, SK, arg, percentile, start_emulator};
 
 /// CPU seconds (user + system) this process has used, from /proc (Linux); `None` elsewhere.
 fn process_cpu_seconds() -> Option<f64> {
@@ -34,34 +25,12 @@ fn process_cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let seconds = arg(1, 5);
     let concurrency = arg(2, 8) as usize;
     let servers = arg(3, 50) as u32;
-    let emu = Emulator::new(EmulatorConfig {
-        project_id: PROJECT.into(),
-        keys: vec![AcceptedKey {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-            security_token: None,
-        }],
-        time_scale: 0.0,
-        boot_seconds: Some(1.0),
-        ..EmulatorConfig::default()
-    })?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(flexus_emulator::serve(
-        listener,
-        emu.clone(),
-        std::future::pending(),
-    ));
+    let (_emu, base) = start_emulator(1.0).await?;
     let mut cfg = ClientConfig::single_endpoint(&base, "cn-north-4", PROJECT)?;
     cfg.rate_limits = RateLimits::unlimited();
     let client = HuaweiClient::new(cfg, Credentials::new(AK, SK))?;

@@ -909,6 +909,30 @@ async fn dry_run_validates_without_creating() {
             .expect("list")
             .is_empty()
     );
+    // The client's check is the same dry run: quota is checked, nothing is created.
+    h.client
+        .check_create_servers(&create_req("dry", "dry", 2, false))
+        .await
+        .expect("a create that fits is accepted by the check");
+    h.post(
+        "/_emulator/quota",
+        json!({"instances": 1, "vcpus": 100, "ram_mb": 1000000}),
+    )
+    .await;
+    let err = h
+        .client
+        .check_create_servers(&create_req("dry", "dry", 2, false))
+        .await
+        .expect_err("over quota");
+    assert_eq!(err.code.as_deref(), Some("Ecs.0001"));
+    assert!(
+        h.client
+            .list_servers(&pool_filter("dry"))
+            .await
+            .expect("list")
+            .is_empty(),
+        "a check creates nothing"
+    );
     body["server"]["root_volume"]["size"] = json!(4096);
     let err = post_create(&h, &body).await.expect_err("too large a disk");
     assert_eq!(err.code.as_deref(), Some("Ecs.0005"));

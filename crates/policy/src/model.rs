@@ -57,6 +57,33 @@ pub struct Policy {
     /// Step-scaling settings; required when `strategy = "step"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<StepSettings>,
+    /// The count a `fixed` policy holds; required when `strategy = "fixed"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<FixedSettings>,
+}
+
+impl Policy {
+    /// A policy that holds `count` instances within `bounds` (the `fixed` strategy),
+    /// every other setting at its default.
+    pub fn fixed(bounds: Bounds, count: u32) -> Self {
+        Policy {
+            enabled: true,
+            dry_run: false,
+            strategy: Strategy::Fixed,
+            evaluation_interval: default_evaluation_interval(),
+            tolerance: default_tolerance(),
+            bounds,
+            metrics: Vec::new(),
+            scale_out: ScaleOutBehaviour::default(),
+            scale_in: ScaleInBehaviour::default(),
+            schedules: Vec::new(),
+            prediction: PredictionSettings::default(),
+            spot: SpotMix::default(),
+            seed: SeedSettings::default(),
+            step: None,
+            fixed: Some(FixedSettings { count }),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -81,6 +108,9 @@ pub enum Strategy {
     Step,
     /// Only the schedules (and bounds, and prediction if enabled) set the capacity.
     Schedule,
+    /// Hold a fixed count (`fixed.count`), whatever the signals say; schedules and
+    /// bounds still apply (nomad-autoscaler's `fixed-value`).
+    Fixed,
 }
 
 impl Strategy {
@@ -91,6 +121,7 @@ impl Strategy {
             Strategy::TargetTracking => "target_tracking",
             Strategy::Step => "step",
             Strategy::Schedule => "schedule",
+            Strategy::Fixed => "fixed",
         }
     }
 }
@@ -801,6 +832,14 @@ fn seed_in_factor() -> f64 {
 }
 fn seed_cooldown() -> Duration {
     Duration::from_secs(300)
+}
+
+/// The `fixed` strategy's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixedSettings {
+    /// The instance count to hold (within `bounds`).
+    pub count: u32,
 }
 
 /// How a step adjustment changes capacity.

@@ -405,6 +405,20 @@ impl Policy {
                 ),
                 Some(s) => validate_step(&mut v, p, s),
             },
+            Strategy::Fixed => match p.fixed {
+                None => v.err(
+                    root.field("fixed"),
+                    "strategy \"fixed\" needs a fixed block with the count to hold".into(),
+                ),
+                Some(f) if f.count < p.bounds.min || f.count > p.bounds.max => v.err(
+                    root.field("fixed").field("count"),
+                    format!(
+                        "fixed.count ({}) must be within bounds.min ({}) and bounds.max ({})",
+                        f.count, p.bounds.min, p.bounds.max
+                    ),
+                ),
+                Some(_) => {}
+            },
             Strategy::Schedule => {
                 if p.schedules.is_empty() {
                     v.err(

@@ -273,6 +273,14 @@ fn validation_covers_thresholds_weights_and_strategy_requirements() {
             r#"{"strategy": "seed", "bounds": {"min": 1, "max": 5}, "metrics": [{"name": "c", "kind": "cpu", "source": {"type": "push"}}], "tolerance": 1.5}"#,
             "tolerance",
         ),
+        (
+            r#"{"strategy": "fixed", "bounds": {"min": 1, "max": 5}}"#,
+            "fixed",
+        ),
+        (
+            r#"{"strategy": "fixed", "bounds": {"min": 1, "max": 5}, "fixed": {"count": 6}}"#,
+            "fixed.count",
+        ),
     ];
     for (src, path) in cases {
         let err = parse_json(src).expect_err(src);

@@ -620,6 +620,51 @@ fn schedule_strategy_follows_the_schedule_alone() {
     );
 }
 
+#[test]
+fn fixed_strategy_holds_its_count_whatever_the_signals_say_and_explains_it() {
+    let cp = policy(&json(
+        "fixed",
+        1,
+        10,
+        &metric("cpu", "cpu", r#""target": 60"#),
+        r#""fixed": {"count": 4}"#,
+    ));
+    for (ready, cpu) in [(2, 99.0), (4, 99.0), (7, 1.0)] {
+        let d = run(
+            &cp,
+            NOW,
+            &obs(NOW, &[("cpu", cpu)]),
+            &pool(ready, 0),
+            &History::new(),
+        );
+        assert_eq!(d.desired, 4, "from {ready} at cpu {cpu}");
+        assert_eq!(d.bound_by, Some(BoundBy::Fixed));
+        assert!(
+            d.explanation
+                .iter()
+                .any(|s| s.to_string() == "fixed strategy holds 4"),
+            "{:?}",
+            d.explanation
+        );
+    }
+    // No signal at all is not missing data for a fixed policy.
+    let d = run(&cp, NOW, &[], &pool(3, 1), &History::new());
+    assert_eq!(d.desired, 4);
+    assert_eq!(d.action, Action::None, "3 ready + 1 booting is already 4");
+}
+
+#[test]
+fn fixed_strategy_is_raised_by_an_active_schedule() {
+    let extra = r#""fixed": {"count": 2}, "schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
+    let cp = policy(&json("fixed", 1, 20, "", extra));
+    assert_eq!(run(&cp, NOW, &[], &pool(2, 0), &History::new()).desired, 6);
+    let after = NOW.add(std::time::Duration::from_secs(3600));
+    assert_eq!(
+        run(&cp, after, &[], &pool(6, 0), &History::new()).desired,
+        2
+    );
+}
+
 fn predictive(mode: &str) -> CompiledPolicy {
     let metrics = [
         metric("cpu", "cpu", r#""target": 60"#),

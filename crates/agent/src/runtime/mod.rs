@@ -13,20 +13,23 @@
 //! The pass itself is in [`reconcile`]; metric sources in [`sources`]; the forecaster
 //! feed (bucketed history, refits) in [`predict`].
 
+pub mod holds;
 pub mod predict;
 pub mod reconcile;
+pub mod runner;
+pub mod scheduler;
 pub mod sources;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use runner::{Panicked, Runner};
+use scheduler::{Backoff, Finished, Scheduler};
 
 pub use reconcile::{Context, PassError};
 
@@ -66,17 +69,39 @@ enum Msg {
     Now(PoolKey),
 }
 
-/// A cheap handle for asking the runtime to reconcile a pool.
+/// A cheap handle for asking the runtime to reconcile a pool, and for the rules it
+/// holds policies to.
 #[derive(Debug, Clone)]
 pub struct Handle {
     tx: mpsc::UnboundedSender<Msg>,
+    min_evaluation_interval: Duration,
 }
 
 impl Handle {
-    /// A handle and the receiving end the runtime consumes.
+    /// A handle and the receiving end the runtime consumes (with the default minimum
+    /// evaluation interval).
     pub fn channel() -> (Self, Inbox) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, Inbox { rx })
+        let min = crate::config::ReconcileConfig::default().min_evaluation_interval;
+        (
+            Self {
+                tx,
+                min_evaluation_interval: min,
+            },
+            Inbox { rx },
+        )
+    }
+
+    /// The handle of a runtime that runs no policy more often than every `min`.
+    pub fn with_min_evaluation_interval(mut self, min: Duration) -> Self {
+        self.min_evaluation_interval = min;
+        self
+    }
+
+    /// The shortest evaluation interval the runtime runs a policy at (shorter stored
+    /// ones are raised to it; the API refuses shorter new ones).
+    pub fn min_evaluation_interval(&self) -> Duration {
+        self.min_evaluation_interval
     }
 
     /// The spec or policy of a pool changed.
@@ -105,16 +130,52 @@ pub enum Next {
     Forget,
 }
 
-#[derive(Debug, Default)]
-struct PoolSched {
-    /// When the pool is due (None: not scheduled).
-    due: Option<Instant>,
-    running: bool,
-    /// When the running pass started (its next run is due one interval after that).
-    started: Option<Instant>,
-    /// A request arrived while running.
-    again: bool,
-    failures: u32,
+/// What the loop needs from whoever reconciles (the agent's [`Context`]; tests use
+/// scripted ones).
+#[async_trait::async_trait]
+pub trait Reconcile: Send + Sync + 'static {
+    /// Before the first pass: start-up recovery; returns every pool to schedule.
+    async fn start(&self) -> Vec<PoolKey>;
+    /// One pass over one pool.
+    async fn reconcile(&self, key: &PoolKey) -> Result<Next, PassError>;
+    /// The real wait for `d` of clock time.
+    fn real(&self, d: Duration) -> Duration {
+        d
+    }
+    /// Something the loop reports (logs and metrics).
+    fn report(&self, event: Event<'_>);
+}
+
+/// What the loop reports.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// How many pools the runtime knows.
+    Pools(usize),
+    /// A pass failed; it runs again after `retry_in`.
+    Failed {
+        key: &'a PoolKey,
+        error: &'a PassError,
+        failures: u32,
+        retry_in: Duration,
+    },
+    /// A pass panicked; it runs again after `retry_in`.
+    Panicked {
+        key: &'a PoolKey,
+        panic: &'a Panicked,
+        failures: u32,
+        retry_in: Duration,
+    },
+}
+
+/// Settings of the loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Passes at once.
+    pub concurrency: usize,
+    /// The known pools' first passes are spread over this (real time).
+    pub spread: Duration,
+    /// Retry waits after failures.
+    pub backoff: Backoff,
 }
 
 /// Scheduler + runner over a [`Context`].
@@ -129,149 +190,103 @@ impl Runtime {
         Self { ctx, inbox }
     }
 
-    fn backoff(&self, failures: u32) -> Duration {
-        let base = Duration::from_millis(500);
-        let max = self.ctx.config.max_backoff;
-        let exp = base.saturating_mul(1u32 << failures.min(16));
-        let d = exp.min(max);
-        // Full jitter in [d/2, d].
-        let jitter = rand::random::<f64>() * 0.5 + 0.5;
-        d.mul_f64(jitter)
-    }
-
     /// Recover (finish half-done operations), then schedule every pool and run until
     /// `shutdown` is cancelled; in-flight passes finish before this returns.
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        let ctx = self.ctx.clone();
-        if let Err(e) = ctx.recover().await {
-            tracing::error!(error = %e, "start-up recovery failed; pools will retry in their passes");
-        }
-        ctx.ready.store(true, std::sync::atomic::Ordering::SeqCst);
-
-        let mut pools: HashMap<PoolKey, PoolSched> = HashMap::new();
-        let mut heap: BinaryHeap<Reverse<(Instant, u64, PoolKey)>> = BinaryHeap::new();
-        let mut seq: u64 = 0;
-        let mut tasks: JoinSet<(PoolKey, Result<Next, PassError>)> = JoinSet::new();
-        let concurrency = ctx.config.concurrency.max(1);
-
-        let schedule = |pools: &mut HashMap<PoolKey, PoolSched>,
-                        heap: &mut BinaryHeap<Reverse<(Instant, u64, PoolKey)>>,
-                        seq: &mut u64,
-                        key: PoolKey,
-                        at: Instant| {
-            let st = pools.entry(key.clone()).or_default();
-            if st.running {
-                st.again = true;
-                return;
-            }
-            if st.due.is_some_and(|d| d <= at) {
-                return; // an earlier run is already scheduled
-            }
-            st.due = Some(at);
-            *seq += 1;
-            heap.push(Reverse((at, *seq, key)));
+    pub async fn run(self, shutdown: CancellationToken) {
+        let c = &self.ctx.config;
+        let settings = Settings {
+            concurrency: c.concurrency,
+            spread: self.ctx.real(c.default_interval),
+            backoff: Backoff {
+                base: Duration::from_millis(500),
+                max: c.max_backoff,
+            },
         };
-
-        // Initial schedule: spread the pools over one default interval.
-        match ctx.store.list_pools(None).await {
-            Ok(docs) => {
-                let n = docs.len().max(1) as u32;
-                let spread = ctx.real(ctx.config.default_interval);
-                let start = Instant::now();
-                for (i, d) in docs.iter().enumerate() {
-                    let at = start + spread.mul_f64(i as f64 / n as f64);
-                    schedule(
-                        &mut pools,
-                        &mut heap,
-                        &mut seq,
-                        PoolKey::new(&d.namespace, &d.name),
-                        at,
-                    );
-                }
-                ctx.telemetry.pools.set(docs.len() as i64);
-            }
-            Err(e) => tracing::error!(error = %e, "cannot list pools at start"),
-        }
-
-        loop {
-            // Dispatch every due pool while there is room.
-            let now = Instant::now();
-            while tasks.len() < concurrency {
-                let Some(Reverse((at, _, key))) = heap.peek().cloned() else {
-                    break;
-                };
-                if at > now {
-                    break;
-                }
-                heap.pop();
-                let Some(st) = pools.get_mut(&key) else {
-                    continue;
-                };
-                if st.due != Some(at) || st.running {
-                    continue; // stale entry
-                }
-                st.due = None;
-                st.running = true;
-                st.started = Some(Instant::now());
-                let c = ctx.clone();
-                tasks.spawn(async move {
-                    let r = c.reconcile(&key).await;
-                    (key, r)
-                });
-            }
-            let next_due = heap.peek().map(|Reverse((at, _, _))| *at);
-            let has_room = tasks.len() < concurrency;
-            let sleep = async move {
-                match next_due {
-                    Some(at) if has_room => tokio::time::sleep_until(at).await,
-                    _ => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    let Ok((key, result)) = done else { continue };
-                    let Some(st) = pools.get_mut(&key) else { continue };
-                    st.running = false;
-                    let at = match result {
-                        Ok(Next::Forget) => {
-                            pools.remove(&key);
-                            ctx.telemetry.pools.set(pools.len() as i64);
-                            continue;
-                        }
-                        Ok(Next::After(d)) => {
-                            st.failures = 0;
-                            // Evaluate every interval, measured from the start of the pass.
-                            let from = st.started.unwrap_or_else(Instant::now);
-                            (from + ctx.real(d)).max(Instant::now())
-                        }
-                        Err(e) => {
-                            st.failures = st.failures.saturating_add(1);
-                            let failures = st.failures;
-                            ctx.telemetry.error(e.kind());
-                            let wait = self.backoff(failures);
-                            tracing::warn!(pool = %key, error = %e, failures, retry_in = ?wait, "reconcile pass failed");
-                            Instant::now() + wait
-                        }
-                    };
-                    let again = std::mem::take(&mut st.again);
-                    let at = if again { Instant::now() } else { at };
-                    schedule(&mut pools, &mut heap, &mut seq, key, at);
-                }
-                Some(msg) = self.inbox.rx.recv() => {
-                    let key = match msg { Msg::Changed(k) | Msg::Now(k) => k };
-                    schedule(&mut pools, &mut heap, &mut seq, key, Instant::now());
-                    ctx.telemetry.pools.set(pools.len() as i64);
-                }
-                _ = sleep => {}
-            }
-        }
-        // Stop intake; let in-flight passes finish.
-        tracing::info!(
-            in_flight = tasks.len(),
-            "runtime stopping: finishing in-flight passes"
-        );
-        while tasks.join_next().await.is_some() {}
+        drive(self.ctx, self.inbox, settings, shutdown).await;
     }
 }
+
+/// The loop: dispatch due pools while there is room, then wait for a pass to end, a
+/// request, the next due time or shutdown.
+pub async fn drive<R: Reconcile>(
+    r: Arc<R>,
+    mut inbox: Inbox,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
+    let mut sched = Scheduler::new(settings.backoff);
+    let mut runner: Runner<Result<Next, PassError>> = Runner::new(settings.concurrency);
+    let pools = r.start().await;
+    sched.spread(pools, Instant::now(), settings.spread);
+    r.report(Event::Pools(sched.len()));
+    loop {
+        let now = Instant::now();
+        while runner.has_room()
+            && let Some(key) = sched.pop_due(now)
+        {
+            let r = r.clone();
+            runner.start(key.clone(), async move { r.reconcile(&key).await });
+        }
+        let wake = sched.next_due().filter(|_| runner.has_room());
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some((key, out)) = runner.next(), if !runner.is_empty() => {
+                finished(r.as_ref(), &mut sched, &key, out);
+            }
+            Some(msg) = inbox.rx.recv() => {
+                let (Msg::Changed(key) | Msg::Now(key)) = msg;
+                sched.schedule(key, Instant::now());
+                r.report(Event::Pools(sched.len()));
+            }
+            _ = sleep_until(wake) => {}
+        }
+    }
+    tracing::info!(
+        in_flight = runner.len(),
+        "runtime stopping: finishing in-flight passes"
+    );
+    runner.drain().await;
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// A pass of `key` ended: tell the scheduler, report failures.
+fn finished<R: Reconcile>(
+    r: &R,
+    sched: &mut Scheduler,
+    key: &PoolKey,
+    out: Result<Result<Next, PassError>, Panicked>,
+) {
+    let how = match &out {
+        Ok(Ok(Next::After(d))) => Finished::After(r.real(*d)),
+        Ok(Ok(Next::Forget)) => Finished::Forget,
+        Ok(Err(_)) | Err(_) => Finished::Failed,
+    };
+    let retry = sched.finished(key, how, Instant::now());
+    match (out, retry) {
+        (Ok(Ok(Next::Forget)), _) => r.report(Event::Pools(sched.len())),
+        (Ok(Err(error)), Some((failures, retry_in))) => r.report(Event::Failed {
+            key,
+            error: &error,
+            failures,
+            retry_in,
+        }),
+        (Err(panic), Some((failures, retry_in))) => r.report(Event::Panicked {
+            key,
+            panic: &panic,
+            failures,
+            retry_in,
+        }),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

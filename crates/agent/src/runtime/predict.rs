@@ -121,37 +121,11 @@ impl Forecaster {
             Some(st) if st.metric == metric => (st, false),
             _ => load(store, key, &metric).await?,
         };
-
-        // 1. New samples into the history.
-        let mut fresh: Vec<&PushedPoint> = samples
-            .iter()
-            .filter(|s| s.metric == metric && st.last_sample_ms.is_none_or(|l| s.at > l))
-            .filter(|s| s.at <= now && s.value.is_finite())
-            .collect();
-        fresh.sort_by_key(|s| s.at);
-        let default_period = policy
-            .evaluation_interval
-            .as_secs_f64()
-            .clamp(1.0, MAX_SAMPLE_S);
-        let mut changed: Vec<Bucket> = Vec::new();
-        for s in fresh {
-            let period = match st.last_sample_ms {
-                Some(prev) => secs(s.at - prev).clamp(0.001, MAX_SAMPLE_S),
-                None => default_period,
-            };
-            let at = secs(s.at);
-            if let Some(b) = st.buckets.add(at - period, s.value, period) {
-                match changed.last_mut() {
-                    Some(last) if last.start == b.start => *last = b,
-                    _ => changed.push(b),
-                }
-            }
-            st.last_sample_ms = Some(s.at);
-        }
-        let now_s = secs(now);
+        // 1. New samples into the history, kept in the store.
+        let changed = st.take_in(samples, policy, now);
         let keep_from = st
             .buckets
-            .start_of(now_s - p.history_window.as_secs_f64() - BUCKET_S);
+            .start_of(secs(now) - p.history_window.as_secs_f64() - BUCKET_S);
         let pruned = st
             .buckets
             .buckets()
@@ -168,68 +142,136 @@ impl Forecaster {
                 .put_forecast(&key.ns, &key.name, &header, &changed, keep_from, reset)
                 .await?;
         }
-
         // 2. Refit on schedule, off the async workers.
-        let mut fit = None;
-        let mut note = None;
-        let complete = st.buckets.complete(now_s).len() as u32;
-        if st.refit.due(now_s, p.refit_interval.as_secs_f64()) {
-            match st.buckets.fit_request(now_s, p, BucketStat::Mean) {
-                Some(req) => {
-                    // Gaps are NaN in the request; interpolated for the strength as for the fit.
-                    st.seasonal_strength = fp::forecast::clean(&req.y)
-                        .ok()
-                        .and_then(|y| p.seasonal_strength(&y, req.step));
-                    let started = Instant::now();
-                    let joined = tokio::task::spawn_blocking(move || {
-                        let r = req.run();
-                        (req, r)
-                    })
-                    .await;
-                    let took = started.elapsed();
-                    match joined {
-                        Ok((req, Ok(f))) => {
-                            tracing::debug!(pool = %key, points = req.y.len(), method = ?f.method,
-                                took_ms = took.as_secs_f64() * 1e3, "forecast refitted");
-                            st.refit.store(now_s, req.starts_at, req.step, f);
-                            fit = Some(took);
-                        }
-                        Ok((_, Err(e))) => note = Some(format!("forecast failed: {e}")),
-                        Err(e) => note = Some(format!("forecast task failed: {e}")),
-                    }
-                }
-                None => {
-                    note = Some(format!(
-                        "waiting for history: {complete} of 2 complete {}-minute buckets of {metric}",
-                        (BUCKET_S / 60.0) as u32
-                    ))
+        let (fit, note) = st.refit_if_due(key, p, now).await;
+        // 3. The value for decide().
+        let outcome = st.forecast(p, samples, now, fit, note);
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), st);
+        Ok(outcome)
+    }
+}
+
+impl PoolForecast {
+    /// Adds the new samples (newer than the newest taken in) to the buckets; returns
+    /// the buckets they changed.
+    fn take_in(
+        &mut self,
+        samples: &[PushedPoint],
+        policy: &fp::Policy,
+        now: Millis,
+    ) -> Vec<Bucket> {
+        let mut fresh: Vec<&PushedPoint> = samples
+            .iter()
+            .filter(|s| s.metric == self.metric && self.last_sample_ms.is_none_or(|l| s.at > l))
+            .filter(|s| s.at <= now && s.value.is_finite())
+            .collect();
+        fresh.sort_by_key(|s| s.at);
+        let default_period = policy
+            .evaluation_interval
+            .as_secs_f64()
+            .clamp(1.0, MAX_SAMPLE_S);
+        let mut changed: Vec<Bucket> = Vec::new();
+        for s in fresh {
+            let period = match self.last_sample_ms {
+                Some(prev) => secs(s.at - prev).clamp(0.001, MAX_SAMPLE_S),
+                None => default_period,
+            };
+            if let Some(b) = self.buckets.add(secs(s.at) - period, s.value, period) {
+                match changed.last_mut() {
+                    Some(last) if last.start == b.start => *last = b,
+                    _ => changed.push(b),
                 }
             }
+            self.last_sample_ms = Some(s.at);
         }
+        changed
+    }
 
-        // 3. The value for decide().
+    /// Refits when `refit_interval` has passed (or after a restart) on a blocking
+    /// thread; returns how long the fit took, and a note when there was none.
+    async fn refit_if_due(
+        &mut self,
+        key: &PoolKey,
+        p: &fp::PredictionSettings,
+        now: Millis,
+    ) -> (Option<Duration>, Option<String>) {
+        let now_s = secs(now);
+        if !self.refit.due(now_s, p.refit_interval.as_secs_f64()) {
+            return (None, None);
+        }
+        let Some(req) = self.buckets.fit_request(now_s, p, BucketStat::Mean) else {
+            let complete = self.buckets.complete(now_s).len();
+            let note = format!(
+                "waiting for history: {complete} of 2 complete {}-minute buckets of {}",
+                (BUCKET_S / 60.0) as u32,
+                self.metric
+            );
+            return (None, Some(note));
+        };
+        // Gaps are NaN in the request; interpolated for the strength as for the fit.
+        self.seasonal_strength = fp::forecast::clean(&req.y)
+            .ok()
+            .and_then(|y| p.seasonal_strength(&y, req.step));
+        let started = Instant::now();
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = req.run();
+            (req, r)
+        })
+        .await;
+        let took = started.elapsed();
+        match joined {
+            Ok((req, Ok(f))) => {
+                tracing::debug!(pool = %key, points = req.y.len(), method = ?f.method,
+                    took_ms = took.as_secs_f64() * 1e3, "forecast refitted");
+                self.refit.store(now_s, req.starts_at, req.step, f);
+                (Some(took), None)
+            }
+            Ok((_, Err(e))) => (None, Some(format!("forecast failed: {e}"))),
+            Err(e) => (None, Some(format!("forecast task failed: {e}"))),
+        }
+    }
+
+    /// The highest forecast over `[now, now + lead_time]` after the policy's rules on
+    /// it (seasonality gate, relative rise, as in the simulator), and its record.
+    fn forecast(
+        &self,
+        p: &fp::PredictionSettings,
+        samples: &[PushedPoint],
+        now: Millis,
+        fit: Option<Duration>,
+        mut note: Option<String>,
+    ) -> Outcome {
+        let now_s = secs(now);
+        let metric = &self.metric;
         let lead = p.lead_time.as_secs_f64();
-        let ahead = buckets::peak_over(&st.refit, now_s, lead, st.buckets.length());
+        let ahead = buckets::peak_over(&self.refit, now_s, lead, self.buckets.length());
         if ahead.is_none() && note.is_none() {
             note = Some("the last fit does not cover now + lead_time".into());
         }
-        // The policy's rules on the forecast (seasonality gate, relative rise), as in the simulator.
         let current = samples
             .iter()
-            .filter(|s| s.metric == metric && s.at <= now && s.value.is_finite())
+            .filter(|s| &s.metric == metric && s.at <= now && s.value.is_finite())
             .max_by_key(|s| s.at)
             .map(|s| s.value);
         let value = ahead.and_then(|a| {
-            p.prediction_value(a, st.refit.value_at(now_s), current, st.seasonal_strength)
+            p.prediction_value(
+                a,
+                self.refit.value_at(now_s),
+                current,
+                self.seasonal_strength,
+            )
         });
         if ahead.is_some() && value.is_none() && note.is_none() {
             note = Some(format!(
                 "forecast level not used: seasonal strength {} below min_seasonal_strength",
-                st.seasonal_strength
+                self.seasonal_strength
                     .map_or_else(|| "unknown".to_owned(), |x| format!("{x:.2}"))
             ));
         }
-        let last = st.refit.last.as_ref();
+        let last = self.refit.last.as_ref();
         if note.is_none() {
             note = last.and_then(|f| f.fallback_reason.clone());
         }
@@ -241,23 +283,22 @@ impl Forecaster {
             applied: false,
             would_add: 0,
             method: last.map(|f| method_name(f.method)),
-            fitted_at: st.refit.fitted_at.map(|t| rfc3339((t * 1000.0) as Millis)),
-            history_buckets: complete,
+            fitted_at: self
+                .refit
+                .fitted_at
+                .map(|t| rfc3339((t * 1000.0) as Millis)),
+            history_buckets: self.buckets.complete(now_s).len() as u32,
             note,
         };
         let prediction = value.map(|v| fp::Prediction {
             at: fp::Timestamp(now + (lead * 1000.0) as Millis),
             values: vec![(metric.clone(), v)],
         });
-        self.pools
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone(), st);
-        Ok(Outcome {
+        Outcome {
             prediction,
             fit,
             record: Some(record),
-        })
+        }
     }
 }
 

@@ -208,14 +208,15 @@ impl Redis {
 /// Cloud Eye reader: the mean over the given instances of each one's latest point.
 #[derive(Debug, Clone)]
 pub struct CloudEye {
-    pub cloud: Arc<dyn Cloud>,
     pub period: u32,
     pub lookback: Duration,
 }
 
 impl CloudEye {
+    /// Through `cloud` (the calling namespace's share of the account).
     pub async fn mean_latest(
         &self,
+        cloud: &dyn Cloud,
         namespace: &str,
         metric_name: &str,
         instance_ids: &[String],
@@ -242,12 +243,14 @@ impl CloudEye {
                 period: self.period,
                 filter: Filter::Average,
             };
-            let series = self.cloud.batch_query_metrics(&q).await.map_err(|source| {
-                SourceError::CloudEye {
-                    metric: format!("{namespace}/{metric_name}"),
-                    source: Box::new(source),
-                }
-            })?;
+            let series =
+                cloud
+                    .batch_query_metrics(&q)
+                    .await
+                    .map_err(|source| SourceError::CloudEye {
+                        metric: format!("{namespace}/{metric_name}"),
+                        source: Box::new(source),
+                    })?;
             for s in series {
                 if let Some(p) = s.datapoints.iter().max_by_key(|p| p.timestamp_ms) {
                     sum += p.value;

@@ -183,11 +183,32 @@ impl InProcAgent {
         Self::start_in(tempfile::tempdir().unwrap(), emu, scale, tweak).await
     }
 
+    /// An agent that reaches the emulator through `cloud` (e.g. a client with rate
+    /// limits, or one that injects a fault around the emulator's client).
+    pub async fn start_with_cloud(
+        emu: &Emu,
+        scale: f64,
+        cloud: Arc<dyn Cloud>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_on(tempfile::tempdir().unwrap(), emu, scale, cloud, tweak).await
+    }
+
     /// An agent on the store in `dir` (e.g. the directory of a stopped agent: a restart).
     pub async fn start_in(
         dir: tempfile::TempDir,
         emu: &Emu,
         scale: f64,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_on(dir, emu, scale, emu.cloud(), tweak).await
+    }
+
+    async fn start_on(
+        dir: tempfile::TempDir,
+        emu: &Emu,
+        scale: f64,
+        cloud: Arc<dyn Cloud>,
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
         let mut cfg = config(&dir.path().join("agent.db"), &emu.url);
@@ -201,7 +222,7 @@ impl InProcAgent {
             emu: emu.emu.clone(),
             scale,
         });
-        let agent = Agent::assemble(&cfg, store.clone(), emu.cloud(), clock).unwrap();
+        let agent = Agent::assemble(&cfg, store.clone(), cloud, clock).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
@@ -228,6 +249,24 @@ impl InProcAgent {
             .expect("agent shuts down within 30 s")
             .unwrap();
         (self.store, self.dir)
+    }
+
+    /// Runs the `flexus-agent` CLI against this agent with team-a's token; fails the
+    /// test when it does not succeed; returns its output.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
+            .args(args)
+            .env("FLEXUS_AGENT_URL", &self.url)
+            .env("FLEXUS_TOKEN", TEAM_A)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     pub async fn shutdown(self) -> Arc<dyn Store> {

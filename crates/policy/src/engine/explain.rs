@@ -272,6 +272,10 @@ impl fmt::Display for Step {
                 f,
                 "{metric} rising {slope_per_min:.3}/min: read {value:.3} ahead as {extrapolated:.3}"
             ),
+            Step::Strategy {
+                strategy: Strategy::Fixed,
+                proposal,
+            } => write!(f, "fixed strategy holds {proposal}"),
             Step::Strategy { strategy, proposal } => {
                 write!(f, "{} proposes {proposal}", strategy.as_str())
             }

@@ -199,7 +199,7 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
                 o.outcome
             }
             Strategy::Step => step::propose(cp, &sig, counts, &mut proposals),
-            Strategy::Schedule => {
+            Strategy::Schedule | Strategy::Fixed => {
                 for (i, name) in cp.names.iter().enumerate() {
                     proposals.push(SignalProposal {
                         metric: name.clone(),
@@ -209,9 +209,15 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
                         reason: explain::Reason::Unused,
                     });
                 }
-                target::Outcome {
-                    proposal: p.bounds.min,
-                    bound_by: None,
+                match (p.strategy, p.fixed) {
+                    (Strategy::Fixed, Some(f)) => target::Outcome {
+                        proposal: f.count,
+                        bound_by: Some(BoundBy::Fixed),
+                    },
+                    _ => target::Outcome {
+                        proposal: p.bounds.min,
+                        bound_by: None,
+                    },
                 }
             }
         };
@@ -224,8 +230,9 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
             run.bound_by = outcome.bound_by;
         }
 
-        // 2. Missing data rules (target tracking folds them into its proposals).
-        if p.strategy != Strategy::Schedule {
+        // 2. Missing data rules (target tracking folds them into its proposals; schedule
+        // and fixed read no signal).
+        if !matches!(p.strategy, Strategy::Schedule | Strategy::Fixed) {
             let mut hold = false;
             let mut block_in = false;
             let mut fallback: Option<u32> = None;

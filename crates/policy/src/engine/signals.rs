@@ -172,6 +172,6 @@ pub(crate) fn used_by(cp: &CompiledPolicy, i: usize) -> bool {
         Strategy::TargetTracking => p.metrics[i].target.is_some(),
         Strategy::Seed => cp.seed_weights[i] > 0.0 && p.seed.band(p.metrics[i].kind).is_some(),
         Strategy::Step => cp.step_metric == Some(i),
-        Strategy::Schedule => false,
+        Strategy::Schedule | Strategy::Fixed => false,
     }
 }

@@ -325,6 +325,8 @@ pub enum BoundBy {
     Prediction,
     /// A fallback capacity was used.
     Fallback,
+    /// The `fixed` strategy holds the count.
+    Fixed,
 }
 
 /// What one signal proposed.

@@ -1,0 +1,119 @@
+//! The policy a pool is decided with: its declared policy made to fit the pool, or
+//! the `fixed` strategy for a pool without one.
+
+use std::time::Duration;
+
+use flexus_api::{PolicySpec, PoolSpec};
+use flexus_policy as fp;
+
+/// The pool's policy as the engine sees it: bounds intersected with the pool's
+/// declared bounds, the spot mix from the pool's spot block, enabled/dry-run from the
+/// policy resource. A pool without a policy is held at `initial_size` (default
+/// `min_size`) by the `fixed` strategy.
+pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Policy {
+    let mut p = match spec {
+        Some(s) => {
+            let mut p = s.policy.clone();
+            p.enabled = p.enabled && s.enabled;
+            p.dry_run = p.dry_run || s.dry_run;
+            p
+        }
+        None => fixed_policy(pool),
+    };
+    p.bounds.min = p.bounds.min.max(pool.min_size).min(pool.max_size);
+    p.bounds.max = p.bounds.max.min(pool.max_size).max(p.bounds.min);
+    if p.bounds.initial.is_none() {
+        p.bounds.initial = pool.initial_size;
+    }
+    if let Some(i) = p.bounds.initial {
+        p.bounds.initial = Some(i.clamp(p.bounds.min, p.bounds.max));
+    }
+    if pool.spot.enabled {
+        p.spot.on_demand_base = pool.spot.on_demand_base;
+        p.spot.spot_percentage = pool.spot.spot_percentage as f64;
+    } else {
+        p.spot.on_demand_base = 0;
+        p.spot.spot_percentage = 0.0;
+    }
+    p
+}
+
+/// The policy of a pool without one: the `fixed` strategy holds `initial_size`
+/// (default `min_size`) within the pool's bounds; a lowered count is applied at once
+/// (no stabilisation window).
+fn fixed_policy(pool: &PoolSpec) -> fp::Policy {
+    let count = pool
+        .initial_size
+        .unwrap_or(pool.min_size)
+        .clamp(pool.min_size, pool.max_size);
+    let bounds = fp::Bounds {
+        min: pool.min_size,
+        max: pool.max_size,
+        initial: None,
+    };
+    let mut p = fp::Policy::fixed(bounds, count);
+    p.scale_in.stabilisation_window = Duration::ZERO;
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(min: u32, max: u32, initial: Option<u32>) -> PoolSpec {
+        let mut s: PoolSpec = serde_json::from_value(serde_json::json!({
+            "flavor": "x1.2u.4g", "image": "i", "vpc_id": "v", "subnet_ids": ["s"],
+            "min_size": min, "max_size": max
+        }))
+        .unwrap();
+        s.initial_size = initial;
+        s
+    }
+
+    #[test]
+    fn a_pool_without_policy_is_held_at_its_initial_size_by_the_fixed_strategy() {
+        let p = effective_policy(&spec(1, 5, Some(3)), None);
+        assert_eq!(p.strategy, fp::Strategy::Fixed);
+        assert!(p.metrics.is_empty(), "no make-believe signal");
+        let cp = fp::CompiledPolicy::new(p).expect("the built-in policy compiles");
+        let pool = fp::PoolState::default();
+        let h = fp::History::new();
+        let d = fp::decide(
+            &cp,
+            &fp::DecisionInput {
+                now: fp::Timestamp::from_secs(1000),
+                observations: &[],
+                pool: &pool,
+                history: &h,
+                prediction: None,
+            },
+        );
+        assert_eq!(d.desired, 3, "{:?}", d.explanation);
+        assert_eq!(d.bound_by, Some(fp::BoundBy::Fixed));
+        assert!(
+            d.explanation
+                .iter()
+                .any(|s| s.to_string() == "fixed strategy holds 3"),
+            "{:?}",
+            d.explanation
+        );
+    }
+
+    #[test]
+    fn policy_bounds_never_leave_the_pool_bounds() {
+        let pol: fp::Policy = serde_json::from_value(serde_json::json!({
+            "strategy": "target_tracking", "bounds": {"min": 0, "max": 100},
+            "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
+        }))
+        .unwrap();
+        let ps = PolicySpec {
+            pool: "p".into(),
+            enabled: true,
+            dry_run: true,
+            policy: pol,
+        };
+        let p = effective_policy(&spec(2, 8, None), Some(&ps));
+        assert_eq!((p.bounds.min, p.bounds.max), (2, 8));
+        assert!(p.dry_run);
+    }
+}
