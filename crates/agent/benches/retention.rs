@@ -263,21 +263,23 @@ async fn main() {
     let b = run(pools, hours, speed, without, 500).await;
     println!("pools: {pools}, emulated hours: {hours}, speed: {speed}x, 10% of creates rejected");
     println!(
-        "| hour | with retention: MiB | ops | policy versions | without: MiB | ops | policy versions | size ratio |"
+        "| hour | with: MiB | ops | policy versions | decisions | without: MiB | ops | policy versions | decisions | size ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (x, y) in a.iter().zip(&b) {
         println!(
-            "| {} | {:.2} | {} ({} failed) | {} | {:.2} | {} ({} failed) | {} | {:.2} |",
+            "| {} | {:.2} | {} ({} failed) | {} | {} | {:.2} | {} ({} failed) | {} | {} | {:.2} |",
             x.hour,
             x.bytes as f64 / 1048576.0,
             x.operations,
             x.failed,
             x.versions,
+            x.decisions,
             y.bytes as f64 / 1048576.0,
             y.operations,
             y.failed,
             y.versions,
+            y.decisions,
             x.bytes as f64 / y.bytes.max(1) as f64
         );
     }
