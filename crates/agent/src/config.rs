@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8470"
-//! store = "/var/lib/flexus/agent.db"
+//! store = "/var/lib/flexus/agent.db"   # or "postgres://user:pw@host:5432/flexus"
 //! log_format = "pretty"          # or "json"
 //!
 //! [cloud]
@@ -33,7 +33,15 @@
 //! enabled = true
 //! base_url = "https://api.deepseek.com"
 //! api_key_env = "DEEPSEEK_API_KEY"
+//!
+//! [retention]                    # see crate::store::Retention
+//! operations_max_age = "7d"
+//!
+//! [lease]                        # see docs/design/leases.md
+//! ttl = "10s"
 //! ```
+//!
+//! Every key: `docs/reference/agent-config.md`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,6 +50,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::store::sql::{StoreLocation, StoreOptions};
+use crate::store::{LeaseConfig, Retention};
 
 /// Errors of loading a config.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +102,7 @@ struct RawConfig {
     #[serde(default = "default_listen")]
     listen: String,
     #[serde(default = "default_store")]
-    store: PathBuf,
+    store: String,
     #[serde(default)]
     log_format: LogFormat,
     #[serde(default)]
@@ -106,13 +117,45 @@ struct RawConfig {
     cost: crate::cost::RawCostConfig,
     #[serde(default)]
     advisor: crate::advisor::RawAdvisorConfig,
+    #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
+    lease: RawLease,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    /// Final operations older than this are deleted, e.g. "7d".
+    operations_max_age: Option<String>,
+    /// Final operations kept per pool (the newest).
+    operations_keep: Option<u32>,
+    /// Policy versions older than this are deleted (never the current one).
+    policy_versions_max_age: Option<String>,
+    /// Versions kept per policy (the newest).
+    policy_versions_keep: Option<u32>,
+    /// How often the age-based pruning runs.
+    prune_every: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLease {
+    /// This agent's name in the lease table (default: host name and listen port).
+    holder: Option<String>,
+    /// Lease lifetime without renewal (real time), e.g. "10s".
+    ttl: Option<String>,
+    /// Renewal period, e.g. "3s".
+    renew_every: Option<String>,
+    /// Safety margin before expiry, e.g. "2s".
+    margin: Option<String>,
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8470".into()
 }
-fn default_store() -> PathBuf {
-    PathBuf::from("flexus-agent.db")
+fn default_store() -> String {
+    "flexus-agent.db".into()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -256,7 +299,8 @@ impl Default for MetricsConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub store: PathBuf,
+    /// A SQLite file, or a PostgreSQL URL (several agents share the work).
+    pub store: StoreLocation,
     pub log_format: LogFormat,
     pub cloud: CloudConfig,
     pub auth: AuthConfig,
@@ -266,9 +310,21 @@ pub struct Config {
     pub cost: crate::cost::CostConfig,
     /// `[advisor]`: the DeepSeek advisor (off unless enabled).
     pub advisor: crate::advisor::AdvisorConfig,
+    /// `[retention]`: how long finished records are kept.
+    pub retention: Retention,
+    /// `[lease]`: pool leases shared with other agents.
+    pub lease: LeaseConfig,
 }
 
 impl Config {
+    /// The store settings beyond its location.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            retention: self.retention.clone(),
+            lease: self.lease.clone(),
+        }
+    }
+
     /// Read and validate `path`, resolving secrets from the process environment.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -304,14 +360,27 @@ impl Config {
                 None
             }
         };
-        let store = if raw.store.is_absolute() {
-            raw.store.clone()
+        let store = if raw.store.starts_with("postgres://")
+            || raw.store.starts_with("postgresql://")
+        {
+            if url::Url::parse(&raw.store).is_err() {
+                problems.push("store: the PostgreSQL URL does not parse (postgres://user:password@host:port/db)".into());
+            }
+            StoreLocation::Postgres(raw.store.clone())
+        } else if raw.store.contains("://") {
+            problems.push("store: must be a SQLite file path or a postgres:// URL".into());
+            StoreLocation::Sqlite(PathBuf::new())
         } else {
-            base_dir.join(&raw.store)
+            let path = PathBuf::from(&raw.store);
+            if raw.store.is_empty() {
+                problems.push("store: must be a file path or a postgres:// URL".into());
+            }
+            StoreLocation::Sqlite(if path.is_absolute() {
+                path
+            } else {
+                base_dir.join(path)
+            })
         };
-        if raw.store.as_os_str().is_empty() {
-            problems.push("store: must be a file path".into());
-        }
         let region = raw.cloud.region.clone().unwrap_or_default();
         if region.is_empty() {
             problems.push("cloud.region: required (e.g. \"cn-north-4\")".into());
@@ -437,6 +506,57 @@ impl Config {
         {
             problems.push("reconcile.clock_speed: must be in (0, 10000]".into());
         }
+        let rdef = Retention::default();
+        let rr = &raw.retention;
+        let mut retention = Retention {
+            operations_max_age: dur(
+                "retention.operations_max_age",
+                &rr.operations_max_age,
+                rdef.operations_max_age,
+                &mut problems,
+            ),
+            operations_keep: rr.operations_keep.unwrap_or(rdef.operations_keep),
+            policy_versions_max_age: dur(
+                "retention.policy_versions_max_age",
+                &rr.policy_versions_max_age,
+                rdef.policy_versions_max_age,
+                &mut problems,
+            ),
+            policy_versions_keep: rr.policy_versions_keep.unwrap_or(rdef.policy_versions_keep),
+            usage_max_age: rdef.usage_max_age,
+            prune_every: dur(
+                "retention.prune_every",
+                &rr.prune_every,
+                rdef.prune_every,
+                &mut problems,
+            ),
+        };
+        if retention.operations_keep == 0 {
+            problems.push("retention.operations_keep: must be at least 1".into());
+        }
+        if retention.policy_versions_keep == 0 {
+            problems.push("retention.policy_versions_keep: must be at least 1".into());
+        }
+        let ldef = LeaseConfig::default();
+        let rl = &raw.lease;
+        let lease = LeaseConfig {
+            holder: rl.holder.clone().unwrap_or_else(|| {
+                let host = env("HOSTNAME")
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "flexus-agent".into());
+                let port = listen.map_or(8470, |l| l.port());
+                format!("{host}:{port}")
+            }),
+            ttl: dur("lease.ttl", &rl.ttl, ldef.ttl, &mut problems),
+            renew_every: dur(
+                "lease.renew_every",
+                &rl.renew_every,
+                ldef.renew_every,
+                &mut problems,
+            ),
+            margin: dur("lease.margin", &rl.margin, ldef.margin, &mut problems),
+        };
+        problems.extend(lease.problems());
         let mdef = MetricsConfig::default();
         let metrics = MetricsConfig {
             prometheus_url: raw.metrics.prometheus.as_ref().map(|u| u.url.clone()),
@@ -470,6 +590,8 @@ impl Config {
             ));
         }
         let cost = crate::cost::CostConfig::from_raw(&raw.cost, &mut problems);
+        // `cost.retention` is the one setting for usage rollups; the store prunes them.
+        retention.usage_max_age = cost.retention;
         let advisor =
             crate::advisor::AdvisorConfig::from_raw(&raw.advisor, base_dir, &env, &mut problems);
         if !problems.is_empty() {
@@ -494,6 +616,8 @@ impl Config {
             reconcile,
             cost,
             advisor,
+            retention,
+            lease,
         })
     }
 }
@@ -568,12 +692,56 @@ token_env = "TEAM_A"
             env,
         )
         .unwrap();
-        assert_eq!(c.store, PathBuf::from("/etc/flexus/data/agent.db"));
+        assert_eq!(
+            c.store,
+            StoreLocation::Sqlite(PathBuf::from("/etc/flexus/data/agent.db"))
+        );
         assert_eq!(
             c.auth.namespaces["team-a"].expose(),
             "team-a-token-0123456789"
         );
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("0123456789"), "{dbg}");
+    }
+
+    #[test]
+    fn a_postgres_store_is_accepted_its_password_never_printed_and_bad_lease_timing_named() {
+        let text = |lease: &str| {
+            format!(
+                r#"
+store = "postgres://flexus:s3cr3t-pw@db.internal:5432/flexus"
+[cloud]
+region = "cn-north-4"
+project_id = "p1"
+[auth]
+admin_token_env = "ADMIN"
+[lease]
+{lease}
+[retention]
+operations_keep = 0
+"#
+            )
+        };
+        let err = Config::parse(
+            &text("ttl = \"2s\"\nrenew_every = \"3s\""),
+            "agent.toml",
+            Path::new("/etc"),
+            env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("lease.renew_every:"), "{err}");
+        assert!(err.contains("retention.operations_keep:"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+        let ok = text("holder = \"a1\"").replace("operations_keep = 0", "operations_keep = 9");
+        let c = Config::parse(&ok, "agent.toml", Path::new("/etc"), env).unwrap();
+        assert!(matches!(&c.store, StoreLocation::Postgres(_)));
+        assert_eq!(
+            (c.lease.holder.as_str(), c.retention.operations_keep),
+            ("a1", 9)
+        );
+        let shown = format!("{} {c:?}", c.store);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
     }
 }

@@ -322,7 +322,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let addr = listener.local_addr()?;
-            tracing::info!(%addr, store = %config.store.display(), "flexus-agent listening");
+            tracing::info!(%addr, store = %config.store, "flexus-agent listening");
             let token = CancellationToken::new();
             tokio::spawn(shutdown_signal(token.clone()));
             agent::run(config, listener, token).await?;
@@ -334,7 +334,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 "{}: ok (listen {}, store {})",
                 config.display(),
                 c.listen,
-                c.store.display()
+                c.store
             );
             if !offline {
                 check_cloud(&c).await?;

@@ -163,23 +163,13 @@ async fn prepare(
         .get_pool(ns, name)
         .await?
         .ok_or_else(|| TuneError::NoPool(format!("{ns}/{name}")))?;
-    let spec: flexus_api::PoolSpec = serde_json::from_value(pool.spec).map_err(|e| {
-        invalid(format!(
-            "stored spec of pool {ns}/{name} is unreadable: {e}"
-        ))
-    })?;
+    let spec = pool.spec;
     let doc = store.policy_for_pool(ns, name).await?.ok_or_else(|| {
         invalid(format!(
             "pool {ns}/{name} has no policy to tune; declare one first"
         ))
     })?;
-    let policy: flexus_api::PolicySpec = serde_json::from_value(doc.spec).map_err(|e| {
-        invalid(format!(
-            "stored policy {ns}/{} is unreadable: {e}",
-            doc.name
-        ))
-    })?;
-    let policy = policy.policy;
+    let policy = doc.spec.policy;
     let options = flexus_sim::cli::SimulateOptions {
         flavor: Some(spec.flavor.clone()),
         peak_instances: req.peak_instances.unwrap_or(40),

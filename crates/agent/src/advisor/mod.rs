@@ -28,10 +28,10 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Millis, SharedClock, rfc3339};
 use crate::config::Secret;
 use crate::cost::replay::{History, Setup, history, replay};
-use crate::cost::stored::UsageScope;
 use crate::cost::usage::hour_of;
 use crate::cost::{CostConfig, report};
 use crate::store::Store;
+use crate::store::UsageScope;
 use crate::telemetry::{OutcomeLabel, Telemetry};
 use client::{LlmClient, LlmConfig, LlmError};
 
@@ -531,13 +531,12 @@ impl Context {
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("pool {ns}/{pool} not found"))?;
-        let spec: PoolSpec = serde_json::from_value(doc.spec)
-            .map_err(|e| format!("stored spec of pool {ns}/{pool} is unreadable: {e}"))?;
+        let spec: PoolSpec = doc.spec;
         let pspec: Option<PolicySpec> = store
             .policy_for_pool(ns, pool)
             .await
             .map_err(|e| e.to_string())?
-            .and_then(|d| serde_json::from_value(d.spec).ok());
+            .map(|d| d.spec);
         let policy = crate::runtime::reconcile::effective_policy(&spec, pspec.as_ref());
         let from = now - window.as_millis() as i64;
         let rows = store

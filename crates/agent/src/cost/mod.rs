@@ -8,14 +8,14 @@
 //!   the rollups and the price table.
 //! - [`replay`]: the pool's own recent load replayed through `flexus-sim` as it is and as
 //!   changed (min_size, spot share, flavor) — every recommendation carries that effect.
-//! - [`stored`]: the stored shapes and their SQLite queries.
+//! - the stored shapes ([`UsageHour`](crate::store::UsageHour), ...) and their SQL live in
+//!   [`crate::store::usage`], behind the [`Store`](crate::store::Store) trait.
 //!
 //! Prices come from `[cost.prices]` in agent.toml; flavors not listed there cost what the
 //! emulator charges (the `flexus_sim::capacity` catalogue, relative price units).
 
 pub mod replay;
 pub mod report;
-pub mod stored;
 pub mod usage;
 
 use std::collections::BTreeMap;
