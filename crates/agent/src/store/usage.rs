@@ -103,6 +103,9 @@ pub const ADVICE_KEEP: i64 = 50;
 
 type SampleTuple = (i64, Option<f64>, u32, u32, Option<u32>, Option<u32>);
 
+/// Instance-seconds by (flavor, purchase), as in [`UsageHour::by_purchase`].
+type ByPurchase = Vec<(String, Purchase, f64)>;
+
 /// A rollup's instance-seconds of its own flavor (on demand, spot) and of other flavors.
 fn split_purchase(r: &UsageHour) -> (f64, f64, Vec<(String, Purchase, f64)>) {
     let (mut od, mut spot, mut others) = (0.0, 0.0, Vec::new());
@@ -358,7 +361,7 @@ pub(super) async fn totals(
         .iter()
         .map(hour_from_row)
         .collect::<Result<_, _>>()?;
-    let mut parts: BTreeMap<(String, String), Vec<(String, Purchase, f64)>> = BTreeMap::new();
+    let mut parts: BTreeMap<(String, String), ByPurchase> = BTreeMap::new();
     for r in run(own).await.map_err(q("sum usage by purchase"))? {
         let key = (text(&r, "namespace", "usage")?, text(&r, "pool", "usage")?);
         let what = format!("usage of pool {}/{}", key.0, key.1);
