@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::SimError;
-use crate::cli::Scorecard;
+use crate::simulation::Scorecard;
 use crate::trace::Trace;
 
 /// Points per series.

@@ -1,6 +1,6 @@
 //! The library entry points behind `flexus-agent simulate`.
 
-use flexus_sim::cli::{
+use flexus_sim::simulation::{
     BASELINES, SimulateArgs, SimulateOptions, parse_policy_for_tests, simulate,
     simulate_named_trace,
 };

@@ -273,7 +273,7 @@ fn push_trends(cp: &CompiledPolicy, sig: &[signals::Signal], run: &mut Run) {
     }
 }
 
-/// 1. The strategy's proposal; returns the seed strategy's CPU sample, if any.
+/// Stage 1: the strategy's proposal; returns the seed strategy's CPU sample, if any.
 fn strategy_stage(
     cp: &CompiledPolicy,
     sig: &[signals::Signal],
@@ -378,8 +378,8 @@ impl MissingRules {
     }
 }
 
-/// 2. Missing-data rules (target tracking folds them into its proposals; schedule and fixed read
-/// no signal, and the caller skips this stage for them).
+/// Stage 2, missing-data rules: target tracking folds them into its proposals; schedule and
+/// fixed read no signal, and the caller skips this stage for them.
 fn missing_data_stage(cp: &CompiledPolicy, sig: &[signals::Signal], current: u32, run: &mut Run) {
     let p = &cp.policy;
     let rules = MissingRules::collect(cp, sig, current);
@@ -429,7 +429,7 @@ fn missing_data_stage(cp: &CompiledPolicy, sig: &[signals::Signal], current: u32
     }
 }
 
-/// 3. Warm-up: pending capacity blocks scale-in (AWS semantics).
+/// Stage 3, warm-up: pending capacity blocks scale-in (AWS semantics).
 fn warmup_stage(p: &Policy, counts: PoolCounts, run: &mut Run) {
     let current = counts.counted;
     if matches!(p.strategy, Strategy::TargetTracking | Strategy::Step)
@@ -446,7 +446,7 @@ fn warmup_stage(p: &Policy, counts: PoolCounts, run: &mut Run) {
     }
 }
 
-/// 4. Schedules raise the floor.
+/// Stage 4: schedules raise the floor.
 fn schedule_stage(cp: &CompiledPolicy, now: Timestamp, run: &mut Run) {
     if let Some((name, min)) = cp.active_schedule_min(now)
         && min > run.value
@@ -462,7 +462,7 @@ fn schedule_stage(cp: &CompiledPolicy, now: Timestamp, run: &mut Run) {
     }
 }
 
-/// 5. Prediction raises (never lowers).
+/// Stage 5: prediction raises (never lowers).
 fn prediction_stage(
     cp: &CompiledPolicy,
     sig: &[signals::Signal],
@@ -511,7 +511,7 @@ fn prediction_stage(
     });
 }
 
-/// 7. Bounds.
+/// Stage 7: bounds.
 fn bounds_stage(p: &Policy, run: &mut Run) {
     let clamped = run
         .value
@@ -527,7 +527,7 @@ fn bounds_stage(p: &Policy, run: &mut Run) {
     }
 }
 
-/// 8. Spot split: the on-demand base first, then the spot share of what is above it.
+/// Stage 8, spot split: the on-demand base first, then the spot share of what is above it.
 fn spot_split(p: &Policy, desired: u32) -> (u32, u32) {
     let base = desired.min(p.spot.on_demand_base);
     let above = desired - base;
