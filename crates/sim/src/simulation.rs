@@ -16,7 +16,7 @@ use crate::bounds;
 use crate::capacity::{self, Flavor};
 use crate::policy::{PolicyAutoscaler, load_policy_file, parse_policy};
 use crate::replay::{self, Autoscaler, Run, SimOptions};
-use crate::scorecard::{Score, markdown_table, score};
+use crate::scorecard::{LEGEND, Score, markdown_table, score};
 use crate::trace::{self, Trace};
 
 /// Every baseline name accepted by `--against`, in report order.
@@ -138,10 +138,10 @@ pub struct Scorecard {
 }
 
 impl Scorecard {
-    /// Markdown: a header line and the table.
+    /// Markdown: a header line, any warnings, the table and its legend.
     pub fn markdown(&self) -> String {
-        format!(
-            "Trace `{}` — {:.1} h, flavor `{}` ({:.1} req/s per instance at the p95 SLO), rate × {:.4}, peak demand {} instances, baseline target {:.1} %.\n\n{}",
+        let mut out = format!(
+            "Trace `{}` — {:.1} h, flavor `{}` ({:.1} req/s per instance at the p95 SLO), rate × {:.4}, peak demand {} instances, baseline target {:.1} %.\n\n",
             self.trace,
             self.hours,
             self.flavor,
@@ -149,8 +149,43 @@ impl Scorecard {
             self.scale,
             self.peak_demand,
             self.baseline_target_pct,
-            markdown_table(&self.scores)
-        )
+        );
+        for w in self.warnings() {
+            out.push_str(&format!("**warning:** {w}\n\n"));
+        }
+        out.push_str(&markdown_table(&self.scores));
+        out.push('\n');
+        out.push_str(LEGEND);
+        out.push('\n');
+        out
+    }
+
+    /// What makes this comparison weak: a window too quiet to tell autoscalers apart, or
+    /// rows that are all the same.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.peak_demand <= QUIET_PEAK_DEMAND {
+            w.push(format!(
+                "the replayed window needs at most {} instance(s) at its peak: too quiet to tell \
+                 autoscalers apart (--peak-instances scales the whole trace's peak, and this \
+                 window is far below it). Replay more of the trace (--hours) or raise \
+                 --peak-instances.",
+                self.peak_demand
+            ));
+        }
+        let same = |a: &Score, b: &Score| {
+            a.instance_hours == b.instance_hours
+                && a.slo_violation_min == b.slo_violation_min
+                && a.actions_per_hour == b.actions_per_hour
+        };
+        if self.scores.len() > 1 && self.scores.windows(2).all(|p| same(&p[0], &p[1])) {
+            w.push(
+                "every autoscaler gave the same result: none of them ever acted differently in \
+                 this window."
+                    .into(),
+            );
+        }
+        w
     }
 
     /// The score of a policy by name.
@@ -158,6 +193,9 @@ impl Scorecard {
         self.scores.iter().find(|s| s.policy == policy)
     }
 }
+
+/// A peak demand at or below this many instances is too quiet to compare autoscalers.
+pub const QUIET_PEAK_DEMAND: u32 = 2;
 
 /// Headroom of the default baseline target: the utilisation at this share of the SLO rate.
 pub const BASELINE_HEADROOM: f64 = 0.85;
