@@ -17,19 +17,25 @@ struct Graph {
     workspace: BTreeSet<String>,
 }
 
-fn metadata() -> Graph {
+/// Runs `cargo ARGS` at the workspace root and returns its standard output.
+fn cargo(args: &[&str]) -> Vec<u8> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1"])
+        .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
-        .expect("cargo metadata runs");
+        .unwrap_or_else(|e| panic!("cargo {args:?} runs: {e}"));
     assert!(
         out.status.success(),
-        "cargo metadata failed: {}",
+        "cargo {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    out.stdout
+}
+
+fn metadata() -> Graph {
+    let out = cargo(&["metadata", "--format-version", "1"]);
+    let v: Value = serde_json::from_slice(&out).expect("cargo metadata prints JSON");
     let mut names = BTreeMap::new();
     for p in v["packages"].as_array().expect("packages") {
         names.insert(
@@ -236,19 +242,10 @@ fn the_fence_detects_a_forbidden_edge() {
 /// The crates a package links when it is built alone (features resolved for it, not unified
 /// with the rest of the workspace, as when `make install` builds the provider).
 fn linked_alone(package: &str) -> BTreeSet<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["tree", "-p", package, "-e", "normal", "--prefix", "none"])
-        .args(["--format", "{p}"])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("cargo tree runs");
-    assert!(
-        out.status.success(),
-        "cargo tree failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let out = cargo(&[
+        "tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}",
+    ]);
+    String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_owned)
