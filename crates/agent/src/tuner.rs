@@ -170,17 +170,16 @@ async fn prepare(
         ))
     })?;
     let policy = doc.spec.policy;
-    let options = flexus_sim::cli::SimulateOptions {
+    let options = flexus_sim::simulation::SimulateOptions {
         flavor: Some(spec.flavor.clone()),
         peak_instances: req.peak_instances.unwrap_or(40),
         max_hours: req.hours,
         against: Vec::new(),
-        ..flexus_sim::cli::SimulateOptions::default()
+        ..flexus_sim::simulation::SimulateOptions::default()
     };
     let (history, flavor) = match &req.trace {
-        Some(t) => {
-            flexus_sim::cli::prepare_trace(t, &options).map_err(|e| invalid(e.to_string()))?
-        }
+        Some(t) => flexus_sim::simulation::prepare_trace(t, &options)
+            .map_err(|e| invalid(e.to_string()))?,
         None => {
             let flavor = flexus_sim::capacity::lookup(&spec.flavor).map_err(|e| {
                 invalid(format!(
