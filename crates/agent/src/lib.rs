@@ -29,6 +29,7 @@ pub mod agent;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_doc;
 pub mod cost;
 pub mod openapi;
 pub mod probe;
