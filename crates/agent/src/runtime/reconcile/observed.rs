@@ -58,11 +58,10 @@ fn is_outdated(spec: &PoolSpec, template: &str, s: &Server) -> bool {
 
 /// The template tag an open create's stored request puts on its instances.
 fn requested_template(o: &OpRecord) -> Option<String> {
-    let tags = o.request.as_ref()?.get("tags")?.as_array()?;
-    tags.iter().find_map(|t| {
-        let kv = t.as_array()?;
-        (kv.first()?.as_str()? == TAG_TEMPLATE).then(|| kv.get(1)?.as_str().map(str::to_owned))?
-    })
+    let tags = &o.request.as_ref()?.tags;
+    tags.iter()
+        .find(|(k, _)| k == TAG_TEMPLATE)
+        .map(|(_, v)| v.clone())
 }
 
 /// The lifecycle of `s` and since when, or `None` for a server that is gone.

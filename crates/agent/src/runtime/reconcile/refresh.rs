@@ -19,7 +19,6 @@ use flexus_api::{
     Purchase, RefreshStatus, RefreshStrategy,
 };
 use flexus_policy as fp;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::act::{Acted, CreateSpec};
@@ -29,22 +28,10 @@ use super::ops::NewOp;
 use super::{Context, PassError};
 use crate::clock::rfc3339;
 use crate::runtime::PoolKey;
-use crate::store::OpRecord;
+use crate::store::{OpRecord, RefreshProgress};
 
-/// What a refresh keeps in its journal entry (`request` of the `refresh` operation).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Progress {
-    /// Template hash the instances are being moved to.
-    template: String,
-    /// Batches of replacements launched so far.
-    batch: u32,
-}
-
-fn progress(op: &OpRecord) -> Progress {
-    op.request
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default()
+fn progress(op: &OpRecord) -> RefreshProgress {
+    op.progress.clone().unwrap_or_default()
 }
 
 /// What one pass of a refresh does.
@@ -274,7 +261,7 @@ impl Context {
             }
         }
         op.op.count = op.op.count.max(plan.outdated_left);
-        op.request = serde_json::to_value(&prog).ok();
+        op.progress = Some(prog.clone());
         self.save_op(&mut op, OperationState::Submitted).await?;
         let st = RefreshStatus {
             operation_id: op.op.id.clone(),
@@ -300,14 +287,15 @@ impl Context {
         count: u32,
     ) -> Result<OpRecord, PassError> {
         let now = rfc3339(self.now());
-        let prog = Progress {
+        let prog = RefreshProgress {
             template: template.to_owned(),
             batch: 0,
         };
         let op = OpRecord {
             namespace: key.ns.to_string(),
             pool: key.name.to_string(),
-            request: serde_json::to_value(&prog).ok(),
+            request: None,
+            progress: Some(prog),
             op: Operation {
                 id: Uuid::new_v4().to_string(),
                 kind: OperationKind::Refresh,
