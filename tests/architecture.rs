@@ -277,3 +277,122 @@ fn the_provider_and_the_emulator_link_no_command_line_or_chart_crates() {
     // The agent's command line does need them.
     assert!(linked_alone("flexus-agent").contains("clap"));
 }
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The functions of `text` longer than `limit` lines, as `(name, first line, lines)`; the code
+/// after a `#[cfg(test)]` line is left out. Braces inside strings, chars and `//` comments are
+/// not counted.
+fn long_functions(text: &str, limit: usize) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.trim() != "#[cfg(test)]")
+        .collect();
+    let fn_name = |l: &str| -> Option<String> {
+        let mut t = l.trim_start();
+        for prefix in [
+            "pub(crate) ",
+            "pub(super) ",
+            "pub ",
+            "async ",
+            "const ",
+            "unsafe ",
+        ] {
+            t = t.strip_prefix(prefix).unwrap_or(t);
+        }
+        let rest = t.strip_prefix("fn ")?;
+        Some(rest.split(['(', '<']).next()?.trim().to_owned())
+    };
+    let braces = |l: &str| -> (i64, bool) {
+        let code = l.split("//").next().unwrap_or("");
+        let (mut depth, mut opened, mut in_str, mut prev) = (0i64, false, false, ' ');
+        for c in code.chars() {
+            match c {
+                '"' if prev != '\\' => in_str = !in_str,
+                '{' if !in_str && prev != '\'' => {
+                    depth += 1;
+                    opened = true;
+                }
+                '}' if !in_str && prev != '\'' => depth -= 1,
+                _ => {}
+            }
+            prev = c;
+        }
+        (depth, opened)
+    };
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(name) = fn_name(l) else { continue };
+        let (mut depth, mut started) = (0i64, false);
+        for (j, body) in lines[i..].iter().enumerate() {
+            let (d, opened) = braces(body);
+            depth += d;
+            started |= opened;
+            if !started && body.trim_end().ends_with(';') {
+                break;
+            }
+            if started && depth <= 0 {
+                if j + 1 > limit {
+                    out.push((name.clone(), i + 1, j + 1));
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_outside_tests_is_longer_than_150_lines() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let mut files = Vec::new();
+    for dir in ["crates", "provider/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    // Library and binary code only: integration tests, benches and examples are exempt.
+    files.retain(|p| {
+        let s = p.strip_prefix(root).unwrap_or(p).to_string_lossy();
+        !["tests/", "benches/", "examples/"]
+            .iter()
+            .any(|d| s.contains(d))
+    });
+    assert!(files.len() > 100, "found only {} source files", files.len());
+    let mut long = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read source");
+        for (name, line, n) in long_functions(&text, 150) {
+            long.push(format!("{}:{line} {name} ({n} lines)", f.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "split these by stage or section so each part has a name:\n  {}",
+        long.join("\n  ")
+    );
+}
+
+#[test]
+fn the_function_length_check_counts_a_long_function_and_skips_tests() {
+    let body = "    let x = 1;\n".repeat(160);
+    let text = format!(
+        "pub async fn long(a: u32) -> u32 {{\n{body}    x\n}}\n\nfn short() {{\n    let s = \"}}{{\";\n}}\n\
+         #[cfg(test)]\nmod tests {{\n    fn also_long() {{\n{body}    }}\n}}\n"
+    );
+    assert_eq!(
+        long_functions(&text, 150),
+        vec![("long".to_owned(), 1, 163)]
+    );
+}

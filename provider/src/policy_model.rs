@@ -527,35 +527,10 @@ impl PolicyModel {
         spec: &flexus_api::PolicySpec,
     ) -> PolicyModel {
         let pol = &spec.policy;
-        let d = |x: Duration| format_duration(x);
         let def_out = ScaleOutBehaviour::default();
         let def_in = ScaleInBehaviour::default();
-        let behaviour = |cooldown: Duration,
-                         window: Duration,
-                         select: flexus_policy::SelectPolicy,
-                         policies: &[RatePolicy],
-                         def_policies: &[RatePolicy]| {
-            BehaviourModel {
-                cooldown: Some(d(cooldown)),
-                stabilisation_window: Some(d(window)),
-                select: Some(enum_name(&select)),
-                unlimited: Some(policies.is_empty()),
-                policy: if policies == def_policies {
-                    Vec::new()
-                } else {
-                    policies
-                        .iter()
-                        .map(|r| RatePolicyModel {
-                            kind: enum_name(&r.kind),
-                            value: r.value,
-                            period: d(r.period),
-                        })
-                        .collect()
-                },
-            }
-        };
         let scale_out = (pol.scale_out != def_out).then(|| {
-            behaviour(
+            BehaviourModel::explicit(
                 pol.scale_out.cooldown,
                 pol.scale_out.stabilisation_window,
                 pol.scale_out.select,
@@ -564,7 +539,7 @@ impl PolicyModel {
             )
         });
         let scale_in = (pol.scale_in != def_in).then(|| {
-            behaviour(
+            BehaviourModel::explicit(
                 pol.scale_in.cooldown,
                 pol.scale_in.stabilisation_window,
                 pol.scale_in.select,
@@ -572,9 +547,73 @@ impl PolicyModel {
                 &def_in.policies,
             )
         });
-        let def_pred = PredictionSettings::default();
-        let p = &pol.prediction;
-        let prediction = (*p != def_pred).then(|| PredictionModel {
+        let spot = (pol.spot != SpotMix::default()).then_some(SpotMixModel {
+            on_demand_base: Some(pol.spot.on_demand_base),
+            spot_percentage: Some(pol.spot.spot_percentage),
+        });
+        PolicyModel {
+            id: Some(id.to_string()),
+            namespace: Some(namespace.to_string()),
+            name: name.to_string(),
+            pool: spec.pool.clone(),
+            enabled: Some(spec.enabled),
+            dry_run: Some(spec.dry_run),
+            strategy: pol.strategy.as_str().to_string(),
+            evaluation_interval: Some(format_duration(pol.evaluation_interval)),
+            tolerance: Some(pol.tolerance),
+            bounds: BoundsModel {
+                min: pol.bounds.min,
+                max: pol.bounds.max,
+                initial: pol.bounds.initial,
+            },
+            metric: pol.metrics.iter().map(MetricModel::explicit).collect(),
+            scale_out,
+            scale_in,
+            schedule: pol.schedules.iter().map(ScheduleModel::explicit).collect(),
+            prediction: (pol.prediction != PredictionSettings::default())
+                .then(|| PredictionModel::explicit(&pol.prediction)),
+            spot,
+            seed: (pol.seed != SeedSettings::default()).then(|| SeedModel::explicit(&pol.seed)),
+            step: pol.step.as_ref().map(StepModel::explicit),
+        }
+    }
+}
+
+impl BehaviourModel {
+    /// A scale-out or scale-in block with every value explicit; the rate policies only when
+    /// they differ from the defaults.
+    fn explicit(
+        cooldown: Duration,
+        window: Duration,
+        select: flexus_policy::SelectPolicy,
+        policies: &[RatePolicy],
+        def_policies: &[RatePolicy],
+    ) -> Self {
+        BehaviourModel {
+            cooldown: Some(format_duration(cooldown)),
+            stabilisation_window: Some(format_duration(window)),
+            select: Some(enum_name(&select)),
+            unlimited: Some(policies.is_empty()),
+            policy: if policies == def_policies {
+                Vec::new()
+            } else {
+                policies
+                    .iter()
+                    .map(|r| RatePolicyModel {
+                        kind: enum_name(&r.kind),
+                        value: r.value,
+                        period: format_duration(r.period),
+                    })
+                    .collect()
+            },
+        }
+    }
+}
+
+impl PredictionModel {
+    fn explicit(p: &PredictionSettings) -> Self {
+        let d = |x: Duration| format_duration(x);
+        PredictionModel {
             enabled: Some(p.enabled),
             mode: Some(enum_name(&p.mode)),
             metric: p.metric.clone(),
@@ -586,13 +625,14 @@ impl PolicyModel {
             max_ratio: p.max_ratio,
             min_seasonal_strength: p.min_seasonal_strength,
             relative_rise: Some(p.relative_rise),
-        });
-        let spot = (pol.spot != SpotMix::default()).then_some(SpotMixModel {
-            on_demand_base: Some(pol.spot.on_demand_base),
-            spot_percentage: Some(pol.spot.spot_percentage),
-        });
-        let def_seed = SeedSettings::default();
-        let s = &pol.seed;
+        }
+    }
+}
+
+impl SeedModel {
+    /// The seed constants; a band only when it differs from its default.
+    fn explicit(s: &SeedSettings) -> Self {
+        let def = SeedSettings::default();
         let band = |b: &SeedBand, def: &SeedBand| {
             (b != def).then_some(SeedBandModel {
                 scale_out_above: b.scale_out_above,
@@ -602,11 +642,11 @@ impl PolicyModel {
                 in_span: b.in_span,
             })
         };
-        let seed = (*s != def_seed).then(|| SeedModel {
-            cpu: band(&s.cpu, &def_seed.cpu),
-            memory: band(&s.memory, &def_seed.memory),
-            response_time: band(&s.response_time, &def_seed.response_time),
-            queue_length: band(&s.queue_length, &def_seed.queue_length),
+        SeedModel {
+            cpu: band(&s.cpu, &def.cpu),
+            memory: band(&s.memory, &def.memory),
+            response_time: band(&s.response_time, &def.response_time),
+            queue_length: band(&s.queue_length, &def.queue_length),
             trend_weight: Some(s.trend_weight),
             trend_divisor: Some(s.trend_divisor),
             trend_samples: Some(s.trend_samples),
@@ -614,9 +654,14 @@ impl PolicyModel {
             scale_in_score: Some(s.scale_in_score),
             out_factor: Some(s.out_factor),
             in_factor: Some(s.in_factor),
-            cooldown: Some(d(s.cooldown)),
-        });
-        let step = pol.step.as_ref().map(|st| StepModel {
+            cooldown: Some(format_duration(s.cooldown)),
+        }
+    }
+}
+
+impl StepModel {
+    fn explicit(st: &flexus_policy::StepSettings) -> Self {
+        StepModel {
             metric: st.metric.clone(),
             threshold: st.threshold,
             adjustment_type: Some(enum_name(&st.adjustment_type)),
@@ -630,96 +675,83 @@ impl PolicyModel {
                     adjustment: a.adjustment,
                 })
                 .collect(),
-        });
-        PolicyModel {
-            id: Some(id.to_string()),
-            namespace: Some(namespace.to_string()),
-            name: name.to_string(),
-            pool: spec.pool.clone(),
-            enabled: Some(spec.enabled),
-            dry_run: Some(spec.dry_run),
-            strategy: pol.strategy.as_str().to_string(),
-            evaluation_interval: Some(d(pol.evaluation_interval)),
-            tolerance: Some(pol.tolerance),
-            bounds: BoundsModel {
-                min: pol.bounds.min,
-                max: pol.bounds.max,
-                initial: pol.bounds.initial,
+        }
+    }
+}
+
+impl ScheduleModel {
+    fn explicit(s: &flexus_policy::Schedule) -> Self {
+        ScheduleModel {
+            name: s.name.clone(),
+            cron: s.cron.clone(),
+            duration: format_duration(s.duration),
+            min_capacity: s.min_capacity,
+            timezone: Some(s.timezone.clone()),
+            start_time: s.start_time.clone(),
+            end_time: s.end_time.clone(),
+        }
+    }
+}
+
+impl SourceModel {
+    fn explicit(source: &MetricSource) -> Self {
+        let none = SourceModel {
+            source_type: String::new(),
+            namespace: None,
+            metric_name: None,
+            query: None,
+            key: None,
+        };
+        match source {
+            MetricSource::CloudEye {
+                namespace,
+                metric_name,
+            } => SourceModel {
+                source_type: "cloud_eye".into(),
+                namespace: Some(namespace.clone()),
+                metric_name: Some(metric_name.clone()),
+                ..none
             },
-            metric: pol
-                .metrics
-                .iter()
-                .map(|x| MetricModel {
-                    name: x.name.clone(),
-                    kind: x.kind.as_str().to_string(),
-                    source: match &x.source {
-                        MetricSource::CloudEye {
-                            namespace,
-                            metric_name,
-                        } => SourceModel {
-                            source_type: "cloud_eye".into(),
-                            namespace: Some(namespace.clone()),
-                            metric_name: Some(metric_name.clone()),
-                            query: None,
-                            key: None,
-                        },
-                        MetricSource::Prometheus { query } => SourceModel {
-                            source_type: "prometheus".into(),
-                            namespace: None,
-                            metric_name: None,
-                            query: Some(query.clone()),
-                            key: None,
-                        },
-                        MetricSource::Redis { key } => SourceModel {
-                            source_type: "redis".into(),
-                            namespace: None,
-                            metric_name: None,
-                            query: None,
-                            key: Some(key.clone()),
-                        },
-                        MetricSource::Push => SourceModel {
-                            source_type: "push".into(),
-                            namespace: None,
-                            metric_name: None,
-                            query: None,
-                            key: None,
-                        },
-                    },
-                    target: x.target,
-                    scale_out_above: x.scale_out_above,
-                    scale_in_below: x.scale_in_below,
-                    weight: x.weight,
-                    duration: Some(d(x.duration)),
-                    per_instance: Some(x.per_instance),
-                    missing_data: Some(enum_name(&x.missing_data)),
-                    stale_after: x.stale_after.map(d),
-                    fallback_capacity: x.fallback_capacity,
-                    trend_lead: Some(d(x.trend_lead)),
-                    trend_window: Some(d(x.trend_window)),
-                    trend_max_raise: Some(x.trend_max_raise),
-                    trend_significance: Some(x.trend_significance),
-                    trend_noise_margin: Some(x.trend_noise_margin),
-                })
-                .collect(),
-            scale_out,
-            scale_in,
-            schedule: pol
-                .schedules
-                .iter()
-                .map(|s| ScheduleModel {
-                    name: s.name.clone(),
-                    cron: s.cron.clone(),
-                    duration: d(s.duration),
-                    min_capacity: s.min_capacity,
-                    timezone: Some(s.timezone.clone()),
-                    start_time: s.start_time.clone(),
-                    end_time: s.end_time.clone(),
-                })
-                .collect(),
-            prediction,
-            spot,
-            seed,
-            step,
+            MetricSource::Prometheus { query } => SourceModel {
+                source_type: "prometheus".into(),
+                query: Some(query.clone()),
+                ..none
+            },
+            MetricSource::Redis { key } => SourceModel {
+                source_type: "redis".into(),
+                key: Some(key.clone()),
+                ..none
+            },
+            MetricSource::Push => SourceModel {
+                source_type: "push".into(),
+                ..none
+            },
+        }
+    }
+}
+
+impl MetricModel {
+    /// A metric block with every value explicit.
+    fn explicit(x: &flexus_policy::Metric) -> Self {
+        let d = |x: Duration| format_duration(x);
+        MetricModel {
+            name: x.name.clone(),
+            kind: x.kind.as_str().to_string(),
+            source: SourceModel::explicit(&x.source),
+            target: x.target,
+            scale_out_above: x.scale_out_above,
+            scale_in_below: x.scale_in_below,
+            weight: x.weight,
+            duration: Some(d(x.duration)),
+            per_instance: Some(x.per_instance),
+            missing_data: Some(enum_name(&x.missing_data)),
+            stale_after: x.stale_after.map(d),
+            fallback_capacity: x.fallback_capacity,
+            trend_lead: Some(d(x.trend_lead)),
+            trend_window: Some(d(x.trend_window)),
+            trend_max_raise: Some(x.trend_max_raise),
+            trend_significance: Some(x.trend_significance),
+            trend_noise_margin: Some(x.trend_noise_margin),
         }
     }
 }
