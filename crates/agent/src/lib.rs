@@ -11,6 +11,7 @@
 //! - [`config`]: `agent.toml` loading and validation (nothing is bound).
 //! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
 //! - [`server`]: `router(state) -> Router` — the HTTP API, auth, namespaces, ETags.
+//! - [`rejections`]: every error answer, axum's own rejections too, as the JSON error body.
 //! - [`openapi`]: the OpenAPI document served at `/v1/openapi.json`.
 //! - [`runtime`]: scheduler + runner; [`runtime::reconcile`] the pass (observe → decide →
 //!   act → record); [`runtime::sources`] Cloud Eye / Prometheus / Redis readers.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod cost;
 pub mod openapi;
 pub mod probe;
+pub mod rejections;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -5,7 +5,9 @@
 //! - Optimistic concurrency: every pool and policy carries a version; its ETag is
 //!   `"<version>"`; `If-Match` on PUT/DELETE is checked (412 on mismatch) and
 //!   `If-None-Match: *` makes a PUT create-only.
-//! - Every 4xx has an [`ErrorBody`] naming the offending field.
+//! - Every error answer has an [`ErrorBody`] naming the offending field — axum's own
+//!   rejections too (413, 405, undecodable path or query), through
+//!   [`crate::rejections::json_errors`].
 //! - `/healthz`, `/readyz`, `/metrics` (Prometheus text) are unauthenticated.
 
 use std::sync::Arc;
@@ -75,6 +77,10 @@ impl ApiError {
             message,
             fields,
         }
+    }
+    /// The same error answered with another status (a field error of 422, say).
+    pub(crate) fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
     }
     pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         Self::invalid(vec![FieldError::new(field, message)])
@@ -239,15 +245,31 @@ fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: &T) -> Respon
     resp
 }
 
-/// Parse a JSON body, naming the offending field on failure.
+/// The largest request body accepted (larger ones get `413 payload_too_large`).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Parse a JSON body, naming the offending field on failure. A body must be declared
+/// `application/json` (`415 unsupported_media_type` otherwise) and be UTF-8 (the error
+/// names the byte, line and column of the first byte that is not).
 fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE)
-        && !ct
-            .to_str()
-            .unwrap_or_default()
-            .starts_with("application/json")
-    {
-        return Err(ApiError::field("Content-Type", "must be application/json"));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|ct| ct.to_str().unwrap_or("(not text)"));
+    if !content_type.is_some_and(|ct| ct.starts_with("application/json")) {
+        let mut e = ApiError::field(
+            "Content-Type",
+            match content_type {
+                None => "missing: a request body must be sent as application/json".to_owned(),
+                Some(ct) => format!("{ct:?}: a request body must be sent as application/json"),
+            },
+        );
+        e.code = "unsupported_media_type";
+        e.set_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        return Err(e);
+    }
+    if let Err(d) = flexus_policy::source_text(body, "(body)") {
+        let message = d.iter().map(|d| d.message.clone()).collect::<String>();
+        return Err(ApiError::field("(body)", message));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -889,8 +911,8 @@ async fn openapi() -> axum::Json<serde_json::Value> {
     axum::Json(crate::openapi::document())
 }
 
-async fn fallback() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    crate::rejections::no_such_endpoint(&method, uri.path())
 }
 
 /// The whole HTTP surface.
@@ -932,6 +954,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(crate::web::routes())
         .fallback(fallback)
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::rejections::json_errors))
         .with_state(state)
 }

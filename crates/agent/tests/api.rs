@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode};
 use flexus_agent::clock::ManualClock;
 use flexus_agent::config::{AuthConfig, Secret};
 use flexus_agent::runtime::{Handle, Inbox};
@@ -81,15 +81,20 @@ impl Api {
                 .unwrap(),
             None => b.body(Body::empty()).unwrap(),
         };
-        let resp = router(self.state.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let etag = resp
-            .headers()
+        let (status, headers, body) = self.raw(req).await;
+        let etag = headers
             .get("etag")
             .map(|v| v.to_str().unwrap().to_owned());
+        Resp { status, etag, body }
+    }
+
+    /// Send `req` as it is; the answer's status, headers and JSON body (`Null` if not JSON).
+    async fn raw(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let resp = router(self.state.clone()).oneshot(req).await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, etag, body }
+        (status, headers, body)
     }
 }
 
@@ -632,4 +637,159 @@ async fn a_policy_evaluated_more_often_than_the_agents_minimum_is_refused_naming
         "the minimum itself is accepted: {}",
         r.body
     );
+}
+
+/// A request to the API as a client could send it: raw body bytes and headers.
+fn raw_request(method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {TEAM_A}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+/// The answer is the documented error body (`docs/reference/agent-api.md` § Errors),
+/// served as JSON, with `status` and `code`; its message is returned.
+fn documented_error(
+    answer: &(StatusCode, HeaderMap, Value),
+    status: StatusCode,
+    code: &str,
+) -> String {
+    let (got, headers, body) = answer;
+    assert_eq!(*got, status, "{body}");
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/json",
+        "{body}"
+    );
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().expect("a message");
+    assert!(!message.is_empty(), "{body}");
+    message.to_owned()
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_413_as_the_json_error_and_stores_nothing() {
+    let api = api().await;
+    let mut big = pool_spec();
+    big["spec"]["image"] = json!("i".repeat(flexus_agent::server::MAX_BODY_BYTES));
+    let path = "/v1/namespaces/team-a/pools/web";
+    let answer = api
+        .raw(raw_request("PUT", path, &[JSON], big.to_string().into_bytes()))
+        .await;
+    let message = documented_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    assert!(message.contains(path), "{message}");
+    assert!(message.contains("1048576 bytes"), "{message}");
+    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_method_the_route_does_not_serve_is_405_as_the_json_error_keeping_allow() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request("DELETE", "/v1/namespaces/team-a/pools", &[], vec![]))
+        .await;
+    let message = documented_error(&answer, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert!(
+        message.contains("DELETE is not allowed on /v1/namespaces/team-a/pools"),
+        "{message}"
+    );
+    let allow = answer.1.get("allow").expect("an Allow header").to_str().unwrap();
+    assert!(allow.contains("GET"), "{allow}");
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_404_as_the_json_error_naming_method_and_path() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request("GET", "/v1/namespaces/team-a/nothing-here", &[], vec![]))
+        .await;
+    let message = documented_error(&answer, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        message,
+        "no such endpoint: GET /v1/namespaces/team-a/nothing-here"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_400_as_the_json_error_naming_line_and_column() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request(
+            "PUT",
+            "/v1/namespaces/team-a/pools/web",
+            &[JSON],
+            b"{\"spec\": {\n  \"min_size\": 1,,\n}}".to_vec(),
+        ))
+        .await;
+    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(message.contains("line 2 column 17"), "{message}");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_400_naming_its_byte_line_and_column() {
+    let api = api().await;
+    let mut body = b"{\"spec\": {\n  \"image\": \"".to_vec();
+    body.extend([0xff, b'"', b'}', b'}']);
+    let answer = api
+        .raw(raw_request("PUT", "/v1/namespaces/team-a/pools/web", &[JSON], body))
+        .await;
+    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(answer.2["error"]["field"], "(body)");
+    assert!(
+        message.contains("invalid UTF-8 at byte 23 (line 2, column 13)"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_path_segment_that_does_not_decode_is_400_as_the_json_error_naming_the_parameter() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request("GET", "/v1/namespaces/team-a/pools/%FF", &[], vec![]))
+        .await;
+    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(answer.2["error"]["field"], "name", "{}", answer.2);
+    assert!(message.contains("UTF-8"), "{message}");
+}
+
+#[tokio::test]
+async fn a_query_string_that_does_not_decode_is_400_as_the_json_error_naming_the_query() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request(
+            "GET",
+            "/v1/namespaces/team-a/pools/web/decisions?limit=1&limit=2",
+            &[],
+            vec![],
+        ))
+        .await;
+    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(answer.2["error"]["field"], "query", "{}", answer.2);
+    assert!(message.contains("limit"), "{message}");
+}
+
+#[tokio::test]
+async fn a_body_without_a_json_content_type_is_415_as_the_json_error_and_stores_nothing() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    let body = pool_spec().to_string().into_bytes();
+    for (headers, says) in [
+        (&[][..], "missing"),
+        (&[("content-type", "text/plain")][..], "\"text/plain\""),
+    ] {
+        let answer = api.raw(raw_request("PUT", path, headers, body.clone())).await;
+        let message =
+            documented_error(&answer, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        assert_eq!(answer.2["error"]["field"], "Content-Type", "{}", answer.2);
+        assert!(message.contains(says), "{message}");
+    }
+    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

@@ -470,7 +470,7 @@ fn invalid_utf8_in_a_policy_file_names_the_byte_line_and_column() {
     let err = flexus_policy::source_text(&bytes, "p.hcl").expect_err("not UTF-8");
     assert_eq!(
         err.to_string(),
-        "p.hcl:3:6: invalid UTF-8 at byte 53 (line 3, column 6): 0xc3 is not valid UTF-8; policy files must be UTF-8 text"
+        "p.hcl:3:6: invalid UTF-8 at byte 53 (line 3, column 6): 0xc3 is not valid UTF-8; the text must be UTF-8"
     );
     // A character cut at the end of the file.
     let err = flexus_policy::source_text("é".as_bytes().split_at(1).0, "p.json")

@@ -40,7 +40,7 @@ pub fn source_text<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, Diagnosti
             }),
             path: FieldPath::root(),
             message: format!(
-                "invalid UTF-8 at byte {offset} (line {line}, column {column}): {bad} {}; policy files must be UTF-8 text",
+                "invalid UTF-8 at byte {offset} (line {line}, column {column}): {bad} {}; the text must be UTF-8",
                 if e.error_len().is_some() { "is not valid UTF-8" } else { "ends the file in the middle of a character" }
             ),
         }])
