@@ -63,7 +63,9 @@ fn rejection(status: StatusCode, method: &Method, path: &str, text: &str, allow:
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             status,
             "payload_too_large",
-            format!("the request body of {method} {path} is larger than the limit of {MAX_BODY_BYTES} bytes"),
+            format!(
+                "the request body of {method} {path} is larger than the limit of {MAX_BODY_BYTES} bytes"
+            ),
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             status,

@@ -82,9 +82,7 @@ impl Api {
             None => b.body(Body::empty()).unwrap(),
         };
         let (status, headers, body) = self.raw(req).await;
-        let etag = headers
-            .get("etag")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let etag = headers.get("etag").map(|v| v.to_str().unwrap().to_owned());
         Resp { status, etag, body }
     }
 
@@ -680,7 +678,12 @@ async fn a_body_over_the_size_limit_is_413_as_the_json_error_and_stores_nothing(
     big["spec"]["image"] = json!("i".repeat(flexus_agent::server::MAX_BODY_BYTES));
     let path = "/v1/namespaces/team-a/pools/web";
     let answer = api
-        .raw(raw_request("PUT", path, &[JSON], big.to_string().into_bytes()))
+        .raw(raw_request(
+            "PUT",
+            path,
+            &[JSON],
+            big.to_string().into_bytes(),
+        ))
         .await;
     let message = documented_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     assert!(message.contains(path), "{message}");
@@ -693,14 +696,28 @@ async fn a_body_over_the_size_limit_is_413_as_the_json_error_and_stores_nothing(
 async fn a_method_the_route_does_not_serve_is_405_as_the_json_error_keeping_allow() {
     let api = api().await;
     let answer = api
-        .raw(raw_request("DELETE", "/v1/namespaces/team-a/pools", &[], vec![]))
+        .raw(raw_request(
+            "DELETE",
+            "/v1/namespaces/team-a/pools",
+            &[],
+            vec![],
+        ))
         .await;
-    let message = documented_error(&answer, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let message = documented_error(
+        &answer,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
     assert!(
         message.contains("DELETE is not allowed on /v1/namespaces/team-a/pools"),
         "{message}"
     );
-    let allow = answer.1.get("allow").expect("an Allow header").to_str().unwrap();
+    let allow = answer
+        .1
+        .get("allow")
+        .expect("an Allow header")
+        .to_str()
+        .unwrap();
     assert!(allow.contains("GET"), "{allow}");
 }
 
@@ -708,7 +725,12 @@ async fn a_method_the_route_does_not_serve_is_405_as_the_json_error_keeping_allo
 async fn an_unknown_route_is_404_as_the_json_error_naming_method_and_path() {
     let api = api().await;
     let answer = api
-        .raw(raw_request("GET", "/v1/namespaces/team-a/nothing-here", &[], vec![]))
+        .raw(raw_request(
+            "GET",
+            "/v1/namespaces/team-a/nothing-here",
+            &[],
+            vec![],
+        ))
         .await;
     let message = documented_error(&answer, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(
@@ -738,7 +760,12 @@ async fn a_body_that_is_not_utf8_is_400_naming_its_byte_line_and_column() {
     let mut body = b"{\"spec\": {\n  \"image\": \"".to_vec();
     body.extend([0xff, b'"', b'}', b'}']);
     let answer = api
-        .raw(raw_request("PUT", "/v1/namespaces/team-a/pools/web", &[JSON], body))
+        .raw(raw_request(
+            "PUT",
+            "/v1/namespaces/team-a/pools/web",
+            &[JSON],
+            body,
+        ))
         .await;
     let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(answer.2["error"]["field"], "(body)");
@@ -752,7 +779,12 @@ async fn a_body_that_is_not_utf8_is_400_naming_its_byte_line_and_column() {
 async fn a_path_segment_that_does_not_decode_is_400_as_the_json_error_naming_the_parameter() {
     let api = api().await;
     let answer = api
-        .raw(raw_request("GET", "/v1/namespaces/team-a/pools/%FF", &[], vec![]))
+        .raw(raw_request(
+            "GET",
+            "/v1/namespaces/team-a/pools/%FF",
+            &[],
+            vec![],
+        ))
         .await;
     let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(answer.2["error"]["field"], "name", "{}", answer.2);
@@ -784,12 +816,42 @@ async fn a_body_without_a_json_content_type_is_415_as_the_json_error_and_stores_
         (&[][..], "missing"),
         (&[("content-type", "text/plain")][..], "\"text/plain\""),
     ] {
-        let answer = api.raw(raw_request("PUT", path, headers, body.clone())).await;
-        let message =
-            documented_error(&answer, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        let answer = api
+            .raw(raw_request("PUT", path, headers, body.clone()))
+            .await;
+        let message = documented_error(
+            &answer,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
         assert_eq!(answer.2["error"]["field"], "Content-Type", "{}", answer.2);
         assert!(message.contains(says), "{message}");
     }
     let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn tag_values_are_limited_in_characters_not_bytes() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    // 43 characters of two bytes each: within the ECS limit of 43 characters.
+    let mut spec = pool_spec();
+    spec["spec"]["tags"] = json!({"团队": "é".repeat(43)});
+    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(spec)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    let mut spec = pool_spec();
+    spec["spec"]["tags"] = json!({"team": "é".repeat(44)});
+    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(spec)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "spec.tags.team", "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 43 characters, this one has 44"),
+        "{}",
+        r.body
+    );
 }

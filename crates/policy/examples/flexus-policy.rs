@@ -14,7 +14,8 @@ use anyhow::Context;
 use flexus_policy::{CompiledPolicy, Policy, parse_hcl, parse_json, policy_schema, source_text};
 
 fn check(path: &str) -> anyhow::Result<Result<Policy, flexus_policy::Diagnostics>> {
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read policy file {path}"))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read policy file {path}"))?;
     let src = match source_text(&bytes, path) {
         Ok(src) => src,
         Err(diags) => return Ok(Err(diags)),

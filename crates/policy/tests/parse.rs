@@ -473,11 +473,11 @@ fn invalid_utf8_in_a_policy_file_names_the_byte_line_and_column() {
         "p.hcl:3:6: invalid UTF-8 at byte 53 (line 3, column 6): 0xc3 is not valid UTF-8; the text must be UTF-8"
     );
     // A character cut at the end of the file.
-    let err = flexus_policy::source_text("é".as_bytes().split_at(1).0, "p.json")
-        .expect_err("cut");
+    let err = flexus_policy::source_text("é".as_bytes().split_at(1).0, "p.json").expect_err("cut");
     assert!(
-        err.to_string()
-            .starts_with("p.json:1:1: invalid UTF-8 at byte 0 (line 1, column 1): 0xc3 ends the file"),
+        err.to_string().starts_with(
+            "p.json:1:1: invalid UTF-8 at byte 0 (line 1, column 1): 0xc3 ends the file"
+        ),
         "{err}"
     );
     assert_eq!(

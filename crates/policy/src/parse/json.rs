@@ -177,8 +177,10 @@ mod tests {
 
     #[test]
     fn a_duplicate_key_is_refused_at_its_json_pointer() {
-        let err = read_value(r#"{"bounds": {"min": 1, "max": 2,
-            "min": 3}}"#)
+        let err = read_value(
+            r#"{"bounds": {"min": 1, "max": 2,
+            "min": 3}}"#,
+        )
         .expect_err("duplicate");
         assert_eq!(
             err.location,
