@@ -8,7 +8,8 @@
 //! - Every error answer has an [`ErrorBody`] naming the offending field — axum's own
 //!   rejections too (413, 405, undecodable path or query), through
 //!   [`crate::rejections::json_errors`].
-//! - `/healthz`, `/readyz`, `/metrics` (Prometheus text) are unauthenticated.
+//! - `/healthz`, `/readyz`, `/metrics` (Prometheus text) are unauthenticated; `/metrics`
+//!   adds the per-pool series only for the admin token.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -895,16 +896,34 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health
     )
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.telemetry.encode();
-    (
+/// `/metrics`: the agent-wide series to anyone; the per-pool series (which name pools)
+/// only to a scrape with the admin token. Any other token is refused rather than
+/// silently served less.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let text = if headers.contains_key(header::AUTHORIZATION) {
+        match principal(&state, &headers)? {
+            Principal::Admin => state.telemetry.encode_with_pools(),
+            Principal::Namespace(ns) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "the per-pool series of /metrics need the admin token; this token belongs to namespace {ns} (scrape without a token for the agent-wide series)"
+                    ),
+                ));
+            }
+        }
+    } else {
+        state.telemetry.encode()
+    };
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     )
-        .into_response()
+        .into_response())
 }
 
 async fn openapi() -> axum::Json<serde_json::Value> {

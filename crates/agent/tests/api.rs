@@ -855,3 +855,52 @@ async fn tag_values_are_limited_in_characters_not_bytes() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn metrics_without_a_token_name_no_pool_and_only_the_admin_scrape_has_per_pool_series() {
+    let api = api().await;
+    api.state.telemetry.set_pool("team-a/secret-pool", 3, 2);
+    api.state
+        .telemetry
+        .set_pool_cost("team-a/secret-pool", 0.25, 0.5);
+    api.state.telemetry.pools.set(1);
+    let scrape = |token: Option<&str>| {
+        let mut b = Request::builder().uri("/metrics");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let req = b.body(Body::empty()).unwrap();
+        let state = api.state.clone();
+        async move {
+            let resp = router(state).oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(bytes.to_vec()).unwrap())
+        }
+    };
+    let (status, public) = scrape(None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(public.contains("flexus_agent_pools 1"), "{public}");
+    assert!(!public.contains("secret-pool"), "{public}");
+    assert!(!public.contains("pool="), "{public}");
+    assert!(public.ends_with("# EOF\n"), "{public}");
+
+    let (status, admin) = scrape(Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "flexus_agent_pools 1",
+        "flexus_agent_pool_desired_instances{pool=\"team-a/secret-pool\"} 3",
+        "flexus_agent_pool_current_instances{pool=\"team-a/secret-pool\"} 2",
+        "flexus_agent_pool_cost_per_hour{pool=\"team-a/secret-pool\"} 0.25",
+    ] {
+        assert!(admin.lines().any(|l| l == line), "{line} missing:\n{admin}");
+    }
+    assert_eq!(admin.matches("# EOF").count(), 1, "{admin}");
+    assert!(admin.ends_with("# EOF\n"), "{admin}");
+
+    let (status, body) = scrape(Some(TEAM_A)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!body.contains("secret-pool"), "{body}");
+    let (status, _) = scrape(Some("not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
