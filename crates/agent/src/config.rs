@@ -41,6 +41,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use flexus_cloud::redact_url;
 use serde::Deserialize;
 
 /// Errors of loading a config.
@@ -324,7 +325,8 @@ impl Config {
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
             problems.push(format!(
-                "cloud.endpoint: {e:?} must start with http:// or https://"
+                "cloud.endpoint: {:?} must start with http:// or https://",
+                redact_url(e)
             ));
         }
         let mut auth = AuthConfig::default();
@@ -453,7 +455,8 @@ impl Config {
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
             problems.push(format!(
-                "metrics.prometheus.url: {u:?} must start with http:// or https://"
+                "metrics.prometheus.url: {:?} must start with http:// or https://",
+                redact_url(u)
             ));
         }
         if let Some(u) = &metrics.redis_url
@@ -461,7 +464,10 @@ impl Config {
                 || u.starts_with("rediss://")
                 || u.starts_with("unix://"))
         {
-            problems.push(format!("metrics.redis.url: {u:?} must start with redis://"));
+            problems.push(format!(
+                "metrics.redis.url: {:?} must start with redis://, rediss:// or unix://",
+                redact_url(u)
+            ));
         }
         if ![1, 60, 300, 1200, 3600, 14400, 86400].contains(&metrics.ces_period) {
             problems.push(format!(
@@ -546,6 +552,40 @@ min_evaluation_interval = "0s"
         ] {
             assert!(text.contains(field), "missing {field:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_url_with_a_wrong_scheme_is_named_without_its_credentials() {
+        let err = Config::parse(
+            r#"
+[cloud]
+endpoint = "ftp://ak:hunter2@emulator:8480"
+region = "cn-north-4"
+project_id = "p1"
+[auth]
+admin_token_env = "ADMIN"
+[metrics.prometheus]
+url = "prometheus://admin:hunter2@prom:9090"
+[metrics.redis]
+url = "tcp://:hunter2@cache:6379"
+[advisor]
+base_url = "api://key:hunter2@deepseek"
+"#,
+            "agent.toml",
+            Path::new("/tmp"),
+            env,
+        )
+        .unwrap_err()
+        .to_string();
+        for shown in [
+            "cloud.endpoint: \"ftp://***@emulator:8480\"",
+            "metrics.prometheus.url: \"prometheus://***@prom:9090\"",
+            "metrics.redis.url: \"tcp://***@cache:6379\"",
+            "advisor.base_url: \"api://***@deepseek\"",
+        ] {
+            assert!(err.contains(shown), "missing {shown:?} in:\n{err}");
+        }
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -295,8 +295,11 @@ impl HuaweiClient {
 }
 
 fn strip_url(e: &reqwest::Error) -> String {
-    // reqwest errors print the URL; ours carry no secrets, but keep messages short.
+    // reqwest errors print the URL: never with credentials written into the endpoint.
     let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), &crate::redact_url(u.as_str()));
+    }
     if let Some(src) = std::error::Error::source(e) {
         s = format!("{s}: {src}");
     }

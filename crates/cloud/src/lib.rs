@@ -20,6 +20,8 @@
 //! - [`client`]: [`HuaweiClient`] (transport + ECS + CES).
 //! - [`cloud`]: the [`Cloud`] trait, [`wait_for_job`], [`job_failure`].
 //! - [`ratelimit`]: the token bucket and the account budget shared fairly by tenants.
+//! - [`redact`]: [`redact_url`], the one helper that hides credentials written into
+//!   URLs (used by this crate and the agent for every URL they may print).
 
 pub mod client;
 pub mod cloud;
@@ -28,6 +30,7 @@ pub mod credentials;
 pub mod error;
 pub mod model;
 pub mod ratelimit;
+pub mod redact;
 pub mod signer;
 
 pub use client::{HuaweiClient, RawRequest, RawResponse, Service};
@@ -36,3 +39,4 @@ pub use config::{ClientConfig, RateLimits, RetryPolicy};
 pub use credentials::Credentials;
 pub use error::{CloudError, ErrorKind};
 pub use model::*;
+pub use redact::redact_url;
