@@ -485,3 +485,29 @@ fn invalid_utf8_in_a_policy_file_names_the_byte_line_and_column() {
         "ok é"
     );
 }
+
+/// Found by the `policy` fuzz target: a JSON number was read to within one ulp only
+/// (serde_json's fast float parser), so a policy written back as JSON and read again
+/// was not the same policy.
+#[test]
+fn a_json_policy_written_back_as_json_reads_as_the_same_policy_to_the_last_bit() {
+    for threshold in [
+        "599999999999999999999999999",
+        "0.30000000000000004",
+        "2.2250738585072011e-308",
+        "123456.78901234567",
+    ] {
+        let src = format!(
+            r#"{{"strategy": "step", "bounds": {{"min": 1, "max": 50}},
+            "metrics": [{{"name": "cpu", "kind": "cpu", "source": {{"type": "push"}}}}],
+            "step": {{"metric": "cpu", "threshold": {threshold}, "adjustments": [
+                {{"lower": 0, "adjustment": 2}}]}}}}"#
+        );
+        let policy = parse_json(&src).expect("parses");
+        let again = parse_json(&serde_json::to_string(&policy).unwrap()).expect("parses again");
+        assert_eq!(again, policy, "threshold {threshold}");
+        let exact: f64 = threshold.parse().unwrap();
+        let written = serde_json::to_value(&policy).unwrap();
+        assert_eq!(written["step"]["threshold"].as_f64(), Some(exact), "{threshold}");
+    }
+}
