@@ -29,9 +29,10 @@ use flexus_api::Purchase;
 
 const ADMIN: &str = "bench-admin-token-0123456789";
 
-fn pool_spec() -> serde_json::Value {
-    serde_json::json!({"flavor": "x1.2u.4g", "image": "img", "vpc_id": "vpc", "subnet_ids": ["s"],
-        "min_size": 1, "max_size": 8, "boot_seconds": 2})
+fn pool_spec() -> flexus_api::PoolSpec {
+    serde_json::from_value(serde_json::json!({"flavor": "x1.2u.4g", "image": "img", "vpc_id": "vpc", "subnet_ids": ["s"],
+        "min_size": 1, "max_size": 8, "boot_seconds": 2}))
+    .expect("bench pool spec")
 }
 
 /// Declares `n` pools, the i-th in namespace `ns(i)`.
@@ -214,8 +215,8 @@ async fn bench_dashboard(pools: usize) {
         let status = serde_json::json!({"phase": "ready", "desired_size": 3, "current_size": 3, "ready_size": 3,
             "instance_ids": ["i-1", "i-2", "i-3"], "instances": []});
         let rt = RuntimeState {
-            history: serde_json::json!({}),
-            status,
+            history: Default::default(),
+            status: serde_json::from_value(status).expect("bench pool status"),
         };
         store.put_runtime(&ns, &name, &rt).await.unwrap();
     }

@@ -9,7 +9,8 @@
 //! Layout:
 //! - [`clock`]: the one place time is read (real, manual and scaled clocks).
 //! - [`config`]: `agent.toml` loading and validation (nothing is bound).
-//! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
+//! - [`store`]: the typed [`store::Store`] trait and its one SQL implementation
+//!   (SQLite embedded, PostgreSQL for several agents), retention, pool leases.
 //! - [`server`]: `router(state) -> Router` — the HTTP API, auth, namespaces, ETags.
 //! - [`rejections`]: every error answer, axum's own rejections too, as the JSON error body.
 //! - [`openapi`]: the OpenAPI document served at `/v1/openapi.json`.
@@ -29,6 +30,7 @@ pub mod agent;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_doc;
 pub mod cost;
 pub mod openapi;
 pub mod probe;

@@ -100,7 +100,7 @@ enum Command {
     },
     /// Replay a real traffic trace through a policy and baseline autoscalers
     /// (HPA, AWS target tracking, ...) and print the scorecard. Offline: no agent needed.
-    Simulate(flexus_sim::command::SimulateCommand),
+    Simulate(flexus_sim::cli::SimulateCommand),
     /// Search a policy's parameters by replaying a history (two thirds tune, the last
     /// third validates) and print the policy diff with before/after. Offline with
     /// --trace; with --pool, a running agent tunes the pool's recorded history (or
@@ -110,7 +110,7 @@ enum Command {
         #[arg(long)]
         pool: Option<String>,
         #[command(flatten)]
-        cmd: flexus_sim::command::TuneCommand,
+        cmd: flexus_sim::cli::TuneCommand,
     },
 }
 
@@ -321,7 +321,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let addr = listener.local_addr()?;
-            tracing::info!(%addr, store = %config.store.display(), "flexus-agent listening");
+            tracing::info!(%addr, store = %config.store, "flexus-agent listening");
             let token = CancellationToken::new();
             tokio::spawn(shutdown_signal(token.clone()));
             agent::run(config, listener, token).await?;
@@ -333,7 +333,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 "{}: ok (listen {}, store {})",
                 config.display(),
                 c.listen,
-                c.store.display()
+                c.store
             );
             if !offline {
                 check_cloud(&c).await?;

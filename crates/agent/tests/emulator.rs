@@ -385,6 +385,18 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("a.db")).await.unwrap());
+    // Operations are journalled under the pool's lease.
+    store
+        .put_pool(
+            "team-a",
+            "replay",
+            &pool_spec(0, 5),
+            flexus_agent::store::Expect::Any,
+            "2026-01-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    store.sync_leases().await.unwrap();
     let cloud = emu.cloud();
     let clock = Arc::new(EmuClock {
         emu: emu.emu.clone(),
@@ -434,7 +446,7 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
     let mut op = OpRecord {
         namespace: "team-a".into(),
         pool: "replay".into(),
-        request: Some(serde_json::to_value(&req).unwrap()),
+        request: Some(req.clone()),
         op: flexus_api::Operation {
             id: id.to_string(),
             kind: OperationKind::ScaleOut,

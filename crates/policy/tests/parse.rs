@@ -508,6 +508,10 @@ fn a_json_policy_written_back_as_json_reads_as_the_same_policy_to_the_last_bit()
         assert_eq!(again, policy, "threshold {threshold}");
         let exact: f64 = threshold.parse().unwrap();
         let written = serde_json::to_value(&policy).unwrap();
-        assert_eq!(written["step"]["threshold"].as_f64(), Some(exact), "{threshold}");
+        assert_eq!(
+            written["step"]["threshold"].as_f64(),
+            Some(exact),
+            "{threshold}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use flexus_sim::SimError;
 use flexus_sim::capacity::lookup;
-use flexus_sim::cli::default_policy;
+use flexus_sim::simulation::default_policy;
 use flexus_sim::trace;
 use flexus_sim::tune::{TuneRequest, knobs, policy_at, tune};
 

@@ -197,5 +197,8 @@ fn a_model_reads_a_high_precision_number_as_its_nearest_f64() {
         Value::Number(Number::Decimal("0.123456789012345678901234".into())),
     )]));
     let p: Price = tfplugin::model::from_value(&v, "price").expect("converts");
-    assert_eq!(p.max_price, "0.123456789012345678901234".parse::<f64>().unwrap());
+    assert_eq!(
+        p.max_price,
+        "0.123456789012345678901234".parse::<f64>().unwrap()
+    );
 }

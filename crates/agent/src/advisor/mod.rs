@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flexus_api::{Advice, AdviceState, AdvisorStatus, PolicySpec, PoolSpec};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -28,10 +29,10 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Millis, SharedClock, rfc3339};
 use crate::config::Secret;
 use crate::cost::replay::{History, Setup, history, replay};
-use crate::cost::stored::UsageScope;
 use crate::cost::usage::hour_of;
 use crate::cost::{CostConfig, report};
 use crate::store::Store;
+use crate::store::UsageScope;
 use crate::telemetry::{OutcomeLabel, Telemetry};
 use client::{LlmClient, LlmConfig, LlmError};
 
@@ -69,35 +70,35 @@ impl Default for AdvisorConfig {
     }
 }
 
-/// `[advisor]` as written.
-#[derive(Debug, Deserialize, Default)]
+/// The DeepSeek advisor (off by default). The key is read from the environment or a file, never
+/// from agent.toml, and never printed.
+#[derive(Debug, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdvisorConfig {
+    /// Ask the model when `POST .../advice` is called. Default: `false`
     enabled: Option<bool>,
+    /// The API (the emulator's stand-in in tests). Default: `"https://api.deepseek.com"`
     base_url: Option<String>,
+    /// Model name. Default: `"deepseek-chat"`
     model: Option<String>,
+    /// Variable holding the API key (one of `api_key_env`, `api_key_file` when enabled).
     api_key_env: Option<String>,
+    /// File holding the API key (relative to the config file).
     api_key_file: Option<PathBuf>,
+    /// One call's time limit. Default: `"120s"`
     timeout: Option<String>,
+    /// Attempts per call; 429, 500, 503 and transport errors are retried, nothing else (1–10).
+    /// Default: `3`
     attempts: Option<u32>,
+    /// First wait between attempts (doubles). Default: `"2s"`
     backoff: Option<String>,
+    /// Answer length limit (64–8192). Default: `1024`
     max_tokens: Option<u32>,
+    /// Tokens per day; once spent the advisor reports `budget_exhausted` until the next day.
+    /// Default: `200000`
     daily_token_budget: Option<u64>,
+    /// Recent history sent with a question. Default: `"6h"`
     window: Option<String>,
-}
-
-fn dur(field: &str, v: &Option<String>, d: Duration, problems: &mut Vec<String>) -> Duration {
-    match v.as_deref().map(flexus_policy::parse_duration) {
-        None => d,
-        Some(Ok(x)) if x > Duration::ZERO => x,
-        Some(_) => {
-            problems.push(format!(
-                "{field}: {:?} is not a positive duration like \"60s\"",
-                v.as_deref().unwrap_or_default()
-            ));
-            d
-        }
-    }
 }
 
 impl AdvisorConfig {
@@ -171,12 +172,27 @@ impl AdvisorConfig {
             base_url,
             model,
             api_key,
-            timeout: dur("advisor.timeout", &raw.timeout, d.timeout, problems),
+            timeout: crate::config::duration_setting(
+                "advisor.timeout",
+                &raw.timeout,
+                d.timeout,
+                problems,
+            ),
             attempts: raw.attempts.unwrap_or(d.attempts),
-            backoff: dur("advisor.backoff", &raw.backoff, d.backoff, problems),
+            backoff: crate::config::duration_setting(
+                "advisor.backoff",
+                &raw.backoff,
+                d.backoff,
+                problems,
+            ),
             max_tokens: raw.max_tokens.unwrap_or(d.max_tokens),
             daily_token_budget: raw.daily_token_budget.unwrap_or(d.daily_token_budget),
-            window: dur("advisor.window", &raw.window, d.window, problems),
+            window: crate::config::duration_setting(
+                "advisor.window",
+                &raw.window,
+                d.window,
+                problems,
+            ),
         };
         if !(1..=10).contains(&c.attempts) {
             problems.push("advisor.attempts: must be between 1 and 10".into());
@@ -532,13 +548,12 @@ impl Context {
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("pool {ns}/{pool} not found"))?;
-        let spec: PoolSpec = serde_json::from_value(doc.spec)
-            .map_err(|e| format!("stored spec of pool {ns}/{pool} is unreadable: {e}"))?;
+        let spec: PoolSpec = doc.spec;
         let pspec: Option<PolicySpec> = store
             .policy_for_pool(ns, pool)
             .await
             .map_err(|e| e.to_string())?
-            .and_then(|d| serde_json::from_value(d.spec).ok());
+            .map(|d| d.spec);
         let policy = crate::runtime::reconcile::effective_policy(&spec, pspec.as_ref());
         let from = now - window.as_millis() as i64;
         let rows = store

@@ -8,19 +8,20 @@
 //!   the rollups and the price table.
 //! - [`replay`]: the pool's own recent load replayed through `flexus-sim` as it is and as
 //!   changed (min_size, spot share, flavor) — every recommendation carries that effect.
-//! - [`stored`]: the stored shapes and their SQLite queries.
+//! - the stored shapes ([`UsageHour`](crate::store::UsageHour), ...) and their SQL live in
+//!   [`crate::store::usage`], behind the [`Store`](crate::store::Store) trait.
 //!
 //! Prices come from `[cost.prices]` in agent.toml; flavors not listed there cost what the
 //! emulator charges (the `flexus_sim::capacity` catalogue, relative price units).
 
 pub mod replay;
 pub mod report;
-pub mod stored;
 pub mod usage;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// On-demand and spot price of one flavor, per instance-hour.
@@ -103,45 +104,37 @@ impl Default for CostConfig {
     }
 }
 
-/// `[cost]` as written.
-#[derive(Debug, Deserialize, Default)]
+/// The cost report and the usage recorder (see [operator](../design/operator.md)). The hourly
+/// usage rollups are kept in the store for `cost.retention` (pruned with the rest, every
+/// `retention.prune_every`); a deleted pool's rollups stay until then.
+#[derive(Debug, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCostConfig {
+    /// Label of the prices in reports. Default: `"price units"`
     currency: Option<String>,
+    /// Default report window (at most `cost.retention`). Default: `"24h"`
     window: Option<String>,
+    /// How often every held pool's status is sampled (1s–15m). Default: `"60s"`
     sample_interval: Option<String>,
+    /// Usage rollups of hours older than this are deleted. Default: `"7d"`
     retention: Option<String>,
+    /// Spot reclamations per instance-hour assumed by the replays behind recommendations (0–10).
+    /// Default: `0.05`
     spot_hazard_per_hour: Option<f64>,
+    /// Prices of the flavor named in the key (`[cost.prices."x1.2u.4g"]`):
     #[serde(default)]
     prices: BTreeMap<String, RawPrice>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A flavor's prices per instance-hour.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawPrice {
+    /// price per instance-hour on demand (at least 0). Required
     on_demand: f64,
-    /// Absent: the on-demand price times the emulator's spot factor for that flavor (0.35).
+    /// price per instance-hour as spot (at least 0). Default: the on-demand price times the
+    /// emulator's spot factor for that flavor (0.35)
     spot: Option<f64>,
-}
-
-fn duration(
-    field: &str,
-    v: &Option<String>,
-    default: Duration,
-    problems: &mut Vec<String>,
-) -> Duration {
-    match v {
-        None => default,
-        Some(s) => match flexus_policy::parse_duration(s) {
-            Ok(d) if d > Duration::ZERO => d,
-            _ => {
-                problems.push(format!(
-                    "{field}: {s:?} is not a positive duration like \"24h\""
-                ));
-                default
-            }
-        },
-    }
 }
 
 impl CostConfig {
@@ -174,14 +167,19 @@ impl CostConfig {
         let c = Self {
             currency: raw.currency.clone().unwrap_or(d.currency),
             prices,
-            window: duration("cost.window", &raw.window, d.window, problems),
-            sample_interval: duration(
+            window: crate::config::duration_setting("cost.window", &raw.window, d.window, problems),
+            sample_interval: crate::config::duration_setting(
                 "cost.sample_interval",
                 &raw.sample_interval,
                 d.sample_interval,
                 problems,
             ),
-            retention: duration("cost.retention", &raw.retention, d.retention, problems),
+            retention: crate::config::duration_setting(
+                "cost.retention",
+                &raw.retention,
+                d.retention,
+                problems,
+            ),
             spot_hazard_per_hour: raw.spot_hazard_per_hour.unwrap_or(d.spot_hazard_per_hour),
         };
         if c.sample_interval < Duration::from_secs(1)

@@ -10,7 +10,7 @@ use flexus_sim::replay::{Autoscaler, Observation, SimOptions, run};
 use flexus_sim::trace::Trace;
 
 use super::PriceTable;
-use super::stored::UsageHour;
+use crate::store::UsageHour;
 
 /// At least this many samples with a load signal are needed to replay.
 pub const MIN_SAMPLES: usize = 30;
@@ -303,7 +303,7 @@ pub fn recommendations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cost::stored::UsageSample;
+    use crate::store::UsageSample;
 
     fn rows(load: impl Fn(usize) -> f64, n: usize) -> Vec<UsageHour> {
         let mut h = UsageHour::new("ns", "p", 0, "x1.2u.4g");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use flexus_api::{CostFigures, CostReport, PoolCost, Purchase, PurchaseCost, Window};
 
 use super::PriceTable;
-use super::stored::UsageHour;
+use crate::store::UsageHour;
 
 /// Figures of a set of rollups (one pool's, or any mix).
 pub fn figures<'a>(

@@ -16,7 +16,14 @@
 //!
 //! Rollups of the current hour live in memory and are written every
 //! [`FLUSH_EVERY`] rounds and at shutdown (a crash loses at most those minutes of usage,
-//! never a declared object); on start the current hour is read back.
+//! never a declared object); on start the current hour is read back. A write that
+//! fails is kept and tried again the next round.
+//!
+//! With several agents on one store, each samples only the pools it holds a lease on
+//! (the holder's reconcile passes write the status it reads), and the store refuses a
+//! rollup of a pool this agent no longer holds. A pool gained from another agent has
+//! its current hour read back before it is sampled, so the hour carries on from the
+//! other agent's last write; the open hour of a pool lost is dropped, not written.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -27,9 +34,9 @@ use flexus_sim::capacity::Flavor;
 use tokio_util::sync::CancellationToken;
 
 use super::CostConfig;
-use super::stored::{UsageHour, UsageSample, UsageScope};
 use crate::clock::{Millis, SharedClock};
-use crate::store::{Store, StoreError};
+use crate::store::{PoolDoc, Store, StoreError};
+use crate::store::{UsageHour, UsageSample, UsageScope};
 use crate::telemetry::Telemetry;
 
 /// Rollups are written every this many sampling rounds.
@@ -184,6 +191,21 @@ fn accumulate(row: &mut UsageHour, prev: &Snapshot, next: &Snapshot, secs: f64, 
     }
 }
 
+/// The last copy of each (pool, hour) in `rows`, in the order of those last copies (a
+/// later copy of an hour is newer).
+fn newest_per_hour(rows: Vec<UsageHour>) -> Vec<UsageHour> {
+    let mut at: HashMap<(String, String, i64), usize> = HashMap::new();
+    let mut out: Vec<Option<UsageHour>> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let key = (r.namespace.clone(), r.pool.clone(), r.hour);
+        if let Some(i) = at.insert(key, out.len()) {
+            out[i] = None;
+        }
+        out.push(Some(r));
+    }
+    out.into_iter().flatten().collect()
+}
+
 /// Hour start (s) of a time in ms.
 pub fn hour_of(ms: Millis) -> i64 {
     ms.div_euclid(3_600_000) * 3600
@@ -201,6 +223,10 @@ pub struct UsageRecorder {
     hours: HashMap<Key, UsageHour>,
     last: HashMap<Key, Snapshot>,
     dirty: HashSet<(Key, i64)>,
+    /// Rollups a write failed to store: tried again with the next write.
+    unwritten: Vec<UsageHour>,
+    /// The current hour of every pool was read back (start-up): no pool needs its own.
+    resumed: bool,
     rounds: u32,
 }
 
@@ -219,6 +245,8 @@ impl UsageRecorder {
             hours: HashMap::new(),
             last: HashMap::new(),
             dirty: HashSet::new(),
+            unwritten: Vec::new(),
+            resumed: false,
             rounds: 0,
         }
     }
@@ -264,44 +292,73 @@ impl UsageRecorder {
         }
     }
 
-    /// Read back the current hour's rollups (after a restart).
+    /// Read back the current hour's rollups of every pool (after a restart).
     pub async fn resume(&mut self) -> Result<(), StoreError> {
         let h = hour_of(self.clock.now_ms());
-        for mut row in self.store.usage_hours(UsageScope::All, h, h, true).await? {
+        let rows = self.store.usage_hours(UsageScope::All, h, h, true).await?;
+        self.keep_read_back(rows);
+        self.resumed = true;
+        Ok(())
+    }
+
+    /// Read back one pool's rollup of `hour` (a pool this agent did not sample last
+    /// round: newly held, or new), replacing what is in memory.
+    async fn read_back(&mut self, key: &Key, hour: i64) -> Result<(), StoreError> {
+        let scope = UsageScope::Pool(&key.0, &key.1);
+        let rows = self.store.usage_hours(scope, hour, hour, true).await?;
+        self.hours.remove(key);
+        self.keep_read_back(rows);
+        Ok(())
+    }
+
+    fn keep_read_back(&mut self, rows: Vec<UsageHour>) {
+        for mut row in rows {
             row.samples.sort_by_key(|s| s.at_ms);
             self.hours
                 .insert((row.namespace.clone(), row.pool.clone()), row);
         }
-        Ok(())
     }
 
-    /// One sampling round over every pool; writes finished hours (and, every
-    /// [`FLUSH_EVERY`] rounds, the open ones).
-    pub async fn sample_all(&mut self) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
-        let docs = self.store.list_pools(None).await?;
-        let mut policies: HashMap<Key, PolicySpec> = HashMap::new();
+    /// Every policy of the namespaces of `docs`, by the pool it scales.
+    async fn policies(&self, docs: &[PoolDoc]) -> Result<HashMap<Key, PolicySpec>, StoreError> {
+        let mut policies = HashMap::new();
         let namespaces: HashSet<&str> = docs.iter().map(|d| d.namespace.as_str()).collect();
         for ns in namespaces {
             for p in self.store.list_policies(ns).await? {
-                if let Ok(spec) = serde_json::from_value::<PolicySpec>(p.spec) {
-                    policies.insert((ns.to_owned(), spec.pool.clone()), spec);
-                }
+                policies.insert((ns.to_owned(), p.spec.pool.clone()), p.spec);
             }
         }
+        Ok(policies)
+    }
+
+    /// One sampling round over every pool this agent holds; writes finished hours
+    /// (and, every [`FLUSH_EVERY`] rounds, the open ones).
+    pub async fn sample_all(&mut self) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let docs = self.store.list_pools(None).await?;
+        let policies = self.policies(&docs).await?;
         let max_gap = 3 * self.config.sample_interval.as_millis() as i64;
+        let bulk_read = std::mem::take(&mut self.resumed);
         let mut finished = Vec::new();
         let mut seen = HashSet::new();
-        for d in docs.iter().filter(|d| !d.deleting) {
+        let store = self.store.clone();
+        let sampled = docs
+            .iter()
+            .filter(|d| !d.deleting && store.holds(&d.namespace, &d.name));
+        for d in sampled {
             let key = (d.namespace.clone(), d.name.clone());
-            let Ok(spec) = serde_json::from_value::<PoolSpec>(d.spec.clone()) else {
-                continue;
+            let status = match self.store.get_runtime(&d.namespace, &d.name).await {
+                Ok(Some(rt)) => rt.status,
+                Ok(None) => continue,
+                // Damaged state stops the pool's passes too; the others are sampled.
+                Err(StoreError::Corrupt { .. }) => continue,
+                Err(e) => return Err(e),
             };
-            let status: PoolStatus = match self.store.get_runtime(&d.namespace, &d.name).await? {
-                Some(rt) => serde_json::from_value(rt.status).unwrap_or_default(),
-                None => continue,
-            };
-            let snap = snapshot(&spec, &status, policies.get(&key), now);
+            if !bulk_read && !self.last.contains_key(&key) {
+                self.read_back(&key, hour_of(now)).await?;
+            }
+            let spec = &d.spec;
+            let snap = snapshot(spec, &status, policies.get(&key), now);
             self.gauges(&key, &snap);
             if let Some(prev) = self.last.remove(&key)
                 && now > prev.sample.at_ms
@@ -318,9 +375,12 @@ impl UsageRecorder {
             seen.insert(key.clone());
             self.last.insert(key, snap);
         }
-        self.forget_missing(&seen);
+        self.forget_missing(&seen, &mut finished);
         self.rounds += 1;
-        if !finished.is_empty() || self.rounds.is_multiple_of(FLUSH_EVERY) {
+        if !finished.is_empty()
+            || !self.unwritten.is_empty()
+            || self.rounds.is_multiple_of(FLUSH_EVERY)
+        {
             self.flush(finished).await?;
         }
         Ok(())
@@ -342,7 +402,10 @@ impl UsageRecorder {
         self.telemetry.set_pool_cost(&pool, per_hour, idle);
     }
 
-    fn forget_missing(&mut self, seen: &HashSet<Key>) {
+    /// Forget pools not sampled this round. The open hour of one this agent still
+    /// holds (it is being deleted) is written now — its last minutes of cost; that of
+    /// one it no longer holds is dropped (its new holder carries the hour on).
+    fn forget_missing(&mut self, seen: &HashSet<Key>, finished: &mut Vec<UsageHour>) {
         let gone: Vec<Key> = self
             .last
             .keys()
@@ -353,17 +416,42 @@ impl UsageRecorder {
             self.last.remove(&k);
             self.telemetry.forget_pool_cost(&format!("{}/{}", k.0, k.1));
         }
+        let open: Vec<Key> = self
+            .hours
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for k in open {
+            let Some(row) = self.hours.remove(&k) else {
+                continue;
+            };
+            if self.dirty.remove(&(k.clone(), row.hour)) && self.store.holds(&k.0, &k.1) {
+                finished.push(row);
+            }
+        }
+        self.dirty.retain(|(k, _)| seen.contains(k));
     }
 
-    /// Write finished hours and every open hour touched since the last flush.
-    pub async fn flush(&mut self, mut rows: Vec<UsageHour>) -> Result<(), StoreError> {
+    /// Write rollups not yet stored: `finished` hours, every open hour touched since the
+    /// last write, and what an earlier write failed to store — of the pools this agent
+    /// holds. What fails is kept for the next write.
+    pub async fn flush(&mut self, finished: Vec<UsageHour>) -> Result<(), StoreError> {
+        let mut rows = std::mem::take(&mut self.unwritten);
+        rows.extend(finished);
         for (key, hour) in std::mem::take(&mut self.dirty) {
             if let Some(r) = self.hours.get(&key).filter(|r| r.hour == hour) {
                 rows.push(r.clone());
             }
         }
-        if !rows.is_empty() {
-            self.store.put_usage_hours(&rows).await?;
+        let mut rows = newest_per_hour(rows);
+        rows.retain(|r| self.store.holds(&r.namespace, &r.pool));
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.put_usage_hours(&rows).await {
+            self.unwritten = rows;
+            return Err(e);
         }
         Ok(())
     }
@@ -373,18 +461,10 @@ impl UsageRecorder {
         if let Err(e) = self.resume().await {
             tracing::warn!(error = %e, "usage recorder could not read back the current hour");
         }
-        let mut last_prune: Option<Millis> = None;
+        // Rollups older than `cost.retention` are deleted by the store's pruning.
         loop {
             if let Err(e) = self.sample_all().await {
                 tracing::warn!(error = %e, "usage sampling failed; retrying next interval");
-            }
-            let now = self.clock.now_ms();
-            if last_prune.is_none_or(|t| now - t > 3_600_000) {
-                last_prune = Some(now);
-                let before = hour_of(now - self.config.retention.as_millis() as i64);
-                if let Err(e) = self.store.drop_usage_before(before).await {
-                    tracing::warn!(error = %e, "usage rollups could not be pruned");
-                }
             }
             let wait = self.clock.real_duration(self.config.sample_interval);
             tokio::select! {

@@ -17,10 +17,10 @@ use flexus_api::{Advice, CostReport, PoolSpec, UsagePoint, UsageSeries, Window};
 use crate::advisor::{self, AdvisorHandle, SubmitError};
 use crate::clock::rfc3339;
 use crate::cost::replay::{Setup, history, recommendations};
-use crate::cost::stored::UsageScope;
 use crate::cost::usage::hour_of;
 use crate::cost::{CostConfig, report};
 use crate::server::{ApiError, ApiResult, AppState, Principal, authorize, pool_doc, principal};
+use crate::store::UsageScope;
 
 /// The operator's parts the handlers share.
 #[derive(Debug)]
@@ -163,15 +163,8 @@ async fn pool_cost(
         }
     };
     if recommend {
-        let spec: PoolSpec = serde_json::from_value(doc.spec).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("stored spec of pool {ns}/{name} is unreadable: {e}"),
-            )
-        })?;
         let (recs, note) =
-            pool_recommendations(&state, &ns, &name, spec, q.window.as_deref()).await?;
+            pool_recommendations(&state, &ns, &name, doc.spec, q.window.as_deref()).await?;
         let pool = format!("{ns}/{name}");
         if r.pools.is_empty() {
             r.pools.push(flexus_api::PoolCost {
@@ -202,11 +195,8 @@ async fn pool_recommendations(
         .store
         .usage_hours(UsageScope::Pool(ns, name), from, to, true)
         .await?;
-    let policy_spec: Option<flexus_api::PolicySpec> = state
-        .store
-        .policy_for_pool(ns, name)
-        .await?
-        .and_then(|d| serde_json::from_value(d.spec).ok());
+    let policy_spec: Option<flexus_api::PolicySpec> =
+        state.store.policy_for_pool(ns, name).await?.map(|d| d.spec);
     let policy = policy_spec
         .as_ref()
         .map(|p| crate::runtime::reconcile::effective_policy(&spec, Some(p)));
@@ -245,7 +235,7 @@ async fn pool_usage(
 ) -> ApiResult<axum::Json<UsageSeries>> {
     authorize(&state, &headers, &ns)?;
     let doc = pool_doc(&state, &ns, &name).await?;
-    let flavor = doc.spec["flavor"].as_str().unwrap_or_default().to_owned();
+    let flavor = doc.spec.flavor;
     let (from, to, w) = window(&state, q.window.as_deref(), Duration::from_secs(6 * 3600))?;
     let since = crate::clock::parse_rfc3339(&w.from).unwrap_or(0);
     let rows = state

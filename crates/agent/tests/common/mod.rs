@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
+pub mod process;
+pub mod tmpfs;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +20,8 @@ use flexus_agent::clock::{Clock, Millis};
 use flexus_agent::config::{
     AuthConfig, CloudConfig, Config, LogFormat, MetricsConfig, ReconcileConfig, Secret,
 };
-use flexus_agent::store::{SqliteStore, Store};
+use flexus_agent::store::sql::StoreLocation;
+use flexus_agent::store::{LeaseConfig, Retention, SqlStore, Store};
 use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits, RetryPolicy};
 use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig};
 use tokio_util::sync::CancellationToken;
@@ -139,7 +144,7 @@ pub fn auth() -> AuthConfig {
 pub fn config(store: &Path, emu_url: &str) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        store: store.to_path_buf(),
+        store: StoreLocation::Sqlite(store.to_path_buf()),
         log_format: LogFormat::Pretty,
         cloud: CloudConfig {
             endpoint: Some(emu_url.to_owned()),
@@ -160,6 +165,8 @@ pub fn config(store: &Path, emu_url: &str) -> Config {
         },
         cost: Default::default(),
         advisor: Default::default(),
+        retention: Retention::default(),
+        lease: LeaseConfig::default(),
     }
 }
 
@@ -208,7 +215,11 @@ impl InProcAgent {
     ) -> Self {
         let mut cfg = config(&dir.path().join("agent.db"), &emu.url);
         tweak(&mut cfg);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            SqlStore::connect(&cfg.store, cfg.store_options())
+                .await
+                .unwrap(),
+        );
         let clock = Arc::new(EmuClock {
             emu: emu.emu.clone(),
             scale,
