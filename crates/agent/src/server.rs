@@ -51,6 +51,31 @@ pub struct AppState {
     pub tune_jobs: Arc<crate::tuner::TuneJobs>,
 }
 
+impl AppState {
+    /// A state with nothing running behind it — no reconcile runtime (its inbox is
+    /// returned, unread), no cloud prober, no advisor — for driving `router(state)`
+    /// in tests, benches and the fuzzer.
+    pub fn detached(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        auth: AuthConfig,
+    ) -> (Self, crate::runtime::Inbox) {
+        let (runtime, inbox) = Handle::channel();
+        let state = Self {
+            store,
+            clock,
+            auth: Arc::new(auth),
+            runtime,
+            telemetry: Arc::new(Telemetry::new()),
+            ready: Arc::new(AtomicBool::new(true)),
+            operator: crate::web::Operator::without_advisor(Default::default()),
+            cloud_probe: Arc::default(),
+            tune_jobs: Arc::default(),
+        };
+        (state, inbox)
+    }
+}
+
 /// The API error: status + body.
 #[derive(Debug)]
 pub struct ApiError {

@@ -3,16 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use flexus_agent::clock::ManualClock;
 use flexus_agent::config::{AuthConfig, Secret};
-use flexus_agent::runtime::{Handle, Inbox};
+use flexus_agent::runtime::Inbox;
 use flexus_agent::server::{AppState, router};
 use flexus_agent::store::{SqliteStore, Store};
-use flexus_agent::telemetry::Telemetry;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -28,24 +26,14 @@ struct Api {
 
 async fn api() -> Api {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let (runtime, inbox) = Handle::channel();
     let mut namespaces = BTreeMap::new();
     namespaces.insert("team-a".to_owned(), Secret::new(TEAM_A));
     namespaces.insert("team-b".to_owned(), Secret::new(TEAM_B));
-    let state = AppState {
-        store,
-        clock: ManualClock::new(1_780_000_000_000),
-        auth: Arc::new(AuthConfig {
-            admin: Some(Secret::new(ADMIN)),
-            namespaces,
-        }),
-        runtime,
-        telemetry: Arc::new(Telemetry::new()),
-        ready: Arc::new(AtomicBool::new(true)),
-        operator: flexus_agent::web::Operator::without_advisor(Default::default()),
-        cloud_probe: Arc::default(),
-        tune_jobs: Arc::default(),
+    let auth = AuthConfig {
+        admin: Some(Secret::new(ADMIN)),
+        namespaces,
     };
+    let (state, inbox) = AppState::detached(store, ManualClock::new(1_780_000_000_000), auth);
     Api {
         state,
         _inbox: inbox,
