@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use flexus_agent::clock::{ManualClock, SharedClock, SystemClock};
 use flexus_agent::config::{AuthConfig, Secret};
-use flexus_agent::runtime::Handle;
 use flexus_agent::server::{AppState, router};
 use flexus_agent::store::{RuntimeState, SqliteStore, Store, UsageHour, UsageSample};
 use flexus_agent::telemetry::Telemetry;
@@ -62,22 +61,13 @@ async fn put_pools(
 }
 
 async fn state(store: Arc<dyn Store>, clock: SharedClock) -> AppState {
-    let (runtime, inbox) = Handle::channel();
+    let auth = AuthConfig {
+        admin: Some(Secret::new(ADMIN)),
+        namespaces: Default::default(),
+    };
+    let (state, inbox) = AppState::detached(store, clock, auth);
     std::mem::forget(inbox);
-    AppState {
-        store,
-        clock,
-        auth: Arc::new(AuthConfig {
-            admin: Some(Secret::new(ADMIN)),
-            namespaces: Default::default(),
-        }),
-        runtime,
-        telemetry: Arc::new(Telemetry::new()),
-        ready: Arc::new(AtomicBool::new(true)),
-        operator: flexus_agent::web::Operator::without_advisor(Default::default()),
-        cloud_probe: Arc::default(),
-        tune_jobs: Arc::default(),
-    }
+    state
 }
 
 async fn serve(state: AppState) -> String {
