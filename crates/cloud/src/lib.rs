@@ -20,6 +20,7 @@
 //! - [`client`]: [`HuaweiClient`] (transport + ECS + CES).
 //! - [`cloud`]: the [`Cloud`] trait, [`wait_for_job`], [`job_failure`].
 //! - [`ratelimit`]: the token bucket and the account budget shared fairly by tenants.
+//! - [`limits`]: what ECS accepts in a create request (volume types, NICs, user data).
 //! - [`redact`]: [`redact_url`], the one helper that hides credentials written into
 //!   URLs (used by this crate and the agent for every URL they may print).
 
@@ -28,6 +29,7 @@ pub mod cloud;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod ratelimit;
 pub mod redact;

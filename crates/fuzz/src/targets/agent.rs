@@ -3,7 +3,8 @@
 //! rest is the body. Properties: never a panic, never a 5xx, and every error answer is
 //! the documented JSON error body (`{"error": {"code", "message", ...}}`).
 //!
-//! `POST .../tune` is left out: a valid body starts a tuning job (minutes of CPU).
+//! The cloud behind the API's flavor and image checks is a closed port: those checks are
+//! skipped, as while the real cloud cannot answer. `POST .../tune` is left out: a valid body starts a tuning job (minutes of CPU).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -155,7 +156,32 @@ async fn fresh_state() -> (AppState, Inbox) {
         admin: Some(Secret::new(ADMIN)),
         namespaces,
     };
-    AppState::detached(store, ManualClock::new(1_780_000_000_000), auth)
+    AppState::detached(
+        store,
+        ManualClock::new(1_780_000_000_000),
+        auth,
+        closed_cloud(),
+    )
+}
+
+/// A cloud at a closed loopback port, tried once: the API's flavor and image checks are
+/// skipped (as while the real cloud cannot answer) and cost no wait.
+fn closed_cloud() -> Arc<dyn flexus_cloud::Cloud> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(9, |a| a.port());
+    let mut cc = flexus_cloud::ClientConfig::single_endpoint(
+        &format!("http://127.0.0.1:{port}"),
+        "cn-north-4",
+        "0123456789abcdef0123456789abcdef",
+    )
+    .expect("a valid endpoint");
+    cc.retry.max_attempts = 1;
+    cc.rate_limits = flexus_cloud::RateLimits::unlimited();
+    Arc::new(
+        flexus_cloud::HuaweiClient::new(cc, flexus_cloud::Credentials::new("FUZZ", "fuzz"))
+            .expect("a client"),
+    )
 }
 
 impl Target for AgentTarget {

@@ -17,6 +17,12 @@ use crate::model::Policy;
 /// Parses a JSON policy, reporting every problem with its JSON pointer.
 pub fn parse_json(src: &str) -> Result<Policy, Diagnostics> {
     let value = read_value(src).map_err(|d| Diagnostics(vec![d]))?;
+    parse_json_value(value)
+}
+
+/// Checks, deserializes and validates a policy already in JSON form (what [`parse_json`]
+/// does after reading the text), reporting every problem with its JSON pointer.
+pub fn parse_json_value(value: serde_json::Value) -> Result<Policy, Diagnostics> {
     super::finish(value, &|p: &FieldPath| {
         Some(Location::Json {
             pointer: p.json_pointer(),
