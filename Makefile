@@ -7,7 +7,7 @@ TOOLS := $(ROOT)/.tools
 export PATH := $(TOOLS)/bin:$(PATH)
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help demo test tools services build bench fmt lint clippy check-arch schema install release
+.PHONY: help demo test tools services build bench fmt lint clippy check-arch schema install release fuzz
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ build: ## build every binary (debug)
 
 bench: tools build ## run the benchmarks and regenerate docs/benchmarks.md figures
 	@scripts/bench.sh
+
+fuzz: ## run every fuzz target for 1,000,000 inputs (release; failing inputs go to target/fuzz-crashes/)
+	$(CARGO) run --release -p flexus-fuzz -- run all --inputs $${FUZZ_INPUTS:-1000000} --crashes $(ROOT)/target/fuzz-crashes
 
 schema: ## regenerate checked-in generated references (policy JSON Schema, ...)
 	FLEXUS_UPDATE_GOLDEN=1 $(CARGO) test -p flexus-policy --test schema

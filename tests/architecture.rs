@@ -209,6 +209,10 @@ fn dependency_rules_of_the_architecture_hold() {
         "terraform-provider-flexus",
         &["tonic", "prost", "rmpv", "rmp", "rmp-serde"],
     ));
+    // flexus-fuzz drives the crates it tests; nothing depends on it.
+    for name in ws_refs.iter().filter(|n| **n != "flexus-fuzz") {
+        errors.extend(forbid_in_closure(&g, name, &["flexus-fuzz"]));
+    }
     // The emulator is never a normal dependency of the agent or the provider.
     errors.extend(forbid_in_closure(&g, "flexus-agent", &["flexus-emulator"]));
     errors.extend(forbid_in_closure(

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use flexus_agent::clock::{ManualClock, SharedClock, SystemClock};
 use flexus_agent::config::{AuthConfig, Secret};
-use flexus_agent::runtime::Handle;
 use flexus_agent::server::{AppState, router};
 use flexus_agent::store::{RuntimeState, SqliteStore, Store, UsageHour, UsageSample};
 use flexus_agent::telemetry::Telemetry;
@@ -62,8 +61,10 @@ async fn put_pools(
 }
 
 async fn state(store: Arc<dyn Store>, clock: SharedClock) -> AppState {
-    let (runtime, inbox) = Handle::channel();
-    std::mem::forget(inbox);
+    let auth = AuthConfig {
+        admin: Some(Secret::new(ADMIN)),
+        namespaces: Default::default(),
+    };
     // The cost and dashboard routes never ask the cloud: its facts point at a closed port.
     let cc = flexus_cloud::ClientConfig::single_endpoint(
         "http://127.0.0.1:9",
@@ -75,21 +76,9 @@ async fn state(store: Arc<dyn Store>, clock: SharedClock) -> AppState {
         flexus_cloud::HuaweiClient::new(cc, flexus_cloud::Credentials::new("UNUSED", "unused"))
             .unwrap(),
     );
-    AppState {
-        facts: Arc::new(flexus_agent::checks::CloudFacts::new(cloud, clock.clone())),
-        store,
-        clock,
-        auth: Arc::new(AuthConfig {
-            admin: Some(Secret::new(ADMIN)),
-            namespaces: Default::default(),
-        }),
-        runtime,
-        telemetry: Arc::new(Telemetry::new()),
-        ready: Arc::new(AtomicBool::new(true)),
-        operator: flexus_agent::web::Operator::without_advisor(Default::default()),
-        cloud_probe: Arc::default(),
-        tune_jobs: Arc::default(),
-    }
+    let (state, inbox) = AppState::detached(store, clock, auth, cloud);
+    std::mem::forget(inbox);
+    state
 }
 
 async fn serve(state: AppState) -> String {

@@ -321,12 +321,12 @@ pub fn parse_datapoint(s: &str) -> Result<MetricDatapoint, String> {
 /// Parse and validate a policy file (`.hcl` or `.json`); the error lists every
 /// diagnostic with its location.
 pub fn validate_policy_file(path: &Path) -> Result<flexus_policy::Policy, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let name = path.display().to_string();
+    let text = flexus_policy::source_text(&bytes, &name).map_err(|d| d.to_string())?;
     let parsed = match path.extension().and_then(|e| e.to_str()) {
-        Some("json") => flexus_policy::parse_json(&text),
-        _ => flexus_policy::parse_hcl(&text, &name),
+        Some("json") => flexus_policy::parse_json(text),
+        _ => flexus_policy::parse_hcl(text, &name),
     };
     let policy = parsed.map_err(|d| d.to_string())?;
     policy.validate().map_err(|d| d.to_string())?;

@@ -49,6 +49,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use flexus_cloud::redact_url;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -466,14 +467,17 @@ pub(crate) fn duration_setting(
 fn store_location(store: &str, base_dir: &Path, problems: &mut Vec<String>) -> StoreLocation {
     if store.starts_with("postgres://") || store.starts_with("postgresql://") {
         if url::Url::parse(store).is_err() {
-            problems.push(
-                "store: the PostgreSQL URL does not parse (postgres://user:password@host:port/db)"
-                    .into(),
-            );
+            problems.push(format!(
+                "store: the PostgreSQL URL {:?} does not parse (postgres://user:password@host:port/db)",
+                redact_url(store)
+            ));
         }
         StoreLocation::Postgres(store.to_owned())
     } else if store.contains("://") {
-        problems.push("store: must be a SQLite file path or a postgres:// URL".into());
+        problems.push(format!(
+            "store: {:?} must be a SQLite file path or a postgres:// URL",
+            redact_url(store)
+        ));
         StoreLocation::Sqlite(PathBuf::new())
     } else {
         if store.is_empty() {
@@ -502,7 +506,8 @@ fn cloud_config(raw: RawCloud, problems: &mut Vec<String>) -> CloudConfig {
         && !(e.starts_with("http://") || e.starts_with("https://"))
     {
         problems.push(format!(
-            "cloud.endpoint: {e:?} must start with http:// or https://"
+            "cloud.endpoint: {:?} must start with http:// or https://",
+            redact_url(e)
         ));
     }
     CloudConfig {
@@ -699,13 +704,17 @@ fn metrics_config(raw: &RawMetrics, problems: &mut Vec<String>) -> MetricsConfig
         && !(u.starts_with("http://") || u.starts_with("https://"))
     {
         problems.push(format!(
-            "metrics.prometheus.url: {u:?} must start with http:// or https://"
+            "metrics.prometheus.url: {:?} must start with http:// or https://",
+            redact_url(u)
         ));
     }
     if let Some(u) = &metrics.redis_url
         && !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://"))
     {
-        problems.push(format!("metrics.redis.url: {u:?} must start with redis://"));
+        problems.push(format!(
+            "metrics.redis.url: {:?} must start with redis://, rediss:// or unix://",
+            redact_url(u)
+        ));
     }
     if ![1, 60, 300, 1200, 3600, 14400, 86400].contains(&metrics.ces_period) {
         problems.push(format!(
@@ -764,6 +773,61 @@ min_evaluation_interval = "0s"
         ] {
             assert!(text.contains(field), "missing {field:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_url_with_a_wrong_scheme_is_named_without_its_credentials() {
+        let err = Config::parse(
+            r#"
+store = "mysql://flexus:hunter2@db:3306/agent"
+[cloud]
+endpoint = "ftp://ak:hunter2@emulator:8480"
+region = "cn-north-4"
+project_id = "p1"
+[auth]
+admin_token_env = "ADMIN"
+[metrics.prometheus]
+url = "prometheus://admin:hunter2@prom:9090"
+[metrics.redis]
+url = "tcp://:hunter2@cache:6379"
+[advisor]
+base_url = "api://key:hunter2@deepseek"
+"#,
+            "agent.toml",
+            Path::new("/tmp"),
+            env,
+        )
+        .unwrap_err()
+        .to_string();
+        for shown in [
+            "store: \"mysql://***@db:3306/agent\"",
+            "cloud.endpoint: \"ftp://***@emulator:8480\"",
+            "metrics.prometheus.url: \"prometheus://***@prom:9090\"",
+            "metrics.redis.url: \"tcp://***@cache:6379\"",
+            "advisor.base_url: \"api://***@deepseek\"",
+        ] {
+            assert!(err.contains(shown), "missing {shown:?} in:\n{err}");
+        }
+        assert!(!err.contains("hunter2"), "{err}");
+        // A PostgreSQL URL that does not parse, and one that does, shown as the agent logs it.
+        let bad = Config::parse(
+            "store = \"postgres://flexus:hun ter2@db:port/agent\"\n",
+            "agent.toml",
+            Path::new("/tmp"),
+            env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("\"postgres://***@db:port/agent\" does not parse"),
+            "{bad}"
+        );
+        assert!(!bad.contains("ter2"), "{bad}");
+        let shown = StoreLocation::Postgres(
+            "postgresql://flexus:hunter2@db:5432/agent?sslpassword=hunter2".into(),
+        )
+        .to_string();
+        assert_eq!(shown, "postgresql://***@db:5432/agent?sslpassword=***");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`store`]: the typed [`store::Store`] trait and its one SQL implementation
 //!   (SQLite embedded, PostgreSQL for several agents), retention, pool leases.
 //! - [`server`]: `router(state) -> Router` — the HTTP API, auth, namespaces, ETags.
+//! - [`rejections`]: every error answer, axum's own rejections too, as the JSON error body.
 //! - [`checks`]: what the API checks before storing a pool or policy (ECS limits, the
 //!   cloud's flavor catalogue, pool ⊇ policy bounds) and the cached cloud facts it serves.
 //! - [`openapi`]: the OpenAPI document served at `/v1/openapi.json`.
@@ -36,6 +37,7 @@ pub mod config_doc;
 pub mod cost;
 pub mod openapi;
 pub mod probe;
+pub mod rejections;
 pub mod runtime;
 pub mod server;
 pub mod store;

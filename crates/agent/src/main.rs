@@ -184,11 +184,10 @@ fn split(pool: &str) -> anyhow::Result<(&str, &str)> {
 /// `check-config`: the cloud endpoint answers and accepts the credentials, and an
 /// emulator's clock agrees with `reconcile.clock_speed`.
 async fn check_cloud(c: &Config) -> anyhow::Result<()> {
-    let endpoint = c
-        .cloud
-        .endpoint
-        .as_deref()
-        .unwrap_or("the public endpoints of cloud.region");
+    let endpoint = c.cloud.endpoint.as_deref().map_or_else(
+        || "the public endpoints of cloud.region".to_owned(),
+        flexus_cloud::redact_url,
+    );
     let cloud = agent::cloud_client(c).context("cloud")?;
     flexus_agent::probe::check(cloud.as_ref())
         .await

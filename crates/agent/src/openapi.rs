@@ -223,7 +223,9 @@ fn cloud_and_health_paths() -> Value {
             "responses": {"200": ok("Alive", r("Health"))}}},
         "/readyz": {"get": {"summary": "Readiness (start-up recovery done)", "security": [],
             "responses": {"200": ok("Ready", r("Health")), "503": ok("Starting", r("Health"))}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text)", "security": [],
-            "responses": {"200": {"description": "Metrics"}}}}
+        "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text); the per-pool series only with the admin token",
+            "security": [{}, {"bearer": []}],
+            "responses": {"200": {"description": "Metrics"}, "401": err("Unknown token"),
+                "403": err("A namespace token (per-pool series need the admin token)")}}}
     })
 }

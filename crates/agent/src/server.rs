@@ -5,8 +5,11 @@
 //! - Optimistic concurrency: every pool and policy carries a version; its ETag is
 //!   `"<version>"`; `If-Match` on PUT/DELETE is checked (412 on mismatch) and
 //!   `If-None-Match: *` makes a PUT create-only.
-//! - Every 4xx has an [`ErrorBody`] naming the offending field.
-//! - `/healthz`, `/readyz`, `/metrics` (Prometheus text) are unauthenticated.
+//! - Every error answer has an [`ErrorBody`] naming the offending field — axum's own
+//!   rejections too (413, 405, undecodable path or query), through
+//!   [`crate::rejections::json_errors`].
+//! - `/healthz`, `/readyz`, `/metrics` (Prometheus text) are unauthenticated; `/metrics`
+//!   adds the per-pool series only for the admin token.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +54,33 @@ pub struct AppState {
     pub tune_jobs: Arc<crate::tuner::TuneJobs>,
 }
 
+impl AppState {
+    /// A state with nothing running behind it — no reconcile runtime (its inbox is
+    /// returned, unread), no cloud prober, no advisor; `cloud` answers the API's flavor
+    /// and image checks — for driving `router(state)` in tests, benches and the fuzzer.
+    pub fn detached(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        auth: AuthConfig,
+        cloud: Arc<dyn flexus_cloud::Cloud>,
+    ) -> (Self, crate::runtime::Inbox) {
+        let (runtime, inbox) = Handle::channel();
+        let state = Self {
+            facts: Arc::new(crate::checks::CloudFacts::new(cloud, clock.clone())),
+            store,
+            clock,
+            auth: Arc::new(auth),
+            runtime,
+            telemetry: Arc::new(Telemetry::new()),
+            ready: Arc::new(AtomicBool::new(true)),
+            operator: crate::web::Operator::without_advisor(Default::default()),
+            cloud_probe: Arc::default(),
+            tune_jobs: Arc::default(),
+        };
+        (state, inbox)
+    }
+}
+
 /// The API error: status + body.
 #[derive(Debug)]
 pub struct ApiError {
@@ -81,6 +111,10 @@ impl ApiError {
             message,
             fields,
         }
+    }
+    /// The same error answered with another status (a field error of 422, say).
+    pub(crate) fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
     }
     pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         Self::invalid(vec![FieldError::new(field, message)])
@@ -254,15 +288,31 @@ fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: &T) -> Respon
     resp
 }
 
-/// Parse a JSON body, naming the offending field on failure.
+/// The largest request body accepted (larger ones get `413 payload_too_large`).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Parse a JSON body, naming the offending field on failure. A body must be declared
+/// `application/json` (`415 unsupported_media_type` otherwise) and be UTF-8 (the error
+/// names the byte, line and column of the first byte that is not).
 fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> ApiResult<T> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE)
-        && !ct
-            .to_str()
-            .unwrap_or_default()
-            .starts_with("application/json")
-    {
-        return Err(ApiError::field("Content-Type", "must be application/json"));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|ct| ct.to_str().unwrap_or("(not text)"));
+    if !content_type.is_some_and(|ct| ct.starts_with("application/json")) {
+        let mut e = ApiError::field(
+            "Content-Type",
+            match content_type {
+                None => "missing: a request body must be sent as application/json".to_owned(),
+                Some(ct) => format!("{ct:?}: a request body must be sent as application/json"),
+            },
+        );
+        e.code = "unsupported_media_type";
+        e.set_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        return Err(e);
+    }
+    if let Err(d) = flexus_policy::source_text(body, "(body)") {
+        let message = d.iter().map(|d| d.message.clone()).collect::<String>();
+        return Err(ApiError::field("(body)", message));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -989,24 +1039,42 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health
     )
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.telemetry.encode();
-    (
+/// `/metrics`: the agent-wide series to anyone; the per-pool series (which name pools)
+/// only to a scrape with the admin token. Any other token is refused rather than
+/// silently served less.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let text = if headers.contains_key(header::AUTHORIZATION) {
+        match principal(&state, &headers)? {
+            Principal::Admin => state.telemetry.encode_with_pools(),
+            Principal::Namespace(ns) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "the per-pool series of /metrics need the admin token; this token belongs to namespace {ns} (scrape without a token for the agent-wide series)"
+                    ),
+                ));
+            }
+        }
+    } else {
+        state.telemetry.encode()
+    };
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     )
-        .into_response()
+        .into_response())
 }
 
 async fn openapi() -> axum::Json<serde_json::Value> {
     axum::Json(crate::openapi::document())
 }
 
-async fn fallback() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    crate::rejections::no_such_endpoint(&method, uri.path())
 }
 
 /// The whole HTTP surface.
@@ -1051,6 +1119,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(crate::web::routes())
         .fallback(fallback)
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::rejections::json_errors))
         .with_state(state)
 }

@@ -1,4 +1,8 @@
 //! The agent's own Prometheus metrics (prometheus-client), served at `/metrics`.
+//!
+//! `/metrics` needs no token, so what it shows to anyone names no pool: the agent-wide
+//! series live in one registry, the per-pool series (`pool` label) in another that is
+//! only encoded for a scrape with the admin token ([`Telemetry::encode_with_pools`]).
 
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
@@ -37,7 +41,10 @@ pub struct PoolLabel {
 /// Metrics of the agent.
 #[derive(Debug)]
 pub struct Telemetry {
+    /// Agent-wide series: served to anyone.
     registry: Mutex<Registry>,
+    /// Per-pool series: served only with the admin token.
+    pool_registry: Mutex<Registry>,
     pub reconcile_duration: Histogram,
     pub reconcile_passes: Counter,
     pub errors: Family<KindLabel, Counter>,
@@ -72,13 +79,13 @@ pub struct OutcomeLabel {
 }
 
 impl OperatorMetrics {
-    fn register(&self, registry: &mut Registry) {
-        registry.register(
+    fn register(&self, registry: &mut Registry, per_pool: &mut Registry) {
+        per_pool.register(
             "pool_cost_per_hour",
             "What the pool's instances cost per hour now, at the agent's price table",
             self.pool_cost_per_hour.clone(),
         );
-        registry.register(
+        per_pool.register(
             "pool_idle_ratio",
             "Ready capacity above demand as a share of billed instances (0..1)",
             self.pool_idle_ratio.clone(),
@@ -105,6 +112,7 @@ impl Default for Telemetry {
 impl Telemetry {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("flexus_agent");
+        let mut per_pool = Registry::with_prefix("flexus_agent");
         let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let reconcile_passes = Counter::default();
         let errors = Family::<KindLabel, Counter>::default();
@@ -139,12 +147,12 @@ impl Telemetry {
             "Cloud mutations by direction and outcome",
             scale_operations.clone(),
         );
-        registry.register(
+        per_pool.register(
             "pool_desired_instances",
             "Instances the last decision asked for",
             desired.clone(),
         );
-        registry.register(
+        per_pool.register(
             "pool_current_instances",
             "Instances counted toward capacity",
             current.clone(),
@@ -156,9 +164,10 @@ impl Telemetry {
             forecast_fit_duration.clone(),
         );
         let operator = OperatorMetrics::default();
-        operator.register(&mut registry);
+        operator.register(&mut registry, &mut per_pool);
         Self {
             registry: Mutex::new(registry),
+            pool_registry: Mutex::new(per_pool),
             reconcile_duration,
             reconcile_passes,
             errors,
@@ -226,11 +235,25 @@ impl Telemetry {
         self.current.remove(&l);
     }
 
-    /// OpenMetrics text.
+    /// OpenMetrics text of the agent-wide series: no pool name in it.
     pub fn encode(&self) -> String {
+        self.encode_registries(&[&self.registry])
+    }
+
+    /// OpenMetrics text of every series, the per-pool ones too (for the admin's scrape).
+    pub fn encode_with_pools(&self) -> String {
+        self.encode_registries(&[&self.registry, &self.pool_registry])
+    }
+
+    fn encode_registries(&self, registries: &[&Mutex<Registry>]) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        if prometheus_client::encoding::text::encode(&mut out, &reg).is_err() {
+        let mut encoded = Ok(());
+        for r in registries {
+            let reg = r.lock().unwrap_or_else(|p| p.into_inner());
+            encoded = encoded.and_then(|()| encode_registry(&mut out, &reg));
+        }
+        if encoded.and_then(|()| encode_eof(&mut out)).is_err() {
             out.clear();
         }
         out

@@ -3,17 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use flexus_agent::checks::CloudFacts;
+use axum::http::{HeaderMap, Request, StatusCode};
 use flexus_agent::clock::ManualClock;
 use flexus_agent::config::{AuthConfig, Secret};
-use flexus_agent::runtime::{Handle, Inbox};
+use flexus_agent::runtime::Inbox;
 use flexus_agent::server::{AppState, router};
 use flexus_agent::store::{SqliteStore, Store};
-use flexus_agent::telemetry::Telemetry;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -31,27 +28,16 @@ struct Api {
 
 async fn api() -> Api {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let (runtime, inbox) = Handle::channel();
     let emu = Emu::start(0.0, 10.0).await;
-    let clock = ManualClock::new(1_780_000_000_000);
     let mut namespaces = BTreeMap::new();
     namespaces.insert("team-a".to_owned(), Secret::new(TEAM_A));
     namespaces.insert("team-b".to_owned(), Secret::new(TEAM_B));
-    let state = AppState {
-        store,
-        facts: Arc::new(CloudFacts::new(emu.cloud(), clock.clone())),
-        clock,
-        auth: Arc::new(AuthConfig {
-            admin: Some(Secret::new(ADMIN)),
-            namespaces,
-        }),
-        runtime,
-        telemetry: Arc::new(Telemetry::new()),
-        ready: Arc::new(AtomicBool::new(true)),
-        operator: flexus_agent::web::Operator::without_advisor(Default::default()),
-        cloud_probe: Arc::default(),
-        tune_jobs: Arc::default(),
+    let auth = AuthConfig {
+        admin: Some(Secret::new(ADMIN)),
+        namespaces,
     };
+    let clock = ManualClock::new(1_780_000_000_000);
+    let (state, inbox) = AppState::detached(store, clock, auth, emu.cloud());
     Api {
         state,
         _inbox: inbox,
@@ -88,15 +74,18 @@ impl Api {
                 .unwrap(),
             None => b.body(Body::empty()).unwrap(),
         };
+        let (status, headers, body) = self.raw(req).await;
+        let etag = headers.get("etag").map(|v| v.to_str().unwrap().to_owned());
+        Resp { status, etag, body }
+    }
+
+    /// Send `req` as it is; the answer's status, headers and JSON body (`Null` if not JSON).
+    async fn raw(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
         let resp = router(self.state.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let etag = resp
-            .headers()
-            .get("etag")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let (status, headers) = (resp.status(), resp.headers().clone());
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, etag, body }
+        (status, headers, body)
     }
 }
 
@@ -831,4 +820,272 @@ async fn a_policy_evaluated_more_often_than_the_agents_minimum_is_refused_naming
         "the minimum itself is accepted: {}",
         r.body
     );
+}
+
+/// A request to the API as a client could send it: raw body bytes and headers.
+fn raw_request(method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {TEAM_A}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+/// The answer is the documented error body (`docs/reference/agent-api.md` § Errors),
+/// served as JSON, with `status` and `code`; its message is returned.
+fn documented_error(
+    answer: &(StatusCode, HeaderMap, Value),
+    status: StatusCode,
+    code: &str,
+) -> String {
+    let (got, headers, body) = answer;
+    assert_eq!(*got, status, "{body}");
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/json",
+        "{body}"
+    );
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().expect("a message");
+    assert!(!message.is_empty(), "{body}");
+    message.to_owned()
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_413_as_the_json_error_and_stores_nothing() {
+    let api = api().await;
+    let mut big = pool_spec();
+    big["spec"]["image"] = json!("i".repeat(flexus_agent::server::MAX_BODY_BYTES));
+    let path = "/v1/namespaces/team-a/pools/web";
+    let answer = api
+        .raw(raw_request(
+            "PUT",
+            path,
+            &[JSON],
+            big.to_string().into_bytes(),
+        ))
+        .await;
+    let message = documented_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    assert!(message.contains(path), "{message}");
+    assert!(message.contains("1048576 bytes"), "{message}");
+    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_method_the_route_does_not_serve_is_405_as_the_json_error_keeping_allow() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request(
+            "DELETE",
+            "/v1/namespaces/team-a/pools",
+            &[],
+            vec![],
+        ))
+        .await;
+    let message = documented_error(
+        &answer,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    assert!(
+        message.contains("DELETE is not allowed on /v1/namespaces/team-a/pools"),
+        "{message}"
+    );
+    let allow = answer
+        .1
+        .get("allow")
+        .expect("an Allow header")
+        .to_str()
+        .unwrap();
+    assert!(allow.contains("GET"), "{allow}");
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_404_as_the_json_error_naming_method_and_path() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request(
+            "GET",
+            "/v1/namespaces/team-a/nothing-here",
+            &[],
+            vec![],
+        ))
+        .await;
+    let message = documented_error(&answer, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        message,
+        "no such endpoint: GET /v1/namespaces/team-a/nothing-here"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_400_as_the_json_error_naming_line_and_column() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request(
+            "PUT",
+            "/v1/namespaces/team-a/pools/web",
+            &[JSON],
+            b"{\"spec\": {\n  \"min_size\": 1,,\n}}".to_vec(),
+        ))
+        .await;
+    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(message.contains("line 2 column 17"), "{message}");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_400_naming_its_byte_line_and_column() {
+    let api = api().await;
+    let mut body = b"{\"spec\": {\n  \"image\": \"".to_vec();
+    body.extend([0xff, b'"', b'}', b'}']);
+    let answer = api
+        .raw(raw_request(
+            "PUT",
+            "/v1/namespaces/team-a/pools/web",
+            &[JSON],
+            body,
+        ))
+        .await;
+    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(answer.2["error"]["field"], "(body)");
+    assert!(
+        message.contains("invalid UTF-8 at byte 23 (line 2, column 13)"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_path_segment_that_does_not_decode_is_400_as_the_json_error_naming_the_parameter() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request(
+            "GET",
+            "/v1/namespaces/team-a/pools/%FF",
+            &[],
+            vec![],
+        ))
+        .await;
+    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(answer.2["error"]["field"], "name", "{}", answer.2);
+    assert!(message.contains("UTF-8"), "{message}");
+}
+
+#[tokio::test]
+async fn a_query_string_that_does_not_decode_is_400_as_the_json_error_naming_the_query() {
+    let api = api().await;
+    let answer = api
+        .raw(raw_request(
+            "GET",
+            "/v1/namespaces/team-a/pools/web/decisions?limit=1&limit=2",
+            &[],
+            vec![],
+        ))
+        .await;
+    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(answer.2["error"]["field"], "query", "{}", answer.2);
+    assert!(message.contains("limit"), "{message}");
+}
+
+#[tokio::test]
+async fn a_body_without_a_json_content_type_is_415_as_the_json_error_and_stores_nothing() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    let body = pool_spec().to_string().into_bytes();
+    for (headers, says) in [
+        (&[][..], "missing"),
+        (&[("content-type", "text/plain")][..], "\"text/plain\""),
+    ] {
+        let answer = api
+            .raw(raw_request("PUT", path, headers, body.clone()))
+            .await;
+        let message = documented_error(
+            &answer,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        assert_eq!(answer.2["error"]["field"], "Content-Type", "{}", answer.2);
+        assert!(message.contains(says), "{message}");
+    }
+    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn tag_values_are_limited_in_characters_not_bytes() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    // 43 characters of two bytes each: within the ECS limit of 43 characters.
+    let mut spec = pool_spec();
+    spec["spec"]["tags"] = json!({"团队": "é".repeat(43)});
+    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(spec)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    let mut spec = pool_spec();
+    spec["spec"]["tags"] = json!({"team": "é".repeat(44)});
+    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(spec)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "spec.tags.team", "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 43 characters, this one has 44"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn metrics_without_a_token_name_no_pool_and_only_the_admin_scrape_has_per_pool_series() {
+    let api = api().await;
+    api.state.telemetry.set_pool("team-a/secret-pool", 3, 2);
+    api.state
+        .telemetry
+        .set_pool_cost("team-a/secret-pool", 0.25, 0.5);
+    api.state.telemetry.pools.set(1);
+    let scrape = |token: Option<&str>| {
+        let mut b = Request::builder().uri("/metrics");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let req = b.body(Body::empty()).unwrap();
+        let state = api.state.clone();
+        async move {
+            let resp = router(state).oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(bytes.to_vec()).unwrap())
+        }
+    };
+    let (status, public) = scrape(None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(public.contains("flexus_agent_pools 1"), "{public}");
+    assert!(!public.contains("secret-pool"), "{public}");
+    assert!(!public.contains("pool="), "{public}");
+    assert!(public.ends_with("# EOF\n"), "{public}");
+
+    let (status, admin) = scrape(Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "flexus_agent_pools 1",
+        "flexus_agent_pool_desired_instances{pool=\"team-a/secret-pool\"} 3",
+        "flexus_agent_pool_current_instances{pool=\"team-a/secret-pool\"} 2",
+        "flexus_agent_pool_cost_per_hour{pool=\"team-a/secret-pool\"} 0.25",
+    ] {
+        assert!(admin.lines().any(|l| l == line), "{line} missing:\n{admin}");
+    }
+    assert_eq!(admin.matches("# EOF").count(), 1, "{admin}");
+    assert!(admin.ends_with("# EOF\n"), "{admin}");
+
+    let (status, body) = scrape(Some(TEAM_A)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!body.contains("secret-pool"), "{body}");
+    let (status, _) = scrape(Some("not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use flexus_agent::telemetry::Telemetry;
 
-/// Every series name the agent's registry can produce (from its `# TYPE` lines).
+/// Every series name the agent's registries can produce for the admin's scrape (from
+/// its `# TYPE` lines).
 fn exported() -> BTreeSet<String> {
     // Families show up once they hold a series: give each one.
     let t = Telemetry::new();
@@ -18,7 +19,7 @@ fn exported() -> BTreeSet<String> {
             outcome: "proposed".into(),
         })
         .inc();
-    let text = t.encode();
+    let text = t.encode_with_pools();
     let mut names = BTreeSet::new();
     for line in text.lines() {
         let mut it = line.split_whitespace();
@@ -106,4 +107,26 @@ fn a_misspelt_metric_would_be_caught() {
     for n in metric_names("rate(flexus_agent_reconcile_pass_total[5m])") {
         assert!(!exported.contains(&n), "{n} should not exist");
     }
+}
+
+#[test]
+fn the_per_pool_panels_need_the_admin_scrape_the_readme_configures() {
+    let t = Telemetry::new();
+    t.set_pool("ns/p", 2, 1);
+    t.set_pool_cost("ns/p", 0.12, 0.5);
+    let public = t.encode();
+    assert!(!public.contains("pool="), "{public}");
+    assert!(t.encode_with_pools().contains("pool=\"ns/p\""));
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/grafana/README.md"
+    ))
+    .unwrap();
+    let config = readme
+        .split("```yaml")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a scrape config in the README");
+    assert!(config.contains("type: Bearer"), "{config}");
+    assert!(config.contains("credentials_file:"), "{config}");
 }

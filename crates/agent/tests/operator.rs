@@ -127,8 +127,11 @@ async fn the_cost_report_adds_up_to_the_emulators_bill_and_recommends_with_a_rep
     }
     let pool = agent.client.get_pool("team-a", "web").await.unwrap();
     assert_eq!(pool.value.spec.min_size, 1, "nothing is applied");
-    // Gauges at /metrics.
-    let metrics = reqwest::get(format!("{}/metrics", agent.url))
+    // Gauges at /metrics (the per-pool series are the admin's).
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", agent.url))
+        .bearer_auth(common::ADMIN)
+        .send()
         .await
         .unwrap()
         .text()

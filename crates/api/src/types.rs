@@ -239,7 +239,8 @@ pub struct PoolSpec {
     pub warmup_seconds: u32,
     #[serde(default)]
     pub removal_rule: RemovalRule,
-    /// Extra tags put on every instance (the agent adds its own ownership tags).
+    /// Extra tags put on every instance (the agent adds its own ownership tags): at most 7,
+    /// keys 1–36 characters, values at most 43 characters (characters, as ECS counts them).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// How running instances are replaced when a template field changes (see
@@ -410,11 +411,13 @@ impl PoolSpec {
                 "must be between 0 and 100",
             ));
         }
+        // ECS counts tag keys and values in characters, not bytes.
         for (k, v) in &self.tags {
-            if k.is_empty() || k.len() > 36 {
+            let key_chars = k.chars().count();
+            if key_chars == 0 || key_chars > 36 {
                 errs.push(FieldError::new(
                     f(&format!("tags.{k}")),
-                    "tag keys are 1-36 characters",
+                    format!("tag keys are 1-36 characters, this one has {key_chars}"),
                 ));
             }
             if k.starts_with("flexus-") {
@@ -423,10 +426,11 @@ impl PoolSpec {
                     "tag keys starting with 'flexus-' are reserved for the agent",
                 ));
             }
-            if v.len() > 43 {
+            let value_chars = v.chars().count();
+            if value_chars > 43 {
                 errs.push(FieldError::new(
                     f(&format!("tags.{k}")),
-                    "tag values are at most 43 characters",
+                    format!("tag values are at most 43 characters, this one has {value_chars}"),
                 ));
             }
         }

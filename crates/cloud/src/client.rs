@@ -299,8 +299,11 @@ impl HuaweiClient {
 }
 
 fn strip_url(e: &reqwest::Error) -> String {
-    // reqwest errors print the URL; ours carry no secrets, but keep messages short.
+    // reqwest errors print the URL: never with credentials written into the endpoint.
     let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), &crate::redact_url(u.as_str()));
+    }
     if let Some(src) = std::error::Error::source(e) {
         s = format!("{s}: {src}");
     }
@@ -309,6 +312,25 @@ fn strip_url(e: &reqwest::Error) -> String {
 
 fn invalid(op: &str, msg: impl Into<String>) -> CloudError {
     CloudError::local(ErrorKind::Invalid, op, msg)
+}
+
+/// What is wrong with one ECS tag, if anything: keys are 1-36 characters and values
+/// at most 43 — characters, not bytes (a CJK or accented value is counted as ECS counts it).
+pub fn tag_problem(key: &str, value: &str) -> Option<String> {
+    let (key_chars, value_chars) = (key.chars().count(), value.chars().count());
+    if key_chars == 0 || key_chars > limits::MAX_TAG_KEY_CHARS {
+        Some(format!(
+            "tag key {key:?} must be 1-{} characters, it has {key_chars}",
+            limits::MAX_TAG_KEY_CHARS
+        ))
+    } else if value_chars > limits::MAX_TAG_VALUE_CHARS {
+        Some(format!(
+            "tag {key:?} value must be at most {} characters, it has {value_chars}",
+            limits::MAX_TAG_VALUE_CHARS
+        ))
+    } else {
+        None
+    }
 }
 
 /// Checks a create request before sending it; every problem names its field.
@@ -375,14 +397,7 @@ pub fn validate_create(req: &CreateServersRequest) -> Result<(), CloudError> {
             req.tags.len()
         ));
     }
-    for (k, v) in &req.tags {
-        if k.is_empty() || k.chars().count() > limits::MAX_TAG_KEY_CHARS {
-            p.push(format!("tag key {k:?} must be 1-36 characters"));
-        }
-        if v.chars().count() > limits::MAX_TAG_VALUE_CHARS {
-            p.push(format!("tag {k:?} value must be at most 43 characters"));
-        }
-    }
+    p.extend(req.tags.iter().filter_map(|(k, v)| tag_problem(k, v)));
     if let Some(SpotOptions { max_price: Some(m) }) = &req.spot
         && (!m.is_finite() || *m <= 0.0)
     {
@@ -971,6 +986,10 @@ impl HuaweiClient {
         if tags.is_empty() {
             return Err(invalid(op, "tags must not be empty"));
         }
+        let problems: Vec<String> = tags.iter().filter_map(|(k, v)| tag_problem(k, v)).collect();
+        if !problems.is_empty() {
+            return Err(invalid(op, problems.join("; ")));
+        }
         let body = json!({
             "action": action,
             "tags": tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
@@ -1042,5 +1061,25 @@ mod tests {
         for f in ["name", "count", "subnet_ids"] {
             assert!(e.message.contains(f), "{f}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn tag_limits_count_characters_not_bytes() {
+        let mut r = req();
+        // 43 two-byte characters (86 bytes) and a 36-character CJK key are within the limits.
+        r.tags = vec![("团队".repeat(18), "é".repeat(43))];
+        validate_create(&r).expect("43 characters is the limit, whatever their bytes");
+        assert_eq!(tag_problem(&"键".repeat(36), &"é".repeat(43)), None);
+
+        r.tags = vec![("team".into(), "é".repeat(44))];
+        let e = validate_create(&r).expect_err("44 characters");
+        assert!(
+            e.message
+                .contains("tag \"team\" value must be at most 43 characters, it has 44"),
+            "{}",
+            e.message
+        );
+        let e = tag_problem(&"键".repeat(37), "").expect("37 characters");
+        assert!(e.contains("must be 1-36 characters, it has 37"), "{e}");
     }
 }

@@ -210,7 +210,7 @@ fn parse_url(field: &str, s: &str) -> Result<Url, CloudError> {
         CloudError::local(
             ErrorKind::Config,
             "client_config",
-            format!("{field} {s:?} is not a url: {e}"),
+            format!("{field} {:?} is not a url: {e}", crate::redact_url(s)),
         )
     })
 }
@@ -256,5 +256,13 @@ mod tests {
         assert_eq!(p.delay(2, 1.0), Duration::from_millis(400));
         assert_eq!(p.delay(10, 1.0), Duration::from_millis(1000));
         assert!(p.delay(3, 0.5) < p.delay(3, 1.0));
+    }
+
+    #[test]
+    fn an_endpoint_that_is_not_a_url_is_named_without_its_password() {
+        let e = ClientConfig::single_endpoint("http//ak:hunter2@emulator:8480", "r", "p")
+            .expect_err("not a url");
+        assert!(e.message.contains("\"***@emulator:8480\""), "{}", e.message);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

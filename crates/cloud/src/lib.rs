@@ -21,6 +21,8 @@
 //! - [`cloud`]: the [`Cloud`] trait, [`wait_for_job`], [`job_failure`].
 //! - [`ratelimit`]: the token bucket and the account budget shared fairly by tenants.
 //! - [`limits`]: what ECS accepts in a create request (volume types, NICs, user data).
+//! - [`redact`]: [`redact_url`], the one helper that hides credentials written into
+//!   URLs (used by this crate and the agent for every URL they may print).
 
 pub mod client;
 pub mod cloud;
@@ -30,6 +32,7 @@ pub mod error;
 pub mod limits;
 pub mod model;
 pub mod ratelimit;
+pub mod redact;
 pub mod signer;
 
 pub use client::{HuaweiClient, RawRequest, RawResponse, Service};
@@ -38,3 +41,4 @@ pub use config::{ClientConfig, RateLimits, RetryPolicy};
 pub use credentials::Credentials;
 pub use error::{CloudError, ErrorKind};
 pub use model::*;
+pub use redact::redact_url;

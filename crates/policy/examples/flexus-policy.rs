@@ -11,15 +11,19 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flexus_policy::{CompiledPolicy, Policy, parse_hcl, parse_json, policy_schema};
+use flexus_policy::{CompiledPolicy, Policy, parse_hcl, parse_json, policy_schema, source_text};
 
 fn check(path: &str) -> anyhow::Result<Result<Policy, flexus_policy::Diagnostics>> {
-    let src = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read policy file {path}"))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read policy file {path}"))?;
+    let src = match source_text(&bytes, path) {
+        Ok(src) => src,
+        Err(diags) => return Ok(Err(diags)),
+    };
     Ok(if path.ends_with(".json") {
-        parse_json(&src)
+        parse_json(src)
     } else {
-        parse_hcl(&src, path)
+        parse_hcl(src, path)
     })
 }
 

@@ -116,6 +116,16 @@ pub enum Location {
         /// 1-based column (in characters).
         column: usize,
     },
+    /// A position in a file of either format that is not read as a policy yet (it is
+    /// not UTF-8 text, for one).
+    Text {
+        /// File name as given to [`crate::source_text`].
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (in characters).
+        column: usize,
+    },
     /// A JSON pointer into a JSON document.
     Json {
         /// RFC 6901 pointer, e.g. `/scale_in/cooldown` (empty for the document root).
@@ -126,7 +136,9 @@ pub enum Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::Hcl { file, line, column } => write!(f, "{file}:{line}:{column}"),
+            Location::Hcl { file, line, column } | Location::Text { file, line, column } => {
+                write!(f, "{file}:{line}:{column}")
+            }
             Location::Json { pointer } if pointer.is_empty() => f.write_str("(document)"),
             Location::Json { pointer } => f.write_str(pointer),
         }

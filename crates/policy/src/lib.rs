@@ -15,7 +15,7 @@
 //! - [`model`]: [`Policy`] and its parts.
 //! - [`diag`]: [`Diagnostics`], [`Location`], [`FieldPath`].
 //! - `validate`: [`Policy::validate`] (every rule, every violation).
-//! - [`parse`]: [`parse_hcl`], [`parse_json`].
+//! - [`parse`]: [`parse_hcl`], [`parse_json`], [`source_text`] (the UTF-8 check of a file).
 //! - [`engine`]: [`CompiledPolicy`], [`decide`], the strategies (seed, target tracking,
 //!   step, schedule), stabilisation, rate policies, cooldowns; [`engine::types`] holds
 //!   the inputs and the [`Decision`]; [`engine::explain`] the reasons.
@@ -58,7 +58,7 @@ pub use engine::types::{
 };
 pub use engine::{CompiledPolicy, decide};
 pub use model::*;
-pub use parse::{parse_hcl, parse_json, parse_json_value};
+pub use parse::{parse_hcl, parse_json, parse_json_value, source_text};
 pub use time::{Timestamp, format_duration, parse_duration};
 pub use validate::{parse_cron, parse_time, parse_timezone};
 

@@ -446,3 +446,132 @@ fn cron_errors_name_the_field_and_its_range_in_our_words() {
         parse_cron(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
 }
+
+#[test]
+fn a_json_key_given_twice_is_refused_at_the_pointer_of_the_second() {
+    let src = r#"{
+  "strategy": "target_tracking",
+  "bounds": {"min": 1, "max": 10},
+  "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60,
+               "target": 90}]
+}"#;
+    let err = parse_json(src).expect_err("a duplicate key is refused");
+    assert_eq!(err.len(), 1, "{err}");
+    assert_eq!(
+        err.0[0].location,
+        Some(Location::Json {
+            pointer: "/metrics/0/target".into()
+        })
+    );
+    assert_eq!(
+        err.to_string(),
+        "/metrics/0/target: duplicate key \"target\" in metrics[0] (line 5 column 23): each key may appear once"
+    );
+    // At the top level too.
+    let err = parse_json(r#"{"strategy": "step", "strategy": "target_tracking"}"#)
+        .expect_err("duplicate");
+    assert_eq!(
+        err.0[0].location,
+        Some(Location::Json {
+            pointer: "/strategy".into()
+        })
+    );
+}
+
+#[test]
+fn a_number_beyond_the_range_of_f64_is_out_of_range_naming_its_field_in_json_and_hcl() {
+    let json = r#"{"strategy": "target_tracking", "bounds": {"min": 1, "max": 10},
+  "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 1e309}]}"#;
+    let err = parse_json(json).expect_err("out of range");
+    assert_eq!(err.0[0].path.to_string(), "metrics[0].target");
+    assert!(
+        err.to_string().starts_with(
+            "/metrics/0/target: metrics[0].target: number out of range (line 2 column 88): 1e309 is beyond the largest finite number"
+        ),
+        "{err}"
+    );
+    let hcl = r#"strategy = "target_tracking"
+bounds {
+  min = 1
+  max = 10
+}
+metric "cpu" {
+  kind   = "cpu"
+  source "push" {}
+  target = 1e309
+}
+"#;
+    let err = parse_hcl(hcl, "p.hcl").expect_err("out of range");
+    assert_eq!(err.len(), 1, "{err}");
+    assert_eq!(err.0[0].path.to_string(), "metrics[0].target");
+    assert_eq!(
+        err.to_string(),
+        "p.hcl:9:12: metrics[0].target: number out of range: 1e309 is beyond the largest finite number (about ±1.8e308)"
+    );
+    // Negative, with a fraction, and two of them: each named.
+    let two = "strategy = \"target_tracking\"\nbounds {\n  min = -2.5e400\n  max = 7e99999\n}\n";
+    let err = parse_hcl(two, "p.hcl").expect_err("out of range");
+    let lines: Vec<String> = err.iter().map(ToString::to_string).collect();
+    assert!(
+        lines[0].starts_with("p.hcl:3:9: bounds.min: number out of range: -2.5e400"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("p.hcl:4:9: bounds.max: number out of range: 7e99999"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn invalid_utf8_in_a_policy_file_names_the_byte_line_and_column() {
+    let mut bytes = b"strategy = \"target_tracking\"\nbounds { min = 1 }\n# caf".to_vec();
+    bytes.extend([0xC3, 0x28]);
+    bytes.extend(b"\n");
+    let err = flexus_policy::source_text(&bytes, "p.hcl").expect_err("not UTF-8");
+    assert_eq!(
+        err.to_string(),
+        "p.hcl:3:6: invalid UTF-8 at byte 53 (line 3, column 6): 0xc3 is not valid UTF-8; the text must be UTF-8"
+    );
+    // A character cut at the end of the file.
+    let err = flexus_policy::source_text("é".as_bytes().split_at(1).0, "p.json").expect_err("cut");
+    assert!(
+        err.to_string().starts_with(
+            "p.json:1:1: invalid UTF-8 at byte 0 (line 1, column 1): 0xc3 ends the file"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        flexus_policy::source_text("ok é".as_bytes(), "p").expect("UTF-8"),
+        "ok é"
+    );
+}
+
+/// Found by the `policy` fuzz target: a JSON number was read to within one ulp only
+/// (serde_json's fast float parser), so a policy written back as JSON and read again
+/// was not the same policy.
+#[test]
+fn a_json_policy_written_back_as_json_reads_as_the_same_policy_to_the_last_bit() {
+    for threshold in [
+        "599999999999999999999999999",
+        "0.30000000000000004",
+        "2.2250738585072011e-308",
+        "123456.78901234567",
+    ] {
+        let src = format!(
+            r#"{{"strategy": "step", "bounds": {{"min": 1, "max": 50}},
+            "metrics": [{{"name": "cpu", "kind": "cpu", "source": {{"type": "push"}}}}],
+            "step": {{"metric": "cpu", "threshold": {threshold}, "adjustments": [
+                {{"lower": 0, "adjustment": 2}}]}}}}"#
+        );
+        let policy = parse_json(&src).expect("parses");
+        let again = parse_json(&serde_json::to_string(&policy).unwrap()).expect("parses again");
+        assert_eq!(again, policy, "threshold {threshold}");
+        let exact: f64 = threshold.parse().unwrap();
+        let written = serde_json::to_value(&policy).unwrap();
+        assert_eq!(
+            written["step"]["threshold"].as_f64(),
+            Some(exact),
+            "{threshold}"
+        );
+    }
+}

@@ -29,11 +29,16 @@ pub const FORECAST_BUCKET_S: f64 = buckets::DEFAULT_BUCKET_S;
 
 /// Reads a policy file (HCL by default, JSON when the name ends in `.json`).
 pub fn load_policy_file(path: &std::path::Path) -> Result<Policy, SimError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
+    let bytes = std::fs::read(path).map_err(|source| SimError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse_policy(&text, &path.display().to_string())
+    let file = path.display().to_string();
+    let text = flexus_policy::source_text(&bytes, &file).map_err(|d| SimError::BadPolicy {
+        file: file.clone(),
+        reason: d.to_string(),
+    })?;
+    parse_policy(text, &file)
 }
 
 /// Parses policy text (JSON if it starts with `{`, else HCL).

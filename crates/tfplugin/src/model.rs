@@ -349,7 +349,7 @@ impl<'a> Cx<'a> {
 /// Converts a value to model `M`. Unknown values read as absent (`None`), so a planned value
 /// with "known after apply" attributes still converts.
 pub fn from_value<M: DeserializeOwned>(v: &Value, object: &str) -> Result<M, Error> {
-    let j = json::encode(v, true).map_err(|e| Error::Model {
+    let j = json::encode_for_model(v).map_err(|e| Error::Model {
         object: object.into(),
         message: e.to_string(),
     })?;

@@ -147,3 +147,58 @@ proptest! {
         let _ = json::parse_exact(&bytes);
     }
 }
+
+/// Found by the `codec` fuzz target: numbers that JSON text held exactly came back from
+/// `json::encode` as the nearest f64 (or not at all beyond f64's range).
+#[test]
+fn json_encode_keeps_numbers_beyond_f64_exact_so_decode_gives_them_back() {
+    for text in [
+        "574850295103181631816787",
+        "-8839346831616908209618446744073709551616",
+        "6.4801817616949223372036854775808e-156",
+        "11821810695066757170.1",
+        "4675085520250.557837310",
+        "42528449223372036854775808e308",
+        "-1e400",
+    ] {
+        let ty = Type::list(Type::Number);
+        let parsed = json::parse_exact(format!("[{text}]").as_bytes()).expect("parse");
+        let value = json::decode(&parsed, &ty, json::Extra::Reject).expect("decode");
+        let encoded = json::encode(&value, false).expect("every decoded number encodes");
+        let back = json::decode(&encoded, &ty, json::Extra::Reject).expect("decode again");
+        assert_eq!(back, value, "{text}");
+        let through_text = json::parse_exact(encoded.to_string().as_bytes())
+            .and_then(|j| json::decode(&j, &ty, json::Extra::Reject))
+            .expect("decode the text");
+        assert_eq!(through_text, value, "{text}");
+    }
+    // What f64 holds exactly stays a JSON number.
+    let v = Value::List(vec![
+        Value::Number(Number::Decimal("0.1".into())),
+        Value::Number(Number::Float(2.5)),
+        Value::Number(Number::UInt(u64::MAX)),
+    ]);
+    assert_eq!(
+        json::encode(&v, false).unwrap().to_string(),
+        format!("[0.1,2.5,{}]", u64::MAX)
+    );
+}
+
+/// Model conversion still reads a number with more precision than f64 as the nearest
+/// f64 (a model's fields are f64/i64), not as a string.
+#[test]
+fn a_model_reads_a_high_precision_number_as_its_nearest_f64() {
+    #[derive(serde::Deserialize)]
+    struct Price {
+        max_price: f64,
+    }
+    let v = Value::Object(BTreeMap::from([(
+        "max_price".to_owned(),
+        Value::Number(Number::Decimal("0.123456789012345678901234".into())),
+    )]));
+    let p: Price = tfplugin::model::from_value(&v, "price").expect("converts");
+    assert_eq!(
+        p.max_price,
+        "0.123456789012345678901234".parse::<f64>().unwrap()
+    );
+}

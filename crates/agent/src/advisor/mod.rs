@@ -159,7 +159,8 @@ impl AdvisorConfig {
         let base_url = raw.base_url.clone().unwrap_or(d.base_url);
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             problems.push(format!(
-                "advisor.base_url: {base_url:?} must start with http:// or https://"
+                "advisor.base_url: {:?} must start with http:// or https://",
+                flexus_cloud::redact_url(&base_url)
             ));
         }
         let model = raw.model.clone().unwrap_or(d.model);

@@ -53,6 +53,18 @@ impl Prometheus {
         }
     }
 
+    /// A failed request, naming the server without credentials written into its URL.
+    fn transport_error(&self, e: reqwest::Error) -> String {
+        let e = e.without_url();
+        let cause = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        format!(
+            "{e}{cause} (prometheus at {})",
+            flexus_cloud::redact_url(&self.base)
+        )
+    }
+
     /// The single number a PromQL query returns (the first sample of a vector, or a scalar).
     pub async fn query(&self, query: &str) -> Result<Option<Reading>, SourceError> {
         let err = |message: String| SourceError::Prometheus {
@@ -65,9 +77,12 @@ impl Prometheus {
             .query(&[("query", query)])
             .send()
             .await
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(self.transport_error(e)))?;
         let status = resp.status();
-        let body: serde_json::Value = resp.json().await.map_err(|e| err(e.to_string()))?;
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| err(self.transport_error(e)))?;
         if !status.is_success() || body["status"] != "success" {
             return Err(err(format!(
                 "http {status}: {}",
@@ -120,7 +135,7 @@ impl Redis {
     pub fn new(url: &str) -> Result<Self, SourceError> {
         let client = redis::Client::open(url).map_err(|e| SourceError::Redis {
             key: String::new(),
-            message: format!("invalid url: {e}"),
+            message: format!("invalid url {:?}: {e}", flexus_cloud::redact_url(url)),
         })?;
         Ok(Self {
             client,
@@ -275,4 +290,37 @@ pub struct Sources {
     pub cloud_eye: CloudEye,
     pub prometheus: Option<Prometheus>,
     pub redis: Option<Arc<Redis>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_prometheus_that_does_not_answer_is_named_without_its_password() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let p = Prometheus::new(&format!("http://flexus:hunter2@127.0.0.1:{port}"));
+        let e = p
+            .query("up")
+            .await
+            .expect_err("nothing listens")
+            .to_string();
+        assert!(
+            e.contains(&format!("(prometheus at http://***@127.0.0.1:{port})")),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn a_redis_url_that_does_not_parse_is_named_without_its_password() {
+        for url in ["redis://:hunter2@cache:port", "redis//:hunter2@cache:6379"] {
+            let e = Redis::new(url).expect_err("not a url").to_string();
+            assert!(e.contains("***@cache"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
 }

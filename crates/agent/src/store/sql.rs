@@ -89,15 +89,8 @@ impl std::fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreLocation::Sqlite(p) => write!(f, "{}", p.display()),
-            StoreLocation::Postgres(url) => match url::Url::parse(url) {
-                Ok(mut u) => {
-                    if u.password().is_some() {
-                        let _ = u.set_password(Some("redacted"));
-                    }
-                    write!(f, "{u}")
-                }
-                Err(_) => f.write_str("postgres://(unparseable url)"),
-            },
+            // Never the credentials: the one URL redaction of the project.
+            StoreLocation::Postgres(url) => f.write_str(&flexus_cloud::redact_url(url)),
         }
     }
 }

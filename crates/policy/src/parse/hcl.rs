@@ -47,6 +47,17 @@ impl<'a> LineIndex<'a> {
         LineIndex { src, starts }
     }
 
+    /// The byte offset of 1-based `line` and `column` (in characters).
+    fn offset(&self, line: usize, column: usize) -> usize {
+        let Some(start) = self.starts.get(line.saturating_sub(1)).copied() else {
+            return self.src.len();
+        };
+        self.src[start..]
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(self.src.len(), |(i, _)| start + i)
+    }
+
     fn at(&self, offset: usize) -> (usize, usize) {
         let line = self.starts.partition_point(|s| *s <= offset).max(1);
         let start = self.starts[line - 1];
@@ -63,6 +74,8 @@ impl<'a> LineIndex<'a> {
 struct Lowering {
     spans: HashMap<FieldPath, usize>,
     errors: Vec<(usize, FieldPath, String)>,
+    /// Number literals beyond `f64` (offset → literal), blanked before parsing.
+    out_of_range: HashMap<usize, String>,
 }
 
 impl Lowering {
@@ -175,10 +188,23 @@ impl Lowering {
         match e {
             Expression::Null(_) => Some(Value::Null),
             Expression::Bool(b) => Some(Value::Bool(*b.value())),
-            Expression::Number(n) => number(n.value()).or_else(|| {
-                self.error(e.span(), path, format!("{path}: number is not finite"));
-                None
-            }),
+            Expression::Number(n) => {
+                // `-1e309` is one literal to the parser: its span starts at the sign.
+                let start = e.span().map_or(usize::MAX, |r| r.start);
+                if let Some(literal) = self.out_of_range.remove(&start) {
+                    self.error(e.span(), path, out_of_range_message(path, &literal));
+                    return None;
+                }
+                if let Some(literal) = self.out_of_range.remove(&start.wrapping_add(1)) {
+                    let literal = format!("-{literal}");
+                    self.error(e.span(), path, out_of_range_message(path, &literal));
+                    return None;
+                }
+                number(n.value()).or_else(|| {
+                    self.error(e.span(), path, format!("{path}: number is not finite"));
+                    None
+                })
+            }
             Expression::String(s) => Some(Value::String(s.value().clone())),
             Expression::Array(a) => {
                 let mut out = Vec::new();
@@ -292,9 +318,75 @@ fn number(n: &hcl::edit::Number) -> Option<Value> {
     }
 }
 
+fn out_of_range_message(path: &FieldPath, literal: &str) -> String {
+    format!(
+        "{path}: number out of range: {literal} is beyond the largest finite number (about ±1.8e308)"
+    )
+}
+
+/// The HCL parser refuses a number literal beyond `f64` as a syntax error at the
+/// literal. Such literals are blanked (`0` and spaces, so every offset stays) and the
+/// parse retried, so that the lowering can name the field that holds them.
+fn parse_blanking_huge_numbers(
+    src: &str,
+    index: &LineIndex<'_>,
+) -> Result<(Body, HashMap<usize, String>), hcl::edit::parser::Error> {
+    const MAX_RETRIES: usize = 64;
+    let mut text = std::borrow::Cow::Borrowed(src);
+    let mut blanked = HashMap::new();
+    loop {
+        let err = match hcl::edit::parser::parse_body(&text) {
+            Ok(body) => return Ok((body, blanked)),
+            Err(e) => e,
+        };
+        let offset = index.offset(err.location().line(), err.location().column());
+        match huge_literal_at(&text, offset) {
+            Some((start, end)) if blanked.len() < MAX_RETRIES => {
+                blanked.insert(start, text[start..end].to_owned());
+                let pad = " ".repeat(end - start - 1);
+                text.to_mut().replace_range(start..end, &format!("0{pad}"));
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
+/// The byte range of the number literal around `offset` when it is beyond `f64`.
+fn huge_literal_at(src: &str, offset: usize) -> Option<(usize, usize)> {
+    let bytes = src.as_bytes();
+    let offset = offset.min(bytes.len());
+    let mut start = offset;
+    while start > 0 && (bytes[start - 1].is_ascii_digit() || bytes[start - 1] == b'.') {
+        start -= 1;
+    }
+    if start == offset && !bytes.get(offset).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    if start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_') {
+        return None; // part of a name, not a number
+    }
+    let mut end = start;
+    while end < bytes.len() {
+        let c = bytes[end];
+        let sign = matches!(c, b'+' | b'-') && end > start && matches!(bytes[end - 1], b'e' | b'E');
+        if c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E') || sign {
+            end += 1;
+        } else {
+            break;
+        }
+    }
+    let literal = &src[start..end];
+    let first = literal.bytes().next()?;
+    match literal.parse::<f64>() {
+        Ok(f) if f.is_infinite() && first.is_ascii_digit() => Some((start, end)),
+        _ => None,
+    }
+}
+
 /// Parses an HCL policy file, reporting every problem as `file:line:column: message`.
 pub fn parse_hcl(src: &str, file: &str) -> Result<Policy, Diagnostics> {
-    let body = hcl::edit::parser::parse_body(src).map_err(|e| {
+    let index = LineIndex::new(src);
+    let (body, out_of_range) = parse_blanking_huge_numbers(src, &index).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             location: Some(Location::Hcl {
                 file: file.to_owned(),
@@ -308,10 +400,15 @@ pub fn parse_hcl(src: &str, file: &str) -> Result<Policy, Diagnostics> {
     let mut low = Lowering {
         spans: HashMap::new(),
         errors: Vec::new(),
+        out_of_range,
     };
     let root = FieldPath::root();
     let map = low.body(&body, &root);
-    let index = LineIndex::new(src);
+    // A blanked literal the lowering did not meet as a number still makes the file invalid.
+    for (offset, literal) in std::mem::take(&mut low.out_of_range) {
+        low.errors
+            .push((offset, root.clone(), out_of_range_message(&root, &literal)));
+    }
     let locate = |p: &FieldPath| -> Option<Location> {
         // The most specific located ancestor of the path (a missing field points at its block).
         let mut segs = p.0.clone();

@@ -19,6 +19,35 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Diagnostics, FieldPath, Location};
 use crate::model::Policy;
 
+/// The text of a policy file (or any other input read as a policy): `bytes` as UTF-8, or
+/// a diagnostic naming the byte offset, line and column of the first byte that is not.
+pub fn source_text<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, Diagnostics> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        let valid = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+        let line = valid.matches('\n').count() + 1;
+        let column = valid.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+        let bad = bytes[offset..]
+            .iter()
+            .take(e.error_len().unwrap_or(bytes.len() - offset).min(4))
+            .map(|b| format!("{b:#04x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Diagnostics(vec![Diagnostic {
+            location: Some(Location::Text {
+                file: file.to_owned(),
+                line,
+                column,
+            }),
+            path: FieldPath::root(),
+            message: format!(
+                "invalid UTF-8 at byte {offset} (line {line}, column {column}): {bad} {}; the text must be UTF-8",
+                if e.error_len().is_some() { "is not valid UTF-8" } else { "ends the file in the middle of a character" }
+            ),
+        }])
+    })
+}
+
 /// Checks, deserializes and validates a lowered policy, locating each problem with `locate`.
 ///
 /// When the structural check fails, the semantic rules still run over rounds in which the

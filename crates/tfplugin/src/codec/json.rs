@@ -137,13 +137,57 @@ fn json_number(n: &serde_json::Number) -> Number {
     }
 }
 
-/// Encodes a value as JSON. With `unknown_as_null`, unknowns become `null`; otherwise an
-/// unknown is an error naming its path.
+/// Encodes a value as JSON, losslessly: [`decode`] gives the same value back. A number
+/// that neither i64/u64 nor f64 holds exactly (`0.1` at 30 digits, `1e400`) is written as
+/// the JSON string of its decimal text — the convention [`parse_exact`] reads. With
+/// `unknown_as_null`, unknowns become `null`; otherwise an unknown is an error naming its
+/// path.
 pub fn encode(v: &Value, unknown_as_null: bool) -> Result<J, Error> {
-    to_json(v, &AttrPath::root(), unknown_as_null)
+    to_json(v, &AttrPath::root(), unknown_as_null, Numbers::Exact)
 }
 
-fn to_json(v: &Value, path: &AttrPath, unknown_as_null: bool) -> Result<J, Error> {
+/// Encodes a value for a serde model (unknowns as `null`): every number is a JSON number,
+/// the nearest f64 when it has more precision than that (a model's fields are f64/i64).
+pub(crate) fn encode_for_model(v: &Value) -> Result<J, Error> {
+    to_json(v, &AttrPath::root(), true, Numbers::Nearest)
+}
+
+/// How [`to_json`] writes a number an f64 does not hold exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numbers {
+    /// As the string of its decimal text (lossless).
+    Exact,
+    /// As the nearest f64 (an error beyond f64's range).
+    Nearest,
+}
+
+fn number_json(n: &Number, path: &AttrPath, numbers: Numbers) -> Result<J, Error> {
+    if let Some(i) = n.as_i64() {
+        return Ok(J::from(i));
+    }
+    if let Number::UInt(u) = n {
+        return Ok(J::from(*u));
+    }
+    let nearest = n.as_f64();
+    let exact = Number::Float(nearest) == *n;
+    match serde_json::Number::from_f64(nearest) {
+        Some(x) if exact || numbers == Numbers::Nearest => Ok(J::Number(x)),
+        _ if numbers == Numbers::Exact && !matches!(n, Number::Float(_)) => {
+            Ok(J::String(n.to_string()))
+        }
+        _ => Err(Error::Encode {
+            path: path.clone(),
+            message: format!("number {n} cannot be written as JSON"),
+        }),
+    }
+}
+
+fn to_json(
+    v: &Value,
+    path: &AttrPath,
+    unknown_as_null: bool,
+    numbers: Numbers,
+) -> Result<J, Error> {
     Ok(match v {
         Value::Null => J::Null,
         Value::Unknown if unknown_as_null => J::Null,
@@ -154,34 +198,27 @@ fn to_json(v: &Value, path: &AttrPath, unknown_as_null: bool) -> Result<J, Error
             });
         }
         Value::String(s) => J::String(s.clone()),
-        Value::Number(n) => match n {
-            Number::Int(i) => J::from(*i),
-            Number::UInt(u) => J::from(*u),
-            other => match other.as_i64() {
-                Some(i) => J::from(i),
-                None => serde_json::Number::from_f64(other.as_f64())
-                    .map(J::Number)
-                    .ok_or_else(|| Error::Encode {
-                        path: path.clone(),
-                        message: format!("number {other} cannot be written as JSON"),
-                    })?,
-            },
-        },
+        Value::Number(n) => number_json(n, path, numbers)?,
         Value::Bool(b) => J::Bool(*b),
         Value::List(items) | Value::Set(items) | Value::Tuple(items) => J::Array(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, x)| to_json(x, &path.index(i as i64), unknown_as_null))
+                .map(|(i, x)| to_json(x, &path.index(i as i64), unknown_as_null, numbers))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Map(m) | Value::Object(m) => J::Object(
             m.iter()
-                .map(|(k, x)| Ok((k.clone(), to_json(x, &path.attr(k), unknown_as_null)?)))
+                .map(|(k, x)| {
+                    Ok((
+                        k.clone(),
+                        to_json(x, &path.attr(k), unknown_as_null, numbers)?,
+                    ))
+                })
                 .collect::<Result<_, Error>>()?,
         ),
         Value::Dynamic(t, inner) => {
-            serde_json::json!({"type": t.to_json(), "value": to_json(inner, path, unknown_as_null)?})
+            serde_json::json!({"type": t.to_json(), "value": to_json(inner, path, unknown_as_null, numbers)?})
         }
     })
 }
