@@ -28,6 +28,11 @@ pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Polic
     if let Some(i) = p.bounds.initial {
         p.bounds.initial = Some(i.clamp(p.bounds.min, p.bounds.max));
     }
+    // A fixed count outside the pool's bounds is clamped to them (as documented),
+    // not a policy the engine refuses on every pass.
+    if let Some(f) = p.fixed.as_mut() {
+        f.count = f.count.clamp(p.bounds.min, p.bounds.max);
+    }
     if pool.spot.enabled {
         p.spot.on_demand_base = pool.spot.on_demand_base;
         p.spot.spot_percentage = pool.spot.spot_percentage as f64;
@@ -97,6 +102,25 @@ mod tests {
             "{:?}",
             d.explanation
         );
+    }
+
+    #[test]
+    fn a_fixed_count_outside_the_pool_bounds_is_clamped_to_them() {
+        let pol: fp::Policy = serde_json::from_value(serde_json::json!({
+            "strategy": "fixed", "bounds": {"min": 1, "max": 3}, "fixed": {"count": 1}
+        }))
+        .unwrap();
+        let ps = PolicySpec {
+            pool: "p".into(),
+            enabled: true,
+            dry_run: false,
+            policy: pol,
+        };
+        let p = effective_policy(&spec(2, 2, None), Some(&ps));
+        assert_eq!(p.fixed.as_ref().map(|f| f.count), Some(2));
+        fp::CompiledPolicy::new(p).expect("the clamped policy compiles");
+        let p = effective_policy(&spec(3, 5, None), Some(&ps));
+        assert_eq!(p.fixed.as_ref().map(|f| f.count), Some(3));
     }
 
     #[test]
