@@ -862,8 +862,11 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health
     // connections waiting to be re-established) is down for readiness, now.
     let mut store_down = false;
     if let StoreHealth::Failing { .. } = state.store.health() {
-        let failed = match tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.probe(&now(&state)))
-            .await
+        let failed = match tokio::time::timeout(
+            READY_PROBE_TIMEOUT,
+            state.store.probe(&now(&state)),
+        )
+        .await
         {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.to_string()),

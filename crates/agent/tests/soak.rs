@@ -679,7 +679,7 @@ impl Soak {
 
     async fn run_faults(&mut self) {
         let plan = schedule(&self.p, &mut self.rng);
-        let end_ms = self.t0_ms + (self.p.hours * 3600_000.0) as i64;
+        let end_ms = self.t0_ms + (self.p.hours * 3_600_000.0) as i64;
         let (mut next_fault, mut next_write, mut next_check) = (0, 0.0, self.p.check_every_s);
         while self.now_ms() < end_ms {
             record_servers(&self.emu, &self.seen);
@@ -692,8 +692,12 @@ impl Soak {
             }
             if self.window_end_ms.is_some_and(|e| self.now_ms() >= e) {
                 self.window_end_ms = None;
-                self.control(reqwest::Method::DELETE, "/_emulator/faults", serde_json::json!({}))
-                    .await;
+                self.control(
+                    reqwest::Method::DELETE,
+                    "/_emulator/faults",
+                    serde_json::json!({}),
+                )
+                .await;
             }
             if next_fault < plan.len() && t >= plan[next_fault].0 {
                 let f = plan[next_fault].1;
@@ -715,8 +719,12 @@ impl Soak {
     /// Faults off, every agent up: every pool converges to its wanted size with no
     /// open operation, and the checks pass.
     async fn converge(&mut self) {
-        self.control(reqwest::Method::DELETE, "/_emulator/faults", serde_json::json!({}))
-            .await;
+        self.control(
+            reqwest::Method::DELETE,
+            "/_emulator/faults",
+            serde_json::json!({}),
+        )
+        .await;
         for k in 0..self.agents.len() {
             if self.restart_at[k].take().is_some() {
                 self.agents[k].restart().await;
@@ -774,12 +782,11 @@ impl Soak {
         ];
         let mut counts = BTreeMap::new();
         for (table, bound) in bounds {
-            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM {table}"
-            )))
-            .fetch_one(&self.db)
-            .await
-            .unwrap();
+            let n: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&self.db)
+                    .await
+                    .unwrap();
             if let Some(b) = bound
                 && n > b
             {
@@ -804,10 +811,7 @@ fn to_sqlx(e: flexus_agent::store::StoreError) -> sqlx::Error {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_on_postgresql_keep_every_invariant_through_hours_of_injected_faults() {
     let p = Params::from_env();
-    println!(
-        "soak: {p:?} (set FLEXUS_SOAK_SEED={} to replay)",
-        p.seed
-    );
+    println!("soak: {p:?} (set FLEXUS_SOAK_SEED={} to replay)", p.seed);
     let started = Instant::now();
     let pg = PgServer::shared();
     let db_url = pg.fresh_db().await;
@@ -858,11 +862,17 @@ async fn agents_on_postgresql_keep_every_invariant_through_hours_of_injected_fau
         t0_ms: 0,
     };
     soak.declare().await;
-    println!("soak: declared and settled in {:.0} s", started.elapsed().as_secs_f64());
+    println!(
+        "soak: declared and settled in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     soak.t0_ms = soak.now_ms();
     soak.passes.lock().unwrap().measuring = true;
     soak.run_faults().await;
-    println!("soak: fault phase done at {:.0} s real", started.elapsed().as_secs_f64());
+    println!(
+        "soak: fault phase done at {:.0} s real",
+        started.elapsed().as_secs_f64()
+    );
     soak.converge().await;
     soak.passes.lock().unwrap().measuring = false;
     let (rows, db_size) = soak.check_rows().await;
@@ -877,8 +887,16 @@ async fn agents_on_postgresql_keep_every_invariant_through_hours_of_injected_fau
             .cloned()
             .collect()
     });
-    assert!(unseen.is_empty(), "servers created but never observed: {unseen:?}");
-    assert_eq!(soak.suspects.len(), 0, "unconfirmed mismatches at the end: {:?}", soak.suspects);
+    assert!(
+        unseen.is_empty(),
+        "servers created but never observed: {unseen:?}"
+    );
+    assert_eq!(
+        soak.suspects.len(),
+        0,
+        "unconfirmed mismatches at the end: {:?}",
+        soak.suspects
+    );
     for a in &mut soak.agents {
         sigterm_and_wait(&mut a.proc).await;
     }
@@ -913,5 +931,8 @@ fn report(s: &Soak, rows: &BTreeMap<String, i64>, db_size: i64, real: Duration) 
         "soak: agents' peak RSS {} MiB, CPU {cpu_s} s (all agent processes)",
         s.stats.peak_rss_kb / 1024
     );
-    println!("soak: rows at the end {rows:?}; database size {} MiB", db_size / (1 << 20));
+    println!(
+        "soak: rows at the end {rows:?}; database size {} MiB",
+        db_size / (1 << 20)
+    );
 }

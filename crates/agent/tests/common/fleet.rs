@@ -213,4 +213,3 @@ pub async fn lease_table(db: &str) -> String {
     .unwrap();
     format!("{rows:?}")
 }
-

@@ -10,7 +10,6 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// The test binary's server.
@@ -149,7 +148,16 @@ impl PgServer {
         let log = self.dir.join("log");
         let out = pg_ctl(
             &self.data(),
-            &["start", "-w", "-t", "30", "-l", &log.to_string_lossy(), "-o", &opts],
+            &[
+                "start",
+                "-w",
+                "-t",
+                "30",
+                "-l",
+                &log.to_string_lossy(),
+                "-o",
+                &opts,
+            ],
         );
         assert!(
             out.status.success(),
