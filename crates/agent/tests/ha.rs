@@ -33,10 +33,6 @@ const AGENTS: usize = 3;
 const INTERVAL_S: f64 = 15.0;
 const NS: &str = "ha";
 
-fn pool_name(i: usize) -> String {
-    format!("p{i:03}")
-}
-
 fn ha_reconcile() -> String {
     format!("default_interval = \"{INTERVAL_S}s\"\njob_poll = \"2s\"\nmax_backoff = \"4s\"")
 }
@@ -78,18 +74,7 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
         acked.insert(pool_name(i), (v.value.version, 1));
     }
     let seen: Seen = Arc::default();
-    wait_for(
-        "every pool at 1 instance",
-        Duration::from_secs(120),
-        || async {
-            record_servers(&emu, &seen);
-            let live = live_counts(&emu);
-            (0..POOLS)
-                .all(|i| live.get(&pool_name(i)) == Some(&1))
-                .then_some(())
-        },
-    )
-    .await;
+    wait_each_pool_at_one(&emu, &seen, POOLS, Duration::from_secs(120)).await;
 
     println!(
         "ha: declared and settled in {:.0} s",
@@ -259,19 +244,7 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
             "operation {op} made {n} servers for {asked} asked (seed {seed})"
         );
     }
-    let unseen: Vec<String> = emu.with(|inner, _| {
-        inner
-            .state
-            .billing
-            .keys()
-            .filter(|id| !seen.contains_key(*id))
-            .cloned()
-            .collect()
-    });
-    assert!(
-        unseen.is_empty(),
-        "servers created but never observed: {unseen:?}"
-    );
+    assert_every_billed_server_seen(&emu, &seen);
 
     let gap_s = max_gap_ms as f64 / 1000.0;
     if let Some((pool, from, to)) = &worst {

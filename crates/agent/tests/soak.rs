@@ -175,10 +175,6 @@ struct Stats {
     cpu_ticks: HashMap<u32, u64>,
 }
 
-fn pool_name(i: usize) -> String {
-    format!("p{i:03}")
-}
-
 fn spot_pool_spec(min: u32, max: u32) -> flexus_api::PoolSpec {
     let mut s = pool_spec(min, max);
     s.spot.enabled = true;
@@ -341,17 +337,11 @@ impl Soak {
                 },
             );
         }
-        let (emu, seen, pools) = (self.emu.clone(), self.seen.clone(), self.p.pools);
-        wait_for(
-            "every pool at 1 instance",
+        wait_each_pool_at_one(
+            &self.emu,
+            &self.seen,
+            self.p.pools,
             Duration::from_secs(180),
-            || async {
-                record_servers(&emu, &seen);
-                let live = live_counts(&emu);
-                (0..pools)
-                    .all(|i| live.get(&pool_name(i)) == Some(&1))
-                    .then_some(())
-            },
         )
         .await;
     }
@@ -877,20 +867,7 @@ async fn agents_on_postgresql_keep_every_invariant_through_hours_of_injected_fau
     soak.passes.lock().unwrap().measuring = false;
     let (rows, db_size) = soak.check_rows().await;
     report(&soak, &rows, db_size, started.elapsed());
-    let unseen: Vec<String> = emu.with(|inner, _| {
-        let seen = soak.seen.lock().unwrap();
-        inner
-            .state
-            .billing
-            .keys()
-            .filter(|id| !seen.contains_key(*id))
-            .cloned()
-            .collect()
-    });
-    assert!(
-        unseen.is_empty(),
-        "servers created but never observed: {unseen:?}"
-    );
+    assert_every_billed_server_seen(&emu, &soak.seen.lock().unwrap());
     assert_eq!(
         soak.suspects.len(),
         0,

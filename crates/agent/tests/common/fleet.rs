@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig, Quota};
 use tokio_util::sync::CancellationToken;
@@ -112,6 +113,42 @@ pub async fn start_ready(config: &Path, log: &Path) -> AgentProc {
     let mut p = start_agent(config, log);
     wait_ready(&mut p, log).await;
     p
+}
+
+/// The fleet tests' pool names: `p000`, `p001`, ...
+pub fn pool_name(i: usize) -> String {
+    format!("p{i:03}")
+}
+
+/// Waits (at most `timeout`, real) until each of the pools `p000..` has one live
+/// instance, noting every server seen meanwhile.
+pub async fn wait_each_pool_at_one(emu: &Emulator, seen: &Seen, pools: usize, timeout: Duration) {
+    wait_for("every pool at 1 instance", timeout, || async {
+        record_servers(emu, seen);
+        let live = live_counts(emu);
+        (0..pools)
+            .all(|i| live.get(&pool_name(i)) == Some(&1))
+            .then_some(())
+    })
+    .await;
+}
+
+/// Every server the emulator billed (ever created) was observed in `seen`: none came
+/// and went between two samples unnoticed.
+pub fn assert_every_billed_server_seen(emu: &Emulator, seen: &BTreeMap<String, (String, String)>) {
+    let unseen: Vec<String> = emu.with(|inner, _| {
+        inner
+            .state
+            .billing
+            .keys()
+            .filter(|id| !seen.contains_key(*id))
+            .cloned()
+            .collect()
+    });
+    assert!(
+        unseen.is_empty(),
+        "servers created but never observed: {unseen:?}"
+    );
 }
 
 pub fn admin_client(url: &str) -> flexus_api::Client {

@@ -75,6 +75,15 @@ mod tests {
         s
     }
 
+    fn policy_spec(policy: serde_json::Value, dry_run: bool) -> PolicySpec {
+        PolicySpec {
+            pool: "p".into(),
+            enabled: true,
+            dry_run,
+            policy: serde_json::from_value(policy).unwrap(),
+        }
+    }
+
     #[test]
     fn a_pool_without_policy_is_held_at_its_initial_size_by_the_fixed_strategy() {
         let p = effective_policy(&spec(1, 5, Some(3)), None);
@@ -106,16 +115,12 @@ mod tests {
 
     #[test]
     fn a_fixed_count_outside_the_pool_bounds_is_clamped_to_them() {
-        let pol: fp::Policy = serde_json::from_value(serde_json::json!({
-            "strategy": "fixed", "bounds": {"min": 1, "max": 3}, "fixed": {"count": 1}
-        }))
-        .unwrap();
-        let ps = PolicySpec {
-            pool: "p".into(),
-            enabled: true,
-            dry_run: false,
-            policy: pol,
-        };
+        let ps = policy_spec(
+            serde_json::json!({
+                "strategy": "fixed", "bounds": {"min": 1, "max": 3}, "fixed": {"count": 1}
+            }),
+            false,
+        );
         let p = effective_policy(&spec(2, 2, None), Some(&ps));
         assert_eq!(p.fixed.as_ref().map(|f| f.count), Some(2));
         fp::CompiledPolicy::new(p).expect("the clamped policy compiles");
@@ -125,17 +130,13 @@ mod tests {
 
     #[test]
     fn policy_bounds_never_leave_the_pool_bounds() {
-        let pol: fp::Policy = serde_json::from_value(serde_json::json!({
-            "strategy": "target_tracking", "bounds": {"min": 0, "max": 100},
-            "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
-        }))
-        .unwrap();
-        let ps = PolicySpec {
-            pool: "p".into(),
-            enabled: true,
-            dry_run: true,
-            policy: pol,
-        };
+        let ps = policy_spec(
+            serde_json::json!({
+                "strategy": "target_tracking", "bounds": {"min": 0, "max": 100},
+                "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
+            }),
+            true,
+        );
         let p = effective_policy(&spec(2, 8, None), Some(&ps));
         assert_eq!((p.bounds.min, p.bounds.max), (2, 8));
         assert!(p.dry_run);
