@@ -56,6 +56,9 @@ struct Params {
     fault_every_s: f64,
     /// Spacing of the API writes.
     write_every_s: f64,
+    /// The fault kinds injected (`FLEXUS_SOAK_FAULTS`, comma-separated names; all by
+    /// default).
+    faults: Vec<Fault>,
     seed: u64,
 }
 
@@ -79,6 +82,9 @@ impl Params {
             check_every_s: env("CHECK_EVERY", 300.0),
             fault_every_s: env("FAULT_EVERY", 600.0),
             write_every_s: env("WRITE_EVERY", 60.0),
+            faults: std::env::var("FLEXUS_SOAK_FAULTS")
+                .map(|v| v.split(',').map(Fault::parse).collect())
+                .unwrap_or_else(|_| FAULTS.to_vec()),
             seed: env("SEED", rand::random()),
         }
     }
@@ -122,6 +128,22 @@ enum Fault {
     PgRestart,
 }
 
+impl Fault {
+    fn parse(name: &str) -> Self {
+        match name.trim() {
+            "throttle" => Fault::Throttle,
+            "5xx" => Fault::ServerErrors,
+            "latency" => Fault::Latency,
+            "spot" => Fault::SpotReclaim,
+            "kill" => Fault::KillAgent,
+            "pg" => Fault::PgRestart,
+            other => panic!(
+                "FLEXUS_SOAK_FAULTS: unknown fault {other:?} (throttle, 5xx, latency, spot, kill, pg)"
+            ),
+        }
+    }
+}
+
 const FAULTS: [Fault; 6] = [
     Fault::Throttle,
     Fault::ServerErrors,
@@ -138,7 +160,8 @@ fn schedule(p: &Params, rng: &mut StdRng) -> Vec<(f64, Fault)> {
     let slots = (p.hours * 3600.0 / p.fault_every_s).floor() as usize;
     let mut kinds = Vec::new();
     while kinds.len() < slots {
-        let mut round = FAULTS.to_vec();
+        assert!(!p.faults.is_empty(), "FLEXUS_SOAK_FAULTS names no fault");
+        let mut round = p.faults.clone();
         round.shuffle(rng);
         kinds.extend(round);
     }
@@ -455,8 +478,8 @@ impl Soak {
 
     /// Stops PostgreSQL for 5 s (real) and starts it again on the same data directory
     /// and port. Meanwhile the agents that are up must say they are not ready, and a
-    /// write through them must not be acknowledged; afterwards they must be ready
-    /// again within 30 s.
+    /// write through them must not be acknowledged; afterwards their readiness must
+    /// stop naming the store within 30 s.
     async fn pg_restart(&mut self) {
         self.pg.stop();
         let down_until = Instant::now() + Duration::from_secs(5);
@@ -491,15 +514,40 @@ impl Soak {
         }
         self.stats.readiness_red += 1;
         for &k in &up {
-            let what = format!("agent-{k} ready again after the PostgreSQL restart");
-            let http = self.http.clone();
-            let url = format!("{}/readyz", self.agents[k].proc.url);
-            wait_for(&what, Duration::from_secs(30), || async {
-                let r = http.get(&url).send().await.ok()?;
-                r.status().is_success().then_some(())
-            })
-            .await;
+            self.wait_store_ready_again(k).await;
         }
+    }
+
+    /// Agent `k`'s `/readyz` stops naming the store within 30 s (real); otherwise the
+    /// run fails with its last answer and the tail of its log. (It may still be red for
+    /// the cloud: during a 5xx window the agent's cloud probe, every 30 s, can fail.)
+    async fn wait_store_ready_again(&self, k: usize) {
+        let url = format!("{}/readyz", self.agents[k].proc.url);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let r = self
+                .http
+                .get(&url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            match r {
+                Ok(r) => {
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    if matches!(body["status"].as_str(), Some("ready" | "not ready")) {
+                        return;
+                    }
+                    last = body.to_string();
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.fail(format!(
+            "agent-{k}: the store still not ready 30 s after the PostgreSQL restart: {last}\nlog:\n{}",
+            self.agents[k].log_tail(30)
+        ));
     }
 
     /// The store's pools and policies, checked against what was written; the size each
