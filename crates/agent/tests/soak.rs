@@ -369,8 +369,8 @@ impl Soak {
         .await;
     }
 
-    /// One write through a random agent that is up: a pool's bounds or its policy's
-    /// count.
+    /// One write through a random agent that is up: a pool's `max_size` (3 or 4) or
+    /// its policy's fixed count (1..3).
     async fn write_one(&mut self, limit: Duration) {
         let up = self.up_agents();
         let k = up[self.rng.random_range(0..up.len())];
@@ -380,8 +380,10 @@ impl Soak {
         let w = self.written.get_mut(&name).unwrap();
         w.last_change_ms = now;
         if self.rng.random_bool(0.5) {
-            let min = self.rng.random_range(1..=3u32);
-            let max = self.rng.random_range(min..=3u32);
+            // The policy's bounds (1..3) must stay within the pool's: the API refuses a
+            // policy that widens its pool's bounds.
+            let min = 1;
+            let max = self.rng.random_range(3..=4u32);
             let spec = spot_pool_spec(min, max);
             let put = c.put_pool(NS, &name, &spec, Precondition::None);
             match tokio::time::timeout(limit, put).await {
