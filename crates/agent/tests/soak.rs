@@ -494,6 +494,8 @@ impl Soak {
                 let r = self.http.get(url).timeout(Duration::from_secs(2)).send();
                 if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(2), r).await
                     && r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                    && let Ok(body) = r.json::<serde_json::Value>().await
+                    && body["status"] == "store_unavailable"
                 {
                     red.insert(k);
                 }
