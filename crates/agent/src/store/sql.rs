@@ -95,6 +95,9 @@ impl std::fmt::Display for StoreLocation {
     }
 }
 
+/// Longest wait for the lease connection (PostgreSQL).
+const LEASE_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Settings of a store beyond where it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreOptions {
@@ -237,9 +240,14 @@ impl SqlStore {
         let pool = pool_opts.connect_with(opts.clone()).await.map_err(open)?;
         let lease_pool = match backend {
             Backend::Sqlite => pool.clone(),
+            // The lease connection is used by one round at a time, so waiting for it
+            // means (re)connecting: a short wait makes a server that went away show
+            // within a round (the round fails, the store is `Failing`, `/readyz` red)
+            // instead of after sqlx's default 30 s.
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
+                .acquire_timeout(LEASE_ACQUIRE_TIMEOUT)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(opts)

@@ -1,20 +1,22 @@
 //! A real PostgreSQL 15 server on loopback for the tests of one test binary: `initdb`
 //! into a temporary directory, `postgres` on a free port, a fresh database per test.
 //! A watchdog stops the server and removes its directory when the test process ends
-//! (also when it is killed). Needs the Debian package `postgresql-15`
+//! (also when it is killed). `stop` and `start` restart it on the same data directory
+//! and port (the soak's PostgreSQL restart). Needs the Debian package `postgresql-15`
 //! (`make services` installs it); without it the tests fail loudly.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// The test binary's server.
 pub struct PgServer {
     pub port: u16,
+    /// The server's directory: `data/` (the cluster), `log`, the socket.
+    dir: PathBuf,
     /// The shell that runs the server and stops it when this process is gone.
     _watchdog: std::sync::Mutex<std::process::Child>,
 }
@@ -86,53 +88,97 @@ fn start() -> PgServer {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = super::process::free_port();
-    // The server runs until this test process is gone, then the watchdog stops it
-    // and removes the directory. (setpriv execs, so `$!` is the server itself.)
+    let server = PgServer {
+        port,
+        dir: dir.clone(),
+        _watchdog: std::sync::Mutex::new(watchdog(&dir, &data)),
+    };
+    server.start();
+    server
+}
+
+/// `pg_ctl` with `args` on the server's data directory, as the `postgres` user.
+fn pg_ctl(data: &Path, args: &[&str]) -> std::process::Output {
+    as_pg_user("pg_ctl")
+        .arg("-D")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pg_ctl")
+}
+
+/// A shell that stops the server and removes its directory once this test process
+/// is gone (also when it is killed).
+fn watchdog(dir: &Path, data: &Path) -> std::process::Child {
     let launcher = if is_root() {
         "setpriv --reuid=postgres --regid=postgres --init-groups -- "
     } else {
         ""
     };
     let script = format!(
-        "{launcher}{BIN}/postgres -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 \
-         -c fsync=off -c max_connections=300 >{dir}/log 2>&1 & pg=$!; \
-         while kill -0 {ppid} 2>/dev/null; do sleep 0.5; done; kill -INT $pg; wait $pg; rm -rf {dir}",
+        "while kill -0 {ppid} 2>/dev/null; do sleep 0.5; done; \
+         {launcher}{BIN}/pg_ctl -D {data} stop -m fast -w >/dev/null 2>&1; rm -rf {dir}",
         data = data.display(),
         dir = dir.display(),
         ppid = std::process::id(),
     );
-    let watchdog = Command::new("sh")
+    Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start the PostgreSQL watchdog");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = Command::new(Path::new(BIN).join("pg_isready"))
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "flexus"])
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ready {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "PostgreSQL did not start: {}",
-            std::fs::read_to_string(dir.join("log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    PgServer {
-        port,
-        _watchdog: std::sync::Mutex::new(watchdog),
-    }
+        .expect("start the PostgreSQL watchdog")
 }
 
 impl PgServer {
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Start the server on its data directory and port; returns once it accepts
+    /// connections (at most 30 s).
+    pub fn start(&self) {
+        let opts = format!(
+            "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+            port = self.port,
+            dir = self.dir.display()
+        );
+        let log = self.dir.join("log");
+        let out = pg_ctl(
+            &self.data(),
+            &[
+                "start",
+                "-w",
+                "-t",
+                "30",
+                "-l",
+                &log.to_string_lossy(),
+                "-o",
+                &opts,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "PostgreSQL did not start: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stop the server the way a crash or an operator's hard stop does (`pg_ctl stop
+    /// -m immediate`: connections are cut, nothing is checkpointed); `start` brings it
+    /// back on the same data directory and port.
+    pub fn stop(&self) {
+        let out = pg_ctl(&self.data(), &["stop", "-m", "immediate", "-w"]);
+        assert!(
+            out.status.success(),
+            "PostgreSQL did not stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The test binary's server, started on first use.
     pub fn shared() -> &'static PgServer {
         SERVER.get_or_init(start)

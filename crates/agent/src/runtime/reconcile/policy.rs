@@ -28,6 +28,11 @@ pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Polic
     if let Some(i) = p.bounds.initial {
         p.bounds.initial = Some(i.clamp(p.bounds.min, p.bounds.max));
     }
+    // A fixed count outside the pool's bounds is clamped to them (as documented),
+    // not a policy the engine refuses on every pass.
+    if let Some(f) = p.fixed.as_mut() {
+        f.count = f.count.clamp(p.bounds.min, p.bounds.max);
+    }
     if pool.spot.enabled {
         p.spot.on_demand_base = pool.spot.on_demand_base;
         p.spot.spot_percentage = pool.spot.spot_percentage as f64;
@@ -70,6 +75,15 @@ mod tests {
         s
     }
 
+    fn policy_spec(policy: serde_json::Value, dry_run: bool) -> PolicySpec {
+        PolicySpec {
+            pool: "p".into(),
+            enabled: true,
+            dry_run,
+            policy: serde_json::from_value(policy).unwrap(),
+        }
+    }
+
     #[test]
     fn a_pool_without_policy_is_held_at_its_initial_size_by_the_fixed_strategy() {
         let p = effective_policy(&spec(1, 5, Some(3)), None);
@@ -100,18 +114,29 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_count_outside_the_pool_bounds_is_clamped_to_them() {
+        let ps = policy_spec(
+            serde_json::json!({
+                "strategy": "fixed", "bounds": {"min": 1, "max": 3}, "fixed": {"count": 1}
+            }),
+            false,
+        );
+        let p = effective_policy(&spec(2, 2, None), Some(&ps));
+        assert_eq!(p.fixed.as_ref().map(|f| f.count), Some(2));
+        fp::CompiledPolicy::new(p).expect("the clamped policy compiles");
+        let p = effective_policy(&spec(3, 5, None), Some(&ps));
+        assert_eq!(p.fixed.as_ref().map(|f| f.count), Some(3));
+    }
+
+    #[test]
     fn policy_bounds_never_leave_the_pool_bounds() {
-        let pol: fp::Policy = serde_json::from_value(serde_json::json!({
-            "strategy": "target_tracking", "bounds": {"min": 0, "max": 100},
-            "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
-        }))
-        .unwrap();
-        let ps = PolicySpec {
-            pool: "p".into(),
-            enabled: true,
-            dry_run: true,
-            policy: pol,
-        };
+        let ps = policy_spec(
+            serde_json::json!({
+                "strategy": "target_tracking", "bounds": {"min": 0, "max": 100},
+                "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
+            }),
+            true,
+        );
         let p = effective_policy(&spec(2, 8, None), Some(&ps));
         assert_eq!((p.bounds.min, p.bounds.max), (2, 8));
         assert!(p.dry_run);
