@@ -106,6 +106,10 @@ pub struct MetricModel {
     pub per_instance: Option<bool>,
     /// When the signal is missing or stale: `block_scale_in` (default), `hold`, `ignore`, `fallback`.
     pub missing_data: Option<String>,
+    /// How often the source produces a reading, e.g. `"5m"`; default by source: Cloud Eye `SYS.ECS` `"5m"`, other Cloud Eye namespaces, Prometheus and pushed values `"1m"`, Redis `"0s"`.
+    pub period: Option<String>,
+    /// How long after its period ends a reading becomes visible, e.g. `"2m"`; default: Cloud Eye `"2m"`, others `"0s"`.
+    pub delivery_delay: Option<String>,
     /// An observation older than this is stale; default: the source's period + delivery delay + `evaluation_interval`.
     pub stale_after: Option<String>,
     /// Capacity proposed when `missing_data = "fallback"`.
@@ -120,6 +124,8 @@ pub struct MetricModel {
     pub trend_significance: Option<f64>,
     /// Lowers the raise by this many median absolute changes between observations; default `0` (off).
     pub trend_noise_margin: Option<f64>,
+    /// Square-root staffing: a proposal of `R` instances becomes `ceil(R + sqrt_headroom * sqrt(R))`; default `0` (off).
+    pub sqrt_headroom: Option<f64>,
 }
 
 /// Where a signal comes from.
@@ -608,6 +614,8 @@ impl PolicyModel {
                     per_instance: x.per_instance.then_some(true),
                     missing_data: (x.missing_data != flexus_policy::MissingData::default())
                         .then(|| enum_name(&x.missing_data)),
+                    period: x.period.map(d),
+                    delivery_delay: x.delivery_delay.map(d),
                     stale_after: x.stale_after.map(d),
                     fallback_capacity: x.fallback_capacity,
                     trend_lead: (!x.trend_lead.is_zero()).then(|| d(x.trend_lead)),
@@ -618,6 +626,7 @@ impl PolicyModel {
                         .then_some(x.trend_significance),
                     trend_noise_margin: differs(|m| m.trend_noise_margin, x)
                         .then_some(x.trend_noise_margin),
+                    sqrt_headroom: differs(|m| m.sqrt_headroom, x).then_some(x.sqrt_headroom),
                 })
                 .collect(),
             scale_out,
@@ -667,6 +676,8 @@ impl MetricModel {
         put(&mut m, "duration", &self.duration);
         put(&mut m, "per_instance", &self.per_instance);
         put(&mut m, "missing_data", &self.missing_data);
+        put(&mut m, "period", &self.period);
+        put(&mut m, "delivery_delay", &self.delivery_delay);
         put(&mut m, "stale_after", &self.stale_after);
         put(&mut m, "fallback_capacity", &self.fallback_capacity);
         put(&mut m, "trend_lead", &self.trend_lead);
@@ -674,6 +685,7 @@ impl MetricModel {
         put(&mut m, "trend_max_raise", &self.trend_max_raise);
         put(&mut m, "trend_significance", &self.trend_significance);
         put(&mut m, "trend_noise_margin", &self.trend_noise_margin);
+        put(&mut m, "sqrt_headroom", &self.sqrt_headroom);
         J::Object(m)
     }
 }
