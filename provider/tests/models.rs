@@ -112,7 +112,10 @@ fn a_metrics_period_and_delivery_delay_reach_the_policy_and_its_freshness_limit(
     let policy = m.to_policy().expect("valid");
     let metric = &policy.metrics[0];
     assert_eq!(metric.period, Some(std::time::Duration::from_secs(300)));
-    assert_eq!(metric.delivery_delay, Some(std::time::Duration::from_secs(120)));
+    assert_eq!(
+        metric.delivery_delay,
+        Some(std::time::Duration::from_secs(120))
+    );
     // period + delivery delay + the default 15 s evaluation interval.
     let limit = metric.freshness(policy.evaluation_interval).limit;
     assert_eq!(limit, std::time::Duration::from_secs(300 + 120 + 15));

@@ -1082,7 +1082,10 @@ fn square_root_staffing_keeps_a_larger_share_spare_in_a_small_pool_than_in_a_lar
         value: 60.0,
         at: NOW,
     }];
-    assert_eq!(run(&cpu, NOW, &o, &pool(10, 0), &History::new()).desired, 14);
+    assert_eq!(
+        run(&cpu, NOW, &o, &pool(10, 0), &History::new()).desired,
+        14
+    );
 }
 
 #[test]
@@ -1091,12 +1094,17 @@ fn a_negative_sqrt_headroom_is_refused_by_name() {
         "target_tracking",
         1,
         10,
-        &metric("rps", "custom", r#""target": 10, "per_instance": true, "sqrt_headroom": -1"#),
+        &metric(
+            "rps",
+            "custom",
+            r#""target": 10, "per_instance": true, "sqrt_headroom": -1"#,
+        ),
         "",
     ))
     .expect_err("refused");
     assert!(
-        e.to_string().contains("metrics[0].sqrt_headroom must be at least 0"),
+        e.to_string()
+            .contains("metrics[0].sqrt_headroom must be at least 0"),
         "{e}"
     );
 }

@@ -115,7 +115,9 @@ fn parallel<T: Send, R: Send>(
             });
         }
     });
-    let mut done = done.into_inner().map_err(|_| anyhow::anyhow!("a worker panicked"))?;
+    let mut done = done
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
 }
@@ -168,7 +170,10 @@ fn main() -> anyhow::Result<()> {
     let mut threads = 2usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--every" => every = value()?.parse()?,
             "--threads" => threads = value()?.parse()?,
@@ -199,7 +204,10 @@ fn main() -> anyhow::Result<()> {
         let opts = options(period, delay, 40);
         let jobs: Vec<&Trace> = sample.iter().collect();
         let outcomes = parallel(jobs, threads, |t| measure(t, &flavor, &opts))?;
-        eprintln!("robustness: M4 at {label}: {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "robustness: M4 at {label}: {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
         m4.push((label, outcomes));
     }
     let mut named = Vec::new();
@@ -215,7 +223,10 @@ fn main() -> anyhow::Result<()> {
             o.series = format!("{name} @ {peak}");
             Ok(o)
         })?;
-        eprintln!("robustness: named traces at {label}: {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "robustness: named traces at {label}: {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
         named.push((label, outcomes));
     }
     println!(
@@ -227,12 +238,18 @@ fn main() -> anyhow::Result<()> {
         println!("{}", summary(&format!("M4 sample, {label}"), o));
     }
     for (label, o) in &named {
-        println!("{}", summary(&format!("named traces × peaks {peaks:?}, {label}"), o));
+        println!(
+            "{}",
+            summary(&format!("named traces × peaks {peaks:?}, {label}"), o)
+        );
     }
     println!();
     for (label, o) in named.iter().chain(&m4) {
         println!("##### {label}\n\n{}", detail(o));
     }
-    eprintln!("robustness: {:.0} s in all", started.elapsed().as_secs_f64());
+    eprintln!(
+        "robustness: {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

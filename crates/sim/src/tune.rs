@@ -130,7 +130,7 @@ fn targeted(p: &Policy) -> impl Iterator<Item = &flexus_policy::Metric> {
 }
 
 /// The knobs that apply to `policy`: the target scale always; scale-in window
-/// and rate; the trend read-ahead under target tracking; the forecast's cap,
+/// and rate; the trend read-ahead and the square-root headroom under target tracking; the forecast's cap,
 /// lead and seasonality gate when prediction is on.
 pub fn knobs(policy: &Policy) -> Vec<Knob> {
     let mut k = vec![
@@ -180,6 +180,19 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
             set: |p, v| {
                 for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
                     m.trend_lead = secs(v);
+                }
+            },
+        });
+    }
+    if p_is_tt(policy) {
+        k.push(Knob {
+            name: "sqrt_headroom",
+            lo: 0.0,
+            hi: 2.0,
+            get: |p| targeted(p).next().map_or(0.0, |m| m.sqrt_headroom),
+            set: |p, v| {
+                for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
+                    m.sqrt_headroom = (v * 100.0).round() / 100.0;
                 }
             },
         });
@@ -555,7 +568,11 @@ impl TuneResult {
     /// Whether the recommendation has fewer violation minutes and fewer instance-hours
     /// than both baselines' defaults on the validation window.
     pub fn beats_baselines(&self) -> bool {
-        !self.baselines.is_empty() && self.baselines.iter().all(|b| b.beaten_by(&self.validation.1))
+        !self.baselines.is_empty()
+            && self
+                .baselines
+                .iter()
+                .all(|b| b.beaten_by(&self.validation.1))
     }
 }
 
