@@ -60,7 +60,7 @@ pub enum Aim {
     Budget,
     /// Beat HPA and AWS target tracking at their default targets on both measures: aim at
     /// [`BASELINE_MARGIN`] × the fewer violation minutes of the two on the tuning window
-    /// (within `budget` too), then the fewest instance-hours or cost.
+    /// (the `budget` is not used), then the fewest instance-hours or cost.
     Baselines,
 }
 

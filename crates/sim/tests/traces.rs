@@ -149,14 +149,34 @@ fn m4_files_that_disagree_are_refused_naming_the_series() {
     let dir = std::env::temp_dir().join(format!("flexus-sim-m4-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let head = "\"V1\",\"V2\",\"V3\"\n";
-    std::fs::write(dir.join("Hourly-train.csv"), format!("{head}\"H1\",\"1\",\"2\"\n")).expect("w");
-    std::fs::write(dir.join("Hourly-test.csv"), format!("{head}\"H2\",\"3\",\"\"\n")).expect("w");
-    let msg = trace::load_m4_hourly(&dir).expect_err("ids differ").to_string();
+    std::fs::write(
+        dir.join("Hourly-train.csv"),
+        format!("{head}\"H1\",\"1\",\"2\"\n"),
+    )
+    .expect("w");
+    std::fs::write(
+        dir.join("Hourly-test.csv"),
+        format!("{head}\"H2\",\"3\",\"\"\n"),
+    )
+    .expect("w");
+    let msg = trace::load_m4_hourly(&dir)
+        .expect_err("ids differ")
+        .to_string();
     assert!(msg.contains("H1") && msg.contains("H2"), "{msg}");
-    std::fs::write(dir.join("Hourly-test.csv"), format!("{head}\"H1\",\"3\",\"many\"\n")).expect("w");
-    let msg = trace::load_m4_hourly(&dir).expect_err("bad value").to_string();
+    std::fs::write(
+        dir.join("Hourly-test.csv"),
+        format!("{head}\"H1\",\"3\",\"many\"\n"),
+    )
+    .expect("w");
+    let msg = trace::load_m4_hourly(&dir)
+        .expect_err("bad value")
+        .to_string();
     assert!(msg.contains("line 2") && msg.contains("many"), "{msg}");
-    std::fs::write(dir.join("Hourly-test.csv"), format!("{head}\"H1\",\"3\",\"4\"\n")).expect("w");
+    std::fs::write(
+        dir.join("Hourly-test.csv"),
+        format!("{head}\"H1\",\"3\",\"4\"\n"),
+    )
+    .expect("w");
     let ok = trace::load_m4_hourly(&dir).expect("consistent files load");
     assert_eq!(ok[0].rps, vec![1.0, 2.0, 3.0, 4.0]);
 }

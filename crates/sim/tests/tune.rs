@@ -83,9 +83,10 @@ fn every_knob_maps_the_unit_interval_onto_its_range_and_clamps_outside_it() {
     assert!(names.contains(&"sqrt_headroom"), "{names:?}");
     let low = policy_at(&p, &k, &vec![-1.0; k.len()]);
     let high = policy_at(&p, &k, &vec![2.0; k.len()]);
-    assert_eq!(low.metrics[0].target, Some(31.5 * 0.6));
-    assert_eq!(high.metrics[0].target, Some(31.5 * 1.25));
+    assert_eq!(low.metrics[0].target, Some(34.0 * 0.6));
+    assert_eq!(high.metrics[0].target, Some(34.0 * 1.25));
     assert_eq!(high.scale_in.stabilisation_window.as_secs(), 900);
+    assert_eq!(p.metrics[0].sqrt_headroom, 0.5);
     assert_eq!(low.metrics[0].sqrt_headroom, 0.0);
     assert_eq!(high.metrics[0].sqrt_headroom, 2.0);
     assert_eq!(low.prediction.max_ratio, Some(1.0));
@@ -95,10 +96,15 @@ fn every_knob_maps_the_unit_interval_onto_its_range_and_clamps_outside_it() {
 
 #[test]
 fn aiming_at_the_baselines_aims_under_the_better_baseline_default_and_reports_both_on_both_windows()
- {
+{
     use flexus_sim::tune::{Aim, BASELINE_MARGIN};
     let f = lookup("x1.2u.4g").expect("flavor");
-    let mut req = TuneRequest::new(worldcup_day(), f.clone(), default_policy(&f).expect("p"), 0.05);
+    let mut req = TuneRequest::new(
+        worldcup_day(),
+        f.clone(),
+        default_policy(&f).expect("p"),
+        0.05,
+    );
     req.aim = Aim::Baselines;
     req.max_evaluations = 10;
     let r = tune(&req).expect("tune");
@@ -109,7 +115,11 @@ fn aiming_at_the_baselines_aims_under_the_better_baseline_default_and_reports_bo
         .iter()
         .map(|b| b.tuning.violation_share)
         .fold(f64::INFINITY, f64::min);
-    assert!((r.aimed_share - BASELINE_MARGIN * fewer).abs() < 1e-12, "{}", r.text());
+    assert!(
+        (r.aimed_share - BASELINE_MARGIN * fewer).abs() < 1e-12,
+        "{}",
+        r.text()
+    );
     // HPA at its default target replayed by hand gives the reported validation figures.
     let split = flexus_sim::frontier::Split::of(&req.history);
     let mut hpa = flexus_sim::cli::baseline("hpa", &f, &req.options).expect("hpa");
@@ -132,7 +142,10 @@ fn aiming_at_the_baselines_aims_under_the_better_baseline_default_and_reports_bo
         r.baselines.iter().all(|b| b.beaten_by(after))
     );
     let text = r.text();
-    assert!(text.contains("aimed at") && text.contains("aws-tt"), "{text}");
+    assert!(
+        text.contains("aimed at") && text.contains("aws-tt"),
+        "{text}"
+    );
     // The budget aim is SAFETY × the budget, whatever the baselines do.
     req.aim = Aim::Budget;
     let r = tune(&req).expect("tune");
