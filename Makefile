@@ -12,8 +12,8 @@ export CHECKPOINT_DISABLE := 1
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-demo: tools build ## build, install Terraform, and run the main job (see README)
-	@scripts/demo.sh
+demo: tools build ## build, install Terraform, and run the main job (see README); KEEP=1 keeps the dashboard open
+	@FLEXUS_DEMO_KEEP=$(KEEP) scripts/demo.sh
 
 test: tools services ## install what the tests need and run every test (what CI runs)
 	$(CARGO) build --workspace --bins

@@ -2,10 +2,10 @@
 # `make bench`: every benchmark of docs/benchmarks.md, in release mode, one after the other.
 # Each step prints its own table; the simulator step rewrites its section of
 # docs/benchmarks.md and the charts under docs/benchmarks/. Set BENCH_ONLY to a
-# space-separated subset of: policy tfplugin emulator sim agent provider.
+# space-separated subset of: policy tfplugin emulator sim agent provider operator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-only="${BENCH_ONLY:-policy tfplugin emulator sim agent provider}"
+only="${BENCH_ONLY:-policy tfplugin emulator sim agent provider operator}"
 want() { [[ " $only " == *" $1 "* ]]; }
 
 if want policy; then
@@ -29,6 +29,12 @@ fi
 if want agent; then
   echo "== agent: pools reconciled per 15 s against the emulator (1000 pools, 60 s)" >&2
   cargo bench -p flexus-agent --bench pools -- "${AGENT_POOLS:-1000}" 60
+fi
+if want operator; then
+  echo "== operator: cost report over 10,000 pools; dashboard with 1,000 pools in Chromium; pass latency with the model idle vs hanging" >&2
+  cargo bench -p flexus-agent --bench operator -- cost 10000
+  cargo bench -p flexus-agent --bench operator -- dashboard 1000
+  cargo bench -p flexus-agent --bench operator -- advisor 100 10
 fi
 if want provider; then
   echo "== provider: plan over 500 policies vs 500 null_resource; handshake" >&2

@@ -17,19 +17,25 @@ struct Graph {
     workspace: BTreeSet<String>,
 }
 
-fn metadata() -> Graph {
+/// Runs `cargo ARGS` at the workspace root and returns its standard output.
+fn cargo(args: &[&str]) -> Vec<u8> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1"])
+        .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
-        .expect("cargo metadata runs");
+        .unwrap_or_else(|e| panic!("cargo {args:?} runs: {e}"));
     assert!(
         out.status.success(),
-        "cargo metadata failed: {}",
+        "cargo {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    out.stdout
+}
+
+fn metadata() -> Graph {
+    let out = cargo(&["metadata", "--format-version", "1"]);
+    let v: Value = serde_json::from_slice(&out).expect("cargo metadata prints JSON");
     let mut names = BTreeMap::new();
     for p in v["packages"].as_array().expect("packages") {
         names.insert(
@@ -231,4 +237,43 @@ fn the_fence_detects_a_forbidden_edge() {
     }
     let errs = forbid_in_closure(&g, "flexus-policy", &["definitely-not-a-crate"]);
     assert!(errs.is_empty());
+}
+
+/// The crates a package links when it is built alone (features resolved for it, not unified
+/// with the rest of the workspace, as when `make install` builds the provider).
+fn linked_alone(package: &str) -> BTreeSet<String> {
+    let out = cargo(&[
+        "tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}",
+    ]);
+    String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_provider_and_the_emulator_link_no_command_line_or_chart_crates() {
+    // The emulator's own binary parses its flags with clap; it needs no progress bars or charts.
+    for (package, unwanted) in [
+        (
+            "terraform-provider-flexus",
+            &["clap", "indicatif", "plotters"][..],
+        ),
+        ("flexus-emulator", &["indicatif", "plotters"][..]),
+    ] {
+        let linked = linked_alone(package);
+        assert!(linked.contains("flexus-sim"), "{package} uses flexus-sim");
+        let extra: Vec<&str> = unwanted
+            .iter()
+            .copied()
+            .filter(|c| linked.contains(*c))
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "{package} links {extra:?} (flexus-sim's `cli`/`charts` features are for the command lines)"
+        );
+    }
+    // The agent's command line does need them.
+    assert!(linked_alone("flexus-agent").contains("clap"));
 }

@@ -5,9 +5,12 @@
 //! `terraform init` + `apply` on `examples/quickstart`, replays a day of the NASA 1995 web
 //! trace against the pool through the emulator's workload driver, shows the pool scaling
 //! out and back in as a live table, writes a chart of load against capacity to
-//! `.demo/demo.svg`, checks that `terraform plan` reports no changes (the agent's scaling is
-//! not drift), destroys, checks that no instance remains, and stops what it started (also on
-//! Ctrl-C or error).
+//! `.demo/demo.svg`, prints the pool's cost report and asks the DeepSeek advisor (the
+//! emulator's stand-in) about it, checks that `terraform plan` reports no changes (the
+//! agent's scaling is not drift), destroys, checks that no instance remains, and stops what
+//! it started (also on Ctrl-C or error). The dashboard's URL is printed while it runs;
+//! with `FLEXUS_DEMO_KEEP=1` (`make demo KEEP=1`) it stays open before the destroy until
+//! Ctrl-C.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +67,13 @@ fn main() -> anyhow::Result<()> {
         stack.emulator_url,
         stack.agent_url,
         stack.dir.path().display()
+    );
+    let token_file = out_dir.join("admin-token");
+    write_private(&token_file, &stack.admin_token).context("write .demo/admin-token")?;
+    println!(
+        "    dashboard: {}/  (log in with the token in {})",
+        stack.agent_url,
+        token_file.display()
     );
     // The stack is stopped when `stack` drops, on every path out of here.
     let result = run(&stack, &stop, &out_dir);
@@ -150,6 +160,18 @@ fn run(stack: &Stack, stop: &AtomicBool, out_dir: &std::path::Path) -> anyhow::R
         bail!("the pool never scaled out (max ready {max_ready}); see the agent log");
     }
 
+    report_and_advice(stack)?;
+    if std::env::var("FLEXUS_DEMO_KEEP").is_ok_and(|v| !v.is_empty() && v != "0") {
+        say(&format!(
+            "the dashboard stays open at {}/ (token in .demo/admin-token): press Ctrl-C to destroy and stop",
+            stack.agent_url
+        ));
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        stop.store(false, Ordering::SeqCst);
+    }
+
     say("terraform plan -detailed-exitcode (the agent's scaling is not drift: expect 0)");
     let o = terraform(&["plan", "-detailed-exitcode"])?;
     if o.code != 0 {
@@ -175,7 +197,82 @@ fn run(stack: &Stack, stop: &AtomicBool, out_dir: &std::path::Path) -> anyhow::R
         "    no instance remains; the demo cost {:.3} price units of emulated Flexus X time",
         billing["total_cost"].as_f64().unwrap_or(0.0)
     );
-    say("done");
+    say(&format!("done (the dashboard was at {}/)", stack.agent_url));
+    Ok(())
+}
+
+/// Writes `text` to `path`, readable by the owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+/// Prints the pool's cost report (with replayed recommendations) and the advisor's answer.
+fn report_and_advice(stack: &Stack) -> anyhow::Result<()> {
+    let client = stack.client();
+    say("cost report of the pool (usage recorded by the agent, prices of the emulator)");
+    let r = stack
+        .block_on(client.pool_cost(NS, POOL, Some("24h")))
+        .context("read the cost report")?;
+    let f = &r
+        .pools
+        .first()
+        .context("the pool has no usage yet")?
+        .figures;
+    println!(
+        "    {:.2} instance-hours, {:.3} {}, idle {}%, {:.1} SLO-violation minutes, {} scaling actions",
+        f.instance_hours,
+        f.cost,
+        r.currency,
+        f.idle_pct.map_or("-".into(), |i| format!("{i:.1}")),
+        f.violation_minutes,
+        f.scaling_actions
+    );
+    for c in &r.pools[0].recommendations {
+        println!("    recommendation: {}", c.summary);
+    }
+    if let Some(n) = &r.pools[0].recommendation_note {
+        println!("    no recommendation: {n}");
+    }
+    say("asking the advisor (the emulator's DeepSeek stand-in) about the pool");
+    let asked = stack
+        .block_on(client.request_advice(NS, POOL))
+        .context("ask the advisor")?;
+    let answer = stack.wait_for(Duration::from_secs(90), "the advisor's answer", || {
+        stack
+            .block_on(client.list_advice(NS, POOL))
+            .ok()?
+            .into_iter()
+            .find(|a| a.id == asked.id && a.state != flexus_api::AdviceState::Pending)
+    });
+    let state = serde_json::to_value(answer.state)?;
+    println!(
+        "    {}: {}",
+        state.as_str().unwrap_or_default(),
+        answer
+            .explanation
+            .as_deref()
+            .or(answer.rejected.as_deref())
+            .or(answer.error.as_deref())
+            .unwrap_or("-")
+    );
+    if let Some(e) = &answer.effect {
+        println!(
+            "    replayed {:.1} h: cost {:.3} -> {:.3}, violation {:.0} -> {:.0} min (nothing applied)",
+            e.hours,
+            e.before.cost,
+            e.after.cost,
+            e.before.violation_minutes,
+            e.after.violation_minutes
+        );
+    }
     Ok(())
 }
 

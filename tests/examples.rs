@@ -126,8 +126,16 @@ fn the_registry_docs_examples_pass_terraform_validate() {
 fn every_example_directory_is_covered_by_a_test() {
     // quickstart: terraform_matrix.rs; teams + modules/inference-pool: this file;
     // policies: flexus-policy's parse and golden tests (and provider/tests/models.rs);
-    // agent: crates/agent/tests/examples.rs loads agent.toml.
-    let covered = ["agent", "modules", "policies", "quickstart", "teams"];
+    // agent: crates/agent/tests/examples.rs loads agent.toml; grafana:
+    // crates/agent/tests/grafana.rs checks every panel's query against the agent's metrics.
+    let covered = [
+        "agent",
+        "grafana",
+        "modules",
+        "policies",
+        "quickstart",
+        "teams",
+    ];
     let mut found: Vec<String> = std::fs::read_dir(repo_root().join("examples"))
         .expect("examples dir")
         .filter_map(|e| e.ok())

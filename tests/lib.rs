@@ -149,6 +149,8 @@ pub struct Stack {
 const AK: &str = "E2EACCESSKEY00000001";
 const SK: &str = "e2e-secret-key-not-real";
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+/// The emulator's DeepSeek stand-in accepts this public local test key by default.
+const DEEPSEEK_KEY: &str = "sk-flexus-emulator-0000000000000000";
 
 fn token(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -215,7 +217,13 @@ impl Stack {
             "listen = \"127.0.0.1:{port}\"\nstore = \"agent.db\"\nlog_format = \"pretty\"\n\n[cloud]\nendpoint = \"{emulator_url}\"\nregion = \"cn-north-4\"\nproject_id = \"{PROJECT}\"\n\n[reconcile]\ndefault_interval = \"{}\"\njob_poll = \"250ms\"\nmax_backoff = \"2s\"\nclock_speed = {}\n\n[metrics.cloud_eye]\nperiod = 60\n\n[auth]\nadmin_token_env = \"FLEXUS_ADMIN_TOKEN\"\n",
             opts.default_interval, opts.time_scale
         );
+        // The usage recorder samples often enough for a short demo; the advisor asks the
+        // emulator's DeepSeek stand-in (its public local test key).
+        toml.push_str(&format!(
+            "\n[cost]\nsample_interval = \"15s\"\n\n[advisor]\nenabled = true\nbase_url = \"{emulator_url}\"\napi_key_env = \"FLEXUS_E2E_DEEPSEEK_KEY\"\ntimeout = \"60s\"\n\n"
+        ));
         let mut agent_cmd = Command::new(bin("flexus-agent"));
+        agent_cmd.env("FLEXUS_E2E_DEEPSEEK_KEY", DEEPSEEK_KEY);
         for (i, ns) in opts.namespaces.iter().enumerate() {
             let var = format!("FLEXUS_E2E_TOKEN_{i}");
             toml.push_str(&format!(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use flexus_sim::cli::{SimulateOptions, simulate_named_trace};
+use flexus_sim::simulation::{SimulateOptions, simulate_named_trace};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{AttrPath, Ctx, DataSource, Diagnostic, Diagnostics, ReadDataRequest};

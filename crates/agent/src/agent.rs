@@ -14,7 +14,7 @@ use crate::probe::PROBE_INTERVAL;
 use crate::runtime::sources::{CloudEye, Prometheus, Redis, Sources};
 use crate::runtime::{Context, Handle, Runtime};
 use crate::server::{AppState, router};
-use crate::store::{SqliteStore, Store};
+use crate::store::{SqlStore, Store};
 use crate::telemetry::Telemetry;
 
 /// Errors of starting the agent.
@@ -65,6 +65,12 @@ pub fn cloud_client(config: &Config) -> Result<Arc<dyn Cloud>, flexus_cloud::Clo
 pub struct Agent {
     pub state: AppState,
     pub runtime: Runtime,
+    /// Tasks of their own beside the runtime (usage recorder, advisor).
+    pub operator: crate::web::OperatorTasks,
+    /// How often the store's retention runs.
+    pub prune_every: std::time::Duration,
+    /// How often pool leases are renewed and claimed.
+    pub lease_every: std::time::Duration,
     /// Checked by the cloud probe while the agent runs.
     pub cloud: Arc<dyn Cloud>,
 }
@@ -108,6 +114,8 @@ impl Agent {
             config.reconcile.clone(),
             ready.clone(),
         ));
+        let (operator, tasks) =
+            crate::web::Operator::assemble(config, store.clone(), clock.clone(), telemetry.clone());
         let state = AppState {
             store,
             clock,
@@ -115,12 +123,16 @@ impl Agent {
             runtime: handle,
             telemetry,
             ready,
+            operator,
             cloud_probe: Arc::default(),
             tune_jobs: Arc::default(),
         };
         Ok(Self {
             state,
             runtime: Runtime::new(ctx, inbox),
+            operator: tasks,
+            prune_every: config.retention.prune_every,
+            lease_every: config.lease.renew_every,
             cloud,
         })
     }
@@ -133,6 +145,22 @@ impl Agent {
         shutdown: CancellationToken,
     ) -> Result<(), StartError> {
         let app = router(self.state.clone());
+        // Leases first: start-up recovery and the usage recorder only touch pools this
+        // agent holds.
+        sync_leases(self.state.store.as_ref(), &self.state.runtime).await;
+        let operator = self.operator.spawn(shutdown.clone());
+        let leaser = tokio::spawn(lease_loop(
+            self.state.store.clone(),
+            self.state.runtime.clone(),
+            self.lease_every,
+            shutdown.clone(),
+        ));
+        let pruner = tokio::spawn(prune_loop(
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            self.prune_every,
+            shutdown.clone(),
+        ));
         let (probe, cloud, s) = (
             self.state.cloud_probe.clone(),
             self.cloud.clone(),
@@ -146,11 +174,88 @@ impl Agent {
                 .await
         });
         self.runtime.run(shutdown.clone()).await;
+        operator.await;
+        let _ = pruner.await;
+        let _ = leaser.await;
         match server.await {
             Ok(r) => r?,
             Err(e) => tracing::error!(error = %e, "http server task failed"),
         }
         Ok(())
+    }
+}
+
+/// Delete what the store's retention keeps no longer, every `every` (real time),
+/// until `shutdown`. A failure is logged and retried at the next round.
+async fn prune_loop(
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match store.prune(clock.now_ms()).await {
+            Ok(p) if p.total() > 0 => {
+                tracing::info!(
+                    operations = p.operations,
+                    policy_versions = p.policy_versions,
+                    usage_hours = p.usage_hours,
+                    advice = p.advice,
+                    "retention pruned the store"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention pruning failed; retrying later"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(clock.real_duration(every)) => {}
+        }
+    }
+}
+
+/// Keep this agent's pool leases: renew them, give up the surplus, claim free pools
+/// (every `every`, real time), and ask the runtime to reconcile each pool it gains. A
+/// pool whose lease is lost is dropped by its next pass.
+async fn lease_loop(
+    store: Arc<dyn Store>,
+    runtime: crate::runtime::Handle,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    // A fixed rate, not a sleep after each round: a slow round must not push the
+    // next renewal towards the lease's expiry.
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        sync_leases(store.as_ref(), &runtime).await;
+    }
+}
+
+/// One lease round; every pool gained is scheduled.
+async fn sync_leases(store: &dyn Store, runtime: &crate::runtime::Handle) {
+    match store.sync_leases().await {
+        Ok(sync) => {
+            if !sync.acquired.is_empty() || !sync.lost.is_empty() {
+                tracing::info!(
+                    acquired = sync.acquired.len(),
+                    lost = sync.lost.len(),
+                    held = sync.held,
+                    agents = sync.agents,
+                    share = sync.share,
+                    "pool leases changed"
+                );
+            }
+            for (ns, pool) in sync.acquired {
+                runtime.notify(crate::runtime::PoolKey::new(&ns, &pool));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying"),
     }
 }
 
@@ -194,7 +299,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.store).await?);
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::connect(&config.store, config.store_options()).await?);
     let cloud = cloud_client(&config)?;
     let clock = clock_for(&config).await;
     let now = crate::clock::rfc3339(clock.now_ms());

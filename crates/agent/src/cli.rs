@@ -321,7 +321,7 @@ pub async fn tune_on_agent(
     client: &flexus_api::Client,
     ns: &str,
     name: &str,
-    cmd: &flexus_sim::command::TuneCommand,
+    cmd: &flexus_sim::cli::TuneCommand,
 ) -> anyhow::Result<flexus_api::TuneJob> {
     let req = flexus_api::TuneRequest {
         budget: cmd.budget,

@@ -95,6 +95,15 @@ impl Clock for ScaledClock {
     }
 }
 
+/// A reading of the monotonic clock (for deadlines measured in real time, such as
+/// lease validity; never for records).
+pub type Monotonic = tokio::time::Instant;
+
+/// Now, on the monotonic clock.
+pub fn monotonic_now() -> Monotonic {
+    tokio::time::Instant::now()
+}
+
 /// The clock of a flexus-emulator at `endpoint`: its time now and how many emulated
 /// seconds pass per real second (`GET /_emulator/clock`). `None` when the endpoint does not
 /// answer that path with a clock — a real Huawei Cloud endpoint, or nothing at all.

@@ -80,9 +80,27 @@ enum Command {
         /// `<namespace>/<pool>`.
         pool: String,
     },
+    /// Cost report: every namespace (admin), one namespace, or one pool with replayed
+    /// recommendations (e.g. `flexus-agent cost team-a/web --window 6h`).
+    Cost {
+        /// `<namespace>` or `<namespace>/<pool>`; all namespaces when absent.
+        scope: Option<String>,
+        /// Report window, e.g. `24h` (default: the agent's `cost.window`).
+        #[arg(long)]
+        window: Option<String>,
+    },
+    /// Ask the DeepSeek advisor about a pool and wait for its checked, replayed answer.
+    Advise {
+        /// `<namespace>/<pool>`.
+        pool: String,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "180s")]
+        #[arg(value_parser = flexus_policy::parse_duration)]
+        wait: std::time::Duration,
+    },
     /// Replay a real traffic trace through a policy and baseline autoscalers
     /// (HPA, AWS target tracking, ...) and print the scorecard. Offline: no agent needed.
-    Simulate(flexus_sim::command::SimulateCommand),
+    Simulate(flexus_sim::cli::SimulateCommand),
     /// Search a policy's parameters by replaying a history (two thirds tune, the last
     /// third validates) and print the policy diff with before/after. Offline with
     /// --trace; with --pool, a running agent tunes the pool's recorded history (or
@@ -92,7 +110,7 @@ enum Command {
         #[arg(long)]
         pool: Option<String>,
         #[command(flatten)]
-        cmd: flexus_sim::command::TuneCommand,
+        cmd: flexus_sim::cli::TuneCommand,
     },
 }
 
@@ -304,7 +322,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let addr = listener.local_addr()?;
-            tracing::info!(%addr, store = %config.store.display(), "flexus-agent listening");
+            tracing::info!(%addr, store = %config.store, "flexus-agent listening");
             let token = CancellationToken::new();
             tokio::spawn(shutdown_signal(token.clone()));
             agent::run(config, listener, token).await?;
@@ -316,7 +334,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 "{}: ok (listen {}, store {})",
                 config.display(),
                 c.listen,
-                c.store.display()
+                c.store
             );
             if !offline {
                 check_cloud(&c).await?;
@@ -386,6 +404,21 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let r = client()?.push_metrics(ns, name, &points).await?;
             println!("{}: {} datapoint(s) accepted", r.pool, r.accepted);
         }
+        Command::Cost { scope, window } => {
+            print!(
+                "{}",
+                flexus_agent::web::text::cost_report(
+                    &cost(&client()?, scope.as_deref(), window.as_deref()).await?
+                )
+            );
+        }
+        Command::Advise { pool, wait } => {
+            let (ns, name) = split(&pool)?;
+            print!(
+                "{}",
+                flexus_agent::web::text::advice(&advise(&client()?, ns, name, wait).await?)
+            );
+        }
         Command::Policies { command } => policies(client()?, command).await?,
         Command::Reconcile { pool } => {
             let (ns, name) = split(&pool)?;
@@ -398,6 +431,72 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn cost(
+    c: &flexus_api::Client,
+    scope: Option<&str>,
+    window: Option<&str>,
+) -> anyhow::Result<flexus_api::CostReport> {
+    Ok(match scope {
+        None => {
+            let mut all: Option<flexus_api::CostReport> = None;
+            for ns in c.list_namespaces().await? {
+                let r = c.namespace_cost(&ns.name, window).await?;
+                match &mut all {
+                    None => all = Some(r),
+                    Some(a) => {
+                        a.pools.extend(r.pools);
+                        a.totals = flexus_agent::web::add_totals(&a.totals, &r.totals);
+                    }
+                }
+            }
+            all.context("no namespace is visible to this token")?
+        }
+        Some(s) => match s.split_once('/') {
+            Some(_) => {
+                let (ns, name) = split(s)?;
+                c.pool_cost(ns, name, window).await?
+            }
+            None => c.namespace_cost(s, window).await?,
+        },
+    })
+}
+
+/// Queue a request, then poll until it is answered or `wait` passes.
+async fn advise(
+    c: &flexus_api::Client,
+    ns: &str,
+    name: &str,
+    wait: std::time::Duration,
+) -> anyhow::Result<flexus_api::Advice> {
+    let asked = c.request_advice(ns, name).await?;
+    eprintln!(
+        "asked the advisor ({}); waiting up to {} for the answer",
+        asked.model,
+        flexus_policy::format_duration(wait)
+    );
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(a) = c
+            .list_advice(ns, name)
+            .await?
+            .into_iter()
+            .find(|a| a.id == asked.id)
+            && a.state != flexus_api::AdviceState::Pending
+        {
+            return Ok(a);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "no answer within {} (advice {} is still pending; see `GET {}`)",
+                flexus_policy::format_duration(wait),
+                asked.id,
+                flexus_api::pool_advice_path(ns, name)
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 fn main() -> ExitCode {

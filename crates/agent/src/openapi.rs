@@ -27,6 +27,7 @@ pub fn document() -> Value {
     let _ = g.subschema_for::<flexus_api::PushAccepted>();
     let _ = g.subschema_for::<flexus_api::TuneRequest>();
     let _ = g.subschema_for::<flexus_api::TuneJob>();
+    let operator_paths = crate::web::openapi_paths(&mut g);
     let schemas = Value::Object(g.take_definitions(true));
 
     let err = |desc: &str, r: &mut dyn FnMut(&str) -> Value| json!({"description": desc, "content": {"application/json": {"schema": r("ErrorBody")}}});
@@ -125,6 +126,10 @@ pub fn document() -> Value {
         "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text)", "security": [],
             "responses": {"200": {"description": "Metrics"}}}},
     });
+    let mut paths = paths;
+    if let (Some(p), Some(o)) = (paths.as_object_mut(), operator_paths.as_object()) {
+        p.extend(o.clone());
+    }
     json!({
         "openapi": "3.0.3",
         "info": {"title": "flexus-agent control-plane API", "version": "v1",

@@ -24,7 +24,10 @@ use serde::de::DeserializeOwned;
 use crate::clock::{SharedClock, parse_rfc3339, rfc3339};
 use crate::config::AuthConfig;
 use crate::runtime::{Handle, PoolKey};
-use crate::store::{Doc, Expect, PUSH_KEEP, PUSH_RETENTION, PushedPoint, Store, StoreError};
+use crate::store::{
+    Expect, PUSH_KEEP, PUSH_RETENTION, PolicyDoc, PoolDoc, PushedPoint, Store, StoreError,
+    StoreHealth,
+};
 use crate::telemetry::Telemetry;
 
 /// What the handlers share.
@@ -37,6 +40,8 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Set once the store is open and the runtime finished its start-up recovery.
     pub ready: Arc<AtomicBool>,
+    /// Cost report, advisor and dashboard (`crate::web`).
+    pub operator: Arc<crate::web::Operator>,
     /// Whether the cloud answers and accepts the credentials (reported by `/readyz`).
     pub cloud_probe: Arc<crate::probe::CloudProbe>,
     /// Tune jobs (`POST .../pools/{name}/tune`).
@@ -53,7 +58,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -74,10 +79,10 @@ impl ApiError {
             fields,
         }
     }
-    fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         Self::invalid(vec![FieldError::new(field, message)])
     }
-    fn not_found(what: &str, key: &str) -> Self {
+    pub(crate) fn not_found(what: &str, key: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -119,6 +124,15 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
+            StoreError::Query { .. } | StoreError::Open { .. } => {
+                // Nothing of the request was kept; the client may retry.
+                tracing::error!(error = %e, "store failure");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    e.to_string(),
+                )
+            }
             _ => {
                 tracing::error!(error = %e, "store failure");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -127,7 +141,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +160,7 @@ fn same_token(a: &str, b: &str) -> bool {
     diff == 0
 }
 
-fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+pub(crate) fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
     let unauth = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned());
     let value = headers
         .get(header::AUTHORIZATION)
@@ -174,7 +188,7 @@ fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
 }
 
 /// Authenticate and check the caller may act in `ns`.
-fn authorize(state: &AppState, headers: &HeaderMap, ns: &str) -> ApiResult<Principal> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap, ns: &str) -> ApiResult<Principal> {
     let p = principal(state, headers)?;
     if let Principal::Namespace(own) = &p
         && own != ns
@@ -267,17 +281,17 @@ fn now(state: &AppState) -> String {
     rfc3339(state.clock.now_ms())
 }
 
-/// The stored spec as JSON, or a 422 naming every field in `errs` (the spec's validation result).
-fn checked_spec<T: Serialize>(errs: Vec<FieldError>, spec: &T) -> ApiResult<serde_json::Value> {
-    if !errs.is_empty() {
-        return Err(ApiError::invalid(errs));
+/// A 400 naming every field in `errs` (the spec's validation result), if any.
+fn checked(errs: Vec<FieldError>) -> ApiResult<()> {
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(errs))
     }
-    serde_json::to_value(spec)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }
 
 /// Pool `ns/name` as stored, or a 404 naming it.
-async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
+pub(crate) async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<PoolDoc> {
     state
         .store
         .get_pool(ns, name)
@@ -285,23 +299,18 @@ async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<Doc> {
         .ok_or_else(|| ApiError::not_found("pool", &format!("{ns}/{name}")))
 }
 
-async fn pool_view(state: &AppState, d: Doc) -> ApiResult<Pool> {
-    let spec: PoolSpec = serde_json::from_value(d.spec.clone()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!(
-                "stored spec of pool {}/{} is unreadable: {e}",
-                d.namespace, d.name
-            ),
-        )
-    })?;
-    let mut status: PoolStatus = state
-        .store
-        .get_runtime(&d.namespace, &d.name)
-        .await?
-        .and_then(|r| serde_json::from_value(r.status).ok())
-        .unwrap_or_default();
+async fn pool_view(state: &AppState, d: PoolDoc) -> ApiResult<Pool> {
+    let mut status: PoolStatus = match state.store.get_runtime(&d.namespace, &d.name).await {
+        Ok(rt) => rt.map(|r| r.status).unwrap_or_default(),
+        // Damaged runtime state stops the pool's passes; the pool itself stays readable
+        // (and a write to it is not reported as failed) with the damage as its error.
+        Err(e @ StoreError::Corrupt { .. }) => PoolStatus {
+            phase: PoolPhase::Degraded,
+            last_error: Some(e.to_string()),
+            ..PoolStatus::default()
+        },
+        Err(e) => return Err(e.into()),
+    };
     if d.deleting {
         status.phase = PoolPhase::Deleting;
     }
@@ -310,33 +319,23 @@ async fn pool_view(state: &AppState, d: Doc) -> ApiResult<Pool> {
         namespace: d.namespace,
         name: d.name,
         version: d.version,
-        spec,
+        spec: d.spec,
         status,
         created_at: d.created_at,
         updated_at: d.updated_at,
     })
 }
 
-fn policy_view(d: Doc) -> ApiResult<Policy> {
-    let spec: PolicySpec = serde_json::from_value(d.spec.clone()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!(
-                "stored policy {}/{} is unreadable: {e}",
-                d.namespace, d.name
-            ),
-        )
-    })?;
-    Ok(Policy {
+fn policy_view(d: PolicyDoc) -> Policy {
+    Policy {
         id: format!("{}/{}", d.namespace, d.name),
         namespace: d.namespace,
         name: d.name,
         version: d.version,
-        spec,
+        spec: d.spec,
         created_at: d.created_at,
         updated_at: d.updated_at,
-    })
+    }
 }
 
 async fn list_namespaces(
@@ -400,14 +399,21 @@ async fn put_pool(
     name_ok("name", &name)?;
     let expect = expect_from(&headers)?;
     let req: PutPool = parse_body(&headers, &body)?;
-    let spec = checked_spec(req.spec.validate("spec"), &req.spec)?;
+    checked(req.spec.validate("spec"))?;
     let existed = state.store.get_pool(&ns, &name).await?.is_some();
     let d = state
         .store
-        .put_pool(&ns, &name, &spec, expect, &now(&state))
+        .put_pool(&ns, &name, &req.spec, expect, &now(&state))
         .await?;
     let v = d.version;
     tracing::info!(pool = %format!("{ns}/{name}"), version = v, "pool spec written");
+    if !existed {
+        // A new pool is free: claim it now rather than at the next lease round (the
+        // pool is written either way; a failed claim is the next round's business).
+        if let Err(e) = state.store.claim_pool(&ns, &name).await {
+            tracing::warn!(pool = %format!("{ns}/{name}"), error = %e, "cannot claim the new pool now");
+        }
+    }
     state.runtime.notify(PoolKey::new(&ns, &name));
     let pool = pool_view(&state, d).await?;
     let status = if existed {
@@ -682,14 +688,8 @@ async fn push_metrics(
     pool_doc(&state, &ns, &name).await?;
     let policy = match state.store.policy_for_pool(&ns, &name).await? {
         Some(d) => {
-            let spec: PolicySpec = serde_json::from_value(d.spec).map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!("stored policy {ns}/{} is unreadable: {e}", d.name),
-                )
-            })?;
-            let names: Vec<String> = spec
+            let names: Vec<String> = d
+                .spec
                 .policy
                 .metrics
                 .iter()
@@ -733,11 +733,7 @@ async fn list_policies(
 ) -> ApiResult<axum::Json<Vec<Policy>>> {
     authorize(&state, &headers, &ns)?;
     let docs = state.store.list_policies(&ns).await?;
-    Ok(axum::Json(
-        docs.into_iter()
-            .map(policy_view)
-            .collect::<ApiResult<_>>()?,
-    ))
+    Ok(axum::Json(docs.into_iter().map(policy_view).collect()))
 }
 
 async fn get_policy(
@@ -752,7 +748,7 @@ async fn get_policy(
         .await?
         .ok_or_else(|| ApiError::not_found("policy", &format!("{ns}/{name}")))?;
     let v = d.version;
-    Ok(with_etag(StatusCode::OK, v, &policy_view(d)?))
+    Ok(with_etag(StatusCode::OK, v, &policy_view(d)))
 }
 
 /// Field errors of a policy spec (the pool reference and the flexus-policy model).
@@ -806,15 +802,15 @@ async fn put_policy(
         &req.spec,
         state.runtime.min_evaluation_interval(),
     ));
-    let spec = checked_spec(errs, &req.spec)?;
+    checked(errs)?;
     let old = state.store.get_policy(&ns, &name).await?;
     let d = state
         .store
-        .put_policy(&ns, &name, &req.spec.pool, &spec, expect, &now(&state))
+        .put_policy(&ns, &name, &req.spec, expect, &now(&state))
         .await?;
     tracing::info!(policy = %format!("{ns}/{name}"), pool = %req.spec.pool, version = d.version, "policy written");
     state.runtime.notify(PoolKey::new(&ns, &req.spec.pool));
-    if let Some(old_pool) = old.as_ref().and_then(|o| o.pool.clone())
+    if let Some(old_pool) = old.as_ref().map(|o| o.spec.pool.clone())
         && old_pool != req.spec.pool
     {
         state.runtime.notify(PoolKey::new(&ns, &old_pool));
@@ -825,7 +821,7 @@ async fn put_policy(
     } else {
         StatusCode::CREATED
     };
-    Ok(with_etag(status, v, &policy_view(d)?))
+    Ok(with_etag(status, v, &policy_view(d)))
 }
 
 async fn delete_policy(
@@ -837,7 +833,7 @@ async fn delete_policy(
     let expect = expect_from(&headers)?;
     let old = state.store.get_policy(&ns, &name).await?;
     state.store.delete_policy(&ns, &name, expect).await?;
-    if let Some(pool) = old.and_then(|o| o.pool) {
+    if let Some(pool) = old.map(|o| o.spec.pool) {
         state.runtime.notify(PoolKey::new(&ns, &pool));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -857,10 +853,22 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health
         problems.push("start-up recovery (adopt, finish operations) has not finished".into());
     }
     problems.extend(state.cloud_probe.problem());
-    let (code, status) = match (started, problems.is_empty()) {
-        (true, true) => (StatusCode::OK, "ready"),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
-        (true, false) => (StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+    // A store that failed to commit is probed again here, so readiness comes back by
+    // itself once the store can commit (e.g. disk space was freed).
+    let mut store_down = false;
+    if let StoreHealth::Failing { .. } = state.store.health()
+        && let Err(e) = state.store.probe(&now(&state)).await
+    {
+        store_down = true;
+        problems.push(format!(
+            "the store cannot commit writes, so the agent does not act on the cloud: {e}"
+        ));
+    }
+    let (code, status) = match (started, store_down, problems.is_empty()) {
+        (false, _, _) => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        (true, true, _) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        (true, false, true) => (StatusCode::OK, "ready"),
+        (true, false, false) => (StatusCode::SERVICE_UNAVAILABLE, "not ready"),
     };
     (
         code,
@@ -928,6 +936,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/namespaces/{ns}/policies/{name}",
             get(get_policy).put(put_policy).delete(delete_policy),
         )
+        .merge(crate::web::routes())
         .fallback(fallback)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(state)

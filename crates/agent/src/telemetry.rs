@@ -1,6 +1,7 @@
 //! The agent's own Prometheus metrics (prometheus-client), served at `/metrics`.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -48,6 +49,51 @@ pub struct Telemetry {
     pub pools: Gauge,
     /// Duration of one forecast fit (on a blocking thread).
     pub forecast_fit_duration: Histogram,
+    /// Operator: cost and advisor gauges (see [`crate::cost`], [`crate::advisor`]).
+    pub operator: OperatorMetrics,
+}
+
+/// Gauges and counters of the cost report and the advisor.
+#[derive(Debug, Default)]
+pub struct OperatorMetrics {
+    /// What the pool's instances cost per hour now, at the price table.
+    pub pool_cost_per_hour: Family<PoolLabel, Gauge<f64, AtomicU64>>,
+    /// Ready capacity above demand, as a share of billed instances (0..1).
+    pub pool_idle_ratio: Family<PoolLabel, Gauge<f64, AtomicU64>>,
+    /// Tokens the advisor used.
+    pub advisor_tokens: Counter,
+    /// Answers of the advisor by outcome (`proposed`, `rejected`, `failed`).
+    pub advisor_answers: Family<OutcomeLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+impl OperatorMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "pool_cost_per_hour",
+            "What the pool's instances cost per hour now, at the agent's price table",
+            self.pool_cost_per_hour.clone(),
+        );
+        registry.register(
+            "pool_idle_ratio",
+            "Ready capacity above demand as a share of billed instances (0..1)",
+            self.pool_idle_ratio.clone(),
+        );
+        registry.register(
+            "advisor_tokens",
+            "Tokens the advisor used (prompt + completion)",
+            self.advisor_tokens.clone(),
+        );
+        registry.register(
+            "advisor_answers",
+            "Answers of the advisor by outcome (proposed, rejected, failed)",
+            self.advisor_answers.clone(),
+        );
+    }
 }
 
 impl Default for Telemetry {
@@ -109,6 +155,8 @@ impl Telemetry {
             "Duration of one forecast fit of a predictive pool",
             forecast_fit_duration.clone(),
         );
+        let operator = OperatorMetrics::default();
+        operator.register(&mut registry);
         Self {
             registry: Mutex::new(registry),
             reconcile_duration,
@@ -120,7 +168,26 @@ impl Telemetry {
             current,
             pools,
             forecast_fit_duration,
+            operator,
         }
+    }
+
+    pub fn set_pool_cost(&self, pool: &str, per_hour: f64, idle_ratio: f64) {
+        let l = PoolLabel { pool: pool.into() };
+        self.operator
+            .pool_cost_per_hour
+            .get_or_create(&l)
+            .set(per_hour);
+        self.operator
+            .pool_idle_ratio
+            .get_or_create(&l)
+            .set(idle_ratio);
+    }
+
+    pub fn forget_pool_cost(&self, pool: &str) {
+        let l = PoolLabel { pool: pool.into() };
+        self.operator.pool_cost_per_hour.remove(&l);
+        self.operator.pool_idle_ratio.remove(&l);
     }
 
     pub fn error(&self, kind: &str) {

@@ -163,34 +163,23 @@ async fn prepare(
         .get_pool(ns, name)
         .await?
         .ok_or_else(|| TuneError::NoPool(format!("{ns}/{name}")))?;
-    let spec: flexus_api::PoolSpec = serde_json::from_value(pool.spec).map_err(|e| {
-        invalid(format!(
-            "stored spec of pool {ns}/{name} is unreadable: {e}"
-        ))
-    })?;
+    let spec = pool.spec;
     let doc = store.policy_for_pool(ns, name).await?.ok_or_else(|| {
         invalid(format!(
             "pool {ns}/{name} has no policy to tune; declare one first"
         ))
     })?;
-    let policy: flexus_api::PolicySpec = serde_json::from_value(doc.spec).map_err(|e| {
-        invalid(format!(
-            "stored policy {ns}/{} is unreadable: {e}",
-            doc.name
-        ))
-    })?;
-    let policy = policy.policy;
-    let options = flexus_sim::cli::SimulateOptions {
+    let policy = doc.spec.policy;
+    let options = flexus_sim::simulation::SimulateOptions {
         flavor: Some(spec.flavor.clone()),
         peak_instances: req.peak_instances.unwrap_or(40),
         max_hours: req.hours,
         against: Vec::new(),
-        ..flexus_sim::cli::SimulateOptions::default()
+        ..flexus_sim::simulation::SimulateOptions::default()
     };
     let (history, flavor) = match &req.trace {
-        Some(t) => {
-            flexus_sim::cli::prepare_trace(t, &options).map_err(|e| invalid(e.to_string()))?
-        }
+        Some(t) => flexus_sim::simulation::prepare_trace(t, &options)
+            .map_err(|e| invalid(e.to_string()))?,
         None => {
             let flavor = flexus_sim::capacity::lookup(&spec.flavor).map_err(|e| {
                 invalid(format!(

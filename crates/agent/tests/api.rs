@@ -42,6 +42,7 @@ async fn api() -> Api {
         runtime,
         telemetry: Arc::new(Telemetry::new()),
         ready: Arc::new(AtomicBool::new(true)),
+        operator: flexus_agent::web::Operator::without_advisor(Default::default()),
         cloud_probe: Arc::default(),
         tune_jobs: Arc::default(),
     };

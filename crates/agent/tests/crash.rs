@@ -6,114 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
+use common::process::*;
 use common::*;
 use flexus_agent::store::{SqliteStore, Store};
 use flexus_api::{OperationKind, OperationState, Precondition};
 use rand::{Rng, SeedableRng};
-
-struct AgentProc {
-    child: Child,
-    url: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn write_config(dir: &Path, emu_url: &str, port: u16) -> PathBuf {
-    let path = dir.join("agent.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-listen = "127.0.0.1:{port}"
-store = "agent.db"
-log_format = "json"
-
-[cloud]
-endpoint = "{emu_url}"
-region = "{REGION}"
-project_id = "{PROJECT}"
-reads_per_second = 0
-writes_per_second = 0
-
-[auth]
-admin_token_env = "FLEXUS_TEST_ADMIN_TOKEN"
-
-[reconcile]
-default_interval = "1s"
-job_poll = "300ms"
-max_backoff = "2s"
-"#
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn start_agent(config: &Path, log: &Path) -> AgentProc {
-    let text = std::fs::read_to_string(config).unwrap();
-    let port = text
-        .lines()
-        .find_map(|l| l.strip_prefix("listen = \"127.0.0.1:"))
-        .and_then(|p| p.trim_end_matches('"').parse::<u16>().ok())
-        .unwrap();
-    let logf = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("FLEXUS_TEST_ADMIN_TOKEN", ADMIN)
-        .env("HUAWEICLOUD_SDK_AK", AK)
-        .env("HUAWEICLOUD_SDK_SK", SK)
-        .env("FLEXUS_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(logf)
-        .spawn()
-        .expect("the flexus-agent binary starts");
-    AgentProc {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn wait_ready(p: &mut AgentProc, log: &Path) {
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(Some(status)) = p.child.try_wait() {
-            panic!(
-                "agent exited early ({status}):\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        if let Ok(r) = http.get(format!("{}/readyz", p.url)).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "agent not ready:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
-
-fn kill9(p: &mut AgentProc) {
-    p.child.kill().expect("SIGKILL the agent");
-    let _ = p.child.wait();
-}
 
 /// Every server the cloud still lists with the pool's tags, gone ones included.
 async fn all_tagged(emu: &Emu, pool: &str) -> Vec<flexus_cloud::Server> {
@@ -169,23 +69,7 @@ async fn phase(config: &Path, log: &Path, rng: &mut rand::rngs::StdRng, size: u3
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Graceful stop: SIGTERM, exit 0.
-    let status = Command::new("kill")
-        .args(["-TERM", &p.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(st) = p.child.try_wait().unwrap() {
-            assert!(st.success(), "agent exits cleanly on SIGTERM: {st}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "agent did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    sigterm_and_wait(&mut p).await;
 }
 
 /// One phase to `size` with 4 kills; then the pool's instances (exactly `size` live) and

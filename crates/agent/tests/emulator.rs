@@ -83,26 +83,6 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
     agent.shutdown().await;
 }
 
-fn cpu_policy(extra: serde_json::Value) -> serde_json::Value {
-    let mut p = json!({
-        "strategy": "target_tracking",
-        "evaluation_interval": "15s",
-        "bounds": {"min": 1, "max": 10},
-        "metrics": [{
-            "name": "cpu", "kind": "cpu",
-            "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
-            "target": 60, "stale_after": "2m"
-        }],
-        "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"},
-    });
-    if let (Some(a), Some(b)) = (p.as_object_mut(), extra.as_object()) {
-        for (k, v) in b {
-            a.insert(k.clone(), v.clone());
-        }
-    }
-    p
-}
-
 async fn set_load(emu: &Emu, pool: &str, rps: f64) {
     emu.control(
         reqwest::Method::POST,
@@ -405,6 +385,18 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("a.db")).await.unwrap());
+    // Operations are journalled under the pool's lease.
+    store
+        .put_pool(
+            "team-a",
+            "replay",
+            &pool_spec(0, 5),
+            flexus_agent::store::Expect::Any,
+            "2026-01-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    store.sync_leases().await.unwrap();
     let cloud = emu.cloud();
     let clock = Arc::new(EmuClock {
         emu: emu.emu.clone(),
@@ -454,7 +446,7 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
     let mut op = OpRecord {
         namespace: "team-a".into(),
         pool: "replay".into(),
-        request: Some(serde_json::to_value(&req).unwrap()),
+        request: Some(req.clone()),
         op: flexus_api::Operation {
             id: id.to_string(),
             kind: OperationKind::ScaleOut,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use flexus_agent::agent::Agent;
-use flexus_agent::store::{SqliteStore, Store};
+use flexus_agent::store::{SqlStore, Store};
 use flexus_api::Precondition;
 use flexus_cloud::{ClientConfig, Credentials, HuaweiClient, RateLimits, RetryPolicy};
 use tokio_util::sync::CancellationToken;
@@ -119,7 +119,11 @@ async fn readyz_turns_red_naming_the_cloud_when_it_refuses_the_credentials() {
     let emu = Emu::start(10.0, 5.0).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&dir.path().join("agent.db"), &emu.url);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        SqlStore::connect(&cfg.store, cfg.store_options())
+            .await
+            .unwrap(),
+    );
     let mut cc = ClientConfig::single_endpoint(&emu.url, REGION, PROJECT).unwrap();
     cc.rate_limits = RateLimits::unlimited();
     cc.retry = RetryPolicy {

@@ -208,7 +208,7 @@ impl Client {
         })))
     }
 
-    async fn json<T: DeserializeOwned, B: Serialize>(
+    pub(crate) async fn json<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
         path: &str,

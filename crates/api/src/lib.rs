@@ -11,10 +11,13 @@
 //! - [`client`]: [`Client`], a typed `reqwest` client with bearer auth and ETag
 //!   preconditions.
 //! - [`paths`]: the URL paths, shared by the server router and the client.
+//! - [`operator`]: cost report, advisor and usage bodies, their paths and client calls.
 
 pub mod client;
+pub mod operator;
 pub mod paths;
 pub mod types;
 
 pub use client::{ApiFailure, Client, ClientError, Precondition, Versioned};
+pub use operator::*;
 pub use types::*;

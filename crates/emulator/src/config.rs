@@ -29,6 +29,16 @@ impl fmt::Debug for AcceptedKey {
     }
 }
 
+/// An API key of the DeepSeek stand-in; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeepSeekKey(pub String);
+
+impl fmt::Debug for DeepSeekKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Quotas of the emulated project (`Ecs.0001` when exceeded).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Quota {
@@ -87,7 +97,14 @@ pub struct EmulatorConfig {
     pub state_path: Option<PathBuf>,
     /// Seed of the random source (fault rates, spot hazard).
     pub seed: u64,
+    /// API keys the DeepSeek-compatible stand-in accepts (`Authorization: Bearer`).
+    pub deepseek_keys: Vec<DeepSeekKey>,
+    /// Starting balance of the DeepSeek stand-in, in tokens (402 once spent).
+    pub deepseek_balance_tokens: i64,
 }
+
+/// The DeepSeek stand-in's key when none is configured (a local, public test key).
+pub const DEFAULT_DEEPSEEK_KEY: &str = "sk-flexus-emulator-0000000000000000";
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -109,6 +126,8 @@ impl Default for EmulatorConfig {
             throttle_per_second: 0.0,
             state_path: None,
             seed: 0x5eed,
+            deepseek_keys: vec![DeepSeekKey(DEFAULT_DEEPSEEK_KEY.into())],
+            deepseek_balance_tokens: 10_000_000,
         }
     }
 }
@@ -156,6 +175,9 @@ impl EmulatorConfig {
         }
         if self.max_create_count == 0 {
             p.push("max_create_count must be positive".into());
+        }
+        if self.deepseek_keys.iter().any(|k| k.0.trim().is_empty()) {
+            p.push("deepseek_keys must not contain an empty key".into());
         }
         if self.pool_tag_key.is_empty() {
             p.push("pool_tag_key must not be empty".into());

@@ -279,19 +279,161 @@ fn validate_spec(s: &ServerSpec, max_count: u32) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The `X-Client-Token` header, which must be a UUID when present.
+fn client_token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("x-client-token") else {
+        return Ok(None);
+    };
+    let t = v.to_str().unwrap_or_default().to_string();
+    if !is_uuid_form(&t) {
+        return Err(ApiError::ecs_invalid("")
+            .with_code("Ecs.0123", "X-Client-Token must be a UUID (8-4-4-4-12)"));
+    }
+    Ok(Some(t))
+}
+
+/// A spot request's maximum price: a number, at most the on-demand price, at least the market.
+fn check_spot_price(
+    ext: Option<&ExtendParam>,
+    flavor: &flexus_sim::capacity::Flavor,
+    market: f64,
+) -> Result<(), ApiError> {
+    let Some(p) = ext
+        .and_then(|e| e.spot_price.as_deref())
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(());
+    };
+    let max: f64 = p.parse().map_err(|_| {
+        ApiError::ecs_invalid(format!(
+            "server.extendparam.spotPrice {p:?} is not a number"
+        ))
+    })?;
+    if max > flavor.price_per_hour + 1e-12 {
+        return Err(ApiError::ecs_invalid(format!(
+            "server.extendparam.spotPrice {max} exceeds the on-demand price {}",
+            flavor.price_per_hour
+        )));
+    }
+    if max < market {
+        return Err(ApiError::ecs(
+            StatusCode::BAD_REQUEST,
+            "Ecs.0703",
+            format!("spot price {max} is below the current market price {market:.4}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `Ecs.0001` when `count` more of `flavor` exceed the project's instance, vCPU or RAM quota.
+fn check_quota(
+    state: &crate::state::State,
+    count: u32,
+    flavor: &flexus_sim::capacity::Flavor,
+) -> Result<(), ApiError> {
+    let (n, cpu, ram) = state.usage();
+    let q = state.quota;
+    if n + count > q.instances
+        || cpu + count * flavor.vcpus > q.vcpus
+        || ram + u64::from(count) * u64::from(flavor.memory_gib) * 1024 > q.ram_mb
+    {
+        return Err(ApiError::ecs(
+            StatusCode::BAD_REQUEST,
+            "Ecs.0001",
+            format!(
+                "Insufficient ECS quota: {n}/{} instances, {cpu}/{} vCPUs, {ram}/{} MB RAM in use, {count} x {} requested",
+                q.instances, q.vcpus, q.ram_mb, flavor.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What differs between the servers of one create request.
+struct NewServer {
+    id: String,
+    name: String,
+    az: String,
+    ip: String,
+    now: DateTime<Utc>,
+    boot: f64,
+    spot: bool,
+    market: f64,
+}
+
+/// The record of a server being built from `s` (tags from `server_tags` and legacy `tags`,
+/// metadata as ECS fills it).
+fn new_server(s: &ServerSpec, flavor: &flexus_sim::capacity::Flavor, n: NewServer) -> ServerRec {
+    let mut metadata = s.metadata.clone().unwrap_or_default();
+    metadata.insert(
+        "charging_mode".into(),
+        if n.spot { "2" } else { "0" }.into(),
+    );
+    metadata.insert("vpc_id".into(), s.vpcid.clone());
+    metadata.insert("metering.image_id".into(), s.image_ref.clone());
+    metadata.insert("metering.imagetype".into(), "gold".into());
+    metadata.insert(
+        "metering.resourcespeccode".into(),
+        format!("{}.linux", flavor.name),
+    );
+    metadata.insert("os_type".into(), "Linux".into());
+    metadata.insert("os_bit".into(), "64".into());
+    metadata.insert("EcmResStatus".into(), "normal".into());
+    let mut tags: Vec<(String, String)> = s
+        .server_tags
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
+    for legacy in s.tags.as_deref().unwrap_or_default() {
+        let (k, v) = legacy.split_once('.').unwrap_or((legacy.as_str(), ""));
+        if !tags.iter().any(|(tk, _)| tk == k) {
+            tags.push((k.to_string(), v.to_string()));
+        }
+    }
+    ServerRec {
+        id: n.id,
+        name: n.name,
+        flavor: flavor.name.clone(),
+        image: s.image_ref.clone(),
+        vpc_id: s.vpcid.clone(),
+        subnet_ids: s.nics.iter().map(|nic| nic.subnet_id.clone()).collect(),
+        security_groups: s
+            .security_groups
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|g| g.id.clone())
+            .collect(),
+        availability_zone: n.az,
+        key_name: s.key_name.clone(),
+        tags,
+        metadata,
+        ip: n.ip,
+        phase: Phase::Build,
+        created: n.now,
+        updated: n.now,
+        boot_done_at: n.now + ms(n.boot),
+        launched_at: None,
+        warmup_s: flavor.warmup_s,
+        spot: n.spot,
+        price_per_hour: if n.spot {
+            n.market
+        } else {
+            flavor.price_per_hour
+        },
+        delete_at: None,
+        terminated_at: None,
+        gone_at: None,
+        reclaim_notice_at: None,
+        reclaim_at: None,
+    }
+}
+
 /// `POST /v1/{project_id}/cloudservers`.
 pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let token = match headers.get("x-client-token") {
-        Some(v) => {
-            let t = v.to_str().unwrap_or_default().to_string();
-            if !is_uuid_form(&t) {
-                return Err(ApiError::ecs_invalid("")
-                    .with_code("Ecs.0123", "X-Client-Token must be a UUID (8-4-4-4-12)"));
-            }
-            Some(t)
-        }
-        None => None,
-    };
+    let token = client_token(&headers)?;
     let raw: Value = parse_body(&body)?;
     let body_hash = flexus_cloud::signer::sha256_hex(raw.to_string().as_bytes());
     let req: CreateBody = parse_body(&body)?;
@@ -302,55 +444,37 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
             && let Some(rec) = state.tokens.get(t)
         {
             if rec.created + chrono::Duration::hours(TOKEN_TTL_HOURS) < now {
-                return Err(ApiError::ecs_invalid("").with_code("Ecs.0124", "X-Client-Token has expired"));
+                return Err(
+                    ApiError::ecs_invalid("").with_code("Ecs.0124", "X-Client-Token has expired")
+                );
             }
             if rec.body_hash != body_hash {
-                return Err(ApiError::ecs_invalid("")
-                    .with_code("Ecs.0122", "X-Client-Token was already used with different parameters"));
+                return Err(ApiError::ecs_invalid("").with_code(
+                    "Ecs.0122",
+                    "X-Client-Token was already used with different parameters",
+                ));
             }
-            return Ok(respond(StatusCode::OK, json!({"job_id": rec.job_id, "serverIds": rec.server_ids})));
+            return Ok(respond(
+                StatusCode::OK,
+                json!({"job_id": rec.job_id, "serverIds": rec.server_ids}),
+            ));
         }
         let s = &req.server;
         validate_spec(s, cfg.max_create_count)?;
-        let flavor = flavors::find(&s.flavor_ref)
-            .ok_or_else(|| ApiError::ecs_invalid(format!("server.flavorRef {:?} does not exist", s.flavor_ref)))?;
+        let flavor = flavors::find(&s.flavor_ref).ok_or_else(|| {
+            ApiError::ecs_invalid(format!(
+                "server.flavorRef {:?} does not exist",
+                s.flavor_ref
+            ))
+        })?;
         let ext = s.extendparam.as_ref();
         let spot = ext.and_then(|e| e.market_type.as_deref()) == Some("spot");
         let market = flavors::spot_price(&flavor);
-        if spot && let Some(p) = ext.and_then(|e| e.spot_price.as_deref()).filter(|p| !p.is_empty()) {
-            let max: f64 = p
-                .parse()
-                .map_err(|_| ApiError::ecs_invalid(format!("server.extendparam.spotPrice {p:?} is not a number")))?;
-            if max > flavor.price_per_hour + 1e-12 {
-                return Err(ApiError::ecs_invalid(format!(
-                    "server.extendparam.spotPrice {max} exceeds the on-demand price {}",
-                    flavor.price_per_hour
-                )));
-            }
-            if max < market {
-                return Err(ApiError::ecs(
-                    StatusCode::BAD_REQUEST,
-                    "Ecs.0703",
-                    format!("spot price {max} is below the current market price {market:.4}"),
-                ));
-            }
+        if spot {
+            check_spot_price(ext, &flavor, market)?;
         }
         let count = s.count.unwrap_or(1);
-        let (n, cpu, ram) = state.usage();
-        let q = state.quota;
-        if n + count > q.instances
-            || cpu + count * flavor.vcpus > q.vcpus
-            || ram + u64::from(count) * u64::from(flavor.memory_gib) * 1024 > q.ram_mb
-        {
-            return Err(ApiError::ecs(
-                StatusCode::BAD_REQUEST,
-                "Ecs.0001",
-                format!(
-                    "Insufficient ECS quota: {n}/{} instances, {cpu}/{} vCPUs, {ram}/{} MB RAM in use, {count} x {} requested",
-                    q.instances, q.vcpus, q.ram_mb, flavor.name
-                ),
-            ));
-        }
+        check_quota(state, count, &flavor)?;
         if req.dry_run {
             return Ok(respond(StatusCode::ACCEPTED, json!({})));
         }
@@ -358,12 +482,18 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
         let failure = if over.sold_out {
             Some(("Ecs.0018", format!("flavor {} is sold out", flavor.name)))
         } else if spot && over.spot_unavailable {
-            Some(("Ecs.0319", format!("insufficient spot capacity for flavor {}", flavor.name)))
+            Some((
+                "Ecs.0319",
+                format!("insufficient spot capacity for flavor {}", flavor.name),
+            ))
         } else {
             None
         };
         let boot = cfg.boot_seconds.unwrap_or(flavor.boot_s);
-        let az = s.availability_zone.clone().unwrap_or_else(|| format!("{}a", cfg.region));
+        let az = s
+            .availability_zone
+            .clone()
+            .unwrap_or_else(|| format!("{}a", cfg.region));
         let mut ids = Vec::new();
         let mut sub_jobs = Vec::new();
         for i in 0..count {
@@ -377,74 +507,67 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
                 Some((code, why)) => (now + ms(3.0), Some(code.to_string()), Some(why.clone())),
                 None => (now + ms(boot), None, None),
             };
-            sub_jobs.push(SubJobRec { job_id: job_id(), server_id: id.clone(), state: JobState::Running, done_at, error_code, fail_reason });
+            sub_jobs.push(SubJobRec {
+                job_id: job_id(),
+                server_id: id.clone(),
+                state: JobState::Running,
+                done_at,
+                error_code,
+                fail_reason,
+            });
             ids.push(id.clone());
             if failure.is_some() {
                 continue;
             }
-            let mut metadata = s.metadata.clone().unwrap_or_default();
-            metadata.insert("charging_mode".into(), if spot { "2" } else { "0" }.into());
-            metadata.insert("vpc_id".into(), s.vpcid.clone());
-            metadata.insert("metering.image_id".into(), s.image_ref.clone());
-            metadata.insert("metering.imagetype".into(), "gold".into());
-            metadata.insert("metering.resourcespeccode".into(), format!("{}.linux", flavor.name));
-            metadata.insert("os_type".into(), "Linux".into());
-            metadata.insert("os_bit".into(), "64".into());
-            metadata.insert("EcmResStatus".into(), "normal".into());
             state.ip_counter += 1;
             let c = state.ip_counter;
             let ip = format!("192.168.{}.{}", (c / 250) % 250, c % 250 + 2);
-            let mut tags: Vec<(String, String)> =
-                s.server_tags.as_deref().unwrap_or_default().iter().map(|t| (t.key.clone(), t.value.clone())).collect();
-            for legacy in s.tags.as_deref().unwrap_or_default() {
-                let (k, v) = legacy.split_once('.').unwrap_or((legacy.as_str(), ""));
-                if !tags.iter().any(|(tk, _)| tk == k) {
-                    tags.push((k.to_string(), v.to_string()));
-                }
-            }
-            state.servers.insert(
-                id.clone(),
-                ServerRec {
+            let rec = new_server(
+                s,
+                &flavor,
+                NewServer {
                     id: id.clone(),
                     name,
-                    flavor: flavor.name.clone(),
-                    image: s.image_ref.clone(),
-                    vpc_id: s.vpcid.clone(),
-                    subnet_ids: s.nics.iter().map(|n| n.subnet_id.clone()).collect(),
-                    security_groups: s.security_groups.as_deref().unwrap_or_default().iter().map(|g| g.id.clone()).collect(),
-                    availability_zone: az.clone(),
-                    key_name: s.key_name.clone(),
-                    tags,
-                    metadata,
+                    az: az.clone(),
                     ip,
-                    phase: Phase::Build,
-                    created: now,
-                    updated: now,
-                    boot_done_at: now + ms(boot),
-                    launched_at: None,
-                    warmup_s: flavor.warmup_s,
+                    now,
+                    boot,
                     spot,
-                    price_per_hour: if spot { market } else { flavor.price_per_hour },
-                    delete_at: None,
-                    terminated_at: None,
-                    gone_at: None,
-                    reclaim_notice_at: None,
-                    reclaim_at: None,
+                    market,
                 },
             );
+            state.servers.insert(id.clone(), rec);
             state.index_tags(&id);
         }
         let jid = job_id();
         state.events_changed();
         state.jobs.insert(
             jid.clone(),
-            JobRec { job_id: jid.clone(), kind: JobKind::Create, begin: now, end: None, state: JobState::Running, sub_jobs },
+            JobRec {
+                job_id: jid.clone(),
+                kind: JobKind::Create,
+                begin: now,
+                end: None,
+                state: JobState::Running,
+                sub_jobs,
+            },
         );
         if let Some(t) = token {
-            state.tokens.insert(t, TokenRec { body_hash, job_id: jid.clone(), server_ids: ids.clone(), created: now });
+            state.tokens.insert(
+                t,
+                TokenRec {
+                    body_hash,
+                    job_id: jid.clone(),
+                    server_ids: ids.clone(),
+                    created: now,
+                },
+            );
             state.expires_at(now + chrono::Duration::hours(crate::state::TOKEN_TTL_HOURS * 2));
         }
-        Ok(respond(StatusCode::OK, json!({"job_id": jid, "serverIds": ids})))
+        Ok(respond(
+            StatusCode::OK,
+            json!({"job_id": jid, "serverIds": ids}),
+        ))
     });
     if result.as_ref().is_ok_and(|r| r.status() == StatusCode::OK) {
         emu.mark_dirty();

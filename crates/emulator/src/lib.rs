@@ -18,6 +18,8 @@
 //! - [`state`]: persisted world state and [`state::State::advance`].
 //! - [`auth`]: signature verification.
 //! - [`ecs`], [`ces`], [`control`]: HTTP handlers.
+//! - [`deepseek`]: the DeepSeek-compatible chat-completions stand-in (bearer keys, no
+//!   signature) and its `/_emulator/deepseek` script.
 //! - [`workload`]: the workload driver; [`metrics`]: series storage and aggregation.
 //! - [`flavors`]: the catalogue (from `flexus-sim`).
 //! - [`error`]: [`EmulatorError`] and API error bodies.
@@ -27,6 +29,7 @@ pub mod ces;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod deepseek;
 pub mod ecs;
 pub mod error;
 pub mod flavors;
@@ -52,7 +55,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-pub use config::{AcceptedKey, EmulatorConfig, Quota};
+pub use config::{AcceptedKey, DeepSeekKey, EmulatorConfig, Quota};
 pub use error::{ApiError, EmulatorError};
 
 use clock::Clock;
@@ -78,6 +81,7 @@ pub struct Emulator {
     persist_lock: tokio::sync::Mutex<()>,
     throttle: Mutex<HashMap<&'static str, (f64, std::time::Instant)>>,
     calls: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    deepseek: deepseek::DeepSeek,
 }
 
 /// Largest request body accepted (AK/SK requests are limited to 12 MB).
@@ -94,18 +98,27 @@ impl Emulator {
         let clock = Clock::new(state.now, state.time_scale);
         let rng = StdRng::seed_from_u64(config.seed);
         Ok(Arc::new(Self {
-            config,
             inner: Mutex::new(Inner { state, clock, rng }),
             dirty: AtomicBool::new(false),
             persist_lock: tokio::sync::Mutex::new(()),
             throttle: Mutex::new(HashMap::new()),
             calls: Mutex::new(std::collections::BTreeMap::new()),
+            deepseek: deepseek::DeepSeek::new(
+                config.deepseek_keys.iter().map(|k| k.0.clone()).collect(),
+                config.deepseek_balance_tokens,
+            ),
+            config,
         }))
     }
 
     /// The configuration.
     pub fn config(&self) -> &EmulatorConfig {
         &self.config
+    }
+
+    /// The DeepSeek-compatible stand-in.
+    pub fn deepseek(&self) -> &deepseek::DeepSeek {
+        &self.deepseek
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -279,6 +292,7 @@ pub fn router(emu: Arc<Emulator>) -> Router {
         )
         .route_layer(middleware::from_fn_with_state(emu.clone(), gate));
     api.merge(control::routes())
+        .merge(deepseek::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(request_id))
         .with_state(emu)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use flexus_emulator::{AcceptedKey, EmulatorConfig, Quota};
+use flexus_emulator::{AcceptedKey, DeepSeekKey, EmulatorConfig, Quota};
 
 /// Local Huawei Cloud (ECS + CES) emulator for Flexus Autoscaler.
 #[derive(Debug, Parser)]
@@ -66,6 +66,17 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 0x5eed)]
     seed: u64,
+    /// API key the DeepSeek-compatible stand-in accepts (repeatable; default: the
+    /// public local test key `sk-flexus-emulator-0000000000000000`).
+    #[arg(
+        long = "deepseek-key",
+        env = "FLEXUS_EMULATOR_DEEPSEEK_KEY",
+        hide_env_values = true
+    )]
+    deepseek_keys: Vec<String>,
+    /// Starting balance of the DeepSeek stand-in, in tokens (402 once spent).
+    #[arg(long, default_value_t = 10_000_000)]
+    deepseek_balance_tokens: i64,
 }
 
 #[tokio::main]
@@ -100,7 +111,16 @@ async fn main() -> anyhow::Result<()> {
         pool_tag_key: a.pool_tag_key,
         state_path: a.state,
         seed: a.seed,
+        deepseek_balance_tokens: a.deepseek_balance_tokens,
         ..EmulatorConfig::default()
+    };
+    let config = if a.deepseek_keys.is_empty() {
+        config
+    } else {
+        EmulatorConfig {
+            deepseek_keys: a.deepseek_keys.into_iter().map(DeepSeekKey).collect(),
+            ..config
+        }
     };
     let emu = flexus_emulator::Emulator::new(config).context("starting the emulator")?;
     let listener = tokio::net::TcpListener::bind(a.listen)

@@ -510,125 +510,9 @@ impl State {
         let mut changed = false;
         // Servers and jobs: skipped while nothing can be due (most requests).
         if self.quiet_until.is_none_or(|q| q <= now) {
-            // Spot hazard over (prev, now]: reclaim notices.
-            // Every request advances the world, so the scans below only collect the few
-            // servers with something due (no clones of the others): O(servers) comparisons.
-            let dt_h = (now - prev).num_milliseconds() as f64 / 3_600_000.0;
-            let spot_ids: Vec<(String, String)> = self
-                .servers
-                .iter()
-                .filter(|(_, s)| s.spot && s.phase == Phase::Active && s.reclaim_at.is_none())
-                .map(|(id, s)| (id.clone(), s.flavor.clone()))
-                .collect();
-            for (id, flavor) in &spot_ids {
-                let h = self.hazard(flavor, config);
-                if h > 0.0 && rng.random::<f64>() < 1.0 - (-h * dt_h).exp() {
-                    let span = (now - prev).num_milliseconds().max(1);
-                    let notice = prev + Duration::milliseconds(rng.random_range(0..span));
-                    self.schedule_reclaim(id, notice, notice + ms(config.spot_notice_seconds));
-                    changed = true;
-                }
-            }
-            // Boots, deletes, reclaims, expiry, in time order per server.
-            let due = |s: &ServerRec| match s.phase {
-                Phase::Build if s.delete_at.is_none() && s.boot_done_at <= now => true,
-                Phase::Deleted => s.gone_at.is_some_and(|g| g <= now),
-                _ => {
-                    s.delete_at.is_some_and(|t| t <= now) || s.reclaim_at.is_some_and(|t| t <= now)
-                }
-            };
-            let ids: Vec<String> = self
-                .servers
-                .iter()
-                .filter(|(_, s)| due(s))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &ids {
-                let Some(s) = self.servers.get(id).cloned() else {
-                    continue;
-                };
-                if s.phase == Phase::Build && s.delete_at.is_none() && s.boot_done_at <= now {
-                    let t = s.boot_done_at;
-                    let pool = s.tag(&config.pool_tag_key).map(str::to_string);
-                    if let Some(m) = self.servers.get_mut(id) {
-                        m.phase = Phase::Active;
-                        m.launched_at = Some(t);
-                        m.updated = t;
-                    }
-                    self.billing.insert(
-                        id.clone(),
-                        BillingRec {
-                            server_id: id.clone(),
-                            name: s.name.clone(),
-                            flavor: s.flavor.clone(),
-                            pool,
-                            spot: s.spot,
-                            price_per_hour: s.price_per_hour,
-                            start: t,
-                            end: None,
-                            reclaimed: false,
-                        },
-                    );
-                    changed = true;
-                }
-                let s = match self.servers.get(id) {
-                    Some(s) => s.clone(),
-                    None => continue,
-                };
-                if s.phase != Phase::Deleted {
-                    let del = s.delete_at.filter(|t| *t <= now);
-                    let rec = s.reclaim_at.filter(|t| *t <= now);
-                    match (del, rec) {
-                        (Some(d), Some(r)) if r < d => {
-                            self.terminate(id, r, config.deleted_linger_seconds, true)
-                        }
-                        (Some(d), _) => self.terminate(id, d, config.deleted_linger_seconds, false),
-                        (None, Some(r)) => {
-                            self.terminate(id, r, config.deleted_linger_seconds, true)
-                        }
-                        (None, None) => {}
-                    }
-                    if del.is_some() || rec.is_some() {
-                        changed = true;
-                    }
-                }
-                if let Some(s) = self.servers.get(id)
-                    && s.phase == Phase::Deleted
-                    && s.gone_at.is_some_and(|g| g <= now)
-                {
-                    self.unindex_tags(id);
-                    self.servers.remove(id);
-                    changed = true;
-                }
-            }
-            // Jobs.
-            for job in self.jobs.values_mut() {
-                if job.state != JobState::Running {
-                    continue;
-                }
-                for sj in job.sub_jobs.iter_mut() {
-                    if sj.state == JobState::Running && sj.done_at <= now {
-                        sj.state = if sj.error_code.is_some() {
-                            JobState::Fail
-                        } else {
-                            JobState::Success
-                        };
-                        changed = true;
-                    }
-                }
-                if job.sub_jobs.iter().all(|s| s.state != JobState::Running) {
-                    job.state = if job.sub_jobs.iter().any(|s| s.state == JobState::Fail) {
-                        JobState::Fail
-                    } else {
-                        JobState::Success
-                    };
-                    job.end = job.sub_jobs.iter().map(|s| s.done_at).max().or(Some(now));
-                    if let (Some(d), Some(e)) = (self.housekeeping_due, job.end) {
-                        self.housekeeping_due = Some(d.min(e + Duration::hours(JOB_TTL_HOURS)));
-                    }
-                    changed = true;
-                }
-            }
+            changed |= self.spot_notices(prev, now, config, rng);
+            changed |= self.advance_servers(now, config);
+            changed |= self.advance_jobs(now);
             self.quiet_until = self.next_event();
         }
         // Housekeeping: old tokens and jobs.
@@ -661,6 +545,142 @@ impl State {
         crate::workload::drive(self, prev, now, config);
         self.custom_metrics.expire(now);
         self.now = now;
+        changed
+    }
+
+    /// Spot hazard over (prev, now]: schedules reclaim notices. Every request advances the
+    /// world, so this only collects the active spot servers (no clones of the others).
+    fn spot_notices(
+        &mut self,
+        prev: DateTime<Utc>,
+        now: DateTime<Utc>,
+        config: &EmulatorConfig,
+        rng: &mut impl Rng,
+    ) -> bool {
+        let mut changed = false;
+        let dt_h = (now - prev).num_milliseconds() as f64 / 3_600_000.0;
+        let spot_ids: Vec<(String, String)> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| s.spot && s.phase == Phase::Active && s.reclaim_at.is_none())
+            .map(|(id, s)| (id.clone(), s.flavor.clone()))
+            .collect();
+        for (id, flavor) in &spot_ids {
+            let h = self.hazard(flavor, config);
+            if h > 0.0 && rng.random::<f64>() < 1.0 - (-h * dt_h).exp() {
+                let span = (now - prev).num_milliseconds().max(1);
+                let notice = prev + Duration::milliseconds(rng.random_range(0..span));
+                self.schedule_reclaim(id, notice, notice + ms(config.spot_notice_seconds));
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Boots, deletes, reclaims and expiry, in time order per server; only the few servers
+    /// with something due are visited (O(servers) comparisons to find them).
+    fn advance_servers(&mut self, now: DateTime<Utc>, config: &EmulatorConfig) -> bool {
+        let mut changed = false;
+        let due = |s: &ServerRec| match s.phase {
+            Phase::Build if s.delete_at.is_none() && s.boot_done_at <= now => true,
+            Phase::Deleted => s.gone_at.is_some_and(|g| g <= now),
+            _ => s.delete_at.is_some_and(|t| t <= now) || s.reclaim_at.is_some_and(|t| t <= now),
+        };
+        let ids: Vec<String> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| due(s))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            let Some(s) = self.servers.get(id).cloned() else {
+                continue;
+            };
+            if s.phase == Phase::Build && s.delete_at.is_none() && s.boot_done_at <= now {
+                let t = s.boot_done_at;
+                let pool = s.tag(&config.pool_tag_key).map(str::to_string);
+                if let Some(m) = self.servers.get_mut(id) {
+                    m.phase = Phase::Active;
+                    m.launched_at = Some(t);
+                    m.updated = t;
+                }
+                self.billing.insert(
+                    id.clone(),
+                    BillingRec {
+                        server_id: id.clone(),
+                        name: s.name.clone(),
+                        flavor: s.flavor.clone(),
+                        pool,
+                        spot: s.spot,
+                        price_per_hour: s.price_per_hour,
+                        start: t,
+                        end: None,
+                        reclaimed: false,
+                    },
+                );
+                changed = true;
+            }
+            let s = match self.servers.get(id) {
+                Some(s) => s.clone(),
+                None => continue,
+            };
+            if s.phase != Phase::Deleted {
+                let del = s.delete_at.filter(|t| *t <= now);
+                let rec = s.reclaim_at.filter(|t| *t <= now);
+                match (del, rec) {
+                    (Some(d), Some(r)) if r < d => {
+                        self.terminate(id, r, config.deleted_linger_seconds, true)
+                    }
+                    (Some(d), _) => self.terminate(id, d, config.deleted_linger_seconds, false),
+                    (None, Some(r)) => self.terminate(id, r, config.deleted_linger_seconds, true),
+                    (None, None) => {}
+                }
+                if del.is_some() || rec.is_some() {
+                    changed = true;
+                }
+            }
+            if let Some(s) = self.servers.get(id)
+                && s.phase == Phase::Deleted
+                && s.gone_at.is_some_and(|g| g <= now)
+            {
+                self.unindex_tags(id);
+                self.servers.remove(id);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Finishes the sub-jobs whose time has come, and the jobs whose sub-jobs all finished.
+    fn advance_jobs(&mut self, now: DateTime<Utc>) -> bool {
+        let mut changed = false;
+        for job in self.jobs.values_mut() {
+            if job.state != JobState::Running {
+                continue;
+            }
+            for sj in job.sub_jobs.iter_mut() {
+                if sj.state == JobState::Running && sj.done_at <= now {
+                    sj.state = if sj.error_code.is_some() {
+                        JobState::Fail
+                    } else {
+                        JobState::Success
+                    };
+                    changed = true;
+                }
+            }
+            if job.sub_jobs.iter().all(|s| s.state != JobState::Running) {
+                job.state = if job.sub_jobs.iter().any(|s| s.state == JobState::Fail) {
+                    JobState::Fail
+                } else {
+                    JobState::Success
+                };
+                job.end = job.sub_jobs.iter().map(|s| s.done_at).max().or(Some(now));
+                if let (Some(d), Some(e)) = (self.housekeeping_due, job.end) {
+                    self.housekeeping_due = Some(d.min(e + Duration::hours(JOB_TTL_HOURS)));
+                }
+                changed = true;
+            }
+        }
         changed
     }
 

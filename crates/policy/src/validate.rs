@@ -10,7 +10,7 @@ use croner::parser::{CronParser, Seconds, Year};
 use crate::diag::{Diagnostics, FieldPath};
 use crate::engine::step_is_above;
 use crate::model::{
-    AdjustmentType, MetricSource, MissingData, Policy, RateKind, RatePolicy, SeedBand,
+    AdjustmentType, Metric, MetricSource, MissingData, Policy, RateKind, RatePolicy, SeedBand,
     SeedSettings, Strategy,
 };
 
@@ -200,250 +200,15 @@ impl Policy {
             );
         }
 
-        // Bounds.
-        let b = root.field("bounds");
-        if p.bounds.max == 0 {
-            v.err(
-                b.field("max"),
-                "bounds.max must be at least 1, got 0".into(),
-            );
-        }
-        if p.bounds.min > p.bounds.max {
-            v.err(
-                b.field("min"),
-                format!(
-                    "bounds.min ({}) must be at most bounds.max ({})",
-                    p.bounds.min, p.bounds.max
-                ),
-            );
-        }
-        if let Some(i) = p.bounds.initial
-            && (i < p.bounds.min || i > p.bounds.max)
-        {
-            v.err(
-                b.field("initial"),
-                format!(
-                    "bounds.initial ({i}) must be between bounds.min ({}) and bounds.max ({})",
-                    p.bounds.min, p.bounds.max
-                ),
-            );
-        }
-
-        // Metrics.
+        validate_bounds(&mut v, p);
         let mut names = HashSet::new();
         for (i, m) in p.metrics.iter().enumerate() {
             let mp = root.field("metrics").index(i);
-            if m.name.trim().is_empty() {
-                v.err(
-                    mp.field("name"),
-                    format!("{} must not be empty", mp.field("name")),
-                );
-            } else if !names.insert(m.name.as_str()) {
-                v.err(
-                    mp.field("name"),
-                    format!("metric name {:?} is declared more than once", m.name),
-                );
-            }
-            match &m.source {
-                MetricSource::CloudEye {
-                    namespace,
-                    metric_name,
-                } => {
-                    let sp = mp.field("source");
-                    if namespace.trim().is_empty() {
-                        v.err(
-                            sp.field("namespace"),
-                            format!("{} must not be empty", sp.field("namespace")),
-                        );
-                    }
-                    if metric_name.trim().is_empty() {
-                        v.err(
-                            sp.field("metric_name"),
-                            format!("{} must not be empty", sp.field("metric_name")),
-                        );
-                    }
-                }
-                MetricSource::Prometheus { query } if query.trim().is_empty() => {
-                    let q = mp.field("source").field("query");
-                    v.err(q.clone(), format!("{q} must not be empty"));
-                }
-                MetricSource::Redis { key } if key.trim().is_empty() => {
-                    let q = mp.field("source").field("key");
-                    v.err(q.clone(), format!("{q} must not be empty"));
-                }
-                _ => {}
-            }
-            if let Some(t) = m.target {
-                let tp = mp.field("target");
-                if m.kind.is_percent() && !m.per_instance {
-                    if v.finite(&tp, t) && !(t > 0.0 && t <= 100.0) {
-                        v.err(tp, format!("{} (a {} percentage) must be greater than 0 and at most 100, got {t}", mp.field("target"), m.kind.as_str()));
-                    }
-                } else {
-                    v.positive(&tp, t);
-                }
-            }
-            let (above, below) = (m.scale_out_above, m.scale_in_below);
-            if let Some(a) = above {
-                v.finite(&mp.field("scale_out_above"), a);
-            }
-            if let Some(bv) = below {
-                v.finite(&mp.field("scale_in_below"), bv);
-            }
-            // Effective band thresholds (seed defaults fill what is not declared).
-            let band = p.seed.band(m.kind);
-            let eff_above = above.or(band.map(|b| b.scale_out_above));
-            let eff_below = below.or(band.map(|b| b.scale_in_below));
-            if (above.is_some() || below.is_some())
-                && let (Some(a), Some(bv)) = (eff_above, eff_below)
-                && a.is_finite()
-                && bv.is_finite()
-                && a <= bv
-            {
-                v.err(
-                    mp.field(if above.is_some() {
-                        "scale_out_above"
-                    } else {
-                        "scale_in_below"
-                    }),
-                    format!(
-                        "{}: scale_out_above ({a}) must be greater than scale_in_below ({bv})",
-                        mp
-                    ),
-                );
-            }
-            if let Some(w) = m.weight {
-                let wp = mp.field("weight");
-                if v.finite(&wp, w) && w < 0.0 {
-                    v.err(wp.clone(), format!("{wp} must be at least 0, got {w}"));
-                }
-            }
-            if let Some(sa) = m.stale_after {
-                v.duration_positive(&mp.field("stale_after"), sa);
-            }
-            if !m.trend_lead.is_zero() {
-                v.duration_positive(&mp.field("trend_window"), m.trend_window);
-            }
-            let np = mp.field("trend_noise_margin");
-            if v.finite(&np, m.trend_noise_margin) && m.trend_noise_margin < 0.0 {
-                v.err(
-                    np.clone(),
-                    format!("{np} must be at least 0, got {}", m.trend_noise_margin),
-                );
-            }
-            let hp = mp.field("sqrt_headroom");
-            if v.finite(&hp, m.sqrt_headroom) && m.sqrt_headroom < 0.0 {
-                v.err(
-                    hp.clone(),
-                    format!("{hp} must be at least 0, got {}", m.sqrt_headroom),
-                );
-            }
-            let sp = mp.field("trend_significance");
-            if v.finite(&sp, m.trend_significance) && m.trend_significance < 0.0 {
-                v.err(
-                    sp.clone(),
-                    format!("{sp} must be at least 0, got {}", m.trend_significance),
-                );
-            }
-            let tp = mp.field("trend_max_raise");
-            if v.finite(&tp, m.trend_max_raise) && m.trend_max_raise < 0.0 {
-                v.err(
-                    tp.clone(),
-                    format!("{tp} must be at least 0, got {}", m.trend_max_raise),
-                );
-            }
-            if m.missing_data == MissingData::Fallback {
-                match m.fallback_capacity {
-                    None => v.err(
-                        mp.field("fallback_capacity"),
-                        format!(
-                            "{} is required when missing_data = \"fallback\"",
-                            mp.field("fallback_capacity")
-                        ),
-                    ),
-                    Some(f) if f > p.bounds.max => v.err(
-                        mp.field("fallback_capacity"),
-                        format!(
-                            "{} ({f}) must be at most bounds.max ({})",
-                            mp.field("fallback_capacity"),
-                            p.bounds.max
-                        ),
-                    ),
-                    _ => {}
-                }
-            }
+            validate_metric_name_source(&mut v, &mp, m, &mut names);
+            validate_metric_thresholds(&mut v, p, &mp, m);
+            validate_metric_signal(&mut v, p, &mp, m);
         }
-
-        // Strategy-specific requirements.
-        match p.strategy {
-            Strategy::TargetTracking => {
-                if !p.metrics.iter().any(|m| m.target.is_some()) {
-                    v.err(
-                        root.field("metrics"),
-                        "strategy \"target_tracking\" needs at least one metric with a target"
-                            .into(),
-                    );
-                }
-            }
-            Strategy::Seed => {
-                let scored: Vec<f64> = p
-                    .metrics
-                    .iter()
-                    .filter(|m| p.seed.band(m.kind).is_some())
-                    .map(|m| {
-                        m.weight
-                            .unwrap_or_else(|| SeedSettings::default_weight(m.kind))
-                    })
-                    .collect();
-                if scored.is_empty() {
-                    v.err(
-                        root.field("metrics"),
-                        "strategy \"seed\" needs at least one metric of kind cpu, memory, response_time or queue_length".into(),
-                    );
-                } else if scored.iter().all(|w| *w == 0.0) {
-                    v.err(
-                        root.field("metrics"),
-                        "strategy \"seed\": the metric weights must not all be zero".into(),
-                    );
-                }
-            }
-            Strategy::Step => match &p.step {
-                None => v.err(
-                    root.field("step"),
-                    "strategy \"step\" needs a step block".into(),
-                ),
-                Some(s) => validate_step(&mut v, p, s),
-            },
-            Strategy::Fixed => match p.fixed {
-                None => v.err(
-                    root.field("fixed"),
-                    "strategy \"fixed\" needs a fixed block with the count to hold".into(),
-                ),
-                Some(f) if f.count < p.bounds.min || f.count > p.bounds.max => v.err(
-                    root.field("fixed").field("count"),
-                    format!(
-                        "fixed.count ({}) must be within bounds.min ({}) and bounds.max ({})",
-                        f.count, p.bounds.min, p.bounds.max
-                    ),
-                ),
-                Some(_) => {}
-            },
-            Strategy::Schedule => {
-                if p.schedules.is_empty() {
-                    v.err(
-                        root.field("schedules"),
-                        "strategy \"schedule\" needs at least one schedule".into(),
-                    );
-                }
-            }
-        }
-        if p.strategy != Strategy::Step
-            && let Some(s) = &p.step
-        {
-            // Still check it, so a file with a step block is fully validated.
-            validate_step(&mut v, p, s);
-        }
-
+        validate_strategy(&mut v, p);
         // Behaviour.
         validate_rates(
             &mut v,
@@ -453,82 +218,8 @@ impl Policy {
         );
         validate_rates(&mut v, &root.field("scale_in"), &p.scale_in.policies, 100);
 
-        // Schedules.
-        let mut snames = HashSet::new();
-        for (i, s) in p.schedules.iter().enumerate() {
-            let sp = root.field("schedules").index(i);
-            if s.name.trim().is_empty() {
-                v.err(
-                    sp.field("name"),
-                    format!("{} must not be empty", sp.field("name")),
-                );
-            } else if !snames.insert(s.name.as_str()) {
-                v.err(
-                    sp.field("name"),
-                    format!("schedule name {:?} is declared more than once", s.name),
-                );
-            }
-            if let Err(e) = parse_cron(&s.cron) {
-                v.err(sp.field("cron"), format!("{}: {e}", sp.field("cron")));
-            }
-            v.duration_positive(&sp.field("duration"), s.duration);
-            if s.min_capacity > p.bounds.max {
-                v.err(
-                    sp.field("min_capacity"),
-                    format!(
-                        "{} ({}) must be at most bounds.max ({})",
-                        sp.field("min_capacity"),
-                        s.min_capacity,
-                        p.bounds.max
-                    ),
-                );
-            }
-        }
-
-        // Prediction.
-        let pp = root.field("prediction");
-        let pr = &p.prediction;
-        if pr.enabled {
-            match &pr.metric {
-                None => v.err(
-                    pp.field("metric"),
-                    "prediction.metric is required when prediction is enabled".into(),
-                ),
-                Some(m) if !p.metrics.iter().any(|x| &x.name == m) => v.err(
-                    pp.field("metric"),
-                    format!(
-                        "prediction.metric {m:?} names no declared metric (declared: {})",
-                        metric_names(p)
-                    ),
-                ),
-                _ => {}
-            }
-            match pr.target_per_instance {
-                None => v.err(
-                    pp.field("target_per_instance"),
-                    "prediction.target_per_instance is required when prediction is enabled".into(),
-                ),
-                Some(t) => v.positive(&pp.field("target_per_instance"), t),
-            }
-        } else if let Some(t) = pr.target_per_instance {
-            v.positive(&pp.field("target_per_instance"), t);
-        }
-        if let Some(r) = pr.max_ratio {
-            let rp = pp.field("max_ratio");
-            if v.finite(&rp, r) && r < 1.0 {
-                v.err(rp.clone(), format!("{rp} must be at least 1, got {r}"));
-            }
-        }
-        if let Some(s) = pr.min_seasonal_strength {
-            v.range(&pp.field("min_seasonal_strength"), s, 0.0, 1.0);
-        }
-        v.duration_positive(&pp.field("lead_time"), pr.lead_time);
-        v.duration_positive(&pp.field("history_window"), pr.history_window);
-        v.duration_positive(&pp.field("refit_interval"), pr.refit_interval);
-        for (i, s) in pr.seasonality.iter().enumerate() {
-            v.duration_positive(&pp.field("seasonality").index(i), *s);
-        }
-
+        validate_schedules(&mut v, p);
+        validate_prediction(&mut v, p);
         // Spot mix.
         v.range(
             &root.field("spot").field("spot_percentage"),
@@ -537,50 +228,403 @@ impl Policy {
             100.0,
         );
 
-        // Seed constants.
-        let sp = root.field("seed");
-        let s = &p.seed;
-        for (name, band) in [
-            ("cpu", &s.cpu),
-            ("memory", &s.memory),
-            ("response_time", &s.response_time),
-            ("queue_length", &s.queue_length),
-        ] {
-            validate_band(&mut v, &sp.field(name), band);
-        }
-        let _ = v.finite(&sp.field("trend_weight"), s.trend_weight);
-        if s.trend_weight < 0.0 {
-            v.err(
-                sp.field("trend_weight"),
-                format!(
-                    "seed.trend_weight must be at least 0, got {}",
-                    s.trend_weight
-                ),
-            );
-        }
-        v.positive(&sp.field("trend_divisor"), s.trend_divisor);
-        if s.trend_samples == 1 {
-            v.err(
-                sp.field("trend_samples"),
-                "seed.trend_samples must be 0 (no trend) or at least 2, got 1".into(),
-            );
-        }
-        let out_ok = v.finite(&sp.field("scale_out_score"), s.scale_out_score);
-        let in_ok = v.finite(&sp.field("scale_in_score"), s.scale_in_score);
-        if out_ok && in_ok && s.scale_out_score <= s.scale_in_score {
-            v.err(
-                sp.field("scale_out_score"),
-                format!(
-                    "seed.scale_out_score ({}) must be greater than seed.scale_in_score ({})",
-                    s.scale_out_score, s.scale_in_score
-                ),
-            );
-        }
-        v.positive(&sp.field("out_factor"), s.out_factor);
-        v.positive(&sp.field("in_factor"), s.in_factor);
+        validate_seed(&mut v, &p.seed);
 
         v.d.into_result()
     }
+}
+
+/// `bounds`: at least one instance, min ≤ max, initial within them.
+fn validate_bounds(v: &mut V, p: &Policy) {
+    let root = FieldPath::root();
+    let b = root.field("bounds");
+    if p.bounds.max == 0 {
+        v.err(
+            b.field("max"),
+            "bounds.max must be at least 1, got 0".into(),
+        );
+    }
+    if p.bounds.min > p.bounds.max {
+        v.err(
+            b.field("min"),
+            format!(
+                "bounds.min ({}) must be at most bounds.max ({})",
+                p.bounds.min, p.bounds.max
+            ),
+        );
+    }
+    if let Some(i) = p.bounds.initial
+        && (i < p.bounds.min || i > p.bounds.max)
+    {
+        v.err(
+            b.field("initial"),
+            format!(
+                "bounds.initial ({i}) must be between bounds.min ({}) and bounds.max ({})",
+                p.bounds.min, p.bounds.max
+            ),
+        );
+    }
+}
+
+/// A metric's name (non-empty, unique) and its source's required fields.
+fn validate_metric_name_source<'a>(
+    v: &mut V,
+    mp: &FieldPath,
+    m: &'a Metric,
+    names: &mut HashSet<&'a str>,
+) {
+    if m.name.trim().is_empty() {
+        v.err(
+            mp.field("name"),
+            format!("{} must not be empty", mp.field("name")),
+        );
+    } else if !names.insert(m.name.as_str()) {
+        v.err(
+            mp.field("name"),
+            format!("metric name {:?} is declared more than once", m.name),
+        );
+    }
+    match &m.source {
+        MetricSource::CloudEye {
+            namespace,
+            metric_name,
+        } => {
+            let sp = mp.field("source");
+            if namespace.trim().is_empty() {
+                v.err(
+                    sp.field("namespace"),
+                    format!("{} must not be empty", sp.field("namespace")),
+                );
+            }
+            if metric_name.trim().is_empty() {
+                v.err(
+                    sp.field("metric_name"),
+                    format!("{} must not be empty", sp.field("metric_name")),
+                );
+            }
+        }
+        MetricSource::Prometheus { query } if query.trim().is_empty() => {
+            let q = mp.field("source").field("query");
+            v.err(q.clone(), format!("{q} must not be empty"));
+        }
+        MetricSource::Redis { key } if key.trim().is_empty() => {
+            let q = mp.field("source").field("key");
+            v.err(q.clone(), format!("{q} must not be empty"));
+        }
+        _ => {}
+    }
+}
+
+/// A metric's target and its seed band thresholds (the declared ones and the defaults they pair with).
+fn validate_metric_thresholds(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
+    if let Some(t) = m.target {
+        let tp = mp.field("target");
+        if m.kind.is_percent() && !m.per_instance {
+            if v.finite(&tp, t) && !(t > 0.0 && t <= 100.0) {
+                v.err(
+                    tp,
+                    format!(
+                        "{} (a {} percentage) must be greater than 0 and at most 100, got {t}",
+                        mp.field("target"),
+                        m.kind.as_str()
+                    ),
+                );
+            }
+        } else {
+            v.positive(&tp, t);
+        }
+    }
+    let (above, below) = (m.scale_out_above, m.scale_in_below);
+    if let Some(a) = above {
+        v.finite(&mp.field("scale_out_above"), a);
+    }
+    if let Some(bv) = below {
+        v.finite(&mp.field("scale_in_below"), bv);
+    }
+    // Effective band thresholds (seed defaults fill what is not declared).
+    let band = p.seed.band(m.kind);
+    let eff_above = above.or(band.map(|b| b.scale_out_above));
+    let eff_below = below.or(band.map(|b| b.scale_in_below));
+    if (above.is_some() || below.is_some())
+        && let (Some(a), Some(bv)) = (eff_above, eff_below)
+        && a.is_finite()
+        && bv.is_finite()
+        && a <= bv
+    {
+        v.err(
+            mp.field(if above.is_some() {
+                "scale_out_above"
+            } else {
+                "scale_in_below"
+            }),
+            format!(
+                "{}: scale_out_above ({a}) must be greater than scale_in_below ({bv})",
+                mp
+            ),
+        );
+    }
+}
+
+/// A metric's weight, staleness, trend settings and missing-data rule.
+fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
+    if let Some(w) = m.weight {
+        let wp = mp.field("weight");
+        if v.finite(&wp, w) && w < 0.0 {
+            v.err(wp.clone(), format!("{wp} must be at least 0, got {w}"));
+        }
+    }
+    if let Some(sa) = m.stale_after {
+        v.duration_positive(&mp.field("stale_after"), sa);
+    }
+    if !m.trend_lead.is_zero() {
+        v.duration_positive(&mp.field("trend_window"), m.trend_window);
+    }
+    let np = mp.field("trend_noise_margin");
+    if v.finite(&np, m.trend_noise_margin) && m.trend_noise_margin < 0.0 {
+        v.err(
+            np.clone(),
+            format!("{np} must be at least 0, got {}", m.trend_noise_margin),
+        );
+    }
+    let hp = mp.field("sqrt_headroom");
+    if v.finite(&hp, m.sqrt_headroom) && m.sqrt_headroom < 0.0 {
+        v.err(
+            hp.clone(),
+            format!("{hp} must be at least 0, got {}", m.sqrt_headroom),
+        );
+    }
+    let sp = mp.field("trend_significance");
+    if v.finite(&sp, m.trend_significance) && m.trend_significance < 0.0 {
+        v.err(
+            sp.clone(),
+            format!("{sp} must be at least 0, got {}", m.trend_significance),
+        );
+    }
+    let tp = mp.field("trend_max_raise");
+    if v.finite(&tp, m.trend_max_raise) && m.trend_max_raise < 0.0 {
+        v.err(
+            tp.clone(),
+            format!("{tp} must be at least 0, got {}", m.trend_max_raise),
+        );
+    }
+    if m.missing_data == MissingData::Fallback {
+        match m.fallback_capacity {
+            None => v.err(
+                mp.field("fallback_capacity"),
+                format!(
+                    "{} is required when missing_data = \"fallback\"",
+                    mp.field("fallback_capacity")
+                ),
+            ),
+            Some(f) if f > p.bounds.max => v.err(
+                mp.field("fallback_capacity"),
+                format!(
+                    "{} ({f}) must be at most bounds.max ({})",
+                    mp.field("fallback_capacity"),
+                    p.bounds.max
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// What the chosen strategy needs (a target, seed metrics, a step or fixed block, schedules).
+fn validate_strategy(v: &mut V, p: &Policy) {
+    let root = FieldPath::root();
+    match p.strategy {
+        Strategy::TargetTracking => {
+            if !p.metrics.iter().any(|m| m.target.is_some()) {
+                v.err(
+                    root.field("metrics"),
+                    "strategy \"target_tracking\" needs at least one metric with a target".into(),
+                );
+            }
+        }
+        Strategy::Seed => {
+            let scored: Vec<f64> = p
+                .metrics
+                .iter()
+                .filter(|m| p.seed.band(m.kind).is_some())
+                .map(|m| {
+                    m.weight
+                        .unwrap_or_else(|| SeedSettings::default_weight(m.kind))
+                })
+                .collect();
+            if scored.is_empty() {
+                v.err(
+                    root.field("metrics"),
+                    "strategy \"seed\" needs at least one metric of kind cpu, memory, response_time or queue_length".into(),
+                );
+            } else if scored.iter().all(|w| *w == 0.0) {
+                v.err(
+                    root.field("metrics"),
+                    "strategy \"seed\": the metric weights must not all be zero".into(),
+                );
+            }
+        }
+        Strategy::Step => match &p.step {
+            None => v.err(
+                root.field("step"),
+                "strategy \"step\" needs a step block".into(),
+            ),
+            Some(s) => validate_step(v, p, s),
+        },
+        Strategy::Fixed => match p.fixed {
+            None => v.err(
+                root.field("fixed"),
+                "strategy \"fixed\" needs a fixed block with the count to hold".into(),
+            ),
+            Some(f) if f.count < p.bounds.min || f.count > p.bounds.max => v.err(
+                root.field("fixed").field("count"),
+                format!(
+                    "fixed.count ({}) must be within bounds.min ({}) and bounds.max ({})",
+                    f.count, p.bounds.min, p.bounds.max
+                ),
+            ),
+            Some(_) => {}
+        },
+        Strategy::Schedule => {
+            if p.schedules.is_empty() {
+                v.err(
+                    root.field("schedules"),
+                    "strategy \"schedule\" needs at least one schedule".into(),
+                );
+            }
+        }
+    }
+    if p.strategy != Strategy::Step
+        && let Some(s) = &p.step
+    {
+        // Still check it, so a file with a step block is fully validated.
+        validate_step(v, p, s);
+    }
+}
+
+/// Each schedule: unique name, cron, duration, minimum within the bounds.
+fn validate_schedules(v: &mut V, p: &Policy) {
+    let root = FieldPath::root();
+    let mut snames = HashSet::new();
+    for (i, s) in p.schedules.iter().enumerate() {
+        let sp = root.field("schedules").index(i);
+        if s.name.trim().is_empty() {
+            v.err(
+                sp.field("name"),
+                format!("{} must not be empty", sp.field("name")),
+            );
+        } else if !snames.insert(s.name.as_str()) {
+            v.err(
+                sp.field("name"),
+                format!("schedule name {:?} is declared more than once", s.name),
+            );
+        }
+        if let Err(e) = parse_cron(&s.cron) {
+            v.err(sp.field("cron"), format!("{}: {e}", sp.field("cron")));
+        }
+        v.duration_positive(&sp.field("duration"), s.duration);
+        if s.min_capacity > p.bounds.max {
+            v.err(
+                sp.field("min_capacity"),
+                format!(
+                    "{} ({}) must be at most bounds.max ({})",
+                    sp.field("min_capacity"),
+                    s.min_capacity,
+                    p.bounds.max
+                ),
+            );
+        }
+    }
+}
+
+/// The prediction block: its metric, per-instance target, ratio cap and durations.
+fn validate_prediction(v: &mut V, p: &Policy) {
+    let root = FieldPath::root();
+    let pp = root.field("prediction");
+    let pr = &p.prediction;
+    if pr.enabled {
+        match &pr.metric {
+            None => v.err(
+                pp.field("metric"),
+                "prediction.metric is required when prediction is enabled".into(),
+            ),
+            Some(m) if !p.metrics.iter().any(|x| &x.name == m) => v.err(
+                pp.field("metric"),
+                format!(
+                    "prediction.metric {m:?} names no declared metric (declared: {})",
+                    metric_names(p)
+                ),
+            ),
+            _ => {}
+        }
+        match pr.target_per_instance {
+            None => v.err(
+                pp.field("target_per_instance"),
+                "prediction.target_per_instance is required when prediction is enabled".into(),
+            ),
+            Some(t) => v.positive(&pp.field("target_per_instance"), t),
+        }
+    } else if let Some(t) = pr.target_per_instance {
+        v.positive(&pp.field("target_per_instance"), t);
+    }
+    if let Some(r) = pr.max_ratio {
+        let rp = pp.field("max_ratio");
+        if v.finite(&rp, r) && r < 1.0 {
+            v.err(rp.clone(), format!("{rp} must be at least 1, got {r}"));
+        }
+    }
+    if let Some(s) = pr.min_seasonal_strength {
+        v.range(&pp.field("min_seasonal_strength"), s, 0.0, 1.0);
+    }
+    v.duration_positive(&pp.field("lead_time"), pr.lead_time);
+    v.duration_positive(&pp.field("history_window"), pr.history_window);
+    v.duration_positive(&pp.field("refit_interval"), pr.refit_interval);
+    for (i, s) in pr.seasonality.iter().enumerate() {
+        v.duration_positive(&pp.field("seasonality").index(i), *s);
+    }
+}
+
+/// The seed strategy's constants: bands, trend, scores and factors.
+fn validate_seed(v: &mut V, s: &SeedSettings) {
+    let root = FieldPath::root();
+    let sp = root.field("seed");
+    for (name, band) in [
+        ("cpu", &s.cpu),
+        ("memory", &s.memory),
+        ("response_time", &s.response_time),
+        ("queue_length", &s.queue_length),
+    ] {
+        validate_band(v, &sp.field(name), band);
+    }
+    let _ = v.finite(&sp.field("trend_weight"), s.trend_weight);
+    if s.trend_weight < 0.0 {
+        v.err(
+            sp.field("trend_weight"),
+            format!(
+                "seed.trend_weight must be at least 0, got {}",
+                s.trend_weight
+            ),
+        );
+    }
+    v.positive(&sp.field("trend_divisor"), s.trend_divisor);
+    if s.trend_samples == 1 {
+        v.err(
+            sp.field("trend_samples"),
+            "seed.trend_samples must be 0 (no trend) or at least 2, got 1".into(),
+        );
+    }
+    let out_ok = v.finite(&sp.field("scale_out_score"), s.scale_out_score);
+    let in_ok = v.finite(&sp.field("scale_in_score"), s.scale_in_score);
+    if out_ok && in_ok && s.scale_out_score <= s.scale_in_score {
+        v.err(
+            sp.field("scale_out_score"),
+            format!(
+                "seed.scale_out_score ({}) must be greater than seed.scale_in_score ({})",
+                s.scale_out_score, s.scale_in_score
+            ),
+        );
+    }
+    v.positive(&sp.field("out_factor"), s.out_factor);
+    v.positive(&sp.field("in_factor"), s.in_factor);
 }
 
 fn metric_names(p: &Policy) -> String {

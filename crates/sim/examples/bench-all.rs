@@ -6,9 +6,11 @@
 
 use std::path::PathBuf;
 
-use flexus_sim::cli::{BASELINES, SimulateOptions, attainable, baseline, prepare_trace, run_all};
 use flexus_sim::policy::{PolicyAutoscaler, load_policy_file};
 use flexus_sim::replay::Autoscaler;
+use flexus_sim::simulation::{
+    BASELINES, SimulateOptions, attainable, baseline, prepare_trace, run_all,
+};
 use flexus_sim::trace::NAMED;
 
 fn main() -> anyhow::Result<()> {

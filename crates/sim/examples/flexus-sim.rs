@@ -6,7 +6,7 @@
 //! ```
 
 use clap::Parser;
-use flexus_sim::command::SimulateCommand;
+use flexus_sim::cli::SimulateCommand;
 
 #[derive(Debug, Parser)]
 #[command(

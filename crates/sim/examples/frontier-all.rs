@@ -18,8 +18,8 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use flexus_sim::capacity::Flavor;
-use flexus_sim::cli::{SimulateOptions, default_policy, prepare_trace};
 use flexus_sim::frontier::{BUDGETS, Family, Frontier, Split, sweep, write_svg};
+use flexus_sim::simulation::{SimulateOptions, default_policy, prepare_trace};
 use flexus_sim::trace::{NAMED, Trace};
 use flexus_sim::tune::{TuneRequest, TuneResult, tune};
 
@@ -54,7 +54,7 @@ fn run_trace(name: &str, dir: &std::path::Path) -> anyhow::Result<TraceResult> {
     let split = Split::of(&t);
     let mut ours = flexus_sim::policy::PolicyAutoscaler::new("default", policy.clone())?;
     let (s_ours, _) = flexus_sim::frontier::eval_score(&t, &split, &flavor, &mut ours, &o_slow)?;
-    let mut hpa = flexus_sim::cli::baseline("hpa", &flavor, &o_slow)?;
+    let mut hpa = flexus_sim::simulation::baseline("hpa", &flavor, &o_slow)?;
     let (s_hpa, _) = flexus_sim::frontier::eval_score(&t, &split, &flavor, hpa.as_mut(), &o_slow)?;
     let robust = (
         s_ours.instance_hours,

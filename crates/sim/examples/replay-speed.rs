@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use flexus_sim::cli::{BASELINES, SimulateOptions, baseline, prepare_trace, run_all};
+use flexus_sim::simulation::{BASELINES, SimulateOptions, baseline, prepare_trace, run_all};
 
 fn main() -> anyhow::Result<()> {
     let opts = SimulateOptions::default();

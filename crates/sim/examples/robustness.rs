@@ -24,9 +24,9 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use flexus_sim::capacity::{self, Flavor};
-use flexus_sim::cli::{SimulateOptions, default_policy, prepare_trace};
 use flexus_sim::frontier::{Family, Point, Split, baseline_points, eval_score};
 use flexus_sim::policy::PolicyAutoscaler;
+use flexus_sim::simulation::{SimulateOptions, default_policy, prepare_trace};
 use flexus_sim::trace::{NAMED, Trace, load_m4_hourly};
 
 /// The monitoring settings every series is replayed with: (name, period s, delay s).

@@ -9,9 +9,9 @@
 //! writes each run's per-tick series as `<dir>/<trace>.<policy>.csv` with the columns
 //! load_rps, demand, supply, billed, slo_met, for looking at where a policy loses.)
 
-use flexus_sim::cli::{SimulateOptions, baseline, prepare_trace, run_all};
 use flexus_sim::policy::{PolicyAutoscaler, load_policy_file};
 use flexus_sim::replay::Autoscaler;
+use flexus_sim::simulation::{SimulateOptions, baseline, prepare_trace, run_all};
 use flexus_sim::trace::NAMED;
 
 fn main() -> anyhow::Result<()> {

@@ -5,7 +5,7 @@
 //! ```
 
 use clap::Parser;
-use flexus_sim::command::TuneCommand;
+use flexus_sim::cli::TuneCommand;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -1,374 +1,338 @@
-//! Library entry points of `flexus-agent simulate` / the `flexus-sim` example:
-//! load a trace, scale it to a fleet, replay our policy and the requested
-//! baselines, and return a [`Scorecard`].
+//! The `simulate` command line, shared by `flexus-agent simulate` and the
+//! `flexus-sim` example so that both take exactly the same flags.
+//!
+//! [`SimulateCommand`] is a `clap::Args` struct; [`SimulateCommand::run`] replays
+//! the trace (with a progress bar on standard error when it is a terminal) and
+//! returns the text to print: the markdown scorecard, its JSON form, or the
+//! `--list` catalogue.
 
 use std::path::PathBuf;
 
-use flexus_policy::Policy;
-use serde::Serialize;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::SimError;
-use crate::baselines::{
-    Hpa, HpaConfig, Oracle, PredictiveTargetTracking, StaticPeak, StepConfig, StepScaling,
-    TargetTracking, TargetTrackingConfig,
-};
-use crate::bounds;
-use crate::capacity::{self, Flavor};
-use crate::policy::{PolicyAutoscaler, load_policy_file, parse_policy};
-use crate::replay::{self, Autoscaler, Run, SimOptions};
-use crate::scorecard::{Score, markdown_table, score};
-use crate::trace::{self, Trace};
+use crate::simulation::{BASELINES, SimulateArgs, SimulateOptions, simulate};
 
-/// Every baseline name accepted by `--against`, in report order.
-pub const BASELINES: &[&str] = &[
-    "static-peak",
-    "hpa",
-    "aws-tt",
-    "aws-step",
-    "aws-predictive",
-    "seed",
-    "oracle",
-];
-
-/// The seed design as a flexus-policy policy (faithful constants, no HPA behaviour).
-pub const SEED_POLICY: &str = include_str!("../policies/seed.json");
-
-/// The default policy for x1 (CPU) pools.
-pub const DEFAULT_X1_POLICY: &str = include_str!("../policies/sim-default-x1.json");
-/// The default policy for GPU inference pools.
-pub const DEFAULT_GPU_POLICY: &str = include_str!("../policies/sim-default-gpu.json");
-
-/// The default policy for a flavor's family (GPU flavors get the GPU default).
-pub fn default_policy(flavor: &Flavor) -> Result<Policy, SimError> {
-    if flavor.gpus > 0 {
-        parse_policy(DEFAULT_GPU_POLICY, "sim-default-gpu.json")
-    } else {
-        parse_policy(DEFAULT_X1_POLICY, "sim-default-x1.json")
-    }
-}
-
-/// Options shared by every policy of a run (the same for all, so the comparison is fair).
-#[derive(Debug, Clone, Serialize)]
-pub struct SimulateOptions {
-    /// Flavor; `None` = the trace's default flavor.
+/// Flags of `simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateCommand {
+    /// Trace name (see --list) or a `timestamp,count` CSV file.
+    #[arg(long)]
+    pub trace: Option<String>,
+    /// Policy file (HCL or JSON).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Comma-separated baselines (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub against: Option<Vec<String>>,
+    /// Flavor (default: the trace's).
+    #[arg(long)]
     pub flavor: Option<String>,
-    /// The trace's 99.9th-percentile rate maps to this many instances.
+    /// Instances at the trace's 99.9th-percentile rate.
+    #[arg(long, default_value_t = 40)]
     pub peak_instances: u32,
-    /// Utilisation target of the HPA and AWS baselines (%); `None` = the
-    /// flavor's utilisation at 85 % of its SLO rate (the same headroom for all).
-    pub baseline_target_pct: Option<f64>,
-    /// Simulation tick (s).
-    pub tick_s: f64,
-    /// Monitoring period (s): 60 (CES 1-minute) or 300 (5-minute).
-    pub metric_period_s: f64,
-    /// Monitoring publication delay (s).
-    pub metric_delay_s: f64,
-    /// Share of launches bought as spot (baselines; policies use their own split).
+    /// Utilisation target of the HPA/AWS baselines (%); default: the flavor's
+    /// utilisation at 85 % of its SLO rate.
+    #[arg(long)]
+    pub target: Option<f64>,
+    /// Monitoring period in seconds (60 = CES 1-minute, 300 = 5-minute).
+    #[arg(long, default_value_t = 60.0)]
+    pub metric_period: f64,
+    /// Monitoring delay in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub metric_delay: f64,
+    /// Spot share of baseline launches (0..1).
+    #[arg(long, default_value_t = 0.0)]
     pub spot_fraction: f64,
     /// Spot reclamations per instance-hour.
-    pub spot_hazard_per_hour: f64,
+    #[arg(long, default_value_t = 0.0)]
+    pub spot_hazard: f64,
     /// RNG seed.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Replay at most this many hours from the trace start.
-    pub max_hours: Option<f64>,
-    /// Forecast bucket of the policy adapter (s): the prediction metric's peak per bucket is forecast.
-    pub forecast_bucket_s: f64,
-    /// Baselines to run next to the policy (names from [`BASELINES`]).
-    pub against: Vec<String>,
-    /// Score only the evaluation window (the last third; every run still replays the
-    /// whole trace), as every published figure is.
-    pub eval_window: bool,
-}
-
-impl Default for SimulateOptions {
-    fn default() -> Self {
-        SimulateOptions {
-            flavor: None,
-            peak_instances: 40,
-            baseline_target_pct: None,
-            tick_s: 15.0,
-            metric_period_s: 60.0,
-            metric_delay_s: 60.0,
-            spot_fraction: 0.0,
-            spot_hazard_per_hour: 0.0,
-            seed: 1,
-            max_hours: None,
-            forecast_bucket_s: crate::policy::FORECAST_BUCKET_S,
-            against: BASELINES.iter().map(|s| (*s).to_owned()).collect(),
-            eval_window: false,
-        }
-    }
-}
-
-/// Arguments of `simulate`: a trace, a policy file and the shared options.
-#[derive(Debug, Clone, Serialize)]
-pub struct SimulateArgs {
-    /// Trace name or CSV file.
-    pub trace: String,
-    /// Policy file (HCL or JSON); `None` = baselines only.
-    pub policy: Option<PathBuf>,
-    /// Options.
-    pub options: SimulateOptions,
-    /// Write an SVG chart here.
+    /// Replay only the first N hours.
+    #[arg(long)]
+    pub hours: Option<f64>,
+    /// Forecast bucket of the policy adapter (s).
+    #[arg(long, default_value_t = crate::policy::FORECAST_BUCKET_S)]
+    pub forecast_bucket: f64,
+    /// Write an SVG chart.
+    #[arg(long)]
     pub chart: Option<PathBuf>,
+    /// Print JSON instead of markdown.
+    #[arg(long)]
+    pub json: bool,
+    /// Score only the evaluation window: the last third of the trace (every run still
+    /// replays all of it).
+    #[arg(long)]
+    pub eval_window: bool,
+    /// Sweep HPA and AWS target tracking over targets 30-90 % and the policy (default:
+    /// the flavor family's default) over its target scale, score each on the trace's
+    /// evaluation window (last third), and report the fewest instance-hours within
+    /// violation budgets of 0.1 % and 1 %; `--chart` draws the frontier.
+    #[arg(long)]
+    pub frontier: bool,
+    /// List the named traces, flavors and baselines.
+    #[arg(long)]
+    pub list: bool,
 }
 
-/// The result for one trace.
-#[derive(Debug, Clone, Serialize)]
-pub struct Scorecard {
-    /// Trace name.
-    pub trace: String,
-    /// Flavor of the pool.
-    pub flavor: String,
-    /// Requests/s one instance carries at the SLO.
-    pub rps_at_slo: f64,
-    /// Factor applied to the trace's rate.
-    pub scale: f64,
-    /// Utilisation target the HPA / AWS baselines used (%).
-    pub baseline_target_pct: f64,
-    /// Peak demand (instances).
-    pub peak_demand: u32,
-    /// Replayed hours.
-    pub hours: f64,
-    /// One score per policy, in run order.
-    pub scores: Vec<Score>,
-    /// The runs (for charts); not serialised.
-    #[serde(skip)]
-    pub runs: Vec<Run>,
-}
-
-impl Scorecard {
-    /// Markdown: a header line and the table.
-    pub fn markdown(&self) -> String {
-        format!(
-            "Trace `{}` — {:.1} h, flavor `{}` ({:.1} req/s per instance at the p95 SLO), rate × {:.4}, peak demand {} instances, baseline target {:.1} %.\n\n{}",
-            self.trace,
-            self.hours,
-            self.flavor,
-            self.rps_at_slo,
-            self.scale,
-            self.peak_demand,
-            self.baseline_target_pct,
-            markdown_table(&self.scores)
-        )
-    }
-
-    /// The score of a policy by name.
-    pub fn get(&self, policy: &str) -> Option<&Score> {
-        self.scores.iter().find(|s| s.policy == policy)
-    }
-}
-
-/// Headroom of the default baseline target: the utilisation at this share of the SLO rate.
-pub const BASELINE_HEADROOM: f64 = 0.85;
-
-/// The baselines' utilisation target for a flavor (the option, or the default headroom).
-pub fn baseline_target(flavor: &Flavor, opts: &SimulateOptions) -> f64 {
-    opts.baseline_target_pct.unwrap_or_else(|| {
-        let u = capacity::instance_metrics(flavor, BASELINE_HEADROOM * flavor.rps_at_slo());
-        let pct = if flavor.gpus > 0 {
-            u.gpu_pct
-        } else {
-            u.cpu_pct
+impl SimulateCommand {
+    /// Runs the command and returns what to print on standard output.
+    pub fn run(self) -> Result<String, SimError> {
+        if self.list {
+            return Ok(catalogue());
+        }
+        let Some(trace) = self.trace else {
+            return Err(SimError::BadOption {
+                field: "--trace",
+                reason: "a trace name or CSV file is required (see --list)".into(),
+            });
         };
-        (pct * 10.0).round() / 10.0
-    })
-}
-
-/// Builds a baseline by name, for a pool of `flavor`.
-pub fn baseline(
-    name: &str,
-    flavor: &Flavor,
-    opts: &SimulateOptions,
-) -> Result<Box<dyn Autoscaler>, SimError> {
-    let t = baseline_target(flavor, opts);
-    Ok(match name {
-        "static-peak" => Box::new(StaticPeak::new()),
-        "hpa" | "hpa-default" => Box::new(Hpa::new(HpaConfig::default_with_target(t))),
-        "aws-tt" | "aws-target-tracking" => {
-            Box::new(TargetTracking::new(TargetTrackingConfig::with_target(t)))
+        let options = SimulateOptions {
+            flavor: self.flavor,
+            peak_instances: self.peak_instances,
+            baseline_target_pct: self.target,
+            metric_period_s: self.metric_period,
+            metric_delay_s: self.metric_delay,
+            spot_fraction: self.spot_fraction,
+            spot_hazard_per_hour: self.spot_hazard,
+            seed: self.seed,
+            max_hours: self.hours,
+            forecast_bucket_s: self.forecast_bucket,
+            against: self
+                .against
+                .unwrap_or_else(|| BASELINES.iter().map(|s| (*s).to_owned()).collect()),
+            eval_window: self.eval_window,
+            ..SimulateOptions::default()
+        };
+        if self.frontier {
+            return run_frontier(
+                &trace,
+                self.policy.as_deref(),
+                &options,
+                self.chart.as_deref(),
+                self.json,
+            );
         }
-        "aws-step" => Box::new(StepScaling::new(StepConfig::around(t - 10.0, 300.0))),
-        "aws-predictive" | "aws-predictive+tt" => Box::new(PredictiveTargetTracking::new(
-            TargetTrackingConfig::with_target(t),
-        )),
-        "seed" => Box::new(PolicyAutoscaler::new(
-            "seed",
-            parse_policy(SEED_POLICY, "seed.json")?,
-        )?),
-        "oracle" => Box::new(Oracle::new()),
-        other => {
-            return Err(SimError::BadOption {
-                field: "against",
-                reason: format!(
-                    "unknown baseline {other:?} (known: {})",
-                    BASELINES.join(", ")
-                ),
-            });
-        }
-    })
-}
-
-/// Loads and prepares a trace: fleet scaling and truncation.
-pub fn prepare_trace(name: &str, opts: &SimulateOptions) -> Result<(Trace, Flavor), SimError> {
-    let t = trace::load(name)?;
-    let flavor_name = match &opts.flavor {
-        Some(f) => f.clone(),
-        None => trace::info(name)
-            .map(|i| i.flavor.to_owned())
-            .unwrap_or_else(|_| "x1.2u.4g".into()),
-    };
-    let flavor = capacity::lookup(&flavor_name)?;
-    let mut t = t.scaled_to_fleet(&flavor, opts.peak_instances);
-    if let Some(h) = opts.max_hours {
-        if !(h.is_finite() && h > 0.0) {
-            return Err(SimError::BadOption {
-                field: "max_hours",
-                reason: "must be positive".into(),
-            });
-        }
-        let n = (h * 3600.0 / f64::from(t.step_s)).ceil() as usize;
-        t = t.slice(0, n);
-    }
-    Ok((t, flavor))
-}
-
-/// The replay options the `simulate` options stand for.
-pub fn sim_options(flavor: Flavor, opts: &SimulateOptions) -> SimOptions {
-    let mut o = SimOptions::new(flavor);
-    o.tick_s = opts.tick_s;
-    o.metric_period_s = opts.metric_period_s;
-    o.metric_delay_s = opts.metric_delay_s;
-    o.spot_fraction = opts.spot_fraction;
-    o.spot_hazard_per_hour = opts.spot_hazard_per_hour;
-    o.seed = opts.seed;
-    o
-}
-
-/// Replays a prepared trace with the given autoscalers and scores each.
-pub fn run_all(
-    trace: &Trace,
-    flavor: &Flavor,
-    autoscalers: Vec<Box<dyn Autoscaler>>,
-    opts: &SimulateOptions,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Scorecard, SimError> {
-    let so = sim_options(flavor.clone(), opts);
-    let mut scores = Vec::new();
-    let mut runs = Vec::new();
-    let from = if opts.eval_window {
-        crate::frontier::Split::of(trace).eval_tick(so.tick_s)
-    } else {
-        0
-    };
-    for mut a in autoscalers {
-        let mut r = replay::run(trace, a.as_mut(), &so)?;
-        if from > 0 {
-            r = r.window(from);
-        }
-        progress(&r.policy);
-        scores.push(score(&r));
-        runs.push(r);
-    }
-    let peak = runs
-        .first()
-        .map_or(0, |r| r.series.demand.iter().copied().max().unwrap_or(0));
-    Ok(Scorecard {
-        trace: trace.name.clone(),
-        flavor: flavor.name.clone(),
-        rps_at_slo: flavor.rps_at_slo(),
-        scale: trace.scale,
-        baseline_target_pct: baseline_target(flavor, opts),
-        peak_demand: peak,
-        hours: runs
-            .first()
-            .map_or(0.0, |r| r.series.demand.len() as f64 * so.tick_s / 3600.0),
-        scores,
-        runs,
-    })
-}
-
-/// Replays a named trace (or CSV file) with `policy` and the option's
-/// baselines. Fast enough for plan time on the short traces.
-pub fn simulate_named_trace(
-    trace: &str,
-    policy: &Policy,
-    opts: &SimulateOptions,
-) -> Result<Scorecard, SimError> {
-    let (t, flavor) = prepare_trace(trace, opts)?;
-    let mut list: Vec<Box<dyn Autoscaler>> = vec![Box::new(
-        PolicyAutoscaler::new("policy", policy.clone())?
-            .with_forecast_bucket(opts.forecast_bucket_s),
-    )];
-    for b in &opts.against {
-        list.push(baseline(b, &flavor, opts)?);
-    }
-    run_all(&t, &flavor, list, opts, &mut |_| {})
-}
-
-/// The whole `simulate` command: optional policy file, baselines, optional chart.
-pub fn simulate(
-    args: &SimulateArgs,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Scorecard, SimError> {
-    let (t, flavor) = prepare_trace(&args.trace, &args.options)?;
-    let mut list: Vec<Box<dyn Autoscaler>> = Vec::new();
-    if let Some(p) = &args.policy {
-        let name = p
-            .file_stem()
-            .map_or_else(|| "policy".to_owned(), |s| s.to_string_lossy().into_owned());
-        list.push(Box::new(
-            PolicyAutoscaler::new(&name, load_policy_file(p)?)?
-                .with_forecast_bucket(args.options.forecast_bucket_s),
-        ));
-    }
-    for b in &args.options.against {
-        list.push(baseline(b, &flavor, &args.options)?);
-    }
-    if list.is_empty() {
-        return Err(SimError::BadOption {
-            field: "against",
-            reason: "nothing to simulate: give a policy or at least one baseline".into(),
+        let total = options.against.len() as u64 + u64::from(self.policy.is_some());
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let args = SimulateArgs {
+            trace,
+            policy: self.policy,
+            options,
+            chart: self.chart,
+        };
+        let card = simulate(&args, &mut |name| {
+            bar.set_message(name.to_owned());
+            bar.inc(1);
         });
-    }
-    let card = run_all(&t, &flavor, list, &args.options, progress)?;
-    if let Some(path) = &args.chart {
-        crate::chart::write_svg(path, &card, &t)?;
-    }
-    Ok(card)
-}
-
-/// Parses policy text, panicking with the diagnostics (for tests and examples only).
-#[doc(hidden)]
-pub fn parse_policy_for_tests(text: &str) -> Policy {
-    match parse_policy(text, "test policy") {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
+        bar.finish_and_clear();
+        let card = card?;
+        if self.json {
+            serde_json::to_string_pretty(&card).map_err(|e| SimError::BadOption {
+                field: "--json",
+                reason: e.to_string(),
+            })
+        } else {
+            Ok(card.markdown())
+        }
     }
 }
 
-/// Whether any autoscaler could beat every named rival of `card` on both
-/// violation time and instance-hours (see [`crate::bounds`]). `None` when a
-/// rival did not run.
-pub fn attainable(
-    card: &Scorecard,
-    flavor: &Flavor,
-    opts: &SimulateOptions,
-    rivals: &[&str],
-) -> Option<bounds::Attainable> {
-    let so = sim_options(flavor.clone(), opts);
-    let mut stats = Vec::with_capacity(rivals.len());
-    for name in rivals {
-        let run = card.runs.iter().find(|r| r.policy == *name)?;
-        let violating = run.series.slo_met.iter().filter(|m| !**m).count();
-        stats.push((violating, card.get(name)?.instance_hours));
-    }
-    let demand = &card.runs.first()?.series.demand;
-    let input = bounds::BoundInput {
-        demand,
-        tick_s: so.tick_s,
-        lead_s: so.lead_s(),
-        initial: replay::initial_ready(demand, &so),
+/// `--frontier`: the sweep of every family on one trace.
+fn run_frontier(
+    trace: &str,
+    policy: Option<&std::path::Path>,
+    options: &SimulateOptions,
+    chart: Option<&std::path::Path>,
+    json: bool,
+) -> Result<String, SimError> {
+    let (t, flavor) = crate::simulation::prepare_trace(trace, options)?;
+    let policy = match policy {
+        Some(p) => crate::policy::load_policy_file(p)?,
+        None => crate::simulation::default_policy(&flavor)?,
     };
-    bounds::Attainable::against(&input, &stats)
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let f = crate::frontier::sweep(&t, &flavor, &policy, options, &mut |m| {
+        bar.set_message(m.to_owned());
+        bar.tick();
+    });
+    bar.finish_and_clear();
+    let f = f?;
+    if let Some(path) = chart {
+        crate::frontier::write_svg(path, &f)?;
+    }
+    if json {
+        serde_json::to_string_pretty(&f).map_err(|e| SimError::BadOption {
+            field: "--json",
+            reason: e.to_string(),
+        })
+    } else {
+        Ok(f.markdown())
+    }
+}
+
+/// The `--list` text: named traces, flavors and baselines.
+pub fn catalogue() -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("traces:\n");
+    for t in crate::trace::NAMED {
+        let _ = writeln!(out, "  {:<20} {} [{}]", t.name, t.about, t.flavor);
+    }
+    out.push_str("flavors:\n");
+    for f in crate::capacity::catalogue() {
+        let _ = writeln!(
+            out,
+            "  {:<14} max {:>7.2} req/s, {:>7.2} req/s at p95 <= {} ms, boot {} s + warm-up {} s",
+            f.name,
+            f.max_rps(),
+            f.rps_at_slo(),
+            f.slo_p95_ms,
+            f.boot_s,
+            f.warmup_s
+        );
+    }
+    let _ = writeln!(out, "baselines: {}", BASELINES.join(", "));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        cmd: SimulateCommand,
+    }
+
+    #[test]
+    fn missing_trace_is_a_named_error() {
+        let w = Wrapper::parse_from(["x"]);
+        let err = w.cmd.run().expect_err("no trace given");
+        assert!(err.to_string().contains("--trace"), "{err}");
+    }
+
+    #[test]
+    fn list_names_every_baseline() {
+        let w = Wrapper::parse_from(["x", "--list"]);
+        let text = w.cmd.run().expect("list works");
+        for b in BASELINES {
+            assert!(text.contains(b), "{b} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn flags_map_onto_options() {
+        let w = Wrapper::parse_from([
+            "x",
+            "--trace",
+            "worldcup98",
+            "--against",
+            "hpa,aws-tt",
+            "--metric-period",
+            "300",
+        ]);
+        assert_eq!(w.cmd.trace.as_deref(), Some("worldcup98"));
+        assert_eq!(
+            w.cmd.against,
+            Some(vec!["hpa".to_owned(), "aws-tt".to_owned()])
+        );
+        assert_eq!(w.cmd.metric_period, 300.0);
+    }
+}
+
+/// Flags of `tune` (offline: a trace or CSV file as the pool's history).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuneCommand {
+    /// History: a trace name (see `simulate --list`) or a `timestamp,value` CSV file.
+    #[arg(long)]
+    pub trace: Option<String>,
+    /// Policy file to start from (default: the flavor family's default policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Share of the time the SLO may be missed (0.01 = 1 %).
+    #[arg(long, default_value_t = 0.01)]
+    pub budget: f64,
+    /// What to minimise within the budget.
+    #[arg(long, value_enum, default_value_t = crate::tune::Objective::Cost)]
+    pub objective: crate::tune::Objective,
+    /// What to stay within: `budget` (half the violation budget on the tuning window) or
+    /// `baselines` (0.7 × the fewer violation minutes of HPA's and AWS target tracking's
+    /// defaults on the tuning window, to beat both on both measures).
+    #[arg(long, value_enum, default_value_t = crate::tune::Aim::Budget)]
+    pub aim: crate::tune::Aim,
+    /// Replays the search may spend.
+    #[arg(long, default_value_t = 60)]
+    pub evaluations: usize,
+    /// Seed of the search.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Flavor (default: the trace's).
+    #[arg(long)]
+    pub flavor: Option<String>,
+    /// Instances at the history's 99.9th-percentile rate.
+    #[arg(long, default_value_t = 40)]
+    pub peak_instances: u32,
+    /// Monitoring period in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub metric_period: f64,
+    /// Monitoring delay in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub metric_delay: f64,
+    /// Use only the first N hours of the history.
+    #[arg(long)]
+    pub hours: Option<f64>,
+    /// Print JSON (the recommended policy included) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TuneCommand {
+    /// Runs the tuner and returns what to print.
+    pub fn run(self) -> Result<String, SimError> {
+        let options = SimulateOptions {
+            flavor: self.flavor,
+            peak_instances: self.peak_instances,
+            metric_period_s: self.metric_period,
+            metric_delay_s: self.metric_delay,
+            max_hours: self.hours,
+            against: Vec::new(),
+            ..SimulateOptions::default()
+        };
+        let Some(trace) = &self.trace else {
+            return Err(SimError::BadOption {
+                field: "--trace",
+                reason: "a history is required: a trace name or CSV file (flexus-agent tune --pool <namespace>/<pool> tunes a pool's recorded history)".into(),
+            });
+        };
+        let (history, flavor) = crate::simulation::prepare_trace(trace, &options)?;
+        let policy = match &self.policy {
+            Some(p) => crate::policy::load_policy_file(p)?,
+            None => crate::simulation::default_policy(&flavor)?,
+        };
+        let req = crate::tune::TuneRequest {
+            objective: self.objective,
+            aim: self.aim,
+            max_evaluations: self.evaluations,
+            seed: self.seed,
+            options,
+            ..crate::tune::TuneRequest::new(history, flavor, policy, self.budget)
+        };
+        let r = crate::tune::tune(&req)?;
+        if self.json {
+            serde_json::to_string_pretty(&r).map_err(|e| SimError::BadOption {
+                field: "--json",
+                reason: e.to_string(),
+            })
+        } else {
+            Ok(r.text())
+        }
+    }
 }

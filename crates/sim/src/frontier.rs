@@ -21,7 +21,6 @@
 //! evaluation window only ([`crate::replay::Run::window`]).
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use flexus_policy::Policy;
 use serde::Serialize;
@@ -31,10 +30,10 @@ use crate::baselines::aws::{TargetTracking, TargetTrackingConfig};
 use crate::baselines::hpa::{Hpa, HpaConfig};
 use crate::bounds::{BoundInput, min_instance_hours};
 use crate::capacity::Flavor;
-use crate::cli::{SimulateOptions, baseline_target, sim_options};
 use crate::policy::PolicyAutoscaler;
 use crate::replay::{self, Autoscaler, Run};
 use crate::scorecard::{Score, score};
+use crate::simulation::{SimulateOptions, baseline_target, sim_options};
 use crate::trace::Trace;
 
 /// Utilisation targets (%) the baselines are swept over.
@@ -414,7 +413,8 @@ fn knob_text(p: &Point) -> String {
 
 /// Draws the frontier: violation minutes against instance-hours, one line per
 /// family (its points in knob order), defaults as larger points.
-pub fn write_svg(path: &Path, f: &Frontier) -> Result<(), SimError> {
+#[cfg(feature = "charts")]
+pub fn write_svg(path: &std::path::Path, f: &Frontier) -> Result<(), SimError> {
     use plotters::prelude::*;
     let err = |e: String| SimError::Chart {
         path: path.to_owned(),

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::SimError;
-use crate::capacity::{Flavor, pool_metrics};
+use crate::capacity::{Flavor, PoolMetrics, pool_metrics};
 use crate::trace::Trace;
 
 /// Where an instance is in its life.
@@ -439,6 +439,9 @@ pub fn initial_ready(demand: &[u32], options: &SimOptions) -> u32 {
 }
 
 /// Replays `trace` with `autoscaler`.
+///
+/// Each tick: spot reclamation, instance lifecycle, monitoring delivery, the autoscaler's
+/// decision (at its interval), serving the tick's load, then monitoring accumulation.
 pub fn run(
     trace: &Trace,
     autoscaler: &mut dyn Autoscaler,
@@ -448,7 +451,6 @@ pub fn run(
     let flavor = &options.flavor;
     let tick = options.tick_s;
     let lead = options.lead_s();
-    let gpu = flavor.gpus > 0;
     autoscaler.prepare(&Foresight { trace, options })?;
     let interval = autoscaler.interval_s();
     if !(interval.is_finite() && interval > 0.0) {
@@ -465,75 +467,24 @@ pub fn run(
     let p_reclaim = 1.0 - (-options.spot_hazard_per_hour * tick / 3600.0).exp();
 
     let demand = demand_series(trace, options);
-    let n_ticks = demand.len();
-    let initial = initial_ready(&demand, options);
-
-    let mut next_id = 0u64;
-    let mut instances: Vec<SimInstance> = Vec::with_capacity(initial as usize * 2);
-    for _ in 0..initial {
-        instances.push(SimInstance {
-            id: next_id,
-            launched_s: -lead,
-            ready_s: 0.0,
-            state: InstanceState::Ready,
-            spot: false,
-        });
-        next_id += 1;
-    }
-
-    let mut series = RunSeries {
-        tick_s: tick,
-        load_rps: Vec::with_capacity(n_ticks),
-        demand: Vec::with_capacity(n_ticks),
-        supply: Vec::with_capacity(n_ticks),
-        billed: Vec::with_capacity(n_ticks),
-        slo_met: Vec::with_capacity(n_ticks),
-        ticks: Vec::with_capacity(n_ticks),
-    };
+    let mut fleet = Fleet::new(initial_ready(&demand, options), lead);
+    let mut series = RunSeries::with_capacity(tick, demand.len());
     let mut totals = RunTotals::default();
-    let mut published: Vec<MetricSample> =
-        Vec::with_capacity((trace.duration_s() / options.metric_period_s) as usize + 1);
-    let mut pending: std::collections::VecDeque<MetricSample> = std::collections::VecDeque::new();
-    let mut acc = PeriodAcc::new(0.0);
+    let mut monitor = Monitor::new(trace, options);
     let mut backlog = 0.0;
     let mut next_decision = 0.0;
-    let spot_cost_tick = flavor.cost(tick, true);
-    let od_cost_tick = flavor.cost(tick, false);
+    let cost_tick = (flavor.cost(tick, true), flavor.cost(tick, false));
 
-    let mut pending_any = false;
     for (k, &d) in demand.iter().enumerate() {
         let now = k as f64 * tick;
-        let mut changed = false;
         let before_tick = totals;
-        // 1. Spot reclamation.
-        if p_reclaim > 0.0 {
-            let before = instances.len();
-            instances.retain(|i| !(i.spot && rng.random::<f64>() < p_reclaim));
-            totals.reclaimed += (before - instances.len()) as u32;
-            changed |= before != instances.len();
-        }
-        // 2. Lifecycle (only while something is starting).
-        for i in instances.iter_mut().filter(|_| pending_any) {
-            if i.state != InstanceState::Ready {
-                i.state = if now >= i.ready_s - 1e-9 {
-                    InstanceState::Ready
-                } else if now >= i.launched_s + flavor.boot_s - 1e-9 {
-                    InstanceState::Warming
-                } else {
-                    InstanceState::Booting
-                };
-            }
-        }
-        // Monitoring: publish datapoints whose delay has elapsed.
-        while pending
-            .front()
-            .is_some_and(|s| s.end_s + options.metric_delay_s <= now + 1e-9)
-        {
-            if let Some(s) = pending.pop_front() {
-                published.push(s);
-            }
-        }
-        let mut view = pool_view(&instances);
+        // 1. Spot reclamation, 2. lifecycle, and the datapoints whose delay has elapsed.
+        let reclaimed = fleet.reclaim(&mut rng, p_reclaim);
+        totals.reclaimed += reclaimed;
+        let mut changed = reclaimed > 0;
+        fleet.advance(now, flavor.boot_s);
+        monitor.deliver(now, options.metric_delay_s);
+        let mut view = pool_view(&fleet.instances);
         // 3. Decide and act.
         if now + 1e-9 >= next_decision {
             next_decision += interval;
@@ -544,68 +495,205 @@ pub fn run(
                 start_unix: trace.start_unix,
                 flavor,
                 pool: view,
-                instances: &instances,
-                history: &published,
+                instances: &fleet.instances,
+                history: &monitor.published,
             };
             if let Some(want) = autoscaler.decide(&obs)? {
                 let want = want.clamp(options.min_instances, options.max_instances);
-                let have = view.total();
-                if want > have {
-                    totals.actions += 1;
-                    changed = true;
-                    let mut spot_count = view.spot;
-                    for j in 0..(want - have) {
-                        let total_after = have + j + 1;
-                        let spot = f64::from(spot_count) + 1.0
-                            <= spot_fraction * f64::from(total_after) + 1e-9;
-                        spot_count += u32::from(spot);
-                        instances.push(SimInstance {
-                            id: next_id,
-                            launched_s: now,
-                            ready_s: now + lead,
-                            state: if lead > 0.0 {
-                                InstanceState::Booting
-                            } else {
-                                InstanceState::Ready
-                            },
-                            spot,
-                        });
-                        next_id += 1;
-                        totals.launches += 1;
-                    }
-                } else if want < have {
-                    totals.actions += 1;
-                    changed = true;
-                    remove_instances(&mut instances, (have - want) as usize);
-                }
+                let launch = Launch {
+                    now,
+                    lead,
+                    spot_fraction,
+                };
+                changed |= fleet.resize(want, view, launch, &mut totals);
             }
         }
         // 4. Serve the tick's load.
         if changed {
-            view = pool_view(&instances);
+            view = pool_view(&fleet.instances);
         }
-        pending_any = view.booting + view.warming > 0;
+        fleet.pending_any = view.booting + view.warming > 0;
         let rate = mean_rate(trace, now, now + tick);
         let pm = pool_metrics(rate, view.ready, flavor, backlog, tick);
         backlog = pm.queue_depth;
         totals.offered += rate * tick;
         totals.dropped += pm.dropped;
         totals.served_within_slo += pm.served_rps * tick * (1.0 - pm.violating_fraction);
-        totals.cost += f64::from(view.spot) * spot_cost_tick
-            + f64::from(view.total() - view.spot) * od_cost_tick;
+        totals.cost +=
+            f64::from(view.spot) * cost_tick.0 + f64::from(view.total() - view.spot) * cost_tick.1;
         series.load_rps.push(rate as f32);
         series.demand.push(d);
         series.supply.push(view.ready);
         series.billed.push(view.total());
         series.slo_met.push(pm.slo_met);
         series.ticks.push(totals.since(&before_tick));
+        // 5. Monitoring accumulation.
+        monitor.record(now, tick, rate, view.ready, &pm, flavor.gpus > 0);
+    }
+    Ok(Run {
+        policy: autoscaler.name(),
+        trace: trace.name.clone(),
+        series,
+        totals,
+    })
+}
 
-        // Monitoring accumulation.
+impl RunSeries {
+    fn with_capacity(tick_s: f64, n: usize) -> Self {
+        RunSeries {
+            tick_s,
+            load_rps: Vec::with_capacity(n),
+            demand: Vec::with_capacity(n),
+            supply: Vec::with_capacity(n),
+            billed: Vec::with_capacity(n),
+            slo_met: Vec::with_capacity(n),
+            ticks: Vec::with_capacity(n),
+        }
+    }
+}
+
+/// Where and how new instances start: launch time, boot + warm-up lead, spot share.
+#[derive(Clone, Copy)]
+struct Launch {
+    now: f64,
+    lead: f64,
+    spot_fraction: f64,
+}
+
+/// The simulated pool's instances.
+struct Fleet {
+    instances: Vec<SimInstance>,
+    next_id: u64,
+    /// Something is booting or warming (the lifecycle pass is skipped otherwise).
+    pending_any: bool,
+}
+
+impl Fleet {
+    /// `initial` on-demand instances, ready at time 0 (launched `lead` seconds before).
+    fn new(initial: u32, lead: f64) -> Self {
+        let mut instances = Vec::with_capacity(initial as usize * 2);
+        instances.extend((0..u64::from(initial)).map(|id| SimInstance {
+            id,
+            launched_s: -lead,
+            ready_s: 0.0,
+            state: InstanceState::Ready,
+            spot: false,
+        }));
+        Fleet {
+            instances,
+            next_id: u64::from(initial),
+            pending_any: false,
+        }
+    }
+
+    /// Removes each spot instance with probability `p`; returns how many went.
+    fn reclaim(&mut self, rng: &mut ChaCha8Rng, p: f64) -> u32 {
+        if p <= 0.0 {
+            return 0;
+        }
+        let before = self.instances.len();
+        self.instances
+            .retain(|i| !(i.spot && rng.random::<f64>() < p));
+        (before - self.instances.len()) as u32
+    }
+
+    /// Moves starting instances along booting → warming → ready.
+    fn advance(&mut self, now: f64, boot_s: f64) {
+        if !self.pending_any {
+            return;
+        }
+        for i in &mut self.instances {
+            if i.state != InstanceState::Ready {
+                i.state = if now >= i.ready_s - 1e-9 {
+                    InstanceState::Ready
+                } else if now >= i.launched_s + boot_s - 1e-9 {
+                    InstanceState::Warming
+                } else {
+                    InstanceState::Booting
+                };
+            }
+        }
+    }
+
+    /// Launches or removes instances to reach `want`; true when anything changed.
+    fn resize(&mut self, want: u32, view: PoolView, at: Launch, totals: &mut RunTotals) -> bool {
+        let have = view.total();
+        if want > have {
+            totals.actions += 1;
+            let mut spot_count = view.spot;
+            for j in 0..(want - have) {
+                let total_after = have + j + 1;
+                let spot =
+                    f64::from(spot_count) + 1.0 <= at.spot_fraction * f64::from(total_after) + 1e-9;
+                spot_count += u32::from(spot);
+                self.instances.push(SimInstance {
+                    id: self.next_id,
+                    launched_s: at.now,
+                    ready_s: at.now + at.lead,
+                    state: if at.lead > 0.0 {
+                        InstanceState::Booting
+                    } else {
+                        InstanceState::Ready
+                    },
+                    spot,
+                });
+                self.next_id += 1;
+                totals.launches += 1;
+            }
+            true
+        } else if want < have {
+            totals.actions += 1;
+            remove_instances(&mut self.instances, (have - want) as usize);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Cloud Eye-like monitoring: per-period averages, delivered after the metric delay.
+struct Monitor {
+    period_s: f64,
+    /// Delivered datapoints (what the autoscaler sees).
+    published: Vec<MetricSample>,
+    /// Closed periods waiting for their delivery delay.
+    pending: std::collections::VecDeque<MetricSample>,
+    acc: PeriodAcc,
+}
+
+impl Monitor {
+    fn new(trace: &Trace, options: &SimOptions) -> Self {
+        Monitor {
+            period_s: options.metric_period_s,
+            published: Vec::with_capacity(
+                (trace.duration_s() / options.metric_period_s) as usize + 1,
+            ),
+            pending: std::collections::VecDeque::new(),
+            acc: PeriodAcc::new(0.0),
+        }
+    }
+
+    /// Publishes the datapoints whose delay has elapsed at `now`.
+    fn deliver(&mut self, now: f64, delay_s: f64) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|s| s.end_s + delay_s <= now + 1e-9)
+        {
+            if let Some(s) = self.pending.pop_front() {
+                self.published.push(s);
+            }
+        }
+    }
+
+    /// Adds one served tick to the open period, closing it at the period's end.
+    fn record(&mut self, now: f64, tick: f64, rate: f64, ready: u32, pm: &PoolMetrics, gpu: bool) {
+        let acc = &mut self.acc;
         acc.time += tick;
         acc.rps += rate * tick;
         acc.queue += pm.queue_depth * tick;
-        acc.ready_sum += f64::from(view.ready) * tick;
-        if view.ready > 0 {
+        acc.ready_sum += f64::from(ready) * tick;
+        if ready > 0 {
             let m = &pm.per_instance;
             acc.ready_time += tick;
             acc.cpu += m.cpu_pct * tick;
@@ -614,11 +702,11 @@ pub fn run(
             acc.p95 += m.p95_latency_ms * tick;
         }
         let end = now + tick;
-        if end + 1e-9 >= acc.start_s + options.metric_period_s {
+        if end + 1e-9 >= acc.start_s + self.period_s {
             let rt = acc.ready_time.max(1e-12);
             let cpu = acc.cpu / rt;
             let gpu_pct = acc.gpu / rt;
-            pending.push_back(MetricSample {
+            self.pending.push_back(MetricSample {
                 end_s: end,
                 period_s: acc.time,
                 cpu_pct: cpu,
@@ -630,15 +718,9 @@ pub fn run(
                 queue_depth: acc.queue / acc.time,
                 ready_instances: acc.ready_sum / acc.time,
             });
-            acc = PeriodAcc::new(end);
+            self.acc = PeriodAcc::new(end);
         }
     }
-    Ok(Run {
-        policy: autoscaler.name(),
-        trace: trace.name.clone(),
-        series,
-        totals,
-    })
 }
 
 fn pool_view(instances: &[SimInstance]) -> PoolView {

@@ -53,6 +53,18 @@ pub struct Score {
     pub reclaimed: u32,
 }
 
+/// What each column of [`markdown_table`] means (printed under the table by `simulate`).
+pub const LEGEND: &str = "\
+Columns: SLO viol. % / min = share of time and minutes whose tick missed the p95 latency SLO or dropped requests; \
+bad req. % = offered requests dropped or served late; \
+under / over inst-h = instance-hours of ready capacity below / above the demand (the fewest instances meeting the SLO); \
+inst-h, cost = everything billed, booting and warming included (spot at its price); \
+actions/h = scaling actions per hour; \
+jitter/h = (supply changes − demand changes) per hour: positive means the pool moves more often than the demand (oscillation), \
+negative means it moves less often (adapts late or in big steps); \
+instab. % = ticks where supply and demand move in opposite directions; \
+TTC = time to capacity, the median and longest episode with fewer ready instances than the demand.";
+
 /// Computes the score of a run.
 pub fn score(run: &Run) -> Score {
     let s = &run.series;

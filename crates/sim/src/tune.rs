@@ -28,10 +28,10 @@ use serde::Serialize;
 
 use crate::SimError;
 use crate::capacity::Flavor;
-use crate::cli::SimulateOptions;
 use crate::frontier::{Split, eval_score, scaled_policy};
 use crate::policy::PolicyAutoscaler;
 use crate::scorecard::Score;
+use crate::simulation::SimulateOptions;
 use crate::trace::Trace;
 
 /// Share of the budget the search aims at on the tuning window.
@@ -41,7 +41,8 @@ pub const SAFETY: f64 = 0.5;
 pub const MIN_HISTORY_MIN: f64 = 45.0;
 
 /// What the search minimises within the violation budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Objective {
     /// Money (the flavor's price; spot at its discount).
@@ -52,7 +53,8 @@ pub enum Objective {
 }
 
 /// What the search must stay within.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Aim {
     /// The violation budget: aim at [`SAFETY`] × `budget` on the tuning window.
@@ -472,7 +474,7 @@ fn baseline_defaults(
         .into_iter()
         .map(|name| {
             let on = |trace: &Trace, w: &Split| -> Result<Measured, SimError> {
-                let mut a = crate::cli::baseline(name, &req.flavor, &req.options)?;
+                let mut a = crate::simulation::baseline(name, &req.flavor, &req.options)?;
                 Ok((&eval_score(trace, w, &req.flavor, a.as_mut(), &req.options)?.0).into())
             };
             Ok(BaselineDefault {

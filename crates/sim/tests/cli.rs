@@ -1,6 +1,6 @@
 //! The library entry points behind `flexus-agent simulate`.
 
-use flexus_sim::cli::{
+use flexus_sim::simulation::{
     BASELINES, SimulateArgs, SimulateOptions, parse_policy_for_tests, simulate,
     simulate_named_trace,
 };
@@ -108,4 +108,41 @@ fn the_hcl_example_is_the_benchmarked_default_policy() {
     let json = flexus_sim::policy::load_policy_file(&root.join("policies/sim-default-x1.json"))
         .expect("the default parses");
     assert_eq!(hcl, json);
+}
+
+#[test]
+fn a_window_too_quiet_to_compare_autoscalers_is_named_in_a_warning_and_the_columns_are_explained() {
+    let quiet = SimulateArgs {
+        trace: "nasa-http-1995".into(),
+        policy: None,
+        options: SimulateOptions {
+            peak_instances: 2,
+            max_hours: Some(6.0),
+            against: vec!["hpa".into(), "aws-tt".into()],
+            ..SimulateOptions::default()
+        },
+        chart: None,
+    };
+    let card = simulate(&quiet, &mut |_| {}).expect("simulate");
+    let text = card.markdown();
+    assert!(
+        card.warnings().iter().any(|w| w.contains("too quiet")),
+        "{text}"
+    );
+    assert!(text.contains("**warning:**"), "{text}");
+    assert!(
+        text.contains("jitter/h = "),
+        "the legend explains jitter: {text}"
+    );
+
+    let busy = SimulateArgs {
+        options: SimulateOptions {
+            peak_instances: 20,
+            max_hours: Some(48.0),
+            ..quiet.options.clone()
+        },
+        ..quiet
+    };
+    let card = simulate(&busy, &mut |_| {}).expect("simulate");
+    assert!(card.warnings().is_empty(), "{:?}", card.warnings());
 }

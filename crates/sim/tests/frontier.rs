@@ -1,9 +1,9 @@
 //! The cost/SLO frontier and the tuning/evaluation windows.
 
 use flexus_sim::capacity::lookup;
-use flexus_sim::cli::{SimulateOptions, baseline, default_policy, sim_options};
 use flexus_sim::frontier::{BUDGETS, Family, Split, sweep, write_svg};
 use flexus_sim::replay::run;
+use flexus_sim::simulation::{SimulateOptions, baseline, default_policy, sim_options};
 use flexus_sim::trace;
 
 fn worldcup_half_day() -> trace::Trace {

@@ -3,9 +3,11 @@
 
 use flexus_sim::SimError;
 use flexus_sim::capacity::lookup;
-use flexus_sim::cli::{BASELINES, SimulateOptions, baseline, parse_policy_for_tests, run_all};
 use flexus_sim::replay::{Autoscaler, Observation, SimOptions, run};
 use flexus_sim::scorecard::score;
+use flexus_sim::simulation::{
+    BASELINES, SimulateOptions, baseline, parse_policy_for_tests, run_all,
+};
 use flexus_sim::trace::{self, Trace};
 
 /// Sets the desired count once at a given time, records what it saw.
@@ -163,7 +165,7 @@ fn every_baseline_and(
     t: &Trace,
     f: &flexus_sim::capacity::Flavor,
     policy: &flexus_policy::Policy,
-) -> flexus_sim::cli::Scorecard {
+) -> flexus_sim::simulation::Scorecard {
     every_baseline_with(t, f, policy, &SimulateOptions::default())
 }
 
@@ -173,7 +175,7 @@ fn every_baseline_with(
     f: &flexus_sim::capacity::Flavor,
     policy: &flexus_policy::Policy,
     opts: &SimulateOptions,
-) -> flexus_sim::cli::Scorecard {
+) -> flexus_sim::simulation::Scorecard {
     let opts = opts.clone();
     let mut list: Vec<Box<dyn Autoscaler>> = BASELINES
         .iter()

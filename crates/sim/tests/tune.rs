@@ -2,7 +2,7 @@
 
 use flexus_sim::SimError;
 use flexus_sim::capacity::lookup;
-use flexus_sim::cli::default_policy;
+use flexus_sim::simulation::default_policy;
 use flexus_sim::trace;
 use flexus_sim::tune::{TuneRequest, knobs, policy_at, tune};
 
@@ -122,7 +122,7 @@ fn aiming_at_the_baselines_aims_under_the_better_baseline_default_and_reports_bo
     );
     // HPA at its default target replayed by hand gives the reported validation figures.
     let split = flexus_sim::frontier::Split::of(&req.history);
-    let mut hpa = flexus_sim::cli::baseline("hpa", &f, &req.options).expect("hpa");
+    let mut hpa = flexus_sim::simulation::baseline("hpa", &f, &req.options).expect("hpa");
     let (s, _) =
         flexus_sim::frontier::eval_score(&req.history, &split, &f, hpa.as_mut(), &req.options)
             .expect("replay");

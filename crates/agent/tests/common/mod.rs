@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
+pub mod process;
+pub mod tmpfs;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +20,8 @@ use flexus_agent::clock::{Clock, Millis};
 use flexus_agent::config::{
     AuthConfig, CloudConfig, Config, LogFormat, MetricsConfig, ReconcileConfig, Secret,
 };
-use flexus_agent::store::{SqliteStore, Store};
+use flexus_agent::store::sql::StoreLocation;
+use flexus_agent::store::{LeaseConfig, Retention, SqlStore, Store};
 use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits, RetryPolicy};
 use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig};
 use tokio_util::sync::CancellationToken;
@@ -139,7 +144,7 @@ pub fn auth() -> AuthConfig {
 pub fn config(store: &Path, emu_url: &str) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        store: store.to_path_buf(),
+        store: StoreLocation::Sqlite(store.to_path_buf()),
         log_format: LogFormat::Pretty,
         cloud: CloudConfig {
             endpoint: Some(emu_url.to_owned()),
@@ -158,6 +163,10 @@ pub fn config(store: &Path, emu_url: &str) -> Config {
             job_poll: Duration::from_secs(2),
             ..ReconcileConfig::default()
         },
+        cost: Default::default(),
+        advisor: Default::default(),
+        retention: Retention::default(),
+        lease: LeaseConfig::default(),
     }
 }
 
@@ -206,7 +215,11 @@ impl InProcAgent {
     ) -> Self {
         let mut cfg = config(&dir.path().join("agent.db"), &emu.url);
         tweak(&mut cfg);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            SqlStore::connect(&cfg.store, cfg.store_options())
+                .await
+                .unwrap(),
+        );
         let clock = Arc::new(EmuClock {
             emu: emu.emu.clone(),
             scale,
@@ -325,4 +338,26 @@ pub async fn pool_servers(cloud: &dyn Cloud, ns: &str, pool: &str) -> Vec<flexus
 
 pub fn temp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
+}
+
+/// A target-tracking policy on the emulator's `SYS.ECS` `cpu_util` (target 60, bounds
+/// 1..10, no scale-out stabilisation or cooldown); `extra` replaces top-level fields.
+pub fn cpu_policy(extra: serde_json::Value) -> serde_json::Value {
+    let mut p = serde_json::json!({
+        "strategy": "target_tracking",
+        "evaluation_interval": "15s",
+        "bounds": {"min": 1, "max": 10},
+        "metrics": [{
+            "name": "cpu", "kind": "cpu",
+            "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
+            "target": 60, "stale_after": "2m"
+        }],
+        "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"},
+    });
+    if let (Some(a), Some(b)) = (p.as_object_mut(), extra.as_object()) {
+        for (k, v) in b {
+            a.insert(k.clone(), v.clone());
+        }
+    }
+    p
 }

@@ -37,7 +37,7 @@ fn held_reason(held: &Option<(Arc<str>, Reason)>) -> Box<Reason> {
             .map_or(Reason::Missing(MissingData::BlockScaleIn), |h| h.1.clone()),
     )
 }
-use types::{Action, BoundBy, Decision, DecisionInput, SignalProposal};
+use types::{Action, BoundBy, Decision, DecisionInput, PoolCounts, SignalProposal};
 
 /// A validated policy with everything parsed once (cron schedules, metric names), ready
 /// for many calls to [`decide`].
@@ -178,6 +178,9 @@ impl Run {
 }
 
 /// Decides the pool's desired count. Pure: the same inputs give the same decision.
+///
+/// The stages run in order, each with its own function: strategy, missing-data rules, warm-up,
+/// schedules, prediction, then stabilisation/rates/cooldowns, bounds, and the spot split.
 pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
     let p = &cp.policy;
     let now = input.now;
@@ -195,16 +198,7 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
     });
 
     let sig = signals::evaluate(cp, input);
-    for (i, s) in sig.iter().enumerate() {
-        if let (Some((value, slope)), Some(extrapolated)) = (s.trend, s.value) {
-            run.steps.push(Step::Trend {
-                metric: cp.names[i].clone(),
-                value,
-                slope_per_min: slope * 60.0,
-                extrapolated,
-            });
-        }
-    }
+    push_trends(cp, &sig, &mut run);
     let mut proposals: Vec<SignalProposal> = Vec::with_capacity(p.metrics.len());
     let mut cpu_sample = None;
 
@@ -213,206 +207,13 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
         run.bound_by = Some(BoundBy::Disabled);
         current
     } else {
-        // 1. Strategy.
-        let outcome = match p.strategy {
-            Strategy::TargetTracking => target::propose(cp, &sig, counts, &mut proposals),
-            Strategy::Seed => {
-                let o = seed::propose(cp, &sig, counts, input, &mut proposals, &mut run.steps);
-                cpu_sample = o.cpu_sample;
-                o.outcome
-            }
-            Strategy::Step => step::propose(cp, &sig, counts, &mut proposals),
-            Strategy::Schedule | Strategy::Fixed => {
-                for (i, name) in cp.names.iter().enumerate() {
-                    proposals.push(SignalProposal {
-                        metric: name.clone(),
-                        value: sig[i].value,
-                        proposal: None,
-                        score: None,
-                        reason: explain::Reason::Unused,
-                    });
-                }
-                match (p.strategy, p.fixed) {
-                    (Strategy::Fixed, Some(f)) => target::Outcome {
-                        proposal: f.count,
-                        bound_by: Some(BoundBy::Fixed),
-                    },
-                    _ => target::Outcome {
-                        proposal: p.bounds.min,
-                        bound_by: None,
-                    },
-                }
-            }
-        };
-        run.steps.push(Step::Strategy {
-            strategy: p.strategy,
-            proposal: outcome.proposal,
-        });
-        run.value = outcome.proposal;
-        if outcome.bound_by.is_some() {
-            run.bound_by = outcome.bound_by;
-        }
-
-        // 2. Missing data rules (target tracking folds them into its proposals; schedule
-        // and fixed read no signal).
+        cpu_sample = strategy_stage(cp, &sig, input, &mut proposals, &mut run);
         if !matches!(p.strategy, Strategy::Schedule | Strategy::Fixed) {
-            let mut hold = false;
-            let mut block_in = false;
-            let mut fallback: Option<u32> = None;
-            // The first metric whose rule applies, and why it has no value.
-            let mut held_by: Option<(Arc<str>, Reason)> = None;
-            for (i, m) in p.metrics.iter().enumerate() {
-                if sig[i].value.is_some() || !signals::used_by(cp, i) {
-                    continue;
-                }
-                if m.missing_data != MissingData::Ignore && held_by.is_none() {
-                    let why = sig[i]
-                        .missing
-                        .clone()
-                        .unwrap_or(Reason::Missing(m.missing_data));
-                    held_by = Some((cp.names[i].clone(), why));
-                }
-                match m.missing_data {
-                    MissingData::Hold => hold = true,
-                    MissingData::BlockScaleIn => block_in = true,
-                    MissingData::Ignore => {}
-                    MissingData::Fallback => {
-                        let f = m.fallback_capacity.unwrap_or(current);
-                        fallback = Some(fallback.map_or(f, |x: u32| x.max(f)));
-                    }
-                }
-            }
-            if hold {
-                let from = run.value;
-                run.set(
-                    current,
-                    BoundBy::MissingData,
-                    Step::MissingData {
-                        from,
-                        to: current,
-                        rule: MissingData::Hold,
-                        metric: held_metric(&held_by),
-                        why: held_reason(&held_by),
-                    },
-                );
-            } else {
-                if let Some(f) = fallback
-                    && p.strategy != Strategy::TargetTracking
-                    && f > run.value
-                {
-                    let from = run.value;
-                    run.set(
-                        f,
-                        BoundBy::Fallback,
-                        Step::MissingData {
-                            from,
-                            to: f,
-                            rule: MissingData::Fallback,
-                            metric: held_metric(&held_by),
-                            why: held_reason(&held_by),
-                        },
-                    );
-                }
-                if block_in && run.value < current {
-                    let from = run.value;
-                    run.set(
-                        current,
-                        BoundBy::MissingData,
-                        Step::MissingData {
-                            from,
-                            to: current,
-                            rule: MissingData::BlockScaleIn,
-                            metric: held_metric(&held_by),
-                            why: held_reason(&held_by),
-                        },
-                    );
-                }
-            }
-            // No used signal has a value: the strategy kept the count, and it is the
-            // missing-data rule that holds the pool — say so.
-            let any_value =
-                (0..p.metrics.len()).any(|i| signals::used_by(cp, i) && sig[i].value.is_some());
-            if (hold || block_in) && !any_value && run.value == current && run.bound_by.is_none() {
-                run.bound_by = Some(BoundBy::MissingData);
-                run.steps.push(Step::MissingData {
-                    from: current,
-                    to: current,
-                    rule: if hold {
-                        MissingData::Hold
-                    } else {
-                        MissingData::BlockScaleIn
-                    },
-                    metric: held_metric(&held_by),
-                    why: held_reason(&held_by),
-                });
-            }
+            missing_data_stage(cp, &sig, current, &mut run);
         }
-
-        // 3. Warm-up: pending capacity blocks scale-in (AWS semantics).
-        if matches!(p.strategy, Strategy::TargetTracking | Strategy::Step)
-            && run.value < current
-            && counts.pending > 0
-        {
-            run.set(
-                current,
-                BoundBy::Warmup,
-                Step::Warmup {
-                    pending: counts.pending,
-                },
-            );
-        }
-
-        // 4. Schedules raise the floor.
-        if let Some((name, min)) = cp.active_schedule_min(now)
-            && min > run.value
-        {
-            run.set(
-                min,
-                BoundBy::Schedule,
-                Step::Schedule {
-                    name,
-                    min_capacity: min,
-                },
-            );
-        }
-
-        // 5. Prediction raises (never lowers).
-        if p.prediction.enabled
-            && let (Some(metric), Some(tpi), Some(pred)) = (
-                &cp.prediction_metric,
-                p.prediction.target_per_instance,
-                input.prediction,
-            )
-            && let Some(forecast) = pred.value(metric)
-            && forecast.is_finite()
-            && tpi > 0.0
-        {
-            let mut forecast = forecast;
-            if let Some(r) = p.prediction.max_ratio
-                && let Some(Some(current)) = cp
-                    .names
-                    .iter()
-                    .position(|n| n == metric)
-                    .map(|i| sig[i].value)
-                && forecast > r * current.max(0.0)
-            {
-                let cap = r * current.max(0.0);
-                run.steps.push(Step::PredictionCapped { forecast, cap });
-                forecast = cap;
-            }
-            let capacity = ceil_u32(forecast.max(0.0) / tpi);
-            let applied =
-                p.prediction.mode == PredictionMode::ForecastAndScale && capacity > run.value;
-            if applied {
-                run.value = capacity;
-                run.bound_by = Some(BoundBy::Prediction);
-            }
-            run.steps.push(Step::Prediction {
-                forecast,
-                capacity,
-                applied,
-            });
-        }
+        warmup_stage(p, counts, &mut run);
+        schedule_stage(cp, now, &mut run);
+        prediction_stage(cp, &sig, input, &mut run);
         run.value
     };
 
@@ -422,27 +223,9 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
         stabilise::rate_limit(cp, input, current, &mut run);
         stabilise::cooldown(cp, input, current, &mut run);
     }
-
-    // 7. Bounds.
-    let clamped = run
-        .value
-        .clamp(p.bounds.min, p.bounds.max.max(p.bounds.min));
-    if clamped != run.value {
-        let why = if clamped > run.value {
-            BoundBy::Min
-        } else {
-            BoundBy::Max
-        };
-        let from = run.value;
-        run.set(clamped, why, Step::Clamp { from, to: clamped });
-    }
+    bounds_stage(p, &mut run);
     let desired = run.value;
-
-    // 8. Spot split.
-    let base = desired.min(p.spot.on_demand_base);
-    let above = desired - base;
-    let spot = ((f64::from(above) * p.spot.spot_percentage / 100.0).floor() as u32).min(above);
-    let on_demand = desired - spot;
+    let (on_demand, spot) = spot_split(p, desired);
     run.steps.push(Step::Split { on_demand, spot });
 
     let mut action = match desired.cmp(&current) {
@@ -474,6 +257,282 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
         cpu_sample,
         dry_run: p.dry_run,
     }
+}
+
+/// Records each signal's trend read-ahead in the explanation.
+fn push_trends(cp: &CompiledPolicy, sig: &[signals::Signal], run: &mut Run) {
+    for (i, s) in sig.iter().enumerate() {
+        if let (Some((value, slope)), Some(extrapolated)) = (s.trend, s.value) {
+            run.steps.push(Step::Trend {
+                metric: cp.names[i].clone(),
+                value,
+                slope_per_min: slope * 60.0,
+                extrapolated,
+            });
+        }
+    }
+}
+
+/// Stage 1: the strategy's proposal; returns the seed strategy's CPU sample, if any.
+fn strategy_stage(
+    cp: &CompiledPolicy,
+    sig: &[signals::Signal],
+    input: &DecisionInput<'_>,
+    proposals: &mut Vec<SignalProposal>,
+    run: &mut Run,
+) -> Option<f64> {
+    let p = &cp.policy;
+    let counts = input.pool.counts();
+    let mut cpu_sample = None;
+    let outcome = match p.strategy {
+        Strategy::TargetTracking => target::propose(cp, sig, counts, proposals),
+        Strategy::Seed => {
+            let o = seed::propose(cp, sig, counts, input, proposals, &mut run.steps);
+            cpu_sample = o.cpu_sample;
+            o.outcome
+        }
+        Strategy::Step => step::propose(cp, sig, counts, proposals),
+        Strategy::Schedule | Strategy::Fixed => {
+            for (i, name) in cp.names.iter().enumerate() {
+                proposals.push(SignalProposal {
+                    metric: name.clone(),
+                    value: sig[i].value,
+                    proposal: None,
+                    score: None,
+                    reason: explain::Reason::Unused,
+                });
+            }
+            match (p.strategy, p.fixed) {
+                (Strategy::Fixed, Some(f)) => target::Outcome {
+                    proposal: f.count,
+                    bound_by: Some(BoundBy::Fixed),
+                },
+                _ => target::Outcome {
+                    proposal: p.bounds.min,
+                    bound_by: None,
+                },
+            }
+        }
+    };
+    run.steps.push(Step::Strategy {
+        strategy: p.strategy,
+        proposal: outcome.proposal,
+    });
+    run.value = outcome.proposal;
+    if outcome.bound_by.is_some() {
+        run.bound_by = outcome.bound_by;
+    }
+    cpu_sample
+}
+
+/// What the missing-data rules of the used metrics without a value ask for.
+struct MissingRules {
+    hold: bool,
+    block_in: bool,
+    fallback: Option<u32>,
+    /// The first metric whose rule applies, and why it has no value.
+    held_by: Option<(Arc<str>, Reason)>,
+}
+
+impl MissingRules {
+    fn collect(cp: &CompiledPolicy, sig: &[signals::Signal], current: u32) -> Self {
+        let mut r = MissingRules {
+            hold: false,
+            block_in: false,
+            fallback: None,
+            held_by: None,
+        };
+        for (i, m) in cp.policy.metrics.iter().enumerate() {
+            if sig[i].value.is_some() || !signals::used_by(cp, i) {
+                continue;
+            }
+            if m.missing_data != MissingData::Ignore && r.held_by.is_none() {
+                let why = sig[i]
+                    .missing
+                    .clone()
+                    .unwrap_or(Reason::Missing(m.missing_data));
+                r.held_by = Some((cp.names[i].clone(), why));
+            }
+            match m.missing_data {
+                MissingData::Hold => r.hold = true,
+                MissingData::BlockScaleIn => r.block_in = true,
+                MissingData::Ignore => {}
+                MissingData::Fallback => {
+                    let f = m.fallback_capacity.unwrap_or(current);
+                    r.fallback = Some(r.fallback.map_or(f, |x: u32| x.max(f)));
+                }
+            }
+        }
+        r
+    }
+
+    /// The explanation step for `rule` moving the count `from` → `to`.
+    fn step(&self, from: u32, to: u32, rule: MissingData) -> Step {
+        Step::MissingData {
+            from,
+            to,
+            rule,
+            metric: held_metric(&self.held_by),
+            why: held_reason(&self.held_by),
+        }
+    }
+}
+
+/// Stage 2, missing-data rules: target tracking folds them into its proposals; schedule and
+/// fixed read no signal, and the caller skips this stage for them.
+fn missing_data_stage(cp: &CompiledPolicy, sig: &[signals::Signal], current: u32, run: &mut Run) {
+    let p = &cp.policy;
+    let rules = MissingRules::collect(cp, sig, current);
+    if rules.hold {
+        let from = run.value;
+        run.set(
+            current,
+            BoundBy::MissingData,
+            rules.step(from, current, MissingData::Hold),
+        );
+    } else {
+        if let Some(f) = rules.fallback
+            && p.strategy != Strategy::TargetTracking
+            && f > run.value
+        {
+            let from = run.value;
+            run.set(
+                f,
+                BoundBy::Fallback,
+                rules.step(from, f, MissingData::Fallback),
+            );
+        }
+        if rules.block_in && run.value < current {
+            let from = run.value;
+            run.set(
+                current,
+                BoundBy::MissingData,
+                rules.step(from, current, MissingData::BlockScaleIn),
+            );
+        }
+    }
+    // No used signal has a value: the strategy kept the count, and it is the missing-data rule
+    // that holds the pool — say so.
+    let any_value = (0..p.metrics.len()).any(|i| signals::used_by(cp, i) && sig[i].value.is_some());
+    if (rules.hold || rules.block_in)
+        && !any_value
+        && run.value == current
+        && run.bound_by.is_none()
+    {
+        run.bound_by = Some(BoundBy::MissingData);
+        let rule = if rules.hold {
+            MissingData::Hold
+        } else {
+            MissingData::BlockScaleIn
+        };
+        run.steps.push(rules.step(current, current, rule));
+    }
+}
+
+/// Stage 3, warm-up: pending capacity blocks scale-in (AWS semantics).
+fn warmup_stage(p: &Policy, counts: PoolCounts, run: &mut Run) {
+    let current = counts.counted;
+    if matches!(p.strategy, Strategy::TargetTracking | Strategy::Step)
+        && run.value < current
+        && counts.pending > 0
+    {
+        run.set(
+            current,
+            BoundBy::Warmup,
+            Step::Warmup {
+                pending: counts.pending,
+            },
+        );
+    }
+}
+
+/// Stage 4: schedules raise the floor.
+fn schedule_stage(cp: &CompiledPolicy, now: Timestamp, run: &mut Run) {
+    if let Some((name, min)) = cp.active_schedule_min(now)
+        && min > run.value
+    {
+        run.set(
+            min,
+            BoundBy::Schedule,
+            Step::Schedule {
+                name,
+                min_capacity: min,
+            },
+        );
+    }
+}
+
+/// Stage 5: prediction raises (never lowers).
+fn prediction_stage(
+    cp: &CompiledPolicy,
+    sig: &[signals::Signal],
+    input: &DecisionInput<'_>,
+    run: &mut Run,
+) {
+    let p = &cp.policy;
+    if !p.prediction.enabled {
+        return;
+    }
+    let (Some(metric), Some(tpi), Some(pred)) = (
+        &cp.prediction_metric,
+        p.prediction.target_per_instance,
+        input.prediction,
+    ) else {
+        return;
+    };
+    let Some(mut forecast) = pred.value(metric).filter(|f| f.is_finite()) else {
+        return;
+    };
+    if tpi.is_nan() || tpi <= 0.0 {
+        return;
+    }
+    if let Some(r) = p.prediction.max_ratio
+        && let Some(Some(current)) = cp
+            .names
+            .iter()
+            .position(|n| n == metric)
+            .map(|i| sig[i].value)
+        && forecast > r * current.max(0.0)
+    {
+        let cap = r * current.max(0.0);
+        run.steps.push(Step::PredictionCapped { forecast, cap });
+        forecast = cap;
+    }
+    let capacity = ceil_u32(forecast.max(0.0) / tpi);
+    let applied = p.prediction.mode == PredictionMode::ForecastAndScale && capacity > run.value;
+    if applied {
+        run.value = capacity;
+        run.bound_by = Some(BoundBy::Prediction);
+    }
+    run.steps.push(Step::Prediction {
+        forecast,
+        capacity,
+        applied,
+    });
+}
+
+/// Stage 7: bounds.
+fn bounds_stage(p: &Policy, run: &mut Run) {
+    let clamped = run
+        .value
+        .clamp(p.bounds.min, p.bounds.max.max(p.bounds.min));
+    if clamped != run.value {
+        let why = if clamped > run.value {
+            BoundBy::Min
+        } else {
+            BoundBy::Max
+        };
+        let from = run.value;
+        run.set(clamped, why, Step::Clamp { from, to: clamped });
+    }
+}
+
+/// Stage 8, spot split: the on-demand base first, then the spot share of what is above it.
+fn spot_split(p: &Policy, desired: u32) -> (u32, u32) {
+    let base = desired.min(p.spot.on_demand_base);
+    let above = desired - base;
+    let spot = ((f64::from(above) * p.spot.spot_percentage / 100.0).floor() as u32).min(above);
+    (desired - spot, spot)
 }
 
 /// ceil of a non-negative finite f64 into u32 (saturating).

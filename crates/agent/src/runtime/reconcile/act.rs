@@ -242,7 +242,7 @@ impl Context {
             count,
             purchase: Some(purchase),
             server_ids: Vec::new(),
-            request: serde_json::to_value(&req).ok(),
+            request: Some(req),
             id,
         };
         Ok(self.start_op(key, new).await?.op.id)

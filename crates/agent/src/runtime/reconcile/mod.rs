@@ -191,6 +191,12 @@ impl Context {
     /// One pass over one pool (timed, counted; a failure is shown in its status).
     pub async fn reconcile(&self, key: &PoolKey) -> Result<Next, PassError> {
         use tracing::Instrument as _;
+        // Another agent reconciles this pool (or nobody yet): drop it here; the lease
+        // loop schedules it again if this agent gets its lease.
+        if !self.store.holds(&key.ns, &key.name) {
+            self.forget(key);
+            return Ok(Next::Forget);
+        }
         let started = std::time::Instant::now();
         let r = self
             .pass(key)
@@ -208,6 +214,10 @@ impl Context {
 
     /// observe → decide → act → record.
     async fn pass(&self, key: &PoolKey) -> Result<Next, PassError> {
+        // Never act on the cloud while the store cannot record what is done.
+        if let crate::store::StoreHealth::Failing { .. } = self.store.health() {
+            self.store.probe(&crate::clock::rfc3339(self.now())).await?;
+        }
         let Some(seen) = self.observe_pool(key).await? else {
             self.forget(key);
             return Ok(Next::Forget);

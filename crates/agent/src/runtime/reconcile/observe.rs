@@ -62,8 +62,7 @@ impl Context {
         let Some(doc) = self.store.get_pool(&key.ns, &key.name).await? else {
             return Ok(None);
         };
-        let spec: PoolSpec =
-            serde_json::from_value(doc.spec.clone()).map_err(|e| bad("spec", key, e))?;
+        let spec: PoolSpec = doc.spec.clone();
         let mut open = self
             .store
             .open_operations(Some((&key.ns, &key.name)))
@@ -95,9 +94,9 @@ impl Context {
         let runtime = self.store.get_runtime(&key.ns, &key.name).await?;
         let history = runtime
             .as_ref()
-            .and_then(|r| serde_json::from_value(r.history.clone()).ok())
+            .map(|r| r.history.clone())
             .unwrap_or_default();
-        let previous = runtime.and_then(|r| serde_json::from_value(r.status).ok());
+        let previous = runtime.map(|r| r.status);
         let policy = compiled.policy();
         // (A pool without a policy has nothing that can be pushed to it.)
         let pushed = match declared {
@@ -133,12 +132,7 @@ impl Context {
         seen: &Seen,
     ) -> Result<(Arc<fp::CompiledPolicy>, bool), PassError> {
         let doc = self.store.policy_for_pool(&key.ns, &key.name).await?;
-        let declared: Option<PolicySpec> = match &doc {
-            Some(d) => {
-                Some(serde_json::from_value(d.spec.clone()).map_err(|e| bad("policy", key, e))?)
-            }
-            None => None,
-        };
+        let declared: Option<PolicySpec> = doc.as_ref().map(|d| d.spec.clone());
         let version = doc.as_ref().map_or(0, |d| d.version);
         let compiled = self
             .compiled(key, version, seen.spec_version, || {

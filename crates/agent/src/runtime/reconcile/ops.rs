@@ -23,7 +23,7 @@ pub(super) struct NewOp {
     pub count: u32,
     pub purchase: Option<Purchase>,
     pub server_ids: Vec<String>,
-    pub request: Option<serde_json::Value>,
+    pub request: Option<CreateServersRequest>,
     pub id: Uuid,
 }
 
@@ -53,7 +53,9 @@ impl Context {
     /// Start-up recovery: finish or give up every operation left open by a previous
     /// run (creates are re-sent with their original token and body; deletes re-sent).
     pub async fn recover(&self) -> Result<(), PassError> {
-        let open = self.store.open_operations(None).await?;
+        let mut open = self.store.open_operations(None).await?;
+        // Only pools leased to this agent (the others' holders recover theirs).
+        open.retain(|o| self.store.holds(&o.namespace, &o.pool));
         if !open.is_empty() {
             tracing::info!(
                 count = open.len(),
@@ -197,12 +199,11 @@ impl Context {
         let cloud = self.cloud_for(&op.namespace);
         match op.op.kind {
             OperationKind::ScaleOut => {
-                let req: CreateServersRequest = op
+                let req: &CreateServersRequest = op
                     .request
-                    .clone()
-                    .ok_or_else(|| bad(format!("operation {} has no stored request", op.op.id)))
-                    .and_then(|v| serde_json::from_value(v).map_err(|e| bad(e.to_string())))?;
-                let res = cloud.create_servers(&req).await?;
+                    .as_ref()
+                    .ok_or_else(|| bad(format!("operation {} has no stored request", op.op.id)))?;
+                let res = cloud.create_servers(req).await?;
                 op.op.job_id = Some(res.job_id);
                 op.op.server_ids = res.server_ids;
             }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use flexus_api::{DecisionOutcome, DecisionRecord, PoolError, PoolPhase, PoolStatus};
+use flexus_api::{DecisionOutcome, DecisionRecord, PoolError, PoolPhase};
 use flexus_policy as fp;
 
 use super::act::Acted;
@@ -85,8 +85,8 @@ impl Context {
         self.telemetry
             .set_pool(&key.to_string(), decision.desired, seen.pool.counted());
         let rt = RuntimeState {
-            history: serde_json::to_value(&history).unwrap_or_default(),
-            status: serde_json::to_value(&status).unwrap_or_default(),
+            history,
+            status: status.clone(),
         };
         self.store.put_runtime(&key.ns, &key.name, &rt).await?;
         if let Some(e) = acted.error {
@@ -147,19 +147,13 @@ impl Context {
         let Ok(rt) = self.store.get_runtime(&key.ns, &key.name).await else {
             return;
         };
-        let mut rt = rt.unwrap_or_else(|| RuntimeState {
-            history: serde_json::to_value(fp::History::new()).unwrap_or_default(),
-            status: serde_json::to_value(PoolStatus::default()).unwrap_or_default(),
-        });
-        if let Ok(mut st) = serde_json::from_value::<PoolStatus>(rt.status.clone()) {
-            let (text, detail) = pass_error_status(e, self.now());
-            st.last_error = Some(text);
-            st.last_error_detail = Some(detail);
-            st.phase = PoolPhase::Degraded;
-            rt.status = serde_json::to_value(&st).unwrap_or(rt.status);
-            if let Err(e) = self.store.put_runtime(&key.ns, &key.name, &rt).await {
-                tracing::warn!(pool = %key, error = %e, "cannot record the failed pass in the pool's status");
-            }
+        let mut rt = rt.unwrap_or_default();
+        let (text, detail) = pass_error_status(e, self.now());
+        rt.status.last_error = Some(text);
+        rt.status.last_error_detail = Some(detail);
+        rt.status.phase = PoolPhase::Degraded;
+        if let Err(e) = self.store.put_runtime(&key.ns, &key.name, &rt).await {
+            tracing::warn!(pool = %key, error = %e, "cannot record the failed pass in the pool's status");
         }
     }
 }

@@ -1,0 +1,472 @@
+//! Operator benchmarks (a measurement, not a test):
+//!
+//! - `cost [POOLS]`: `GET /v1/cost?window=24h` over POOLS pools × 24 hourly rollups (with
+//!   their samples stored, as the recorder writes them) on a file SQLite store, served by
+//!   the agent's router on loopback; 7 runs, median and max.
+//! - `dashboard [POOLS]`: the dashboard in headless Chromium with POOLS pools: first
+//!   contentful paint, the time until every pool row is painted, and the page weight
+//!   (HTML + script + stylesheet, and the API data the overview loads); 5 loads.
+//! - `advisor [POOLS] [ROUNDS]`: reconcile-pass latency percentiles against the emulator,
+//!   with the advisor idle (A) and with the model hanging on every call while requests
+//!   are queued (B), alternated A B A B in one run.
+//!
+//! `cargo bench -p flexus-agent --bench operator -- cost 10000`
+
+#[path = "../tests/browser/mod.rs"]
+mod browser;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use flexus_agent::clock::{ManualClock, SharedClock, SystemClock};
+use flexus_agent::config::{AuthConfig, Secret};
+use flexus_agent::runtime::Handle;
+use flexus_agent::server::{AppState, router};
+use flexus_agent::store::{RuntimeState, SqliteStore, Store, UsageHour, UsageSample};
+use flexus_agent::telemetry::Telemetry;
+use flexus_api::Purchase;
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+
+fn pool_spec() -> flexus_api::PoolSpec {
+    serde_json::from_value(serde_json::json!({"flavor": "x1.2u.4g", "image": "img", "vpc_id": "vpc", "subnet_ids": ["s"],
+        "min_size": 1, "max_size": 8, "boot_seconds": 2}))
+    .expect("bench pool spec")
+}
+
+/// Declares `n` pools, the i-th in namespace `ns(i)`.
+async fn put_pools(
+    store: &dyn Store,
+    n: usize,
+    ns: impl Fn(usize) -> String,
+) -> Vec<(String, String)> {
+    let now = "2026-01-01T00:00:00Z";
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (ns, name) = (ns(i), format!("pool-{i}"));
+        store.ensure_namespace(&ns, now).await.unwrap();
+        store
+            .put_pool(
+                &ns,
+                &name,
+                &pool_spec(),
+                flexus_agent::store::Expect::Any,
+                now,
+            )
+            .await
+            .unwrap();
+        out.push((ns, name));
+    }
+    out
+}
+
+async fn state(store: Arc<dyn Store>, clock: SharedClock) -> AppState {
+    let (runtime, inbox) = Handle::channel();
+    std::mem::forget(inbox);
+    AppState {
+        store,
+        clock,
+        auth: Arc::new(AuthConfig {
+            admin: Some(Secret::new(ADMIN)),
+            namespaces: Default::default(),
+        }),
+        runtime,
+        telemetry: Arc::new(Telemetry::new()),
+        ready: Arc::new(AtomicBool::new(true)),
+        operator: flexus_agent::web::Operator::without_advisor(Default::default()),
+        cloud_probe: Arc::default(),
+        tune_jobs: Arc::default(),
+    }
+}
+
+async fn serve(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    url
+}
+
+fn hour_rows(ns: &str, pool: &str, now_hour: i64) -> Vec<UsageHour> {
+    (0..24)
+        .map(|k| {
+            let hour = now_hour - 3600 * k;
+            let mut h = UsageHour::new(ns, pool, hour, "x1.2u.4g");
+            h.billed_seconds = 3.0 * 3600.0;
+            h.ready_seconds = 3.0 * 3600.0;
+            h.idle_seconds = 1800.0;
+            h.load_seconds = 3600.0;
+            h.covered_seconds = 3600.0;
+            h.requests = 100.0 * 3600.0;
+            h.actions = 2;
+            h.by_purchase = vec![
+                ("x1.2u.4g".into(), Purchase::OnDemand, 2.0 * 3600.0),
+                ("x1.2u.4g".into(), Purchase::Spot, 3600.0),
+            ];
+            h.samples = (0..60)
+                .map(|m| UsageSample {
+                    at_ms: (hour + 60 * m) * 1000,
+                    load_rps: Some(100.0),
+                    ready: 3,
+                    billed: 3,
+                    desired: Some(3),
+                    forecast_capacity: None,
+                })
+                .collect();
+            h
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn bench_cost(pools: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("agent.db"))
+            .await
+            .unwrap(),
+    );
+    let now_ms = 1_780_000_000_000i64;
+    let now_hour = now_ms.div_euclid(3_600_000) * 3600;
+    let t = Instant::now();
+    let mut batch = Vec::new();
+    for i in 0..pools {
+        batch.extend(hour_rows(
+            &format!("ns-{}", i % 10),
+            &format!("pool-{i}"),
+            now_hour,
+        ));
+        if batch.len() >= 2400 {
+            store.put_usage_hours(&batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    store.put_usage_hours(&batch).await.unwrap();
+    eprintln!(
+        "wrote {} rollups in {:.1} s",
+        pools * 24,
+        t.elapsed().as_secs_f64()
+    );
+    // The store's part alone: the window's rollups summed per pool.
+    let t = Instant::now();
+    let from = now_hour - 23 * 3600;
+    let totals = store
+        .usage_totals(flexus_agent::store::UsageScope::All, from, now_hour)
+        .await
+        .unwrap();
+    let sql_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let prices = flexus_agent::cost::PriceTable::default();
+    let w = flexus_api::Window {
+        from: String::new(),
+        to: String::new(),
+        hours: 24.0,
+    };
+    let r = flexus_agent::cost::report::report(&totals, &prices, w, "units");
+    let report_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let body = serde_json::to_vec(&r).unwrap();
+    eprintln!(
+        "store usage_totals {sql_s:.3} s, report {report_s:.3} s, JSON encoding {:.3} s ({} bytes)",
+        t.elapsed().as_secs_f64(),
+        body.len()
+    );
+    let url = serve(state(store, ManualClock::new(now_ms)).await).await;
+    let http = reqwest::Client::new();
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..7 {
+        let t = Instant::now();
+        let r = http
+            .get(format!("{url}/v1/cost?window=23h"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        let body = r.bytes().await.unwrap();
+        times.push(t.elapsed().as_secs_f64());
+        bytes = body.len();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["pools"].as_array().unwrap().len(), pools);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "| cost report, {pools} pools x 24 h | median {:.3} s | max {:.3} s | response {:.1} MB |",
+        percentile(&times, 0.5),
+        times[times.len() - 1],
+        bytes as f64 / 1e6
+    );
+}
+
+async fn bench_dashboard(pools: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("agent.db"))
+            .await
+            .unwrap(),
+    );
+    for (ns, name) in put_pools(store.as_ref(), pools, |i| format!("ns-{}", i % 4)).await {
+        let status = serde_json::json!({"phase": "ready", "desired_size": 3, "current_size": 3, "ready_size": 3,
+            "instance_ids": ["i-1", "i-2", "i-3"], "instances": []});
+        let rt = RuntimeState {
+            history: Default::default(),
+            status: serde_json::from_value(status).expect("bench pool status"),
+        };
+        store.put_runtime(&ns, &name, &rt).await.unwrap();
+    }
+    let url = serve(state(store, Arc::new(SystemClock)).await).await;
+    let b = browser::Browser::start().await;
+    b.client.goto(&url).await.unwrap();
+    b.client
+        .execute(
+            &format!("sessionStorage.setItem('flexus-token', '{ADMIN}')"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let script = format!(
+        "const done = arguments[arguments.length - 1];
+         const tick = () => {{
+           if (document.querySelectorAll('tr[data-pool]').length >= {pools}) {{
+             requestAnimationFrame(() => {{
+               const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+               const nav = performance.getEntriesByType('navigation')[0];
+               const res = performance.getEntriesByType('resource');
+               const assets = res.filter(r => r.initiatorType !== 'fetch').reduce((a, r) => a + r.decodedBodySize, nav.decodedBodySize);
+               const api = res.filter(r => r.initiatorType === 'fetch').reduce((a, r) => a + r.decodedBodySize, 0);
+               done([fcp ? fcp.startTime : -1, performance.now(), assets, api]);
+             }});
+           }} else setTimeout(tick, 5);
+         }};
+         tick();"
+    );
+    let mut rows = Vec::new();
+    for _ in 0..5 {
+        b.client
+            .goto(&format!("{url}/?bench={}", rows.len()))
+            .await
+            .unwrap();
+        let v = b.client.execute_async(&script, vec![]).await.unwrap();
+        let a: Vec<f64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap_or(-1.0))
+            .collect();
+        rows.push(a);
+    }
+    b.stop().await;
+    let col = |i: usize| {
+        let mut v: Vec<f64> = rows.iter().map(|r| r[i]).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (fcp, table) = (col(0), col(1));
+    println!(
+        "| dashboard, {pools} pools | first contentful paint median {:.0} ms (max {:.0}) | every pool row painted median {:.0} ms (max {:.0}) | page {:.1} KB (HTML+JS+CSS) | API data {:.0} KB |",
+        percentile(&fcp, 0.5),
+        fcp[fcp.len() - 1],
+        percentile(&table, 0.5),
+        table[table.len() - 1],
+        rows[0][2] / 1024.0,
+        rows[0][3] / 1024.0
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: measure only
+    // under `cargo bench`, never as part of the test suite.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "operator benchmark: skipped (run it with `cargo bench -p flexus-agent --bench operator -- cost`)"
+        );
+        return;
+    }
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let what = args.first().map(String::as_str).unwrap_or("cost");
+    let n = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    match what {
+        "cost" => bench_cost(n(1, 10_000)).await,
+        "dashboard" => bench_dashboard(n(1, 1_000)).await,
+        "advisor" => advisor::bench(n(1, 100), n(2, 10)).await,
+        other => panic!("unknown benchmark {other:?}: cost, dashboard or advisor"),
+    }
+}
+
+mod advisor {
+    //! Reconcile passes timed one by one, with the advisor idle and hanging.
+
+    use super::*;
+    use flexus_agent::runtime::sources::{CloudEye, Sources};
+    use flexus_agent::runtime::{Context, PoolKey};
+    use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig, Quota};
+
+    const AK: &str = "BENCHACCESSKEY000001";
+    const SK: &str = "bench-secret-key-not-real-000000001";
+    const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+
+    async fn emulator(pools: usize) -> String {
+        let emu = Emulator::new(EmulatorConfig {
+            keys: vec![AcceptedKey {
+                access_key: AK.into(),
+                secret_key: SK.into(),
+                security_token: None,
+            }],
+            boot_seconds: Some(1.0),
+            quota: Quota {
+                instances: pools as u32 * 2 + 10,
+                vcpus: pools as u32 * 4 + 20,
+                ram_mb: pools as u64 * 8192 + 100_000,
+            },
+            ..EmulatorConfig::default()
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = flexus_emulator::serve(listener, emu, std::future::pending()).await;
+        });
+        url
+    }
+
+    async fn round(ctx: &Arc<Context>, keys: &[PoolKey]) -> Vec<f64> {
+        let mut set = tokio::task::JoinSet::new();
+        for chunk in keys.chunks(keys.len().div_ceil(8).max(1)) {
+            let (ctx, chunk) = (ctx.clone(), chunk.to_vec());
+            set.spawn(async move {
+                let mut t = Vec::new();
+                for k in chunk {
+                    let s = Instant::now();
+                    let _ = ctx.reconcile(&k).await;
+                    t.push(s.elapsed().as_secs_f64() * 1000.0);
+                }
+                t
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            out.extend(r.unwrap());
+        }
+        out
+    }
+
+    pub async fn bench(pools: usize, rounds: usize) {
+        let emu = emulator(pools).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("agent.db"))
+                .await
+                .unwrap(),
+        );
+        let clock: SharedClock = Arc::new(SystemClock);
+        let mut cc =
+            flexus_cloud::ClientConfig::single_endpoint(&emu, "cn-north-4", PROJECT).unwrap();
+        cc.rate_limits = flexus_cloud::RateLimits::unlimited();
+        let cloud: Arc<dyn flexus_cloud::Cloud> = Arc::new(
+            flexus_cloud::HuaweiClient::new(cc, flexus_cloud::Credentials::new(AK, SK)).unwrap(),
+        );
+        let telemetry = Arc::new(Telemetry::new());
+        let ctx = Arc::new(Context::new(
+            store.clone(),
+            cloud,
+            clock.clone(),
+            Sources {
+                cloud_eye: CloudEye {
+                    period: 60,
+                    lookback: Duration::from_secs(600),
+                },
+                prometheus: None,
+                redis: None,
+            },
+            telemetry.clone(),
+            Default::default(),
+            Arc::new(AtomicBool::new(true)),
+        ));
+        let mut config = flexus_agent::config::Config::parse(
+            &format!("[cloud]\nregion = \"r\"\nproject_id = \"p\"\n[auth]\nadmin_token_env = \"A\"\n[advisor]\nenabled = true\nbase_url = \"{emu}\"\napi_key_env = \"K\"\ntimeout = \"600s\"\nattempts = 1\n"),
+            "bench",
+            dir.path(),
+            |k| match k {
+                "A" => Some(ADMIN.into()),
+                "K" => Some(flexus_emulator::config::DEFAULT_DEEPSEEK_KEY.into()),
+                _ => None,
+            },
+        )
+        .unwrap();
+        config.cost.sample_interval = Duration::from_secs(5);
+        let (operator, tasks) =
+            flexus_agent::web::Operator::assemble(&config, store.clone(), clock.clone(), telemetry);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let _running = tokio::spawn(tasks.spawn(stop.clone()));
+        let keys: Vec<PoolKey> = put_pools(store.as_ref(), pools, |_| "bench".into())
+            .await
+            .iter()
+            .map(|(ns, name)| PoolKey::new(ns, name))
+            .collect();
+        for _ in 0..3 {
+            round(&ctx, &keys).await; // create, then settle
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        let http = reqwest::Client::new();
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for r in 0..rounds {
+            let hanging = r % 2 == 1;
+            if hanging {
+                http.post(format!("{emu}/_emulator/deepseek"))
+                    .json(&serde_json::json!({"script": [{"kind": "hang", "times": 1000}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                for k in keys.iter().take(8) {
+                    let adv = flexus_agent::advisor::pending(&k.ns, &k.name, "deepseek-chat", 0);
+                    let _ = operator.advisor.submit(&k.ns, &k.name, adv);
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let t = round(&ctx, &keys).await;
+            if hanging { b.extend(t) } else { a.extend(t) }
+        }
+        stop.cancel();
+        let calls: serde_json::Value = http
+            .get(format!("{emu}/_emulator/deepseek"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        a.sort_by(f64::total_cmp);
+        b.sort_by(f64::total_cmp);
+        for (name, v) in [
+            ("A advisor idle", &a),
+            ("B model hanging, 8 requests queued", &b),
+        ] {
+            println!(
+                "| {name} | {} passes | p50 {:.2} ms | p90 {:.2} ms | p99 {:.2} ms | max {:.2} ms |",
+                v.len(),
+                percentile(v, 0.5),
+                percentile(v, 0.9),
+                percentile(v, 0.99),
+                v[v.len() - 1]
+            );
+        }
+        println!(
+            "| ratio B/A | | p50 {:.2} | p90 {:.2} | p99 {:.2} | (model calls in flight or made: {}) |",
+            percentile(&b, 0.5) / percentile(&a, 0.5),
+            percentile(&b, 0.9) / percentile(&a, 0.9),
+            percentile(&b, 0.99) / percentile(&a, 0.99),
+            calls["calls"]
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! Replays a pool's own recent load through `flexus-sim` (the same `replay::run` and
+//! `PolicyAutoscaler` the simulator scores policies with), as the pool is and as
+//! changed, so that every recommendation shows a measured before/after.
+
+use flexus_api::{CostRecommendation, PoolSpec, ReplayEffect, ReplayScore};
+use flexus_policy as fp;
+use flexus_sim::capacity::{Flavor, catalogue};
+use flexus_sim::policy::PolicyAutoscaler;
+use flexus_sim::replay::{Autoscaler, Observation, SimOptions, run};
+use flexus_sim::trace::Trace;
+
+use super::PriceTable;
+use crate::store::UsageHour;
+
+/// At least this many samples with a load signal are needed to replay.
+pub const MIN_SAMPLES: usize = 30;
+
+/// A pool's recent load, on a regular grid.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub trace: Trace,
+    /// Ready instances at the first sample.
+    pub start_ready: u32,
+}
+
+impl History {
+    pub fn hours(&self) -> f64 {
+        self.trace.duration_s() / 3600.0
+    }
+}
+
+/// The load of `rows` (with samples) on a grid of `step_s`, holding the last known load
+/// across samples without one. `Err` says why there is too little.
+pub fn history(rows: &[UsageHour], step_s: u32, name: &str) -> Result<History, String> {
+    let mut samples: Vec<_> = rows.iter().flat_map(|r| r.samples.iter()).collect();
+    samples.sort_by_key(|s| s.at_ms);
+    let known: Vec<_> = samples.iter().filter(|s| s.load_rps.is_some()).collect();
+    if known.len() < MIN_SAMPLES {
+        return Err(format!(
+            "too little history to replay: {} samples with a load signal, {MIN_SAMPLES} needed",
+            known.len()
+        ));
+    }
+    let step = i64::from(step_s.max(1)) * 1000;
+    let (t0, t1) = (known[0].at_ms, known[known.len() - 1].at_ms);
+    let mut rps = Vec::with_capacity(((t1 - t0) / step + 1) as usize);
+    let mut i = 0;
+    let mut t = t0;
+    while t <= t1 {
+        while i + 1 < known.len() && known[i + 1].at_ms <= t {
+            i += 1;
+        }
+        rps.push(known[i].load_rps.unwrap_or(0.0));
+        t += step;
+    }
+    let trace = Trace::from_rps(name, t0.div_euclid(1000), step_s.max(1), rps)
+        .map_err(|e| e.to_string())?;
+    Ok(History {
+        trace,
+        start_ready: known[0].ready,
+    })
+}
+
+/// A fixed-size pool (no policy): the replay holds `n` instances.
+#[derive(Debug)]
+struct Fixed(u32);
+
+impl Autoscaler for Fixed {
+    fn name(&self) -> String {
+        format!("fixed {}", self.0)
+    }
+    fn interval_s(&self) -> f64 {
+        60.0
+    }
+    fn decide(&mut self, _obs: &Observation<'_>) -> Result<Option<u32>, flexus_sim::SimError> {
+        Ok(Some(self.0))
+    }
+}
+
+/// The pool as replayed: flavor (priced from the table), bounds, spot share, policy.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub flavor: Flavor,
+    pub min: u32,
+    pub max: u32,
+    /// The policy (`None`: a fixed-size pool at `min`).
+    pub policy: Option<fp::Policy>,
+    pub spot_hazard_per_hour: f64,
+}
+
+impl Setup {
+    /// The pool as it is: its flavor (with the pool's boot and warm-up times), bounds and
+    /// policy. `None` when the flavor is not in the capacity catalogue.
+    pub fn of_pool(
+        spec: &PoolSpec,
+        policy: Option<fp::Policy>,
+        prices: &PriceTable,
+        hazard: f64,
+    ) -> Option<Self> {
+        let mut flavor = flexus_sim::capacity::lookup(&spec.flavor).ok()?;
+        flavor.boot_s = f64::from(spec.boot_seconds);
+        flavor.warmup_s = f64::from(spec.warmup_seconds);
+        Some(Self {
+            flavor: priced(flavor, prices),
+            min: spec.min_size,
+            max: spec.max_size.max(1),
+            policy,
+            spot_hazard_per_hour: hazard,
+        })
+    }
+
+    fn spot_pct(&self) -> f64 {
+        self.policy.as_ref().map_or(0.0, |p| p.spot.spot_percentage)
+    }
+}
+
+fn priced(mut f: Flavor, prices: &PriceTable) -> Flavor {
+    if let Some(p) = prices.get(&f.name) {
+        f.price_per_hour = p.on_demand;
+        f.spot_price_factor = if p.on_demand > 0.0 {
+            p.spot / p.on_demand
+        } else {
+            0.0
+        };
+    }
+    f
+}
+
+/// Replays `h` with `s`.
+pub fn replay(h: &History, s: &Setup) -> Result<ReplayScore, String> {
+    let mut o = SimOptions::new(s.flavor.clone());
+    o.min_instances = s.min;
+    o.max_instances = s.max.max(s.min).max(1);
+    o.initial_instances = Some(h.start_ready.clamp(o.min_instances, o.max_instances));
+    o.spot_hazard_per_hour = s.spot_hazard_per_hour;
+    o.spot_fraction = (s.spot_pct() / 100.0).clamp(0.0, 1.0);
+    let r = match &s.policy {
+        Some(p) => {
+            let mut p = p.clone();
+            p.bounds.min = s.min;
+            p.bounds.max = o.max_instances;
+            p.bounds.initial = None;
+            let mut a = PolicyAutoscaler::new("pool", p).map_err(|e| e.to_string())?;
+            run(&h.trace, &mut a, &o)
+        }
+        None => run(&h.trace, &mut Fixed(s.min.max(1)), &o),
+    }
+    .map_err(|e| e.to_string())?;
+    let sc = flexus_sim::scorecard::score(&r);
+    Ok(ReplayScore {
+        cost: sc.cost,
+        instance_hours: sc.instance_hours,
+        violation_minutes: sc.slo_violation_min,
+        scaling_actions_per_hour: sc.actions_per_hour,
+    })
+}
+
+/// Whether `after` is worth recommending over `before`: cheaper without more SLO
+/// violation (one minute or 1 % of the replayed time of slack), or — when the pool
+/// missed its SLO — fewer violation minutes.
+fn better(before: &ReplayScore, after: &ReplayScore, hours: f64) -> bool {
+    let slack = (hours * 60.0 * 0.01).max(1.0);
+    let cheaper = after.cost < before.cost * 0.995
+        && after.violation_minutes <= before.violation_minutes + slack;
+    let safer = before.violation_minutes > slack
+        && after.violation_minutes < before.violation_minutes - slack;
+    cheaper || safer
+}
+
+fn candidate(
+    h: &History,
+    base: &ReplayScore,
+    s: &Setup,
+    rec: (&str, &str, String, String),
+) -> Option<CostRecommendation> {
+    let after = replay(h, s).ok()?;
+    if !better(base, &after, h.hours()) {
+        return None;
+    }
+    let (kind, setting, current, proposed) = rec;
+    let summary = format!(
+        "{setting} {current} -> {proposed}: cost {:.3} -> {:.3}, SLO violation {:.0} -> {:.0} min over {:.1} h replayed",
+        base.cost,
+        after.cost,
+        base.violation_minutes,
+        after.violation_minutes,
+        h.hours()
+    );
+    Some(CostRecommendation {
+        kind: kind.into(),
+        setting: setting.into(),
+        current,
+        proposed,
+        summary,
+        effect: ReplayEffect {
+            hours: h.hours(),
+            before: base.clone(),
+            after,
+        },
+    })
+}
+
+/// The best change of one kind among `options` (lowest replayed cost among those worth it).
+fn best(found: Vec<CostRecommendation>) -> Option<CostRecommendation> {
+    found
+        .into_iter()
+        .min_by(|a, b| a.effect.after.cost.total_cmp(&b.effect.after.cost))
+}
+
+/// Recommendations for min_size, spot share and flavor, each replayed.
+pub fn recommendations(
+    h: &History,
+    base_setup: &Setup,
+    prices: &PriceTable,
+) -> Result<Vec<CostRecommendation>, String> {
+    let base = replay(h, base_setup)?;
+    let mut out = Vec::new();
+    // min_size: one lower, one higher.
+    let mins: Vec<u32> = [base_setup.min.checked_sub(1), Some(base_setup.min + 1)]
+        .into_iter()
+        .flatten()
+        .filter(|m| *m <= base_setup.max && (*m > 0 || base_setup.policy.is_some()))
+        .collect();
+    let found = mins
+        .into_iter()
+        .filter_map(|m| {
+            let s = Setup {
+                min: m,
+                ..base_setup.clone()
+            };
+            candidate(
+                h,
+                &base,
+                &s,
+                (
+                    "min_size",
+                    "flexus_x_pool.min_size",
+                    base_setup.min.to_string(),
+                    m.to_string(),
+                ),
+            )
+        })
+        .collect();
+    out.extend(best(found));
+    // Spot share (policies only: the spot mix is the policy's).
+    if let Some(p) = &base_setup.policy {
+        let now = p.spot.spot_percentage;
+        let found = [0.0, 30.0, 60.0]
+            .into_iter()
+            .filter(|pct: &f64| (pct - now).abs() > 1.0)
+            .filter_map(|pct| {
+                let mut q = p.clone();
+                q.spot.spot_percentage = pct;
+                let s = Setup {
+                    policy: Some(q),
+                    ..base_setup.clone()
+                };
+                candidate(
+                    h,
+                    &base,
+                    &s,
+                    (
+                        "spot_share",
+                        "policy spot.spot_percentage",
+                        format!("{now:.0}%"),
+                        format!("{pct:.0}%"),
+                    ),
+                )
+            })
+            .collect();
+        out.extend(best(found));
+    }
+    // Flavor: the other flavors of the same kind (CPU or GPU) the cloud offers.
+    let found = catalogue()
+        .into_iter()
+        .filter(|f| {
+            f.name != base_setup.flavor.name && (f.gpus > 0) == (base_setup.flavor.gpus > 0)
+        })
+        .filter_map(|mut f| {
+            f.boot_s = base_setup.flavor.boot_s;
+            f.warmup_s = base_setup.flavor.warmup_s;
+            let s = Setup {
+                flavor: priced(f.clone(), prices),
+                ..base_setup.clone()
+            };
+            candidate(
+                h,
+                &base,
+                &s,
+                (
+                    "flavor",
+                    "flexus_x_pool.flavor",
+                    base_setup.flavor.name.clone(),
+                    f.name,
+                ),
+            )
+        })
+        .collect();
+    out.extend(best(found));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UsageSample;
+
+    fn rows(load: impl Fn(usize) -> f64, n: usize) -> Vec<UsageHour> {
+        let mut h = UsageHour::new("ns", "p", 0, "x1.2u.4g");
+        h.samples = (0..n)
+            .map(|i| UsageSample {
+                at_ms: i as i64 * 60_000,
+                load_rps: Some(load(i)),
+                ready: 4,
+                billed: 4,
+                desired: Some(4),
+                forecast_capacity: None,
+            })
+            .collect();
+        vec![h]
+    }
+
+    #[test]
+    fn too_little_history_is_refused_with_a_reason() {
+        let e = history(&rows(|_| 10.0, 5), 60, "p").unwrap_err();
+        assert!(e.contains("5 samples"), "{e}");
+    }
+
+    #[test]
+    fn an_oversized_fixed_pool_is_told_to_shrink_with_the_replayed_saving() {
+        let f = flexus_sim::capacity::lookup("x1.2u.4g").unwrap();
+        // Load that one instance serves comfortably, on a pool held at four.
+        let h = history(&rows(|_| 0.3 * f.rps_at_slo(), 120), 60, "p").unwrap();
+        let prices = PriceTable::default();
+        let s = Setup {
+            flavor: f,
+            min: 4,
+            max: 8,
+            policy: None,
+            spot_hazard_per_hour: 0.0,
+        };
+        let recs = recommendations(&h, &s, &prices).unwrap();
+        let min = recs
+            .iter()
+            .find(|r| r.kind == "min_size")
+            .expect("a min_size recommendation");
+        assert_eq!(min.proposed, "3");
+        assert!(min.effect.after.cost < min.effect.before.cost);
+        assert!(min.effect.after.violation_minutes <= min.effect.before.violation_minutes + 1.0);
+    }
+}

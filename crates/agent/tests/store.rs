@@ -1,0 +1,867 @@
+//! The store test suite: every case runs against SQLite (a file in a temporary
+//! directory) and against a real PostgreSQL 15 server (a fresh database each).
+
+mod common;
+
+use std::time::Duration;
+
+use common::postgres::PgServer;
+use common::{pool_spec, wait_for};
+use flexus_agent::store::sql::{StoreLocation, StoreOptions};
+use flexus_agent::store::{
+    ADVICE_KEEP, Expect, ForecastHeader, LeaseConfig, OpRecord, PushedPoint, Retention,
+    RuntimeState, SqlStore, Store, StoreError, UsageHour, UsageSample, UsageScope,
+};
+use flexus_api::{
+    Advice, AdviceState, DecisionRecord, Operation, OperationKind, OperationState, PolicySpec,
+    Purchase,
+};
+use flexus_policy::forecast::buckets::Bucket;
+
+/// Where one case's database lives.
+struct Db {
+    location: StoreLocation,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    Db {
+        location: StoreLocation::Sqlite(dir.path().join("agent.db")),
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> Db {
+    Db {
+        location: StoreLocation::Postgres(PgServer::shared().fresh_db().await),
+        _dir: None,
+    }
+}
+
+fn lease(holder: &str, ttl_ms: u64) -> LeaseConfig {
+    LeaseConfig {
+        holder: holder.into(),
+        ttl: Duration::from_millis(ttl_ms),
+        renew_every: Duration::from_millis(ttl_ms / 4),
+        margin: Duration::from_millis(ttl_ms / 4),
+    }
+}
+
+impl Db {
+    async fn open_with(&self, opts: StoreOptions) -> SqlStore {
+        SqlStore::connect(&self.location, opts).await.unwrap()
+    }
+
+    /// A store of agent `holder` with the default retention.
+    async fn open(&self, holder: &str) -> SqlStore {
+        self.open_with(StoreOptions {
+            lease: lease(holder, 60_000),
+            ..StoreOptions::default()
+        })
+        .await
+    }
+
+    /// A store holding the leases of pools `a/<name>` (created here).
+    async fn leased(&self, pools: &[&str]) -> SqlStore {
+        let s = self.open("agent-1").await;
+        for p in pools {
+            s.put_pool("a", p, &pool_spec(0, 5), Expect::Any, "t0")
+                .await
+                .unwrap();
+        }
+        s.sync_leases().await.unwrap();
+        s
+    }
+
+    /// Run raw SQL on the database (to damage what the store wrote).
+    async fn raw(&self, sql: &'static str) {
+        use sqlx::Connection as _;
+        let url = match &self.location {
+            StoreLocation::Sqlite(p) => format!("sqlite://{}", p.display()),
+            StoreLocation::Postgres(u) => u.clone(),
+        };
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+}
+
+fn policy(pool: &str, max: u32) -> PolicySpec {
+    common::policy(
+        pool,
+        serde_json::json!({
+            "strategy": "target_tracking", "bounds": {"min": 0, "max": max},
+            "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
+        }),
+    )
+}
+
+fn op(pool: &str, id: &str, state: OperationState, at: &str) -> OpRecord {
+    let req: flexus_cloud::CreateServersRequest = serde_json::from_value(serde_json::json!({
+        "client_token": uuid::Uuid::new_v4(), "name": "a-p", "flavor": "f", "image": "i",
+        "vpc_id": "v", "subnet_ids": ["s"], "security_groups": [], "availability_zone": null,
+        "key_name": null, "user_data": null, "root_volume": {"volume_type": "SSD", "size_gb": 40},
+        "tags": [], "count": 1, "spot": null
+    }))
+    .unwrap();
+    OpRecord {
+        namespace: "a".into(),
+        pool: pool.into(),
+        request: Some(req),
+        op: Operation {
+            id: id.into(),
+            kind: OperationKind::ScaleOut,
+            state,
+            count: 1,
+            purchase: None,
+            job_id: None,
+            server_ids: vec![],
+            error: None,
+            created_at: at.into(),
+            updated_at: at.into(),
+        },
+    }
+}
+
+fn decision(i: u32) -> DecisionRecord {
+    DecisionRecord {
+        id: 0,
+        at: format!("t{i}"),
+        current: i,
+        desired: i,
+        on_demand: i,
+        spot: 0,
+        action: "none".into(),
+        outcome: flexus_api::DecisionOutcome::None,
+        bound_by: None,
+        explanation: String::new(),
+        detail: serde_json::Value::Null,
+        operation_id: None,
+        prediction: None,
+    }
+}
+
+async fn a_put_with_a_stale_version_is_refused_and_changes_nothing(db: Db) {
+    let s = db.open("agent-1").await;
+    let d1 = s
+        .put_pool("a", "p", &pool_spec(1, 5), Expect::Absent, "t1")
+        .await
+        .unwrap();
+    assert_eq!(d1.version, 1);
+    let d2 = s
+        .put_pool("a", "p", &pool_spec(2, 5), Expect::Version(1), "t2")
+        .await
+        .unwrap();
+    assert_eq!(d2.version, 2);
+    let err = s
+        .put_pool("a", "p", &pool_spec(3, 5), Expect::Version(1), "t3")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::PreconditionFailed { .. }),
+        "{err}"
+    );
+    let now = s.get_pool("a", "p").await.unwrap().unwrap();
+    assert_eq!((now.spec.min_size, now.created_at.as_str()), (2, "t1"));
+    let err = s
+        .put_pool("a", "p", &pool_spec(3, 5), Expect::Absent, "t3")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::PreconditionFailed { .. }));
+    // The refusals did not cost the connection its usefulness.
+    assert_eq!(s.list_pools(Some("a")).await.unwrap().len(), 1);
+}
+
+async fn only_the_newest_policy_versions_are_kept_and_one_pool_has_one_policy(db: Db) {
+    let s = db
+        .open_with(StoreOptions {
+            retention: Retention {
+                policy_versions_keep: 3,
+                ..Retention::default()
+            },
+            lease: lease("agent-1", 60_000),
+        })
+        .await;
+    for v in 1..=5 {
+        s.put_policy("a", "pol", &policy("p", v), Expect::Any, "t1")
+            .await
+            .unwrap();
+    }
+    let vs = s.policy_versions("a", "pol").await.unwrap();
+    assert_eq!(
+        vs.iter().map(|d| d.version).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert_eq!(vs[2].spec.policy.bounds.max, 5);
+    let err = s
+        .put_policy("a", "other", &policy("p", 1), Expect::Any, "t3")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(
+        s.policy_for_pool("a", "p").await.unwrap().unwrap().version,
+        5
+    );
+}
+
+async fn a_policy_deleted_and_created_again_under_its_name_starts_at_version_one(db: Db) {
+    let s = db.open("agent-1").await;
+    for v in 1..=2 {
+        s.put_policy("a", "pol", &policy("p", v), Expect::Any, "t1")
+            .await
+            .unwrap();
+    }
+    s.delete_policy("a", "pol", Expect::Version(2))
+        .await
+        .unwrap();
+    assert!(s.policy_versions("a", "pol").await.unwrap().is_empty());
+    let doc = s
+        .put_policy("a", "pol", &policy("p", 3), Expect::Absent, "t2")
+        .await
+        .expect("re-created");
+    assert_eq!(doc.version, 1);
+    let vs = s.policy_versions("a", "pol").await.unwrap();
+    assert_eq!(vs.iter().map(|d| d.version).collect::<Vec<_>>(), vec![1]);
+}
+
+async fn decisions_page_newest_first_and_are_trimmed(db: Db) {
+    let s = db.leased(&["p"]).await;
+    for i in 0..40u32 {
+        s.insert_decision("a", "p", &decision(i), 20).await.unwrap();
+    }
+    let page = s.list_decisions("a", "p", None, 5).await.unwrap();
+    assert_eq!(
+        page.iter().map(|d| d.current).collect::<Vec<_>>(),
+        vec![39, 38, 37, 36, 35]
+    );
+    let next = s
+        .list_decisions("a", "p", Some(page[4].id), 5)
+        .await
+        .unwrap();
+    assert_eq!(next[0].current, 34);
+    let all = s.list_decisions("a", "p", None, 1000).await.unwrap();
+    assert!(all.len() <= 20 + 16, "trimmed to about keep: {}", all.len());
+}
+
+fn point(metric: &str, at: i64, value: f64) -> PushedPoint {
+    PushedPoint {
+        metric: metric.into(),
+        at,
+        value,
+    }
+}
+
+async fn pushed_datapoints_expire_are_capped_per_metric_and_replace_on_retry(db: Db) {
+    let s = db.open("agent-1").await;
+    let pts: Vec<PushedPoint> = (0..10).map(|i| point("rps", i * 1000, i as f64)).collect();
+    s.insert_pushed("a", "p", &pts, 0, 100).await.unwrap();
+    s.insert_pushed("a", "p", &[point("q", 500, 7.0)], 0, 100)
+        .await
+        .unwrap();
+    s.insert_pushed("a", "other", &[point("rps", 500, 1.0)], 0, 100)
+        .await
+        .unwrap();
+    // Expiry drops everything measured before 3 s; the cap keeps the newest 4 of rps.
+    s.insert_pushed("a", "p", &[point("rps", 9000, 99.0)], 3000, 4)
+        .await
+        .unwrap();
+    let got = s.pushed_since("a", "p", 0).await.unwrap();
+    let rps: Vec<(i64, f64)> = got
+        .iter()
+        .filter(|p| p.metric == "rps")
+        .map(|p| (p.at, p.value))
+        .collect();
+    assert_eq!(
+        rps,
+        vec![(6000, 6.0), (7000, 7.0), (8000, 8.0), (9000, 99.0)],
+        "the retried datapoint replaced the old value"
+    );
+    assert!(got.iter().all(|p| p.metric != "q"), "q expired: {got:?}");
+    assert_eq!(s.pushed_since("a", "other", 0).await.unwrap().len(), 1);
+    assert_eq!(s.pushed_since("a", "p", 8000).await.unwrap().len(), 2);
+}
+
+async fn forecast_history_survives_reopening_the_store(db: Db) {
+    let b = |start: f64, v: f64| Bucket {
+        start,
+        peak: v,
+        covered: 900.0,
+        sum: v * 900.0,
+    };
+    let header = ForecastHeader {
+        metric: "rps".into(),
+        bucket_seconds: 900.0,
+        last_sample_ms: Some(2_700_000),
+    };
+    {
+        let s = db.leased(&["p"]).await;
+        s.put_forecast("a", "p", &header, &[b(0.0, 1.0), b(900.0, 2.0)], 0.0, false)
+            .await
+            .unwrap();
+        s.put_forecast(
+            "a",
+            "p",
+            &header,
+            &[b(900.0, 3.0), b(1800.0, 4.0)],
+            900.0,
+            false,
+        )
+        .await
+        .unwrap();
+    }
+    let s = db.open("agent-1").await;
+    s.sync_leases().await.unwrap();
+    let h = s.get_forecast("a", "p").await.unwrap().expect("stored");
+    assert_eq!(h.header, header);
+    assert_eq!(h.buckets, vec![b(900.0, 3.0), b(1800.0, 4.0)]);
+    let other = ForecastHeader {
+        metric: "q".into(),
+        ..header
+    };
+    s.put_forecast("a", "p", &other, &[b(2700.0, 5.0)], 0.0, true)
+        .await
+        .unwrap();
+    let h = s.get_forecast("a", "p").await.unwrap().unwrap();
+    assert_eq!((h.header.metric.as_str(), h.buckets.len()), ("q", 1));
+}
+
+async fn stored_state_that_does_not_parse_is_an_error_naming_the_pool(db: Db) {
+    let s = db.leased(&["p"]).await;
+    s.put_runtime("a", "p", &RuntimeState::default())
+        .await
+        .unwrap();
+    assert!(s.get_runtime("a", "p").await.unwrap().is_some());
+    db.raw("UPDATE pool_state SET history = '{\"recommendations\": 7}'")
+        .await;
+    let err = s.get_runtime("a", "p").await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{text}");
+    assert!(text.contains("decision history of pool a/p"), "{text}");
+    db.raw("UPDATE pools SET spec = '{\"min_size\": \"two\"}'")
+        .await;
+    let err = s.get_pool("a", "p").await.unwrap_err();
+    assert!(err.to_string().contains("pool a/p"), "{err}");
+}
+
+async fn final_operations_lose_their_request_and_only_the_newest_are_kept(db: Db) {
+    let s = db
+        .open_with(StoreOptions {
+            retention: Retention {
+                operations_keep: 3,
+                ..Retention::default()
+            },
+            lease: lease("agent-1", 60_000),
+        })
+        .await;
+    s.put_pool("a", "p", &pool_spec(0, 5), Expect::Any, "t0")
+        .await
+        .unwrap();
+    s.sync_leases().await.unwrap();
+    for i in 0..6 {
+        let at = format!("2026-01-01T00:00:0{i}.000Z");
+        let mut o = op("p", &format!("op-{i}"), OperationState::Pending, &at);
+        s.insert_operation(&o).await.unwrap();
+        assert!(
+            s.open_operations(Some(("a", "p"))).await.unwrap()[0]
+                .request
+                .is_some(),
+            "an open operation keeps its request for a resend"
+        );
+        o.op.state = OperationState::Failed;
+        s.update_operation(&o).await.unwrap();
+    }
+    let ops = s.list_operations("a", "p", 100).await.unwrap();
+    // The newest three final ones (op-5 was finished after the last trim).
+    assert!(ops.len() <= 4, "{}", ops.len());
+    assert_eq!(ops[0].op.id, "op-5");
+    assert!(ops.iter().all(|o| o.request.is_none()), "final: no body");
+}
+
+async fn pruning_deletes_final_operations_and_old_policy_versions_by_age(db: Db) {
+    let s = db.leased(&["p"]).await;
+    let day_ms = 24 * 3600 * 1000;
+    let t0 = 1_800_000_000_000i64;
+    let at = |ms: i64| flexus_agent::clock::rfc3339(ms);
+    s.insert_operation(&op("p", "old-final", OperationState::Failed, &at(t0)))
+        .await
+        .unwrap();
+    s.insert_operation(&op("p", "old-open", OperationState::Pending, &at(t0)))
+        .await
+        .unwrap();
+    s.insert_operation(&op(
+        "p",
+        "new",
+        OperationState::Failed,
+        &at(t0 + 7 * day_ms),
+    ))
+    .await
+    .unwrap();
+    for v in 1..=3 {
+        s.put_policy("a", "pol", &policy("p", v), Expect::Any, &at(t0 + v as i64))
+            .await
+            .unwrap();
+    }
+    let pruned = s.prune(t0 + 8 * day_ms).await.unwrap();
+    assert_eq!(pruned.operations, 1);
+    let ids: Vec<String> = s
+        .list_operations("a", "p", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.op.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"old-open".to_owned()), "open operations stay");
+    let pruned = s.prune(t0 + 31 * day_ms).await.unwrap();
+    assert_eq!(pruned.policy_versions, 2, "the current version stays");
+    assert_eq!(s.policy_versions("a", "pol").await.unwrap()[0].version, 3);
+}
+
+async fn a_purged_pool_leaves_nothing_for_a_pool_created_again_under_its_name(db: Db) {
+    let s = db.leased(&["p"]).await;
+    s.insert_operation(&op("p", "op-1", OperationState::Failed, "t1"))
+        .await
+        .unwrap();
+    s.insert_decision("a", "p", &decision(1), 10).await.unwrap();
+    s.put_runtime("a", "p", &RuntimeState::default())
+        .await
+        .unwrap();
+    s.insert_pushed("a", "p", &[point("rps", 1, 1.0)], 0, 10)
+        .await
+        .unwrap();
+    s.mark_pool_deleting("a", "p", Expect::Any, "t2")
+        .await
+        .unwrap();
+    s.purge_pool("a", "p").await.unwrap();
+    assert!(!s.holds("a", "p"), "the lease goes with the pool");
+    s.put_pool("a", "p", &pool_spec(0, 5), Expect::Absent, "t3")
+        .await
+        .unwrap();
+    assert!(s.list_operations("a", "p", 10).await.unwrap().is_empty());
+    assert!(
+        s.list_decisions("a", "p", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.get_runtime("a", "p").await.unwrap().is_none());
+    assert!(s.pushed_since("a", "p", 0).await.unwrap().is_empty());
+}
+
+async fn a_fenced_write_without_the_current_lease_is_refused(db: Db) {
+    let a = db
+        .open_with(StoreOptions {
+            lease: lease("agent-a", 400),
+            ..StoreOptions::default()
+        })
+        .await;
+    let b = db
+        .open_with(StoreOptions {
+            lease: lease("agent-b", 400),
+            ..StoreOptions::default()
+        })
+        .await;
+    a.put_pool("a", "p", &pool_spec(0, 5), Expect::Any, "t0")
+        .await
+        .unwrap();
+    a.sync_leases().await.unwrap();
+    b.sync_leases().await.unwrap();
+    assert!(a.holds("a", "p") && !b.holds("a", "p"));
+    let err = b
+        .put_runtime("a", "p", &RuntimeState::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    a.insert_operation(&op("p", "by-a", OperationState::Pending, "t1"))
+        .await
+        .unwrap();
+
+    // A stops renewing (paused); once its lease expired, B takes the pool with a new
+    // token, and A's next write is refused even though A still believes... nothing:
+    // its local deadline passed first.
+    wait_for(
+        "b takes the lease over",
+        Duration::from_secs(10),
+        || async {
+            b.sync_leases().await.unwrap();
+            b.holds("a", "p").then_some(())
+        },
+    )
+    .await;
+    assert!(!a.holds("a", "p"), "a's lease ran out locally first");
+    let err = a
+        .update_operation(&op("p", "by-a", OperationState::Submitted, "t2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    // B sees A's journalled operation and carries on with it.
+    let open = b.open_operations(Some(("a", "p"))).await.unwrap();
+    assert_eq!(open[0].op.id, "by-a");
+    b.update_operation(&op("p", "by-a", OperationState::Succeeded, "t3"))
+        .await
+        .unwrap();
+    // A renews again: it does not get the pool back while B holds it.
+    a.sync_leases().await.unwrap();
+    assert!(!a.holds("a", "p"));
+}
+
+async fn pools_are_shared_fairly_and_move_when_an_agent_stops_renewing(db: Db) {
+    let mut stores: Vec<SqlStore> = Vec::new();
+    for i in 0..3 {
+        stores.push(
+            db.open_with(StoreOptions {
+                lease: lease(&format!("agent-{i}"), 600),
+                ..StoreOptions::default()
+            })
+            .await,
+        );
+    }
+    for i in 0..30 {
+        stores[0]
+            .put_pool(
+                "a",
+                &format!("p{i:02}"),
+                &pool_spec(0, 5),
+                Expect::Any,
+                "t0",
+            )
+            .await
+            .unwrap();
+    }
+    // A few rounds: every agent ends with its share of 10, and no pool has two holders.
+    for _ in 0..4 {
+        for s in &stores {
+            s.sync_leases().await.unwrap();
+        }
+    }
+    let held = |s: &SqlStore| {
+        (0..30)
+            .filter(|i| s.holds("a", &format!("p{i:02}")))
+            .count()
+    };
+    let counts: Vec<usize> = stores.iter().map(held).collect();
+    assert_eq!(counts, vec![10, 10, 10], "{counts:?}");
+    for i in 0..30 {
+        let n = stores
+            .iter()
+            .filter(|s| s.holds("a", &format!("p{i:02}")))
+            .count();
+        assert_eq!(n, 1, "pool p{i:02} has {n} holders");
+    }
+    // Agent 2 stops renewing: within a lease lifetime and a round, the others hold all.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        for s in &stores[..2] {
+            s.sync_leases().await.unwrap();
+        }
+        if held(&stores[0]) + held(&stores[1]) == 30 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "pools did not move");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(held(&stores[0]) == 15 && held(&stores[1]) == 15);
+}
+
+/// One pool's rollup of one hour: an hour of one on-demand instance, `spot` seconds
+/// of spot, one sample.
+fn usage_hour(pool: &str, hour: i64, flavor: &str, spot: f64) -> UsageHour {
+    let mut h = UsageHour::new("a", pool, hour, flavor);
+    h.billed_seconds = 3600.0 + spot;
+    h.requests = 10.0;
+    h.actions = 1;
+    h.covered_seconds = 3600.0;
+    h.by_purchase = vec![(flavor.into(), Purchase::OnDemand, 3600.0)];
+    if spot > 0.0 {
+        h.by_purchase.push((flavor.into(), Purchase::Spot, spot));
+    }
+    h.samples = vec![UsageSample {
+        at_ms: hour * 1000,
+        load_rps: Some(1.5),
+        ready: 1,
+        billed: 1,
+        desired: Some(2),
+        forecast_capacity: None,
+    }];
+    h
+}
+
+async fn usage_totals_summed_in_sql_equal_the_hours_summed_one_by_one(db: Db) {
+    let s = db.leased(&["p", "q"]).await;
+    let rows = vec![
+        usage_hour("p", 0, "x1.2u.4g", 0.0),
+        usage_hour("p", 3600, "x1.4u.8g", 1800.0),
+        usage_hour("q", 3600, "x1.2u.4g", 900.0),
+        usage_hour("q", 7200, "x1.2u.4g", 0.0),
+    ];
+    s.put_usage_hours(&rows).await.unwrap();
+    let back = s
+        .usage_hours(UsageScope::Pool("a", "p"), 0, 3600, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        back,
+        rows[..2].to_vec(),
+        "read back as written, samples too"
+    );
+    let totals = s.usage_totals(UsageScope::All, 0, 3600).await.unwrap();
+    assert_eq!(totals.len(), 2, "one row per pool, hour 7200 outside");
+    let p = &totals[0];
+    assert_eq!(
+        (p.pool.as_str(), p.hour, p.flavor.as_str()),
+        ("p", 3600, "x1.4u.8g"),
+        "the newest hour and its flavor"
+    );
+    assert_eq!(p.billed_seconds, 3600.0 * 2.0 + 1800.0);
+    assert_eq!(p.actions, 2);
+    let mut by = p.by_purchase.clone();
+    by.sort_by(|x, y| x.0.cmp(&y.0).then(x.2.total_cmp(&y.2)));
+    assert_eq!(
+        by,
+        vec![
+            ("x1.2u.4g".into(), Purchase::OnDemand, 3600.0),
+            ("x1.4u.8g".into(), Purchase::Spot, 1800.0),
+            ("x1.4u.8g".into(), Purchase::OnDemand, 3600.0),
+        ]
+    );
+    let prices = flexus_agent::cost::PriceTable::default();
+    let hours = s
+        .usage_hours(UsageScope::Namespace("a"), 0, 3600, false)
+        .await
+        .unwrap();
+    assert!(
+        hours.iter().all(|h| h.samples.is_empty()),
+        "no samples asked"
+    );
+    let one_by_one =
+        flexus_agent::cost::report::figures(hours.iter().filter(|h| h.pool == "q"), &prices);
+    let in_sql = flexus_agent::cost::report::figures(&totals[1..], &prices);
+    assert!((one_by_one.cost - in_sql.cost).abs() < 1e-9);
+    assert_eq!(one_by_one.requests, in_sql.requests);
+    assert!(
+        s.usage_totals(UsageScope::Namespace("b"), 0, 7200)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_usage_rollup_replaces_its_hour_and_is_refused_without_the_pools_lease(db: Db) {
+    let s = db.leased(&["p"]).await;
+    let mut h = usage_hour("p", 3600, "x1.2u.4g", 0.0);
+    s.put_usage_hours(std::slice::from_ref(&h)).await.unwrap();
+    h.requests = 99.0;
+    h.samples.push(UsageSample {
+        at_ms: 3_700_000,
+        load_rps: None,
+        ready: 2,
+        billed: 2,
+        desired: None,
+        forecast_capacity: Some(3),
+    });
+    s.put_usage_hours(std::slice::from_ref(&h)).await.unwrap();
+    let back = s.usage_hours(UsageScope::All, 0, 7200, true).await.unwrap();
+    assert_eq!(back, vec![h.clone()], "the later write replaced the hour");
+    // A batch naming a pool this agent does not hold is refused as a whole.
+    let other = db.open("agent-2").await;
+    other
+        .put_pool("a", "r", &pool_spec(0, 5), Expect::Any, "t0")
+        .await
+        .unwrap();
+    let mut changed = h.clone();
+    changed.requests = 1.0;
+    let err = s
+        .put_usage_hours(&[changed, usage_hour("r", 3600, "x1.2u.4g", 0.0)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    assert!(err.to_string().contains("a/r"), "names the pool: {err}");
+    let back = s.usage_hours(UsageScope::All, 0, 7200, true).await.unwrap();
+    assert_eq!(back, vec![h], "nothing of the refused batch was written");
+}
+
+fn advice(pool: &str, id: &str) -> Advice {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "pool": format!("a/{pool}"), "created_at": "t", "state": "proposed",
+        "model": "deepseek-chat", "explanation": format!("answer {id}"), "tokens": 7
+    }))
+    .unwrap()
+}
+
+async fn the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays(db: Db) {
+    let s = db.leased(&["p"]).await;
+    let n = ADVICE_KEEP + 3;
+    for i in 0..n {
+        s.put_advice("a", "p", &advice("p", &format!("adv-{i:03}")), i)
+            .await
+            .unwrap();
+    }
+    let mut first = advice("p", "adv-000");
+    first.state = AdviceState::Failed;
+    // Replacing by id: an old id written again is the newest answer.
+    s.put_advice("a", "p", &first, n).await.unwrap();
+    let list = s.list_advice("a", "p", 1000).await.unwrap();
+    assert_eq!(list.len() as i64, ADVICE_KEEP, "only the newest are kept");
+    assert_eq!(list[0], first);
+    assert_eq!(list[1].id, format!("adv-{:03}", n - 1), "newest first");
+    assert!(s.list_advice("a", "other", 10).await.unwrap().is_empty());
+    assert_eq!(s.list_advice("a", "p", 2).await.unwrap().len(), 2);
+
+    s.put_usage_hours(&[usage_hour("p", 0, "x1.2u.4g", 0.0)])
+        .await
+        .unwrap();
+    s.mark_pool_deleting("a", "p", Expect::Any, "t2")
+        .await
+        .unwrap();
+    s.purge_pool("a", "p").await.unwrap();
+    assert!(s.list_advice("a", "p", 10).await.unwrap().is_empty());
+    let cost = s.usage_totals(UsageScope::All, 0, 0).await.unwrap();
+    assert_eq!(cost.len(), 1, "what the deleted pool cost stays");
+    // An answer that arrives after its pool was purged is pruned.
+    s.put_advice("a", "p", &advice("p", "late"), n + 1)
+        .await
+        .unwrap();
+    let pruned = s.prune(0).await.unwrap();
+    assert_eq!(pruned.advice, 1);
+    assert!(s.list_advice("a", "p", 10).await.unwrap().is_empty());
+}
+
+async fn pruning_deletes_usage_rollups_of_hours_before_the_retention(db: Db) {
+    let s = db
+        .open_with(StoreOptions {
+            lease: lease("agent-1", 60_000),
+            retention: Retention {
+                usage_max_age: Duration::from_secs(2 * 3600),
+                ..Retention::default()
+            },
+        })
+        .await;
+    s.put_pool("a", "p", &pool_spec(0, 5), Expect::Any, "t0")
+        .await
+        .unwrap();
+    s.sync_leases().await.unwrap();
+    let rows: Vec<UsageHour> = (0..5)
+        .map(|i| usage_hour("p", i * 3600, "x1.2u.4g", 0.0))
+        .collect();
+    s.put_usage_hours(&rows).await.unwrap();
+    // At 4:30 the cut-off is 2:30: the hours starting at 0:00 and 1:00 go.
+    let pruned = s.prune(4 * 3_600_000 + 1_800_000).await.unwrap();
+    assert_eq!(pruned.usage_hours, 2);
+    let left = s
+        .usage_hours(UsageScope::All, 0, 5 * 3600, true)
+        .await
+        .unwrap();
+    let hours: Vec<i64> = left.iter().map(|h| h.hour).collect();
+    assert_eq!(hours, vec![7200, 10800, 14400]);
+    assert!(
+        left.iter().all(|h| h.samples.len() == 1),
+        "samples of kept hours stay"
+    );
+}
+
+/// A SQLite file written by an agent from before the leases (migrations 0001-0003: the
+/// operator's tables, no lease tables) opens in place: the newer migrations are applied
+/// and its usage and advice are read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_from_before_the_leases_upgrades_in_place_keeping_usage_and_advice() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for f in [
+        "0001_init.sql",
+        "0002_forecast_and_push.sql",
+        "0003_usage_and_advice.sql",
+    ] {
+        std::fs::copy(src.join(f), old.join(f)).unwrap();
+    }
+    let path = dir.path().join("agent.db");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&mut c)
+        .await
+        .unwrap();
+    let body = serde_json::to_string(&advice("p", "adv-1")).unwrap();
+    sqlx::query(
+        "INSERT INTO advice (namespace, pool, id, created_ms, body) VALUES ('a', 'p', 'adv-1', 5, $1)",
+    )
+    .bind(body)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO usage_hours (namespace, pool, hour, flavor, billed_seconds, ready_seconds,
+           idle_seconds, load_seconds, requests, violation_seconds, actions, covered_seconds,
+           on_demand_seconds, spot_seconds, other_flavors)
+         VALUES ('a', 'p', 3600, 'x1.2u.4g', 3600, 3600, 0, 3600, 10, 0, 1, 3600, 3600, 0, '[]')",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    let s = SqlStore::open(&path).await.expect("the old file opens");
+    assert_eq!(
+        s.list_advice("a", "p", 10).await.unwrap(),
+        vec![advice("p", "adv-1")]
+    );
+    let hours = s.usage_hours(UsageScope::All, 0, 7200, true).await.unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(
+        hours[0].by_purchase,
+        vec![("x1.2u.4g".into(), Purchase::OnDemand, 3600.0)]
+    );
+    // The newer tables are there: the store commits and the agent holds its pools.
+    s.put_pool("a", "p", &pool_spec(0, 5), Expect::Any, "t0")
+        .await
+        .unwrap();
+    s.sync_leases().await.unwrap();
+    s.probe("t1").await.unwrap();
+    assert!(s.holds("a", "p"));
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::sqlite().await).await
+                }
+            )*
+        }
+        mod on_postgresql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::postgres().await).await
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    a_put_with_a_stale_version_is_refused_and_changes_nothing,
+    only_the_newest_policy_versions_are_kept_and_one_pool_has_one_policy,
+    a_policy_deleted_and_created_again_under_its_name_starts_at_version_one,
+    decisions_page_newest_first_and_are_trimmed,
+    pushed_datapoints_expire_are_capped_per_metric_and_replace_on_retry,
+    forecast_history_survives_reopening_the_store,
+    stored_state_that_does_not_parse_is_an_error_naming_the_pool,
+    final_operations_lose_their_request_and_only_the_newest_are_kept,
+    pruning_deletes_final_operations_and_old_policy_versions_by_age,
+    a_purged_pool_leaves_nothing_for_a_pool_created_again_under_its_name,
+    a_fenced_write_without_the_current_lease_is_refused,
+    pools_are_shared_fairly_and_move_when_an_agent_stops_renewing,
+    usage_totals_summed_in_sql_equal_the_hours_summed_one_by_one,
+    a_usage_rollup_replaces_its_hour_and_is_refused_without_the_pools_lease,
+    the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays,
+    pruning_deletes_usage_rollups_of_hours_before_the_retention,
+);
