@@ -147,36 +147,26 @@ fn the_m4_hourly_series_load_with_their_test_hours_appended() {
 #[test]
 fn m4_files_that_disagree_are_refused_naming_the_series() {
     let dir = std::env::temp_dir().join(format!("flexus-sim-m4-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let head = "\"V1\",\"V2\",\"V3\"\n";
-    std::fs::write(
-        dir.join("Hourly-train.csv"),
-        format!("{head}\"H1\",\"1\",\"2\"\n"),
-    )
-    .expect("w");
-    std::fs::write(
-        dir.join("Hourly-test.csv"),
-        format!("{head}\"H2\",\"3\",\"\"\n"),
-    )
-    .expect("w");
-    let msg = trace::load_m4_hourly(&dir)
+    // Writes one file (header + one row) and loads the pair.
+    let with = |file: &str, row: &str| {
+        std::fs::write(dir.join(file), format!("\"V1\",\"V2\",\"V3\"\n{row}\n")).expect("write");
+        trace::load_m4_hourly(&dir)
+    };
+    let msg = with("Hourly-train.csv", "\"H1\",\"1\",\"2\"")
+        .expect_err("no test file yet")
+        .to_string();
+    assert!(msg.contains("Hourly-test.csv"), "{msg}");
+    let msg = with("Hourly-test.csv", "\"H2\",\"3\",\"\"")
         .expect_err("ids differ")
         .to_string();
     assert!(msg.contains("H1") && msg.contains("H2"), "{msg}");
-    std::fs::write(
-        dir.join("Hourly-test.csv"),
-        format!("{head}\"H1\",\"3\",\"many\"\n"),
-    )
-    .expect("w");
-    let msg = trace::load_m4_hourly(&dir)
+    let msg = with("Hourly-test.csv", "\"H1\",\"3\",\"many\"")
         .expect_err("bad value")
         .to_string();
     assert!(msg.contains("line 2") && msg.contains("many"), "{msg}");
-    std::fs::write(
-        dir.join("Hourly-test.csv"),
-        format!("{head}\"H1\",\"3\",\"4\"\n"),
-    )
-    .expect("w");
-    let ok = trace::load_m4_hourly(&dir).expect("consistent files load");
+    let ok = with("Hourly-test.csv", "\"H1\",\"3\",\"4\"").expect("consistent files load");
     assert_eq!(ok[0].rps, vec![1.0, 2.0, 3.0, 4.0]);
+    std::fs::remove_dir_all(&dir).ok();
 }
