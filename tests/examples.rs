@@ -100,6 +100,7 @@ fn the_registry_docs_examples_pass_terraform_validate() {
         docs::POOL_EXAMPLE,
         docs::POLICY_EXAMPLE,
         docs::POOL_DATA_EXAMPLE,
+        docs::FLAVORS_EXAMPLE,
         docs::SIMULATION_EXAMPLE,
     ]
     .join("\n");
@@ -127,10 +128,12 @@ fn every_example_directory_is_covered_by_a_test() {
     // quickstart: terraform_matrix.rs; teams + modules/inference-pool: this file;
     // policies: flexus-policy's parse and golden tests (and provider/tests/models.rs);
     // agent: crates/agent/tests/examples.rs loads agent.toml; grafana:
-    // crates/agent/tests/grafana.rs checks every panel's query against the agent's metrics.
+    // crates/agent/tests/grafana.rs checks every panel's query against the agent's metrics;
+    // instance-refresh: terraform_matrix.rs.
     let covered = [
         "agent",
         "grafana",
+        "instance-refresh",
         "modules",
         "policies",
         "quickstart",

@@ -35,6 +35,56 @@ provider "flexus" {
 }
 "#;
 
+/// How to get the provider (it is not on the public registry); `tests/terraform_matrix.rs`
+/// runs both ways with both Terraform versions.
+const INSTALLATION: &str = r#"## Installation
+
+The provider is not published on the public Terraform Registry, so `terraform init` cannot
+download it ("Could not retrieve the list of available versions for provider flexus/flexus").
+Install it from a checkout of this repository:
+
+```sh
+make install
+```
+
+This builds the release binary and copies it to the filesystem mirror Terraform searches
+without any configuration, `~/.terraform.d/plugins/registry.terraform.io/flexus/flexus/VERSION/OS_ARCH/`
+(for example `.../0.1.0/linux_amd64/terraform-provider-flexus_v0.1.0`). `terraform init` then
+installs `flexus/flexus` from there; other providers still come from their registries.
+
+If your CLI configuration (`~/.terraformrc` or `TF_CLI_CONFIG_FILE`) has a
+`provider_installation` block, the implied mirror is not used: add it yourself.
+
+```hcl
+provider_installation {
+  filesystem_mirror {
+    path    = "/home/you/.terraform.d/plugins"
+    include = ["registry.terraform.io/flexus/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/flexus/*"]
+  }
+}
+```
+
+While developing the provider, `dev_overrides` points Terraform at a build directory
+instead (no `terraform init` needed; Terraform warns that overrides are in effect):
+
+```hcl
+provider_installation {
+  dev_overrides {
+    "flexus/flexus" = "/path/to/checkout/target/release"
+  }
+  direct {}
+}
+```
+
+`make release` writes the registry release layout to `dist/`: one
+`terraform-provider-flexus_VERSION_OS_ARCH.zip` per platform, `..._manifest.json` (protocol
+6.0) and `..._SHA256SUMS`. A zip placed under `<mirror>/registry.terraform.io/flexus/flexus/`
+is a packed filesystem or network mirror entry.
+"#;
+
 /// Example of `flexus_x_pool` (also checked by `terraform validate` in the tests).
 pub const POOL_EXAMPLE: &str = r#"resource "flexus_x_pool" "inference" {
   name       = "inference"
@@ -100,6 +150,18 @@ pub const POOL_DATA_EXAMPLE: &str = r#"data "flexus_x_pool" "inference" {
 
 output "ready_instances" {
   value = data.flexus_x_pool.inference.ready_size
+}
+"#;
+
+/// Example of the `flexus_x_flavors` data source.
+pub const FLAVORS_EXAMPLE: &str = r#"data "flexus_x_flavors" "small" {
+  name_prefix  = "x1."
+  min_vcpus    = 2
+  on_sale_only = true
+}
+
+output "smallest_flexus_x_flavor" {
+  value = data.flexus_x_flavors.small.names[0]
 }
 "#;
 
@@ -327,6 +389,7 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
          Policies are validated at plan time with the same code the agent runs (`flexus-policy`); each \
          problem points at the offending attribute.\n"
     );
+    let _ = writeln!(index, "{INSTALLATION}");
     let _ = writeln!(
         index,
         "## Example Usage\n\n```terraform\n{PROVIDER_EXAMPLE}```\n"
@@ -348,6 +411,7 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
     let policy = crate::policy::PolicyResource.schema()?.wire_schema().block;
     let pool_ds = crate::pool_data::PoolDataSource.schema()?.block;
     let sim_ds = crate::simulation::SimulationDataSource.schema()?.block;
+    let flavors_ds = crate::flavors_data::FlavorsDataSource.schema()?.block;
     let rec_ds = crate::recommendation::RecommendationDataSource
         .schema()?
         .block;
@@ -383,6 +447,16 @@ pub fn pages() -> Result<Vec<Page>, tfplugin::Error> {
                 "flexus_x_pool",
                 &pool_ds,
                 POOL_DATA_EXAMPLE,
+                None,
+            ),
+        },
+        Page {
+            path: "data-sources/x_flavors.md",
+            text: render(
+                "Data Source",
+                "flexus_x_flavors",
+                &flavors_ds,
+                FLAVORS_EXAMPLE,
                 None,
             ),
         },

@@ -4,11 +4,12 @@
 
 use flexus_api::{PolicySpec, Precondition};
 use tfplugin::{
-    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics, ImportRequest,
-    ReadRequest, Resource, ResourceSchema, UpdateRequest, Value, modifiers,
+    AttrPath, CheckPlanRequest, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics,
+    ImportRequest, PlanChange, ReadRequest, Resource, ResourceSchema, UpdateRequest, Value,
+    modifiers,
 };
 
-use crate::errors::{Object, policy_diagnostics, to_diagnostics};
+use crate::errors::{Object, field_to_attr, policy_diagnostics, to_diagnostics};
 use crate::policy_model::PolicyModel;
 use crate::provider::Flexus;
 
@@ -16,15 +17,9 @@ use crate::provider::Flexus;
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyResource;
 
-/// Checks a policy configuration with `flexus-policy` when every value is known.
-pub fn validate_config(config: &Value) -> Diagnostics {
-    if !config.is_wholly_known() {
-        return Diagnostics::new();
-    }
-    let Ok(m) = tfplugin::model::from_value::<PolicyModel>(config, "flexus_autoscaling_policy")
-    else {
-        return Diagnostics::new();
-    };
+/// Checks a policy configuration with `flexus-policy` (the agent's own parser and rules);
+/// the framework runs it over rounds standing in for unknown values.
+pub fn check_model(m: &PolicyModel) -> Diagnostics {
     let mut d = Diagnostics::new();
     for (name, b) in [("scale_out", &m.scale_out), ("scale_in", &m.scale_in)] {
         if let Some(b) = b
@@ -32,16 +27,27 @@ pub fn validate_config(config: &Value) -> Diagnostics {
             && !b.policy.is_empty()
         {
             d.error_at(
-                    AttrPath::new(name).attr("unlimited"),
-                    "Conflicting rate limits",
-                    format!("{name}.unlimited = true means no rate limit; remove it or the {name}.policy blocks"),
-                );
+                AttrPath::new(name).attr("unlimited"),
+                "Conflicting rate limits",
+                format!("{name}.unlimited = true means no rate limit; remove it or the {name}.policy blocks"),
+            );
         }
     }
     if let Err(e) = m.to_policy() {
         d.extend(policy_diagnostics(&e));
     }
     d
+}
+
+/// The value type of `flexus_autoscaling_policy` (its schema's implied type).
+pub fn policy_type() -> &'static tfplugin::Type {
+    static TY: std::sync::OnceLock<tfplugin::Type> = std::sync::OnceLock::new();
+    TY.get_or_init(|| {
+        PolicyResource
+            .schema()
+            .map(|s| s.wire_schema().ty())
+            .unwrap_or(tfplugin::Type::Dynamic)
+    })
 }
 
 impl PolicyModel {
@@ -71,8 +77,85 @@ impl Resource for PolicyResource {
         })
     }
 
-    fn validate(&self, config: &Value) -> Diagnostics {
-        validate_config(config)
+    fn validate_model(&self, m: &PolicyModel) -> Diagnostics {
+        check_model(m)
+    }
+
+    /// The policy's bounds against its pool's, at plan: the bounds the pool is planned with
+    /// in this run (Terraform plans the pool first when `pool` refers to it), else the
+    /// pool's bounds in the agent. A policy may narrow them, never widen them; the error
+    /// names both attributes. Skipped while either is unknown or the agent cannot answer.
+    async fn check_plan(&self, ctx: &Ctx<Flexus>, req: CheckPlanRequest) -> Diagnostics {
+        let Ok(api) = ctx.data() else {
+            return Diagnostics::new();
+        };
+        let c = &req.config;
+        let bound = |a: &str| {
+            AttrPath::new("bounds")
+                .attr(a)
+                .get(c)
+                .and_then(Value::as_number)
+                .and_then(|n| n.as_u64())
+                .and_then(|n| u32::try_from(n).ok())
+        };
+        let pool = c.attr("pool").and_then(Value::as_str);
+        let ns = api.namespace_for(c.attr("namespace").and_then(Value::as_str));
+        let (Some(min), Some(max), Some(pool), Ok(ns)) = (bound("min"), bound("max"), pool, ns)
+        else {
+            return Diagnostics::new();
+        };
+        let pool_bounds = match api.planned_pool_bounds(&ns, pool) {
+            Some(b) => b,
+            None => {
+                let (n, p) = (ns.clone(), pool.to_string());
+                match api
+                    .lookup(|cl| async move { cl.get_pool(&n, &p).await })
+                    .await
+                {
+                    Some(Ok(v)) if v.value.status.phase != flexus_api::PoolPhase::Deleting => {
+                        (v.value.spec.min_size, v.value.spec.max_size)
+                    }
+                    _ => return Diagnostics::new(),
+                }
+            }
+        };
+        let bounds = flexus_policy::Bounds {
+            min,
+            max,
+            initial: None,
+        };
+        let mut d = Diagnostics::new();
+        for e in flexus_api::policy_bounds_errors(&bounds, pool_bounds, &format!("{ns}/{pool}")) {
+            d.push(
+                Diagnostic::error("Policy bounds outside the pool's", e.message)
+                    .at(field_to_attr(Object::Policy, &e.field)),
+            );
+        }
+        d
+    }
+
+    /// Attributes the configuration leaves unset get the values flexus-policy gives them
+    /// (so import, which cannot know how the configuration spells defaults, renders them
+    /// explicitly and a configuration that spells a default plans no change).
+    fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics> {
+        if !change.config.is_wholly_known() {
+            return Ok(());
+        }
+        let Ok(m) = tfplugin::model::from_value::<PolicyModel>(&change.config, self.type_name())
+        else {
+            return Ok(());
+        };
+        let Ok(spec) = m.to_spec() else {
+            return Ok(());
+        };
+        let mut explicit = PolicyModel::explicit("", "", &m.name, &spec);
+        // Only what flexus-policy decides; id and namespace are the framework's to plan.
+        explicit.id = None;
+        explicit.namespace = None;
+        if let Ok(v) = tfplugin::model::to_value(&explicit, policy_type(), self.type_name()) {
+            change.fill_unset(&v);
+        }
+        Ok(())
     }
 
     async fn create(

@@ -7,6 +7,8 @@
 //! policy model are repeated singular blocks here (`metrics` → `metric { }`, `policies` →
 //! `policy { }`, `schedules` → `schedule { }`, `adjustments` → `adjustment { }`).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use flexus_policy::{
@@ -47,8 +49,10 @@ pub struct PolicyModel {
     /// Strategy: `target_tracking`, `step`, `schedule` or `seed`.
     pub strategy: String,
     /// How often the agent evaluates the policy, e.g. `"15s"` (default).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub evaluation_interval: Option<String>,
     /// Target-tracking tolerance: no change while |value/target - 1| <= tolerance; [0, 1), default 0.1.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub tolerance: Option<f64>,
     /// Instance-count bounds of the policy.
     pub bounds: BoundsModel,
@@ -101,10 +105,13 @@ pub struct MetricModel {
     /// Seed strategy: weight of the signal's score (>= 0).
     pub weight: Option<f64>,
     /// Aggregation window (mean of the observations within it), e.g. `"1m"`; default `"0s"` (latest only).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub duration: Option<String>,
     /// The observation is a pool total and `target` is per instance.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub per_instance: Option<bool>,
     /// When the signal is missing or stale: `block_scale_in` (default), `hold`, `ignore`, `fallback`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub missing_data: Option<String>,
     /// How often the source produces a reading, e.g. `"5m"`; default by source: Cloud Eye `SYS.ECS` `"5m"`, other Cloud Eye namespaces, Prometheus and pushed values `"1m"`, Redis `"0s"`.
     pub period: Option<String>,
@@ -115,16 +122,22 @@ pub struct MetricModel {
     /// Capacity proposed when `missing_data = "fallback"`.
     pub fallback_capacity: Option<u32>,
     /// Trend read-ahead: a rising signal is read this far ahead along its fitted slope, e.g. `"4m"`; default `"0s"` (off).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_lead: Option<String>,
     /// Observations the trend slope is fitted over; default `"10m"`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_window: Option<String>,
     /// The most the trend may raise the value, as a fraction of it; default `0.5`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_max_raise: Option<f64>,
     /// Standard errors subtracted from the fitted slope; default `1.0`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_significance: Option<f64>,
     /// Lowers the raise by this many median absolute changes between observations; default `0` (off).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_noise_margin: Option<f64>,
     /// Square-root staffing: a proposal of `R` instances becomes `ceil(R + sqrt_headroom * sqrt(R))`; default `0` (off).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub sqrt_headroom: Option<f64>,
 }
 
@@ -135,6 +148,7 @@ pub struct SourceModel {
     #[serde(rename = "type")]
     pub source_type: String,
     /// Cloud Eye namespace (`cloud_eye`), default `SYS.ECS`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub namespace: Option<String>,
     /// Cloud Eye metric name (`cloud_eye`), e.g. `cpu_util`.
     pub metric_name: Option<String>,
@@ -148,12 +162,16 @@ pub struct SourceModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BehaviourModel {
     /// Minimum time after the last action before acting in this direction again, e.g. `"2m"`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub cooldown: Option<String>,
     /// Stabilisation window (scale-out: minimum, scale-in: maximum of recent recommendations).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub stabilisation_window: Option<String>,
     /// How rate policies combine: `max` (default), `min`, `disabled`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub select: Option<String>,
     /// Set to `true` for no rate limit at all (an empty policy list); without `policy` blocks the defaults apply.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub unlimited: Option<bool>,
     /// A rate limit (repeat for several).
     #[serde(default)]
@@ -175,40 +193,54 @@ pub struct RatePolicyModel {
 /// A cron-driven minimum capacity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScheduleModel {
-    /// Name shown in explanations.
+    /// Name shown in explanations and errors.
     pub name: String,
-    /// Five-field cron expression, UTC.
+    /// Five-field cron expression (minute hour day-of-month month day-of-week), read in `timezone`.
     pub cron: String,
     /// How long each occurrence lasts, e.g. `"2h"`.
     pub duration: String,
     /// Minimum capacity while active.
     pub min_capacity: u32,
+    /// IANA time zone of `cron`, e.g. `"Asia/Shanghai"`; default `"UTC"`. Daylight-saving changes follow the zone.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
+    pub timezone: Option<String>,
+    /// RFC 3339 time before which the schedule does not apply, e.g. `"2026-11-01T00:00:00+08:00"`.
+    pub start_time: Option<String>,
+    /// RFC 3339 time from which the schedule no longer applies (after `start_time`).
+    pub end_time: Option<String>,
 }
 
 /// Forecast settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PredictionModel {
     /// Whether a forecast is used at all.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub enabled: Option<bool>,
     /// `forecast_only` (default) or `forecast_and_scale`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub mode: Option<String>,
     /// Metric (a pool total) to forecast.
     pub metric: Option<String>,
     /// Load one instance carries at target.
     pub target_per_instance: Option<f64>,
     /// How far ahead to look (boot + warm-up), default `"5m"`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub lead_time: Option<String>,
     /// History the forecaster fits on, default `"14d"`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub history_window: Option<String>,
     /// Seasonal periods, default `["1d", "7d"]`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub seasonality: Option<Vec<String>>,
     /// How often the model is refitted, default `"6h"`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub refit_interval: Option<String>,
     /// The forecast counts at most as this multiple (>= 1) of the metric's current value; default none (no cap).
     pub max_ratio: Option<f64>,
     /// The forecast level counts only while its history's daily (shortest-period) seasonal strength is at least this (0-1); default none (always).
     pub min_seasonal_strength: Option<f64>,
     /// Also apply the forecast's relative rise over the lead time to the metric's current value (the larger counts); default false.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub relative_rise: Option<bool>,
 }
 
@@ -216,8 +248,10 @@ pub struct PredictionModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SpotMixModel {
     /// Instances that are always on-demand.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub on_demand_base: Option<u32>,
     /// Percent (0-100) of the instances above the base that are spot.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub spot_percentage: Option<f64>,
 }
 
@@ -233,20 +267,28 @@ pub struct SeedModel {
     /// Queue band (default 100 / 50).
     pub queue_length: Option<SeedBandModel>,
     /// Weight of the trend term (default 0.05).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_weight: Option<f64>,
     /// Trend = tanh(slope / trend_divisor) (default 10).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_divisor: Option<f64>,
     /// CPU samples in the trend regression (default 10).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_samples: Option<u32>,
     /// Score above which the pool scales out (default 0.3).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub scale_out_score: Option<f64>,
     /// Score below which the pool scales in (default -0.3).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub scale_in_score: Option<f64>,
     /// Scale-out step factor (default 0.5).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub out_factor: Option<f64>,
     /// Scale-in step factor (default 0.3).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub in_factor: Option<f64>,
     /// One cooldown for both directions (default `"300s"`).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub cooldown: Option<String>,
 }
 
@@ -273,6 +315,7 @@ pub struct StepModel {
     /// Breach threshold; step bounds are relative to it.
     pub threshold: f64,
     /// `change_in_capacity` (default), `exact_capacity`, `percent_change_in_capacity`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub adjustment_type: Option<String>,
     /// Smallest magnitude of a percent adjustment.
     pub min_adjustment_magnitude: Option<u32>,
@@ -331,7 +374,17 @@ impl PolicyModel {
                 J::Array(
                     self.schedule
                         .iter()
-                        .map(|s| json!({"name": s.name, "cron": s.cron, "duration": s.duration, "min_capacity": s.min_capacity}))
+                        .map(|s| {
+                            let mut x = Map::new();
+                            x.insert("name".into(), J::String(s.name.clone()));
+                            x.insert("cron".into(), J::String(s.cron.clone()));
+                            x.insert("duration".into(), J::String(s.duration.clone()));
+                            x.insert("min_capacity".into(), json!(s.min_capacity));
+                            put(&mut x, "timezone", &s.timezone);
+                            put(&mut x, "start_time", &s.start_time);
+                            put(&mut x, "end_time", &s.end_time);
+                            J::Object(x)
+                        })
                         .collect(),
                 ),
             );
@@ -403,14 +456,33 @@ impl PolicyModel {
         J::Object(m)
     }
 
-    /// Parses and validates the policy with `flexus-policy` (the agent's code).
+    /// Parses and validates the policy with `flexus-policy` (the agent's code). Results are
+    /// remembered by the policy's JSON text: Terraform validates and plans every resource
+    /// (and `count`/`for_each` repeat one policy many times), so the same policy would
+    /// otherwise be parsed again and again in one provider process.
     pub fn to_policy(&self) -> Result<Policy, flexus_policy::Diagnostics> {
-        flexus_policy::parse_json(&self.to_policy_json().to_string())
+        type Parsed = Result<Policy, flexus_policy::Diagnostics>;
+        static SEEN: OnceLock<Mutex<HashMap<String, Parsed>>> = OnceLock::new();
+        const KEEP: usize = 4096;
+        let json = self.to_policy_json();
+        let key = json.to_string();
+        let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(hit) = seen.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return hit;
+        }
+        let parsed = flexus_policy::parse_json_value(json);
+        if let Ok(mut m) = seen.lock() {
+            if m.len() >= KEEP {
+                m.clear();
+            }
+            m.insert(key, parsed.clone());
+        }
+        parsed
     }
 
     /// The Terraform model of a stored policy. With `prior` (state) whose policy means the
-    /// same, the prior spelling is kept (no diff); otherwise values equal to the policy
-    /// defaults are left unset.
+    /// same, the prior spelling is kept (no diff) and only what it left unset is filled in;
+    /// otherwise (drift, import) the [`explicit`](Self::explicit) rendering.
     pub fn from_policy(
         id: &str,
         namespace: &str,
@@ -418,17 +490,49 @@ impl PolicyModel {
         spec: &flexus_api::PolicySpec,
         prior: Option<&PolicyModel>,
     ) -> PolicyModel {
-        if let Some(p) = prior
-            && p.pool == spec.pool
-            && p.enabled.unwrap_or(true) == spec.enabled
-            && p.dry_run.unwrap_or(false) == spec.dry_run
-            && p.to_policy().is_ok_and(|pol| pol == spec.policy)
-        {
-            let mut m = p.clone();
-            m.id = Some(id.to_string());
-            m.namespace = Some(namespace.to_string());
-            return m;
+        let explicit = Self::explicit(id, namespace, name, spec);
+        match prior {
+            Some(p)
+                if p.pool == spec.pool
+                    && p.enabled.unwrap_or(true) == spec.enabled
+                    && p.dry_run.unwrap_or(false) == spec.dry_run
+                    && p.to_policy().is_ok_and(|pol| pol == spec.policy) =>
+            {
+                let mut m = p.fill_unset(&explicit);
+                m.id = Some(id.to_string());
+                m.namespace = Some(namespace.to_string());
+                m
+            }
+            _ => explicit,
         }
+    }
+
+    /// This model with every attribute it leaves unset taken from `from` (the computed
+    /// attributes whose defaults come from flexus-policy; blocks are never added).
+    pub fn fill_unset(&self, from: &PolicyModel) -> PolicyModel {
+        let ty = crate::policy::policy_type();
+        let (Ok(mut v), Ok(f)) = (
+            tfplugin::model::to_value(self, ty, "flexus_autoscaling_policy"),
+            tfplugin::model::to_value(from, ty, "flexus_autoscaling_policy"),
+        ) else {
+            return self.clone();
+        };
+        let config = v.clone();
+        tfplugin::value::fill_unset(&mut v, &config, &f);
+        tfplugin::model::from_value(&v, "flexus_autoscaling_policy")
+            .unwrap_or_else(|_| self.clone())
+    }
+
+    /// A stored policy rendered with every value explicit, defaults included (what import
+    /// and drift show, and what the plan fills in for attributes the configuration leaves
+    /// unset). Blocks that only hold defaults (`scale_in`, `prediction`, `spot`, `seed`)
+    /// are left out.
+    pub fn explicit(
+        id: &str,
+        namespace: &str,
+        name: &str,
+        spec: &flexus_api::PolicySpec,
+    ) -> PolicyModel {
         let pol = &spec.policy;
         let d = |x: Duration| format_duration(x);
         let def_out = ScaleOutBehaviour::default();
@@ -437,13 +541,12 @@ impl PolicyModel {
                          window: Duration,
                          select: flexus_policy::SelectPolicy,
                          policies: &[RatePolicy],
-                         def_window: Duration,
                          def_policies: &[RatePolicy]| {
             BehaviourModel {
-                cooldown: (!cooldown.is_zero()).then(|| d(cooldown)),
-                stabilisation_window: (window != def_window).then(|| d(window)),
-                select: (select != flexus_policy::SelectPolicy::Max).then(|| enum_name(&select)),
-                unlimited: policies.is_empty().then_some(true),
+                cooldown: Some(d(cooldown)),
+                stabilisation_window: Some(d(window)),
+                select: Some(enum_name(&select)),
+                unlimited: Some(policies.is_empty()),
                 policy: if policies == def_policies {
                     Vec::new()
                 } else {
@@ -464,7 +567,6 @@ impl PolicyModel {
                 pol.scale_out.stabilisation_window,
                 pol.scale_out.select,
                 &pol.scale_out.policies,
-                def_out.stabilisation_window,
                 &def_out.policies,
             )
         });
@@ -474,35 +576,23 @@ impl PolicyModel {
                 pol.scale_in.stabilisation_window,
                 pol.scale_in.select,
                 &pol.scale_in.policies,
-                def_in.stabilisation_window,
                 &def_in.policies,
             )
         });
-        // A metric with every optional field left out: the trend defaults.
-        let def_metric: Option<flexus_policy::Metric> = serde_json::from_value(
-            json!({"name": "_", "kind": "custom", "source": {"type": "push"}}),
-        )
-        .ok();
-        let differs = |get: fn(&flexus_policy::Metric) -> f64, x: &flexus_policy::Metric| {
-            def_metric.as_ref().is_none_or(|m| get(m) != get(x))
-        };
         let def_pred = PredictionSettings::default();
         let p = &pol.prediction;
         let prediction = (*p != def_pred).then(|| PredictionModel {
-            enabled: p.enabled.then_some(true),
-            mode: (p.mode != def_pred.mode).then(|| enum_name(&p.mode)),
+            enabled: Some(p.enabled),
+            mode: Some(enum_name(&p.mode)),
             metric: p.metric.clone(),
             target_per_instance: p.target_per_instance,
-            lead_time: (p.lead_time != def_pred.lead_time).then(|| d(p.lead_time)),
-            history_window: (p.history_window != def_pred.history_window)
-                .then(|| d(p.history_window)),
-            seasonality: (p.seasonality != def_pred.seasonality)
-                .then(|| p.seasonality.iter().map(|x| d(*x)).collect()),
-            refit_interval: (p.refit_interval != def_pred.refit_interval)
-                .then(|| d(p.refit_interval)),
+            lead_time: Some(d(p.lead_time)),
+            history_window: Some(d(p.history_window)),
+            seasonality: Some(p.seasonality.iter().map(|x| d(*x)).collect()),
+            refit_interval: Some(d(p.refit_interval)),
             max_ratio: p.max_ratio,
             min_seasonal_strength: p.min_seasonal_strength,
-            relative_rise: p.relative_rise.then_some(true),
+            relative_rise: Some(p.relative_rise),
         });
         let spot = (pol.spot != SpotMix::default()).then_some(SpotMixModel {
             on_demand_base: Some(pol.spot.on_demand_base),
@@ -524,22 +614,19 @@ impl PolicyModel {
             memory: band(&s.memory, &def_seed.memory),
             response_time: band(&s.response_time, &def_seed.response_time),
             queue_length: band(&s.queue_length, &def_seed.queue_length),
-            trend_weight: (s.trend_weight != def_seed.trend_weight).then_some(s.trend_weight),
-            trend_divisor: (s.trend_divisor != def_seed.trend_divisor).then_some(s.trend_divisor),
-            trend_samples: (s.trend_samples != def_seed.trend_samples).then_some(s.trend_samples),
-            scale_out_score: (s.scale_out_score != def_seed.scale_out_score)
-                .then_some(s.scale_out_score),
-            scale_in_score: (s.scale_in_score != def_seed.scale_in_score)
-                .then_some(s.scale_in_score),
-            out_factor: (s.out_factor != def_seed.out_factor).then_some(s.out_factor),
-            in_factor: (s.in_factor != def_seed.in_factor).then_some(s.in_factor),
-            cooldown: (s.cooldown != def_seed.cooldown).then(|| d(s.cooldown)),
+            trend_weight: Some(s.trend_weight),
+            trend_divisor: Some(s.trend_divisor),
+            trend_samples: Some(s.trend_samples),
+            scale_out_score: Some(s.scale_out_score),
+            scale_in_score: Some(s.scale_in_score),
+            out_factor: Some(s.out_factor),
+            in_factor: Some(s.in_factor),
+            cooldown: Some(d(s.cooldown)),
         });
         let step = pol.step.as_ref().map(|st| StepModel {
             metric: st.metric.clone(),
             threshold: st.threshold,
-            adjustment_type: (st.adjustment_type != flexus_policy::AdjustmentType::default())
-                .then(|| enum_name(&st.adjustment_type)),
+            adjustment_type: Some(enum_name(&st.adjustment_type)),
             min_adjustment_magnitude: st.min_adjustment_magnitude,
             adjustment: st
                 .adjustments
@@ -559,9 +646,8 @@ impl PolicyModel {
             enabled: Some(spec.enabled),
             dry_run: Some(spec.dry_run),
             strategy: pol.strategy.as_str().to_string(),
-            evaluation_interval: (pol.evaluation_interval != Duration::from_secs(15))
-                .then(|| d(pol.evaluation_interval)),
-            tolerance: (pol.tolerance != 0.1).then_some(pol.tolerance),
+            evaluation_interval: Some(d(pol.evaluation_interval)),
+            tolerance: Some(pol.tolerance),
             bounds: BoundsModel {
                 min: pol.bounds.min,
                 max: pol.bounds.max,
@@ -579,7 +665,7 @@ impl PolicyModel {
                             metric_name,
                         } => SourceModel {
                             source_type: "cloud_eye".into(),
-                            namespace: (namespace != "SYS.ECS").then(|| namespace.clone()),
+                            namespace: Some(namespace.clone()),
                             metric_name: Some(metric_name.clone()),
                             query: None,
                             key: None,
@@ -610,23 +696,19 @@ impl PolicyModel {
                     scale_out_above: x.scale_out_above,
                     scale_in_below: x.scale_in_below,
                     weight: x.weight,
-                    duration: (!x.duration.is_zero()).then(|| d(x.duration)),
-                    per_instance: x.per_instance.then_some(true),
-                    missing_data: (x.missing_data != flexus_policy::MissingData::default())
-                        .then(|| enum_name(&x.missing_data)),
+                    duration: Some(d(x.duration)),
+                    per_instance: Some(x.per_instance),
+                    missing_data: Some(enum_name(&x.missing_data)),
                     period: x.period.map(d),
                     delivery_delay: x.delivery_delay.map(d),
                     stale_after: x.stale_after.map(d),
                     fallback_capacity: x.fallback_capacity,
-                    trend_lead: (!x.trend_lead.is_zero()).then(|| d(x.trend_lead)),
-                    trend_window: differs(|m| m.trend_window.as_secs_f64(), x)
-                        .then(|| d(x.trend_window)),
-                    trend_max_raise: differs(|m| m.trend_max_raise, x).then_some(x.trend_max_raise),
-                    trend_significance: differs(|m| m.trend_significance, x)
-                        .then_some(x.trend_significance),
-                    trend_noise_margin: differs(|m| m.trend_noise_margin, x)
-                        .then_some(x.trend_noise_margin),
-                    sqrt_headroom: differs(|m| m.sqrt_headroom, x).then_some(x.sqrt_headroom),
+                    trend_lead: Some(d(x.trend_lead)),
+                    trend_window: Some(d(x.trend_window)),
+                    trend_max_raise: Some(x.trend_max_raise),
+                    trend_significance: Some(x.trend_significance),
+                    trend_noise_margin: Some(x.trend_noise_margin),
+                    sqrt_headroom: Some(x.sqrt_headroom),
                 })
                 .collect(),
             scale_out,
@@ -639,6 +721,9 @@ impl PolicyModel {
                     cron: s.cron.clone(),
                     duration: d(s.duration),
                     min_capacity: s.min_capacity,
+                    timezone: Some(s.timezone.clone()),
+                    start_time: s.start_time.clone(),
+                    end_time: s.end_time.clone(),
                 })
                 .collect(),
             prediction,

@@ -2,11 +2,14 @@
 //! configured client every resource uses, with a per-request timeout and retries of
 //! transient failures.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flexus_api::{Client, ClientError};
+use flexus_api::{Client, ClientError, FlavorInfo, ImageInfo, QuotaInfo};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tfplugin::{
@@ -44,7 +47,7 @@ pub struct ProviderConfig {
     /// Namespace used by resources that do not set their own. Falls back to
     /// `FLEXUS_NAMESPACE`.
     pub namespace: Option<String>,
-    /// Timeout of one request to the agent, as a duration such as `30s` (default `30s`).
+    /// Timeout of one request to the agent, as a duration such as `30s` or `2m` (default `30s`).
     pub request_timeout: Option<String>,
     /// How many times a request that failed transiently (connection refused, timeout, 429,
     /// 5xx other than 501) is retried, with exponential backoff (default 4).
@@ -71,6 +74,35 @@ pub struct Flexus {
     namespace: Option<String>,
     request_timeout: Duration,
     max_retries: u32,
+    plan: PlanFacts,
+}
+
+/// What plan-time checks learned in this provider process (Terraform plans every resource
+/// of a configuration in one process, a pool before the policy that refers to it).
+#[derive(Debug, Default)]
+struct PlanFacts {
+    /// `(min_size, max_size)` of each pool planned so far, by `(namespace, name)`.
+    pools: Mutex<HashMap<(String, String), (u32, u32)>>,
+    /// The flavors the cloud offers, once asked.
+    flavors: tokio::sync::OnceCell<Option<Arc<Vec<FlavorInfo>>>>,
+    /// The project's quota, once asked.
+    quota: tokio::sync::OnceCell<Option<QuotaInfo>>,
+    /// Images asked for, by id (`None`: the project has no such image).
+    images: Mutex<HashMap<String, Option<ImageInfo>>>,
+    /// The agent did not answer a plan-time lookup: do not ask again.
+    unreachable: AtomicBool,
+}
+
+/// Validates a duration attribute with the one grammar the provider accepts everywhere
+/// (flexus-policy's: `90s`, `5m`, `1h30m`, `1d`).
+pub fn duration_validator() -> impl tfplugin::validators::Validator {
+    tfplugin::validators::from_fn("a duration", |v, path, d| {
+        if let Some(s) = v.as_str()
+            && let Err(e) = flexus_policy::parse_duration(s)
+        {
+            d.error_at(path.clone(), "Invalid duration", format!("{path}: {e}"));
+        }
+    })
 }
 
 fn env_nonempty(k: &str) -> Option<String> {
@@ -97,12 +129,12 @@ impl Provider for FlexusProvider {
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
         if let Some(t) = known_str(config, "request_timeout")
-            && tfplugin::framework::timeouts::parse_duration(t).is_none()
+            && let Err(e) = flexus_policy::parse_duration(t)
         {
             d.error_at(
                 AttrPath::new("request_timeout"),
                 "Invalid request timeout",
-                format!("request_timeout must be a duration such as \"30s\" or \"2m\", got {t:?}"),
+                format!("request_timeout: {e}"),
             );
         }
         if let Some(ns) = known_str(config, "namespace")
@@ -157,8 +189,8 @@ impl Provider for FlexusProvider {
         let request_timeout = match &c.request_timeout {
             None => Duration::from_secs(30),
             Some(t) => {
-                match tfplugin::framework::timeouts::parse_duration(t) {
-                    Some(v) if !v.is_zero() => v,
+                match flexus_policy::parse_duration(t) {
+                    Ok(v) if !v.is_zero() => v,
                     _ => {
                         d.error_at(
                         AttrPath::new("request_timeout"),
@@ -201,6 +233,7 @@ impl Provider for FlexusProvider {
             namespace,
             request_timeout,
             max_retries,
+            plan: PlanFacts::default(),
         })
     }
 
@@ -213,6 +246,7 @@ impl Provider for FlexusProvider {
     fn data_sources(&self) -> Result<DataSources<Flexus>, tfplugin::Error> {
         DataSources::new()
             .with(crate::pool_data::PoolDataSource)?
+            .with(crate::flavors_data::FlavorsDataSource)?
             .with(crate::simulation::SimulationDataSource)?
             .with(crate::recommendation::RecommendationDataSource)
     }
@@ -226,6 +260,7 @@ impl Flexus {
             namespace,
             request_timeout: Duration::from_secs(30),
             max_retries: 4,
+            plan: PlanFacts::default(),
         }
     }
 
@@ -261,6 +296,94 @@ impl Flexus {
             }
             None => Err(bad()),
         }
+    }
+
+    /// A lookup made while planning: one attempt, no retries. `None` when the agent cannot
+    /// be reached (then later lookups of this process are skipped too): plan-time checks
+    /// are a courtesy, apply checks again.
+    pub async fn lookup<T, F, Fut>(&self, f: F) -> Option<Result<T, ClientError>>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        if self.plan.unreachable.load(Ordering::Relaxed) {
+            return None;
+        }
+        match tokio::time::timeout(self.request_timeout, f(self.client.clone())).await {
+            Ok(Err(ClientError::Transport { .. })) | Err(_) => {
+                tracing::debug!(
+                    "the agent did not answer a plan-time lookup; skipping plan-time checks"
+                );
+                self.plan.unreachable.store(true, Ordering::Relaxed);
+                None
+            }
+            Ok(r) => Some(r),
+        }
+    }
+
+    /// The flavors the cloud offers (asked once per process; `None` if unknown).
+    pub async fn offered_flavors(&self) -> Option<Arc<Vec<FlavorInfo>>> {
+        self.plan
+            .flavors
+            .get_or_init(|| async {
+                match self.lookup(|c| async move { c.list_flavors().await }).await {
+                    Some(Ok(f)) => Some(Arc::new(f)),
+                    _ => None,
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// The project's instance quota (asked once per process; `None` if unknown).
+    pub async fn quota(&self) -> Option<QuotaInfo> {
+        *self
+            .plan
+            .quota
+            .get_or_init(|| async {
+                match self.lookup(|c| async move { c.quota().await }).await {
+                    Some(Ok(q)) => Some(q),
+                    _ => None,
+                }
+            })
+            .await
+    }
+
+    /// The image with this id (asked once per id and process): `Some(None)` when the
+    /// project has no such image, `None` when that is unknown.
+    pub async fn image(&self, id: &str) -> Option<Option<ImageInfo>> {
+        if let Some(known) = self.plan.images.lock().ok()?.get(id) {
+            return Some(known.clone());
+        }
+        let asked = id.to_string();
+        let found = match self
+            .lookup(|c| async move { c.get_image(&asked).await })
+            .await
+        {
+            Some(Ok(found)) => found,
+            _ => return None,
+        };
+        if let Ok(mut m) = self.plan.images.lock() {
+            m.insert(id.to_string(), found.clone());
+        }
+        Some(found)
+    }
+
+    /// Records the bounds a pool is planned with (for the plan of its policy).
+    pub fn plan_pool_bounds(&self, ns: &str, name: &str, bounds: (u32, u32)) {
+        if let Ok(mut m) = self.plan.pools.lock() {
+            m.insert((ns.to_string(), name.to_string()), bounds);
+        }
+    }
+
+    /// The bounds a pool was planned with in this process, if it was.
+    pub fn planned_pool_bounds(&self, ns: &str, name: &str) -> Option<(u32, u32)> {
+        self.plan
+            .pools
+            .lock()
+            .ok()?
+            .get(&(ns.to_string(), name.to_string()))
+            .copied()
     }
 
     /// Runs one idempotent agent call with the request timeout, retrying transient failures

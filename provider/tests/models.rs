@@ -2,10 +2,10 @@
 
 use flexus_api::{PolicySpec, Pool, PoolPhase, PoolSpec, PoolStatus};
 use terraform_provider_flexus::errors::policy_diagnostics;
-use terraform_provider_flexus::policy::{PolicyResource, validate_config};
+use terraform_provider_flexus::policy::PolicyResource;
 use terraform_provider_flexus::policy_model::PolicyModel;
 use terraform_provider_flexus::pool::{PoolModel, PoolResource};
-use tfplugin::{AttrPath, Resource};
+use tfplugin::AttrPath;
 
 fn examples_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
@@ -141,7 +141,7 @@ fn plan_time_validation_reads_the_raw_configuration() {
     m.metric[0].target = Some(-5.0);
     let ty = tfplugin::testing::resource_type(&PolicyResource).expect("type");
     let v = tfplugin::model::to_value(&m, &ty, "test").expect("value");
-    let d = validate_config(&v);
+    let d = tfplugin::testing::validate(PolicyResource, &v).expect("schema");
     let paths: Vec<AttrPath> = d.iter().filter_map(|x| x.path.clone()).collect();
     assert!(
         paths.contains(&AttrPath::new("metric").index(0).attr("target")),
@@ -149,7 +149,44 @@ fn plan_time_validation_reads_the_raw_configuration() {
     );
     // A valid policy passes.
     let ok = tfplugin::model::to_value(&base_model(), &ty, "test").expect("value");
-    assert!(validate_config(&ok).is_empty(), "{}", validate_config(&ok));
+    let d = tfplugin::testing::validate(PolicyResource, &ok).expect("schema");
+    assert!(d.is_empty(), "{d}");
+}
+
+/// Issue #11, item 5: `pool = flexus_x_pool.x.name` (unknown at validate) used to hold
+/// back every policy check until apply.
+#[test]
+fn validate_reports_every_error_that_does_not_depend_on_an_unknown_value() {
+    let mut m = base_model();
+    m.metric[0].target = Some(160.0);
+    m.bounds.min = 5;
+    m.bounds.max = 2;
+    let ty = tfplugin::testing::resource_type(&PolicyResource).expect("type");
+    let mut v = tfplugin::model::to_value(&m, &ty, "test").expect("value");
+    *AttrPath::new("pool").get_mut(&mut v).expect("pool") = tfplugin::Value::Unknown;
+    let d = tfplugin::testing::validate(PolicyResource, &v).expect("schema");
+    let paths: Vec<String> = d
+        .iter()
+        .filter_map(|x| x.path.as_ref().map(ToString::to_string))
+        .collect();
+    assert!(paths.contains(&"metric[0].target".to_string()), "{d}");
+    assert!(paths.contains(&"bounds.min".to_string()), "{d}");
+    // bounds.max unknown: whether min <= max holds is not known yet, so it is not reported;
+    // the target error does not depend on it and still is.
+    *AttrPath::new("bounds")
+        .attr("max")
+        .get_mut(&mut v)
+        .expect("max") = tfplugin::Value::Unknown;
+    let d = tfplugin::testing::validate(PolicyResource, &v).expect("schema");
+    let paths: Vec<String> = d
+        .iter()
+        .filter_map(|x| x.path.as_ref().map(ToString::to_string))
+        .collect();
+    assert_eq!(paths, ["metric[0].target"], "{d}");
+    // The whole metric block unknown (a dynamic block): nothing about metrics is guessed.
+    *AttrPath::new("metric").get_mut(&mut v).expect("metric") = tfplugin::Value::Unknown;
+    let d = tfplugin::testing::validate(PolicyResource, &v).expect("schema");
+    assert!(d.is_empty(), "{d}");
 }
 
 fn pool_model() -> PoolModel {
@@ -174,6 +211,7 @@ fn pool_model() -> PoolModel {
         warmup_seconds: Some(0),
         removal_rule: Some("spot_newest_first".into()),
         tags: Some([("app".to_string(), "x".to_string())].into()),
+        instance_refresh: None,
         wait_for_capacity_timeout: Some("5m".into()),
         current_size: None,
         ready_size: None,
@@ -246,10 +284,45 @@ fn pool_bounds_are_checked_at_plan_time_with_the_agents_rules() {
     m.min_size = 5;
     m.max_size = 2;
     let ty = tfplugin::testing::resource_type(&PoolResource).expect("type");
-    let v = tfplugin::model::to_value(&m, &ty, "test").expect("value");
-    let d = PoolResource.validate(&v);
+    let mut v = tfplugin::model::to_value(&m, &ty, "test").expect("value");
+    let d = tfplugin::testing::validate(PoolResource, &v).expect("schema");
     assert!(
         d.iter().any(|x| x.path == Some(AttrPath::new("min_size"))),
         "{d}"
     );
+    // With the image from another resource (unknown), the bounds are still checked.
+    *AttrPath::new("image").get_mut(&mut v).expect("image") = tfplugin::Value::Unknown;
+    let d = tfplugin::testing::validate(PoolResource, &v).expect("schema");
+    assert!(
+        d.iter().any(|x| x.path == Some(AttrPath::new("min_size"))),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_plan_that_changes_the_flavor_warns_that_running_instances_will_be_replaced() {
+    let ty = tfplugin::testing::resource_type(&PoolResource).expect("type");
+    let mut prior = pool_model();
+    prior.id = Some("ns/web".into());
+    prior.current_size = Some(3);
+    let prior_v = tfplugin::model::to_value(&prior, &ty, "test").expect("value");
+    let mut next = pool_model();
+    next.flavor = "x1.4u.8g".into();
+    let next_v = tfplugin::model::to_value(&next, &ty, "test").expect("value");
+    let w =
+        tfplugin::testing::plan_warnings(PoolResource, &prior_v, &next_v, &next_v).expect("plans");
+    let text = w.to_string();
+    assert!(
+        text.contains("Running instances will be replaced"),
+        "{text}"
+    );
+    assert!(text.contains("flavor"), "names the changed field: {text}");
+    assert!(text.contains("3 running instance(s)"), "{text}");
+    assert!(text.contains("at least 90 %"), "{text}");
+    // A change outside the template (the bounds) warns of nothing.
+    let mut bounds = pool_model();
+    bounds.max_size = 8;
+    let v = tfplugin::model::to_value(&bounds, &ty, "test").expect("value");
+    let w = tfplugin::testing::plan_warnings(PoolResource, &prior_v, &v, &v).expect("plans");
+    assert!(w.is_empty(), "{w}");
 }

@@ -8,6 +8,7 @@ use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::checks::CloudFacts;
 use crate::clock::{ScaledClock, SharedClock, SystemClock};
 use crate::config::Config;
 use crate::probe::PROBE_INTERVAL;
@@ -104,6 +105,7 @@ impl Agent {
                 .map(Arc::new),
         };
         let (handle, inbox) = Handle::channel();
+        let facts = Arc::new(CloudFacts::new(cloud.clone(), clock.clone()));
         let handle = handle.with_min_evaluation_interval(config.reconcile.min_evaluation_interval);
         let ctx = Arc::new(Context::new(
             store.clone(),
@@ -122,6 +124,7 @@ impl Agent {
             auth: Arc::new(config.auth.clone()),
             runtime: handle,
             telemetry,
+            facts,
             ready,
             operator,
             cloud_probe: Arc::default(),

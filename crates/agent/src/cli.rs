@@ -72,7 +72,10 @@ pub fn pools_table(pools: &[Pool]) -> String {
         .map(|p| {
             vec![
                 p.id.clone(),
-                phase(&p.status),
+                match &p.status.refresh {
+                    Some(r) => format!("{} (refresh {}/{})", phase(&p.status), r.replaced, r.total),
+                    None => phase(&p.status),
+                },
                 p.status.desired_size.map_or("-".into(), |d| d.to_string()),
                 p.status.current_size.to_string(),
                 p.status.ready_size.to_string(),
@@ -153,6 +156,14 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
         s.ready_size,
         s.last_reconcile_at.as_deref().unwrap_or("never"),
     );
+    if let Some(r) = &s.refresh {
+        out.push_str(&format!(
+            "{} (template {}, at least {} ready)\n",
+            r.summary(),
+            r.template,
+            r.min_healthy
+        ));
+    }
     if let Some(e) = &s.last_error {
         out.push_str(&format!("error:     {e}\n"));
     }
@@ -184,6 +195,12 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
                 },
                 i.flavor.clone(),
                 i.availability_zone.clone().unwrap_or_else(|| "-".into()),
+                match (&i.template, i.outdated) {
+                    (Some(t), true) => format!("{t} (outdated)"),
+                    (None, true) => "- (outdated)".into(),
+                    (Some(t), false) => t.clone(),
+                    (None, false) => "-".into(),
+                },
                 age(i.age_seconds),
             ]
         })
@@ -196,6 +213,7 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
             "PURCHASE",
             "FLAVOR",
             "ZONE",
+            "TEMPLATE",
             "AGE",
         ],
         &rows,
@@ -208,7 +226,7 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
             .map(|o| {
                 vec![
                     o.id.clone(),
-                    format!("{:?}", o.kind).to_lowercase(),
+                    o.kind.as_str().to_owned(),
                     format!("{:?}", o.state).to_lowercase(),
                     o.count.to_string(),
                     o.created_at.clone(),

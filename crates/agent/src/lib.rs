@@ -12,6 +12,8 @@
 //! - [`store`]: the typed [`store::Store`] trait and its one SQL implementation
 //!   (SQLite embedded, PostgreSQL for several agents), retention, pool leases.
 //! - [`server`]: `router(state) -> Router` — the HTTP API, auth, namespaces, ETags.
+//! - [`checks`]: what the API checks before storing a pool or policy (ECS limits, the
+//!   cloud's flavor catalogue, pool ⊇ policy bounds) and the cached cloud facts it serves.
 //! - [`openapi`]: the OpenAPI document served at `/v1/openapi.json`.
 //! - [`runtime`]: scheduler + runner; [`runtime::reconcile`] the pass (observe → decide →
 //!   act → record); [`runtime::sources`] Cloud Eye / Prometheus / Redis readers.
@@ -26,6 +28,7 @@
 
 pub mod advisor;
 pub mod agent;
+pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -25,6 +25,9 @@ pub fn document() -> Value {
     let _ = g.subschema_for::<flexus_api::Health>();
     let _ = g.subschema_for::<flexus_api::MetricDatapoint>();
     let _ = g.subschema_for::<flexus_api::PushAccepted>();
+    let _ = g.subschema_for::<flexus_api::FlavorInfo>();
+    let _ = g.subschema_for::<flexus_api::QuotaInfo>();
+    let _ = g.subschema_for::<flexus_api::ImageInfo>();
     let _ = g.subschema_for::<flexus_api::TuneRequest>();
     let _ = g.subschema_for::<flexus_api::TuneJob>();
     let operator_paths = crate::web::openapi_paths(&mut g);
@@ -70,10 +73,14 @@ pub fn document() -> Value {
         "/v1/namespaces/{ns}/pools/{name}": {
             "get": {"summary": "Read a pool (spec + status)", "parameters": [ns, name],
                 "responses": merge(common(&mut r), json!({"200": ok_etag("The pool", r("Pool"))}))},
-            "put": {"summary": "Create or replace a pool's spec", "parameters": [ns, name, if_match, if_none],
+            "put": {"summary": "Create or replace a pool's spec",
+                "description": "Refused with 400 naming the field: the spec's own rules, what ECS can never create (root disk type, more than 12 subnets, more than 32 KB of user data), a flavor the cloud does not offer (with the closest names) and an image the project does not have. With `dry_run=true` every check runs and nothing is stored (200 echoes the body).",
+                "parameters": [ns, name, if_match, if_none,
+                    {"name": "dry_run", "in": "query", "required": false, "schema": {"type": "boolean"},
+                     "description": "Check only; store nothing."}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": r("PutPool")}}},
                 "responses": merge(common(&mut r), json!({
-                    "200": ok_etag("Replaced", r("Pool")), "201": ok_etag("Created", r("Pool")),
+                    "200": ok_etag("Replaced (or, with dry_run, accepted)", r("Pool")), "201": ok_etag("Created", r("Pool")),
                     "409": err("The pool is being deleted", &mut r),
                     "412": err("ETag mismatch", &mut r)}))},
             "delete": {"summary": "Delete a pool (its instances are deleted by the agent)", "parameters": [ns, name, if_match],
@@ -110,7 +117,9 @@ pub fn document() -> Value {
         "/v1/namespaces/{ns}/policies/{name}": {
             "get": {"summary": "Read a policy", "parameters": [ns, name],
                 "responses": merge(common(&mut r), json!({"200": ok_etag("The policy", r("Policy"))}))},
-            "put": {"summary": "Create or replace a policy", "parameters": [ns, name, if_match, if_none],
+            "put": {"summary": "Create or replace a policy",
+                "description": "Refused with 400 naming the field when the policy is invalid, or when its bounds widen its pool's (`bounds.min` below the pool's `min_size`, `bounds.max` above its `max_size`): a policy may only narrow them.",
+                "parameters": [ns, name, if_match, if_none],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": r("PutPolicy")}}},
                 "responses": merge(common(&mut r), json!({
                     "200": ok_etag("Replaced", r("Policy")), "201": ok_etag("Created", r("Policy")),
@@ -119,6 +128,16 @@ pub fn document() -> Value {
             "delete": {"summary": "Delete a policy", "parameters": [ns, name, if_match],
                 "responses": merge(common(&mut r), json!({"204": {"description": "Deleted"},
                     "412": err("ETag mismatch", &mut r)}))}},
+        "/v1/cloud/flavors": {"get": {"summary": "The flavors the cloud offers (cached 10 minutes)",
+            "responses": merge(common(&mut r), json!({"200": ok("Flavors, by name", array(r("FlavorInfo"))),
+                "503": err("The cloud could not be asked", &mut r)}))}},
+        "/v1/cloud/images/{id}": {"get": {"summary": "An image of the cloud project (cached 10 minutes; a missing one 30 seconds)",
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": merge(common(&mut r), json!({"200": ok("The image", r("ImageInfo")),
+                "503": err("The cloud could not be asked", &mut r)}))}},
+        "/v1/cloud/quota": {"get": {"summary": "The project's instance quota and its use (cached 15 seconds)",
+            "responses": merge(common(&mut r), json!({"200": ok("Quota", r("QuotaInfo")),
+                "503": err("The cloud could not be asked", &mut r)}))}},
         "/healthz": {"get": {"summary": "Liveness", "security": [],
             "responses": {"200": ok("Alive", r("Health"))}}},
         "/readyz": {"get": {"summary": "Readiness (start-up recovery done)", "security": [],

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +21,7 @@ use flexus_api::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::checks::{CloudFacts, ecs_errors, flavor_errors};
 use crate::clock::{SharedClock, parse_rfc3339, rfc3339};
 use crate::config::AuthConfig;
 use crate::runtime::{Handle, PoolKey};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub auth: Arc<AuthConfig>,
     pub runtime: Handle,
     pub telemetry: Arc<Telemetry>,
+    /// What the cloud offers (flavors, quota), cached.
+    pub facts: Arc<CloudFacts>,
     /// Set once the store is open and the runtime finished its start-up recovery.
     pub ready: Arc<AtomicBool>,
     /// Cost report, advisor and dashboard (`crate::web`).
@@ -290,6 +293,50 @@ fn checked(errs: Vec<FieldError>) -> ApiResult<()> {
     }
 }
 
+/// Every check of a pool spec before it is stored: its own rules, what ECS accepts, the
+/// cloud's flavor catalogue and its images (each skipped, with a warning, while the cloud
+/// cannot answer).
+async fn checked_pool_spec(state: &AppState, spec: &PoolSpec) -> ApiResult<()> {
+    let mut errs = spec.validate("spec");
+    errs.extend(ecs_errors(spec));
+    if !spec.flavor.trim().is_empty()
+        && let Ok(offered) = state.facts.flavors().await
+    {
+        errs.extend(flavor_errors(spec, &offered));
+    }
+    if !spec.image.trim().is_empty()
+        && let Ok(found) = state.facts.image(&spec.image).await
+    {
+        errs.extend(flexus_api::image_errors(
+            &spec.image,
+            Some(spec.root_volume.size),
+            found.as_ref(),
+        ));
+    }
+    checked(errs)
+}
+
+/// `?dry_run=true`: check everything, store nothing.
+fn dry_run(query: Option<&str>) -> ApiResult<bool> {
+    for (k, v) in query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+    {
+        if k == "dry_run" {
+            return match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::field(
+                    "dry_run",
+                    format!("must be true or false, got {v:?}"),
+                )),
+            };
+        }
+    }
+    Ok(false)
+}
+
 /// Pool `ns/name` as stored, or a 404 naming it.
 pub(crate) async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResult<PoolDoc> {
     state
@@ -392,6 +439,7 @@ async fn get_pool(
 async fn put_pool(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -399,7 +447,10 @@ async fn put_pool(
     name_ok("name", &name)?;
     let expect = expect_from(&headers)?;
     let req: PutPool = parse_body(&headers, &body)?;
-    checked(req.spec.validate("spec"))?;
+    checked_pool_spec(&state, &req.spec).await?;
+    if dry_run(query.as_deref())? {
+        return Ok((StatusCode::OK, axum::Json(req)).into_response());
+    }
     let existed = state.store.get_pool(&ns, &name).await?.is_some();
     let d = state
         .store
@@ -798,6 +849,15 @@ async fn put_policy(
     let expect = expect_from(&headers)?;
     let req: PutPolicy = parse_body(&headers, &body)?;
     let mut errs = validate_policy_spec(&req.spec);
+    if let Some(pool) = state.store.get_pool(&ns, &req.spec.pool).await?
+        && !pool.deleting
+    {
+        errs.extend(policy_bounds_errors(
+            &req.spec.policy.bounds,
+            (pool.spec.min_size, pool.spec.max_size),
+            &format!("{ns}/{}", req.spec.pool),
+        ));
+    }
     errs.extend(interval_error(
         &req.spec,
         state.runtime.min_evaluation_interval(),
@@ -837,6 +897,56 @@ async fn delete_policy(
         state.runtime.notify(PoolKey::new(&ns, &pool));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The cloud could not be asked: 503 naming the call.
+fn cloud_unavailable(what: &str, e: &flexus_cloud::CloudError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        format!("cannot {what} from the cloud: {e}"),
+    )
+}
+
+async fn cloud_flavors(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Vec<FlavorInfo>>> {
+    principal(&state, &headers)?;
+    let f = state
+        .facts
+        .flavors()
+        .await
+        .map_err(|e| cloud_unavailable("list the flavors", &e))?;
+    Ok(axum::Json(f.as_ref().clone()))
+}
+
+async fn cloud_image(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<ImageInfo>> {
+    principal(&state, &headers)?;
+    state
+        .facts
+        .image(&id)
+        .await
+        .map_err(|e| cloud_unavailable("look the image up", &e))?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("image", &id))
+}
+
+async fn cloud_quota(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<QuotaInfo>> {
+    principal(&state, &headers)?;
+    let q = state
+        .facts
+        .quota()
+        .await
+        .map_err(|e| cloud_unavailable("read the quota", &e))?;
+    Ok(axum::Json(q))
 }
 
 async fn healthz() -> axum::Json<Health> {
@@ -907,6 +1017,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/namespaces", get(list_namespaces))
+        .route(paths::CLOUD_FLAVORS, get(cloud_flavors))
+        .route(paths::CLOUD_QUOTA, get(cloud_quota))
+        .route("/v1/cloud/images/{id}", get(cloud_image))
         .route("/v1/namespaces/{ns}/pools", get(list_pools))
         .route(
             "/v1/namespaces/{ns}/pools/{name}",

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use flexus_agent::checks::CloudFacts;
 use flexus_agent::clock::ManualClock;
 use flexus_agent::config::{AuthConfig, Secret};
 use flexus_agent::runtime::{Handle, Inbox};
@@ -17,24 +18,29 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const ADMIN: &str = "admin-token-0123456789";
-const TEAM_A: &str = "team-a-token-0123456789";
-const TEAM_B: &str = "team-b-token-0123456789";
+mod common;
+
+use common::{ADMIN, Emu, TEAM_A, TEAM_B};
 
 struct Api {
     state: AppState,
     _inbox: Inbox,
+    /// The cloud the agent's flavor and quota lookups reach.
+    emu: Emu,
 }
 
 async fn api() -> Api {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
     let (runtime, inbox) = Handle::channel();
+    let emu = Emu::start(0.0, 10.0).await;
+    let clock = ManualClock::new(1_780_000_000_000);
     let mut namespaces = BTreeMap::new();
     namespaces.insert("team-a".to_owned(), Secret::new(TEAM_A));
     namespaces.insert("team-b".to_owned(), Secret::new(TEAM_B));
     let state = AppState {
         store,
-        clock: ManualClock::new(1_780_000_000_000),
+        facts: Arc::new(CloudFacts::new(emu.cloud(), clock.clone())),
+        clock,
         auth: Arc::new(AuthConfig {
             admin: Some(Secret::new(ADMIN)),
             namespaces,
@@ -49,6 +55,7 @@ async fn api() -> Api {
     Api {
         state,
         _inbox: inbox,
+        emu,
     }
 }
 
@@ -93,6 +100,17 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `PUT path` with team-a's token.
+    async fn put(&self, path: &str, body: Value) -> Resp {
+        self.call("PUT", path, Some(TEAM_A), &[], Some(body)).await
+    }
+    /// `GET path` with `token`.
+    async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.call("GET", path, token, &[], None).await
+    }
+}
+
 fn pool_spec() -> Value {
     json!({"spec": {
         "flavor": "x1.2u.4g", "image": "img-1", "vpc_id": "vpc-1", "subnet_ids": ["sub-1"],
@@ -103,7 +121,7 @@ fn pool_spec() -> Value {
 fn policy_spec(pool: &str) -> Value {
     json!({"spec": {"pool": pool, "policy": {
         "strategy": "target_tracking",
-        "bounds": {"min": 1, "max": 10},
+        "bounds": {"min": 1, "max": 5},
         "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]
     }}})
 }
@@ -347,6 +365,187 @@ async fn every_invalid_request_names_the_offending_field() {
         )
         .await;
     assert_eq!(r.body, json!([]));
+}
+
+#[tokio::test]
+async fn a_pool_ecs_can_never_create_is_refused_naming_every_field_and_nothing_is_stored() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    let mut bad = pool_spec();
+    bad["spec"]["root_volume"] = json!({"type": "FOO", "size": 40});
+    bad["spec"]["subnet_ids"] = json!((0..13).map(|i| format!("sub-{i}")).collect::<Vec<_>>());
+    bad["spec"]["user_data"] = json!("#!/bin/sh\n".repeat(6 * 1024));
+    bad["spec"]["spot"] = json!({"enabled": true, "max_price": "inf"});
+    let r = api.put(path, bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let fields: Vec<&str> = r.body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "spec.root_volume.type",
+        "spec.subnet_ids",
+        "spec.user_data",
+        "spec.spot.max_price",
+    ] {
+        assert!(fields.contains(&f), "{f} is named: {}", r.body);
+    }
+    let msg = r.body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("GPSSD") && msg.contains("32 KB"), "{msg}");
+    let r = api.get(path, Some(TEAM_A)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing stored");
+}
+
+#[tokio::test]
+async fn an_unknown_flavor_is_refused_with_the_closest_offered_names() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    let mut bad = pool_spec();
+    bad["spec"]["flavor"] = json!("x1.1u.2g");
+    let r = api.put(path, bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "spec.flavor");
+    let msg = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("\"x1.1u.2g\" is not offered") && msg.contains("x1.1u.1g"),
+        "{msg}"
+    );
+    // A sold-out flavor is offered (capacity can come back): accepted.
+    api.emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/flavors/x1.2u.4g",
+            json!({"sold_out": true}),
+        )
+        .await;
+    let r = api.put(path, pool_spec()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+#[tokio::test]
+async fn an_image_the_project_lacks_or_whose_disk_is_larger_is_refused_and_served_as_404() {
+    let api = api().await;
+    api.emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/images",
+            json!({"images": [{"id": "img-1", "name": "Ubuntu 22.04", "min_disk": 50}]}),
+        )
+        .await;
+    let r = api.get("/v1/cloud/images/img-1", Some(TEAM_B)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["name"], "Ubuntu 22.04");
+    assert_eq!(r.body["min_disk_gb"], 50);
+    let r = api.get("/v1/cloud/images/img-gone", Some(TEAM_B)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let path = "/v1/namespaces/team-a/pools/web";
+    let mut gone = pool_spec();
+    gone["spec"]["image"] = json!("img-gone");
+    let r = api.put(path, gone).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "spec.image");
+    let msg = r.body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("\"img-gone\" does not exist"), "{msg}");
+    // The default root volume (40 GB) is smaller than the image's minimum.
+    let r = api.put(path, pool_spec()).await;
+    assert_eq!(
+        r.body["error"]["field"], "spec.root_volume.size",
+        "{}",
+        r.body
+    );
+    let mut big = pool_spec();
+    big["spec"]["root_volume"] = json!({"type": "GPSSD", "size": 50});
+    let r = api.put(path, big).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = api.get("/v1/cloud/images/img-1", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_dry_run_put_checks_everything_and_stores_nothing() {
+    let api = api().await;
+    let path = "/v1/namespaces/team-a/pools/web";
+    let r = api.put(&format!("{path}?dry_run=true"), pool_spec()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut bad = pool_spec();
+    bad["spec"]["flavor"] = json!("x9.nope");
+    let r = api.put(&format!("{path}?dry_run=true"), bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"]["field"], "spec.flavor");
+    let r = api.put(&format!("{path}?dry_run=maybe"), pool_spec()).await;
+    assert_eq!(r.body["error"]["field"], "dry_run", "{}", r.body);
+    let r = api.get(path, Some(TEAM_A)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "a dry run stores nothing");
+}
+
+#[tokio::test]
+async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
+    let api = api().await;
+    let mut pool = pool_spec();
+    pool["spec"]["max_size"] = json!(2);
+    let r = api.put("/v1/namespaces/team-a/pools/web", pool).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let policy = "/v1/namespaces/team-a/policies/p";
+    let mut wide = policy_spec("web");
+    wide["spec"]["policy"]["bounds"] = json!({"min": 5, "max": 10});
+    let r = api.put(policy, wide).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "spec.policy.bounds.max");
+    let msg = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("bounds.max (10)")
+            && msg.contains("max_size (2)")
+            && msg.contains("team-a/web"),
+        "{msg}"
+    );
+    let mut below = policy_spec("web");
+    below["spec"]["policy"]["bounds"] = json!({"min": 0, "max": 2});
+    let r = api.put(policy, below).await;
+    assert_eq!(
+        r.body["error"]["field"], "spec.policy.bounds.min",
+        "{}",
+        r.body
+    );
+    let mut narrow = policy_spec("web");
+    narrow["spec"]["policy"]["bounds"] = json!({"min": 1, "max": 2});
+    let r = api.put(policy, narrow).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // A policy for a pool that does not exist yet is checked when the pool comes.
+    let r = api
+        .put("/v1/namespaces/team-a/policies/q", policy_spec("later"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_cloud_flavors_and_quota_are_served_to_any_valid_token() {
+    let api = api().await;
+    let r = api.get("/v1/cloud/flavors", Some(TEAM_B)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let f = r.body.as_array().unwrap();
+    let x = f
+        .iter()
+        .find(|f| f["name"] == "x1.2u.4g")
+        .expect("x1.2u.4g");
+    assert_eq!(x["vcpus"], 2);
+    assert_eq!(x["memory_mb"], 4096);
+    assert_eq!(x["on_sale"], true);
+    api.emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/quota",
+            json!({"instances": 7, "vcpus": 30, "ram_mb": 61440}),
+        )
+        .await;
+    let r = api.get("/v1/cloud/quota", Some(TEAM_A)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["max_instances"], 7);
+    assert_eq!(r.body["max_vcpus"], 30);
+    assert_eq!(r.body["used_instances"], 0);
+    let r = api.get("/v1/cloud/flavors", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

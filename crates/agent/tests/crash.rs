@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::process::*;
@@ -27,19 +27,22 @@ async fn all_tagged(emu: &Emu, pool: &str) -> Vec<flexus_cloud::Server> {
     emu.cloud().list_servers(&f).await.unwrap()
 }
 
-/// Put the pool at a fixed size, SIGKILL the agent `rounds` times at random moments
-/// while it works, then let it converge; returns the final state of the store.
-async fn phase(config: &Path, log: &Path, rng: &mut rand::rngs::StdRng, size: u32, rounds: usize) {
+/// Put the pool `spec` (a fixed size: `min_size`), SIGKILL the agent `rounds` times at
+/// random moments while it works, then let it converge (every instance of the spec's
+/// template, no refresh left) and stop it with SIGTERM.
+async fn phase(
+    config: &Path,
+    log: &Path,
+    rng: &mut rand::rngs::StdRng,
+    spec: &flexus_api::PoolSpec,
+    rounds: usize,
+) {
+    let size = spec.min_size;
     let mut p = start_agent(config, log);
     wait_ready(&mut p, log).await;
     let client = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
     client
-        .put_pool(
-            "team-a",
-            "crashy",
-            &pool_spec(size, size),
-            Precondition::None,
-        )
+        .put_pool("team-a", "crashy", spec, Precondition::None)
         .await
         .unwrap();
     for _ in 0..rounds {
@@ -57,6 +60,8 @@ async fn phase(config: &Path, log: &Path, rng: &mut rand::rngs::StdRng, size: u3
             && s.ready_size == size
             && s.current_size == size
             && s.pending_operations.is_empty()
+            && s.refresh.is_none()
+            && s.instances.iter().all(|i| !i.outdated)
         {
             break;
         }
@@ -72,21 +77,22 @@ async fn phase(config: &Path, log: &Path, rng: &mut rand::rngs::StdRng, size: u3
     sigterm_and_wait(&mut p).await;
 }
 
-/// One phase to `size` with 4 kills; then the pool's instances (exactly `size` live) and
-/// its operations (every one final), read from the emulator and the agent's store.
+/// One phase to `spec` with 4 kills; then the pool's instances (exactly `min_size` live)
+/// and its operations (every one final), read from the emulator and the agent's store.
 async fn killed_phase(
     emu: &Emu,
     config: &Path,
     log: &Path,
     rng: &mut rand::rngs::StdRng,
-    size: u32,
+    spec: &flexus_api::PoolSpec,
     seed: u64,
     what: &str,
 ) -> (
     Vec<flexus_cloud::Server>,
     Vec<flexus_agent::store::OpRecord>,
 ) {
-    phase(config, log, rng, size, 4).await;
+    let size = spec.min_size;
+    phase(config, log, rng, spec, 4).await;
     let servers = all_tagged(emu, "crashy").await;
     let live = servers.iter().filter(|s| !s.status.is_gone()).count();
     assert_eq!(
@@ -109,21 +115,61 @@ async fn killed_phase(
     (servers, ops)
 }
 
+/// What a crash test runs with: its seed (printed; `FLEXUS_CRASH_SEED` replays it), the
+/// emulator in this process, and the agent's config and log in a temporary directory.
+struct CrashRun {
+    seed: u64,
+    rng: rand::rngs::StdRng,
+    emu: Emu,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl CrashRun {
+    async fn start(what: &str) -> Self {
+        let seed: u64 = std::env::var("FLEXUS_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
+        println!("{what} test seed: {seed} (set FLEXUS_CRASH_SEED to replay)");
+        let emu = Emu::start(1.0, 2.0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &emu.url, free_port());
+        let log = dir.path().join("agent.log");
+        Self {
+            seed,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            emu,
+            dir,
+            config,
+            log,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_instances() {
-    let seed: u64 = std::env::var("FLEXUS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("crash test seed: {seed} (set FLEXUS_CRASH_SEED to replay)");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let emu = Emu::start(1.0, 2.0).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &emu.url, free_port());
-    let log = dir.path().join("agent.log");
+    let CrashRun {
+        seed,
+        mut rng,
+        emu,
+        dir: _dir,
+        config,
+        log,
+    } = CrashRun::start("crash").await;
 
     // Scale out 0 -> 6 with kills.
-    let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, 6, seed, "scale-out").await;
+    let (servers, ops) = killed_phase(
+        &emu,
+        &config,
+        &log,
+        &mut rng,
+        &pool_spec(6, 6),
+        seed,
+        "scale-out",
+    )
+    .await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
     assert_eq!(
         servers.len(),
@@ -148,7 +194,16 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
     }
 
     // Scale in 6 -> 2 with kills.
-    let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, 2, seed, "scale-in").await;
+    let (servers, ops) = killed_phase(
+        &emu,
+        &config,
+        &log,
+        &mut rng,
+        &pool_spec(2, 2),
+        seed,
+        "scale-in",
+    )
+    .await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
     let deleted: std::collections::BTreeSet<&str> = ops
         .iter()
@@ -174,5 +229,91 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
     assert_eq!(
         created, 6,
         "no create happened during scale-in (seed {seed})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orphans() {
+    let CrashRun {
+        seed,
+        mut rng,
+        emu,
+        dir: _dir,
+        config,
+        log,
+    } = CrashRun::start("refresh crash").await;
+
+    // Four instances of the first flavor, no kills.
+    let mut spec = pool_spec(4, 4);
+    phase(&config, &log, &mut rng, &spec, 0).await;
+    let before: std::collections::BTreeSet<String> = all_tagged(&emu, "crashy")
+        .await
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(before.len(), 4);
+
+    // A new flavor, replaced with kills at random moments.
+    spec.flavor = "x1.4u.8g".into();
+    spec.instance_refresh.max_surge = 2;
+    spec.instance_refresh.min_healthy_percentage = 75;
+    let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, &spec, seed, "refresh").await;
+    let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
+    assert!(
+        live.iter()
+            .all(|s| s.flavor_name == "x1.4u.8g" || s.flavor_id == "x1.4u.8g"),
+        "no instance of the old flavor is left (seed {seed})"
+    );
+    assert!(
+        live.iter().all(|s| !before.contains(&s.id)),
+        "every old instance was replaced (seed {seed})"
+    );
+    assert_eq!(live.len(), 4);
+    let of = |k: OperationKind| ops.iter().filter(move |o| o.op.kind == k);
+    // Replacements are refresh launches — or, after a kill between a retire and its
+    // launch, an ordinary scale-out back to the desired count: either way the cloud
+    // made one per old instance, never more (gone ones counted; a final operation
+    // keeps no request body, so the cloud's record is the one to count).
+    let new_flavor_made = servers
+        .iter()
+        .filter(|s| s.flavor_name == "x1.4u.8g" || s.flavor_id == "x1.4u.8g")
+        .count();
+    assert_eq!(
+        new_flavor_made, 4,
+        "exactly one replacement per instance was ever created (seed {seed}): {servers:?}"
+    );
+    assert!(
+        ops.iter().all(|o| o.op.state == OperationState::Succeeded),
+        "nothing failed or was abandoned (seed {seed}): {ops:?}"
+    );
+    let refreshes: Vec<_> = of(OperationKind::Refresh).collect();
+    assert_eq!(
+        refreshes.len(),
+        1,
+        "one refresh, resumed across restarts (seed {seed})"
+    );
+    assert_eq!(refreshes[0].op.state, OperationState::Succeeded);
+    assert_eq!(refreshes[0].op.count, 4);
+    for s in &live {
+        let op = s
+            .tag("flexus-op")
+            .expect("every instance names its operation");
+        let rec = ops.iter().find(|o| o.op.id == op);
+        assert!(
+            rec.is_some_and(|r| r.op.kind.creates() && r.op.state == OperationState::Succeeded),
+            "instance {} comes from a recorded, succeeded create (seed {seed}): {rec:?}",
+            s.id
+        );
+    }
+    // Old instances go through refresh retirements (or a scale-in after a restart).
+    let deleted: std::collections::BTreeSet<&str> = ops
+        .iter()
+        .filter(|o| o.op.kind.deletes() && o.op.state == OperationState::Succeeded)
+        .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
+        .collect();
+    assert_eq!(
+        deleted,
+        before.iter().map(String::as_str).collect(),
+        "exactly the old instances were deleted (seed {seed}): {ops:?}"
     );
 }

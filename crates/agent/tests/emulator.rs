@@ -175,7 +175,9 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
     c.put_pool("team-a", "quiet", &pool_spec(1, 4), Precondition::None)
         .await
         .unwrap();
+    // The policy may not widen the pool's bounds (1..4), so it spells them.
     let pol = cpu_policy(json!({
+        "bounds": {"min": 1, "max": 4},
         "scale_out": {"stabilisation_window": "0s", "cooldown": "60s"},
         "scale_in": {"stabilisation_window": "120s", "cooldown": "0s"},
     }));
@@ -447,6 +449,7 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
         namespace: "team-a".into(),
         pool: "replay".into(),
         request: Some(req.clone()),
+        progress: None,
         op: flexus_api::Operation {
             id: id.to_string(),
             kind: OperationKind::ScaleOut,

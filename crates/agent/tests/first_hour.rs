@@ -207,9 +207,10 @@ async fn validate_checks_every_file_given_and_fails_if_any_is_invalid() {
 async fn the_policies_command_applies_lists_shows_and_deletes_a_policy() {
     let emu = Emu::start(10.0, 5.0).await;
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
+    // examples/policies/step.hcl has bounds 2..50: a policy may not widen its pool's.
     agent
         .client
-        .put_pool("team-a", "web", &pool_spec(1, 4), Precondition::None)
+        .put_pool("team-a", "web", &pool_spec(1, 50), Precondition::None)
         .await
         .unwrap();
     let cli = |args: Vec<String>| {

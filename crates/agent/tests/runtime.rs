@@ -11,7 +11,8 @@ use common::*;
 use flexus_api::Precondition;
 use flexus_cloud::{
     BatchMetricQuery, Cloud, CloudError, CreateResult, CreateServersRequest, CustomMetric,
-    Datapoint, DeleteServersRequest, Job, MetricQuery, MetricSeries, Server, ServerFilter,
+    Datapoint, DeleteServersRequest, Flavor, Image, Job, MetricQuery, MetricSeries, Quota, Server,
+    ServerFilter,
 };
 
 /// The emulator's client, except that the first listing of one pool panics (as a bug
@@ -82,6 +83,15 @@ impl Cloud for PanicsOnce {
     }
     async fn put_custom_metrics(&self, metrics: &[CustomMetric]) -> Result<(), CloudError> {
         self.inner.put_custom_metrics(metrics).await
+    }
+    async fn list_flavors(&self, az: Option<&str>) -> Result<Vec<Flavor>, CloudError> {
+        self.inner.list_flavors(az).await
+    }
+    async fn get_quota(&self) -> Result<Quota, CloudError> {
+        self.inner.get_quota().await
+    }
+    async fn get_image(&self, id: &str) -> Result<Option<Image>, CloudError> {
+        self.inner.get_image(id).await
     }
 }
 

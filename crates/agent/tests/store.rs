@@ -9,8 +9,8 @@ use common::postgres::PgServer;
 use common::{pool_spec, wait_for};
 use flexus_agent::store::sql::{StoreLocation, StoreOptions};
 use flexus_agent::store::{
-    ADVICE_KEEP, Expect, ForecastHeader, LeaseConfig, OpRecord, PushedPoint, Retention,
-    RuntimeState, SqlStore, Store, StoreError, UsageHour, UsageSample, UsageScope,
+    ADVICE_KEEP, Expect, ForecastHeader, LeaseConfig, OpRecord, PushedPoint, RefreshProgress,
+    Retention, RuntimeState, SqlStore, Store, StoreError, UsageHour, UsageSample, UsageScope,
 };
 use flexus_api::{
     Advice, AdviceState, DecisionRecord, Operation, OperationKind, OperationState, PolicySpec,
@@ -109,6 +109,7 @@ fn op(pool: &str, id: &str, state: OperationState, at: &str) -> OpRecord {
         namespace: "a".into(),
         pool: pool.into(),
         request: Some(req),
+        progress: None,
         op: Operation {
             id: id.into(),
             kind: OperationKind::ScaleOut,
@@ -376,6 +377,38 @@ async fn final_operations_lose_their_request_and_only_the_newest_are_kept(db: Db
     assert!(ops.len() <= 4, "{}", ops.len());
     assert_eq!(ops[0].op.id, "op-5");
     assert!(ops.iter().all(|o| o.request.is_none()), "final: no body");
+}
+
+async fn a_refreshs_progress_is_kept_as_it_goes_and_its_write_is_fenced(db: Db) {
+    let s = db.leased(&["p"]).await;
+    let mut o = op("p", "refresh-1", OperationState::Submitted, "t0");
+    o.op.kind = OperationKind::Refresh;
+    o.request = None;
+    o.progress = Some(RefreshProgress {
+        template: "abc123".into(),
+        batch: 0,
+    });
+    s.insert_operation(&o).await.unwrap();
+    o.progress = Some(RefreshProgress {
+        template: "abc123".into(),
+        batch: 2,
+    });
+    s.update_operation(&o).await.unwrap();
+    let open = s.open_operations(Some(("a", "p"))).await.unwrap();
+    assert_eq!(open[0].op.kind, OperationKind::Refresh);
+    assert_eq!(
+        open[0].progress, o.progress,
+        "the newest progress is read back"
+    );
+    // Another agent without the pool's lease cannot move the refresh on.
+    let other = db.open("agent-2").await;
+    o.progress = Some(RefreshProgress {
+        template: "abc123".into(),
+        batch: 9,
+    });
+    assert!(other.update_operation(&o).await.is_err());
+    let open = s.open_operations(Some(("a", "p"))).await.unwrap();
+    assert_eq!(open[0].progress.as_ref().map(|p| p.batch), Some(2));
 }
 
 async fn pruning_deletes_final_operations_and_old_policy_versions_by_age(db: Db) {
@@ -856,6 +889,7 @@ suite!(
     forecast_history_survives_reopening_the_store,
     stored_state_that_does_not_parse_is_an_error_naming_the_pool,
     final_operations_lose_their_request_and_only_the_newest_are_kept,
+    a_refreshs_progress_is_kept_as_it_goes_and_its_write_is_fenced,
     pruning_deletes_final_operations_and_old_policy_versions_by_age,
     a_purged_pool_leaves_nothing_for_a_pool_created_again_under_its_name,
     a_fenced_write_without_the_current_lease_is_refused,

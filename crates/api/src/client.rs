@@ -290,6 +290,46 @@ impl Client {
             .await
     }
 
+    /// `PUT /v1/namespaces/{ns}/pools/{name}?dry_run=true` — every check of a write
+    /// (the spec's rules, what ECS accepts, the flavor catalogue, the bounds of the pool's
+    /// policy), nothing stored.
+    pub async fn check_pool(
+        &self,
+        ns: &str,
+        name: &str,
+        spec: &PoolSpec,
+    ) -> Result<(), ClientError> {
+        let body = PutPool { spec: spec.clone() };
+        self.send(
+            Method::PUT,
+            &paths::pool(ns, name),
+            &[("dry_run", "true".to_owned())],
+            Some(&body),
+            &Precondition::None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /v1/cloud/flavors` — the flavors the cloud offers (the agent caches them).
+    pub async fn list_flavors(&self) -> Result<Vec<FlavorInfo>, ClientError> {
+        self.get(paths::CLOUD_FLAVORS).await
+    }
+
+    /// `GET /v1/cloud/images/{id}` — the image, `None` when the cloud has no such image.
+    pub async fn get_image(&self, id: &str) -> Result<Option<ImageInfo>, ClientError> {
+        match self.get(&paths::cloud_image(id)).await {
+            Ok(i) => Ok(Some(i)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /v1/cloud/quota` — the instance quota and what is used of it.
+    pub async fn quota(&self) -> Result<QuotaInfo, ClientError> {
+        self.get(paths::CLOUD_QUOTA).await
+    }
+
     /// `DELETE /v1/namespaces/{ns}/pools/{name}` — the agent then deletes the pool's instances.
     pub async fn delete_pool(
         &self,

@@ -40,6 +40,14 @@ pub fn policy(ns: &str, name: &str) -> String {
 pub const NAMESPACES: &str = "/v1/namespaces";
 /// `/v1/openapi.json`
 pub const OPENAPI: &str = "/v1/openapi.json";
+/// `/v1/cloud/flavors` (what the cloud offers, cached by the agent)
+pub const CLOUD_FLAVORS: &str = "/v1/cloud/flavors";
+/// `/v1/cloud/quota`
+pub const CLOUD_QUOTA: &str = "/v1/cloud/quota";
+/// `/v1/cloud/images/{id}`
+pub fn cloud_image(id: &str) -> String {
+    format!("/v1/cloud/images/{id}")
+}
 /// `/v1/namespaces/{ns}/pools/{name}/tune`
 pub fn tune(ns: &str, name: &str) -> String {
     format!("/v1/namespaces/{ns}/pools/{name}/tune")

@@ -136,6 +136,70 @@ pub enum RemovalRule {
     NewestFirst,
     /// Oldest first, whatever the purchase kind.
     OldestFirst,
+    /// Instances of an older template (see [`PoolSpec::template_hash`]) first, oldest
+    /// of them first; then as `spot_newest_first`.
+    OldestTemplateFirst,
+}
+
+/// How the agent replaces running instances when the pool's template changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshStrategy {
+    /// In batches: launch replacements (at most `max_surge` above the desired count),
+    /// wait until they are ready, then delete outdated instances, never letting fewer
+    /// than `min_healthy_percentage` of the desired count be ready.
+    #[default]
+    Rolling,
+    /// Outdated instances stay until an ordinary scale-in removes them (with
+    /// `removal_rule = "oldest_template_first"` they go first).
+    OnScaleIn,
+}
+
+/// Replacing the instances of an older template (`instance_refresh` of a pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceRefresh {
+    #[serde(default)]
+    pub strategy: RefreshStrategy,
+    /// Percentage (0–100) of the desired count that stays ready throughout, rounded up.
+    #[serde(default = "default_min_healthy")]
+    pub min_healthy_percentage: u32,
+    /// Replacements launched at once above the desired count (0–100). With 0, outdated
+    /// instances are deleted first, within `min_healthy_percentage` (at least one at a
+    /// time).
+    #[serde(default = "default_max_surge")]
+    pub max_surge: u32,
+}
+
+fn default_min_healthy() -> u32 {
+    90
+}
+fn default_max_surge() -> u32 {
+    1
+}
+
+impl Default for InstanceRefresh {
+    fn default() -> Self {
+        Self {
+            strategy: RefreshStrategy::Rolling,
+            min_healthy_percentage: default_min_healthy(),
+            max_surge: default_max_surge(),
+        }
+    }
+}
+
+impl InstanceRefresh {
+    /// Instances that must stay ready while `desired` are wanted: the percentage
+    /// rounded up, less one when nothing could otherwise move (no surge and 100 %).
+    pub fn min_healthy(&self, desired: u32) -> u32 {
+        let min =
+            (u64::from(desired) * u64::from(self.min_healthy_percentage)).div_ceil(100) as u32;
+        if self.max_surge == 0 && min >= desired {
+            desired.saturating_sub(1)
+        } else {
+            min.min(desired)
+        }
+    }
 }
 
 /// The declared template and bounds of a pool (owned by Terraform).
@@ -178,6 +242,10 @@ pub struct PoolSpec {
     /// Extra tags put on every instance (the agent adds its own ownership tags).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// How running instances are replaced when a template field changes (see
+    /// [`PoolSpec::template_hash`]).
+    #[serde(default)]
+    pub instance_refresh: InstanceRefresh,
 }
 
 fn default_boot() -> u32 {
@@ -193,8 +261,47 @@ pub const TAG_POOL: &str = "flexus-pool";
 pub const TAG_NAMESPACE: &str = "flexus-ns";
 /// Tag carrying the operation that created the instance.
 pub const TAG_OPERATION: &str = "flexus-op";
+/// Tag carrying the template hash ([`PoolSpec::template_hash`]) an instance was created with.
+pub const TAG_TEMPLATE: &str = "flexus-tpl";
+/// User tags a pool may declare: ECS allows 10 per server and the agent puts 4.
+pub const MAX_USER_TAGS: usize = 6;
+
+/// The fields of a pool's template: what an instance is made of. A change to any of
+/// them makes the running instances outdated; the agent replaces them
+/// (`instance_refresh`). Sizes, spot settings, placement (VPC, subnets, zones), tags and
+/// timings are not part of it: they apply to instances created from then on.
+#[derive(Serialize)]
+struct Template<'a> {
+    flavor: &'a str,
+    image: &'a str,
+    user_data: Option<&'a str>,
+    root_volume: &'a RootVolume,
+    security_group_ids: Vec<&'a str>,
+    key_pair: Option<&'a str>,
+}
 
 impl PoolSpec {
+    /// Hash of the template fields (flavor, image, user data, root volume, security
+    /// groups as a set, key pair): 12 hex digits, put on every instance as
+    /// [`TAG_TEMPLATE`].
+    pub fn template_hash(&self) -> String {
+        use sha2::Digest as _;
+        let mut security_group_ids: Vec<&str> =
+            self.security_group_ids.iter().map(String::as_str).collect();
+        security_group_ids.sort_unstable();
+        security_group_ids.dedup();
+        let t = Template {
+            flavor: &self.flavor,
+            image: &self.image,
+            user_data: self.user_data.as_deref(),
+            root_volume: &self.root_volume,
+            security_group_ids,
+            key_pair: self.key_pair.as_deref(),
+        };
+        let bytes = serde_json::to_vec(&t).unwrap_or_default();
+        hex::encode(&sha2::Sha256::digest(&bytes)[..6])
+    }
+
     /// Every problem with the spec, with field paths under `prefix` (e.g. `spec`).
     pub fn validate(&self, prefix: &str) -> Vec<FieldError> {
         let f = |name: &str| {
@@ -268,12 +375,12 @@ impl PoolSpec {
         }
         if let Some(p) = &self.spot.max_price
             && p.parse::<f64>()
-                .map(|x| x.is_nan() || x <= 0.0)
+                .map(|x| !x.is_finite() || x <= 0.0)
                 .unwrap_or(true)
         {
             errs.push(FieldError::new(
                 f("spot.max_price"),
-                format!("{p:?} is not a positive decimal number"),
+                format!("{p:?} is not a positive decimal number (a finite price per hour, e.g. \"0.05\")"),
             ));
         }
         if self.boot_seconds > 3600 {
@@ -282,10 +389,25 @@ impl PoolSpec {
         if self.warmup_seconds > 7200 {
             errs.push(FieldError::new(f("warmup_seconds"), "must be at most 7200"));
         }
-        if self.tags.len() > 7 {
+        if self.tags.len() > MAX_USER_TAGS {
             errs.push(FieldError::new(
                 f("tags"),
-                "at most 7 tags (ECS allows 10 per server; the agent uses 3)",
+                format!(
+                    "at most {MAX_USER_TAGS} tags (ECS allows 10 per server; the agent uses 4)"
+                ),
+            ));
+        }
+        let r = &self.instance_refresh;
+        if r.min_healthy_percentage > 100 {
+            errs.push(FieldError::new(
+                f("instance_refresh.min_healthy_percentage"),
+                "must be between 0 and 100",
+            ));
+        }
+        if r.max_surge > 100 {
+            errs.push(FieldError::new(
+                f("instance_refresh.max_surge"),
+                "must be between 0 and 100",
             ));
         }
         for (k, v) in &self.tags {
@@ -345,6 +467,44 @@ pub struct InstanceStatus {
     /// RFC 3339 creation time.
     pub created_at: String,
     pub age_seconds: u64,
+    /// Hash of the template it was created with (its `flexus-tpl` tag); absent for an
+    /// instance without the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Made from an older template than the pool's: an instance refresh replaces it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outdated: bool,
+}
+
+/// Progress of an instance refresh (the pool's template changed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RefreshStatus {
+    /// The refresh's operation id (kind `refresh` in the journal).
+    pub operation_id: String,
+    /// Template hash the instances are being moved to.
+    pub template: String,
+    /// Outdated instances to replace (grows if more appear).
+    pub total: u32,
+    /// Outdated instances gone so far.
+    pub replaced: u32,
+    /// Batches of replacements launched so far.
+    pub batch: u32,
+    /// Replacements launched and not ready yet.
+    pub waiting_for_ready: u32,
+    /// Instances that must stay ready (`min_healthy_percentage` of the desired count).
+    pub min_healthy: u32,
+    /// RFC 3339 time the refresh started.
+    pub started_at: String,
+}
+
+impl RefreshStatus {
+    /// One line: `refresh: 3/8 replaced, batch 2, waiting for 2 ready`.
+    pub fn summary(&self) -> String {
+        format!(
+            "refresh: {}/{} replaced, batch {}, waiting for {} ready",
+            self.replaced, self.total, self.batch, self.waiting_for_ready
+        )
+    }
 }
 
 /// Coarse state of a pool.
@@ -389,6 +549,12 @@ pub struct PoolStatus {
     /// Operations not finished yet.
     #[serde(default)]
     pub pending_operations: Vec<Operation>,
+    /// Hash of the pool's current template ([`PoolSpec::template_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The instance refresh under way, while outdated instances remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshStatus>,
 }
 
 /// Why a pool is `degraded`: the last failure, in parts.
@@ -555,6 +721,146 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// A flavor the cloud offers (`GET /v1/cloud/flavors`, cached by the agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FlavorInfo {
+    /// What a pool's `flavor` names, e.g. `x1.2u.4g`.
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    /// GPUs per instance.
+    pub gpus: u32,
+    /// New instances can be bought (the cloud's sale state is neither `sellout` nor `abandon`).
+    pub on_sale: bool,
+    /// Offered as spot.
+    pub spot: bool,
+    /// The cloud's performance type (`advanced_smb` for Flexus X, `gpu`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_type: Option<String>,
+}
+
+/// An image the cloud has (`GET /v1/cloud/images/{id}`, cached by the agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageInfo {
+    /// What a pool's `image` names.
+    pub id: String,
+    pub name: String,
+    /// `active` when usable.
+    pub status: String,
+    /// Smallest root disk the image needs, GB.
+    pub min_disk_gb: u32,
+}
+
+/// The project's instance quota and what is used of it (`GET /v1/cloud/quota`);
+/// an absent maximum is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct QuotaInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u64>,
+    pub used_instances: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vcpus: Option<u64>,
+    pub used_vcpus: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mb: Option<u64>,
+    pub used_memory_mb: u64,
+}
+
+/// Where a policy's bounds widen its pool's `(min_size, max_size)`: the pool owns the
+/// instance-count limits and a policy may only narrow them (`docs/design/provider.md`,
+/// "Bounds"). Field paths are those of a policy PUT (`spec.policy.bounds.max`); `pool_id`
+/// (`ns/name`) is for the message. The agent runs this on PUT, the provider at plan.
+pub fn policy_bounds_errors(
+    bounds: &flexus_policy::Bounds,
+    (pool_min, pool_max): (u32, u32),
+    pool_id: &str,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if bounds.max > pool_max {
+        errs.push(FieldError::new(
+            "spec.policy.bounds.max",
+            format!(
+                "bounds.max ({}) is above max_size ({pool_max}) of pool {pool_id}: a policy may narrow its \
+                 pool's bounds, never widen them; lower bounds.max or raise the pool's max_size",
+                bounds.max
+            ),
+        ));
+    }
+    if bounds.min < pool_min {
+        errs.push(FieldError::new(
+            "spec.policy.bounds.min",
+            format!(
+                "bounds.min ({}) is below min_size ({pool_min}) of pool {pool_id}: a policy may narrow its \
+                 pool's bounds, never widen them; raise bounds.min or lower the pool's min_size",
+                bounds.min
+            ),
+        ));
+    }
+    errs
+}
+
+/// Why a pool's flavor is refused: "flavor "x1.1u.2g" is not offered by the cloud; did
+/// you mean x1.1u.1g, ...?" (the agent's PUT and the provider's plan say the same).
+pub fn unknown_flavor_message(flavor: &str, offered: &[FlavorInfo]) -> String {
+    let close = close_names(flavor, offered.iter().map(|f| f.name.as_str()), 4);
+    let hint = if close.is_empty() {
+        "see GET /v1/cloud/flavors (or data \"flexus_x_flavors\") for the flavors offered"
+            .to_string()
+    } else {
+        format!("did you mean {}?", close.join(", "))
+    };
+    format!("flavor {flavor:?} is not offered by the cloud; {hint}")
+}
+
+/// Where a pool's image is refused, given what the cloud answered for it (`None`: the
+/// project has no such image): the image itself, or a root volume smaller than the image
+/// needs. Field paths are those of a pool PUT; the agent's PUT and the provider's plan
+/// say the same.
+pub fn image_errors(
+    image: &str,
+    root_volume_gb: Option<u32>,
+    found: Option<&ImageInfo>,
+) -> Vec<FieldError> {
+    match found {
+        None => vec![FieldError::new(
+            "spec.image",
+            format!(
+                "image {image:?} does not exist in the cloud project; check the image id (IMS) \
+                 and that the image is shared with this project"
+            ),
+        )],
+        Some(i) if root_volume_gb.is_some_and(|gb| gb < i.min_disk_gb) => {
+            vec![FieldError::new(
+                "spec.root_volume.size",
+                format!(
+                    "image {image:?} needs a root disk of at least {} GB, got {}",
+                    i.min_disk_gb,
+                    root_volume_gb.unwrap_or_default()
+                ),
+            )]
+        }
+        Some(_) => Vec::new(),
+    }
+}
+
+/// The names among `known` closest to `wanted` (edit distance at most a third of its
+/// length, at least 2), best first, at most `n`: for "did you mean" in errors.
+pub fn close_names<'a>(
+    wanted: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    n: usize,
+) -> Vec<&'a str> {
+    let limit = (wanted.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = known
+        .into_iter()
+        .map(|k| (strsim::levenshtein(wanted, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(n).map(|(_, k)| k).collect()
+}
+
 /// One datapoint of `POST .../pools/{name}/metrics` (the body is a JSON array of these).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -593,6 +899,37 @@ pub enum OperationKind {
     ScaleOut,
     ScaleIn,
     Replace,
+    /// An instance refresh as a whole: open while outdated instances remain (`count`:
+    /// instances to replace); makes no cloud call itself.
+    Refresh,
+    /// A create of replacements for outdated instances (token = operation id).
+    RefreshLaunch,
+    /// A delete of outdated instances whose replacements are ready.
+    RefreshRetire,
+}
+
+impl OperationKind {
+    /// Sends a create (its token is the operation id).
+    pub fn creates(self) -> bool {
+        matches!(self, Self::ScaleOut | Self::RefreshLaunch)
+    }
+
+    /// Sends a delete of its `server_ids`.
+    pub fn deletes(self) -> bool {
+        matches!(self, Self::ScaleIn | Self::Replace | Self::RefreshRetire)
+    }
+
+    /// The name used in the journal, metrics and logs (`scale_out`, `refresh_launch`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ScaleOut => "scale_out",
+            Self::ScaleIn => "scale_in",
+            Self::Replace => "replace",
+            Self::Refresh => "refresh",
+            Self::RefreshLaunch => "refresh_launch",
+            Self::RefreshRetire => "refresh_retire",
+        }
+    }
 }
 
 /// Where an operation is.

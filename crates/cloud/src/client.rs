@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::config::ClientConfig;
 use crate::credentials::Credentials;
 use crate::error::{CloudError, ErrorKind};
+use crate::limits;
 use crate::model::*;
 use crate::ratelimit::AccountLimits;
 use crate::signer::{self, SignableRequest};
@@ -23,6 +24,8 @@ pub enum Service {
     Ecs,
     /// Cloud Eye.
     Ces,
+    /// Image Management Service.
+    Ims,
 }
 
 type SigningClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -175,6 +178,7 @@ impl HuaweiClient {
         let base = match req.service {
             Service::Ecs => &self.config.ecs_endpoint,
             Service::Ces => &self.config.ces_endpoint,
+            Service::Ims => &self.config.ims_endpoint,
         };
         let full_path = format!("{}{}", base.path().trim_end_matches('/'), req.path);
         let encoded_path = full_path
@@ -333,26 +337,49 @@ pub fn validate_create(req: &CreateServersRequest) -> Result<(), CloudError> {
             p.push(format!("{field} must not be empty"));
         }
     }
-    if req.subnet_ids.is_empty() || req.subnet_ids.len() > 12 {
+    if req.subnet_ids.is_empty() || req.subnet_ids.len() > limits::MAX_NICS {
         p.push(format!(
-            "subnet_ids must hold 1-12 subnets, got {}",
+            "subnet_ids must hold 1-{} subnets, got {}",
+            limits::MAX_NICS,
             req.subnet_ids.len()
         ));
+    }
+    if !limits::is_root_volume_type(&req.root_volume.volume_type) {
+        p.push(format!(
+            "root_volume.volume_type {:?} is not an ECS disk type (one of {})",
+            req.root_volume.volume_type,
+            limits::ROOT_VOLUME_TYPES.join(", ")
+        ));
+    }
+    if let Some(size) = req.root_volume.size_gb
+        && !limits::ROOT_VOLUME_SIZE_GB.contains(&size)
+    {
+        p.push(format!("root_volume.size_gb must be 1-1024, got {size}"));
+    }
+    if let Some(u) = &req.user_data {
+        let decoded = u.trim_end_matches('=').len() * 3 / 4;
+        if decoded > limits::MAX_USER_DATA_BYTES {
+            p.push(format!(
+                "user_data is {decoded} bytes before base64; ECS allows at most {}",
+                limits::MAX_USER_DATA_BYTES
+            ));
+        }
     }
     if req.count == 0 || req.count > 500 {
         p.push(format!("count must be 1-500, got {}", req.count));
     }
-    if req.tags.len() > 10 {
+    if req.tags.len() > limits::MAX_TAGS {
         p.push(format!(
-            "tags: at most 10 per server, got {}",
+            "tags: at most {} per server, got {}",
+            limits::MAX_TAGS,
             req.tags.len()
         ));
     }
     for (k, v) in &req.tags {
-        if k.is_empty() || k.chars().count() > 36 {
+        if k.is_empty() || k.chars().count() > limits::MAX_TAG_KEY_CHARS {
             p.push(format!("tag key {k:?} must be 1-36 characters"));
         }
-        if v.chars().count() > 43 {
+        if v.chars().count() > limits::MAX_TAG_VALUE_CHARS {
             p.push(format!("tag {k:?} value must be at most 43 characters"));
         }
     }
@@ -438,6 +465,23 @@ struct ListResponse {
     count: usize,
     #[serde(default)]
     servers: Vec<WireServer>,
+}
+
+#[derive(Deserialize)]
+struct FlavorsResponse {
+    #[serde(default)]
+    flavors: Vec<WireFlavorDetail>,
+}
+
+#[derive(Deserialize)]
+struct ImagesResponse {
+    #[serde(default)]
+    images: Vec<Image>,
+}
+
+#[derive(Deserialize)]
+struct LimitsResponse {
+    absolute: WireLimits,
 }
 
 #[derive(Deserialize)]
@@ -853,6 +897,66 @@ impl crate::Cloud for HuaweiClient {
         })
         .await?;
         Ok(())
+    }
+
+    async fn list_flavors(
+        &self,
+        availability_zone: Option<&str>,
+    ) -> Result<Vec<Flavor>, CloudError> {
+        const OP: &str = "list_flavors";
+        let query = availability_zone
+            .map(|az| vec![("availability_zone".to_string(), az.to_string())])
+            .unwrap_or_default();
+        let r = self
+            .send(RawRequest {
+                operation: OP,
+                service: Service::Ecs,
+                method: Method::GET,
+                path: self.project_path("v1", "cloudservers/flavors"),
+                query,
+                body: None,
+                headers: vec![],
+            })
+            .await?;
+        let l: FlavorsResponse = Self::decode(OP, &r)?;
+        Ok(l.flavors.into_iter().map(Flavor::from).collect())
+    }
+
+    async fn get_image(&self, image_id: &str) -> Result<Option<Image>, CloudError> {
+        const OP: &str = "get_image";
+        if image_id.is_empty() {
+            return Err(invalid(OP, "image_id must not be empty"));
+        }
+        let r = self
+            .send(RawRequest {
+                operation: OP,
+                service: Service::Ims,
+                method: Method::GET,
+                path: "/v2/cloudimages".into(),
+                query: vec![("id".into(), image_id.to_string())],
+                body: None,
+                headers: vec![],
+            })
+            .await?;
+        let l: ImagesResponse = Self::decode(OP, &r)?;
+        Ok(l.images.into_iter().find(|i| i.id == image_id))
+    }
+
+    async fn get_quota(&self) -> Result<Quota, CloudError> {
+        const OP: &str = "get_quota";
+        let r = self
+            .send(RawRequest {
+                operation: OP,
+                service: Service::Ecs,
+                method: Method::GET,
+                path: self.project_path("v1", "cloudservers/limits"),
+                query: vec![],
+                body: None,
+                headers: vec![],
+            })
+            .await?;
+        let l: LimitsResponse = Self::decode(OP, &r)?;
+        Ok(l.absolute.into())
     }
 }
 

@@ -60,6 +60,19 @@ pub trait Cloud: Send + Sync + std::fmt::Debug {
 
     /// `POST /V1.0/{project}/metric-data` (custom metrics).
     async fn put_custom_metrics(&self, metrics: &[CustomMetric]) -> Result<(), CloudError>;
+
+    /// `GET /v1/{project}/cloudservers/flavors`: the flavors the project may create
+    /// (in one availability zone when given).
+    async fn list_flavors(
+        &self,
+        availability_zone: Option<&str>,
+    ) -> Result<Vec<Flavor>, CloudError>;
+
+    /// `GET /v1/{project}/cloudservers/limits`: the project's ECS quota and usage.
+    async fn get_quota(&self) -> Result<Quota, CloudError>;
+
+    /// `GET /v2/cloudimages?id=...` (IMS): the image, `None` when the project has no such image.
+    async fn get_image(&self, image_id: &str) -> Result<Option<Image>, CloudError>;
 }
 
 /// Polls a job until it is `SUCCESS` or `FAIL` (both returned as `Ok`; inspect

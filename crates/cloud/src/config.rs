@@ -81,6 +81,8 @@ pub struct ClientConfig {
     /// CES base URL, e.g. `https://ces.cn-north-4.myhuaweicloud.com` (the emulator
     /// serves both on one base URL).
     pub ces_endpoint: Url,
+    /// IMS (image service) base URL, e.g. `https://ims.cn-north-4.myhuaweicloud.com`.
+    pub ims_endpoint: Url,
     /// Region id, e.g. `cn-north-4`.
     pub region: String,
     /// The 32-hex project id of that region.
@@ -108,7 +110,12 @@ impl ClientConfig {
             "ces_endpoint",
             &format!("https://ces.{region}.myhuaweicloud.com"),
         )?;
-        Ok(Self::with_endpoints(ecs, ces, region, project_id))
+        let mut c = Self::with_endpoints(ecs, ces, region, project_id);
+        c.ims_endpoint = parse_url(
+            "ims_endpoint",
+            &format!("https://ims.{region}.myhuaweicloud.com"),
+        )?;
+        Ok(c)
     }
 
     /// One base URL for every service (the emulator).
@@ -117,9 +124,11 @@ impl ClientConfig {
         Ok(Self::with_endpoints(url.clone(), url, region, project_id))
     }
 
-    /// Explicit endpoints with default timeouts, retries and limits.
+    /// Explicit endpoints with default timeouts, retries and limits (IMS on the ECS base
+    /// URL; set `ims_endpoint` for another).
     pub fn with_endpoints(ecs: Url, ces: Url, region: &str, project_id: &str) -> Self {
         Self {
+            ims_endpoint: ecs.clone(),
             ecs_endpoint: ecs,
             ces_endpoint: ces,
             region: region.to_string(),
@@ -138,6 +147,7 @@ impl ClientConfig {
         for (name, url) in [
             ("ecs_endpoint", &self.ecs_endpoint),
             ("ces_endpoint", &self.ces_endpoint),
+            ("ims_endpoint", &self.ims_endpoint),
         ] {
             if !matches!(url.scheme(), "http" | "https") {
                 problems.push(format!(

@@ -20,12 +20,14 @@
 //! - [`client`]: [`HuaweiClient`] (transport + ECS + CES).
 //! - [`cloud`]: the [`Cloud`] trait, [`wait_for_job`], [`job_failure`].
 //! - [`ratelimit`]: the token bucket and the account budget shared fairly by tenants.
+//! - [`limits`]: what ECS accepts in a create request (volume types, NICs, user data).
 
 pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod ratelimit;
 pub mod signer;

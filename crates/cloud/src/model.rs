@@ -402,6 +402,62 @@ pub fn parse_tag(s: &str) -> (String, String) {
     }
 }
 
+/// One flavor the project may create (`GET /v1/{project}/cloudservers/flavors`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flavor {
+    /// Flavor id, e.g. `x1.2u.4g` (what a create request names).
+    pub id: String,
+    /// Flavor name (equal to the id for ECS flavors).
+    pub name: String,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// Memory, MB.
+    pub ram_mb: u64,
+    /// Sale state `cond:operation:status`: `normal`, `abandon`, `sellout`, `obt`,
+    /// `promotion` (`normal` when the cloud does not say).
+    pub sale_status: String,
+    /// Spot sale state `cond:spot:operation:status`, when the flavor is offered as spot.
+    pub spot_status: Option<String>,
+    /// `ecs:performancetype` (`advanced_smb` for Flexus X, `gpu`, ...).
+    pub performance_type: Option<String>,
+    /// GPUs per server (from `pci_passthrough:alias`, `gpu:N`), 0 without.
+    pub gpus: u32,
+}
+
+impl Flavor {
+    /// Whether new servers of this flavor can be bought (`abandon` and `sellout` cannot).
+    pub fn on_sale(&self) -> bool {
+        !matches!(self.sale_status.as_str(), "abandon" | "sellout")
+    }
+}
+
+/// An image the project may use (`GET /v2/cloudimages?id=...`, IMS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Image id (what a create request's `imageRef` names).
+    pub id: String,
+    /// Image name.
+    #[serde(default)]
+    pub name: String,
+    /// `active` when usable (`queued`, `saving`, `deleted`, `killed` otherwise).
+    #[serde(default)]
+    pub status: String,
+    /// Smallest root disk the image needs, GB.
+    #[serde(default)]
+    pub min_disk: u32,
+}
+
+/// The project's ECS quota (`GET /v1/{project}/cloudservers/limits`); `None` = unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Quota {
+    pub max_instances: Option<u64>,
+    pub used_instances: u64,
+    pub max_cores: Option<u64>,
+    pub used_cores: u64,
+    pub max_ram_mb: Option<u64>,
+    pub used_ram_mb: u64,
+}
+
 // ---- wire shapes (what the service sends) ----
 
 #[derive(Debug, Deserialize)]
@@ -412,6 +468,87 @@ pub(crate) struct WireFlavor {
     pub name: String,
     pub vcpus: Option<serde_json::Value>,
     pub ram: Option<serde_json::Value>,
+}
+
+/// A flavor of the flavors list (numbers arrive as strings or numbers).
+#[derive(Debug, Deserialize)]
+pub(crate) struct WireFlavorDetail {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    pub vcpus: Option<serde_json::Value>,
+    pub ram: Option<serde_json::Value>,
+    #[serde(default)]
+    pub os_extra_specs: BTreeMap<String, serde_json::Value>,
+}
+
+fn wire_u64(v: Option<&serde_json::Value>) -> u64 {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl From<WireFlavorDetail> for Flavor {
+    fn from(w: WireFlavorDetail) -> Self {
+        let spec = |k: &str| {
+            w.os_extra_specs
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let gpus = spec("pci_passthrough:alias")
+            .and_then(|a| a.rsplit(':').next().and_then(|n| n.trim().parse().ok()))
+            .unwrap_or(0);
+        Flavor {
+            name: if w.name.is_empty() {
+                w.id.clone()
+            } else {
+                w.name.clone()
+            },
+            vcpus: u32::try_from(wire_u64(w.vcpus.as_ref())).unwrap_or(u32::MAX),
+            ram_mb: wire_u64(w.ram.as_ref()),
+            sale_status: spec("cond:operation:status").unwrap_or_else(|| "normal".into()),
+            spot_status: spec("cond:spot:operation:status"),
+            performance_type: spec("ecs:performancetype"),
+            gpus,
+            id: w.id,
+        }
+    }
+}
+
+/// `absolute` of the limits answer (`-1` = unlimited).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WireLimits {
+    #[serde(default)]
+    pub max_total_instances: i64,
+    #[serde(default)]
+    pub total_instances_used: i64,
+    #[serde(default)]
+    pub max_total_cores: i64,
+    #[serde(default)]
+    pub total_cores_used: i64,
+    #[serde(default, rename = "maxTotalRAMSize")]
+    pub max_total_ram_size: i64,
+    #[serde(default, rename = "totalRAMUsed")]
+    pub total_ram_used: i64,
+}
+
+impl From<WireLimits> for Quota {
+    fn from(w: WireLimits) -> Self {
+        let max = |v: i64| u64::try_from(v).ok();
+        let used = |v: i64| u64::try_from(v).unwrap_or(0);
+        Quota {
+            max_instances: max(w.max_total_instances),
+            used_instances: used(w.total_instances_used),
+            max_cores: max(w.max_total_cores),
+            used_cores: used(w.total_cores_used),
+            max_ram_mb: max(w.max_total_ram_size),
+            used_ram_mb: used(w.total_ram_used),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -40,6 +40,10 @@ pub fn routes() -> Router<Arc<Emulator>> {
         .route("/_emulator/flavors", get(flavors_get))
         .route("/_emulator/flavors/{name}", post(flavor_set))
         .route("/_emulator/quota", get(quota_get).post(quota_set))
+        .route(
+            "/_emulator/images",
+            get(images_get).post(images_set).delete(images_open),
+        )
 }
 
 fn bad(m: impl Into<String>) -> ApiError {
@@ -127,6 +131,8 @@ const OPERATIONS: &[&str] = &[
     "list_tags",
     "tags_action",
     "list_flavors",
+    "get_quota",
+    "get_image",
     "query_metric",
     "batch_query_metrics",
     "put_metrics",
@@ -451,4 +457,33 @@ async fn quota_set(Ext(emu): Ext<Arc<Emulator>>, body: Bytes) -> CtlResult {
     emu.with(|inner, _| inner.state.quota = q);
     saved(&emu).await;
     Ok(respond(StatusCode::OK, json!({"quota": q})))
+}
+
+async fn images_get(Ext(emu): Ext<Arc<Emulator>>) -> Response {
+    let images = emu.with(|inner, _| inner.state.images.clone());
+    respond(StatusCode::OK, json!({"images": images}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImagesReq {
+    images: Vec<crate::state::ImageRec>,
+}
+
+/// Sets the project's image catalogue: from now on only these images exist.
+async fn images_set(Ext(emu): Ext<Arc<Emulator>>, body: Bytes) -> CtlResult {
+    let req: ImagesReq = parse(&body)?;
+    if let Some(i) = req.images.iter().find(|i| i.id.is_empty()) {
+        return Err(bad(format!("image ids must not be empty ({i:?})")));
+    }
+    emu.with(|inner, _| inner.state.images = Some(req.images.clone()));
+    saved(&emu).await;
+    Ok(respond(StatusCode::OK, json!({"images": req.images})))
+}
+
+/// Back to the default: every image id exists.
+async fn images_open(Ext(emu): Ext<Arc<Emulator>>) -> Response {
+    emu.with(|inner, _| inner.state.images = None);
+    saved(&emu).await;
+    respond(StatusCode::OK, json!({"images": null}))
 }

@@ -467,6 +467,12 @@ pub async fn create(Ext(emu): Ext<Arc<Emulator>>, headers: HeaderMap, body: Byte
                 s.flavor_ref
             ))
         })?;
+        if state.image(&s.image_ref).is_none() {
+            return Err(ApiError::ecs_invalid(format!(
+                "server.imageRef {:?} does not exist",
+                s.image_ref
+            )));
+        }
         let ext = s.extendparam.as_ref();
         let spot = ext.and_then(|e| e.market_type.as_deref()) == Some("spot");
         let market = flavors::spot_price(&flavor);
@@ -1170,6 +1176,51 @@ pub async fn flavors(Ext(emu): Ext<Arc<Emulator>>) -> ApiResult {
             })
             .collect();
         Ok(respond(StatusCode::OK, json!({"flavors": list})))
+    })
+}
+
+/// `GET /v2/cloudimages?id=...` (IMS): the project's images with that id.
+pub async fn images(Ext(emu): Ext<Arc<Emulator>>, RawQuery(q): RawQuery) -> ApiResult {
+    let id = q
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "id")
+        .map(|(_, v)| v.to_string());
+    let Some(id) = id else {
+        return Err(ApiError::ecs_invalid(
+            "the emulator lists images by id only (?id=...)",
+        ));
+    };
+    emu.with(|inner, _| {
+        let list: Vec<Value> = inner
+            .state
+            .image(&id)
+            .map(|i| {
+                json!({"id": i.id, "name": i.name, "status": "active", "min_disk": i.min_disk,
+                            "visibility": "private", "__os_type": "Linux"})
+            })
+            .into_iter()
+            .collect();
+        Ok(respond(StatusCode::OK, json!({"images": list})))
+    })
+}
+
+/// `GET /v1/{project_id}/cloudservers/limits`: the quota and what servers use of it.
+pub async fn limits(Ext(emu): Ext<Arc<Emulator>>) -> ApiResult {
+    emu.with(|inner, _| {
+        let (n, cpu, ram) = inner.state.usage();
+        let q = inner.state.quota;
+        Ok(respond(
+            StatusCode::OK,
+            json!({"absolute": {
+                "maxTotalInstances": q.instances, "totalInstancesUsed": n,
+                "maxTotalCores": q.vcpus, "totalCoresUsed": cpu,
+                "maxTotalRAMSize": q.ram_mb, "totalRAMUsed": ram,
+                "maxTotalSpotInstances": q.instances, "maxTotalKeypairs": -1,
+                "maxServerMeta": 10, "maxPersonality": 5, "limit_by_flavor": [],
+            }}),
+        ))
     })
 }
 

@@ -254,6 +254,8 @@ pub fn operation(method: &Method, matched: &str) -> &'static str {
         ("GET", "/v1/{project_id}/cloudservers/detail") => "list_servers",
         ("POST", "/v1/{project_id}/cloudservers/delete") => "delete_servers",
         ("GET", "/v1/{project_id}/cloudservers/flavors") => "list_flavors",
+        ("GET", "/v1/{project_id}/cloudservers/limits") => "get_quota",
+        ("GET", "/v2/cloudimages") => "get_image",
         ("GET", "/v1/{project_id}/cloudservers/{server_id}") => "get_server",
         ("GET", "/v1/{project_id}/cloudservers/{server_id}/tags") => "list_tags",
         ("POST", "/v1/{project_id}/cloudservers/{server_id}/tags/action") => "tags_action",
@@ -272,6 +274,8 @@ pub fn router(emu: Arc<Emulator>) -> Router {
         .route("/v1/{project_id}/cloudservers/detail", get(ecs::list))
         .route("/v1/{project_id}/cloudservers/delete", post(ecs::delete))
         .route("/v1/{project_id}/cloudservers/flavors", get(ecs::flavors))
+        .route("/v1/{project_id}/cloudservers/limits", get(ecs::limits))
+        .route("/v2/cloudimages", get(ecs::images))
         .route("/v1/{project_id}/cloudservers/{server_id}", get(ecs::show))
         .route(
             "/v1/{project_id}/cloudservers/{server_id}/tags",
@@ -363,10 +367,22 @@ async fn gate(Ext(emu): Ext<Arc<Emulator>>, req: Request, next: Next) -> Respons
         tracing::debug!(operation = op, code = %e.code, "request rejected by the signature check");
         return e.response_with_id(&rid);
     }
-    let project = parts.uri.path().split('/').nth(2).unwrap_or_default();
+    // IMS paths carry no project id: the project is the signed X-Project-Id header.
+    let (project, where_) = if matched.starts_with("/v2/") {
+        let h = parts.headers.get("x-project-id");
+        (
+            h.and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            "X-Project-Id header",
+        )
+    } else {
+        (
+            parts.uri.path().split('/').nth(2).unwrap_or_default(),
+            "URL",
+        )
+    };
     if project != cfg.project_id {
         let msg =
-            format!("project id {project} in the URL does not match the credentials' project");
+            format!("project id {project} in the {where_} does not match the credentials' project");
         let e = if is_ces {
             ApiError::ces(StatusCode::FORBIDDEN, "ces.0003", msg)
         } else {

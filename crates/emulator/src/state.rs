@@ -267,6 +267,17 @@ fn default_fault_code() -> String {
     "Ecs.1000".into()
 }
 
+/// An image of the project's catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRec {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Smallest root disk, GB.
+    #[serde(default)]
+    pub min_disk: u32,
+}
+
 /// The whole persisted state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
@@ -294,6 +305,11 @@ pub struct State {
     pub faults: Vec<FaultRule>,
     /// Quota (initialised from the config, changeable at run time).
     pub quota: Quota,
+    /// The images the project has. `None` (the default): every image id exists, so
+    /// clients that do not care need not register any; once a list is set, only its
+    /// images exist, for IMS lookups and server creates alike.
+    #[serde(default)]
+    pub images: Option<Vec<ImageRec>>,
     /// Counter for private IPs.
     pub ip_counter: u32,
     /// Custom metrics reported by clients (persisted).
@@ -327,6 +343,18 @@ pub const TOKEN_TTL_HOURS: i64 = 8;
 pub const JOB_TTL_HOURS: i64 = 24;
 
 impl State {
+    /// The image with this id, when the project has it (every id, while no catalogue is set).
+    pub fn image(&self, id: &str) -> Option<ImageRec> {
+        match &self.images {
+            None => Some(ImageRec {
+                id: id.to_owned(),
+                name: id.to_owned(),
+                min_disk: 0,
+            }),
+            Some(list) => list.iter().find(|i| i.id == id).cloned(),
+        }
+    }
+
     /// Empty state at `now`.
     pub fn new(now: DateTime<Utc>, config: &EmulatorConfig) -> Self {
         Self {
@@ -343,6 +371,7 @@ impl State {
             faults: Vec::new(),
             quota: config.quota,
             ip_counter: 0,
+            images: None,
             custom_metrics: MetricStore::default(),
             driver_metrics: MetricStore::default(),
             housekeeping_due: None,

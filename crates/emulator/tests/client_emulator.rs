@@ -389,6 +389,102 @@ async fn quota_and_sold_out_flavors_fail_as_documented() {
 }
 
 #[tokio::test]
+async fn flavors_and_quota_report_what_the_project_may_create() {
+    let h = start(config()).await;
+    let c = &h.client;
+    let flavors = c.list_flavors(None).await.expect("flavors");
+    let f = flavors
+        .iter()
+        .find(|f| f.id == "x1.2u.4g")
+        .expect("x1.2u.4g is offered");
+    assert_eq!((f.vcpus, f.ram_mb), (2, 4096));
+    assert!(f.on_sale());
+    assert_eq!(f.performance_type.as_deref(), Some("advanced_smb"));
+    assert!(
+        flavors.iter().any(|f| f.gpus > 0),
+        "GPU flavors carry their GPU count"
+    );
+    h.post("/_emulator/flavors/x1.2u.4g", json!({"sold_out": true}))
+        .await;
+    let f = c.list_flavors(None).await.expect("flavors");
+    let f = f.iter().find(|f| f.id == "x1.2u.4g").expect("still listed");
+    assert_eq!(f.sale_status, "sellout");
+    assert!(!f.on_sale());
+    h.post("/_emulator/flavors/x1.2u.4g", json!({"sold_out": false}))
+        .await;
+
+    h.post(
+        "/_emulator/quota",
+        json!({"instances": 5, "vcpus": 40, "ram_mb": 81920}),
+    )
+    .await;
+    c.create_servers(&create_req("q", "q", 2, false))
+        .await
+        .expect("create");
+    let q = c.get_quota().await.expect("quota");
+    assert_eq!(q.max_instances, Some(5));
+    assert_eq!(q.max_cores, Some(40));
+    assert_eq!(q.max_ram_mb, Some(81920));
+    assert_eq!(q.used_instances, 2);
+    assert!(q.used_cores > 0 && q.used_ram_mb > 0, "{q:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn images_are_looked_up_by_id_and_an_unknown_image_refuses_the_create() {
+    let h = start(config()).await;
+    let c = &h.client;
+    let any = c.get_image("img-anything").await.expect("lookup");
+    assert_eq!(
+        any.map(|i| i.id).as_deref(),
+        Some("img-anything"),
+        "without a catalogue every image exists"
+    );
+    h.post(
+        "/_emulator/images",
+        json!({"images": [{"id": "img-ubuntu-22", "name": "Ubuntu 22.04", "min_disk": 40}]}),
+    )
+    .await;
+    let i = c.get_image("img-ubuntu-22").await.expect("lookup");
+    let i = i.expect("the catalogue's image");
+    assert_eq!(
+        (i.name.as_str(), i.status.as_str(), i.min_disk),
+        ("Ubuntu 22.04", "active", 40)
+    );
+    assert_eq!(c.get_image("img-gone").await.expect("lookup"), None);
+    let mut req = create_req("web", "web", 1, false);
+    req.image = "img-gone".into();
+    let err = c.create_servers(&req).await.expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert!(
+        err.message.contains("imageRef \"img-gone\""),
+        "{}",
+        err.message
+    );
+    c.create_servers(&create_req("web", "web", 1, false))
+        .await
+        .expect("the catalogue's image creates");
+    assert_eq!(h.calls("get_image").await, 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn requests_ecs_can_never_accept_are_refused_before_sending() {
+    let h = start(config()).await;
+    let mut req = create_req("web", "web", 1, false);
+    req.root_volume.volume_type = "FOO".into();
+    req.subnet_ids = (0..13).map(|i| format!("subnet-{i}")).collect();
+    req.user_data = Some("A".repeat(60 * 1024));
+    let err = h.client.create_servers(&req).await.expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    for needle in ["volume_type \"FOO\"", "1-12 subnets, got 13", "user_data"] {
+        assert!(err.message.contains(needle), "{needle}: {}", err.message);
+    }
+    assert_eq!(h.calls("create_servers").await, 0, "nothing was sent");
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn spot_reclamation_is_visible_through_get_and_list() {
     let h = start(config()).await;
     let c = &h.client;

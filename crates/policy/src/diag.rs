@@ -225,6 +225,24 @@ impl<'a> IntoIterator for &'a Diagnostics {
     }
 }
 
+/// How a message names the `i`th element of list `key` (`metrics`, `schedules`) that the
+/// author named: `metrics[0]` → `metric "cpu"` (`None` for an empty name).
+pub(crate) fn block_label(key: &str, i: usize, name: &str) -> Option<(String, String)> {
+    let block = key.strip_suffix('s').unwrap_or(key);
+    (!name.trim().is_empty()).then(|| (format!("{key}[{i}]"), format!("{block} {name:?}")))
+}
+
+/// `message` with each model path of `labels` replaced by the name the author wrote
+/// (`Diagnostic::path` keeps the model's path for tools and locations).
+pub(crate) fn name_blocks(mut message: String, labels: &[(String, String)]) -> String {
+    for (model, named) in labels {
+        if message.contains(model.as_str()) {
+            message = message.replace(model.as_str(), named);
+        }
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,9 +58,9 @@ pub use engine::types::{
 };
 pub use engine::{CompiledPolicy, decide};
 pub use model::*;
-pub use parse::{parse_hcl, parse_json};
+pub use parse::{parse_hcl, parse_json, parse_json_value};
 pub use time::{Timestamp, format_duration, parse_duration};
-pub use validate::parse_cron;
+pub use validate::{parse_cron, parse_time, parse_timezone};
 
 /// JSON Schema of [`Policy`] (what `docs/reference/policy.schema.json` holds).
 pub fn policy_schema() -> serde_json::Value {

@@ -574,14 +574,16 @@ fn default_in_policies() -> Vec<RatePolicy> {
     }]
 }
 
-/// A cron-driven minimum capacity: from each time `cron` fires (UTC) and for `duration`,
-/// the pool keeps at least `min_capacity` instances.
+/// A cron-driven minimum capacity: from each time `cron` fires (in `timezone`) and for
+/// `duration`, the pool keeps at least `min_capacity` instances — only between
+/// `start_time` and `end_time` when they are set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Name shown in explanations.
     pub name: String,
-    /// Five-field cron expression (minute hour day-of-month month day-of-week), UTC.
+    /// Five-field cron expression (minute hour day-of-month month day-of-week), read in
+    /// `timezone`.
     pub cron: String,
     /// How long each occurrence lasts (> 0).
     #[serde(with = "duration_text")]
@@ -589,6 +591,24 @@ pub struct Schedule {
     pub duration: Duration,
     /// Minimum capacity while active (≤ bounds.max).
     pub min_capacity: u32,
+    /// IANA time zone the cron expression is read in, e.g. `Asia/Shanghai`; default `UTC`.
+    /// Daylight-saving changes follow the zone.
+    #[serde(default = "utc", skip_serializing_if = "is_utc")]
+    pub timezone: String,
+    /// RFC 3339 time before which the schedule does not apply, e.g. `2026-11-01T00:00:00+08:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// RFC 3339 time from which the schedule no longer applies (after `start_time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+fn is_utc(tz: &str) -> bool {
+    tz == "UTC"
 }
 
 /// Whether a forecast only informs or also scales.

@@ -10,8 +10,8 @@ use croner::parser::{CronParser, Seconds, Year};
 use crate::diag::{Diagnostics, FieldPath};
 use crate::engine::step_is_above;
 use crate::model::{
-    AdjustmentType, Metric, MetricSource, MissingData, Policy, RateKind, RatePolicy, SeedBand,
-    SeedSettings, Strategy,
+    AdjustmentType, Metric, MetricSource, MissingData, Policy, RateKind, RatePolicy, Schedule,
+    SeedBand, SeedSettings, Strategy,
 };
 
 /// Largest rate-policy period (HPA allows up to 1800 s).
@@ -101,7 +101,7 @@ fn check_cron_field(
     Ok(())
 }
 
-/// Parses a five-field cron expression (minute hour day-of-month month day-of-week, UTC).
+/// Parses a five-field cron expression (minute hour day-of-month month day-of-week).
 /// Errors say which field is wrong and why (`hour 25 is out of range 0–23`).
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
     let fields: Vec<&str> = expr.split_whitespace().collect();
@@ -124,6 +124,24 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
             format!(
                 "invalid cron expression {expr:?}: not understood (fields: minute hour day-of-month month day-of-week; e.g. \"0 8 * * MON-FRI\")"
             )
+        })
+}
+
+/// Parses an IANA time zone name (`Europe/Paris`, `Asia/Shanghai`, `UTC`).
+pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse::<chrono_tz::Tz>().map_err(|_| {
+        format!(
+            "{name:?} is not an IANA time zone (e.g. \"UTC\", \"Europe/Paris\", \"Asia/Shanghai\")"
+        )
+    })
+}
+
+/// Parses an RFC 3339 time (`2026-11-01T08:00:00+08:00`) into a [`crate::Timestamp`].
+pub fn parse_time(text: &str) -> Result<crate::Timestamp, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| crate::Timestamp(t.timestamp_millis()))
+        .map_err(|e| {
+            format!("{text:?} is not an RFC 3339 time such as \"2026-11-01T08:00:00+08:00\" ({e})")
         })
 }
 
@@ -230,7 +248,25 @@ impl Policy {
 
         validate_seed(&mut v, &p.seed);
 
-        v.d.into_result()
+        let labels: Vec<(String, String)> = (self.metrics.iter().map(|m| ("metrics", &m.name)))
+            .enumerate()
+            .chain(
+                self.schedules
+                    .iter()
+                    .map(|s| ("schedules", &s.name))
+                    .enumerate(),
+            )
+            .filter_map(|(i, (key, name))| crate::diag::block_label(key, i, name))
+            .collect();
+        Diagnostics(
+            v.d.into_iter()
+                .map(|d| crate::diag::Diagnostic {
+                    message: crate::diag::name_blocks(d.message, &labels),
+                    ..d
+                })
+                .collect(),
+        )
+        .into_result()
     }
 }
 
@@ -521,6 +557,13 @@ fn validate_schedules(v: &mut V, p: &Policy) {
         if let Err(e) = parse_cron(&s.cron) {
             v.err(sp.field("cron"), format!("{}: {e}", sp.field("cron")));
         }
+        if let Err(e) = parse_timezone(&s.timezone) {
+            v.err(
+                sp.field("timezone"),
+                format!("{}: {e}", sp.field("timezone")),
+            );
+        }
+        validate_schedule_window(v, &sp, s);
         v.duration_positive(&sp.field("duration"), s.duration);
         if s.min_capacity > p.bounds.max {
             v.err(
@@ -533,6 +576,30 @@ fn validate_schedules(v: &mut V, p: &Policy) {
                 ),
             );
         }
+    }
+}
+
+/// A schedule's optional `start_time`/`end_time` (RFC 3339, the end after the start).
+fn validate_schedule_window(v: &mut V, sp: &FieldPath, s: &Schedule) {
+    let mut window = [None, None];
+    for (slot, (field, text)) in window
+        .iter_mut()
+        .zip([("start_time", &s.start_time), ("end_time", &s.end_time)])
+    {
+        if let Some(t) = text {
+            match parse_time(t) {
+                Ok(ts) => *slot = Some(ts),
+                Err(e) => v.err(sp.field(field), format!("{}: {e}", sp.field(field))),
+            }
+        }
+    }
+    if let [Some(start), Some(end)] = window
+        && end <= start
+    {
+        v.err(
+            sp.field("end_time"),
+            format!("{}: end_time must be after start_time", sp),
+        );
     }
 }
 

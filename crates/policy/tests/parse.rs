@@ -45,7 +45,8 @@ fn broken_json_reports_every_problem_with_a_json_pointer() {
     let got = lines(&err);
     assert_eq!(got.len(), 3, "{got:#?}");
     assert!(
-        got[0].starts_with("/metrics/0/colour: unknown field `colour` in metrics[0]. Allowed: "),
+        got[0]
+            .starts_with("/metrics/0/colour: unknown field `colour` in metric \"cpu\". Allowed: "),
         "{}",
         got[0]
     );
@@ -78,13 +79,67 @@ fn missing_required_fields_point_at_their_block() {
         .expect_err("max missing");
     assert_eq!(
         lines(&err),
-        vec!["p.hcl:3:1: bounds.max is required but missing".to_owned()]
+        vec![
+            // Independent of bounds.max: a seed policy needs a scored metric whatever max is.
+            "p.hcl:1:1: strategy \"seed\" needs at least one metric of kind cpu, memory, response_time or queue_length".to_owned(),
+            "p.hcl:3:1: bounds.max is required but missing".to_owned()
+        ]
     );
     let err = parse_json(r#"{"bounds": {"min": 1, "max": 2}}"#).expect_err("strategy missing");
     assert_eq!(
         lines(&err),
         vec!["/strategy: strategy is required but missing".to_owned()]
     );
+}
+
+#[test]
+fn one_round_reports_every_problem_that_does_not_depend_on_a_refused_field() {
+    // A misspelt strategy (required, an enum) used to stop every semantic rule.
+    let src = r#"
+strategy = "target_trackin"
+bounds {
+  min = 5
+  max = 2
+}
+metric "cpu" {
+  kind   = "cpu"
+  target = 160
+  source {
+    type = "push"
+  }
+}
+schedule "morning" {
+  cron         = "0 25 * * *"
+  duration     = "1h"
+  min_capacity = 1
+}
+"#;
+    let got = lines(&parse_hcl(src, "p.hcl").expect_err("invalid"));
+    let wanted = [
+        "strategy must be one of",
+        "bounds.min (5) must be at most bounds.max (2)",
+        "metric \"cpu\".target (a cpu percentage)",
+        "schedule \"morning\".cron: invalid cron expression \"0 25 * * *\"",
+    ];
+    for w in wanted {
+        assert!(got.iter().any(|l| l.contains(w)), "{w:?} in {got:#?}");
+    }
+    // A problem that depends on the refused field is not guessed at: the target of a
+    // metric whose kind is refused may or may not be a percentage.
+    let src = src
+        .replace(
+            "strategy = \"target_trackin\"",
+            "strategy = \"target_tracking\"",
+        )
+        .replace("kind   = \"cpu\"", "kind   = \"cpuu\"");
+    let got = lines(&parse_hcl(&src, "p.hcl").expect_err("invalid"));
+    assert!(
+        got.iter().any(|l| l.contains("kind must be one of")),
+        "{got:#?}"
+    );
+    assert!(!got.iter().any(|l| l.contains("target")), "{got:#?}");
+    assert!(got.iter().any(|l| l.contains("bounds.min (5)")), "{got:#?}");
+    assert!(got.iter().any(|l| l.contains("cron")), "{got:#?}");
 }
 
 #[test]
@@ -194,6 +249,9 @@ fn validate_reports_field_paths_on_a_policy_built_in_code() {
         cron: "61 * * * *".into(),
         duration: Duration::from_secs(60),
         min_capacity: 2,
+        timezone: "Mars/Olympus".into(),
+        start_time: Some("2026-11-01T08:00:00+08:00".into()),
+        end_time: Some("2026-10-01".into()),
     });
     let err = p.validate().expect_err("invalid");
     let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
@@ -205,6 +263,8 @@ fn validate_reports_field_paths_on_a_policy_built_in_code() {
         "metrics[1].target",
         "scale_in.policies[0].period",
         "schedules[0].cron",
+        "schedules[0].timezone",
+        "schedules[0].end_time",
     ] {
         assert!(
             paths.iter().any(|p| p == want),

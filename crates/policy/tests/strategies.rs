@@ -609,6 +609,40 @@ fn schedules_raise_the_minimum_while_active() {
 }
 
 #[test]
+fn a_schedule_reads_its_cron_in_its_time_zone_within_its_window() {
+    // 16:00 in Shanghai (UTC+8) is 08:00 UTC: the occurrence NOW stands for.
+    let h = std::time::Duration::from_secs(3600);
+    let at = |t: Timestamp, extra: &str| {
+        let schedules = format!(
+            r#""schedules": [{{"name": "evening", "cron": "0 16 * * *", "duration": "1h", "min_capacity": 6{extra}}}]"#
+        );
+        let cp = policy(&json("schedule", 2, 20, "", &schedules));
+        run(&cp, t, &[], &pool(3, 0), &History::new()).desired
+    };
+    assert_eq!(at(NOW, r#", "timezone": "Asia/Shanghai""#), 6);
+    assert_eq!(at(NOW.add(h * 8), r#", "timezone": "Asia/Shanghai""#), 2);
+    assert_eq!(at(NOW, ""), 2, "UTC by default: 16:00 UTC is later");
+    assert_eq!(at(NOW.add(h * 8), ""), 6);
+    // Only between start_time and end_time.
+    let day = h * 24;
+    let start = r#", "timezone": "Asia/Shanghai", "start_time": "2030-01-01T00:00:00Z""#;
+    assert_eq!(at(NOW, start), 2, "before start_time");
+    let window = format!(
+        r#", "timezone": "Asia/Shanghai", "start_time": "{}", "end_time": "{}""#,
+        rfc3339(NOW.sub(day)),
+        rfc3339(NOW.add(day))
+    );
+    assert_eq!(at(NOW, &window), 6, "inside the window");
+    assert_eq!(at(NOW.add(day * 2), &window), 2, "after end_time");
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(t.millis())
+        .expect("time")
+        .to_rfc3339()
+}
+
+#[test]
 fn schedule_strategy_follows_the_schedule_alone() {
     let extra = r#""schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
     let cp = policy(&json("schedule", 2, 20, "", extra));

@@ -165,9 +165,9 @@ pub mod pb {
 pub use diag::{Diagnostic, Diagnostics, ResultExt, Severity};
 pub use error::Error;
 pub use framework::{
-    ConfigureRequest, CreateRequest, Ctx, DataSource, DataSources, DeleteRequest, ImportRequest,
-    Operation, PlanChange, Private, Provider, ReadDataRequest, ReadRequest, Resource,
-    ResourceSchema, Resources, Timeouts, UpdateRequest,
+    CheckPlanRequest, ConfigureRequest, CreateRequest, Ctx, DataSource, DataSources, DeleteRequest,
+    ImportRequest, Operation, PlanChange, Private, Provider, ReadDataRequest, ReadRequest,
+    Resource, ResourceSchema, Resources, Timeouts, UpdateRequest,
 };
 pub use path::AttrPath;
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};

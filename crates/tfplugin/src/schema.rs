@@ -38,6 +38,10 @@ pub struct Attribute {
     pub default: Option<Value>,
     pub validators: Vec<Arc<dyn Validator>>,
     pub plan_modifiers: Vec<Arc<dyn PlanModifier>>,
+    /// A nested attribute (protocol 6 `nested_type`): `ty` is its object (or collection of
+    /// objects) type and these are the object's attributes. Written `name = { ... }` (or a
+    /// list of such objects) in configurations, where a block would be `name { ... }`.
+    pub nested: Option<(Nesting, Vec<Attribute>)>,
 }
 
 impl std::fmt::Debug for Attribute {
@@ -79,6 +83,7 @@ impl Attribute {
             default: None,
             validators: Vec::new(),
             plan_modifiers: Vec::new(),
+            nested: None,
         }
     }
     /// An argument the configuration must set.
@@ -144,10 +149,28 @@ impl Attribute {
     }
 
     fn to_pb(&self) -> pb::schema::Attribute {
+        use pb::schema::object::NestingMode;
+        let nested_type = self
+            .nested
+            .as_ref()
+            .map(|(nesting, attrs)| pb::schema::Object {
+                attributes: attrs.iter().map(Attribute::to_pb).collect(),
+                nesting: match nesting {
+                    Nesting::Single | Nesting::Group => NestingMode::Single,
+                    Nesting::List => NestingMode::List,
+                    Nesting::Set => NestingMode::Set,
+                    Nesting::Map => NestingMode::Map,
+                } as i32,
+                ..Default::default()
+            });
         pb::schema::Attribute {
             name: self.name.clone(),
-            r#type: self.ty.to_json_bytes(),
-            nested_type: None,
+            r#type: if nested_type.is_some() {
+                Vec::new()
+            } else {
+                self.ty.to_json_bytes()
+            },
+            nested_type,
             description: self.description.clone(),
             required: self.required,
             optional: self.optional,
@@ -250,6 +273,26 @@ impl Block {
     }
     pub fn get_block_mut(&mut self, name: &str) -> Option<&mut NestedBlock> {
         self.blocks.iter_mut().find(|b| b.name == name)
+    }
+
+    /// This block with every nested block turned into a nested attribute (protocol 6
+    /// `nested_type`), recursively: the same value type, written with `=` in configurations.
+    /// Validators and plan modifiers inside the converted blocks are not run by the plan
+    /// pipeline (it walks blocks); used to measure what the two forms cost Terraform.
+    pub fn with_nested_attributes(mut self) -> Block {
+        for b in std::mem::take(&mut self.blocks) {
+            let ty = b.ty();
+            let inner = b.block.with_nested_attributes();
+            let mut a = if b.min_items > 0 {
+                Attribute::required(&b.name, ty)
+            } else {
+                Attribute::optional(&b.name, ty)
+            };
+            a.description = inner.description.clone();
+            a.nested = Some((b.nesting, inner.attributes));
+            self.attributes.push(a);
+        }
+        self
     }
 
     /// Checks the rules Terraform applies when it loads a schema, so a bad schema fails at

@@ -261,8 +261,37 @@ pub fn plan<R: crate::Resource>(
     Ok((p.planned, p.requires_replace))
 }
 
+/// The warnings `modify_plan` adds for this change (the plan pipeline as [`plan`] runs it).
+pub fn plan_warnings<R: crate::Resource>(
+    resource: R,
+    prior: &crate::Value,
+    proposed: &crate::Value,
+    config: &crate::Value,
+) -> Result<crate::Diagnostics, crate::Diagnostics> {
+    let typed = crate::framework::erased::TypedResource::new(resource).map_err(|e| {
+        crate::Diagnostics::from(crate::Diagnostic::error("Invalid schema", e.to_string()))
+    })?;
+    if proposed.is_null() {
+        return Ok(crate::Diagnostics::new());
+    }
+    Ok(crate::framework::plan::plan(&typed, prior, proposed, config)?.warnings)
+}
+
 /// The value type Terraform uses for `resource` (its schema's implied object type, timeouts
 /// block included) — what `codec::msgpack::decode` needs to read captured request values.
 pub fn resource_type<R: crate::Resource>(resource: &R) -> Result<crate::Type, crate::Error> {
     Ok(resource.schema()?.wire_schema().ty())
+}
+
+/// Runs the framework's `ValidateResourceConfig` for `resource` offline, exactly as Terraform
+/// would get it: attribute validators, `Resource::validate`, and `Resource::validate_model`
+/// over the rounds that stand in for unknown values. For provider unit tests.
+pub fn validate<R: crate::Resource>(
+    resource: R,
+    config: &crate::Value,
+) -> Result<crate::Diagnostics, crate::Error> {
+    let typed = crate::framework::erased::TypedResource::new(resource)?;
+    Ok(crate::framework::validate::validate_resource(
+        &typed, config,
+    ))
 }

@@ -413,6 +413,55 @@ impl Value {
     }
 }
 
+fn is_primitive(v: &Value) -> bool {
+    match v {
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => true,
+        Value::List(x) | Value::Set(x) | Value::Tuple(x) => x.iter().all(is_primitive),
+        Value::Map(m) => m.values().all(is_primitive),
+        _ => false,
+    }
+}
+
+/// Fills `planned` where `config` is null and `planned` is null or unknown with the value
+/// at the same path in `from` (objects by name, lists by index, maps by key), for
+/// attributes of primitive types or collections of them; objects and lists of objects
+/// (blocks) are never added. See [`crate::PlanChange::fill_unset`].
+pub fn fill_unset(planned: &mut Value, config: &Value, from: &Value) {
+    match (planned, from) {
+        (Value::Object(p), Value::Object(f)) => {
+            for (k, pv) in p.iter_mut() {
+                let Some(fv) = f.get(k) else { continue };
+                let cv = config.attr(k).unwrap_or(&Value::Null);
+                if (pv.is_null() || pv.is_unknown()) && cv.is_null() {
+                    if is_primitive(fv) {
+                        *pv = fv.clone();
+                    }
+                } else {
+                    fill_unset(pv, cv, fv);
+                }
+            }
+        }
+        (Value::List(p), Value::List(f)) => {
+            let c = config.as_elements().unwrap_or(&[]);
+            for (i, (pv, fv)) in p.iter_mut().zip(f).enumerate() {
+                fill_unset(pv, c.get(i).unwrap_or(&Value::Null), fv);
+            }
+        }
+        (Value::Map(p), Value::Map(f)) => {
+            for (k, pv) in p.iter_mut() {
+                if let Some(fv) = f.get(k) {
+                    let cv = match config {
+                        Value::Map(cm) => cm.get(k).unwrap_or(&Value::Null),
+                        _ => &Value::Null,
+                    };
+                    fill_unset(pv, cv, fv);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Where `new` holds a number equal to the one at the same place in `reference`, use the
 /// reference's representation. Provider models round-trip numbers through i64/f64; this keeps
 /// Terraform's own text (e.g. `0.1` at full precision) so strict comparisons (Terraform 1.0.x)

@@ -268,7 +268,8 @@ fn timeouts_block_is_accepted_and_does_not_cause_a_diff() {
     let v = ws.terraform(&["validate"]).expect("run validate");
     v.expect_code(1, "invalid duration");
     assert!(
-        v.output().contains("timeouts.create must be a duration"),
+        v.output()
+            .contains("timeouts.create: \"soon\" is not a duration"),
         "{}",
         v.output()
     );

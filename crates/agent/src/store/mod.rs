@@ -129,6 +129,18 @@ pub struct OpRecord {
     /// body with the same client token. Kept only while the operation is open: a
     /// final operation needs no resend, so its body is dropped.
     pub request: Option<CreateServersRequest>,
+    /// A `refresh` operation's progress, updated as it goes (`None` for other kinds).
+    pub progress: Option<RefreshProgress>,
+}
+
+/// What an instance refresh keeps in its journal entry, so that a restarted agent
+/// carries on where it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RefreshProgress {
+    /// Template hash the instances are being moved to.
+    pub template: String,
+    /// Batches of replacements launched so far.
+    pub batch: u32,
 }
 
 /// Per-pool runtime state.

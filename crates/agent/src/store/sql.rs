@@ -474,11 +474,7 @@ fn check_expect(
 }
 
 fn kind_str(k: OperationKind) -> &'static str {
-    match k {
-        OperationKind::ScaleOut => "scale_out",
-        OperationKind::ScaleIn => "scale_in",
-        OperationKind::Replace => "replace",
-    }
+    k.as_str()
 }
 fn state_str(s: OperationState) -> &'static str {
     match s {
@@ -496,6 +492,14 @@ fn purchase_str(p: Purchase) -> &'static str {
     }
 }
 
+/// A refresh's progress as stored (`None` for other operations).
+fn progress_json(r: &OpRecord) -> Result<Option<String>, StoreError> {
+    r.progress
+        .as_ref()
+        .map(|p| json("operation progress", p))
+        .transpose()
+}
+
 fn op_from_row(r: &AnyRow) -> Result<OpRecord, StoreError> {
     let id = text(r, "id", "operation")?;
     let what = || format!("operation {id}");
@@ -503,6 +507,9 @@ fn op_from_row(r: &AnyRow) -> Result<OpRecord, StoreError> {
         "scale_out" => OperationKind::ScaleOut,
         "scale_in" => OperationKind::ScaleIn,
         "replace" => OperationKind::Replace,
+        "refresh" => OperationKind::Refresh,
+        "refresh_launch" => OperationKind::RefreshLaunch,
+        "refresh_retire" => OperationKind::RefreshRetire,
         k => return Err(corrupt(what(), format!("unknown kind {k:?}"))),
     };
     let state = match text(r, "state", "operation")?.as_str() {
@@ -526,10 +533,14 @@ fn op_from_row(r: &AnyRow) -> Result<OpRecord, StoreError> {
     let request = opt_text(r, "request", "operation")?
         .map(|t| parse(|| format!("request of operation {id}"), &t))
         .transpose()?;
+    let progress = opt_text(r, "progress", "operation")?
+        .map(|t| parse(|| format!("progress of operation {id}"), &t))
+        .transpose()?;
     Ok(OpRecord {
         namespace: text(r, "namespace", "operation")?,
         pool: text(r, "pool", "operation")?,
         request,
+        progress,
         op: Operation {
             kind,
             state,
@@ -937,13 +948,14 @@ impl Store for SqlStore {
             .filter(|_| !op.state.is_final())
             .map(|v| json("operation request", v))
             .transpose()?;
+        let progress = progress_json(r)?;
         let server_ids = json("operation server ids", &op.server_ids)?;
         let keep = self.retention.operations_keep.max(1) as i64;
         self.write("insert operation", &[(&r.namespace, &r.pool)], async |c| {
             sqlx::query(
                 "INSERT INTO operations(id, namespace, pool, kind, state, count, purchase, job_id,
-                    server_ids, error, created_at, updated_at, request)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    server_ids, error, created_at, updated_at, request, progress)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(&op.id)
             .bind(&r.namespace)
@@ -958,6 +970,7 @@ impl Store for SqlStore {
             .bind(&op.created_at)
             .bind(&op.updated_at)
             .bind(&request)
+            .bind(&progress)
             .execute(&mut *c)
             .await
             .map_err(q("insert operation"))?;
@@ -983,13 +996,14 @@ impl Store for SqlStore {
     async fn update_operation(&self, r: &OpRecord) -> Result<(), StoreError> {
         let op = &r.op;
         let server_ids = json("operation server ids", &op.server_ids)?;
+        let progress = progress_json(r)?;
         let done = self
             .write("update operation", &[(&r.namespace, &r.pool)], async |c| {
                 // A final operation is never re-sent: its request body goes.
                 let res = sqlx::query(
                     "UPDATE operations SET state = $1, count = $2, purchase = $3, job_id = $4,
                         server_ids = $5, error = $6, updated_at = $7,
-                        request = CASE WHEN $8 = 1 THEN NULL ELSE request END
+                        request = CASE WHEN $8 = 1 THEN NULL ELSE request END, progress = $10
                      WHERE id = $9",
                 )
                 .bind(state_str(op.state))
@@ -1001,6 +1015,7 @@ impl Store for SqlStore {
                 .bind(&op.updated_at)
                 .bind(op.state.is_final() as i64)
                 .bind(&op.id)
+                .bind(&progress)
                 .execute(&mut *c)
                 .await
                 .map_err(q("update operation"))?;

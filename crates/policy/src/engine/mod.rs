@@ -45,7 +45,7 @@ use types::{Action, BoundBy, Decision, DecisionInput, PoolCounts, SignalProposal
 pub struct CompiledPolicy {
     policy: Policy,
     names: Vec<Arc<str>>,
-    schedules: Vec<(Arc<str>, Cron)>,
+    schedules: Vec<CompiledSchedule>,
     seed_weights: Vec<f64>,
     step_metric: Option<usize>,
     prediction_metric: Option<Arc<str>>,
@@ -59,10 +59,10 @@ impl CompiledPolicy {
         let mut schedules = Vec::with_capacity(policy.schedules.len());
         let mut diags = Diagnostics::new();
         for (i, s) in policy.schedules.iter().enumerate() {
-            match crate::validate::parse_cron(&s.cron) {
-                Ok(c) => schedules.push((Arc::from(s.name.as_str()), c)),
-                Err(e) => diags.push(
-                    FieldPath::root().field("schedules").index(i).field("cron"),
+            match CompiledSchedule::new(s) {
+                Ok(c) => schedules.push(c),
+                Err((field, e)) => diags.push(
+                    FieldPath::root().field("schedules").index(i).field(field),
                     e,
                 ),
             }
@@ -140,15 +140,21 @@ impl CompiledPolicy {
             return None;
         }
         let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now.millis())?;
-        for ((name, cron), s) in self.schedules.iter().zip(&self.policy.schedules) {
-            let Ok(prev) = cron.find_previous_occurrence(&t, true) else {
+        for (c, s) in self.schedules.iter().zip(&self.policy.schedules) {
+            if c.start.is_some_and(|start| now < start) || c.end.is_some_and(|end| now >= end) {
+                continue;
+            }
+            let Ok(prev) = c
+                .cron
+                .find_previous_occurrence(&t.with_timezone(&c.tz), true)
+            else {
                 continue;
             };
             let started = Timestamp(prev.timestamp_millis());
             if now.since(started) < s.duration
                 && best.as_ref().is_none_or(|(_, m)| s.min_capacity > *m)
             {
-                best = Some((name.clone(), s.min_capacity));
+                best = Some((c.name.clone(), s.min_capacity));
             }
         }
         best
@@ -157,6 +163,35 @@ impl CompiledPolicy {
     /// Decides (same as [`decide`]).
     pub fn decide(&self, input: &DecisionInput<'_>) -> Decision {
         decide(self, input)
+    }
+}
+
+/// A schedule with its cron expression, zone and window parsed once.
+#[derive(Debug, Clone)]
+struct CompiledSchedule {
+    name: Arc<str>,
+    cron: Cron,
+    tz: chrono_tz::Tz,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+}
+
+impl CompiledSchedule {
+    /// The parsed schedule, or the field that does not parse and why.
+    fn new(s: &crate::model::Schedule) -> Result<Self, (&'static str, String)> {
+        let time = |field: &'static str, t: &Option<String>| {
+            t.as_deref()
+                .map(crate::validate::parse_time)
+                .transpose()
+                .map_err(|e| (field, e))
+        };
+        Ok(CompiledSchedule {
+            name: Arc::from(s.name.as_str()),
+            cron: crate::validate::parse_cron(&s.cron).map_err(|e| ("cron", e))?,
+            tz: crate::validate::parse_timezone(&s.timezone).map_err(|e| ("timezone", e))?,
+            start: time("start_time", &s.start_time)?,
+            end: time("end_time", &s.end_time)?,
+        })
     }
 }
 

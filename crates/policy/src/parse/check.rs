@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use crate::diag::{Diagnostics, FieldPath};
+use crate::diag::{Diagnostics, FieldPath, PathSegment};
 use crate::time::parse_duration;
 
 fn schema() -> &'static Value {
@@ -21,6 +21,71 @@ pub(crate) fn check_policy(v: &Value, out: &mut Diagnostics) {
     let s = schema();
     let defs = s.get("$defs").and_then(Value::as_object);
     Checker { defs }.check(v, s, &FieldPath::root(), out);
+}
+
+/// A `$ref` of the policy schema resolved to its definition.
+pub(crate) fn resolve(mut s: &'static Value) -> &'static Value {
+    let defs = schema().get("$defs").and_then(Value::as_object);
+    for _ in 0..16 {
+        let Some(r) = s.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
+        let name = r.rsplit('/').next().unwrap_or(r);
+        match defs.and_then(|d| d.get(name)) {
+            Some(t) => s = t,
+            None => break,
+        }
+    }
+    s
+}
+
+/// The schema of one field of the policy and whether its object requires it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    pub schema: &'static Value,
+    pub required: bool,
+}
+
+/// The schema (or union branch) among `s` and its branches matching `has`.
+fn branch(s: &'static Value, has: &dyn Fn(&Value) -> bool) -> Option<&'static Value> {
+    let s = resolve(s);
+    if has(s) {
+        return Some(s);
+    }
+    s.get("oneOf")
+        .or_else(|| s.get("anyOf"))
+        .and_then(Value::as_array)?
+        .iter()
+        .map(resolve)
+        .find(|b| has(b))
+}
+
+/// Where `path` leads in the policy schema (`None` for a field the schema does not have).
+pub(crate) fn slot_at(path: &FieldPath) -> Option<Slot> {
+    let mut slot = Slot {
+        schema: schema(),
+        required: true,
+    };
+    for seg in &path.0 {
+        match seg {
+            PathSegment::Field(f) => {
+                let obj = branch(slot.schema, &|b| {
+                    b.get("properties").and_then(|p| p.get(f)).is_some()
+                })?;
+                slot.required = obj
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|x| x.as_str() == Some(f)));
+                slot.schema = obj.get("properties")?.get(f)?;
+            }
+            PathSegment::Index(_) => {
+                let arr = branch(slot.schema, &|b| b.get("items").is_some())?;
+                slot.schema = arr.get("items")?;
+                slot.required = true;
+            }
+        }
+    }
+    Some(slot)
 }
 
 struct Checker<'a> {

@@ -353,30 +353,11 @@ pub fn parse_hcl(src: &str, file: &str) -> Result<Policy, Diagnostics> {
                 .collect(),
         ));
     }
-    // Messages name labelled blocks as the HCL author wrote them (`metric "cpu"`), while
-    // `Diagnostic::path` keeps the model's path (`metrics[0]`) for tools.
-    let mut labels: Vec<(String, String)> = Vec::new();
-    for (key, block) in [("metrics", "metric"), ("schedules", "schedule")] {
-        if let Some(items) = map.get(key).and_then(Value::as_array) {
-            for (i, item) in items.iter().enumerate() {
-                if let Some(name) = item.get("name").and_then(Value::as_str) {
-                    labels.push((format!("{key}[{i}]"), format!("{block} {name:?}")));
-                }
-            }
-        }
-    }
     super::finish(Value::Object(map), &locate).map_err(|mut d| {
         d.0.sort_by_key(|x| match &x.location {
             Some(Location::Hcl { line, column, .. }) => (*line, *column),
             _ => (0, 0),
         });
-        for diag in &mut d.0 {
-            for (model, hcl) in &labels {
-                if diag.message.contains(model.as_str()) {
-                    diag.message = diag.message.replace(model.as_str(), hcl);
-                }
-            }
-        }
         d
     })
 }

@@ -14,6 +14,12 @@ pub fn parse_json(src: &str) -> Result<Policy, Diagnostics> {
             message: format!("invalid JSON: {e}"),
         }])
     })?;
+    parse_json_value(value)
+}
+
+/// Checks, deserializes and validates a policy already in JSON form (what [`parse_json`]
+/// does after reading the text), reporting every problem with its JSON pointer.
+pub fn parse_json_value(value: serde_json::Value) -> Result<Policy, Diagnostics> {
     super::finish(value, &|p: &FieldPath| {
         Some(Location::Json {
             pointer: p.json_pointer(),

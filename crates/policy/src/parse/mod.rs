@@ -9,26 +9,29 @@
 mod check;
 pub(crate) mod hcl;
 pub(crate) mod json;
+mod repair;
 
 pub use hcl::parse_hcl;
-pub use json::parse_json;
+pub use json::{parse_json, parse_json_value};
 
 use serde_json::Value;
 
-use crate::diag::{Diagnostic, Diagnostics, FieldPath, Location, PathSegment};
+use crate::diag::{Diagnostic, Diagnostics, FieldPath, Location};
 use crate::model::Policy;
 
 /// Checks, deserializes and validates a lowered policy, locating each problem with `locate`.
 ///
-/// When the structural check fails, the offending fields are dropped and, if what remains
-/// still deserializes (the bad fields were optional), the semantic rules run too, so one
-/// pass reports both kinds of problem.
+/// When the structural check fails, the semantic rules still run over rounds in which the
+/// refused fields take each value their schema allows ([`repair`]); the problems every
+/// round finds, away from the refused fields, are reported with the structural ones, so
+/// one pass reports every independent problem.
 pub(crate) fn finish(
     value: Value,
     locate: &dyn Fn(&FieldPath) -> Option<Location>,
 ) -> Result<Policy, Diagnostics> {
     let mut diags = Diagnostics::new();
     check::check_policy(&value, &mut diags);
+    let value_names = value.clone();
     if diags.is_empty() {
         match serde_json::from_value::<Policy>(value) {
             Ok(p) => match p.validate() {
@@ -38,54 +41,36 @@ pub(crate) fn finish(
             Err(e) => diags.push(FieldPath::root(), format!("invalid policy: {e}")),
         }
     } else {
-        let mut repaired = value;
-        for d in diags.iter() {
-            remove_path(&mut repaired, &d.path.0);
-        }
-        if let Ok(p) = serde_json::from_value::<Policy>(repaired)
-            && let Err(semantic) = p.validate()
-        {
-            let structural: Vec<FieldPath> = diags.iter().map(|d| d.path.clone()).collect();
-            for d in semantic {
-                let related = structural
-                    .iter()
-                    .any(|s| d.path.0.starts_with(&s.0) || s.0.starts_with(&d.path.0));
-                if !related {
-                    diags.0.push(d);
-                }
-            }
-        }
+        let refused: Vec<FieldPath> = diags.iter().map(|d| d.path.clone()).collect();
+        diags
+            .0
+            .extend(repair::independent_semantic(&value, &refused));
     }
+    let labels = block_names(&value_names);
     Err(Diagnostics(
         diags
             .into_iter()
             .map(|d| Diagnostic {
                 location: locate(&d.path),
+                message: crate::diag::name_blocks(d.message, &labels),
                 ..d
             })
             .collect(),
     ))
 }
 
-/// Removes the object member at `path` (array elements are left in place so indices keep
-/// their meaning).
-fn remove_path(v: &mut Value, path: &[PathSegment]) {
-    match path {
-        [] => {}
-        [PathSegment::Field(f)] => {
-            if let Value::Object(m) = v {
-                m.remove(f);
-            }
-        }
-        [PathSegment::Field(f), rest @ ..] => {
-            if let Some(next) = v.as_object_mut().and_then(|m| m.get_mut(f)) {
-                remove_path(next, rest);
-            }
-        }
-        [PathSegment::Index(i), rest @ ..] => {
-            if let Some(next) = v.as_array_mut().and_then(|a| a.get_mut(*i)) {
-                remove_path(next, rest);
+/// The names the author gave metrics and schedules, for messages
+/// ([`crate::diag::name_blocks`]).
+fn block_names(value: &Value) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    for key in ["metrics", "schedules"] {
+        if let Some(items) = value.get(key).and_then(Value::as_array) {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(name) = item.get("name").and_then(Value::as_str) {
+                    labels.extend(crate::diag::block_label(key, i, name));
+                }
             }
         }
     }
+    labels
 }

@@ -7,8 +7,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::error::Error;
 use crate::framework::context::Ctx;
 use crate::framework::resource::{
-    CreateRequest, DataSource, DeleteRequest, ImportRequest, PlanChange, ReadDataRequest,
-    ReadRequest, Resource, ResourceSchema, UpdateRequest,
+    CheckPlanRequest, CreateRequest, DataSource, DeleteRequest, ImportRequest, PlanChange,
+    ReadDataRequest, ReadRequest, Resource, ResourceSchema, UpdateRequest,
 };
 use crate::model;
 use crate::schema::Schema;
@@ -22,6 +22,11 @@ pub(crate) trait ErasedResource<D>: Send + Sync {
     fn ty(&self) -> &Type;
     fn validate(&self, config: &Value) -> Diagnostics;
     fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics>;
+    fn check_plan<'a>(
+        &'a self,
+        ctx: &'a Ctx<D>,
+        req: CheckPlanRequest,
+    ) -> BoxFuture<'a, Diagnostics>;
     fn upgrade(
         &self,
         version: i64,
@@ -113,10 +118,26 @@ impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
         &self.ty
     }
     fn validate(&self, config: &Value) -> Diagnostics {
-        self.r.validate(config)
+        let mut d = self.r.validate(config);
+        d.extend(crate::framework::unknowns::independent_problems(
+            config,
+            &self.ty,
+            |v| {
+                let m: R::Model = model::from_value(v, self.r.type_name()).ok()?;
+                Some(self.r.validate_model(&m))
+            },
+        ));
+        d
     }
     fn modify_plan(&self, change: &mut PlanChange) -> Result<(), Diagnostics> {
         self.r.modify_plan(change)
+    }
+    fn check_plan<'a>(
+        &'a self,
+        ctx: &'a Ctx<R::Data>,
+        req: CheckPlanRequest,
+    ) -> BoxFuture<'a, Diagnostics> {
+        Box::pin(self.r.check_plan(ctx, req))
     }
     fn upgrade(
         &self,

@@ -9,13 +9,14 @@ pub mod private;
 pub mod resource;
 pub mod rules;
 pub mod timeouts;
+pub mod unknowns;
 pub(crate) mod validate;
 
 pub use context::Ctx;
 pub use private::Private;
 pub use resource::{
-    ConfigureRequest, CreateRequest, DataSource, DataSources, DeleteRequest, ImportRequest,
-    PlanChange, Provider, ReadDataRequest, ReadRequest, Resource, ResourceSchema, Resources,
-    UpdateRequest,
+    CheckPlanRequest, ConfigureRequest, CreateRequest, DataSource, DataSources, DeleteRequest,
+    ImportRequest, PlanChange, Provider, ReadDataRequest, ReadRequest, Resource, ResourceSchema,
+    Resources, UpdateRequest,
 };
 pub use timeouts::{Operation, Timeouts};

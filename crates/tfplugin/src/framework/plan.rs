@@ -16,6 +16,8 @@ use crate::value::Value;
 pub(crate) struct Planned {
     pub planned: Value,
     pub requires_replace: Vec<AttrPath>,
+    /// Warnings `modify_plan` added.
+    pub warnings: Diagnostics,
 }
 
 pub(crate) fn plan<D>(
@@ -52,11 +54,13 @@ pub(crate) fn plan<D>(
         config: config.clone(),
         planned,
         requires_replace,
+        warnings: Diagnostics::new(),
     };
     res.modify_plan(&mut change)?;
     let PlanChange {
         planned,
         mut requires_replace,
+        warnings,
         ..
     } = change;
 
@@ -81,6 +85,7 @@ pub(crate) fn plan<D>(
     Ok(Planned {
         planned,
         requires_replace,
+        warnings,
     })
 }
 

@@ -223,6 +223,16 @@ pub struct UpdateRequest<M> {
     pub config: Value,
 }
 
+/// What [`Resource::check_plan`] sees: the plan of a create (`prior` is `None`) or update.
+#[derive(Debug, Clone)]
+pub struct CheckPlanRequest {
+    pub prior: Option<Value>,
+    /// The planned value (may hold unknowns).
+    pub planned: Value,
+    /// The configuration (may hold unknowns).
+    pub config: Value,
+}
+
 /// Delete the object described by `prior`.
 #[derive(Debug)]
 pub struct DeleteRequest<M> {
@@ -246,9 +256,24 @@ pub struct PlanChange {
     pub planned: Value,
     /// Paths whose change forces replacement.
     pub requires_replace: Vec<AttrPath>,
+    /// Warnings to show with the plan (e.g. what a change will not do). Errors belong in
+    /// the `Err` of `modify_plan`.
+    pub warnings: Diagnostics,
 }
 
 impl PlanChange {
+    /// Fills what the configuration leaves unset from `from` (a value of the resource's
+    /// type, e.g. the resource's own rendering of what the configuration means): every
+    /// attribute whose configuration is null and whose planned value is null or unknown
+    /// takes the value at the same path in `from` (objects by name, lists by index, maps
+    /// by key). Only attributes of primitive types or collections of them are filled, and
+    /// only inside blocks the plan already holds: blocks are never added. For computed
+    /// attributes with defaults that depend on other attributes (the plan rules still check
+    /// the result).
+    pub fn fill_unset(&mut self, from: &Value) {
+        crate::value::fill_unset(&mut self.planned, &self.config, from);
+    }
+
     /// Sets a planned attribute value by path; an error diagnostic if the path does not exist.
     pub fn set(&mut self, path: &AttrPath, v: Value) -> Result<(), Diagnostics> {
         let slot = path.get_mut(&mut self.planned).ok_or_else(|| {
@@ -283,9 +308,30 @@ pub trait Resource: Send + Sync + 'static {
         Diagnostics::new()
     }
 
+    /// Checks of the typed configuration. Values unknown at validate or plan time are
+    /// handled by the framework ([`crate::framework::unknowns`]): it calls this once per
+    /// round of candidate values standing in for them and reports only the problems every
+    /// round finds outside the unknown attributes, so errors that do not depend on the
+    /// unknowns are not held back until apply.
+    fn validate_model(&self, _config: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
+
     /// Whole-resource plan logic, after defaults and attribute plan modifiers.
     fn modify_plan(&self, _change: &mut PlanChange) -> Result<(), Diagnostics> {
         Ok(())
+    }
+
+    /// Checks of a create or update plan that need the configured provider (its API client,
+    /// state shared by the calls of this provider process): runs after the plan pipeline
+    /// with the planned value (which may hold unknowns). Errors fail the plan, pointing at
+    /// their attributes; warnings are shown with it. The default checks nothing.
+    fn check_plan(
+        &self,
+        _ctx: &Ctx<Self::Data>,
+        _req: CheckPlanRequest,
+    ) -> impl Future<Output = Diagnostics> + Send {
+        async { Diagnostics::new() }
     }
 
     fn create(

@@ -31,10 +31,28 @@ impl Operation {
     }
 }
 
-/// Which operations take a timeout, with their defaults.
-#[derive(Debug, Clone, Default)]
+/// Reads a duration's text (the provider's own grammar), or says what is wrong with it.
+pub type DurationParser = fn(&str) -> Result<Duration, String>;
+
+/// Which operations take a timeout, with their defaults, and the duration grammar.
+#[derive(Debug, Clone)]
 pub struct Timeouts {
     pub defaults: Vec<(Operation, Duration)>,
+    parser: DurationParser,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            defaults: Vec::new(),
+            parser: go_duration,
+        }
+    }
+}
+
+fn go_duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration such as \"30s\", \"10m\" or \"1h30m\""))
 }
 
 impl Timeouts {
@@ -45,24 +63,36 @@ impl Timeouts {
         self.defaults.push((op, default));
         self
     }
+    /// Reads the block's durations with the provider's grammar (default: Go-style, as
+    /// [`parse_duration`]), so one grammar serves every duration a provider accepts.
+    pub fn parser(mut self, p: DurationParser) -> Self {
+        self.parser = p;
+        self
+    }
 
     pub(crate) fn block(&self) -> NestedBlock {
         let mut b = Block::new().description(
             "Timeouts for operations, as durations such as \"30s\", \"10m\" or \"1h\".",
         );
+        let parser = self.parser;
         for (op, d) in &self.defaults {
             b = b.attribute(
                 Attribute::optional(op.name(), Type::String)
-                    .description(format!("Timeout for {} (default {}s).", op.name(), d.as_secs()))
-                    .validator(validators::from_fn("a duration", |v, path, diags| {
+                    .description(format!(
+                        "Timeout for {} (default {}s).",
+                        op.name(),
+                        d.as_secs()
+                    ))
+                    .validator(validators::from_fn("a duration", move |v, path, diags| {
                         if let Some(s) = v.as_str()
-                            && parse_duration(s).is_none() {
-                                diags.error_at(
-                                    path.clone(),
-                                    "Invalid duration",
-                                    format!("{path} must be a duration such as \"30s\", \"10m\" or \"1h30m\", got {s:?}"),
-                                );
-                            }
+                            && let Err(e) = parser(s)
+                        {
+                            diags.error_at(
+                                path.clone(),
+                                "Invalid duration",
+                                format!("{path}: {e}"),
+                            );
+                        }
                     })),
             );
         }
@@ -80,7 +110,7 @@ impl Timeouts {
             .attr(op.name())
             .get(value)
             .and_then(Value::as_str)
-            .and_then(parse_duration);
+            .and_then(|s| (self.parser)(s).ok());
         Some(configured.unwrap_or(default))
     }
 }

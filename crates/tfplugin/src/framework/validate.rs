@@ -1,9 +1,19 @@
 //! Runs attribute validators over a configuration value, skipping unknown and null values.
 
 use crate::diag::Diagnostics;
+use crate::framework::erased::ErasedResource;
 use crate::path::AttrPath;
 use crate::schema::{Block, Nesting};
 use crate::value::Value;
+
+/// `ValidateResourceConfig`: attribute validators, then the resource's own checks (raw and
+/// typed, the typed ones over the rounds that stand in for unknown values).
+pub(crate) fn validate_resource<D>(res: &dyn ErasedResource<D>, config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    validate_block(&res.wire().block, config, &AttrPath::root(), &mut diags);
+    diags.extend(res.validate(config));
+    diags
+}
 
 /// Validates `config` (an object of `block`'s type) at `path`.
 pub(crate) fn validate_block(

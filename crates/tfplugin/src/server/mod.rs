@@ -251,10 +251,9 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         &self,
         r: Request<pb::plan_resource_change::Request>,
     ) -> R<pb::plan_resource_change::Response> {
-        Ok(Response::new(plan_resource_change::handle(
-            &self.inner,
-            r.into_inner(),
-        )))
+        Ok(Response::new(
+            plan_resource_change::handle(&self.inner, r.into_inner()).await,
+        ))
     }
     async fn apply_resource_change(
         &self,

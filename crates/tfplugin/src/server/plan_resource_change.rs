@@ -2,11 +2,11 @@
 //! pipeline, which checks the plan rules before we answer.
 
 use crate::diag::Diagnostics;
-use crate::framework::{Provider, plan};
+use crate::framework::{CheckPlanRequest, Private, Provider, plan};
 use crate::pb::tfplugin6 as pb;
 use crate::server::{Inner, decode, encode};
 
-pub(crate) fn handle<P: Provider>(
+pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::plan_resource_change::Request,
 ) -> pb::plan_resource_change::Response {
@@ -37,13 +37,15 @@ pub(crate) fn handle<P: Provider>(
         deferred: None,
         planned_identity: None,
     };
-    if let Err(d) = run(inner, &req, &mut out) {
-        out.diagnostics = d.to_pb();
+    if let Err(d) = run(inner, &req, &mut out).await {
+        out.planned_state = None;
+        out.requires_replace.clear();
+        out.diagnostics.extend(d.to_pb());
     }
     out
 }
 
-fn run<P: Provider>(
+async fn run<P: Provider>(
     inner: &Inner<P>,
     req: &pb::plan_resource_change::Request,
     out: &mut pb::plan_resource_change::Response,
@@ -58,7 +60,24 @@ fn run<P: Provider>(
         return Ok(());
     }
     let planned = plan::plan(res.as_ref(), &prior, &proposed, &config)?;
+    let ctx = inner.ctx(None, Private::default());
+    let checked = res
+        .check_plan(
+            &ctx,
+            CheckPlanRequest {
+                prior: (!prior.is_null()).then(|| prior.clone()),
+                planned: planned.planned.clone(),
+                config,
+            },
+        )
+        .await;
+    let mut diags = planned.warnings;
+    diags.extend(checked);
+    if diags.has_errors() {
+        return Err(diags);
+    }
     out.planned_state = Some(encode(&planned.planned, ty, "planned state")?);
     out.requires_replace = planned.requires_replace.iter().map(|p| p.to_pb()).collect();
+    out.diagnostics = diags.to_pb();
     Ok(())
 }

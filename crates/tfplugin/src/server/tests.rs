@@ -201,8 +201,8 @@ async fn read_of_a_vanished_object_answers_null() {
     assert_eq!(resp.new_state.map(|d| d.msgpack), Some(vec![0xc0]));
 }
 
-#[test]
-fn destroy_plan_is_null_and_keeps_the_private_state() {
+#[tokio::test]
+async fn destroy_plan_is_null_and_keeps_the_private_state() {
     let inner = inner();
     let req = pb::plan_resource_change::Request {
         type_name: "test_thing".into(),
@@ -212,7 +212,7 @@ fn destroy_plan_is_null_and_keeps_the_private_state() {
         prior_private: b"{\"k\":1}".to_vec(),
         ..Default::default()
     };
-    let resp = super::plan_resource_change::handle(&inner, req);
+    let resp = super::plan_resource_change::handle(&inner, req).await;
     assert!(resp.diagnostics.is_empty());
     assert_eq!(resp.planned_state.map(|d| d.msgpack), Some(vec![0xc0]));
     assert_eq!(resp.planned_private, b"{\"k\":1}".to_vec());

@@ -3,8 +3,7 @@
 
 use crate::diag::Diagnostics;
 use crate::framework::Provider;
-use crate::framework::validate::validate_block;
-use crate::path::AttrPath;
+use crate::framework::validate::validate_resource;
 use crate::pb::tfplugin6 as pb;
 use crate::server::{Inner, decode};
 
@@ -22,8 +21,7 @@ pub(crate) fn handle<P: Provider>(
     let run = |diags: &mut Diagnostics| -> Result<(), Diagnostics> {
         let res = inner.resource(&req.type_name)?;
         let config = decode(req.config.as_ref(), res.ty(), "resource configuration")?;
-        validate_block(&res.wire().block, &config, &AttrPath::root(), diags);
-        diags.extend(res.validate(&config));
+        diags.extend(validate_resource(res.as_ref(), &config));
         Ok(())
     };
     if let Err(d) = run(&mut diags) {

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use base64::Engine as _;
 use flexus_api::{
-    DecisionOutcome, InstanceStatus, Lifecycle, OperationKind, PoolSpec, Purchase, RemovalRule,
-    TAG_NAMESPACE, TAG_OPERATION, TAG_POOL,
+    DecisionOutcome, InstanceStatus, Lifecycle, OperationKind, PoolSpec, Purchase, RefreshStatus,
+    RefreshStrategy, RemovalRule, TAG_NAMESPACE, TAG_OPERATION, TAG_POOL, TAG_TEMPLATE,
 };
 use flexus_cloud::{CloudError, CreateServersRequest, ErrorKind, SpotOptions};
 use flexus_policy as fp;
@@ -33,19 +33,37 @@ pub(super) struct Acted {
     pub error: Option<PassError>,
     /// Creates the cloud's refusal holds back.
     pub held: Vec<Hold>,
+    /// Instances the scale-in chose to delete.
+    pub removed: Vec<String>,
+    /// Instances the scale-out asked for.
+    pub launched: u32,
+    /// The refresh's progress, when one runs (`None` also when acting stopped first).
+    pub refresh: Option<RefreshStatus>,
+}
+
+/// What a scale action started.
+#[derive(Debug, Default)]
+pub(super) struct Scaled {
+    pub ops: Vec<String>,
+    pub held: Vec<Hold>,
+    pub removed: Vec<String>,
+    pub launched: u32,
 }
 
 /// One create: started (its operation id), or refused and held.
 #[derive(Debug)]
 enum Created {
-    Started(String),
+    /// The operation id and its count.
+    Started(String, u32),
     Refused(Hold),
 }
 
 /// What a create is built from.
-struct CreateSpec<'a> {
-    key: &'a PoolKey,
-    seen: &'a Seen,
+pub(super) struct CreateSpec<'a> {
+    pub key: &'a PoolKey,
+    pub seen: &'a Seen,
+    /// `scale_out` or `refresh_launch`.
+    pub kind: OperationKind,
 }
 
 impl Context {
@@ -69,6 +87,9 @@ impl Context {
             scaled: false,
             error: None,
             held: Vec::new(),
+            removed: Vec::new(),
+            launched: 0,
+            refresh: None,
         };
         if policy.dry_run {
             return acted;
@@ -88,14 +109,22 @@ impl Context {
             let scaled = match decision.action {
                 fp::Action::ScaleOut { by } => self.scale_out(key, seen, decision, by).await,
                 fp::Action::ScaleIn { by } => self.scale_in(key, seen, by).await,
-                fp::Action::None => Ok((Vec::new(), Vec::new())),
+                fp::Action::None => Ok(Scaled::default()),
             };
             match scaled {
-                Ok((ops, held)) => {
-                    acted.scaled = !ops.is_empty();
-                    acted.op_ids.extend(ops);
-                    acted.held = held;
+                Ok(s) => {
+                    acted.scaled = !s.ops.is_empty();
+                    acted.op_ids.extend(s.ops);
+                    acted.held = s.held;
+                    acted.removed = s.removed;
+                    acted.launched = s.launched;
                 }
+                Err(e) => acted.error = Some(e),
+            }
+        }
+        if acted.error.is_none() {
+            match self.refresh(key, seen, decision.desired, &acted).await {
+                Ok(r) => acted.refresh = r,
                 Err(e) => acted.error = Some(e),
             }
         }
@@ -110,20 +139,19 @@ impl Context {
     }
 
     /// Delete the victims of a scale-in by `by`.
-    async fn scale_in(
-        &self,
-        key: &PoolKey,
-        seen: &Seen,
-        by: u32,
-    ) -> Result<(Vec<String>, Vec<Hold>), PassError> {
+    async fn scale_in(&self, key: &PoolKey, seen: &Seen, by: u32) -> Result<Scaled, PassError> {
         let victims = choose_victims(&seen.spec, &seen.pool, by as usize);
         if victims.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(Scaled::default());
         }
         let op = self
-            .start_op(key, NewOp::delete(OperationKind::ScaleIn, victims))
+            .start_op(key, NewOp::delete(OperationKind::ScaleIn, victims.clone()))
             .await?;
-        Ok((vec![op.op.id], Vec::new()))
+        Ok(Scaled {
+            ops: vec![op.op.id],
+            removed: victims,
+            ..Scaled::default()
+        })
     }
 
     /// Create `by` instances, split so that on-demand and spot reach the decision's
@@ -135,36 +163,53 @@ impl Context {
         seen: &Seen,
         decision: &fp::Decision,
         by: u32,
-    ) -> Result<(Vec<String>, Vec<Hold>), PassError> {
-        let spec = &seen.spec;
-        let (want_od, want_spot) = purchase_split(spec, &seen.pool, decision, by);
-        let c = CreateSpec { key, seen };
+    ) -> Result<Scaled, PassError> {
+        let (want_od, want_spot) = purchase_split(&seen.spec, &seen.pool, decision, by);
+        let c = CreateSpec {
+            key,
+            seen,
+            kind: OperationKind::ScaleOut,
+        };
+        self.create_split(&c, want_od, want_spot).await
+    }
+
+    /// Create `want_od` on-demand and `want_spot` spot instances (spot the cloud cannot
+    /// supply falls back to on-demand when the pool allows).
+    pub(super) async fn create_split(
+        &self,
+        c: &CreateSpec<'_>,
+        want_od: u32,
+        want_spot: u32,
+    ) -> Result<Scaled, PassError> {
+        let (key, spec) = (c.key, &c.seen.spec);
         let mut done = Vec::new();
         if want_od > 0 {
-            done.push(self.create_gated(&c, want_od, Purchase::OnDemand).await?);
+            done.push(self.create_gated(c, want_od, Purchase::OnDemand).await?);
         }
         if want_spot > 0 {
-            match self.create_gated(&c, want_spot, Purchase::Spot).await? {
+            match self.create_gated(c, want_spot, Purchase::Spot).await? {
                 Created::Refused(h)
                     if matches!(h.error.kind, ErrorKind::SoldOut | ErrorKind::Quota)
                         && spec.spot.fallback_to_on_demand =>
                 {
                     tracing::warn!(pool = %key, error = %h.error, count = want_spot, "spot capacity unavailable; falling back to on-demand");
                     self.telemetry.scale("scale_out", "fallback_on_demand");
-                    done.push(self.create_gated(&c, want_spot, Purchase::OnDemand).await?);
+                    done.push(self.create_gated(c, want_spot, Purchase::OnDemand).await?);
                 }
                 other => done.push(other),
             }
         }
-        let mut ops = Vec::new();
-        let mut held = Vec::new();
+        let mut out = Scaled::default();
         for d in done {
             match d {
-                Created::Started(id) => ops.push(id),
-                Created::Refused(h) => held.push(h),
+                Created::Started(id, n) => {
+                    out.ops.push(id);
+                    out.launched += n;
+                }
+                Created::Refused(h) => out.held.push(h),
             }
         }
-        Ok((ops, held))
+        Ok(out)
     }
 
     /// A create unless the cloud's refusal holds it: a held create sends nothing; an
@@ -191,8 +236,8 @@ impl Context {
             }
             Gate::Open => {}
         }
-        match self.create(key, c.seen, count, purchase).await {
-            Ok(id) => Ok(Created::Started(id)),
+        match self.create(c, count, purchase).await {
+            Ok(id) => Ok(Created::Started(id, count)),
             Err(PassError::Cloud(e)) if !e.kind.is_retryable() => Ok(Created::Refused(
                 self.refuse(key, version, count, purchase, e),
             )),
@@ -230,15 +275,15 @@ impl Context {
     /// Record and send a create of `count` instances of `purchase`.
     async fn create(
         &self,
-        key: &PoolKey,
-        seen: &Seen,
+        c: &CreateSpec<'_>,
         count: u32,
         purchase: Purchase,
     ) -> Result<String, PassError> {
+        let (key, seen) = (c.key, c.seen);
         let id = Uuid::new_v4();
         let req = create_request(key, seen, count, purchase, id);
         let new = NewOp {
-            kind: OperationKind::ScaleOut,
+            kind: c.kind,
             count,
             purchase: Some(purchase),
             server_ids: Vec::new(),
@@ -253,10 +298,15 @@ impl Context {
         let being_deleted: HashSet<&str> = seen
             .open
             .iter()
-            .filter(|o| o.op.kind != OperationKind::ScaleOut)
+            .filter(|o| o.op.kind.deletes())
             .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
             .collect();
-        if seen.pool.servers.is_empty() && seen.open.is_empty() {
+        self.abandon_refresh(seen).await?;
+        let open = seen
+            .open
+            .iter()
+            .filter(|o| o.op.kind != OperationKind::Refresh);
+        if seen.pool.servers.is_empty() && open.count() == 0 {
             self.store.purge_pool(&key.ns, &key.name).await?;
             self.forget(key);
             tracing::info!(pool = %key, "pool deleted; its instances are gone");
@@ -317,6 +367,7 @@ fn create_request(
         (TAG_NAMESPACE.to_owned(), key.ns.to_string()),
         (TAG_POOL.to_owned(), key.name.to_string()),
         (TAG_OPERATION.to_owned(), id.to_string()),
+        (TAG_TEMPLATE.to_owned(), seen.pool.template.clone()),
     ];
     tags.extend(spec.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
     CreateServersRequest {
@@ -354,16 +405,25 @@ fn create_request(
 
 /// Instances to remove for a scale-in of `by`, by the pool's removal rule. Booting,
 /// warming and ready instances are candidates; the last ready instance is never
-/// removed while others are still booting or warming.
+/// removed while others are still booting or warming. Outdated instances (an older
+/// template) go first, oldest first, under `oldest_template_first` and whatever the
+/// rule while a rolling refresh replaces them anyway.
 pub fn choose_victims(spec: &PoolSpec, obs: &Observed, by: usize) -> Vec<String> {
     let mut cands: Vec<&InstanceStatus> = obs.live().collect();
     let spot_first = |i: &InstanceStatus| if i.purchase == Purchase::Spot { 0 } else { 1 };
+    let spot_newest_first = |a: &&InstanceStatus, b: &&InstanceStatus| {
+        spot_first(a)
+            .cmp(&spot_first(b))
+            .then(b.created_at.cmp(&a.created_at))
+            .then(a.id.cmp(&b.id))
+    };
     match spec.removal_rule {
-        RemovalRule::SpotNewestFirst => cands.sort_by(|a, b| {
-            spot_first(a)
-                .cmp(&spot_first(b))
-                .then(b.created_at.cmp(&a.created_at))
-                .then(a.id.cmp(&b.id))
+        RemovalRule::SpotNewestFirst => cands.sort_by(spot_newest_first),
+        RemovalRule::OldestTemplateFirst => cands.sort_by(|a, b| match (a.outdated, b.outdated) {
+            (true, true) => a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)),
+            (true, false) => std::cmp::Ordering::Less,
+            (false, true) => std::cmp::Ordering::Greater,
+            (false, false) => spot_newest_first(a, b),
         }),
         RemovalRule::NewestFirst => {
             cands.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)))
@@ -371,6 +431,10 @@ pub fn choose_victims(spec: &PoolSpec, obs: &Observed, by: usize) -> Vec<String>
         RemovalRule::OldestFirst => {
             cands.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
         }
+    }
+    if spec.instance_refresh.strategy == RefreshStrategy::Rolling {
+        // Stable: the rule's order within outdated and within current instances.
+        cands.sort_by_key(|i| !i.outdated);
     }
     let mut ready_left = cands
         .iter()
@@ -417,6 +481,8 @@ mod tests {
             availability_zone: None,
             created_at: created.into(),
             age_seconds: 0,
+            template: None,
+            outdated: false,
         }
     }
 
@@ -428,6 +494,8 @@ mod tests {
             ready_ids: vec![],
             broken: vec![],
             virtual_booting: 0,
+            template: "t".into(),
+            outdated: Default::default(),
         }
     }
 
@@ -482,5 +550,64 @@ mod tests {
         let mut s = spec();
         s.removal_rule = RemovalRule::NewestFirst;
         assert_eq!(choose_victims(&s, &o, 1), vec!["boot"]);
+    }
+
+    fn outdated(mut i: InstanceStatus) -> InstanceStatus {
+        i.outdated = true;
+        i
+    }
+
+    fn mixed_templates() -> Observed {
+        observed(vec![
+            inst(
+                "new-a",
+                Lifecycle::Ready,
+                Purchase::Spot,
+                "2026-01-05T00:00:00Z",
+            ),
+            outdated(inst(
+                "old-b",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-02T00:00:00Z",
+            )),
+            outdated(inst(
+                "old-a",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-01T00:00:00Z",
+            )),
+            inst(
+                "new-b",
+                Lifecycle::Ready,
+                Purchase::OnDemand,
+                "2026-01-04T00:00:00Z",
+            ),
+        ])
+    }
+
+    #[test]
+    fn oldest_template_first_removes_outdated_instances_oldest_first_then_spot_newest() {
+        let mut s = spec();
+        s.removal_rule = RemovalRule::OldestTemplateFirst;
+        s.instance_refresh.strategy = flexus_api::RefreshStrategy::OnScaleIn;
+        assert_eq!(
+            choose_victims(&s, &mixed_templates(), 3),
+            vec!["old-a", "old-b", "new-a"]
+        );
+        // Without the rule (and without a rolling refresh) the spot instance goes first.
+        s.removal_rule = RemovalRule::SpotNewestFirst;
+        assert_eq!(choose_victims(&s, &mixed_templates(), 1), vec!["new-a"]);
+    }
+
+    #[test]
+    fn during_a_rolling_refresh_outdated_instances_go_first_whatever_the_rule() {
+        let mut s = spec();
+        s.removal_rule = RemovalRule::NewestFirst;
+        assert_eq!(
+            choose_victims(&s, &mixed_templates(), 2),
+            vec!["old-b", "old-a"],
+            "outdated first, in the rule's own order (newest first)"
+        );
     }
 }

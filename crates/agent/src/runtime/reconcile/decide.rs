@@ -14,14 +14,15 @@ pub(super) struct Decided {
     pub prediction: Option<PredictionRecord>,
 }
 
-/// Decide the pool's size.
-pub(super) fn decide(seen: &Seen, inputs: &Inputs) -> Decided {
+/// Decide the pool's size, the engine seeing the pool as `pool` (the observed pool
+/// less a refresh's surplus, see `refresh::engine_view`).
+pub(super) fn decide(seen: &Seen, inputs: &Inputs, pool: &fp::PoolState) -> Decided {
     let decision = fp::decide(
         &inputs.compiled,
         &fp::DecisionInput {
             now: fp::Timestamp(seen.now),
             observations: &inputs.observations,
-            pool: &seen.pool.policy_state,
+            pool,
             history: &inputs.history,
             prediction: inputs.forecast.prediction.as_ref(),
         },

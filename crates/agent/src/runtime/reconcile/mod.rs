@@ -24,6 +24,8 @@
 //!   carries out the result.
 //! - A create the cloud refuses is held back (see [`super::holds`]) and shown in the
 //!   pool's status in the same pass.
+//! - Instances of an older template are replaced in batches ([`refresh`]) within the
+//!   desired count the engine decides.
 
 mod act;
 mod decide;
@@ -32,6 +34,7 @@ mod observed;
 mod ops;
 mod policy;
 mod record;
+mod refresh;
 mod signals;
 
 use std::collections::HashMap;
@@ -226,7 +229,9 @@ impl Context {
             return self.delete_pass(key, &seen).await;
         }
         let inputs = self.observe_signals(key, &seen).await?;
-        let decided = decide::decide(&seen, &inputs);
+        let desired_before = inputs.previous.as_ref().and_then(|s| s.desired_size);
+        let view = refresh::engine_view(&seen.spec, &seen.pool, desired_before);
+        let decided = decide::decide(&seen, &inputs, &view);
         let acted = self
             .act(key, &seen, inputs.compiled.policy(), &decided.decision)
             .await;

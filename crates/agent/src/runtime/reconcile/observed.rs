@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 
 use flexus_api::{
-    DecisionRecord, InstanceStatus, Lifecycle, Operation, OperationKind, PoolError, PoolPhase,
-    PoolSpec, PoolStatus, Purchase, TAG_OPERATION,
+    DecisionRecord, InstanceStatus, Lifecycle, Operation, PoolError, PoolPhase, PoolSpec,
+    PoolStatus, Purchase, RefreshStatus, TAG_OPERATION, TAG_TEMPLATE,
 };
 use flexus_cloud::{ChargingMode, Server, ServerStatus};
 use flexus_policy as fp;
@@ -25,6 +25,10 @@ pub struct Observed {
     pub broken: Vec<String>,
     /// Requested by open creates but not listed yet.
     pub virtual_booting: u32,
+    /// The pool's template hash ([`PoolSpec::template_hash`]).
+    pub template: String,
+    /// Ids (listed, or `pending:<op>:<i>` for requested ones) made from an older template.
+    pub outdated: HashSet<String>,
 }
 
 /// What the pool's status reports besides its instances.
@@ -37,6 +41,27 @@ pub struct StatusReport {
     pub error: Option<(String, PoolError)>,
     pub pending: Vec<Operation>,
     pub min_size: u32,
+    pub refresh: Option<RefreshStatus>,
+}
+
+/// Whether `s` was made from another template than `template` (the pool's): by its
+/// `flexus-tpl` tag, or — without the tag — by the flavor and image ECS lists.
+fn is_outdated(spec: &PoolSpec, template: &str, s: &Server) -> bool {
+    match s.tag(TAG_TEMPLATE) {
+        Some(t) => t != template,
+        None => {
+            (s.flavor_name != spec.flavor && s.flavor_id != spec.flavor)
+                || s.image_id.as_deref().is_some_and(|i| i != spec.image)
+        }
+    }
+}
+
+/// The template tag an open create's stored request puts on its instances.
+fn requested_template(o: &OpRecord) -> Option<String> {
+    let tags = &o.request.as_ref()?.tags;
+    tags.iter()
+        .find(|(k, _)| k == TAG_TEMPLATE)
+        .map(|(_, v)| v.clone())
 }
 
 /// The lifecycle of `s` and since when, or `None` for a server that is gone.
@@ -99,7 +124,7 @@ impl Observed {
     pub fn new(spec: &PoolSpec, servers: &[Server], open: &[OpRecord], now: Millis) -> Self {
         let deleting: HashSet<&str> = open
             .iter()
-            .filter(|o| o.op.kind != OperationKind::ScaleOut)
+            .filter(|o| o.op.kind.deletes())
             .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
             .collect();
         let mut o = Observed {
@@ -109,6 +134,8 @@ impl Observed {
             ready_ids: Vec::new(),
             broken: Vec::new(),
             virtual_booting: 0,
+            template: spec.template_hash(),
+            outdated: HashSet::new(),
         };
         let mut seen_by_op: HashMap<&str, u32> = HashMap::new();
         for s in servers {
@@ -119,6 +146,9 @@ impl Observed {
             else {
                 continue;
             };
+            if is_outdated(spec, &o.template, s) {
+                o.outdated.insert(s.id.clone());
+            }
             o.add(s, lc, since, now);
         }
         o.add_requested(open, &seen_by_op, now);
@@ -158,17 +188,24 @@ impl Observed {
             availability_zone: s.availability_zone.clone(),
             created_at: rfc3339(created),
             age_seconds: ((now - created).max(0) / 1000) as u64,
+            template: s.tag(TAG_TEMPLATE).map(str::to_owned),
+            outdated: self.outdated.contains(&s.id),
         });
     }
 
     /// Instances an open create asked for but the listing does not show yet: booting.
     fn add_requested(&mut self, open: &[OpRecord], seen_by_op: &HashMap<&str, u32>, now: Millis) {
-        for o in open.iter().filter(|o| o.op.kind == OperationKind::ScaleOut) {
+        for o in open.iter().filter(|o| o.op.kind.creates()) {
             let seen = seen_by_op.get(o.op.id.as_str()).copied().unwrap_or(0);
+            let outdated = requested_template(o).is_some_and(|t| t != self.template);
             for i in 0..o.op.count.saturating_sub(seen) {
                 self.virtual_booting += 1;
+                let id = format!("pending:{}:{i}", o.op.id);
+                if outdated {
+                    self.outdated.insert(id.clone());
+                }
                 self.policy_state.instances.push(fp::Instance {
-                    id: format!("pending:{}:{i}", o.op.id),
+                    id,
                     lifecycle: fp::Lifecycle::Booting,
                     purchase: engine_purchase(o.op.purchase.unwrap_or(Purchase::OnDemand)),
                     since: fp::Timestamp(parse_rfc3339(&o.op.created_at).unwrap_or(now)),
@@ -236,6 +273,8 @@ impl Observed {
             last_error,
             last_error_detail,
             pending_operations: report.pending,
+            template: Some(self.template.clone()),
+            refresh: report.refresh,
         }
     }
 }

@@ -42,11 +42,7 @@ impl NewOp {
 
 /// The metric label of an operation kind.
 pub(super) fn kind_label(k: OperationKind) -> &'static str {
-    match k {
-        OperationKind::ScaleOut => "scale_out",
-        OperationKind::ScaleIn => "scale_in",
-        OperationKind::Replace => "replace",
-    }
+    k.as_str()
 }
 
 impl Context {
@@ -71,14 +67,18 @@ impl Context {
         Ok(())
     }
 
-    async fn save_op(&self, op: &mut OpRecord, state: OperationState) -> Result<(), StoreError> {
+    pub(super) async fn save_op(
+        &self,
+        op: &mut OpRecord,
+        state: OperationState,
+    ) -> Result<(), StoreError> {
         op.op.state = state;
         op.op.updated_at = rfc3339(self.now());
         self.store.update_operation(op).await
     }
 
     /// Mark `op` ended in `state` (with `error`), and count it.
-    async fn end_op(
+    pub(super) async fn end_op(
         &self,
         op: &mut OpRecord,
         state: OperationState,
@@ -107,6 +107,10 @@ impl Context {
         op: &mut OpRecord,
         spec_version: Option<u64>,
     ) -> Result<(), PassError> {
+        if op.op.kind == OperationKind::Refresh {
+            // Makes no cloud call: the refresh step of a pass advances it.
+            return Ok(());
+        }
         match op.op.state {
             OperationState::Pending => self.resend(op).await,
             OperationState::Submitted => self.follow_job(key, op, spec_version).await,
@@ -125,7 +129,7 @@ impl Context {
                 self.end_op(op, OperationState::Abandoned, Some(e.to_string()))
                     .await?;
             }
-            Err(e) if e.kind == ErrorKind::NotFound && op.op.kind != OperationKind::ScaleOut => {
+            Err(e) if e.kind == ErrorKind::NotFound && op.op.kind.deletes() => {
                 // Deleting servers that are already gone.
                 self.end_op(op, OperationState::Succeeded, None).await?;
             }
@@ -160,7 +164,7 @@ impl Context {
             }
             Err(e) => return Err(e.into()),
         };
-        let create = (op.op.kind == OperationKind::ScaleOut).then_some(op.op.purchase);
+        let create = op.op.kind.creates().then_some(op.op.purchase);
         match job.status {
             JobStatus::Success => {
                 if let Some(Some(p)) = create {
@@ -198,7 +202,7 @@ impl Context {
         let bad = |m: String| CloudError::local(ErrorKind::Invalid, "replay_operation", m);
         let cloud = self.cloud_for(&op.namespace);
         match op.op.kind {
-            OperationKind::ScaleOut => {
+            OperationKind::ScaleOut | OperationKind::RefreshLaunch => {
                 let req: &CreateServersRequest = op
                     .request
                     .as_ref()
@@ -207,7 +211,7 @@ impl Context {
                 op.op.job_id = Some(res.job_id);
                 op.op.server_ids = res.server_ids;
             }
-            OperationKind::ScaleIn | OperationKind::Replace => {
+            OperationKind::ScaleIn | OperationKind::Replace | OperationKind::RefreshRetire => {
                 let req = DeleteServersRequest {
                     server_ids: op.op.server_ids.clone(),
                     delete_publicip: true,
@@ -216,6 +220,7 @@ impl Context {
                 let job = cloud.delete_servers(&req).await?;
                 op.op.job_id = Some(job);
             }
+            OperationKind::Refresh => {}
         }
         Ok(())
     }
@@ -228,6 +233,7 @@ impl Context {
             namespace: key.ns.to_string(),
             pool: key.name.to_string(),
             request: new.request,
+            progress: None,
             op: Operation {
                 id: new.id.to_string(),
                 kind: new.kind,

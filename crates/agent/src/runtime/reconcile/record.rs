@@ -81,6 +81,7 @@ impl Context {
             error,
             pending,
             min_size: seen.spec.min_size,
+            refresh: acted.refresh.clone(),
         });
         self.telemetry
             .set_pool(&key.to_string(), decision.desired, seen.pool.counted());
