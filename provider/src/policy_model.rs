@@ -113,6 +113,10 @@ pub struct MetricModel {
     /// When the signal is missing or stale: `block_scale_in` (default), `hold`, `ignore`, `fallback`.
     #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub missing_data: Option<String>,
+    /// How often the source produces a reading, e.g. `"5m"`; default by source: Cloud Eye `SYS.ECS` `"5m"`, other Cloud Eye namespaces, Prometheus and pushed values `"1m"`, Redis `"0s"`.
+    pub period: Option<String>,
+    /// How long after its period ends a reading becomes visible, e.g. `"2m"`; default: Cloud Eye `"2m"`, others `"0s"`.
+    pub delivery_delay: Option<String>,
     /// An observation older than this is stale; default: the source's period + delivery delay + `evaluation_interval`.
     pub stale_after: Option<String>,
     /// Capacity proposed when `missing_data = "fallback"`.
@@ -132,6 +136,9 @@ pub struct MetricModel {
     /// Lowers the raise by this many median absolute changes between observations; default `0` (off).
     #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub trend_noise_margin: Option<f64>,
+    /// Square-root staffing: a proposal of `R` instances becomes `ceil(R + sqrt_headroom * sqrt(R))`; default `0` (off).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
+    pub sqrt_headroom: Option<f64>,
 }
 
 /// Where a signal comes from.
@@ -745,6 +752,8 @@ impl MetricModel {
             duration: Some(d(x.duration)),
             per_instance: Some(x.per_instance),
             missing_data: Some(enum_name(&x.missing_data)),
+            period: x.period.map(d),
+            delivery_delay: x.delivery_delay.map(d),
             stale_after: x.stale_after.map(d),
             fallback_capacity: x.fallback_capacity,
             trend_lead: Some(d(x.trend_lead)),
@@ -752,6 +761,7 @@ impl MetricModel {
             trend_max_raise: Some(x.trend_max_raise),
             trend_significance: Some(x.trend_significance),
             trend_noise_margin: Some(x.trend_noise_margin),
+            sqrt_headroom: Some(x.sqrt_headroom),
         }
     }
 }
@@ -783,6 +793,8 @@ impl MetricModel {
         put(&mut m, "duration", &self.duration);
         put(&mut m, "per_instance", &self.per_instance);
         put(&mut m, "missing_data", &self.missing_data);
+        put(&mut m, "period", &self.period);
+        put(&mut m, "delivery_delay", &self.delivery_delay);
         put(&mut m, "stale_after", &self.stale_after);
         put(&mut m, "fallback_capacity", &self.fallback_capacity);
         put(&mut m, "trend_lead", &self.trend_lead);
@@ -790,6 +802,7 @@ impl MetricModel {
         put(&mut m, "trend_max_raise", &self.trend_max_raise);
         put(&mut m, "trend_significance", &self.trend_significance);
         put(&mut m, "trend_noise_margin", &self.trend_noise_margin);
+        put(&mut m, "sqrt_headroom", &self.sqrt_headroom);
         J::Object(m)
     }
 }

@@ -105,6 +105,37 @@ fn policy_errors_point_at_the_terraform_attribute() {
 }
 
 #[test]
+fn a_metrics_period_and_delivery_delay_reach_the_policy_and_its_freshness_limit() {
+    let mut m = base_model();
+    m.metric[0].period = Some("5m".into());
+    m.metric[0].delivery_delay = Some("2m".into());
+    let policy = m.to_policy().expect("valid");
+    let metric = &policy.metrics[0];
+    assert_eq!(metric.period, Some(std::time::Duration::from_secs(300)));
+    assert_eq!(
+        metric.delivery_delay,
+        Some(std::time::Duration::from_secs(120))
+    );
+    // period + delivery delay + the default 15 s evaluation interval.
+    let limit = metric.freshness(policy.evaluation_interval).limit;
+    assert_eq!(limit, std::time::Duration::from_secs(300 + 120 + 15));
+    // And back: the agent's copy renders the same attributes.
+    let read = PolicyModel::from_policy("ns/p", "ns", "p", &spec_of(policy), Some(&m));
+    assert_eq!(read.metric[0].period.as_deref(), Some("5m"));
+    assert_eq!(read.metric[0].delivery_delay.as_deref(), Some("2m"));
+    // A bad duration names the attribute.
+    m.metric[0].delivery_delay = Some("two minutes".into());
+    let d = policy_diagnostics(&m.to_policy().expect_err("invalid"));
+    assert!(
+        d.iter().any(|x| x
+            .path
+            .as_ref()
+            .is_some_and(|p| p.to_string().contains("delivery_delay"))),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn plan_time_validation_reads_the_raw_configuration() {
     let mut m = base_model();
     m.metric[0].target = Some(-5.0);

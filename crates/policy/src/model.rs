@@ -241,6 +241,13 @@ pub struct Metric {
     /// per-minute noise has a large one, so only a rise well beyond it counts.
     #[serde(default)]
     pub trend_noise_margin: f64,
+    /// Square-root staffing (target tracking): a proposal of `R = value / target` instances
+    /// becomes `ceil(R + sqrt_headroom · √R)`, so spare capacity grows with the square root
+    /// of the load rather than in proportion to it — a 2-instance pool keeps a larger share
+    /// spare than an 80-instance one, as the relative swing of a random arrival stream is
+    /// larger at a small rate. Default `0` (off).
+    #[serde(default)]
+    pub sqrt_headroom: f64,
 }
 
 impl Metric {

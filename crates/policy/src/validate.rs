@@ -422,6 +422,13 @@ fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
             format!("{np} must be at least 0, got {}", m.trend_noise_margin),
         );
     }
+    let hp = mp.field("sqrt_headroom");
+    if v.finite(&hp, m.sqrt_headroom) && m.sqrt_headroom < 0.0 {
+        v.err(
+            hp.clone(),
+            format!("{hp} must be at least 0, got {}", m.sqrt_headroom),
+        );
+    }
     let sp = mp.field("trend_significance");
     if v.finite(&sp, m.trend_significance) && m.trend_significance < 0.0 {
         v.err(

@@ -1095,6 +1095,54 @@ fn a_noise_margin_discounts_jittery_rises_but_not_step_shaped_ones() {
     assert_eq!(desired(&margin, &noisy, 11), 11);
 }
 
+#[test]
+fn square_root_staffing_keeps_a_larger_share_spare_in_a_small_pool_than_in_a_large_one() {
+    let staffed = trend_policy(r#""sqrt_headroom": 1"#);
+    let plain = trend_policy(r#""sqrt_headroom": 0"#);
+    let desired = |cp: &CompiledPolicy, rps: f64, n: u32| {
+        run(cp, NOW, &rps_series(&[rps]), &pool(n, 0), &History::new()).desired
+    };
+    // 4 instances' worth: 4 + √4 = 6 (+50 %); 64 instances' worth: 64 + 8 = 72 (+12.5 %).
+    assert_eq!(desired(&plain, 40.0, 4), 4);
+    assert_eq!(desired(&staffed, 40.0, 4), 6);
+    assert_eq!(desired(&plain, 640.0, 64), 64);
+    assert_eq!(desired(&staffed, 640.0, 64), 72);
+    // No load, no spare: 0 + 1 · √0 = 0, the pool goes to its minimum.
+    assert_eq!(desired(&staffed, 0.0, 4), 1);
+    // Utilisation-like signals too: 10 ready at 60 % of a 60 % target = 10 → 10 + √10 → 14.
+    let cpu = tt(&metric("cpu", "cpu", r#""target": 60, "sqrt_headroom": 1"#));
+    let o = vec![Observation {
+        metric: "cpu".to_owned(),
+        value: 60.0,
+        at: NOW,
+    }];
+    assert_eq!(
+        run(&cpu, NOW, &o, &pool(10, 0), &History::new()).desired,
+        14
+    );
+}
+
+#[test]
+fn a_negative_sqrt_headroom_is_refused_by_name() {
+    let e = flexus_policy::parse_json(&json(
+        "target_tracking",
+        1,
+        10,
+        &metric(
+            "rps",
+            "custom",
+            r#""target": 10, "per_instance": true, "sqrt_headroom": -1"#,
+        ),
+        "",
+    ))
+    .expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("metrics[0].sqrt_headroom must be at least 0"),
+        "{e}"
+    );
+}
+
 /// A Cloud Eye `SYS.ECS` CPU metric (5-minute basic monitoring) with the default freshness.
 fn ces_cpu(rest: &str) -> CompiledPolicy {
     let extra = if rest.is_empty() {

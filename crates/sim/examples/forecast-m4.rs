@@ -20,28 +20,6 @@ use flexus_policy::forecast::{Method, Model, candidates, forecast, mase, seasona
 
 const H: usize = 48;
 
-type Series = Vec<(String, Vec<f64>)>;
-
-fn read(path: &std::path::Path) -> anyhow::Result<Series> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_path(path)?;
-    let mut out = Vec::new();
-    for rec in r.records() {
-        let rec = rec?;
-        let id = rec.get(0).unwrap_or_default().to_owned();
-        let vals = rec
-            .iter()
-            .skip(1)
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| v.trim().parse::<f64>())
-            .collect::<Result<Vec<_>, _>>()?;
-        out.push((id, vals));
-    }
-    Ok(out)
-}
-
 fn mean_of(fs: &[&Vec<f64>]) -> Vec<f64> {
     (0..H)
         .map(|h| fs.iter().map(|f| f[h]).sum::<f64>() / fs.len() as f64)
@@ -170,8 +148,8 @@ fn main() -> anyhow::Result<()> {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/traces")
         })
         .join("m4-hourly");
-    let train = read(&dir.join("Hourly-train.csv"))?;
-    let test = read(&dir.join("Hourly-test.csv"))?;
+    let train = flexus_sim::trace::read_m4_wide(&dir.join("Hourly-train.csv"))?;
+    let test = flexus_sim::trace::read_m4_wide(&dir.join("Hourly-test.csv"))?;
     anyhow::ensure!(
         train.len() == test.len(),
         "train and test differ in series count"

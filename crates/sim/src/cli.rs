@@ -263,6 +263,11 @@ pub struct TuneCommand {
     /// What to minimise within the budget.
     #[arg(long, value_enum, default_value_t = crate::tune::Objective::Cost)]
     pub objective: crate::tune::Objective,
+    /// What to stay within: `budget` (half the violation budget on the tuning window) or
+    /// `baselines` (0.7 × the fewer violation minutes of HPA's and AWS target tracking's
+    /// defaults on the tuning window, to beat both on both measures).
+    #[arg(long, value_enum, default_value_t = crate::tune::Aim::Budget)]
+    pub aim: crate::tune::Aim,
     /// Replays the search may spend.
     #[arg(long, default_value_t = 60)]
     pub evaluations: usize,
@@ -314,6 +319,7 @@ impl TuneCommand {
         };
         let req = crate::tune::TuneRequest {
             objective: self.objective,
+            aim: self.aim,
             max_evaluations: self.evaluations,
             seed: self.seed,
             options,

@@ -127,7 +127,8 @@ pub struct Point {
 }
 
 impl Point {
-    fn from_score(family: Family, knob: f64, default: bool, s: &Score) -> Point {
+    /// The point of a family's setting from its score.
+    pub fn from_score(family: Family, knob: f64, default: bool, s: &Score) -> Point {
         Point {
             family,
             knob,
@@ -207,6 +208,30 @@ pub fn eval_score(
     Ok((score(&w), run))
 }
 
+/// HPA and AWS target tracking at every target of [`BASELINE_TARGETS`] and at their
+/// default target, each scored on the evaluation window of `split`.
+pub fn baseline_points(
+    trace: &Trace,
+    split: &Split,
+    flavor: &Flavor,
+    opts: &SimulateOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Point>, SimError> {
+    let mut targets: Vec<(f64, bool)> = BASELINE_TARGETS.iter().map(|&t| (t, false)).collect();
+    targets.push((baseline_target(flavor, opts), true));
+    let mut points = Vec::with_capacity(2 * targets.len());
+    for &(t, default) in &targets {
+        let mut hpa = Hpa::new(HpaConfig::default_with_target(t));
+        let (s, _) = eval_score(trace, split, flavor, &mut hpa, opts)?;
+        points.push(Point::from_score(Family::Hpa, t, default, &s));
+        let mut tt = TargetTracking::new(TargetTrackingConfig::with_target(t));
+        let (s, _) = eval_score(trace, split, flavor, &mut tt, opts)?;
+        points.push(Point::from_score(Family::AwsTt, t, default, &s));
+        progress(&format!("baselines at {t:.1} %"));
+    }
+    Ok(points)
+}
+
 /// Sweeps every family over its knob on `trace` (prepared: scaled to the fleet).
 pub fn sweep(
     trace: &Trace,
@@ -221,19 +246,7 @@ pub fn sweep(
     if spot_share > 0.0 {
         opts.spot_fraction = spot_share;
     }
-    let default_target = baseline_target(flavor, &opts);
-    let mut points = Vec::new();
-    let mut targets: Vec<(f64, bool)> = BASELINE_TARGETS.iter().map(|&t| (t, false)).collect();
-    targets.push((default_target, true));
-    for &(t, default) in &targets {
-        let mut hpa = Hpa::new(HpaConfig::default_with_target(t));
-        let (s, _) = eval_score(trace, &split, flavor, &mut hpa, &opts)?;
-        points.push(Point::from_score(Family::Hpa, t, default, &s));
-        let mut tt = TargetTracking::new(TargetTrackingConfig::with_target(t));
-        let (s, _) = eval_score(trace, &split, flavor, &mut tt, &opts)?;
-        points.push(Point::from_score(Family::AwsTt, t, default, &s));
-        progress(&format!("baselines at {t:.1} %"));
-    }
+    let mut points = baseline_points(trace, &split, flavor, &opts, progress)?;
     for &f in &POLICY_SCALES {
         let mut a = PolicyAutoscaler::new("policy", scaled_policy(policy, f))?
             .with_forecast_bucket(opts.forecast_bucket_s);

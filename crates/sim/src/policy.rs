@@ -81,6 +81,8 @@ pub struct PolicyAutoscaler {
     predictor: Predictor,
     /// Cached instance ids ("i-<n>") by simulator id.
     ids: std::collections::HashMap<u64, String>,
+    /// The instances `pool` was built from (id, state): rebuilt only when they change.
+    pool_of: Vec<(u64, InstanceState)>,
     /// Forecast-only mode: what the policy would have added (instance-decisions).
     pub would_have_raised: u64,
     /// Forecast fits performed.
@@ -103,6 +105,7 @@ impl PolicyAutoscaler {
             pool: PoolState::default(),
             predictor: Predictor::new(Buckets::new(FORECAST_BUCKET_S), None),
             ids: std::collections::HashMap::new(),
+            pool_of: Vec::new(),
             would_have_raised: 0,
             fits: 0,
             last_decision: None,
@@ -163,6 +166,41 @@ impl PolicyAutoscaler {
             at: Timestamp::from_millis(epoch_ms + (lead * 1000.0) as i64),
             values: vec![(metric, v.value?)],
         })
+    }
+}
+
+impl PolicyAutoscaler {
+    /// The replay's instances as the engine's [`PoolState`].
+    fn rebuild_pool(&mut self, obs: &SimObs<'_>, start_ms: i64) {
+        self.pool.instances.clear();
+        self.pool_of.clear();
+        self.pool_of
+            .extend(obs.instances.iter().map(|i| (i.id, i.state)));
+        if self.ids.len() > 4 * obs.instances.len() + 64 {
+            let live: std::collections::HashSet<u64> = obs.instances.iter().map(|i| i.id).collect();
+            self.ids.retain(|k, _| live.contains(k));
+        }
+        for i in obs.instances {
+            let (lifecycle, since) = match i.state {
+                InstanceState::Booting => (Lifecycle::Booting, i.launched_s),
+                InstanceState::Warming => (Lifecycle::Warming, i.launched_s + obs.flavor.boot_s),
+                InstanceState::Ready => (Lifecycle::Ready, i.ready_s),
+            };
+            self.pool.instances.push(Instance {
+                id: self
+                    .ids
+                    .entry(i.id)
+                    .or_insert_with(|| format!("i-{}", i.id))
+                    .clone(),
+                lifecycle,
+                purchase: if i.spot {
+                    Purchase::Spot
+                } else {
+                    Purchase::OnDemand
+                },
+                since: ts(start_ms, since),
+            });
+        }
     }
 }
 
@@ -243,32 +281,15 @@ impl Autoscaler for PolicyAutoscaler {
                 }
             }
         }
-        // Pool.
-        self.pool.instances.clear();
-        if self.ids.len() > 4 * obs.instances.len() + 64 {
-            let live: std::collections::HashSet<u64> = obs.instances.iter().map(|i| i.id).collect();
-            self.ids.retain(|k, _| live.contains(k));
-        }
-        for i in obs.instances {
-            let (lifecycle, since) = match i.state {
-                InstanceState::Booting => (Lifecycle::Booting, i.launched_s),
-                InstanceState::Warming => (Lifecycle::Warming, i.launched_s + obs.flavor.boot_s),
-                InstanceState::Ready => (Lifecycle::Ready, i.ready_s),
-            };
-            self.pool.instances.push(Instance {
-                id: self
-                    .ids
-                    .entry(i.id)
-                    .or_insert_with(|| format!("i-{}", i.id))
-                    .clone(),
-                lifecycle,
-                purchase: if i.spot {
-                    Purchase::Spot
-                } else {
-                    Purchase::OnDemand
-                },
-                since: ts(start_ms, since),
-            });
+        // Pool (rebuilt only when an instance came, went or changed state).
+        let same = self.pool_of.len() == obs.instances.len()
+            && self
+                .pool_of
+                .iter()
+                .zip(obs.instances)
+                .all(|(a, i)| a.0 == i.id && a.1 == i.state);
+        if !same {
+            self.rebuild_pool(obs, start_ms);
         }
         let prediction = self.prediction(obs, now.millis());
         let decision = self.cp.decide(&DecisionInput {

@@ -525,6 +525,61 @@ fn finish(input: &Input, pts: Vec<(i64, f64)>, step_s: u32) -> Result<Trace, Sim
     })
 }
 
+/// Nominal start of the M4-Hourly series (they carry no dates): 2016-01-04T00:00:00Z, a Monday.
+pub const M4_NOMINAL_START: i64 = 1_451_865_600;
+
+/// Reads an M4 wide CSV (`"V1","V2",...` header; per row a series id, then its values,
+/// ragged: empty cells after the end). Errors name the file and line.
+pub fn read_m4_wide(path: &Path) -> Result<Vec<(String, Vec<f64>)>, SimError> {
+    let input = Input::file(path)?;
+    let mut out = Vec::new();
+    for row in rows(&input) {
+        let (line, rec) = row?;
+        let id = field(&rec, 0, &input, line)?.trim().to_owned();
+        let vals = rec
+            .iter()
+            .skip(1)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| number(v, &input, line, "value"))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((id, vals));
+    }
+    Ok(out)
+}
+
+/// The M4-Hourly series of `dir` (`Hourly-train.csv` + `Hourly-test.csv`, each series'
+/// 48 test hours appended to its training hours) as hourly traces named `m4-<id>`,
+/// starting at [`M4_NOMINAL_START`]. Hourly steps are interpolated to the tick like
+/// every series coarser than 5 minutes ([`Trace::interpolated`]).
+pub fn load_m4_hourly(dir: &Path) -> Result<Vec<Trace>, SimError> {
+    let train = read_m4_wide(&dir.join("Hourly-train.csv"))?;
+    let test = read_m4_wide(&dir.join("Hourly-test.csv"))?;
+    if train.len() != test.len() {
+        return Err(SimError::BadTrace(
+            dir.display().to_string(),
+            format!(
+                "Hourly-train.csv has {} series, Hourly-test.csv {}",
+                train.len(),
+                test.len()
+            ),
+        ));
+    }
+    train
+        .into_iter()
+        .zip(test)
+        .map(|((id, mut y), (id2, t))| {
+            if id != id2 {
+                return Err(SimError::BadTrace(
+                    dir.display().to_string(),
+                    format!("series {id} of the training file meets {id2} in the test file"),
+                ));
+            }
+            y.extend(t);
+            Trace::from_rps(&format!("m4-{id}"), M4_NOMINAL_START, 3600, y)
+        })
+        .collect()
+}
+
 impl Trace {
     /// Builds a trace from values (requests/s) on a regular grid.
     pub fn from_rps(

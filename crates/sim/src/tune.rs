@@ -52,6 +52,24 @@ pub enum Objective {
     InstanceHours,
 }
 
+/// What the search must stay within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Aim {
+    /// The violation budget: aim at [`SAFETY`] × `budget` on the tuning window.
+    #[default]
+    Budget,
+    /// Beat HPA and AWS target tracking at their default targets on both measures: aim at
+    /// [`BASELINE_MARGIN`] × the fewer violation minutes of the two on the tuning window
+    /// (the `budget` is not used), then the fewest instance-hours or cost.
+    Baselines,
+}
+
+/// Share of the better baseline default's violation minutes `--aim baselines` aims at on
+/// the tuning window (a later window may be harder).
+pub const BASELINE_MARGIN: f64 = 0.7;
+
 /// A tuning request.
 #[derive(Debug, Clone)]
 pub struct TuneRequest {
@@ -65,6 +83,8 @@ pub struct TuneRequest {
     pub budget: f64,
     /// What to minimise.
     pub objective: Objective,
+    /// What to stay within.
+    pub aim: Aim,
     /// Replays the search may spend (the start point included).
     pub max_evaluations: usize,
     /// Seed of the search.
@@ -82,6 +102,7 @@ impl TuneRequest {
             policy,
             budget,
             objective: Objective::Cost,
+            aim: Aim::Budget,
             max_evaluations: 60,
             seed: 1,
             options: SimulateOptions::default(),
@@ -111,7 +132,7 @@ fn targeted(p: &Policy) -> impl Iterator<Item = &flexus_policy::Metric> {
 }
 
 /// The knobs that apply to `policy`: the target scale always; scale-in window
-/// and rate; the trend read-ahead under target tracking; the forecast's cap,
+/// and rate; the trend read-ahead and the square-root headroom under target tracking; the forecast's cap,
 /// lead and seasonality gate when prediction is on.
 pub fn knobs(policy: &Policy) -> Vec<Knob> {
     let mut k = vec![
@@ -161,6 +182,19 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
             set: |p, v| {
                 for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
                     m.trend_lead = secs(v);
+                }
+            },
+        });
+    }
+    if p_is_tt(policy) {
+        k.push(Knob {
+            name: "sqrt_headroom",
+            lo: 0.0,
+            hi: 2.0,
+            get: |p| targeted(p).next().map_or(0.0, |m| m.sqrt_headroom),
+            set: |p, v| {
+                for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
+                    m.sqrt_headroom = (v * 100.0).round() / 100.0;
                 }
             },
         });
@@ -263,6 +297,31 @@ pub struct TuneResult {
     pub tuning: (Measured, Measured),
     /// On the validation window: before, after.
     pub validation: (Measured, Measured),
+    /// HPA and AWS target tracking at their default targets, on the tuning and the
+    /// validation window (what `--aim baselines` must beat).
+    pub baselines: Vec<BaselineDefault>,
+    /// The violation share the search aimed at on the tuning window.
+    pub aimed_share: f64,
+}
+
+/// A baseline at its default target, on both windows.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineDefault {
+    /// `hpa` or `aws-tt`.
+    pub name: String,
+    /// On the tuning window.
+    pub tuning: Measured,
+    /// On the validation window.
+    pub validation: Measured,
+}
+
+impl BaselineDefault {
+    /// Whether `m` has fewer violation minutes and fewer instance-hours than this
+    /// baseline on the validation window.
+    pub fn beaten_by(&self, m: &Measured) -> bool {
+        m.violation_min < self.validation.violation_min
+            && m.instance_hours < self.validation.instance_hours
+    }
 }
 
 fn objective(s: &Score, o: Objective) -> f64 {
@@ -321,10 +380,13 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
     let base_score = replay_tune(&req.policy)?;
     let scale = objective(&base_score, req.objective).max(1e-9);
     let budget = req.budget;
-    let aim = budget * SAFETY;
+    let baselines = baseline_defaults(req, &split, &tune_split)?;
+    let aim = aimed_share(req, &baselines);
+    // One tick of the tuning window: the unit of the penalty when the aim is zero.
+    let tick_share = req.options.tick_s / tune_split.total_s.max(req.options.tick_s);
     let penalised = |s: &Score| {
         objective(s, req.objective) / scale
-            + 50.0 * ((s.slo_violation_pct / 100.0 - aim).max(0.0) / aim)
+            + 50.0 * ((s.slo_violation_pct / 100.0 - aim).max(0.0) / aim.max(tick_share))
     };
     let mut best = (
         penalised(&base_score),
@@ -396,7 +458,46 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         validation_hours: (split.total_s - split.eval_from_s) / 3600.0,
         tuning: ((&base_score).into(), (&best.2).into()),
         validation: ((&vb).into(), (&va).into()),
+        baselines,
+        aimed_share: aim,
     })
+}
+
+/// HPA and AWS target tracking at the flavor's default target, replayed on the tuning
+/// window and on the whole history (scored on the validation window).
+fn baseline_defaults(
+    req: &TuneRequest,
+    split: &Split,
+    tune_split: &Split,
+) -> Result<Vec<BaselineDefault>, SimError> {
+    ["hpa", "aws-tt"]
+        .into_iter()
+        .map(|name| {
+            let on = |trace: &Trace, w: &Split| -> Result<Measured, SimError> {
+                let mut a = crate::simulation::baseline(name, &req.flavor, &req.options)?;
+                Ok((&eval_score(trace, w, &req.flavor, a.as_mut(), &req.options)?.0).into())
+            };
+            Ok(BaselineDefault {
+                name: name.to_owned(),
+                tuning: on(&split.tune, tune_split)?,
+                validation: on(&req.history, split)?,
+            })
+        })
+        .collect()
+}
+
+/// The violation share the search aims at on the tuning window.
+fn aimed_share(req: &TuneRequest, baselines: &[BaselineDefault]) -> f64 {
+    match req.aim {
+        Aim::Budget => req.budget * SAFETY,
+        Aim::Baselines => {
+            BASELINE_MARGIN
+                * baselines
+                    .iter()
+                    .map(|b| b.tuning.violation_share)
+                    .fold(f64::INFINITY, f64::min)
+        }
+    }
 }
 
 fn ratio_of_targets(before: &Policy, after: &Policy) -> f64 {
@@ -426,6 +527,11 @@ impl TuneResult {
         for c in &self.changes {
             let _ = writeln!(out, "  {}: {} -> {}", c.field, num(c.before), num(c.after));
         }
+        let _ = writeln!(
+            out,
+            "aimed at {:.2} % of the time in violation on the tuning window",
+            self.aimed_share * 100.0
+        );
         for (name, (b, a)) in [("tuning", &self.tuning), ("validation", &self.validation)] {
             let _ = writeln!(
                 out,
@@ -441,7 +547,34 @@ impl TuneResult {
                 a.cost
             );
         }
+        for b in &self.baselines {
+            let _ = writeln!(
+                out,
+                "{:<10}  default: {:>6.0} violation min ({:.2} %), {:>9.1} instance-hours on tuning; {:>6.0} min, {:>9.1} h on validation: {}",
+                b.name,
+                b.tuning.violation_min,
+                b.tuning.violation_share * 100.0,
+                b.tuning.instance_hours,
+                b.validation.violation_min,
+                b.validation.instance_hours,
+                if b.beaten_by(&self.validation.1) {
+                    "beaten on both"
+                } else {
+                    "not beaten on both"
+                }
+            );
+        }
         out
+    }
+
+    /// Whether the recommendation has fewer violation minutes and fewer instance-hours
+    /// than both baselines' defaults on the validation window.
+    pub fn beats_baselines(&self) -> bool {
+        !self.baselines.is_empty()
+            && self
+                .baselines
+                .iter()
+                .all(|b| b.beaten_by(&self.validation.1))
     }
 }
 

@@ -122,3 +122,51 @@ fn a_malformed_csv_line_is_reported_with_its_line_number() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_m4_hourly_series_load_with_their_test_hours_appended() {
+    let dir = repo_traces().join("m4-hourly");
+    let all = trace::load_m4_hourly(&dir).expect("loads");
+    assert_eq!(all.len(), 414);
+    let h1 = &all[0];
+    assert_eq!(h1.name, "m4-H1");
+    assert_eq!(h1.step_s, 3600);
+    assert_eq!(h1.start_unix, trace::M4_NOMINAL_START);
+    // H1: 700 training hours, then the 48 test hours, first values as in the files.
+    assert_eq!(h1.rps.len(), 700 + 48);
+    assert_eq!(&h1.rps[..3], &[605.0, 586.0, 586.0]);
+    let train = trace::read_m4_wide(&dir.join("Hourly-train.csv")).expect("train");
+    let test = trace::read_m4_wide(&dir.join("Hourly-test.csv")).expect("test");
+    for (t, ((id, y), (_, z))) in all.iter().zip(train.iter().zip(&test)) {
+        assert_eq!(t.name, format!("m4-{id}"));
+        assert_eq!(t.rps.len(), y.len() + z.len(), "{id}");
+        assert_eq!(t.rps.last(), z.last(), "{id}");
+    }
+}
+
+#[test]
+fn m4_files_that_disagree_are_refused_naming_the_series() {
+    let dir = std::env::temp_dir().join(format!("flexus-sim-m4-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // Writes one file (header + one row) and loads the pair.
+    let with = |file: &str, row: &str| {
+        std::fs::write(dir.join(file), format!("\"V1\",\"V2\",\"V3\"\n{row}\n")).expect("write");
+        trace::load_m4_hourly(&dir)
+    };
+    let msg = with("Hourly-train.csv", "\"H1\",\"1\",\"2\"")
+        .expect_err("no test file yet")
+        .to_string();
+    assert!(msg.contains("Hourly-test.csv"), "{msg}");
+    let msg = with("Hourly-test.csv", "\"H2\",\"3\",\"\"")
+        .expect_err("ids differ")
+        .to_string();
+    assert!(msg.contains("H1") && msg.contains("H2"), "{msg}");
+    let msg = with("Hourly-test.csv", "\"H1\",\"3\",\"many\"")
+        .expect_err("bad value")
+        .to_string();
+    assert!(msg.contains("line 2") && msg.contains("many"), "{msg}");
+    let ok = with("Hourly-test.csv", "\"H1\",\"3\",\"4\"").expect("consistent files load");
+    assert_eq!(ok[0].rps, vec![1.0, 2.0, 3.0, 4.0]);
+    std::fs::remove_dir_all(&dir).ok();
+}

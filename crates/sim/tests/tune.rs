@@ -80,12 +80,74 @@ fn every_knob_maps_the_unit_interval_onto_its_range_and_clamps_outside_it() {
     let k = knobs(&p);
     let names: Vec<&str> = k.iter().map(|k| k.name).collect();
     assert!(names.contains(&"trend_lead (s)") && names.contains(&"prediction.max_ratio"));
+    assert!(names.contains(&"sqrt_headroom"), "{names:?}");
     let low = policy_at(&p, &k, &vec![-1.0; k.len()]);
     let high = policy_at(&p, &k, &vec![2.0; k.len()]);
-    assert_eq!(low.metrics[0].target, Some(31.5 * 0.6));
-    assert_eq!(high.metrics[0].target, Some(31.5 * 1.25));
+    assert_eq!(low.metrics[0].target, Some(34.0 * 0.6));
+    assert_eq!(high.metrics[0].target, Some(34.0 * 1.25));
     assert_eq!(high.scale_in.stabilisation_window.as_secs(), 900);
+    assert_eq!(p.metrics[0].sqrt_headroom, 0.5);
+    assert_eq!(low.metrics[0].sqrt_headroom, 0.0);
+    assert_eq!(high.metrics[0].sqrt_headroom, 2.0);
     assert_eq!(low.prediction.max_ratio, Some(1.0));
     flexus_policy::CompiledPolicy::new(low).expect("low corner validates");
     flexus_policy::CompiledPolicy::new(high).expect("high corner validates");
+}
+
+#[test]
+fn aiming_at_the_baselines_aims_under_the_better_baseline_default_and_reports_both_on_both_windows()
+{
+    use flexus_sim::tune::{Aim, BASELINE_MARGIN};
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let mut req = TuneRequest::new(
+        worldcup_day(),
+        f.clone(),
+        default_policy(&f).expect("p"),
+        0.05,
+    );
+    req.aim = Aim::Baselines;
+    req.max_evaluations = 10;
+    let r = tune(&req).expect("tune");
+    let names: Vec<&str> = r.baselines.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["hpa", "aws-tt"]);
+    let fewer = r
+        .baselines
+        .iter()
+        .map(|b| b.tuning.violation_share)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        (r.aimed_share - BASELINE_MARGIN * fewer).abs() < 1e-12,
+        "{}",
+        r.text()
+    );
+    // HPA at its default target replayed by hand gives the reported validation figures.
+    let split = flexus_sim::frontier::Split::of(&req.history);
+    let mut hpa = flexus_sim::simulation::baseline("hpa", &f, &req.options).expect("hpa");
+    let (s, _) =
+        flexus_sim::frontier::eval_score(&req.history, &split, &f, hpa.as_mut(), &req.options)
+            .expect("replay");
+    assert_eq!(r.baselines[0].validation.violation_min, s.slo_violation_min);
+    assert_eq!(r.baselines[0].validation.instance_hours, s.instance_hours);
+    // "Beaten" means fewer violation minutes and fewer instance-hours on the validation window.
+    let after = &r.validation.1;
+    for b in &r.baselines {
+        assert_eq!(
+            b.beaten_by(after),
+            after.violation_min < b.validation.violation_min
+                && after.instance_hours < b.validation.instance_hours
+        );
+    }
+    assert_eq!(
+        r.beats_baselines(),
+        r.baselines.iter().all(|b| b.beaten_by(after))
+    );
+    let text = r.text();
+    assert!(
+        text.contains("aimed at") && text.contains("aws-tt"),
+        "{text}"
+    );
+    // The budget aim is SAFETY × the budget, whatever the baselines do.
+    req.aim = Aim::Budget;
+    let r = tune(&req).expect("tune");
+    assert!((r.aimed_share - 0.05 * flexus_sim::tune::SAFETY).abs() < 1e-12);
 }

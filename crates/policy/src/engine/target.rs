@@ -62,8 +62,9 @@ pub(crate) fn propose(
                 }
             }
             Some(v) if m.per_instance => {
+                let need = staffed(v / target, m.sqrt_headroom);
                 let ratio = if current > 0 {
-                    v / (target * f64::from(current))
+                    need / f64::from(current)
                 } else {
                     f64::INFINITY
                 };
@@ -71,11 +72,12 @@ pub(crate) fn propose(
                     any_within = true;
                     (Some(current), Reason::WithinTolerance { ratio })
                 } else {
-                    (Some(ceil_u32(v / target)), Reason::PerInstance { target })
+                    (Some(ceil_u32(need)), Reason::PerInstance { target })
                 }
             }
             Some(v) => {
-                let ratio = v / target;
+                let need = staffed(f64::from(counts.ready) * v / target, m.sqrt_headroom);
+                let ratio = need / f64::from(counts.ready.max(1));
                 if counts.ready == 0 {
                     (None, Reason::NoReadyInstances)
                 } else if (ratio - 1.0).abs() <= tol {
@@ -83,7 +85,7 @@ pub(crate) fn propose(
                     (Some(current), Reason::WithinTolerance { ratio })
                 } else {
                     (
-                        Some(ceil_u32(f64::from(counts.ready) * ratio)),
+                        Some(ceil_u32(need)),
                         Reason::Ratio {
                             ratio,
                             ready: counts.ready,
@@ -134,5 +136,15 @@ pub(crate) fn propose(
             proposal: current,
             bound_by: None,
         },
+    }
+}
+
+/// Square-root staffing: `r` instances' worth of load plus `beta · √r` spare (`r` itself
+/// when `beta` is 0 or the load is not positive).
+fn staffed(r: f64, beta: f64) -> f64 {
+    if beta > 0.0 && r > 0.0 {
+        r + beta * r.sqrt()
+    } else {
+        r
     }
 }
