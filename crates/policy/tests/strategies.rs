@@ -1138,7 +1138,7 @@ fn a_negative_sqrt_headroom_is_refused_by_name() {
     .expect_err("refused");
     assert!(
         e.to_string()
-            .contains("metrics[0].sqrt_headroom must be at least 0"),
+            .contains("metric \"rps\".sqrt_headroom must be at least 0, got -1"),
         "{e}"
     );
 }
