@@ -102,8 +102,7 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     // A wrong token does not get in.
     b.logout().await;
     b.login(&agent.url, "not-a-token-at-all-000").await;
-    let e = b.text_of("#login-error", 10).await;
-    assert!(e.contains("Unknown token"), "{e}");
+    b.text_containing("#login-error", "Unknown token", 10).await;
     b.stop().await;
     agent.shutdown().await;
 }

@@ -104,6 +104,26 @@ impl Browser {
         e.text().await.unwrap_or_default()
     }
 
+    /// Waits up to `secs` until `css` exists and its text contains `needle`, and returns
+    /// the text (an element that is on the page before the answer it shows arrives, such
+    /// as the login error line, must not be read too early).
+    pub async fn text_containing(&self, css: &str, needle: &str, secs: u64) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(needle) {
+                return text;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("{css} did not show {needle:?} within {secs} s; it shows {text:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a screenshot under the target's test temp dir and returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
