@@ -317,6 +317,16 @@ impl Flavor {
     }
 }
 
+/// What a running instance serving nothing reports — one warming up, say: the
+/// model's figures at zero load (host CPU at its idle level, memory at its base).
+/// The emulator reports it for warming instances. Since CPU is linear in the load
+/// below saturation, a pool's CPU summed over its running instances is then the same
+/// whether an instance warms up or serves its share, which is why a mean over
+/// instances (Cloud Eye's) and the per-instance figure of the serving ones agree.
+pub fn idle_metrics(flavor: &Flavor) -> InstanceMetrics {
+    flavor.metrics_from_utilisation(0.0, 0.0, 0.0, 0.0)
+}
+
 /// Metrics of one warmed instance offered `offered_rps` requests/s in steady
 /// state. Above saturation it serves `max_rps` and reports the latency of a
 /// saturated instance (the backlog that would build is a pool-level effect,
