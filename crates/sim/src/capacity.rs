@@ -438,6 +438,28 @@ mod tests {
     }
 
     #[test]
+    fn idle_instances_keep_a_pools_cpu_sum_as_if_they_shared_the_load() {
+        // Below saturation, CPU is linear in the load and an idle instance reports the
+        // line's intercept: n serving + k idle sum to what n + k serving would.
+        for f in [x2(), lookup("x1.1u.1g").expect("flavor")] {
+            let idle = idle_metrics(&f);
+            assert_eq!(idle.cpu_pct, IDLE_CPU_PCT);
+            assert_eq!(idle.mem_pct, f.mem_base_pct);
+            let (n, k) = (4.0, 3.0);
+            let rate = 0.5 * n * f.max_rps();
+            let serving = n * instance_metrics(&f, rate / n).cpu_pct + k * idle.cpu_pct;
+            let shared = (n + k) * instance_metrics(&f, rate / (n + k)).cpu_pct;
+            assert!((serving - shared).abs() < 1e-9, "{serving} vs {shared}");
+        }
+        let g = idle_metrics(&lookup("p2s.2xlarge.8").expect("gpu flavor"));
+        assert_eq!(
+            (g.gpu_pct, g.cpu_pct),
+            (0.0, IDLE_CPU_PCT + 8.0),
+            "an idle GPU host"
+        );
+    }
+
+    #[test]
     fn latency_grows_without_bound_as_utilisation_approaches_one() {
         let f = x2();
         let max = f.max_rps();
