@@ -44,6 +44,16 @@ impl Clock {
             self.anchor_emulated += Duration::microseconds((seconds * 1e6) as i64);
         }
     }
+
+    /// Jumps forward to exactly `at` (an earlier `at` is ignored: time never goes back).
+    /// Lets a test step the clock in lockstep with another one without the rounding
+    /// of a fractional advance.
+    pub fn advance_to(&mut self, at: DateTime<Utc>) {
+        let now = self.now();
+        if at > now {
+            self.anchor_emulated += at - now;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -59,6 +69,17 @@ mod tests {
         assert_eq!(c.now(), start + Duration::milliseconds(90_500));
         c.advance(-10.0);
         assert_eq!(c.now(), start + Duration::milliseconds(90_500));
+    }
+
+    #[test]
+    fn a_frozen_clock_advanced_to_an_instant_reads_exactly_that_instant() {
+        let start = DateTime::from_timestamp_millis(1_780_000_000_123).expect("start");
+        let mut c = Clock::new(start, 0.0);
+        let at = DateTime::from_timestamp_millis(1_780_000_059_999).expect("at");
+        c.advance_to(at);
+        assert_eq!(c.now(), at);
+        c.advance_to(start);
+        assert_eq!(c.now(), at, "never back");
     }
 
     #[test]

@@ -85,6 +85,9 @@ async fn clock_get(Ext(emu): Ext<Arc<Emulator>>) -> Response {
 struct ClockReq {
     #[serde(default)]
     advance_seconds: Option<f64>,
+    /// Advance to exactly this emulated time (Unix ms); an earlier time is refused.
+    #[serde(default)]
+    advance_to_ms: Option<i64>,
     #[serde(default)]
     time_scale: Option<f64>,
 }
@@ -101,7 +104,27 @@ async fn clock_set(Ext(emu): Ext<Arc<Emulator>>, body: Bytes) -> CtlResult {
     {
         return Err(bad(format!("time_scale must be >= 0, got {s}")));
     }
+    if req.advance_seconds.is_some() && req.advance_to_ms.is_some() {
+        return Err(bad("advance_seconds and advance_to_ms exclude each other"));
+    }
+    let to = match req.advance_to_ms {
+        Some(ms) => Some(
+            chrono::DateTime::from_timestamp_millis(ms)
+                .ok_or_else(|| bad(format!("advance_to_ms {ms} is not a valid time")))?,
+        ),
+        None => None,
+    };
     emu.with(|inner, _| {
+        let now = inner.clock.now();
+        if let Some(to) = to
+            && to < now
+        {
+            return Err(bad(format!(
+                "advance_to_ms {} is before the emulated now ({}): time never goes back",
+                to.timestamp_millis(),
+                now.timestamp_millis()
+            )));
+        }
         if let Some(s) = req.time_scale {
             inner.clock.set_scale(s);
             inner.state.time_scale = s;
@@ -109,7 +132,11 @@ async fn clock_set(Ext(emu): Ext<Arc<Emulator>>, body: Bytes) -> CtlResult {
         if let Some(a) = req.advance_seconds {
             inner.clock.advance(a);
         }
-    });
+        if let Some(to) = to {
+            inner.clock.advance_to(to);
+        }
+        Ok(())
+    })?;
     // Apply the jump now (boots, deletes, reclaims, workload samples).
     let body = clock_json(&emu);
     saved(&emu).await;

@@ -549,19 +549,21 @@ fn record(
     let ts = at.timestamp_millis();
     let exp = ts + DRIVER_RETENTION_MS;
     let m = &mut state.driver_metrics;
-    // Running instances of the pool: serving ones report their load, warming ones idle.
+    // Running instances of the pool: serving ones report their load, warming ones what
+    // the capacity model gives an instance at zero load.
     for s in state.servers.values() {
         if !s.running_at(at) || s.tag(&config.pool_tag_key) != Some(pool) {
             continue;
         }
         let (cpu, mem) = match snap.instances.get(&s.id) {
             Some(l) => (l.cpu_pct, l.mem_pct),
-            None => {
-                let base = crate::flavors::find(&s.flavor)
-                    .map(|f| f.mem_base_pct)
-                    .unwrap_or(25.0);
-                (2.0, base)
-            }
+            None => match crate::flavors::find(&s.flavor) {
+                Some(f) => {
+                    let idle = capacity::idle_metrics(&f);
+                    (idle.cpu_pct, idle.mem_pct)
+                }
+                None => (2.0, 25.0),
+            },
         };
         let d = dims("instance_id", &s.id);
         m.push(

@@ -1035,3 +1035,47 @@ async fn dry_run_validates_without_creating() {
     assert!(err.message.contains("root_volume.size"), "{}", err.message);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_clock_advances_to_an_exact_instant_and_refuses_to_go_back() {
+    let h = start(config()).await;
+    let now = h.get("/_emulator/clock").await["now_ms"]
+        .as_i64()
+        .expect("now");
+    let target = (now / 60_000 + 2) * 60_000 - 1;
+    let v = h
+        .post("/_emulator/clock", json!({"advance_to_ms": target}))
+        .await;
+    assert_eq!(v["now_ms"].as_i64(), Some(target), "{v}");
+    let (status, v) = h
+        .ctl(
+            reqwest::Method::POST,
+            "/_emulator/clock",
+            Some(json!({"advance_to_ms": target - 1})),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("advance_to_ms")),
+        "{v}"
+    );
+    let (status, v) = h
+        .ctl(
+            reqwest::Method::POST,
+            "/_emulator/clock",
+            Some(json!({"advance_to_ms": target + 5, "advance_seconds": 1})),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("exclude")),
+        "{v}"
+    );
+    assert_eq!(
+        h.get("/_emulator/clock").await["now_ms"].as_i64(),
+        Some(target),
+        "a refused request moves nothing"
+    );
+}

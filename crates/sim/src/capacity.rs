@@ -317,6 +317,16 @@ impl Flavor {
     }
 }
 
+/// What a running instance serving nothing reports — one warming up, say: the
+/// model's figures at zero load (host CPU at its idle level, memory at its base).
+/// The emulator reports it for warming instances. Since CPU is linear in the load
+/// below saturation, a pool's CPU summed over its running instances is then the same
+/// whether an instance warms up or serves its share, which is why a mean over
+/// instances (Cloud Eye's) and the per-instance figure of the serving ones agree.
+pub fn idle_metrics(flavor: &Flavor) -> InstanceMetrics {
+    flavor.metrics_from_utilisation(0.0, 0.0, 0.0, 0.0)
+}
+
 /// Metrics of one warmed instance offered `offered_rps` requests/s in steady
 /// state. Above saturation it serves `max_rps` and reports the latency of a
 /// saturated instance (the backlog that would build is a pool-level effect,
@@ -425,6 +435,28 @@ mod tests {
 
     fn x2() -> Flavor {
         lookup("x1.2u.4g").expect("catalogue has x1.2u.4g")
+    }
+
+    #[test]
+    fn idle_instances_keep_a_pools_cpu_sum_as_if_they_shared_the_load() {
+        // Below saturation, CPU is linear in the load and an idle instance reports the
+        // line's intercept: n serving + k idle sum to what n + k serving would.
+        for f in [x2(), lookup("x1.1u.1g").expect("flavor")] {
+            let idle = idle_metrics(&f);
+            assert_eq!(idle.cpu_pct, IDLE_CPU_PCT);
+            assert_eq!(idle.mem_pct, f.mem_base_pct);
+            let (n, k) = (4.0, 3.0);
+            let rate = 0.5 * n * f.max_rps();
+            let serving = n * instance_metrics(&f, rate / n).cpu_pct + k * idle.cpu_pct;
+            let shared = (n + k) * instance_metrics(&f, rate / (n + k)).cpu_pct;
+            assert!((serving - shared).abs() < 1e-9, "{serving} vs {shared}");
+        }
+        let g = idle_metrics(&lookup("p2s.2xlarge.8").expect("gpu flavor"));
+        assert_eq!(
+            (g.gpu_pct, g.cpu_pct),
+            (0.0, IDLE_CPU_PCT + 8.0),
+            "an idle GPU host"
+        );
     }
 
     #[test]
