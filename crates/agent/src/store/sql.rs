@@ -474,25 +474,6 @@ fn check_expect(
     }
 }
 
-fn kind_str(k: OperationKind) -> &'static str {
-    k.as_str()
-}
-fn state_str(s: OperationState) -> &'static str {
-    match s {
-        OperationState::Pending => "pending",
-        OperationState::Submitted => "submitted",
-        OperationState::Succeeded => "succeeded",
-        OperationState::Failed => "failed",
-        OperationState::Abandoned => "abandoned",
-    }
-}
-fn purchase_str(p: Purchase) -> &'static str {
-    match p {
-        Purchase::Spot => "spot",
-        Purchase::OnDemand => "on_demand",
-    }
-}
-
 /// A refresh's progress as stored (`None` for other operations).
 fn progress_json(r: &OpRecord) -> Result<Option<String>, StoreError> {
     r.progress
@@ -504,29 +485,20 @@ fn progress_json(r: &OpRecord) -> Result<Option<String>, StoreError> {
 fn op_from_row(r: &AnyRow) -> Result<OpRecord, StoreError> {
     let id = text(r, "id", "operation")?;
     let what = || format!("operation {id}");
-    let kind = match text(r, "kind", "operation")?.as_str() {
-        "scale_out" => OperationKind::ScaleOut,
-        "scale_in" => OperationKind::ScaleIn,
-        "replace" => OperationKind::Replace,
-        "refresh" => OperationKind::Refresh,
-        "refresh_launch" => OperationKind::RefreshLaunch,
-        "refresh_retire" => OperationKind::RefreshRetire,
-        k => return Err(corrupt(what(), format!("unknown kind {k:?}"))),
-    };
-    let state = match text(r, "state", "operation")?.as_str() {
-        "pending" => OperationState::Pending,
-        "submitted" => OperationState::Submitted,
-        "succeeded" => OperationState::Succeeded,
-        "failed" => OperationState::Failed,
-        "abandoned" => OperationState::Abandoned,
-        s => return Err(corrupt(what(), format!("unknown state {s:?}"))),
-    };
-    let purchase = match opt_text(r, "purchase", "operation")?.as_deref() {
-        None => None,
-        Some("spot") => Some(Purchase::Spot),
-        Some("on_demand") => Some(Purchase::OnDemand),
-        Some(p) => return Err(corrupt(what(), format!("unknown purchase {p:?}"))),
-    };
+    let kind = text(r, "kind", "operation")?;
+    let kind: OperationKind = kind
+        .parse()
+        .map_err(|_| corrupt(what(), format!("unknown kind {kind:?}")))?;
+    let state = text(r, "state", "operation")?;
+    let state: OperationState = state
+        .parse()
+        .map_err(|_| corrupt(what(), format!("unknown state {state:?}")))?;
+    let purchase = opt_text(r, "purchase", "operation")?
+        .map(|p| {
+            p.parse::<Purchase>()
+                .map_err(|_| corrupt(what(), format!("unknown purchase {p:?}")))
+        })
+        .transpose()?;
     let server_ids: Vec<String> = parse(
         || format!("server ids of operation {id}"),
         &text(r, "server_ids", "operation")?,
@@ -961,10 +933,10 @@ impl Store for SqlStore {
             .bind(&op.id)
             .bind(&r.namespace)
             .bind(&r.pool)
-            .bind(kind_str(op.kind))
-            .bind(state_str(op.state))
+            .bind(op.kind.as_str())
+            .bind(op.state.as_str())
             .bind(op.count as i64)
-            .bind(op.purchase.map(purchase_str))
+            .bind(op.purchase.map(Purchase::as_str))
             .bind(&op.job_id)
             .bind(&server_ids)
             .bind(&op.error)
@@ -1007,9 +979,9 @@ impl Store for SqlStore {
                         request = CASE WHEN $8 = 1 THEN NULL ELSE request END, progress = $10
                      WHERE id = $9",
                 )
-                .bind(state_str(op.state))
+                .bind(op.state.as_str())
                 .bind(op.count as i64)
-                .bind(op.purchase.map(purchase_str))
+                .bind(op.purchase.map(Purchase::as_str))
                 .bind(&op.job_id)
                 .bind(&server_ids)
                 .bind(&op.error)
