@@ -474,6 +474,29 @@ fn check_expect(
     }
 }
 
+/// Deletes one pool's rows of a time-keyed table whose `column` is before `before`:
+/// `DELETE FROM {table} WHERE namespace = $1 AND pool = $2 AND {column} < $3` (the expiry
+/// of pushed metrics and of forecast buckets after their upserts).
+async fn delete_older<T>(
+    c: &mut AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    (ns, pool): (&str, &str),
+    before: T,
+) -> Result<sqlx::any::AnyQueryResult, sqlx::Error>
+where
+    T: for<'e> sqlx::Encode<'e, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
+{
+    // `table` and `column` are names written in this file, never input.
+    let sql = format!("DELETE FROM {table} WHERE namespace = $1 AND pool = $2 AND {column} < $3");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ns)
+        .bind(pool)
+        .bind(before)
+        .execute(c)
+        .await
+}
+
 /// A refresh's progress as stored (`None` for other operations).
 fn progress_json(r: &OpRecord) -> Result<Option<String>, StoreError> {
     r.progress
@@ -1189,15 +1212,9 @@ impl Store for SqlStore {
                 .await
                 .map_err(q("insert pushed metric"))?;
             }
-            sqlx::query(
-                "DELETE FROM pushed_metrics WHERE namespace = $1 AND pool = $2 AND at_ms < $3",
-            )
-            .bind(ns)
-            .bind(pool)
-            .bind(drop_before_ms)
-            .execute(&mut *c)
-            .await
-            .map_err(q("expire pushed metrics"))?;
+            delete_older(&mut *c, "pushed_metrics", "at_ms", (ns, pool), drop_before_ms)
+                .await
+                .map_err(q("expire pushed metrics"))?;
             let mut metrics: Vec<&str> = points.iter().map(|p| p.metric.as_str()).collect();
             metrics.sort_unstable();
             metrics.dedup();
@@ -1343,15 +1360,9 @@ impl Store for SqlStore {
                 .await
                 .map_err(q("write forecast bucket"))?;
             }
-            sqlx::query(
-                "DELETE FROM forecast_buckets WHERE namespace = $1 AND pool = $2 AND start_s < $3",
-            )
-            .bind(ns)
-            .bind(pool)
-            .bind(drop_before_s)
-            .execute(&mut *c)
-            .await
-            .map_err(q("prune forecast buckets"))?;
+            delete_older(&mut *c, "forecast_buckets", "start_s", (ns, pool), drop_before_s)
+                .await
+                .map_err(q("prune forecast buckets"))?;
             Ok(())
         })
         .await

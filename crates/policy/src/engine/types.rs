@@ -27,21 +27,9 @@ pub struct Observation {
 // One declaration for the engine and the agent's API (`flexus_api` re-exports it). The
 // variants carry plain comments, not doc comments: a documented variant would turn the
 // JSON Schema's `enum` into a `oneOf` and change the published OpenAPI document.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Lifecycle {
     // Requested or starting; counts toward capacity, not toward metrics.
@@ -76,21 +64,9 @@ impl Lifecycle {
 /// How an instance is paid for.
 //
 // Plain comments on the variants, as for [`Lifecycle`].
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Purchase {
     // Spot (may be reclaimed).
