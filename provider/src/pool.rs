@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use flexus_api::{
-    InstanceRefresh, Pool, PoolPhase, PoolSpec, PoolStatus, Precondition, RefreshStrategy,
-    RemovalRule, RootVolume, SpotSpec, Versioned,
+    DEFAULT_BOOT_SECONDS, DEFAULT_WARMUP_SECONDS, InstanceRefresh, Pool, PoolPhase, PoolSpec,
+    PoolStatus, Precondition, RefreshStrategy, RemovalRule, RootVolume, SpotSpec, Versioned,
 };
+use flexus_policy::names::wire_names;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tfplugin::{
@@ -74,10 +75,10 @@ pub struct PoolModel {
     /// Spot purchase settings.
     pub spot: Option<SpotModel>,
     /// Seconds from create until an instance runs (used for predictive lead time).
-    #[schemars(extend("x-tf" = {"default": 60}))]
+    #[schemars(extend("x-tf" = {"default": DEFAULT_BOOT_SECONDS}))]
     pub boot_seconds: Option<u32>,
     /// Seconds from running until an instance serves (model load); metrics of warming instances are ignored.
-    #[schemars(extend("x-tf" = {"default": 0}))]
+    #[schemars(extend("x-tf" = {"default": DEFAULT_WARMUP_SECONDS}))]
     pub warmup_seconds: Option<u32>,
     /// Which instances go first on scale-in: `spot_newest_first` (default), `newest_first`,
     /// `oldest_first`, `oldest_template_first` (instances of an older template first).
@@ -135,21 +136,6 @@ pub struct InstanceRefreshModel {
     pub max_surge: Option<u32>,
 }
 
-fn strategy_name(s: RefreshStrategy) -> &'static str {
-    match s {
-        RefreshStrategy::Rolling => "rolling",
-        RefreshStrategy::OnScaleIn => "on_scale_in",
-    }
-}
-
-fn parse_strategy(s: &str) -> Option<RefreshStrategy> {
-    match s {
-        "rolling" => Some(RefreshStrategy::Rolling),
-        "on_scale_in" => Some(RefreshStrategy::OnScaleIn),
-        _ => None,
-    }
-}
-
 /// Spot purchase settings of a pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SpotModel {
@@ -167,35 +153,6 @@ pub struct SpotModel {
     /// When spot capacity is sold out, create on-demand instances instead.
     #[schemars(extend("x-tf" = {"default": true}))]
     pub fallback_to_on_demand: Option<bool>,
-}
-
-fn removal_rule_name(r: RemovalRule) -> &'static str {
-    match r {
-        RemovalRule::SpotNewestFirst => "spot_newest_first",
-        RemovalRule::NewestFirst => "newest_first",
-        RemovalRule::OldestFirst => "oldest_first",
-        RemovalRule::OldestTemplateFirst => "oldest_template_first",
-    }
-}
-
-fn parse_removal_rule(s: &str) -> Option<RemovalRule> {
-    match s {
-        "spot_newest_first" => Some(RemovalRule::SpotNewestFirst),
-        "newest_first" => Some(RemovalRule::NewestFirst),
-        "oldest_first" => Some(RemovalRule::OldestFirst),
-        "oldest_template_first" => Some(RemovalRule::OldestTemplateFirst),
-        _ => None,
-    }
-}
-
-fn phase_name(p: PoolPhase) -> &'static str {
-    match p {
-        PoolPhase::Pending => "pending",
-        PoolPhase::Ready => "ready",
-        PoolPhase::Scaling => "scaling",
-        PoolPhase::Degraded => "degraded",
-        PoolPhase::Deleting => "deleting",
-    }
 }
 
 impl PoolModel {
@@ -234,12 +191,12 @@ impl PoolModel {
                         .unwrap_or(spot_default.fallback_to_on_demand),
                 },
             },
-            boot_seconds: self.boot_seconds.unwrap_or(60),
-            warmup_seconds: self.warmup_seconds.unwrap_or(0),
+            boot_seconds: self.boot_seconds.unwrap_or(DEFAULT_BOOT_SECONDS),
+            warmup_seconds: self.warmup_seconds.unwrap_or(DEFAULT_WARMUP_SECONDS),
             removal_rule: self
                 .removal_rule
                 .as_deref()
-                .and_then(parse_removal_rule)
+                .and_then(|r| r.parse().ok())
                 .unwrap_or_default(),
             tags: self.tags.clone().unwrap_or_default(),
             instance_refresh: match &self.instance_refresh {
@@ -250,7 +207,7 @@ impl PoolModel {
                         strategy: r
                             .strategy
                             .as_deref()
-                            .and_then(parse_strategy)
+                            .and_then(|r| r.parse().ok())
                             .unwrap_or(d.strategy),
                         min_healthy_percentage: r
                             .min_healthy_percentage
@@ -325,7 +282,7 @@ impl PoolModel {
             }),
             boot_seconds: Some(s.boot_seconds),
             warmup_seconds: Some(s.warmup_seconds),
-            removal_rule: Some(removal_rule_name(s.removal_rule).to_string()),
+            removal_rule: Some(s.removal_rule.as_str().to_string()),
             tags: keep(p.is_some_and(|p| p.tags.is_some()), s.tags.is_empty())
                 .then(|| s.tags.clone()),
             instance_refresh: keep(
@@ -333,7 +290,7 @@ impl PoolModel {
                 s.instance_refresh == InstanceRefresh::default(),
             )
             .then(|| InstanceRefreshModel {
-                strategy: Some(strategy_name(s.instance_refresh.strategy).to_string()),
+                strategy: Some(s.instance_refresh.strategy.as_str().to_string()),
                 min_healthy_percentage: Some(s.instance_refresh.min_healthy_percentage),
                 max_surge: Some(s.instance_refresh.max_surge),
             }),
@@ -352,7 +309,7 @@ impl PoolModel {
         self.current_size = Some(st.current_size);
         self.ready_size = Some(st.ready_size);
         self.instance_ids = Some(st.instance_ids.clone());
-        self.status = Some(phase_name(st.phase).to_string());
+        self.status = Some(st.phase.as_str().to_string());
     }
 
     fn wait_timeout(&self) -> Result<Duration, Diagnostics> {
@@ -426,15 +383,10 @@ impl Resource for PoolResource {
                     .plan_modifier(modifiers::requires_replace())
             })?
             .attribute("removal_rule", |a| {
-                a.validator(tfplugin::validators::one_of([
-                    "spot_newest_first",
-                    "newest_first",
-                    "oldest_first",
-                    "oldest_template_first",
-                ]))
+                a.validator(tfplugin::validators::one_of(wire_names::<RemovalRule>()))
             })?
             .attribute_at(&AttrPath::new("instance_refresh").attr("strategy"), |a| {
-                a.validator(tfplugin::validators::one_of(["rolling", "on_scale_in"]))
+                a.validator(tfplugin::validators::one_of(wire_names::<RefreshStrategy>()))
             })?
             .attribute("wait_for_capacity_timeout", |a| {
                 a.validator(crate::provider::duration_validator())
@@ -457,7 +409,7 @@ impl Resource for PoolResource {
             p.is_unknown() || !p.equals(prior.attr(a).unwrap_or(&Value::Null))
         };
         let replaces = TEMPLATE.iter().any(|a| changed(a))
-            && planned_strategy(&change.config) != "on_scale_in";
+            && planned_strategy(&change.config) != RefreshStrategy::OnScaleIn;
         let resized = SIZES.iter().any(|a| changed(a));
         let kept: Vec<&str> = KEPT_BY_RUNNING
             .iter()
@@ -554,7 +506,7 @@ impl Resource for PoolResource {
         // The spec's own rules, as the agent runs them on PUT (the framework runs this over
         // rounds standing in for unknown values).
         let mut m = m.clone();
-        m.removal_rule = m.removal_rule.filter(|r| parse_removal_rule(r).is_some());
+        m.removal_rule = m.removal_rule.filter(|r| r.parse::<RemovalRule>().is_ok());
         pool_field_errors(&m.to_spec().validate(""))
     }
 
@@ -673,7 +625,7 @@ impl Resource for PoolResource {
                         "pool {ns}/{name} still has {} instance(s) after {}s (phase {}); the agent keeps deleting them",
                         p.status.instances.len(),
                         timeout.as_secs(),
-                        phase_name(p.status.phase)
+                        p.status.phase.as_str()
                     ),
                 )
                 .into());
@@ -810,7 +762,7 @@ async fn wait_for_capacity(
                     st.ready_size,
                     timeout.as_secs(),
                     st.current_size,
-                    phase_name(st.phase),
+                    st.phase.as_str(),
                     st.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
                 ),
             )
@@ -973,19 +925,20 @@ fn refresh_warning(prior: Option<&Value>, config: &Value) -> Option<Diagnostic> 
     ))
 }
 
-/// The refresh strategy a configuration asks for (`rolling` unless it says otherwise).
-fn planned_strategy(config: &Value) -> &str {
+/// The refresh strategy a configuration asks for (the default unless it says otherwise).
+fn planned_strategy(config: &Value) -> RefreshStrategy {
     let Some(r) = config.attr("instance_refresh") else {
-        return "rolling";
+        return RefreshStrategy::default();
     };
     let r = match r.as_elements() {
         Some([one, ..]) => one,
-        Some([]) => return "rolling",
+        Some([]) => return RefreshStrategy::default(),
         None => r,
     };
     r.attr("strategy")
         .and_then(Value::as_str)
-        .unwrap_or("rolling")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default()
 }
 
 /// Names of the template fields that differ.
@@ -1044,7 +997,7 @@ async fn wait_for_refresh(
                     "pool {ns}/{name}: {progress} after {}s (phase {}{}). The agent keeps replacing \
                      instances; run apply again to keep waiting, or raise timeouts.update.",
                     timeout.as_secs(),
-                    phase_name(st.phase),
+                    st.phase.as_str(),
                     st.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
                 ),
             )

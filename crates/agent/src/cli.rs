@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use flexus_api::{DecisionRecord, Lifecycle, MetricDatapoint, Pool, PoolStatus, Purchase};
+use flexus_api::{DecisionRecord, MetricDatapoint, Pool, PoolStatus};
 
 /// An aligned text table.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -47,24 +47,6 @@ pub fn age(secs: u64) -> String {
     }
 }
 
-fn lifecycle(l: Lifecycle) -> &'static str {
-    match l {
-        Lifecycle::Booting => "booting",
-        Lifecycle::Warming => "warming",
-        Lifecycle::Ready => "ready",
-        Lifecycle::Draining => "draining",
-        Lifecycle::Reclaimed => "reclaimed",
-        Lifecycle::Failed => "failed",
-    }
-}
-
-fn phase(s: &PoolStatus) -> String {
-    serde_json::to_value(s.phase)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// `pools list`.
 pub fn pools_table(pools: &[Pool]) -> String {
     let rows: Vec<Vec<String>> = pools
@@ -73,8 +55,13 @@ pub fn pools_table(pools: &[Pool]) -> String {
             vec![
                 p.id.clone(),
                 match &p.status.refresh {
-                    Some(r) => format!("{} (refresh {}/{})", phase(&p.status), r.replaced, r.total),
-                    None => phase(&p.status),
+                    Some(r) => format!(
+                        "{} (refresh {}/{})",
+                        p.status.phase.as_str(),
+                        r.replaced,
+                        r.total
+                    ),
+                    None => p.status.phase.as_str().into(),
                 },
                 p.status.desired_size.map_or("-".into(), |d| d.to_string()),
                 p.status.current_size.to_string(),
@@ -150,7 +137,7 @@ pub fn policies_table(policies: &[flexus_api::Policy]) -> String {
 pub fn status_text(id: &str, s: &PoolStatus) -> String {
     let mut out = format!(
         "pool:      {id}\nphase:     {}\ndesired:   {}\ncurrent:   {} ({} ready)\nreconciled: {}\n",
-        phase(s),
+        s.phase.as_str(),
         s.desired_size.map_or("-".into(), |d| d.to_string()),
         s.current_size,
         s.ready_size,
@@ -188,11 +175,8 @@ pub fn status_text(id: &str, s: &PoolStatus) -> String {
             vec![
                 i.id.clone(),
                 i.name.clone(),
-                lifecycle(i.lifecycle).into(),
-                match i.purchase {
-                    Purchase::Spot => "spot".into(),
-                    Purchase::OnDemand => "on-demand".into(),
-                },
+                i.lifecycle.as_str().into(),
+                i.purchase.label().into(),
                 i.flavor.clone(),
                 i.availability_zone.clone().unwrap_or_else(|| "-".into()),
                 match (&i.template, i.outdated) {
@@ -250,10 +234,7 @@ pub fn decisions_table(ds: &[DecisionRecord]) -> String {
                 d.at.clone(),
                 format!("{} -> {}", d.current, d.desired),
                 d.action.clone(),
-                serde_json::to_value(d.outcome)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                d.outcome.as_str().into(),
                 d.bound_by.clone().unwrap_or_else(|| "-".into()),
                 forecast_cell(d),
                 d.explanation.clone(),

@@ -52,11 +52,7 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
     c.put_pool("team-a", "web", &pool_spec(2, 5), Precondition::IfAbsent)
         .await
         .unwrap();
-    let st = wait_for("two ready instances", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "web").await.ok()?;
-        (s.ready_size == 2).then_some(s)
-    })
-    .await;
+    let st = wait_pool_ready(c, ("team-a", "web"), 2, Duration::from_secs(30)).await;
     assert_eq!(st.current_size, 2);
     assert_eq!(st.desired_size, Some(2));
     let servers = pool_servers(emu.cloud().as_ref(), "team-a", "web").await;
@@ -499,11 +495,7 @@ async fn the_cli_lists_pools_and_shows_status_and_decisions_as_tables() {
     c.put_pool("team-a", "cli", &pool_spec(2, 3), Precondition::None)
         .await
         .unwrap();
-    wait_for("two ready instances", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "cli").await.ok()?;
-        (s.ready_size == 2).then_some(())
-    })
-    .await;
+    wait_pool_ready(c, ("team-a", "cli"), 2, Duration::from_secs(30)).await;
     let run = |args: &'static [&'static str]| agent.cli(args);
     let list = run(&["pools", "list"]).await;
     assert!(list.starts_with("POOL"), "{list}");

@@ -313,11 +313,7 @@ async fn a_hanging_model_never_delays_a_reconcile_pass() {
     c.put_pool("team-a", "steady", &pool_spec(2, 4), Precondition::None)
         .await
         .unwrap();
-    wait_for("two ready instances", Duration::from_secs(60), || async {
-        let s = c.pool_status("team-a", "steady").await.ok()?;
-        (s.ready_size == 2).then_some(())
-    })
-    .await;
+    wait_pool_ready(c, ("team-a", "steady"), 2, Duration::from_secs(60)).await;
     emu.control(
         reqwest::Method::POST,
         "/_emulator/deepseek",

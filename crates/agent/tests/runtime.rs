@@ -109,15 +109,7 @@ async fn a_panicking_pass_is_counted_by_namespace_and_the_pool_is_reconciled_aga
         .await
         .unwrap();
     // The first pass panics; the pool must still get its two instances.
-    wait_for(
-        "the pool reaches its minimum after the panic",
-        Duration::from_secs(30),
-        || async {
-            let s = c.pool_status("team-a", "boom").await.ok()?;
-            (s.ready_size == 2).then_some(())
-        },
-    )
-    .await;
+    wait_pool_ready(c, ("team-a", "boom"), 2, Duration::from_secs(30)).await;
     let metrics = reqwest::get(format!("{}/metrics", agent.url))
         .await
         .unwrap()
@@ -210,11 +202,7 @@ async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_ag
     c.put_pool("team-a", "stuck", &spec, Precondition::None)
         .await
         .unwrap();
-    let st = wait_for("one ready instance", Duration::from_secs(20), || async {
-        let s = c.pool_status("team-a", "stuck").await.ok()?;
-        (s.ready_size == 1).then_some(s)
-    })
-    .await;
+    let st = wait_pool_ready(c, ("team-a", "stuck"), 1, Duration::from_secs(20)).await;
     assert_eq!(
         st.last_error, None,
         "a create that went through clears the error"

@@ -128,6 +128,8 @@ impl Default for SpotSpec {
 /// Which instances go first when a pool scales in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum RemovalRule {
     /// Spot before on-demand, then not-ready before ready, then newest first.
     #[default]
@@ -144,6 +146,8 @@ pub enum RemovalRule {
 /// How the agent replaces running instances when the pool's template changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum RefreshStrategy {
     /// In batches: launch replacements (at most `max_surge` above the desired count),
     /// wait until they are ready, then delete outdated instances, never letting fewer
@@ -249,11 +253,16 @@ pub struct PoolSpec {
     pub instance_refresh: InstanceRefresh,
 }
 
+/// `boot_seconds` of a pool that does not set it (the agent's and the provider's default).
+pub const DEFAULT_BOOT_SECONDS: u32 = 60;
+/// `warmup_seconds` of a pool that does not set it.
+pub const DEFAULT_WARMUP_SECONDS: u32 = 0;
+
 fn default_boot() -> u32 {
-    60
+    DEFAULT_BOOT_SECONDS
 }
 fn default_warmup() -> u32 {
-    0
+    DEFAULT_WARMUP_SECONDS
 }
 
 /// Tag keys the agent reserves on every instance it owns.
@@ -438,25 +447,17 @@ impl PoolSpec {
     }
 }
 
-/// Lifecycle of one instance as the agent sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Lifecycle {
-    Booting,
-    Warming,
-    Ready,
-    Draining,
-    Reclaimed,
-    Failed,
-}
+/// An instance's lifecycle and purchase kind are the engine's own types: one
+/// declaration, one wire format.
+pub use flexus_policy::{Lifecycle, Purchase};
 
-/// How an instance is paid for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Purchase {
-    Spot,
-    OnDemand,
-}
+flexus_policy::wire_name_as_str!(
+    RemovalRule,
+    RefreshStrategy,
+    PoolPhase,
+    DecisionOutcome,
+    OperationState
+);
 
 /// One instance of a pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -514,6 +515,8 @@ impl RefreshStatus {
 /// Coarse state of a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum PoolPhase {
     /// Not reconciled yet.
     #[default]
@@ -645,6 +648,8 @@ pub struct PutPolicy {
 /// What a decision led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum DecisionOutcome {
     /// Nothing to do.
     None,
@@ -899,6 +904,8 @@ pub struct Page<T> {
 /// Kind of a cloud mutation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum OperationKind {
     ScaleOut,
     ScaleIn,
@@ -925,20 +932,15 @@ impl OperationKind {
 
     /// The name used in the journal, metrics and logs (`scale_out`, `refresh_launch`, ...).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ScaleOut => "scale_out",
-            Self::ScaleIn => "scale_in",
-            Self::Replace => "replace",
-            Self::Refresh => "refresh",
-            Self::RefreshLaunch => "refresh_launch",
-            Self::RefreshRetire => "refresh_retire",
-        }
+        self.into()
     }
 }
 
 /// Where an operation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum OperationState {
     /// Recorded, the cloud call may or may not have been made.
     Pending,
@@ -1116,4 +1118,32 @@ pub struct TuneOutcome {
     pub after: TuneMeasure,
     /// The report as text (the CLI prints it).
     pub report: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flexus_policy::names::{check_wire_names, wire_names};
+
+    #[test]
+    fn every_api_enum_has_one_name_for_serde_strum_and_as_str() {
+        check_wire_names::<Lifecycle>().unwrap();
+        check_wire_names::<Purchase>().unwrap();
+        check_wire_names::<RemovalRule>().unwrap();
+        check_wire_names::<RefreshStrategy>().unwrap();
+        check_wire_names::<PoolPhase>().unwrap();
+        check_wire_names::<DecisionOutcome>().unwrap();
+        check_wire_names::<OperationKind>().unwrap();
+        check_wire_names::<OperationState>().unwrap();
+        assert_eq!(OperationKind::RefreshLaunch.as_str(), "refresh_launch");
+        assert_eq!(
+            wire_names::<RemovalRule>(),
+            [
+                "spot_newest_first",
+                "newest_first",
+                "oldest_first",
+                "oldest_template_first"
+            ]
+        );
+    }
 }

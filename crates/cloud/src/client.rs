@@ -2,9 +2,10 @@
 //! [`Cloud`](crate::Cloud) for ECS and CES.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use backon::Retryable as _;
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
@@ -144,28 +145,22 @@ impl HuaweiClient {
     /// Sends a request with signing, rate limiting, timeouts and retries; returns the
     /// 2xx response or a typed error.
     pub async fn send(&self, req: RawRequest) -> Result<RawResponse, CloudError> {
-        let policy = &self.config.retry;
-        let mut attempt = 0u32;
-        loop {
-            let result = self.send_once(&req).await;
-            match result {
-                Ok(r) => return Ok(r),
-                Err(e) if e.kind.is_retryable() && attempt + 1 < policy.max_attempts => {
-                    let delay = policy.delay(attempt, rand::rng().random::<f64>());
-                    tracing::debug!(
-                        operation = req.operation,
-                        attempt = attempt + 1,
-                        kind = ?e.kind,
-                        code = e.code.as_deref().unwrap_or(""),
-                        delay_ms = delay.as_millis() as u64,
-                        "retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let mut retry = 0u32;
+        (|| self.send_once(&req))
+            .retry(self.config.retry.backoff())
+            .when(|e: &CloudError| e.kind.is_retryable())
+            .notify(|e: &CloudError, delay: Duration| {
+                retry += 1;
+                tracing::debug!(
+                    operation = req.operation,
+                    attempt = retry,
+                    kind = ?e.kind,
+                    code = e.code.as_deref().unwrap_or(""),
+                    delay_ms = delay.as_millis() as u64,
+                    "retrying"
+                );
+            })
+            .await
     }
 
     async fn send_once(&self, req: &RawRequest) -> Result<RawResponse, CloudError> {

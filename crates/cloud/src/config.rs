@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use backon::ExponentialBuilder;
 use url::Url;
 
 use crate::error::{CloudError, ErrorKind};
@@ -28,15 +29,17 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay before retry number `retry` (0-based): exponential, capped, with
-    /// "equal jitter" (half fixed, half random) so concurrent clients spread out.
-    pub fn delay(&self, retry: u32, random_unit: f64) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry.min(20)))
-            .min(self.max_delay);
-        let half = exp / 2;
-        half + half.mul_f64(random_unit.clamp(0.0, 1.0))
+    /// The delays between attempts (`max_attempts - 1` of them): exponential from
+    /// `base_delay`, capped at `max_delay`, with "equal jitter" (each delay half fixed,
+    /// half random, in `[d/2, d)`) so concurrent clients spread out. backon's jitter adds
+    /// up to the delay again, so the schedule starts from half of each bound.
+    pub fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::new()
+            .with_min_delay(self.base_delay.min(self.max_delay) / 2)
+            .with_max_delay(self.max_delay / 2)
+            .with_factor(2.0)
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .with_jitter()
     }
 }
 
@@ -246,16 +249,36 @@ mod tests {
 
     #[test]
     fn backoff_grows_exponentially_is_capped_and_jittered() {
+        use backon::BackoffBuilder as _;
         let p = RetryPolicy {
             max_attempts: 5,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(1000),
         };
-        assert_eq!(p.delay(0, 1.0), Duration::from_millis(100));
-        assert_eq!(p.delay(0, 0.0), Duration::from_millis(50));
-        assert_eq!(p.delay(2, 1.0), Duration::from_millis(400));
-        assert_eq!(p.delay(10, 1.0), Duration::from_millis(1000));
-        assert!(p.delay(3, 0.5) < p.delay(3, 1.0));
+        let ms = Duration::from_millis;
+        // Each retry's delay d is in [d/2, d) for d = 100, 200, 400, 800 ms; then no more.
+        let mut seen_jitter = false;
+        for _ in 0..50 {
+            let delays: Vec<Duration> = p.backoff().build().collect();
+            assert_eq!(delays.len(), 4, "max_attempts - 1 retries: {delays:?}");
+            for (d, full) in delays.iter().zip([100, 200, 400, 800]) {
+                assert!(*d >= ms(full / 2) && *d < ms(full), "{d:?} for {full} ms");
+            }
+            seen_jitter |= delays[0] != ms(50);
+        }
+        assert!(seen_jitter, "delays are jittered");
+        // The cap holds from the first delay on, whatever the base.
+        let capped = RetryPolicy {
+            max_attempts: 12,
+            base_delay: Duration::from_secs(10),
+            max_delay: Duration::from_millis(1000),
+        };
+        assert!(capped.backoff().build().all(|d| d < ms(1000)));
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..capped
+        };
+        assert_eq!(once.backoff().build().count(), 0, "one attempt, no retry");
     }
 
     #[test]

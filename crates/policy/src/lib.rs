@@ -13,6 +13,7 @@
 //! Module layout:
 //! - [`time`]: [`Timestamp`] and the text form of durations (`"90s"`, `"5m"`, `"1h"`).
 //! - [`model`]: [`Policy`] and its parts.
+//! - [`names`]: the wire names of fieldless enums (serde and strum, checked to agree).
 //! - [`diag`]: [`Diagnostics`], [`Location`], [`FieldPath`].
 //! - `validate`: [`Policy::validate`] (every rule, every violation).
 //! - [`parse`]: [`parse_hcl`], [`parse_json`], [`source_text`] (the UTF-8 check of a file).
@@ -45,6 +46,7 @@ pub mod diag;
 pub mod engine;
 pub mod forecast;
 pub mod model;
+pub mod names;
 pub mod parse;
 pub mod time;
 mod validate;

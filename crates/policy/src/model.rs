@@ -99,6 +99,8 @@ fn default_tolerance() -> f64 {
 /// The strategy that turns signals into a recommendation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Strategy {
     /// The original weighted-score design, kept faithful so it can be measured.
     Seed,
@@ -116,13 +118,7 @@ pub enum Strategy {
 impl Strategy {
     /// The snake_case name used in policy files.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Seed => "seed",
-            Strategy::TargetTracking => "target_tracking",
-            Strategy::Step => "step",
-            Strategy::Schedule => "schedule",
-            Strategy::Fixed => "fixed",
-        }
+        self.into()
     }
 }
 
@@ -342,6 +338,8 @@ fn default_trend_significance() -> f64 {
 /// What a signal measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum MetricKind {
     /// Mean CPU utilisation of ready instances, percent.
     Cpu,
@@ -362,15 +360,7 @@ pub enum MetricKind {
 impl MetricKind {
     /// The snake_case name used in policy files.
     pub fn as_str(self) -> &'static str {
-        match self {
-            MetricKind::Cpu => "cpu",
-            MetricKind::Memory => "memory",
-            MetricKind::ResponseTime => "response_time",
-            MetricKind::QueueLength => "queue_length",
-            MetricKind::ErrorRate => "error_rate",
-            MetricKind::Gpu => "gpu",
-            MetricKind::Custom => "custom",
-        }
+        self.into()
     }
 
     /// Whether values are percentages (0..=100).

@@ -1,9 +1,10 @@
 //! An OpenAI-compatible chat-completions client for DeepSeek: bearer key (never logged),
 //! JSON output mode, a total deadline per call (keep-alive blank lines do not extend it),
-//! retries with backoff on 429/500/503 and transport errors, and nothing else retried.
+//! retries with backoff (backon) on 429/500/502/503/504 and transport errors, and nothing else retried.
 
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable as _};
 use serde_json::{Value, json};
 
 use crate::config::Secret;
@@ -57,6 +58,14 @@ pub struct LlmConfig {
 pub struct LlmClient {
     config: LlmConfig,
     http: reqwest::Client,
+}
+
+/// How one attempt ended without an answer.
+enum Attempt {
+    /// Worth another attempt; the text says why.
+    Again(String),
+    /// Nothing to retry.
+    Final(LlmError),
 }
 
 fn retryable(status: u16) -> bool {
@@ -121,35 +130,46 @@ impl LlmClient {
             body["response_format"] = json!({"type": "json_object"});
         }
         let attempts = self.config.attempts.max(1);
-        let mut last = String::new();
-        for n in 1..=attempts {
-            if n > 1 {
-                let wait = self.config.backoff.saturating_mul(1 << (n - 2).min(8));
-                tokio::time::sleep(wait).await;
-            }
-            match self.once(&body).await {
-                Ok((status, text)) if (200..300).contains(&status) => {
-                    return parse(&text, json_mode);
+        // `backoff`, doubled per retry up to 256 times it.
+        let schedule = ExponentialBuilder::new()
+            .with_min_delay(self.config.backoff)
+            .with_max_delay(self.config.backoff.saturating_mul(1 << 8))
+            .with_factor(2.0)
+            .with_max_times(attempts as usize - 1);
+        let mut failed = 0u32;
+        let outcome = (|| self.attempt(&body, json_mode))
+            .retry(schedule)
+            .when(|a: &Attempt| matches!(a, Attempt::Again(_)))
+            .notify(|a: &Attempt, _| {
+                failed += 1;
+                if let Attempt::Again(why) = a {
+                    tracing::warn!(attempt = failed, error = %why, "advisor call failed; retrying");
                 }
-                Ok((401, text)) => return Err(LlmError::Unauthorized(error_message(&text))),
-                Ok((402, text)) => return Err(LlmError::InsufficientBalance(error_message(&text))),
-                Ok((status, text)) if retryable(status) => {
-                    last = format!("{status}: {}", error_message(&text));
-                    tracing::warn!(status, attempt = n, "advisor call failed; retrying");
-                }
-                Ok((status, text)) => {
-                    return Err(LlmError::Refused {
-                        status,
-                        message: error_message(&text),
-                    });
-                }
-                Err(e) => {
-                    last = e;
-                    tracing::warn!(attempt = n, error = %last, "advisor call failed; retrying");
-                }
-            }
+            })
+            .await;
+        match outcome {
+            Ok(c) => Ok(c),
+            Err(Attempt::Final(e)) => Err(e),
+            Err(Attempt::Again(last)) => Err(LlmError::Unavailable { attempts, last }),
         }
-        Err(LlmError::Unavailable { attempts, last })
+    }
+
+    /// One request: an answer, a final error, or a reason worth another attempt
+    /// (429/5xx, transport).
+    async fn attempt(&self, body: &Value, json_mode: bool) -> Result<Completion, Attempt> {
+        let (status, text) = self.once(body).await.map_err(Attempt::Again)?;
+        match status {
+            200..=299 => parse(&text, json_mode).map_err(Attempt::Final),
+            401 => Err(Attempt::Final(LlmError::Unauthorized(error_message(&text)))),
+            402 => Err(Attempt::Final(LlmError::InsufficientBalance(
+                error_message(&text),
+            ))),
+            s if retryable(s) => Err(Attempt::Again(format!("{s}: {}", error_message(&text)))),
+            s => Err(Attempt::Final(LlmError::Refused {
+                status: s,
+                message: error_message(&text),
+            })),
+        }
     }
 
     async fn once(&self, body: &Value) -> Result<(u16, String), String> {

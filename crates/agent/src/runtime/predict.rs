@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use flexus_api::PredictionRecord;
 use flexus_policy as fp;
-use flexus_policy::forecast::Method;
 use flexus_policy::forecast::buckets::{Bucket, Buckets};
 use flexus_policy::forecast::predictor::{MAX_SAMPLE_S, Predictor};
 
@@ -64,13 +63,6 @@ pub struct Forecaster {
 
 fn secs(ms: Millis) -> f64 {
     ms as f64 / 1000.0
-}
-
-fn method_name(m: Method) -> String {
-    serde_json::to_value(m)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 impl Forecaster {
@@ -252,7 +244,7 @@ impl PoolForecast {
             capacity: None,
             applied: false,
             would_add: 0,
-            method: last.map(|f| method_name(f.method)),
+            method: last.map(|f| f.method.as_str().to_owned()),
             fitted_at: self
                 .predictor
                 .refit

@@ -474,23 +474,27 @@ fn check_expect(
     }
 }
 
-fn kind_str(k: OperationKind) -> &'static str {
-    k.as_str()
-}
-fn state_str(s: OperationState) -> &'static str {
-    match s {
-        OperationState::Pending => "pending",
-        OperationState::Submitted => "submitted",
-        OperationState::Succeeded => "succeeded",
-        OperationState::Failed => "failed",
-        OperationState::Abandoned => "abandoned",
-    }
-}
-fn purchase_str(p: Purchase) -> &'static str {
-    match p {
-        Purchase::Spot => "spot",
-        Purchase::OnDemand => "on_demand",
-    }
+/// Deletes one pool's rows of a time-keyed table whose `column` is before `before`:
+/// `DELETE FROM {table} WHERE namespace = $1 AND pool = $2 AND {column} < $3` (the expiry
+/// of pushed metrics and of forecast buckets after their upserts).
+async fn delete_older<T>(
+    c: &mut AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    (ns, pool): (&str, &str),
+    before: T,
+) -> Result<sqlx::any::AnyQueryResult, sqlx::Error>
+where
+    T: for<'e> sqlx::Encode<'e, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
+{
+    // `table` and `column` are names written in this file, never input.
+    let sql = format!("DELETE FROM {table} WHERE namespace = $1 AND pool = $2 AND {column} < $3");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ns)
+        .bind(pool)
+        .bind(before)
+        .execute(c)
+        .await
 }
 
 /// A refresh's progress as stored (`None` for other operations).
@@ -504,29 +508,20 @@ fn progress_json(r: &OpRecord) -> Result<Option<String>, StoreError> {
 fn op_from_row(r: &AnyRow) -> Result<OpRecord, StoreError> {
     let id = text(r, "id", "operation")?;
     let what = || format!("operation {id}");
-    let kind = match text(r, "kind", "operation")?.as_str() {
-        "scale_out" => OperationKind::ScaleOut,
-        "scale_in" => OperationKind::ScaleIn,
-        "replace" => OperationKind::Replace,
-        "refresh" => OperationKind::Refresh,
-        "refresh_launch" => OperationKind::RefreshLaunch,
-        "refresh_retire" => OperationKind::RefreshRetire,
-        k => return Err(corrupt(what(), format!("unknown kind {k:?}"))),
-    };
-    let state = match text(r, "state", "operation")?.as_str() {
-        "pending" => OperationState::Pending,
-        "submitted" => OperationState::Submitted,
-        "succeeded" => OperationState::Succeeded,
-        "failed" => OperationState::Failed,
-        "abandoned" => OperationState::Abandoned,
-        s => return Err(corrupt(what(), format!("unknown state {s:?}"))),
-    };
-    let purchase = match opt_text(r, "purchase", "operation")?.as_deref() {
-        None => None,
-        Some("spot") => Some(Purchase::Spot),
-        Some("on_demand") => Some(Purchase::OnDemand),
-        Some(p) => return Err(corrupt(what(), format!("unknown purchase {p:?}"))),
-    };
+    let kind = text(r, "kind", "operation")?;
+    let kind: OperationKind = kind
+        .parse()
+        .map_err(|_| corrupt(what(), format!("unknown kind {kind:?}")))?;
+    let state = text(r, "state", "operation")?;
+    let state: OperationState = state
+        .parse()
+        .map_err(|_| corrupt(what(), format!("unknown state {state:?}")))?;
+    let purchase = opt_text(r, "purchase", "operation")?
+        .map(|p| {
+            p.parse::<Purchase>()
+                .map_err(|_| corrupt(what(), format!("unknown purchase {p:?}")))
+        })
+        .transpose()?;
     let server_ids: Vec<String> = parse(
         || format!("server ids of operation {id}"),
         &text(r, "server_ids", "operation")?,
@@ -961,10 +956,10 @@ impl Store for SqlStore {
             .bind(&op.id)
             .bind(&r.namespace)
             .bind(&r.pool)
-            .bind(kind_str(op.kind))
-            .bind(state_str(op.state))
+            .bind(op.kind.as_str())
+            .bind(op.state.as_str())
             .bind(op.count as i64)
-            .bind(op.purchase.map(purchase_str))
+            .bind(op.purchase.map(Purchase::as_str))
             .bind(&op.job_id)
             .bind(&server_ids)
             .bind(&op.error)
@@ -1007,9 +1002,9 @@ impl Store for SqlStore {
                         request = CASE WHEN $8 = 1 THEN NULL ELSE request END, progress = $10
                      WHERE id = $9",
                 )
-                .bind(state_str(op.state))
+                .bind(op.state.as_str())
                 .bind(op.count as i64)
-                .bind(op.purchase.map(purchase_str))
+                .bind(op.purchase.map(Purchase::as_str))
                 .bind(&op.job_id)
                 .bind(&server_ids)
                 .bind(&op.error)
@@ -1217,15 +1212,9 @@ impl Store for SqlStore {
                 .await
                 .map_err(q("insert pushed metric"))?;
             }
-            sqlx::query(
-                "DELETE FROM pushed_metrics WHERE namespace = $1 AND pool = $2 AND at_ms < $3",
-            )
-            .bind(ns)
-            .bind(pool)
-            .bind(drop_before_ms)
-            .execute(&mut *c)
-            .await
-            .map_err(q("expire pushed metrics"))?;
+            delete_older(&mut *c, "pushed_metrics", "at_ms", (ns, pool), drop_before_ms)
+                .await
+                .map_err(q("expire pushed metrics"))?;
             let mut metrics: Vec<&str> = points.iter().map(|p| p.metric.as_str()).collect();
             metrics.sort_unstable();
             metrics.dedup();
@@ -1371,15 +1360,9 @@ impl Store for SqlStore {
                 .await
                 .map_err(q("write forecast bucket"))?;
             }
-            sqlx::query(
-                "DELETE FROM forecast_buckets WHERE namespace = $1 AND pool = $2 AND start_s < $3",
-            )
-            .bind(ns)
-            .bind(pool)
-            .bind(drop_before_s)
-            .execute(&mut *c)
-            .await
-            .map_err(q("prune forecast buckets"))?;
+            delete_older(&mut *c, "forecast_buckets", "start_s", (ns, pool), drop_before_s)
+                .await
+                .map_err(q("prune forecast buckets"))?;
             Ok(())
         })
         .await

@@ -301,6 +301,22 @@ where
     }
 }
 
+/// Waits until pool `ns/name` has exactly `n` ready instances, failing the test after
+/// `timeout`; returns that status.
+pub async fn wait_pool_ready(
+    c: &flexus_api::Client,
+    (ns, name): (&str, &str),
+    n: u32,
+    timeout: Duration,
+) -> flexus_api::PoolStatus {
+    let what = format!("{n} ready instance(s) in {ns}/{name}");
+    wait_for(&what, timeout, || async {
+        let s = c.pool_status(ns, name).await.ok()?;
+        (s.ready_size == n).then_some(s)
+    })
+    .await
+}
+
 pub fn pool_spec(min: u32, max: u32) -> flexus_api::PoolSpec {
     serde_json::from_value(serde_json::json!({
         "flavor": "x1.2u.4g", "image": "img-ubuntu-22", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],

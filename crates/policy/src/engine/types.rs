@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::explain::{Reason, Step};
@@ -21,20 +22,28 @@ pub struct Observation {
     pub at: Timestamp,
 }
 
-/// Lifecycle of one instance, as the agent sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Lifecycle of one instance as the agent sees it.
+//
+// One declaration for the engine and the agent's API (`flexus_api` re-exports it). The
+// variants carry plain comments, not doc comments: a documented variant would turn the
+// JSON Schema's `enum` into a `oneOf` and change the published OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Lifecycle {
-    /// Requested or starting; counts toward capacity, not toward metrics.
+    // Requested or starting; counts toward capacity, not toward metrics.
     Booting,
-    /// Running but warming up (e.g. loading a model); counts toward capacity, not toward metrics.
+    // Running but warming up (e.g. loading a model); counts toward capacity, not metrics.
     Warming,
-    /// Serving; counts toward capacity and metrics.
+    // Serving; counts toward capacity and metrics.
     Ready,
-    /// Being removed; counts toward neither.
+    // Being removed; counts toward neither.
     Draining,
-    /// Taken back by the cloud (spot); counts toward neither.
+    // Taken back by the cloud (spot); counts toward neither.
     Reclaimed,
+    // Broken in the cloud (ECS `ERROR` or `SHUTOFF`); counts toward neither and is replaced.
+    Failed,
 }
 
 impl Lifecycle {
@@ -45,16 +54,40 @@ impl Lifecycle {
             Lifecycle::Booting | Lifecycle::Warming | Lifecycle::Ready
         )
     }
+
+    /// The snake_case name on the wire and in tables (`booting`, `ready`, ...).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
-/// How an instance is bought.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How an instance is paid for.
+//
+// Plain comments on the variants, as for [`Lifecycle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Purchase {
-    /// Spot (may be reclaimed).
+    // Spot (may be reclaimed).
     Spot,
-    /// On-demand.
+    // On-demand.
     OnDemand,
+}
+
+impl Purchase {
+    /// The snake_case name on the wire and in the store (`spot`, `on_demand`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The name in prose, tables and messages (`spot`, `on-demand`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Purchase::Spot => "spot",
+            Purchase::OnDemand => "on-demand",
+        }
+    }
 }
 
 /// One instance of the pool.

@@ -107,8 +107,11 @@ fn usable_periods(periods: &[usize], n: usize) -> Vec<usize> {
 }
 
 /// Which model produced a forecast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Method {
     /// The default: the pointwise median of [`Model::SeasonalAr`],
     /// [`Model::SeasonalArLog`] and [`Model::MstlEts`].
@@ -123,6 +126,13 @@ pub enum Method {
     SeasonalNaive,
     /// The last value (history shorter than one season).
     Naive,
+}
+
+impl Method {
+    /// The snake_case name in decision records and metrics (`ensemble`, `seasonal_ar`, ...).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// Problems that prevent any forecast.

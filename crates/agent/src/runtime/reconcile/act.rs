@@ -255,14 +255,10 @@ impl Context {
         error: CloudError,
     ) -> Hold {
         self.telemetry.error(PassError::Cloud(error.clone()).kind());
-        let kind = match purchase {
-            Purchase::OnDemand => "on-demand",
-            Purchase::Spot => "spot",
-        };
         let refusal = Refusal {
             purchase,
             spec_version,
-            operation: format!("create of {count} {kind} instance(s)"),
+            operation: format!("create of {count} {} instance(s)", purchase.label()),
             error,
             at: self.now(),
         };

@@ -103,23 +103,6 @@ fn lifecycle(
     })
 }
 
-fn engine_purchase(p: Purchase) -> fp::Purchase {
-    match p {
-        Purchase::Spot => fp::Purchase::Spot,
-        Purchase::OnDemand => fp::Purchase::OnDemand,
-    }
-}
-
-fn engine_lifecycle(l: Lifecycle) -> fp::Lifecycle {
-    match l {
-        Lifecycle::Booting => fp::Lifecycle::Booting,
-        Lifecycle::Warming => fp::Lifecycle::Warming,
-        Lifecycle::Ready => fp::Lifecycle::Ready,
-        Lifecycle::Draining => fp::Lifecycle::Draining,
-        Lifecycle::Reclaimed | Lifecycle::Failed => fp::Lifecycle::Reclaimed,
-    }
-}
-
 impl Observed {
     pub fn new(spec: &PoolSpec, servers: &[Server], open: &[OpRecord], now: Millis) -> Self {
         let deleting: HashSet<&str> = open
@@ -170,8 +153,8 @@ impl Observed {
         }
         self.policy_state.instances.push(fp::Instance {
             id: s.id.clone(),
-            lifecycle: engine_lifecycle(lifecycle),
-            purchase: engine_purchase(purchase),
+            lifecycle,
+            purchase,
             since: fp::Timestamp(since),
         });
         let created = s.created.map(|c| c.timestamp_millis()).unwrap_or(now);
@@ -206,8 +189,8 @@ impl Observed {
                 }
                 self.policy_state.instances.push(fp::Instance {
                     id,
-                    lifecycle: fp::Lifecycle::Booting,
-                    purchase: engine_purchase(o.op.purchase.unwrap_or(Purchase::OnDemand)),
+                    lifecycle: Lifecycle::Booting,
+                    purchase: o.op.purchase.unwrap_or(Purchase::OnDemand),
                     since: fp::Timestamp(parse_rfc3339(&o.op.created_at).unwrap_or(now)),
                 });
             }

@@ -348,17 +348,11 @@ mod tests {
     }
 
     fn pool(instances: Vec<InstanceStatus>, requested: u32) -> Observed {
-        let engine = |l: Lifecycle| match l {
-            Lifecycle::Booting => fp::Lifecycle::Booting,
-            Lifecycle::Warming => fp::Lifecycle::Warming,
-            Lifecycle::Ready => fp::Lifecycle::Ready,
-            _ => fp::Lifecycle::Draining,
-        };
         let mut state = fp::PoolState::default();
         for (n, i) in instances.iter().enumerate() {
             state.instances.push(fp::Instance {
                 id: i.id.clone(),
-                lifecycle: engine(i.lifecycle),
+                lifecycle: i.lifecycle,
                 purchase: fp::Purchase::OnDemand,
                 since: fp::Timestamp(n as i64),
             });
