@@ -99,6 +99,8 @@ pub struct PolicyAutoscaler {
     observed: (usize, usize),
     /// Datapoints published at the last prediction (the newer ones are not ingested yet).
     ingested: usize,
+    /// The last prediction (kept to be refilled, not rebuilt, at each decision).
+    predicted: Prediction,
 }
 
 impl PolicyAutoscaler {
@@ -126,6 +128,10 @@ impl PolicyAutoscaler {
             window_s,
             observed: (0, 0),
             ingested: 0,
+            predicted: Prediction {
+                at: Timestamp::from_millis(0),
+                values: Vec::new(),
+            },
         })
     }
 
@@ -149,14 +155,15 @@ impl PolicyAutoscaler {
         self.last_decision.as_ref()
     }
 
-    /// The prediction for `decide()`: the datapoints published since the last call go
-    /// through the agent's prediction path ([`Predictor`]), fitted inline when due.
-    fn prediction(&mut self, obs: &SimObs<'_>, epoch_ms: i64) -> Option<Prediction> {
+    /// The prediction for `decide()`, left in `self.predicted` (`None` when there is
+    /// none): the datapoints published since the last call go through the agent's
+    /// prediction path ([`Predictor`]), fitted inline when due.
+    fn prediction(&mut self, obs: &SimObs<'_>, epoch_ms: i64) -> Option<()> {
         let p = &self.cp.policy().prediction;
         if !p.enabled {
             return None;
         }
-        let metric = p.metric.clone()?;
+        let metric = p.metric.as_deref()?;
         let kind = self
             .cp
             .policy()
@@ -201,10 +208,13 @@ impl PolicyAutoscaler {
             self.fits += 1;
         }
         let lead = p.lead_time.as_secs_f64();
-        Some(Prediction {
-            at: Timestamp::from_millis(epoch_ms + (lead * 1000.0) as i64),
-            values: vec![(metric, v.value?)],
-        })
+        let value = v.value?;
+        self.predicted.at = Timestamp::from_millis(epoch_ms + (lead * 1000.0) as i64);
+        match self.predicted.values.as_mut_slice() {
+            [(name, v)] if name == metric => *v = value,
+            _ => self.predicted.values = vec![(metric.to_owned(), value)],
+        }
+        Some(())
     }
 }
 
@@ -366,13 +376,13 @@ impl Autoscaler for PolicyAutoscaler {
         if !same {
             self.rebuild_pool(obs, start_ms);
         }
-        let prediction = self.prediction(obs, now.millis());
+        let predicted = self.prediction(obs, now.millis()).is_some();
         let decision = self.cp.decide(&DecisionInput {
             now,
             observations: &self.observations,
             pool: &self.pool,
             history: &self.history,
-            prediction: prediction.as_ref(),
+            prediction: predicted.then_some(&self.predicted),
         });
         if decision.explanation.iter().any(|s| matches!(s, flexus_policy::Step::Prediction { applied: false, capacity, .. } if *capacity > decision.desired))
         {
