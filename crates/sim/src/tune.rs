@@ -92,8 +92,8 @@ pub struct TuneRequest {
     pub seed: u64,
     /// Replay options (monitoring period and delay, tick, spot).
     pub options: SimulateOptions,
-    /// Share forecast fits between the replays and replay a candidate policy met before
-    /// only once (the same result: `false` is the plain path the tests compare with).
+    /// Share forecast fits between the replays (the same result: `false` is the plain
+    /// path the tests compare with).
     pub reuse: bool,
 }
 
@@ -307,8 +307,6 @@ pub struct TuneResult {
     pub baselines: Vec<BaselineDefault>,
     /// The violation share the search aimed at on the tuning window.
     pub aimed_share: f64,
-    /// Candidates the search proposed again (same policy after rounding): scored once.
-    pub repeated: usize,
     /// Forecast fits made, and fits shared from another replay ([`TuneRequest::reuse`]).
     pub fits: FitStats,
 }
@@ -440,21 +438,18 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         validation: ((&vb).into(), (&va).into()),
         baselines,
         aimed_share: aim,
-        repeated: found.repeated,
         fits,
     })
 }
 
-/// What [`search`] found: the best (penalised value, policy, score) and its effort.
+/// What [`search`] found: the best (penalised value, policy, score) and the replays spent.
 struct Found {
     best: (f64, Policy, Score),
     evaluations: usize,
-    repeated: usize,
 }
 
 /// CMA-ES from `start` (the request's policy, already scored as `base`), each candidate
-/// replayed on the tuning window (a policy proposed again is scored from the first replay
-/// when [`TuneRequest::reuse`] is on: the same value either way).
+/// replayed on the tuning window.
 fn search(
     req: &TuneRequest,
     knobs: &[Knob],
@@ -464,11 +459,7 @@ fn search(
     penalised: &dyn Fn(&Score) -> f64,
 ) -> Result<Found, SimError> {
     let mut best = (penalised(base), req.policy.clone(), base.clone());
-    let mut seen: Vec<(Policy, Score)> = Vec::new();
-    if req.reuse {
-        seen.push((req.policy.clone(), base.clone()));
-    }
-    let (mut evaluations, mut repeated) = (1usize, 0usize);
+    let mut evaluations = 1usize;
     let mut failure: Option<SimError> = None;
     {
         let f = |x: &DVector<f64>| -> f64 {
@@ -476,18 +467,7 @@ fn search(
             let outside: f64 = u.iter().map(|v| (v - v.clamp(0.0, 1.0)).abs()).sum();
             let p = policy_at(&req.policy, knobs, &u);
             evaluations += 1;
-            let scored = match seen.iter().find(|(q, _)| *q == p) {
-                Some((_, s)) => {
-                    repeated += 1;
-                    Ok(s.clone())
-                }
-                None => replay_tune(&p).inspect(|s| {
-                    if req.reuse {
-                        seen.push((p.clone(), s.clone()));
-                    }
-                }),
-            };
-            match scored {
+            match replay_tune(&p) {
                 Ok(s) => {
                     let v = penalised(&s) + outside;
                     if v < best.0 {
@@ -513,11 +493,7 @@ fn search(
     }
     match failure {
         Some(e) => Err(e),
-        None => Ok(Found {
-            best,
-            evaluations,
-            repeated,
-        }),
+        None => Ok(Found { best, evaluations }),
     }
 }
 
