@@ -16,6 +16,7 @@
 //! - [`chart`] — SVG chart of load, demand and supply per policy (plotters; feature `charts`).
 //! - [`cli`] — the `simulate` and `tune` command lines (clap, progress bars; feature `cli`).
 //! - [`error`] — [`SimError`].
+//! - [`fit_cache`] — forecast fits shared between the replays of one history (`tune`).
 //! - [`frontier`] — tuning/evaluation windows; every family swept along its knob; the fewest
 //!   instance-hours within a violation budget; the frontier chart.
 //! - [`policy`] — flexus-policy's `decide()` as an autoscaler (observations, pool state, history, forecasts).
@@ -39,6 +40,7 @@ pub mod chart;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod error;
+pub mod fit_cache;
 pub mod frontier;
 pub mod policy;
 pub mod replay;

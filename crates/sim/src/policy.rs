@@ -12,8 +12,6 @@
 //! `error_rate` → 0 (the model has no errors besides drops, which are not
 //! reported as a rate), `custom` → the pool's request rate (requests/s).
 
-use std::sync::Arc;
-
 use flexus_policy::forecast::buckets::{self, Buckets};
 use flexus_policy::forecast::predictor::Predictor;
 use flexus_policy::{
@@ -22,7 +20,10 @@ use flexus_policy::{
 };
 
 use crate::SimError;
-use crate::replay::{Autoscaler, Foresight, InstanceState, MetricSample, Observation as SimObs};
+use crate::fit_cache::FitCache;
+use crate::replay::{
+    Autoscaler, Foresight, InstanceState, MetricSample, Observation as SimObs, SimInstance,
+};
 
 /// Forecast resolution (s): the agent's ([`buckets::DEFAULT_BUCKET_S`]).
 pub const FORECAST_BUCKET_S: f64 = buckets::DEFAULT_BUCKET_S;
@@ -88,6 +89,18 @@ pub struct PolicyAutoscaler {
     /// Forecast fits performed.
     pub fits: u64,
     last_decision: Option<Decision>,
+    /// Fits shared with other replays of the same history (`tune`); `None`: fit inline.
+    fit_cache: Option<FitCache>,
+    /// The policy's metrics (name, kind), in order.
+    metrics: Vec<(String, MetricKind)>,
+    /// How far back (s) observations are passed: the longest lookback, plus a period.
+    window_s: f64,
+    /// What `observations` was built from: (datapoints published, how many of the newest).
+    observed: (usize, usize),
+    /// Datapoints published at the last prediction (the newer ones are not ingested yet).
+    ingested: usize,
+    /// The last prediction (kept to be refilled, not rebuilt, at each decision).
+    predicted: Prediction,
 }
 
 impl PolicyAutoscaler {
@@ -97,6 +110,7 @@ impl PolicyAutoscaler {
             file: name.to_owned(),
             reason: d.to_string(),
         })?;
+        let (metrics, window_s) = metric_plan(&cp);
         Ok(PolicyAutoscaler {
             name: name.to_owned(),
             cp,
@@ -109,7 +123,23 @@ impl PolicyAutoscaler {
             would_have_raised: 0,
             fits: 0,
             last_decision: None,
+            fit_cache: None,
+            metrics,
+            window_s,
+            observed: (0, 0),
+            ingested: 0,
+            predicted: Prediction {
+                at: Timestamp::from_millis(0),
+                values: Vec::new(),
+            },
         })
+    }
+
+    /// Shares forecast fits with every autoscaler given a clone of `cache` (same
+    /// decisions as fitting inline: see [`FitCache`]).
+    pub fn with_fit_cache(mut self, cache: FitCache) -> Self {
+        self.fit_cache = Some(cache);
+        self
     }
 
     /// Sets the forecast bucket length (s; default [`FORECAST_BUCKET_S`]).
@@ -125,14 +155,15 @@ impl PolicyAutoscaler {
         self.last_decision.as_ref()
     }
 
-    /// The prediction for `decide()`: the datapoints published since the last call go
-    /// through the agent's prediction path ([`Predictor`]), fitted inline when due.
-    fn prediction(&mut self, obs: &SimObs<'_>, epoch_ms: i64) -> Option<Prediction> {
+    /// The prediction for `decide()`, left in `self.predicted` (`None` when there is
+    /// none): the datapoints published since the last call go through the agent's
+    /// prediction path ([`Predictor`]), fitted inline when due.
+    fn prediction(&mut self, obs: &SimObs<'_>, epoch_ms: i64) -> Option<()> {
         let p = &self.cp.policy().prediction;
         if !p.enabled {
             return None;
         }
-        let metric = p.metric.clone()?;
+        let metric = p.metric.as_deref()?;
         let kind = self
             .cp
             .policy()
@@ -140,38 +171,81 @@ impl PolicyAutoscaler {
             .iter()
             .find(|m| m.name == metric)?
             .kind;
-        let last = self.predictor.last_sample.unwrap_or(f64::NEG_INFINITY);
-        let new: Vec<&MetricSample> = obs
-            .history
-            .iter()
-            .rev()
-            .take_while(|s| s.end_s > last)
-            .collect();
-        let first_period = new.last().map_or(60.0, |s| s.period_s);
-        self.predictor.ingest(
-            new.iter()
-                .filter_map(|s| metric_value(kind, s).map(|v| (s.end_s, v))),
-            first_period,
-        );
+        if obs.history.len() != self.ingested {
+            // Only datapoints published since the last call are new (the history only grows).
+            self.ingested = obs.history.len();
+            let last = self.predictor.last_sample.unwrap_or(f64::NEG_INFINITY);
+            let new: Vec<&MetricSample> = obs
+                .history
+                .iter()
+                .rev()
+                .take_while(|s| s.end_s > last)
+                .collect();
+            let first_period = new.last().map_or(60.0, |s| s.period_s);
+            self.predictor.ingest(
+                new.iter()
+                    .filter_map(|s| metric_value(kind, s).map(|v| (s.end_s, v))),
+                first_period,
+            );
+        }
         let now = obs.now_s;
         self.predictor.prune(now, p);
         let fitted = self.predictor.refit.fitted_at;
         let current = obs.history.last().and_then(|s| metric_value(kind, s));
-        let v = self.predictor.step_inline(now, p, current);
+        let v = match &self.fit_cache {
+            // Predictor::step_inline's steps, with the fit looked up first.
+            Some(cache) => {
+                if let Ok(Some(req)) = self.predictor.fit_request(now, p)
+                    && let Ok(f) = cache.run(&req)
+                {
+                    self.predictor.store_fit(now, &req, f);
+                }
+                self.predictor.value(now, p, current)
+            }
+            None => self.predictor.step_inline(now, p, current),
+        };
         if self.predictor.refit.fitted_at != fitted {
             self.fits += 1;
         }
         let lead = p.lead_time.as_secs_f64();
-        Some(Prediction {
-            at: Timestamp::from_millis(epoch_ms + (lead * 1000.0) as i64),
-            values: vec![(metric, v.value?)],
-        })
+        let value = v.value?;
+        self.predicted.at = Timestamp::from_millis(epoch_ms + (lead * 1000.0) as i64);
+        match self.predicted.values.as_mut_slice() {
+            [(name, v)] if name == metric => *v = value,
+            _ => self.predicted.values = vec![(metric.to_owned(), value)],
+        }
+        Some(())
     }
 }
 
 impl PolicyAutoscaler {
-    /// The replay's instances as the engine's [`PoolState`].
+    /// The replay's instances as the engine's [`PoolState`]. When the same instances are
+    /// there (only states changed), the changed ones are updated in place.
     fn rebuild_pool(&mut self, obs: &SimObs<'_>, start_ms: i64) {
+        let boot_s = obs.flavor.boot_s;
+        let same_ids = self.pool_of.len() == obs.instances.len()
+            && self.pool.instances.len() == obs.instances.len()
+            && self
+                .pool_of
+                .iter()
+                .zip(obs.instances)
+                .all(|(a, i)| a.0 == i.id);
+        if same_ids {
+            for ((was, i), inst) in self
+                .pool_of
+                .iter_mut()
+                .zip(obs.instances)
+                .zip(&mut self.pool.instances)
+            {
+                if was.1 != i.state {
+                    was.1 = i.state;
+                    let (lifecycle, since) = lifecycle_of(i, boot_s);
+                    inst.lifecycle = lifecycle;
+                    inst.since = ts(start_ms, since);
+                }
+            }
+            return;
+        }
         self.pool.instances.clear();
         self.pool_of.clear();
         self.pool_of
@@ -181,11 +255,7 @@ impl PolicyAutoscaler {
             self.ids.retain(|k, _| live.contains(k));
         }
         for i in obs.instances {
-            let (lifecycle, since) = match i.state {
-                InstanceState::Booting => (Lifecycle::Booting, i.launched_s),
-                InstanceState::Warming => (Lifecycle::Warming, i.launched_s + obs.flavor.boot_s),
-                InstanceState::Ready => (Lifecycle::Ready, i.ready_s),
-            };
+            let (lifecycle, since) = lifecycle_of(i, boot_s);
             self.pool.instances.push(Instance {
                 id: self
                     .ids
@@ -202,6 +272,33 @@ impl PolicyAutoscaler {
             });
         }
     }
+}
+
+/// An instance's lifecycle for the engine and when (s) it entered it.
+fn lifecycle_of(i: &SimInstance, boot_s: f64) -> (Lifecycle, f64) {
+    match i.state {
+        InstanceState::Booting => (Lifecycle::Booting, i.launched_s),
+        InstanceState::Warming => (Lifecycle::Warming, i.launched_s + boot_s),
+        InstanceState::Ready => (Lifecycle::Ready, i.ready_s),
+    }
+}
+
+/// The policy's metrics (name, kind) and how far back (s) observations are passed: the
+/// longest lookback (aggregation window, staleness limit or trend window) plus 60 s.
+fn metric_plan(cp: &CompiledPolicy) -> (Vec<(String, MetricKind)>, f64) {
+    let policy = cp.policy();
+    let metrics = policy
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.kind))
+        .collect();
+    let window = policy
+        .metrics
+        .iter()
+        .map(|m| m.lookback(policy.evaluation_interval).as_secs_f64())
+        .fold(0.0, f64::max)
+        + 60.0;
+    (metrics, window)
 }
 
 fn ts(epoch_start_ms: i64, t_s: f64) -> Timestamp {
@@ -232,6 +329,8 @@ impl Autoscaler for PolicyAutoscaler {
             file: self.name.clone(),
             reason: d.to_string(),
         })?;
+        (self.metrics, self.window_s) = metric_plan(&self.cp);
+        (self.observed, self.ingested) = ((0, 0), 0);
         Ok(())
     }
 
@@ -243,41 +342,27 @@ impl Autoscaler for PolicyAutoscaler {
     fn decide(&mut self, obs: &SimObs<'_>) -> Result<Option<u32>, SimError> {
         let start_ms = obs.start_unix * 1000;
         let now = ts(start_ms, obs.now_s);
-        // Observations: every metric from the recent datapoints.
-        self.observations.clear();
-        let metrics: Vec<(Arc<str>, MetricKind)> = self
-            .cp
-            .policy()
-            .metrics
-            .iter()
-            .map(|m| (Arc::from(m.name.as_str()), m.kind))
-            .collect();
-        // Only what the engine can use: each metric's lookback (aggregation window,
-        // staleness limit or trend window).
-        let window = self
-            .cp
-            .policy()
-            .metrics
-            .iter()
-            .map(|m| {
-                m.lookback(self.cp.policy().evaluation_interval)
-                    .as_secs_f64()
-            })
-            .fold(0.0, f64::max)
-            + 60.0;
-        for s in obs
+        // Observations: every metric from the datapoints within the lookback (only what
+        // the engine can use: each metric's aggregation window, staleness limit or trend
+        // window). Rebuilt only when that set of datapoints changed.
+        let recent = obs
             .history
             .iter()
             .rev()
-            .take_while(|s| obs.now_s - s.end_s <= window)
-        {
-            for (name, kind) in &metrics {
-                if let Some(v) = metric_value(*kind, s) {
-                    self.observations.push(Observation {
-                        metric: name.to_string(),
-                        value: v,
-                        at: ts(start_ms, s.end_s),
-                    });
+            .take_while(|s| obs.now_s - s.end_s <= self.window_s)
+            .count();
+        if self.observed != (obs.history.len(), recent) {
+            self.observed = (obs.history.len(), recent);
+            self.observations.clear();
+            for s in obs.history.iter().rev().take(recent) {
+                for (name, kind) in &self.metrics {
+                    if let Some(v) = metric_value(*kind, s) {
+                        self.observations.push(Observation {
+                            metric: name.clone(),
+                            value: v,
+                            at: ts(start_ms, s.end_s),
+                        });
+                    }
                 }
             }
         }
@@ -291,13 +376,13 @@ impl Autoscaler for PolicyAutoscaler {
         if !same {
             self.rebuild_pool(obs, start_ms);
         }
-        let prediction = self.prediction(obs, now.millis());
+        let predicted = self.prediction(obs, now.millis()).is_some();
         let decision = self.cp.decide(&DecisionInput {
             now,
             observations: &self.observations,
             pool: &self.pool,
             history: &self.history,
-            prediction: prediction.as_ref(),
+            prediction: predicted.then_some(&self.predicted),
         });
         if decision.explanation.iter().any(|s| matches!(s, flexus_policy::Step::Prediction { applied: false, capacity, .. } if *capacity > decision.desired))
         {

@@ -413,14 +413,23 @@ pub fn mean_rate(trace: &Trace, t0: f64, t1: f64) -> f64 {
 
 /// Demand at each tick of a run (used by the oracle and the scorecard alike).
 pub fn demand_series(trace: &Trace, options: &SimOptions) -> Vec<u32> {
-    let per = options.flavor.rps_at_slo();
+    demand_of(&tick_rates(trace, options), options)
+}
+
+/// Mean load of each tick of a run.
+fn tick_rates(trace: &Trace, options: &SimOptions) -> Vec<f64> {
     let n = (trace.duration_s() / options.tick_s).ceil() as usize;
     (0..n)
         .map(|k| {
             let t = k as f64 * options.tick_s;
-            demand_for(mean_rate(trace, t, t + options.tick_s), per)
+            mean_rate(trace, t, t + options.tick_s)
         })
         .collect()
+}
+
+fn demand_of(rates: &[f64], options: &SimOptions) -> Vec<u32> {
+    let per = options.flavor.rps_at_slo();
+    rates.iter().map(|&r| demand_for(r, per)).collect()
 }
 
 /// Ready instances at the start of a run: `initial_instances`, or else the
@@ -466,7 +475,9 @@ pub fn run(
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let p_reclaim = 1.0 - (-options.spot_hazard_per_hour * tick / 3600.0).exp();
 
-    let demand = demand_series(trace, options);
+    // Each tick's load, integrated once (the demand and the serving step both use it).
+    let rates = tick_rates(trace, options);
+    let demand = demand_of(&rates, options);
     let mut fleet = Fleet::new(initial_ready(&demand, options), lead);
     let mut series = RunSeries::with_capacity(tick, demand.len());
     let mut totals = RunTotals::default();
@@ -475,7 +486,7 @@ pub fn run(
     let mut next_decision = 0.0;
     let cost_tick = (flavor.cost(tick, true), flavor.cost(tick, false));
 
-    for (k, &d) in demand.iter().enumerate() {
+    for (k, (&d, &rate)) in demand.iter().zip(&rates).enumerate() {
         let now = k as f64 * tick;
         let before_tick = totals;
         // 1. Spot reclamation, 2. lifecycle, and the datapoints whose delay has elapsed.
@@ -513,7 +524,6 @@ pub fn run(
             view = pool_view(&fleet.instances);
         }
         fleet.pending_any = view.booting + view.warming > 0;
-        let rate = mean_rate(trace, now, now + tick);
         let pm = pool_metrics(rate, view.ready, flavor, backlog, tick);
         backlog = pm.queue_depth;
         totals.offered += rate * tick;

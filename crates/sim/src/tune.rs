@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::SimError;
 use crate::capacity::Flavor;
+use crate::fit_cache::{FitCache, FitStats};
 use crate::frontier::{Split, eval_score, scaled_policy};
 use crate::policy::PolicyAutoscaler;
 use crate::scorecard::Score;
@@ -91,6 +92,9 @@ pub struct TuneRequest {
     pub seed: u64,
     /// Replay options (monitoring period and delay, tick, spot).
     pub options: SimulateOptions,
+    /// Share forecast fits between the replays (the same result: `false` is the plain
+    /// path the tests compare with).
+    pub reuse: bool,
 }
 
 impl TuneRequest {
@@ -106,6 +110,7 @@ impl TuneRequest {
             max_evaluations: 60,
             seed: 1,
             options: SimulateOptions::default(),
+            reuse: true,
         }
     }
 }
@@ -302,6 +307,8 @@ pub struct TuneResult {
     pub baselines: Vec<BaselineDefault>,
     /// The violation share the search aimed at on the tuning window.
     pub aimed_share: f64,
+    /// Forecast fits made, and fits shared from another replay ([`TuneRequest::reuse`]).
+    pub fits: FitStats,
 }
 
 /// A baseline at its default target, on both windows.
@@ -372,9 +379,17 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         .iter()
         .map(|k| (((k.get)(&req.policy) - k.lo) / (k.hi - k.lo)).clamp(0.0, 1.0))
         .collect();
-    let replay_tune = |p: &Policy| -> Result<Score, SimError> {
-        let mut a = PolicyAutoscaler::new("tuned", p.clone())?
+    let fit_cache = req.reuse.then(FitCache::new);
+    let autoscaler = |name: &str, p: &Policy| -> Result<PolicyAutoscaler, SimError> {
+        let a = PolicyAutoscaler::new(name, p.clone())?
             .with_forecast_bucket(req.options.forecast_bucket_s);
+        Ok(match &fit_cache {
+            Some(c) => a.with_fit_cache(c.clone()),
+            None => a,
+        })
+    };
+    let replay_tune = |p: &Policy| -> Result<Score, SimError> {
+        let mut a = autoscaler("tuned", p)?;
         Ok(eval_score(&split.tune, &tune_split, &req.flavor, &mut a, &req.options)?.0)
     };
     let base_score = replay_tune(&req.policy)?;
@@ -388,50 +403,12 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         objective(s, req.objective) / scale
             + 50.0 * ((s.slo_violation_pct / 100.0 - aim).max(0.0) / aim.max(tick_share))
     };
-    let mut best = (
-        penalised(&base_score),
-        req.policy.clone(),
-        base_score.clone(),
-    );
-    let mut evaluations = 1usize;
-    let mut failure: Option<SimError> = None;
-    {
-        let f = |x: &DVector<f64>| -> f64 {
-            let u: Vec<f64> = x.iter().copied().collect();
-            let outside: f64 = u.iter().map(|v| (v - v.clamp(0.0, 1.0)).abs()).sum();
-            let p = policy_at(&req.policy, &knobs, &u);
-            evaluations += 1;
-            match replay_tune(&p) {
-                Ok(s) => {
-                    let v = penalised(&s) + outside;
-                    if v < best.0 {
-                        best = (v, p, s);
-                    }
-                    v
-                }
-                Err(e) => {
-                    failure.get_or_insert(e);
-                    f64::MAX / 4.0
-                }
-            }
-        };
-        let mut cma = CMAESOptions::new(start.clone(), 0.2)
-            .max_function_evals(req.max_evaluations - 1)
-            .seed(req.seed)
-            .build(f)
-            .map_err(|e| SimError::BadOption {
-                field: "optimiser",
-                reason: format!("{e:?}"),
-            })?;
-        cma.run();
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let found = search(req, &knobs, &start, &base_score, &replay_tune, &penalised)?;
+    let best = found.best;
+    let evaluations = found.evaluations;
     let after = best.1;
     let validate = |p: &Policy| -> Result<Score, SimError> {
-        let mut a = PolicyAutoscaler::new("validate", p.clone())?
-            .with_forecast_bucket(req.options.forecast_bucket_s);
+        let mut a = autoscaler("validate", p)?;
         Ok(eval_score(&req.history, &split, &req.flavor, &mut a, &req.options)?.0)
     };
     let (vb, va) = (validate(&req.policy)?, validate(&after)?);
@@ -448,6 +425,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         })
         .filter(|c| (c.before - c.after).abs() > 1e-9)
         .collect();
+    let fits = fit_cache.map(|c| c.stats()).unwrap_or_default();
     Ok(TuneResult {
         before: req.policy.clone(),
         after,
@@ -460,7 +438,63 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         validation: ((&vb).into(), (&va).into()),
         baselines,
         aimed_share: aim,
+        fits,
     })
+}
+
+/// What [`search`] found: the best (penalised value, policy, score) and the replays spent.
+struct Found {
+    best: (f64, Policy, Score),
+    evaluations: usize,
+}
+
+/// CMA-ES from `start` (the request's policy, already scored as `base`), each candidate
+/// replayed on the tuning window.
+fn search(
+    req: &TuneRequest,
+    knobs: &[Knob],
+    start: &[f64],
+    base: &Score,
+    replay_tune: &dyn Fn(&Policy) -> Result<Score, SimError>,
+    penalised: &dyn Fn(&Score) -> f64,
+) -> Result<Found, SimError> {
+    let mut best = (penalised(base), req.policy.clone(), base.clone());
+    let mut evaluations = 1usize;
+    let mut failure: Option<SimError> = None;
+    {
+        let f = |x: &DVector<f64>| -> f64 {
+            let u: Vec<f64> = x.iter().copied().collect();
+            let outside: f64 = u.iter().map(|v| (v - v.clamp(0.0, 1.0)).abs()).sum();
+            let p = policy_at(&req.policy, knobs, &u);
+            evaluations += 1;
+            match replay_tune(&p) {
+                Ok(s) => {
+                    let v = penalised(&s) + outside;
+                    if v < best.0 {
+                        best = (v, p, s);
+                    }
+                    v
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    f64::MAX / 4.0
+                }
+            }
+        };
+        let mut cma = CMAESOptions::new(start.to_vec(), 0.2)
+            .max_function_evals(req.max_evaluations - 1)
+            .seed(req.seed)
+            .build(f)
+            .map_err(|e| SimError::BadOption {
+                field: "optimiser",
+                reason: format!("{e:?}"),
+            })?;
+        cma.run();
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(Found { best, evaluations }),
+    }
 }
 
 /// HPA and AWS target tracking at the flavor's default target, replayed on the tuning
