@@ -151,6 +151,14 @@ async fn bench_cost(a: CostArgs) {
     if reuse {
         eprintln!("reusing the rollups in {}", path.display());
     } else {
+        // Rollups are fenced: the pools exist and this agent holds their leases.
+        put_pools(store.as_ref(), pools, |i| format!("ns-{}", i % 10)).await;
+        // A round takes a bounded number of leases: sync until every pool is held.
+        for _ in 0..1000 {
+            if store.sync_leases().await.unwrap().held >= pools {
+                break;
+            }
+        }
         let mut batch = Vec::new();
         for i in 0..pools {
             batch.extend(hour_rows(
@@ -160,10 +168,12 @@ async fn bench_cost(a: CostArgs) {
                 a.hours,
             ));
             if batch.len() >= 2400 {
+                store.sync_leases().await.unwrap(); // renews them (a write is fenced)
                 store.put_usage_hours(&batch).await.unwrap();
                 batch.clear();
             }
         }
+        store.sync_leases().await.unwrap();
         store.put_usage_hours(&batch).await.unwrap();
         eprintln!(
             "wrote {} rollups ({} per pool) in {:.1} s",
