@@ -1,8 +1,10 @@
 //! Operator benchmarks (a measurement, not a test):
 //!
-//! - `cost [POOLS]`: `GET /v1/cost?window=24h` over POOLS pools × 24 hourly rollups (with
-//!   their samples stored, as the recorder writes them) on a file SQLite store, served by
-//!   the agent's router on loopback; 7 runs, median and max.
+//! - `cost [POOLS] [hours=H] [db=PATH]`: `GET /v1/cost?window=23h` (24 hourly rollups)
+//!   over POOLS pools, each with H hourly rollups stored (default 24; the newest 24 with
+//!   their samples, as the recorder writes them) on a file SQLite store (kept at PATH and
+//!   reused when it exists), served by the agent's router on loopback; 7 runs, median and
+//!   max.
 //! - `dashboard [POOLS]`: the dashboard in headless Chromium with POOLS pools: first
 //!   contentful paint, the time until every pool row is painted, and the page weight
 //!   (HTML + script + stylesheet, and the API data the overview loads); 5 loads.
@@ -88,8 +90,10 @@ async fn serve(state: AppState) -> String {
     url
 }
 
-fn hour_rows(ns: &str, pool: &str, now_hour: i64) -> Vec<UsageHour> {
-    (0..24)
+/// `hours` hourly rollups of one pool up to `now_hour`; the newest 24 carry their 60
+/// samples (older ones none, to keep the file small: the report never reads samples).
+fn hour_rows(ns: &str, pool: &str, now_hour: i64, hours: i64) -> Vec<UsageHour> {
+    (0..hours)
         .map(|k| {
             let hour = now_hour - 3600 * k;
             let mut h = UsageHour::new(ns, pool, hour, "x1.2u.4g");
@@ -104,7 +108,7 @@ fn hour_rows(ns: &str, pool: &str, now_hour: i64) -> Vec<UsageHour> {
                 ("x1.2u.4g".into(), Purchase::OnDemand, 2.0 * 3600.0),
                 ("x1.2u.4g".into(), Purchase::Spot, 3600.0),
             ];
-            h.samples = (0..60)
+            h.samples = (0..if k < 24 { 60 } else { 0 })
                 .map(|m| UsageSample {
                     at_ms: (hour + 60 * m) * 1000,
                     load_rps: Some(100.0),
@@ -126,34 +130,58 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-async fn bench_cost(pools: usize) {
+/// Options of `cost`: `hours=H` rollups per pool (default 24: the report's window; 168
+/// is the default 7-day retention), `db=PATH` keeps the store there and reuses it when
+/// it exists (to time two builds on the same data without writing it again).
+struct CostArgs {
+    pools: usize,
+    hours: i64,
+    db: Option<std::path::PathBuf>,
+}
+
+async fn bench_cost(a: CostArgs) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("agent.db"))
-            .await
-            .unwrap(),
-    );
+    let path = a.db.clone().unwrap_or_else(|| dir.path().join("agent.db"));
+    let reuse = path.exists();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let pools = a.pools;
     let now_ms = 1_780_000_000_000i64;
     let now_hour = now_ms.div_euclid(3_600_000) * 3600;
     let t = Instant::now();
-    let mut batch = Vec::new();
-    for i in 0..pools {
-        batch.extend(hour_rows(
-            &format!("ns-{}", i % 10),
-            &format!("pool-{i}"),
-            now_hour,
-        ));
-        if batch.len() >= 2400 {
-            store.put_usage_hours(&batch).await.unwrap();
-            batch.clear();
+    if reuse {
+        eprintln!("reusing the rollups in {}", path.display());
+    } else {
+        // Rollups are fenced: the pools exist and this agent holds their leases.
+        put_pools(store.as_ref(), pools, |i| format!("ns-{}", i % 10)).await;
+        // A round takes a bounded number of leases: sync until every pool is held.
+        for _ in 0..1000 {
+            if store.sync_leases().await.unwrap().held >= pools {
+                break;
+            }
         }
+        let mut batch = Vec::new();
+        for i in 0..pools {
+            batch.extend(hour_rows(
+                &format!("ns-{}", i % 10),
+                &format!("pool-{i}"),
+                now_hour,
+                a.hours,
+            ));
+            if batch.len() >= 2400 {
+                store.sync_leases().await.unwrap(); // renews them (a write is fenced)
+                store.put_usage_hours(&batch).await.unwrap();
+                batch.clear();
+            }
+        }
+        store.sync_leases().await.unwrap();
+        store.put_usage_hours(&batch).await.unwrap();
+        eprintln!(
+            "wrote {} rollups ({} per pool) in {:.1} s",
+            pools as i64 * a.hours,
+            a.hours,
+            t.elapsed().as_secs_f64()
+        );
     }
-    store.put_usage_hours(&batch).await.unwrap();
-    eprintln!(
-        "wrote {} rollups in {:.1} s",
-        pools * 24,
-        t.elapsed().as_secs_f64()
-    );
     // The store's part alone: the window's rollups summed per pool.
     let t = Instant::now();
     let from = now_hour - 23 * 3600;
@@ -198,7 +226,8 @@ async fn bench_cost(pools: usize) {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "| cost report, {pools} pools x 24 h | median {:.3} s | max {:.3} s | response {:.1} MB |",
+        "| cost report, {pools} pools x 24 h ({} h stored) | median {:.3} s | max {:.3} s | response {:.1} MB |",
+        a.hours,
         percentile(&times, 0.5),
         times[times.len() - 1],
         bytes as f64 / 1e6
@@ -295,9 +324,21 @@ async fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let what = args.first().map(String::as_str).unwrap_or("cost");
+    let opt = |k: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(k)?.strip_prefix('='))
+    };
+    let args: Vec<String> = args.iter().filter(|a| !a.contains('=')).cloned().collect();
     let n = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     match what {
-        "cost" => bench_cost(n(1, 10_000)).await,
+        "cost" => {
+            bench_cost(CostArgs {
+                pools: n(1, 10_000),
+                hours: opt("hours").map_or(24, |h| h.parse().expect("hours=N")),
+                db: opt("db").map(Into::into),
+            })
+            .await
+        }
         "dashboard" => bench_dashboard(n(1, 1_000)).await,
         "advisor" => advisor::bench(n(1, 100), n(2, 10)).await,
         other => panic!("unknown benchmark {other:?}: cost, dashboard or advisor"),

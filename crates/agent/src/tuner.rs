@@ -14,13 +14,20 @@
 //! thread, never on the async workers.
 //! Caveats: jobs live in memory (a restart forgets them; start again) and the newest
 //! [`MAX_JOBS`] are kept.
+//!
+//! Beside the advisor ([`AdviceTune`]): every answer of the advisor carries the tuner's
+//! recommendation for the same pool on the same history — the usage samples the
+//! model's proposal is replayed on — with the pool's policy, the recommendation and the
+//! model's proposal replayed on the same validation window ([`flexus_api::TunerAdvice`]).
+//! It runs on a blocking thread started by the advisor's task, never in a reconcile pass.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use flexus_api::{TuneChange, TuneJob, TuneMeasure, TuneOutcome, TuneRequest};
-use flexus_sim::tune::{Measured, Objective, TuneResult};
+use flexus_api::{TuneChange, TuneJob, TuneMeasure, TuneOutcome, TuneRequest, TunerAdvice};
+use flexus_sim::tune::{MIN_HISTORY_MIN, Measured, Objective, TuneResult};
 
+use crate::cost::replay::{History, Setup};
 use crate::store::{Store, StoreError};
 
 /// Jobs kept (the oldest finished ones go first).
@@ -289,9 +296,220 @@ fn outcome(r: TuneResult) -> TuneOutcome {
     }
 }
 
+/// The tuner beside the advisor: flexus-sim's tuner on the history the advisor replays
+/// the model's proposal on, with the pool as the replays set it up (its flavor priced
+/// from the table, with its boot and warm-up times; its bounds; the spot hazard), at the
+/// tune endpoint's defaults (budget, objective, replays). Built on the async side; [`run`]
+/// and [`measure`] block (the advisor's task calls them on a blocking thread).
+///
+/// [`run`]: AdviceTune::run
+/// [`measure`]: AdviceTune::measure
+#[derive(Debug, Clone)]
+pub struct AdviceTune {
+    req: flexus_sim::tune::TuneRequest,
+    bounds: (u32, u32),
+}
+
+/// A policy held to the pool's bounds, as [`crate::cost::replay::replay`] holds it.
+fn bounded(mut p: flexus_policy::Policy, (min, max): (u32, u32)) -> flexus_policy::Policy {
+    p.bounds.min = min;
+    p.bounds.max = max.max(min).max(1);
+    p.bounds.initial = None;
+    p
+}
+
+impl AdviceTune {
+    /// The tune of `setup` on `history`; `Err` is the reason there is no recommendation
+    /// (too little history, no policy, no capacity model for the flavor).
+    pub fn new(history: &Result<History, String>, setup: Option<&Setup>) -> Result<Self, String> {
+        let h = history.as_ref().map_err(|e| {
+            match e.strip_prefix(crate::cost::replay::TOO_LITTLE) {
+                Some(why) => format!("too little history for the tuner: {why}"),
+                None => format!("the history cannot be replayed: {e}"),
+            }
+        })?;
+        let minutes = h.trace.duration_s() / 60.0;
+        if minutes < MIN_HISTORY_MIN {
+            return Err(format!(
+                "too little history for the tuner: {minutes:.0} minutes of load recorded in the advisor's window, at least {MIN_HISTORY_MIN:.0} needed (two thirds tune, the last third validates)"
+            ));
+        }
+        let setup = setup.ok_or("the pool's flavor has no capacity model to replay")?;
+        let policy = setup.policy.clone().ok_or(
+            "the pool has no policy to tune (without one it is held at its size); declare one first",
+        )?;
+        let bounds = (setup.min, setup.max);
+        let defaults = TuneRequest::default();
+        let options = flexus_sim::simulation::SimulateOptions {
+            flavor: Some(setup.flavor.name.clone()),
+            spot_hazard_per_hour: setup.spot_hazard_per_hour,
+            against: Vec::new(),
+            ..flexus_sim::simulation::SimulateOptions::default()
+        };
+        let req = flexus_sim::tune::TuneRequest {
+            max_evaluations: defaults.max_evaluations as usize,
+            options,
+            ..flexus_sim::tune::TuneRequest::new(
+                h.trace.clone(),
+                setup.flavor.clone(),
+                bounded(policy, bounds),
+                defaults.budget,
+            )
+        };
+        flexus_sim::tune::check(&req).map_err(|e| e.to_string())?;
+        Ok(Self { req, bounds })
+    }
+
+    /// The search and its before/after on the validation window (blocking).
+    pub fn run(&self) -> Result<TuneOutcome, String> {
+        flexus_sim::tune::tune(&self.req)
+            .map(outcome)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `policy` (held to the pool's bounds) replayed on the validation window exactly as
+    /// [`run`](Self::run) measures its before and after (blocking).
+    pub fn measure(&self, policy: &flexus_policy::Policy) -> Result<TuneMeasure, String> {
+        let r = &self.req;
+        let split = flexus_sim::frontier::Split::of(&r.history);
+        let mut a = flexus_sim::policy::PolicyAutoscaler::new(
+            "validate",
+            bounded(policy.clone(), self.bounds),
+        )
+        .map_err(|e| e.to_string())?
+        .with_forecast_bucket(r.options.forecast_bucket_s);
+        let (score, _) =
+            flexus_sim::frontier::eval_score(&r.history, &split, &r.flavor, &mut a, &r.options)
+                .map_err(|e| e.to_string())?;
+        Ok(measure(&(&score).into()))
+    }
+
+    /// The recommendation and `proposal` on the same window (blocking); failures become
+    /// the reason.
+    pub fn beside(&self, proposal: Option<&flexus_policy::Policy>) -> TunerAdvice {
+        let (outcome, mut reason) = match self.run() {
+            Ok(o) => (Some(o), None),
+            Err(e) => (None, Some(format!("the tuner failed: {e}"))),
+        };
+        let model = match proposal.map(|p| self.measure(p)) {
+            Some(Ok(m)) => Some(m),
+            Some(Err(e)) => {
+                if reason.is_none() {
+                    reason = Some(format!("the model's proposal could not be replayed: {e}"));
+                }
+                None
+            }
+            None => None,
+        };
+        TunerAdvice {
+            outcome,
+            model,
+            reason,
+        }
+    }
+}
+
+/// No recommendation, and why.
+pub fn no_advice(reason: String) -> TunerAdvice {
+    TunerAdvice {
+        outcome: None,
+        model: None,
+        reason: Some(reason),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::cost::replay::history;
+    use crate::store::{UsageHour, UsageSample};
+
+    /// `n` one-minute samples of `rps` on two ready instances.
+    fn recorded(n: usize, rps: f64) -> Result<History, String> {
+        let mut h = UsageHour::new("ns", "p", 0, "x1.2u.4g");
+        h.samples = (0..n)
+            .map(|i| UsageSample {
+                at_ms: i as i64 * 60_000,
+                load_rps: Some(rps),
+                ready: 2,
+                billed: 2,
+                desired: Some(2),
+                forecast_capacity: None,
+            })
+            .collect();
+        history(&[h], 60, "ns/p")
+    }
+
+    fn setup(target: f64) -> Setup {
+        let policy = flexus_policy::parse_json(&format!(
+            r#"{{"strategy": "target_tracking", "bounds": {{"min": 1, "max": 8}},
+                "metrics": [{{"name": "cpu", "kind": "cpu", "source": {{"type": "push"}}, "target": {target}}}]}}"#
+        ))
+        .unwrap();
+        Setup {
+            flavor: flexus_sim::capacity::lookup("x1.2u.4g").unwrap(),
+            min: 1,
+            max: 8,
+            policy: Some(policy),
+            spot_hazard_per_hour: 0.0,
+        }
+    }
+
+    #[test]
+    fn too_little_history_is_a_reason_the_advice_carries_not_silence() {
+        // Fewer samples than a replay needs.
+        let e = AdviceTune::new(&recorded(10, 30.0), Some(&setup(60.0))).unwrap_err();
+        assert!(e.starts_with("too little history for the tuner"), "{e}");
+        assert!(e.contains("10 samples"), "{e}");
+        // Enough to replay the model's proposal (40 min), too little to tune and validate.
+        let e = AdviceTune::new(&recorded(40, 30.0), Some(&setup(60.0))).unwrap_err();
+        assert!(e.starts_with("too little history for the tuner"), "{e}");
+        assert!(e.contains("40 minutes") && e.contains("45 needed"), "{e}");
+        let t = no_advice(e.clone());
+        assert!(t.outcome.is_none() && t.model.is_none());
+        assert_eq!(t.reason, Some(e));
+        // A pool without a policy has nothing to tune.
+        let fixed = Setup {
+            policy: None,
+            ..setup(60.0)
+        };
+        let e = AdviceTune::new(&recorded(120, 30.0), Some(&fixed)).unwrap_err();
+        assert!(e.contains("no policy"), "{e}");
+    }
+
+    #[test]
+    fn the_recommendation_and_the_proposal_are_replayed_on_the_same_validation_window() {
+        // Just under the SLO rate of one x1.2u.4g (34 of 50 req/s at most): one instance
+        // serves it within the SLO, at 68 % CPU, so a 60 % target keeps two.
+        let f = flexus_sim::capacity::lookup("x1.2u.4g").unwrap();
+        assert!(
+            f.rps_at_slo() > 34.0 && f.max_rps() == 50.0,
+            "{}",
+            f.rps_at_slo()
+        );
+        let t = AdviceTune::new(&recorded(180, 34.0), Some(&setup(60.0))).unwrap();
+        let proposal = setup(69.0).policy.unwrap();
+        let beside = t.beside(Some(&proposal));
+        let o = beside.outcome.as_ref().expect("a recommendation");
+        assert!(beside.reason.is_none(), "{beside:?}");
+        assert!((o.validation_hours - 1.0).abs() < 0.05, "{o:?}");
+        assert!((o.tune_hours - 2.0).abs() < 0.05, "{o:?}");
+        // The pool's policy measured the way the proposal is equals the tuner's "before".
+        let current = setup(60.0).policy.unwrap();
+        assert_eq!(t.measure(&current).unwrap(), o.before);
+        let model = beside.model.as_ref().expect("the proposal replayed");
+        assert_eq!(model, &t.measure(&proposal).unwrap());
+        assert!(o.before.instance_hours > 0.0 && model.instance_hours > 0.0);
+        // Both find the idle instance: cheaper, no more violation.
+        assert!(!o.changes.is_empty(), "{o:?}");
+        assert!(o.after.cost < o.before.cost, "{o:?}");
+        assert!(model.cost < o.before.cost, "{model:?} vs {:?}", o.before);
+        assert!(
+            o.after.violation_min <= o.before.violation_min + 1.0,
+            "{o:?}"
+        );
+    }
 
     #[test]
     fn missing_buckets_are_interpolated_between_their_neighbours() {

@@ -1,7 +1,8 @@
 //! The dashboard in a real headless Chromium: it loads from the agent (assets embedded,
 //! nothing fetched from elsewhere), shows a pool scaling in the emulator with its chart
-//! and decisions, and a namespace token cannot see another namespace. Screenshots are
-//! kept under the target's test temp dir (the test prints their paths).
+//! and decisions, the advisor's proposal with the tuner's recommendation beside it, and
+//! a namespace token cannot see another namespace. Screenshots are kept under the
+//! target's test temp dir (the test prints their paths).
 
 mod browser;
 mod common;
@@ -11,7 +12,10 @@ use std::time::Duration;
 use browser::Browser;
 use common::*;
 use fantoccini::Locator;
+use flexus_agent::config::Secret;
+use flexus_agent::store::{UsageHour, UsageSample};
 use flexus_api::Precondition;
+use flexus_emulator::config::DEFAULT_DEEPSEEK_KEY;
 use serde_json::json;
 
 const SCALE: f64 = 20.0;
@@ -19,8 +23,13 @@ const SCALE: f64 = 20.0;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_namespace() {
     let emu = Emu::start(SCALE, 20.0).await;
+    let url = emu.url.clone();
     let agent = InProcAgent::start(&emu, SCALE, |c| {
         c.cost.sample_interval = Duration::from_secs(5);
+        c.advisor.enabled = true;
+        c.advisor.base_url = url;
+        c.advisor.api_key = Some(Secret::new(DEFAULT_DEEPSEEK_KEY));
+        c.advisor.timeout = Duration::from_secs(10);
     })
     .await;
     let c = &agent.client;
@@ -78,6 +87,28 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     assert!(status.contains("ready"), "{status}");
     b.screenshot("pool-scaling").await;
 
+    // The advisor's panel: the model's proposal and the tuner's recommendation beside it.
+    // The tuner needs 45 minutes of load; the hours before this one get 70 minutes of
+    // samples written through the store, as the usage recorder writes them.
+    seed_history(&agent, &emu, "web").await;
+    b.client
+        .find(Locator::Id("ask-advice"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let tuner = b.text_of("#advice .tuner table", 60).await;
+    assert!(
+        tuner.contains("current") && tuner.contains("model's proposal"),
+        "{tuner}"
+    );
+    assert!(tuner.contains("tuner's recommendation"), "{tuner}");
+    let card = b.text_of("#advice .card", 5).await;
+    assert!(card.contains("proposed"), "{card}");
+    assert!(card.contains("validation window"), "{card}");
+    b.screenshot("advisor-and-tuner").await;
+
     // A team-a token: its namespace only; another namespace's pool is refused.
     b.logout().await;
     b.login(&agent.url, TEAM_A).await;
@@ -105,4 +136,35 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     b.text_containing("#login-error", "Unknown token", 10).await;
     b.stop().await;
     agent.shutdown().await;
+}
+
+/// 70 one-minute samples of 34 req/s on two ready instances, in the clock hours before
+/// the current one (the recorder owns the current hour).
+async fn seed_history(agent: &InProcAgent, emu: &Emu, pool: &str) {
+    let hour_start = emu.now_ms().div_euclid(3_600_000) * 3_600_000;
+    let samples: Vec<UsageSample> = (1..=70)
+        .rev()
+        .map(|k| UsageSample {
+            at_ms: hour_start - k * 60_000,
+            load_rps: Some(34.0),
+            ready: 2,
+            billed: 2,
+            desired: Some(2),
+            forecast_capacity: None,
+        })
+        .collect();
+    let mut rows: Vec<UsageHour> = Vec::new();
+    for s in samples {
+        let hour = s.at_ms.div_euclid(3_600_000) * 3600;
+        if rows.last().is_none_or(|r| r.hour != hour) {
+            rows.push(UsageHour::new("team-a", pool, hour, "x1.2u.4g"));
+        }
+        let r = rows.last_mut().unwrap();
+        r.samples.push(s);
+        r.billed_seconds += 120.0;
+        r.ready_seconds += 120.0;
+        r.covered_seconds += 60.0;
+        r.load_seconds += 60.0;
+    }
+    agent.store.put_usage_hours(&rows).await.unwrap();
 }

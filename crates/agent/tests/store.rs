@@ -680,6 +680,82 @@ async fn usage_totals_summed_in_sql_equal_the_hours_summed_one_by_one(db: Db) {
     );
 }
 
+/// The window's sums read pool by pool: only the window's hours count, a flavor change
+/// before the window leaves one flavor inside it, and a pool whose window mixes flavors
+/// (its own, changed, and another flavor's list) is summed exactly; every scope agrees
+/// with the hours read one by one.
+async fn usage_totals_read_only_the_window_and_match_the_hours_in_every_scope(db: Db) {
+    let s = db.leased(&["p", "q", "r"]).await;
+    let mut rows = vec![
+        // p: an older flavor before the window, then three hours of x1.4u.8g.
+        usage_hour("p", 0, "x1.2u.4g", 0.0),
+        usage_hour("p", 3600, "x1.4u.8g", 600.0),
+        usage_hour("p", 7200, "x1.4u.8g", 0.0),
+        usage_hour("p", 10800, "x1.4u.8g", 0.0),
+        // q: inside the window, an hour whose instances include another flavor's.
+        usage_hour("q", 3600, "x1.2u.4g", 0.0),
+        usage_hour("q", 7200, "x1.2u.4g", 300.0),
+        // r: only after the window.
+        usage_hour("r", 14400, "x1.2u.4g", 0.0),
+    ];
+    rows[5]
+        .by_purchase
+        .push(("x1.8u.16g".into(), Purchase::Spot, 900.0));
+    s.put_usage_hours(&rows).await.unwrap();
+    let prices = flexus_agent::cost::PriceTable::default();
+    for scope in [
+        UsageScope::All,
+        UsageScope::Namespace("a"),
+        UsageScope::Pool("a", "p"),
+        UsageScope::Pool("a", "q"),
+    ] {
+        let totals = s.usage_totals(scope, 3600, 10800).await.unwrap();
+        let hours = s.usage_hours(scope, 3600, 10800, false).await.unwrap();
+        let pools: Vec<&str> = totals.iter().map(|t| t.pool.as_str()).collect();
+        let mut want: Vec<&str> = hours.iter().map(|h| h.pool.as_str()).collect();
+        want.dedup();
+        assert_eq!(pools, want, "{scope:?}: one row per pool, in order");
+        for t in &totals {
+            let one: Vec<&UsageHour> = hours.iter().filter(|h| h.pool == t.pool).collect();
+            let last = one.last().unwrap();
+            assert_eq!((t.hour, &t.flavor), (last.hour, &last.flavor), "{scope:?}");
+            let a = flexus_agent::cost::report::figures(one.iter().copied(), &prices);
+            let b = flexus_agent::cost::report::figures([t], &prices);
+            assert!((a.cost - b.cost).abs() < 1e-9, "{scope:?} {a:?} {b:?}");
+            // Sums in another order: equal up to rounding.
+            assert!(
+                (a.instance_hours - b.instance_hours).abs() < 1e-9,
+                "{scope:?}"
+            );
+            assert_eq!(a.scaling_actions, b.scaling_actions, "{scope:?}");
+            let sorted = |mut v: Vec<flexus_api::PurchaseCost>| {
+                v.sort_by(|x, y| x.flavor.cmp(&y.flavor).then(x.cost.total_cmp(&y.cost)));
+                v.into_iter()
+                    .map(|p| (p.flavor, p.purchase, (p.instance_hours * 1e6).round()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(sorted(a.by_purchase), sorted(b.by_purchase), "{scope:?}");
+        }
+    }
+    let all = s.usage_totals(UsageScope::All, 3600, 10800).await.unwrap();
+    assert_eq!(all.len(), 2, "r has no hour in the window");
+    assert_eq!(
+        all[0].by_purchase,
+        vec![
+            ("x1.4u.8g".into(), Purchase::OnDemand, 3.0 * 3600.0),
+            ("x1.4u.8g".into(), Purchase::Spot, 600.0),
+        ],
+        "p's window holds one flavor"
+    );
+    assert!(
+        all[1]
+            .by_purchase
+            .contains(&("x1.8u.16g".into(), Purchase::Spot, 900.0)),
+        "{:?}",
+        all[1]
+    );
+}
+
 async fn a_usage_rollup_replaces_its_hour_and_is_refused_without_the_pools_lease(db: Db) {
     let s = db.leased(&["p"]).await;
     let mut h = usage_hour("p", 3600, "x1.2u.4g", 0.0);
@@ -791,6 +867,18 @@ async fn pruning_deletes_usage_rollups_of_hours_before_the_retention(db: Db) {
         left.iter().all(|h| h.samples.len() == 1),
         "samples of kept hours stay"
     );
+    let totals = s.usage_totals(UsageScope::All, 0, 5 * 3600).await.unwrap();
+    assert_eq!(totals.len(), 1);
+    assert_eq!(totals[0].billed_seconds, 3.0 * 3600.0, "the kept hours");
+    // Once every hour has gone, the pool is no longer listed.
+    let pruned = s.prune(9 * 3_600_000).await.unwrap();
+    assert_eq!(pruned.usage_hours, 3);
+    assert!(
+        s.usage_totals(UsageScope::All, 0, 10 * 3600)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A SQLite file written by an agent from before the leases (migrations 0001-0003: the
@@ -850,6 +938,10 @@ async fn a_sqlite_store_from_before_the_leases_upgrades_in_place_keeping_usage_a
         hours[0].by_purchase,
         vec![("x1.2u.4g".into(), Purchase::OnDemand, 3600.0)]
     );
+    // The pools with usage were listed by the upgrade: the report sees the old rollup.
+    let totals = s.usage_totals(UsageScope::All, 0, 7200).await.unwrap();
+    assert_eq!(totals.len(), 1);
+    assert_eq!(totals[0].billed_seconds, 3600.0);
     // The newer tables are there: the store commits and the agent holds its pools.
     s.put_pool("a", "p", &pool_spec(0, 5), Expect::Any, "t0")
         .await
@@ -895,6 +987,7 @@ suite!(
     a_fenced_write_without_the_current_lease_is_refused,
     pools_are_shared_fairly_and_move_when_an_agent_stops_renewing,
     usage_totals_summed_in_sql_equal_the_hours_summed_one_by_one,
+    usage_totals_read_only_the_window_and_match_the_hours_in_every_scope,
     a_usage_rollup_replaces_its_hour_and_is_refused_without_the_pools_lease,
     the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays,
     pruning_deletes_usage_rollups_of_hours_before_the_retention,

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, ClientError, Precondition};
-use crate::types::Purchase;
+use crate::types::{Purchase, TuneMeasure, TuneOutcome};
 
 /// `/v1/namespaces/{ns}/cost`
 pub fn namespace_cost_path(ns: &str) -> String {
@@ -202,9 +202,11 @@ pub struct Advice {
     /// The proposal replayed on the pool's history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<ReplayEffect>,
-    /// The tuner's recommendation for the same pool, when the tuner is available.
+    /// The tuner's recommendation for the same pool on the same history, next to the
+    /// model's proposal (absent only on a pending answer and on answers stored before the
+    /// tuner ran beside the advisor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tuner: Option<serde_json::Value>,
+    pub tuner: Option<TunerAdvice>,
     /// Why the proposal was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
@@ -214,6 +216,28 @@ pub struct Advice {
     /// Tokens the call used.
     #[serde(default)]
     pub tokens: u64,
+}
+
+/// The tuner beside the advisor: flexus-sim's tuner run on the history the model's
+/// proposal is replayed on (the first two thirds tune), and the pool's policy, the
+/// tuner's recommendation and the model's proposal all replayed on the same validation
+/// window (the last third, which the search never saw), so that the two can be compared
+/// side by side. Nothing is applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TunerAdvice {
+    /// The tuner's recommendation: the policy diff (`changes`, empty when nothing beat
+    /// the pool's policy), the recommended policy, and `before` (the pool's policy) and
+    /// `after` (the recommendation) on the validation window. Absent with `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<TuneOutcome>,
+    /// The model's proposal replayed on the same validation window, the same way.
+    /// Absent when the model proposed no change or its proposal was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<TuneMeasure>,
+    /// Why the tuner has no recommendation (too little history, no policy, a flavor
+    /// without a capacity model, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Answer of `GET /v1/advisor`.

@@ -6,7 +6,9 @@
 //!   violations, cost) and asks for (a) a plain-language explanation and (b) a policy
 //!   change as a JSON merge patch ([`check`]); every proposal is parsed and validated by
 //!   flexus-policy, held to the pool's bounds and signals, and replayed on the pool's
-//!   history ([`crate::cost::replay`]). Nothing is ever applied.
+//!   history ([`crate::cost::replay`]); the tuner's recommendation for the same pool on
+//!   the same history goes beside it, both replayed on the same validation window
+//!   ([`crate::tuner::AdviceTune`], on a blocking thread). Nothing is ever applied.
 //! - Bounded: a total deadline per call, retries on 429/5xx with backoff ([`client`]),
 //!   a token budget per day, one call at a time, a bounded queue.
 //! - The API key comes from an environment variable or a file, and never reaches a log,
@@ -34,6 +36,7 @@ use crate::cost::{CostConfig, report};
 use crate::store::Store;
 use crate::store::UsageScope;
 use crate::telemetry::{OutcomeLabel, Telemetry};
+use crate::tuner::{self, AdviceTune};
 use client::{LlmClient, LlmConfig, LlmError};
 
 /// `[advisor]` of agent.toml, validated.
@@ -462,6 +465,8 @@ impl Advisor {
         advice
     }
 
+    /// Asks the model, checks and replays its proposal, and puts the tuner's
+    /// recommendation beside it (whatever the model answered, once the pool is known).
     async fn ask(&self, ns: &str, pool: &str, advice: &mut Advice) -> Result<(), String> {
         let ctx = Context::load(
             self.store.as_ref(),
@@ -472,6 +477,19 @@ impl Advisor {
             &self.cost,
         )
         .await?;
+        let asked = self.ask_model(&ctx, advice).await;
+        let proposal = asked.as_ref().ok().cloned().flatten();
+        advice.tuner = Some(ctx.tune(&self.cost, proposal).await);
+        asked.map(|_| ())
+    }
+
+    /// The model's answer, checked into `advice`; returns the proposed policy (`None`
+    /// when it proposed no change or the answer was refused).
+    async fn ask_model(
+        &self,
+        ctx: &Context,
+        advice: &mut Advice,
+    ) -> Result<Option<flexus_policy::Policy>, String> {
         let user = format!("Pool summary (json):\n{}", ctx.summary);
         let estimate =
             (SYSTEM_PROMPT.len() + user.len()) as u64 / 4 + u64::from(self.config.max_tokens);
@@ -508,20 +526,20 @@ impl Advisor {
                 tracing::warn!(pool = %advice.pool, advice_id = %advice.id, reason = %reason, "advisor proposal rejected");
                 advice.state = AdviceState::Rejected;
                 advice.rejected = Some(reason);
-                return Ok(());
+                return Ok(None);
             }
         };
         advice.state = AdviceState::Proposed;
         advice.explanation = Some(checked.explanation);
         advice.policy_patch = Some(checked.patch);
-        if let Some(proposed) = checked.proposed {
-            advice.proposed_policy = serde_json::to_value(&proposed).ok();
-            match ctx.replay(proposed, &self.cost).await {
+        if let Some(proposed) = &checked.proposed {
+            advice.proposed_policy = serde_json::to_value(proposed).ok();
+            match ctx.replay(proposed.clone(), &self.cost).await {
                 Ok(effect) => advice.effect = Some(effect),
                 Err(e) => advice.error = Some(format!("not replayed: {e}")),
             }
         }
-        Ok(())
+        Ok(checked.proposed)
     }
 }
 
@@ -614,6 +632,32 @@ impl Context {
         })
     }
 
+    /// The pool as the replays set it up; `None` when its flavor has no capacity model.
+    fn setup(&self, cost: &CostConfig) -> Option<Setup> {
+        Setup::of_pool(
+            &self.spec,
+            self.has_policy.then(|| self.policy.clone()),
+            &cost.prices,
+            cost.spot_hazard_per_hour,
+        )
+    }
+
+    /// The tuner's recommendation on the same history, with the model's `proposal` on
+    /// the same validation window; run on a blocking thread.
+    async fn tune(
+        &self,
+        cost: &CostConfig,
+        proposal: Option<flexus_policy::Policy>,
+    ) -> flexus_api::TunerAdvice {
+        let tune = match AdviceTune::new(&self.history, self.setup(cost).as_ref()) {
+            Ok(t) => t,
+            Err(reason) => return tuner::no_advice(reason),
+        };
+        tokio::task::spawn_blocking(move || tune.beside(proposal.as_ref()))
+            .await
+            .unwrap_or_else(|e| tuner::no_advice(format!("the tuner failed: {e}")))
+    }
+
     /// The proposal replayed against the current policy on the pool's history.
     async fn replay(
         &self,
@@ -621,13 +665,7 @@ impl Context {
         cost: &CostConfig,
     ) -> Result<flexus_api::ReplayEffect, String> {
         let h = self.history.clone()?;
-        let now = Setup::of_pool(
-            &self.spec,
-            self.has_policy.then(|| self.policy.clone()),
-            &cost.prices,
-            cost.spot_hazard_per_hour,
-        )
-        .ok_or_else(|| {
+        let now = self.setup(cost).ok_or_else(|| {
             format!(
                 "flavor {} is not in the capacity catalogue",
                 self.spec.flavor
@@ -666,8 +704,7 @@ pub fn pending(ns: &str, pool: &str, model: &str, now: Millis) -> Advice {
         policy_patch: None,
         proposed_policy: None,
         effect: None,
-        // Seam: the tuner (flexus-sim search by replay) is not available yet; its
-        // recommendation for the pool goes here, next to the model's proposal.
+        // Put beside the model's proposal when the advisor's task answers.
         tuner: None,
         rejected: None,
         error: None,

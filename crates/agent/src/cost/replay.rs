@@ -15,6 +15,9 @@ use crate::store::UsageHour;
 /// At least this many samples with a load signal are needed to replay.
 pub const MIN_SAMPLES: usize = 30;
 
+/// How [`history`]'s refusal for too few samples begins.
+pub const TOO_LITTLE: &str = "too little history to replay: ";
+
 /// A pool's recent load, on a regular grid.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -37,7 +40,7 @@ pub fn history(rows: &[UsageHour], step_s: u32, name: &str) -> Result<History, S
     let known: Vec<_> = samples.iter().filter(|s| s.load_rps.is_some()).collect();
     if known.len() < MIN_SAMPLES {
         return Err(format!(
-            "too little history to replay: {} samples with a load signal, {MIN_SAMPLES} needed",
+            "{TOO_LITTLE}{} samples with a load signal, {MIN_SAMPLES} needed",
             known.len()
         ));
     }

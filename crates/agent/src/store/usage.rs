@@ -1,7 +1,9 @@
 //! The operator's data: hourly usage rollups (written by the usage recorder, read by
 //! the cost report, the dashboard and the advisor) and the advisor's answers — their
 //! stored shapes and their SQL, written once for SQLite and PostgreSQL
-//! (migrations `sqlite/0003_usage_and_advice.sql`, `postgres/0002_usage_and_advice.sql`).
+//! (migrations `sqlite/0003_usage_and_advice.sql`, `postgres/0002_usage_and_advice.sql`;
+//! `usage_pools`, the list a report walks: `sqlite/0007_usage_pools.sql`,
+//! `postgres/0004_usage_pools.sql`).
 //!
 //! A rollup keeps its own flavor's instance-seconds in two columns and any other
 //! flavor's (only around a flavor change) as a small JSON list, so that a report over
@@ -218,6 +220,15 @@ pub(super) async fn put_hour(c: &mut AnyConnection, r: &UsageHour) -> Result<(),
     .await
     .map_err(q("write usage hour"))?;
     sqlx::query(
+        "INSERT INTO usage_pools (namespace, pool) VALUES ($1, $2)
+         ON CONFLICT(namespace, pool) DO NOTHING",
+    )
+    .bind(&r.namespace)
+    .bind(&r.pool)
+    .execute(&mut *c)
+    .await
+    .map_err(q("list the pool of a usage hour"))?;
+    sqlx::query(
         "INSERT INTO usage_samples (namespace, pool, hour, samples) VALUES ($1, $2, $3, $4)
          ON CONFLICT(namespace, pool, hour) DO UPDATE SET samples = excluded.samples",
     )
@@ -311,7 +322,66 @@ fn samples_of(r: &AnyRow, what: &str) -> Result<Vec<UsageSample>, StoreError> {
 
 /// The rollups of `scope` over `[from_hour, to_hour]` summed per pool in SQL: one row
 /// per pool, `hour` its newest hour and `flavor` that hour's, no samples.
+///
+/// One pass: `usage_pools` is walked in key order and each pool's window read as a
+/// range of `usage_hours`' primary key (`CROSS JOIN` fixes that join order in SQLite,
+/// whose planner otherwise drives it by the hour index: a key lookup per row and a
+/// sort to group them), so rows outside the window are never read and the groups come
+/// out in order. A pool whose window holds one flavor and no other-flavor list — every
+/// pool but those around a flavor change — is complete from that pass; the others are
+/// summed again on their own ([`totals_by_flavor`]).
 pub(super) async fn totals(
+    db: &sqlx::AnyPool,
+    scope: UsageScope<'_>,
+    (from_hour, to_hour): (i64, i64),
+) -> Result<Vec<UsageHour>, StoreError> {
+    let (filter, binds) = scope.filter("p.");
+    let sql = format!(
+        "SELECT p.namespace AS namespace, p.pool AS pool, MAX(h.hour) AS hour,
+           MIN(h.flavor) AS flavor, MAX(h.flavor) AS flavor_max,
+           SUM(h.billed_seconds) AS billed_seconds, SUM(h.ready_seconds) AS ready_seconds,
+           SUM(h.idle_seconds) AS idle_seconds, SUM(h.load_seconds) AS load_seconds,
+           SUM(h.requests) AS requests, SUM(h.violation_seconds) AS violation_seconds,
+           CAST(SUM(h.actions) AS BIGINT) AS actions, SUM(h.covered_seconds) AS covered_seconds,
+           SUM(h.on_demand_seconds) AS od, SUM(h.spot_seconds) AS spot,
+           CAST(SUM(CASE WHEN h.other_flavors <> '[]' THEN 1 ELSE 0 END) AS BIGINT) AS mixed
+         FROM usage_pools p CROSS JOIN usage_hours h
+         WHERE h.namespace = p.namespace AND h.pool = p.pool
+           AND h.hour >= $1 AND h.hour <= $2{filter}
+         GROUP BY p.namespace, p.pool
+         ORDER BY p.namespace, p.pool"
+    );
+    // Every piece of `sql` is a constant of this function; values are bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(from_hour)
+        .bind(to_hour);
+    for b in binds {
+        query = query.bind(b);
+    }
+    let rows = query.fetch_all(db).await.map_err(q("sum usage hours"))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let h = hour_from_row(r)?;
+        let what = format!("usage of pool {}/{}", h.namespace, h.pool);
+        let one_flavor = text(r, "flavor_max", &what)? == h.flavor;
+        if one_flavor && int(r, "mixed", &what)? == 0 {
+            let (od, spot) = (float(r, "od", &what)?, float(r, "spot", &what)?);
+            out.push(UsageHour {
+                by_purchase: join_purchase(&h.flavor, od, spot, Vec::new()),
+                ..h
+            });
+        } else {
+            let scope = UsageScope::Pool(&h.namespace, &h.pool);
+            out.extend(totals_by_flavor(db, scope, (from_hour, to_hour)).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// [`totals`] for a window that mixes flavors: sums per pool, then the newest hour's
+/// flavor joined back, the own-flavor seconds summed per flavor, and the other-flavor
+/// lists parsed.
+async fn totals_by_flavor(
     db: &sqlx::AnyPool,
     scope: UsageScope<'_>,
     (from_hour, to_hour): (i64, i64),
@@ -409,12 +479,20 @@ pub(super) async fn drop_before(c: &mut AnyConnection, hour: i64) -> Result<u64,
         .execute(&mut *c)
         .await
         .map_err(q("prune usage samples"))?;
-    Ok(sqlx::query("DELETE FROM usage_hours WHERE hour < $1")
+    let dropped = sqlx::query("DELETE FROM usage_hours WHERE hour < $1")
         .bind(hour)
         .execute(&mut *c)
         .await
         .map_err(q("prune usage hours"))?
-        .rows_affected())
+        .rows_affected();
+    sqlx::query(
+        "DELETE FROM usage_pools WHERE NOT EXISTS (SELECT 1 FROM usage_hours h
+           WHERE h.namespace = usage_pools.namespace AND h.pool = usage_pools.pool)",
+    )
+    .execute(&mut *c)
+    .await
+    .map_err(q("prune the pools with usage"))?;
+    Ok(dropped)
 }
 
 /// Delete the advice of pools that no longer exist (an answer that arrived after its

@@ -1,7 +1,7 @@
 //! Text rendering of the cost report and the advisor's answers for the CLI
 //! (`flexus-agent cost`, `flexus-agent advise`).
 
-use flexus_api::{Advice, CostReport, ReplayEffect};
+use flexus_api::{Advice, CostReport, ReplayEffect, TuneMeasure, TunerAdvice};
 
 use crate::cli::table;
 
@@ -140,12 +140,10 @@ pub fn advice(a: &Advice) -> String {
     if let Some(e) = &a.effect {
         out.push_str(&format!("\n{}\n", effect(e)));
     }
-    out.push_str(&format!(
-        "tuner: {}\n",
-        a.tuner
-            .as_ref()
-            .map_or("not available yet".to_owned(), |t| t.to_string())
-    ));
+    match &a.tuner {
+        Some(t) => out.push_str(&tuner(t)),
+        None => out.push_str("\ntuner: not run (the answer is pending)\n"),
+    }
     if let Some(r) = &a.rejected {
         out.push_str(&format!("rejected: {r}\n"));
     }
@@ -155,5 +153,73 @@ pub fn advice(a: &Advice) -> String {
     out.push_str(
         "\nNothing was applied: change the policy (or the Terraform) to adopt a proposal.\n",
     );
+    out
+}
+
+fn short(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// The tuner's recommendation beside the model's proposal: the policy diff, then the
+/// pool's policy, the model's proposal and the tuner's replayed on the same window,
+/// one aligned row each.
+pub fn tuner(t: &TunerAdvice) -> String {
+    let Some(o) = &t.outcome else {
+        return format!(
+            "\ntuner: no recommendation ({})\n",
+            t.reason.as_deref().unwrap_or("no reason given")
+        );
+    };
+    let mut out = format!(
+        "\ntuner (flexus-sim on the same history: tuned on {:.1} h, {} replays):\n",
+        o.tune_hours, o.evaluations
+    );
+    if o.changes.is_empty() {
+        out.push_str("  no change: nothing beat the current policy on the tuning window\n");
+    }
+    for c in &o.changes {
+        out.push_str(&format!(
+            "  {}: {} -> {}\n",
+            c.field,
+            short(c.before),
+            short(c.after)
+        ));
+    }
+    out.push_str(&format!(
+        "\nreplayed on the validation window (the last {:.1} h, which the tuner never saw):\n",
+        o.validation_hours
+    ));
+    let row = |name: &str, m: &TuneMeasure| {
+        vec![
+            name.to_owned(),
+            format!("{:.1}", m.violation_min),
+            format!("{:.2}", m.violation_share * 100.0),
+            format!("{:.2}", m.instance_hours),
+            format!("{:.3}", m.cost),
+        ]
+    };
+    let mut rows = vec![row("current policy", &o.before)];
+    match &t.model {
+        Some(m) => rows.push(row("model's proposal", m)),
+        None => rows.push(vec![
+            "model's proposal (none)".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ]),
+    }
+    rows.push(row("tuner's recommendation", &o.after));
+    out.push_str(&table(
+        &["POLICY", "VIOL MIN", "VIOL %", "INST-H", "COST"],
+        &rows,
+    ));
+    if let Some(r) = &t.reason {
+        out.push_str(&format!("note: {r}\n"));
+    }
     out
 }

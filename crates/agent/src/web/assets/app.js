@@ -120,6 +120,24 @@ function renderCost(r) {
   return html;
 }
 
+// The tuner's recommendation beside the model's proposal, both replayed on the same window.
+function tunerHtml(a) {
+  const t = a.tuner;
+  if (!t) return '<p class="muted tuner">tuner: ' + (a.state === "pending" ? "runs when the model has answered" : "not run for this answer") + "</p>";
+  if (!t.outcome) return '<p class="muted tuner">tuner: no recommendation (' + esc(t.reason) + ")</p>";
+  const o = t.outcome;
+  const row = (name, m) => [esc(name), m ? num(m.violation_min, 1) : "-", m ? num(m.violation_share * 100, 2) + "%" : "-",
+    m ? num(m.instance_hours, 2) : "-", m ? num(m.cost, 3) : "-"];
+  const changes = o.changes.length ? o.changes.map((c) => esc(c.field) + ": " + num(c.before, 3) + " → " + num(c.after, 3)).join("<br>")
+    : "no change: nothing beat the current policy on the tuning window";
+  return '<div class="tuner"><p><strong>Tuner</strong> <span class="muted">same history, tuned on ' + num(o.tune_hours, 1) + " h, " +
+    o.evaluations + " replays</span><br>" + changes + '</p><p class="muted">Replayed on the validation window (the last ' +
+    num(o.validation_hours, 1) + " h, which the tuner never saw):</p>" +
+    table(["policy", "violation min", "violation", "instance-hours", "cost"],
+      [row("current", o.before), row("model's proposal", t.model), row("tuner's recommendation", o.after)]) +
+    (t.reason ? '<p class="muted">' + esc(t.reason) + "</p>" : "") + "</div>";
+}
+
 function renderAdvice(list) {
   if (!list.length) return '<p class="muted">No advice asked yet.</p>';
   return list.map((a) => '<div class="card" data-advice="' + esc(a.state) + '"><strong>' + esc(a.state) + "</strong> " + esc(a.created_at) +
@@ -127,7 +145,7 @@ function renderAdvice(list) {
     (a.explanation ? "<p>" + esc(a.explanation) + "</p>" : "") +
     (a.policy_patch && Object.keys(a.policy_patch).length ? "<pre>" + esc(JSON.stringify(a.policy_patch)) + "</pre>" : "") +
     (a.effect ? '<p class="ok">' + esc(effect(a.effect)) + "</p>" : "") +
-    '<p class="muted">tuner: ' + (a.tuner ? esc(JSON.stringify(a.tuner)) : "not available yet") + "</p>" +
+    tunerHtml(a) +
     (a.rejected ? '<p class="warn">rejected: ' + esc(a.rejected) + "</p>" : "") +
     (a.error ? '<p class="error">' + esc(a.error) + "</p>" : "") + "</div>").join("");
 }
