@@ -153,12 +153,7 @@ async fn bench_cost(a: CostArgs) {
     } else {
         // Rollups are fenced: the pools exist and this agent holds their leases.
         put_pools(store.as_ref(), pools, |i| format!("ns-{}", i % 10)).await;
-        // A round takes a bounded number of leases: sync until every pool is held.
-        for _ in 0..1000 {
-            if store.sync_leases().await.unwrap().held >= pools {
-                break;
-            }
-        }
+        hold_leases(store.as_ref(), pools).await;
         let mut batch = Vec::new();
         for i in 0..pools {
             batch.extend(hour_rows(
@@ -234,6 +229,16 @@ async fn bench_cost(a: CostArgs) {
     );
 }
 
+/// Syncs leases until this agent holds all `pools` (a round takes a bounded number).
+async fn hold_leases(store: &dyn Store, pools: usize) {
+    for _ in 0..1000 {
+        if store.sync_leases().await.unwrap().held >= pools {
+            return;
+        }
+    }
+    panic!("the bench's agent did not get the leases of all {pools} pools");
+}
+
 async fn bench_dashboard(pools: usize) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
@@ -241,7 +246,13 @@ async fn bench_dashboard(pools: usize) {
             .await
             .unwrap(),
     );
-    for (ns, name) in put_pools(store.as_ref(), pools, |i| format!("ns-{}", i % 4)).await {
+    let declared = put_pools(store.as_ref(), pools, |i| format!("ns-{}", i % 4)).await;
+    // Runtime state is fenced like every write of a pass: hold the pools' leases.
+    hold_leases(store.as_ref(), pools).await;
+    for (i, (ns, name)) in declared.into_iter().enumerate() {
+        if i % 500 == 0 {
+            store.sync_leases().await.unwrap(); // renews them
+        }
         let status = serde_json::json!({"phase": "ready", "desired_size": 3, "current_size": 3, "ready_size": 3,
             "instance_ids": ["i-1", "i-2", "i-3"], "instances": []});
         let rt = RuntimeState {
