@@ -26,9 +26,16 @@ fn predictive() -> serde_json::Value {
 /// Writes `hours` of 15-minute request-rate buckets (a daily wave of 200-900 req/s), as
 /// the agent's forecaster persists them for a predictive pool.
 async fn record_history(emu: &Emu, agent: &InProcAgent, pool: &str, hours: usize) {
+    record_buckets(emu, agent, pool, hours * 4).await;
+}
+
+/// Writes `n` quarter-hour buckets of a daily sine ending at the emulator's current
+/// quarter hour. They must be recent: the agent's own recorder, passing over the pool
+/// meanwhile, drops buckets older than the retention.
+async fn record_buckets(emu: &Emu, agent: &InProcAgent, pool: &str, n: usize) {
     let now = emu.now_ms() as f64 / 1000.0;
-    let start = now - (now % 900.0) - hours as f64 * 3600.0;
-    let buckets: Vec<Bucket> = (0..hours * 4)
+    let start = now - (now % 900.0) - n as f64 * 900.0;
+    let buckets: Vec<Bucket> = (0..n)
         .map(|i| {
             let t = i as f64 * 900.0;
             let v = 550.0 + 350.0 * (std::f64::consts::TAU * t / 86_400.0).sin();
@@ -43,7 +50,7 @@ async fn record_history(emu: &Emu, agent: &InProcAgent, pool: &str, hours: usize
     let header = ForecastHeader {
         metric: "rps".into(),
         bucket_seconds: 900.0,
-        last_sample_ms: Some(((start + hours as f64 * 3600.0) * 1000.0) as i64),
+        last_sample_ms: Some(((start + n as f64 * 900.0) * 1000.0) as i64),
     };
     agent
         .store
@@ -150,24 +157,8 @@ async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_need
             .expect_err("no buckets"),
     );
     assert!(msg.contains("no recorded history"), "{msg}");
-    record_history(&emu, &agent, "short", 0).await;
     // Half an hour of buckets: two thirds would tune on 20 minutes.
-    let header = ForecastHeader {
-        metric: "rps".into(),
-        bucket_seconds: 900.0,
-        last_sample_ms: None,
-    };
-    let b = |start: f64| Bucket {
-        start,
-        peak: 100.0,
-        covered: 900.0,
-        sum: 90_000.0,
-    };
-    agent
-        .store
-        .put_forecast("team-a", "short", &header, &[b(0.0), b(900.0)], 0.0, true)
-        .await
-        .unwrap();
+    record_buckets(&emu, &agent, "short", 2).await;
     let msg = refusal(
         c.start_tune("team-a", "short", &TuneRequest::default())
             .await
