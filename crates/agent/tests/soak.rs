@@ -281,6 +281,8 @@ struct Soak {
     passes: SharedPasses,
     stats: Stats,
     t0_ms: i64,
+    /// When the pools were declared: usage is recorded from then on.
+    declared_ms: i64,
 }
 
 impl Soak {
@@ -810,7 +812,13 @@ impl Soak {
     /// database size.
     async fn rows(&self) -> (BTreeMap<String, i64>, Option<String>, i64) {
         let pools = self.p.pools as i64;
-        let hours = (self.p.hours.ceil() as i64).min(USAGE_RETENTION_H + 2);
+        // Usage rows are per clock hour: a run touches every hour from its declaration's to
+        // now's (it goes on past `hours` while it converges and checks), and retention
+        // keeps the last USAGE_RETENTION_H + 1 of them, plus one while a prune lags and
+        // one for the hour just begun.
+        let hour = |ms: i64| ms.div_euclid(3_600_000);
+        let touched = hour(self.now_ms()) - hour(self.declared_ms) + 1;
+        let hours = touched.min(USAGE_RETENTION_H + 3);
         let bounds: [(&str, Option<i64>); 10] = [
             ("operations", Some(pools * OPERATIONS_KEEP)),
             // Decisions are trimmed on one insert in 16 (by the global id), so a pool
@@ -820,8 +828,8 @@ impl Soak {
             ("pool_state", Some(pools)),
             ("leases", Some(pools)),
             ("agents", Some(self.p.agents as i64)),
-            ("usage_hours", Some(pools * (hours + 1))),
-            ("usage_samples", Some(pools * (hours + 1))),
+            ("usage_hours", Some(pools * hours)),
+            ("usage_samples", Some(pools * hours)),
             ("forecast_history", None),
             ("pushed_metrics", None),
         ];
@@ -907,7 +915,9 @@ async fn agents_on_postgresql_keep_every_invariant_through_hours_of_injected_fau
         passes: passes.clone(),
         stats: Stats::default(),
         t0_ms: 0,
+        declared_ms: 0,
     };
+    soak.declared_ms = soak.now_ms();
     soak.declare().await;
     println!(
         "soak: declared and settled in {:.0} s",
