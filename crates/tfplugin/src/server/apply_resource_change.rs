@@ -15,23 +15,14 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::apply_resource_change::Request,
 ) -> pb::apply_resource_change::Response {
-    inner.capture.value(
+    inner.capture.values(
         "ApplyResourceChange",
         &req.type_name,
-        "prior_state",
-        req.prior_state.as_ref(),
-    );
-    inner.capture.value(
-        "ApplyResourceChange",
-        &req.type_name,
-        "planned_state",
-        req.planned_state.as_ref(),
-    );
-    inner.capture.value(
-        "ApplyResourceChange",
-        &req.type_name,
-        "config",
-        req.config.as_ref(),
+        &[
+            ("prior_state", req.prior_state.as_ref()),
+            ("planned_state", req.planned_state.as_ref()),
+            ("config", req.config.as_ref()),
+        ],
     );
     let mut out = pb::apply_resource_change::Response {
         new_state: None,

@@ -26,14 +26,19 @@ impl Capture {
         }
     }
 
-    /// Writes one DynamicValue (no-op unless capturing).
-    pub(crate) fn value(
+    /// Writes the named DynamicValues of one request (no-op unless capturing).
+    pub(crate) fn values(
         &self,
         rpc: &str,
         type_name: &str,
-        field: &str,
-        dv: Option<&pb::DynamicValue>,
+        fields: &[(&str, Option<&pb::DynamicValue>)],
     ) {
+        for &(field, dv) in fields {
+            self.value(rpc, type_name, field, dv);
+        }
+    }
+
+    fn value(&self, rpc: &str, type_name: &str, field: &str, dv: Option<&pb::DynamicValue>) {
         let (Some(dir), Some(dv)) = (&self.dir, dv) else {
             return;
         };

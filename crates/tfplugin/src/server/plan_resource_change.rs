@@ -10,23 +10,14 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::plan_resource_change::Request,
 ) -> pb::plan_resource_change::Response {
-    inner.capture.value(
+    inner.capture.values(
         "PlanResourceChange",
         &req.type_name,
-        "prior_state",
-        req.prior_state.as_ref(),
-    );
-    inner.capture.value(
-        "PlanResourceChange",
-        &req.type_name,
-        "proposed_new_state",
-        req.proposed_new_state.as_ref(),
-    );
-    inner.capture.value(
-        "PlanResourceChange",
-        &req.type_name,
-        "config",
-        req.config.as_ref(),
+        &[
+            ("prior_state", req.prior_state.as_ref()),
+            ("proposed_new_state", req.proposed_new_state.as_ref()),
+            ("config", req.config.as_ref()),
+        ],
     );
     let mut out = pb::plan_resource_change::Response {
         planned_state: None,

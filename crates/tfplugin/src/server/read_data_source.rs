@@ -10,11 +10,10 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::read_data_source::Request,
 ) -> pb::read_data_source::Response {
-    inner.capture.value(
+    inner.capture.values(
         "ReadDataSource",
         &req.type_name,
-        "config",
-        req.config.as_ref(),
+        &[("config", req.config.as_ref())],
     );
     match run(inner, &req).await {
         Ok(v) => pb::read_data_source::Response {

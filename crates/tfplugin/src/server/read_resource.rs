@@ -13,11 +13,10 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::read_resource::Request,
 ) -> pb::read_resource::Response {
-    inner.capture.value(
+    inner.capture.values(
         "ReadResource",
         &req.type_name,
-        "current_state",
-        req.current_state.as_ref(),
+        &[("current_state", req.current_state.as_ref())],
     );
     let mut out = pb::read_resource::Response {
         new_state: req.current_state.clone(),
