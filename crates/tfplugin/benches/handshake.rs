@@ -63,9 +63,11 @@ fn time_plan(ws: &Workspace, runs: usize) -> Vec<Duration> {
     (0..runs)
         .map(|_| {
             let start = Instant::now();
-            ws.terraform(&["plan", "-refresh=false", "-detailed-exitcode"])
-                .expect("plan")
-                .expect_code(0, "plan over applied state");
+            ws.terraform_expect(
+                &["plan", "-refresh=false", "-detailed-exitcode"],
+                0,
+                "plan over applied state",
+            );
             start.elapsed()
         })
         .collect()
@@ -125,12 +127,12 @@ fn main() {
         ),
     )
     .expect("write");
-    ws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init toy");
-    ws.terraform(&["apply", "-auto-approve", "-parallelism=50"])
-        .expect("apply")
-        .expect_code(0, "apply toy");
+    ws.terraform_expect(&["init"], 0, "init toy");
+    ws.terraform_expect(
+        &["apply", "-auto-approve", "-parallelism=50"],
+        0,
+        "apply toy",
+    );
 
     // hashicorp/null: 500 null_resources.
     let null = tfplugin::testing::ProviderUnderTest::new(null_bin, "hashicorp", "null", "2.1.2");
@@ -157,12 +159,12 @@ fn main() {
         &format!("{}\nresource \"null_resource\" \"x\" {{\n  count = {n}\n  triggers = {{ i = count.index }}\n}}\n", null.required_providers_block()),
     )
     .expect("write");
-    nws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init null");
-    nws.terraform(&["apply", "-auto-approve", "-parallelism=50"])
-        .expect("apply")
-        .expect_code(0, "apply null");
+    nws.terraform_expect(&["init"], 0, "init null");
+    nws.terraform_expect(
+        &["apply", "-auto-approve", "-parallelism=50"],
+        0,
+        "apply null",
+    );
 
     let toy_t = stats(time_plan(&ws, plan_runs));
     let null_t = stats(time_plan(&nws, plan_runs));
