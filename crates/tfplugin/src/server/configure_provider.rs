@@ -13,11 +13,7 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::configure_provider::Request,
 ) -> pb::configure_provider::Response {
-    inner.capture.values(
-        "ConfigureProvider",
-        "provider",
-        &[("config", req.config.as_ref())],
-    );
+    inner.capture.request(&req);
     let run = async {
         let config = inner.provider_config(req.config.as_ref())?;
         let config: P::Config = model::from_value(&config, "provider").map_err(|e| {

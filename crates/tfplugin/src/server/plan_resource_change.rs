@@ -10,15 +10,7 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::plan_resource_change::Request,
 ) -> pb::plan_resource_change::Response {
-    inner.capture.values(
-        "PlanResourceChange",
-        &req.type_name,
-        &[
-            ("prior_state", req.prior_state.as_ref()),
-            ("proposed_new_state", req.proposed_new_state.as_ref()),
-            ("config", req.config.as_ref()),
-        ],
-    );
+    inner.capture.request(&req);
     let mut out = pb::plan_resource_change::Response {
         planned_state: None,
         requires_replace: Vec::new(),

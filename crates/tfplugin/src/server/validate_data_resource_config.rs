@@ -9,11 +9,7 @@ pub(crate) fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::validate_data_resource_config::Request,
 ) -> pb::validate_data_resource_config::Response {
-    inner.capture.values(
-        "ValidateDataResourceConfig",
-        &req.type_name,
-        &[("config", req.config.as_ref())],
-    );
+    inner.capture.request(&req);
     let diags = inner.data_source(&req.type_name).and_then(|ds| {
         let config = decode(req.config.as_ref(), ds.ty(), "data source configuration")?;
         Ok(validate_config(&ds.schema().block, &config, |c| {

@@ -9,11 +9,7 @@ pub(crate) fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::validate_provider_config::Request,
 ) -> pb::validate_provider_config::Response {
-    inner.capture.values(
-        "ValidateProviderConfig",
-        "provider",
-        &[("config", req.config.as_ref())],
-    );
+    inner.capture.request(&req);
     let diags = inner.provider_config(req.config.as_ref()).map(|config| {
         validate_config(&inner.provider_schema.block, &config, |c| {
             inner.provider.validate(c)

@@ -10,11 +10,7 @@ pub(crate) fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::validate_resource_config::Request,
 ) -> pb::validate_resource_config::Response {
-    inner.capture.values(
-        "ValidateResourceConfig",
-        &req.type_name,
-        &[("config", req.config.as_ref())],
-    );
+    inner.capture.request(&req);
     let diags = inner.resource(&req.type_name).and_then(|res| {
         let config = decode(req.config.as_ref(), res.ty(), "resource configuration")?;
         Ok(validate_resource(res.as_ref(), &config))
