@@ -142,6 +142,16 @@ impl Outcome {
         );
         self
     }
+    /// Panics with stdout unless it contains `text`.
+    #[track_caller]
+    pub fn expect_stdout(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "expected {text:?} in stdout:\n{}",
+            self.stdout
+        );
+        self
+    }
     /// stdout and stderr together.
     pub fn output(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)

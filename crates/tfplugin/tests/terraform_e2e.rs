@@ -87,11 +87,7 @@ fn lifecycle(terraform: &Path, tls: bool) {
     );
 
     let apply = ws.terraform_expect(&["apply", "-auto-approve"], 0, "create");
-    assert!(
-        apply.stdout.contains("1 added, 0 changed, 0 destroyed"),
-        "{}",
-        apply.stdout
-    );
+    apply.expect_stdout("1 added, 0 changed, 0 destroyed");
     assert!(
         apply.stdout.contains("(sensitive value)"),
         "secret must be hidden: {}",
@@ -112,31 +108,19 @@ fn lifecycle(terraform: &Path, tls: bool) {
     // In-place update.
     ws.write("main.tf", &config("alpha", 4))
         .expect("write main.tf");
-    let upd = ws.terraform_expect(&["apply", "-auto-approve"], 0, "update in place");
-    assert!(
-        upd.stdout.contains("0 added, 1 changed, 0 destroyed"),
-        "{}",
-        upd.stdout
-    );
-    assert!(upd.stdout.contains("revision = 2"), "{}", upd.stdout);
+    ws.terraform_expect(&["apply", "-auto-approve"], 0, "update in place")
+        .expect_stdout("0 added, 1 changed, 0 destroyed")
+        .expect_stdout("revision = 2");
     assert_eq!(only_item(&ws)["size"], 4);
     ws.terraform_expect(&["plan", "-detailed-exitcode"], 0, "no diff after update");
 
     // Replacement (name requires replace).
     ws.write("main.tf", &config("beta", 4))
         .expect("write main.tf");
-    let plan = ws.terraform_expect(&["plan"], 0, "plan replace");
-    assert!(
-        plan.stdout.contains("# forces replacement"),
-        "{}",
-        plan.stdout
-    );
-    let rep = ws.terraform_expect(&["apply", "-auto-approve"], 0, "replace");
-    assert!(
-        rep.stdout.contains("1 added, 0 changed, 1 destroyed"),
-        "{}",
-        rep.stdout
-    );
+    ws.terraform_expect(&["plan"], 0, "plan replace")
+        .expect_stdout("# forces replacement");
+    ws.terraform_expect(&["apply", "-auto-approve"], 0, "replace")
+        .expect_stdout("1 added, 0 changed, 1 destroyed");
     let item = only_item(&ws);
     assert_eq!(item["name"], "beta");
     ws.terraform_expect(&["plan", "-detailed-exitcode"], 0, "no diff after replace");
@@ -165,16 +149,16 @@ fn lifecycle(terraform: &Path, tls: bool) {
 
     // Drift: the object vanished outside Terraform, so the plan recreates it.
     std::fs::write(ws.path().join("store.json"), "{}").expect("empty the store");
-    let drift = ws.terraform_expect(
+    ws.terraform_expect(
         &["plan", "-detailed-exitcode"],
         2,
         "plan after out-of-band delete",
-    );
-    assert!(drift.stdout.contains("1 to add"), "{}", drift.stdout);
+    )
+    .expect_stdout("1 to add");
     ws.terraform_expect(&["apply", "-auto-approve"], 0, "recreate");
 
-    let destroy = ws.terraform_expect(&["destroy", "-auto-approve"], 0, "destroy");
-    assert!(destroy.stdout.contains("1 destroyed"), "{}", destroy.stdout);
+    ws.terraform_expect(&["destroy", "-auto-approve"], 0, "destroy")
+        .expect_stdout("1 destroyed");
     assert_eq!(
         store(&ws),
         serde_json::json!({}),
