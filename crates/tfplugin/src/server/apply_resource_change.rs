@@ -17,11 +17,8 @@ pub(crate) async fn handle<P: Provider>(
 ) -> pb::apply_resource_change::Response {
     inner.capture.request(&req);
     let mut out = pb::apply_resource_change::Response {
-        new_state: None,
         private: req.planned_private.clone(),
-        diagnostics: Vec::new(),
-        legacy_type_system: false,
-        new_identity: None,
+        ..Default::default()
     };
     if let Err(d) = run(inner, &req, &mut out).await {
         out.diagnostics.extend(d.to_pb());

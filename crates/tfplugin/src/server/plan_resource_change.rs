@@ -12,13 +12,8 @@ pub(crate) async fn handle<P: Provider>(
 ) -> pb::plan_resource_change::Response {
     inner.capture.request(&req);
     let mut out = pb::plan_resource_change::Response {
-        planned_state: None,
-        requires_replace: Vec::new(),
         planned_private: req.prior_private.clone(),
-        diagnostics: Vec::new(),
-        legacy_type_system: false,
-        deferred: None,
-        planned_identity: None,
+        ..Default::default()
     };
     if let Err(d) = run(inner, &req, &mut out).await {
         out.planned_state = None;

@@ -14,12 +14,11 @@ pub(crate) async fn handle<P: Provider>(
     req: pb::read_resource::Request,
 ) -> pb::read_resource::Response {
     inner.capture.request(&req);
+    // Unless the read succeeds, Terraform keeps the state and private data it sent.
     let mut out = pb::read_resource::Response {
         new_state: req.current_state.clone(),
-        diagnostics: Vec::new(),
         private: req.private.clone(),
-        deferred: None,
-        new_identity: None,
+        ..Default::default()
     };
     if let Err(d) = run(inner, &req, &mut out).await {
         out.diagnostics.extend(d.to_pb());
