@@ -17,10 +17,7 @@ use std::time::{Duration, Instant};
 
 use tfplugin::testing::Workspace;
 
-const COOKIE: (&str, &str) = (
-    "TF_PLUGIN_MAGIC_COOKIE",
-    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
-);
+use common::COOKIE;
 
 fn time_to_handshake(bin: &Path, client_cert: Option<&str>) -> Duration {
     let mut cmd = Command::new(bin);
@@ -59,13 +56,31 @@ fn null_provider_binary(root: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// One row of the results table: min, median and p90 with `decimals` digits.
+fn row(label: &str, runs: usize, (min, median, p90): (f64, f64, f64), decimals: usize) {
+    println!("| {label} | {runs} | {min:.decimals$} | {median:.decimals$} | {p90:.decimals$} |");
+}
+
+/// Writes `main_tf`, then runs init and apply (`what` names the workspace in failures).
+fn apply(ws: &Workspace, main_tf: &str, what: &str) {
+    ws.write("main.tf", main_tf).expect("write");
+    ws.terraform_expect(&["init"], 0, &format!("init {what}"));
+    ws.terraform_expect(
+        &["apply", "-auto-approve", "-parallelism=50"],
+        0,
+        &format!("apply {what}"),
+    );
+}
+
 fn time_plan(ws: &Workspace, runs: usize) -> Vec<Duration> {
     (0..runs)
         .map(|_| {
             let start = Instant::now();
-            ws.terraform(&["plan", "-refresh=false", "-detailed-exitcode"])
-                .expect("plan")
-                .expect_code(0, "plan over applied state");
+            ws.terraform_expect(
+                &["plan", "-refresh=false", "-detailed-exitcode"],
+                0,
+                "plan over applied state",
+            );
             start.elapsed()
         })
         .collect()
@@ -97,13 +112,12 @@ fn main() {
     );
     println!("| measurement | runs | min ms | median ms | p90 ms |");
     println!("|---|---|---|---|---|");
-    println!(
-        "| process start → handshake line, plaintext | {runs} | {:.1} | {:.1} | {:.1} |",
-        plain.0, plain.1, plain.2
-    );
-    println!(
-        "| process start → handshake line, AutoMTLS (cert generated) | {runs} | {:.1} | {:.1} | {:.1} |",
-        tls.0, tls.1, tls.2
+    row("process start → handshake line, plaintext", runs, plain, 1);
+    row(
+        "process start → handshake line, AutoMTLS (cert generated)",
+        runs,
+        tls,
+        1,
     );
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -117,20 +131,14 @@ fn main() {
     // Toy provider: 500 items.
     let toy = common::toyfs();
     let ws = Workspace::new(&terraform, std::slice::from_ref(&toy), &[]).expect("workspace");
-    ws.write(
-        "main.tf",
+    apply(
+        &ws,
         &format!(
             "{}\nprovider \"toyfs\" {{\n  path = \"store.json\"\n}}\nresource \"toyfs_item\" \"x\" {{\n  count = {n}\n  name  = \"item-${{count.index}}\"\n  size  = count.index\n}}\n",
             toy.required_providers_block()
         ),
-    )
-    .expect("write");
-    ws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init toy");
-    ws.terraform(&["apply", "-auto-approve", "-parallelism=50"])
-        .expect("apply")
-        .expect_code(0, "apply toy");
+        "toy",
+    );
 
     // hashicorp/null: 500 null_resources.
     let null = tfplugin::testing::ProviderUnderTest::new(null_bin, "hashicorp", "null", "2.1.2");
@@ -152,27 +160,28 @@ fn main() {
         )],
     )
     .expect("workspace");
-    nws.write(
-        "main.tf",
-        &format!("{}\nresource \"null_resource\" \"x\" {{\n  count = {n}\n  triggers = {{ i = count.index }}\n}}\n", null.required_providers_block()),
-    )
-    .expect("write");
-    nws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init null");
-    nws.terraform(&["apply", "-auto-approve", "-parallelism=50"])
-        .expect("apply")
-        .expect_code(0, "apply null");
+    apply(
+        &nws,
+        &format!(
+            "{}\nresource \"null_resource\" \"x\" {{\n  count = {n}\n  triggers = {{ i = count.index }}\n}}\n",
+            null.required_providers_block()
+        ),
+        "null",
+    );
 
     let toy_t = stats(time_plan(&ws, plan_runs));
     let null_t = stats(time_plan(&nws, plan_runs));
-    println!(
-        "| `terraform plan -refresh=false`, {n} toyfs_item (tfplugin) | {plan_runs} | {:.0} | {:.0} | {:.0} |",
-        toy_t.0, toy_t.1, toy_t.2
+    row(
+        &format!("`terraform plan -refresh=false`, {n} toyfs_item (tfplugin)"),
+        plan_runs,
+        toy_t,
+        0,
     );
-    println!(
-        "| `terraform plan -refresh=false`, {n} null_resource (hashicorp/null 2.1.2, Go) | {plan_runs} | {:.0} | {:.0} | {:.0} |",
-        null_t.0, null_t.1, null_t.2
+    row(
+        &format!("`terraform plan -refresh=false`, {n} null_resource (hashicorp/null 2.1.2, Go)"),
+        plan_runs,
+        null_t,
+        0,
     );
     println!(
         "\nratio tfplugin / null (median plan): {:.2}",

@@ -5,6 +5,25 @@ use std::fmt;
 use crate::pb::tfplugin6 as pb;
 use crate::value::Value;
 
+/// The walk of [`AttrPath::get`] and [`AttrPath::get_mut`]: one body, with `$get` (`get` or
+/// `get_mut`) taking each step.
+macro_rules! walk {
+    ($path:expr, $root:expr, $get:ident) => {{
+        let mut cur = $root;
+        for step in &$path.0 {
+            cur = match (step, cur) {
+                (Step::Attr(n), Value::Object(m)) => m.$get(n)?,
+                (Step::Key(k), Value::Map(m)) => m.$get(k)?,
+                (Step::Index(i), Value::List(v) | Value::Tuple(v) | Value::Set(v)) => {
+                    v.$get(usize::try_from(*i).ok()?)?
+                }
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }};
+}
+
 /// One step of an [`AttrPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Step {
@@ -29,18 +48,18 @@ impl AttrPath {
         AttrPath::root().attr(attr)
     }
     pub fn attr(&self, name: &str) -> AttrPath {
-        let mut p = self.clone();
-        p.0.push(Step::Attr(name.to_string()));
-        p
+        self.then(Step::Attr(name.to_string()))
     }
     pub fn key(&self, key: &str) -> AttrPath {
-        let mut p = self.clone();
-        p.0.push(Step::Key(key.to_string()));
-        p
+        self.then(Step::Key(key.to_string()))
     }
     pub fn index(&self, i: i64) -> AttrPath {
+        self.then(Step::Index(i))
+    }
+    /// This path followed by one more step.
+    fn then(&self, step: Step) -> AttrPath {
         let mut p = self.clone();
-        p.0.push(Step::Index(i));
+        p.0.push(step);
         p
     }
     pub fn is_root(&self) -> bool {
@@ -52,34 +71,12 @@ impl AttrPath {
 
     /// The value at this path (`None` when the path leads nowhere; null/unknown stop the walk).
     pub fn get<'a>(&self, root: &'a Value) -> Option<&'a Value> {
-        let mut cur = root;
-        for step in &self.0 {
-            cur = match (step, cur) {
-                (Step::Attr(n), Value::Object(m)) => m.get(n)?,
-                (Step::Key(k), Value::Map(m)) => m.get(k)?,
-                (Step::Index(i), Value::List(v) | Value::Tuple(v) | Value::Set(v)) => {
-                    v.get(usize::try_from(*i).ok()?)?
-                }
-                _ => return None,
-            };
-        }
-        Some(cur)
+        walk!(self, root, get)
     }
 
     /// Mutable access to the value at this path.
     pub fn get_mut<'a>(&self, root: &'a mut Value) -> Option<&'a mut Value> {
-        let mut cur = root;
-        for step in &self.0 {
-            cur = match (step, cur) {
-                (Step::Attr(n), Value::Object(m)) => m.get_mut(n)?,
-                (Step::Key(k), Value::Map(m)) => m.get_mut(k)?,
-                (Step::Index(i), Value::List(v) | Value::Tuple(v) | Value::Set(v)) => {
-                    v.get_mut(usize::try_from(*i).ok()?)?
-                }
-                _ => return None,
-            };
-        }
-        Some(cur)
+        walk!(self, root, get_mut)
     }
 
     pub(crate) fn to_pb(&self) -> pb::AttributePath {

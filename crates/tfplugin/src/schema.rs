@@ -308,16 +308,18 @@ impl Block {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
         let mut seen = std::collections::BTreeSet::new();
+        // Attribute and block names share one namespace.
+        let mut check_name = |kind: &str, name: &str| {
+            if !valid_name(name) {
+                return Err(err(format!("{kind} name {name:?} must match ^[a-z0-9_]+$")));
+            }
+            if !seen.insert(name.to_string()) {
+                return Err(err(format!("name {name:?} is declared twice")));
+            }
+            Ok(())
+        };
         for a in &self.attributes {
-            if !valid_name(&a.name) {
-                return Err(err(format!(
-                    "attribute name {:?} must match ^[a-z0-9_]+$",
-                    a.name
-                )));
-            }
-            if !seen.insert(a.name.as_str()) {
-                return Err(err(format!("name {:?} is declared twice", a.name)));
-            }
+            check_name("attribute", &a.name)?;
             if !(a.required || a.optional || a.computed) {
                 return Err(err(format!(
                     "attribute {:?} must be required, optional or computed",
@@ -338,15 +340,7 @@ impl Block {
             }
         }
         for b in &self.blocks {
-            if !valid_name(&b.name) {
-                return Err(err(format!(
-                    "block name {:?} must match ^[a-z0-9_]+$",
-                    b.name
-                )));
-            }
-            if !seen.insert(b.name.as_str()) {
-                return Err(err(format!("name {:?} is declared twice", b.name)));
-            }
+            check_name("block", &b.name)?;
             match b.nesting {
                 Nesting::Single if !(b.min_items == b.max_items && b.min_items <= 1) => {
                     return Err(err(format!(

@@ -142,6 +142,16 @@ impl Outcome {
         );
         self
     }
+    /// Panics with stdout unless it contains `text`.
+    #[track_caller]
+    pub fn expect_stdout(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "expected {text:?} in stdout:\n{}",
+            self.stdout
+        );
+        self
+    }
     /// stdout and stderr together.
     pub fn output(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
@@ -214,6 +224,17 @@ impl Workspace {
         std::fs::write(self.path().join(name), contents)
     }
 
+    /// Runs Terraform like [`Workspace::terraform`] and panics, with its output, unless it
+    /// exits with `code` (`what` names the step in the message).
+    #[track_caller]
+    pub fn terraform_expect(&self, args: &[&str], code: i32, what: &str) -> Outcome {
+        let out = self
+            .terraform(args)
+            .unwrap_or_else(|e| panic!("cannot run terraform {}: {e}", args.join(" ")));
+        out.expect_code(code, what);
+        out
+    }
+
     /// Runs Terraform with `args` (`-no-color` is added) and captures the outcome.
     pub fn terraform(&self, args: &[&str]) -> std::io::Result<Outcome> {
         let mut cmd = Command::new(&self.terraform);
@@ -251,14 +272,10 @@ pub fn plan<R: crate::Resource>(
     proposed: &crate::Value,
     config: &crate::Value,
 ) -> Result<(crate::Value, Vec<crate::AttrPath>), crate::Diagnostics> {
-    let typed = crate::framework::erased::TypedResource::new(resource).map_err(|e| {
-        crate::Diagnostics::from(crate::Diagnostic::error("Invalid schema", e.to_string()))
-    })?;
-    if proposed.is_null() {
-        return Ok((crate::Value::Null, Vec::new()));
-    }
-    let p = crate::framework::plan::plan(&typed, prior, proposed, config)?;
-    Ok((p.planned, p.requires_replace))
+    Ok(match plan_offline(resource, prior, proposed, config)? {
+        Some(p) => (p.planned, p.requires_replace),
+        None => (crate::Value::Null, Vec::new()),
+    })
 }
 
 /// The warnings `modify_plan` adds for this change (the plan pipeline as [`plan`] runs it).
@@ -268,13 +285,25 @@ pub fn plan_warnings<R: crate::Resource>(
     proposed: &crate::Value,
     config: &crate::Value,
 ) -> Result<crate::Diagnostics, crate::Diagnostics> {
+    Ok(plan_offline(resource, prior, proposed, config)?
+        .map(|p| p.warnings)
+        .unwrap_or_default())
+}
+
+/// The plan pipeline of [`plan`]; `None` for a destroy (`proposed` is null).
+fn plan_offline<R: crate::Resource>(
+    resource: R,
+    prior: &crate::Value,
+    proposed: &crate::Value,
+    config: &crate::Value,
+) -> Result<Option<crate::framework::plan::Planned>, crate::Diagnostics> {
     let typed = crate::framework::erased::TypedResource::new(resource).map_err(|e| {
         crate::Diagnostics::from(crate::Diagnostic::error("Invalid schema", e.to_string()))
     })?;
     if proposed.is_null() {
-        return Ok(crate::Diagnostics::new());
+        return Ok(None);
     }
-    Ok(crate::framework::plan::plan(&typed, prior, proposed, config)?.warnings)
+    crate::framework::plan::plan(&typed, prior, proposed, config).map(Some)
 }
 
 /// The value type Terraform uses for `resource` (its schema's implied object type, timeouts

@@ -7,14 +7,30 @@ use std::path::Path;
 
 use tfplugin::testing::Workspace;
 
-fn config(name: &str, size: i64) -> String {
+/// `main.tf`: the toy provider pinned and configured with `store.json`, then `body`.
+fn main_tf(body: &str) -> String {
     format!(
-        r#"{req}
-provider "toyfs" {{
-  path = "store.json"
-}}
+        "{}\nprovider \"toyfs\" {{\n  path = \"store.json\"\n}}\n\n{body}",
+        common::toyfs().required_providers_block()
+    )
+}
 
-resource "toyfs_item" "a" {{
+/// A workspace with the toy provider and `main_tf`, initialised.
+fn initialised(terraform: &Path, main_tf: &str) -> Workspace {
+    let ws = Workspace::new(terraform, &[common::toyfs()], &[]).expect("workspace");
+    ws.write("main.tf", main_tf).expect("write main.tf");
+    ws.terraform_expect(&["init"], 0, "init");
+    ws
+}
+
+/// Reads a JSON state file.
+fn read_state(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read state")).expect("state JSON")
+}
+
+fn config(name: &str, size: i64) -> String {
+    main_tf(&format!(
+        r#"resource "toyfs_item" "a" {{
   name   = "{name}"
   size   = {size}
   ratio  = 0.1
@@ -38,9 +54,8 @@ data "toyfs_item_lookup" "a" {{
 output "revision" {{
   value = toyfs_item.a.revision
 }}
-"#,
-        req = common::toyfs().required_providers_block()
-    )
+"#
+    ))
 }
 
 fn store(ws: &Workspace) -> serde_json::Value {
@@ -64,23 +79,15 @@ fn lifecycle(terraform: &Path, tls: bool) {
     ws.write("main.tf", &config("alpha", 3))
         .expect("write main.tf");
 
-    let init = ws.terraform(&["init"]).expect("run init");
-    init.expect_code(0, "init from the filesystem mirror");
+    let init = ws.terraform_expect(&["init"], 0, "init from the filesystem mirror");
     assert!(
         init.output().contains("tfplugin/toyfs v0.1.0"),
         "{}",
         init.output()
     );
 
-    let apply = ws
-        .terraform(&["apply", "-auto-approve"])
-        .expect("run apply");
-    apply.expect_code(0, "create");
-    assert!(
-        apply.stdout.contains("1 added, 0 changed, 0 destroyed"),
-        "{}",
-        apply.stdout
-    );
+    let apply = ws.terraform_expect(&["apply", "-auto-approve"], 0, "create");
+    apply.expect_stdout("1 added, 0 changed, 0 destroyed");
     assert!(
         apply.stdout.contains("(sensitive value)"),
         "secret must be hidden: {}",
@@ -92,75 +99,49 @@ fn lifecycle(terraform: &Path, tls: bool) {
     assert_eq!(item["revision"], 1);
     assert_eq!(item["rule"][1]["port"], 443);
 
-    ws.terraform(&["plan", "-detailed-exitcode"])
-        .expect("run plan")
-        .expect_code(0, "no perpetual diff after create");
+    ws.terraform_expect(
+        &["plan", "-detailed-exitcode"],
+        0,
+        "no perpetual diff after create",
+    );
 
     // In-place update.
     ws.write("main.tf", &config("alpha", 4))
         .expect("write main.tf");
-    let upd = ws
-        .terraform(&["apply", "-auto-approve"])
-        .expect("run apply");
-    upd.expect_code(0, "update in place");
-    assert!(
-        upd.stdout.contains("0 added, 1 changed, 0 destroyed"),
-        "{}",
-        upd.stdout
-    );
-    assert!(upd.stdout.contains("revision = 2"), "{}", upd.stdout);
+    ws.terraform_expect(&["apply", "-auto-approve"], 0, "update in place")
+        .expect_stdout("0 added, 1 changed, 0 destroyed")
+        .expect_stdout("revision = 2");
     assert_eq!(only_item(&ws)["size"], 4);
-    ws.terraform(&["plan", "-detailed-exitcode"])
-        .expect("run plan")
-        .expect_code(0, "no diff after update");
+    ws.terraform_expect(&["plan", "-detailed-exitcode"], 0, "no diff after update");
 
     // Replacement (name requires replace).
     ws.write("main.tf", &config("beta", 4))
         .expect("write main.tf");
-    let plan = ws.terraform(&["plan"]).expect("run plan");
-    plan.expect_code(0, "plan replace");
-    assert!(
-        plan.stdout.contains("# forces replacement"),
-        "{}",
-        plan.stdout
-    );
-    let rep = ws
-        .terraform(&["apply", "-auto-approve"])
-        .expect("run apply");
-    rep.expect_code(0, "replace");
-    assert!(
-        rep.stdout.contains("1 added, 0 changed, 1 destroyed"),
-        "{}",
-        rep.stdout
-    );
+    ws.terraform_expect(&["plan"], 0, "plan replace")
+        .expect_stdout("# forces replacement");
+    ws.terraform_expect(&["apply", "-auto-approve"], 0, "replace")
+        .expect_stdout("1 added, 0 changed, 1 destroyed");
     let item = only_item(&ws);
     assert_eq!(item["name"], "beta");
-    ws.terraform(&["plan", "-detailed-exitcode"])
-        .expect("run plan")
-        .expect_code(0, "no diff after replace");
+    ws.terraform_expect(&["plan", "-detailed-exitcode"], 0, "no diff after replace");
 
     // Import: forget the object, import it by id, and the plan is empty again.
     let id = item["id"].as_str().expect("stored id").to_string();
-    ws.terraform(&["state", "rm", "toyfs_item.a"])
-        .expect("run state rm")
-        .expect_code(0, "state rm");
-    ws.terraform(&["import", "toyfs_item.a", &id])
-        .expect("run import")
-        .expect_code(0, "import");
+    ws.terraform_expect(&["state", "rm", "toyfs_item.a"], 0, "state rm");
+    ws.terraform_expect(&["import", "toyfs_item.a", &id], 0, "import");
     // Terraform 1.0 drops outputs with `state rm`; an apply restores them and must change
     // no resource.
-    let after = ws
-        .terraform(&["apply", "-auto-approve"])
-        .expect("run apply");
-    after.expect_code(0, "apply after import");
+    let after = ws.terraform_expect(&["apply", "-auto-approve"], 0, "apply after import");
     assert!(
         after.stdout.contains("0 added, 0 changed, 0 destroyed"),
         "imported state differs: {}",
         after.stdout
     );
-    ws.terraform(&["plan", "-detailed-exitcode"])
-        .expect("run plan")
-        .expect_code(0, "imported state matches the config");
+    ws.terraform_expect(
+        &["plan", "-detailed-exitcode"],
+        0,
+        "imported state matches the config",
+    );
     let bad = ws
         .terraform(&["import", "toyfs_item.b", "item-missing"])
         .expect("run import");
@@ -168,20 +149,16 @@ fn lifecycle(terraform: &Path, tls: bool) {
 
     // Drift: the object vanished outside Terraform, so the plan recreates it.
     std::fs::write(ws.path().join("store.json"), "{}").expect("empty the store");
-    let drift = ws
-        .terraform(&["plan", "-detailed-exitcode"])
-        .expect("run plan");
-    drift.expect_code(2, "plan after out-of-band delete");
-    assert!(drift.stdout.contains("1 to add"), "{}", drift.stdout);
-    ws.terraform(&["apply", "-auto-approve"])
-        .expect("run apply")
-        .expect_code(0, "recreate");
+    ws.terraform_expect(
+        &["plan", "-detailed-exitcode"],
+        2,
+        "plan after out-of-band delete",
+    )
+    .expect_stdout("1 to add");
+    ws.terraform_expect(&["apply", "-auto-approve"], 0, "recreate");
 
-    let destroy = ws
-        .terraform(&["destroy", "-auto-approve"])
-        .expect("run destroy");
-    destroy.expect_code(0, "destroy");
-    assert!(destroy.stdout.contains("1 destroyed"), "{}", destroy.stdout);
+    ws.terraform_expect(&["destroy", "-auto-approve"], 0, "destroy")
+        .expect_stdout("1 destroyed");
     assert_eq!(
         store(&ws),
         serde_json::json!({}),
@@ -205,21 +182,14 @@ fn terraform_1_15_runs_the_whole_lifecycle_in_plaintext_when_plugin_tls_is_disab
 }
 
 fn invalid_config_points_at_the_attribute(terraform: &Path) {
-    let ws = Workspace::new(terraform, &[common::toyfs()], &[]).expect("workspace");
-    ws.terraform(&["version"]).expect("run version");
-    ws.write(
-        "main.tf",
-        &format!(
-            "{}\nprovider \"toyfs\" {{\n  path = \"store.json\"\n}}\n\nresource \"toyfs_item\" \"a\" {{\n  name = \"Not-Valid\"\n  size = 5000\n}}\n\nresource \"toyfs_item\" \"b\" {{\n  name   = \"b\"\n  secret = \"x\"\n  rule {{\n    port     = 70000\n    protocol = \"sctp\"\n  }}\n}}\n",
-            common::toyfs().required_providers_block()
+    let ws = initialised(
+        terraform,
+        &main_tf(
+            "resource \"toyfs_item\" \"a\" {\n  name = \"Not-Valid\"\n  size = 5000\n}\n\nresource \"toyfs_item\" \"b\" {\n  name   = \"b\"\n  secret = \"x\"\n  rule {\n    port     = 70000\n    protocol = \"sctp\"\n  }\n}\n",
         ),
-    )
-    .expect("write main.tf");
-    ws.terraform(&["init"])
-        .expect("run init")
-        .expect_code(0, "init");
-    let v = ws.terraform(&["validate"]).expect("run validate");
-    v.expect_code(1, "validate rejects the config");
+    );
+    ws.terraform(&["version"]).expect("run version");
+    let v = ws.terraform_expect(&["validate"], 1, "validate rejects the config");
     let out = v.output();
     for needle in [
         "on main.tf line 15",
@@ -246,27 +216,17 @@ fn terraform_1_0_shows_validation_errors_at_the_offending_attribute() {
 
 #[test]
 fn timeouts_block_is_accepted_and_does_not_cause_a_diff() {
-    let ws =
-        Workspace::new(&common::terraform_latest(), &[common::toyfs()], &[]).expect("workspace");
     let cfg = config("gamma", 1).replace(
         "  rule {\n    port = 443\n  }\n",
         "  rule {\n    port = 443\n  }\n  timeouts {\n    create = \"2m\"\n  }\n",
     );
     assert!(cfg.contains("timeouts"), "config rewrite failed");
-    ws.write("main.tf", &cfg).expect("write main.tf");
-    ws.terraform(&["init"])
-        .expect("run init")
-        .expect_code(0, "init");
-    ws.terraform(&["apply", "-auto-approve"])
-        .expect("run apply")
-        .expect_code(0, "apply with timeouts");
-    ws.terraform(&["plan", "-detailed-exitcode"])
-        .expect("run plan")
-        .expect_code(0, "no diff with timeouts");
+    let ws = initialised(&common::terraform_latest(), &cfg);
+    ws.terraform_expect(&["apply", "-auto-approve"], 0, "apply with timeouts");
+    ws.terraform_expect(&["plan", "-detailed-exitcode"], 0, "no diff with timeouts");
     let bad = cfg.replace("\"2m\"", "\"soon\"");
     ws.write("main.tf", &bad).expect("write main.tf");
-    let v = ws.terraform(&["validate"]).expect("run validate");
-    v.expect_code(1, "invalid duration");
+    let v = ws.terraform_expect(&["validate"], 1, "invalid duration");
     assert!(
         v.output()
             .contains("timeouts.create: \"soon\" is not a duration"),
@@ -311,13 +271,9 @@ fn debug_mode_prints_a_reattach_config_terraform_can_use() {
             &format!("{:?}", store_path.display().to_string()),
         );
         ws.write("main.tf", &cfg).expect("write main.tf");
-        ws.terraform(&["apply", "-auto-approve"])
-            .expect("run apply")
-            .expect_code(0, "apply through reattach");
+        ws.terraform_expect(&["apply", "-auto-approve"], 0, "apply through reattach");
         assert_eq!(only_item(&ws)["name"], "delta");
-        ws.terraform(&["destroy", "-auto-approve"])
-            .expect("run destroy")
-            .expect_code(0, "destroy through reattach");
+        ws.terraform_expect(&["destroy", "-auto-approve"], 0, "destroy through reattach");
     });
     let _ = child.kill();
     let _ = child.wait();
@@ -339,21 +295,11 @@ fn managed_index(state: &serde_json::Value) -> usize {
 
 #[test]
 fn stored_state_of_an_older_schema_version_is_upgraded() {
-    let ws =
-        Workspace::new(&common::terraform_latest(), &[common::toyfs()], &[]).expect("workspace");
-    ws.write("main.tf", &config("old", 7))
-        .expect("write main.tf");
-    ws.terraform(&["init"])
-        .expect("run init")
-        .expect_code(0, "init");
-    ws.terraform(&["apply", "-auto-approve"])
-        .expect("run apply")
-        .expect_code(0, "create");
+    let ws = initialised(&common::terraform_latest(), &config("old", 7));
+    ws.terraform_expect(&["apply", "-auto-approve"], 0, "create");
     // Rewrite the state as schema version 0, where `size` was a string.
     let path = ws.path().join("terraform.tfstate");
-    let mut state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read state"))
-            .expect("state JSON");
+    let mut state = read_state(&path);
     let idx = managed_index(&state);
     let inst = &mut state["resources"][idx]["instances"][0];
     assert_eq!(
@@ -369,15 +315,13 @@ fn stored_state_of_an_older_schema_version_is_upgraded() {
     )
     .expect("write state");
 
-    ws.terraform(&["plan", "-detailed-exitcode"])
-        .expect("run plan")
-        .expect_code(0, "upgraded state matches the config");
-    ws.terraform(&["apply", "-refresh-only", "-auto-approve"])
-        .expect("run apply")
-        .expect_code(0, "refresh");
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read state"))
-            .expect("state JSON");
+    ws.terraform_expect(
+        &["plan", "-detailed-exitcode"],
+        0,
+        "upgraded state matches the config",
+    );
+    ws.terraform_expect(&["apply", "-refresh-only", "-auto-approve"], 0, "refresh");
+    let state = read_state(&path);
     let inst = &state["resources"][managed_index(&state)]["instances"][0];
     assert_eq!(inst["schema_version"], 1);
     assert_eq!(inst["attributes"]["size"], 7);
@@ -386,16 +330,8 @@ fn stored_state_of_an_older_schema_version_is_upgraded() {
 #[test]
 fn terraform_reads_the_schema_derived_from_the_model() {
     for terraform in [common::terraform_latest(), common::terraform_1_0()] {
-        let ws = Workspace::new(&terraform, &[common::toyfs()], &[]).expect("workspace");
-        ws.write("main.tf", &config("schema", 1))
-            .expect("write main.tf");
-        ws.terraform(&["init"])
-            .expect("run init")
-            .expect_code(0, "init");
-        let out = ws
-            .terraform(&["providers", "schema", "-json"])
-            .expect("run providers schema");
-        out.expect_code(0, "providers schema");
+        let ws = initialised(&terraform, &config("schema", 1));
+        let out = ws.terraform_expect(&["providers", "schema", "-json"], 0, "providers schema");
         let j: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema JSON");
         let p = &j["provider_schemas"]["registry.terraform.io/tfplugin/toyfs"];
         assert_eq!(
@@ -439,43 +375,28 @@ fn terraform_reads_the_schema_derived_from_the_model() {
 #[test]
 fn blocks_and_names_unknown_until_apply_plan_and_converge() {
     for terraform in [common::terraform_latest(), common::terraform_1_0()] {
-        let ws = Workspace::new(&terraform, &[common::toyfs()], &[]).expect("workspace");
-        ws.write(
-            "main.tf",
-            &format!(
-                r#"{}
-provider "toyfs" {{
-  path = "store.json"
-}}
-
-resource "toyfs_item" "a" {{
+        let ws = initialised(
+            &terraform,
+            &main_tf(
+                r#"resource "toyfs_item" "a" {
   name = "alpha"
-}}
+}
 
-resource "toyfs_item" "b" {{
-  name = "copy-${{toyfs_item.a.id}}"
+resource "toyfs_item" "b" {
+  name = "copy-${toyfs_item.a.id}"
   size = toyfs_item.a.revision
-  dynamic "rule" {{
+  dynamic "rule" {
     for_each = toyfs_item.a.id != "" ? [80, 443] : []
-    content {{
+    content {
       port = rule.value
-    }}
-  }}
-}}
+    }
+  }
+}
 "#,
-                common::toyfs().required_providers_block()
             ),
-        )
-        .expect("write main.tf");
-        ws.terraform(&["init"])
-            .expect("run init")
-            .expect_code(0, "init");
-        ws.terraform(&["apply", "-auto-approve"])
-            .expect("run apply")
-            .expect_code(0, "apply with unknowns");
-        ws.terraform(&["plan", "-detailed-exitcode"])
-            .expect("run plan")
-            .expect_code(0, "converged");
+        );
+        ws.terraform_expect(&["apply", "-auto-approve"], 0, "apply with unknowns");
+        ws.terraform_expect(&["plan", "-detailed-exitcode"], 0, "converged");
         let s = store(&ws);
         let b = s
             .as_object()

@@ -52,42 +52,45 @@ impl Store {
             .await
             .summary("cannot write the store file")
     }
+    /// Loads, changes and saves the items under the lock.
+    async fn edit(&self, change: impl FnOnce(&mut Items)) -> Result<(), Diagnostics> {
+        let _g = self.lock.lock().await;
+        let mut items = self.load().await?;
+        change(&mut items);
+        self.save(&items).await
+    }
     async fn get(&self, id: &str) -> Result<Option<Item>, Diagnostics> {
         let _g = self.lock.lock().await;
-        match self.load().await?.get(id) {
-            Some(v) => Ok(Some(
-                serde_json::from_value(v.clone()).summary("stored item is malformed")?,
-            )),
-            None => Ok(None),
-        }
+        self.load().await?.get(id).map(stored_item).transpose()
     }
     async fn put(&self, item: &Item) -> Result<(), Diagnostics> {
-        let _g = self.lock.lock().await;
-        let mut items = self.load().await?;
         let id = item.id.clone().unwrap_or_default();
-        items.insert(
-            id,
-            serde_json::to_value(item).summary("cannot encode item")?,
-        );
-        self.save(&items).await
+        let value = serde_json::to_value(item).summary("cannot encode item")?;
+        self.edit(|items| {
+            items.insert(id, value);
+        })
+        .await
     }
     async fn remove(&self, id: &str) -> Result<(), Diagnostics> {
-        let _g = self.lock.lock().await;
-        let mut items = self.load().await?;
-        items.remove(id);
-        self.save(&items).await
+        self.edit(|items| {
+            items.remove(id);
+        })
+        .await
     }
     async fn find_by_name(&self, name: &str) -> Result<Option<Item>, Diagnostics> {
         let _g = self.lock.lock().await;
         for v in self.load().await?.values() {
-            let item: Item =
-                serde_json::from_value(v.clone()).summary("stored item is malformed")?;
+            let item = stored_item(v)?;
             if item.name == name {
                 return Ok(Some(item));
             }
         }
         Ok(None)
     }
+}
+
+fn stored_item(v: &serde_json::Value) -> Result<Item, Diagnostics> {
+    serde_json::from_value(v.clone()).summary("stored item is malformed")
 }
 
 impl Provider for ToyFs {

@@ -64,11 +64,7 @@ fn from_json(j: &J, ty: &Type, path: &AttrPath, extra: Extra) -> Result<Value, E
                     .enumerate()
                     .map(|(i, x)| from_json(x, et, &path.index(i as i64), extra))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(if matches!(ty, Type::List(_)) {
-                    Value::List(out)
-                } else {
-                    Value::Set(out)
-                })
+                Ok(super::list_or_set(ty, out))
             }
             _ => Err(derr(path, "expected an array")),
         },
@@ -262,6 +258,30 @@ impl Parser<'_> {
             false
         }
     }
+    /// At an opening bracket: the comma-separated items up to `close`, each parsed by `item`.
+    fn items(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.i += 1;
+        self.ws();
+        if self.eat(&[close]) {
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            item(self)?;
+            self.ws();
+            if self.eat(b",") {
+                continue;
+            }
+            if self.eat(&[close]) {
+                return Ok(());
+            }
+            return Err(self.err(&format!("expected , or {}", char::from(close))));
+        }
+    }
     fn value(&mut self, depth: usize) -> Result<J, Error> {
         if depth > 512 {
             return Err(self.err("nesting too deep"));
@@ -273,54 +293,30 @@ impl Parser<'_> {
             Some(b'f') if self.eat(b"false") => Ok(J::Bool(false)),
             Some(b'"') => Ok(J::String(self.string()?)),
             Some(b'[') => {
-                self.i += 1;
                 let mut out = Vec::new();
-                self.ws();
-                if self.eat(b"]") {
-                    return Ok(J::Array(out));
-                }
-                loop {
-                    self.ws();
-                    out.push(self.value(depth + 1)?);
-                    self.ws();
-                    if self.eat(b",") {
-                        continue;
-                    }
-                    if self.eat(b"]") {
-                        return Ok(J::Array(out));
-                    }
-                    return Err(self.err("expected , or ]"));
-                }
+                self.items(b']', |p| {
+                    out.push(p.value(depth + 1)?);
+                    Ok(())
+                })?;
+                Ok(J::Array(out))
             }
             Some(b'{') => {
-                self.i += 1;
                 let mut out = serde_json::Map::new();
-                self.ws();
-                if self.eat(b"}") {
-                    return Ok(J::Object(out));
-                }
-                loop {
-                    self.ws();
-                    if self.s.get(self.i) != Some(&b'"') {
-                        return Err(self.err("expected an object key"));
+                self.items(b'}', |p| {
+                    if p.s.get(p.i) != Some(&b'"') {
+                        return Err(p.err("expected an object key"));
                     }
-                    let k = self.string()?;
-                    self.ws();
-                    if !self.eat(b":") {
-                        return Err(self.err("expected :"));
+                    let k = p.string()?;
+                    p.ws();
+                    if !p.eat(b":") {
+                        return Err(p.err("expected :"));
                     }
-                    self.ws();
-                    let v = self.value(depth + 1)?;
+                    p.ws();
+                    let v = p.value(depth + 1)?;
                     out.insert(k, v);
-                    self.ws();
-                    if self.eat(b",") {
-                        continue;
-                    }
-                    if self.eat(b"}") {
-                        return Ok(J::Object(out));
-                    }
-                    return Err(self.err("expected , or }"));
-                }
+                    Ok(())
+                })?;
+                Ok(J::Object(out))
             }
             Some(c) if *c == b'-' || c.is_ascii_digit() => Ok(self.number()),
             Some(_) => Err(self.err("unexpected character")),

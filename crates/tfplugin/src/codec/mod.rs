@@ -3,3 +3,14 @@
 
 pub mod json;
 pub mod msgpack;
+
+use crate::value::{Type, Value};
+
+/// The decoded elements of a list or a set, as a value of that type (`ty`).
+fn list_or_set(ty: &Type, items: Vec<Value>) -> Value {
+    if matches!(ty, Type::List(_)) {
+        Value::List(items)
+    } else {
+        Value::Set(items)
+    }
+}

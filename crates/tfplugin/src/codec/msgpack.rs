@@ -110,11 +110,7 @@ fn from_mp(mp: &Mp, ty: &Type, path: &AttrPath) -> Result<Value, Error> {
                 for (i, item) in items.iter().enumerate() {
                     out.push(from_mp(item, et, &path.index(i as i64))?);
                 }
-                Ok(if matches!(ty, Type::List(_)) {
-                    Value::List(out)
-                } else {
-                    Value::Set(out)
-                })
+                Ok(super::list_or_set(ty, out))
             }
             _ => Err(derr(path, "expected an array")),
         },
@@ -209,15 +205,8 @@ fn to_mp(v: &Value, ty: &Type, path: &AttrPath) -> Result<Mp, Error> {
         (Type::String, Value::String(s)) => Ok(Mp::String(s.as_str().into())),
         (Type::Number, Value::Number(n)) => Ok(number_to_mp(n)),
         (Type::Bool, Value::Bool(b)) => Ok(Mp::Boolean(*b)),
-        (Type::List(et), Value::List(items)) | (Type::Set(et), Value::Set(items)) => Ok(Mp::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| to_mp(x, et, &path.index(i as i64)))
-                .collect::<Result<_, _>>()?,
-        )),
         // Lists and sets are interchangeable for callers building values by hand.
-        (Type::List(et), Value::Set(items)) | (Type::Set(et), Value::List(items)) => Ok(Mp::Array(
+        (Type::List(et) | Type::Set(et), Value::List(items) | Value::Set(items)) => Ok(Mp::Array(
             items
                 .iter()
                 .enumerate()

@@ -2,6 +2,8 @@
 //! [`Value`]s, so the server can hold resources with different models in one registry.
 
 use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::error::Error;
@@ -84,24 +86,33 @@ impl<R: Resource> TypedResource<R> {
     }
 
     fn model(&self, v: &Value, what: &str) -> Result<R::Model, Diagnostics> {
-        model::from_value(v, self.r.type_name()).map_err(|e| {
-            Diagnostic::error(
-                format!("Cannot read the {what} of {}", self.r.type_name()),
-                e.to_string(),
-            )
-            .into()
-        })
+        read_model(v, self.r.type_name(), what)
     }
 
     fn value(&self, m: &R::Model) -> Result<Value, Diagnostics> {
-        model::to_value(m, &self.ty, self.r.type_name()).map_err(|e| {
-            Diagnostic::error(
-                format!("Cannot encode {}", self.r.type_name()),
-                e.to_string(),
-            )
-            .into()
-        })
+        model_value(m, &self.ty, self.r.type_name())
     }
+}
+
+/// Reads the model of `type_name` from a value (`what` it is, for the error: "plan", ...).
+fn read_model<M: DeserializeOwned>(
+    v: &Value,
+    type_name: &str,
+    what: &str,
+) -> Result<M, Diagnostics> {
+    model::from_value(v, type_name).map_err(|e| {
+        Diagnostic::error(
+            format!("Cannot read the {what} of {type_name}"),
+            e.to_string(),
+        )
+        .into()
+    })
+}
+
+/// Encodes a model of `type_name` as a value of `ty`.
+fn model_value<M: Serialize>(m: &M, ty: &Type, type_name: &str) -> Result<Value, Diagnostics> {
+    model::to_value(m, ty, type_name)
+        .map_err(|e| Diagnostic::error(format!("Cannot encode {type_name}"), e.to_string()).into())
 }
 
 impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
@@ -168,10 +179,8 @@ impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
     ) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>> {
         Box::pin(async move {
             let state = self.model(&state, "state")?;
-            match self.r.read(ctx, ReadRequest { state }).await? {
-                Some(m) => Ok(Some(self.value(&m)?)),
-                None => Ok(None),
-            }
+            let m = self.r.read(ctx, ReadRequest { state }).await?;
+            m.map(|m| self.value(&m)).transpose()
         })
     }
     fn update<'a>(
@@ -214,10 +223,8 @@ impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
         id: String,
     ) -> BoxFuture<'a, Result<Option<Value>, Diagnostics>> {
         Box::pin(async move {
-            match self.r.import(ctx, ImportRequest { id }).await? {
-                Some(m) => Ok(Some(self.value(&m)?)),
-                None => Ok(None),
-            }
+            let m = self.r.import(ctx, ImportRequest { id }).await?;
+            m.map(|m| self.value(&m)).transpose()
         })
     }
 }
@@ -269,16 +276,9 @@ impl<S: DataSource> ErasedDataSource<S::Data> for TypedDataSource<S> {
     ) -> BoxFuture<'a, Result<Value, Diagnostics>> {
         Box::pin(async move {
             let name = self.s.type_name();
-            let config = model::from_value(&config, name).map_err(|e| {
-                Diagnostic::error(
-                    format!("Cannot read the configuration of {name}"),
-                    e.to_string(),
-                )
-            })?;
+            let config = read_model(&config, name, "configuration")?;
             let m = self.s.read(ctx, ReadDataRequest { config }).await?;
-            model::to_value(&m, &self.ty, name).map_err(|e| {
-                Diagnostic::error(format!("Cannot encode {name}"), e.to_string()).into()
-            })
+            model_value(&m, &self.ty, name)
         })
     }
 }

@@ -64,10 +64,12 @@ pub(crate) fn plan<D>(
         ..
     } = change;
 
-    let violations = rules::check_plan(block, prior, config, &planned);
-    if !violations.is_empty() {
-        return Err(bug(res.type_name(), "an invalid plan", &violations, block));
-    }
+    no_bugs(
+        res.type_name(),
+        "an invalid plan",
+        &rules::check_plan(block, prior, config, &planned),
+        block,
+    )?;
     if prior.is_null() {
         requires_replace.clear();
     }
@@ -116,6 +118,20 @@ pub(crate) fn bug(
         );
     }
     d
+}
+
+/// `Ok` when a result broke no rule, else the provider-bug diagnostic of [`bug`].
+pub(crate) fn no_bugs(
+    type_name: &str,
+    what: &str,
+    violations: &[rules::Violation],
+    block: &Block,
+) -> Result<(), Diagnostics> {
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(bug(type_name, what, violations, block))
+    }
 }
 
 /// True when `path` reaches into a sensitive attribute (or is the root: a whole object may

@@ -159,20 +159,6 @@ impl<D: Send + Sync + 'static> Resources<D> {
     }
 }
 
-impl<D: Send + Sync + 'static> Default for Resources<D> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<D> std::fmt::Debug for Resources<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|r| r.type_name().to_string()))
-            .finish()
-    }
-}
-
 /// The data sources of a provider.
 pub struct DataSources<D>(pub(crate) Vec<Arc<dyn ErasedDataSource<D>>>);
 
@@ -186,19 +172,26 @@ impl<D: Send + Sync + 'static> DataSources<D> {
     }
 }
 
-impl<D: Send + Sync + 'static> Default for DataSources<D> {
-    fn default() -> Self {
-        Self::new()
-    }
+/// `Default` (empty) and `Debug` (the type names held) of the registries above.
+macro_rules! registry_impls {
+    ($($registry:ident),*) => {$(
+        impl<D: Send + Sync + 'static> Default for $registry<D> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<D> std::fmt::Debug for $registry<D> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list()
+                    .entries(self.0.iter().map(|r| r.type_name().to_string()))
+                    .finish()
+            }
+        }
+    )*};
 }
 
-impl<D> std::fmt::Debug for DataSources<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|r| r.type_name().to_string()))
-            .finish()
-    }
-}
+registry_impls!(Resources, DataSources);
 
 /// Create: make the object described by `planned` exist.
 #[derive(Debug)]

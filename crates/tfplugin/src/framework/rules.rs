@@ -77,13 +77,17 @@ fn plan_block(
         out.push(v(path, "planned value is not an object".into()));
         return;
     }
+    // The path of an attribute or nested block, and its planned, configured and prior values.
+    let member = |name: &str| {
+        (
+            path.attr(name),
+            get(planned, name),
+            get(config, name),
+            get(prior, name),
+        )
+    };
     for a in &block.attributes {
-        let p = path.attr(&a.name);
-        let (pv, cv, rv) = (
-            get(planned, &a.name),
-            get(config, &a.name),
-            get(prior, &a.name),
-        );
+        let (p, pv, cv, rv) = member(&a.name);
         if a.write_only {
             if !pv.is_null() {
                 out.push(v(
@@ -119,12 +123,7 @@ fn plan_block(
         }
     }
     for b in &block.blocks {
-        let p = path.attr(&b.name);
-        let (pv, cv, rv) = (
-            get(planned, &b.name),
-            get(config, &b.name),
-            get(prior, &b.name),
-        );
+        let (p, pv, cv, rv) = member(&b.name);
         // Planned exactly as configured (e.g. a dynamic block whose for_each is unknown).
         if pv.equals(cv) {
             continue;

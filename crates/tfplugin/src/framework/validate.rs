@@ -9,9 +9,19 @@ use crate::value::Value;
 /// `ValidateResourceConfig`: attribute validators, then the resource's own checks (raw and
 /// typed, the typed ones over the rounds that stand in for unknown values).
 pub(crate) fn validate_resource<D>(res: &dyn ErasedResource<D>, config: &Value) -> Diagnostics {
+    validate_config(&res.wire().block, config, |c| res.validate(c))
+}
+
+/// The attribute validators of `block` over `config`, then the object's own checks (`own`:
+/// a resource's, a data source's or the provider's `validate`).
+pub(crate) fn validate_config(
+    block: &Block,
+    config: &Value,
+    own: impl FnOnce(&Value) -> Diagnostics,
+) -> Diagnostics {
     let mut diags = Diagnostics::new();
-    validate_block(&res.wire().block, config, &AttrPath::root(), &mut diags);
-    diags.extend(res.validate(config));
+    validate_block(block, config, &AttrPath::root(), &mut diags);
+    diags.extend(own(config));
     diags
 }
 

@@ -7,7 +7,7 @@ use crate::framework::plan::bug;
 use crate::framework::timeouts::Operation;
 use crate::framework::{Private, Provider, rules};
 use crate::pb::tfplugin6 as pb;
-use crate::server::read_resource::carry_timeouts;
+use crate::server::read_resource::align_with;
 use crate::server::{Inner, decode, encode};
 use crate::value::Value;
 
@@ -15,30 +15,10 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::apply_resource_change::Request,
 ) -> pb::apply_resource_change::Response {
-    inner.capture.value(
-        "ApplyResourceChange",
-        &req.type_name,
-        "prior_state",
-        req.prior_state.as_ref(),
-    );
-    inner.capture.value(
-        "ApplyResourceChange",
-        &req.type_name,
-        "planned_state",
-        req.planned_state.as_ref(),
-    );
-    inner.capture.value(
-        "ApplyResourceChange",
-        &req.type_name,
-        "config",
-        req.config.as_ref(),
-    );
+    inner.capture.request(&req);
     let mut out = pb::apply_resource_change::Response {
-        new_state: None,
         private: req.planned_private.clone(),
-        diagnostics: Vec::new(),
-        legacy_type_system: false,
-        new_identity: None,
+        ..Default::default()
     };
     if let Err(d) = run(inner, &req, &mut out).await {
         out.diagnostics.extend(d.to_pb());
@@ -133,8 +113,7 @@ async fn run<P: Provider>(
             if let Some(partial) = ctx.take_partial() {
                 match json::decode(&partial, ty, json::Extra::Ignore) {
                     Ok(mut v) if v.is_wholly_known() => {
-                        carry_timeouts(&planned, &mut v);
-                        crate::value::align_numbers(&planned, &mut v);
+                        align_with(&planned, &mut v);
                         out.new_state = Some(encode(&v, ty, "partial state")?);
                         return Err(d);
                     }
@@ -150,8 +129,7 @@ async fn run<P: Provider>(
             return Err(d);
         }
     };
-    carry_timeouts(&planned, &mut new);
-    crate::value::align_numbers(&planned, &mut new);
+    align_with(&planned, &mut new);
     out.private = ctx.take_private().to_bytes();
     let violations = rules::check_apply(&planned, &new);
     if !violations.is_empty() {

@@ -7,24 +7,15 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::framework::{ConfigureRequest, Provider};
 use crate::model;
 use crate::pb::tfplugin6 as pb;
-use crate::server::{Inner, decode};
+use crate::server::Inner;
 
 pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::configure_provider::Request,
 ) -> pb::configure_provider::Response {
-    inner.capture.value(
-        "ConfigureProvider",
-        "provider",
-        "config",
-        req.config.as_ref(),
-    );
+    inner.capture.request(&req);
     let run = async {
-        let config = decode(
-            req.config.as_ref(),
-            &inner.provider_schema.ty(),
-            "provider configuration",
-        )?;
+        let config = inner.provider_config(req.config.as_ref())?;
         let config: P::Config = model::from_value(&config, "provider").map_err(|e| {
             Diagnostics::from(Diagnostic::error(
                 "Invalid provider configuration",

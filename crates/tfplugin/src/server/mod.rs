@@ -53,28 +53,18 @@ impl<P: Provider> Inner<P> {
     pub(crate) fn new(provider: P) -> Result<Self, Error> {
         let provider_schema = provider.schema()?;
         provider_schema.block.check("provider")?;
-        let mut resources = BTreeMap::new();
-        for r in provider.resources()?.0 {
-            let name = r.type_name().to_string();
-            check_type_name(provider.type_name(), &name)?;
-            if resources.insert(name.clone(), r).is_some() {
-                return Err(Error::Schema {
-                    object: name,
-                    message: "resource type declared twice".into(),
-                });
-            }
-        }
-        let mut data_sources = BTreeMap::new();
-        for d in provider.data_sources()?.0 {
-            let name = d.type_name().to_string();
-            check_type_name(provider.type_name(), &name)?;
-            if data_sources.insert(name.clone(), d).is_some() {
-                return Err(Error::Schema {
-                    object: name,
-                    message: "data source declared twice".into(),
-                });
-            }
-        }
+        let resources = by_type_name(
+            provider.type_name(),
+            provider.resources()?.0,
+            |r| r.type_name(),
+            "resource type",
+        )?;
+        let data_sources = by_type_name(
+            provider.type_name(),
+            provider.data_sources()?.0,
+            |d| d.type_name(),
+            "data source",
+        )?;
         Ok(Inner {
             provider,
             provider_schema,
@@ -95,27 +85,71 @@ impl<P: Provider> Inner<P> {
         &self,
         type_name: &str,
     ) -> Result<Arc<dyn ErasedResource<P::Data>>, Diagnostics> {
-        self.resources.get(type_name).cloned().ok_or_else(|| {
-            Diagnostic::error(
-                "Unknown resource type",
-                format!("this provider has no resource type {type_name:?}"),
-            )
-            .into()
-        })
+        lookup(
+            &self.resources,
+            type_name,
+            "Unknown resource type",
+            "resource type",
+        )
     }
 
     pub(crate) fn data_source(
         &self,
         type_name: &str,
     ) -> Result<Arc<dyn ErasedDataSource<P::Data>>, Diagnostics> {
-        self.data_sources.get(type_name).cloned().ok_or_else(|| {
-            Diagnostic::error(
-                "Unknown data source",
-                format!("this provider has no data source {type_name:?}"),
-            )
-            .into()
-        })
+        lookup(
+            &self.data_sources,
+            type_name,
+            "Unknown data source",
+            "data source",
+        )
     }
+
+    /// Decodes the provider block Terraform sent (to validate it, or to configure with it).
+    pub(crate) fn provider_config(
+        &self,
+        dv: Option<&pb::DynamicValue>,
+    ) -> Result<Value, Diagnostics> {
+        decode(dv, &self.provider_schema.ty(), "provider configuration")
+    }
+}
+
+/// The provider's resources (or data sources) by type name; every name must start with the
+/// provider's and be declared once.
+fn by_type_name<T: ?Sized>(
+    provider: &str,
+    declared: Vec<Arc<T>>,
+    name: impl Fn(&T) -> &str,
+    what: &str,
+) -> Result<BTreeMap<String, Arc<T>>, Error> {
+    let mut by_name = BTreeMap::new();
+    for item in declared {
+        let type_name = name(&item).to_string();
+        check_type_name(provider, &type_name)?;
+        if by_name.insert(type_name.clone(), item).is_some() {
+            return Err(Error::Schema {
+                object: type_name,
+                message: format!("{what} declared twice"),
+            });
+        }
+    }
+    Ok(by_name)
+}
+
+/// The resource (or data source) a request names; an unknown one is an error diagnostic.
+fn lookup<T: ?Sized>(
+    by_name: &BTreeMap<String, Arc<T>>,
+    type_name: &str,
+    summary: &str,
+    what: &str,
+) -> Result<Arc<T>, Diagnostics> {
+    by_name.get(type_name).cloned().ok_or_else(|| {
+        Diagnostic::error(
+            summary,
+            format!("this provider has no {what} {type_name:?}"),
+        )
+        .into()
+    })
 }
 
 fn check_type_name(provider: &str, name: &str) -> Result<(), Error> {
@@ -160,6 +194,11 @@ pub(crate) fn encode(v: &Value, ty: &Type, what: &str) -> Result<pb::DynamicValu
         .map_err(|e| Diagnostic::error(format!("Cannot encode the {what}"), e.to_string()).into())
 }
 
+/// A reply's diagnostics: what the handler reported, or the error that stopped it.
+pub(crate) fn reply_diagnostics(result: Result<Diagnostics, Diagnostics>) -> Vec<pb::Diagnostic> {
+    result.unwrap_or_else(|stopped| stopped).to_pb()
+}
+
 /// The gRPC service; cheap to clone.
 pub(crate) struct ProviderService<P: Provider> {
     pub inner: Arc<Inner<P>>,
@@ -175,119 +214,44 @@ impl<P: Provider> Clone for ProviderService<P> {
 
 type R<T> = Result<Response<T>, Status>;
 
-#[tonic::async_trait]
-impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
-    async fn get_metadata(
-        &self,
-        r: Request<pb::get_metadata::Request>,
-    ) -> R<pb::get_metadata::Response> {
-        Ok(Response::new(get_metadata::handle(
-            &self.inner,
-            r.into_inner(),
-        )))
-    }
-    async fn get_provider_schema(
-        &self,
-        r: Request<pb::get_provider_schema::Request>,
-    ) -> R<pb::get_provider_schema::Response> {
-        Ok(Response::new(get_provider_schema::handle(
-            &self.inner,
-            r.into_inner(),
-        )))
-    }
-    async fn validate_provider_config(
-        &self,
-        r: Request<pb::validate_provider_config::Request>,
-    ) -> R<pb::validate_provider_config::Response> {
-        Ok(Response::new(validate_provider_config::handle(
-            &self.inner,
-            r.into_inner(),
-        )))
-    }
-    async fn validate_resource_config(
-        &self,
-        r: Request<pb::validate_resource_config::Request>,
-    ) -> R<pb::validate_resource_config::Response> {
-        Ok(Response::new(validate_resource_config::handle(
-            &self.inner,
-            r.into_inner(),
-        )))
-    }
-    async fn validate_data_resource_config(
-        &self,
-        r: Request<pb::validate_data_resource_config::Request>,
-    ) -> R<pb::validate_data_resource_config::Response> {
-        Ok(Response::new(validate_data_resource_config::handle(
-            &self.inner,
-            r.into_inner(),
-        )))
-    }
-    async fn upgrade_resource_state(
-        &self,
-        r: Request<pb::upgrade_resource_state::Request>,
-    ) -> R<pb::upgrade_resource_state::Response> {
-        Ok(Response::new(upgrade_resource_state::handle(
-            &self.inner,
-            r.into_inner(),
-        )))
-    }
-    async fn configure_provider(
-        &self,
-        r: Request<pb::configure_provider::Request>,
-    ) -> R<pb::configure_provider::Response> {
-        Ok(Response::new(
-            configure_provider::handle(&self.inner, r.into_inner()).await,
-        ))
-    }
-    async fn read_resource(
-        &self,
-        r: Request<pb::read_resource::Request>,
-    ) -> R<pb::read_resource::Response> {
-        Ok(Response::new(
-            read_resource::handle(&self.inner, r.into_inner()).await,
-        ))
-    }
-    async fn plan_resource_change(
-        &self,
-        r: Request<pb::plan_resource_change::Request>,
-    ) -> R<pb::plan_resource_change::Response> {
-        Ok(Response::new(
-            plan_resource_change::handle(&self.inner, r.into_inner()).await,
-        ))
-    }
-    async fn apply_resource_change(
-        &self,
-        r: Request<pb::apply_resource_change::Request>,
-    ) -> R<pb::apply_resource_change::Response> {
-        Ok(Response::new(
-            apply_resource_change::handle(&self.inner, r.into_inner()).await,
-        ))
-    }
-    async fn import_resource_state(
-        &self,
-        r: Request<pb::import_resource_state::Request>,
-    ) -> R<pb::import_resource_state::Response> {
-        Ok(Response::new(
-            import_resource_state::handle(&self.inner, r.into_inner()).await,
-        ))
-    }
-    async fn read_data_source(
-        &self,
-        r: Request<pb::read_data_source::Request>,
-    ) -> R<pb::read_data_source::Response> {
-        Ok(Response::new(
-            read_data_source::handle(&self.inner, r.into_inner()).await,
-        ))
-    }
-    async fn stop_provider(
-        &self,
-        r: Request<pb::stop_provider::Request>,
-    ) -> R<pb::stop_provider::Response> {
-        Ok(Response::new(stop_provider::handle(
-            &self.inner,
-            r.into_inner(),
-        )))
-    }
+/// Implements the gRPC service: every RPC hands its request to the `handle` function of the
+/// module of the same name (awaiting it for the RPCs listed as `async`).
+macro_rules! provider_service {
+    (sync: [$($s:ident),* $(,)?], async: [$($a:ident),* $(,)?] $(,)?) => {
+        #[tonic::async_trait]
+        impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
+            $(
+                async fn $s(&self, r: Request<pb::$s::Request>) -> R<pb::$s::Response> {
+                    Ok(Response::new($s::handle(&self.inner, r.into_inner())))
+                }
+            )*
+            $(
+                async fn $a(&self, r: Request<pb::$a::Request>) -> R<pb::$a::Response> {
+                    Ok(Response::new($a::handle(&self.inner, r.into_inner()).await))
+                }
+            )*
+        }
+    };
+}
+
+provider_service! {
+    sync: [
+        get_metadata,
+        get_provider_schema,
+        validate_provider_config,
+        validate_resource_config,
+        validate_data_resource_config,
+        upgrade_resource_state,
+        stop_provider,
+    ],
+    async: [
+        configure_provider,
+        read_resource,
+        plan_resource_change,
+        apply_resource_change,
+        import_resource_state,
+        read_data_source,
+    ],
 }
 
 #[cfg(test)]

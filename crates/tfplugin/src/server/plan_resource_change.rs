@@ -10,32 +10,10 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::plan_resource_change::Request,
 ) -> pb::plan_resource_change::Response {
-    inner.capture.value(
-        "PlanResourceChange",
-        &req.type_name,
-        "prior_state",
-        req.prior_state.as_ref(),
-    );
-    inner.capture.value(
-        "PlanResourceChange",
-        &req.type_name,
-        "proposed_new_state",
-        req.proposed_new_state.as_ref(),
-    );
-    inner.capture.value(
-        "PlanResourceChange",
-        &req.type_name,
-        "config",
-        req.config.as_ref(),
-    );
+    inner.capture.request(&req);
     let mut out = pb::plan_resource_change::Response {
-        planned_state: None,
-        requires_replace: Vec::new(),
         planned_private: req.prior_private.clone(),
-        diagnostics: Vec::new(),
-        legacy_type_system: false,
-        deferred: None,
-        planned_identity: None,
+        ..Default::default()
     };
     if let Err(d) = run(inner, &req, &mut out).await {
         out.planned_state = None;

@@ -1,7 +1,7 @@
 //! `ReadDataSource`: decode the configuration into the model, read, answer a wholly known value.
 
 use crate::diag::Diagnostics;
-use crate::framework::plan::bug;
+use crate::framework::plan::no_bugs;
 use crate::framework::{Private, Provider, rules};
 use crate::pb::tfplugin6 as pb;
 use crate::server::{Inner, decode, encode};
@@ -10,12 +10,7 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::read_data_source::Request,
 ) -> pb::read_data_source::Response {
-    inner.capture.value(
-        "ReadDataSource",
-        &req.type_name,
-        "config",
-        req.config.as_ref(),
-    );
+    inner.capture.request(&req);
     match run(inner, &req).await {
         Ok(v) => pb::read_data_source::Response {
             state: Some(v),
@@ -38,14 +33,11 @@ async fn run<P: Provider>(
     let config = decode(req.config.as_ref(), ds.ty(), "configuration")?;
     let ctx = inner.ctx(None, Private::default());
     let new = ds.read(&ctx, config).await?;
-    let violations = rules::check_read(&new);
-    if !violations.is_empty() {
-        return Err(bug(
-            ds.type_name(),
-            "an invalid data source result",
-            &violations,
-            &ds.schema().block,
-        ));
-    }
+    no_bugs(
+        ds.type_name(),
+        "an invalid data source result",
+        &rules::check_read(&new),
+        &ds.schema().block,
+    )?;
     encode(&new, ds.ty(), "data source state")
 }

@@ -2,7 +2,7 @@
 //! state ("deleted outside Terraform"). Results must be wholly known.
 
 use crate::diag::Diagnostics;
-use crate::framework::plan::bug;
+use crate::framework::plan::no_bugs;
 use crate::framework::timeouts::{BLOCK, Operation};
 use crate::framework::{Private, Provider, rules};
 use crate::pb::tfplugin6 as pb;
@@ -13,18 +13,12 @@ pub(crate) async fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::read_resource::Request,
 ) -> pb::read_resource::Response {
-    inner.capture.value(
-        "ReadResource",
-        &req.type_name,
-        "current_state",
-        req.current_state.as_ref(),
-    );
+    inner.capture.request(&req);
+    // Unless the read succeeds, Terraform keeps the state and private data it sent.
     let mut out = pb::read_resource::Response {
         new_state: req.current_state.clone(),
-        diagnostics: Vec::new(),
         private: req.private.clone(),
-        deferred: None,
-        new_identity: None,
+        ..Default::default()
     };
     if let Err(d) = run(inner, &req, &mut out).await {
         out.diagnostics.extend(d.to_pb());
@@ -51,20 +45,16 @@ async fn run<P: Provider>(
     let new = match res.read(&ctx, state.clone()).await? {
         None => Value::Null,
         Some(mut v) => {
-            carry_timeouts(&state, &mut v);
-            crate::value::align_numbers(&state, &mut v);
+            align_with(&state, &mut v);
             v
         }
     };
-    let violations = rules::check_read(&new);
-    if !violations.is_empty() {
-        return Err(bug(
-            res.type_name(),
-            "an invalid object during refresh",
-            &violations,
-            &res.wire().block,
-        ));
-    }
+    no_bugs(
+        res.type_name(),
+        "an invalid object during refresh",
+        &rules::check_read(&new),
+        &res.wire().block,
+    )?;
     out.new_state = Some(encode(&new, res.ty(), "refreshed state")?);
     out.private = if new.is_null() {
         Vec::new()
@@ -74,8 +64,15 @@ async fn run<P: Provider>(
     Ok(())
 }
 
+/// Keeps in a resource's answer `to` what Terraform, not the remote object, decides: the
+/// `timeouts` block and the spelling of unchanged numbers, both taken from `from`.
+pub(crate) fn align_with(from: &Value, to: &mut Value) {
+    carry_timeouts(from, to);
+    crate::value::align_numbers(from, to);
+}
+
 /// The `timeouts` block is configuration, not remote state: keep it from `from`.
-pub(crate) fn carry_timeouts(from: &Value, to: &mut Value) {
+fn carry_timeouts(from: &Value, to: &mut Value) {
     if let (Some(t), Some(obj)) = (from.attr(BLOCK), to.as_object_mut())
         && obj.contains_key(BLOCK)
     {

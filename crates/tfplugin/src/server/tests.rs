@@ -147,13 +147,21 @@ fn apply_req(
     }
 }
 
+/// Applies the create of a thing named `name` (whose name scripts what `create` does).
+async fn create(inner: &Inner<TestProvider>, name: &str) -> pb::apply_resource_change::Response {
+    super::apply_resource_change::handle(
+        inner,
+        apply_req(inner, &Value::Null, &thing(Value::Unknown, name)),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn stop_provider_cancels_an_apply_in_flight() {
     let inner = std::sync::Arc::new(inner());
-    let req = apply_req(&inner, &Value::Null, &thing(Value::Unknown, "slow"));
     let task = {
         let inner = inner.clone();
-        tokio::spawn(async move { super::apply_resource_change::handle(&inner, req).await })
+        tokio::spawn(async move { create(&inner, "slow").await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     let stop = super::stop_provider::handle(&inner, pb::stop_provider::Request {});
@@ -169,11 +177,7 @@ async fn stop_provider_cancels_an_apply_in_flight() {
 #[tokio::test]
 async fn apply_that_changes_a_planned_value_is_reported_as_a_provider_bug() {
     let inner = inner();
-    let resp = super::apply_resource_change::handle(
-        &inner,
-        apply_req(&inner, &Value::Null, &thing(Value::Unknown, "liar")),
-    )
-    .await;
+    let resp = create(&inner, "liar").await;
     assert_eq!(resp.diagnostics.len(), 1, "{:?}", resp.diagnostics);
     let d = &resp.diagnostics[0];
     assert_eq!(
@@ -218,18 +222,22 @@ async fn destroy_plan_is_null_and_keeps_the_private_state() {
     assert_eq!(resp.planned_private, b"{\"k\":1}".to_vec());
 }
 
-#[test]
-fn state_from_a_newer_schema_version_is_refused_by_name() {
-    let inner = inner();
+/// Upgrades a stored `test_thing` state of schema `version`.
+fn upgrade(version: i64, json: &[u8]) -> pb::upgrade_resource_state::Response {
     let req = pb::upgrade_resource_state::Request {
         type_name: "test_thing".into(),
-        version: 3,
+        version,
         raw_state: Some(pb::RawState {
-            json: br#"{"id":"t-1","name":"a"}"#.to_vec(),
+            json: json.to_vec(),
             flatmap: Default::default(),
         }),
     };
-    let resp = super::upgrade_resource_state::handle(&inner, req);
+    super::upgrade_resource_state::handle(&inner(), req)
+}
+
+#[test]
+fn state_from_a_newer_schema_version_is_refused_by_name() {
+    let resp = upgrade(3, br#"{"id":"t-1","name":"a"}"#);
     assert_eq!(resp.diagnostics.len(), 1);
     assert!(
         resp.diagnostics[0].detail.contains("schema version 3"),
@@ -240,16 +248,7 @@ fn state_from_a_newer_schema_version_is_refused_by_name() {
 
 #[test]
 fn state_of_the_current_version_with_a_removed_attribute_names_it() {
-    let inner = inner();
-    let req = pb::upgrade_resource_state::Request {
-        type_name: "test_thing".into(),
-        version: 2,
-        raw_state: Some(pb::RawState {
-            json: br#"{"id":"t-1","name":"a","old":1}"#.to_vec(),
-            flatmap: Default::default(),
-        }),
-    };
-    let resp = super::upgrade_resource_state::handle(&inner, req);
+    let resp = upgrade(2, br#"{"id":"t-1","name":"a","old":1}"#);
     assert_eq!(resp.diagnostics.len(), 1);
     assert!(
         resp.diagnostics[0]
@@ -293,11 +292,7 @@ fn new_state(inner: &Inner<TestProvider>, resp: &pb::apply_resource_change::Resp
 #[tokio::test]
 async fn a_failed_create_saves_the_partial_object_it_recorded() {
     let inner = inner();
-    let resp = super::apply_resource_change::handle(
-        &inner,
-        apply_req(&inner, &Value::Null, &thing(Value::Unknown, "half")),
-    )
-    .await;
+    let resp = create(&inner, "half").await;
     assert_eq!(resp.diagnostics.len(), 1);
     assert_eq!(resp.diagnostics[0].summary, "Pool not ready");
     assert_eq!(
@@ -310,11 +305,7 @@ async fn a_failed_create_saves_the_partial_object_it_recorded() {
 async fn the_create_timeout_is_enforced_and_keeps_the_partial_object() {
     let inner = inner();
     let started = std::time::Instant::now();
-    let resp = super::apply_resource_change::handle(
-        &inner,
-        apply_req(&inner, &Value::Null, &thing(Value::Unknown, "stuck")),
-    )
-    .await;
+    let resp = create(&inner, "stuck").await;
     assert!(started.elapsed() < Duration::from_secs(10), "timeout fired");
     assert_eq!(resp.diagnostics.len(), 1, "{:?}", resp.diagnostics);
     assert_eq!(resp.diagnostics[0].summary, "create timed out");

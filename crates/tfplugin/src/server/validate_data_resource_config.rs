@@ -1,34 +1,22 @@
 //! `ValidateDataResourceConfig`: like resource validation, for data sources.
 
-use crate::diag::Diagnostics;
 use crate::framework::Provider;
-use crate::framework::validate::validate_block;
-use crate::path::AttrPath;
+use crate::framework::validate::validate_config;
 use crate::pb::tfplugin6 as pb;
-use crate::server::{Inner, decode};
+use crate::server::{Inner, decode, reply_diagnostics};
 
 pub(crate) fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::validate_data_resource_config::Request,
 ) -> pb::validate_data_resource_config::Response {
-    inner.capture.value(
-        "ValidateDataResourceConfig",
-        &req.type_name,
-        "config",
-        req.config.as_ref(),
-    );
-    let mut diags = Diagnostics::new();
-    let run = |diags: &mut Diagnostics| -> Result<(), Diagnostics> {
-        let ds = inner.data_source(&req.type_name)?;
+    inner.capture.request(&req);
+    let diags = inner.data_source(&req.type_name).and_then(|ds| {
         let config = decode(req.config.as_ref(), ds.ty(), "data source configuration")?;
-        validate_block(&ds.schema().block, &config, &AttrPath::root(), diags);
-        diags.extend(ds.validate(&config));
-        Ok(())
-    };
-    if let Err(d) = run(&mut diags) {
-        diags.extend(d);
-    }
+        Ok(validate_config(&ds.schema().block, &config, |c| {
+            ds.validate(c)
+        }))
+    });
     pb::validate_data_resource_config::Response {
-        diagnostics: diags.to_pb(),
+        diagnostics: reply_diagnostics(diags),
     }
 }

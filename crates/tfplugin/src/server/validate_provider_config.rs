@@ -1,40 +1,21 @@
 //! `ValidateProviderConfig`: attribute validators and the provider's own checks.
 
-use crate::diag::Diagnostics;
 use crate::framework::Provider;
-use crate::framework::validate::validate_block;
-use crate::path::AttrPath;
+use crate::framework::validate::validate_config;
 use crate::pb::tfplugin6 as pb;
-use crate::server::{Inner, decode};
+use crate::server::{Inner, reply_diagnostics};
 
 pub(crate) fn handle<P: Provider>(
     inner: &Inner<P>,
     req: pb::validate_provider_config::Request,
 ) -> pb::validate_provider_config::Response {
-    inner.capture.value(
-        "ValidateProviderConfig",
-        "provider",
-        "config",
-        req.config.as_ref(),
-    );
-    let mut diags = Diagnostics::new();
-    match decode(
-        req.config.as_ref(),
-        &inner.provider_schema.ty(),
-        "provider configuration",
-    ) {
-        Ok(config) => {
-            validate_block(
-                &inner.provider_schema.block,
-                &config,
-                &AttrPath::root(),
-                &mut diags,
-            );
-            diags.extend(inner.provider.validate(&config));
-        }
-        Err(d) => diags.extend(d),
-    }
+    inner.capture.request(&req);
+    let diags = inner.provider_config(req.config.as_ref()).map(|config| {
+        validate_config(&inner.provider_schema.block, &config, |c| {
+            inner.provider.validate(c)
+        })
+    });
     pb::validate_provider_config::Response {
-        diagnostics: diags.to_pb(),
+        diagnostics: reply_diagnostics(diags),
     }
 }

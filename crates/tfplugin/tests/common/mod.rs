@@ -7,6 +7,13 @@ use std::sync::OnceLock;
 
 use tfplugin::testing::{ProviderUnderTest, terraform_from_env};
 
+/// The go-plugin magic cookie as Terraform sets it (spelled out here, not taken from the
+/// crate, so the tests check the provider's value).
+pub const COOKIE: (&str, &str) = (
+    "TF_PLUGIN_MAGIC_COOKIE",
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+);
+
 fn tools_bin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin")
 }
