@@ -6,23 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use flexus_api::Precondition;
-use flexus_e2e::{Stack, StackOptions, copy_example, terraform_1_0, terraform_latest, workspace};
+use flexus_e2e::{Stack, StackOptions, copy_example, on_both_versions, workspace};
 use tfplugin::testing::Workspace;
-
-/// One case of the matrix as two tests: with Terraform 1.15.5 and with 1.0.3.
-macro_rules! on_both_versions {
-    ($latest:ident, $oldest:ident, $case:ident) => {
-        #[test]
-        fn $latest() {
-            $case(&terraform_latest());
-        }
-
-        #[test]
-        fn $oldest() {
-            $case(&terraform_1_0());
-        }
-    };
-}
 
 /// Destroy, then check the agent holds no pool and no policy in `ns`.
 #[track_caller]
@@ -348,15 +333,11 @@ fn instance_refresh_lifecycle(terraform: &Path) {
     tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
 }
 
-#[test]
-fn terraform_1_15_replaces_instances_in_batches_when_the_flavor_changes() {
-    instance_refresh_lifecycle(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_replaces_instances_in_batches_when_the_flavor_changes() {
-    instance_refresh_lifecycle(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_replaces_instances_in_batches_when_the_flavor_changes,
+    terraform_1_0_replaces_instances_in_batches_when_the_flavor_changes,
+    instance_refresh_lifecycle
+);
 
 const BAD_POLICY: &str = r#"
 provider "flexus" {}
@@ -1202,20 +1183,13 @@ fn run_script(script: &str, args: &[&Path], env: &[(&str, &Path)]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-const INSTALLED: &str = r#"
-terraform {
-  required_providers {
-    flexus = {
-      source  = "flexus/flexus"
-      version = "0.1.0"
-    }
-  }
+/// The docs' provider example and one data source: a user's first configuration.
+fn installed_config() -> String {
+    format!(
+        "{}\ndata \"flexus_x_flavors\" \"all\" {{}}\n",
+        terraform_provider_flexus::docs::PROVIDER_EXAMPLE
+    )
 }
-
-provider "flexus" {}
-
-data "flexus_x_flavors" "all" {}
-"#;
 
 /// Issue #11, item 9: `make install` (scripts/install-provider.sh, with the freshly built
 /// binary) puts the provider where `terraform init` finds it with no configuration, and
@@ -1234,7 +1208,7 @@ fn installed_provider_is_found_by_terraform_init(terraform: &Path) {
         "{printed}"
     );
     let work = tempfile::tempdir().expect("work");
-    std::fs::write(work.path().join("main.tf"), INSTALLED).expect("main.tf");
+    std::fs::write(work.path().join("main.tf"), installed_config()).expect("main.tf");
     let init = bare_terraform(
         terraform,
         work.path(),
@@ -1309,7 +1283,7 @@ fn installed_provider_is_found_by_terraform_init(terraform: &Path) {
     )
     .expect("terraformrc");
     let work = tempfile::tempdir().expect("work");
-    std::fs::write(work.path().join("main.tf"), INSTALLED).expect("main.tf");
+    std::fs::write(work.path().join("main.tf"), installed_config()).expect("main.tf");
     let empty_home = tempfile::tempdir().expect("home");
     bare_terraform(
         terraform,
