@@ -8,7 +8,7 @@ use std::path::Path;
 
 use flexus_e2e::{
     Stack, StackOptions, copy_tf_files, init_and_plan, on_both_versions, repo_root, root_module,
-    terraform_latest, workspace,
+    terraform_latest, terraform_ok, workspace,
 };
 
 fn teams(terraform: &Path) {
@@ -24,12 +24,12 @@ fn teams(terraform: &Path) {
     );
     copy_tf_files(&repo_root().join("examples/teams"), &ws.path());
 
-    ws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init");
-    ws.terraform(&["apply", "-auto-approve"])
-        .expect("apply")
-        .expect_code(0, "apply of two module instances");
+    terraform_ok(&ws, &["init"], "init");
+    terraform_ok(
+        &ws,
+        &["apply", "-auto-approve"],
+        "apply of two module instances",
+    );
 
     let a = stack
         .block_on(client.get_pool("team-a", "inference"))
@@ -61,12 +61,13 @@ fn teams(terraform: &Path) {
         .value;
     assert!(pb.spec.policy.schedules.is_empty());
 
-    let plan = ws.terraform(&["plan", "-detailed-exitcode"]).expect("plan");
-    plan.expect_code(0, "no changes after applying the module twice");
+    terraform_ok(
+        &ws,
+        &["plan", "-detailed-exitcode"],
+        "no changes after applying the module twice",
+    );
 
-    ws.terraform(&["destroy", "-auto-approve"])
-        .expect("destroy")
-        .expect_code(0, "destroy");
+    terraform_ok(&ws, &["destroy", "-auto-approve"], "destroy");
     for ns in ["team-a", "team-b"] {
         assert!(
             stack
@@ -105,14 +106,8 @@ fn the_registry_docs_examples_pass_terraform_validate() {
     stack_free
         .write("main.tf", &root_module(&body))
         .expect("main.tf");
-    stack_free
-        .terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init");
-    stack_free
-        .terraform(&["validate"])
-        .expect("validate")
-        .expect_code(0, "docs examples are valid");
+    terraform_ok(&stack_free, &["init"], "init");
+    terraform_ok(&stack_free, &["validate"], "docs examples are valid");
 }
 
 #[test]

@@ -110,17 +110,24 @@ pub fn root_module(body: &str) -> String {
     )
 }
 
+/// Runs `terraform <args>` in `ws`, which must exit 0 (`what` names the step in the
+/// failure, with Terraform's output); returns the outcome.
+#[track_caller]
+pub fn terraform_ok(ws: &Workspace, args: &[&str], what: &str) -> tfplugin::testing::Outcome {
+    let outcome = ws
+        .terraform(args)
+        .unwrap_or_else(|e| panic!("cannot run terraform {args:?}: {e}"));
+    outcome.expect_code(0, what);
+    outcome
+}
+
 /// Writes `main` as `main.tf` and runs `terraform init` and `terraform plan`, which must
 /// both succeed (`what` names the plan in the failure); returns the plan's output.
 #[track_caller]
 pub fn init_and_plan(ws: &Workspace, main: &str, what: &str) -> String {
     ws.write("main.tf", main).expect("main.tf");
-    ws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init");
-    let plan = ws.terraform(&["plan"]).expect("plan");
-    plan.expect_code(0, what);
-    plan.output()
+    terraform_ok(ws, &["init"], "init");
+    terraform_ok(ws, &["plan"], what).output()
 }
 
 /// Copies the `.tf` files of an example directory into a workspace.
