@@ -236,21 +236,14 @@ impl Resource for PolicyResource {
         let ns = api.namespace_for(req.prior.namespace.as_deref())?;
         let name = req.prior.name.clone();
         let what = format!("delete policy {ns}/{name}");
-        match api
-            .call(&what, |c| {
-                let (ns, name) = (ns.clone(), name.clone());
-                async move { c.delete_policy(&ns, &name, Precondition::None).await }
-            })
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(to_diagnostics(
-                Object::Policy,
-                "Cannot delete the autoscaling policy",
-                &e,
-            )),
-        }
+        // Deleting a policy that is already gone succeeds.
+        api.call_if_exists(&what, |c| {
+            let (ns, name) = (ns.clone(), name.clone());
+            async move { c.delete_policy(&ns, &name, Precondition::None).await }
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| to_diagnostics(Object::Policy, "Cannot delete the autoscaling policy", &e))
     }
 
     async fn import(
@@ -299,19 +292,11 @@ async fn put_policy(
 
 async fn get_policy(api: &Flexus, ns: &str, name: &str) -> Result<Option<Policy>, Diagnostics> {
     let what = format!("read policy {ns}/{name}");
-    match api
-        .call(&what, |c| {
-            let (ns, name) = (ns.to_string(), name.to_string());
-            async move { c.get_policy(&ns, &name).await }
-        })
-        .await
-    {
-        Ok(v) => Ok(Some(v.value)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(to_diagnostics(
-            Object::Policy,
-            "Cannot read the autoscaling policy",
-            &e,
-        )),
-    }
+    api.call_if_exists(&what, |c| {
+        let (ns, name) = (ns.to_string(), name.to_string());
+        async move { c.get_policy(&ns, &name).await }
+    })
+    .await
+    .map(|v| v.map(|v| v.value))
+    .map_err(|e| to_diagnostics(Object::Policy, "Cannot read the autoscaling policy", &e))
 }
