@@ -61,49 +61,34 @@ mkdir -p "$work/flexus" "$work/distinct" "$work/null" "$work/blocks" "$work/nest
 required() { # name
   printf 'terraform {\n  required_providers {\n    %s = {\n      source  = "flexus/%s"\n      version = "0.1.0"\n    }\n  }\n}\n' "$1" "$1"
 }
-policy_body() { # target-expression
-  cat <<TF
-  count    = $N
-  name     = "policy-\${count.index}"
-  pool     = "pool-\${count.index}"
-  strategy = "target_tracking"
-  bounds {
-    min = 1
-    max = 20
-  }
-  metric {
-    name   = "cpu"
-    kind   = "cpu"
-    target = $1
-    source {
-      type        = "cloud_eye"
-      metric_name = "cpu_util"
-    }
-  }
-  scale_in {
-    stabilisation_window = "5m"
-    policy {
-      type   = "percent"
-      value  = 25
-      period = "1m"
-    }
-  }
-TF
+# The docs' example policy ($example) as $N resources of type $1, policy-i on pool-i, with
+# the metric target $2: what a configuration with many policies plans.
+example=examples/resources/flexus_autoscaling_policy/resource.tf
+policies() { # resource-type target-expression
+  local out
+  out="$(sed -e "s/^resource \"flexus_autoscaling_policy\" \"inference\" {\$/resource \"$1\" \"p\" {\n  count    = $N/" \
+    -e 's/^  name .*/  name     = "policy-${count.index}"/' \
+    -e 's/^  pool .*/  pool     = "pool-${count.index}"/' \
+    -e "s/^    target = 60\$/    target = $2/" "$example")"
+  [[ $out == *"count    = $N"* && $out == *'"pool-${count.index}"'* && $out == *"target = $2"* ]] ||
+    { echo "bench: $example no longer has the resource, name, pool and target lines this rewrites" >&2; exit 1; }
+  printf '%s\n' "$out"
 }
 provider_block='provider "flexus" {
   endpoint  = "http://127.0.0.1:9"
   namespace = "bench"
 }'
-{ required flexus; echo "$provider_block"; echo 'resource "flexus_autoscaling_policy" "p" {'; policy_body 60; echo '}'; } > "$work/flexus/main.tf"
-{ required flexus; echo "$provider_block"; echo 'resource "flexus_autoscaling_policy" "p" {'; policy_body '10 + count.index * 0.1'; echo '}'; } > "$work/distinct/main.tf"
-{ required flexusbench; echo 'resource "flexusbench_policy_blocks" "p" {'; policy_body 60; echo '}'; } > "$work/blocks/main.tf"
+{ required flexus; echo "$provider_block"; policies flexus_autoscaling_policy 60; } > "$work/flexus/main.tf"
+{ required flexus; echo "$provider_block"; policies flexus_autoscaling_policy '10 + count.index * 0.1'; } > "$work/distinct/main.tf"
+{ required flexusbench; policies flexusbench_policy_blocks 60; } > "$work/blocks/main.tf"
+# The same policy with the nested attributes of protocol 6 instead of blocks.
 { required flexusbench; cat <<TF
 resource "flexusbench_policy_nested" "p" {
   count    = $N
   name     = "policy-\${count.index}"
   pool     = "pool-\${count.index}"
   strategy = "target_tracking"
-  bounds   = { min = 1, max = 20 }
+  bounds   = { min = 2, max = 20 }
   metric = [{
     name   = "cpu"
     kind   = "cpu"

@@ -145,6 +145,8 @@ fn dependency_rules_of_the_architecture_hold() {
     let g = metadata();
     let ws = g.workspace_names();
     let ws_refs: Vec<&str> = ws.iter().map(String::as_str).collect();
+    let other_workspace_crates =
+        |name: &str| -> Vec<&str> { ws_refs.iter().copied().filter(|n| *n != name).collect() };
     let mut errors = Vec::new();
 
     // flexus-policy: pure, no runtime or network stack, no other workspace crate.
@@ -156,11 +158,7 @@ fn dependency_rules_of_the_architecture_hold() {
     errors.extend(forbid_in_closure(
         &g,
         "flexus-policy",
-        &ws_refs
-            .iter()
-            .copied()
-            .filter(|n| *n != "flexus-policy")
-            .collect::<Vec<_>>(),
+        &other_workspace_crates("flexus-policy"),
     ));
     // flexus-sim: no network I/O.
     errors.extend(forbid_in_closure(
@@ -197,11 +195,7 @@ fn dependency_rules_of_the_architecture_hold() {
     errors.extend(forbid_in_closure(
         &g,
         "tfplugin",
-        &ws_refs
-            .iter()
-            .copied()
-            .filter(|n| *n != "tfplugin")
-            .collect::<Vec<_>>(),
+        &other_workspace_crates("tfplugin"),
     ));
     // The provider never speaks gRPC or msgpack itself.
     errors.extend(forbid_direct(

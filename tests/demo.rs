@@ -376,22 +376,21 @@ fn write_chart(path: &std::path::Path, rows: &[Row]) -> anyhow::Result<()> {
         .y_desc("requests/s")
         .draw()
         .map_err(|e| anyhow::anyhow!("chart: {e}"))?;
-    chart
-        .draw_series(LineSeries::new(
-            rows.iter().map(|r| (r.real_s, r.load_rps)),
-            RED.stroke_width(2),
-        ))
-        .map_err(|e| anyhow::anyhow!("chart: {e}"))?
-        .label("offered load")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-    chart
-        .draw_series(LineSeries::new(
-            rows.iter().map(|r| (r.real_s, r.capacity_rps)),
-            BLUE.stroke_width(2),
-        ))
-        .map_err(|e| anyhow::anyhow!("chart: {e}"))?
-        .label("capacity of ready instances")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+    let mut line = |label: &str, color: RGBColor, value: fn(&Row) -> f64| {
+        chart
+            .draw_series(LineSeries::new(
+                rows.iter().map(|r| (r.real_s, value(r))),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| anyhow::anyhow!("chart: {e}"))
+            .map(|series| {
+                series
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            })
+    };
+    line("offered load", RED, |r| r.load_rps)?;
+    line("capacity of ready instances", BLUE, |r| r.capacity_rps)?;
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))

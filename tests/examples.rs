@@ -1,12 +1,14 @@
 //! Every example directory is exercised: `examples/teams` applies the
 //! `examples/modules/inference-pool` module twice (two teams, two namespaces) with both
-//! Terraform versions, the registry docs' examples pass `terraform validate`, and
+//! Terraform versions, the registry docs' examples (`examples/resources`,
+//! `examples/data-sources`) pass `terraform validate`, and
 //! `examples/quickstart` is the base of the Terraform matrix (`terraform_matrix.rs`).
 
 use std::path::Path;
 
 use flexus_e2e::{
-    Stack, StackOptions, copy_tf_files, repo_root, terraform_1_0, terraform_latest, workspace,
+    Stack, StackOptions, copy_tf_files, init_and_plan, on_both_versions, repo_root, root_module,
+    terraform_latest, terraform_ok, workspace,
 };
 
 fn teams(terraform: &Path) {
@@ -22,12 +24,12 @@ fn teams(terraform: &Path) {
     );
     copy_tf_files(&repo_root().join("examples/teams"), &ws.path());
 
-    ws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init");
-    ws.terraform(&["apply", "-auto-approve"])
-        .expect("apply")
-        .expect_code(0, "apply of two module instances");
+    terraform_ok(&ws, &["init"], "init");
+    terraform_ok(
+        &ws,
+        &["apply", "-auto-approve"],
+        "apply of two module instances",
+    );
 
     let a = stack
         .block_on(client.get_pool("team-a", "inference"))
@@ -59,12 +61,13 @@ fn teams(terraform: &Path) {
         .value;
     assert!(pb.spec.policy.schedules.is_empty());
 
-    let plan = ws.terraform(&["plan", "-detailed-exitcode"]).expect("plan");
-    plan.expect_code(0, "no changes after applying the module twice");
+    terraform_ok(
+        &ws,
+        &["plan", "-detailed-exitcode"],
+        "no changes after applying the module twice",
+    );
 
-    ws.terraform(&["destroy", "-auto-approve"])
-        .expect("destroy")
-        .expect_code(0, "destroy");
+    terraform_ok(&ws, &["destroy", "-auto-approve"], "destroy");
     for ns in ["team-a", "team-b"] {
         assert!(
             stack
@@ -80,15 +83,11 @@ fn teams(terraform: &Path) {
     );
 }
 
-#[test]
-fn terraform_1_15_applies_one_module_for_two_teams_in_two_namespaces() {
-    teams(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_applies_one_module_for_two_teams_in_two_namespaces() {
-    teams(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_applies_one_module_for_two_teams_in_two_namespaces,
+    terraform_1_0_applies_one_module_for_two_teams_in_two_namespaces,
+    teams
+);
 
 #[test]
 fn the_registry_docs_examples_pass_terraform_validate() {
@@ -105,22 +104,10 @@ fn the_registry_docs_examples_pass_terraform_validate() {
     ]
     .join("\n");
     stack_free
-        .write(
-            "main.tf",
-            &format!(
-                "{}\nprovider \"flexus\" {{}}\n{body}",
-                flexus_e2e::provider().required_providers_block()
-            ),
-        )
+        .write("main.tf", &root_module(&body))
         .expect("main.tf");
-    stack_free
-        .terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init");
-    stack_free
-        .terraform(&["validate"])
-        .expect("validate")
-        .expect_code(0, "docs examples are valid");
+    terraform_ok(&stack_free, &["init"], "init");
+    terraform_ok(&stack_free, &["validate"], "docs examples are valid");
 }
 
 #[test]
@@ -129,14 +116,19 @@ fn every_example_directory_is_covered_by_a_test() {
     // policies: flexus-policy's parse and golden tests (and provider/tests/models.rs);
     // agent: crates/agent/tests/examples.rs loads agent.toml; grafana:
     // crates/agent/tests/grafana.rs checks every panel's query against the agent's metrics;
-    // instance-refresh: terraform_matrix.rs.
+    // instance-refresh: terraform_matrix.rs; provider, resources and data-sources (the
+    // registry docs' examples): the validate test above, the recommendation in tune.rs,
+    // the provider block in terraform_matrix.rs's install test.
     let covered = [
         "agent",
+        "data-sources",
         "grafana",
         "instance-refresh",
         "modules",
         "policies",
+        "provider",
         "quickstart",
+        "resources",
         "teams",
     ];
     let mut found: Vec<String> = std::fs::read_dir(repo_root().join("examples"))
@@ -169,18 +161,11 @@ fn policy_simulation_shows_cost_and_slo_of_a_policy_in_the_plan() {
     use terraform_provider_flexus::docs;
     let ws = tfplugin::testing::Workspace::new(&terraform_latest(), &[flexus_e2e::provider()], &[])
         .expect("workspace");
-    let main = format!(
-        "{}\nprovider \"flexus\" {{}}\n{}\noutput \"slo\" {{\n  value = data.flexus_policy_simulation.review.slo_violation_pct\n}}\noutput \"hpa_cost\" {{\n  value = data.flexus_policy_simulation.review.baseline_cost[\"hpa\"]\n}}\n",
-        flexus_e2e::provider().required_providers_block(),
+    let main = root_module(&format!(
+        "{}\noutput \"slo\" {{\n  value = data.flexus_policy_simulation.review.slo_violation_pct\n}}\noutput \"hpa_cost\" {{\n  value = data.flexus_policy_simulation.review.baseline_cost[\"hpa\"]\n}}\n",
         docs::SIMULATION_EXAMPLE
-    );
-    ws.write("main.tf", &main).expect("main.tf");
-    ws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init");
-    let plan = ws.terraform(&["plan"]).expect("plan");
-    plan.expect_code(0, "plan with a simulation");
-    let out = plan.output();
+    ));
+    let out = init_and_plan(&ws, &main, "plan with a simulation");
     let value = |name: &str| -> f64 {
         let line = out
             .lines()

@@ -10,7 +10,8 @@
 //! - [`Stack`] starts `flexus-emulator` and `flexus-agent` on loopback (temporary SQLite
 //!   store, generated tokens, accelerated clocks) and stops them on drop.
 //! - [`terraform_latest`] / [`terraform_1_0`] and [`workspace`] give a Terraform working
-//!   directory whose filesystem mirror holds the freshly built provider (no network).
+//!   directory whose filesystem mirror holds the freshly built provider (no network);
+//!   [`on_both_versions!`] runs one case as a test with each Terraform.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -64,6 +65,23 @@ pub fn terraform_1_0() -> PathBuf {
     )
 }
 
+/// One Terraform case as two tests, `$latest` with Terraform 1.15.5 and `$oldest` with
+/// 1.0.3: `$case` is a `fn(&Path)` given the Terraform binary.
+#[macro_export]
+macro_rules! on_both_versions {
+    ($latest:ident, $oldest:ident, $case:ident) => {
+        #[test]
+        fn $latest() {
+            $case(&$crate::terraform_latest());
+        }
+
+        #[test]
+        fn $oldest() {
+            $case(&$crate::terraform_1_0());
+        }
+    };
+}
+
 /// The provider under test: the built binary as `flexus/flexus` 0.1.0.
 pub fn provider() -> ProviderUnderTest {
     ProviderUnderTest::new(
@@ -81,6 +99,35 @@ pub fn workspace(terraform: &Path, stack: &Stack, namespace: &str) -> Workspace 
     ws.set_env("FLEXUS_TOKEN", &stack.admin_token);
     ws.set_env("FLEXUS_NAMESPACE", namespace);
     ws
+}
+
+/// A root module around `body`: the provider under test in `required_providers` and an
+/// empty `provider "flexus"` block (the workspace's environment configures it).
+pub fn root_module(body: &str) -> String {
+    format!(
+        "{}\nprovider \"flexus\" {{}}\n{body}",
+        provider().required_providers_block()
+    )
+}
+
+/// Runs `terraform <args>` in `ws`, which must exit 0 (`what` names the step in the
+/// failure, with Terraform's output); returns the outcome.
+#[track_caller]
+pub fn terraform_ok(ws: &Workspace, args: &[&str], what: &str) -> tfplugin::testing::Outcome {
+    let outcome = ws
+        .terraform(args)
+        .unwrap_or_else(|e| panic!("cannot run terraform {args:?}: {e}"));
+    outcome.expect_code(0, what);
+    outcome
+}
+
+/// Writes `main` as `main.tf` and runs `terraform init` and `terraform plan`, which must
+/// both succeed (`what` names the plan in the failure); returns the plan's output.
+#[track_caller]
+pub fn init_and_plan(ws: &Workspace, main: &str, what: &str) -> String {
+    ws.write("main.tf", main).expect("main.tf");
+    terraform_ok(ws, &["init"], "init");
+    terraform_ok(ws, &["plan"], what).output()
 }
 
 /// Copies the `.tf` files of an example directory into a workspace.
@@ -305,57 +352,45 @@ impl Stack {
 
     /// `GET` on the emulator's control API.
     pub fn emulator_get(&self, path: &str) -> serde_json::Value {
-        let url = format!("{}{path}", self.emulator_url);
-        self.rt.block_on(async {
-            let r = self
-                .http
-                .get(&url)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-            let status = r.status();
-            let body = r.text().await.unwrap_or_default();
-            assert!(status.is_success(), "GET {url}: {status} {body}");
-            serde_json::from_str(&body)
-                .unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {body}"))
-        })
+        let body = self.emulator_send(reqwest::Method::GET, path, None);
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("GET {}{path}: not JSON ({e}): {body}", self.emulator_url))
     }
 
     /// `POST` (JSON) on the emulator's control API.
     pub fn emulator_post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
-        let url = format!("{}{path}", self.emulator_url);
-        self.rt.block_on(async {
-            let r = self
-                .http
-                .post(&url)
-                .json(body)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-            let status = r.status();
-            let text = r.text().await.unwrap_or_default();
-            assert!(status.is_success(), "POST {url}: {status} {text}");
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-        })
+        let text = self.emulator_send(reqwest::Method::POST, path, Some(body));
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 
     /// `DELETE` on the emulator's control API.
     pub fn emulator_delete(&self, path: &str) {
+        self.emulator_send(reqwest::Method::DELETE, path, None);
+    }
+
+    /// A request on the emulator's control API (with a JSON body if given) that must
+    /// succeed; returns the answer's body.
+    fn emulator_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> String {
         let url = format!("{}{path}", self.emulator_url);
         self.rt.block_on(async {
-            let r = self
-                .http
-                .delete(&url)
+            let mut req = self.http.request(method.clone(), &url);
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            let r = req
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("DELETE {url}: {e}"));
+                .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
             let status = r.status();
-            assert!(
-                status.is_success(),
-                "DELETE {url}: {status} {}",
-                r.text().await.unwrap_or_default()
-            );
-        });
+            let text = r.text().await.unwrap_or_default();
+            assert!(status.is_success(), "{method} {url}: {status} {text}");
+            text
+        })
     }
 
     /// Instances of the emulator carrying pool tag `pool` that are not deleted yet

@@ -6,23 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use flexus_api::Precondition;
-use flexus_e2e::{Stack, StackOptions, copy_example, terraform_1_0, terraform_latest, workspace};
+use flexus_e2e::{Stack, StackOptions, copy_example, on_both_versions, workspace};
 use tfplugin::testing::Workspace;
-
-/// One case of the matrix as two tests: with Terraform 1.15.5 and with 1.0.3.
-macro_rules! on_both_versions {
-    ($latest:ident, $oldest:ident, $case:ident) => {
-        #[test]
-        fn $latest() {
-            $case(&terraform_latest());
-        }
-
-        #[test]
-        fn $oldest() {
-            $case(&terraform_1_0());
-        }
-    };
-}
 
 /// Destroy, then check the agent holds no pool and no policy in `ns`.
 #[track_caller]
@@ -47,6 +32,14 @@ fn tf(ws: &Workspace, args: &[&str]) -> tfplugin::testing::Outcome {
 fn plan_code(ws: &Workspace) -> (i32, String) {
     let o = tf(ws, &["plan", "-detailed-exitcode"]);
     (o.code, o.output())
+}
+
+/// A plan that must show changes (`why` says which in the failure); returns its output.
+#[track_caller]
+fn plan_changes(ws: &Workspace, why: &str) -> String {
+    let (code, out) = plan_code(ws);
+    assert_eq!(code, 2, "{why}\n{out}");
+    out
 }
 
 #[track_caller]
@@ -123,8 +116,7 @@ fn quickstart_lifecycle(terraform: &Path) {
     // An in-place change of both resources.
     ws.write("terraform.tfvars", "max_size = 6\ncpu_target = 70\n")
         .expect("tfvars");
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "{out}");
+    let out = plan_changes(&ws, "the changed variables plan an update");
     assert!(
         out.contains("updated in-place") && !out.contains("must be replaced"),
         "{out}"
@@ -148,8 +140,7 @@ fn quickstart_lifecycle(terraform: &Path) {
         "max_size = 6\ncpu_target = 70\npolicy_name = \"web-cpu-v2\"\n",
     )
     .expect("tfvars");
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "{out}");
+    let out = plan_changes(&ws, "a new policy name plans a replacement");
     assert!(out.contains("must be replaced"), "{out}");
     tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "replacing apply");
     assert!(
@@ -173,8 +164,7 @@ fn quickstart_lifecycle(terraform: &Path) {
     stack
         .block_on(client.put_policy(ns, "web-cpu-v2", &edited, Precondition::None))
         .expect("edit policy outside terraform");
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "a policy edited outside Terraform is drift\n{out}");
+    let out = plan_changes(&ws, "a policy edited outside Terraform is drift");
     assert!(
         out.contains("85") && out.contains("70"),
         "the plan shows the edited target: {out}"
@@ -198,11 +188,7 @@ fn quickstart_lifecycle(terraform: &Path) {
     stack
         .block_on(client.put_pool(ns, "web", &spec, Precondition::None))
         .expect("edit pool outside terraform");
-    let (code, out) = plan_code(&ws);
-    assert_eq!(
-        code, 2,
-        "a pool declaration edited outside Terraform is drift\n{out}"
-    );
+    let out = plan_changes(&ws, "a pool declaration edited outside Terraform is drift");
     assert!(
         out.contains("max_size") && out.contains("edited"),
         "the plan shows the edited fields: {out}"
@@ -231,8 +217,7 @@ fn quickstart_lifecycle(terraform: &Path) {
                 .then_some(())
         },
     );
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "{out}");
+    let out = plan_changes(&ws, "a pool deleted outside Terraform is planned again");
     assert!(out.contains("flexus_x_pool.web will be created"), "{out}");
     tf(&ws, &["apply", "-auto-approve"]).expect_code(0, "apply recreates the pool");
     expect_no_changes(&ws, &stack, "after recreating the pool");
@@ -275,19 +260,7 @@ fn quickstart_lifecycle(terraform: &Path) {
     assert_ne!(missing.code, 0);
 
     // Destroy leaves no pool, no policy and no instance.
-    tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
-    assert!(
-        stack
-            .block_on(client.list_pools(ns))
-            .expect("list pools")
-            .is_empty()
-    );
-    assert!(
-        stack
-            .block_on(client.list_policies(ns))
-            .expect("list policies")
-            .is_empty()
-    );
+    destroy_leaves_nothing(&ws, &stack, ns);
     let left = stack.emulator_instances("web");
     assert!(left.is_empty(), "destroy leaves no instances: {left:?}");
 }
@@ -320,8 +293,7 @@ fn instance_refresh_lifecycle(terraform: &Path) {
 
     ws.write("terraform.tfvars", "flavor = \"x1.4u.8g\"\n")
         .expect("tfvars");
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "{out}");
+    let out = plan_changes(&ws, "the new flavor plans an update");
     assert!(
         out.contains("updated in-place") && !out.contains("must be replaced"),
         "{out}"
@@ -348,15 +320,11 @@ fn instance_refresh_lifecycle(terraform: &Path) {
     tf(&ws, &["destroy", "-auto-approve"]).expect_code(0, "destroy");
 }
 
-#[test]
-fn terraform_1_15_replaces_instances_in_batches_when_the_flavor_changes() {
-    instance_refresh_lifecycle(&terraform_latest());
-}
-
-#[test]
-fn terraform_1_0_replaces_instances_in_batches_when_the_flavor_changes() {
-    instance_refresh_lifecycle(&terraform_1_0());
-}
+on_both_versions!(
+    terraform_1_15_replaces_instances_in_batches_when_the_flavor_changes,
+    terraform_1_0_replaces_instances_in_batches_when_the_flavor_changes,
+    instance_refresh_lifecycle
+);
 
 const BAD_POLICY: &str = r#"
 provider "flexus" {}
@@ -531,8 +499,7 @@ fn sold_out(terraform: &Path) {
         "{}",
         shown.output()
     );
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "{out}");
+    let out = plan_changes(&ws, "the tainted pool plans a replacement");
     assert!(
         out.contains("tainted") && out.contains("must be replaced"),
         "{out}"
@@ -639,8 +606,7 @@ fn permanent_cloud_error_fails_fast_and_leaves_a_tainted_pool(terraform: &Path) 
         "apply failed after {:?}, not after the 10m wait",
         started.elapsed()
     );
-    let (code, plan) = plan_code(&ws);
-    assert_eq!(code, 2, "{plan}");
+    let plan = plan_changes(&ws, "the tainted pool plans a replacement");
     assert!(
         plan.contains("is tainted, so must be replaced"),
         "the written pool is in state, tainted: {plan}"
@@ -755,8 +721,7 @@ fn one_line_changes_import_and_recreate(terraform: &Path) {
     // Item 8: a one-line change looks like one line.
     ws.write("main.tf", &returning_user("x1.2u.4g", "b"))
         .expect("main.tf");
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "{out}");
+    let out = plan_changes(&ws, "the tag change plans an update");
     assert!(out.contains("~ \"team\" = \"a\" -> \"b\""), "{out}");
     assert!(
         !out.contains("known after apply"),
@@ -773,8 +738,7 @@ fn one_line_changes_import_and_recreate(terraform: &Path) {
     // not known before apply.
     ws.write("main.tf", &returning_user("x1.4u.8g", "b"))
         .expect("main.tf");
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "{out}");
+    let out = plan_changes(&ws, "the flavor change plans an update");
     assert!(
         out.contains("Running instances will be replaced") && out.contains("flavor"),
         "{out}"
@@ -817,8 +781,7 @@ fn one_line_changes_import_and_recreate(terraform: &Path) {
     stack
         .block_on(client.delete_policy("team-a", "steady-step", Precondition::None))
         .expect("delete the policy outside terraform");
-    let (code, out) = plan_code(&ws);
-    assert_eq!(code, 2, "{out}");
+    let out = plan_changes(&ws, "a policy deleted through the API is planned again");
     assert!(
         out.contains("flexus_autoscaling_policy.p will be created"),
         "{out}"
@@ -1186,36 +1149,38 @@ fn bare_terraform(
     }
 }
 
-fn run_script(script: &str, args: &[&Path], env: &[(&str, &Path)]) -> String {
-    let mut cmd = std::process::Command::new(flexus_e2e::repo_root().join("scripts").join(script));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run script");
+/// Runs `cmd`, which must succeed (the failure names `what` and shows its output); returns
+/// its stdout.
+#[track_caller]
+fn run_ok(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     assert!(
         out.status.success(),
-        "{script} failed: {}{}",
+        "{what} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-const INSTALLED: &str = r#"
-terraform {
-  required_providers {
-    flexus = {
-      source  = "flexus/flexus"
-      version = "0.1.0"
+fn run_script(script: &str, args: &[&Path], env: &[(&str, &Path)]) -> String {
+    let mut cmd = std::process::Command::new(flexus_e2e::repo_root().join("scripts").join(script));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
     }
-  }
+    run_ok(&mut cmd, script)
 }
 
-provider "flexus" {}
-
-data "flexus_x_flavors" "all" {}
-"#;
+/// The docs' provider example and one data source: a user's first configuration.
+fn installed_config() -> String {
+    format!(
+        "{}\ndata \"flexus_x_flavors\" \"all\" {{}}\n",
+        terraform_provider_flexus::docs::PROVIDER_EXAMPLE
+    )
+}
 
 /// Issue #11, item 9: `make install` (scripts/install-provider.sh, with the freshly built
 /// binary) puts the provider where `terraform init` finds it with no configuration, and
@@ -1234,7 +1199,7 @@ fn installed_provider_is_found_by_terraform_init(terraform: &Path) {
         "{printed}"
     );
     let work = tempfile::tempdir().expect("work");
-    std::fs::write(work.path().join("main.tf"), INSTALLED).expect("main.tf");
+    std::fs::write(work.path().join("main.tf"), installed_config()).expect("main.tf");
     let init = bare_terraform(
         terraform,
         work.path(),
@@ -1262,11 +1227,10 @@ fn installed_provider_is_found_by_terraform_init(terraform: &Path) {
         &[&provider_bin],
         &[("DIST", dist.path())],
     );
-    let sums = std::fs::read_to_string(
-        dist.path()
-            .join("terraform-provider-flexus_0.1.0_SHA256SUMS"),
-    )
-    .expect("SHA256SUMS");
+    let sums_file = dist
+        .path()
+        .join("terraform-provider-flexus_0.1.0_SHA256SUMS");
+    let sums = std::fs::read_to_string(&sums_file).expect("SHA256SUMS");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             dist.path()
@@ -1281,19 +1245,12 @@ fn installed_provider_is_found_by_terraform_init(terraform: &Path) {
         .find_map(|l| l.split_whitespace().nth(1).filter(|f| f.ends_with(".zip")))
         .expect("a zip in SHA256SUMS")
         .to_string();
-    let check = std::process::Command::new("sha256sum")
-        .arg("-c")
-        .arg(
-            dist.path()
-                .join("terraform-provider-flexus_0.1.0_SHA256SUMS"),
-        )
-        .current_dir(dist.path())
-        .output()
-        .expect("sha256sum");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
+    run_ok(
+        std::process::Command::new("sha256sum")
+            .arg("-c")
+            .arg(&sums_file)
+            .current_dir(dist.path()),
+        "sha256sum -c",
     );
     let mirror = tempfile::tempdir().expect("mirror");
     let packed = mirror.path().join("registry.terraform.io/flexus/flexus");
@@ -1309,7 +1266,7 @@ fn installed_provider_is_found_by_terraform_init(terraform: &Path) {
     )
     .expect("terraformrc");
     let work = tempfile::tempdir().expect("work");
-    std::fs::write(work.path().join("main.tf"), INSTALLED).expect("main.tf");
+    std::fs::write(work.path().join("main.tf"), installed_config()).expect("main.tf");
     let empty_home = tempfile::tempdir().expect("home");
     bare_terraform(
         terraform,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use flexus_api::{MetricDatapoint, Precondition};
-use flexus_e2e::{Stack, StackOptions, terraform_latest, workspace};
+use flexus_e2e::{Stack, StackOptions, init_and_plan, root_module, terraform_latest, workspace};
 use serde_json::json;
 
 /// RFC 3339 (UTC) of a Unix time in seconds.
@@ -120,19 +120,11 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
     }
 
     let ws = workspace(&terraform_latest(), &stack, "team-a");
-    let main = format!(
-        "{}\nprovider \"flexus\" {{}}\n{}",
-        flexus_e2e::provider().required_providers_block(),
-        terraform_provider_flexus::docs::RECOMMENDATION_EXAMPLE
-            .replace("max_evaluations = 60", "max_evaluations = 4")
+    let main = root_module(
+        &terraform_provider_flexus::docs::RECOMMENDATION_EXAMPLE
+            .replace("max_evaluations = 60", "max_evaluations = 4"),
     );
-    ws.write("main.tf", &main).expect("main.tf");
-    ws.terraform(&["init"])
-        .expect("init")
-        .expect_code(0, "init");
-    let plan = ws.terraform(&["plan"]).expect("plan");
-    plan.expect_code(0, "plan with a recommendation");
-    let out = plan.output();
+    let out = init_and_plan(&ws, &main, "plan with a recommendation");
     let target: f64 = out
         .lines()
         .find(|l| l.trim_start().starts_with("+ recommended_target"))

@@ -1,7 +1,10 @@
 //! Registry-layout documentation (`docs/index.md`, `docs/resources/*.md`,
-//! `docs/data-sources/*.md`) generated from the schemas' descriptions, with a
-//! hand-written example and import section per page. `terraform-provider-flexus docs <dir>`
-//! writes them; a test fails when the checked-in files are stale.
+//! `docs/data-sources/*.md`) generated from the schemas' descriptions, with an example and
+//! an import section per page. The examples are Terraform files in the registry layout
+//! (`examples/provider/provider.tf`, `examples/resources/<type>/resource.tf`,
+//! `examples/data-sources/<type>/data-source.tf`), included here, so the pages, the tests
+//! that run them and the provider benchmark read one copy. `terraform-provider-flexus docs
+//! <dir>` writes the pages; a test fails when the checked-in files are stale.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,21 +22,8 @@ pub struct Page {
     pub text: String,
 }
 
-const PROVIDER_EXAMPLE: &str = r#"terraform {
-  required_providers {
-    flexus = {
-      source  = "flexus/flexus"
-      version = "0.1.0"
-    }
-  }
-}
-
-provider "flexus" {
-  endpoint  = "http://127.0.0.1:8470" # or FLEXUS_ENDPOINT
-  namespace = "team-a"                # or FLEXUS_NAMESPACE
-  # token comes from FLEXUS_TOKEN
-}
-"#;
+/// Example of the provider block (with `required_providers`, as a user writes it).
+pub const PROVIDER_EXAMPLE: &str = include_str!("../../examples/provider/provider.tf");
 
 /// How to get the provider (it is not on the public registry); `tests/terraform_matrix.rs`
 /// runs both ways with both Terraform versions.
@@ -86,146 +76,29 @@ is a packed filesystem or network mirror entry.
 "#;
 
 /// Example of `flexus_x_pool` (also checked by `terraform validate` in the tests).
-pub const POOL_EXAMPLE: &str = r#"resource "flexus_x_pool" "inference" {
-  name       = "inference"
-  flavor     = "x1.8u.16g"
-  image      = "img-deepseek-r1-distill"
-  vpc_id     = "vpc-0001"
-  subnet_ids = ["subnet-0001"]
-
-  min_size     = 2
-  max_size     = 20
-  boot_seconds = 90
-
-  spot {
-    enabled         = true
-    on_demand_base  = 2
-    spot_percentage = 50
-  }
-
-  tags = {
-    team = "search"
-  }
-
-  wait_for_capacity_timeout = "10m"
-}
-"#;
+pub const POOL_EXAMPLE: &str = include_str!("../../examples/resources/flexus_x_pool/resource.tf");
 
 /// Example of `flexus_autoscaling_policy`.
-pub const POLICY_EXAMPLE: &str = r#"resource "flexus_autoscaling_policy" "inference" {
-  name     = "inference"
-  pool     = flexus_x_pool.inference.name
-  strategy = "target_tracking"
-
-  bounds {
-    min = 2
-    max = 20
-  }
-
-  metric {
-    name   = "cpu"
-    kind   = "cpu"
-    target = 60
-    source {
-      type        = "cloud_eye"
-      metric_name = "cpu_util"
-    }
-  }
-
-  scale_in {
-    stabilisation_window = "5m"
-    policy {
-      type   = "percent"
-      value  = 25
-      period = "1m"
-    }
-  }
-}
-"#;
+pub const POLICY_EXAMPLE: &str =
+    include_str!("../../examples/resources/flexus_autoscaling_policy/resource.tf");
 
 /// Example of the `flexus_x_pool` data source.
-pub const POOL_DATA_EXAMPLE: &str = r#"data "flexus_x_pool" "inference" {
-  name = "inference"
-}
-
-output "ready_instances" {
-  value = data.flexus_x_pool.inference.ready_size
-}
-"#;
+pub const POOL_DATA_EXAMPLE: &str =
+    include_str!("../../examples/data-sources/flexus_x_pool/data-source.tf");
 
 /// Example of the `flexus_x_flavors` data source.
-pub const FLAVORS_EXAMPLE: &str = r#"data "flexus_x_flavors" "small" {
-  name_prefix  = "x1."
-  min_vcpus    = 2
-  on_sale_only = true
-}
-
-output "smallest_flexus_x_flavor" {
-  value = data.flexus_x_flavors.small.names[0]
-}
-"#;
+pub const FLAVORS_EXAMPLE: &str =
+    include_str!("../../examples/data-sources/flexus_x_flavors/data-source.tf");
 
 /// Example of the `flexus_policy_simulation` data source.
-pub const SIMULATION_EXAMPLE: &str = r#"data "flexus_policy_simulation" "review" {
-  trace          = "nasa-http-1995"
-  max_hours      = 24
-  peak_instances = 20
-  against        = ["hpa", "aws-tt"]
-  policy = jsonencode({
-    strategy = "target_tracking"
-    bounds   = { min = 2, max = 30 }
-    metrics = [{
-      name   = "cpu"
-      kind   = "cpu"
-      target = 60
-      source = { type = "push" }
-    }]
-  })
-}
-
-output "policy_cost" {
-  value = data.flexus_policy_simulation.review.cost
-}
-"#;
+pub const SIMULATION_EXAMPLE: &str =
+    include_str!("../../examples/data-sources/flexus_policy_simulation/data-source.tf");
 
 /// Example of the `flexus_policy_recommendation` data source: the agent tunes the `web`
 /// pool's policy on its recorded history at plan time, and the recommended target and
 /// scale-in window are fed into a policy.
-pub const RECOMMENDATION_EXAMPLE: &str = r#"data "flexus_policy_recommendation" "web" {
-  pool            = "web"
-  budget          = 0.01
-  max_evaluations = 60
-}
-
-resource "flexus_autoscaling_policy" "canary" {
-  name     = "canary"
-  pool     = "canary"
-  strategy = "target_tracking"
-
-  bounds {
-    min = 1
-    max = 40
-  }
-
-  metric {
-    name         = "rps"
-    kind         = "custom"
-    per_instance = true
-    target       = data.flexus_policy_recommendation.web.targets["rps"]
-    source {
-      type = "push"
-    }
-  }
-
-  scale_in {
-    stabilisation_window = data.flexus_policy_recommendation.web.scale_in_stabilisation_window
-  }
-}
-
-output "recommended_target" {
-  value = data.flexus_policy_recommendation.web.targets["rps"]
-}
-"#;
+pub const RECOMMENDATION_EXAMPLE: &str =
+    include_str!("../../examples/data-sources/flexus_policy_recommendation/data-source.tf");
 
 fn type_label(a: &Attribute) -> String {
     a.ty.friendly()

@@ -194,22 +194,18 @@ mod tests {
 
     #[test]
     fn policy_field_paths_map_onto_singular_blocks() {
-        assert_eq!(
-            field_to_attr(Object::Policy, "spec.policy.metrics[2].target").to_string(),
-            "metric[2].target"
-        );
-        assert_eq!(
-            field_to_attr(Object::Policy, "scale_in.policies[0].value").to_string(),
-            "scale_in.policy[0].value"
-        );
-        assert_eq!(
-            field_to_attr(Object::Policy, "step.adjustments[1].upper").to_string(),
-            "step.adjustment[1].upper"
-        );
-        assert_eq!(
-            field_to_attr(Object::Policy, "prediction.seasonality[1]").to_string(),
-            "prediction.seasonality[1]"
-        );
+        for (field, attr) in [
+            ("spec.policy.metrics[2].target", "metric[2].target"),
+            ("scale_in.policies[0].value", "scale_in.policy[0].value"),
+            ("step.adjustments[1].upper", "step.adjustment[1].upper"),
+            ("prediction.seasonality[1]", "prediction.seasonality[1]"),
+        ] {
+            assert_eq!(
+                field_to_attr(Object::Policy, field).to_string(),
+                attr,
+                "{field}"
+            );
+        }
         assert!(field_to_attr(Object::Policy, "spec.policy").is_root());
     }
 

@@ -2,14 +2,14 @@
 //! plan time by `flexus-policy` (the agent's own code), each problem pointing at its
 //! attribute; stored in the agent, which enforces it.
 
-use flexus_api::{PolicySpec, Precondition};
+use flexus_api::{Policy, PolicySpec, Precondition, Versioned};
 use tfplugin::{
     AttrPath, CheckPlanRequest, CreateRequest, Ctx, DeleteRequest, Diagnostic, Diagnostics,
     ImportRequest, PlanChange, ReadRequest, Resource, ResourceSchema, UpdateRequest, Value,
     modifiers,
 };
 
-use crate::errors::{Object, field_to_attr, policy_diagnostics, to_diagnostics};
+use crate::errors::{Object, ProviderError, field_to_attr, policy_diagnostics, to_diagnostics};
 use crate::policy_model::PolicyModel;
 use crate::provider::Flexus;
 
@@ -59,6 +59,15 @@ impl PolicyModel {
             dry_run: self.dry_run.unwrap_or(false),
             policy,
         })
+    }
+
+    /// This planned model as written by the agent: with its id and namespace.
+    fn stored_as(&self, id: String, ns: String) -> PolicyModel {
+        PolicyModel {
+            id: Some(id),
+            namespace: Some(ns),
+            ..self.clone()
+        }
     }
 }
 
@@ -165,18 +174,7 @@ impl Resource for PolicyResource {
     ) -> Result<PolicyModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
-        let ns = api.namespace_for(m.namespace.as_deref())?;
-        let spec = m.to_spec()?;
-        let what = format!("create policy {ns}/{}", m.name);
-        let put = api
-            .call(&what, |c| {
-                let (ns, name, spec) = (ns.clone(), m.name.clone(), spec.clone());
-                async move {
-                    c.put_policy(&ns, &name, &spec, Precondition::IfAbsent)
-                        .await
-                }
-            })
-            .await;
+        let (ns, put) = put_policy(api, &m, "create", Precondition::IfAbsent).await?;
         let stored = match put {
             Ok(v) => v.value,
             Err(e) if e.is_precondition_failed() => {
@@ -198,10 +196,7 @@ impl Resource for PolicyResource {
                 ));
             }
         };
-        let mut out = m.clone();
-        out.id = Some(stored.id);
-        out.namespace = Some(ns);
-        Ok(out)
+        Ok(m.stored_as(stored.id, ns))
     }
 
     async fn read(
@@ -225,22 +220,11 @@ impl Resource for PolicyResource {
     ) -> Result<PolicyModel, Diagnostics> {
         let api = ctx.data()?;
         let m = req.planned;
-        let ns = api.namespace_for(m.namespace.as_deref())?;
-        let spec = m.to_spec()?;
-        let what = format!("update policy {ns}/{}", m.name);
-        let stored = api
-            .call(&what, |c| {
-                let (ns, name, spec) = (ns.clone(), m.name.clone(), spec.clone());
-                async move { c.put_policy(&ns, &name, &spec, Precondition::None).await }
-            })
-            .await
-            .map_err(|e| {
-                to_diagnostics(Object::Policy, "Cannot update the autoscaling policy", &e)
-            })?;
-        let mut out = m.clone();
-        out.id = Some(stored.value.id);
-        out.namespace = Some(ns);
-        Ok(out)
+        let (ns, put) = put_policy(api, &m, "update", Precondition::None).await?;
+        let stored = put.map_err(|e| {
+            to_diagnostics(Object::Policy, "Cannot update the autoscaling policy", &e)
+        })?;
+        Ok(m.stored_as(stored.value.id, ns))
     }
 
     async fn delete(
@@ -252,21 +236,14 @@ impl Resource for PolicyResource {
         let ns = api.namespace_for(req.prior.namespace.as_deref())?;
         let name = req.prior.name.clone();
         let what = format!("delete policy {ns}/{name}");
-        match api
-            .call(&what, |c| {
-                let (ns, name) = (ns.clone(), name.clone());
-                async move { c.delete_policy(&ns, &name, Precondition::None).await }
-            })
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(to_diagnostics(
-                Object::Policy,
-                "Cannot delete the autoscaling policy",
-                &e,
-            )),
-        }
+        // Deleting a policy that is already gone succeeds.
+        api.call_if_exists(&what, |c| {
+            let (ns, name) = (ns.clone(), name.clone());
+            async move { c.delete_policy(&ns, &name, Precondition::None).await }
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| to_diagnostics(Object::Policy, "Cannot delete the autoscaling policy", &e))
     }
 
     async fn import(
@@ -293,25 +270,33 @@ impl Resource for PolicyResource {
     }
 }
 
-async fn get_policy(
+/// Checks the planned policy with `flexus-policy` and sends it (`verb` names the request in
+/// errors): the namespace and the agent's answer.
+async fn put_policy(
     api: &Flexus,
-    ns: &str,
-    name: &str,
-) -> Result<Option<flexus_api::Policy>, Diagnostics> {
-    let what = format!("read policy {ns}/{name}");
-    match api
+    m: &PolicyModel,
+    verb: &str,
+    pre: Precondition,
+) -> Result<(String, Result<Versioned<Policy>, ProviderError>), Diagnostics> {
+    let ns = api.namespace_for(m.namespace.as_deref())?;
+    let spec = m.to_spec()?;
+    let what = format!("{verb} policy {ns}/{}", m.name);
+    let put = api
         .call(&what, |c| {
-            let (ns, name) = (ns.to_string(), name.to_string());
-            async move { c.get_policy(&ns, &name).await }
+            let (ns, name, spec, pre) = (ns.clone(), m.name.clone(), spec.clone(), pre.clone());
+            async move { c.put_policy(&ns, &name, &spec, pre).await }
         })
-        .await
-    {
-        Ok(v) => Ok(Some(v.value)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(to_diagnostics(
-            Object::Policy,
-            "Cannot read the autoscaling policy",
-            &e,
-        )),
-    }
+        .await;
+    Ok((ns, put))
+}
+
+async fn get_policy(api: &Flexus, ns: &str, name: &str) -> Result<Option<Policy>, Diagnostics> {
+    let what = format!("read policy {ns}/{name}");
+    api.call_if_exists(&what, |c| {
+        let (ns, name) = (ns.to_string(), name.to_string());
+        async move { c.get_policy(&ns, &name).await }
+    })
+    .await
+    .map(|v| v.map(|v| v.value))
+    .map_err(|e| to_diagnostics(Object::Policy, "Cannot read the autoscaling policy", &e))
 }

@@ -600,16 +600,16 @@ impl Resource for PoolResource {
         let ns = api.namespace_for(req.prior.namespace.as_deref())?;
         let name = req.prior.name.clone();
         let what = format!("delete pool {ns}/{name}");
-        match api
-            .call(&what, |c| {
+        let deleted = api
+            .call_if_exists(&what, |c| {
                 let (ns, name) = (ns.clone(), name.clone());
                 async move { c.delete_pool(&ns, &name, Precondition::None).await }
             })
             .await
-        {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(to_diagnostics(Object::Pool, "Cannot delete the pool", &e)),
+            .map_err(|e| to_diagnostics(Object::Pool, "Cannot delete the pool", &e))?;
+        if deleted.is_none() {
+            // Already gone.
+            return Ok(());
         }
         // The agent drains and deletes the instances, then forgets the pool.
         let timeout = ctx.timeout().unwrap_or(DELETE_TIMEOUT);
@@ -699,17 +699,13 @@ async fn put_pool(
 /// Reads a pool; `None` when the agent does not know it.
 pub async fn get_pool(api: &Flexus, ns: &str, name: &str) -> Result<Option<Pool>, Diagnostics> {
     let what = format!("read pool {ns}/{name}");
-    match api
-        .call(&what, |c| {
-            let (ns, name) = (ns.to_string(), name.to_string());
-            async move { c.get_pool(&ns, &name).await }
-        })
-        .await
-    {
-        Ok(v) => Ok(Some(v.value)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(to_diagnostics(Object::Pool, "Cannot read the pool", &e)),
-    }
+    api.call_if_exists(&what, |c| {
+        let (ns, name) = (ns.to_string(), name.to_string());
+        async move { c.get_pool(&ns, &name).await }
+    })
+    .await
+    .map(|v| v.map(|v| v.value))
+    .map_err(|e| to_diagnostics(Object::Pool, "Cannot read the pool", &e))
 }
 
 /// Polls the pool until at least `min` instances are ready, `timeout` passes (an error that

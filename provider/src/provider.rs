@@ -399,16 +399,15 @@ impl Flexus {
             let err = match outcome {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) => {
-                    if !is_transient(&e) {
-                        return Err(ProviderError::Api {
-                            what: what.to_string(),
-                            source: e,
-                        });
-                    }
-                    ProviderError::Api {
+                    let transient = is_transient(&e);
+                    let err = ProviderError::Api {
                         what: what.to_string(),
                         source: e,
+                    };
+                    if !transient {
+                        return Err(err);
                     }
+                    err
                 }
                 Err(_) => ProviderError::Timeout {
                     what: what.to_string(),
@@ -428,6 +427,24 @@ impl Flexus {
             );
             tokio::time::sleep(backoff).await;
             attempt += 1;
+        }
+    }
+
+    /// [`call`](Self::call) on an object that may be gone (a read, a delete): the agent's
+    /// "not found" is `Ok(None)`.
+    pub async fn call_if_exists<T, F, Fut>(
+        &self,
+        what: &str,
+        f: F,
+    ) -> Result<Option<T>, ProviderError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        match self.call(what, f).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }

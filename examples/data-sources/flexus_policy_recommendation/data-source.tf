@@ -1,0 +1,34 @@
+data "flexus_policy_recommendation" "web" {
+  pool            = "web"
+  budget          = 0.01
+  max_evaluations = 60
+}
+
+resource "flexus_autoscaling_policy" "canary" {
+  name     = "canary"
+  pool     = "canary"
+  strategy = "target_tracking"
+
+  bounds {
+    min = 1
+    max = 40
+  }
+
+  metric {
+    name         = "rps"
+    kind         = "custom"
+    per_instance = true
+    target       = data.flexus_policy_recommendation.web.targets["rps"]
+    source {
+      type = "push"
+    }
+  }
+
+  scale_in {
+    stabilisation_window = data.flexus_policy_recommendation.web.scale_in_stabilisation_window
+  }
+}
+
+output "recommended_target" {
+  value = data.flexus_policy_recommendation.web.targets["rps"]
+}
