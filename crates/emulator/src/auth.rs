@@ -161,19 +161,29 @@ mod tests {
             .and_utc()
     }
 
-    /// Verifies the Go SDK's signed `GET /path?{query}` (vector A) as the emulator would at `now`
-    /// with a 15 minute skew limit.
-    fn verify_vector_a(query: &str, now: &str) -> Result<(), ApiError> {
+    /// Verifies a `GET /path?{query}` with no body, signed by `headers`, against `keys`
+    /// as the emulator would at `now` with a 15 minute skew limit.
+    fn verify_get_path(
+        keys: &[AcceptedKey],
+        headers: &HeaderMap,
+        query: &str,
+        now: &str,
+    ) -> Result<(), ApiError> {
         verify(
-            &key(),
+            keys,
             "GET",
             "/path",
             Some(query),
-            &go_sdk_vector_a(),
+            headers,
             b"",
             at(now),
             900,
         )
+    }
+
+    /// Verifies the Go SDK's signed `GET /path?{query}` (vector A) as the emulator would at `now`.
+    fn verify_vector_a(query: &str, now: &str) -> Result<(), ApiError> {
+        verify_get_path(&key(), &go_sdk_vector_a(), query, now)
     }
 
     #[test]
@@ -232,33 +242,13 @@ mod tests {
     #[test]
     fn unknown_access_key_and_other_algorithms_are_rejected() {
         let mut h = go_sdk_vector_a();
-        let e = verify(
-            &[],
-            "GET",
-            "/path",
-            Some("limit=1"),
-            &h,
-            b"",
-            at("20060102T150405Z"),
-            900,
-        )
-        .expect_err("no key");
+        let e = verify_get_path(&[], &h, "limit=1", "20060102T150405Z").expect_err("no key");
         assert_eq!(e.code, "APIGW.0301");
         h.insert(
             "authorization",
             HeaderValue::from_static("V11-HMAC-SHA256 Credential=AK/x"),
         );
-        let e = verify(
-            &key(),
-            "GET",
-            "/path",
-            Some("limit=1"),
-            &h,
-            b"",
-            at("20060102T150405Z"),
-            900,
-        )
-        .expect_err("algorithm");
+        let e = verify_get_path(&key(), &h, "limit=1", "20060102T150405Z").expect_err("algorithm");
         assert!(e.message.contains("SDK-HMAC-SHA256"));
     }
 }

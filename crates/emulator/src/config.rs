@@ -18,14 +18,12 @@ pub struct AcceptedKey {
 
 impl fmt::Debug for AcceptedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AcceptedKey")
-            .field("access_key", &self.access_key)
-            .field("secret_key", &"<redacted>")
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
+        flexus_cloud::credentials::debug_key_pair(
+            f,
+            "AcceptedKey",
+            &self.access_key,
+            self.security_token.as_deref(),
+        )
     }
 }
 

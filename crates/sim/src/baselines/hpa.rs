@@ -11,6 +11,8 @@
 
 use std::collections::VecDeque;
 
+use flexus_policy::engine::ceil_u32;
+
 use crate::SimError;
 use crate::replay::{Autoscaler, InstanceState, Observation};
 
@@ -108,13 +110,13 @@ impl Hpa {
             if (1.0 - new_ratio).abs() <= self.cfg.tolerance || new_ratio <= 1.0 {
                 return i.current;
             }
-            let d = ceil(new_ratio * f64::from(counted));
+            let d = ceil_u32(new_ratio * f64::from(counted));
             return if d < i.current { i.current } else { d };
         }
         if (1.0 - ratio).abs() <= self.cfg.tolerance {
             return i.current;
         }
-        ceil(ratio * f64::from(i.ready_measured))
+        ceil_u32(ratio * f64::from(i.ready_measured))
     }
 
     /// Behaviour: stabilisation then rate policies then bounds; records the recommendation.
@@ -158,7 +160,7 @@ impl Hpa {
                     match r {
                         HpaRate::Pods(..) => start + v,
                         HpaRate::Percent(..) => {
-                            ceil(f64::from(start) * (1.0 + f64::from(v) / 100.0))
+                            ceil_u32(f64::from(start) * (1.0 + f64::from(v) / 100.0))
                         }
                     }
                 })
@@ -219,19 +221,6 @@ impl Hpa {
         }
         let start = (i64::from(current) - added + removed).max(0) as u32;
         (start, v)
-    }
-}
-
-fn ceil(x: f64) -> u32 {
-    if !x.is_finite() || x <= 0.0 {
-        0
-    } else {
-        let r = x.round();
-        if (x - r).abs() < 1e-9 {
-            r as u32
-        } else {
-            x.ceil() as u32
-        }
     }
 }
 
