@@ -134,11 +134,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn key() -> Vec<AcceptedKey> {
-        vec![AcceptedKey {
-            access_key: "AccessKey".into(),
-            secret_key: "SecretKey".into(),
-            security_token: None,
-        }]
+        vec![AcceptedKey::new("AccessKey", "SecretKey")]
     }
 
     fn go_sdk_vector_a() -> HeaderMap {
@@ -207,11 +203,10 @@ mod tests {
 
     #[test]
     fn signing_guide_example_with_host_and_content_type_verifies() {
-        let keys = vec![AcceptedKey {
-            access_key: "QTWAOYTTINDUT2QVKYUC".into(),
-            secret_key: "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc".into(),
-            security_token: None,
-        }];
+        let keys = vec![AcceptedKey::new(
+            "QTWAOYTTINDUT2QVKYUC",
+            "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc",
+        )];
         let mut h = HeaderMap::new();
         h.insert("content-type", HeaderValue::from_static("application/json"));
         h.insert(
