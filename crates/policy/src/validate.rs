@@ -175,6 +175,12 @@ impl V {
         }
     }
 
+    fn non_negative(&mut self, path: &FieldPath, v: f64) {
+        if self.finite(path, v) && v < 0.0 {
+            self.err(path.clone(), format!("{path} must be at least 0, got {v}"));
+        }
+    }
+
     fn range(&mut self, path: &FieldPath, v: f64, lo: f64, hi: f64) {
         if self.finite(path, v) && !(lo..=hi).contains(&v) {
             self.err(
@@ -404,10 +410,7 @@ fn validate_metric_thresholds(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric)
 /// A metric's weight, staleness, trend settings and missing-data rule.
 fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
     if let Some(w) = m.weight {
-        let wp = mp.field("weight");
-        if v.finite(&wp, w) && w < 0.0 {
-            v.err(wp.clone(), format!("{wp} must be at least 0, got {w}"));
-        }
+        v.non_negative(&mp.field("weight"), w);
     }
     if let Some(sa) = m.stale_after {
         v.duration_positive(&mp.field("stale_after"), sa);
@@ -415,34 +418,10 @@ fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
     if !m.trend_lead.is_zero() {
         v.duration_positive(&mp.field("trend_window"), m.trend_window);
     }
-    let np = mp.field("trend_noise_margin");
-    if v.finite(&np, m.trend_noise_margin) && m.trend_noise_margin < 0.0 {
-        v.err(
-            np.clone(),
-            format!("{np} must be at least 0, got {}", m.trend_noise_margin),
-        );
-    }
-    let hp = mp.field("sqrt_headroom");
-    if v.finite(&hp, m.sqrt_headroom) && m.sqrt_headroom < 0.0 {
-        v.err(
-            hp.clone(),
-            format!("{hp} must be at least 0, got {}", m.sqrt_headroom),
-        );
-    }
-    let sp = mp.field("trend_significance");
-    if v.finite(&sp, m.trend_significance) && m.trend_significance < 0.0 {
-        v.err(
-            sp.clone(),
-            format!("{sp} must be at least 0, got {}", m.trend_significance),
-        );
-    }
-    let tp = mp.field("trend_max_raise");
-    if v.finite(&tp, m.trend_max_raise) && m.trend_max_raise < 0.0 {
-        v.err(
-            tp.clone(),
-            format!("{tp} must be at least 0, got {}", m.trend_max_raise),
-        );
-    }
+    v.non_negative(&mp.field("trend_noise_margin"), m.trend_noise_margin);
+    v.non_negative(&mp.field("sqrt_headroom"), m.sqrt_headroom);
+    v.non_negative(&mp.field("trend_significance"), m.trend_significance);
+    v.non_negative(&mp.field("trend_max_raise"), m.trend_max_raise);
     if m.missing_data == MissingData::Fallback {
         match m.fallback_capacity {
             None => v.err(

@@ -294,22 +294,20 @@ mod tests {
     #[test]
     fn unready_pods_count_as_zero_when_scaling_up() {
         let h = hpa();
-        // 4 ready at 100 %, 4 booting: new ratio = 100*4/(50*8) = 1.0 -> hold.
-        let r = h.replicas(ReplicaInput {
-            utilisation_pct: 100.0,
-            ready_measured: 4,
-            unready: 4,
-            current: 8,
-        });
-        assert_eq!(r, 8);
-        // 4 ready at 150 %, 2 booting: 150*4/(50*6) = 2.0 -> 12.
-        let r = h.replicas(ReplicaInput {
-            utilisation_pct: 150.0,
-            ready_measured: 4,
-            unready: 2,
-            current: 6,
-        });
-        assert_eq!(r, 12);
+        for (utilisation_pct, ready_measured, unready, current, want) in [
+            // 4 ready at 100 %, 4 booting: new ratio = 100*4/(50*8) = 1.0 -> hold.
+            (100.0, 4, 4, 8, 8),
+            // 4 ready at 150 %, 2 booting: 150*4/(50*6) = 2.0 -> 12.
+            (150.0, 4, 2, 6, 12),
+        ] {
+            let input = ReplicaInput {
+                utilisation_pct,
+                ready_measured,
+                unready,
+                current,
+            };
+            assert_eq!(h.replicas(input), want, "{input:?}");
+        }
     }
 
     #[test]
