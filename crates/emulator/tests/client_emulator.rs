@@ -24,15 +24,12 @@ async fn post_create(
     body: &serde_json::Value,
 ) -> Result<flexus_cloud::RawResponse, flexus_cloud::CloudError> {
     h.client
-        .send(RawRequest {
-            operation: "create_servers",
-            service: Service::Ecs,
-            method: reqwest::Method::POST,
-            path: format!("/v1/{PROJECT}/cloudservers"),
-            query: vec![],
-            body: Some(body.to_string().into_bytes()),
-            headers: vec![],
-        })
+        .send(RawRequest::post(
+            "create_servers",
+            Service::Ecs,
+            format!("/v1/{PROJECT}/cloudservers"),
+            body.to_string().into_bytes(),
+        ))
         .await
 }
 
