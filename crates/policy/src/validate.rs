@@ -175,6 +175,24 @@ impl V {
         }
     }
 
+    /// A `what`'s `name` (at `path`) is not blank and was not declared before (`seen`).
+    fn unique_name<'a>(
+        &mut self,
+        path: FieldPath,
+        what: &str,
+        name: &'a str,
+        seen: &mut HashSet<&'a str>,
+    ) {
+        if name.trim().is_empty() {
+            self.err(path.clone(), format!("{path} must not be empty"));
+        } else if !seen.insert(name) {
+            self.err(
+                path,
+                format!("{what} name {name:?} is declared more than once"),
+            );
+        }
+    }
+
     fn non_negative(&mut self, path: &FieldPath, v: f64) {
         if self.finite(path, v) && v < 0.0 {
             self.err(path.clone(), format!("{path} must be at least 0, got {v}"));
@@ -315,17 +333,7 @@ fn validate_metric_name_source<'a>(
     m: &'a Metric,
     names: &mut HashSet<&'a str>,
 ) {
-    if m.name.trim().is_empty() {
-        v.err(
-            mp.field("name"),
-            format!("{} must not be empty", mp.field("name")),
-        );
-    } else if !names.insert(m.name.as_str()) {
-        v.err(
-            mp.field("name"),
-            format!("metric name {:?} is declared more than once", m.name),
-        );
-    }
+    v.unique_name(mp.field("name"), "metric", &m.name, names);
     match &m.source {
         MetricSource::CloudEye {
             namespace,
@@ -522,17 +530,7 @@ fn validate_schedules(v: &mut V, p: &Policy) {
     let mut snames = HashSet::new();
     for (i, s) in p.schedules.iter().enumerate() {
         let sp = root.field("schedules").index(i);
-        if s.name.trim().is_empty() {
-            v.err(
-                sp.field("name"),
-                format!("{} must not be empty", sp.field("name")),
-            );
-        } else if !snames.insert(s.name.as_str()) {
-            v.err(
-                sp.field("name"),
-                format!("schedule name {:?} is declared more than once", s.name),
-            );
-        }
+        v.unique_name(sp.field("name"), "schedule", &s.name, &mut snames);
         if let Err(e) = parse_cron(&s.cron) {
             v.err(sp.field("cron"), format!("{}: {e}", sp.field("cron")));
         }
