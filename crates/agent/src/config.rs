@@ -738,9 +738,15 @@ mod tests {
         }
     }
 
+    /// `text` as the file `agent.toml` in `dir`, secrets from [`env`].
+    fn parse_in(dir: &str, text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "agent.toml", Path::new(dir), env)
+    }
+
     #[test]
     fn every_problem_is_reported_at_once_naming_its_field() {
-        let err = Config::parse(
+        let err = parse_in(
+            "/tmp",
             r#"
 listen = "nope"
 [cloud]
@@ -754,9 +760,6 @@ token_env = "SHORT"
 default_interval = "soon"
 min_evaluation_interval = "0s"
 "#,
-            "agent.toml",
-            Path::new("/tmp"),
-            env,
         )
         .unwrap_err();
         let text = err.to_string();
@@ -777,7 +780,8 @@ min_evaluation_interval = "0s"
 
     #[test]
     fn a_url_with_a_wrong_scheme_is_named_without_its_credentials() {
-        let err = Config::parse(
+        let err = parse_in(
+            "/tmp",
             r#"
 store = "mysql://flexus:hunter2@db:3306/agent"
 [cloud]
@@ -793,9 +797,6 @@ url = "tcp://:hunter2@cache:6379"
 [advisor]
 base_url = "api://key:hunter2@deepseek"
 "#,
-            "agent.toml",
-            Path::new("/tmp"),
-            env,
         )
         .unwrap_err()
         .to_string();
@@ -810,11 +811,9 @@ base_url = "api://key:hunter2@deepseek"
         }
         assert!(!err.contains("hunter2"), "{err}");
         // A PostgreSQL URL that does not parse, and one that does, shown as the agent logs it.
-        let bad = Config::parse(
+        let bad = parse_in(
+            "/tmp",
             "store = \"postgres://flexus:hun ter2@db:port/agent\"\n",
-            "agent.toml",
-            Path::new("/tmp"),
-            env,
         )
         .unwrap_err()
         .to_string();
@@ -832,7 +831,8 @@ base_url = "api://key:hunter2@deepseek"
 
     #[test]
     fn a_valid_config_resolves_tokens_and_never_prints_them() {
-        let c = Config::parse(
+        let c = parse_in(
+            "/etc/flexus",
             r#"
 store = "data/agent.db"
 [cloud]
@@ -845,9 +845,6 @@ admin_token_env = "ADMIN"
 name = "team-a"
 token_env = "TEAM_A"
 "#,
-            "agent.toml",
-            Path::new("/etc/flexus"),
-            env,
         )
         .unwrap();
         assert_eq!(
@@ -880,19 +877,14 @@ operations_keep = 0
 "#
             )
         };
-        let err = Config::parse(
-            &text("ttl = \"2s\"\nrenew_every = \"3s\""),
-            "agent.toml",
-            Path::new("/etc"),
-            env,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = parse_in("/etc", &text("ttl = \"2s\"\nrenew_every = \"3s\""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lease.renew_every:"), "{err}");
         assert!(err.contains("retention.operations_keep:"), "{err}");
         assert!(!err.contains("s3cr3t"), "{err}");
         let ok = text("holder = \"a1\"").replace("operations_keep = 0", "operations_keep = 9");
-        let c = Config::parse(&ok, "agent.toml", Path::new("/etc"), env).unwrap();
+        let c = parse_in("/etc", &ok).unwrap();
         assert!(matches!(&c.store, StoreLocation::Postgres(_)));
         assert_eq!(
             (c.lease.holder.as_str(), c.retention.operations_keep),

@@ -280,6 +280,15 @@ fn expect_from(headers: &HeaderMap) -> ApiResult<Expect> {
     }
 }
 
+/// The status of a PUT: 200 when it replaced a document, 201 when it created one.
+fn write_status(existed: bool) -> StatusCode {
+    if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+}
+
 fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: &T) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(version)) {
@@ -396,6 +405,13 @@ pub(crate) async fn pool_doc(state: &AppState, ns: &str, name: &str) -> ApiResul
         .ok_or_else(|| ApiError::not_found("pool", &format!("{ns}/{name}")))
 }
 
+/// Pool `d` as the API shows it, its version as the ETag.
+async fn pool_response(state: &AppState, status: StatusCode, d: PoolDoc) -> ApiResult<Response> {
+    let v = d.version;
+    let pool = pool_view(state, d).await?;
+    Ok(with_etag(status, v, &pool))
+}
+
 async fn pool_view(state: &AppState, d: PoolDoc) -> ApiResult<Pool> {
     let mut status: PoolStatus = match state.store.get_runtime(&d.namespace, &d.name).await {
         Ok(rt) => rt.map(|r| r.status).unwrap_or_default(),
@@ -481,9 +497,7 @@ async fn get_pool(
 ) -> ApiResult<Response> {
     authorize(&state, &headers, &ns)?;
     let d = pool_doc(&state, &ns, &name).await?;
-    let v = d.version;
-    let pool = pool_view(&state, d).await?;
-    Ok(with_etag(StatusCode::OK, v, &pool))
+    pool_response(&state, StatusCode::OK, d).await
 }
 
 async fn put_pool(
@@ -506,8 +520,7 @@ async fn put_pool(
         .store
         .put_pool(&ns, &name, &req.spec, expect, &now(&state))
         .await?;
-    let v = d.version;
-    tracing::info!(pool = %format!("{ns}/{name}"), version = v, "pool spec written");
+    tracing::info!(pool = %format!("{ns}/{name}"), version = d.version, "pool spec written");
     if !existed {
         // A new pool is free: claim it now rather than at the next lease round (the
         // pool is written either way; a failed claim is the next round's business).
@@ -516,13 +529,7 @@ async fn put_pool(
         }
     }
     state.runtime.notify(PoolKey::new(&ns, &name));
-    let pool = pool_view(&state, d).await?;
-    let status = if existed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(with_etag(status, v, &pool))
+    pool_response(&state, write_status(existed), d).await
 }
 
 async fn delete_pool(
@@ -538,9 +545,7 @@ async fn delete_pool(
         .await?;
     tracing::info!(pool = %format!("{ns}/{name}"), "pool marked for deletion");
     state.runtime.notify(PoolKey::new(&ns, &name));
-    let v = d.version;
-    let pool = pool_view(&state, d).await?;
-    Ok(with_etag(StatusCode::ACCEPTED, v, &pool))
+    pool_response(&state, StatusCode::ACCEPTED, d).await
 }
 
 async fn pool_status(
@@ -587,9 +592,7 @@ async fn decisions(
             )
         })?),
     };
-    if state.store.get_pool(&ns, &name).await?.is_none() {
-        return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
-    }
+    pool_doc(&state, &ns, &name).await?;
     let items = state
         .store
         .list_decisions(&ns, &name, before, limit + 1)
@@ -610,9 +613,7 @@ async fn operations(
     headers: HeaderMap,
 ) -> ApiResult<axum::Json<Vec<Operation>>> {
     authorize(&state, &headers, &ns)?;
-    if state.store.get_pool(&ns, &name).await?.is_none() {
-        return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
-    }
+    pool_doc(&state, &ns, &name).await?;
     let ops = state.store.list_operations(&ns, &name, 100).await?;
     Ok(axum::Json(ops.into_iter().map(|o| o.op).collect()))
 }
@@ -623,9 +624,7 @@ async fn reconcile_now(
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, axum::Json<ReconcileAccepted>)> {
     authorize(&state, &headers, &ns)?;
-    if state.store.get_pool(&ns, &name).await?.is_none() {
-        return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
-    }
+    pool_doc(&state, &ns, &name).await?;
     let queued = state
         .runtime
         .reconcile_now(PoolKey::new(&ns, &name))
@@ -848,8 +847,7 @@ async fn get_policy(
         .get_policy(&ns, &name)
         .await?
         .ok_or_else(|| ApiError::not_found("policy", &format!("{ns}/{name}")))?;
-    let v = d.version;
-    Ok(with_etag(StatusCode::OK, v, &policy_view(d)))
+    Ok(with_etag(StatusCode::OK, d.version, &policy_view(d)))
 }
 
 /// Field errors of a policy spec (the pool reference and the flexus-policy model).
@@ -925,13 +923,11 @@ async fn put_policy(
     {
         state.runtime.notify(PoolKey::new(&ns, &old_pool));
     }
-    let v = d.version;
-    let status = if old.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(with_etag(status, v, &policy_view(d)))
+    Ok(with_etag(
+        write_status(old.is_some()),
+        d.version,
+        &policy_view(d),
+    ))
 }
 
 async fn delete_policy(

@@ -225,11 +225,22 @@ impl Client {
         Ok((etag, v))
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    /// The decoded answer to a request without a precondition (the ETag dropped).
+    pub(crate) async fn request<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
         Ok(self
-            .json::<T, ()>(Method::GET, path, &[], None, &Precondition::None)
+            .json(method, path, query, body, &Precondition::None)
             .await?
             .1)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.request::<T, ()>(Method::GET, path, &[], None).await
     }
 
     async fn get_versioned<T: DeserializeOwned>(
@@ -360,16 +371,8 @@ impl Client {
         if let Some(c) = cursor {
             q.push(("cursor", c.to_owned()));
         }
-        Ok(self
-            .json::<_, ()>(
-                Method::GET,
-                &paths::decisions(ns, name),
-                &q,
-                None,
-                &Precondition::None,
-            )
-            .await?
-            .1)
+        self.request::<_, ()>(Method::GET, &paths::decisions(ns, name), &q, None)
+            .await
     }
 
     /// `GET /v1/namespaces/{ns}/pools/{name}/operations` — newest first.
@@ -379,16 +382,8 @@ impl Client {
 
     /// `POST /v1/namespaces/{ns}/pools/{name}/reconcile` — run a pass now.
     pub async fn reconcile(&self, ns: &str, name: &str) -> Result<ReconcileAccepted, ClientError> {
-        Ok(self
-            .json::<_, ()>(
-                Method::POST,
-                &paths::reconcile(ns, name),
-                &[],
-                None,
-                &Precondition::None,
-            )
-            .await?
-            .1)
+        self.request::<_, ()>(Method::POST, &paths::reconcile(ns, name), &[], None)
+            .await
     }
 
     /// `POST /v1/namespaces/{ns}/pools/{name}/metrics` — push datapoints of the pool's
@@ -399,16 +394,13 @@ impl Client {
         name: &str,
         datapoints: &[MetricDatapoint],
     ) -> Result<PushAccepted, ClientError> {
-        Ok(self
-            .json(
-                Method::POST,
-                &paths::pool_metrics(ns, name),
-                &[],
-                Some(&datapoints),
-                &Precondition::None,
-            )
-            .await?
-            .1)
+        self.request(
+            Method::POST,
+            &paths::pool_metrics(ns, name),
+            &[],
+            Some(&datapoints),
+        )
+        .await
     }
 
     /// `POST /v1/namespaces/{ns}/pools/{name}/tune` — start a tune job.
@@ -418,16 +410,8 @@ impl Client {
         name: &str,
         req: &TuneRequest,
     ) -> Result<TuneJob, ClientError> {
-        Ok(self
-            .json(
-                Method::POST,
-                &paths::tune(ns, name),
-                &[],
-                Some(req),
-                &Precondition::None,
-            )
-            .await?
-            .1)
+        self.request(Method::POST, &paths::tune(ns, name), &[], Some(req))
+            .await
     }
 
     /// `GET /v1/namespaces/{ns}/pools/{name}/tune/{id}` — a tune job.

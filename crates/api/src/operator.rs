@@ -9,7 +9,7 @@ use reqwest::Method;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Client, ClientError, Precondition};
+use crate::client::{Client, ClientError};
 use crate::types::{Purchase, TuneMeasure, TuneOutcome};
 
 /// `/v1/namespaces/{ns}/cost`
@@ -260,12 +260,13 @@ impl Client {
         ns: &str,
         window: Option<&str>,
     ) -> Result<CostReport, ClientError> {
-        let q: Vec<(&str, String)> = window
-            .map(|w| ("window", w.to_owned()))
-            .into_iter()
-            .collect();
-        self.request::<_, ()>(Method::GET, &namespace_cost_path(ns), &q, None)
-            .await
+        self.request::<_, ()>(
+            Method::GET,
+            &namespace_cost_path(ns),
+            &window_query(window),
+            None,
+        )
+        .await
     }
 
     /// `GET /v1/namespaces/{ns}/pools/{name}/cost?recommend=true` — one pool, with
@@ -277,9 +278,7 @@ impl Client {
         window: Option<&str>,
     ) -> Result<CostReport, ClientError> {
         let mut q = vec![("recommend", "true".to_owned())];
-        if let Some(w) = window {
-            q.push(("window", w.to_owned()));
-        }
+        q.extend(window_query(window));
         self.request::<_, ()>(Method::GET, &pool_cost_path(ns, name), &q, None)
             .await
     }
@@ -291,12 +290,13 @@ impl Client {
         name: &str,
         window: Option<&str>,
     ) -> Result<UsageSeries, ClientError> {
-        let q: Vec<(&str, String)> = window
-            .map(|w| ("window", w.to_owned()))
-            .into_iter()
-            .collect();
-        self.request::<_, ()>(Method::GET, &pool_usage_path(ns, name), &q, None)
-            .await
+        self.request::<_, ()>(
+            Method::GET,
+            &pool_usage_path(ns, name),
+            &window_query(window),
+            None,
+        )
+        .await
     }
 
     /// `POST /v1/namespaces/{ns}/pools/{name}/advice` — ask the advisor (answered later).
@@ -316,17 +316,12 @@ impl Client {
         self.request::<_, ()>(Method::GET, ADVISOR_PATH, &[], None)
             .await
     }
+}
 
-    async fn request<T: serde::de::DeserializeOwned, B: Serialize>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&B>,
-    ) -> Result<T, ClientError> {
-        Ok(self
-            .json(method, path, query, body, &Precondition::None)
-            .await?
-            .1)
-    }
+/// The `window` query parameter, when one is given.
+fn window_query(window: Option<&str>) -> Vec<(&'static str, String)> {
+    window
+        .map(|w| ("window", w.to_owned()))
+        .into_iter()
+        .collect()
 }

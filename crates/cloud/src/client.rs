@@ -84,6 +84,35 @@ pub struct RawRequest {
     pub headers: Vec<(String, String)>,
 }
 
+impl RawRequest {
+    /// A `GET` of `path` with no query, body or extra headers.
+    pub fn get(operation: &'static str, service: Service, path: String) -> Self {
+        Self {
+            operation,
+            service,
+            method: Method::GET,
+            path,
+            query: vec![],
+            body: None,
+            headers: vec![],
+        }
+    }
+
+    /// A `POST` of the JSON `body` to `path`, with no query or extra headers.
+    pub fn post(operation: &'static str, service: Service, path: String, body: Vec<u8>) -> Self {
+        Self {
+            method: Method::POST,
+            body: Some(body),
+            ..Self::get(operation, service, path)
+        }
+    }
+
+    /// The same request with the query pairs `query`.
+    pub fn with_query(self, query: Vec<(String, String)>) -> Self {
+        Self { query, ..self }
+    }
+}
+
 impl HuaweiClient {
     /// Builds a client; validates the configuration.
     pub fn new(config: ClientConfig, credentials: Credentials) -> Result<Self, CloudError> {
@@ -132,13 +161,13 @@ impl HuaweiClient {
         headers: Vec<(String, String)>,
     ) -> RawRequest {
         RawRequest {
-            operation,
-            service: Service::Ecs,
-            method: Method::POST,
-            path: self.project_path("v1", "cloudservers"),
-            query: vec![],
-            body: Some(body),
             headers,
+            ..RawRequest::post(
+                operation,
+                Service::Ecs,
+                self.project_path("v1", "cloudservers"),
+                body,
+            )
         }
     }
 
@@ -285,6 +314,13 @@ impl HuaweiClient {
             status: Some(r.status),
             operation: op.to_string(),
         })
+    }
+
+    /// Sends `req` and decodes the answer's JSON body as `T`.
+    async fn call<T: for<'de> Deserialize<'de>>(&self, req: RawRequest) -> Result<T, CloudError> {
+        let op = req.operation;
+        let r = self.send(req).await?;
+        Self::decode(op, &r)
     }
 
     fn json_body(op: &str, v: &serde_json::Value) -> Result<Vec<u8>, CloudError> {
@@ -626,18 +662,13 @@ impl crate::Cloud for HuaweiClient {
         if job_id.is_empty() {
             return Err(invalid(OP, "job_id must not be empty"));
         }
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ecs,
-                method: Method::GET,
-                path: self.project_path("v1", &format!("jobs/{job_id}")),
-                query: vec![],
-                body: None,
-                headers: vec![],
-            })
+        let w: WireJob = self
+            .call(RawRequest::get(
+                OP,
+                Service::Ecs,
+                self.project_path("v1", &format!("jobs/{job_id}")),
+            ))
             .await?;
-        let w: WireJob = Self::decode(OP, &r)?;
         Ok(w.into())
     }
 
@@ -660,18 +691,16 @@ impl crate::Cloud for HuaweiClient {
             if let Some(n) = &filter.name {
                 query.push(("name".into(), n.clone()));
             }
-            let r = self
-                .send(RawRequest {
-                    operation: OP,
-                    service: Service::Ecs,
-                    method: Method::GET,
-                    path: self.project_path("v1", "cloudservers/detail"),
-                    query,
-                    body: None,
-                    headers: vec![],
-                })
+            let l: ListResponse = self
+                .call(
+                    RawRequest::get(
+                        OP,
+                        Service::Ecs,
+                        self.project_path("v1", "cloudservers/detail"),
+                    )
+                    .with_query(query),
+                )
                 .await?;
-            let l: ListResponse = Self::decode(OP, &r)?;
             let got = l.servers.len();
             all.extend(l.servers.into_iter().map(Server::from));
             if got == 0 || got < limit as usize || all.len() >= l.count {
@@ -694,18 +723,13 @@ impl crate::Cloud for HuaweiClient {
         if server_id.is_empty() {
             return Err(invalid(OP, "server_id must not be empty"));
         }
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ecs,
-                method: Method::GET,
-                path: self.project_path("v1", &format!("cloudservers/{server_id}")),
-                query: vec![],
-                body: None,
-                headers: vec![],
-            })
+        let s: ShowResponse = self
+            .call(RawRequest::get(
+                OP,
+                Service::Ecs,
+                self.project_path("v1", &format!("cloudservers/{server_id}")),
+            ))
             .await?;
-        let s: ShowResponse = Self::decode(OP, &r)?;
         Ok(s.server.into())
     }
 
@@ -725,18 +749,14 @@ impl crate::Cloud for HuaweiClient {
             "delete_publicip": req.delete_publicip,
             "delete_volume": req.delete_volume,
         });
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ecs,
-                method: Method::POST,
-                path: self.project_path("v1", "cloudservers/delete"),
-                query: vec![],
-                body: Some(Self::json_body(OP, &body)?),
-                headers: vec![],
-            })
+        let j: JobIdResponse = self
+            .call(RawRequest::post(
+                OP,
+                Service::Ecs,
+                self.project_path("v1", "cloudservers/delete"),
+                Self::json_body(OP, &body)?,
+            ))
             .await?;
-        let j: JobIdResponse = Self::decode(OP, &r)?;
         Ok(j.job_id)
     }
 
@@ -756,18 +776,13 @@ impl crate::Cloud for HuaweiClient {
 
     async fn list_tags(&self, server_id: &str) -> Result<Vec<(String, String)>, CloudError> {
         const OP: &str = "list_tags";
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ecs,
-                method: Method::GET,
-                path: self.project_path("v1", &format!("cloudservers/{server_id}/tags")),
-                query: vec![],
-                body: None,
-                headers: vec![],
-            })
+        let t: TagsResponse = self
+            .call(RawRequest::get(
+                OP,
+                Service::Ecs,
+                self.project_path("v1", &format!("cloudservers/{server_id}/tags")),
+            ))
             .await?;
-        let t: TagsResponse = Self::decode(OP, &r)?;
         Ok(t.tags.into_iter().map(|t| (t.key, t.value)).collect())
     }
 
@@ -786,18 +801,12 @@ impl crate::Cloud for HuaweiClient {
         for (i, d) in q.metric.dimensions.iter().enumerate() {
             query.push((format!("dim.{i}"), format!("{},{}", d.name, d.value)));
         }
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ces,
-                method: Method::GET,
-                path: self.project_path("V1.0", "metric-data"),
-                query,
-                body: None,
-                headers: vec![],
-            })
+        let m: MetricDataResponse = self
+            .call(
+                RawRequest::get(OP, Service::Ces, self.project_path("V1.0", "metric-data"))
+                    .with_query(query),
+            )
             .await?;
-        let m: MetricDataResponse = Self::decode(OP, &r)?;
         Ok(datapoints(m.datapoints, q.filter))
     }
 
@@ -827,18 +836,14 @@ impl crate::Cloud for HuaweiClient {
             "period": q.period.to_string(),
             "filter": q.filter.as_str(),
         });
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ces,
-                method: Method::POST,
-                path: self.project_path("V1.0", "batch-query-metric-data"),
-                query: vec![],
-                body: Some(Self::json_body(OP, &body)?),
-                headers: vec![],
-            })
+        let b: BatchResponse = self
+            .call(RawRequest::post(
+                OP,
+                Service::Ces,
+                self.project_path("V1.0", "batch-query-metric-data"),
+                Self::json_body(OP, &body)?,
+            ))
             .await?;
-        let b: BatchResponse = Self::decode(OP, &r)?;
         Ok(b.metrics
             .into_iter()
             .map(|s| MetricSeries {
@@ -896,15 +901,12 @@ impl crate::Cloud for HuaweiClient {
                 })
                 .collect(),
         );
-        self.send(RawRequest {
-            operation: OP,
-            service: Service::Ces,
-            method: Method::POST,
-            path: self.project_path("V1.0", "metric-data"),
-            query: vec![],
-            body: Some(Self::json_body(OP, &body)?),
-            headers: vec![],
-        })
+        self.send(RawRequest::post(
+            OP,
+            Service::Ces,
+            self.project_path("V1.0", "metric-data"),
+            Self::json_body(OP, &body)?,
+        ))
         .await?;
         Ok(())
     }
@@ -917,18 +919,16 @@ impl crate::Cloud for HuaweiClient {
         let query = availability_zone
             .map(|az| vec![("availability_zone".to_string(), az.to_string())])
             .unwrap_or_default();
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ecs,
-                method: Method::GET,
-                path: self.project_path("v1", "cloudservers/flavors"),
-                query,
-                body: None,
-                headers: vec![],
-            })
+        let l: FlavorsResponse = self
+            .call(
+                RawRequest::get(
+                    OP,
+                    Service::Ecs,
+                    self.project_path("v1", "cloudservers/flavors"),
+                )
+                .with_query(query),
+            )
             .await?;
-        let l: FlavorsResponse = Self::decode(OP, &r)?;
         Ok(l.flavors.into_iter().map(Flavor::from).collect())
     }
 
@@ -937,35 +937,24 @@ impl crate::Cloud for HuaweiClient {
         if image_id.is_empty() {
             return Err(invalid(OP, "image_id must not be empty"));
         }
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ims,
-                method: Method::GET,
-                path: "/v2/cloudimages".into(),
-                query: vec![("id".into(), image_id.to_string())],
-                body: None,
-                headers: vec![],
-            })
+        let l: ImagesResponse = self
+            .call(
+                RawRequest::get(OP, Service::Ims, "/v2/cloudimages".into())
+                    .with_query(vec![("id".into(), image_id.to_string())]),
+            )
             .await?;
-        let l: ImagesResponse = Self::decode(OP, &r)?;
         Ok(l.images.into_iter().find(|i| i.id == image_id))
     }
 
     async fn get_quota(&self) -> Result<Quota, CloudError> {
         const OP: &str = "get_quota";
-        let r = self
-            .send(RawRequest {
-                operation: OP,
-                service: Service::Ecs,
-                method: Method::GET,
-                path: self.project_path("v1", "cloudservers/limits"),
-                query: vec![],
-                body: None,
-                headers: vec![],
-            })
+        let l: LimitsResponse = self
+            .call(RawRequest::get(
+                OP,
+                Service::Ecs,
+                self.project_path("v1", "cloudservers/limits"),
+            ))
             .await?;
-        let l: LimitsResponse = Self::decode(OP, &r)?;
         Ok(l.absolute.into())
     }
 }
@@ -989,15 +978,12 @@ impl HuaweiClient {
             "action": action,
             "tags": tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
         });
-        self.send(RawRequest {
-            operation: op,
-            service: Service::Ecs,
-            method: Method::POST,
-            path: self.project_path("v1", &format!("cloudservers/{server_id}/tags/action")),
-            query: vec![],
-            body: Some(Self::json_body(op, &body)?),
-            headers: vec![],
-        })
+        self.send(RawRequest::post(
+            op,
+            Service::Ecs,
+            self.project_path("v1", &format!("cloudservers/{server_id}/tags/action")),
+            Self::json_body(op, &body)?,
+        ))
         .await?;
         Ok(())
     }

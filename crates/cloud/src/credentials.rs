@@ -107,15 +107,29 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key", &self.access_key)
-            .field("secret_key", &"<redacted>")
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
+        debug_key_pair(
+            f,
+            "Credentials",
+            &self.access_key,
+            self.security_token.as_deref(),
+        )
     }
+}
+
+/// The `Debug` output of a type `name` holding an AK/SK pair: the access key (not
+/// secret) as it is, the secret key and the security token (if any) as `<redacted>`.
+/// The emulator's accepted keys print the same way.
+pub fn debug_key_pair(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    access_key: &str,
+    security_token: Option<&str>,
+) -> fmt::Result {
+    f.debug_struct(name)
+        .field("access_key", &access_key)
+        .field("secret_key", &"<redacted>")
+        .field("security_token", &security_token.map(|_| "<redacted>"))
+        .finish()
 }
 
 #[cfg(test)]

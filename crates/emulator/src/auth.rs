@@ -134,11 +134,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn key() -> Vec<AcceptedKey> {
-        vec![AcceptedKey {
-            access_key: "AccessKey".into(),
-            secret_key: "SecretKey".into(),
-            security_token: None,
-        }]
+        vec![AcceptedKey::new("AccessKey", "SecretKey")]
     }
 
     fn go_sdk_vector_a() -> HeaderMap {
@@ -161,19 +157,29 @@ mod tests {
             .and_utc()
     }
 
-    /// Verifies the Go SDK's signed `GET /path?{query}` (vector A) as the emulator would at `now`
-    /// with a 15 minute skew limit.
-    fn verify_vector_a(query: &str, now: &str) -> Result<(), ApiError> {
+    /// Verifies a `GET /path?{query}` with no body, signed by `headers`, against `keys`
+    /// as the emulator would at `now` with a 15 minute skew limit.
+    fn verify_get_path(
+        keys: &[AcceptedKey],
+        headers: &HeaderMap,
+        query: &str,
+        now: &str,
+    ) -> Result<(), ApiError> {
         verify(
-            &key(),
+            keys,
             "GET",
             "/path",
             Some(query),
-            &go_sdk_vector_a(),
+            headers,
             b"",
             at(now),
             900,
         )
+    }
+
+    /// Verifies the Go SDK's signed `GET /path?{query}` (vector A) as the emulator would at `now`.
+    fn verify_vector_a(query: &str, now: &str) -> Result<(), ApiError> {
+        verify_get_path(&key(), &go_sdk_vector_a(), query, now)
     }
 
     #[test]
@@ -197,11 +203,10 @@ mod tests {
 
     #[test]
     fn signing_guide_example_with_host_and_content_type_verifies() {
-        let keys = vec![AcceptedKey {
-            access_key: "QTWAOYTTINDUT2QVKYUC".into(),
-            secret_key: "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc".into(),
-            security_token: None,
-        }];
+        let keys = vec![AcceptedKey::new(
+            "QTWAOYTTINDUT2QVKYUC",
+            "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc",
+        )];
         let mut h = HeaderMap::new();
         h.insert("content-type", HeaderValue::from_static("application/json"));
         h.insert(
@@ -232,33 +237,13 @@ mod tests {
     #[test]
     fn unknown_access_key_and_other_algorithms_are_rejected() {
         let mut h = go_sdk_vector_a();
-        let e = verify(
-            &[],
-            "GET",
-            "/path",
-            Some("limit=1"),
-            &h,
-            b"",
-            at("20060102T150405Z"),
-            900,
-        )
-        .expect_err("no key");
+        let e = verify_get_path(&[], &h, "limit=1", "20060102T150405Z").expect_err("no key");
         assert_eq!(e.code, "APIGW.0301");
         h.insert(
             "authorization",
             HeaderValue::from_static("V11-HMAC-SHA256 Credential=AK/x"),
         );
-        let e = verify(
-            &key(),
-            "GET",
-            "/path",
-            Some("limit=1"),
-            &h,
-            b"",
-            at("20060102T150405Z"),
-            900,
-        )
-        .expect_err("algorithm");
+        let e = verify_get_path(&key(), &h, "limit=1", "20060102T150405Z").expect_err("algorithm");
         assert!(e.message.contains("SDK-HMAC-SHA256"));
     }
 }

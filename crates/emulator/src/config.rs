@@ -16,16 +16,25 @@ pub struct AcceptedKey {
     pub security_token: Option<String>,
 }
 
+impl AcceptedKey {
+    /// A permanent key pair (no security token).
+    pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Self {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            security_token: None,
+        }
+    }
+}
+
 impl fmt::Debug for AcceptedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AcceptedKey")
-            .field("access_key", &self.access_key)
-            .field("secret_key", &"<redacted>")
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
+        flexus_cloud::credentials::debug_key_pair(
+            f,
+            "AcceptedKey",
+            &self.access_key,
+            self.security_token.as_deref(),
+        )
     }
 }
 
@@ -133,6 +142,19 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
+    /// Project `project_id` accepting the one key pair `key`, its clock frozen (time
+    /// moves only through `/_emulator/clock`) and every server booting in
+    /// `boot_seconds`; the rest as by default. What in-process tests and benchmarks start.
+    pub fn frozen(project_id: &str, key: AcceptedKey, boot_seconds: f64) -> Self {
+        Self {
+            project_id: project_id.into(),
+            keys: vec![key],
+            time_scale: 0.0,
+            boot_seconds: Some(boot_seconds),
+            ..Self::default()
+        }
+    }
+
     /// Checks every field; reports all problems at once.
     pub fn validate(&self) -> Result<(), EmulatorError> {
         let mut p = Vec::new();

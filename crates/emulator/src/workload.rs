@@ -547,7 +547,11 @@ fn record(
     config: &EmulatorConfig,
 ) {
     let ts = at.timestamp_millis();
-    let exp = ts + DRIVER_RETENTION_MS;
+    let sample = |value| Sample {
+        ts_ms: ts,
+        value,
+        expires_ms: ts + DRIVER_RETENTION_MS,
+    };
     let m = &mut state.driver_metrics;
     // Running instances of the pool: serving ones report their load, warming ones what
     // the capacity model gives an instance at zero load.
@@ -566,50 +570,15 @@ fn record(
             },
         };
         let d = dims("instance_id", &s.id);
-        m.push(
-            "SYS.ECS",
-            "cpu_util",
-            &d,
-            "%",
-            Sample {
-                ts_ms: ts,
-                value: cpu,
-                expires_ms: exp,
-            },
-        );
-        m.push(
-            "SYS.ECS",
-            "mem_util",
-            &d,
-            "%",
-            Sample {
-                ts_ms: ts,
-                value: mem,
-                expires_ms: exp,
-            },
-        );
-        m.push(
-            "AGT.ECS",
-            "cpu_usage",
-            &d,
-            "%",
-            Sample {
-                ts_ms: ts,
-                value: cpu,
-                expires_ms: exp,
-            },
-        );
-        m.push(
-            "AGT.ECS",
-            "mem_usedPercent",
-            &d,
-            "%",
-            Sample {
-                ts_ms: ts,
-                value: mem,
-                expires_ms: exp,
-            },
-        );
+        let values = [
+            ("SYS.ECS", "cpu_util", cpu),
+            ("SYS.ECS", "mem_util", mem),
+            ("AGT.ECS", "cpu_usage", cpu),
+            ("AGT.ECS", "mem_usedPercent", mem),
+        ];
+        for (namespace, name, v) in values {
+            m.push(namespace, name, &d, "%", sample(v));
+        }
     }
     let d = dims("pool", pool);
     let values = [
@@ -623,17 +592,7 @@ fn record(
         ("dropped_requests", "count", snap.dropped),
     ];
     for (name, unit, v) in values {
-        m.push(
-            POOL_NAMESPACE,
-            name,
-            &d,
-            unit,
-            Sample {
-                ts_ms: ts,
-                value: v,
-                expires_ms: exp,
-            },
-        );
+        m.push(POOL_NAMESPACE, name, &d, unit, sample(v));
     }
 }
 

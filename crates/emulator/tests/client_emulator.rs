@@ -24,15 +24,12 @@ async fn post_create(
     body: &serde_json::Value,
 ) -> Result<flexus_cloud::RawResponse, flexus_cloud::CloudError> {
     h.client
-        .send(RawRequest {
-            operation: "create_servers",
-            service: Service::Ecs,
-            method: reqwest::Method::POST,
-            path: format!("/v1/{PROJECT}/cloudservers"),
-            query: vec![],
-            body: Some(body.to_string().into_bytes()),
-            headers: vec![],
-        })
+        .send(RawRequest::post(
+            "create_servers",
+            Service::Ecs,
+            format!("/v1/{PROJECT}/cloudservers"),
+            body.to_string().into_bytes(),
+        ))
         .await
 }
 
@@ -584,9 +581,7 @@ async fn restart_keeps_state() {
         json!({"pool": "keep", "shape": {"kind": "constant", "rps": 5.0}}),
     )
     .await;
-    let before = h.get("/_emulator/clock").await["now_ms"]
-        .as_i64()
-        .expect("now");
+    let before = h.now_ms().await;
     h.stop().await;
     let saved = std::fs::read_to_string(&path).expect("state file");
     assert!(!saved.contains(SK), "secrets never reach the state file");
@@ -599,9 +594,7 @@ async fn restart_keeps_state() {
         .expect("server survived");
     assert_eq!(s.status, ServerStatus::Active);
     assert_eq!(s.tag("team"), Some("a"));
-    let after = h.get("/_emulator/clock").await["now_ms"]
-        .as_i64()
-        .expect("now");
+    let after = h.now_ms().await;
     assert!(after >= before);
     assert_eq!(
         h.client.create_servers(&req).await.expect("replay"),
@@ -617,13 +610,20 @@ async fn restart_keeps_state() {
     h.stop().await;
 }
 
-async fn latest(c: &HuaweiClient, ns: &str, metric: &str, dim: Dimension, now_ms: i64) -> f64 {
+/// The latest value of `ns/metric` for dimension `(name, value)` in the 10 minutes up to `now_ms`.
+async fn latest(
+    c: &HuaweiClient,
+    ns: &str,
+    metric: &str,
+    (name, value): (&str, &str),
+    now_ms: i64,
+) -> f64 {
     let pts = c
         .query_metric(&MetricQuery {
             metric: MetricId {
                 namespace: ns.into(),
                 metric_name: metric.into(),
-                dimensions: vec![dim],
+                dimensions: vec![Dimension::new(name, value)],
             },
             from_ms: now_ms - 600_000,
             to_ms: now_ms + 1,
@@ -653,26 +653,10 @@ async fn ces_returns_the_driver_metrics_and_more_instances_lower_them() {
         .expect("create");
     let id = first.server_ids[0].clone();
     h.advance(30.0 + 20.0 + 180.0).await;
-    let now = h.get("/_emulator/clock").await["now_ms"]
-        .as_i64()
-        .expect("now");
-    let cpu1 = latest(
-        c,
-        "SYS.ECS",
-        "cpu_util",
-        Dimension::new("instance_id", &id),
-        now,
-    )
-    .await;
+    let now = h.now_ms().await;
+    let cpu1 = latest(c, "SYS.ECS", "cpu_util", ("instance_id", &id), now).await;
     assert!((cpu1 - 80.4).abs() < 1.0, "one instance at 80 %: {cpu1}");
-    let rt1 = latest(
-        c,
-        "FLEXUS.POOL",
-        "response_time",
-        Dimension::new("pool", "web"),
-        now,
-    )
-    .await;
+    let rt1 = latest(c, "FLEXUS.POOL", "response_time", ("pool", "web"), now).await;
     let load = h.get("/_emulator/pools/web/load").await;
     assert_eq!(load["sample"]["ready_instances"], 1);
 
@@ -680,39 +664,16 @@ async fn ces_returns_the_driver_metrics_and_more_instances_lower_them() {
         .await
         .expect("scale out");
     h.advance(30.0 + 20.0 + 120.0).await;
-    let now = h.get("/_emulator/clock").await["now_ms"]
-        .as_i64()
-        .expect("now");
-    let cpu4 = latest(
-        c,
-        "AGT.ECS",
-        "cpu_usage",
-        Dimension::new("instance_id", &id),
-        now,
-    )
-    .await;
+    let now = h.now_ms().await;
+    let cpu4 = latest(c, "AGT.ECS", "cpu_usage", ("instance_id", &id), now).await;
     assert!((cpu4 - 21.6).abs() < 1.0, "four instances at 20 %: {cpu4}");
-    let rt4 = latest(
-        c,
-        "FLEXUS.POOL",
-        "response_time",
-        Dimension::new("pool", "web"),
-        now,
-    )
-    .await;
+    let rt4 = latest(c, "FLEXUS.POOL", "response_time", ("pool", "web"), now).await;
     assert!(
         rt4 < rt1,
         "latency falls when capacity is added: {rt1} -> {rt4}"
     );
     assert_eq!(
-        latest(
-            c,
-            "FLEXUS.POOL",
-            "ready_instances",
-            Dimension::new("pool", "web"),
-            now
-        )
-        .await,
+        latest(c, "FLEXUS.POOL", "ready_instances", ("pool", "web"), now).await,
         4.0
     );
 
@@ -759,7 +720,7 @@ async fn ces_returns_the_driver_metrics_and_more_instances_lower_them() {
     .await
     .expect("put");
     assert_eq!(
-        latest(c, "APP.WEB", "inflight", Dimension::new("pool", "web"), now).await,
+        latest(c, "APP.WEB", "inflight", ("pool", "web"), now).await,
         42.0
     );
     let err = c
@@ -796,17 +757,8 @@ async fn booting_instances_serve_nothing_and_queue_builds() {
     let load = h.get("/_emulator/pools/q/load").await;
     assert_eq!(load["instances"][0]["lifecycle"], "booting");
     h.advance(30.0 + 20.0 + 120.0).await;
-    let now = h.get("/_emulator/clock").await["now_ms"]
-        .as_i64()
-        .expect("now");
-    let q = latest(
-        c,
-        "FLEXUS.POOL",
-        "queue_depth",
-        Dimension::new("pool", "q"),
-        now,
-    )
-    .await;
+    let now = h.now_ms().await;
+    let q = latest(c, "FLEXUS.POOL", "queue_depth", ("pool", "q"), now).await;
     assert!(
         q > 0.0,
         "120 requests/s on one 50 requests/s instance queues: {q}"
@@ -864,48 +816,30 @@ async fn trace_workload_replays_a_csv_file_and_bad_traces_are_named() {
         )
         .await;
     assert_eq!(set["workload"]["current_rps"], 7.5);
-    let (status, body) = h
-        .ctl(
-            reqwest::Method::POST,
-            "/_emulator/workload",
-            Some(json!({"pool": "w", "shape": {"kind": "trace", "trace": wide, "column": 5}})),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert!(
-        body["error"]
-            .as_str()
-            .expect("message")
-            .contains("no column 5"),
-        "{body}"
-    );
-    let (status, body) = h
-        .ctl(
-            reqwest::Method::POST,
-            "/_emulator/workload",
-            Some(json!({"pool": "t", "shape": {"kind": "trace", "trace": "no-such-trace"}})),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert!(
-        body["error"]
-            .as_str()
-            .expect("message")
-            .contains("no-such-trace"),
-        "{body}"
-    );
-    let (status, body) = h
-        .ctl(
-            reqwest::Method::POST,
-            "/_emulator/workload",
-            Some(json!({"pool": "t", "shape": {"kind": "constant", "rps": -1}})),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert!(
-        body["error"].as_str().expect("message").contains("rps"),
-        "{body}"
-    );
+    // Refused workloads name what is wrong.
+    for (workload, needle) in [
+        (
+            json!({"pool": "w", "shape": {"kind": "trace", "trace": wide, "column": 5}}),
+            "no column 5",
+        ),
+        (
+            json!({"pool": "t", "shape": {"kind": "trace", "trace": "no-such-trace"}}),
+            "no-such-trace",
+        ),
+        (
+            json!({"pool": "t", "shape": {"kind": "constant", "rps": -1}}),
+            "rps",
+        ),
+    ] {
+        let (status, body) = h
+            .ctl(reqwest::Method::POST, "/_emulator/workload", Some(workload))
+            .await;
+        assert_eq!(status, 400);
+        assert!(
+            body["error"].as_str().expect("message").contains(needle),
+            "{body}"
+        );
+    }
     h.stop().await;
 }
 
@@ -1039,9 +973,7 @@ async fn dry_run_validates_without_creating() {
 #[tokio::test]
 async fn the_clock_advances_to_an_exact_instant_and_refuses_to_go_back() {
     let h = start(config()).await;
-    let now = h.get("/_emulator/clock").await["now_ms"]
-        .as_i64()
-        .expect("now");
+    let now = h.now_ms().await;
     let target = (now / 60_000 + 2) * 60_000 - 1;
     let v = h
         .post("/_emulator/clock", json!({"advance_to_ms": target}))
@@ -1074,7 +1006,7 @@ async fn the_clock_advances_to_an_exact_instant_and_refuses_to_go_back() {
         "{v}"
     );
     assert_eq!(
-        h.get("/_emulator/clock").await["now_ms"].as_i64(),
+        Some(h.now_ms().await),
         Some(target),
         "a refused request moves nothing"
     );

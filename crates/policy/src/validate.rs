@@ -175,6 +175,30 @@ impl V {
         }
     }
 
+    /// A `what`'s `name` (at `path`) is not blank and was not declared before (`seen`).
+    fn unique_name<'a>(
+        &mut self,
+        path: FieldPath,
+        what: &str,
+        name: &'a str,
+        seen: &mut HashSet<&'a str>,
+    ) {
+        if name.trim().is_empty() {
+            self.err(path.clone(), format!("{path} must not be empty"));
+        } else if !seen.insert(name) {
+            self.err(
+                path,
+                format!("{what} name {name:?} is declared more than once"),
+            );
+        }
+    }
+
+    fn non_negative(&mut self, path: &FieldPath, v: f64) {
+        if self.finite(path, v) && v < 0.0 {
+            self.err(path.clone(), format!("{path} must be at least 0, got {v}"));
+        }
+    }
+
     fn range(&mut self, path: &FieldPath, v: f64, lo: f64, hi: f64) {
         if self.finite(path, v) && !(lo..=hi).contains(&v) {
             self.err(
@@ -309,17 +333,7 @@ fn validate_metric_name_source<'a>(
     m: &'a Metric,
     names: &mut HashSet<&'a str>,
 ) {
-    if m.name.trim().is_empty() {
-        v.err(
-            mp.field("name"),
-            format!("{} must not be empty", mp.field("name")),
-        );
-    } else if !names.insert(m.name.as_str()) {
-        v.err(
-            mp.field("name"),
-            format!("metric name {:?} is declared more than once", m.name),
-        );
-    }
+    v.unique_name(mp.field("name"), "metric", &m.name, names);
     match &m.source {
         MetricSource::CloudEye {
             namespace,
@@ -404,10 +418,7 @@ fn validate_metric_thresholds(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric)
 /// A metric's weight, staleness, trend settings and missing-data rule.
 fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
     if let Some(w) = m.weight {
-        let wp = mp.field("weight");
-        if v.finite(&wp, w) && w < 0.0 {
-            v.err(wp.clone(), format!("{wp} must be at least 0, got {w}"));
-        }
+        v.non_negative(&mp.field("weight"), w);
     }
     if let Some(sa) = m.stale_after {
         v.duration_positive(&mp.field("stale_after"), sa);
@@ -415,34 +426,10 @@ fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
     if !m.trend_lead.is_zero() {
         v.duration_positive(&mp.field("trend_window"), m.trend_window);
     }
-    let np = mp.field("trend_noise_margin");
-    if v.finite(&np, m.trend_noise_margin) && m.trend_noise_margin < 0.0 {
-        v.err(
-            np.clone(),
-            format!("{np} must be at least 0, got {}", m.trend_noise_margin),
-        );
-    }
-    let hp = mp.field("sqrt_headroom");
-    if v.finite(&hp, m.sqrt_headroom) && m.sqrt_headroom < 0.0 {
-        v.err(
-            hp.clone(),
-            format!("{hp} must be at least 0, got {}", m.sqrt_headroom),
-        );
-    }
-    let sp = mp.field("trend_significance");
-    if v.finite(&sp, m.trend_significance) && m.trend_significance < 0.0 {
-        v.err(
-            sp.clone(),
-            format!("{sp} must be at least 0, got {}", m.trend_significance),
-        );
-    }
-    let tp = mp.field("trend_max_raise");
-    if v.finite(&tp, m.trend_max_raise) && m.trend_max_raise < 0.0 {
-        v.err(
-            tp.clone(),
-            format!("{tp} must be at least 0, got {}", m.trend_max_raise),
-        );
-    }
+    v.non_negative(&mp.field("trend_noise_margin"), m.trend_noise_margin);
+    v.non_negative(&mp.field("sqrt_headroom"), m.sqrt_headroom);
+    v.non_negative(&mp.field("trend_significance"), m.trend_significance);
+    v.non_negative(&mp.field("trend_max_raise"), m.trend_max_raise);
     if m.missing_data == MissingData::Fallback {
         match m.fallback_capacity {
             None => v.err(
@@ -543,17 +530,7 @@ fn validate_schedules(v: &mut V, p: &Policy) {
     let mut snames = HashSet::new();
     for (i, s) in p.schedules.iter().enumerate() {
         let sp = root.field("schedules").index(i);
-        if s.name.trim().is_empty() {
-            v.err(
-                sp.field("name"),
-                format!("{} must not be empty", sp.field("name")),
-            );
-        } else if !snames.insert(s.name.as_str()) {
-            v.err(
-                sp.field("name"),
-                format!("schedule name {:?} is declared more than once", s.name),
-            );
-        }
+        v.unique_name(sp.field("name"), "schedule", &s.name, &mut snames);
         if let Err(e) = parse_cron(&s.cron) {
             v.err(sp.field("cron"), format!("{}: {e}", sp.field("cron")));
         }

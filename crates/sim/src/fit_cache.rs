@@ -15,7 +15,6 @@
 //! 6-hour refit makes about 120.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use flexus_policy::forecast::buckets::FitRequest;
@@ -35,11 +34,10 @@ struct Inner {
     misses: u64,
 }
 
-/// Everything [`FitRequest::run`] reads, floats as their bits. Equal keys are equal in
-/// every field; `hash` (FNV-1a over the same fields) only picks the map's slot.
-#[derive(Debug, PartialEq, Eq)]
+/// Everything [`FitRequest::run`] reads, floats as their bits (so a NaN gap equals
+/// itself): equal keys are equal in every field.
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct FitKey {
-    hash: u64,
     y: Vec<u64>,
     periods: Vec<usize>,
     horizon: usize,
@@ -47,27 +45,11 @@ struct FitKey {
 
 impl FitKey {
     fn of(req: &FitRequest) -> Self {
-        let y: Vec<u64> = req.y.iter().map(|v| v.to_bits()).collect();
-        let words = y
-            .iter()
-            .copied()
-            .chain(req.periods.iter().map(|&p| p as u64))
-            .chain([req.horizon as u64]);
-        let hash = words.fold(0xcbf2_9ce4_8422_2325_u64, |h, w| {
-            (h ^ w).wrapping_mul(0x0000_0100_0000_01b3)
-        });
         FitKey {
-            hash,
-            y,
+            y: req.y.iter().map(|v| v.to_bits()).collect(),
             periods: req.periods.clone(),
             horizon: req.horizon,
         }
-    }
-}
-
-impl Hash for FitKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
     }
 }
 

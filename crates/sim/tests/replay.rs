@@ -225,29 +225,34 @@ fn the_oracle_is_never_beaten_on_cost_at_zero_violations() {
     }
 }
 
+/// Replays `rps` for 10 minutes on `initial` x1.2u.4g instances: when (s) `a` first
+/// changed the billed count, and to what.
+fn first_change(a: &mut dyn Autoscaler, initial: u32, rps: f64) -> (f64, u32) {
+    let mut o = SimOptions::new(lookup("x1.2u.4g").expect("flavor"));
+    o.initial_instances = Some(initial);
+    let r = run(&flat(rps, 10), a, &o).expect("run");
+    let i = r
+        .series
+        .billed
+        .iter()
+        .position(|b| *b != initial)
+        .expect("scaled out");
+    (i as f64 * 15.0, r.series.billed[i])
+}
+
 /// Feeds target tracking a scripted utilisation series through the real replay:
 /// a flat trace at a load that puts the pool above target; check that the
 /// scale-out comes only after three high datapoints.
 #[test]
 fn aws_target_tracking_scales_out_after_three_high_datapoints() {
     use flexus_sim::baselines::{TargetTracking, TargetTrackingConfig};
-    let f = lookup("x1.2u.4g").expect("flavor");
-    let mut o = SimOptions::new(f.clone());
-    o.initial_instances = Some(4);
-    // 4 instances at 40 req/s each = 80 % utilisation (> 60 % target).
-    let t = flat(160.0, 10);
     let mut tt = TargetTracking::new(TargetTrackingConfig::with_target(60.0));
-    let r = run(&t, &mut tt, &o).expect("run");
+    // 4 instances at 40 req/s each = 80 % utilisation (> 60 % target).
+    let (at_s, billed) = first_change(&mut tt, 4, 160.0);
     // Datapoints end at 60, 120, 180 s and are visible 60 s later: the third at 240 s.
-    let first_change = r
-        .series
-        .billed
-        .iter()
-        .position(|b| *b != 4)
-        .expect("scaled out");
-    assert_eq!(first_change as f64 * 15.0, 240.0);
+    assert_eq!(at_s, 240.0);
     // ceil(4 × 80.4 / 60) = 6 (CPU = 2 + 98 × 0.8).
-    assert_eq!(r.series.billed[first_change], 6);
+    assert_eq!(billed, 6);
 }
 
 /// The HPA reacts at its 15 s loop as soon as a datapoint shows the breach,
@@ -255,28 +260,11 @@ fn aws_target_tracking_scales_out_after_three_high_datapoints() {
 #[test]
 fn hpa_scales_out_on_the_first_visible_datapoint_within_its_rate_limit() {
     use flexus_sim::baselines::{Hpa, HpaConfig};
-    let f = lookup("x1.2u.4g").expect("flavor");
-    let mut o = SimOptions::new(f);
-    o.initial_instances = Some(2);
-    // 2 instances offered 95 req/s: 95 % busy (CPU 95.1 %), target 30 % -> wants ceil(2 × 3.17) = 7.
-    let t = flat(95.0, 10);
     let mut h = Hpa::new(HpaConfig::default_with_target(30.0));
-    let r = run(&t, &mut h, &o).expect("run");
-    let first_change = r
-        .series
-        .billed
-        .iter()
-        .position(|b| *b != 2)
-        .expect("scaled out");
-    assert_eq!(
-        first_change as f64 * 15.0,
-        120.0,
-        "first datapoint visible at 120 s"
-    );
-    assert_eq!(
-        r.series.billed[first_change], 6,
-        "max(2 × 2, 2 + 4) = 6 in one period"
-    );
+    // 2 instances offered 95 req/s: 95 % busy (CPU 95.1 %), target 30 % -> wants ceil(2 × 3.17) = 7.
+    let (at_s, billed) = first_change(&mut h, 2, 95.0);
+    assert_eq!(at_s, 120.0, "first datapoint visible at 120 s");
+    assert_eq!(billed, 6, "max(2 × 2, 2 + 4) = 6 in one period");
 }
 
 /// `forecast_only` computes and explains forecasts but never changes capacity: the

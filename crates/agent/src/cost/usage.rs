@@ -213,6 +213,11 @@ pub fn hour_of(ms: Millis) -> i64 {
 
 type Key = (String, String);
 
+/// The keys of `map` not in `seen`.
+fn unseen<V>(map: &HashMap<Key, V>, seen: &HashSet<Key>) -> Vec<Key> {
+    map.keys().filter(|k| !seen.contains(*k)).cloned().collect()
+}
+
 /// The recorder's state: open hours and each pool's last snapshot.
 #[derive(Debug)]
 pub struct UsageRecorder {
@@ -406,23 +411,11 @@ impl UsageRecorder {
     /// holds (it is being deleted) is written now — its last minutes of cost; that of
     /// one it no longer holds is dropped (its new holder carries the hour on).
     fn forget_missing(&mut self, seen: &HashSet<Key>, finished: &mut Vec<UsageHour>) {
-        let gone: Vec<Key> = self
-            .last
-            .keys()
-            .filter(|k| !seen.contains(*k))
-            .cloned()
-            .collect();
-        for k in gone {
+        for k in unseen(&self.last, seen) {
             self.last.remove(&k);
             self.telemetry.forget_pool_cost(&format!("{}/{}", k.0, k.1));
         }
-        let open: Vec<Key> = self
-            .hours
-            .keys()
-            .filter(|k| !seen.contains(*k))
-            .cloned()
-            .collect();
-        for k in open {
+        for k in unseen(&self.hours, seen) {
             let Some(row) = self.hours.remove(&k) else {
                 continue;
             };

@@ -456,23 +456,12 @@ mod tests {
         let key = PoolKey::new("a", "p");
         let f = Forecaster::default();
         let now = 180 * 60_000;
-        f.step(
-            &store,
-            &key,
-            &policy("rps", true),
-            &readings("rps", 0, 180),
-            now,
-        )
-        .await
-        .unwrap();
+        let history = readings("rps", 0, 180);
+        f.step(&store, &key, &policy("rps", true), &history, now)
+            .await
+            .unwrap();
         let out = f
-            .step(
-                &store,
-                &key,
-                &policy("rps2", true),
-                &readings("rps", 0, 180),
-                now,
-            )
+            .step(&store, &key, &policy("rps2", true), &history, now)
             .await
             .unwrap();
         let r = out.record.unwrap();

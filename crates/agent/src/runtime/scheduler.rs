@@ -22,10 +22,13 @@ use tokio::time::Instant;
 
 use super::PoolKey;
 
-/// Exponential backoff with jitter.
+/// Exponential backoff with jitter, a pure function of the failures in a row and a
+/// jitter draw: the scheduler keeps one count per pool and draws from its own (seedable)
+/// random source. (The cloud and advisor clients retry one call in a loop, which is
+/// what `backon` is for; a pool's backoff spans passes and is reset by the next success.)
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
-    /// The wait after the first failure (before jitter).
+    /// Doubled per failure in a row: the first failure waits `2 · base` (before jitter).
     pub base: Duration,
     /// The longest wait.
     pub max: Duration,

@@ -155,10 +155,7 @@ impl Redis {
             .client
             .get_multiplexed_async_connection()
             .await
-            .map_err(|e| SourceError::Redis {
-                key: key.to_owned(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| redis_error(key, e.to_string()))?;
         *guard = Some(c.clone());
         Ok(c)
     }
@@ -166,48 +163,22 @@ impl Redis {
     /// The length of list `key` (0 when absent), or the number stored in string `key`.
     pub async fn read(&self, key: &str, now: Millis) -> Result<Option<Reading>, SourceError> {
         let mut conn = self.connection(key).await?;
-        let kind: String = redis::cmd("TYPE")
-            .arg(key)
-            .query_async(&mut conn)
+        let kind: String = query(&mut conn, "TYPE", key)
             .await
-            .map_err(|e| {
-                self.reset();
-                SourceError::Redis {
-                    key: key.to_owned(),
-                    message: e.to_string(),
-                }
-            })?;
+            .inspect_err(|_| self.reset())?;
         let value = match kind.as_str() {
-            "list" | "none" => {
-                let n: i64 = redis::cmd("LLEN")
-                    .arg(key)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| SourceError::Redis {
-                        key: key.to_owned(),
-                        message: e.to_string(),
-                    })?;
-                n as f64
-            }
+            "list" | "none" => query::<i64>(&mut conn, "LLEN", key).await? as f64,
             "string" => {
-                let s: String = redis::cmd("GET")
-                    .arg(key)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| SourceError::Redis {
-                        key: key.to_owned(),
-                        message: e.to_string(),
-                    })?;
-                s.trim().parse::<f64>().map_err(|_| SourceError::Redis {
-                    key: key.to_owned(),
-                    message: format!("value {s:?} is not a number"),
-                })?
+                let s: String = query(&mut conn, "GET", key).await?;
+                s.trim()
+                    .parse::<f64>()
+                    .map_err(|_| redis_error(key, format!("value {s:?} is not a number")))?
             }
             other => {
-                return Err(SourceError::Redis {
-                    key: key.to_owned(),
-                    message: format!("key holds a {other}, not a list or a number"),
-                });
+                return Err(redis_error(
+                    key,
+                    format!("key holds a {other}, not a list or a number"),
+                ));
             }
         };
         Ok(Some(Reading { value, at: now }))
@@ -217,6 +188,26 @@ impl Redis {
         if let Ok(mut g) = self.conn.try_lock() {
             *g = None;
         }
+    }
+}
+
+/// `{command} key` on `conn`, its answer as `T`; a failure names the key.
+async fn query<T: redis::FromRedisValue>(
+    conn: &mut redis::aio::MultiplexedConnection,
+    command: &str,
+    key: &str,
+) -> Result<T, SourceError> {
+    redis::cmd(command)
+        .arg(key)
+        .query_async(conn)
+        .await
+        .map_err(|e| redis_error(key, e.to_string()))
+}
+
+fn redis_error(key: &str, message: String) -> SourceError {
+    SourceError::Redis {
+        key: key.to_owned(),
+        message,
     }
 }
 

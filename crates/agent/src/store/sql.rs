@@ -374,25 +374,29 @@ pub(super) fn corrupt(what: impl Into<String>, reason: impl ToString) -> StoreEr
     }
 }
 
-pub(super) fn text(r: &AnyRow, col: &str, what: &str) -> Result<String, StoreError> {
-    r.try_get::<String, _>(col)
+/// Column `col` of a row of `what`, decoded as `T`; a column that is missing or of
+/// another type is a corrupt `what`.
+fn column<'r, T>(r: &'r AnyRow, col: &str, what: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    r.try_get::<T, _>(col)
         .map_err(|e| corrupt(format!("{what} ({col})"), e))
+}
+pub(super) fn text(r: &AnyRow, col: &str, what: &str) -> Result<String, StoreError> {
+    column(r, col, what)
 }
 pub(super) fn opt_text(r: &AnyRow, col: &str, what: &str) -> Result<Option<String>, StoreError> {
-    r.try_get::<Option<String>, _>(col)
-        .map_err(|e| corrupt(format!("{what} ({col})"), e))
+    column(r, col, what)
 }
 pub(super) fn int(r: &AnyRow, col: &str, what: &str) -> Result<i64, StoreError> {
-    r.try_get::<i64, _>(col)
-        .map_err(|e| corrupt(format!("{what} ({col})"), e))
+    column(r, col, what)
 }
 pub(super) fn opt_int(r: &AnyRow, col: &str, what: &str) -> Result<Option<i64>, StoreError> {
-    r.try_get::<Option<i64>, _>(col)
-        .map_err(|e| corrupt(format!("{what} ({col})"), e))
+    column(r, col, what)
 }
 pub(super) fn float(r: &AnyRow, col: &str, what: &str) -> Result<f64, StoreError> {
-    r.try_get::<f64, _>(col)
-        .map_err(|e| corrupt(format!("{what} ({col})"), e))
+    column(r, col, what)
 }
 
 /// JSON text of a value the store writes (our own types always serialise).

@@ -28,17 +28,11 @@ pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
 /// An emulator on 127.0.0.1:0 accepting [`AK`]/[`SK`], its clock frozen; returns it
 /// and its base URL.
 pub async fn start_emulator(boot_seconds: f64) -> anyhow::Result<(Arc<Emulator>, String)> {
-    let emu = Emulator::new(EmulatorConfig {
-        project_id: PROJECT.into(),
-        keys: vec![AcceptedKey {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-            security_token: None,
-        }],
-        time_scale: 0.0,
-        boot_seconds: Some(boot_seconds),
-        ..EmulatorConfig::default()
-    })?;
+    let emu = Emulator::new(EmulatorConfig::frozen(
+        PROJECT,
+        AcceptedKey::new(AK, SK),
+        boot_seconds,
+    ))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(flexus_emulator::serve(

@@ -27,17 +27,7 @@ pub struct Harness {
 
 /// Frozen clock (time moves only through `/_emulator/clock`), 30 s boots.
 pub fn config() -> EmulatorConfig {
-    EmulatorConfig {
-        project_id: PROJECT.into(),
-        keys: vec![AcceptedKey {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-            security_token: None,
-        }],
-        time_scale: 0.0,
-        boot_seconds: Some(30.0),
-        ..EmulatorConfig::default()
-    }
+    EmulatorConfig::frozen(PROJECT, AcceptedKey::new(AK, SK), 30.0)
 }
 
 pub fn client_config(base: &str) -> ClientConfig {
@@ -104,6 +94,13 @@ impl Harness {
         let (status, v) = self.ctl(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {v}");
         v
+    }
+
+    /// The emulated clock, ms since the epoch.
+    pub async fn now_ms(&self) -> i64 {
+        self.get("/_emulator/clock").await["now_ms"]
+            .as_i64()
+            .expect("now")
     }
 
     /// Moves the emulated clock forward.

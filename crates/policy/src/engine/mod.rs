@@ -329,13 +329,11 @@ fn strategy_stage(
         Strategy::Step => step::propose(cp, sig, counts, proposals),
         Strategy::Schedule | Strategy::Fixed => {
             for (i, name) in cp.names.iter().enumerate() {
-                proposals.push(SignalProposal {
-                    metric: name.clone(),
-                    value: sig[i].value,
-                    proposal: None,
-                    score: None,
-                    reason: explain::Reason::Unused,
-                });
+                proposals.push(SignalProposal::without_proposal(
+                    name.clone(),
+                    sig[i].value,
+                    explain::Reason::Unused,
+                ));
             }
             match (p.strategy, p.fixed) {
                 (Strategy::Fixed, Some(f)) => target::Outcome {
@@ -570,8 +568,10 @@ fn spot_split(p: &Policy, desired: u32) -> (u32, u32) {
     (desired - spot, spot)
 }
 
-/// ceil of a non-negative finite f64 into u32 (saturating).
-pub(crate) fn ceil_u32(x: f64) -> u32 {
+/// ceil of a non-negative finite f64 into u32 (saturating; 0 for NaN and below), a
+/// value within 1e-9 of a whole number counting as that number. The simulator's
+/// baseline autoscalers round instance counts the same way.
+pub fn ceil_u32(x: f64) -> u32 {
     if !x.is_finite() || x <= 0.0 {
         0
     } else if x >= f64::from(u32::MAX) {

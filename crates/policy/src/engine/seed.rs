@@ -55,13 +55,11 @@ pub(crate) fn propose(
         let name = cp.names[i].clone();
         let weight = cp.seed_weights[i];
         let Some(default_band) = s.band(m.kind) else {
-            out.push(SignalProposal {
-                metric: name,
-                value: sig[i].value,
-                proposal: None,
-                score: None,
-                reason: Reason::Unused,
-            });
+            out.push(SignalProposal::without_proposal(
+                name,
+                sig[i].value,
+                Reason::Unused,
+            ));
             continue;
         };
         let band = SeedBand {
@@ -89,16 +87,14 @@ pub(crate) fn propose(
                     reason: Reason::SeedScore { score: sc, weight },
                 });
             }
-            None => out.push(SignalProposal {
-                metric: name,
-                value: None,
-                proposal: None,
-                score: None,
-                reason: sig[i]
+            None => out.push(SignalProposal::without_proposal(
+                name,
+                None,
+                sig[i]
                     .missing
                     .clone()
                     .unwrap_or(Reason::Missing(m.missing_data)),
-            }),
+            )),
         }
     }
 

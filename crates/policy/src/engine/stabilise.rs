@@ -94,27 +94,9 @@ pub fn scale_up_limit(
     if select == SelectPolicy::Disabled {
         return current;
     }
-    if policies.is_empty() {
-        return u32::MAX;
-    }
-    let mut limit: Option<u32> = None;
-    for pol in policies {
-        let (added, removed) = changes_in_period(history, now, pol.period);
-        let start = i64::from(current) - i64::from(added) + i64::from(removed);
-        let start = start.max(0) as f64;
-        let l = match pol.kind {
-            RateKind::Pods => start + f64::from(pol.value),
-            RateKind::Percent => (start * (1.0 + f64::from(pol.value) / 100.0)).ceil(),
-        };
-        let l = l.min(f64::from(u32::MAX)) as u32;
-        limit = Some(match (limit, select) {
-            (None, _) => l,
-            (Some(x), SelectPolicy::Min) => x.min(l),
-            (Some(x), _) => x.max(l),
-        });
-    }
     // Do not shrink because of past scale-ups: hold until the events leave the period.
-    limit.unwrap_or(u32::MAX).max(current)
+    rate_policy_limit(Direction::Out, current, history, now, policies, select)
+        .map_or(u32::MAX, |l| l.max(current))
 }
 
 /// The fewest instances allowed after scaling in now (HPA `calculateScaleDownLimitWithBehaviors`).
@@ -128,28 +110,42 @@ pub fn scale_down_limit(
     if select == SelectPolicy::Disabled {
         return current;
     }
-    if policies.is_empty() {
-        return 0;
-    }
+    rate_policy_limit(Direction::In, current, history, now, policies, select)
+        .map_or(0, |l| l.min(current))
+}
+
+/// The count the rate `policies` allow in direction `dir`, each from the count at the
+/// start of its period: the policy allowing the biggest change wins (`Min`: the
+/// smallest). `None` when there are no policies.
+fn rate_policy_limit(
+    dir: Direction,
+    current: u32,
+    history: &History,
+    now: Timestamp,
+    policies: &[RatePolicy],
+    select: SelectPolicy,
+) -> Option<u32> {
     let mut limit: Option<u32> = None;
     for pol in policies {
         let (added, removed) = changes_in_period(history, now, pol.period);
         let start = (i64::from(current) - i64::from(added) + i64::from(removed)).max(0) as f64;
-        let l = match pol.kind {
-            RateKind::Pods => (start - f64::from(pol.value)).max(0.0),
-            RateKind::Percent => (start * (1.0 - f64::from(pol.value) / 100.0))
-                .floor()
-                .max(0.0),
+        let value = f64::from(pol.value);
+        let l = match (dir, pol.kind) {
+            (Direction::Out, RateKind::Pods) => start + value,
+            (Direction::Out, RateKind::Percent) => (start * (1.0 + value / 100.0)).ceil(),
+            (Direction::In, RateKind::Pods) => (start - value).max(0.0),
+            (Direction::In, RateKind::Percent) => (start * (1.0 - value / 100.0)).floor().max(0.0),
         };
         let l = l.min(f64::from(u32::MAX)) as u32;
-        limit = Some(match (limit, select) {
-            (None, _) => l,
-            // Max = the biggest change = the lowest count.
-            (Some(x), SelectPolicy::Min) => x.max(l),
-            (Some(x), _) => x.min(l),
+        // The biggest change is the highest count out and the lowest count in.
+        let highest = (dir == Direction::Out) != (select == SelectPolicy::Min);
+        limit = Some(match limit {
+            None => l,
+            Some(x) if highest => x.max(l),
+            Some(x) => x.min(l),
         });
     }
-    limit.unwrap_or(0).min(current)
+    limit
 }
 
 /// Rate policies per direction.

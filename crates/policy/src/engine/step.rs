@@ -75,26 +75,22 @@ pub(crate) fn propose(
     for (i, _m) in p.metrics.iter().enumerate() {
         let name = cp.names[i].clone();
         if cp.step_metric != Some(i) {
-            out.push(SignalProposal {
-                metric: name,
-                value: sig[i].value,
-                proposal: None,
-                score: None,
-                reason: Reason::Unused,
-            });
+            out.push(SignalProposal::without_proposal(
+                name,
+                sig[i].value,
+                Reason::Unused,
+            ));
             continue;
         }
         let Some(settings) = p.step.as_ref() else {
             continue;
         };
         let Some(v) = sig[i].value else {
-            out.push(SignalProposal {
-                metric: name,
-                value: None,
-                proposal: None,
-                score: None,
-                reason: sig[i].missing.clone().unwrap_or(Reason::NoStep),
-            });
+            out.push(SignalProposal::without_proposal(
+                name,
+                None,
+                sig[i].missing.clone().unwrap_or(Reason::NoStep),
+            ));
             continue;
         };
         let diff = v - settings.threshold;

@@ -36,13 +36,11 @@ pub(crate) fn propose(
     for (i, m) in p.metrics.iter().enumerate() {
         let name = cp.names[i].clone();
         let Some(target) = m.target else {
-            out.push(SignalProposal {
-                metric: name,
-                value: sig[i].value,
-                proposal: None,
-                score: None,
-                reason: Reason::NoTarget,
-            });
+            out.push(SignalProposal::without_proposal(
+                name,
+                sig[i].value,
+                Reason::NoTarget,
+            ));
             continue;
         };
         let (proposal, reason) = match sig[i].value {

@@ -378,6 +378,20 @@ pub struct SignalProposal {
     pub reason: Reason,
 }
 
+impl SignalProposal {
+    /// A signal that proposes no count and scores nothing, for `reason` (the strategy
+    /// does not use it, or it has no value).
+    pub(crate) fn without_proposal(metric: Arc<str>, value: Option<f64>, reason: Reason) -> Self {
+        Self {
+            metric,
+            value,
+            proposal: None,
+            score: None,
+            reason,
+        }
+    }
+}
+
 /// The engine's answer, with its reasons.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {

@@ -355,30 +355,27 @@ impl<'a> Checker<'a> {
         if let Value::Object(map) = v
             && let Some((key, tags)) = discriminator(&resolved)
         {
+            let one_of = || {
+                tags.iter()
+                    .map(|(t, _)| format!("{t:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let field = path.field(key);
             match map.get(key) {
                 None => out.push(
-                    path.field(key),
+                    field.clone(),
                     format!(
                         "{} is required but missing; one of {}",
-                        where_(&path.field(key)),
-                        tags.iter()
-                            .map(|(t, _)| format!("{t:?}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        where_(&field),
+                        one_of()
                     ),
                 ),
                 Some(tag) => match tags.iter().find(|(t, _)| Some(*t) == tag.as_str()) {
                     Some((_, b)) => self.check(v, b, path, out),
                     None => out.push(
-                        path.field(key),
-                        format!(
-                            "{} must be one of {}, got {tag}",
-                            where_(&path.field(key)),
-                            tags.iter()
-                                .map(|(t, _)| format!("{t:?}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
+                        field.clone(),
+                        format!("{} must be one of {}, got {tag}", where_(&field), one_of()),
                     ),
                 },
             }

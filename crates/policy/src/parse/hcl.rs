@@ -85,6 +85,25 @@ impl Lowering {
         }
     }
 
+    /// The string of a template made of literal parts only; interpolation or a
+    /// directive is an error at `span`.
+    fn literal_template<'t>(
+        &mut self,
+        parts: impl Iterator<Item = &'t Element>,
+        span: Option<Range<usize>>,
+        path: &FieldPath,
+    ) -> Option<Value> {
+        let mut s = String::new();
+        for el in parts {
+            let Element::Literal(l) = el else {
+                self.error(span, path, format!("{path}: interpolation and directives are not supported in policy files; use a literal string"));
+                return None;
+            };
+            s.push_str(l.value());
+        }
+        Some(Value::String(s))
+    }
+
     fn error(&mut self, span: Option<Range<usize>>, path: &FieldPath, msg: String) {
         self.errors
             .push((span.map_or(0, |r| r.start), path.clone(), msg));
@@ -240,31 +259,9 @@ impl Lowering {
                 }
                 Some(Value::Object(map))
             }
-            Expression::StringTemplate(t) => {
-                let mut s = String::new();
-                for el in t.iter() {
-                    match el {
-                        Element::Literal(l) => s.push_str(l.value()),
-                        _ => {
-                            self.error(e.span(), path, format!("{path}: interpolation and directives are not supported in policy files; use a literal string"));
-                            return None;
-                        }
-                    }
-                }
-                Some(Value::String(s))
-            }
+            Expression::StringTemplate(t) => self.literal_template(t.iter(), e.span(), path),
             Expression::HeredocTemplate(h) => {
-                let mut s = String::new();
-                for el in h.template.iter() {
-                    match el {
-                        Element::Literal(l) => s.push_str(l.value()),
-                        _ => {
-                            self.error(e.span(), path, format!("{path}: interpolation and directives are not supported in policy files; use a literal string"));
-                            return None;
-                        }
-                    }
-                }
-                Some(Value::String(s))
+                self.literal_template(h.template.iter(), e.span(), path)
             }
             Expression::Parenthesis(p) => self.expr(p.inner(), path),
             Expression::UnaryOp(u) if *u.operator.value() == UnaryOperator::Neg => {

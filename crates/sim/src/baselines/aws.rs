@@ -17,6 +17,8 @@
 //! toward capacity so a repeated breach in the same step does nothing, and
 //! scale-in blocked while a scale-out warms.
 
+use flexus_policy::engine::ceil_u32;
+
 use crate::SimError;
 use crate::replay::{Autoscaler, MetricSample, Observation};
 
@@ -40,19 +42,6 @@ fn last_n(obs: &Observation<'_>, n: usize, f: impl Fn(&MetricSample) -> bool) ->
         && tail
             .windows(2)
             .all(|w| (w[1].end_s - w[0].end_s - w[1].period_s).abs() < 1e-6)
-}
-
-fn ceil(x: f64) -> u32 {
-    if !x.is_finite() || x <= 0.0 {
-        0
-    } else {
-        let r = x.round();
-        if (x - r).abs() < 1e-9 {
-            r as u32
-        } else {
-            x.ceil() as u32
-        }
-    }
 }
 
 /// Target-tracking configuration.
@@ -114,7 +103,7 @@ impl TargetTracking {
         if last_n(obs, self.cfg.high_datapoints, |x| {
             x.utilisation_pct > target
         }) {
-            let want = ceil(f64::from(obs.pool.ready) * m / target);
+            let want = ceil_u32(f64::from(obs.pool.ready) * m / target);
             return Some(current.max(want));
         }
         let warming = obs.pool.booting + obs.pool.warming;
@@ -124,7 +113,7 @@ impl TargetTracking {
                 x.utilisation_pct < self.cfg.low_factor * target
             })
         {
-            let want = ceil(f64::from(current) * m / target).max(self.cfg.min);
+            let want = ceil_u32(f64::from(current) * m / target).max(self.cfg.min);
             if want < current {
                 self.last_scale_in = obs.now_s;
                 return Some(want);
@@ -441,7 +430,7 @@ impl PredictiveTargetTracking {
         let caps = f
             .point
             .iter()
-            .map(|v| ceil(v.max(0.0) / per_instance_at_target))
+            .map(|v| ceil_u32(v.max(0.0) / per_instance_at_target))
             .collect();
         self.plan = Some((now_h, caps));
     }

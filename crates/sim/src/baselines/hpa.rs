@@ -11,6 +11,8 @@
 
 use std::collections::VecDeque;
 
+use flexus_policy::engine::ceil_u32;
+
 use crate::SimError;
 use crate::replay::{Autoscaler, InstanceState, Observation};
 
@@ -108,13 +110,13 @@ impl Hpa {
             if (1.0 - new_ratio).abs() <= self.cfg.tolerance || new_ratio <= 1.0 {
                 return i.current;
             }
-            let d = ceil(new_ratio * f64::from(counted));
+            let d = ceil_u32(new_ratio * f64::from(counted));
             return if d < i.current { i.current } else { d };
         }
         if (1.0 - ratio).abs() <= self.cfg.tolerance {
             return i.current;
         }
-        ceil(ratio * f64::from(i.ready_measured))
+        ceil_u32(ratio * f64::from(i.ready_measured))
     }
 
     /// Behaviour: stabilisation then rate policies then bounds; records the recommendation.
@@ -158,7 +160,7 @@ impl Hpa {
                     match r {
                         HpaRate::Pods(..) => start + v,
                         HpaRate::Percent(..) => {
-                            ceil(f64::from(start) * (1.0 + f64::from(v) / 100.0))
+                            ceil_u32(f64::from(start) * (1.0 + f64::from(v) / 100.0))
                         }
                     }
                 })
@@ -219,19 +221,6 @@ impl Hpa {
         }
         let start = (i64::from(current) - added + removed).max(0) as u32;
         (start, v)
-    }
-}
-
-fn ceil(x: f64) -> u32 {
-    if !x.is_finite() || x <= 0.0 {
-        0
-    } else {
-        let r = x.round();
-        if (x - r).abs() < 1e-9 {
-            r as u32
-        } else {
-            x.ceil() as u32
-        }
     }
 }
 
@@ -305,22 +294,20 @@ mod tests {
     #[test]
     fn unready_pods_count_as_zero_when_scaling_up() {
         let h = hpa();
-        // 4 ready at 100 %, 4 booting: new ratio = 100*4/(50*8) = 1.0 -> hold.
-        let r = h.replicas(ReplicaInput {
-            utilisation_pct: 100.0,
-            ready_measured: 4,
-            unready: 4,
-            current: 8,
-        });
-        assert_eq!(r, 8);
-        // 4 ready at 150 %, 2 booting: 150*4/(50*6) = 2.0 -> 12.
-        let r = h.replicas(ReplicaInput {
-            utilisation_pct: 150.0,
-            ready_measured: 4,
-            unready: 2,
-            current: 6,
-        });
-        assert_eq!(r, 12);
+        for (utilisation_pct, ready_measured, unready, current, want) in [
+            // 4 ready at 100 %, 4 booting: new ratio = 100*4/(50*8) = 1.0 -> hold.
+            (100.0, 4, 4, 8, 8),
+            // 4 ready at 150 %, 2 booting: 150*4/(50*6) = 2.0 -> 12.
+            (150.0, 4, 2, 6, 12),
+        ] {
+            let input = ReplicaInput {
+                utilisation_pct,
+                ready_measured,
+                unready,
+                current,
+            };
+            assert_eq!(h.replicas(input), want, "{input:?}");
+        }
     }
 
     #[test]
