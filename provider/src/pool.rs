@@ -363,9 +363,7 @@ impl Resource for PoolResource {
     type Data = Flexus;
     type Model = PoolModel;
 
-    fn type_name(&self) -> &str {
-        "flexus_x_pool"
-    }
+    const TYPE_NAME: &str = "flexus_x_pool";
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
         ResourceSchema::from_model::<PoolModel>()?
@@ -475,7 +473,7 @@ impl Resource for PoolResource {
         }
         let mut d = Diagnostics::new();
         if c.is_wholly_known()
-            && let Ok(m) = tfplugin::model::from_value::<PoolModel>(c, self.type_name())
+            && let Ok(m) = tfplugin::model::from_value::<PoolModel>(c, Self::TYPE_NAME)
         {
             let spec = m.to_spec();
             let (what, n) = (format!("check pool {ns}/{name}"), name.to_string());
