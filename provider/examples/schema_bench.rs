@@ -22,9 +22,7 @@ impl Provider for Bench {
     type Config = NoConfig;
     type Data = ();
 
-    fn type_name(&self) -> &str {
-        "flexusbench"
-    }
+    const TYPE_NAME: &str = "flexusbench";
 
     fn source_address(&self) -> String {
         "registry.terraform.io/flexus/flexusbench".into()
@@ -36,34 +34,30 @@ impl Provider for Bench {
 
     fn resources(&self) -> Result<Resources<()>, tfplugin::Error> {
         Resources::new()
-            .with(PolicyShape { nested: false })?
-            .with(PolicyShape { nested: true })
+            .with(PolicyShape::<false>)?
+            .with(PolicyShape::<true>)
     }
 }
 
-/// The policy's schema, as blocks or as nested attributes.
-struct PolicyShape {
-    nested: bool,
-}
+/// The policy's schema, as nested attributes (`NESTED`) or as blocks.
+struct PolicyShape<const NESTED: bool>;
 
-impl Resource for PolicyShape {
+impl<const NESTED: bool> Resource for PolicyShape<NESTED> {
     type Data = ();
     type Model = serde_json::Value;
 
-    fn type_name(&self) -> &str {
-        if self.nested {
-            "flexusbench_policy_nested"
-        } else {
-            "flexusbench_policy_blocks"
-        }
-    }
+    const TYPE_NAME: &str = if NESTED {
+        "flexusbench_policy_nested"
+    } else {
+        "flexusbench_policy_blocks"
+    };
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
         let block = terraform_provider_flexus::policy::PolicyResource
             .schema()?
             .schema
             .block;
-        Ok(ResourceSchema::from_block(if self.nested {
+        Ok(ResourceSchema::from_block(if NESTED {
             block.with_nested_attributes()
         } else {
             block

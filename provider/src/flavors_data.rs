@@ -56,9 +56,7 @@ impl DataSource for FlavorsDataSource {
     type Data = Flexus;
     type Model = FlavorsLookup;
 
-    fn type_name(&self) -> &str {
-        "flexus_x_flavors"
-    }
+    const TYPE_NAME: &str = "flexus_x_flavors";
 
     async fn read(
         &self,

@@ -75,9 +75,7 @@ impl Resource for PolicyResource {
     type Data = Flexus;
     type Model = PolicyModel;
 
-    fn type_name(&self) -> &str {
-        "flexus_autoscaling_policy"
-    }
+    const TYPE_NAME: &str = "flexus_autoscaling_policy";
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
         ResourceSchema::from_model::<PolicyModel>()?.attribute("namespace", |a| {
@@ -150,7 +148,7 @@ impl Resource for PolicyResource {
         if !change.config.is_wholly_known() {
             return Ok(());
         }
-        let Ok(m) = tfplugin::model::from_value::<PolicyModel>(&change.config, self.type_name())
+        let Ok(m) = tfplugin::model::from_value::<PolicyModel>(&change.config, Self::TYPE_NAME)
         else {
             return Ok(());
         };
@@ -161,7 +159,7 @@ impl Resource for PolicyResource {
         // Only what flexus-policy decides; id and namespace are the framework's to plan.
         explicit.id = None;
         explicit.namespace = None;
-        if let Ok(v) = tfplugin::model::to_value(&explicit, policy_type(), self.type_name()) {
+        if let Ok(v) = tfplugin::model::to_value(&explicit, policy_type(), Self::TYPE_NAME) {
             change.fill_unset(&v);
         }
         Ok(())

@@ -19,6 +19,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as J, json};
 
+use crate::pool::NAME_PATTERN;
+
 /// An autoscaling policy of one pool, enforced by the Flexus agent: the full
 /// `flexus-policy` model (strategy, metrics, scale-out and scale-in behaviour, schedules,
 /// prediction, spot mix, seed and step settings). The plan validates it with the same code
@@ -33,7 +35,7 @@ pub struct PolicyModel {
     #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub namespace: Option<String>,
     /// Name of the policy. Changing it replaces the policy.
-    #[schemars(regex(pattern = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"))]
+    #[schemars(regex(pattern = NAME_PATTERN))]
     #[schemars(extend("x-tf" = {"requires_replace": true}))]
     pub name: String,
     /// Name of the pool (same namespace) the policy scales, e.g. `flexus_x_pool.web.name`.

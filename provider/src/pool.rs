@@ -30,6 +30,10 @@ use crate::provider::Flexus;
 /// Default of `wait_for_capacity_timeout`.
 pub const DEFAULT_WAIT: &str = "10m";
 
+/// The names the agent accepts for pools and policies (`flexus_api::validate_name`): 1-40
+/// characters of `a-z`, `0-9` and `-`, starting with a letter and not ending with `-`.
+pub const NAME_PATTERN: &str = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$";
+
 /// A pool of Flexus X instances managed by the Flexus agent. Terraform declares the
 /// instance template and the size bounds; the agent creates and deletes the instances
 /// (following the pool's `flexus_autoscaling_policy`, if any). Instance count changes made
@@ -44,7 +48,7 @@ pub struct PoolModel {
     pub namespace: Option<String>,
     /// Name of the pool: 1-40 characters of `a-z`, `0-9` and `-`, starting with a letter.
     /// Changing it replaces the pool.
-    #[schemars(regex(pattern = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"))]
+    #[schemars(regex(pattern = NAME_PATTERN))]
     #[schemars(extend("x-tf" = {"requires_replace": true}))]
     pub name: String,
     /// ECS flavor of every instance, e.g. `x1.8u.16g` or a GPU flavor.
@@ -363,9 +367,7 @@ impl Resource for PoolResource {
     type Data = Flexus;
     type Model = PoolModel;
 
-    fn type_name(&self) -> &str {
-        "flexus_x_pool"
-    }
+    const TYPE_NAME: &str = "flexus_x_pool";
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
         ResourceSchema::from_model::<PoolModel>()?
@@ -475,7 +477,7 @@ impl Resource for PoolResource {
         }
         let mut d = Diagnostics::new();
         if c.is_wholly_known()
-            && let Ok(m) = tfplugin::model::from_value::<PoolModel>(c, self.type_name())
+            && let Ok(m) = tfplugin::model::from_value::<PoolModel>(c, Self::TYPE_NAME)
         {
             let spec = m.to_spec();
             let (what, n) = (format!("check pool {ns}/{name}"), name.to_string());

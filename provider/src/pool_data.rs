@@ -61,9 +61,7 @@ impl DataSource for PoolDataSource {
     type Data = Flexus;
     type Model = PoolLookup;
 
-    fn type_name(&self) -> &str {
-        "flexus_x_pool"
-    }
+    const TYPE_NAME: &str = "flexus_x_pool";
 
     async fn read(
         &self,

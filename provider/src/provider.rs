@@ -118,9 +118,7 @@ impl Provider for FlexusProvider {
     type Config = ProviderConfig;
     type Data = Flexus;
 
-    fn type_name(&self) -> &str {
-        "flexus"
-    }
+    const TYPE_NAME: &str = "flexus";
 
     fn source_address(&self) -> String {
         "registry.terraform.io/flexus/flexus".into()

@@ -147,9 +147,7 @@ impl DataSource for RecommendationDataSource {
     type Data = Flexus;
     type Model = RecommendationModel;
 
-    fn type_name(&self) -> &str {
-        "flexus_policy_recommendation"
-    }
+    const TYPE_NAME: &str = "flexus_policy_recommendation";
 
     async fn read(
         &self,

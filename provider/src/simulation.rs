@@ -103,9 +103,7 @@ impl DataSource for SimulationDataSource {
     type Data = Flexus;
     type Model = SimulationModel;
 
-    fn type_name(&self) -> &str {
-        "flexus_policy_simulation"
-    }
+    const TYPE_NAME: &str = "flexus_policy_simulation";
 
     fn validate(&self, config: &tfplugin::Value) -> Diagnostics {
         match config.attr("policy").and_then(tfplugin::Value::as_str) {

@@ -73,9 +73,7 @@
 //! impl Resource for PoolResource {
 //!     type Data = Client;
 //!     type Model = Pool;
-//!     fn type_name(&self) -> &str {
-//!         "demo_pool"
-//!     }
+//!     const TYPE_NAME: &str = "demo_pool";
 //!     // Optional: version, timeouts, validators/modifiers in code.
 //!     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
 //!         ResourceSchema::from_model::<Pool>()?
@@ -111,9 +109,7 @@
 //! impl Provider for Demo {
 //!     type Config = Config;
 //!     type Data = Client;
-//!     fn type_name(&self) -> &str {
-//!         "demo"
-//!     }
+//!     const TYPE_NAME: &str = "demo";
 //!     fn source_address(&self) -> String {
 //!         "registry.terraform.io/acme/demo".into()
 //!     }

@@ -97,9 +97,7 @@ impl Provider for ToyFs {
     type Config = ToyFsConfig;
     type Data = Store;
 
-    fn type_name(&self) -> &str {
-        "toyfs"
-    }
+    const TYPE_NAME: &str = "toyfs";
     fn source_address(&self) -> String {
         "registry.terraform.io/tfplugin/toyfs".into()
     }
@@ -174,9 +172,7 @@ impl Resource for ItemResource {
     type Data = Store;
     type Model = Item;
 
-    fn type_name(&self) -> &str {
-        "toyfs_item"
-    }
+    const TYPE_NAME: &str = "toyfs_item";
 
     fn schema(&self) -> Result<ResourceSchema, tfplugin::Error> {
         Ok(ResourceSchema::from_model::<Item>()?.version(1).timeouts(
@@ -309,9 +305,7 @@ impl DataSource for ItemLookup {
     type Data = Store;
     type Model = Lookup;
 
-    fn type_name(&self) -> &str {
-        "toyfs_item_lookup"
-    }
+    const TYPE_NAME: &str = "toyfs_item_lookup";
 
     async fn read(
         &self,

@@ -75,7 +75,7 @@ impl<R: Resource> TypedResource<R> {
     pub(crate) fn new(r: R) -> Result<Self, Error> {
         let schema = r.schema()?;
         let wire = schema.wire_schema();
-        wire.block.check(r.type_name())?;
+        wire.block.check(R::TYPE_NAME)?;
         let ty = wire.ty();
         Ok(TypedResource {
             r,
@@ -86,11 +86,11 @@ impl<R: Resource> TypedResource<R> {
     }
 
     fn model(&self, v: &Value, what: &str) -> Result<R::Model, Diagnostics> {
-        read_model(v, self.r.type_name(), what)
+        read_model(v, R::TYPE_NAME, what)
     }
 
     fn value(&self, m: &R::Model) -> Result<Value, Diagnostics> {
-        model_value(m, &self.ty, self.r.type_name())
+        model_value(m, &self.ty, R::TYPE_NAME)
     }
 }
 
@@ -117,7 +117,7 @@ fn model_value<M: Serialize>(m: &M, ty: &Type, type_name: &str) -> Result<Value,
 
 impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
     fn type_name(&self) -> &str {
-        self.r.type_name()
+        R::TYPE_NAME
     }
     fn schema(&self) -> &ResourceSchema {
         &self.schema
@@ -134,7 +134,7 @@ impl<R: Resource> ErasedResource<R::Data> for TypedResource<R> {
             config,
             &self.ty,
             |v| {
-                let m: R::Model = model::from_value(v, self.r.type_name()).ok()?;
+                let m: R::Model = model::from_value(v, R::TYPE_NAME).ok()?;
                 Some(self.r.validate_model(&m))
             },
         ));
@@ -250,7 +250,7 @@ pub(crate) struct TypedDataSource<S> {
 impl<S: DataSource> TypedDataSource<S> {
     pub(crate) fn new(s: S) -> Result<Self, Error> {
         let schema = s.schema()?;
-        schema.block.check(s.type_name())?;
+        schema.block.check(S::TYPE_NAME)?;
         let ty = schema.ty();
         Ok(TypedDataSource { s, schema, ty })
     }
@@ -258,7 +258,7 @@ impl<S: DataSource> TypedDataSource<S> {
 
 impl<S: DataSource> ErasedDataSource<S::Data> for TypedDataSource<S> {
     fn type_name(&self) -> &str {
-        self.s.type_name()
+        S::TYPE_NAME
     }
     fn schema(&self) -> &Schema {
         &self.schema
@@ -275,7 +275,7 @@ impl<S: DataSource> ErasedDataSource<S::Data> for TypedDataSource<S> {
         config: Value,
     ) -> BoxFuture<'a, Result<Value, Diagnostics>> {
         Box::pin(async move {
-            let name = self.s.type_name();
+            let name = S::TYPE_NAME;
             let config = read_model(&config, name, "configuration")?;
             let m = self.s.read(ctx, ReadDataRequest { config }).await?;
             model_value(&m, &self.ty, name)

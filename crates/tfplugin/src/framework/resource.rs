@@ -113,8 +113,8 @@ pub trait Provider: Send + Sync + 'static {
     /// What configure produces and every resource call receives (an API client, ...).
     type Data: Send + Sync + 'static;
 
-    /// The provider's local name: resource types are `<type_name>_...`.
-    fn type_name(&self) -> &str;
+    /// The provider's local name: resource types are `<TYPE_NAME>_...`.
+    const TYPE_NAME: &'static str;
 
     /// Full source address used in `--debug` mode, e.g. `registry.terraform.io/acme/toyfs`.
     fn source_address(&self) -> String;
@@ -288,7 +288,7 @@ pub trait Resource: Send + Sync + 'static {
     type Model: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static;
 
     /// Full resource type name, e.g. `toyfs_item`.
-    fn type_name(&self) -> &str;
+    const TYPE_NAME: &'static str;
 
     /// The schema; by default derived from the model (customise with
     /// [`ResourceSchema::attribute`], [`ResourceSchema::version`], [`ResourceSchema::timeouts`]).
@@ -358,11 +358,10 @@ pub trait Resource: Send + Sync + 'static {
         _ctx: &Ctx<Self::Data>,
         _req: ImportRequest,
     ) -> impl Future<Output = Result<Option<Self::Model>, Diagnostics>> + Send {
-        let name = self.type_name().to_string();
-        async move {
+        async {
             Err(Diagnostic::error(
                 "Import not supported",
-                format!("resource type {name} cannot be imported"),
+                format!("resource type {} cannot be imported", Self::TYPE_NAME),
             )
             .into())
         }
@@ -380,7 +379,7 @@ pub trait Resource: Send + Sync + 'static {
             "Unsupported state version",
             format!(
                 "{} has no upgrade from schema version {version}",
-                self.type_name()
+                Self::TYPE_NAME
             ),
         )
         .into())
@@ -398,7 +397,8 @@ pub trait DataSource: Send + Sync + 'static {
     type Data: Send + Sync + 'static;
     type Model: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static;
 
-    fn type_name(&self) -> &str;
+    /// Full data source type name, e.g. `toyfs_item_lookup`.
+    const TYPE_NAME: &'static str;
 
     fn schema(&self) -> Result<Schema, Error> {
         Ok(Schema::new(model::block_of::<Self::Model>()?))

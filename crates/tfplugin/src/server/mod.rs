@@ -54,13 +54,13 @@ impl<P: Provider> Inner<P> {
         let provider_schema = provider.schema()?;
         provider_schema.block.check("provider")?;
         let resources = by_type_name(
-            provider.type_name(),
+            P::TYPE_NAME,
             provider.resources()?.0,
             |r| r.type_name(),
             "resource type",
         )?;
         let data_sources = by_type_name(
-            provider.type_name(),
+            P::TYPE_NAME,
             provider.data_sources()?.0,
             |d| d.type_name(),
             "data source",

@@ -32,9 +32,7 @@ struct Things;
 impl Resource for Things {
     type Data = ();
     type Model = Thing;
-    fn type_name(&self) -> &str {
-        "test_thing"
-    }
+    const TYPE_NAME: &str = "test_thing";
     fn schema(&self) -> Result<ResourceSchema, crate::Error> {
         Ok(ResourceSchema::from_model::<Thing>()?.version(2).timeouts(
             crate::Timeouts::new().op(crate::Operation::Create, Duration::from_millis(1500)),
@@ -96,9 +94,7 @@ struct TestProvider;
 impl Provider for TestProvider {
     type Config = NoConfig;
     type Data = ();
-    fn type_name(&self) -> &str {
-        "test"
-    }
+    const TYPE_NAME: &str = "test";
     fn source_address(&self) -> String {
         "registry.terraform.io/test/test".into()
     }
