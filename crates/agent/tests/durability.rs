@@ -13,13 +13,9 @@ use serde_json::json;
 
 /// `flexus_agent_scale_operations_total{direction="scale_out",outcome="failed"}`.
 async fn failed_creates(url: &str) -> f64 {
-    let text = reqwest::get(format!("{url}/metrics"))
+    scrape(url, None)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find(|l| {
             l.starts_with("flexus_agent_scale_operations_total")
                 && l.contains("direction=\"scale_out\"")

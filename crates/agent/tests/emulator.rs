@@ -14,42 +14,22 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
     let cloud = emu.cloud();
     // One instance that carries the pool's tags already (adopted), one that does not
     // (never touched).
-    let mk = |tags: Vec<(&str, &str)>, name: &str| flexus_cloud::CreateServersRequest {
-        client_token: uuid::Uuid::new_v4(),
-        name: name.into(),
-        flavor: "x1.2u.4g".into(),
-        image: "img-ubuntu-22".into(),
-        vpc_id: "vpc-1".into(),
-        subnet_ids: vec!["subnet-1".into()],
-        security_groups: vec![],
-        availability_zone: None,
-        key_name: None,
-        user_data: None,
-        root_volume: flexus_cloud::RootVolume {
-            volume_type: "GPSSD".into(),
-            size_gb: Some(40),
-        },
-        tags: tags
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        count: 1,
-        spot: None,
-    };
+    let spec = pool_spec(2, 5);
+    let mk = |tags: &[(&str, &str)], name: &str| create_request(&spec, name, tags, 1);
     let adopted = cloud
         .create_servers(&mk(
-            vec![("flexus-ns", "team-a"), ("flexus-pool", "web")],
+            &[("flexus-ns", "team-a"), ("flexus-pool", "web")],
             "handmade",
         ))
         .await
         .unwrap();
     let foreign = cloud
-        .create_servers(&mk(vec![("flexus-pool", "web")], "foreign"))
+        .create_servers(&mk(&[("flexus-pool", "web")], "foreign"))
         .await
         .unwrap();
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "web", &pool_spec(2, 5), Precondition::IfAbsent)
+    c.put_pool("team-a", "web", &spec, Precondition::IfAbsent)
         .await
         .unwrap();
     let st = wait_pool_ready(c, ("team-a", "web"), 2, Duration::from_secs(30)).await;
@@ -352,12 +332,7 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
             s.id
         );
     }
-    let metrics = reqwest::get(format!("{}/metrics", agent.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&agent.url, None).await;
     assert!(
         metrics.contains("flexus_agent_reconcile_passes_total"),
         "{metrics}"
@@ -374,8 +349,7 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_nothing_new() {
-    use flexus_agent::runtime::Context;
-    use flexus_agent::runtime::sources::{CloudEye, Sources};
+    use flexus_agent::runtime::sources::CloudEye;
     use flexus_agent::store::{OpRecord, SqliteStore, Store};
     use std::sync::Arc;
 
@@ -400,46 +374,31 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
         emu: emu.emu.clone(),
         scale: 10.0,
     });
-    let ctx = Context::new(
+    let ctx = reconcile_context(
         store.clone(),
         cloud.clone(),
         clock,
-        Sources {
-            cloud_eye: CloudEye {
-                period: 1,
-                lookback: Duration::from_secs(60),
-            },
-            prometheus: None,
-            redis: None,
+        CloudEye {
+            period: 1,
+            lookback: Duration::from_secs(60),
         },
-        Arc::new(flexus_agent::telemetry::Telemetry::new()),
-        flexus_agent::config::ReconcileConfig::default(),
-        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        false,
     );
     // The state a crash right after "record the operation" leaves behind.
     let id = uuid::Uuid::new_v4();
+    let id_tag = id.to_string();
     let req = flexus_cloud::CreateServersRequest {
         client_token: id,
-        name: "team-a-replay".into(),
-        flavor: "x1.2u.4g".into(),
-        image: "img-ubuntu-22".into(),
-        vpc_id: "vpc-1".into(),
-        subnet_ids: vec!["subnet-1".into()],
-        security_groups: vec![],
-        availability_zone: None,
-        key_name: None,
-        user_data: None,
-        root_volume: flexus_cloud::RootVolume {
-            volume_type: "GPSSD".into(),
-            size_gb: Some(40),
-        },
-        tags: vec![
-            ("flexus-ns".into(), "team-a".into()),
-            ("flexus-pool".into(), "replay".into()),
-            ("flexus-op".into(), id.to_string()),
-        ],
-        count: 2,
-        spot: None,
+        ..create_request(
+            &pool_spec(0, 5),
+            "team-a-replay",
+            &[
+                ("flexus-ns", "team-a"),
+                ("flexus-pool", "replay"),
+                ("flexus-op", &id_tag),
+            ],
+            2,
+        )
     };
     let mut op = OpRecord {
         namespace: "team-a".into(),

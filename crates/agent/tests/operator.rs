@@ -128,15 +128,7 @@ async fn the_cost_report_adds_up_to_the_emulators_bill_and_recommends_with_a_rep
     let pool = agent.client.get_pool("team-a", "web").await.unwrap();
     assert_eq!(pool.value.spec.min_size, 1, "nothing is applied");
     // Gauges at /metrics (the per-pool series are the admin's).
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", agent.url))
-        .bearer_auth(common::ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&agent.url, Some(ADMIN)).await;
     assert!(
         metrics.contains("flexus_agent_pool_cost_per_hour{pool=\"team-a/web\"}"),
         "{metrics}"
@@ -392,21 +384,12 @@ async fn a_bad_key_marks_the_advisor_unhealthy_and_no_balance_pauses_it_without_
 
 /// Passes counted and passes slower than one second, from `/metrics`.
 async fn passes(url: &str) -> (f64, f64) {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |prefix: &str| {
-        text.lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let count = value("flexus_agent_reconcile_duration_seconds_count");
-    let fast = value("flexus_agent_reconcile_duration_seconds_bucket{le=\"1.024\"}");
+    let text = scrape(url, None).await;
+    let count = metric_value(&text, "flexus_agent_reconcile_duration_seconds_count");
+    let fast = metric_value(
+        &text,
+        "flexus_agent_reconcile_duration_seconds_bucket{le=\"1.024\"}",
+    );
     (count, count - fast)
 }
 

@@ -110,12 +110,7 @@ async fn a_panicking_pass_is_counted_by_namespace_and_the_pool_is_reconciled_aga
         .unwrap();
     // The first pass panics; the pool must still get its two instances.
     wait_pool_ready(c, ("team-a", "boom"), 2, Duration::from_secs(30)).await;
-    let metrics = reqwest::get(format!("{}/metrics", agent.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&agent.url, None).await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("flexus_agent_reconcile_panics_total{"))

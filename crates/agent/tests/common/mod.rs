@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod lockstep;
 pub mod postgres;
 pub mod process;
 pub mod tmpfs;
@@ -14,16 +15,23 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use flexus_agent::agent::Agent;
-use flexus_agent::clock::{Clock, Millis};
+use flexus_agent::clock::{Clock, Millis, SharedClock};
 use flexus_agent::config::{
     AuthConfig, CloudConfig, Config, LogFormat, MetricsConfig, ReconcileConfig, Secret,
 };
+use flexus_agent::runtime::Context;
+use flexus_agent::runtime::sources::{CloudEye, Sources};
 use flexus_agent::store::sql::StoreLocation;
 use flexus_agent::store::{LeaseConfig, Retention, SqlStore, Store};
-use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits, RetryPolicy};
+use flexus_agent::telemetry::Telemetry;
+use flexus_cloud::{
+    ClientConfig, Cloud, CreateServersRequest, Credentials, HuaweiClient, RateLimits, RetryPolicy,
+    RootVolume,
+};
 use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -45,18 +53,18 @@ pub struct Emu {
 
 impl Emu {
     pub async fn start(time_scale: f64, boot_seconds: f64) -> Self {
-        let config = EmulatorConfig {
-            keys: vec![AcceptedKey {
-                access_key: AK.into(),
-                secret_key: SK.into(),
-                security_token: None,
-            }],
+        Self::serve(EmulatorConfig {
             boot_seconds: Some(boot_seconds),
             delete_seconds: 1.0,
             time_scale,
             metric_interval_s: 5,
-            ..EmulatorConfig::default()
-        };
+            ..emulator_config()
+        })
+        .await
+    }
+
+    /// The emulator with `config`, served on loopback until `stop` is cancelled.
+    pub async fn serve(config: EmulatorConfig) -> Self {
         let emu = Emulator::new(config).expect("emulator config is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -74,14 +82,21 @@ impl Emu {
         }
     }
 
+    /// The signed Huawei client against the emulator (no rate limit, short retries).
     pub fn cloud(&self) -> Arc<dyn Cloud> {
-        let mut cc = ClientConfig::single_endpoint(&self.url, REGION, PROJECT).unwrap();
-        cc.rate_limits = RateLimits::unlimited();
-        cc.retry = RetryPolicy {
+        self.cloud_retrying(RetryPolicy {
             max_attempts: 4,
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_millis(400),
-        };
+        })
+    }
+
+    /// The signed Huawei client against the emulator, without a rate limit, retrying
+    /// as `retry` says.
+    pub fn cloud_retrying(&self, retry: RetryPolicy) -> Arc<dyn Cloud> {
+        let mut cc = ClientConfig::single_endpoint(&self.url, REGION, PROJECT).unwrap();
+        cc.rate_limits = RateLimits::unlimited();
+        cc.retry = retry;
         Arc::new(HuaweiClient::new(cc, Credentials::new(AK, SK)).unwrap())
     }
 
@@ -112,6 +127,18 @@ impl Emu {
     }
 }
 
+/// The emulator's defaults, accepting the tests' key ([`AK`], [`SK`]).
+pub fn emulator_config() -> EmulatorConfig {
+    EmulatorConfig {
+        keys: vec![AcceptedKey {
+            access_key: AK.into(),
+            secret_key: SK.into(),
+            security_token: None,
+        }],
+        ..EmulatorConfig::default()
+    }
+}
+
 /// The agent's clock follows the emulator's (accelerated) clock.
 #[derive(Debug)]
 pub struct EmuClock {
@@ -129,6 +156,63 @@ impl Clock for EmuClock {
         } else {
             d
         }
+    }
+}
+
+/// The agent's reconcile context on `store` and `cloud` at `clock`, reading Cloud Eye
+/// as `cloud_eye` says (no Prometheus, no Redis), with the default settings; `ready`
+/// is the agent's readiness flag.
+pub fn reconcile_context(
+    store: Arc<dyn Store>,
+    cloud: Arc<dyn Cloud>,
+    clock: SharedClock,
+    cloud_eye: CloudEye,
+    ready: bool,
+) -> Context {
+    Context::new(
+        store,
+        cloud,
+        clock,
+        Sources {
+            cloud_eye,
+            prometheus: None,
+            redis: None,
+        },
+        Arc::new(Telemetry::new()),
+        ReconcileConfig::default(),
+        Arc::new(AtomicBool::new(ready)),
+    )
+}
+
+/// A create of `count` servers from `spec`'s template (no availability zone), named
+/// `name` and tagged with `tags`.
+pub fn create_request(
+    spec: &flexus_api::PoolSpec,
+    name: &str,
+    tags: &[(&str, &str)],
+    count: u32,
+) -> CreateServersRequest {
+    CreateServersRequest {
+        client_token: uuid::Uuid::new_v4(),
+        name: name.into(),
+        flavor: spec.flavor.clone(),
+        image: spec.image.clone(),
+        vpc_id: spec.vpc_id.clone(),
+        subnet_ids: spec.subnet_ids.clone(),
+        security_groups: vec![],
+        availability_zone: None,
+        key_name: None,
+        user_data: None,
+        root_volume: RootVolume {
+            volume_type: "GPSSD".into(),
+            size_gb: Some(40),
+        },
+        tags: tags
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        count,
+        spot: None,
     }
 }
 
@@ -280,6 +364,26 @@ impl InProcAgent {
             .unwrap();
         self.store
     }
+}
+
+/// The `/metrics` text the agent at `url` serves (to `token`, when given).
+pub async fn scrape(url: &str, token: Option<&str>) -> String {
+    let mut request = reqwest::Client::new().get(format!("{url}/metrics"));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    request.send().await.unwrap().text().await.unwrap()
+}
+
+/// The value of the first sample in `metrics` whose line starts with `prefix` (0 when
+/// there is none).
+pub fn metric_value(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Poll `f` until it returns `Some`, failing the test after `timeout` (real time).
