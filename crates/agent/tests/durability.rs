@@ -122,10 +122,13 @@ async fn a_decision_history_that_does_not_parse_stops_the_pool_instead_of_being_
     c.put_pool("team-a", "damaged", &pool_spec(0, 5), Precondition::None)
         .await
         .unwrap();
-    wait_for("a first pass", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "damaged").await.ok()?;
-        s.last_reconcile_at.map(|_| ())
-    })
+    wait_status(
+        c,
+        ("team-a", "damaged"),
+        "a first pass",
+        Duration::from_secs(30),
+        |s| s.last_reconcile_at.map(|_| ()),
+    )
     .await;
 
     // Damage the stored history (another process, as an operator's mistake would).
@@ -142,10 +145,13 @@ async fn a_decision_history_that_does_not_parse_stops_the_pool_instead_of_being_
     c.put_pool("team-a", "damaged", &pool_spec(2, 5), Precondition::None)
         .await
         .unwrap();
-    let status = wait_for("the damage reported", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "damaged").await.ok()?;
-        s.last_error.clone().map(|_| s)
-    })
+    let status = wait_status(
+        c,
+        ("team-a", "damaged"),
+        "the damage reported",
+        Duration::from_secs(30),
+        |s| s.last_error.clone().map(|_| s),
+    )
     .await;
     let why = status.last_error.unwrap_or_default();
     assert!(

@@ -59,15 +59,6 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
     agent.shutdown().await;
 }
 
-async fn set_load(emu: &Emu, pool: &str, rps: f64) {
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/workload",
-        json!({"pool": pool, "shape": {"kind": "constant", "rps": rps}}),
-    )
-    .await;
-}
-
 fn ms(rfc: &str) -> i64 {
     flexus_agent::clock::parse_rfc3339(rfc).expect("rfc3339 time")
 }
@@ -79,26 +70,17 @@ async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
     const SCALE: f64 = 8.0;
     const BOOT: f64 = 30.0;
     let emu = Emu::start(SCALE, BOOT).await;
-    set_load(&emu, "burst", 10.0).await;
+    emu.set_load("burst", 10.0).await;
     let agent = InProcAgent::start(&emu, SCALE, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "burst", &pool_spec(1, 10), Precondition::None)
-        .await
-        .unwrap();
-    c.put_policy(
-        "team-a",
-        "burst-policy",
-        &policy("burst", cpu_policy(json!({}))),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
+    declare_pool(c, "burst", &pool_spec(1, 10), cpu_policy(json!({}))).await;
     // Steady state: one ready instance, its CPU seen and within tolerance.
-    wait_for(
+    wait_status(
+        c,
+        ("team-a", "burst"),
         "one ready instance with cpu observed",
         Duration::from_secs(90),
-        || async {
-            let s = c.pool_status("team-a", "burst").await.ok()?;
+        |s| {
             let d = s.last_decision.as_ref()?;
             let seen = d.detail["proposals"][0]["value"].is_number();
             (s.ready_size == 1 && seen && d.desired == 1).then_some(())
@@ -106,7 +88,7 @@ async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
     )
     .await;
     let t0 = emu.now_ms();
-    set_load(&emu, "burst", 120.0).await;
+    emu.set_load("burst", 120.0).await;
     let create = wait_for(
         "a scale-out after the load step",
         Duration::from_secs(90),
@@ -123,13 +105,12 @@ async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
         to_create <= 15.0 + 5.0 + 5.0,
         "load step to create call took {to_create:.1} s (emulated)"
     );
-    let t_ready = wait_for(
+    let t_ready = wait_status(
+        c,
+        ("team-a", "burst"),
         "the new capacity ready",
         Duration::from_secs(90),
-        || async {
-            let s = c.pool_status("team-a", "burst").await.ok()?;
-            (s.ready_size >= 2).then(|| emu.now_ms())
-        },
+        |s| (s.ready_size >= 2).then(|| emu.now_ms()),
     )
     .await;
     let to_ready = (t_ready - t0) as f64 / 1000.0;
@@ -145,7 +126,7 @@ async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
 async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds_hold() {
     const SCALE: f64 = 20.0;
     let emu = Emu::start(SCALE, 20.0).await;
-    set_load(&emu, "quiet", 150.0).await;
+    emu.set_load("quiet", 150.0).await;
     let agent = InProcAgent::start(&emu, SCALE, |_| {}).await;
     let c = &agent.client;
     c.put_pool("team-a", "quiet", &pool_spec(1, 4), Precondition::None)
@@ -201,7 +182,7 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
     }
     // Quiet.
     let t_quiet = emu.now_ms();
-    set_load(&emu, "quiet", 2.0).await;
+    emu.set_load("quiet", 2.0).await;
     let first_in = wait_for(
         "a scale-in after the quiet period",
         Duration::from_secs(60),
@@ -219,13 +200,12 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
         "scaled in {waited:.0} s after the load dropped, inside the 120 s window"
     );
     // Settles at the minimum, never below.
-    wait_for(
+    wait_status(
+        c,
+        ("team-a", "quiet"),
         "the pool back at its minimum",
         Duration::from_secs(60),
-        || async {
-            let s = c.pool_status("team-a", "quiet").await.ok()?;
-            (s.current_size == 1 && s.pending_operations.is_empty()).then_some(())
-        },
+        |s| (s.current_size == 1 && s.pending_operations.is_empty()).then_some(()),
     )
     .await;
     let page = c
@@ -297,13 +277,12 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
     );
     emu.control(reqwest::Method::DELETE, "/_emulator/faults", json!({}))
         .await;
-    wait_for(
+    wait_status(
+        c,
+        ("team-a", "flaky"),
         "three ready instances once the cloud recovers",
         Duration::from_secs(60),
-        || async {
-            let s = c.pool_status("team-a", "flaky").await.ok()?;
-            (s.ready_size == 3 && s.pending_operations.is_empty()).then_some(())
-        },
+        |s| (s.ready_size == 3 && s.pending_operations.is_empty()).then_some(()),
     )
     .await;
     let ops = c.operations("team-a", "flaky").await.unwrap();

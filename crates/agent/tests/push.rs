@@ -37,17 +37,7 @@ fn dp(metric: &str, value: f64, at: Option<String>) -> MetricDatapoint {
 async fn setup(emu: &Emu) -> InProcAgent {
     let agent = InProcAgent::start(emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "web", &pool_spec(1, 8), Precondition::None)
-        .await
-        .unwrap();
-    c.put_policy(
-        "team-a",
-        "web-policy",
-        &policy("web", rps_policy()),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
+    declare_pool(c, "web", &pool_spec(1, 8), rps_policy()).await;
     agent
 }
 
@@ -225,12 +215,7 @@ async fn the_cli_pushes_datapoints_and_reports_refusals() {
             "rps=8".into(),
         ])
     });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded("metrics push", out);
     assert!(
         stdout.contains("team-a/web: 2 datapoint(s) accepted"),
         "{stdout}"

@@ -138,13 +138,12 @@ async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_ag
     c.put_pool("team-a", "stuck", &pool_spec(2, 4), Precondition::IfAbsent)
         .await
         .unwrap();
-    let st = wait_for(
+    let st = wait_status(
+        c,
+        ("team-a", "stuck"),
         "the cloud's error in the status",
         Duration::from_secs(10),
-        || async {
-            let s = c.pool_status("team-a", "stuck").await.ok()?;
-            s.last_error.is_some().then_some(s)
-        },
+        |s| s.last_error.is_some().then_some(s),
     )
     .await;
     assert_eq!(st.phase, flexus_api::PoolPhase::Degraded);

@@ -140,13 +140,12 @@ async fn a_redis_queue_drives_the_pool_size() {
     .await
     .unwrap();
     // ceil(35 / 10) = 4
-    let s = wait_for(
+    let s = wait_status(
+        c,
+        ("team-a", "queue"),
         "four instances for 35 queued jobs",
         Duration::from_secs(30),
-        || async {
-            let s = c.pool_status("team-a", "queue").await.ok()?;
-            (s.desired_size == Some(4) && s.current_size == 4).then_some(s)
-        },
+        |s| (s.desired_size == Some(4) && s.current_size == 4).then_some(s),
     )
     .await;
     let d = s.last_decision.unwrap();

@@ -125,6 +125,16 @@ impl Emu {
     pub fn now_ms(&self) -> Millis {
         self.emu.now().timestamp_millis()
     }
+
+    /// Drives pool `pool` with a constant load of `rps` requests per second.
+    pub async fn set_load(&self, pool: &str, rps: f64) {
+        self.control(
+            reqwest::Method::POST,
+            "/_emulator/workload",
+            serde_json::json!({"pool": pool, "shape": {"kind": "constant", "rps": rps}}),
+        )
+        .await;
+    }
 }
 
 /// The emulator's defaults, accepting the tests' key ([`AK`], [`SK`]).
@@ -348,12 +358,7 @@ impl InProcAgent {
             .output()
             .await
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, out)
     }
 
     pub async fn shutdown(self) -> Arc<dyn Store> {
@@ -386,6 +391,18 @@ pub fn metric_value(metrics: &str, prefix: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The standard output of the finished command `what`; fails the test with its standard
+/// error (and output) unless it succeeded.
+pub fn succeeded(what: impl std::fmt::Debug, out: std::process::Output) -> String {
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{what:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Poll `f` until it returns `Some`, failing the test after `timeout` (real time).
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where
@@ -405,6 +422,21 @@ where
     }
 }
 
+/// Polls the status of pool `ns/name` until `pick` takes something from it, failing
+/// the test after `timeout` (real time) with `what` it waited for.
+pub async fn wait_status<T>(
+    c: &flexus_api::Client,
+    (ns, name): (&str, &str),
+    what: &str,
+    timeout: Duration,
+    pick: impl Fn(flexus_api::PoolStatus) -> Option<T>,
+) -> T {
+    wait_for(what, timeout, || async {
+        pick(c.pool_status(ns, name).await.ok()?)
+    })
+    .await
+}
+
 /// Waits until pool `ns/name` has exactly `n` ready instances, failing the test after
 /// `timeout`; returns that status.
 pub async fn wait_pool_ready(
@@ -414,8 +446,7 @@ pub async fn wait_pool_ready(
     timeout: Duration,
 ) -> flexus_api::PoolStatus {
     let what = format!("{n} ready instance(s) in {ns}/{name}");
-    wait_for(&what, timeout, || async {
-        let s = c.pool_status(ns, name).await.ok()?;
+    wait_status(c, (ns, name), &what, timeout, |s| {
         (s.ready_size == n).then_some(s)
     })
     .await
@@ -437,6 +468,27 @@ pub fn policy(pool: &str, v: serde_json::Value) -> flexus_api::PolicySpec {
         dry_run: false,
         policy: serde_json::from_value(v).unwrap(),
     }
+}
+
+/// Declares team-a's pool `pool` as `spec` and its policy `{pool}-policy` as `policy`
+/// (both unconditionally), failing the test when the agent refuses either.
+pub async fn declare_pool(
+    c: &flexus_api::Client,
+    pool: &str,
+    spec: &flexus_api::PoolSpec,
+    policy_json: serde_json::Value,
+) {
+    c.put_pool("team-a", pool, spec, flexus_api::Precondition::None)
+        .await
+        .unwrap();
+    c.put_policy(
+        "team-a",
+        &format!("{pool}-policy"),
+        &policy(pool, policy_json),
+        flexus_api::Precondition::None,
+    )
+    .await
+    .unwrap();
 }
 
 /// Servers of a pool in the emulator (through the cloud API), not yet deleted.
