@@ -13,14 +13,12 @@
 mod common;
 mod harness;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, start_agent_logging, wait_ready, write_config_with};
-use common::{ADMIN, Emu, emulator_config, metric_value, scrape};
+use common::{Emu, emulator_config, metric_value, scrape};
 use flexus_api::{PoolSpec, Precondition};
 use flexus_emulator::EmulatorConfig;
-use harness::{bench_args, for_each_pool, pool_name, quota_for};
+use harness::{bench_args, for_each_pool, pool_name, quota_for, start_agent};
 use serde_json::json;
 
 fn proc_cpu_seconds(pid: u32) -> f64 {
@@ -94,20 +92,16 @@ async fn main() {
 
     // Agent as its own process.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config_with(
+    let (mut agent, client) = start_agent(
         dir.path(),
         &emu.url,
-        free_port(),
-        "agent.db",
         "concurrency = 256\ndefault_interval = \"15s\"\njob_poll = \"2s\"",
         "[metrics.cloud_eye]\nperiod = 1\nlookback = \"2m\"",
-    );
-    let log = dir.path().join("agent.log");
-    let mut agent = start_agent_logging(&cfg, &log, "warn");
-    wait_ready(&mut agent, &log).await;
+        "warn",
+    )
+    .await;
     let pid = agent.child.id();
     let url = agent.url.clone();
-    let client = Arc::new(flexus_api::Client::new(&url, Some(ADMIN.into())).unwrap());
 
     // Declare the pools (and one policy each).
     let t = Instant::now();

@@ -18,14 +18,13 @@
 mod common;
 mod harness;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, kill9, start_agent_logging, wait_ready, write_config_with};
-use common::{ADMIN, Emu, emulator_config};
+use common::process::kill9;
+use common::{Emu, emulator_config};
 use flexus_api::{PoolSpec, Precondition};
 use flexus_emulator::EmulatorConfig;
-use harness::{bench_args, for_each_pool, quota_for};
+use harness::{bench_args, for_each_pool, quota_for, start_agent};
 use serde_json::json;
 
 fn spec() -> PoolSpec {
@@ -112,21 +111,17 @@ async fn run(
     .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config_with(
+    let (mut agent, client) = start_agent(
         dir.path(),
         &emu.url,
-        free_port(),
-        "agent.db",
         &format!(
             "concurrency = 256\ndefault_interval = \"15m\"\njob_poll = \"30s\"\n\
              max_backoff = \"2s\"\ndecision_log_keep = {decisions_keep}"
         ),
         &format!("[retention]\n{retention}"),
-    );
-    let log = dir.path().join("agent.log");
-    let mut agent = start_agent_logging(&cfg, &log, "error");
-    wait_ready(&mut agent, &log).await;
-    let client = Arc::new(flexus_api::Client::new(&agent.url, Some(ADMIN.into())).unwrap());
+        "error",
+    )
+    .await;
     let put_all = |n: u32| {
         let client = client.clone();
         for_each_pool(pools, move |name| {

@@ -92,7 +92,16 @@ impl Api {
 impl Api {
     /// `PUT path` with team-a's token.
     async fn put(&self, path: &str, body: Value) -> Resp {
-        self.call("PUT", path, Some(TEAM_A), &[], Some(body)).await
+        self.put_with(path, &[], body).await
+    }
+    /// `PUT path` with team-a's token and `headers` (its preconditions).
+    async fn put_with(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Resp {
+        self.call("PUT", path, Some(TEAM_A), headers, Some(body))
+            .await
+    }
+    /// `method path` with team-a's token and no body (a `POST` that acts, a `DELETE`).
+    async fn act(&self, method: &str, path: &str) -> Resp {
+        self.call(method, path, Some(TEAM_A), &[], None).await
     }
     /// `GET path` with `token`.
     async fn get(&self, path: &str, token: Option<&str>) -> Resp {
@@ -170,13 +179,7 @@ async fn requests_without_a_known_token_are_unauthorized() {
     let r = api.get("/v1/namespaces/team-a/pools", None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = api
-        .call(
-            "GET",
-            "/v1/namespaces/team-a/pools",
-            Some("not-a-token-at-all"),
-            &[],
-            None,
-        )
+        .get("/v1/namespaces/team-a/pools", Some("not-a-token-at-all"))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"]["code"], "unauthorized");
@@ -190,53 +193,27 @@ async fn a_stale_if_match_gets_412_and_changes_nothing() {
     let api = api().await;
     let path = "/v1/namespaces/team-a/pools/web";
     let r = api
-        .call(
-            "PUT",
-            path,
-            Some(TEAM_A),
-            &[("if-none-match", "*")],
-            Some(pool_spec()),
-        )
+        .put_with(path, &[("if-none-match", "*")], pool_spec())
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let etag1 = r.etag.unwrap();
     assert_eq!(etag1, "\"1\"");
     // create-only again: 412
     let r = api
-        .call(
-            "PUT",
-            path,
-            Some(TEAM_A),
-            &[("if-none-match", "*")],
-            Some(pool_spec()),
-        )
+        .put_with(path, &[("if-none-match", "*")], pool_spec())
         .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     let mut changed = pool_spec();
     changed["spec"]["max_size"] = json!(9);
     let r = api
-        .call(
-            "PUT",
-            path,
-            Some(TEAM_A),
-            &[("if-match", &etag1)],
-            Some(changed.clone()),
-        )
+        .put_with(path, &[("if-match", &etag1)], changed.clone())
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.etag.as_deref(), Some("\"2\""));
     // A writer still holding version 1 loses.
     let mut stale = pool_spec();
     stale["spec"]["max_size"] = json!(3);
-    let r = api
-        .call(
-            "PUT",
-            path,
-            Some(TEAM_A),
-            &[("if-match", &etag1)],
-            Some(stale),
-        )
-        .await;
+    let r = api.put_with(path, &[("if-match", &etag1)], stale).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(r.body["error"]["code"], "precondition_failed");
     let r = api
@@ -510,15 +487,7 @@ async fn one_pool_has_at_most_one_policy_and_policies_are_versioned() {
         .await
         .unwrap();
     assert_eq!(versions.len(), 2);
-    let r = api
-        .call(
-            "DELETE",
-            "/v1/namespaces/team-a/policies/p1",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
-        .await;
+    let r = api.act("DELETE", "/v1/namespaces/team-a/policies/p1").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = api
         .get("/v1/namespaces/team-a/policies/p1", Some(TEAM_A))
@@ -627,25 +596,13 @@ async fn the_openapi_document_describes_every_route_and_body() {
 async fn reconcile_now_is_accepted_for_an_existing_pool_only() {
     let api = api().await;
     let r = api
-        .call(
-            "POST",
-            "/v1/namespaces/team-a/pools/web/reconcile",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
+        .act("POST", "/v1/namespaces/team-a/pools/web/reconcile")
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     api.put("/v1/namespaces/team-a/pools/web", pool_spec())
         .await;
     let r = api
-        .call(
-            "POST",
-            "/v1/namespaces/team-a/pools/web/reconcile",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
+        .act("POST", "/v1/namespaces/team-a/pools/web/reconcile")
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(r.body["pool"], "team-a/web");
@@ -757,6 +714,22 @@ fn documented_error(
     message.to_owned()
 }
 
+impl Api {
+    /// Sends the request as [`Api::send`] does and checks that the answer is the
+    /// documented 400 `invalid_request`; the answer and its message.
+    async fn invalid_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> ((StatusCode, HeaderMap, Value), String) {
+        let answer = self.send(method, path, headers, body).await;
+        let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+        (answer, message)
+    }
+}
+
 const JSON: (&str, &str) = ("content-type", "application/json");
 
 #[tokio::test]
@@ -815,15 +788,14 @@ async fn an_unknown_route_is_404_as_the_json_error_naming_method_and_path() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_as_the_json_error_naming_line_and_column() {
     let api = api().await;
-    let answer = api
-        .send(
+    let (_, message) = api
+        .invalid_request(
             "PUT",
             "/v1/namespaces/team-a/pools/web",
             &[JSON],
             b"{\"spec\": {\n  \"min_size\": 1,,\n}}".to_vec(),
         )
         .await;
-    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert!(message.contains("line 2 column 17"), "{message}");
 }
 
@@ -832,10 +804,9 @@ async fn a_body_that_is_not_utf8_is_400_naming_its_byte_line_and_column() {
     let api = api().await;
     let mut body = b"{\"spec\": {\n  \"image\": \"".to_vec();
     body.extend([0xff, b'"', b'}', b'}']);
-    let answer = api
-        .send("PUT", "/v1/namespaces/team-a/pools/web", &[JSON], body)
+    let (answer, message) = api
+        .invalid_request("PUT", "/v1/namespaces/team-a/pools/web", &[JSON], body)
         .await;
-    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(answer.2["error"]["field"], "(body)");
     assert!(
         message.contains("invalid UTF-8 at byte 23 (line 2, column 13)"),
@@ -846,10 +817,9 @@ async fn a_body_that_is_not_utf8_is_400_naming_its_byte_line_and_column() {
 #[tokio::test]
 async fn a_path_segment_that_does_not_decode_is_400_as_the_json_error_naming_the_parameter() {
     let api = api().await;
-    let answer = api
-        .send("GET", "/v1/namespaces/team-a/pools/%FF", &[], vec![])
+    let (answer, message) = api
+        .invalid_request("GET", "/v1/namespaces/team-a/pools/%FF", &[], vec![])
         .await;
-    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(answer.2["error"]["field"], "name", "{}", answer.2);
     assert!(message.contains("UTF-8"), "{message}");
 }
@@ -857,15 +827,14 @@ async fn a_path_segment_that_does_not_decode_is_400_as_the_json_error_naming_the
 #[tokio::test]
 async fn a_query_string_that_does_not_decode_is_400_as_the_json_error_naming_the_query() {
     let api = api().await;
-    let answer = api
-        .send(
+    let (answer, message) = api
+        .invalid_request(
             "GET",
             "/v1/namespaces/team-a/pools/web/decisions?limit=1&limit=2",
             &[],
             vec![],
         )
         .await;
-    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(answer.2["error"]["field"], "query", "{}", answer.2);
     assert!(message.contains("limit"), "{message}");
 }

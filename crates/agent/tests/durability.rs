@@ -41,9 +41,7 @@ async fn creates_the_cloud_keeps_rejecting_store_a_bounded_journal_without_reque
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "rejected", &pool_spec(1, 3), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "rejected", &pool_spec(1, 3)).await;
     // The runtime holds creates after a refusal; a spec change lifts the hold, so each
     // change makes one more rejected create.
     for max in [4, 3, 4, 3, 4, 3] {
@@ -51,9 +49,7 @@ async fn creates_the_cloud_keeps_rejecting_store_a_bounded_journal_without_reque
             break;
         }
         let before = failed_creates(&agent.url).await;
-        c.put_pool("team-a", "rejected", &pool_spec(1, max), Precondition::None)
-            .await
-            .unwrap();
+        put_pool(c, "rejected", &pool_spec(1, max)).await;
         wait_for(
             "one more rejected create",
             Duration::from_secs(30),
@@ -94,9 +90,7 @@ async fn creates_the_cloud_keeps_rejecting_store_a_bounded_journal_without_reque
     .await;
     emu.control(reqwest::Method::DELETE, "/_emulator/faults", json!({}))
         .await;
-    c.put_pool("team-a", "rejected", &pool_spec(1, 3), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "rejected", &pool_spec(1, 3)).await;
     let ops = wait_for("the new pool's create", Duration::from_secs(30), || async {
         let ops = c.operations("team-a", "rejected").await.ok()?;
         ops.iter()
@@ -119,9 +113,7 @@ async fn a_decision_history_that_does_not_parse_stops_the_pool_instead_of_being_
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "damaged", &pool_spec(0, 5), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "damaged", &pool_spec(0, 5)).await;
     wait_status(
         c,
         ("team-a", "damaged"),
@@ -142,9 +134,7 @@ async fn a_decision_history_that_does_not_parse_stops_the_pool_instead_of_being_
             .await
             .unwrap();
     }
-    c.put_pool("team-a", "damaged", &pool_spec(2, 5), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "damaged", &pool_spec(2, 5)).await;
     let status = wait_status(
         c,
         ("team-a", "damaged"),

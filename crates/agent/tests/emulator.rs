@@ -129,23 +129,13 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
     emu.set_load("quiet", 150.0).await;
     let agent = InProcAgent::start(&emu, SCALE, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "quiet", &pool_spec(1, 4), Precondition::None)
-        .await
-        .unwrap();
     // The policy may not widen the pool's bounds (1..4), so it spells them.
     let pol = cpu_policy(json!({
         "bounds": {"min": 1, "max": 4},
         "scale_out": {"stabilisation_window": "0s", "cooldown": "60s"},
         "scale_in": {"stabilisation_window": "120s", "cooldown": "0s"},
     }));
-    c.put_policy(
-        "team-a",
-        "quiet-policy",
-        &policy("quiet", pol),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
+    declare_pool(c, "quiet", &pool_spec(1, 4), pol).await;
     let cloud = emu.cloud();
     let mut max_seen = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -246,9 +236,7 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
     .await;
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "flaky", &pool_spec(3, 6), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "flaky", &pool_spec(3, 6)).await;
     // While every create fails: the pool is degraded, the operation stays recorded
     // as pending, nothing is created and nothing is recorded twice.
     let pending = wait_for(
@@ -430,9 +418,7 @@ async fn the_cli_lists_pools_and_shows_status_and_decisions_as_tables() {
     let emu = Emu::start(10.0, 5.0).await;
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "cli", &pool_spec(2, 3), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "cli", &pool_spec(2, 3)).await;
     wait_pool_ready(c, ("team-a", "cli"), 2, Duration::from_secs(30)).await;
     let run = |args: &'static [&'static str]| agent.cli(args);
     let list = run(&["pools", "list"]).await;

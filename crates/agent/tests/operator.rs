@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use flexus_agent::config::{Config, Secret};
-use flexus_api::{AdviceState, Precondition};
+use flexus_api::AdviceState;
 use flexus_emulator::config::DEFAULT_DEEPSEEK_KEY;
 use serde_json::json;
 
@@ -340,9 +340,7 @@ async fn a_bad_key_marks_the_advisor_unhealthy_and_no_balance_pauses_it_without_
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "web", &pool_spec(1, 2)).await;
     let a = advise(&agent, "web").await;
     assert_eq!(a.state, AdviceState::Failed);
     assert!(a.error.as_deref().unwrap().contains("401"), "{a:?}");
@@ -358,11 +356,7 @@ async fn a_bad_key_marks_the_advisor_unhealthy_and_no_balance_pauses_it_without_
     agent.shutdown().await;
 
     let agent = InProcAgent::start(&emu, SCALE, operator_config(&emu)).await;
-    agent
-        .client
-        .put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(&agent.client, "web", &pool_spec(1, 2)).await;
     script_model(&emu, json!({"balance_tokens": 0})).await;
     let a = advise(&agent, "web").await;
     assert!(a.error.as_deref().unwrap().contains("402"), "{a:?}");
@@ -390,9 +384,7 @@ async fn a_hanging_model_never_delays_a_reconcile_pass() {
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "steady", &pool_spec(2, 4), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "steady", &pool_spec(2, 4)).await;
     wait_pool_ready(c, ("team-a", "steady"), 2, Duration::from_secs(60)).await;
     script_model(&emu, json!({"script": [{"kind": "hang", "times": 5}]})).await;
     let (before, slow_before) = passes(&agent.url).await;
@@ -429,9 +421,7 @@ async fn rate_limits_are_retried_with_backoff_and_the_daily_token_budget_holds()
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "web", &pool_spec(1, 2)).await;
     script_model(
         &emu,
         json!({"script": [{"kind": "error", "status": 429, "times": 2}]}),
@@ -451,11 +441,7 @@ async fn rate_limits_are_retried_with_backoff_and_the_daily_token_budget_holds()
         c.advisor.daily_token_budget = 500;
     })
     .await;
-    agent
-        .client
-        .put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(&agent.client, "web", &pool_spec(1, 2)).await;
     let a = advise(&agent, "web").await;
     assert_eq!(a.state, AdviceState::Failed);
     assert!(

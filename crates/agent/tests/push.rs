@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use flexus_api::{MetricDatapoint, Precondition};
+use flexus_api::MetricDatapoint;
 use serde_json::json;
 
 fn rps_policy() -> serde_json::Value {
@@ -181,9 +181,7 @@ async fn a_bad_push_is_refused_naming_each_field_and_stores_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
-    c.put_pool("team-a", "bare", &pool_spec(0, 2), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "bare", &pool_spec(0, 2)).await;
     let err = c
         .push_metrics("team-a", "bare", &[dp("rps", 1.0, None)])
         .await

@@ -193,9 +193,7 @@ async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_ag
     // Changing the pool's spec lifts the hold at once: one instance fits.
     let mut spec = pool_spec(1, 4);
     spec.initial_size = Some(1);
-    c.put_pool("team-a", "stuck", &spec, Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "stuck", &spec).await;
     let st = wait_pool_ready(c, ("team-a", "stuck"), 1, Duration::from_secs(20)).await;
     assert_eq!(
         st.last_error, None,

@@ -4,9 +4,16 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 
 use flexus_emulator::Quota;
 use futures::StreamExt;
+
+use crate::common::ADMIN;
+use crate::common::process::{
+    AgentProc, free_port, start_agent_logging, wait_ready, write_config_with,
+};
 
 /// The benchmark's positional arguments; `None` (after saying how to run it) when the
 /// binary was not started by `cargo bench`: `cargo test --all-targets` runs bench
@@ -49,4 +56,23 @@ pub fn quota_for(pools: usize) -> Quota {
         vcpus: (pools as u32) * 4 + 100,
         ram_mb: (pools as u64) * 4 * 4096 + 100_000,
     }
+}
+
+/// The agent as its own process (the binary cargo built for the bench) against the
+/// emulator at `emu_url`: its config, store and log (at `level`) in `dir`, `reconcile`
+/// as its `[reconcile]` settings and `extra` TOML appended; once ready, with the
+/// admin's client.
+pub async fn start_agent(
+    dir: &Path,
+    emu_url: &str,
+    reconcile: &str,
+    extra: &str,
+    level: &str,
+) -> (AgentProc, Arc<flexus_api::Client>) {
+    let config = write_config_with(dir, emu_url, free_port(), "agent.db", reconcile, extra);
+    let log = dir.join("agent.log");
+    let mut agent = start_agent_logging(&config, &log, level);
+    wait_ready(&mut agent, &log).await;
+    let client = Arc::new(flexus_api::Client::new(&agent.url, Some(ADMIN.into())).unwrap());
+    (agent, client)
 }

@@ -470,6 +470,14 @@ pub fn policy(pool: &str, v: serde_json::Value) -> flexus_api::PolicySpec {
     }
 }
 
+/// Puts team-a's pool `pool` as `spec` (unconditionally), failing the test when the
+/// agent refuses it.
+pub async fn put_pool(c: &flexus_api::Client, pool: &str, spec: &flexus_api::PoolSpec) {
+    c.put_pool("team-a", pool, spec, flexus_api::Precondition::None)
+        .await
+        .unwrap();
+}
+
 /// Declares team-a's pool `pool` as `spec` and its policy `{pool}-policy` as `policy`
 /// (both unconditionally), failing the test when the agent refuses either.
 pub async fn declare_pool(
@@ -478,9 +486,7 @@ pub async fn declare_pool(
     spec: &flexus_api::PoolSpec,
     policy_json: serde_json::Value,
 ) {
-    c.put_pool("team-a", pool, spec, flexus_api::Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, pool, spec).await;
     c.put_policy(
         "team-a",
         &format!("{pool}-policy"),
