@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::{Emu, emulator_config, metric_value, scrape};
 use flexus_api::{PoolSpec, Precondition};
 use flexus_emulator::EmulatorConfig;
-use harness::{bench_args, for_each_pool, pool_name, quota_for, start_agent};
+use harness::{bench_args, for_each_pool, pool_name, quota_for, small_pool, start_agent};
 use serde_json::json;
 
 fn proc_cpu_seconds(pid: u32) -> f64 {
@@ -48,19 +48,13 @@ async fn passes(url: &str) -> f64 {
 }
 
 fn spec() -> PoolSpec {
-    serde_json::from_value(json!({
-        "flavor": "x1.1u.1g", "image": "img-ubuntu-22", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],
-        "min_size": 1, "max_size": 3, "boot_seconds": 2
-    }))
-    .unwrap()
+    small_pool(1, 3, 2)
 }
 
 fn policy(pool: &str) -> flexus_api::PolicySpec {
-    flexus_api::PolicySpec {
-        pool: pool.into(),
-        enabled: true,
-        dry_run: false,
-        policy: serde_json::from_value(json!({
+    common::policy(
+        pool,
+        json!({
             "strategy": "target_tracking",
             "evaluation_interval": "15s",
             "bounds": {"min": 1, "max": 3},
@@ -68,9 +62,8 @@ fn policy(pool: &str) -> flexus_api::PolicySpec {
                 "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
                 "target": 60}],
             "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"}
-        }))
-        .unwrap(),
-    }
+        }),
+    )
 }
 
 #[tokio::main(flavor = "multi_thread")]

@@ -24,24 +24,18 @@ use common::process::kill9;
 use common::{Emu, emulator_config};
 use flexus_api::{PoolSpec, Precondition};
 use flexus_emulator::EmulatorConfig;
-use harness::{bench_args, for_each_pool, quota_for, start_agent};
+use harness::{bench_args, for_each_pool, quota_for, small_pool, start_agent};
 use serde_json::json;
 
 fn spec() -> PoolSpec {
-    serde_json::from_value(json!({
-        "flavor": "x1.1u.1g", "image": "img-ubuntu-22", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],
-        "min_size": 0, "max_size": 3, "boot_seconds": 60
-    }))
-    .unwrap()
+    small_pool(0, 3, 60)
 }
 
 /// A policy that holds the pool at `n` (a signal that never reports falls back to `n`).
 fn policy(pool: &str, n: u32) -> flexus_api::PolicySpec {
-    flexus_api::PolicySpec {
-        pool: pool.into(),
-        enabled: true,
-        dry_run: false,
-        policy: serde_json::from_value(json!({
+    common::policy(
+        pool,
+        json!({
             "strategy": "target_tracking",
             "evaluation_interval": "15m",
             "bounds": {"min": n, "max": n},
@@ -49,9 +43,8 @@ fn policy(pool: &str, n: u32) -> flexus_api::PolicySpec {
                 "target": 1, "missing_data": "fallback", "fallback_capacity": n}],
             "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"},
             "scale_in": {"stabilisation_window": "0s", "cooldown": "0s"}
-        }))
-        .unwrap(),
-    }
+        }),
+    )
 }
 
 struct Sample {
@@ -103,12 +96,7 @@ async fn run(
         ..emulator_config()
     })
     .await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
-        json!({"operation": "create_servers", "error_rate": 0.1, "status": 400, "code": "Ecs.0005"}),
-    )
-    .await;
+    emu.inject_fault(json!({"operation": "create_servers", "error_rate": 0.1, "status": 400, "code": "Ecs.0005"})).await;
 
     let dir = tempfile::tempdir().unwrap();
     let (mut agent, client) = start_agent(

@@ -448,13 +448,7 @@ async fn the_cloud_flavors_and_quota_are_served_to_any_valid_token() {
     assert_eq!(x["vcpus"], 2);
     assert_eq!(x["memory_mb"], 4096);
     assert_eq!(x["on_sale"], true);
-    api.emu
-        .control(
-            reqwest::Method::POST,
-            "/_emulator/quota",
-            json!({"instances": 7, "vcpus": 30, "ram_mb": 61440}),
-        )
-        .await;
+    api.emu.set_quota(7, 30, 61440).await;
     let r = api.get("/v1/cloud/quota", Some(TEAM_A)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["max_instances"], 7);

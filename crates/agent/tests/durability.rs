@@ -29,12 +29,7 @@ async fn failed_creates(url: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_the_cloud_keeps_rejecting_store_a_bounded_journal_without_request_bodies() {
     let emu = Emu::start(1.0, 1.0).await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
-        json!({"operation": "create_servers", "error_rate": 1.0, "status": 400, "code": "Ecs.0005"}),
-    )
-    .await;
+    emu.inject_fault(json!({"operation": "create_servers", "error_rate": 1.0, "status": 400, "code": "Ecs.0005"})).await;
     let agent = InProcAgent::start(&emu, 1.0, |c| {
         c.reconcile.max_backoff = Duration::from_millis(300);
         c.retention.operations_keep = 1;
@@ -88,8 +83,7 @@ async fn creates_the_cloud_keeps_rejecting_store_a_bounded_journal_without_reque
             .map(|_| ())
     })
     .await;
-    emu.control(reqwest::Method::DELETE, "/_emulator/faults", json!({}))
-        .await;
+    emu.clear_faults().await;
     put_pool(c, "rejected", &pool_spec(1, 3)).await;
     let ops = wait_for("the new pool's create", Duration::from_secs(30), || async {
         let ops = c.operations("team-a", "rejected").await.ok()?;

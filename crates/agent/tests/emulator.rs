@@ -216,24 +216,13 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
 async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
     let emu = Emu::start(10.0, 10.0).await;
     // 429 bursts and 5xx on the calls the agent makes.
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
+    for fault in [
         json!({"operation": "*", "throttle_burst": 12}),
-    )
-    .await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
         json!({"operation": "create_servers", "error_rate": 1.0, "status": 500, "code": "Ecs.1000"}),
-    )
-    .await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
         json!({"operation": "list_servers", "error_rate": 0.3, "status": 503, "code": "Ecs.1000"}),
-    )
-    .await;
+    ] {
+        emu.inject_fault(fault).await;
+    }
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
     put_pool(c, "flaky", &pool_spec(3, 6)).await;
@@ -263,8 +252,7 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
             .await
             .is_empty()
     );
-    emu.control(reqwest::Method::DELETE, "/_emulator/faults", json!({}))
-        .await;
+    emu.clear_faults().await;
     wait_status(
         c,
         ("team-a", "flaky"),

@@ -126,12 +126,7 @@ async fn a_panicking_pass_is_counted_by_namespace_and_the_pool_is_reconciled_aga
 async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_again_and_again() {
     let emu = Emu::start(10.0, 5.0).await;
     // Room for one instance: a create of two is refused (Ecs.0001, a 400).
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/quota",
-        serde_json::json!({"instances": 1, "vcpus": 1000, "ram_mb": 10_000_000}),
-    )
-    .await;
+    emu.set_quota(1, 1000, 10_000_000).await;
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
     let started = emu.now_ms();

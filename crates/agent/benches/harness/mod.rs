@@ -49,6 +49,16 @@ where
         .await;
 }
 
+/// A pool of `x1.1u.1g` instances (the smallest flavor) between `min` and `max`, each
+/// booting in `boot_seconds`.
+pub fn small_pool(min: u32, max: u32, boot_seconds: u32) -> flexus_api::PoolSpec {
+    serde_json::from_value(serde_json::json!({
+        "flavor": "x1.1u.1g", "image": "img-ubuntu-22", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],
+        "min_size": min, "max_size": max, "boot_seconds": boot_seconds
+    }))
+    .unwrap()
+}
+
 /// Room in the emulator for four small instances per pool, and some to spare.
 pub fn quota_for(pools: usize) -> Quota {
     Quota {

@@ -126,6 +126,33 @@ impl Emu {
         self.emu.now().timestamp_millis()
     }
 
+    /// Adds `fault` (`POST /_emulator/faults`: which operation, how often, what answer)
+    /// to what the cloud does.
+    pub async fn inject_fault(&self, fault: serde_json::Value) {
+        self.control(reqwest::Method::POST, "/_emulator/faults", fault)
+            .await;
+    }
+
+    /// Removes every injected fault: the cloud recovers.
+    pub async fn clear_faults(&self) {
+        self.control(
+            reqwest::Method::DELETE,
+            "/_emulator/faults",
+            serde_json::json!({}),
+        )
+        .await;
+    }
+
+    /// Sets the project's quota (`POST /_emulator/quota`).
+    pub async fn set_quota(&self, instances: u32, vcpus: u32, ram_mb: u64) {
+        self.control(
+            reqwest::Method::POST,
+            "/_emulator/quota",
+            serde_json::json!({"instances": instances, "vcpus": vcpus, "ram_mb": ram_mb}),
+        )
+        .await;
+    }
+
     /// Drives pool `pool` with a constant load of `rps` requests per second.
     pub async fn set_load(&self, pool: &str, rps: f64) {
         self.control(
