@@ -16,6 +16,9 @@
 
 #[path = "../tests/browser/mod.rs"]
 mod browser;
+#[path = "../tests/common/mod.rs"]
+mod common;
+mod harness;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -28,7 +31,9 @@ use flexus_agent::store::{RuntimeState, SqliteStore, Store, UsageHour, UsageSamp
 use flexus_agent::telemetry::Telemetry;
 use flexus_api::Purchase;
 
-const ADMIN: &str = "bench-admin-token-0123456789";
+use common::ADMIN;
+use common::fleet::hold_leases;
+use harness::bench_args;
 
 fn pool_spec() -> flexus_api::PoolSpec {
     serde_json::from_value(serde_json::json!({"flavor": "x1.2u.4g", "image": "img", "vpc_id": "vpc", "subnet_ids": ["s"],
@@ -229,16 +234,6 @@ async fn bench_cost(a: CostArgs) {
     );
 }
 
-/// Syncs leases until this agent holds all `pools` (a round takes a bounded number).
-async fn hold_leases(store: &dyn Store, pools: usize) {
-    for _ in 0..1000 {
-        if store.sync_leases().await.unwrap().held >= pools {
-            return;
-        }
-    }
-    panic!("the bench's agent did not get the leases of all {pools} pools");
-}
-
 async fn bench_dashboard(pools: usize) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(
@@ -322,18 +317,12 @@ async fn bench_dashboard(pools: usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // `cargo test --all-targets` runs bench binaries without `--bench`: measure only
-    // under `cargo bench`, never as part of the test suite.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!(
-            "operator benchmark: skipped (run it with `cargo bench -p flexus-agent --bench operator -- cost`)"
-        );
+    let Some(args) = bench_args(
+        "operator",
+        "cargo bench -p flexus-agent --bench operator -- cost",
+    ) else {
         return;
-    }
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    };
     let what = args.first().map(String::as_str).unwrap_or("cost");
     let opt = |k: &str| {
         args.iter()
@@ -362,34 +351,21 @@ mod advisor {
     use super::*;
     use flexus_agent::runtime::sources::{CloudEye, Sources};
     use flexus_agent::runtime::{Context, PoolKey};
-    use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig, Quota};
+    use flexus_emulator::{EmulatorConfig, Quota};
 
-    const AK: &str = "BENCHACCESSKEY000001";
-    const SK: &str = "bench-secret-key-not-real-000000001";
-    const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+    use crate::common::{Emu, emulator_config};
 
-    async fn emulator(pools: usize) -> String {
-        let emu = Emulator::new(EmulatorConfig {
-            keys: vec![AcceptedKey {
-                access_key: AK.into(),
-                secret_key: SK.into(),
-                security_token: None,
-            }],
+    async fn emulator(pools: usize) -> Emu {
+        Emu::serve(EmulatorConfig {
             boot_seconds: Some(1.0),
             quota: Quota {
                 instances: pools as u32 * 2 + 10,
                 vcpus: pools as u32 * 4 + 20,
                 ram_mb: pools as u64 * 8192 + 100_000,
             },
-            ..EmulatorConfig::default()
+            ..emulator_config()
         })
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let _ = flexus_emulator::serve(listener, emu, std::future::pending()).await;
-        });
-        url
+        .await
     }
 
     async fn round(ctx: &Arc<Context>, keys: &[PoolKey]) -> Vec<f64> {
@@ -415,6 +391,7 @@ mod advisor {
 
     pub async fn bench(pools: usize, rounds: usize) {
         let emu = emulator(pools).await;
+        let emu_url = &emu.url;
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&dir.path().join("agent.db"))
@@ -422,12 +399,7 @@ mod advisor {
                 .unwrap(),
         );
         let clock: SharedClock = Arc::new(SystemClock);
-        let mut cc =
-            flexus_cloud::ClientConfig::single_endpoint(&emu, "cn-north-4", PROJECT).unwrap();
-        cc.rate_limits = flexus_cloud::RateLimits::unlimited();
-        let cloud: Arc<dyn flexus_cloud::Cloud> = Arc::new(
-            flexus_cloud::HuaweiClient::new(cc, flexus_cloud::Credentials::new(AK, SK)).unwrap(),
-        );
+        let cloud = emu.cloud_retrying(flexus_cloud::RetryPolicy::default());
         let telemetry = Arc::new(Telemetry::new());
         let ctx = Arc::new(Context::new(
             store.clone(),
@@ -446,7 +418,7 @@ mod advisor {
             Arc::new(AtomicBool::new(true)),
         ));
         let mut config = flexus_agent::config::Config::parse(
-            &format!("[cloud]\nregion = \"r\"\nproject_id = \"p\"\n[auth]\nadmin_token_env = \"A\"\n[advisor]\nenabled = true\nbase_url = \"{emu}\"\napi_key_env = \"K\"\ntimeout = \"600s\"\nattempts = 1\n"),
+            &format!("[cloud]\nregion = \"r\"\nproject_id = \"p\"\n[auth]\nadmin_token_env = \"A\"\n[advisor]\nenabled = true\nbase_url = \"{emu_url}\"\napi_key_env = \"K\"\ntimeout = \"600s\"\nattempts = 1\n"),
             "bench",
             dir.path(),
             |k| match k {
@@ -476,11 +448,12 @@ mod advisor {
         for r in 0..rounds {
             let hanging = r % 2 == 1;
             if hanging {
-                http.post(format!("{emu}/_emulator/deepseek"))
-                    .json(&serde_json::json!({"script": [{"kind": "hang", "times": 1000}]}))
-                    .send()
-                    .await
-                    .unwrap();
+                emu.control(
+                    reqwest::Method::POST,
+                    "/_emulator/deepseek",
+                    serde_json::json!({"script": [{"kind": "hang", "times": 1000}]}),
+                )
+                .await;
                 for k in keys.iter().take(8) {
                     let adv = flexus_agent::advisor::pending(&k.ns, &k.name, "deepseek-chat", 0);
                     let _ = operator.advisor.submit(&k.ns, &k.name, adv);
@@ -492,7 +465,7 @@ mod advisor {
         }
         stop.cancel();
         let calls: serde_json::Value = http
-            .get(format!("{emu}/_emulator/deepseek"))
+            .get(format!("{emu_url}/_emulator/deepseek"))
             .send()
             .await
             .unwrap()

@@ -9,19 +9,17 @@
 //! cargo bench -p flexus-agent --bench pools -- [POOLS] [MEASURE_SECONDS]
 //! ```
 
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+#[path = "../tests/common/mod.rs"]
+mod common;
+mod harness;
+
 use std::time::{Duration, Instant};
 
+use common::{Emu, emulator_config, metric_value, scrape};
 use flexus_api::{PoolSpec, Precondition};
-use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig, Quota};
-use futures::StreamExt;
+use flexus_emulator::EmulatorConfig;
+use harness::{bench_args, for_each_pool, pool_name, quota_for, small_pool, start_agent};
 use serde_json::json;
-
-const AK: &str = "BENCHACCESSKEY000001";
-const SK: &str = "bench-secret-key-not-real-000000000001";
-const ADMIN: &str = "bench-admin-token-0123456789";
-const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 
 fn proc_cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -42,35 +40,21 @@ fn proc_rss_mib(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn passes(http: &reqwest::Client, url: &str) -> f64 {
-    let text = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("flexus_agent_reconcile_passes_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+async fn passes(url: &str) -> f64 {
+    metric_value(
+        &scrape(url, None).await,
+        "flexus_agent_reconcile_passes_total ",
+    )
 }
 
 fn spec() -> PoolSpec {
-    serde_json::from_value(json!({
-        "flavor": "x1.1u.1g", "image": "img-ubuntu-22", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],
-        "min_size": 1, "max_size": 3, "boot_seconds": 2
-    }))
-    .unwrap()
+    small_pool(1, 3, 2)
 }
 
 fn policy(pool: &str) -> flexus_api::PolicySpec {
-    flexus_api::PolicySpec {
-        pool: pool.into(),
-        enabled: true,
-        dry_run: false,
-        policy: serde_json::from_value(json!({
+    common::policy(
+        pool,
+        json!({
             "strategy": "target_tracking",
             "evaluation_interval": "15s",
             "bounds": {"min": 1, "max": 3},
@@ -78,122 +62,59 @@ fn policy(pool: &str) -> flexus_api::PolicySpec {
                 "source": {"type": "cloud_eye", "namespace": "SYS.ECS", "metric_name": "cpu_util"},
                 "target": 60}],
             "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"}
-        }))
-        .unwrap(),
-    }
+        }),
+    )
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    // `cargo test --all-targets` runs bench binaries without `--bench`: measure only
-    // under `cargo bench`, never as part of the test suite.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!(
-            "pools benchmark: skipped (run it with `cargo bench -p flexus-agent --bench pools`)"
-        );
+    let Some(args) = bench_args("pools", "cargo bench -p flexus-agent --bench pools") else {
         return;
-    }
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    };
     let pools: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let measure: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(60);
 
     // Emulator in this process.
-    let emu = Emulator::new(EmulatorConfig {
-        keys: vec![AcceptedKey {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-            security_token: None,
-        }],
+    let emu = Emu::serve(EmulatorConfig {
         boot_seconds: Some(2.0),
         metric_interval_s: 15,
-        quota: Quota {
-            instances: (pools as u32) * 4 + 100,
-            vcpus: (pools as u32) * 4 + 100,
-            ram_mb: (pools as u64) * 4 * 4096 + 100_000,
-        },
-        ..EmulatorConfig::default()
+        quota: quota_for(pools),
+        ..emulator_config()
     })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emu_url = format!("http://{}", listener.local_addr().unwrap());
-    let e = emu.clone();
-    tokio::spawn(async move {
-        let _ = flexus_emulator::serve(listener, e, std::future::pending()).await;
-    });
+    .await;
 
     // Agent as its own process.
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nstore = \"agent.db\"\nlog_format = \"json\"\n\
-             [cloud]\nendpoint = \"{emu_url}\"\nregion = \"cn-north-4\"\nproject_id = \"{PROJECT}\"\n\
-             reads_per_second = 0\nwrites_per_second = 0\n\
-             [auth]\nadmin_token_env = \"BENCH_ADMIN_TOKEN\"\n\
-             [metrics.cloud_eye]\nperiod = 1\nlookback = \"2m\"\n\
-             [reconcile]\nconcurrency = 256\ndefault_interval = \"15s\"\njob_poll = \"2s\"\n"
-        ),
+    let (mut agent, client) = start_agent(
+        dir.path(),
+        &emu.url,
+        "concurrency = 256\ndefault_interval = \"15s\"\njob_poll = \"2s\"",
+        "[metrics.cloud_eye]\nperiod = 1\nlookback = \"2m\"",
+        "warn",
     )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("BENCH_ADMIN_TOKEN", ADMIN)
-        .env("HUAWEICLOUD_SDK_AK", AK)
-        .env("HUAWEICLOUD_SDK_SK", SK)
-        .env("FLEXUS_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("agent starts");
-    let pid = child.id();
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if http
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let client = Arc::new(flexus_api::Client::new(&url, Some(ADMIN.into())).unwrap());
+    .await;
+    let pid = agent.child.id();
+    let url = agent.url.clone();
 
     // Declare the pools (and one policy each).
     let t = Instant::now();
-    futures::stream::iter(0..pools)
-        .map(|i| {
-            let c = client.clone();
-            async move {
-                let name = format!("p{i:05}");
-                c.put_pool("bench", &name, &spec(), Precondition::None)
-                    .await
-                    .unwrap();
-                c.put_policy(
-                    "bench",
-                    &format!("{name}-policy"),
-                    &policy(&name),
-                    Precondition::None,
-                )
+    for_each_pool(pools, |name| {
+        let c = client.clone();
+        async move {
+            c.put_pool("bench", &name, &spec(), Precondition::None)
                 .await
                 .unwrap();
-            }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
+            c.put_policy(
+                "bench",
+                &format!("{name}-policy"),
+                &policy(&name),
+                Precondition::None,
+            )
+            .await
+            .unwrap();
+        }
+    })
+    .await;
     let declare_s = t.elapsed().as_secs_f64();
     eprintln!("declared {pools} pools in {declare_s:.1} s");
 
@@ -202,7 +123,7 @@ async fn main() {
     eprintln!("warming up for {warm:?}");
     tokio::time::sleep(warm).await;
 
-    let p0 = passes(&http, &url).await;
+    let p0 = passes(&url).await;
     let c0 = proc_cpu_seconds(pid);
     let e0 = proc_cpu_seconds(std::process::id());
     let t0 = Instant::now();
@@ -211,7 +132,7 @@ async fn main() {
         rss_max = rss_max.max(proc_rss_mib(pid));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let p1 = passes(&http, &url).await;
+    let p1 = passes(&url).await;
     let c1 = proc_cpu_seconds(pid);
     let e1 = proc_cpu_seconds(std::process::id());
     let secs = t0.elapsed().as_secs_f64();
@@ -220,13 +141,14 @@ async fn main() {
     let emu_cpu = (e1 - e0) / secs;
 
     // Load step on one pool: time from the step to the create call.
-    let target = "p00000";
-    let step_at = emu.now().timestamp_millis();
-    http.post(format!("{emu_url}/_emulator/workload"))
-        .json(&json!({"pool": target, "shape": {"kind": "constant", "rps": 200.0}}))
-        .send()
-        .await
-        .unwrap();
+    let target = &pool_name(0);
+    let step_at = emu.now_ms();
+    emu.control(
+        reqwest::Method::POST,
+        "/_emulator/workload",
+        json!({"pool": target, "shape": {"kind": "constant", "rps": 200.0}}),
+    )
+    .await;
     let mut to_create = None;
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
@@ -242,8 +164,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let _ = child.kill();
-    let _ = child.wait();
+    common::process::kill9(&mut agent);
     println!("pools: {pools}");
     println!("declared (put_pool + put_policy, 32 at a time): {declare_s:.1} s");
     println!(

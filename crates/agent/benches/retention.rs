@@ -14,35 +14,28 @@
 //! the run with retention also keeps 20 decisions per pool, the one without the
 //! default 500).
 
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+#[path = "../tests/common/mod.rs"]
+mod common;
+mod harness;
+
 use std::time::{Duration, Instant};
 
+use common::process::kill9;
+use common::{Emu, emulator_config};
 use flexus_api::{PoolSpec, Precondition};
-use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig, Quota};
-use futures::StreamExt;
+use flexus_emulator::EmulatorConfig;
+use harness::{bench_args, for_each_pool, quota_for, small_pool, start_agent};
 use serde_json::json;
 
-const AK: &str = "BENCHACCESSKEY000001";
-const SK: &str = "bench-secret-key-not-real-000000000001";
-const ADMIN: &str = "bench-admin-token-0123456789";
-const PROJECT: &str = "0123456789abcdef0123456789abcdef";
-
 fn spec() -> PoolSpec {
-    serde_json::from_value(json!({
-        "flavor": "x1.1u.1g", "image": "img-ubuntu-22", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"],
-        "min_size": 0, "max_size": 3, "boot_seconds": 60
-    }))
-    .unwrap()
+    small_pool(0, 3, 60)
 }
 
 /// A policy that holds the pool at `n` (a signal that never reports falls back to `n`).
 fn policy(pool: &str, n: u32) -> flexus_api::PolicySpec {
-    flexus_api::PolicySpec {
-        pool: pool.into(),
-        enabled: true,
-        dry_run: false,
-        policy: serde_json::from_value(json!({
+    common::policy(
+        pool,
+        json!({
             "strategy": "target_tracking",
             "evaluation_interval": "15m",
             "bounds": {"min": n, "max": n},
@@ -50,9 +43,8 @@ fn policy(pool: &str, n: u32) -> flexus_api::PolicySpec {
                 "target": 1, "missing_data": "fallback", "fallback_capacity": n}],
             "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"},
             "scale_in": {"stabilisation_window": "0s", "cooldown": "0s"}
-        }))
-        .unwrap(),
-    }
+        }),
+    )
 }
 
 struct Sample {
@@ -96,118 +88,49 @@ async fn run(
     retention: &str,
     decisions_keep: u32,
 ) -> Vec<Sample> {
-    let emu = Emulator::new(EmulatorConfig {
-        keys: vec![AcceptedKey {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-            security_token: None,
-        }],
+    let emu = Emu::serve(EmulatorConfig {
         boot_seconds: Some(60.0),
         delete_seconds: 30.0,
         time_scale: speed,
-        quota: Quota {
-            instances: (pools as u32) * 4 + 100,
-            vcpus: (pools as u32) * 4 + 100,
-            ram_mb: (pools as u64) * 4 * 4096 + 100_000,
-        },
-        ..EmulatorConfig::default()
+        quota: quota_for(pools),
+        ..emulator_config()
     })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emu_url = format!("http://{}", listener.local_addr().unwrap());
-    let e = emu.clone();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let s = stop.clone();
-    tokio::spawn(async move {
-        let _ = flexus_emulator::serve(listener, e, async move { s.cancelled().await }).await;
-    });
-    let http = reqwest::Client::new();
-    http.post(format!("{emu_url}/_emulator/faults"))
-        .json(&json!({"operation": "create_servers", "error_rate": 0.1, "status": 400, "code": "Ecs.0005"}))
-        .send()
-        .await
-        .unwrap();
+    .await;
+    emu.inject_fault(json!({"operation": "create_servers", "error_rate": 0.1, "status": 400, "code": "Ecs.0005"})).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nstore = \"agent.db\"\nlog_format = \"json\"\n\
-             [cloud]\nendpoint = \"{emu_url}\"\nregion = \"cn-north-4\"\nproject_id = \"{PROJECT}\"\n\
-             reads_per_second = 0\nwrites_per_second = 0\n\
-             [auth]\nadmin_token_env = \"BENCH_ADMIN_TOKEN\"\n\
-             [reconcile]\nconcurrency = 256\ndefault_interval = \"15m\"\njob_poll = \"30s\"\n\
-             max_backoff = \"2s\"\ndecision_log_keep = {decisions_keep}\n\
-             [retention]\n{retention}\n"
+    let (mut agent, client) = start_agent(
+        dir.path(),
+        &emu.url,
+        &format!(
+            "concurrency = 256\ndefault_interval = \"15m\"\njob_poll = \"30s\"\n\
+             max_backoff = \"2s\"\ndecision_log_keep = {decisions_keep}"
         ),
+        &format!("[retention]\n{retention}"),
+        "error",
     )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("BENCH_ADMIN_TOKEN", ADMIN)
-        .env("HUAWEICLOUD_SDK_AK", AK)
-        .env("HUAWEICLOUD_SDK_SK", SK)
-        .env("FLEXUS_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("agent starts");
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if http
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let client = Arc::new(flexus_api::Client::new(&url, Some(ADMIN.into())).unwrap());
+    .await;
     let put_all = |n: u32| {
         let client = client.clone();
-        async move {
-            futures::stream::iter(0..pools)
-                .map(|i| {
-                    let c = client.clone();
-                    async move {
-                        let name = format!("p{i:05}");
-                        let pol = policy(&name, n);
-                        let _ = c
-                            .put_policy(
-                                "bench",
-                                &format!("{name}-policy"),
-                                &pol,
-                                Precondition::None,
-                            )
-                            .await;
-                    }
-                })
-                .buffer_unordered(32)
-                .collect::<Vec<_>>()
-                .await;
-        }
-    };
-    futures::stream::iter(0..pools)
-        .map(|i| {
+        for_each_pool(pools, move |name| {
             let c = client.clone();
             async move {
-                c.put_pool("bench", &format!("p{i:05}"), &spec(), Precondition::None)
-                    .await
-                    .unwrap();
+                let pol = policy(&name, n);
+                let _ = c
+                    .put_policy("bench", &format!("{name}-policy"), &pol, Precondition::None)
+                    .await;
             }
         })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
+    };
+    for_each_pool(pools, |name| {
+        let c = client.clone();
+        async move {
+            c.put_pool("bench", &name, &spec(), Precondition::None)
+                .await
+                .unwrap();
+        }
+    })
+    .await;
     put_all(1).await;
 
     // One emulated hour at a time: sample, then toggle every pool's size.
@@ -230,24 +153,17 @@ async fn run(
         out.push(s);
         put_all(if h % 2 == 1 { 2 } else { 1 }).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    stop.cancel();
+    kill9(&mut agent);
+    emu.stop.cancel();
     out
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!(
-            "retention benchmark: skipped (run it with `cargo bench -p flexus-agent --bench retention`)"
-        );
+    let Some(args) = bench_args("retention", "cargo bench -p flexus-agent --bench retention")
+    else {
         return;
-    }
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    };
     let pools: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let hours: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(24);
     let speed: f64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(480.0);

@@ -1,13 +1,11 @@
 //! The HTTP API through `router(state)` with tower's `oneshot`: auth, namespaces,
 //! ETags, field-naming errors, pagination, OpenAPI.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use flexus_agent::clock::ManualClock;
-use flexus_agent::config::{AuthConfig, Secret};
 use flexus_agent::runtime::Inbox;
 use flexus_agent::server::{AppState, router};
 use flexus_agent::store::{SqliteStore, Store};
@@ -29,15 +27,8 @@ struct Api {
 async fn api() -> Api {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
     let emu = Emu::start(0.0, 10.0).await;
-    let mut namespaces = BTreeMap::new();
-    namespaces.insert("team-a".to_owned(), Secret::new(TEAM_A));
-    namespaces.insert("team-b".to_owned(), Secret::new(TEAM_B));
-    let auth = AuthConfig {
-        admin: Some(Secret::new(ADMIN)),
-        namespaces,
-    };
     let clock = ManualClock::new(1_780_000_000_000);
-    let (state, inbox) = AppState::detached(store, clock, auth, emu.cloud());
+    let (state, inbox) = AppState::detached(store, clock, common::auth(), emu.cloud());
     Api {
         state,
         _inbox: inbox,
@@ -49,6 +40,15 @@ struct Resp {
     status: StatusCode,
     etag: Option<String>,
     body: Value,
+}
+
+impl Resp {
+    /// The message of the error body.
+    fn message(&self) -> &str {
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an error message: {}", self.body))
+    }
 }
 
 impl Api {
@@ -92,7 +92,16 @@ impl Api {
 impl Api {
     /// `PUT path` with team-a's token.
     async fn put(&self, path: &str, body: Value) -> Resp {
-        self.call("PUT", path, Some(TEAM_A), &[], Some(body)).await
+        self.put_with(path, &[], body).await
+    }
+    /// `PUT path` with team-a's token and `headers` (its preconditions).
+    async fn put_with(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Resp {
+        self.call("PUT", path, Some(TEAM_A), headers, Some(body))
+            .await
+    }
+    /// `method path` with team-a's token and no body (a `POST` that acts, a `DELETE`).
+    async fn act(&self, method: &str, path: &str) -> Resp {
+        self.call(method, path, Some(TEAM_A), &[], None).await
     }
     /// `GET path` with `token`.
     async fn get(&self, path: &str, token: Option<&str>) -> Resp {
@@ -119,13 +128,7 @@ fn policy_spec(pool: &str) -> Value {
 async fn a_namespace_token_cannot_read_or_change_another_namespace() {
     let api = api().await;
     let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/pools/web",
-            Some(TEAM_A),
-            &[],
-            Some(pool_spec()),
-        )
+        .put("/v1/namespaces/team-a/pools/web", pool_spec())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     for (method, path, body) in [
@@ -152,20 +155,12 @@ async fn a_namespace_token_cannot_read_or_change_another_namespace() {
     }
     // Still there, unchanged.
     let r = api
-        .call(
-            "GET",
-            "/v1/namespaces/team-a/pools/web",
-            Some(ADMIN),
-            &[],
-            None,
-        )
+        .get("/v1/namespaces/team-a/pools/web", Some(ADMIN))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["version"], 1);
     // team-b sees only its own namespace in the list.
-    let r = api
-        .call("GET", "/v1/namespaces", Some(TEAM_B), &[], None)
-        .await;
+    let r = api.get("/v1/namespaces", Some(TEAM_B)).await;
     let names: Vec<&str> = r
         .body
         .as_array()
@@ -174,32 +169,22 @@ async fn a_namespace_token_cannot_read_or_change_another_namespace() {
         .map(|n| n["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["team-b"]);
-    let r = api
-        .call("GET", "/v1/namespaces", Some(ADMIN), &[], None)
-        .await;
+    let r = api.get("/v1/namespaces", Some(ADMIN)).await;
     assert_eq!(r.body.as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn requests_without_a_known_token_are_unauthorized() {
     let api = api().await;
-    let r = api
-        .call("GET", "/v1/namespaces/team-a/pools", None, &[], None)
-        .await;
+    let r = api.get("/v1/namespaces/team-a/pools", None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = api
-        .call(
-            "GET",
-            "/v1/namespaces/team-a/pools",
-            Some("not-a-token-at-all"),
-            &[],
-            None,
-        )
+        .get("/v1/namespaces/team-a/pools", Some("not-a-token-at-all"))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"]["code"], "unauthorized");
     // health is open
-    let r = api.call("GET", "/healthz", None, &[], None).await;
+    let r = api.get("/healthz", None).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -208,60 +193,34 @@ async fn a_stale_if_match_gets_412_and_changes_nothing() {
     let api = api().await;
     let path = "/v1/namespaces/team-a/pools/web";
     let r = api
-        .call(
-            "PUT",
-            path,
-            Some(TEAM_A),
-            &[("if-none-match", "*")],
-            Some(pool_spec()),
-        )
+        .put_with(path, &[("if-none-match", "*")], pool_spec())
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let etag1 = r.etag.unwrap();
     assert_eq!(etag1, "\"1\"");
     // create-only again: 412
     let r = api
-        .call(
-            "PUT",
-            path,
-            Some(TEAM_A),
-            &[("if-none-match", "*")],
-            Some(pool_spec()),
-        )
+        .put_with(path, &[("if-none-match", "*")], pool_spec())
         .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     let mut changed = pool_spec();
     changed["spec"]["max_size"] = json!(9);
     let r = api
-        .call(
-            "PUT",
-            path,
-            Some(TEAM_A),
-            &[("if-match", &etag1)],
-            Some(changed.clone()),
-        )
+        .put_with(path, &[("if-match", &etag1)], changed.clone())
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.etag.as_deref(), Some("\"2\""));
     // A writer still holding version 1 loses.
     let mut stale = pool_spec();
     stale["spec"]["max_size"] = json!(3);
-    let r = api
-        .call(
-            "PUT",
-            path,
-            Some(TEAM_A),
-            &[("if-match", &etag1)],
-            Some(stale),
-        )
-        .await;
+    let r = api.put_with(path, &[("if-match", &etag1)], stale).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(r.body["error"]["code"], "precondition_failed");
     let r = api
         .call("DELETE", path, Some(TEAM_A), &[("if-match", &etag1)], None)
         .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
-    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    let r = api.get(path, Some(TEAM_A)).await;
     assert_eq!(r.body["spec"]["max_size"], 9);
     assert_eq!(r.etag.as_deref(), Some("\"2\""));
 }
@@ -272,32 +231,25 @@ async fn every_invalid_request_names_the_offending_field() {
     let path = "/v1/namespaces/team-a/pools/web";
     let mut bad = pool_spec();
     bad["spec"]["min_size"] = json!(7);
-    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    let r = api.put(path, bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["field"], "spec.min_size", "{}", r.body);
 
     let mut bad = pool_spec();
     bad["spec"]["flavour"] = json!("typo");
-    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    let r = api.put(path, bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("flavour"),
-        "{}",
-        r.body
-    );
+    assert!(r.message().contains("flavour"), "{}", r.body);
     assert_eq!(r.body["error"]["field"], "spec.flavour", "{}", r.body);
 
     let mut bad = pool_spec();
     bad["spec"]["max_size"] = json!("many");
-    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    let r = api.put(path, bad).await;
     assert_eq!(r.body["error"]["field"], "spec.max_size", "{}", r.body);
 
     let mut bad = pool_spec();
     bad["spec"]["spot"] = json!({"enabled": true, "spot_percentage": 150});
-    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(bad)).await;
+    let r = api.put(path, bad).await;
     assert_eq!(
         r.body["error"]["field"], "spec.spot.spot_percentage",
         "{}",
@@ -305,54 +257,29 @@ async fn every_invalid_request_names_the_offending_field() {
     );
 
     let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/pools/Bad_Name",
-            Some(TEAM_A),
-            &[],
-            Some(pool_spec()),
-        )
+        .put("/v1/namespaces/team-a/pools/Bad_Name", pool_spec())
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["field"], "name");
 
     let mut badpol = policy_spec("web");
     badpol["spec"]["policy"]["bounds"]["min"] = json!(20);
-    let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/policies/p",
-            Some(TEAM_A),
-            &[],
-            Some(badpol),
-        )
-        .await;
+    let r = api.put("/v1/namespaces/team-a/policies/p", badpol).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let field = r.body["error"]["field"].as_str().unwrap();
     assert!(field.starts_with("spec.policy.bounds"), "{}", r.body);
 
     let r = api
-        .call(
-            "GET",
+        .get(
             "/v1/namespaces/team-a/pools/web/decisions?limit=0",
             Some(TEAM_A),
-            &[],
-            None,
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"]["field"], "limit");
 
     // Nothing was stored by any of these.
-    let r = api
-        .call(
-            "GET",
-            "/v1/namespaces/team-a/pools",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
-        .await;
+    let r = api.get("/v1/namespaces/team-a/pools", Some(TEAM_A)).await;
     assert_eq!(r.body, json!([]));
 }
 
@@ -381,7 +308,7 @@ async fn a_pool_ecs_can_never_create_is_refused_naming_every_field_and_nothing_i
     ] {
         assert!(fields.contains(&f), "{f} is named: {}", r.body);
     }
-    let msg = r.body["error"]["message"].as_str().unwrap();
+    let msg = r.message();
     assert!(msg.contains("GPSSD") && msg.contains("32 KB"), "{msg}");
     let r = api.get(path, Some(TEAM_A)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing stored");
@@ -396,7 +323,7 @@ async fn an_unknown_flavor_is_refused_with_the_closest_offered_names() {
     let r = api.put(path, bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "spec.flavor");
-    let msg = r.body["error"]["message"].as_str().unwrap();
+    let msg = r.message();
     assert!(
         msg.contains("\"x1.1u.2g\" is not offered") && msg.contains("x1.1u.1g"),
         "{msg}"
@@ -435,7 +362,7 @@ async fn an_image_the_project_lacks_or_whose_disk_is_larger_is_refused_and_serve
     let r = api.put(path, gone).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "spec.image");
-    let msg = r.body["error"]["message"].as_str().unwrap();
+    let msg = r.message();
     assert!(msg.contains("\"img-gone\" does not exist"), "{msg}");
     // The default root volume (40 GB) is smaller than the image's minimum.
     let r = api.put(path, pool_spec()).await;
@@ -482,7 +409,7 @@ async fn a_policy_may_narrow_its_pools_bounds_but_never_widen_them() {
     let r = api.put(policy, wide).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "spec.policy.bounds.max");
-    let msg = r.body["error"]["message"].as_str().unwrap();
+    let msg = r.message();
     assert!(
         msg.contains("bounds.max (10)")
             && msg.contains("max_size (2)")
@@ -521,13 +448,7 @@ async fn the_cloud_flavors_and_quota_are_served_to_any_valid_token() {
     assert_eq!(x["vcpus"], 2);
     assert_eq!(x["memory_mb"], 4096);
     assert_eq!(x["on_sale"], true);
-    api.emu
-        .control(
-            reqwest::Method::POST,
-            "/_emulator/quota",
-            json!({"instances": 7, "vcpus": 30, "ram_mb": 61440}),
-        )
-        .await;
+    api.emu.set_quota(7, 30, 61440).await;
     let r = api.get("/v1/cloud/quota", Some(TEAM_A)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["max_instances"], 7);
@@ -541,34 +462,16 @@ async fn the_cloud_flavors_and_quota_are_served_to_any_valid_token() {
 async fn one_pool_has_at_most_one_policy_and_policies_are_versioned() {
     let api = api().await;
     let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/policies/p1",
-            Some(TEAM_A),
-            &[],
-            Some(policy_spec("web")),
-        )
+        .put("/v1/namespaces/team-a/policies/p1", policy_spec("web"))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/policies/p1",
-            Some(TEAM_A),
-            &[],
-            Some(policy_spec("web")),
-        )
+        .put("/v1/namespaces/team-a/policies/p1", policy_spec("web"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["version"], 2);
     let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/policies/p2",
-            Some(TEAM_A),
-            &[],
-            Some(policy_spec("web")),
-        )
+        .put("/v1/namespaces/team-a/policies/p2", policy_spec("web"))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     let versions = api
@@ -578,24 +481,10 @@ async fn one_pool_has_at_most_one_policy_and_policies_are_versioned() {
         .await
         .unwrap();
     assert_eq!(versions.len(), 2);
-    let r = api
-        .call(
-            "DELETE",
-            "/v1/namespaces/team-a/policies/p1",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
-        .await;
+    let r = api.act("DELETE", "/v1/namespaces/team-a/policies/p1").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = api
-        .call(
-            "GET",
-            "/v1/namespaces/team-a/policies/p1",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
+        .get("/v1/namespaces/team-a/policies/p1", Some(TEAM_A))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
@@ -603,14 +492,8 @@ async fn one_pool_has_at_most_one_policy_and_policies_are_versioned() {
 #[tokio::test]
 async fn the_decision_log_pages_newest_first_with_a_cursor() {
     let api = api().await;
-    api.call(
-        "PUT",
-        "/v1/namespaces/team-a/pools/web",
-        Some(TEAM_A),
-        &[],
-        Some(pool_spec()),
-    )
-    .await;
+    api.put("/v1/namespaces/team-a/pools/web", pool_spec())
+        .await;
     for i in 0..7u32 {
         let rec = flexus_api::DecisionRecord {
             id: 0,
@@ -640,7 +523,7 @@ async fn the_decision_log_pages_newest_first_with_a_cursor() {
             Some(c) => format!("/v1/namespaces/team-a/pools/web/decisions?limit=3&cursor={c}"),
             None => "/v1/namespaces/team-a/pools/web/decisions?limit=3".to_owned(),
         };
-        let r = api.call("GET", &path, Some(TEAM_A), &[], None).await;
+        let r = api.get(&path, Some(TEAM_A)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         for d in r.body["items"].as_array().unwrap() {
             seen.push(d["current"].as_u64().unwrap());
@@ -656,7 +539,7 @@ async fn the_decision_log_pages_newest_first_with_a_cursor() {
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_and_body() {
     let api = api().await;
-    let r = api.call("GET", "/v1/openapi.json", None, &[], None).await;
+    let r = api.get("/v1/openapi.json", None).await;
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.body;
     for p in [
@@ -707,31 +590,13 @@ async fn the_openapi_document_describes_every_route_and_body() {
 async fn reconcile_now_is_accepted_for_an_existing_pool_only() {
     let api = api().await;
     let r = api
-        .call(
-            "POST",
-            "/v1/namespaces/team-a/pools/web/reconcile",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
+        .act("POST", "/v1/namespaces/team-a/pools/web/reconcile")
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    api.call(
-        "PUT",
-        "/v1/namespaces/team-a/pools/web",
-        Some(TEAM_A),
-        &[],
-        Some(pool_spec()),
-    )
-    .await;
+    api.put("/v1/namespaces/team-a/pools/web", pool_spec())
+        .await;
     let r = api
-        .call(
-            "POST",
-            "/v1/namespaces/team-a/pools/web/reconcile",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
+        .act("POST", "/v1/namespaces/team-a/pools/web/reconcile")
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(r.body["pool"], "team-a/web");
@@ -773,13 +638,7 @@ async fn a_policy_evaluated_more_often_than_the_agents_minimum_is_refused_naming
     let mut greedy = policy_spec("web");
     greedy["spec"]["policy"]["evaluation_interval"] = json!("1ms");
     let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/policies/greedy",
-            Some(TEAM_A),
-            &[],
-            Some(greedy),
-        )
+        .put("/v1/namespaces/team-a/policies/greedy", greedy)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(
@@ -787,33 +646,19 @@ async fn a_policy_evaluated_more_often_than_the_agents_minimum_is_refused_naming
         "{}",
         r.body
     );
-    let message = r.body["error"]["message"].as_str().unwrap();
+    let message = r.message();
     assert!(
         message.contains("at least 10s") && message.contains("1ms"),
         "{message}"
     );
     let r = api
-        .call(
-            "GET",
-            "/v1/namespaces/team-a/policies/greedy",
-            Some(TEAM_A),
-            &[],
-            None,
-        )
+        .get("/v1/namespaces/team-a/policies/greedy", Some(TEAM_A))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing was stored");
 
     let mut fine = policy_spec("web");
     fine["spec"]["policy"]["evaluation_interval"] = json!("10s");
-    let r = api
-        .call(
-            "PUT",
-            "/v1/namespaces/team-a/policies/fine",
-            Some(TEAM_A),
-            &[],
-            Some(fine),
-        )
-        .await;
+    let r = api.put("/v1/namespaces/team-a/policies/fine", fine).await;
     assert_eq!(
         r.status,
         StatusCode::CREATED,
@@ -822,16 +667,25 @@ async fn a_policy_evaluated_more_often_than_the_agents_minimum_is_refused_naming
     );
 }
 
-/// A request to the API as a client could send it: raw body bytes and headers.
-fn raw_request(method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Request<Body> {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {TEAM_A}"));
-    for (k, v) in headers {
-        b = b.header(*k, *v);
+impl Api {
+    /// Sends a request as a client could send it (team-a's token, raw body bytes and
+    /// headers); the answer as [`Api::raw`] gives it.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {TEAM_A}"));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        self.raw(b.body(Body::from(body)).unwrap()).await
     }
-    b.body(Body::from(body)).unwrap()
 }
 
 /// The answer is the documented error body (`docs/reference/agent-api.md` § Errors),
@@ -854,6 +708,22 @@ fn documented_error(
     message.to_owned()
 }
 
+impl Api {
+    /// Sends the request as [`Api::send`] does and checks that the answer is the
+    /// documented 400 `invalid_request`; the answer and its message.
+    async fn invalid_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> ((StatusCode, HeaderMap, Value), String) {
+        let answer = self.send(method, path, headers, body).await;
+        let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
+        (answer, message)
+    }
+}
+
 const JSON: (&str, &str) = ("content-type", "application/json");
 
 #[tokio::test]
@@ -863,17 +733,12 @@ async fn a_body_over_the_size_limit_is_413_as_the_json_error_and_stores_nothing(
     big["spec"]["image"] = json!("i".repeat(flexus_agent::server::MAX_BODY_BYTES));
     let path = "/v1/namespaces/team-a/pools/web";
     let answer = api
-        .raw(raw_request(
-            "PUT",
-            path,
-            &[JSON],
-            big.to_string().into_bytes(),
-        ))
+        .send("PUT", path, &[JSON], big.to_string().into_bytes())
         .await;
     let message = documented_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     assert!(message.contains(path), "{message}");
     assert!(message.contains("1048576 bytes"), "{message}");
-    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    let r = api.get(path, Some(TEAM_A)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -881,12 +746,7 @@ async fn a_body_over_the_size_limit_is_413_as_the_json_error_and_stores_nothing(
 async fn a_method_the_route_does_not_serve_is_405_as_the_json_error_keeping_allow() {
     let api = api().await;
     let answer = api
-        .raw(raw_request(
-            "DELETE",
-            "/v1/namespaces/team-a/pools",
-            &[],
-            vec![],
-        ))
+        .send("DELETE", "/v1/namespaces/team-a/pools", &[], vec![])
         .await;
     let message = documented_error(
         &answer,
@@ -910,12 +770,7 @@ async fn a_method_the_route_does_not_serve_is_405_as_the_json_error_keeping_allo
 async fn an_unknown_route_is_404_as_the_json_error_naming_method_and_path() {
     let api = api().await;
     let answer = api
-        .raw(raw_request(
-            "GET",
-            "/v1/namespaces/team-a/nothing-here",
-            &[],
-            vec![],
-        ))
+        .send("GET", "/v1/namespaces/team-a/nothing-here", &[], vec![])
         .await;
     let message = documented_error(&answer, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(
@@ -927,15 +782,14 @@ async fn an_unknown_route_is_404_as_the_json_error_naming_method_and_path() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_as_the_json_error_naming_line_and_column() {
     let api = api().await;
-    let answer = api
-        .raw(raw_request(
+    let (_, message) = api
+        .invalid_request(
             "PUT",
             "/v1/namespaces/team-a/pools/web",
             &[JSON],
             b"{\"spec\": {\n  \"min_size\": 1,,\n}}".to_vec(),
-        ))
+        )
         .await;
-    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert!(message.contains("line 2 column 17"), "{message}");
 }
 
@@ -944,15 +798,9 @@ async fn a_body_that_is_not_utf8_is_400_naming_its_byte_line_and_column() {
     let api = api().await;
     let mut body = b"{\"spec\": {\n  \"image\": \"".to_vec();
     body.extend([0xff, b'"', b'}', b'}']);
-    let answer = api
-        .raw(raw_request(
-            "PUT",
-            "/v1/namespaces/team-a/pools/web",
-            &[JSON],
-            body,
-        ))
+    let (answer, message) = api
+        .invalid_request("PUT", "/v1/namespaces/team-a/pools/web", &[JSON], body)
         .await;
-    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(answer.2["error"]["field"], "(body)");
     assert!(
         message.contains("invalid UTF-8 at byte 23 (line 2, column 13)"),
@@ -963,15 +811,9 @@ async fn a_body_that_is_not_utf8_is_400_naming_its_byte_line_and_column() {
 #[tokio::test]
 async fn a_path_segment_that_does_not_decode_is_400_as_the_json_error_naming_the_parameter() {
     let api = api().await;
-    let answer = api
-        .raw(raw_request(
-            "GET",
-            "/v1/namespaces/team-a/pools/%FF",
-            &[],
-            vec![],
-        ))
+    let (answer, message) = api
+        .invalid_request("GET", "/v1/namespaces/team-a/pools/%FF", &[], vec![])
         .await;
-    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(answer.2["error"]["field"], "name", "{}", answer.2);
     assert!(message.contains("UTF-8"), "{message}");
 }
@@ -979,15 +821,14 @@ async fn a_path_segment_that_does_not_decode_is_400_as_the_json_error_naming_the
 #[tokio::test]
 async fn a_query_string_that_does_not_decode_is_400_as_the_json_error_naming_the_query() {
     let api = api().await;
-    let answer = api
-        .raw(raw_request(
+    let (answer, message) = api
+        .invalid_request(
             "GET",
             "/v1/namespaces/team-a/pools/web/decisions?limit=1&limit=2",
             &[],
             vec![],
-        ))
+        )
         .await;
-    let message = documented_error(&answer, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(answer.2["error"]["field"], "query", "{}", answer.2);
     assert!(message.contains("limit"), "{message}");
 }
@@ -1001,9 +842,7 @@ async fn a_body_without_a_json_content_type_is_415_as_the_json_error_and_stores_
         (&[][..], "missing"),
         (&[("content-type", "text/plain")][..], "\"text/plain\""),
     ] {
-        let answer = api
-            .raw(raw_request("PUT", path, headers, body.clone()))
-            .await;
+        let answer = api.send("PUT", path, headers, body.clone()).await;
         let message = documented_error(
             &answer,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -1012,7 +851,7 @@ async fn a_body_without_a_json_content_type_is_415_as_the_json_error_and_stores_
         assert_eq!(answer.2["error"]["field"], "Content-Type", "{}", answer.2);
         assert!(message.contains(says), "{message}");
     }
-    let r = api.call("GET", path, Some(TEAM_A), &[], None).await;
+    let r = api.get(path, Some(TEAM_A)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -1023,18 +862,16 @@ async fn tag_values_are_limited_in_characters_not_bytes() {
     // 43 characters of two bytes each: within the ECS limit of 43 characters.
     let mut spec = pool_spec();
     spec["spec"]["tags"] = json!({"团队": "é".repeat(43)});
-    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(spec)).await;
+    let r = api.put(path, spec).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 
     let mut spec = pool_spec();
     spec["spec"]["tags"] = json!({"team": "é".repeat(44)});
-    let r = api.call("PUT", path, Some(TEAM_A), &[], Some(spec)).await;
+    let r = api.put(path, spec).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "spec.tags.team", "{}", r.body);
     assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
+        r.message()
             .contains("at most 43 characters, this one has 44"),
         "{}",
         r.body

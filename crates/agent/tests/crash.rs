@@ -6,7 +6,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::process::*;
@@ -25,94 +26,6 @@ async fn all_tagged(emu: &Emu, pool: &str) -> Vec<flexus_cloud::Server> {
         ..Default::default()
     };
     emu.cloud().list_servers(&f).await.unwrap()
-}
-
-/// Put the pool `spec` (a fixed size: `min_size`), SIGKILL the agent `rounds` times at
-/// random moments while it works, then let it converge (every instance of the spec's
-/// template, no refresh left) and stop it with SIGTERM.
-async fn phase(
-    config: &Path,
-    log: &Path,
-    rng: &mut rand::rngs::StdRng,
-    spec: &flexus_api::PoolSpec,
-    rounds: usize,
-) {
-    let size = spec.min_size;
-    let mut p = start_agent(config, log);
-    wait_ready(&mut p, log).await;
-    let client = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
-    client
-        .put_pool("team-a", "crashy", spec, Precondition::None)
-        .await
-        .unwrap();
-    for _ in 0..rounds {
-        let after = Duration::from_millis(rng.random_range(5..900));
-        tokio::time::sleep(after).await;
-        kill9(&mut p);
-        p = start_agent(config, log);
-        wait_ready(&mut p, log).await;
-    }
-    let client = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = client.pool_status("team-a", "crashy").await.ok();
-        if let Some(s) = s
-            && s.ready_size == size
-            && s.current_size == size
-            && s.pending_operations.is_empty()
-            && s.refresh.is_none()
-            && s.instances.iter().all(|i| !i.outdated)
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "pool did not converge to {size}: {:?}\n{}",
-            client.pool_status("team-a", "crashy").await,
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // Graceful stop: SIGTERM, exit 0.
-    sigterm_and_wait(&mut p).await;
-}
-
-/// One phase to `spec` with 4 kills; then the pool's instances (exactly `min_size` live)
-/// and its operations (every one final), read from the emulator and the agent's store.
-async fn killed_phase(
-    emu: &Emu,
-    config: &Path,
-    log: &Path,
-    rng: &mut rand::rngs::StdRng,
-    spec: &flexus_api::PoolSpec,
-    seed: u64,
-    what: &str,
-) -> (
-    Vec<flexus_cloud::Server>,
-    Vec<flexus_agent::store::OpRecord>,
-) {
-    let size = spec.min_size;
-    phase(config, log, rng, spec, 4).await;
-    let servers = all_tagged(emu, "crashy").await;
-    let live = servers.iter().filter(|s| !s.status.is_gone()).count();
-    assert_eq!(
-        live, size as usize,
-        "exactly {size} instances after {what} (seed {seed})"
-    );
-    let db = config
-        .parent()
-        .expect("config in the temp dir")
-        .join("agent.db");
-    let store = SqliteStore::open(&db).await.unwrap();
-    let ops = store
-        .list_operations("team-a", "crashy", 1000)
-        .await
-        .unwrap();
-    assert!(
-        ops.iter().all(|o| o.op.state.is_final()),
-        "open operations left: {ops:?}"
-    );
-    (servers, ops)
 }
 
 /// What a crash test runs with: its seed (printed; `FLEXUS_CRASH_SEED` replays it), the
@@ -146,30 +59,120 @@ impl CrashRun {
             log,
         }
     }
+
+    /// Put the pool `spec` (a fixed size: `min_size`), SIGKILL the agent `rounds` times
+    /// at random moments while it works, then let it converge (every instance of the
+    /// spec's template, no refresh left) and stop it with SIGTERM.
+    async fn phase(&mut self, spec: &flexus_api::PoolSpec, rounds: usize) {
+        let (config, log) = (&self.config, &self.log);
+        let size = spec.min_size;
+        let mut p = start_agent(config, log);
+        wait_ready(&mut p, log).await;
+        let client = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
+        client
+            .put_pool("team-a", "crashy", spec, Precondition::None)
+            .await
+            .unwrap();
+        for _ in 0..rounds {
+            let after = Duration::from_millis(self.rng.random_range(5..900));
+            tokio::time::sleep(after).await;
+            kill9(&mut p);
+            p = start_agent(config, log);
+            wait_ready(&mut p, log).await;
+        }
+        let client = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = client.pool_status("team-a", "crashy").await.ok();
+            if let Some(s) = s
+                && s.ready_size == size
+                && s.current_size == size
+                && s.pending_operations.is_empty()
+                && s.refresh.is_none()
+                && s.instances.iter().all(|i| !i.outdated)
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pool did not converge to {size}: {:?}\n{}",
+                client.pool_status("team-a", "crashy").await,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Graceful stop: SIGTERM, exit 0.
+        sigterm_and_wait(&mut p).await;
+    }
+
+    /// One phase to `spec` with 4 kills; then the pool's instances (exactly `min_size`
+    /// live) and its operations (every one final), read from the emulator and the
+    /// agent's store.
+    async fn killed_phase(
+        &mut self,
+        spec: &flexus_api::PoolSpec,
+        what: &str,
+    ) -> (
+        Vec<flexus_cloud::Server>,
+        Vec<flexus_agent::store::OpRecord>,
+    ) {
+        let (size, seed) = (spec.min_size, self.seed);
+        self.phase(spec, 4).await;
+        let servers = all_tagged(&self.emu, "crashy").await;
+        let live = servers.iter().filter(|s| !s.status.is_gone()).count();
+        assert_eq!(
+            live, size as usize,
+            "exactly {size} instances after {what} (seed {seed})"
+        );
+        let store = SqliteStore::open(&self.dir.path().join("agent.db"))
+            .await
+            .unwrap();
+        let ops = store
+            .list_operations("team-a", "crashy", 1000)
+            .await
+            .unwrap();
+        assert!(
+            ops.iter().all(|o| o.op.state.is_final()),
+            "open operations left: {ops:?}"
+        );
+        (servers, ops)
+    }
+}
+
+/// Asserts that each of `live` names (tag `flexus-op`) a create in `ops` that succeeded.
+fn assert_made_by_succeeded_creates(
+    live: &[&flexus_cloud::Server],
+    ops: &[flexus_agent::store::OpRecord],
+    seed: u64,
+) {
+    for s in live {
+        let op = s
+            .tag("flexus-op")
+            .expect("every instance names its operation");
+        let rec = ops.iter().find(|o| o.op.id == op);
+        assert!(
+            rec.is_some_and(|r| r.op.kind.creates() && r.op.state == OperationState::Succeeded),
+            "instance {} comes from a recorded, succeeded create (seed {seed}): {rec:?}",
+            s.id
+        );
+    }
+}
+
+/// The servers the succeeded deleting operations in `ops` removed.
+fn deleted_servers(ops: &[flexus_agent::store::OpRecord]) -> BTreeSet<&str> {
+    ops.iter()
+        .filter(|o| o.op.kind.deletes() && o.op.state == OperationState::Succeeded)
+        .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_instances() {
-    let CrashRun {
-        seed,
-        mut rng,
-        emu,
-        dir: _dir,
-        config,
-        log,
-    } = CrashRun::start("crash").await;
+    let mut run = CrashRun::start("crash").await;
+    let seed = run.seed;
 
     // Scale out 0 -> 6 with kills.
-    let (servers, ops) = killed_phase(
-        &emu,
-        &config,
-        &log,
-        &mut rng,
-        &pool_spec(6, 6),
-        seed,
-        "scale-out",
-    )
-    .await;
+    let (servers, ops) = run.killed_phase(&pool_spec(6, 6), "scale-out").await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
     assert_eq!(
         servers.len(),
@@ -180,36 +183,18 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
         ops.iter().all(|o| o.op.kind == OperationKind::ScaleOut),
         "a scale-out needed no correction (seed {seed}): {ops:?}"
     );
-    for s in &live {
-        let op = s
-            .tag("flexus-op")
-            .expect("every instance names its operation");
-        let rec = ops.iter().find(|o| o.op.id == op);
-        assert!(
-            rec.is_some(),
-            "instance {} comes from unrecorded operation {op}",
-            s.id
-        );
-        assert_eq!(rec.unwrap().op.state, OperationState::Succeeded);
-    }
+    assert_made_by_succeeded_creates(&live, &ops, seed);
 
     // Scale in 6 -> 2 with kills.
-    let (servers, ops) = killed_phase(
-        &emu,
-        &config,
-        &log,
-        &mut rng,
-        &pool_spec(2, 2),
-        seed,
-        "scale-in",
-    )
-    .await;
+    let (servers, ops) = run.killed_phase(&pool_spec(2, 2), "scale-in").await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
-    let deleted: std::collections::BTreeSet<&str> = ops
-        .iter()
-        .filter(|o| o.op.kind == OperationKind::ScaleIn && o.op.state == OperationState::Succeeded)
-        .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
-        .collect();
+    let deleted = deleted_servers(&ops);
+    assert!(
+        ops.iter()
+            .filter(|o| o.op.kind.deletes())
+            .all(|o| o.op.kind == OperationKind::ScaleIn),
+        "a scale-in deletes by scale-in operations only (seed {seed}): {ops:?}"
+    );
     assert_eq!(
         deleted.len(),
         4,
@@ -234,19 +219,13 @@ async fn sigkill_during_scale_out_and_scale_in_leaves_exactly_the_intended_insta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orphans() {
-    let CrashRun {
-        seed,
-        mut rng,
-        emu,
-        dir: _dir,
-        config,
-        log,
-    } = CrashRun::start("refresh crash").await;
+    let mut run = CrashRun::start("refresh crash").await;
+    let seed = run.seed;
 
     // Four instances of the first flavor, no kills.
     let mut spec = pool_spec(4, 4);
-    phase(&config, &log, &mut rng, &spec, 0).await;
-    let before: std::collections::BTreeSet<String> = all_tagged(&emu, "crashy")
+    run.phase(&spec, 0).await;
+    let before: BTreeSet<String> = all_tagged(&run.emu, "crashy")
         .await
         .into_iter()
         .map(|s| s.id)
@@ -257,7 +236,7 @@ async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orp
     spec.flavor = "x1.4u.8g".into();
     spec.instance_refresh.max_surge = 2;
     spec.instance_refresh.min_healthy_percentage = 75;
-    let (servers, ops) = killed_phase(&emu, &config, &log, &mut rng, &spec, seed, "refresh").await;
+    let (servers, ops) = run.killed_phase(&spec, "refresh").await;
     let live: Vec<_> = servers.iter().filter(|s| !s.status.is_gone()).collect();
     assert!(
         live.iter()
@@ -294,25 +273,10 @@ async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orp
     );
     assert_eq!(refreshes[0].op.state, OperationState::Succeeded);
     assert_eq!(refreshes[0].op.count, 4);
-    for s in &live {
-        let op = s
-            .tag("flexus-op")
-            .expect("every instance names its operation");
-        let rec = ops.iter().find(|o| o.op.id == op);
-        assert!(
-            rec.is_some_and(|r| r.op.kind.creates() && r.op.state == OperationState::Succeeded),
-            "instance {} comes from a recorded, succeeded create (seed {seed}): {rec:?}",
-            s.id
-        );
-    }
+    assert_made_by_succeeded_creates(&live, &ops, seed);
     // Old instances go through refresh retirements (or a scale-in after a restart).
-    let deleted: std::collections::BTreeSet<&str> = ops
-        .iter()
-        .filter(|o| o.op.kind.deletes() && o.op.state == OperationState::Succeeded)
-        .flat_map(|o| o.op.server_ids.iter().map(String::as_str))
-        .collect();
     assert_eq!(
-        deleted,
+        deleted_servers(&ops),
         before.iter().map(String::as_str).collect(),
         "exactly the old instances were deleted (seed {seed}): {ops:?}"
     );

@@ -33,23 +33,14 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     })
     .await;
     let c = &agent.client;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/workload",
-        json!({"pool": "web", "shape": {"kind": "constant", "rps": 120}}),
+    emu.set_load("web", 120.0).await;
+    declare_pool(
+        c,
+        "web",
+        &pool_spec(1, 6),
+        cpu_policy(json!({"bounds": {"min": 1, "max": 6}})),
     )
     .await;
-    c.put_pool("team-a", "web", &pool_spec(1, 6), Precondition::None)
-        .await
-        .unwrap();
-    c.put_policy(
-        "team-a",
-        "web-policy",
-        &policy("web", cpu_policy(json!({"bounds": {"min": 1, "max": 6}}))),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
     c.put_pool("team-b", "secret", &pool_spec(1, 1), Precondition::None)
         .await
         .unwrap();
@@ -67,13 +58,8 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     b.text_of("tr[data-pool=\"team-b/secret\"]", 5).await;
     b.screenshot("overview-admin").await;
 
-    b.client
-        .find(Locator::Css("tr[data-pool=\"team-a/web\"] a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(Locator::Css("tr[data-pool=\"team-a/web\"] a"))
+        .await;
     let title = b.text_of("#pool-title", 10).await;
     assert_eq!(title, "team-a/web");
     b.text_of("#chart svg polyline", 15).await;
@@ -91,13 +77,7 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
     // The tuner needs 45 minutes of load; the hours before this one get 70 minutes of
     // samples written through the store, as the usage recorder writes them.
     seed_history(&agent, &emu, "web").await;
-    b.client
-        .find(Locator::Id("ask-advice"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(Locator::Id("ask-advice")).await;
     let tuner = b.text_of("#advice .tuner table", 60).await;
     assert!(
         tuner.contains("current") && tuner.contains("model's proposal"),

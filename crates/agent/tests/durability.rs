@@ -13,13 +13,9 @@ use serde_json::json;
 
 /// `flexus_agent_scale_operations_total{direction="scale_out",outcome="failed"}`.
 async fn failed_creates(url: &str) -> f64 {
-    let text = reqwest::get(format!("{url}/metrics"))
+    scrape(url, None)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find(|l| {
             l.starts_with("flexus_agent_scale_operations_total")
                 && l.contains("direction=\"scale_out\"")
@@ -33,21 +29,14 @@ async fn failed_creates(url: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_the_cloud_keeps_rejecting_store_a_bounded_journal_without_request_bodies() {
     let emu = Emu::start(1.0, 1.0).await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
-        json!({"operation": "create_servers", "error_rate": 1.0, "status": 400, "code": "Ecs.0005"}),
-    )
-    .await;
+    emu.inject_fault(json!({"operation": "create_servers", "error_rate": 1.0, "status": 400, "code": "Ecs.0005"})).await;
     let agent = InProcAgent::start(&emu, 1.0, |c| {
         c.reconcile.max_backoff = Duration::from_millis(300);
         c.retention.operations_keep = 1;
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "rejected", &pool_spec(1, 3), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "rejected", &pool_spec(1, 3)).await;
     // The runtime holds creates after a refusal; a spec change lifts the hold, so each
     // change makes one more rejected create.
     for max in [4, 3, 4, 3, 4, 3] {
@@ -55,9 +44,7 @@ async fn creates_the_cloud_keeps_rejecting_store_a_bounded_journal_without_reque
             break;
         }
         let before = failed_creates(&agent.url).await;
-        c.put_pool("team-a", "rejected", &pool_spec(1, max), Precondition::None)
-            .await
-            .unwrap();
+        put_pool(c, "rejected", &pool_spec(1, max)).await;
         wait_for(
             "one more rejected create",
             Duration::from_secs(30),
@@ -96,11 +83,8 @@ async fn creates_the_cloud_keeps_rejecting_store_a_bounded_journal_without_reque
             .map(|_| ())
     })
     .await;
-    emu.control(reqwest::Method::DELETE, "/_emulator/faults", json!({}))
-        .await;
-    c.put_pool("team-a", "rejected", &pool_spec(1, 3), Precondition::None)
-        .await
-        .unwrap();
+    emu.clear_faults().await;
+    put_pool(c, "rejected", &pool_spec(1, 3)).await;
     let ops = wait_for("the new pool's create", Duration::from_secs(30), || async {
         let ops = c.operations("team-a", "rejected").await.ok()?;
         ops.iter()
@@ -123,13 +107,14 @@ async fn a_decision_history_that_does_not_parse_stops_the_pool_instead_of_being_
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "damaged", &pool_spec(0, 5), Precondition::None)
-        .await
-        .unwrap();
-    wait_for("a first pass", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "damaged").await.ok()?;
-        s.last_reconcile_at.map(|_| ())
-    })
+    put_pool(c, "damaged", &pool_spec(0, 5)).await;
+    wait_status(
+        c,
+        ("team-a", "damaged"),
+        "a first pass",
+        Duration::from_secs(30),
+        |s| s.last_reconcile_at.map(|_| ()),
+    )
     .await;
 
     // Damage the stored history (another process, as an operator's mistake would).
@@ -143,13 +128,14 @@ async fn a_decision_history_that_does_not_parse_stops_the_pool_instead_of_being_
             .await
             .unwrap();
     }
-    c.put_pool("team-a", "damaged", &pool_spec(2, 5), Precondition::None)
-        .await
-        .unwrap();
-    let status = wait_for("the damage reported", Duration::from_secs(30), || async {
-        let s = c.pool_status("team-a", "damaged").await.ok()?;
-        s.last_error.clone().map(|_| s)
-    })
+    put_pool(c, "damaged", &pool_spec(2, 5)).await;
+    let status = wait_status(
+        c,
+        ("team-a", "damaged"),
+        "the damage reported",
+        Duration::from_secs(30),
+        |s| s.last_error.clone().map(|_| s),
+    )
     .await;
     let why = status.last_error.unwrap_or_default();
     assert!(

@@ -14,42 +14,22 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
     let cloud = emu.cloud();
     // One instance that carries the pool's tags already (adopted), one that does not
     // (never touched).
-    let mk = |tags: Vec<(&str, &str)>, name: &str| flexus_cloud::CreateServersRequest {
-        client_token: uuid::Uuid::new_v4(),
-        name: name.into(),
-        flavor: "x1.2u.4g".into(),
-        image: "img-ubuntu-22".into(),
-        vpc_id: "vpc-1".into(),
-        subnet_ids: vec!["subnet-1".into()],
-        security_groups: vec![],
-        availability_zone: None,
-        key_name: None,
-        user_data: None,
-        root_volume: flexus_cloud::RootVolume {
-            volume_type: "GPSSD".into(),
-            size_gb: Some(40),
-        },
-        tags: tags
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        count: 1,
-        spot: None,
-    };
+    let spec = pool_spec(2, 5);
+    let mk = |tags: &[(&str, &str)], name: &str| create_request(&spec, name, tags, 1);
     let adopted = cloud
         .create_servers(&mk(
-            vec![("flexus-ns", "team-a"), ("flexus-pool", "web")],
+            &[("flexus-ns", "team-a"), ("flexus-pool", "web")],
             "handmade",
         ))
         .await
         .unwrap();
     let foreign = cloud
-        .create_servers(&mk(vec![("flexus-pool", "web")], "foreign"))
+        .create_servers(&mk(&[("flexus-pool", "web")], "foreign"))
         .await
         .unwrap();
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "web", &pool_spec(2, 5), Precondition::IfAbsent)
+    c.put_pool("team-a", "web", &spec, Precondition::IfAbsent)
         .await
         .unwrap();
     let st = wait_pool_ready(c, ("team-a", "web"), 2, Duration::from_secs(30)).await;
@@ -79,15 +59,6 @@ async fn a_new_pool_reaches_its_minimum_and_adopts_nothing_foreign() {
     agent.shutdown().await;
 }
 
-async fn set_load(emu: &Emu, pool: &str, rps: f64) {
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/workload",
-        json!({"pool": pool, "shape": {"kind": "constant", "rps": rps}}),
-    )
-    .await;
-}
-
 fn ms(rfc: &str) -> i64 {
     flexus_agent::clock::parse_rfc3339(rfc).expect("rfc3339 time")
 }
@@ -99,26 +70,17 @@ async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
     const SCALE: f64 = 8.0;
     const BOOT: f64 = 30.0;
     let emu = Emu::start(SCALE, BOOT).await;
-    set_load(&emu, "burst", 10.0).await;
+    emu.set_load("burst", 10.0).await;
     let agent = InProcAgent::start(&emu, SCALE, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "burst", &pool_spec(1, 10), Precondition::None)
-        .await
-        .unwrap();
-    c.put_policy(
-        "team-a",
-        "burst-policy",
-        &policy("burst", cpu_policy(json!({}))),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
+    declare_pool(c, "burst", &pool_spec(1, 10), cpu_policy(json!({}))).await;
     // Steady state: one ready instance, its CPU seen and within tolerance.
-    wait_for(
+    wait_status(
+        c,
+        ("team-a", "burst"),
         "one ready instance with cpu observed",
         Duration::from_secs(90),
-        || async {
-            let s = c.pool_status("team-a", "burst").await.ok()?;
+        |s| {
             let d = s.last_decision.as_ref()?;
             let seen = d.detail["proposals"][0]["value"].is_number();
             (s.ready_size == 1 && seen && d.desired == 1).then_some(())
@@ -126,7 +88,7 @@ async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
     )
     .await;
     let t0 = emu.now_ms();
-    set_load(&emu, "burst", 120.0).await;
+    emu.set_load("burst", 120.0).await;
     let create = wait_for(
         "a scale-out after the load step",
         Duration::from_secs(90),
@@ -143,13 +105,12 @@ async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
         to_create <= 15.0 + 5.0 + 5.0,
         "load step to create call took {to_create:.1} s (emulated)"
     );
-    let t_ready = wait_for(
+    let t_ready = wait_status(
+        c,
+        ("team-a", "burst"),
         "the new capacity ready",
         Duration::from_secs(90),
-        || async {
-            let s = c.pool_status("team-a", "burst").await.ok()?;
-            (s.ready_size >= 2).then(|| emu.now_ms())
-        },
+        |s| (s.ready_size >= 2).then(|| emu.now_ms()),
     )
     .await;
     let to_ready = (t_ready - t0) as f64 / 1000.0;
@@ -165,26 +126,16 @@ async fn a_burst_scales_out_within_one_evaluation_interval_plus_boot_time() {
 async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds_hold() {
     const SCALE: f64 = 20.0;
     let emu = Emu::start(SCALE, 20.0).await;
-    set_load(&emu, "quiet", 150.0).await;
+    emu.set_load("quiet", 150.0).await;
     let agent = InProcAgent::start(&emu, SCALE, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "quiet", &pool_spec(1, 4), Precondition::None)
-        .await
-        .unwrap();
     // The policy may not widen the pool's bounds (1..4), so it spells them.
     let pol = cpu_policy(json!({
         "bounds": {"min": 1, "max": 4},
         "scale_out": {"stabilisation_window": "0s", "cooldown": "60s"},
         "scale_in": {"stabilisation_window": "120s", "cooldown": "0s"},
     }));
-    c.put_policy(
-        "team-a",
-        "quiet-policy",
-        &policy("quiet", pol),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
+    declare_pool(c, "quiet", &pool_spec(1, 4), pol).await;
     let cloud = emu.cloud();
     let mut max_seen = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -221,7 +172,7 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
     }
     // Quiet.
     let t_quiet = emu.now_ms();
-    set_load(&emu, "quiet", 2.0).await;
+    emu.set_load("quiet", 2.0).await;
     let first_in = wait_for(
         "a scale-in after the quiet period",
         Duration::from_secs(60),
@@ -239,13 +190,12 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
         "scaled in {waited:.0} s after the load dropped, inside the 120 s window"
     );
     // Settles at the minimum, never below.
-    wait_for(
+    wait_status(
+        c,
+        ("team-a", "quiet"),
         "the pool back at its minimum",
         Duration::from_secs(60),
-        || async {
-            let s = c.pool_status("team-a", "quiet").await.ok()?;
-            (s.current_size == 1 && s.pending_operations.is_empty()).then_some(())
-        },
+        |s| (s.current_size == 1 && s.pending_operations.is_empty()).then_some(()),
     )
     .await;
     let page = c
@@ -266,29 +216,16 @@ async fn a_quiet_period_scales_in_only_after_the_stabilisation_window_and_bounds
 async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
     let emu = Emu::start(10.0, 10.0).await;
     // 429 bursts and 5xx on the calls the agent makes.
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
+    for fault in [
         json!({"operation": "*", "throttle_burst": 12}),
-    )
-    .await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
         json!({"operation": "create_servers", "error_rate": 1.0, "status": 500, "code": "Ecs.1000"}),
-    )
-    .await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/faults",
         json!({"operation": "list_servers", "error_rate": 0.3, "status": 503, "code": "Ecs.1000"}),
-    )
-    .await;
+    ] {
+        emu.inject_fault(fault).await;
+    }
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "flaky", &pool_spec(3, 6), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "flaky", &pool_spec(3, 6)).await;
     // While every create fails: the pool is degraded, the operation stays recorded
     // as pending, nothing is created and nothing is recorded twice.
     let pending = wait_for(
@@ -315,15 +252,13 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
             .await
             .is_empty()
     );
-    emu.control(reqwest::Method::DELETE, "/_emulator/faults", json!({}))
-        .await;
-    wait_for(
+    emu.clear_faults().await;
+    wait_status(
+        c,
+        ("team-a", "flaky"),
         "three ready instances once the cloud recovers",
         Duration::from_secs(60),
-        || async {
-            let s = c.pool_status("team-a", "flaky").await.ok()?;
-            (s.ready_size == 3 && s.pending_operations.is_empty()).then_some(())
-        },
+        |s| (s.ready_size == 3 && s.pending_operations.is_empty()).then_some(()),
     )
     .await;
     let ops = c.operations("team-a", "flaky").await.unwrap();
@@ -352,12 +287,7 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
             s.id
         );
     }
-    let metrics = reqwest::get(format!("{}/metrics", agent.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&agent.url, None).await;
     assert!(
         metrics.contains("flexus_agent_reconcile_passes_total"),
         "{metrics}"
@@ -374,8 +304,7 @@ async fn cloud_faults_slow_the_agent_down_but_never_corrupt_its_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_nothing_new() {
-    use flexus_agent::runtime::Context;
-    use flexus_agent::runtime::sources::{CloudEye, Sources};
+    use flexus_agent::runtime::sources::CloudEye;
     use flexus_agent::store::{OpRecord, SqliteStore, Store};
     use std::sync::Arc;
 
@@ -400,46 +329,31 @@ async fn a_create_recorded_before_a_crash_is_sent_once_and_a_resend_creates_noth
         emu: emu.emu.clone(),
         scale: 10.0,
     });
-    let ctx = Context::new(
+    let ctx = reconcile_context(
         store.clone(),
         cloud.clone(),
         clock,
-        Sources {
-            cloud_eye: CloudEye {
-                period: 1,
-                lookback: Duration::from_secs(60),
-            },
-            prometheus: None,
-            redis: None,
+        CloudEye {
+            period: 1,
+            lookback: Duration::from_secs(60),
         },
-        Arc::new(flexus_agent::telemetry::Telemetry::new()),
-        flexus_agent::config::ReconcileConfig::default(),
-        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        false,
     );
     // The state a crash right after "record the operation" leaves behind.
     let id = uuid::Uuid::new_v4();
+    let id_tag = id.to_string();
     let req = flexus_cloud::CreateServersRequest {
         client_token: id,
-        name: "team-a-replay".into(),
-        flavor: "x1.2u.4g".into(),
-        image: "img-ubuntu-22".into(),
-        vpc_id: "vpc-1".into(),
-        subnet_ids: vec!["subnet-1".into()],
-        security_groups: vec![],
-        availability_zone: None,
-        key_name: None,
-        user_data: None,
-        root_volume: flexus_cloud::RootVolume {
-            volume_type: "GPSSD".into(),
-            size_gb: Some(40),
-        },
-        tags: vec![
-            ("flexus-ns".into(), "team-a".into()),
-            ("flexus-pool".into(), "replay".into()),
-            ("flexus-op".into(), id.to_string()),
-        ],
-        count: 2,
-        spot: None,
+        ..create_request(
+            &pool_spec(0, 5),
+            "team-a-replay",
+            &[
+                ("flexus-ns", "team-a"),
+                ("flexus-pool", "replay"),
+                ("flexus-op", &id_tag),
+            ],
+            2,
+        )
     };
     let mut op = OpRecord {
         namespace: "team-a".into(),
@@ -492,9 +406,7 @@ async fn the_cli_lists_pools_and_shows_status_and_decisions_as_tables() {
     let emu = Emu::start(10.0, 5.0).await;
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "cli", &pool_spec(2, 3), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "cli", &pool_spec(2, 3)).await;
     wait_pool_ready(c, ("team-a", "cli"), 2, Duration::from_secs(30)).await;
     let run = |args: &'static [&'static str]| agent.cli(args);
     let list = run(&["pools", "list"]).await;

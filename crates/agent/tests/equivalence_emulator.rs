@@ -59,11 +59,11 @@
 //! `equivalence.rs` (in-process, a scripted pool).
 
 mod common;
-#[path = "common/lockstep.rs"]
-mod lockstep;
 
 use std::sync::Arc;
 
+use common::create_request;
+use common::lockstep::Lockstep;
 use flexus_agent::runtime::PoolKey;
 use flexus_agent::store::{Expect, SqliteStore, Store};
 use flexus_api::{TAG_NAMESPACE, TAG_POOL, TAG_TEMPLATE};
@@ -72,7 +72,6 @@ use flexus_sim::capacity::Flavor;
 use flexus_sim::policy::PolicyAutoscaler;
 use flexus_sim::replay::{Autoscaler, Foresight, Observation, SimOptions};
 use flexus_sim::trace::Trace;
-use lockstep::Lockstep;
 use serde_json::json;
 
 const TRACE: &str = "nasa-http-1995";
@@ -247,28 +246,19 @@ fn simulator(hour: &Trace, flavor: &Flavor, initial: u32) -> Side {
 /// The pool's first instances, made through the ECS API with the pool's tags two
 /// minutes before the hour, so that they are ready when it starts (as the replay's are).
 async fn initial_instances(ls: &Lockstep, spec: &flexus_api::PoolSpec, count: u32) {
+    let template = spec.template_hash();
     let req = CreateServersRequest {
-        client_token: uuid::Uuid::new_v4(),
-        name: format!("{NS}-{POOL}"),
-        flavor: spec.flavor.clone(),
-        image: spec.image.clone(),
-        vpc_id: spec.vpc_id.clone(),
-        subnet_ids: spec.subnet_ids.clone(),
-        security_groups: vec![],
         availability_zone: Some("cn-north-4a".into()),
-        key_name: None,
-        user_data: None,
-        root_volume: flexus_cloud::RootVolume {
-            volume_type: "GPSSD".into(),
-            size_gb: Some(40),
-        },
-        tags: vec![
-            (TAG_NAMESPACE.into(), NS.into()),
-            (TAG_POOL.into(), POOL.into()),
-            (TAG_TEMPLATE.into(), spec.template_hash()),
-        ],
-        count,
-        spot: None,
+        ..create_request(
+            spec,
+            &format!("{NS}-{POOL}"),
+            &[
+                (TAG_NAMESPACE, NS),
+                (TAG_POOL, POOL),
+                (TAG_TEMPLATE, &template),
+            ],
+            count,
+        )
     };
     ls.cloud()
         .create_servers(&req)
@@ -287,13 +277,15 @@ async fn agent(flavor: &Flavor, hour_offset: usize, initial: u32) -> Side {
     ls.step_to(start).await;
     // t = 0 of the shape is the emulator's now (a millisecond before the hour): the
     // sample at the hour's instant t reads the trace at t + 1 ms, the same minute.
-    ls.control(
-        "/_emulator/workload",
-        json!({"pool": POOL, "shape": {"kind": "trace", "trace": TRACE,
+    ls.emu
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/workload",
+            json!({"pool": POOL, "shape": {"kind": "trace", "trace": TRACE,
                "peak_instances": PEAK, "flavor": flavor.name,
                "offset_seconds": hour_offset * 60}}),
-    )
-    .await;
+        )
+        .await;
 
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.expect("store"));
     let at = flexus_agent::clock::rfc3339(start);

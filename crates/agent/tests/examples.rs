@@ -1,6 +1,10 @@
 //! Every agent config in `examples/agent/` loads and validates.
 
+mod common;
+
 use std::path::Path;
+
+use common::succeeded;
 
 #[test]
 fn the_example_agent_configs_load_and_validate() {
@@ -62,12 +66,7 @@ fn validate_subcommand_accepts_a_good_policy_and_locates_errors_in_a_bad_one() {
         .arg(&good)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+    assert!(succeeded("validate", out).contains("ok"));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.hcl");
@@ -108,12 +107,7 @@ fn simulate_subcommand_prints_a_scorecard_against_the_named_baselines() {
         .arg(&policy)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "simulate failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded("simulate", out);
     for name in [
         "hpa-default",
         "aws-target-tracking",

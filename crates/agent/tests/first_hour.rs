@@ -224,12 +224,7 @@ async fn the_policies_command_applies_lists_shows_and_deletes_a_policy() {
                 .output()
                 .await
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap()
+            succeeded(&args, out)
         }
     };
     let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use flexus_agent::config::{Config, Secret};
-use flexus_api::{AdviceState, Precondition};
+use flexus_api::AdviceState;
 use flexus_emulator::config::DEFAULT_DEEPSEEK_KEY;
 use serde_json::json;
 
@@ -30,24 +30,15 @@ fn operator_config(emu: &Emu) -> impl FnOnce(&mut Config) {
 
 /// A pool under steady load, its usage recorded for at least `samples` samples.
 async fn loaded_pool(emu: &Emu, agent: &InProcAgent, pool: &str, rps: f64, samples: usize) {
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/workload",
-        json!({"pool": pool, "shape": {"kind": "constant", "rps": rps}}),
+    emu.set_load(pool, rps).await;
+    let c = &agent.client;
+    declare_pool(
+        c,
+        pool,
+        &pool_spec(1, 6),
+        cpu_policy(json!({"bounds": {"min": 1, "max": 6}})),
     )
     .await;
-    let c = &agent.client;
-    c.put_pool("team-a", pool, &pool_spec(1, 6), Precondition::None)
-        .await
-        .unwrap();
-    c.put_policy(
-        "team-a",
-        &format!("{pool}-policy"),
-        &policy(pool, cpu_policy(json!({"bounds": {"min": 1, "max": 6}}))),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
     wait_for(
         "usage samples with a load signal",
         Duration::from_secs(90),
@@ -58,6 +49,25 @@ async fn loaded_pool(emu: &Emu, agent: &InProcAgent, pool: &str, rps: f64, sampl
         },
     )
     .await;
+}
+
+/// Asks for advice on team-a's pool `pool` and waits for the advisor's answer.
+async fn advise(agent: &InProcAgent, pool: &str) -> flexus_api::Advice {
+    let asked = agent.client.request_advice("team-a", pool).await.unwrap();
+    advice_answered(agent, pool, &asked.id).await
+}
+
+/// Sets what the emulated model does next (`POST /_emulator/deepseek`).
+async fn script_model(emu: &Emu, script: serde_json::Value) {
+    emu.control(reqwest::Method::POST, "/_emulator/deepseek", script)
+        .await;
+}
+
+/// The calls the emulated model has had (or has in flight).
+async fn model_calls(emu: &Emu) -> serde_json::Value {
+    emu.control(reqwest::Method::GET, "/_emulator/deepseek", json!({}))
+        .await["calls"]
+        .clone()
 }
 
 async fn advice_answered(agent: &InProcAgent, pool: &str, id: &str) -> flexus_api::Advice {
@@ -128,15 +138,7 @@ async fn the_cost_report_adds_up_to_the_emulators_bill_and_recommends_with_a_rep
     let pool = agent.client.get_pool("team-a", "web").await.unwrap();
     assert_eq!(pool.value.spec.min_size, 1, "nothing is applied");
     // Gauges at /metrics (the per-pool series are the admin's).
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", agent.url))
-        .bearer_auth(common::ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&agent.url, Some(ADMIN)).await;
     assert!(
         metrics.contains("flexus_agent_pool_cost_per_hour{pool=\"team-a/web\"}"),
         "{metrics}"
@@ -216,14 +218,8 @@ async fn an_advisor_proposal_is_validated_replayed_and_an_injected_one_is_refuse
         "nothing is applied"
     );
 
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/deepseek",
-        json!({"script": [{"kind": "inject"}]}),
-    )
-    .await;
-    let asked = c.request_advice("team-a", "hot").await.unwrap();
-    let a = advice_answered(&agent, "hot", &asked.id).await;
+    script_model(&emu, json!({"script": [{"kind": "inject"}]})).await;
+    let a = advise(&agent, "hot").await;
     assert_eq!(a.state, AdviceState::Rejected, "{a:?}");
     assert!(
         a.rejected.as_deref().unwrap().contains("prompt injection"),
@@ -231,14 +227,8 @@ async fn an_advisor_proposal_is_validated_replayed_and_an_injected_one_is_refuse
     );
     assert!(a.explanation.is_none(), "refused text is not shown");
 
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/deepseek",
-        json!({"script": [{"kind": "truncated"}]}),
-    )
-    .await;
-    let asked = c.request_advice("team-a", "hot").await.unwrap();
-    let a = advice_answered(&agent, "hot", &asked.id).await;
+    script_model(&emu, json!({"script": [{"kind": "truncated"}]})).await;
+    let a = advise(&agent, "hot").await;
     assert_eq!(a.state, AdviceState::Failed);
     assert!(a.error.as_deref().unwrap().contains("max_tokens"), "{a:?}");
     agent.shutdown().await;
@@ -275,8 +265,7 @@ async fn an_advice_carries_the_tuners_recommendation_beside_the_models_proposal(
         },
     )
     .await;
-    let asked = c.request_advice("team-a", "idle").await.unwrap();
-    let a = advice_answered(&agent, "idle", &asked.id).await;
+    let a = advise(&agent, "idle").await;
     assert_eq!(a.state, AdviceState::Proposed, "{a:?}");
     let proposed = a.proposed_policy.as_ref().expect("a higher target");
     assert_eq!(proposed["metrics"][0]["target"], json!(69.0), "{a:?}");
@@ -351,11 +340,8 @@ async fn a_bad_key_marks_the_advisor_unhealthy_and_no_balance_pauses_it_without_
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
-        .await
-        .unwrap();
-    let asked = c.request_advice("team-a", "web").await.unwrap();
-    let a = advice_answered(&agent, "web", &asked.id).await;
+    put_pool(c, "web", &pool_spec(1, 2)).await;
+    let a = advise(&agent, "web").await;
     assert_eq!(a.state, AdviceState::Failed);
     assert!(a.error.as_deref().unwrap().contains("401"), "{a:?}");
     let st = c.advisor_status().await.unwrap();
@@ -365,26 +351,14 @@ async fn a_bad_key_marks_the_advisor_unhealthy_and_no_balance_pauses_it_without_
         !log.contains("sk-not-the-right-key"),
         "the key never shows: {log}"
     );
-    let calls = emu
-        .control(reqwest::Method::GET, "/_emulator/deepseek", json!({}))
-        .await;
-    assert_eq!(calls["calls"], 1, "401 is not retried");
+    let calls = model_calls(&emu).await;
+    assert_eq!(calls, 1, "401 is not retried");
     agent.shutdown().await;
 
     let agent = InProcAgent::start(&emu, SCALE, operator_config(&emu)).await;
-    agent
-        .client
-        .put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
-        .await
-        .unwrap();
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/deepseek",
-        json!({"balance_tokens": 0}),
-    )
-    .await;
-    let asked = agent.client.request_advice("team-a", "web").await.unwrap();
-    let a = advice_answered(&agent, "web", &asked.id).await;
+    put_pool(&agent.client, "web", &pool_spec(1, 2)).await;
+    script_model(&emu, json!({"balance_tokens": 0})).await;
+    let a = advise(&agent, "web").await;
     assert!(a.error.as_deref().unwrap().contains("402"), "{a:?}");
     assert_eq!(agent.client.advisor_status().await.unwrap().state, "paused");
     agent.shutdown().await;
@@ -392,21 +366,12 @@ async fn a_bad_key_marks_the_advisor_unhealthy_and_no_balance_pauses_it_without_
 
 /// Passes counted and passes slower than one second, from `/metrics`.
 async fn passes(url: &str) -> (f64, f64) {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |prefix: &str| {
-        text.lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let count = value("flexus_agent_reconcile_duration_seconds_count");
-    let fast = value("flexus_agent_reconcile_duration_seconds_bucket{le=\"1.024\"}");
+    let text = scrape(url, None).await;
+    let count = metric_value(&text, "flexus_agent_reconcile_duration_seconds_count");
+    let fast = metric_value(
+        &text,
+        "flexus_agent_reconcile_duration_seconds_bucket{le=\"1.024\"}",
+    );
     (count, count - fast)
 }
 
@@ -419,16 +384,9 @@ async fn a_hanging_model_never_delays_a_reconcile_pass() {
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "steady", &pool_spec(2, 4), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "steady", &pool_spec(2, 4)).await;
     wait_pool_ready(c, ("team-a", "steady"), 2, Duration::from_secs(60)).await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/deepseek",
-        json!({"script": [{"kind": "hang", "times": 5}]}),
-    )
-    .await;
+    script_model(&emu, json!({"script": [{"kind": "hang", "times": 5}]})).await;
     let (before, slow_before) = passes(&agent.url).await;
     let asked = c.request_advice("team-a", "steady").await.unwrap();
     // While the model hangs (the advisor waits up to its 8 s deadline), passes go on.
@@ -463,22 +421,16 @@ async fn rate_limits_are_retried_with_backoff_and_the_daily_token_budget_holds()
     })
     .await;
     let c = &agent.client;
-    c.put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
-        .await
-        .unwrap();
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/deepseek",
+    put_pool(c, "web", &pool_spec(1, 2)).await;
+    script_model(
+        &emu,
         json!({"script": [{"kind": "error", "status": 429, "times": 2}]}),
     )
     .await;
-    let asked = c.request_advice("team-a", "web").await.unwrap();
-    let a = advice_answered(&agent, "web", &asked.id).await;
+    let a = advise(&agent, "web").await;
     assert_eq!(a.state, AdviceState::Proposed, "{a:?}");
-    let calls = emu
-        .control(reqwest::Method::GET, "/_emulator/deepseek", json!({}))
-        .await;
-    assert_eq!(calls["calls"], 3, "two 429s, then the answer");
+    let calls = model_calls(&emu).await;
+    assert_eq!(calls, 3, "two 429s, then the answer");
     let used = c.advisor_status().await.unwrap().tokens_today;
     assert_eq!(used, a.tokens);
     agent.shutdown().await;
@@ -489,25 +441,15 @@ async fn rate_limits_are_retried_with_backoff_and_the_daily_token_budget_holds()
         c.advisor.daily_token_budget = 500;
     })
     .await;
-    agent
-        .client
-        .put_pool("team-a", "web", &pool_spec(1, 2), Precondition::None)
-        .await
-        .unwrap();
-    let asked = agent.client.request_advice("team-a", "web").await.unwrap();
-    let a = advice_answered(&agent, "web", &asked.id).await;
+    put_pool(&agent.client, "web", &pool_spec(1, 2)).await;
+    let a = advise(&agent, "web").await;
     assert_eq!(a.state, AdviceState::Failed);
     assert!(
         a.error.as_deref().unwrap().contains("daily token budget"),
         "{a:?}"
     );
-    let calls = emu
-        .control(reqwest::Method::GET, "/_emulator/deepseek", json!({}))
-        .await;
-    assert_eq!(
-        calls["calls"], 3,
-        "the refused request never reached the model"
-    );
+    let calls = model_calls(&emu).await;
+    assert_eq!(calls, 3, "the refused request never reached the model");
     assert_eq!(
         agent.client.advisor_status().await.unwrap().state,
         "budget_exhausted"

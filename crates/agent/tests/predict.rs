@@ -9,7 +9,7 @@ use std::f64::consts::TAU;
 use std::time::Duration;
 
 use common::*;
-use flexus_api::{Client, MetricDatapoint, OperationKind, Precondition};
+use flexus_api::{Client, MetricDatapoint, OperationKind};
 use serde_json::json;
 
 const PERIOD_S: f64 = 3600.0;
@@ -45,11 +45,12 @@ fn ms(rfc: &str) -> i64 {
 /// Run a pass of `pool` now and wait until its status shows a pass at emulated `now`.
 async fn pass(c: &Client, pool: &str, now: i64) -> flexus_api::PoolStatus {
     c.reconcile("team-a", pool).await.unwrap();
-    wait_for(
+    wait_status(
+        c,
+        ("team-a", pool),
         &format!("a pass of {pool} at {now}"),
         Duration::from_secs(30),
-        || async {
-            let s = c.pool_status("team-a", pool).await.ok()?;
+        |s| {
             let at = ms(s.last_reconcile_at.as_deref()?);
             (at >= now && s.last_decision.is_some()).then_some(s)
         },
@@ -75,17 +76,7 @@ async fn a_forecast_scales_out_before_the_reactive_target_and_forecast_only_just
     let pools = [("pred", "forecast_and_scale"), ("only", "forecast_only")];
     let t0 = emu.now_ms();
     for (pool, mode) in pools {
-        c.put_pool("team-a", pool, &pool_spec(1, 12), Precondition::None)
-            .await
-            .unwrap();
-        c.put_policy(
-            "team-a",
-            &format!("{pool}-policy"),
-            &policy(pool, predictive_policy(mode)),
-            Precondition::None,
-        )
-        .await
-        .unwrap();
+        declare_pool(c, pool, &pool_spec(1, 12), predictive_policy(mode)).await;
         emu.control(
             reqwest::Method::POST,
             "/_emulator/workload",
@@ -233,19 +224,18 @@ async fn a_forecast_scales_out_before_the_reactive_target_and_forecast_only_just
     assert!(p.method.is_some() && p.fitted_at.is_some(), "{p:?}");
 
     // The CLI shows it.
-    let out = tokio::task::block_in_place(|| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
-            .args(["--agent-url", &agent.url, "--token", TEAM_A])
-            .args(["decisions", "team-a/only", "--limit", "500"])
-            .output()
-            .unwrap()
-    });
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let table = agent
+        .cli(&[
+            "--agent-url",
+            &agent.url,
+            "--token",
+            TEAM_A,
+            "decisions",
+            "team-a/only",
+            "--limit",
+            "500",
+        ])
+        .await;
     assert!(
         table.contains("FORECAST") && table.contains("would add"),
         "{table}"

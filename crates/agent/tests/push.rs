@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use flexus_api::{MetricDatapoint, Precondition};
+use flexus_api::MetricDatapoint;
 use serde_json::json;
 
 fn rps_policy() -> serde_json::Value {
@@ -37,17 +37,7 @@ fn dp(metric: &str, value: f64, at: Option<String>) -> MetricDatapoint {
 async fn setup(emu: &Emu) -> InProcAgent {
     let agent = InProcAgent::start(emu, 10.0, |_| {}).await;
     let c = &agent.client;
-    c.put_pool("team-a", "web", &pool_spec(1, 8), Precondition::None)
-        .await
-        .unwrap();
-    c.put_policy(
-        "team-a",
-        "web-policy",
-        &policy("web", rps_policy()),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
+    declare_pool(c, "web", &pool_spec(1, 8), rps_policy()).await;
     agent
 }
 
@@ -191,9 +181,7 @@ async fn a_bad_push_is_refused_naming_each_field_and_stores_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
-    c.put_pool("team-a", "bare", &pool_spec(0, 2), Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "bare", &pool_spec(0, 2)).await;
     let err = c
         .push_metrics("team-a", "bare", &[dp("rps", 1.0, None)])
         .await
@@ -225,12 +213,7 @@ async fn the_cli_pushes_datapoints_and_reports_refusals() {
             "rps=8".into(),
         ])
     });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded("metrics push", out);
     assert!(
         stdout.contains("team-a/web: 2 datapoint(s) accepted"),
         "{stdout}"

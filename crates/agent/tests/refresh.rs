@@ -51,12 +51,7 @@ fn refreshing_spec(flavor: &str) -> flexus_api::PoolSpec {
 async fn a_new_flavor_under_load_replaces_every_instance_in_batches_keeping_the_healthy_minimum() {
     const SCALE: f64 = 10.0;
     let emu = Emu::start(SCALE, 20.0).await;
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/workload",
-        json!({"pool": "web", "shape": {"kind": "constant", "rps": 60.0}}),
-    )
-    .await;
+    emu.set_load("web", 60.0).await;
     let agent = InProcAgent::start(&emu, SCALE, |_| {}).await;
     let c = &agent.client;
     c.put_pool(
@@ -67,10 +62,13 @@ async fn a_new_flavor_under_load_replaces_every_instance_in_batches_keeping_the_
     )
     .await
     .unwrap();
-    wait_for("six ready instances", Duration::from_secs(60), || async {
-        let s = c.pool_status("team-a", "web").await.ok()?;
-        (s.ready_size == 6 && s.pending_operations.is_empty()).then_some(())
-    })
+    wait_status(
+        c,
+        ("team-a", "web"),
+        "six ready instances",
+        Duration::from_secs(60),
+        |s| (s.ready_size == 6 && s.pending_operations.is_empty()).then_some(()),
+    )
     .await;
     let old_template = c
         .pool_status("team-a", "web")
@@ -103,11 +101,12 @@ async fn a_new_flavor_under_load_replaces_every_instance_in_batches_keeping_the_
     .await
     .unwrap();
     // The CLI shows the progress while it runs.
-    let shown = wait_for(
+    let shown = wait_status(
+        c,
+        ("team-a", "web"),
         "the refresh in the status",
         Duration::from_secs(30),
-        || async {
-            let s = c.pool_status("team-a", "web").await.ok()?;
+        |s| {
             let r = s.refresh?;
             (r.batch >= 1).then_some(r)
         },
@@ -120,11 +119,12 @@ async fn a_new_flavor_under_load_replaces_every_instance_in_batches_keeping_the_
     assert!(text.contains("replaced, batch "), "{text}");
     assert!(text.contains("(outdated)"), "{text}");
 
-    let done = wait_for(
+    let done = wait_status(
+        c,
+        ("team-a", "web"),
         "the refresh to finish",
         Duration::from_secs(120),
-        || async {
-            let s = c.pool_status("team-a", "web").await.ok()?;
+        |s| {
             let (_, flavors) = serving(&emu.emu, "web");
             (s.refresh.is_none()
                 && s.ready_size == 6

@@ -110,12 +110,7 @@ async fn a_panicking_pass_is_counted_by_namespace_and_the_pool_is_reconciled_aga
         .unwrap();
     // The first pass panics; the pool must still get its two instances.
     wait_pool_ready(c, ("team-a", "boom"), 2, Duration::from_secs(30)).await;
-    let metrics = reqwest::get(format!("{}/metrics", agent.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&agent.url, None).await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("flexus_agent_reconcile_panics_total{"))
@@ -131,25 +126,19 @@ async fn a_panicking_pass_is_counted_by_namespace_and_the_pool_is_reconciled_aga
 async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_again_and_again() {
     let emu = Emu::start(10.0, 5.0).await;
     // Room for one instance: a create of two is refused (Ecs.0001, a 400).
-    emu.control(
-        reqwest::Method::POST,
-        "/_emulator/quota",
-        serde_json::json!({"instances": 1, "vcpus": 1000, "ram_mb": 10_000_000}),
-    )
-    .await;
+    emu.set_quota(1, 1000, 10_000_000).await;
     let agent = InProcAgent::start(&emu, 10.0, |_| {}).await;
     let c = &agent.client;
     let started = emu.now_ms();
     c.put_pool("team-a", "stuck", &pool_spec(2, 4), Precondition::IfAbsent)
         .await
         .unwrap();
-    let st = wait_for(
+    let st = wait_status(
+        c,
+        ("team-a", "stuck"),
         "the cloud's error in the status",
         Duration::from_secs(10),
-        || async {
-            let s = c.pool_status("team-a", "stuck").await.ok()?;
-            s.last_error.is_some().then_some(s)
-        },
+        |s| s.last_error.is_some().then_some(s),
     )
     .await;
     assert_eq!(st.phase, flexus_api::PoolPhase::Degraded);
@@ -199,9 +188,7 @@ async fn a_permanent_create_error_shows_in_the_status_at_once_and_is_not_sent_ag
     // Changing the pool's spec lifts the hold at once: one instance fits.
     let mut spec = pool_spec(1, 4);
     spec.initial_size = Some(1);
-    c.put_pool("team-a", "stuck", &spec, Precondition::None)
-        .await
-        .unwrap();
+    put_pool(c, "stuck", &spec).await;
     let st = wait_pool_ready(c, ("team-a", "stuck"), 1, Duration::from_secs(20)).await;
     assert_eq!(
         st.last_error, None,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::*;
 use flexus_agent::runtime::sources::{Prometheus, Redis};
-use flexus_api::Precondition;
 use serde_json::json;
 
 struct Server {
@@ -121,9 +120,6 @@ async fn a_redis_queue_drives_the_pool_size() {
     let u = url.clone();
     let agent = InProcAgent::start(&emu, 10.0, move |c| c.metrics.redis_url = Some(u)).await;
     let c = &agent.client;
-    c.put_pool("team-a", "queue", &pool_spec(1, 10), Precondition::None)
-        .await
-        .unwrap();
     let pol = json!({
         "strategy": "target_tracking",
         "bounds": {"min": 1, "max": 10},
@@ -131,22 +127,14 @@ async fn a_redis_queue_drives_the_pool_size() {
                      "target": 10, "per_instance": true}],
         "scale_out": {"stabilisation_window": "0s", "cooldown": "0s"}
     });
-    c.put_policy(
-        "team-a",
-        "queue-policy",
-        &policy("queue", pol),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
+    declare_pool(c, "queue", &pool_spec(1, 10), pol).await;
     // ceil(35 / 10) = 4
-    let s = wait_for(
+    let s = wait_status(
+        c,
+        ("team-a", "queue"),
         "four instances for 35 queued jobs",
         Duration::from_secs(30),
-        || async {
-            let s = c.pool_status("team-a", "queue").await.ok()?;
-            (s.desired_size == Some(4) && s.current_size == 4).then_some(s)
-        },
+        |s| (s.desired_size == Some(4) && s.current_size == 4).then_some(s),
     )
     .await;
     let d = s.last_decision.unwrap();

@@ -55,8 +55,13 @@ impl Db {
 
     /// A store of agent `holder` with the default retention.
     async fn open(&self, holder: &str) -> SqlStore {
+        self.open_leasing(holder, 60_000).await
+    }
+
+    /// A store of agent `holder`, its leases lasting `ttl_ms`, with the default retention.
+    async fn open_leasing(&self, holder: &str, ttl_ms: u64) -> SqlStore {
         self.open_with(StoreOptions {
-            lease: lease(holder, 60_000),
+            lease: lease(holder, ttl_ms),
             ..StoreOptions::default()
         })
         .await
@@ -64,7 +69,18 @@ impl Db {
 
     /// A store holding the leases of pools `a/<name>` (created here).
     async fn leased(&self, pools: &[&str]) -> SqlStore {
-        let s = self.open("agent-1").await;
+        self.leased_retaining(Retention::default(), pools).await
+    }
+
+    /// A store that keeps what `retention` says, holding the leases of pools
+    /// `a/<name>` (created here).
+    async fn leased_retaining(&self, retention: Retention, pools: &[&str]) -> SqlStore {
+        let s = self
+            .open_with(StoreOptions {
+                retention,
+                lease: lease("agent-1", 60_000),
+            })
+            .await;
         for p in pools {
             s.put_pool("a", p, &pool_spec(0, 5), Expect::Any, "t0")
                 .await
@@ -85,6 +101,14 @@ impl Db {
         let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
         sqlx::query(sql).execute(&mut c).await.unwrap();
     }
+}
+
+/// Deletes pool `a/<pool>` as the agent does: marked deleting (at "t2"), then purged.
+async fn delete_pool(s: &SqlStore, pool: &str) {
+    s.mark_pool_deleting("a", pool, Expect::Any, "t2")
+        .await
+        .unwrap();
+    s.purge_pool("a", pool).await.unwrap();
 }
 
 fn policy(pool: &str, max: u32) -> PolicySpec {
@@ -175,15 +199,11 @@ async fn a_put_with_a_stale_version_is_refused_and_changes_nothing(db: Db) {
 }
 
 async fn only_the_newest_policy_versions_are_kept_and_one_pool_has_one_policy(db: Db) {
-    let s = db
-        .open_with(StoreOptions {
-            retention: Retention {
-                policy_versions_keep: 3,
-                ..Retention::default()
-            },
-            lease: lease("agent-1", 60_000),
-        })
-        .await;
+    let retention = Retention {
+        policy_versions_keep: 3,
+        ..Retention::default()
+    };
+    let s = db.leased_retaining(retention, &[]).await;
     for v in 1..=5 {
         s.put_policy("a", "pol", &policy("p", v), Expect::Any, "t1")
             .await
@@ -346,19 +366,11 @@ async fn stored_state_that_does_not_parse_is_an_error_naming_the_pool(db: Db) {
 }
 
 async fn final_operations_lose_their_request_and_only_the_newest_are_kept(db: Db) {
-    let s = db
-        .open_with(StoreOptions {
-            retention: Retention {
-                operations_keep: 3,
-                ..Retention::default()
-            },
-            lease: lease("agent-1", 60_000),
-        })
-        .await;
-    s.put_pool("a", "p", &pool_spec(0, 5), Expect::Any, "t0")
-        .await
-        .unwrap();
-    s.sync_leases().await.unwrap();
+    let retention = Retention {
+        operations_keep: 3,
+        ..Retention::default()
+    };
+    let s = db.leased_retaining(retention, &["p"]).await;
     for i in 0..6 {
         let at = format!("2026-01-01T00:00:0{i}.000Z");
         let mut o = op("p", &format!("op-{i}"), OperationState::Pending, &at);
@@ -463,10 +475,7 @@ async fn a_purged_pool_leaves_nothing_for_a_pool_created_again_under_its_name(db
     s.insert_pushed("a", "p", &[point("rps", 1, 1.0)], 0, 10)
         .await
         .unwrap();
-    s.mark_pool_deleting("a", "p", Expect::Any, "t2")
-        .await
-        .unwrap();
-    s.purge_pool("a", "p").await.unwrap();
+    delete_pool(&s, "p").await;
     assert!(!s.holds("a", "p"), "the lease goes with the pool");
     s.put_pool("a", "p", &pool_spec(0, 5), Expect::Absent, "t3")
         .await
@@ -483,18 +492,8 @@ async fn a_purged_pool_leaves_nothing_for_a_pool_created_again_under_its_name(db
 }
 
 async fn a_fenced_write_without_the_current_lease_is_refused(db: Db) {
-    let a = db
-        .open_with(StoreOptions {
-            lease: lease("agent-a", 400),
-            ..StoreOptions::default()
-        })
-        .await;
-    let b = db
-        .open_with(StoreOptions {
-            lease: lease("agent-b", 400),
-            ..StoreOptions::default()
-        })
-        .await;
+    let a = db.open_leasing("agent-a", 400).await;
+    let b = db.open_leasing("agent-b", 400).await;
     a.put_pool("a", "p", &pool_spec(0, 5), Expect::Any, "t0")
         .await
         .unwrap();
@@ -542,13 +541,7 @@ async fn a_fenced_write_without_the_current_lease_is_refused(db: Db) {
 async fn pools_are_shared_fairly_and_move_when_an_agent_stops_renewing(db: Db) {
     let mut stores: Vec<SqlStore> = Vec::new();
     for i in 0..3 {
-        stores.push(
-            db.open_with(StoreOptions {
-                lease: lease(&format!("agent-{i}"), 600),
-                ..StoreOptions::default()
-            })
-            .await,
-        );
+        stores.push(db.open_leasing(&format!("agent-{i}"), 600).await);
     }
     for i in 0..30 {
         stores[0]
@@ -820,10 +813,7 @@ async fn the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays(db: 
     s.put_usage_hours(&[usage_hour("p", 0, "x1.2u.4g", 0.0)])
         .await
         .unwrap();
-    s.mark_pool_deleting("a", "p", Expect::Any, "t2")
-        .await
-        .unwrap();
-    s.purge_pool("a", "p").await.unwrap();
+    delete_pool(&s, "p").await;
     assert!(s.list_advice("a", "p", 10).await.unwrap().is_empty());
     let cost = s.usage_totals(UsageScope::All, 0, 0).await.unwrap();
     assert_eq!(cost.len(), 1, "what the deleted pool cost stays");
@@ -837,19 +827,11 @@ async fn the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays(db: 
 }
 
 async fn pruning_deletes_usage_rollups_of_hours_before_the_retention(db: Db) {
-    let s = db
-        .open_with(StoreOptions {
-            lease: lease("agent-1", 60_000),
-            retention: Retention {
-                usage_max_age: Duration::from_secs(2 * 3600),
-                ..Retention::default()
-            },
-        })
-        .await;
-    s.put_pool("a", "p", &pool_spec(0, 5), Expect::Any, "t0")
-        .await
-        .unwrap();
-    s.sync_leases().await.unwrap();
+    let retention = Retention {
+        usage_max_age: Duration::from_secs(2 * 3600),
+        ..Retention::default()
+    };
+    let s = db.leased_retaining(retention, &["p"]).await;
     let rows: Vec<UsageHour> = (0..5)
         .map(|i| usage_hour("p", i * 3600, "x1.2u.4g", 0.0))
         .collect();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use flexus_agent::store::ForecastHeader;
-use flexus_api::{ClientError, Precondition, TuneRequest};
+use flexus_api::{ClientError, TuneRequest};
 use flexus_policy::forecast::buckets::Bucket;
 use serde_json::json;
 
@@ -60,18 +60,7 @@ async fn record_buckets(emu: &Emu, agent: &InProcAgent, pool: &str, n: usize) {
 }
 
 async fn declare(agent: &InProcAgent, pool: &str, policy: serde_json::Value) {
-    let c = &agent.client;
-    c.put_pool("team-a", pool, &pool_spec(0, 60), Precondition::None)
-        .await
-        .unwrap();
-    c.put_policy(
-        "team-a",
-        &format!("{pool}-policy"),
-        &common::policy(pool, policy),
-        Precondition::None,
-    )
-    .await
-    .unwrap();
+    declare_pool(&agent.client, pool, &pool_spec(0, 60), policy).await;
 }
 
 fn refusal(e: ClientError) -> String {
@@ -122,19 +111,9 @@ async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying
     );
 
     // The CLI: the real binary starts a job on this agent and prints the report.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
-        .args(["tune", "--pool", "team-a/web", "--evaluations", "4"])
-        .env("FLEXUS_AGENT_URL", &agent.url)
-        .env("FLEXUS_TOKEN", TEAM_A)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = agent
+        .cli(&["tune", "--pool", "team-a/web", "--evaluations", "4"])
+        .await;
     assert!(
         stdout.contains("tuned on 24.0 h, validated on the next 12.0 h")
             && stdout.contains("validation  before:"),

@@ -146,24 +146,24 @@ impl Browser {
             .await
             .expect("the login form");
         t.send_keys(token).await.unwrap();
-        self.client
-            .find(Locator::Css("#login-form button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.click(Locator::Css("#login-form button")).await;
     }
 
     /// Clicks "Log out".
     pub async fn logout(&self) {
+        self.click(Locator::Id("logout")).await;
+    }
+
+    /// Clicks the element `what` finds (on the page now: no wait), failing the test
+    /// when there is none or the click fails.
+    pub async fn click(&self, what: Locator<'_>) {
         self.client
-            .find(Locator::Id("logout"))
+            .find(what)
             .await
-            .expect("the logout button")
+            .unwrap_or_else(|e| panic!("no {what:?} to click: {e}"))
             .click()
             .await
-            .expect("logout clicks");
+            .unwrap_or_else(|e| panic!("{what:?} does not click: {e}"));
     }
 
     pub async fn stop(mut self) {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig, Quota};
+use flexus_emulator::{Emulator, EmulatorConfig, Quota};
 use tokio_util::sync::CancellationToken;
 
 use super::process::*;
@@ -23,11 +23,6 @@ pub async fn fleet_emulator(
     stop: CancellationToken,
 ) -> (Arc<Emulator>, String) {
     let emu = Emulator::new(EmulatorConfig {
-        keys: vec![AcceptedKey {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-            security_token: None,
-        }],
         boot_seconds: Some(boot_seconds),
         delete_seconds: 2.0,
         time_scale: speed,
@@ -36,7 +31,7 @@ pub async fn fleet_emulator(
             vcpus: 16000,
             ram_mb: 64_000_000,
         },
-        ..EmulatorConfig::default()
+        ..emulator_config()
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -249,4 +244,15 @@ pub async fn lease_table(db: &str) -> String {
     .await
     .unwrap();
     format!("{rows:?}")
+}
+
+/// Syncs leases until the agent of `store` holds all `pools` (a round takes a bounded
+/// number), as an agent alone on its store does before it writes fenced state.
+pub async fn hold_leases(store: &dyn Store, pools: usize) {
+    for _ in 0..1000 {
+        if store.sync_leases().await.unwrap().held >= pools {
+            return;
+        }
+    }
+    panic!("the agent did not get the leases of all {pools} pools");
 }

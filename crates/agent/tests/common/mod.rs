@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod lockstep;
 pub mod postgres;
 pub mod process;
 pub mod tmpfs;
@@ -14,16 +15,23 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use flexus_agent::agent::Agent;
-use flexus_agent::clock::{Clock, Millis};
+use flexus_agent::clock::{Clock, Millis, SharedClock};
 use flexus_agent::config::{
     AuthConfig, CloudConfig, Config, LogFormat, MetricsConfig, ReconcileConfig, Secret,
 };
+use flexus_agent::runtime::Context;
+use flexus_agent::runtime::sources::{CloudEye, Sources};
 use flexus_agent::store::sql::StoreLocation;
 use flexus_agent::store::{LeaseConfig, Retention, SqlStore, Store};
-use flexus_cloud::{ClientConfig, Cloud, Credentials, HuaweiClient, RateLimits, RetryPolicy};
+use flexus_agent::telemetry::Telemetry;
+use flexus_cloud::{
+    ClientConfig, Cloud, CreateServersRequest, Credentials, HuaweiClient, RateLimits, RetryPolicy,
+    RootVolume,
+};
 use flexus_emulator::{AcceptedKey, Emulator, EmulatorConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -45,18 +53,18 @@ pub struct Emu {
 
 impl Emu {
     pub async fn start(time_scale: f64, boot_seconds: f64) -> Self {
-        let config = EmulatorConfig {
-            keys: vec![AcceptedKey {
-                access_key: AK.into(),
-                secret_key: SK.into(),
-                security_token: None,
-            }],
+        Self::serve(EmulatorConfig {
             boot_seconds: Some(boot_seconds),
             delete_seconds: 1.0,
             time_scale,
             metric_interval_s: 5,
-            ..EmulatorConfig::default()
-        };
+            ..emulator_config()
+        })
+        .await
+    }
+
+    /// The emulator with `config`, served on loopback until `stop` is cancelled.
+    pub async fn serve(config: EmulatorConfig) -> Self {
         let emu = Emulator::new(config).expect("emulator config is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -74,14 +82,21 @@ impl Emu {
         }
     }
 
+    /// The signed Huawei client against the emulator (no rate limit, short retries).
     pub fn cloud(&self) -> Arc<dyn Cloud> {
-        let mut cc = ClientConfig::single_endpoint(&self.url, REGION, PROJECT).unwrap();
-        cc.rate_limits = RateLimits::unlimited();
-        cc.retry = RetryPolicy {
+        self.cloud_retrying(RetryPolicy {
             max_attempts: 4,
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_millis(400),
-        };
+        })
+    }
+
+    /// The signed Huawei client against the emulator, without a rate limit, retrying
+    /// as `retry` says.
+    pub fn cloud_retrying(&self, retry: RetryPolicy) -> Arc<dyn Cloud> {
+        let mut cc = ClientConfig::single_endpoint(&self.url, REGION, PROJECT).unwrap();
+        cc.rate_limits = RateLimits::unlimited();
+        cc.retry = retry;
         Arc::new(HuaweiClient::new(cc, Credentials::new(AK, SK)).unwrap())
     }
 
@@ -110,6 +125,55 @@ impl Emu {
     pub fn now_ms(&self) -> Millis {
         self.emu.now().timestamp_millis()
     }
+
+    /// Adds `fault` (`POST /_emulator/faults`: which operation, how often, what answer)
+    /// to what the cloud does.
+    pub async fn inject_fault(&self, fault: serde_json::Value) {
+        self.control(reqwest::Method::POST, "/_emulator/faults", fault)
+            .await;
+    }
+
+    /// Removes every injected fault: the cloud recovers.
+    pub async fn clear_faults(&self) {
+        self.control(
+            reqwest::Method::DELETE,
+            "/_emulator/faults",
+            serde_json::json!({}),
+        )
+        .await;
+    }
+
+    /// Sets the project's quota (`POST /_emulator/quota`).
+    pub async fn set_quota(&self, instances: u32, vcpus: u32, ram_mb: u64) {
+        self.control(
+            reqwest::Method::POST,
+            "/_emulator/quota",
+            serde_json::json!({"instances": instances, "vcpus": vcpus, "ram_mb": ram_mb}),
+        )
+        .await;
+    }
+
+    /// Drives pool `pool` with a constant load of `rps` requests per second.
+    pub async fn set_load(&self, pool: &str, rps: f64) {
+        self.control(
+            reqwest::Method::POST,
+            "/_emulator/workload",
+            serde_json::json!({"pool": pool, "shape": {"kind": "constant", "rps": rps}}),
+        )
+        .await;
+    }
+}
+
+/// The emulator's defaults, accepting the tests' key ([`AK`], [`SK`]).
+pub fn emulator_config() -> EmulatorConfig {
+    EmulatorConfig {
+        keys: vec![AcceptedKey {
+            access_key: AK.into(),
+            secret_key: SK.into(),
+            security_token: None,
+        }],
+        ..EmulatorConfig::default()
+    }
 }
 
 /// The agent's clock follows the emulator's (accelerated) clock.
@@ -129,6 +193,63 @@ impl Clock for EmuClock {
         } else {
             d
         }
+    }
+}
+
+/// The agent's reconcile context on `store` and `cloud` at `clock`, reading Cloud Eye
+/// as `cloud_eye` says (no Prometheus, no Redis), with the default settings; `ready`
+/// is the agent's readiness flag.
+pub fn reconcile_context(
+    store: Arc<dyn Store>,
+    cloud: Arc<dyn Cloud>,
+    clock: SharedClock,
+    cloud_eye: CloudEye,
+    ready: bool,
+) -> Context {
+    Context::new(
+        store,
+        cloud,
+        clock,
+        Sources {
+            cloud_eye,
+            prometheus: None,
+            redis: None,
+        },
+        Arc::new(Telemetry::new()),
+        ReconcileConfig::default(),
+        Arc::new(AtomicBool::new(ready)),
+    )
+}
+
+/// A create of `count` servers from `spec`'s template (no availability zone), named
+/// `name` and tagged with `tags`.
+pub fn create_request(
+    spec: &flexus_api::PoolSpec,
+    name: &str,
+    tags: &[(&str, &str)],
+    count: u32,
+) -> CreateServersRequest {
+    CreateServersRequest {
+        client_token: uuid::Uuid::new_v4(),
+        name: name.into(),
+        flavor: spec.flavor.clone(),
+        image: spec.image.clone(),
+        vpc_id: spec.vpc_id.clone(),
+        subnet_ids: spec.subnet_ids.clone(),
+        security_groups: vec![],
+        availability_zone: None,
+        key_name: None,
+        user_data: None,
+        root_volume: RootVolume {
+            volume_type: "GPSSD".into(),
+            size_gb: Some(40),
+        },
+        tags: tags
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        count,
+        spot: None,
     }
 }
 
@@ -264,12 +385,7 @@ impl InProcAgent {
             .output()
             .await
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, out)
     }
 
     pub async fn shutdown(self) -> Arc<dyn Store> {
@@ -280,6 +396,38 @@ impl InProcAgent {
             .unwrap();
         self.store
     }
+}
+
+/// The `/metrics` text the agent at `url` serves (to `token`, when given).
+pub async fn scrape(url: &str, token: Option<&str>) -> String {
+    let mut request = reqwest::Client::new().get(format!("{url}/metrics"));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    request.send().await.unwrap().text().await.unwrap()
+}
+
+/// The value of the first sample in `metrics` whose line starts with `prefix` (0 when
+/// there is none).
+pub fn metric_value(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The standard output of the finished command `what`; fails the test with its standard
+/// error (and output) unless it succeeded.
+pub fn succeeded(what: impl std::fmt::Debug, out: std::process::Output) -> String {
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{what:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// Poll `f` until it returns `Some`, failing the test after `timeout` (real time).
@@ -301,6 +449,21 @@ where
     }
 }
 
+/// Polls the status of pool `ns/name` until `pick` takes something from it, failing
+/// the test after `timeout` (real time) with `what` it waited for.
+pub async fn wait_status<T>(
+    c: &flexus_api::Client,
+    (ns, name): (&str, &str),
+    what: &str,
+    timeout: Duration,
+    pick: impl Fn(flexus_api::PoolStatus) -> Option<T>,
+) -> T {
+    wait_for(what, timeout, || async {
+        pick(c.pool_status(ns, name).await.ok()?)
+    })
+    .await
+}
+
 /// Waits until pool `ns/name` has exactly `n` ready instances, failing the test after
 /// `timeout`; returns that status.
 pub async fn wait_pool_ready(
@@ -310,8 +473,7 @@ pub async fn wait_pool_ready(
     timeout: Duration,
 ) -> flexus_api::PoolStatus {
     let what = format!("{n} ready instance(s) in {ns}/{name}");
-    wait_for(&what, timeout, || async {
-        let s = c.pool_status(ns, name).await.ok()?;
+    wait_status(c, (ns, name), &what, timeout, |s| {
         (s.ready_size == n).then_some(s)
     })
     .await
@@ -333,6 +495,33 @@ pub fn policy(pool: &str, v: serde_json::Value) -> flexus_api::PolicySpec {
         dry_run: false,
         policy: serde_json::from_value(v).unwrap(),
     }
+}
+
+/// Puts team-a's pool `pool` as `spec` (unconditionally), failing the test when the
+/// agent refuses it.
+pub async fn put_pool(c: &flexus_api::Client, pool: &str, spec: &flexus_api::PoolSpec) {
+    c.put_pool("team-a", pool, spec, flexus_api::Precondition::None)
+        .await
+        .unwrap();
+}
+
+/// Declares team-a's pool `pool` as `spec` and its policy `{pool}-policy` as `policy`
+/// (both unconditionally), failing the test when the agent refuses either.
+pub async fn declare_pool(
+    c: &flexus_api::Client,
+    pool: &str,
+    spec: &flexus_api::PoolSpec,
+    policy_json: serde_json::Value,
+) {
+    put_pool(c, pool, spec).await;
+    c.put_policy(
+        "team-a",
+        &format!("{pool}-policy"),
+        &policy(pool, policy_json),
+        flexus_api::Precondition::None,
+    )
+    .await
+    .unwrap();
 }
 
 /// Servers of a pool in the emulator (through the cloud API), not yet deleted.

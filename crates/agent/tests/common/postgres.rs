@@ -82,11 +82,7 @@ fn start() -> PgServer {
         ])
         .output()
         .expect("run initdb");
-    assert!(
-        out.status.success(),
-        "initdb failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::succeeded("initdb", out);
     let port = super::process::free_port();
     let server = PgServer {
         port,
@@ -172,11 +168,7 @@ impl PgServer {
     /// back on the same data directory and port.
     pub fn stop(&self) {
         let out = pg_ctl(&self.data(), &["stop", "-m", "immediate", "-w"]);
-        assert!(
-            out.status.success(),
-            "PostgreSQL did not stop: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::succeeded("pg_ctl stop (PostgreSQL did not stop)", out);
     }
 
     /// The test binary's server, started on first use.

@@ -71,6 +71,12 @@ pub fn write_config(dir: &Path, emu_url: &str, port: u16) -> PathBuf {
 }
 
 pub fn start_agent(config: &Path, log: &Path) -> AgentProc {
+    start_agent_logging(config, log, "info")
+}
+
+/// Starts the agent on `config`, its log (at `level`, as `FLEXUS_LOG` takes it)
+/// appended to `log`.
+pub fn start_agent_logging(config: &Path, log: &Path, level: &str) -> AgentProc {
     let text = std::fs::read_to_string(config).unwrap();
     let port = text
         .lines()
@@ -88,7 +94,7 @@ pub fn start_agent(config: &Path, log: &Path) -> AgentProc {
         .env("FLEXUS_TEST_ADMIN_TOKEN", ADMIN)
         .env("HUAWEICLOUD_SDK_AK", AK)
         .env("HUAWEICLOUD_SDK_SK", SK)
-        .env("FLEXUS_LOG", "info")
+        .env("FLEXUS_LOG", level)
         .stdout(Stdio::null())
         .stderr(logf)
         .spawn()
