@@ -828,18 +828,15 @@ fn negative_trend_settings_are_rejected_naming_the_field() {
         "",
     );
     let err = parse_json(&text).expect_err("invalid");
-    let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
-    for want in [
-        "metrics[0].trend_window",
-        "metrics[0].trend_max_raise",
-        "metrics[0].trend_significance",
-        "metrics[0].trend_noise_margin",
-    ] {
-        assert!(
-            paths.iter().any(|p| p == want),
-            "missing {want} in {paths:?}"
-        );
-    }
+    assert_paths_named(
+        &err,
+        &[
+            "metrics[0].trend_window",
+            "metrics[0].trend_max_raise",
+            "metrics[0].trend_significance",
+            "metrics[0].trend_noise_margin",
+        ],
+    );
 }
 
 #[test]
