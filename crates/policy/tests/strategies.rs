@@ -590,58 +590,56 @@ fn fixed_strategy_is_raised_by_an_active_schedule() {
     );
 }
 
-fn predictive(mode: &str) -> CompiledPolicy {
+/// A target-tracking policy on cpu that forecasts `rps` in `mode`, 25 requests/s an
+/// instance; `more` adds prediction settings.
+fn predictive(mode: &str, more: &str) -> CompiledPolicy {
     let metrics = [
         metric("cpu", "cpu", r#""target": 60"#),
         metric("rps", "custom", ""),
     ]
     .join(",");
     let extra = format!(
-        r#""prediction": {{"enabled": true, "mode": "{mode}", "metric": "rps", "target_per_instance": 25}}"#
+        r#""prediction": {{"enabled": true, "mode": "{mode}", "metric": "rps", "target_per_instance": 25{more}}}"#
     );
     policy(&json("target_tracking", 1, 50, &metrics, &extra))
 }
 
+/// Decides at `NOW` for 4 ready instances at cpu 60 and 100 requests/s, with an empty
+/// history and a forecast of `rps` requests/s five minutes ahead.
+fn decide_with_rps_forecast(cp: &CompiledPolicy, rps: f64) -> Decision {
+    let forecast = Prediction {
+        at: NOW.add(std::time::Duration::from_secs(300)),
+        values: vec![("rps".into(), rps)],
+    };
+    decide(
+        cp,
+        &DecisionInput {
+            now: NOW,
+            observations: &obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]),
+            pool: &pool(4, 0),
+            history: &History::new(),
+            prediction: Some(&forecast),
+        },
+    )
+}
+
 #[test]
 fn forecasts_raise_capacity_only_in_forecast_and_scale_mode_and_never_lower_it() {
-    let pred = Prediction {
-        at: NOW.add(std::time::Duration::from_secs(300)),
-        values: vec![("rps".into(), 260.0)],
-    };
-    let o = obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]);
-    let p = pool(4, 0);
-    let h = History::new();
-    let input = DecisionInput {
-        now: NOW,
-        observations: &o,
-        pool: &p,
-        history: &h,
-        prediction: Some(&pred),
-    };
-    let d = decide(&predictive("forecast_and_scale"), &input);
+    let scale = predictive("forecast_and_scale", "");
+    let d = decide_with_rps_forecast(&scale, 260.0);
     assert_eq!(
         (d.desired, d.bound_by),
         (11, Some(BoundBy::Prediction)),
         "ceil(260 / 25) = 11"
     );
-    let d = decide(&predictive("forecast_only"), &input);
+    let d = decide_with_rps_forecast(&predictive("forecast_only", ""), 260.0);
     assert_eq!(d.desired, 4);
     assert!(d.explanation.contains(&Step::Prediction {
         forecast: 260.0,
         capacity: 11,
         applied: false
     }));
-    let low = Prediction {
-        at: pred.at,
-        values: vec![("rps".into(), 10.0)],
-    };
-    let d = decide(
-        &predictive("forecast_and_scale"),
-        &DecisionInput {
-            prediction: Some(&low),
-            ..input
-        },
-    );
+    let d = decide_with_rps_forecast(&scale, 10.0);
     assert_eq!(d.desired, 4, "a low forecast never scales in");
 }
 
@@ -841,46 +839,16 @@ fn negative_trend_settings_are_rejected_naming_the_field() {
 
 #[test]
 fn a_forecast_above_max_ratio_counts_as_that_multiple_of_the_current_value() {
-    let metrics = [
-        metric("cpu", "cpu", r#""target": 60"#),
-        metric("rps", "custom", ""),
-    ]
-    .join(",");
-    let extra = r#""prediction": {"enabled": true, "mode": "forecast_and_scale", "metric": "rps", "target_per_instance": 25, "max_ratio": 1.5}"#;
-    let cp = policy(&json("target_tracking", 1, 50, &metrics, extra));
-    let o = obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]);
-    let p = pool(4, 0);
-    let h = History::new();
-    let high = Prediction {
-        at: NOW.add(std::time::Duration::from_secs(300)),
-        values: vec![("rps".into(), 260.0)],
-    };
-    let input = DecisionInput {
-        now: NOW,
-        observations: &o,
-        pool: &p,
-        history: &h,
-        prediction: Some(&high),
-    };
+    let cp = predictive("forecast_and_scale", r#", "max_ratio": 1.5"#);
     // 260 is capped at 1.5 × 100 = 150 → ceil(150 / 25) = 6 (11 without the cap).
-    let d = decide(&cp, &input);
+    let d = decide_with_rps_forecast(&cp, 260.0);
     assert_eq!((d.desired, d.bound_by), (6, Some(BoundBy::Prediction)));
     assert!(d.explanation.contains(&Step::PredictionCapped {
         forecast: 260.0,
         cap: 150.0
     }));
     // A forecast under the cap is used as is.
-    let modest = Prediction {
-        at: high.at,
-        values: vec![("rps".into(), 140.0)],
-    };
-    let d = decide(
-        &cp,
-        &DecisionInput {
-            prediction: Some(&modest),
-            ..input
-        },
-    );
+    let d = decide_with_rps_forecast(&cp, 140.0);
     assert_eq!(d.desired, 6, "ceil(140 / 25) = 6");
     assert!(
         !d.explanation
