@@ -15,6 +15,14 @@ fn lines(d: &Diagnostics) -> Vec<String> {
     d.iter().map(ToString::to_string).collect()
 }
 
+/// The diagnostics of the HCL `src` read as `p.hcl`, a line each; panics when it parses.
+fn hcl_errors(src: &str) -> Vec<String> {
+    match parse_hcl(src, "p.hcl") {
+        Ok(_) => panic!("parses, but should not:\n{src}"),
+        Err(d) => lines(&d),
+    }
+}
+
 /// Asserts that `got` has one line for each of `want_prefixes`, each starting with its prefix.
 fn assert_prefixes(got: &[String], want_prefixes: &[&str]) {
     assert_eq!(got.len(), want_prefixes.len(), "{got:#?}");
@@ -121,7 +129,7 @@ schedule "morning" {
   min_capacity = 1
 }
 "#;
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("invalid"));
+    let got = hcl_errors(src);
     let wanted = [
         "strategy must be one of",
         "bounds.min (5) must be at most bounds.max (2)",
@@ -139,7 +147,7 @@ schedule "morning" {
             "strategy = \"target_tracking\"",
         )
         .replace("kind   = \"cpu\"", "kind   = \"cpuu\"");
-    let got = lines(&parse_hcl(&src, "p.hcl").expect_err("invalid"));
+    let got = hcl_errors(&src);
     assert!(
         got.iter().any(|l| l.contains("kind must be one of")),
         "{got:#?}"
@@ -152,7 +160,7 @@ schedule "morning" {
 #[test]
 fn unknown_top_level_fields_and_blocks_are_errors() {
     let src = "strategy = \"seed\"\nbounds {\n  min = 1\n  max = 3\n}\ncolour = \"red\"\nautoscale {\n}\n";
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("unknown fields"));
+    let got = hcl_errors(src);
     // The semantic rules still run on what remains (a seed policy needs a scored metric).
     assert_prefixes(
         &got,
@@ -167,7 +175,7 @@ fn unknown_top_level_fields_and_blocks_are_errors() {
 #[test]
 fn only_literal_values_are_accepted_in_hcl() {
     let src = "strategy = var.strategy\nbounds {\n  min = 1\n  max = \"${local.max}\"\n}\n";
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("expressions"));
+    let got = hcl_errors(src);
     assert_prefixes(
         &got,
         &[
@@ -181,11 +189,11 @@ fn only_literal_values_are_accepted_in_hcl() {
 fn duplicate_attributes_and_single_blocks_are_errors() {
     // hcl-edit itself rejects a redefined attribute, with its location.
     let src = "strategy = \"seed\"\nstrategy = \"step\"\n";
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("duplicate attribute"));
+    let got = hcl_errors(src);
     assert_eq!(got.len(), 1, "{got:#?}");
     assert!(got[0].starts_with("p.hcl:2:1: syntax error:"), "{}", got[0]);
     let src = "strategy = \"seed\"\nbounds {\n  min = 1\n  max = 3\n}\nbounds {\n  min = 1\n  max = 3\n}\n";
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("duplicate block"));
+    let got = hcl_errors(src);
     assert_eq!(
         got,
         vec!["p.hcl:6:1: block `bounds` appears more than once in the policy".to_owned()]
@@ -383,7 +391,7 @@ fn counts_must_be_whole_non_negative_numbers() {
 #[test]
 fn a_misspelt_field_gets_the_closest_name_in_hcl_and_json_alike() {
     let hcl = "strategy = \"target_tracking\"\nbounds {\n  min = 1\n  max = 3\n}\nscale_in {\n  stabilization_window = \"5m\"\n}\nmetric \"cpu\" {\n  kind = \"cpu\"\n  target = 60\n}\n";
-    let got = lines(&parse_hcl(hcl, "p.hcl").expect_err("typo"));
+    let got = hcl_errors(hcl);
     assert!(
         got.iter().any(|l| l.contains(
             "unknown field `stabilization_window` in scale_in. Did you mean `stabilisation_window`?"
