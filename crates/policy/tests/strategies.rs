@@ -539,16 +539,22 @@ fn rfc3339(t: Timestamp) -> String {
         .to_rfc3339()
 }
 
+/// A schedule holding at least 6 instances for an hour from 08:00 (`NOW`) every day.
+const MORNING_PEAK: &str =
+    r#""schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
+
+/// Checks that `cp` wants 6 at `NOW` (from `ready` ready instances, no signal) and 2
+/// once the morning peak is over (from the 6).
+fn assert_six_in_the_morning_peak_then_two(cp: &CompiledPolicy, ready: u32) {
+    assert_eq!(decide_fresh(cp, &[], &pool(ready, 0)).desired, 6);
+    let after = NOW.add(std::time::Duration::from_secs(3600));
+    assert_eq!(run(cp, after, &[], &pool(6, 0), &History::new()).desired, 2);
+}
+
 #[test]
 fn schedule_strategy_follows_the_schedule_alone() {
-    let extra = r#""schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
-    let cp = policy(&json("schedule", 2, 20, "", extra));
-    assert_eq!(decide_fresh(&cp, &[], &pool(3, 0)).desired, 6);
-    let after = NOW.add(std::time::Duration::from_secs(3600));
-    assert_eq!(
-        run(&cp, after, &[], &pool(6, 0), &History::new()).desired,
-        2
-    );
+    let cp = policy(&json("schedule", 2, 20, "", MORNING_PEAK));
+    assert_six_in_the_morning_peak_then_two(&cp, 3);
 }
 
 #[test]
@@ -580,14 +586,9 @@ fn fixed_strategy_holds_its_count_whatever_the_signals_say_and_explains_it() {
 
 #[test]
 fn fixed_strategy_is_raised_by_an_active_schedule() {
-    let extra = r#""fixed": {"count": 2}, "schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
-    let cp = policy(&json("fixed", 1, 20, "", extra));
-    assert_eq!(decide_fresh(&cp, &[], &pool(2, 0)).desired, 6);
-    let after = NOW.add(std::time::Duration::from_secs(3600));
-    assert_eq!(
-        run(&cp, after, &[], &pool(6, 0), &History::new()).desired,
-        2
-    );
+    let extra = format!(r#""fixed": {{"count": 2}}, {MORNING_PEAK}"#);
+    let cp = policy(&json("fixed", 1, 20, "", &extra));
+    assert_six_in_the_morning_peak_then_two(&cp, 2);
 }
 
 /// A target-tracking policy on cpu that forecasts `rps` in `mode`, 25 requests/s an
