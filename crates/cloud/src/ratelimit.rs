@@ -189,17 +189,20 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(2));
     }
 
+    /// Takes `n` tokens from `b`, one after the other.
+    async fn acquire_n(b: &TokenBucket, n: usize) {
+        for _ in 0..n {
+            b.acquire().await;
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn bucket_allows_a_burst_then_paces_at_the_rate() {
         let b = TokenBucket::new(10.0, 3);
         let start = Instant::now();
-        for _ in 0..3 {
-            b.acquire().await;
-        }
+        acquire_n(&b, 3).await;
         assert!(start.elapsed() < Duration::from_millis(1));
-        for _ in 0..5 {
-            b.acquire().await;
-        }
+        acquire_n(&b, 5).await;
         let e = start.elapsed();
         assert!(
             e >= Duration::from_millis(490) && e <= Duration::from_millis(510),
@@ -211,9 +214,7 @@ mod tests {
     async fn zero_rate_means_unlimited() {
         let b = TokenBucket::new(0.0, 1);
         let start = Instant::now();
-        for _ in 0..100 {
-            b.acquire().await;
-        }
+        acquire_n(&b, 100).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }

@@ -279,6 +279,13 @@ pub fn validate(shape: &Shape) -> Result<(), String> {
             Err(format!("{name} must be a finite number >= 0, got {v}"))
         }
     };
+    let positive = |name: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(format!("{name} must be positive, got {v}"))
+        }
+    };
     match shape {
         Shape::Constant { rps } => check("rps", *rps),
         Shape::Step {
@@ -301,12 +308,10 @@ pub fn validate(shape: &Shape) -> Result<(), String> {
             check("burst_rps", *burst_rps)?;
             check("start_seconds", *start_seconds)?;
             check("duration_seconds", *duration_seconds)?;
-            if let Some(e) = every_seconds
-                && (!e.is_finite() || *e <= 0.0)
-            {
-                return Err(format!("every_seconds must be positive, got {e}"));
+            match every_seconds {
+                Some(e) => positive("every_seconds", *e),
+                None => Ok(()),
             }
-            Ok(())
         }
         Shape::Sine {
             mean_rps,
@@ -315,12 +320,7 @@ pub fn validate(shape: &Shape) -> Result<(), String> {
         } => {
             check("mean_rps", *mean_rps)?;
             check("amplitude_rps", *amplitude_rps)?;
-            if !period_seconds.is_finite() || *period_seconds <= 0.0 {
-                return Err(format!(
-                    "period_seconds must be positive, got {period_seconds}"
-                ));
-            }
-            Ok(())
+            positive("period_seconds", *period_seconds)
         }
         Shape::Trace {
             scale,
@@ -330,11 +330,7 @@ pub fn validate(shape: &Shape) -> Result<(), String> {
         } => {
             check("scale", scale.unwrap_or(1.0))?;
             check("offset_seconds", offset_seconds.unwrap_or(0.0))?;
-            let s = speedup.unwrap_or(1.0);
-            if !s.is_finite() || s <= 0.0 {
-                return Err(format!("speedup must be positive, got {s}"));
-            }
-            Ok(())
+            positive("speedup", speedup.unwrap_or(1.0))
         }
     }
 }

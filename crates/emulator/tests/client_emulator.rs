@@ -33,6 +33,13 @@ async fn post_create(
         .await
 }
 
+/// POSTs `body` as a create call and checks that it is refused with `Ecs.0005` naming `field`.
+async fn assert_create_refused(h: &Harness, body: &serde_json::Value, field: &str) {
+    let err = post_create(h, body).await.expect_err("a refused create");
+    assert_eq!(err.code.as_deref(), Some("Ecs.0005"));
+    assert!(err.message.contains(field), "{}", err.message);
+}
+
 #[tokio::test]
 async fn create_list_get_delete_follow_jobs_to_completion() {
     let h = start(config()).await;
@@ -307,9 +314,7 @@ async fn unknown_body_fields_are_rejected_with_ecs_0005() {
     let h = start(config()).await;
     let body = json!({"server": {"name": "x", "imageRef": "i", "flavorRef": "x1.2u.4g", "vpcid": "v",
         "nics": [{"subnet_id": "s"}], "root_volume": {"volumetype": "SSD"}, "flavour": "typo"}});
-    let err = post_create(&h, &body).await.expect_err("unknown field");
-    assert_eq!(err.code.as_deref(), Some("Ecs.0005"));
-    assert!(err.message.contains("flavour"), "{}", err.message);
+    assert_create_refused(&h, &body, "flavour").await;
     h.stop().await;
 }
 
@@ -964,9 +969,7 @@ async fn dry_run_validates_without_creating() {
         "a check creates nothing"
     );
     body["server"]["root_volume"]["size"] = json!(4096);
-    let err = post_create(&h, &body).await.expect_err("too large a disk");
-    assert_eq!(err.code.as_deref(), Some("Ecs.0005"));
-    assert!(err.message.contains("root_volume.size"), "{}", err.message);
+    assert_create_refused(&h, &body, "root_volume.size").await;
     h.stop().await;
 }
 

@@ -25,6 +25,11 @@ fn cpu_policy(behaviour: &str) -> CompiledPolicy {
     ))
 }
 
+/// Decides at `t` for `ready` ready instances whose cpu reads `cpu`.
+fn cpu_decision(cp: &CompiledPolicy, t: Timestamp, cpu: f64, ready: u32, h: &History) -> Decision {
+    run(cp, t, &obs(t, &[("cpu", cpu)]), &pool(ready, 0), h)
+}
+
 fn rec(h: &mut History, ago: u64, desired: u32) {
     h.recommendations.push_back(Recommendation {
         at: NOW.sub(secs(ago)),
@@ -41,18 +46,18 @@ fn scale_in_waits_for_stabilisation_window() {
     rec(&mut h, 200, 10);
     rec(&mut h, 100, 8);
     // cpu 25 on 10 ready → 5; the window still holds 10.
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 25.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, NOW, 25.0, 10, &h);
     assert_eq!(
         (d.recommendation, d.desired, d.bound_by),
         (5, 10, Some(BoundBy::Stabilisation))
     );
     // 150 s later the 10 has left the window; the max inside is 8.
     let t = NOW.add(secs(150));
-    let d = run(&cp, t, &obs(t, &[("cpu", 25.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, t, 25.0, 10, &h);
     assert_eq!(d.desired, 8);
     // After the whole window only the new recommendation remains.
     let t = NOW.add(secs(400));
-    let d = run(&cp, t, &obs(t, &[("cpu", 25.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, t, 25.0, 10, &h);
     assert_eq!(d.desired, 5);
 }
 
@@ -64,7 +69,7 @@ fn scale_out_stabilisation_follows_the_minimum_recommendation() {
     let mut h = History::new();
     rec(&mut h, 30, 12);
     rec(&mut h, 15, 14);
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 100.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, NOW, 100.0, 10, &h);
     assert_eq!((d.recommendation, d.desired), (20, 12));
 }
 
@@ -75,13 +80,7 @@ fn scale_up_rate_follows_hpa_policies_with_select() {
         let cp = cpu_policy(&format!(
             r#""scale_out": {{"select": "{select}", "policies": [{{"type": "percent", "value": 100, "period": "1m"}}, {{"type": "pods", "value": 4, "period": "1m"}}]}}, "scale_in": {{"stabilisation_window": "0s", "policies": []}}"#
         ));
-        let d = run(
-            &cp,
-            NOW,
-            &obs(NOW, &[("cpu", 150.0)]),
-            &pool(10, 0),
-            &History::new(),
-        );
+        let d = cpu_decision(&cp, NOW, 150.0, 10, &History::new());
         assert_eq!(d.desired, want, "select {select}");
         if want != 30 {
             assert_eq!(d.bound_by, Some(BoundBy::RateLimit));
@@ -101,11 +100,11 @@ fn rate_period_counts_from_the_replicas_at_its_start() {
         to: 10,
     });
     // Start of period = 10 − 5 = 5: percent → 10, pods → 9: no more scale-out yet.
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 150.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, NOW, 150.0, 10, &h);
     assert_eq!((d.desired, d.bound_by), (10, Some(BoundBy::RateLimit)));
     // Once the event leaves the period, the full rate is back.
     let t = NOW.add(secs(31));
-    let d = run(&cp, t, &obs(t, &[("cpu", 150.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, t, 150.0, 10, &h);
     assert_eq!(d.desired, 20);
 }
 
@@ -115,13 +114,7 @@ fn scale_down_rate_uses_floor_of_percent() {
         r#""scale_in": {"stabilisation_window": "0s", "policies": [{"type": "percent", "value": 30, "period": "1m"}]}"#,
     );
     // current 9, cpu 5 → 1; 30 % down: floor(9 · 0.7) = 6.
-    let d = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 5.0)]),
-        &pool(9, 0),
-        &History::new(),
-    );
+    let d = cpu_decision(&cp, NOW, 5.0, 9, &History::new());
     assert_eq!((d.desired, d.bound_by), (6, Some(BoundBy::RateLimit)));
     assert_eq!(
         engine::scale_down_limit(
@@ -150,27 +143,27 @@ fn scale_in_cooldown_follows_any_action_and_scale_out_cooldown_only_scale_outs()
         from: 8,
         to: 10,
     });
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 20.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, NOW, 20.0, 10, &h);
     assert_eq!(
         (d.action, d.bound_by),
         (Action::None, Some(BoundBy::Cooldown))
     );
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 80.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, NOW, 80.0, 10, &h);
     assert_eq!(
         (d.action, d.bound_by),
         (Action::None, Some(BoundBy::Cooldown))
     );
     let t = NOW.add(secs(61));
-    let d = run(&cp, t, &obs(t, &[("cpu", 80.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, t, 80.0, 10, &h);
     assert_eq!(d.action, Action::ScaleOut { by: 6 });
-    let d = run(&cp, t, &obs(t, &[("cpu", 20.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, t, 20.0, 10, &h);
     assert_eq!(
         d.action,
         Action::None,
         "scale-in still cooling down 4 minutes after the scale-out"
     );
     let t = NOW.add(secs(241));
-    let d = run(&cp, t, &obs(t, &[("cpu", 20.0)]), &pool(10, 0), &h);
+    let d = cpu_decision(&cp, t, 20.0, 10, &h);
     assert_eq!(d.action, Action::ScaleIn { by: 6 });
 }
 
@@ -178,7 +171,7 @@ fn scale_in_cooldown_follows_any_action_and_scale_out_cooldown_only_scale_outs()
 fn history_records_recommendations_events_and_prunes_old_entries() {
     let cp = cpu_policy("");
     let mut h = History::new();
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 100.0)]), &pool(4, 0), &h);
+    let d = cpu_decision(&cp, NOW, 100.0, 4, &h);
     h.record(&d);
     assert_eq!(h.recommendations.len(), 1);
     assert_eq!(h.events.len(), 1);
@@ -431,7 +424,7 @@ proptest! {
         let mut n = start;
         for (i, cpu) in cpus.iter().enumerate() {
             let now = NOW.add(Duration::from_secs(15 * i as u64));
-            let d = run(&cp, now, &obs(now, &[("cpu", *cpu)]), &pool(n, 0), &h);
+            let d = cpu_decision(&cp, now, *cpu, n, &h);
             prop_assert!((1..=60).contains(&d.desired));
             if d.desired > n && d.desired > 1 {
                 let limit = engine::scale_up_limit(n, &h, now, &pol.scale_out.policies, pol.scale_out.select);

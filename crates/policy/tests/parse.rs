@@ -15,25 +15,40 @@ fn lines(d: &Diagnostics) -> Vec<String> {
     d.iter().map(ToString::to_string).collect()
 }
 
-#[test]
-fn broken_hcl_reports_every_problem_at_its_line_and_column() {
-    let err = parse_hcl(&data("broken.hcl"), "broken.hcl").expect_err("broken.hcl must not parse");
-    let got = lines(&err);
-    let want_prefixes = [
-        "broken.hcl:3:1: evaluation_interval: invalid duration \"soon\"",
-        "broken.hcl:6:3: bounds.min (10) must be at most bounds.max (4)",
-        "broken.hcl:12:3: metric \"cpu\".target (a cpu percentage) must be greater than 0 and at most 100, got 160",
-        "broken.hcl:16:3: unknown field `wieght` in metric \"cpu\". Did you mean `weight`? Allowed: delivery_delay, duration, fallback_capacity, kind,",
-        "broken.hcl:21:3: metric \"queue\".missing_data must be one of \"block_scale_in\", \"hold\", \"ignore\", \"fallback\", got \"skip\"",
-        "broken.hcl:28:3: scale_in.cooldown: invalid duration \"5 minutes\"",
-        "broken.hcl:31:5: scale_in.policies[0].value (percent) must be between 1 and 100, got 150",
-        "broken.hcl:37:3: schedule \"peak\".cron: invalid cron expression \"0 8 * *\": expected 5 fields",
-        "broken.hcl:43:3: spot.spot_percentage must be between 0 and 100, got 120",
-    ];
+/// The diagnostics of the HCL `src` read as `p.hcl`, a line each; panics when it parses.
+fn hcl_errors(src: &str) -> Vec<String> {
+    match parse_hcl(src, "p.hcl") {
+        Ok(_) => panic!("parses, but should not:\n{src}"),
+        Err(d) => lines(&d),
+    }
+}
+
+/// Asserts that `got` has one line for each of `want_prefixes`, each starting with its prefix.
+fn assert_prefixes(got: &[String], want_prefixes: &[&str]) {
     assert_eq!(got.len(), want_prefixes.len(), "{got:#?}");
     for (g, w) in got.iter().zip(want_prefixes) {
         assert!(g.starts_with(w), "got  {g}\nwant {w}…");
     }
+}
+
+#[test]
+fn broken_hcl_reports_every_problem_at_its_line_and_column() {
+    let err = parse_hcl(&data("broken.hcl"), "broken.hcl").expect_err("broken.hcl must not parse");
+    let got = lines(&err);
+    assert_prefixes(
+        &got,
+        &[
+            "broken.hcl:3:1: evaluation_interval: invalid duration \"soon\"",
+            "broken.hcl:6:3: bounds.min (10) must be at most bounds.max (4)",
+            "broken.hcl:12:3: metric \"cpu\".target (a cpu percentage) must be greater than 0 and at most 100, got 160",
+            "broken.hcl:16:3: unknown field `wieght` in metric \"cpu\". Did you mean `weight`? Allowed: delivery_delay, duration, fallback_capacity, kind,",
+            "broken.hcl:21:3: metric \"queue\".missing_data must be one of \"block_scale_in\", \"hold\", \"ignore\", \"fallback\", got \"skip\"",
+            "broken.hcl:28:3: scale_in.cooldown: invalid duration \"5 minutes\"",
+            "broken.hcl:31:5: scale_in.policies[0].value (percent) must be between 1 and 100, got 150",
+            "broken.hcl:37:3: schedule \"peak\".cron: invalid cron expression \"0 8 * *\": expected 5 fields",
+            "broken.hcl:43:3: spot.spot_percentage must be between 0 and 100, got 120",
+        ],
+    );
     // The field paths are the model's, for tools that point at attributes.
     assert_eq!(err.0[1].path.to_string(), "bounds.min");
     assert_eq!(err.0[2].path.to_string(), "metrics[0].target");
@@ -114,7 +129,7 @@ schedule "morning" {
   min_capacity = 1
 }
 "#;
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("invalid"));
+    let got = hcl_errors(src);
     let wanted = [
         "strategy must be one of",
         "bounds.min (5) must be at most bounds.max (2)",
@@ -132,7 +147,7 @@ schedule "morning" {
             "strategy = \"target_tracking\"",
         )
         .replace("kind   = \"cpu\"", "kind   = \"cpuu\"");
-    let got = lines(&parse_hcl(&src, "p.hcl").expect_err("invalid"));
+    let got = hcl_errors(&src);
     assert!(
         got.iter().any(|l| l.contains("kind must be one of")),
         "{got:#?}"
@@ -145,42 +160,28 @@ schedule "morning" {
 #[test]
 fn unknown_top_level_fields_and_blocks_are_errors() {
     let src = "strategy = \"seed\"\nbounds {\n  min = 1\n  max = 3\n}\ncolour = \"red\"\nautoscale {\n}\n";
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("unknown fields"));
-    assert_eq!(got.len(), 3, "{got:#?}");
+    let got = hcl_errors(src);
     // The semantic rules still run on what remains (a seed policy needs a scored metric).
-    assert!(
-        got[0].starts_with("p.hcl:1:1: strategy \"seed\" needs at least one metric"),
-        "{}",
-        got[0]
-    );
-    assert!(
-        got[1].starts_with(
-            "p.hcl:6:1: unknown field `colour` in the policy. Allowed: bounds, dry_run,"
-        ),
-        "{}",
-        got[1]
-    );
-    assert!(
-        got[2].starts_with("p.hcl:7:1: unknown field `autoscale`"),
-        "{}",
-        got[2]
+    assert_prefixes(
+        &got,
+        &[
+            "p.hcl:1:1: strategy \"seed\" needs at least one metric",
+            "p.hcl:6:1: unknown field `colour` in the policy. Allowed: bounds, dry_run,",
+            "p.hcl:7:1: unknown field `autoscale`",
+        ],
     );
 }
 
 #[test]
 fn only_literal_values_are_accepted_in_hcl() {
     let src = "strategy = var.strategy\nbounds {\n  min = 1\n  max = \"${local.max}\"\n}\n";
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("expressions"));
-    assert_eq!(got.len(), 2, "{got:#?}");
-    assert!(
-        got[0].starts_with("p.hcl:1:12: strategy: only literal values"),
-        "{}",
-        got[0]
-    );
-    assert!(
-        got[1].starts_with("p.hcl:4:9: bounds.max: interpolation"),
-        "{}",
-        got[1]
+    let got = hcl_errors(src);
+    assert_prefixes(
+        &got,
+        &[
+            "p.hcl:1:12: strategy: only literal values",
+            "p.hcl:4:9: bounds.max: interpolation",
+        ],
     );
 }
 
@@ -188,11 +189,11 @@ fn only_literal_values_are_accepted_in_hcl() {
 fn duplicate_attributes_and_single_blocks_are_errors() {
     // hcl-edit itself rejects a redefined attribute, with its location.
     let src = "strategy = \"seed\"\nstrategy = \"step\"\n";
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("duplicate attribute"));
+    let got = hcl_errors(src);
     assert_eq!(got.len(), 1, "{got:#?}");
     assert!(got[0].starts_with("p.hcl:2:1: syntax error:"), "{}", got[0]);
     let src = "strategy = \"seed\"\nbounds {\n  min = 1\n  max = 3\n}\nbounds {\n  min = 1\n  max = 3\n}\n";
-    let got = lines(&parse_hcl(src, "p.hcl").expect_err("duplicate block"));
+    let got = hcl_errors(src);
     assert_eq!(
         got,
         vec!["p.hcl:6:1: block `bounds` appears more than once in the policy".to_owned()]
@@ -254,23 +255,20 @@ fn validate_reports_field_paths_on_a_policy_built_in_code() {
         end_time: Some("2026-10-01".into()),
     });
     let err = p.validate().expect_err("invalid");
-    let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
-    for want in [
-        "tolerance",
-        "bounds.initial",
-        "metrics[0].target",
-        "metrics[1].name",
-        "metrics[1].target",
-        "scale_in.policies[0].period",
-        "schedules[0].cron",
-        "schedules[0].timezone",
-        "schedules[0].end_time",
-    ] {
-        assert!(
-            paths.iter().any(|p| p == want),
-            "missing {want} in {paths:?}"
-        );
-    }
+    common::assert_paths_named(
+        &err,
+        &[
+            "tolerance",
+            "bounds.initial",
+            "metrics[0].target",
+            "metrics[1].name",
+            "metrics[1].target",
+            "scale_in.policies[0].period",
+            "schedules[0].cron",
+            "schedules[0].timezone",
+            "schedules[0].end_time",
+        ],
+    );
     assert!(err.iter().all(|d| d.location.is_none()));
     let nan = err
         .iter()
@@ -393,7 +391,7 @@ fn counts_must_be_whole_non_negative_numbers() {
 #[test]
 fn a_misspelt_field_gets_the_closest_name_in_hcl_and_json_alike() {
     let hcl = "strategy = \"target_tracking\"\nbounds {\n  min = 1\n  max = 3\n}\nscale_in {\n  stabilization_window = \"5m\"\n}\nmetric \"cpu\" {\n  kind = \"cpu\"\n  target = 60\n}\n";
-    let got = lines(&parse_hcl(hcl, "p.hcl").expect_err("typo"));
+    let got = hcl_errors(hcl);
     assert!(
         got.iter().any(|l| l.contains(
             "unknown field `stabilization_window` in scale_in. Did you mean `stabilisation_window`?"

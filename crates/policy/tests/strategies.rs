@@ -7,6 +7,11 @@ use flexus_policy::*;
 
 const NOW: Timestamp = Timestamp::from_secs(1_767_600_000); // 2026-01-05T08:00:00Z, a Monday
 
+/// Decides at `NOW` with an empty history and no forecast.
+fn decide_fresh(cp: &CompiledPolicy, o: &[Observation], pool: &PoolState) -> Decision {
+    run(cp, NOW, o, pool, &History::new())
+}
+
 fn seed_policy(min: u32, max: u32) -> CompiledPolicy {
     let metrics = [
         metric("cpu", "cpu", ""),
@@ -71,13 +76,7 @@ fn seed_reproduces_the_original_design_on_worked_examples() {
     ];
     let cp = seed_policy(1, 20);
     for &(n, c, m, r, q, want) in cases {
-        let d = run(
-            &cp,
-            NOW,
-            &seed_obs(c, m, r, q),
-            &pool(n, 0),
-            &History::new(),
-        );
+        let d = decide_fresh(&cp, &seed_obs(c, m, r, q), &pool(n, 0));
         assert_eq!(
             d.desired, want,
             "n={n} cpu={c} mem={m} rt={r} q={q}: {:#?}",
@@ -89,13 +88,7 @@ fn seed_reproduces_the_original_design_on_worked_examples() {
 #[test]
 fn seed_score_is_reported_in_the_explanation() {
     let cp = seed_policy(1, 20);
-    let d = run(
-        &cp,
-        NOW,
-        &seed_obs(85.0, 90.0, 2600.0, 150.0),
-        &pool(4, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &seed_obs(85.0, 90.0, 2600.0, 150.0), &pool(4, 0));
     let score = d
         .explanation
         .iter()
@@ -116,7 +109,7 @@ fn seed_rising_cpu_trend_tips_the_score_over_the_threshold() {
     // Last 10 cpu samples 35, 40, …, 80: slope 5 per sample → 0.05·tanh(0.5) = 0.0231 → 0.3106.
     let cp = seed_policy(1, 20);
     let o = seed_obs(80.0, 95.0, 1000.0, 75.0);
-    let flat = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    let flat = decide_fresh(&cp, &o, &pool(10, 0));
     assert_eq!(flat.desired, 10, "without history the trend is 0");
     let mut h = History::new();
     for i in 0..9 {
@@ -200,22 +193,10 @@ fn target_tracking_proposes_ceil_of_ready_times_value_over_target() {
         (3, 100.0, 5),  // ceil(5)
     ];
     for &(n, v, want) in cases {
-        let d = run(
-            &cp,
-            NOW,
-            &obs(NOW, &[("cpu", v)]),
-            &pool(n, 0),
-            &History::new(),
-        );
+        let d = decide_fresh(&cp, &obs(NOW, &[("cpu", v)]), &pool(n, 0));
         assert_eq!(d.desired, want, "ready={n} cpu={v}");
     }
-    let d = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 65.0)]),
-        &pool(10, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 65.0)]), &pool(10, 0));
     assert_eq!(d.bound_by, Some(BoundBy::Tolerance));
 }
 
@@ -227,32 +208,14 @@ fn any_signal_may_scale_out_but_all_must_agree_to_scale_in() {
     ]
     .join(","));
     let p = pool(4, 0);
-    let out = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 30.0), ("mem", 90.0)]),
-        &p,
-        &History::new(),
-    );
+    let out = decide_fresh(&cp, &obs(NOW, &[("cpu", 30.0), ("mem", 90.0)]), &p);
     assert_eq!(out.desired, 6, "memory wants 6, cpu wants 2: max wins");
-    let hold = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 30.0), ("mem", 57.0)]),
-        &p,
-        &History::new(),
-    );
+    let hold = decide_fresh(&cp, &obs(NOW, &[("cpu", 30.0), ("mem", 57.0)]), &p);
     assert_eq!(
         hold.desired, 4,
         "memory within tolerance vetoes the scale-in"
     );
-    let both = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 30.0), ("mem", 45.0)]),
-        &p,
-        &History::new(),
-    );
+    let both = decide_fresh(&cp, &obs(NOW, &[("cpu", 30.0), ("mem", 45.0)]), &p);
     assert_eq!(
         both.desired, 3,
         "both want in: the larger proposal (ceil(4·0.75) = 3) wins"
@@ -263,35 +226,17 @@ fn any_signal_may_scale_out_but_all_must_agree_to_scale_in() {
 fn booting_instances_count_toward_capacity_but_not_toward_the_metric() {
     let cp = tt(&metric("cpu", "cpu", r#""target": 60"#));
     // 4 ready at 90 % want ceil(4·1.5) = 6; 2 are already booting, so nothing more.
-    let d = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 90.0)]),
-        &pool(4, 2),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 2));
     assert_eq!((d.current, d.desired, d.action), (6, 6, Action::None));
     // At 120 % the 4 ready ones want 8: two more.
-    let d = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 120.0)]),
-        &pool(4, 2),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 120.0)]), &pool(4, 2));
     assert_eq!(d.action, Action::ScaleOut { by: 2 });
 }
 
 #[test]
 fn pending_instances_block_scale_in() {
     let cp = tt(&metric("cpu", "cpu", r#""target": 60"#));
-    let d = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 10.0)]),
-        &pool(4, 1),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 10.0)]), &pool(4, 1));
     assert_eq!(d.action, Action::None);
     assert_eq!(d.bound_by, Some(BoundBy::Warmup));
 }
@@ -313,13 +258,7 @@ fn per_instance_queue_targets_size_from_the_total() {
         (5, 31.0, 4),
     ];
     for &(n, q, want) in cases {
-        let d = run(
-            &cp,
-            NOW,
-            &obs(NOW, &[("queue", q)]),
-            &pool(n, 0),
-            &History::new(),
-        );
+        let d = decide_fresh(&cp, &obs(NOW, &[("queue", q)]), &pool(n, 0));
         assert_eq!(d.desired, want, "current={n} queue={q}");
     }
 }
@@ -332,13 +271,13 @@ fn missing_signals_block_scale_in_but_never_scale_out_by_default() {
     ]
     .join(","));
     let p = pool(4, 0);
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 30.0)]), &p, &History::new());
+    let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 30.0)]), &p);
     assert_eq!(d.desired, 4);
     assert_eq!(d.bound_by, Some(BoundBy::MissingData));
     assert_eq!(d.proposals[1].proposal, None);
-    let d = run(&cp, NOW, &obs(NOW, &[("cpu", 90.0)]), &p, &History::new());
+    let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 90.0)]), &p);
     assert_eq!(d.desired, 6, "the present signal may still scale out");
-    let d = run(&cp, NOW, &[], &p, &History::new());
+    let d = decide_fresh(&cp, &[], &p);
     assert_eq!(d.action, Action::None, "no data at all: no scaling");
 }
 
@@ -350,13 +289,7 @@ fn stale_signals_are_treated_as_missing() {
         r#""target": 60, "stale_after": "1m""#,
     ));
     let old = NOW.sub(std::time::Duration::from_secs(61));
-    let d = run(
-        &cp,
-        NOW,
-        &obs(old, &[("cpu", 10.0)]),
-        &pool(4, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(old, &[("cpu", 10.0)]), &pool(4, 0));
     assert_eq!(d.action, Action::None);
     assert!(
         matches!(d.proposals[0].reason, Reason::Stale { .. }),
@@ -364,13 +297,7 @@ fn stale_signals_are_treated_as_missing() {
         d.proposals[0].reason
     );
     let fresh = NOW.sub(std::time::Duration::from_secs(59));
-    let d = run(
-        &cp,
-        NOW,
-        &obs(fresh, &[("cpu", 10.0)]),
-        &pool(4, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(fresh, &[("cpu", 10.0)]), &pool(4, 0));
     assert_eq!(d.desired, 1);
 }
 
@@ -381,26 +308,14 @@ fn hold_rule_blocks_scale_out_too_and_ignore_lets_others_decide() {
         metric("mem", "memory", r#""target": 60, "missing_data": "hold""#),
     ]
     .join(",");
-    let d = run(
-        &tt(&metrics),
-        NOW,
-        &obs(NOW, &[("cpu", 90.0)]),
-        &pool(4, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&tt(&metrics), &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0));
     assert_eq!((d.desired, d.bound_by), (4, Some(BoundBy::MissingData)));
     let metrics = [
         metric("cpu", "cpu", r#""target": 60"#),
         metric("mem", "memory", r#""target": 60, "missing_data": "ignore""#),
     ]
     .join(",");
-    let d = run(
-        &tt(&metrics),
-        NOW,
-        &obs(NOW, &[("cpu", 30.0)]),
-        &pool(4, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&tt(&metrics), &obs(NOW, &[("cpu", 30.0)]), &pool(4, 0));
     assert_eq!(d.desired, 2);
 }
 
@@ -411,9 +326,9 @@ fn fallback_rule_proposes_the_fallback_capacity() {
         "queue_length",
         r#""target": 10, "per_instance": true, "missing_data": "fallback", "fallback_capacity": 5"#,
     ));
-    let d = run(&cp, NOW, &[], &pool(2, 0), &History::new());
+    let d = decide_fresh(&cp, &[], &pool(2, 0));
     assert_eq!(d.desired, 5);
-    let d = run(&cp, NOW, &[], &pool(9, 0), &History::new());
+    let d = decide_fresh(&cp, &[], &pool(9, 0));
     assert_eq!(d.desired, 5);
 }
 
@@ -438,7 +353,7 @@ fn aggregation_window_averages_observations_inside_it() {
             at: NOW.sub(s(10)),
         },
     ];
-    let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    let d = decide_fresh(&cp, &o, &pool(10, 0));
     assert_eq!(d.proposals[0].value, Some(70.0));
     assert_eq!(d.desired, 14);
 }
@@ -491,13 +406,7 @@ fn step_bounds_are_inclusive_on_the_side_away_from_the_threshold() {
         (50.0, 10),
         (45.0, 10),
     ] {
-        let d = run(
-            &cp,
-            NOW,
-            &obs(NOW, &[("cpu", cpu)]),
-            &pool(10, 0),
-            &History::new(),
-        );
+        let d = decide_fresh(&cp, &obs(NOW, &[("cpu", cpu)]), &pool(10, 0));
         assert_eq!(d.desired, want, "cpu {cpu}");
     }
 }
@@ -548,22 +457,10 @@ fn step_scaling_during_warm_up_adds_only_the_difference() {
             {"lower": 0, "upper": 20, "adjustment": 2}, {"lower": 20, "adjustment": 3}]}}"#;
     let cp = policy(src);
     // 10 ready + 2 booting from the +2 step: the same breach adds nothing.
-    let d = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 60.0)]),
-        &pool(10, 2),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 60.0)]), &pool(10, 2));
     assert_eq!(d.action, Action::None);
     // A breach of the +3 step adds one more.
-    let d = run(
-        &cp,
-        NOW,
-        &obs(NOW, &[("cpu", 75.0)]),
-        &pool(10, 2),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 75.0)]), &pool(10, 2));
     assert_eq!(d.action, Action::ScaleOut { by: 1 });
 }
 
@@ -642,16 +539,22 @@ fn rfc3339(t: Timestamp) -> String {
         .to_rfc3339()
 }
 
+/// A schedule holding at least 6 instances for an hour from 08:00 (`NOW`) every day.
+const MORNING_PEAK: &str =
+    r#""schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
+
+/// Checks that `cp` wants 6 at `NOW` (from `ready` ready instances, no signal) and 2
+/// once the morning peak is over (from the 6).
+fn assert_six_in_the_morning_peak_then_two(cp: &CompiledPolicy, ready: u32) {
+    assert_eq!(decide_fresh(cp, &[], &pool(ready, 0)).desired, 6);
+    let after = NOW.add(std::time::Duration::from_secs(3600));
+    assert_eq!(run(cp, after, &[], &pool(6, 0), &History::new()).desired, 2);
+}
+
 #[test]
 fn schedule_strategy_follows_the_schedule_alone() {
-    let extra = r#""schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
-    let cp = policy(&json("schedule", 2, 20, "", extra));
-    assert_eq!(run(&cp, NOW, &[], &pool(3, 0), &History::new()).desired, 6);
-    let after = NOW.add(std::time::Duration::from_secs(3600));
-    assert_eq!(
-        run(&cp, after, &[], &pool(6, 0), &History::new()).desired,
-        2
-    );
+    let cp = policy(&json("schedule", 2, 20, "", MORNING_PEAK));
+    assert_six_in_the_morning_peak_then_two(&cp, 3);
 }
 
 #[test]
@@ -664,13 +567,7 @@ fn fixed_strategy_holds_its_count_whatever_the_signals_say_and_explains_it() {
         r#""fixed": {"count": 4}"#,
     ));
     for (ready, cpu) in [(2, 99.0), (4, 99.0), (7, 1.0)] {
-        let d = run(
-            &cp,
-            NOW,
-            &obs(NOW, &[("cpu", cpu)]),
-            &pool(ready, 0),
-            &History::new(),
-        );
+        let d = decide_fresh(&cp, &obs(NOW, &[("cpu", cpu)]), &pool(ready, 0));
         assert_eq!(d.desired, 4, "from {ready} at cpu {cpu}");
         assert_eq!(d.bound_by, Some(BoundBy::Fixed));
         assert!(
@@ -682,75 +579,68 @@ fn fixed_strategy_holds_its_count_whatever_the_signals_say_and_explains_it() {
         );
     }
     // No signal at all is not missing data for a fixed policy.
-    let d = run(&cp, NOW, &[], &pool(3, 1), &History::new());
+    let d = decide_fresh(&cp, &[], &pool(3, 1));
     assert_eq!(d.desired, 4);
     assert_eq!(d.action, Action::None, "3 ready + 1 booting is already 4");
 }
 
 #[test]
 fn fixed_strategy_is_raised_by_an_active_schedule() {
-    let extra = r#""fixed": {"count": 2}, "schedules": [{"name": "peak", "cron": "0 8 * * *", "duration": "1h", "min_capacity": 6}]"#;
-    let cp = policy(&json("fixed", 1, 20, "", extra));
-    assert_eq!(run(&cp, NOW, &[], &pool(2, 0), &History::new()).desired, 6);
-    let after = NOW.add(std::time::Duration::from_secs(3600));
-    assert_eq!(
-        run(&cp, after, &[], &pool(6, 0), &History::new()).desired,
-        2
-    );
+    let extra = format!(r#""fixed": {{"count": 2}}, {MORNING_PEAK}"#);
+    let cp = policy(&json("fixed", 1, 20, "", &extra));
+    assert_six_in_the_morning_peak_then_two(&cp, 2);
 }
 
-fn predictive(mode: &str) -> CompiledPolicy {
+/// A target-tracking policy on cpu that forecasts `rps` in `mode`, 25 requests/s an
+/// instance; `more` adds prediction settings.
+fn predictive(mode: &str, more: &str) -> CompiledPolicy {
     let metrics = [
         metric("cpu", "cpu", r#""target": 60"#),
         metric("rps", "custom", ""),
     ]
     .join(",");
     let extra = format!(
-        r#""prediction": {{"enabled": true, "mode": "{mode}", "metric": "rps", "target_per_instance": 25}}"#
+        r#""prediction": {{"enabled": true, "mode": "{mode}", "metric": "rps", "target_per_instance": 25{more}}}"#
     );
     policy(&json("target_tracking", 1, 50, &metrics, &extra))
 }
 
+/// Decides at `NOW` for 4 ready instances at cpu 60 and 100 requests/s, with an empty
+/// history and a forecast of `rps` requests/s five minutes ahead.
+fn decide_with_rps_forecast(cp: &CompiledPolicy, rps: f64) -> Decision {
+    let forecast = Prediction {
+        at: NOW.add(std::time::Duration::from_secs(300)),
+        values: vec![("rps".into(), rps)],
+    };
+    decide(
+        cp,
+        &DecisionInput {
+            now: NOW,
+            observations: &obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]),
+            pool: &pool(4, 0),
+            history: &History::new(),
+            prediction: Some(&forecast),
+        },
+    )
+}
+
 #[test]
 fn forecasts_raise_capacity_only_in_forecast_and_scale_mode_and_never_lower_it() {
-    let pred = Prediction {
-        at: NOW.add(std::time::Duration::from_secs(300)),
-        values: vec![("rps".into(), 260.0)],
-    };
-    let o = obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]);
-    let p = pool(4, 0);
-    let h = History::new();
-    let input = DecisionInput {
-        now: NOW,
-        observations: &o,
-        pool: &p,
-        history: &h,
-        prediction: Some(&pred),
-    };
-    let d = decide(&predictive("forecast_and_scale"), &input);
+    let scale = predictive("forecast_and_scale", "");
+    let d = decide_with_rps_forecast(&scale, 260.0);
     assert_eq!(
         (d.desired, d.bound_by),
         (11, Some(BoundBy::Prediction)),
         "ceil(260 / 25) = 11"
     );
-    let d = decide(&predictive("forecast_only"), &input);
+    let d = decide_with_rps_forecast(&predictive("forecast_only", ""), 260.0);
     assert_eq!(d.desired, 4);
     assert!(d.explanation.contains(&Step::Prediction {
         forecast: 260.0,
         capacity: 11,
         applied: false
     }));
-    let low = Prediction {
-        at: pred.at,
-        values: vec![("rps".into(), 10.0)],
-    };
-    let d = decide(
-        &predictive("forecast_and_scale"),
-        &DecisionInput {
-            prediction: Some(&low),
-            ..input
-        },
-    );
+    let d = decide_with_rps_forecast(&scale, 10.0);
     assert_eq!(d.desired, 4, "a low forecast never scales in");
 }
 
@@ -767,13 +657,7 @@ fn spot_split_keeps_the_on_demand_base_and_rounds_spot_down() {
     ] {
         let extra = format!(r#""spot": {{"on_demand_base": {base}, "spot_percentage": {pct}}}"#);
         let cp = policy(&json("target_tracking", 1, 20, &metrics, &extra));
-        let d = run(
-            &cp,
-            NOW,
-            &obs(NOW, &[("cpu", 60.0)]),
-            &pool(n, 0),
-            &History::new(),
-        );
+        let d = decide_fresh(&cp, &obs(NOW, &[("cpu", 60.0)]), &pool(n, 0));
         assert_eq!(
             (d.desired, d.on_demand, d.spot),
             (n, od, spot),
@@ -792,13 +676,7 @@ fn dry_run_and_disabled_policies_take_no_action() {
         &metrics,
         r#""dry_run": true"#,
     ));
-    let d = run(
-        &dry,
-        NOW,
-        &obs(NOW, &[("cpu", 90.0)]),
-        &pool(4, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&dry, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0));
     assert_eq!((d.desired, d.action), (6, Action::None));
     assert!(d.explanation.contains(&Step::DryRun));
     let off = policy(&json(
@@ -808,13 +686,7 @@ fn dry_run_and_disabled_policies_take_no_action() {
         &metrics,
         r#""enabled": false"#,
     ));
-    let d = run(
-        &off,
-        NOW,
-        &obs(NOW, &[("cpu", 90.0)]),
-        &pool(4, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&off, &obs(NOW, &[("cpu", 90.0)]), &pool(4, 0));
     assert_eq!(
         (d.desired, d.action, d.bound_by),
         (4, Action::None, Some(BoundBy::Disabled))
@@ -825,9 +697,9 @@ fn dry_run_and_disabled_policies_take_no_action() {
 fn bounds_clamp_even_without_a_signal() {
     let metrics = metric("cpu", "cpu", r#""target": 60"#);
     let cp = policy(&json("target_tracking", 3, 5, &metrics, ""));
-    let d = run(&cp, NOW, &[], &pool(1, 0), &History::new());
+    let d = decide_fresh(&cp, &[], &pool(1, 0));
     assert_eq!((d.desired, d.bound_by), (3, Some(BoundBy::Min)));
-    let d = run(&cp, NOW, &[], &pool(9, 0), &History::new());
+    let d = decide_fresh(&cp, &[], &pool(9, 0));
     assert_eq!((d.desired, d.bound_by), (5, Some(BoundBy::Max)));
 }
 
@@ -841,7 +713,7 @@ fn next_evaluation_is_one_interval_later() {
         &metrics,
         r#""evaluation_interval": "30s""#,
     ));
-    let d = run(&cp, NOW, &[], &pool(1, 0), &History::new());
+    let d = decide_fresh(&cp, &[], &pool(1, 0));
     assert_eq!(
         d.next_evaluation,
         NOW.add(std::time::Duration::from_secs(30))
@@ -881,7 +753,7 @@ fn a_rising_signal_is_read_ahead_by_its_trend_lead() {
     let cp = trend_policy(r#""trend_lead": "5m", "trend_significance": 0, "trend_max_raise": 1"#);
     // Slope 10/min; 140 + 10 · 5 = 190 → ceil(190 / 10) = 19 (19 without the trend would be 14).
     let o = rps_series(&[100.0, 110.0, 120.0, 130.0, 140.0]);
-    let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    let d = decide_fresh(&cp, &o, &pool(10, 0));
     assert_eq!(d.desired, 19);
     let trend = d.explanation.iter().find_map(|s| match s {
         Step::Trend {
@@ -902,7 +774,7 @@ fn a_rising_signal_is_read_ahead_by_its_trend_lead() {
 fn a_falling_signal_is_read_as_is() {
     let cp = trend_policy(r#""trend_lead": "5m", "trend_significance": 0"#);
     let o = rps_series(&[140.0, 130.0, 120.0, 110.0, 100.0]);
-    let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    let d = decide_fresh(&cp, &o, &pool(10, 0));
     assert_eq!(d.desired, 10);
     assert!(
         !d.explanation
@@ -916,11 +788,11 @@ fn noise_around_a_flat_level_is_not_a_trend_at_one_standard_error() {
     // Fitted slope 1.5/min with a standard error of 3.7/min: not significant.
     let noisy = rps_series(&[100.0, 115.0, 95.0, 120.0, 105.0]);
     let sure = trend_policy(r#""trend_lead": "5m""#);
-    let d = run(&sure, NOW, &noisy, &pool(11, 0), &History::new());
+    let d = decide_fresh(&sure, &noisy, &pool(11, 0));
     assert_eq!(d.desired, 11);
     // Without the significance margin the fitted slope is used: 105 + 1.5 · 5 = 112.5 → 12.
     let eager = trend_policy(r#""trend_lead": "5m", "trend_significance": 0"#);
-    let d = run(&eager, NOW, &noisy, &pool(11, 0), &History::new());
+    let d = decide_fresh(&eager, &noisy, &pool(11, 0));
     assert_eq!(d.desired, 12);
 }
 
@@ -929,7 +801,7 @@ fn a_spike_is_not_extrapolated_past_trend_max_raise() {
     // Slope 40/min would add 200; the raise is capped at 50 % of 300.
     let cp = trend_policy(r#""trend_lead": "5m", "trend_significance": 0"#);
     let o = rps_series(&[100.0, 100.0, 100.0, 100.0, 300.0]);
-    let d = run(&cp, NOW, &o, &pool(30, 0), &History::new());
+    let d = decide_fresh(&cp, &o, &pool(30, 0));
     assert_eq!(d.desired, 45);
 }
 
@@ -937,7 +809,7 @@ fn a_spike_is_not_extrapolated_past_trend_max_raise() {
 fn without_trend_lead_the_trend_is_off() {
     let cp = trend_policy(r#""trend_window": "10m""#);
     let o = rps_series(&[100.0, 110.0, 120.0, 130.0, 140.0]);
-    let d = run(&cp, NOW, &o, &pool(10, 0), &History::new());
+    let d = decide_fresh(&cp, &o, &pool(10, 0));
     assert_eq!(d.desired, 14);
 }
 
@@ -955,62 +827,29 @@ fn negative_trend_settings_are_rejected_naming_the_field() {
         "",
     );
     let err = parse_json(&text).expect_err("invalid");
-    let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
-    for want in [
-        "metrics[0].trend_window",
-        "metrics[0].trend_max_raise",
-        "metrics[0].trend_significance",
-        "metrics[0].trend_noise_margin",
-    ] {
-        assert!(
-            paths.iter().any(|p| p == want),
-            "missing {want} in {paths:?}"
-        );
-    }
+    assert_paths_named(
+        &err,
+        &[
+            "metrics[0].trend_window",
+            "metrics[0].trend_max_raise",
+            "metrics[0].trend_significance",
+            "metrics[0].trend_noise_margin",
+        ],
+    );
 }
 
 #[test]
 fn a_forecast_above_max_ratio_counts_as_that_multiple_of_the_current_value() {
-    let metrics = [
-        metric("cpu", "cpu", r#""target": 60"#),
-        metric("rps", "custom", ""),
-    ]
-    .join(",");
-    let extra = r#""prediction": {"enabled": true, "mode": "forecast_and_scale", "metric": "rps", "target_per_instance": 25, "max_ratio": 1.5}"#;
-    let cp = policy(&json("target_tracking", 1, 50, &metrics, extra));
-    let o = obs(NOW, &[("cpu", 60.0), ("rps", 100.0)]);
-    let p = pool(4, 0);
-    let h = History::new();
-    let high = Prediction {
-        at: NOW.add(std::time::Duration::from_secs(300)),
-        values: vec![("rps".into(), 260.0)],
-    };
-    let input = DecisionInput {
-        now: NOW,
-        observations: &o,
-        pool: &p,
-        history: &h,
-        prediction: Some(&high),
-    };
+    let cp = predictive("forecast_and_scale", r#", "max_ratio": 1.5"#);
     // 260 is capped at 1.5 × 100 = 150 → ceil(150 / 25) = 6 (11 without the cap).
-    let d = decide(&cp, &input);
+    let d = decide_with_rps_forecast(&cp, 260.0);
     assert_eq!((d.desired, d.bound_by), (6, Some(BoundBy::Prediction)));
     assert!(d.explanation.contains(&Step::PredictionCapped {
         forecast: 260.0,
         cap: 150.0
     }));
     // A forecast under the cap is used as is.
-    let modest = Prediction {
-        at: high.at,
-        values: vec![("rps".into(), 140.0)],
-    };
-    let d = decide(
-        &cp,
-        &DecisionInput {
-            prediction: Some(&modest),
-            ..input
-        },
-    );
+    let d = decide_with_rps_forecast(&cp, 140.0);
     assert_eq!(d.desired, 6, "ceil(140 / 25) = 6");
     assert!(
         !d.explanation
@@ -1081,9 +920,8 @@ fn a_noise_margin_discounts_jittery_rises_but_not_step_shaped_ones() {
     let plain = trend_policy(r#""trend_lead": "5m", "trend_significance": 0"#);
     let margin =
         trend_policy(r#""trend_lead": "5m", "trend_significance": 0, "trend_noise_margin": 1"#);
-    let desired = |cp: &CompiledPolicy, o: &[Observation], n: u32| {
-        run(cp, NOW, o, &pool(n, 0), &History::new()).desired
-    };
+    let desired =
+        |cp: &CompiledPolicy, o: &[Observation], n: u32| decide_fresh(cp, o, &pool(n, 0)).desired;
     assert_eq!(desired(&plain, &steps, 14), 20);
     assert_eq!(
         desired(&margin, &steps, 14),
@@ -1100,7 +938,7 @@ fn square_root_staffing_keeps_a_larger_share_spare_in_a_small_pool_than_in_a_lar
     let staffed = trend_policy(r#""sqrt_headroom": 1"#);
     let plain = trend_policy(r#""sqrt_headroom": 0"#);
     let desired = |cp: &CompiledPolicy, rps: f64, n: u32| {
-        run(cp, NOW, &rps_series(&[rps]), &pool(n, 0), &History::new()).desired
+        decide_fresh(cp, &rps_series(&[rps]), &pool(n, 0)).desired
     };
     // 4 instances' worth: 4 + √4 = 6 (+50 %); 64 instances' worth: 64 + 8 = 72 (+12.5 %).
     assert_eq!(desired(&plain, 40.0, 4), 4);
@@ -1116,10 +954,7 @@ fn square_root_staffing_keeps_a_larger_share_spare_in_a_small_pool_than_in_a_lar
         value: 60.0,
         at: NOW,
     }];
-    assert_eq!(
-        run(&cpu, NOW, &o, &pool(10, 0), &History::new()).desired,
-        14
-    );
+    assert_eq!(decide_fresh(&cpu, &o, &pool(10, 0)).desired, 14);
 }
 
 #[test]
@@ -1162,13 +997,7 @@ fn a_five_minute_cloud_eye_reading_within_period_plus_delay_plus_interval_still_
     let f = cp.freshness()[0];
     assert_eq!(f.limit, std::time::Duration::from_secs(435));
     let seven_minutes_old = NOW.sub(std::time::Duration::from_secs(7 * 60));
-    let d = run(
-        &cp,
-        NOW,
-        &obs(seven_minutes_old, &[("cpu", 15.0)]),
-        &pool(8, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(seven_minutes_old, &[("cpu", 15.0)]), &pool(8, 0));
     assert_eq!((d.action, d.desired), (Action::ScaleIn { by: 6 }, 2));
 }
 
@@ -1176,13 +1005,7 @@ fn a_five_minute_cloud_eye_reading_within_period_plus_delay_plus_interval_still_
 fn a_reading_past_its_freshness_limit_blocks_scale_in_and_the_explanation_names_the_limit() {
     let cp = ces_cpu("");
     let old = NOW.sub(std::time::Duration::from_secs(436));
-    let d = run(
-        &cp,
-        NOW,
-        &obs(old, &[("cpu", 15.0)]),
-        &pool(8, 0),
-        &History::new(),
-    );
+    let d = decide_fresh(&cp, &obs(old, &[("cpu", 15.0)]), &pool(8, 0));
     assert_eq!((d.action, d.desired), (Action::None, 8));
     assert_eq!(d.bound_by, Some(BoundBy::MissingData));
     let text: Vec<String> = d.explanation.iter().map(ToString::to_string).collect();
@@ -1220,7 +1043,7 @@ fn declared_period_and_delay_set_the_freshness_limit_and_stale_after_overrides_b
 #[test]
 fn missing_data_still_blocks_scale_in_under_the_relative_freshness_rule() {
     let cp = ces_cpu("");
-    let d = run(&cp, NOW, &[], &pool(8, 0), &History::new());
+    let d = decide_fresh(&cp, &[], &pool(8, 0));
     assert_eq!((d.action, d.desired), (Action::None, 8));
     let text: Vec<String> = d.explanation.iter().map(ToString::to_string).collect();
     assert!(

@@ -221,7 +221,7 @@ pub fn baseline(
 ) -> Result<Box<dyn Autoscaler>, SimError> {
     let t = baseline_target(flavor, opts);
     Ok(match name {
-        "static-peak" => Box::new(StaticPeak::new()),
+        "static-peak" => Box::new(StaticPeak::default()),
         "hpa" | "hpa-default" => Box::new(Hpa::new(HpaConfig::default_with_target(t))),
         "aws-tt" | "aws-target-tracking" => {
             Box::new(TargetTracking::new(TargetTrackingConfig::with_target(t)))
@@ -234,7 +234,7 @@ pub fn baseline(
             "seed",
             parse_policy(SEED_POLICY, "seed.json")?,
         )?),
-        "oracle" => Box::new(Oracle::new()),
+        "oracle" => Box::new(Oracle::default()),
         other => {
             return Err(SimError::BadOption {
                 field: "against",

@@ -20,6 +20,16 @@ enum Step {
     Forget,
 }
 
+impl Step {
+    /// Succeed at once, then ask to run again after `again`.
+    fn ok_at_once(again: Duration) -> Self {
+        Step::Ok {
+            takes: Duration::ZERO,
+            again,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Script {
     pools: Vec<PoolKey>,
@@ -149,10 +159,7 @@ async fn run_for(script: &Arc<Script>, settings: Settings, for_: Duration) -> (H
 async fn a_panicking_pass_is_retried_after_a_backoff_and_the_pool_keeps_its_interval() {
     let script = Script::new(&["boom"], |_, n| match n {
         0 => Step::Panic,
-        _ => Step::Ok {
-            takes: Duration::ZERO,
-            again: 10 * S,
-        },
+        _ => Step::ok_at_once(10 * S),
     });
     let (_, t0) = run_for(&script, settings(4), 25 * S).await;
     let starts = script.starts_of("boom", t0);
@@ -174,10 +181,7 @@ async fn failures_back_off_exponentially_and_a_success_resets_the_count() {
         0..=2 => Step::Fail {
             takes: Duration::ZERO,
         },
-        _ => Step::Ok {
-            takes: Duration::ZERO,
-            again: 30 * S,
-        },
+        _ => Step::ok_at_once(30 * S),
     });
     let (_, t0) = run_for(&script, settings(4), 20 * S).await;
     let starts = script.starts_of("flaky", t0);

@@ -271,12 +271,18 @@ mod tests {
         }
     }
 
+    /// 15-minute buckets holding the `(at, value, seconds)` samples, added in this order.
+    fn quarter_hours(samples: &[(f64, f64, f64)]) -> Buckets {
+        let mut b = Buckets::new(900.0);
+        for &(at, value, seconds) in samples {
+            b.add(at, value, seconds);
+        }
+        b
+    }
+
     #[test]
     fn a_bucket_holds_the_time_weighted_mean_and_the_peak_of_its_samples() {
-        let mut b = Buckets::new(900.0);
-        b.add(0.0, 10.0, 60.0);
-        b.add(60.0, 40.0, 180.0);
-        b.add(905.0, 1.0, 60.0);
+        let b = quarter_hours(&[(0.0, 10.0, 60.0), (60.0, 40.0, 180.0), (905.0, 1.0, 60.0)]);
         let first = b.buckets()[0];
         assert_eq!(first.peak, 40.0);
         assert!(
@@ -292,10 +298,7 @@ mod tests {
 
     #[test]
     fn samples_out_of_order_land_in_their_own_bucket() {
-        let mut b = Buckets::new(900.0);
-        b.add(1900.0, 3.0, 60.0);
-        b.add(100.0, 1.0, 60.0);
-        b.add(1000.0, 2.0, 60.0);
+        let b = quarter_hours(&[(1900.0, 3.0, 60.0), (100.0, 1.0, 60.0), (1000.0, 2.0, 60.0)]);
         let starts: Vec<f64> = b.buckets().iter().map(|x| x.start).collect();
         assert_eq!(starts, vec![0.0, 900.0, 1800.0]);
     }
@@ -331,9 +334,7 @@ mod tests {
 
     #[test]
     fn no_fit_before_two_complete_buckets() {
-        let mut b = Buckets::new(900.0);
-        b.add(0.0, 1.0, 60.0);
-        b.add(900.0, 1.0, 60.0);
+        let b = quarter_hours(&[(0.0, 1.0, 60.0), (900.0, 1.0, 60.0)]);
         assert!(
             b.fit_request(1700.0, &settings(24, 1), BucketStat::Mean)
                 .is_none()

@@ -82,3 +82,14 @@ pub fn metric(name: &str, kind: &str, rest: &str) -> String {
     };
     format!(r#"{{"name": "{name}", "kind": "{kind}", "source": {{"type": "push"}}{rest}}}"#)
 }
+
+/// Asserts that among `err`'s diagnostics there is one at each of the field paths `want`.
+pub fn assert_paths_named(err: &Diagnostics, want: &[&str]) {
+    let paths: Vec<String> = err.iter().map(|d| d.path.to_string()).collect();
+    for want in want {
+        assert!(
+            paths.iter().any(|p| p == want),
+            "missing {want} in {paths:?}"
+        );
+    }
+}

@@ -10,13 +10,6 @@ pub struct StaticPeak {
     peak: u32,
 }
 
-impl StaticPeak {
-    /// New baseline.
-    pub fn new() -> Self {
-        StaticPeak::default()
-    }
-}
-
 impl Autoscaler for StaticPeak {
     fn name(&self) -> String {
         "static-peak".into()
@@ -48,13 +41,6 @@ impl Autoscaler for StaticPeak {
 pub struct Oracle {
     plan: Vec<u32>,
     tick_s: f64,
-}
-
-impl Oracle {
-    /// New oracle.
-    pub fn new() -> Self {
-        Oracle::default()
-    }
 }
 
 impl Autoscaler for Oracle {
