@@ -39,6 +39,7 @@ fn rfc3339_formats_unix_seconds() {
 
 fn policy(pool: &str, predictive: bool) -> flexus_api::PolicySpec {
     let mut p = json!({
+        "dry_run": true,
         "strategy": "target_tracking",
         "bounds": {"min": 1, "max": 40},
         "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
@@ -50,8 +51,6 @@ fn policy(pool: &str, predictive: bool) -> flexus_api::PolicySpec {
     }
     flexus_api::PolicySpec {
         pool: pool.into(),
-        enabled: true,
-        dry_run: true,
         policy: serde_json::from_value(p).expect("policy"),
     }
 }

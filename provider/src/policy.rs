@@ -55,8 +55,6 @@ impl PolicyModel {
         let policy = self.to_policy().map_err(|e| policy_diagnostics(&e))?;
         Ok(PolicySpec {
             pool: self.pool.clone(),
-            enabled: self.enabled.unwrap_or(true),
-            dry_run: self.dry_run.unwrap_or(false),
             policy,
         })
     }

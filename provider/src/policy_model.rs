@@ -494,12 +494,7 @@ impl PolicyModel {
     ) -> PolicyModel {
         let explicit = Self::explicit(id, namespace, name, spec);
         match prior {
-            Some(p)
-                if p.pool == spec.pool
-                    && p.enabled.unwrap_or(true) == spec.enabled
-                    && p.dry_run.unwrap_or(false) == spec.dry_run
-                    && p.to_policy().is_ok_and(|pol| pol == spec.policy) =>
-            {
+            Some(p) if p.pool == spec.pool && p.to_policy().is_ok_and(|pol| pol == spec.policy) => {
                 let mut m = p.fill_unset(&explicit);
                 m.id = Some(id.to_string());
                 m.namespace = Some(namespace.to_string());
@@ -565,8 +560,8 @@ impl PolicyModel {
             namespace: Some(namespace.to_string()),
             name: name.to_string(),
             pool: spec.pool.clone(),
-            enabled: Some(spec.enabled),
-            dry_run: Some(spec.dry_run),
+            enabled: Some(pol.enabled),
+            dry_run: Some(pol.dry_run),
             strategy: pol.strategy.as_str().to_string(),
             evaluation_interval: Some(format_duration(pol.evaluation_interval)),
             tolerance: Some(pol.tolerance),

@@ -14,8 +14,6 @@ fn examples_dir() -> std::path::PathBuf {
 fn spec_of(policy: flexus_policy::Policy) -> PolicySpec {
     PolicySpec {
         pool: "web".into(),
-        enabled: policy.enabled,
-        dry_run: policy.dry_run,
         policy,
     }
 }

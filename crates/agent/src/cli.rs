@@ -115,7 +115,7 @@ pub fn policies_table(policies: &[flexus_api::Policy]) -> String {
                 p.spec.pool.clone(),
                 p.spec.policy.strategy.as_str().to_owned(),
                 format!("{}..{}", p.spec.policy.bounds.min, p.spec.policy.bounds.max),
-                match (p.spec.enabled, p.spec.dry_run) {
+                match (p.spec.policy.enabled, p.spec.policy.dry_run) {
                     (false, _) => "disabled".into(),
                     (true, true) => "dry-run".into(),
                     (true, false) => "enabled".into(),

@@ -151,7 +151,7 @@ enum PoliciesCommand {
         /// The pool (in the same namespace) the policy scales.
         #[arg(long)]
         pool: String,
-        /// Decide and record, never act.
+        /// Decide and record, never act (as if the file said `dry_run = true`).
         #[arg(long)]
         dry_run: bool,
     },
@@ -262,11 +262,10 @@ async fn policies(c: flexus_api::Client, command: PoliciesCommand) -> anyhow::Re
             dry_run,
         } => {
             let (ns, name) = split(&policy)?;
-            let model = cli::validate_policy_file(&file).map_err(anyhow::Error::msg)?;
+            let mut model = cli::validate_policy_file(&file).map_err(anyhow::Error::msg)?;
+            model.dry_run |= dry_run;
             let spec = flexus_api::PolicySpec {
                 pool,
-                enabled: true,
-                dry_run,
                 policy: model,
             };
             let p = c

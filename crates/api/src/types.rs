@@ -612,18 +612,50 @@ pub struct PutPool {
 }
 
 /// The declared autoscaling policy of one pool.
+///
+/// Whether it acts is the policy's own `policy.enabled` and `policy.dry_run`. Older
+/// clients and stores also put `enabled`/`dry_run` beside `policy` (deprecated): they
+/// are still read and folded into the policy with the meaning they had (`enabled =
+/// false` disables it, `dry_run = true` makes it decide-only), so nothing is lost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, from = "PolicySpecBody")]
 pub struct PolicySpec {
     /// Name of the pool (in the same namespace) the policy scales.
     pub pool: String,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Decide and record, never act.
-    #[serde(default)]
-    pub dry_run: bool,
     /// The decision policy (the flexus-policy model, JSON form).
     pub policy: PolicyModel,
+}
+
+/// What a [`PolicySpec`] is read from: the spec, plus the switches older bodies kept
+/// beside the policy.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "PolicySpec")]
+struct PolicySpecBody {
+    /// Name of the pool (in the same namespace) the policy scales.
+    pool: String,
+    /// Deprecated: set `policy.enabled`. `false` here disables the policy.
+    #[serde(default)]
+    #[schemars(extend("deprecated" = true))]
+    enabled: Option<bool>,
+    /// Deprecated: set `policy.dry_run`. `true` here makes the policy decide only.
+    #[serde(default)]
+    #[schemars(extend("deprecated" = true))]
+    dry_run: Option<bool>,
+    /// The decision policy (the flexus-policy model, JSON form).
+    policy: PolicyModel,
+}
+
+impl From<PolicySpecBody> for PolicySpec {
+    fn from(b: PolicySpecBody) -> Self {
+        let mut policy = b.policy;
+        policy.enabled &= b.enabled.unwrap_or(true);
+        policy.dry_run |= b.dry_run.unwrap_or(false);
+        PolicySpec {
+            pool: b.pool,
+            policy,
+        }
+    }
 }
 
 /// A stored policy.
@@ -1124,6 +1156,47 @@ pub struct TuneOutcome {
 mod tests {
     use super::*;
     use flexus_policy::names::{check_wire_names, wire_names};
+
+    #[test]
+    fn a_policy_spec_acts_as_its_policy_says_and_older_switches_beside_it_still_count() {
+        let policy = serde_json::json!({"strategy": "target_tracking",
+            "bounds": {"min": 1, "max": 4},
+            "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}]});
+        let read = |extra: serde_json::Value| {
+            let mut body = serde_json::json!({"pool": "web", "policy": policy});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<PolicySpec>(body)
+        };
+        let plain = read(serde_json::json!({})).unwrap();
+        assert!(plain.policy.enabled && !plain.policy.dry_run);
+        // Written back, the switches are only the policy's.
+        let written = serde_json::to_value(&plain).unwrap();
+        assert_eq!(
+            written.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["policy", "pool"]
+        );
+        assert_eq!(read(written).unwrap(), plain, "round trip");
+        // What older clients and stores put beside the policy keeps its meaning.
+        let off = read(serde_json::json!({"enabled": false})).unwrap();
+        assert!(!off.policy.enabled);
+        let dry = read(serde_json::json!({"dry_run": true, "enabled": true})).unwrap();
+        assert!(dry.policy.enabled && dry.policy.dry_run);
+        let mut disabled_policy = policy.clone();
+        disabled_policy["enabled"] = false.into();
+        let spec: PolicySpec = serde_json::from_value(
+            serde_json::json!({"pool": "web", "enabled": true, "policy": disabled_policy}),
+        )
+        .unwrap();
+        assert!(
+            !spec.policy.enabled,
+            "an old `enabled = true` never re-enables"
+        );
+        // Anything else is still refused, by name.
+        let e = read(serde_json::json!({"dryrun": true})).unwrap_err();
+        assert!(e.to_string().contains("unknown field `dryrun`"), "{e}");
+    }
 
     #[test]
     fn every_api_enum_has_one_name_for_serde_strum_and_as_str() {

@@ -491,8 +491,6 @@ pub fn pool_spec(min: u32, max: u32) -> flexus_api::PoolSpec {
 pub fn policy(pool: &str, v: serde_json::Value) -> flexus_api::PolicySpec {
     flexus_api::PolicySpec {
         pool: pool.into(),
-        enabled: true,
-        dry_run: false,
         policy: serde_json::from_value(v).unwrap(),
     }
 }

@@ -7,17 +7,12 @@ use flexus_api::{PolicySpec, PoolSpec};
 use flexus_policy as fp;
 
 /// The pool's policy as the engine sees it: bounds intersected with the pool's
-/// declared bounds, the spot mix from the pool's spot block, enabled/dry-run from the
-/// policy resource. A pool without a policy is held at `initial_size` (default
+/// declared bounds, the spot mix from the pool's spot block (enabled and dry-run are
+/// the policy's own). A pool without a policy is held at `initial_size` (default
 /// `min_size`) by the `fixed` strategy.
 pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Policy {
     let mut p = match spec {
-        Some(s) => {
-            let mut p = s.policy.clone();
-            p.enabled = p.enabled && s.enabled;
-            p.dry_run = p.dry_run || s.dry_run;
-            p
-        }
+        Some(s) => s.policy.clone(),
         None => fixed_policy(pool),
     };
     p.bounds.min = p.bounds.min.max(pool.min_size).min(pool.max_size);
@@ -76,11 +71,11 @@ mod tests {
     }
 
     fn policy_spec(policy: serde_json::Value, dry_run: bool) -> PolicySpec {
+        let mut policy: fp::Policy = serde_json::from_value(policy).unwrap();
+        policy.dry_run = dry_run;
         PolicySpec {
             pool: "p".into(),
-            enabled: true,
-            dry_run,
-            policy: serde_json::from_value(policy).unwrap(),
+            policy,
         }
     }
 
