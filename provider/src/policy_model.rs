@@ -141,6 +141,12 @@ pub struct MetricModel {
     /// Square-root staffing: a proposal of `R` instances becomes `ceil(R + sqrt_headroom * sqrt(R))`; default `0` (off).
     #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub sqrt_headroom: Option<f64>,
+    /// Noise headroom: the value is read as `value + noise_headroom * sigma`, sigma the mean absolute change between successive readings within `noise_window`; default `0` (off).
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
+    pub noise_headroom: Option<f64>,
+    /// Readings the noise headroom's sigma is measured over; default `"1h"`.
+    #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
+    pub noise_window: Option<String>,
 }
 
 /// Where a signal comes from.
@@ -759,6 +765,8 @@ impl MetricModel {
             trend_significance: Some(x.trend_significance),
             trend_noise_margin: Some(x.trend_noise_margin),
             sqrt_headroom: Some(x.sqrt_headroom),
+            noise_headroom: Some(x.noise_headroom),
+            noise_window: Some(d(x.noise_window)),
         }
     }
 }
@@ -800,6 +808,8 @@ impl MetricModel {
         put(&mut m, "trend_significance", &self.trend_significance);
         put(&mut m, "trend_noise_margin", &self.trend_noise_margin);
         put(&mut m, "sqrt_headroom", &self.sqrt_headroom);
+        put(&mut m, "noise_headroom", &self.noise_headroom);
+        put(&mut m, "noise_window", &self.noise_window);
         J::Object(m)
     }
 }

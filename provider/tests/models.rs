@@ -134,6 +134,32 @@ fn a_metrics_period_and_delivery_delay_reach_the_policy_and_its_freshness_limit(
 }
 
 #[test]
+fn a_metrics_noise_headroom_reaches_the_policy_and_reads_back() {
+    let mut m = base_model();
+    m.metric[0].noise_headroom = Some(1.5);
+    m.metric[0].noise_window = Some("2h".into());
+    let policy = m.to_policy().expect("valid");
+    assert_eq!(policy.metrics[0].noise_headroom, 1.5);
+    assert_eq!(
+        policy.metrics[0].noise_window,
+        std::time::Duration::from_secs(7200)
+    );
+    let read = PolicyModel::from_policy("ns/p", "ns", "p", &spec_of(policy), Some(&m));
+    assert_eq!(read.metric[0].noise_headroom, Some(1.5));
+    assert_eq!(read.metric[0].noise_window.as_deref(), Some("2h"));
+    // Out of range: the diagnostic names the attribute.
+    m.metric[0].noise_headroom = Some(-1.0);
+    let d = policy_diagnostics(&m.to_policy().expect_err("invalid"));
+    assert!(
+        d.iter().any(|x| x
+            .path
+            .as_ref()
+            .is_some_and(|p| p.to_string().contains("noise_headroom"))),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn plan_time_validation_reads_the_raw_configuration() {
     let mut m = base_model();
     m.metric[0].target = Some(-5.0);

@@ -3,7 +3,7 @@
 //! simulator's `PolicyAutoscaler` are fed the same hour-scale request-rate stream and
 //! must make the same decisions, tick by tick — the same bucketing, refit schedule,
 //! seasonality gate and relative rise (`forecast::predictor::Predictor`), the same
-//! freshness rule and the same `decide()`.
+//! freshness rule, the same readings behind the noise headroom and the same `decide()`.
 //!
 //! The load and the pool are scripted here (instances are ready at once), so what is
 //! compared is the decision code of both sides, not the emulator's or the replay's
@@ -26,6 +26,10 @@ const START: i64 = 1_780_000_200;
 const MINUTES: usize = 6 * 60;
 
 fn policy() -> fp::Policy {
+    policy_with_noise(0.5)
+}
+
+fn policy_with_noise(noise_headroom: f64) -> fp::Policy {
     serde_json::from_value(json!({
         "strategy": "target_tracking",
         "evaluation_interval": "60s",
@@ -33,7 +37,8 @@ fn policy() -> fp::Policy {
         "bounds": {"min": 1, "max": 200},
         "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
                      "target": 30, "per_instance": true,
-                     "trend_lead": "4m", "trend_window": "5m", "trend_max_raise": 0.2}],
+                     "trend_lead": "4m", "trend_window": "5m", "trend_max_raise": 0.2,
+                     "noise_headroom": noise_headroom, "noise_window": "30m"}],
         "scale_in": {"stabilisation_window": "3m", "policies": [{"type": "percent", "value": 50, "period": "1m"}]},
         "prediction": {"enabled": true, "mode": "forecast_and_scale", "metric": "rps",
                        "target_per_instance": 33, "lead_time": "10m", "seasonality": ["1h"],
@@ -123,9 +128,9 @@ async fn agent_decisions() -> Vec<u32> {
 }
 
 /// The simulator's side: `PolicyAutoscaler` with the same stream as published datapoints.
-fn simulator_decisions() -> Vec<u32> {
+fn simulator_decisions(policy: fp::Policy) -> Vec<u32> {
     let flavor = flexus_sim::capacity::lookup("x1.2u.4g").expect("flavor");
-    let mut a = flexus_sim::policy::PolicyAutoscaler::new("policy", policy()).expect("policy");
+    let mut a = flexus_sim::policy::PolicyAutoscaler::new("policy", policy).expect("policy");
     let mut options = SimOptions::new(flavor.clone());
     options.metric_period_s = 60.0;
     options.metric_delay_s = 0.0;
@@ -177,7 +182,7 @@ fn simulator_decisions() -> Vec<u32> {
 #[tokio::test]
 async fn the_agents_pass_and_the_simulator_make_the_same_decisions_on_six_hours_of_load() {
     let agent = agent_decisions().await;
-    let sim = simulator_decisions();
+    let sim = simulator_decisions(policy());
     let first_difference = agent.iter().zip(&sim).position(|(a, b)| a != b);
     assert_eq!(
         first_difference, None,
@@ -189,4 +194,10 @@ async fn the_agents_pass_and_the_simulator_make_the_same_decisions_on_six_hours_
         agent.iter().copied().max().unwrap_or(0),
     );
     assert!(lo * 2 < hi, "the pool should follow the wave: {lo}..{hi}");
+    // The noise headroom took part: without it the pool is smaller.
+    let quiet = simulator_decisions(policy_with_noise(0.0));
+    assert!(
+        quiet.iter().sum::<u32>() < sim.iter().sum::<u32>(),
+        "the noise headroom should add capacity"
+    );
 }

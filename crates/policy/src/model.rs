@@ -244,11 +244,24 @@ pub struct Metric {
     /// larger at a small rate. Default `0` (off).
     #[serde(default)]
     pub sqrt_headroom: f64,
+    /// Noise headroom (target tracking): the value is read as `value + noise_headroom · σ`,
+    /// where `σ` is the mean absolute change between successive observations within
+    /// `noise_window` — a measure of how much the signal jumps from one reading to the
+    /// next. Spare capacity then follows how bursty the load has been lately: a steady
+    /// signal gets none, a jumpy one enough to ride its usual jumps without waiting for
+    /// new instances. Default `0` (off).
+    #[serde(default)]
+    pub noise_headroom: f64,
+    /// Observations `σ` is measured over (`noise_headroom`). Default `1h`.
+    #[serde(default = "default_noise_window", with = "duration_text")]
+    #[schemars(with = "DurationText")]
+    pub noise_window: Duration,
 }
 
 impl Metric {
     /// How far back `decide()` reads this metric's observations: the aggregation window,
-    /// the staleness limit and, with `trend_lead` set, the trend window. Callers pass at
+    /// the staleness limit, with `trend_lead` set the trend window, and with
+    /// `noise_headroom` set the noise window. Callers pass at
     /// least this much history as observations.
     pub fn lookback(&self, evaluation_interval: Duration) -> Duration {
         let trend = if self.trend_lead.is_zero() {
@@ -256,9 +269,15 @@ impl Metric {
         } else {
             self.trend_window
         };
+        let noise = if self.noise_headroom > 0.0 {
+            self.noise_window
+        } else {
+            Duration::ZERO
+        };
         self.duration
             .max(self.freshness(evaluation_interval).limit)
             .max(trend)
+            .max(noise)
     }
 
     /// The source's period: declared, or the source's default.
@@ -325,6 +344,10 @@ impl std::fmt::Display for Freshness {
 
 fn default_trend_window() -> Duration {
     Duration::from_secs(600)
+}
+
+fn default_noise_window() -> Duration {
+    Duration::from_secs(3600)
 }
 
 fn default_trend_max_raise() -> f64 {

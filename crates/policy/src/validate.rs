@@ -415,6 +415,9 @@ fn validate_metric_thresholds(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric)
     }
 }
 
+/// The longest `noise_window`: the agent keeps a day of pushed readings.
+const MAX_NOISE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// A metric's weight, staleness, trend settings and missing-data rule.
 fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
     if let Some(w) = m.weight {
@@ -428,6 +431,20 @@ fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
     }
     v.non_negative(&mp.field("trend_noise_margin"), m.trend_noise_margin);
     v.non_negative(&mp.field("sqrt_headroom"), m.sqrt_headroom);
+    v.non_negative(&mp.field("noise_headroom"), m.noise_headroom);
+    if m.noise_headroom > 0.0 {
+        let wp = mp.field("noise_window");
+        v.duration_positive(&wp, m.noise_window);
+        if m.noise_window > MAX_NOISE_WINDOW {
+            v.err(
+                wp.clone(),
+                format!(
+                    "{wp} must be at most 24h (the agent keeps a day of readings), got {}",
+                    crate::time::format_duration(m.noise_window)
+                ),
+            );
+        }
+    }
     v.non_negative(&mp.field("trend_significance"), m.trend_significance);
     v.non_negative(&mp.field("trend_max_raise"), m.trend_max_raise);
     if m.missing_data == MissingData::Fallback {

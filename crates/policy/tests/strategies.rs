@@ -978,6 +978,126 @@ fn a_negative_sqrt_headroom_is_refused_by_name() {
     );
 }
 
+#[test]
+fn noise_headroom_keeps_spare_capacity_in_step_with_how_far_the_load_jumps() {
+    let noisy = trend_policy(r#""noise_headroom": 1, "noise_window": "10m""#);
+    let plain = trend_policy(r#""noise_headroom": 0"#);
+    // Readings jump by 40, 40, 40, 40 (mean 40): 140 + 1 · 40 = 180 → 18 instances.
+    let jumpy = rps_series(&[100.0, 140.0, 100.0, 140.0, 100.0, 140.0]);
+    let d = decide_fresh(&noisy, &jumpy, &pool(14, 0));
+    assert_eq!(d.desired, 18);
+    let step = d.explanation.iter().find_map(|s| match s {
+        Step::Noise {
+            sigma, raise, read, ..
+        } => Some((*sigma, *raise, *read)),
+        _ => None,
+    });
+    assert_eq!(step, Some((40.0, 40.0, 180.0)));
+    assert!(
+        d.explanation.iter().any(|s| s.to_string()
+            == "rps jumps 40.000 between readings: noise headroom 40.000, read as 180.000"),
+        "{:?}",
+        d.explanation
+    );
+    // Off, or a steady signal: nothing added, nothing explained.
+    assert_eq!(decide_fresh(&plain, &jumpy, &pool(14, 0)).desired, 14);
+    let steady = rps_series(&[140.0; 6]);
+    let d = decide_fresh(&noisy, &steady, &pool(14, 0));
+    assert_eq!(d.desired, 14);
+    assert!(
+        !d.explanation
+            .iter()
+            .any(|s| matches!(s, Step::Noise { .. }))
+    );
+    // Only readings inside the window count: jumps older than 10 minutes are forgotten.
+    let mut calmed = rps_series(&[100.0, 300.0]);
+    for o in &mut calmed {
+        o.at = o.at.sub(std::time::Duration::from_secs(1200));
+    }
+    calmed.extend(rps_series(&[140.0, 150.0, 140.0]));
+    // Inside: 140, 150, 140, mean jump 10; the latest 140 is read as 150 → 15.
+    assert_eq!(decide_fresh(&noisy, &calmed, &pool(14, 0)).desired, 15);
+    // A reading stored twice under one timestamp is one reading, not a jump of 0.
+    let mut twice = rps_series(&[100.0, 140.0]);
+    twice.push(twice[1].clone());
+    assert_eq!(decide_fresh(&noisy, &twice, &pool(14, 0)).desired, 18);
+}
+
+#[test]
+fn the_noise_window_is_read_back_and_checked_only_when_the_headroom_is_on() {
+    let p = parse_json(&json(
+        "target_tracking",
+        1,
+        10,
+        &metric(
+            "rps",
+            "custom",
+            r#""target": 10, "noise_headroom": 2, "noise_window": "2h""#,
+        ),
+        "",
+    ))
+    .expect("valid");
+    assert_eq!(
+        p.metrics[0].lookback(p.evaluation_interval),
+        std::time::Duration::from_secs(7200)
+    );
+    let e = parse_json(&json(
+        "target_tracking",
+        1,
+        10,
+        &metric("rps", "custom", r#""target": 10, "noise_headroom": -0.5"#),
+        "",
+    ))
+    .expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("metric \"rps\".noise_headroom must be at least 0, got -0.5"),
+        "{e}"
+    );
+    let e = parse_json(&json(
+        "target_tracking",
+        1,
+        10,
+        &metric(
+            "rps",
+            "custom",
+            r#""target": 10, "noise_headroom": 1, "noise_window": "0s""#,
+        ),
+        "",
+    ))
+    .expect_err("refused");
+    assert!(e.to_string().contains("noise_window"), "{e}");
+    let e = parse_json(&json(
+        "target_tracking",
+        1,
+        10,
+        &metric(
+            "rps",
+            "custom",
+            r#""target": 10, "noise_headroom": 1, "noise_window": "2d""#,
+        ),
+        "",
+    ))
+    .expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("metric \"rps\".noise_window must be at most 24h"),
+        "{e}"
+    );
+    // Off: the window is not read, so it does not lengthen the lookback.
+    let off = parse_json(&json(
+        "target_tracking",
+        1,
+        10,
+        &metric("rps", "custom", r#""target": 10, "noise_window": "0s""#),
+        "",
+    ))
+    .expect("valid while the headroom is off");
+    assert!(
+        off.metrics[0].lookback(off.evaluation_interval) < std::time::Duration::from_secs(3600)
+    );
+}
+
 /// A Cloud Eye `SYS.ECS` CPU metric (5-minute basic monitoring) with the default freshness.
 fn ces_cpu(rest: &str) -> CompiledPolicy {
     let extra = if rest.is_empty() {

@@ -71,6 +71,10 @@ pub enum Aim {
 /// the tuning window (a later window may be harder).
 pub const BASELINE_MARGIN: f64 = 0.7;
 
+/// Highest `noise_headroom` the search tries: on spiky traces (nab-elb) a quiet hour's
+/// mean jump is small against the spikes, so the multiple that covers them is large.
+pub const NOISE_HEADROOM_MAX: f64 = 24.0;
+
 /// A tuning request.
 #[derive(Debug, Clone)]
 pub struct TuneRequest {
@@ -137,8 +141,9 @@ fn targeted(p: &Policy) -> impl Iterator<Item = &flexus_policy::Metric> {
 }
 
 /// The knobs that apply to `policy`: the target scale always; scale-in window
-/// and rate; the trend read-ahead and the square-root headroom under target tracking; the forecast's cap,
-/// lead and seasonality gate when prediction is on.
+/// and rate; the trend read-ahead, the square-root headroom and the noise headroom
+/// under target tracking; the forecast's cap, lead and seasonality gate when
+/// prediction is on.
 pub fn knobs(policy: &Policy) -> Vec<Knob> {
     let mut k = vec![
         Knob {
@@ -200,6 +205,19 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
             set: |p, v| {
                 for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
                     m.sqrt_headroom = (v * 100.0).round() / 100.0;
+                }
+            },
+        });
+    }
+    if p_is_tt(policy) {
+        k.push(Knob {
+            name: "noise_headroom",
+            lo: 0.0,
+            hi: NOISE_HEADROOM_MAX,
+            get: |p| targeted(p).next().map_or(0.0, |m| m.noise_headroom),
+            set: |p, v| {
+                for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
+                    m.noise_headroom = (v * 10.0).round() / 10.0;
                 }
             },
         });

@@ -89,6 +89,9 @@ fn every_knob_maps_the_unit_interval_onto_its_range_and_clamps_outside_it() {
     assert_eq!(p.metrics[0].sqrt_headroom, 0.5);
     assert_eq!(low.metrics[0].sqrt_headroom, 0.0);
     assert_eq!(high.metrics[0].sqrt_headroom, 2.0);
+    assert!(names.contains(&"noise_headroom"), "{names:?}");
+    assert_eq!(low.metrics[0].noise_headroom, 0.0);
+    assert_eq!(high.metrics[0].noise_headroom, 24.0);
     assert_eq!(low.prediction.max_ratio, Some(1.0));
     flexus_policy::CompiledPolicy::new(low).expect("low corner validates");
     flexus_policy::CompiledPolicy::new(high).expect("high corner validates");

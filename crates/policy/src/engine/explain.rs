@@ -160,6 +160,17 @@ pub enum Step {
         /// The value the strategy used: `value + slope · trend_lead`.
         extrapolated: f64,
     },
+    /// The noise headroom raised a signal (`noise_headroom`).
+    Noise {
+        /// Metric name.
+        metric: Arc<str>,
+        /// Mean absolute change between successive readings within `noise_window`.
+        sigma: f64,
+        /// `noise_headroom · sigma`, added to the value.
+        raise: f64,
+        /// The value the strategy used.
+        read: f64,
+    },
     /// The strategy's proposal.
     Strategy {
         /// Which strategy.
@@ -281,6 +292,15 @@ impl fmt::Display for Step {
             } => write!(
                 f,
                 "{metric} rising {slope_per_min:.3}/min: read {value:.3} ahead as {extrapolated:.3}"
+            ),
+            Step::Noise {
+                metric,
+                sigma,
+                raise,
+                read,
+            } => write!(
+                f,
+                "{metric} jumps {sigma:.3} between readings: noise headroom {raise:.3}, read as {read:.3}"
             ),
             Step::Strategy {
                 strategy: Strategy::Fixed,

@@ -294,15 +294,24 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
     }
 }
 
-/// Records each signal's trend read-ahead in the explanation.
+/// Records each signal's trend read-ahead and noise headroom in the explanation.
 fn push_trends(cp: &CompiledPolicy, sig: &[signals::Signal], run: &mut Run) {
     for (i, s) in sig.iter().enumerate() {
-        if let (Some((value, slope)), Some(extrapolated)) = (s.trend, s.value) {
+        let noise_raise = s.noise.map_or(0.0, |(_, raise)| raise);
+        if let (Some((value, slope)), Some(read)) = (s.trend, s.value) {
             run.steps.push(Step::Trend {
                 metric: cp.names[i].clone(),
                 value,
                 slope_per_min: slope * 60.0,
-                extrapolated,
+                extrapolated: read - noise_raise,
+            });
+        }
+        if let (Some((sigma, raise)), Some(read)) = (s.noise, s.value) {
+            run.steps.push(Step::Noise {
+                metric: cp.names[i].clone(),
+                sigma,
+                raise,
+                read,
             });
         }
     }

@@ -17,6 +17,8 @@ pub(crate) struct Signal {
     pub missing: Option<Reason>,
     /// When the trend raised the value: (value before, slope per second).
     pub trend: Option<(f64, f64)>,
+    /// When the noise headroom raised the value: (σ, the raise).
+    pub noise: Option<(f64, f64)>,
 }
 
 /// Least-squares slope (per second) of the observations of `metric` within
@@ -79,6 +81,26 @@ fn median_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> f64 
     steps[steps.len() / 2]
 }
 
+/// Mean absolute change between time-successive observations of `metric` within
+/// `(from, now]`: how far the signal jumps from one reading to the next (`None` with
+/// fewer than two readings at different times). Readings sharing a timestamp count once.
+fn mean_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> Option<f64> {
+    let now = input.now;
+    let mut pts: Vec<(Timestamp, f64)> = input
+        .observations
+        .iter()
+        .filter(|o| o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from)
+        .map(|o| (o.at, o.value))
+        .collect();
+    pts.sort_by_key(|p| p.0);
+    pts.dedup_by_key(|p| p.0);
+    if pts.len() < 2 {
+        return None;
+    }
+    let sum: f64 = pts.windows(2).map(|w| (w[1].1 - w[0].1).abs()).sum();
+    Some(sum / (pts.len() - 1) as f64)
+}
+
 /// Evaluates every metric of the policy, in declaration order.
 pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Signal> {
     let now = input.now;
@@ -116,6 +138,7 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                     value: None,
                     missing: Some(Reason::Missing(m.missing_data)),
                     trend: None,
+                    noise: None,
                 },
                 Some(t) if now.since(t) > fresh.limit => Signal {
                     value: None,
@@ -125,6 +148,7 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                         freshness: *fresh,
                     }),
                     trend: None,
+                    noise: None,
                 },
                 Some(_) => {
                     let v = if window_start.is_some() && n > 0 {
@@ -150,16 +174,26 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                             .filter(|s| *s > 0.0)
                             .map(|s| (v, s))
                     };
+                    let read = match trend {
+                        Some((v, s)) => {
+                            let raise = s * m.trend_lead.as_secs_f64();
+                            v + raise.min(v.abs() * m.trend_max_raise)
+                        }
+                        None => v,
+                    };
+                    // Noise headroom: target tracking reads the value higher by a
+                    // multiple of how far it has been jumping between readings.
+                    let noise = (m.noise_headroom > 0.0
+                        && cp.policy.strategy == Strategy::TargetTracking)
+                        .then(|| mean_step(input, &m.name, now.sub(m.noise_window)))
+                        .flatten()
+                        .map(|sigma| (sigma, m.noise_headroom * sigma))
+                        .filter(|(_, raise)| *raise > 0.0);
                     Signal {
-                        value: Some(match trend {
-                            Some((v, s)) => {
-                                let raise = s * m.trend_lead.as_secs_f64();
-                                v + raise.min(v.abs() * m.trend_max_raise)
-                            }
-                            None => v,
-                        }),
+                        value: Some(read + noise.map_or(0.0, |(_, raise)| raise)),
                         missing: None,
                         trend,
+                        noise,
                     }
                 }
             }
