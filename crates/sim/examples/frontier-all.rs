@@ -120,9 +120,10 @@ fn frontier_table(results: &[TraceResult]) -> String {
                     .map_or_else(|| "none".to_owned(), |(h, s)| format!("{h:.1} ({s})")),
                 ratio,
                 met,
-                r.f60
-                    .best(Family::Policy, budget)
-                    .map_or_else(|| "none".to_owned(), |p| format!("{:.1}", p.instance_hours)),
+                r.f60.best_ours(budget).map_or_else(
+                    || "none".to_owned(),
+                    |p| format!("{:.1} ({})", p.instance_hours, p.family.name())
+                ),
                 r.f60.bounds.get(i).copied().unwrap_or(f64::NAN),
             );
         }

@@ -10,7 +10,9 @@
 //!   and at their default target;
 //! - `policy`: the given policy with every target (each metric's `target` and
 //!   `prediction.target_per_instance`) scaled by a factor ([`POLICY_SCALES`];
-//!   1.0 is the policy as written).
+//!   1.0 is the policy as written);
+//! - `policy-noise`: the policy as written with its targeted metrics'
+//!   `noise_headroom` set to each of [`NOISE_HEADROOMS`] (target tracking).
 //!
 //! When the policy buys spot, the baselines get the same spot share, so that
 //! cost compares like with like.
@@ -43,6 +45,10 @@ pub const BASELINE_TARGETS: [f64; 13] = [
 
 /// Factors the policy's targets are scaled by (1.0 = as written).
 pub const POLICY_SCALES: [f64; 10] = [0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15];
+
+/// Noise headrooms the sweep tries at the policy's targets as written
+/// ([`Family::PolicyNoise`]; target tracking only).
+pub const NOISE_HEADROOMS: [f64; 6] = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
 /// Violation budgets as fractions of the evaluation window's minutes.
 pub const BUDGETS: [f64; 2] = [0.001, 0.01];
@@ -91,13 +97,25 @@ pub enum Family {
     Hpa,
     /// AWS target tracking.
     AwsTt,
-    /// Our policy.
+    /// Our policy, along its target scale.
     Policy,
+    /// Our policy at its targets as written, along its noise headroom.
+    PolicyNoise,
 }
 
 impl Family {
     /// Every family, in report order.
-    pub const ALL: [Family; 3] = [Family::Policy, Family::Hpa, Family::AwsTt];
+    pub const ALL: [Family; 4] = [
+        Family::Policy,
+        Family::PolicyNoise,
+        Family::Hpa,
+        Family::AwsTt,
+    ];
+
+    /// Whether the family is our policy (along one of its knobs).
+    pub fn is_ours(self) -> bool {
+        matches!(self, Family::Policy | Family::PolicyNoise)
+    }
 
     /// Name in reports.
     pub fn name(self) -> &'static str {
@@ -105,6 +123,7 @@ impl Family {
             Family::Hpa => "hpa",
             Family::AwsTt => "aws-tt",
             Family::Policy => "policy",
+            Family::PolicyNoise => "policy-noise",
         }
     }
 }
@@ -259,6 +278,19 @@ pub fn sweep(
         ));
         progress(&format!("policy × {f}"));
     }
+    if policy.strategy == flexus_policy::Strategy::TargetTracking {
+        for &z in &NOISE_HEADROOMS {
+            let mut p = policy.clone();
+            for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
+                m.noise_headroom = z;
+            }
+            let mut a =
+                PolicyAutoscaler::new("policy", p)?.with_forecast_bucket(opts.forecast_bucket_s);
+            let (s, _) = eval_score(trace, &split, flavor, &mut a, &opts)?;
+            points.push(Point::from_score(Family::PolicyNoise, z, false, &s));
+            progress(&format!("policy noise headroom {z}"));
+        }
+    }
     let so = sim_options(flavor.clone(), &opts);
     let demand = replay::demand_series(trace, &so);
     let from = split.eval_tick(so.tick_s).min(demand.len());
@@ -301,6 +333,14 @@ impl Frontier {
             .min_by(|a, b| a.instance_hours.total_cmp(&b.instance_hours))
     }
 
+    /// Our cheapest point within `budget_min`, along any of our knobs.
+    pub fn best_ours(&self, budget_min: f64) -> Option<&Point> {
+        [Family::Policy, Family::PolicyNoise]
+            .into_iter()
+            .filter_map(|f| self.best(f, budget_min))
+            .min_by(|a, b| a.instance_hours.total_cmp(&b.instance_hours))
+    }
+
     /// The family's default point.
     pub fn default_of(&self, family: Family) -> Option<&Point> {
         self.points.iter().find(|p| p.family == family && p.default)
@@ -313,7 +353,7 @@ impl Frontier {
         };
         self.points
             .iter()
-            .filter(|p| p.family != Family::Policy && p.dominates(d))
+            .filter(|p| !p.family.is_ours() && p.dominates(d))
             .collect()
     }
 
@@ -341,22 +381,27 @@ impl Frontier {
         );
         for (i, &b) in BUDGETS.iter().enumerate() {
             let budget = self.budget_minutes(b);
+            let best = |f: Family| {
+                if f.is_ours() {
+                    self.best_ours(budget)
+                } else {
+                    self.best(f, budget)
+                }
+            };
             let cell = |f: Family| {
-                self.best(f, budget).map_or_else(
+                best(f).map_or_else(
                     || "none within budget".to_owned(),
                     |p| format!("{:.1} ({})", p.instance_hours, knob_text(p)),
                 )
             };
-            let cost = |f: Family| {
-                self.best(f, budget)
-                    .map_or_else(|| "—".to_owned(), |p| format!("{:.1}", p.cost))
-            };
+            let cost =
+                |f: Family| best(f).map_or_else(|| "—".to_owned(), |p| format!("{:.1}", p.cost));
             let best_base = [Family::Hpa, Family::AwsTt]
                 .iter()
                 .filter_map(|&f| self.best(f, budget))
                 .map(|p| p.instance_hours)
                 .fold(f64::INFINITY, f64::min);
-            let ratio = match self.best(Family::Policy, budget) {
+            let ratio = match self.best_ours(budget) {
                 Some(p) if best_base.is_finite() => format!("{:.2}", p.instance_hours / best_base),
                 _ => "—".to_owned(),
             };
@@ -407,6 +452,7 @@ impl Frontier {
 fn knob_text(p: &Point) -> String {
     match p.family {
         Family::Policy => format!("targets × {:.2}", p.knob),
+        Family::PolicyNoise => format!("noise_headroom {}", p.knob),
         _ => format!("{:.1} %", p.knob),
     }
 }
@@ -448,6 +494,7 @@ pub fn write_svg(path: &std::path::Path, f: &Frontier) -> Result<(), SimError> {
         .map_err(|e| err(e.to_string()))?;
     let colours = [
         RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
     ];

@@ -47,16 +47,16 @@ fn the_frontier_gives_each_family_its_cheapest_setting_within_each_budget() {
     let f = lookup("x1.2u.4g").expect("flavor");
     let policy = default_policy(&f).expect("default");
     let fr = sweep(&t, &f, &policy, &SimulateOptions::default(), &mut |_| {}).expect("sweep");
-    // 13 targets + the default for both baselines, 10 policy scales.
-    assert_eq!(fr.points.len(), 2 * 14 + 10);
+    // 13 targets + the default for both baselines, 10 policy scales, 6 noise headrooms.
+    assert_eq!(fr.points.len(), 2 * 14 + 10 + 6);
     for family in Family::ALL {
         assert_eq!(
             fr.points
                 .iter()
                 .filter(|p| p.family == family && p.default)
                 .count(),
-            1,
-            "{family:?} has one default"
+            usize::from(family != Family::PolicyNoise),
+            "{family:?} has one default (the noise headroom's is the policy's)"
         );
         for &b in &BUDGETS {
             let budget = fr.budget_minutes(b);
@@ -89,6 +89,14 @@ fn the_frontier_gives_each_family_its_cheapest_setting_within_each_budget() {
             .expect("point")
     };
     assert!(hpa(90.0).instance_hours < hpa(30.0).instance_hours);
+    // More noise headroom holds more instances.
+    let noise = |z: f64| {
+        fr.points
+            .iter()
+            .find(|p| p.family == Family::PolicyNoise && p.knob == z)
+            .expect("noise point")
+    };
+    assert!(noise(16.0).instance_hours > noise(0.5).instance_hours);
     let md = fr.markdown();
     assert!(
         md.contains("| 0.1 % (0 min)") && md.contains("| 1.0 % (2 min)"),
@@ -99,6 +107,11 @@ fn the_frontier_gives_each_family_its_cheapest_setting_within_each_budget() {
     let svg = dir.join("f.svg");
     write_svg(&svg, &fr).expect("chart");
     let text = std::fs::read_to_string(&svg).expect("svg");
-    assert!(text.contains("hpa") && text.contains("aws-tt") && text.contains("policy"));
+    assert!(
+        text.contains("hpa")
+            && text.contains("aws-tt")
+            && text.contains("policy")
+            && text.contains("policy-noise")
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
