@@ -999,6 +999,11 @@ fn noise_headroom_keeps_spare_capacity_in_step_with_how_far_the_load_jumps() {
         "{:?}",
         d.explanation
     );
+    // The order the readings come in does not matter.
+    let mut shuffled = jumpy.clone();
+    shuffled.reverse();
+    shuffled.swap(1, 4);
+    assert_eq!(decide_fresh(&noisy, &shuffled, &pool(14, 0)).desired, 18);
     // Off, or a steady signal: nothing added, nothing explained.
     assert_eq!(decide_fresh(&plain, &jumpy, &pool(14, 0)).desired, 14);
     let steady = rps_series(&[140.0; 6]);

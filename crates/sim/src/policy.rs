@@ -344,7 +344,8 @@ impl Autoscaler for PolicyAutoscaler {
         let now = ts(start_ms, obs.now_s);
         // Observations: every metric from the datapoints within the lookback (only what
         // the engine can use: each metric's aggregation window, staleness limit or trend
-        // window). Rebuilt only when that set of datapoints changed.
+        // window), oldest first. When that set of datapoints changes, what fell out of
+        // the window is dropped and what was published since is appended.
         let recent = obs
             .history
             .iter()
@@ -352,9 +353,24 @@ impl Autoscaler for PolicyAutoscaler {
             .take_while(|s| obs.now_s - s.end_s <= self.window_s)
             .count();
         if self.observed != (obs.history.len(), recent) {
+            let first = obs.history.len() - recent;
+            let (seen, _) = self.observed;
+            let seen = if seen > obs.history.len() {
+                self.observations.clear();
+                first
+            } else {
+                seen.max(first)
+            };
             self.observed = (obs.history.len(), recent);
-            self.observations.clear();
-            for s in obs.history.iter().rev().take(recent) {
+            match obs.history.get(first) {
+                Some(oldest) => {
+                    let from = ts(start_ms, oldest.end_s);
+                    let gone = self.observations.partition_point(|o| o.at < from);
+                    self.observations.drain(..gone);
+                }
+                None => self.observations.clear(),
+            }
+            for s in &obs.history[seen..] {
                 for (name, kind) in &self.metrics {
                     if let Some(v) = metric_value(*kind, s) {
                         self.observations.push(Observation {

@@ -86,10 +86,35 @@ fn median_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> f64 
 /// fewer than two readings at different times). Readings sharing a timestamp count once.
 fn mean_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> Option<f64> {
     let now = input.now;
+    let inside = |o: &&crate::engine::types::Observation| {
+        o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from
+    };
+    // Callers usually pass observations oldest first: one pass, no copy.
+    let (mut last, mut sum, mut steps) = (None::<(Timestamp, f64)>, 0.0, 0u32);
+    for o in input.observations.iter().filter(inside) {
+        match last {
+            Some((at, _)) if o.at < at => return mean_step_unordered(input, &inside),
+            Some((at, _)) if o.at == at => continue,
+            Some((_, v)) => {
+                sum += (o.value - v).abs();
+                steps += 1;
+            }
+            None => {}
+        }
+        last = Some((o.at, o.value));
+    }
+    (steps > 0).then(|| sum / f64::from(steps))
+}
+
+/// [`mean_step`] for observations in no particular order.
+fn mean_step_unordered(
+    input: &DecisionInput<'_>,
+    inside: &dyn Fn(&&crate::engine::types::Observation) -> bool,
+) -> Option<f64> {
     let mut pts: Vec<(Timestamp, f64)> = input
         .observations
         .iter()
-        .filter(|o| o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from)
+        .filter(inside)
         .map(|o| (o.at, o.value))
         .collect();
     pts.sort_by_key(|p| p.0);
