@@ -134,6 +134,13 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
         (30.0 * 0.6..=30.0 * 1.25).contains(&target),
         "{target}\n{out}"
     );
+    let noise: f64 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("+ recommended_noise_headroom"))
+        .and_then(|l| l.rsplit('=').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("recommended_noise_headroom in the plan:\n{out}"));
+    assert!((0.0..=24.0).contains(&noise), "{noise}\n{out}");
     // The recommendation feeds the policy resource: its planned target is that value.
     assert!(
         out.lines()

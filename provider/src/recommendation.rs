@@ -54,6 +54,12 @@ pub struct RecommendationModel {
     /// Recommended `trend_lead` of the targeted metrics, e.g. `"6m"`.
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub trend_lead: Option<String>,
+    /// Recommended `sqrt_headroom` of the targeted metrics.
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub sqrt_headroom: Option<f64>,
+    /// Recommended `noise_headroom` of the targeted metrics.
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub noise_headroom: Option<f64>,
     /// Recommended `prediction.target_per_instance` (when prediction is on).
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub prediction_target_per_instance: Option<f64>,
@@ -192,11 +198,10 @@ impl DataSource for RecommendationDataSource {
             .first()
             .filter(|r| r.kind == flexus_policy::RateKind::Percent)
             .map(|r| r.value);
-        m.trend_lead = p
-            .metrics
-            .iter()
-            .find(|x| x.target.is_some())
-            .map(|x| flexus_policy::format_duration(x.trend_lead));
+        let targeted = p.metrics.iter().find(|x| x.target.is_some());
+        m.trend_lead = targeted.map(|x| flexus_policy::format_duration(x.trend_lead));
+        m.sqrt_headroom = targeted.map(|x| x.sqrt_headroom);
+        m.noise_headroom = targeted.map(|x| x.noise_headroom);
         let pr = &p.prediction;
         m.prediction_target_per_instance = pr.enabled.then_some(pr.target_per_instance).flatten();
         m.prediction_max_ratio = pr.enabled.then_some(pr.max_ratio).flatten();

@@ -19,6 +19,8 @@ resource "flexus_autoscaling_policy" "canary" {
     kind         = "custom"
     per_instance = true
     target       = data.flexus_policy_recommendation.web.targets["rps"]
+    # Spare capacity for the load's usual jumps between readings.
+    noise_headroom = data.flexus_policy_recommendation.web.noise_headroom
     source {
       type = "push"
     }
@@ -31,4 +33,8 @@ resource "flexus_autoscaling_policy" "canary" {
 
 output "recommended_target" {
   value = data.flexus_policy_recommendation.web.targets["rps"]
+}
+
+output "recommended_noise_headroom" {
+  value = data.flexus_policy_recommendation.web.noise_headroom
 }
