@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::CompiledPolicy;
 use super::explain::Reason;
-use super::types::DecisionInput;
+use super::types::{DecisionInput, Observation};
 use crate::model::Strategy;
 use crate::time::Timestamp;
 
@@ -86,7 +86,7 @@ fn median_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> f64 
 /// fewer than two readings at different times). Readings sharing a timestamp count once.
 fn mean_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> Option<f64> {
     let now = input.now;
-    let inside = |o: &&crate::engine::types::Observation| {
+    let inside = |o: &&Observation| {
         o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from
     };
     // Callers usually pass observations oldest first: one pass, no copy.
@@ -109,7 +109,7 @@ fn mean_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> Option
 /// [`mean_step`] for observations in no particular order.
 fn mean_step_unordered(
     input: &DecisionInput<'_>,
-    inside: &dyn Fn(&&crate::engine::types::Observation) -> bool,
+    inside: &dyn Fn(&&Observation) -> bool,
 ) -> Option<f64> {
     let mut pts: Vec<(Timestamp, f64)> = input
         .observations
