@@ -55,6 +55,15 @@ fn policy(pool: &str, predictive: bool) -> flexus_api::PolicySpec {
     }
 }
 
+/// The number a plan shows for the root module's output `name` (`+ name = 12.5`).
+fn planned_output(plan: &str, name: &str) -> f64 {
+    plan.lines()
+        .find(|l| l.trim_start().starts_with(&format!("+ {name} ")))
+        .and_then(|l| l.rsplit('=').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in the plan:\n{plan}"))
+}
+
 #[test]
 fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
     let stack = Stack::start(StackOptions::default());
@@ -124,22 +133,12 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
             .replace("max_evaluations = 60", "max_evaluations = 4"),
     );
     let out = init_and_plan(&ws, &main, "plan with a recommendation");
-    let target: f64 = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("+ recommended_target"))
-        .and_then(|l| l.rsplit('=').next())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("recommended_target in the plan:\n{out}"));
+    let target = planned_output(&out, "recommended_target");
     assert!(
         (30.0 * 0.6..=30.0 * 1.25).contains(&target),
         "{target}\n{out}"
     );
-    let noise: f64 = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("+ recommended_noise_headroom"))
-        .and_then(|l| l.rsplit('=').next())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("recommended_noise_headroom in the plan:\n{out}"));
+    let noise = planned_output(&out, "recommended_noise_headroom");
     assert!((0.0..=24.0).contains(&noise), "{noise}\n{out}");
     // The recommendation feeds the policy resource: its planned target is that value.
     assert!(

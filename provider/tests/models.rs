@@ -123,12 +123,17 @@ fn a_metrics_period_and_delivery_delay_reach_the_policy_and_its_freshness_limit(
     assert_eq!(read.metric[0].delivery_delay.as_deref(), Some("2m"));
     // A bad duration names the attribute.
     m.metric[0].delivery_delay = Some("two minutes".into());
+    assert_refused_naming(&m, "delivery_delay");
+}
+
+/// `m` is refused with a diagnostic whose attribute path names `attr`.
+fn assert_refused_naming(m: &PolicyModel, attr: &str) {
     let d = policy_diagnostics(&m.to_policy().expect_err("invalid"));
     assert!(
         d.iter().any(|x| x
             .path
             .as_ref()
-            .is_some_and(|p| p.to_string().contains("delivery_delay"))),
+            .is_some_and(|p| p.to_string().contains(attr))),
         "{d:?}"
     );
 }
@@ -149,14 +154,7 @@ fn a_metrics_noise_headroom_reaches_the_policy_and_reads_back() {
     assert_eq!(read.metric[0].noise_window.as_deref(), Some("2h"));
     // Out of range: the diagnostic names the attribute.
     m.metric[0].noise_headroom = Some(-1.0);
-    let d = policy_diagnostics(&m.to_policy().expect_err("invalid"));
-    assert!(
-        d.iter().any(|x| x
-            .path
-            .as_ref()
-            .is_some_and(|p| p.to_string().contains("noise_headroom"))),
-        "{d:?}"
-    );
+    assert_refused_naming(&m, "noise_headroom");
 }
 
 #[test]

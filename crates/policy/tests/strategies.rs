@@ -877,34 +877,14 @@ fn a_prediction_max_ratio_below_one_is_rejected() {
 
 #[test]
 fn a_metrics_lookback_covers_its_trend_window_only_while_the_trend_is_on() {
-    let on = parse_json(&json(
-        "target_tracking",
-        1,
-        10,
-        &metric(
-            "rps",
-            "custom",
-            r#""target": 10, "trend_lead": "5m", "trend_window": "15m""#,
-        ),
-        "",
-    ))
-    .expect("valid");
+    let on = rps_metric_policy(r#""target": 10, "trend_lead": "5m", "trend_window": "15m""#)
+        .expect("valid");
     assert_eq!(
         on.metrics[0].lookback(on.evaluation_interval),
         std::time::Duration::from_secs(900)
     );
-    let off = parse_json(&json(
-        "target_tracking",
-        1,
-        10,
-        &metric(
-            "rps",
-            "custom",
-            r#""target": 10, "duration": "3m", "trend_window": "15m""#,
-        ),
-        "",
-    ))
-    .expect("valid");
+    let off = rps_metric_policy(r#""target": 10, "duration": "3m", "trend_window": "15m""#)
+        .expect("valid");
     assert_eq!(
         off.metrics[0].lookback(off.evaluation_interval),
         std::time::Duration::from_secs(180)
@@ -959,18 +939,8 @@ fn square_root_staffing_keeps_a_larger_share_spare_in_a_small_pool_than_in_a_lar
 
 #[test]
 fn a_negative_sqrt_headroom_is_refused_by_name() {
-    let e = flexus_policy::parse_json(&json(
-        "target_tracking",
-        1,
-        10,
-        &metric(
-            "rps",
-            "custom",
-            r#""target": 10, "per_instance": true, "sqrt_headroom": -1"#,
-        ),
-        "",
-    ))
-    .expect_err("refused");
+    let e = rps_metric_policy(r#""target": 10, "per_instance": true, "sqrt_headroom": -1"#)
+        .expect_err("refused");
     assert!(
         e.to_string()
             .contains("metric \"rps\".sqrt_headroom must be at least 0, got -1"),
@@ -1028,76 +998,44 @@ fn noise_headroom_keeps_spare_capacity_in_step_with_how_far_the_load_jumps() {
     assert_eq!(decide_fresh(&noisy, &twice, &pool(14, 0)).desired, 18);
 }
 
-#[test]
-fn the_noise_window_is_read_back_and_checked_only_when_the_headroom_is_on() {
-    let p = parse_json(&json(
+/// A one-metric target-tracking policy on `rps` (bounds 1-10) with `fields` in the metric.
+fn rps_metric_policy(fields: &str) -> Result<flexus_policy::Policy, flexus_policy::Diagnostics> {
+    parse_json(&json(
         "target_tracking",
         1,
         10,
-        &metric(
-            "rps",
-            "custom",
-            r#""target": 10, "noise_headroom": 2, "noise_window": "2h""#,
-        ),
+        &metric("rps", "custom", fields),
         "",
     ))
-    .expect("valid");
+}
+
+#[test]
+fn the_noise_window_is_read_back_and_checked_only_when_the_headroom_is_on() {
+    let p = rps_metric_policy(r#""target": 10, "noise_headroom": 2, "noise_window": "2h""#)
+        .expect("valid");
     assert_eq!(
         p.metrics[0].lookback(p.evaluation_interval),
         std::time::Duration::from_secs(7200)
     );
-    let e = parse_json(&json(
-        "target_tracking",
-        1,
-        10,
-        &metric("rps", "custom", r#""target": 10, "noise_headroom": -0.5"#),
-        "",
-    ))
-    .expect_err("refused");
+    let e = rps_metric_policy(r#""target": 10, "noise_headroom": -0.5"#).expect_err("refused");
     assert!(
         e.to_string()
             .contains("metric \"rps\".noise_headroom must be at least 0, got -0.5"),
         "{e}"
     );
-    let e = parse_json(&json(
-        "target_tracking",
-        1,
-        10,
-        &metric(
-            "rps",
-            "custom",
-            r#""target": 10, "noise_headroom": 1, "noise_window": "0s""#,
-        ),
-        "",
-    ))
-    .expect_err("refused");
+    let e = rps_metric_policy(r#""target": 10, "noise_headroom": 1, "noise_window": "0s""#)
+        .expect_err("refused");
     assert!(e.to_string().contains("noise_window"), "{e}");
-    let e = parse_json(&json(
-        "target_tracking",
-        1,
-        10,
-        &metric(
-            "rps",
-            "custom",
-            r#""target": 10, "noise_headroom": 1, "noise_window": "2d""#,
-        ),
-        "",
-    ))
-    .expect_err("refused");
+    let e = rps_metric_policy(r#""target": 10, "noise_headroom": 1, "noise_window": "2d""#)
+        .expect_err("refused");
     assert!(
         e.to_string()
             .contains("metric \"rps\".noise_window must be at most 24h"),
         "{e}"
     );
     // Off: the window is not read, so it does not lengthen the lookback.
-    let off = parse_json(&json(
-        "target_tracking",
-        1,
-        10,
-        &metric("rps", "custom", r#""target": 10, "noise_window": "0s""#),
-        "",
-    ))
-    .expect("valid while the headroom is off");
+    let off = rps_metric_policy(r#""target": 10, "noise_window": "0s""#)
+        .expect("valid while the headroom is off");
     assert!(
         off.metrics[0].lookback(off.evaluation_interval) < std::time::Duration::from_secs(3600)
     );

@@ -86,9 +86,8 @@ fn median_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> f64 
 /// fewer than two readings at different times). Readings sharing a timestamp count once.
 fn mean_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> Option<f64> {
     let now = input.now;
-    let inside = |o: &&Observation| {
-        o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from
-    };
+    let inside =
+        |o: &&Observation| o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from;
     // Callers usually pass observations oldest first: one pass, no copy.
     let (mut last, mut sum, mut steps) = (None::<(Timestamp, f64)>, 0.0, 0u32);
     for o in input.observations.iter().filter(inside) {
