@@ -1,7 +1,9 @@
 //! The discrete-time replay: a pool of instances with a lifecycle
 //! (booting → warming → ready), a trace offered to it through the capacity
 //! model, a monitoring service that publishes period averages after a delay
-//! (Cloud Eye 1-minute or 5-minute data), and an [`Autoscaler`] that observes
+//! (Cloud Eye 1-minute or 5-minute data: each running instance's own average,
+//! meaned over the instances ready when it is read, as the agent reads Cloud Eye),
+//! and an [`Autoscaler`] that observes
 //! the published data and the pool and returns a desired count, exactly as the
 //! agent's observe → decide → act loop does.
 //!
@@ -18,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::SimError;
-use crate::capacity::{Flavor, PoolMetrics, pool_metrics};
+use crate::capacity::{Flavor, InstanceMetrics, PoolMetrics, idle_metrics, pool_metrics};
 use crate::trace::Trace;
 
 /// Where an instance is in its life.
@@ -26,7 +28,7 @@ use crate::trace::Trace;
 pub enum InstanceState {
     /// Launched, OS booting (billed, not serving).
     Booting,
-    /// Running, loading (billed, not serving, no metrics).
+    /// Running, loading (billed, not serving; monitoring sees it idle).
     Warming,
     /// Serving and reporting metrics.
     Ready,
@@ -349,6 +351,19 @@ struct PeriodAcc {
     rps: f64,
     queue: f64,
     ready_sum: f64,
+    /// The samples, by id, of each running instance that was not ready all through the
+    /// period (one ready all through it reported the pool's per-instance figures).
+    instances: Vec<InstanceAcc>,
+}
+
+/// One instance's samples within a period (Cloud Eye keeps a series per instance).
+#[derive(Debug, Clone, Copy)]
+struct InstanceAcc {
+    id: u64,
+    time: f64,
+    cpu: f64,
+    mem: f64,
+    gpu: f64,
 }
 
 impl PeriodAcc {
@@ -364,8 +379,56 @@ impl PeriodAcc {
             rps: 0.0,
             queue: 0.0,
             ready_sum: 0.0,
+            instances: Vec::new(),
         }
     }
+
+    /// Adds one tick of every running instance that has not been ready since the
+    /// period began: a ready one reports the pool's per-instance figures, a warming one
+    /// the flavor's idle figures, a booting one nothing.
+    fn add_instances(
+        &mut self,
+        instances: &[SimInstance],
+        ready: &InstanceMetrics,
+        idle: &InstanceMetrics,
+        tick: f64,
+    ) {
+        for i in instances {
+            let m = match i.state {
+                InstanceState::Booting => continue,
+                InstanceState::Warming => idle,
+                InstanceState::Ready if ready_all_period(i, self.start_s) => continue,
+                InstanceState::Ready => ready,
+            };
+            let at = match self.instances.binary_search_by_key(&i.id, |a| a.id) {
+                Ok(at) => at,
+                Err(at) => {
+                    self.instances.insert(
+                        at,
+                        InstanceAcc {
+                            id: i.id,
+                            time: 0.0,
+                            cpu: 0.0,
+                            mem: 0.0,
+                            gpu: 0.0,
+                        },
+                    );
+                    at
+                }
+            };
+            let a = &mut self.instances[at];
+            a.time += tick;
+            a.cpu += m.cpu_pct * tick;
+            a.mem += m.mem_pct * tick;
+            a.gpu += m.gpu_pct * tick;
+        }
+    }
+}
+
+/// Whether `i` has been ready since `start_s` (so it reported the pool's per-instance
+/// figures at every tick since).
+fn ready_all_period(i: &SimInstance, start_s: f64) -> bool {
+    i.ready_s <= start_s + 1e-9
 }
 
 /// Demand (instances) of a rate, given the flavor's SLO rate per instance.
@@ -494,7 +557,7 @@ pub fn run(
         totals.reclaimed += reclaimed;
         let mut changed = reclaimed > 0;
         fleet.advance(now, flavor.boot_s);
-        monitor.deliver(now, options.metric_delay_s);
+        monitor.deliver(now, options.metric_delay_s, &fleet.instances);
         let mut view = pool_view(&fleet.instances);
         // 3. Decide and act.
         if now + 1e-9 >= next_decision {
@@ -538,7 +601,7 @@ pub fn run(
         series.slo_met.push(pm.slo_met);
         series.ticks.push(totals.since(&before_tick));
         // 5. Monitoring accumulation.
-        monitor.record(now, tick, rate, view.ready, &pm, flavor.gpus > 0);
+        monitor.record(now, tick, rate, &fleet.instances, view.ready, &pm);
     }
     Ok(Run {
         policy: autoscaler.name(),
@@ -662,13 +725,26 @@ impl Fleet {
 }
 
 /// Cloud Eye-like monitoring: per-period averages, delivered after the metric delay.
+///
+/// Pool-level figures (request rate, queue, ready count) are averaged over the period.
+/// Per-instance figures (CPU, memory, GPU) are averaged per instance over the samples it
+/// reported in the period — a warming instance reports its idle figures, a booting one
+/// nothing — and, when the datapoint is delivered, meaned over the instances ready at
+/// that moment, as the agent means each ready instance's latest Cloud Eye datapoint.
+/// In the period after new instances became ready this reads lower than the pool's
+/// per-instance load averaged over the period's ticks: their samples from before they
+/// served count.
 struct Monitor {
     period_s: f64,
     /// Delivered datapoints (what the autoscaler sees).
     published: Vec<MetricSample>,
-    /// Closed periods waiting for their delivery delay.
-    pending: std::collections::VecDeque<MetricSample>,
+    /// Closed periods waiting for their delivery delay, with their start and the
+    /// period means (id, CPU, memory, GPU) of the instances not ready all through them.
+    pending: std::collections::VecDeque<(MetricSample, f64, Vec<(u64, [f64; 3])>)>,
     acc: PeriodAcc,
+    /// What a running instance that does not serve yet reports.
+    idle: InstanceMetrics,
+    gpu: bool,
 }
 
 impl Monitor {
@@ -680,25 +756,62 @@ impl Monitor {
             ),
             pending: std::collections::VecDeque::new(),
             acc: PeriodAcc::new(0.0),
+            idle: idle_metrics(&options.flavor),
+            gpu: options.flavor.gpus > 0,
         }
     }
 
-    /// Publishes the datapoints whose delay has elapsed at `now`.
-    fn deliver(&mut self, now: f64, delay_s: f64) {
+    /// Publishes the datapoints whose delay has elapsed at `now`, their per-instance
+    /// figures meaned over the instances ready now (the pool's figure when none of
+    /// them reported in the period).
+    fn deliver(&mut self, now: f64, delay_s: f64, instances: &[SimInstance]) {
         while self
             .pending
             .front()
-            .is_some_and(|s| s.end_s + delay_s <= now + 1e-9)
+            .is_some_and(|(s, _, _)| s.end_s + delay_s <= now + 1e-9)
         {
-            if let Some(s) = self.pending.pop_front() {
-                self.published.push(s);
+            let Some((mut s, start_s, means)) = self.pending.pop_front() else {
+                break;
+            };
+            let pool = [s.cpu_pct, s.mem_pct, s.gpu_pct];
+            let (mut sum, mut n) = ([0.0; 3], 0u32);
+            for i in instances.iter().filter(|i| i.state == InstanceState::Ready) {
+                let m = if ready_all_period(i, start_s) {
+                    pool
+                } else if let Ok(at) = means.binary_search_by_key(&i.id, |m| m.0) {
+                    means[at].1
+                } else {
+                    continue; // no sample in that period
+                };
+                for (acc, v) in sum.iter_mut().zip(m) {
+                    *acc += v;
+                }
+                n += 1;
             }
+            if n > 0 {
+                let n = f64::from(n);
+                s.cpu_pct = sum[0] / n;
+                s.mem_pct = sum[1] / n;
+                s.gpu_pct = sum[2] / n;
+                s.utilisation_pct = if self.gpu { s.gpu_pct } else { s.cpu_pct };
+            }
+            self.published.push(s);
         }
     }
 
     /// Adds one served tick to the open period, closing it at the period's end.
-    fn record(&mut self, now: f64, tick: f64, rate: f64, ready: u32, pm: &PoolMetrics, gpu: bool) {
+    fn record(
+        &mut self,
+        now: f64,
+        tick: f64,
+        rate: f64,
+        instances: &[SimInstance],
+        ready: u32,
+        pm: &PoolMetrics,
+    ) {
+        let gpu = self.gpu;
         let acc = &mut self.acc;
+        acc.add_instances(instances, &pm.per_instance, &self.idle, tick);
         acc.time += tick;
         acc.rps += rate * tick;
         acc.queue += pm.queue_depth * tick;
@@ -716,7 +829,13 @@ impl Monitor {
             let rt = acc.ready_time.max(1e-12);
             let cpu = acc.cpu / rt;
             let gpu_pct = acc.gpu / rt;
-            self.pending.push_back(MetricSample {
+            let means = acc
+                .instances
+                .iter()
+                .filter(|a| a.time > 0.0)
+                .map(|a| (a.id, [a.cpu / a.time, a.mem / a.time, a.gpu / a.time]))
+                .collect();
+            let sample = MetricSample {
                 end_s: end,
                 period_s: acc.time,
                 cpu_pct: cpu,
@@ -727,7 +846,8 @@ impl Monitor {
                 request_rps: acc.rps / acc.time,
                 queue_depth: acc.queue / acc.time,
                 ready_instances: acc.ready_sum / acc.time,
-            });
+            };
+            self.pending.push_back((sample, acc.start_s, means));
             self.acc = PeriodAcc::new(end);
         }
     }

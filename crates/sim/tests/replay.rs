@@ -85,6 +85,64 @@ fn monitoring_data_becomes_visible_one_period_plus_the_delay_late() {
     assert_eq!(a.first_sample_seen_at, Some(360.0));
 }
 
+/// Scales to `to` at `at_s` and keeps every datapoint it has seen at `read_at_s`.
+struct ScaleAndRead {
+    at_s: f64,
+    to: u32,
+    read_at_s: f64,
+    seen: Vec<flexus_sim::replay::MetricSample>,
+}
+
+impl Autoscaler for ScaleAndRead {
+    fn name(&self) -> String {
+        "scale-and-read".into()
+    }
+    fn interval_s(&self) -> f64 {
+        15.0
+    }
+    fn decide(&mut self, obs: &Observation<'_>) -> Result<Option<u32>, SimError> {
+        if (obs.now_s - self.read_at_s).abs() < 1e-9 {
+            self.seen = obs.history.to_vec();
+        }
+        Ok(((obs.now_s - self.at_s).abs() < 1e-9).then_some(self.to))
+    }
+}
+
+#[test]
+fn one_minute_cpu_is_each_instances_own_average_meaned_over_the_ready_ones() {
+    use flexus_sim::capacity::{idle_metrics, pool_metrics};
+    let f = lookup("x1.2u.4g").expect("flavor"); // boot 45 s + warm-up 20 s
+    let mut o = SimOptions::new(f.clone());
+    o.initial_instances = Some(1);
+    o.metric_period_s = 60.0;
+    o.metric_delay_s = 0.0;
+    // A second instance launched at 60 s runs from 105 s (warming) and serves from 135 s.
+    let mut a = ScaleAndRead {
+        at_s: 60.0,
+        to: 2,
+        read_at_s: 180.0,
+        seen: Vec::new(),
+    };
+    run(&flat(40.0, 4), &mut a, &o).expect("run");
+    let minute = a.seen.last().expect("the minute to 180 s");
+    assert_eq!(minute.end_s, 180.0);
+    // Ticks 120, 135, 150, 165: at 120 the old instance serves alone, the new one warms.
+    let alone = pool_metrics(40.0, 1, &f, 0.0, 15.0).per_instance.cpu_pct;
+    let shared = pool_metrics(40.0, 2, &f, 0.0, 15.0).per_instance.cpu_pct;
+    let idle = idle_metrics(&f).cpu_pct;
+    let old = (alone + 3.0 * shared) / 4.0;
+    let new = (idle + 3.0 * shared) / 4.0;
+    assert!(
+        (minute.cpu_pct - (old + new) / 2.0).abs() < 1e-9,
+        "{} vs {}",
+        minute.cpu_pct,
+        (old + new) / 2.0
+    );
+    // The pool's per-instance CPU averaged over the minute's ticks reads higher.
+    assert!(minute.cpu_pct < old);
+    assert_eq!(minute.utilisation_pct, minute.cpu_pct);
+}
+
 fn worldcup_slice() -> Trace {
     let t = trace::load_named("worldcup98").expect("built-in trace");
     let f = lookup("x1.2u.4g").expect("flavor");
