@@ -738,13 +738,21 @@ struct Monitor {
     period_s: f64,
     /// Delivered datapoints (what the autoscaler sees).
     published: Vec<MetricSample>,
-    /// Closed periods waiting for their delivery delay, with their start and the
-    /// period means (id, CPU, memory, GPU) of the instances not ready all through them.
-    pending: std::collections::VecDeque<(MetricSample, f64, Vec<(u64, [f64; 3])>)>,
+    /// Closed periods waiting for their delivery delay.
+    pending: std::collections::VecDeque<Pending>,
     acc: PeriodAcc,
     /// What a running instance that does not serve yet reports.
     idle: InstanceMetrics,
     gpu: bool,
+}
+
+/// A closed period waiting for its delivery delay.
+struct Pending {
+    sample: MetricSample,
+    /// When the period began.
+    start_s: f64,
+    /// The period means (id, CPU, memory, GPU) of the instances not ready all through it.
+    means: Vec<(u64, [f64; 3])>,
 }
 
 impl Monitor {
@@ -768,9 +776,14 @@ impl Monitor {
         while self
             .pending
             .front()
-            .is_some_and(|(s, _, _)| s.end_s + delay_s <= now + 1e-9)
+            .is_some_and(|p| p.sample.end_s + delay_s <= now + 1e-9)
         {
-            let Some((mut s, start_s, means)) = self.pending.pop_front() else {
+            let Some(Pending {
+                sample: mut s,
+                start_s,
+                means,
+            }) = self.pending.pop_front()
+            else {
                 break;
             };
             let pool = [s.cpu_pct, s.mem_pct, s.gpu_pct];
@@ -847,7 +860,11 @@ impl Monitor {
                 queue_depth: acc.queue / acc.time,
                 ready_instances: acc.ready_sum / acc.time,
             };
-            self.pending.push_back((sample, acc.start_s, means));
+            self.pending.push_back(Pending {
+                sample,
+                start_s: acc.start_s,
+                means,
+            });
             self.acc = PeriodAcc::new(end);
         }
     }
