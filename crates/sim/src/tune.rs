@@ -584,6 +584,13 @@ impl TuneResult {
             "aimed at {:.2} % of the time in violation on the tuning window",
             self.aimed_share * 100.0
         );
+        let tune_min = self.tune_hours * 60.0;
+        if self.aimed_share * tune_min < 1.0 {
+            let _ = writeln!(
+                out,
+                "note: that is under one minute of the {tune_min:.0}-minute tuning window, so the search allows no violation at all and pays for it in instances; a longer history gives a cheaper recommendation"
+            );
+        }
         for (name, (b, a)) in [("tuning", &self.tuning), ("validation", &self.validation)] {
             let _ = writeln!(
                 out,

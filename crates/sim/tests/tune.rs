@@ -43,9 +43,23 @@ fn tune_recommends_a_policy_that_meets_the_budget_on_the_window_it_tuned_on_and_
         assert!(text.contains(&c.field), "{text}");
     }
     assert!(text.contains("validation  before:"), "{text}");
+    assert!(!text.contains("note:"), "{text}");
     // Deterministic for a seed.
     let again = tune(&req).expect("tune");
     assert_eq!(again.after, r.after);
+}
+
+#[test]
+fn a_budget_under_a_minute_of_the_tuning_window_is_pointed_out() {
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let hour = worldcup_day().slice(0, 12); // 60 minutes: 40 tune, 0.5 % of it = 12 s
+    let mut req = TuneRequest::new(hour, f.clone(), default_policy(&f).expect("p"), 0.01);
+    req.max_evaluations = 4;
+    let text = tune(&req).expect("tune").text();
+    assert!(
+        text.contains("note: that is under one minute of the 40-minute tuning window"),
+        "{text}"
+    );
 }
 
 #[test]
