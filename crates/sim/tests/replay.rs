@@ -10,11 +10,27 @@ use flexus_sim::simulation::{
 };
 use flexus_sim::trace::{self, Trace};
 
-/// Sets the desired count once at a given time, records what it saw.
+/// Sets the desired count once at a given time, records what it saw: when the first
+/// datapoint became visible, and every datapoint visible at `read_at_s`.
 struct Scripted {
     at_s: f64,
     to: u32,
     first_sample_seen_at: Option<f64>,
+    read_at_s: f64,
+    seen: Vec<flexus_sim::replay::MetricSample>,
+}
+
+impl Scripted {
+    /// Scales to `to` at `at_s` (a negative time: never).
+    fn new(at_s: f64, to: u32) -> Self {
+        Scripted {
+            at_s,
+            to,
+            first_sample_seen_at: None,
+            read_at_s: -1.0,
+            seen: Vec::new(),
+        }
+    }
 }
 
 impl Autoscaler for Scripted {
@@ -27,6 +43,9 @@ impl Autoscaler for Scripted {
     fn decide(&mut self, obs: &Observation<'_>) -> Result<Option<u32>, SimError> {
         if self.first_sample_seen_at.is_none() && obs.latest().is_some() {
             self.first_sample_seen_at = Some(obs.now_s);
+        }
+        if (obs.now_s - self.read_at_s).abs() < 1e-9 {
+            self.seen = obs.history.to_vec();
         }
         Ok(((obs.now_s - self.at_s).abs() < 1e-9).then_some(self.to))
     }
@@ -41,11 +60,7 @@ fn a_launched_instance_is_billed_from_launch_and_serves_after_boot_and_warm_up()
     let f = lookup("x1.2u.4g").expect("flavor"); // boot 45 s + warm-up 20 s
     let mut o = SimOptions::new(f.clone());
     o.initial_instances = Some(1);
-    let mut a = Scripted {
-        at_s: 60.0,
-        to: 2,
-        first_sample_seen_at: None,
-    };
+    let mut a = Scripted::new(60.0, 2);
     let r = run(&flat(10.0, 5), &mut a, &o).expect("run");
     let s = &r.series;
     // Ticks of 15 s: launch at tick 4 (60 s); ready at 125 s -> first tick >= 125 is tick 9 (135 s).
@@ -68,44 +83,13 @@ fn monitoring_data_becomes_visible_one_period_plus_the_delay_late() {
     let mut o = SimOptions::new(f);
     o.metric_period_s = 60.0;
     o.metric_delay_s = 60.0;
-    let mut a = Scripted {
-        at_s: -1.0,
-        to: 0,
-        first_sample_seen_at: None,
-    };
+    let mut a = Scripted::new(-1.0, 0);
     run(&flat(10.0, 10), &mut a, &o).expect("run");
     assert_eq!(a.first_sample_seen_at, Some(120.0));
     o.metric_period_s = 300.0;
-    let mut a = Scripted {
-        at_s: -1.0,
-        to: 0,
-        first_sample_seen_at: None,
-    };
+    let mut a = Scripted::new(-1.0, 0);
     run(&flat(10.0, 10), &mut a, &o).expect("run");
     assert_eq!(a.first_sample_seen_at, Some(360.0));
-}
-
-/// Scales to `to` at `at_s` and keeps every datapoint it has seen at `read_at_s`.
-struct ScaleAndRead {
-    at_s: f64,
-    to: u32,
-    read_at_s: f64,
-    seen: Vec<flexus_sim::replay::MetricSample>,
-}
-
-impl Autoscaler for ScaleAndRead {
-    fn name(&self) -> String {
-        "scale-and-read".into()
-    }
-    fn interval_s(&self) -> f64 {
-        15.0
-    }
-    fn decide(&mut self, obs: &Observation<'_>) -> Result<Option<u32>, SimError> {
-        if (obs.now_s - self.read_at_s).abs() < 1e-9 {
-            self.seen = obs.history.to_vec();
-        }
-        Ok(((obs.now_s - self.at_s).abs() < 1e-9).then_some(self.to))
-    }
 }
 
 #[test]
@@ -117,11 +101,9 @@ fn one_minute_cpu_is_each_instances_own_average_meaned_over_the_ready_ones() {
     o.metric_period_s = 60.0;
     o.metric_delay_s = 0.0;
     // A second instance launched at 60 s runs from 105 s (warming) and serves from 135 s.
-    let mut a = ScaleAndRead {
-        at_s: 60.0,
-        to: 2,
+    let mut a = Scripted {
         read_at_s: 180.0,
-        seen: Vec::new(),
+        ..Scripted::new(60.0, 2)
     };
     run(&flat(40.0, 4), &mut a, &o).expect("run");
     let minute = a.seen.last().expect("the minute to 180 s");
