@@ -213,6 +213,15 @@ pub fn scaled_policy(policy: &Policy, factor: f64) -> Policy {
     p
 }
 
+/// The policy with every targeted metric's `noise_headroom` set to `z`.
+pub fn with_noise_headroom(policy: &Policy, z: f64) -> Policy {
+    let mut p = policy.clone();
+    for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
+        m.noise_headroom = z;
+    }
+    p
+}
+
 /// Replays `trace` with `a` and scores the evaluation window of `split`.
 pub fn eval_score(
     trace: &Trace,
@@ -280,12 +289,8 @@ pub fn sweep(
     }
     if policy.strategy == flexus_policy::Strategy::TargetTracking {
         for &z in &NOISE_HEADROOMS {
-            let mut p = policy.clone();
-            for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
-                m.noise_headroom = z;
-            }
-            let mut a =
-                PolicyAutoscaler::new("policy", p)?.with_forecast_bucket(opts.forecast_bucket_s);
+            let mut a = PolicyAutoscaler::new("policy", with_noise_headroom(policy, z))?
+                .with_forecast_bucket(opts.forecast_bucket_s);
             let (s, _) = eval_score(trace, &split, flavor, &mut a, &opts)?;
             points.push(Point::from_score(Family::PolicyNoise, z, false, &s));
             progress(&format!("policy noise headroom {z}"));

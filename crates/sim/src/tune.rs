@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::SimError;
 use crate::capacity::Flavor;
 use crate::fit_cache::{FitCache, FitStats};
-use crate::frontier::{Split, eval_score, scaled_policy};
+use crate::frontier::{Split, eval_score, scaled_policy, with_noise_headroom};
 use crate::policy::PolicyAutoscaler;
 use crate::scorecard::Score;
 use crate::simulation::SimulateOptions;
@@ -215,11 +215,7 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
             lo: 0.0,
             hi: NOISE_HEADROOM_MAX,
             get: |p| targeted(p).next().map_or(0.0, |m| m.noise_headroom),
-            set: |p, v| {
-                for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
-                    m.noise_headroom = (v * 10.0).round() / 10.0;
-                }
-            },
+            set: |p, v| *p = with_noise_headroom(p, (v * 10.0).round() / 10.0),
         });
     }
     if policy.prediction.enabled {
