@@ -264,8 +264,9 @@ pub struct TuneCommand {
     #[arg(long, value_enum, default_value_t = crate::tune::Objective::Cost)]
     pub objective: crate::tune::Objective,
     /// What to stay within: `budget` (half the violation budget on the tuning window) or
-    /// `baselines` (0.7 × the fewer violation minutes of HPA's and AWS target tracking's
-    /// defaults on the tuning window, to beat both on both measures).
+    /// `baselines` (beat HPA's and AWS target tracking's defaults on both measures: the
+    /// search minimises the larger of violation share and instance-hours (or cost), each
+    /// relative to the better of the two defaults on the tuning window).
     #[arg(long, value_enum, default_value_t = crate::tune::Aim::Budget)]
     pub aim: crate::tune::Aim,
     /// Replays the search may spend.
