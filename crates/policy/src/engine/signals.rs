@@ -65,14 +65,7 @@ fn trend_slope(
 /// Median absolute change between time-successive observations of `metric` within
 /// `(from, now]` (0 with fewer than two).
 fn median_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> f64 {
-    let now = input.now;
-    let mut pts: Vec<(Timestamp, f64)> = input
-        .observations
-        .iter()
-        .filter(|o| o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from)
-        .map(|o| (o.at, o.value))
-        .collect();
-    pts.sort_by_key(|p| p.0);
+    let pts = readings_in_time_order(input, &within(input, metric, from));
     let mut steps: Vec<f64> = pts.windows(2).map(|w| (w[1].1 - w[0].1).abs()).collect();
     if steps.is_empty() {
         return 0.0;
@@ -85,12 +78,10 @@ fn median_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> f64 
 /// `(from, now]`: how far the signal jumps from one reading to the next (`None` with
 /// fewer than two readings at different times). Readings sharing a timestamp count once.
 fn mean_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> Option<f64> {
-    let now = input.now;
-    let inside =
-        |o: &&Observation| o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from;
+    let inside = within(input, metric, from);
     // Callers usually pass observations oldest first: one pass, no copy.
     let (mut last, mut sum, mut steps) = (None::<(Timestamp, f64)>, 0.0, 0u32);
-    for o in input.observations.iter().filter(inside) {
+    for o in input.observations.iter().filter(&inside) {
         match last {
             Some((at, _)) if o.at < at => return mean_step_unordered(input, &inside),
             Some((at, _)) if o.at == at => continue,
@@ -105,11 +96,22 @@ fn mean_step(input: &DecisionInput<'_>, metric: &str, from: Timestamp) -> Option
     (steps > 0).then(|| sum / f64::from(steps))
 }
 
-/// [`mean_step`] for observations in no particular order.
-fn mean_step_unordered(
+/// Whether an observation is a finite reading of `metric` within `(from, now]`.
+fn within<'a>(
+    input: &DecisionInput<'_>,
+    metric: &'a str,
+    from: Timestamp,
+) -> impl Fn(&&Observation) -> bool + 'a {
+    let now = input.now;
+    move |o| o.metric == metric && o.value.is_finite() && o.at <= now && o.at > from
+}
+
+/// The observations `inside` selects, as (time, value), oldest first (a stable sort:
+/// readings sharing a timestamp keep their order).
+fn readings_in_time_order(
     input: &DecisionInput<'_>,
     inside: &dyn Fn(&&Observation) -> bool,
-) -> Option<f64> {
+) -> Vec<(Timestamp, f64)> {
     let mut pts: Vec<(Timestamp, f64)> = input
         .observations
         .iter()
@@ -117,6 +119,15 @@ fn mean_step_unordered(
         .map(|o| (o.at, o.value))
         .collect();
     pts.sort_by_key(|p| p.0);
+    pts
+}
+
+/// [`mean_step`] for observations in no particular order.
+fn mean_step_unordered(
+    input: &DecisionInput<'_>,
+    inside: &dyn Fn(&&Observation) -> bool,
+) -> Option<f64> {
+    let mut pts = readings_in_time_order(input, inside);
     pts.dedup_by_key(|p| p.0);
     if pts.len() < 2 {
         return None;
