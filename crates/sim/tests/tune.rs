@@ -186,3 +186,42 @@ fn aiming_at_the_baselines_aims_under_the_better_baseline_default_and_reports_bo
     let r = tune(&req).expect("tune");
     assert!((r.aimed_share - 0.05 * flexus_sim::tune::SAFETY).abs() < 1e-12);
 }
+
+#[test]
+fn the_search_does_no_worse_than_scaling_the_targets_alone() {
+    use flexus_sim::frontier::{Split, eval_score, scaled_policy};
+    use flexus_sim::policy::PolicyAutoscaler;
+    use flexus_sim::tune::{Aim, LINE};
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let policy = default_policy(&f).expect("policy");
+    let mut req = TuneRequest::new(worldcup_day(), f.clone(), policy.clone(), 0.05);
+    req.aim = Aim::Baselines;
+    req.max_evaluations = 6;
+    // With this seed and 5 replays CMA-ES alone does not find targets × 1.1 (checked: the
+    // assertion below fails when the line is skipped).
+    req.seed = 2;
+    let r = tune(&req).expect("tune");
+    let worse = |m: &flexus_sim::tune::Measured| {
+        let (v, o) = r.baseline_ratios(m);
+        v.max(o)
+    };
+    // Each scaling of the line, replayed by hand on the tuning window as the tuner does.
+    let split = Split::of(&req.history);
+    let tune_split = Split {
+        tune: split.tune.clone(),
+        eval_from_s: 0.0,
+        total_s: split.tune.duration_s(),
+    };
+    for scale in LINE {
+        let mut a = PolicyAutoscaler::new("line", scaled_policy(&policy, scale)).expect("policy");
+        let (s, _) =
+            eval_score(&split.tune, &tune_split, &f, &mut a, &req.options).expect("replay");
+        let line = worse(&(&s).into());
+        assert!(
+            worse(&r.tuning.1) <= line + 1e-12,
+            "targets × {scale}: {line} beats the recommendation's {}\n{}",
+            worse(&r.tuning.1),
+            r.text()
+        );
+    }
+}
