@@ -128,10 +128,27 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
     }
 
     let ws = workspace(&terraform_latest(), &stack, "team-a");
-    let main = root_module(
-        &terraform_provider_flexus::docs::RECOMMENDATION_EXAMPLE
-            .replace("max_evaluations = 60", "max_evaluations = 4"),
-    );
+    // Beside the example, a recommendation aimed at beating both baselines' defaults.
+    let vs_baselines = r#"
+data "flexus_policy_recommendation" "vs_baselines" {
+  pool            = "web"
+  aim             = "baselines"
+  max_evaluations = 4
+}
+
+output "beats_baselines" {
+  value = data.flexus_policy_recommendation.vs_baselines.beats_baselines
+}
+
+output "baselines_report" {
+  value = data.flexus_policy_recommendation.vs_baselines.report
+}
+"#;
+    let main = root_module(&format!(
+        "{}\n{vs_baselines}",
+        terraform_provider_flexus::docs::RECOMMENDATION_EXAMPLE
+            .replace("max_evaluations = 60", "max_evaluations = 4")
+    ));
     let out = init_and_plan(&ws, &main, "plan with a recommendation");
     let target = planned_output(&out, "recommended_target");
     assert!(
@@ -140,6 +157,20 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
     );
     let noise = planned_output(&out, "recommended_noise_headroom");
     assert!((0.0..=24.0).contains(&noise), "{noise}\n{out}");
+    assert!(
+        out.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            matches!(
+                words.as_slice(),
+                ["+", "beats_baselines", "=", "true" | "false"]
+            )
+        }),
+        "{out}"
+    );
+    assert!(
+        out.contains("aimed at beating both baselines' defaults on the tuning window"),
+        "{out}"
+    );
     // The recommendation feeds the policy resource: its planned target is that value.
     assert!(
         out.lines()

@@ -31,6 +31,10 @@ pub struct RecommendationModel {
     /// Replays the search may spend (2-500, default 60).
     #[schemars(range(min = 2, max = 500))]
     pub max_evaluations: Option<u32>,
+    /// What to stay within: `budget` (default) or `baselines` (beat HPA's and AWS target
+    /// tracking's defaults on both violation minutes and instance-hours or cost; `budget`
+    /// is then not used).
+    pub aim: Option<String>,
     /// Tune on this built-in trace instead of the pool's recorded history.
     pub trace: Option<String>,
     /// With `trace`: instances at its 99.9th-percentile rate (default 40).
@@ -84,6 +88,10 @@ pub struct RecommendationModel {
     /// Instance-hours on the validation window: recommendation.
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub after_instance_hours: Option<f64>,
+    /// Whether the recommendation has fewer violation minutes and fewer instance-hours
+    /// than both HPA's and AWS target tracking's defaults on the validation window.
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub beats_baselines: Option<bool>,
     /// The tuner's report (changes and before/after on both windows).
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub report: Option<String>,
@@ -168,6 +176,7 @@ impl DataSource for RecommendationDataSource {
             budget: m.budget.unwrap_or(d.budget),
             objective: m.objective.clone().unwrap_or(d.objective),
             max_evaluations: m.max_evaluations.unwrap_or(d.max_evaluations),
+            aim: m.aim.clone().unwrap_or(d.aim),
             trace: m.trace.clone(),
             peak_instances: m.peak_instances,
             hours: m.hours,
@@ -213,6 +222,7 @@ impl DataSource for RecommendationDataSource {
         m.before_instance_hours = Some(r.before.instance_hours);
         m.after_violation_minutes = Some(r.after.violation_min);
         m.after_instance_hours = Some(r.after.instance_hours);
+        m.beats_baselines = Some(!r.baselines.is_empty() && r.baselines.iter().all(|b| b.beaten));
         m.report = Some(r.report);
         Ok(m)
     }

@@ -329,6 +329,10 @@ pub async fn tune_on_agent(
             flexus_sim::tune::Objective::InstanceHours => "instance_hours".into(),
         },
         max_evaluations: u32::try_from(cmd.evaluations).unwrap_or(u32::MAX),
+        aim: match cmd.aim {
+            flexus_sim::tune::Aim::Budget => "budget".into(),
+            flexus_sim::tune::Aim::Baselines => "baselines".into(),
+        },
         trace: cmd.trace.clone(),
         peak_instances: cmd.trace.as_ref().map(|_| cmd.peak_instances),
         hours: cmd.hours,

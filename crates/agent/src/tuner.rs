@@ -24,8 +24,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use flexus_api::{TuneChange, TuneJob, TuneMeasure, TuneOutcome, TuneRequest, TunerAdvice};
-use flexus_sim::tune::{MIN_HISTORY_MIN, Measured, Objective, TuneResult};
+use flexus_api::{
+    TuneBaseline, TuneChange, TuneJob, TuneMeasure, TuneOutcome, TuneRequest, TunerAdvice,
+};
+use flexus_sim::tune::{Aim, MIN_HISTORY_MIN, Measured, Objective, TuneResult};
 
 use crate::cost::replay::{History, Setup};
 use crate::store::{Store, StoreError};
@@ -154,6 +156,15 @@ async fn prepare(
             )));
         }
     };
+    let aim = match req.aim.as_str() {
+        "budget" => Aim::Budget,
+        "baselines" => Aim::Baselines,
+        other => {
+            return Err(invalid(format!(
+                "aim must be \"budget\" or \"baselines\", got {other:?}"
+            )));
+        }
+    };
     if !(req.budget.is_finite() && req.budget > 0.0 && req.budget < 1.0) {
         return Err(invalid(format!(
             "budget is the share of time the SLO may be missed, in (0, 1), e.g. 0.01 for 1 %; got {}",
@@ -198,6 +209,7 @@ async fn prepare(
     };
     let r = flexus_sim::tune::TuneRequest {
         objective,
+        aim,
         max_evaluations: req.max_evaluations as usize,
         options,
         ..flexus_sim::tune::TuneRequest::new(history, flavor, policy, req.budget)
@@ -292,6 +304,16 @@ fn outcome(r: TuneResult) -> TuneOutcome {
         evaluations: r.evaluations as u32,
         before: measure(&r.validation.0),
         after: measure(&r.validation.1),
+        baselines: r
+            .baselines
+            .iter()
+            .map(|b| TuneBaseline {
+                name: b.name.clone(),
+                tuning: measure(&b.tuning),
+                validation: measure(&b.validation),
+                beaten: b.beaten_by(&r.validation.1),
+            })
+            .collect(),
         policy: r.after,
     }
 }

@@ -99,6 +99,19 @@ async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying
     assert!((r.tune_hours - 24.0).abs() < 1e-9 && (r.validation_hours - 12.0).abs() < 1e-9);
     assert!(r.evaluations >= 6);
     assert!(r.report.contains("validation  before:"), "{}", r.report);
+    // Both baselines at their default targets, replayed on the same history; "beaten" is
+    // fewer violation minutes and fewer instance-hours on the validation window.
+    let names: Vec<&str> = r.baselines.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["hpa", "aws-tt"]);
+    for b in &r.baselines {
+        assert_eq!(
+            b.beaten,
+            r.after.violation_min < b.validation.violation_min
+                && r.after.instance_hours < b.validation.instance_hours,
+            "{b:?}"
+        );
+        assert!(b.tuning.instance_hours > 0.0 && b.validation.instance_hours > 0.0);
+    }
     flexus_policy::CompiledPolicy::new(r.policy.clone()).expect("the recommendation validates");
     // Nothing is applied: the stored policy is the declared one.
     let stored = c.get_policy("team-a", "web-policy").await.unwrap();
@@ -117,6 +130,22 @@ async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying
     assert!(
         stdout.contains("tuned on 24.0 h, validated on the next 12.0 h")
             && stdout.contains("validation  before:"),
+        "{stdout}"
+    );
+    // `--aim baselines` reaches the agent's tuner (the search aims at both baselines).
+    let stdout = agent
+        .cli(&[
+            "tune",
+            "--pool",
+            "team-a/web",
+            "--evaluations",
+            "4",
+            "--aim",
+            "baselines",
+        ])
+        .await;
+    assert!(
+        stdout.contains("aimed at beating both baselines' defaults on the tuning window"),
         "{stdout}"
     );
     agent.shutdown().await;
@@ -168,6 +197,19 @@ async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_need
             .expect_err("budget"),
     );
     assert!(msg.contains("budget"), "{msg}");
+    let bad = TuneRequest {
+        aim: "cheapest".into(),
+        ..TuneRequest::default()
+    };
+    let msg = refusal(
+        c.start_tune("team-a", "plain", &bad)
+            .await
+            .expect_err("aim"),
+    );
+    assert_eq!(
+        msg,
+        "aim must be \"budget\" or \"baselines\", got \"cheapest\""
+    );
     agent.shutdown().await;
     emu.stop.cancel();
 }

@@ -1051,6 +1051,11 @@ pub struct TuneRequest {
     /// Replays the search may spend (2-500). Default 60.
     #[serde(default = "default_tune_evaluations")]
     pub max_evaluations: u32,
+    /// What to stay within: `budget` (default; the search aims at half of `budget` on
+    /// the tuning window) or `baselines` (beat HPA's and AWS target tracking's defaults
+    /// on both violation minutes and instance-hours or cost; `budget` is not used).
+    #[serde(default = "default_tune_aim")]
+    pub aim: String,
     /// Replay a trace instead of the pool's recorded history: a built-in trace name
     /// (scaled so its 99.9th percentile needs `peak_instances`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1072,6 +1077,9 @@ fn default_tune_objective() -> String {
 fn default_tune_evaluations() -> u32 {
     60
 }
+fn default_tune_aim() -> String {
+    "budget".into()
+}
 
 impl Default for TuneRequest {
     fn default() -> Self {
@@ -1079,6 +1087,7 @@ impl Default for TuneRequest {
             budget: default_tune_budget(),
             objective: default_tune_objective(),
             max_evaluations: default_tune_evaluations(),
+            aim: default_tune_aim(),
             trace: None,
             peak_instances: None,
             hours: None,
@@ -1148,8 +1157,26 @@ pub struct TuneOutcome {
     pub before: TuneMeasure,
     /// On the validation window, the recommendation.
     pub after: TuneMeasure,
+    /// HPA and AWS target tracking at their default targets, on both windows, and
+    /// whether the recommendation beats each on both measures on the validation window.
+    #[serde(default)]
+    pub baselines: Vec<TuneBaseline>,
     /// The report as text (the CLI prints it).
     pub report: String,
+}
+
+/// A baseline autoscaler at its default target, replayed on the same history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TuneBaseline {
+    /// `hpa` or `aws-tt`.
+    pub name: String,
+    /// On the tuning window.
+    pub tuning: TuneMeasure,
+    /// On the validation window.
+    pub validation: TuneMeasure,
+    /// The recommendation has fewer violation minutes and fewer instance-hours than this
+    /// baseline on the validation window.
+    pub beaten: bool,
 }
 
 #[cfg(test)]
