@@ -147,24 +147,19 @@ async fn prepare(
     name: &str,
     req: &TuneRequest,
 ) -> Result<flexus_sim::tune::TuneRequest, TuneError> {
-    let objective = match req.objective.as_str() {
-        "cost" => Objective::Cost,
-        "instance_hours" => Objective::InstanceHours,
-        other => {
-            return Err(invalid(format!(
-                "objective must be \"cost\" or \"instance_hours\", got {other:?}"
-            )));
-        }
-    };
-    let aim = match req.aim.as_str() {
-        "budget" => Aim::Budget,
-        "baselines" => Aim::Baselines,
-        other => {
-            return Err(invalid(format!(
-                "aim must be \"budget\" or \"baselines\", got {other:?}"
-            )));
-        }
-    };
+    let objective = one_of(
+        "objective",
+        &req.objective,
+        &[
+            ("cost", Objective::Cost),
+            ("instance_hours", Objective::InstanceHours),
+        ],
+    )?;
+    let aim = one_of(
+        "aim",
+        &req.aim,
+        &[("budget", Aim::Budget), ("baselines", Aim::Baselines)],
+    )?;
     if !(req.budget.is_finite() && req.budget > 0.0 && req.budget < 1.0) {
         return Err(invalid(format!(
             "budget is the share of time the SLO may be missed, in (0, 1), e.g. 0.01 for 1 %; got {}",
@@ -216,6 +211,21 @@ async fn prepare(
     };
     flexus_sim::tune::check(&r).map_err(|e| invalid(e.to_string()))?;
     Ok(r)
+}
+
+/// The value named `got` among `choices`, or an error naming the field and the choices.
+fn one_of<T: Copy>(field: &str, got: &str, choices: &[(&str, T)]) -> Result<T, TuneError> {
+    choices
+        .iter()
+        .find(|(name, _)| *name == got)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+            invalid(format!(
+                "{field} must be {}, got {got:?}",
+                names.join(" or ")
+            ))
+        })
 }
 
 /// The pool's recorded request-rate history (the prediction metric's buckets) as a

@@ -84,6 +84,11 @@ async fn the_dashboard_shows_a_pool_scaling_and_a_namespace_token_sees_only_its_
         "{tuner}"
     );
     assert!(tuner.contains("tuner's recommendation"), "{tuner}");
+    // HPA and AWS target tracking at their default targets, on the same window.
+    assert!(
+        tuner.contains("hpa (default target)") && tuner.contains("aws-tt (default target)"),
+        "{tuner}"
+    );
     let card = b.text_of("#advice .card", 5).await;
     assert!(card.contains("proposed"), "{card}");
     assert!(card.contains("validation window"), "{card}");

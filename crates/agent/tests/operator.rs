@@ -317,9 +317,11 @@ async fn an_advice_carries_the_tuners_recommendation_beside_the_models_proposal(
             l.starts_with("current policy")
                 || l.starts_with("model's proposal")
                 || l.starts_with("tuner's recommendation")
+                || l.starts_with("hpa (default target)")
+                || l.starts_with("aws-tt (default target)")
         })
         .collect();
-    assert_eq!(rows.len(), 3, "{out}");
+    assert_eq!(rows.len(), 5, "{out}");
     let header = out.lines().find(|l| l.starts_with("POLICY")).expect(&out);
     let col = header.find("VIOL MIN").unwrap();
     for r in &rows {

@@ -210,6 +210,19 @@ async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_need
         msg,
         "aim must be \"budget\" or \"baselines\", got \"cheapest\""
     );
+    let bad = TuneRequest {
+        objective: "money".into(),
+        ..TuneRequest::default()
+    };
+    let msg = refusal(
+        c.start_tune("team-a", "plain", &bad)
+            .await
+            .expect_err("objective"),
+    );
+    assert_eq!(
+        msg,
+        "objective must be \"cost\" or \"instance_hours\", got \"money\""
+    );
     agent.shutdown().await;
     emu.stop.cancel();
 }

@@ -165,8 +165,8 @@ fn short(x: f64) -> String {
 }
 
 /// The tuner's recommendation beside the model's proposal: the policy diff, then the
-/// pool's policy, the model's proposal and the tuner's replayed on the same window,
-/// one aligned row each.
+/// pool's policy, the model's proposal, the tuner's, and HPA and AWS target tracking at
+/// their default targets, replayed on the same window, one aligned row each.
 pub fn tuner(t: &TunerAdvice) -> String {
     let Some(o) = &t.outcome else {
         return format!(
@@ -214,6 +214,10 @@ pub fn tuner(t: &TunerAdvice) -> String {
         ]),
     }
     rows.push(row("tuner's recommendation", &o.after));
+    // What a plain autoscaler would have done on the same window.
+    for b in &o.baselines {
+        rows.push(row(&format!("{} (default target)", b.name), &b.validation));
+    }
     out.push_str(&table(
         &["POLICY", "VIOL MIN", "VIOL %", "INST-H", "COST"],
         &rows,

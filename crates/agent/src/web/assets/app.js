@@ -134,7 +134,8 @@ function tunerHtml(a) {
     o.evaluations + " replays</span><br>" + changes + '</p><p class="muted">Replayed on the validation window (the last ' +
     num(o.validation_hours, 1) + " h, which the tuner never saw):</p>" +
     table(["policy", "violation min", "violation", "instance-hours", "cost"],
-      [row("current", o.before), row("model's proposal", t.model), row("tuner's recommendation", o.after)]) +
+      [row("current", o.before), row("model's proposal", t.model), row("tuner's recommendation", o.after)]
+        .concat((o.baselines || []).map((b) => row(b.name + " (default target)", b.validation)))) +
     (t.reason ? '<p class="muted">' + esc(t.reason) + "</p>" : "") + "</div>";
 }
 
