@@ -643,6 +643,17 @@ impl TuneResult {
                     "aimed at beating both baselines' defaults on the tuning window: under {:.2} % of the time in violation and {fewest:.1} {unit}; reached {v} and {o:.2} × those",
                     self.aimed_share * 100.0
                 );
+                if self.aimed_share <= 0.0 {
+                    let _ = writeln!(
+                        out,
+                        "note: a baseline default has no violation on the tuning window, so nothing can have fewer there; the search allowed none"
+                    );
+                } else if !self.beats_baselines_on_tuning() {
+                    let _ = writeln!(
+                        out,
+                        "note: no setting tried beats both defaults on both measures even on the tuning window; this is the nearest found (more replays, --evaluations, may find a closer one)"
+                    );
+                }
             }
         }
         let tune_min = self.tune_hours * 60.0;
@@ -714,6 +725,18 @@ impl TuneResult {
             0.0
         };
         (v, measured_objective(m, self.objective) / fewest.max(1e-9))
+    }
+
+    /// Whether the recommendation beats both baseline defaults on both measures on the
+    /// tuning window (violation share and the objective, each below the better default's).
+    pub fn beats_baselines_on_tuning(&self) -> bool {
+        let m = &self.tuning.1;
+        !self.baselines.is_empty()
+            && self.baselines.iter().all(|b| {
+                m.violation_share < b.tuning.violation_share
+                    && measured_objective(m, self.objective)
+                        < measured_objective(&b.tuning, self.objective)
+            })
     }
 
     /// Whether the recommendation has fewer violation minutes and fewer instance-hours

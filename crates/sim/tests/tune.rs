@@ -155,6 +155,22 @@ fn aiming_at_the_baselines_aims_under_the_better_baseline_default_and_reports_bo
         "{}",
         r.text()
     );
+    // Beating both on the tuning window is both ratios under 1; the report says when the
+    // search found no such setting.
+    let (v, o) = r.baseline_ratios(&r.tuning.1);
+    assert_eq!(
+        r.beats_baselines_on_tuning(),
+        v < 1.0 && o < 1.0,
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        r.text()
+            .contains("note: no setting tried beats both defaults"),
+        r.aimed_share > 0.0 && !r.beats_baselines_on_tuning(),
+        "{}",
+        r.text()
+    );
     // HPA at its default target replayed by hand gives the reported validation figures.
     let split = flexus_sim::frontier::Split::of(&req.history);
     let mut hpa = flexus_sim::simulation::baseline("hpa", &f, &req.options).expect("hpa");
