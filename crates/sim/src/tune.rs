@@ -357,6 +357,14 @@ fn objective(s: &Score, o: Objective) -> f64 {
     measured_objective(&s.into(), o)
 }
 
+/// The better baseline default's objective on the tuning window.
+fn fewest_objective(baselines: &[BaselineDefault], o: Objective) -> f64 {
+    baselines
+        .iter()
+        .map(|b| measured_objective(&b.tuning, o))
+        .fold(f64::INFINITY, f64::min)
+}
+
 fn measured_objective(m: &Measured, o: Objective) -> f64 {
     match o {
         Objective::Cost => m.cost,
@@ -426,11 +434,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
     // One tick of the tuning window: the unit of the penalty when the aim is zero.
     let tick_share = req.options.tick_s / tune_split.total_s.max(req.options.tick_s);
     // `--aim baselines`: the better of the two defaults on each measure, on the tuning window.
-    let fewest = baselines
-        .iter()
-        .map(|b| measured_objective(&b.tuning, req.objective))
-        .fold(f64::INFINITY, f64::min)
-        .max(1e-9);
+    let fewest = fewest_objective(&baselines, req.objective).max(1e-9);
     let penalised = |s: &Score| {
         let share = s.slo_violation_pct / 100.0;
         match req.aim {
@@ -704,12 +708,7 @@ impl TuneResult {
             Objective::Cost => "cost",
             Objective::InstanceHours => "instance-hours",
         };
-        let fewest = self
-            .baselines
-            .iter()
-            .map(|b| measured_objective(&b.tuning, self.objective))
-            .fold(f64::INFINITY, f64::min);
-        (unit, fewest)
+        (unit, fewest_objective(&self.baselines, self.objective))
     }
 
     /// `m` on the tuning window relative to the better baseline default on each measure:
