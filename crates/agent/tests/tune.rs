@@ -197,32 +197,27 @@ async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_need
             .expect_err("budget"),
     );
     assert!(msg.contains("budget"), "{msg}");
-    let bad = TuneRequest {
-        aim: "cheapest".into(),
-        ..TuneRequest::default()
-    };
-    let msg = refusal(
-        c.start_tune("team-a", "plain", &bad)
-            .await
-            .expect_err("aim"),
-    );
-    assert_eq!(
-        msg,
-        "aim must be \"budget\" or \"baselines\", got \"cheapest\""
-    );
-    let bad = TuneRequest {
-        objective: "money".into(),
-        ..TuneRequest::default()
-    };
-    let msg = refusal(
-        c.start_tune("team-a", "plain", &bad)
-            .await
-            .expect_err("objective"),
-    );
-    assert_eq!(
-        msg,
-        "objective must be \"cost\" or \"instance_hours\", got \"money\""
-    );
+    // A choice outside its list is refused naming the field and the choices.
+    let choices = [
+        (
+            TuneRequest {
+                aim: "cheapest".into(),
+                ..TuneRequest::default()
+            },
+            "aim must be \"budget\" or \"baselines\", got \"cheapest\"",
+        ),
+        (
+            TuneRequest {
+                objective: "money".into(),
+                ..TuneRequest::default()
+            },
+            "objective must be \"cost\" or \"instance_hours\", got \"money\"",
+        ),
+    ];
+    for (bad, want) in choices {
+        let msg = refusal(c.start_tune("team-a", "plain", &bad).await.expect_err(want));
+        assert_eq!(msg, want);
+    }
     agent.shutdown().await;
     emu.stop.cancel();
 }
