@@ -324,15 +324,9 @@ pub async fn tune_on_agent(
 ) -> anyhow::Result<flexus_api::TuneJob> {
     let req = flexus_api::TuneRequest {
         budget: cmd.budget,
-        objective: match cmd.objective {
-            flexus_sim::tune::Objective::Cost => "cost".into(),
-            flexus_sim::tune::Objective::InstanceHours => "instance_hours".into(),
-        },
+        objective: crate::tuner::api_name(crate::tuner::OBJECTIVES, cmd.objective).into(),
         max_evaluations: u32::try_from(cmd.evaluations).unwrap_or(u32::MAX),
-        aim: match cmd.aim {
-            flexus_sim::tune::Aim::Budget => "budget".into(),
-            flexus_sim::tune::Aim::Baselines => "baselines".into(),
-        },
+        aim: crate::tuner::api_name(crate::tuner::AIMS, cmd.aim).into(),
         trace: cmd.trace.clone(),
         peak_instances: cmd.trace.as_ref().map(|_| cmd.peak_instances),
         hours: cmd.hours,

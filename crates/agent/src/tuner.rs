@@ -147,19 +147,8 @@ async fn prepare(
     name: &str,
     req: &TuneRequest,
 ) -> Result<flexus_sim::tune::TuneRequest, TuneError> {
-    let objective = one_of(
-        "objective",
-        &req.objective,
-        &[
-            ("cost", Objective::Cost),
-            ("instance_hours", Objective::InstanceHours),
-        ],
-    )?;
-    let aim = one_of(
-        "aim",
-        &req.aim,
-        &[("budget", Aim::Budget), ("baselines", Aim::Baselines)],
-    )?;
+    let objective = one_of("objective", &req.objective, OBJECTIVES)?;
+    let aim = one_of("aim", &req.aim, AIMS)?;
     if !(req.budget.is_finite() && req.budget > 0.0 && req.budget < 1.0) {
         return Err(invalid(format!(
             "budget is the share of time the SLO may be missed, in (0, 1), e.g. 0.01 for 1 %; got {}",
@@ -211,6 +200,23 @@ async fn prepare(
     };
     flexus_sim::tune::check(&r).map_err(|e| invalid(e.to_string()))?;
     Ok(r)
+}
+
+/// The tune request's `objective` values, as the API spells them.
+pub const OBJECTIVES: &[(&str, Objective)] = &[
+    ("cost", Objective::Cost),
+    ("instance_hours", Objective::InstanceHours),
+];
+
+/// The tune request's `aim` values, as the API spells them.
+pub const AIMS: &[(&str, Aim)] = &[("budget", Aim::Budget), ("baselines", Aim::Baselines)];
+
+/// How the API spells `v` among `choices` (the CLI's request to an agent).
+pub fn api_name<T: Copy + PartialEq>(choices: &[(&'static str, T)], v: T) -> &'static str {
+    choices
+        .iter()
+        .find(|(_, c)| *c == v)
+        .map_or("", |(name, _)| name)
 }
 
 /// The value named `got` among `choices`, or an error naming the field and the choices.
