@@ -361,9 +361,8 @@ struct PeriodAcc {
 struct InstanceAcc {
     id: u64,
     time: f64,
-    cpu: f64,
-    mem: f64,
-    gpu: f64,
+    /// Time-weighted sums of CPU, memory and GPU %.
+    sums: [f64; 3],
 }
 
 impl PeriodAcc {
@@ -408,9 +407,7 @@ impl PeriodAcc {
                         InstanceAcc {
                             id: i.id,
                             time: 0.0,
-                            cpu: 0.0,
-                            mem: 0.0,
-                            gpu: 0.0,
+                            sums: [0.0; 3],
                         },
                     );
                     at
@@ -418,9 +415,9 @@ impl PeriodAcc {
             };
             let a = &mut self.instances[at];
             a.time += tick;
-            a.cpu += m.cpu_pct * tick;
-            a.mem += m.mem_pct * tick;
-            a.gpu += m.gpu_pct * tick;
+            for (sum, v) in a.sums.iter_mut().zip([m.cpu_pct, m.mem_pct, m.gpu_pct]) {
+                *sum += v * tick;
+            }
         }
     }
 }
@@ -846,7 +843,7 @@ impl Monitor {
                 .instances
                 .iter()
                 .filter(|a| a.time > 0.0)
-                .map(|a| (a.id, [a.cpu / a.time, a.mem / a.time, a.gpu / a.time]))
+                .map(|a| (a.id, a.sums.map(|sum| sum / a.time)))
                 .collect();
             let sample = MetricSample {
                 end_s: end,
