@@ -177,6 +177,7 @@ impl Agent {
                 .await
         });
         self.runtime.run(shutdown.clone()).await;
+        self.state.tune_jobs.stop().await;
         operator.await;
         let _ = pruner.await;
         let _ = leaser.await;
@@ -204,6 +205,7 @@ async fn prune_loop(
                     policy_versions = p.policy_versions,
                     usage_hours = p.usage_hours,
                     advice = p.advice,
+                    tune_jobs = p.tune_jobs,
                     "retention pruned the store"
                 );
             }

@@ -509,11 +509,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(real_main(cli)) {
+    let code = match rt.block_on(real_main(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("flexus-agent: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Everything that writes has finished; a search still running on a blocking
+    // thread (a tune job, already written as stopped) is not waited for.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }

@@ -656,10 +656,9 @@ async fn start_tune(
     } else {
         parse_body(&headers, &body)?
     };
-    let now = crate::clock::rfc3339(state.clock.now_ms());
     let job = state
         .tune_jobs
-        .start(state.store.as_ref(), &ns, &name, req, now)
+        .start(state.store.clone(), (&ns, &name), req, state.clock.now_ms())
         .await
         .map_err(|e| match e {
             crate::tuner::TuneError::NoPool(p) => ApiError::not_found("pool", &p),
@@ -679,7 +678,8 @@ async fn get_tune_job(
     authorize(&state, &headers, &ns)?;
     state
         .tune_jobs
-        .get(&format!("{ns}/{name}"), &id)
+        .get(state.store.as_ref(), &ns, &name, &id)
+        .await?
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found("tune job", &format!("{ns}/{name}/{id}")))
 }

@@ -12,8 +12,11 @@
 //! before a job is created (a bad request or too short a history is answered at once,
 //! naming what is wrong and how much history is needed); the search runs on a blocking
 //! thread, never on the async workers.
-//! Caveats: jobs live in memory (a restart forgets them; start again) and the newest
-//! [`MAX_JOBS`] are kept.
+//! Jobs are stored ([`crate::store::jobs`]): written when accepted, before the client is
+//! answered, and again when they end; the newest [`crate::store::TUNE_JOBS_KEEP`] per
+//! pool are kept. Any agent sharing the store answers a poll. A job still running when
+//! its agent stopped (its session no longer renews its heartbeat) reads as failed,
+//! saying so: the search itself is not resumed — start it again.
 //!
 //! Beside the advisor ([`AdviceTune`]): every answer of the advisor carries the tuner's
 //! recommendation for the same pool on the same history — the usage samples the
@@ -21,19 +24,21 @@
 //! model's proposal replayed on the same validation window ([`flexus_api::TunerAdvice`]).
 //! It runs on a blocking thread started by the advisor's task, never in a reconcile pass.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use flexus_api::{
     TuneBaseline, TuneChange, TuneJob, TuneMeasure, TuneOutcome, TuneRequest, TunerAdvice,
 };
 use flexus_sim::tune::{Aim, MIN_HISTORY_MIN, Measured, Objective, TuneResult};
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Millis;
 use crate::cost::replay::{History, Setup};
 use crate::store::{Store, StoreError};
-
-/// Jobs kept (the oldest finished ones go first).
-pub const MAX_JOBS: usize = 64;
 
 /// Why a tune could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,88 +54,142 @@ pub enum TuneError {
     Store(#[from] StoreError),
 }
 
-/// The jobs of this agent.
+/// Longest wait between two tries to write a finished job's result.
+const SAVE_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The tune jobs of this agent: written to the store when accepted and when they
+/// end, so that any agent sharing the store answers a poll and a restart loses none.
 #[derive(Debug, Default)]
 pub struct TuneJobs {
-    jobs: Mutex<BTreeMap<u64, TuneJob>>,
+    /// Finished jobs whose final write has not committed yet (it is retried until it
+    /// does); a poll to this agent is answered from here meanwhile.
+    unsaved: Mutex<HashMap<String, TuneJob>>,
+    /// The tasks that wait for a search and write its end.
+    tasks: TaskTracker,
+    /// Cancelled when the agent stops.
+    stopping: CancellationToken,
 }
 
+/// The error of a job the agent stopped while it ran.
+pub const STOPPED: &str = "the agent stopped before the tune finished; start the tune again";
+
 impl TuneJobs {
-    /// A job by id.
-    pub fn get(&self, pool: &str, id: &str) -> Option<TuneJob> {
-        let n: u64 = id.strip_prefix("tune-")?.parse().ok()?;
-        self.lock().get(&n).filter(|j| j.pool == pool).cloned()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, TuneJob>> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn insert(&self, mut job: TuneJob) -> TuneJob {
-        let mut jobs = self.lock();
-        let n = jobs.keys().next_back().map_or(1, |k| k + 1);
-        job.id = format!("tune-{n}");
-        jobs.insert(n, job.clone());
-        while jobs.len() > MAX_JOBS {
-            let Some(old) = jobs
-                .iter()
-                .find(|(_, j)| j.state != "running")
-                .map(|(k, _)| *k)
-            else {
-                break;
-            };
-            jobs.remove(&old);
+    /// A job of pool `ns/name` by id. A job still marked running whose agent session
+    /// is no longer alive (the agent stopped or restarted while it ran) is answered as
+    /// failed, saying so.
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        ns: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<Option<TuneJob>, StoreError> {
+        let pool = format!("{ns}/{name}");
+        if let Some(j) = self.lock().get(id).filter(|j| j.pool == pool) {
+            return Ok(Some(j.clone()));
         }
-        job
+        let Some(stored) = store.get_tune_job(ns, name, id).await? else {
+            return Ok(None);
+        };
+        let mut job = stored.job;
+        if job.state == "running" && !stored.runner_alive {
+            job.state = "failed".into();
+            job.error = Some(format!(
+                "the agent that ran this tune ({}) stopped before it finished; start the tune again",
+                stored.holder
+            ));
+        }
+        Ok(Some(job))
     }
 
-    fn finish(&self, id: &str, outcome: Result<TuneOutcome, String>) {
-        let Some(n) = id.strip_prefix("tune-").and_then(|s| s.parse::<u64>().ok()) else {
-            return;
-        };
-        if let Some(j) = self.lock().get_mut(&n) {
-            match outcome {
-                Ok(r) => {
-                    j.state = "done".into();
-                    j.result = Some(r);
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TuneJob>> {
+        self.unsaved.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write a finished job, retrying (with growing pauses) until the store takes it or
+    /// the agent stops; meanwhile this agent answers polls from memory.
+    async fn save(
+        &self,
+        store: &dyn Store,
+        (ns, name): (&str, &str),
+        job: TuneJob,
+        created_ms: i64,
+    ) {
+        let mut pause = Duration::from_secs(1);
+        loop {
+            match store.put_tune_job(ns, name, &job, created_ms).await {
+                Ok(()) => {
+                    self.lock().remove(&job.id);
+                    return;
                 }
                 Err(e) => {
-                    j.state = "failed".into();
-                    j.error = Some(e);
+                    tracing::warn!(job = %job.id, error = %e, "the tune's end could not be stored; retrying");
+                    self.lock().insert(job.id.clone(), job.clone());
+                    tokio::select! {
+                        _ = self.stopping.cancelled() => return,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(SAVE_RETRY_MAX);
                 }
             }
         }
     }
 
-    /// Checks the request, assembles the history and starts the search on a
-    /// blocking thread; returns the running job.
+    /// The agent is stopping: every running job is written as failed ([`STOPPED`]; one
+    /// try — if that fails too, the job reads as failed once this agent's session
+    /// expires). Returns when they are written. The searches themselves are not waited
+    /// for.
+    pub async fn stop(&self) {
+        self.stopping.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Checks the request, assembles the history, writes the job and starts the
+    /// search on a blocking thread; returns the running job. Nothing is accepted
+    /// unless the job is stored.
     pub async fn start(
-        self: &std::sync::Arc<Self>,
-        store: &dyn Store,
-        ns: &str,
-        name: &str,
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        (ns, name): (&str, &str),
         req: TuneRequest,
-        now: String,
+        now_ms: Millis,
     ) -> Result<TuneJob, TuneError> {
-        let tune_req = prepare(store, ns, name, &req).await?;
-        let job = self.insert(TuneJob {
-            id: String::new(),
+        let tune_req = prepare(store.as_ref(), ns, name, &req).await?;
+        let job = TuneJob {
+            id: format!("tune-{}", uuid::Uuid::new_v4().simple()),
             pool: format!("{ns}/{name}"),
             state: "running".into(),
-            created_at: now,
+            created_at: crate::clock::rfc3339(now_ms),
             request: req,
             result: None,
             error: None,
-        });
-        let jobs = self.clone();
-        let id = job.id.clone();
-        tracing::info!(pool = %job.pool, job = %id, "tune started");
-        tokio::task::spawn_blocking(move || {
-            let r = flexus_sim::tune::tune(&tune_req)
-                .map(outcome)
-                .map_err(|e| e.to_string());
-            tracing::info!(job = %id, ok = r.is_ok(), "tune finished");
-            jobs.finish(&id, r);
+        };
+        store.put_tune_job(ns, name, &job, now_ms).await?;
+        tracing::info!(pool = %job.pool, job = %job.id, "tune started");
+        let (jobs, mut done, pool) = (self.clone(), job.clone(), (ns.to_owned(), name.to_owned()));
+        self.tasks.spawn(async move {
+            let search = tokio::task::spawn_blocking(move || {
+                flexus_sim::tune::tune(&tune_req)
+                    .map(outcome)
+                    .map_err(|e| e.to_string())
+            });
+            let r = tokio::select! {
+                r = search => r.unwrap_or_else(|e| Err(format!("the search stopped unexpectedly: {e}"))),
+                _ = jobs.stopping.cancelled() => Err(STOPPED.to_owned()),
+            };
+            tracing::info!(job = %done.id, ok = r.is_ok(), "tune finished");
+            match r {
+                Ok(r) => {
+                    done.state = "done".into();
+                    done.result = Some(r);
+                }
+                Err(e) => {
+                    done.state = "failed".into();
+                    done.error = Some(e);
+                }
+            }
+            jobs.save(store.as_ref(), (&pool.0, &pool.1), done, now_ms).await;
         });
         Ok(job)
     }

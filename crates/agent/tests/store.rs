@@ -10,11 +10,12 @@ use common::{pool_spec, wait_for};
 use flexus_agent::store::sql::{StoreLocation, StoreOptions};
 use flexus_agent::store::{
     ADVICE_KEEP, Expect, ForecastHeader, LeaseConfig, OpRecord, PushedPoint, RefreshProgress,
-    Retention, RuntimeState, SqlStore, Store, StoreError, UsageHour, UsageSample, UsageScope,
+    Retention, RuntimeState, SqlStore, Store, StoreError, TUNE_JOBS_KEEP, UsageHour, UsageSample,
+    UsageScope,
 };
 use flexus_api::{
     Advice, AdviceState, DecisionRecord, Operation, OperationKind, OperationState, PolicySpec,
-    Purchase,
+    Purchase, TuneJob,
 };
 use flexus_policy::forecast::buckets::Bucket;
 
@@ -826,6 +827,124 @@ async fn the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays(db: 
     assert!(s.list_advice("a", "p", 10).await.unwrap().is_empty());
 }
 
+fn tune_job(pool: &str, id: &str, state: &str) -> TuneJob {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "pool": format!("a/{pool}"), "state": state, "created_at": "t",
+        "request": {}
+    }))
+    .unwrap()
+}
+
+/// Whether `reader` sees job `id` of pool `a/p` as run by a live agent session.
+async fn runner_alive(reader: &SqlStore, id: &str) -> bool {
+    reader
+        .get_tune_job("a", "p", id)
+        .await
+        .unwrap()
+        .expect("the job is stored")
+        .runner_alive
+}
+
+async fn tune_jobs_are_read_by_any_agent_which_sees_whether_their_runner_lives(db: Db) {
+    let s = db.leased(&["p"]).await;
+    let n = TUNE_JOBS_KEEP as i64 + 2;
+    for i in 0..n {
+        let job = tune_job("p", &format!("tune-{i:03}"), "running");
+        s.put_tune_job("a", "p", &job, i).await.unwrap();
+    }
+    assert!(
+        s.get_tune_job("a", "p", "tune-001")
+            .await
+            .unwrap()
+            .is_none(),
+        "only the newest are kept"
+    );
+    assert!(
+        s.get_tune_job("a", "other", "tune-021")
+            .await
+            .unwrap()
+            .is_none(),
+        "a job belongs to its pool"
+    );
+    let newest = s.get_tune_job("a", "p", "tune-021").await.unwrap().unwrap();
+    assert_eq!(
+        (newest.job, newest.holder.as_str()),
+        (tune_job("p", "tune-021", "running"), "agent-1")
+    );
+    // Its end replaces it by id.
+    let done = tune_job("p", "tune-021", "done");
+    s.put_tune_job("a", "p", &done, n - 1).await.unwrap();
+    assert_eq!(
+        s.get_tune_job("a", "p", "tune-021")
+            .await
+            .unwrap()
+            .unwrap()
+            .job,
+        done
+    );
+
+    // Another agent sharing the store reads the job, its runner alive.
+    let other = db.open_leasing("agent-2", 60_000).await;
+    assert!(runner_alive(&other, "tune-020").await);
+    // A job of agent-2, which has not renewed a heartbeat yet: alive to itself only.
+    other
+        .put_tune_job("a", "p", &tune_job("p", "tune-b", "running"), n)
+        .await
+        .unwrap();
+    assert!(runner_alive(&other, "tune-b").await);
+    assert!(
+        !runner_alive(&s, "tune-b").await,
+        "no heartbeat of agent-2's session"
+    );
+    other.sync_leases().await.unwrap();
+    assert!(runner_alive(&s, "tune-b").await);
+    // agent-2 restarts under its name: a new session, which did not run the job.
+    let restarted = db.open_leasing("agent-2", 60_000).await;
+    restarted.sync_leases().await.unwrap();
+    assert!(
+        !runner_alive(&s, "tune-b").await,
+        "the session that ran it is gone"
+    );
+    assert!(!runner_alive(&restarted, "tune-b").await);
+    // An agent whose heartbeat expires (stopped renewing, e.g. it crashed).
+    let brief = db.open_leasing("agent-3", 300).await;
+    brief.sync_leases().await.unwrap();
+    brief
+        .put_tune_job("a", "p", &tune_job("p", "tune-c", "running"), n + 1)
+        .await
+        .unwrap();
+    assert!(runner_alive(&s, "tune-c").await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!runner_alive(&s, "tune-c").await, "the heartbeat expired");
+
+    // A body that does not parse is an error naming the job, not a default.
+    db.raw("UPDATE tune_jobs SET body = '{' WHERE id = 'tune-020'")
+        .await;
+    let err = s.get_tune_job("a", "p", "tune-020").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { .. })
+            && err.to_string().contains("tune job tune-020 of pool a/p"),
+        "{err}"
+    );
+
+    // The jobs go with their pool; one that ends after the purge is pruned.
+    delete_pool(&s, "p").await;
+    assert!(
+        s.get_tune_job("a", "p", "tune-021")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    s.put_tune_job("a", "p", &done, n + 2).await.unwrap();
+    assert_eq!(s.prune(0).await.unwrap().tune_jobs, 1);
+    assert!(
+        s.get_tune_job("a", "p", "tune-021")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 async fn pruning_deletes_usage_rollups_of_hours_before_the_retention(db: Db) {
     let retention = Retention {
         usage_max_age: Duration::from_secs(2 * 3600),
@@ -973,4 +1092,5 @@ suite!(
     a_usage_rollup_replaces_its_hour_and_is_refused_without_the_pools_lease,
     the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays,
     pruning_deletes_usage_rollups_of_hours_before_the_retention,
+    tune_jobs_are_read_by_any_agent_which_sees_whether_their_runner_lives,
 );

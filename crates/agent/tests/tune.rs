@@ -1,11 +1,13 @@
 //! The tuner through the agent: `POST .../pools/{name}/tune` on the history the agent
 //! records for a predictive pool, polled to the end; the refusals (no recorded history,
-//! too little of it); and `flexus-agent tune --pool` (the real binary) against it.
+//! too little of it); `flexus-agent tune --pool` (the real binary) against it; and a
+//! job's life across restarts of the agent's process (SIGTERM and SIGKILL).
 
 mod common;
 
 use std::time::Duration;
 
+use common::process::*;
 use common::*;
 use flexus_agent::store::ForecastHeader;
 use flexus_api::{ClientError, TuneRequest};
@@ -219,5 +221,140 @@ async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_need
         assert_eq!(msg, want);
     }
     agent.shutdown().await;
+    emu.stop.cancel();
+}
+
+/// A reactive policy (tuned on a named trace: it records no history of its own).
+fn reactive() -> serde_json::Value {
+    json!({"strategy": "target_tracking", "bounds": {"min": 1, "max": 60},
+        "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
+                     "target": 30, "per_instance": true}]})
+}
+
+/// A tune on nasa-http-1995: `hours` of it, `evaluations` replays.
+fn on_nasa(hours: f64, evaluations: u32) -> TuneRequest {
+    TuneRequest {
+        trace: Some("nasa-http-1995".into()),
+        hours: Some(hours),
+        max_evaluations: evaluations,
+        ..TuneRequest::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tune_jobs_outlive_restarts_and_one_cut_short_by_a_stop_or_a_kill_reads_as_failed() {
+    let emu = Emu::start(1.0, 2.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &emu.url, free_port());
+    let log = dir.path().join("agent.log");
+    let started = || async {
+        let mut p = start_agent(&config, &log);
+        wait_ready(&mut p, &log).await;
+        let c = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
+        (p, c)
+    };
+    let (mut p, c) = started().await;
+    declare_pool(&c, "web", &pool_spec(0, 60), reactive()).await;
+    let short = c
+        .start_tune("team-a", "web", &on_nasa(48.0, 4))
+        .await
+        .unwrap();
+    let done = wait_for("the short tune", Duration::from_secs(120), || async {
+        let j = c.tune_job("team-a", "web", &short.id).await.ok()?;
+        (j.state != "running").then_some(j)
+    })
+    .await;
+    assert_eq!(done.state, "done", "{:?}", done.error);
+    // A search of 500 replays over the whole trace, stopped with SIGTERM while it runs.
+    let long = c
+        .start_tune("team-a", "web", &on_nasa(700.0, 500))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.tune_job("team-a", "web", &long.id).await.unwrap().state,
+        "running"
+    );
+    sigterm_and_wait(&mut p).await;
+
+    let (mut p, c) = started().await;
+    assert_eq!(
+        c.tune_job("team-a", "web", &short.id).await.unwrap(),
+        done,
+        "a finished job is answered unchanged after a restart"
+    );
+    let stopped = c.tune_job("team-a", "web", &long.id).await.unwrap();
+    assert_eq!(
+        (stopped.state.as_str(), stopped.error.as_deref()),
+        ("failed", Some(flexus_agent::tuner::STOPPED))
+    );
+    assert_eq!(stopped.request, long.request);
+
+    // The same, killed with SIGKILL: nothing is written at the end; the job names the
+    // agent whose session ran it.
+    let killed = c
+        .start_tune("team-a", "web", &on_nasa(700.0, 500))
+        .await
+        .unwrap();
+    kill9(&mut p);
+    let (mut p, c) = started().await;
+    let after = c.tune_job("team-a", "web", &killed.id).await.unwrap();
+    assert_eq!(after.state, "failed");
+    assert!(
+        after
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("stopped before it finished; start the tune again")),
+        "{after:?}"
+    );
+    // A job this agent never had is still a 404.
+    match c.tune_job("team-a", "web", "tune-0").await {
+        Err(flexus_api::ClientError::Api(f)) => assert_eq!(f.status, 404, "{f:?}"),
+        other => panic!("expected a 404, got {other:?}"),
+    }
+    sigterm_and_wait(&mut p).await;
+    emu.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tune_job_accepted_by_one_agent_is_answered_by_another_sharing_postgresql() {
+    let emu = Emu::start(1.0, 1.0).await;
+    let db = common::postgres::PgServer::shared().fresh_db().await;
+    let on_pg = |holder: &'static str| {
+        let db = db.clone();
+        move |c: &mut flexus_agent::config::Config| {
+            c.store = flexus_agent::store::sql::StoreLocation::Postgres(db);
+            c.lease.holder = holder.into();
+        }
+    };
+    let a = InProcAgent::start(&emu, 1.0, on_pg("agent-a")).await;
+    let b = InProcAgent::start(&emu, 1.0, on_pg("agent-b")).await;
+    declare(&a, "web", reactive()).await;
+    let job = a
+        .client
+        .start_tune("team-a", "web", &on_nasa(48.0, 4))
+        .await
+        .unwrap();
+    // Polled on the other agent (as behind a load balancer), from the start to the end.
+    let seen = b.client.tune_job("team-a", "web", &job.id).await.unwrap();
+    assert_eq!(
+        (seen.id.as_str(), seen.request.clone()),
+        (job.id.as_str(), job.request.clone())
+    );
+    let done = wait_for(
+        "the tune, polled on agent b",
+        Duration::from_secs(120),
+        || async {
+            let j = b.client.tune_job("team-a", "web", &job.id).await.ok()?;
+            (j.state != "running").then_some(j)
+        },
+    )
+    .await;
+    assert_eq!(done.state, "done", "{:?}", done.error);
+    assert_eq!(
+        a.client.tune_job("team-a", "web", &job.id).await.unwrap(),
+        done
+    );
+    a.shutdown().await;
+    b.shutdown().await;
     emu.stop.cancel();
 }

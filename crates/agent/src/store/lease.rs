@@ -159,6 +159,16 @@ impl LeaseTable {
         }
     }
 
+    /// This process's (holder, session) in the `agents` table; `None` when unfenced.
+    pub(crate) fn session(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::Unfenced => None,
+            Self::Fenced {
+                config, session, ..
+            } => Some((config.holder.as_str(), session.as_str())),
+        }
+    }
+
     /// Whether this process's session is alive (its last round's deadline has not
     /// passed).
     pub(crate) fn alive(&self) -> bool {

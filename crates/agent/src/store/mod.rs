@@ -7,7 +7,7 @@
 //! (the decision engine's history — cooldown timers and recent recommendations — plus
 //! the last reported status), metric datapoints pushed through the API (bounded), each
 //! predictive pool's bucketed forecast history, the pool leases, and the operator's
-//! data: hourly usage rollups and the advisor's answers.
+//! data: hourly usage rollups and the advisor's answers; tune jobs.
 //!
 //! Rules:
 //! - Everything is read back as the type it was written as; a stored value that does
@@ -26,6 +26,7 @@
 //! transactions and commit health), [`lease`] (the lease table kept in memory), [`usage`]
 //! (the operator's stored shapes and their SQL).
 
+pub mod jobs;
 pub mod lease;
 pub mod sql;
 pub mod tx;
@@ -38,6 +39,7 @@ use flexus_api::{DecisionRecord, Namespace, Operation, PolicySpec, PoolSpec, Poo
 use flexus_cloud::CreateServersRequest;
 use flexus_policy::forecast::buckets::Bucket;
 
+pub use jobs::{StoredTuneJob, TUNE_JOBS_KEEP};
 pub use lease::{Fence, LeaseConfig, LeaseSync};
 pub use sql::SqlStore;
 pub use tx::StoreHealth;
@@ -224,12 +226,14 @@ pub struct Pruned {
     pub usage_hours: u64,
     /// Answers of the advisor about pools that no longer exist.
     pub advice: u64,
+    /// Tune jobs of pools that no longer exist.
+    pub tune_jobs: u64,
 }
 
 impl Pruned {
     /// Rows deleted in all.
     pub fn total(&self) -> u64 {
-        self.operations + self.policy_versions + self.usage_hours + self.advice
+        self.operations + self.policy_versions + self.usage_hours + self.advice + self.tune_jobs
     }
 }
 
@@ -265,7 +269,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: &str,
     ) -> Result<PoolDoc, StoreError>;
     /// Remove every trace of a pool — spec, state, decisions, operations, pushed
-    /// metrics, forecast, the advisor's answers, lease — once its instances are gone
+    /// metrics, forecast, the advisor's answers, tune jobs, lease — once its instances are gone
     /// (fenced). Its usage rollups stay until retention deletes them.
     async fn purge_pool(&self, ns: &str, name: &str) -> Result<(), StoreError>;
 
@@ -400,6 +404,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         pool: &str,
         limit: u32,
     ) -> Result<Vec<flexus_api::Advice>, StoreError>;
+
+    /// Write (replace by id) a tune job, as run by this agent's session; the newest
+    /// [`TUNE_JOBS_KEEP`] per pool are kept. Not fenced: a job is written by the agent
+    /// that accepted it.
+    async fn put_tune_job(
+        &self,
+        ns: &str,
+        pool: &str,
+        job: &flexus_api::TuneJob,
+        created_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// A tune job of a pool, with whether the session running it is alive.
+    async fn get_tune_job(
+        &self,
+        ns: &str,
+        pool: &str,
+        id: &str,
+    ) -> Result<Option<StoredTuneJob>, StoreError>;
 
     /// Renew this agent's leases, give up its surplus and claim free or expired pools
     /// up to its fair share; see [`lease`].

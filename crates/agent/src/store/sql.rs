@@ -19,12 +19,13 @@ use serde::de::DeserializeOwned;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, Row};
 
+use super::jobs;
 use super::lease::{Fence, HeldLease, LeaseConfig, LeaseSync, LeaseTable};
 use super::tx::{HealthCell, WriteTx, q};
 use super::usage::{self, UsageHour, UsageScope};
 use super::{
     Doc, Expect, ForecastHeader, ForecastHistory, OpRecord, PolicyDoc, PoolDoc, Pruned,
-    PushedPoint, Retention, RuntimeState, Store, StoreError, StoreHealth,
+    PushedPoint, Retention, RuntimeState, Store, StoreError, StoreHealth, StoredTuneJob,
 };
 use crate::clock::{monotonic_now, rfc3339};
 
@@ -602,7 +603,7 @@ const SELECT_POLICY: &str = "SELECT * FROM policies WHERE namespace = $1 AND nam
 
 /// Every table holding something of one pool, with its pool column: purged together
 /// (not its usage rollups: they are what the pool cost, and retention deletes them).
-const POOL_TABLES: [&str; 9] = [
+const POOL_TABLES: [&str; 10] = [
     "DELETE FROM pools WHERE namespace = $1 AND name = $2",
     "DELETE FROM pool_state WHERE namespace = $1 AND pool = $2",
     "DELETE FROM decisions WHERE namespace = $1 AND pool = $2",
@@ -611,6 +612,7 @@ const POOL_TABLES: [&str; 9] = [
     "DELETE FROM forecast_buckets WHERE namespace = $1 AND pool = $2",
     "DELETE FROM operations WHERE namespace = $1 AND pool = $2",
     "DELETE FROM advice WHERE namespace = $1 AND pool = $2",
+    "DELETE FROM tune_jobs WHERE namespace = $1 AND pool = $2",
     "DELETE FROM leases WHERE namespace = $1 AND pool = $2",
 ];
 
@@ -1404,6 +1406,7 @@ impl Store for SqlStore {
                 policy_versions,
                 usage_hours: usage::drop_before(c, usage_before).await?,
                 advice: usage::drop_orphan_advice(c).await?,
+                tune_jobs: jobs::drop_orphans(c).await?,
             })
         })
         .await
@@ -1463,6 +1466,33 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<Advice>, StoreError> {
         usage::list_advice(&self.pool, (ns, pool), limit).await
+    }
+
+    async fn put_tune_job(
+        &self,
+        ns: &str,
+        pool: &str,
+        job: &flexus_api::TuneJob,
+        created_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (holder, session) = self.leases.session().unwrap_or_default();
+        self.write("tune job write", &[], async |c| {
+            jobs::put(c, (ns, pool), job, created_ms, (holder, session)).await
+        })
+        .await
+    }
+
+    async fn get_tune_job(
+        &self,
+        ns: &str,
+        pool: &str,
+        id: &str,
+    ) -> Result<Option<StoredTuneJob>, StoreError> {
+        let now: i64 = sqlx::query_scalar(self.backend.now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("read database clock"))?;
+        jobs::get(&self.pool, (ns, pool), id, now, self.leases.session()).await
     }
 
     async fn sync_leases(&self) -> Result<LeaseSync, StoreError> {
