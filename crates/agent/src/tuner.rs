@@ -91,7 +91,7 @@ impl TuneJobs {
         let Some(stored) = store.get_tune_job(ns, name, id).await? else {
             return Ok(None);
         };
-        let mut job = stored.job;
+        let mut job = stored.value;
         if job.state == "running" && !stored.runner_alive {
             job.state = "failed".into();
             job.error = Some(format!(

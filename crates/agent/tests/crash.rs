@@ -1,8 +1,9 @@
 //! Crash safety: the agent runs as its own process and is killed with SIGKILL at
 //! random points during scale-out and scale-in, then restarted. Afterwards the pool
 //! has exactly the intended instances — no duplicates, no orphans — and every
-//! operation is accounted for. The emulator runs in this test process, so it survives
-//! the kills.
+//! operation is accounted for. A request to the advisor cut short by a kill reads as
+//! failed after the restart, not pending for ever. The emulator runs in this test
+//! process, so it survives the kills.
 
 mod common;
 
@@ -280,4 +281,72 @@ async fn sigkill_during_an_instance_refresh_resumes_it_without_duplicates_or_orp
         before.iter().map(String::as_str).collect(),
         "exactly the old instances were deleted (seed {seed}): {ops:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_the_advisor_cut_short_by_sigkill_reads_as_failed_after_the_restart() {
+    let emu = Emu::start(1.0, 2.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("deepseek.key"),
+        flexus_emulator::config::DEFAULT_DEEPSEEK_KEY,
+    )
+    .unwrap();
+    let advisor = format!(
+        "[advisor]\nenabled = true\nbase_url = \"{}\"\napi_key_file = \"deepseek.key\"\ntimeout = \"60s\"\n",
+        emu.url
+    );
+    let config = write_config_with(
+        dir.path(),
+        &emu.url,
+        free_port(),
+        "agent.db",
+        FAST_RECONCILE,
+        &advisor,
+    );
+    let log = dir.path().join("agent.log");
+    let mut p = start_agent(&config, &log);
+    wait_ready(&mut p, &log).await;
+    let c = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
+    c.put_pool("team-a", "steady", &pool_spec(1, 2), Precondition::None)
+        .await
+        .unwrap();
+    // The model hangs; the agent is killed while it waits for the answer.
+    emu.control(
+        reqwest::Method::POST,
+        "/_emulator/deepseek",
+        serde_json::json!({"script": [{"kind": "hang", "times": 5}]}),
+    )
+    .await;
+    let asked = c.request_advice("team-a", "steady").await.unwrap();
+    wait_for("the model is asked", Duration::from_secs(30), || async {
+        let state = emu
+            .control(
+                reqwest::Method::GET,
+                "/_emulator/deepseek",
+                serde_json::json!({}),
+            )
+            .await;
+        (state["calls"].as_u64() >= Some(1)).then_some(())
+    })
+    .await;
+    kill9(&mut p);
+
+    let mut p = start_agent(&config, &log);
+    wait_ready(&mut p, &log).await;
+    let c = flexus_api::Client::new(&p.url, Some(ADMIN.into())).unwrap();
+    let list = c.list_advice("team-a", "steady").await.unwrap();
+    let a = list
+        .iter()
+        .find(|a| a.id == asked.id)
+        .expect("the request is kept");
+    assert_eq!(a.state, flexus_api::AdviceState::Failed, "{a:?}");
+    assert!(
+        a.error
+            .as_deref()
+            .is_some_and(|e| e.contains("stopped before the model answered; ask again")),
+        "{a:?}"
+    );
+    sigterm_and_wait(&mut p).await;
+    emu.stop.cancel();
 }

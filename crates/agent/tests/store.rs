@@ -792,6 +792,12 @@ fn advice(pool: &str, id: &str) -> Advice {
     .unwrap()
 }
 
+/// The newest `limit` answers of the advisor for pool `a/p`, as stored.
+async fn answers(s: &SqlStore, limit: u32) -> Vec<Advice> {
+    let list = s.list_advice("a", "p", limit).await.unwrap();
+    list.into_iter().map(|t| t.value).collect()
+}
+
 async fn the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays(db: Db) {
     let s = db.leased(&["p"]).await;
     let n = ADVICE_KEEP + 3;
@@ -804,7 +810,7 @@ async fn the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays(db: 
     first.state = AdviceState::Failed;
     // Replacing by id: an old id written again is the newest answer.
     s.put_advice("a", "p", &first, n).await.unwrap();
-    let list = s.list_advice("a", "p", 1000).await.unwrap();
+    let list = answers(&s, 1000).await;
     assert_eq!(list.len() as i64, ADVICE_KEEP, "only the newest are kept");
     assert_eq!(list[0], first);
     assert_eq!(list[1].id, format!("adv-{:03}", n - 1), "newest first");
@@ -845,7 +851,7 @@ async fn runner_alive(reader: &SqlStore, id: &str) -> bool {
         .runner_alive
 }
 
-async fn tune_jobs_are_read_by_any_agent_which_sees_whether_their_runner_lives(db: Db) {
+async fn work_in_progress_is_read_by_any_agent_which_sees_whether_its_runner_lives(db: Db) {
     let s = db.leased(&["p"]).await;
     let n = TUNE_JOBS_KEEP as i64 + 2;
     for i in 0..n {
@@ -868,7 +874,7 @@ async fn tune_jobs_are_read_by_any_agent_which_sees_whether_their_runner_lives(d
     );
     let newest = s.get_tune_job("a", "p", "tune-021").await.unwrap().unwrap();
     assert_eq!(
-        (newest.job, newest.holder.as_str()),
+        (newest.value, newest.holder.as_str()),
         (tune_job("p", "tune-021", "running"), "agent-1")
     );
     // Its end replaces it by id.
@@ -879,7 +885,7 @@ async fn tune_jobs_are_read_by_any_agent_which_sees_whether_their_runner_lives(d
             .await
             .unwrap()
             .unwrap()
-            .job,
+            .value,
         done
     );
 
@@ -891,13 +897,24 @@ async fn tune_jobs_are_read_by_any_agent_which_sees_whether_their_runner_lives(d
         .put_tune_job("a", "p", &tune_job("p", "tune-b", "running"), n)
         .await
         .unwrap();
-    assert!(runner_alive(&other, "tune-b").await);
+    // A request to the advisor is tracked the same way.
+    let mut asked = advice("p", "adv-b");
+    asked.state = AdviceState::Pending;
+    other.put_advice("a", "p", &asked, n).await.unwrap();
+    let advice_alive = async |reader: &SqlStore| {
+        let list = reader.list_advice("a", "p", 1).await.unwrap();
+        let who = (list[0].value.id.as_str(), list[0].holder.as_str());
+        assert_eq!(who, ("adv-b", "agent-2"));
+        list[0].runner_alive
+    };
+    assert!(runner_alive(&other, "tune-b").await && advice_alive(&other).await);
     assert!(
         !runner_alive(&s, "tune-b").await,
         "no heartbeat of agent-2's session"
     );
+    assert!(!advice_alive(&s).await);
     other.sync_leases().await.unwrap();
-    assert!(runner_alive(&s, "tune-b").await);
+    assert!(runner_alive(&s, "tune-b").await && advice_alive(&s).await);
     // agent-2 restarts under its name: a new session, which did not run the job.
     let restarted = db.open_leasing("agent-2", 60_000).await;
     restarted.sync_leases().await.unwrap();
@@ -906,6 +923,7 @@ async fn tune_jobs_are_read_by_any_agent_which_sees_whether_their_runner_lives(d
         "the session that ran it is gone"
     );
     assert!(!runner_alive(&restarted, "tune-b").await);
+    assert!(!advice_alive(&s).await && !advice_alive(&restarted).await);
     // An agent whose heartbeat expires (stopped renewing, e.g. it crashed).
     let brief = db.open_leasing("agent-3", 300).await;
     brief.sync_leases().await.unwrap();
@@ -1029,10 +1047,7 @@ async fn a_sqlite_store_from_before_the_leases_upgrades_in_place_keeping_usage_a
     c.close().await.unwrap();
 
     let s = SqlStore::open(&path).await.expect("the old file opens");
-    assert_eq!(
-        s.list_advice("a", "p", 10).await.unwrap(),
-        vec![advice("p", "adv-1")]
-    );
+    assert_eq!(answers(&s, 10).await, vec![advice("p", "adv-1")]);
     let hours = s.usage_hours(UsageScope::All, 0, 7200, true).await.unwrap();
     assert_eq!(hours.len(), 1);
     assert_eq!(
@@ -1092,5 +1107,5 @@ suite!(
     a_usage_rollup_replaces_its_hour_and_is_refused_without_the_pools_lease,
     the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays,
     pruning_deletes_usage_rollups_of_hours_before_the_retention,
-    tune_jobs_are_read_by_any_agent_which_sees_whether_their_runner_lives,
+    work_in_progress_is_read_by_any_agent_which_sees_whether_its_runner_lives,
 );

@@ -691,6 +691,21 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// An answer as the API shows it: a request still pending whose agent session is no
+/// longer alive (the agent was stopped or killed before the model answered; its queue
+/// was in memory) is failed, naming the agent.
+pub fn as_seen(stored: crate::store::Tracked<Advice>) -> Advice {
+    let mut a = stored.value;
+    if a.state == AdviceState::Pending && !stored.runner_alive {
+        a.state = AdviceState::Failed;
+        a.error = Some(format!(
+            "the agent that was asked ({}) stopped before the model answered; ask again",
+            stored.holder
+        ));
+    }
+    a
+}
+
 /// A new pending request for `ns/pool`.
 pub fn pending(ns: &str, pool: &str, model: &str, now: Millis) -> Advice {
     Advice {

@@ -39,7 +39,7 @@ use flexus_api::{DecisionRecord, Namespace, Operation, PolicySpec, PoolSpec, Poo
 use flexus_cloud::CreateServersRequest;
 use flexus_policy::forecast::buckets::Bucket;
 
-pub use jobs::{StoredTuneJob, TUNE_JOBS_KEEP};
+pub use jobs::{TUNE_JOBS_KEEP, Tracked};
 pub use lease::{Fence, LeaseConfig, LeaseSync};
 pub use sql::SqlStore;
 pub use tx::StoreHealth;
@@ -397,13 +397,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         advice: &flexus_api::Advice,
         created_ms: i64,
     ) -> Result<(), StoreError>;
-    /// The newest answers of the advisor for a pool, newest first.
+    /// The newest answers of the advisor for a pool, newest first, each with whether
+    /// the agent session answering it is alive.
     async fn list_advice(
         &self,
         ns: &str,
         pool: &str,
         limit: u32,
-    ) -> Result<Vec<flexus_api::Advice>, StoreError>;
+    ) -> Result<Vec<Tracked<flexus_api::Advice>>, StoreError>;
 
     /// Write (replace by id) a tune job, as run by this agent's session; the newest
     /// [`TUNE_JOBS_KEEP`] per pool are kept. Not fenced: a job is written by the agent
@@ -421,7 +422,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         ns: &str,
         pool: &str,
         id: &str,
-    ) -> Result<Option<StoredTuneJob>, StoreError>;
+    ) -> Result<Option<Tracked<flexus_api::TuneJob>>, StoreError>;
 
     /// Renew this agent's leases, give up its surplus and claim free or expired pools
     /// up to its fair share; see [`lease`].

@@ -25,7 +25,7 @@ use super::tx::{HealthCell, WriteTx, q};
 use super::usage::{self, UsageHour, UsageScope};
 use super::{
     Doc, Expect, ForecastHeader, ForecastHistory, OpRecord, PolicyDoc, PoolDoc, Pruned,
-    PushedPoint, Retention, RuntimeState, Store, StoreError, StoreHealth, StoredTuneJob,
+    PushedPoint, Retention, RuntimeState, Store, StoreError, StoreHealth, Tracked,
 };
 use crate::clock::{monotonic_now, rfc3339};
 
@@ -280,6 +280,14 @@ impl SqlStore {
     /// outcome in the store's health. For each pool in `fenced`, the transaction first
     /// checks that this agent still holds the pool's lease (and keeps the row locked); a
     /// pool found taken is refused as a whole and forgotten locally.
+    /// Now on the database's clock (ms).
+    async fn db_now(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(self.backend.now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("read database clock"))
+    }
+
     async fn write<T>(
         &self,
         what: &'static str,
@@ -1453,8 +1461,9 @@ impl Store for SqlStore {
         advice: &Advice,
         created_ms: i64,
     ) -> Result<(), StoreError> {
+        let me = self.leases.session().unwrap_or_default();
         self.write("advice write", &[], async |c| {
-            usage::put_advice(c, (ns, pool), advice, created_ms).await
+            usage::put_advice(c, (ns, pool), advice, created_ms, me).await
         })
         .await
     }
@@ -1464,8 +1473,9 @@ impl Store for SqlStore {
         ns: &str,
         pool: &str,
         limit: u32,
-    ) -> Result<Vec<Advice>, StoreError> {
-        usage::list_advice(&self.pool, (ns, pool), limit).await
+    ) -> Result<Vec<Tracked<Advice>>, StoreError> {
+        let now = self.db_now().await?;
+        usage::list_advice(&self.pool, (ns, pool), limit, now, self.leases.session()).await
     }
 
     async fn put_tune_job(
@@ -1475,9 +1485,9 @@ impl Store for SqlStore {
         job: &flexus_api::TuneJob,
         created_ms: i64,
     ) -> Result<(), StoreError> {
-        let (holder, session) = self.leases.session().unwrap_or_default();
+        let me = self.leases.session().unwrap_or_default();
         self.write("tune job write", &[], async |c| {
-            jobs::put(c, (ns, pool), job, created_ms, (holder, session)).await
+            jobs::put(c, (ns, pool), job, created_ms, me).await
         })
         .await
     }
@@ -1487,11 +1497,8 @@ impl Store for SqlStore {
         ns: &str,
         pool: &str,
         id: &str,
-    ) -> Result<Option<StoredTuneJob>, StoreError> {
-        let now: i64 = sqlx::query_scalar(self.backend.now_ms())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(q("read database clock"))?;
+    ) -> Result<Option<Tracked<flexus_api::TuneJob>>, StoreError> {
+        let now = self.db_now().await?;
         jobs::get(&self.pool, (ns, pool), id, now, self.leases.session()).await
     }
 

@@ -17,6 +17,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::StoreError;
+use super::jobs::{self, RUNNER_COLUMNS, RUNNER_JOIN, Tracked};
 use super::sql::{float, int, json, opt_text, parse, text};
 use super::tx::q;
 
@@ -515,18 +516,22 @@ pub(super) async fn put_advice(
     (ns, pool): (&str, &str),
     advice: &Advice,
     created_ms: i64,
+    (holder, session): (&str, &str),
 ) -> Result<(), StoreError> {
     let body = json("advice", advice)?;
     sqlx::query(
-        "INSERT INTO advice (namespace, pool, id, created_ms, body) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO advice (namespace, pool, id, created_ms, body, holder, session)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT(namespace, pool, id) DO UPDATE SET created_ms = excluded.created_ms,
-           body = excluded.body",
+           body = excluded.body, holder = excluded.holder, session = excluded.session",
     )
     .bind(ns)
     .bind(pool)
     .bind(&advice.id)
     .bind(created_ms)
     .bind(body)
+    .bind(holder)
+    .bind(session)
     .execute(&mut *c)
     .await
     .map_err(q("write advice"))?;
@@ -544,16 +549,20 @@ pub(super) async fn put_advice(
     Ok(())
 }
 
-/// The newest answers of the advisor for a pool.
+/// The newest answers of the advisor for a pool, each with the agent answering it
+/// (see [`jobs::tracked`]).
 pub(super) async fn list_advice(
     db: &sqlx::AnyPool,
     (ns, pool): (&str, &str),
     limit: u32,
-) -> Result<Vec<Advice>, StoreError> {
-    sqlx::query(
-        "SELECT id, body FROM advice WHERE namespace = $1 AND pool = $2
-         ORDER BY created_ms DESC, id DESC LIMIT $3",
-    )
+    db_now_ms: i64,
+    me: Option<(&str, &str)>,
+) -> Result<Vec<Tracked<Advice>>, StoreError> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT t.id AS id, t.body AS body, {RUNNER_COLUMNS} FROM advice t {RUNNER_JOIN}
+         WHERE t.namespace = $1 AND t.pool = $2
+         ORDER BY t.created_ms DESC, t.id DESC LIMIT $3"
+    )))
     .bind(ns)
     .bind(pool)
     .bind(i64::from(limit))
@@ -563,10 +572,11 @@ pub(super) async fn list_advice(
     .iter()
     .map(|r| {
         let id = text(r, "id", "advice")?;
-        parse(
+        let advice = parse(
             || format!("advice {id} of pool {ns}/{pool}"),
             &text(r, "body", "advice")?,
-        )
+        )?;
+        jobs::tracked(advice, r, "advice", db_now_ms, me)
     })
     .collect()
 }

@@ -310,7 +310,10 @@ async fn list_advice(
 ) -> ApiResult<axum::Json<Vec<Advice>>> {
     authorize(&state, &headers, &ns)?;
     pool_doc(&state, &ns, &name).await?;
-    Ok(axum::Json(state.store.list_advice(&ns, &name, 20).await?))
+    let answers = state.store.list_advice(&ns, &name, 20).await?;
+    Ok(axum::Json(
+        answers.into_iter().map(advisor::as_seen).collect(),
+    ))
 }
 
 async fn advisor_status(
