@@ -64,43 +64,77 @@ pub(super) fn tracked<T>(
     })
 }
 
-/// Write (replace by id) a job run by `(holder, session)`; the newest
-/// [`TUNE_JOBS_KEEP`] of the pool stay.
+/// A table of tracked work: `namespace, pool, id, created_ms, body, holder, session`.
+pub(super) struct WorkTable {
+    pub table: &'static str,
+    /// How the store's errors name a write and a trim of it.
+    pub write: &'static str,
+    pub trim: &'static str,
+    pub prune: &'static str,
+    /// At most this many rows per pool are kept (the newest).
+    pub keep: i64,
+}
+
+/// Tune jobs.
+pub(super) const TUNE_JOBS: WorkTable = WorkTable {
+    table: "tune_jobs",
+    write: "write tune job",
+    trim: "trim tune jobs",
+    prune: "prune tune jobs",
+    keep: TUNE_JOBS_KEEP as i64,
+};
+
+/// Write (replace by id) work of `(holder, session)` with its JSON `body`; the newest
+/// `t.keep` of the pool stay.
 pub(super) async fn put(
+    c: &mut AnyConnection,
+    t: &WorkTable,
+    (ns, pool, id): (&str, &str, &str),
+    body: String,
+    created_ms: i64,
+    (holder, session): (&str, &str),
+) -> Result<(), StoreError> {
+    let table = t.table;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} (namespace, pool, id, created_ms, body, holder, session)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT(namespace, pool, id) DO UPDATE SET created_ms = excluded.created_ms,
+           body = excluded.body, holder = excluded.holder, session = excluded.session"
+    )))
+    .bind(ns)
+    .bind(pool)
+    .bind(id)
+    .bind(created_ms)
+    .bind(body)
+    .bind(holder)
+    .bind(session)
+    .execute(&mut *c)
+    .await
+    .map_err(q(t.write))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE namespace = $1 AND pool = $2 AND id NOT IN (
+           SELECT id FROM {table} WHERE namespace = $1 AND pool = $2
+           ORDER BY created_ms DESC, id DESC LIMIT $3)"
+    )))
+    .bind(ns)
+    .bind(pool)
+    .bind(t.keep)
+    .execute(&mut *c)
+    .await
+    .map_err(q(t.trim))?;
+    Ok(())
+}
+
+/// Write (replace by id) a tune job run by `runner`.
+pub(super) async fn put_tune_job(
     c: &mut AnyConnection,
     (ns, pool): (&str, &str),
     job: &TuneJob,
     created_ms: i64,
-    (holder, session): (&str, &str),
+    runner: (&str, &str),
 ) -> Result<(), StoreError> {
     let body = json("tune job", job)?;
-    sqlx::query(
-        "INSERT INTO tune_jobs (namespace, pool, id, created_ms, holder, session, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT(namespace, pool, id) DO UPDATE SET body = excluded.body",
-    )
-    .bind(ns)
-    .bind(pool)
-    .bind(&job.id)
-    .bind(created_ms)
-    .bind(holder)
-    .bind(session)
-    .bind(body)
-    .execute(&mut *c)
-    .await
-    .map_err(q("write tune job"))?;
-    sqlx::query(
-        "DELETE FROM tune_jobs WHERE namespace = $1 AND pool = $2 AND id NOT IN (
-           SELECT id FROM tune_jobs WHERE namespace = $1 AND pool = $2
-           ORDER BY created_ms DESC, id DESC LIMIT $3)",
-    )
-    .bind(ns)
-    .bind(pool)
-    .bind(i64::from(TUNE_JOBS_KEEP))
-    .execute(&mut *c)
-    .await
-    .map_err(q("trim tune jobs"))?;
-    Ok(())
+    put(c, &TUNE_JOBS, (ns, pool, &job.id), body, created_ms, runner).await
 }
 
 /// One job of a pool, with its runner (see [`tracked`]).
@@ -129,15 +163,16 @@ pub(super) async fn get(
     tracked(job, &r, "tune job", db_now_ms, me).map(Some)
 }
 
-/// Delete the tune jobs of pools that no longer exist (a job that ended after its pool
-/// was purged).
-pub(super) async fn drop_orphans(c: &mut AnyConnection) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
-        "DELETE FROM tune_jobs WHERE NOT EXISTS (
-           SELECT 1 FROM pools p WHERE p.namespace = tune_jobs.namespace AND p.name = tune_jobs.pool)",
-    )
+/// Delete the work of pools that no longer exist (work that ended after its pool was
+/// purged).
+pub(super) async fn drop_orphans(c: &mut AnyConnection, t: &WorkTable) -> Result<u64, StoreError> {
+    let table = t.table;
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE NOT EXISTS (
+           SELECT 1 FROM pools p WHERE p.namespace = {table}.namespace AND p.name = {table}.pool)"
+    )))
     .execute(&mut *c)
     .await
-    .map_err(q("prune tune jobs"))?
+    .map_err(q(t.prune))?
     .rows_affected())
 }

@@ -1413,8 +1413,8 @@ impl Store for SqlStore {
                 operations,
                 policy_versions,
                 usage_hours: usage::drop_before(c, usage_before).await?,
-                advice: usage::drop_orphan_advice(c).await?,
-                tune_jobs: jobs::drop_orphans(c).await?,
+                advice: jobs::drop_orphans(c, &usage::ADVICE).await?,
+                tune_jobs: jobs::drop_orphans(c, &jobs::TUNE_JOBS).await?,
             })
         })
         .await
@@ -1487,7 +1487,7 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         let me = self.leases.session().unwrap_or_default();
         self.write("tune job write", &[], async |c| {
-            jobs::put(c, (ns, pool), job, created_ms, me).await
+            jobs::put_tune_job(c, (ns, pool), job, created_ms, me).await
         })
         .await
     }

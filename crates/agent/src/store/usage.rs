@@ -17,7 +17,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::StoreError;
-use super::jobs::{self, RUNNER_COLUMNS, RUNNER_JOIN, Tracked};
+use super::jobs::{self, RUNNER_COLUMNS, RUNNER_JOIN, Tracked, WorkTable};
 use super::sql::{float, int, json, opt_text, parse, text};
 use super::tx::q;
 
@@ -496,19 +496,6 @@ pub(super) async fn drop_before(c: &mut AnyConnection, hour: i64) -> Result<u64,
     Ok(dropped)
 }
 
-/// Delete the advice of pools that no longer exist (an answer that arrived after its
-/// pool was purged).
-pub(super) async fn drop_orphan_advice(c: &mut AnyConnection) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
-        "DELETE FROM advice WHERE NOT EXISTS (
-           SELECT 1 FROM pools p WHERE p.namespace = advice.namespace AND p.name = advice.pool)",
-    )
-    .execute(&mut *c)
-    .await
-    .map_err(q("prune advice"))?
-    .rows_affected())
-}
-
 /// Write (replace by id) an answer of the advisor; the newest [`ADVICE_KEEP`] per pool
 /// stay.
 pub(super) async fn put_advice(
@@ -516,38 +503,20 @@ pub(super) async fn put_advice(
     (ns, pool): (&str, &str),
     advice: &Advice,
     created_ms: i64,
-    (holder, session): (&str, &str),
+    runner: (&str, &str),
 ) -> Result<(), StoreError> {
     let body = json("advice", advice)?;
-    sqlx::query(
-        "INSERT INTO advice (namespace, pool, id, created_ms, body, holder, session)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT(namespace, pool, id) DO UPDATE SET created_ms = excluded.created_ms,
-           body = excluded.body, holder = excluded.holder, session = excluded.session",
-    )
-    .bind(ns)
-    .bind(pool)
-    .bind(&advice.id)
-    .bind(created_ms)
-    .bind(body)
-    .bind(holder)
-    .bind(session)
-    .execute(&mut *c)
-    .await
-    .map_err(q("write advice"))?;
-    sqlx::query(
-        "DELETE FROM advice WHERE namespace = $1 AND pool = $2 AND id NOT IN (
-           SELECT id FROM advice WHERE namespace = $1 AND pool = $2
-           ORDER BY created_ms DESC, id DESC LIMIT $3)",
-    )
-    .bind(ns)
-    .bind(pool)
-    .bind(ADVICE_KEEP)
-    .execute(&mut *c)
-    .await
-    .map_err(q("trim advice"))?;
-    Ok(())
+    jobs::put(c, &ADVICE, (ns, pool, &advice.id), body, created_ms, runner).await
 }
+
+/// The advisor's answers.
+pub(super) const ADVICE: WorkTable = WorkTable {
+    table: "advice",
+    write: "write advice",
+    trim: "trim advice",
+    prune: "prune advice",
+    keep: ADVICE_KEEP,
+};
 
 /// The newest answers of the advisor for a pool, each with the agent answering it
 /// (see [`jobs::tracked`]).
