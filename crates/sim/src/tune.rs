@@ -152,7 +152,7 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
         Knob {
             name: "targets (× every target)",
             lo: 0.6,
-            hi: 1.25,
+            hi: 1.5,
             get: |_| 1.0,
             set: |p, v| *p = scaled_policy(p, v),
         },
