@@ -173,6 +173,7 @@ fn pool_paths(page_ref: Value) -> Value {
             "requestBody": {"required": false, "content": {"application/json": {"schema": r("TuneRequest")}}},
             "responses": merge(common(), json!({"202": ok("Running", r("TuneJob")), "422": err("Cannot tune")}))}},
         "/v1/namespaces/{ns}/pools/{name}/tune/{id}": {"get": {"summary": "A tune job: running, done (with the recommendation) or failed",
+            "description": "Jobs are stored (the newest 20 per pool): any agent sharing the store answers, and a restart keeps them. A job that was running when the agent running it stopped or was killed is `failed`, its `error` saying so; start it again.",
             "parameters": [ns, name, {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
             "responses": merge(common(), json!({"200": ok("The job", r("TuneJob"))}))}}
     })
