@@ -314,8 +314,13 @@ pub fn validate_policy_file(path: &Path) -> Result<flexus_policy::Policy, String
     Ok(policy)
 }
 
+/// How long `tune --pool` keeps polling an agent that does not answer (it may be
+/// restarting) before it gives up; the job stays stored on the agent.
+const POLL_UNREACHABLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `flexus-agent tune --pool`: starts a tune job on the agent and polls it (every
-/// second) until it is done; a failed job is an error with the agent's reason.
+/// second) until it is done; a failed job is an error with the agent's reason. An agent
+/// that stops answering is asked again for up to [`POLL_UNREACHABLE`].
 pub async fn tune_on_agent(
     client: &flexus_api::Client,
     ns: &str,
@@ -332,9 +337,31 @@ pub async fn tune_on_agent(
         hours: cmd.hours,
     };
     let mut job = client.start_tune(ns, name, &req).await?;
+    eprintln!(
+        "started tune job {} of {ns}/{name}; polling until it ends",
+        job.id
+    );
+    let mut unreachable_since: Option<std::time::Instant> = None;
     while job.state == "running" {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        job = client.tune_job(ns, name, &job.id).await?;
+        match client.tune_job(ns, name, &job.id).await {
+            Ok(j) => {
+                job = j;
+                unreachable_since = None;
+            }
+            // The agent may be restarting: the job is stored, keep asking for a while.
+            Err(e @ flexus_api::ClientError::Transport { .. }) => {
+                let since = *unreachable_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= POLL_UNREACHABLE {
+                    anyhow::bail!(
+                        "{e}; tune job {} is stored on the agent: read it later with GET {}",
+                        job.id,
+                        flexus_api::paths::tune_job(ns, name, &job.id)
+                    );
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     if job.state == "failed" {
         anyhow::bail!(

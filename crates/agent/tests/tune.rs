@@ -306,6 +306,40 @@ async fn tune_jobs_outlive_restarts_and_one_cut_short_by_a_stop_or_a_kill_reads_
             .is_some_and(|e| e.contains("stopped before it finished; start the tune again")),
         "{after:?}"
     );
+    // The CLI polls through a kill and a restart of the agent (the job is stored) and
+    // ends with the job's failure, naming what happened.
+    let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
+        .args(["tune", "--pool", "team-a/web", "--trace", "nasa-http-1995"])
+        .args(["--hours", "700", "--evaluations", "500"])
+        .env("FLEXUS_AGENT_URL", &p.url)
+        .env("FLEXUS_TOKEN", ADMIN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = tokio::io::BufReader::new(cli.stderr.take().unwrap());
+    let mut first = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut err, &mut first)
+        .await
+        .unwrap();
+    assert!(first.starts_with("started tune job tune-"), "{first}");
+    kill9(&mut p);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (mut p, c) = started().await;
+    let out = tokio::time::timeout(Duration::from_secs(60), cli.wait_with_output())
+        .await
+        .expect("the CLI ends once the restarted agent answers")
+        .unwrap();
+    let mut rest = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut err, &mut rest)
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{rest}");
+    assert!(
+        rest.contains("failed: the agent that ran this tune")
+            && rest.contains("stopped before it finished"),
+        "{rest}"
+    );
     // A job this agent never had is still a 404.
     match c.tune_job("team-a", "web", "tune-0").await {
         Err(flexus_api::ClientError::Api(f)) => assert_eq!(f.status, 404, "{f:?}"),
