@@ -125,10 +125,15 @@ async fn run_job(
     let deadline = tokio::time::Instant::now() + wait;
     while job.state == "running" {
         if tokio::time::Instant::now() >= deadline {
+            let why = if job.started_at.is_some() {
+                "still running"
+            } else {
+                "still waiting for a search slot of the agent (other tunes run; [tune] in agent.toml)"
+            };
             return Err(fail(
                 "Tune timed out",
                 format!(
-                    "tune job {} of {ns}/{pool} still running after {}s; raise timeout_seconds or lower max_evaluations",
+                    "tune job {} of {ns}/{pool} {why} after {}s; raise timeout_seconds or lower max_evaluations",
                     job.id,
                     wait.as_secs()
                 ),

@@ -128,7 +128,7 @@ impl Agent {
             ready,
             operator,
             cloud_probe: Arc::default(),
-            tune_jobs: Arc::default(),
+            tune_jobs: Arc::new(crate::tuner::TuneJobs::new(config.tune.clone())),
         };
         Ok(Self {
             state,

@@ -255,6 +255,46 @@ pub fn decisions_table(ds: &[DecisionRecord]) -> String {
     )
 }
 
+/// `tune-jobs`: one line per job; a finished one shows its validation-window measures
+/// (policy before → recommendation) and how many baseline defaults it beats.
+pub fn tune_jobs_table(jobs: &[flexus_api::TuneJob]) -> String {
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            let started = match (&j.started_at, j.state.as_str()) {
+                (Some(t), _) => t.clone(),
+                (None, "running") => "waiting".into(),
+                (None, _) => "-".into(),
+            };
+            let outcome = match (&j.result, &j.error) {
+                (Some(r), _) => format!(
+                    "violation {:.0} -> {:.0} min, {:.1} -> {:.1} instance-h; beats {} of {} baseline defaults",
+                    r.before.violation_min,
+                    r.after.violation_min,
+                    r.before.instance_hours,
+                    r.after.instance_hours,
+                    r.baselines.iter().filter(|b| b.beaten).count(),
+                    r.baselines.len()
+                ),
+                (None, Some(e)) => e.clone(),
+                (None, None) => "-".into(),
+            };
+            vec![
+                j.id.clone(),
+                j.state.clone(),
+                j.created_at.clone(),
+                started,
+                format!("{}", j.request.budget),
+                outcome,
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "STATE", "ACCEPTED", "STARTED", "BUDGET", "OUTCOME"],
+        &rows,
+    )
+}
+
 /// The FORECAST cell of `decisions`: the forecast, the capacity it needs, and whether
 /// it was applied (`forecast_and_scale`) or what it would have added (`forecast_only`).
 fn forecast_cell(d: &DecisionRecord) -> String {

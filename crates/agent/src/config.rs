@@ -39,6 +39,9 @@
 //!
 //! [lease]                        # see docs/design/leases.md
 //! ttl = "10s"
+//!
+//! [tune]                         # see crate::tuner
+//! searches = 1
 //! ```
 //!
 //! Every key: `docs/reference/agent-config.md`.
@@ -132,6 +135,21 @@ pub(crate) struct RawConfig {
     retention: RawRetention,
     #[serde(default)]
     lease: RawLease,
+    #[serde(default)]
+    tune: RawTune,
+}
+
+/// Tune jobs (`POST .../pools/{name}/tune`): each search replays the pool's history many times
+/// and keeps one core busy while it runs.
+#[derive(Debug, Deserialize, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawTune {
+    /// How many searches run at once (1-64); a job accepted beyond them waits its turn (it reads
+    /// `running` without `started_at`). Default: one less than the machine's CPU count, at least 1
+    searches: Option<u32>,
+    /// How many accepted jobs may wait for a search (0-1000); a tune request beyond them is
+    /// refused with `503`, nothing stored. Default: `8`
+    max_waiting: Option<u32>,
 }
 
 /// What the store keeps of finished work. Ages are on the agent's clock; the count limits apply
@@ -359,6 +377,8 @@ pub struct Config {
     pub retention: Retention,
     /// `[lease]`: pool leases shared with other agents.
     pub lease: LeaseConfig,
+    /// `[tune]`: how many tune searches run at once, how many jobs may wait.
+    pub tune: crate::tuner::TuneConfig,
 }
 
 impl Config {
@@ -412,6 +432,7 @@ impl Config {
         let mut retention = retention_config(&raw.retention, &mut problems);
         let lease = lease_config(&raw.lease, listen, &env, &mut problems);
         let metrics = metrics_config(&raw.metrics, &mut problems);
+        let tune = tune_config(&raw.tune, &mut problems);
         let cost = crate::cost::CostConfig::from_raw(&raw.cost, &mut problems);
         // `cost.retention` is the one setting for usage rollups; the store prunes them.
         retention.usage_max_age = cost.retention;
@@ -435,7 +456,30 @@ impl Config {
             advisor,
             retention,
             lease,
+            tune,
         })
+    }
+}
+
+/// `[tune]`: counts in range, named when not.
+fn tune_config(rt: &RawTune, problems: &mut Vec<String>) -> crate::tuner::TuneConfig {
+    let d = crate::tuner::TuneConfig::default();
+    let mut count =
+        |field: &str, v: Option<u32>, range: std::ops::RangeInclusive<u32>, default| match v {
+            None => default,
+            Some(n) if range.contains(&n) => n as usize,
+            Some(n) => {
+                problems.push(format!(
+                    "tune.{field}: must be between {} and {}, got {n}",
+                    range.start(),
+                    range.end()
+                ));
+                default
+            }
+        };
+    crate::tuner::TuneConfig {
+        searches: count("searches", rt.searches, 1..=64, d.searches),
+        max_waiting: count("max_waiting", rt.max_waiting, 0..=1000, d.max_waiting),
     }
 }
 

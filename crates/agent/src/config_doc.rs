@@ -320,6 +320,7 @@ admin_token_env = "ADMIN"
             "advisor",
             "retention",
             "lease",
+            "tune",
         ] {
             assert!(names.contains(&want), "section {want:?} missing: {names:?}");
         }

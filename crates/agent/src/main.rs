@@ -112,6 +112,15 @@ enum Command {
         #[command(flatten)]
         cmd: flexus_sim::cli::TuneCommand,
     },
+    /// Tune jobs of a pool on a running agent, newest first (the last 20): state, when
+    /// accepted and started, and what each found or why it failed.
+    TuneJobs {
+        /// `<namespace>/<pool>`.
+        pool: String,
+        /// Print the jobs as JSON (with their results).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +393,15 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let (ns, name) = split(&pool)?;
             let s = client()?.pool_status(ns, name).await?;
             print!("{}", cli::status_text(&pool, &s));
+        }
+        Command::TuneJobs { pool, json } => {
+            let (ns, name) = split(&pool)?;
+            let jobs = client()?.tune_jobs(ns, name).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                print!("{}", cli::tune_jobs_table(&jobs));
+            }
         }
         Command::Decisions { pool, limit } => {
             let (ns, name) = split(&pool)?;

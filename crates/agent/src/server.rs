@@ -658,16 +658,38 @@ async fn start_tune(
     };
     let job = state
         .tune_jobs
-        .start(state.store.clone(), (&ns, &name), req, state.clock.now_ms())
+        .start(state.store.clone(), state.clock.clone(), (&ns, &name), req)
         .await
         .map_err(|e| match e {
             crate::tuner::TuneError::NoPool(p) => ApiError::not_found("pool", &p),
             crate::tuner::TuneError::Invalid(m) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_tune", m)
             }
+            e @ crate::tuner::TuneError::Busy { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
             crate::tuner::TuneError::Store(e) => e.into(),
         })?;
     Ok((StatusCode::ACCEPTED, axum::Json(job)))
+}
+
+async fn list_tune_jobs(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Vec<flexus_api::TuneJob>>> {
+    authorize(&state, &headers, &ns)?;
+    if state.store.get_pool(&ns, &name).await?.is_none() {
+        return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
+    }
+    Ok(axum::Json(
+        state
+            .tune_jobs
+            .list(state.store.as_ref(), &ns, &name)
+            .await?,
+    ))
 }
 
 async fn get_tune_job(
@@ -1121,7 +1143,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/namespaces/{ns}/pools/{name}/metrics",
             post(push_metrics),
         )
-        .route("/v1/namespaces/{ns}/pools/{name}/tune", post(start_tune))
+        .route(
+            "/v1/namespaces/{ns}/pools/{name}/tune",
+            post(start_tune).get(list_tune_jobs),
+        )
         .route(
             "/v1/namespaces/{ns}/pools/{name}/tune/{id}",
             get(get_tune_job),

@@ -25,6 +25,7 @@
 //! It runs on a blocking thread started by the advisor's task, never in a reconcile pass.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,12 +34,13 @@ use flexus_api::{
 };
 use flexus_sim::tune::{Aim, MIN_HISTORY_MIN, Measured, Objective, TuneResult};
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clock::Millis;
+use crate::clock::{Millis, SharedClock};
 use crate::cost::replay::{History, Setup};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Tracked};
 
 /// Why a tune could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,11 @@ pub enum TuneError {
     /// The pool does not exist.
     #[error("pool {0} not found")]
     NoPool(String),
+    /// As many jobs as the agent lets wait are waiting for a search.
+    #[error(
+        "the agent is busy tuning: {waiting} tune jobs are waiting for its {searches} search slot(s) ([tune] in agent.toml); try again later"
+    )]
+    Busy { waiting: usize, searches: usize },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -57,10 +64,35 @@ pub enum TuneError {
 /// Longest wait between two tries to write a finished job's result.
 const SAVE_RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// `[tune]` of agent.toml: how many searches run at once and how many accepted jobs may
+/// wait for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TuneConfig {
+    /// Searches running at once (each keeps a core busy).
+    pub searches: usize,
+    /// Accepted jobs waiting for a search; one more request is refused ([`TuneError::Busy`]).
+    pub max_waiting: usize,
+}
+
+impl Default for TuneConfig {
+    /// One core is left to the reconcile loop and the API: one search less than the
+    /// machine has cores, at least one.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            searches: cores.saturating_sub(1).max(1),
+            max_waiting: 8,
+        }
+    }
+}
+
 /// The tune jobs of this agent: written to the store when accepted and when they
 /// end, so that any agent sharing the store answers a poll and a restart loses none.
-#[derive(Debug, Default)]
+/// At most [`TuneConfig::searches`] run their search at once; the others wait, in the
+/// order they were accepted.
+#[derive(Debug)]
 pub struct TuneJobs {
+    config: TuneConfig,
     /// Finished jobs whose final write has not committed yet (it is retried until it
     /// does); a poll to this agent is answered from here meanwhile.
     unsaved: Mutex<HashMap<String, TuneJob>>,
@@ -68,15 +100,56 @@ pub struct TuneJobs {
     tasks: TaskTracker,
     /// Cancelled when the agent stops.
     stopping: CancellationToken,
+    /// One permit per search that may run (tokio's semaphore is fair: jobs start in
+    /// the order they asked).
+    slots: Arc<Semaphore>,
+    /// Accepted jobs whose search has not started.
+    waiting: AtomicUsize,
+}
+
+impl Default for TuneJobs {
+    fn default() -> Self {
+        Self::new(TuneConfig::default())
+    }
 }
 
 /// The error of a job the agent stopped while it ran.
 pub const STOPPED: &str = "the agent stopped before the tune finished; start the tune again";
 
+/// At most this many jobs are listed (all that are kept).
+pub const LIST_MAX: u32 = crate::store::TUNE_JOBS_KEEP;
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One waiting job less when its search starts (or it ends without one).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl TuneJobs {
-    /// A job of pool `ns/name` by id. A job still marked running whose agent session
-    /// is no longer alive (the agent stopped or restarted while it ran) is answered as
-    /// failed, saying so.
+    pub fn new(config: TuneConfig) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(config.searches)),
+            config,
+            unsaved: Mutex::default(),
+            tasks: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// A job of pool `ns/name` by id, as a client sees it ([`Self::as_seen`]).
     pub async fn get(
         &self,
         store: &dyn Store,
@@ -88,18 +161,26 @@ impl TuneJobs {
         if let Some(j) = self.lock().get(id).filter(|j| j.pool == pool) {
             return Ok(Some(j.clone()));
         }
-        let Some(stored) = store.get_tune_job(ns, name, id).await? else {
-            return Ok(None);
-        };
-        let mut job = stored.value;
-        if job.state == "running" && !stored.runner_alive {
-            job.state = "failed".into();
-            job.error = Some(format!(
-                "the agent that ran this tune ({}) stopped before it finished; start the tune again",
-                stored.holder
-            ));
-        }
-        Ok(Some(job))
+        Ok(store.get_tune_job(ns, name, id).await?.map(as_seen))
+    }
+
+    /// The newest jobs of pool `ns/name` (at most [`LIST_MAX`]), newest first, as a
+    /// client sees them.
+    pub async fn list(
+        &self,
+        store: &dyn Store,
+        ns: &str,
+        name: &str,
+    ) -> Result<Vec<TuneJob>, StoreError> {
+        let jobs = store.list_tune_jobs(ns, name, LIST_MAX).await?;
+        let unsaved = self.lock();
+        Ok(jobs
+            .into_iter()
+            .map(|t| match unsaved.get(&t.value.id) {
+                Some(j) => j.clone(),
+                None => as_seen(t),
+            })
+            .collect())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TuneJob>> {
@@ -145,39 +226,60 @@ impl TuneJobs {
         self.tasks.wait().await;
     }
 
-    /// Checks the request, assembles the history, writes the job and starts the
-    /// search on a blocking thread; returns the running job. Nothing is accepted
-    /// unless the job is stored.
+    /// Checks the request, assembles the history, writes the job and starts its task,
+    /// which waits for a search slot and runs the search on a blocking thread; returns
+    /// the running job. Nothing is accepted unless the job is stored; a request while
+    /// [`TuneConfig::max_waiting`] jobs wait is refused ([`TuneError::Busy`]).
     pub async fn start(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
+        clock: SharedClock,
         (ns, name): (&str, &str),
         req: TuneRequest,
-        now_ms: Millis,
     ) -> Result<TuneJob, TuneError> {
         let tune_req = prepare(store.as_ref(), ns, name, &req).await?;
+        let reserved = self
+            .waiting
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.config.max_waiting || self.slots.available_permits() > n).then_some(n + 1)
+            });
+        if let Err(n) = reserved {
+            return Err(TuneError::Busy {
+                waiting: n,
+                searches: self.config.searches,
+            });
+        }
+        let now_ms = clock.now_ms();
         let job = TuneJob {
             id: format!("tune-{}", uuid::Uuid::new_v4().simple()),
             pool: format!("{ns}/{name}"),
             state: "running".into(),
             created_at: crate::clock::rfc3339(now_ms),
+            started_at: None,
+            finished_at: None,
             request: req,
             result: None,
             error: None,
         };
-        store.put_tune_job(ns, name, &job, now_ms).await?;
-        tracing::info!(pool = %job.pool, job = %job.id, "tune started");
+        if let Err(e) = store.put_tune_job(ns, name, &job, now_ms).await {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(e.into());
+        }
+        tracing::info!(pool = %job.pool, job = %job.id, "tune accepted");
         let (jobs, mut done, pool) = (self.clone(), job.clone(), (ns.to_owned(), name.to_owned()));
         self.tasks.spawn(async move {
-            let search = tokio::task::spawn_blocking(move || {
-                flexus_sim::tune::tune(&tune_req)
-                    .map(outcome)
-                    .map_err(|e| e.to_string())
-            });
-            let r = tokio::select! {
-                r = search => r.unwrap_or_else(|e| Err(format!("the search stopped unexpectedly: {e}"))),
-                _ = jobs.stopping.cancelled() => Err(STOPPED.to_owned()),
-            };
+            let r = jobs
+                .search(
+                    store.as_ref(),
+                    clock.clone(),
+                    (&pool, now_ms),
+                    &mut done,
+                    tune_req,
+                )
+                .await;
+            if done.finished_at.is_none() {
+                done.finished_at = Some(crate::clock::rfc3339(clock.now_ms()));
+            }
             tracing::info!(job = %done.id, ok = r.is_ok(), "tune finished");
             match r {
                 Ok(r) => {
@@ -189,10 +291,71 @@ impl TuneJobs {
                     done.error = Some(e);
                 }
             }
-            jobs.save(store.as_ref(), (&pool.0, &pool.1), done, now_ms).await;
+            jobs.save(store.as_ref(), (&pool.0, &pool.1), done, now_ms)
+                .await;
         });
         Ok(job)
     }
+
+    /// Wait for a search slot (the job, accepted at `created_ms`, counts as waiting
+    /// until it has one), write its `started_at` and run the search; the agent
+    /// stopping ends the wait or the search ([`STOPPED`]).
+    async fn search(
+        &self,
+        store: &dyn Store,
+        clock: SharedClock,
+        ((ns, name), created_ms): (&(String, String), Millis),
+        job: &mut TuneJob,
+        req: flexus_sim::tune::TuneRequest,
+    ) -> Result<TuneOutcome, String> {
+        let waiting = Waiting(&self.waiting);
+        let _slot = tokio::select! {
+            s = self.slots.clone().acquire_owned() => s.map_err(|_| STOPPED.to_owned())?,
+            _ = self.stopping.cancelled() => return Err(STOPPED.to_owned()),
+        };
+        drop(waiting);
+        job.started_at = Some(crate::clock::rfc3339(clock.now_ms()));
+        tracing::info!(job = %job.id, "tune search started");
+        // Only informative: a poll meanwhile reads the job without `started_at`.
+        if let Err(e) = store.put_tune_job(ns, name, job, created_ms).await {
+            tracing::warn!(job = %job.id, error = %e, "the tune's start could not be stored");
+        }
+        // The search gives up before its next replay once this wait ends, whichever way
+        // (the agent stopping, or this task dropped): no core is kept busy for nobody.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _give_up = SetOnDrop(cancel.clone());
+        let req = flexus_sim::tune::TuneRequest {
+            cancel: Some(cancel),
+            ..req
+        };
+        let search = tokio::task::spawn_blocking(move || {
+            flexus_sim::tune::tune(&req)
+                .map(outcome)
+                .map_err(|e| e.to_string())
+        });
+        let r = tokio::select! {
+            r = search => r.unwrap_or_else(|e| Err(format!("the search stopped unexpectedly: {e}"))),
+            _ = self.stopping.cancelled() => Err(STOPPED.to_owned()),
+        };
+        // Stamped while the slot is still held: the next job starts after this time.
+        job.finished_at = Some(crate::clock::rfc3339(clock.now_ms()));
+        r
+    }
+}
+
+/// A stored job as a client sees it: one still marked running whose agent session is
+/// no longer alive (the agent stopped or restarted while it ran or waited) reads as
+/// failed, saying so.
+fn as_seen(stored: Tracked<TuneJob>) -> TuneJob {
+    let mut job = stored.value;
+    if job.state == "running" && !stored.runner_alive {
+        job.state = "failed".into();
+        job.error = Some(format!(
+            "the agent that ran this tune ({}) stopped before it finished; start the tune again",
+            stored.holder
+        ));
+    }
+    job
 }
 
 fn invalid(msg: impl Into<String>) -> TuneError {

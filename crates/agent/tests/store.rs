@@ -877,6 +877,24 @@ async fn work_in_progress_is_read_by_any_agent_which_sees_whether_its_runner_liv
         (newest.value, newest.holder.as_str()),
         (tune_job("p", "tune-021", "running"), "agent-1")
     );
+    // Listed newest first, at most `limit`, only the pool's own.
+    let ids = |l: Vec<flexus_agent::store::Tracked<TuneJob>>| -> Vec<String> {
+        l.into_iter().map(|t| t.value.id).collect()
+    };
+    assert_eq!(
+        ids(s.list_tune_jobs("a", "p", 3).await.unwrap()),
+        ["tune-021", "tune-020", "tune-019"]
+    );
+    assert_eq!(
+        s.list_tune_jobs("a", "p", 100).await.unwrap().len(),
+        TUNE_JOBS_KEEP as usize
+    );
+    assert!(
+        s.list_tune_jobs("a", "other", 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Its end replaces it by id.
     let done = tune_job("p", "tune-021", "done");
     s.put_tune_job("a", "p", &done, n - 1).await.unwrap();

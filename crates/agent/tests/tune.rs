@@ -392,3 +392,128 @@ async fn a_tune_job_accepted_by_one_agent_is_answered_by_another_sharing_postgre
     b.shutdown().await;
     emu.stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tune_jobs_beyond_the_search_slots_wait_their_turn_and_past_the_waiting_limit_are_refused()
+{
+    let emu = Emu::start(1.0, 1.0).await;
+    let one_slot = |c: &mut flexus_agent::config::Config| {
+        c.tune = flexus_agent::tuner::TuneConfig {
+            searches: 1,
+            max_waiting: 1,
+        };
+    };
+    let agent = InProcAgent::start(&emu, 1.0, one_slot).await;
+    declare(&agent, "web", reactive()).await;
+    let c = &agent.client;
+    let finished = |id: String| async move {
+        wait_for("a tune job", Duration::from_secs(180), || async {
+            let j = c.tune_job("team-a", "web", &id).await.ok()?;
+            (j.state != "running").then_some(j)
+        })
+        .await
+    };
+    // Two short jobs on one slot: the second starts only once the first has ended.
+    let a = c
+        .start_tune("team-a", "web", &on_nasa(48.0, 4))
+        .await
+        .unwrap();
+    let b = c
+        .start_tune("team-a", "web", &on_nasa(48.0, 4))
+        .await
+        .unwrap();
+    let (a, b) = (finished(a.id).await, finished(b.id).await);
+    assert_eq!((a.state.as_str(), b.state.as_str()), ("done", "done"));
+    let a_end = a.finished_at.clone().expect("a finished job says when");
+    let b_start = b
+        .started_at
+        .clone()
+        .expect("a finished job says when it started");
+    assert!(
+        a.started_at
+            .as_deref()
+            .is_some_and(|s| s >= a.created_at.as_str())
+            && b_start >= a_end,
+        "the second search started at {b_start}, the first ended at {a_end}"
+    );
+
+    // A long search holds the slot; the next job waits (no `started_at`); one more is
+    // refused with 503 naming the setting, and nothing of it is stored.
+    let long = c
+        .start_tune("team-a", "web", &on_nasa(700.0, 500))
+        .await
+        .unwrap();
+    wait_for(
+        "the long search to start",
+        Duration::from_secs(30),
+        || async {
+            let j = c.tune_job("team-a", "web", &long.id).await.ok()?;
+            j.started_at.is_some().then_some(())
+        },
+    )
+    .await;
+    let waiting = c
+        .start_tune("team-a", "web", &on_nasa(48.0, 4))
+        .await
+        .unwrap();
+    let seen = c.tune_job("team-a", "web", &waiting.id).await.unwrap();
+    assert_eq!((seen.state.as_str(), seen.started_at), ("running", None));
+    match c.start_tune("team-a", "web", &on_nasa(48.0, 4)).await {
+        Err(ClientError::Api(f)) => {
+            assert_eq!(f.status, 503, "{f:?}");
+            assert!(
+                f.message.contains("busy tuning")
+                    && f.message.contains("1 tune jobs are waiting")
+                    && f.message.contains("[tune]"),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("expected a 503, got {other:?}"),
+    }
+    // The listing: newest first, the refused request absent; the CLI prints the same.
+    let listed: Vec<String> = c
+        .tune_jobs("team-a", "web")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(
+        listed,
+        [&waiting.id, &long.id, &b.id, &a.id].map(String::clone)
+    );
+    let stdout = agent.cli(&["tune-jobs", "team-a/web"]).await;
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert!(
+        lines[1].starts_with(&waiting.id) && lines[1].contains("waiting"),
+        "{stdout}"
+    );
+    assert!(
+        lines[4].starts_with(&a.id) && lines[4].contains("baseline defaults"),
+        "{stdout}"
+    );
+    match c.tune_jobs("team-a", "nope").await {
+        Err(ClientError::Api(f)) => assert_eq!(f.status, 404, "{f:?}"),
+        other => panic!("expected a 404, got {other:?}"),
+    }
+
+    // Stopping the agent ends both: the waiting job never started.
+    let (store, _dir) = agent.stop_keeping_store().await;
+    for (id, started) in [(&long.id, true), (&waiting.id, false)] {
+        let j = store
+            .get_tune_job("team-a", "web", id)
+            .await
+            .unwrap()
+            .expect("stored")
+            .value;
+        assert_eq!(
+            (j.state.as_str(), j.error.as_deref(), j.started_at.is_some()),
+            ("failed", Some(flexus_agent::tuner::STOPPED), started),
+            "{j:?}"
+        );
+        assert!(j.finished_at.is_some(), "{j:?}");
+    }
+    emu.stop.cancel();
+}

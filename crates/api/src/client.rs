@@ -414,6 +414,11 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/namespaces/{ns}/pools/{name}/tune` — the pool's tune jobs, newest first.
+    pub async fn tune_jobs(&self, ns: &str, name: &str) -> Result<Vec<TuneJob>, ClientError> {
+        self.get(&paths::tune(ns, name)).await
+    }
+
     /// `GET /v1/namespaces/{ns}/pools/{name}/tune/{id}` — a tune job.
     pub async fn tune_job(&self, ns: &str, name: &str, id: &str) -> Result<TuneJob, ClientError> {
         self.get(&paths::tune_job(ns, name, id)).await

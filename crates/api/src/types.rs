@@ -1106,6 +1106,15 @@ pub struct TuneJob {
     pub state: String,
     /// When the job was accepted (RFC 3339).
     pub created_at: String,
+    /// When its search started (RFC 3339). Absent while a running job waits for one of
+    /// the agent's search slots (other tunes are searching), and on a job that failed
+    /// before its search started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it ended, done or failed (RFC 3339; absent while running, and on a job whose
+    /// agent stopped without writing its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
     /// The request.
     pub request: TuneRequest,
     /// The recommendation (when done).

@@ -32,6 +32,9 @@ pub enum SimError {
     /// A trace that is empty or otherwise unusable.
     #[error("trace {0} is unusable: {1}")]
     BadTrace(String, String),
+    /// The caller gave the run up (its cancel flag was set).
+    #[error("cancelled")]
+    Cancelled,
     /// A bad simulation option.
     #[error("invalid simulation option {field}: {reason}")]
     BadOption {

@@ -21,6 +21,8 @@
 //! tuning window. Nothing is applied: the caller gets the policy diff.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cmaes::{CMAESOptions, DVector};
@@ -102,6 +104,9 @@ pub struct TuneRequest {
     /// Share forecast fits between the replays (the same result: `false` is the plain
     /// path the tests compare with).
     pub reuse: bool,
+    /// Set by the caller to give up: the search stops before its next replay and
+    /// [`tune`] returns [`SimError::Cancelled`] (a tune job whose agent is stopping).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl TuneRequest {
@@ -118,6 +123,7 @@ impl TuneRequest {
             seed: 1,
             options: SimulateOptions::default(),
             reuse: true,
+            cancel: None,
         }
     }
 }
@@ -423,6 +429,13 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         })
     };
     let replay_tune = |p: &Policy| -> Result<Score, SimError> {
+        if req
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(SimError::Cancelled);
+        }
         let mut a = autoscaler("tuned", p)?;
         Ok(eval_score(&split.tune, &tune_split, &req.flavor, &mut a, &req.options)?.0)
     };
@@ -532,6 +545,10 @@ fn search(
     {
         let f = |x: &DVector<f64>| -> f64 {
             let u: Vec<f64> = x.iter().copied().collect();
+            if failure.is_some() {
+                // One replay failed (or the search was cancelled): spend no more.
+                return f64::MAX / 4.0;
+            }
             let outside: f64 = u.iter().map(|v| (v - v.clamp(0.0, 1.0)).abs()).sum();
             let p = policy_at(&req.policy, knobs, &u);
             evaluations += 1;

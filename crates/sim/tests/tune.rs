@@ -242,3 +242,36 @@ fn the_search_does_no_worse_than_scaling_the_targets_alone() {
         );
     }
 }
+
+#[test]
+fn a_cancelled_search_gives_up_before_its_next_replay() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let policy = default_policy(&f).expect("policy");
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut req = TuneRequest::new(worldcup_day(), f, policy, 0.02);
+    req.max_evaluations = 500;
+    req.cancel = Some(cancel.clone());
+    // Given up while it runs (500 replays of a day take seconds): the search
+    // ends with `Cancelled`, not with a recommendation from the replays it managed.
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        cancel.store(true, Ordering::Relaxed);
+    });
+    let started = std::time::Instant::now();
+    let r = tune(&req);
+    setter.join().unwrap();
+    assert!(
+        matches!(r, Err(SimError::Cancelled)),
+        "{:?}",
+        r.map(|r| r.evaluations)
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    // Set before it starts: not one replay.
+    assert!(matches!(tune(&req), Err(SimError::Cancelled)));
+}

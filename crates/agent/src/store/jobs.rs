@@ -10,6 +10,7 @@
 //! still unfinished whose session is gone was interrupted.
 
 use flexus_api::TuneJob;
+use serde::de::DeserializeOwned;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -67,7 +68,10 @@ pub(super) fn tracked<T>(
 /// A table of tracked work: `namespace, pool, id, created_ms, body, holder, session`.
 pub(super) struct WorkTable {
     pub table: &'static str,
-    /// How the store's errors name a write and a trim of it.
+    /// What one row is (`tune job`), as errors name it.
+    pub what: &'static str,
+    /// How the store's errors name a read, a write and a trim of it.
+    pub read: &'static str,
     pub write: &'static str,
     pub trim: &'static str,
     pub prune: &'static str,
@@ -78,6 +82,8 @@ pub(super) struct WorkTable {
 /// Tune jobs.
 pub(super) const TUNE_JOBS: WorkTable = WorkTable {
     table: "tune_jobs",
+    what: "tune job",
+    read: "read tune jobs",
     write: "write tune job",
     trim: "trim tune jobs",
     prune: "prune tune jobs",
@@ -137,30 +143,39 @@ pub(super) async fn put_tune_job(
     put(c, &TUNE_JOBS, (ns, pool, &job.id), body, created_ms, runner).await
 }
 
-/// One job of a pool, with its runner (see [`tracked`]).
-pub(super) async fn get(
+/// The newest work of a pool in `t` (newest first, at most `limit`; with `id`, only
+/// that one), each with its runner (see [`tracked`]).
+pub(super) async fn list<T: DeserializeOwned>(
     db: &sqlx::AnyPool,
+    t: &WorkTable,
     (ns, pool): (&str, &str),
-    id: &str,
+    (id, limit): (Option<&str>, u32),
     db_now_ms: i64,
     me: Option<(&str, &str)>,
-) -> Result<Option<Tracked<TuneJob>>, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT t.body AS body, {RUNNER_COLUMNS} FROM tune_jobs t {RUNNER_JOIN}
-         WHERE t.namespace = $1 AND t.pool = $2 AND t.id = $3"
+) -> Result<Vec<Tracked<T>>, StoreError> {
+    let table = t.table;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT t.id AS id, t.body AS body, {RUNNER_COLUMNS} FROM {table} t {RUNNER_JOIN}
+         WHERE t.namespace = $1 AND t.pool = $2 AND ($3 IS NULL OR t.id = $3)
+         ORDER BY t.created_ms DESC, t.id DESC LIMIT $4"
     )))
     .bind(ns)
     .bind(pool)
     .bind(id)
-    .fetch_optional(db)
+    .bind(i64::from(limit))
+    .fetch_all(db)
     .await
-    .map_err(q("read tune job"))?;
-    let Some(r) = row else { return Ok(None) };
-    let job = parse(
-        || format!("tune job {id} of pool {ns}/{pool}"),
-        &text(&r, "body", "tune job")?,
-    )?;
-    tracked(job, &r, "tune job", db_now_ms, me).map(Some)
+    .map_err(q(t.read))?
+    .iter()
+    .map(|r| {
+        let id = text(r, "id", t.what)?;
+        let value = parse(
+            || format!("{} {id} of pool {ns}/{pool}", t.what),
+            &text(r, "body", t.what)?,
+        )?;
+        tracked(value, r, t.what, db_now_ms, me)
+    })
+    .collect()
 }
 
 /// Delete the work of pools that no longer exist (work that ended after its pool was

@@ -423,6 +423,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         pool: &str,
         id: &str,
     ) -> Result<Option<Tracked<flexus_api::TuneJob>>, StoreError>;
+    /// The newest tune jobs of a pool, newest first, each with whether the session
+    /// running it is alive.
+    async fn list_tune_jobs(
+        &self,
+        ns: &str,
+        pool: &str,
+        limit: u32,
+    ) -> Result<Vec<Tracked<flexus_api::TuneJob>>, StoreError>;
 
     /// Renew this agent's leases, give up its surplus and claim free or expired pools
     /// up to its fair share; see [`lease`].

@@ -1475,7 +1475,16 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<Tracked<Advice>>, StoreError> {
         let now = self.db_now().await?;
-        usage::list_advice(&self.pool, (ns, pool), limit, now, self.leases.session()).await
+        let me = self.leases.session();
+        jobs::list(
+            &self.pool,
+            &usage::ADVICE,
+            (ns, pool),
+            (None, limit),
+            now,
+            me,
+        )
+        .await
     }
 
     async fn put_tune_job(
@@ -1499,7 +1508,36 @@ impl Store for SqlStore {
         id: &str,
     ) -> Result<Option<Tracked<flexus_api::TuneJob>>, StoreError> {
         let now = self.db_now().await?;
-        jobs::get(&self.pool, (ns, pool), id, now, self.leases.session()).await
+        let me = self.leases.session();
+        let mut one = jobs::list(
+            &self.pool,
+            &jobs::TUNE_JOBS,
+            (ns, pool),
+            (Some(id), 1),
+            now,
+            me,
+        )
+        .await?;
+        Ok(one.pop())
+    }
+
+    async fn list_tune_jobs(
+        &self,
+        ns: &str,
+        pool: &str,
+        limit: u32,
+    ) -> Result<Vec<Tracked<flexus_api::TuneJob>>, StoreError> {
+        let now = self.db_now().await?;
+        let me = self.leases.session();
+        jobs::list(
+            &self.pool,
+            &jobs::TUNE_JOBS,
+            (ns, pool),
+            (None, limit),
+            now,
+            me,
+        )
+        .await
     }
 
     async fn sync_leases(&self) -> Result<LeaseSync, StoreError> {

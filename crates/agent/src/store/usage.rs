@@ -17,7 +17,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::StoreError;
-use super::jobs::{self, RUNNER_COLUMNS, RUNNER_JOIN, Tracked, WorkTable};
+use super::jobs::{self, WorkTable};
 use super::sql::{float, int, json, opt_text, parse, text};
 use super::tx::q;
 
@@ -512,43 +512,13 @@ pub(super) async fn put_advice(
 /// The advisor's answers.
 pub(super) const ADVICE: WorkTable = WorkTable {
     table: "advice",
+    what: "advice",
+    read: "read advice",
     write: "write advice",
     trim: "trim advice",
     prune: "prune advice",
     keep: ADVICE_KEEP,
 };
-
-/// The newest answers of the advisor for a pool, each with the agent answering it
-/// (see [`jobs::tracked`]).
-pub(super) async fn list_advice(
-    db: &sqlx::AnyPool,
-    (ns, pool): (&str, &str),
-    limit: u32,
-    db_now_ms: i64,
-    me: Option<(&str, &str)>,
-) -> Result<Vec<Tracked<Advice>>, StoreError> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT t.id AS id, t.body AS body, {RUNNER_COLUMNS} FROM advice t {RUNNER_JOIN}
-         WHERE t.namespace = $1 AND t.pool = $2
-         ORDER BY t.created_ms DESC, t.id DESC LIMIT $3"
-    )))
-    .bind(ns)
-    .bind(pool)
-    .bind(i64::from(limit))
-    .fetch_all(db)
-    .await
-    .map_err(q("read advice"))?
-    .iter()
-    .map(|r| {
-        let id = text(r, "id", "advice")?;
-        let advice = parse(
-            || format!("advice {id} of pool {ns}/{pool}"),
-            &text(r, "body", "advice")?,
-        )?;
-        jobs::tracked(advice, r, "advice", db_now_ms, me)
-    })
-    .collect()
-}
 
 #[cfg(test)]
 mod tests {

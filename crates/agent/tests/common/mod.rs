@@ -289,6 +289,7 @@ pub fn config(store: &Path, emu_url: &str) -> Config {
         advisor: Default::default(),
         retention: Retention::default(),
         lease: LeaseConfig::default(),
+        tune: Default::default(),
     }
 }
 
