@@ -31,10 +31,11 @@ if want agent; then
   cargo bench -p flexus-agent --bench pools -- "${AGENT_POOLS:-1000}" 60
 fi
 if want operator; then
-  echo "== operator: cost report over 10,000 pools; dashboard with 1,000 pools in Chromium; pass latency with the model idle vs hanging" >&2
+  echo "== operator: cost report over 10,000 pools; dashboard with 1,000 pools in Chromium; pass latency with the model idle vs hanging, and while tune jobs search" >&2
   cargo bench -p flexus-agent --bench operator -- cost 10000
   cargo bench -p flexus-agent --bench operator -- dashboard 1000
   cargo bench -p flexus-agent --bench operator -- advisor 100 10
+  cargo bench -p flexus-agent --bench operator -- tune 100 5
 fi
 if want provider; then
   echo "== provider: plan over 500 policies vs 500 null_resource; handshake" >&2

@@ -11,6 +11,9 @@
 //! - `advisor [POOLS] [ROUNDS]`: reconcile-pass latency percentiles against the emulator,
 //!   with the advisor idle (A) and with the model hanging on every call while requests
 //!   are queued (B), alternated A B A B in one run.
+//! - `tune [POOLS] [ROUNDS]`: the same latencies with no tune job (A), with 4 tune jobs
+//!   under the agent's default bound on concurrent searches (B), and with 4 searching at
+//!   once (C, no bound), rotated A B C in one run.
 //!
 //! `cargo bench -p flexus-agent --bench operator -- cost 10000`
 
@@ -341,7 +344,8 @@ async fn main() {
         }
         "dashboard" => bench_dashboard(n(1, 1_000)).await,
         "advisor" => advisor::bench(n(1, 100), n(2, 10)).await,
-        other => panic!("unknown benchmark {other:?}: cost, dashboard or advisor"),
+        "tune" => tune::bench(n(1, 100), n(2, 5)).await,
+        other => panic!("unknown benchmark {other:?}: cost, dashboard, advisor or tune"),
     }
 }
 
@@ -368,7 +372,7 @@ mod advisor {
         .await
     }
 
-    async fn round(ctx: &Arc<Context>, keys: &[PoolKey]) -> Vec<f64> {
+    pub async fn round(ctx: &Arc<Context>, keys: &[PoolKey]) -> Vec<f64> {
         let mut set = tokio::task::JoinSet::new();
         for chunk in keys.chunks(keys.len().div_ceil(8).max(1)) {
             let (ctx, chunk) = (ctx.clone(), chunk.to_vec());
@@ -376,7 +380,12 @@ mod advisor {
                 let mut t = Vec::new();
                 for k in chunk {
                     let s = Instant::now();
-                    let _ = ctx.reconcile(&k).await;
+                    let r = ctx.reconcile(&k).await;
+                    // A pass that dropped its pool (no lease) did nothing to time.
+                    assert!(
+                        !matches!(r, Ok(flexus_agent::runtime::Next::Forget)),
+                        "the pass of {k} did not run: this agent holds no lease on it"
+                    );
                     t.push(s.elapsed().as_secs_f64() * 1000.0);
                 }
                 t
@@ -389,15 +398,21 @@ mod advisor {
         out
     }
 
-    pub async fn bench(pools: usize, rounds: usize) {
+    /// The emulator with `pools` pools' room, a SQLite store in `dir` and a reconcile
+    /// context on them.
+    pub async fn setup(
+        pools: usize,
+        dir: &std::path::Path,
+    ) -> (
+        Emu,
+        Arc<dyn Store>,
+        SharedClock,
+        Arc<Telemetry>,
+        Arc<Context>,
+    ) {
         let emu = emulator(pools).await;
-        let emu_url = &emu.url;
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("agent.db"))
-                .await
-                .unwrap(),
-        );
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.join("agent.db")).await.unwrap());
         let clock: SharedClock = Arc::new(SystemClock);
         let cloud = emu.cloud_retrying(flexus_cloud::RetryPolicy::default());
         let telemetry = Arc::new(Telemetry::new());
@@ -417,6 +432,53 @@ mod advisor {
             Default::default(),
             Arc::new(AtomicBool::new(true)),
         ));
+        (emu, store, clock, telemetry, ctx)
+    }
+
+    /// Pools `0..n` of namespace `bench`, each passed three times (created, settled).
+    /// Passes run only on pools this agent holds the lease of, as alone on its store:
+    /// the leases are taken, then renewed every second for the rest of the run.
+    pub async fn settled_pools(
+        store: &Arc<dyn Store>,
+        ctx: &Arc<Context>,
+        n: usize,
+    ) -> Vec<PoolKey> {
+        let keys: Vec<PoolKey> = put_pools(store.as_ref(), n, |_| "bench".into())
+            .await
+            .iter()
+            .map(|(ns, name)| PoolKey::new(ns, name))
+            .collect();
+        hold_leases(store.as_ref(), n).await;
+        let renew = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                renew.sync_leases().await.expect("lease renewal");
+            }
+        });
+        for _ in 0..3 {
+            round(ctx, &keys).await; // create, then settle
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        keys
+    }
+
+    /// `| name | passes | p50 | p90 | p99 | max |` of sorted pass times (ms).
+    pub fn row(name: &str, v: &[f64]) {
+        println!(
+            "| {name} | {} passes | p50 {:.2} ms | p90 {:.2} ms | p99 {:.2} ms | max {:.2} ms |",
+            v.len(),
+            percentile(v, 0.5),
+            percentile(v, 0.9),
+            percentile(v, 0.99),
+            v[v.len() - 1]
+        );
+    }
+
+    pub async fn bench(pools: usize, rounds: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let (emu, store, clock, telemetry, ctx) = setup(pools, dir.path()).await;
+        let emu_url = &emu.url;
         let mut config = flexus_agent::config::Config::parse(
             &format!("[cloud]\nregion = \"r\"\nproject_id = \"p\"\n[auth]\nadmin_token_env = \"A\"\n[advisor]\nenabled = true\nbase_url = \"{emu_url}\"\napi_key_env = \"K\"\ntimeout = \"600s\"\nattempts = 1\n"),
             "bench",
@@ -433,15 +495,7 @@ mod advisor {
             flexus_agent::web::Operator::assemble(&config, store.clone(), clock.clone(), telemetry);
         let stop = tokio_util::sync::CancellationToken::new();
         let _running = tokio::spawn(tasks.spawn(stop.clone()));
-        let keys: Vec<PoolKey> = put_pools(store.as_ref(), pools, |_| "bench".into())
-            .await
-            .iter()
-            .map(|(ns, name)| PoolKey::new(ns, name))
-            .collect();
-        for _ in 0..3 {
-            round(&ctx, &keys).await; // create, then settle
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-        }
+        let keys = settled_pools(&store, &ctx, pools).await;
         let http = reqwest::Client::new();
         let mut a = Vec::new();
         let mut b = Vec::new();
@@ -474,19 +528,8 @@ mod advisor {
             .unwrap();
         a.sort_by(f64::total_cmp);
         b.sort_by(f64::total_cmp);
-        for (name, v) in [
-            ("A advisor idle", &a),
-            ("B model hanging, 8 requests queued", &b),
-        ] {
-            println!(
-                "| {name} | {} passes | p50 {:.2} ms | p90 {:.2} ms | p99 {:.2} ms | max {:.2} ms |",
-                v.len(),
-                percentile(v, 0.5),
-                percentile(v, 0.9),
-                percentile(v, 0.99),
-                v[v.len() - 1]
-            );
-        }
+        row("A advisor idle", &a);
+        row("B model hanging, 8 requests queued", &b);
         println!(
             "| ratio B/A | | p50 {:.2} | p90 {:.2} | p99 {:.2} | (model calls in flight or made: {}) |",
             percentile(&b, 0.5) / percentile(&a, 0.5),
@@ -494,5 +537,106 @@ mod advisor {
             percentile(&b, 0.99) / percentile(&a, 0.99),
             calls["calls"]
         );
+    }
+}
+
+mod tune {
+    //! Reconcile passes timed while tune searches run, with the agent's bound on them and
+    //! without it.
+
+    use super::*;
+    use flexus_agent::tuner::{TuneConfig, TuneJobs};
+
+    use crate::advisor::{round, row, settled_pools, setup};
+
+    /// Tune jobs accepted before each loaded round (each far longer than the round).
+    const JOBS: usize = 4;
+
+    pub async fn bench(pools: usize, rounds: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let (_emu, store, clock, _telemetry, ctx) = setup(pools, dir.path()).await;
+        let keys = settled_pools(&store, &ctx, pools).await;
+        // The jobs tune pool-0 on a named trace (its policy records no history).
+        let policy: flexus_api::PolicyModel = serde_json::from_value(serde_json::json!({
+            "strategy": "target_tracking", "bounds": {"min": 1, "max": 60},
+            "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
+                         "target": 30, "per_instance": true}]}))
+        .unwrap();
+        let spec = flexus_api::PolicySpec {
+            pool: "pool-0".into(),
+            policy,
+        };
+        store
+            .put_policy(
+                "bench",
+                "p0",
+                &spec,
+                flexus_agent::store::Expect::Any,
+                "2026-01-01T00:00:00Z",
+            )
+            .await
+            .unwrap();
+        let req = flexus_api::TuneRequest {
+            trace: Some("nasa-http-1995".into()),
+            max_evaluations: 500,
+            ..flexus_api::TuneRequest::default()
+        };
+        let bounded = TuneConfig::default().searches;
+        let sides = [
+            ("A no tune job".to_owned(), None),
+            (
+                format!("B {JOBS} tune jobs, searches = {bounded} (the default here)"),
+                Some(bounded),
+            ),
+            (
+                format!("C {JOBS} tune jobs, searches = {JOBS} (no bound)"),
+                Some(JOBS),
+            ),
+        ];
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
+        for r in 0..rounds * sides.len() {
+            let side = r % sides.len();
+            let jobs = sides[side].1.map(|searches| {
+                Arc::new(TuneJobs::new(TuneConfig {
+                    searches,
+                    max_waiting: JOBS,
+                }))
+            });
+            if let Some(jobs) = &jobs {
+                for _ in 0..JOBS {
+                    jobs.start(
+                        store.clone(),
+                        clock.clone(),
+                        ("bench", "pool-0"),
+                        req.clone(),
+                    )
+                    .await
+                    .unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            times[side].extend(round(&ctx, &keys).await);
+            if let Some(jobs) = jobs {
+                jobs.stop().await;
+                // The searches give up before their next replay (one replay of the
+                // whole trace takes well under a second here).
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+        }
+        for t in &mut times {
+            t.sort_by(f64::total_cmp);
+        }
+        for ((name, _), t) in sides.iter().zip(&times) {
+            row(name, t);
+        }
+        let ratio = |i: usize, q: f64| percentile(&times[i], q) / percentile(&times[0], q);
+        for (i, name) in [(1, "B/A"), (2, "C/A")] {
+            println!(
+                "| ratio {name} | | p50 {:.2} | p90 {:.2} | p99 {:.2} | |",
+                ratio(i, 0.5),
+                ratio(i, 0.9),
+                ratio(i, 0.99)
+            );
+        }
     }
 }

@@ -104,7 +104,7 @@ pub struct TuneRequest {
     /// Share forecast fits between the replays (the same result: `false` is the plain
     /// path the tests compare with).
     pub reuse: bool,
-    /// Set by the caller to give up: the search stops before its next replay and
+    /// Set by the caller to give up: the tune stops before its next replay and
     /// [`tune`] returns [`SimError::Cancelled`] (a tune job whose agent is stopping).
     pub cancel: Option<Arc<AtomicBool>>,
 }
@@ -124,6 +124,15 @@ impl TuneRequest {
             options: SimulateOptions::default(),
             reuse: true,
             cancel: None,
+        }
+    }
+
+    /// [`SimError::Cancelled`] once the caller set [`TuneRequest::cancel`]: checked
+    /// before every replay.
+    fn check_cancelled(&self) -> Result<(), SimError> {
+        match &self.cancel {
+            Some(c) if c.load(Ordering::Relaxed) => Err(SimError::Cancelled),
+            _ => Ok(()),
         }
     }
 }
@@ -429,13 +438,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         })
     };
     let replay_tune = |p: &Policy| -> Result<Score, SimError> {
-        if req
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            return Err(SimError::Cancelled);
-        }
+        req.check_cancelled()?;
         let mut a = autoscaler("tuned", p)?;
         Ok(eval_score(&split.tune, &tune_split, &req.flavor, &mut a, &req.options)?.0)
     };
@@ -465,6 +468,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
     let evaluations = found.evaluations;
     let after = best.1;
     let validate = |p: &Policy| -> Result<Score, SimError> {
+        req.check_cancelled()?;
         let mut a = autoscaler("validate", p)?;
         Ok(eval_score(&req.history, &split, &req.flavor, &mut a, &req.options)?.0)
     };
@@ -593,6 +597,7 @@ fn baseline_defaults(
         .into_iter()
         .map(|name| {
             let on = |trace: &Trace, w: &Split| -> Result<Measured, SimError> {
+                req.check_cancelled()?;
                 let mut a = crate::simulation::baseline(name, &req.flavor, &req.options)?;
                 Ok((&eval_score(trace, w, &req.flavor, a.as_mut(), &req.options)?.0).into())
             };
