@@ -255,6 +255,24 @@ pub fn decisions_table(ds: &[DecisionRecord]) -> String {
     )
 }
 
+/// `tune --pool`: the finished job's report, or the job as JSON.
+pub fn tune_job_text(job: &flexus_api::TuneJob, json: bool) -> anyhow::Result<String> {
+    Ok(match (json, &job.result) {
+        (true, _) => format!("{}\n", serde_json::to_string_pretty(job)?),
+        (false, Some(r)) => r.report.clone(),
+        (false, None) => String::new(),
+    })
+}
+
+/// `tune-jobs`: the table, or the jobs as JSON.
+pub fn tune_jobs_text(jobs: &[flexus_api::TuneJob], json: bool) -> anyhow::Result<String> {
+    Ok(if json {
+        format!("{}\n", serde_json::to_string_pretty(jobs)?)
+    } else {
+        tune_jobs_table(jobs)
+    })
+}
+
 /// `tune-jobs`: one line per job; a finished one shows its validation-window measures
 /// (policy before → recommendation) and how many baseline defaults it beats.
 pub fn tune_jobs_table(jobs: &[flexus_api::TuneJob]) -> String {

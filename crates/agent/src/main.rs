@@ -316,11 +316,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         } => {
             let (ns, name) = split(&pool)?;
             let job = cli::tune_on_agent(&client()?, ns, name, &cmd).await?;
-            if cmd.json {
-                println!("{}", serde_json::to_string_pretty(&job)?);
-            } else if let Some(r) = &job.result {
-                print!("{}", r.report);
-            }
+            print!("{}", cli::tune_job_text(&job, cmd.json)?);
         }
         Command::Run { config } => {
             let config = Config::load(&config)?;
@@ -397,11 +393,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::TuneJobs { pool, json } => {
             let (ns, name) = split(&pool)?;
             let jobs = client()?.tune_jobs(ns, name).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&jobs)?);
-            } else {
-                print!("{}", cli::tune_jobs_table(&jobs));
-            }
+            print!("{}", cli::tune_jobs_text(&jobs, json)?);
         }
         Command::Decisions { pool, limit } => {
             let (ns, name) = split(&pool)?;
