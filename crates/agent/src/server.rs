@@ -681,9 +681,7 @@ async fn list_tune_jobs(
     headers: HeaderMap,
 ) -> ApiResult<axum::Json<Vec<flexus_api::TuneJob>>> {
     authorize(&state, &headers, &ns)?;
-    if state.store.get_pool(&ns, &name).await?.is_none() {
-        return Err(ApiError::not_found("pool", &format!("{ns}/{name}")));
-    }
+    pool_doc(&state, &ns, &name).await?;
     Ok(axum::Json(
         state
             .tune_jobs

@@ -276,10 +276,6 @@ impl SqlStore {
         self.backend
     }
 
-    /// Runs `f` in a write transaction that commits or leaves nothing, noting the
-    /// outcome in the store's health. For each pool in `fenced`, the transaction first
-    /// checks that this agent still holds the pool's lease (and keeps the row locked); a
-    /// pool found taken is refused as a whole and forgotten locally.
     /// Now on the database's clock (ms).
     async fn db_now(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar(self.backend.now_ms())
@@ -288,6 +284,22 @@ impl SqlStore {
             .map_err(q("read database clock"))
     }
 
+    /// Tracked work of a pool in `t` (with `id`, only that one; newest first, at most
+    /// `limit`), each with whether its runner is alive on the database's clock.
+    async fn tracked_work<T: DeserializeOwned>(
+        &self,
+        t: &jobs::WorkTable,
+        pool: (&str, &str),
+        which: (Option<&str>, u32),
+    ) -> Result<Vec<Tracked<T>>, StoreError> {
+        let now = self.db_now().await?;
+        jobs::list(&self.pool, t, pool, which, now, self.leases.session()).await
+    }
+
+    /// Runs `f` in a write transaction that commits or leaves nothing, noting the
+    /// outcome in the store's health. For each pool in `fenced`, the transaction first
+    /// checks that this agent still holds the pool's lease (and keeps the row locked); a
+    /// pool found taken is refused as a whole and forgotten locally.
     async fn write<T>(
         &self,
         what: &'static str,
@@ -1474,17 +1486,8 @@ impl Store for SqlStore {
         pool: &str,
         limit: u32,
     ) -> Result<Vec<Tracked<Advice>>, StoreError> {
-        let now = self.db_now().await?;
-        let me = self.leases.session();
-        jobs::list(
-            &self.pool,
-            &usage::ADVICE,
-            (ns, pool),
-            (None, limit),
-            now,
-            me,
-        )
-        .await
+        self.tracked_work(&usage::ADVICE, (ns, pool), (None, limit))
+            .await
     }
 
     async fn put_tune_job(
@@ -1507,17 +1510,9 @@ impl Store for SqlStore {
         pool: &str,
         id: &str,
     ) -> Result<Option<Tracked<flexus_api::TuneJob>>, StoreError> {
-        let now = self.db_now().await?;
-        let me = self.leases.session();
-        let mut one = jobs::list(
-            &self.pool,
-            &jobs::TUNE_JOBS,
-            (ns, pool),
-            (Some(id), 1),
-            now,
-            me,
-        )
-        .await?;
+        let mut one = self
+            .tracked_work(&jobs::TUNE_JOBS, (ns, pool), (Some(id), 1))
+            .await?;
         Ok(one.pop())
     }
 
@@ -1527,17 +1522,8 @@ impl Store for SqlStore {
         pool: &str,
         limit: u32,
     ) -> Result<Vec<Tracked<flexus_api::TuneJob>>, StoreError> {
-        let now = self.db_now().await?;
-        let me = self.leases.session();
-        jobs::list(
-            &self.pool,
-            &jobs::TUNE_JOBS,
-            (ns, pool),
-            (None, limit),
-            now,
-            me,
-        )
-        .await
+        self.tracked_work(&jobs::TUNE_JOBS, (ns, pool), (None, limit))
+            .await
     }
 
     async fn sync_leases(&self) -> Result<LeaseSync, StoreError> {
