@@ -517,3 +517,72 @@ async fn tune_jobs_beyond_the_search_slots_wait_their_turn_and_past_the_waiting_
     }
     emu.stop.cancel();
 }
+
+/// The row of job `id` of `team-a/web` as stored (not as this agent answers it).
+async fn stored_job(store: &dyn flexus_agent::store::Store, id: &str) -> flexus_api::TuneJob {
+    store
+        .get_tune_job("team-a", "web", id)
+        .await
+        .unwrap()
+        .expect("the job is stored")
+        .value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tune_that_ends_on_a_full_disk_is_answered_from_memory_and_stored_once_space_returns() {
+    let fs = common::tmpfs::Tmpfs::mount("8m");
+    let path = fs.path().join("agent.db");
+    let emu = Emu::start(1.0, 1.0).await;
+    let on_tmpfs = |c: &mut flexus_agent::config::Config| {
+        c.store = flexus_agent::store::sql::StoreLocation::Sqlite(path.clone());
+    };
+    let agent = InProcAgent::start(&emu, 1.0, on_tmpfs).await;
+    declare(&agent, "web", reactive()).await;
+    let c = &agent.client;
+
+    // Accepted (and stored) before the disk fills; the search ends while it is full.
+    let job = c
+        .start_tune("team-a", "web", &on_nasa(48.0, 12))
+        .await
+        .unwrap();
+    fs.fill();
+    let answered = wait_for("the job to end", Duration::from_secs(180), || async {
+        let j = c.tune_job("team-a", "web", &job.id).await.ok()?;
+        (j.state != "running").then_some(j)
+    })
+    .await;
+    assert_eq!(answered.state, "done", "{answered:?}");
+    assert!(answered.result.is_some() && answered.finished_at.is_some());
+    // Its end is not on disk yet: the agent answers it (by id and in the listing) from
+    // memory while it retries.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        stored_job(agent.store.as_ref(), &job.id).await.state,
+        "running"
+    );
+    let listed = c.tune_jobs("team-a", "web").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        serde_json::to_value(&listed[0]).unwrap(),
+        serde_json::to_value(&answered).unwrap()
+    );
+
+    // Space returns: a retry stores the job as it was answered, for any connection.
+    fs.free();
+    wait_for(
+        "the job's end to be stored",
+        Duration::from_secs(60),
+        || async {
+            (stored_job(agent.store.as_ref(), &job.id).await.state == "done").then_some(())
+        },
+    )
+    .await;
+    let other = flexus_agent::store::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(stored_job(&other, &job.id).await).unwrap(),
+        serde_json::to_value(&answered).unwrap()
+    );
+    drop(other);
+    agent.stop_keeping_store().await;
+    emu.stop.cancel();
+}
