@@ -158,6 +158,14 @@ impl Agent {
             self.lease_every,
             shutdown.clone(),
         ));
+        // After the first lease round: this agent's heartbeat is written, so a tune it
+        // takes over is not taken over again by another agent's sweep.
+        let resumer = tokio::spawn(self.state.tune_jobs.clone().resume_loop(
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            self.lease_every,
+            shutdown.clone(),
+        ));
         let pruner = tokio::spawn(prune_loop(
             self.state.store.clone(),
             self.state.clock.clone(),
@@ -177,6 +185,7 @@ impl Agent {
                 .await
         });
         self.runtime.run(shutdown.clone()).await;
+        let _ = resumer.await;
         self.state.tune_jobs.stop().await;
         operator.await;
         let _ = pruner.await;

@@ -279,11 +279,14 @@ pub fn tune_jobs_table(jobs: &[flexus_api::TuneJob]) -> String {
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|j| {
-            let started = match (&j.started_at, j.state.as_str()) {
+            let mut started = match (&j.started_at, j.state.as_str()) {
                 (Some(t), _) => t.clone(),
                 (None, "running") => "waiting".into(),
                 (None, _) => "-".into(),
             };
+            if j.resumed > 0 {
+                started.push_str(&format!(" (resumed {}x)", j.resumed));
+            }
             let outcome = match (&j.result, &j.error) {
                 (Some(r), _) => format!(
                     "violation {:.0} -> {:.0} min, {:.1} -> {:.1} instance-h; beats {} of {} baseline defaults",

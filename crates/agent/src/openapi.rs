@@ -173,7 +173,7 @@ fn pool_paths(page_ref: Value) -> Value {
             "requestBody": {"required": false, "content": {"application/json": {"schema": r("TuneRequest")}}},
             "responses": merge(common(), json!({"202": ok("Running", r("TuneJob")), "422": err("Cannot tune"), "503": err("Too many tune jobs wait, or the store cannot take the job")}))},
             "get": {"summary": "The pool's tune jobs, newest first (the newest 20 are kept)",
-            "description": "As `GET .../tune/{id}` answers each: a job whose agent stopped while it ran or waited reads `failed`.",
+            "description": "As `GET .../tune/{id}` answers each: a job whose agent stopped while it ran or waited reads `running` until another agent (or the same one, restarted) resumes it.",
             "parameters": [ns, name],
             "responses": merge(common(), json!({"200": ok("Jobs", array(r("TuneJob")))}))}},
         "/v1/namespaces/{ns}/pools/{name}/tune/{id}": {"get": {"summary": "A tune job: running, done (with the recommendation) or failed",

@@ -15,8 +15,10 @@
 //! Jobs are stored ([`crate::store::jobs`]): written when accepted, before the client is
 //! answered, and again when they end; the newest [`crate::store::TUNE_JOBS_KEEP`] per
 //! pool are kept. Any agent sharing the store answers a poll. A job still running when
-//! its agent stopped (its session no longer renews its heartbeat) reads as failed,
-//! saying so: the search itself is not resumed — start it again.
+//! its agent stopped (its session no longer renews its heartbeat: a stop, a kill, a
+//! restart) is resumed: every agent looks for such jobs as often as it renews its
+//! leases, takes each over in one conditional write (one agent wins) and searches again
+//! from the start; after [`flexus_api::TUNE_RESUMES_MAX`] resumptions the job fails.
 //!
 //! Beside the advisor ([`AdviceTune`]): every answer of the advisor carries the tuner's
 //! recommendation for the same pool on the same history — the usage samples the
@@ -30,7 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flexus_api::{
-    TuneBaseline, TuneChange, TuneJob, TuneMeasure, TuneOutcome, TuneRequest, TunerAdvice,
+    TUNE_RESUMES_MAX, TuneBaseline, TuneChange, TuneJob, TuneMeasure, TuneOutcome, TuneRequest,
+    TunerAdvice,
 };
 use flexus_sim::tune::{Aim, MIN_HISTORY_MIN, Measured, Objective, TuneResult};
 
@@ -40,7 +43,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::{Millis, SharedClock};
 use crate::cost::replay::{History, Setup};
-use crate::store::{Store, StoreError, Tracked};
+use crate::store::{Interrupted, Store, StoreError, Tracked};
 
 /// Why a tune could not start.
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +115,6 @@ impl Default for TuneJobs {
         Self::new(TuneConfig::default())
     }
 }
-
-/// The error of a job the agent stopped while it ran.
-pub const STOPPED: &str = "the agent stopped before the tune finished; start the tune again";
 
 /// At most this many jobs are listed (all that are kept).
 pub const LIST_MAX: u32 = crate::store::TUNE_JOBS_KEEP;
@@ -216,10 +216,10 @@ impl TuneJobs {
         }
     }
 
-    /// The agent is stopping: every running job is written as failed ([`STOPPED`]; one
-    /// try — if that fails too, the job reads as failed once this agent's session
-    /// expires). Returns when they are written. The searches themselves are not waited
-    /// for.
+    /// The agent is stopping: waits and searches end (each search gives up before its
+    /// next replay) and their jobs stay `running` in the store, for an agent sharing it —
+    /// or this one, restarted — to resume once this session's heartbeat is gone. Returns
+    /// when the job tasks have ended (a finished job's final write is tried once more).
     pub async fn stop(&self) {
         self.stopping.cancel();
         self.tasks.close();
@@ -258,6 +258,7 @@ impl TuneJobs {
             started_at: None,
             finished_at: None,
             request: req,
+            resumed: 0,
             result: None,
             error: None,
         };
@@ -266,17 +267,44 @@ impl TuneJobs {
             return Err(e.into());
         }
         tracing::info!(pool = %job.pool, job = %job.id, "tune accepted");
-        let (jobs, mut done, pool) = (self.clone(), job.clone(), (ns.to_owned(), name.to_owned()));
+        let pool = (ns.to_owned(), name.to_owned());
+        self.spawn(store, clock, (pool, now_ms), job.clone(), Some(tune_req));
+        Ok(job)
+    }
+
+    /// Start the task of a job counted as waiting (accepted at `created_ms`): wait for a
+    /// search slot, search (`prepared`, or the job's request prepared again for a resumed
+    /// job) and write the end. A job cut short by the agent stopping is left as stored.
+    fn spawn(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        (pool, created_ms): ((String, String), Millis),
+        mut done: TuneJob,
+        prepared: Option<flexus_sim::tune::TuneRequest>,
+    ) {
+        let jobs = self.clone();
         self.tasks.spawn(async move {
-            let r = jobs
-                .search(
-                    store.as_ref(),
-                    clock.clone(),
-                    (&pool, now_ms),
-                    &mut done,
-                    tune_req,
-                )
-                .await;
+            let req = match prepared {
+                Some(r) => Ok(r),
+                None => prepare(store.as_ref(), &pool.0, &pool.1, &done.request)
+                    .await
+                    .map_err(|e| format!("resuming the tune after its agent stopped: {e}")),
+            };
+            let r = match req {
+                Ok(req) => {
+                    jobs.search(store.as_ref(), clock.clone(), (&pool, created_ms), &mut done, req)
+                        .await
+                }
+                Err(e) => {
+                    jobs.waiting.fetch_sub(1, Ordering::SeqCst);
+                    Some(Err(e))
+                }
+            };
+            let Some(r) = r else {
+                tracing::info!(job = %done.id, "the agent is stopping: the tune is left to be resumed");
+                return;
+            };
             if done.finished_at.is_none() {
                 done.finished_at = Some(crate::clock::rfc3339(clock.now_ms()));
             }
@@ -291,15 +319,76 @@ impl TuneJobs {
                     done.error = Some(e);
                 }
             }
-            jobs.save(store.as_ref(), (&pool.0, &pool.1), done, now_ms)
+            jobs.save(store.as_ref(), (&pool.0, &pool.1), done, created_ms)
                 .await;
         });
-        Ok(job)
+    }
+
+    /// Take over the running jobs of agent sessions that are gone and resume them here
+    /// (as many as could search or wait here now); one resumed
+    /// [`TUNE_RESUMES_MAX`] times already is written as failed instead. Returns how many
+    /// were resumed.
+    pub async fn resume_interrupted(
+        self: &Arc<Self>,
+        store: &Arc<dyn Store>,
+        clock: &SharedClock,
+    ) -> Result<usize, StoreError> {
+        let busy = self.config.searches - self.slots.available_permits()
+            + self.waiting.load(Ordering::SeqCst);
+        let room = (self.config.searches + self.config.max_waiting).saturating_sub(busy);
+        if room == 0 || self.stopping.is_cancelled() {
+            return Ok(0);
+        }
+        let mut resumed = 0;
+        for was in store.interrupted_tune_jobs(room as u32).await? {
+            let job = resumed_job(&was, clock.now_ms());
+            if !store.take_over_tune_job(&was, &job).await? {
+                continue; // another agent was quicker
+            }
+            if job.state != "running" {
+                tracing::warn!(job = %job.id, pool = %job.pool, "an interrupted tune is not resumed again");
+                continue;
+            }
+            tracing::info!(job = %job.id, pool = %job.pool, from = %was.holder, resumed = job.resumed, "tune resumed");
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let pool = (was.namespace, was.pool);
+            self.spawn(
+                store.clone(),
+                clock.clone(),
+                (pool, was.created_ms),
+                job,
+                None,
+            );
+            resumed += 1;
+        }
+        Ok(resumed)
+    }
+
+    /// Every `every` (real time) until `shutdown`: [`Self::resume_interrupted`]. A
+    /// failure is logged and tried again at the next round.
+    pub async fn resume_loop(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.resume_interrupted(&store, &clock).await {
+                tracing::warn!(error = %e, "looking for interrupted tunes failed; retrying");
+            }
+        }
     }
 
     /// Wait for a search slot (the job, accepted at `created_ms`, counts as waiting
-    /// until it has one), write its `started_at` and run the search; the agent
-    /// stopping ends the wait or the search ([`STOPPED`]).
+    /// until it has one), write its `started_at` and run the search; `None` when the
+    /// agent stopping ended the wait or the search.
     async fn search(
         &self,
         store: &dyn Store,
@@ -307,11 +396,11 @@ impl TuneJobs {
         ((ns, name), created_ms): (&(String, String), Millis),
         job: &mut TuneJob,
         req: flexus_sim::tune::TuneRequest,
-    ) -> Result<TuneOutcome, String> {
+    ) -> Option<Result<TuneOutcome, String>> {
         let waiting = Waiting(&self.waiting);
         let _slot = tokio::select! {
-            s = self.slots.clone().acquire_owned() => s.map_err(|_| STOPPED.to_owned())?,
-            _ = self.stopping.cancelled() => return Err(STOPPED.to_owned()),
+            s = self.slots.clone().acquire_owned() => s.ok()?,
+            _ = self.stopping.cancelled() => return None,
         };
         drop(waiting);
         job.started_at = Some(crate::clock::rfc3339(clock.now_ms()));
@@ -335,24 +424,44 @@ impl TuneJobs {
         });
         let r = tokio::select! {
             r = search => r.unwrap_or_else(|e| Err(format!("the search stopped unexpectedly: {e}"))),
-            _ = self.stopping.cancelled() => Err(STOPPED.to_owned()),
+            _ = self.stopping.cancelled() => return None,
         };
         // Stamped while the slot is still held: the next job starts after this time.
         job.finished_at = Some(crate::clock::rfc3339(clock.now_ms()));
-        r
+        Some(r)
     }
 }
 
 /// A stored job as a client sees it: one still marked running whose agent session is
-/// no longer alive (the agent stopped or restarted while it ran or waited) reads as
-/// failed, saying so.
+/// no longer alive (the agent stopped or restarted while it ran or waited) waits to be
+/// resumed: running, its search not started.
 fn as_seen(stored: Tracked<TuneJob>) -> TuneJob {
     let mut job = stored.value;
     if job.state == "running" && !stored.runner_alive {
+        job.started_at = None;
+    }
+    job
+}
+
+/// The interrupted job `was` as it is taken over at `now_ms`: resumed once more,
+/// waiting for a search — or, resumed [`TUNE_RESUMES_MAX`] times already, failed.
+fn resumed_job(was: &Interrupted, now_ms: Millis) -> TuneJob {
+    let mut job = TuneJob {
+        started_at: None,
+        finished_at: None,
+        ..was.job.clone()
+    };
+    if job.resumed < TUNE_RESUMES_MAX {
+        job.resumed += 1;
+    } else {
         job.state = "failed".into();
+        job.finished_at = Some(crate::clock::rfc3339(now_ms));
         job.error = Some(format!(
-            "the agent that ran this tune ({}) stopped before it finished; start the tune again",
-            stored.holder
+            "the agent running this tune stopped before it finished {} times (the last: {}); \
+             it is not resumed again. Start it again — with fewer replays or less history if \
+             the search itself brings the agent down",
+            job.resumed + 1,
+            was.holder
         ));
     }
     job

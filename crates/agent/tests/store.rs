@@ -9,9 +9,9 @@ use common::postgres::PgServer;
 use common::{pool_spec, wait_for};
 use flexus_agent::store::sql::{StoreLocation, StoreOptions};
 use flexus_agent::store::{
-    ADVICE_KEEP, Expect, ForecastHeader, LeaseConfig, OpRecord, PushedPoint, RefreshProgress,
-    Retention, RuntimeState, SqlStore, Store, StoreError, TUNE_JOBS_KEEP, UsageHour, UsageSample,
-    UsageScope,
+    ADVICE_KEEP, Expect, ForecastHeader, Interrupted, LeaseConfig, OpRecord, PushedPoint,
+    RefreshProgress, Retention, RuntimeState, SqlStore, Store, StoreError, TUNE_JOBS_KEEP,
+    UsageHour, UsageSample, UsageScope,
 };
 use flexus_api::{
     Advice, AdviceState, DecisionRecord, Operation, OperationKind, OperationState, PolicySpec,
@@ -851,6 +851,75 @@ async fn runner_alive(reader: &SqlStore, id: &str) -> bool {
         .runner_alive
 }
 
+async fn running_tunes_of_a_gone_session_are_taken_over_by_one_agent_only(db: Db) {
+    let s = db.leased(&["p"]).await;
+    let brief = db.open_leasing("agent-3", 300).await;
+    brief.sync_leases().await.unwrap();
+    for (i, (id, state)) in [
+        ("tune-x", "running"),
+        ("tune-d", "done"),
+        ("tune-y", "running"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let job = tune_job("p", id, state);
+        brief.put_tune_job("a", "p", &job, i as i64).await.unwrap();
+    }
+    let ids = |l: Vec<Interrupted>| -> Vec<String> { l.into_iter().map(|t| t.job.id).collect() };
+    assert!(
+        s.interrupted_tune_jobs(10).await.unwrap().is_empty(),
+        "their runner is alive"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Its heartbeat expired: its running jobs (not the finished one), oldest first, at
+    // most `limit`; never to the session that wrote them.
+    let found = s.interrupted_tune_jobs(10).await.unwrap();
+    assert_eq!(ids(found.clone()), ["tune-x", "tune-y"]);
+    assert_eq!(
+        (found[0].namespace.as_str(), found[0].pool.as_str()),
+        ("a", "p")
+    );
+    assert_eq!(
+        (found[0].holder.as_str(), found[0].created_ms),
+        ("agent-3", 0)
+    );
+    assert_eq!(ids(s.interrupted_tune_jobs(1).await.unwrap()), ["tune-x"]);
+    assert!(brief.interrupted_tune_jobs(10).await.unwrap().is_empty());
+
+    // Two agents race for tune-x: one wins, and the job is theirs from then on.
+    let other = db.open_leasing("agent-2", 60_000).await;
+    other.sync_leases().await.unwrap();
+    let seen_by_other = other.interrupted_tune_jobs(10).await.unwrap();
+    let mut taken = found[0].job.clone();
+    taken.resumed = 1;
+    assert!(s.take_over_tune_job(&found[0], &taken).await.unwrap());
+    assert!(
+        !other
+            .take_over_tune_job(&seen_by_other[0], &taken)
+            .await
+            .unwrap()
+    );
+    let now = s.get_tune_job("a", "p", "tune-x").await.unwrap().unwrap();
+    assert_eq!((&now.value, now.holder.as_str()), (&taken, "agent-1"));
+    assert_eq!(
+        ids(other.interrupted_tune_jobs(10).await.unwrap()),
+        ["tune-y"]
+    );
+    // The old runner writes tune-y after all (it was only slow): no take-over then.
+    brief
+        .put_tune_job("a", "p", &tune_job("p", "tune-y", "done"), 2)
+        .await
+        .unwrap();
+    assert!(
+        !other
+            .take_over_tune_job(&seen_by_other[1], &taken)
+            .await
+            .unwrap()
+    );
+    assert!(other.interrupted_tune_jobs(10).await.unwrap().is_empty());
+}
+
 async fn work_in_progress_is_read_by_any_agent_which_sees_whether_its_runner_lives(db: Db) {
     let s = db.leased(&["p"]).await;
     let n = TUNE_JOBS_KEEP as i64 + 2;
@@ -1126,4 +1195,5 @@ suite!(
     the_newest_advice_is_kept_and_goes_with_its_pool_while_usage_stays,
     pruning_deletes_usage_rollups_of_hours_before_the_retention,
     work_in_progress_is_read_by_any_agent_which_sees_whether_its_runner_lives,
+    running_tunes_of_a_gone_session_are_taken_over_by_one_agent_only,
 );

@@ -241,8 +241,31 @@ fn on_nasa(hours: f64, evaluations: u32) -> TuneRequest {
     }
 }
 
+/// A search long enough to be cut short while it runs, short enough to finish again.
+fn medium() -> TuneRequest {
+    on_nasa(200.0, 24)
+}
+
+/// Waits until job `id` of `team-a/web` is searching (it has `started_at`).
+async fn searching(c: &flexus_api::Client, id: &str) -> flexus_api::TuneJob {
+    wait_for("the search to start", Duration::from_secs(60), || async {
+        let j = c.tune_job("team-a", "web", id).await.ok()?;
+        j.started_at.is_some().then_some(j)
+    })
+    .await
+}
+
+/// Waits until job `id` of `team-a/web` ends.
+async fn ended(c: &flexus_api::Client, id: &str) -> flexus_api::TuneJob {
+    wait_for("the tune to end", Duration::from_secs(300), || async {
+        let j = c.tune_job("team-a", "web", id).await.ok()?;
+        (j.state != "running").then_some(j)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tune_jobs_outlive_restarts_and_one_cut_short_by_a_stop_or_a_kill_reads_as_failed() {
+async fn tune_jobs_outlive_restarts_and_one_cut_short_by_a_stop_or_a_kill_is_resumed() {
     let emu = Emu::start(1.0, 2.0).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &emu.url, free_port());
@@ -259,58 +282,51 @@ async fn tune_jobs_outlive_restarts_and_one_cut_short_by_a_stop_or_a_kill_reads_
         .start_tune("team-a", "web", &on_nasa(48.0, 4))
         .await
         .unwrap();
-    let done = wait_for("the short tune", Duration::from_secs(120), || async {
-        let j = c.tune_job("team-a", "web", &short.id).await.ok()?;
-        (j.state != "running").then_some(j)
-    })
-    .await;
-    assert_eq!(done.state, "done", "{:?}", done.error);
-    // A search of 500 replays over the whole trace, stopped with SIGTERM while it runs.
-    let long = c
-        .start_tune("team-a", "web", &on_nasa(700.0, 500))
-        .await
-        .unwrap();
+    let done = ended(&c, &short.id).await;
     assert_eq!(
-        c.tune_job("team-a", "web", &long.id).await.unwrap().state,
-        "running"
+        (done.state.as_str(), done.resumed),
+        ("done", 0),
+        "{:?}",
+        done.error
     );
-    sigterm_and_wait(&mut p).await;
 
+    // Stopped with SIGTERM while it searches: left running, resumed by the restarted
+    // agent (a new session), searched again from the start and done.
+    let stopped = c.start_tune("team-a", "web", &medium()).await.unwrap();
+    searching(&c, &stopped.id).await;
+    sigterm_and_wait(&mut p).await;
     let (mut p, c) = started().await;
     assert_eq!(
         c.tune_job("team-a", "web", &short.id).await.unwrap(),
         done,
         "a finished job is answered unchanged after a restart"
     );
-    let stopped = c.tune_job("team-a", "web", &long.id).await.unwrap();
+    let after = ended(&c, &stopped.id).await;
     assert_eq!(
-        (stopped.state.as_str(), stopped.error.as_deref()),
-        ("failed", Some(flexus_agent::tuner::STOPPED))
-    );
-    assert_eq!(stopped.request, long.request);
-
-    // The same, killed with SIGKILL: nothing is written at the end; the job names the
-    // agent whose session ran it.
-    let killed = c
-        .start_tune("team-a", "web", &on_nasa(700.0, 500))
-        .await
-        .unwrap();
-    kill9(&mut p);
-    let (mut p, c) = started().await;
-    let after = c.tune_job("team-a", "web", &killed.id).await.unwrap();
-    assert_eq!(after.state, "failed");
-    assert!(
-        after
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("stopped before it finished; start the tune again")),
+        (after.state.as_str(), after.resumed, &after.request),
+        ("done", 1, &stopped.request),
         "{after:?}"
     );
-    // The CLI polls through a kill and a restart of the agent (the job is stored) and
-    // ends with the job's failure, naming what happened.
+    assert!(after.started_at.is_some() && after.result.is_some());
+
+    // The same, killed with SIGKILL: nothing is written at the end, and the restarted
+    // agent resumes it all the same.
+    let killed = c.start_tune("team-a", "web", &medium()).await.unwrap();
+    searching(&c, &killed.id).await;
+    kill9(&mut p);
+    let (mut p, c) = started().await;
+    let after = ended(&c, &killed.id).await;
+    assert_eq!(
+        (after.state.as_str(), after.resumed),
+        ("done", 1),
+        "{after:?}"
+    );
+
+    // The CLI polls through a kill and a restart of the agent and ends with the resumed
+    // job's recommendation.
     let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexus-agent"))
         .args(["tune", "--pool", "team-a/web", "--trace", "nasa-http-1995"])
-        .args(["--hours", "700", "--evaluations", "500"])
+        .args(["--hours", "200", "--evaluations", "24"])
         .env("FLEXUS_AGENT_URL", &p.url)
         .env("FLEXUS_TOKEN", ADMIN)
         .stdout(std::process::Stdio::piped())
@@ -322,24 +338,30 @@ async fn tune_jobs_outlive_restarts_and_one_cut_short_by_a_stop_or_a_kill_reads_
     tokio::io::AsyncBufReadExt::read_line(&mut err, &mut first)
         .await
         .unwrap();
-    assert!(first.starts_with("started tune job tune-"), "{first}");
+    let id = first
+        .trim()
+        .strip_prefix("started tune job ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    searching(&c, &id).await;
     kill9(&mut p);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (mut p, c) = started().await;
-    let out = tokio::time::timeout(Duration::from_secs(60), cli.wait_with_output())
+    let out = tokio::time::timeout(Duration::from_secs(300), cli.wait_with_output())
         .await
-        .expect("the CLI ends once the restarted agent answers")
+        .expect("the CLI ends once the restarted agent has searched again")
         .unwrap();
     let mut rest = String::new();
     tokio::io::AsyncReadExt::read_to_string(&mut err, &mut rest)
         .await
         .unwrap();
-    assert!(!out.status.success(), "{rest}");
-    assert!(
-        rest.contains("failed: the agent that ran this tune")
-            && rest.contains("stopped before it finished"),
-        "{rest}"
-    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{rest}\n{stdout}");
+    assert!(stdout.contains("validation"), "{stdout}");
+    assert_eq!(c.tune_job("team-a", "web", &id).await.unwrap().resumed, 1);
     // A job this agent never had is still a 404.
     match c.tune_job("team-a", "web", "tune-0").await {
         Err(flexus_api::ClientError::Api(f)) => assert_eq!(f.status, 404, "{f:?}"),
@@ -390,6 +412,85 @@ async fn a_tune_job_accepted_by_one_agent_is_answered_by_another_sharing_postgre
     );
     a.shutdown().await;
     b.shutdown().await;
+    emu.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tune_whose_agent_stops_is_resumed_by_another_sharing_postgresql_at_most_twice() {
+    let emu = Emu::start(1.0, 1.0).await;
+    let db = common::postgres::PgServer::shared().fresh_db().await;
+    let on_pg = |holder: &'static str| {
+        let db = db.clone();
+        move |c: &mut flexus_agent::config::Config| {
+            c.store = flexus_agent::store::sql::StoreLocation::Postgres(db);
+            c.lease.holder = holder.into();
+            c.lease.ttl = Duration::from_secs(2);
+            c.lease.renew_every = Duration::from_millis(500);
+        }
+    };
+    let resumed_on = |agent: &InProcAgent, id: String, n: u32| {
+        let (c, what) = (agent.client.clone(), format!("resumption {n}"));
+        async move {
+            wait_for(&what, Duration::from_secs(60), || async {
+                let j = c.tune_job("team-a", "web", &id).await.ok()?;
+                (j.resumed == n && j.started_at.is_some()).then_some(j)
+            })
+            .await
+        }
+    };
+    let holder = async |agent: &InProcAgent, id: &str| {
+        agent
+            .store
+            .get_tune_job("team-a", "web", id)
+            .await
+            .unwrap()
+            .unwrap()
+            .holder
+    };
+    let a = InProcAgent::start(&emu, 1.0, on_pg("agent-a")).await;
+    let b = InProcAgent::start(&emu, 1.0, on_pg("agent-b")).await;
+    declare(&a, "web", reactive()).await;
+    let job = a
+        .client
+        .start_tune("team-a", "web", &on_nasa(700.0, 500))
+        .await
+        .unwrap();
+    searching(&a.client, &job.id).await;
+    // Agent a stops: once its heartbeat has expired, b takes the job over and searches.
+    a.shutdown().await;
+    let on_b = resumed_on(&b, job.id.clone(), 1).await;
+    assert_eq!(
+        (on_b.state.as_str(), &on_b.request),
+        ("running", &job.request)
+    );
+    assert_eq!(holder(&b, &job.id).await, "agent-b");
+    let listed = b.cli(&["tune-jobs", "team-a/web"]).await;
+    assert!(
+        listed.contains(&job.id) && listed.contains("(resumed 1x)"),
+        "{listed}"
+    );
+    // Again from b to c; then d finds it resumed twice already and fails it.
+    let c = InProcAgent::start(&emu, 1.0, on_pg("agent-c")).await;
+    b.shutdown().await;
+    resumed_on(&c, job.id.clone(), 2).await;
+    assert_eq!(holder(&c, &job.id).await, "agent-c");
+    let d = InProcAgent::start(&emu, 1.0, on_pg("agent-d")).await;
+    c.shutdown().await;
+    let failed = ended(&d.client, &job.id).await;
+    let error = failed.error.clone().unwrap_or_default();
+    assert_eq!(
+        (failed.state.as_str(), failed.resumed),
+        ("failed", 2),
+        "{error}"
+    );
+    assert!(
+        error.contains("stopped before it finished 3 times (the last: agent-c)")
+            && error.contains("not resumed again"),
+        "{error}"
+    );
+    assert!(failed.finished_at.is_some());
+    assert_eq!(holder(&d, &job.id).await, "agent-d");
+    d.shutdown().await;
     emu.stop.cancel();
 }
 
@@ -499,7 +600,8 @@ async fn tune_jobs_beyond_the_search_slots_wait_their_turn_and_past_the_waiting_
         other => panic!("expected a 404, got {other:?}"),
     }
 
-    // Stopping the agent ends both: the waiting job never started.
+    // Stopping the agent ends the search and the wait; both jobs stay running in the
+    // store, for an agent sharing it (or this one restarted) to resume.
     let (store, _dir) = agent.stop_keeping_store().await;
     for (id, started) in [(&long.id, true), (&waiting.id, false)] {
         let j = store
@@ -510,10 +612,10 @@ async fn tune_jobs_beyond_the_search_slots_wait_their_turn_and_past_the_waiting_
             .value;
         assert_eq!(
             (j.state.as_str(), j.error.as_deref(), j.started_at.is_some()),
-            ("failed", Some(flexus_agent::tuner::STOPPED), started),
+            ("running", None, started),
             "{j:?}"
         );
-        assert!(j.finished_at.is_some(), "{j:?}");
+        assert!(j.finished_at.is_none(), "{j:?}");
     }
     emu.stop.cancel();
 }

@@ -1095,6 +1095,10 @@ impl Default for TuneRequest {
     }
 }
 
+/// A tune job is resumed at most this many times ([`TuneJob::resumed`]): a search that
+/// keeps bringing its agent down is not tried for ever.
+pub const TUNE_RESUMES_MAX: u32 = 2;
+
 /// A tune job: `running`, then `done` (with `result`) or `failed` (with `error`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TuneJob {
@@ -1117,6 +1121,12 @@ pub struct TuneJob {
     pub finished_at: Option<String>,
     /// The request.
     pub request: TuneRequest,
+    /// How many times the job was resumed: an agent that stops (or is killed, or
+    /// restarts) during a search leaves its job running, and an agent sharing the store
+    /// (or the same one, restarted) searches again from the start. After
+    /// [`TUNE_RESUMES_MAX`] resumptions the job fails instead.
+    #[serde(default)]
+    pub resumed: u32,
     /// The recommendation (when done).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<TuneOutcome>,

@@ -15,7 +15,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::StoreError;
-use super::sql::{json, opt_int, parse, text};
+use super::sql::{int, json, opt_int, parse, text};
 use super::tx::q;
 
 /// At most this many tune jobs are kept per pool (the newest).
@@ -131,7 +131,8 @@ pub(super) async fn put(
     Ok(())
 }
 
-/// Write (replace by id) a tune job run by `runner`.
+/// Write (replace by id) a tune job run by `runner`, its state in its own column too
+/// (migration `sqlite/0010_tune_job_state.sql`).
 pub(super) async fn put_tune_job(
     c: &mut AnyConnection,
     (ns, pool): (&str, &str),
@@ -140,7 +141,107 @@ pub(super) async fn put_tune_job(
     runner: (&str, &str),
 ) -> Result<(), StoreError> {
     let body = json("tune job", job)?;
-    put(c, &TUNE_JOBS, (ns, pool, &job.id), body, created_ms, runner).await
+    put(c, &TUNE_JOBS, (ns, pool, &job.id), body, created_ms, runner).await?;
+    sqlx::query("UPDATE tune_jobs SET state = $4 WHERE namespace = $1 AND pool = $2 AND id = $3")
+        .bind(ns)
+        .bind(pool)
+        .bind(&job.id)
+        .bind(&job.state)
+        .execute(&mut *c)
+        .await
+        .map_err(q(TUNE_JOBS.write))?;
+    Ok(())
+}
+
+/// A tune job still `running` whose agent session is gone (stopped, killed, or
+/// restarted under a new session), as read: [`take_over`] changes it only if nobody
+/// did since.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interrupted {
+    pub namespace: String,
+    pub pool: String,
+    pub created_ms: i64,
+    pub job: TuneJob,
+    /// The agent that ran it.
+    pub holder: String,
+    session: String,
+    /// The body as stored (compared as written, not as re-encoded).
+    body: String,
+}
+
+/// The oldest (at most `limit`) running tune jobs whose session has no live heartbeat
+/// at `db_now_ms`, other than `me`'s.
+pub(super) async fn interrupted(
+    db: &sqlx::AnyPool,
+    limit: u32,
+    db_now_ms: i64,
+    (holder, session): (&str, &str),
+) -> Result<Vec<Interrupted>, StoreError> {
+    sqlx::query(
+        "SELECT t.namespace AS namespace, t.pool AS pool, t.id AS id, t.created_ms AS created_ms,
+                t.body AS body, t.holder AS holder, t.session AS session
+         FROM tune_jobs t LEFT JOIN agents a ON a.holder = t.holder AND a.session = t.session
+         WHERE t.state = 'running' AND t.holder <> '' AND NOT (t.holder = $1 AND t.session = $2)
+           AND (a.expires_ms IS NULL OR a.expires_ms <= $3)
+         ORDER BY t.created_ms, t.id LIMIT $4",
+    )
+    .bind(holder)
+    .bind(session)
+    .bind(db_now_ms)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await
+    .map_err(q(TUNE_JOBS.read))?
+    .iter()
+    .map(|r| {
+        let (ns, pool, id) = (
+            text(r, "namespace", "tune job")?,
+            text(r, "pool", "tune job")?,
+            text(r, "id", "tune job")?,
+        );
+        let body = text(r, "body", "tune job")?;
+        Ok(Interrupted {
+            job: parse(|| format!("tune job {id} of pool {ns}/{pool}"), &body)?,
+            created_ms: int(r, "created_ms", "tune job")?,
+            holder: text(r, "holder", "tune job")?,
+            session: text(r, "session", "tune job")?,
+            namespace: ns,
+            pool,
+            body,
+        })
+    })
+    .collect()
+}
+
+/// Write `job` over the interrupted job `was` as run by `me`, if the row is still as
+/// read (same runner, same body): true when this call took it over, false when another
+/// agent did first or its runner wrote it meanwhile.
+pub(super) async fn take_over(
+    c: &mut AnyConnection,
+    was: &Interrupted,
+    job: &TuneJob,
+    (holder, session): (&str, &str),
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE tune_jobs SET holder = $1, session = $2, body = $3, state = $4
+         WHERE namespace = $5 AND pool = $6 AND id = $7
+           AND holder = $8 AND session = $9 AND body = $10",
+    )
+    .bind(holder)
+    .bind(session)
+    .bind(json("tune job", job)?)
+    .bind(&job.state)
+    .bind(&was.namespace)
+    .bind(&was.pool)
+    .bind(&was.job.id)
+    .bind(&was.holder)
+    .bind(&was.session)
+    .bind(&was.body)
+    .execute(&mut *c)
+    .await
+    .map_err(q(TUNE_JOBS.write))?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// The newest work of a pool in `t` (newest first, at most `limit`; with `id`, only

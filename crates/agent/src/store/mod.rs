@@ -39,7 +39,7 @@ use flexus_api::{DecisionRecord, Namespace, Operation, PolicySpec, PoolSpec, Poo
 use flexus_cloud::CreateServersRequest;
 use flexus_policy::forecast::buckets::Bucket;
 
-pub use jobs::{TUNE_JOBS_KEEP, Tracked};
+pub use jobs::{Interrupted, TUNE_JOBS_KEEP, Tracked};
 pub use lease::{Fence, LeaseConfig, LeaseSync};
 pub use sql::SqlStore;
 pub use tx::StoreHealth;
@@ -431,6 +431,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         pool: &str,
         limit: u32,
     ) -> Result<Vec<Tracked<flexus_api::TuneJob>>, StoreError>;
+
+    /// The oldest running tune jobs (at most `limit`) whose agent session is gone
+    /// (stopped, killed, or restarted under a new session), not this agent's own. Empty
+    /// for a store without agent sessions.
+    async fn interrupted_tune_jobs(&self, limit: u32) -> Result<Vec<Interrupted>, StoreError>;
+    /// Write `job` over the interrupted job `was`, as run by this agent's session, if
+    /// nobody changed it since it was read: true when this agent took it over, false
+    /// when another agent did first (or its runner wrote it meanwhile).
+    async fn take_over_tune_job(
+        &self,
+        was: &Interrupted,
+        job: &flexus_api::TuneJob,
+    ) -> Result<bool, StoreError>;
 
     /// Renew this agent's leases, give up its surplus and claim free or expired pools
     /// up to its fair share; see [`lease`].

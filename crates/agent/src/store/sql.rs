@@ -24,8 +24,8 @@ use super::lease::{Fence, HeldLease, LeaseConfig, LeaseSync, LeaseTable};
 use super::tx::{HealthCell, WriteTx, q};
 use super::usage::{self, UsageHour, UsageScope};
 use super::{
-    Doc, Expect, ForecastHeader, ForecastHistory, OpRecord, PolicyDoc, PoolDoc, Pruned,
-    PushedPoint, Retention, RuntimeState, Store, StoreError, StoreHealth, Tracked,
+    Doc, Expect, ForecastHeader, ForecastHistory, Interrupted, OpRecord, PolicyDoc, PoolDoc,
+    Pruned, PushedPoint, Retention, RuntimeState, Store, StoreError, StoreHealth, Tracked,
 };
 use crate::clock::{monotonic_now, rfc3339};
 
@@ -1524,6 +1524,28 @@ impl Store for SqlStore {
     ) -> Result<Vec<Tracked<flexus_api::TuneJob>>, StoreError> {
         self.tracked_work(&jobs::TUNE_JOBS, (ns, pool), (None, limit))
             .await
+    }
+
+    async fn interrupted_tune_jobs(&self, limit: u32) -> Result<Vec<Interrupted>, StoreError> {
+        let Some(me) = self.leases.session() else {
+            return Ok(Vec::new());
+        };
+        let now = self.db_now().await?;
+        jobs::interrupted(&self.pool, limit, now, me).await
+    }
+
+    async fn take_over_tune_job(
+        &self,
+        was: &Interrupted,
+        job: &flexus_api::TuneJob,
+    ) -> Result<bool, StoreError> {
+        let Some(me) = self.leases.session() else {
+            return Ok(false);
+        };
+        self.write("tune job take-over", &[], async |c| {
+            jobs::take_over(c, was, job, me).await
+        })
+        .await
     }
 
     async fn sync_leases(&self) -> Result<LeaseSync, StoreError> {
