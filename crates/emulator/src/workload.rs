@@ -106,18 +106,16 @@ pub enum TraceValues {
     Rate,
 }
 
-/// Loads `timestamp,…` CSV with the value in `column`; the step is the median spacing;
+/// Loads `timestamp,…` CSV with the value in `column` (delimiter, header and the
+/// timestamp's forms as [`flexus_sim::trace::csv_reader`] and
+/// [`flexus_sim::trace::parse_timestamp`] read them); the step is the median spacing;
 /// the longest contiguous segment (gaps up to 3 steps interpolated) is kept.
 fn load_csv_column(path: &str, column: usize, values: TraceValues) -> Result<Trace, String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| format!("trace {path:?}: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("trace {path:?}: {e}"))?;
     let mut pts = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| format!("trace {path:?} line {line}: {e}"))?;
+    for rec in flexus_sim::trace::csv_reader(&bytes).into_records() {
+        let rec = rec.map_err(|e| format!("trace {path:?}: {e}"))?;
+        let line = rec.position().map_or(0, |p| p.line());
         let ts = rec.get(0).unwrap_or_default();
         let t = flexus_sim::trace::parse_timestamp(ts)
             .ok_or_else(|| format!("trace {path:?} line {line}: bad timestamp {ts:?}"))?;

@@ -260,17 +260,51 @@ fn parse_err(input: &Input, line: usize, reason: impl Into<String>) -> SimError 
     }
 }
 
-fn reader(input: &Input) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(&input.bytes[..])
+/// The field delimiter of a CSV input, from its first line: a tab if it has one, else a
+/// semicolon if it has one (as spreadsheets with a decimal comma write), else a comma.
+fn delimiter(bytes: &[u8]) -> u8 {
+    let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    [b'\t', b';']
+        .into_iter()
+        .find(|d| first.contains(d))
+        .unwrap_or(b',')
 }
 
-/// Rows of a CSV input with their 1-based line numbers (the header is line 1); a row
+/// A reader of the records of CSV text whose first column is a timestamp: the
+/// delimiter read from the first line ([`delimiter`]), a first line that is a header
+/// skipped ([`has_header`]), rows of any length.
+pub fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    let d = delimiter(bytes);
+    csv::ReaderBuilder::new()
+        .has_headers(has_header(bytes, d))
+        .flexible(true)
+        .delimiter(d)
+        .from_reader(bytes)
+}
+
+/// Whether the first line is a header: unless its first field is a timestamp and its
+/// second a number (then it is the first sample, and a file without a header loses
+/// none).
+fn has_header(bytes: &[u8], delimiter: u8) -> bool {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(bytes);
+    let Some(Ok(first)) = r.records().next() else {
+        return true;
+    };
+    let sample = first.get(0).and_then(parse_timestamp_f64).is_some()
+        && first
+            .get(1)
+            .is_some_and(|v| v.trim().parse::<f64>().is_ok());
+    !sample
+}
+
+/// Rows of a CSV input with their 1-based line numbers (a header is line 1); a row
 /// the CSV reader cannot read, or that is not UTF-8, is an error naming its line.
 fn rows(input: &Input) -> impl Iterator<Item = Result<(usize, csv::StringRecord), SimError>> + '_ {
-    reader(input).into_records().map(move |rec| {
+    csv_reader(&input.bytes).into_records().map(move |rec| {
         rec.map(|r| {
             let line = r.position().map_or(0, |p| p.line() as usize);
             (line, r)
@@ -282,8 +316,10 @@ fn rows(input: &Input) -> impl Iterator<Item = Result<(usize, csv::StringRecord)
     })
 }
 
-/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` (taken as UTC), or unix
-/// seconds (with an optional fraction). Fractions are truncated to the second.
+/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` (taken as UTC), or a unix
+/// epoch number (with an optional fraction) in seconds, or in milliseconds, microseconds
+/// or nanoseconds as exports of monitoring systems write them — told apart by size
+/// ([`epoch_seconds`]). Fractions are truncated to the second.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     parse_timestamp_f64(s).map(|t| t.floor() as i64)
 }
@@ -305,7 +341,22 @@ pub fn parse_timestamp_f64(s: &str) -> Option<f64> {
             return Some(d.timestamp() as f64 + f64::from(d.timestamp_subsec_nanos()) * 1e-9);
         }
     }
-    s.parse::<f64>().ok().filter(|t| t.is_finite())
+    s.parse::<f64>()
+        .ok()
+        .filter(|t| t.is_finite())
+        .map(epoch_seconds)
+}
+
+/// A unix epoch number in seconds. From 10^11 on it is read as milliseconds (10^11 s is
+/// the year 5138; 10^11 ms is March 1973), from 10^14 as microseconds and from 10^17 as
+/// nanoseconds: every time since 1973 in any of the four units maps to itself.
+pub fn epoch_seconds(t: f64) -> f64 {
+    match t.abs() {
+        a if a >= 1e17 => t / 1e9,
+        a if a >= 1e14 => t / 1e6,
+        a if a >= 1e11 => t / 1e3,
+        _ => t,
+    }
 }
 
 fn field<'a>(
@@ -431,6 +482,7 @@ fn infer_step(input: &Input) -> Result<u32, SimError> {
         let (line, rec) = row?;
         ts.push(timestamp(&rec, input, line)?.floor() as i64);
     }
+    ts.sort_unstable(); // rows in any order: they are sorted when regularised
     let mut d: Vec<i64> = ts
         .windows(2)
         .map(|w| w[1] - w[0])
@@ -751,6 +803,10 @@ mod tests {
         );
         assert_eq!(parse_timestamp("1998-05-30 21:50:00"), Some(896_565_000));
         assert_eq!(parse_timestamp("123"), Some(123));
+        for epoch in ["1700000000", "1700000000000", "1700000000000000", "1700000000000000000"] {
+            assert_eq!(parse_timestamp(epoch), Some(1_700_000_000), "{epoch}");
+        }
+        assert_eq!(parse_timestamp("1700000000123.5"), Some(1_700_000_000));
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 

@@ -170,3 +170,55 @@ fn m4_files_that_disagree_are_refused_naming_the_series() {
     assert_eq!(ok[0].rps, vec![1.0, 2.0, 3.0, 4.0]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn csv_files_without_a_header_with_other_delimiters_epoch_units_or_row_order_load_alike() {
+    let rows: Vec<(i64, u32)> = (0..30)
+        .map(|i| (1_699_999_980 + 60 * i, 60 + 6 * i as u32))
+        .collect();
+    let text = |header: &str, sep: &str, unit: i64, reversed: bool| {
+        let mut lines: Vec<String> = rows
+            .iter()
+            .map(|(t, c)| format!("{}{sep}{c}", t * unit))
+            .collect();
+        if reversed {
+            lines.reverse();
+        }
+        format!("{header}{}\n", lines.join("\n"))
+    };
+    let load = |name: &str, body: String| {
+        let p = write_csv(name, &body);
+        trace::load(p.to_str().expect("utf-8 path")).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let want = load("plain.csv", text("timestamp,count\n", ",", 1, false));
+    assert_eq!(
+        (want.start_unix, want.step_s, want.rps.len()),
+        (1_699_999_980, 60, 30)
+    );
+    assert_eq!(want.rps[..2], [1.0, 1.1]);
+    for (name, body) in [
+        ("no-header.csv", text("", ",", 1, false)),
+        ("semicolons.csv", text("time;requests\n", ";", 1, false)),
+        ("tabs.tsv", text("", "\t", 1, false)),
+        ("millis.csv", text("ts,value\n", ",", 1_000, false)),
+        ("micros.csv", text("", ",", 1_000_000, false)),
+        ("nanos.csv", text("ts,value\n", ",", 1_000_000_000, false)),
+        ("newest-first.csv", text("timestamp,count\n", ",", 1, true)),
+    ] {
+        let got = load(name, body);
+        assert_eq!(
+            (got.start_unix, got.step_s, &got.rps),
+            (want.start_unix, want.step_s, &want.rps),
+            "{name}"
+        );
+    }
+    // A header is still a header, and a bad line after it is still named.
+    let p = write_csv(
+        "semicolon-bad.csv",
+        "time;count\n1700000000;1\n1700000060;x\n",
+    );
+    let msg = trace::load(p.to_str().expect("utf-8 path"))
+        .expect_err("bad count")
+        .to_string();
+    assert!(msg.contains("line 3") && msg.contains("\"x\""), "{msg}");
+}
