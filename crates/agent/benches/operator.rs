@@ -597,10 +597,13 @@ mod tune {
         for r in 0..rounds * sides.len() {
             let side = r % sides.len();
             let jobs = sides[side].1.map(|searches| {
-                Arc::new(TuneJobs::new(TuneConfig {
-                    searches,
-                    max_waiting: JOBS,
-                }))
+                Arc::new(TuneJobs::new(
+                    TuneConfig {
+                        searches,
+                        max_waiting: JOBS,
+                    },
+                    Arc::default(),
+                ))
             });
             if let Some(jobs) = &jobs {
                 for _ in 0..JOBS {

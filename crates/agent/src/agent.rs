@@ -123,12 +123,15 @@ impl Agent {
             clock,
             auth: Arc::new(config.auth.clone()),
             runtime: handle,
-            telemetry,
+            telemetry: telemetry.clone(),
             facts,
             ready,
             operator,
             cloud_probe: Arc::default(),
-            tune_jobs: Arc::new(crate::tuner::TuneJobs::new(config.tune.clone())),
+            tune_jobs: Arc::new(crate::tuner::TuneJobs::new(
+                config.tune.clone(),
+                telemetry.clone(),
+            )),
         };
         Ok(Self {
             state,

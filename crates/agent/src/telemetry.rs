@@ -71,6 +71,14 @@ pub struct OperatorMetrics {
     pub advisor_tokens: Counter,
     /// Answers of the advisor by outcome (`proposed`, `rejected`, `failed`).
     pub advisor_answers: Family<OutcomeLabel, Counter>,
+    /// Tune searches running now.
+    pub tune_searching: Gauge,
+    /// Tune jobs accepted (or resumed) and waiting for a search slot.
+    pub tune_waiting: Gauge,
+    /// Tune jobs this agent ended, by outcome (`done`, `failed`).
+    pub tune_jobs: Family<OutcomeLabel, Counter>,
+    /// Tune jobs this agent took over from an agent session that was gone.
+    pub tune_resumed: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -99,6 +107,26 @@ impl OperatorMetrics {
             "advisor_answers",
             "Answers of the advisor by outcome (proposed, rejected, failed)",
             self.advisor_answers.clone(),
+        );
+        registry.register(
+            "tune_searching",
+            "Tune searches running now (at most [tune] searches)",
+            self.tune_searching.clone(),
+        );
+        registry.register(
+            "tune_waiting",
+            "Tune jobs waiting for a search slot (at most [tune] max_waiting, resumed jobs beside)",
+            self.tune_waiting.clone(),
+        );
+        registry.register(
+            "tune_jobs",
+            "Tune jobs this agent ended, by outcome (done, failed)",
+            self.tune_jobs.clone(),
+        );
+        registry.register(
+            "tune_resumed",
+            "Tune jobs this agent took over and resumed after their agent stopped",
+            self.tune_resumed.clone(),
         );
     }
 }

@@ -108,11 +108,13 @@ pub struct TuneJobs {
     slots: Arc<Semaphore>,
     /// Accepted jobs whose search has not started.
     waiting: AtomicUsize,
+    /// Where the searching and waiting counts and the jobs' ends are published.
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Default for TuneJobs {
     fn default() -> Self {
-        Self::new(TuneConfig::default())
+        Self::new(TuneConfig::default(), Arc::default())
     }
 }
 
@@ -129,16 +131,17 @@ impl Drop for SetOnDrop {
 }
 
 /// One waiting job less when its search starts (or it ends without one).
-struct Waiting<'a>(&'a AtomicUsize);
+struct Waiting<'a>(&'a TuneJobs);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.0.observe();
     }
 }
 
 impl TuneJobs {
-    pub fn new(config: TuneConfig) -> Self {
+    pub fn new(config: TuneConfig, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(config.searches)),
             config,
@@ -146,7 +149,17 @@ impl TuneJobs {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             waiting: AtomicUsize::new(0),
+            telemetry,
         }
+    }
+
+    /// Publishes how many searches run and how many jobs wait.
+    fn observe(&self) {
+        let m = &self.telemetry.operator;
+        let searching = self.config.searches - self.slots.available_permits();
+        m.tune_searching.set(searching as i64);
+        m.tune_waiting
+            .set(self.waiting.load(Ordering::SeqCst) as i64);
     }
 
     /// A job of pool `ns/name` by id, as a client sees it ([`Self::as_seen`]).
@@ -266,6 +279,7 @@ impl TuneJobs {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(e.into());
         }
+        self.observe();
         tracing::info!(pool = %job.pool, job = %job.id, "tune accepted");
         let pool = (ns.to_owned(), name.to_owned());
         self.spawn(store, clock, (pool, now_ms), job.clone(), Some(tune_req));
@@ -297,10 +311,11 @@ impl TuneJobs {
                         .await
                 }
                 Err(e) => {
-                    jobs.waiting.fetch_sub(1, Ordering::SeqCst);
+                    drop(Waiting(&jobs));
                     Some(Err(e))
                 }
             };
+            jobs.observe();
             let Some(r) = r else {
                 tracing::info!(job = %done.id, "the agent is stopping: the tune is left to be resumed");
                 return;
@@ -309,6 +324,14 @@ impl TuneJobs {
                 done.finished_at = Some(crate::clock::rfc3339(clock.now_ms()));
             }
             tracing::info!(job = %done.id, ok = r.is_ok(), "tune finished");
+            let outcome = if r.is_ok() { "done" } else { "failed" };
+            jobs.telemetry
+                .operator
+                .tune_jobs
+                .get_or_create(&crate::telemetry::OutcomeLabel {
+                    outcome: outcome.into(),
+                })
+                .inc();
             match r {
                 Ok(r) => {
                     done.state = "done".into();
@@ -351,6 +374,8 @@ impl TuneJobs {
             }
             tracing::info!(job = %job.id, pool = %job.pool, from = %was.holder, resumed = job.resumed, "tune resumed");
             self.waiting.fetch_add(1, Ordering::SeqCst);
+            self.telemetry.operator.tune_resumed.inc();
+            self.observe();
             let pool = (was.namespace, was.pool);
             self.spawn(
                 store.clone(),
@@ -397,7 +422,7 @@ impl TuneJobs {
         job: &mut TuneJob,
         req: flexus_sim::tune::TuneRequest,
     ) -> Option<Result<TuneOutcome, String>> {
-        let waiting = Waiting(&self.waiting);
+        let waiting = Waiting(self);
         let _slot = tokio::select! {
             s = self.slots.clone().acquire_owned() => s.ok()?,
             _ = self.stopping.cancelled() => return None,

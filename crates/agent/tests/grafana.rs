@@ -19,6 +19,12 @@ fn exported() -> BTreeSet<String> {
             outcome: "proposed".into(),
         })
         .inc();
+    t.operator
+        .tune_jobs
+        .get_or_create(&flexus_agent::telemetry::OutcomeLabel {
+            outcome: "done".into(),
+        })
+        .inc();
     let text = t.encode_with_pools();
     let mut names = BTreeSet::new();
     for line in text.lines() {

@@ -464,6 +464,13 @@ async fn a_tune_whose_agent_stops_is_resumed_by_another_sharing_postgresql_at_mo
         ("running", &job.request)
     );
     assert_eq!(holder(&b, &job.id).await, "agent-b");
+    let metrics = scrape(&b.url, None).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "flexus_agent_tune_resumed_total 1"),
+        "{metrics}"
+    );
     let listed = b.cli(&["tune-jobs", "team-a/web"]).await;
     assert!(
         listed.contains(&job.id) && listed.contains("(resumed 1x)"),
@@ -559,6 +566,15 @@ async fn tune_jobs_beyond_the_search_slots_wait_their_turn_and_past_the_waiting_
         .unwrap();
     let seen = c.tune_job("team-a", "web", &waiting.id).await.unwrap();
     assert_eq!((seen.state.as_str(), seen.started_at), ("running", None));
+    // The agent's metrics say the same: one search, one waiting, two done.
+    let metrics = scrape(&agent.url, None).await;
+    for line in [
+        "flexus_agent_tune_searching 1",
+        "flexus_agent_tune_waiting 1",
+        "flexus_agent_tune_jobs_total{outcome=\"done\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     match c.start_tune("team-a", "web", &on_nasa(48.0, 4)).await {
         Err(ClientError::Api(f)) => {
             assert_eq!(f.status, 503, "{f:?}");

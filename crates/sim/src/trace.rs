@@ -803,7 +803,12 @@ mod tests {
         );
         assert_eq!(parse_timestamp("1998-05-30 21:50:00"), Some(896_565_000));
         assert_eq!(parse_timestamp("123"), Some(123));
-        for epoch in ["1700000000", "1700000000000", "1700000000000000", "1700000000000000000"] {
+        for epoch in [
+            "1700000000",
+            "1700000000000",
+            "1700000000000000",
+            "1700000000000000000",
+        ] {
             assert_eq!(parse_timestamp(epoch), Some(1_700_000_000), "{epoch}");
         }
         assert_eq!(parse_timestamp("1700000000123.5"), Some(1_700_000_000));
