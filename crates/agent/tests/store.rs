@@ -918,6 +918,20 @@ async fn running_tunes_of_a_gone_session_are_taken_over_by_one_agent_only(db: Db
             .unwrap()
     );
     assert!(other.interrupted_tune_jobs(10).await.unwrap().is_empty());
+    // A job whose body does not read back is skipped, not an error for the others.
+    for (i, id) in ["tune-z", "tune-w"].into_iter().enumerate() {
+        let job = tune_job("p", id, "running");
+        brief
+            .put_tune_job("a", "p", &job, 3 + i as i64)
+            .await
+            .unwrap();
+    }
+    db.raw("UPDATE tune_jobs SET body = '{' WHERE id = 'tune-z'")
+        .await;
+    assert_eq!(
+        ids(other.interrupted_tune_jobs(10).await.unwrap()),
+        ["tune-w"]
+    );
 }
 
 async fn work_in_progress_is_read_by_any_agent_which_sees_whether_its_runner_lives(db: Db) {

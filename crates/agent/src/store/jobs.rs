@@ -177,7 +177,7 @@ pub(super) async fn interrupted(
     db_now_ms: i64,
     (holder, session): (&str, &str),
 ) -> Result<Vec<Interrupted>, StoreError> {
-    sqlx::query(
+    let rows = sqlx::query(
         "SELECT t.namespace AS namespace, t.pool AS pool, t.id AS id, t.created_ms AS created_ms,
                 t.body AS body, t.holder AS holder, t.session AS session
          FROM tune_jobs t LEFT JOIN agents a ON a.holder = t.holder AND a.session = t.session
@@ -191,9 +191,8 @@ pub(super) async fn interrupted(
     .bind(i64::from(limit))
     .fetch_all(db)
     .await
-    .map_err(q(TUNE_JOBS.read))?
-    .iter()
-    .map(|r| {
+    .map_err(q(TUNE_JOBS.read))?;
+    let read = |r: &AnyRow| -> Result<Interrupted, StoreError> {
         let (ns, pool, id) = (
             text(r, "namespace", "tune job")?,
             text(r, "pool", "tune job")?,
@@ -209,8 +208,19 @@ pub(super) async fn interrupted(
             pool,
             body,
         })
-    })
-    .collect()
+    };
+    // A job that does not read back is left where it is (a poll names it as corrupt)
+    // rather than keeping every other interrupted job from being resumed.
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            read(r)
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "an interrupted tune job is not resumed"),
+                )
+                .ok()
+        })
+        .collect())
 }
 
 /// Write `job` over the interrupted job `was` as run by `me`, if the row is still as
