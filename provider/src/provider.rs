@@ -391,26 +391,59 @@ impl Flexus {
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
+        self.call_retrying(what, Retry::Transient, f).await
+    }
+
+    /// Runs a call that is not idempotent (a `POST` that starts a job): retried only when
+    /// the agent refused it and says so (429, 503: nothing was stored), never after a
+    /// transport failure or a timeout, which may come after the agent accepted it.
+    pub async fn call_once<T, F, Fut>(&self, what: &str, f: F) -> Result<T, ProviderError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        self.call_retrying(what, Retry::Refused, f).await
+    }
+
+    async fn call_retrying<T, F, Fut>(
+        &self,
+        what: &str,
+        retry: Retry,
+        f: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
         let mut attempt = 0u32;
         loop {
             let outcome = tokio::time::timeout(self.request_timeout, f(self.client.clone())).await;
             let err = match outcome {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) => {
-                    let transient = is_transient(&e);
+                    let again = match retry {
+                        Retry::Transient => is_transient(&e),
+                        Retry::Refused => is_refusal(&e),
+                    };
                     let err = ProviderError::Api {
                         what: what.to_string(),
                         source: e,
                     };
-                    if !transient {
+                    if !again {
                         return Err(err);
                     }
                     err
                 }
-                Err(_) => ProviderError::Timeout {
-                    what: what.to_string(),
-                    after: self.request_timeout,
-                },
+                Err(_) => {
+                    let err = ProviderError::Timeout {
+                        what: what.to_string(),
+                        after: self.request_timeout,
+                    };
+                    if retry == Retry::Refused {
+                        return Err(err);
+                    }
+                    err
+                }
             };
             if attempt >= self.max_retries {
                 return Err(err);
@@ -447,12 +480,105 @@ impl Flexus {
     }
 }
 
+/// Which failures [`Flexus::call_retrying`] tries again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Transport failures, timeouts, 429 and 5xx (idempotent calls).
+    Transient,
+    /// Only the agent's explicit refusals (429, 503), where nothing was stored.
+    Refused,
+}
+
+fn is_refusal(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api(f) if f.status == 429 || f.status == 503)
+}
+
 fn is_transient(e: &ClientError) -> bool {
     match e {
         ClientError::Transport { .. } => true,
         // As hashicorp/go-retryablehttp (what the Go SDKs use): 429 and every 5xx but 501.
-        // Safe because every call the provider makes is idempotent (GET, PUT, DELETE).
+        // Safe for the idempotent calls (GET, PUT, DELETE); a POST goes through `call_once`.
         ClientError::Api(f) => f.status == 429 || (f.status >= 500 && f.status != 501),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A loopback HTTP server answering its requests, in turn, with `statuses` (the last
+    /// one from then on): a tune job for a 2xx, a plain-text error otherwise. Counts them.
+    async fn scripted(statuses: Vec<u16>) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let status = statuses[n.min(statuses.len() - 1)];
+                let mut buf = vec![0u8; 8192];
+                let _ = sock.read(&mut buf).await;
+                let body = if status < 300 {
+                    r#"{"id":"tune-1","pool":"ns/p","state":"running","created_at":"t","request":{}}"#
+                } else {
+                    "refused"
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    fn flexus(url: &str) -> Flexus {
+        Flexus {
+            client: Client::new(url, Some("token".into())).unwrap(),
+            namespace: None,
+            request_timeout: Duration::from_secs(10),
+            max_retries: 3,
+            plan: PlanFacts::default(),
+        }
+    }
+
+    async fn tune_job(f: &Flexus, once: bool) -> Result<flexus_api::TuneJob, ProviderError> {
+        let call = |c: Client| async move { c.tune_job("ns", "p", "tune-1").await };
+        if once {
+            f.call_once("tune", call).await
+        } else {
+            f.call("tune", call).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_is_not_idempotent_is_retried_only_when_the_agent_refused_it() {
+        // A 500 may come after the agent stored the job: no second request.
+        let (url, seen) = scripted(vec![500, 202]).await;
+        assert!(tune_job(&flexus(&url), true).await.is_err());
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        // An idempotent call tries again after the same 500.
+        let (url, seen) = scripted(vec![500, 202]).await;
+        assert_eq!(tune_job(&flexus(&url), false).await.unwrap().id, "tune-1");
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        // 503 and 429 say nothing was stored: tried again, then answered.
+        let (url, seen) = scripted(vec![503, 429, 202]).await;
+        assert_eq!(tune_job(&flexus(&url), true).await.unwrap().id, "tune-1");
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        // At most max_retries more, then the refusal is the error.
+        let (url, seen) = scripted(vec![503]).await;
+        assert!(tune_job(&flexus(&url), true).await.is_err());
+        assert_eq!(seen.load(Ordering::SeqCst), 4);
     }
 }

@@ -116,7 +116,7 @@ async fn run_job(
 ) -> Result<TuneJob, Diagnostics> {
     let what = format!("tune pool {ns}/{pool}");
     let mut job = api
-        .call(&what, |c| {
+        .call_once(&what, |c| {
             let (ns, pool, req) = (ns.to_string(), pool.to_string(), req.clone());
             async move { c.start_tune(&ns, &pool, &req).await }
         })
