@@ -371,17 +371,29 @@ async fn tune_jobs_outlive_restarts_and_one_cut_short_by_a_stop_or_a_kill_is_res
     emu.stop.cancel();
 }
 
+/// A config tweak: the store on PostgreSQL database `db`, as agent `holder`; with
+/// `lease_ttl`, leases that last that long (renewed four times as often).
+fn on_postgres(
+    db: &str,
+    holder: &str,
+    lease_ttl: Option<Duration>,
+) -> impl FnOnce(&mut flexus_agent::config::Config) + use<> {
+    let (db, holder) = (db.to_owned(), holder.to_owned());
+    move |c| {
+        c.store = flexus_agent::store::sql::StoreLocation::Postgres(db);
+        c.lease.holder = holder;
+        if let Some(ttl) = lease_ttl {
+            c.lease.ttl = ttl;
+            c.lease.renew_every = ttl / 4;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tune_job_accepted_by_one_agent_is_answered_by_another_sharing_postgresql() {
     let emu = Emu::start(1.0, 1.0).await;
     let db = common::postgres::PgServer::shared().fresh_db().await;
-    let on_pg = |holder: &'static str| {
-        let db = db.clone();
-        move |c: &mut flexus_agent::config::Config| {
-            c.store = flexus_agent::store::sql::StoreLocation::Postgres(db);
-            c.lease.holder = holder.into();
-        }
-    };
+    let on_pg = |holder| on_postgres(&db, holder, None);
     let a = InProcAgent::start(&emu, 1.0, on_pg("agent-a")).await;
     let b = InProcAgent::start(&emu, 1.0, on_pg("agent-b")).await;
     declare(&a, "web", reactive()).await;
@@ -419,15 +431,7 @@ async fn a_tune_job_accepted_by_one_agent_is_answered_by_another_sharing_postgre
 async fn a_tune_whose_agent_stops_is_resumed_by_another_sharing_postgresql_at_most_twice() {
     let emu = Emu::start(1.0, 1.0).await;
     let db = common::postgres::PgServer::shared().fresh_db().await;
-    let on_pg = |holder: &'static str| {
-        let db = db.clone();
-        move |c: &mut flexus_agent::config::Config| {
-            c.store = flexus_agent::store::sql::StoreLocation::Postgres(db);
-            c.lease.holder = holder.into();
-            c.lease.ttl = Duration::from_secs(2);
-            c.lease.renew_every = Duration::from_millis(500);
-        }
-    };
+    let on_pg = |holder| on_postgres(&db, holder, Some(Duration::from_secs(2)));
     let resumed_on = |agent: &InProcAgent, id: String, n: u32| {
         let (c, what) = (agent.client.clone(), format!("resumption {n}"));
         async move {
