@@ -135,8 +135,7 @@ struct Waiting<'a>(&'a TuneJobs);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
-        self.0.observe();
+        self.0.stop_waiting();
     }
 }
 
@@ -153,11 +152,21 @@ impl TuneJobs {
         }
     }
 
+    /// Searches running now (slots taken).
+    fn searching(&self) -> usize {
+        self.config.searches - self.slots.available_permits()
+    }
+
+    /// One job waits no longer (its search started, or it ended without one).
+    fn stop_waiting(&self) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.observe();
+    }
+
     /// Publishes how many searches run and how many jobs wait.
     fn observe(&self) {
         let m = &self.telemetry.operator;
-        let searching = self.config.searches - self.slots.available_permits();
-        m.tune_searching.set(searching as i64);
+        m.tune_searching.set(self.searching() as i64);
         m.tune_waiting
             .set(self.waiting.load(Ordering::SeqCst) as i64);
     }
@@ -276,7 +285,7 @@ impl TuneJobs {
             error: None,
         };
         if let Err(e) = store.put_tune_job(ns, name, &job, now_ms).await {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.stop_waiting();
             return Err(e.into());
         }
         self.observe();
@@ -311,7 +320,7 @@ impl TuneJobs {
                         .await
                 }
                 Err(e) => {
-                    drop(Waiting(&jobs));
+                    jobs.stop_waiting();
                     Some(Err(e))
                 }
             };
@@ -356,8 +365,7 @@ impl TuneJobs {
         store: &Arc<dyn Store>,
         clock: &SharedClock,
     ) -> Result<usize, StoreError> {
-        let busy = self.config.searches - self.slots.available_permits()
-            + self.waiting.load(Ordering::SeqCst);
+        let busy = self.searching() + self.waiting.load(Ordering::SeqCst);
         let room = (self.config.searches + self.config.max_waiting).saturating_sub(busy);
         if room == 0 || self.stopping.is_cancelled() {
             return Ok(0);
