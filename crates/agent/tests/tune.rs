@@ -91,11 +91,7 @@ async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying
         (job.state.as_str(), job.pool.as_str()),
         ("running", "team-a/web")
     );
-    let done = wait_for("the tune job", Duration::from_secs(120), || async {
-        let j = c.tune_job("team-a", "web", &job.id).await.ok()?;
-        (j.state != "running").then_some(j)
-    })
-    .await;
+    let done = ended(c, &job.id).await;
     assert_eq!(done.state, "done", "{:?}", done.error);
     let r = done.result.expect("a finished job has a result");
     assert!((r.tune_hours - 24.0).abs() < 1e-9 && (r.validation_hours - 12.0).abs() < 1e-9);
@@ -408,15 +404,7 @@ async fn a_tune_job_accepted_by_one_agent_is_answered_by_another_sharing_postgre
         (seen.id.as_str(), seen.request.clone()),
         (job.id.as_str(), job.request.clone())
     );
-    let done = wait_for(
-        "the tune, polled on agent b",
-        Duration::from_secs(120),
-        || async {
-            let j = b.client.tune_job("team-a", "web", &job.id).await.ok()?;
-            (j.state != "running").then_some(j)
-        },
-    )
-    .await;
+    let done = ended(&b.client, &job.id).await; // polled on agent b
     assert_eq!(done.state, "done", "{:?}", done.error);
     assert_eq!(
         a.client.tune_job("team-a", "web", &job.id).await.unwrap(),
@@ -518,13 +506,6 @@ async fn tune_jobs_beyond_the_search_slots_wait_their_turn_and_past_the_waiting_
     let agent = InProcAgent::start(&emu, 1.0, one_slot).await;
     declare(&agent, "web", reactive()).await;
     let c = &agent.client;
-    let finished = |id: String| async move {
-        wait_for("a tune job", Duration::from_secs(180), || async {
-            let j = c.tune_job("team-a", "web", &id).await.ok()?;
-            (j.state != "running").then_some(j)
-        })
-        .await
-    };
     // Two short jobs on one slot: the second starts only once the first has ended.
     let a = c
         .start_tune("team-a", "web", &on_nasa(48.0, 4))
@@ -534,7 +515,7 @@ async fn tune_jobs_beyond_the_search_slots_wait_their_turn_and_past_the_waiting_
         .start_tune("team-a", "web", &on_nasa(48.0, 4))
         .await
         .unwrap();
-    let (a, b) = (finished(a.id).await, finished(b.id).await);
+    let (a, b) = (ended(c, &a.id).await, ended(c, &b.id).await);
     assert_eq!((a.state.as_str(), b.state.as_str()), ("done", "done"));
     let a_end = a.finished_at.clone().expect("a finished job says when");
     let b_start = b
@@ -555,15 +536,7 @@ async fn tune_jobs_beyond_the_search_slots_wait_their_turn_and_past_the_waiting_
         .start_tune("team-a", "web", &on_nasa(700.0, 500))
         .await
         .unwrap();
-    wait_for(
-        "the long search to start",
-        Duration::from_secs(30),
-        || async {
-            let j = c.tune_job("team-a", "web", &long.id).await.ok()?;
-            j.started_at.is_some().then_some(())
-        },
-    )
-    .await;
+    searching(c, &long.id).await;
     let waiting = c
         .start_tune("team-a", "web", &on_nasa(48.0, 4))
         .await
@@ -668,11 +641,7 @@ async fn a_tune_that_ends_on_a_full_disk_is_answered_from_memory_and_stored_once
         .await
         .unwrap();
     fs.fill();
-    let answered = wait_for("the job to end", Duration::from_secs(180), || async {
-        let j = c.tune_job("team-a", "web", &job.id).await.ok()?;
-        (j.state != "running").then_some(j)
-    })
-    .await;
+    let answered = ended(c, &job.id).await;
     assert_eq!(answered.state, "done", "{answered:?}");
     assert!(answered.result.is_some() && answered.finished_at.is_some());
     // Its end is not on disk yet: the agent answers it (by id and in the listing) from
