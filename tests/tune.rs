@@ -74,57 +74,64 @@ fn terraform_plan_reads_a_recommendation_tuned_on_the_pools_recorded_history() {
     }))
     .expect("pool spec");
     stack.block_on(async {
-        for pool in ["web", "canary"] {
+        for pool in ["web", "canary", "bursty"] {
             c.put_pool("team-a", pool, &spec, Precondition::None)
                 .await
                 .expect("pool");
         }
-        c.put_policy("team-a", "web", &policy("web", true), Precondition::None)
-            .await
-            .expect("policy");
+        for pool in ["web", "bursty"] {
+            c.put_policy("team-a", pool, &policy(pool, true), Precondition::None)
+                .await
+                .expect("policy");
+        }
     });
-    // 22 hours of request rates, one datapoint per 5 minutes, ending now.
+    // 22 hours of request rates, one datapoint per 5 minutes, ending now. `bursty`'s last
+    // third (the validation window) carries half-hour bursts past the pool's 40 instances
+    // that its first two thirds never had.
     let now_ms = stack.emulator_get("/_emulator/clock")["now_ms"]
         .as_i64()
         .expect("emulator clock");
     let now = now_ms / 1000;
-    let points: Vec<MetricDatapoint> = (0..264)
-        .map(|i| {
-            let at = now - (264 - i) * 300;
-            let v = 500.0 + 300.0 * (std::f64::consts::TAU * at as f64 / 86_400.0).sin();
-            MetricDatapoint {
-                metric: "rps".into(),
-                value: v,
-                at: Some(rfc3339(at)),
+    for pool in ["web", "bursty"] {
+        let points: Vec<MetricDatapoint> = (0..264)
+            .map(|i| {
+                let at = now - (264 - i) * 300;
+                let mut v = 500.0 + 300.0 * (std::f64::consts::TAU * at as f64 / 86_400.0).sin();
+                if pool == "bursty" && i >= 176 && (i / 6) % 2 == 0 {
+                    v = 1500.0;
+                }
+                MetricDatapoint {
+                    metric: "rps".into(),
+                    value: v,
+                    at: Some(rfc3339(at)),
+                }
+            })
+            .collect();
+        stack.block_on(async {
+            c.push_metrics("team-a", pool, &points).await.expect("push");
+            c.reconcile("team-a", pool).await.expect("reconcile");
+        });
+        // The agent's pass takes the pushed rates into the history it records.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = stack
+                .block_on(c.pool_status("team-a", pool))
+                .expect("status");
+            let buckets = s
+                .last_decision
+                .as_ref()
+                .and_then(|d| d.prediction.as_ref())
+                .map_or(0, |p| p.history_buckets);
+            if buckets >= 80 {
+                break;
             }
-        })
-        .collect();
-    stack.block_on(async {
-        c.push_metrics("team-a", "web", &points)
-            .await
-            .expect("push");
-        c.reconcile("team-a", "web").await.expect("reconcile");
-    });
-    // The agent's pass takes the pushed rates into the history it records.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = stack
-            .block_on(c.pool_status("team-a", "web"))
-            .expect("status");
-        let buckets = s
-            .last_decision
-            .as_ref()
-            .and_then(|d| d.prediction.as_ref())
-            .map_or(0, |p| p.history_buckets);
-        if buckets >= 80 {
-            break;
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the agent recorded {buckets} buckets of {pool}:\n{}",
+                stack.agent_log()
+            );
+            std::thread::sleep(Duration::from_millis(500));
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the agent recorded {buckets} buckets:\n{}",
-            stack.agent_log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
     }
 
     let ws = workspace(&terraform_latest(), &stack, "team-a");
@@ -142,6 +149,15 @@ output "beats_baselines" {
 
 output "baselines_report" {
   value = data.flexus_policy_recommendation.vs_baselines.report
+}
+
+data "flexus_policy_recommendation" "bursty" {
+  pool            = "bursty"
+  max_evaluations = 4
+}
+
+output "bursty_within_budget" {
+  value = data.flexus_policy_recommendation.bursty.within_budget
 }
 "#;
     let main = root_module(&format!(
@@ -169,6 +185,33 @@ output "baselines_report" {
     );
     assert!(
         out.contains("aimed at beating both baselines' defaults on the tuning window"),
+        "{out}"
+    );
+    // A recommendation over its budget on the later history plans with a warning and
+    // says so in `within_budget`; the others are within theirs.
+    assert!(
+        out.contains("Warning: Recommendation over its violation budget on the validation window"),
+        "{out}"
+    );
+    let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("of team-a/bursty: on the validation window (the later history it was not tuned on) the recommendation is in violation"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("Warning: Recommendation over its violation budget")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["+", "bursty_within_budget", "=", "false"]),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["+", "recommendation_within_budget", "=", "true"]),
         "{out}"
     );
     // The recommendation feeds the policy resource: its planned target is that value.

@@ -92,6 +92,12 @@ pub struct RecommendationModel {
     /// than both HPA's and AWS target tracking's defaults on the validation window.
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub beats_baselines: Option<bool>,
+    /// Whether the recommendation stays within `budget` on the validation window (the
+    /// later history it was not tuned on). `false` comes with a warning: review the
+    /// recommendation before feeding it to a policy (a `precondition` can refuse it).
+    /// Null with `aim = "baselines"` (see `beats_baselines`).
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub within_budget: Option<bool>,
     /// The tuner's report (changes and before/after on both windows).
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub report: Option<String>,
@@ -228,7 +234,28 @@ impl DataSource for RecommendationDataSource {
         m.after_violation_minutes = Some(r.after.violation_min);
         m.after_instance_hours = Some(r.after.instance_hours);
         m.beats_baselines = Some(!r.baselines.is_empty() && r.baselines.iter().all(|b| b.beaten));
+        m.within_budget = r.within_budget;
         m.report = Some(r.report);
         Ok(m)
+    }
+
+    fn warnings(&self, m: &RecommendationModel) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        if m.within_budget == Some(false) {
+            let budget = m.budget.unwrap_or(TuneRequest::default().budget);
+            d.warning(
+                "Recommendation over its violation budget on the validation window",
+                format!(
+                    "tune {} of {}/{}: on the validation window (the later history it was not tuned on) the recommendation is in violation {:.0} minutes (the current policy: {:.0}), over the budget of {:.2} % of the time. That history was harder than the part it was tuned on: review the recommendation (`report`) before feeding it to a policy.",
+                    m.id.as_deref().unwrap_or_default(),
+                    m.namespace.as_deref().unwrap_or_default(),
+                    m.pool,
+                    m.after_violation_minutes.unwrap_or_default(),
+                    m.before_violation_minutes.unwrap_or_default(),
+                    budget * 100.0
+                ),
+            );
+        }
+        d
     }
 }

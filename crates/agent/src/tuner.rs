@@ -670,6 +670,7 @@ fn measure(m: &Measured) -> TuneMeasure {
 fn outcome(r: TuneResult) -> TuneOutcome {
     TuneOutcome {
         report: r.text(),
+        within_budget: r.within_budget(),
         changes: r
             .changes
             .iter()

@@ -1180,6 +1180,13 @@ pub struct TuneOutcome {
     /// whether the recommendation beats each on both measures on the validation window.
     #[serde(default)]
     pub baselines: Vec<TuneBaseline>,
+    /// Whether the recommendation stays within the request's `budget` on the validation
+    /// window. `false`: the later history was harder than the part it was tuned on, and
+    /// the report carries a warning; review before applying. Absent with `aim:
+    /// baselines` (`baselines[].beaten` says how that went) and on jobs stored by older
+    /// agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_budget: Option<bool>,
     /// The report as text (the CLI prints it).
     pub report: String,
 }

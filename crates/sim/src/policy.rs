@@ -104,8 +104,13 @@ pub struct PolicyAutoscaler {
 }
 
 impl PolicyAutoscaler {
-    /// Compiles the policy.
-    pub fn new(name: &str, policy: Policy) -> Result<Self, SimError> {
+    /// Compiles the policy. A replay measures what the policy does when it acts: one
+    /// that only watches (`dry_run`) or is switched off (`enabled = false`) is replayed
+    /// as if switched on, so that tuning, costing or simulating a policy before turning
+    /// it on measures it rather than a pool that never scales.
+    pub fn new(name: &str, mut policy: Policy) -> Result<Self, SimError> {
+        policy.enabled = true;
+        policy.dry_run = false;
         let cp = CompiledPolicy::new(policy).map_err(|d| SimError::BadPolicy {
             file: name.to_owned(),
             reason: d.to_string(),

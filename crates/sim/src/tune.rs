@@ -721,7 +721,43 @@ impl TuneResult {
                 }
             );
         }
+        if let Some(w) = self.budget_warning() {
+            let _ = writeln!(out, "warning: {w}");
+        }
         out
+    }
+
+    /// Whether the recommendation stays within the violation budget on the validation
+    /// window (the later history it was not tuned on); `None` when the search aimed at
+    /// the baselines instead ([`beats_baselines`](Self::beats_baselines) says how that went).
+    pub fn within_budget(&self) -> Option<bool> {
+        (self.aim == Aim::Budget).then_some(self.validation.1.violation_share <= self.budget)
+    }
+
+    /// The warning a recommendation over its budget on the validation window deserves,
+    /// or `None` within it.
+    pub fn budget_warning(&self) -> Option<String> {
+        if self.within_budget() != Some(false) {
+            return None;
+        }
+        let (before, after) = (&self.validation.0, &self.validation.1);
+        let current = if before.violation_share <= self.budget {
+            format!(
+                "the current policy stays within it ({:.2} %)",
+                before.violation_share * 100.0
+            )
+        } else {
+            format!(
+                "so is the current policy ({:.2} %)",
+                before.violation_share * 100.0
+            )
+        };
+        Some(format!(
+            "on the validation window the recommendation is in violation {:.2} % of the time ({:.0} min), over the {:.2} % budget; {current}. The later history was harder than the part it was tuned on: review the recommendation before applying it, or tune again once the history covers load like the later part's",
+            after.violation_share * 100.0,
+            after.violation_min,
+            self.budget * 100.0,
+        ))
     }
 
     /// The better baseline default's objective on the tuning window, and its unit.

@@ -275,3 +275,117 @@ fn a_cancelled_search_gives_up_before_its_next_replay() {
     // Set before it starts: not one replay.
     assert!(matches!(tune(&req), Err(SimError::Cancelled)));
 }
+
+/// A day at 5 minutes whose last third (the validation window) carries bursts the first
+/// two thirds never had.
+fn bursts_only_later() -> trace::Trace {
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let rps = (0..288)
+        .map(|i| {
+            let v = 100.0 + 10.0 * (f64::from(i) / 20.0).sin();
+            if i >= 192 && (i / 6) % 2 == 0 {
+                v * 2.5
+            } else {
+                v
+            }
+        })
+        .collect();
+    trace::Trace::from_rps("bursts-later", 1_609_459_200, 300, rps)
+        .expect("trace")
+        .scaled_to_fleet(&f, 40)
+}
+
+#[test]
+fn a_recommendation_over_its_budget_on_the_validation_window_is_flagged_and_warned_about() {
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let policy = default_policy(&f).expect("policy");
+    let mut req = TuneRequest::new(bursts_only_later(), f.clone(), policy.clone(), 0.01);
+    req.max_evaluations = 12;
+    let r = tune(&req).expect("tune");
+    let (before, after) = &r.validation;
+    assert!(
+        after.violation_share > 0.01 && before.violation_share > 0.01,
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.within_budget(), Some(false));
+    let text = r.text();
+    let warning = text
+        .lines()
+        .find(|l| l.starts_with("warning: "))
+        .unwrap_or_else(|| panic!("no warning in\n{text}"));
+    assert!(
+        warning.contains(&format!(
+            "in violation {:.2} % of the time ({:.0} min), over the 1.00 % budget; so is the current policy ({:.2} %)",
+            after.violation_share * 100.0,
+            after.violation_min,
+            before.violation_share * 100.0
+        )),
+        "{warning}"
+    );
+    // Within its budget on the later window (a World Cup day at 5 %): no warning.
+    let calm = worldcup_day();
+    let mut req = TuneRequest::new(calm, f.clone(), policy.clone(), 0.05);
+    req.max_evaluations = 4;
+    let r = tune(&req).expect("tune");
+    assert!(r.validation.1.violation_share <= 0.05, "{}", r.text());
+    assert_eq!(r.within_budget(), Some(true));
+    assert!(!r.text().contains("warning:"), "{}", r.text());
+    // Aimed at the baselines, the budget is not what was searched for: no verdict on it.
+    let mut req = TuneRequest::new(bursts_only_later(), f.clone(), policy, 0.01);
+    req.max_evaluations = 4;
+    req.aim = flexus_sim::tune::Aim::Baselines;
+    let r = tune(&req).expect("tune");
+    assert_eq!(r.within_budget(), None);
+    assert!(!r.text().contains("warning:"), "{}", r.text());
+}
+
+#[test]
+fn a_policy_that_only_watches_or_is_off_is_tuned_as_if_it_acted_and_keeps_its_switches() {
+    let f = lookup("x1.2u.4g").expect("flavor");
+    let on = default_policy(&f).expect("policy");
+    let run = |p: &flexus_policy::Policy| {
+        let mut req = TuneRequest::new(worldcup_day(), f.clone(), p.clone(), 0.02);
+        req.max_evaluations = 6;
+        tune(&req).expect("tune")
+    };
+    let acting = run(&on);
+    let measures = |m: &flexus_sim::tune::Measured| (m.violation_min, m.instance_hours, m.cost);
+    for (what, p) in [
+        (
+            "dry_run",
+            flexus_policy::Policy {
+                dry_run: true,
+                ..on.clone()
+            },
+        ),
+        (
+            "enabled = false",
+            flexus_policy::Policy {
+                enabled: false,
+                ..on.clone()
+            },
+        ),
+    ] {
+        let r = run(&p);
+        // Replayed as the policy switched on: the same measures and the same search.
+        for (a, b) in [
+            (&r.tuning.0, &acting.tuning.0),
+            (&r.tuning.1, &acting.tuning.1),
+            (&r.validation.0, &acting.validation.0),
+            (&r.validation.1, &acting.validation.1),
+        ] {
+            assert_eq!(measures(a), measures(b), "{what}\n{}", r.text());
+        }
+        // The recommendation is the acting one's with the pool's own switches.
+        assert_eq!(
+            (r.after.dry_run, r.after.enabled),
+            (p.dry_run, p.enabled),
+            "{what}"
+        );
+        let mut after = r.after.clone();
+        after.dry_run = false;
+        after.enabled = true;
+        assert_eq!(after, acting.after, "{what}");
+    }
+}

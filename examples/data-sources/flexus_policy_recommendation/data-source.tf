@@ -38,3 +38,10 @@ output "recommended_target" {
 output "recommended_noise_headroom" {
   value = data.flexus_policy_recommendation.web.noise_headroom
 }
+
+# false when the recommendation broke the budget on the later history it was not tuned on
+# (Terraform also shows a warning). With Terraform 1.2 or later a `precondition` in the
+# policy's `lifecycle` block can refuse such a recommendation.
+output "recommendation_within_budget" {
+  value = data.flexus_policy_recommendation.web.within_budget
+}

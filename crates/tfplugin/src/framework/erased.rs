@@ -234,11 +234,12 @@ pub(crate) trait ErasedDataSource<D>: Send + Sync {
     fn schema(&self) -> &Schema;
     fn ty(&self) -> &Type;
     fn validate(&self, config: &Value) -> Diagnostics;
+    /// The data source's value and its warnings.
     fn read<'a>(
         &'a self,
         ctx: &'a Ctx<D>,
         config: Value,
-    ) -> BoxFuture<'a, Result<Value, Diagnostics>>;
+    ) -> BoxFuture<'a, Result<(Value, Diagnostics), Diagnostics>>;
 }
 
 pub(crate) struct TypedDataSource<S> {
@@ -273,12 +274,12 @@ impl<S: DataSource> ErasedDataSource<S::Data> for TypedDataSource<S> {
         &'a self,
         ctx: &'a Ctx<S::Data>,
         config: Value,
-    ) -> BoxFuture<'a, Result<Value, Diagnostics>> {
+    ) -> BoxFuture<'a, Result<(Value, Diagnostics), Diagnostics>> {
         Box::pin(async move {
             let name = S::TYPE_NAME;
             let config = read_model(&config, name, "configuration")?;
             let m = self.s.read(ctx, ReadDataRequest { config }).await?;
-            model_value(&m, &self.ty, name)
+            Ok((model_value(&m, &self.ty, name)?, self.s.warnings(&m)))
         })
     }
 }

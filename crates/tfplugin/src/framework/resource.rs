@@ -413,4 +413,10 @@ pub trait DataSource: Send + Sync + 'static {
         ctx: &Ctx<Self::Data>,
         req: ReadDataRequest<Self::Model>,
     ) -> impl Future<Output = Result<Self::Model, Diagnostics>> + Send;
+
+    /// Warnings about what a successful [`read`](Self::read) returned: Terraform shows
+    /// them and goes on with the result. None by default.
+    fn warnings(&self, _model: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
 }

@@ -1,4 +1,5 @@
-//! `ReadDataSource`: decode the configuration into the model, read, answer a wholly known value.
+//! `ReadDataSource`: decode the configuration into the model, read, answer a wholly known
+//! value with the data source's warnings about it.
 
 use crate::diag::Diagnostics;
 use crate::framework::plan::no_bugs;
@@ -12,9 +13,9 @@ pub(crate) async fn handle<P: Provider>(
 ) -> pb::read_data_source::Response {
     inner.capture.request(&req);
     match run(inner, &req).await {
-        Ok(v) => pb::read_data_source::Response {
+        Ok((v, warnings)) => pb::read_data_source::Response {
             state: Some(v),
-            diagnostics: Vec::new(),
+            diagnostics: warnings.to_pb(),
             deferred: None,
         },
         Err(d) => pb::read_data_source::Response {
@@ -28,16 +29,16 @@ pub(crate) async fn handle<P: Provider>(
 async fn run<P: Provider>(
     inner: &Inner<P>,
     req: &pb::read_data_source::Request,
-) -> Result<pb::DynamicValue, Diagnostics> {
+) -> Result<(pb::DynamicValue, Diagnostics), Diagnostics> {
     let ds = inner.data_source(&req.type_name)?;
     let config = decode(req.config.as_ref(), ds.ty(), "configuration")?;
     let ctx = inner.ctx(None, Private::default());
-    let new = ds.read(&ctx, config).await?;
+    let (new, warnings) = ds.read(&ctx, config).await?;
     no_bugs(
         ds.type_name(),
         "an invalid data source result",
         &rules::check_read(&new),
         &ds.schema().block,
     )?;
-    encode(&new, ds.ty(), "data source state")
+    Ok((encode(&new, ds.ty(), "data source state")?, warnings))
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::codec::msgpack;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::framework::{
-    ConfigureRequest, CreateRequest, Ctx, DeleteRequest, Provider, ReadRequest, Resource,
-    ResourceSchema, Resources, UpdateRequest,
+    ConfigureRequest, CreateRequest, Ctx, DataSource, DataSources, DeleteRequest, Provider,
+    ReadDataRequest, ReadRequest, Resource, ResourceSchema, Resources, UpdateRequest,
 };
 use crate::pb::tfplugin6 as pb;
 use crate::server::Inner;
@@ -88,6 +88,35 @@ impl Resource for Things {
     }
 }
 
+/// Looks a thing up by name; a name starting with `old-` reads with a warning.
+#[derive(Debug)]
+struct Lookup;
+
+impl DataSource for Lookup {
+    type Data = ();
+    type Model = Thing;
+    const TYPE_NAME: &str = "test_lookup";
+    async fn read(
+        &self,
+        _ctx: &Ctx<()>,
+        req: ReadDataRequest<Thing>,
+    ) -> Result<Thing, Diagnostics> {
+        let mut t = req.config;
+        if t.name == "missing" {
+            return Err(Diagnostic::error("Not found", "no thing named missing").into());
+        }
+        t.id = Some(format!("t-{}", t.name));
+        Ok(t)
+    }
+    fn warnings(&self, t: &Thing) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        if t.name.starts_with("old-") {
+            d.warning("Old thing", format!("{} is old", t.name));
+        }
+        d
+    }
+}
+
 #[derive(Debug)]
 struct TestProvider;
 
@@ -103,6 +132,9 @@ impl Provider for TestProvider {
     }
     fn resources(&self) -> Result<Resources<()>, crate::Error> {
         Resources::new().with(Things)
+    }
+    fn data_sources(&self) -> Result<DataSources<()>, crate::Error> {
+        DataSources::new().with(Lookup)
     }
 }
 
@@ -332,5 +364,51 @@ fn sensitive_values_never_reach_a_diagnostic() {
     assert!(
         !text.contains("hunter2") && text.contains("values hidden"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_data_source_answers_its_value_with_its_warnings_or_only_its_errors() {
+    let inner = inner();
+    let ty = inner.data_sources["test_lookup"].ty().clone();
+    let read = |name: &str| pb::read_data_source::Request {
+        type_name: "test_lookup".into(),
+        config: Some(pb::DynamicValue {
+            msgpack: msgpack::encode(&thing(Value::Null, name), &ty).unwrap_or_default(),
+            json: Vec::new(),
+        }),
+        ..Default::default()
+    };
+    let state = |r: &pb::read_data_source::Response| {
+        r.state
+            .as_ref()
+            .map(|d| msgpack::decode(&d.msgpack, &ty).unwrap_or_else(|e| panic!("{e}")))
+    };
+    let plain = super::read_data_source::handle(&inner, read("new")).await;
+    assert!(plain.diagnostics.is_empty(), "{:?}", plain.diagnostics);
+    assert_eq!(state(&plain), Some(thing(Value::from("t-new"), "new")));
+
+    let warned = super::read_data_source::handle(&inner, read("old-1")).await;
+    assert_eq!(state(&warned), Some(thing(Value::from("t-old-1"), "old-1")));
+    let d: Vec<_> = warned
+        .diagnostics
+        .iter()
+        .map(|d| (d.severity, d.summary.as_str(), d.detail.as_str()))
+        .collect();
+    assert_eq!(
+        d,
+        [(
+            pb::diagnostic::Severity::Warning as i32,
+            "Old thing",
+            "old-1 is old"
+        )]
+    );
+
+    let failed = super::read_data_source::handle(&inner, read("missing")).await;
+    assert!(failed.state.is_none());
+    assert_eq!(failed.diagnostics.len(), 1);
+    assert_eq!(
+        failed.diagnostics[0].severity,
+        pb::diagnostic::Severity::Error as i32
     );
 }
