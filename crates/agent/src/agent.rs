@@ -128,10 +128,13 @@ impl Agent {
             ready,
             operator,
             cloud_probe: Arc::default(),
-            tune_jobs: Arc::new(crate::tuner::TuneJobs::new(
-                config.tune.clone(),
-                telemetry.clone(),
-            )),
+            tune_jobs: Arc::new(
+                crate::tuner::TuneJobs::new(config.tune.clone(), telemetry.clone())
+                    .with_recorded_load(crate::tuner::RecordedLoad {
+                        step: config.cost.sample_interval,
+                        window: config.cost.retention,
+                    }),
+            ),
         };
         Ok(Self {
             state,

@@ -110,6 +110,28 @@ pub struct TuneJobs {
     waiting: AtomicUsize,
     /// Where the searching and waiting counts and the jobs' ends are published.
     telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Where a pool without forecast history finds its load.
+    load: RecordedLoad,
+}
+
+/// The usage recorder's load samples, which a pool without forecast history (a policy
+/// without prediction) is tuned on: `cost.sample_interval` apart, kept for
+/// `cost.retention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedLoad {
+    /// The replay's step: the recorder's sampling interval.
+    pub step: Duration,
+    /// How far back samples are read: what the store keeps.
+    pub window: Duration,
+}
+
+impl Default for RecordedLoad {
+    fn default() -> Self {
+        Self {
+            step: Duration::from_secs(60),
+            window: Duration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 impl Default for TuneJobs {
@@ -149,7 +171,15 @@ impl TuneJobs {
             stopping: CancellationToken::new(),
             waiting: AtomicUsize::new(0),
             telemetry,
+            load: RecordedLoad::default(),
         }
+    }
+
+    /// Tune pools without forecast history on the usage recorder's samples as `load` says.
+    #[must_use]
+    pub fn with_recorded_load(mut self, load: RecordedLoad) -> Self {
+        self.load = load;
+        self
     }
 
     /// Searches running now (slots taken).
@@ -259,7 +289,7 @@ impl TuneJobs {
         (ns, name): (&str, &str),
         req: TuneRequest,
     ) -> Result<TuneJob, TuneError> {
-        let tune_req = prepare(store.as_ref(), ns, name, &req).await?;
+        let tune_req = prepare(store.as_ref(), (ns, name), &req, self.load, clock.now_ms()).await?;
         let reserved = self
             .waiting
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -310,8 +340,14 @@ impl TuneJobs {
         self.tasks.spawn(async move {
             let req = match prepared {
                 Some(r) => Ok(r),
-                None => prepare(store.as_ref(), &pool.0, &pool.1, &done.request)
-                    .await
+                None => prepare(
+                    store.as_ref(),
+                    (&pool.0, &pool.1),
+                    &done.request,
+                    jobs.load,
+                    clock.now_ms(),
+                )
+                .await
                     .map_err(|e| format!("resuming the tune after its agent stopped: {e}")),
             };
             let r = match req {
@@ -504,12 +540,14 @@ fn invalid(msg: impl Into<String>) -> TuneError {
     TuneError::Invalid(msg.into())
 }
 
-/// The pool's policy, flavor and history as a tuner request.
+/// The pool's policy, flavor and history as a tuner request: the forecast history of a
+/// predictive pool, else the load the usage recorder sampled (`load`, up to `now_ms`).
 async fn prepare(
     store: &dyn Store,
-    ns: &str,
-    name: &str,
+    (ns, name): (&str, &str),
     req: &TuneRequest,
+    load: RecordedLoad,
+    now_ms: Millis,
 ) -> Result<flexus_sim::tune::TuneRequest, TuneError> {
     let objective = one_of("objective", &req.objective, OBJECTIVES)?;
     let aim = one_of("aim", &req.aim, AIMS)?;
@@ -552,7 +590,11 @@ async fn prepare(
                     "pool {ns}/{name}: {e}; the replay has no capacity model for it"
                 ))
             })?;
-            (recorded(store, ns, name, &policy).await?, flavor)
+            let history = match recorded(store, ns, name, &policy).await? {
+                Some(t) => t,
+                None => sampled(store, (ns, name), load, now_ms).await?,
+            };
+            (history, flavor)
         }
     };
     let r = flexus_sim::tune::TuneRequest {
@@ -605,19 +647,16 @@ async fn recorded(
     ns: &str,
     name: &str,
     policy: &flexus_policy::Policy,
-) -> Result<flexus_sim::trace::Trace, TuneError> {
-    let none = || {
-        invalid(format!(
-            "pool {ns}/{name} has no recorded history: the agent records the request-rate history of pools whose policy enables prediction (prediction.metric); pass \"trace\" to tune on a trace instead"
-        ))
-    };
+) -> Result<Option<flexus_sim::trace::Trace>, TuneError> {
     if !policy.prediction.enabled {
-        return Err(none());
+        return Ok(None);
     }
-    let h = store.get_forecast(ns, name).await?.ok_or_else(none)?;
+    let Some(h) = store.get_forecast(ns, name).await? else {
+        return Ok(None);
+    };
     let step = h.header.bucket_seconds;
     let (Some(first), Some(last)) = (h.buckets.first(), h.buckets.last()) else {
-        return Err(none());
+        return Ok(None);
     };
     let slots = ((last.start - first.start) / step).round() as usize + 1;
     let mut y: Vec<Option<f64>> = vec![None; slots];
@@ -635,7 +674,38 @@ async fn recorded(
         step.round() as u32,
         rps,
     )
+    .map(Some)
     .map_err(|e| invalid(e.to_string()))
+}
+
+/// The load the usage recorder sampled for the pool within `load.window` before
+/// `now_ms`, on a grid of its sampling interval (what the cost report and the advisor
+/// replay).
+async fn sampled(
+    store: &dyn Store,
+    (ns, name): (&str, &str),
+    load: RecordedLoad,
+    now_ms: Millis,
+) -> Result<flexus_sim::trace::Trace, TuneError> {
+    use crate::cost::usage::hour_of;
+    let from = now_ms - load.window.as_millis() as Millis;
+    let rows = store
+        .usage_hours(
+            crate::store::UsageScope::Pool(ns, name),
+            hour_of(from),
+            hour_of(now_ms),
+            true,
+        )
+        .await?;
+    let step = load.step.as_secs().clamp(1, 3600) as u32;
+    crate::cost::replay::history(&rows, step, &format!("{ns}/{name} recorded load"))
+        .map(|h| h.trace)
+        .map_err(|e| {
+            let why = e.strip_prefix(crate::cost::replay::TOO_LITTLE).unwrap_or(&e);
+            invalid(format!(
+                "pool {ns}/{name} has no recorded history to tune on yet ({why}): the agent samples every pool's load each cost.sample_interval ({step} s) and keeps it for cost.retention, and a predictive pool's forecast history is used when it has one; pass \"trace\" to tune on a trace instead"
+            ))
+        })
 }
 
 /// Linear interpolation over missing values (ends take the nearest value).

@@ -1,5 +1,6 @@
 //! The tuner through the agent: `POST .../pools/{name}/tune` on the history the agent
-//! records for a predictive pool, polled to the end; the refusals (no recorded history,
+//! records for a predictive pool (or the load it samples for any other), polled to the
+//! end; the refusals (no recorded history,
 //! too little of it); `flexus-agent tune --pool` (the real binary) against it; and a
 //! job's life across restarts of the agent's process (SIGTERM and SIGKILL).
 
@@ -150,6 +151,77 @@ async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying
     emu.stop.cancel();
 }
 
+/// `minutes` one-minute samples of a daily wave of 200-900 req/s, as the usage recorder
+/// writes them for every pool, in the clock hours before the current one.
+async fn record_load(emu: &Emu, agent: &InProcAgent, pool: &str, minutes: i64) {
+    use flexus_agent::store::{UsageHour, UsageSample};
+    let hour_start = emu.now_ms().div_euclid(3_600_000) * 3_600_000;
+    let mut rows: Vec<UsageHour> = Vec::new();
+    for k in (1..=minutes).rev() {
+        let at_ms = hour_start - k * 60_000;
+        let rps = 550.0 + 350.0 * (std::f64::consts::TAU * at_ms as f64 / 86_400_000.0).sin();
+        let ready = (rps / 30.0).ceil() as u32;
+        let hour = at_ms.div_euclid(3_600_000) * 3600;
+        if rows.last().is_none_or(|r| r.hour != hour) {
+            rows.push(UsageHour::new("team-a", pool, hour, "x1.2u.4g"));
+        }
+        let r = rows.last_mut().unwrap();
+        r.samples.push(UsageSample {
+            at_ms,
+            load_rps: Some(rps),
+            ready,
+            billed: ready,
+            desired: Some(ready),
+            forecast_capacity: None,
+        });
+        r.billed_seconds += 60.0 * f64::from(ready);
+        r.ready_seconds += 60.0 * f64::from(ready);
+        r.covered_seconds += 60.0;
+        r.load_seconds += 60.0;
+    }
+    agent.store.put_usage_hours(&rows).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
+    let emu = Emu::start(1.0, 1.0).await;
+    let agent = InProcAgent::start(&emu, 1.0, |_| {}).await;
+    let c = &agent.client;
+    declare(&agent, "web", reactive()).await;
+    record_load(&emu, &agent, "web", 6 * 60).await;
+    let req = TuneRequest {
+        max_evaluations: 4,
+        ..TuneRequest::default()
+    };
+    let job = c.start_tune("team-a", "web", &req).await.unwrap();
+    let done = ended(c, &job.id).await;
+    assert_eq!(done.state, "done", "{:?}", done.error);
+    let r = done.result.expect("result");
+    // 360 one-minute samples: 6 hours, two thirds tune.
+    assert!(
+        (r.tune_hours - 4.0).abs() < 1e-9 && (r.validation_hours - 2.0).abs() < 1e-9,
+        "{} h + {} h",
+        r.tune_hours,
+        r.validation_hours
+    );
+    assert!(r.before.instance_hours > 0.0, "{r:?}");
+    assert!(!r.policy.prediction.enabled, "{:?}", r.policy.prediction);
+    // Forty minutes of samples are refused with how much is needed.
+    declare(&agent, "young", reactive()).await;
+    record_load(&emu, &agent, "young", 40).await;
+    let msg = refusal(
+        c.start_tune("team-a", "young", &req)
+            .await
+            .expect_err("too short"),
+    );
+    assert_eq!(
+        msg,
+        "not enough history to tune: 40 minutes given, at least 45 needed (two thirds tune, the last third validates)"
+    );
+    agent.shutdown().await;
+    emu.stop.cancel();
+}
+
 #[tokio::test]
 async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_needed() {
     let emu = Emu::start(1.0, 1.0).await;
@@ -174,7 +246,8 @@ async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_need
         msg,
         "not enough history to tune: 30 minutes given, at least 45 needed (two thirds tune, the last third validates)"
     );
-    // A reactive policy records no history; a named trace can be tuned instead.
+    // A reactive policy records no forecast history, and a pool the agent has not
+    // sampled yet has no load either; a named trace can be tuned instead.
     let reactive = json!({"strategy": "target_tracking", "bounds": {"min": 1, "max": 60},
         "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
                      "target": 30, "per_instance": true}]});
@@ -184,7 +257,10 @@ async fn a_tune_without_enough_recorded_history_is_refused_with_how_much_is_need
             .await
             .expect_err("not predictive"),
     );
-    assert!(msg.contains("pass \"trace\""), "{msg}");
+    assert_eq!(
+        msg,
+        "pool team-a/plain has no recorded history to tune on yet (0 samples with a load signal, 30 needed): the agent samples every pool's load each cost.sample_interval (60 s) and keeps it for cost.retention, and a predictive pool's forecast history is used when it has one; pass \"trace\" to tune on a trace instead"
+    );
     let bad = TuneRequest {
         budget: 1.5,
         ..TuneRequest::default()
