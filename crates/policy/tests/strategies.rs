@@ -768,6 +768,10 @@ fn a_rising_signal_is_read_ahead_by_its_trend_lead() {
     assert_eq!(value, 140.0);
     assert!((slope - 10.0).abs() < 1e-9, "{slope}");
     assert!((extrapolated - 190.0).abs() < 1e-9, "{extrapolated}");
+    // The proposal carries the value used and the value observed (what the load was).
+    let p = &d.proposals[0];
+    assert!((p.value.unwrap() - 190.0).abs() < 1e-9, "{p:?}");
+    assert_eq!(p.observed, Some(140.0));
 }
 
 #[test]
@@ -963,6 +967,10 @@ fn noise_headroom_keeps_spare_capacity_in_step_with_how_far_the_load_jumps() {
         _ => None,
     });
     assert_eq!(step, Some((40.0, 40.0, 180.0)));
+    assert_eq!(
+        (d.proposals[0].value, d.proposals[0].observed),
+        (Some(180.0), Some(140.0))
+    );
     assert!(
         d.explanation.iter().any(|s| s.to_string()
             == "rps jumps 40.000 between readings: noise headroom 40.000, read as 180.000"),
@@ -975,7 +983,12 @@ fn noise_headroom_keeps_spare_capacity_in_step_with_how_far_the_load_jumps() {
     shuffled.swap(1, 4);
     assert_eq!(decide_fresh(&noisy, &shuffled, &pool(14, 0)).desired, 18);
     // Off, or a steady signal: nothing added, nothing explained.
-    assert_eq!(decide_fresh(&plain, &jumpy, &pool(14, 0)).desired, 14);
+    let d = decide_fresh(&plain, &jumpy, &pool(14, 0));
+    assert_eq!(d.desired, 14);
+    assert_eq!(
+        (d.proposals[0].value, d.proposals[0].observed),
+        (Some(140.0), Some(140.0))
+    );
     let steady = rps_series(&[140.0; 6]);
     let d = decide_fresh(&noisy, &steady, &pool(14, 0));
     assert_eq!(d.desired, 14);
@@ -995,7 +1008,19 @@ fn noise_headroom_keeps_spare_capacity_in_step_with_how_far_the_load_jumps() {
     // A reading stored twice under one timestamp is one reading, not a jump of 0.
     let mut twice = rps_series(&[100.0, 140.0]);
     twice.push(twice[1].clone());
-    assert_eq!(decide_fresh(&noisy, &twice, &pool(14, 0)).desired, 18);
+    assert_eq!(decide_fresh(&noisy, &twice, &pool(14, 0)).desired, 18); // With a trend read-ahead too, the observed value is the one before both raises.
+    let both = trend_policy(
+        r#""noise_headroom": 1, "noise_window": "10m", "trend_lead": "5m", "trend_significance": 0, "trend_max_raise": 1"#,
+    );
+    let rising = rps_series(&[100.0, 110.0, 120.0, 130.0, 140.0]);
+    let d = decide_fresh(&both, &rising, &pool(14, 0));
+    // 140 + 10 · 5 (trend) + 10 (mean jump) = 200.
+    assert!(
+        (d.proposals[0].value.unwrap() - 200.0).abs() < 1e-9,
+        "{:?}",
+        d.proposals
+    );
+    assert_eq!(d.proposals[0].observed, Some(140.0));
 }
 
 /// A one-metric target-tracking policy on `rps` (bounds 1-10) with `fields` in the metric.

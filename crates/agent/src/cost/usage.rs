@@ -62,7 +62,9 @@ fn load_from_utilisation(kind: MetricKind, value: f64, ready: u32, flavor: &Flav
     Some(rho.clamp(0.0, 1.0) * f64::from(ready) * flavor.max_rps())
 }
 
-/// The pool's load (requests/s) from its last decision's signal values.
+/// The pool's load (requests/s) from its last decision's signal values as observed
+/// (before a trend read-ahead or a noise headroom raised them; the value used, for a
+/// decision recorded before proposals carried both).
 pub fn load_signal(
     status: &PoolStatus,
     policy: Option<&PolicySpec>,
@@ -80,7 +82,7 @@ pub fn load_signal(
         proposals
             .iter()
             .find(|p| p["metric"].as_str() == Some(name))
-            .and_then(|p| p["value"].as_f64())
+            .and_then(|p| p["observed"].as_f64().or_else(|| p["value"].as_f64()))
             .filter(|v| v.is_finite())
     };
     let metrics = &policy.policy.metrics;
@@ -519,6 +521,73 @@ mod tests {
         let l = load_from_utilisation(MetricKind::Cpu, 51.0, 2, &f).unwrap();
         assert!((l - 0.5 * 2.0 * f.max_rps()).abs() < 1e-9);
         assert_eq!(load_from_utilisation(MetricKind::Memory, 50.0, 2, &f), None);
+    }
+
+    #[test]
+    fn the_load_recorded_is_the_signal_as_observed_not_as_read_ahead() {
+        use flexus_policy as fp;
+        let policy: fp::Policy = serde_json::from_value(serde_json::json!({
+            "strategy": "target_tracking", "bounds": {"min": 1, "max": 100}, "tolerance": 0,
+            "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
+                "target": 10, "per_instance": true, "stale_after": "10m",
+                "trend_lead": "5m", "trend_significance": 0, "trend_max_raise": 1,
+                "noise_headroom": 1, "noise_window": "10m"}]
+        }))
+        .unwrap();
+        let spec = PolicySpec {
+            pool: "p".into(),
+            policy: policy.clone(),
+        };
+        let cp = fp::CompiledPolicy::new(policy).unwrap();
+        let now = fp::Timestamp::from_millis(3_600_000);
+        // Rising 10 a minute to 140: read ahead to 190, plus a mean jump of 10.
+        let obs: Vec<fp::Observation> = [100.0, 110.0, 120.0, 130.0, 140.0]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| fp::Observation {
+                metric: "rps".into(),
+                value: *v,
+                at: now.sub(std::time::Duration::from_secs((4 - i as u64) * 60)),
+            })
+            .collect();
+        let pool = fp::PoolState::ready(14, fp::Timestamp::from_millis(0));
+        let history = fp::History::new();
+        let decision = fp::decide(
+            &cp,
+            &fp::DecisionInput {
+                now,
+                observations: &obs,
+                pool: &pool,
+                history: &history,
+                prediction: None,
+            },
+        );
+        let mut detail = serde_json::to_value(&decision).unwrap();
+        assert_eq!(detail["proposals"][0]["value"].as_f64(), Some(200.0));
+        let status = |detail: serde_json::Value| PoolStatus {
+            last_decision: Some(
+                serde_json::from_value(serde_json::json!({
+                    "id": 1, "at": "1970-01-01T01:00:00Z", "current": 14, "desired": 20,
+                    "on_demand": 20, "spot": 0, "action": "scale_out", "outcome": "acted",
+                    "explanation": "", "detail": detail
+                }))
+                .unwrap(),
+            ),
+            ..PoolStatus::default()
+        };
+        assert_eq!(
+            load_signal(&status(detail.clone()), Some(&spec), 14, None),
+            Some(140.0)
+        );
+        // A decision recorded before proposals carried the observed value: the value used.
+        detail["proposals"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("observed");
+        assert_eq!(
+            load_signal(&status(detail), Some(&spec), 14, None),
+            Some(200.0)
+        );
     }
 
     #[test]

@@ -243,6 +243,7 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
         current
     } else {
         cpu_sample = strategy_stage(cp, &sig, input, &mut proposals, &mut run);
+        observed(cp, &sig, &mut proposals);
         if !matches!(p.strategy, Strategy::Schedule | Strategy::Fixed) {
             missing_data_stage(cp, &sig, current, &mut run);
         }
@@ -291,6 +292,25 @@ pub fn decide(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Decision {
         next_evaluation: now.add(p.evaluation_interval),
         cpu_sample,
         dry_run: p.dry_run,
+    }
+}
+
+/// Each proposal's value as observed: before the trend read-ahead and the noise headroom.
+fn observed(cp: &CompiledPolicy, sig: &[signals::Signal], proposals: &mut [SignalProposal]) {
+    for p in proposals.iter_mut().filter(|p| p.value.is_some()) {
+        let Some(s) = cp
+            .names
+            .iter()
+            .position(|n| *n == p.metric)
+            .map(|i| &sig[i])
+        else {
+            continue;
+        };
+        p.observed = match (s.trend, s.noise) {
+            (Some((before, _)), _) => Some(before),
+            (None, Some((_, raise))) => s.value.map(|v| v - raise),
+            (None, None) => s.value,
+        };
     }
 }
 

@@ -82,6 +82,7 @@ pub(crate) fn propose(
                 out.push(SignalProposal {
                     metric: name,
                     value: Some(v),
+                    observed: None,
                     proposal: None,
                     score: Some(sc),
                     reason: Reason::SeedScore { score: sc, weight },

@@ -108,6 +108,7 @@ pub(crate) fn propose(
                 out.push(SignalProposal {
                     metric: name,
                     value: Some(v),
+                    observed: None,
                     proposal: Some(n),
                     score: None,
                     reason: Reason::Step {
@@ -119,6 +120,7 @@ pub(crate) fn propose(
             None => out.push(SignalProposal {
                 metric: name,
                 value: Some(v),
+                observed: None,
                 proposal: Some(current),
                 score: None,
                 reason: Reason::NoStep,

@@ -108,6 +108,7 @@ pub(crate) fn propose(
         out.push(SignalProposal {
             metric: name,
             value: sig[i].value,
+            observed: None,
             proposal,
             score: None,
             reason,

@@ -367,8 +367,13 @@ pub enum BoundBy {
 pub struct SignalProposal {
     /// Metric name.
     pub metric: Arc<str>,
-    /// The value used (after aggregation), if any.
+    /// The value used (after aggregation, trend read-ahead and noise headroom), if any.
     pub value: Option<f64>,
+    /// The value as observed: after aggregation, before the trend read-ahead
+    /// (`trend_lead`) and the noise headroom raised it (equal to `value` when neither
+    /// did). What the load was, for whoever records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<f64>,
     /// The count it proposes (target tracking / step), or `None` when it proposes nothing.
     pub proposal: Option<u32>,
     /// Seed score contribution (seed strategy only).
@@ -385,6 +390,7 @@ impl SignalProposal {
         Self {
             metric,
             value,
+            observed: None,
             proposal: None,
             score: None,
             reason,
