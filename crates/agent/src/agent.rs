@@ -129,11 +129,13 @@ impl Agent {
             operator,
             cloud_probe: Arc::default(),
             tune_jobs: Arc::new(
-                crate::tuner::TuneJobs::new(config.tune.clone(), telemetry.clone())
-                    .with_recorded_load(crate::tuner::RecordedLoad {
-                        step: config.cost.sample_interval,
-                        window: config.cost.retention,
-                    }),
+                crate::tuner::TuneJobs::new(config.tune.clone(), telemetry.clone()).with_replay(
+                    crate::tuner::PoolReplay {
+                        load_step: config.cost.sample_interval,
+                        load_window: config.cost.retention,
+                        spot_hazard_per_hour: config.cost.spot_hazard_per_hour,
+                    },
+                ),
             ),
         };
         Ok(Self {

@@ -110,28 +110,43 @@ pub struct TuneJobs {
     waiting: AtomicUsize,
     /// Where the searching and waiting counts and the jobs' ends are published.
     telemetry: Arc<crate::telemetry::Telemetry>,
-    /// Where a pool without forecast history finds its load.
-    load: RecordedLoad,
+    /// What a tune on a pool's recorded history replays besides the policy.
+    replay: PoolReplay,
 }
 
-/// The usage recorder's load samples, which a pool without forecast history (a policy
-/// without prediction) is tuned on: `cost.sample_interval` apart, kept for
-/// `cost.retention`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordedLoad {
-    /// The replay's step: the recorder's sampling interval.
-    pub step: Duration,
+/// What a tune on a pool's recorded history takes from the agent's `[cost]`: where a
+/// pool without forecast history (a policy without prediction) finds its load — the
+/// usage recorder's samples, `cost.sample_interval` apart, kept for `cost.retention` —
+/// and the spot reclamations the replays assume (`cost.spot_hazard_per_hour`), as the
+/// cost report and the advisor replay the pool.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolReplay {
+    /// The replay's step on sampled load: the recorder's sampling interval.
+    pub load_step: Duration,
     /// How far back samples are read: what the store keeps.
-    pub window: Duration,
+    pub load_window: Duration,
+    /// Spot reclamations per instance-hour.
+    pub spot_hazard_per_hour: f64,
 }
 
-impl Default for RecordedLoad {
+impl Default for PoolReplay {
     fn default() -> Self {
         Self {
-            step: Duration::from_secs(60),
-            window: Duration::from_secs(7 * 86_400),
+            load_step: Duration::from_secs(60),
+            load_window: Duration::from_secs(7 * 86_400),
+            spot_hazard_per_hour: 0.0,
         }
     }
+}
+
+/// A tune as prepared: the search, and the pool's own policy the recommendation is
+/// written against (the search replays the pool as the agent runs it: its bounds
+/// within the pool's sizes and the pool's spot mix, which the recommendation does not
+/// change).
+#[derive(Debug, Clone)]
+struct Prepared {
+    req: flexus_sim::tune::TuneRequest,
+    policy: flexus_policy::Policy,
 }
 
 impl Default for TuneJobs {
@@ -171,14 +186,14 @@ impl TuneJobs {
             stopping: CancellationToken::new(),
             waiting: AtomicUsize::new(0),
             telemetry,
-            load: RecordedLoad::default(),
+            replay: PoolReplay::default(),
         }
     }
 
-    /// Tune pools without forecast history on the usage recorder's samples as `load` says.
+    /// Replay pools' recorded history as `replay` says.
     #[must_use]
-    pub fn with_recorded_load(mut self, load: RecordedLoad) -> Self {
-        self.load = load;
+    pub fn with_replay(mut self, replay: PoolReplay) -> Self {
+        self.replay = replay;
         self
     }
 
@@ -289,7 +304,14 @@ impl TuneJobs {
         (ns, name): (&str, &str),
         req: TuneRequest,
     ) -> Result<TuneJob, TuneError> {
-        let tune_req = prepare(store.as_ref(), (ns, name), &req, self.load, clock.now_ms()).await?;
+        let tune_req = prepare(
+            store.as_ref(),
+            (ns, name),
+            &req,
+            self.replay,
+            clock.now_ms(),
+        )
+        .await?;
         let reserved = self
             .waiting
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -334,7 +356,7 @@ impl TuneJobs {
         clock: SharedClock,
         (pool, created_ms): ((String, String), Millis),
         mut done: TuneJob,
-        prepared: Option<flexus_sim::tune::TuneRequest>,
+        prepared: Option<Prepared>,
     ) {
         let jobs = self.clone();
         self.tasks.spawn(async move {
@@ -344,7 +366,7 @@ impl TuneJobs {
                     store.as_ref(),
                     (&pool.0, &pool.1),
                     &done.request,
-                    jobs.load,
+                    jobs.replay,
                     clock.now_ms(),
                 )
                 .await
@@ -464,7 +486,7 @@ impl TuneJobs {
         clock: SharedClock,
         ((ns, name), created_ms): (&(String, String), Millis),
         job: &mut TuneJob,
-        req: flexus_sim::tune::TuneRequest,
+        Prepared { req, policy }: Prepared,
     ) -> Option<Result<TuneOutcome, String>> {
         let waiting = Waiting(self);
         let _slot = tokio::select! {
@@ -488,7 +510,7 @@ impl TuneJobs {
         };
         let search = tokio::task::spawn_blocking(move || {
             flexus_sim::tune::tune(&req)
-                .map(outcome)
+                .map(|r| outcome(r, &policy))
                 .map_err(|e| e.to_string())
         });
         let r = tokio::select! {
@@ -541,14 +563,16 @@ fn invalid(msg: impl Into<String>) -> TuneError {
 }
 
 /// The pool's policy, flavor and history as a tuner request: the forecast history of a
-/// predictive pool, else the load the usage recorder sampled (`load`, up to `now_ms`).
+/// predictive pool, else the load the usage recorder sampled (up to `now_ms`), replayed
+/// with the pool as the agent runs it; or a named trace, replayed with the policy as
+/// written (a what-if on other load, scaled to `peak_instances`).
 async fn prepare(
     store: &dyn Store,
     (ns, name): (&str, &str),
     req: &TuneRequest,
-    load: RecordedLoad,
+    replay: PoolReplay,
     now_ms: Millis,
-) -> Result<flexus_sim::tune::TuneRequest, TuneError> {
+) -> Result<Prepared, TuneError> {
     let objective = one_of("objective", &req.objective, OBJECTIVES)?;
     let aim = one_of("aim", &req.aim, AIMS)?;
     if !(req.budget.is_finite() && req.budget > 0.0 && req.budget < 1.0) {
@@ -573,28 +597,33 @@ async fn prepare(
             "pool {ns}/{name} has no policy to tune; declare one first"
         ))
     })?;
-    let policy = doc.spec.policy;
-    let options = flexus_sim::simulation::SimulateOptions {
+    let written = doc.spec.policy.clone();
+    let mut options = flexus_sim::simulation::SimulateOptions {
         flavor: Some(spec.flavor.clone()),
         peak_instances: req.peak_instances.unwrap_or(40),
         max_hours: req.hours,
         against: Vec::new(),
         ..flexus_sim::simulation::SimulateOptions::default()
     };
-    let (history, flavor) = match &req.trace {
-        Some(t) => flexus_sim::simulation::prepare_trace(t, &options)
-            .map_err(|e| invalid(e.to_string()))?,
+    let (history, flavor, policy) = match &req.trace {
+        Some(t) => {
+            let (history, flavor) = flexus_sim::simulation::prepare_trace(t, &options)
+                .map_err(|e| invalid(e.to_string()))?;
+            (history, flavor, written.clone())
+        }
         None => {
             let flavor = flexus_sim::capacity::lookup(&spec.flavor).map_err(|e| {
                 invalid(format!(
                     "pool {ns}/{name}: {e}; the replay has no capacity model for it"
                 ))
             })?;
-            let history = match recorded(store, ns, name, &policy).await? {
-                Some(t) => t,
-                None => sampled(store, (ns, name), load, now_ms).await?,
-            };
-            (history, flavor)
+            let history = history(store, (ns, name), &written, replay, now_ms).await?;
+            // The pool as the agent runs it: the policy's bounds within the pool's
+            // sizes, the pool's spot mix and the spot reclamations the replays assume.
+            let mut policy = crate::runtime::reconcile::effective_policy(&spec, Some(&doc.spec));
+            policy.bounds.initial = None;
+            options.spot_hazard_per_hour = replay.spot_hazard_per_hour;
+            (history, flavor, policy)
         }
     };
     let r = flexus_sim::tune::TuneRequest {
@@ -605,7 +634,10 @@ async fn prepare(
         ..flexus_sim::tune::TuneRequest::new(history, flavor, policy, req.budget)
     };
     flexus_sim::tune::check(&r).map_err(|e| invalid(e.to_string()))?;
-    Ok(r)
+    Ok(Prepared {
+        req: r,
+        policy: written,
+    })
 }
 
 /// The tune request's `objective` values, as the API spells them.
@@ -641,14 +673,24 @@ fn one_of<T: Copy>(field: &str, got: &str, choices: &[(&str, T)]) -> Result<T, T
 }
 
 /// The pool's recorded request-rate history (the prediction metric's buckets) as a
-/// trace; missing buckets are interpolated between their neighbours.
+/// trace; missing buckets are interpolated between their neighbours. `None` without
+/// buckets, and when the prediction metric is not a request rate (a `custom` metric):
+/// CPU or GPU utilisation buckets are not load without the ready counts they were
+/// measured on (the sampled load turns them into load).
 async fn recorded(
     store: &dyn Store,
     ns: &str,
     name: &str,
     policy: &flexus_policy::Policy,
 ) -> Result<Option<flexus_sim::trace::Trace>, TuneError> {
-    if !policy.prediction.enabled {
+    let p = &policy.prediction;
+    let rate = p.metric.as_deref().is_some_and(|m| {
+        policy
+            .metrics
+            .iter()
+            .any(|x| x.name == m && x.kind == flexus_policy::MetricKind::Custom)
+    });
+    if !(p.enabled && rate) {
         return Ok(None);
     }
     let Some(h) = store.get_forecast(ns, name).await? else {
@@ -678,17 +720,39 @@ async fn recorded(
     .map_err(|e| invalid(e.to_string()))
 }
 
-/// The load the usage recorder sampled for the pool within `load.window` before
+/// The history a tune of the pool replays: the usage recorder's sampled load (minute
+/// resolution: it sees bursts) when it spans a day or at least as long as the forecast
+/// buckets, else the buckets (15-minute means, kept longer), else the sampled load
+/// however short (refused with what is missing).
+async fn history(
+    store: &dyn Store,
+    pool: (&str, &str),
+    policy: &flexus_policy::Policy,
+    replay: PoolReplay,
+    now_ms: Millis,
+) -> Result<flexus_sim::trace::Trace, TuneError> {
+    let buckets = recorded(store, pool.0, pool.1, policy).await?;
+    let Some(buckets) = buckets else {
+        return sampled(store, pool, replay, now_ms).await;
+    };
+    match sampled(store, pool, replay, now_ms).await {
+        Ok(t) if t.duration_s() >= buckets.duration_s().min(86_400.0) => Ok(t),
+        Ok(_) | Err(TuneError::Invalid(_)) => Ok(buckets),
+        Err(e) => Err(e),
+    }
+}
+
+/// The load the usage recorder sampled for the pool within `replay.load_window` before
 /// `now_ms`, on a grid of its sampling interval (what the cost report and the advisor
 /// replay).
 async fn sampled(
     store: &dyn Store,
     (ns, name): (&str, &str),
-    load: RecordedLoad,
+    replay: PoolReplay,
     now_ms: Millis,
 ) -> Result<flexus_sim::trace::Trace, TuneError> {
     use crate::cost::usage::hour_of;
-    let from = now_ms - load.window.as_millis() as Millis;
+    let from = now_ms - replay.load_window.as_millis() as Millis;
     let rows = store
         .usage_hours(
             crate::store::UsageScope::Pool(ns, name),
@@ -697,7 +761,7 @@ async fn sampled(
             true,
         )
         .await?;
-    let step = load.step.as_secs().clamp(1, 3600) as u32;
+    let step = replay.load_step.as_secs().clamp(1, 3600) as u32;
     crate::cost::replay::history(&rows, step, &format!("{ns}/{name} recorded load"))
         .map(|h| h.trace)
         .map_err(|e| {
@@ -737,7 +801,13 @@ fn measure(m: &Measured) -> TuneMeasure {
     }
 }
 
-fn outcome(r: TuneResult) -> TuneOutcome {
+/// The search's result as the job's outcome; the recommended policy is `written` (the
+/// pool's policy as declared) with the searched parameters changed, so the bounds and
+/// spot mix the replay took from the pool are not part of it.
+fn outcome(r: TuneResult, written: &flexus_policy::Policy) -> TuneOutcome {
+    let mut policy = r.after.clone();
+    policy.bounds = written.bounds;
+    policy.spot = written.spot;
     TuneOutcome {
         report: r.text(),
         within_budget: r.within_budget(),
@@ -765,7 +835,7 @@ fn outcome(r: TuneResult) -> TuneOutcome {
                 beaten: b.beaten_by(&r.validation.1),
             })
             .collect(),
-        policy: r.after,
+        policy,
     }
 }
 
@@ -836,7 +906,10 @@ impl AdviceTune {
     /// The search and its before/after on the validation window (blocking).
     pub fn run(&self) -> Result<TuneOutcome, String> {
         flexus_sim::tune::tune(&self.req)
-            .map(outcome)
+            .map(|r| {
+                let held = r.before.clone();
+                outcome(r, &held)
+            })
             .map_err(|e| e.to_string())
     }
 

@@ -151,15 +151,15 @@ async fn a_tune_job_replays_the_recorded_history_and_recommends_without_applying
     emu.stop.cancel();
 }
 
-/// `minutes` one-minute samples of a daily wave of 200-900 req/s, as the usage recorder
-/// writes them for every pool, in the clock hours before the current one.
+/// `minutes` one-minute samples of a two-hour wave of 200-900 req/s, as the usage
+/// recorder writes them for every pool, in the clock hours before the current one.
 async fn record_load(emu: &Emu, agent: &InProcAgent, pool: &str, minutes: i64) {
     use flexus_agent::store::{UsageHour, UsageSample};
     let hour_start = emu.now_ms().div_euclid(3_600_000) * 3_600_000;
     let mut rows: Vec<UsageHour> = Vec::new();
     for k in (1..=minutes).rev() {
         let at_ms = hour_start - k * 60_000;
-        let rps = 550.0 + 350.0 * (std::f64::consts::TAU * at_ms as f64 / 86_400_000.0).sin();
+        let rps = 550.0 + 350.0 * (std::f64::consts::TAU * at_ms as f64 / 7_200_000.0).sin();
         let ready = (rps / 30.0).ceil() as u32;
         let hour = at_ms.div_euclid(3_600_000) * 3600;
         if rows.last().is_none_or(|r| r.hour != hour) {
@@ -206,6 +206,31 @@ async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
     );
     assert!(r.before.instance_hours > 0.0, "{r:?}");
     assert!(!r.policy.prediction.enabled, "{:?}", r.policy.prediction);
+    // The pool as the agent runs it: the same load on a pool whose capacity above one
+    // on-demand instance is all spot is replayed with that mix, so it costs less; the
+    // recommendation is still written against the policy as declared (no spot of its own).
+    let mut spot = pool_spec(0, 60);
+    spot.spot.enabled = true;
+    spot.spot.on_demand_base = 1;
+    spot.spot.spot_percentage = 100;
+    declare_pool(&agent.client, "spot", &spot, reactive()).await;
+    record_load(&emu, &agent, "spot", 6 * 60).await;
+    let job = c.start_tune("team-a", "spot", &req).await.unwrap();
+    let on_spot = wait_for("the tune of spot", Duration::from_secs(300), || async {
+        let j = c.tune_job("team-a", "spot", &job.id).await.ok()?;
+        (j.state != "running").then_some(j)
+    })
+    .await;
+    assert_eq!(on_spot.state, "done", "{:?}", on_spot.error);
+    let on_spot = on_spot.result.expect("result");
+    assert!(
+        on_spot.before.cost < 0.8 * r.before.cost,
+        "{} against {}",
+        on_spot.before.cost,
+        r.before.cost
+    );
+    assert_eq!(on_spot.policy.spot, r.policy.spot);
+    assert_eq!(on_spot.policy.spot.spot_percentage, 0.0);
     // Forty minutes of samples are refused with how much is needed.
     declare(&agent, "young", reactive()).await;
     record_load(&emu, &agent, "young", 40).await;
@@ -217,6 +242,53 @@ async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
     assert_eq!(
         msg,
         "not enough history to tune: 40 minutes given, at least 45 needed (two thirds tune, the last third validates)"
+    );
+    agent.shutdown().await;
+    emu.stop.cancel();
+}
+
+/// Tunes `pool` and answers the hours of history its job replayed.
+async fn tuned_hours(c: &flexus_api::Client, pool: &str, req: &TuneRequest) -> f64 {
+    let job = c.start_tune("team-a", pool, req).await.unwrap();
+    let done = wait_for("the tune", Duration::from_secs(300), || async {
+        let j = c.tune_job("team-a", pool, &job.id).await.ok()?;
+        (j.state != "running").then_some(j)
+    })
+    .await;
+    let r = done.result.unwrap_or_else(|| panic!("{:?}", done.error));
+    r.tune_hours + r.validation_hours
+}
+
+#[tokio::test]
+async fn a_predictive_pool_is_tuned_on_its_sampled_load_once_that_spans_a_day() {
+    let emu = Emu::start(1.0, 1.0).await;
+    let agent = InProcAgent::start(&emu, 1.0, |_| {}).await;
+    let c = &agent.client;
+    let req = TuneRequest {
+        max_evaluations: 4,
+        ..TuneRequest::default()
+    };
+    // 36 hours of forecast buckets and 6 hours of minute samples: the buckets.
+    declare(&agent, "young", predictive()).await;
+    record_history(&emu, &agent, "young", 36).await;
+    record_load(&emu, &agent, "young", 6 * 60).await;
+    assert!((tuned_hours(c, "young", &req).await - 36.0).abs() < 1e-9);
+    // 25 hours of minute samples (a day and more): the samples, which see bursts.
+    declare(&agent, "grown", predictive()).await;
+    record_history(&emu, &agent, "grown", 36).await;
+    record_load(&emu, &agent, "grown", 25 * 60).await;
+    assert!((tuned_hours(c, "grown", &req).await - 25.0).abs() < 1e-9);
+    // A utilisation prediction metric's buckets are not load: without samples, refused.
+    let cpu = json!({"strategy": "target_tracking", "bounds": {"min": 1, "max": 60},
+        "metrics": [{"name": "cpu", "kind": "cpu", "source": {"type": "push"}, "target": 60}],
+        "prediction": {"enabled": true, "mode": "forecast_only", "metric": "cpu",
+                       "target_per_instance": 33}});
+    declare(&agent, "cpu", cpu).await;
+    record_history(&emu, &agent, "cpu", 36).await;
+    let msg = refusal(c.start_tune("team-a", "cpu", &req).await.expect_err("cpu"));
+    assert!(
+        msg.starts_with("pool team-a/cpu has no recorded history to tune on yet (0 samples"),
+        "{msg}"
     );
     agent.shutdown().await;
     emu.stop.cancel();
