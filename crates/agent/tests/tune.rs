@@ -216,11 +216,7 @@ async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
     declare_pool(&agent.client, "spot", &spot, reactive()).await;
     record_load(&emu, &agent, "spot", 6 * 60).await;
     let job = c.start_tune("team-a", "spot", &req).await.unwrap();
-    let on_spot = wait_for("the tune of spot", Duration::from_secs(300), || async {
-        let j = c.tune_job("team-a", "spot", &job.id).await.ok()?;
-        (j.state != "running").then_some(j)
-    })
-    .await;
+    let on_spot = ended_in(c, "spot", &job.id).await;
     assert_eq!(on_spot.state, "done", "{:?}", on_spot.error);
     let on_spot = on_spot.result.expect("result");
     assert!(
@@ -250,11 +246,7 @@ async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
 /// Tunes `pool` and answers the hours of history its job replayed.
 async fn tuned_hours(c: &flexus_api::Client, pool: &str, req: &TuneRequest) -> f64 {
     let job = c.start_tune("team-a", pool, req).await.unwrap();
-    let done = wait_for("the tune", Duration::from_secs(300), || async {
-        let j = c.tune_job("team-a", pool, &job.id).await.ok()?;
-        (j.state != "running").then_some(j)
-    })
-    .await;
+    let done = ended_in(c, pool, &job.id).await;
     let r = done.result.unwrap_or_else(|| panic!("{:?}", done.error));
     r.tune_hours + r.validation_hours
 }
@@ -401,8 +393,13 @@ async fn searching(c: &flexus_api::Client, id: &str) -> flexus_api::TuneJob {
 
 /// Waits until job `id` of `team-a/web` ends.
 async fn ended(c: &flexus_api::Client, id: &str) -> flexus_api::TuneJob {
+    ended_in(c, "web", id).await
+}
+
+/// Waits until job `id` of `team-a/{pool}` ends.
+async fn ended_in(c: &flexus_api::Client, pool: &str, id: &str) -> flexus_api::TuneJob {
     wait_for("the tune to end", Duration::from_secs(300), || async {
-        let j = c.tune_job("team-a", "web", id).await.ok()?;
+        let j = c.tune_job("team-a", pool, id).await.ok()?;
         (j.state != "running").then_some(j)
     })
     .await
