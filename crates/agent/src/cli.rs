@@ -274,7 +274,8 @@ pub fn tune_jobs_text(jobs: &[flexus_api::TuneJob], json: bool) -> anyhow::Resul
 }
 
 /// `tune-jobs`: one line per job; a finished one shows its validation-window measures
-/// (policy before → recommendation) and how many baseline defaults it beats.
+/// (policy before → recommendation, marked when the recommendation misses its budget
+/// there) and how many baseline defaults it beats.
 pub fn tune_jobs_table(jobs: &[flexus_api::TuneJob]) -> String {
     let rows: Vec<Vec<String>> = jobs
         .iter()
@@ -289,9 +290,14 @@ pub fn tune_jobs_table(jobs: &[flexus_api::TuneJob]) -> String {
             }
             let outcome = match (&j.result, &j.error) {
                 (Some(r), _) => format!(
-                    "violation {:.0} -> {:.0} min, {:.1} -> {:.1} instance-h; beats {} of {} baseline defaults",
+                    "violation {:.0} -> {:.0} min{}, {:.1} -> {:.1} instance-h; beats {} of {} baseline defaults",
                     r.before.violation_min,
                     r.after.violation_min,
+                    if r.within_budget == Some(false) {
+                        " (over budget)"
+                    } else {
+                        ""
+                    },
                     r.before.instance_hours,
                     r.after.instance_hours,
                     r.baselines.iter().filter(|b| b.beaten).count(),
@@ -499,6 +505,51 @@ mod tests {
             ..p
         };
         assert!(decisions_table(&[rec(Some(applied))]).contains("(applied)"));
+    }
+
+    #[test]
+    fn a_tune_over_its_budget_on_the_validation_window_is_marked_in_the_listing() {
+        let measure = |violation_min| flexus_api::TuneMeasure {
+            violation_min,
+            violation_share: violation_min / 7200.0,
+            instance_hours: 10.0,
+            cost: 1.0,
+        };
+        let job = |within_budget| flexus_api::TuneJob {
+            id: "tune-1".into(),
+            pool: "team-a/web".into(),
+            state: "done".into(),
+            created_at: "2026-12-07T18:00:00Z".into(),
+            started_at: Some("2026-12-07T18:00:01Z".into()),
+            finished_at: Some("2026-12-07T18:00:09Z".into()),
+            request: flexus_api::TuneRequest::default(),
+            resumed: 0,
+            result: Some(flexus_api::TuneOutcome {
+                policy: serde_json::from_value(serde_json::json!({
+                    "strategy": "fixed", "bounds": {"min": 1, "max": 1}, "fixed": {"count": 1}
+                }))
+                .unwrap(),
+                changes: Vec::new(),
+                tune_hours: 80.0,
+                validation_hours: 40.0,
+                evaluations: 60,
+                before: measure(300.0),
+                after: measure(250.0),
+                baselines: Vec::new(),
+                within_budget,
+                report: String::new(),
+            }),
+            error: None,
+        };
+        let over = tune_jobs_table(&[job(Some(false))]);
+        assert!(
+            over.contains("violation 300 -> 250 min (over budget),"),
+            "{over}"
+        );
+        for fine in [Some(true), None] {
+            let t = tune_jobs_table(&[job(fine)]);
+            assert!(t.contains("violation 300 -> 250 min,"), "{t}");
+        }
     }
 
     #[test]
