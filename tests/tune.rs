@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use flexus_api::{MetricDatapoint, Precondition};
-use flexus_e2e::{Stack, StackOptions, init_and_plan, root_module, terraform_latest, workspace};
+use flexus_e2e::{
+    Stack, StackOptions, init_and_plan, root_module, terraform_1_0, terraform_latest, workspace,
+};
 use serde_json::json;
 
 /// RFC 3339 (UTC) of a Unix time in seconds.
@@ -218,6 +220,21 @@ output "bursty_within_budget" {
     assert!(
         out.lines()
             .any(|l| l.trim_start().starts_with("+ target") && l.contains(&format!("{target}"))),
+        "{out}"
+    );
+    // Terraform 1.0 shows the data source's warning and its value alike.
+    let old = workspace(&terraform_1_0(), &stack, "team-a");
+    let bursty = &vs_baselines[vs_baselines
+        .find("data \"flexus_policy_recommendation\" \"bursty\"")
+        .expect("the bursty data source")..];
+    let out = init_and_plan(&old, &root_module(bursty), "plan on Terraform 1.0");
+    assert!(
+        out.contains("Warning: Recommendation over its violation budget on the validation window"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["+", "bursty_within_budget", "=", "false"]),
         "{out}"
     );
     // Nothing was applied to the tuned pool's policy.
