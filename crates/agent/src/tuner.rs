@@ -562,10 +562,10 @@ fn invalid(msg: impl Into<String>) -> TuneError {
     TuneError::Invalid(msg.into())
 }
 
-/// The pool's policy, flavor and history as a tuner request: the forecast history of a
-/// predictive pool, else the load the usage recorder sampled (up to `now_ms`), replayed
-/// with the pool as the agent runs it; or a named trace, replayed with the policy as
-/// written (a what-if on other load, scaled to `peak_instances`).
+/// The pool's policy, flavor and history as a tuner request: its recorded history
+/// ([`recorded_history`], up to `now_ms`), replayed with the pool as the agent runs it;
+/// or a named trace, replayed with the policy as written (a what-if on other load,
+/// scaled to `peak_instances`).
 async fn prepare(
     store: &dyn Store,
     (ns, name): (&str, &str),
@@ -617,7 +617,7 @@ async fn prepare(
                     "pool {ns}/{name}: {e}; the replay has no capacity model for it"
                 ))
             })?;
-            let history = history(store, (ns, name), &written, replay, now_ms).await?;
+            let history = recorded_history(store, (ns, name), &written, replay, now_ms).await?;
             // The pool as the agent runs it: the policy's bounds within the pool's
             // sizes, the pool's spot mix and the spot reclamations the replays assume.
             let mut policy = crate::runtime::reconcile::effective_policy(&spec, Some(&doc.spec));
@@ -724,7 +724,7 @@ async fn recorded(
 /// resolution: it sees bursts) when it spans a day or at least as long as the forecast
 /// buckets, else the buckets (15-minute means, kept longer), else the sampled load
 /// however short (refused with what is missing).
-async fn history(
+async fn recorded_history(
     store: &dyn Store,
     pool: (&str, &str),
     policy: &flexus_policy::Policy,
