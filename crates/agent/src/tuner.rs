@@ -753,23 +753,20 @@ async fn sampled(
 ) -> Result<flexus_sim::trace::Trace, TuneError> {
     use crate::cost::usage::hour_of;
     let from = now_ms - replay.load_window.as_millis() as Millis;
-    let rows = store
-        .usage_hours(
-            crate::store::UsageScope::Pool(ns, name),
-            hour_of(from),
-            hour_of(now_ms),
-            true,
-        )
-        .await?;
-    let step = replay.load_step.as_secs().clamp(1, 3600) as u32;
-    crate::cost::replay::history(&rows, step, &format!("{ns}/{name} recorded load"))
-        .map(|h| h.trace)
-        .map_err(|e| {
-            let why = e.strip_prefix(crate::cost::replay::TOO_LITTLE).unwrap_or(&e);
-            invalid(format!(
-                "pool {ns}/{name} has no recorded history to tune on yet ({why}): the agent samples every pool's load each cost.sample_interval ({step} s) and keeps it for cost.retention, and a predictive pool's forecast history is used when it has one; pass \"trace\" to tune on a trace instead"
-            ))
-        })
+    let (_, h) = crate::cost::replay::pool_history(
+        store,
+        (ns, name),
+        (hour_of(from), hour_of(now_ms)),
+        replay.load_step,
+    )
+    .await?;
+    h.map(|h| h.trace).map_err(|e| {
+        let why = e.strip_prefix(crate::cost::replay::TOO_LITTLE).unwrap_or(&e);
+        invalid(format!(
+            "pool {ns}/{name} has no recorded history to tune on yet ({why}): the agent samples every pool's load each cost.sample_interval ({} s) and keeps it for cost.retention, and a predictive pool's forecast history is used when it has one; pass \"trace\" to tune on a trace instead",
+            replay.load_step.as_secs()
+        ))
+    })
 }
 
 /// Linear interpolation over missing values (ends take the nearest value).

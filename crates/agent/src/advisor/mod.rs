@@ -30,11 +30,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Millis, SharedClock, rfc3339};
 use crate::config::Secret;
-use crate::cost::replay::{History, Setup, history, replay};
+use crate::cost::replay::{History, Setup, pool_history, replay};
 use crate::cost::usage::hour_of;
 use crate::cost::{CostConfig, report};
 use crate::store::Store;
-use crate::store::UsageScope;
 use crate::telemetry::{OutcomeLabel, Telemetry};
 use crate::tuner::{self, AdviceTune};
 use client::{LlmClient, LlmConfig, LlmError};
@@ -574,17 +573,14 @@ impl Context {
             .map(|d| d.spec);
         let policy = crate::runtime::reconcile::effective_policy(&spec, pspec.as_ref());
         let from = now - window.as_millis() as i64;
-        let rows = store
-            .usage_hours(
-                UsageScope::Pool(ns, pool),
-                hour_of(from),
-                hour_of(now),
-                true,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let step = cost.sample_interval.as_secs().clamp(1, 3600) as u32;
-        let hist = history(&rows, step, &format!("{ns}/{pool}"));
+        let (rows, hist) = pool_history(
+            store,
+            (ns, pool),
+            (hour_of(from), hour_of(now)),
+            cost.sample_interval,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let figures = report::figures(&rows, &cost.prices);
         let decisions = store
             .list_decisions(ns, pool, None, 10)

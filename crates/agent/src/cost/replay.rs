@@ -9,14 +9,33 @@ use flexus_sim::policy::PolicyAutoscaler;
 use flexus_sim::replay::{Autoscaler, Observation, SimOptions, run};
 use flexus_sim::trace::Trace;
 
+use std::time::Duration;
+
 use super::PriceTable;
-use crate::store::UsageHour;
+use crate::store::{Store, StoreError, UsageHour, UsageScope};
 
 /// At least this many samples with a load signal are needed to replay.
 pub const MIN_SAMPLES: usize = 30;
 
 /// How [`history`]'s refusal for too few samples begins.
 pub const TOO_LITTLE: &str = "too little history to replay: ";
+
+/// A pool's usage hours `from..=to` (hour starts, seconds) with their samples, and its
+/// load on the replay grid of samples taken every `sample_interval` (`Err`: why there is
+/// too little to replay) — what every replay of a pool's own history starts from.
+pub async fn pool_history(
+    store: &dyn Store,
+    (ns, pool): (&str, &str),
+    (from, to): (i64, i64),
+    sample_interval: Duration,
+) -> Result<(Vec<UsageHour>, Result<History, String>), StoreError> {
+    let rows = store
+        .usage_hours(UsageScope::Pool(ns, pool), from, to, true)
+        .await?;
+    let step = sample_interval.as_secs().clamp(1, 3600) as u32;
+    let h = history(&rows, step, &format!("{ns}/{pool}"));
+    Ok((rows, h))
+}
 
 /// A pool's recent load, on a regular grid.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use flexus_api::{Advice, CostReport, PoolSpec, UsagePoint, UsageSeries, Window};
 
 use crate::advisor::{self, AdvisorHandle, SubmitError};
 use crate::clock::rfc3339;
-use crate::cost::replay::{Setup, history, recommendations};
+use crate::cost::replay::{Setup, pool_history, recommendations};
 use crate::cost::usage::hour_of;
 use crate::cost::{CostConfig, report};
 use crate::server::{ApiError, ApiResult, AppState, Principal, authorize, pool_doc, principal};
@@ -191,17 +191,19 @@ async fn pool_recommendations(
 ) -> ApiResult<(Vec<flexus_api::CostRecommendation>, Option<String>)> {
     let cost = state.operator.cost.clone();
     let (from, to, _) = window(state, w, cost.window)?;
-    let rows = state
-        .store
-        .usage_hours(UsageScope::Pool(ns, name), from, to, true)
-        .await?;
+    let (_, h) = pool_history(
+        state.store.as_ref(),
+        (ns, name),
+        (from, to),
+        cost.sample_interval,
+    )
+    .await?;
     let policy_spec: Option<flexus_api::PolicySpec> =
         state.store.policy_for_pool(ns, name).await?.map(|d| d.spec);
     let policy = policy_spec
         .as_ref()
         .map(|p| crate::runtime::reconcile::effective_policy(&spec, Some(p)));
-    let step = cost.sample_interval.as_secs().clamp(1, 3600) as u32;
-    let h = match history(&rows, step, &format!("{ns}/{name}")) {
+    let h = match h {
         Ok(h) => h,
         Err(note) => return Ok((Vec::new(), Some(note))),
     };
