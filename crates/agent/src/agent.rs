@@ -129,13 +129,8 @@ impl Agent {
             operator,
             cloud_probe: Arc::default(),
             tune_jobs: Arc::new(
-                crate::tuner::TuneJobs::new(config.tune.clone(), telemetry.clone()).with_replay(
-                    crate::tuner::PoolReplay {
-                        load_step: config.cost.sample_interval,
-                        load_window: config.cost.retention,
-                        spot_hazard_per_hour: config.cost.spot_hazard_per_hour,
-                    },
-                ),
+                crate::tuner::TuneJobs::new(config.tune.clone(), telemetry.clone())
+                    .with_cost(config.cost.clone()),
             ),
         };
         Ok(Self {

@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::{Millis, SharedClock};
+use crate::cost::CostConfig;
 use crate::cost::replay::{History, Setup};
 use crate::store::{Interrupted, Store, StoreError, Tracked};
 
@@ -110,33 +111,10 @@ pub struct TuneJobs {
     waiting: AtomicUsize,
     /// Where the searching and waiting counts and the jobs' ends are published.
     telemetry: Arc<crate::telemetry::Telemetry>,
-    /// What a tune on a pool's recorded history replays besides the policy.
-    replay: PoolReplay,
-}
-
-/// What a tune on a pool's recorded history takes from the agent's `[cost]`: where a
-/// pool without forecast history (a policy without prediction) finds its load — the
-/// usage recorder's samples, `cost.sample_interval` apart, kept for `cost.retention` —
-/// and the spot reclamations the replays assume (`cost.spot_hazard_per_hour`), as the
-/// cost report and the advisor replay the pool.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PoolReplay {
-    /// The replay's step on sampled load: the recorder's sampling interval.
-    pub load_step: Duration,
-    /// How far back samples are read: what the store keeps.
-    pub load_window: Duration,
-    /// Spot reclamations per instance-hour.
-    pub spot_hazard_per_hour: f64,
-}
-
-impl Default for PoolReplay {
-    fn default() -> Self {
-        Self {
-            load_step: Duration::from_secs(60),
-            load_window: Duration::from_secs(7 * 86_400),
-            spot_hazard_per_hour: 0.0,
-        }
-    }
+    /// The agent's `[cost]`: the usage samples a pool's recorded history is read from
+    /// (`sample_interval`, `retention`), the prices and the spot reclamations the replays
+    /// assume — as the cost report and the advisor replay the pool.
+    cost: Arc<CostConfig>,
 }
 
 /// A tune as prepared: the search, and the pool's own policy the recommendation is
@@ -186,14 +164,14 @@ impl TuneJobs {
             stopping: CancellationToken::new(),
             waiting: AtomicUsize::new(0),
             telemetry,
-            replay: PoolReplay::default(),
+            cost: Arc::default(),
         }
     }
 
-    /// Replay pools' recorded history as `replay` says.
+    /// Replay pools' recorded history with the agent's `[cost]` settings.
     #[must_use]
-    pub fn with_replay(mut self, replay: PoolReplay) -> Self {
-        self.replay = replay;
+    pub fn with_cost(mut self, cost: CostConfig) -> Self {
+        self.cost = Arc::new(cost);
         self
     }
 
@@ -304,14 +282,8 @@ impl TuneJobs {
         (ns, name): (&str, &str),
         req: TuneRequest,
     ) -> Result<TuneJob, TuneError> {
-        let tune_req = prepare(
-            store.as_ref(),
-            (ns, name),
-            &req,
-            self.replay,
-            clock.now_ms(),
-        )
-        .await?;
+        let tune_req =
+            prepare(store.as_ref(), (ns, name), &req, &self.cost, clock.now_ms()).await?;
         let reserved = self
             .waiting
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -366,7 +338,7 @@ impl TuneJobs {
                     store.as_ref(),
                     (&pool.0, &pool.1),
                     &done.request,
-                    jobs.replay,
+                    &jobs.cost,
                     clock.now_ms(),
                 )
                 .await
@@ -570,7 +542,7 @@ async fn prepare(
     store: &dyn Store,
     (ns, name): (&str, &str),
     req: &TuneRequest,
-    replay: PoolReplay,
+    cost: &CostConfig,
     now_ms: Millis,
 ) -> Result<Prepared, TuneError> {
     let objective = one_of("objective", &req.objective, OBJECTIVES)?;
@@ -612,18 +584,27 @@ async fn prepare(
             (history, flavor, written.clone())
         }
         None => {
-            let flavor = flexus_sim::capacity::lookup(&spec.flavor).map_err(|e| {
+            // The pool as the replays of the cost report and the advisor set it up (its
+            // flavor priced, with its boot and warm-up times; the spot reclamations), with
+            // the policy the agent runs: bounds within the pool's sizes, its spot mix.
+            let effective = crate::runtime::reconcile::effective_policy(&spec, Some(&doc.spec));
+            let setup = Setup::of_pool(
+                &spec,
+                Some(effective),
+                &cost.prices,
+                cost.spot_hazard_per_hour,
+            )
+            .ok_or_else(|| {
                 invalid(format!(
-                    "pool {ns}/{name}: {e}; the replay has no capacity model for it"
+                    "pool {ns}/{name}: flavor {} is not in the capacity catalogue; the replay has no capacity model for it",
+                    spec.flavor
                 ))
             })?;
-            let history = recorded_history(store, (ns, name), &written, replay, now_ms).await?;
-            // The pool as the agent runs it: the policy's bounds within the pool's
-            // sizes, the pool's spot mix and the spot reclamations the replays assume.
-            let mut policy = crate::runtime::reconcile::effective_policy(&spec, Some(&doc.spec));
+            let history = recorded_history(store, (ns, name), &written, cost, now_ms).await?;
+            let mut policy = setup.policy.unwrap_or_else(|| written.clone());
             policy.bounds.initial = None;
-            options.spot_hazard_per_hour = replay.spot_hazard_per_hour;
-            (history, flavor, policy)
+            options.spot_hazard_per_hour = setup.spot_hazard_per_hour;
+            (history, setup.flavor, policy)
         }
     };
     let r = flexus_sim::tune::TuneRequest {
@@ -728,43 +709,43 @@ async fn recorded_history(
     store: &dyn Store,
     pool: (&str, &str),
     policy: &flexus_policy::Policy,
-    replay: PoolReplay,
+    cost: &CostConfig,
     now_ms: Millis,
 ) -> Result<flexus_sim::trace::Trace, TuneError> {
     let buckets = recorded(store, pool.0, pool.1, policy).await?;
     let Some(buckets) = buckets else {
-        return sampled(store, pool, replay, now_ms).await;
+        return sampled(store, pool, cost, now_ms).await;
     };
-    match sampled(store, pool, replay, now_ms).await {
+    match sampled(store, pool, cost, now_ms).await {
         Ok(t) if t.duration_s() >= buckets.duration_s().min(86_400.0) => Ok(t),
         Ok(_) | Err(TuneError::Invalid(_)) => Ok(buckets),
         Err(e) => Err(e),
     }
 }
 
-/// The load the usage recorder sampled for the pool within `replay.load_window` before
+/// The load the usage recorder sampled for the pool within `cost.retention` before
 /// `now_ms`, on a grid of its sampling interval (what the cost report and the advisor
 /// replay).
 async fn sampled(
     store: &dyn Store,
     (ns, name): (&str, &str),
-    replay: PoolReplay,
+    cost: &CostConfig,
     now_ms: Millis,
 ) -> Result<flexus_sim::trace::Trace, TuneError> {
     use crate::cost::usage::hour_of;
-    let from = now_ms - replay.load_window.as_millis() as Millis;
+    let from = now_ms - cost.retention.as_millis() as Millis;
     let (_, h) = crate::cost::replay::pool_history(
         store,
         (ns, name),
         (hour_of(from), hour_of(now_ms)),
-        replay.load_step,
+        cost.sample_interval,
     )
     .await?;
     h.map(|h| h.trace).map_err(|e| {
         let why = e.strip_prefix(crate::cost::replay::TOO_LITTLE).unwrap_or(&e);
         invalid(format!(
             "pool {ns}/{name} has no recorded history to tune on yet ({why}): the agent samples every pool's load each cost.sample_interval ({} s) and keeps it for cost.retention, and a predictive pool's forecast history is used when it has one; pass \"trace\" to tune on a trace instead",
-            replay.load_step.as_secs()
+            cost.sample_interval.as_secs()
         ))
     })
 }

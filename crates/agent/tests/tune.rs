@@ -227,6 +227,22 @@ async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
     );
     assert_eq!(on_spot.policy.spot, r.policy.spot);
     assert_eq!(on_spot.policy.spot.spot_percentage, 0.0);
+    // And with the pool's boot time: instances that take 15 minutes to boot fall behind
+    // the same two-hour wave that 30-second ones follow.
+    let mut slow = pool_spec(0, 60);
+    slow.boot_seconds = 900;
+    declare_pool(&agent.client, "slow", &slow, reactive()).await;
+    record_load(&emu, &agent, "slow", 6 * 60).await;
+    let job = c.start_tune("team-a", "slow", &req).await.unwrap();
+    let slow = ended_in(c, "slow", &job.id).await;
+    assert_eq!(slow.state, "done", "{:?}", slow.error);
+    let slow = slow.result.expect("result");
+    assert!(
+        slow.before.violation_min > r.before.violation_min + 10.0,
+        "{} against {} violation minutes",
+        slow.before.violation_min,
+        r.before.violation_min
+    );
     // Forty minutes of samples are refused with how much is needed.
     declare(&agent, "young", reactive()).await;
     record_load(&emu, &agent, "young", 40).await;
