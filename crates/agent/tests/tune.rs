@@ -182,21 +182,33 @@ async fn record_load(emu: &Emu, agent: &InProcAgent, pool: &str, minutes: i64) {
     agent.store.put_usage_hours(&rows).await.unwrap();
 }
 
+/// The outcome of a tune of team-a's pool `pool`, declared as `spec` with the reactive
+/// policy and six hours of sampled load.
+async fn tuned_on_samples(
+    emu: &Emu,
+    agent: &InProcAgent,
+    pool: &str,
+    spec: &flexus_api::PoolSpec,
+    req: &TuneRequest,
+) -> flexus_api::TuneOutcome {
+    declare_pool(&agent.client, pool, spec, reactive()).await;
+    record_load(emu, agent, pool, 6 * 60).await;
+    let job = agent.client.start_tune("team-a", pool, req).await.unwrap();
+    let done = ended_in(&agent.client, pool, &job.id).await;
+    assert_eq!(done.state, "done", "{:?}", done.error);
+    done.result.expect("result")
+}
+
 #[tokio::test]
 async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
     let emu = Emu::start(1.0, 1.0).await;
     let agent = InProcAgent::start(&emu, 1.0, |_| {}).await;
     let c = &agent.client;
-    declare(&agent, "web", reactive()).await;
-    record_load(&emu, &agent, "web", 6 * 60).await;
     let req = TuneRequest {
         max_evaluations: 4,
         ..TuneRequest::default()
     };
-    let job = c.start_tune("team-a", "web", &req).await.unwrap();
-    let done = ended(c, &job.id).await;
-    assert_eq!(done.state, "done", "{:?}", done.error);
-    let r = done.result.expect("result");
+    let r = tuned_on_samples(&emu, &agent, "web", &pool_spec(0, 60), &req).await;
     // 360 one-minute samples: 6 hours, two thirds tune.
     assert!(
         (r.tune_hours - 4.0).abs() < 1e-9 && (r.validation_hours - 2.0).abs() < 1e-9,
@@ -213,12 +225,7 @@ async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
     spot.spot.enabled = true;
     spot.spot.on_demand_base = 1;
     spot.spot.spot_percentage = 100;
-    declare_pool(&agent.client, "spot", &spot, reactive()).await;
-    record_load(&emu, &agent, "spot", 6 * 60).await;
-    let job = c.start_tune("team-a", "spot", &req).await.unwrap();
-    let on_spot = ended_in(c, "spot", &job.id).await;
-    assert_eq!(on_spot.state, "done", "{:?}", on_spot.error);
-    let on_spot = on_spot.result.expect("result");
+    let on_spot = tuned_on_samples(&emu, &agent, "spot", &spot, &req).await;
     assert!(
         on_spot.before.cost < 0.8 * r.before.cost,
         "{} against {}",
@@ -231,12 +238,7 @@ async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
     // the same two-hour wave that 30-second ones follow.
     let mut slow = pool_spec(0, 60);
     slow.boot_seconds = 900;
-    declare_pool(&agent.client, "slow", &slow, reactive()).await;
-    record_load(&emu, &agent, "slow", 6 * 60).await;
-    let job = c.start_tune("team-a", "slow", &req).await.unwrap();
-    let slow = ended_in(c, "slow", &job.id).await;
-    assert_eq!(slow.state, "done", "{:?}", slow.error);
-    let slow = slow.result.expect("result");
+    let slow = tuned_on_samples(&emu, &agent, "slow", &slow, &req).await;
     assert!(
         slow.before.violation_min > r.before.violation_min + 10.0,
         "{} against {} violation minutes",
