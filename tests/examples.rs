@@ -55,6 +55,17 @@ fn teams(terraform: &Path) {
         1,
         "team-a has the business-hours schedule"
     );
+    // The module's coarse-data headroom reached the agent (and plans clean below).
+    let cpu = &pa.spec.policy.metrics[0];
+    assert_eq!(
+        (
+            cpu.coarse_sqrt_headroom,
+            cpu.coarse_noise_headroom,
+            cpu.coarse_above
+        ),
+        (Some(0.5), None, None)
+    );
+    assert!(cpu.headroom().coarse, "SYS.ECS is read every 5 minutes");
     let pb = stack
         .block_on(client.get_policy("team-b", "chat-scaling"))
         .expect("team-b policy")

@@ -147,6 +147,12 @@ pub struct MetricModel {
     /// Readings the noise headroom's sigma is measured over; default `"1h"`.
     #[schemars(extend("x-tf" = {"optional": true, "computed": true}))]
     pub noise_window: Option<String>,
+    /// A source whose `period` is longer than this is coarse, and `coarse_sqrt_headroom` / `coarse_noise_headroom` (where set) replace `sqrt_headroom` / `noise_headroom` for it; default `"1m"`.
+    pub coarse_above: Option<String>,
+    /// `sqrt_headroom` for a coarse source (see `coarse_above`); default: `sqrt_headroom`.
+    pub coarse_sqrt_headroom: Option<f64>,
+    /// `noise_headroom` for a coarse source (see `coarse_above`); default: `noise_headroom`, `0` turns it off.
+    pub coarse_noise_headroom: Option<f64>,
 }
 
 /// Where a signal comes from.
@@ -767,6 +773,9 @@ impl MetricModel {
             sqrt_headroom: Some(x.sqrt_headroom),
             noise_headroom: Some(x.noise_headroom),
             noise_window: Some(d(x.noise_window)),
+            coarse_above: x.coarse_above.map(d),
+            coarse_sqrt_headroom: x.coarse_sqrt_headroom,
+            coarse_noise_headroom: x.coarse_noise_headroom,
         }
     }
 }
@@ -810,6 +819,9 @@ impl MetricModel {
         put(&mut m, "sqrt_headroom", &self.sqrt_headroom);
         put(&mut m, "noise_headroom", &self.noise_headroom);
         put(&mut m, "noise_window", &self.noise_window);
+        put(&mut m, "coarse_above", &self.coarse_above);
+        put(&mut m, "coarse_sqrt_headroom", &self.coarse_sqrt_headroom);
+        put(&mut m, "coarse_noise_headroom", &self.coarse_noise_headroom);
         J::Object(m)
     }
 }

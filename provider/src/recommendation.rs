@@ -64,6 +64,12 @@ pub struct RecommendationModel {
     /// Recommended `noise_headroom` of the targeted metrics.
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub noise_headroom: Option<f64>,
+    /// Recommended `coarse_sqrt_headroom` of the targeted metrics (null when the policy sets none).
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub coarse_sqrt_headroom: Option<f64>,
+    /// Recommended `coarse_noise_headroom` of the targeted metrics (null when the policy sets none).
+    #[schemars(extend("x-tf" = {"computed": true}))]
+    pub coarse_noise_headroom: Option<f64>,
     /// Recommended `prediction.target_per_instance` (when prediction is on).
     #[schemars(extend("x-tf" = {"computed": true}))]
     pub prediction_target_per_instance: Option<f64>,
@@ -222,6 +228,8 @@ impl DataSource for RecommendationDataSource {
         m.trend_lead = targeted.map(|x| flexus_policy::format_duration(x.trend_lead));
         m.sqrt_headroom = targeted.map(|x| x.sqrt_headroom);
         m.noise_headroom = targeted.map(|x| x.noise_headroom);
+        m.coarse_sqrt_headroom = targeted.and_then(|x| x.coarse_sqrt_headroom);
+        m.coarse_noise_headroom = targeted.and_then(|x| x.coarse_noise_headroom);
         let pr = &p.prediction;
         m.prediction_target_per_instance = pr.enabled.then_some(pr.target_per_instance).flatten();
         m.prediction_max_ratio = pr.enabled.then_some(pr.max_ratio).flatten();

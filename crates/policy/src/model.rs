@@ -256,7 +256,43 @@ pub struct Metric {
     #[serde(default = "default_noise_window", with = "duration_text")]
     #[schemars(with = "DurationText")]
     pub noise_window: Duration,
+    /// A source whose readings come further apart than this (its `period`) is coarse:
+    /// `coarse_sqrt_headroom` and `coarse_noise_headroom`, where set, replace
+    /// `sqrt_headroom` and `noise_headroom` for it. Default `1m` (Cloud Eye's basic
+    /// 5-minute `SYS.ECS` data is coarse, 1-minute data is not).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_text"
+    )]
+    #[schemars(with = "Option<DurationText>")]
+    pub coarse_above: Option<Duration>,
+    /// `sqrt_headroom` for coarse readings (see `coarse_above`). Default: `sqrt_headroom`.
+    /// Readings minutes apart leave the pool longer on what it last saw, so it needs more
+    /// spare capacity than per-minute readings call for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coarse_sqrt_headroom: Option<f64>,
+    /// `noise_headroom` for coarse readings (see `coarse_above`). Default: `noise_headroom`.
+    /// The mean jump between readings minutes apart is a jump over minutes, so the same
+    /// multiple buys far more spare than at a one-minute period; `0` turns it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coarse_noise_headroom: Option<f64>,
 }
+
+/// The square-root and noise headroom a metric applies (see [`Metric::headroom`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Headroom {
+    /// Square-root staffing `β`.
+    pub sqrt: f64,
+    /// Noise headroom `z`.
+    pub noise: f64,
+    /// Whether the source's readings are coarse (further apart than `coarse_above`), so
+    /// that any `coarse_*` value set replaced the metric's own.
+    pub coarse: bool,
+}
+
+/// Default of [`Metric::coarse_above`].
+pub const COARSE_ABOVE: Duration = Duration::from_secs(60);
 
 impl Metric {
     /// How far back `decide()` reads this metric's observations: the aggregation window,
@@ -269,7 +305,7 @@ impl Metric {
         } else {
             self.trend_window
         };
-        let noise = if self.noise_headroom > 0.0 {
+        let noise = if self.headroom().noise > 0.0 {
             self.noise_window
         } else {
             Duration::ZERO
@@ -278,6 +314,64 @@ impl Metric {
             .max(self.freshness(evaluation_interval).limit)
             .max(trend)
             .max(noise)
+    }
+
+    /// The headroom in effect for this metric's source: [`Metric::headroom_at`] its
+    /// period.
+    pub fn headroom(&self) -> Headroom {
+        self.headroom_at(self.source_period())
+    }
+
+    /// The headroom in effect for readings `period` apart: `coarse_sqrt_headroom` and
+    /// `coarse_noise_headroom` (where set) when `period` is longer than `coarse_above`,
+    /// else `sqrt_headroom` and `noise_headroom`.
+    pub fn headroom_at(&self, period: Duration) -> Headroom {
+        let coarse = period > self.coarse_above.unwrap_or(COARSE_ABOVE);
+        let pick = |fine: f64, c: Option<f64>| if coarse { c.unwrap_or(fine) } else { fine };
+        Headroom {
+            sqrt: pick(self.sqrt_headroom, self.coarse_sqrt_headroom),
+            noise: pick(self.noise_headroom, self.coarse_noise_headroom),
+            coarse,
+        }
+    }
+
+    /// The same metric with the headroom in effect for readings `period` apart written
+    /// into `sqrt_headroom` and `noise_headroom`, and no `coarse_*` settings: what a search
+    /// over those two values starts from ([`Metric::unsettled`] is the way back).
+    pub fn settled(&self, period: Duration) -> Metric {
+        let h = self.headroom_at(period);
+        Metric {
+            sqrt_headroom: h.sqrt,
+            noise_headroom: h.noise,
+            coarse_above: None,
+            coarse_sqrt_headroom: None,
+            coarse_noise_headroom: None,
+            ..self.clone()
+        }
+    }
+
+    /// `self`, a [`Metric::settled`] form of `original` (for readings `period` apart)
+    /// that may have changed since, with `original`'s `coarse_*` settings back and its
+    /// headroom written where it takes effect at `period`: into a `coarse_*` value that
+    /// `original` sets for a coarse period (its own value then kept as `original` has it),
+    /// else into the metric's own value.
+    pub fn unsettled(&self, original: &Metric, period: Duration) -> Metric {
+        let coarse = original.headroom_at(period).coarse;
+        let mut m = self.clone();
+        m.coarse_above = original.coarse_above;
+        m.coarse_sqrt_headroom = original.coarse_sqrt_headroom;
+        m.coarse_noise_headroom = original.coarse_noise_headroom;
+        if coarse {
+            if let Some(c) = &mut m.coarse_sqrt_headroom {
+                *c = self.sqrt_headroom;
+                m.sqrt_headroom = original.sqrt_headroom;
+            }
+            if let Some(c) = &mut m.coarse_noise_headroom {
+                *c = self.noise_headroom;
+                m.noise_headroom = original.noise_headroom;
+            }
+        }
+        m
     }
 
     /// The source's period: declared, or the source's default.

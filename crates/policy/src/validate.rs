@@ -432,7 +432,13 @@ fn validate_metric_signal(v: &mut V, p: &Policy, mp: &FieldPath, m: &Metric) {
     v.non_negative(&mp.field("trend_noise_margin"), m.trend_noise_margin);
     v.non_negative(&mp.field("sqrt_headroom"), m.sqrt_headroom);
     v.non_negative(&mp.field("noise_headroom"), m.noise_headroom);
-    if m.noise_headroom > 0.0 {
+    if let Some(x) = m.coarse_sqrt_headroom {
+        v.non_negative(&mp.field("coarse_sqrt_headroom"), x);
+    }
+    if let Some(x) = m.coarse_noise_headroom {
+        v.non_negative(&mp.field("coarse_noise_headroom"), x);
+    }
+    if m.noise_headroom > 0.0 || m.coarse_noise_headroom.is_some_and(|z| z > 0.0) {
         let wp = mp.field("noise_window");
         v.duration_positive(&wp, m.noise_window);
         if m.noise_window > MAX_NOISE_WINDOW {

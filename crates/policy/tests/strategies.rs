@@ -1140,3 +1140,108 @@ fn missing_data_still_blocks_scale_in_under_the_relative_freshness_rule() {
         "{text:?}"
     );
 }
+
+#[test]
+fn readings_further_apart_than_coarse_above_take_the_coarse_headroom() {
+    let with = |extra: &str| {
+        trend_policy(&format!(
+            r#""sqrt_headroom": 0, "noise_headroom": 1, "noise_window": "10m",
+               "coarse_sqrt_headroom": 2, "coarse_noise_headroom": 0{extra}"#
+        ))
+    };
+    // Readings jump by 40 (mean 40). At a 1-minute period (the default `coarse_above`,
+    // not longer): 140 + 1 · 40 = 180 → 18, no square-root staffing.
+    let jumpy = rps_series(&[100.0, 140.0, 100.0, 140.0, 100.0, 140.0]);
+    let desired = |cp: &CompiledPolicy| decide_fresh(cp, &jumpy, &pool(14, 0)).desired;
+    assert_eq!(desired(&with(r#", "period": "1m""#)), 18);
+    // At 5 minutes the coarse values hold: no noise headroom, 14 + 2 · √14 = 21.5 → 22.
+    let coarse = with(r#", "period": "5m""#);
+    assert_eq!(desired(&coarse), 22);
+    let d = decide_fresh(&coarse, &jumpy, &pool(14, 0));
+    assert!(
+        !d.explanation
+            .iter()
+            .any(|s| matches!(s, Step::Noise { .. })),
+        "{:?}",
+        d.explanation
+    );
+    // A threshold above the period: fine again.
+    assert_eq!(
+        desired(&with(r#", "period": "5m", "coarse_above": "10m""#)),
+        18
+    );
+    // Without coarse values a coarse source keeps the metric's own.
+    let own = trend_policy(
+        r#""sqrt_headroom": 0, "noise_headroom": 1, "noise_window": "10m", "period": "5m""#,
+    );
+    assert_eq!(desired(&own), 18);
+    // Only the coarse value is set: the fine noise headroom alone is checked for its window.
+    let p = rps_metric_policy(
+        r#""target": 10, "period": "5m", "coarse_noise_headroom": 1, "noise_window": "2h""#,
+    )
+    .expect("valid");
+    assert_eq!(
+        p.metrics[0].lookback(p.evaluation_interval),
+        std::time::Duration::from_secs(7200)
+    );
+    for (field, text) in [
+        ("coarse_sqrt_headroom", r#""coarse_sqrt_headroom": -1"#),
+        ("coarse_noise_headroom", r#""coarse_noise_headroom": -1"#),
+    ] {
+        let e = rps_metric_policy(&format!(r#""target": 10, {text}"#)).expect_err("refused");
+        assert!(
+            e.to_string().contains(&format!(
+                "metric \"rps\".{field} must be at least 0, got -1"
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_settled_metric_carries_the_headroom_in_effect_and_goes_back_where_it_took_effect() {
+    let p = rps_metric_policy(
+        r#""target": 10, "sqrt_headroom": 0.25, "noise_headroom": 1,
+           "coarse_sqrt_headroom": 0.5, "coarse_noise_headroom": 0"#,
+    )
+    .expect("valid");
+    let m = &p.metrics[0];
+    let (one, five) = (
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(300),
+    );
+    let fine = m.settled(one);
+    assert_eq!((fine.sqrt_headroom, fine.noise_headroom), (0.25, 1.0));
+    let coarse = m.settled(five);
+    assert_eq!((coarse.sqrt_headroom, coarse.noise_headroom), (0.5, 0.0));
+    assert_eq!(
+        (coarse.coarse_sqrt_headroom, coarse.coarse_noise_headroom),
+        (None, None)
+    );
+    // A search moved the values: at 5 minutes they go into the coarse settings and the
+    // per-minute ones stay as written; at 1 minute the other way round.
+    let mut moved = coarse.clone();
+    (moved.sqrt_headroom, moved.noise_headroom, moved.target) = (0.75, 0.5, Some(12.0));
+    let back = moved.unsettled(m, five);
+    assert_eq!(
+        (
+            back.sqrt_headroom,
+            back.noise_headroom,
+            back.coarse_sqrt_headroom,
+            back.coarse_noise_headroom,
+            back.target
+        ),
+        (0.25, 1.0, Some(0.75), Some(0.5), Some(12.0))
+    );
+    let back = moved.unsettled(m, one);
+    assert_eq!(
+        (
+            back.sqrt_headroom,
+            back.noise_headroom,
+            back.coarse_sqrt_headroom,
+            back.coarse_noise_headroom
+        ),
+        (0.75, 0.5, Some(0.5), Some(0.0))
+    );
+    assert_eq!(back.headroom_at(five).sqrt, 0.5);
+}

@@ -217,7 +217,9 @@ pub fn scaled_policy(policy: &Policy, factor: f64) -> Policy {
 pub fn with_noise_headroom(policy: &Policy, z: f64) -> Policy {
     let mut p = policy.clone();
     for m in p.metrics.iter_mut().filter(|m| m.target.is_some()) {
+        // The value swept holds at every monitoring period.
         m.noise_headroom = z;
+        m.coarse_noise_headroom = None;
     }
     p
 }

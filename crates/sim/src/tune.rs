@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cmaes::{CMAESOptions, DVector};
-use flexus_policy::{Policy, RateKind, RatePolicy, Strategy};
+use flexus_policy::{Metric, Policy, RateKind, RatePolicy, Strategy};
 use serde::Serialize;
 
 use crate::SimError;
@@ -423,10 +423,12 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         eval_from_s: 0.0,
         total_s: split.tune.duration_s(),
     };
-    let knobs = knobs(&req.policy);
+    // The search moves the headroom in effect at the replay's monitoring period.
+    let base = settled(&req.policy, &req.options);
+    let knobs = knobs(&base);
     let start: Vec<f64> = knobs
         .iter()
-        .map(|k| (((k.get)(&req.policy) - k.lo) / (k.hi - k.lo)).clamp(0.0, 1.0))
+        .map(|k| (((k.get)(&base) - k.lo) / (k.hi - k.lo)).clamp(0.0, 1.0))
         .collect();
     let fit_cache = req.reuse.then(FitCache::new);
     let autoscaler = |name: &str, p: &Policy| -> Result<PolicyAutoscaler, SimError> {
@@ -442,7 +444,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
         let mut a = autoscaler("tuned", p)?;
         Ok(eval_score(&split.tune, &tune_split, &req.flavor, &mut a, &req.options)?.0)
     };
-    let base_score = replay_tune(&req.policy)?;
+    let base_score = replay_tune(&base)?;
     let scale = objective(&base_score, req.objective).max(1e-9);
     let budget = req.budget;
     let baselines = baseline_defaults(req, &split, &tune_split)?;
@@ -463,10 +465,18 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
             }
         }
     };
-    let found = search(req, &knobs, &start, &base_score, &replay_tune, &penalised)?;
+    let found = search(
+        req,
+        &base,
+        &knobs,
+        &start,
+        &base_score,
+        &replay_tune,
+        &penalised,
+    )?;
     let best = found.best;
     let evaluations = found.evaluations;
-    let after = best.1;
+    let after = unsettled(&best.1, &req.policy, &req.options);
     let validate = |p: &Policy| -> Result<Score, SimError> {
         req.check_cancelled()?;
         let mut a = autoscaler("validate", p)?;
@@ -476,12 +486,12 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
     let changes = knobs
         .iter()
         .map(|k| Change {
-            field: k.name.to_owned(),
-            before: (k.get)(&req.policy),
+            field: coarse_name(k.name, &req.policy, &req.options),
+            before: (k.get)(&base),
             after: if k.name.starts_with("targets") {
-                ratio_of_targets(&req.policy, &after)
+                ratio_of_targets(&base, &best.1)
             } else {
-                (k.get)(&after)
+                (k.get)(&best.1)
             },
         })
         .filter(|c| (c.before - c.after).abs() > 1e-9)
@@ -513,15 +523,17 @@ struct Found {
 
 /// CMA-ES from `start` (the request's policy, already scored as `base`), each candidate
 /// replayed on the tuning window.
+#[allow(clippy::too_many_arguments)]
 fn search(
     req: &TuneRequest,
+    base_policy: &Policy,
     knobs: &[Knob],
     start: &[f64],
     base: &Score,
     replay_tune: &dyn Fn(&Policy) -> Result<Score, SimError>,
     penalised: &dyn Fn(&Score) -> f64,
 ) -> Result<Found, SimError> {
-    let mut best = (penalised(base), req.policy.clone(), base.clone());
+    let mut best = (penalised(base), base_policy.clone(), base.clone());
     let mut evaluations = 1usize;
     let mut failure: Option<SimError> = None;
     let mut start = start.to_vec();
@@ -534,8 +546,8 @@ fn search(
                 break;
             }
             let mut u = start.clone();
-            u[0] = ((scale * (k.get)(&req.policy) - k.lo) / (k.hi - k.lo)).clamp(0.0, 1.0);
-            let p = policy_at(&req.policy, knobs, &u);
+            u[0] = ((scale * (k.get)(base_policy) - k.lo) / (k.hi - k.lo)).clamp(0.0, 1.0);
+            let p = policy_at(base_policy, knobs, &u);
             evaluations += 1;
             let s = replay_tune(&p)?;
             let v = penalised(&s);
@@ -554,7 +566,7 @@ fn search(
                 return f64::MAX / 4.0;
             }
             let outside: f64 = u.iter().map(|v| (v - v.clamp(0.0, 1.0)).abs()).sum();
-            let p = policy_at(&req.policy, knobs, &u);
+            let p = policy_at(base_policy, knobs, &u);
             evaluations += 1;
             match replay_tune(&p) {
                 Ok(s) => {
@@ -618,6 +630,48 @@ fn aimed_share(req: &TuneRequest, baselines: &[BaselineDefault]) -> f64 {
             .iter()
             .map(|b| b.tuning.violation_share)
             .fold(f64::INFINITY, f64::min),
+    }
+}
+
+/// How far apart a metric's readings come in the replay: its declared `period`, else
+/// the replay's (as [`PolicyAutoscaler`] gives them).
+fn replay_period(m: &Metric, o: &SimulateOptions) -> Duration {
+    m.period
+        .unwrap_or_else(|| Duration::from_millis((o.metric_period_s * 1000.0).round() as u64))
+}
+
+/// `policy` with each metric's headroom in effect at the replay's period written into its
+/// own `sqrt_headroom` / `noise_headroom` ([`Metric::settled`]).
+fn settled(policy: &Policy, o: &SimulateOptions) -> Policy {
+    let mut p = policy.clone();
+    for m in &mut p.metrics {
+        *m = m.settled(replay_period(m, o));
+    }
+    p
+}
+
+/// The searched policy `found` (a [`settled`] form of `original`) with `original`'s
+/// `coarse_*` settings back, the searched headroom where it takes effect.
+fn unsettled(found: &Policy, original: &Policy, o: &SimulateOptions) -> Policy {
+    let mut p = found.clone();
+    for (m, orig) in p.metrics.iter_mut().zip(&original.metrics) {
+        *m = m.unsettled(orig, replay_period(orig, o));
+    }
+    p
+}
+
+/// A knob's field as the recommendation writes it: `coarse_sqrt_headroom` /
+/// `coarse_noise_headroom` when the search moved that value for a coarse source.
+fn coarse_name(knob: &str, policy: &Policy, o: &SimulateOptions) -> String {
+    let coarse = |pick: fn(&Metric) -> Option<f64>| {
+        targeted(policy)
+            .next()
+            .is_some_and(|m| m.headroom_at(replay_period(m, o)).coarse && pick(m).is_some())
+    };
+    match knob {
+        "sqrt_headroom" if coarse(|m| m.coarse_sqrt_headroom) => "coarse_sqrt_headroom".into(),
+        "noise_headroom" if coarse(|m| m.coarse_noise_headroom) => "coarse_noise_headroom".into(),
+        _ => knob.to_owned(),
     }
 }
 

@@ -100,7 +100,7 @@ fn every_knob_maps_the_unit_interval_onto_its_range_and_clamps_outside_it() {
     assert_eq!(low.metrics[0].target, Some(34.0 * 0.6));
     assert_eq!(high.metrics[0].target, Some(34.0 * 1.5));
     assert_eq!(high.scale_in.stabilisation_window.as_secs(), 900);
-    assert_eq!(p.metrics[0].sqrt_headroom, 0.5);
+    assert_eq!(p.metrics[0].sqrt_headroom, 0.25);
     assert_eq!(low.metrics[0].sqrt_headroom, 0.0);
     assert_eq!(high.metrics[0].sqrt_headroom, 2.0);
     assert!(names.contains(&"noise_headroom"), "{names:?}");
@@ -388,4 +388,67 @@ fn a_policy_that_only_watches_or_is_off_is_tuned_as_if_it_acted_and_keeps_its_sw
         after.enabled = true;
         assert_eq!(after, acting.after, "{what}");
     }
+}
+
+#[test]
+fn a_coarse_source_is_tuned_on_its_coarse_headroom_and_the_result_written_back_there() {
+    let f = lookup("x1.2u.4g").expect("flavor");
+    // The default: β 0.25 and noise headroom 1 per minute, β 0.5 and none for coarser data.
+    let default = default_policy(&f).expect("policy");
+    let m = &default.metrics[0];
+    assert_eq!(
+        (m.coarse_sqrt_headroom, m.coarse_noise_headroom),
+        (Some(0.5), Some(0.0))
+    );
+    // Far more coarse square-root staffing than needed, for the search to take back.
+    let mut default = default.clone();
+    default.metrics[0].coarse_sqrt_headroom = Some(2.0);
+    let m = &default.metrics[0];
+    // The same policy as it acts on 5-minute data, written without coarse settings.
+    let mut plain = default.clone();
+    plain.metrics[0] = m.settled(std::time::Duration::from_secs(300));
+    let run = |p: &flexus_policy::Policy| {
+        let mut req = TuneRequest::new(worldcup_day(), f.clone(), p.clone(), 0.02);
+        req.max_evaluations = 30;
+        req.options.metric_period_s = 300.0;
+        req.options.metric_delay_s = 120.0;
+        tune(&req).expect("tune")
+    };
+    let (r, rp) = (run(&default), run(&plain));
+    let measures = |m: &flexus_sim::tune::Measured| (m.violation_min, m.instance_hours);
+    // Searched alike: what moved is the headroom in effect at 5 minutes.
+    assert_eq!(
+        measures(&r.tuning.1),
+        measures(&rp.tuning.1),
+        "{}",
+        r.text()
+    );
+    assert_eq!(measures(&r.validation.1), measures(&rp.validation.1));
+    let (a, ap) = (&r.after.metrics[0], &rp.after.metrics[0]);
+    assert_eq!(
+        (a.coarse_sqrt_headroom, a.coarse_noise_headroom),
+        (Some(ap.sqrt_headroom), Some(ap.noise_headroom)),
+        "{}",
+        r.text()
+    );
+    // The per-minute values are kept as written, and the report names the coarse fields.
+    assert_eq!((a.sqrt_headroom, a.noise_headroom), (0.25, 1.0));
+    let fields: Vec<_> = r.changes.iter().map(|c| c.field.as_str()).collect();
+    let plain_fields: Vec<_> = rp.changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        plain_fields
+            .iter()
+            .map(|f| match *f {
+                "sqrt_headroom" => "coarse_sqrt_headroom",
+                "noise_headroom" => "coarse_noise_headroom",
+                f => f,
+            })
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        fields.iter().any(|f| f.starts_with("coarse_")),
+        "the search moved no headroom: {fields:?}\n{}",
+        r.text()
+    );
 }

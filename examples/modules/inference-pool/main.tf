@@ -55,6 +55,10 @@ resource "flexus_autoscaling_policy" "this" {
       type        = "cloud_eye"
       metric_name = "cpu_util"
     }
+    # Basic Cloud Eye monitoring reads SYS.ECS every 5 minutes, longer than coarse_above
+    # (1m): the pool acts on older news, so it keeps R + 0.5 * sqrt(R) instances for R
+    # instances' worth of load. With the guest agent's 1-minute data this does not apply.
+    coarse_sqrt_headroom = 0.5
   }
 
   dynamic "schedule" {

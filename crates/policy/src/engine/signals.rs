@@ -218,11 +218,11 @@ pub(crate) fn evaluate(cp: &CompiledPolicy, input: &DecisionInput<'_>) -> Vec<Si
                     };
                     // Noise headroom: target tracking reads the value higher by a
                     // multiple of how far it has been jumping between readings.
-                    let noise = (m.noise_headroom > 0.0
-                        && cp.policy.strategy == Strategy::TargetTracking)
+                    let z = m.headroom().noise;
+                    let noise = (z > 0.0 && cp.policy.strategy == Strategy::TargetTracking)
                         .then(|| mean_step(input, &m.name, now.sub(m.noise_window)))
                         .flatten()
-                        .map(|sigma| (sigma, m.noise_headroom * sigma))
+                        .map(|sigma| (sigma, z * sigma))
                         .filter(|(_, raise)| *raise > 0.0);
                     Signal {
                         value: Some(read + noise.map_or(0.0, |(_, raise)| raise)),

@@ -60,7 +60,7 @@ pub(crate) fn propose(
                 }
             }
             Some(v) if m.per_instance => {
-                let need = staffed(v / target, m.sqrt_headroom);
+                let need = staffed(v / target, m.headroom().sqrt);
                 let ratio = if current > 0 {
                     need / f64::from(current)
                 } else {
@@ -74,7 +74,7 @@ pub(crate) fn propose(
                 }
             }
             Some(v) => {
-                let need = staffed(f64::from(counts.ready) * v / target, m.sqrt_headroom);
+                let need = staffed(f64::from(counts.ready) * v / target, m.headroom().sqrt);
                 let ratio = need / f64::from(counts.ready.max(1));
                 if counts.ready == 0 {
                     (None, Reason::NoReadyInstances)
