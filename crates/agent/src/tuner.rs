@@ -604,6 +604,18 @@ async fn prepare(
             let mut policy = setup.policy.unwrap_or_else(|| written.clone());
             policy.bounds.initial = None;
             options.spot_hazard_per_hour = setup.spot_hazard_per_hour;
+            // Replayed with the pool's own monitoring (its targeted metric's period and
+            // delivery delay), so the policy, its coarse-data headroom and the baselines
+            // see readings as far apart and as late as the agent does.
+            if let Some(m) = policy
+                .metrics
+                .iter()
+                .find(|m| m.target.is_some())
+                .or(policy.metrics.first())
+            {
+                options.metric_period_s = m.source_period().as_secs_f64().max(options.tick_s);
+                options.metric_delay_s = m.source_delay().as_secs_f64();
+            }
             (history, setup.flavor, policy)
         }
     };

@@ -261,6 +261,49 @@ async fn a_pool_without_prediction_is_tuned_on_the_load_the_agent_sampled() {
     emu.stop.cancel();
 }
 
+#[tokio::test]
+async fn a_pool_is_tuned_with_its_own_monitoring_and_its_coarse_headroom_kept_apart() {
+    let emu = Emu::start(1.0, 1.0).await;
+    let agent = InProcAgent::start(&emu, 1.0, |_| {}).await;
+    let req = TuneRequest {
+        max_evaluations: 4,
+        ..TuneRequest::default()
+    };
+    // The same sampled load on two pools whose metric is read every minute and every five.
+    let policy = |period: &str| {
+        json!({"strategy": "target_tracking", "bounds": {"min": 1, "max": 60},
+            "metrics": [{"name": "rps", "kind": "custom", "source": {"type": "push"},
+                         "target": 30, "per_instance": true, "period": period,
+                         "sqrt_headroom": 0.25, "coarse_sqrt_headroom": 0.5}]})
+    };
+    let mut outcomes = Vec::new();
+    for (pool, period) in [("fine", "1m"), ("coarse", "5m")] {
+        declare_pool(&agent.client, pool, &pool_spec(0, 60), policy(period)).await;
+        record_load(&emu, &agent, pool, 6 * 60).await;
+        let job = agent.client.start_tune("team-a", pool, &req).await.unwrap();
+        let done = ended_in(&agent.client, pool, &job.id).await;
+        assert_eq!(done.state, "done", "{:?}", done.error);
+        outcomes.push(done.result.expect("result"));
+    }
+    let hpa = |r: &flexus_api::TuneOutcome| {
+        let b = r.baselines.iter().find(|b| b.name == "hpa").expect("hpa");
+        b.validation.violation_min
+    };
+    // HPA, replayed beside the policy, reads the pool's 5-minute data too and falls behind.
+    assert!(
+        hpa(&outcomes[1]) > hpa(&outcomes[0]) + 10.0,
+        "{} against {} violation minutes",
+        hpa(&outcomes[1]),
+        hpa(&outcomes[0])
+    );
+    // Each recommendation keeps the other period's headroom as written.
+    let m = |r: &flexus_api::TuneOutcome| r.policy.metrics[0].clone();
+    assert_eq!(m(&outcomes[0]).coarse_sqrt_headroom, Some(0.5));
+    assert_eq!(m(&outcomes[1]).sqrt_headroom, 0.25);
+    agent.shutdown().await;
+    emu.stop.cancel();
+}
+
 /// Tunes `pool` and answers the hours of history its job replayed.
 async fn tuned_hours(c: &flexus_api::Client, pool: &str, req: &TuneRequest) -> f64 {
     let job = c.start_tune("team-a", pool, req).await.unwrap();
