@@ -607,14 +607,9 @@ async fn prepare(
             // Replayed with the pool's own monitoring (its targeted metric's period and
             // delivery delay), so the policy, its coarse-data headroom and the baselines
             // see readings as far apart and as late as the agent does.
-            if let Some(m) = policy
-                .metrics
-                .iter()
-                .find(|m| m.target.is_some())
-                .or(policy.metrics.first())
-            {
-                options.metric_period_s = m.source_period().as_secs_f64().max(options.tick_s);
-                options.metric_delay_s = m.source_delay().as_secs_f64();
+            if let Some((period, delay)) = flexus_sim::policy::monitoring(&policy) {
+                options.metric_period_s = period.max(options.tick_s);
+                options.metric_delay_s = delay;
             }
             (history, setup.flavor, policy)
         }

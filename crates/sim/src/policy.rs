@@ -42,6 +42,23 @@ pub fn load_policy_file(path: &std::path::Path) -> Result<Policy, SimError> {
     parse_policy(text, &file)
 }
 
+/// How the agent reads `policy`'s load: the period and delivery delay, in seconds, of its
+/// targeted metric (else its first), as declared or by its source's default. A replay of a
+/// pool's own history uses them as its monitoring, so the policy (its freshness rule, its
+/// coarse-data headroom) and any baseline beside it see readings as the pool gets them.
+/// `None` for a policy without metrics.
+pub fn monitoring(policy: &Policy) -> Option<(f64, f64)> {
+    let m = policy
+        .metrics
+        .iter()
+        .find(|m| m.target.is_some())
+        .or(policy.metrics.first())?;
+    Some((
+        m.source_period().as_secs_f64(),
+        m.source_delay().as_secs_f64(),
+    ))
+}
+
 /// Parses policy text (JSON if it starts with `{`, else HCL).
 pub fn parse_policy(text: &str, file: &str) -> Result<Policy, SimError> {
     let parsed = if text.trim_start().starts_with('{') {

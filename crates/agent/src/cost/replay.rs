@@ -156,6 +156,11 @@ pub fn replay(h: &History, s: &Setup) -> Result<ReplayScore, String> {
     o.initial_instances = Some(h.start_ready.clamp(o.min_instances, o.max_instances));
     o.spot_hazard_per_hour = s.spot_hazard_per_hour;
     o.spot_fraction = (s.spot_pct() / 100.0).clamp(0.0, 1.0);
+    // Readings as the pool gets them (as the tuner replays it).
+    if let Some((period, delay)) = s.policy.as_ref().and_then(flexus_sim::policy::monitoring) {
+        o.metric_period_s = period.max(o.tick_s);
+        o.metric_delay_s = delay;
+    }
     let r = match &s.policy {
         Some(p) => {
             let mut p = p.clone();
@@ -369,5 +374,50 @@ mod tests {
         assert_eq!(min.proposed, "3");
         assert!(min.effect.after.cost < min.effect.before.cost);
         assert!(min.effect.after.violation_minutes <= min.effect.before.violation_minutes + 1.0);
+    }
+
+    #[test]
+    fn a_pool_is_replayed_with_the_readings_its_policy_gets() {
+        let f = flexus_sim::capacity::lookup("x1.2u.4g").unwrap();
+        // Three hours of a load that doubles and halves every half hour.
+        let rps = f.rps_at_slo();
+        let h = history(
+            &rows(
+                |i| {
+                    if (i / 30) % 2 == 0 {
+                        3.0 * rps
+                    } else {
+                        6.0 * rps
+                    }
+                },
+                180,
+            ),
+            60,
+            "p",
+        )
+        .unwrap();
+        let replayed = |period: &str| {
+            let p: fp::Policy = fp::parse_json(&format!(
+                r#"{{"strategy": "target_tracking", "bounds": {{"min": 1, "max": 20}},
+                    "metrics": [{{"name": "rps", "kind": "custom", "source": {{"type": "push"}},
+                                  "target": {}, "per_instance": true, "period": "{period}"}}]}}"#,
+                0.8 * rps
+            ))
+            .unwrap();
+            let s = Setup {
+                flavor: f.clone(),
+                min: 1,
+                max: 20,
+                policy: Some(p),
+                spot_hazard_per_hour: 0.0,
+            };
+            replay(&h, &s).unwrap().violation_minutes
+        };
+        // Readings five minutes apart leave each doubling unserved for longer.
+        let (fine, coarse) = (replayed("1m"), replayed("5m"));
+        assert!(
+            coarse > fine + 5.0,
+            "{coarse} against {fine} violation minutes"
+        );
     }
 }
