@@ -41,7 +41,7 @@ fn broken_hcl_reports_every_problem_at_its_line_and_column() {
             "broken.hcl:3:1: evaluation_interval: invalid duration \"soon\"",
             "broken.hcl:6:3: bounds.min (10) must be at most bounds.max (4)",
             "broken.hcl:12:3: metric \"cpu\".target (a cpu percentage) must be greater than 0 and at most 100, got 160",
-            "broken.hcl:16:3: unknown field `wieght` in metric \"cpu\". Did you mean `weight`? Allowed: delivery_delay, duration, fallback_capacity, kind,",
+            "broken.hcl:16:3: unknown field `wieght` in metric \"cpu\". Did you mean `weight`? Allowed: coarse_above, coarse_noise_headroom, coarse_sqrt_headroom, delivery_delay, duration,",
             "broken.hcl:21:3: metric \"queue\".missing_data must be one of \"block_scale_in\", \"hold\", \"ignore\", \"fallback\", got \"skip\"",
             "broken.hcl:28:3: scale_in.cooldown: invalid duration \"5 minutes\"",
             "broken.hcl:31:5: scale_in.policies[0].value (percent) must be between 1 and 100, got 150",
