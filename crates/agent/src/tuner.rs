@@ -587,10 +587,9 @@ async fn prepare(
             // The pool as the replays of the cost report and the advisor set it up (its
             // flavor priced, with its boot and warm-up times; the spot reclamations), with
             // the policy the agent runs: bounds within the pool's sizes, its spot mix.
-            let effective = crate::runtime::reconcile::effective_policy(&spec, Some(&doc.spec));
             let setup = Setup::of_pool(
                 &spec,
-                Some(effective),
+                Some(written.clone()),
                 &cost.prices,
                 cost.spot_hazard_per_hour,
             )
@@ -601,8 +600,7 @@ async fn prepare(
                 ))
             })?;
             let history = recorded_history(store, (ns, name), &written, cost, now_ms).await?;
-            let mut policy = setup.policy.unwrap_or_else(|| written.clone());
-            policy.bounds.initial = None;
+            let policy = setup.acting(&written);
             options.spot_hazard_per_hour = setup.spot_hazard_per_hour;
             // Replayed with the pool's own monitoring (its targeted metric's period and
             // delivery delay), so the policy, its coarse-data headroom and the baselines
@@ -826,24 +824,17 @@ fn outcome(r: TuneResult, written: &flexus_policy::Policy) -> TuneOutcome {
 
 /// The tuner beside the advisor: flexus-sim's tuner on the history the advisor replays
 /// the model's proposal on, with the pool as the replays set it up (its flavor priced
-/// from the table, with its boot and warm-up times; its bounds; the spot hazard), at the
-/// tune endpoint's defaults (budget, objective, replays). Built on the async side; [`run`]
-/// and [`measure`] block (the advisor's task calls them on a blocking thread).
+/// from the table, with its boot and warm-up times; a policy held to its bounds and spot
+/// mix, [`Setup::acting`]; its monitoring; the spot hazard), at the tune endpoint's
+/// defaults (budget, objective, replays). Built on the async side; [`run`] and
+/// [`measure`] block (the advisor's task calls them on a blocking thread).
 ///
 /// [`run`]: AdviceTune::run
 /// [`measure`]: AdviceTune::measure
 #[derive(Debug, Clone)]
 pub struct AdviceTune {
     req: flexus_sim::tune::TuneRequest,
-    bounds: (u32, u32),
-}
-
-/// A policy held to the pool's bounds, as [`crate::cost::replay::replay`] holds it.
-fn bounded(mut p: flexus_policy::Policy, (min, max): (u32, u32)) -> flexus_policy::Policy {
-    p.bounds.min = min;
-    p.bounds.max = max.max(min).max(1);
-    p.bounds.initial = None;
-    p
+    setup: Setup,
 }
 
 impl AdviceTune {
@@ -866,26 +857,33 @@ impl AdviceTune {
         let policy = setup.policy.clone().ok_or(
             "the pool has no policy to tune (without one it is held at its size); declare one first",
         )?;
-        let bounds = (setup.min, setup.max);
         let defaults = TuneRequest::default();
-        let options = flexus_sim::simulation::SimulateOptions {
+        let mut options = flexus_sim::simulation::SimulateOptions {
             flavor: Some(setup.flavor.name.clone()),
             spot_hazard_per_hour: setup.spot_hazard_per_hour,
             against: Vec::new(),
             ..flexus_sim::simulation::SimulateOptions::default()
         };
+        // Readings as the pool gets them, as the cost report and tune jobs replay it.
+        if let Some((period, delay)) = flexus_sim::policy::monitoring(&policy) {
+            options.metric_period_s = period.max(options.tick_s);
+            options.metric_delay_s = delay;
+        }
         let req = flexus_sim::tune::TuneRequest {
             max_evaluations: defaults.max_evaluations as usize,
             options,
             ..flexus_sim::tune::TuneRequest::new(
                 h.trace.clone(),
                 setup.flavor.clone(),
-                bounded(policy, bounds),
+                setup.acting(&policy),
                 defaults.budget,
             )
         };
         flexus_sim::tune::check(&req).map_err(|e| e.to_string())?;
-        Ok(Self { req, bounds })
+        Ok(Self {
+            req,
+            setup: setup.clone(),
+        })
     }
 
     /// The search and its before/after on the validation window (blocking).
@@ -903,12 +901,10 @@ impl AdviceTune {
     pub fn measure(&self, policy: &flexus_policy::Policy) -> Result<TuneMeasure, String> {
         let r = &self.req;
         let split = flexus_sim::frontier::Split::of(&r.history);
-        let mut a = flexus_sim::policy::PolicyAutoscaler::new(
-            "validate",
-            bounded(policy.clone(), self.bounds),
-        )
-        .map_err(|e| e.to_string())?
-        .with_forecast_bucket(r.options.forecast_bucket_s);
+        let mut a =
+            flexus_sim::policy::PolicyAutoscaler::new("validate", self.setup.acting(policy))
+                .map_err(|e| e.to_string())?
+                .with_forecast_bucket(r.options.forecast_bucket_s);
         let (score, _) =
             flexus_sim::frontier::eval_score(&r.history, &split, &r.flavor, &mut a, &r.options)
                 .map_err(|e| e.to_string())?;
@@ -982,6 +978,7 @@ mod tests {
             flavor: flexus_sim::capacity::lookup("x1.2u.4g").unwrap(),
             min: 1,
             max: 8,
+            spot: flexus_policy::SpotMix::default(),
             policy: Some(policy),
             spot_hazard_per_hour: 0.0,
         }

@@ -99,20 +99,23 @@ impl Autoscaler for Fixed {
     }
 }
 
-/// The pool as replayed: flavor (priced from the table), bounds, spot share, policy.
+/// The pool as replayed: flavor (priced from the table), bounds, spot mix, policy.
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub flavor: Flavor,
     pub min: u32,
     pub max: u32,
-    /// The policy (`None`: a fixed-size pool at `min`).
+    /// The spot mix the pool buys by (its spot block's; all on-demand when spot is off).
+    pub spot: fp::SpotMix,
+    /// The policy as declared (`None`: a fixed-size pool at `min`); replayed as the agent
+    /// runs it ([`Setup::acting`]).
     pub policy: Option<fp::Policy>,
     pub spot_hazard_per_hour: f64,
 }
 
 impl Setup {
-    /// The pool as it is: its flavor (with the pool's boot and warm-up times), bounds and
-    /// policy. `None` when the flavor is not in the capacity catalogue.
+    /// The pool as it is: its flavor (with the pool's boot and warm-up times), bounds,
+    /// spot mix and policy. `None` when the flavor is not in the capacity catalogue.
     pub fn of_pool(
         spec: &PoolSpec,
         policy: Option<fp::Policy>,
@@ -126,13 +129,21 @@ impl Setup {
             flavor: priced(flavor, prices),
             min: spec.min_size,
             max: spec.max_size.max(1),
+            spot: crate::runtime::reconcile::pool_spot(spec),
             policy,
             spot_hazard_per_hour: hazard,
         })
     }
 
-    fn spot_pct(&self) -> f64 {
-        self.policy.as_ref().map_or(0.0, |p| p.spot.spot_percentage)
+    /// `policy` as the agent runs it on this pool: its bounds within the pool's
+    /// `min..=max`, the pool's spot mix (whatever the policy declares), no initial count
+    /// (a replay starts from the history's first ready count).
+    pub fn acting(&self, policy: &fp::Policy) -> fp::Policy {
+        let max = self.max.max(self.min).max(1);
+        let mut p =
+            crate::runtime::reconcile::held_to_pool(policy.clone(), (self.min, max), self.spot);
+        p.bounds.initial = None;
+        p
     }
 }
 
@@ -155,7 +166,7 @@ pub fn replay(h: &History, s: &Setup) -> Result<ReplayScore, String> {
     o.max_instances = s.max.max(s.min).max(1);
     o.initial_instances = Some(h.start_ready.clamp(o.min_instances, o.max_instances));
     o.spot_hazard_per_hour = s.spot_hazard_per_hour;
-    o.spot_fraction = (s.spot_pct() / 100.0).clamp(0.0, 1.0);
+    o.spot_fraction = (s.spot.spot_percentage / 100.0).clamp(0.0, 1.0);
     // Readings as the pool gets them (as the tuner replays it).
     if let Some((period, delay)) = s.policy.as_ref().and_then(flexus_sim::policy::monitoring) {
         o.metric_period_s = period.max(o.tick_s);
@@ -163,11 +174,7 @@ pub fn replay(h: &History, s: &Setup) -> Result<ReplayScore, String> {
     }
     let r = match &s.policy {
         Some(p) => {
-            let mut p = p.clone();
-            p.bounds.min = s.min;
-            p.bounds.max = o.max_instances;
-            p.bounds.initial = None;
-            let mut a = PolicyAutoscaler::new("pool", p).map_err(|e| e.to_string())?;
+            let mut a = PolicyAutoscaler::new("pool", s.acting(p)).map_err(|e| e.to_string())?;
             run(&h.trace, &mut a, &o)
         }
         None => run(&h.trace, &mut Fixed(s.min.max(1)), &o),
@@ -269,34 +276,38 @@ pub fn recommendations(
         })
         .collect();
     out.extend(best(found));
-    // Spot share (policies only: the spot mix is the policy's).
-    if let Some(p) = &base_setup.policy {
-        let now = p.spot.spot_percentage;
-        let found = [0.0, 30.0, 60.0]
-            .into_iter()
-            .filter(|pct: &f64| (pct - now).abs() > 1.0)
-            .filter_map(|pct| {
-                let mut q = p.clone();
-                q.spot.spot_percentage = pct;
-                let s = Setup {
-                    policy: Some(q),
-                    ..base_setup.clone()
-                };
-                candidate(
-                    h,
-                    &base,
-                    &s,
-                    (
-                        "spot_share",
-                        "policy spot.spot_percentage",
-                        format!("{now:.0}%"),
-                        format!("{pct:.0}%"),
-                    ),
-                )
-            })
-            .collect();
-        out.extend(best(found));
-    }
+    // Spot share: the pool's spot block decides the mix (a policy's own is not used).
+    let now = base_setup.spot.spot_percentage;
+    let setting = if now > 0.0 {
+        "flexus_x_pool.spot.spot_percentage"
+    } else {
+        "flexus_x_pool.spot { enabled = true, spot_percentage }"
+    };
+    let found = [0.0, 30.0, 60.0]
+        .into_iter()
+        .filter(|pct: &f64| (pct - now).abs() > 1.0)
+        .filter_map(|pct| {
+            let s = Setup {
+                spot: fp::SpotMix {
+                    spot_percentage: pct,
+                    ..base_setup.spot
+                },
+                ..base_setup.clone()
+            };
+            candidate(
+                h,
+                &base,
+                &s,
+                (
+                    "spot_share",
+                    setting,
+                    format!("{now:.0}%"),
+                    format!("{pct:.0}%"),
+                ),
+            )
+        })
+        .collect();
+    out.extend(best(found));
     // Flavor: the other flavors of the same kind (CPU or GPU) the cloud offers.
     let found = catalogue()
         .into_iter()
@@ -363,6 +374,7 @@ mod tests {
             flavor: f,
             min: 4,
             max: 8,
+            spot: fp::SpotMix::default(),
             policy: None,
             spot_hazard_per_hour: 0.0,
         };
@@ -374,6 +386,97 @@ mod tests {
         assert_eq!(min.proposed, "3");
         assert!(min.effect.after.cost < min.effect.before.cost);
         assert!(min.effect.after.violation_minutes <= min.effect.before.violation_minutes + 1.0);
+    }
+
+    fn rps_policy(f: &Flavor, bounds: (u32, u32), spot: &str) -> fp::Policy {
+        fp::parse_json(&format!(
+            r#"{{"strategy": "target_tracking", "bounds": {{"min": {}, "max": {}}}, {spot}
+                "metrics": [{{"name": "rps", "kind": "custom", "source": {{"type": "push"}},
+                              "target": {}, "per_instance": true}}]}}"#,
+            bounds.0,
+            bounds.1,
+            0.8 * f.rps_at_slo()
+        ))
+        .unwrap()
+    }
+
+    fn pool(f: &Flavor, policy: fp::Policy) -> Setup {
+        Setup {
+            flavor: f.clone(),
+            min: 1,
+            max: 20,
+            spot: fp::SpotMix::default(),
+            policy: Some(policy),
+            spot_hazard_per_hour: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_policy_narrower_than_its_pool_is_replayed_within_its_own_bounds() {
+        let f = flexus_sim::capacity::lookup("x1.2u.4g").unwrap();
+        // Two hours of a load that needs about eight instances.
+        let h = history(&rows(|_| 6.0 * f.rps_at_slo(), 120), 60, "p").unwrap();
+        let wide = replay(&h, &pool(&f, rps_policy(&f, (1, 20), ""))).unwrap();
+        // The agent never runs this policy past 3 instances, whatever the pool allows.
+        let narrow = replay(&h, &pool(&f, rps_policy(&f, (1, 3), ""))).unwrap();
+        assert!(
+            narrow.violation_minutes > wide.violation_minutes + 60.0
+                && narrow.instance_hours < 0.5 * wide.instance_hours,
+            "{narrow:?} against {wide:?}"
+        );
+    }
+
+    #[test]
+    fn the_spot_mix_is_the_pools_and_its_share_is_recommended_on_the_pool() {
+        let f = flexus_sim::capacity::lookup("x1.2u.4g").unwrap();
+        let h = history(&rows(|_| 6.0 * f.rps_at_slo(), 120), 60, "p").unwrap();
+        let plain = rps_policy(&f, (1, 20), "");
+        let spotty = rps_policy(
+            &f,
+            (1, 20),
+            r#""spot": {"on_demand_base": 0, "spot_percentage": 60},"#,
+        );
+        // A policy's own spot mix is not what the agent buys by: on a pool with spot off
+        // it costs what the same policy without one costs.
+        let (a, b) = (
+            replay(&h, &pool(&f, plain.clone())).unwrap(),
+            replay(&h, &pool(&f, spotty)).unwrap(),
+        );
+        assert_eq!(a.cost, b.cost);
+        // The pool's spot block is, and the recommendation names it.
+        let prices = PriceTable::default();
+        let recs = recommendations(&h, &pool(&f, plain.clone()), &prices).unwrap();
+        let spot = recs
+            .iter()
+            .find(|r| r.kind == "spot_share")
+            .expect("a spot recommendation");
+        assert_eq!(
+            (
+                spot.setting.as_str(),
+                spot.current.as_str(),
+                spot.proposed.as_str()
+            ),
+            (
+                "flexus_x_pool.spot { enabled = true, spot_percentage }",
+                "0%",
+                "60%"
+            )
+        );
+        let on_spot = Setup {
+            spot: fp::SpotMix {
+                on_demand_base: 0,
+                spot_percentage: 60.0,
+            },
+            ..pool(&f, plain)
+        };
+        assert!(replay(&h, &on_spot).unwrap().cost < 0.8 * a.cost);
+        let recs = recommendations(&h, &on_spot, &prices).unwrap();
+        assert!(
+            recs.iter()
+                .filter(|r| r.kind == "spot_share")
+                .all(|r| r.setting == "flexus_x_pool.spot.spot_percentage"),
+            "{recs:?}"
+        );
     }
 
     #[test]
@@ -408,6 +511,7 @@ mod tests {
                 flavor: f.clone(),
                 min: 1,
                 max: 20,
+                spot: fp::SpotMix::default(),
                 policy: Some(p),
                 spot_hazard_per_hour: 0.0,
             };

@@ -198,11 +198,13 @@ async fn pool_recommendations(
         cost.sample_interval,
     )
     .await?;
-    let policy_spec: Option<flexus_api::PolicySpec> =
-        state.store.policy_for_pool(ns, name).await?.map(|d| d.spec);
-    let policy = policy_spec
-        .as_ref()
-        .map(|p| crate::runtime::reconcile::effective_policy(&spec, Some(p)));
+    // The policy as declared: each replay holds it to the pool it replays (a lower
+    // min_size lets a policy whose own minimum is lower go lower).
+    let policy = state
+        .store
+        .policy_for_pool(ns, name)
+        .await?
+        .map(|d| d.spec.policy);
     let h = match h {
         Ok(h) => h,
         Err(note) => return Ok((Vec::new(), Some(note))),

@@ -47,7 +47,7 @@ use flexus_policy as fp;
 
 pub use act::choose_victims;
 pub use observed::Observed;
-pub use policy::effective_policy;
+pub use policy::{effective_policy, held_to_pool, pool_spot};
 
 use super::holds::CreateHolds;
 use super::predict::Forecaster;

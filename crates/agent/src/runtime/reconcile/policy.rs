@@ -15,11 +15,31 @@ pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Polic
         Some(s) => s.policy.clone(),
         None => fixed_policy(pool),
     };
-    p.bounds.min = p.bounds.min.max(pool.min_size).min(pool.max_size);
-    p.bounds.max = p.bounds.max.min(pool.max_size).max(p.bounds.min);
     if p.bounds.initial.is_none() {
         p.bounds.initial = pool.initial_size;
     }
+    held_to_pool(p, (pool.min_size, pool.max_size), pool_spot(pool))
+}
+
+/// The spot mix a pool buys by: its spot block's, all on-demand when spot is off.
+pub fn pool_spot(pool: &PoolSpec) -> fp::SpotMix {
+    if pool.spot.enabled {
+        fp::SpotMix {
+            on_demand_base: pool.spot.on_demand_base,
+            spot_percentage: f64::from(pool.spot.spot_percentage),
+        }
+    } else {
+        fp::SpotMix::default()
+    }
+}
+
+/// `p` as the agent runs it in a pool of `min..=max` instances buying by `spot`: its
+/// bounds (and initial and fixed counts) within the pool's, the pool's spot mix whatever
+/// the policy declares. What the reconcile loop decides with ([`effective_policy`]) and
+/// what every replay of a pool runs (`cost::replay::Setup::acting`).
+pub fn held_to_pool(mut p: fp::Policy, (min, max): (u32, u32), spot: fp::SpotMix) -> fp::Policy {
+    p.bounds.min = p.bounds.min.max(min).min(max);
+    p.bounds.max = p.bounds.max.min(max).max(p.bounds.min);
     if let Some(i) = p.bounds.initial {
         p.bounds.initial = Some(i.clamp(p.bounds.min, p.bounds.max));
     }
@@ -28,13 +48,7 @@ pub fn effective_policy(pool: &PoolSpec, spec: Option<&PolicySpec>) -> fp::Polic
     if let Some(f) = p.fixed.as_mut() {
         f.count = f.count.clamp(p.bounds.min, p.bounds.max);
     }
-    if pool.spot.enabled {
-        p.spot.on_demand_base = pool.spot.on_demand_base;
-        p.spot.spot_percentage = pool.spot.spot_percentage as f64;
-    } else {
-        p.spot.on_demand_base = 0;
-        p.spot.spot_percentage = 0.0;
-    }
+    p.spot = spot;
     p
 }
 
