@@ -929,6 +929,22 @@ fn square_root_staffing_keeps_a_larger_share_spare_in_a_small_pool_than_in_a_lar
     assert_eq!(desired(&staffed, 40.0, 4), 6);
     assert_eq!(desired(&plain, 640.0, 64), 64);
     assert_eq!(desired(&staffed, 640.0, 64), 72);
+    let d = decide_fresh(&staffed, &rps_series(&[40.0]), &pool(4, 0));
+    assert!(
+        d.explanation
+            .iter()
+            .any(|s| s.to_string() == "rps: square-root staffing 1"),
+        "{:?}",
+        d.explanation
+    );
+    let d = decide_fresh(&plain, &rps_series(&[40.0]), &pool(4, 0));
+    assert!(
+        !d.explanation
+            .iter()
+            .any(|s| matches!(s, Step::Staffing { .. })),
+        "{:?}",
+        d.explanation
+    );
     // No load, no spare: 0 + 1 · √0 = 0, the pool goes to its minimum.
     assert_eq!(desired(&staffed, 0.0, 4), 1);
     // Utilisation-like signals too: 10 ready at 60 % of a 60 % target = 10 → 10 + √10 → 14.
@@ -1164,6 +1180,13 @@ fn readings_further_apart_than_coarse_above_take_the_coarse_headroom() {
             .any(|s| matches!(s, Step::Noise { .. })),
         "{:?}",
         d.explanation
+    );
+    // The explanation says which staffing held, and that the coarse settings did.
+    let said: Vec<String> = d.explanation.iter().map(ToString::to_string).collect();
+    assert!(
+        said.iter().any(|s| s
+            == "rps: square-root staffing 2 (readings coarser than coarse_above: coarse settings)"),
+        "{said:?}"
     );
     // A threshold above the period: fine again.
     assert_eq!(

@@ -171,6 +171,17 @@ pub enum Step {
         /// The value the strategy used.
         read: f64,
     },
+    /// Square-root staffing sized a target-tracking signal's proposal
+    /// (`sqrt_headroom`, or `coarse_sqrt_headroom` for coarse readings).
+    Staffing {
+        /// Metric name.
+        metric: Arc<str>,
+        /// The `β` in effect: `R` instances' worth became `R + β·√R`.
+        beta: f64,
+        /// The source's readings are coarse (further apart than `coarse_above`), so its
+        /// `coarse_*` settings held.
+        coarse: bool,
+    },
     /// The strategy's proposal.
     Strategy {
         /// Which strategy.
@@ -302,6 +313,17 @@ impl fmt::Display for Step {
                 f,
                 "{metric} jumps {sigma:.3} between readings: noise headroom {raise:.3}, read as {read:.3}"
             ),
+            Step::Staffing {
+                metric,
+                beta,
+                coarse,
+            } => {
+                write!(f, "{metric}: square-root staffing {beta}")?;
+                if *coarse {
+                    write!(f, " (readings coarser than coarse_above: coarse settings)")?;
+                }
+                Ok(())
+            }
             Step::Strategy {
                 strategy: Strategy::Fixed,
                 proposal,

@@ -314,7 +314,8 @@ fn observed(cp: &CompiledPolicy, sig: &[signals::Signal], proposals: &mut [Signa
     }
 }
 
-/// Records each signal's trend read-ahead and noise headroom in the explanation.
+/// Records each signal's trend read-ahead, noise headroom and square-root staffing in the
+/// explanation.
 fn push_trends(cp: &CompiledPolicy, sig: &[signals::Signal], run: &mut Run) {
     for (i, s) in sig.iter().enumerate() {
         let noise_raise = s.noise.map_or(0.0, |(_, raise)| raise);
@@ -332,6 +333,20 @@ fn push_trends(cp: &CompiledPolicy, sig: &[signals::Signal], run: &mut Run) {
                 sigma,
                 raise,
                 read,
+            });
+        }
+        let m = &cp.policy.metrics[i];
+        let h = m.headroom();
+        if cp.policy.strategy == Strategy::TargetTracking
+            && m.target.is_some()
+            && s.value.is_some()
+            && h.sqrt > 0.0
+        {
+            run.steps.push(Step::Staffing {
+                metric: cp.names[i].clone(),
+                beta: h.sqrt,
+                coarse: h.coarse
+                    && (m.coarse_sqrt_headroom.is_some() || m.coarse_noise_headroom.is_some()),
             });
         }
     }
