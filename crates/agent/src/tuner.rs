@@ -980,6 +980,7 @@ mod tests {
             max: 8,
             spot: flexus_policy::SpotMix::default(),
             policy: Some(policy),
+            initial: None,
             spot_hazard_per_hour: 0.0,
         }
     }

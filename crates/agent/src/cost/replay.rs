@@ -107,9 +107,12 @@ pub struct Setup {
     pub max: u32,
     /// The spot mix the pool buys by (its spot block's; all on-demand when spot is off).
     pub spot: fp::SpotMix,
-    /// The policy as declared (`None`: a fixed-size pool at `min`); replayed as the agent
-    /// runs it ([`Setup::acting`]).
+    /// The policy as declared (`None`: a pool without one, held at `initial` within
+    /// `min..=max`, as the agent holds it); replayed as the agent runs it
+    /// ([`Setup::acting`]).
     pub policy: Option<fp::Policy>,
+    /// The pool's `initial_size` (default `min`): the count a pool without a policy holds.
+    pub initial: Option<u32>,
     pub spot_hazard_per_hour: f64,
 }
 
@@ -131,6 +134,7 @@ impl Setup {
             max: spec.max_size.max(1),
             spot: crate::runtime::reconcile::pool_spot(spec),
             policy,
+            initial: spec.initial_size,
             spot_hazard_per_hour: hazard,
         })
     }
@@ -177,7 +181,10 @@ pub fn replay(h: &History, s: &Setup) -> Result<ReplayScore, String> {
             let mut a = PolicyAutoscaler::new("pool", s.acting(p)).map_err(|e| e.to_string())?;
             run(&h.trace, &mut a, &o)
         }
-        None => run(&h.trace, &mut Fixed(s.min.max(1)), &o),
+        None => {
+            let held = s.initial.unwrap_or(s.min).clamp(s.min, o.max_instances);
+            run(&h.trace, &mut Fixed(held.max(1)), &o)
+        }
     }
     .map_err(|e| e.to_string())?;
     let sc = flexus_sim::scorecard::score(&r);
@@ -376,6 +383,7 @@ mod tests {
             max: 8,
             spot: fp::SpotMix::default(),
             policy: None,
+            initial: None,
             spot_hazard_per_hour: 0.0,
         };
         let recs = recommendations(&h, &s, &prices).unwrap();
@@ -386,6 +394,21 @@ mod tests {
         assert_eq!(min.proposed, "3");
         assert!(min.effect.after.cost < min.effect.before.cost);
         assert!(min.effect.after.violation_minutes <= min.effect.before.violation_minutes + 1.0);
+        // Held at an initial_size of 4 above a min_size of 1, as the agent holds it: a
+        // lower min_size changes nothing, a smaller initial_size is what would save.
+        let held = Setup {
+            min: 1,
+            initial: Some(4),
+            ..s
+        };
+        let r = replay(&h, &held).unwrap();
+        assert!(
+            (r.instance_hours - 4.0 * h.hours()).abs() < 0.1,
+            "{r:?} over {} h",
+            h.hours()
+        );
+        let recs = recommendations(&h, &held, &prices).unwrap();
+        assert!(recs.iter().all(|r| r.kind != "min_size"), "{recs:?}");
     }
 
     fn rps_policy(f: &Flavor, bounds: (u32, u32), spot: &str) -> fp::Policy {
@@ -407,6 +430,7 @@ mod tests {
             max: 20,
             spot: fp::SpotMix::default(),
             policy: Some(policy),
+            initial: None,
             spot_hazard_per_hour: 0.0,
         }
     }
@@ -513,6 +537,7 @@ mod tests {
                 max: 20,
                 spot: fp::SpotMix::default(),
                 policy: Some(p),
+                initial: None,
                 spot_hazard_per_hour: 0.0,
             };
             replay(&h, &s).unwrap().violation_minutes
