@@ -602,13 +602,10 @@ async fn prepare(
             let history = recorded_history(store, (ns, name), &written, cost, now_ms).await?;
             let policy = setup.acting(&written);
             options.spot_hazard_per_hour = setup.spot_hazard_per_hour;
-            // Replayed with the pool's own monitoring (its targeted metric's period and
-            // delivery delay), so the policy, its coarse-data headroom and the baselines
-            // see readings as far apart and as late as the agent does.
-            if let Some((period, delay)) = flexus_sim::policy::monitoring(&policy) {
-                options.metric_period_s = period.max(options.tick_s);
-                options.metric_delay_s = delay;
-            }
+            // Replayed with the pool's own monitoring, so the policy, its coarse-data
+            // headroom and the baselines see readings as far apart and as late as the
+            // agent does.
+            flexus_sim::policy::monitor_as_pool(&mut options, &policy);
             (history, setup.flavor, policy)
         }
     };
@@ -865,10 +862,7 @@ impl AdviceTune {
             ..flexus_sim::simulation::SimulateOptions::default()
         };
         // Readings as the pool gets them, as the cost report and tune jobs replay it.
-        if let Some((period, delay)) = flexus_sim::policy::monitoring(&policy) {
-            options.metric_period_s = period.max(options.tick_s);
-            options.metric_delay_s = delay;
-        }
+        flexus_sim::policy::monitor_as_pool(&mut options, &policy);
         let req = flexus_sim::tune::TuneRequest {
             max_evaluations: defaults.max_evaluations as usize,
             options,

@@ -14,9 +14,11 @@
 
 use flexus_policy::forecast::buckets::{self, Buckets};
 use flexus_policy::forecast::predictor::Predictor;
+use std::time::Duration;
+
 use flexus_policy::{
-    CompiledPolicy, Decision, DecisionInput, History, Instance, Lifecycle, MetricKind, Observation,
-    Policy, PoolState, Prediction, Purchase, Timestamp,
+    CompiledPolicy, Decision, DecisionInput, History, Instance, Lifecycle, Metric, MetricKind,
+    Observation, Policy, PoolState, Prediction, Purchase, Timestamp,
 };
 
 use crate::SimError;
@@ -24,6 +26,7 @@ use crate::fit_cache::FitCache;
 use crate::replay::{
     Autoscaler, Foresight, InstanceState, MetricSample, Observation as SimObs, SimInstance,
 };
+use crate::simulation::SimulateOptions;
 
 /// Forecast resolution (s): the agent's ([`buckets::DEFAULT_BUCKET_S`]).
 pub const FORECAST_BUCKET_S: f64 = buckets::DEFAULT_BUCKET_S;
@@ -57,6 +60,33 @@ pub fn monitoring(policy: &Policy) -> Option<(f64, f64)> {
         m.source_period().as_secs_f64(),
         m.source_delay().as_secs_f64(),
     ))
+}
+
+/// Sets a replay's monitoring to the pool's own ([`monitoring`]): readings come as far
+/// apart (at least one tick) and as late as the agent gets them. A policy without metrics
+/// leaves `options` as they are.
+pub fn monitor_as_pool(options: &mut SimulateOptions, policy: &Policy) {
+    if let Some((period, delay)) = monitoring(policy) {
+        options.metric_period_s = period.max(options.tick_s);
+        options.metric_delay_s = delay;
+    }
+}
+
+/// How far apart a metric's readings come in a replay whose monitoring period is
+/// `metric_period_s`: the metric's declared `period`, else the replay's
+/// ([`PolicyAutoscaler`] fills it in so).
+pub fn replay_period(m: &Metric, metric_period_s: f64) -> Duration {
+    m.period.unwrap_or_else(|| secs(metric_period_s))
+}
+
+/// How late a metric's readings arrive in a replay whose delivery delay is
+/// `metric_delay_s`: the metric's declared `delivery_delay`, else the replay's.
+pub fn replay_delay(m: &Metric, metric_delay_s: f64) -> Duration {
+    m.delivery_delay.unwrap_or_else(|| secs(metric_delay_s))
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_millis((s * 1000.0).round() as u64)
 }
 
 /// Parses policy text (JSON if it starts with `{`, else HCL).
@@ -342,10 +372,11 @@ impl Autoscaler for PolicyAutoscaler {
     fn prepare(&mut self, foresight: &Foresight<'_>) -> Result<(), SimError> {
         let o = foresight.options;
         let mut policy = self.cp.policy().clone();
-        let secs = |s: f64| std::time::Duration::from_millis((s * 1000.0).round() as u64);
         for m in &mut policy.metrics {
-            m.period.get_or_insert(secs(o.metric_period_s));
-            m.delivery_delay.get_or_insert(secs(o.metric_delay_s));
+            (m.period, m.delivery_delay) = (
+                Some(replay_period(m, o.metric_period_s)),
+                Some(replay_delay(m, o.metric_delay_s)),
+            );
         }
         self.cp = CompiledPolicy::new(policy).map_err(|d| SimError::BadPolicy {
             file: self.name.clone(),

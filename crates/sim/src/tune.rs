@@ -33,7 +33,7 @@ use crate::SimError;
 use crate::capacity::Flavor;
 use crate::fit_cache::{FitCache, FitStats};
 use crate::frontier::{Split, eval_score, scaled_policy, with_noise_headroom};
-use crate::policy::PolicyAutoscaler;
+use crate::policy::{PolicyAutoscaler, replay_period};
 use crate::scorecard::Score;
 use crate::simulation::SimulateOptions;
 use crate::trace::Trace;
@@ -426,10 +426,6 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
     // The search moves the headroom in effect at the replay's monitoring period.
     let base = settled(&req.policy, &req.options);
     let knobs = knobs(&base);
-    let start: Vec<f64> = knobs
-        .iter()
-        .map(|k| (((k.get)(&base) - k.lo) / (k.hi - k.lo)).clamp(0.0, 1.0))
-        .collect();
     let fit_cache = req.reuse.then(FitCache::new);
     let autoscaler = |name: &str, p: &Policy| -> Result<PolicyAutoscaler, SimError> {
         let a = PolicyAutoscaler::new(name, p.clone())?
@@ -465,15 +461,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
             }
         }
     };
-    let found = search(
-        req,
-        &base,
-        &knobs,
-        &start,
-        &base_score,
-        &replay_tune,
-        &penalised,
-    )?;
+    let found = search(req, &base, &knobs, &base_score, &replay_tune, &penalised)?;
     let best = found.best;
     let evaluations = found.evaluations;
     let after = unsettled(&best.1, &req.policy, &req.options);
@@ -521,14 +509,12 @@ struct Found {
     evaluations: usize,
 }
 
-/// CMA-ES from `start` (the request's policy, already scored as `base`), each candidate
-/// replayed on the tuning window.
-#[allow(clippy::too_many_arguments)]
+/// CMA-ES from `base_policy` (the request's policy with its headroom settled, already
+/// scored as `base`), each candidate replayed on the tuning window.
 fn search(
     req: &TuneRequest,
     base_policy: &Policy,
     knobs: &[Knob],
-    start: &[f64],
     base: &Score,
     replay_tune: &dyn Fn(&Policy) -> Result<Score, SimError>,
     penalised: &dyn Fn(&Score) -> f64,
@@ -536,7 +522,10 @@ fn search(
     let mut best = (penalised(base), base_policy.clone(), base.clone());
     let mut evaluations = 1usize;
     let mut failure: Option<SimError> = None;
-    let mut start = start.to_vec();
+    let mut start: Vec<f64> = knobs
+        .iter()
+        .map(|k| (((k.get)(base_policy) - k.lo) / (k.hi - k.lo)).clamp(0.0, 1.0))
+        .collect();
     {
         // A line over the first knob (every target scaled) from the start: the knob that
         // moves both measures most; CMA-ES then starts from the best point of the line.
@@ -633,19 +622,12 @@ fn aimed_share(req: &TuneRequest, baselines: &[BaselineDefault]) -> f64 {
     }
 }
 
-/// How far apart a metric's readings come in the replay: its declared `period`, else
-/// the replay's (as [`PolicyAutoscaler`] gives them).
-fn replay_period(m: &Metric, o: &SimulateOptions) -> Duration {
-    m.period
-        .unwrap_or_else(|| Duration::from_millis((o.metric_period_s * 1000.0).round() as u64))
-}
-
 /// `policy` with each metric's headroom in effect at the replay's period written into its
 /// own `sqrt_headroom` / `noise_headroom` ([`Metric::settled`]).
 fn settled(policy: &Policy, o: &SimulateOptions) -> Policy {
     let mut p = policy.clone();
     for m in &mut p.metrics {
-        *m = m.settled(replay_period(m, o));
+        *m = m.settled(replay_period(m, o.metric_period_s));
     }
     p
 }
@@ -655,7 +637,7 @@ fn settled(policy: &Policy, o: &SimulateOptions) -> Policy {
 fn unsettled(found: &Policy, original: &Policy, o: &SimulateOptions) -> Policy {
     let mut p = found.clone();
     for (m, orig) in p.metrics.iter_mut().zip(&original.metrics) {
-        *m = m.unsettled(orig, replay_period(orig, o));
+        *m = m.unsettled(orig, replay_period(orig, o.metric_period_s));
     }
     p
 }
@@ -664,9 +646,9 @@ fn unsettled(found: &Policy, original: &Policy, o: &SimulateOptions) -> Policy {
 /// `coarse_noise_headroom` when the search moved that value for a coarse source.
 fn coarse_name(knob: &str, policy: &Policy, o: &SimulateOptions) -> String {
     let coarse = |pick: fn(&Metric) -> Option<f64>| {
-        targeted(policy)
-            .next()
-            .is_some_and(|m| m.headroom_at(replay_period(m, o)).coarse && pick(m).is_some())
+        targeted(policy).next().is_some_and(|m| {
+            m.headroom_at(replay_period(m, o.metric_period_s)).coarse && pick(m).is_some()
+        })
     };
     match knob {
         "sqrt_headroom" if coarse(|m| m.coarse_sqrt_headroom) => "coarse_sqrt_headroom".into(),

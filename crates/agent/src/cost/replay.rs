@@ -6,7 +6,8 @@ use flexus_api::{CostRecommendation, PoolSpec, ReplayEffect, ReplayScore};
 use flexus_policy as fp;
 use flexus_sim::capacity::{Flavor, catalogue};
 use flexus_sim::policy::PolicyAutoscaler;
-use flexus_sim::replay::{Autoscaler, Observation, SimOptions, run};
+use flexus_sim::replay::{Autoscaler, Observation, run};
+use flexus_sim::simulation::{SimulateOptions, sim_options};
 use flexus_sim::trace::Trace;
 
 use std::time::Duration;
@@ -165,17 +166,19 @@ fn priced(mut f: Flavor, prices: &PriceTable) -> Flavor {
 
 /// Replays `h` with `s`.
 pub fn replay(h: &History, s: &Setup) -> Result<ReplayScore, String> {
-    let mut o = SimOptions::new(s.flavor.clone());
+    // Readings as the pool gets them (as the tuner replays it).
+    let mut monitored = SimulateOptions {
+        spot_fraction: (s.spot.spot_percentage / 100.0).clamp(0.0, 1.0),
+        spot_hazard_per_hour: s.spot_hazard_per_hour,
+        ..SimulateOptions::default()
+    };
+    if let Some(p) = &s.policy {
+        flexus_sim::policy::monitor_as_pool(&mut monitored, p);
+    }
+    let mut o = sim_options(s.flavor.clone(), &monitored);
     o.min_instances = s.min;
     o.max_instances = s.max.max(s.min).max(1);
     o.initial_instances = Some(h.start_ready.clamp(o.min_instances, o.max_instances));
-    o.spot_hazard_per_hour = s.spot_hazard_per_hour;
-    o.spot_fraction = (s.spot.spot_percentage / 100.0).clamp(0.0, 1.0);
-    // Readings as the pool gets them (as the tuner replays it).
-    if let Some((period, delay)) = s.policy.as_ref().and_then(flexus_sim::policy::monitoring) {
-        o.metric_period_s = period.max(o.tick_s);
-        o.metric_delay_s = delay;
-    }
     let r = match &s.policy {
         Some(p) => {
             let mut a = PolicyAutoscaler::new("pool", s.acting(p)).map_err(|e| e.to_string())?;
