@@ -101,7 +101,8 @@ pub struct ReplayEffect {
 /// One cost recommendation with its replayed effect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CostRecommendation {
-    /// `min_size`, `spot_share` or `flavor`.
+    /// `min_size` (a pool with a policy), `size` (the count a pool without one holds:
+    /// its `initial_size`, else `min_size`), `spot_share` or `flavor`.
     pub kind: String,
     /// Where to change it (e.g. `flexus_x_pool.min_size`).
     pub setting: String,

@@ -7,7 +7,7 @@
 //!   savings, idle %, cost per 1,000 requests, violation minutes, scaling actions) from
 //!   the rollups and the price table.
 //! - [`replay`]: the pool's own recent load replayed through `flexus-sim` as it is and as
-//!   changed (min_size, spot share, flavor) — every recommendation carries that effect.
+//!   changed (min_size or a policy-less pool's size, spot share, flavor) — every recommendation carries that effect.
 //! - the stored shapes ([`UsageHour`](crate::store::UsageHour), ...) and their SQL live in
 //!   [`crate::store::usage`], behind the [`Store`](crate::store::Store) trait.
 //!

@@ -244,6 +244,71 @@ fn candidate(
     })
 }
 
+/// For a pool without a policy, the count it holds (its `initial_size`, default
+/// `min_size`) replayed at other counts. When the pool misses its SLO: the smallest count
+/// that meets it (else its `max_size`, when that misses less). Otherwise: the smallest
+/// that is not worse (slack as in [`better`]). Violation minutes fall as the count rises,
+/// so each is found by bisection (a few replays, whatever the bounds). The setting is
+/// `initial_size` when the pool declares one (within `min_size..=max_size`), else
+/// `min_size`, which the count follows.
+fn held_size(
+    h: &History,
+    base: &ReplayScore,
+    s: &Setup,
+) -> Result<Option<CostRecommendation>, String> {
+    let max = s.max.max(s.min).max(1);
+    let held = s.initial.unwrap_or(s.min).clamp(s.min, max).max(1);
+    let (setting, lo) = match s.initial {
+        Some(_) => ("flexus_x_pool.initial_size", s.min.max(1)),
+        None => ("flexus_x_pool.min_size", 1),
+    };
+    let at = |n: u32| {
+        let mut c = s.clone();
+        match c.initial {
+            Some(_) => c.initial = Some(n),
+            None => c.min = n,
+        }
+        c
+    };
+    let violation = |n: u32| replay(h, &at(n)).map(|r| r.violation_minutes);
+    // The smallest n in lo..=hi with violation(n) <= limit, given violation(hi) <= limit.
+    let smallest = |mut lo: u32, mut hi: u32, limit: f64| -> Result<u32, String> {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if violation(mid)? <= limit {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(hi)
+    };
+    let slack = (h.hours() * 60.0 * 0.01).max(1.0);
+    let proposed = if base.violation_minutes > slack {
+        if held >= max {
+            return Ok(None);
+        }
+        if violation(max)? <= slack {
+            smallest(held + 1, max, slack)?
+        } else {
+            max
+        }
+    } else if lo < held {
+        smallest(lo, held, base.violation_minutes + slack)?
+    } else {
+        return Ok(None);
+    };
+    if proposed == held {
+        return Ok(None);
+    }
+    Ok(candidate(
+        h,
+        base,
+        &at(proposed),
+        ("size", setting, held.to_string(), proposed.to_string()),
+    ))
+}
+
 /// The best change of one kind among `options` (lowest replayed cost among those worth it).
 fn best(found: Vec<CostRecommendation>) -> Option<CostRecommendation> {
     found
@@ -251,7 +316,8 @@ fn best(found: Vec<CostRecommendation>) -> Option<CostRecommendation> {
         .min_by(|a, b| a.effect.after.cost.total_cmp(&b.effect.after.cost))
 }
 
-/// Recommendations for min_size, spot share and flavor, each replayed.
+/// Recommendations for the pool's size (`min_size` with a policy; the count a pool without
+/// one holds), spot share and flavor, each replayed.
 pub fn recommendations(
     h: &History,
     base_setup: &Setup,
@@ -259,33 +325,37 @@ pub fn recommendations(
 ) -> Result<Vec<CostRecommendation>, String> {
     let base = replay(h, base_setup)?;
     let mut out = Vec::new();
-    // min_size: one lower, one higher.
-    let mins: Vec<u32> = [base_setup.min.checked_sub(1), Some(base_setup.min + 1)]
-        .into_iter()
-        .flatten()
-        .filter(|m| *m <= base_setup.max && (*m > 0 || base_setup.policy.is_some()))
-        .collect();
-    let found = mins
-        .into_iter()
-        .filter_map(|m| {
-            let s = Setup {
-                min: m,
-                ..base_setup.clone()
-            };
-            candidate(
-                h,
-                &base,
-                &s,
-                (
-                    "min_size",
-                    "flexus_x_pool.min_size",
-                    base_setup.min.to_string(),
-                    m.to_string(),
-                ),
-            )
-        })
-        .collect();
-    out.extend(best(found));
+    if base_setup.policy.is_some() {
+        // min_size: one lower, one higher (the policy scales above it).
+        let mins: Vec<u32> = [base_setup.min.checked_sub(1), Some(base_setup.min + 1)]
+            .into_iter()
+            .flatten()
+            .filter(|m| *m <= base_setup.max)
+            .collect();
+        let found = mins
+            .into_iter()
+            .filter_map(|m| {
+                let s = Setup {
+                    min: m,
+                    ..base_setup.clone()
+                };
+                candidate(
+                    h,
+                    &base,
+                    &s,
+                    (
+                        "min_size",
+                        "flexus_x_pool.min_size",
+                        base_setup.min.to_string(),
+                        m.to_string(),
+                    ),
+                )
+            })
+            .collect();
+        out.extend(best(found));
+    } else {
+        out.extend(held_size(h, &base, base_setup)?);
+    }
     // Spot share: the pool's spot block decides the mix (a policy's own is not used).
     let now = base_setup.spot.spot_percentage;
     let setting = if now > 0.0 {
@@ -374,44 +444,98 @@ mod tests {
         assert!(e.contains("5 samples"), "{e}");
     }
 
-    #[test]
-    fn an_oversized_fixed_pool_is_told_to_shrink_with_the_replayed_saving() {
-        let f = flexus_sim::capacity::lookup("x1.2u.4g").unwrap();
-        // Load that one instance serves comfortably, on a pool held at four.
-        let h = history(&rows(|_| 0.3 * f.rps_at_slo(), 120), 60, "p").unwrap();
-        let prices = PriceTable::default();
-        let s = Setup {
+    fn fixed(f: Flavor, min: u32, max: u32, initial: Option<u32>) -> Setup {
+        Setup {
             flavor: f,
-            min: 4,
-            max: 8,
+            min,
+            max,
             spot: fp::SpotMix::default(),
             policy: None,
-            initial: None,
+            initial,
             spot_hazard_per_hour: 0.0,
-        };
-        let recs = recommendations(&h, &s, &prices).unwrap();
-        let min = recs
-            .iter()
-            .find(|r| r.kind == "min_size")
-            .expect("a min_size recommendation");
-        assert_eq!(min.proposed, "3");
-        assert!(min.effect.after.cost < min.effect.before.cost);
-        assert!(min.effect.after.violation_minutes <= min.effect.before.violation_minutes + 1.0);
-        // Held at an initial_size of 4 above a min_size of 1, as the agent holds it: a
-        // lower min_size changes nothing, a smaller initial_size is what would save.
-        let held = Setup {
-            min: 1,
-            initial: Some(4),
-            ..s
-        };
-        let r = replay(&h, &held).unwrap();
+        }
+    }
+
+    fn size_advice(h: &History, s: &Setup) -> Option<CostRecommendation> {
+        let recs = recommendations(h, s, &PriceTable::default()).unwrap();
+        assert!(recs.iter().all(|r| r.kind != "min_size"), "{recs:?}");
+        recs.into_iter().find(|r| r.kind == "size")
+    }
+
+    #[test]
+    fn an_oversized_fixed_pool_is_told_the_smallest_size_that_serves_it_as_well() {
+        let f = flexus_sim::capacity::lookup("x1.2u.4g").unwrap();
+        // Load that one instance serves comfortably, on a pool held at its min_size of 4.
+        let h = history(&rows(|_| 0.3 * f.rps_at_slo(), 120), 60, "p").unwrap();
+        let r = size_advice(&h, &fixed(f.clone(), 4, 8, None)).expect("a size recommendation");
+        assert_eq!(
+            (r.setting.as_str(), r.current.as_str(), r.proposed.as_str()),
+            ("flexus_x_pool.min_size", "4", "1"),
+            "{r:?}"
+        );
+        assert!(r.effect.after.cost < 0.3 * r.effect.before.cost, "{r:?}");
+        assert!(r.effect.after.violation_minutes <= r.effect.before.violation_minutes + 1.0);
+        // Held at an initial_size of 4 above a min_size of 1, as the agent holds it: the
+        // replay bills 4 instances, and the advice is on initial_size (a lower min_size
+        // would change nothing).
+        let held = fixed(f.clone(), 1, 8, Some(4));
+        let b = replay(&h, &held).unwrap();
         assert!(
-            (r.instance_hours - 4.0 * h.hours()).abs() < 0.1,
-            "{r:?} over {} h",
+            (b.instance_hours - 4.0 * h.hours()).abs() < 0.1,
+            "{b:?} over {} h",
             h.hours()
         );
-        let recs = recommendations(&h, &held, &prices).unwrap();
-        assert!(recs.iter().all(|r| r.kind != "min_size"), "{recs:?}");
+        let r = size_advice(&h, &held).expect("a size recommendation");
+        assert_eq!(
+            (r.setting.as_str(), r.current.as_str(), r.proposed.as_str()),
+            ("flexus_x_pool.initial_size", "4", "1"),
+            "{r:?}"
+        );
+        // An initial_size cannot go under min_size: held at 4 with min_size 3, 3 is offered.
+        let r = size_advice(&h, &fixed(f, 3, 8, Some(4))).expect("a size recommendation");
+        assert_eq!(r.proposed, "3", "{r:?}");
+    }
+
+    #[test]
+    fn an_undersized_fixed_pool_is_told_the_smallest_size_that_meets_its_slo() {
+        let f = flexus_sim::capacity::lookup("x1.2u.4g").unwrap();
+        // 3.5 instances' worth of load at the SLO rate on a pool held at 2 of at most 40.
+        let h = history(&rows(|_| 3.5 * f.rps_at_slo(), 120), 60, "p").unwrap();
+        let held = fixed(f.clone(), 1, 40, Some(2));
+        let r = size_advice(&h, &held).expect("a size recommendation");
+        assert_eq!(
+            (r.setting.as_str(), r.current.as_str(), r.proposed.as_str()),
+            ("flexus_x_pool.initial_size", "2", "4"),
+            "{r:?}"
+        );
+        assert!(r.effect.before.violation_minutes > 100.0, "{r:?}");
+        assert!(r.effect.after.violation_minutes <= 1.0, "{r:?}");
+        // One size fewer misses it: 4 is the smallest, not merely one that works.
+        let three = replay(&h, &fixed(f.clone(), 1, 40, Some(3))).unwrap();
+        assert!(three.violation_minutes > 1.0, "{three:?}");
+        // Capped at max_size 3, the pool is told its max_size when that misses less: on
+        // load of 2.5 and 3.5 instances' worth by turns, 3 serves half the minutes that 2
+        // misses.
+        let turns = history(
+            &rows(
+                |i| if i % 20 < 10 { 2.5 } else { 3.5 } * f.rps_at_slo(),
+                120,
+            ),
+            60,
+            "p",
+        )
+        .unwrap();
+        let r =
+            size_advice(&turns, &fixed(f.clone(), 1, 3, Some(2))).expect("a size recommendation");
+        assert_eq!(r.proposed, "3", "{r:?}");
+        assert!(
+            r.effect.after.violation_minutes < 0.7 * r.effect.before.violation_minutes,
+            "{r:?}"
+        );
+        // Where 3 misses as much as 2, nothing is offered.
+        assert!(size_advice(&h, &fixed(f.clone(), 1, 3, Some(2))).is_none());
+        // At max_size already: nothing to offer.
+        assert!(size_advice(&h, &fixed(f, 1, 2, Some(2))).is_none());
     }
 
     fn rps_policy(f: &Flavor, bounds: (u32, u32), spot: &str) -> fp::Policy {

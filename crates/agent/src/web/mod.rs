@@ -431,7 +431,7 @@ pub fn openapi_paths(g: &mut schemars::SchemaGenerator) -> serde_json::Value {
     let window = json!({"name": "window", "in": "query", "required": false, "schema": {"type": "string"},
         "description": "Report window, e.g. `24h` (default `cost.window`; hour granularity; at most `cost.retention`)."});
     let recommend = json!({"name": "recommend", "in": "query", "required": false, "schema": {"type": "boolean"},
-        "description": "Replay min_size, spot share and flavor changes on the pool's recent load (slower)."});
+        "description": "Replay size (min_size; initial_size without a policy), spot share and flavor changes on the pool's recent load (slower)."});
     let common = json!({"400": err("Invalid query; `error.field` names it"), "401": err("Missing or unknown bearer token"),
         "403": err("The token may not access this namespace"), "404": err("No such pool")});
     let with = |extra: serde_json::Value| {
