@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::Serialize;
 
 use crate::SimError;
@@ -210,7 +210,7 @@ fn parse_named(info: &TraceInfo, input: &Input) -> Result<Trace, SimError> {
         "nab-elb" => load_counts_csv(input, 1, 300)?,
         "nyc-taxi" => load_counts_csv(input, 1, 1800)?,
         "google-cluster-cpu" => load_google(input)?,
-        _ => load_requests(input, 10)?,
+        _ => load_requests(input, REQUEST_BUCKET_S, Some((1, 2)))?,
     };
     t.name = info.name.to_owned();
     t.periodic = info.periodic;
@@ -218,8 +218,8 @@ fn parse_named(info: &TraceInfo, input: &Input) -> Result<Trace, SimError> {
 }
 
 /// Loads a trace by name, or from a file path (`timestamp,value` CSV, value =
-/// requests in the step; timestamps RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` or unix
-/// seconds, fractions allowed). A name that is not built in is also looked up as
+/// requests in the step, or a per-request log, [`load_csv_file`]; timestamps RFC 3339,
+/// `YYYY-MM-DD HH:MM:SS[.frac]`, `YYYY-MM-DD` or unix seconds, fractions allowed). A name that is not built in is also looked up as
 /// `$FLEXUS_TRACES_DIR/NAME.csv`.
 pub fn load(name_or_file: &str) -> Result<Trace, SimError> {
     if info(name_or_file).is_ok() {
@@ -240,11 +240,18 @@ pub fn load(name_or_file: &str) -> Result<Trace, SimError> {
         .unwrap_or_else(|| SimError::BadTrace(name_or_file.to_owned(), "not found".into())))
 }
 
-/// Loads a `timestamp,count` CSV file, inferring its step from the timestamps.
+/// Loads a CSV file: a `timestamp,count` series (its step inferred from the timestamps),
+/// or a per-request log (one row per request, [`is_request_log`]), bucketed to requests
+/// per [`REQUEST_BUCKET_S`] — weighted by token work when the header names the input
+/// and output token columns ([`token_columns`]).
 pub fn load_csv_file(path: &Path) -> Result<Trace, SimError> {
     let input = Input::file(path)?;
-    let step = infer_step(&input)?;
-    let mut t = load_counts_csv(&input, 1, step)?;
+    let mut t = if is_request_log(&input)? {
+        load_requests(&input, REQUEST_BUCKET_S, token_columns(&input))?
+    } else {
+        let step = infer_step(&input)?;
+        load_counts_csv(&input, 1, step)?
+    };
     t.name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -316,7 +323,8 @@ fn rows(input: &Input) -> impl Iterator<Item = Result<(usize, csv::StringRecord)
     })
 }
 
-/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` (taken as UTC), or a unix
+/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` or a date `YYYY-MM-DD`
+/// (taken as UTC, a date at midnight), or a unix
 /// epoch number (with an optional fraction) in seconds, or in milliseconds, microseconds
 /// or nanoseconds as exports of monitoring systems write them — told apart by size
 /// ([`epoch_seconds`]). Fractions are truncated to the second.
@@ -340,6 +348,9 @@ pub fn parse_timestamp_f64(s: &str) -> Option<f64> {
             let d = d.and_utc();
             return Some(d.timestamp() as f64 + f64::from(d.timestamp_subsec_nanos()) * 1e-9);
         }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(d.and_time(NaiveTime::MIN).and_utc().timestamp() as f64);
     }
     s.parse::<f64>()
         .ok()
@@ -430,18 +441,102 @@ fn load_google(input: &Input) -> Result<Trace, SimError> {
     finish(input, pts, 300)
 }
 
-/// Per-request trace (Azure LLM): requests per `bucket_s`, each weighted by its
-/// work relative to the trace's mean request, so the series is in "mean
-/// requests" per second. Work ≈ prefill (context tokens, fast per token) plus
-/// decode (generated tokens, ~40x dearer per token).
-fn load_requests(input: &Input, bucket_s: u32) -> Result<Trace, SimError> {
+/// Bucket (s) of a per-request log: requests (or their work) per 10 s.
+pub const REQUEST_BUCKET_S: u32 = 10;
+
+/// Longest span of a per-request log (days): about 3.2 million buckets.
+pub const MAX_REQUEST_LOG_DAYS: i64 = 366;
+
+/// Whether a CSV input is a log with one row per request rather than a series on a grid.
+/// Among its first rows (in time order): at least half of them share their timestamp with
+/// the row before (requests logged to the second), or fewer than half of the gaps between
+/// distinct timestamps are within 10 % of their median gap. A series sampled every step
+/// has almost all of its gaps there (a missing sample, or a few seconds of jitter in an
+/// export, aside); the arrival gaps of requests are spread out (for Poisson arrivals about
+/// 7 % fall in that band).
+fn is_request_log(input: &Input) -> Result<bool, SimError> {
+    let mut ts = Vec::new();
+    for row in rows(input).take(1000) {
+        let (line, rec) = row?;
+        ts.push(timestamp(&rec, input, line)?);
+    }
+    ts.sort_by(f64::total_cmp);
+    let all = ts.len().saturating_sub(1);
+    let mut gaps: Vec<f64> = ts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .collect();
+    if all < 10 {
+        return Ok(false);
+    }
+    if 2 * (all - gaps.len()) >= all {
+        return Ok(true);
+    }
+    gaps.sort_by(f64::total_cmp);
+    let median = gaps[gaps.len() / 2];
+    let on_grid = gaps
+        .iter()
+        .filter(|d| (**d - median).abs() <= 0.1 * median)
+        .count();
+    Ok(2 * on_grid < gaps.len())
+}
+
+/// The input and output token columns of a per-request log, by header name (case,
+/// spaces and `_` ignored): `ContextTokens` / `GeneratedTokens` (Azure LLM traces),
+/// `Request tokens` / `Response tokens` (BurstGPT), `input_tokens` / `output_tokens`,
+/// `prompt_tokens` / `completion_tokens`. `None` unless both are found.
+fn token_columns(input: &Input) -> Option<(usize, usize)> {
+    let mut r = csv_reader(&input.bytes);
+    let header = r.headers().ok()?.clone();
+    let norm = |h: &str| {
+        h.chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let find = |names: &[&str]| {
+        header
+            .iter()
+            .position(|h| names.contains(&norm(h).as_str()))
+    };
+    let input_col = find(&[
+        "contexttokens",
+        "requesttokens",
+        "inputtokens",
+        "prompttokens",
+    ])?;
+    let output_col = find(&[
+        "generatedtokens",
+        "responsetokens",
+        "outputtokens",
+        "completiontokens",
+    ])?;
+    Some((input_col, output_col))
+}
+
+/// Per-request trace: requests per `bucket_s`. With `tokens` (the input and output token
+/// columns), each request is weighted by its work relative to the log's mean request, so
+/// the series is in "mean requests" per second. Work ≈ prefill (input tokens, fast per
+/// token) plus decode (output tokens, ~40x dearer per token). Without, each request counts 1.
+fn load_requests(
+    input: &Input,
+    bucket_s: u32,
+    tokens: Option<(usize, usize)>,
+) -> Result<Trace, SimError> {
     let mut reqs: Vec<(f64, f64)> = Vec::new();
     for row in rows(input) {
         let (line, rec) = row?;
         let t = timestamp(&rec, input, line)?;
-        let ctx = number(field(&rec, 1, input, line)?, input, line, "ContextTokens")?;
-        let gen_tokens = number(field(&rec, 2, input, line)?, input, line, "GeneratedTokens")?;
-        reqs.push((t, ctx + 40.0 * gen_tokens));
+        let work = match tokens {
+            Some((i, o)) => {
+                let ctx = number(field(&rec, i, input, line)?, input, line, "input tokens")?;
+                let generated = number(field(&rec, o, input, line)?, input, line, "output tokens")?;
+                ctx + 40.0 * generated
+            }
+            None => 1.0,
+        };
+        reqs.push((t, work));
     }
     if reqs.is_empty() {
         return Err(SimError::BadTrace(
@@ -449,7 +544,9 @@ fn load_requests(input: &Input, bucket_s: u32) -> Result<Trace, SimError> {
             "no requests".into(),
         ));
     }
+    // A log whose requests all did no work (0 tokens) counts them as requests.
     let mean_work = reqs.iter().map(|r| r.1).sum::<f64>() / reqs.len() as f64;
+    let weight = |w: f64| if mean_work > 0.0 { w / mean_work } else { 1.0 };
     let t0 = reqs
         .iter()
         .map(|r| r.0)
@@ -457,12 +554,21 @@ fn load_requests(input: &Input, bucket_s: u32) -> Result<Trace, SimError> {
         .floor() as i64;
     let t0 = t0 - t0.rem_euclid(i64::from(bucket_s));
     let t1 = reqs.iter().map(|r| r.0).fold(f64::NEG_INFINITY, f64::max) as i64;
+    if t1 - t0 > MAX_REQUEST_LOG_DAYS * 86_400 {
+        return Err(SimError::BadTrace(
+            input.label.clone(),
+            format!(
+                "its requests span {:.0} days (unix {t0} to {t1}); a per-request log is bucketed every {bucket_s} s and may span at most {MAX_REQUEST_LOG_DAYS} days: check its timestamps, or aggregate it to a `timestamp,count` series",
+                (t1 - t0) as f64 / 86_400.0
+            ),
+        ));
+    }
     let n = ((t1 - t0) / i64::from(bucket_s) + 1) as usize;
     let mut work = vec![0.0; n];
     for (t, w) in &reqs {
         let k = ((*t as i64 - t0) / i64::from(bucket_s)) as usize;
         if let Some(slot) = work.get_mut(k.min(n - 1)) {
-            *slot += w / mean_work;
+            *slot += weight(*w);
         }
     }
     Ok(Trace {
@@ -476,6 +582,11 @@ fn load_requests(input: &Input, bucket_s: u32) -> Result<Trace, SimError> {
     })
 }
 
+/// Usual sampling periods (s), which an inferred step within 10 % of one snaps to.
+const STEPS: [u32; 13] = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 86_400];
+
+/// The sampling step of a series: the median gap between its first rows' distinct
+/// timestamps, snapped to a usual period ([`STEPS`]) within 10 % of it.
 fn infer_step(input: &Input) -> Result<u32, SimError> {
     let mut ts = Vec::new();
     for row in rows(input).take(200) {
@@ -491,6 +602,13 @@ fn infer_step(input: &Input) -> Result<u32, SimError> {
     d.sort_unstable();
     d.get(d.len() / 2)
         .and_then(|s| u32::try_from(*s).ok())
+        .map(|s| {
+            // An export's few seconds of jitter around a usual monitoring period: the period.
+            STEPS
+                .into_iter()
+                .find(|p| f64::from(s.abs_diff(*p)) <= 0.1 * f64::from(*p))
+                .unwrap_or(s)
+        })
         .ok_or_else(|| {
             SimError::BadTrace(
                 input.label.clone(),

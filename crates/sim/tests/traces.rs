@@ -222,3 +222,165 @@ fn csv_files_without_a_header_with_other_delimiters_epoch_units_or_row_order_loa
         .to_string();
     assert!(msg.contains("line 3") && msg.contains("\"x\""), "{msg}");
 }
+
+#[test]
+fn a_per_request_log_given_as_a_file_loads_as_the_named_trace_of_its_kind_does() {
+    // The repository's Azure LLM log, read as a user's file: one row per request, so it
+    // is bucketed and weighted by tokens exactly as the built-in trace is (before, its
+    // context-token column was read as a request count per second).
+    let p = repo_traces().join("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv");
+    let file = trace::load(p.to_str().expect("utf-8 path")).expect("loads");
+    let named = trace::load_named("azure-llm-code").expect("named");
+    assert_eq!(
+        (file.start_unix, file.step_s, &file.rps),
+        (named.start_unix, named.step_s, &named.rps)
+    );
+    assert_eq!(file.step_s, trace::REQUEST_BUCKET_S);
+}
+
+#[test]
+fn per_request_logs_are_counted_by_request_or_weighted_by_their_token_columns() {
+    // Requests at irregular times, fractions of a second and offsets in the timestamps,
+    // several in one second: 3 in the first 10 s, 1 in the next, 2 in the third.
+    let times = [0.2, 0.9, 7.5, 13.0, 21.25, 29.9];
+    let stamp = |t: f64| {
+        let s = 1_715_299_200.0 + t; // 2024-05-10T00:00:00Z
+        let whole = s.floor() as i64;
+        let d =
+            chrono::DateTime::from_timestamp(whole, ((s - s.floor()) * 1e9) as u32).expect("time");
+        d.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string()
+    };
+    // Enough rows for the log to be told from a series: the pattern repeats every 30 s.
+    let rows = |line: &dyn Fn(f64, usize) -> String| -> String {
+        (0..40)
+            .flat_map(|k| {
+                times
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, t)| (30.0 * k as f64 + t, i))
+            })
+            .map(|(t, i)| line(t, i))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // A log without token columns (BurstGPT's layout: a model name in the second column):
+    // requests per 10 s.
+    let text = format!(
+        "Timestamp,Model,Log Type\n{}\n",
+        rows(&|t, _| format!("{},ChatGPT,Conversation log", stamp(t)))
+    );
+    let t = trace::load(write_csv("plain-log.csv", &text).to_str().expect("utf-8")).expect("loads");
+    assert_eq!(t.step_s, 10);
+    assert_eq!(t.rps[..3], [0.3, 0.1, 0.2]);
+    // With input and output token columns (any of the names the known logs use), each
+    // request weighs input + 40 × output tokens relative to the log's mean request: the
+    // request alone in its bucket does 3× the others' work here.
+    for (header, cols) in [
+        ("TIMESTAMP,ContextTokens,GeneratedTokens", "{i},{o}"),
+        (
+            "Timestamp,Model,Request tokens,Response tokens",
+            "m,{i},{o}",
+        ),
+        ("time,prompt_tokens,completion_tokens", "{i},{o}"),
+    ] {
+        let text = format!(
+            "{header}\n{}\n",
+            rows(&|t, i| {
+                let (inp, out) = if i == 3 { (120, 3) } else { (40, 1) };
+                let c = cols
+                    .replace("{i}", &inp.to_string())
+                    .replace("{o}", &out.to_string());
+                format!("{},{c}", stamp(t))
+            })
+        );
+        let t = trace::load(write_csv("token-log.csv", &text).to_str().expect("utf-8"))
+            .unwrap_or_else(|e| panic!("{header}: {e}"));
+        // Work 80 for five requests, 240 for one: mean 640/6.
+        let mean = 640.0 / 6.0;
+        let want = [
+            3.0 * 80.0 / mean / 10.0,
+            240.0 / mean / 10.0,
+            2.0 * 80.0 / mean / 10.0,
+        ];
+        for (got, want) in t.rps[..3].iter().zip(want) {
+            assert!((got - want).abs() < 1e-9, "{header}: {:?}", &t.rps[..3]);
+        }
+    }
+    // A token that is not a number is named with its line.
+    let text = format!(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n{}\n{},12,many\n",
+        rows(&|t, _| format!("{},10,1", stamp(t))),
+        stamp(1300.0)
+    );
+    let msg = trace::load(write_csv("bad-token.csv", &text).to_str().expect("utf-8"))
+        .expect_err("bad token")
+        .to_string();
+    assert!(
+        msg.contains("line 242") && msg.contains("\"many\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn series_with_jittered_or_missing_samples_and_requests_logged_to_the_second_are_told_apart() {
+    // An export every 60 s with up to 4 s of jitter and a missing sample is a series.
+    let text: String = (0..100)
+        .filter(|i| *i != 50)
+        .map(|i| format!("{},{}\n", 1_700_000_000 + 60 * i + (i * 7) % 5, 120))
+        .collect();
+    let t = trace::load(write_csv("jitter.csv", &text).to_str().expect("utf-8")).expect("loads");
+    assert_eq!(t.step_s, 60);
+    assert!(
+        t.rps.iter().all(|v| (v - 2.0).abs() < 0.5),
+        "{:?}",
+        &t.rps[..5]
+    );
+    // Requests logged to the whole second, several per second: a log, not a 1 s series.
+    let text: String = (0..300)
+        .map(|i| format!("{},1\n", 1_700_000_000 + i / 3))
+        .collect();
+    let t = trace::load(
+        write_csv("to-the-second.csv", &text)
+            .to_str()
+            .expect("utf-8"),
+    )
+    .expect("loads");
+    assert_eq!(t.step_s, 10);
+    assert!(
+        t.rps[..9].iter().all(|v| (v - 3.0).abs() < 1e-9),
+        "{:?}",
+        &t.rps
+    );
+}
+
+#[test]
+fn a_daily_series_with_plain_dates_loads_and_a_log_spanning_centuries_is_refused() {
+    let text: String = (0..40)
+        .map(|d| {
+            let day =
+                chrono::NaiveDate::from_ymd_opt(2015, 7, 1).expect("date") + chrono::Days::new(d);
+            format!("{day},{}\n", 86_400 * (1 + d % 2))
+        })
+        .collect();
+    let t = trace::load(
+        write_csv("daily.csv", &format!("date,views\n{text}"))
+            .to_str()
+            .expect("utf-8"),
+    )
+    .expect("loads");
+    assert_eq!((t.start_unix, t.step_s), (1_435_708_800, 86_400));
+    assert_eq!(t.rps[..2], [1.0, 2.0]);
+    // A per-request log with one timestamp in 1970 among 2024's: refused, not a
+    // billion-bucket allocation.
+    let mut at = 1_715_299_200.0;
+    let mut text = String::new();
+    for i in 0..50 {
+        at += 0.3 * f64::from(i * 37 % 11) + 0.15;
+        text.push_str(&format!("{at:.2},1\n"));
+    }
+    text.push_str("12.5,1\n");
+    let msg = trace::load(write_csv("stray.csv", &text).to_str().expect("utf-8"))
+        .expect_err("too long a span")
+        .to_string();
+    assert!(msg.contains("days") && msg.contains("timestamps"), "{msg}");
+}
