@@ -323,8 +323,8 @@ fn rows(input: &Input) -> impl Iterator<Item = Result<(usize, csv::StringRecord)
     })
 }
 
-/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]` or a date `YYYY-MM-DD`
-/// (taken as UTC, a date at midnight), or a unix
+/// Parses a timestamp: RFC 3339, `YYYY-MM-DD HH:MM:SS[.frac]`, a date `YYYY-MM-DD` or an
+/// hour `YYYYMMDDHH` (taken as UTC, a date at midnight), or a unix
 /// epoch number (with an optional fraction) in seconds, or in milliseconds, microseconds
 /// or nanoseconds as exports of monitoring systems write them — told apart by size
 /// ([`epoch_seconds`]). Fractions are truncated to the second.
@@ -351,6 +351,15 @@ pub fn parse_timestamp_f64(s: &str) -> Option<f64> {
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Some(d.and_time(NaiveTime::MIN).and_utc().timestamp() as f64);
+    }
+    // `YYYYMMDDHH` (Wikimedia's hourly page views) for the years 1900-2099: as a unix
+    // time those ten digits would be 2030-2036, after any recorded data.
+    if s.len() == 10
+        && (s.starts_with("19") || s.starts_with("20"))
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(d) = NaiveDateTime::parse_from_str(&format!("{s}0000"), "%Y%m%d%H%M%S")
+    {
+        return Some(d.and_utc().timestamp() as f64);
     }
     s.parse::<f64>()
         .ok()

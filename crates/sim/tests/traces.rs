@@ -354,7 +354,7 @@ fn series_with_jittered_or_missing_samples_and_requests_logged_to_the_second_are
 }
 
 #[test]
-fn a_daily_series_with_plain_dates_loads_and_a_log_spanning_centuries_is_refused() {
+fn daily_and_hourly_series_with_plain_dates_load_and_a_log_spanning_centuries_is_refused() {
     let text: String = (0..40)
         .map(|d| {
             let day =
@@ -370,6 +370,31 @@ fn a_daily_series_with_plain_dates_loads_and_a_log_spanning_centuries_is_refused
     .expect("loads");
     assert_eq!((t.start_unix, t.step_s), (1_435_708_800, 86_400));
     assert_eq!(t.rps[..2], [1.0, 2.0]);
+    // Hourly page views stamped `YYYYMMDDHH` (Wikimedia's form), across a day boundary.
+    let text: String = (0..48)
+        .map(|h| {
+            format!(
+                "201507{:02}{:02},{}\n",
+                1 + h / 24,
+                h % 24,
+                3600 * (1 + h % 3)
+            )
+        })
+        .collect();
+    let t = trace::load(
+        write_csv("hourly.csv", &format!("timestamp,views\n{text}"))
+            .to_str()
+            .expect("utf-8"),
+    )
+    .expect("loads");
+    assert_eq!(
+        (t.start_unix, t.step_s, t.rps.len()),
+        (1_435_708_800, 3600, 48)
+    );
+    assert_eq!(t.rps[..4], [1.0, 2.0, 3.0, 1.0]);
+    // Ten digits that are not such an hour stay unix seconds.
+    assert_eq!(trace::parse_timestamp("1786000000"), Some(1_786_000_000));
+    assert_eq!(trace::parse_timestamp("2015071324"), Some(2_015_071_324));
     // A per-request log with one timestamp in 1970 among 2024's: refused, not a
     // billion-bucket allocation.
     let mut at = 1_715_299_200.0;
