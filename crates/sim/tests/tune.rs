@@ -278,23 +278,28 @@ fn a_cancelled_search_gives_up_before_its_next_replay() {
     assert!(matches!(tune(&req), Err(SimError::Cancelled)));
 }
 
-/// A day at 5 minutes whose last third (the validation window) carries bursts the first
-/// two thirds never had.
-fn bursts_only_later() -> trace::Trace {
+/// A day at 5-minute steps with bursts (2.5×, half an hour on, half an hour off) only
+/// in steps `from..to`.
+fn bursts_in(name: &str, from: u32, to: u32) -> trace::Trace {
     let f = lookup("x1.2u.4g").expect("flavor");
     let rps = (0..288)
         .map(|i| {
             let v = 100.0 + 10.0 * (f64::from(i) / 20.0).sin();
-            if i >= 192 && (i / 6) % 2 == 0 {
+            if (from..to).contains(&i) && (i / 6) % 2 == 0 {
                 v * 2.5
             } else {
                 v
             }
         })
         .collect();
-    trace::Trace::from_rps("bursts-later", 1_609_459_200, 300, rps)
+    trace::Trace::from_rps(name, 1_609_459_200, 300, rps)
         .expect("trace")
         .scaled_to_fleet(&f, 40)
+}
+
+/// The last third (the validation window) carries bursts the first two thirds never had.
+fn bursts_only_later() -> trace::Trace {
+    bursts_in("bursts-later", 192, 288)
 }
 
 #[test]
@@ -455,22 +460,9 @@ fn a_coarse_source_is_tuned_on_its_coarse_headroom_and_the_result_written_back_t
     );
 }
 
-/// A day at 5 minutes whose first third carries bursts the rest never has.
+/// The first third carries bursts the rest never has.
 fn bursts_only_early() -> trace::Trace {
-    let f = lookup("x1.2u.4g").expect("flavor");
-    let rps = (0..288)
-        .map(|i| {
-            let v = 100.0 + 10.0 * (f64::from(i) / 20.0).sin();
-            if i < 96 && (i / 6) % 2 == 0 {
-                v * 2.5
-            } else {
-                v
-            }
-        })
-        .collect();
-    trace::Trace::from_rps("bursts-early", 1_609_459_200, 300, rps)
-        .expect("trace")
-        .scaled_to_fleet(&f, 40)
+    bursts_in("bursts-early", 0, 96)
 }
 
 #[test]
