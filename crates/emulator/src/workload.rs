@@ -108,7 +108,8 @@ pub enum TraceValues {
 
 /// Loads `timestamp,…` CSV with the value in `column` (delimiter, header and the
 /// timestamp's forms as [`flexus_sim::trace::csv_reader`] and
-/// [`flexus_sim::trace::parse_timestamp`] read them); the step is the median spacing;
+/// [`flexus_sim::trace::parse_timestamp`] read them); the step is the median spacing
+/// snapped to a usual period ([`flexus_sim::trace::step_of`]);
 /// the longest contiguous segment (gaps up to 3 steps interpolated) is kept.
 fn load_csv_column(path: &str, column: usize, values: TraceValues) -> Result<Trace, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("trace {path:?}: {e}"))?;
@@ -132,17 +133,8 @@ fn load_csv_column(path: &str, column: usize, values: TraceValues) -> Result<Tra
         }
         pts.push((t, v));
     }
-    let mut times: Vec<i64> = pts.iter().map(|p| p.0).collect();
-    times.sort_unstable();
-    let mut gaps: Vec<i64> = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|d| *d > 0)
-        .collect();
-    gaps.sort_unstable();
-    let step = gaps
-        .get(gaps.len() / 2)
-        .and_then(|s| u32::try_from(*s).ok())
+    let times: Vec<i64> = pts.iter().map(|p| p.0).collect();
+    let step = flexus_sim::trace::step_of(&times)
         .ok_or_else(|| format!("trace {path:?}: needs at least two distinct timestamps"))?;
     let per_second = |v: f64| match values {
         TraceValues::Count => v / f64::from(step),

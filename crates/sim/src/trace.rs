@@ -595,35 +595,41 @@ fn load_requests(
 const STEPS: [u32; 13] = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 86_400];
 
 /// The sampling step of a series: the median gap between its first rows' distinct
-/// timestamps, snapped to a usual period ([`STEPS`]) within 10 % of it.
+/// timestamps, snapped to a usual period ([`STEPS`]) within 10 % of it ([`step_of`]).
 fn infer_step(input: &Input) -> Result<u32, SimError> {
     let mut ts = Vec::new();
     for row in rows(input).take(200) {
         let (line, rec) = row?;
         ts.push(timestamp(&rec, input, line)?.floor() as i64);
     }
-    ts.sort_unstable(); // rows in any order: they are sorted when regularised
+    step_of(&ts).ok_or_else(|| {
+        SimError::BadTrace(
+            input.label.clone(),
+            "cannot infer the sampling step (need at least two distinct timestamps)".into(),
+        )
+    })
+}
+
+/// The step (s) of a series sampled at `times` (unix seconds, in any order): the median gap
+/// between distinct times, snapped to a usual period ([`STEPS`]) within 10 % of it, so an
+/// export's few seconds of jitter do not make a 62 s series. `None` with fewer than two
+/// distinct times.
+pub fn step_of(times: &[i64]) -> Option<u32> {
+    let mut ts = times.to_vec();
+    ts.sort_unstable();
     let mut d: Vec<i64> = ts
         .windows(2)
         .map(|w| w[1] - w[0])
         .filter(|d| *d > 0)
         .collect();
     d.sort_unstable();
-    d.get(d.len() / 2)
-        .and_then(|s| u32::try_from(*s).ok())
-        .map(|s| {
-            // An export's few seconds of jitter around a usual monitoring period: the period.
-            STEPS
-                .into_iter()
-                .find(|p| f64::from(s.abs_diff(*p)) <= 0.1 * f64::from(*p))
-                .unwrap_or(s)
-        })
-        .ok_or_else(|| {
-            SimError::BadTrace(
-                input.label.clone(),
-                "cannot infer the sampling step (need at least two distinct timestamps)".into(),
-            )
-        })
+    let s = u32::try_from(*d.get(d.len() / 2)?).ok()?;
+    Some(
+        STEPS
+            .into_iter()
+            .find(|p| f64::from(s.abs_diff(*p)) <= 0.1 * f64::from(*p))
+            .unwrap_or(s),
+    )
 }
 
 /// A contiguous run of regular samples.

@@ -528,7 +528,7 @@ pub fn tune(req: &TuneRequest) -> Result<TuneResult, SimError> {
     })
 }
 
-/// What [`search`] found: the best (penalised value, policy, score) and the replays spent.
+/// What [`search`] found: the best (penalised value, policy, its replay) and the replays spent.
 struct Found {
     best: (f64, Policy, Tried),
     evaluations: usize,
