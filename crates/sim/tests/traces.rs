@@ -335,6 +335,11 @@ fn series_with_jittered_or_missing_samples_and_requests_logged_to_the_second_are
         "{:?}",
         &t.rps[..5]
     );
+    // The same rule for any list of sample times (the emulator's column loader uses it):
+    // a 7 s step is nobody's period and stays; one distinct time has no step.
+    assert_eq!(trace::step_of(&[181, 0, 62, 119]), Some(60));
+    assert_eq!(trace::step_of(&[0, 7, 14, 21]), Some(7));
+    assert_eq!(trace::step_of(&[5, 5]), None);
     // Requests logged to the whole second, several per second: a log, not a 1 s series.
     let text: String = (0..300)
         .map(|i| format!("{},1\n", 1_700_000_000 + i / 3))
