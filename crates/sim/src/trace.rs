@@ -246,10 +246,11 @@ pub fn load(name_or_file: &str) -> Result<Trace, SimError> {
 /// and output token columns ([`token_columns`]).
 pub fn load_csv_file(path: &Path) -> Result<Trace, SimError> {
     let input = Input::file(path)?;
-    let mut t = if is_request_log(&input)? {
+    let first = first_times(&input, 1000)?;
+    let mut t = if is_request_log(&first) {
         load_requests(&input, REQUEST_BUCKET_S, token_columns(&input))?
     } else {
-        let step = infer_step(&input)?;
+        let step = infer_step(&input, &first[..first.len().min(200)])?;
         load_counts_csv(&input, 1, step)?
     };
     t.name = path
@@ -463,12 +464,8 @@ pub const MAX_REQUEST_LOG_DAYS: i64 = 366;
 /// has almost all of its gaps there (a missing sample, or a few seconds of jitter in an
 /// export, aside); the arrival gaps of requests are spread out (for Poisson arrivals about
 /// 7 % fall in that band).
-fn is_request_log(input: &Input) -> Result<bool, SimError> {
-    let mut ts = Vec::new();
-    for row in rows(input).take(1000) {
-        let (line, rec) = row?;
-        ts.push(timestamp(&rec, input, line)?);
-    }
+fn is_request_log(first: &[f64]) -> bool {
+    let mut ts = first.to_vec();
     ts.sort_by(f64::total_cmp);
     let all = ts.len().saturating_sub(1);
     let mut gaps: Vec<f64> = ts
@@ -477,10 +474,10 @@ fn is_request_log(input: &Input) -> Result<bool, SimError> {
         .filter(|d| *d > 0.0)
         .collect();
     if all < 10 {
-        return Ok(false);
+        return false;
     }
     if 2 * (all - gaps.len()) >= all {
-        return Ok(true);
+        return true;
     }
     gaps.sort_by(f64::total_cmp);
     let median = gaps[gaps.len() / 2];
@@ -488,7 +485,19 @@ fn is_request_log(input: &Input) -> Result<bool, SimError> {
         .iter()
         .filter(|d| (**d - median).abs() <= 0.1 * median)
         .count();
-    Ok(2 * on_grid < gaps.len())
+    2 * on_grid < gaps.len()
+}
+
+/// The timestamps of the input's first `n` rows, in file order (what [`is_request_log`]
+/// and [`infer_step`] judge it by); a row that does not parse is an error naming its line.
+fn first_times(input: &Input, n: usize) -> Result<Vec<f64>, SimError> {
+    rows(input)
+        .take(n)
+        .map(|row| {
+            let (line, rec) = row?;
+            timestamp(&rec, input, line)
+        })
+        .collect()
 }
 
 /// The input and output token columns of a per-request log, by header name (case,
@@ -594,14 +603,10 @@ fn load_requests(
 /// Usual sampling periods (s), which an inferred step within 10 % of one snaps to.
 const STEPS: [u32; 13] = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 86_400];
 
-/// The sampling step of a series: the median gap between its first rows' distinct
-/// timestamps, snapped to a usual period ([`STEPS`]) within 10 % of it ([`step_of`]).
-fn infer_step(input: &Input) -> Result<u32, SimError> {
-    let mut ts = Vec::new();
-    for row in rows(input).take(200) {
-        let (line, rec) = row?;
-        ts.push(timestamp(&rec, input, line)?.floor() as i64);
-    }
+/// The sampling step of a series: the median gap between the distinct timestamps of its
+/// `first` rows, snapped to a usual period ([`STEPS`]) within 10 % of it ([`step_of`]).
+fn infer_step(input: &Input, first: &[f64]) -> Result<u32, SimError> {
+    let ts: Vec<i64> = first.iter().map(|t| t.floor() as i64).collect();
     step_of(&ts).ok_or_else(|| {
         SimError::BadTrace(
             input.label.clone(),
